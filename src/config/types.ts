@@ -1,0 +1,138 @@
+/**
+ * The validated, normalised, deep-frozen configuration every other module reads. `config/load.ts`
+ * turns YAML (SPEC §3) into this; nothing outside `config/` sees the raw YAML shape. Money is
+ * already Micros, durations are milliseconds, secrets are resolved from the environment.
+ */
+import type { Micros } from '../money/index.js'
+import type { ProviderKind } from '../providers/types.js'
+
+export interface ProviderTarget {
+  readonly id: string
+  readonly provider: ProviderKind
+  /** Follows the provider's own client convention: OpenAI's includes `/v1`, Anthropic's does not. Undefined for `mock`. */
+  readonly baseUrl: string | undefined
+  /** Resolved from `secret_key_ref.env`; undefined when the target needs none (mock) or it was not required. */
+  readonly apiKey: string | undefined
+  readonly apiKeyEnv: string | undefined
+  readonly timeoutMs: number
+}
+
+export type InsufficientFundsPolicy = 'refuse' | 'hold'
+export type FailMode = 'closed' | 'open'
+
+export interface ConsumerGroup {
+  readonly name: string
+  /** sha256 hex of the consumer key; the key itself is never kept. */
+  readonly apiKeyHash: string
+  readonly orgId: string
+  readonly teamId: string | undefined
+  readonly userId: string | undefined
+  readonly agentId: string | undefined
+  readonly environment: string
+  readonly endpointTag: string | undefined
+  readonly onInsufficientFunds: InsufficientFundsPolicy
+  readonly holdTimeoutMs: number
+  readonly failMode: FailMode
+  readonly emergencyAllowanceMicros: Micros
+}
+
+export type ThresholdActionKind = 'notify' | 'degrade' | 'block'
+
+export interface BudgetAlert {
+  readonly thresholdPercent: number
+  readonly action: ThresholdActionKind
+}
+
+export interface CostTracking {
+  readonly enabled: boolean
+  readonly walletEnforcement: boolean
+  /** Sorted by thresholdPercent ascending. Percent of the wallet's allocation. */
+  readonly budgetAlerts: readonly BudgetAlert[]
+}
+
+export interface ModelPriceOverride {
+  readonly inputMicrosPerMtok: number
+  readonly outputMicrosPerMtok: number
+  readonly cacheReadMicrosPerMtok: number | undefined
+  readonly cacheWriteMicrosPerMtok: number | undefined
+}
+
+export interface ModelRoute {
+  /** The name consumers send. */
+  readonly name: string
+  /** Target id that serves it; undefined = the first target whose provider speaks the called API. */
+  readonly target: string | undefined
+  /** Model name sent upstream (rename); defaults to `name`. */
+  readonly upstreamModel: string
+  readonly pricing: ModelPriceOverride | undefined
+  /** Cheaper model to route to when a `degrade` threshold action applies. */
+  readonly degradeTo: string | undefined
+  /** Largest output the model produces; the cap given to requests that set none. */
+  readonly outputTokensMax: number | undefined
+}
+
+export type BudgetScopeKind = 'org' | 'team' | 'user' | 'agent' | 'key' | 'endpoint' | 'model' | 'provider'
+export type BudgetPeriod = 'daily' | 'weekly' | 'monthly' | 'quarterly' | 'yearly'
+
+export interface BudgetSpec {
+  readonly id: string | undefined
+  readonly name: string
+  readonly scopeKind: BudgetScopeKind
+  readonly scopeId: string
+  readonly environment: string | undefined
+  readonly period: BudgetPeriod
+  readonly timezone: string
+  readonly amountMicros: Micros
+  readonly alertThresholds: readonly number[]
+  readonly thresholdActions: readonly BudgetAlert[]
+  readonly hardLimit: boolean
+  readonly shadow: boolean
+  readonly categories: readonly string[]
+  readonly owner: string | undefined
+  readonly channels: readonly string[] | undefined
+}
+
+export type NotificationChannel =
+  | { readonly id: string; readonly type: 'webhook'; readonly url: string; readonly secret: string | undefined }
+  | { readonly id: string; readonly type: 'slack'; readonly webhookUrl: string }
+  | {
+      readonly id: string
+      readonly type: 'email'
+      readonly smtpUrl: string
+      readonly from: string
+      readonly to: readonly string[]
+    }
+
+export interface ReservationSettings {
+  /** A reservation not settled or voided by then is settled at the reserved amount by the sweeper. */
+  readonly ttlMs: number
+  readonly sweepIntervalMs: number
+  /** Output cap given to a request that sets none and whose model has no known maximum. */
+  readonly defaultOutputTokens: number
+  /** Prompts above this many bytes are estimated by byte length (an upper bound) instead of the tokenizer. */
+  readonly tokenizerMaxBytes: number
+}
+
+export interface ServerSettings {
+  readonly host: string
+  readonly port: number
+  readonly bodyLimitBytes: number
+}
+
+export type StorageSettings =
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'postgres'; readonly postgresUrl: string; readonly redisUrl: string }
+
+export interface Config {
+  /** Path of the file it came from, or `<built-in>`. */
+  readonly source: string
+  readonly server: ServerSettings
+  readonly storage: StorageSettings
+  readonly targets: readonly ProviderTarget[]
+  readonly consumerGroups: readonly ConsumerGroup[]
+  readonly costTracking: CostTracking
+  readonly models: readonly ModelRoute[]
+  readonly budgets: readonly BudgetSpec[]
+  readonly notificationChannels: readonly NotificationChannel[]
+  readonly reservations: ReservationSettings
+}

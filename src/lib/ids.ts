@@ -1,0 +1,42 @@
+/**
+ * Prefixed, time-ordered ids (STYLE §5): `rsv_…`, `wal_…`, `ct_…`. The body is 48 bits of
+ * milliseconds followed by 80 random bits, base32 (Crockford), so ids sort by creation time.
+ */
+import { randomBytes } from 'node:crypto'
+
+export type IdPrefix = 'rsv' | 'wal' | 'bud' | 'ct' | 'evt' | 'ntf' | 'exp' | 'req' | 'tok' | 'led' | 'obx'
+
+const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'
+const POOL_BYTES = 4096
+let pool = randomBytes(POOL_BYTES)
+let poolOffset = 0
+
+function randomChunk(bytes: number): Buffer {
+  if (poolOffset + bytes > POOL_BYTES) {
+    pool = randomBytes(POOL_BYTES)
+    poolOffset = 0
+  }
+  const chunk = pool.subarray(poolOffset, poolOffset + bytes)
+  poolOffset += bytes
+  return chunk
+}
+
+export function newId(prefix: IdPrefix, nowMs = Date.now()): string {
+  let time = ''
+  let t = nowMs
+  for (let i = 0; i < 10; i++) {
+    time = ALPHABET[t % 32]! + time
+    t = Math.floor(t / 32)
+  }
+  const random = randomChunk(10)
+  let body = ''
+  for (let i = 0; i < 16; i++) {
+    // 5 bits per character out of 80 random bits.
+    const bit = i * 5
+    const byte = bit >> 3
+    const shift = bit & 7
+    const word = (random[byte]! << 8) | (random[byte + 1] ?? 0)
+    body += ALPHABET[(word >> (11 - shift)) & 31]!
+  }
+  return `${prefix}_${time}${body}`
+}
