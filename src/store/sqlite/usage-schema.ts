@@ -1,0 +1,55 @@
+import type { SqliteMigration } from './db.js'
+
+/**
+ * usage_events: one row per priced call. Columns are flat (not JSON) so reports group and filter
+ * with indexes. `cost_micros` is an integer; `at_ms` is Unix epoch milliseconds.
+ */
+export const usageMigrations: readonly SqliteMigration[] = [
+  {
+    id: 'usage-0001-events',
+    sql: `
+      CREATE TABLE usage_events (
+        id TEXT PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        org_id TEXT NOT NULL,
+        team_id TEXT,
+        user_id TEXT,
+        agent_id TEXT,
+        key_name TEXT,
+        endpoint_tag TEXT,
+        prompt_version TEXT,
+        environment TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        target_id TEXT,
+        model_requested TEXT NOT NULL,
+        model_served TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        cache_read_tokens INTEGER NOT NULL,
+        cache_write_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        reasoning_tokens INTEGER NOT NULL,
+        audio_input_tokens INTEGER NOT NULL,
+        audio_output_tokens INTEGER NOT NULL,
+        usage_source TEXT NOT NULL,
+        cost_micros INTEGER NOT NULL CHECK (cost_micros >= 0),
+        price_source TEXT NOT NULL,
+        latency_ms INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        http_status INTEGER NOT NULL,
+        is_stream INTEGER NOT NULL,
+        decision TEXT NOT NULL,
+        reservation_id TEXT,
+        wallet_id TEXT,
+        data_mode TEXT NOT NULL,
+        source TEXT NOT NULL,
+        external_request_id TEXT
+      );
+      CREATE INDEX usage_events_org_at ON usage_events (org_id, at_ms);
+      CREATE INDEX usage_events_team_at ON usage_events (team_id, at_ms);
+      CREATE UNIQUE INDEX usage_events_external ON usage_events (org_id, external_request_id)
+        WHERE external_request_id IS NOT NULL;
+    `,
+  },
+]

@@ -1,0 +1,69 @@
+/**
+ * A usage event: one priced call, whether it passed through the gateway or was ingested through
+ * `POST /v1/events`. Budgets, reports, exports and replay all read these.
+ */
+import type { Micros } from '../money/index.js'
+import type { Endpoint, Usage, UsageSource } from '../providers/types.js'
+
+/** Who spent: everything a budget scope or a report can group by. */
+export interface Attribution {
+  readonly orgId: string
+  readonly teamId: string | undefined
+  readonly userId: string | undefined
+  readonly agentId: string | undefined
+  /** Consumer group name (a budget's `key` scope). */
+  readonly keyName: string | undefined
+  readonly endpointTag: string | undefined
+  readonly promptVersion: string | undefined
+  readonly environment: string
+}
+
+export type UsageStatus = 'ok' | 'upstream_error' | 'cut' | 'refused' | 'error'
+
+/** What the spend controls decided for this call. */
+export type UsageDecision =
+  | 'allowed'
+  | 'degraded'
+  | 'would_block'
+  | 'budget_cap_exceeded'
+  | 'insufficient_quota'
+  | 'unenforced'
+
+export interface UsageEvent {
+  readonly id: string
+  readonly requestId: string
+  readonly atMs: number
+  readonly attribution: Attribution
+  readonly provider: string
+  readonly targetId: string | undefined
+  readonly modelRequested: string
+  readonly modelServed: string
+  readonly endpoint: Endpoint | 'ingested'
+  readonly usage: Usage
+  readonly usageSource: UsageSource
+  readonly costMicros: Micros
+  /** Which price was used (catalogue version or override), so a bill can be explained later. */
+  readonly priceSource: string
+  readonly latencyMs: number
+  readonly status: UsageStatus
+  readonly httpStatus: number
+  readonly isStream: boolean
+  readonly decision: UsageDecision
+  readonly reservationId: string | undefined
+  readonly walletId: string | undefined
+  readonly dataMode: 'real' | 'demo'
+  readonly source: 'gateway' | 'ingest'
+  readonly externalRequestId: string | undefined
+}
+
+export const USAGE_GROUP_BY = [
+  'provider',
+  'model',
+  'team',
+  'user',
+  'agent',
+  'endpoint',
+  'prompt_version',
+  'environment',
+] as const
+export type UsageGroupBy = (typeof USAGE_GROUP_BY)[number]
