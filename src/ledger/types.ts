@@ -1,0 +1,146 @@
+/**
+ * Wallets and reservations: the hard control (SPEC §4). Semantics follow two-phase transfers:
+ * a reservation is pending until exactly one of settle | void | expire resolves it.
+ *
+ *   available = allocated − reserved − spent        (never below zero)
+ *   a wallet pays a reservation only if reserved + spent + amount ≤ cap,
+ *   cap = allocated × walletCapPercent / 100 (the `block` entry of cost_tracking.budget_alerts)
+ */
+import type { Micros } from '../money/index.js'
+
+export type WalletScopeKind = 'user' | 'team' | 'org'
+
+/** `team:marketing` — how a scope is named in errors, headers and tickets. */
+export type ScopeName = string
+
+export interface WalletRef {
+  readonly scopeKind: WalletScopeKind
+  readonly scopeId: string
+}
+
+export function scopeName(ref: WalletRef): ScopeName {
+  return `${ref.scopeKind}:${ref.scopeId}`
+}
+
+export interface Wallet {
+  readonly id: string
+  readonly orgId: string
+  readonly scopeKind: WalletScopeKind
+  readonly scopeId: string
+  readonly currency: 'USD'
+  readonly allocatedMicros: Micros
+  readonly reservedMicros: Micros
+  readonly spentMicros: Micros
+  readonly availableMicros: Micros
+  readonly createdAtMs: number
+}
+
+export type ReservationStatus = 'pending' | 'settled' | 'voided' | 'expired'
+
+export interface Reservation {
+  readonly id: string
+  readonly orgId: string
+  /** Undefined when no wallet pays (enforcement off) and only hard budgets were reserved against. */
+  readonly walletId: string | undefined
+  readonly scope: ScopeName | undefined
+  readonly amountMicros: Micros
+  readonly status: ReservationStatus
+  /** What was finally charged: actual (settled), 0 (voided), amount (expired). */
+  readonly settledMicros: Micros | undefined
+  /** Actual cost above what the wallet could still cover at settle time; flagged for reconciliation. */
+  readonly unbilledMicros: Micros
+  readonly budgets: readonly BudgetCounterRef[]
+  readonly requestId: string | undefined
+  readonly createdAtMs: number
+  readonly expiresAtMs: number
+  readonly resolvedAtMs: number | undefined
+}
+
+/**
+ * One budget's counter for one period. The ledger keeps period spend beside wallets so a hard
+ * budget is checked in the same atomic step as the wallet (SPEC §4.2).
+ */
+export interface BudgetCounterRef {
+  readonly budgetId: string
+  readonly periodKey: string
+  /** Set for hard budgets: reservations may not take reserved + spent above it. */
+  readonly limitMicros: Micros | undefined
+  /** Counters can be dropped after this (Redis TTL). */
+  readonly periodEndMs: number
+}
+
+export interface BudgetCrossing {
+  readonly budgetId: string
+  readonly periodKey: string
+  readonly spentBeforeMicros: Micros
+  readonly spentAfterMicros: Micros
+}
+
+export interface WalletCrossing {
+  readonly walletId: string
+  readonly scope: ScopeName
+  readonly allocatedMicros: Micros
+  readonly spentBeforeMicros: Micros
+  readonly spentAfterMicros: Micros
+}
+
+export interface ReserveRequest {
+  readonly reservationId: string
+  readonly orgId: string
+  /** Tried in order (user → team → org); the first that can cover the amount pays. */
+  readonly cascade: readonly WalletRef[]
+  /** False when wallet enforcement is off: only hard budgets are reserved against. */
+  readonly walletRequired: boolean
+  readonly walletCapPercent: number
+  readonly amountMicros: Micros
+  readonly budgets: readonly BudgetCounterRef[]
+  readonly requestId: string | undefined
+  readonly atMs: number
+  readonly expiresAtMs: number
+}
+
+export type ReserveResult =
+  | { readonly kind: 'reserved'; readonly reservation: Reservation; readonly walletAvailableMicros: Micros | undefined }
+  | {
+      readonly kind: 'insufficient_quota'
+      /** The last scope tried (the broadest), or the first when the cascade is empty. */
+      readonly scope: ScopeName
+      /** The most any wallet in the cascade could have paid. */
+      readonly availableMicrosMax: Micros
+    }
+  | { readonly kind: 'budget_cap_exceeded'; readonly budgetId: string; readonly periodKey: string; readonly remainingMicros: Micros }
+  | { readonly kind: 'already_exists'; readonly reservation: Reservation }
+
+export type ResolveResult =
+  | {
+      readonly kind: 'settled' | 'voided' | 'expired'
+      readonly reservation: Reservation
+      /** Reserved − charged, returned to the wallet at once. */
+      readonly releasedMicros: Micros
+      readonly walletCrossing: WalletCrossing | undefined
+      readonly budgetCrossings: readonly BudgetCrossing[]
+      readonly walletAvailableMicros: Micros | undefined
+    }
+  | { readonly kind: 'already_settled' | 'already_voided' | 'already_expired'; readonly reservation: Reservation }
+  | { readonly kind: 'not_found' }
+
+export type LedgerEntryKind = 'allocation' | 'reservation' | 'settlement' | 'void' | 'expiry' | 'spend'
+
+export interface LedgerEntry {
+  readonly id: string
+  readonly walletId: string
+  readonly kind: LedgerEntryKind
+  /** Signed effect on `available`: +allocation, −reservation, +release. */
+  readonly amountMicros: Micros
+  readonly reservationId: string | undefined
+  readonly description: string | undefined
+  readonly atMs: number
+}
+
+export interface AllocateRequest {
+  readonly orgId: string
+  readonly wallet: WalletRef
+  readonly amountMicros: Micros
+  readonly description: string | undefined
+  readonly atMs: number
+}

@@ -1,0 +1,463 @@
+/**
+ * LedgerStore on SQLite. Every money move is one `BEGIN IMMEDIATE` transaction, so any number of
+ * gateway processes sharing the file serialise on the write lock and can never reserve more than
+ * a wallet holds (SPEC §4.2). The same invariants are enforced twice: in TypeScript before the
+ * write and by CHECK constraints in the schema (STYLE §11: pair the assertions).
+ */
+import { newId } from '../../lib/ids.js'
+import { assert } from '../../lib/assert.js'
+import { micros, percentOf, type Micros } from '../../money/index.js'
+import { counterKey, type LedgerStore } from '../../ledger/ledger-store.js'
+import {
+  scopeName,
+  type AllocateRequest,
+  type BudgetCounterRef,
+  type BudgetCrossing,
+  type LedgerEntry,
+  type LedgerEntryKind,
+  type Reservation,
+  type ReservationStatus,
+  type ReserveRequest,
+  type ReserveResult,
+  type ResolveResult,
+  type Wallet,
+  type WalletCrossing,
+  type WalletRef,
+  type WalletScopeKind,
+} from '../../ledger/types.js'
+import type { SqliteDatabase, SqliteMigration } from './db.js'
+
+export const ledgerMigrations: readonly SqliteMigration[] = [
+  {
+    id: 'ledger-0001',
+    sql: `
+      CREATE TABLE wallets (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        scope_kind TEXT NOT NULL CHECK (scope_kind IN ('user', 'team', 'org')),
+        scope_id TEXT NOT NULL,
+        currency TEXT NOT NULL DEFAULT 'USD',
+        allocated_micros INTEGER NOT NULL CHECK (allocated_micros >= 0),
+        reserved_micros INTEGER NOT NULL CHECK (reserved_micros >= 0),
+        spent_micros INTEGER NOT NULL CHECK (spent_micros >= 0),
+        created_at_ms INTEGER NOT NULL,
+        CHECK (allocated_micros - reserved_micros - spent_micros >= 0),
+        UNIQUE (org_id, scope_kind, scope_id)
+      );
+      CREATE TABLE reservations (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        wallet_id TEXT REFERENCES wallets (id),
+        scope TEXT,
+        amount_micros INTEGER NOT NULL CHECK (amount_micros >= 0),
+        status TEXT NOT NULL CHECK (status IN ('pending', 'settled', 'voided', 'expired')),
+        settled_micros INTEGER CHECK (settled_micros >= 0),
+        unbilled_micros INTEGER NOT NULL DEFAULT 0 CHECK (unbilled_micros >= 0),
+        budgets_json TEXT NOT NULL,
+        request_id TEXT,
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        resolved_at_ms INTEGER,
+        CHECK (status <> 'expired' OR settled_micros = amount_micros),
+        CHECK (status <> 'voided' OR settled_micros = 0)
+      );
+      CREATE INDEX reservations_pending ON reservations (expires_at_ms) WHERE status = 'pending';
+      CREATE TABLE ledger_entries (
+        id TEXT PRIMARY KEY,
+        wallet_id TEXT NOT NULL REFERENCES wallets (id),
+        kind TEXT NOT NULL,
+        amount_micros INTEGER NOT NULL,
+        reservation_id TEXT,
+        description TEXT,
+        at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX ledger_entries_wallet ON ledger_entries (wallet_id, at_ms);
+      CREATE TABLE budget_counters (
+        budget_id TEXT NOT NULL,
+        period_key TEXT NOT NULL,
+        reserved_micros INTEGER NOT NULL DEFAULT 0 CHECK (reserved_micros >= 0),
+        spent_micros INTEGER NOT NULL DEFAULT 0 CHECK (spent_micros >= 0),
+        period_end_ms INTEGER NOT NULL,
+        PRIMARY KEY (budget_id, period_key)
+      );
+    `,
+  },
+]
+
+interface WalletRow {
+  id: string
+  org_id: string
+  scope_kind: WalletScopeKind
+  scope_id: string
+  allocated_micros: number
+  reserved_micros: number
+  spent_micros: number
+  created_at_ms: number
+}
+
+interface ReservationRow {
+  id: string
+  org_id: string
+  wallet_id: string | null
+  scope: string | null
+  amount_micros: number
+  status: ReservationStatus
+  settled_micros: number | null
+  unbilled_micros: number
+  budgets_json: string
+  request_id: string | null
+  created_at_ms: number
+  expires_at_ms: number
+  resolved_at_ms: number | null
+}
+
+interface CounterRow {
+  reserved_micros: number
+  spent_micros: number
+}
+
+function walletOf(row: WalletRow): Wallet {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    scopeKind: row.scope_kind,
+    scopeId: row.scope_id,
+    currency: 'USD',
+    allocatedMicros: micros(row.allocated_micros),
+    reservedMicros: micros(row.reserved_micros),
+    spentMicros: micros(row.spent_micros),
+    availableMicros: micros(row.allocated_micros - row.reserved_micros - row.spent_micros),
+    createdAtMs: row.created_at_ms,
+  }
+}
+
+function reservationOf(row: ReservationRow): Reservation {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    walletId: row.wallet_id ?? undefined,
+    scope: row.scope ?? undefined,
+    amountMicros: micros(row.amount_micros),
+    status: row.status,
+    settledMicros: row.settled_micros === null ? undefined : micros(row.settled_micros),
+    unbilledMicros: micros(row.unbilled_micros),
+    budgets: JSON.parse(row.budgets_json) as BudgetCounterRef[],
+    requestId: row.request_id ?? undefined,
+    createdAtMs: row.created_at_ms,
+    expiresAtMs: row.expires_at_ms,
+    resolvedAtMs: row.resolved_at_ms ?? undefined,
+  }
+}
+
+export class SqliteLedgerStore implements LedgerStore {
+  private readonly sql
+  private readonly reserveTx
+  private readonly resolveTx
+  private readonly allocateTx
+  private readonly recordSpendTx
+
+  constructor(private readonly db: SqliteDatabase) {
+    this.sql = {
+      walletById: db.prepare<[string], WalletRow>('SELECT * FROM wallets WHERE id = ?'),
+      walletByScope: db.prepare<[string, string, string], WalletRow>(
+        'SELECT * FROM wallets WHERE org_id = ? AND scope_kind = ? AND scope_id = ?',
+      ),
+      walletsByOrg: db.prepare<[string], WalletRow>('SELECT * FROM wallets WHERE org_id = ? ORDER BY scope_kind, scope_id'),
+      insertWallet: db.prepare(
+        `INSERT INTO wallets (id, org_id, scope_kind, scope_id, allocated_micros, reserved_micros, spent_micros, created_at_ms)
+         VALUES (?, ?, ?, ?, 0, 0, 0, ?)`,
+      ),
+      addAllocated: db.prepare('UPDATE wallets SET allocated_micros = allocated_micros + ? WHERE id = ?'),
+      addReserved: db.prepare('UPDATE wallets SET reserved_micros = reserved_micros + ? WHERE id = ?'),
+      moveReservedToSpent: db.prepare(
+        'UPDATE wallets SET reserved_micros = reserved_micros - ?, spent_micros = spent_micros + ? WHERE id = ?',
+      ),
+      insertEntry: db.prepare(
+        `INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, description, at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      entries: db.prepare<[string, number], Record<string, unknown>>(
+        'SELECT * FROM ledger_entries WHERE wallet_id = ? ORDER BY at_ms DESC, rowid DESC LIMIT ?',
+      ),
+      reservationById: db.prepare<[string], ReservationRow>('SELECT * FROM reservations WHERE id = ?'),
+      insertReservation: db.prepare(
+        `INSERT INTO reservations (id, org_id, wallet_id, scope, amount_micros, status, unbilled_micros, budgets_json,
+           request_id, created_at_ms, expires_at_ms)
+         VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`,
+      ),
+      resolveReservation: db.prepare(
+        `UPDATE reservations SET status = ?, settled_micros = ?, unbilled_micros = ?, resolved_at_ms = ?
+         WHERE id = ? AND status = 'pending'`,
+      ),
+      overdue: db.prepare<[number, number], { id: string }>(
+        `SELECT id FROM reservations WHERE status = 'pending' AND expires_at_ms <= ? ORDER BY expires_at_ms LIMIT ?`,
+      ),
+      countPending: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM reservations WHERE status = 'pending'`),
+      counter: db.prepare<[string, string], CounterRow>(
+        'SELECT reserved_micros, spent_micros FROM budget_counters WHERE budget_id = ? AND period_key = ?',
+      ),
+      upsertCounter: db.prepare(
+        `INSERT INTO budget_counters (budget_id, period_key, reserved_micros, spent_micros, period_end_ms)
+         VALUES (@budgetId, @periodKey, max(@reserved, 0), max(@spent, 0), @periodEndMs)
+         ON CONFLICT (budget_id, period_key) DO UPDATE SET
+           reserved_micros = reserved_micros + @reserved, spent_micros = spent_micros + @spent`,
+      ),
+    }
+    this.reserveTx = db.transaction((request: ReserveRequest) => this.reserveInTx(request))
+    this.resolveTx = db.transaction(
+      (id: string, outcome: 'settled' | 'voided' | 'expired', actual: number, atMs: number) =>
+        this.resolveInTx(id, outcome, actual, atMs),
+    )
+    this.allocateTx = db.transaction((request: AllocateRequest) => this.allocateInTx(request))
+    this.recordSpendTx = db.transaction((budgets: readonly BudgetCounterRef[], amount: number) =>
+      this.bumpCounters(budgets, 0, amount),
+    )
+  }
+
+  async allocate(request: AllocateRequest): Promise<Wallet> {
+    return this.allocateTx.immediate(request)
+  }
+
+  async getWallet(walletId: string): Promise<Wallet | undefined> {
+    const row = this.sql.walletById.get(walletId)
+    return row && walletOf(row)
+  }
+
+  async findWallet(orgId: string, ref: WalletRef): Promise<Wallet | undefined> {
+    const row = this.sql.walletByScope.get(orgId, ref.scopeKind, ref.scopeId)
+    return row && walletOf(row)
+  }
+
+  async listWallets(orgId: string): Promise<Wallet[]> {
+    return this.sql.walletsByOrg.all(orgId).map(walletOf)
+  }
+
+  async ledgerEntries(walletId: string, limit: number): Promise<LedgerEntry[]> {
+    return this.sql.entries.all(walletId, limit).map((row) => ({
+      id: row.id as string,
+      walletId: row.wallet_id as string,
+      kind: row.kind as LedgerEntryKind,
+      amountMicros: micros(row.amount_micros as number),
+      reservationId: (row.reservation_id as string | null) ?? undefined,
+      description: (row.description as string | null) ?? undefined,
+      atMs: row.at_ms as number,
+    }))
+  }
+
+  async reserve(request: ReserveRequest): Promise<ReserveResult> {
+    return this.reserveTx.immediate(request)
+  }
+
+  async settle(reservationId: string, actualMicros: Micros, atMs: number): Promise<ResolveResult> {
+    assert(Number.isSafeInteger(actualMicros) && actualMicros >= 0, `actual: ${actualMicros}`)
+    return this.resolveTx.immediate(reservationId, 'settled', actualMicros, atMs)
+  }
+
+  async void(reservationId: string, atMs: number): Promise<ResolveResult> {
+    return this.resolveTx.immediate(reservationId, 'voided', 0, atMs)
+  }
+
+  async expireOverdue(nowMs: number, limit: number): Promise<ResolveResult[]> {
+    const ids = this.sql.overdue.all(nowMs, limit)
+    const results: ResolveResult[] = []
+    // One transaction per reservation keeps the write lock short for concurrent requests.
+    for (const { id } of ids) results.push(this.resolveTx.immediate(id, 'expired', -1, nowMs))
+    return results.filter((r) => r.kind === 'expired')
+  }
+
+  async getReservation(reservationId: string): Promise<Reservation | undefined> {
+    const row = this.sql.reservationById.get(reservationId)
+    return row && reservationOf(row)
+  }
+
+  async countPending(): Promise<number> {
+    return this.sql.countPending.get()!.n
+  }
+
+  async recordSpend(budgets: readonly BudgetCounterRef[], amountMicros: Micros): Promise<BudgetCrossing[]> {
+    if (budgets.length === 0 || amountMicros === 0) return []
+    return this.recordSpendTx.immediate(budgets, amountMicros)
+  }
+
+  async budgetSpend(
+    budgets: readonly BudgetCounterRef[],
+  ): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>> {
+    const spend = new Map<string, { spentMicros: Micros; reservedMicros: Micros }>()
+    for (const b of budgets) {
+      const row = this.sql.counter.get(b.budgetId, b.periodKey)
+      spend.set(counterKey(b.budgetId, b.periodKey), {
+        spentMicros: micros(row?.spent_micros ?? 0),
+        reservedMicros: micros(row?.reserved_micros ?? 0),
+      })
+    }
+    return spend
+  }
+
+  // --- inside transactions -------------------------------------------------------------------
+
+  private allocateInTx(request: AllocateRequest): Wallet {
+    assert(request.amountMicros > 0, 'allocation must be positive')
+    let row = this.sql.walletByScope.get(request.orgId, request.wallet.scopeKind, request.wallet.scopeId)
+    if (!row) {
+      const id = newId('wal', request.atMs)
+      this.sql.insertWallet.run(id, request.orgId, request.wallet.scopeKind, request.wallet.scopeId, request.atMs)
+      row = this.sql.walletById.get(id)!
+    }
+    this.sql.addAllocated.run(request.amountMicros, row.id)
+    this.entry(row.id, 'allocation', request.amountMicros, undefined, request.description, request.atMs)
+    return walletOf(this.sql.walletById.get(row.id)!)
+  }
+
+  private reserveInTx(request: ReserveRequest): ReserveResult {
+    const existing = this.sql.reservationById.get(request.reservationId)
+    if (existing) return { kind: 'already_exists', reservation: reservationOf(existing) }
+    const amount = request.amountMicros
+    assert(Number.isSafeInteger(amount) && amount >= 0, `reserve amount: ${amount}`)
+
+    for (const budget of request.budgets) {
+      if (budget.limitMicros === undefined) continue
+      const counter = this.sql.counter.get(budget.budgetId, budget.periodKey)
+      const used = (counter?.reserved_micros ?? 0) + (counter?.spent_micros ?? 0)
+      if (used + amount > budget.limitMicros) {
+        return {
+          kind: 'budget_cap_exceeded',
+          budgetId: budget.budgetId,
+          periodKey: budget.periodKey,
+          remainingMicros: micros(Math.max(0, budget.limitMicros - used)),
+        }
+      }
+    }
+
+    let payer: WalletRow | undefined
+    if (request.walletRequired) {
+      let availableMax = 0
+      for (const ref of request.cascade) {
+        const row = this.sql.walletByScope.get(request.orgId, ref.scopeKind, ref.scopeId)
+        if (!row) continue
+        const headroom = spendableMicros(row, request.walletCapPercent)
+        if (amount <= headroom) {
+          payer = row
+          break
+        }
+        availableMax = Math.max(availableMax, headroom)
+      }
+      if (!payer) {
+        const last = request.cascade[request.cascade.length - 1]
+        return {
+          kind: 'insufficient_quota',
+          scope: last ? scopeName(last) : `org:${request.orgId}`,
+          availableMicrosMax: micros(availableMax),
+        }
+      }
+      this.sql.addReserved.run(amount, payer.id)
+      this.entry(payer.id, 'reservation', -amount, request.reservationId, undefined, request.atMs)
+    }
+    this.bumpCounters(request.budgets, amount, 0)
+    this.sql.insertReservation.run(
+      request.reservationId,
+      request.orgId,
+      payer?.id ?? null,
+      payer ? `${payer.scope_kind}:${payer.scope_id}` : null,
+      amount,
+      JSON.stringify(request.budgets),
+      request.requestId ?? null,
+      request.atMs,
+      request.expiresAtMs,
+    )
+    const reservation = reservationOf(this.sql.reservationById.get(request.reservationId)!)
+    const after = payer && this.sql.walletById.get(payer.id)!
+    return {
+      kind: 'reserved',
+      reservation,
+      walletAvailableMicros: after ? micros(after.allocated_micros - after.reserved_micros - after.spent_micros) : undefined,
+    }
+  }
+
+  /** `actual` is ignored for void (0) and expiry (the reserved amount). */
+  private resolveInTx(id: string, outcome: 'settled' | 'voided' | 'expired', actual: number, atMs: number): ResolveResult {
+    const row = this.sql.reservationById.get(id)
+    if (!row) return { kind: 'not_found' }
+    if (row.status !== 'pending') {
+      const kind = row.status === 'settled' ? 'already_settled' : row.status === 'voided' ? 'already_voided' : 'already_expired'
+      return { kind, reservation: reservationOf(row) }
+    }
+    const amount = row.amount_micros
+    const wanted = outcome === 'voided' ? 0 : outcome === 'expired' ? amount : actual
+    let charged = wanted
+    let walletCrossing: WalletCrossing | undefined
+    let walletAvailable: Micros | undefined
+    if (row.wallet_id !== null) {
+      const wallet = this.sql.walletById.get(row.wallet_id)!
+      const availableOthers = wallet.allocated_micros - wallet.reserved_micros - wallet.spent_micros
+      assert(availableOthers >= 0, 'wallet available below zero')
+      // The wallet never pays what it cannot cover (SPEC §1): anything above reserved + what is
+      // still free is recorded as unbilled for reconciliation, not debited.
+      charged = Math.min(wanted, amount + availableOthers)
+      this.sql.moveReservedToSpent.run(amount, charged, wallet.id)
+      this.entry(wallet.id, ENTRY_KIND[outcome], amount - charged, id, undefined, atMs)
+      walletCrossing = {
+        walletId: wallet.id,
+        scope: `${wallet.scope_kind}:${wallet.scope_id}`,
+        allocatedMicros: micros(wallet.allocated_micros),
+        spentBeforeMicros: micros(wallet.spent_micros),
+        spentAfterMicros: micros(wallet.spent_micros + charged),
+      }
+      walletAvailable = micros(availableOthers + amount - charged)
+    }
+    const budgets = JSON.parse(row.budgets_json) as BudgetCounterRef[]
+    const budgetCrossings = this.bumpCounters(budgets, -amount, wanted)
+    this.sql.resolveReservation.run(outcome, charged, wanted - charged, atMs, id)
+    return {
+      kind: outcome,
+      reservation: reservationOf(this.sql.reservationById.get(id)!),
+      releasedMicros: micros(amount - charged),
+      walletCrossing,
+      budgetCrossings,
+      walletAvailableMicros: walletAvailable,
+    }
+  }
+
+  private bumpCounters(budgets: readonly BudgetCounterRef[], reserved: number, spent: number): BudgetCrossing[] {
+    const crossings: BudgetCrossing[] = []
+    for (const b of budgets) {
+      const before = this.sql.counter.get(b.budgetId, b.periodKey)
+      this.sql.upsertCounter.run({
+        budgetId: b.budgetId,
+        periodKey: b.periodKey,
+        reserved,
+        spent,
+        periodEndMs: b.periodEndMs,
+      })
+      if (spent > 0) {
+        const spentBefore = before?.spent_micros ?? 0
+        crossings.push({
+          budgetId: b.budgetId,
+          periodKey: b.periodKey,
+          spentBeforeMicros: micros(spentBefore),
+          spentAfterMicros: micros(spentBefore + spent),
+        })
+      }
+    }
+    return crossings
+  }
+
+  private entry(
+    walletId: string,
+    kind: LedgerEntryKind,
+    amount: number,
+    reservationId: string | undefined,
+    description: string | undefined,
+    atMs: number,
+  ): void {
+    this.sql.insertEntry.run(newId('led', atMs), walletId, kind, amount, reservationId ?? null, description ?? null, atMs)
+  }
+}
+
+const ENTRY_KIND = { settled: 'settlement', voided: 'void', expired: 'expiry' } as const
+
+/** How much more this wallet may take on: its cap minus what is reserved or spent. */
+function spendableMicros(row: WalletRow, capPercent: number): number {
+  // A block threshold above 100% still cannot spend money the wallet does not have.
+  const cap = Math.min(percentOf(micros(row.allocated_micros), capPercent), row.allocated_micros)
+  return Math.max(0, cap - row.reserved_micros - row.spent_micros)
+}
