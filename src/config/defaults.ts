@@ -1,0 +1,101 @@
+/**
+ * Every default the loader applies, in one place (Fastify's `defaultInitOptions`), and the limits
+ * the schema enforces. A key missing from the YAML takes the value written here; nothing else in
+ * `config/` invents a default.
+ */
+import { deepFreeze } from './freeze.js'
+
+export const DEFAULTS = {
+  /** The seed configs omit `version`; the only version there is. */
+  version: '1',
+  server: {
+    /** Loopback: a gateway holding provider keys should not face the network until told to. */
+    host: '127.0.0.1',
+    port: 4100,
+    /** Large enough for long chat histories and base64 images; bounded so one body cannot exhaust memory. */
+    bodyLimitBytes: 4 * 1024 * 1024,
+  },
+  storage: {
+    /** Embedded store used when `storage` is absent (SPEC §2: `npm start` works with nothing installed). */
+    sqlitePath: './data/tollgate.db',
+  },
+  target: {
+    /** Long generations (reasoning models, big outputs) can legitimately take minutes. */
+    timeoutMs: 600_000,
+    /** Each follows its official SDK's convention: OpenAI's includes `/v1`, Anthropic's does not. */
+    baseUrl: {
+      openai: 'https://api.openai.com/v1',
+      anthropic: 'https://api.anthropic.com',
+    },
+    /** The variable each official SDK reads; used when an openai/anthropic target has no `secret_key_ref`. */
+    secretEnv: {
+      openai: 'OPENAI_API_KEY',
+      anthropic: 'ANTHROPIC_API_KEY',
+    },
+  },
+  /**
+   * When `providers` is absent (seed 000 shows only consumer groups and cost tracking) the targets
+   * are the built-in ones: `openai` / `anthropic` when their key variable is set, otherwise `mock`.
+   */
+  builtInTargetIds: {
+    openai: 'openai',
+    anthropic: 'anthropic',
+    mock: 'mock',
+  },
+  consumerGroup: {
+    orgId: 'default',
+    environment: 'prod',
+    onInsufficientFunds: 'refuse',
+    holdTimeoutMs: 30_000,
+    failMode: 'closed',
+    /** USD a consumer in fail-open mode may spend while the counter store is unreachable (SPEC §9). */
+    emergencyAllowanceUsd: 0,
+  },
+  costTracking: {
+    enabled: true,
+    /** Wallets are opt-in: a fresh install meters spend without refusing anything. */
+    walletEnforcement: false,
+    budgetAlerts: [],
+  },
+  budget: {
+    timezone: 'UTC',
+    /** SPEC §5: default 50/80/95. */
+    alertThresholds: [50, 80, 95],
+    hardLimit: false,
+    shadow: false,
+    categories: [],
+  },
+  reservations: {
+    /** Not shorter than any target's timeout (the loader checks), so a live request is never expired under itself. */
+    ttlMs: 600_000,
+    sweepIntervalMs: 5_000,
+    defaultOutputTokens: 4096,
+    tokenizerMaxBytes: 65_536,
+  },
+} as const
+
+/** Bounds the schema enforces; each is named with its unit. */
+export const LIMITS = {
+  configFileBytesMax: 1024 * 1024,
+  portMax: 65_535,
+  bodyLimitBytesMin: 1024,
+  bodyLimitBytesMax: 100 * 1024 * 1024,
+  timeoutMsMin: 1_000,
+  timeoutMsMax: 3_600_000,
+  holdTimeoutMsMax: 300_000,
+  thresholdPercentMin: 1,
+  thresholdPercentMax: 1000,
+  reservationTtlMsMin: 1_000,
+  reservationTtlMsMax: 86_400_000,
+  sweepIntervalMsMin: 100,
+  sweepIntervalMsMax: 3_600_000,
+  outputTokensMax: 10_000_000,
+  /** Far above any real price; keeps µ$/Mtok products inside safe integers. */
+  priceUsdPerMtokMax: 1_000_000,
+  tokenizerMaxBytesMax: 64 * 1024 * 1024,
+  /** Alias expansion cap for YAML anchors: stops a "billion laughs" file from eating memory. */
+  yamlAliasCountMax: 100,
+} as const
+
+deepFreeze(DEFAULTS)
+deepFreeze(LIMITS)

@@ -1,0 +1,82 @@
+/** `cost_tracking` (wallet thresholds) and `budgets` (declared soft/hard period budgets, SPEC §5). */
+import { parseUsd, ZERO, type Micros } from '../money/index.js'
+import { checkUnique, type Context } from './context.js'
+import { DEFAULTS } from './defaults.js'
+import { describeValue, quote } from './describe.js'
+import type { BudgetInput, ConfigFile, ThresholdActionInput } from './schema.js'
+import type { BudgetAlert, BudgetSpec, CostTracking } from './types.js'
+
+export function normalizeCostTracking(input: ConfigFile['cost_tracking'], ctx: Context): CostTracking {
+  return {
+    enabled: input?.enabled ?? DEFAULTS.costTracking.enabled,
+    walletEnforcement: input?.wallet_enforcement ?? DEFAULTS.costTracking.walletEnforcement,
+    budgetAlerts: thresholdActions(input?.budget_alerts ?? DEFAULTS.costTracking.budgetAlerts, 'cost_tracking.budget_alerts', ctx),
+  }
+}
+
+/** Sorted ascending by percent; a percent given twice is ambiguous (which action wins?) and rejected. */
+function thresholdActions(inputs: readonly ThresholdActionInput[], path: string, ctx: Context): BudgetAlert[] {
+  checkUnique(ctx, inputs, (a) => a.threshold_percent, (i) => `${path}[${i}].threshold_percent`, 'threshold_percent')
+  return inputs
+    .map((a) => ({ thresholdPercent: a.threshold_percent, action: a.action }))
+    .sort((a, b) => a.thresholdPercent - b.thresholdPercent)
+}
+
+export function normalizeBudgets(
+  inputs: readonly BudgetInput[] | undefined,
+  channelIds: readonly string[],
+  ctx: Context,
+): BudgetSpec[] {
+  if (inputs === undefined) return []
+  checkUnique(ctx, inputs, (b) => b.id, (i) => `budgets[${i}].id`, 'budget id')
+  checkUnique(ctx, inputs, (b) => b.name, (i) => `budgets[${i}].name`, 'budget name')
+  const known = [...new Set(channelIds)]
+  return inputs.map((input, index) => normalizeBudget(input, `budgets[${index}]`, known, ctx))
+}
+
+function normalizeBudget(input: BudgetInput, path: string, channelIds: readonly string[], ctx: Context): BudgetSpec {
+  const alertThresholds = [...(input.alert_thresholds ?? DEFAULTS.budget.alertThresholds)]
+  checkUnique(ctx, alertThresholds, (percent) => percent, (i) => `${path}.alert_thresholds[${i}]`, 'threshold')
+  input.channels?.forEach((id, i) => {
+    if (!channelIds.includes(id)) {
+      const known = channelIds.length === 0 ? 'none are configured' : `channels: ${channelIds.join(', ')}`
+      ctx.report(`${path}.channels[${i}]`, `unknown notification channel ${quote(id)} (${known})`)
+    }
+  })
+  return {
+    id: input.id,
+    name: input.name,
+    scopeKind: input.scope.kind,
+    scopeId: input.scope.id,
+    environment: input.scope.environment,
+    period: input.period,
+    timezone: timeZone(input.timezone ?? DEFAULTS.budget.timezone, `${path}.timezone`, ctx),
+    amountMicros: positiveUsd(input.amount_usd, `${path}.amount_usd`, ctx),
+    alertThresholds: alertThresholds.sort((a, b) => a - b),
+    thresholdActions: thresholdActions(input.threshold_actions ?? [], `${path}.threshold_actions`, ctx),
+    hardLimit: input.hard_limit ?? DEFAULTS.budget.hardLimit,
+    shadow: input.shadow ?? DEFAULTS.budget.shadow,
+    categories: input.categories ?? [...DEFAULTS.budget.categories],
+    owner: input.owner,
+    channels: input.channels,
+  }
+}
+
+/** The canonical IANA name (`europe/paris` → `Europe/Paris`); periods start at its local midnight. */
+function timeZone(name: string, path: string, ctx: Context): string {
+  try {
+    return new Intl.DateTimeFormat(undefined, { timeZone: name }).resolvedOptions().timeZone
+  } catch {
+    ctx.report(path, `unknown time zone ${quote(name)} (expected an IANA name such as "Europe/Paris" or "UTC")`)
+    return DEFAULTS.budget.timezone
+  }
+}
+
+function positiveUsd(usd: number | string, path: string, ctx: Context): Micros {
+  const amount = parseUsd(usd)
+  if (amount === undefined || amount <= 0) {
+    ctx.report(path, `expected a positive amount of USD with at most 6 decimals, got ${describeValue(usd)}`)
+    return ZERO
+  }
+  return amount
+}

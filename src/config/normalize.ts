@@ -1,0 +1,109 @@
+/**
+ * Validated YAML shape → `Config`: applies the defaults from `defaults.ts`, resolves secrets,
+ * converts money to Micros once, and checks what a schema cannot see (unique ids, references
+ * between sections, time zones). Collects every issue and throws one `ConfigError` at the end.
+ */
+import { Context, sortIssues, type LoadOptions } from './context.js'
+import { DEFAULTS } from './defaults.js'
+import { ConfigError } from './errors.js'
+import { deepFreeze } from './freeze.js'
+import { normalizeBudgets, normalizeCostTracking } from './normalize-budgets.js'
+import { normalizeConsumerGroups } from './normalize-consumers.js'
+import { normalizeChannels } from './normalize-notifications.js'
+import { normalizeModels, normalizeTargets } from './normalize-providers.js'
+import { configFileSchema, type ConfigFile } from './schema.js'
+import { messageFor, toConfigIssues } from './issues.js'
+import type { Config, ProviderTarget, ReservationSettings, ServerSettings, StorageSettings } from './types.js'
+
+/** Validates a parsed YAML document (plain data) and returns the deep-frozen Config. */
+export function configFromData(data: unknown, source: string, options: LoadOptions = {}): Config {
+  const sections = typeof data === 'object' && data !== null ? Object.keys(data) : []
+  const parsed = configFileSchema.safeParse(data, { error: messageFor })
+  // Semantic checks need a well-shaped file, so they run only once the shape is right.
+  if (!parsed.success) throw new ConfigError(source, sortIssues(toConfigIssues(parsed.error.issues), sections))
+  const ctx = new Context(options)
+  const config = normalize(parsed.data, source, ctx)
+  if (ctx.issues.length > 0) throw new ConfigError(source, sortIssues(ctx.issues, sections))
+  return deepFreeze(config)
+}
+
+function normalize(file: ConfigFile, source: string, ctx: Context): Config {
+  const targets = normalizeTargets(file.providers?.targets, ctx)
+  const notificationChannels = normalizeChannels(file.notifications?.channels, ctx)
+  const reservations = normalizeReservations(file.reservations, targets, ctx)
+  return {
+    source,
+    server: normalizeServer(file.server),
+    storage: normalizeStorage(file.storage, ctx),
+    targets,
+    consumerGroups: normalizeConsumerGroups(file.consumer_groups, ctx),
+    costTracking: normalizeCostTracking(file.cost_tracking, ctx),
+    models: normalizeModels(file.models, targets, ctx),
+    budgets: normalizeBudgets(file.budgets, notificationChannels.map((c) => c.id), ctx),
+    notificationChannels,
+    reservations,
+  }
+}
+
+function normalizeServer(input: ConfigFile['server']): ServerSettings {
+  return {
+    host: input?.host ?? DEFAULTS.server.host,
+    port: input?.port ?? DEFAULTS.server.port,
+    bodyLimitBytes: input?.body_limit_bytes ?? DEFAULTS.server.bodyLimitBytes,
+  }
+}
+
+/** `sqlite: PATH` alone, or `postgres: URL` with `redis: URL` (SPEC §2 multi-instance). */
+function normalizeStorage(input: ConfigFile['storage'], ctx: Context): StorageSettings {
+  const fallback: StorageSettings = { kind: 'sqlite', path: DEFAULTS.storage.sqlitePath }
+  if (input === undefined) return fallback
+  const { sqlite, postgres, redis } = input
+  if (sqlite !== undefined) {
+    if (postgres !== undefined || redis !== undefined) {
+      ctx.report('storage', 'use either sqlite, or postgres together with redis — not both')
+    }
+    return { kind: 'sqlite', path: sqlite }
+  }
+  if (postgres === undefined && redis === undefined) return fallback
+  if (postgres === undefined) ctx.report('storage.postgres', 'required together with storage.redis')
+  if (redis === undefined) ctx.report('storage.redis', 'required together with storage.postgres')
+  if (postgres !== undefined && !hasProtocol(postgres, ['postgres:', 'postgresql:'])) {
+    ctx.report('storage.postgres', 'expected a postgres:// or postgresql:// URL')
+  }
+  if (redis !== undefined && !hasProtocol(redis, ['redis:', 'rediss:'])) {
+    ctx.report('storage.redis', 'expected a redis:// or rediss:// URL')
+  }
+  return { kind: 'postgres', postgresUrl: postgres ?? '', redisUrl: redis ?? '' }
+}
+
+// The URLs are not echoed: they usually carry a password.
+function hasProtocol(text: string, protocols: readonly string[]): boolean {
+  try {
+    return protocols.includes(new URL(text).protocol)
+  } catch {
+    return false
+  }
+}
+
+function normalizeReservations(
+  input: ConfigFile['reservations'],
+  targets: readonly ProviderTarget[],
+  ctx: Context,
+): ReservationSettings {
+  const ttlMs = input?.ttl_ms ?? DEFAULTS.reservations.ttlMs
+  // A reservation that expired while its request was still waiting on the upstream would be
+  // settled at the reserved amount and then settled again by the request (SPEC §4.5).
+  const slowest = targets.reduce<ProviderTarget | undefined>((a, t) => (a === undefined || t.timeoutMs > a.timeoutMs ? t : a), undefined)
+  if (slowest !== undefined && ttlMs < slowest.timeoutMs) {
+    ctx.report(
+      'reservations.ttl_ms',
+      `must not be shorter than the longest target timeout (${slowest.timeoutMs} ms, target "${slowest.id}"), got ${ttlMs}`,
+    )
+  }
+  return {
+    ttlMs,
+    sweepIntervalMs: input?.sweep_interval_ms ?? DEFAULTS.reservations.sweepIntervalMs,
+    defaultOutputTokens: input?.default_output_tokens ?? DEFAULTS.reservations.defaultOutputTokens,
+    tokenizerMaxBytes: input?.tokenizer_max_bytes ?? DEFAULTS.reservations.tokenizerMaxBytes,
+  }
+}
