@@ -1,0 +1,46 @@
+/**
+ * Token counting for streams cut before the provider reported usage (SPEC §4.4: settle for what
+ * was delivered). o200k_base is exact for current OpenAI models and a close approximation for
+ * others (Anthropic publishes no tokenizer); the reported figure always wins when there is one.
+ */
+import { countTokens } from 'gpt-tokenizer'
+
+// Delivered text may legitimately contain strings like "<|endoftext|>"; count them as plain text
+// instead of letting the tokenizer throw.
+const plainTextOptions = { disallowedSpecial: new Set<string>() }
+
+/** Text kept for counting per stream; beyond it, further characters count as one token each (an over-estimate, never under). */
+export const countedTextCharsMax = 4 * 1024 * 1024
+
+export function countTextTokens(text: string): number {
+  if (text.length === 0) return 0
+  return countTokens(text, plainTextOptions)
+}
+
+/**
+ * Collects the text a stream delivered, bounded by `countedTextCharsMax`, and counts it once at
+ * the end: counting each delta separately would over-count tokens split across deltas.
+ */
+export class DeliveredText {
+  private readonly parts: string[] = []
+  private chars = 0
+  private overflowChars = 0
+
+  add(text: string): void {
+    if (text.length === 0) return
+    if (this.chars + text.length > countedTextCharsMax) {
+      this.overflowChars += text.length
+      return
+    }
+    this.parts.push(text)
+    this.chars += text.length
+  }
+
+  get isEmpty(): boolean {
+    return this.chars === 0 && this.overflowChars === 0
+  }
+
+  countTokens(): number {
+    return countTextTokens(this.parts.join('')) + this.overflowChars
+  }
+}

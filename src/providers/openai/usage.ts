@@ -1,0 +1,239 @@
+/**
+ * Usage measurement for the OpenAI wire format (also spoken by openai-compatible upstreams and the
+ * mock): from a JSON body, and from a chat.completions or responses SSE stream as it passes.
+ * Normalisation follows `Usage` in ../types.ts: prompt_tokens / input_tokens already include
+ * cached tokens, completion_tokens / output_tokens already include reasoning tokens.
+ */
+import { DeliveredText } from '../count-tokens.js'
+import type { UsageWithModel } from '../usage-with-model.js'
+import { asRecord, asString, parseJson, tokenCount, type JsonRecord } from '../json.js'
+import {
+  emptyUsage,
+  type Endpoint,
+  type StreamUsageTracker,
+  type Usage,
+  type UsageSource,
+} from '../types.js'
+
+/** Undefined when the body carries no `usage` object (or the endpoint is not an OpenAI one). */
+export function openaiUsageFromBody(endpoint: Endpoint, body: unknown): UsageWithModel | undefined {
+  const record = asRecord(body)
+  if (record === undefined) return undefined
+  const wireUsage = asRecord(record['usage'])
+  if (wireUsage === undefined) return undefined
+  const model = asString(record['model'])
+  switch (endpoint) {
+    case 'chat_completions':
+      return { usage: usageFromChatUsage(wireUsage), model }
+    case 'responses':
+      return { usage: usageFromResponsesUsage(wireUsage), model }
+    case 'embeddings':
+      return { usage: usageFromEmbeddingsUsage(wireUsage), model }
+    case 'messages':
+      return undefined
+  }
+}
+
+/** chat.completions `usage` (also the final chunk of a stream with include_usage). */
+export function usageFromChatUsage(wire: JsonRecord): Usage {
+  const promptDetails = asRecord(wire['prompt_tokens_details'])
+  const completionDetails = asRecord(wire['completion_tokens_details'])
+  return normalise({
+    inputTokens: tokenCount(wire['prompt_tokens']),
+    cacheReadTokens: tokenCount(promptDetails?.['cached_tokens']),
+    cacheWriteTokens: tokenCount(promptDetails?.['cache_write_tokens']),
+    audioInputTokens: tokenCount(promptDetails?.['audio_tokens']),
+    outputTokens: tokenCount(wire['completion_tokens']),
+    reasoningTokens: tokenCount(completionDetails?.['reasoning_tokens']),
+    audioOutputTokens: tokenCount(completionDetails?.['audio_tokens']),
+  })
+}
+
+/** responses `usage` (also `response.usage` of a response.completed event). */
+export function usageFromResponsesUsage(wire: JsonRecord): Usage {
+  const inputDetails = asRecord(wire['input_tokens_details'])
+  const outputDetails = asRecord(wire['output_tokens_details'])
+  return normalise({
+    inputTokens: tokenCount(wire['input_tokens']),
+    cacheReadTokens: tokenCount(inputDetails?.['cached_tokens']),
+    cacheWriteTokens: tokenCount(inputDetails?.['cache_write_tokens']),
+    audioInputTokens: 0,
+    outputTokens: tokenCount(wire['output_tokens']),
+    reasoningTokens: tokenCount(outputDetails?.['reasoning_tokens']),
+    audioOutputTokens: 0,
+  })
+}
+
+export function usageFromEmbeddingsUsage(wire: JsonRecord): Usage {
+  return { ...emptyUsage(), inputTokens: tokenCount(wire['prompt_tokens']) }
+}
+
+/**
+ * The subsets must fit inside their totals. OpenAI itself always reports them that way; an
+ * openai-compatible upstream that reports a subset larger than its total has evidently left it
+ * out of the total, so the total is raised (never lowered: Tollgate must not under-charge).
+ */
+function normalise(usage: Usage): Usage {
+  const inputTokens = Math.max(
+    usage.inputTokens,
+    usage.cacheReadTokens + usage.cacheWriteTokens,
+    usage.audioInputTokens,
+  )
+  const outputTokens = Math.max(usage.outputTokens, usage.reasoningTokens + usage.audioOutputTokens)
+  return { ...usage, inputTokens, outputTokens }
+}
+
+type StreamEndpoint = 'chat_completions' | 'responses'
+
+/** Responses events whose `delta` is model output worth counting when the stream is cut. */
+const responsesDeltaEvents: ReadonlySet<string> = new Set([
+  'response.output_text.delta',
+  'response.refusal.delta',
+  'response.function_call_arguments.delta',
+  'response.custom_tool_call_input.delta',
+  'response.reasoning_text.delta',
+  'response.reasoning_summary_text.delta',
+  'response.audio.transcript.delta',
+])
+
+/** Responses events carrying the whole `response`, with `usage` once it is final. */
+const responsesSnapshotEvents: ReadonlySet<string> = new Set([
+  'response.created',
+  'response.in_progress',
+  'response.completed',
+  'response.incomplete',
+  'response.failed',
+])
+
+/**
+ * Feed every SSE event of a chat.completions or responses stream. Call `setPromptTokensEstimate`
+ * before streaming: a stream cut before its usage arrives is settled at that input estimate plus
+ * the output counted from the text delivered (source 'counted'). Reasoning tokens the model spent
+ * but did not stream cannot be counted then.
+ */
+export class OpenAIStreamUsageTracker implements StreamUsageTracker {
+  private readonly endpoint: StreamEndpoint
+  private readonly delivered = new DeliveredText()
+  private reported: Usage | undefined = undefined
+  private model: string | undefined = undefined
+  private promptTokensEstimate: number | undefined = undefined
+  private hasEvents = false
+  private lastData: string | undefined = undefined
+  private lastDataIsUsageOnly = false
+
+  constructor(endpoint: StreamEndpoint) {
+    this.endpoint = endpoint
+  }
+
+  setPromptTokensEstimate(inputTokens: number): void {
+    this.promptTokensEstimate = tokenCount(inputTokens)
+  }
+
+  onEvent(eventName: string | undefined, data: string): void {
+    if (data.length === 0) return // comment or keep-alive
+    if (this.endpoint === 'chat_completions') this.onChatEvent(data)
+    else this.onResponsesEvent(eventName, data)
+  }
+
+  isInjectedUsageChunk(data: string): boolean {
+    if (this.endpoint !== 'chat_completions') return false
+    if (data === this.lastData) return this.lastDataIsUsageOnly
+    if (!data.includes('"usage"')) return false
+    const chunk = asRecord(parseJson(data))
+    return chunk !== undefined && isUsageOnlyChunk(chunk)
+  }
+
+  usage(): { usage: Usage; source: UsageSource; model: string | undefined } {
+    if (this.reported !== undefined) {
+      return { usage: this.reported, source: 'reported', model: this.model }
+    }
+    if (!this.hasEvents && this.promptTokensEstimate === undefined) {
+      return { usage: emptyUsage(), source: 'none', model: this.model }
+    }
+    const usage: Usage = {
+      ...emptyUsage(),
+      inputTokens: this.promptTokensEstimate ?? 0,
+      outputTokens: this.delivered.countTokens(),
+    }
+    return { usage, source: 'counted', model: this.model }
+  }
+
+  private onChatEvent(data: string): void {
+    if (data.startsWith('[DONE]')) return
+    const chunk = asRecord(parseJson(data))
+    this.lastData = data
+    this.lastDataIsUsageOnly = false
+    if (chunk === undefined) return
+    this.hasEvents = true
+    this.model ??= asString(chunk['model'])
+    const wireUsage = asRecord(chunk['usage'])
+    if (wireUsage !== undefined) {
+      this.reported = usageFromChatUsage(wireUsage)
+      this.lastDataIsUsageOnly = isUsageOnlyChunk(chunk)
+    }
+    const choices = chunk['choices']
+    if (!Array.isArray(choices)) return
+    for (const choice of choices) {
+      const delta = asRecord(asRecord(choice)?.['delta'])
+      if (delta !== undefined) this.addChatDelta(delta)
+    }
+  }
+
+  private addChatDelta(delta: JsonRecord): void {
+    this.addText(delta['content'])
+    this.addText(delta['refusal'])
+    this.addText(delta['reasoning_content']) // openai-compatible reasoning models (DeepSeek, vLLM)
+    const functionCall = asRecord(delta['function_call'])
+    if (functionCall !== undefined) {
+      this.addText(functionCall['name'])
+      this.addText(functionCall['arguments'])
+    }
+    const toolCalls = delta['tool_calls']
+    if (!Array.isArray(toolCalls)) return
+    for (const toolCall of toolCalls) {
+      const fn = asRecord(asRecord(toolCall)?.['function'])
+      if (fn === undefined) continue
+      this.addText(fn['name'])
+      this.addText(fn['arguments'])
+    }
+  }
+
+  private onResponsesEvent(eventName: string | undefined, data: string): void {
+    // Skip parsing events that can matter neither for usage nor for counting (e.g. the `.done`
+    // events, which repeat the whole text).
+    if (
+      eventName !== undefined &&
+      !responsesDeltaEvents.has(eventName) &&
+      !responsesSnapshotEvents.has(eventName)
+    ) {
+      this.hasEvents = true
+      return
+    }
+    const event = asRecord(parseJson(data))
+    if (event === undefined) return
+    this.hasEvents = true
+    const type = asString(event['type']) ?? eventName
+    if (type === undefined) return
+    if (responsesDeltaEvents.has(type)) {
+      this.addText(event['delta'])
+      return
+    }
+    if (!responsesSnapshotEvents.has(type)) return
+    const response = asRecord(event['response'])
+    if (response === undefined) return
+    this.model = asString(response['model']) ?? this.model
+    const wireUsage = asRecord(response['usage'])
+    if (wireUsage !== undefined) this.reported = usageFromResponsesUsage(wireUsage)
+  }
+
+  private addText(value: unknown): void {
+    if (typeof value === 'string') this.delivered.add(value)
+  }
+}
+
+/** OpenAI sends `"choices": []`; some openai-compatible servers (vLLM) send null or omit it. */
+function isUsageOnlyChunk(chunk: JsonRecord): boolean {
+  const choices = chunk['choices']
+  const hasNoChoices = choices === undefined || choices === null || (Array.isArray(choices) && choices.length === 0)
+  return hasNoChoices && asRecord(chunk['usage']) !== undefined
+}
