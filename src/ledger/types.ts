@@ -103,7 +103,7 @@ export type ReserveResult =
   | { readonly kind: 'reserved'; readonly reservation: Reservation; readonly walletAvailableMicros: Micros | undefined }
   | {
       readonly kind: 'insufficient_quota'
-      /** The last scope tried (the broadest), or the first when the cascade is empty. */
+      /** The first wallet in the cascade that exists (it would be topped up), else the team. */
       readonly scope: ScopeName
       /** The most any wallet in the cascade could have paid. */
       readonly availableMicrosMax: Micros

@@ -78,7 +78,7 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
       withStore(async (store, orgId) => {
         const wallet = await store.allocate({ orgId, wallet: team, amountMicros: micros(999), description: undefined, atMs: T0 })
         const result = await store.reserve(aReservation(orgId, { amountMicros: micros(1_000) }))
-        expect(result).toMatchObject({ kind: 'insufficient_quota', scope: 'org:acme', availableMicrosMax: 999 })
+        expect(result).toMatchObject({ kind: 'insufficient_quota', scope: 'team:marketing', availableMicrosMax: 999 })
         expect((await store.getWallet(wallet.id))?.reservedMicros).toBe(0)
         expect(await store.countPending()).toBe(0)
       }))

@@ -331,9 +331,11 @@ export class SqliteLedgerStore implements LedgerStore {
     let payer: WalletRow | undefined
     if (request.walletRequired) {
       let availableMax = 0
+      let firstFunded: WalletRef | undefined
       for (const ref of request.cascade) {
         const row = this.sql.walletByScope.get(request.orgId, ref.scopeKind, ref.scopeId)
         if (!row) continue
+        firstFunded ??= ref
         const headroom = spendableMicros(row, request.walletCapPercent)
         if (amount <= headroom) {
           payer = row
@@ -342,10 +344,9 @@ export class SqliteLedgerStore implements LedgerStore {
         availableMax = Math.max(availableMax, headroom)
       }
       if (!payer) {
-        const last = request.cascade[request.cascade.length - 1]
         return {
           kind: 'insufficient_quota',
-          scope: last ? scopeName(last) : `org:${request.orgId}`,
+          scope: refusedScope(request, firstFunded),
           availableMicrosMax: micros(availableMax),
         }
       }
@@ -460,4 +461,13 @@ function spendableMicros(row: WalletRow, capPercent: number): number {
   // A block threshold above 100% still cannot spend money the wallet does not have.
   const cap = Math.min(percentOf(micros(row.allocated_micros), capPercent), row.allocated_micros)
   return Math.max(0, cap - row.reserved_micros - row.spent_micros)
+}
+
+/**
+ * The scope a refusal (and its cost ticket) names: the first wallet in the cascade that exists —
+ * the one that normally pays and would be topped up — or, with no wallet at all, the team.
+ */
+export function refusedScope(request: ReserveRequest, firstFunded: WalletRef | undefined): string {
+  const scope = firstFunded ?? request.cascade.find((ref) => ref.scopeKind === 'team') ?? request.cascade[request.cascade.length - 1]
+  return scope ? scopeName(scope) : `org:${request.orgId}`
 }

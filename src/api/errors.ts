@@ -1,0 +1,59 @@
+/**
+ * Domain-free errors raised on purpose by the admin API; `code` is public API and listed in
+ * docs/errors.md. `http-errors.ts` maps them to statuses in one table.
+ */
+export interface Issue {
+  readonly path: string
+  readonly message: string
+}
+
+export abstract class TollgateError extends Error {
+  abstract readonly code: ApiErrorCode
+}
+
+export type ApiErrorCode =
+  | 'invalid_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'insufficient_quota'
+  | 'internal_error'
+
+export class InvalidRequestError extends TollgateError {
+  readonly code = 'invalid_request'
+  constructor(
+    message: string,
+    readonly issues: readonly Issue[] = [],
+  ) {
+    super(message)
+  }
+}
+
+export class UnauthorizedError extends TollgateError {
+  readonly code = 'unauthorized'
+  constructor() {
+    super('Missing or unknown admin token: send it as "Authorization: Bearer TOKEN".')
+  }
+}
+
+export class ForbiddenError extends TollgateError {
+  readonly code = 'forbidden'
+}
+
+export class NotFoundError extends TollgateError {
+  readonly code = 'not_found'
+  constructor(resource: string, id: string) {
+    super(`${resource} ${id} does not exist`)
+  }
+}
+
+export class ConflictError extends TollgateError {
+  readonly code = 'conflict'
+  constructor(
+    message: string,
+    readonly detail: Record<string, unknown> = {},
+  ) {
+    super(message)
+  }
+}

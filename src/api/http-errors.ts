@@ -1,0 +1,55 @@
+/**
+ * The one table from errors to HTTP (OpenMeter's driver/errors.go), installed as the admin API's
+ * error handler. Every admin response error has one envelope:
+ * `{"error": {"type", "code", "message", "issues"?, "request_id"}}`. 5xx messages are never echoed.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { newId } from '../lib/ids.js'
+import type { Logger } from '../observability/logger.js'
+import { InvalidRequestError, TollgateError, type ApiErrorCode, ConflictError } from './errors.js'
+
+export const STATUS_OF: Record<ApiErrorCode, number> = {
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  insufficient_quota: 429,
+  internal_error: 500,
+}
+
+const TYPE_OF: Record<ApiErrorCode, string> = {
+  invalid_request: 'invalid_request_error',
+  unauthorized: 'authentication_error',
+  forbidden: 'permission_error',
+  not_found: 'not_found_error',
+  conflict: 'conflict_error',
+  insufficient_quota: 'insufficient_quota',
+  internal_error: 'api_error',
+}
+
+export function errorEnvelope(code: ApiErrorCode, message: string, requestId: string, extra: Record<string, unknown> = {}) {
+  return { error: { type: TYPE_OF[code], code, message, ...extra, request_id: requestId } }
+}
+
+export function adminErrorHandler(logger: Logger) {
+  return (error: FastifyError | Error, _request: FastifyRequest, reply: FastifyReply) => {
+    const requestId = newId('req')
+    if (error instanceof TollgateError) {
+      const extra: Record<string, unknown> = {}
+      if (error instanceof InvalidRequestError && error.issues.length > 0) extra.issues = error.issues
+      if (error instanceof ConflictError) Object.assign(extra, error.detail)
+      return reply.code(STATUS_OF[error.code]).send(errorEnvelope(error.code, error.message, requestId, extra))
+    }
+    const fastifyError = error as FastifyError
+    if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send(errorEnvelope('invalid_request', 'The request body is too large.', requestId))
+    }
+    if (fastifyError.statusCode !== undefined && fastifyError.statusCode < 500) {
+      // Fastify's own 4xx (bad JSON, wrong content type): the message says what was wrong.
+      return reply.code(fastifyError.statusCode).send(errorEnvelope('invalid_request', fastifyError.message, requestId))
+    }
+    logger.error({ err: error, requestId }, 'api: unhandled error')
+    return reply.code(500).send(errorEnvelope('internal_error', `Internal error (request ${requestId}).`, requestId))
+  }
+}

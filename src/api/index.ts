@@ -1,0 +1,40 @@
+/**
+ * The admin REST API (SPEC §6), one file per resource. Every route here needs an admin token;
+ * errors use one envelope (http-errors.ts).
+ */
+import type { FastifyInstance } from 'fastify'
+import type { Config } from '../config/index.js'
+import type { Stores } from '../app.js'
+import type { AdminAuth, ConsumerDirectory } from '../auth/index.js'
+import type { Clock } from '../lib/clock.js'
+import type { Logger } from '../observability/logger.js'
+import type { TicketService } from '../tickets/index.js'
+import type { UsageRecorder } from '../usage/index.js'
+import { adminErrorHandler } from './http-errors.js'
+import { adminAuthHook } from './principal.js'
+import { walletRoutes } from './wallets.js'
+import { ticketRoutes } from './tickets.js'
+import { reservationRoutes } from './reservations.js'
+import { usageRoutes } from './usage.js'
+import { keyRoutes } from './keys.js'
+
+export interface AdminDeps {
+  readonly config: Config
+  readonly stores: Stores
+  readonly adminAuth: AdminAuth
+  readonly tickets: TicketService
+  readonly consumers: ConsumerDirectory
+  readonly usage: UsageRecorder
+  readonly clock: Clock
+  readonly logger: Logger
+}
+
+export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  app.setErrorHandler(adminErrorHandler(deps.logger))
+  app.addHook('preHandler', adminAuthHook(deps.adminAuth))
+  await walletRoutes(app, deps)
+  await ticketRoutes(app, deps)
+  await reservationRoutes(app, deps)
+  await usageRoutes(app, deps)
+  await keyRoutes(app, deps)
+}

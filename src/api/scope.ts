@@ -1,0 +1,28 @@
+/** `team_id` | `user_id` | `org_id` (exactly one) or `scope: "team:marketing"` → a wallet scope. */
+import { z } from 'zod'
+import type { WalletRef } from '../ledger/index.js'
+
+const id = z.string().trim().min(1).max(200)
+
+export const walletScopeFields = {
+  team_id: id.optional(),
+  user_id: id.optional(),
+  org_id: id.optional(),
+  scope: z.string().regex(/^(team|user|org):.+$/, 'expected "team:ID", "user:ID" or "org:ID"').optional(),
+}
+
+export function walletRefOf(
+  body: { team_id?: string | undefined; user_id?: string | undefined; org_id?: string | undefined; scope?: string | undefined },
+  ctx: z.RefinementCtx,
+): WalletRef | undefined {
+  const given = (['team_id', 'user_id', 'org_id', 'scope'] as const).filter((k) => body[k] !== undefined)
+  if (given.length !== 1) {
+    ctx.addIssue({ code: 'custom', path: ['team_id'], message: `give exactly one of team_id, user_id, org_id, scope (got ${given.length ? given.join(', ') : 'none'})` })
+    return undefined
+  }
+  if (body.team_id !== undefined) return { scopeKind: 'team', scopeId: body.team_id }
+  if (body.user_id !== undefined) return { scopeKind: 'user', scopeId: body.user_id }
+  if (body.org_id !== undefined) return { scopeKind: 'org', scopeId: body.org_id }
+  const [kind, ...rest] = body.scope!.split(':')
+  return { scopeKind: kind as WalletRef['scopeKind'], scopeId: rest.join(':') }
+}

@@ -1,0 +1,83 @@
+/**
+ * Cost tickets (SPEC §6): list, approve (a top-up, or a one-off grant of the request's estimate),
+ * deny. The ticket is resolved first, atomically, so two approvers cannot both add funds.
+ */
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import type { AdminDeps } from './index.js'
+import { parseBody } from './contract/parse.js'
+import { usdAmount } from './contract/money.js'
+import { principalOf, requireWrite, teamFilter } from './principal.js'
+import { ConflictError, InvalidRequestError, NotFoundError } from './errors.js'
+import { presentTicket } from './present.js'
+import type { WalletRef } from '../ledger/index.js'
+import type { CostTicket } from '../tickets/index.js'
+
+const ApproveBody = z.strictObject({ amount: usdAmount.optional(), note: z.string().max(1000).optional() })
+const DenyBody = z.strictObject({ note: z.string().max(1000).optional() })
+const STATUSES = ['pending', 'approved', 'denied', 'expired'] as const
+
+export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  app.get<{ Querystring: { status?: string; limit?: string } }>('/v1/cost-tickets', async (request) => {
+    const principal = principalOf(request)
+    const status = request.query.status
+    if (status !== undefined && !(STATUSES as readonly string[]).includes(status)) {
+      throw new InvalidRequestError(`status: expected one of ${STATUSES.join(' | ')}`, [{ path: 'status', message: `got "${status}"` }])
+    }
+    await deps.tickets.expireOverdue(500)
+    const tickets = await deps.tickets.list(principal.orgId, {
+      status: status as CostTicket['status'] | undefined,
+      teamId: teamFilter(principal),
+      limit: 500,
+    })
+    return { data: tickets.map(presentTicket) }
+  })
+
+  app.post<{ Params: { id: string } }>('/v1/cost-tickets/:id/approve', async (request) => {
+    const principal = principalOf(request)
+    const body = parseBody(ApproveBody, request.body)
+    const ticket = await ticketFor(deps, principal.orgId, request.params.id)
+    requireWrite(principal, ticket.teamId)
+    const grantMicros = body.amount ?? ticket.estimateMicros
+    const result = await deps.tickets.resolve(ticket.id, 'approved', principal.tokenId, grantMicros, body.note)
+    if (result.kind === 'not_found') throw new NotFoundError('cost ticket', ticket.id)
+    if (result.kind === 'already_resolved') {
+      throw new ConflictError(`cost ticket ${ticket.id} is already ${result.ticket.status}`, { status: result.ticket.status })
+    }
+    const wallet = walletOfScope(ticket.scope)
+    if (grantMicros > 0) {
+      await deps.stores.ledger.allocate({
+        orgId: ticket.orgId,
+        wallet,
+        amountMicros: grantMicros,
+        description: `cost ticket ${ticket.id} approved${body.note ? `: ${body.note}` : ''}`,
+        atMs: deps.clock.nowMs(),
+      })
+    }
+    return presentTicket(result.ticket)
+  })
+
+  app.post<{ Params: { id: string } }>('/v1/cost-tickets/:id/deny', async (request) => {
+    const principal = principalOf(request)
+    const body = parseBody(DenyBody, request.body)
+    const ticket = await ticketFor(deps, principal.orgId, request.params.id)
+    requireWrite(principal, ticket.teamId)
+    const result = await deps.tickets.resolve(ticket.id, 'denied', principal.tokenId, undefined, body.note)
+    if (result.kind === 'not_found') throw new NotFoundError('cost ticket', ticket.id)
+    if (result.kind === 'already_resolved') {
+      throw new ConflictError(`cost ticket ${ticket.id} is already ${result.ticket.status}`, { status: result.ticket.status })
+    }
+    return presentTicket(result.ticket)
+  })
+}
+
+async function ticketFor(deps: AdminDeps, orgId: string, id: string): Promise<CostTicket> {
+  const ticket = await deps.tickets.get(id)
+  if (!ticket || ticket.orgId !== orgId) throw new NotFoundError('cost ticket', id)
+  return ticket
+}
+
+function walletOfScope(scope: string): WalletRef {
+  const [kind, ...rest] = scope.split(':')
+  return { scopeKind: kind as WalletRef['scopeKind'], scopeId: rest.join(':') }
+}

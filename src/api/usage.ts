@@ -1,0 +1,123 @@
+/** Usage reports (SPEC §6): totals and a time series grouped by any attribution dimension. */
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import { toUsd } from '../money/index.js'
+import { USAGE_GROUP_BY, type UsageGroupBy, type UsageTotals } from '../usage/index.js'
+import type { AdminDeps } from './index.js'
+import { parseBody } from './contract/parse.js'
+import { principalOf, teamFilter } from './principal.js'
+
+const DAY_MS = 86_400_000
+const RANGE_MS_MAX = 366 * DAY_MS
+const BUCKETS = { minute: 60_000, hour: 3_600_000, day: DAY_MS } as const
+const TOP_LIMIT_MAX = 100
+
+const instant = z.string().transform((value, ctx) => {
+  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value)
+  if (!Number.isFinite(ms)) {
+    ctx.addIssue({ code: 'custom', message: `expected an ISO-8601 date or epoch milliseconds, got "${value}"` })
+    return z.NEVER
+  }
+  return ms
+})
+
+const groupBy = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    const names = value ? value.split(',').map((s) => s.trim()).filter(Boolean) : []
+    for (const name of names) {
+      if (!(USAGE_GROUP_BY as readonly string[]).includes(name)) {
+        ctx.addIssue({ code: 'custom', message: `unknown dimension "${name}": expected ${USAGE_GROUP_BY.join(' | ')}` })
+        return z.NEVER
+      }
+    }
+    return names as UsageGroupBy[]
+  })
+
+const UsageQuery = z
+  .object({
+    from: instant.optional(),
+    to: instant.optional(),
+    group_by: groupBy,
+    bucket: z.enum(['minute', 'hour', 'day']).default('day'),
+    environment: z.string().max(100).optional(),
+  })
+  .superRefine((q, ctx) => {
+    if (q.from !== undefined && q.to !== undefined && q.from >= q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: '"from" must be before "to"' })
+  })
+
+const TopQuery = z.object({
+  from: instant.optional(),
+  to: instant.optional(),
+  by: z.enum(USAGE_GROUP_BY).default('user'),
+  limit: z.coerce.number().int().min(1).max(TOP_LIMIT_MAX).default(10),
+  environment: z.string().max(100).optional(),
+})
+
+function presentTotals(t: UsageTotals) {
+  return {
+    requests: t.requests,
+    cost_usd: toUsd(t.costMicros),
+    cost_micros: t.costMicros,
+    input_tokens: t.inputTokens,
+    output_tokens: t.outputTokens,
+    cache_read_tokens: t.cacheReadTokens,
+    reasoning_tokens: t.reasoningTokens,
+  }
+}
+
+function range(from: number | undefined, to: number | undefined, nowMs: number) {
+  const toMs = to ?? nowMs + 1
+  const fromMs = from ?? toMs - 7 * DAY_MS
+  return { fromMs, toMs: Math.min(toMs, fromMs + RANGE_MS_MAX) }
+}
+
+export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  app.get('/v1/usage', async (request) => {
+    const principal = principalOf(request)
+    const q = parseBody(UsageQuery, request.query, 'query')
+    await deps.usage.flush()
+    const { fromMs, toMs } = range(q.from, q.to, deps.clock.nowMs())
+    const report = await deps.stores.usage.query({
+      orgId: principal.orgId,
+      fromMs,
+      toMs,
+      groupBy: q.group_by,
+      bucketMs: BUCKETS[q.bucket],
+      teamId: teamFilter(principal),
+      environment: q.environment,
+    })
+    return {
+      from: new Date(fromMs).toISOString(),
+      to: new Date(toMs).toISOString(),
+      bucket: q.bucket,
+      group_by: q.group_by,
+      totals: presentTotals(report.totals),
+      groups: report.groups.map((g) => ({ key: g.key, ...presentTotals(g) })),
+      series: report.series.map((p) => ({ bucket_start: new Date(p.bucketStartMs).toISOString(), key: p.key, ...presentTotals(p) })),
+    }
+  })
+
+  app.get('/v1/usage/top', async (request) => {
+    const principal = principalOf(request)
+    const q = parseBody(TopQuery, request.query, 'query')
+    await deps.usage.flush()
+    const { fromMs, toMs } = range(q.from, q.to, deps.clock.nowMs())
+    const report = await deps.stores.usage.query({
+      orgId: principal.orgId,
+      fromMs,
+      toMs,
+      groupBy: [q.by],
+      bucketMs: DAY_MS,
+      teamId: teamFilter(principal),
+      environment: q.environment,
+    })
+    return {
+      from: new Date(fromMs).toISOString(),
+      to: new Date(toMs).toISOString(),
+      by: q.by,
+      data: report.groups.slice(0, q.limit).map((g) => ({ [q.by]: g.key[q.by] ?? null, ...presentTotals(g) })),
+    }
+  })
+}

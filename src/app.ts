@@ -1,0 +1,173 @@
+/**
+ * The composition root (STYLE §3): the only place store adapters meet domains. `buildApp` wires
+ * a Config into a Fastify instance with every service it needs and returns them, without
+ * listening; `server.ts` listens and handles signals.
+ */
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { Config, ConsumerGroup, ProviderTarget } from './config/index.js'
+import { systemClock, type Clock } from './lib/clock.js'
+import { createLogger, type Logger } from './observability/logger.js'
+import { createMetrics, type Metrics } from './observability/metrics.js'
+import { AdminAuth, ConsumerDirectory, DEFAULT_ORG, generateKey, hashKey, keyPrefix, type AuthStore } from './auth/index.js'
+import { PriceBook } from './pricing/index.js'
+import { ExpirySweeper, type IdempotencyStore, type LedgerStore } from './ledger/index.js'
+import { TicketService, type TicketStore } from './tickets/index.js'
+import { UsageRecorder, USAGE_RECORDER_DEFAULTS, type UsageStore } from './usage/index.js'
+import { noBudgets, proxyRoutes, UpstreamPools, type SpendPolicy } from './proxy/index.js'
+import { startMockUpstream, type MockUpstream } from './providers/index.js'
+import { openSqliteStores } from './store/sqlite/index.js'
+import { adminRoutes } from './api/index.js'
+import { healthRoutes } from './observability/health.js'
+import { micros } from './money/index.js'
+
+export interface AppOptions {
+  readonly clock?: Clock
+  readonly logger?: Logger
+  readonly env?: NodeJS.ProcessEnv
+}
+
+export interface Stores {
+  readonly ledger: LedgerStore
+  readonly usage: UsageStore
+  readonly tickets: TicketStore
+  readonly idempotency: IdempotencyStore
+  readonly auth: AuthStore
+  close(): Promise<void>
+  ready(): Promise<boolean>
+}
+
+export interface App {
+  readonly fastify: FastifyInstance
+  /** The config as served: a `mock` target without a base URL points at the in-process mock. */
+  readonly config: Config
+  readonly stores: Stores
+  readonly adminAuth: AdminAuth
+  readonly consumers: ConsumerDirectory
+  readonly tickets: TicketService
+  readonly usage: UsageRecorder
+  readonly sweeper: ExpirySweeper
+  readonly metrics: Metrics
+  readonly logger: Logger
+  readonly clock: Clock
+  readonly priceBook: PriceBook
+  /** Secrets created on first start, to be printed once by the caller; never logged. */
+  readonly firstStart: { adminToken: string | undefined; consumerKey: string | undefined }
+  close(): Promise<void>
+}
+
+export async function buildApp(configIn: Config, options: AppOptions = {}): Promise<App> {
+  const clock = options.clock ?? systemClock
+  const env = options.env ?? process.env
+  const logger = options.logger ?? createLogger()
+  const metrics = createMetrics()
+  const mocks: MockUpstream[] = []
+  const config = await withMockTargets(configIn, mocks)
+
+  const stores = openStores(config)
+  const adminAuth = new AdminAuth(stores.auth, env.TOLLGATE_ADMIN_TOKEN)
+  const adminToken = await adminAuth.bootstrap(clock.nowMs())
+  const apiKeys = await stores.auth.listConsumerKeys()
+  let consumerKey: string | undefined
+  if (config.consumerGroups.length === 0 && apiKeys.length === 0) {
+    // Nothing configured: a newcomer still gets a working key (SPEC §2), shown once.
+    consumerKey = generateKey('key')
+    const consumer = defaultConsumer(hashKey(consumerKey))
+    await stores.auth.createConsumerKey(consumer, keyPrefix(consumerKey), clock.nowMs())
+    apiKeys.push(consumer)
+  }
+  const consumers = new ConsumerDirectory([...config.consumerGroups, ...apiKeys])
+
+  const priceBook = new PriceBook({ routes: config.models, clock })
+  const tickets = new TicketService(stores.tickets, clock)
+  const usage = new UsageRecorder(stores.usage, logger, USAGE_RECORDER_DEFAULTS, (depth) => metrics.usageQueueDepth.set(depth))
+  const sweeper = new ExpirySweeper(
+    stores.ledger,
+    clock,
+    logger,
+    { intervalMs: config.reservations.sweepIntervalMs, batchSizeMax: 500 },
+    (expired) => metrics.reservationsExpired.inc(expired.length),
+  )
+  const policy: SpendPolicy = noBudgets
+  const pools = new UpstreamPools()
+
+  const fastify = Fastify({
+    logger: false,
+    bodyLimit: config.server.bodyLimitBytes,
+    // Keep-alive sockets from SDK clients outlive a request; close them promptly on shutdown.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  })
+  const proxyDeps = { config, priceBook, ledger: stores.ledger, tickets, policy, usage, idempotency: stores.idempotency, pools, metrics, logger, clock, consumers }
+  await fastify.register(async (scope) => proxyRoutes(scope, proxyDeps))
+  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, tickets, consumers, clock, logger, usage }))
+  await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics }))
+
+  let closed = false
+  return {
+    fastify,
+    config,
+    stores,
+    adminAuth,
+    consumers,
+    tickets,
+    usage,
+    sweeper,
+    metrics,
+    logger,
+    clock,
+    priceBook,
+    firstStart: { adminToken, consumerKey },
+    async close() {
+      if (closed) return
+      closed = true
+      await fastify.close()
+      await sweeper.stop()
+      await usage.close()
+      await pools.close()
+      await Promise.all(mocks.map((m) => m.close()))
+      await stores.close()
+    },
+  }
+}
+
+function openStores(config: Config): Stores {
+  switch (config.storage.kind) {
+    case 'sqlite':
+      return openSqliteStores(config.storage.path)
+    case 'postgres':
+      throw new Error('storage.postgres + storage.redis: not available in this build yet')
+  }
+}
+
+/** A `mock` target without a base URL is served by a mock upstream started in this process. */
+async function withMockTargets(config: Config, mocks: MockUpstream[]): Promise<Config> {
+  if (!config.targets.some((t) => t.provider === 'mock' && t.baseUrl === undefined)) return config
+  const targets: ProviderTarget[] = []
+  for (const target of config.targets) {
+    if (target.provider !== 'mock' || target.baseUrl !== undefined) {
+      targets.push(target)
+      continue
+    }
+    const mock = await startMockUpstream({ latencyMs: 20, streamChunkDelayMs: 15 })
+    mocks.push(mock)
+    targets.push({ ...target, baseUrl: `${mock.url}/v1`, apiKey: target.apiKey ?? 'mock' })
+  }
+  return Object.freeze({ ...config, targets: Object.freeze(targets) })
+}
+
+function defaultConsumer(apiKeyHash: string): ConsumerGroup {
+  return {
+    name: 'default',
+    apiKeyHash,
+    orgId: DEFAULT_ORG,
+    teamId: 'default',
+    userId: undefined,
+    agentId: undefined,
+    environment: 'prod',
+    endpointTag: undefined,
+    onInsufficientFunds: 'refuse',
+    holdTimeoutMs: 30_000,
+    failMode: 'closed',
+    emergencyAllowanceMicros: micros(0),
+  }
+}

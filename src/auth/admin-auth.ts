@@ -1,0 +1,59 @@
+/**
+ * Admin tokens: `TOLLGATE_ADMIN_TOKEN` (an org admin of the default org, never stored) or tokens
+ * created through the API, stored hashed with a role (SPEC §6: admin | team_admin | viewer).
+ */
+import { newId } from '../lib/ids.js'
+import { generateKey, hashKey, keyPrefix, sameHash } from './keys.js'
+import type { AuthStore, Principal, Role } from './types.js'
+
+export const DEFAULT_ORG = 'default'
+
+export class AdminAuth {
+  private readonly envTokenHash: string | undefined
+
+  constructor(
+    private readonly store: AuthStore,
+    envToken: string | undefined,
+  ) {
+    this.envTokenHash = envToken ? hashKey(envToken) : undefined
+  }
+
+  get hasEnvToken(): boolean {
+    return this.envTokenHash !== undefined
+  }
+
+  async authenticate(token: string | undefined): Promise<Principal | undefined> {
+    if (!token) return undefined
+    const hash = hashKey(token)
+    if (this.envTokenHash !== undefined && sameHash(hash, this.envTokenHash)) {
+      return { tokenId: 'env', orgId: DEFAULT_ORG, role: 'admin', teamId: undefined }
+    }
+    const record = await this.store.findAdminToken(hash)
+    if (!record) return undefined
+    return { tokenId: record.tokenId, orgId: record.orgId, role: record.role, teamId: record.teamId }
+  }
+
+  /** Creates a token and returns it: the only time it is ever visible. */
+  async create(input: { orgId: string; role: Role; teamId: string | undefined; name: string; atMs: number }): Promise<{ token: string; tokenId: string }> {
+    const token = generateKey('admin')
+    const tokenId = newId('tok', input.atMs)
+    await this.store.createAdminToken({
+      tokenId,
+      tokenHash: hashKey(token),
+      prefix: keyPrefix(token),
+      orgId: input.orgId,
+      role: input.role,
+      teamId: input.teamId,
+      name: input.name,
+      createdAtMs: input.atMs,
+    })
+    return { token, tokenId }
+  }
+
+  /** First start without TOLLGATE_ADMIN_TOKEN: creates one admin token, returned to be printed once. */
+  async bootstrap(atMs: number): Promise<string | undefined> {
+    if (this.envTokenHash !== undefined || (await this.store.countAdminTokens()) > 0) return undefined
+    const { token } = await this.create({ orgId: DEFAULT_ORG, role: 'admin', teamId: undefined, name: 'first admin', atMs })
+    return token
+  }
+}

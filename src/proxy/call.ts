@@ -1,0 +1,120 @@
+/**
+ * Parse and attribute one proxied call: who is spending (consumer key + attribution headers +
+ * OpenAI's `user` field), on what (model → target, upstream name, price). Pure: no I/O.
+ */
+import type { Config, ModelRoute, ProviderTarget } from '../config/types.js'
+import type { Consumer } from '../auth/index.js'
+import type { PriceBook, ModelPrice } from '../pricing/index.js'
+import { flavorOf, type ApiFlavor, type Endpoint } from '../providers/types.js'
+import type { Attribution } from '../usage/types.js'
+import { proxyError, type ProxyError } from './refusal.js'
+
+export interface ProxyCall {
+  readonly requestId: string
+  readonly endpoint: Endpoint
+  readonly flavor: ApiFlavor
+  readonly consumer: Consumer
+  readonly attribution: Attribution
+  readonly body: Record<string, unknown>
+  readonly isStream: boolean
+  readonly modelRequested: string
+  readonly receivedAtMs: number
+  readonly headers: Record<string, string | string[] | undefined>
+  readonly idempotencyKey: string | undefined
+}
+
+export interface RoutedModel {
+  readonly target: ProviderTarget
+  readonly route: ModelRoute | undefined
+  /** The name sent upstream. */
+  readonly upstreamModel: string
+  readonly price: ModelPrice
+}
+
+const HEADER_VALUE_CHARS_MAX = 256
+
+function header(headers: ProxyCall['headers'], name: string): string | undefined {
+  const value = headers[name]
+  const text = Array.isArray(value) ? value[0] : value
+  if (text === undefined || text.length === 0) return undefined
+  return text.slice(0, HEADER_VALUE_CHARS_MAX)
+}
+
+export function buildCall(input: {
+  requestId: string
+  endpoint: Endpoint
+  consumer: Consumer
+  headers: ProxyCall['headers']
+  body: unknown
+  receivedAtMs: number
+}): ProxyCall | ProxyError {
+  const { body, consumer, headers } = input
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return proxyError.invalidRequest('The request body must be a JSON object.')
+  }
+  const record = body as Record<string, unknown>
+  const model = record.model
+  if (typeof model !== 'string' || model.length === 0) {
+    return proxyError.invalidRequest('"model" is required and must be a non-empty string.')
+  }
+  const stream = record.stream
+  if (stream !== undefined && typeof stream !== 'boolean') {
+    return proxyError.invalidRequest('"stream" must be true or false.')
+  }
+  if (stream === true && input.endpoint === 'embeddings') {
+    return proxyError.invalidRequest('Embeddings cannot be streamed.')
+  }
+  const bodyUser = typeof record.user === 'string' && record.user.length > 0 ? record.user.slice(0, HEADER_VALUE_CHARS_MAX) : undefined
+  const attribution: Attribution = {
+    orgId: consumer.orgId,
+    teamId: consumer.teamId,
+    userId: header(headers, 'x-tollgate-user') ?? bodyUser ?? consumer.userId,
+    agentId: header(headers, 'x-tollgate-agent') ?? consumer.agentId,
+    keyName: consumer.name,
+    endpointTag: header(headers, 'x-tollgate-endpoint') ?? consumer.endpointTag,
+    promptVersion: header(headers, 'x-tollgate-prompt-version'),
+    environment: consumer.environment,
+  }
+  return {
+    requestId: input.requestId,
+    endpoint: input.endpoint,
+    flavor: flavorOf(input.endpoint),
+    consumer,
+    attribution,
+    body: record,
+    isStream: stream === true,
+    modelRequested: model,
+    receivedAtMs: input.receivedAtMs,
+    headers,
+    idempotencyKey: header(headers, 'idempotency-key'),
+  }
+}
+
+/** Which targets can serve an API: the mock speaks both; OpenAI-style targets serve the OpenAI endpoints. */
+function speaks(target: ProviderTarget, flavor: ApiFlavor): boolean {
+  if (target.provider === 'mock') return true
+  return flavor === 'anthropic' ? target.provider === 'anthropic' : target.provider !== 'anthropic'
+}
+
+/** model → target, upstream name and price; a model we cannot price is refused (a call we cannot price is a call we cannot cap). */
+export function routeModel(config: Config, priceBook: PriceBook, flavor: ApiFlavor, model: string): RoutedModel | ProxyError {
+  const route = config.models.find((m) => m.name === model)
+  let target: ProviderTarget | undefined
+  if (route?.target !== undefined) {
+    target = config.targets.find((t) => t.id === route.target)
+    if (target && !speaks(target, flavor)) {
+      return proxyError.notRouted(`Model "${model}" is routed to target "${target.id}" (${target.provider}), which does not serve this API.`)
+    }
+  } else {
+    target = config.targets.find((t) => speaks(t, flavor))
+  }
+  if (!target) return proxyError.notRouted(`No configured provider target serves ${flavor === 'anthropic' ? 'the Anthropic Messages API' : 'the OpenAI API'}.`)
+  const upstreamModel = route?.upstreamModel ?? model
+  const price = priceBook.lookup(target.provider, model) ?? priceBook.lookup(target.provider, upstreamModel)
+  if (!price) return proxyError.notPriced(model)
+  return { target, route, upstreamModel, price }
+}
+
+export function modelRoutesIndex(config: Config): Map<string, ModelRoute> {
+  return new Map(config.models.map((m) => [m.name, m]))
+}

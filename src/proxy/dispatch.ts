@@ -1,0 +1,178 @@
+/**
+ * Sends one call upstream and relays the answer byte for byte. It measures (usage from the body
+ * or the stream) but never prices or reserves: when the outcome is known it calls `resolve`,
+ * which settles or voids and returns the cost headers, before the last bytes go out.
+ */
+import { once } from 'node:events'
+import type { Dispatcher } from 'undici'
+import type { Usage, UsageSource } from '../providers/index.js'
+import { SseParser, createStreamUsageTracker, usageFromBody } from '../providers/index.js'
+import type { ProxyCall, RoutedModel } from './call.js'
+import type { ResponseSink } from './response-sink.js'
+import type { UpstreamPools } from './upstream.js'
+import { H, forwardedUpstreamHeaders } from './headers.js'
+import { errorBody } from './refusal.js'
+
+export type DispatchKind = 'ok' | 'upstream_error' | 'cut' | 'unreachable'
+
+/** What dispatch learned; `resolve` turns it into money. */
+export interface Measured {
+  readonly kind: DispatchKind
+  readonly status: number
+  /** Undefined: nothing was produced (void). */
+  readonly usage: Usage | undefined
+  readonly usageSource: UsageSource
+  readonly modelServed: string | undefined
+}
+
+export interface DispatchInput {
+  readonly call: ProxyCall
+  readonly routed: RoutedModel
+  readonly upstreamBody: Record<string, unknown>
+  /** The client did not ask for stream usage: drop the usage-only chunk Tollgate asked for. */
+  readonly dropInjectedUsage: boolean
+  readonly promptTokensEstimate: number
+  readonly sink: ResponseSink
+  /** Headers known before dispatch: request id, reserved cost, wallet, capped/degraded notes. */
+  readonly headers: Record<string, string>
+  readonly pools: UpstreamPools
+  readonly upstream: { origin: string; path: string; headers: Record<string, string> }
+  /** Settles or voids; returns the cost headers. Called exactly once. */
+  readonly resolve: (measured: Measured) => Promise<Record<string, string>>
+}
+
+const COST_TRAILERS = `${H.cost}, ${H.walletRemaining}`
+
+export async function dispatch(input: DispatchInput): Promise<Measured> {
+  const { call, sink } = input
+  let response: Dispatcher.ResponseData
+  try {
+    response = await input.pools.get(input.upstream.origin, input.routed.target.timeoutMs).request({
+      method: 'POST',
+      path: input.upstream.path,
+      headers: input.upstream.headers,
+      body: JSON.stringify(input.upstreamBody),
+    })
+  } catch (error) {
+    const measured: Measured = { kind: 'unreachable', status: 502, usage: undefined, usageSource: 'none', modelServed: undefined }
+    const costHeaders = await input.resolve(measured)
+    const message = `Upstream ${input.routed.target.id} could not be reached: ${(error as Error).message}`
+    sink.sendJson(502, { ...input.headers, ...costHeaders }, errorBody(call.flavor, { status: 502, code: 'upstream_unreachable', message }, call.requestId))
+    return measured
+  }
+
+  const upstreamHeaders = forwardedUpstreamHeaders(response.headers)
+  const isEventStream = String(response.headers['content-type'] ?? '').startsWith('text/event-stream')
+  if (response.statusCode >= 400 || !call.isStream || !isEventStream) {
+    return relayWhole(input, response, upstreamHeaders)
+  }
+  return relayStream(input, response, upstreamHeaders)
+}
+
+async function readAll(body: Dispatcher.ResponseData['body']): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of body) chunks.push(chunk as Buffer)
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+}
+
+async function relayWhole(
+  input: DispatchInput,
+  response: Dispatcher.ResponseData,
+  upstreamHeaders: Record<string, string>,
+): Promise<Measured> {
+  let body: Buffer
+  try {
+    body = await readAll(response.body)
+  } catch {
+    // The upstream hung up mid-body: nothing usable was delivered to the client.
+    const measured: Measured = { kind: 'cut', status: 502, usage: undefined, usageSource: 'none', modelServed: undefined }
+    const costHeaders = await input.resolve(measured)
+    const message = `Upstream ${input.routed.target.id} closed the connection mid-response.`
+    input.sink.sendJson(502, { ...input.headers, ...costHeaders }, errorBody(input.call.flavor, { status: 502, code: 'upstream_unreachable', message }, input.call.requestId))
+    return measured
+  }
+  let measured: Measured
+  if (response.statusCode >= 400) {
+    // Upstream errors pass through unchanged; the call spent nothing, so it is voided.
+    measured = { kind: 'upstream_error', status: response.statusCode, usage: undefined, usageSource: 'none', modelServed: undefined }
+  } else {
+    const found = usageFromBody(input.call.endpoint, parseJson(body))
+    measured = {
+      kind: 'ok',
+      status: response.statusCode,
+      usage: found?.usage,
+      usageSource: found ? 'reported' : 'none',
+      modelServed: found?.model,
+    }
+  }
+  const costHeaders = await input.resolve(measured)
+  input.sink.send(response.statusCode, { ...upstreamHeaders, ...input.headers, ...costHeaders }, body)
+  return measured
+}
+
+async function relayStream(
+  input: DispatchInput,
+  response: Dispatcher.ResponseData,
+  upstreamHeaders: Record<string, string>,
+): Promise<Measured> {
+  const { sink } = input
+  const tracker = createStreamUsageTracker(input.call.endpoint)!
+  tracker.setPromptTokensEstimate(input.promptTokensEstimate)
+  sink.head(response.statusCode, {
+    ...upstreamHeaders,
+    'cache-control': 'no-cache',
+    ...input.headers,
+    trailer: COST_TRAILERS,
+  })
+  const parser = new SseParser((eventName, data, raw) => {
+    tracker.onEvent(eventName, data)
+    if (input.dropInjectedUsage && data.length > 0 && tracker.isInjectedUsageChunk(data)) return
+    sink.write(raw)
+  })
+  // A client that hangs up stops the upstream too: the provider stops generating, and the call
+  // is settled for what was delivered (SPEC §4.4).
+  const onClientGone = () => {
+    if (!sink.raw.writableFinished) response.body.destroy()
+  }
+  sink.raw.on('close', onClientGone)
+  let complete = false
+  try {
+    for await (const chunk of response.body) {
+      sink.raw.cork()
+      parser.push(chunk as Buffer)
+      process.nextTick(() => sink.raw.uncork())
+      if (sink.raw.writableNeedDrain && !sink.isClientGone) await drainOrClose(sink)
+    }
+    parser.end()
+    complete = true
+  } catch {
+    complete = false
+  } finally {
+    sink.raw.off('close', onClientGone)
+  }
+  const counted = tracker.usage()
+  const measured: Measured = {
+    kind: complete && !sink.isClientGone ? 'ok' : 'cut',
+    status: response.statusCode,
+    usage: counted.source === 'none' ? undefined : counted.usage,
+    usageSource: counted.source,
+    modelServed: counted.model,
+  }
+  const costHeaders = await input.resolve(measured)
+  if (measured.kind === 'ok') sink.end(costHeaders)
+  // A stream cut by the provider is cut for the client too, so it cannot mistake it for a whole answer.
+  else sink.raw.destroy()
+  return measured
+}
+
+async function drainOrClose(sink: ResponseSink): Promise<void> {
+  await Promise.race([once(sink.raw, 'drain'), once(sink.raw, 'close')])
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'))
+  } catch {
+    return undefined
+  }
+}

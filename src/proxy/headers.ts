@@ -1,0 +1,38 @@
+/** Tollgate's response headers (SPEC §6: reserved and actual cost, and what remains). */
+import { formatUsd, type Micros } from '../money/index.js'
+
+export const H = {
+  requestId: 'x-tollgate-request-id',
+  cost: 'x-tollgate-cost-usd',
+  costReserved: 'x-tollgate-cost-reserved-usd',
+  wallet: 'x-tollgate-wallet',
+  walletRemaining: 'x-tollgate-wallet-remaining-usd',
+  outputCapped: 'x-tollgate-output-tokens-capped',
+  degraded: 'x-tollgate-degraded',
+  decision: 'x-tollgate-decision',
+  idempotentReplay: 'x-tollgate-idempotent-replay',
+} as const
+
+/** Upstream headers worth passing on: content type, the provider's request ids and rate-limit state. */
+export function forwardedUpstreamHeaders(upstream: Record<string, string | string[] | undefined>): Record<string, string> {
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined) continue
+    if (
+      name === 'content-type' ||
+      name === 'x-request-id' ||
+      name === 'request-id' ||
+      name === 'retry-after' ||
+      name.startsWith('openai-') ||
+      name.startsWith('anthropic-') ||
+      name.startsWith('x-ratelimit-')
+    ) {
+      headers[name] = Array.isArray(value) ? value.join(', ') : value
+    }
+  }
+  return headers
+}
+
+export function usdHeader(amount: Micros): string {
+  return formatUsd(amount)
+}

@@ -1,0 +1,5 @@
+export { proxyRoutes, type ProxyRouteDeps } from './routes.js'
+export { handleProxyCall, type ProxyDeps } from './pipeline.js'
+export { noBudgets, type SpendPolicy, type PolicyDecision, type PolicyInput, type SettledSpend } from './spend-policy.js'
+export { UpstreamPools } from './upstream.js'
+export { H as TOLLGATE_HEADERS } from './headers.js'

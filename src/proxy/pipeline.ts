@@ -1,0 +1,295 @@
+/**
+ * The life of one proxied call, in one function (STYLE §4; docs/architecture.md draws it):
+ *
+ *   route + price ─▶ budgets: decide ─▶ estimate ─▶ ledger: reserve ─▶ dispatch ─▶ settle | void ─▶ usage event
+ *
+ * Helpers compute; this file owns the control flow and every state change's order. The one rule
+ * that matters most: a reservation, once taken, is resolved exactly once on every path — by
+ * `resolve` when dispatch learns the outcome, by the `finally` if anything throws, and by the
+ * expiry sweeper if the process dies.
+ */
+import { createHash } from 'node:crypto'
+import type { Clock } from '../lib/clock.js'
+import { newId } from '../lib/ids.js'
+import type { Config } from '../config/types.js'
+import type { IdempotencyStore, LedgerStore, Reservation, ResolveResult } from '../ledger/index.js'
+import { ZERO, formatUsd, micros, type Micros } from '../money/index.js'
+import type { Metrics } from '../observability/metrics.js'
+import type { Logger } from '../observability/logger.js'
+import { costOfUsage, type PriceBook } from '../pricing/index.js'
+import { buildUpstreamRequest, emptyUsage, ensureStreamUsage } from '../providers/index.js'
+import type { TicketService } from '../tickets/index.js'
+import type { UsageDecision, UsageEvent, UsageRecorder, UsageStatus } from '../usage/index.js'
+import { routeModel, type ProxyCall, type RoutedModel } from './call.js'
+import { dispatch, type Measured } from './dispatch.js'
+import { H } from './headers.js'
+import { errorBody, type ProxyError } from './refusal.js'
+import { estimatePromptTokens, planOutputCap, reserveForCall } from './reserve.js'
+import { ResponseSink } from './response-sink.js'
+import type { PolicyDecision, SpendPolicy } from './spend-policy.js'
+import type { UpstreamPools } from './upstream.js'
+
+export interface ProxyDeps {
+  readonly config: Config
+  readonly priceBook: PriceBook
+  readonly ledger: LedgerStore
+  readonly tickets: TicketService
+  readonly policy: SpendPolicy
+  readonly usage: UsageRecorder
+  readonly idempotency: IdempotencyStore
+  readonly pools: UpstreamPools
+  readonly metrics: Metrics
+  readonly logger: Logger
+  readonly clock: Clock
+}
+
+export async function handleProxyCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Promise<void> {
+  if (call.idempotencyKey === undefined) {
+    await runCall(call, deps, sink)
+    return
+  }
+  const key = `${call.consumer.apiKeyHash.slice(0, 16)}:${call.endpoint}:${call.idempotencyKey}`
+  const requestHash = createHash('sha256').update(JSON.stringify(call.body)).digest('hex')
+  const claim = await deps.idempotency.claim(key, requestHash, deps.clock.nowMs(), 24 * 3_600_000)
+  switch (claim.kind) {
+    case 'replay': {
+      const { status, headers, bodyBase64 } = claim.response
+      sink.send(status, { ...headers, [H.idempotentReplay]: 'true' }, Buffer.from(bodyBase64, 'base64'))
+      return
+    }
+    case 'in_progress':
+      refuse(call, sink, { status: 409, code: 'idempotency_in_progress', message: 'A request with this Idempotency-Key is still in progress; retry when it has finished.' })
+      return
+    case 'mismatch':
+      refuse(call, sink, { status: 422, code: 'idempotency_key_reused', message: 'This Idempotency-Key was used with a different request body.' })
+      return
+    case 'claimed':
+      break
+  }
+  let dispatched = false
+  try {
+    dispatched = await runCall(call, deps, sink)
+  } finally {
+    const stored = sink.stored()
+    // Refused before dispatch: nothing was charged, so a retry (say, after a top-up) starts afresh.
+    if (dispatched && stored) await deps.idempotency.complete(key, stored)
+    else await deps.idempotency.release(key)
+  }
+}
+
+/** Returns true when the call reached the upstream. */
+async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Promise<boolean> {
+  const { config, clock } = deps
+  let routed = routeModel(config, deps.priceBook, call.flavor, call.modelRequested)
+  if ('code' in routed) return refuse(call, sink, routed)
+
+  const decision = await deps.policy.decide({
+    attribution: call.attribution,
+    model: call.modelRequested,
+    provider: routed.target.provider,
+    atMs: call.receivedAtMs,
+  })
+  if (decision.kind === 'block') {
+    deps.policy.onBlocked(decision, { attribution: call.attribution, model: call.modelRequested, provider: routed.target.provider, atMs: call.receivedAtMs })
+    recordRefusal(call, deps, routed, 'budget_cap_exceeded')
+    return refuse(call, sink, blockedError(decision.scope, `${decision.budgetName} (${decision.periodLabel})`, decision.resetAtMs, clock.nowMs()))
+  }
+  const headers: Record<string, string> = { [H.requestId]: call.requestId }
+  let degradeCap: number | undefined
+  if (decision.kind === 'degrade') {
+    degradeCap = decision.outputTokensMax
+    if (decision.degradeTo !== undefined && decision.degradeTo !== call.modelRequested) {
+      const cheaper = routeModel(config, deps.priceBook, call.flavor, decision.degradeTo)
+      if (!('code' in cheaper)) {
+        headers[H.degraded] = `${call.modelRequested}->${decision.degradeTo}`
+        routed = cheaper
+      }
+    }
+    if (degradeCap !== undefined) headers[H.degraded] ??= `output_tokens<=${degradeCap}`
+  }
+  if (decision.kind === 'would_block') headers[H.decision] = 'would_block'
+
+  const cap = planOutputCap(call, routed, config, degradeCap)
+  if ('code' in cap) return refuse(call, sink, cap)
+  const upstreamBody: Record<string, unknown> = { ...call.body, model: routed.upstreamModel }
+  const dropInjectedUsage = call.endpoint === 'chat_completions' && call.isStream ? !ensureStreamUsage(upstreamBody) : false
+  const price = routed.price
+  const inputTokens = estimatePromptTokens(call, routed, config.reservations.tokenizerMaxBytes)
+  const needsReservation =
+    (config.costTracking.enabled && config.costTracking.walletEnforcement) || decision.counters.some((c) => c.limitMicros !== undefined)
+
+  let reservation: Reservation | undefined
+  if (needsReservation) {
+    const reserved = await reserveForCall(
+      { config, ledger: deps.ledger, tickets: deps.tickets, nowMs: () => clock.nowMs() },
+      call, routed, price, inputTokens, cap, decision.counters, upstreamBody,
+    )
+    if (reserved.kind === 'refused') {
+      const r = reserved.result
+      recordRefusal(call, deps, routed, r.kind)
+      if (r.kind === 'insufficient_quota') {
+        return refuse(call, sink, {
+          status: 429,
+          code: 'insufficient_quota',
+          message: `No wallet in the cascade for ${r.scope} can cover this request's worst-case cost. A cost ticket was opened for approval.`,
+          extra: { scope: r.scope, ticket_id: reserved.ticketId },
+        })
+      }
+      const counter = decision.counters.find((c) => c.budgetId === r.budgetId)
+      return refuse(call, sink, blockedError(`budget:${r.budgetId}`, `budget ${r.budgetId}`, counter?.periodEndMs ?? clock.nowMs(), clock.nowMs()))
+    }
+    reservation = reserved.result.reservation
+    headers[H.costReserved] = formatUsd(reservation.amountMicros)
+    if (reservation.scope !== undefined) headers[H.wallet] = reservation.scope
+    if (reserved.cappedTo !== undefined) headers[H.outputCapped] = String(reserved.cappedTo)
+  }
+
+  const target = routed.target
+  const upstream = buildUpstreamRequest({
+    endpoint: call.endpoint,
+    provider: target.provider,
+    baseUrl: target.baseUrl!,
+    apiKey: target.apiKey,
+    body: upstreamBody,
+    clientHeaders: call.headers,
+  })
+  let resolved = false
+  const resolve = async (measured: Measured): Promise<Record<string, string>> => {
+    resolved = true
+    return settleCall(call, deps, routed as RoutedModel, decision, reservation, measured)
+  }
+  try {
+    await dispatch({ call, routed, upstreamBody, dropInjectedUsage, promptTokensEstimate: inputTokens, sink, headers, pools: deps.pools, upstream, resolve })
+  } finally {
+    if (!resolved && reservation) {
+      // Dispatch threw before learning the outcome: charge the worst case rather than risk
+      // undercharging a call that may have run; the ledger entry says why.
+      deps.logger.error({ requestId: call.requestId, reservationId: reservation.id }, 'proxy: dispatch failed unexpectedly; settling at the reserved amount')
+      await deps.ledger.settle(reservation.id, reservation.amountMicros, clock.nowMs())
+    }
+  }
+  return true
+}
+
+/** Turns what dispatch measured into money: settle (or void), the usage event, notifications. */
+async function settleCall(
+  call: ProxyCall,
+  deps: ProxyDeps,
+  routed: RoutedModel,
+  decision: PolicyDecision,
+  reservation: Reservation | undefined,
+  measured: Measured,
+): Promise<Record<string, string>> {
+  const now = deps.clock.nowMs()
+  const provider = routed.target.provider
+  let costMicros: Micros = ZERO
+  let priceSource = routed.price.source
+  if (measured.usage) {
+    const price = deps.priceBook.lookup(provider, routedName(routed, call), measured.usage.inputTokens) ?? routed.price
+    costMicros = costOfUsage(measured.usage, price).totalMicros
+    priceSource = price.source
+  } else if (measured.kind === 'ok' && reservation) {
+    // A success that reported no usage is charged its worst case, never zero.
+    costMicros = reservation.amountMicros
+    priceSource = `${priceSource};unreported-usage`
+  }
+  const spent = measured.usage !== undefined || measured.kind === 'ok'
+  let result: ResolveResult | undefined
+  let budgetCrossings = (decision.counters.length > 0 && !reservation && costMicros > 0)
+    ? await deps.ledger.recordSpend(decision.counters, costMicros)
+    : []
+  if (reservation) {
+    result = spent ? await deps.ledger.settle(reservation.id, costMicros, now) : await deps.ledger.void(reservation.id, now)
+    if (result.kind === 'settled' || result.kind === 'voided') budgetCrossings = [...result.budgetCrossings]
+  }
+  const walletCrossing = result && (result.kind === 'settled' || result.kind === 'voided') ? result.walletCrossing : undefined
+  deps.usage.record(usageEventOf(call, routed, measured, costMicros, priceSource, decisionLabel(decision, reservation, deps.config), reservation, now))
+  deps.policy.onSpend({ attribution: call.attribution, model: routedName(routed, call), provider, atMs: now, budgetCrossings, walletCrossing })
+  deps.metrics.requests.inc({ endpoint: call.endpoint, status: String(measured.status), decision: decision.kind })
+  deps.metrics.requestDuration.observe({ endpoint: call.endpoint, stream: call.isStream ? 'true' : 'false' }, (now - call.receivedAtMs) / 1000)
+  if (costMicros > 0) deps.metrics.costMicros.inc({ provider, model: routedName(routed, call) }, costMicros)
+  if (measured.kind === 'upstream_error' || measured.kind === 'unreachable') {
+    deps.metrics.upstreamErrors.inc({ provider, status: measured.kind === 'unreachable' ? 'network' : String(measured.status) })
+  }
+  const headers: Record<string, string> = { [H.cost]: formatUsd(costMicros) }
+  const remaining = result && 'walletAvailableMicros' in result ? result.walletAvailableMicros : undefined
+  if (remaining !== undefined) headers[H.walletRemaining] = formatUsd(remaining)
+  return headers
+}
+
+function routedName(routed: RoutedModel, call: ProxyCall): string {
+  return routed.route?.name ?? (routed.upstreamModel === call.modelRequested ? call.modelRequested : routed.upstreamModel)
+}
+
+function decisionLabel(decision: PolicyDecision, reservation: Reservation | undefined, config: Config): UsageDecision {
+  if (decision.kind === 'degrade') return 'degraded'
+  if (decision.kind === 'would_block') return 'would_block'
+  if (!reservation && !(config.costTracking.enabled && config.costTracking.walletEnforcement)) return 'unenforced'
+  return 'allowed'
+}
+
+const STATUS_OF: Record<Measured['kind'], UsageStatus> = { ok: 'ok', upstream_error: 'upstream_error', cut: 'cut', unreachable: 'upstream_error' }
+
+function usageEventOf(
+  call: ProxyCall,
+  routed: RoutedModel,
+  measured: Measured,
+  costMicros: Micros,
+  priceSource: string,
+  decision: UsageDecision,
+  reservation: Reservation | undefined,
+  atMs: number,
+): UsageEvent {
+  return {
+    id: newId('evt', atMs),
+    requestId: call.requestId,
+    atMs: call.receivedAtMs,
+    attribution: call.attribution,
+    provider: routed.target.provider,
+    targetId: routed.target.id,
+    modelRequested: call.modelRequested,
+    modelServed: measured.modelServed ?? routed.upstreamModel,
+    endpoint: call.endpoint,
+    usage: measured.usage ?? emptyUsage(),
+    usageSource: measured.usageSource,
+    costMicros,
+    priceSource,
+    latencyMs: atMs - call.receivedAtMs,
+    status: STATUS_OF[measured.kind],
+    httpStatus: measured.status,
+    isStream: call.isStream,
+    decision,
+    reservationId: reservation?.id,
+    walletId: reservation?.walletId,
+    dataMode: 'real',
+    source: 'gateway',
+    externalRequestId: undefined,
+  }
+}
+
+/** A refused call is recorded with zero cost so reports and replay can see what was refused. */
+function recordRefusal(call: ProxyCall, deps: ProxyDeps, routed: RoutedModel, decision: 'budget_cap_exceeded' | 'insufficient_quota'): void {
+  const now = deps.clock.nowMs()
+  deps.usage.record({
+    ...usageEventOf(call, routed, { kind: 'ok', status: 429, usage: undefined, usageSource: 'none', modelServed: undefined }, micros(0), routed.price.source, decision, undefined, now),
+    status: 'refused',
+  })
+  deps.metrics.requests.inc({ endpoint: call.endpoint, status: '429', decision })
+}
+
+function blockedError(scope: string, what: string, resetAtMs: number, nowMs: number): ProxyError {
+  const retryAfterSeconds = Math.max(1, Math.ceil((resetAtMs - nowMs) / 1000))
+  return {
+    status: 429,
+    code: 'budget_cap_exceeded',
+    message: `Spending limit reached for ${scope}: ${what}. Contact your administrator.`,
+    extra: { scope, reset_at: new Date(resetAtMs).toISOString() },
+    headers: { 'retry-after': String(retryAfterSeconds) },
+  }
+}
+
+/** Sends a refusal in the called API's envelope; returns false (nothing reached the upstream). */
+export function refuse(call: Pick<ProxyCall, 'flavor' | 'requestId'>, sink: ResponseSink, error: ProxyError): false {
+  sink.sendJson(error.status, { [H.requestId]: call.requestId, ...error.headers }, errorBody(call.flavor, error, call.requestId))
+  return false
+}

@@ -1,0 +1,70 @@
+/**
+ * Everything the proxy sends to a client goes through a ResponseSink, which writes to the raw
+ * Node response and, when the call carries an Idempotency-Key, keeps a copy (bounded) so a retry
+ * can be answered with the first outcome instead of a second charge.
+ */
+import type { ServerResponse } from 'node:http'
+import { IDEMPOTENCY_BODY_BYTES_MAX, type StoredResponse } from '../ledger/index.js'
+
+export class ResponseSink {
+  private captured: Buffer[] | undefined
+  private capturedBytes = 0
+  private status = 0
+  private headers: Record<string, string> = {}
+
+  constructor(
+    readonly raw: ServerResponse,
+    capture: boolean,
+  ) {
+    if (capture) this.captured = []
+  }
+
+  /** True once the client hung up before the response ended. */
+  get isClientGone(): boolean {
+    return this.raw.destroyed && !this.raw.writableFinished
+  }
+
+  head(status: number, headers: Record<string, string>): void {
+    this.status = status
+    this.headers = headers
+    this.raw.writeHead(status, headers)
+  }
+
+  write(chunk: Buffer): boolean {
+    this.keep(chunk)
+    return this.raw.write(chunk)
+  }
+
+  /** Sends a complete response in one write. */
+  send(status: number, headers: Record<string, string>, body: Buffer): void {
+    headers['content-length'] = String(body.length)
+    this.head(status, headers)
+    this.keep(body)
+    this.raw.end(body)
+  }
+
+  sendJson(status: number, headers: Record<string, string>, body: unknown): void {
+    headers['content-type'] = 'application/json'
+    this.send(status, headers, Buffer.from(JSON.stringify(body)))
+  }
+
+  end(trailers?: Record<string, string>): void {
+    if (trailers && !this.raw.destroyed) this.raw.addTrailers(trailers)
+    this.raw.end()
+  }
+
+  /** What to store for idempotent replay; undefined when not capturing or the body was too large. */
+  stored(): StoredResponse | undefined {
+    if (!this.captured || this.capturedBytes > IDEMPOTENCY_BODY_BYTES_MAX) return undefined
+    const headers = { ...this.headers }
+    delete headers['content-length']
+    delete headers['trailer']
+    return { status: this.status, headers, bodyBase64: Buffer.concat(this.captured).toString('base64') }
+  }
+
+  private keep(chunk: Buffer): void {
+    if (!this.captured) return
+    this.capturedBytes += chunk.length
+    if (this.capturedBytes <= IDEMPOTENCY_BODY_BYTES_MAX) this.captured.push(Buffer.from(chunk))
+  }
+}

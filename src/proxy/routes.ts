@@ -1,0 +1,112 @@
+/**
+ * The consumer-facing endpoints (SPEC §6). Authentication and parsing happen here; everything
+ * else is `handleProxyCall`. Responses are written to the raw Node response (the reply is
+ * hijacked) so streams pass through byte for byte without Fastify's serialisation in the way.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { newId } from '../lib/ids.js'
+import { presentedKey, type ConsumerDirectory } from '../auth/index.js'
+import { buildUpstreamRequest, flavorOf, type Endpoint } from '../providers/index.js'
+import { buildCall } from './call.js'
+import { handleProxyCall, refuse, type ProxyDeps } from './pipeline.js'
+import { errorBody, proxyError, type ProxyError } from './refusal.js'
+import { ResponseSink } from './response-sink.js'
+import { H } from './headers.js'
+
+const ROUTES: ReadonlyArray<readonly [string, Endpoint]> = [
+  ['/v1/chat/completions', 'chat_completions'],
+  ['/v1/responses', 'responses'],
+  ['/v1/embeddings', 'embeddings'],
+  ['/v1/messages', 'messages'],
+]
+
+export interface ProxyRouteDeps extends ProxyDeps {
+  readonly consumers: ConsumerDirectory
+}
+
+export async function proxyRoutes(app: FastifyInstance, deps: ProxyRouteDeps): Promise<void> {
+  // JSON.parse directly: request bodies are parsed once, on the hot path. Prototype-poisoning
+  // checks are unnecessary because bodies are only read as data and forwarded.
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: deps.config.server.bodyLimitBytes }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string))
+    } catch {
+      const error = new Error('The request body is not valid JSON.') as FastifyError & { tollgateCode: string }
+      error.statusCode = 400
+      error.tollgateCode = 'invalid_json'
+      done(error, undefined)
+    }
+  })
+  app.setErrorHandler((error: FastifyError & { tollgateCode?: string }, request, reply) => {
+    const flavor = request.url.startsWith('/v1/messages') ? 'anthropic' : 'openai'
+    const requestId = newId('req')
+    const proxyErr: ProxyError =
+      error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? { status: 413, code: 'body_too_large', message: `The request body is larger than ${deps.config.server.bodyLimitBytes} bytes.` }
+        : error.tollgateCode === 'invalid_json'
+          ? { status: 400, code: 'invalid_json', message: error.message }
+          : (error.statusCode ?? 500) < 500
+            ? proxyError.invalidRequest(error.message, error.statusCode)
+            : { status: 500, code: 'internal_error', message: `Internal error (request ${requestId}).` }
+    if (proxyErr.status >= 500) deps.logger.error({ err: error, requestId }, 'proxy: unhandled error')
+    void reply.code(proxyErr.status).header(H.requestId, requestId).send(errorBody(flavor, proxyErr, requestId))
+  })
+
+  for (const [path, endpoint] of ROUTES) {
+    app.post(path, (request, reply) => proxyHandler(endpoint, request, reply, deps))
+  }
+  app.get('/v1/models', (request, reply) => modelsHandler(request, reply, deps))
+}
+
+async function proxyHandler(endpoint: Endpoint, request: FastifyRequest, reply: FastifyReply, deps: ProxyRouteDeps): Promise<void> {
+  const receivedAtMs = deps.clock.nowMs()
+  const requestId = newId('req', receivedAtMs)
+  const flavor = flavorOf(endpoint)
+  reply.hijack()
+  const sink = new ResponseSink(reply.raw, request.headers['idempotency-key'] !== undefined)
+  try {
+    const consumer = deps.consumers.authenticate(presentedKey(request.headers))
+    if (!consumer) {
+      refuse({ flavor, requestId }, sink, proxyError.invalidKey())
+      return
+    }
+    const call = buildCall({ requestId, endpoint, consumer, headers: request.headers, body: request.body, receivedAtMs })
+    if ('code' in call) {
+      refuse({ flavor, requestId }, sink, call)
+      return
+    }
+    await handleProxyCall(call, deps, sink)
+  } catch (error) {
+    deps.logger.error({ err: error, requestId }, 'proxy: call failed')
+    if (!reply.raw.headersSent) refuse({ flavor, requestId }, sink, { status: 500, code: 'internal_error', message: `Internal error (request ${requestId}).` })
+    else reply.raw.destroy()
+  }
+}
+
+/** The models consumers can call: configured routes, plus what the first OpenAI-style target lists. */
+async function modelsHandler(request: FastifyRequest, reply: FastifyReply, deps: ProxyRouteDeps): Promise<void> {
+  const requestId = newId('req')
+  const consumer = deps.consumers.authenticate(presentedKey(request.headers))
+  if (!consumer) {
+    reply.hijack()
+    refuse({ flavor: 'openai', requestId }, new ResponseSink(reply.raw, false), proxyError.invalidKey())
+    return
+  }
+  const data = new Map<string, { id: string; object: 'model'; created: number; owned_by: string }>()
+  for (const route of deps.config.models) data.set(route.name, { id: route.name, object: 'model', created: 0, owned_by: route.target ?? 'tollgate' })
+  const target = deps.config.targets.find((t) => t.provider !== 'anthropic' && t.baseUrl !== undefined)
+  if (target) {
+    const upstream = buildUpstreamRequest({ endpoint: 'models', provider: target.provider, baseUrl: target.baseUrl!, apiKey: target.apiKey, body: {}, clientHeaders: {} })
+    try {
+      const response = await deps.pools.get(upstream.origin).request({ method: 'GET', path: upstream.path, headers: upstream.headers })
+      const text = await response.body.text()
+      if (response.statusCode === 200) {
+        const listed = JSON.parse(text) as { data?: Array<{ id: string; created?: number; owned_by?: string }> }
+        for (const m of listed.data ?? []) if (!data.has(m.id)) data.set(m.id, { id: m.id, object: 'model', created: m.created ?? 0, owned_by: m.owned_by ?? target.id })
+      }
+    } catch (error) {
+      deps.logger.warn({ err: error, target: target.id }, 'proxy: could not list upstream models')
+    }
+  }
+  void reply.header(H.requestId, requestId).send({ object: 'list', data: [...data.values()] })
+}

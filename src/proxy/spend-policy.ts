@@ -1,0 +1,58 @@
+/**
+ * What the proxy asks of the soft-budget side before and after a call (SPEC §5). The budgets
+ * domain implements it; the proxy knows nothing of periods, thresholds or notifications.
+ */
+import type { BudgetCounterRef, BudgetCrossing, WalletCrossing } from '../ledger/types.js'
+import type { Attribution } from '../usage/types.js'
+
+export interface PolicyInput {
+  readonly attribution: Attribution
+  readonly model: string
+  readonly provider: string
+  readonly atMs: number
+}
+
+export type PolicyDecision =
+  | { readonly kind: 'allow'; readonly counters: readonly BudgetCounterRef[] }
+  | {
+      readonly kind: 'degrade'
+      readonly counters: readonly BudgetCounterRef[]
+      readonly budgetId: string
+      readonly degradeTo: string | undefined
+      readonly outputTokensMax: number | undefined
+    }
+  | { readonly kind: 'would_block'; readonly counters: readonly BudgetCounterRef[]; readonly budgetId: string; readonly scope: string }
+  | {
+      readonly kind: 'block'
+      readonly counters: readonly BudgetCounterRef[]
+      readonly budgetId: string
+      readonly scope: string
+      readonly budgetName: string
+      readonly periodLabel: string
+      readonly resetAtMs: number
+    }
+
+export interface SettledSpend {
+  readonly attribution: Attribution
+  readonly model: string
+  readonly provider: string
+  readonly atMs: number
+  readonly budgetCrossings: readonly BudgetCrossing[]
+  readonly walletCrossing: WalletCrossing | undefined
+}
+
+export interface SpendPolicy {
+  /** Hot path: which budgets count this call and what they say now. */
+  decide(input: PolicyInput): Promise<PolicyDecision>
+  /** After a call's spend is settled (or ingested): thresholds, forecasts, notifications. Never throws. */
+  onSpend(spend: SettledSpend): void
+  /** A budget's period block refused a call: a `budget.blocked` notice, once per period. */
+  onBlocked(decision: Extract<PolicyDecision, { kind: 'block' }>, input: PolicyInput): void
+}
+
+/** Until budgets are configured: every call allowed, nothing counted. */
+export const noBudgets: SpendPolicy = {
+  decide: async () => ({ kind: 'allow', counters: [] }),
+  onSpend: () => {},
+  onBlocked: () => {},
+}

@@ -1,0 +1,242 @@
+/**
+ * SQLite adapter for budgets' ports: the budgets table, the fired-thresholds dedupe table, and
+ * the spend queries over `usage_events` (so the database must also run `usageMigrations`).
+ * A firing is claimed with `INSERT … ON CONFLICT DO NOTHING` on its dedupe key: the one insert
+ * that changes a row wins, in this process or any other sharing the file (STYLE §11).
+ */
+import type { SqliteDatabase, SqliteMigration } from './db.js'
+import { micros, type Micros } from '../../money/index.js'
+import type { BudgetAlert, BudgetPeriod, BudgetScopeKind } from '../../config/types.js'
+import type { Budget } from '../../budgets/budget.js'
+import type {
+  BudgetStore,
+  BudgetUsageReader,
+  BudgetWriteResult,
+  SpendByKey,
+  SpendScopeFilter,
+  TopSpendersMicros,
+} from '../../budgets/budget-store.js'
+
+export const budgetMigrations: readonly SqliteMigration[] = [
+  {
+    id: 'budgets-0001-budgets-fired-thresholds',
+    sql: `
+      CREATE TABLE budgets (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        scope_kind TEXT NOT NULL
+          CHECK (scope_kind IN ('org', 'team', 'user', 'agent', 'key', 'endpoint', 'model', 'provider')),
+        scope_id TEXT NOT NULL,
+        environment TEXT,
+        period TEXT NOT NULL CHECK (period IN ('daily', 'weekly', 'monthly', 'quarterly', 'yearly')),
+        timezone TEXT NOT NULL,
+        amount_micros INTEGER NOT NULL CHECK (amount_micros > 0),
+        alert_thresholds_json TEXT NOT NULL,
+        threshold_actions_json TEXT NOT NULL,
+        hard_limit INTEGER NOT NULL CHECK (hard_limit IN (0, 1)),
+        shadow INTEGER NOT NULL CHECK (shadow IN (0, 1)),
+        categories_json TEXT NOT NULL,
+        owner TEXT,
+        channels_json TEXT,
+        source TEXT NOT NULL CHECK (source IN ('config', 'api')),
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        UNIQUE (org_id, name)
+      );
+      CREATE TABLE fired_thresholds (
+        dedupe_key TEXT PRIMARY KEY,
+        subject_id TEXT NOT NULL,
+        fired_at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX fired_thresholds_subject ON fired_thresholds (subject_id);
+    `,
+  },
+]
+
+interface BudgetRow {
+  id: string
+  org_id: string
+  name: string
+  scope_kind: string
+  scope_id: string
+  environment: string | null
+  period: string
+  timezone: string
+  amount_micros: number
+  alert_thresholds_json: string
+  threshold_actions_json: string
+  hard_limit: number
+  shadow: number
+  categories_json: string
+  owner: string | null
+  channels_json: string | null
+  source: string
+  created_at_ms: number
+  updated_at_ms: number
+}
+
+/**
+ * The usage_events column a scope kind filters on. A whitelist, so the SQL built from it is
+ * never user text. A model budget matches the model asked for or the one that served.
+ */
+const SCOPE_CONDITION: Record<BudgetScopeKind, string> = {
+  org: 'org_id = @scopeId',
+  team: 'team_id = @scopeId',
+  user: 'user_id = @scopeId',
+  agent: 'agent_id = @scopeId',
+  key: 'key_name = @scopeId',
+  endpoint: 'endpoint_tag = @scopeId',
+  model: '(model_requested = @scopeId OR model_served = @scopeId)',
+  provider: 'provider = @scopeId',
+}
+
+export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
+  constructor(private readonly db: SqliteDatabase) {}
+
+  async insertBudget(budget: Budget): Promise<BudgetWriteResult> {
+    const result = this.db
+      .prepare(
+        `INSERT INTO budgets (id, org_id, name, scope_kind, scope_id, environment, period, timezone, amount_micros,
+           alert_thresholds_json, threshold_actions_json, hard_limit, shadow, categories_json, owner, channels_json,
+           source, created_at_ms, updated_at_ms)
+         VALUES (@id, @org_id, @name, @scope_kind, @scope_id, @environment, @period, @timezone, @amount_micros,
+           @alert_thresholds_json, @threshold_actions_json, @hard_limit, @shadow, @categories_json, @owner,
+           @channels_json, @source, @created_at_ms, @updated_at_ms)
+         ON CONFLICT DO NOTHING`,
+      )
+      .run(rowOf(budget))
+    return result.changes === 1 ? 'written' : 'name_taken'
+  }
+
+  async updateBudget(budget: Budget): Promise<BudgetWriteResult> {
+    const taken = this.db
+      .prepare<[string, string, string], { id: string }>('SELECT id FROM budgets WHERE org_id = ? AND name = ? AND id <> ?')
+      .get(budget.orgId, budget.name, budget.id)
+    if (taken) return 'name_taken'
+    const result = this.db
+      .prepare(
+        `UPDATE budgets SET name = @name, scope_kind = @scope_kind, scope_id = @scope_id, environment = @environment,
+           period = @period, timezone = @timezone, amount_micros = @amount_micros,
+           alert_thresholds_json = @alert_thresholds_json, threshold_actions_json = @threshold_actions_json,
+           hard_limit = @hard_limit, shadow = @shadow, categories_json = @categories_json, owner = @owner,
+           channels_json = @channels_json, source = @source, updated_at_ms = @updated_at_ms
+         WHERE id = @id AND org_id = @org_id`,
+      )
+      .run(rowOf(budget))
+    return result.changes === 1 ? 'written' : 'not_found'
+  }
+
+  async deleteBudget(orgId: string, budgetId: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM budgets WHERE id = ? AND org_id = ?').run(budgetId, orgId).changes === 1
+  }
+
+  async getBudget(orgId: string, budgetId: string): Promise<Budget | undefined> {
+    const row = this.db.prepare<[string, string], BudgetRow>('SELECT * FROM budgets WHERE id = ? AND org_id = ?').get(budgetId, orgId)
+    return row ? budgetOf(row) : undefined
+  }
+
+  async findBudgetByName(orgId: string, name: string): Promise<Budget | undefined> {
+    const row = this.db.prepare<[string, string], BudgetRow>('SELECT * FROM budgets WHERE org_id = ? AND name = ?').get(orgId, name)
+    return row ? budgetOf(row) : undefined
+  }
+
+  async listBudgets(orgId: string | undefined): Promise<Budget[]> {
+    const rows = orgId === undefined
+      ? this.db.prepare<[], BudgetRow>('SELECT * FROM budgets ORDER BY id').all()
+      : this.db.prepare<[string], BudgetRow>('SELECT * FROM budgets WHERE org_id = ? ORDER BY id').all(orgId)
+    return rows.map(budgetOf)
+  }
+
+  async claimFiring(dedupeKey: string, subjectId: string, firedAtMs: number): Promise<boolean> {
+    const result = this.db
+      .prepare('INSERT INTO fired_thresholds (dedupe_key, subject_id, fired_at_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
+      .run(dedupeKey, subjectId, firedAtMs)
+    return result.changes === 1
+  }
+
+  async spendBuckets(filter: SpendScopeFilter, endMs: number, bucketMs: number, count: number): Promise<Micros[]> {
+    const startMs = endMs - bucketMs * count
+    const rows = this.db
+      .prepare<Record<string, unknown>, { bucket: number; spend: number }>(
+        // better-sqlite3 binds JS numbers as REAL: cast, or the division is fractional.
+        `SELECT (at_ms - CAST(@startMs AS INTEGER)) / CAST(@bucketMs AS INTEGER) AS bucket, SUM(cost_micros) AS spend FROM usage_events
+         WHERE ${conditionOf(filter)} AND at_ms >= @startMs AND at_ms < @endMs GROUP BY bucket`,
+      )
+      .all({ ...paramsOf(filter), startMs, endMs, bucketMs })
+    const buckets = Array.from({ length: count }, () => 0 as Micros)
+    for (const row of rows) {
+      if (row.bucket >= 0 && row.bucket < count) buckets[row.bucket] = micros(row.spend)
+    }
+    return buckets
+  }
+
+  async topSpenders(filter: SpendScopeFilter, fromMs: number, toMs: number, limit: number): Promise<TopSpendersMicros> {
+    const top = (column: string): SpendByKey[] =>
+      this.db
+        .prepare<Record<string, unknown>, { id: string; spend: number }>(
+          `SELECT ${column} AS id, SUM(cost_micros) AS spend FROM usage_events
+           WHERE ${conditionOf(filter)} AND at_ms >= @fromMs AND at_ms < @toMs AND ${column} IS NOT NULL
+           GROUP BY ${column} ORDER BY spend DESC, id LIMIT @limit`,
+        )
+        .all({ ...paramsOf(filter), fromMs, toMs, limit })
+        .map((row) => ({ id: row.id, spendMicros: micros(row.spend) }))
+    return { endpoints: top('endpoint_tag'), users: top('user_id'), models: top('model_served') }
+  }
+}
+
+function conditionOf(filter: SpendScopeFilter): string {
+  return `org_id = @orgId AND ${SCOPE_CONDITION[filter.scopeKind]} AND (@environment IS NULL OR environment = @environment)`
+}
+
+function paramsOf(filter: SpendScopeFilter): Record<string, unknown> {
+  return { orgId: filter.orgId, scopeId: filter.scopeId, environment: filter.environment ?? null }
+}
+
+function rowOf(budget: Budget): BudgetRow {
+  return {
+    id: budget.id,
+    org_id: budget.orgId,
+    name: budget.name,
+    scope_kind: budget.scopeKind,
+    scope_id: budget.scopeId,
+    environment: budget.environment ?? null,
+    period: budget.period,
+    timezone: budget.timezone,
+    amount_micros: budget.amountMicros,
+    alert_thresholds_json: JSON.stringify(budget.alertThresholds),
+    threshold_actions_json: JSON.stringify(budget.thresholdActions),
+    hard_limit: budget.hardLimit ? 1 : 0,
+    shadow: budget.shadow ? 1 : 0,
+    categories_json: JSON.stringify(budget.categories),
+    owner: budget.owner ?? null,
+    channels_json: budget.channels === undefined ? null : JSON.stringify(budget.channels),
+    source: budget.source,
+    created_at_ms: budget.createdAtMs,
+    updated_at_ms: budget.updatedAtMs,
+  }
+}
+
+function budgetOf(row: BudgetRow): Budget {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    name: row.name,
+    scopeKind: row.scope_kind as BudgetScopeKind,
+    scopeId: row.scope_id,
+    environment: row.environment ?? undefined,
+    period: row.period as BudgetPeriod,
+    timezone: row.timezone,
+    amountMicros: micros(row.amount_micros),
+    alertThresholds: JSON.parse(row.alert_thresholds_json) as number[],
+    thresholdActions: JSON.parse(row.threshold_actions_json) as BudgetAlert[],
+    hardLimit: row.hard_limit === 1,
+    shadow: row.shadow === 1,
+    categories: JSON.parse(row.categories_json) as string[],
+    owner: row.owner ?? undefined,
+    channels: row.channels_json === null ? undefined : (JSON.parse(row.channels_json) as string[]),
+    source: row.source === 'config' ? 'config' : 'api',
+    createdAtMs: row.created_at_ms,
+    updatedAtMs: row.updated_at_ms,
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * SQLite adapter for notify's ports: the notifications table (which is the in-app inbox), the
+ * delivery outbox, and notification preferences. Claims run in `BEGIN IMMEDIATE` so that
+ * dispatchers in several processes sharing the file serialise on the claim and never lease the
+ * same item twice; outcomes are written only by the holder of the current lease token.
+ */
+import { randomBytes } from 'node:crypto'
+import { newId } from '../../lib/ids.js'
+import type { SqliteDatabase, SqliteMigration } from './db.js'
+import type { Notification, NotificationType } from '../../notify/notification.js'
+import type {
+  ClaimedDelivery,
+  InboxEntry,
+  InboxQuery,
+  InboxStore,
+  OutboxItem,
+  OutboxStatus,
+  OutboxStore,
+} from '../../notify/outbox.js'
+import type { NotificationPreference, PreferenceStore, PreferenceSubjectType } from '../../notify/preferences.js'
+
+export const notifyMigrations: readonly SqliteMigration[] = [
+  {
+    id: 'notify-0001-notifications-outbox-preferences',
+    sql: `
+      CREATE TABLE notifications (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        data_json TEXT NOT NULL,
+        read_at_ms INTEGER
+      );
+      CREATE INDEX notifications_org_id ON notifications (org_id, id);
+      CREATE TABLE notify_outbox (
+        id TEXT PRIMARY KEY,
+        notification_id TEXT NOT NULL REFERENCES notifications (id) ON DELETE CASCADE,
+        channel_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+        attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        next_attempt_at_ms INTEGER NOT NULL,
+        lease_until_ms INTEGER,
+        lease_token TEXT,
+        last_error TEXT,
+        created_at_ms INTEGER NOT NULL,
+        delivered_at_ms INTEGER,
+        UNIQUE (notification_id, channel_id)
+      );
+      CREATE INDEX notify_outbox_due ON notify_outbox (status, next_attempt_at_ms);
+      CREATE TABLE notification_preferences (
+        org_id TEXT NOT NULL,
+        subject_type TEXT NOT NULL CHECK (subject_type IN ('user', 'role')),
+        subject_id TEXT NOT NULL,
+        channels_json TEXT NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (org_id, subject_type, subject_id)
+      );
+    `,
+  },
+]
+
+interface NotificationRow {
+  id: string
+  org_id: string
+  type: string
+  created_at_ms: number
+  data_json: string
+  read_at_ms: number | null
+}
+
+interface OutboxRow {
+  id: string
+  notification_id: string
+  channel_id: string
+  status: string
+  attempts: number
+  next_attempt_at_ms: number
+  lease_token: string | null
+  last_error: string | null
+  delivered_at_ms: number | null
+}
+
+interface PreferenceRow {
+  org_id: string
+  subject_type: string
+  subject_id: string
+  channels_json: string
+  updated_at_ms: number
+}
+
+/** Largest page the inbox serves, whatever the caller asks. */
+const INBOX_PAGE_MAX = 200
+
+export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceStore {
+  constructor(private readonly db: SqliteDatabase) {}
+
+  async enqueue(notification: Notification, channelIds: readonly string[], nowMs: number): Promise<void> {
+    const insertNotification = this.db.prepare(
+      'INSERT INTO notifications (id, org_id, type, created_at_ms, data_json) VALUES (?, ?, ?, ?, ?)',
+    )
+    const insertItem = this.db.prepare(
+      `INSERT INTO notify_outbox (id, notification_id, channel_id, status, attempts, next_attempt_at_ms, created_at_ms)
+       VALUES (?, ?, ?, 'pending', 0, ?, ?)`,
+    )
+    this.db
+      .transaction(() => {
+        insertNotification.run(
+          notification.id,
+          notification.orgId,
+          notification.type,
+          notification.createdAtMs,
+          JSON.stringify(notification.data),
+        )
+        for (const channelId of new Set(channelIds)) insertItem.run(newId('obx', nowMs), notification.id, channelId, nowMs, nowMs)
+      })
+      .immediate()
+  }
+
+  async claimDue(nowMs: number, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+    const due = this.db.prepare<[number, number, number], { id: string }>(
+      `SELECT id FROM notify_outbox
+       WHERE status = 'pending' AND next_attempt_at_ms <= ? AND (lease_until_ms IS NULL OR lease_until_ms <= ?)
+       ORDER BY next_attempt_at_ms, id LIMIT ?`,
+    )
+    const lease = this.db.prepare(
+      'UPDATE notify_outbox SET lease_until_ms = ?, lease_token = ?, attempts = attempts + 1 WHERE id = ?',
+    )
+    const read = this.db.prepare<[string], OutboxRow & { n_id: string; n_org_id: string; n_type: string; n_created_at_ms: number; n_data_json: string }>(
+      `SELECT o.*, n.id AS n_id, n.org_id AS n_org_id, n.type AS n_type, n.created_at_ms AS n_created_at_ms,
+              n.data_json AS n_data_json
+       FROM notify_outbox o JOIN notifications n ON n.id = o.notification_id WHERE o.id = ?`,
+    )
+    return this.db
+      .transaction(() => {
+        const claimed: ClaimedDelivery[] = []
+        for (const { id } of due.all(nowMs, nowMs, limit)) {
+          const leaseToken = randomBytes(12).toString('hex')
+          lease.run(nowMs + leaseMs, leaseToken, id)
+          const row = read.get(id)
+          if (!row) continue
+          claimed.push({
+            item: outboxItemOf(row),
+            leaseToken,
+            notification: notificationOf({
+              id: row.n_id,
+              org_id: row.n_org_id,
+              type: row.n_type,
+              created_at_ms: row.n_created_at_ms,
+              data_json: row.n_data_json,
+              read_at_ms: null,
+            }),
+          })
+        }
+        return claimed
+      })
+      .immediate()
+  }
+
+  async markDelivered(itemId: string, leaseToken: string, nowMs: number): Promise<boolean> {
+    const result = this.db
+      .prepare(
+        `UPDATE notify_outbox SET status = 'delivered', delivered_at_ms = ?, lease_until_ms = NULL, lease_token = NULL,
+           last_error = NULL
+         WHERE id = ? AND lease_token = ? AND status = 'pending'`,
+      )
+      .run(nowMs, itemId, leaseToken)
+    return result.changes === 1
+  }
+
+  async markFailed(itemId: string, leaseToken: string, error: string, retryAtMs: number | undefined): Promise<boolean> {
+    const result =
+      retryAtMs === undefined
+        ? this.db
+            .prepare(
+              `UPDATE notify_outbox SET status = 'dead', last_error = ?, lease_until_ms = NULL, lease_token = NULL
+               WHERE id = ? AND lease_token = ? AND status = 'pending'`,
+            )
+            .run(error, itemId, leaseToken)
+        : this.db
+            .prepare(
+              `UPDATE notify_outbox SET next_attempt_at_ms = ?, last_error = ?, lease_until_ms = NULL, lease_token = NULL
+               WHERE id = ? AND lease_token = ? AND status = 'pending'`,
+            )
+            .run(retryAtMs, error, itemId, leaseToken)
+    return result.changes === 1
+  }
+
+  async itemsOf(notificationId: string): Promise<OutboxItem[]> {
+    return this.db
+      .prepare<[string], OutboxRow>('SELECT * FROM notify_outbox WHERE notification_id = ? ORDER BY channel_id')
+      .all(notificationId)
+      .map(outboxItemOf)
+  }
+
+  async listInbox(orgId: string, query: InboxQuery): Promise<InboxEntry[]> {
+    const limit = Math.max(1, Math.min(query.limit, INBOX_PAGE_MAX))
+    const rows = this.db
+      .prepare<[string, string | null, string | null, number, number], NotificationRow>(
+        `SELECT * FROM notifications
+         WHERE org_id = ? AND (? IS NULL OR id < ?) AND (? = 0 OR read_at_ms IS NULL)
+         ORDER BY id DESC LIMIT ?`,
+      )
+      .all(orgId, query.beforeId ?? null, query.beforeId ?? null, query.unreadOnly ? 1 : 0, limit)
+    return rows.map((row) => ({ notification: notificationOf(row), readAtMs: row.read_at_ms ?? undefined }))
+  }
+
+  async markRead(orgId: string, notificationId: string, nowMs: number): Promise<boolean> {
+    const result = this.db
+      .prepare('UPDATE notifications SET read_at_ms = COALESCE(read_at_ms, ?) WHERE id = ? AND org_id = ?')
+      .run(nowMs, notificationId, orgId)
+    return result.changes === 1
+  }
+
+  async listPreferences(orgId: string): Promise<NotificationPreference[]> {
+    return this.db
+      .prepare<[string], PreferenceRow>('SELECT * FROM notification_preferences WHERE org_id = ? ORDER BY subject_type, subject_id')
+      .all(orgId)
+      .map(preferenceOf)
+  }
+
+  async getPreference(
+    orgId: string,
+    subjectType: PreferenceSubjectType,
+    subjectId: string,
+  ): Promise<NotificationPreference | undefined> {
+    const row = this.db
+      .prepare<[string, string, string], PreferenceRow>(
+        'SELECT * FROM notification_preferences WHERE org_id = ? AND subject_type = ? AND subject_id = ?',
+      )
+      .get(orgId, subjectType, subjectId)
+    return row ? preferenceOf(row) : undefined
+  }
+
+  async putPreference(preference: NotificationPreference): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO notification_preferences (org_id, subject_type, subject_id, channels_json, updated_at_ms)
+         VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (org_id, subject_type, subject_id)
+         DO UPDATE SET channels_json = excluded.channels_json, updated_at_ms = excluded.updated_at_ms`,
+      )
+      .run(
+        preference.orgId,
+        preference.subjectType,
+        preference.subjectId,
+        JSON.stringify(preference.channelsByKind),
+        preference.updatedAtMs,
+      )
+  }
+}
+
+function notificationOf(row: NotificationRow): Notification {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    type: row.type as NotificationType,
+    createdAtMs: row.created_at_ms,
+    data: JSON.parse(row.data_json) as Record<string, unknown>,
+  }
+}
+
+function outboxItemOf(row: OutboxRow): OutboxItem {
+  return {
+    id: row.id,
+    notificationId: row.notification_id,
+    channelId: row.channel_id,
+    status: row.status as OutboxStatus,
+    attempts: row.attempts,
+    nextAttemptAtMs: row.next_attempt_at_ms,
+    lastError: row.last_error ?? undefined,
+    deliveredAtMs: row.delivered_at_ms ?? undefined,
+  }
+}
+
+function preferenceOf(row: PreferenceRow): NotificationPreference {
+  return {
+    orgId: row.org_id,
+    subjectType: row.subject_type as PreferenceSubjectType,
+    subjectId: row.subject_id,
+    channelsByKind: JSON.parse(row.channels_json) as NotificationPreference['channelsByKind'],
+    updatedAtMs: row.updated_at_ms,
+  }
+}

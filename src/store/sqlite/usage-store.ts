@@ -1,0 +1,110 @@
+/** UsageStore on SQLite: batched inserts in one transaction; reports are GROUP BY over indexes. */
+import { micros } from '../../money/index.js'
+import { GROUP_COLUMN, type UsageQuery, type UsageReport, type UsageStore, type UsageTotals } from '../../usage/usage-store.js'
+import type { UsageEvent, UsageGroupBy } from '../../usage/types.js'
+import type { SqliteDatabase } from './db.js'
+
+export { usageMigrations } from './usage-schema.js'
+
+const COLUMNS = [
+  'id', 'request_id', 'at_ms', 'org_id', 'team_id', 'user_id', 'agent_id', 'key_name', 'endpoint_tag',
+  'prompt_version', 'environment', 'provider', 'target_id', 'model_requested', 'model_served', 'endpoint',
+  'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens',
+  'audio_input_tokens', 'audio_output_tokens', 'usage_source', 'cost_micros', 'price_source', 'latency_ms',
+  'status', 'http_status', 'is_stream', 'decision', 'reservation_id', 'wallet_id', 'data_mode', 'source',
+  'external_request_id',
+] as const
+
+export function usageRow(e: UsageEvent): unknown[] {
+  const a = e.attribution
+  const u = e.usage
+  return [
+    e.id, e.requestId, e.atMs, a.orgId, a.teamId ?? null, a.userId ?? null, a.agentId ?? null, a.keyName ?? null,
+    a.endpointTag ?? null, a.promptVersion ?? null, a.environment, e.provider, e.targetId ?? null, e.modelRequested,
+    e.modelServed, e.endpoint, u.inputTokens, u.cacheReadTokens, u.cacheWriteTokens, u.outputTokens,
+    u.reasoningTokens, u.audioInputTokens, u.audioOutputTokens, e.usageSource, e.costMicros, e.priceSource,
+    e.latencyMs, e.status, e.httpStatus, e.isStream ? 1 : 0, e.decision, e.reservationId ?? null,
+    e.walletId ?? null, e.dataMode, e.source, e.externalRequestId ?? null,
+  ]
+}
+
+export const USAGE_COLUMNS = COLUMNS
+
+interface TotalsRow {
+  requests: number
+  cost_micros: number | null
+  input_tokens: number | null
+  output_tokens: number | null
+  cache_read_tokens: number | null
+  reasoning_tokens: number | null
+}
+
+const TOTALS_SQL = `count(*) AS requests, sum(cost_micros) AS cost_micros, sum(input_tokens) AS input_tokens,
+  sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens, sum(reasoning_tokens) AS reasoning_tokens`
+
+export function totalsOf(row: TotalsRow): UsageTotals {
+  return {
+    requests: row.requests,
+    costMicros: micros(row.cost_micros ?? 0),
+    inputTokens: row.input_tokens ?? 0,
+    outputTokens: row.output_tokens ?? 0,
+    cacheReadTokens: row.cache_read_tokens ?? 0,
+    reasoningTokens: row.reasoning_tokens ?? 0,
+  }
+}
+
+export class SqliteUsageStore implements UsageStore {
+  private readonly insert
+  private readonly insertMany
+
+  constructor(private readonly db: SqliteDatabase) {
+    this.insert = db.prepare(
+      `INSERT OR IGNORE INTO usage_events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
+    )
+    this.insertMany = db.transaction((events: readonly UsageEvent[]) => {
+      for (const e of events) this.insert.run(usageRow(e))
+    })
+  }
+
+  async insertBatch(events: readonly UsageEvent[]): Promise<void> {
+    this.insertMany.immediate(events)
+  }
+
+  async insertIngested(event: UsageEvent): Promise<boolean> {
+    return this.insert.run(usageRow(event)).changes === 1
+  }
+
+  async query(q: UsageQuery): Promise<UsageReport> {
+    const where = ['org_id = @orgId', 'at_ms >= @fromMs', 'at_ms < @toMs']
+    if (q.teamId !== undefined) where.push('team_id = @teamId')
+    if (q.environment !== undefined) where.push('environment = @environment')
+    const params = { orgId: q.orgId, fromMs: q.fromMs, toMs: q.toMs, teamId: q.teamId, environment: q.environment, bucketMs: q.bucketMs }
+    const whereSql = where.join(' AND ')
+    const groupCols = q.groupBy.map((g) => `${GROUP_COLUMN[g]} AS "${g}"`)
+    const groupBySql = q.groupBy.map((g) => GROUP_COLUMN[g]).join(', ')
+
+    const totals = this.db.prepare<typeof params, TotalsRow>(`SELECT ${TOTALS_SQL} FROM usage_events WHERE ${whereSql}`).get(params)!
+    const groups = q.groupBy.length
+      ? this.db
+          .prepare<typeof params, TotalsRow & Record<string, string | null>>(
+            `SELECT ${groupCols.join(', ')}, ${TOTALS_SQL} FROM usage_events WHERE ${whereSql}
+             GROUP BY ${groupBySql} ORDER BY cost_micros DESC`,
+          )
+          .all(params)
+      : []
+    const series = this.db
+      .prepare<typeof params, TotalsRow & Record<string, string | number | null>>(
+        `SELECT CAST(at_ms / @bucketMs AS INTEGER) * @bucketMs AS bucket_start_ms${groupCols.length ? ', ' + groupCols.join(', ') : ''}, ${TOTALS_SQL}
+         FROM usage_events WHERE ${whereSql}
+         GROUP BY bucket_start_ms${groupBySql ? ', ' + groupBySql : ''} ORDER BY bucket_start_ms`,
+      )
+      .all(params)
+    const keyOf = (row: Record<string, unknown>) =>
+      Object.fromEntries(q.groupBy.map((g) => [g, (row[g] as string | null) ?? null])) as Partial<Record<UsageGroupBy, string | null>>
+    return {
+      totals: totalsOf(totals),
+      groups: groups.map((row) => ({ key: keyOf(row), ...totalsOf(row) })),
+      series: series.map((row) => ({ bucketStartMs: row.bucket_start_ms as number, key: keyOf(row), ...totalsOf(row) })),
+    }
+  }
+}

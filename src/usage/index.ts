@@ -1,0 +1,3 @@
+export * from './types.js'
+export * from './usage-store.js'
+export * from './usage-recorder.js'

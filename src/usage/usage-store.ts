@@ -1,0 +1,59 @@
+/** The port usage events are written to and reported from. */
+import type { Micros } from '../money/index.js'
+import type { UsageEvent, UsageGroupBy } from './types.js'
+
+export interface UsageQuery {
+  readonly orgId: string
+  /** Half-open [fromMs, toMs). */
+  readonly fromMs: number
+  readonly toMs: number
+  readonly groupBy: readonly UsageGroupBy[]
+  readonly bucketMs: number
+  /** Restricts to one team (a team_admin sees only their own). */
+  readonly teamId: string | undefined
+  readonly environment: string | undefined
+}
+
+export interface UsageTotals {
+  requests: number
+  costMicros: Micros
+  inputTokens: number
+  outputTokens: number
+  cacheReadTokens: number
+  reasoningTokens: number
+}
+
+export interface UsageGroup extends UsageTotals {
+  readonly key: Readonly<Partial<Record<UsageGroupBy, string | null>>>
+}
+
+export interface UsageSeriesPoint extends UsageTotals {
+  readonly bucketStartMs: number
+  readonly key: Readonly<Partial<Record<UsageGroupBy, string | null>>>
+}
+
+export interface UsageReport {
+  readonly totals: UsageTotals
+  readonly groups: UsageGroup[]
+  readonly series: UsageSeriesPoint[]
+}
+
+export interface UsageStore {
+  /** Writes a batch in one transaction. Events with an `externalRequestId` already stored are skipped. */
+  insertBatch(events: readonly UsageEvent[]): Promise<void>
+  /** For ingestion: true when stored, false when its externalRequestId was already there. */
+  insertIngested(event: UsageEvent): Promise<boolean>
+  query(query: UsageQuery): Promise<UsageReport>
+}
+
+/** Column name of each group-by dimension, shared by the SQL adapters. */
+export const GROUP_COLUMN: Record<UsageGroupBy, string> = {
+  provider: 'provider',
+  model: 'model_served',
+  team: 'team_id',
+  user: 'user_id',
+  agent: 'agent_id',
+  endpoint: 'endpoint_tag',
+  prompt_version: 'prompt_version',
+  environment: 'environment',
+}
