@@ -63,6 +63,8 @@ export async function reservationRoutes(app: FastifyInstance, deps: AdminDeps): 
             available_usd: toUsd(result.availableMicrosMax),
           }),
         )
+      case 'store_unavailable':
+        return reply.code(503).send(errorEnvelope('internal_error', `Spend controls are unavailable: ${result.message}`, newId('req')))
       case 'budget_cap_exceeded':
         throw new ConflictError('unexpected budget refusal')
     }

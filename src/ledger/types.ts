@@ -97,6 +97,12 @@ export interface ReserveRequest {
   readonly requestId: string | undefined
   readonly atMs: number
   readonly expiresAtMs: number
+  /**
+   * What to do when the shared counter store cannot be reached (SPEC §9): `closed` refuses
+   * (`store_unavailable`), `open` serves against a per-process emergency allowance of this many
+   * micros, reconciled into the ledger later. Backends with no separate counter store ignore it.
+   */
+  readonly failMode?: { readonly mode: 'closed' | 'open'; readonly emergencyAllowanceMicros: Micros }
 }
 
 export type ReserveResult =
@@ -110,6 +116,8 @@ export type ReserveResult =
     }
   | { readonly kind: 'budget_cap_exceeded'; readonly budgetId: string; readonly periodKey: string; readonly remainingMicros: Micros }
   | { readonly kind: 'already_exists'; readonly reservation: Reservation }
+  /** The counter store is unreachable and the consumer fails closed (or its allowance is spent). */
+  | { readonly kind: 'store_unavailable'; readonly message: string }
 
 export type ResolveResult =
   | {

@@ -126,7 +126,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
     )
     if (reserved.kind === 'refused') {
       const r = reserved.result
-      recordRefusal(call, deps, routed, r.kind)
+      if (r.kind !== 'store_unavailable') recordRefusal(call, deps, routed, r.kind)
       if (r.kind === 'insufficient_quota') {
         return refuse(call, sink, {
           status: 429,
@@ -134,6 +134,9 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
           message: `No wallet in the cascade for ${r.scope} can cover this request's worst-case cost. A cost ticket was opened for approval.`,
           extra: { scope: r.scope, ticket_id: reserved.ticketId },
         })
+      }
+      if (r.kind === 'store_unavailable') {
+        return refuse(call, sink, { status: 503, code: 'store_unavailable', message: `Spend controls are unavailable (${r.message}); this consumer fails closed.`, headers: { 'retry-after': '5' } })
       }
       const counter = decision.counters.find((c) => c.budgetId === r.budgetId)
       return refuse(call, sink, blockedError(`budget:${r.budgetId}`, `budget ${r.budgetId}`, counter?.periodEndMs ?? clock.nowMs(), clock.nowMs()))

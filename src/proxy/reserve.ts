@@ -104,6 +104,7 @@ export async function reserveForCall(
       requestId: call.requestId,
       atMs: now,
       expiresAtMs: now + config.reservations.ttlMs,
+      failMode: { mode: call.consumer.failMode, emergencyAllowanceMicros: call.consumer.emergencyAllowanceMicros },
     })
   }
 
