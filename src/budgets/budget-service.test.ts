@@ -1,0 +1,217 @@
+/**
+ * BudgetService against the real SQLite adapters (a temp file) with a FakeClock: which budgets
+ * cover a call, what it decides, and what a settled spend emits — once per threshold per
+ * period, with the context a reader needs, and a forecast before any threshold is crossed.
+ */
+import { describe, expect, it } from 'vitest'
+import { FakeClock } from '../lib/clock.js'
+import { micros, type Micros } from '../money/index.js'
+import type { Attribution } from '../usage/types.js'
+import type { BudgetSpec, NotificationChannel } from '../config/types.js'
+import { insertSpend, openNotifyDb, tempDbPath, wire } from '../../test/integration/notify-support.js'
+import { budgetCreateBodySchema, type BudgetCreateBody } from './budget.js'
+import { BudgetError } from './errors.js'
+
+const HOUR = 3_600_000
+const ORG = 'org_acme'
+const channels: NotificationChannel[] = [
+  { id: 'ops-webhook', type: 'webhook', url: 'http://127.0.0.1:9/hook', secret: 's' },
+  { id: 'finance-slack', type: 'slack', webhookUrl: 'http://127.0.0.1:9/slack' },
+]
+
+function aCall(overrides: Partial<Attribution> = {}): Attribution {
+  return {
+    orgId: ORG, teamId: 'team_marketing', userId: 'u_ana', agentId: undefined, keyName: 'marketing',
+    endpointTag: 'copywriter', promptVersion: undefined, environment: 'prod', ...overrides,
+  }
+}
+
+function aBudgetBody(overrides: Record<string, unknown> = {}): BudgetCreateBody {
+  return budgetCreateBodySchema.parse({
+    name: 'marketing monthly', scope: { kind: 'team', id: 'team_marketing' }, period: 'monthly',
+    timezone: 'UTC', amount_usd: 100, ...overrides,
+  })
+}
+
+function setup(options = {}) {
+  const clock = new FakeClock(Date.UTC(2026, 10, 15, 12))
+  const path = tempDbPath()
+  const db = openNotifyDb(path)
+  return { clock, db, path, ...wire(db, clock, channels, options) }
+}
+
+const usd = (value: number) => micros(value * 1_000_000)
+
+describe('applicableBudgets and decide', () => {
+  it('covers calls of its scope and environment only, with the current period', async () => {
+    const { service, clock } = setup()
+    const team = await service.create(ORG, aBudgetBody())
+    const staging = await service.create(ORG, aBudgetBody({ name: 'staging', scope: { kind: 'team', id: 'team_marketing', environment: 'staging' } }))
+    const model = await service.create(ORG, aBudgetBody({ name: 'gpt', scope: { kind: 'model', id: 'gpt-4o' } }))
+
+    const applicable = service.applicableBudgets(aCall(), 'gpt-4o', 'openai', clock.nowMs())
+    expect(applicable.map((a) => a.budget.id).sort()).toEqual([team.id, model.id].sort())
+    expect(applicable[0]!.period.key).toBe('2026-11')
+    expect(service.applicableBudgets(aCall({ environment: 'staging' }), 'o3', 'openai', clock.nowMs()).map((a) => a.budget.id)).toEqual([staging.id, team.id].sort())
+    expect(service.applicableBudgets(aCall({ teamId: 'team_sales' }), 'o3', 'openai', clock.nowMs())).toEqual([])
+    expect(service.applicableBudgets(aCall({ orgId: 'org_other' }), 'gpt-4o', 'openai', clock.nowMs())).toEqual([])
+  })
+
+  it('blocks a hard budget at 100% until the period resets, and lets it through one micro below', async () => {
+    const { service, clock } = setup()
+    const budget = await service.create(ORG, aBudgetBody({ hard_limit: true }))
+    const applicable = service.applicableBudgets(aCall(), 'gpt-4o', 'openai', clock.nowMs())
+    expect(service.decide(applicable, () => usd(100), 'gpt-4o')).toEqual({ kind: 'block', budget, resetAtMs: Date.UTC(2026, 11, 1) })
+    expect(service.decide(applicable, () => micros(99_999_999), 'gpt-4o')).toEqual({ kind: 'allow' })
+  })
+
+  it('reports would_block for a shadow budget instead of blocking', async () => {
+    const { service, clock } = setup()
+    const budget = await service.create(ORG, aBudgetBody({ hard_limit: true, shadow: true }))
+    const applicable = service.applicableBudgets(aCall(), 'gpt-4o', 'openai', clock.nowMs())
+    expect(service.decide(applicable, () => usd(150), 'gpt-4o')).toEqual({ kind: 'would_block', budget })
+  })
+
+  it('degrades to the configured cheaper model, or caps output when there is none', async () => {
+    const { db, clock } = setup()
+    const withTarget = wire(db, clock, channels)
+    const budget = await withTarget.service.create(ORG, aBudgetBody({ threshold_actions: [{ threshold_percent: 80, action: 'degrade' }] }))
+    const applicable = withTarget.service.applicableBudgets(aCall(), 'gpt-4o', 'openai', clock.nowMs())
+    expect(withTarget.service.decide(applicable, () => usd(85), 'gpt-4o')).toEqual({ kind: 'degrade', budget, outputTokensMax: 1024 })
+  })
+})
+
+describe('CRUD', () => {
+  it('scopes budgets to their org, refuses duplicate names and unknown channels, patches a subset', async () => {
+    const { service } = setup()
+    const budget = await service.create(ORG, aBudgetBody({ channels: ['ops-webhook'] }))
+    await expect(service.get('org_other', budget.id)).rejects.toMatchObject({ code: 'not_found' })
+    await expect(service.create(ORG, aBudgetBody())).rejects.toMatchObject({ code: 'conflict' })
+    await expect(service.create(ORG, aBudgetBody({ name: 'x', channels: ['nope'] }))).rejects.toBeInstanceOf(BudgetError)
+    const patched = await service.patch(ORG, budget.id, { amount_usd: micros(250_000_000), alert_thresholds: [90, 10] })
+    expect(patched.amountMicros).toBe(250_000_000)
+    expect(patched.alertThresholds).toEqual([10, 90])
+    expect(patched.name).toBe('marketing monthly')
+    expect((await service.list(ORG)).map((b) => b.id)).toEqual([budget.id])
+    await service.delete(ORG, budget.id)
+    await expect(service.delete(ORG, budget.id)).rejects.toMatchObject({ code: 'not_found' })
+  })
+
+  it('upserts config-declared budgets by name at start', async () => {
+    const { service } = setup()
+    const spec: BudgetSpec = {
+      id: undefined, name: 'declared', scopeKind: 'org', scopeId: ORG, environment: undefined, period: 'daily',
+      timezone: 'Europe/Berlin', amountMicros: usd(10), alertThresholds: [50], thresholdActions: [], hardLimit: false,
+      shadow: false, categories: [], owner: undefined, channels: undefined,
+    }
+    const [first] = await service.syncDeclared([spec], ORG)
+    const [second] = await service.syncDeclared([{ ...spec, amountMicros: usd(20) }], ORG)
+    expect(second!.id).toBe(first!.id)
+    expect((await service.get(ORG, first!.id)).amountMicros).toBe(20_000_000)
+  })
+})
+
+describe('onSpendSettled', () => {
+  it('fires each crossed threshold once per period, with spend, period and top spenders', async () => {
+    const { service, notifyStore, db, clock } = setup()
+    const budget = await service.create(ORG, aBudgetBody())
+    insertSpend(db, { atMs: clock.nowMs() - HOUR, costMicros: 40_000_000, userId: 'u_ana', endpointTag: 'copywriter' })
+    insertSpend(db, { atMs: clock.nowMs() - HOUR, costMicros: 15_000_000, userId: 'u_bo', endpointTag: 'summarise', model: 'gpt-4o-mini' })
+    insertSpend(db, { atMs: Date.UTC(2026, 9, 31), costMicros: 99_000_000, userId: 'u_old', endpointTag: 'old' }) // previous period
+
+    const crossing = { budgetId: budget.id, periodKey: '2026-11', spentBeforeMicros: usd(40), spentAfterMicros: usd(55) }
+    const fired = await service.onSpendSettled([crossing], { atMs: clock.nowMs() })
+    const thresholds = fired.filter((f) => f.type === 'budget.threshold')
+    expect(thresholds.map((f) => f.dedupeKey)).toEqual([`v1:${budget.id}:2026-11:50`])
+    expect(await service.onSpendSettled([crossing], { atMs: clock.nowMs() })).toEqual([])
+
+    const inbox = await notifyStore.listInbox(ORG, { unreadOnly: true, limit: 10, beforeId: undefined })
+    const entry = inbox.find((e) => e.notification.type === 'budget.threshold')
+    expect(entry!.notification.data).toMatchObject({
+      budget_id: budget.id, scope: 'team:team_marketing', threshold_percent: 50, spend_usd: 55, amount_usd: 100,
+      percent: 55, period_start: '2026-11-01T00:00:00.000Z', period_end: '2026-12-01T00:00:00.000Z',
+      top: {
+        endpoints: [{ id: 'copywriter', spend_usd: 40 }, { id: 'summarise', spend_usd: 15 }],
+        users: [{ id: 'u_ana', spend_usd: 40 }, { id: 'u_bo', spend_usd: 15 }],
+        models: [{ id: 'gpt-4o', spend_usd: 40 }, { id: 'gpt-4o-mini', spend_usd: 15 }],
+      },
+    })
+    // Every configured channel got one outbox item (the budget names none).
+    expect((await notifyStore.itemsOf(entry!.notification.id)).map((i) => i.channelId)).toEqual(['finance-slack', 'ops-webhook'])
+  })
+
+  it('lets exactly one of many concurrent settles (two services on one file) fire each threshold', async () => {
+    const { service, db, clock, path } = setup()
+    const budget = await service.create(ORG, aBudgetBody())
+    const other = wire(openNotifyDb(path), clock, channels)
+    await other.service.refresh()
+    const settles = Array.from({ length: 40 }, (_, i) => {
+      const s = i % 2 === 0 ? service : other.service
+      return s.onSpendSettled([{ budgetId: budget.id, periodKey: '2026-11', spentBeforeMicros: usd(49), spentAfterMicros: usd(96) }], { atMs: clock.nowMs() })
+    })
+    const fired = (await Promise.all(settles)).flat().filter((f) => f.type === 'budget.threshold')
+    expect(fired.map((f) => f.dedupeKey).sort()).toEqual([80, 95, 50].sort().map((p) => `v1:${budget.id}:2026-11:${p}`).sort())
+    const count = db.prepare("SELECT COUNT(*) AS n FROM notifications WHERE type = 'budget.threshold'").get() as { n: number }
+    expect(count.n).toBe(3)
+  })
+
+  it('sends budget.blocked when a hard limit is reached, and only on the budget channels', async () => {
+    const { service, clock, notifyStore } = setup()
+    const budget = await service.create(ORG, aBudgetBody({ hard_limit: true, alert_thresholds: [], channels: ['ops-webhook'] }))
+    const fired = await service.onSpendSettled(
+      [{ budgetId: budget.id, periodKey: '2026-11', spentBeforeMicros: usd(99), spentAfterMicros: usd(101) }], { atMs: clock.nowMs() })
+    expect(fired.map((f) => f.type)).toEqual(['budget.blocked'])
+    expect((await notifyStore.itemsOf(fired[0]!.notificationId)).map((i) => i.channelId)).toEqual(['ops-webhook'])
+  })
+
+  it('raises a forecast before any threshold when the recent burn will exhaust the budget, once per period', async () => {
+    const { service, db, clock } = setup({ checkIntervalMs: 0 })
+    const budget = await service.create(ORG, aBudgetBody({ amount_usd: 1000 }))
+    // 14 quiet days at $0.50/h, then $40/h for the last 6 hours: $168 + $240 = $408 so far.
+    const periodStart = Date.UTC(2026, 10, 1)
+    for (let hour = 0; hour < 14 * 24 + 6; hour++) {
+      clock.set(periodStart + hour * HOUR + 30 * 60_000)
+      insertSpend(db, { atMs: clock.nowMs(), costMicros: hour < 14 * 24 ? 500_000 : 40_000_000 })
+    }
+    clock.set(periodStart + (14 * 24 + 6) * HOUR)
+    const spent = micros(14 * 24 * 500_000 + 6 * 40_000_000)
+    const fired = await service.onSpendSettled(
+      [{ budgetId: budget.id, periodKey: '2026-11', spentBeforeMicros: micros(spent - 1), spentAfterMicros: spent }], { atMs: clock.nowMs() })
+    const forecast = fired.find((f) => f.type === 'budget.forecast')
+    expect(forecast).toBeDefined()
+    expect(fired.some((f) => f.type === 'budget.spike')).toBe(true)
+
+    const row = db.prepare('SELECT data_json FROM notifications WHERE id = ?').get(forecast!.notificationId) as { data_json: string }
+    const data = JSON.parse(row.data_json) as { forecast_exhaustion_at: string; projected_spend_usd: number }
+    // At the recent pace (~$30/h blended) the remaining $592 lasts roughly 20 hours; the month average would say never.
+    const exhaustion = Date.parse(data.forecast_exhaustion_at)
+    expect(exhaustion).toBeGreaterThan(clock.nowMs() + 12 * HOUR)
+    expect(exhaustion).toBeLessThan(clock.nowMs() + 36 * HOUR)
+    expect(data.projected_spend_usd).toBeGreaterThan(1000)
+
+    clock.advance(HOUR)
+    const again = await service.onSpendSettled(
+      [{ budgetId: budget.id, periodKey: '2026-11', spentBeforeMicros: spent, spentAfterMicros: micros(spent + 1) }], { atMs: clock.nowMs() })
+    expect(again.filter((f) => f.type === 'budget.forecast')).toEqual([])
+  })
+})
+
+describe('onWalletSpendSettled', () => {
+  it('fires the configured wallet alerts once per allocation, exhausted at the block threshold', async () => {
+    const clock = new FakeClock()
+    const db = openNotifyDb(tempDbPath())
+    const base = wire(db, clock, channels)
+    const { BudgetService } = await import('./budget-service.js')
+    const service = new BudgetService({
+      store: base.budgetStore, usage: base.budgetStore, notifications: base.notifier, clock, channelIds: ['ops-webhook'],
+      walletAlerts: [{ thresholdPercent: 50, action: 'notify' }, { thresholdPercent: 100, action: 'block' }],
+    })
+    const crossing = {
+      walletId: 'wal_1', orgId: ORG, scope: { kind: 'team' as const, id: 'team_marketing' },
+      allocatedMicros: usd(500) as Micros, spentBeforeMicros: usd(200) as Micros, spentAfterMicros: usd(500) as Micros,
+    }
+    const fired = await service.onWalletSpendSettled([crossing], { atMs: clock.nowMs() })
+    expect(fired.map((f) => f.type)).toEqual(['budget.threshold', 'wallet.exhausted'])
+    expect(await service.onWalletSpendSettled([crossing], { atMs: clock.nowMs() })).toEqual([])
+  })
+})

@@ -1,0 +1,428 @@
+/**
+ * Orchestration for budgets: CRUD over the store (org-scoped), the in-memory cache the proxy
+ * reads on every call (`applicableBudgets`, `decide`), and what a settled spend means
+ * (`onSpendSettled`): thresholds crossed, claimed once per budget per period across processes,
+ * then emitted with context through notify; plus the burn-rate forecast and spike checks, and
+ * the same threshold logic for wallets against their allocation (`onWalletSpendSettled`).
+ * Evaluation only sees counters (before/after), never where spend came from, so proxied calls
+ * and ingested events (`POST /v1/events`) go through the same path.
+ */
+import type { Clock } from '../lib/clock.js'
+import { newId } from '../lib/ids.js'
+import { toUsd, type Micros } from '../money/index.js'
+import type { BudgetAlert, BudgetSpec } from '../config/types.js'
+import type { Attribution } from '../usage/types.js'
+import { newNotification, type NotificationSink, type NotificationType } from '../notify/index.js'
+import {
+  applyPatch,
+  matchesCall,
+  scopeLabel,
+  specFromCreateBody,
+  type Budget,
+  type BudgetCreateBody,
+  type BudgetPatchBody,
+} from './budget.js'
+import type { BudgetStore, BudgetUsageReader, BudgetWriteResult, SpendScopeFilter } from './budget-store.js'
+import { BudgetError, BudgetNotFoundError } from './errors.js'
+import { SPIKE_FLOOR_MICROS_DEFAULT, spikeDetected } from './forecast.js'
+import { periodOf, type Period } from './period.js'
+import { forecastFor, HOUR_MS, spendNotificationData, type SpendContext, type SpendDataExtras } from './spend-context.js'
+import { actionFor, crossedThresholds, firingThresholds } from './thresholds.js'
+
+export interface ApplicableBudget {
+  readonly budget: Budget
+  readonly period: Period
+}
+
+export type BudgetDecision =
+  | { readonly kind: 'allow' }
+  | { readonly kind: 'degrade'; readonly budget: Budget; readonly degradeTo?: string; readonly outputTokensMax?: number }
+  | { readonly kind: 'block'; readonly budget: Budget; readonly resetAtMs: number }
+  | { readonly kind: 'would_block'; readonly budget: Budget }
+
+/** What the ledger reports per matched budget when a call's spend settles. */
+export interface BudgetCrossing {
+  readonly budgetId: string
+  readonly periodKey: string
+  readonly spentBeforeMicros: Micros
+  readonly spentAfterMicros: Micros
+}
+
+/** A wallet's spend against its allocation, as the ledger reports it on settle. */
+export interface WalletCrossing {
+  readonly walletId: string
+  readonly orgId: string
+  readonly scope: { readonly kind: 'org' | 'team' | 'user'; readonly id: string }
+  readonly allocatedMicros: Micros
+  readonly spentBeforeMicros: Micros
+  readonly spentAfterMicros: Micros
+  /** The wallet's period when it has one; otherwise firings are keyed by the allocation total, so a top-up re-arms them. */
+  readonly periodKey?: string
+}
+
+export interface SettleContext {
+  /** When the spend happened (the settle time, or the ingested event's time). */
+  readonly atMs: number
+}
+
+export interface FiredNotification {
+  readonly dedupeKey: string
+  readonly type: NotificationType
+  readonly notificationId: string
+}
+
+export interface BudgetServiceOptions {
+  /** Output cap a `degrade` applies when the model has no cheaper target configured. */
+  readonly degradeOutputTokensMax: number
+  readonly topSpendersMax: number
+  readonly forecastMinElapsedMs: number
+  readonly forecastWindowHours: number
+  readonly spikeTrailingHours: number
+  readonly spikeFloorMicros: Micros
+  /** Forecast and spike queries run at most this often per budget (they read usage events). */
+  readonly checkIntervalMs: number
+  readonly budgetsPerOrgMax: number
+}
+
+export const BUDGET_SERVICE_OPTIONS_DEFAULT: BudgetServiceOptions = {
+  degradeOutputTokensMax: 1024,
+  topSpendersMax: 5,
+  forecastMinElapsedMs: HOUR_MS,
+  forecastWindowHours: 6,
+  spikeTrailingHours: 24,
+  spikeFloorMicros: SPIKE_FLOOR_MICROS_DEFAULT,
+  checkIntervalMs: 60_000,
+  budgetsPerOrgMax: 1_000,
+}
+
+export interface BudgetServiceDeps {
+  readonly store: BudgetStore
+  readonly usage: BudgetUsageReader
+  readonly notifications: NotificationSink
+  readonly clock: Clock
+  /** Ids of the configured notification channels; a budget naming another id is refused. */
+  readonly channelIds: readonly string[]
+  /** `cost_tracking.budget_alerts`: thresholds against a wallet's allocation. */
+  readonly walletAlerts?: readonly BudgetAlert[]
+  /** The cheaper model a `degrade` routes to (config `models[].degrade_to`). */
+  readonly degradeTargetFor?: (model: string) => string | undefined
+  readonly options?: Partial<BudgetServiceOptions>
+  /** Failures inside `onSpendSettled` are reported here, never thrown into the settle path. */
+  readonly onError?: (error: unknown, what: string) => void
+}
+
+/** Entries in the forecast/spike throttle map before it is cleared. */
+const CHECK_THROTTLE_ENTRIES_MAX = 10_000
+const DECISION_STRENGTH = { allow: 0, would_block: 1, degrade: 2, block: 3 } as const
+
+export class BudgetService {
+  private readonly options: BudgetServiceOptions
+  private byOrg = new Map<string, Budget[]>()
+  private byId = new Map<string, Budget>()
+  private readonly lastCheckMs = new Map<string, number>()
+
+  constructor(private readonly deps: BudgetServiceDeps) {
+    this.options = { ...BUDGET_SERVICE_OPTIONS_DEFAULT, ...deps.options }
+  }
+
+  /** Reloads the cache from the store. Call at start, and periodically when several processes share a store. */
+  async refresh(): Promise<void> {
+    const all = await this.deps.store.listBudgets(undefined)
+    const byOrg = new Map<string, Budget[]>()
+    const byId = new Map<string, Budget>()
+    for (const budget of all) {
+      byId.set(budget.id, budget)
+      const list = byOrg.get(budget.orgId) ?? []
+      list.push(budget)
+      byOrg.set(budget.orgId, list)
+    }
+    this.byOrg = byOrg
+    this.byId = byId
+  }
+
+  // ---------------------------------------------------------------- hot path
+
+  /** Budgets covering this call, each with its current period. Reads only the cache. */
+  applicableBudgets(attribution: Attribution, model: string, provider: string, atMs: number): ApplicableBudget[] {
+    const result: ApplicableBudget[] = []
+    for (const budget of this.byOrg.get(attribution.orgId) ?? []) {
+      if (matchesCall(budget, attribution, model, provider)) {
+        result.push({ budget, period: periodOf(budget.period, budget.timezone, atMs) })
+      }
+    }
+    return result
+  }
+
+  /**
+   * The strongest decision over the applicable budgets given each one's spend in its current
+   * period (from the ledger's counters; a budget with no counter has spent nothing). Order:
+   * block > degrade > would_block > allow. Among blocks, the one that resets last is reported,
+   * since the call stays refused until then.
+   */
+  decide(applicable: readonly ApplicableBudget[], spentMicrosOf: (budgetId: string) => Micros | undefined, model: string): BudgetDecision {
+    let decision: BudgetDecision = { kind: 'allow' }
+    for (const { budget, period } of applicable) {
+      const action = actionFor(budget, spentMicrosOf(budget.id) ?? (0 as Micros))
+      let candidate: BudgetDecision
+      switch (action.kind) {
+        case 'allow':
+        case 'notify':
+          continue
+        case 'block':
+          candidate = { kind: 'block', budget, resetAtMs: period.endMs }
+          break
+        case 'would_block':
+          candidate = { kind: 'would_block', budget }
+          break
+        case 'degrade': {
+          const degradeTo = this.deps.degradeTargetFor?.(model)
+          candidate = degradeTo !== undefined
+            ? { kind: 'degrade', budget, degradeTo }
+            : { kind: 'degrade', budget, outputTokensMax: this.options.degradeOutputTokensMax }
+          break
+        }
+      }
+      const isStronger = DECISION_STRENGTH[candidate.kind] > DECISION_STRENGTH[decision.kind]
+      const isLaterBlock = candidate.kind === 'block' && decision.kind === 'block' && candidate.resetAtMs > decision.resetAtMs
+      if (isStronger || isLaterBlock) decision = candidate
+    }
+    return decision
+  }
+
+  // ---------------------------------------------------------------- CRUD
+
+  async create(orgId: string, body: BudgetCreateBody): Promise<Budget> {
+    const nowMs = this.deps.clock.nowMs()
+    const budget: Budget = { ...specFromCreateBody(body), id: newId('bud', nowMs), orgId, createdAtMs: nowMs, updatedAtMs: nowMs, source: 'api' }
+    this.validate(budget)
+    if ((this.byOrg.get(orgId)?.length ?? 0) >= this.options.budgetsPerOrgMax) {
+      throw new BudgetError('invalid_request', `an org may have at most ${this.options.budgetsPerOrgMax} budgets`)
+    }
+    this.check(await this.deps.store.insertBudget(budget), budget)
+    await this.refresh()
+    return budget
+  }
+
+  async get(orgId: string, budgetId: string): Promise<Budget> {
+    const budget = await this.deps.store.getBudget(orgId, budgetId)
+    if (!budget) throw new BudgetNotFoundError(budgetId)
+    return budget
+  }
+
+  async list(orgId: string): Promise<Budget[]> {
+    return this.deps.store.listBudgets(orgId)
+  }
+
+  async patch(orgId: string, budgetId: string, body: BudgetPatchBody): Promise<Budget> {
+    const current = await this.get(orgId, budgetId)
+    const next = applyPatch(current, body, this.deps.clock.nowMs())
+    this.validate(next)
+    this.check(await this.deps.store.updateBudget(next), next)
+    await this.refresh()
+    return next
+  }
+
+  async delete(orgId: string, budgetId: string): Promise<void> {
+    if (!(await this.deps.store.deleteBudget(orgId, budgetId))) throw new BudgetNotFoundError(budgetId)
+    await this.refresh()
+  }
+
+  /**
+   * Upserts the budgets declared in the config (`Config.budgets`) into `orgId`, matched by id
+   * when the spec has one, else by name. Call once at start, before serving.
+   */
+  async syncDeclared(specs: readonly BudgetSpec[], orgId: string): Promise<Budget[]> {
+    const nowMs = this.deps.clock.nowMs()
+    const synced: Budget[] = []
+    for (const spec of specs) {
+      const existing = spec.id !== undefined
+        ? await this.deps.store.getBudget(orgId, spec.id)
+        : await this.deps.store.findBudgetByName(orgId, spec.name)
+      const budget: Budget = existing
+        ? { ...existing, ...spec, id: existing.id, updatedAtMs: nowMs, source: 'config' }
+        : { ...spec, id: spec.id ?? newId('bud', nowMs), orgId, createdAtMs: nowMs, updatedAtMs: nowMs, source: 'config' }
+      this.validate(budget)
+      this.check(await (existing ? this.deps.store.updateBudget(budget) : this.deps.store.insertBudget(budget)), budget)
+      synced.push(budget)
+    }
+    await this.refresh()
+    return synced
+  }
+
+  private validate(budget: Budget): void {
+    if (budget.scopeKind === 'org' && budget.scopeId !== budget.orgId) {
+      throw new BudgetError('invalid_request', `scope.id: an org budget must name its own org (${budget.orgId})`)
+    }
+    const configured = new Set(this.deps.channelIds)
+    const unknown = (budget.channels ?? []).filter((id) => !configured.has(id))
+    if (unknown.length > 0) {
+      throw new BudgetError('invalid_request', `channels: unknown channel id ${unknown.join(', ')}; configured: ${this.deps.channelIds.join(', ') || 'none'}`)
+    }
+  }
+
+  private check(result: BudgetWriteResult, budget: Budget): void {
+    if (result === 'not_found') throw new BudgetNotFoundError(budget.id)
+    if (result === 'name_taken') throw new BudgetError('conflict', `name: a budget named "${budget.name}" already exists`)
+  }
+
+  // ---------------------------------------------------------------- after settle
+
+  /**
+   * Call after every settle (and every ingested event) with the ledger's crossings. Never
+   * throws: failures go to `onError`. Resolves to what this process emitted, which is nothing
+   * for a threshold another process already claimed.
+   */
+  async onSpendSettled(crossings: readonly BudgetCrossing[], context: SettleContext): Promise<FiredNotification[]> {
+    const fired: FiredNotification[] = []
+    for (const crossing of crossings) {
+      const budget = this.byId.get(crossing.budgetId)
+      if (!budget) continue
+      try {
+        fired.push(...(await this.fireThresholds(budget, crossing, context)))
+        fired.push(...(await this.checkTrends(budget, crossing, context)))
+      } catch (error) {
+        this.deps.onError?.(error, `budget ${budget.id}: evaluating settled spend`)
+      }
+    }
+    return fired
+  }
+
+  private async fireThresholds(budget: Budget, crossing: BudgetCrossing, context: SettleContext): Promise<FiredNotification[]> {
+    const crossed = crossedThresholds(firingThresholds(budget), budget.amountMicros, crossing.spentBeforeMicros, crossing.spentAfterMicros)
+    const fired: FiredNotification[] = []
+    let spendContext: SpendContext | undefined
+    for (const percent of crossed) {
+      const dedupeKey = `v1:${budget.id}:${crossing.periodKey}:${percent}`
+      if (!(await this.deps.store.claimFiring(dedupeKey, budget.id, this.deps.clock.nowMs()))) continue
+      spendContext ??= await this.spendContextOf(budget, crossing, context, true)
+      const isBlocking = isBlockAt(budget, percent)
+      const type: NotificationType = isBlocking && !budget.shadow ? 'budget.blocked' : 'budget.threshold'
+      const extras: SpendDataExtras = { ...budgetExtras(budget), threshold_percent: percent, ...(isBlocking && budget.shadow && { shadow: true }) }
+      fired.push(await this.emit(type, budget.orgId, spendContext, extras, budget.channels, dedupeKey))
+    }
+    return fired
+  }
+
+  /** Forecast (once per budget per period) and spike (once per budget per hour), throttled per budget. */
+  private async checkTrends(budget: Budget, crossing: BudgetCrossing, context: SettleContext): Promise<FiredNotification[]> {
+    const nowMs = context.atMs
+    const throttleKey = `${budget.id}:${crossing.periodKey}`
+    const lastMs = this.lastCheckMs.get(throttleKey)
+    if (lastMs !== undefined && nowMs - lastMs < this.options.checkIntervalMs) return []
+    if (this.lastCheckMs.size >= CHECK_THROTTLE_ENTRIES_MAX) this.lastCheckMs.clear()
+    this.lastCheckMs.set(throttleKey, nowMs)
+
+    const fired: FiredNotification[] = []
+    const spendContext = await this.spendContextOf(budget, crossing, context, false)
+    const forecast = spendContext.forecast
+    const isForecastExhausting =
+      forecast?.exhaustionAtMs !== undefined &&
+      crossing.spentAfterMicros < budget.amountMicros &&
+      forecast.projectedSpendMicros > budget.amountMicros
+    if (isForecastExhausting) {
+      const dedupeKey = `v1:${budget.id}:${crossing.periodKey}:forecast`
+      if (await this.deps.store.claimFiring(dedupeKey, budget.id, this.deps.clock.nowMs())) {
+        const withTop = { ...spendContext, top: await this.topOf(budget, spendContext.period) }
+        fired.push(await this.emit('budget.forecast', budget.orgId, withTop, budgetExtras(budget), budget.channels, dedupeKey))
+      }
+    }
+    const hours = this.options.spikeTrailingHours
+    const buckets = await this.deps.usage.spendBuckets(filterOf(budget), nowMs, HOUR_MS, hours + 1)
+    const lastHourMicros = buckets[hours] ?? (0 as Micros)
+    if (spikeDetected(lastHourMicros, buckets.slice(0, hours), this.options.spikeFloorMicros)) {
+      const dedupeKey = `v1:${budget.id}:${crossing.periodKey}:spike:${Math.floor(nowMs / HOUR_MS)}`
+      if (await this.deps.store.claimFiring(dedupeKey, budget.id, this.deps.clock.nowMs())) {
+        const withTop = { ...spendContext, top: await this.topOf(budget, spendContext.period) }
+        const extras = { ...budgetExtras(budget), last_hour_spend_usd: toUsd(lastHourMicros) }
+        fired.push(await this.emit('budget.spike', budget.orgId, withTop, extras, budget.channels, dedupeKey))
+      }
+    }
+    return fired
+  }
+
+  private async spendContextOf(budget: Budget, crossing: BudgetCrossing, context: SettleContext, withTop: boolean): Promise<SpendContext> {
+    const period = periodOf(budget.period, budget.timezone, context.atMs)
+    const forecast = await forecastFor(
+      this.deps.usage, filterOf(budget), period, context.atMs, crossing.spentAfterMicros, budget.amountMicros, this.options,
+    )
+    return {
+      scope: scopeLabel(budget),
+      spentMicros: crossing.spentAfterMicros,
+      amountMicros: budget.amountMicros,
+      period,
+      forecast,
+      top: withTop ? await this.topOf(budget, period) : { endpoints: [], users: [], models: [] },
+    }
+  }
+
+  private async topOf(budget: Budget, period: Period | undefined) {
+    if (!period) return { endpoints: [], users: [], models: [] }
+    return this.deps.usage.topSpenders(filterOf(budget), period.startMs, period.endMs, this.options.topSpendersMax)
+  }
+
+  private async emit(
+    type: NotificationType,
+    orgId: string,
+    spendContext: SpendContext,
+    extras: SpendDataExtras,
+    channels: readonly string[] | undefined,
+    dedupeKey: string,
+  ): Promise<FiredNotification> {
+    const notification = newNotification(type, orgId, spendNotificationData(spendContext, extras), this.deps.clock.nowMs())
+    await this.deps.notifications.emit(notification, channels)
+    return { dedupeKey, type, notificationId: notification.id }
+  }
+
+  // ---------------------------------------------------------------- wallets
+
+  /**
+   * `cost_tracking.budget_alerts` against wallets: each alert percent of the allocation fires
+   * once per wallet per period (or per allocation total). A `block` alert reads as
+   * `wallet.exhausted`; the refusal itself is the ledger's. Never throws.
+   */
+  async onWalletSpendSettled(crossings: readonly WalletCrossing[], context: SettleContext): Promise<FiredNotification[]> {
+    const alerts = this.deps.walletAlerts ?? []
+    const fired: FiredNotification[] = []
+    for (const crossing of crossings) {
+      try {
+        if (crossing.allocatedMicros <= 0) continue
+        const percents = alerts.map((a) => a.thresholdPercent)
+        const crossed = crossedThresholds(percents, crossing.allocatedMicros, crossing.spentBeforeMicros, crossing.spentAfterMicros)
+        const epoch = crossing.periodKey ?? `alloc-${crossing.allocatedMicros}`
+        for (const percent of crossed) {
+          const dedupeKey = `v1:${crossing.walletId}:${epoch}:${percent}`
+          if (!(await this.deps.store.claimFiring(dedupeKey, crossing.walletId, this.deps.clock.nowMs()))) continue
+          const isBlock = alerts.some((a) => a.thresholdPercent === percent && a.action === 'block')
+          const filter: SpendScopeFilter = { orgId: crossing.orgId, scopeKind: crossing.scope.kind, scopeId: crossing.scope.id, environment: undefined }
+          const spendContext: SpendContext = {
+            scope: `${crossing.scope.kind}:${crossing.scope.id}`,
+            spentMicros: crossing.spentAfterMicros,
+            amountMicros: crossing.allocatedMicros,
+            period: undefined,
+            forecast: undefined,
+            top: await this.deps.usage.topSpenders(filter, 0, context.atMs + 1, this.options.topSpendersMax),
+          }
+          const extras: SpendDataExtras = { wallet_id: crossing.walletId, threshold_percent: percent }
+          fired.push(await this.emit(isBlock ? 'wallet.exhausted' : 'budget.threshold', crossing.orgId, spendContext, extras, undefined, dedupeKey))
+        }
+      } catch (error) {
+        this.deps.onError?.(error, `wallet ${crossing.walletId}: evaluating settled spend`)
+      }
+    }
+    return fired
+  }
+}
+
+function isBlockAt(budget: Budget, percent: number): boolean {
+  if (budget.hardLimit && percent === 100) return true
+  return budget.thresholdActions.some((a) => a.thresholdPercent === percent && a.action === 'block')
+}
+
+function budgetExtras(budget: Budget): SpendDataExtras {
+  return { budget_id: budget.id, budget_name: budget.name }
+}
+
+export function filterOf(budget: Budget): SpendScopeFilter {
+  return { orgId: budget.orgId, scopeKind: budget.scopeKind, scopeId: budget.scopeId, environment: budget.environment }
+}
+

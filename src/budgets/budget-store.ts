@@ -1,0 +1,53 @@
+/**
+ * The ports budgets need: where budgets and fired thresholds are kept (`BudgetStore`), and the
+ * read-only spend queries over usage events that give notifications their context and feed the
+ * forecast (`BudgetUsageReader`). Adapters live in `store/`.
+ */
+import type { Micros } from '../money/index.js'
+import type { BudgetScopeKind } from '../config/types.js'
+import type { Budget } from './budget.js'
+
+export type BudgetWriteResult = 'written' | 'not_found' | 'name_taken'
+
+export interface BudgetStore {
+  /** `name_taken` when the org already has a budget with this name. */
+  insertBudget(budget: Budget): Promise<BudgetWriteResult>
+  updateBudget(budget: Budget): Promise<BudgetWriteResult>
+  deleteBudget(orgId: string, budgetId: string): Promise<boolean>
+  getBudget(orgId: string, budgetId: string): Promise<Budget | undefined>
+  findBudgetByName(orgId: string, name: string): Promise<Budget | undefined>
+  /** Every org's budgets when `orgId` is undefined (the service's cache load). */
+  listBudgets(orgId: string | undefined): Promise<Budget[]>
+  /**
+   * Takes the firing identified by `dedupeKey` (`v1:{budgetId}:{periodKey}:{percent}`). True for
+   * exactly one caller ever, across processes: the store must decide it in one atomic write
+   * (`INSERT … ON CONFLICT DO NOTHING` / `SET NX`), never read-then-write.
+   */
+  claimFiring(dedupeKey: string, subjectId: string, firedAtMs: number): Promise<boolean>
+}
+
+/** Which usage events belong to a scope: the same rule as `matchesCall`, in a query. */
+export interface SpendScopeFilter {
+  readonly orgId: string
+  readonly scopeKind: BudgetScopeKind
+  readonly scopeId: string
+  readonly environment: string | undefined
+}
+
+export interface SpendByKey {
+  readonly id: string
+  readonly spendMicros: Micros
+}
+
+export interface TopSpendersMicros {
+  readonly endpoints: readonly SpendByKey[]
+  readonly users: readonly SpendByKey[]
+  readonly models: readonly SpendByKey[]
+}
+
+export interface BudgetUsageReader {
+  /** `count` consecutive buckets of `bucketMs` ending at `endMs` (exclusive), oldest first. */
+  spendBuckets(filter: SpendScopeFilter, endMs: number, bucketMs: number, count: number): Promise<Micros[]>
+  /** Largest spenders in [fromMs, toMs), at most `limit` of each kind, largest first. */
+  topSpenders(filter: SpendScopeFilter, fromMs: number, toMs: number, limit: number): Promise<TopSpendersMicros>
+}

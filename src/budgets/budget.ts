@@ -1,0 +1,240 @@
+/**
+ * The budget record, the API bodies that create and change it (zod, snake_case, USD at this edge
+ * only), and which calls a budget covers. A budget is the soft control (SPEC §5): it notifies,
+ * degrades or — with `hard_limit` or a `block` action — refuses, over a recurring period.
+ */
+import { z } from 'zod'
+import { parseUsd, toUsd, type Micros } from '../money/index.js'
+import type { BudgetAlert, BudgetPeriod, BudgetScopeKind, BudgetSpec } from '../config/types.js'
+import type { Attribution } from '../usage/types.js'
+import { validTimezone } from './period.js'
+
+export interface Budget extends BudgetSpec {
+  readonly id: string
+  readonly orgId: string
+  readonly createdAtMs: number
+  readonly updatedAtMs: number
+  /** `config` when declared in the YAML (upserted at start), `api` otherwise. */
+  readonly source: 'config' | 'api'
+}
+
+export const BUDGET_SCOPE_KINDS = ['org', 'team', 'user', 'agent', 'key', 'endpoint', 'model', 'provider'] as const
+export const BUDGET_PERIODS = ['daily', 'weekly', 'monthly', 'quarterly', 'yearly'] as const
+export const DEFAULT_ALERT_THRESHOLDS: readonly number[] = [50, 80, 95]
+
+/** Limits on one budget body (STYLE §11: a limit on everything). */
+export const BUDGET_NAME_LENGTH_MAX = 200
+export const BUDGET_THRESHOLDS_MAX = 20
+export const BUDGET_LIST_ITEMS_MAX = 50
+export const THRESHOLD_PERCENT_MAX = 1000
+
+const thresholdPercent = z
+  .int({ error: 'expected a whole percentage' })
+  .min(1, { error: 'expected a percentage from 1 to 1000' })
+  .max(THRESHOLD_PERCENT_MAX, { error: 'expected a percentage from 1 to 1000' })
+
+const amountUsd = z.union([z.number(), z.string()], { error: 'expected a positive number of USD' }).transform((value, ctx) => {
+  const parsed = parseUsd(value)
+  if (parsed === undefined || parsed <= 0) {
+    ctx.addIssue({ code: 'custom', message: 'expected a positive number of USD with at most 6 decimals' })
+    return z.NEVER
+  }
+  return parsed
+})
+
+const shortText = (what: string) =>
+  z.string({ error: `expected ${what} as a string` }).trim().min(1, { error: `${what} must not be empty` }).max(BUDGET_NAME_LENGTH_MAX)
+
+const scopeSchema = z.strictObject({
+  kind: z.enum(BUDGET_SCOPE_KINDS, { error: `expected one of ${BUDGET_SCOPE_KINDS.join(' | ')}` }),
+  id: shortText('scope id'),
+  environment: shortText('environment').optional(),
+})
+
+const thresholdActionSchema = z.strictObject({
+  threshold_percent: thresholdPercent,
+  action: z.enum(['notify', 'degrade', 'block'], { error: 'expected one of notify | degrade | block' }),
+})
+
+const budgetFields = {
+  name: shortText('name'),
+  scope: scopeSchema,
+  period: z.enum(BUDGET_PERIODS, { error: `expected one of ${BUDGET_PERIODS.join(' | ')}` }),
+  timezone: z.string().refine(validTimezone, { error: 'expected an IANA time zone such as Europe/Berlin' }),
+  amount_usd: amountUsd,
+  alert_thresholds: z.array(thresholdPercent).max(BUDGET_THRESHOLDS_MAX, { error: `at most ${BUDGET_THRESHOLDS_MAX} thresholds` }),
+  threshold_actions: z.array(thresholdActionSchema).max(BUDGET_THRESHOLDS_MAX, { error: `at most ${BUDGET_THRESHOLDS_MAX} actions` }),
+  hard_limit: z.boolean({ error: 'expected true or false' }),
+  shadow: z.boolean({ error: 'expected true or false' }),
+  categories: z.array(shortText('category')).max(BUDGET_LIST_ITEMS_MAX),
+  owner: shortText('owner'),
+  channels: z.array(shortText('channel id')).max(BUDGET_LIST_ITEMS_MAX),
+}
+
+/** `POST /v1/billing/budgets`. Unknown keys are refused. */
+export const budgetCreateBodySchema = z.strictObject({
+  name: budgetFields.name,
+  scope: budgetFields.scope,
+  period: budgetFields.period,
+  timezone: budgetFields.timezone.default('UTC'),
+  amount_usd: budgetFields.amount_usd,
+  alert_thresholds: budgetFields.alert_thresholds.default([...DEFAULT_ALERT_THRESHOLDS]),
+  threshold_actions: budgetFields.threshold_actions.default([]),
+  hard_limit: budgetFields.hard_limit.default(false),
+  shadow: budgetFields.shadow.default(false),
+  categories: budgetFields.categories.default([]),
+  owner: budgetFields.owner.optional(),
+  channels: budgetFields.channels.optional(),
+})
+export type BudgetCreateBody = z.infer<typeof budgetCreateBodySchema>
+
+/** `PATCH /v1/billing/budgets/{id}`: any subset; `owner`/`channels` may be null to clear them. */
+export const budgetPatchBodySchema = z.strictObject({
+  name: budgetFields.name.optional(),
+  scope: budgetFields.scope.optional(),
+  period: budgetFields.period.optional(),
+  timezone: budgetFields.timezone.optional(),
+  amount_usd: budgetFields.amount_usd.optional(),
+  alert_thresholds: budgetFields.alert_thresholds.optional(),
+  threshold_actions: budgetFields.threshold_actions.optional(),
+  hard_limit: budgetFields.hard_limit.optional(),
+  shadow: budgetFields.shadow.optional(),
+  categories: budgetFields.categories.optional(),
+  owner: budgetFields.owner.nullable().optional(),
+  channels: budgetFields.channels.nullable().optional(),
+})
+export type BudgetPatchBody = z.infer<typeof budgetPatchBodySchema>
+
+/** A parsed create body as a spec (money already Micros). */
+export function specFromCreateBody(body: BudgetCreateBody): BudgetSpec {
+  return {
+    id: undefined,
+    name: body.name,
+    scopeKind: body.scope.kind,
+    scopeId: body.scope.id,
+    environment: body.scope.environment,
+    period: body.period,
+    timezone: body.timezone,
+    amountMicros: body.amount_usd,
+    alertThresholds: sortedUnique(body.alert_thresholds),
+    thresholdActions: sortedActions(body.threshold_actions),
+    hardLimit: body.hard_limit,
+    shadow: body.shadow,
+    categories: body.categories,
+    owner: body.owner,
+    channels: body.channels,
+  }
+}
+
+/** A budget with a parsed PATCH body applied; fields absent from the body are kept. */
+export function applyPatch(budget: Budget, patch: BudgetPatchBody, nowMs: number): Budget {
+  return {
+    ...budget,
+    ...(patch.name !== undefined && { name: patch.name }),
+    ...(patch.scope !== undefined && {
+      scopeKind: patch.scope.kind,
+      scopeId: patch.scope.id,
+      environment: patch.scope.environment,
+    }),
+    ...(patch.period !== undefined && { period: patch.period }),
+    ...(patch.timezone !== undefined && { timezone: patch.timezone }),
+    ...(patch.amount_usd !== undefined && { amountMicros: patch.amount_usd }),
+    ...(patch.alert_thresholds !== undefined && { alertThresholds: sortedUnique(patch.alert_thresholds) }),
+    ...(patch.threshold_actions !== undefined && { thresholdActions: sortedActions(patch.threshold_actions) }),
+    ...(patch.hard_limit !== undefined && { hardLimit: patch.hard_limit }),
+    ...(patch.shadow !== undefined && { shadow: patch.shadow }),
+    ...(patch.categories !== undefined && { categories: patch.categories }),
+    ...(patch.owner !== undefined && { owner: patch.owner ?? undefined }),
+    ...(patch.channels !== undefined && { channels: patch.channels ?? undefined }),
+    updatedAtMs: nowMs,
+  }
+}
+
+/** The API's JSON view of a budget (snake_case, USD). */
+export interface BudgetView {
+  id: string
+  name: string
+  scope: { kind: BudgetScopeKind; id: string; environment?: string }
+  period: BudgetPeriod
+  timezone: string
+  amount_usd: number
+  alert_thresholds: number[]
+  threshold_actions: { threshold_percent: number; action: BudgetAlert['action'] }[]
+  hard_limit: boolean
+  shadow: boolean
+  categories: string[]
+  owner: string | null
+  channels: string[] | null
+  source: 'config' | 'api'
+  created_at: string
+  updated_at: string
+}
+
+export function budgetView(budget: Budget): BudgetView {
+  return {
+    id: budget.id,
+    name: budget.name,
+    scope: {
+      kind: budget.scopeKind,
+      id: budget.scopeId,
+      ...(budget.environment !== undefined && { environment: budget.environment }),
+    },
+    period: budget.period,
+    timezone: budget.timezone,
+    amount_usd: toUsd(budget.amountMicros),
+    alert_thresholds: [...budget.alertThresholds],
+    threshold_actions: budget.thresholdActions.map((a) => ({ threshold_percent: a.thresholdPercent, action: a.action })),
+    hard_limit: budget.hardLimit,
+    shadow: budget.shadow,
+    categories: [...budget.categories],
+    owner: budget.owner ?? null,
+    channels: budget.channels ? [...budget.channels] : null,
+    source: budget.source,
+    created_at: new Date(budget.createdAtMs).toISOString(),
+    updated_at: new Date(budget.updatedAtMs).toISOString(),
+  }
+}
+
+/** `team:marketing`, `model:gpt-4o@prod`: how a scope reads in notifications and refusals. */
+export function scopeLabel(budget: Pick<Budget, 'scopeKind' | 'scopeId' | 'environment'>): string {
+  const base = `${budget.scopeKind}:${budget.scopeId}`
+  return budget.environment === undefined ? base : `${base}@${budget.environment}`
+}
+
+/**
+ * Whether a call is covered by the budget: same org, the attribution field the scope kind names
+ * equals the scope id, and the environment matches when the budget sets one.
+ */
+export function matchesCall(budget: Budget, attribution: Attribution, model: string, provider: string): boolean {
+  if (budget.orgId !== attribution.orgId) return false
+  if (budget.environment !== undefined && budget.environment !== attribution.environment) return false
+  return scopeValueOf(budget.scopeKind, attribution, model, provider) === budget.scopeId
+}
+
+function scopeValueOf(kind: BudgetScopeKind, attribution: Attribution, model: string, provider: string): string | undefined {
+  switch (kind) {
+    case 'org': return attribution.orgId
+    case 'team': return attribution.teamId
+    case 'user': return attribution.userId
+    case 'agent': return attribution.agentId
+    case 'key': return attribution.keyName
+    case 'endpoint': return attribution.endpointTag
+    case 'model': return model
+    case 'provider': return provider
+  }
+}
+
+/** The hard cap the ledger reserves against, or undefined for a budget that never blocks at 100%. */
+export function limitMicros(budget: Pick<Budget, 'hardLimit' | 'shadow' | 'amountMicros'>): Micros | undefined {
+  return budget.hardLimit && !budget.shadow ? budget.amountMicros : undefined
+}
+
+function sortedUnique(values: readonly number[]): number[] {
+  return [...new Set(values)].sort((a, b) => a - b)
+}
+
+function sortedActions(actions: readonly { threshold_percent: number; action: BudgetAlert['action'] }[]): BudgetAlert[] {
+  return actions
+    .map((a) => ({ thresholdPercent: a.threshold_percent, action: a.action }))
+    .sort((a, b) => a.thresholdPercent - b.thresholdPercent)
+}

@@ -1,0 +1,43 @@
+/** budgets' public surface: other modules import only from here (STYLE §3). */
+export { periodOf, validTimezone, startOfLocalDay, type Period } from './period.js'
+export {
+  BUDGET_PERIODS,
+  BUDGET_SCOPE_KINDS,
+  DEFAULT_ALERT_THRESHOLDS,
+  budgetCreateBodySchema,
+  budgetPatchBodySchema,
+  specFromCreateBody,
+  applyPatch,
+  budgetView,
+  scopeLabel,
+  matchesCall,
+  limitMicros,
+  type Budget,
+  type BudgetCreateBody,
+  type BudgetPatchBody,
+  type BudgetView,
+} from './budget.js'
+export { crossedThresholds, actionFor, firingThresholds, thresholdMarkMicros, type ThresholdAction } from './thresholds.js'
+export { forecastSpend, spikeDetected, SPIKE_FACTOR, SPIKE_FLOOR_MICROS_DEFAULT, type Forecast, type ForecastInput } from './forecast.js'
+export {
+  BudgetService,
+  BUDGET_SERVICE_OPTIONS_DEFAULT,
+  filterOf,
+  type ApplicableBudget,
+  type BudgetDecision,
+  type BudgetCrossing,
+  type WalletCrossing,
+  type SettleContext,
+  type FiredNotification,
+  type BudgetServiceDeps,
+  type BudgetServiceOptions,
+} from './budget-service.js'
+export type {
+  BudgetStore,
+  BudgetUsageReader,
+  BudgetWriteResult,
+  SpendScopeFilter,
+  SpendByKey,
+  TopSpendersMicros,
+} from './budget-store.js'
+export { BudgetError, BudgetNotFoundError, type BudgetErrorCode } from './errors.js'

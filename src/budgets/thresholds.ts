@@ -1,0 +1,77 @@
+/**
+ * Threshold arithmetic, pure and integer-only. A threshold of t% of an amount is reached at
+ * `ceil(amount · t / 100)` micros: spend exactly there counts, one micro below does not. A
+ * settle "crosses" a threshold when spend was below that mark before and is at or above it after,
+ * which is what makes each threshold fire once however the spend arrives.
+ */
+import { assert } from '../lib/assert.js'
+import { divCeil, type Micros } from '../money/index.js'
+import type { ThresholdActionKind } from '../config/types.js'
+import type { Budget } from './budget.js'
+
+/** The spend (micros) at which `thresholdPercent`% of `amountMicros` is reached; rounded up. */
+export function thresholdMarkMicros(amountMicros: Micros, thresholdPercent: number): Micros {
+  assert(Number.isSafeInteger(thresholdPercent) && thresholdPercent > 0, `thresholdPercent: ${thresholdPercent}`)
+  const product = amountMicros * thresholdPercent
+  assert(Number.isSafeInteger(product), 'threshold mark overflows safe integers')
+  return divCeil(product, 100) as Micros
+}
+
+/** Thresholds (percent, ascending, no duplicates) whose mark lies in (before, after]. */
+export function crossedThresholds(
+  thresholds: readonly number[],
+  amountMicros: Micros,
+  spentBeforeMicros: Micros,
+  spentAfterMicros: Micros,
+): number[] {
+  assert(Number.isSafeInteger(spentBeforeMicros), `spentBeforeMicros: ${spentBeforeMicros}`)
+  assert(Number.isSafeInteger(spentAfterMicros), `spentAfterMicros: ${spentAfterMicros}`)
+  if (spentAfterMicros <= spentBeforeMicros) return []
+  const crossed: number[] = []
+  for (const percent of [...new Set(thresholds)].sort((a, b) => a - b)) {
+    const mark = thresholdMarkMicros(amountMicros, percent)
+    if (spentBeforeMicros < mark && mark <= spentAfterMicros) crossed.push(percent)
+  }
+  return crossed
+}
+
+export type ThresholdAction =
+  | { readonly kind: 'allow' }
+  | { readonly kind: 'notify' | 'degrade' | 'block' | 'would_block'; readonly thresholdPercent: number }
+
+const STRENGTH: Record<ThresholdActionKind, number> = { notify: 1, degrade: 2, block: 3 }
+
+/**
+ * The strongest action that applies at `spentMicros` (block > degrade > notify; ties go to the
+ * lower threshold, reached first). `hard_limit` adds block at 100%. A shadow budget whose
+ * strongest action is block reports `would_block` instead (SPEC §9) and leaves the call as it is.
+ */
+export function actionFor(
+  budget: Pick<Budget, 'amountMicros' | 'thresholdActions' | 'hardLimit' | 'shadow'>,
+  spentMicros: Micros,
+): ThresholdAction {
+  let best: { kind: ThresholdActionKind; thresholdPercent: number } | undefined
+  const candidates = [...budget.thresholdActions]
+  if (budget.hardLimit) candidates.push({ thresholdPercent: 100, action: 'block' })
+  for (const candidate of candidates) {
+    if (spentMicros < thresholdMarkMicros(budget.amountMicros, candidate.thresholdPercent)) continue
+    const isStronger = !best || STRENGTH[candidate.action] > STRENGTH[best.kind]
+    const isEarlierTie =
+      best !== undefined && STRENGTH[candidate.action] === STRENGTH[best.kind] && candidate.thresholdPercent < best.thresholdPercent
+    if (isStronger || isEarlierTie) best = { kind: candidate.action, thresholdPercent: candidate.thresholdPercent }
+  }
+  if (!best) return { kind: 'allow' }
+  if (budget.shadow && best.kind === 'block') return { kind: 'would_block', thresholdPercent: best.thresholdPercent }
+  return best
+}
+
+/**
+ * Every percentage that can fire a notification for this budget: its alert thresholds, the
+ * thresholds of its actions, and 100 for a hard limit.
+ */
+export function firingThresholds(budget: Pick<Budget, 'alertThresholds' | 'thresholdActions' | 'hardLimit'>): number[] {
+  const all = new Set<number>(budget.alertThresholds)
+  for (const action of budget.thresholdActions) all.add(action.thresholdPercent)
+  if (budget.hardLimit) all.add(100)
+  return [...all].sort((a, b) => a - b)
+}

@@ -1,0 +1,64 @@
+/**
+ * Email channel: one message per notification over the channel's `smtp_url` (nodemailer), with a
+ * plain-text and an HTML part. The transport is created once per channel and reused.
+ */
+import nodemailer from 'nodemailer'
+import type { NotificationChannel } from '../../config/types.js'
+import { notificationLines, notificationTitle, type Notification } from '../notification.js'
+import type { ChannelSender, ChannelTimeouts } from './channel.js'
+
+export interface EmailContent {
+  readonly subject: string
+  readonly text: string
+  readonly html: string
+}
+
+export function emailContent(notification: Notification): EmailContent {
+  const subject = `[Tollgate] ${notificationTitle(notification)}`
+  const lines = notificationLines(notification)
+  const footer = `Notification ${notification.id} (${notification.type})`
+  const text = [notificationTitle(notification), '', ...lines, '', footer].join('\n')
+  const html = [
+    `<h2>${escapeHtml(notificationTitle(notification))}</h2>`,
+    lines.length > 0 ? `<ul>${lines.map((l) => `<li>${escapeHtml(l)}</li>`).join('')}</ul>` : '',
+    `<p style="color:#666">${escapeHtml(footer)}</p>`,
+  ].join('\n')
+  return { subject, text, html }
+}
+
+export function createEmailSender(
+  channel: Extract<NotificationChannel, { type: 'email' }>,
+  timeouts: ChannelTimeouts,
+): ChannelSender {
+  // Timeouts passed explicitly (STYLE §8): nodemailer waits up to 2 min to connect and 10 min
+  // on the socket by default, which would hold an outbox lease far too long.
+  const transport = nodemailer.createTransport({
+    url: channel.smtpUrl,
+    connectionTimeout: timeouts.headersTimeoutMs,
+    greetingTimeout: timeouts.headersTimeoutMs,
+    socketTimeout: timeouts.bodyTimeoutMs,
+  })
+  return {
+    id: channel.id,
+    type: 'email',
+    async send(notification: Notification): Promise<void> {
+      const content = emailContent(notification)
+      await transport.sendMail({
+        from: channel.from,
+        to: [...channel.to],
+        subject: content.subject,
+        text: content.text,
+        html: content.html,
+        headers: { 'x-tollgate-notification-id': notification.id },
+        messageId: `<${notification.id}@tollgate>`,
+      })
+    },
+    async close(): Promise<void> {
+      transport.close()
+    },
+  }
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c)
+}
