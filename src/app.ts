@@ -13,12 +13,17 @@ import { PriceBook } from './pricing/index.js'
 import { ExpirySweeper, type IdempotencyStore, type LedgerStore } from './ledger/index.js'
 import { TicketService, type TicketStore } from './tickets/index.js'
 import { UsageRecorder, USAGE_RECORDER_DEFAULTS, type UsageStore } from './usage/index.js'
-import { noBudgets, proxyRoutes, UpstreamPools, type SpendPolicy } from './proxy/index.js'
+import { BudgetPolicy, proxyRoutes, UpstreamPools } from './proxy/index.js'
+import { BudgetService, type BudgetStore, type BudgetUsageReader } from './budgets/index.js'
+import { Dispatcher, Notifier, createChannelSender, type InboxStore, type OutboxStore, type PreferenceStore } from './notify/index.js'
 import { startMockUpstream, type MockUpstream } from './providers/index.js'
 import { openSqliteStores } from './store/sqlite/index.js'
 import { adminRoutes } from './api/index.js'
 import { healthRoutes } from './observability/health.js'
 import { micros } from './money/index.js'
+
+/** How often a process re-reads budgets written by other processes. */
+const BUDGET_REFRESH_MS = 5_000
 
 export interface AppOptions {
   readonly clock?: Clock
@@ -32,6 +37,8 @@ export interface Stores {
   readonly tickets: TicketStore
   readonly idempotency: IdempotencyStore
   readonly auth: AuthStore
+  readonly budgets: BudgetStore & BudgetUsageReader
+  readonly notify: OutboxStore & InboxStore & PreferenceStore
   close(): Promise<void>
   ready(): Promise<boolean>
 }
@@ -50,6 +57,10 @@ export interface App {
   readonly logger: Logger
   readonly clock: Clock
   readonly priceBook: PriceBook
+  readonly budgets: BudgetService
+  readonly dispatcher: Dispatcher
+  /** Starts the background loops: expiry sweeper, notification dispatcher, budget refresh. */
+  start(): void
   /** Secrets created on first start, to be printed once by the caller; never logged. */
   readonly firstStart: { adminToken: string | undefined; consumerKey: string | undefined }
   close(): Promise<void>
@@ -87,7 +98,27 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     { intervalMs: config.reservations.sweepIntervalMs, batchSizeMax: 500 },
     (expired) => metrics.reservationsExpired.inc(expired.length),
   )
-  const policy: SpendPolicy = noBudgets
+  const notifier = new Notifier({ outbox: stores.notify, preferences: stores.notify, channels: config.notificationChannels, clock })
+  const senders = config.notificationChannels.map((channel) => createChannelSender(channel))
+  const dispatcher = new Dispatcher({
+    outbox: stores.notify,
+    senders,
+    clock,
+    onDelivery: (report) => logger.info({ notificationId: report.notificationId, channel: report.channelId, outcome: report.outcome }, 'notify: delivery attempt'),
+    onError: (error) => logger.error({ err: error }, 'notify: dispatcher tick failed'),
+  })
+  const budgets = new BudgetService({
+    store: stores.budgets,
+    usage: stores.budgets,
+    notifications: notifier,
+    clock,
+    channelIds: config.notificationChannels.map((c) => c.id),
+    walletAlerts: config.costTracking.budgetAlerts,
+    degradeTargetFor: (model) => config.models.find((m) => m.name === model)?.degradeTo,
+    onError: (error, what) => logger.error({ err: error, what }, 'budgets: evaluation failed'),
+  })
+  await budgets.syncDeclared(config.budgets, DEFAULT_ORG)
+  const policy = new BudgetPolicy(budgets, stores.ledger, logger)
   const pools = new UpstreamPools()
 
   const fastify = Fastify({
@@ -99,10 +130,11 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   })
   const proxyDeps = { config, priceBook, ledger: stores.ledger, tickets, policy, usage, idempotency: stores.idempotency, pools, metrics, logger, clock, consumers }
   await fastify.register(async (scope) => proxyRoutes(scope, proxyDeps))
-  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, tickets, consumers, clock, logger, usage }))
+  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, tickets, consumers, clock, logger, usage, budgets }))
   await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics }))
 
   let closed = false
+  let budgetRefresh: NodeJS.Timeout | undefined
   return {
     fastify,
     config,
@@ -116,12 +148,24 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     logger,
     clock,
     priceBook,
+    budgets,
+    dispatcher,
     firstStart: { adminToken, consumerKey },
+    start() {
+      sweeper.start()
+      dispatcher.start()
+      // Other gateway processes write budgets too: pick their changes up within a few seconds.
+      budgetRefresh = setInterval(() => void budgets.refresh().catch((error: unknown) => logger.error({ err: error }, 'budgets: refresh failed')), BUDGET_REFRESH_MS)
+      budgetRefresh.unref()
+    },
     async close() {
       if (closed) return
       closed = true
+      if (budgetRefresh) clearInterval(budgetRefresh)
       await fastify.close()
       await sweeper.stop()
+      await dispatcher.stop()
+      await Promise.all(senders.map((sender) => sender.close?.()))
       await usage.close()
       await pools.close()
       await Promise.all(mocks.map((m) => m.close()))

@@ -7,6 +7,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { newId } from '../lib/ids.js'
 import type { Logger } from '../observability/logger.js'
 import { InvalidRequestError, TollgateError, type ApiErrorCode, ConflictError } from './errors.js'
+import { BudgetError } from '../budgets/index.js'
 
 export const STATUS_OF: Record<ApiErrorCode, number> = {
   invalid_request: 400,
@@ -40,6 +41,9 @@ export function adminErrorHandler(logger: Logger) {
       if (error instanceof InvalidRequestError && error.issues.length > 0) extra.issues = error.issues
       if (error instanceof ConflictError) Object.assign(extra, error.detail)
       return reply.code(STATUS_OF[error.code]).send(errorEnvelope(error.code, error.message, requestId, extra))
+    }
+    if (error instanceof BudgetError) {
+      return reply.code(STATUS_OF[error.code]).send(errorEnvelope(error.code, error.message, requestId))
     }
     const fastifyError = error as FastifyError
     if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {

@@ -10,6 +10,7 @@ import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../observability/logger.js'
 import type { TicketService } from '../tickets/index.js'
 import type { UsageRecorder } from '../usage/index.js'
+import type { BudgetService } from '../budgets/index.js'
 import { adminErrorHandler } from './http-errors.js'
 import { adminAuthHook } from './principal.js'
 import { walletRoutes } from './wallets.js'
@@ -17,6 +18,8 @@ import { ticketRoutes } from './tickets.js'
 import { reservationRoutes } from './reservations.js'
 import { usageRoutes } from './usage.js'
 import { keyRoutes } from './keys.js'
+import { budgetRoutes } from './budgets.js'
+import { notificationRoutes } from './notifications.js'
 
 export interface AdminDeps {
   readonly config: Config
@@ -25,6 +28,7 @@ export interface AdminDeps {
   readonly tickets: TicketService
   readonly consumers: ConsumerDirectory
   readonly usage: UsageRecorder
+  readonly budgets: BudgetService
   readonly clock: Clock
   readonly logger: Logger
 }
@@ -37,4 +41,6 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   await reservationRoutes(app, deps)
   await usageRoutes(app, deps)
   await keyRoutes(app, deps)
+  await budgetRoutes(app, deps)
+  await notificationRoutes(app, deps)
 }

@@ -4,7 +4,7 @@
  * degrades or — with `hard_limit` or a `block` action — refuses, over a recurring period.
  */
 import { z } from 'zod'
-import { parseUsd, toUsd, type Micros } from '../money/index.js'
+import { parseUsd, percentOf, toUsd, type Micros } from '../money/index.js'
 import type { BudgetAlert, BudgetPeriod, BudgetScopeKind, BudgetSpec } from '../config/types.js'
 import type { Attribution } from '../usage/types.js'
 import { validTimezone } from './period.js'
@@ -225,8 +225,21 @@ function scopeValueOf(kind: BudgetScopeKind, attribution: Attribution, model: st
 }
 
 /** The hard cap the ledger reserves against, or undefined for a budget that never blocks at 100%. */
-export function limitMicros(budget: Pick<Budget, 'hardLimit' | 'shadow' | 'amountMicros'>): Micros | undefined {
-  return budget.hardLimit && !budget.shadow ? budget.amountMicros : undefined
+/**
+ * The amount reservations may not take a budget's period spend past: its amount when
+ * `hard_limit`, or the lowest `block` threshold action's mark, whichever is lower. Checked in the
+ * same atomic step as the wallet (SPEC §4.2), so concurrent calls cannot overshoot it. A shadow
+ * budget never blocks.
+ */
+export function limitMicros(budget: Pick<Budget, 'hardLimit' | 'shadow' | 'amountMicros' | 'thresholdActions'>): Micros | undefined {
+  if (budget.shadow) return undefined
+  let limit: Micros | undefined = budget.hardLimit ? budget.amountMicros : undefined
+  for (const action of budget.thresholdActions) {
+    if (action.action !== 'block') continue
+    const mark = percentOf(budget.amountMicros, action.thresholdPercent)
+    if (limit === undefined || mark < limit) limit = mark
+  }
+  return limit
 }
 
 function sortedUnique(values: readonly number[]): number[] {

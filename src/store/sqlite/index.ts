@@ -6,8 +6,19 @@ import { SqliteUsageStore, usageMigrations } from './usage-store.js'
 import { SqliteTicketStore, ticketMigrations } from './ticket-store.js'
 import { SqliteIdempotencyStore, idempotencyMigrations } from './idempotency-store.js'
 import { SqliteAuthStore, authMigrations } from './auth-store.js'
+import { SqliteBudgetStore, budgetMigrations } from './budget-store.js'
+import { SqliteNotifyStore, notifyMigrations } from './notify-store.js'
 
-export const sqliteMigrations = [...ledgerMigrations, ...usageMigrations, ...ticketMigrations, ...idempotencyMigrations, ...authMigrations]
+// Order matters: budgets read usage_events, so usage comes before them.
+export const sqliteMigrations = [
+  ...ledgerMigrations,
+  ...usageMigrations,
+  ...ticketMigrations,
+  ...idempotencyMigrations,
+  ...authMigrations,
+  ...budgetMigrations,
+  ...notifyMigrations,
+]
 
 export function openSqliteStores(path: string): Stores {
   const db = openSqlite(path, sqliteMigrations)
@@ -17,6 +28,8 @@ export function openSqliteStores(path: string): Stores {
     tickets: new SqliteTicketStore(db),
     idempotency: new SqliteIdempotencyStore(db),
     auth: new SqliteAuthStore(db),
+    budgets: new SqliteBudgetStore(db),
+    notify: new SqliteNotifyStore(db),
     async close() {
       db.close()
     },

@@ -1,0 +1,88 @@
+/**
+ * Billing budgets (SPEC §5, §6): create, list with posture (spend this period), read, change,
+ * delete. A team_admin manages only budgets scoped to its own team.
+ */
+import type { FastifyInstance } from 'fastify'
+import {
+  budgetCreateBodySchema,
+  budgetPatchBodySchema,
+  budgetView,
+  limitMicros,
+  periodOf,
+  type Budget,
+} from '../budgets/index.js'
+import { counterKey } from '../ledger/index.js'
+import { micros, toUsd } from '../money/index.js'
+import type { Principal } from '../auth/index.js'
+import type { AdminDeps } from './index.js'
+import { parseBody } from './contract/parse.js'
+import { principalOf, requireWrite, teamFilter } from './principal.js'
+import { NotFoundError } from './errors.js'
+
+export async function budgetRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  app.post('/v1/billing/budgets', async (request, reply) => {
+    const principal = principalOf(request)
+    const body = parseBody(budgetCreateBodySchema, request.body)
+    requireWrite(principal, body.scope.kind === 'team' ? body.scope.id : undefined)
+    const budget = await deps.budgets.create(principal.orgId, body)
+    return reply.code(201).send(await withPosture(deps, budget))
+  })
+
+  app.get('/v1/billing/budgets', async (request) => {
+    const principal = principalOf(request)
+    const budgets = (await deps.budgets.list(principal.orgId)).filter((b) => visible(principal, b))
+    return { data: await Promise.all(budgets.map((b) => withPosture(deps, b))) }
+  })
+
+  app.get<{ Params: { id: string } }>('/v1/billing/budgets/:id', async (request) => {
+    const principal = principalOf(request)
+    return withPosture(deps, await visibleBudget(deps, principal, request.params.id))
+  })
+
+  app.patch<{ Params: { id: string } }>('/v1/billing/budgets/:id', async (request) => {
+    const principal = principalOf(request)
+    const body = parseBody(budgetPatchBodySchema, request.body)
+    const budget = await visibleBudget(deps, principal, request.params.id)
+    requireWrite(principal, budget.scopeKind === 'team' ? budget.scopeId : undefined)
+    return withPosture(deps, await deps.budgets.patch(principal.orgId, budget.id, body))
+  })
+
+  app.delete<{ Params: { id: string } }>('/v1/billing/budgets/:id', async (request, reply) => {
+    const principal = principalOf(request)
+    const budget = await visibleBudget(deps, principal, request.params.id)
+    requireWrite(principal, budget.scopeKind === 'team' ? budget.scopeId : undefined)
+    await deps.budgets.delete(principal.orgId, budget.id)
+    return reply.code(204).send()
+  })
+}
+
+function visible(principal: Principal, budget: Budget): boolean {
+  const team = teamFilter(principal)
+  return team === undefined || (budget.scopeKind === 'team' && budget.scopeId === team)
+}
+
+async function visibleBudget(deps: AdminDeps, principal: Principal, id: string): Promise<Budget> {
+  const budget = await deps.budgets.get(principal.orgId, id)
+  if (!visible(principal, budget)) throw new NotFoundError('budget', id)
+  return budget
+}
+
+/** The budget plus where it stands now: this period's spend, percent, and whether it is enforcing. */
+async function withPosture(deps: AdminDeps, budget: Budget) {
+  const period = periodOf(budget.period, budget.timezone, deps.clock.nowMs())
+  const counter = { budgetId: budget.id, periodKey: period.key, limitMicros: limitMicros(budget), periodEndMs: period.endMs }
+  const spend = (await deps.stores.ledger.budgetSpend([counter])).get(counterKey(budget.id, period.key))
+  const spentMicros = spend?.spentMicros ?? micros(0)
+  return {
+    ...budgetView(budget),
+    posture: {
+      period_key: period.key,
+      period_start: new Date(period.startMs).toISOString(),
+      period_end: new Date(period.endMs).toISOString(),
+      spend_usd: toUsd(spentMicros),
+      reserved_usd: toUsd(spend?.reservedMicros ?? micros(0)),
+      percent: budget.amountMicros > 0 ? Math.round((spentMicros / budget.amountMicros) * 10_000) / 100 : 0,
+      limit_usd: counter.limitMicros === undefined ? null : toUsd(counter.limitMicros),
+    },
+  }
+}

@@ -1,0 +1,53 @@
+/** The in-app inbox and notification preferences (SPEC §5, §6). */
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import { inboxEntryView, notificationPreferencesBodySchema, preferenceFromBody, preferenceView } from '../notify/index.js'
+import type { AdminDeps } from './index.js'
+import { parseBody } from './contract/parse.js'
+import { principalOf, requireAdmin } from './principal.js'
+import { InvalidRequestError, NotFoundError } from './errors.js'
+
+const INBOX_PAGE_MAX = 200
+
+const InboxQuery = z.object({
+  unread: z.enum(['true', 'false']).default('false'),
+  limit: z.coerce.number().int().min(1).max(INBOX_PAGE_MAX).default(50),
+  before: z.string().max(100).optional(),
+})
+
+export async function notificationRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  app.get('/v1/notifications', async (request) => {
+    const principal = principalOf(request)
+    const q = parseBody(InboxQuery, request.query, 'query')
+    const entries = await deps.stores.notify.listInbox(principal.orgId, { unreadOnly: q.unread === 'true', limit: q.limit, beforeId: q.before })
+    return { data: entries.map(inboxEntryView) }
+  })
+
+  app.post<{ Params: { id: string } }>('/v1/notifications/:id/read', async (request) => {
+    const principal = principalOf(request)
+    const found = await deps.stores.notify.markRead(principal.orgId, request.params.id, deps.clock.nowMs())
+    if (!found) throw new NotFoundError('notification', request.params.id)
+    return { id: request.params.id, read: true }
+  })
+
+  app.get('/v1/notification-preferences', async (request) => {
+    const principal = principalOf(request)
+    return { data: (await deps.stores.notify.listPreferences(principal.orgId)).map(preferenceView) }
+  })
+
+  app.put('/v1/notification-preferences', async (request) => {
+    const principal = principalOf(request)
+    requireAdmin(principal)
+    const body = parseBody(notificationPreferencesBodySchema, request.body)
+    const known = new Set(deps.config.notificationChannels.map((c) => c.id))
+    const unknown = Object.values(body.kinds).flat().filter((id) => id !== undefined && !known.has(id))
+    if (unknown.length > 0) {
+      throw new InvalidRequestError(`unknown channel id(s): ${[...new Set(unknown)].join(', ')}`, [
+        { path: 'kinds', message: `configured channels: ${[...known].join(', ') || '(none)'}` },
+      ])
+    }
+    const preference = preferenceFromBody(principal.orgId, body, deps.clock.nowMs())
+    await deps.stores.notify.putPreference(preference)
+    return preferenceView(preference)
+  })
+}

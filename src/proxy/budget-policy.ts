@@ -1,0 +1,74 @@
+/**
+ * SpendPolicy over the budgets domain: which budgets count a call, what they decide given their
+ * period spend (read from the ledger's counters, the same ones reservations check), and what
+ * happens after spend settles (thresholds, forecasts, notifications — off the response path).
+ */
+import { counterKey, type BudgetCounterRef, type LedgerStore, type WalletCrossing } from '../ledger/index.js'
+import { limitMicros, scopeLabel, type BudgetService } from '../budgets/index.js'
+import type { Logger } from '../observability/logger.js'
+import type { PolicyDecision, PolicyInput, SettledSpend, SpendPolicy } from './spend-policy.js'
+
+export class BudgetPolicy implements SpendPolicy {
+  constructor(
+    private readonly budgets: BudgetService,
+    private readonly ledger: LedgerStore,
+    private readonly logger: Logger,
+  ) {}
+
+  async decide(input: PolicyInput): Promise<PolicyDecision> {
+    const applicable = this.budgets.applicableBudgets(input.attribution, input.model, input.provider, input.atMs)
+    if (applicable.length === 0) return { kind: 'allow', counters: [] }
+    const counters: BudgetCounterRef[] = applicable.map(({ budget, period }) => ({
+      budgetId: budget.id,
+      periodKey: period.key,
+      limitMicros: limitMicros(budget),
+      periodEndMs: period.endMs,
+    }))
+    const spend = await this.ledger.budgetSpend(counters)
+    const periodKeyOf = new Map(counters.map((c) => [c.budgetId, c.periodKey]))
+    const decision = this.budgets.decide(applicable, (id) => spend.get(counterKey(id, periodKeyOf.get(id)!))?.spentMicros, input.model)
+    switch (decision.kind) {
+      case 'allow':
+        return { kind: 'allow', counters }
+      case 'degrade':
+        return { kind: 'degrade', counters, budgetId: decision.budget.id, degradeTo: decision.degradeTo, outputTokensMax: decision.outputTokensMax }
+      case 'would_block':
+        this.logger.info({ budgetId: decision.budget.id, scope: scopeLabel(decision.budget) }, 'budget: would_block (shadow budget)')
+        return { kind: 'would_block', counters, budgetId: decision.budget.id, scope: scopeLabel(decision.budget) }
+      case 'block': {
+        const period = applicable.find((a) => a.budget.id === decision.budget.id)!.period
+        return {
+          kind: 'block',
+          counters,
+          budgetId: decision.budget.id,
+          scope: scopeLabel(decision.budget),
+          budgetName: decision.budget.name,
+          periodLabel: `${decision.budget.period} ${period.key}`,
+          resetAtMs: decision.resetAtMs,
+        }
+      }
+    }
+  }
+
+  onSpend(spend: SettledSpend): void {
+    const context = { atMs: spend.atMs }
+    if (spend.budgetCrossings.length > 0) void this.budgets.onSpendSettled(spend.budgetCrossings, context)
+    if (spend.walletCrossing) void this.budgets.onWalletSpendSettled([walletCrossingOf(spend.walletCrossing, spend.attribution.orgId)], context)
+  }
+
+  onBlocked(): void {
+    // The crossing that reached the block mark already sent `budget.blocked` (once per period).
+  }
+}
+
+function walletCrossingOf(crossing: WalletCrossing, orgId: string) {
+  const [kind, ...rest] = crossing.scope.split(':')
+  return {
+    walletId: crossing.walletId,
+    orgId,
+    scope: { kind: kind as 'org' | 'team' | 'user', id: rest.join(':') },
+    allocatedMicros: crossing.allocatedMicros,
+    spentBeforeMicros: crossing.spentBeforeMicros,
+    spentAfterMicros: crossing.spentAfterMicros,
+  }
+}
