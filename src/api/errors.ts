@@ -11,14 +11,17 @@ export abstract class TollgateError extends Error {
   abstract readonly code: ApiErrorCode
 }
 
-export type ApiErrorCode =
-  | 'invalid_request'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'not_found'
-  | 'conflict'
-  | 'insufficient_quota'
-  | 'internal_error'
+/** Every code the admin API answers with; docs/errors.md lists each (a test keeps them in sync). */
+export const API_ERROR_CODES = [
+  'invalid_request',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'conflict',
+  'insufficient_quota',
+  'internal_error',
+] as const
+export type ApiErrorCode = (typeof API_ERROR_CODES)[number]
 
 export class InvalidRequestError extends TollgateError {
   readonly code = 'invalid_request'

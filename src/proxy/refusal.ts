@@ -5,20 +5,23 @@
  */
 import type { ApiFlavor } from '../providers/types.js'
 
-export type ProxyErrorCode =
-  | 'invalid_api_key'
-  | 'invalid_request'
-  | 'invalid_json'
-  | 'body_too_large'
-  | 'model_not_priced'
-  | 'model_not_routed'
-  | 'insufficient_quota'
-  | 'budget_cap_exceeded'
-  | 'idempotency_in_progress'
-  | 'idempotency_key_reused'
-  | 'upstream_unreachable'
-  | 'store_unavailable'
-  | 'internal_error'
+/** Every code a proxied call can be refused with; docs/errors.md lists each (a test keeps them in sync). */
+export const PROXY_ERROR_CODES = [
+  'invalid_api_key',
+  'invalid_request',
+  'invalid_json',
+  'body_too_large',
+  'model_not_priced',
+  'model_not_routed',
+  'insufficient_quota',
+  'budget_cap_exceeded',
+  'idempotency_in_progress',
+  'idempotency_key_reused',
+  'upstream_unreachable',
+  'store_unavailable',
+  'internal_error',
+] as const
+export type ProxyErrorCode = (typeof PROXY_ERROR_CODES)[number]
 
 export interface ProxyError {
   readonly status: number
