@@ -31,7 +31,8 @@ export interface DispatchInput {
   readonly upstreamBody: Record<string, unknown>
   /** The client did not ask for stream usage: drop the usage-only chunk Tollgate asked for. */
   readonly dropInjectedUsage: boolean
-  readonly promptTokensEstimate: number
+  /** Counted lazily: only a stream cut before its usage arrived needs it. */
+  readonly promptTokensEstimate: () => number
   readonly sink: ResponseSink
   /** Headers known before dispatch: request id, reserved cost, wallet, capped/degraded notes. */
   readonly headers: Record<string, string>
@@ -117,7 +118,6 @@ async function relayStream(
 ): Promise<Measured> {
   const { sink } = input
   const tracker = createStreamUsageTracker(input.call.endpoint)!
-  tracker.setPromptTokensEstimate(input.promptTokensEstimate)
   sink.head(response.statusCode, {
     ...upstreamHeaders,
     'cache-control': 'no-cache',
@@ -150,6 +150,7 @@ async function relayStream(
   } finally {
     sink.raw.off('close', onClientGone)
   }
+  if (!complete || sink.isClientGone) tracker.setPromptTokensEstimate(input.promptTokensEstimate())
   const counted = tracker.usage()
   const measured: Measured = {
     kind: complete && !sink.isClientGone ? 'ok' : 'cut',

@@ -114,7 +114,10 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   const upstreamBody: Record<string, unknown> = { ...call.body, model: routed.upstreamModel }
   const dropInjectedUsage = call.endpoint === 'chat_completions' && call.isStream ? !ensureStreamUsage(upstreamBody) : false
   const price = routed.price
-  const inputTokens = estimatePromptTokens(call, routed, config.reservations.tokenizerMaxBytes)
+  // Tokenizing costs CPU on the hot path: only calls that reserve, or streams cut before their
+  // usage arrived, need the count.
+  let inputTokensCounted: number | undefined
+  const inputTokens = () => (inputTokensCounted ??= estimatePromptTokens(call, routed as RoutedModel, config.reservations.tokenizerMaxBytes))
   const needsReservation =
     (config.costTracking.enabled && config.costTracking.walletEnforcement) || decision.counters.some((c) => c.limitMicros !== undefined)
 
@@ -122,7 +125,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   if (needsReservation) {
     const reserved = await reserveForCall(
       { config, ledger: deps.ledger, tickets: deps.tickets, nowMs: () => clock.nowMs() },
-      call, routed, price, inputTokens, cap, decision.counters, upstreamBody,
+      call, routed, price, inputTokens(), cap, decision.counters, upstreamBody,
     )
     if (reserved.kind === 'refused') {
       const r = reserved.result
