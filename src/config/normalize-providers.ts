@@ -15,7 +15,8 @@ export function normalizeTargets(inputs: readonly TargetInput[] | undefined, ctx
 function normalizeTarget(input: TargetInput, path: string, ctx: Context): ProviderTarget {
   const timeoutMs = input.timeout_ms ?? DEFAULTS.target.timeoutMs
   if (input.provider === 'mock') {
-    return { id: input.id, provider: 'mock', baseUrl: undefined, apiKey: undefined, apiKeyEnv: undefined, timeoutMs }
+    const baseUrl = input.base_url === undefined ? undefined : stripTrailingSlash(input.base_url)
+    return { id: input.id, provider: 'mock', baseUrl, apiKey: baseUrl === undefined ? undefined : 'mock', apiKeyEnv: undefined, timeoutMs }
   }
   const baseUrl = stripTrailingSlash(
     input.provider === 'openai-compatible' ? input.base_url : input.base_url ?? DEFAULTS.target.baseUrl[input.provider],

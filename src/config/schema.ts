@@ -70,7 +70,9 @@ export const targetSchema = z.discriminatedUnion(
       base_url: httpUrl,
       secret_key_ref: envRefSchema.optional(),
     }),
-    z.strictObject({ ...targetCommon, provider: z.literal('mock') }),
+    // A mock target with no base_url is served in-process; with one, it points at a mock upstream
+    // running elsewhere (tests, benchmarks, `tollgate demo`). OpenAI convention: the URL ends in /v1.
+    z.strictObject({ ...targetCommon, provider: z.literal('mock'), base_url: httpUrl.optional() }),
   ],
 )
 
