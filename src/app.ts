@@ -118,7 +118,12 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     onError: (error, what) => logger.error({ err: error, what }, 'budgets: evaluation failed'),
   })
   await budgets.syncDeclared(config.budgets, DEFAULT_ORG)
-  const policy = new BudgetPolicy(budgets, stores.ledger, logger)
+  const degradeAlerts = config.costTracking.budgetAlerts.filter((alert) => alert.action === 'degrade')
+  const walletDegrade =
+    config.costTracking.walletEnforcement && degradeAlerts.length > 0
+      ? { alerts: degradeAlerts, degradeTargetFor: (model: string) => config.models.find((m) => m.name === model)?.degradeTo, outputTokensMax: 1024 }
+      : undefined
+  const policy = new BudgetPolicy(budgets, stores.ledger, logger, walletDegrade)
   const pools = new UpstreamPools()
 
   const fastify = Fastify({

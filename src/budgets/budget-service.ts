@@ -109,6 +109,12 @@ export interface BudgetServiceDeps {
   readonly options?: Partial<BudgetServiceOptions>
   /** Failures inside `onSpendSettled` are reported here, never thrown into the settle path. */
   readonly onError?: (error: unknown, what: string) => void
+  /**
+   * Makes the usage events recorded so far readable through `usage` (the usage recorder's
+   * `flush`). Called before reading the top spenders of a notification, so its `top` includes the
+   * call that crossed the threshold rather than lagging behind `spend_usd`.
+   */
+  readonly flushUsage?: () => Promise<void>
 }
 
 /** Entries in the forecast/spike throttle map before it is cleared. */
@@ -234,15 +240,25 @@ export class BudgetService {
   async syncDeclared(specs: readonly BudgetSpec[], orgId: string): Promise<Budget[]> {
     const nowMs = this.deps.clock.nowMs()
     const synced: Budget[] = []
+    const declaredOf = (existing: Budget, spec: BudgetSpec): Budget => ({ ...existing, ...spec, id: existing.id, updatedAtMs: nowMs, source: 'config' })
     for (const spec of specs) {
-      const existing = spec.id !== undefined
-        ? await this.deps.store.getBudget(orgId, spec.id)
-        : await this.deps.store.findBudgetByName(orgId, spec.name)
-      const budget: Budget = existing
-        ? { ...existing, ...spec, id: existing.id, updatedAtMs: nowMs, source: 'config' }
+      const find = () => spec.id !== undefined ? this.deps.store.getBudget(orgId, spec.id) : this.deps.store.findBudgetByName(orgId, spec.name)
+      const existing = await find()
+      let budget: Budget = existing
+        ? declaredOf(existing, spec)
         : { ...spec, id: spec.id ?? newId('bud', nowMs), orgId, createdAtMs: nowMs, updatedAtMs: nowMs, source: 'config' }
       this.validate(budget)
-      this.check(await (existing ? this.deps.store.updateBudget(budget) : this.deps.store.insertBudget(budget)), budget)
+      let result = await (existing ? this.deps.store.updateBudget(budget) : this.deps.store.insertBudget(budget))
+      if (!existing && result === 'name_taken') {
+        // Several gateways starting at once on one store: another one inserted this declared
+        // budget between our read and our insert. Take its row, as a later start would.
+        const winner = await find()
+        if (winner) {
+          budget = declaredOf(winner, spec)
+          result = await this.deps.store.updateBudget(budget)
+        }
+      }
+      this.check(result, budget)
       synced.push(budget)
     }
     await this.refresh()
@@ -297,7 +313,7 @@ export class BudgetService {
       spendContext ??= await this.spendContextOf(budget, crossing, context, true)
       const isBlocking = isBlockAt(budget, percent)
       const type: NotificationType = isBlocking && !budget.shadow ? 'budget.blocked' : 'budget.threshold'
-      const extras: SpendDataExtras = { ...budgetExtras(budget), threshold_percent: percent, ...(isBlocking && budget.shadow && { shadow: true }) }
+      const extras: SpendDataExtras = { ...budgetExtras(budget), threshold_percent: percent, ...(isBlocking && budget.shadow && { shadow: true, decision: 'would_block' as const }) }
       fired.push(await this.emit(type, budget.orgId, spendContext, extras, budget.channels, dedupeKey))
     }
     return fired
@@ -357,7 +373,13 @@ export class BudgetService {
 
   private async topOf(budget: Budget, period: Period | undefined) {
     if (!period) return { endpoints: [], users: [], models: [] }
-    return this.deps.usage.topSpenders(filterOf(budget), period.startMs, period.endMs, this.options.topSpendersMax)
+    return this.topSpenders(filterOf(budget), period.startMs, period.endMs)
+  }
+
+  /** Top spenders after flushing recorded usage, so the spend that triggered a notification is in it. */
+  private async topSpenders(filter: SpendScopeFilter, fromMs: number, toMs: number) {
+    await this.deps.flushUsage?.()
+    return this.deps.usage.topSpenders(filter, fromMs, toMs, this.options.topSpendersMax)
   }
 
   private async emit(
@@ -400,7 +422,7 @@ export class BudgetService {
             amountMicros: crossing.allocatedMicros,
             period: undefined,
             forecast: undefined,
-            top: await this.deps.usage.topSpenders(filter, 0, context.atMs + 1, this.options.topSpendersMax),
+            top: await this.topSpenders(filter, 0, context.atMs + 1),
           }
           const extras: SpendDataExtras = { wallet_id: crossing.walletId, threshold_percent: percent }
           fired.push(await this.emit(isBlock ? 'wallet.exhausted' : 'budget.threshold', crossing.orgId, spendContext, extras, undefined, dedupeKey))

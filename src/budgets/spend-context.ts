@@ -60,6 +60,8 @@ export interface SpendDataExtras {
   readonly threshold_percent?: number
   readonly last_hour_spend_usd?: number
   readonly shadow?: boolean
+  /** `would_block`: a shadow budget reached a block mark; nothing was blocked. */
+  readonly decision?: 'would_block'
 }
 
 export function spendNotificationData(context: SpendContext, extras: SpendDataExtras): SpendNotificationData {

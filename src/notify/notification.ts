@@ -62,6 +62,7 @@ export type SpendNotificationData = {
   readonly projected_spend_usd?: number
   readonly last_hour_spend_usd?: number
   readonly shadow?: boolean
+  readonly decision?: 'would_block'
   readonly top: TopSpenders
 }
 
@@ -154,7 +155,7 @@ export function notificationLines(notification: Notification): string[] {
       lines.push(`${label}: ${text}`)
     }
   }
-  if (data['shadow'] === true) lines.push('Shadow mode: nothing was blocked.')
+  if (data['shadow'] === true) lines.push('Shadow mode (would_block): nothing was blocked.')
   return lines
 }
 

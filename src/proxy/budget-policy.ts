@@ -6,16 +6,58 @@
 import { counterKey, type BudgetCounterRef, type LedgerStore, type WalletCrossing } from '../ledger/index.js'
 import { limitMicros, scopeLabel, type BudgetService } from '../budgets/index.js'
 import type { Logger } from '../observability/logger.js'
+import type { BudgetAlert } from '../config/index.js'
+import { percentOf } from '../money/index.js'
+import { cascadeOf } from './reserve.js'
 import type { PolicyDecision, PolicyInput, SettledSpend, SpendPolicy } from './spend-policy.js'
+
+export interface WalletDegradeSettings {
+  /** `cost_tracking.budget_alerts` entries with `action: degrade`, lowest first. */
+  readonly alerts: readonly BudgetAlert[]
+  readonly degradeTargetFor: (model: string) => string | undefined
+  /** Output cap applied when the model has no cheaper target. */
+  readonly outputTokensMax: number
+}
 
 export class BudgetPolicy implements SpendPolicy {
   constructor(
     private readonly budgets: BudgetService,
     private readonly ledger: LedgerStore,
     private readonly logger: Logger,
+    private readonly walletDegrade: WalletDegradeSettings | undefined = undefined,
   ) {}
 
   async decide(input: PolicyInput): Promise<PolicyDecision> {
+    const decision = await this.decideBudgets(input)
+    if (decision.kind !== 'allow' || !this.walletDegrade) return decision
+    return (await this.decideWalletDegrade(input, decision.counters)) ?? decision
+  }
+
+  /**
+   * `budget_alerts` with `action: degrade` at X%: once the paying wallet (the first in the
+   * cascade that exists) has X% of its allocation spent or reserved, calls are degraded.
+   */
+  private async decideWalletDegrade(input: PolicyInput, counters: readonly BudgetCounterRef[]): Promise<PolicyDecision | undefined> {
+    const settings = this.walletDegrade!
+    for (const ref of cascadeOf({ attribution: input.attribution })) {
+      const wallet = await this.ledger.findWallet(input.attribution.orgId, ref)
+      if (!wallet) continue
+      const used = wallet.spentMicros + wallet.reservedMicros
+      const alert = [...settings.alerts].reverse().find((a) => used >= percentOf(wallet.allocatedMicros, a.thresholdPercent))
+      if (!alert) return undefined
+      const degradeTo = settings.degradeTargetFor(input.model)
+      return {
+        kind: 'degrade',
+        counters,
+        budgetId: `wallet:${wallet.id}`,
+        degradeTo,
+        outputTokensMax: degradeTo === undefined ? settings.outputTokensMax : undefined,
+      }
+    }
+    return undefined
+  }
+
+  private async decideBudgets(input: PolicyInput): Promise<PolicyDecision> {
     const applicable = this.budgets.applicableBudgets(input.attribution, input.model, input.provider, input.atMs)
     if (applicable.length === 0) return { kind: 'allow', counters: [] }
     const counters: BudgetCounterRef[] = applicable.map(({ budget, period }) => ({

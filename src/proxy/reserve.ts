@@ -49,7 +49,7 @@ export function estimatePromptTokens(call: ProxyCall, routed: RoutedModel, token
   return estimateInputTokens(prompt, tokenizerMaxBytes, tokenizerFitOf(routed.target.provider, routed.upstreamModel)).tokens
 }
 
-export function cascadeOf(call: ProxyCall): WalletRef[] {
+export function cascadeOf(call: Pick<ProxyCall, 'attribution'>): WalletRef[] {
   const cascade: WalletRef[] = []
   if (call.attribution.userId !== undefined) cascade.push({ scopeKind: 'user', scopeId: call.attribution.userId })
   if (call.attribution.teamId !== undefined) cascade.push({ scopeKind: 'team', scopeId: call.attribution.teamId })
