@@ -10,7 +10,7 @@ import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { usdAmount, usdAmountOrZero } from './contract/money.js'
 import { walletRefOf, walletScopeFields } from './scope.js'
-import { principalOf, requireWrite } from './principal.js'
+import { principalOf, requireWrite, teamFilter } from './principal.js'
 import { ConflictError, NotFoundError } from './errors.js'
 import { presentReservation } from './present.js'
 import { errorEnvelope } from './http-errors.js'
@@ -34,7 +34,8 @@ export async function reservationRoutes(app: FastifyInstance, deps: AdminDeps): 
   app.post('/v1/reservations', async (request, reply) => {
     const principal = principalOf(request)
     const body = parseBody(ReserveBody, request.body)
-    requireWrite(principal, body.wallet.scopeKind === 'team' ? body.wallet.scopeId : principal.teamId)
+    // A team_admin reserves against its own team's wallet only; user and org wallets need an admin.
+    requireWrite(principal, body.wallet.scopeKind === 'team' ? body.wallet.scopeId : undefined)
     const now = deps.clock.nowMs()
     // The caller's Idempotency-Key names the reservation, so a retried POST reserves once.
     const key = request.headers['idempotency-key']
@@ -73,22 +74,30 @@ export async function reservationRoutes(app: FastifyInstance, deps: AdminDeps): 
   app.post<{ Params: { id: string } }>('/v1/reservations/:id/settle', async (request) => {
     const principal = principalOf(request)
     const body = parseBody(SettleBody, request.body)
-    await reservationFor(deps, principal.orgId, request.params.id)
-    requireWrite(principal, principal.teamId)
+    const reservation = await reservationFor(deps, principal.orgId, request.params.id)
+    requireWrite(principal, teamOfScope(reservation.scope))
     return resolved(await deps.stores.ledger.settle(request.params.id, body.actual_usd, deps.clock.nowMs()), request.params.id)
   })
 
   app.post<{ Params: { id: string } }>('/v1/reservations/:id/void', async (request) => {
     const principal = principalOf(request)
-    await reservationFor(deps, principal.orgId, request.params.id)
-    requireWrite(principal, principal.teamId)
+    const reservation = await reservationFor(deps, principal.orgId, request.params.id)
+    requireWrite(principal, teamOfScope(reservation.scope))
     return resolved(await deps.stores.ledger.void(request.params.id, deps.clock.nowMs()), request.params.id)
   })
 
   app.get<{ Params: { id: string } }>('/v1/reservations/:id', async (request) => {
     const principal = principalOf(request)
-    return presentReservation(await reservationFor(deps, principal.orgId, request.params.id))
+    const reservation = await reservationFor(deps, principal.orgId, request.params.id)
+    const team = teamFilter(principal)
+    if (team !== undefined && teamOfScope(reservation.scope) !== team) throw new NotFoundError('reservation', request.params.id)
+    return presentReservation(reservation)
   })
+}
+
+/** The team whose wallet holds a reservation; undefined for user/org wallets (admin-only). */
+function teamOfScope(scope: string | undefined): string | undefined {
+  return scope?.startsWith('team:') === true ? scope.slice('team:'.length) : undefined
 }
 
 async function reservationFor(deps: AdminDeps, orgId: string, id: string) {

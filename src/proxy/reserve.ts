@@ -20,6 +20,12 @@ import type { TicketService } from '../tickets/index.js'
 import type { ProxyCall, RoutedModel } from './call.js'
 import { proxyError, type ProxyError } from './refusal.js'
 
+/** After an approval, how often and how far apart a held request tries to reserve again. */
+const APPROVED_RESERVE_TRIES = 10
+const APPROVED_RESERVE_RETRY_MS = 100
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
 export interface CapPlan {
   readonly read: OutputCapRead
   /** The cap the reservation covers and that is sent upstream; 0 for embeddings. */
@@ -141,9 +147,16 @@ export async function reserveForCall(
   // Hold: keep the request open while the ticket waits; an approval adds funds, so try again.
   const decision = await deps.tickets.waitForDecision(ticket.id, call.consumer.holdTimeoutMs)
   if (decision === 'approved') {
-    const retried = await attempt(outputTokensCap)
-    if (retried.kind === 'reserved') return { kind: 'reserved', result: retried, outputTokensCap, cappedTo }
-    if (retried.kind !== 'already_exists') return { kind: 'refused', result: retried, ticketId: ticket.id }
+    // The approver marks the ticket approved, then adds the funds: a held request in another
+    // process may see the approval a moment before the money, so it tries a few times.
+    for (let tryIndex = 0; tryIndex < APPROVED_RESERVE_TRIES; tryIndex++) {
+      const retried = await attempt(outputTokensCap)
+      if (retried.kind === 'reserved') return { kind: 'reserved', result: retried, outputTokensCap, cappedTo }
+      if (retried.kind !== 'insufficient_quota' || tryIndex === APPROVED_RESERVE_TRIES - 1) {
+        if (retried.kind !== 'already_exists') return { kind: 'refused', result: retried, ticketId: ticket.id }
+      }
+      await sleep(APPROVED_RESERVE_RETRY_MS)
+    }
   }
   return { kind: 'refused', result, ticketId: ticket.id }
 }
