@@ -124,11 +124,19 @@ async function relayStream(
     ...input.headers,
     trailer: COST_TRAILERS,
   })
+  // Events parsed from one upstream chunk are written to the client in one write: one chunked
+  // frame per upstream read, as a plain pass-through proxy would, instead of one per event.
+  const outgoing: Buffer[] = []
   const parser = new SseParser((eventName, data, raw) => {
     tracker.onEvent(eventName, data)
     if (input.dropInjectedUsage && data.length > 0 && tracker.isInjectedUsageChunk(data)) return
-    sink.write(raw)
+    outgoing.push(raw)
   })
+  const flush = () => {
+    if (outgoing.length === 0) return
+    sink.write(outgoing.length === 1 ? outgoing[0]! : Buffer.concat(outgoing))
+    outgoing.length = 0
+  }
   // A client that hangs up stops the upstream too: the provider stops generating, and the call
   // is settled for what was delivered (SPEC §4.4).
   const onClientGone = () => {
@@ -138,12 +146,12 @@ async function relayStream(
   let complete = false
   try {
     for await (const chunk of response.body) {
-      sink.raw.cork()
       parser.push(chunk as Buffer)
-      process.nextTick(() => sink.raw.uncork())
+      flush()
       if (sink.raw.writableNeedDrain && !sink.isClientGone) await drainOrClose(sink)
     }
     parser.end()
+    flush()
     complete = true
   } catch {
     complete = false

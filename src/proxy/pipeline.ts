@@ -66,18 +66,20 @@ export async function handleProxyCall(call: ProxyCall, deps: ProxyDeps, sink: Re
     case 'claimed':
       break
   }
-  let dispatched = false
+  let charged = false
   try {
-    dispatched = await runCall(call, deps, sink)
+    charged = await runCall(call, deps, sink)
   } finally {
     const stored = sink.stored()
-    // Refused before dispatch: nothing was charged, so a retry (say, after a top-up) starts afresh.
-    if (dispatched && stored) await deps.idempotency.complete(key, stored)
+    // Refused before dispatch, or an upstream error that spent nothing: nothing was charged, so a
+    // retry (say, after a top-up or the upstream's Retry-After) starts afresh. A cut response is
+    // not stored either (`stored()` is undefined): its retry is a new, separately charged call.
+    if (charged && stored) await deps.idempotency.complete(key, stored)
     else await deps.idempotency.release(key)
   }
 }
 
-/** Returns true when the call reached the upstream. */
+/** Returns true when the call reached the upstream and was charged (answered, or cut after producing output). */
 async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Promise<boolean> {
   const { config, clock } = deps
   let routed = routeModel(config, deps.priceBook, call.flavor, call.modelRequested)
@@ -164,8 +166,9 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
     resolved = true
     return settleCall(call, deps, routed as RoutedModel, decision, reservation, measured)
   }
+  let outcome: Measured | undefined
   try {
-    await dispatch({ call, routed, upstreamBody, dropInjectedUsage, promptTokensEstimate: inputTokens, sink, headers, pools: deps.pools, upstream, resolve })
+    outcome = await dispatch({ call, routed, upstreamBody, dropInjectedUsage, promptTokensEstimate: inputTokens, sink, headers, pools: deps.pools, upstream, resolve })
   } finally {
     if (!resolved && reservation) {
       // Dispatch threw before learning the outcome: charge the worst case rather than risk
@@ -174,7 +177,8 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
       await deps.ledger.settle(reservation.id, reservation.amountMicros, clock.nowMs())
     }
   }
-  return true
+  // Charged exactly when settleCall settles rather than voids.
+  return outcome.usage !== undefined || outcome.kind === 'ok'
 }
 
 /** Turns what dispatch measured into money: settle (or void), the usage event, notifications. */

@@ -53,9 +53,13 @@ export class ResponseSink {
     this.raw.end()
   }
 
-  /** What to store for idempotent replay; undefined when not capturing or the body was too large. */
+  /**
+   * What to store for idempotent replay; undefined when not capturing, the body was too large, or
+   * the response was cut (destroyed, never ended): replaying a cut stream would hand the retry a
+   * truncated answer that looks whole.
+   */
   stored(): StoredResponse | undefined {
-    if (!this.captured || this.capturedBytes > IDEMPOTENCY_BODY_BYTES_MAX) return undefined
+    if (!this.captured || this.capturedBytes > IDEMPOTENCY_BODY_BYTES_MAX || !this.raw.writableEnded) return undefined
     const headers = { ...this.headers }
     delete headers['content-length']
     delete headers['trailer']
