@@ -1,0 +1,88 @@
+/**
+ * The gateway under test: a config written to a temp dir, `node dist/cli/main.js serve` as a
+ * child process, and (for the enforced mode) a large wallet for the bench team.
+ */
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { spawnChild, type Child } from './procs.js'
+
+export type GatewayMode = 'plain' | 'enforced' | 'postgres'
+
+export const benchTeam = 'bench'
+export const benchConsumerKey = 'tg-bench-consumer-key-0123456789'
+const adminToken = 'tg-bench-admin-token-0123456789'
+const upstreamKeyEnv = 'TOLLGATE_BENCH_UPSTREAM_KEY'
+const walletUsd = 1_000_000
+const cliPath = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
+
+export interface GatewayOptions {
+  readonly mode: GatewayMode
+  readonly mockUrl: string
+  readonly dir: string
+  readonly postgresUrl?: string
+  readonly redisUrl?: string
+  /** Extra node flags, e.g. `--cpu-prof`. */
+  readonly nodeFlags?: readonly string[]
+}
+
+export interface Gateway {
+  readonly child: Child
+  readonly url: string
+}
+
+/**
+ * The `mock` target is declared as an OpenAI target with a base URL, so the gateway sends its
+ * calls to the out-of-process mock (a `provider: mock` target would start one in-process) and
+ * prices them from the catalogue as gpt-4o-mini.
+ */
+export function gatewayConfigYaml(options: GatewayOptions): string {
+  const storage =
+    options.mode === 'postgres'
+      ? `storage:\n  postgres: ${JSON.stringify(options.postgresUrl)}\n  redis: ${JSON.stringify(options.redisUrl)}\n`
+      : `storage:\n  sqlite: ${JSON.stringify(join(options.dir, `tollgate-${options.mode}.db`))}\n`
+  return [
+    'version: 1',
+    'server:',
+    '  host: 127.0.0.1',
+    storage.trimEnd(),
+    'providers:',
+    '  targets:',
+    '    - id: mock',
+    '      provider: openai',
+    `      base_url: ${options.mockUrl}/v1`,
+    `      secret_key_ref: {env: ${upstreamKeyEnv}}`,
+    'consumer_groups:',
+    '  - name: bench',
+    `    api_key: ${benchConsumerKey}`,
+    `    team_id: ${benchTeam}`,
+    'cost_tracking:',
+    `  wallet_enforcement: ${options.mode !== 'plain'}`,
+    '',
+  ].join('\n')
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const configPath = join(options.dir, `tollgate-${options.mode}.yaml`)
+  writeFileSync(configPath, gatewayConfigYaml(options))
+  const env = { ...process.env, TOLLGATE_ADMIN_TOKEN: adminToken, [upstreamKeyEnv]: 'sk-bench', TOLLGATE_LOG_LEVEL: process.env.TOLLGATE_LOG_LEVEL ?? 'info' }
+  const args = [...(options.nodeFlags ?? []), cliPath, 'serve', '--config', configPath, '--host', '127.0.0.1', '--port', '0']
+  const child = spawnChild(`gateway (${options.mode})`, args, env)
+  try {
+    const url = await child.waitFor(/listening on (http:\/\/[^\s]+)/)
+    if (options.mode !== 'plain') await allocateWallet(url)
+    return { child, url }
+  } catch (error) {
+    await child.stop()
+    throw error
+  }
+}
+
+async function allocateWallet(url: string): Promise<void> {
+  const response = await fetch(`${url}/v1/wallets/allocate`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ team_id: benchTeam, amount: walletUsd }),
+  })
+  if (response.status !== 201) throw new Error(`allocating the bench wallet: HTTP ${response.status} ${await response.text()}`)
+}

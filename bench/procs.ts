@@ -1,0 +1,107 @@
+/**
+ * Child processes for the bench: spawn, wait for the line that announces the URL, read the
+ * child's CPU time from /proc, stop it. Every child is tracked and killed when the bench exits,
+ * however it exits.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+
+export interface Child {
+  readonly name: string
+  readonly pid: number
+  readonly process: ChildProcess
+  /** Tail of stdout+stderr, for error messages. */
+  output(): string
+  /** Resolves with the first capture group of `pattern` in the output; rejects if the child exits or time runs out. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>
+  stop(graceMs?: number): Promise<void>
+}
+
+const outputBytesMax = 64 * 1024
+const readyTimeoutMsDefault = 20_000
+const stopGraceMsDefault = 5_000
+
+const children = new Set<Child>()
+process.on('exit', () => {
+  for (const child of children) child.process.kill('SIGKILL')
+})
+
+export function spawnChild(name: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Child {
+  const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  if (proc.pid === undefined) throw new Error(`${name}: failed to spawn`)
+  let tail = ''
+  const listeners = new Set<() => void>()
+  // Always drain both pipes: a full pipe would block the child's logger and skew the figures.
+  const onData = (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-outputBytesMax)
+    for (const listener of listeners) listener()
+  }
+  proc.stdout.on('data', onData)
+  proc.stderr.on('data', onData)
+  let exited = false
+  const exitedPromise = new Promise<void>((resolve) => {
+    proc.on('exit', () => {
+      exited = true
+      for (const listener of listeners) listener()
+      resolve()
+    })
+  })
+
+  const child: Child = {
+    name,
+    pid: proc.pid,
+    process: proc,
+    output: () => tail,
+    waitFor(pattern, timeoutMs = readyTimeoutMsDefault) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => finish(new Error(`${name}: not ready after ${timeoutMs} ms\n${tail}`)), timeoutMs)
+        const check = () => {
+          const match = pattern.exec(tail)
+          if (match) finish(undefined, match[1] ?? match[0])
+          else if (exited) finish(new Error(`${name}: exited before it was ready\n${tail}`))
+        }
+        function finish(error: Error | undefined, value?: string): void {
+          clearTimeout(timer)
+          listeners.delete(check)
+          if (error) reject(error)
+          else resolve(value ?? '')
+        }
+        listeners.add(check)
+        check()
+      })
+    },
+    async stop(graceMs = stopGraceMsDefault) {
+      children.delete(child)
+      if (exited) return
+      proc.kill('SIGTERM')
+      const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs)
+      await exitedPromise
+      clearTimeout(timer)
+    },
+  }
+  children.add(child)
+  return child
+}
+
+/**
+ * CPU time the process has used so far, in nanoseconds: the sum of every thread's on-CPU time
+ * from /proc/PID/task/TID/schedstat (nanosecond resolution), or utime+stime from /proc/PID/stat
+ * (clock ticks, assumed 100 Hz) where schedstat is not available.
+ */
+export function cpuTimeNs(pid: number): number {
+  try {
+    let total = 0
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const fields = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ')
+      total += Number(fields[0])
+    }
+    if (Number.isFinite(total) && total > 0) return total
+  } catch {
+    // fall through to /proc/PID/stat
+  }
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name (which may contain spaces) start at field 3 (state).
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const ticks = Number(rest[11]) + Number(rest[12])
+  return ticks * 10_000_000
+}

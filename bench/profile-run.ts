@@ -1,0 +1,74 @@
+/**
+ * `npm run bench -- --profile[=enforced|=bare]`: the gateway (or the bare proxy, to compare)
+ * under `node --cpu-prof` while the bench
+ * load runs through it, then a summary of where its CPU went. The raw profile is kept in
+ * bench/results/ for Chrome DevTools or speedscope.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { benchConsumerKey, startGateway, type GatewayMode } from './gateway.js'
+import { runLoad } from './load.js'
+import type { Child } from './procs.js'
+import { formatSummary, summariseProfile, type CpuProfile } from './profile.js'
+
+export interface ProfileDeps {
+  startMock(): Promise<{ child: Child; url: string }>
+  /** The bare proxy, for a profile to compare the gateway's with. */
+  startBare(mockUrl: string, nodeFlags: readonly string[]): Promise<{ child: Child; url: string }>
+  chatBody(stream: boolean): string
+}
+
+export type ProfiledSubject = GatewayMode | 'bare'
+
+const phases = [
+  { name: 'non-stream', stream: false, concurrency: 64, requests: 20_000 },
+  { name: 'stream', stream: true, concurrency: 64, requests: 10_000 },
+] as const
+const phaseDurationMsMax = 60_000
+
+/** One gateway process per phase, so each profile shows one kind of traffic. */
+export async function profileGateway(mode: ProfiledSubject, deps: ProfileDeps): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-prof-'))
+  const mock = await deps.startMock()
+  const resultsDir = fileURLToPath(new URL('results/', import.meta.url))
+  mkdirSync(resultsDir, { recursive: true })
+  const sections: string[] = []
+  try {
+    for (const phase of phases) {
+      const profDir = join(dir, `prof-${phase.name}`)
+      const nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${profDir}`]
+      const gateway =
+        mode === 'bare'
+          ? { ...(await deps.startBare(mock.url, nodeFlags)), authorization: 'Bearer sk-mock' }
+          : { ...(await startGateway({ mode, mockUrl: mock.url, dir, nodeFlags })), authorization: `Bearer ${benchConsumerKey}` }
+      process.stderr.write(`bench: profiling ${mode === 'bare' ? 'bare proxy' : `gateway (${mode})`} — ${phase.name} c=${phase.concurrency} … `)
+      const result = await runLoad({
+        origin: gateway.url,
+        path: '/v1/chat/completions',
+        headers: { 'content-type': 'application/json', authorization: gateway.authorization },
+        body: deps.chatBody(phase.stream),
+        stream: phase.stream,
+        concurrency: phase.concurrency,
+        requests: phase.requests,
+        durationMsMax: phaseDurationMsMax,
+      })
+      process.stderr.write(`${result.requestsPerS.toFixed(0)} req/s, ${result.errors} errors\n`)
+      // SIGTERM: the gateway shuts down and exits normally, which is when V8 writes the profile.
+      await gateway.child.stop(15_000)
+      const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))
+      if (file === undefined) throw new Error(`no .cpuprofile written in ${profDir}; gateway output:\n${gateway.child.output()}`)
+      const kept = join(resultsDir, `${mode === 'bare' ? 'bare' : `gateway-${mode}`}-${phase.name}.cpuprofile`)
+      copyFileSync(join(profDir, file), kept)
+      const summary = summariseProfile(JSON.parse(readFileSync(kept, 'utf8')) as CpuProfile)
+      sections.push(formatSummary(summary, `${mode === 'bare' ? 'bare proxy' : `gateway (${mode})`}, ${phase.name} c=${phase.concurrency}, ${result.requests} requests — raw: ${kept}`))
+    }
+    const text = sections.join('\n\n')
+    writeFileSync(join(resultsDir, `profile-${mode}.md`), `${text}\n`)
+    process.stdout.write(`\n${text}\n`)
+  } finally {
+    await mock.child.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
