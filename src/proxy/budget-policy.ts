@@ -68,7 +68,20 @@ export class BudgetPolicy implements SpendPolicy {
     }))
     const spend = await this.ledger.budgetSpend(counters)
     const periodKeyOf = new Map(counters.map((c) => [c.budgetId, c.periodKey]))
-    const decision = this.budgets.decide(applicable, (id) => spend.get(counterKey(id, periodKeyOf.get(id)!))?.spentMicros, input.model)
+    const labels = new Map(
+      applicable.map(({ budget, period }) => [budget.id, { scope: scopeLabel(budget), name: budget.name, periodLabel: `${budget.period} ${period.key}` }]),
+    )
+    const decision = this.decideWith(applicable, counters, (id) => spend.get(counterKey(id, periodKeyOf.get(id)!))?.spentMicros, input.model)
+    return { ...decision, labels }
+  }
+
+  private decideWith(
+    applicable: ReturnType<BudgetService['applicableBudgets']>,
+    counters: BudgetCounterRef[],
+    spentOf: (budgetId: string) => ReturnType<Parameters<BudgetService['decide']>[1]>,
+    model: string,
+  ): PolicyDecision {
+    const decision = this.budgets.decide(applicable, spentOf, model)
     switch (decision.kind) {
       case 'allow':
         return { kind: 'allow', counters }

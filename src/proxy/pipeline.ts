@@ -144,7 +144,9 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
         return refuse(call, sink, { status: 503, code: 'store_unavailable', message: `Spend controls are unavailable (${r.message}); this consumer fails closed.`, headers: { 'retry-after': '5' } })
       }
       const counter = decision.counters.find((c) => c.budgetId === r.budgetId)
-      return refuse(call, sink, blockedError(`budget:${r.budgetId}`, `budget ${r.budgetId}`, counter?.periodEndMs ?? clock.nowMs(), clock.nowMs()))
+      const label = decision.labels?.get(r.budgetId)
+      const what = label ? `${label.name} (${label.periodLabel})` : `budget ${r.budgetId}`
+      return refuse(call, sink, blockedError(label?.scope ?? `budget:${r.budgetId}`, what, counter?.periodEndMs ?? clock.nowMs(), clock.nowMs()))
     }
     reservation = reserved.result.reservation
     headers[H.costReserved] = formatUsd(reservation.amountMicros)

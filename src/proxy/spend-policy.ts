@@ -12,7 +12,18 @@ export interface PolicyInput {
   readonly atMs: number
 }
 
-export type PolicyDecision =
+/** How a budget reads in a refusal: `team:marketing`, its name, and the period (`monthly 2026-11`). */
+export interface BudgetLabel {
+  readonly scope: string
+  readonly name: string
+  readonly periodLabel: string
+}
+
+/**
+ * `counters` are every budget that counts this call (hard ones carry a limit the ledger enforces
+ * at reserve time); `labels` name them, so a refusal at reserve time reads like one made here.
+ */
+export type PolicyDecision = (
   | { readonly kind: 'allow'; readonly counters: readonly BudgetCounterRef[] }
   | {
       readonly kind: 'degrade'
@@ -31,6 +42,7 @@ export type PolicyDecision =
       readonly periodLabel: string
       readonly resetAtMs: number
     }
+) & { readonly labels?: ReadonlyMap<string, BudgetLabel> }
 
 export interface SettledSpend {
   readonly attribution: Attribution
