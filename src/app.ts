@@ -18,6 +18,7 @@ import { BudgetService, type BudgetStore, type BudgetUsageReader } from './budge
 import { Dispatcher, Notifier, createChannelSender, type InboxStore, type OutboxStore, type PreferenceStore } from './notify/index.js'
 import { startMockUpstream, type MockUpstream } from './providers/index.js'
 import { openSqliteStores } from './store/sqlite/index.js'
+import { openPostgresRedisStores } from './store/postgres-redis.js'
 import { adminRoutes } from './api/index.js'
 import { healthRoutes } from './observability/health.js'
 import { micros } from './money/index.js'
@@ -74,7 +75,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   const mocks: MockUpstream[] = []
   const config = await withMockTargets(configIn, mocks)
 
-  const stores = openStores(config)
+  const stores = await openStores(config, logger, clock, env)
   const adminAuth = new AdminAuth(stores.auth, env.TOLLGATE_ADMIN_TOKEN)
   const adminToken = await adminAuth.bootstrap(clock.nowMs())
   const apiKeys = await stores.auth.listConsumerKeys()
@@ -116,6 +117,8 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     walletAlerts: config.costTracking.budgetAlerts,
     degradeTargetFor: (model) => config.models.find((m) => m.name === model)?.degradeTo,
     onError: (error, what) => logger.error({ err: error, what }, 'budgets: evaluation failed'),
+    // Top spenders in a notification must include the call that crossed the threshold.
+    flushUsage: () => usage.flush(),
   })
   await budgets.syncDeclared(config.budgets, DEFAULT_ORG)
   const degradeAlerts = config.costTracking.budgetAlerts.filter((alert) => alert.action === 'degrade')
@@ -179,12 +182,15 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   }
 }
 
-function openStores(config: Config): Stores {
+async function openStores(config: Config, logger: Logger, clock: Clock, env: NodeJS.ProcessEnv): Promise<Stores> {
   switch (config.storage.kind) {
     case 'sqlite':
       return openSqliteStores(config.storage.path)
     case 'postgres':
-      throw new Error('storage.postgres + storage.redis: not available in this build yet')
+      return openPostgresRedisStores(
+        { postgresUrl: config.storage.postgresUrl, redisUrl: config.storage.redisUrl, keyPrefix: env.TOLLGATE_REDIS_PREFIX ?? '' },
+        { logger, clock, onDrift: (drift) => logger.warn({ drift }, 'ledger: Redis and PostgreSQL disagree (reconciliation)') },
+      )
   }
 }
 

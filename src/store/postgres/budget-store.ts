@@ -1,0 +1,210 @@
+/**
+ * PostgreSQL adapter for budgets' ports: the budgets table, the fired-thresholds dedupe table,
+ * and the spend queries over `usage_events`. A firing is claimed with `INSERT … ON CONFLICT DO
+ * NOTHING` on its dedupe key: exactly one insert wins across every gateway process (STYLE §11).
+ * Same semantics as src/store/sqlite/budget-store.ts.
+ */
+import type pg from 'pg'
+import { micros, type Micros } from '../../money/index.js'
+import type { BudgetAlert, BudgetPeriod, BudgetScopeKind } from '../../config/types.js'
+import type { Budget } from '../../budgets/budget.js'
+import type {
+  BudgetStore,
+  BudgetUsageReader,
+  BudgetWriteResult,
+  SpendByKey,
+  SpendScopeFilter,
+  TopSpendersMicros,
+} from '../../budgets/budget-store.js'
+import { named } from './named.js'
+
+interface BudgetRow {
+  id: string
+  org_id: string
+  name: string
+  scope_kind: string
+  scope_id: string
+  environment: string | null
+  period: string
+  timezone: string
+  amount_micros: number
+  alert_thresholds_json: string
+  threshold_actions_json: string
+  hard_limit: number
+  shadow: number
+  categories_json: string
+  owner: string | null
+  channels_json: string | null
+  source: string
+  created_at_ms: number
+  updated_at_ms: number
+}
+
+/** The usage_events column a scope kind filters on: a whitelist, so the SQL built from it is never user text. */
+const SCOPE_CONDITION: Record<BudgetScopeKind, string> = {
+  org: 'org_id = @scopeId',
+  team: 'team_id = @scopeId',
+  user: 'user_id = @scopeId',
+  agent: 'agent_id = @scopeId',
+  key: 'key_name = @scopeId',
+  endpoint: 'endpoint_tag = @scopeId',
+  model: '(model_requested = @scopeId OR model_served = @scopeId)',
+  provider: 'provider = @scopeId',
+}
+
+const INSERT_SQL = `INSERT INTO budgets (id, org_id, name, scope_kind, scope_id, environment, period, timezone, amount_micros,
+    alert_thresholds_json, threshold_actions_json, hard_limit, shadow, categories_json, owner, channels_json,
+    source, created_at_ms, updated_at_ms)
+  VALUES (@id, @org_id, @name, @scope_kind, @scope_id, @environment, @period, @timezone, @amount_micros,
+    @alert_thresholds_json, @threshold_actions_json, @hard_limit, @shadow, @categories_json, @owner,
+    @channels_json, @source, @created_at_ms, @updated_at_ms)
+  ON CONFLICT DO NOTHING`
+
+const UPDATE_SQL = `UPDATE budgets SET name = @name, scope_kind = @scope_kind, scope_id = @scope_id, environment = @environment,
+    period = @period, timezone = @timezone, amount_micros = @amount_micros,
+    alert_thresholds_json = @alert_thresholds_json, threshold_actions_json = @threshold_actions_json,
+    hard_limit = @hard_limit, shadow = @shadow, categories_json = @categories_json, owner = @owner,
+    channels_json = @channels_json, source = @source, updated_at_ms = @updated_at_ms
+  WHERE id = @id AND org_id = @org_id
+    AND NOT EXISTS (SELECT 1 FROM budgets b WHERE b.org_id = @org_id AND b.name = @name AND b.id <> @id)`
+
+export class PostgresBudgetStore implements BudgetStore, BudgetUsageReader {
+  constructor(private readonly pool: pg.Pool) {}
+
+  private async run(sql: string, params: Record<string, unknown>): Promise<pg.QueryResult> {
+    const { text, values } = named(sql, params)
+    return this.pool.query(text, values)
+  }
+
+  async insertBudget(budget: Budget): Promise<BudgetWriteResult> {
+    const result = await this.run(INSERT_SQL, { ...rowOf(budget) })
+    return result.rowCount === 1 ? 'written' : 'name_taken'
+  }
+
+  async updateBudget(budget: Budget): Promise<BudgetWriteResult> {
+    try {
+      const result = await this.run(UPDATE_SQL, { ...rowOf(budget) })
+      if (result.rowCount === 1) return 'written'
+    } catch (error) {
+      // A concurrent rename to the same name loses on the unique index.
+      if ((error as { code?: string }).code === '23505') return 'name_taken'
+      throw error
+    }
+    const exists = await this.pool.query('SELECT 1 FROM budgets WHERE id = $1 AND org_id = $2', [budget.id, budget.orgId])
+    return exists.rowCount === 1 ? 'name_taken' : 'not_found'
+  }
+
+  async deleteBudget(orgId: string, budgetId: string): Promise<boolean> {
+    return (await this.pool.query('DELETE FROM budgets WHERE id = $1 AND org_id = $2', [budgetId, orgId])).rowCount === 1
+  }
+
+  async getBudget(orgId: string, budgetId: string): Promise<Budget | undefined> {
+    const row = (await this.pool.query<BudgetRow>('SELECT * FROM budgets WHERE id = $1 AND org_id = $2', [budgetId, orgId])).rows[0]
+    return row ? budgetOf(row) : undefined
+  }
+
+  async findBudgetByName(orgId: string, name: string): Promise<Budget | undefined> {
+    const row = (await this.pool.query<BudgetRow>('SELECT * FROM budgets WHERE org_id = $1 AND name = $2', [orgId, name])).rows[0]
+    return row ? budgetOf(row) : undefined
+  }
+
+  async listBudgets(orgId: string | undefined): Promise<Budget[]> {
+    const { rows } =
+      orgId === undefined
+        ? await this.pool.query<BudgetRow>('SELECT * FROM budgets ORDER BY id')
+        : await this.pool.query<BudgetRow>('SELECT * FROM budgets WHERE org_id = $1 ORDER BY id', [orgId])
+    return rows.map(budgetOf)
+  }
+
+  async claimFiring(dedupeKey: string, subjectId: string, firedAtMs: number): Promise<boolean> {
+    const result = await this.pool.query(
+      'INSERT INTO fired_thresholds (dedupe_key, subject_id, fired_at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+      [dedupeKey, subjectId, firedAtMs],
+    )
+    return result.rowCount === 1
+  }
+
+  async spendBuckets(filter: SpendScopeFilter, endMs: number, bucketMs: number, count: number): Promise<Micros[]> {
+    const startMs = endMs - bucketMs * count
+    const { rows } = await this.run(
+      `SELECT (at_ms - @startMs::bigint) / @bucketMs::bigint AS bucket, SUM(cost_micros) AS spend FROM usage_events
+       WHERE ${conditionOf(filter)} AND at_ms >= @startMs AND at_ms < @endMs GROUP BY bucket`,
+      { ...paramsOf(filter), startMs, endMs, bucketMs },
+    )
+    const buckets = Array.from({ length: count }, () => 0 as Micros)
+    for (const row of rows as { bucket: number; spend: number }[]) {
+      if (row.bucket >= 0 && row.bucket < count) buckets[row.bucket] = micros(row.spend)
+    }
+    return buckets
+  }
+
+  async topSpenders(filter: SpendScopeFilter, fromMs: number, toMs: number, limit: number): Promise<TopSpendersMicros> {
+    const top = async (column: string): Promise<SpendByKey[]> => {
+      const { rows } = await this.run(
+        `SELECT ${column} AS id, SUM(cost_micros) AS spend FROM usage_events
+         WHERE ${conditionOf(filter)} AND at_ms >= @fromMs AND at_ms < @toMs AND ${column} IS NOT NULL
+         GROUP BY ${column} ORDER BY spend DESC, id LIMIT @limit`,
+        { ...paramsOf(filter), fromMs, toMs, limit },
+      )
+      return (rows as { id: string; spend: number }[]).map((row) => ({ id: row.id, spendMicros: micros(row.spend) }))
+    }
+    const [endpoints, users, models] = await Promise.all([top('endpoint_tag'), top('user_id'), top('model_served')])
+    return { endpoints, users, models }
+  }
+}
+
+function conditionOf(filter: SpendScopeFilter): string {
+  return `org_id = @orgId AND ${SCOPE_CONDITION[filter.scopeKind]} AND (@environment::text IS NULL OR environment = @environment)`
+}
+
+function paramsOf(filter: SpendScopeFilter): Record<string, unknown> {
+  return { orgId: filter.orgId, scopeId: filter.scopeId, environment: filter.environment ?? null }
+}
+
+function rowOf(budget: Budget): BudgetRow {
+  return {
+    id: budget.id,
+    org_id: budget.orgId,
+    name: budget.name,
+    scope_kind: budget.scopeKind,
+    scope_id: budget.scopeId,
+    environment: budget.environment ?? null,
+    period: budget.period,
+    timezone: budget.timezone,
+    amount_micros: budget.amountMicros,
+    alert_thresholds_json: JSON.stringify(budget.alertThresholds),
+    threshold_actions_json: JSON.stringify(budget.thresholdActions),
+    hard_limit: budget.hardLimit ? 1 : 0,
+    shadow: budget.shadow ? 1 : 0,
+    categories_json: JSON.stringify(budget.categories),
+    owner: budget.owner ?? null,
+    channels_json: budget.channels === undefined ? null : JSON.stringify(budget.channels),
+    source: budget.source,
+    created_at_ms: budget.createdAtMs,
+    updated_at_ms: budget.updatedAtMs,
+  }
+}
+
+function budgetOf(row: BudgetRow): Budget {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    name: row.name,
+    scopeKind: row.scope_kind as BudgetScopeKind,
+    scopeId: row.scope_id,
+    environment: row.environment ?? undefined,
+    period: row.period as BudgetPeriod,
+    timezone: row.timezone,
+    amountMicros: micros(row.amount_micros),
+    alertThresholds: JSON.parse(row.alert_thresholds_json) as number[],
+    thresholdActions: JSON.parse(row.threshold_actions_json) as BudgetAlert[],
+    hardLimit: row.hard_limit === 1,
+    shadow: row.shadow === 1,
+    categories: JSON.parse(row.categories_json) as string[],
+    owner: row.owner ?? undefined,
+    channels: row.channels_json === null ? undefined : (JSON.parse(row.channels_json) as string[]),
+    source: row.source === 'config' ? 'config' : 'api',
+    createdAtMs: row.created_at_ms,
+    updatedAtMs: row.updated_at_ms,
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * Reads of the ledger's durable record in PostgreSQL: wallet identities, reservations, ledger
+ * entries and budget counters. Balances here trail Redis by the journal's flush interval; the
+ * Redis ledger uses them to rebuild an org and to reconcile.
+ */
+import type pg from 'pg'
+import { micros } from '../../money/index.js'
+import type {
+  AllocateRequest,
+  BudgetCounterRef,
+  LedgerEntry,
+  LedgerEntryKind,
+  Reservation,
+  ReservationStatus,
+  Wallet,
+  WalletScopeKind,
+} from '../../ledger/types.js'
+
+export interface WalletRow {
+  id: string
+  org_id: string
+  scope_kind: WalletScopeKind
+  scope_id: string
+  allocated_micros: number
+  reserved_micros: number
+  spent_micros: number
+  created_at_ms: number
+}
+
+export interface ReservationRow {
+  id: string
+  org_id: string
+  wallet_id: string | null
+  scope: string | null
+  amount_micros: number
+  status: ReservationStatus
+  settled_micros: number | null
+  unbilled_micros: number
+  budgets_json: BudgetCounterRef[]
+  request_id: string | null
+  created_at_ms: number
+  expires_at_ms: number
+  resolved_at_ms: number | null
+  emergency: boolean
+  cascade_json: unknown
+}
+
+export interface CounterRow {
+  budget_id: string
+  period_key: string
+  org_id: string
+  reserved_micros: number
+  spent_micros: number
+  period_end_ms: number
+}
+
+export function walletOfRow(row: WalletRow): Wallet {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    scopeKind: row.scope_kind,
+    scopeId: row.scope_id,
+    currency: 'USD',
+    allocatedMicros: micros(row.allocated_micros),
+    reservedMicros: micros(row.reserved_micros),
+    spentMicros: micros(row.spent_micros),
+    availableMicros: micros(row.allocated_micros - row.reserved_micros - row.spent_micros),
+    createdAtMs: row.created_at_ms,
+  }
+}
+
+export function reservationOfRow(row: ReservationRow): Reservation {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    walletId: row.wallet_id ?? undefined,
+    scope: row.scope ?? undefined,
+    amountMicros: micros(row.amount_micros),
+    status: row.status,
+    settledMicros: row.settled_micros === null ? undefined : micros(row.settled_micros),
+    unbilledMicros: micros(row.unbilled_micros),
+    budgets: row.budgets_json,
+    requestId: row.request_id ?? undefined,
+    createdAtMs: row.created_at_ms,
+    expiresAtMs: row.expires_at_ms,
+    resolvedAtMs: row.resolved_at_ms ?? undefined,
+  }
+}
+
+export class PostgresLedgerRows {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /**
+   * Creates the wallet if needed and adds the allocation, with its ledger entry, in one
+   * transaction. Allocations are written here synchronously (not journaled): they are rare, and
+   * PostgreSQL is where a wallet's identity is born.
+   */
+  async allocate(request: AllocateRequest, walletId: string, entryId: string): Promise<WalletRow> {
+    const client = await this.pool.connect()
+    try {
+      await client.query('BEGIN')
+      const { rows } = await client.query<WalletRow>(
+        `INSERT INTO wallets (id, org_id, scope_kind, scope_id, allocated_micros, created_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (org_id, scope_kind, scope_id) DO UPDATE SET allocated_micros = wallets.allocated_micros + EXCLUDED.allocated_micros
+         RETURNING *`,
+        [walletId, request.orgId, request.wallet.scopeKind, request.wallet.scopeId, request.amountMicros, request.atMs],
+      )
+      const row = rows[0]!
+      await client.query(
+        `INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, description, at_ms)
+         VALUES ($1, $2, 'allocation', $3, NULL, $4, $5)`,
+        [entryId, row.id, request.amountMicros, request.description ?? null, request.atMs],
+      )
+      await client.query('COMMIT')
+      return row
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw error
+    } finally {
+      client.release()
+    }
+  }
+
+  async walletById(walletId: string): Promise<WalletRow | undefined> {
+    return (await this.pool.query<WalletRow>('SELECT * FROM wallets WHERE id = $1', [walletId])).rows[0]
+  }
+
+  async walletsOfOrg(orgId: string): Promise<WalletRow[]> {
+    return (await this.pool.query<WalletRow>('SELECT * FROM wallets WHERE org_id = $1 ORDER BY scope_kind, scope_id', [orgId])).rows
+  }
+
+  async reservation(id: string): Promise<ReservationRow | undefined> {
+    return (await this.pool.query<ReservationRow>('SELECT * FROM reservations WHERE id = $1', [id])).rows[0]
+  }
+
+  async pendingOfOrg(orgId: string): Promise<ReservationRow[]> {
+    return (
+      await this.pool.query<ReservationRow>(
+        `SELECT * FROM reservations WHERE org_id = $1 AND status = 'pending' AND NOT emergency`,
+        [orgId],
+      )
+    ).rows
+  }
+
+  /** Pending in PostgreSQL and overdue by `beforeMs`: candidates for the durable-side sweep. */
+  async overdue(beforeMs: number, limit: number): Promise<ReservationRow[]> {
+    return (
+      await this.pool.query<ReservationRow>(
+        `SELECT * FROM reservations WHERE status = 'pending' AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2`,
+        [beforeMs, limit],
+      )
+    ).rows
+  }
+
+  /** Whether the org made reservations since `sinceMs` (a rebuild then waits for other processes' journals). */
+  async recentlyActive(orgId: string, sinceMs: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query('SELECT 1 FROM reservations WHERE org_id = $1 AND created_at_ms > $2 LIMIT 1', [orgId, sinceMs])
+    return (rowCount ?? 0) > 0
+  }
+
+  async countersOfOrg(orgId: string): Promise<CounterRow[]> {
+    return (await this.pool.query<CounterRow>('SELECT * FROM budget_counters WHERE org_id = $1', [orgId])).rows
+  }
+
+  async counterOrg(budgetId: string): Promise<string | undefined> {
+    return (await this.pool.query<{ org_id: string }>('SELECT org_id FROM budget_counters WHERE budget_id = $1 LIMIT 1', [budgetId]))
+      .rows[0]?.org_id
+  }
+
+  async entries(walletId: string, limit: number): Promise<LedgerEntry[]> {
+    const { rows } = await this.pool.query<Record<string, unknown>>(
+      'SELECT * FROM ledger_entries WHERE wallet_id = $1 ORDER BY at_ms DESC, seq DESC LIMIT $2',
+      [walletId, limit],
+    )
+    return rows.map((row) => ({
+      id: row.id as string,
+      walletId: row.wallet_id as string,
+      kind: row.kind as LedgerEntryKind,
+      amountMicros: micros(row.amount_micros as number),
+      reservationId: (row.reservation_id as string | null) ?? undefined,
+      description: (row.description as string | null) ?? undefined,
+      atMs: row.at_ms as number,
+    }))
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * PostgreSQL adapter for notify's ports: notifications (the in-app inbox), the delivery outbox and
+ * preferences. Claims take due rows with `FOR UPDATE SKIP LOCKED`, so dispatchers in any number
+ * of processes never lease the same item twice and never wait on each other; outcomes are
+ * written only by the holder of the current lease token. Same semantics as the SQLite adapter.
+ */
+import { randomBytes } from 'node:crypto'
+import type pg from 'pg'
+import { newId } from '../../lib/ids.js'
+import type { Notification, NotificationType } from '../../notify/notification.js'
+import type { ClaimedDelivery, InboxEntry, InboxQuery, InboxStore, OutboxItem, OutboxStatus, OutboxStore } from '../../notify/outbox.js'
+import type { NotificationPreference, PreferenceStore, PreferenceSubjectType } from '../../notify/preferences.js'
+
+interface NotificationRow {
+  id: string
+  org_id: string
+  type: string
+  created_at_ms: number
+  data_json: string
+  read_at_ms: number | null
+}
+
+interface OutboxRow {
+  id: string
+  notification_id: string
+  channel_id: string
+  status: string
+  attempts: number
+  next_attempt_at_ms: number
+  lease_token: string | null
+  last_error: string | null
+  delivered_at_ms: number | null
+}
+
+interface PreferenceRow {
+  org_id: string
+  subject_type: string
+  subject_id: string
+  channels_json: string
+  updated_at_ms: number
+}
+
+/** Largest page the inbox serves, whatever the caller asks. */
+const INBOX_PAGE_MAX = 200
+
+export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async enqueue(notification: Notification, channelIds: readonly string[], nowMs: number): Promise<void> {
+    const ids = [...new Set(channelIds)]
+    // One statement: the notification and its outbox items are written together or not at all.
+    await this.pool.query(
+      `WITH n AS (
+         INSERT INTO notifications (id, org_id, type, created_at_ms, data_json) VALUES ($1, $2, $3, $4, $5) RETURNING id
+       )
+       INSERT INTO notify_outbox (id, notification_id, channel_id, status, attempts, next_attempt_at_ms, created_at_ms)
+       SELECT item.id, n.id, item.channel_id, 'pending', 0, $6, $6
+       FROM n, unnest($7::text[], $8::text[]) AS item (id, channel_id)`,
+      [
+        notification.id,
+        notification.orgId,
+        notification.type,
+        notification.createdAtMs,
+        JSON.stringify(notification.data),
+        nowMs,
+        ids.map(() => newId('obx', nowMs)),
+        ids,
+      ],
+    )
+  }
+
+  async claimDue(nowMs: number, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+    const leaseToken = randomBytes(12).toString('hex')
+    const { rows } = await this.pool.query<OutboxRow & { n_id: string; n_org_id: string; n_type: string; n_created_at_ms: number; n_data_json: string }>(
+      `WITH due AS (
+         SELECT id FROM notify_outbox
+         WHERE status = 'pending' AND next_attempt_at_ms <= $1 AND (lease_until_ms IS NULL OR lease_until_ms <= $1)
+         ORDER BY next_attempt_at_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED
+       ), leased AS (
+         UPDATE notify_outbox o SET lease_until_ms = $3, lease_token = $4, attempts = o.attempts + 1
+         FROM due WHERE o.id = due.id RETURNING o.*
+       )
+       SELECT l.*, n.id AS n_id, n.org_id AS n_org_id, n.type AS n_type, n.created_at_ms AS n_created_at_ms,
+              n.data_json AS n_data_json
+       FROM leased l JOIN notifications n ON n.id = l.notification_id
+       ORDER BY l.next_attempt_at_ms, l.id`,
+      [nowMs, limit, nowMs + leaseMs, leaseToken],
+    )
+    return rows.map((row) => ({
+      item: outboxItemOf(row),
+      leaseToken,
+      notification: notificationOf({
+        id: row.n_id,
+        org_id: row.n_org_id,
+        type: row.n_type,
+        created_at_ms: row.n_created_at_ms,
+        data_json: row.n_data_json,
+        read_at_ms: null,
+      }),
+    }))
+  }
+
+  async markDelivered(itemId: string, leaseToken: string, nowMs: number): Promise<boolean> {
+    const result = await this.pool.query(
+      `UPDATE notify_outbox SET status = 'delivered', delivered_at_ms = $1, lease_until_ms = NULL, lease_token = NULL, last_error = NULL
+       WHERE id = $2 AND lease_token = $3 AND status = 'pending'`,
+      [nowMs, itemId, leaseToken],
+    )
+    return result.rowCount === 1
+  }
+
+  async markFailed(itemId: string, leaseToken: string, error: string, retryAtMs: number | undefined): Promise<boolean> {
+    const result =
+      retryAtMs === undefined
+        ? await this.pool.query(
+            `UPDATE notify_outbox SET status = 'dead', last_error = $1, lease_until_ms = NULL, lease_token = NULL
+             WHERE id = $2 AND lease_token = $3 AND status = 'pending'`,
+            [error, itemId, leaseToken],
+          )
+        : await this.pool.query(
+            `UPDATE notify_outbox SET next_attempt_at_ms = $1, last_error = $2, lease_until_ms = NULL, lease_token = NULL
+             WHERE id = $3 AND lease_token = $4 AND status = 'pending'`,
+            [retryAtMs, error, itemId, leaseToken],
+          )
+    return result.rowCount === 1
+  }
+
+  async itemsOf(notificationId: string): Promise<OutboxItem[]> {
+    const { rows } = await this.pool.query<OutboxRow>('SELECT * FROM notify_outbox WHERE notification_id = $1 ORDER BY channel_id', [notificationId])
+    return rows.map(outboxItemOf)
+  }
+
+  async listInbox(orgId: string, query: InboxQuery): Promise<InboxEntry[]> {
+    const limit = Math.max(1, Math.min(query.limit, INBOX_PAGE_MAX))
+    const { rows } = await this.pool.query<NotificationRow>(
+      `SELECT * FROM notifications
+       WHERE org_id = $1 AND ($2::text IS NULL OR id < $2) AND (NOT $3::boolean OR read_at_ms IS NULL)
+       ORDER BY id DESC LIMIT $4`,
+      [orgId, query.beforeId ?? null, query.unreadOnly, limit],
+    )
+    return rows.map((row) => ({ notification: notificationOf(row), readAtMs: row.read_at_ms ?? undefined }))
+  }
+
+  async markRead(orgId: string, notificationId: string, nowMs: number): Promise<boolean> {
+    const result = await this.pool.query('UPDATE notifications SET read_at_ms = COALESCE(read_at_ms, $1) WHERE id = $2 AND org_id = $3', [
+      nowMs,
+      notificationId,
+      orgId,
+    ])
+    return result.rowCount === 1
+  }
+
+  async listPreferences(orgId: string): Promise<NotificationPreference[]> {
+    const { rows } = await this.pool.query<PreferenceRow>(
+      'SELECT * FROM notification_preferences WHERE org_id = $1 ORDER BY subject_type, subject_id',
+      [orgId],
+    )
+    return rows.map(preferenceOf)
+  }
+
+  async getPreference(orgId: string, subjectType: PreferenceSubjectType, subjectId: string): Promise<NotificationPreference | undefined> {
+    const row = (
+      await this.pool.query<PreferenceRow>(
+        'SELECT * FROM notification_preferences WHERE org_id = $1 AND subject_type = $2 AND subject_id = $3',
+        [orgId, subjectType, subjectId],
+      )
+    ).rows[0]
+    return row ? preferenceOf(row) : undefined
+  }
+
+  async putPreference(preference: NotificationPreference): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO notification_preferences (org_id, subject_type, subject_id, channels_json, updated_at_ms)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (org_id, subject_type, subject_id)
+       DO UPDATE SET channels_json = EXCLUDED.channels_json, updated_at_ms = EXCLUDED.updated_at_ms`,
+      [preference.orgId, preference.subjectType, preference.subjectId, JSON.stringify(preference.channelsByKind), preference.updatedAtMs],
+    )
+  }
+}
+
+function notificationOf(row: NotificationRow): Notification {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    type: row.type as NotificationType,
+    createdAtMs: row.created_at_ms,
+    data: JSON.parse(row.data_json) as Record<string, unknown>,
+  } as Notification
+}
+
+function outboxItemOf(row: OutboxRow): OutboxItem {
+  return {
+    id: row.id,
+    notificationId: row.notification_id,
+    channelId: row.channel_id,
+    status: row.status as OutboxStatus,
+    attempts: row.attempts,
+    nextAttemptAtMs: row.next_attempt_at_ms,
+    lastError: row.last_error ?? undefined,
+    deliveredAtMs: row.delivered_at_ms ?? undefined,
+  }
+}
+
+function preferenceOf(row: PreferenceRow): NotificationPreference {
+  return {
+    orgId: row.org_id,
+    subjectType: row.subject_type as PreferenceSubjectType,
+    subjectId: row.subject_id,
+    channelsByKind: JSON.parse(row.channels_json) as NotificationPreference['channelsByKind'],
+    updatedAtMs: row.updated_at_ms,
+  }
+}

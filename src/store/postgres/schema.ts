@@ -1,0 +1,383 @@
+/**
+ * The PostgreSQL schema: the same tables as the SQLite store (column for column where they
+ * overlap), plus what the Redis-backed ledger needs — `org_id` on budget counters (so an org's
+ * counters can be rebuilt into Redis), an `emergency` flag on reservations served fail-open,
+ * `journal_events` for idempotent replays, and `tg_journal_apply(jsonb)`, which applies one batch
+ * of ledger journal events in one round trip.
+ *
+ * Journal events are idempotent and order-independent: a resolution that arrives before its
+ * reservation (another process's journal was slower, or lost with a killed process) inserts the
+ * final row and applies the net effect; the late reservation is then a no-op.
+ */
+export interface PostgresMigration {
+  readonly id: string
+  readonly sql: string
+}
+
+const ledger = `
+  CREATE TABLE wallets (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    scope_kind TEXT NOT NULL CHECK (scope_kind IN ('user', 'team', 'org')),
+    scope_id TEXT NOT NULL,
+    currency TEXT NOT NULL DEFAULT 'USD',
+    allocated_micros BIGINT NOT NULL CHECK (allocated_micros >= 0),
+    -- reserved/spent mirror Redis through the journal; no cross-column CHECK here, because a
+    -- failing constraint would jam the journal (Redis enforces available >= 0, and the
+    -- reconciliation reports any drift).
+    reserved_micros BIGINT NOT NULL DEFAULT 0,
+    spent_micros BIGINT NOT NULL DEFAULT 0,
+    created_at_ms BIGINT NOT NULL,
+    UNIQUE (org_id, scope_kind, scope_id)
+  );
+  CREATE TABLE reservations (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    wallet_id TEXT,
+    scope TEXT,
+    amount_micros BIGINT NOT NULL CHECK (amount_micros >= 0),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'settled', 'voided', 'expired')),
+    settled_micros BIGINT CHECK (settled_micros >= 0),
+    unbilled_micros BIGINT NOT NULL DEFAULT 0 CHECK (unbilled_micros >= 0),
+    budgets_json JSONB NOT NULL,
+    request_id TEXT,
+    created_at_ms BIGINT NOT NULL,
+    expires_at_ms BIGINT NOT NULL,
+    resolved_at_ms BIGINT,
+    -- Served against a process's emergency allowance while Redis was unreachable (fail open).
+    emergency BOOLEAN NOT NULL DEFAULT false,
+    cascade_json JSONB,
+    CHECK (status <> 'expired' OR settled_micros = amount_micros),
+    CHECK (status <> 'voided' OR settled_micros = 0)
+  );
+  CREATE INDEX reservations_pending ON reservations (expires_at_ms) WHERE status = 'pending';
+  CREATE INDEX reservations_org_pending ON reservations (org_id) WHERE status = 'pending';
+  CREATE INDEX reservations_org_created ON reservations (org_id, created_at_ms);
+  CREATE TABLE ledger_entries (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    wallet_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    amount_micros BIGINT NOT NULL,
+    reservation_id TEXT,
+    description TEXT,
+    at_ms BIGINT NOT NULL
+  );
+  CREATE INDEX ledger_entries_wallet ON ledger_entries (wallet_id, at_ms, seq);
+  CREATE TABLE budget_counters (
+    budget_id TEXT NOT NULL,
+    period_key TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    reserved_micros BIGINT NOT NULL DEFAULT 0 CHECK (reserved_micros >= 0),
+    spent_micros BIGINT NOT NULL DEFAULT 0 CHECK (spent_micros >= 0),
+    period_end_ms BIGINT NOT NULL,
+    PRIMARY KEY (budget_id, period_key)
+  );
+  CREATE INDEX budget_counters_org ON budget_counters (org_id, period_end_ms);
+  CREATE TABLE journal_events (
+    id TEXT PRIMARY KEY,
+    at_ms BIGINT NOT NULL
+  );
+`
+
+/*
+ * Event shapes (built by src/store/redis/journal-events.ts):
+ *   reserve: {kind, entryId, r}           r = reservation fields (id, orgId, walletId, scope, amount,
+ *                                             budgets, requestId, createdAt, expiresAt, emergency, cascade)
+ *   resolve: {kind, entryId, entryId2, wanted, r}   r also has status, settled, unbilled, resolvedAt
+ *   spend:   {kind, eventId, orgId, amount, atMs, budgets}
+ *   charge:  {kind, eventId, entryId, orgId, reservationId, walletId, charged, wanted, atMs, budgets}
+ *            (an emergency reservation's cost applied to the wallet once Redis is back)
+ */
+const journalFunction = `
+  CREATE OR REPLACE FUNCTION tg_counter_add(b jsonb, org text, reserved_delta bigint, spent_delta bigint) RETURNS void
+  LANGUAGE plpgsql AS $fn$
+  BEGIN
+    INSERT INTO budget_counters (budget_id, period_key, org_id, reserved_micros, spent_micros, period_end_ms)
+    VALUES (b->>'budgetId', b->>'periodKey', org, GREATEST(reserved_delta, 0), GREATEST(spent_delta, 0), (b->>'periodEndMs')::bigint)
+    ON CONFLICT (budget_id, period_key) DO UPDATE SET
+      reserved_micros = GREATEST(budget_counters.reserved_micros + reserved_delta, 0),
+      spent_micros = GREATEST(budget_counters.spent_micros + spent_delta, 0);
+  END
+  $fn$;
+
+  CREATE OR REPLACE FUNCTION tg_journal_apply(events jsonb) RETURNS integer
+  LANGUAGE plpgsql AS $fn$
+  DECLARE
+    e jsonb; r jsonb; b jsonb; st text; n integer; applied integer := 0;
+    amt bigint; charged bigint; wanted bigint; wid text; emergency boolean;
+  BEGIN
+    FOR e IN SELECT value FROM jsonb_array_elements(events) LOOP
+      r := e->'r';
+      IF e->>'kind' = 'reserve' THEN
+        amt := (r->>'amount')::bigint; wid := r->>'walletId'; emergency := COALESCE((r->>'emergency')::boolean, false);
+        INSERT INTO reservations (id, org_id, wallet_id, scope, amount_micros, status, unbilled_micros, budgets_json,
+          request_id, created_at_ms, expires_at_ms, emergency, cascade_json)
+        VALUES (r->>'id', r->>'orgId', wid, r->>'scope', amt, 'pending', 0, r->'budgets', r->>'requestId',
+          (r->>'createdAt')::bigint, (r->>'expiresAt')::bigint, emergency, r->'cascade')
+        ON CONFLICT (id) DO NOTHING;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n = 1 AND NOT emergency THEN
+          applied := applied + 1;
+          IF wid IS NOT NULL THEN
+            UPDATE wallets SET reserved_micros = reserved_micros + amt WHERE id = wid;
+            INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, at_ms)
+            VALUES (e->>'entryId', wid, 'reservation', -amt, r->>'id', (r->>'createdAt')::bigint) ON CONFLICT (id) DO NOTHING;
+          END IF;
+          FOR b IN SELECT value FROM jsonb_array_elements(r->'budgets') LOOP
+            PERFORM tg_counter_add(b, r->>'orgId', amt, 0);
+          END LOOP;
+        END IF;
+      ELSIF e->>'kind' = 'resolve' THEN
+        amt := (r->>'amount')::bigint; charged := (r->>'settled')::bigint; wanted := (e->>'wanted')::bigint;
+        wid := r->>'walletId'; emergency := COALESCE((r->>'emergency')::boolean, false);
+        SELECT status INTO st FROM reservations WHERE id = r->>'id' FOR UPDATE;
+        IF NOT FOUND THEN
+          -- The reservation's own record never arrived (its process died first): apply the net effect.
+          INSERT INTO reservations (id, org_id, wallet_id, scope, amount_micros, status, settled_micros, unbilled_micros,
+            budgets_json, request_id, created_at_ms, expires_at_ms, resolved_at_ms, emergency, cascade_json)
+          VALUES (r->>'id', r->>'orgId', wid, r->>'scope', amt, r->>'status', charged, (r->>'unbilled')::bigint,
+            r->'budgets', r->>'requestId', (r->>'createdAt')::bigint, (r->>'expiresAt')::bigint,
+            (r->>'resolvedAt')::bigint, emergency, r->'cascade');
+          IF NOT emergency THEN
+            applied := applied + 1;
+            IF wid IS NOT NULL THEN
+              UPDATE wallets SET spent_micros = spent_micros + charged WHERE id = wid;
+              INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, at_ms)
+              VALUES (e->>'entryId2', wid, 'reservation', -amt, r->>'id', (r->>'createdAt')::bigint) ON CONFLICT (id) DO NOTHING;
+              INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, at_ms)
+              VALUES (e->>'entryId', wid, e->>'entryKind', amt - charged, r->>'id', (r->>'resolvedAt')::bigint) ON CONFLICT (id) DO NOTHING;
+            END IF;
+            FOR b IN SELECT value FROM jsonb_array_elements(r->'budgets') LOOP
+              PERFORM tg_counter_add(b, r->>'orgId', 0, wanted);
+            END LOOP;
+          END IF;
+        ELSIF st = 'pending' THEN
+          UPDATE reservations SET status = r->>'status', settled_micros = charged, unbilled_micros = (r->>'unbilled')::bigint,
+            resolved_at_ms = (r->>'resolvedAt')::bigint WHERE id = r->>'id';
+          IF NOT emergency THEN
+            applied := applied + 1;
+            IF wid IS NOT NULL THEN
+              UPDATE wallets SET reserved_micros = reserved_micros - amt, spent_micros = spent_micros + charged WHERE id = wid;
+              INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, at_ms)
+              VALUES (e->>'entryId', wid, e->>'entryKind', amt - charged, r->>'id', (r->>'resolvedAt')::bigint) ON CONFLICT (id) DO NOTHING;
+            END IF;
+            FOR b IN SELECT value FROM jsonb_array_elements(r->'budgets') LOOP
+              PERFORM tg_counter_add(b, r->>'orgId', -amt, wanted);
+            END LOOP;
+          END IF;
+        END IF;
+      ELSIF e->>'kind' IN ('spend', 'charge') THEN
+        INSERT INTO journal_events (id, at_ms) VALUES (e->>'eventId', (e->>'atMs')::bigint) ON CONFLICT (id) DO NOTHING;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n = 1 THEN
+          applied := applied + 1;
+          wid := e->>'walletId';
+          IF e->>'kind' = 'charge' AND wid IS NOT NULL THEN
+            UPDATE wallets SET spent_micros = spent_micros + (e->>'charged')::bigint WHERE id = wid;
+            INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, description, at_ms)
+            VALUES (e->>'entryId', wid, 'spend', -(e->>'charged')::bigint, e->>'reservationId',
+              'served while the counter store was unreachable (fail open)', (e->>'atMs')::bigint) ON CONFLICT (id) DO NOTHING;
+            UPDATE reservations SET wallet_id = wid, scope = e->>'scope' WHERE id = e->>'reservationId';
+          END IF;
+          FOR b IN SELECT value FROM jsonb_array_elements(e->'budgets') LOOP
+            PERFORM tg_counter_add(b, e->>'orgId', 0, COALESCE((e->>'wanted')::bigint, (e->>'amount')::bigint));
+          END LOOP;
+        END IF;
+      END IF;
+    END LOOP;
+    RETURN applied;
+  END
+  $fn$;
+`
+
+const usage = `
+  CREATE TABLE usage_events (
+    id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    org_id TEXT NOT NULL,
+    team_id TEXT,
+    user_id TEXT,
+    agent_id TEXT,
+    key_name TEXT,
+    endpoint_tag TEXT,
+    prompt_version TEXT,
+    environment TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    target_id TEXT,
+    model_requested TEXT NOT NULL,
+    model_served TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    cache_read_tokens BIGINT NOT NULL,
+    cache_write_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    reasoning_tokens BIGINT NOT NULL,
+    audio_input_tokens BIGINT NOT NULL,
+    audio_output_tokens BIGINT NOT NULL,
+    usage_source TEXT NOT NULL,
+    cost_micros BIGINT NOT NULL CHECK (cost_micros >= 0),
+    price_source TEXT NOT NULL,
+    latency_ms BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    http_status INTEGER NOT NULL,
+    is_stream INTEGER NOT NULL,
+    decision TEXT NOT NULL,
+    reservation_id TEXT,
+    wallet_id TEXT,
+    data_mode TEXT NOT NULL,
+    source TEXT NOT NULL,
+    external_request_id TEXT
+  );
+  CREATE INDEX usage_events_org_at ON usage_events (org_id, at_ms);
+  CREATE INDEX usage_events_team_at ON usage_events (team_id, at_ms);
+  CREATE UNIQUE INDEX usage_events_external ON usage_events (org_id, external_request_id)
+    WHERE external_request_id IS NOT NULL;
+`
+
+const tickets = `
+  CREATE TABLE cost_tickets (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    team_id TEXT,
+    request_id TEXT NOT NULL,
+    consumer_name TEXT NOT NULL,
+    model TEXT NOT NULL,
+    estimate_micros BIGINT NOT NULL CHECK (estimate_micros >= 0),
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'expired')),
+    created_at_ms BIGINT NOT NULL,
+    expires_at_ms BIGINT NOT NULL,
+    resolved_at_ms BIGINT,
+    resolved_by TEXT,
+    grant_micros BIGINT CHECK (grant_micros >= 0),
+    note TEXT
+  );
+  CREATE INDEX cost_tickets_org ON cost_tickets (org_id, created_at_ms);
+  CREATE INDEX cost_tickets_pending ON cost_tickets (expires_at_ms) WHERE status = 'pending';
+`
+
+const idempotency = `
+  CREATE TABLE idempotency_keys (
+    key TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('in_progress', 'done')),
+    response_json TEXT,
+    expires_at_ms BIGINT NOT NULL
+  );
+`
+
+const auth = `
+  CREATE TABLE admin_tokens (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'team_admin', 'viewer')),
+    team_id TEXT,
+    name TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+  );
+  CREATE TABLE consumer_keys (
+    key_hash TEXT PRIMARY KEY,
+    prefix TEXT NOT NULL,
+    name TEXT NOT NULL,
+    consumer_json TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+  );
+`
+
+const budgets = `
+  CREATE TABLE budgets (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    scope_kind TEXT NOT NULL
+      CHECK (scope_kind IN ('org', 'team', 'user', 'agent', 'key', 'endpoint', 'model', 'provider')),
+    scope_id TEXT NOT NULL,
+    environment TEXT,
+    period TEXT NOT NULL CHECK (period IN ('daily', 'weekly', 'monthly', 'quarterly', 'yearly')),
+    timezone TEXT NOT NULL,
+    amount_micros BIGINT NOT NULL CHECK (amount_micros > 0),
+    alert_thresholds_json TEXT NOT NULL,
+    threshold_actions_json TEXT NOT NULL,
+    hard_limit INTEGER NOT NULL CHECK (hard_limit IN (0, 1)),
+    shadow INTEGER NOT NULL CHECK (shadow IN (0, 1)),
+    categories_json TEXT NOT NULL,
+    owner TEXT,
+    channels_json TEXT,
+    source TEXT NOT NULL CHECK (source IN ('config', 'api')),
+    created_at_ms BIGINT NOT NULL,
+    updated_at_ms BIGINT NOT NULL,
+    UNIQUE (org_id, name)
+  );
+  CREATE TABLE fired_thresholds (
+    dedupe_key TEXT PRIMARY KEY,
+    subject_id TEXT NOT NULL,
+    fired_at_ms BIGINT NOT NULL
+  );
+  CREATE INDEX fired_thresholds_subject ON fired_thresholds (subject_id);
+`
+
+const notify = `
+  CREATE TABLE notifications (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    data_json TEXT NOT NULL,
+    read_at_ms BIGINT
+  );
+  CREATE INDEX notifications_org_id ON notifications (org_id, id);
+  CREATE TABLE notify_outbox (
+    id TEXT PRIMARY KEY,
+    notification_id TEXT NOT NULL REFERENCES notifications (id) ON DELETE CASCADE,
+    channel_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at_ms BIGINT NOT NULL,
+    lease_until_ms BIGINT,
+    lease_token TEXT,
+    last_error TEXT,
+    created_at_ms BIGINT NOT NULL,
+    delivered_at_ms BIGINT,
+    UNIQUE (notification_id, channel_id)
+  );
+  CREATE INDEX notify_outbox_due ON notify_outbox (status, next_attempt_at_ms);
+  CREATE TABLE notification_preferences (
+    org_id TEXT NOT NULL,
+    subject_type TEXT NOT NULL CHECK (subject_type IN ('user', 'role')),
+    subject_id TEXT NOT NULL,
+    channels_json TEXT NOT NULL,
+    updated_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (org_id, subject_type, subject_id)
+  );
+`
+
+/** In order; ids are never renamed once shipped. */
+export const postgresMigrations: readonly PostgresMigration[] = [
+  { id: 'ledger-0001', sql: ledger },
+  { id: 'ledger-0002-journal', sql: journalFunction },
+  { id: 'usage-0001-events', sql: usage },
+  { id: 'tickets-0001', sql: tickets },
+  { id: 'idempotency-0001', sql: idempotency },
+  { id: 'auth-0001', sql: auth },
+  {
+    id: 'ledger-0003-dead-letters',
+    sql: `
+      -- A journal event PostgreSQL rejects on its own (a data or constraint error, i.e. a bug) is
+      -- parked here with the error instead of blocking every event behind it; reconciliation then
+      -- reports the drift it leaves.
+      CREATE TABLE journal_dead_letters (
+        seq BIGSERIAL PRIMARY KEY,
+        event JSONB NOT NULL,
+        error TEXT NOT NULL,
+        at_ms BIGINT NOT NULL
+      );
+    `,
+  },
+  { id: 'budgets-0001-budgets-fired-thresholds', sql: budgets },
+  { id: 'notify-0001-notifications-outbox-preferences', sql: notify },
+]

@@ -1,0 +1,73 @@
+/**
+ * UsageStore on PostgreSQL. The recorder already batches; a batch is one multi-row INSERT
+ * (chunked so a statement stays under PostgreSQL's 65 535 bind parameters).
+ */
+import type pg from 'pg'
+import { GROUP_COLUMN, type UsageQuery, type UsageReport, type UsageStore } from '../../usage/usage-store.js'
+import type { UsageEvent, UsageGroupBy } from '../../usage/types.js'
+import { USAGE_COLUMNS, totalsOf, usageRow } from '../sqlite/usage-store.js'
+
+/** Rows per INSERT statement: 36 columns × 500 rows = 18 000 parameters. */
+const ROWS_PER_STATEMENT = 500
+
+const TOTALS_SQL = `count(*) AS requests, sum(cost_micros) AS cost_micros, sum(input_tokens) AS input_tokens,
+  sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens, sum(reasoning_tokens) AS reasoning_tokens`
+
+function insertSql(rows: number): string {
+  const n = USAGE_COLUMNS.length
+  const values = Array.from({ length: rows }, (_, r) => `(${USAGE_COLUMNS.map((_, c) => `$${r * n + c + 1}`).join(', ')})`)
+  return `INSERT INTO usage_events (${USAGE_COLUMNS.join(', ')}) VALUES ${values.join(', ')} ON CONFLICT DO NOTHING`
+}
+
+export class PostgresUsageStore implements UsageStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async insertBatch(events: readonly UsageEvent[]): Promise<void> {
+    for (let i = 0; i < events.length; i += ROWS_PER_STATEMENT) {
+      const chunk = events.slice(i, i + ROWS_PER_STATEMENT)
+      await this.pool.query(insertSql(chunk.length), chunk.flatMap(usageRow))
+    }
+  }
+
+  async insertIngested(event: UsageEvent): Promise<boolean> {
+    const result = await this.pool.query(insertSql(1), usageRow(event))
+    return result.rowCount === 1
+  }
+
+  async query(q: UsageQuery): Promise<UsageReport> {
+    const params: unknown[] = [q.orgId, q.fromMs, q.toMs]
+    const where = ['org_id = $1', 'at_ms >= $2', 'at_ms < $3']
+    if (q.teamId !== undefined) where.push(`team_id = $${params.push(q.teamId)}`)
+    if (q.environment !== undefined) where.push(`environment = $${params.push(q.environment)}`)
+    const whereSql = where.join(' AND ')
+    const groupCols = q.groupBy.map((g) => `${GROUP_COLUMN[g]} AS "${g}"`)
+    const groupBySql = q.groupBy.map((g) => GROUP_COLUMN[g]).join(', ')
+
+    const totals = (await this.pool.query(`SELECT ${TOTALS_SQL} FROM usage_events WHERE ${whereSql}`, params)).rows[0]
+    const groups = q.groupBy.length
+      ? (
+          await this.pool.query(
+            `SELECT ${groupCols.join(', ')}, ${TOTALS_SQL} FROM usage_events WHERE ${whereSql}
+             GROUP BY ${groupBySql} ORDER BY cost_micros DESC`,
+            params,
+          )
+        ).rows
+      : []
+    const bucketParam = `$${params.length + 1}`
+    const series = (
+      await this.pool.query(
+        `SELECT (at_ms / ${bucketParam}::bigint) * ${bucketParam}::bigint AS bucket_start_ms${groupCols.length ? ', ' + groupCols.join(', ') : ''}, ${TOTALS_SQL}
+         FROM usage_events WHERE ${whereSql}
+         GROUP BY bucket_start_ms${groupBySql ? ', ' + groupBySql : ''} ORDER BY bucket_start_ms`,
+        [...params, q.bucketMs],
+      )
+    ).rows
+    const keyOf = (row: Record<string, unknown>) =>
+      Object.fromEntries(q.groupBy.map((g) => [g, (row[g] as string | null) ?? null])) as Partial<Record<UsageGroupBy, string | null>>
+    return {
+      totals: totalsOf(totals),
+      groups: groups.map((row) => ({ key: keyOf(row), ...totalsOf(row) })),
+      series: series.map((row) => ({ bucketStartMs: Number(row.bucket_start_ms), key: keyOf(row), ...totalsOf(row) })),
+    }
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * The LedgerStore contract (src/store/contract/ledger.contract.ts) against PostgreSQL + Redis:
+ * the same suite SQLite passes. Each test gets a fresh Redis key prefix and its own orgs; the
+ * schema is shared by the file (migrated once).
+ */
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { newId } from '../../src/lib/ids.js'
+import { micros } from '../../src/money/index.js'
+import type { ReserveRequest, WalletRef } from '../../src/ledger/types.js'
+import { ledgerContract } from '../../src/store/contract/ledger.contract.js'
+import { openRedisLedger } from '../../src/store/postgres-redis.js'
+import { migratePostgres } from '../../src/store/postgres/db.js'
+import { describeWithBoth, postgresService, postgresSkipReason, redisService, redisSkipReason, type PostgresService } from '../support/services.js'
+import { until } from './hard-caps-support.js'
+import { hostPort, startTcpProxy, viaPort, type TcpProxy } from './scale-support.js'
+
+const skip = redisSkipReason() ?? postgresSkipReason()
+
+if (skip !== undefined) {
+  describe('LedgerStore contract (postgres+redis)', () => it.skip(`skipped: ${skip}`, () => {}))
+} else {
+  let pg: PostgresService | undefined
+  beforeAll(async () => {
+    const service = await postgresService()
+    if ('skip' in service) throw new Error(service.reason)
+    pg = service
+    await migratePostgres(pg.url)
+  })
+  afterAll(async () => {
+    await pg?.stop()
+  })
+
+  ledgerContract('postgres+redis', async () => {
+    const redis = await redisService()
+    if ('skip' in redis) throw new Error(redis.reason)
+    const ledger = await openRedisLedger({ postgresUrl: pg!.url, redisUrl: redis.url, keyPrefix: redis.prefix })
+    return {
+      store: ledger.store,
+      close: async () => {
+        await ledger.close()
+        await redis.stop()
+      },
+    }
+  })
+}
+
+/**
+ * What only the Redis + PostgreSQL ledger has: round trips per call, the rebuild from
+ * PostgreSQL, reconciliation, and the fail modes when Redis is unreachable (cut with a TCP proxy).
+ */
+describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes', (ctx) => {
+  const T0 = Date.UTC(2026, 10, 15, 12)
+  const team: WalletRef = { scopeKind: 'team', scopeId: 'ops' }
+  const proxies: TcpProxy[] = []
+  afterAll(async () => {
+    await Promise.all(proxies.map((p) => p.close()))
+  })
+
+  async function open(redisUrl = ctx.redis.url, name = newId('req').slice(4)) {
+    await migratePostgres(ctx.postgres.url)
+    return openRedisLedger({ postgresUrl: ctx.postgres.url, redisUrl, keyPrefix: `${ctx.redis.prefix}${name}:` })
+  }
+
+  function aReservation(orgId: string, overrides: Partial<ReserveRequest> = {}): ReserveRequest {
+    return {
+      reservationId: newId('rsv'),
+      orgId,
+      cascade: [team],
+      walletRequired: true,
+      walletCapPercent: 100,
+      amountMicros: micros(1_000),
+      budgets: [],
+      requestId: undefined,
+      atMs: T0,
+      expiresAtMs: T0 + 60_000,
+      ...overrides,
+    }
+  }
+
+  it('reserves in one Redis round trip and settles in one', async () => {
+    const ledger = await open()
+    try {
+      const orgId = `org_${newId('req').slice(4)}`
+      await ledger.store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      const request = aReservation(orgId)
+      const before = ledger.store.redisRoundTrips
+      expect((await ledger.store.reserve(request)).kind).toBe('reserved')
+      expect(ledger.store.redisRoundTrips - before).toBe(1)
+      expect((await ledger.store.settle(request.reservationId, micros(400), T0 + 1)).kind).toBe('settled')
+      expect(ledger.store.redisRoundTrips - before).toBe(2)
+    } finally {
+      await ledger.close()
+    }
+  })
+
+  it('Redis emptied: the org is rebuilt from PostgreSQL before the next reservation, pending ones included', async () => {
+    const name = newId('req').slice(4)
+    const ledger = await open(ctx.redis.url, name)
+    const redis = new Redis(ctx.redis.url)
+    try {
+      const orgId = `org_${name}`
+      const wallet = await ledger.store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      const pending = aReservation(orgId, { amountMicros: micros(3_000) })
+      const settled = aReservation(orgId, { amountMicros: micros(2_000) })
+      await ledger.store.reserve(pending)
+      await ledger.store.reserve(settled)
+      await ledger.store.settle(settled.reservationId, micros(1_500), T0 + 1)
+      await ledger.journal.flush()
+      const keys = await redis.keys(`${ctx.redis.prefix}${name}:*`)
+      expect(keys.length).toBeGreaterThan(0)
+      await redis.del(...keys)
+
+      // 10_000 − 3_000 pending − 1_500 spent = 5_500: 5_501 must not fit.
+      expect((await ledger.store.reserve(aReservation(orgId, { amountMicros: micros(5_501) }))).kind).toBe('insufficient_quota')
+      expect(await ledger.store.getWallet(wallet.id)).toMatchObject({ reservedMicros: 3_000, spentMicros: 1_500, availableMicros: 5_500 })
+      expect(await ledger.store.settle(pending.reservationId, micros(1_000), T0 + 2)).toMatchObject({ kind: 'settled', releasedMicros: 2_000 })
+      expect((await ledger.store.settle(settled.reservationId, micros(1), T0 + 2)).kind).toBe('already_settled')
+      expect(await ledger.store.reconcile()).toEqual([])
+    } finally {
+      redis.disconnect()
+      await ledger.close()
+    }
+  })
+
+  it('reconciliation reports a wallet whose Redis balance differs from PostgreSQL', async () => {
+    const name = newId('req').slice(4)
+    const ledger = await open(ctx.redis.url, name)
+    const redis = new Redis(ctx.redis.url)
+    try {
+      const orgId = `org_${name}`
+      const wallet = await ledger.store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      expect(await ledger.store.reconcile()).toEqual([])
+      await redis.hincrby(`${ctx.redis.prefix}${name}:tg:{${orgId}}:w:team:ops`, 'spent', 7)
+      expect(await ledger.store.reconcile()).toEqual([{ orgId, walletId: wallet.id, field: 'spent', redisMicros: 7, postgresMicros: 0 }])
+    } finally {
+      redis.disconnect()
+      await ledger.close()
+    }
+  })
+
+  it('Redis unreachable: closed refuses, open serves within its allowance, and both are applied once Redis is back', async () => {
+    const target = hostPort(ctx.redis.url)
+    const proxy = await startTcpProxy(target.host, target.port)
+    proxies.push(proxy)
+    const ledger = await open(viaPort(ctx.redis.url, proxy.port))
+    try {
+      const orgId = `org_${newId('req').slice(4)}`
+      const wallet = await ledger.store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      const inFlight = aReservation(orgId, { amountMicros: micros(2_000) })
+      expect((await ledger.store.reserve(inFlight)).kind).toBe('reserved')
+
+      await proxy.cut()
+      const open = { mode: 'open' as const, emergencyAllowanceMicros: micros(1_500) }
+      expect((await ledger.store.reserve(aReservation(orgId, { failMode: { mode: 'closed', emergencyAllowanceMicros: micros(0) } }))).kind).toBe('store_unavailable')
+      const emergency = aReservation(orgId, { amountMicros: micros(1_000), failMode: open })
+      expect((await ledger.store.reserve(emergency)).kind).toBe('reserved')
+      // The allowance is spent (1_000 of 1_500 held): the next 1_000 is refused.
+      expect((await ledger.store.reserve(aReservation(orgId, { amountMicros: micros(1_000), failMode: open }))).kind).toBe('store_unavailable')
+      expect(await ledger.store.settle(emergency.reservationId, micros(800), T0 + 1)).toMatchObject({ kind: 'settled', releasedMicros: 200 })
+      // A reservation made before the outage settles too: the outcome is kept and applied later.
+      expect(await ledger.store.settle(inFlight.reservationId, micros(1_200), T0 + 1)).toMatchObject({ kind: 'settled', releasedMicros: 800 })
+
+      await proxy.restore()
+      await until('Redis to answer', async () => ((await ledger.store.retryDeferred().catch(() => 1)) === 0 ? true : undefined), 10_000, 100)
+      expect(await ledger.store.chargeEmergencySpend()).toBe(0)
+      expect(await ledger.store.getWallet(wallet.id)).toMatchObject({ reservedMicros: 0, spentMicros: 2_000, availableMicros: 8_000 })
+      await ledger.journal.flush()
+      expect(await ledger.store.reconcile()).toEqual([])
+      const entries = await ledger.store.ledgerEntries(wallet.id, 10)
+      expect(entries.reduce((sum, e) => sum + e.amountMicros, 0)).toBe(8_000)
+    } finally {
+      await ledger.close()
+    }
+  })
+})
