@@ -75,7 +75,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   const mocks: MockUpstream[] = []
   const config = await withMockTargets(configIn, mocks)
 
-  const stores = await openStores(config, logger, clock, env)
+  const stores = await openStores(config, logger, clock, env, metrics)
   const adminAuth = new AdminAuth(stores.auth, env.TOLLGATE_ADMIN_TOKEN)
   const adminToken = await adminAuth.bootstrap(clock.nowMs())
   const apiKeys = await stores.auth.listConsumerKeys()
@@ -182,14 +182,22 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   }
 }
 
-async function openStores(config: Config, logger: Logger, clock: Clock, env: NodeJS.ProcessEnv): Promise<Stores> {
+async function openStores(config: Config, logger: Logger, clock: Clock, env: NodeJS.ProcessEnv, metrics: Metrics): Promise<Stores> {
   switch (config.storage.kind) {
     case 'sqlite':
       return openSqliteStores(config.storage.path)
     case 'postgres':
       return openPostgresRedisStores(
         { postgresUrl: config.storage.postgresUrl, redisUrl: config.storage.redisUrl, keyPrefix: env.TOLLGATE_REDIS_PREFIX ?? '' },
-        { logger, clock, onDrift: (drift) => logger.warn({ drift }, 'ledger: Redis and PostgreSQL disagree (reconciliation)') },
+        {
+          logger,
+          clock,
+          onDrift: (drift) => {
+            metrics.ledgerDriftWallets.set(drift.length)
+            metrics.ledgerDriftMicros.set(drift.reduce((sum, d) => sum + Math.abs(d.redisMicros - d.postgresMicros), 0))
+            if (drift.length > 0) logger.warn({ drift }, 'ledger: Redis and PostgreSQL disagree (reconciliation)')
+          },
+        },
       )
   }
 }

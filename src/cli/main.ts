@@ -44,6 +44,25 @@ configCommand
     for (const name of missing) process.stdout.write(`  note: environment variable ${name} is not set here; serve will need it\n`)
   })
 
+program
+  .command('db')
+  .description('Database tools')
+  .command('migrate')
+  .description('Apply PostgreSQL migrations (they also run on start); with no --url, uses storage.postgres from --config')
+  .option('-c, --config <file>', 'YAML configuration file with storage.postgres')
+  .option('--url <url>', 'PostgreSQL URL (overrides the config)')
+  .action(async (options: { config?: string; url?: string }) => {
+    let url = options.url ?? process.env.DATABASE_URL
+    if (url === undefined && options.config) {
+      const config = loadConfigFile(options.config, { requireSecrets: false })
+      if (config.storage.kind === 'postgres') url = config.storage.postgresUrl
+    }
+    if (url === undefined) throw new Error('db migrate: give --url, DATABASE_URL, or a --config with storage.postgres')
+    const { migratePostgres } = await import('../store/postgres/db.js')
+    const applied = await migratePostgres(url)
+    process.stdout.write(applied.length ? `tollgate: applied ${applied.length} migration(s): ${applied.join(', ')}\n` : 'tollgate: database is up to date\n')
+  })
+
 function parsePort(value: string): number {
   const port = Number(value)
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`--port: expected 0–65535, got "${value}"`)

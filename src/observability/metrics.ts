@@ -13,6 +13,8 @@ export interface Metrics {
   readonly reservationsPending: Gauge
   readonly reservationsExpired: Counter
   readonly usageQueueDepth: Gauge
+  readonly ledgerDriftWallets: Gauge
+  readonly ledgerDriftMicros: Gauge
 }
 
 export function createMetrics(): Metrics {
@@ -57,6 +59,16 @@ export function createMetrics(): Metrics {
     usageQueueDepth: new Gauge({
       name: 'tollgate_usage_queue_depth',
       help: 'Usage events waiting to be written',
+      registers: [registry],
+    }),
+    ledgerDriftWallets: new Gauge({
+      name: 'tollgate_ledger_drift_wallets',
+      help: 'Wallet fields on which Redis and PostgreSQL disagreed at the last reconciliation',
+      registers: [registry],
+    }),
+    ledgerDriftMicros: new Gauge({
+      name: 'tollgate_ledger_drift_micros',
+      help: 'Sum of |Redis − PostgreSQL| over drifting wallet fields at the last reconciliation, in micro-USD',
       registers: [registry],
     }),
   }

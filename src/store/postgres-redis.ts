@@ -131,7 +131,8 @@ export async function openPostgresRedisStores(config: PostgresRedisConfig, deps:
   )
   const reconcile = async (): Promise<readonly LedgerDrift[]> => {
     const drift = await ledger.reconcile()
-    if (drift.length > 0) deps.onDrift?.(drift)
+    // Reported on every pass, empty included, so a drift gauge goes back to zero once healed.
+    deps.onDrift?.(drift)
     return drift
   }
   const reconcileIntervalMs = config.reconcileIntervalMs ?? 60_000
