@@ -6,7 +6,7 @@
  *   a wallet pays a reservation only if reserved + spent + amount ≤ cap,
  *   cap = allocated × walletCapPercent / 100 (the `block` entry of cost_tracking.budget_alerts)
  */
-import type { Micros } from '../money/index.js'
+import { micros, type Micros } from '../money/index.js'
 
 export type WalletScopeKind = 'user' | 'team' | 'org'
 
@@ -103,6 +103,31 @@ export interface ReserveRequest {
    * micros, reconciled into the ledger later. Backends with no separate counter store ignore it.
    */
   readonly failMode?: { readonly mode: 'closed' | 'open'; readonly emergencyAllowanceMicros: Micros }
+}
+
+/**
+ * The reservation a `reserve` creates: pending, nothing settled yet. `payer` is the wallet that
+ * holds the amount, or undefined when no wallet pays (enforcement off, or an emergency reservation).
+ */
+export function pendingReservation(
+  request: ReserveRequest,
+  payer: { readonly walletId: string; readonly scope: ScopeName } | undefined,
+): Reservation {
+  return {
+    id: request.reservationId,
+    orgId: request.orgId,
+    walletId: payer?.walletId,
+    scope: payer?.scope,
+    amountMicros: request.amountMicros,
+    status: 'pending',
+    settledMicros: undefined,
+    unbilledMicros: micros(0),
+    budgets: request.budgets,
+    requestId: request.requestId,
+    createdAtMs: request.atMs,
+    expiresAtMs: request.expiresAtMs,
+    resolvedAtMs: undefined,
+  }
 }
 
 export type ReserveResult =

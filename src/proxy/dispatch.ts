@@ -25,6 +25,11 @@ export interface Measured {
   readonly modelServed: string | undefined
 }
 
+export interface Resolution {
+  readonly headers: Record<string, string>
+  readonly settled: Promise<void>
+}
+
 export interface DispatchInput {
   readonly call: ProxyCall
   readonly routed: RoutedModel
@@ -38,8 +43,11 @@ export interface DispatchInput {
   readonly headers: Record<string, string>
   readonly pools: UpstreamPools
   readonly upstream: { origin: string; path: string; headers: Record<string, string> }
-  /** Settles or voids; returns the cost headers. Called exactly once. */
-  readonly resolve: (measured: Measured) => Promise<Record<string, string>>
+  /**
+   * Called exactly once, as soon as the outcome is known: returns the cost headers at once and
+   * starts the settle (or void), which dispatch awaits after the client has its answer.
+   */
+  readonly resolve: (measured: Measured) => Resolution
 }
 
 const COST_TRAILERS = `${H.cost}, ${H.walletRemaining}`
@@ -56,9 +64,10 @@ export async function dispatch(input: DispatchInput): Promise<Measured> {
     })
   } catch (error) {
     const measured: Measured = { kind: 'unreachable', status: 502, usage: undefined, usageSource: 'none', modelServed: undefined }
-    const costHeaders = await input.resolve(measured)
+    const { headers: costHeaders, settled } = input.resolve(measured)
     const message = `Upstream ${input.routed.target.id} could not be reached: ${(error as Error).message}`
     sink.sendJson(502, { ...input.headers, ...costHeaders }, errorBody(call.flavor, { status: 502, code: 'upstream_unreachable', message }, call.requestId))
+    await settled
     return measured
   }
 
@@ -87,9 +96,10 @@ async function relayWhole(
   } catch {
     // The upstream hung up mid-body: nothing usable was delivered to the client.
     const measured: Measured = { kind: 'cut', status: 502, usage: undefined, usageSource: 'none', modelServed: undefined }
-    const costHeaders = await input.resolve(measured)
+    const { headers: costHeaders, settled } = input.resolve(measured)
     const message = `Upstream ${input.routed.target.id} closed the connection mid-response.`
     input.sink.sendJson(502, { ...input.headers, ...costHeaders }, errorBody(input.call.flavor, { status: 502, code: 'upstream_unreachable', message }, input.call.requestId))
+    await settled
     return measured
   }
   let measured: Measured
@@ -106,8 +116,9 @@ async function relayWhole(
       modelServed: found?.model,
     }
   }
-  const costHeaders = await input.resolve(measured)
+  const { headers: costHeaders, settled } = input.resolve(measured)
   input.sink.send(response.statusCode, { ...upstreamHeaders, ...input.headers, ...costHeaders }, body)
+  await settled
   return measured
 }
 
@@ -167,10 +178,11 @@ async function relayStream(
     usageSource: counted.source,
     modelServed: counted.model,
   }
-  const costHeaders = await input.resolve(measured)
+  const { headers: costHeaders, settled } = input.resolve(measured)
   if (measured.kind === 'ok') sink.end(costHeaders)
   // A stream cut by the provider is cut for the client too, so it cannot mistake it for a whole answer.
   else sink.raw.destroy()
+  await settled
   return measured
 }
 

@@ -21,10 +21,10 @@ import { buildUpstreamRequest, emptyUsage, ensureStreamUsage } from '../provider
 import type { TicketService } from '../tickets/index.js'
 import type { UsageDecision, UsageEvent, UsageRecorder, UsageStatus } from '../usage/index.js'
 import { routeModel, type ProxyCall, type RoutedModel } from './call.js'
-import { dispatch, type Measured } from './dispatch.js'
+import { dispatch, type Measured, type Resolution } from './dispatch.js'
 import { H } from './headers.js'
 import { errorBody, type ProxyError } from './refusal.js'
-import { estimatePromptTokens, planOutputCap, reserveForCall } from './reserve.js'
+import { PromptEstimate, planOutputCap, reserveForCall } from './reserve.js'
 import { ResponseSink } from './response-sink.js'
 import type { PolicyDecision, SpendPolicy } from './spend-policy.js'
 import type { UpstreamPools } from './upstream.js'
@@ -116,18 +116,18 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   const upstreamBody: Record<string, unknown> = { ...call.body, model: routed.upstreamModel }
   const dropInjectedUsage = call.endpoint === 'chat_completions' && call.isStream ? !ensureStreamUsage(upstreamBody) : false
   const price = routed.price
-  // Tokenizing costs CPU on the hot path: only calls that reserve, or streams cut before their
-  // usage arrived, need the count.
-  let inputTokensCounted: number | undefined
-  const inputTokens = () => (inputTokensCounted ??= estimatePromptTokens(call, routed as RoutedModel, config.reservations.tokenizerMaxBytes))
+  // Counted lazily: a reservation first tries the byte bound; only a refusal or a stream cut
+  // before its usage arrived runs the tokenizer.
+  const prompt = new PromptEstimate(call, routed, config.reservations.tokenizerMaxBytes)
   const needsReservation =
     (config.costTracking.enabled && config.costTracking.walletEnforcement) || decision.counters.some((c) => c.limitMicros !== undefined)
 
   let reservation: Reservation | undefined
+  let reservedCall: ReservedCall | undefined
   if (needsReservation) {
     const reserved = await reserveForCall(
       { config, ledger: deps.ledger, tickets: deps.tickets, nowMs: () => clock.nowMs() },
-      call, routed, price, inputTokens(), cap, decision.counters, upstreamBody,
+      call, routed, price, prompt, cap, decision.counters, upstreamBody,
     )
     if (reserved.kind === 'refused') {
       const r = reserved.result
@@ -149,6 +149,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
       return refuse(call, sink, blockedError(label?.scope ?? `budget:${r.budgetId}`, what, counter?.periodEndMs ?? clock.nowMs(), clock.nowMs()))
     }
     reservation = reserved.result.reservation
+    reservedCall = { reservation, walletAvailableMicros: reserved.result.walletAvailableMicros }
     headers[H.costReserved] = formatUsd(reservation.amountMicros)
     if (reservation.scope !== undefined) headers[H.wallet] = reservation.scope
     if (reserved.cappedTo !== undefined) headers[H.outputCapped] = String(reserved.cappedTo)
@@ -164,13 +165,13 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
     clientHeaders: call.headers,
   })
   let resolved = false
-  const resolve = async (measured: Measured): Promise<Record<string, string>> => {
+  const resolve = (measured: Measured): Resolution => {
     resolved = true
-    return settleCall(call, deps, routed as RoutedModel, decision, reservation, measured)
+    return settleCall(call, deps, routed as RoutedModel, decision, reservedCall, measured)
   }
   let outcome: Measured | undefined
   try {
-    outcome = await dispatch({ call, routed, upstreamBody, dropInjectedUsage, promptTokensEstimate: inputTokens, sink, headers, pools: deps.pools, upstream, resolve })
+    outcome = await dispatch({ call, routed, upstreamBody, dropInjectedUsage, promptTokensEstimate: () => prompt.counted(), sink, headers, pools: deps.pools, upstream, resolve })
   } finally {
     if (!resolved && reservation) {
       // Dispatch threw before learning the outcome: charge the worst case rather than risk
@@ -183,17 +184,24 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   return outcome.usage !== undefined || outcome.kind === 'ok'
 }
 
-/** Turns what dispatch measured into money: settle (or void), the usage event, notifications. */
-async function settleCall(
+/**
+ * Turns what dispatch measured into money. The cost (and what remains of the wallet, as of this
+ * call) is known at once from the usage, so the client gets its answer without waiting for the
+ * store; the settle (or void), the usage event and the notifications follow in `settled`, which
+ * the pipeline awaits before the call is done. A later request from this process is ordered
+ * after it (same group commit / same Redis connection).
+ */
+function settleCall(
   call: ProxyCall,
   deps: ProxyDeps,
   routed: RoutedModel,
   decision: PolicyDecision,
-  reservation: Reservation | undefined,
+  reserved: ReservedCall | undefined,
   measured: Measured,
-): Promise<Record<string, string>> {
+): Resolution {
   const now = deps.clock.nowMs()
   const provider = routed.target.provider
+  const reservation = reserved?.reservation
   let costMicros: Micros = ZERO
   let priceSource = routed.price.source
   if (measured.usage) {
@@ -206,27 +214,37 @@ async function settleCall(
     priceSource = `${priceSource};unreported-usage`
   }
   const spent = measured.usage !== undefined || measured.kind === 'ok'
-  let result: ResolveResult | undefined
-  let budgetCrossings = (decision.counters.length > 0 && !reservation && costMicros > 0)
-    ? await deps.ledger.recordSpend(decision.counters, costMicros)
-    : []
-  if (reservation) {
-    result = spent ? await deps.ledger.settle(reservation.id, costMicros, now) : await deps.ledger.void(reservation.id, now)
-    if (result.kind === 'settled' || result.kind === 'voided') budgetCrossings = [...result.budgetCrossings]
-  }
-  const walletCrossing = result && (result.kind === 'settled' || result.kind === 'voided') ? result.walletCrossing : undefined
-  deps.usage.record(usageEventOf(call, routed, measured, costMicros, priceSource, decisionLabel(decision, reservation, deps.config), reservation, now))
-  deps.policy.onSpend({ attribution: call.attribution, model: routedName(routed, call), provider, atMs: now, budgetCrossings, walletCrossing })
-  deps.metrics.requests.inc({ endpoint: call.endpoint, status: String(measured.status), decision: decision.kind })
-  deps.metrics.requestDuration.observe({ endpoint: call.endpoint, stream: call.isStream ? 'true' : 'false' }, (now - call.receivedAtMs) / 1000)
-  if (costMicros > 0) deps.metrics.costMicros.inc({ provider, model: routedName(routed, call) }, costMicros)
-  if (measured.kind === 'upstream_error' || measured.kind === 'unreachable') {
-    deps.metrics.upstreamErrors.inc({ provider, status: measured.kind === 'unreachable' ? 'network' : String(measured.status) })
-  }
   const headers: Record<string, string> = { [H.cost]: formatUsd(costMicros) }
-  const remaining = result && 'walletAvailableMicros' in result ? result.walletAvailableMicros : undefined
-  if (remaining !== undefined) headers[H.walletRemaining] = formatUsd(remaining)
-  return headers
+  if (reservation && reserved.walletAvailableMicros !== undefined) {
+    // The wallet never pays above what it could cover (SPEC §1), so neither does this figure.
+    const charged = spent ? Math.min(costMicros, reservation.amountMicros + reserved.walletAvailableMicros) : 0
+    headers[H.walletRemaining] = formatUsd(micros(reserved.walletAvailableMicros + reservation.amountMicros - charged))
+  }
+
+  const settled = (async () => {
+    let result: ResolveResult | undefined
+    let budgetCrossings = decision.counters.length > 0 && !reservation && costMicros > 0 ? await deps.ledger.recordSpend(decision.counters, costMicros) : []
+    if (reservation) {
+      result = spent ? await deps.ledger.settle(reservation.id, costMicros, now) : await deps.ledger.void(reservation.id, now)
+      if (result.kind === 'settled' || result.kind === 'voided') budgetCrossings = [...result.budgetCrossings]
+    }
+    const walletCrossing = result && (result.kind === 'settled' || result.kind === 'voided') ? result.walletCrossing : undefined
+    deps.usage.record(usageEventOf(call, routed, measured, costMicros, priceSource, decisionLabel(decision, reservation, deps.config), reservation, now))
+    deps.policy.onSpend({ attribution: call.attribution, model: routedName(routed, call), provider, atMs: now, budgetCrossings, walletCrossing })
+    deps.metrics.requests.inc({ endpoint: call.endpoint, status: String(measured.status), decision: decision.kind })
+    deps.metrics.requestDuration.observe({ endpoint: call.endpoint, stream: call.isStream ? 'true' : 'false' }, (now - call.receivedAtMs) / 1000)
+    if (costMicros > 0) deps.metrics.costMicros.inc({ provider, model: routedName(routed, call) }, costMicros)
+    if (measured.kind === 'upstream_error' || measured.kind === 'unreachable') {
+      deps.metrics.upstreamErrors.inc({ provider, status: measured.kind === 'unreachable' ? 'network' : String(measured.status) })
+    }
+  })()
+  return { headers, settled }
+}
+
+/** A reservation taken for a call, with what its wallet had left right after. */
+interface ReservedCall {
+  readonly reservation: Reservation
+  readonly walletAvailableMicros: Micros | undefined
 }
 
 function routedName(routed: RoutedModel, call: ProxyCall): string {

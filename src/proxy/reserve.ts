@@ -11,6 +11,7 @@ import {
   affordableOutputTokens,
   estimateInputTokens,
   promptTextOf,
+  type PromptText,
   tokenizerFitOf,
   worstCaseCost,
   type ModelPrice,
@@ -49,10 +50,35 @@ export function planOutputCap(call: ProxyCall, routed: RoutedModel, config: Conf
   }
 }
 
-/** Input tokens for the estimate: the tokenizer, or the byte bound for prompts over the limit. */
-export function estimatePromptTokens(call: ProxyCall, routed: RoutedModel, tokenizerMaxBytes: number): number {
-  const prompt = promptTextOf(call.endpoint, call.body)
-  return estimateInputTokens(prompt, tokenizerMaxBytes, tokenizerFitOf(routed.target.provider, routed.upstreamModel)).tokens
+/**
+ * Input tokens for the worst case, computed lazily and at most once each. `bound()` is the UTF-8
+ * byte length (never below the true count, and nearly free); `counted()` runs the tokenizer for
+ * prompts up to `tokenizerMaxBytes` — it is needed only when the bound does not fit the funds, or
+ * to settle a stream cut before its usage arrived.
+ */
+export class PromptEstimate {
+  private prompt: PromptText | undefined
+  private boundTokens: number | undefined
+  private countedTokens: number | undefined
+
+  constructor(
+    private readonly call: ProxyCall,
+    private readonly routed: RoutedModel,
+    private readonly tokenizerMaxBytes: number,
+  ) {}
+
+  bound(): number {
+    return (this.boundTokens ??= this.estimate(0))
+  }
+
+  counted(): number {
+    return (this.countedTokens ??= this.estimate(this.tokenizerMaxBytes))
+  }
+
+  private estimate(tokenizerMaxBytes: number): number {
+    this.prompt ??= promptTextOf(this.call.endpoint, this.call.body)
+    return estimateInputTokens(this.prompt, tokenizerMaxBytes, tokenizerFitOf(this.routed.target.provider, this.routed.upstreamModel)).tokens
+  }
 }
 
 export function cascadeOf(call: Pick<ProxyCall, 'attribution'>): WalletRef[] {
@@ -91,12 +117,13 @@ export async function reserveForCall(
   call: ProxyCall,
   routed: RoutedModel,
   price: ModelPrice,
-  inputTokens: number,
+  prompt: PromptEstimate,
   cap: CapPlan,
   counters: readonly BudgetCounterRef[],
   upstreamBody: Record<string, unknown>,
 ): Promise<ReservationOutcome> {
   const { config, ledger } = deps
+  let inputTokens = prompt.bound()
   const attempt = (outputTokensCap: number) => {
     const now = deps.nowMs()
     return ledger.reserve({
@@ -117,6 +144,11 @@ export async function reserveForCall(
   let outputTokensCap = cap.outputTokensCap
   let cappedTo: number | undefined
   let result = await attempt(outputTokensCap)
+  // The byte bound over-counts (about 4× for English): when it does not fit, count exactly.
+  if (result.kind !== 'reserved' && prompt.counted() < inputTokens) {
+    inputTokens = prompt.counted()
+    result = await attempt(outputTokensCap)
+  }
   // A request that set no cap is not refused for a maximum it never asked for: lower the cap to
   // what the funds can cover and say so in a header (SPEC §4.1).
   if (result.kind !== 'reserved' && cap.read.kind === 'absent') {

@@ -192,7 +192,13 @@ describe('thresholds across gateway processes', () => {
     expect(replies.every((r) => r.cost === unit)).toBe(true)
 
     // The period spend is every call's cost, counted by three processes into one counter.
-    const posture = (await adminGet(gateways[1]!, `/v1/billing/budgets/${budgetId}`)).posture
+    // Each call settles right after its response: poll briefly for the last ones.
+    const deadline = Date.now() + 5_000
+    let posture = (await adminGet(gateways[1]!, `/v1/billing/budgets/${budgetId}`)).posture
+    while (Math.round(posture.spend_usd * 1e6) !== CALLS * unit && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      posture = (await adminGet(gateways[1]!, `/v1/billing/budgets/${budgetId}`)).posture
+    }
     expect(Math.round(posture.spend_usd * 1e6)).toBe(CALLS * unit)
 
     const thresholdsOf = (ds: readonly Delivery[]) => ds.filter((d) => d.type === 'budget.threshold' && d.budgetId === budgetId)

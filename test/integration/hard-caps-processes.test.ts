@@ -25,7 +25,9 @@ import {
   chatBody,
   ledgerOf,
   ledgerSum,
+  mapBounded,
   MOCK_KEY_ENV,
+  pendingReservations,
   until,
   usdToMicros,
   walletOf,
@@ -83,26 +85,6 @@ function chatAt(baseUrl: string, key: string, extra: Record<string, unknown> = {
   })
 }
 
-async function pendingReservations(baseUrl: string): Promise<number> {
-  const text = await (await fetch(`${baseUrl}/metrics`)).text()
-  const match = /^tollgate_reservations_pending(?:\{[^}]*\})? (\d+)/m.exec(text)
-  if (!match) throw new Error('tollgate_reservations_pending missing from /metrics')
-  return Number(match[1])
-}
-
-async function mapBounded<T, R>(items: readonly T[], limit: number, run: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++
-      results[index] = await run(items[index]!, index)
-    }
-  }
-  await Promise.all(Array.from({ length: limit }, worker))
-  return results
-}
-
 it('three processes on one wallet never overspend it, and serve what it can pay for', { timeout: 60_000 }, async () => {
   const mock = await startMockUpstream({ apiKey: MOCK_KEY, requestsRecordedMax: 10_000 })
   mocks.push(mock)
@@ -149,7 +131,11 @@ it('three processes on one wallet never overspend it, and serve what it can pay 
   expect(new Set(refused.map((o) => `${o.status} ${o.code}`))).toEqual(refused.length ? new Set(['429 insufficient_quota']) : new Set())
   expect(mock.requests.length - upstreamBefore).toBe(admitted.length)
 
-  const w = (await walletOf(admin, `team:${TEAM}`)) as WalletView
+  // A call settles right after its response is sent; another process sees it a moment later.
+  const w = await until('every reservation settled', async () => {
+    const wallet = (await walletOf(admin, `team:${TEAM}`)) as WalletView
+    return wallet.reserved_micros === 0 ? wallet : undefined
+  })
   expect(w.allocated_micros).toBe(allocation)
   expect(w.spent_micros).toBeLessThanOrEqual(allocation)
   expect(w.reserved_micros).toBe(0)

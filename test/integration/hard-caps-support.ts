@@ -135,3 +135,25 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
 export function chatBody(content: string, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ model: METERED, messages: [{ role: 'user', content }], ...extra })
 }
+
+/** Runs `run` over `items` with at most `limit` in flight; results in input order. */
+export async function mapBounded<T, R>(items: readonly T[], limit: number, run: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++
+      results[index] = await run(items[index]!, index)
+    }
+  }
+  await Promise.all(Array.from({ length: limit }, worker))
+  return results
+}
+
+/** The gateway's `tollgate_reservations_pending` gauge, read from its /metrics. */
+export async function pendingReservations(baseUrl: string): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text()
+  const match = /^tollgate_reservations_pending(?:\{[^}]*\})? (\d+)/m.exec(text)
+  if (!match) throw new Error('tollgate_reservations_pending missing from /metrics')
+  return Number(match[1])
+}

@@ -22,13 +22,11 @@ import { startMockUpstream, type MockUpstream } from '../../src/providers/index.
 import { migratePostgres } from '../../src/store/postgres-redis.js'
 import { spawnGateway, type GatewayHandle } from '../support/processes.js'
 import { describeWithBoth } from '../support/services.js'
-import { chatBody, ledgerOf, ledgerSum, until, usdToMicros, walletOf, type AdminCall, type WalletView } from './hard-caps-support.js'
+import { chatBody, ledgerOf, ledgerSum, mapBounded, pendingReservations, until, usdToMicros, walletOf, type AdminCall, type WalletView } from './hard-caps-support.js'
 import {
   adminAt,
   gatewayEnv,
   hostPort,
-  mapBounded,
-  pendingReservations,
   scaleConfig,
   sql,
   startTcpProxy,

@@ -13,8 +13,8 @@ import { startMockUpstream, type MockUpstream } from '../../src/providers/index.
 import { migratePostgres } from '../../src/store/postgres-redis.js'
 import { spawnGateway, type GatewayHandle } from '../support/processes.js'
 import { describeWithBoth } from '../support/services.js'
-import { chatBody, ledgerOf, ledgerSum, until, usdToMicros, walletOf, type WalletView } from './hard-caps-support.js'
-import { adminAt, gatewayEnv, mapBounded, pendingReservations, scaleConfig, sql, writeConfig } from './scale-support.js'
+import { chatBody, ledgerOf, ledgerSum, mapBounded, pendingReservations, until, usdToMicros, walletOf, type WalletView } from './hard-caps-support.js'
+import { adminAt, gatewayEnv, scaleConfig, sql, writeConfig } from './scale-support.js'
 
 const ADMIN = 'tg_scale_processes_admin_token_01234'
 const MOCK_KEY = 'sk-scale-processes-mock-upstream'
@@ -120,7 +120,11 @@ describeWithBoth('scale out: many gateway processes on one Redis and one Postgre
     // Redis (what the API shows) and the journal in PostgreSQL settle on the same numbers.
     const walletAdmitted = outcomes.filter((o) => o.team === 'wallet' && o.status === 200)
     const walletSpent = walletAdmitted.reduce((sum, o) => sum + usdToMicros(o.cost), 0)
-    const w = (await walletOf(admin, `team:${TEAM_WALLET}`)) as WalletView
+    // Each call settles right after its response; the last ones land a moment later.
+    const w = await until('every reservation settled', async () => {
+      const wallet = (await walletOf(admin, `team:${TEAM_WALLET}`)) as WalletView
+      return wallet.reserved_micros === 0 ? wallet : undefined
+    })
     expect(w).toMatchObject({ allocated_micros: allocation, reserved_micros: 0, spent_micros: walletSpent })
     await until('the journal to reach PostgreSQL', async () => {
       const [row] = await sql<{ spent_micros: number; reserved_micros: number }>(ctx.postgres.url, 'SELECT spent_micros::float8 AS spent_micros, reserved_micros::float8 AS reserved_micros FROM wallets WHERE id = $1', [w.id])

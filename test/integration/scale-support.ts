@@ -76,26 +76,6 @@ export function adminAt(baseUrl: string, token: string): AdminCall {
   }
 }
 
-export async function mapBounded<T, R>(items: readonly T[], limit: number, run: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++
-      results[index] = await run(items[index]!, index)
-    }
-  }
-  await Promise.all(Array.from({ length: limit }, worker))
-  return results
-}
-
-export async function pendingReservations(baseUrl: string): Promise<number> {
-  const text = await (await fetch(`${baseUrl}/metrics`)).text()
-  const match = /^tollgate_reservations_pending(?:\{[^}]*\})? (\d+)/m.exec(text)
-  if (!match) throw new Error('tollgate_reservations_pending missing from /metrics')
-  return Number(match[1])
-}
-
 /** One query against the test schema (the URL carries its search_path). */
 export async function sql<T extends Record<string, unknown>>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 })

@@ -1,31 +1,8 @@
 /** Admin tokens and API-created consumer keys on PostgreSQL. Only hashes are stored. */
 import type pg from 'pg'
 import { micros } from '../../money/index.js'
-import type { AdminTokenRecord, AuthStore, Consumer, Role } from '../../auth/types.js'
-
-interface TokenRow {
-  id: string
-  token_hash: string
-  prefix: string
-  org_id: string
-  role: Role
-  team_id: string | null
-  name: string
-  created_at_ms: number
-}
-
-function tokenOf(row: TokenRow): AdminTokenRecord & { tokenHash: string } {
-  return {
-    tokenId: row.id,
-    tokenHash: row.token_hash,
-    prefix: row.prefix,
-    orgId: row.org_id,
-    role: row.role,
-    teamId: row.team_id ?? undefined,
-    name: row.name,
-    createdAtMs: row.created_at_ms,
-  }
-}
+import type { AdminTokenRecord, AuthStore, Consumer } from '../../auth/types.js'
+import { tokenOf, type TokenRow } from '../rows/auth.js'
 
 export class PostgresAuthStore implements AuthStore {
   constructor(private readonly pool: pg.Pool) {}

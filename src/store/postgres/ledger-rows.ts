@@ -4,43 +4,14 @@
  * Redis ledger uses them to rebuild an org and to reconcile.
  */
 import type pg from 'pg'
-import { micros } from '../../money/index.js'
-import type {
-  AllocateRequest,
-  BudgetCounterRef,
-  LedgerEntry,
-  LedgerEntryKind,
-  Reservation,
-  ReservationStatus,
-  Wallet,
-  WalletScopeKind,
-} from '../../ledger/types.js'
+import type { AllocateRequest, BudgetCounterRef, LedgerEntry, Reservation } from '../../ledger/types.js'
+import { ledgerEntryOf, reservationOf, type ReservationColumns, type WalletRow } from '../rows/ledger.js'
 
-export interface WalletRow {
-  id: string
-  org_id: string
-  scope_kind: WalletScopeKind
-  scope_id: string
-  allocated_micros: number
-  reserved_micros: number
-  spent_micros: number
-  created_at_ms: number
-}
+export { walletOf as walletOfRow, type WalletRow } from '../rows/ledger.js'
 
-export interface ReservationRow {
-  id: string
-  org_id: string
-  wallet_id: string | null
-  scope: string | null
-  amount_micros: number
-  status: ReservationStatus
-  settled_micros: number | null
-  unbilled_micros: number
+/** `budgets_json` is JSONB (parsed by the driver); `emergency` and `cascade_json` exist only in PostgreSQL. */
+export interface ReservationRow extends ReservationColumns {
   budgets_json: BudgetCounterRef[]
-  request_id: string | null
-  created_at_ms: number
-  expires_at_ms: number
-  resolved_at_ms: number | null
   emergency: boolean
   cascade_json: unknown
 }
@@ -54,37 +25,8 @@ export interface CounterRow {
   period_end_ms: number
 }
 
-export function walletOfRow(row: WalletRow): Wallet {
-  return {
-    id: row.id,
-    orgId: row.org_id,
-    scopeKind: row.scope_kind,
-    scopeId: row.scope_id,
-    currency: 'USD',
-    allocatedMicros: micros(row.allocated_micros),
-    reservedMicros: micros(row.reserved_micros),
-    spentMicros: micros(row.spent_micros),
-    availableMicros: micros(row.allocated_micros - row.reserved_micros - row.spent_micros),
-    createdAtMs: row.created_at_ms,
-  }
-}
-
 export function reservationOfRow(row: ReservationRow): Reservation {
-  return {
-    id: row.id,
-    orgId: row.org_id,
-    walletId: row.wallet_id ?? undefined,
-    scope: row.scope ?? undefined,
-    amountMicros: micros(row.amount_micros),
-    status: row.status,
-    settledMicros: row.settled_micros === null ? undefined : micros(row.settled_micros),
-    unbilledMicros: micros(row.unbilled_micros),
-    budgets: row.budgets_json,
-    requestId: row.request_id ?? undefined,
-    createdAtMs: row.created_at_ms,
-    expiresAtMs: row.expires_at_ms,
-    resolvedAtMs: row.resolved_at_ms ?? undefined,
-  }
+  return reservationOf(row, row.budgets_json)
 }
 
 export class PostgresLedgerRows {
@@ -173,14 +115,6 @@ export class PostgresLedgerRows {
       'SELECT * FROM ledger_entries WHERE wallet_id = $1 ORDER BY at_ms DESC, seq DESC LIMIT $2',
       [walletId, limit],
     )
-    return rows.map((row) => ({
-      id: row.id as string,
-      walletId: row.wallet_id as string,
-      kind: row.kind as LedgerEntryKind,
-      amountMicros: micros(row.amount_micros as number),
-      reservationId: (row.reservation_id as string | null) ?? undefined,
-      description: (row.description as string | null) ?? undefined,
-      atMs: row.at_ms as number,
-    }))
+    return rows.map((row) => ledgerEntryOf(row, row.id as string))
   }
 }

@@ -7,38 +7,10 @@
 import { randomBytes } from 'node:crypto'
 import type pg from 'pg'
 import { newId } from '../../lib/ids.js'
-import type { Notification, NotificationType } from '../../notify/notification.js'
-import type { ClaimedDelivery, InboxEntry, InboxQuery, InboxStore, OutboxItem, OutboxStatus, OutboxStore } from '../../notify/outbox.js'
+import type { Notification } from '../../notify/notification.js'
+import type { ClaimedDelivery, InboxEntry, InboxQuery, InboxStore, OutboxItem, OutboxStore } from '../../notify/outbox.js'
 import type { NotificationPreference, PreferenceStore, PreferenceSubjectType } from '../../notify/preferences.js'
-
-interface NotificationRow {
-  id: string
-  org_id: string
-  type: string
-  created_at_ms: number
-  data_json: string
-  read_at_ms: number | null
-}
-
-interface OutboxRow {
-  id: string
-  notification_id: string
-  channel_id: string
-  status: string
-  attempts: number
-  next_attempt_at_ms: number
-  lease_token: string | null
-  last_error: string | null
-  delivered_at_ms: number | null
-}
-
-interface PreferenceRow {
-  org_id: string
-  subject_type: string
-  subject_id: string
-  channels_json: string
-  updated_at_ms: number
-}
+import { claimedNotificationOf, notificationOf, outboxItemOf, preferenceOf, type ClaimedRow, type NotificationRow, type OutboxRow, type PreferenceRow } from '../rows/notify.js'
 
 /** Largest page the inbox serves, whatever the caller asks. */
 const INBOX_PAGE_MAX = 200
@@ -71,7 +43,7 @@ export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceS
 
   async claimDue(nowMs: number, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
     const leaseToken = randomBytes(12).toString('hex')
-    const { rows } = await this.pool.query<OutboxRow & { n_id: string; n_org_id: string; n_type: string; n_created_at_ms: number; n_data_json: string }>(
+    const { rows } = await this.pool.query<ClaimedRow>(
       `WITH due AS (
          SELECT id FROM notify_outbox
          WHERE status = 'pending' AND next_attempt_at_ms <= $1 AND (lease_until_ms IS NULL OR lease_until_ms <= $1)
@@ -89,14 +61,7 @@ export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceS
     return rows.map((row) => ({
       item: outboxItemOf(row),
       leaseToken,
-      notification: notificationOf({
-        id: row.n_id,
-        org_id: row.n_org_id,
-        type: row.n_type,
-        created_at_ms: row.n_created_at_ms,
-        data_json: row.n_data_json,
-        read_at_ms: null,
-      }),
+      notification: claimedNotificationOf(row),
     }))
   }
 
@@ -176,38 +141,5 @@ export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceS
        DO UPDATE SET channels_json = EXCLUDED.channels_json, updated_at_ms = EXCLUDED.updated_at_ms`,
       [preference.orgId, preference.subjectType, preference.subjectId, JSON.stringify(preference.channelsByKind), preference.updatedAtMs],
     )
-  }
-}
-
-function notificationOf(row: NotificationRow): Notification {
-  return {
-    id: row.id,
-    orgId: row.org_id,
-    type: row.type as NotificationType,
-    createdAtMs: row.created_at_ms,
-    data: JSON.parse(row.data_json) as Record<string, unknown>,
-  } as Notification
-}
-
-function outboxItemOf(row: OutboxRow): OutboxItem {
-  return {
-    id: row.id,
-    notificationId: row.notification_id,
-    channelId: row.channel_id,
-    status: row.status as OutboxStatus,
-    attempts: row.attempts,
-    nextAttemptAtMs: row.next_attempt_at_ms,
-    lastError: row.last_error ?? undefined,
-    deliveredAtMs: row.delivered_at_ms ?? undefined,
-  }
-}
-
-function preferenceOf(row: PreferenceRow): NotificationPreference {
-  return {
-    orgId: row.org_id,
-    subjectType: row.subject_type as PreferenceSubjectType,
-    subjectId: row.subject_id,
-    channelsByKind: JSON.parse(row.channels_json) as NotificationPreference['channelsByKind'],
-    updatedAtMs: row.updated_at_ms,
   }
 }

@@ -1,30 +1,7 @@
 /** TicketStore on PostgreSQL: resolution is one conditional UPDATE, so two approvers cannot both win. */
 import type pg from 'pg'
-import { micros } from '../../money/index.js'
 import type { CostTicket, TicketResolution, TicketStatus, TicketStore } from '../../tickets/types.js'
-
-type Row = Record<string, string | number | null>
-
-function ticketOf(row: Row): CostTicket {
-  return {
-    id: row.id as string,
-    orgId: row.org_id as string,
-    scope: row.scope as string,
-    teamId: (row.team_id as string | null) ?? undefined,
-    requestId: row.request_id as string,
-    consumerName: row.consumer_name as string,
-    model: row.model as string,
-    estimateMicros: micros(row.estimate_micros as number),
-    reason: row.reason as CostTicket['reason'],
-    status: row.status as TicketStatus,
-    createdAtMs: row.created_at_ms as number,
-    expiresAtMs: row.expires_at_ms as number,
-    resolvedAtMs: (row.resolved_at_ms as number | null) ?? undefined,
-    resolvedBy: (row.resolved_by as string | null) ?? undefined,
-    grantMicros: row.grant_micros === null ? undefined : micros(row.grant_micros as number),
-    note: (row.note as string | null) ?? undefined,
-  }
-}
+import { ticketOf, type TicketRow } from '../rows/ticket.js'
 
 export class PostgresTicketStore implements TicketStore {
   constructor(private readonly pool: pg.Pool) {}
@@ -38,7 +15,7 @@ export class PostgresTicketStore implements TicketStore {
   }
 
   async get(id: string): Promise<CostTicket | undefined> {
-    const row = (await this.pool.query<Row>('SELECT * FROM cost_tickets WHERE id = $1', [id])).rows[0]
+    const row = (await this.pool.query<TicketRow>('SELECT * FROM cost_tickets WHERE id = $1', [id])).rows[0]
     return row && ticketOf(row)
   }
 
@@ -48,7 +25,7 @@ export class PostgresTicketStore implements TicketStore {
     if (filter.status) where.push(`status = $${params.push(filter.status)}`)
     if (filter.teamId) where.push(`team_id = $${params.push(filter.teamId)}`)
     const limit = `$${params.push(filter.limit)}`
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.pool.query<TicketRow>(
       `SELECT * FROM cost_tickets WHERE ${where.join(' AND ')} ORDER BY created_at_ms DESC LIMIT ${limit}`,
       params,
     )
@@ -56,7 +33,7 @@ export class PostgresTicketStore implements TicketStore {
   }
 
   async resolve(id: string, change: Parameters<TicketStore['resolve']>[1]): Promise<TicketResolution> {
-    const updated = await this.pool.query<Row>(
+    const updated = await this.pool.query<TicketRow>(
       `UPDATE cost_tickets SET status = $1, resolved_at_ms = $2, resolved_by = $3, grant_micros = $4, note = $5
        WHERE id = $6 AND status = 'pending' AND expires_at_ms > $2 RETURNING *`,
       [change.status, change.atMs, change.by, change.grantMicros ?? null, change.note ?? null, id],

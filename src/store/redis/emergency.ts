@@ -6,7 +6,7 @@
  * `charge` journal event) — the first wallet of its cascade pays, as far as it can.
  */
 import { micros, type Micros } from '../../money/index.js'
-import { scopeName, type Reservation, type ReserveRequest, type ResolveResult, type WalletRef } from '../../ledger/types.js'
+import { pendingReservation, scopeName, type Reservation, type ReserveRequest, type ResolveResult, type WalletRef } from '../../ledger/types.js'
 
 export interface EmergencyCharge {
   readonly reservation: Reservation
@@ -33,21 +33,7 @@ export class EmergencyLedger {
     const used = this.used.get(key) ?? 0
     if (used + request.amountMicros > allowanceMicros) return undefined
     this.used.set(key, used + request.amountMicros)
-    const reservation: Reservation = {
-      id: request.reservationId,
-      orgId: request.orgId,
-      walletId: undefined,
-      scope: undefined,
-      amountMicros: request.amountMicros,
-      status: 'pending',
-      settledMicros: undefined,
-      unbilledMicros: micros(0),
-      budgets: request.budgets,
-      requestId: request.requestId,
-      createdAtMs: request.atMs,
-      expiresAtMs: request.expiresAtMs,
-      resolvedAtMs: undefined,
-    }
+    const reservation = pendingReservation(request, undefined)
     this.pending.set(reservation.id, { reservation, cascade: request.cascade, allowanceKey: key })
     return reservation
   }

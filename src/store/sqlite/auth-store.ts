@@ -1,7 +1,8 @@
 /** Admin tokens and API-created consumer keys on SQLite. Only hashes are stored. */
 import { micros } from '../../money/index.js'
-import type { AdminTokenRecord, AuthStore, Consumer, Role } from '../../auth/types.js'
+import type { AdminTokenRecord, AuthStore, Consumer } from '../../auth/types.js'
 import type { SqliteDatabase, SqliteMigration } from './db.js'
+import { tokenOf, type TokenRow } from '../rows/auth.js'
 
 export const authMigrations: readonly SqliteMigration[] = [
   {
@@ -27,30 +28,6 @@ export const authMigrations: readonly SqliteMigration[] = [
     `,
   },
 ]
-
-interface TokenRow {
-  id: string
-  token_hash: string
-  prefix: string
-  org_id: string
-  role: Role
-  team_id: string | null
-  name: string
-  created_at_ms: number
-}
-
-function tokenOf(row: TokenRow): AdminTokenRecord & { tokenHash: string } {
-  return {
-    tokenId: row.id,
-    tokenHash: row.token_hash,
-    prefix: row.prefix,
-    orgId: row.org_id,
-    role: row.role,
-    teamId: row.team_id ?? undefined,
-    name: row.name,
-    createdAtMs: row.created_at_ms,
-  }
-}
 
 export class SqliteAuthStore implements AuthStore {
   constructor(private readonly db: SqliteDatabase) {}

@@ -9,6 +9,7 @@ import { assert } from '../../lib/assert.js'
 import { micros, percentOf, type Micros } from '../../money/index.js'
 import { counterKey, type LedgerStore } from '../../ledger/ledger-store.js'
 import {
+  pendingReservation,
   scopeName,
   type AllocateRequest,
   type BudgetCounterRef,
@@ -16,16 +17,15 @@ import {
   type LedgerEntry,
   type LedgerEntryKind,
   type Reservation,
-  type ReservationStatus,
   type ReserveRequest,
   type ReserveResult,
   type ResolveResult,
   type Wallet,
   type WalletCrossing,
   type WalletRef,
-  type WalletScopeKind,
 } from '../../ledger/types.js'
 import type { SqliteDatabase, SqliteMigration } from './db.js'
+import { ledgerEntryOf, reservationOf, walletOf, type ReservationColumns, type WalletRow } from '../rows/ledger.js'
 
 export const ledgerMigrations: readonly SqliteMigration[] = [
   {
@@ -84,31 +84,9 @@ export const ledgerMigrations: readonly SqliteMigration[] = [
   },
 ]
 
-interface WalletRow {
-  id: string
-  org_id: string
-  scope_kind: WalletScopeKind
-  scope_id: string
-  allocated_micros: number
-  reserved_micros: number
-  spent_micros: number
-  created_at_ms: number
-}
-
-interface ReservationRow {
-  id: string
-  org_id: string
-  wallet_id: string | null
-  scope: string | null
-  amount_micros: number
-  status: ReservationStatus
-  settled_micros: number | null
-  unbilled_micros: number
+/** `budgets_json` is TEXT here (JSONB in PostgreSQL). */
+interface ReservationRow extends ReservationColumns {
   budgets_json: string
-  request_id: string | null
-  created_at_ms: number
-  expires_at_ms: number
-  resolved_at_ms: number | null
 }
 
 interface CounterRow {
@@ -116,37 +94,8 @@ interface CounterRow {
   spent_micros: number
 }
 
-function walletOf(row: WalletRow): Wallet {
-  return {
-    id: row.id,
-    orgId: row.org_id,
-    scopeKind: row.scope_kind,
-    scopeId: row.scope_id,
-    currency: 'USD',
-    allocatedMicros: micros(row.allocated_micros),
-    reservedMicros: micros(row.reserved_micros),
-    spentMicros: micros(row.spent_micros),
-    availableMicros: micros(row.allocated_micros - row.reserved_micros - row.spent_micros),
-    createdAtMs: row.created_at_ms,
-  }
-}
-
-function reservationOf(row: ReservationRow): Reservation {
-  return {
-    id: row.id,
-    orgId: row.org_id,
-    walletId: row.wallet_id ?? undefined,
-    scope: row.scope ?? undefined,
-    amountMicros: micros(row.amount_micros),
-    status: row.status,
-    settledMicros: row.settled_micros === null ? undefined : micros(row.settled_micros),
-    unbilledMicros: micros(row.unbilled_micros),
-    budgets: JSON.parse(row.budgets_json) as BudgetCounterRef[],
-    requestId: row.request_id ?? undefined,
-    createdAtMs: row.created_at_ms,
-    expiresAtMs: row.expires_at_ms,
-    resolvedAtMs: row.resolved_at_ms ?? undefined,
-  }
+function reservationOfRow(row: ReservationRow): Reservation {
+  return reservationOf(row, JSON.parse(row.budgets_json) as BudgetCounterRef[])
 }
 
 interface QueuedMove {
@@ -163,6 +112,9 @@ export class SqliteLedgerStore implements LedgerStore {
   private readonly recordSpendTx
   /** Money moves waiting for the next group commit. */
   private queue: QueuedMove[] = []
+  /** Resolves once the moves queued so far have committed: reads wait for it (read-your-writes). */
+  private queueCommitted: Promise<void> | undefined
+  private markQueueCommitted: () => void = () => {}
   private readonly commitQueued
   private readonly inSavepoint
 
@@ -243,14 +195,35 @@ export class SqliteLedgerStore implements LedgerStore {
    */
   private enqueue<T>(run: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.queue.length === 0) setImmediate(() => this.commitQueue())
+      if (this.queue.length === 0) {
+        this.queueCommitted = new Promise((done) => (this.markQueueCommitted = done))
+        setImmediate(() => this.commitQueue())
+      }
       this.queue.push({ run, resolve: resolve as (value: never) => void, reject })
     })
   }
 
   private commitQueue(): void {
     const moves = this.queue
+    const markCommitted = this.markQueueCommitted
     this.queue = []
+    this.queueCommitted = undefined
+    try {
+      this.commitMoves(moves)
+    } finally {
+      markCommitted()
+    }
+  }
+
+  /**
+   * A read issued after a move was requested sees that move: a call's settle is requested before
+   * its response is sent, so the caller's next request reads the settled balance.
+   */
+  private async afterQueuedMoves(): Promise<void> {
+    if (this.queueCommitted) await this.queueCommitted
+  }
+
+  private commitMoves(moves: readonly QueuedMove[]): void {
     const outcomes: Array<{ value?: unknown; error?: unknown }> = []
     try {
       this.commitQueued.immediate(moves, outcomes)
@@ -267,33 +240,29 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async allocate(request: AllocateRequest): Promise<Wallet> {
-    return this.allocateTx.immediate(request)
+    return this.enqueue(() => this.allocateTx(request))
   }
 
   async getWallet(walletId: string): Promise<Wallet | undefined> {
+    await this.afterQueuedMoves()
     const row = this.sql.walletById.get(walletId)
     return row && walletOf(row)
   }
 
   async findWallet(orgId: string, ref: WalletRef): Promise<Wallet | undefined> {
+    await this.afterQueuedMoves()
     const row = this.sql.walletByScope.get(orgId, ref.scopeKind, ref.scopeId)
     return row && walletOf(row)
   }
 
   async listWallets(orgId: string): Promise<Wallet[]> {
+    await this.afterQueuedMoves()
     return this.sql.walletsByOrg.all(orgId).map(walletOf)
   }
 
   async ledgerEntries(walletId: string, limit: number): Promise<LedgerEntry[]> {
-    return this.sql.entries.all(walletId, limit).map((row) => ({
-      id: `led_${row.seq as number}`,
-      walletId: row.wallet_id as string,
-      kind: row.kind as LedgerEntryKind,
-      amountMicros: micros(row.amount_micros as number),
-      reservationId: (row.reservation_id as string | null) ?? undefined,
-      description: (row.description as string | null) ?? undefined,
-      atMs: row.at_ms as number,
-    }))
+    await this.afterQueuedMoves()
+    return this.sql.entries.all(walletId, limit).map((row) => ledgerEntryOf(row, `led_${row.seq as number}`))
   }
 
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
@@ -318,11 +287,13 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async getReservation(reservationId: string): Promise<Reservation | undefined> {
+    await this.afterQueuedMoves()
     const row = this.sql.reservationById.get(reservationId)
-    return row && reservationOf(row)
+    return row && reservationOfRow(row)
   }
 
   async countPending(): Promise<number> {
+    await this.afterQueuedMoves()
     return this.sql.countPending.get()!.n
   }
 
@@ -334,6 +305,7 @@ export class SqliteLedgerStore implements LedgerStore {
   async budgetSpend(
     budgets: readonly BudgetCounterRef[],
   ): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>> {
+    await this.afterQueuedMoves()
     const spend = new Map<string, { spentMicros: Micros; reservedMicros: Micros }>()
     for (const b of budgets) {
       const row = this.sql.counter.get(b.budgetId, b.periodKey)
@@ -362,7 +334,7 @@ export class SqliteLedgerStore implements LedgerStore {
 
   private reserveInTx(request: ReserveRequest): ReserveResult {
     const existing = this.sql.reservationById.get(request.reservationId)
-    if (existing) return { kind: 'already_exists', reservation: reservationOf(existing) }
+    if (existing) return { kind: 'already_exists', reservation: reservationOfRow(existing) }
     const amount = request.amountMicros
     assert(Number.isSafeInteger(amount) && amount >= 0, `reserve amount: ${amount}`)
 
@@ -417,21 +389,7 @@ export class SqliteLedgerStore implements LedgerStore {
       request.atMs,
       request.expiresAtMs,
     )
-    const reservation: Reservation = {
-      id: request.reservationId,
-      orgId: request.orgId,
-      walletId: payer?.id,
-      scope: payer ? `${payer.scope_kind}:${payer.scope_id}` : undefined,
-      amountMicros: amount,
-      status: 'pending',
-      settledMicros: undefined,
-      unbilledMicros: micros(0),
-      budgets: request.budgets,
-      requestId: request.requestId,
-      createdAtMs: request.atMs,
-      expiresAtMs: request.expiresAtMs,
-      resolvedAtMs: undefined,
-    }
+    const reservation = pendingReservation(request, payer ? { walletId: payer.id, scope: `${payer.scope_kind}:${payer.scope_id}` } : undefined)
     return {
       kind: 'reserved',
       reservation,
@@ -445,7 +403,7 @@ export class SqliteLedgerStore implements LedgerStore {
     if (!row) return { kind: 'not_found' }
     if (row.status !== 'pending') {
       const kind = row.status === 'settled' ? 'already_settled' : row.status === 'voided' ? 'already_voided' : 'already_expired'
-      return { kind, reservation: reservationOf(row) }
+      return { kind, reservation: reservationOfRow(row) }
     }
     const amount = row.amount_micros
     const wanted = outcome === 'voided' ? 0 : outcome === 'expired' ? amount : actual
@@ -475,7 +433,7 @@ export class SqliteLedgerStore implements LedgerStore {
     this.sql.resolveReservation.run(outcome, charged, wanted - charged, atMs, id)
     return {
       kind: outcome,
-      reservation: { ...reservationOf(row), status: outcome, settledMicros: micros(charged), unbilledMicros: micros(wanted - charged), resolvedAtMs: atMs },
+      reservation: { ...reservationOfRow(row), status: outcome, settledMicros: micros(charged), unbilledMicros: micros(wanted - charged), resolvedAtMs: atMs },
       releasedMicros: micros(amount - charged),
       walletCrossing,
       budgetCrossings,

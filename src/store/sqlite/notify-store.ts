@@ -7,17 +7,17 @@
 import { randomBytes } from 'node:crypto'
 import { newId } from '../../lib/ids.js'
 import type { SqliteDatabase, SqliteMigration } from './db.js'
-import type { Notification, NotificationType } from '../../notify/notification.js'
+import type { Notification } from '../../notify/notification.js'
 import type {
   ClaimedDelivery,
   InboxEntry,
   InboxQuery,
   InboxStore,
   OutboxItem,
-  OutboxStatus,
   OutboxStore,
 } from '../../notify/outbox.js'
 import type { NotificationPreference, PreferenceStore, PreferenceSubjectType } from '../../notify/preferences.js'
+import { claimedNotificationOf, notificationOf, outboxItemOf, preferenceOf, type ClaimedRow, type NotificationRow, type OutboxRow, type PreferenceRow } from '../rows/notify.js'
 
 export const notifyMigrations: readonly SqliteMigration[] = [
   {
@@ -59,35 +59,6 @@ export const notifyMigrations: readonly SqliteMigration[] = [
   },
 ]
 
-interface NotificationRow {
-  id: string
-  org_id: string
-  type: string
-  created_at_ms: number
-  data_json: string
-  read_at_ms: number | null
-}
-
-interface OutboxRow {
-  id: string
-  notification_id: string
-  channel_id: string
-  status: string
-  attempts: number
-  next_attempt_at_ms: number
-  lease_token: string | null
-  last_error: string | null
-  delivered_at_ms: number | null
-}
-
-interface PreferenceRow {
-  org_id: string
-  subject_type: string
-  subject_id: string
-  channels_json: string
-  updated_at_ms: number
-}
-
 /** Largest page the inbox serves, whatever the caller asks. */
 const INBOX_PAGE_MAX = 200
 
@@ -125,7 +96,7 @@ export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceSto
     const lease = this.db.prepare(
       'UPDATE notify_outbox SET lease_until_ms = ?, lease_token = ?, attempts = attempts + 1 WHERE id = ?',
     )
-    const read = this.db.prepare<[string], OutboxRow & { n_id: string; n_org_id: string; n_type: string; n_created_at_ms: number; n_data_json: string }>(
+    const read = this.db.prepare<[string], ClaimedRow>(
       `SELECT o.*, n.id AS n_id, n.org_id AS n_org_id, n.type AS n_type, n.created_at_ms AS n_created_at_ms,
               n.data_json AS n_data_json
        FROM notify_outbox o JOIN notifications n ON n.id = o.notification_id WHERE o.id = ?`,
@@ -141,14 +112,7 @@ export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceSto
           claimed.push({
             item: outboxItemOf(row),
             leaseToken,
-            notification: notificationOf({
-              id: row.n_id,
-              org_id: row.n_org_id,
-              type: row.n_type,
-              created_at_ms: row.n_created_at_ms,
-              data_json: row.n_data_json,
-              read_at_ms: null,
-            }),
+            notification: claimedNotificationOf(row),
           })
         }
         return claimed
@@ -246,38 +210,5 @@ export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceSto
         JSON.stringify(preference.channelsByKind),
         preference.updatedAtMs,
       )
-  }
-}
-
-function notificationOf(row: NotificationRow): Notification {
-  return {
-    id: row.id,
-    orgId: row.org_id,
-    type: row.type as NotificationType,
-    createdAtMs: row.created_at_ms,
-    data: JSON.parse(row.data_json) as Record<string, unknown>,
-  }
-}
-
-function outboxItemOf(row: OutboxRow): OutboxItem {
-  return {
-    id: row.id,
-    notificationId: row.notification_id,
-    channelId: row.channel_id,
-    status: row.status as OutboxStatus,
-    attempts: row.attempts,
-    nextAttemptAtMs: row.next_attempt_at_ms,
-    lastError: row.last_error ?? undefined,
-    deliveredAtMs: row.delivered_at_ms ?? undefined,
-  }
-}
-
-function preferenceOf(row: PreferenceRow): NotificationPreference {
-  return {
-    orgId: row.org_id,
-    subjectType: row.subject_type as PreferenceSubjectType,
-    subjectId: row.subject_id,
-    channelsByKind: JSON.parse(row.channels_json) as NotificationPreference['channelsByKind'],
-    updatedAtMs: row.updated_at_ms,
   }
 }

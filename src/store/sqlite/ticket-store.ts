@@ -1,7 +1,7 @@
 /** TicketStore on SQLite. */
-import { micros } from '../../money/index.js'
 import type { CostTicket, TicketResolution, TicketStatus, TicketStore } from '../../tickets/types.js'
 import type { SqliteDatabase, SqliteMigration } from './db.js'
+import { ticketOf, type TicketRow } from '../rows/ticket.js'
 
 export const ticketMigrations: readonly SqliteMigration[] = [
   {
@@ -31,34 +31,11 @@ export const ticketMigrations: readonly SqliteMigration[] = [
   },
 ]
 
-type Row = Record<string, string | number | null>
-
-function ticketOf(row: Row): CostTicket {
-  return {
-    id: row.id as string,
-    orgId: row.org_id as string,
-    scope: row.scope as string,
-    teamId: (row.team_id as string | null) ?? undefined,
-    requestId: row.request_id as string,
-    consumerName: row.consumer_name as string,
-    model: row.model as string,
-    estimateMicros: micros(row.estimate_micros as number),
-    reason: row.reason as CostTicket['reason'],
-    status: row.status as TicketStatus,
-    createdAtMs: row.created_at_ms as number,
-    expiresAtMs: row.expires_at_ms as number,
-    resolvedAtMs: (row.resolved_at_ms as number | null) ?? undefined,
-    resolvedBy: (row.resolved_by as string | null) ?? undefined,
-    grantMicros: row.grant_micros === null ? undefined : micros(row.grant_micros as number),
-    note: (row.note as string | null) ?? undefined,
-  }
-}
-
 export class SqliteTicketStore implements TicketStore {
   private readonly resolveTx
 
   constructor(private readonly db: SqliteDatabase) {
-    const select = db.prepare<[string], Row>('SELECT * FROM cost_tickets WHERE id = ?')
+    const select = db.prepare<[string], TicketRow>('SELECT * FROM cost_tickets WHERE id = ?')
     const update = db.prepare(
       `UPDATE cost_tickets SET status = ?, resolved_at_ms = ?, resolved_by = ?, grant_micros = ?, note = ?
        WHERE id = ? AND status = 'pending'`,
@@ -85,7 +62,7 @@ export class SqliteTicketStore implements TicketStore {
   }
 
   async get(id: string): Promise<CostTicket | undefined> {
-    const row = this.db.prepare<[string], Row>('SELECT * FROM cost_tickets WHERE id = ?').get(id)
+    const row = this.db.prepare<[string], TicketRow>('SELECT * FROM cost_tickets WHERE id = ?').get(id)
     return row && ticketOf(row)
   }
 
@@ -94,7 +71,7 @@ export class SqliteTicketStore implements TicketStore {
     if (filter.status) where.push('status = @status')
     if (filter.teamId) where.push('team_id = @teamId')
     return this.db
-      .prepare<Record<string, unknown>, Row>(
+      .prepare<Record<string, unknown>, TicketRow>(
         `SELECT * FROM cost_tickets WHERE ${where.join(' AND ')} ORDER BY created_at_ms DESC LIMIT @limit`,
       )
       .all({ orgId, status: filter.status, teamId: filter.teamId, limit: filter.limit })

@@ -1,0 +1,95 @@
+/**
+ * Ledger rows → domain, shared by the PostgreSQL ledger rows (src/store/postgres/ledger-rows.ts,
+ * read by the Redis ledger) and the SQLite LedgerStore. Both schemas declare the same snake_case
+ * columns for `wallets`, `reservations` and `ledger_entries` (src/store/postgres/schema.ts,
+ * src/store/sqlite/ledger-store.ts). PostgreSQL's BIGINT columns arrive as JS numbers (the pool's
+ * type parser, src/store/postgres/db.ts) and SQLite's INTEGER columns are numbers already.
+ *
+ * Where the dialects do differ, the adapter supplies the value: `reservations.budgets_json` is
+ * JSONB in PostgreSQL (the driver parses it) and TEXT in SQLite (parsed by the adapter), and a
+ * ledger entry's id is the `id` column in PostgreSQL but derived from `seq` in SQLite.
+ */
+import { micros } from '../../money/index.js'
+import type {
+  BudgetCounterRef,
+  LedgerEntry,
+  LedgerEntryKind,
+  Reservation,
+  ReservationStatus,
+  Wallet,
+  WalletScopeKind,
+} from '../../ledger/types.js'
+
+export interface WalletRow {
+  id: string
+  org_id: string
+  scope_kind: WalletScopeKind
+  scope_id: string
+  allocated_micros: number
+  reserved_micros: number
+  spent_micros: number
+  created_at_ms: number
+}
+
+/** The `reservations` columns both schemas share (`budgets_json` is typed by each adapter). */
+export interface ReservationColumns {
+  id: string
+  org_id: string
+  wallet_id: string | null
+  scope: string | null
+  amount_micros: number
+  status: ReservationStatus
+  settled_micros: number | null
+  unbilled_micros: number
+  request_id: string | null
+  created_at_ms: number
+  expires_at_ms: number
+  resolved_at_ms: number | null
+}
+
+export function walletOf(row: WalletRow): Wallet {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    scopeKind: row.scope_kind,
+    scopeId: row.scope_id,
+    currency: 'USD',
+    allocatedMicros: micros(row.allocated_micros),
+    reservedMicros: micros(row.reserved_micros),
+    spentMicros: micros(row.spent_micros),
+    availableMicros: micros(row.allocated_micros - row.reserved_micros - row.spent_micros),
+    createdAtMs: row.created_at_ms,
+  }
+}
+
+/** `budgets` is the row's `budgets_json`, already parsed by the adapter. */
+export function reservationOf(row: ReservationColumns, budgets: readonly BudgetCounterRef[]): Reservation {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    walletId: row.wallet_id ?? undefined,
+    scope: row.scope ?? undefined,
+    amountMicros: micros(row.amount_micros),
+    status: row.status,
+    settledMicros: row.settled_micros === null ? undefined : micros(row.settled_micros),
+    unbilledMicros: micros(row.unbilled_micros),
+    budgets,
+    requestId: row.request_id ?? undefined,
+    createdAtMs: row.created_at_ms,
+    expiresAtMs: row.expires_at_ms,
+    resolvedAtMs: row.resolved_at_ms ?? undefined,
+  }
+}
+
+/** A `ledger_entries` row; `id` is the entry's public id, which each schema keeps differently. */
+export function ledgerEntryOf(row: Record<string, unknown>, id: string): LedgerEntry {
+  return {
+    id,
+    walletId: row.wallet_id as string,
+    kind: row.kind as LedgerEntryKind,
+    amountMicros: micros(row.amount_micros as number),
+    reservationId: (row.reservation_id as string | null) ?? undefined,
+    description: (row.description as string | null) ?? undefined,
+    atMs: row.at_ms as number,
+  }
+}

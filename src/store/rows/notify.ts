@@ -1,0 +1,86 @@
+/**
+ * Notify rows → domain (notifications, outbox items, preferences), shared by the PostgreSQL and
+ * SQLite notify stores. Both schemas declare the same snake_case columns (src/store/postgres/schema.ts,
+ * src/store/sqlite/notify-store.ts). PostgreSQL's BIGINT columns arrive as JS numbers (the pool's
+ * type parser, src/store/postgres/db.ts) and SQLite's INTEGER columns are numbers already.
+ */
+import type { Notification, NotificationType } from '../../notify/notification.js'
+import type { OutboxItem, OutboxStatus } from '../../notify/outbox.js'
+import type { NotificationPreference, PreferenceSubjectType } from '../../notify/preferences.js'
+
+export interface NotificationRow {
+  id: string
+  org_id: string
+  type: string
+  created_at_ms: number
+  data_json: string
+  read_at_ms: number | null
+}
+
+export interface OutboxRow {
+  id: string
+  notification_id: string
+  channel_id: string
+  status: string
+  attempts: number
+  next_attempt_at_ms: number
+  lease_token: string | null
+  last_error: string | null
+  delivered_at_ms: number | null
+}
+
+/** An outbox row joined with its notification's columns, prefixed `n_`, as a claim reads it. */
+export type ClaimedRow = OutboxRow & { n_id: string; n_org_id: string; n_type: string; n_created_at_ms: number; n_data_json: string }
+
+export interface PreferenceRow {
+  org_id: string
+  subject_type: string
+  subject_id: string
+  channels_json: string
+  updated_at_ms: number
+}
+
+export function notificationOf(row: NotificationRow): Notification {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    type: row.type as NotificationType,
+    createdAtMs: row.created_at_ms,
+    data: JSON.parse(row.data_json) as Record<string, unknown>,
+  }
+}
+
+/** The notification half of a claimed row. */
+export function claimedNotificationOf(row: ClaimedRow): Notification {
+  return notificationOf({
+    id: row.n_id,
+    org_id: row.n_org_id,
+    type: row.n_type,
+    created_at_ms: row.n_created_at_ms,
+    data_json: row.n_data_json,
+    read_at_ms: null,
+  })
+}
+
+export function outboxItemOf(row: OutboxRow): OutboxItem {
+  return {
+    id: row.id,
+    notificationId: row.notification_id,
+    channelId: row.channel_id,
+    status: row.status as OutboxStatus,
+    attempts: row.attempts,
+    nextAttemptAtMs: row.next_attempt_at_ms,
+    lastError: row.last_error ?? undefined,
+    deliveredAtMs: row.delivered_at_ms ?? undefined,
+  }
+}
+
+export function preferenceOf(row: PreferenceRow): NotificationPreference {
+  return {
+    orgId: row.org_id,
+    subjectType: row.subject_type as PreferenceSubjectType,
+    subjectId: row.subject_id,
+    channelsByKind: JSON.parse(row.channels_json) as NotificationPreference['channelsByKind'],
+    updatedAtMs: row.updated_at_ms,
+  }
+}
