@@ -168,8 +168,14 @@ async function benchmark(): Promise<void> {
     for (const scenario of scenarios) {
       for (const target of targets) {
         process.stderr.write(`bench: ${scenarioLabel(scenario)} → ${target.name} … `)
+        const tripsBefore = await redisRoundTrips(target)
         const m = await measure(target, scenario, mock.child.pid)
         measured.push(m)
+        const tripsAfter = await redisRoundTrips(target)
+        if (tripsBefore !== undefined && tripsAfter !== undefined) {
+          const perRequest = (tripsAfter - tripsBefore) / (m.load.requests + scenario.warmupRequests)
+          notes.push(`${target.name}, ${scenarioLabel(scenario)}: ${perRequest.toFixed(2)} Redis round trips per request (reserve + settle)`)
+        }
         process.stderr.write(`${m.load.requestsPerS.toFixed(0)} req/s, p50 ${m.load.latencyMs.p50.toFixed(3)} ms${m.load.errors ? `, ${m.load.errors} errors (${m.load.firstError})` : ''}\n`)
       }
     }
@@ -191,6 +197,14 @@ async function benchmark(): Promise<void> {
     await Promise.all(children.map((c) => c.stop()))
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/** The gateway's ledger round trips to Redis so far (from /metrics); undefined for other targets. */
+async function redisRoundTrips(target: Target): Promise<number | undefined> {
+  if (!target.name.includes('pg+redis')) return undefined
+  const response = await fetch(`${target.origin}/metrics`)
+  const match = /^tollgate_redis_round_trips_total (\d+)/m.exec(await response.text())
+  return match ? Number(match[1]) : undefined
 }
 
 function firstLines(text: string, count: number): string {

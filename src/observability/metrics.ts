@@ -15,6 +15,7 @@ export interface Metrics {
   readonly usageQueueDepth: Gauge
   readonly ledgerDriftWallets: Gauge
   readonly ledgerDriftMicros: Gauge
+  readonly redisRoundTrips: Gauge
 }
 
 export function createMetrics(): Metrics {
@@ -64,6 +65,11 @@ export function createMetrics(): Metrics {
     ledgerDriftWallets: new Gauge({
       name: 'tollgate_ledger_drift_wallets',
       help: 'Wallet fields on which Redis and PostgreSQL disagreed at the last reconciliation',
+      registers: [registry],
+    }),
+    redisRoundTrips: new Gauge({
+      name: 'tollgate_redis_round_trips_total',
+      help: 'Redis round trips made by the ledger since start (Redis + PostgreSQL storage only)',
       registers: [registry],
     }),
     ledgerDriftMicros: new Gauge({
