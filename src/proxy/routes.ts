@@ -6,7 +6,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { newId } from '../lib/ids.js'
 import { presentedKey, type ConsumerDirectory } from '../auth/index.js'
-import { buildUpstreamRequest, flavorOf, type Endpoint } from '../providers/index.js'
+import { anthropicVersionDefault, buildUpstreamRequest, flavorOf, type Endpoint } from '../providers/index.js'
 import { buildCall } from './call.js'
 import { handleProxyCall, refuse, type ProxyDeps } from './pipeline.js'
 import { errorBody, proxyError, type ProxyError } from './refusal.js'
@@ -83,30 +83,49 @@ async function proxyHandler(endpoint: Endpoint, request: FastifyRequest, reply: 
   }
 }
 
-/** The models consumers can call: configured routes, plus what the first OpenAI-style target lists. */
+/**
+ * The models consumers can call: configured routes plus what the first target speaking the
+ * caller's API lists. An Anthropic client (it sends `anthropic-version`) gets Anthropic's list
+ * shape; any other client gets OpenAI's.
+ */
 async function modelsHandler(request: FastifyRequest, reply: FastifyReply, deps: ProxyRouteDeps): Promise<void> {
   const requestId = newId('req')
+  const flavor = request.headers['anthropic-version'] === undefined ? 'openai' : 'anthropic'
   const consumer = deps.consumers.authenticate(presentedKey(request.headers))
   if (!consumer) {
     reply.hijack()
-    refuse({ flavor: 'openai', requestId }, new ResponseSink(reply.raw, false), proxyError.invalidKey())
+    refuse({ flavor, requestId }, new ResponseSink(reply.raw, false), proxyError.invalidKey())
     return
   }
-  const data = new Map<string, { id: string; object: 'model'; created: number; owned_by: string }>()
-  for (const route of deps.config.models) data.set(route.name, { id: route.name, object: 'model', created: 0, owned_by: route.target ?? 'tollgate' })
-  const target = deps.config.targets.find((t) => t.provider !== 'anthropic' && t.baseUrl !== undefined)
+  const ids = new Map<string, { owner: string; created: number }>()
+  for (const route of deps.config.models) ids.set(route.name, { owner: route.target ?? 'tollgate', created: 0 })
+  const target = deps.config.targets.find((t) => t.baseUrl !== undefined && (flavor === 'anthropic' ? t.provider !== 'openai' && t.provider !== 'openai-compatible' : t.provider !== 'anthropic'))
   if (target) {
     const upstream = buildUpstreamRequest({ endpoint: 'models', provider: target.provider, baseUrl: target.baseUrl!, apiKey: target.apiKey, body: {}, clientHeaders: {} })
+    if (flavor === 'anthropic') upstream.headers['anthropic-version'] ??= anthropicVersionDefault
     try {
       const response = await deps.pools.get(upstream.origin).request({ method: 'GET', path: upstream.path, headers: upstream.headers })
       const text = await response.body.text()
       if (response.statusCode === 200) {
-        const listed = JSON.parse(text) as { data?: Array<{ id: string; created?: number; owned_by?: string }> }
-        for (const m of listed.data ?? []) if (!data.has(m.id)) data.set(m.id, { id: m.id, object: 'model', created: m.created ?? 0, owned_by: m.owned_by ?? target.id })
+        const listed = JSON.parse(text) as { data?: Array<{ id: string; created?: number; created_at?: string; owned_by?: string }> }
+        for (const m of listed.data ?? []) {
+          const created = m.created ?? (m.created_at ? Math.floor(Date.parse(m.created_at) / 1000) : 0)
+          if (!ids.has(m.id)) ids.set(m.id, { owner: m.owned_by ?? target.id, created })
+        }
       }
     } catch (error) {
       deps.logger.warn({ err: error, target: target.id }, 'proxy: could not list upstream models')
     }
   }
-  void reply.header(H.requestId, requestId).send({ object: 'list', data: [...data.values()] })
+  const entries = [...ids.entries()]
+  const body =
+    flavor === 'anthropic'
+      ? {
+          data: entries.map(([id, m]) => ({ type: 'model', id, display_name: id, created_at: new Date(m.created * 1000).toISOString() })),
+          has_more: false,
+          first_id: entries[0]?.[0] ?? null,
+          last_id: entries.at(-1)?.[0] ?? null,
+        }
+      : { object: 'list', data: entries.map(([id, m]) => ({ id, object: 'model', created: m.created, owned_by: m.owner })) }
+  void reply.header(H.requestId, requestId).send(body)
 }

@@ -48,6 +48,15 @@ describe('@anthropic-ai/sdk through Tollgate', () => {
     expect(event!.cost_micros).toBeGreaterThan(0)
   })
 
+  it('lists models in the Anthropic shape for the Anthropic client', async () => {
+    const { anthropic } = await gateway()
+    const page = await anthropic.models.list()
+    const ids = page.data.map((m) => m.id)
+    expect(ids).toContain('claude-sonnet-4-5')
+    expect(ids.some((id) => id.startsWith('gpt-'))).toBe(false)
+    expect(page.data[0]).toMatchObject({ type: 'model', display_name: expect.any(String) })
+  })
+
   it('refuses an unknown key with 401 (AuthenticationError, Anthropic envelope) and sends nothing upstream', async () => {
     const { gw } = await gateway()
     const stranger = new Anthropic({ baseURL: gw.url, apiKey: 'tg_not_a_key', maxRetries: 0 })
