@@ -4,7 +4,7 @@
  * Normalisation follows `Usage` in ../types.ts: prompt_tokens / input_tokens already include
  * cached tokens, completion_tokens / output_tokens already include reasoning tokens.
  */
-import { DeliveredText } from '../count-tokens.js'
+import { DeliveredText, countedTextCharsMax } from '../count-tokens.js'
 import type { UsageWithModel } from '../usage-with-model.js'
 import { asRecord, asString, parseJson, tokenCount, type JsonRecord } from '../json.js'
 import {
@@ -120,6 +120,10 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
   private hasEvents = false
   private lastData: string | undefined = undefined
   private lastDataIsUsageOnly = false
+  /** Chat chunks not parsed yet (see onChatEvent), and their size. */
+  private readonly deferred: string[] = []
+  private deferredChars = 0
+  private deferredOverflowChars = 0
 
   constructor(endpoint: StreamEndpoint) {
     this.endpoint = endpoint
@@ -150,19 +154,29 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
     if (!this.hasEvents && this.promptTokensEstimate === undefined) {
       return { usage: emptyUsage(), source: 'none', model: this.model }
     }
+    this.parseDeferredChunks()
     const usage: Usage = {
       ...emptyUsage(),
       inputTokens: this.promptTokensEstimate ?? 0,
-      outputTokens: this.delivered.countTokens(),
+      outputTokens: this.delivered.countTokens() + this.deferredOverflowChars,
     }
     return { usage, source: 'counted', model: this.model }
   }
 
+  /**
+   * Hot path: most chunks carry only text, needed only if the stream is cut before its usage
+   * arrives. So a chunk is parsed now only when it is the first (the model name) or carries a
+   * usage object; the others are kept as text (bounded) and parsed in `usage()` only if needed.
+   */
   private onChatEvent(data: string): void {
     if (data.startsWith('[DONE]')) return
-    const chunk = asRecord(parseJson(data))
     this.lastData = data
     this.lastDataIsUsageOnly = false
+    if (this.hasEvents && !USAGE_OBJECT.test(data)) {
+      this.deferChatChunk(data)
+      return
+    }
+    const chunk = asRecord(parseJson(data))
     if (chunk === undefined) return
     this.hasEvents = true
     this.model ??= asString(chunk['model'])
@@ -171,6 +185,29 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
       this.reported = usageFromChatUsage(wireUsage)
       this.lastDataIsUsageOnly = isUsageOnlyChunk(chunk)
     }
+    this.addChatChoices(chunk)
+  }
+
+  private deferChatChunk(data: string): void {
+    if (this.deferredChars + data.length > countedTextCharsMax) {
+      // Past the bound, count characters as tokens: an over-count, never an under-count.
+      this.deferredOverflowChars += data.length
+      return
+    }
+    this.deferred.push(data)
+    this.deferredChars += data.length
+  }
+
+  /** Parses the chunks kept as text: only a stream cut before its usage arrived gets here. */
+  private parseDeferredChunks(): void {
+    for (const data of this.deferred) {
+      const chunk = asRecord(parseJson(data))
+      if (chunk !== undefined) this.addChatChoices(chunk)
+    }
+    this.deferred.length = 0
+  }
+
+  private addChatChoices(chunk: JsonRecord): void {
     const choices = chunk['choices']
     if (!Array.isArray(choices)) return
     for (const choice of choices) {
@@ -230,6 +267,9 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
     if (typeof value === 'string') this.delivered.add(value)
   }
 }
+
+/** A chunk with a usage object (not `"usage": null`, which OpenAI sends on every other chunk). */
+const USAGE_OBJECT = /"usage"\s*:\s*\{/
 
 /** OpenAI sends `"choices": []`; some openai-compatible servers (vLLM) send null or omit it. */
 function isUsageOnlyChunk(chunk: JsonRecord): boolean {
