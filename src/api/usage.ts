@@ -6,6 +6,7 @@ import { USAGE_GROUP_BY, type UsageGroupBy, type UsageTotals } from '../usage/in
 import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { principalOf, teamFilter } from './principal.js'
+import type { Principal } from '../auth/index.js'
 
 const DAY_MS = 86_400_000
 const RANGE_MS_MAX = 366 * DAY_MS
@@ -73,51 +74,53 @@ function range(from: number | undefined, to: number | undefined, nowMs: number) 
   return { fromMs, toMs: Math.min(toMs, fromMs + RANGE_MS_MAX) }
 }
 
+/** One report over the caller's org (and team, for a team_admin), after pending events are written. */
+async function report(
+  deps: AdminDeps,
+  principal: Principal,
+  q: { from?: number | undefined; to?: number | undefined; environment?: string | undefined },
+  groupBy: readonly UsageGroupBy[],
+  bucketMs: number,
+) {
+  await deps.usage.flush()
+  const { fromMs, toMs } = range(q.from, q.to, deps.clock.nowMs())
+  const result = await deps.stores.usage.query({
+    orgId: principal.orgId,
+    fromMs,
+    toMs,
+    groupBy,
+    bucketMs,
+    teamId: teamFilter(principal),
+    environment: q.environment,
+  })
+  return { fromMs, toMs, result }
+}
+
 export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   app.get('/v1/usage', async (request) => {
     const principal = principalOf(request)
     const q = parseBody(UsageQuery, request.query, 'query')
-    await deps.usage.flush()
-    const { fromMs, toMs } = range(q.from, q.to, deps.clock.nowMs())
-    const report = await deps.stores.usage.query({
-      orgId: principal.orgId,
-      fromMs,
-      toMs,
-      groupBy: q.group_by,
-      bucketMs: BUCKETS[q.bucket],
-      teamId: teamFilter(principal),
-      environment: q.environment,
-    })
+    const { fromMs, toMs, result } = await report(deps, principal, q, q.group_by, BUCKETS[q.bucket])
     return {
       from: new Date(fromMs).toISOString(),
       to: new Date(toMs).toISOString(),
       bucket: q.bucket,
       group_by: q.group_by,
-      totals: presentTotals(report.totals),
-      groups: report.groups.map((g) => ({ key: g.key, ...presentTotals(g) })),
-      series: report.series.map((p) => ({ bucket_start: new Date(p.bucketStartMs).toISOString(), key: p.key, ...presentTotals(p) })),
+      totals: presentTotals(result.totals),
+      groups: result.groups.map((g) => ({ key: g.key, ...presentTotals(g) })),
+      series: result.series.map((p) => ({ bucket_start: new Date(p.bucketStartMs).toISOString(), key: p.key, ...presentTotals(p) })),
     }
   })
 
   app.get('/v1/usage/top', async (request) => {
     const principal = principalOf(request)
     const q = parseBody(TopQuery, request.query, 'query')
-    await deps.usage.flush()
-    const { fromMs, toMs } = range(q.from, q.to, deps.clock.nowMs())
-    const report = await deps.stores.usage.query({
-      orgId: principal.orgId,
-      fromMs,
-      toMs,
-      groupBy: [q.by],
-      bucketMs: DAY_MS,
-      teamId: teamFilter(principal),
-      environment: q.environment,
-    })
+    const { fromMs, toMs, result } = await report(deps, principal, q, [q.by], DAY_MS)
     return {
       from: new Date(fromMs).toISOString(),
       to: new Date(toMs).toISOString(),
       by: q.by,
-      data: report.groups.slice(0, q.limit).map((g) => ({ [q.by]: g.key[q.by] ?? null, ...presentTotals(g) })),
+      data: result.groups.slice(0, q.limit).map((g) => ({ [q.by]: g.key[q.by] ?? null, ...presentTotals(g) })),
     }
   })
 }

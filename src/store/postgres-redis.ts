@@ -64,8 +64,13 @@ export interface RedisLedgerHandle {
   close(): Promise<void>
 }
 
-/** The ledger alone (the contract test uses it); migrates the schema first. */
-export async function openRedisLedger(config: PostgresRedisConfig, logger?: PostgresRedisDeps['logger']): Promise<RedisLedgerHandle> {
+/**
+ * Connects PostgreSQL (migrated first) and Redis and builds the ledger over them. Commands fail
+ * fast while Redis is disconnected (no offline queue): the first connection gets a moment so the
+ * first requests are not refused; a Redis that stays down does not stop the start — the fail
+ * modes apply and /readyz says not ready.
+ */
+async function openLedger(config: PostgresRedisConfig, logger: PostgresRedisDeps['logger'] | undefined) {
   const pool = createPool(config.postgresUrl, config.schema !== undefined ? { schema: config.schema } : {})
   const redis = createRedis(config.redisUrl)
   try {
@@ -78,10 +83,16 @@ export async function openRedisLedger(config: PostgresRedisConfig, logger?: Post
   const journal = new Journal(pool, { ...JOURNAL_DEFAULTS, ...config.journal }, (error, queued) =>
     logger?.warn({ err: error, queued }, 'ledger journal: PostgreSQL write failed; retrying (events kept in memory)'),
   )
-  const store = new RedisLedgerStore(redis, pool, journal, { ...config.ledger, keyPrefix: config.keyPrefix ?? '' })
+  const ledger = new RedisLedgerStore(redis, pool, journal, { ...config.ledger, keyPrefix: config.keyPrefix ?? '' })
   await redisReady(redis, REDIS_STARTUP_WAIT_MS)
+  return { pool, redis, journal, ledger }
+}
+
+/** The ledger alone (the contract test uses it). */
+export async function openRedisLedger(config: PostgresRedisConfig, logger?: PostgresRedisDeps['logger']): Promise<RedisLedgerHandle> {
+  const { pool, redis, journal, ledger } = await openLedger(config, logger)
   return {
-    store,
+    store: ledger,
     journal,
     async close() {
       await journal.close()
@@ -92,24 +103,7 @@ export async function openRedisLedger(config: PostgresRedisConfig, logger?: Post
 }
 
 export async function openPostgresRedisStores(config: PostgresRedisConfig, deps: PostgresRedisDeps): Promise<PostgresRedisStores> {
-  const pool = createPool(config.postgresUrl, config.schema !== undefined ? { schema: config.schema } : {})
-  const redis = createRedis(config.redisUrl)
-  try {
-    await migrate(pool)
-  } catch (error) {
-    redis.disconnect()
-    await pool.end()
-    throw error
-  }
-  const journal = new Journal(pool, { ...JOURNAL_DEFAULTS, ...config.journal }, (error, queued) =>
-    deps.logger.warn({ err: error, queued }, 'ledger journal: PostgreSQL write failed; retrying (events kept in memory)'),
-  )
-  const ledger = new RedisLedgerStore(redis, pool, journal, { ...config.ledger, keyPrefix: config.keyPrefix ?? '' })
-  // Commands fail fast while disconnected (no offline queue): give the first connection a moment
-  // so the first requests are not refused. A Redis that stays down does not stop the start:
-  // the fail modes apply and /readyz says not ready.
-  await redisReady(redis, REDIS_STARTUP_WAIT_MS)
-
+  const { pool, redis, journal, ledger } = await openLedger(config, deps.logger)
   const timers: NodeJS.Timeout[] = []
   let charging = false
   timers.push(
