@@ -24,7 +24,7 @@ import { routeModel, type ProxyCall, type RoutedModel } from './call.js'
 import { dispatch, type Measured, type Resolution } from './dispatch.js'
 import { H } from './headers.js'
 import { errorBody, type ProxyError } from './refusal.js'
-import { PromptEstimate, planOutputCap, reserveForCall } from './reserve.js'
+import { PromptEstimate, planOutputCap, reserveForCall, type ReservationOutcome } from './reserve.js'
 import { ResponseSink } from './response-sink.js'
 import type { PolicyDecision, SpendPolicy } from './spend-policy.js'
 import type { UpstreamPools } from './upstream.js'
@@ -97,18 +97,9 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
     return refuse(call, sink, blockedError(decision.scope, `${decision.budgetName} (${decision.periodLabel})`, decision.resetAtMs, clock.nowMs()))
   }
   const headers: Record<string, string> = { [H.requestId]: call.requestId }
-  let degradeCap: number | undefined
-  if (decision.kind === 'degrade') {
-    degradeCap = decision.outputTokensMax
-    if (decision.degradeTo !== undefined && decision.degradeTo !== call.modelRequested) {
-      const cheaper = routeModel(config, deps.priceBook, call.flavor, decision.degradeTo)
-      if (!('code' in cheaper)) {
-        headers[H.degraded] = `${call.modelRequested}->${decision.degradeTo}`
-        routed = cheaper
-      }
-    }
-    if (degradeCap !== undefined) headers[H.degraded] ??= `output_tokens<=${degradeCap}`
-  }
+  const degraded = decision.kind === 'degrade' ? degradeCall(call, decision, routed, deps, headers) : undefined
+  if (degraded) routed = degraded.routed
+  const degradeCap = degraded?.outputTokensMax
   if (decision.kind === 'would_block') headers[H.decision] = 'would_block'
 
   const cap = planOutputCap(call, routed, config, degradeCap)
@@ -130,23 +121,8 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
       call, routed, price, prompt, cap, decision.counters, upstreamBody,
     )
     if (reserved.kind === 'refused') {
-      const r = reserved.result
-      if (r.kind !== 'store_unavailable') recordRefusal(call, deps, routed, r.kind)
-      if (r.kind === 'insufficient_quota') {
-        return refuse(call, sink, {
-          status: 429,
-          code: 'insufficient_quota',
-          message: `No wallet in the cascade for ${r.scope} can cover this request's worst-case cost. A cost ticket was opened for approval.`,
-          extra: { scope: r.scope, ticket_id: reserved.ticketId },
-        })
-      }
-      if (r.kind === 'store_unavailable') {
-        return refuse(call, sink, { status: 503, code: 'store_unavailable', message: `Spend controls are unavailable (${r.message}); this consumer fails closed.`, headers: { 'retry-after': '5' } })
-      }
-      const counter = decision.counters.find((c) => c.budgetId === r.budgetId)
-      const label = decision.labels?.get(r.budgetId)
-      const what = label ? `${label.name} (${label.periodLabel})` : `budget ${r.budgetId}`
-      return refuse(call, sink, blockedError(label?.scope ?? `budget:${r.budgetId}`, what, counter?.periodEndMs ?? clock.nowMs(), clock.nowMs()))
+      if (reserved.result.kind !== 'store_unavailable') recordRefusal(call, deps, routed, reserved.result.kind)
+      return refuse(call, sink, reservationRefusal(reserved, decision, clock.nowMs()))
     }
     reservation = reserved.result.reservation
     reservedCall = { reservation, walletAvailableMicros: reserved.result.walletAvailableMicros }
@@ -182,6 +158,48 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   }
   // Charged exactly when settleCall settles rather than voids.
   return outcome.usage !== undefined || outcome.kind === 'ok'
+}
+
+/** A `degrade` decision: route to the cheaper model when it can be served, and/or cap the output. */
+function degradeCall(
+  call: ProxyCall,
+  decision: Extract<PolicyDecision, { kind: 'degrade' }>,
+  routed: RoutedModel,
+  deps: ProxyDeps,
+  headers: Record<string, string>,
+): { routed: RoutedModel; outputTokensMax: number | undefined } {
+  let served = routed
+  if (decision.degradeTo !== undefined && decision.degradeTo !== call.modelRequested) {
+    const cheaper = routeModel(deps.config, deps.priceBook, call.flavor, decision.degradeTo)
+    if (!('code' in cheaper)) {
+      headers[H.degraded] = `${call.modelRequested}->${decision.degradeTo}`
+      served = cheaper
+    }
+  }
+  if (decision.outputTokensMax !== undefined) headers[H.degraded] ??= `output_tokens<=${decision.outputTokensMax}`
+  return { routed: served, outputTokensMax: decision.outputTokensMax }
+}
+
+/** The refusal for a reservation the ledger turned down (SPEC §4 shapes). */
+function reservationRefusal(reserved: Extract<ReservationOutcome, { kind: 'refused' }>, decision: PolicyDecision, nowMs: number): ProxyError {
+  const r = reserved.result
+  switch (r.kind) {
+    case 'insufficient_quota':
+      return {
+        status: 429,
+        code: 'insufficient_quota',
+        message: `No wallet in the cascade for ${r.scope} can cover this request's worst-case cost. A cost ticket was opened for approval.`,
+        extra: { scope: r.scope, ticket_id: reserved.ticketId },
+      }
+    case 'store_unavailable':
+      return { status: 503, code: 'store_unavailable', message: `Spend controls are unavailable (${r.message}); this consumer fails closed.`, headers: { 'retry-after': '5' } }
+    case 'budget_cap_exceeded': {
+      const counter = decision.counters.find((c) => c.budgetId === r.budgetId)
+      const label = decision.labels?.get(r.budgetId)
+      const what = label ? `${label.name} (${label.periodLabel})` : `budget ${r.budgetId}`
+      return blockedError(label?.scope ?? `budget:${r.budgetId}`, what, counter?.periodEndMs ?? nowMs, nowMs)
+    }
+  }
 }
 
 /**
