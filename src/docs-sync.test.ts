@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { PROXY_ERROR_CODES } from './proxy/refusal.js'
 import { API_ERROR_CODES } from './api/errors.js'
+import { parseConfig } from './config/index.js'
 
 const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8')
 
@@ -23,5 +24,18 @@ describe('docs/errors.md', () => {
 
   it('lists every admin API error code, and no other', () => {
     expect(codesInSection('## Admin API').sort()).toEqual([...API_ERROR_CODES].sort())
+  })
+})
+
+describe('README.md', () => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!)
+
+  it('has configuration examples', () => {
+    expect(blocks.length).toBeGreaterThan(0)
+  })
+
+  it.each(blocks.map((block, index) => [index, block] as const))('configuration example %i loads as written', (_index, block) => {
+    expect(() => parseConfig(block, 'README.md', { requireSecrets: false })).not.toThrow()
   })
 })
