@@ -249,6 +249,12 @@ function settleCall(
     const walletCrossing = result && (result.kind === 'settled' || result.kind === 'voided') ? result.walletCrossing : undefined
     deps.usage.record(usageEventOf(call, routed, measured, costMicros, priceSource, decisionLabel(decision, reservation, deps.config), reservation, now))
     deps.policy.onSpend({ attribution: call.attribution, model: routedName(routed, call), provider, atMs: now, budgetCrossings, walletCrossing })
+    if (deps.logger.isLevelEnabled('debug')) {
+      deps.logger.debug(
+        { requestId: call.requestId, endpoint: call.endpoint, model: routedName(routed, call), status: measured.status, outcome: measured.kind, costMicros, reservationId: reservation?.id },
+        'proxy: call settled',
+      )
+    }
     deps.metrics.requests.inc({ endpoint: call.endpoint, status: String(measured.status), decision: decision.kind })
     deps.metrics.requestDuration.observe({ endpoint: call.endpoint, stream: call.isStream ? 'true' : 'false' }, (now - call.receivedAtMs) / 1000)
     if (costMicros > 0) deps.metrics.costMicros.inc({ provider, model: routedName(routed, call) }, costMicros)
