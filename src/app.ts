@@ -101,10 +101,15 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   )
   const notifier = new Notifier({ outbox: stores.notify, preferences: stores.notify, channels: config.notificationChannels, clock })
   const senders = config.notificationChannels.map((channel) => createChannelSender(channel))
+  const delivery = config.notificationDelivery
   const dispatcher = new Dispatcher({
     outbox: stores.notify,
     senders,
     clock,
+    options: {
+      retry: { outboxAttemptsMax: delivery.attemptsMax, backoffBaseMs: delivery.backoffBaseMs, backoffCapMs: delivery.backoffCapMs },
+      pollIntervalMs: delivery.pollIntervalMs,
+    },
     onDelivery: (report) => logger.info({ notificationId: report.notificationId, channel: report.channelId, outcome: report.outcome }, 'notify: delivery attempt'),
     onError: (error) => logger.error({ err: error }, 'notify: dispatcher tick failed'),
   })

@@ -65,6 +65,15 @@ export const DEFAULTS = {
     shadow: false,
     categories: [],
   },
+  notificationDelivery: {
+    /** Attempts per (notification, channel), the first included; then the item is dead. */
+    attemptsMax: 8,
+    /** Capped exponential back-off with jitter: 5 s, 10 s, 20 s … at most 15 min between attempts. */
+    backoffBaseMs: 5_000,
+    backoffCapMs: 900_000,
+    /** How often each process looks for due deliveries. */
+    pollIntervalMs: 1_000,
+  },
   reservations: {
     /** Not shorter than any target's timeout (the loader checks), so a live request is never expired under itself. */
     ttlMs: 600_000,
@@ -85,6 +94,11 @@ export const LIMITS = {
   holdTimeoutMsMax: 300_000,
   thresholdPercentMin: 1,
   thresholdPercentMax: 1000,
+  deliveryAttemptsMax: 50,
+  deliveryBackoffMsMin: 10,
+  deliveryBackoffMsMax: 86_400_000,
+  deliveryPollMsMin: 10,
+  deliveryPollMsMax: 60_000,
   reservationTtlMsMin: 1_000,
   reservationTtlMsMax: 86_400_000,
   sweepIntervalMsMin: 100,

@@ -106,6 +106,19 @@ describe('the seed configs load as written', () => {
   })
 })
 
+describe('notifications.delivery', () => {
+  it('sets the outbox retry policy', () => {
+    const config = parseConfig('notifications: {delivery: {attempts_max: 3, backoff_base_ms: 200, backoff_cap_ms: 1000}}', 'x', { env: {} })
+    expect(config.notificationDelivery).toEqual({ attemptsMax: 3, backoffBaseMs: 200, backoffCapMs: 1_000, pollIntervalMs: 1_000 })
+  })
+
+  it('refuses a cap below the base, naming the key', () => {
+    expect(() => parseConfig('notifications: {delivery: {backoff_base_ms: 5000, backoff_cap_ms: 1000}}', 'x.yaml', { env: {} })).toThrow(
+      /notifications\.delivery\.backoff_cap_ms: must not be below backoff_base_ms \(5000\), got 1000/,
+    )
+  })
+})
+
 describe('every section maps to the Config', () => {
   const config = loadConfigFile(fixture('full.yaml'), { env: SECRETS })
 
@@ -253,6 +266,7 @@ describe('defaults', () => {
       models: [],
       budgets: [],
       notificationChannels: [],
+      notificationDelivery: { attemptsMax: 8, backoffBaseMs: 5_000, backoffCapMs: 900_000, pollIntervalMs: 1_000 },
       reservations: { ttlMs: 600_000, sweepIntervalMs: 5_000, defaultOutputTokens: 4_096, tokenizerMaxBytes: 65_536 },
     } satisfies Config)
   })

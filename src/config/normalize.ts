@@ -13,7 +13,7 @@ import { normalizeChannels } from './normalize-notifications.js'
 import { normalizeModels, normalizeTargets } from './normalize-providers.js'
 import { configFileSchema, type ConfigFile } from './schema.js'
 import { messageFor, toConfigIssues } from './issues.js'
-import type { Config, ProviderTarget, ReservationSettings, ServerSettings, StorageSettings } from './types.js'
+import type { Config, NotificationDelivery, ProviderTarget, ReservationSettings, ServerSettings, StorageSettings } from './types.js'
 
 /** Validates a parsed YAML document (plain data) and returns the deep-frozen Config. */
 export function configFromData(data: unknown, source: string, options: LoadOptions = {}): Config {
@@ -41,8 +41,23 @@ function normalize(file: ConfigFile, source: string, ctx: Context): Config {
     models: normalizeModels(file.models, targets, ctx),
     budgets: normalizeBudgets(file.budgets, notificationChannels.map((c) => c.id), ctx),
     notificationChannels,
+    notificationDelivery: normalizeDelivery(file.notifications?.delivery, ctx),
     reservations,
   }
+}
+
+function normalizeDelivery(input: NonNullable<ConfigFile['notifications']>['delivery'], ctx: Context): NotificationDelivery {
+  const defaults = DEFAULTS.notificationDelivery
+  const delivery = {
+    attemptsMax: input?.attempts_max ?? defaults.attemptsMax,
+    backoffBaseMs: input?.backoff_base_ms ?? defaults.backoffBaseMs,
+    backoffCapMs: input?.backoff_cap_ms ?? Math.max(defaults.backoffCapMs, input?.backoff_base_ms ?? 0),
+    pollIntervalMs: input?.poll_interval_ms ?? defaults.pollIntervalMs,
+  }
+  if (delivery.backoffCapMs < delivery.backoffBaseMs) {
+    ctx.report('notifications.delivery.backoff_cap_ms', `must not be below backoff_base_ms (${delivery.backoffBaseMs}), got ${delivery.backoffCapMs}`)
+  }
+  return delivery
 }
 
 function normalizeServer(input: ConfigFile['server']): ServerSettings {

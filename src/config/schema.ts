@@ -209,7 +209,15 @@ export const configFileSchema = z.strictObject({
   budgets: z.array(budgetSchema).optional(),
   notifications: z
     .strictObject({
-      channels: z.array(channelSchema),
+      channels: z.array(channelSchema).optional(),
+      delivery: z
+        .strictObject({
+          attempts_max: intIn(1, LIMITS.deliveryAttemptsMax).optional(),
+          backoff_base_ms: intIn(LIMITS.deliveryBackoffMsMin, LIMITS.deliveryBackoffMsMax).optional(),
+          backoff_cap_ms: intIn(LIMITS.deliveryBackoffMsMin, LIMITS.deliveryBackoffMsMax).optional(),
+          poll_interval_ms: intIn(LIMITS.deliveryPollMsMin, LIMITS.deliveryPollMsMax).optional(),
+        })
+        .optional(),
     })
     .optional(),
   reservations: z

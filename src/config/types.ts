@@ -103,6 +103,14 @@ export type NotificationChannel =
       readonly to: readonly string[]
     }
 
+/** Outbox delivery: attempts and capped exponential back-off (SPEC §5). */
+export interface NotificationDelivery {
+  readonly attemptsMax: number
+  readonly backoffBaseMs: number
+  readonly backoffCapMs: number
+  readonly pollIntervalMs: number
+}
+
 export interface ReservationSettings {
   /** A reservation not settled or voided by then is settled at the reserved amount by the sweeper. */
   readonly ttlMs: number
@@ -134,5 +142,6 @@ export interface Config {
   readonly models: readonly ModelRoute[]
   readonly budgets: readonly BudgetSpec[]
   readonly notificationChannels: readonly NotificationChannel[]
+  readonly notificationDelivery: NotificationDelivery
   readonly reservations: ReservationSettings
 }

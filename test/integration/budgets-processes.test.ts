@@ -12,8 +12,8 @@
  * per threshold (distinct ids, no id accepted twice, retries carried the same id), every
  * signature was valid, `GET /v1/notifications` on every process lists one notification per
  * threshold with those ids, and the period spend equals the sum of the call costs (no update lost
- * between processes). The retry back-off is the dispatcher's default (5 s base, equal jitter, not
- * configurable from the YAML), so the flaky receiver's third attempt lands 7.5–15 s later.
+ * between processes). The retry back-off is shortened through `notifications.delivery` (200 ms
+ * base, 1 s cap) so the flaky receiver's third attempt lands within a second or two.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -165,6 +165,9 @@ describe('thresholds across gateway processes', () => {
           { id: 'ops-webhook', type: 'webhook', url: ok.url, secret_ref: { env: 'TOLLGATE_WEBHOOK_SECRET' } },
           { id: 'flaky-webhook', type: 'webhook', url: flaky.url, secret_ref: { env: 'TOLLGATE_WEBHOOK_SECRET' } },
         ],
+        // Short back-off so the retries land within the test; the rule (capped exponential,
+        // same id on every attempt) is the one production uses.
+        delivery: { backoff_base_ms: 200, backoff_cap_ms: 1_000, poll_interval_ms: 100 },
       },
     }))
     const env = { ...process.env, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_WEBHOOK_SECRET: SECRET, TOLLGATE_LOG_LEVEL: 'warn' }
