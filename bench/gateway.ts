@@ -14,6 +14,7 @@ export const benchConsumerKey = 'tg-bench-consumer-key-0123456789'
 const adminToken = 'tg-bench-admin-token-0123456789'
 const upstreamKeyEnv = 'TOLLGATE_BENCH_UPSTREAM_KEY'
 const walletUsd = 1_000_000
+const allocateTimeoutMs = 10_000
 const cliPath = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
 
 export interface GatewayOptions {
@@ -24,6 +25,12 @@ export interface GatewayOptions {
   readonly redisUrl?: string
   /** Extra node flags, e.g. `--cpu-prof`. */
   readonly nodeFlags?: readonly string[]
+  /** Names this process's config file and log prefix apart when several run in one mode (the scale section). */
+  readonly instance?: string
+  /** Extra environment of the process, e.g. `TOLLGATE_REDIS_PREFIX`. */
+  readonly env?: Readonly<Record<string, string>>
+  /** Allocate the bench wallet through this process. Default: in every mode but `plain`; several processes sharing a wallet allocate it once. */
+  readonly allocateWallet?: boolean
 }
 
 export interface Gateway {
@@ -63,14 +70,21 @@ export function gatewayConfigYaml(options: GatewayOptions): string {
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
-  const configPath = join(options.dir, `tollgate-${options.mode}.yaml`)
+  const name = options.instance === undefined ? options.mode : `${options.mode}-${options.instance}`
+  const configPath = join(options.dir, `tollgate-${name}.yaml`)
   writeFileSync(configPath, gatewayConfigYaml(options))
-  const env = { ...process.env, TOLLGATE_ADMIN_TOKEN: adminToken, [upstreamKeyEnv]: 'sk-bench', TOLLGATE_LOG_LEVEL: process.env.TOLLGATE_LOG_LEVEL ?? 'info' }
+  const env = {
+    ...process.env,
+    TOLLGATE_ADMIN_TOKEN: adminToken,
+    [upstreamKeyEnv]: 'sk-bench',
+    TOLLGATE_LOG_LEVEL: process.env.TOLLGATE_LOG_LEVEL ?? 'info',
+    ...options.env,
+  }
   const args = [...(options.nodeFlags ?? []), cliPath, 'serve', '--config', configPath, '--host', '127.0.0.1', '--port', '0']
-  const child = spawnChild(`gateway (${options.mode})`, args, env)
+  const child = spawnChild(`gateway (${name})`, args, env)
   try {
     const url = await child.waitFor(/listening on (http:\/\/[^\s]+)/)
-    if (options.mode !== 'plain') await allocateWallet(url)
+    if (options.allocateWallet ?? options.mode !== 'plain') await allocateBenchWallet(url)
     return { child, url }
   } catch (error) {
     await child.stop()
@@ -78,11 +92,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 }
 
-async function allocateWallet(url: string): Promise<void> {
+/** Adds `walletUsd` to the bench team's wallet, through the gateway at `url` with the admin token. */
+export async function allocateBenchWallet(url: string): Promise<void> {
   const response = await fetch(`${url}/v1/wallets/allocate`, {
     method: 'POST',
     headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
     body: JSON.stringify({ team_id: benchTeam, amount: walletUsd }),
+    signal: AbortSignal.timeout(allocateTimeoutMs),
   })
   if (response.status !== 201) throw new Error(`allocating the bench wallet: HTTP ${response.status} ${await response.text()}`)
 }

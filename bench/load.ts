@@ -2,11 +2,15 @@
  * The load generator: `concurrency` workers on one undici Pool (one connection each), each
  * sending its next request as soon as the previous one has been read to the end. Latency is
  * measured from just before `request()` to the last body byte (and to the first byte, for streams).
+ *
+ * Several origins (several processes of one service): one Pool per origin, and each request goes
+ * to the next origin round-robin, so every origin gets the same share of the requests.
  */
 import { Pool } from 'undici'
 
 export interface LoadSpec {
-  readonly origin: string
+  /** One origin, or several to spread the requests over round-robin. */
+  readonly origin: string | readonly string[]
   readonly path: string
   readonly headers: Record<string, string>
   readonly body: string
@@ -26,6 +30,8 @@ export interface LoadResult {
   readonly latencyMs: Percentiles
   /** Time to the first body byte; streams only. */
   readonly firstByteMs: Percentiles | undefined
+  /** Successful requests per origin, in the order given; only when there were several origins. */
+  readonly requestsPerOrigin?: readonly number[]
 }
 
 export interface Percentiles {
@@ -38,13 +44,22 @@ export interface Percentiles {
 const requestTimeoutMs = 10_000
 
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
-  const pool = new Pool(spec.origin, {
-    connections: spec.concurrency,
-    pipelining: 1,
-    keepAliveTimeout: 60_000,
-    headersTimeout: requestTimeoutMs,
-    bodyTimeout: requestTimeoutMs,
-  })
+  const origins = typeof spec.origin === 'string' ? [spec.origin] : [...spec.origin]
+  if (origins.length === 0) throw new Error('runLoad: no origin')
+  // Each Pool may open one connection per worker (undici opens them as needed): the round-robin
+  // never waits on a client-side queue when one origin momentarily holds more requests in flight.
+  const pools = origins.map(
+    (origin) =>
+      new Pool(origin, {
+        connections: spec.concurrency,
+        pipelining: 1,
+        keepAliveTimeout: 60_000,
+        headersTimeout: requestTimeoutMs,
+        bodyTimeout: requestTimeoutMs,
+      }),
+  )
+  const perOrigin = new Array<number>(pools.length).fill(0)
+  let nextOrigin = 0
   const latencies = new Float64Array(spec.requests)
   const firstBytes = new Float64Array(spec.stream ? spec.requests : 0)
   let issued = 0
@@ -57,6 +72,9 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const worker = async (): Promise<void> => {
     while (issued < spec.requests && performance.now() < deadline) {
       issued += 1
+      const index = nextOrigin
+      nextOrigin = (nextOrigin + 1) % pools.length
+      const pool = pools[index]!
       const t0 = performance.now()
       try {
         const response = await pool.request({ method: 'POST', path: spec.path, headers: spec.headers, body: spec.body })
@@ -74,15 +92,20 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
         latencies[done] = t1 - t0
         if (spec.stream) firstBytes[done] = (firstByte || t1) - t0
         done += 1
+        perOrigin[index]! += 1
       } catch (error) {
         errors += 1
         firstError ??= (error as Error).message
       }
     }
   }
-  await Promise.all(Array.from({ length: spec.concurrency }, worker))
-  const elapsedMs = performance.now() - started
-  await pool.close()
+  let elapsedMs: number
+  try {
+    await Promise.all(Array.from({ length: spec.concurrency }, worker))
+    elapsedMs = performance.now() - started
+  } finally {
+    await Promise.all(pools.map((pool) => pool.close()))
+  }
   return {
     requests: done,
     errors,
@@ -91,6 +114,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     requestsPerS: done / (elapsedMs / 1000),
     latencyMs: percentiles(latencies.subarray(0, done)),
     firstByteMs: spec.stream ? percentiles(firstBytes.subarray(0, done)) : undefined,
+    ...(pools.length > 1 ? { requestsPerOrigin: perOrigin } : {}),
   }
 }
 

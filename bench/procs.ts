@@ -22,9 +22,22 @@ const readyTimeoutMsDefault = 20_000
 const stopGraceMsDefault = 5_000
 
 const children = new Set<Child>()
+const deaths: string[] = []
+
+/** Children that exited without being asked to (crashed, killed by someone else), with the end of their output. */
+export function unexpectedExits(): readonly string[] {
+  return deaths
+}
 process.on('exit', () => {
   for (const child of children) child.process.kill('SIGKILL')
 })
+// Interrupted or told to stop: exit (which kills the children above) rather than leave them running.
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`bench: ${signal}; stopping ${children.size} child process${children.size === 1 ? '' : 'es'}\n`)
+    process.exit(code)
+  })
+}
 
 export function spawnChild(name: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Child {
   const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -39,9 +52,11 @@ export function spawnChild(name: string, args: readonly string[], env: NodeJS.Pr
   proc.stdout.on('data', onData)
   proc.stderr.on('data', onData)
   let exited = false
+  let stopping = false
   const exitedPromise = new Promise<void>((resolve) => {
-    proc.on('exit', () => {
+    proc.on('exit', (code, signal) => {
       exited = true
+      if (!stopping) deaths.push(`${name} (pid ${proc.pid}) exited by itself (${signal ?? `code ${code}`}); its last output:\n${tail.slice(-4_000)}`)
       for (const listener of listeners) listener()
       resolve()
     })
@@ -72,6 +87,7 @@ export function spawnChild(name: string, args: readonly string[], env: NodeJS.Pr
     },
     async stop(graceMs = stopGraceMsDefault) {
       children.delete(child)
+      stopping = true
       if (exited) return
       proc.kill('SIGTERM')
       const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs)

@@ -45,6 +45,38 @@ export const directTarget = 'direct (mock)'
 export const bareTarget = 'bare proxy'
 export const gatewayTarget = 'gateway'
 export const enforcedTarget = 'gateway + wallet'
+export const postgresTarget = `${enforcedTarget} (pg+redis)`
+
+/** The scale section: several gateway processes on one Redis + PostgreSQL, the load spread round-robin over them. */
+export interface ScaleMeasured {
+  readonly scenario: Scenario
+  readonly processes: number
+  readonly load: LoadResult
+  /** CPU of each gateway process per request of the whole run (their sum is the cost of a request). */
+  readonly cpuUsPerRequestByProcess: readonly number[]
+  readonly mockCpuUsPerRequest: number
+  /** Ledger round trips to Redis per request, summed over the processes (warm-up included). */
+  readonly redisRoundTripsPerRequest: number | undefined
+}
+
+export interface ScaleRow {
+  readonly scenario: string
+  readonly processes: number
+  readonly requests: number
+  readonly errors: number
+  readonly requestsPerS: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  /** Summed over the processes. */
+  readonly cpuUsPerRequest: number
+  readonly cpuUsPerRequestByProcess: readonly number[]
+  readonly requestsPerOrigin: readonly number[] | undefined
+  readonly redisRoundTripsPerRequest: number | undefined
+  /** The 1-process row of the same backend and scenario (`postgresTarget`), when it was measured. */
+  readonly oneProcess: { readonly requestsPerS: number; readonly p50Ms: number; readonly p99Ms: number; readonly cpuUsPerRequest: number | undefined } | undefined
+  readonly throughputVsOne: number | undefined
+  readonly cpuVsOne: number | undefined
+}
 
 export function scenarioLabel(s: Scenario): string {
   return `${s.stream ? 'stream' : 'non-stream'} c=${s.concurrency}`
@@ -80,6 +112,49 @@ export function toRows(measured: readonly Measured[]): Row[] {
   })
 }
 
+export function toScaleRows(scale: readonly ScaleMeasured[], rows: readonly Row[]): ScaleRow[] {
+  return scale.map((m) => {
+    const label = scenarioLabel(m.scenario)
+    const one = rows.find((r) => r.target === postgresTarget && r.scenario === label)
+    const cpu = m.cpuUsPerRequestByProcess.reduce((sum, v) => sum + v, 0)
+    return {
+      scenario: label,
+      processes: m.processes,
+      requests: m.load.requests,
+      errors: m.load.errors,
+      requestsPerS: m.load.requestsPerS,
+      p50Ms: m.load.latencyMs.p50,
+      p99Ms: m.load.latencyMs.p99,
+      cpuUsPerRequest: cpu,
+      cpuUsPerRequestByProcess: m.cpuUsPerRequestByProcess,
+      requestsPerOrigin: m.load.requestsPerOrigin,
+      redisRoundTripsPerRequest: m.redisRoundTripsPerRequest,
+      oneProcess: one && { requestsPerS: one.requestsPerS, p50Ms: one.p50Ms, p99Ms: one.p99Ms, cpuUsPerRequest: one.proxyCpuUsPerRequest },
+      throughputVsOne: one ? m.load.requestsPerS / one.requestsPerS : undefined,
+      cpuVsOne: one?.proxyCpuUsPerRequest === undefined ? undefined : cpu / one.proxyCpuUsPerRequest,
+    }
+  })
+}
+
+export function scaleMarkdown(rows: readonly ScaleRow[], cores: number): string {
+  if (rows.length === 0) return ''
+  const n = rows[0]!.processes
+  const lines: string[] = []
+  lines.push(`Scale-out on Redis + PostgreSQL: ${n} gateway processes vs 1, on ${cores} core${cores === 1 ? '' : 's'} (load round-robin over the ${n})`)
+  lines.push('')
+  lines.push(`| scenario | 1 process req/s | ${n} processes req/s | ${n} vs 1 | p50 ms 1 → ${n} | p99 ms 1 → ${n} | gateway CPU µs/req 1 → ${n} (sum) | CPU ${n} vs 1 | errors |`)
+  lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|')
+  for (const r of rows) {
+    const one = r.oneProcess
+    lines.push(
+      `| ${r.scenario} | ${opt(one?.requestsPerS, (v) => num(v, 0))} | ${num(r.requestsPerS, 0)} | ${opt(r.throughputVsOne, (v) => `${num(v, 2)}×`)} | ` +
+        `${opt(one?.p50Ms, (v) => num(v, 3))} → ${num(r.p50Ms, 3)} | ${opt(one?.p99Ms, (v) => num(v, 3))} → ${num(r.p99Ms, 3)} | ` +
+        `${opt(one?.cpuUsPerRequest, (v) => num(v, 0))} → ${num(r.cpuUsPerRequest, 0)} | ${opt(r.cpuVsOne, (v) => `${num(v, 2)}×`)} | ${r.errors} |`,
+    )
+  }
+  return lines.join('\n')
+}
+
 const addedP50MsMax = 0.3
 const enforcementP50MsMax = 0.3
 const throughputVsBareMin = 0.75
@@ -109,7 +184,7 @@ export function checks(rows: readonly Row[]): Check[] {
   return out
 }
 
-export function markdown(rows: readonly Row[], checkList: readonly Check[], notes: readonly string[]): string {
+export function markdown(rows: readonly Row[], checkList: readonly Check[], notes: readonly string[], extraTables: readonly string[] = []): string {
   const lines: string[] = []
   lines.push('| scenario | target | req/s | p50 ms | p99 ms | added p50 | added p99 | vs bare req/s | proxy CPU µs/req | CPU vs bare | mock CPU µs/req | errors |')
   lines.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|')
@@ -119,6 +194,11 @@ export function markdown(rows: readonly Row[], checkList: readonly Check[], note
       `| ${r.scenario} | ${r.target} | ${num(r.requestsPerS, 0)} | ${p50} | ${num(r.p99Ms, 3)} | ${opt(r.addedP50Ms, (v) => signed(v))} | ${opt(r.addedP99Ms, (v) => signed(v))} | ` +
         `${opt(r.throughputVsBare, pct)} | ${opt(r.proxyCpuUsPerRequest, (v) => num(v, 0))} | ${opt(r.cpuVsBare, (v) => `${num(v, 2)}×`)} | ${num(r.mockCpuUsPerRequest, 0)} | ${r.errors} |`,
     )
+  }
+  for (const table of extraTables) {
+    if (table === '') continue
+    lines.push('')
+    lines.push(table)
   }
   lines.push('')
   lines.push('| target check | goal | measured | |')

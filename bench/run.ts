@@ -3,6 +3,8 @@
  * (plain, and with wallet enforcement; on Postgres + Redis too when DATABASE_URL and REDIS_URL
  * are set), measured in the same run on loopback, at concurrency 1 and 64, non-stream and
  * stream. Every system under test is its own process; the load generator runs here.
+ * With Postgres + Redis, a scale section too: 4 gateway processes on that backend sharing one
+ * wallet, the c=64 load spread round-robin over them, against the 1-process row.
  *
  *   npm run bench                       # the full run (a few minutes on 2 cores)
  *   npm run bench -- --quick            # a tenth of the requests: a smoke test
@@ -10,13 +12,15 @@
  *
  * Results: a markdown table on stdout and bench/results/latest.json.
  */
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { benchConsumerKey, startGateway, type Gateway, type GatewayMode } from './gateway.js'
+import { Redis } from 'ioredis'
+import { allocateBenchWallet, benchConsumerKey, startGateway, type Gateway, type GatewayMode } from './gateway.js'
 import { runLoad, type LoadResult } from './load.js'
-import { cpuTimeNs, spawnChild, type Child } from './procs.js'
+import { cpuTimeNs, spawnChild, unexpectedExits, type Child } from './procs.js'
 import { profileGateway } from './profile-run.js'
 import {
   bareTarget,
@@ -25,9 +29,13 @@ import {
   enforcedTarget,
   gatewayTarget,
   markdown,
+  postgresTarget,
+  scaleMarkdown,
   scenarioLabel,
   toRows,
+  toScaleRows,
   type Measured,
+  type ScaleMeasured,
   type Scenario,
 } from './report.js'
 
@@ -42,6 +50,10 @@ interface Target {
 const quick = process.argv.includes('--quick')
 const scale = quick ? 0.1 : 1
 const runDurationMsMax = 30_000
+/** Whatever happens, the bench ends (and kills its children) after this long. */
+const benchDeadlineMs = 10 * 60_000
+const fetchTimeoutMs = 10_000
+const scaleProcesses = 4
 const settleMs = 200
 const tsxImport = ['--import', 'tsx']
 const benchDir = fileURLToPath(new URL('.', import.meta.url))
@@ -52,6 +64,8 @@ const scenarios: Scenario[] = [
   { stream: false, concurrency: 64, warmupRequests: 3_000, requests: 15_000 },
   { stream: true, concurrency: 64, warmupRequests: 3_000, requests: 15_000 },
 ].map((s) => ({ ...s, warmupRequests: Math.ceil(s.warmupRequests * scale), requests: Math.ceil(s.requests * scale) }))
+/** The scale section measures the c=64 scenarios only: one client stream cannot load several processes. */
+const scaleScenarios = scenarios.filter((s) => s.concurrency === 64)
 
 export function chatBody(stream: boolean): string {
   return JSON.stringify({
@@ -75,11 +89,18 @@ async function startBare(mockUrl: string, nodeFlags: readonly string[] = []): Pr
   return { child, url: await child.waitFor(/BARE_URL=(\S+)/) }
 }
 
-async function measure(target: Target, scenario: Scenario, mockPid: number): Promise<Measured> {
+/** Warm-up, then the measured run; CPU of `pids` (the processes under test) and of the mock per measured request. */
+async function measureLoad(
+  origin: string | readonly string[],
+  authorization: string,
+  pids: readonly number[],
+  scenario: Scenario,
+  mockPid: number,
+): Promise<{ load: LoadResult; cpuUsPerRequestByPid: number[]; mockCpuUsPerRequest: number }> {
   const spec = {
-    origin: target.origin,
+    origin,
     path: '/v1/chat/completions',
-    headers: { 'content-type': 'application/json', authorization: target.authorization },
+    headers: { 'content-type': 'application/json', authorization },
     body: chatBody(scenario.stream),
     stream: scenario.stream,
     concurrency: scenario.concurrency,
@@ -87,19 +108,23 @@ async function measure(target: Target, scenario: Scenario, mockPid: number): Pro
   }
   await runLoad({ ...spec, requests: scenario.warmupRequests })
   await sleep(settleMs)
-  const proxyCpu0 = target.pid === undefined ? 0 : cpuTimeNs(target.pid)
+  const proxyCpu0 = pids.map(cpuTimeNs)
   const mockCpu0 = cpuTimeNs(mockPid)
   const load: LoadResult = await runLoad({ ...spec, requests: scenario.requests })
   // Let deferred work (usage-event batches, settles) finish so its CPU is charged to this run.
   await sleep(settleMs)
   const perRequestUs = (ns: number) => ns / 1000 / Math.max(1, load.requests)
   return {
-    target: target.name,
-    scenario,
     load,
-    proxyCpuUsPerRequest: target.pid === undefined ? undefined : perRequestUs(cpuTimeNs(target.pid) - proxyCpu0),
+    cpuUsPerRequestByPid: pids.map((pid, i) => perRequestUs(cpuTimeNs(pid) - proxyCpu0[i]!)),
     mockCpuUsPerRequest: perRequestUs(cpuTimeNs(mockPid) - mockCpu0),
   }
+}
+
+async function measure(target: Target, scenario: Scenario, mockPid: number): Promise<Measured> {
+  const pids = target.pid === undefined ? [] : [target.pid]
+  const { load, cpuUsPerRequestByPid, mockCpuUsPerRequest } = await measureLoad(target.origin, target.authorization, pids, scenario, mockPid)
+  return { target: target.name, scenario, load, proxyCpuUsPerRequest: cpuUsPerRequestByPid[0], mockCpuUsPerRequest }
 }
 
 /** One request through each target before measuring: a wrong setup should fail loudly, not as a fast table of errors. */
@@ -108,6 +133,7 @@ async function smokeTest(target: Target): Promise<string> {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: target.authorization },
     body: chatBody(false),
+    signal: AbortSignal.timeout(fetchTimeoutMs),
   })
   const text = await response.text()
   if (response.status !== 200) throw new Error(`${target.name}: smoke request answered HTTP ${response.status}: ${text.slice(0, 500)}`)
@@ -134,8 +160,98 @@ async function tryGateway(mode: GatewayMode, mockUrl: string, dir: string, notes
   return startGateway({ mode, mockUrl, dir })
 }
 
+/**
+ * `scaleProcesses` gateways on the `postgres` mode's backend, with a Redis key prefix of their own
+ * (no keys shared with other runs); the bench wallet is allocated once, through the first, when
+ * all are up. Started one after the other (the first one migrates the schema). Each child is
+ * pushed to `children` as soon as it is up, so the caller stops it whatever happens after (a
+ * child that fails to start is stopped by startGateway).
+ */
+async function startScaleGateways(mockUrl: string, dir: string, redisPrefix: string, children: Child[]): Promise<Gateway[]> {
+  const postgresUrl = process.env.DATABASE_URL
+  const redisUrl = process.env.REDIS_URL
+  if (!postgresUrl || !redisUrl) throw new Error('scale section: DATABASE_URL and REDIS_URL are required')
+  const gateways: Gateway[] = []
+  for (let i = 1; i <= scaleProcesses; i += 1) {
+    const gateway = await startGateway({
+      mode: 'postgres',
+      mockUrl,
+      dir,
+      postgresUrl,
+      redisUrl,
+      instance: `scale-${i}`,
+      env: { TOLLGATE_REDIS_PREFIX: redisPrefix },
+      allocateWallet: false,
+    })
+    children.push(gateway.child)
+    gateways.push(gateway)
+  }
+  await allocateBenchWallet(gateways[0]!.url)
+  return gateways
+}
+
+async function measureScale(gateways: readonly Gateway[], oneProcessScenario: Scenario, mockPid: number): Promise<ScaleMeasured> {
+  // Each process gets the warm-up the single process got (its JIT has as much to go on).
+  const scenario = { ...oneProcessScenario, warmupRequests: oneProcessScenario.warmupRequests * gateways.length }
+  const origins = gateways.map((g) => g.url)
+  const tripsBefore = await sumRedisRoundTrips(origins)
+  const { load, cpuUsPerRequestByPid, mockCpuUsPerRequest } = await measureLoad(
+    origins,
+    `Bearer ${benchConsumerKey}`,
+    gateways.map((g) => g.child.pid),
+    scenario,
+    mockPid,
+  )
+  const tripsAfter = await sumRedisRoundTrips(origins)
+  return {
+    scenario,
+    processes: gateways.length,
+    load,
+    cpuUsPerRequestByProcess: cpuUsPerRequestByPid,
+    mockCpuUsPerRequest,
+    redisRoundTripsPerRequest:
+      tripsBefore === undefined || tripsAfter === undefined ? undefined : (tripsAfter - tripsBefore) / (load.requests + scenario.warmupRequests),
+  }
+}
+
+/** The scale section (DATABASE_URL and REDIS_URL set, and the 1-process pg+redis row measured). */
+async function runScaleSection(mock: { child: Child; url: string }, dir: string, notes: string[]): Promise<ScaleMeasured[]> {
+  const redisPrefix = `bench-scale-${randomBytes(4).toString('hex')}:`
+  const scaleChildren: Child[] = []
+  try {
+    let gateways: Gateway[]
+    try {
+      gateways = await startScaleGateways(mock.url, dir, redisPrefix, scaleChildren)
+    } catch (error) {
+      notes.push(`scale section (${scaleProcesses} gateway processes on Postgres + Redis): did not start, skipped — ${firstLines((error as Error).message, 6)}`)
+      return []
+    }
+    for (const [i, gateway] of gateways.entries()) {
+      const target: Target = { name: `${postgresTarget} #${i + 1}`, origin: gateway.url, authorization: `Bearer ${benchConsumerKey}`, pid: gateway.child.pid }
+      const detail = await smokeTest(target)
+      process.stderr.write(`bench: ${target.name} ready at ${target.origin}${detail ? ` (${detail})` : ''}\n`)
+    }
+    const measured: ScaleMeasured[] = []
+    for (const scenario of scaleScenarios) {
+      process.stderr.write(`bench: ${scenarioLabel(scenario)} → ${scaleProcesses} × ${postgresTarget} (round-robin) … `)
+      const m = await measureScale(gateways, scenario, mock.child.pid)
+      measured.push(m)
+      const cpu = m.cpuUsPerRequestByProcess.reduce((sum, v) => sum + v, 0)
+      process.stderr.write(
+        `${m.load.requestsPerS.toFixed(0)} req/s, p50 ${m.load.latencyMs.p50.toFixed(3)} ms, ${cpu.toFixed(0)} µs CPU/req${m.load.errors ? `, ${m.load.errors} errors (${m.load.firstError})` : ''}\n`,
+      )
+    }
+    return measured
+  } finally {
+    await Promise.all(scaleChildren.map((c) => c.stop()))
+    await deleteRedisKeys(redisPrefix)
+  }
+}
+
 async function benchmark(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-'))
+  // Also when a signal or the deadline ends the run before the `finally` below.
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
   const notes: string[] = []
   const children: Child[] = []
   const started = performance.now()
@@ -151,7 +267,7 @@ async function benchmark(): Promise<void> {
     const gatewayModes: Array<[GatewayMode, string]> = [
       ['plain', gatewayTarget],
       ['enforced', enforcedTarget],
-      ['postgres', `${enforcedTarget} (pg+redis)`],
+      ['postgres', postgresTarget],
     ]
     for (const [mode, name] of gatewayModes) {
       const gateway = await tryGateway(mode, mock.url, dir, notes)
@@ -180,17 +296,50 @@ async function benchmark(): Promise<void> {
       }
     }
     const rows = toRows(measured)
+
+    // Scale section: only next to a measured 1-process pg+redis gateway. The processes measured
+    // above are stopped first, so the 4 gateways have the cores to themselves (the mock stays).
+    let scaleMeasured: ScaleMeasured[] = []
+    if (targets.some((t) => t.name === postgresTarget)) {
+      await Promise.all(children.filter((c) => c !== mock.child).map((c) => c.stop()))
+      scaleMeasured = await runScaleSection(mock, dir, notes)
+    } else {
+      notes.push(`scale section (${scaleProcesses} gateway processes on Postgres + Redis): skipped (needs the pg+redis gateway: set DATABASE_URL and REDIS_URL)`)
+    }
+    const scaleRows = toScaleRows(scaleMeasured, rows)
+    for (const r of scaleRows) {
+      const byProcess = r.cpuUsPerRequestByProcess.map((v) => v.toFixed(0)).join(' + ')
+      const spread = r.requestsPerOrigin ? `; requests per process ${r.requestsPerOrigin.join(' / ')}` : ''
+      const trips = r.redisRoundTripsPerRequest === undefined ? '' : `; ${r.redisRoundTripsPerRequest.toFixed(2)} Redis round trips per request`
+      notes.push(`${r.processes} × ${postgresTarget}, ${r.scenario}: gateway CPU µs/req ${byProcess}${spread}${trips}`)
+    }
     const checkList = checks(rows)
+    for (const death of unexpectedExits()) {
+      process.stderr.write(`bench: ${death}\n`)
+      notes.push(`${firstLines(death, 1)} — figures after that are not to be trusted`)
+    }
     notes.push(
       `loopback, ${quick ? 'quick run (a tenth of the requests)' : 'full run'}; latency = request sent → last body byte, measured by an undici Pool in the bench process`,
       'added = p50/p99 minus the direct (mock) row of the same scenario; CPU = on-CPU time of the process under test (all threads, /proc) per request',
       `total bench time ${((performance.now() - started) / 1000).toFixed(0)} s`,
     )
-    const table = markdown(rows, checkList, notes)
+    const table = markdown(rows, checkList, notes, [scaleMarkdown(scaleRows, availableParallelism())])
     process.stdout.write(`\n${table}\n`)
     const resultsDir = join(benchDir, 'results')
     mkdirSync(resultsDir, { recursive: true })
-    const results = { at: new Date().toISOString(), node: process.version, quick, scenarios, rows, checks: checkList, notes, raw: measured }
+    const results = {
+      at: new Date().toISOString(),
+      node: process.version,
+      cores: availableParallelism(),
+      quick,
+      scenarios,
+      rows,
+      scale: scaleRows,
+      checks: checkList,
+      notes,
+      raw: measured,
+      rawScale: scaleMeasured,
+    }
     writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`)
     process.stderr.write(`bench: results written to ${join(resultsDir, 'latest.json')}\n`)
   } finally {
@@ -202,9 +351,56 @@ async function benchmark(): Promise<void> {
 /** The gateway's ledger round trips to Redis so far (from /metrics); undefined for other targets. */
 async function redisRoundTrips(target: Target): Promise<number | undefined> {
   if (!target.name.includes('pg+redis')) return undefined
-  const response = await fetch(`${target.origin}/metrics`)
-  const match = /^tollgate_redis_round_trips_total (\d+)/m.exec(await response.text())
-  return match ? Number(match[1]) : undefined
+  return redisRoundTripsAt(target.origin)
+}
+
+/** A side figure: tried twice, and a failure leaves it out (with a warning) rather than end the run. */
+async function redisRoundTripsAt(origin: string): Promise<number | undefined> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const response = await fetch(`${origin}/metrics`, { signal: AbortSignal.timeout(fetchTimeoutMs) })
+      const match = /^tollgate_redis_round_trips_total (\d+)/m.exec(await response.text())
+      return match ? Number(match[1]) : undefined
+    } catch (error) {
+      const cause = (error as Error & { cause?: unknown }).cause
+      const message = `GET ${origin}/metrics: ${(error as Error).message}${cause === undefined ? '' : ` (${String(cause)})`}`
+      if (attempt >= 2) {
+        process.stderr.write(`\nbench: ${message}; Redis round trips left out\n`)
+        return undefined
+      }
+      await sleep(settleMs)
+    }
+  }
+}
+
+async function sumRedisRoundTrips(origins: readonly string[]): Promise<number | undefined> {
+  const counts = await Promise.all(origins.map(redisRoundTripsAt))
+  return counts.some((c) => c === undefined) ? undefined : counts.reduce<number>((sum, c) => sum + (c ?? 0), 0)
+}
+
+/** Drops the scale run's Redis keys (PostgreSQL keeps the record); best effort, bounded in time. */
+async function deleteRedisKeys(prefix: string): Promise<void> {
+  const url = process.env.REDIS_URL
+  if (!url) return
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2_000, enableOfflineQueue: false })
+  redis.on('error', () => {})
+  const work = (async () => {
+    await redis.connect()
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      cursor = next
+      if (keys.length > 0) await redis.unlink(...keys)
+    } while (cursor !== '0')
+  })()
+  work.catch(() => {}) // a late failure after the time limit is of no interest
+  try {
+    await Promise.race([work, sleep(5_000).then(() => Promise.reject(new Error('timed out')))])
+  } catch (error) {
+    process.stderr.write(`bench: could not delete the Redis keys ${prefix}*: ${(error as Error).message}\n`)
+  } finally {
+    redis.disconnect()
+  }
 }
 
 function firstLines(text: string, count: number): string {
@@ -215,11 +411,18 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 const profileArg = process.argv.find((a) => a.startsWith('--profile'))
 const profiled = profileArg === '--profile=enforced' ? 'enforced' : profileArg === '--profile=bare' ? 'bare' : 'plain'
+// A last resort: a hung run ends anyway; exiting kills every child (procs.ts).
+setTimeout(() => {
+  process.stderr.write(`bench: still running after ${benchDeadlineMs / 1000} s; giving up\n`)
+  process.exit(1)
+}, benchDeadlineMs).unref()
 const main = profileArg === undefined ? benchmark() : profileGateway(profiled, { startMock, startBare, chatBody })
 main.then(
   () => process.exit(0),
   (error: unknown) => {
     process.stderr.write(`bench: ${(error as Error).stack ?? String(error)}\n`)
+    // A child that died under load is the likely cause: say which.
+    for (const death of unexpectedExits()) process.stderr.write(`bench: ${death}\n`)
     process.exit(1)
   },
 )
