@@ -64,6 +64,12 @@ export interface RedisLedgerOptions {
   /** Entries of the reservation → org map kept in process. */
   readonly orgCacheMax: number
   /**
+   * The shared reservation → org key outlives the reservation's deadline by this much. One such
+   * key is written per call, so it must not linger: after the deadline the sweeper has resolved
+   * the reservation, and a late settle from another process finds the org in PostgreSQL.
+   */
+  readonly reservationOrgGraceMs: number
+  /**
    * Before rebuilding an org that was active within the last minute, wait this long: other
    * processes' journals (flushed every ~50 ms) then reach PostgreSQL first, so their latest
    * reservations are part of the rebuild. Their scripts answer NEEDS_LOAD meanwhile, so nothing
@@ -77,6 +83,7 @@ export const REDIS_LEDGER_DEFAULTS: RedisLedgerOptions = {
   pendingRetentionMs: 7 * 86_400_000,
   resolvedRetentionMs: 7 * 86_400_000,
   confirmedRetentionMs: 10 * 60_000,
+  reservationOrgGraceMs: 10 * 60_000,
   counterGraceMs: 86_400_000,
   lockTtlMs: 15_000,
   loadWaitMs: 10_000,
@@ -256,7 +263,7 @@ export class RedisLedgerStore implements LedgerStore {
       if (oldest !== undefined) this.ownReservations.delete(oldest)
     }
     const pipeline = this.redis.pipeline()
-    pipeline.set(this.keys.reservationOrg(reservation.id), request.orgId, 'PX', Math.max(0, request.expiresAtMs - request.atMs) + this.options.pendingRetentionMs)
+    pipeline.set(this.keys.reservationOrg(reservation.id), request.orgId, 'PX', Math.max(0, request.expiresAtMs - request.atMs) + this.options.reservationOrgGraceMs)
     for (const b of request.budgets) {
       if (this.orgOfBudget.get(b.budgetId) === request.orgId) continue
       this.orgOfBudget.set(b.budgetId, request.orgId)
