@@ -142,7 +142,7 @@ async function smokeTest(target: Target): Promise<string> {
   return cost === null ? '' : `cost ${cost} USD${reserved === null ? '' : `, reserved ${reserved} USD`}`
 }
 
-async function tryGateway(mode: GatewayMode, mockUrl: string, dir: string, notes: string[]): Promise<Gateway | undefined> {
+async function tryGateway(mode: GatewayMode, mockUrl: string, dir: string, notes: string[], redisPrefix: string): Promise<Gateway | undefined> {
   if (mode === 'postgres') {
     const postgresUrl = process.env.DATABASE_URL
     const redisUrl = process.env.REDIS_URL
@@ -151,7 +151,7 @@ async function tryGateway(mode: GatewayMode, mockUrl: string, dir: string, notes
       return undefined
     }
     try {
-      return await startGateway({ mode, mockUrl, dir, postgresUrl, redisUrl })
+      return await startGateway({ mode, mockUrl, dir, postgresUrl, redisUrl, env: { TOLLGATE_REDIS_PREFIX: redisPrefix } })
     } catch (error) {
       notes.push(`gateway on Postgres + Redis: did not start, skipped — ${firstLines((error as Error).message, 6)}`)
       return undefined
@@ -255,6 +255,8 @@ async function benchmark(): Promise<void> {
   const notes: string[] = []
   const children: Child[] = []
   const started = performance.now()
+  // Keys of its own, deleted at the end, so runs never share or leave Redis state behind.
+  const oneProcessRedisPrefix = `bench-${randomBytes(4).toString('hex')}:`
   try {
     const mock = await startMock()
     children.push(mock.child)
@@ -270,7 +272,7 @@ async function benchmark(): Promise<void> {
       ['postgres', postgresTarget],
     ]
     for (const [mode, name] of gatewayModes) {
-      const gateway = await tryGateway(mode, mock.url, dir, notes)
+      const gateway = await tryGateway(mode, mock.url, dir, notes, oneProcessRedisPrefix)
       if (!gateway) continue
       children.push(gateway.child)
       targets.push({ name, origin: gateway.url, authorization: `Bearer ${benchConsumerKey}`, pid: gateway.child.pid })
@@ -344,6 +346,7 @@ async function benchmark(): Promise<void> {
     process.stderr.write(`bench: results written to ${join(resultsDir, 'latest.json')}\n`)
   } finally {
     await Promise.all(children.map((c) => c.stop()))
+    await deleteRedisKeys(oneProcessRedisPrefix)
     rmSync(dir, { recursive: true, force: true })
   }
 }
