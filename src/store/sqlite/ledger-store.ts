@@ -118,7 +118,7 @@ export class SqliteLedgerStore implements LedgerStore {
   private readonly commitQueued
   private readonly inSavepoint
 
-  constructor(private readonly db: SqliteDatabase) {
+  constructor(db: SqliteDatabase) {
     this.sql = {
       walletById: db.prepare<[string], WalletRow>('SELECT * FROM wallets WHERE id = ?'),
       walletByScope: db.prepare<[string, string, string], WalletRow>(
