@@ -4,7 +4,7 @@
  * listening; `server.ts` listens and handles signals.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
-import type { Config, ConsumerGroup, ProviderTarget } from './config/index.js'
+import { DEFAULTS, type Config, type ConsumerGroup, type ProviderTarget } from './config/index.js'
 import { systemClock, type Clock } from './lib/clock.js'
 import { createLogger, type Logger } from './observability/logger.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
@@ -223,7 +223,9 @@ async function withMockTargets(config: Config, mocks: MockUpstream[]): Promise<C
   return Object.freeze({ ...config, targets: Object.freeze(targets) })
 }
 
+/** The consumer created on first start when nothing is configured: the config's group defaults, team "default". */
 function defaultConsumer(apiKeyHash: string): ConsumerGroup {
+  const defaults = DEFAULTS.consumerGroup
   return {
     name: 'default',
     apiKeyHash,
@@ -231,11 +233,11 @@ function defaultConsumer(apiKeyHash: string): ConsumerGroup {
     teamId: 'default',
     userId: undefined,
     agentId: undefined,
-    environment: 'prod',
+    environment: defaults.environment,
     endpointTag: undefined,
-    onInsufficientFunds: 'refuse',
-    holdTimeoutMs: 30_000,
-    failMode: 'closed',
+    onInsufficientFunds: defaults.onInsufficientFunds,
+    holdTimeoutMs: defaults.holdTimeoutMs,
+    failMode: defaults.failMode,
     emergencyAllowanceMicros: micros(0),
   }
 }

@@ -2,7 +2,7 @@ import { calcPrice } from '@pydantic/genai-prices'
 import { describe, expect, it } from 'vitest'
 import { FakeClock } from '../lib/clock.js'
 import type { ModelRoute } from '../config/types.js'
-import type { ProviderKind, Usage } from '../providers/types.js'
+import { emptyUsage, type ProviderKind, type Usage } from '../providers/types.js'
 import { PriceBook, catalogueVersion } from './catalogue.js'
 import { costOfUsage } from './cost.js'
 import type { CostBreakdown } from './types.js'
@@ -11,16 +11,7 @@ import type { CostBreakdown } from './types.js'
 const clock = () => new FakeClock()
 
 function usage(parts: Partial<Usage>): Usage {
-  return {
-    inputTokens: 0,
-    cacheReadTokens: 0,
-    cacheWriteTokens: 0,
-    outputTokens: 0,
-    reasoningTokens: 0,
-    audioInputTokens: 0,
-    audioOutputTokens: 0,
-    ...parts,
-  }
+  return { ...emptyUsage(), ...parts }
 }
 
 interface Case {
