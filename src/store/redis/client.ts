@@ -10,6 +10,9 @@
  * - `connectTimeout` / `commandTimeout`: bound how long a half-open socket or a stuck server can
  *   hold a request. A Lua script that timed out client-side may still have run; the reservation
  *   it made then expires and is settled by the sweeper (never under-charged).
+ * - `enableAutoPipelining: true`: commands issued in the same event-loop turn (reservations of
+ *   concurrent requests, the reservation → org key) go out in one write; each is still one
+ *   atomic script, and results arrive in order.
  * - `retryStrategy`: keep reconnecting in the background with a capped back-off, so service
  *   resumes (and emergency spend is reconciled) as soon as Redis is back.
  */
@@ -30,6 +33,7 @@ export function createRedis(url: string, overrides: Partial<RedisOptions> = {}):
     maxRetriesPerRequest: REDIS_CLIENT_OPTIONS.maxRetriesPerRequest,
     connectTimeout: REDIS_CLIENT_OPTIONS.connectTimeout,
     commandTimeout: REDIS_CLIENT_OPTIONS.commandTimeout,
+    enableAutoPipelining: true,
     retryStrategy: (times) => Math.min(50 * times, REDIS_CLIENT_OPTIONS.reconnectDelayMaxMs),
     // Scripts are loaded explicitly (EVALSHA with an EVAL fallback); nothing to do on ready.
     lazyConnect: false,
