@@ -139,6 +139,21 @@ describe('Idempotency-Key (SPEC §4.6)', () => {
     expect(await t.events()).toHaveLength(1)
   })
 
+  it('replays a whole stream with its cost, which first arrived as a trailer, as a header', async () => {
+    const t = await anApp()
+    const headers = { authorization: `Bearer ${CONSUMER_KEY}`, 'idempotency-key': 'order-47' }
+    const streamed = { ...chat, stream: true }
+
+    const first = await post(t, '/v1/chat/completions', streamed, headers)
+    const retry = await post(t, '/v1/chat/completions', streamed, headers)
+
+    expect(retry.text).toBe(first.text)
+    expect(retry.headers['x-tollgate-idempotent-replay']).toBe('true')
+    const [event] = await t.events()
+    expect(retry.headers['x-tollgate-cost-usd']).toBe((event!.cost_micros / 1e6).toFixed(6))
+    expect(t.mock.requests).toHaveLength(1)
+  })
+
   it('refuses the same key with a different body with 422, sending nothing upstream', async () => {
     const t = await anApp()
     const headers = { authorization: `Bearer ${CONSUMER_KEY}`, 'idempotency-key': 'order-43' }

@@ -11,6 +11,7 @@ export class ResponseSink {
   private capturedBytes = 0
   private status = 0
   private headers: Record<string, string> = {}
+  private trailers: Record<string, string> = {}
 
   constructor(
     readonly raw: ServerResponse,
@@ -50,6 +51,7 @@ export class ResponseSink {
 
   end(trailers?: Record<string, string>): void {
     if (trailers && !this.raw.destroyed) this.raw.addTrailers(trailers)
+    if (trailers) this.trailers = trailers
     this.raw.end()
   }
 
@@ -60,7 +62,8 @@ export class ResponseSink {
    */
   stored(): StoredResponse | undefined {
     if (!this.captured || this.capturedBytes > IDEMPOTENCY_BODY_BYTES_MAX || !this.raw.writableEnded) return undefined
-    const headers = { ...this.headers }
+    // A stream's cost arrived as trailers; a replay is one whole body, so they become headers.
+    const headers = { ...this.headers, ...this.trailers }
     delete headers['content-length']
     delete headers['trailer']
     return { status: this.status, headers, bodyBase64: Buffer.concat(this.captured).toString('base64') }

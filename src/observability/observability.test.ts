@@ -1,0 +1,66 @@
+/**
+ * What an operator scrapes: /healthz, /readyz and the Prometheus metrics the issue names — requests
+ * by endpoint, status and decision, a latency histogram, settled cost, upstream errors. Method: an
+ * in-process gateway and a mock upstream told to fail once.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildApp, type App } from '../app.js'
+import { parseConfig } from '../config/index.js'
+import { createLogger } from './logger.js'
+import { startMockUpstream, type MockUpstream } from '../providers/index.js'
+
+const KEY = 'tg_key_metrics'
+let dir: string
+let mock: MockUpstream
+let app: App
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tollgate-metrics-'))
+  mock = await startMockUpstream()
+  const yaml = `
+storage: {sqlite: ${join(dir, 'db.sqlite')}}
+providers: {targets: [{id: mock, provider: mock, base_url: "${mock.url}/v1"}]}
+consumer_groups: [{name: app, api_key: ${KEY}, team_id: ops}]
+`
+  app = await buildApp(parseConfig(yaml, 'metrics.yaml'), { env: {}, logger: createLogger({ level: 'silent' }) })
+})
+
+afterAll(async () => {
+  await app.close()
+  await mock.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const chat = () =>
+  app.fastify.inject({
+    method: 'POST',
+    url: '/v1/chat/completions',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    payload: { model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'measure me' }] },
+  })
+
+describe('health and metrics', () => {
+  it('answers /healthz and /readyz', async () => {
+    expect((await app.fastify.inject('/healthz')).json()).toEqual({ status: 'ok' })
+    expect((await app.fastify.inject('/readyz')).json()).toMatchObject({ status: 'ready' })
+  })
+
+  it('counts requests, latency, cost and upstream errors', async () => {
+    const ok = await chat()
+    expect(ok.statusCode).toBe(200)
+    mock.setFailure({ status: 503, body: { error: { message: 'overloaded', type: 'server_error' } }, times: 1 })
+    expect((await chat()).statusCode).toBe(503)
+
+    const text = (await app.fastify.inject('/metrics')).body
+    const costMicros = Math.round(Number(ok.headers['x-tollgate-cost-usd']) * 1e6)
+    expect(text).toMatch(/tollgate_requests_total\{endpoint="chat_completions",status="200",decision="allow"\} 1/)
+    expect(text).toMatch(/tollgate_requests_total\{endpoint="chat_completions",status="503",decision="allow"\} 1/)
+    expect(text).toMatch(/tollgate_request_duration_seconds_count\{endpoint="chat_completions",stream="false"\} 2/)
+    expect(text).toContain(`tollgate_cost_micros_total{provider="mock",model="gpt-4o-mini"} ${costMicros}`)
+    expect(text).toMatch(/tollgate_upstream_errors_total\{provider="mock",status="503"\} 1/)
+    expect(text).toMatch(/tollgate_reservations_pending 0/)
+  })
+})
