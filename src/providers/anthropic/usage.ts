@@ -5,6 +5,7 @@
  * thinking tokens; `output_tokens_details.thinking_tokens` is their subset.
  */
 import { DeliveredText } from '../count-tokens.js'
+import { DeferredEvents } from '../deferred-events.js'
 import type { UsageWithModel } from '../usage-with-model.js'
 import { asRecord, asString, parseJson, tokenCount, type JsonRecord } from '../json.js'
 import { emptyUsage, type StreamUsageTracker, type Usage, type UsageSource } from '../types.js'
@@ -42,6 +43,7 @@ export function usageFromAnthropicUsage(wire: JsonRecord): Usage {
  */
 export class AnthropicStreamUsageTracker implements StreamUsageTracker {
   private readonly delivered = new DeliveredText()
+  private readonly deferred = new DeferredEvents()
   private wireUsage: JsonRecord | undefined = undefined
   private isFinal = false
   private model: string | undefined = undefined
@@ -57,6 +59,12 @@ export class AnthropicStreamUsageTracker implements StreamUsageTracker {
     // `ping`, the `*_stop` events and `content_block_start` carry nothing to measure.
     if (eventName !== undefined && !measuredEvents.has(eventName)) {
       this.hasEvents = true
+      return
+    }
+    // Text deltas matter only if the stream is cut before its final usage: kept as text for then.
+    if (eventName === 'content_block_delta') {
+      this.hasEvents = true
+      this.deferred.push(data)
       return
     }
     const event = asRecord(parseJson(data))
@@ -95,8 +103,9 @@ export class AnthropicStreamUsageTracker implements StreamUsageTracker {
     if (!this.hasEvents && this.promptTokensEstimate === undefined) {
       return { usage: emptyUsage(), source: 'none', model: this.model }
     }
+    this.deferred.drain((event) => this.onContentBlockDelta(event))
     const usage = reported ?? { ...emptyUsage(), inputTokens: this.promptTokensEstimate ?? 0 }
-    const outputTokens = Math.max(usage.outputTokens, this.delivered.countTokens())
+    const outputTokens = Math.max(usage.outputTokens, this.delivered.countTokens() + this.deferred.overflowChars)
     return { usage: { ...usage, outputTokens }, source: 'counted', model: this.model }
   }
 

@@ -4,7 +4,8 @@
  * Normalisation follows `Usage` in ../types.ts: prompt_tokens / input_tokens already include
  * cached tokens, completion_tokens / output_tokens already include reasoning tokens.
  */
-import { DeliveredText, countedTextCharsMax } from '../count-tokens.js'
+import { DeliveredText } from '../count-tokens.js'
+import { DeferredEvents } from '../deferred-events.js'
 import type { UsageWithModel } from '../usage-with-model.js'
 import { asRecord, asString, parseJson, tokenCount, type JsonRecord } from '../json.js'
 import {
@@ -120,10 +121,8 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
   private hasEvents = false
   private lastData: string | undefined = undefined
   private lastDataIsUsageOnly = false
-  /** Chat chunks not parsed yet (see onChatEvent), and their size. */
-  private readonly deferred: string[] = []
-  private deferredChars = 0
-  private deferredOverflowChars = 0
+  /** Chat chunks not parsed yet (see onChatEvent). */
+  private readonly deferred = new DeferredEvents()
 
   constructor(endpoint: StreamEndpoint) {
     this.endpoint = endpoint
@@ -154,11 +153,11 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
     if (!this.hasEvents && this.promptTokensEstimate === undefined) {
       return { usage: emptyUsage(), source: 'none', model: this.model }
     }
-    this.parseDeferredChunks()
+    this.deferred.drain((event) => (this.endpoint === 'chat_completions' ? this.addChatChoices(event) : this.addResponsesEvent(event, undefined)))
     const usage: Usage = {
       ...emptyUsage(),
       inputTokens: this.promptTokensEstimate ?? 0,
-      outputTokens: this.delivered.countTokens() + this.deferredOverflowChars,
+      outputTokens: this.delivered.countTokens() + this.deferred.overflowChars,
     }
     return { usage, source: 'counted', model: this.model }
   }
@@ -173,7 +172,7 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
     this.lastData = data
     this.lastDataIsUsageOnly = false
     if (this.hasEvents && !USAGE_OBJECT.test(data)) {
-      this.deferChatChunk(data)
+      this.deferred.push(data)
       return
     }
     const chunk = asRecord(parseJson(data))
@@ -186,25 +185,6 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
       this.lastDataIsUsageOnly = isUsageOnlyChunk(chunk)
     }
     this.addChatChoices(chunk)
-  }
-
-  private deferChatChunk(data: string): void {
-    if (this.deferredChars + data.length > countedTextCharsMax) {
-      // Past the bound, count characters as tokens: an over-count, never an under-count.
-      this.deferredOverflowChars += data.length
-      return
-    }
-    this.deferred.push(data)
-    this.deferredChars += data.length
-  }
-
-  /** Parses the chunks kept as text: only a stream cut before its usage arrived gets here. */
-  private parseDeferredChunks(): void {
-    for (const data of this.deferred) {
-      const chunk = asRecord(parseJson(data))
-      if (chunk !== undefined) this.addChatChoices(chunk)
-    }
-    this.deferred.length = 0
   }
 
   private addChatChoices(chunk: JsonRecord): void {
@@ -246,9 +226,19 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
       this.hasEvents = true
       return
     }
+    // Deltas matter only if the stream is cut before `response.completed`: kept as text for then.
+    if (eventName !== undefined && responsesDeltaEvents.has(eventName)) {
+      this.hasEvents = true
+      this.deferred.push(data)
+      return
+    }
     const event = asRecord(parseJson(data))
     if (event === undefined) return
     this.hasEvents = true
+    this.addResponsesEvent(event, eventName)
+  }
+
+  private addResponsesEvent(event: JsonRecord, eventName: string | undefined): void {
     const type = asString(event['type']) ?? eventName
     if (type === undefined) return
     if (responsesDeltaEvents.has(type)) {
