@@ -53,3 +53,35 @@ describe('first start with the built-in configuration', () => {
     }
   })
 })
+
+describe('several processes on one store', () => {
+  it('a consumer key created through one gateway works on another after its refresh', async () => {
+    const path = join(dir, 'shared.db')
+    const config = { ...builtInConfig({}), storage: { kind: 'sqlite' as const, path } }
+    const options = { env: { TOLLGATE_ADMIN_TOKEN: 'tg_admin_shared' }, logger: createLogger({ level: 'silent' }) }
+    const [first, second] = [await buildApp(config, options), await buildApp(config, options)]
+    try {
+      const created = await first.fastify.inject({
+        method: 'POST',
+        url: '/v1/keys',
+        headers: { authorization: 'Bearer tg_admin_shared' },
+        payload: { name: 'batch-jobs', team_id: 'data' },
+      })
+      expect(created.statusCode).toBe(201)
+      const key = created.json().key as string
+      const call = () =>
+        second.fastify.inject({
+          method: 'POST',
+          url: '/v1/embeddings',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          payload: { model: 'text-embedding-3-small', input: 'shared' },
+        })
+      expect((await call()).statusCode).toBe(401)
+      await second.refreshSharedState()
+      expect((await call()).statusCode).toBe(200)
+    } finally {
+      await first.close()
+      await second.close()
+    }
+  })
+})

@@ -23,8 +23,8 @@ import { adminRoutes } from './api/index.js'
 import { healthRoutes } from './observability/health.js'
 import { micros } from './money/index.js'
 
-/** How often a process re-reads budgets written by other processes. */
-const BUDGET_REFRESH_MS = 5_000
+/** How often a process re-reads budgets and consumer keys written by other processes. */
+const SHARED_STATE_REFRESH_MS = 5_000
 
 export interface AppOptions {
   readonly clock?: Clock
@@ -60,8 +60,10 @@ export interface App {
   readonly priceBook: PriceBook
   readonly budgets: BudgetService
   readonly dispatcher: Dispatcher
-  /** Starts the background loops: expiry sweeper, notification dispatcher, budget refresh. */
+  /** Starts the background loops: expiry sweeper, notification dispatcher, shared-state refresh. */
   start(): void
+  /** Re-reads what other processes may have written: budgets and API-created consumer keys (every 5 s once started). */
+  refreshSharedState(): Promise<void>
   /** Secrets created on first start, to be printed once by the caller; never logged. */
   readonly firstStart: { adminToken: string | undefined; consumerKey: string | undefined }
   close(): Promise<void>
@@ -146,6 +148,16 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, tickets, consumers, clock, logger, usage, budgets }))
   await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics }))
 
+  // Other gateway processes create budgets and consumer keys too: pick them up.
+  const refreshSharedState = async (): Promise<void> => {
+    await Promise.all([
+      budgets.refresh().catch((error: unknown) => logger.error({ err: error }, 'budgets: refresh failed')),
+      stores.auth
+        .listConsumerKeys()
+        .then((keys) => keys.forEach((consumer) => consumers.add(consumer)))
+        .catch((error: unknown) => logger.error({ err: error }, 'auth: consumer key refresh failed')),
+    ])
+  }
   let closed = false
   let budgetRefresh: NodeJS.Timeout | undefined
   return {
@@ -164,11 +176,11 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     budgets,
     dispatcher,
     firstStart: { adminToken, consumerKey },
+    refreshSharedState,
     start() {
       sweeper.start()
       dispatcher.start()
-      // Other gateway processes write budgets too: pick their changes up within a few seconds.
-      budgetRefresh = setInterval(() => void budgets.refresh().catch((error: unknown) => logger.error({ err: error }, 'budgets: refresh failed')), BUDGET_REFRESH_MS)
+      budgetRefresh = setInterval(() => void refreshSharedState(), SHARED_STATE_REFRESH_MS)
       budgetRefresh.unref()
     },
     async close() {
