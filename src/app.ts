@@ -11,17 +11,17 @@ import { createMetrics, type Metrics } from './observability/metrics.js'
 import { AdminAuth, ConsumerDirectory, DEFAULT_ORG, generateKey, hashKey, keyPrefix, type AuthStore } from './auth/index.js'
 import { PriceBook } from './pricing/index.js'
 import { ExpirySweeper, type IdempotencyStore, type LedgerStore } from './ledger/index.js'
-import { TicketService, type TicketStore } from './tickets/index.js'
+import { TICKET_DEFAULTS, TicketService, type CostTicket, type TicketStore } from './tickets/index.js'
 import { UsageRecorder, USAGE_RECORDER_DEFAULTS, type UsageStore } from './usage/index.js'
 import { BudgetPolicy, proxyRoutes, UpstreamPools } from './proxy/index.js'
 import { BudgetService, type BudgetStore, type BudgetUsageReader } from './budgets/index.js'
-import { Dispatcher, Notifier, createChannelSender, type InboxStore, type OutboxStore, type PreferenceStore } from './notify/index.js'
+import { Dispatcher, Notifier, createChannelSender, newNotification, type InboxStore, type OutboxStore, type PreferenceStore } from './notify/index.js'
 import { startMockUpstream, type MockUpstream } from './providers/index.js'
 import { openSqliteStores } from './store/sqlite/index.js'
 import { openPostgresRedisStores } from './store/postgres-redis.js'
 import { adminRoutes } from './api/index.js'
 import { healthRoutes } from './observability/health.js'
-import { micros } from './money/index.js'
+import { micros, toUsd } from './money/index.js'
 
 /** How often a process re-reads budgets and consumer keys written by other processes. */
 const SHARED_STATE_REFRESH_MS = 5_000
@@ -92,7 +92,6 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   const consumers = new ConsumerDirectory([...config.consumerGroups, ...apiKeys])
 
   const priceBook = new PriceBook({ routes: config.models, clock })
-  const tickets = new TicketService(stores.tickets, clock)
   const usage = new UsageRecorder(stores.usage, logger, USAGE_RECORDER_DEFAULTS, (depth) => metrics.usageQueueDepth.set(depth))
   const sweeper = new ExpirySweeper(
     stores.ledger,
@@ -114,6 +113,10 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     },
     onDelivery: (report) => logger.info({ notificationId: report.notificationId, channel: report.channelId, outcome: report.outcome }, 'notify: delivery attempt'),
     onError: (error) => logger.error({ err: error }, 'notify: dispatcher tick failed'),
+  })
+  const tickets = new TicketService(stores.tickets, clock, TICKET_DEFAULTS, (type, ticket) => {
+    const notification = newNotification(type, ticket.orgId, ticketNotificationData(ticket), clock.nowMs())
+    notifier.emit(notification, undefined).catch((error: unknown) => logger.error({ err: error, ticketId: ticket.id }, 'notify: ticket notification failed'))
   })
   const budgets = new BudgetService({
     store: stores.budgets,
@@ -251,5 +254,21 @@ function defaultConsumer(apiKeyHash: string): ConsumerGroup {
     holdTimeoutMs: defaults.holdTimeoutMs,
     failMode: defaults.failMode,
     emergencyAllowanceMicros: micros(0),
+  }
+}
+
+/** What an owner needs to act on a ticket: which scope, which request, how much, and where it stands. */
+function ticketNotificationData(ticket: CostTicket) {
+  return {
+    ticket_id: ticket.id,
+    status: ticket.status,
+    scope: ticket.scope,
+    reason: ticket.reason,
+    consumer: ticket.consumerName,
+    model: ticket.model,
+    request_id: ticket.requestId,
+    estimate_usd: toUsd(ticket.estimateMicros),
+    grant_usd: ticket.grantMicros === undefined ? null : toUsd(ticket.grantMicros),
+    expires_at: new Date(ticket.expiresAtMs).toISOString(),
   }
 }

@@ -15,6 +15,9 @@ export interface TicketServiceOptions {
 
 export const TICKET_DEFAULTS: TicketServiceOptions = { ticketTtlMs: 24 * 3_600_000, holdPollIntervalMs: 200 }
 
+/** Told when a ticket opens and when an owner resolves it, so owners hear of it (SPEC §5 `ticket.*`). Never throws. */
+export type TicketListener = (event: 'ticket.created' | 'ticket.resolved', ticket: CostTicket) => void
+
 export class TicketService {
   private readonly resolved = new EventEmitter()
 
@@ -22,6 +25,7 @@ export class TicketService {
     private readonly store: TicketStore,
     private readonly clock: Clock,
     private readonly options: TicketServiceOptions = TICKET_DEFAULTS,
+    private readonly listener: TicketListener = () => {},
   ) {
     this.resolved.setMaxListeners(0)
   }
@@ -40,6 +44,7 @@ export class TicketService {
       note: undefined,
     }
     await this.store.create(ticket)
+    this.listener('ticket.created', ticket)
     return ticket
   }
 
@@ -51,7 +56,10 @@ export class TicketService {
     note: string | undefined,
   ): Promise<TicketResolution> {
     const result = await this.store.resolve(id, { status, atMs: this.clock.nowMs(), by, grantMicros, note })
-    if (result.kind === 'approved' || result.kind === 'denied') this.resolved.emit(id, result.ticket)
+    if (result.kind === 'approved' || result.kind === 'denied') {
+      this.resolved.emit(id, result.ticket)
+      this.listener('ticket.resolved', result.ticket)
+    }
     return result
   }
 
