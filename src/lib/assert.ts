@@ -2,8 +2,6 @@
  * Assertions for programmer errors (STYLE §11). A failed assertion means the process state is
  * suspect: it surfaces as a 500 `internal_error`, never as a 4xx a client could provoke.
  */
-import nodeAssert from 'node:assert/strict'
-
 export class AssertionFailed extends Error {
   override readonly name = 'AssertionFailed'
 }
@@ -11,9 +9,3 @@ export class AssertionFailed extends Error {
 export function assert(condition: unknown, message = 'assertion failed'): asserts condition {
   if (!condition) throw new AssertionFailed(message)
 }
-
-export function assertNever(value: never, what = 'value'): never {
-  throw new AssertionFailed(`unexpected ${what}: ${JSON.stringify(value)}`)
-}
-
-export const deepEqual = nodeAssert.deepStrictEqual

@@ -17,22 +17,6 @@ export function micros(value: number): Micros {
   return value as Micros
 }
 
-export function addMicros(a: Micros, b: Micros): Micros {
-  return micros(a + b)
-}
-
-export function subMicros(a: Micros, b: Micros): Micros {
-  return micros(a - b)
-}
-
-export function minMicros(a: Micros, b: Micros): Micros {
-  return (a < b ? a : b)
-}
-
-export function maxMicros(a: Micros, b: Micros): Micros {
-  return (a > b ? a : b)
-}
-
 export function divCeil(numerator: number, denominator: number): number {
   assert(Number.isSafeInteger(numerator) && numerator >= 0, `divCeil numerator: ${numerator}`)
   assert(Number.isSafeInteger(denominator) && denominator > 0, `divCeil denominator: ${denominator}`)

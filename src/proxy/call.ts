@@ -114,7 +114,3 @@ export function routeModel(config: Config, priceBook: PriceBook, flavor: ApiFlav
   if (!price) return proxyError.notPriced(model)
   return { target, route, upstreamModel, price }
 }
-
-export function modelRoutesIndex(config: Config): Map<string, ModelRoute> {
-  return new Map(config.models.map((m) => [m.name, m]))
-}

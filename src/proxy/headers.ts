@@ -1,5 +1,4 @@
 /** Tollgate's response headers (SPEC §6: reserved and actual cost, and what remains). */
-import { formatUsd, type Micros } from '../money/index.js'
 
 export const H = {
   requestId: 'x-tollgate-request-id',
@@ -31,8 +30,4 @@ export function forwardedUpstreamHeaders(upstream: Record<string, string | strin
     }
   }
   return headers
-}
-
-export function usdHeader(amount: Micros): string {
-  return formatUsd(amount)
 }

@@ -205,7 +205,7 @@ function reservationRefusal(reserved: Extract<ReservationOutcome, { kind: 'refus
 /**
  * Turns what dispatch measured into money. The cost (and what remains of the wallet, as of this
  * call) is known at once from the usage, so the client gets its answer without waiting for the
- * store; the settle (or void), the usage event and the notifications follow in `settled`, which
+ * store; the usage event is queued at once; the settle (or void) and the notifications follow in `settled`, which
  * the pipeline awaits before the call is done. A later request from this process is ordered
  * after it (same group commit / same Redis connection).
  */
@@ -239,6 +239,8 @@ function settleCall(
     headers[H.walletRemaining] = formatUsd(micros(reserved.walletAvailableMicros + reservation.amountMicros - charged))
   }
 
+  // Recorded before the response goes out, so a report read right after the call includes it.
+  deps.usage.record(usageEventOf(call, routed, measured, STATUS_OF[measured.kind], costMicros, priceSource, decisionLabel(decision, reservation, deps.config), reservation, now))
   const settled = (async () => {
     let result: ResolveResult | undefined
     let budgetCrossings = decision.counters.length > 0 && !reservation && costMicros > 0 ? await deps.ledger.recordSpend(decision.counters, costMicros) : []
@@ -247,7 +249,6 @@ function settleCall(
       if (result.kind === 'settled' || result.kind === 'voided') budgetCrossings = [...result.budgetCrossings]
     }
     const walletCrossing = result && (result.kind === 'settled' || result.kind === 'voided') ? result.walletCrossing : undefined
-    deps.usage.record(usageEventOf(call, routed, measured, costMicros, priceSource, decisionLabel(decision, reservation, deps.config), reservation, now))
     deps.policy.onSpend({ attribution: call.attribution, model: routedName(routed, call), provider, atMs: now, budgetCrossings, walletCrossing })
     if (deps.logger.isLevelEnabled('debug')) {
       deps.logger.debug(
@@ -288,6 +289,7 @@ function usageEventOf(
   call: ProxyCall,
   routed: RoutedModel,
   measured: Measured,
+  status: UsageStatus,
   costMicros: Micros,
   priceSource: string,
   decision: UsageDecision,
@@ -309,7 +311,7 @@ function usageEventOf(
     costMicros,
     priceSource,
     latencyMs: atMs - call.receivedAtMs,
-    status: STATUS_OF[measured.kind],
+    status,
     httpStatus: measured.status,
     isStream: call.isStream,
     decision,
@@ -324,10 +326,8 @@ function usageEventOf(
 /** A refused call is recorded with zero cost so reports and replay can see what was refused. */
 function recordRefusal(call: ProxyCall, deps: ProxyDeps, routed: RoutedModel, decision: 'budget_cap_exceeded' | 'insufficient_quota'): void {
   const now = deps.clock.nowMs()
-  deps.usage.record({
-    ...usageEventOf(call, routed, { kind: 'ok', status: 429, usage: undefined, usageSource: 'none', modelServed: undefined }, micros(0), routed.price.source, decision, undefined, now),
-    status: 'refused',
-  })
+  const nothing: Measured = { kind: 'ok', status: 429, usage: undefined, usageSource: 'none', modelServed: undefined }
+  deps.usage.record(usageEventOf(call, routed, nothing, 'refused', micros(0), routed.price.source, decision, undefined, now))
   deps.metrics.requests.inc({ endpoint: call.endpoint, status: '429', decision })
 }
 

@@ -207,6 +207,24 @@ describe('Idempotency-Key (SPEC §4.6)', () => {
   })
 })
 
+describe('a success that reports no usage', () => {
+  it('is charged its worst case, never zero, and says so in the price source', async () => {
+    const t = await anApp({ walletEnforcement: true })
+    await allocate(t, 'team_test', 1)
+    const body = { id: 'chatcmpl-x', object: 'chat.completion', model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }] }
+    t.mock.setFailure({ status: 200, body, times: 1 })
+
+    const reply = await post(t, '/v1/chat/completions', { ...chat, max_tokens: 100 })
+
+    expect(reply.status).toBe(200)
+    const reserved = reply.headers['x-tollgate-cost-reserved-usd']
+    expect(Number(reserved)).toBeGreaterThan(0)
+    expect(reply.headers['x-tollgate-cost-usd']).toBe(reserved)
+    const [event] = await t.events()
+    expect(event!.price_source).toMatch(/unreported-usage$/)
+  })
+})
+
 describe('the seed configs load as written and serve a request', () => {
   it.each([
     ['seed-000-layered-caps.yaml', 'kt_cg_engineering_abc123', 'team_engineering'],

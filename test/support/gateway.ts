@@ -92,6 +92,7 @@ export interface StoredEvent {
   readonly prompt_version: string | null
   readonly reservation_id: string | null
   readonly decision: string
+  readonly price_source: string
 }
 
 export interface TestApp {
