@@ -148,6 +148,33 @@ describe('POST /v1/billing/budgets validation', () => {
     expect(body.posture).toMatchObject({ period_key: '2026-11', period_start: '2026-11-01T00:00:00.000Z', period_end: '2026-12-01T00:00:00.000Z', limit_usd: null })
   })
 
+  it('covers the caller\'s whole org when the body has no scope, and counts the org\'s next call', async () => {
+    const { app } = await anApp()
+    const created = await admin(app, 'POST', '/v1/billing/budgets', { name: 'Marketing Monthly Cap', amount_usd: 500, period: 'monthly' })
+    expect(created.status, JSON.stringify(created.body)).toBe(201)
+    expect(created.body).toMatchObject({ name: 'Marketing Monthly Cap', scope: { kind: 'org', id: 'default' }, amount_usd: 500, period: 'monthly' })
+    const call = await chat(app)
+    expect(call.status).toBe(200)
+    const posture = (await admin(app, 'GET', `/v1/billing/budgets/${created.body.id as string}`)).body.posture
+    expect(posture.spend_usd).toBeCloseTo(Number(call.headers['x-tollgate-cost-usd']), 6)
+    expect(posture.spend_usd).toBeGreaterThan(0)
+  })
+
+  it('refuses a team_admin a budget with no scope (that would be org-wide) with 403, creating nothing', async () => {
+    const { app } = await anApp()
+    const minted = await admin(app, 'POST', '/v1/admin-tokens', { name: 'growth lead', role: 'team_admin', team_id: TEAM })
+    expect(minted.status).toBe(201)
+    const response = await app.fastify.inject({
+      method: 'POST',
+      url: '/v1/billing/budgets',
+      headers: { authorization: `Bearer ${minted.body.token as string}` },
+      payload: { name: 'sneaky org cap', amount_usd: 1, period: 'daily' },
+    })
+    expect(response.statusCode).toBe(403)
+    expect(response.json().error).toMatchObject({ code: 'forbidden', message: expect.stringMatching(/org-wide/) })
+    expect((await admin(app, 'GET', '/v1/billing/budgets')).body.data).toEqual([])
+  })
+
   it('refuses a second budget with the same name with 409 conflict', async () => {
     const { app } = await anApp()
     expect((await admin(app, 'POST', '/v1/billing/budgets', aBudgetBody())).status).toBe(201)

@@ -23,7 +23,8 @@ export async function budgetRoutes(app: FastifyInstance, deps: AdminDeps): Promi
   app.post('/v1/billing/budgets', async (request, reply) => {
     const principal = principalOf(request)
     const body = parseBody(budgetCreateBodySchema, request.body)
-    requireWrite(principal, body.scope.kind === 'team' ? body.scope.id : undefined)
+    // No scope means the whole org: only an admin may do that (requireWrite with no team).
+    requireWrite(principal, body.scope?.kind === 'team' ? body.scope.id : undefined)
     const budget = await deps.budgets.create(principal.orgId, body)
     return reply.code(201).send(await withPosture(deps, budget))
   })

@@ -199,7 +199,7 @@ export class BudgetService {
 
   async create(orgId: string, body: BudgetCreateBody): Promise<Budget> {
     const nowMs = this.deps.clock.nowMs()
-    const budget: Budget = { ...specFromCreateBody(body), id: newId('bud', nowMs), orgId, createdAtMs: nowMs, updatedAtMs: nowMs, source: 'api' }
+    const budget: Budget = { ...specFromCreateBody(body, orgId), id: newId('bud', nowMs), orgId, createdAtMs: nowMs, updatedAtMs: nowMs, source: 'api' }
     this.validate(budget)
     if ((this.byOrg.get(orgId)?.length ?? 0) >= this.options.budgetsPerOrgMax) {
       throw new BudgetError('invalid_request', `an org may have at most ${this.options.budgetsPerOrgMax} budgets`)

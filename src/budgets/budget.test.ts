@@ -6,8 +6,14 @@ const base = { name: 'b', scope: { kind: 'team', id: 'team_marketing' }, period:
 
 describe('budgetCreateBodySchema', () => {
   it('applies the defaults and keeps money exact', () => {
-    const spec = specFromCreateBody(budgetCreateBodySchema.parse({ ...base, amount_usd: '0.1' }))
+    const spec = specFromCreateBody(budgetCreateBodySchema.parse({ ...base, amount_usd: '0.1' }), 'org_acme')
     expect(spec).toMatchObject({ amountMicros: 100_000, alertThresholds: [50, 80, 95], timezone: 'UTC', hardLimit: false, shadow: false, channels: undefined })
+  })
+
+  it('covers the whole org when no scope is given, and keeps a given scope', () => {
+    const { scope: _scope, ...unscoped } = base
+    expect(specFromCreateBody(budgetCreateBodySchema.parse(unscoped), 'org_acme')).toMatchObject({ scopeKind: 'org', scopeId: 'org_acme', environment: undefined })
+    expect(specFromCreateBody(budgetCreateBodySchema.parse(base), 'org_acme')).toMatchObject({ scopeKind: 'team', scopeId: 'team_marketing' })
   })
 
   it.each<[string, Record<string, unknown>, string]>([

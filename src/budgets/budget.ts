@@ -71,10 +71,14 @@ const budgetFields = {
   channels: z.array(shortText('channel id')).max(BUDGET_LIST_ITEMS_MAX),
 }
 
-/** `POST /v1/billing/budgets`. Unknown keys are refused. */
+/**
+ * `POST /v1/billing/budgets`. Unknown keys are refused. With no `scope`, the budget covers the
+ * caller's whole org (`specFromCreateBody` fills it in), so a budget can be created from a name,
+ * an amount and a period alone.
+ */
 export const budgetCreateBodySchema = z.strictObject({
   name: budgetFields.name,
-  scope: budgetFields.scope,
+  scope: budgetFields.scope.optional(),
   period: budgetFields.period,
   timezone: budgetFields.timezone.default('UTC'),
   amount_usd: budgetFields.amount_usd,
@@ -105,14 +109,15 @@ export const budgetPatchBodySchema = z.strictObject({
 })
 export type BudgetPatchBody = z.infer<typeof budgetPatchBodySchema>
 
-/** A parsed create body as a spec (money already Micros). */
-export function specFromCreateBody(body: BudgetCreateBody): BudgetSpec {
+/** A parsed create body as a spec (money already Micros); no `scope` means the org `orgId`. */
+export function specFromCreateBody(body: BudgetCreateBody, orgId: string): BudgetSpec {
+  const scope = body.scope ?? { kind: 'org', id: orgId }
   return {
     id: undefined,
     name: body.name,
-    scopeKind: body.scope.kind,
-    scopeId: body.scope.id,
-    environment: body.scope.environment,
+    scopeKind: scope.kind,
+    scopeId: scope.id,
+    environment: scope.environment,
     period: body.period,
     timezone: body.timezone,
     amountMicros: body.amount_usd,
