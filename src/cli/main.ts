@@ -1,79 +1,86 @@
 #!/usr/bin/env node
 /**
- * `tollgate`: the command line (SPEC §8). `serve` and `config check` run locally; the other
- * commands talk to a running gateway over HTTP.
+ * `tollgate`: the command line. `serve`, `config check` and `db migrate` run locally; every other
+ * command talks to a running gateway over HTTP (docs/cli.md). This file only composes the
+ * commands and turns what went wrong into one line on stderr and an exit code scripts can trust:
+ * 0 ok, 1 the server refused, 2 usage or config error, 3 gateway unreachable.
  */
-import { Command, Option } from 'commander'
-import { ConfigError, builtInConfig, loadConfigFile, type Config } from '../config/index.js'
-import { startServer, stopOnSignals } from '../server.js'
+import { readFileSync } from 'node:fs'
+import { Command, CommanderError } from 'commander'
+import { ConfigError } from '../config/index.js'
+import { closeClients, withSharedOptions } from './context.js'
+import { CliError, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, oneLine } from './errors.js'
+import { registerConfigCommands } from './commands/config.js'
+import { registerDbCommands } from './commands/db.js'
+import { registerEventCommands } from './commands/events.js'
+import { registerExportJobCommands } from './commands/export-jobs.js'
+import { registerKeyCommands } from './commands/keys.js'
+import { registerServeCommand } from './commands/serve.js'
+import { registerSpendCommands } from './commands/spend.js'
+import { registerTicketCommands } from './commands/tickets.js'
+import { registerTokenCommands } from './commands/tokens.js'
+import { registerUsageCommands } from './commands/usage.js'
+import { registerWalletCommands } from './commands/wallets.js'
 
-const program = new Command()
-program.name('tollgate').description('LLM spend gateway: reserve the worst case before dispatch, settle to the actual cost after.')
+function buildProgram(): Command {
+  const program = new Command()
+    .name('tollgate')
+    .description('LLM spend gateway: reserve the worst case before dispatch, settle to the actual cost after.')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    // Options before a command belong to the program, after it to the command: so `db migrate
+    // --url` stays a PostgreSQL URL while `wallets list --url` is the gateway's.
+    .enablePositionalOptions()
+    // Usage errors throw instead of exiting, so they get exit code 2 (below).
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`tollgate: ${text.replace(/^error: /, '')}`) })
+  withSharedOptions(program)
 
-function loadConfig(path: string | undefined, requireSecrets = true): Config {
-  return path ? loadConfigFile(path, { requireSecrets }) : builtInConfig(process.env)
+  registerServeCommand(program)
+  registerConfigCommands(program)
+  registerDbCommands(program)
+  registerSpendCommands(program)
+  registerWalletCommands(program)
+  registerTicketCommands(program)
+  registerUsageCommands(program)
+  registerKeyCommands(program)
+  registerTokenCommands(program)
+  registerEventCommands(program)
+  registerExportJobCommands(program)
+  return program
 }
 
-program
-  .command('serve')
-  .description('Run the gateway (the built-in config with the mock provider when no --config is given)')
-  .option('-c, --config <file>', 'YAML configuration file')
-  .addOption(new Option('-p, --port <port>', 'port to listen on (overrides server.port)').argParser(parsePort))
-  .option('--host <host>', 'host to bind (overrides server.host)')
-  .action(async (options: { config?: string; port?: number; host?: string }) => {
-    const config = loadConfig(options.config ?? process.env.TOLLGATE_CONFIG)
-    const server = await startServer(config, {
-      ...(options.port !== undefined ? { port: options.port } : {}),
-      ...(options.host !== undefined ? { host: options.host } : {}),
-    })
-    stopOnSignals(server)
-  })
-
-const configCommand = program.command('config').description('Configuration tools')
-configCommand
-  .command('check')
-  .description('Validate a configuration file without starting the gateway')
-  .argument('<file>', 'YAML configuration file')
-  .action((file: string) => {
-    const config = loadConfigFile(file, { requireSecrets: false })
-    const missing = config.targets.filter((t) => t.apiKeyEnv !== undefined && t.apiKey === undefined).map((t) => t.apiKeyEnv)
-    process.stdout.write(
-      `tollgate: ${file} is valid — ${config.targets.length} target(s), ${config.consumerGroups.length} consumer group(s), ` +
-        `${config.models.length} model route(s), ${config.budgets.length} budget(s)\n`,
-    )
-    for (const name of missing) process.stdout.write(`  note: environment variable ${name} is not set here; serve will need it\n`)
-  })
-
-program
-  .command('db')
-  .description('Database tools')
-  .command('migrate')
-  .description('Apply PostgreSQL migrations (they also run on start); with no --url, uses storage.postgres from --config')
-  .option('-c, --config <file>', 'YAML configuration file with storage.postgres')
-  .option('--url <url>', 'PostgreSQL URL (overrides the config)')
-  .action(async (options: { config?: string; url?: string }) => {
-    let url = options.url ?? process.env.DATABASE_URL
-    if (url === undefined && options.config) {
-      const config = loadConfigFile(options.config, { requireSecrets: false })
-      if (config.storage.kind === 'postgres') url = config.storage.postgresUrl
-    }
-    if (url === undefined) throw new Error('db migrate: give --url, DATABASE_URL, or a --config with storage.postgres')
-    const { migratePostgres } = await import('../store/postgres/db.js')
-    const applied = await migratePostgres(url)
-    process.stdout.write(applied.length ? `tollgate: applied ${applied.length} migration(s): ${applied.join(', ')}\n` : 'tollgate: database is up to date\n')
-  })
-
-function parsePort(value: string): number {
-  const port = Number(value)
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`--port: expected 0–65535, got "${value}"`)
-  return port
+/** Runs one command line and returns its exit code; never throws. */
+async function run(argv: readonly string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv)
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK
+  } catch (error) {
+    return report(error)
+  } finally {
+    await closeClients()
+  }
 }
 
-program.parseAsync(process.argv).catch((error: unknown) => {
+function report(error: unknown): number {
+  // Commander has already printed its message (or the help / version it was asked for).
+  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.format()}\n`)
-    process.exit(2)
+    return EXIT_USAGE
   }
-  process.stderr.write(`tollgate: ${(error as Error).message}\n`)
-  process.exit(1)
-})
+  if (error instanceof CliError) {
+    process.stderr.write(`tollgate: ${error.line()}\n`)
+    return error.exitCode
+  }
+  // Anything else is a bug or a local failure (a file that cannot be written): one line, no stack.
+  process.stderr.write(`tollgate: ${oneLine(error instanceof Error ? error.message : String(error))}\n`)
+  return EXIT_REFUSED
+}
+
+function packageVersion(): string {
+  // dist/cli/main.js and src/cli/main.ts both sit two levels below package.json.
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return manifest.version
+}
+
+process.exitCode = await run(process.argv)

@@ -1,0 +1,140 @@
+/**
+ * The CLI's HTTP client for a running gateway: one undici Pool to the gateway's origin, JSON in
+ * and out, and failures turned into the CLI's errors — ApiError for any 4xx/5xx (exit 1),
+ * UnreachableError when no HTTP answer came (exit 3). The credential (admin token or consumer
+ * key) goes only into the Authorization header; no message this file builds contains it.
+ */
+import { createWriteStream } from 'node:fs'
+import { rename, rm } from 'node:fs/promises'
+import { pipeline } from 'node:stream/promises'
+import { Pool } from 'undici'
+import { ApiError, UnreachableError, UsageError, apiErrorBodyOf } from './errors.js'
+
+/** A gateway that accepts the connection but does not answer within this is reported unreachable. */
+const HEADERS_TIMEOUT_MS = 60_000
+/** The longest pause between two chunks of a body (an export download streams for longer in total). */
+const BODY_TIMEOUT_MS = 60_000
+const CONNECT_TIMEOUT_MS = 10_000
+/** Connections to the gateway; the CLI sends one request at a time, a download may overlap a poll. */
+const CONNECTIONS_MAX = 2
+
+export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE'
+
+export interface RequestOptions {
+  readonly body?: unknown
+  readonly query?: Readonly<Record<string, string | number | undefined>>
+}
+
+export class GatewayClient {
+  private readonly pool: Pool
+  private readonly basePath: string
+  /** The URL as shown in messages: no user name or password, even if one was given. */
+  readonly displayUrl: string
+
+  private constructor(
+    url: URL,
+    private readonly credential: string | undefined,
+  ) {
+    this.pool = new Pool(url.origin, {
+      connections: CONNECTIONS_MAX,
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      bodyTimeout: BODY_TIMEOUT_MS,
+      connect: { timeout: CONNECT_TIMEOUT_MS },
+    })
+    this.basePath = url.pathname.replace(/\/+$/, '')
+    this.displayUrl = `${url.origin}${this.basePath}`
+  }
+
+  /** Refuses (UsageError) a URL that is not http(s) before anything is sent. */
+  static connect(rawUrl: string, credential: string | undefined): GatewayClient {
+    let url: URL
+    try {
+      url = new URL(rawUrl)
+    } catch {
+      throw new UsageError(`--url: expected an http(s) URL such as http://127.0.0.1:4100, got "${rawUrl}"`)
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url: expected an http(s) URL, got "${url.protocol}"`)
+    return new GatewayClient(url, credential)
+  }
+
+  /** The parsed JSON body of a 2xx answer (undefined for 204); throws ApiError for 4xx/5xx. */
+  async json<T>(method: Method, path: string, options: RequestOptions = {}): Promise<T> {
+    const response = await this.send(method, path, options)
+    const text = await response.body.text()
+    if (response.statusCode >= 400) throw new ApiError(response.statusCode, apiErrorBodyOf(response.statusCode, text))
+    if (text === '') return undefined as T
+    try {
+      return JSON.parse(text) as T
+    } catch {
+      throw new ApiError(response.statusCode, { code: undefined, message: `the gateway answered HTTP ${response.statusCode} with a body that is not JSON`, issues: [], requestId: undefined })
+    }
+  }
+
+  /**
+   * Streams a 2xx body to `file`, through a temporary file renamed at the end, so an interrupted
+   * download never leaves a partial file under the final name. Returns the bytes written and the
+   * file name the server suggested (Content-Disposition), if any.
+   */
+  async download(path: string, file: string): Promise<{ bytes: number }> {
+    const response = await this.send('GET', path, {})
+    if (response.statusCode >= 400) {
+      const text = await response.body.text()
+      throw new ApiError(response.statusCode, apiErrorBodyOf(response.statusCode, text))
+    }
+    const partial = `${file}.partial`
+    let bytes = 0
+    response.body.on('data', (chunk: Buffer) => {
+      bytes += chunk.length
+    })
+    try {
+      await pipeline(response.body, createWriteStream(partial))
+      await rename(partial, file)
+    } catch (error) {
+      await rm(partial, { force: true })
+      throw isHttpFailure(error) ? new UnreachableError(`the download from ${this.displayUrl} broke off: ${reasonOf(error)}`) : error
+    }
+    return { bytes }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close()
+  }
+
+  private async send(method: Method, path: string, options: RequestOptions) {
+    const headers: Record<string, string> = { accept: 'application/json' }
+    if (this.credential !== undefined) headers.authorization = `Bearer ${this.credential}`
+    if (options.body !== undefined) headers['content-type'] = 'application/json'
+    try {
+      return await this.pool.request({
+        method,
+        path: `${this.basePath}${path}${queryString(options.query)}`,
+        headers,
+        ...(options.body !== undefined && { body: JSON.stringify(options.body) }),
+      })
+    } catch (error) {
+      throw new UnreachableError(`cannot reach the gateway at ${this.displayUrl} (${reasonOf(error)}); is it running? Set --url or TOLLGATE_URL`)
+    }
+  }
+}
+
+function queryString(query: RequestOptions['query']): string {
+  if (query === undefined) return ''
+  const params = new URLSearchParams()
+  for (const [name, value] of Object.entries(query)) if (value !== undefined) params.set(name, String(value))
+  const text = params.toString()
+  return text === '' ? '' : `?${text}`
+}
+
+/** `ECONNREFUSED`, `UND_ERR_HEADERS_TIMEOUT`, or the message: never the request itself. */
+function reasonOf(error: unknown): string {
+  const code = (error as { code?: unknown }).code
+  if (typeof code === 'string') return code
+  const nested = (error as { errors?: unknown[] }).errors?.[0] as { code?: unknown } | undefined
+  if (typeof nested?.code === 'string') return nested.code
+  return error instanceof Error ? error.message : String(error)
+}
+
+function isHttpFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code
+  return typeof code === 'string' && (code.startsWith('UND_ERR') || code.startsWith('ECONN') || code === 'EPIPE')
+}

@@ -1,0 +1,21 @@
+/** `tollgate config check FILE`: validate a configuration file without starting the gateway. */
+import type { Command } from 'commander'
+import { loadConfigFile } from '../../config/index.js'
+
+export function registerConfigCommands(program: Command): void {
+  program
+    .command('config')
+    .description('Configuration tools')
+    .command('check')
+    .description('Validate a configuration file without starting the gateway')
+    .argument('<file>', 'YAML configuration file')
+    .action((file: string) => {
+      const config = loadConfigFile(file, { requireSecrets: false })
+      const missing = config.targets.filter((t) => t.apiKeyEnv !== undefined && t.apiKey === undefined).map((t) => t.apiKeyEnv)
+      process.stdout.write(
+        `tollgate: ${file} is valid — ${config.targets.length} target(s), ${config.consumerGroups.length} consumer group(s), ` +
+          `${config.models.length} model route(s), ${config.budgets.length} budget(s)\n`,
+      )
+      for (const name of missing) process.stdout.write(`  note: environment variable ${name} is not set here; serve will need it\n`)
+    })
+}

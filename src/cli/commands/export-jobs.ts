@@ -1,0 +1,171 @@
+/**
+ * `tollgate export-jobs create|list|show|download`: exports run on the gateway as jobs. `create`
+ * starts one (POST /v1/export-jobs, 202), polls it with a progress bar until it is completed or
+ * failed, then streams the file to disk. Interrupting the CLI does not stop the job: it says how
+ * to fetch the file later with `export-jobs download`.
+ */
+import { basename } from 'node:path'
+import { Option, type Command } from 'commander'
+import type { GatewayClient } from '../client.js'
+import { contextOf, withSharedOptions, type CliContext } from '../context.js'
+import { CliError, EXIT_REFUSED } from '../errors.js'
+import { calendarDateFlag } from '../flags.js'
+import { renderFields, renderTable, startProgress, timeText, type Column } from '../output.js'
+
+export interface ExportJobView {
+  readonly id: string
+  readonly status: 'queued' | 'running' | 'completed' | 'failed' | string
+  readonly type?: string
+  readonly format?: string
+  readonly date_from?: string
+  readonly date_to?: string
+  readonly team_id?: string | null
+  /** 0..1 */
+  readonly progress: number
+  readonly rows_written: number
+  readonly rows_total: number | null
+  readonly error: string | { readonly code?: string; readonly message?: string } | null
+  readonly created_at?: string | null
+  readonly completed_at?: string | null
+}
+
+const EXPORT_TYPES = ['events', 'ledger', 'budgets'] as const
+const EXPORT_FORMATS = ['csv', 'ndjson'] as const
+/** How often a running job is asked for its progress. */
+const POLL_INTERVAL_MS = 500
+const TERMINAL = new Set(['completed', 'failed'])
+
+class ExportFailedError extends CliError {
+  readonly exitCode = EXIT_REFUSED
+}
+
+interface CreateFlags {
+  type: string
+  format: string
+  dateFrom: string
+  dateTo: string
+  team?: string
+  out?: string
+}
+
+export function registerExportJobCommands(program: Command): void {
+  const jobs = program.command('export-jobs').description('Exports of events, ledger entries or budgets, run on the gateway as jobs')
+
+  withSharedOptions(jobs.command('create'))
+    .description('Start an export, follow its progress, then download the file')
+    .addOption(new Option('--type <type>', 'what to export').choices(EXPORT_TYPES).makeOptionMandatory())
+    .addOption(new Option('--format <format>', 'file format').choices(EXPORT_FORMATS).makeOptionMandatory())
+    .addOption(new Option('--date-from <date>', 'first day, YYYY-MM-DD').argParser(calendarDateFlag).makeOptionMandatory())
+    .addOption(new Option('--date-to <date>', 'last day, YYYY-MM-DD').argParser(calendarDateFlag).makeOptionMandatory())
+    .option('--team <id>', 'only this team')
+    .option('--out <file>', 'where to write the file (default: a name from the job)')
+    .action(async (flags: CreateFlags, command: Command) => {
+      const ctx = contextOf(command)
+      const client = ctx.admin()
+      const body = { type: flags.type, format: flags.format, date_from: flags.dateFrom, date_to: flags.dateTo, ...(flags.team !== undefined && { team_id: flags.team }) }
+      const created = await client.json<ExportJobView>('POST', '/v1/export-jobs', { body })
+      const finished = await followJob(client, created)
+      if (finished.status === 'failed') throw new ExportFailedError(`export ${finished.id} failed: ${errorText(finished.error)}`)
+      const file = flags.out ?? defaultFileName(finished, flags.format)
+      const { bytes } = await client.download(`/v1/export-jobs/${encodeURIComponent(finished.id)}/download`, file)
+      ctx.output.result({ ...finished, file, bytes }, () => `Export ${finished.id} completed: ${finished.rows_written} rows, ${bytes} bytes written to ${file}`)
+    })
+
+  withSharedOptions(jobs.command('list'))
+    .description('List export jobs')
+    .action(async (_flags: unknown, command: Command) => {
+      const ctx = contextOf(command)
+      const page = await ctx.admin().json<{ data: ExportJobView[] }>('GET', '/v1/export-jobs')
+      ctx.output.result(page, () => renderTable(page.data, JOB_COLUMNS, 'No export jobs.'))
+    })
+
+  withSharedOptions(jobs.command('show').argument('<id>', 'export job id'))
+    .description('Show one export job')
+    .action(async (id: string, _flags: unknown, command: Command) => {
+      const ctx = contextOf(command)
+      const job = await ctx.admin().json<ExportJobView>('GET', `/v1/export-jobs/${encodeURIComponent(id)}`)
+      ctx.output.result(job, () => jobDetails(job))
+    })
+
+  withSharedOptions(jobs.command('download').argument('<id>', 'export job id'))
+    .description('Download the file of a completed export job')
+    .option('--out <file>', 'where to write the file (default: a name from the job)')
+    .action(async (id: string, flags: { out?: string }, command: Command) => {
+      await downloadJob(contextOf(command), id, flags.out)
+    })
+}
+
+async function downloadJob(ctx: CliContext, id: string, out: string | undefined): Promise<void> {
+  const client = ctx.admin()
+  const job = await client.json<ExportJobView>('GET', `/v1/export-jobs/${encodeURIComponent(id)}`)
+  if (job.status !== 'completed') throw new ExportFailedError(`export ${job.id} is ${job.status}${job.status === 'failed' ? `: ${errorText(job.error)}` : ', not completed yet'}`)
+  const file = out ?? defaultFileName(job, job.format ?? 'csv')
+  const { bytes } = await client.download(`/v1/export-jobs/${encodeURIComponent(job.id)}/download`, file)
+  ctx.output.result({ ...job, file, bytes }, () => `${bytes} bytes written to ${file}`)
+}
+
+/** Polls until the job is completed or failed, drawing its progress; Ctrl-C says how to resume. */
+async function followJob(client: GatewayClient, created: ExportJobView): Promise<ExportJobView> {
+  const progress = startProgress(`export ${created.id}`, 100)
+  const onInterrupt = () => {
+    progress.stop()
+    process.stderr.write(`\ntollgate: stopped following export ${created.id}; it goes on on the gateway. Later: tollgate export-jobs download ${created.id}\n`)
+    process.exit(130)
+  }
+  process.once('SIGINT', onInterrupt)
+  try {
+    let job = created
+    for (;;) {
+      progress.update(Math.round(job.progress * 100), rowsText(job))
+      if (TERMINAL.has(job.status)) return job
+      await sleep(POLL_INTERVAL_MS)
+      job = await client.json<ExportJobView>('GET', `/v1/export-jobs/${encodeURIComponent(job.id)}`)
+    }
+  } finally {
+    process.off('SIGINT', onInterrupt)
+    progress.stop()
+  }
+}
+
+/** `events-2026-05-01_2026-05-31-exp_01J….csv`, or `exp_01J….csv` when the job does not say what it holds. */
+export function defaultFileName(job: ExportJobView, format: string): string {
+  const what = job.type !== undefined && job.date_from !== undefined && job.date_to !== undefined ? `${job.type}-${job.date_from}_${job.date_to}-` : ''
+  // basename: a job id is the server's word; it must not steer the file into another folder.
+  return basename(`${what}${job.id}.${format}`.replace(/[^\w.-]/g, '_'))
+}
+
+function rowsText(job: ExportJobView): string {
+  return job.rows_total === null ? `${job.rows_written} rows` : `${job.rows_written}/${job.rows_total} rows`
+}
+
+function errorText(error: ExportJobView['error']): string {
+  if (error === null) return 'no reason given'
+  if (typeof error === 'string') return error
+  return [error.code, error.message].filter(Boolean).join(': ') || 'no reason given'
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const JOB_COLUMNS: Column<ExportJobView>[] = [
+  { header: 'ID', value: (j) => j.id },
+  { header: 'STATUS', value: (j) => j.status },
+  { header: 'TYPE', value: (j) => j.type },
+  { header: 'FORMAT', value: (j) => j.format },
+  { header: 'FROM', value: (j) => j.date_from },
+  { header: 'TO', value: (j) => j.date_to },
+  { header: 'PROGRESS', value: (j) => `${Math.round(j.progress * 100)}%`, align: 'right' },
+  { header: 'ROWS', value: (j) => j.rows_written, align: 'right' },
+  { header: 'CREATED', value: (j) => timeText(j.created_at) },
+]
+
+function jobDetails(job: ExportJobView): string {
+  return renderFields([
+    ['id', job.id],
+    ['status', job.status],
+    ['what', `${job.type ?? '-'} as ${job.format ?? '-'}, ${job.date_from ?? '-'} to ${job.date_to ?? '-'}${job.team_id ? `, team ${job.team_id}` : ''}`],
+    ['progress', `${Math.round(job.progress * 100)}% (${rowsText(job)})`],
+    ['error', job.error === null ? '-' : errorText(job.error)],
+    ['created', timeText(job.created_at)],
+    ['completed', timeText(job.completed_at)],
+  ])
+}
