@@ -5,7 +5,16 @@
  */
 import { InvalidArgumentError } from 'commander'
 import { parseUsd } from '../money/index.js'
-import { BUDGET_SCOPE_KINDS } from '../budgets/budget.js'
+import type { BudgetPeriod, BudgetScopeKind } from '../config/types.js'
+
+/**
+ * The budget periods and scope kinds the API takes, restated here so the CLI starts without
+ * loading the engine (and zod); `BUDGET_LISTS_COMPLETE` fails the build when the engine gains one.
+ */
+export const BUDGET_PERIODS = ['daily', 'weekly', 'monthly', 'quarterly', 'yearly'] as const satisfies readonly BudgetPeriod[]
+export const BUDGET_SCOPE_KINDS = ['org', 'team', 'user', 'agent', 'key', 'endpoint', 'model', 'provider'] as const satisfies readonly BudgetScopeKind[]
+type Complete<All, Listed extends All> = [Exclude<All, Listed>] extends [never] ? true : false
+export const BUDGET_LISTS_COMPLETE: [Complete<BudgetPeriod, (typeof BUDGET_PERIODS)[number]>, Complete<BudgetScopeKind, (typeof BUDGET_SCOPE_KINDS)[number]>] = [true, true]
 
 /** A positive USD amount with at most six decimals, as the decimal string the API takes. */
 export function usdFlag(value: string): string {
@@ -82,6 +91,16 @@ export function calendarDateFlag(value: string): string {
     throw new InvalidArgumentError('expected a calendar date YYYY-MM-DD, such as 2026-05-01')
   }
   return text
+}
+
+/** An IANA time zone the runtime knows (Europe/Berlin, UTC). */
+export function timezoneFlag(value: string): string {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: value })
+    return value
+  } catch {
+    throw new InvalidArgumentError('expected an IANA time zone such as Europe/Berlin or UTC')
+  }
 }
 
 /** `team,model` → ['team', 'model'], each one of `allowed`. */

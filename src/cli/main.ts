@@ -7,7 +7,6 @@
  */
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
-import { ConfigError } from '../config/index.js'
 import { closeClients, withSharedOptions } from './context.js'
 import { CliError, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, oneLine } from './errors.js'
 import { registerConfigCommands } from './commands/config.js'
@@ -55,22 +54,24 @@ async function run(argv: readonly string[]): Promise<number> {
     await buildProgram().parseAsync(argv)
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK
   } catch (error) {
-    return report(error)
+    return await report(error)
   } finally {
     await closeClients()
   }
 }
 
-function report(error: unknown): number {
+async function report(error: unknown): Promise<number> {
   // Commander has already printed its message (or the help / version it was asked for).
   if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE
-  if (error instanceof ConfigError) {
-    process.stderr.write(`${error.format()}\n`)
-    return EXIT_USAGE
-  }
   if (error instanceof CliError) {
     process.stderr.write(`tollgate: ${error.line()}\n`)
     return error.exitCode
+  }
+  // Loaded only here: admin commands start without the config loader (and zod).
+  const { ConfigError } = await import('../config/index.js')
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.format()}\n`)
+    return EXIT_USAGE
   }
   // Anything else is a bug or a local failure (a file that cannot be written): one line, no stack.
   process.stderr.write(`tollgate: ${oneLine(error instanceof Error ? error.message : String(error))}\n`)

@@ -1,6 +1,5 @@
 /** `tollgate config check FILE`: validate a configuration file without starting the gateway. */
 import type { Command } from 'commander'
-import { loadConfigFile } from '../../config/index.js'
 
 export function registerConfigCommands(program: Command): void {
   program
@@ -9,7 +8,8 @@ export function registerConfigCommands(program: Command): void {
     .command('check')
     .description('Validate a configuration file without starting the gateway')
     .argument('<file>', 'YAML configuration file')
-    .action((file: string) => {
+    .action(async (file: string) => {
+      const { loadConfigFile } = await import('../../config/index.js')
       const config = loadConfigFile(file, { requireSecrets: false })
       const missing = config.targets.filter((t) => t.apiKeyEnv !== undefined && t.apiKey === undefined).map((t) => t.apiKeyEnv)
       process.stdout.write(

@@ -1,6 +1,5 @@
 /** `tollgate db migrate`: apply the PostgreSQL migrations (they also run when the gateway starts). */
 import type { Command } from 'commander'
-import { loadConfigFile } from '../../config/index.js'
 import { UsageError } from '../errors.js'
 
 export function registerDbCommands(program: Command): void {
@@ -14,6 +13,7 @@ export function registerDbCommands(program: Command): void {
     .action(async (options: { config?: string; url?: string }) => {
       let url = options.url ?? process.env.DATABASE_URL
       if (url === undefined && options.config) {
+        const { loadConfigFile } = await import('../../config/index.js')
         const config = loadConfigFile(options.config, { requireSecrets: false })
         if (config.storage.kind === 'postgres') url = config.storage.postgresUrl
       }

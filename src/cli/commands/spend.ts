@@ -3,13 +3,11 @@
  * With no --scope a new budget covers the caller's whole org, so
  * `tollgate spend budget create --name "Marketing Monthly Cap" --limit 500 --period monthly` works.
  */
-import { InvalidArgumentError, Option, type Command } from 'commander'
+import { Option, type Command } from 'commander'
 import type { BudgetView } from '../../budgets/budget.js'
-import { BUDGET_PERIODS } from '../../budgets/budget.js'
-import { validTimezone } from '../../budgets/period.js'
 import { contextOf, withSharedOptions } from '../context.js'
 import { UsageError } from '../errors.js'
-import { scopeFlag, thresholdsFlag, usdFlag, type ScopeFlag } from '../flags.js'
+import { BUDGET_PERIODS, scopeFlag, thresholdsFlag, timezoneFlag, usdFlag, type ScopeFlag } from '../flags.js'
 import { renderFields, renderTable, timeText, usdText, type Column } from '../output.js'
 
 /** A budget as the API shows it: the record plus where it stands this period. */
@@ -106,11 +104,6 @@ export function budgetBody(flags: BudgetFlags): Record<string, unknown> {
     ...(flags.thresholds !== undefined && { alert_thresholds: flags.thresholds }),
     ...(flags.hard !== undefined && { hard_limit: flags.hard }),
   }
-}
-
-function timezoneFlag(value: string): string {
-  if (!validTimezone(value)) throw new InvalidArgumentError('expected an IANA time zone such as Europe/Berlin or UTC')
-  return value
 }
 
 const scopeText = (b: BudgetView) => `${b.scope.kind}:${b.scope.id}${b.scope.environment === undefined ? '' : `@${b.scope.environment}`}`
