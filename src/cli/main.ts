@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 /**
  * `tollgate`: the command line. `serve`, `config check` and `db migrate` run locally; every other
- * command talks to a running gateway over HTTP (docs/cli.md). This file only composes the
- * commands and turns what went wrong into one line on stderr and an exit code scripts can trust:
- * 0 ok, 1 the server refused, 2 usage or config error, 3 gateway unreachable.
+ * command talks to a running gateway over HTTP (docs/cli.md). This file composes the commands
+ * (each group lives in commands/) and turns what went wrong into one line on stderr and an exit
+ * code scripts can trust: 0 ok, 1 the server refused, 2 usage or config error, 3 unreachable.
  */
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
