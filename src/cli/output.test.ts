@@ -1,7 +1,7 @@
 /** Output for people: aligned tables with display widths, USD text, one-line API errors, plain progress lines. */
 import { describe, expect, it } from 'vitest'
 import { apiErrorBodyOf, formatApiError } from './errors.js'
-import { plainProgress, renderFields, renderTable, timeText, usdText } from './output.js'
+import { plainProgress, renderFields, renderTable, startProgress, timeText, usdText } from './output.js'
 
 describe('renderTable', () => {
   it('aligns columns by display width (wide characters count twice), right-aligns numbers, shows - for nothing', () => {
@@ -98,5 +98,24 @@ describe('plainProgress', () => {
     early.stop()
     early.stop()
     expect(stopped.lines).toEqual(['export: 10% 10 rows\n', 'export: 40% 40 rows\n'])
+  })
+})
+
+describe('startProgress', () => {
+  it('draws a bar in place on a terminal, and plain lines elsewhere', () => {
+    const tty: string[] = []
+    const bar = startProgress('events', 2000, { isTTY: true, write: (chunk: string) => tty.push(chunk) > 0 })
+    bar.update(1000, '1000/2000 events')
+    bar.update(2000, '2000/2000 events')
+    bar.stop()
+    const drawn = tty.join('')
+    expect(drawn).toMatch(/events \[=+-*\] 100% 2000\/2000 events/)
+    expect(drawn).toContain('\u001b[')
+
+    const plain: string[] = []
+    const lines = startProgress('events', 2000, { isTTY: false, write: (chunk: string) => plain.push(chunk) > 0 })
+    lines.update(2000, '2000/2000 events')
+    lines.stop()
+    expect(plain).toEqual(['events: 100% 2000/2000 events\n'])
   })
 })
