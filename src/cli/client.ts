@@ -5,7 +5,7 @@
  * key) goes only into the Authorization header; no message this file builds contains it.
  */
 import { createWriteStream } from 'node:fs'
-import { rename, rm } from 'node:fs/promises'
+import { rename, rm, stat } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { Pool } from 'undici'
 import { ApiError, UnreachableError, UsageError, apiErrorBodyOf } from './errors.js'
@@ -71,9 +71,8 @@ export class GatewayClient {
   }
 
   /**
-   * Streams a 2xx body to `file`, through a temporary file renamed at the end, so an interrupted
-   * download never leaves a partial file under the final name. Returns the bytes written and the
-   * file name the server suggested (Content-Disposition), if any.
+   * Streams a 2xx body to `file` through `FILE.partial`, renamed at the end, so an interrupted
+   * download never leaves a partial file under the final name. Returns the bytes written.
    */
   async download(path: string, file: string): Promise<{ bytes: number }> {
     const response = await this.send('GET', path, {})
@@ -82,18 +81,15 @@ export class GatewayClient {
       throw new ApiError(response.statusCode, apiErrorBodyOf(response.statusCode, text))
     }
     const partial = `${file}.partial`
-    let bytes = 0
-    response.body.on('data', (chunk: Buffer) => {
-      bytes += chunk.length
-    })
     try {
       await pipeline(response.body, createWriteStream(partial))
+      const { size } = await stat(partial)
       await rename(partial, file)
+      return { bytes: size }
     } catch (error) {
       await rm(partial, { force: true })
       throw isHttpFailure(error) ? new UnreachableError(`the download from ${this.displayUrl} broke off: ${reasonOf(error)}`) : error
     }
-    return { bytes }
   }
 
   async close(): Promise<void> {

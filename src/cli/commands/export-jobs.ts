@@ -4,11 +4,13 @@
  * failed, then streams the file to disk. Interrupting the CLI does not stop the job: it says how
  * to fetch the file later with `export-jobs download`.
  */
-import { basename } from 'node:path'
+import { constants } from 'node:fs'
+import { access } from 'node:fs/promises'
+import { basename, dirname, resolve } from 'node:path'
 import { Option, type Command } from 'commander'
 import type { GatewayClient } from '../client.js'
 import { contextOf, withSharedOptions, type CliContext } from '../context.js'
-import { CliError, EXIT_REFUSED } from '../errors.js'
+import { CliError, EXIT_REFUSED, UsageError } from '../errors.js'
 import { calendarDateFlag } from '../flags.js'
 import { renderFields, renderTable, startProgress, timeText, type Column } from '../output.js'
 
@@ -62,6 +64,8 @@ export function registerExportJobCommands(program: Command): void {
     .action(async (flags: CreateFlags, command: Command) => {
       const ctx = contextOf(command)
       const client = ctx.admin()
+      // Before the job starts: an export that runs for minutes must not fail only when it is written.
+      await writableFolderOf(flags.out ?? 'export')
       const body = { type: flags.type, format: flags.format, date_from: flags.dateFrom, date_to: flags.dateTo, ...(flags.team !== undefined && { team_id: flags.team }) }
       const created = await client.json<ExportJobView>('POST', '/v1/export-jobs', { body })
       const finished = await followJob(client, created)
@@ -97,11 +101,21 @@ export function registerExportJobCommands(program: Command): void {
 
 async function downloadJob(ctx: CliContext, id: string, out: string | undefined): Promise<void> {
   const client = ctx.admin()
+  await writableFolderOf(out ?? 'export')
   const job = await client.json<ExportJobView>('GET', `/v1/export-jobs/${encodeURIComponent(id)}`)
   if (job.status !== 'completed') throw new ExportFailedError(`export ${job.id} is ${job.status}${job.status === 'failed' ? `: ${errorText(job.error)}` : ', not completed yet'}`)
   const file = out ?? defaultFileName(job, job.format ?? 'csv')
   const { bytes } = await client.download(`/v1/export-jobs/${encodeURIComponent(job.id)}/download`, file)
   ctx.output.result({ ...job, file, bytes }, () => `${bytes} bytes written to ${file}`)
+}
+
+async function writableFolderOf(file: string): Promise<void> {
+  const folder = dirname(resolve(file))
+  try {
+    await access(folder, constants.W_OK)
+  } catch (error) {
+    throw new UsageError(`--out: cannot write into ${folder} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
 }
 
 /** Polls until the job is completed or failed, drawing its progress; Ctrl-C says how to resume. */
