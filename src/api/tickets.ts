@@ -1,17 +1,20 @@
 /**
- * Cost tickets (SPEC §6): list, approve (a top-up, or a one-off grant of the request's estimate),
- * deny. The ticket is resolved first, atomically, so two approvers cannot both add funds.
+ * Cost tickets: list, approve (a top-up, or a one-off grant of the largest refused estimate),
+ * deny. The ticket is resolved first, atomically, so two approvers cannot both add funds; held
+ * requests of the org are woken at once.
  */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { usdAmount } from './contract/money.js'
-import { principalOf, requireWrite, teamFilter } from './principal.js'
+import { canRead, principalOf, requireWrite, teamFilter } from './principal.js'
+import { AMOUNT_MICROS_MAX } from '../money/index.js'
 import { ConflictError, InvalidRequestError, NotFoundError } from './errors.js'
 import { presentTicket } from './present.js'
 import type { WalletRef } from '../ledger/index.js'
 import type { CostTicket } from '../tickets/index.js'
+import type { Principal } from '../auth/index.js'
 
 const ApproveBody = z.strictObject({ amount: usdAmount.optional(), note: z.string().max(1000).optional() })
 const DenyBody = z.strictObject({ note: z.string().max(1000).optional() })
@@ -36,15 +39,19 @@ export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promi
   app.post<{ Params: { id: string } }>('/v1/cost-tickets/:id/approve', async (request) => {
     const principal = principalOf(request)
     const body = parseBody(ApproveBody, request.body)
-    const ticket = await ticketFor(deps, principal.orgId, request.params.id)
+    const ticket = await ticketFor(deps, principal, request.params.id)
     requireWrite(principal, ticket.teamId)
     const grantMicros = body.amount ?? ticket.estimateMicros
+    const wallet = walletOfScope(ticket.scope)
+    const current = await deps.stores.ledger.findWallet(ticket.orgId, wallet)
+    if ((current?.allocatedMicros ?? 0) + grantMicros > AMOUNT_MICROS_MAX) {
+      throw new InvalidRequestError(`amount: the wallet would hold more than $${AMOUNT_MICROS_MAX / 1_000_000}`, [{ path: 'amount', message: 'over the wallet limit' }])
+    }
     const result = await deps.tickets.resolve(ticket.id, 'approved', principal.tokenId, grantMicros, body.note)
     if (result.kind === 'not_found') throw new NotFoundError('cost ticket', ticket.id)
     if (result.kind === 'already_resolved') {
       throw new ConflictError(`cost ticket ${ticket.id} is already ${result.ticket.status}`, { status: result.ticket.status })
     }
-    const wallet = walletOfScope(ticket.scope)
     if (grantMicros > 0) {
       await deps.stores.ledger.allocate({
         orgId: ticket.orgId,
@@ -53,6 +60,7 @@ export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promi
         description: `cost ticket ${ticket.id} approved${body.note ? `: ${body.note}` : ''}`,
         atMs: deps.clock.nowMs(),
       })
+      deps.funds.added(ticket.orgId)
     }
     return presentTicket(result.ticket)
   })
@@ -60,7 +68,7 @@ export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promi
   app.post<{ Params: { id: string } }>('/v1/cost-tickets/:id/deny', async (request) => {
     const principal = principalOf(request)
     const body = parseBody(DenyBody, request.body)
-    const ticket = await ticketFor(deps, principal.orgId, request.params.id)
+    const ticket = await ticketFor(deps, principal, request.params.id)
     requireWrite(principal, ticket.teamId)
     const result = await deps.tickets.resolve(ticket.id, 'denied', principal.tokenId, undefined, body.note)
     if (result.kind === 'not_found') throw new NotFoundError('cost ticket', ticket.id)
@@ -71,9 +79,9 @@ export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promi
   })
 }
 
-async function ticketFor(deps: AdminDeps, orgId: string, id: string): Promise<CostTicket> {
+async function ticketFor(deps: AdminDeps, principal: Principal, id: string): Promise<CostTicket> {
   const ticket = await deps.tickets.get(id)
-  if (!ticket || ticket.orgId !== orgId) throw new NotFoundError('cost ticket', id)
+  if (!ticket || ticket.orgId !== principal.orgId || !canRead(principal, ticket.teamId)) throw new NotFoundError('cost ticket', id)
   return ticket
 }
 
