@@ -109,8 +109,14 @@ describe('when the gateway refuses', () => {
     const asTeamAdmin = cliFor(gw, minted.body.token)
     expect(expectFailure(await asTeamAdmin('spend', 'budget', 'create', '--name', 'org grab', '--limit', '1', '--period', 'daily'), 1)).toMatch(/forbidden \(HTTP 403\).*org-wide/)
     expectOk(await asTeamAdmin('spend', 'budget', 'create', '--name', 'growth own', '--limit', '1', '--period', 'daily', '--scope', 'team:team_growth'))
+    // A user budget narrowed to its own team is the team_admin's to make; the same user org-wide is not.
+    expect(expectFailure(await asTeamAdmin('spend', 'budget', 'create', '--name', 'ana anywhere', '--limit', '1', '--period', 'daily', '--scope', 'user:ana'), 1)).toMatch(/forbidden/)
+    const narrowed = jsonOf(expectOk(await asTeamAdmin('spend', 'budget', 'create', '--name', 'ana in growth', '--limit', '1', '--period', 'daily', '--scope', 'user:ana', '--team', 'team_growth', '--json')))
+    expect(narrowed.scope).toEqual({ kind: 'user', id: 'ana', team_id: 'team_growth' })
     const names = (await budgetsFromApi()).map((b) => b.name)
     expect(names).toContain('growth own')
+    expect(names).toContain('ana in growth')
+    expect(names).not.toContain('ana anywhere')
     expect(names).not.toContain('org grab')
   })
 })
@@ -125,6 +131,7 @@ describe('usage errors', () => {
     ['an unknown scope kind', ['--name', 'x', '--limit', '5', '--period', 'daily', '--scope', 'galaxy:x'], /--scope <kind:id>.*org \| team/],
     ['a scope without an id', ['--name', 'x', '--limit', '5', '--period', 'daily', '--scope', 'team:'], /--scope <kind:id>/],
     ['a threshold of 0', ['--name', 'x', '--limit', '5', '--period', 'daily', '--thresholds', '0,50'], /--thresholds <percents>.*"0"/],
+    ['--team without a scope it can narrow', ['--name', 'x', '--limit', '5', '--period', 'daily', '--team', 'team_growth'], /--team narrows a user, agent/],
     ['an unknown time zone', ['--name', 'x', '--limit', '5', '--period', 'daily', '--timezone', 'Mars/Olympus'], /--timezone <tz>.*IANA/],
   ])('exits 2 for %s, naming the flag, and creates nothing', async (_what, args, message) => {
     const before = (await budgetsFromApi()).length

@@ -82,9 +82,15 @@ describe('tollgate wallets', () => {
     expect(list.data.map((w: any) => w.scope)).toContain('user:user_ana')
   })
 
+  it('--user with --team funds that user’s wallet within the team', async () => {
+    const view = jsonOf(expectOk(await cli('wallets', 'allocate', '--user', 'user_bo', '--team', 'team_alpha', '--amount', '1', '--json')))
+    expect(view).toMatchObject({ scope: 'user:user_bo', team_id: 'team_alpha', allocated_usd: 1 })
+    expect(await walletOf('user:user_bo')).toMatchObject({ id: view.id, team_id: 'team_alpha' })
+  })
+
   it('usage errors exit 2 and allocate nothing: no target, two targets, a bad amount, a ledger --limit past 1000', async () => {
     const before = (await gw.admin('GET', '/v1/wallets')).body.data.length
-    expect(expectFailure(await cli('wallets', 'allocate', '--amount', '1'), 2)).toMatch(/exactly one of --team ID, --user ID, --org ID/)
+    expect(expectFailure(await cli('wallets', 'allocate', '--amount', '1'), 2)).toMatch(/--team ID, --user ID \(optionally with --team\) or --org ID/)
     expect(expectFailure(await cli('wallets', 'allocate', '--team', 'a', '--org', 'b', '--amount', '1'), 2)).toMatch(/cannot be used with/)
     expect(expectFailure(await cli('wallets', 'allocate', '--team', 'a', '--amount', '-3'), 2)).toMatch(/--amount <usd>/)
     expect(expectFailure(await cli('wallets', 'ledger', 'wal_x', '--limit', '1001'), 2)).toMatch(/--limit: at most 1000/)
@@ -114,7 +120,7 @@ describe('tollgate tickets', () => {
     expect(ticketId).toMatch(/^ct_/)
 
     const pending = tableRows(expectOk(await cli('tickets', 'list', '--status', 'pending')).stdout)
-    expect(pending[0]).toEqual(['ID', 'STATUS', 'SCOPE', 'CONSUMER', 'MODEL', 'ESTIMATE USD', 'GRANTED USD', 'CREATED'])
+    expect(pending[0]).toEqual(['ID', 'STATUS', 'SCOPE', 'CONSUMER', 'MODEL', 'ESTIMATE USD', 'GRANTED USD', 'REFUSED', 'CREATED'])
     expect(pending.find((r) => r[0] === ticketId)).toEqual(expect.arrayContaining([ticketId, 'pending', 'team:team_beta', 'beta-svc', 'gpt-4o-mini']))
 
     const approved = expectOk(await cli('tickets', 'approve', ticketId, '--amount', '3', '--note', 'launch week'))

@@ -28,6 +28,7 @@ interface BudgetFlags {
   limit?: string
   period?: string
   scope?: ScopeFlag
+  team?: string
   timezone?: string
   thresholds?: number[]
   hard?: boolean
@@ -65,7 +66,7 @@ export function registerSpendCommands(program: Command): void {
     .action(async (id: string, flags: BudgetFlags, command: Command) => {
       const ctx = contextOf(command)
       const body = budgetBody(flags)
-      if (Object.keys(body).length === 0) throw new UsageError('spend budget update: nothing to change; give at least one of --name, --limit, --period, --scope, --timezone, --thresholds, --hard/--no-hard')
+      if (Object.keys(body).length === 0) throw new UsageError('spend budget update: nothing to change; give at least one of --name, --limit, --period, --scope [--team], --timezone, --thresholds, --hard/--no-hard')
       const updated = await ctx.admin().json<BudgetWithPosture>('PATCH', `/v1/billing/budgets/${encodeURIComponent(id)}`, { body })
       ctx.output.result(updated, () => `Updated budget ${updated.id}\n${budgetDetails(updated)}`)
     })
@@ -87,6 +88,7 @@ function budgetFlags(command: Command, mode: 'create' | 'update'): Command {
     .addOption(new Option('--limit <usd>', 'amount per period, in USD').argParser(usdFlag).makeOptionMandatory(required))
     .addOption(new Option('--period <period>', 'period').choices(BUDGET_PERIODS).makeOptionMandatory(required))
     .addOption(new Option('--scope <kind:id>', 'what the budget covers, e.g. team:marketing (default: your org)').argParser(scopeFlag))
+    .addOption(new Option('--team <id>', 'with a user, agent, key, endpoint, model or provider --scope: count only that team’s calls'))
     .addOption(new Option('--timezone <tz>', 'IANA time zone the period starts in (default UTC)').argParser(timezoneFlag))
     .addOption(new Option('--thresholds <percents>', 'alert thresholds, e.g. 50,80,95 (the default)').argParser(thresholdsFlag))
     .addOption(new Option('--hard', 'refuse calls that would take spend past the limit'))
@@ -95,9 +97,12 @@ function budgetFlags(command: Command, mode: 'create' | 'update'): Command {
 
 /** Flags → the API body; only the flags given appear (PATCH changes nothing else). */
 export function budgetBody(flags: BudgetFlags): Record<string, unknown> {
+  if (flags.team !== undefined && (flags.scope === undefined || flags.scope.kind === 'org' || flags.scope.kind === 'team')) {
+    throw new UsageError('--team narrows a user, agent, key, endpoint, model or provider --scope to one team; for a team’s own budget use --scope team:ID')
+  }
   return {
     ...(flags.name !== undefined && { name: flags.name }),
-    ...(flags.scope !== undefined && { scope: { kind: flags.scope.kind, id: flags.scope.id } }),
+    ...(flags.scope !== undefined && { scope: { kind: flags.scope.kind, id: flags.scope.id, ...(flags.team !== undefined && { team_id: flags.team }) } }),
     ...(flags.period !== undefined && { period: flags.period }),
     ...(flags.timezone !== undefined && { timezone: flags.timezone }),
     ...(flags.limit !== undefined && { amount_usd: flags.limit }),
@@ -106,7 +111,8 @@ export function budgetBody(flags: BudgetFlags): Record<string, unknown> {
   }
 }
 
-const scopeText = (b: BudgetView) => `${b.scope.kind}:${b.scope.id}${b.scope.environment === undefined ? '' : `@${b.scope.environment}`}`
+const scopeText = (b: BudgetView) =>
+  `${b.scope.kind}:${b.scope.id}${b.scope.environment === undefined ? '' : `@${b.scope.environment}`}${b.scope.team_id === undefined ? '' : ` (team ${b.scope.team_id})`}`
 
 const BUDGET_COLUMNS: Column<BudgetWithPosture>[] = [
   { header: 'ID', value: (b) => b.id },

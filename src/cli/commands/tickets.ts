@@ -23,6 +23,8 @@ export interface TicketView {
   readonly created_at: string | null
   readonly expires_at: string | null
   readonly resolved_at: string | null
+  /** Refused calls joined to this ticket while it was pending. */
+  readonly refused_count?: number
 }
 
 const TICKET_STATUSES = ['pending', 'approved', 'denied', 'expired'] as const
@@ -69,6 +71,7 @@ const TICKET_COLUMNS: Column<TicketView>[] = [
   { header: 'MODEL', value: (t) => t.model },
   { header: 'ESTIMATE USD', value: (t) => usdText(t.estimate_usd), align: 'right' },
   { header: 'GRANTED USD', value: (t) => (t.grant_usd === null ? '-' : usdText(t.grant_usd)), align: 'right' },
+  { header: 'REFUSED', value: (t) => t.refused_count ?? 1, align: 'right' },
   { header: 'CREATED', value: (t) => timeText(t.created_at) },
 ]
 
@@ -77,7 +80,7 @@ function ticketDetails(t: TicketView): string {
     ['ticket', t.id],
     ['status', t.status],
     ['scope', t.scope],
-    ['refused call', `${t.request_id} (${t.consumer}, ${t.model}, estimate ${usdText(t.estimate_usd)} USD)`],
+    ['refused call', `${t.request_id} (${t.consumer}, ${t.model}, estimate ${usdText(t.estimate_usd)} USD)${(t.refused_count ?? 1) > 1 ? `, ${t.refused_count} refusals` : ''}`],
     ['granted', t.grant_usd === null ? '-' : `${usdText(t.grant_usd)} USD`],
     ['note', t.note],
     ['resolved', t.resolved_at === null ? '-' : `${timeText(t.resolved_at)} by ${t.resolved_by ?? '-'}`],

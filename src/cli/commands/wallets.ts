@@ -43,9 +43,9 @@ export function registerWalletCommands(program: Command): void {
   const wallets = program.command('wallets').description('Wallets: funds a team, user or org can spend (the hard cap)')
 
   withSharedOptions(wallets.command('allocate'))
-    .description('Add funds to a wallet (exactly one of --team, --user, --org)')
-    .addOption(new Option('--team <id>', 'the team’s wallet').conflicts(['user', 'org']))
-    .addOption(new Option('--user <id>', 'the user’s wallet').conflicts(['team', 'org']))
+    .description('Add funds to a wallet: a team’s, a user’s (with --team: of that team) or the org’s')
+    .addOption(new Option('--team <id>', 'the team’s wallet; with --user, the team the user’s wallet belongs to').conflicts(['org']))
+    .addOption(new Option('--user <id>', 'the user’s wallet').conflicts(['org']))
     .addOption(new Option('--org <id>', 'the org’s wallet').conflicts(['team', 'user']))
     .addOption(new Option('--amount <usd>', 'USD to add').argParser(usdFlag).makeOptionMandatory())
     .option('--description <text>', 'why, shown in the ledger')
@@ -79,10 +79,10 @@ export function registerWalletCommands(program: Command): void {
 }
 
 function walletTarget(flags: AllocateFlags): Record<string, string> {
+  if (flags.user !== undefined) return { user_id: flags.user, ...(flags.team !== undefined && { team_id: flags.team }) }
   if (flags.team !== undefined) return { team_id: flags.team }
-  if (flags.user !== undefined) return { user_id: flags.user }
   if (flags.org !== undefined) return { org_id: flags.org }
-  throw new UsageError('wallets allocate: say whose wallet with exactly one of --team ID, --user ID, --org ID')
+  throw new UsageError('wallets allocate: say whose wallet with --team ID, --user ID (optionally with --team) or --org ID')
 }
 
 const WALLET_COLUMNS: Column<WalletView>[] = [
