@@ -65,6 +65,11 @@ export function usdText(value: number | null | undefined): string {
   return fixed.replace(/(\.\d\d\d*?)0+$/, '$1')
 }
 
+/** `1 event`, `2 events`. */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`
+}
+
 /** `2026-05-01T09:30:00.000Z` → `2026-05-01 09:30:00Z`: shorter in a table, still UTC. */
 export function timeText(iso: string | null | undefined): string {
   if (!iso) return '-'

@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline'
 import type { Command } from 'commander'
 import { contextOf, withSharedOptions } from '../context.js'
 import { CliError, EXIT_REFUSED, UsageError } from '../errors.js'
-import { startProgress } from '../output.js'
+import { plural, startProgress } from '../output.js'
 
 /** Events per POST /v1/events: the route's batch size. */
 export const EVENTS_PER_BATCH = 1000
@@ -79,14 +79,14 @@ export function registerEventCommands(program: Command): void {
         }
       } catch (error) {
         progress.stop()
-        if (sent > 0) ctx.output.say(`Stopped after ${sent} of ${total} events (${summary.created} created, ${summary.duplicates} duplicates, ${summary.rejected} rejected). Sending the file again is safe: accepted events come back as duplicates.`)
+        if (sent > 0) ctx.output.say(`Stopped after ${sent} of ${plural(total, 'event')} (${summary.created} created, ${plural(summary.duplicates, 'duplicate')}, ${summary.rejected} rejected). Sending the file again is safe: accepted events come back as duplicates.`)
         throw error
       }
       progress.stop()
       ctx.output.result(summary, () => renderSummary(summary))
       if (summary.rejected > 0) {
         const lines = summary.rejections.slice(0, 10).map((r) => r.line)
-        throw new RejectedEventsError(`${summary.rejected} of ${total} events were rejected (line${lines.length > 1 ? 's' : ''} ${lines.join(', ')}${summary.rejected > lines.length ? ', …' : ''})`)
+        throw new RejectedEventsError(`${summary.rejected} of ${plural(total, 'event')} ${summary.rejected === 1 ? 'was' : 'were'} rejected (line${lines.length > 1 ? 's' : ''} ${lines.join(', ')}${summary.rejected > lines.length ? ', …' : ''})`)
       }
     })
 }
@@ -144,7 +144,7 @@ export function addAnswer(summary: SendSummary, answer: EventBatchAnswer, lines:
 }
 
 export function renderSummary(summary: SendSummary): string {
-  const lines = [`Sent ${summary.events} events from ${summary.file}: ${summary.created} created, ${summary.duplicates} duplicates, ${summary.rejected} rejected`]
+  const lines = [`Sent ${plural(summary.events, 'event')} from ${summary.file}: ${summary.created} created, ${plural(summary.duplicates, 'duplicate')}, ${summary.rejected} rejected`]
   if (summary.rejections.length > 0) {
     lines.push('Rejected:')
     for (const r of summary.rejections.slice(0, REJECTIONS_SHOWN_MAX)) {

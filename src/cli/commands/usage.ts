@@ -8,7 +8,7 @@ import { USAGE_GROUP_BY } from '../../usage/types.js'
 import { contextOf, withSharedOptions } from '../context.js'
 import { UsageError } from '../errors.js'
 import { instantFlag, listFlag, positiveIntFlag } from '../flags.js'
-import { renderTable, timeText, usdText, type Column } from '../output.js'
+import { plural, renderTable, timeText, usdText, type Column } from '../output.js'
 
 interface Totals {
   readonly requests: number
@@ -80,7 +80,7 @@ export function registerUsageCommands(program: Command): void {
 function renderUsage(report: UsageReport, withSeries: boolean): string {
   const lines = [
     `Usage ${timeText(report.from)} → ${timeText(report.to)}`,
-    `Total: ${report.totals.requests} requests, ${usdText(report.totals.cost_usd)} USD, ${report.totals.input_tokens} input + ${report.totals.output_tokens} output tokens`,
+    `Total: ${plural(report.totals.requests, 'request')}, ${usdText(report.totals.cost_usd)} USD, ${report.totals.input_tokens} input + ${report.totals.output_tokens} output tokens`,
   ]
   if (report.group_by.length > 0) {
     const keyColumns = report.group_by.map((dim): Column<UsageReport['groups'][number]> => ({ header: dim.toUpperCase(), value: (g) => g.key[dim] ?? '(none)' }))
