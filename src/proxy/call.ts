@@ -64,6 +64,8 @@ export function buildCall(input: {
   if (stream === true && input.endpoint === 'embeddings') {
     return proxyError.invalidRequest('Embeddings cannot be streamed.')
   }
+  const missing = missingInput(input.endpoint, record)
+  if (missing !== undefined) return proxyError.invalidRequest(missing)
   const bodyUser = typeof record.user === 'string' && record.user.length > 0 ? record.user.slice(0, HEADER_VALUE_CHARS_MAX) : undefined
   const namedUser = header(headers, 'x-tollgate-user') ?? bodyUser
   if (namedUser !== undefined && !consumer.allowNamedUsers) {
@@ -94,6 +96,28 @@ export function buildCall(input: {
     receivedAtMs: input.receivedAtMs,
     headers,
     idempotencyKey: header(headers, 'idempotency-key'),
+  }
+}
+
+/**
+ * A call with nothing to send is refused before anything is reserved: chat and Messages need a
+ * non-empty `messages` array, Responses and Embeddings an `input`.
+ */
+function missingInput(endpoint: ProxyCall['endpoint'], body: Record<string, unknown>): string | undefined {
+  switch (endpoint) {
+    case 'chat_completions':
+    case 'messages': {
+      const messages = body['messages']
+      return Array.isArray(messages) && messages.length > 0 ? undefined : '"messages" is required and must be a non-empty array.'
+    }
+    case 'responses':
+    case 'embeddings': {
+      // A Responses call may name a stored prompt instead of sending input.
+      if (endpoint === 'responses' && body['prompt'] !== undefined) return undefined
+      const value = body['input']
+      const empty = value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0)
+      return empty ? '"input" is required and must not be empty.' : undefined
+    }
   }
 }
 
