@@ -9,7 +9,7 @@
  *   expect(result).toMatchObject({ code: 0 }); JSON.parse(result.stdout)
  */
 import { execFile } from 'node:child_process'
-import { expect } from 'vitest'
+import { expect, vi } from 'vitest'
 import { gatewayMain } from '../support/processes.js'
 import type { TestGateway } from '../support/gateway.js'
 
@@ -21,6 +21,10 @@ export interface CliResult {
 
 /** A CLI run never takes this long; a hung child is killed and the test fails on its output. */
 const CLI_RUN_MS_MAX = 20_000
+
+// A CLI test runs several child processes in a row (~0.4 s each on an idle machine); on a shared
+// 2-core machine under load each can take seconds. Applies to the test file importing this one.
+vi.setConfig({ testTimeout: 120_000 })
 
 export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TOLLGATE_')))
