@@ -6,6 +6,7 @@
  */
 import { createWriteStream } from 'node:fs'
 import { rename, rm, stat } from 'node:fs/promises'
+import { basename } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Pool } from 'undici'
 import { ApiError, UnreachableError, UsageError, apiErrorBodyOf } from './errors.js'
@@ -71,21 +72,23 @@ export class GatewayClient {
   }
 
   /**
-   * Streams a 2xx body to `file` through `FILE.partial`, renamed at the end, so an interrupted
-   * download never leaves a partial file under the final name. Returns the bytes written.
+   * Streams a 2xx body to a file through `FILE.partial`, renamed at the end, so an interrupted
+   * download never leaves a partial file under the final name. `fileFor` picks the file once the
+   * answer's headers are in, from the name the server suggests (Content-Disposition), if any.
    */
-  async download(path: string, file: string): Promise<{ bytes: number }> {
+  async download(path: string, fileFor: (suggested: string | undefined) => string): Promise<{ file: string; bytes: number }> {
     const response = await this.send('GET', path, {})
     if (response.statusCode >= 400) {
       const text = await response.body.text()
       throw new ApiError(response.statusCode, apiErrorBodyOf(response.statusCode, text))
     }
+    const file = fileFor(suggestedFileName(response.headers['content-disposition']))
     const partial = `${file}.partial`
     try {
       await pipeline(response.body, createWriteStream(partial))
       const { size } = await stat(partial)
       await rename(partial, file)
-      return { bytes: size }
+      return { file, bytes: size }
     } catch (error) {
       await rm(partial, { force: true })
       throw isHttpFailure(error) ? new UnreachableError(`the download from ${this.displayUrl} broke off: ${reasonOf(error)}`) : error
@@ -111,6 +114,19 @@ export class GatewayClient {
       throw new UnreachableError(`cannot reach the gateway at ${this.displayUrl} (${reasonOf(error)}); is it running? Set --url or TOLLGATE_URL`)
     }
   }
+}
+
+/**
+ * The file name in `Content-Disposition: attachment; filename="…"`, reduced to a plain name: the
+ * server's word must not steer the file into another folder.
+ */
+export function suggestedFileName(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header
+  const quoted = value === undefined ? undefined : /filename="([^"]+)"|filename=([^;\s]+)/.exec(value)
+  const name = quoted?.[1] ?? quoted?.[2]
+  if (name === undefined) return undefined
+  const plain = basename(name.replace(/\\/g, '/')).replace(/[^\w.-]/g, '_')
+  return plain === '' || plain === '.' || plain === '..' ? undefined : plain
 }
 
 function queryString(query: RequestOptions['query']): string {

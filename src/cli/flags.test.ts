@@ -1,7 +1,7 @@
 /** Flag parsers: the last valid value and the first invalid one for each, and what the API receives. */
 import { InvalidArgumentError } from 'commander'
 import { describe, expect, it } from 'vitest'
-import { calendarDateFlag, instantFlag, listFlag, positiveIntFlag, scopeFlag, thresholdsFlag, timezoneFlag, usdFlag } from './flags.js'
+import { instantFlag, listFlag, positiveIntFlag, scopeFlag, thresholdsFlag, timezoneFlag, usdFlag } from './flags.js'
 
 const refuses = (parse: (value: string) => unknown, value: string) => expect(() => parse(value), value).toThrow(InvalidArgumentError)
 
@@ -45,11 +45,6 @@ describe('instantFlag', () => {
     expect(instantFlag('end')('2026-05-01T09:30:00+02:00')).toBe('2026-05-01T07:30:00.000Z')
   })
   it.each(['2026-02-30', '2026-13-01', 'yesterday', 'May 3', '2026-5-1', '2026-05-01 09:30'])('refuses %j', (value) => refuses(instantFlag('start'), value))
-})
-
-describe('calendarDateFlag', () => {
-  it('passes a real date on as written', () => expect(calendarDateFlag('2024-02-29')).toBe('2024-02-29'))
-  it.each(['2026-02-29', '2026-05-01T00:00:00Z', '05/01/2026'])('refuses %j', (value) => refuses(calendarDateFlag, value))
 })
 
 describe('timezoneFlag', () => {

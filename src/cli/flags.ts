@@ -83,16 +83,6 @@ export function instantFlag(edge: 'start' | 'end') {
   }
 }
 
-/** A YYYY-MM-DD calendar date, passed on as written (export jobs take whole days). */
-export function calendarDateFlag(value: string): string {
-  const text = value.trim()
-  const date = DATE_ONLY.exec(text)
-  if (!date || new Date(Date.UTC(Number(date[1]), Number(date[2]) - 1, Number(date[3]))).toISOString().slice(0, 10) !== text) {
-    throw new InvalidArgumentError('expected a calendar date YYYY-MM-DD, such as 2026-05-01')
-  }
-  return text
-}
-
 /** An IANA time zone the runtime knows (Europe/Berlin, UTC). */
 export function timezoneFlag(value: string): string {
   try {

@@ -26,13 +26,13 @@ const CLI_RUN_MS_MAX = 20_000
 // 2-core machine under load each can take seconds. Applies to the test file importing this one.
 vi.setConfig({ testTimeout: 120_000 })
 
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<CliResult> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TOLLGATE_')))
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [gatewayMain, ...args],
-      { env: { ...base, ...env }, timeout: CLI_RUN_MS_MAX, maxBuffer: 16 * 1024 * 1024 },
+      { env: { ...base, ...env }, timeout: CLI_RUN_MS_MAX, maxBuffer: 16 * 1024 * 1024, ...(cwd !== undefined && { cwd }) },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1
         resolve({ code, stdout, stderr })
@@ -43,9 +43,9 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Pr
 
 export type Cli = (...args: string[]) => Promise<CliResult>
 
-/** The CLI pointed at `gw` with `token` (default: the gateway's admin token) through the environment. */
-export function cliFor(gw: Pick<TestGateway, 'url' | 'adminToken'>, token: string = gw.adminToken, env: NodeJS.ProcessEnv = {}): Cli {
-  return (...args) => runCli(args, { TOLLGATE_URL: gw.url, TOLLGATE_TOKEN: token, ...env })
+/** The CLI pointed at `gw` with `token` (default: the gateway's admin token) through the environment, run in `cwd`. */
+export function cliFor(gw: Pick<TestGateway, 'url' | 'adminToken'>, token: string = gw.adminToken, env: NodeJS.ProcessEnv = {}, cwd?: string): Cli {
+  return (...args) => runCli(args, { TOLLGATE_URL: gw.url, TOLLGATE_TOKEN: token, ...env }, cwd)
 }
 
 /** Parses stdout of a `--json` run, failing with the run's output when it is not JSON. */

@@ -11,21 +11,23 @@ import { Option, type Command } from 'commander'
 import type { GatewayClient } from '../client.js'
 import { contextOf, withSharedOptions, type CliContext } from '../context.js'
 import { CliError, EXIT_REFUSED, UsageError } from '../errors.js'
-import { calendarDateFlag } from '../flags.js'
-import { renderFields, renderTable, startProgress, timeText, type Column } from '../output.js'
+import { instantFlag } from '../flags.js'
+import { plural, renderFields, renderTable, startProgress, timeText, type Column } from '../output.js'
 
 export interface ExportJobView {
   readonly id: string
   readonly status: 'queued' | 'running' | 'completed' | 'failed' | string
-  readonly type?: string
-  readonly format?: string
-  readonly date_from?: string
-  readonly date_to?: string
-  readonly team_id?: string | null
+  readonly type: string
+  readonly format: string
+  /** ISO instants; the range is [date_from, date_to). */
+  readonly date_from: string
+  readonly date_to: string
+  readonly scope?: { readonly team_id: string | null; readonly user_id: string | null }
   /** 0..1 */
   readonly progress: number
   readonly rows_written: number
   readonly rows_total: number | null
+  readonly bytes?: number
   readonly error: string | { readonly code?: string; readonly message?: string } | null
   readonly created_at?: string | null
   readonly completed_at?: string | null
@@ -47,6 +49,7 @@ interface CreateFlags {
   dateFrom: string
   dateTo: string
   team?: string
+  user?: string
   out?: string
 }
 
@@ -57,22 +60,23 @@ export function registerExportJobCommands(program: Command): void {
     .description('Start an export, follow its progress, then download the file')
     .addOption(new Option('--type <type>', 'what to export').choices(EXPORT_TYPES).makeOptionMandatory())
     .addOption(new Option('--format <format>', 'file format').choices(EXPORT_FORMATS).makeOptionMandatory())
-    .addOption(new Option('--date-from <date>', 'first day, YYYY-MM-DD').argParser(calendarDateFlag).makeOptionMandatory())
-    .addOption(new Option('--date-to <date>', 'last day, YYYY-MM-DD').argParser(calendarDateFlag).makeOptionMandatory())
-    .option('--team <id>', 'only this team')
+    .addOption(new Option('--date-from <date>', 'start (YYYY-MM-DD or ISO-8601, UTC)').argParser(instantFlag('start')).makeOptionMandatory())
+    .addOption(new Option('--date-to <date>', 'end, exclusive (a bare date includes that day)').argParser(instantFlag('end')).makeOptionMandatory())
+    .option('--team <id>', 'only this team’s rows')
+    .option('--user <id>', 'only this user’s events')
     .option('--out <file>', 'where to write the file (default: a name from the job)')
     .action(async (flags: CreateFlags, command: Command) => {
       const ctx = contextOf(command)
       const client = ctx.admin()
       // Before the job starts: an export that runs for minutes must not fail only when it is written.
       await writableFolderOf(flags.out ?? 'export')
-      const body = { type: flags.type, format: flags.format, date_from: flags.dateFrom, date_to: flags.dateTo, ...(flags.team !== undefined && { team_id: flags.team }) }
+      const scope = { ...(flags.team !== undefined && { team_id: flags.team }), ...(flags.user !== undefined && { user_id: flags.user }) }
+      const body = { type: flags.type, format: flags.format, date_from: flags.dateFrom, date_to: flags.dateTo, ...(Object.keys(scope).length > 0 && { scope }) }
       const created = await client.json<ExportJobView>('POST', '/v1/export-jobs', { body })
       const finished = await followJob(client, created)
       if (finished.status === 'failed') throw new ExportFailedError(`export ${finished.id} failed: ${errorText(finished.error)}`)
-      const file = flags.out ?? defaultFileName(finished, flags.format)
-      const { bytes } = await client.download(`/v1/export-jobs/${encodeURIComponent(finished.id)}/download`, file)
-      ctx.output.result({ ...finished, file, bytes }, () => `Export ${finished.id} completed: ${finished.rows_written} rows, ${bytes} bytes written to ${file}`)
+      const { file, bytes } = await client.download(downloadPath(finished.id), (suggested) => flags.out ?? suggested ?? defaultFileName(finished))
+      ctx.output.result({ ...finished, file, bytes }, () => `Export ${finished.id} completed: ${plural(finished.rows_written, 'row')}, ${plural(bytes, 'byte')} written to ${file}`)
     })
 
   withSharedOptions(jobs.command('list'))
@@ -104,9 +108,8 @@ async function downloadJob(ctx: CliContext, id: string, out: string | undefined)
   await writableFolderOf(out ?? 'export')
   const job = await client.json<ExportJobView>('GET', `/v1/export-jobs/${encodeURIComponent(id)}`)
   if (job.status !== 'completed') throw new ExportFailedError(`export ${job.id} is ${job.status}${job.status === 'failed' ? `: ${errorText(job.error)}` : ', not completed yet'}`)
-  const file = out ?? defaultFileName(job, job.format ?? 'csv')
-  const { bytes } = await client.download(`/v1/export-jobs/${encodeURIComponent(job.id)}/download`, file)
-  ctx.output.result({ ...job, file, bytes }, () => `${bytes} bytes written to ${file}`)
+  const { file, bytes } = await client.download(downloadPath(job.id), (suggested) => out ?? suggested ?? defaultFileName(job))
+  ctx.output.result({ ...job, file, bytes }, () => `${plural(bytes, 'byte')} written to ${file}`)
 }
 
 async function writableFolderOf(file: string): Promise<void> {
@@ -141,11 +144,13 @@ async function followJob(client: GatewayClient, created: ExportJobView): Promise
   }
 }
 
-/** `events-2026-05-01_2026-05-31-exp_01J….csv`, or `exp_01J….csv` when the job does not say what it holds. */
-export function defaultFileName(job: ExportJobView, format: string): string {
-  const what = job.type !== undefined && job.date_from !== undefined && job.date_to !== undefined ? `${job.type}-${job.date_from}_${job.date_to}-` : ''
+const downloadPath = (id: string) => `/v1/export-jobs/${encodeURIComponent(id)}/download`
+
+/** When the server suggests no name: `tollgate-events-20260501-20260601-exp_01J….csv`. */
+export function defaultFileName(job: Pick<ExportJobView, 'id' | 'type' | 'format' | 'date_from' | 'date_to'>): string {
+  const day = (iso: string) => iso.slice(0, 10).replace(/-/g, '')
   // basename: a job id is the server's word; it must not steer the file into another folder.
-  return basename(`${what}${job.id}.${format}`.replace(/[^\w.-]/g, '_'))
+  return basename(`tollgate-${job.type}-${day(job.date_from)}-${day(job.date_to)}-${job.id}.${job.format}`.replace(/[^\w.-]/g, '_'))
 }
 
 function rowsText(job: ExportJobView): string {
@@ -165,8 +170,8 @@ const JOB_COLUMNS: Column<ExportJobView>[] = [
   { header: 'STATUS', value: (j) => j.status },
   { header: 'TYPE', value: (j) => j.type },
   { header: 'FORMAT', value: (j) => j.format },
-  { header: 'FROM', value: (j) => j.date_from },
-  { header: 'TO', value: (j) => j.date_to },
+  { header: 'FROM', value: (j) => timeText(j.date_from) },
+  { header: 'TO', value: (j) => timeText(j.date_to) },
   { header: 'PROGRESS', value: (j) => `${Math.round(j.progress * 100)}%`, align: 'right' },
   { header: 'ROWS', value: (j) => j.rows_written, align: 'right' },
   { header: 'CREATED', value: (j) => timeText(j.created_at) },
@@ -176,8 +181,9 @@ function jobDetails(job: ExportJobView): string {
   return renderFields([
     ['id', job.id],
     ['status', job.status],
-    ['what', `${job.type ?? '-'} as ${job.format ?? '-'}, ${job.date_from ?? '-'} to ${job.date_to ?? '-'}${job.team_id ? `, team ${job.team_id}` : ''}`],
+    ['what', `${job.type} as ${job.format}, ${timeText(job.date_from)} → ${timeText(job.date_to)}${job.scope?.team_id ? `, team ${job.scope.team_id}` : ''}${job.scope?.user_id ? `, user ${job.scope.user_id}` : ''}`],
     ['progress', `${Math.round(job.progress * 100)}% (${rowsText(job)})`],
+    ['file', job.status === 'completed' ? `${plural(job.bytes ?? 0, 'byte')}; tollgate export-jobs download ${job.id}` : '-'],
     ['error', job.error === null ? '-' : errorText(job.error)],
     ['created', timeText(job.created_at)],
     ['completed', timeText(job.completed_at)],
