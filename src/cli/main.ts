@@ -84,4 +84,10 @@ function packageVersion(): string {
   return manifest.version
 }
 
+// `tollgate … --json | head`: the reader went away, which is not an error worth a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? EXIT_OK)
+  throw error
+})
+
 process.exitCode = await run(process.argv)
