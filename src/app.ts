@@ -286,6 +286,7 @@ function defaultConsumer(apiKeyHash: string): ConsumerGroup {
     failMode: defaults.failMode,
     emergencyAllowanceMicros: micros(0),
     allowNamedUsers: defaults.allowNamedUsers,
+    defaultOutputTokens: undefined,
   }
 }
 
