@@ -21,6 +21,8 @@ import { startMockUpstream, type MockUpstream } from './providers/index.js'
 import { openSqliteStores } from './store/sqlite/index.js'
 import { openPostgresRedisStores } from './store/postgres-redis.js'
 import { adminRoutes } from './api/index.js'
+import { discoveryRoutes, notFoundHandler } from './api/discovery.js'
+import { OpenApiRegistry } from './api/openapi.js'
 import { healthRoutes } from './observability/health.js'
 import { micros, toUsd } from './money/index.js'
 import { ChangeFeed, type ChangeVersionStore } from './lib/change-feed.js'
@@ -59,6 +61,8 @@ const TICKET_HOUSEKEEPING_MS = 5_000
 
 export interface App {
   readonly fastify: FastifyInstance
+  /** The routes as documented (GET /v1/openapi.json). */
+  readonly openApi: OpenApiRegistry
   /** The config as served: a `mock` target without a base URL points at the in-process mock. */
   readonly config: Config
   readonly stores: Stores
@@ -183,6 +187,11 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   }
 
   const proxyDeps = { config, priceBook, ledger: stores.ledger, tickets, policy, funds, idempotency: stores.idempotency, pools, metrics, logger, clock, consumers }
+  // Every route is described as it is registered (api/openapi.ts): the hook must come first.
+  const openApi = new OpenApiRegistry()
+  fastify.addHook('onRoute', openApi.onRoute)
+  fastify.setNotFoundHandler(notFoundHandler(openApi))
+  await fastify.register(async (scope) => discoveryRoutes(scope, openApi))
   await fastify.register(async (scope) => proxyRoutes(scope, proxyDeps))
   await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, tickets, consumers, clock, logger, usage, budgets, changes, funds }))
   await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics }))
@@ -207,6 +216,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     dispatcher,
     changes,
     firstStart: { adminToken, consumerKey },
+    openApi,
     refreshSharedState,
     async start() {
       sweeper.start()
@@ -286,6 +296,7 @@ function defaultConsumer(apiKeyHash: string): ConsumerGroup {
     failMode: defaults.failMode,
     emergencyAllowanceMicros: micros(0),
     allowNamedUsers: defaults.allowNamedUsers,
+    defaultOutputTokens: undefined,
   }
 }
 

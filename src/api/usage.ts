@@ -7,6 +7,7 @@ import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { principalOf, teamFilter } from './principal.js'
 import type { Principal } from '../auth/index.js'
+import { doc } from './openapi.js'
 
 const DAY_MS = 86_400_000
 const RANGE_MS_MAX = 366 * DAY_MS
@@ -100,7 +101,7 @@ async function report(
 }
 
 export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.get('/v1/usage', async (request) => {
+  app.get('/v1/usage', doc({ summary: 'Usage totals, groups and a time series', auth: 'admin', query: UsageQuery, responses: { 200: '`totals`, `groups`, `series`.' } }), async (request) => {
     const principal = principalOf(request)
     const q = parseBody(UsageQuery, request.query, 'query')
     const { fromMs, toMs, result } = await report(deps, principal, q, q.group_by, BUCKETS[q.bucket])
@@ -115,7 +116,7 @@ export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     }
   })
 
-  app.get('/v1/usage/top', async (request) => {
+  app.get('/v1/usage/top', doc({ summary: 'The top spenders by one dimension', auth: 'admin', query: TopQuery, responses: { 200: '`data`: the top groups.' } }), async (request) => {
     const principal = principalOf(request)
     const q = parseBody(TopQuery, request.query, 'query')
     const { fromMs, toMs, result } = await report(deps, principal, q, [q.by], DAY_MS)
