@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ADMIN_TOKEN, CONSUMER_KEY, startTestGateway, type TestGateway } from '../support/gateway.js'
 import { freePort } from '../support/free-port.js'
 import { repoRoot } from '../support/processes.js'
-import { cliFor, expectFailure, expectOk, jsonOf, runCli, type CliResult } from './cli-harness.js'
+import { cliFor, expectFailure, expectOk, jsonOf, runCli, servesRoute, type CliResult } from './cli-harness.js'
 
 let gw: TestGateway
 let deadUrl: string
@@ -22,6 +22,14 @@ beforeAll(async () => {
   deadUrl = `http://127.0.0.1:${await freePort()}`
 })
 afterAll(() => gw?.close())
+
+describe('the harness', () => {
+  it('sees the routes a gateway serves (cli-events and cli-export-jobs skip while theirs are missing)', async () => {
+    expect(await servesRoute(gw, 'GET', '/v1/wallets')).toBe(true)
+    expect(await servesRoute(gw, 'POST', '/v1/billing/budgets')).toBe(true)
+    expect(await servesRoute(gw, 'POST', '/v1/no-such-route')).toBe(false)
+  })
+})
 
 describe('version and help', () => {
   it('--version prints the version in package.json', async () => {

@@ -80,3 +80,15 @@ export function tableRows(stdout: string): string[][] {
     .filter((line) => line.trim() !== '')
     .map((line) => line.trim().split(/\s{2,}/))
 }
+
+/**
+ * Whether `gw` serves `method path` at all: an unknown route answers 404 "No route METHOD PATH"
+ * (or Fastify's own "Route METHOD:PATH not found"); a known one anything else (401 without a
+ * credential). For CLI tests of routes another branch is still adding: they skip, saying so,
+ * until the route lands.
+ */
+export async function servesRoute(gw: Pick<TestGateway, 'url'>, method: 'GET' | 'POST', path: string): Promise<boolean> {
+  const response = await fetch(`${gw.url}${path}`, { method, ...(method === 'POST' && { headers: { 'content-type': 'application/json' }, body: '{}' }) })
+  const text = await response.text()
+  return !(response.status === 404 && (text.includes(`No route ${method} ${path}`) || text.includes(`Route ${method}:${path} not found`)))
+}
