@@ -20,6 +20,7 @@ import { PostgresIdempotencyStore } from './postgres/idempotency-store.js'
 import { PostgresAuthStore } from './postgres/auth-store.js'
 import { PostgresBudgetStore } from './postgres/budget-store.js'
 import { PostgresNotifyStore } from './postgres/notify-store.js'
+import { PostgresSessionStore } from './postgres/session-store.js'
 import { createRedis, redisReady } from './redis/client.js'
 import { RedisLedgerStore, type LedgerDrift, type RedisLedgerOptions } from './redis/ledger-store.js'
 
@@ -148,6 +149,7 @@ export async function openPostgresRedisStores(config: PostgresRedisConfig, deps:
     auth: new PostgresAuthStore(pool),
     budgets: new PostgresBudgetStore(pool),
     notify: new PostgresNotifyStore(pool),
+    sessions: new PostgresSessionStore(pool),
     redisRoundTrips: () => ledger.redisRoundTrips,
     reconcile,
     async ready() {

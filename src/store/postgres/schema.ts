@@ -357,6 +357,20 @@ const notify = `
 `
 
 /** In order; ids are never renamed once shipped. */
+const sessions = `
+  CREATE TABLE console_sessions (
+    id_hash TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'team_admin', 'viewer')),
+    team_id TEXT,
+    created_at_ms BIGINT NOT NULL,
+    expires_at_ms BIGINT NOT NULL,
+    revoked_at_ms BIGINT
+  );
+  CREATE INDEX console_sessions_expiry ON console_sessions (expires_at_ms);
+`
+
 export const postgresMigrations: readonly PostgresMigration[] = [
   { id: 'ledger-0001', sql: ledger },
   { id: 'ledger-0002-journal', sql: journalFunction },
@@ -380,4 +394,5 @@ export const postgresMigrations: readonly PostgresMigration[] = [
   },
   { id: 'budgets-0001-budgets-fired-thresholds', sql: budgets },
   { id: 'notify-0001-notifications-outbox-preferences', sql: notify },
+  { id: 'sessions-0001-console-sessions', sql: sessions },
 ]

@@ -8,6 +8,7 @@ import { SqliteIdempotencyStore, idempotencyMigrations } from './idempotency-sto
 import { SqliteAuthStore, authMigrations } from './auth-store.js'
 import { SqliteBudgetStore, budgetMigrations } from './budget-store.js'
 import { SqliteNotifyStore, notifyMigrations } from './notify-store.js'
+import { SqliteSessionStore, sessionMigrations } from './session-store.js'
 
 // Order matters: budgets read usage_events, so usage comes before them.
 export const sqliteMigrations = [
@@ -18,6 +19,7 @@ export const sqliteMigrations = [
   ...authMigrations,
   ...budgetMigrations,
   ...notifyMigrations,
+  ...sessionMigrations,
 ]
 
 export function openSqliteStores(path: string): Stores {
@@ -30,6 +32,7 @@ export function openSqliteStores(path: string): Stores {
     auth: new SqliteAuthStore(db),
     budgets: new SqliteBudgetStore(db),
     notify: new SqliteNotifyStore(db),
+    sessions: new SqliteSessionStore(db),
     async close() {
       db.close()
     },
