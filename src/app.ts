@@ -8,7 +8,7 @@ import { DEFAULTS, type Config, type ConsumerGroup, type ProviderTarget } from '
 import { systemClock, type Clock } from './lib/clock.js'
 import { createLogger, type Logger } from './observability/logger.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
-import { AdminAuth, ConsumerDirectory, DEFAULT_ORG, generateKey, hashKey, keyPrefix, type AuthStore } from './auth/index.js'
+import { AdminAuth, ConsumerDirectory, DEFAULT_ORG, Sessions, generateKey, hashKey, keyPrefix, type AuthStore, type SessionStore } from './auth/index.js'
 import { PriceBook } from './pricing/index.js'
 import { ExpirySweeper, type IdempotencyStore, type LedgerStore } from './ledger/index.js'
 import { TICKET_DEFAULTS, TicketService, type CostTicket, type TicketStore } from './tickets/index.js'
@@ -21,6 +21,7 @@ import { openSqliteStores } from './store/sqlite/index.js'
 import { openPostgresRedisStores } from './store/postgres-redis.js'
 import { adminRoutes } from './api/index.js'
 import { healthRoutes } from './observability/health.js'
+import { consoleRoutes } from './web/serve.js'
 import { micros, toUsd } from './money/index.js'
 
 /** How often a process re-reads budgets and consumer keys written by other processes. */
@@ -30,6 +31,8 @@ export interface AppOptions {
   readonly clock?: Clock
   readonly logger?: Logger
   readonly env?: NodeJS.ProcessEnv
+  /** Where the built console is (default dist/console); tests point it at a fixture. */
+  readonly consoleDir?: string
 }
 
 export interface Stores {
@@ -40,6 +43,7 @@ export interface Stores {
   readonly auth: AuthStore
   readonly budgets: BudgetStore & BudgetUsageReader
   readonly notify: OutboxStore & InboxStore & PreferenceStore
+  readonly sessions: SessionStore
   close(): Promise<void>
   ready(): Promise<boolean>
 }
@@ -80,6 +84,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   const stores = await openStores(config, logger, clock, env, metrics)
   const adminAuth = new AdminAuth(stores.auth, env.TOLLGATE_ADMIN_TOKEN)
   const adminToken = await adminAuth.bootstrap(clock.nowMs())
+  const sessions = new Sessions(stores.sessions, clock)
   const apiKeys = await stores.auth.listConsumerKeys()
   let consumerKey: string | undefined
   if (config.consumerGroups.length === 0 && apiKeys.length === 0) {
@@ -148,8 +153,10 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   })
   const proxyDeps = { config, priceBook, ledger: stores.ledger, tickets, policy, usage, idempotency: stores.idempotency, pools, metrics, logger, clock, consumers }
   await fastify.register(async (scope) => proxyRoutes(scope, proxyDeps))
-  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, tickets, consumers, clock, logger, usage, budgets }))
+  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets }))
   await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics }))
+  // Last: its not-found handler is the root one (SPA fallback, JSON 404 for /v1/…).
+  await fastify.register(async (scope) => consoleRoutes(scope, options.consoleDir === undefined ? {} : { dir: options.consoleDir }))
 
   // Other gateway processes create budgets and consumer keys too: pick them up.
   const refreshSharedState = async (): Promise<void> => {
