@@ -1,7 +1,7 @@
 /** The in-app inbox and notification preferences (SPEC §5, §6). */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
-import { inboxEntryView, notificationPreferencesBodySchema, preferenceFromBody, preferenceView } from '../notify/index.js'
+import { inboxEntryView, notificationPreferencesBodySchema, notificationTitle, preferenceFromBody, preferenceView } from '../notify/index.js'
 import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { principalOf, requireAdmin } from './principal.js'
@@ -20,7 +20,8 @@ export async function notificationRoutes(app: FastifyInstance, deps: AdminDeps):
     const principal = principalOf(request)
     const q = parseBody(InboxQuery, request.query, 'query')
     const entries = await deps.stores.notify.listInbox(principal.orgId, { unreadOnly: q.unread === 'true', limit: q.limit, beforeId: q.before })
-    return { data: entries.map(inboxEntryView) }
+    // The title is the line Slack and email use, so the inbox reads the same.
+    return { data: entries.map((entry) => ({ ...inboxEntryView(entry), title: notificationTitle(entry.notification) })) }
   })
 
   app.post<{ Params: { id: string } }>('/v1/notifications/:id/read', async (request) => {

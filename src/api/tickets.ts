@@ -1,5 +1,5 @@
 /**
- * Cost tickets (SPEC §6): list, approve (a top-up, or a one-off grant of the request's estimate),
+ * Cost tickets: list (with what became of each refused or held request), approve (a top-up, or a one-off grant of the request's estimate),
  * deny. The ticket is resolved first, atomically, so two approvers cannot both add funds.
  */
 import type { FastifyInstance } from 'fastify'
@@ -12,6 +12,9 @@ import { ConflictError, InvalidRequestError, NotFoundError } from './errors.js'
 import { presentTicket } from './present.js'
 import type { WalletRef } from '../ledger/index.js'
 import type { CostTicket } from '../tickets/index.js'
+import type { RequestOutcome } from '../usage/index.js'
+import { toUsd } from '../money/index.js'
+import type { TicketRequestView } from './contract/wire.js'
 
 const ApproveBody = z.strictObject({ amount: usdAmount.optional(), note: z.string().max(1000).optional() })
 const DenyBody = z.strictObject({ note: z.string().max(1000).optional() })
@@ -30,7 +33,10 @@ export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promi
       teamId: teamFilter(principal),
       limit: 500,
     })
-    return { data: tickets.map(presentTicket) }
+    // The held request's own event is written when it finishes: flush so a finished one shows.
+    await deps.usage.flush()
+    const outcomes = await deps.stores.usage.requestOutcomes(principal.orgId, tickets.map((t) => t.requestId))
+    return { data: tickets.map((t) => ({ ...presentTicket(t), request: requestOutcomeView(t, outcomes.get(t.requestId)) })) }
   })
 
   app.post<{ Params: { id: string } }>('/v1/cost-tickets/:id/approve', async (request) => {
@@ -69,6 +75,20 @@ export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promi
     }
     return presentTicket(result.ticket)
   })
+}
+
+/**
+ * What became of the refused request. A request that holds writes its usage event only when it
+ * finishes, so a pending ticket without an event is a request still waiting on the decision, and
+ * an approved one without an event has been released and is running.
+ */
+export function requestOutcomeView(ticket: CostTicket, outcome: RequestOutcome | undefined): TicketRequestView {
+  if (outcome === undefined) {
+    const state = ticket.status === 'pending' ? 'waiting' : ticket.status === 'approved' ? 'released' : 'refused'
+    return { state, http_status: null, cost_usd: null, finished_at: null }
+  }
+  const state = outcome.status === 'ok' ? 'completed' : outcome.status === 'refused' ? 'refused' : 'failed'
+  return { state, http_status: outcome.httpStatus, cost_usd: toUsd(outcome.costMicros), finished_at: new Date(outcome.atMs).toISOString() }
 }
 
 async function ticketFor(deps: AdminDeps, orgId: string, id: string): Promise<CostTicket> {

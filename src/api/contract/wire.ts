@@ -131,6 +131,18 @@ export interface LedgerEntryView {
 
 export type TicketStatus = 'pending' | 'approved' | 'denied' | 'expired'
 
+/**
+ * What became of a ticket's request: `waiting` (held, the caller is still waiting on the
+ * decision), `released` (approved, running), `completed`, `refused` (not held, denied, expired or
+ * timed out), `failed` (the provider failed it).
+ */
+export interface TicketRequestView {
+  state: 'waiting' | 'released' | 'completed' | 'refused' | 'failed'
+  http_status: number | null
+  cost_usd: number | null
+  finished_at: string | null
+}
+
 export interface TicketView {
   id: string
   status: TicketStatus
@@ -147,6 +159,8 @@ export interface TicketView {
   created_at: string | null
   expires_at: string | null
   resolved_at: string | null
+  /** In lists only. */
+  request?: TicketRequestView
 }
 
 export interface NotificationView {
