@@ -22,7 +22,6 @@ const ADMIN = 'tg_admin_console_reads_0123456789'
 const FUNDED_KEY = 'tg_key_console_reads_funded_0123'
 const HOLDING_KEY = 'tg_key_console_reads_holding_012'
 const REFUSED_KEY = 'tg_key_console_reads_refused_012'
-const HOUR_MS = 3_600_000
 const clock = new FakeClock(Date.UTC(2026, 10, 15, 12, 10))
 let dir: string
 let mock: MockUpstream

@@ -33,7 +33,10 @@ export async function notificationRoutes(app: FastifyInstance, deps: AdminDeps):
 
   app.get('/v1/notification-preferences', async (request) => {
     const principal = principalOf(request)
-    return { data: (await deps.stores.notify.listPreferences(principal.orgId)).map(preferenceView) }
+    // The configured channels (id and type only: URLs and secrets stay in the config), so a
+    // preference can be chosen from them.
+    const channels = deps.config.notificationChannels.map((c) => ({ id: c.id, type: c.type }))
+    return { data: (await deps.stores.notify.listPreferences(principal.orgId)).map(preferenceView), channels }
   })
 
   app.put('/v1/notification-preferences', async (request) => {

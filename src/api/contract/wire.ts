@@ -230,3 +230,9 @@ export interface ExportJobView {
 export interface ListOf<T> {
   data: T[]
 }
+
+export interface NotificationPreferencesList {
+  data: NotificationPreferenceView[]
+  /** Configured channels: id and type only. */
+  channels: Array<{ id: string; type: 'webhook' | 'slack' | 'email' }>
+}
