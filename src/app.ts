@@ -197,6 +197,8 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
       if (closed) return
       closed = true
       if (budgetRefresh) clearInterval(budgetRefresh)
+      // Held requests would keep fastify.close() waiting for their hold timeouts.
+      tickets.releaseHolds()
       await fastify.close()
       await sweeper.stop()
       await dispatcher.stop()

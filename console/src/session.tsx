@@ -4,7 +4,7 @@
  * console shows the sign-in form; any 401 later (expiry, sign-out elsewhere) brings it back.
  */
 import { createContext, useContext, useState, type FormEvent, type ReactNode } from 'react'
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
+import { useMutation, useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query'
 import type { SessionView } from '../../src/api/contract/wire'
 import { ApiError, api, setCsrfToken } from './api'
 import { Field, FormError } from './components/field'
@@ -55,7 +55,7 @@ function SignIn() {
     onSuccess: (view) => {
       setCsrfToken(view.csrf_token)
       setToken('')
-      client.clear()
+      forgetEverythingButSession(client)
       client.setQueryData(SESSION_KEY, view)
     },
   })
@@ -81,13 +81,21 @@ function SignIn() {
   )
 }
 
+/**
+ * Another person's data must not flash on screen after a sign-in or sign-out: drop every cached
+ * answer but the session's own (its observer stays subscribed, so the gate re-renders).
+ */
+function forgetEverythingButSession(client: QueryClient): void {
+  client.removeQueries({ predicate: (query) => query.queryKey[0] !== SESSION_KEY[0] })
+}
+
 export function useSignOut() {
   const client = useQueryClient()
   return useMutation({
     mutationFn: () => api<void>('DELETE', '/v1/session'),
     onSettled: () => {
       setCsrfToken(null)
-      client.clear()
+      forgetEverythingButSession(client)
       client.setQueryData(SESSION_KEY, null)
     },
   })

@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander'
 import { ConfigError, builtInConfig, loadConfigFile, type Config } from '../config/index.js'
 import { startServer, stopOnSignals } from '../server.js'
+import { demoCommand } from './commands/demo.js'
 
 const program = new Command()
 program.name('tollgate').description('LLM spend gateway: reserve the worst case before dispatch, settle to the actual cost after.')
@@ -62,6 +63,8 @@ program
     const applied = await migratePostgres(url)
     process.stdout.write(applied.length ? `tollgate: applied ${applied.length} migration(s): ${applied.join(', ')}\n` : 'tollgate: database is up to date\n')
   })
+
+program.addCommand(demoCommand(parsePort))
 
 function parsePort(value: string): number {
   const port = Number(value)

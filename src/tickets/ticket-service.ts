@@ -20,6 +20,9 @@ export type TicketListener = (event: 'ticket.created' | 'ticket.resolved', ticke
 
 export class TicketService {
   private readonly resolved = new EventEmitter()
+  /** Held requests waiting now: each entry ends its wait. */
+  private readonly waiting = new Set<(outcome: 'timeout') => void>()
+  private isClosing = false
 
   constructor(
     private readonly store: TicketStore,
@@ -68,6 +71,7 @@ export class TicketService {
    * Bounded: one timer and one poll loop per held request, both cleared on every exit.
    */
   async waitForDecision(ticketId: string, timeoutMs: number): Promise<'approved' | 'denied' | 'timeout'> {
+    if (this.isClosing) return 'timeout'
     return new Promise((resolve) => {
       let done = false
       const finish = (outcome: 'approved' | 'denied' | 'timeout') => {
@@ -76,8 +80,10 @@ export class TicketService {
         clearTimeout(deadline)
         clearInterval(poll)
         this.resolved.off(ticketId, onResolved)
+        this.waiting.delete(finish)
         resolve(outcome)
       }
+      this.waiting.add(finish)
       const onResolved = (ticket: CostTicket) => {
         if (ticket.status === 'approved' || ticket.status === 'denied') finish(ticket.status)
       }
@@ -87,6 +93,16 @@ export class TicketService {
       }, this.options.holdPollIntervalMs)
       this.resolved.on(ticketId, onResolved)
     })
+  }
+
+  /**
+   * Shutdown: every held request stops waiting now, as if its hold had timed out (the caller gets
+   * the refusal; the ticket stays open for an owner), so closing the server does not wait out the
+   * hold timeouts nor leave waits running against a closed store.
+   */
+  releaseHolds(): void {
+    this.isClosing = true
+    for (const finish of [...this.waiting]) finish('timeout')
   }
 
   get(id: string): Promise<CostTicket | undefined> {
