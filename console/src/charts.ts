@@ -74,9 +74,9 @@ export function spendChartOption(data: SpendSeries, bucket: Bucket): EChartsCore
         ? {
             markArea: {
               silent: true,
-              itemStyle: { color: 'rgba(220, 38, 38, 0.14)' },
+              itemStyle: { color: 'rgba(220, 38, 38, 0.22)' },
               label: { show: true, position: 'insideTop', color: '#dc2626', fontWeight: 'bold' },
-              data: data.spikeBuckets.map((index, n) => [{ xAxis: labels[index], name: n === 0 ? 'Spike' : '' }, { xAxis: labels[index] }]),
+              data: data.spikeBuckets.map((index, n) => [{ xAxis: labels[index], name: n === 0 ? 'Spike window' : '' }, { xAxis: labels[index] }]),
             },
           }
         : {}),
@@ -107,7 +107,7 @@ export function gaugeOption(input: GaugeInput): EChartsCoreOption {
         splitNumber: max / 25,
         splitLine: { length: 8, distance: 0 },
         axisTick: { show: false },
-        axisLabel: { distance: 12, fontSize: 10, formatter: (v: number) => (v % 50 === 0 ? `${v}%` : '') },
+        axisLabel: { distance: 12, fontSize: 10, formatter: (v: number) => (v === 0 || v === 100 || v === max ? `${v}%` : '') },
         pointer: { width: 5, length: '70%' },
         anchor: { show: true, size: 8 },
         title: { show: false },

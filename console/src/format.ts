@@ -24,10 +24,14 @@ export function formatPercent(value: number | null | undefined): string {
   return `${Math.round(value * 10) / 10}%`
 }
 
-/** Change against a previous value: "+12%", "−40%", "new" when there was nothing before. */
+const CHANGE_AS_MULTIPLE_PERCENT = 900
+
+/** Change against a previous value: "+12%", "−40%", "×48" from ten times up, "new" when there was nothing before. */
 export function formatChange(current: number, previous: number | undefined): string {
   if (previous === undefined || previous === 0) return current > 0 ? 'new' : '—'
   const change = ((current - previous) / previous) * 100
+  // Past ten times, a multiple reads better than "+4783%".
+  if (change >= CHANGE_AS_MULTIPLE_PERCENT) return `×${Math.round(current / previous)}`
   const rounded = Math.round(change)
   if (rounded === 0) return '±0%'
   return rounded > 0 ? `+${rounded}%` : `−${Math.abs(rounded)}%`

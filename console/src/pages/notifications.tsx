@@ -76,13 +76,15 @@ function NotificationItem({ notification }: { notification: NotificationView }) 
         {notification.title}
       </p>
       {facts.length > 0 ? <p className="muted">{facts.join(' · ')}</p> : null}
-      {isUnread ? (
-        <button type="button" onClick={() => markRead.mutate()} disabled={markRead.isPending} aria-label={`Mark read: ${notification.title}`}>
-          Mark read
-        </button>
-      ) : (
-        <span className="muted small">Read {formatDateTime(notification.read_at)}</span>
-      )}
+      <div className="notification-action">
+        {isUnread ? (
+          <button type="button" onClick={() => markRead.mutate()} disabled={markRead.isPending} aria-label={`Mark read: ${notification.title}`}>
+            Mark read
+          </button>
+        ) : (
+          <span className="muted small">Read {formatDateTime(notification.read_at)}</span>
+        )}
+      </div>
       {markRead.isError ? <FormError error={markRead.error} /> : null}
     </li>
   )

@@ -44,7 +44,7 @@ export function TopPage() {
       <p className="hint">
         Change compares with {formatDate(wireRange(previous).from)} – {formatDate(new Date(Date.parse(wireRange(previous).to) - 1).toISOString())}, the window of the same length before.
       </p>
-      <div className="grid-3">
+      <div className="stack">
         {SECTIONS.map((section) => (
           <TopSection key={section.by} filters={filters} {...section} />
         ))}

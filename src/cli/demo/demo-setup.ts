@@ -12,9 +12,12 @@ import { ALL_CONSUMERS, DEMO_TEAMS } from './scenario.js'
 export interface DemoBudget {
   readonly name: string
   readonly body: Record<string, unknown>
-  /** Share of the amount this period's spend should stand at when its amount is set. */
+  /**
+   * Pushed budgets: the share of the amount this period's spend stands at when the amount is set
+   * (live calls then push it over its thresholds). Others: the share of the amount the forecast
+   * for the period end comes to, so a monthly budget looks the same on the 1st as on the 20th.
+   */
   readonly targetShare: number
-  /** Live calls push it over its thresholds after its amount is set. */
   readonly pushed: boolean
 }
 
@@ -22,7 +25,7 @@ export interface DemoBudget {
 export const BUDGET_AMOUNT_PARKED_USD = 1_000_000
 
 export const DEMO_BUDGETS: readonly DemoBudget[] = [
-  { name: 'Org monthly', targetShare: 0.62, pushed: false, body: { scope: { kind: 'org', id: 'default' }, period: 'monthly', alert_thresholds: [50, 80, 95] } },
+  { name: 'Org monthly', targetShare: 0.85, pushed: false, body: { scope: { kind: 'org', id: 'default' }, period: 'monthly', alert_thresholds: [50, 80, 95] } },
   { name: 'Growth daily', targetShare: 0.42, pushed: true, body: { scope: { kind: 'team', id: 'growth' }, period: 'daily', alert_thresholds: [50, 80, 95] } },
   {
     name: 'Support weekly',
@@ -36,8 +39,8 @@ export const DEMO_BUDGETS: readonly DemoBudget[] = [
     pushed: true,
     body: { scope: { kind: 'endpoint', id: 'search.summarize' }, period: 'daily', shadow: true, alert_thresholds: [80], threshold_actions: [{ threshold_percent: 100, action: 'block' }] },
   },
-  { name: 'Research monthly', targetShare: 0.45, pushed: false, body: { scope: { kind: 'team', id: 'research' }, period: 'monthly', alert_thresholds: [50, 80, 95] } },
-  { name: 'Finance quarterly', targetShare: 0.22, pushed: false, body: { scope: { kind: 'team', id: 'finance' }, period: 'quarterly', alert_thresholds: [50, 80, 95] } },
+  { name: 'Research monthly', targetShare: 1.2, pushed: false, body: { scope: { kind: 'team', id: 'research' }, period: 'monthly', alert_thresholds: [50, 80, 95] } },
+  { name: 'Finance quarterly', targetShare: 0.5, pushed: false, body: { scope: { kind: 'team', id: 'finance' }, period: 'quarterly', alert_thresholds: [50, 80, 95] } },
 ]
 
 /** A user wallet in front of its team's, so the cascade has three steps; small, so it runs dry. */

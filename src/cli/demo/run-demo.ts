@@ -87,8 +87,9 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
   try {
     const random = seededRandom(options.seed ?? 20_261_115)
     const nowMs = Date.now()
-    const days = options.fast ? 3 : 21
-    const volume = options.fast ? 0.5 : 1
+    // --fast still covers two weeks, so the Overview's 7 days and the previous 7 for comparison both have data.
+    const days = options.fast ? 14 : 21
+    const volume = options.fast ? 0.15 : 1
     const historyStartMs = Math.floor((nowMs - days * DAY_MS) / HOUR_MS) * HOUR_MS
 
     clock.travelTo(historyStartMs)
@@ -101,7 +102,8 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
     // Pushed budgets get their amounts first, so the live calls cross their thresholds; the others
     // after the pushes, so they stand at their target share when the demo is ready.
     await setBudgetAmounts(client, budgetIds, (b) => b.pushed)
-    const pushed = await pushBudgets(client, budgetIds, random)
+    const pushed = await pushBudgets(client, budgetIds, random, pushClock(clock, Date.now()))
+    clock.present()
     await setBudgetAmounts(client, budgetIds, (b) => !b.pushed)
     const { heldRequest } = await runWalletDry(client, random, announce)
     const consoleUrl = `${server.url}/usage`
@@ -163,15 +165,16 @@ interface BudgetWithPosture {
   id: string
   name: string
   amount_usd: number
-  posture: { spend_usd: number; percent: number }
+  posture: { spend_usd: number; percent: number; forecast_spend_usd: number | null }
 }
 
-/** Each chosen budget's real amount: this period's spend at its target share. */
+/** Each chosen budget's real amount (see DemoBudget.targetShare). */
 async function setBudgetAmounts(client: DemoClient, ids: ReadonlyMap<string, string>, which: (budget: DemoBudget) => boolean): Promise<void> {
   for (const budget of DEMO_BUDGETS.filter(which)) {
     const id = ids.get(budget.name)!
-    const current = await client.admin<BudgetWithPosture>('GET', `/v1/billing/budgets/${id}`)
-    await client.admin('PATCH', `/v1/billing/budgets/${id}`, { amount_usd: amountForShare(current.posture.spend_usd, budget.targetShare, 1) })
+    const { posture } = await client.admin<BudgetWithPosture>('GET', `/v1/billing/budgets/${id}`)
+    const basisUsd = budget.pushed ? posture.spend_usd : (posture.forecast_spend_usd ?? posture.spend_usd)
+    await client.admin('PATCH', `/v1/billing/budgets/${id}`, { amount_usd: amountForShare(basisUsd, budget.targetShare, 1) })
   }
 }
 
@@ -179,7 +182,7 @@ async function setBudgetAmounts(client: DemoClient, ids: ReadonlyMap<string, str
  * Live calls until each pushed budget reaches its mark: the shadow cap past 100% (growth's calls,
  * so first), growth past 95%, support into its degrade.
  */
-async function pushBudgets(client: DemoClient, ids: ReadonlyMap<string, string>, random: () => number): Promise<number> {
+async function pushBudgets(client: DemoClient, ids: ReadonlyMap<string, string>, random: () => number, tick: () => void): Promise<number> {
   const base = { user: 'ben', agent: undefined, promptChars: 0 }
   const pushes: Array<{ budget: string; percent: number; extra: number; call: DemoCall }> = [
     { budget: 'Summarize shadow cap', percent: 102, extra: 0, call: { ...base, user: 'chen', consumer: 'growth-web', endpoint: 'search.summarize', promptVersion: 'summarize_v4', model: 'gpt-4o' } },
@@ -194,11 +197,30 @@ async function pushBudgets(client: DemoClient, ids: ReadonlyMap<string, string>,
       const budget = await client.admin<BudgetWithPosture>('GET', `/v1/billing/budgets/${id}`)
       if (budget.posture.percent >= push.percent && extra-- <= 0) break
       const promptChars = Math.round(promptCharsForShare(budget.amount_usd, PUSH_STEP_SHARE) * (0.8 + random() * 0.4))
+      tick()
       await client.chat({ ...push.call, promptChars })
       sent++
     }
   }
   return sent
+}
+
+/** Live calls are spread over the last hours before now (within today, UTC), not crammed into one minute. */
+const PUSH_WINDOW_MS = 2 * HOUR_MS
+/** About how many pushed calls there are: the spacing of their simulated times. */
+const PUSH_CALLS_EXPECTED = 60
+
+/** Moves the clock one step further through the push window on each call, never past now. */
+function pushClock(clock: DemoClock, nowMs: number): () => void {
+  const startOfDayMs = Math.floor(nowMs / DAY_MS) * DAY_MS
+  const startMs = Math.max(nowMs - PUSH_WINDOW_MS, startOfDayMs)
+  const stepMs = (nowMs - startMs) / PUSH_CALLS_EXPECTED
+  let step = 0
+  return () => {
+    const atMs = startMs + step++ * stepMs
+    if (atMs >= Date.now()) clock.present()
+    else clock.travelTo(atMs)
+  }
 }
 
 /** Each pushed call spends about this share of its budget's amount, so thresholds are crossed one by one. */
