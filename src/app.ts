@@ -6,13 +6,14 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { DEFAULTS, type Config, type ConsumerGroup, type ProviderTarget } from './config/index.js'
 import { systemClock, type Clock } from './lib/clock.js'
+import { newId } from './lib/ids.js'
 import { createLogger, type Logger } from './observability/logger.js'
-import { createMetrics, type Metrics } from './observability/metrics.js'
+import { createMetrics, registerStoreCounters, type Metrics, type StoreCounters } from './observability/metrics.js'
 import { AdminAuth, ConsumerDirectory, DEFAULT_ORG, Sessions, generateKey, hashKey, keyPrefix, type AuthStore, type SessionStore } from './auth/index.js'
 import { PriceBook } from './pricing/index.js'
-import { ExpirySweeper, type IdempotencyStore, type LedgerStore } from './ledger/index.js'
-import { TICKET_DEFAULTS, TicketService, type CostTicket, type TicketStore } from './tickets/index.js'
-import { UsageRecorder, USAGE_RECORDER_DEFAULTS, type UsageStore } from './usage/index.js'
+import { ExpirySweeper, FundsSignal, type IdempotencyStore, type LedgerStore } from './ledger/index.js'
+import { TICKET_DEFAULTS, TicketService, type CostTicket, type TicketEvent, type TicketStore } from './tickets/index.js'
+import type { UsageStore } from './usage/index.js'
 import { BudgetPolicy, proxyRoutes, UpstreamPools } from './proxy/index.js'
 import { BudgetService, type BudgetStore, type BudgetUsageReader } from './budgets/index.js'
 import { Dispatcher, Notifier, createChannelSender, newNotification, type InboxStore, type OutboxStore, type PreferenceStore } from './notify/index.js'
@@ -23,9 +24,10 @@ import { adminRoutes } from './api/index.js'
 import { healthRoutes } from './observability/health.js'
 import { consoleRoutes } from './web/serve.js'
 import { micros, toUsd } from './money/index.js'
+import { ChangeFeed, type ChangeVersionStore } from './lib/change-feed.js'
 
-/** How often a process re-reads budgets and consumer keys written by other processes. */
-const SHARED_STATE_REFRESH_MS = 5_000
+/** What one process changes and the others reload (lib/change-feed.ts). */
+export type SharedTopic = 'budgets' | 'consumer_keys'
 
 export interface AppOptions {
   readonly clock?: Clock
@@ -44,9 +46,20 @@ export interface Stores {
   readonly budgets: BudgetStore & BudgetUsageReader
   readonly notify: OutboxStore & InboxStore & PreferenceStore
   readonly sessions: SessionStore
+  readonly changes: ChangeVersionStore
+  /**
+   * Makes every committed money move and usage event readable through the SQL stores: the Redis
+   * backend drains its journal into PostgreSQL; SQLite has nothing to do.
+   */
+  drain(): Promise<void>
+  /** Redis counters, when the backend has them (for /metrics). */
+  readonly counters?: StoreCounters
   close(): Promise<void>
   ready(): Promise<boolean>
 }
+
+/** How often tickets are expired and their digests sent. */
+const TICKET_HOUSEKEEPING_MS = 5_000
 
 export interface App {
   readonly fastify: FastifyInstance
@@ -56,7 +69,9 @@ export interface App {
   readonly adminAuth: AdminAuth
   readonly consumers: ConsumerDirectory
   readonly tickets: TicketService
-  readonly usage: UsageRecorder
+  /** `flush()` makes every committed usage event readable by reports. */
+  readonly usage: { flush(): Promise<void> }
+  readonly funds: FundsSignal
   readonly sweeper: ExpirySweeper
   readonly metrics: Metrics
   readonly logger: Logger
@@ -64,9 +79,11 @@ export interface App {
   readonly priceBook: PriceBook
   readonly budgets: BudgetService
   readonly dispatcher: Dispatcher
-  /** Starts the background loops: expiry sweeper, notification dispatcher, shared-state refresh. */
-  start(): void
-  /** Re-reads what other processes may have written: budgets and API-created consumer keys (every 5 s once started). */
+  /** Budgets and consumer keys changed by any process reach this one through it. */
+  readonly changes: ChangeFeed<SharedTopic>
+  /** Starts the background loops: expiry sweeper, notification dispatcher, change feed. */
+  start(): Promise<void>
+  /** Re-reads what other processes may have written: budgets and API-created consumer keys (the change feed does it once started). */
   refreshSharedState(): Promise<void>
   /** Secrets created on first start, to be printed once by the caller; never logged. */
   readonly firstStart: { adminToken: string | undefined; consumerKey: string | undefined }
@@ -91,19 +108,22 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     // Nothing configured: a newcomer still gets a working key (SPEC §2), shown once.
     consumerKey = generateKey('key')
     const consumer = defaultConsumer(hashKey(consumerKey))
-    await stores.auth.createConsumerKey(consumer, keyPrefix(consumerKey), clock.nowMs())
+    await stores.auth.createConsumerKey(newId('ck', clock.nowMs()), consumer, keyPrefix(consumerKey), clock.nowMs())
     apiKeys.push(consumer)
   }
-  const consumers = new ConsumerDirectory([...config.consumerGroups, ...apiKeys])
+  const consumers = new ConsumerDirectory(config.consumerGroups, apiKeys)
 
   const priceBook = new PriceBook({ routes: config.models, clock })
-  const usage = new UsageRecorder(stores.usage, logger, USAGE_RECORDER_DEFAULTS, (depth) => metrics.usageQueueDepth.set(depth))
+  const usage = { flush: () => stores.drain() }
+  const funds = new FundsSignal()
+  if (stores.counters) registerStoreCounters(metrics, stores.counters)
   const sweeper = new ExpirySweeper(
     stores.ledger,
     clock,
     logger,
     { intervalMs: config.reservations.sweepIntervalMs, batchSizeMax: 500 },
     (expired) => metrics.reservationsExpired.inc(expired.length),
+    () => metrics.sweepFailures.inc(),
   )
   const notifier = new Notifier({ outbox: stores.notify, preferences: stores.notify, channels: config.notificationChannels, clock })
   const senders = config.notificationChannels.map((channel) => createChannelSender(channel))
@@ -119,13 +139,14 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     onDelivery: (report) => logger.info({ notificationId: report.notificationId, channel: report.channelId, outcome: report.outcome }, 'notify: delivery attempt'),
     onError: (error) => logger.error({ err: error }, 'notify: dispatcher tick failed'),
   })
-  const tickets = new TicketService(stores.tickets, clock, TICKET_DEFAULTS, (type, ticket) => {
-    const notification = newNotification(type, ticket.orgId, ticketNotificationData(ticket), clock.nowMs())
+  const tickets = new TicketService(stores.tickets, clock, TICKET_DEFAULTS, (type: TicketEvent, ticket, detail) => {
+    const notification = newNotification(type, ticket.orgId, ticket.teamId, ticketNotificationData(ticket, detail?.newRefusals), clock.nowMs())
     notifier.emit(notification, undefined).catch((error: unknown) => logger.error({ err: error, ticketId: ticket.id }, 'notify: ticket notification failed'))
   })
   const budgets = new BudgetService({
     store: stores.budgets,
     usage: stores.budgets,
+    counters: stores.ledger,
     notifications: notifier,
     clock,
     channelIds: config.notificationChannels.map((c) => c.id),
@@ -142,6 +163,10 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
       ? { alerts: degradeAlerts, degradeTargetFor: (model: string) => config.models.find((m) => m.name === model)?.degradeTo, outputTokensMax: 1024 }
       : undefined
   const policy = new BudgetPolicy(budgets, stores.ledger, logger, walletDegrade)
+  const ticketHousekeeping = async (): Promise<void> => {
+    await tickets.expireOverdue(500)
+    await tickets.sendDigests(100)
+  }
   const pools = new UpstreamPools()
 
   const fastify = Fastify({
@@ -151,25 +176,26 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     forceCloseConnections: 'idle',
     return503OnClosing: true,
   })
-  const proxyDeps = { config, priceBook, ledger: stores.ledger, tickets, policy, usage, idempotency: stores.idempotency, pools, metrics, logger, clock, consumers }
+  // Other gateway processes create budgets and consumer keys too: pick them up.
+  const reloadConsumerKeys = async (): Promise<void> => consumers.replaceApiKeys(await stores.auth.listConsumerKeys())
+  const changes = new ChangeFeed<SharedTopic>(
+    stores.changes,
+    { budgets: () => budgets.refresh(), consumer_keys: reloadConsumerKeys },
+    (error, topic) => logger.error({ err: error, topic }, 'shared state: reload failed'),
+  )
+  const refreshSharedState = async (): Promise<void> => {
+    await Promise.all([budgets.refresh(), reloadConsumerKeys()])
+  }
+
+  const proxyDeps = { config, priceBook, ledger: stores.ledger, tickets, policy, funds, idempotency: stores.idempotency, pools, metrics, logger, clock, consumers }
   await fastify.register(async (scope) => proxyRoutes(scope, proxyDeps))
-  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets }))
+  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets, changes, funds }))
   await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics }))
   // Last: its not-found handler is the root one (SPA fallback, JSON 404 for /v1/…).
   await fastify.register(async (scope) => consoleRoutes(scope, options.consoleDir === undefined ? {} : { dir: options.consoleDir }))
 
-  // Other gateway processes create budgets and consumer keys too: pick them up.
-  const refreshSharedState = async (): Promise<void> => {
-    await Promise.all([
-      budgets.refresh().catch((error: unknown) => logger.error({ err: error }, 'budgets: refresh failed')),
-      stores.auth
-        .listConsumerKeys()
-        .then((keys) => keys.forEach((consumer) => consumers.add(consumer)))
-        .catch((error: unknown) => logger.error({ err: error }, 'auth: consumer key refresh failed')),
-    ])
-  }
   let closed = false
-  let budgetRefresh: NodeJS.Timeout | undefined
+  let housekeeping: NodeJS.Timeout | undefined
   return {
     fastify,
     config,
@@ -178,6 +204,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     consumers,
     tickets,
     usage,
+    funds,
     sweeper,
     metrics,
     logger,
@@ -185,25 +212,27 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     priceBook,
     budgets,
     dispatcher,
+    changes,
     firstStart: { adminToken, consumerKey },
     refreshSharedState,
-    start() {
+    async start() {
       sweeper.start()
       dispatcher.start()
-      budgetRefresh = setInterval(() => void refreshSharedState(), SHARED_STATE_REFRESH_MS)
-      budgetRefresh.unref()
+      await changes.start()
+      housekeeping = setInterval(() => {
+        ticketHousekeeping().catch((error: unknown) => logger.error({ err: error }, 'tickets: housekeeping failed'))
+      }, TICKET_HOUSEKEEPING_MS)
+      housekeeping.unref()
     },
     async close() {
       if (closed) return
       closed = true
-      if (budgetRefresh) clearInterval(budgetRefresh)
-      // Held requests would keep fastify.close() waiting for their hold timeouts.
-      tickets.releaseHolds()
+      if (housekeeping) clearInterval(housekeeping)
+      await changes.stop()
       await fastify.close()
       await sweeper.stop()
       await dispatcher.stop()
       await Promise.all(senders.map((sender) => sender.close?.()))
-      await usage.close()
       await pools.close()
       await Promise.all(mocks.map((m) => m.close()))
       await stores.close()
@@ -263,11 +292,15 @@ function defaultConsumer(apiKeyHash: string): ConsumerGroup {
     holdTimeoutMs: defaults.holdTimeoutMs,
     failMode: defaults.failMode,
     emergencyAllowanceMicros: micros(0),
+    allowNamedUsers: defaults.allowNamedUsers,
   }
 }
 
-/** What an owner needs to act on a ticket: which scope, which request, how much, and where it stands. */
-function ticketNotificationData(ticket: CostTicket) {
+/**
+ * What an owner needs to act on a ticket: which scope, which request, how much, where it stands,
+ * and how many refusals joined it (a digest names the ones since the last notice).
+ */
+function ticketNotificationData(ticket: CostTicket, newRefusals: number | undefined) {
   return {
     ticket_id: ticket.id,
     status: ticket.status,
@@ -278,6 +311,10 @@ function ticketNotificationData(ticket: CostTicket) {
     request_id: ticket.requestId,
     estimate_usd: toUsd(ticket.estimateMicros),
     grant_usd: ticket.grantMicros === undefined ? null : toUsd(ticket.grantMicros),
+    refused_count: ticket.refusedCount,
+    first_seen_at: new Date(ticket.createdAtMs).toISOString(),
+    last_seen_at: new Date(ticket.lastSeenAtMs).toISOString(),
+    ...(newRefusals !== undefined && { new_refusals: newRefusals }),
     expires_at: new Date(ticket.expiresAtMs).toISOString(),
   }
 }

@@ -18,7 +18,7 @@ export async function startServer(config: Config, options: AppOptions & { port?:
   const host = options.host ?? config.server.host
   const port = options.port ?? config.server.port
   await app.fastify.listen({ host, port })
-  app.start()
+  await app.start()
   const address = app.fastify.server.address()
   const boundPort = typeof address === 'object' && address ? address.port : port
   const url = `http://${host}:${boundPort}`

@@ -136,8 +136,8 @@ describe('POST /v1/wallets/allocate', () => {
   })
 
   it.each([
-    ['team_id and user_id', { team_id: TEAM, user_id: 'u1' }],
     ['team_id and org_id', { team_id: TEAM, org_id: 'default' }],
+    ['user_id and org_id', { user_id: 'u1', org_id: 'default' }],
     ['all three', { team_id: TEAM, user_id: 'u1', org_id: 'default' }],
     ['none', {}],
     ['an empty team_id', { team_id: '' }],
@@ -188,16 +188,22 @@ describe('authentication and roles', () => {
     await expectRefusedWithoutWrites(403, 'forbidden', () => call('POST', '/v1/admin-tokens', { name: 'escalate', role: 'admin' }, viewer))
   })
 
-  it('a team_admin allocates to its own team only: another team, a user or the org is 403', async () => {
+  it("a team_admin allocates to its own team only: another team, another team's user or the org is 403", async () => {
     const teamAdmin = await newToken('team_admin', TEAM)
     await expectRefusedWithoutWrites(403, 'forbidden', () => call('POST', '/v1/wallets/allocate', { team_id: OTHER_TEAM, amount: 1, currency: 'USD' }, teamAdmin), new RegExp(OTHER_TEAM))
     await expectRefusedWithoutWrites(403, 'forbidden', () => call('POST', '/v1/wallets/allocate', { org_id: 'default', amount: 1, currency: 'USD' }, teamAdmin))
-    await expectRefusedWithoutWrites(403, 'forbidden', () => call('POST', '/v1/wallets/allocate', { user_id: 'u_someone', amount: 1, currency: 'USD' }, teamAdmin))
+    await expectRefusedWithoutWrites(403, 'forbidden', () => call('POST', '/v1/wallets/allocate', { user_id: 'u_beta', team_id: OTHER_TEAM, amount: 1, currency: 'USD' }, teamAdmin))
+    // A user wallet an admin made for another team stays that team's.
+    expect((await call('POST', '/v1/wallets/allocate', { user_id: 'u_beta2', team_id: OTHER_TEAM, amount: 1, currency: 'USD' })).status).toBe(201)
+    await expectRefusedWithoutWrites(403, 'forbidden', () => call('POST', '/v1/wallets/allocate', { user_id: 'u_beta2', amount: 1, currency: 'USD' }, teamAdmin))
     const own = await call('POST', '/v1/wallets/allocate', { team_id: TEAM, amount: 1, currency: 'USD' }, teamAdmin)
     expect(own.status).toBe(201)
-    // …and sees only its own team's wallet, not team_beta's.
+    // A user wallet it funds belongs to its team.
+    const member = await call('POST', '/v1/wallets/allocate', { user_id: 'u_alpha', amount: 1, currency: 'USD' }, teamAdmin)
+    expect(member).toMatchObject({ status: 201, body: { scope: 'user:u_alpha', team_id: TEAM } })
+    // …and sees only its own team's wallets, not team_beta's.
     const listed = await call('GET', '/v1/wallets', undefined, teamAdmin)
-    expect(listed.body.data.map((w: { scope: string }) => w.scope)).toEqual([`team:${TEAM}`])
+    expect(listed.body.data.map((w: { scope: string }) => w.scope).sort()).toEqual([`team:${TEAM}`, 'user:u_alpha'])
     const beta = (await call('GET', '/v1/wallets')).body.data.find((w: { scope: string }) => w.scope === `team:${OTHER_TEAM}`)
     await expectRefusedWithoutWrites(404, 'not_found', () => call('GET', `/v1/wallets/${beta.id}/ledger`, undefined, teamAdmin))
   })
@@ -212,8 +218,9 @@ describe('authentication and roles', () => {
     const reserved = await call('POST', '/v1/reservations', { team_id: OTHER_TEAM, estimate_usd: 0.25 })
     expect(reserved.status).toBe(201)
     const teamAdmin = await newToken('team_admin', TEAM)
-    await expectRefusedWithoutWrites(403, 'forbidden', () => call('POST', `/v1/reservations/${reserved.body.id}/settle`, { actual_usd: 0 }, teamAdmin))
-    await expectRefusedWithoutWrites(403, 'forbidden', () => call('POST', `/v1/reservations/${reserved.body.id}/void`, {}, teamAdmin))
+    // Another team's reservation is not even visible: 404, as for an id that does not exist.
+    await expectRefusedWithoutWrites(404, 'not_found', () => call('POST', `/v1/reservations/${reserved.body.id}/settle`, { actual_usd: 0 }, teamAdmin))
+    await expectRefusedWithoutWrites(404, 'not_found', () => call('POST', `/v1/reservations/${reserved.body.id}/void`, {}, teamAdmin))
     expect((await call('POST', `/v1/reservations/${reserved.body.id}/void`, {})).status).toBe(200)
   })
 })
@@ -244,7 +251,7 @@ describe('reservations API', () => {
     ['zero estimate', { team_id: TEAM, estimate_usd: 0 }, /estimate_usd/],
     ['non-numeric estimate', { team_id: TEAM, estimate_usd: 'lots' }, /estimate_usd/],
     ['7 decimals', { team_id: TEAM, estimate_usd: '0.0000001' }, /estimate_usd/],
-    ['two scopes', { team_id: TEAM, user_id: 'u1', estimate_usd: 0.5 }, /team_id/],
+    ['two scopes', { team_id: TEAM, org_id: 'default', estimate_usd: 0.5 }, /team_id/],
     ['unknown key', { team_id: TEAM, estimate_usd: 0.5, currency_code: 'USD' }, /currency_code/],
     ['ttl below the minimum', { team_id: TEAM, estimate_usd: 0.5, ttl_ms: 10 }, /ttl_ms/],
   ])('refuses a reservation with %s (400), nothing reserved', async (_name, body, mentions) => {
@@ -299,7 +306,7 @@ describe('cost tickets', () => {
     const viewer = await newToken('viewer')
     await expectRefusedWithoutWrites(403, 'forbidden', () => call('POST', `/v1/cost-tickets/${ticketId}/approve`, { amount: 1 }, viewer))
     const otherTeamAdmin = await newToken('team_admin', OTHER_TEAM)
-    await expectRefusedWithoutWrites(403, 'forbidden', () => call('POST', `/v1/cost-tickets/${ticketId}/approve`, { amount: 1 }, otherTeamAdmin))
+    await expectRefusedWithoutWrites(404, 'not_found', () => call('POST', `/v1/cost-tickets/${ticketId}/approve`, { amount: 1 }, otherTeamAdmin))
     const pending = await call('GET', '/v1/cost-tickets?status=pending')
     expect(pending.body.data.map((t: { id: string }) => t.id)).toContain(ticketId)
 

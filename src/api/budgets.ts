@@ -10,8 +10,10 @@ import {
   budgetCreateBodySchema,
   budgetPatchBodySchema,
   budgetView,
-  limitMicros,
+  counterRefOf,
   periodOf,
+  teamOfBudget,
+  percentOfAmount,
   type Budget,
 } from '../budgets/index.js'
 import { counterKey } from '../ledger/index.js'
@@ -19,7 +21,7 @@ import { micros, toUsd } from '../money/index.js'
 import type { Principal } from '../auth/index.js'
 import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
-import { principalOf, requireWrite, teamFilter } from './principal.js'
+import { canRead, principalOf, requireWrite } from './principal.js'
 import { NotFoundError } from './errors.js'
 import type { BudgetWire } from './contract/wire.js'
 
@@ -27,8 +29,9 @@ export async function budgetRoutes(app: FastifyInstance, deps: AdminDeps): Promi
   app.post('/v1/billing/budgets', async (request, reply) => {
     const principal = principalOf(request)
     const body = parseBody(budgetCreateBodySchema, request.body)
-    requireWrite(principal, body.scope.kind === 'team' ? body.scope.id : undefined)
+    requireWrite(principal, body.scope.kind === 'team' ? body.scope.id : body.scope.team_id)
     const budget = await deps.budgets.create(principal.orgId, body)
+    await deps.changes.announce('budgets')
     return reply.code(201).send(await withPosture(deps, budget))
   })
 
@@ -47,22 +50,28 @@ export async function budgetRoutes(app: FastifyInstance, deps: AdminDeps): Promi
     const principal = principalOf(request)
     const body = parseBody(budgetPatchBodySchema, request.body)
     const budget = await visibleBudget(deps, principal, request.params.id)
-    requireWrite(principal, budget.scopeKind === 'team' ? budget.scopeId : undefined)
-    return withPosture(deps, await deps.budgets.patch(principal.orgId, budget.id, body))
+    // Authorised against the budget as it is and as it would be: a team_admin cannot move its
+    // budget onto another team or the org.
+    requireWrite(principal, teamOfBudget(budget))
+    const next = deps.budgets.preview(budget, body)
+    requireWrite(principal, teamOfBudget(next))
+    const patched = await deps.budgets.patch(principal.orgId, budget.id, body)
+    await deps.changes.announce('budgets')
+    return withPosture(deps, patched)
   })
 
   app.delete<{ Params: { id: string } }>('/v1/billing/budgets/:id', async (request, reply) => {
     const principal = principalOf(request)
     const budget = await visibleBudget(deps, principal, request.params.id)
-    requireWrite(principal, budget.scopeKind === 'team' ? budget.scopeId : undefined)
+    requireWrite(principal, teamOfBudget(budget))
     await deps.budgets.delete(principal.orgId, budget.id)
+    await deps.changes.announce('budgets')
     return reply.code(204).send()
   })
 }
 
 function visible(principal: Principal, budget: Budget): boolean {
-  const team = teamFilter(principal)
-  return team === undefined || (budget.scopeKind === 'team' && budget.scopeId === team)
+  return canRead(principal, teamOfBudget(budget))
 }
 
 async function visibleBudget(deps: AdminDeps, principal: Principal, id: string): Promise<Budget> {
@@ -79,8 +88,8 @@ async function visibleBudget(deps: AdminDeps, principal: Principal, id: string):
 async function withPosture(deps: AdminDeps, budget: Budget): Promise<BudgetWire> {
   const nowMs = deps.clock.nowMs()
   const period = periodOf(budget.period, budget.timezone, nowMs)
-  const counter = { budgetId: budget.id, periodKey: period.key, limitMicros: limitMicros(budget), periodEndMs: period.endMs }
-  const spend = (await deps.stores.ledger.budgetSpend([counter])).get(counterKey(budget.id, period.key))
+  const counter = counterRefOf(budget, period)
+  const spend = (await deps.stores.ledger.budgetSpend(budget.orgId, [counter])).get(counterKey(counter.budgetId, counter.periodKey))
   const spentMicros = spend?.spentMicros ?? micros(0)
   const forecast = await forecastFor(deps.stores.budgets, filterOf(budget), period, nowMs, spentMicros, budget.amountMicros, BUDGET_SERVICE_OPTIONS_DEFAULT)
   return {
@@ -91,7 +100,7 @@ async function withPosture(deps: AdminDeps, budget: Budget): Promise<BudgetWire>
       period_end: new Date(period.endMs).toISOString(),
       spend_usd: toUsd(spentMicros),
       reserved_usd: toUsd(spend?.reservedMicros ?? micros(0)),
-      percent: budget.amountMicros > 0 ? Math.round((spentMicros / budget.amountMicros) * 10_000) / 100 : 0,
+      percent: percentOfAmount(spentMicros, budget.amountMicros),
       limit_usd: counter.limitMicros === undefined ? null : toUsd(counter.limitMicros),
       forecast_spend_usd: forecast === undefined ? null : toUsd(forecast.projectedSpendMicros),
       forecast_exhaustion_at: forecast?.exhaustionAtMs === undefined ? null : new Date(forecast.exhaustionAtMs).toISOString(),

@@ -18,8 +18,12 @@ export const API_ERROR_CODES = [
   'forbidden',
   'not_found',
   'conflict',
+  'idempotency_key_reused',
+  'payload_too_large',
   'insufficient_quota',
+  'budget_cap_exceeded',
   'internal_error',
+  'store_unavailable',
 ] as const
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number]
 
@@ -48,6 +52,14 @@ export class NotFoundError extends TollgateError {
   readonly code = 'not_found'
   constructor(resource: string, id: string) {
     super(`${resource} ${id} does not exist`)
+  }
+}
+
+/** The same Idempotency-Key with a different request. */
+export class IdempotencyKeyReusedError extends TollgateError {
+  readonly code = 'idempotency_key_reused'
+  constructor() {
+    super('This Idempotency-Key was already used with a different request; use a new key for a new request.')
   }
 }
 

@@ -8,6 +8,7 @@ import { newId } from '../lib/ids.js'
 import type { Logger } from '../observability/logger.js'
 import { InvalidRequestError, TollgateError, type ApiErrorCode, ConflictError } from './errors.js'
 import { BudgetError } from '../budgets/index.js'
+import { AllocationRefused } from '../ledger/index.js'
 
 export const STATUS_OF: Record<ApiErrorCode, number> = {
   invalid_request: 400,
@@ -15,8 +16,12 @@ export const STATUS_OF: Record<ApiErrorCode, number> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  payload_too_large: 413,
+  idempotency_key_reused: 422,
   insufficient_quota: 429,
+  budget_cap_exceeded: 429,
   internal_error: 500,
+  store_unavailable: 503,
 }
 
 const TYPE_OF: Record<ApiErrorCode, string> = {
@@ -25,8 +30,12 @@ const TYPE_OF: Record<ApiErrorCode, string> = {
   forbidden: 'permission_error',
   not_found: 'not_found_error',
   conflict: 'conflict_error',
+  payload_too_large: 'invalid_request_error',
+  idempotency_key_reused: 'invalid_request_error',
   insufficient_quota: 'insufficient_quota',
+  budget_cap_exceeded: 'budget_error',
   internal_error: 'api_error',
+  store_unavailable: 'api_error',
 }
 
 export function errorEnvelope(code: ApiErrorCode, message: string, requestId: string, extra: Record<string, unknown> = {}) {
@@ -45,9 +54,13 @@ export function adminErrorHandler(logger: Logger) {
     if (error instanceof BudgetError) {
       return reply.code(STATUS_OF[error.code]).send(errorEnvelope(error.code, error.message, requestId))
     }
+    if (error instanceof AllocationRefused) {
+      const code = error.reason === 'amount_limit' ? 'invalid_request' : 'conflict'
+      return reply.code(STATUS_OF[code]).send(errorEnvelope(code, error.message, requestId, { issues: [{ path: error.reason === 'amount_limit' ? 'amount' : 'team_id', message: error.message }] }))
+    }
     const fastifyError = error as FastifyError
     if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send(errorEnvelope('invalid_request', 'The request body is too large.', requestId))
+      return reply.code(413).send(errorEnvelope('payload_too_large', 'The request body is too large.', requestId))
     }
     if (fastifyError.statusCode !== undefined && fastifyError.statusCode < 500) {
       // Fastify's own 4xx (bad JSON, wrong content type): the message says what was wrong.

@@ -10,8 +10,10 @@ import type { AdminAuth, ConsumerDirectory, Sessions } from '../auth/index.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../observability/logger.js'
 import type { TicketService } from '../tickets/index.js'
-import type { UsageRecorder } from '../usage/index.js'
+import type { FundsSignal } from '../ledger/index.js'
 import type { BudgetService } from '../budgets/index.js'
+import type { ChangeFeed } from '../lib/change-feed.js'
+import type { SharedTopic } from '../app.js'
 import { adminErrorHandler } from './http-errors.js'
 import { adminAuthHook } from './principal.js'
 import { walletRoutes } from './wallets.js'
@@ -30,10 +32,13 @@ export interface AdminDeps {
   readonly sessions: Sessions
   readonly tickets: TicketService
   readonly consumers: ConsumerDirectory
-  readonly usage: UsageRecorder
+  /** Makes committed usage readable by reports (the Redis backend drains its journal). */
+  readonly usage: { flush(): Promise<void> }
+  readonly funds: FundsSignal
   readonly budgets: BudgetService
   readonly clock: Clock
   readonly logger: Logger
+  readonly changes: ChangeFeed<SharedTopic>
 }
 
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {

@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { inboxEntryView, notificationPreferencesBodySchema, notificationTitle, preferenceFromBody, preferenceView } from '../notify/index.js'
 import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
-import { principalOf, requireAdmin } from './principal.js'
+import { principalOf, requireAdmin, requireWrite, teamFilter } from './principal.js'
 import { InvalidRequestError, NotFoundError } from './errors.js'
 
 const INBOX_PAGE_MAX = 200
@@ -19,14 +19,17 @@ export async function notificationRoutes(app: FastifyInstance, deps: AdminDeps):
   app.get('/v1/notifications', async (request) => {
     const principal = principalOf(request)
     const q = parseBody(InboxQuery, request.query, 'query')
-    const entries = await deps.stores.notify.listInbox(principal.orgId, { unreadOnly: q.unread === 'true', limit: q.limit, beforeId: q.before })
+    const entries = await deps.stores.notify.listInbox(principal.orgId, { unreadOnly: q.unread === 'true', limit: q.limit, beforeId: q.before, teamId: teamFilter(principal) })
     // The title is the line Slack and email use, so the inbox reads the same.
     return { data: entries.map((entry) => ({ ...inboxEntryView(entry), title: notificationTitle(entry.notification) })) }
   })
 
   app.post<{ Params: { id: string } }>('/v1/notifications/:id/read', async (request) => {
     const principal = principalOf(request)
-    const found = await deps.stores.notify.markRead(principal.orgId, request.params.id, deps.clock.nowMs())
+    // Marking read changes the org's inbox: a write (a viewer only reads); a team_admin marks only its team's.
+    const team = teamFilter(principal)
+    requireWrite(principal, team)
+    const found = await deps.stores.notify.markRead(principal.orgId, request.params.id, deps.clock.nowMs(), team)
     if (!found) throw new NotFoundError('notification', request.params.id)
     return { id: request.params.id, read: true }
   })
@@ -44,10 +47,10 @@ export async function notificationRoutes(app: FastifyInstance, deps: AdminDeps):
     requireAdmin(principal)
     const body = parseBody(notificationPreferencesBodySchema, request.body)
     const known = new Set(deps.config.notificationChannels.map((c) => c.id))
-    const unknown = Object.values(body.kinds).flat().filter((id) => id !== undefined && !known.has(id))
+    const unknown = Object.values(body.types).flat().filter((id) => id !== undefined && !known.has(id))
     if (unknown.length > 0) {
       throw new InvalidRequestError(`unknown channel id(s): ${[...new Set(unknown)].join(', ')}`, [
-        { path: 'kinds', message: `configured channels: ${[...known].join(', ') || '(none)'}` },
+        { path: 'types', message: `configured channels: ${[...known].join(', ') || '(none)'}` },
       ])
     }
     const preference = preferenceFromBody(principal.orgId, body, deps.clock.nowMs())

@@ -12,6 +12,7 @@ export function presentWallet(w: Wallet) {
     scope: `${w.scopeKind}:${w.scopeId}`,
     scope_kind: w.scopeKind,
     scope_id: w.scopeId,
+    team_id: w.teamId ?? (w.scopeKind === 'team' ? w.scopeId : null),
     currency: w.currency,
     allocated_usd: usd(w.allocatedMicros),
     spent_usd: usd(w.spentMicros),
@@ -70,5 +71,8 @@ export function presentTicket(t: CostTicket) {
     created_at: iso(t.createdAtMs),
     expires_at: iso(t.expiresAtMs),
     resolved_at: iso(t.resolvedAtMs),
+    refused_count: t.refusedCount,
+    first_seen_at: iso(t.createdAtMs),
+    last_seen_at: iso(t.lastSeenAtMs),
   }
 }

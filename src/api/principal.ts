@@ -66,7 +66,11 @@ export function principalOf(request: FastifyRequest): Principal {
 
 const WRITERS: readonly Role[] = ['admin', 'team_admin']
 
-/** Writes need admin, or team_admin acting on its own team. */
+/**
+ * Writes need admin, or team_admin acting on its own team. `teamId` is the team the written
+ * resource belongs to (undefined: org-wide). A write that moves a resource (PATCH) is checked
+ * against the old and the new state: call this for each.
+ */
 export function requireWrite(principal: Principal, teamId?: string): void {
   if (!WRITERS.includes(principal.role)) throw new ForbiddenError(`role ${principal.role} is read-only`)
   if (principal.role === 'team_admin' && teamId !== principal.teamId) {
@@ -78,7 +82,13 @@ export function requireAdmin(principal: Principal): void {
   if (principal.role !== 'admin') throw new ForbiddenError('only an org admin can do this')
 }
 
-/** A team_admin reads only its own team; others read the whole org. */
+/** The team a principal is confined to when reading: a team_admin's (or a team viewer's) own; undefined for the whole org. */
 export function teamFilter(principal: Principal): string | undefined {
-  return principal.role === 'team_admin' ? principal.teamId : undefined
+  return principal.role === 'admin' ? undefined : principal.teamId
+}
+
+/** True when a resource of `teamId` (undefined: org-wide) is visible to the principal. */
+export function canRead(principal: Principal, teamId: string | undefined): boolean {
+  const team = teamFilter(principal)
+  return team === undefined || teamId === team
 }

@@ -239,3 +239,13 @@ describe('DELETE /v1/session (sign out) and expiry', () => {
     expect((await request(app, 'GET', '/v1/wallets', { cookie: session })).status).toBe(401)
   })
 })
+
+describe('a revoked admin token', () => {
+  it('ends the sessions opened with it', async () => {
+    const created = await request(app, 'POST', '/v1/admin-tokens', { bearer: ADMIN, body: { name: 'short-lived', role: 'admin' } })
+    const { session } = await signIn(created.body.token)
+    expect((await request(app, 'GET', '/v1/wallets', { cookie: session })).status).toBe(200)
+    expect((await request(app, 'DELETE', `/v1/admin-tokens/${created.body.id}`, { bearer: ADMIN })).status).toBe(200)
+    expect((await request(app, 'GET', '/v1/wallets', { cookie: session })).status).toBe(401)
+  })
+})

@@ -1,17 +1,21 @@
 /**
- * Cost tickets: list (with what became of each refused or held request), approve (a top-up, or a one-off grant of the request's estimate),
- * deny. The ticket is resolved first, atomically, so two approvers cannot both add funds.
+ * Cost tickets: list (with what became of each ticket's first request: held, released,
+ * completed), approve (a top-up, or a one-off grant of the largest refused estimate), deny. The
+ * ticket is resolved first, atomically, so two approvers cannot both add funds; held requests of
+ * the org are woken at once.
  */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { usdAmount } from './contract/money.js'
-import { principalOf, requireWrite, teamFilter } from './principal.js'
+import { canRead, principalOf, requireWrite, teamFilter } from './principal.js'
+import { AMOUNT_MICROS_MAX } from '../money/index.js'
 import { ConflictError, InvalidRequestError, NotFoundError } from './errors.js'
 import { presentTicket } from './present.js'
 import type { WalletRef } from '../ledger/index.js'
 import type { CostTicket } from '../tickets/index.js'
+import type { Principal } from '../auth/index.js'
 import type { RequestOutcome } from '../usage/index.js'
 import { toUsd } from '../money/index.js'
 import type { TicketRequestView } from './contract/wire.js'
@@ -42,15 +46,19 @@ export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promi
   app.post<{ Params: { id: string } }>('/v1/cost-tickets/:id/approve', async (request) => {
     const principal = principalOf(request)
     const body = parseBody(ApproveBody, request.body)
-    const ticket = await ticketFor(deps, principal.orgId, request.params.id)
+    const ticket = await ticketFor(deps, principal, request.params.id)
     requireWrite(principal, ticket.teamId)
     const grantMicros = body.amount ?? ticket.estimateMicros
+    const wallet = walletOfScope(ticket.scope)
+    const current = await deps.stores.ledger.findWallet(ticket.orgId, wallet)
+    if ((current?.allocatedMicros ?? 0) + grantMicros > AMOUNT_MICROS_MAX) {
+      throw new InvalidRequestError(`amount: the wallet would hold more than $${AMOUNT_MICROS_MAX / 1_000_000}`, [{ path: 'amount', message: 'over the wallet limit' }])
+    }
     const result = await deps.tickets.resolve(ticket.id, 'approved', principal.tokenId, grantMicros, body.note)
     if (result.kind === 'not_found') throw new NotFoundError('cost ticket', ticket.id)
     if (result.kind === 'already_resolved') {
       throw new ConflictError(`cost ticket ${ticket.id} is already ${result.ticket.status}`, { status: result.ticket.status })
     }
-    const wallet = walletOfScope(ticket.scope)
     if (grantMicros > 0) {
       await deps.stores.ledger.allocate({
         orgId: ticket.orgId,
@@ -59,6 +67,7 @@ export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promi
         description: `cost ticket ${ticket.id} approved${body.note ? `: ${body.note}` : ''}`,
         atMs: deps.clock.nowMs(),
       })
+      deps.funds.added(ticket.orgId)
     }
     return presentTicket(result.ticket)
   })
@@ -66,7 +75,7 @@ export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promi
   app.post<{ Params: { id: string } }>('/v1/cost-tickets/:id/deny', async (request) => {
     const principal = principalOf(request)
     const body = parseBody(DenyBody, request.body)
-    const ticket = await ticketFor(deps, principal.orgId, request.params.id)
+    const ticket = await ticketFor(deps, principal, request.params.id)
     requireWrite(principal, ticket.teamId)
     const result = await deps.tickets.resolve(ticket.id, 'denied', principal.tokenId, undefined, body.note)
     if (result.kind === 'not_found') throw new NotFoundError('cost ticket', ticket.id)
@@ -78,9 +87,9 @@ export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promi
 }
 
 /**
- * What became of the refused request. A request that holds writes its usage event only when it
- * finishes, so a pending ticket without an event is a request still waiting on the decision, and
- * an approved one without an event has been released and is running.
+ * What became of the ticket's first refused request. A request that holds writes its usage event
+ * only when it finishes, so a pending ticket without an event is a request still waiting on the
+ * decision, and an approved one without an event has been released and is running.
  */
 export function requestOutcomeView(ticket: CostTicket, outcome: RequestOutcome | undefined): TicketRequestView {
   if (outcome === undefined) {
@@ -91,9 +100,9 @@ export function requestOutcomeView(ticket: CostTicket, outcome: RequestOutcome |
   return { state, http_status: outcome.httpStatus, cost_usd: toUsd(outcome.costMicros), finished_at: new Date(outcome.atMs).toISOString() }
 }
 
-async function ticketFor(deps: AdminDeps, orgId: string, id: string): Promise<CostTicket> {
+async function ticketFor(deps: AdminDeps, principal: Principal, id: string): Promise<CostTicket> {
   const ticket = await deps.tickets.get(id)
-  if (!ticket || ticket.orgId !== orgId) throw new NotFoundError('cost ticket', id)
+  if (!ticket || ticket.orgId !== principal.orgId || !canRead(principal, ticket.teamId)) throw new NotFoundError('cost ticket', id)
   return ticket
 }
 

@@ -1,13 +1,17 @@
-/** Wallets (SPEC §6): allocate funds, list balances, read a wallet's ledger. */
+/**
+ * Wallets: allocate funds, list balances, read a wallet's ledger. A team_admin funds and reads
+ * only its own team's wallets (the team wallet and user wallets of the team).
+ */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { currency, usdAmount } from './contract/money.js'
-import { walletRefOf, walletScopeFields } from './scope.js'
-import { principalOf, requireWrite, teamFilter } from './principal.js'
+import { userTeamOf, walletRefOf, walletScopeFields } from './scope.js'
+import { canRead, principalOf, requireWrite } from './principal.js'
 import { ForbiddenError, InvalidRequestError, NotFoundError } from './errors.js'
 import { presentEntry, presentWallet } from './present.js'
+import { teamOfWallet } from '../ledger/index.js'
 
 const AllocateBody = z
   .strictObject({
@@ -16,7 +20,7 @@ const AllocateBody = z
     currency,
     description: z.string().max(500).optional(),
   })
-  .transform((body, ctx) => ({ wallet: walletRefOf(body, ctx)!, amountMicros: body.amount, description: body.description }))
+  .transform((body, ctx) => ({ wallet: walletRefOf(body, ctx)!, userTeamId: userTeamOf(body), amountMicros: body.amount, description: body.description }))
 
 const LEDGER_PAGE_MAX = 1000
 
@@ -28,31 +32,41 @@ export async function walletRoutes(app: FastifyInstance, deps: AdminDeps): Promi
     if (body.wallet.scopeKind === 'org' && body.wallet.scopeId !== orgId) {
       throw new ForbiddenError(`org_id ${body.wallet.scopeId} is not your org (${orgId})`)
     }
-    requireWrite(principal, body.wallet.scopeKind === 'team' ? body.wallet.scopeId : undefined)
+    const existing = await deps.stores.ledger.findWallet(orgId, body.wallet)
+    // A user wallet belongs to the team it was first funded for: a team_admin funds only its team's.
+    const team =
+      body.wallet.scopeKind === 'team'
+        ? body.wallet.scopeId
+        : body.wallet.scopeKind === 'user'
+          ? (body.userTeamId ?? existing?.teamId ?? (principal.role === 'team_admin' ? principal.teamId : undefined))
+          : undefined
+    requireWrite(principal, team)
+    if (existing && body.wallet.scopeKind === 'user' && existing.teamId !== undefined && team !== existing.teamId) {
+      requireWrite(principal, existing.teamId)
+    }
     const wallet = await deps.stores.ledger.allocate({
       orgId,
       wallet: body.wallet,
+      teamId: body.wallet.scopeKind === 'user' ? team : undefined,
       amountMicros: body.amountMicros,
       description: body.description,
       atMs: deps.clock.nowMs(),
     })
+    // Held requests of this org try again at once: a top-up releases them like an approval.
+    deps.funds.added(orgId)
     return reply.code(201).send(presentWallet(wallet))
   })
 
   app.get('/v1/wallets', async (request) => {
     const principal = principalOf(request)
-    const team = teamFilter(principal)
-    const wallets = (await deps.stores.ledger.listWallets(principal.orgId)).filter(
-      (w) => team === undefined || (w.scopeKind === 'team' && w.scopeId === team),
-    )
+    const wallets = (await deps.stores.ledger.listWallets(principal.orgId)).filter((w) => canRead(principal, teamOfWallet(w)))
     return { data: wallets.map(presentWallet) }
   })
 
   app.get<{ Params: { id: string }; Querystring: { limit?: string } }>('/v1/wallets/:id/ledger', async (request) => {
     const principal = principalOf(request)
     const wallet = await deps.stores.ledger.getWallet(request.params.id)
-    const team = teamFilter(principal)
-    if (!wallet || wallet.orgId !== principal.orgId || (team !== undefined && !(wallet.scopeKind === 'team' && wallet.scopeId === team))) {
+    if (!wallet || wallet.orgId !== principal.orgId || !canRead(principal, teamOfWallet(wallet))) {
       throw new NotFoundError('wallet', request.params.id)
     }
     const limit = request.query.limit === undefined ? 100 : Number(request.query.limit)

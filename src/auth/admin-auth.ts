@@ -1,12 +1,16 @@
 /**
  * Admin tokens: `TOLLGATE_ADMIN_TOKEN` (an org admin of the default org, never stored) or tokens
- * created through the API, stored hashed with a role (SPEC §6: admin | team_admin | viewer).
+ * created through the API, stored hashed with a role (admin | team_admin | viewer). A team_admin
+ * is always confined to one team; an admin never is.
  */
 import { newId } from '../lib/ids.js'
 import { generateKey, hashKey, keyPrefix, sameHash } from './keys.js'
 import type { AuthStore, Principal, Role } from './types.js'
 
 export const DEFAULT_ORG = 'default'
+
+/** The id the environment token is known by: it is never stored, so it cannot be listed or revoked. */
+export const ENV_TOKEN_ID = 'env'
 
 export class AdminAuth {
   private readonly envTokenHash: string | undefined
@@ -26,7 +30,7 @@ export class AdminAuth {
     if (!token) return undefined
     const hash = hashKey(token)
     if (this.envTokenHash !== undefined && sameHash(hash, this.envTokenHash)) {
-      return { tokenId: 'env', orgId: DEFAULT_ORG, role: 'admin', teamId: undefined }
+      return { tokenId: ENV_TOKEN_ID, orgId: DEFAULT_ORG, role: 'admin', teamId: undefined }
     }
     const record = await this.store.findAdminToken(hash)
     if (!record) return undefined
@@ -34,7 +38,7 @@ export class AdminAuth {
   }
 
   /** Creates a token and returns it: the only time it is ever visible. */
-  async create(input: { orgId: string; role: Role; teamId: string | undefined; name: string; atMs: number }): Promise<{ token: string; tokenId: string }> {
+  async create(input: { orgId: string; role: Role; teamId: string | undefined; name: string; atMs: number }): Promise<{ token: string; tokenId: string; prefix: string }> {
     const token = generateKey('admin')
     const tokenId = newId('tok', input.atMs)
     await this.store.createAdminToken({
@@ -46,8 +50,9 @@ export class AdminAuth {
       teamId: input.teamId,
       name: input.name,
       createdAtMs: input.atMs,
+      revokedAtMs: undefined,
     })
-    return { token, tokenId }
+    return { token, tokenId, prefix: keyPrefix(token) }
   }
 
   /** First start without TOLLGATE_ADMIN_TOKEN: creates one admin token, returned to be printed once. */

@@ -21,7 +21,7 @@ const channels: NotificationChannel[] = [
 
 function aCall(overrides: Partial<Attribution> = {}): Attribution {
   return {
-    orgId: ORG, teamId: 'team_marketing', userId: 'u_ana', agentId: undefined, keyName: 'marketing',
+    orgId: ORG, teamId: 'team_marketing', userId: 'u_ana', userFromKey: true, agentId: undefined, keyName: 'marketing',
     endpointTag: 'copywriter', promptVersion: undefined, environment: 'prod', ...overrides,
   }
 }
@@ -100,7 +100,7 @@ describe('CRUD', () => {
   it('upserts config-declared budgets by name at start', async () => {
     const { service } = setup()
     const spec: BudgetSpec = {
-      id: undefined, name: 'declared', scopeKind: 'org', scopeId: ORG, environment: undefined, period: 'daily',
+      id: undefined, name: 'declared', scopeKind: 'org', scopeId: ORG, scopeTeamId: undefined, environment: undefined, period: 'daily',
       timezone: 'Europe/Berlin', amountMicros: usd(10), alertThresholds: [50], thresholdActions: [], hardLimit: false,
       shadow: false, categories: [], owner: undefined, channels: undefined,
     }
@@ -125,7 +125,7 @@ describe('onSpendSettled', () => {
     expect(thresholds.map((f) => f.dedupeKey)).toEqual([`v1:${budget.id}:2026-11:50`])
     expect(await service.onSpendSettled([crossing], { atMs: clock.nowMs() })).toEqual([])
 
-    const inbox = await notifyStore.listInbox(ORG, { unreadOnly: true, limit: 10, beforeId: undefined })
+    const inbox = await notifyStore.listInbox(ORG, { unreadOnly: true, limit: 10, beforeId: undefined, teamId: undefined })
     const entry = inbox.find((e) => e.notification.type === 'budget.threshold')
     expect(entry!.notification.data).toMatchObject({
       budget_id: budget.id, scope: 'team:team_marketing', threshold_percent: 50, spend_usd: 55, amount_usd: 100,
@@ -203,15 +203,15 @@ describe('onWalletSpendSettled', () => {
     const base = wire(db, clock, channels)
     const { BudgetService } = await import('./budget-service.js')
     const service = new BudgetService({
-      store: base.budgetStore, usage: base.budgetStore, notifications: base.notifier, clock, channelIds: ['ops-webhook'],
+      store: base.budgetStore, usage: base.budgetStore, counters: base.ledger, notifications: base.notifier, clock, channelIds: ['ops-webhook'],
       walletAlerts: [{ thresholdPercent: 50, action: 'notify' }, { thresholdPercent: 100, action: 'block' }],
     })
     const crossing = {
-      walletId: 'wal_1', orgId: ORG, scope: { kind: 'team' as const, id: 'team_marketing' },
+      walletId: 'wal_1', orgId: ORG, scope: { kind: 'team' as const, id: 'team_marketing' }, teamId: 'team_marketing',
       allocatedMicros: usd(500) as Micros, spentBeforeMicros: usd(200) as Micros, spentAfterMicros: usd(500) as Micros,
     }
     const fired = await service.onWalletSpendSettled([crossing], { atMs: clock.nowMs() })
-    expect(fired.map((f) => f.type)).toEqual(['budget.threshold', 'wallet.exhausted'])
+    expect(fired.map((f) => f.type)).toEqual(['wallet.threshold', 'wallet.exhausted'])
     expect(await service.onWalletSpendSettled([crossing], { atMs: clock.nowMs() })).toEqual([])
   })
 })

@@ -15,12 +15,16 @@ import type { Attribution } from '../usage/types.js'
 import { newNotification, type NotificationSink, type NotificationType } from '../notify/index.js'
 import {
   applyPatch,
+  counterRefOf,
+  countsDifferently,
   matchesCall,
   scopeLabel,
   specFromCreateBody,
+  teamOfBudget,
   type Budget,
   type BudgetCreateBody,
   type BudgetPatchBody,
+  type PeriodCounter,
 } from './budget.js'
 import type { BudgetStore, BudgetUsageReader, BudgetWriteResult, SpendScopeFilter } from './budget-store.js'
 import { BudgetError, BudgetNotFoundError } from './errors.js'
@@ -53,6 +57,8 @@ export interface WalletCrossing {
   readonly walletId: string
   readonly orgId: string
   readonly scope: { readonly kind: 'org' | 'team' | 'user'; readonly id: string }
+  /** The team the wallet belongs to (a team wallet's own; a user wallet's team), for whose inbox its notices are. */
+  readonly teamId: string | undefined
   readonly allocatedMicros: Micros
   readonly spentBeforeMicros: Micros
   readonly spentAfterMicros: Micros
@@ -95,9 +101,16 @@ export const BUDGET_SERVICE_OPTIONS_DEFAULT: BudgetServiceOptions = {
   budgetsPerOrgMax: 1_000,
 }
 
+/** What budgets need of the ledger's period counters (the ledger store implements it). */
+export interface BudgetCounters {
+  /** Adds spend to counters (saturating) and reports each counter's before/after. */
+  recordSpend(orgId: string, counters: readonly PeriodCounter[], amountMicros: Micros): Promise<readonly BudgetCrossing[]>
+}
+
 export interface BudgetServiceDeps {
   readonly store: BudgetStore
   readonly usage: BudgetUsageReader
+  readonly counters: BudgetCounters
   readonly notifications: NotificationSink
   readonly clock: Clock
   /** Ids of the configured notification channels; a budget naming another id is refused. */
@@ -199,14 +212,43 @@ export class BudgetService {
 
   async create(orgId: string, body: BudgetCreateBody): Promise<Budget> {
     const nowMs = this.deps.clock.nowMs()
-    const budget: Budget = { ...specFromCreateBody(body), id: newId('bud', nowMs), orgId, createdAtMs: nowMs, updatedAtMs: nowMs, source: 'api' }
+    const budget: Budget = {
+      ...specFromCreateBody(body),
+      id: newId('bud', nowMs),
+      orgId,
+      createdAtMs: nowMs,
+      updatedAtMs: nowMs,
+      counterEpochMs: 0,
+      source: 'api',
+    }
     this.validate(budget)
     if ((this.byOrg.get(orgId)?.length ?? 0) >= this.options.budgetsPerOrgMax) {
       throw new BudgetError('invalid_request', `an org may have at most ${this.options.budgetsPerOrgMax} budgets`)
     }
     this.check(await this.deps.store.insertBudget(budget), budget)
     await this.refresh()
+    await this.seedCounter(budget, nowMs)
     return budget
+  }
+
+  /** The budget `body` would make of `budget` (to authorise a PATCH against its new state). */
+  preview(budget: Budget, body: BudgetPatchBody): Budget {
+    return applyPatch(budget, body, this.deps.clock.nowMs())
+  }
+
+  /**
+   * A new counter (a created budget, or one that now counts other calls or another period) starts
+   * with the spend its period already had: a budget created mid-month after $1.36 of spend has
+   * $1.36 spent, not $0. Spend after `atMs` reaches the counter through the calls themselves.
+   * Thresholds it is already past fire now, once.
+   */
+  private async seedCounter(budget: Budget, atMs: number): Promise<void> {
+    const period = periodOf(budget.period, budget.timezone, atMs)
+    await this.deps.flushUsage?.()
+    const spentMicros = await this.deps.usage.spendBetween(filterOf(budget), period.startMs, atMs)
+    if (spentMicros <= 0) return
+    const crossings = await this.deps.counters.recordSpend(budget.orgId, [counterRefOf(budget, period)], spentMicros)
+    await this.onSpendSettled(crossings, { atMs })
   }
 
   async get(orgId: string, budgetId: string): Promise<Budget> {
@@ -221,10 +263,12 @@ export class BudgetService {
 
   async patch(orgId: string, budgetId: string, body: BudgetPatchBody): Promise<Budget> {
     const current = await this.get(orgId, budgetId)
-    const next = applyPatch(current, body, this.deps.clock.nowMs())
+    const nowMs = this.deps.clock.nowMs()
+    const next = applyPatch(current, body, nowMs)
     this.validate(next)
     this.check(await this.deps.store.updateBudget(next), next)
     await this.refresh()
+    if (countsDifferently(current, next)) await this.seedCounter(next, nowMs)
     return next
   }
 
@@ -240,13 +284,16 @@ export class BudgetService {
   async syncDeclared(specs: readonly BudgetSpec[], orgId: string): Promise<Budget[]> {
     const nowMs = this.deps.clock.nowMs()
     const synced: Budget[] = []
-    const declaredOf = (existing: Budget, spec: BudgetSpec): Budget => ({ ...existing, ...spec, id: existing.id, updatedAtMs: nowMs, source: 'config' })
+    const declaredOf = (existing: Budget, spec: BudgetSpec): Budget => {
+      const next: Budget = { ...existing, ...spec, id: existing.id, updatedAtMs: nowMs, source: 'config' }
+      return countsDifferently(existing, next) ? { ...next, counterEpochMs: nowMs } : next
+    }
     for (const spec of specs) {
       const find = () => spec.id !== undefined ? this.deps.store.getBudget(orgId, spec.id) : this.deps.store.findBudgetByName(orgId, spec.name)
       const existing = await find()
       let budget: Budget = existing
         ? declaredOf(existing, spec)
-        : { ...spec, id: spec.id ?? newId('bud', nowMs), orgId, createdAtMs: nowMs, updatedAtMs: nowMs, source: 'config' }
+        : { ...spec, id: spec.id ?? newId('bud', nowMs), orgId, createdAtMs: nowMs, updatedAtMs: nowMs, counterEpochMs: 0, source: 'config' }
       this.validate(budget)
       let result = await (existing ? this.deps.store.updateBudget(budget) : this.deps.store.insertBudget(budget))
       if (!existing && result === 'name_taken') {
@@ -260,6 +307,7 @@ export class BudgetService {
       }
       this.check(result, budget)
       synced.push(budget)
+      if (!existing || countsDifferently(existing, budget)) await this.seedCounter(budget, nowMs)
     }
     await this.refresh()
     return synced
@@ -308,15 +356,36 @@ export class BudgetService {
     const fired: FiredNotification[] = []
     let spendContext: SpendContext | undefined
     for (const percent of crossed) {
-      const dedupeKey = `v1:${budget.id}:${crossing.periodKey}:${percent}`
+      const isBlocking = isBlockAt(budget, percent) && !budget.shadow
+      // Blocking starts once per period, whether spend reached the mark or a refusal came first.
+      const dedupeKey = isBlocking ? blockedKey(budget.id, crossing.periodKey) : `v1:${budget.id}:${crossing.periodKey}:${percent}`
       if (!(await this.deps.store.claimFiring(dedupeKey, budget.id, this.deps.clock.nowMs()))) continue
       spendContext ??= await this.spendContextOf(budget, crossing, context, true)
-      const isBlocking = isBlockAt(budget, percent)
-      const type: NotificationType = isBlocking && !budget.shadow ? 'budget.blocked' : 'budget.threshold'
-      const extras: SpendDataExtras = { ...budgetExtras(budget), threshold_percent: percent, ...(isBlocking && budget.shadow && { shadow: true, decision: 'would_block' as const }) }
-      fired.push(await this.emit(type, budget.orgId, spendContext, extras, budget.channels, dedupeKey))
+      const type: NotificationType = isBlocking ? 'budget.blocked' : 'budget.threshold'
+      const wouldBlock = isBlockAt(budget, percent) && budget.shadow
+      const extras: SpendDataExtras = { ...budgetExtras(budget), threshold_percent: percent, ...(wouldBlock && { shadow: true, decision: 'would_block' as const }) }
+      fired.push(await this.emit(type, budget, spendContext, extras, dedupeKey))
     }
     return fired
+  }
+
+  /**
+   * A budget refused a call (at the decision, or at the reservation before its spend reached the
+   * mark): `budget.blocked` goes out on the first refusal of the period, once, whichever process.
+   */
+  async onBlocked(budgetId: string, periodKey: string, spentMicros: Micros, atMs: number): Promise<FiredNotification[]> {
+    const budget = this.byId.get(budgetId)
+    if (!budget || budget.shadow) return []
+    try {
+      const dedupeKey = blockedKey(budget.id, periodKey)
+      if (!(await this.deps.store.claimFiring(dedupeKey, budget.id, this.deps.clock.nowMs()))) return []
+      const crossing: BudgetCrossing = { budgetId, periodKey, spentBeforeMicros: spentMicros, spentAfterMicros: spentMicros }
+      const spendContext = await this.spendContextOf(budget, crossing, { atMs }, true)
+      return [await this.emit('budget.blocked', budget, spendContext, { ...budgetExtras(budget), reason: 'refused' }, dedupeKey)]
+    } catch (error) {
+      this.deps.onError?.(error, `budget ${budget.id}: announcing a block`)
+      return []
+    }
   }
 
   /** Forecast (once per budget per period) and spike (once per budget per hour), throttled per budget. */
@@ -339,7 +408,7 @@ export class BudgetService {
       const dedupeKey = `v1:${budget.id}:${crossing.periodKey}:forecast`
       if (await this.deps.store.claimFiring(dedupeKey, budget.id, this.deps.clock.nowMs())) {
         const withTop = { ...spendContext, top: await this.topOf(budget, spendContext.period) }
-        fired.push(await this.emit('budget.forecast', budget.orgId, withTop, budgetExtras(budget), budget.channels, dedupeKey))
+        fired.push(await this.emit('budget.forecast', budget, withTop, budgetExtras(budget), dedupeKey))
       }
     }
     const hours = this.options.spikeTrailingHours
@@ -350,7 +419,7 @@ export class BudgetService {
       if (await this.deps.store.claimFiring(dedupeKey, budget.id, this.deps.clock.nowMs())) {
         const withTop = { ...spendContext, top: await this.topOf(budget, spendContext.period) }
         const extras = { ...budgetExtras(budget), last_hour_spend_usd: toUsd(lastHourMicros) }
-        fired.push(await this.emit('budget.spike', budget.orgId, withTop, extras, budget.channels, dedupeKey))
+        fired.push(await this.emit('budget.spike', budget, withTop, extras, dedupeKey))
       }
     }
     return fired
@@ -382,15 +451,21 @@ export class BudgetService {
     return this.deps.usage.topSpenders(filter, fromMs, toMs, this.options.topSpendersMax)
   }
 
-  private async emit(
+  /** A budget's notice: to its channels (or every channel), in the inbox of the team it belongs to. */
+  private async emit(type: NotificationType, budget: Budget, spendContext: SpendContext, extras: SpendDataExtras, dedupeKey: string): Promise<FiredNotification> {
+    return this.emitTo(type, budget.orgId, teamOfBudget(budget), spendContext, extras, budget.channels, dedupeKey)
+  }
+
+  private async emitTo(
     type: NotificationType,
     orgId: string,
+    teamId: string | undefined,
     spendContext: SpendContext,
     extras: SpendDataExtras,
     channels: readonly string[] | undefined,
     dedupeKey: string,
   ): Promise<FiredNotification> {
-    const notification = newNotification(type, orgId, spendNotificationData(spendContext, extras), this.deps.clock.nowMs())
+    const notification = newNotification(type, orgId, teamId, spendNotificationData(spendContext, extras), this.deps.clock.nowMs())
     await this.deps.notifications.emit(notification, channels)
     return { dedupeKey, type, notificationId: notification.id }
   }
@@ -410,22 +485,14 @@ export class BudgetService {
         if (crossing.allocatedMicros <= 0) continue
         const percents = alerts.map((a) => a.thresholdPercent)
         const crossed = crossedThresholds(percents, crossing.allocatedMicros, crossing.spentBeforeMicros, crossing.spentAfterMicros)
-        const epoch = crossing.periodKey ?? `alloc-${crossing.allocatedMicros}`
+        const epoch = walletEpoch(crossing)
         for (const percent of crossed) {
-          const dedupeKey = `v1:${crossing.walletId}:${epoch}:${percent}`
-          if (!(await this.deps.store.claimFiring(dedupeKey, crossing.walletId, this.deps.clock.nowMs()))) continue
           const isBlock = alerts.some((a) => a.thresholdPercent === percent && a.action === 'block')
-          const filter: SpendScopeFilter = { orgId: crossing.orgId, scopeKind: crossing.scope.kind, scopeId: crossing.scope.id, environment: undefined }
-          const spendContext: SpendContext = {
-            scope: `${crossing.scope.kind}:${crossing.scope.id}`,
-            spentMicros: crossing.spentAfterMicros,
-            amountMicros: crossing.allocatedMicros,
-            period: undefined,
-            forecast: undefined,
-            top: await this.topSpenders(filter, 0, context.atMs + 1),
-          }
+          const dedupeKey = isBlock ? exhaustedKey(crossing.walletId, epoch) : `v1:${crossing.walletId}:${epoch}:${percent}`
+          if (!(await this.deps.store.claimFiring(dedupeKey, crossing.walletId, this.deps.clock.nowMs()))) continue
+          const spendContext = await this.walletSpendContext(crossing, context.atMs)
           const extras: SpendDataExtras = { wallet_id: crossing.walletId, threshold_percent: percent }
-          fired.push(await this.emit(isBlock ? 'wallet.exhausted' : 'budget.threshold', crossing.orgId, spendContext, extras, undefined, dedupeKey))
+          fired.push(await this.emitTo(isBlock ? 'wallet.exhausted' : 'wallet.threshold', crossing.orgId, crossing.teamId, spendContext, extras, undefined, dedupeKey))
         }
       } catch (error) {
         this.deps.onError?.(error, `wallet ${crossing.walletId}: evaluating settled spend`)
@@ -433,6 +500,50 @@ export class BudgetService {
     }
     return fired
   }
+
+  /**
+   * A wallet refused a call it could not cover: `wallet.exhausted` goes out on the first refusal
+   * (per allocation total: a top-up re-arms it), once, whichever process — reservations stop
+   * spend short of 100%, so waiting for spend to cross the mark would never tell anyone.
+   */
+  async onWalletRefused(wallet: Omit<WalletCrossing, 'spentBeforeMicros'>, refusedEstimateMicros: Micros, atMs: number): Promise<FiredNotification[]> {
+    try {
+      const crossing: WalletCrossing = { ...wallet, spentBeforeMicros: wallet.spentAfterMicros }
+      const dedupeKey = exhaustedKey(wallet.walletId, walletEpoch(wallet))
+      if (!(await this.deps.store.claimFiring(dedupeKey, wallet.walletId, this.deps.clock.nowMs()))) return []
+      const spendContext = await this.walletSpendContext(crossing, atMs)
+      const extras: SpendDataExtras = { wallet_id: wallet.walletId, reason: 'refused', refused_estimate_usd: toUsd(refusedEstimateMicros) }
+      return [await this.emitTo('wallet.exhausted', wallet.orgId, wallet.teamId, spendContext, extras, undefined, dedupeKey)]
+    } catch (error) {
+      this.deps.onError?.(error, `wallet ${wallet.walletId}: announcing exhaustion`)
+      return []
+    }
+  }
+
+  private async walletSpendContext(crossing: WalletCrossing, atMs: number): Promise<SpendContext> {
+    const filter: SpendScopeFilter = { orgId: crossing.orgId, scopeKind: crossing.scope.kind, scopeId: crossing.scope.id, environment: undefined }
+    return {
+      scope: `${crossing.scope.kind}:${crossing.scope.id}`,
+      spentMicros: crossing.spentAfterMicros,
+      amountMicros: crossing.allocatedMicros,
+      period: undefined,
+      forecast: undefined,
+      top: await this.topSpenders(filter, 0, atMs + 1),
+    }
+  }
+}
+
+function blockedKey(budgetId: string, periodKey: string): string {
+  return `v1:${budgetId}:${periodKey}:blocked`
+}
+
+function exhaustedKey(walletId: string, epoch: string): string {
+  return `v1:${walletId}:${epoch}:exhausted`
+}
+
+/** A wallet has no period: its notices are keyed by its allocation total, so a top-up re-arms them. */
+function walletEpoch(wallet: Pick<WalletCrossing, 'periodKey' | 'allocatedMicros'>): string {
+  return wallet.periodKey ?? `alloc-${wallet.allocatedMicros}`
 }
 
 function isBlockAt(budget: Budget, percent: number): boolean {
@@ -445,6 +556,6 @@ function budgetExtras(budget: Budget): SpendDataExtras {
 }
 
 export function filterOf(budget: Budget): SpendScopeFilter {
-  return { orgId: budget.orgId, scopeKind: budget.scopeKind, scopeId: budget.scopeId, environment: budget.environment }
+  return { orgId: budget.orgId, scopeKind: budget.scopeKind, scopeId: budget.scopeId, environment: budget.environment, teamId: budget.scopeTeamId }
 }
 

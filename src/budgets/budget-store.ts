@@ -32,6 +32,8 @@ export interface SpendScopeFilter {
   readonly scopeKind: BudgetScopeKind
   readonly scopeId: string
   readonly environment: string | undefined
+  /** Only spend of this team (a budget's `scope.team_id`). */
+  readonly teamId?: string | undefined
 }
 
 export interface SpendByKey {
@@ -48,6 +50,8 @@ export interface TopSpendersMicros {
 export interface BudgetUsageReader {
   /** `count` consecutive buckets of `bucketMs` ending at `endMs` (exclusive), oldest first. */
   spendBuckets(filter: SpendScopeFilter, endMs: number, bucketMs: number, count: number): Promise<Micros[]>
+  /** Spend in [fromMs, toMs) of real (not demo) usage events. */
+  spendBetween(filter: SpendScopeFilter, fromMs: number, toMs: number): Promise<Micros>
   /** Largest spenders in [fromMs, toMs), at most `limit` of each kind, largest first. */
   topSpenders(filter: SpendScopeFilter, fromMs: number, toMs: number, limit: number): Promise<TopSpendersMicros>
 }

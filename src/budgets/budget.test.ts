@@ -40,7 +40,7 @@ describe('budgetCreateBodySchema', () => {
 
 describe('matchesCall', () => {
   const attribution = {
-    orgId: 'o', teamId: 't', userId: 'u', agentId: 'a', keyName: 'k', endpointTag: 'e', promptVersion: undefined, environment: 'prod',
+    orgId: 'o', teamId: 't', userId: 'u', userFromKey: true, agentId: 'a', keyName: 'k', endpointTag: 'e', promptVersion: undefined, environment: 'prod',
   }
   const budget = (scopeKind: Budget['scopeKind'], scopeId: string, environment?: string) =>
     ({ orgId: 'o', scopeKind, scopeId, environment }) as Budget

@@ -7,13 +7,18 @@ import { z } from 'zod'
 import { parseUsd, percentOf, toUsd, type Micros } from '../money/index.js'
 import type { BudgetAlert, BudgetPeriod, BudgetScopeKind, BudgetSpec } from '../config/types.js'
 import type { Attribution } from '../usage/types.js'
-import { validTimezone } from './period.js'
+import { validTimezone, type Period } from './period.js'
 
 export interface Budget extends BudgetSpec {
   readonly id: string
   readonly orgId: string
   readonly createdAtMs: number
   readonly updatedAtMs: number
+  /**
+   * When what the budget counts last changed (scope, period, time zone): its period counter is a
+   * new one from then on, seeded with the period's spend so far. 0 for a budget never changed so.
+   */
+  readonly counterEpochMs: number
   /** `config` when declared in the YAML (upserted at start), `api` otherwise. */
   readonly source: 'config' | 'api'
 }
@@ -45,11 +50,19 @@ const amountUsd = z.union([z.number(), z.string()], { error: 'expected a positiv
 const shortText = (what: string) =>
   z.string({ error: `expected ${what} as a string` }).trim().min(1, { error: `${what} must not be empty` }).max(BUDGET_NAME_LENGTH_MAX)
 
-const scopeSchema = z.strictObject({
-  kind: z.enum(BUDGET_SCOPE_KINDS, { error: `expected one of ${BUDGET_SCOPE_KINDS.join(' | ')}` }),
-  id: shortText('scope id'),
-  environment: shortText('environment').optional(),
-})
+const scopeSchema = z
+  .strictObject({
+    kind: z.enum(BUDGET_SCOPE_KINDS, { error: `expected one of ${BUDGET_SCOPE_KINDS.join(' | ')}` }),
+    id: shortText('scope id'),
+    /** Only calls of this team count; a user named by a call counts only toward user budgets of its key's team. */
+    team_id: shortText('team id').optional(),
+    environment: shortText('environment').optional(),
+  })
+  .superRefine((scope, ctx) => {
+    if (scope.team_id !== undefined && (scope.kind === 'org' || scope.kind === 'team')) {
+      ctx.addIssue({ code: 'custom', path: ['team_id'], message: `a ${scope.kind} budget cannot be narrowed to a team` })
+    }
+  })
 
 const thresholdActionSchema = z.strictObject({
   threshold_percent: thresholdPercent,
@@ -112,6 +125,7 @@ export function specFromCreateBody(body: BudgetCreateBody): BudgetSpec {
     name: body.name,
     scopeKind: body.scope.kind,
     scopeId: body.scope.id,
+    scopeTeamId: body.scope.team_id,
     environment: body.scope.environment,
     period: body.period,
     timezone: body.timezone,
@@ -128,12 +142,30 @@ export function specFromCreateBody(body: BudgetCreateBody): BudgetSpec {
 
 /** A budget with a parsed PATCH body applied; fields absent from the body are kept. */
 export function applyPatch(budget: Budget, patch: BudgetPatchBody, nowMs: number): Budget {
+  const next = applyFields(budget, patch, nowMs)
+  return countsDifferently(budget, next) ? { ...next, counterEpochMs: nowMs } : next
+}
+
+/** True when `next` counts other calls or another period than `current`: its counter must start afresh. */
+export function countsDifferently(current: Budget, next: Budget): boolean {
+  return (
+    current.scopeKind !== next.scopeKind ||
+    current.scopeId !== next.scopeId ||
+    current.scopeTeamId !== next.scopeTeamId ||
+    current.environment !== next.environment ||
+    current.period !== next.period ||
+    current.timezone !== next.timezone
+  )
+}
+
+function applyFields(budget: Budget, patch: BudgetPatchBody, nowMs: number): Budget {
   return {
     ...budget,
     ...(patch.name !== undefined && { name: patch.name }),
     ...(patch.scope !== undefined && {
       scopeKind: patch.scope.kind,
       scopeId: patch.scope.id,
+      scopeTeamId: patch.scope.team_id,
       environment: patch.scope.environment,
     }),
     ...(patch.period !== undefined && { period: patch.period }),
@@ -154,7 +186,7 @@ export function applyPatch(budget: Budget, patch: BudgetPatchBody, nowMs: number
 export interface BudgetView {
   id: string
   name: string
-  scope: { kind: BudgetScopeKind; id: string; environment?: string }
+  scope: { kind: BudgetScopeKind; id: string; team_id?: string; environment?: string }
   period: BudgetPeriod
   timezone: string
   amount_usd: number
@@ -177,6 +209,7 @@ export function budgetView(budget: Budget): BudgetView {
     scope: {
       kind: budget.scopeKind,
       id: budget.scopeId,
+      ...(budget.scopeTeamId !== undefined && { team_id: budget.scopeTeamId }),
       ...(budget.environment !== undefined && { environment: budget.environment }),
     },
     period: budget.period,
@@ -195,6 +228,11 @@ export function budgetView(budget: Budget): BudgetView {
   }
 }
 
+/** The team a budget belongs to — its team scope, or the team it is narrowed to — undefined when org-wide. */
+export function teamOfBudget(budget: Pick<Budget, 'scopeKind' | 'scopeId' | 'scopeTeamId'>): string | undefined {
+  return budget.scopeKind === 'team' ? budget.scopeId : budget.scopeTeamId
+}
+
 /** `team:marketing`, `model:gpt-4o@prod`: how a scope reads in notifications and refusals. */
 export function scopeLabel(budget: Pick<Budget, 'scopeKind' | 'scopeId' | 'environment'>): string {
   const base = `${budget.scopeKind}:${budget.scopeId}`
@@ -208,6 +246,10 @@ export function scopeLabel(budget: Pick<Budget, 'scopeKind' | 'scopeId' | 'envir
 export function matchesCall(budget: Budget, attribution: Attribution, model: string, provider: string): boolean {
   if (budget.orgId !== attribution.orgId) return false
   if (budget.environment !== undefined && budget.environment !== attribution.environment) return false
+  if (budget.scopeTeamId !== undefined && budget.scopeTeamId !== attribution.teamId) return false
+  // A user named by the call (not the key's own) counts only toward user budgets of the key's
+  // team: otherwise any key could spend down another team's user budget by naming its user.
+  if (budget.scopeKind === 'user' && !attribution.userFromKey && budget.scopeTeamId === undefined) return false
   return scopeValueOf(budget.scopeKind, attribution, model, provider) === budget.scopeId
 }
 
@@ -224,7 +266,28 @@ function scopeValueOf(kind: BudgetScopeKind, attribution: Attribution, model: st
   }
 }
 
-/** The hard cap the ledger reserves against, or undefined for a budget that never blocks at 100%. */
+/** A budget's spend counter for one period, as the ledger keeps it (the ledger's BudgetCounterRef). */
+export interface PeriodCounter {
+  readonly budgetId: string
+  readonly periodKey: string
+  /** Set for hard budgets: reservations may not take reserved + spent above it. */
+  readonly limitMicros: Micros | undefined
+  readonly periodEndMs: number
+}
+
+/**
+ * The ledger counter of a budget's current period: its key carries the counter epoch, so a budget
+ * that changed what it counts starts a fresh counter (seeded with the period's spend so far).
+ */
+export function counterRefOf(budget: Budget, period: Period): PeriodCounter {
+  return {
+    budgetId: budget.id,
+    periodKey: budget.counterEpochMs > 0 ? `${period.key}~${budget.counterEpochMs}` : period.key,
+    limitMicros: limitMicros(budget),
+    periodEndMs: period.endMs,
+  }
+}
+
 /**
  * The amount reservations may not take a budget's period spend past: its amount when
  * `hard_limit`, or the lowest `block` threshold action's mark, whichever is lower. Checked in the

@@ -12,6 +12,10 @@ export {
   scopeLabel,
   matchesCall,
   limitMicros,
+  counterRefOf,
+  countsDifferently,
+  teamOfBudget,
+  type PeriodCounter,
   type Budget,
   type BudgetCreateBody,
   type BudgetPatchBody,
@@ -32,6 +36,7 @@ export {
   type FiredNotification,
   type BudgetServiceDeps,
   type BudgetServiceOptions,
+  type BudgetCounters,
 } from './budget-service.js'
 export type {
   BudgetStore,
@@ -41,4 +46,5 @@ export type {
   SpendByKey,
   TopSpendersMicros,
 } from './budget-store.js'
+export { percentOfAmount } from './spend-context.js'
 export { BudgetError, BudgetNotFoundError, type BudgetErrorCode } from './errors.js'

@@ -3,7 +3,7 @@
  * period, forecast and the top endpoints, users and models behind the spend. Money stays Micros
  * until `spendNotificationData`, the one place it becomes USD numbers and ISO instants.
  */
-import { divFloor, toUsd, type Micros } from '../money/index.js'
+import { mulDivFloor, toUsd, type Micros } from '../money/index.js'
 import type { SpendNotificationData, TopSpenders } from '../notify/index.js'
 import type { BudgetUsageReader, SpendScopeFilter, TopSpendersMicros } from './budget-store.js'
 import { forecastSpend, type Forecast } from './forecast.js'
@@ -62,6 +62,10 @@ export interface SpendDataExtras {
   readonly shadow?: boolean
   /** `would_block`: a shadow budget reached a block mark; nothing was blocked. */
   readonly decision?: 'would_block'
+  /** `refused`: blocking started with a refused call, before spend reached the mark. */
+  readonly reason?: 'refused'
+  /** The worst-case estimate of the call a wallet refused. */
+  readonly refused_estimate_usd?: number
 }
 
 export function spendNotificationData(context: SpendContext, extras: SpendDataExtras): SpendNotificationData {
@@ -83,7 +87,7 @@ export function spendNotificationData(context: SpendContext, extras: SpendDataEx
 /** Spend as a percentage of the amount with two decimals, rounded down (integer basis points first). */
 export function percentOfAmount(spentMicros: Micros, amountMicros: Micros): number {
   if (amountMicros <= 0) return 0
-  return divFloor(Math.max(0, spentMicros) * 10_000, amountMicros) / 100
+  return mulDivFloor(Math.max(0, spentMicros), 10_000, amountMicros) / 100
 }
 
 function topView(top: TopSpendersMicros): TopSpenders {

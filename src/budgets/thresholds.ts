@@ -5,16 +5,15 @@
  * which is what makes each threshold fire once however the spend arrives.
  */
 import { assert } from '../lib/assert.js'
-import { divCeil, type Micros } from '../money/index.js'
+import { mulDivCeil, type Micros } from '../money/index.js'
 import type { ThresholdActionKind } from '../config/types.js'
 import type { Budget } from './budget.js'
 
 /** The spend (micros) at which `thresholdPercent`% of `amountMicros` is reached; rounded up. */
 export function thresholdMarkMicros(amountMicros: Micros, thresholdPercent: number): Micros {
   assert(Number.isSafeInteger(thresholdPercent) && thresholdPercent > 0, `thresholdPercent: ${thresholdPercent}`)
-  const product = amountMicros * thresholdPercent
-  assert(Number.isSafeInteger(product), 'threshold mark overflows safe integers')
-  return divCeil(product, 100) as Micros
+  // Exact for every amount and percent within the bounds; a mark past 2^53 saturates (never reached).
+  return mulDivCeil(amountMicros, thresholdPercent, 100) as Micros
 }
 
 /** Thresholds (percent, ascending, no duplicates) whose mark lies in (before, after]. */

@@ -50,6 +50,8 @@ export const DEFAULTS = {
     failMode: 'closed',
     /** USD a consumer in fail-open mode may spend while the counter store is unreachable (SPEC §9). */
     emergencyAllowanceUsd: 0,
+    /** Calls may name an end user for attribution; the user's wallet and budgets must belong to the key's team. */
+    allowNamedUsers: true,
   },
   costTracking: {
     enabled: true,

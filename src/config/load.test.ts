@@ -155,6 +155,7 @@ describe('every section maps to the Config', () => {
         holdTimeoutMs: 60_000,
         failMode: 'open',
         emergencyAllowanceMicros: 2_500_000,
+        allowNamedUsers: false,
       },
     ])
   })
@@ -286,6 +287,7 @@ describe('defaults', () => {
       holdTimeoutMs: 30_000,
       failMode: 'closed',
       emergencyAllowanceMicros: 0,
+      allowNamedUsers: true,
     })
   })
 

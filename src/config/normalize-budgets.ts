@@ -48,6 +48,7 @@ function normalizeBudget(input: BudgetInput, path: string, channelIds: readonly 
     name: input.name,
     scopeKind: input.scope.kind,
     scopeId: input.scope.id,
+    scopeTeamId: scopeTeam(input, path, ctx),
     environment: input.scope.environment,
     period: input.period,
     timezone: timeZone(input.timezone ?? DEFAULTS.budget.timezone, `${path}.timezone`, ctx),
@@ -60,6 +61,15 @@ function normalizeBudget(input: BudgetInput, path: string, channelIds: readonly 
     owner: input.owner,
     channels: input.channels,
   }
+}
+
+function scopeTeam(input: BudgetInput, path: string, ctx: Context): string | undefined {
+  const teamId = input.scope.team_id
+  if (teamId !== undefined && (input.scope.kind === 'org' || input.scope.kind === 'team')) {
+    ctx.report(`${path}.scope.team_id`, `a ${input.scope.kind} budget cannot be narrowed to a team (give team_id with user, agent, key, endpoint, model or provider scopes)`)
+    return undefined
+  }
+  return teamId
 }
 
 /** The canonical IANA name (`europe/paris` → `Europe/Paris`); periods start at its local midnight. */

@@ -43,6 +43,7 @@ function normalizeGroup(input: ConsumerGroupInput, path: string, ctx: Context): 
     holdTimeoutMs: input.hold_timeout_ms ?? DEFAULTS.consumerGroup.holdTimeoutMs,
     failMode: input.fail_mode ?? DEFAULTS.consumerGroup.failMode,
     emergencyAllowanceMicros: emergencyAllowance(input.emergency_allowance_usd, `${path}.emergency_allowance_usd`, ctx),
+    allowNamedUsers: input.allow_named_users ?? DEFAULTS.consumerGroup.allowNamedUsers,
   }
 }
 

@@ -94,6 +94,7 @@ export const consumerGroupSchema = z.strictObject({
   hold_timeout_ms: intIn(0, LIMITS.holdTimeoutMsMax).optional(),
   fail_mode: z.enum(['closed', 'open']).optional(),
   emergency_allowance_usd: usdAmount.optional(),
+  allow_named_users: z.boolean().optional(),
 })
 
 // --- cost tracking, models, budgets ------------------------------------------------------------
@@ -136,6 +137,7 @@ export const budgetSchema = z.strictObject({
   scope: z.strictObject({
     kind: z.enum(BUDGET_SCOPE_KINDS),
     id: nonEmpty,
+    team_id: nonEmpty.optional(),
     environment: nonEmpty.optional(),
   }),
   period: z.enum(BUDGET_PERIODS),

@@ -34,6 +34,12 @@ export interface ConsumerGroup {
   readonly holdTimeoutMs: number
   readonly failMode: FailMode
   readonly emergencyAllowanceMicros: Micros
+  /**
+   * Whether calls may name a user (`x-tollgate-user`, OpenAI's `user`). A key bound to a user
+   * (`userId`) always pays and is budgeted as that user; a named user only selects a user wallet
+   * or user budget of this key's team. False: naming a user is refused.
+   */
+  readonly allowNamedUsers: boolean
 }
 
 export type ThresholdActionKind = 'notify' | 'degrade' | 'block'
@@ -79,6 +85,11 @@ export interface BudgetSpec {
   readonly name: string
   readonly scopeKind: BudgetScopeKind
   readonly scopeId: string
+  /**
+   * Only calls of this team count (any scope but org/team). A user named by a call (not bound to
+   * its key) counts only toward user budgets of the key's team.
+   */
+  readonly scopeTeamId: string | undefined
   readonly environment: string | undefined
   readonly period: BudgetPeriod
   readonly timezone: string

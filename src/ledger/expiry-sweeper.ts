@@ -23,6 +23,7 @@ export class ExpirySweeper {
     private readonly logger: Logger,
     private readonly options: ExpirySweeperOptions,
     private readonly onExpired: (results: ResolveResult[]) => void = () => {},
+    private readonly onFailure: () => void = () => {},
   ) {}
 
   start(): void {
@@ -47,7 +48,8 @@ export class ExpirySweeper {
           if (expired.length < this.options.batchSizeMax) break
         }
       } catch (error) {
-        this.logger.error({ err: error }, 'ledger: expiry sweep failed')
+        this.onFailure()
+        this.logger.error({ err: error }, 'ledger: expiry sweep failed; the next sweep retries')
       }
     })()
     await this.running

@@ -1,9 +1,15 @@
 /**
  * The port the ledger needs. Every method is atomic on its own: implementations (SQLite
- * transactions, Redis Lua scripts + PostgreSQL journal) must never let two concurrent calls
- * observe each other half-done. The contract suite in src/store/contract/ pins the behaviour.
+ * transactions, Redis Lua scripts + a journal drained into PostgreSQL) must never let two
+ * concurrent calls observe each other half-done. The contract suite in src/store/contract/ pins
+ * the behaviour.
+ *
+ * `commit` is the one write after a call: it resolves the call's reservation (or counts its spend
+ * when it had none) AND stores its usage event, in one durable step. Once it resolves, a process
+ * killed at any moment loses neither (docs/architecture.md, "Durability").
  */
 import type { Micros } from '../money/index.js'
+import type { UsageEvent } from '../usage/types.js'
 import type {
   AllocateRequest,
   BudgetCounterRef,
@@ -17,7 +23,34 @@ import type {
   WalletRef,
 } from './types.js'
 
+export interface CallCommit {
+  readonly orgId: string
+  readonly atMs: number
+  /** Stored in the same atomic step; undefined for a bare settle or void. */
+  readonly event: UsageEvent | undefined
+  /** Resolve this reservation: settle at `actualMicros` (capped at what its wallet can cover), or void. */
+  readonly resolve?: { readonly reservationId: string; readonly outcome: 'settled' | 'voided'; readonly actualMicros: Micros }
+  /** Spend without a reservation (enforcement off, ingested events): bumps these budget counters. */
+  readonly spend?: { readonly budgets: readonly BudgetCounterRef[]; readonly amountMicros: Micros }
+  /**
+   * Ingested events: when the org already has an event with this event's `externalRequestId`,
+   * nothing at all happens (`duplicate`), also when two commits race.
+   */
+  readonly dedupeExternalId?: boolean
+}
+
+export type CommitResult =
+  | {
+      readonly kind: 'committed'
+      /** The resolution of `resolve` (undefined without one). */
+      readonly resolution: ResolveResult | undefined
+      /** Budget counters that moved with this commit's spend (for thresholds). */
+      readonly budgetCrossings: readonly BudgetCrossing[]
+    }
+  | { readonly kind: 'duplicate' }
+
 export interface LedgerStore {
+  /** Throws `AllocationRefused` past the money bound or for a user wallet of another team. */
   allocate(request: AllocateRequest): Promise<Wallet>
   getWallet(walletId: string): Promise<Wallet | undefined>
   findWallet(orgId: string, ref: WalletRef): Promise<Wallet | undefined>
@@ -26,21 +59,22 @@ export interface LedgerStore {
   ledgerEntries(walletId: string, limit: number): Promise<LedgerEntry[]>
 
   reserve(request: ReserveRequest): Promise<ReserveResult>
+  commit(commit: CallCommit): Promise<CommitResult>
   /**
    * Charges `actualMicros` (at most what the wallet can still cover; the rest is recorded as
-   * unbilled) and returns reserved − charged to the wallet.
+   * unbilled) and returns reserved − charged to the wallet. A `commit` without an event.
    */
-  settle(reservationId: string, actualMicros: Micros, atMs: number): Promise<ResolveResult>
-  void(reservationId: string, atMs: number): Promise<ResolveResult>
+  settle(orgId: string, reservationId: string, actualMicros: Micros, atMs: number): Promise<ResolveResult>
+  void(orgId: string, reservationId: string, atMs: number): Promise<ResolveResult>
   /** Settles up to `limit` pending reservations past their deadline at the reserved amount, flagged `expired`. */
   expireOverdue(nowMs: number, limit: number): Promise<ResolveResult[]>
-  getReservation(reservationId: string): Promise<Reservation | undefined>
+  getReservation(orgId: string, reservationId: string): Promise<Reservation | undefined>
   countPending(): Promise<number>
 
-  /** Spend that needed no reservation (enforcement off, ingested events): bumps budget counters. */
-  recordSpend(budgets: readonly BudgetCounterRef[], amountMicros: Micros): Promise<BudgetCrossing[]>
+  /** Spend that needed no reservation: bumps budget counters (saturating). A `commit` without an event. */
+  recordSpend(orgId: string, budgets: readonly BudgetCounterRef[], amountMicros: Micros): Promise<BudgetCrossing[]>
   /** Current spend (settled + reserved) of each counter; 0 for counters never touched. */
-  budgetSpend(budgets: readonly BudgetCounterRef[]): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>>
+  budgetSpend(orgId: string, budgets: readonly BudgetCounterRef[]): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>>
 }
 
 export function counterKey(budgetId: string, periodKey: string): string {

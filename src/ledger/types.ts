@@ -18,6 +18,15 @@ export interface WalletRef {
   readonly scopeId: string
 }
 
+/**
+ * One step of a reservation's cascade. `teamOf`, when set, is the team the wallet must belong to
+ * ('' = a wallet of no team): a user named by the call (not bound to its key) may only spend a
+ * user wallet of the key's team. A wallet of another team is skipped as if it did not exist.
+ */
+export interface CascadeStep extends WalletRef {
+  readonly teamOf?: string
+}
+
 export function scopeName(ref: WalletRef): ScopeName {
   return `${ref.scopeKind}:${ref.scopeId}`
 }
@@ -27,6 +36,8 @@ export interface Wallet {
   readonly orgId: string
   readonly scopeKind: WalletScopeKind
   readonly scopeId: string
+  /** The team a user wallet belongs to (set at its first allocation); undefined for team/org wallets and team-less user wallets. */
+  readonly teamId: string | undefined
   readonly currency: 'USD'
   readonly allocatedMicros: Micros
   readonly reservedMicros: Micros
@@ -54,6 +65,8 @@ export interface Reservation {
   readonly createdAtMs: number
   readonly expiresAtMs: number
   readonly resolvedAtMs: number | undefined
+  /** What the caller of a direct reservation attached (its attribution, as JSON); undefined for proxied calls. */
+  readonly context: string | undefined
 }
 
 /**
@@ -79,6 +92,8 @@ export interface BudgetCrossing {
 export interface WalletCrossing {
   readonly walletId: string
   readonly scope: ScopeName
+  /** A team wallet's team, or the team a user wallet belongs to. */
+  readonly teamId: string | undefined
   readonly allocatedMicros: Micros
   readonly spentBeforeMicros: Micros
   readonly spentAfterMicros: Micros
@@ -88,7 +103,7 @@ export interface ReserveRequest {
   readonly reservationId: string
   readonly orgId: string
   /** Tried in order (user → team → org); the first that can cover the amount pays. */
-  readonly cascade: readonly WalletRef[]
+  readonly cascade: readonly CascadeStep[]
   /** False when wallet enforcement is off: only hard budgets are reserved against. */
   readonly walletRequired: boolean
   readonly walletCapPercent: number
@@ -97,6 +112,8 @@ export interface ReserveRequest {
   readonly requestId: string | undefined
   readonly atMs: number
   readonly expiresAtMs: number
+  /** Kept with the reservation and returned with it (a direct reservation's attribution, as JSON). */
+  readonly context?: string | undefined
   /**
    * What to do when the shared counter store cannot be reached (SPEC §9): `closed` refuses
    * (`store_unavailable`), `open` serves against a per-process emergency allowance of this many
@@ -127,7 +144,15 @@ export function pendingReservation(
     createdAtMs: request.atMs,
     expiresAtMs: request.expiresAtMs,
     resolvedAtMs: undefined,
+    context: request.context,
   }
+}
+
+/** The team a wallet belongs to: a team wallet's own, a user wallet's team (if any); undefined for the org. */
+export function teamOfWallet(wallet: Pick<Wallet, 'scopeKind' | 'scopeId' | 'teamId'>): string | undefined {
+  if (wallet.scopeKind === 'team') return wallet.scopeId
+  if (wallet.scopeKind === 'user') return wallet.teamId
+  return undefined
 }
 
 export type ReserveResult =
@@ -173,6 +198,8 @@ export interface LedgerEntry {
 export interface AllocateRequest {
   readonly orgId: string
   readonly wallet: WalletRef
+  /** For a user wallet: the team it belongs to. Set at the first allocation; a later one naming another team is refused. */
+  readonly teamId?: string | undefined
   readonly amountMicros: Micros
   readonly description: string | undefined
   readonly atMs: number

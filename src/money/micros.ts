@@ -12,6 +12,21 @@ export type Micros = number & { readonly unit: 'micro-usd' }
 export const MICROS_PER_USD = 1_000_000
 export const ZERO = 0 as Micros
 
+/**
+ * The bounds every edge validates (docs/decisions/0002-bounds.md), chosen so that no arithmetic
+ * on values inside them leaves the safe integers (a property test proves it):
+ * - one amount of money given by a user (an allocation, a wallet's total, a budget, an estimate,
+ *   an actual cost): at most $1,000,000,000;
+ * - tokens of one kind in one call (input, or output across all choices): at most 1,000,000,000;
+ * - a price: at most $1,000,000 per million tokens (`LIMITS.priceUsdPerMtokMax`).
+ * Then one part of a cost is at most 10^9 × 10^12 / 10^6 = 10^15 µ$, and a call's worst case
+ * (input + output parts) stays below 2^53. Counters that sum many calls saturate at
+ * `Number.MAX_SAFE_INTEGER` instead of losing precision.
+ */
+export const AMOUNT_MICROS_MAX = 1_000_000_000_000_000 as Micros
+export const TOKENS_MAX = 1_000_000_000
+export const PRICE_MICROS_PER_MTOK_MAX = 1_000_000_000_000
+
 export function micros(value: number): Micros {
   assert(Number.isSafeInteger(value), `micros: not a safe integer: ${value}`)
   return value as Micros
@@ -29,22 +44,62 @@ export function divFloor(numerator: number, denominator: number): number {
   return Math.floor(numerator / denominator)
 }
 
+/**
+ * ⌊a·b / d⌋ for non-negative safe integers, exact even when a·b passes 2^53 (then in BigInt);
+ * a result above `Number.MAX_SAFE_INTEGER` saturates there.
+ */
+export function mulDivFloor(a: number, b: number, d: number): number {
+  checkMulDiv(a, b, d)
+  if (b === 0 || a <= Number.MAX_SAFE_INTEGER / b) {
+    const product = a * b
+    return (product - (product % d)) / d
+  }
+  return saturate((BigInt(a) * BigInt(b)) / BigInt(d))
+}
+
+/** ⌈a·b / d⌉, exact as `mulDivFloor`; saturates at `Number.MAX_SAFE_INTEGER`. */
+export function mulDivCeil(a: number, b: number, d: number): number {
+  checkMulDiv(a, b, d)
+  if (b === 0 || a <= Number.MAX_SAFE_INTEGER / b) {
+    const product = a * b
+    return (product - (product % d)) / d + (product % d === 0 ? 0 : 1)
+  }
+  const bd = BigInt(d)
+  return saturate((BigInt(a) * BigInt(b) + bd - 1n) / bd)
+}
+
+function checkMulDiv(a: number, b: number, d: number): void {
+  assert(Number.isSafeInteger(a) && a >= 0, `mulDiv a: ${a}`)
+  assert(Number.isSafeInteger(b) && b >= 0, `mulDiv b: ${b}`)
+  assert(Number.isSafeInteger(d) && d > 0, `mulDiv d: ${d}`)
+}
+
+function saturate(value: bigint): number {
+  return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(value)
+}
+
+/** a + b for counters that sum many amounts: saturates at `Number.MAX_SAFE_INTEGER` instead of losing precision. */
+export function addSaturating(a: number, b: number): number {
+  return a >= Number.MAX_SAFE_INTEGER - b ? Number.MAX_SAFE_INTEGER : a + b
+}
+
 /** Micros of `percent`% of `amount`, rounded down (a cap never rounds up past the funds). */
 export function percentOf(amount: Micros, percent: number): Micros {
   assert(Number.isSafeInteger(percent) && percent >= 0, `percent: ${percent}`)
-  return micros(divFloor(amount * percent, 100))
+  return micros(mulDivFloor(amount, percent, 100))
 }
 
 /**
  * Cost of `tokens` at a price in micro-USD per million tokens; rounded up, never under.
- * 1 token at $2.50/Mtok = 2_500_000 µ$/Mtok → 2.5 µ$ → 3 µ$.
+ * 1 token at $2.50/Mtok = 2_500_000 µ$/Mtok → 2.5 µ$ → 3 µ$. Exact for every count and price
+ * within the bounds above (the product may pass 2^53; the result does not).
  */
 export function costOfTokens(tokens: number, priceMicrosPerMtok: number): Micros {
   assert(Number.isSafeInteger(tokens) && tokens >= 0, `tokens: ${tokens}`)
   assert(Number.isSafeInteger(priceMicrosPerMtok) && priceMicrosPerMtok >= 0, `price: ${priceMicrosPerMtok}`)
-  const product = tokens * priceMicrosPerMtok
-  assert(Number.isSafeInteger(product), 'cost overflows safe integers')
-  return micros(divCeil(product, 1_000_000))
+  const cost = mulDivCeil(tokens, priceMicrosPerMtok, 1_000_000)
+  assert(cost < Number.MAX_SAFE_INTEGER, 'cost overflows safe integers')
+  return micros(cost)
 }
 
 const USD_PATTERN = /^(\d{1,12})(?:\.(\d{1,6}))?$/

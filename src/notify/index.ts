@@ -1,16 +1,13 @@
 /** notify's public surface: other modules import only from here (STYLE §3). */
 export {
   NOTIFICATION_TYPES,
-  NOTIFICATION_KINDS,
   NOTIFICATION_DATA_BYTES_MAX,
-  kindOf,
   newNotification,
   notificationPayload,
   notificationTitle,
   notificationLines,
   type Notification,
   type NotificationType,
-  type NotificationKind,
   type NotificationData,
   type NotificationPayload,
   type SpendNotificationData,

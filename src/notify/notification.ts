@@ -7,32 +7,22 @@
 import { newId } from '../lib/ids.js'
 import { assert } from '../lib/assert.js'
 
+/**
+ * The one vocabulary of notifications: webhook `type`, inbox entries, preferences and docs all use
+ * these names.
+ */
 export const NOTIFICATION_TYPES = [
   'budget.threshold',
   'budget.forecast',
   'budget.spike',
   'budget.blocked',
+  'wallet.threshold',
   'wallet.exhausted',
   'ticket.created',
+  'ticket.digest',
   'ticket.resolved',
 ] as const
 export type NotificationType = (typeof NOTIFICATION_TYPES)[number]
-
-/** What a preference is about: the coarse kind of a notification type. */
-export const NOTIFICATION_KINDS = ['threshold', 'forecast', 'spike', 'ticket', 'blocked'] as const
-export type NotificationKind = (typeof NOTIFICATION_KINDS)[number]
-
-export function kindOf(type: NotificationType): NotificationKind {
-  switch (type) {
-    case 'budget.threshold': return 'threshold'
-    case 'budget.forecast': return 'forecast'
-    case 'budget.spike': return 'spike'
-    case 'budget.blocked': return 'blocked'
-    case 'wallet.exhausted': return 'blocked'
-    case 'ticket.created': return 'ticket'
-    case 'ticket.resolved': return 'ticket'
-  }
-}
 
 export interface TopEntry {
   readonly id: string
@@ -63,6 +53,8 @@ export type SpendNotificationData = {
   readonly last_hour_spend_usd?: number
   readonly shadow?: boolean
   readonly decision?: 'would_block'
+  readonly reason?: 'refused'
+  readonly refused_estimate_usd?: number
   readonly top: TopSpenders
 }
 
@@ -73,16 +65,18 @@ export interface Notification {
   readonly type: NotificationType
   readonly createdAtMs: number
   readonly orgId: string
+  /** The team it concerns (a team budget or wallet, a user wallet's team, a ticket's team); undefined when org-wide. A team_admin's inbox shows only its team's. */
+  readonly teamId: string | undefined
   readonly data: NotificationData
 }
 
 /** Largest serialised `data` accepted: a notification is a message, not a report. */
 export const NOTIFICATION_DATA_BYTES_MAX = 64 * 1024
 
-export function newNotification(type: NotificationType, orgId: string, data: NotificationData, nowMs: number): Notification {
+export function newNotification(type: NotificationType, orgId: string, teamId: string | undefined, data: NotificationData, nowMs: number): Notification {
   assert(orgId.length > 0, 'notification orgId is empty')
   assert(JSON.stringify(data).length <= NOTIFICATION_DATA_BYTES_MAX, 'notification data too large')
-  return { id: newId('ntf', nowMs), type, createdAtMs: nowMs, orgId, data }
+  return { id: newId('ntf', nowMs), type, createdAtMs: nowMs, orgId, teamId, data }
 }
 
 /** The JSON every webhook receives and the inbox API returns: `{id, type, created_at, data}`. */
@@ -116,12 +110,16 @@ export function notificationTitle(notification: Notification): string {
       return `Spend spike on ${scope}${name}`
     case 'budget.blocked':
       return `Budget for ${scope}${name} is exhausted: requests are now refused`
+    case 'wallet.threshold':
+      return `Wallet for ${scope} reached ${numberField(data, 'threshold_percent') ?? '?'}% of its allocation`
     case 'wallet.exhausted':
-      return `Wallet for ${scope} is exhausted`
+      return `Wallet for ${scope} cannot cover requests: they are now refused`
     case 'ticket.created':
       return `Cost ticket opened for ${scope}`
+    case 'ticket.digest':
+      return `Cost ticket for ${scope}: ${numberField(data, 'new_refusals') ?? '?'} more refused requests`
     case 'ticket.resolved':
-      return `Cost ticket resolved for ${scope}`
+      return `Cost ticket ${typeof data['status'] === 'string' ? data['status'] : 'resolved'} for ${scope}`
   }
 }
 

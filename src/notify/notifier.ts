@@ -5,7 +5,7 @@
  */
 import type { Clock } from '../lib/clock.js'
 import type { NotificationChannel } from '../config/types.js'
-import { kindOf, type Notification } from './notification.js'
+import type { Notification } from './notification.js'
 import type { OutboxStore } from './outbox.js'
 import { resolveChannels, type PreferenceStore } from './preferences.js'
 
@@ -41,7 +41,7 @@ export class Notifier implements NotificationSink {
     const configured = new Set(this.configuredIds)
     const candidates = (channelIds ?? this.configuredIds).filter((id) => configured.has(id))
     const preferences = candidates.length === 0 ? [] : await this.deps.preferences.listPreferences(notification.orgId)
-    const resolved = resolveChannels(kindOf(notification.type), [...new Set(candidates)], preferences)
+    const resolved = resolveChannels(notification.type, [...new Set(candidates)], preferences)
     await this.deps.outbox.enqueue(notification, resolved, this.deps.clock.nowMs())
     return { notificationId: notification.id, channelIds: resolved }
   }

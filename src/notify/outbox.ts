@@ -35,6 +35,8 @@ export interface InboxQuery {
   readonly limit: number
   /** Page: only notifications with an id before this one. */
   readonly beforeId: string | undefined
+  /** Only this team's notifications (a team_admin's inbox); undefined for the whole org. */
+  readonly teamId: string | undefined
 }
 
 export interface InboxEntry {
@@ -56,8 +58,8 @@ export interface OutboxStore {
 
 export interface InboxStore {
   listInbox(orgId: string, query: InboxQuery): Promise<InboxEntry[]>
-  /** False when there is no such notification in this org. Marking twice keeps the first time. */
-  markRead(orgId: string, notificationId: string, nowMs: number): Promise<boolean>
+  /** False when there is no such notification in this org (and team, when given). Marking twice keeps the first time. */
+  markRead(orgId: string, notificationId: string, nowMs: number, teamId: string | undefined): Promise<boolean>
 }
 
 export interface RetryPolicy {

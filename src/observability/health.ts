@@ -11,8 +11,6 @@ export async function healthRoutes(app: FastifyInstance, deps: { stores: Stores;
   })
   app.get('/metrics', async (_request, reply) => {
     deps.metrics.reservationsPending.set(await deps.stores.ledger.countPending())
-    const stores = deps.stores as Stores & { redisRoundTrips?: () => number }
-    if (stores.redisRoundTrips) deps.metrics.redisRoundTrips.set(stores.redisRoundTrips())
     return reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics())
   })
 }

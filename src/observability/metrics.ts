@@ -12,10 +12,50 @@ export interface Metrics {
   readonly upstreamErrors: Counter<'provider' | 'status'>
   readonly reservationsPending: Gauge
   readonly reservationsExpired: Counter
-  readonly usageQueueDepth: Gauge
+  readonly sweepFailures: Counter
+  /** Calls whose cost could not be committed (the store failed); their reservations expire at the worst case. */
+  readonly commitFailures: Counter
   readonly ledgerDriftWallets: Gauge
   readonly ledgerDriftMicros: Gauge
-  readonly redisRoundTrips: Gauge
+}
+
+/** Counters kept by a store (Redis commands and round trips), exposed as Prometheus counters on scrape. */
+export interface StoreCounters {
+  redisRoundTrips(): number
+  redisCommands(): number
+  /** Journal entries in Redis not yet applied to PostgreSQL. */
+  journalBacklog(): Promise<number>
+}
+
+/** Adds the store's own counters to the registry (Redis + PostgreSQL storage only). */
+export function registerStoreCounters(metrics: Metrics, counters: StoreCounters): void {
+  const registry = metrics.registry
+  new Counter({
+    name: 'tollgate_redis_round_trips_total',
+    help: 'Redis round trips awaited by the ledger since start (one per script or pipeline)',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(counters.redisRoundTrips())
+    },
+  })
+  new Counter({
+    name: 'tollgate_redis_commands_total',
+    help: 'Redis commands sent by the ledger since start, awaited or not (a pipeline counts each of its commands)',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(counters.redisCommands())
+    },
+  })
+  new Gauge({
+    name: 'tollgate_journal_backlog',
+    help: 'Ledger and usage journal entries in Redis not yet applied to PostgreSQL',
+    registers: [registry],
+    async collect() {
+      this.set(await counters.journalBacklog().catch(() => -1))
+    },
+  })
 }
 
 export function createMetrics(): Metrics {
@@ -57,19 +97,19 @@ export function createMetrics(): Metrics {
       help: 'Reservations settled at their reserved amount by the sweeper',
       registers: [registry],
     }),
-    usageQueueDepth: new Gauge({
-      name: 'tollgate_usage_queue_depth',
-      help: 'Usage events waiting to be written',
+    sweepFailures: new Counter({
+      name: 'tollgate_expiry_sweep_failures_total',
+      help: 'Expiry sweeps that failed (the store could not be read or written); the next sweep retries',
+      registers: [registry],
+    }),
+    commitFailures: new Counter({
+      name: 'tollgate_commit_failures_total',
+      help: 'Calls whose cost and usage event could not be committed; their reservations expire at the reserved amount',
       registers: [registry],
     }),
     ledgerDriftWallets: new Gauge({
       name: 'tollgate_ledger_drift_wallets',
       help: 'Wallet fields on which Redis and PostgreSQL disagreed at the last reconciliation',
-      registers: [registry],
-    }),
-    redisRoundTrips: new Gauge({
-      name: 'tollgate_redis_round_trips_total',
-      help: 'Redis round trips made by the ledger since start (Redis + PostgreSQL storage only)',
       registers: [registry],
     }),
     ledgerDriftMicros: new Gauge({

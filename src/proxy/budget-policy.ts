@@ -4,10 +4,11 @@
  * happens after spend settles (thresholds, forecasts, notifications — off the response path).
  */
 import { counterKey, type BudgetCounterRef, type LedgerStore, type WalletCrossing } from '../ledger/index.js'
-import { limitMicros, scopeLabel, type BudgetService } from '../budgets/index.js'
+import { counterRefOf, scopeLabel, type BudgetService } from '../budgets/index.js'
 import type { Logger } from '../observability/logger.js'
 import type { BudgetAlert } from '../config/index.js'
-import { percentOf } from '../money/index.js'
+import { micros, percentOf } from '../money/index.js'
+import { teamOfWallet, type WalletRef } from '../ledger/index.js'
 import { cascadeOf } from './reserve.js'
 import type { PolicyDecision, PolicyInput, SettledSpend, SpendPolicy } from './spend-policy.js'
 
@@ -41,7 +42,7 @@ export class BudgetPolicy implements SpendPolicy {
     const settings = this.walletDegrade!
     for (const ref of cascadeOf({ attribution: input.attribution })) {
       const wallet = await this.ledger.findWallet(input.attribution.orgId, ref)
-      if (!wallet) continue
+      if (!wallet || (ref.teamOf !== undefined && (wallet.teamId ?? '') !== ref.teamOf)) continue
       const used = wallet.spentMicros + wallet.reservedMicros
       const alert = [...settings.alerts].reverse().find((a) => used >= percentOf(wallet.allocatedMicros, a.thresholdPercent))
       if (!alert) return undefined
@@ -60,13 +61,8 @@ export class BudgetPolicy implements SpendPolicy {
   private async decideBudgets(input: PolicyInput): Promise<PolicyDecision> {
     const applicable = this.budgets.applicableBudgets(input.attribution, input.model, input.provider, input.atMs)
     if (applicable.length === 0) return { kind: 'allow', counters: [] }
-    const counters: BudgetCounterRef[] = applicable.map(({ budget, period }) => ({
-      budgetId: budget.id,
-      periodKey: period.key,
-      limitMicros: limitMicros(budget),
-      periodEndMs: period.endMs,
-    }))
-    const spend = await this.ledger.budgetSpend(counters)
+    const counters: BudgetCounterRef[] = applicable.map(({ budget, period }) => counterRefOf(budget, period))
+    const spend = await this.ledger.budgetSpend(input.attribution.orgId, counters)
     const periodKeyOf = new Map(counters.map((c) => [c.budgetId, c.periodKey]))
     const labels = new Map(
       applicable.map(({ budget, period }) => [budget.id, { scope: scopeLabel(budget), name: budget.name, periodLabel: `${budget.period} ${period.key}` }]),
@@ -111,9 +107,43 @@ export class BudgetPolicy implements SpendPolicy {
     if (spend.walletCrossing) void this.budgets.onWalletSpendSettled([walletCrossingOf(spend.walletCrossing, spend.attribution.orgId)], context)
   }
 
-  onBlocked(): void {
-    // The crossing that reached the block mark already sent `budget.blocked` (once per period).
+  onBlocked(counter: { budgetId: string; periodKey: string }, input: PolicyInput): void {
+    const orgId = input.attribution.orgId
+    void this.ledger
+      .budgetSpend(orgId, [{ budgetId: counter.budgetId, periodKey: counter.periodKey, limitMicros: undefined, periodEndMs: 0 }])
+      .then((spend) => this.budgets.onBlocked(counter.budgetId, counter.periodKey, spend.get(counterKey(counter.budgetId, counter.periodKey))?.spentMicros ?? micros(0), input.atMs))
+      .catch((error: unknown) => this.logger.error({ err: error, budgetId: counter.budgetId }, 'budgets: announcing a block failed'))
   }
+
+  onWalletRefused(scope: string, input: PolicyInput, availableMicros: number): void {
+    const orgId = input.attribution.orgId
+    const ref = walletRefOfScope(scope)
+    if (!ref) return
+    void this.ledger
+      .findWallet(orgId, ref)
+      .then((wallet) => {
+        if (!wallet) return
+        return this.budgets.onWalletRefused(
+          {
+            walletId: wallet.id,
+            orgId,
+            scope: { kind: wallet.scopeKind, id: wallet.scopeId },
+            teamId: teamOfWallet(wallet),
+            allocatedMicros: wallet.allocatedMicros,
+            spentAfterMicros: wallet.spentMicros,
+          },
+          micros(Math.max(0, availableMicros)),
+          input.atMs,
+        )
+      })
+      .catch((error: unknown) => this.logger.error({ err: error, scope }, 'budgets: announcing an exhausted wallet failed'))
+  }
+}
+
+function walletRefOfScope(scope: string): WalletRef | undefined {
+  const [kind, ...rest] = scope.split(':')
+  if (kind !== 'user' && kind !== 'team' && kind !== 'org') return undefined
+  return { scopeKind: kind, scopeId: rest.join(':') }
 }
 
 function walletCrossingOf(crossing: WalletCrossing, orgId: string) {
@@ -122,6 +152,7 @@ function walletCrossingOf(crossing: WalletCrossing, orgId: string) {
     walletId: crossing.walletId,
     orgId,
     scope: { kind: kind as 'org' | 'team' | 'user', id: rest.join(':') },
+    teamId: crossing.teamId,
     allocatedMicros: crossing.allocatedMicros,
     spentBeforeMicros: crossing.spentBeforeMicros,
     spentAfterMicros: crossing.spentAfterMicros,

@@ -64,11 +64,20 @@ export function buildCall(input: {
   if (stream === true && input.endpoint === 'embeddings') {
     return proxyError.invalidRequest('Embeddings cannot be streamed.')
   }
+  const missing = missingInput(input.endpoint, record)
+  if (missing !== undefined) return proxyError.invalidRequest(missing)
   const bodyUser = typeof record.user === 'string' && record.user.length > 0 ? record.user.slice(0, HEADER_VALUE_CHARS_MAX) : undefined
+  const namedUser = header(headers, 'x-tollgate-user') ?? bodyUser
+  if (namedUser !== undefined && !consumer.allowNamedUsers) {
+    return proxyError.invalidRequest('This key may not name a user: remove the x-tollgate-user header and the "user" field, or use a key that allows named users.')
+  }
+  // The key's own user always wins: a key bound to bob cannot bill carol (or dodge bob's budget).
+  const userFromKey = consumer.userId !== undefined
   const attribution: Attribution = {
     orgId: consumer.orgId,
     teamId: consumer.teamId,
-    userId: header(headers, 'x-tollgate-user') ?? bodyUser ?? consumer.userId,
+    userId: consumer.userId ?? namedUser,
+    userFromKey,
     agentId: header(headers, 'x-tollgate-agent') ?? consumer.agentId,
     keyName: consumer.name,
     endpointTag: header(headers, 'x-tollgate-endpoint') ?? consumer.endpointTag,
@@ -87,6 +96,28 @@ export function buildCall(input: {
     receivedAtMs: input.receivedAtMs,
     headers,
     idempotencyKey: header(headers, 'idempotency-key'),
+  }
+}
+
+/**
+ * A call with nothing to send is refused before anything is reserved: chat and Messages need a
+ * non-empty `messages` array, Responses and Embeddings an `input`.
+ */
+function missingInput(endpoint: ProxyCall['endpoint'], body: Record<string, unknown>): string | undefined {
+  switch (endpoint) {
+    case 'chat_completions':
+    case 'messages': {
+      const messages = body['messages']
+      return Array.isArray(messages) && messages.length > 0 ? undefined : '"messages" is required and must be a non-empty array.'
+    }
+    case 'responses':
+    case 'embeddings': {
+      // A Responses call may name a stored prompt instead of sending input.
+      if (endpoint === 'responses' && body['prompt'] !== undefined) return undefined
+      const value = body['input']
+      const empty = value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0)
+      return empty ? '"input" is required and must not be empty.' : undefined
+    }
   }
 }
 

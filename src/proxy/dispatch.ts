@@ -1,7 +1,8 @@
 /**
  * Sends one call upstream and relays the answer byte for byte. It measures (usage from the body
  * or the stream) but never prices or reserves: when the outcome is known it calls `resolve`,
- * which settles or voids and returns the cost headers, before the last bytes go out.
+ * which makes the call's cost durable (settle or void, and the usage event) and returns the cost
+ * headers; only then do the last bytes (or the trailer) go out.
  */
 import { once } from 'node:events'
 import type { Dispatcher } from 'undici'
@@ -25,11 +26,6 @@ export interface Measured {
   readonly modelServed: string | undefined
 }
 
-export interface Resolution {
-  readonly headers: Record<string, string>
-  readonly settled: Promise<void>
-}
-
 export interface DispatchInput {
   readonly call: ProxyCall
   readonly routed: RoutedModel
@@ -44,10 +40,12 @@ export interface DispatchInput {
   readonly pools: UpstreamPools
   readonly upstream: { origin: string; path: string; headers: Record<string, string> }
   /**
-   * Called exactly once, as soon as the outcome is known: returns the cost headers at once and
-   * starts the settle (or void), which dispatch awaits after the client has its answer.
+   * Called exactly once, as soon as the outcome is known: commits the cost (settle or void, and
+   * the usage event) and resolves to the cost headers. Dispatch awaits it before the answer ends.
    */
-  readonly resolve: (measured: Measured) => Resolution
+  readonly resolve: (measured: Measured) => Promise<Record<string, string>>
+  /** Relay failures that are not a plain hang-up are logged here. */
+  readonly onRelayError: (error: unknown) => void
 }
 
 const COST_TRAILERS = `${H.cost}, ${H.walletRemaining}`
@@ -63,11 +61,16 @@ export async function dispatch(input: DispatchInput): Promise<Measured> {
       body: JSON.stringify(input.upstreamBody),
     })
   } catch (error) {
-    const measured: Measured = { kind: 'unreachable', status: 502, usage: undefined, usageSource: 'none', modelServed: undefined }
-    const { headers: costHeaders, settled } = input.resolve(measured)
-    const message = `Upstream ${input.routed.target.id} could not be reached: ${(error as Error).message}`
-    sink.sendJson(502, { ...input.headers, ...costHeaders }, errorBody(call.flavor, { status: 502, code: 'upstream_unreachable', message }, call.requestId))
-    await settled
+    // A timeout may have been reached after the provider started working: it is a `cut` (charged
+    // its worst case, flagged); a refused connection spent nothing and is voided.
+    const timedOut = isTimeout(error)
+    const measured: Measured = { kind: timedOut ? 'cut' : 'unreachable', status: timedOut ? 504 : 502, usage: undefined, usageSource: 'none', modelServed: undefined }
+    const costHeaders = await input.resolve(measured)
+    const message = timedOut
+      ? `Upstream ${input.routed.target.id} did not answer within ${input.routed.target.timeoutMs} ms.`
+      : `Upstream ${input.routed.target.id} could not be reached: ${(error as Error).message}`
+    const code = timedOut ? 'upstream_timeout' : 'upstream_unreachable'
+    sink.sendJson(measured.status, { ...input.headers, ...costHeaders }, errorBody(call.flavor, { status: measured.status, code, message }, call.requestId))
     return measured
   }
 
@@ -93,13 +96,19 @@ async function relayWhole(
   let body: Buffer
   try {
     body = await readAll(response.body)
-  } catch {
-    // The upstream hung up mid-body: nothing usable was delivered to the client.
-    const measured: Measured = { kind: 'cut', status: 502, usage: undefined, usageSource: 'none', modelServed: undefined }
-    const { headers: costHeaders, settled } = input.resolve(measured)
-    const message = `Upstream ${input.routed.target.id} closed the connection mid-response.`
-    input.sink.sendJson(502, { ...input.headers, ...costHeaders }, errorBody(input.call.flavor, { status: 502, code: 'upstream_unreachable', message }, input.call.requestId))
-    await settled
+  } catch (error) {
+    // The upstream hung up (or timed out) mid-body after its status: nothing usable reached the
+    // client, but the provider has worked and bills it, so it is a cut call (charged its worst case).
+    const timedOut = isTimeout(error)
+    if (!timedOut) input.onRelayError(error)
+    const status = timedOut ? 504 : 502
+    const measured: Measured = { kind: response.statusCode >= 400 ? 'upstream_error' : 'cut', status, usage: undefined, usageSource: 'none', modelServed: undefined }
+    const costHeaders = await input.resolve(measured)
+    const message = timedOut
+      ? `Upstream ${input.routed.target.id} stopped sending within ${input.routed.target.timeoutMs} ms.`
+      : `Upstream ${input.routed.target.id} closed the connection mid-response.`
+    const code = timedOut ? 'upstream_timeout' : 'upstream_unreachable'
+    input.sink.sendJson(status, { ...input.headers, ...costHeaders }, errorBody(input.call.flavor, { status, code, message }, input.call.requestId))
     return measured
   }
   let measured: Measured
@@ -116,9 +125,8 @@ async function relayWhole(
       modelServed: found?.model,
     }
   }
-  const { headers: costHeaders, settled } = input.resolve(measured)
+  const costHeaders = await input.resolve(measured)
   input.sink.send(response.statusCode, { ...upstreamHeaders, ...input.headers, ...costHeaders }, body)
-  await settled
   return measured
 }
 
@@ -164,8 +172,10 @@ async function relayStream(
     parser.end()
     flush()
     complete = true
-  } catch {
+  } catch (error) {
     complete = false
+    // A client hanging up destroys the upstream body on purpose; anything else is worth a log line.
+    if (!sink.isClientGone) input.onRelayError(error)
   } finally {
     sink.raw.off('close', onClientGone)
   }
@@ -178,12 +188,17 @@ async function relayStream(
     usageSource: counted.source,
     modelServed: counted.model,
   }
-  const { headers: costHeaders, settled } = input.resolve(measured)
+  const costHeaders = await input.resolve(measured)
   if (measured.kind === 'ok') sink.end(costHeaders)
   // A stream cut by the provider is cut for the client too, so it cannot mistake it for a whole answer.
   else sink.raw.destroy()
-  await settled
   return measured
+}
+
+/** undici's headers/body timeouts (the target's `timeout_ms`). */
+function isTimeout(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT'
 }
 
 async function drainOrClose(sink: ResponseSink): Promise<void> {

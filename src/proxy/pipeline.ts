@@ -12,16 +12,17 @@ import { createHash } from 'node:crypto'
 import type { Clock } from '../lib/clock.js'
 import { newId } from '../lib/ids.js'
 import type { Config } from '../config/types.js'
-import type { IdempotencyStore, LedgerStore, Reservation, ResolveResult } from '../ledger/index.js'
+import type { CommitResult, IdempotencyStore, LedgerStore, Reservation, ResolveResult } from '../ledger/index.js'
+import type { FundsSignal } from '../ledger/funds-signal.js'
 import { ZERO, formatUsd, micros, type Micros } from '../money/index.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { Logger } from '../observability/logger.js'
 import { costOfUsage, type PriceBook } from '../pricing/index.js'
 import { buildUpstreamRequest, emptyUsage, ensureStreamUsage } from '../providers/index.js'
 import type { TicketService } from '../tickets/index.js'
-import type { UsageDecision, UsageEvent, UsageRecorder, UsageStatus } from '../usage/index.js'
+import type { UsageDecision, UsageEvent, UsageStatus } from '../usage/index.js'
 import { routeModel, type ProxyCall, type RoutedModel } from './call.js'
-import { dispatch, type Measured, type Resolution } from './dispatch.js'
+import { dispatch, type Measured } from './dispatch.js'
 import { H } from './headers.js'
 import { errorBody, type ProxyError } from './refusal.js'
 import { PromptEstimate, planOutputCap, reserveForCall, type ReservationOutcome } from './reserve.js'
@@ -35,8 +36,9 @@ export interface ProxyDeps {
   readonly ledger: LedgerStore
   readonly tickets: TicketService
   readonly policy: SpendPolicy
-  readonly usage: UsageRecorder
   readonly idempotency: IdempotencyStore
+  /** Wakes held requests when a wallet is topped up in this process. */
+  readonly funds: FundsSignal
   readonly pools: UpstreamPools
   readonly metrics: Metrics
   readonly logger: Logger
@@ -92,8 +94,8 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
     atMs: call.receivedAtMs,
   })
   if (decision.kind === 'block') {
-    deps.policy.onBlocked(decision, { attribution: call.attribution, model: call.modelRequested, provider: routed.target.provider, atMs: call.receivedAtMs })
-    recordRefusal(call, deps, routed, 'budget_cap_exceeded')
+    deps.policy.onBlocked({ budgetId: decision.budgetId, periodKey: periodKeyOf(decision, decision.budgetId) }, policyInput(call, routed))
+    await recordRefusal(call, deps, routed, 'budget_cap_exceeded')
     return refuse(call, sink, blockedError(decision.scope, `${decision.budgetName} (${decision.periodLabel})`, decision.resetAtMs, clock.nowMs()))
   }
   const headers: Record<string, string> = { [H.requestId]: call.requestId }
@@ -117,11 +119,22 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   let reservedCall: ReservedCall | undefined
   if (needsReservation) {
     const reserved = await reserveForCall(
-      { config, ledger: deps.ledger, tickets: deps.tickets, nowMs: () => clock.nowMs() },
-      call, routed, price, prompt, cap, decision.counters, upstreamBody,
+      { config, ledger: deps.ledger, tickets: deps.tickets, funds: deps.funds, nowMs: () => clock.nowMs() },
+      call, routed, price, prompt, cap, decision.counters, upstreamBody, sink,
     )
+    if (reserved.kind === 'client_gone') {
+      // A held request whose client hung up is never sent: nobody would receive the answer.
+      deps.logger.info({ requestId: call.requestId, ticketId: reserved.ticketId }, 'proxy: held request abandoned by its client; not sent')
+      return false
+    }
     if (reserved.kind === 'refused') {
-      if (reserved.result.kind !== 'store_unavailable') recordRefusal(call, deps, routed, reserved.result.kind)
+      const refusal = reserved.result
+      if (refusal.kind === 'budget_cap_exceeded') {
+        deps.policy.onBlocked({ budgetId: refusal.budgetId, periodKey: refusal.periodKey }, policyInput(call, routed))
+      } else if (refusal.kind === 'insufficient_quota') {
+        deps.policy.onWalletRefused(refusal.scope, policyInput(call, routed), refusal.availableMicrosMax)
+      }
+      if (refusal.kind !== 'store_unavailable') await recordRefusal(call, deps, routed, refusal.kind)
       return refuse(call, sink, reservationRefusal(reserved, decision, clock.nowMs()))
     }
     reservation = reserved.result.reservation
@@ -141,23 +154,44 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
     clientHeaders: call.headers,
   })
   let resolved = false
-  const resolve = (measured: Measured): Resolution => {
+  const resolve = (measured: Measured): Promise<Record<string, string>> => {
     resolved = true
     return settleCall(call, deps, routed as RoutedModel, decision, reservedCall, measured)
   }
   let outcome: Measured | undefined
   try {
-    outcome = await dispatch({ call, routed, upstreamBody, dropInjectedUsage, promptTokensEstimate: () => prompt.counted(), sink, headers, pools: deps.pools, upstream, resolve })
-  } finally {
-    if (!resolved && reservation) {
-      // Dispatch threw before learning the outcome: charge the worst case rather than risk
-      // undercharging a call that may have run; the ledger entry says why.
-      deps.logger.error({ requestId: call.requestId, reservationId: reservation.id }, 'proxy: dispatch failed unexpectedly; settling at the reserved amount')
-      await deps.ledger.settle(reservation.id, reservation.amountMicros, clock.nowMs())
-    }
+    outcome = await dispatch({
+      call,
+      routed,
+      upstreamBody,
+      dropInjectedUsage,
+      promptTokensEstimate: () => prompt.counted(),
+      sink,
+      headers,
+      pools: deps.pools,
+      upstream,
+      resolve,
+      onRelayError: (error) => deps.logger.warn({ err: error, requestId: call.requestId, target: routed.target.id }, 'proxy: upstream relay failed mid-response'),
+    })
+  } catch (error) {
+    if (resolved) throw error
+    // Dispatch threw before learning the outcome: the call may have run upstream, so it is
+    // charged its worst case rather than risk undercharging; the event says why.
+    resolved = true
+    deps.logger.error({ err: error, requestId: call.requestId, reservationId: reservation?.id }, 'proxy: dispatch failed unexpectedly; charging the worst case')
+    await settleCall(call, deps, routed, decision, reservedCall, { kind: 'cut', status: 502, usage: undefined, usageSource: 'none', modelServed: undefined })
+    throw error
   }
   // Charged exactly when settleCall settles rather than voids.
   return outcome.usage !== undefined || outcome.kind === 'ok'
+}
+
+function policyInput(call: ProxyCall, routed: RoutedModel) {
+  return { attribution: call.attribution, model: call.modelRequested, provider: routed.target.provider, atMs: call.receivedAtMs }
+}
+
+function periodKeyOf(decision: PolicyDecision, budgetId: string): string {
+  return decision.counters.find((c) => c.budgetId === budgetId)?.periodKey ?? ''
 }
 
 /** A `degrade` decision: route to the cheaper model when it can be served, and/or cap the output. */
@@ -203,20 +237,20 @@ function reservationRefusal(reserved: Extract<ReservationOutcome, { kind: 'refus
 }
 
 /**
- * Turns what dispatch measured into money. The cost (and what remains of the wallet, as of this
- * call) is known at once from the usage, so the client gets its answer without waiting for the
- * store; the usage event is queued at once; the settle (or void) and the notifications follow in `settled`, which
- * the pipeline awaits before the call is done. A later request from this process is ordered
- * after it (same group commit / same Redis connection).
+ * Turns what dispatch measured into money and makes it durable: the cost is computed from the
+ * usage, then ONE ledger commit resolves the reservation (or counts the spend of an unreserved
+ * call) and stores the usage event. Dispatch awaits it before the client's last bytes go out, so
+ * a call the client received in full is in the store for good. Thresholds and notifications
+ * follow off the response path.
  */
-function settleCall(
+async function settleCall(
   call: ProxyCall,
   deps: ProxyDeps,
   routed: RoutedModel,
   decision: PolicyDecision,
   reserved: ReservedCall | undefined,
   measured: Measured,
-): Resolution {
+): Promise<Record<string, string>> {
   const now = deps.clock.nowMs()
   const provider = routed.target.provider
   const reservation = reserved?.reservation
@@ -232,38 +266,48 @@ function settleCall(
     priceSource = `${priceSource};unreported-usage`
   }
   const spent = measured.usage !== undefined || measured.kind === 'ok'
+  const event = usageEventOf(call, routed, measured, STATUS_OF[measured.kind], costMicros, priceSource, decisionLabel(decision, reservation, deps.config), reservation, now)
   const headers: Record<string, string> = { [H.cost]: formatUsd(costMicros) }
-  if (reservation && reserved.walletAvailableMicros !== undefined) {
-    // The wallet never pays above what it could cover (SPEC §1), so neither does this figure.
+  let result: CommitResult | undefined
+  try {
+    result = await deps.ledger.commit({
+      orgId: call.attribution.orgId,
+      atMs: now,
+      event,
+      ...(reservation && { resolve: { reservationId: reservation.id, outcome: spent ? 'settled' : 'voided', actualMicros: spent ? costMicros : ZERO } }),
+      ...(!reservation && decision.counters.length > 0 && costMicros > 0 && { spend: { budgets: decision.counters, amountMicros: costMicros } }),
+    })
+  } catch (error) {
+    // The answer is delivered all the same (the provider has charged for it); the reservation
+    // expires at its worst case, never under-charged. The failure is loud.
+    deps.metrics.commitFailures.inc()
+    deps.logger.error({ err: error, requestId: call.requestId, reservationId: reservation?.id }, 'proxy: could not record the call; its reservation will expire at the reserved amount')
+  }
+  const resolution: ResolveResult | undefined = result?.kind === 'committed' ? result.resolution : undefined
+  if (resolution && (resolution.kind === 'settled' || resolution.kind === 'voided') && resolution.walletAvailableMicros !== undefined) {
+    headers[H.walletRemaining] = formatUsd(resolution.walletAvailableMicros)
+  } else if (reservation && reserved.walletAvailableMicros !== undefined) {
+    // Not committed (store failure): what the wallet would hold, never above what it could cover.
     const charged = spent ? Math.min(costMicros, reservation.amountMicros + reserved.walletAvailableMicros) : 0
     headers[H.walletRemaining] = formatUsd(micros(reserved.walletAvailableMicros + reservation.amountMicros - charged))
   }
-
-  // Recorded before the response goes out, so a report read right after the call includes it.
-  deps.usage.record(usageEventOf(call, routed, measured, STATUS_OF[measured.kind], costMicros, priceSource, decisionLabel(decision, reservation, deps.config), reservation, now))
-  const settled = (async () => {
-    let result: ResolveResult | undefined
-    let budgetCrossings = decision.counters.length > 0 && !reservation && costMicros > 0 ? await deps.ledger.recordSpend(decision.counters, costMicros) : []
-    if (reservation) {
-      result = spent ? await deps.ledger.settle(reservation.id, costMicros, now) : await deps.ledger.void(reservation.id, now)
-      if (result.kind === 'settled' || result.kind === 'voided') budgetCrossings = [...result.budgetCrossings]
-    }
-    const walletCrossing = result && (result.kind === 'settled' || result.kind === 'voided') ? result.walletCrossing : undefined
-    deps.policy.onSpend({ attribution: call.attribution, model: routedName(routed, call), provider, atMs: now, budgetCrossings, walletCrossing })
-    if (deps.logger.isLevelEnabled('debug')) {
-      deps.logger.debug(
-        { requestId: call.requestId, endpoint: call.endpoint, model: routedName(routed, call), status: measured.status, outcome: measured.kind, costMicros, reservationId: reservation?.id },
-        'proxy: call settled',
-      )
-    }
-    deps.metrics.requests.inc({ endpoint: call.endpoint, status: String(measured.status), decision: decision.kind })
-    deps.metrics.requestDuration.observe({ endpoint: call.endpoint, stream: call.isStream ? 'true' : 'false' }, (now - call.receivedAtMs) / 1000)
-    if (costMicros > 0) deps.metrics.costMicros.inc({ provider, model: routedName(routed, call) }, costMicros)
-    if (measured.kind === 'upstream_error' || measured.kind === 'unreachable') {
-      deps.metrics.upstreamErrors.inc({ provider, status: measured.kind === 'unreachable' ? 'network' : String(measured.status) })
-    }
-  })()
-  return { headers, settled }
+  if (result?.kind === 'committed') {
+    const walletCrossing = resolution && (resolution.kind === 'settled' || resolution.kind === 'voided') ? resolution.walletCrossing : undefined
+    deps.policy.onSpend({ attribution: call.attribution, model: routedName(routed, call), provider, atMs: now, budgetCrossings: result.budgetCrossings, walletCrossing })
+  }
+  if (deps.logger.isLevelEnabled('debug')) {
+    deps.logger.debug(
+      { requestId: call.requestId, endpoint: call.endpoint, model: routedName(routed, call), status: measured.status, outcome: measured.kind, costMicros, reservationId: reservation?.id },
+      'proxy: call settled',
+    )
+  }
+  deps.metrics.requests.inc({ endpoint: call.endpoint, status: String(measured.status), decision: decision.kind })
+  deps.metrics.requestDuration.observe({ endpoint: call.endpoint, stream: call.isStream ? 'true' : 'false' }, (now - call.receivedAtMs) / 1000)
+  if (costMicros > 0) deps.metrics.costMicros.inc({ provider, model: routedName(routed, call) }, costMicros)
+  if (measured.kind === 'upstream_error' || measured.kind === 'unreachable') {
+    deps.metrics.upstreamErrors.inc({ provider, status: measured.kind === 'unreachable' ? 'network' : String(measured.status) })
+  }
+  return headers
 }
 
 /** A reservation taken for a call, with what its wallet had left right after. */
@@ -324,10 +368,14 @@ function usageEventOf(
 }
 
 /** A refused call is recorded with zero cost so reports and replay can see what was refused. */
-function recordRefusal(call: ProxyCall, deps: ProxyDeps, routed: RoutedModel, decision: 'budget_cap_exceeded' | 'insufficient_quota'): void {
+async function recordRefusal(call: ProxyCall, deps: ProxyDeps, routed: RoutedModel, decision: 'budget_cap_exceeded' | 'insufficient_quota'): Promise<void> {
   const now = deps.clock.nowMs()
   const nothing: Measured = { kind: 'ok', status: 429, usage: undefined, usageSource: 'none', modelServed: undefined }
-  deps.usage.record(usageEventOf(call, routed, nothing, 'refused', micros(0), routed.price.source, decision, undefined, now))
+  const event = usageEventOf(call, routed, nothing, 'refused', micros(0), routed.price.source, decision, undefined, now)
+  await deps.ledger.commit({ orgId: call.attribution.orgId, atMs: now, event }).catch((error: unknown) => {
+    deps.metrics.commitFailures.inc()
+    deps.logger.error({ err: error, requestId: call.requestId }, 'proxy: could not record a refused call')
+  })
   deps.metrics.requests.inc({ endpoint: call.endpoint, status: '429', decision })
 }
 

@@ -18,6 +18,7 @@ export const PROXY_ERROR_CODES = [
   'idempotency_in_progress',
   'idempotency_key_reused',
   'upstream_unreachable',
+  'upstream_timeout',
   'store_unavailable',
   'internal_error',
 ] as const
@@ -27,7 +28,7 @@ export interface ProxyError {
   readonly status: number
   readonly code: ProxyErrorCode
   readonly message: string
-  /** SPEC §4 fields: scope, reset_at, ticket_id. */
+  /** Refusal fields: scope, reset_at, ticket_id. */
   readonly extra?: Readonly<Record<string, string | number | undefined>>
   readonly headers?: Readonly<Record<string, string>>
 }
@@ -44,6 +45,7 @@ const OPENAI_TYPE: Record<ProxyErrorCode, string> = {
   idempotency_in_progress: 'invalid_request_error',
   idempotency_key_reused: 'invalid_request_error',
   upstream_unreachable: 'api_error',
+  upstream_timeout: 'api_error',
   store_unavailable: 'api_error',
   internal_error: 'api_error',
 }

@@ -1,12 +1,13 @@
 /**
- * Before dispatch: the worst-case cost and its reservation (SPEC §4.1–4.2). Pure planning helpers
- * plus `reserveForCall`, which owns the retry ladder: lower an absent output cap to what the funds
- * can cover, then open a cost ticket and, for consumers that hold, wait for its decision.
+ * Before dispatch: the worst-case cost and its reservation. Pure planning helpers plus
+ * `reserveForCall`, which owns the retry ladder: lower an absent output cap to what the funds can
+ * cover, then open (or join) a cost ticket and, for consumers that hold, wait until the ticket is
+ * approved or the wallet is topped up — unless the client hangs up first.
  */
 import { newId } from '../lib/ids.js'
 import type { Config } from '../config/types.js'
-import type { LedgerStore, ReserveResult, WalletRef, BudgetCounterRef } from '../ledger/index.js'
-import { type Micros } from '../money/index.js'
+import type { BudgetCounterRef, CascadeStep, FundsSignal, LedgerStore, ReserveResult } from '../ledger/index.js'
+import { TOKENS_MAX, type Micros } from '../money/index.js'
 import {
   affordableOutputTokens,
   estimateInputTokens,
@@ -19,35 +20,58 @@ import {
 import { readOutputCap, writeOutputCap, type OutputCapRead } from '../providers/index.js'
 import type { TicketService } from '../tickets/index.js'
 import type { ProxyCall, RoutedModel } from './call.js'
+import type { ResponseSink } from './response-sink.js'
 import { proxyError, type ProxyError } from './refusal.js'
 
-/** After an approval, how often and how far apart a held request tries to reserve again. */
-const APPROVED_RESERVE_TRIES = 10
-const APPROVED_RESERVE_RETRY_MS = 100
+/** A held request tries to reserve again at least this often (other processes' top-ups are seen so). */
+const HOLD_RETRY_MS = 250
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/** OpenAI's own limit on `n` (completions per chat request). */
+export const CHOICES_MAX = 128
 
 export interface CapPlan {
   readonly read: OutputCapRead
-  /** The cap the reservation covers and that is sent upstream; 0 for embeddings. */
+  /** The cap per answer that is sent upstream; 0 for embeddings. */
   readonly outputTokensCap: number
+  /** Answers the provider bills for (`n` on chat completions, else 1): the worst case reserves cap × choices. */
+  readonly choices: number
 }
 
-/** The output cap: the client's, or the model's maximum / the configured default (SPEC §4.1). */
+/** The output cap: the client's, or the model's maximum / the configured default. */
 export function planOutputCap(call: ProxyCall, routed: RoutedModel, config: Config, degradeCap: number | undefined): CapPlan | ProxyError {
+  const choices = choicesOf(call)
+  if (typeof choices !== 'number') return choices
   const read = readOutputCap(call.endpoint, call.body, routed.target.provider)
   switch (read.kind) {
     case 'uncapped_endpoint':
-      return { read, outputTokensCap: 0 }
+      return { read, outputTokensCap: 0, choices }
     case 'invalid':
       return proxyError.invalidRequest(`"${read.field}" must be a non-negative integer.`)
-    case 'set':
-      return { read, outputTokensCap: degradeCap === undefined ? read.outputTokensMax : Math.min(read.outputTokensMax, degradeCap) }
+    case 'set': {
+      if (read.outputTokensMax * choices > TOKENS_MAX) {
+        return proxyError.invalidRequest(`"${read.field}"${choices > 1 ? ' × "n"' : ''} must be at most ${TOKENS_MAX} output tokens.`)
+      }
+      return { read, outputTokensCap: degradeCap === undefined ? read.outputTokensMax : Math.min(read.outputTokensMax, degradeCap), choices }
+    }
     case 'absent': {
       const modelMax = routed.route?.outputTokensMax ?? config.reservations.defaultOutputTokens
-      return { read, outputTokensCap: degradeCap === undefined ? modelMax : Math.min(modelMax, degradeCap) }
+      return { read, outputTokensCap: degradeCap === undefined ? modelMax : Math.min(modelMax, degradeCap), choices }
     }
   }
+}
+
+/**
+ * Every parameter that multiplies billable output is in the worst case: chat's `n` answers are
+ * each up to the output cap. (The Responses, Messages and Embeddings APIs have no such field.)
+ */
+function choicesOf(call: ProxyCall): number | ProxyError {
+  if (call.endpoint !== 'chat_completions') return 1
+  const n = call.body['n']
+  if (n === undefined || n === null) return 1
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || n > CHOICES_MAX) {
+    return proxyError.invalidRequest(`"n" must be an integer from 1 to ${CHOICES_MAX}.`)
+  }
+  return n
 }
 
 /**
@@ -81,9 +105,14 @@ export class PromptEstimate {
   }
 }
 
-export function cascadeOf(call: Pick<ProxyCall, 'attribution'>): WalletRef[] {
-  const cascade: WalletRef[] = []
-  if (call.attribution.userId !== undefined) cascade.push({ scopeKind: 'user', scopeId: call.attribution.userId })
+/**
+ * user → team → org. The key's own user pays from any wallet of that user; a user named by the
+ * call only from a user wallet of the key's team (a wallet of another team is skipped).
+ */
+export function cascadeOf(call: Pick<ProxyCall, 'attribution'>): CascadeStep[] {
+  const cascade: CascadeStep[] = []
+  const { userId, userFromKey, teamId } = call.attribution
+  if (userId !== undefined) cascade.push(userFromKey ? { scopeKind: 'user', scopeId: userId } : { scopeKind: 'user', scopeId: userId, teamOf: teamId ?? '' })
   if (call.attribution.teamId !== undefined) cascade.push({ scopeKind: 'team', scopeId: call.attribution.teamId })
   cascade.push({ scopeKind: 'org', scopeId: call.attribution.orgId })
   return cascade
@@ -104,11 +133,14 @@ export type ReservationOutcome =
       readonly cappedTo: number | undefined
     }
   | { readonly kind: 'refused'; readonly result: Exclude<ReserveResult, { kind: 'reserved' | 'already_exists' }>; readonly ticketId: string | undefined }
+  /** A held request whose client hung up while it waited: nothing is sent upstream. */
+  | { readonly kind: 'client_gone'; readonly ticketId: string }
 
 export interface ReserveDeps {
   readonly config: Config
   readonly ledger: LedgerStore
   readonly tickets: TicketService
+  readonly funds: FundsSignal
   readonly nowMs: () => number
 }
 
@@ -121,9 +153,11 @@ export async function reserveForCall(
   cap: CapPlan,
   counters: readonly BudgetCounterRef[],
   upstreamBody: Record<string, unknown>,
+  sink: ResponseSink,
 ): Promise<ReservationOutcome> {
   const { config, ledger } = deps
   let inputTokens = prompt.bound()
+  const worstCase = (outputTokensCap: number) => worstCaseCost({ inputTokens, outputTokensCap: outputTokensCap * cap.choices, price })
   const attempt = (outputTokensCap: number) => {
     const now = deps.nowMs()
     return ledger.reserve({
@@ -132,7 +166,7 @@ export async function reserveForCall(
       cascade: cascadeOf(call),
       walletRequired: config.costTracking.enabled && config.costTracking.walletEnforcement,
       walletCapPercent: walletCapPercent(config),
-      amountMicros: worstCaseCost({ inputTokens, outputTokensCap, price }),
+      amountMicros: worstCase(outputTokensCap),
       budgets: counters,
       requestId: call.requestId,
       atMs: now,
@@ -153,7 +187,7 @@ export async function reserveForCall(
   // what the funds can cover and say so in a header (SPEC §4.1).
   if (result.kind !== 'reserved' && cap.read.kind === 'absent') {
     const funds = fundsOf(result)
-    const affordable = funds === undefined ? 0 : Math.min(affordableOutputTokens(funds, inputTokens, price), outputTokensCap)
+    const affordable = funds === undefined ? 0 : Math.min(Math.floor(affordableOutputTokens(funds, inputTokens, price) / cap.choices), outputTokensCap)
     if (affordable >= 1) {
       outputTokensCap = affordable
       cappedTo = affordable
@@ -165,32 +199,61 @@ export async function reserveForCall(
   if (result.kind === 'already_exists') throw new Error('reservation id collision')
   if (result.kind !== 'insufficient_quota') return { kind: 'refused', result, ticketId: undefined }
 
-  const ticket = await deps.tickets.open({
+  // Refusals of one scope and consumer join one open ticket: a runaway loop is one incident.
+  const ticket = await deps.tickets.openOrJoin({
     orgId: call.attribution.orgId,
     scope: result.scope,
     teamId: call.attribution.teamId,
     requestId: call.requestId,
     consumerName: call.consumer.name,
     model: call.modelRequested,
-    estimateMicros: worstCaseCost({ inputTokens, outputTokensCap, price }),
+    estimateMicros: worstCase(outputTokensCap),
     reason: 'insufficient_quota',
   })
   if (call.consumer.onInsufficientFunds !== 'hold') return { kind: 'refused', result, ticketId: ticket.id }
-  // Hold: keep the request open while the ticket waits; an approval adds funds, so try again.
-  const decision = await deps.tickets.waitForDecision(ticket.id, call.consumer.holdTimeoutMs)
-  if (decision === 'approved') {
-    // The approver marks the ticket approved, then adds the funds: a held request in another
-    // process may see the approval a moment before the money, so it tries a few times.
-    for (let tryIndex = 0; tryIndex < APPROVED_RESERVE_TRIES; tryIndex++) {
-      const retried = await attempt(outputTokensCap)
-      if (retried.kind === 'reserved') return { kind: 'reserved', result: retried, outputTokensCap, cappedTo }
-      if (retried.kind !== 'insufficient_quota' || tryIndex === APPROVED_RESERVE_TRIES - 1) {
-        if (retried.kind !== 'already_exists') return { kind: 'refused', result: retried, ticketId: ticket.id }
-      }
-      await sleep(APPROVED_RESERVE_RETRY_MS)
+  return holdForFunds(deps, call, ticket.id, () => attempt(outputTokensCap), result, sink, (reserved) => ({ kind: 'reserved', result: reserved, outputTokensCap, cappedTo }))
+}
+
+/**
+ * Hold: keep the request open while its ticket waits. It goes through once the wallet can cover
+ * it — the ticket approved (the grant lands a moment after), or the wallet topped up — and never
+ * once its client has hung up. Denied or out of time: refused.
+ */
+async function holdForFunds(
+  deps: ReserveDeps,
+  call: ProxyCall,
+  ticketId: string,
+  attempt: () => Promise<ReserveResult>,
+  refused: Extract<ReserveResult, { kind: 'insufficient_quota' }>,
+  sink: ResponseSink,
+  onReserved: (result: Extract<ReserveResult, { kind: 'reserved' }>) => ReservationOutcome,
+): Promise<ReservationOutcome> {
+  const gone = sink.clientGone()
+  const deadlineMs = deps.nowMs() + call.consumer.holdTimeoutMs
+  let last: ReserveResult = refused
+  for (;;) {
+    const waitMs = Math.min(HOLD_RETRY_MS, deadlineMs - deps.nowMs())
+    if (gone.aborted) return { kind: 'client_gone', ticketId }
+    if (waitMs <= 0) break
+    const round = new AbortController()
+    const stop = () => round.abort()
+    gone.addEventListener('abort', stop, { once: true })
+    const decision = await Promise.race([
+      deps.tickets.waitForDecision(ticketId, waitMs, round.signal),
+      deps.funds.next(call.attribution.orgId, waitMs, round.signal).then(() => 'funds' as const),
+    ])
+    round.abort()
+    gone.removeEventListener('abort', stop)
+    if (gone.aborted) return { kind: 'client_gone', ticketId }
+    if (decision === 'denied') break
+    last = await attempt()
+    if (last.kind === 'reserved') {
+      if (decision !== 'approved') await deps.tickets.releaseByTopUp(ticketId)
+      return onReserved(last)
     }
+    if (last.kind !== 'insufficient_quota' && last.kind !== 'already_exists') return { kind: 'refused', result: last, ticketId }
   }
-  return { kind: 'refused', result, ticketId: ticket.id }
+  return { kind: 'refused', result: last.kind === 'insufficient_quota' ? last : refused, ticketId }
 }
 
 function fundsOf(result: ReserveResult): Micros | undefined {

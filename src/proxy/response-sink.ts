@@ -20,9 +20,22 @@ export class ResponseSink {
     if (capture) this.captured = []
   }
 
+  private gone: AbortController | undefined
+
   /** True once the client hung up before the response ended. */
   get isClientGone(): boolean {
     return this.raw.destroyed && !this.raw.writableFinished
+  }
+
+  /** Aborts when the client hangs up before the response ended (made on first use: held requests need it). */
+  clientGone(): AbortSignal {
+    if (!this.gone) {
+      const gone = new AbortController()
+      this.gone = gone
+      if (this.isClientGone) gone.abort()
+      else this.raw.once('close', () => !this.raw.writableFinished && gone.abort())
+    }
+    return this.gone.signal
   }
 
   head(status: number, headers: Record<string, string>): void {

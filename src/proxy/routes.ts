@@ -12,6 +12,8 @@ import { handleProxyCall, refuse, type ProxyDeps } from './pipeline.js'
 import { errorBody, proxyError, type ProxyError } from './refusal.js'
 import { ResponseSink } from './response-sink.js'
 import { H } from './headers.js'
+import { readJsonBody, type BodyError } from './body.js'
+import type { Consumer } from '../auth/index.js'
 
 const ROUTES: ReadonlyArray<readonly [string, Endpoint]> = [
   ['/v1/chat/completions', 'chat_completions'],
@@ -24,27 +26,46 @@ export interface ProxyRouteDeps extends ProxyDeps {
   readonly consumers: ConsumerDirectory
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    consumer?: Consumer
+  }
+}
+
 export async function proxyRoutes(app: FastifyInstance, deps: ProxyRouteDeps): Promise<void> {
-  // JSON.parse directly: request bodies are parsed once, on the hot path. Prototype-poisoning
-  // checks are unnecessary because bodies are only read as data and forwarded.
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: deps.config.server.bodyLimitBytes }, (_request, body, done) => {
-    try {
-      done(null, JSON.parse(body as string))
-    } catch {
-      const error = new Error('The request body is not valid JSON.') as FastifyError & { tollgateCode: string }
-      error.statusCode = 400
-      error.tollgateCode = 'invalid_json'
-      done(error, undefined)
+  // Who is calling is settled before the body is read: a request with no valid key is a 401,
+  // whatever its body, and costs no parsing.
+  app.addHook('onRequest', async (request, reply) => {
+    const consumer = deps.consumers.authenticate(presentedKey(request.headers))
+    if (consumer) {
+      request.consumer = consumer
+      return
     }
+    const flavor = request.url.startsWith('/v1/messages') || request.headers['anthropic-version'] !== undefined ? 'anthropic' : 'openai'
+    const requestId = newId('req')
+    return reply.code(401).header(H.requestId, requestId).send(errorBody(flavor, proxyError.invalidKey(), requestId))
   })
-  app.setErrorHandler((error: FastifyError & { tollgateCode?: string }, request, reply) => {
+  // Bodies are read here, once: bounded (a 413 only after the client finished sending), valid
+  // UTF-8, and not nested absurdly deep, then JSON.parse. No prototype-poisoning pass: bodies are
+  // only read as data and forwarded.
+  app.addContentTypeParser('application/json', (request, payload, done) => {
+    void readJsonBody(request.raw, deps.config.server.bodyLimitBytes).then((result) => {
+      if (result.ok) return done(null, result.value)
+      const error = new Error(result.error.message) as FastifyError & { tollgateError: BodyError }
+      error.statusCode = result.error.status
+      error.tollgateError = result.error
+      done(error, undefined)
+    })
+    void payload
+  })
+  app.setErrorHandler((error: FastifyError & { tollgateError?: BodyError }, request, reply) => {
     const flavor = request.url.startsWith('/v1/messages') ? 'anthropic' : 'openai'
     const requestId = newId('req')
     const proxyErr: ProxyError =
-      error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-        ? { status: 413, code: 'body_too_large', message: `The request body is larger than ${deps.config.server.bodyLimitBytes} bytes.` }
-        : error.tollgateCode === 'invalid_json'
-          ? { status: 400, code: 'invalid_json', message: error.message }
+      error.tollgateError !== undefined
+        ? error.tollgateError
+        : error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+          ? { status: 413, code: 'body_too_large', message: `The request body is larger than ${deps.config.server.bodyLimitBytes} bytes.` }
           : (error.statusCode ?? 500) < 500
             ? proxyError.invalidRequest(error.message, error.statusCode)
             : { status: 500, code: 'internal_error', message: `Internal error (request ${requestId}).` }
@@ -65,7 +86,7 @@ async function proxyHandler(endpoint: Endpoint, request: FastifyRequest, reply: 
   reply.hijack()
   const sink = new ResponseSink(reply.raw, request.headers['idempotency-key'] !== undefined)
   try {
-    const consumer = deps.consumers.authenticate(presentedKey(request.headers))
+    const consumer = request.consumer
     if (!consumer) {
       refuse({ flavor, requestId }, sink, proxyError.invalidKey())
       return
@@ -91,7 +112,7 @@ async function proxyHandler(endpoint: Endpoint, request: FastifyRequest, reply: 
 async function modelsHandler(request: FastifyRequest, reply: FastifyReply, deps: ProxyRouteDeps): Promise<void> {
   const requestId = newId('req')
   const flavor = request.headers['anthropic-version'] === undefined ? 'openai' : 'anthropic'
-  const consumer = deps.consumers.authenticate(presentedKey(request.headers))
+  const consumer = request.consumer
   if (!consumer) {
     reply.hijack()
     refuse({ flavor, requestId }, new ResponseSink(reply.raw, false), proxyError.invalidKey())

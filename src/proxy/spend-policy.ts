@@ -1,6 +1,6 @@
 /**
- * What the proxy asks of the soft-budget side before and after a call (SPEC §5). The budgets
- * domain implements it; the proxy knows nothing of periods, thresholds or notifications.
+ * What the proxy asks of the soft-budget side before and after a call. The budgets domain
+ * implements it; the proxy knows nothing of periods, thresholds or notifications.
  */
 import type { BudgetCounterRef, BudgetCrossing, WalletCrossing } from '../ledger/types.js'
 import type { Attribution } from '../usage/types.js'
@@ -58,8 +58,10 @@ export interface SpendPolicy {
   decide(input: PolicyInput): Promise<PolicyDecision>
   /** After a call's spend is settled (or ingested): thresholds, forecasts, notifications. Never throws. */
   onSpend(spend: SettledSpend): void
-  /** A budget's period block refused a call: a `budget.blocked` notice, once per period. */
-  onBlocked(decision: Extract<PolicyDecision, { kind: 'block' }>, input: PolicyInput): void
+  /** A budget refused a call (at the decision or at the reservation): `budget.blocked`, once per period. Never throws. */
+  onBlocked(counter: { readonly budgetId: string; readonly periodKey: string }, input: PolicyInput): void
+  /** No wallet of the cascade could cover a call: `wallet.exhausted` for the wallet named `scope`, once. Never throws. */
+  onWalletRefused(scope: string, input: PolicyInput, availableMicros: number): void
 }
 
 /** Until budgets are configured: every call allowed, nothing counted. */
@@ -67,4 +69,5 @@ export const noBudgets: SpendPolicy = {
   decide: async () => ({ kind: 'allow', counters: [] }),
   onSpend: () => {},
   onBlocked: () => {},
+  onWalletRefused: () => {},
 }

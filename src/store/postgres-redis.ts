@@ -1,14 +1,17 @@
 /**
- * Every store port on PostgreSQL + Redis, for `storage: {postgres, redis}` (SPEC §2
- * multi-instance): the ledger's hot counters in Redis (Lua scripts, one round trip to reserve and
- * one to settle) with a PostgreSQL journal; usage, tickets, idempotency and auth in PostgreSQL
- * only (budgets and notifications included). Any number of gateway processes on one Redis and one PostgreSQL behave as one gateway.
+ * Every store port on PostgreSQL + Redis, for `storage: {postgres, redis}`: the ledger's hot
+ * counters in Redis (Lua scripts, one round trip to reserve and one to commit a call) with a
+ * journal stream per org drained into PostgreSQL; usage (written through that journal), tickets,
+ * idempotency, auth, budgets and notifications in PostgreSQL. Any number of gateway processes on
+ * one Redis and one PostgreSQL behave as one gateway.
  *
  * Background work started here, all bounded and stopped by close():
- * - the journal writer (batches every ~50 ms),
+ * - the journal drain (Redis streams → PostgreSQL, every ~20 ms while there is work),
+ * - the emergency journal writer (events made while Redis was unreachable),
  * - charging emergency (fail-open) spend into Redis once it answers again (every second),
  * - reconciliation of Redis against PostgreSQL (every `reconcileIntervalMs`), reported via onDrift.
  */
+import type pg from 'pg'
 import type { Stores } from '../app.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../observability/logger.js'
@@ -20,6 +23,7 @@ import { PostgresIdempotencyStore } from './postgres/idempotency-store.js'
 import { PostgresAuthStore } from './postgres/auth-store.js'
 import { PostgresBudgetStore } from './postgres/budget-store.js'
 import { PostgresNotifyStore } from './postgres/notify-store.js'
+import { PostgresChangeStore } from './postgres/change-store.js'
 import { PostgresSessionStore } from './postgres/session-store.js'
 import { createRedis, redisReady } from './redis/client.js'
 import { RedisLedgerStore, type LedgerDrift, type RedisLedgerOptions } from './redis/ledger-store.js'
@@ -62,6 +66,7 @@ const REDIS_STARTUP_WAIT_MS = 5_000
 export interface RedisLedgerHandle {
   readonly store: RedisLedgerStore
   readonly journal: Journal
+  readonly pool: pg.Pool
   close(): Promise<void>
 }
 
@@ -84,9 +89,13 @@ async function openLedger(config: PostgresRedisConfig, logger: PostgresRedisDeps
   const journal = new Journal(pool, { ...JOURNAL_DEFAULTS, ...config.journal }, (error, queued) =>
     logger?.warn({ err: error, queued }, 'ledger journal: PostgreSQL write failed; retrying (events kept in memory)'),
   )
-  const ledger = new RedisLedgerStore(redis, pool, journal, { ...config.ledger, keyPrefix: config.keyPrefix ?? '' })
+  const usage = new PostgresUsageStore(pool)
+  const ledger = new RedisLedgerStore(redis, pool, journal, (events) => usage.insertBatch(events), { ...config.ledger, keyPrefix: config.keyPrefix ?? '' }, (error) =>
+    logger?.warn({ err: error }, 'ledger journal: applying Redis journal entries to PostgreSQL failed; retrying (entries stay in Redis)'),
+  )
   await redisReady(redis, REDIS_STARTUP_WAIT_MS)
-  return { pool, redis, journal, ledger }
+  ledger.startBackground()
+  return { pool, redis, journal, ledger, usage }
 }
 
 /** The ledger alone (the contract test uses it). */
@@ -95,7 +104,9 @@ export async function openRedisLedger(config: PostgresRedisConfig, logger?: Post
   return {
     store: ledger,
     journal,
+    pool,
     async close() {
+      await ledger.stopBackground()
       await journal.close()
       redis.disconnect()
       await pool.end()
@@ -104,7 +115,7 @@ export async function openRedisLedger(config: PostgresRedisConfig, logger?: Post
 }
 
 export async function openPostgresRedisStores(config: PostgresRedisConfig, deps: PostgresRedisDeps): Promise<PostgresRedisStores> {
-  const { pool, redis, journal, ledger } = await openLedger(config, deps.logger)
+  const { pool, redis, journal, ledger, usage } = await openLedger(config, deps.logger)
   const timers: NodeJS.Timeout[] = []
   let charging = false
   timers.push(
@@ -143,17 +154,27 @@ export async function openPostgresRedisStores(config: PostgresRedisConfig, deps:
   let closed = false
   return {
     ledger,
-    usage: new PostgresUsageStore(pool),
+    usage,
     tickets: new PostgresTicketStore(pool),
     idempotency: new PostgresIdempotencyStore(pool),
     auth: new PostgresAuthStore(pool),
     budgets: new PostgresBudgetStore(pool),
     notify: new PostgresNotifyStore(pool),
+    changes: new PostgresChangeStore(pool),
     sessions: new PostgresSessionStore(pool),
     redisRoundTrips: () => ledger.redisRoundTrips,
+    counters: {
+      redisRoundTrips: () => ledger.redisRoundTrips,
+      redisCommands: () => ledger.redisCommands,
+      journalBacklog: () => ledger.drain.backlog(),
+    },
     reconcile,
+    async drain() {
+      await ledger.drain.flush()
+      await journal.flush()
+    },
     async ready() {
-      if (closed || redis.status !== 'ready' || !journal.healthy()) return false
+      if (closed || redis.status !== 'ready' || !journal.healthy() || !ledger.drain.healthy()) return false
       try {
         await Promise.race([
           pool.query('SELECT 1'),
@@ -168,6 +189,7 @@ export async function openPostgresRedisStores(config: PostgresRedisConfig, deps:
       if (closed) return
       closed = true
       for (const t of timers) clearInterval(t)
+      await ledger.stopBackground()
       await journal.close()
       redis.disconnect()
       await pool.end()

@@ -10,6 +10,12 @@ export interface Attribution {
   readonly orgId: string
   readonly teamId: string | undefined
   readonly userId: string | undefined
+  /**
+   * True when `userId` is the key's own user. A user named by the call instead (header, body
+   * `user`, ingested `userId`) is reported, but only selects a user wallet or user budget that
+   * belongs to the key's team.
+   */
+  readonly userFromKey: boolean
   readonly agentId: string | undefined
   /** Consumer group name (a budget's `key` scope). */
   readonly keyName: string | undefined
@@ -38,7 +44,8 @@ export interface UsageEvent {
   readonly targetId: string | undefined
   readonly modelRequested: string
   readonly modelServed: string
-  readonly endpoint: Endpoint | 'ingested'
+  /** The API that was called; `ingested` for `POST /v1/events`, `direct` for a settled `POST /v1/reservations`. */
+  readonly endpoint: Endpoint | 'ingested' | 'direct'
   readonly usage: Usage
   readonly usageSource: UsageSource
   readonly costMicros: Micros
@@ -52,7 +59,7 @@ export interface UsageEvent {
   readonly reservationId: string | undefined
   readonly walletId: string | undefined
   readonly dataMode: 'real' | 'demo'
-  readonly source: 'gateway' | 'ingest'
+  readonly source: 'gateway' | 'ingest' | 'direct'
   readonly externalRequestId: string | undefined
 }
 

@@ -91,7 +91,7 @@ describe('@anthropic-ai/sdk through Tollgate', () => {
     expect(event).toMatchObject({ endpoint: 'messages', status: 'cut' })
     expect(event!.output_tokens).toBeGreaterThan(0)
     expect(event!.cost_micros).toBeGreaterThan(0)
-    expect(await gw.app.stores.ledger.getReservation(event!.reservation_id!)).toMatchObject({ status: 'settled', settledMicros: event!.cost_micros })
+    expect(await gw.app.stores.ledger.getReservation('default', event!.reservation_id!)).toMatchObject({ status: 'settled', settledMicros: event!.cost_micros })
   })
 
   it('passes an upstream 500 through with its own status and body, records zero cost and voids the reservation', async () => {
@@ -106,7 +106,7 @@ describe('@anthropic-ai/sdk through Tollgate', () => {
     expect((error as InstanceType<typeof Anthropic.InternalServerError>).error).toEqual(upstreamError)
     const [event] = await gw.events()
     expect(event).toMatchObject({ status: 'upstream_error', http_status: 500, cost_micros: 0 })
-    expect(await gw.app.stores.ledger.getReservation(event!.reservation_id!)).toMatchObject({ status: 'voided', settledMicros: 0 })
+    expect(await gw.app.stores.ledger.getReservation('default', event!.reservation_id!)).toMatchObject({ status: 'voided', settledMicros: 0 })
   })
 
   it('counts an upstream 529 overloaded error as spending nothing', async () => {

@@ -177,7 +177,7 @@ describe('openai SDK through Tollgate', () => {
     expect(event!.output_tokens).toBeGreaterThan(0)
     expect(event!.output_tokens).toBeLessThan(40)
     expect(event!.cost_micros).toBeGreaterThan(0)
-    const reservation = await gw.app.stores.ledger.getReservation(event!.reservation_id!)
+    const reservation = await gw.app.stores.ledger.getReservation('default', event!.reservation_id!)
     expect(reservation).toMatchObject({ status: 'settled', settledMicros: event!.cost_micros })
   })
 
@@ -196,7 +196,7 @@ describe('openai SDK through Tollgate', () => {
     expect(apiError.headers.get('x-tollgate-cost-usd')).toBe('0.000000')
     const [event] = await gw.events()
     expect(event).toMatchObject({ status: 'upstream_error', http_status: 500, cost_micros: 0 })
-    expect(await gw.app.stores.ledger.getReservation(event!.reservation_id!)).toMatchObject({ status: 'voided', settledMicros: 0 })
+    expect(await gw.app.stores.ledger.getReservation('default', event!.reservation_id!)).toMatchObject({ status: 'voided', settledMicros: 0 })
   })
 })
 

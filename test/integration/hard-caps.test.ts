@@ -75,7 +75,7 @@ async function expectBalanced(gw: TestGateway, scope: string): Promise<WalletVie
 describe('the cascade: user → team → org', () => {
   it('lets the team wallet pay when the user wallet is too small, and says so in x-tollgate-wallet', async () => {
     const gw = await aGateway()
-    await allocate(gw, { user_id: 'u_small' }, '0.01')
+    await allocate(gw, { user_id: 'u_small', team_id: TEAM }, '0.01')
     await allocate(gw, { team_id: TEAM }, 1)
     const res = await chat(gw, 'hello', { headers: { 'x-tollgate-user': 'u_small' }, extra: { max_tokens: 100 } })
     expect(res.status).toBe(200)
@@ -90,7 +90,7 @@ describe('the cascade: user → team → org', () => {
 
   it('lets the user wallet pay first when it can', async () => {
     const gw = await aGateway()
-    await allocate(gw, { user_id: 'u_rich' }, 1)
+    await allocate(gw, { user_id: 'u_rich', team_id: TEAM }, 1)
     await allocate(gw, { team_id: TEAM }, 1)
     const res = await chat(gw, 'hello', { headers: { 'x-tollgate-user': 'u_rich' }, extra: { max_tokens: 100 } })
     expect(res.status).toBe(200)
@@ -100,7 +100,7 @@ describe('the cascade: user → team → org', () => {
 
   it('refuses with 429 insufficient_quota, a scope and a ticket when no wallet can pay; nothing goes upstream', async () => {
     const gw = await aGateway()
-    await allocate(gw, { user_id: 'u_small' }, '0.01')
+    await allocate(gw, { user_id: 'u_small', team_id: TEAM }, '0.01')
     await allocate(gw, { team_id: TEAM }, '0.02')
     const before = await wallet(gw, `team:${TEAM}`)
     // An explicit cap is the client's choice: it is not lowered, so the call is refused.

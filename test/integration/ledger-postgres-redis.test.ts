@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { newId } from '../../src/lib/ids.js'
 import { micros } from '../../src/money/index.js'
 import type { ReserveRequest, WalletRef } from '../../src/ledger/types.js'
-import { ledgerContract } from '../../src/store/contract/ledger.contract.js'
+import { aUsageEvent, ledgerContract } from '../../src/store/contract/ledger.contract.js'
 import { openRedisLedger } from '../../src/store/postgres-redis.js'
 import { migratePostgres } from '../../src/store/postgres/db.js'
 import { describeWithBoth, postgresService, postgresSkipReason, redisService, redisSkipReason, type PostgresService } from '../support/services.js'
@@ -37,6 +37,14 @@ if (skip !== undefined) {
     const ledger = await openRedisLedger({ postgresUrl: pg!.url, redisUrl: redis.url, keyPrefix: redis.prefix })
     return {
       store: ledger.store,
+      usageEvents: async (orgId) => {
+        await ledger.store.drain.flush()
+        const { rows } = await ledger.pool.query<{ id: string; cost_micros: number; reservation_id: string | null; external_request_id: string | null }>(
+          'SELECT id, cost_micros, reservation_id, external_request_id FROM usage_events WHERE org_id = $1 ORDER BY at_ms, id',
+          [orgId],
+        )
+        return rows.map((r) => ({ id: r.id, costMicros: r.cost_micros, reservationId: r.reservation_id ?? undefined, externalRequestId: r.external_request_id ?? undefined }))
+      },
       close: async () => {
         await ledger.close()
         await redis.stop()
@@ -78,17 +86,20 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
     }
   }
 
-  it('reserves in one Redis round trip and settles in one', async () => {
+  it('reserves with one Redis command and commits a call (settlement + usage event) with one, nothing else sent', async () => {
     const ledger = await open()
     try {
       const orgId = `org_${newId('req').slice(4)}`
       await ledger.store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
       const request = aReservation(orgId)
-      const before = ledger.store.redisRoundTrips
+      const trips = ledger.store.redisRoundTrips
+      const commands = ledger.store.redisRequestCommands
       expect((await ledger.store.reserve(request)).kind).toBe('reserved')
-      expect(ledger.store.redisRoundTrips - before).toBe(1)
-      expect((await ledger.store.settle(request.reservationId, micros(400), T0 + 1)).kind).toBe('settled')
-      expect(ledger.store.redisRoundTrips - before).toBe(2)
+      expect([ledger.store.redisRoundTrips - trips, ledger.store.redisRequestCommands - commands]).toEqual([1, 1])
+      const event = aUsageEvent(orgId, { costMicros: micros(400), reservationId: request.reservationId })
+      const committed = await ledger.store.commit({ orgId, atMs: T0 + 1, event, resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(400) } })
+      expect(committed).toMatchObject({ kind: 'committed', resolution: { kind: 'settled' } })
+      expect([ledger.store.redisRoundTrips - trips, ledger.store.redisRequestCommands - commands]).toEqual([2, 2])
     } finally {
       await ledger.close()
     }
@@ -105,8 +116,8 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
       const settled = aReservation(orgId, { amountMicros: micros(2_000) })
       await ledger.store.reserve(pending)
       await ledger.store.reserve(settled)
-      await ledger.store.settle(settled.reservationId, micros(1_500), T0 + 1)
-      await ledger.journal.flush()
+      await ledger.store.settle(orgId, settled.reservationId, micros(1_500), T0 + 1)
+      await ledger.store.drain.flush()
       const keys = await redis.keys(`${ctx.redis.prefix}${name}:*`)
       expect(keys.length).toBeGreaterThan(0)
       await redis.del(...keys)
@@ -114,8 +125,8 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
       // 10_000 − 3_000 pending − 1_500 spent = 5_500: 5_501 must not fit.
       expect((await ledger.store.reserve(aReservation(orgId, { amountMicros: micros(5_501) }))).kind).toBe('insufficient_quota')
       expect(await ledger.store.getWallet(wallet.id)).toMatchObject({ reservedMicros: 3_000, spentMicros: 1_500, availableMicros: 5_500 })
-      expect(await ledger.store.settle(pending.reservationId, micros(1_000), T0 + 2)).toMatchObject({ kind: 'settled', releasedMicros: 2_000 })
-      expect((await ledger.store.settle(settled.reservationId, micros(1), T0 + 2)).kind).toBe('already_settled')
+      expect(await ledger.store.settle(orgId, pending.reservationId, micros(1_000), T0 + 2)).toMatchObject({ kind: 'settled', releasedMicros: 2_000 })
+      expect((await ledger.store.settle(orgId, settled.reservationId, micros(1), T0 + 2)).kind).toBe('already_settled')
       expect(await ledger.store.reconcile()).toEqual([])
     } finally {
       redis.disconnect()
@@ -157,9 +168,9 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
       expect((await ledger.store.reserve(emergency)).kind).toBe('reserved')
       // The allowance is spent (1_000 of 1_500 held): the next 1_000 is refused.
       expect((await ledger.store.reserve(aReservation(orgId, { amountMicros: micros(1_000), failMode: open }))).kind).toBe('store_unavailable')
-      expect(await ledger.store.settle(emergency.reservationId, micros(800), T0 + 1)).toMatchObject({ kind: 'settled', releasedMicros: 200 })
+      expect(await ledger.store.settle(orgId, emergency.reservationId, micros(800), T0 + 1)).toMatchObject({ kind: 'settled', releasedMicros: 200 })
       // A reservation made before the outage settles too: the outcome is kept and applied later.
-      expect(await ledger.store.settle(inFlight.reservationId, micros(1_200), T0 + 1)).toMatchObject({ kind: 'settled', releasedMicros: 800 })
+      expect(await ledger.store.settle(orgId, inFlight.reservationId, micros(1_200), T0 + 1)).toMatchObject({ kind: 'settled', releasedMicros: 800 })
 
       await proxy.restore()
       await until('Redis to answer', async () => ((await ledger.store.retryDeferred().catch(() => 1)) === 0 ? true : undefined), 10_000, 100)

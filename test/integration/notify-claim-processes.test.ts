@@ -64,8 +64,9 @@ describe('exactly-once threshold firing across processes', () => {
     for (const child of children) child.stdin.write('go\n')
     const results = await Promise.all(readers.map(async (r) => JSON.parse((await r.next()).value as string) as string[]))
 
-    const thresholdKeys = results.flat().filter((key) => /:\d+$/.test(key)).sort()
-    expect(thresholdKeys).toEqual([50, 80, 95, 100].map((p) => `v1:${budget.id}:2026-11:${p}`).sort())
+    const thresholdKeys = results.flat().filter((key) => /:(\d+|blocked)$/.test(key)).sort()
+    // The 100% mark of a hard limit is where blocking starts: one `blocked` firing, shared with a refusal's.
+    expect(thresholdKeys).toEqual([...[50, 80, 95].map((p) => `v1:${budget.id}:2026-11:${p}`), `v1:${budget.id}:2026-11:blocked`].sort())
     const rows = db.prepare("SELECT type, COUNT(*) AS n FROM notifications WHERE type IN ('budget.threshold', 'budget.blocked') GROUP BY type ORDER BY type").all()
     expect(rows).toEqual([{ type: 'budget.blocked', n: 1 }, { type: 'budget.threshold', n: 3 }])
     const fired = db.prepare('SELECT COUNT(*) AS n FROM fired_thresholds WHERE subject_id = ?').get(budget.id) as { n: number }

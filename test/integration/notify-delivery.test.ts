@@ -54,7 +54,7 @@ async function listen(handler: (received: Received, attempt: number) => number):
 }
 
 function aThresholdNotification(nowMs: number): Notification {
-  return newNotification('budget.threshold', 'org_acme', {
+  return newNotification('budget.threshold', 'org_acme', 'team_marketing', {
     budget_id: 'bud_1', budget_name: 'marketing monthly', scope: 'team:marketing', threshold_percent: 80,
     spend_usd: 80.5, amount_usd: 100, percent: 80.5, period_start: '2026-11-01T00:00:00.000Z',
     period_end: '2026-12-01T00:00:00.000Z', forecast_exhaustion_at: '2026-11-20T04:00:00.000Z',

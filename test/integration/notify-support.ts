@@ -12,6 +12,8 @@ import { openSqlite, type SqliteDatabase } from '../../src/store/sqlite/db.js'
 import { usageMigrations } from '../../src/store/sqlite/usage-schema.js'
 import { budgetMigrations, SqliteBudgetStore } from '../../src/store/sqlite/budget-store.js'
 import { notifyMigrations, SqliteNotifyStore } from '../../src/store/sqlite/notify-store.js'
+import { ledgerMigrations, SqliteLedgerStore } from '../../src/store/sqlite/ledger-store.js'
+import { SqliteUsageStore } from '../../src/store/sqlite/usage-store.js'
 import { BudgetService, type BudgetServiceOptions } from '../../src/budgets/index.js'
 import { Notifier } from '../../src/notify/index.js'
 
@@ -20,22 +22,25 @@ export function tempDbPath(): string {
 }
 
 export function openNotifyDb(path: string): SqliteDatabase {
-  return openSqlite(path, [...usageMigrations, ...budgetMigrations, ...notifyMigrations])
+  return openSqlite(path, [...ledgerMigrations, ...usageMigrations, ...budgetMigrations, ...notifyMigrations])
 }
 
 export function wire(db: SqliteDatabase, clock: Clock, channels: readonly NotificationChannel[] = [], options: Partial<BudgetServiceOptions> = {}) {
   const budgetStore = new SqliteBudgetStore(db)
   const notifyStore = new SqliteNotifyStore(db)
   const notifier = new Notifier({ outbox: notifyStore, preferences: notifyStore, channels, clock })
+  const usageStore = new SqliteUsageStore(db)
+  const ledger = new SqliteLedgerStore(db, (event) => usageStore.insertSync(event))
   const service = new BudgetService({
     store: budgetStore,
     usage: budgetStore,
+    counters: ledger,
     notifications: notifier,
     clock,
     channelIds: channels.map((c) => c.id),
     options,
   })
-  return { budgetStore, notifyStore, notifier, service }
+  return { budgetStore, notifyStore, notifier, service, ledger }
 }
 
 export interface SpendRow {

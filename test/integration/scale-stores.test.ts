@@ -26,7 +26,7 @@ function anEvent(id: string, overrides: Partial<UsageEvent> = {}): UsageEvent {
     id,
     requestId: `req_${id}`,
     atMs: T0,
-    attribution: { orgId: 'acme', teamId: 'marketing', userId: 'ana', agentId: undefined, keyName: 'svc', endpointTag: 'summary', promptVersion: undefined, environment: 'prod' },
+    attribution: { orgId: 'acme', teamId: 'marketing', userId: 'ana', userFromKey: false, agentId: undefined, keyName: 'svc', endpointTag: 'summary', promptVersion: undefined, environment: 'prod' },
     provider: 'openai',
     targetId: 'openai',
     modelRequested: 'fast',
@@ -68,6 +68,9 @@ function aTicket(id: string, overrides: Partial<CostTicket> = {}): CostTicket {
     resolvedBy: undefined,
     grantMicros: undefined,
     note: undefined,
+    refusedCount: 1,
+    lastSeenAtMs: T0,
+    digestCount: 1,
     ...overrides,
   }
 }
@@ -79,6 +82,7 @@ function aBudget(id: string, name: string): Budget {
     name,
     scopeKind: 'team',
     scopeId: 'marketing',
+    scopeTeamId: undefined,
     environment: undefined,
     period: 'monthly',
     timezone: 'UTC',
@@ -93,6 +97,7 @@ function aBudget(id: string, name: string): Budget {
     source: 'api',
     createdAtMs: T0,
     updatedAtMs: T0,
+    counterEpochMs: 0,
   }
 }
 
@@ -106,11 +111,14 @@ async function scenario(stores: Stores): Promise<unknown[]> {
   seen.push(await usage.insertIngested(anEvent('evt_5', { externalRequestId: 'ext-2', atMs: T0 + 1 })))
   seen.push(await usage.query({ orgId: 'acme', fromMs: T0, toMs: T0 + 86_400_000, groupBy: ['model', 'user'], bucketMs: 3_600_000, teamId: undefined, environment: 'prod' }))
 
-  await tickets.create(aTicket('ct_1'))
-  await tickets.create(aTicket('ct_2', { expiresAtMs: T0 + 10 }))
+  seen.push(await tickets.openOrJoin(aTicket('ct_1')))
+  seen.push(await tickets.openOrJoin(aTicket('ct_1b', { requestId: 'req_join', estimateMicros: micros(5_000), createdAtMs: T0 + 1 })))
+  seen.push(await tickets.openOrJoin(aTicket('ct_2', { consumerName: 'other', expiresAtMs: T0 + 10 })))
   seen.push(await tickets.resolve('ct_1', { status: 'approved', atMs: T0 + 5, by: 'tok_1', grantMicros: micros(2_000), note: 'ok' }))
   seen.push((await tickets.resolve('ct_1', { status: 'denied', atMs: T0 + 6, by: 'tok_1', grantMicros: undefined, note: undefined })).kind)
   seen.push(await tickets.resolve('ct_missing', { status: 'denied', atMs: T0, by: 'x', grantMicros: undefined, note: undefined }))
+  seen.push(await tickets.claimDigests(T0 + 20, 0, 10))
+  seen.push(await tickets.claimDigests(T0 + 21, 0, 10))
   seen.push(await tickets.expireOverdue(T0 + 10, 10))
   seen.push(await tickets.list('acme', { status: undefined, teamId: 'marketing', limit: 10 }))
   seen.push(await tickets.get('ct_2'))
@@ -126,13 +134,19 @@ async function scenario(stores: Stores): Promise<unknown[]> {
   seen.push(await idempotency.claim('k2', 'h1', T0, 1_000))
 
   seen.push(await auth.countAdminTokens())
-  await auth.createAdminToken({ tokenId: 'tok_1', tokenHash: 'hash1', prefix: 'tg_adm', orgId: 'acme', role: 'team_admin', teamId: 'marketing', name: 'n', createdAtMs: T0 })
+  await auth.createAdminToken({ tokenId: 'tok_1', tokenHash: 'hash1', prefix: 'tg_adm', orgId: 'acme', role: 'team_admin', teamId: 'marketing', name: 'n', createdAtMs: T0, revokedAtMs: undefined })
   seen.push(await auth.findAdminToken('hash1'))
   seen.push(await auth.findAdminToken('nope'))
   seen.push(await auth.listAdminTokens('acme'))
   const consumer = { name: 'k', apiKeyHash: 'kh', orgId: 'acme', teamId: 'marketing', userId: undefined, agentId: undefined, environment: 'prod', endpointTag: undefined, onInsufficientFunds: 'refuse', holdTimeoutMs: 1_000, failMode: 'open', emergencyAllowanceMicros: micros(5) } as unknown as Consumer
-  await auth.createConsumerKey(consumer, 'tg_k', T0)
+  await auth.createConsumerKey('ck_1', consumer, 'tg_k', T0)
   seen.push(await auth.listConsumerKeys())
+  seen.push(await auth.listConsumerKeyRecords('acme'))
+  seen.push(await auth.revokeConsumerKey('acme', 'ck_1', T0 + 1))
+  seen.push(await auth.revokeConsumerKey('other', 'ck_1', T0 + 2))
+  seen.push(await auth.listConsumerKeys())
+  seen.push(await auth.revokeAdminToken('acme', 'tok_1', T0 + 3))
+  seen.push(await auth.findAdminToken('hash1'))
 
   seen.push(await budgets.insertBudget(aBudget('bud_1', 'Marketing')))
   seen.push(await budgets.insertBudget(aBudget('bud_2', 'Marketing')))
@@ -150,7 +164,7 @@ async function scenario(stores: Stores): Promise<unknown[]> {
   seen.push(await budgets.spendBuckets(filter, T0 + 2 * 3_600_000, 3_600_000, 3))
   seen.push(await budgets.topSpenders(filter, T0, T0 + 86_400_000, 5))
 
-  await notify.enqueue({ id: 'ntf_1', type: 'budget.threshold', createdAtMs: T0, orgId: 'acme', data: { percent: 50 } }, ['hook', 'slack', 'hook'], T0)
+  await notify.enqueue({ id: 'ntf_1', type: 'budget.threshold', createdAtMs: T0, orgId: 'acme', teamId: 'marketing', data: { percent: 50 } }, ['hook', 'slack', 'hook'], T0)
   // Same instant: the order between items is their random id's, so compare by channel.
   const claimed = (await notify.claimDue(T0, 10, 30_000)).sort((a, b) => a.item.channelId.localeCompare(b.item.channelId))
   seen.push(claimed.map((c) => [c.item.channelId, c.item.attempts, c.notification.data]))
@@ -160,12 +174,14 @@ async function scenario(stores: Stores): Promise<unknown[]> {
   seen.push(await notify.markDelivered(first!.item.id, first!.leaseToken, T0 + 2))
   seen.push(await notify.markFailed(second!.item.id, second!.leaseToken, 'boom', T0 + 100))
   seen.push((await notify.itemsOf('ntf_1')).map((i) => [i.channelId, i.status, i.nextAttemptAtMs, i.lastError ?? null]))
-  seen.push(await notify.listInbox('acme', { unreadOnly: true, limit: 10, beforeId: undefined }))
-  seen.push(await notify.markRead('acme', 'ntf_1', T0 + 5))
-  seen.push(await notify.markRead('other', 'ntf_1', T0 + 5))
-  seen.push(await notify.listInbox('acme', { unreadOnly: true, limit: 10, beforeId: undefined }))
-  await notify.putPreference({ orgId: 'acme', subjectType: 'role', subjectId: 'admin', channelsByKind: { threshold: ['hook'] }, updatedAtMs: T0 })
-  await notify.putPreference({ orgId: 'acme', subjectType: 'role', subjectId: 'admin', channelsByKind: { threshold: ['slack'] }, updatedAtMs: T0 + 1 })
+  seen.push(await notify.listInbox('acme', { unreadOnly: true, limit: 10, beforeId: undefined, teamId: undefined }))
+  seen.push(await notify.listInbox('acme', { unreadOnly: true, limit: 10, beforeId: undefined, teamId: 'support' }))
+  seen.push(await notify.markRead('acme', 'ntf_1', T0 + 5, 'support'))
+  seen.push(await notify.markRead('acme', 'ntf_1', T0 + 5, 'marketing'))
+  seen.push(await notify.markRead('other', 'ntf_1', T0 + 5, undefined))
+  seen.push(await notify.listInbox('acme', { unreadOnly: true, limit: 10, beforeId: undefined, teamId: undefined }))
+  await notify.putPreference({ orgId: 'acme', subjectType: 'role', subjectId: 'admin', channelsByType: { 'budget.threshold': ['hook'] }, updatedAtMs: T0 })
+  await notify.putPreference({ orgId: 'acme', subjectType: 'role', subjectId: 'admin', channelsByType: { 'budget.threshold': ['slack'] }, updatedAtMs: T0 + 1 })
   seen.push(await notify.listPreferences('acme'))
   seen.push(await notify.getPreference('acme', 'user', 'nobody'))
   return seen

@@ -1,22 +1,28 @@
 /**
  * Notification preferences (/settings/notification-preferences): for a role or a user, which
- * channels each kind of notification goes to. A kind left empty falls back to the budget's own
- * channels. Org admins change them; everyone else reads.
+ * configured channels each notification type goes to. A channel no preference mentions gets
+ * every type (the budget's channels decide); once a preference mentions a channel, that channel
+ * gets only the types turned on for it. The in-app inbox always gets everything. Org admins
+ * change preferences; everyone else reads them.
  */
 import { useState, type FormEvent } from 'react'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
-import { NOTIFICATION_KIND_NAMES, type NotificationKindName, type NotificationPreferenceView, type NotificationPreferencesList } from '../../../src/api/contract/wire'
+import { NOTIFICATION_TYPE_NAMES, type NotificationPreferenceView, type NotificationPreferencesList, type NotificationTypeName } from '../../../src/api/contract/wire'
 import { ApiError, api, get } from '../api'
 import { Field, FormError } from '../components/field'
 import { formatDateTime } from '../format'
 import { useSession } from '../session'
 
-const KIND_LABELS: Record<NotificationKindName, string> = {
-  threshold: 'Budget thresholds',
-  forecast: 'Forecast: will run out',
-  spike: 'Spend spikes',
-  ticket: 'Cost tickets',
-  blocked: 'Blocked calls and dry wallets',
+const TYPE_LABELS: Record<NotificationTypeName, string> = {
+  'budget.threshold': 'Budget threshold reached',
+  'budget.forecast': 'Budget on course to run out',
+  'budget.spike': 'Spend spike',
+  'budget.blocked': 'Budget blocking calls',
+  'wallet.threshold': 'Wallet threshold reached',
+  'wallet.exhausted': 'Wallet exhausted',
+  'ticket.created': 'Cost ticket opened',
+  'ticket.digest': 'More refusals on a ticket',
+  'ticket.resolved': 'Cost ticket resolved',
 }
 
 export function PreferencesPage() {
@@ -29,18 +35,26 @@ export function PreferencesPage() {
     <section aria-labelledby="prefs-title">
       <div className="page-head">
         <h1 id="prefs-title">Notification preferences</h1>
-        {isAdmin && editing === null ? (
+        {isAdmin && editing === null && channels.length > 0 ? (
           <button type="button" className="primary" onClick={() => setEditing('new')}>
             Add preference
           </button>
         ) : null}
       </div>
       <p className="hint">
-        Configured channels: {channels.length === 0 ? 'none (the in-app inbox only)' : channels.map((c) => `${c.id} (${c.type})`).join(', ')}. Every notification also lands in the inbox.
+        Configured channels: {channels.length === 0 ? 'none — notifications reach the in-app inbox only' : channels.map((c) => `${c.id} (${c.type})`).join(', ')}. The inbox always gets every
+        notification. A channel no preference mentions gets every type its budgets send.
       </p>
       {prefs.isError ? <FormError error={prefs.error} /> : null}
-      {editing !== null ? <PreferenceForm key={editing === 'new' ? 'new' : `${editing.subject.type}:${editing.subject.id}`} preference={editing === 'new' ? undefined : editing} onDone={() => setEditing(null)} /> : null}
-      {prefs.data && prefs.data.data.length === 0 ? <p className="card empty">No preferences: every notification goes to the channels its budget names.</p> : null}
+      {editing !== null ? (
+        <PreferenceForm
+          key={editing === 'new' ? 'new' : `${editing.subject.type}:${editing.subject.id}`}
+          preference={editing === 'new' ? undefined : editing}
+          channels={channels.map((c) => c.id)}
+          onDone={() => setEditing(null)}
+        />
+      ) : null}
+      {prefs.data && prefs.data.data.length === 0 ? <p className="card empty">No preferences yet.</p> : null}
       <ul className="prefs">
         {(prefs.data?.data ?? []).map((p) => (
           <li key={`${p.subject.type}:${p.subject.id}`} className="card">
@@ -55,10 +69,10 @@ export function PreferencesPage() {
               ) : null}
             </div>
             <dl className="pref-kinds">
-              {NOTIFICATION_KIND_NAMES.map((kind) => (
-                <div key={kind}>
-                  <dt>{KIND_LABELS[kind]}</dt>
-                  <dd>{p.kinds[kind] === undefined ? 'budget defaults' : p.kinds[kind]!.length === 0 ? 'off' : p.kinds[kind]!.join(', ')}</dd>
+              {NOTIFICATION_TYPE_NAMES.map((type) => (
+                <div key={type}>
+                  <dt>{TYPE_LABELS[type]}</dt>
+                  <dd>{p.types[type]?.length ? p.types[type]!.join(', ') : 'inbox only'}</dd>
                 </div>
               ))}
             </dl>
@@ -70,29 +84,25 @@ export function PreferencesPage() {
   )
 }
 
-function PreferenceForm({ preference, onDone }: { preference: NotificationPreferenceView | undefined; onDone: () => void }) {
+function PreferenceForm({ preference, channels, onDone }: { preference: NotificationPreferenceView | undefined; channels: string[]; onDone: () => void }) {
   const client = useQueryClient()
   const [subjectType, setSubjectType] = useState<'role' | 'user'>(preference?.subject.type ?? 'role')
   const [subjectId, setSubjectId] = useState(preference?.subject.id ?? 'admin')
-  const [kinds, setKinds] = useState<Record<NotificationKindName, string>>(() =>
-    Object.fromEntries(NOTIFICATION_KIND_NAMES.map((k) => [k, preference?.kinds[k]?.join(', ') ?? ''])) as Record<NotificationKindName, string>,
+  const [chosen, setChosen] = useState<Record<NotificationTypeName, Set<string>>>(
+    () => Object.fromEntries(NOTIFICATION_TYPE_NAMES.map((t) => [t, new Set(preference?.types[t] ?? [])])) as Record<NotificationTypeName, Set<string>>,
   )
-  const [defaults, setDefaults] = useState<Record<NotificationKindName, boolean>>(() =>
-    Object.fromEntries(NOTIFICATION_KIND_NAMES.map((k) => [k, preference ? preference.kinds[k] === undefined : true])) as Record<NotificationKindName, boolean>,
-  )
+  const toggle = (type: NotificationTypeName, channel: string) =>
+    setChosen((current) => {
+      const next = new Set(current[type])
+      if (next.has(channel)) next.delete(channel)
+      else next.add(channel)
+      return { ...current, [type]: next }
+    })
   const save = useMutation({
     mutationFn: () =>
       api<NotificationPreferenceView>('PUT', '/v1/notification-preferences', {
         subject: { type: subjectType, id: subjectId.trim() },
-        kinds: Object.fromEntries(
-          NOTIFICATION_KIND_NAMES.filter((k) => !defaults[k]).map((k) => [
-            k,
-            kinds[k]
-              .split(',')
-              .map((s) => s.trim())
-              .filter(Boolean),
-          ]),
-        ),
+        types: Object.fromEntries(NOTIFICATION_TYPE_NAMES.filter((t) => chosen[t].size > 0).map((t) => [t, [...chosen[t]]])),
       }),
     onSuccess: async () => {
       await client.invalidateQueries({ queryKey: ['preferences'] })
@@ -120,27 +130,34 @@ function PreferenceForm({ preference, onDone }: { preference: NotificationPrefer
           {(p) => <input {...p} value={subjectId} readOnly={preference !== undefined} onChange={(e) => setSubjectId(e.target.value)} />}
         </Field>
       </div>
-      <fieldset>
-        <legend>Channels per kind</legend>
-        {NOTIFICATION_KIND_NAMES.map((kind) => (
-          <div className="pref-row" key={kind}>
-            <label className="inline">
-              <input type="checkbox" checked={defaults[kind]} onChange={(e) => setDefaults((d) => ({ ...d, [kind]: e.target.checked }))} /> {KIND_LABELS[kind]}: budget defaults
-            </label>
-            {!defaults[kind] ? (
-              <Field label={`${KIND_LABELS[kind]} channels`} error={error?.issueAt(`kinds.${kind}`)} hint="Comma-separated channel ids; empty turns this kind off.">
-                {(p) => <input {...p} value={kinds[kind]} onChange={(e) => setKinds((k) => ({ ...k, [kind]: e.target.value }))} />}
-              </Field>
-            ) : null}
-          </div>
-        ))}
-        {error?.issueAt('kinds') && !NOTIFICATION_KIND_NAMES.some((k) => error.issueAt(`kinds.${k}`)) ? (
-          <small className="error" role="alert">
-            {error.message} ({error.issueAt('kinds')})
-          </small>
-        ) : null}
-      </fieldset>
-      {error && error.issues.length === 0 ? <FormError error={error} /> : null}
+      <div className="table-frame">
+        <table>
+          <caption className="visually-hidden">Channels per notification type</caption>
+          <thead>
+            <tr>
+              <th scope="col">Notification</th>
+              {channels.map((c) => (
+                <th key={c} scope="col">
+                  {c}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {NOTIFICATION_TYPE_NAMES.map((type) => (
+              <tr key={type}>
+                <th scope="row">{TYPE_LABELS[type]}</th>
+                {channels.map((c) => (
+                  <td key={c}>
+                    <input type="checkbox" aria-label={`${TYPE_LABELS[type]} to ${c}`} checked={chosen[type].has(c)} onChange={() => toggle(type, c)} />
+                  </td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {error ? <FormError error={error.issueAt('types') ? `${error.message} (${error.issueAt('types')})` : error} /> : null}
       <div className="buttons">
         <button type="submit" className="primary" disabled={save.isPending}>
           Save

@@ -172,12 +172,24 @@ export interface NotificationView {
   read_at: string | null
 }
 
-export const NOTIFICATION_KIND_NAMES = ['threshold', 'forecast', 'spike', 'ticket', 'blocked'] as const
-export type NotificationKindName = (typeof NOTIFICATION_KIND_NAMES)[number]
+/** Every notification type: the inbox, webhooks and preferences use these names. */
+export const NOTIFICATION_TYPE_NAMES = [
+  'budget.threshold',
+  'budget.forecast',
+  'budget.spike',
+  'budget.blocked',
+  'wallet.threshold',
+  'wallet.exhausted',
+  'ticket.created',
+  'ticket.digest',
+  'ticket.resolved',
+] as const
+export type NotificationTypeName = (typeof NOTIFICATION_TYPE_NAMES)[number]
 
 export interface NotificationPreferenceView {
   subject: { type: 'user' | 'role'; id: string }
-  kinds: Partial<Record<NotificationKindName, string[]>>
+  /** Channel ids per type; a type absent sends nothing on this subject's behalf. */
+  types: Partial<Record<NotificationTypeName, string[]>>
   updated_at: string
 }
 

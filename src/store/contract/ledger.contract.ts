@@ -9,10 +9,61 @@ import { newId } from '../../lib/ids.js'
 import { micros, type Micros } from '../../money/index.js'
 import type { LedgerStore } from '../../ledger/ledger-store.js'
 import type { BudgetCounterRef, ReserveRequest, WalletRef } from '../../ledger/types.js'
+import { AllocationRefused } from '../../ledger/errors.js'
+import type { UsageEvent } from '../../usage/types.js'
+
+export interface StoredUsage {
+  readonly id: string
+  readonly costMicros: number
+  readonly reservationId: string | undefined
+  readonly externalRequestId: string | undefined
+}
 
 export interface LedgerFixture {
   store: LedgerStore
+  /** The usage events the store holds for an org (after any journal is applied). */
+  usageEvents(orgId: string): Promise<StoredUsage[]>
   close(): Promise<void>
+}
+
+/** A usage event as the proxy or ingestion would commit it. */
+export function aUsageEvent(orgId: string, overrides: Partial<UsageEvent> = {}): UsageEvent {
+  return {
+    id: newId('evt'),
+    requestId: newId('req'),
+    atMs: T0,
+    attribution: {
+      orgId,
+      teamId: 'marketing',
+      userId: undefined,
+      userFromKey: false,
+      agentId: undefined,
+      keyName: 'svc',
+      endpointTag: undefined,
+      promptVersion: undefined,
+      environment: 'prod',
+    },
+    provider: 'openai',
+    targetId: 'openai',
+    modelRequested: 'gpt-4o-mini',
+    modelServed: 'gpt-4o-mini',
+    endpoint: 'chat_completions',
+    usage: { inputTokens: 10, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 5, reasoningTokens: 0, audioInputTokens: 0, audioOutputTokens: 0 },
+    usageSource: 'reported',
+    costMicros: micros(0),
+    priceSource: 'test',
+    latencyMs: 1,
+    status: 'ok',
+    httpStatus: 200,
+    isStream: false,
+    decision: 'allowed',
+    reservationId: undefined,
+    walletId: undefined,
+    dataMode: 'real',
+    source: 'gateway',
+    externalRequestId: undefined,
+    ...overrides,
+  }
 }
 
 const T0 = Date.UTC(2026, 10, 15, 12)
@@ -42,14 +93,64 @@ function aHardBudget(limitMicros: number): BudgetCounterRef {
 
 export function ledgerContract(backend: string, open: () => Promise<LedgerFixture>): void {
   describe(`LedgerStore contract (${backend})`, () => {
-    async function withStore<T>(fn: (store: LedgerStore, orgId: string) => Promise<T>): Promise<T> {
+    async function withStore<T>(fn: (store: LedgerStore, orgId: string, fixture: LedgerFixture) => Promise<T>): Promise<T> {
       const fixture = await open()
       try {
-        return await fn(fixture.store, `org_${newId('req').slice(4)}`)
+        return await fn(fixture.store, `org_${newId('req').slice(4)}`, fixture)
       } finally {
         await fixture.close()
       }
     }
+
+    it('commit: a settlement and its usage event are one step; a second settle records no second event', () =>
+      withStore(async (store, orgId, fixture) => {
+        const wallet = await store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+        const request = aReservation(orgId, { amountMicros: micros(3_000) })
+        await store.reserve(request)
+        const event = aUsageEvent(orgId, { costMicros: micros(1_234), reservationId: request.reservationId })
+        const committed = await store.commit({ orgId, atMs: T0 + 5, event, resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(1_234) } })
+        expect(committed).toMatchObject({ kind: 'committed', resolution: { kind: 'settled', releasedMicros: 1_766 } })
+        const again = await store.commit({ orgId, atMs: T0 + 6, event: aUsageEvent(orgId, { costMicros: micros(1_234) }), resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(1_234) } })
+        expect(again).toMatchObject({ kind: 'committed', resolution: { kind: 'already_settled' } })
+        expect(await fixture.usageEvents(orgId)).toEqual([{ id: event.id, costMicros: 1_234, reservationId: request.reservationId, externalRequestId: undefined }])
+        expect(await store.getWallet(wallet.id)).toMatchObject({ spentMicros: 1_234, reservedMicros: 0 })
+      }))
+
+    it('commit: an unreserved call counts its spend on budget counters with its event; an ingested duplicate changes nothing', () =>
+      withStore(async (store, orgId, fixture) => {
+        const soft: BudgetCounterRef = { ...aHardBudget(0), limitMicros: undefined }
+        const first = aUsageEvent(orgId, { costMicros: micros(500), externalRequestId: 'ext-1', source: 'ingest', endpoint: 'ingested' })
+        const ingested = await store.commit({ orgId, atMs: T0, event: first, spend: { budgets: [soft], amountMicros: micros(500) }, dedupeExternalId: true })
+        expect(ingested).toMatchObject({ kind: 'committed', budgetCrossings: [{ spentBeforeMicros: 0, spentAfterMicros: 500 }] })
+        const replay = aUsageEvent(orgId, { costMicros: micros(500), externalRequestId: 'ext-1', source: 'ingest', endpoint: 'ingested' })
+        expect(await store.commit({ orgId, atMs: T0 + 1, event: replay, spend: { budgets: [soft], amountMicros: micros(500) }, dedupeExternalId: true })).toEqual({ kind: 'duplicate' })
+        expect([...(await store.budgetSpend(orgId, [soft])).values()]).toEqual([{ spentMicros: 500, reservedMicros: 0 }])
+        expect((await fixture.usageEvents(orgId)).map((e) => e.id)).toEqual([first.id])
+      }))
+
+    it('a user named by a call spends only a user wallet of its key\'s team (teamOf)', () =>
+      withStore(async (store, orgId) => {
+        await store.allocate({ orgId, wallet: user, teamId: 'engineering', amountMicros: micros(10_000), description: undefined, atMs: T0 })
+        await store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+        const named = await store.reserve(aReservation(orgId, { cascade: [{ ...user, teamOf: 'marketing' }, team] }))
+        expect(named.kind === 'reserved' && named.reservation.scope).toBe('team:marketing')
+        const own = await store.reserve(aReservation(orgId, { cascade: [{ ...user, teamOf: 'engineering' }, team] }))
+        expect(own.kind === 'reserved' && own.reservation.scope).toBe('user:ana')
+        const bound = await store.reserve(aReservation(orgId, { cascade: [user, team] }))
+        expect(bound.kind === 'reserved' && bound.reservation.scope).toBe('user:ana')
+      }))
+
+    it('allocations stay inside the money bound, and a user wallet keeps its team', () =>
+      withStore(async (store, orgId) => {
+        const max = 1_000_000_000_000_000
+        const wallet = await store.allocate({ orgId, wallet: team, amountMicros: micros(max), description: undefined, atMs: T0 })
+        await expect(store.allocate({ orgId, wallet: team, amountMicros: micros(1), description: undefined, atMs: T0 })).rejects.toBeInstanceOf(AllocationRefused)
+        expect((await store.getWallet(wallet.id))?.allocatedMicros).toBe(max)
+        // A wallet at the maximum still pays (its cap arithmetic does not overflow).
+        expect((await store.reserve(aReservation(orgId, { cascade: [team], amountMicros: micros(max) }))).kind).toBe('reserved')
+        await store.allocate({ orgId, wallet: user, teamId: 'marketing', amountMicros: micros(1), description: undefined, atMs: T0 })
+        await expect(store.allocate({ orgId, wallet: user, teamId: 'engineering', amountMicros: micros(1), description: undefined, atMs: T0 })).rejects.toMatchObject({ reason: 'team_mismatch' })
+      }))
 
     it('allocate creates the wallet once and adds funds with a ledger entry each time', () =>
       withStore(async (store, orgId) => {
@@ -113,7 +214,7 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
         const wallet = await store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
         const request = aReservation(orgId, { amountMicros: micros(3_000) })
         await store.reserve(request)
-        const result = await store.settle(request.reservationId, micros(1_200), T0 + 5)
+        const result = await store.settle(orgId, request.reservationId, micros(1_200), T0 + 5)
         expect(result).toMatchObject({ kind: 'settled', releasedMicros: 1_800, walletAvailableMicros: 8_800 })
         expect(await store.getWallet(wallet.id)).toMatchObject({ spentMicros: 1_200, reservedMicros: 0, availableMicros: 8_800 })
         const kinds = (await store.ledgerEntries(wallet.id, 10)).map((e) => [e.kind, e.amountMicros])
@@ -125,7 +226,7 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
         const wallet = await store.allocate({ orgId, wallet: team, amountMicros: micros(1_000), description: undefined, atMs: T0 })
         const request = aReservation(orgId, { amountMicros: micros(800) })
         await store.reserve(request)
-        const result = await store.settle(request.reservationId, micros(1_500), T0)
+        const result = await store.settle(orgId, request.reservationId, micros(1_500), T0)
         expect(result.kind === 'settled' && result.reservation).toMatchObject({ settledMicros: 1_000, unbilledMicros: 500 })
         expect((await store.getWallet(wallet.id))?.availableMicros).toBe(0)
       }))
@@ -135,7 +236,7 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
         const wallet = await store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
         const request = aReservation(orgId)
         await store.reserve(request)
-        expect(await store.void(request.reservationId, T0)).toMatchObject({ kind: 'voided', releasedMicros: 1_000 })
+        expect(await store.void(orgId, request.reservationId, T0)).toMatchObject({ kind: 'voided', releasedMicros: 1_000 })
         expect(await store.getWallet(wallet.id)).toMatchObject({ availableMicros: 10_000, spentMicros: 0 })
       }))
 
@@ -147,7 +248,7 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
         expect(await store.expireOverdue(T0 + 999, 10)).toHaveLength(0)
         const expired = await store.expireOverdue(T0 + 1_000, 10)
         expect(expired.map((r) => r.kind)).toEqual(['expired'])
-        expect(await store.getReservation(request.reservationId)).toMatchObject({ status: 'expired', settledMicros: 2_500 })
+        expect(await store.getReservation(orgId, request.reservationId)).toMatchObject({ status: 'expired', settledMicros: 2_500 })
         expect(await store.getWallet(wallet.id)).toMatchObject({ spentMicros: 2_500, reservedMicros: 0 })
         expect(await store.countPending()).toBe(0)
       }))
@@ -159,20 +260,20 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
         const voided = aReservation(orgId)
         const expired = aReservation(orgId, { expiresAtMs: T0 })
         for (const r of [settled, voided, expired]) await store.reserve(r)
-        await store.settle(settled.reservationId, micros(500), T0)
-        await store.void(voided.reservationId, T0)
+        await store.settle(orgId, settled.reservationId, micros(500), T0)
+        await store.void(orgId, voided.reservationId, T0)
         await store.expireOverdue(T0, 10)
-        expect((await store.settle(settled.reservationId, micros(1), T0)).kind).toBe('already_settled')
-        expect((await store.void(settled.reservationId, T0)).kind).toBe('already_settled')
-        expect((await store.settle(voided.reservationId, micros(1), T0)).kind).toBe('already_voided')
-        expect((await store.void(expired.reservationId, T0)).kind).toBe('already_expired')
+        expect((await store.settle(orgId, settled.reservationId, micros(1), T0)).kind).toBe('already_settled')
+        expect((await store.void(orgId, settled.reservationId, T0)).kind).toBe('already_settled')
+        expect((await store.settle(orgId, voided.reservationId, micros(1), T0)).kind).toBe('already_voided')
+        expect((await store.void(orgId, expired.reservationId, T0)).kind).toBe('already_expired')
         expect(await store.getWallet(wallet.id)).toMatchObject({ spentMicros: 1_500, reservedMicros: 0, availableMicros: 8_500 })
       }))
 
     it('not_found: settling or voiding an unknown reservation', () =>
-      withStore(async (store) => {
-        expect((await store.settle('rsv_missing', micros(1), T0)).kind).toBe('not_found')
-        expect((await store.void('rsv_missing', T0)).kind).toBe('not_found')
+      withStore(async (store, orgId) => {
+        expect((await store.settle(orgId, 'rsv_missing', micros(1), T0)).kind).toBe('not_found')
+        expect((await store.void(orgId, 'rsv_missing', T0)).kind).toBe('not_found')
       }))
 
     it('budget counters: settle reports the crossing of every matched budget; recordSpend counts spend without a reservation', () =>
@@ -181,14 +282,14 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
         const soft: BudgetCounterRef = { ...aHardBudget(0), limitMicros: undefined }
         const request = aReservation(orgId, { budgets: [soft] })
         await store.reserve(request)
-        const settled = await store.settle(request.reservationId, micros(700), T0)
+        const settled = await store.settle(orgId, request.reservationId, micros(700), T0)
         expect(settled.kind === 'settled' && settled.budgetCrossings).toEqual([
           { budgetId: soft.budgetId, periodKey: '2026-11', spentBeforeMicros: 0, spentAfterMicros: 700 },
         ])
-        expect(await store.recordSpend([soft], micros(300))).toEqual([
+        expect(await store.recordSpend(orgId, [soft], micros(300))).toEqual([
           { budgetId: soft.budgetId, periodKey: '2026-11', spentBeforeMicros: 700, spentAfterMicros: 1_000 },
         ])
-        const spend = await store.budgetSpend([soft])
+        const spend = await store.budgetSpend(orgId, [soft])
         expect([...spend.values()]).toEqual([{ spentMicros: 1_000, reservedMicros: 0 }])
       }))
 
@@ -227,15 +328,15 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
                   clock += 10
                   if (op.op === 'reserve') {
                     const request = aReservation(orgId, { cascade: [team], amountMicros: micros(op.amount), atMs: clock, expiresAtMs: clock + 25 })
-                    const before = await store.getWallet(wallet.id)
                     const result = await store.reserve(request)
                     if (result.kind === 'reserved') ids.push({ id: request.reservationId, amount: request.amountMicros })
-                    else expect(result.kind).toBe('insufficient_quota')
-                    if (result.kind === 'insufficient_quota' && before) expect(before.availableMicros).toBeLessThanOrEqual(allocated)
+                    else expect(result).toMatchObject({ kind: 'insufficient_quota' })
+                    // A refusal is a real shortfall: what the wallet could still pay is below the amount asked.
+                    if (result.kind === 'insufficient_quota') expect(result.availableMicrosMax).toBeLessThan(request.amountMicros)
                   } else if (op.op === 'settle' || op.op === 'void') {
                     const target = ids[op.index % Math.max(ids.length, 1)]
                     if (!target) return
-                    const result = op.op === 'settle' ? await store.settle(target.id, micros(op.actual), clock) : await store.void(target.id, clock)
+                    const result = op.op === 'settle' ? await store.settle(orgId, target.id, micros(op.actual), clock) : await store.void(orgId, target.id, clock)
                     if (result.kind === 'settled') expect(result.releasedMicros).toBe(target.amount - result.reservation.settledMicros!)
                     if (result.kind === 'settled' && op.op === 'settle' && op.actual <= target.amount) expect(result.releasedMicros).toBe(target.amount - op.actual)
                   } else {
@@ -247,12 +348,11 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
               )
             }
             const after = (await store.getWallet(wallet.id))!
-            expect(after.availableMicros).toBeGreaterThanOrEqual(0)
             expect(after.reservedMicros + after.spentMicros + after.availableMicros).toBe(allocated)
             let pendingSum = 0
             let chargedSum = 0
             for (const { id } of ids) {
-              const r = (await store.getReservation(id))!
+              const r = (await store.getReservation(orgId, id))!
               if (r.status === 'pending') pendingSum += r.amountMicros
               else chargedSum += r.settledMicros!
             }

@@ -18,19 +18,19 @@ import type {
 import { named } from './named.js'
 import { budgetOf, paramsOf, rowOf, SCOPE_CONDITION, type BudgetRow } from '../rows/budget.js'
 
-const INSERT_SQL = `INSERT INTO budgets (id, org_id, name, scope_kind, scope_id, environment, period, timezone, amount_micros,
+const INSERT_SQL = `INSERT INTO budgets (id, org_id, name, scope_kind, scope_id, scope_team_id, environment, period, timezone, amount_micros,
     alert_thresholds_json, threshold_actions_json, hard_limit, shadow, categories_json, owner, channels_json,
-    source, created_at_ms, updated_at_ms)
-  VALUES (@id, @org_id, @name, @scope_kind, @scope_id, @environment, @period, @timezone, @amount_micros,
+    source, created_at_ms, updated_at_ms, counter_epoch_ms)
+  VALUES (@id, @org_id, @name, @scope_kind, @scope_id, @scope_team_id, @environment, @period, @timezone, @amount_micros,
     @alert_thresholds_json, @threshold_actions_json, @hard_limit, @shadow, @categories_json, @owner,
-    @channels_json, @source, @created_at_ms, @updated_at_ms)
+    @channels_json, @source, @created_at_ms, @updated_at_ms, @counter_epoch_ms)
   ON CONFLICT DO NOTHING`
 
-const UPDATE_SQL = `UPDATE budgets SET name = @name, scope_kind = @scope_kind, scope_id = @scope_id, environment = @environment,
+const UPDATE_SQL = `UPDATE budgets SET name = @name, scope_kind = @scope_kind, scope_id = @scope_id, scope_team_id = @scope_team_id, environment = @environment,
     period = @period, timezone = @timezone, amount_micros = @amount_micros,
     alert_thresholds_json = @alert_thresholds_json, threshold_actions_json = @threshold_actions_json,
     hard_limit = @hard_limit, shadow = @shadow, categories_json = @categories_json, owner = @owner,
-    channels_json = @channels_json, source = @source, updated_at_ms = @updated_at_ms
+    channels_json = @channels_json, source = @source, updated_at_ms = @updated_at_ms, counter_epoch_ms = @counter_epoch_ms
   WHERE id = @id AND org_id = @org_id
     AND NOT EXISTS (SELECT 1 FROM budgets b WHERE b.org_id = @org_id AND b.name = @name AND b.id <> @id)`
 
@@ -104,6 +104,15 @@ export class PostgresBudgetStore implements BudgetStore, BudgetUsageReader {
     return buckets
   }
 
+  async spendBetween(filter: SpendScopeFilter, fromMs: number, toMs: number): Promise<Micros> {
+    const { rows } = await this.run(
+      `SELECT SUM(cost_micros) AS spend FROM usage_events
+       WHERE ${conditionOf(filter)} AND data_mode = 'real' AND at_ms >= @fromMs AND at_ms < @toMs`,
+      { ...paramsOf(filter), fromMs, toMs },
+    )
+    return micros((rows[0] as { spend: number | null } | undefined)?.spend ?? 0)
+  }
+
   async topSpenders(filter: SpendScopeFilter, fromMs: number, toMs: number, limit: number): Promise<TopSpendersMicros> {
     const top = async (column: string): Promise<SpendByKey[]> => {
       const { rows } = await this.run(
@@ -120,5 +129,6 @@ export class PostgresBudgetStore implements BudgetStore, BudgetUsageReader {
 }
 
 function conditionOf(filter: SpendScopeFilter): string {
-  return `org_id = @orgId AND ${SCOPE_CONDITION[filter.scopeKind]} AND (@environment::text IS NULL OR environment = @environment)`
+  return `org_id = @orgId AND ${SCOPE_CONDITION[filter.scopeKind]} AND (@environment::text IS NULL OR environment = @environment)
+    AND (@scopeTeamId::text IS NULL OR team_id = @scopeTeamId)`
 }

@@ -5,7 +5,7 @@
  */
 import type pg from 'pg'
 import type { AllocateRequest, BudgetCounterRef, LedgerEntry, Reservation } from '../../ledger/types.js'
-import { ledgerEntryOf, reservationOf, type ReservationColumns, type WalletRow } from '../rows/ledger.js'
+import { checkAllocation, ledgerEntryOf, reservationOf, type ReservationColumns, type WalletRow } from '../rows/ledger.js'
 
 export { walletOf as walletOfRow, type WalletRow } from '../rows/ledger.js'
 
@@ -41,13 +41,23 @@ export class PostgresLedgerRows {
     const client = await this.pool.connect()
     try {
       await client.query('BEGIN')
-      const { rows } = await client.query<WalletRow>(
-        `INSERT INTO wallets (id, org_id, scope_kind, scope_id, allocated_micros, created_at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (org_id, scope_kind, scope_id) DO UPDATE SET allocated_micros = wallets.allocated_micros + EXCLUDED.allocated_micros
-         RETURNING *`,
-        [walletId, request.orgId, request.wallet.scopeKind, request.wallet.scopeId, request.amountMicros, request.atMs],
+      await client.query(
+        `INSERT INTO wallets (id, org_id, scope_kind, scope_id, team_id, allocated_micros, created_at_ms)
+         VALUES ($1, $2, $3, $4, $5, 0, $6) ON CONFLICT (org_id, scope_kind, scope_id) DO NOTHING`,
+        [walletId, request.orgId, request.wallet.scopeKind, request.wallet.scopeId, request.teamId ?? null, request.atMs],
       )
+      const current = (
+        await client.query<WalletRow>('SELECT * FROM wallets WHERE org_id = $1 AND scope_kind = $2 AND scope_id = $3 FOR UPDATE', [
+          request.orgId,
+          request.wallet.scopeKind,
+          request.wallet.scopeId,
+        ])
+      ).rows[0]!
+      checkAllocation(current, request)
+      const { rows } = await client.query<WalletRow>('UPDATE wallets SET allocated_micros = allocated_micros + $1 WHERE id = $2 RETURNING *', [
+        request.amountMicros,
+        current.id,
+      ])
       const row = rows[0]!
       await client.query(
         `INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, description, at_ms)
@@ -95,19 +105,20 @@ export class PostgresLedgerRows {
     ).rows
   }
 
-  /** Whether the org made reservations since `sinceMs` (a rebuild then waits for other processes' journals). */
+  /** Whether the org made reservations since `sinceMs` (a rebuild then waits for other processes' retained entries). */
   async recentlyActive(orgId: string, sinceMs: number): Promise<boolean> {
     const { rowCount } = await this.pool.query('SELECT 1 FROM reservations WHERE org_id = $1 AND created_at_ms > $2 LIMIT 1', [orgId, sinceMs])
     return (rowCount ?? 0) > 0
   }
 
-  async countersOfOrg(orgId: string): Promise<CounterRow[]> {
-    return (await this.pool.query<CounterRow>('SELECT * FROM budget_counters WHERE org_id = $1', [orgId])).rows
+  /** Whether the org already stored an ingested event with this external id. */
+  async hasExternalEvent(orgId: string, externalRequestId: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query('SELECT 1 FROM usage_events WHERE org_id = $1 AND external_request_id = $2 LIMIT 1', [orgId, externalRequestId])
+    return (rowCount ?? 0) > 0
   }
 
-  async counterOrg(budgetId: string): Promise<string | undefined> {
-    return (await this.pool.query<{ org_id: string }>('SELECT org_id FROM budget_counters WHERE budget_id = $1 LIMIT 1', [budgetId]))
-      .rows[0]?.org_id
+  async countersOfOrg(orgId: string): Promise<CounterRow[]> {
+    return (await this.pool.query<CounterRow>('SELECT * FROM budget_counters WHERE org_id = $1', [orgId])).rows
   }
 
   async entries(walletId: string, limit: number): Promise<LedgerEntry[]> {

@@ -23,20 +23,21 @@ export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceS
     // One statement: the notification and its outbox items are written together or not at all.
     await this.pool.query(
       `WITH n AS (
-         INSERT INTO notifications (id, org_id, type, created_at_ms, data_json) VALUES ($1, $2, $3, $4, $5) RETURNING id
+         INSERT INTO notifications (id, org_id, team_id, type, created_at_ms, data_json) VALUES ($1, $9, $2, $3, $4, $5) RETURNING id
        )
        INSERT INTO notify_outbox (id, notification_id, channel_id, status, attempts, next_attempt_at_ms, created_at_ms)
        SELECT item.id, n.id, item.channel_id, 'pending', 0, $6, $6
        FROM n, unnest($7::text[], $8::text[]) AS item (id, channel_id)`,
       [
         notification.id,
-        notification.orgId,
+        notification.teamId ?? null,
         notification.type,
         notification.createdAtMs,
         JSON.stringify(notification.data),
         nowMs,
         ids.map(() => newId('obx', nowMs)),
         ids,
+        notification.orgId,
       ],
     )
   }
@@ -52,7 +53,7 @@ export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceS
          UPDATE notify_outbox o SET lease_until_ms = $3, lease_token = $4, attempts = o.attempts + 1
          FROM due WHERE o.id = due.id RETURNING o.*
        )
-       SELECT l.*, n.id AS n_id, n.org_id AS n_org_id, n.type AS n_type, n.created_at_ms AS n_created_at_ms,
+       SELECT l.*, n.id AS n_id, n.org_id AS n_org_id, n.team_id AS n_team_id, n.type AS n_type, n.created_at_ms AS n_created_at_ms,
               n.data_json AS n_data_json
        FROM leased l JOIN notifications n ON n.id = l.notification_id
        ORDER BY l.next_attempt_at_ms, l.id`,
@@ -100,18 +101,18 @@ export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceS
     const { rows } = await this.pool.query<NotificationRow>(
       `SELECT * FROM notifications
        WHERE org_id = $1 AND ($2::text IS NULL OR id < $2) AND (NOT $3::boolean OR read_at_ms IS NULL)
+         AND ($5::text IS NULL OR team_id = $5)
        ORDER BY id DESC LIMIT $4`,
-      [orgId, query.beforeId ?? null, query.unreadOnly, limit],
+      [orgId, query.beforeId ?? null, query.unreadOnly, limit, query.teamId ?? null],
     )
     return rows.map((row) => ({ notification: notificationOf(row), readAtMs: row.read_at_ms ?? undefined }))
   }
 
-  async markRead(orgId: string, notificationId: string, nowMs: number): Promise<boolean> {
-    const result = await this.pool.query('UPDATE notifications SET read_at_ms = COALESCE(read_at_ms, $1) WHERE id = $2 AND org_id = $3', [
-      nowMs,
-      notificationId,
-      orgId,
-    ])
+  async markRead(orgId: string, notificationId: string, nowMs: number, teamId: string | undefined): Promise<boolean> {
+    const result = await this.pool.query(
+      'UPDATE notifications SET read_at_ms = COALESCE(read_at_ms, $1) WHERE id = $2 AND org_id = $3 AND ($4::text IS NULL OR team_id = $4)',
+      [nowMs, notificationId, orgId, teamId ?? null],
+    )
     return result.rowCount === 1
   }
 
@@ -139,7 +140,7 @@ export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceS
        VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (org_id, subject_type, subject_id)
        DO UPDATE SET channels_json = EXCLUDED.channels_json, updated_at_ms = EXCLUDED.updated_at_ms`,
-      [preference.orgId, preference.subjectType, preference.subjectId, JSON.stringify(preference.channelsByKind), preference.updatedAtMs],
+      [preference.orgId, preference.subjectType, preference.subjectId, JSON.stringify(preference.channelsByType), preference.updatedAtMs],
     )
   }
 }

@@ -394,5 +394,147 @@ export const postgresMigrations: readonly PostgresMigration[] = [
   },
   { id: 'budgets-0001-budgets-fired-thresholds', sql: budgets },
   { id: 'notify-0001-notifications-outbox-preferences', sql: notify },
+  {
+    // Keys and tokens get an id to list and revoke them by; keys carry their org as a column.
+    id: 'auth-0002-revocation',
+    sql: `
+      ALTER TABLE admin_tokens ADD COLUMN revoked_at_ms BIGINT;
+      ALTER TABLE consumer_keys ADD COLUMN id TEXT;
+      ALTER TABLE consumer_keys ADD COLUMN org_id TEXT;
+      ALTER TABLE consumer_keys ADD COLUMN revoked_at_ms BIGINT;
+      UPDATE consumer_keys SET id = 'ck_' || substr(key_hash, 1, 26), org_id = (consumer_json::jsonb ->> 'orgId');
+      CREATE UNIQUE INDEX consumer_keys_id ON consumer_keys (id);
+      CREATE INDEX consumer_keys_org ON consumer_keys (org_id, created_at_ms);
+    `,
+  },
+  { id: 'tickets-0002-join', sql: `
+      -- Refusals of one scope and consumer join one pending ticket (one incident, one alert).
+      ALTER TABLE cost_tickets ADD COLUMN refused_count INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE cost_tickets ADD COLUMN last_seen_at_ms BIGINT;
+      ALTER TABLE cost_tickets ADD COLUMN digest_count INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE cost_tickets ADD COLUMN digest_at_ms BIGINT;
+      UPDATE cost_tickets SET last_seen_at_ms = created_at_ms;
+      UPDATE cost_tickets SET status = 'expired', resolved_at_ms = created_at_ms
+        WHERE status = 'pending' AND id NOT IN
+          (SELECT max(id) FROM cost_tickets WHERE status = 'pending' GROUP BY org_id, scope, consumer_name, reason);
+      CREATE UNIQUE INDEX cost_tickets_open ON cost_tickets (org_id, scope, consumer_name, reason) WHERE status = 'pending';
+  ` },
+  {
+    id: 'ledger-0004-wallet-team-reservation-context',
+    sql: `
+      ALTER TABLE wallets ADD COLUMN team_id TEXT;
+      ALTER TABLE reservations ADD COLUMN context_json TEXT;
+    `,
+  },
+  {
+    // Events now come from the Redis journal streams (numbers as decimal strings) and carry a
+    // direct reservation's context.
+    id: 'ledger-0005-journal-context',
+    sql: `
+  CREATE OR REPLACE FUNCTION tg_counter_add(b jsonb, org text, reserved_delta bigint, spent_delta bigint) RETURNS void
+  LANGUAGE plpgsql AS $fn$
+  BEGIN
+    INSERT INTO budget_counters (budget_id, period_key, org_id, reserved_micros, spent_micros, period_end_ms)
+    VALUES (b->>'budgetId', b->>'periodKey', org, GREATEST(reserved_delta, 0), GREATEST(spent_delta, 0), (b->>'periodEndMs')::bigint)
+    ON CONFLICT (budget_id, period_key) DO UPDATE SET
+      reserved_micros = GREATEST(budget_counters.reserved_micros + reserved_delta, 0),
+      spent_micros = GREATEST(budget_counters.spent_micros + spent_delta, 0);
+  END
+  $fn$;
+
+  CREATE OR REPLACE FUNCTION tg_journal_apply(events jsonb) RETURNS integer
+  LANGUAGE plpgsql AS $fn$
+  DECLARE
+    e jsonb; r jsonb; b jsonb; st text; n integer; applied integer := 0;
+    amt bigint; charged bigint; wanted bigint; wid text; emergency boolean;
+  BEGIN
+    FOR e IN SELECT value FROM jsonb_array_elements(events) LOOP
+      r := e->'r';
+      IF e->>'kind' = 'reserve' THEN
+        amt := (r->>'amount')::bigint; wid := r->>'walletId'; emergency := COALESCE((r->>'emergency')::boolean, false);
+        INSERT INTO reservations (id, org_id, wallet_id, scope, amount_micros, status, unbilled_micros, budgets_json,
+          request_id, created_at_ms, expires_at_ms, emergency, cascade_json, context_json)
+        VALUES (r->>'id', r->>'orgId', wid, r->>'scope', amt, 'pending', 0, r->'budgets', r->>'requestId',
+          (r->>'createdAt')::bigint, (r->>'expiresAt')::bigint, emergency, r->'cascade', r->>'context')
+        ON CONFLICT (id) DO NOTHING;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n = 1 AND NOT emergency THEN
+          applied := applied + 1;
+          IF wid IS NOT NULL THEN
+            UPDATE wallets SET reserved_micros = reserved_micros + amt WHERE id = wid;
+            INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, at_ms)
+            VALUES (e->>'entryId', wid, 'reservation', -amt, r->>'id', (r->>'createdAt')::bigint) ON CONFLICT (id) DO NOTHING;
+          END IF;
+          FOR b IN SELECT value FROM jsonb_array_elements(r->'budgets') LOOP
+            PERFORM tg_counter_add(b, r->>'orgId', amt, 0);
+          END LOOP;
+        END IF;
+      ELSIF e->>'kind' = 'resolve' THEN
+        amt := (r->>'amount')::bigint; charged := (r->>'settled')::bigint; wanted := (e->>'wanted')::bigint;
+        wid := r->>'walletId'; emergency := COALESCE((r->>'emergency')::boolean, false);
+        SELECT status INTO st FROM reservations WHERE id = r->>'id' FOR UPDATE;
+        IF NOT FOUND THEN
+          -- The reservation's own record never arrived (its process died first): apply the net effect.
+          INSERT INTO reservations (id, org_id, wallet_id, scope, amount_micros, status, settled_micros, unbilled_micros,
+            budgets_json, request_id, created_at_ms, expires_at_ms, resolved_at_ms, emergency, cascade_json, context_json)
+          VALUES (r->>'id', r->>'orgId', wid, r->>'scope', amt, r->>'status', charged, (r->>'unbilled')::bigint,
+            r->'budgets', r->>'requestId', (r->>'createdAt')::bigint, (r->>'expiresAt')::bigint,
+            (r->>'resolvedAt')::bigint, emergency, r->'cascade', r->>'context');
+          IF NOT emergency THEN
+            applied := applied + 1;
+            IF wid IS NOT NULL THEN
+              UPDATE wallets SET spent_micros = spent_micros + charged WHERE id = wid;
+              INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, at_ms)
+              VALUES (e->>'entryId2', wid, 'reservation', -amt, r->>'id', (r->>'createdAt')::bigint) ON CONFLICT (id) DO NOTHING;
+              INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, at_ms)
+              VALUES (e->>'entryId', wid, e->>'entryKind', amt - charged, r->>'id', (r->>'resolvedAt')::bigint) ON CONFLICT (id) DO NOTHING;
+            END IF;
+            FOR b IN SELECT value FROM jsonb_array_elements(r->'budgets') LOOP
+              PERFORM tg_counter_add(b, r->>'orgId', 0, wanted);
+            END LOOP;
+          END IF;
+        ELSIF st = 'pending' THEN
+          UPDATE reservations SET status = r->>'status', settled_micros = charged, unbilled_micros = (r->>'unbilled')::bigint,
+            resolved_at_ms = (r->>'resolvedAt')::bigint WHERE id = r->>'id';
+          IF NOT emergency THEN
+            applied := applied + 1;
+            IF wid IS NOT NULL THEN
+              UPDATE wallets SET reserved_micros = reserved_micros - amt, spent_micros = spent_micros + charged WHERE id = wid;
+              INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, at_ms)
+              VALUES (e->>'entryId', wid, e->>'entryKind', amt - charged, r->>'id', (r->>'resolvedAt')::bigint) ON CONFLICT (id) DO NOTHING;
+            END IF;
+            FOR b IN SELECT value FROM jsonb_array_elements(r->'budgets') LOOP
+              PERFORM tg_counter_add(b, r->>'orgId', -amt, wanted);
+            END LOOP;
+          END IF;
+        END IF;
+      ELSIF e->>'kind' IN ('spend', 'charge') THEN
+        INSERT INTO journal_events (id, at_ms) VALUES (e->>'eventId', (e->>'atMs')::bigint) ON CONFLICT (id) DO NOTHING;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n = 1 THEN
+          applied := applied + 1;
+          wid := e->>'walletId';
+          IF e->>'kind' = 'charge' AND wid IS NOT NULL THEN
+            UPDATE wallets SET spent_micros = spent_micros + (e->>'charged')::bigint WHERE id = wid;
+            INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, description, at_ms)
+            VALUES (e->>'entryId', wid, 'spend', -(e->>'charged')::bigint, e->>'reservationId',
+              'served while the counter store was unreachable (fail open)', (e->>'atMs')::bigint) ON CONFLICT (id) DO NOTHING;
+            UPDATE reservations SET wallet_id = wid, scope = e->>'scope' WHERE id = e->>'reservationId';
+          END IF;
+          FOR b IN SELECT value FROM jsonb_array_elements(e->'budgets') LOOP
+            PERFORM tg_counter_add(b, e->>'orgId', 0, COALESCE((e->>'wanted')::bigint, (e->>'amount')::bigint));
+          END LOOP;
+        END IF;
+      END IF;
+    END LOOP;
+    RETURN applied;
+  END
+  $fn$;
+`,
+  },
+  { id: 'notify-0002-team', sql: `ALTER TABLE notifications ADD COLUMN team_id TEXT` },
+  { id: 'budgets-0002-scope-team', sql: `ALTER TABLE budgets ADD COLUMN scope_team_id TEXT` },
+  { id: 'budgets-0003-counter-epoch', sql: `ALTER TABLE budgets ADD COLUMN counter_epoch_ms BIGINT NOT NULL DEFAULT 0` },
+  { id: 'changes-0001-versions', sql: `CREATE TABLE change_versions (topic TEXT PRIMARY KEY, version BIGINT NOT NULL)` },
   { id: 'sessions-0001-console-sessions', sql: sessions },
 ]

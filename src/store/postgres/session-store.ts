@@ -1,7 +1,7 @@
 /** Console sessions on PostgreSQL: only the sha256 of each session id is stored. */
 import type pg from 'pg'
 import type { SessionRecord, SessionStore } from '../../auth/index.js'
-import { sessionOf, type SessionRow } from '../rows/session.js'
+import { LIVE_SESSION_SQL, sessionOf, type SessionRow } from '../rows/session.js'
 
 export class PostgresSessionStore implements SessionStore {
   constructor(private readonly pool: pg.Pool) {}
@@ -15,10 +15,7 @@ export class PostgresSessionStore implements SessionStore {
   }
 
   async findSession(idHash: string, nowMs: number): Promise<SessionRecord | undefined> {
-    const { rows } = await this.pool.query<SessionRow>(
-      'SELECT * FROM console_sessions WHERE id_hash = $1 AND expires_at_ms > $2 AND revoked_at_ms IS NULL',
-      [idHash, nowMs],
-    )
+    const { rows } = await this.pool.query<SessionRow>(LIVE_SESSION_SQL, [idHash, nowMs])
     return rows[0] && sessionOf(rows[0])
   }
 

@@ -29,12 +29,14 @@ export function reservationOfHash(h: Record<string, string>): Reservation {
     createdAtMs: Number(h.created ?? 0),
     expiresAtMs: Number(h.expires ?? 0),
     resolvedAtMs: resolved === '' ? undefined : Number(resolved),
+    context: h.ctx ? h.ctx : undefined,
   }
 }
 
-/** HMGET id, allocated, reserved, spent, created of one wallet key → Wallet (undefined if absent). */
+/** HMGET id, allocated, reserved, spent, created, team of one wallet key → Wallet (undefined if absent). */
 export function walletOfFields(orgId: string, ref: WalletRef, fields: unknown): Wallet | undefined {
   if (!Array.isArray(fields) || fields[0] === null || fields[0] === undefined) return undefined
+  const team = fields[5] === null || fields[5] === undefined || fields[5] === '' ? undefined : String(fields[5])
   const [id, allocated, reserved, spent, created] = fields.map((f) => (f === null ? '0' : String(f)))
   const a = Number(allocated)
   const r = Number(reserved)
@@ -44,6 +46,7 @@ export function walletOfFields(orgId: string, ref: WalletRef, fields: unknown): 
     orgId,
     scopeKind: ref.scopeKind,
     scopeId: ref.scopeId,
+    teamId: team,
     currency: 'USD',
     allocatedMicros: micros(a),
     reservedMicros: micros(r),
@@ -58,6 +61,9 @@ export const ENTRY_KIND = { settled: 'settlement', voided: 'void', expired: 'exp
 interface JournalReservation {
   readonly emergency?: boolean
   readonly cascade?: readonly WalletRef[]
+  /** The ledger entry ids the Redis journal used for the same move, so both apply once. */
+  readonly entryId?: string
+  readonly entryId2?: string
 }
 
 function reservationFields(r: Reservation, extra: JournalReservation) {
@@ -73,19 +79,20 @@ function reservationFields(r: Reservation, extra: JournalReservation) {
     expiresAt: r.expiresAtMs,
     emergency: extra.emergency ?? false,
     cascade: extra.cascade ?? null,
+    context: r.context ?? null,
   }
 }
 
 export function reserveEvent(r: Reservation, extra: JournalReservation = {}): JournalEvent {
-  return { kind: 'reserve', entryId: newId('led', r.createdAtMs), r: reservationFields(r, extra) }
+  return { kind: 'reserve', entryId: extra.entryId ?? newId('led', r.createdAtMs), r: reservationFields(r, extra) }
 }
 
 export function resolveEvent(r: Reservation, wantedMicros: number, extra: JournalReservation = {}): JournalEvent {
   const status = r.status as Exclude<ReservationStatus, 'pending'>
   return {
     kind: 'resolve',
-    entryId: newId('led', r.resolvedAtMs ?? r.createdAtMs),
-    entryId2: newId('led', r.createdAtMs),
+    entryId: extra.entryId ?? newId('led', r.resolvedAtMs ?? r.createdAtMs),
+    entryId2: extra.entryId2 ?? newId('led', r.createdAtMs),
     entryKind: ENTRY_KIND[status],
     wanted: wantedMicros,
     r: {
@@ -96,8 +103,4 @@ export function resolveEvent(r: Reservation, wantedMicros: number, extra: Journa
       resolvedAt: r.resolvedAtMs ?? r.createdAtMs,
     },
   }
-}
-
-export function spendEvent(orgId: string, budgets: readonly BudgetCounterRef[], amountMicros: number, atMs: number): JournalEvent {
-  return { kind: 'spend', eventId: newId('evt', atMs), orgId, amount: amountMicros, atMs, budgets }
 }

@@ -61,6 +61,7 @@ export class FailOpen {
     const keys = [
       this.keys.loaded(orgId),
       this.keys.reservation(orgId, reservation.id),
+      this.keys.journal(orgId),
       ...cascade.map((ref) => this.keys.wallet(orgId, ref)),
       ...reservation.budgets.map((b) => this.keys.counter(orgId, b.budgetId, b.periodKey)),
     ]
@@ -77,27 +78,14 @@ export class FailOpen {
       String(reservation.resolvedAtMs ?? reservation.createdAtMs),
       String(this.options.resolvedRetentionMs),
       String(this.options.counterGraceMs),
+      `charge:${reservation.id}`,
+      newId('led', reservation.resolvedAtMs ?? reservation.createdAtMs),
       ...cascade.map(scopeName),
     ]
+    // The CHARGE script journals the charge itself (same atomic step as the money move).
     const reply = await this.loader.evalLoaded(orgId, CHARGE, keys, args)
     if (reply[0] !== 'OK') return { walletId: undefined, charged: 0 }
-    const walletId = String(reply[2]) || undefined
-    const charged = Number(reply[3])
-    const payer = cascade[Number(reply[1]) - 1]
-    this.journal.append({
-      kind: 'charge',
-      eventId: `charge:${reservation.id}`,
-      entryId: newId('led', reservation.resolvedAtMs ?? reservation.createdAtMs),
-      orgId,
-      reservationId: reservation.id,
-      walletId: walletId ?? null,
-      scope: payer ? scopeName(payer) : null,
-      charged,
-      wanted,
-      atMs: reservation.resolvedAtMs ?? reservation.createdAtMs,
-      budgets: reservation.budgets,
-    })
-    return { walletId, charged }
+    return { walletId: String(reply[2]) || undefined, charged: Number(reply[3]) }
   }
 
   /** An emergency reservation whose process is gone (or Redis lost): resolve it in PostgreSQL and charge it. */

@@ -8,12 +8,12 @@
  *   tg:{org}:r:<reservationId>          reservation hash (see lua.ts); TTL well past its deadline
  *   tg:{org}:pending                    sorted set of pending reservation ids by expiresAt
  *   tg:{org}:b:<budgetId>:<periodKey>   budget counter hash: reserved, spent; expires after the period + a day
+ *   tg:{org}:journal                    stream of money moves and usage events, drained into PostgreSQL
+ *   tg:{org}:ext:<externalRequestId>    an ingested event's id, for 7 days (duplicates are dropped)
  *
- * and three keys outside any org (not touched by scripts):
+ * and one key outside any org (not touched by scripts):
  *
- *   tg:orgs                             set of orgs loaded into Redis (what the sweeper and reconciliation scan)
- *   tg:rsvorg:<reservationId>           the org of a reservation, for settle/void from another process
- *   tg:budget-org                       hash budgetId → org (recordSpend/budgetSpend carry no org)
+ *   tg:orgs                             set of orgs loaded into Redis (what the sweeper, the drain and reconciliation scan)
  *
  * Everything is under the configured prefix (tests use one per run).
  */
@@ -50,15 +50,15 @@ export class RedisKeys {
     return `${this.org(orgId)}:b:${budgetId}:${periodKey}`
   }
 
+  journal(orgId: string): string {
+    return `${this.org(orgId)}:journal`
+  }
+
+  externalId(orgId: string, externalRequestId: string): string {
+    return `${this.org(orgId)}:ext:${externalRequestId}`
+  }
+
   orgs(): string {
     return `${this.prefix}tg:orgs`
-  }
-
-  reservationOrg(reservationId: string): string {
-    return `${this.prefix}tg:rsvorg:${reservationId}`
-  }
-
-  budgetOrgs(): string {
-    return `${this.prefix}tg:budget-org`
   }
 }

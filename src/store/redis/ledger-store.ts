@@ -3,24 +3,25 @@
  *
  * - reserve: one EVALSHA (RESERVE) checks every hard budget, picks the first wallet of the
  *   cascade that can pay, and records the reservation — atomically, so any number of gateway
- *   processes sharing the Redis can never together reserve more than is there (SPEC §4.2).
- * - settle / void / expire: one EVALSHA (RESOLVE).
- * - Every money move is appended to the PostgreSQL journal (journal.ts) off the request path. A
- *   resolved reservation's hash stays in Redis (7 days) until the journal confirms its
- *   resolution reached PostgreSQL; only then is its TTL shortened.
+ *   processes sharing the Redis can never together reserve more than is there.
+ * - commit (settle / void with the call's usage event, or an unreserved call's spend and event):
+ *   one EVALSHA (RESOLVE or RECORD). Nothing else is sent on a request's path.
+ * - Every script appends what it did to the org's journal stream in the same atomic step; a
+ *   JournalDrain in every process applies the streams to PostgreSQL (journal-drain.ts). A
+ *   resolved reservation's hash stays in Redis (7 days) until its resolution reached PostgreSQL;
+ *   only then is its TTL shortened.
  * - Redis holds nothing that cannot be rebuilt: when an org's `loaded` marker is missing, a script
  *   answers NEEDS_LOAD and the org is rebuilt from PostgreSQL under a lock before it is retried.
  *
- * How settle(reservationId) finds the org (the port passes no org): an in-process map filled by
- * reserve (the proxy settles in the process that reserved), then `tg:rsvorg:<id>` in Redis
- * (written right after a reservation, for another process's API call or sweeper), then the
- * reservations table in PostgreSQL.
+ * Redis unreachable: reservations of `fail_mode: open` consumers are served against an
+ * emergency allowance (fail-open.ts); a commit of a reservation this process made is deferred
+ * and retried, and its usage event is written to PostgreSQL directly.
  */
 import type { Redis } from 'ioredis'
 import { newId } from '../../lib/ids.js'
 import { assert } from '../../lib/assert.js'
-import { micros, type Micros } from '../../money/index.js'
-import { counterKey, type LedgerStore } from '../../ledger/ledger-store.js'
+import { addSaturating, micros, type Micros } from '../../money/index.js'
+import { counterKey, type CallCommit, type CommitResult, type LedgerStore } from '../../ledger/ledger-store.js'
 import {
   scopeName,
   type AllocateRequest,
@@ -34,13 +35,16 @@ import {
   type Wallet,
   type WalletRef,
 } from '../../ledger/types.js'
+import type { UsageEvent } from '../../usage/types.js'
 import type { Journal } from '../postgres/journal.js'
 import { PostgresLedgerRows, reservationOfRow, walletOfRow, type ReservationRow } from '../postgres/ledger-rows.js'
-import { hashOf, reservationOfHash, reserveEvent, resolveEvent, spendEvent, walletOfFields } from './codec.js'
+import { hashOf, reservationOfHash, reserveEvent, resolveEvent, walletOfFields } from './codec.js'
+import { Retained } from './retained.js'
 import type { EmergencyLedger } from './emergency.js'
 import { FailOpen } from './fail-open.js'
+import { JournalDrain, JOURNAL_DRAIN_DEFAULTS, type JournalDrainOptions, type UsageSink } from './journal-drain.js'
 import { RedisKeys } from './keys.js'
-import { ALLOCATE, READ_COUNTERS, READ_WALLETS, RESERVE, RESOLVE, SPEND } from './lua.js'
+import { ALLOCATE, READ_COUNTERS, READ_WALLETS, RECORD, RESERVE, RESOLVE } from './lua.js'
 import { OrgLoader, parseScope } from './org-loader.js'
 import { isUnavailable, ScriptRunner, type Reply } from './scripts.js'
 
@@ -50,7 +54,7 @@ export interface RedisLedgerOptions {
   readonly keyPrefix: string
   /** A pending reservation's hash is kept this long past its deadline (the sweeper resolves it long before). */
   readonly pendingRetentionMs: number
-  /** A resolved reservation's hash is kept this long until the journal confirms it reached PostgreSQL… */
+  /** A resolved reservation's hash is kept this long until its resolution reached PostgreSQL… */
   readonly resolvedRetentionMs: number
   /** …and this long after (answers already_settled without a PostgreSQL read). */
   readonly confirmedRetentionMs: number
@@ -61,21 +65,23 @@ export interface RedisLedgerOptions {
   readonly loadWaitMs: number
   /** A reservation pending in PostgreSQL this long past its deadline is swept from there (Redis lost it). */
   readonly durableSweepGraceMs: number
-  /** Entries of the reservation → org map kept in process. */
-  readonly orgCacheMax: number
-  /**
-   * The shared reservation → org key outlives the reservation's deadline by this much. One such
-   * key is written per call, so it must not linger: after the deadline the sweeper has resolved
-   * the reservation, and a late settle from another process finds the org in PostgreSQL.
-   */
-  readonly reservationOrgGraceMs: number
+  /** Reservations of this process remembered for a deferred commit (Redis unreachable). */
+  readonly ownReservationsMax: number
+  /** Journal entries an org's stream may hold (PostgreSQL unreachable): past it, new reservations are refused. */
+  readonly journalBacklogMax: number
+  /** An ingested event's external id is remembered in Redis this long (PostgreSQL's unique index decides after). */
+  readonly externalIdRetentionMs: number
+  /** Journal entries of this process kept until the drain applied them (replayed if Redis loses them). */
+  readonly retainedEntriesMax: number
+  /** How often this process checks the drain's progress and Redis's generations (retained.ts). */
+  readonly retainCheckMs: number
   /**
    * Before rebuilding an org that was active within the last minute, wait this long: other
-   * processes' journals (flushed every ~50 ms) then reach PostgreSQL first, so their latest
-   * reservations are part of the rebuild. Their scripts answer NEEDS_LOAD meanwhile, so nothing
-   * new is added behind our back.
+   * processes notice the loss within `retainCheckMs` and write what they journaled to PostgreSQL
+   * first, so their latest moves are part of the rebuild.
    */
   readonly rebuildQuietMs: number
+  readonly drain: Partial<JournalDrainOptions>
 }
 
 export const REDIS_LEDGER_DEFAULTS: RedisLedgerOptions = {
@@ -83,13 +89,17 @@ export const REDIS_LEDGER_DEFAULTS: RedisLedgerOptions = {
   pendingRetentionMs: 7 * 86_400_000,
   resolvedRetentionMs: 7 * 86_400_000,
   confirmedRetentionMs: 10 * 60_000,
-  reservationOrgGraceMs: 10 * 60_000,
   counterGraceMs: 86_400_000,
   lockTtlMs: 15_000,
   loadWaitMs: 10_000,
   durableSweepGraceMs: 60_000,
-  orgCacheMax: 100_000,
+  ownReservationsMax: 100_000,
+  journalBacklogMax: 1_000_000,
+  externalIdRetentionMs: 7 * 86_400_000,
+  retainedEntriesMax: 200_000,
+  retainCheckMs: 100,
   rebuildQuietMs: 300,
+  drain: {},
 }
 
 /** A wallet or counter that differs between Redis and PostgreSQL (reported by reconcile()). */
@@ -103,37 +113,135 @@ export interface LedgerDrift {
 
 type Mode = 'settled' | 'voided' | 'expired'
 
+/** Usage events written straight to PostgreSQL (while Redis is unreachable). */
+export type UsageWriter = UsageSink
+
 export class RedisLedgerStore implements LedgerStore {
-  /** Redis round trips made by this store (the benchmark reports it per request). */
+  /** Redis round trips awaited by this store on request paths (scripts, reads). */
   get redisRoundTrips(): number {
     return this.runner.roundTrips
   }
+  /** Every Redis command sent by this store: request paths, the sweeper, and the journal drain. */
+  get redisCommands(): number {
+    return this.requestCommands + this.drain.commands
+  }
+  /** Redis commands sent on the request-path connection (requests and the sweeper; not the drain). */
+  get redisRequestCommands(): number {
+    return this.requestCommands
+  }
   readonly emergency: EmergencyLedger
+  readonly drain: JournalDrain
+  private requestCommands = 0
   private readonly keys: RedisKeys
   private readonly rows: PostgresLedgerRows
   private readonly options: RedisLedgerOptions
   private readonly runner: ScriptRunner
   private readonly loader: OrgLoader
   private readonly failOpen: FailOpen
-  /** Reservations made by this process and not yet resolved (bounded): settle finds their org here. */
+  /** Reservations made by this process and not yet resolved (bounded): a commit deferred while Redis is unreachable needs them. */
   private readonly ownReservations = new Map<string, Reservation>()
   /** Resolutions that could not reach Redis (unreachable): retried by retryDeferred(). */
   private readonly deferred: { id: string; orgId: string; mode: Mode; actual: number; atMs: number }[] = []
-  private readonly orgOfBudget = new Map<string, string>()
+  private readonly retained: Retained
+  private retainTimer: NodeJS.Timeout | undefined
+  private retaining: Promise<void> | undefined
 
   constructor(
     private readonly redis: Redis,
     pool: ConstructorParameters<typeof PostgresLedgerRows>[0],
+    /** Events made while Redis is unreachable (emergency reservations) go to PostgreSQL through this. */
     private readonly journal: Journal,
+    private readonly writeUsage: UsageWriter,
     options: Partial<RedisLedgerOptions> = {},
+    onDrainError: (error: unknown) => void = () => {},
   ) {
     this.options = { ...REDIS_LEDGER_DEFAULTS, ...options }
+    this.retained = new Retained(this.options.retainedEntriesMax)
     this.keys = new RedisKeys(this.options.keyPrefix)
     this.rows = new PostgresLedgerRows(pool)
+    this.countCommands(redis)
     this.runner = new ScriptRunner(redis)
     this.loader = new OrgLoader(redis, this.runner, this.keys, this.rows, journal, this.options)
     this.failOpen = new FailOpen(this.loader, this.keys, journal, this.options)
     this.emergency = this.failOpen.ledger
+    // The drain has its own connection: its commands are never on a request's path.
+    const drainRedis = redis.duplicate()
+    // Connection errors surface on the commands that fail; an unhandled 'error' event would crash the process.
+    drainRedis.on('error', () => {})
+    this.drain = new JournalDrain(
+      drainRedis,
+      pool,
+      this.keys,
+      writeUsage,
+      () => this.loadedOrgs(),
+      { ...JOURNAL_DRAIN_DEFAULTS, confirmedRetentionMs: this.options.confirmedRetentionMs, ...this.options.drain },
+      onDrainError,
+    )
+    // Before an org is rebuilt from PostgreSQL: what is still in its Redis journal is applied, what
+    // this process journaled for it and Redis lost is written, and other processes get a moment
+    // to do the same.
+    this.loader.beforeRebuild = async (orgId) => {
+      await this.drain.flush()
+      await this.replayLost([orgId])
+      if (await this.rows.recentlyActive(orgId, Date.now() - 60_000)) await sleep(this.options.rebuildQuietMs)
+    }
+  }
+
+  /** Starts the background work: the journal drain and the check of retained entries. */
+  startBackground(): void {
+    this.drain.start()
+    this.retainTimer = setInterval(() => void this.checkRetained(), this.options.retainCheckMs)
+    this.retainTimer.unref()
+  }
+
+  async stopBackground(): Promise<void> {
+    if (this.retainTimer) clearInterval(this.retainTimer)
+    this.retainTimer = undefined
+    await this.retaining
+    await this.drain.close()
+  }
+
+  /** Entries this process journaled and the drain has not applied yet (kept to replay if Redis loses them). */
+  get retainedCount(): number {
+    return this.retained.size
+  }
+
+  /** One check: drops retained entries the drain applied, replays those Redis lost. Never throws. */
+  async checkRetained(): Promise<void> {
+    if (this.retaining) return this.retaining
+    this.retaining = this.replayLost(this.retained.orgs())
+      .catch(() => {
+        // Redis or PostgreSQL unreachable: the entries stay retained; the next check tries again.
+      })
+      .finally(() => {
+        this.retaining = undefined
+      })
+    return this.retaining
+  }
+
+  private async replayLost(orgs: readonly string[]): Promise<void> {
+    if (orgs.length === 0) return
+    const progress = await this.drain.progress(orgs)
+    const usage: UsageEvent[] = []
+    for (const org of orgs) {
+      const state = progress.get(org)
+      if (!state) continue
+      for (const entry of this.retained.settle(org, state)) {
+        if (entry.journal) this.journal.append(entry.journal())
+        if (entry.usage) usage.push(entry.usage)
+      }
+    }
+    if (usage.length > 0) await this.writeUsage(usage)
+    await this.journal.flush()
+  }
+
+  /** Counts every command this store's connection sends, pipelined or not. */
+  private countCommands(redis: Redis): void {
+    const send = redis.sendCommand.bind(redis)
+    redis.sendCommand = ((...args: Parameters<Redis['sendCommand']>) => {
+      this.requestCommands++
+      return send(...args)
+    }) as Redis['sendCommand']
   }
 
   // --- wallets ---------------------------------------------------------------------------------
@@ -146,7 +254,7 @@ export class RedisLedgerStore implements LedgerStore {
     return this.loader.withOrgLock(orgId, async () => {
       const row = await this.rows.allocate(request, newId('wal', request.atMs), newId('led', request.atMs))
       const keys = [this.keys.loaded(orgId), this.keys.wallet(orgId, request.wallet)]
-      let reply = await this.runner.eval(ALLOCATE, keys, [row.id, String(request.amountMicros), String(row.created_at_ms)])
+      let reply = await this.runner.eval(ALLOCATE, keys, [row.id, String(request.amountMicros), String(row.created_at_ms), row.team_id ?? ''])
       if (reply[0] === 'NEEDS_LOAD') {
         await this.loader.rebuild(orgId)
         reply = await this.runner.eval(READ_WALLETS, keys, [])
@@ -177,7 +285,8 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   async ledgerEntries(walletId: string, limit: number): Promise<LedgerEntry[]> {
-    // Read your own writes: this process's queued journal reaches PostgreSQL first.
+    // Read your own writes: the journal reaches PostgreSQL first.
+    await this.drain.flush()
     await this.journal.flush()
     return this.rows.entries(walletId, limit)
   }
@@ -186,12 +295,10 @@ export class RedisLedgerStore implements LedgerStore {
 
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
     assert(Number.isSafeInteger(request.amountMicros) && request.amountMicros >= 0, `reserve amount: ${request.amountMicros}`)
-    if (this.journal.isFull()) {
-      return { kind: 'store_unavailable', message: 'the durable journal is full (PostgreSQL unreachable)' }
-    }
+    const entryId = newId('led', request.atMs)
     let reply: Reply
     try {
-      reply = await this.loader.evalLoaded(request.orgId, RESERVE, ...this.reserveArgs(request))
+      reply = await this.loader.evalLoaded(request.orgId, RESERVE, ...this.reserveArgs(request, entryId))
     } catch (error) {
       if (!isUnavailable(error)) throw error
       return this.reserveUnavailable(request, error)
@@ -199,6 +306,8 @@ export class RedisLedgerStore implements LedgerStore {
     switch (reply[0]) {
       case 'EXISTS':
         return { kind: 'already_exists', reservation: reservationOfHash(hashOf(reply[1])) }
+      case 'BACKLOG':
+        return { kind: 'store_unavailable', message: 'the ledger journal is full (PostgreSQL unreachable for too long)' }
       case 'BUDGET': {
         const budget = request.budgets[Number(reply[1]) - 1]!
         return { kind: 'budget_cap_exceeded', budgetId: budget.budgetId, periodKey: budget.periodKey, remainingMicros: micros(Number(reply[2])) }
@@ -211,8 +320,8 @@ export class RedisLedgerStore implements LedgerStore {
         }
       case 'OK': {
         const reservation = reservationOfHash(hashOf(reply[3]))
-        this.remember(request, reservation)
-        this.journal.append(reserveEvent(reservation))
+        this.remember(reservation)
+        this.retained.add(request.orgId, { entryId: String(reply[4]), generation: String(reply[5]), journal: () => reserveEvent(reservation, { entryId }), usage: undefined })
         const available = Number(reply[2])
         return { kind: 'reserved', reservation, walletAvailableMicros: available >= 0 ? micros(available) : undefined }
       }
@@ -221,11 +330,11 @@ export class RedisLedgerStore implements LedgerStore {
     }
   }
 
-  private reserveArgs(request: ReserveRequest): [string[], string[]] {
+  private reserveArgs(request: ReserveRequest, entryId: string): [string[], string[]] {
     const { orgId } = request
     const walletKeys = request.cascade.map((ref) => this.keys.wallet(orgId, ref))
     const counterKeys = request.budgets.map((b) => this.keys.counter(orgId, b.budgetId, b.periodKey))
-    const keys = [this.keys.loaded(orgId), this.keys.reservation(orgId, request.reservationId), this.keys.pending(orgId), ...walletKeys, ...counterKeys]
+    const keys = [this.keys.loaded(orgId), this.keys.reservation(orgId, request.reservationId), this.keys.pending(orgId), this.keys.journal(orgId), ...walletKeys, ...counterKeys]
     const args = [
       String(request.cascade.length),
       String(request.budgets.length),
@@ -240,7 +349,11 @@ export class RedisLedgerStore implements LedgerStore {
       String(request.expiresAtMs),
       String(this.options.pendingRetentionMs),
       String(this.options.counterGraceMs),
+      String(this.options.journalBacklogMax),
+      entryId,
+      request.context ?? '',
       ...request.cascade.map(scopeName),
+      ...request.cascade.map((step) => step.teamOf ?? '*'),
       ...request.budgets.flatMap((b) => [String(b.limitMicros ?? -1), String(b.periodEndMs)]),
     ]
     return [keys, args]
@@ -249,48 +362,56 @@ export class RedisLedgerStore implements LedgerStore {
   private reserveUnavailable(request: ReserveRequest, error: unknown): ReserveResult {
     const message = `counter store unreachable: ${error instanceof Error ? error.message : String(error)}`
     if (request.failMode?.mode !== 'open') return { kind: 'store_unavailable', message }
+    if (this.journal.isFull()) return { kind: 'store_unavailable', message: `${message}; the emergency journal is full` }
     const reservation = this.emergency.reserve(request, request.failMode.emergencyAllowanceMicros)
     if (!reservation) return { kind: 'store_unavailable', message: `${message}; emergency allowance spent` }
     this.journal.append(reserveEvent(reservation, { emergency: true, cascade: request.cascade }))
     return { kind: 'reserved', reservation, walletAvailableMicros: undefined }
   }
 
-  /** After a reservation: who owns it (for settle from elsewhere) and which org its budgets live in. */
-  private remember(request: ReserveRequest, reservation: Reservation): void {
+  /** The reservation is this process's until resolved: a commit deferred while Redis is unreachable needs it. */
+  private remember(reservation: Reservation): void {
     this.ownReservations.set(reservation.id, reservation)
-    if (this.ownReservations.size > this.options.orgCacheMax) {
+    if (this.ownReservations.size > this.options.ownReservationsMax) {
       const oldest = this.ownReservations.keys().next().value
       if (oldest !== undefined) this.ownReservations.delete(oldest)
     }
-    const pipeline = this.redis.pipeline()
-    pipeline.set(this.keys.reservationOrg(reservation.id), request.orgId, 'PX', Math.max(0, request.expiresAtMs - request.atMs) + this.options.reservationOrgGraceMs)
-    for (const b of request.budgets) {
-      if (this.orgOfBudget.get(b.budgetId) === request.orgId) continue
-      this.orgOfBudget.set(b.budgetId, request.orgId)
-      pipeline.hsetnx(this.keys.budgetOrgs(), b.budgetId, request.orgId)
+  }
+
+  async commit(commit: CallCommit): Promise<CommitResult> {
+    const usageJson = commit.event === undefined ? '' : JSON.stringify(commit.event)
+    if (commit.resolve) {
+      const { reservationId, outcome, actualMicros } = commit.resolve
+      assert(Number.isSafeInteger(actualMicros) && actualMicros >= 0, `actual: ${actualMicros}`)
+      const resolution = await this.resolve(commit.orgId, reservationId, outcome, actualMicros, commit.atMs, usageJson, commit.event)
+      const budgetCrossings = resolution.kind === 'settled' || resolution.kind === 'voided' ? resolution.budgetCrossings : []
+      return { kind: 'committed', resolution, budgetCrossings }
     }
-    // Not awaited: it rides with the next write; if it is lost, PostgreSQL still knows the org.
-    void pipeline.exec().catch(() => {})
+    return this.record(commit, usageJson)
   }
 
-  async settle(reservationId: string, actualMicros: Micros, atMs: number): Promise<ResolveResult> {
+  async settle(orgId: string, reservationId: string, actualMicros: Micros, atMs: number): Promise<ResolveResult> {
     assert(Number.isSafeInteger(actualMicros) && actualMicros >= 0, `actual: ${actualMicros}`)
-    return this.resolve(reservationId, 'settled', actualMicros, atMs)
+    return this.resolve(orgId, reservationId, 'settled', actualMicros, atMs, '', undefined)
   }
 
-  async void(reservationId: string, atMs: number): Promise<ResolveResult> {
-    return this.resolve(reservationId, 'voided', 0, atMs)
+  async void(orgId: string, reservationId: string, atMs: number): Promise<ResolveResult> {
+    return this.resolve(orgId, reservationId, 'voided', 0, atMs, '', undefined)
   }
 
-  private async resolve(id: string, mode: Mode, actual: number, atMs: number): Promise<ResolveResult> {
-    if (this.emergency.has(id)) return this.resolveEmergency(id, mode, actual, atMs)
+  private async resolve(orgId: string, id: string, mode: Mode, actual: number, atMs: number, usageJson: string, event: UsageEvent | undefined): Promise<ResolveResult> {
+    if (this.emergency.has(id)) {
+      const result = this.failOpen.resolve(id, mode, actual, atMs)
+      if (event && (result.kind === 'settled' || result.kind === 'voided')) await this.writeUsage([event])
+      return result
+    }
     try {
-      const orgId = await this.orgOf(id)
-      if (orgId === undefined) return { kind: 'not_found' }
-      return await this.resolveIn(orgId, id, mode, actual, atMs, undefined)
+      return await this.resolveIn(orgId, id, mode, actual, atMs, undefined, usageJson, event)
     } catch (error) {
       const own = this.ownReservations.get(id)
-      if (!isUnavailable(error) || !own || this.deferred.length >= this.options.orgCacheMax) throw error
+      if (!isUnavailable(error) || !own || this.deferred.length >= this.options.ownReservationsMax) throw error
+      // The event is made durable in PostgreSQL at once; the money move waits for Redis.
+      if (event) await this.writeUsage([event])
       return this.defer(own, mode, actual, atMs)
     }
   }
@@ -324,7 +445,7 @@ export class RedisLedgerStore implements LedgerStore {
     while (this.deferred.length > 0) {
       const next = this.deferred[0]!
       try {
-        await this.resolveIn(next.orgId, next.id, next.mode, next.actual, next.atMs, undefined)
+        await this.resolveIn(next.orgId, next.id, next.mode, next.actual, next.atMs, undefined, '')
       } catch (error) {
         if (isUnavailable(error)) return this.deferred.length
         throw error
@@ -334,33 +455,45 @@ export class RedisLedgerStore implements LedgerStore {
     return 0
   }
 
-  private async resolveIn(orgId: string, id: string, mode: Mode, actual: number, atMs: number, adopt: ReservationRow | undefined): Promise<ResolveResult> {
-    const keys = [this.keys.loaded(orgId), this.keys.reservation(orgId, id), this.keys.pending(orgId)]
-    const args = [mode, String(actual), String(atMs), String(this.options.resolvedRetentionMs), String(this.options.counterGraceMs), adopt ? '1' : '0']
+  private async resolveIn(
+    orgId: string,
+    id: string,
+    mode: Mode,
+    actual: number,
+    atMs: number,
+    adopt: ReservationRow | undefined,
+    usageJson: string,
+    event?: UsageEvent,
+  ): Promise<ResolveResult> {
+    const keys = [this.keys.loaded(orgId), this.keys.reservation(orgId, id), this.keys.pending(orgId), this.keys.journal(orgId)]
+    const entryIds = { entryId: newId('led', atMs), entryId2: newId('led', atMs) }
+    const args = [mode, String(actual), String(atMs), String(this.options.resolvedRetentionMs), String(this.options.counterGraceMs), adopt ? '1' : '0', entryIds.entryId, entryIds.entryId2, usageJson]
     if (adopt) args.push(...this.adoptArgs(adopt))
     const reply = await this.loader.evalLoaded(orgId, RESOLVE, keys, args)
     switch (reply[0]) {
       case 'NOT_FOUND':
-        return adopt ? { kind: 'not_found' } : this.resolveFromDurable(orgId, id, mode, actual, atMs)
+        return adopt ? { kind: 'not_found' } : this.resolveFromDurable(orgId, id, mode, actual, atMs, usageJson, event)
       case 'ALREADY': {
         const reservation = reservationOfHash(hashOf(reply[1]))
         return { kind: alreadyKind(reservation), reservation }
       }
-      case 'OK':
-        return this.resolved(orgId, mode, reply)
+      case 'OK': {
+        const result = this.resolved(mode, reply)
+        const wanted = Number(reply[2])
+        if (result.kind === mode) {
+          const resolvedReservation = result.reservation
+          this.retained.add(orgId, { entryId: String(reply[9]), generation: String(reply[10]), journal: () => resolveEvent(resolvedReservation, wanted, entryIds), usage: event })
+        }
+        return result
+      }
       default:
         throw new Error(`resolve script: unexpected reply ${String(reply[0])}`)
     }
   }
 
-  private resolved(orgId: string, mode: Mode, reply: Reply): ResolveResult {
-    const [, charged, wanted, wAllocated, wSpentBefore, wAvailable, spentBefore, hash] = reply as [string, number, number, number, number, number, number[], unknown]
+  private resolved(mode: Mode, reply: Reply): ResolveResult {
+    const [, charged, wanted, wAllocated, wSpentBefore, wAvailable, spentBefore, hash, wTeam] = reply as [string, string, string, string, string, string, string[], unknown, string]
     const reservation = reservationOfHash(hashOf(hash))
-    const reservationKey = this.keys.reservation(orgId, reservation.id)
-    this.journal.append(resolveEvent(reservation, Number(wanted)), () => {
-      // Its resolution is durable now: Redis may forget the reservation soon.
-      void this.redis.pexpire(reservationKey, this.options.confirmedRetentionMs).catch(() => {})
-    })
     this.ownReservations.delete(reservation.id)
     const budgetCrossings: BudgetCrossing[] =
       Number(wanted) > 0
@@ -368,10 +501,11 @@ export class RedisLedgerStore implements LedgerStore {
             budgetId: b.budgetId,
             periodKey: b.periodKey,
             spentBeforeMicros: micros(Number(spentBefore[i] ?? 0)),
-            spentAfterMicros: micros(Number(spentBefore[i] ?? 0) + Number(wanted)),
+            spentAfterMicros: micros(addSaturating(Number(spentBefore[i] ?? 0), Number(wanted))),
           }))
         : []
     const hasWallet = reservation.walletId !== undefined && Number(wAllocated) >= 0
+    const scope = reservation.scope ?? ''
     return {
       kind: mode,
       reservation,
@@ -379,7 +513,8 @@ export class RedisLedgerStore implements LedgerStore {
       walletCrossing: hasWallet
         ? {
             walletId: reservation.walletId!,
-            scope: reservation.scope ?? '',
+            scope,
+            teamId: scope.startsWith('team:') ? scope.slice('team:'.length) : wTeam || undefined,
             allocatedMicros: micros(Number(wAllocated)),
             spentBeforeMicros: micros(Number(wSpentBefore)),
             spentAfterMicros: micros(Number(wSpentBefore) + Number(charged)),
@@ -391,17 +526,19 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   /**
-   * Redis does not know the reservation. PostgreSQL decides: unknown → not_found; resolved →
-   * already_*; pending → Redis lost it (flush, failover): re-create it there and resolve it.
+   * Redis does not know the reservation. PostgreSQL decides (after the journal is applied):
+   * unknown → not_found; resolved → already_*; pending → Redis lost it (flush, failover):
+   * re-create it there and resolve it.
    */
-  private async resolveFromDurable(orgId: string, id: string, mode: Mode, actual: number, atMs: number): Promise<ResolveResult> {
+  private async resolveFromDurable(orgId: string, id: string, mode: Mode, actual: number, atMs: number, usageJson: string, event: UsageEvent | undefined): Promise<ResolveResult> {
+    await this.drain.flush()
     await this.journal.flush()
     const row = await this.rows.reservation(id)
-    if (!row) return { kind: 'not_found' }
+    if (!row || row.org_id !== orgId) return { kind: 'not_found' }
     const reservation = reservationOfRow(row)
     if (row.status !== 'pending') return { kind: alreadyKind(reservation), reservation }
-    if (row.emergency) return this.chargeEmergencyRow(row, mode, actual, atMs)
-    return this.resolveIn(orgId, id, mode, actual, atMs, row)
+    if (row.emergency) return this.failOpen.resolveRow(row, mode, actual, atMs)
+    return this.resolveIn(orgId, id, mode, actual, atMs, row, usageJson, event)
   }
 
   private adoptArgs(row: ReservationRow): string[] {
@@ -422,10 +559,62 @@ export class RedisLedgerStore implements LedgerStore {
     ]
   }
 
+  /** An unreserved call: its spend on budget counters and its usage event, one script. */
+  private async record(commit: CallCommit, usageJson: string): Promise<CommitResult> {
+    const { orgId } = commit
+    const budgets = commit.spend?.budgets ?? []
+    const amount = commit.spend?.amountMicros ?? 0
+    const externalId = commit.dedupeExternalId ? commit.event?.externalRequestId : undefined
+    if (externalId !== undefined && (await this.rows.hasExternalEvent(orgId, externalId))) return { kind: 'duplicate' }
+    const keys = [
+      this.keys.loaded(orgId),
+      this.keys.journal(orgId),
+      this.keys.externalId(orgId, externalId ?? ''),
+      ...budgets.map((b) => this.keys.counter(orgId, b.budgetId, b.periodKey)),
+    ]
+    const spendEventId = newId('evt', commit.atMs)
+    const args = [
+      String(budgets.length),
+      String(amount),
+      String(this.options.counterGraceMs),
+      spendEventId,
+      orgId,
+      String(commit.atMs),
+      JSON.stringify(budgets),
+      usageJson,
+      String(externalId === undefined ? 0 : this.options.externalIdRetentionMs),
+      ...budgets.map((b) => String(b.periodEndMs)),
+    ]
+    let reply: Reply
+    try {
+      reply = await this.loader.evalLoaded(orgId, RECORD, keys, args)
+    } catch (error) {
+      if (!isUnavailable(error) || commit.event === undefined) throw error
+      // Redis unreachable: the event goes to PostgreSQL directly; budget counters catch up at the next rebuild.
+      await this.writeUsage([commit.event])
+      return { kind: 'committed', resolution: undefined, budgetCrossings: [] }
+    }
+    if (reply[0] === 'DUPLICATE') return { kind: 'duplicate' }
+    const entryId = String(reply[2])
+    if (entryId !== '') {
+      const spendEvent = amount > 0 && budgets.length > 0 ? () => ({ kind: 'spend' as const, eventId: spendEventId, orgId, amount, atMs: commit.atMs, budgets }) : undefined
+      this.retained.add(orgId, { entryId, generation: String(reply[3]), journal: spendEvent, usage: commit.event })
+    }
+    const before = reply[1] as string[]
+    const budgetCrossings =
+      amount > 0
+        ? budgets.map((b, i) => {
+            const spentBefore = Number(before[i] ?? 0)
+            return { budgetId: b.budgetId, periodKey: b.periodKey, spentBeforeMicros: micros(spentBefore), spentAfterMicros: micros(addSaturating(spentBefore, amount)) }
+          })
+        : []
+    return { kind: 'committed', resolution: undefined, budgetCrossings }
+  }
+
   async expireOverdue(nowMs: number, limit: number): Promise<ResolveResult[]> {
     const results: ResolveResult[] = []
     for (const id of this.emergency.overdue(nowMs).slice(0, limit)) {
-      const r = await this.resolveEmergency(id, 'expired', 0, nowMs)
+      const r = this.failOpen.resolve(id, 'expired', 0, nowMs)
       if (r.kind === 'expired') results.push(r)
     }
     const orgs = await this.loadedOrgs()
@@ -440,7 +629,7 @@ export class RedisLedgerStore implements LedgerStore {
         for (const id of ids) {
           if (results.length >= limit) break
           const r = await this.expireOne(org, id, nowMs)
-          if (r.kind === 'expired') results.push(r)
+          if (r?.kind === 'expired') results.push(r)
         }
       }
     }
@@ -450,42 +639,42 @@ export class RedisLedgerStore implements LedgerStore {
 
   /**
    * An overdue reservation is expired — unless PostgreSQL already has its resolution (Redis was
-   * rebuilt from PostgreSQL while that resolution was still in another process's journal): then
-   * Redis takes PostgreSQL's outcome instead of charging the full reservation a second time.
+   * rebuilt from PostgreSQL while that resolution was not yet there): then Redis takes
+   * PostgreSQL's outcome instead of charging the full reservation a second time. When
+   * PostgreSQL cannot be asked, nothing is decided now: the next sweep tries again.
    */
-  private async expireOne(orgId: string, id: string, nowMs: number): Promise<ResolveResult> {
-    const row = await this.rows.reservation(id).catch(() => undefined)
+  private async expireOne(orgId: string, id: string, nowMs: number): Promise<ResolveResult | undefined> {
+    const row = await this.rows.reservation(id)
     if (row && row.status !== 'pending' && !row.emergency) {
       const wanted = (row.settled_micros ?? 0) + row.unbilled_micros
-      return this.resolveIn(orgId, id, row.status, wanted, row.resolved_at_ms ?? nowMs, undefined)
+      return this.resolveIn(orgId, id, row.status, wanted, row.resolved_at_ms ?? nowMs, undefined, '')
     }
-    return this.resolveIn(orgId, id, 'expired', 0, nowMs, undefined)
+    return this.resolveIn(orgId, id, 'expired', 0, nowMs, undefined, '')
   }
 
   /** Reservations pending in PostgreSQL long past their deadline that Redis no longer holds. */
   private async expireDurable(nowMs: number, limit: number): Promise<ResolveResult[]> {
     const results: ResolveResult[] = []
-    const rows = await this.rows.overdue(nowMs - this.options.durableSweepGraceMs, limit).catch(() => [])
+    const rows = await this.rows.overdue(nowMs - this.options.durableSweepGraceMs, limit)
     for (const row of rows) {
       if (this.emergency.has(row.id)) continue
       const r = row.emergency
-        ? await this.chargeEmergencyRow(row, 'expired', 0, nowMs)
-        : await this.resolveIn(row.org_id, row.id, 'expired', 0, nowMs, row)
+        ? await this.failOpen.resolveRow(row, 'expired', 0, nowMs)
+        : await this.resolveIn(row.org_id, row.id, 'expired', 0, nowMs, row, '')
       if (r.kind === 'expired') results.push(r)
     }
     return results
   }
 
-  async getReservation(reservationId: string): Promise<Reservation | undefined> {
+  async getReservation(orgId: string, reservationId: string): Promise<Reservation | undefined> {
     const local = this.emergency.get(reservationId)
-    if (local) return local
-    const orgId = await this.orgOf(reservationId)
-    if (orgId === undefined) return undefined
+    if (local) return local.orgId === orgId ? local : undefined
     this.runner.roundTrips++
     const hash = await this.redis.hgetall(this.keys.reservation(orgId, reservationId))
     if (hash.id !== undefined) return reservationOfHash(hash)
+    await this.drain.flush()
     const row = await this.rows.reservation(reservationId)
-    return row && reservationOfRow(row)
+    return row && row.org_id === orgId ? reservationOfRow(row) : undefined
   }
 
   async countPending(): Promise<number> {
@@ -500,69 +689,26 @@ export class RedisLedgerStore implements LedgerStore {
 
   // --- budget counters -------------------------------------------------------------------------
 
-  async recordSpend(budgets: readonly BudgetCounterRef[], amountMicros: Micros): Promise<BudgetCrossing[]> {
+  async recordSpend(orgId: string, budgets: readonly BudgetCounterRef[], amountMicros: Micros): Promise<BudgetCrossing[]> {
     if (budgets.length === 0 || amountMicros === 0) return []
-    const crossings: BudgetCrossing[] = []
-    for (const [orgId, group] of await this.byOrg(budgets)) {
-      const keys = [this.keys.loaded(orgId), ...group.map((b) => this.keys.counter(orgId, b.budgetId, b.periodKey))]
-      const args = [String(amountMicros), String(this.options.counterGraceMs), ...group.map((b) => String(b.periodEndMs))]
-      const reply = await this.loader.evalLoaded(orgId, SPEND, keys, args)
-      const before = reply[1] as number[]
-      group.forEach((b, i) => {
-        const spentBefore = Number(before[i] ?? 0)
-        crossings.push({ budgetId: b.budgetId, periodKey: b.periodKey, spentBeforeMicros: micros(spentBefore), spentAfterMicros: micros(spentBefore + amountMicros) })
-      })
-      this.journal.append(spendEvent(orgId, group, amountMicros, Date.now()))
-    }
-    return crossings
+    const result = await this.record({ orgId, atMs: Date.now(), event: undefined, spend: { budgets, amountMicros } }, '')
+    return result.kind === 'committed' ? [...result.budgetCrossings] : []
   }
 
-  async budgetSpend(budgets: readonly BudgetCounterRef[]): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>> {
+  async budgetSpend(orgId: string, budgets: readonly BudgetCounterRef[]): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>> {
     const spend = new Map<string, { spentMicros: Micros; reservedMicros: Micros }>()
-    for (const [orgId, group] of await this.byOrg(budgets)) {
-      const keys = [this.keys.loaded(orgId), ...group.map((b) => this.keys.counter(orgId, b.budgetId, b.periodKey))]
-      const reply = await this.loader.evalLoaded(orgId, READ_COUNTERS, keys, [])
-      const values = reply[1] as (string | null)[][]
-      group.forEach((b, i) => {
-        const [reserved, spent] = values[i] ?? []
-        spend.set(counterKey(b.budgetId, b.periodKey), { spentMicros: micros(Number(spent ?? 0)), reservedMicros: micros(Number(reserved ?? 0)) })
-      })
-    }
+    if (budgets.length === 0) return spend
+    const keys = [this.keys.loaded(orgId), ...budgets.map((b) => this.keys.counter(orgId, b.budgetId, b.periodKey))]
+    const reply = await this.loader.evalLoaded(orgId, READ_COUNTERS, keys, [])
+    const values = reply[1] as (string | null)[][]
+    budgets.forEach((b, i) => {
+      const [reserved, spent] = values[i] ?? []
+      spend.set(counterKey(b.budgetId, b.periodKey), { spentMicros: micros(Number(spent ?? 0)), reservedMicros: micros(Number(reserved ?? 0)) })
+    })
     return spend
   }
 
-  /**
-   * The org whose slot holds a budget's counters: learned from reservations (which carry the
-   * org), shared through `tg:budget-org`, else from PostgreSQL. A budget never reserved against
-   * anywhere (soft, enforcement off) is kept under the org `_`.
-   */
-  private async byOrg(budgets: readonly BudgetCounterRef[]): Promise<Map<string, BudgetCounterRef[]>> {
-    const unknown = [...new Set(budgets.map((b) => b.budgetId).filter((id) => !this.orgOfBudget.has(id)))]
-    if (unknown.length > 0) {
-      this.runner.roundTrips++
-      const orgs = await this.redis.hmget(this.keys.budgetOrgs(), ...unknown)
-      for (const [i, id] of unknown.entries()) {
-        let org = orgs[i] ?? (await this.rows.counterOrg(id))
-        if (org === undefined) {
-          org = '_'
-          await this.redis.hsetnx(this.keys.budgetOrgs(), id, org)
-        }
-        this.orgOfBudget.set(id, org)
-      }
-    }
-    const groups = new Map<string, BudgetCounterRef[]>()
-    for (const b of budgets) {
-      const org = this.orgOfBudget.get(b.budgetId)!
-      groups.set(org, [...(groups.get(org) ?? []), b])
-    }
-    return groups
-  }
-
   // --- fail open -------------------------------------------------------------------------------
-
-  private async resolveEmergency(id: string, mode: Mode, actual: number, atMs: number): Promise<ResolveResult> {
-    return this.failOpen.resolve(id, mode, actual, atMs)
-  }
 
   /**
    * Charges every emergency reservation settled while Redis was down into Redis and PostgreSQL.
@@ -570,10 +716,6 @@ export class RedisLedgerStore implements LedgerStore {
    */
   chargeEmergencySpend(): Promise<number> {
     return this.failOpen.chargeSettled()
-  }
-
-  private chargeEmergencyRow(row: ReservationRow, mode: Mode, actual: number, atMs: number): Promise<ResolveResult> {
-    return this.failOpen.resolveRow(row, mode, actual, atMs)
   }
 
   // --- rebuild and reconciliation ------------------------------------------------------------
@@ -584,11 +726,11 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   /**
-   * Compares each loaded org's wallets in Redis with PostgreSQL (after this process's journal is
-   * flushed) and returns the differences. Other processes' unflushed journals show up as
-   * transient drift; drift that persists means a lost write.
+   * Compares each loaded org's wallets in Redis with PostgreSQL (after the journal is applied)
+   * and returns the differences. Drift that persists means a lost write.
    */
   async reconcile(): Promise<LedgerDrift[]> {
+    await this.drain.flush()
     await this.journal.flush()
     const drift: LedgerDrift[] = []
     for (const orgId of await this.loadedOrgs()) {
@@ -620,17 +762,9 @@ export class RedisLedgerStore implements LedgerStore {
     const values = reply[1] as unknown[]
     return refs.map((ref, i) => walletOfFields(orgId, ref, values[i]))
   }
-
-  private async orgOf(reservationId: string): Promise<string | undefined> {
-    const own = this.ownReservations.get(reservationId)
-    if (own !== undefined) return own.orgId
-    this.runner.roundTrips++
-    const fromRedis = await this.redis.get(this.keys.reservationOrg(reservationId))
-    if (fromRedis !== null) return fromRedis
-    await this.journal.flush()
-    return (await this.rows.reservation(reservationId))?.org_id
-  }
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 function alreadyKind(reservation: Reservation): 'already_settled' | 'already_voided' | 'already_expired' {
   return reservation.status === 'settled' ? 'already_settled' : reservation.status === 'voided' ? 'already_voided' : 'already_expired'

@@ -9,7 +9,7 @@ import type { WalletRef } from '../../ledger/types.js'
 import type { Journal } from '../postgres/journal.js'
 import type { PostgresLedgerRows } from '../postgres/ledger-rows.js'
 import type { RedisKeys } from './keys.js'
-import { LOAD, UNLOCK, type LuaScript } from './lua.js'
+import { JOURNAL_GROUP, LOAD, UNLOCK, type LuaScript } from './lua.js'
 import type { Reply, ScriptRunner } from './scripts.js'
 
 export interface OrgLoaderOptions {
@@ -17,7 +17,6 @@ export interface OrgLoaderOptions {
   readonly counterGraceMs: number
   readonly lockTtlMs: number
   readonly loadWaitMs: number
-  readonly rebuildQuietMs: number
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -62,9 +61,12 @@ export class OrgLoader {
     return pending
   }
 
+  /** Called before a rebuild reads PostgreSQL: what the journals still hold reaches it first. */
+  beforeRebuild: (orgId: string) => Promise<unknown> = async () => {}
+
   /** Rebuilds one org's counters from PostgreSQL. Call with the org lock held. */
   async rebuild(orgId: string): Promise<void> {
-    if (await this.rows.recentlyActive(orgId, Date.now() - 60_000)) await sleep(this.options.rebuildQuietMs)
+    await this.beforeRebuild(orgId)
     await this.journal.flush()
     const [wallets, pending, counters] = await Promise.all([this.rows.walletsOfOrg(orgId), this.rows.pendingOfOrg(orgId), this.rows.countersOfOrg(orgId)])
     const now = Date.now()
@@ -76,6 +78,7 @@ export class OrgLoader {
         reserved: String(Math.max(0, w.reserved_micros)),
         spent: String(Math.max(0, w.spent_micros)),
         created: String(w.created_at_ms),
+        team: w.team_id ?? '',
       })),
       reservations: pending.map((r) => {
         const ref = r.scope ? parseScope(r.scope) : undefined
@@ -95,6 +98,7 @@ export class OrgLoader {
           settled: '',
           unbilled: '0',
           resolved: '',
+          ctx: r.context_json ?? '',
         }
         return {
           key: this.keys.reservation(orgId, r.id),
@@ -111,7 +115,7 @@ export class OrgLoader {
         ttl: String(Math.max(0, c.period_end_ms - now) + this.options.counterGraceMs),
       })),
     }
-    await this.runner.eval(LOAD, [this.keys.loaded(orgId), this.keys.pending(orgId)], [JSON.stringify(data)])
+    await this.runner.eval(LOAD, [this.keys.loaded(orgId), this.keys.pending(orgId), this.keys.journal(orgId)], [JSON.stringify(data), JOURNAL_GROUP, randomUUID()])
     this.runner.roundTrips++
     await this.redis.sadd(this.keys.orgs(), orgId)
   }

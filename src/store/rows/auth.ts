@@ -1,10 +1,12 @@
 /**
- * `admin_tokens` row → AdminTokenRecord, shared by the PostgreSQL and SQLite AuthStores. Both
- * schemas declare the same snake_case columns (src/store/postgres/schema.ts, src/store/sqlite/auth-store.ts);
- * `created_at_ms` is BIGINT in PostgreSQL, read as a JS number by the pool's type parser
- * (src/store/postgres/db.ts), and INTEGER in SQLite, so one mapper reads both.
+ * `admin_tokens` and `consumer_keys` rows, shared by the PostgreSQL and SQLite AuthStores. Both
+ * schemas declare the same snake_case columns (src/store/postgres/schema.ts,
+ * src/store/sqlite/auth-store.ts); BIGINT columns are read as JS numbers by the pool's type
+ * parser (src/store/postgres/db.ts) and INTEGER in SQLite, so one mapper reads both.
  */
-import type { AdminTokenRecord, Role } from '../../auth/types.js'
+import { micros } from '../../money/index.js'
+import { DEFAULTS } from '../../config/defaults.js'
+import type { AdminTokenRecord, Consumer, ConsumerKeyRecord, Role } from '../../auth/types.js'
 
 export interface TokenRow {
   id: string
@@ -15,6 +17,7 @@ export interface TokenRow {
   team_id: string | null
   name: string
   created_at_ms: number
+  revoked_at_ms: number | null
 }
 
 export function tokenOf(row: TokenRow): AdminTokenRecord & { tokenHash: string } {
@@ -27,5 +30,43 @@ export function tokenOf(row: TokenRow): AdminTokenRecord & { tokenHash: string }
     teamId: row.team_id ?? undefined,
     name: row.name,
     createdAtMs: row.created_at_ms,
+    revokedAtMs: row.revoked_at_ms ?? undefined,
+  }
+}
+
+/** A listed token never carries its hash. */
+export function listedTokenOf(row: TokenRow): AdminTokenRecord {
+  const { tokenHash: _hash, ...token } = tokenOf(row)
+  return token
+}
+
+export interface ConsumerKeyRow {
+  id: string
+  key_hash: string
+  prefix: string
+  name: string
+  org_id: string
+  consumer_json: string
+  created_at_ms: number
+  revoked_at_ms: number | null
+}
+
+/** The stored JSON of a consumer; keys stored before a field existed take its default. */
+export function consumerOfJson(json: string): Consumer {
+  const parsed = JSON.parse(json) as Consumer & { emergencyAllowanceMicros: number; allowNamedUsers?: boolean }
+  return {
+    ...parsed,
+    emergencyAllowanceMicros: micros(parsed.emergencyAllowanceMicros),
+    allowNamedUsers: parsed.allowNamedUsers ?? DEFAULTS.consumerGroup.allowNamedUsers,
+  }
+}
+
+export function consumerKeyOf(row: ConsumerKeyRow): ConsumerKeyRecord {
+  return {
+    id: row.id,
+    prefix: row.prefix,
+    consumer: consumerOfJson(row.consumer_json),
+    createdAtMs: row.created_at_ms,
+    revokedAtMs: row.revoked_at_ms ?? undefined,
   }
 }

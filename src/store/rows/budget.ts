@@ -16,6 +16,7 @@ export interface BudgetRow {
   name: string
   scope_kind: string
   scope_id: string
+  scope_team_id: string | null
   environment: string | null
   period: string
   timezone: string
@@ -30,6 +31,7 @@ export interface BudgetRow {
   source: string
   created_at_ms: number
   updated_at_ms: number
+  counter_epoch_ms: number | null
 }
 
 /**
@@ -49,7 +51,7 @@ export const SCOPE_CONDITION: Record<BudgetScopeKind, string> = {
 
 /** Named parameters for a spend query's scope condition (each adapter writes the condition in its dialect). */
 export function paramsOf(filter: SpendScopeFilter): Record<string, unknown> {
-  return { orgId: filter.orgId, scopeId: filter.scopeId, environment: filter.environment ?? null }
+  return { orgId: filter.orgId, scopeId: filter.scopeId, environment: filter.environment ?? null, scopeTeamId: filter.teamId ?? null }
 }
 
 export function rowOf(budget: Budget): BudgetRow {
@@ -59,6 +61,7 @@ export function rowOf(budget: Budget): BudgetRow {
     name: budget.name,
     scope_kind: budget.scopeKind,
     scope_id: budget.scopeId,
+    scope_team_id: budget.scopeTeamId ?? null,
     environment: budget.environment ?? null,
     period: budget.period,
     timezone: budget.timezone,
@@ -73,6 +76,7 @@ export function rowOf(budget: Budget): BudgetRow {
     source: budget.source,
     created_at_ms: budget.createdAtMs,
     updated_at_ms: budget.updatedAtMs,
+    counter_epoch_ms: budget.counterEpochMs,
   }
 }
 
@@ -83,6 +87,7 @@ export function budgetOf(row: BudgetRow): Budget {
     name: row.name,
     scopeKind: row.scope_kind as BudgetScopeKind,
     scopeId: row.scope_id,
+    scopeTeamId: row.scope_team_id ?? undefined,
     environment: row.environment ?? undefined,
     period: row.period as BudgetPeriod,
     timezone: row.timezone,
@@ -97,5 +102,6 @@ export function budgetOf(row: BudgetRow): Budget {
     source: row.source === 'config' ? 'config' : 'api',
     createdAtMs: row.created_at_ms,
     updatedAtMs: row.updated_at_ms,
+    counterEpochMs: row.counter_epoch_ms ?? 0,
   }
 }

@@ -9,8 +9,10 @@
  * JSONB in PostgreSQL (the driver parses it) and TEXT in SQLite (parsed by the adapter), and a
  * ledger entry's id is the `id` column in PostgreSQL but derived from `seq` in SQLite.
  */
-import { micros } from '../../money/index.js'
+import { AMOUNT_MICROS_MAX, micros } from '../../money/index.js'
+import { AllocationRefused } from '../../ledger/errors.js'
 import type {
+  AllocateRequest,
   BudgetCounterRef,
   LedgerEntry,
   LedgerEntryKind,
@@ -25,6 +27,7 @@ export interface WalletRow {
   org_id: string
   scope_kind: WalletScopeKind
   scope_id: string
+  team_id: string | null
   allocated_micros: number
   reserved_micros: number
   spent_micros: number
@@ -45,6 +48,7 @@ export interface ReservationColumns {
   created_at_ms: number
   expires_at_ms: number
   resolved_at_ms: number | null
+  context_json?: string | null
 }
 
 export function walletOf(row: WalletRow): Wallet {
@@ -53,6 +57,7 @@ export function walletOf(row: WalletRow): Wallet {
     orgId: row.org_id,
     scopeKind: row.scope_kind,
     scopeId: row.scope_id,
+    teamId: row.team_id ?? undefined,
     currency: 'USD',
     allocatedMicros: micros(row.allocated_micros),
     reservedMicros: micros(row.reserved_micros),
@@ -78,6 +83,7 @@ export function reservationOf(row: ReservationColumns, budgets: readonly BudgetC
     createdAtMs: row.created_at_ms,
     expiresAtMs: row.expires_at_ms,
     resolvedAtMs: row.resolved_at_ms ?? undefined,
+    context: row.context_json ?? undefined,
   }
 }
 
@@ -93,3 +99,14 @@ export function ledgerEntryOf(row: Record<string, unknown>, id: string): LedgerE
     atMs: row.at_ms as number,
   }
 }
+
+/** Refuses an allocation that would pass the money bound, or fund a user wallet of another team. */
+export function checkAllocation(wallet: { allocated_micros: number; team_id: string | null; scope_kind: string }, request: AllocateRequest): void {
+  if (wallet.allocated_micros + request.amountMicros > AMOUNT_MICROS_MAX) {
+    throw new AllocationRefused('amount_limit', `a wallet holds at most $${AMOUNT_MICROS_MAX / 1_000_000} in total; it has $${wallet.allocated_micros / 1_000_000} allocated`)
+  }
+  if (wallet.scope_kind === 'user' && request.teamId !== undefined && (wallet.team_id ?? undefined) !== request.teamId) {
+    throw new AllocationRefused('team_mismatch', `this user wallet belongs to ${wallet.team_id === null ? 'no team' : `team ${wallet.team_id}`}, not team ${request.teamId}`)
+  }
+}
+

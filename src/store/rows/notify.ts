@@ -6,11 +6,12 @@
  */
 import type { Notification, NotificationType } from '../../notify/notification.js'
 import type { OutboxItem, OutboxStatus } from '../../notify/outbox.js'
-import type { NotificationPreference, PreferenceSubjectType } from '../../notify/preferences.js'
+import { channelsByTypeOf, type NotificationPreference, type PreferenceSubjectType } from '../../notify/preferences.js'
 
 export interface NotificationRow {
   id: string
   org_id: string
+  team_id: string | null
   type: string
   created_at_ms: number
   data_json: string
@@ -30,7 +31,7 @@ export interface OutboxRow {
 }
 
 /** An outbox row joined with its notification's columns, prefixed `n_`, as a claim reads it. */
-export type ClaimedRow = OutboxRow & { n_id: string; n_org_id: string; n_type: string; n_created_at_ms: number; n_data_json: string }
+export type ClaimedRow = OutboxRow & { n_id: string; n_org_id: string; n_team_id: string | null; n_type: string; n_created_at_ms: number; n_data_json: string }
 
 export interface PreferenceRow {
   org_id: string
@@ -44,6 +45,7 @@ export function notificationOf(row: NotificationRow): Notification {
   return {
     id: row.id,
     orgId: row.org_id,
+    teamId: row.team_id ?? undefined,
     type: row.type as NotificationType,
     createdAtMs: row.created_at_ms,
     data: JSON.parse(row.data_json) as Record<string, unknown>,
@@ -55,6 +57,7 @@ export function claimedNotificationOf(row: ClaimedRow): Notification {
   return notificationOf({
     id: row.n_id,
     org_id: row.n_org_id,
+    team_id: row.n_team_id,
     type: row.n_type,
     created_at_ms: row.n_created_at_ms,
     data_json: row.n_data_json,
@@ -80,7 +83,7 @@ export function preferenceOf(row: PreferenceRow): NotificationPreference {
     orgId: row.org_id,
     subjectType: row.subject_type as PreferenceSubjectType,
     subjectId: row.subject_id,
-    channelsByKind: JSON.parse(row.channels_json) as NotificationPreference['channelsByKind'],
+    channelsByType: channelsByTypeOf(JSON.parse(row.channels_json) as Record<string, string[]>),
     updatedAtMs: row.updated_at_ms,
   }
 }

@@ -27,5 +27,8 @@ export function ticketOf(row: TicketRow): CostTicket {
     resolvedBy: (row.resolved_by as string | null) ?? undefined,
     grantMicros: row.grant_micros === null ? undefined : micros(row.grant_micros as number),
     note: (row.note as string | null) ?? undefined,
+    refusedCount: (row.refused_count as number | null) ?? 1,
+    lastSeenAtMs: (row.last_seen_at_ms as number | null) ?? (row.created_at_ms as number),
+    digestCount: (row.digest_count as number | null) ?? 1,
   }
 }

@@ -1,8 +1,7 @@
 /** Admin tokens and API-created consumer keys on SQLite. Only hashes are stored. */
-import { micros } from '../../money/index.js'
-import type { AdminTokenRecord, AuthStore, Consumer } from '../../auth/types.js'
+import type { AdminTokenRecord, AuthStore, Consumer, ConsumerKeyRecord } from '../../auth/types.js'
 import type { SqliteDatabase, SqliteMigration } from './db.js'
-import { tokenOf, type TokenRow } from '../rows/auth.js'
+import { consumerKeyOf, consumerOfJson, listedTokenOf, tokenOf, type ConsumerKeyRow, type TokenRow } from '../rows/auth.js'
 
 export const authMigrations: readonly SqliteMigration[] = [
   {
@@ -27,13 +26,26 @@ export const authMigrations: readonly SqliteMigration[] = [
       );
     `,
   },
+  {
+    // Keys and tokens get an id to list and revoke them by; keys carry their org as a column.
+    id: 'auth-0002-revocation',
+    sql: `
+      ALTER TABLE admin_tokens ADD COLUMN revoked_at_ms INTEGER;
+      ALTER TABLE consumer_keys ADD COLUMN id TEXT;
+      ALTER TABLE consumer_keys ADD COLUMN org_id TEXT;
+      ALTER TABLE consumer_keys ADD COLUMN revoked_at_ms INTEGER;
+      UPDATE consumer_keys SET id = 'ck_' || substr(key_hash, 1, 26), org_id = json_extract(consumer_json, '$.orgId');
+      CREATE UNIQUE INDEX consumer_keys_id ON consumer_keys (id);
+      CREATE INDEX consumer_keys_org ON consumer_keys (org_id, created_at_ms);
+    `,
+  },
 ]
 
 export class SqliteAuthStore implements AuthStore {
   constructor(private readonly db: SqliteDatabase) {}
 
   async findAdminToken(tokenHash: string) {
-    const row = this.db.prepare<[string], TokenRow>('SELECT * FROM admin_tokens WHERE token_hash = ?').get(tokenHash)
+    const row = this.db.prepare<[string], TokenRow>('SELECT * FROM admin_tokens WHERE token_hash = ? AND revoked_at_ms IS NULL').get(tokenHash)
     return row && tokenOf(row)
   }
 
@@ -51,28 +63,35 @@ export class SqliteAuthStore implements AuthStore {
   }
 
   async listAdminTokens(orgId: string): Promise<AdminTokenRecord[]> {
-    return this.db
-      .prepare<[string], TokenRow>('SELECT * FROM admin_tokens WHERE org_id = ? ORDER BY created_at_ms')
-      .all(orgId)
-      .map(({ token_hash: _omit, ...row }) => {
-        const { tokenHash: _hash, ...token } = tokenOf({ ...row, token_hash: '' })
-        return token
-      })
+    return this.db.prepare<[string], TokenRow>('SELECT * FROM admin_tokens WHERE org_id = ? ORDER BY created_at_ms, id').all(orgId).map(listedTokenOf)
+  }
+
+  async revokeAdminToken(orgId: string, tokenId: string, atMs: number): Promise<AdminTokenRecord | undefined> {
+    this.db.prepare('UPDATE admin_tokens SET revoked_at_ms = ? WHERE org_id = ? AND id = ? AND revoked_at_ms IS NULL').run(atMs, orgId, tokenId)
+    const row = this.db.prepare<[string, string], TokenRow>('SELECT * FROM admin_tokens WHERE org_id = ? AND id = ?').get(orgId, tokenId)
+    return row && listedTokenOf(row)
   }
 
   async listConsumerKeys(): Promise<Consumer[]> {
     return this.db
-      .prepare<[], { consumer_json: string }>('SELECT consumer_json FROM consumer_keys ORDER BY created_at_ms')
+      .prepare<[], { consumer_json: string }>('SELECT consumer_json FROM consumer_keys WHERE revoked_at_ms IS NULL ORDER BY created_at_ms')
       .all()
-      .map((row) => {
-        const parsed = JSON.parse(row.consumer_json) as Consumer & { emergencyAllowanceMicros: number }
-        return { ...parsed, emergencyAllowanceMicros: micros(parsed.emergencyAllowanceMicros) }
-      })
+      .map((row) => consumerOfJson(row.consumer_json))
   }
 
-  async createConsumerKey(consumer: Consumer, prefix: string, atMs: number): Promise<void> {
+  async listConsumerKeyRecords(orgId: string): Promise<ConsumerKeyRecord[]> {
+    return this.db.prepare<[string], ConsumerKeyRow>('SELECT * FROM consumer_keys WHERE org_id = ? ORDER BY created_at_ms, id').all(orgId).map(consumerKeyOf)
+  }
+
+  async createConsumerKey(id: string, consumer: Consumer, prefix: string, atMs: number): Promise<void> {
     this.db
-      .prepare('INSERT INTO consumer_keys (key_hash, prefix, name, consumer_json, created_at_ms) VALUES (?, ?, ?, ?, ?)')
-      .run(consumer.apiKeyHash, prefix, consumer.name, JSON.stringify(consumer), atMs)
+      .prepare('INSERT INTO consumer_keys (id, key_hash, prefix, name, org_id, consumer_json, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(id, consumer.apiKeyHash, prefix, consumer.name, consumer.orgId, JSON.stringify(consumer), atMs)
+  }
+
+  async revokeConsumerKey(orgId: string, keyId: string, atMs: number): Promise<ConsumerKeyRecord | undefined> {
+    this.db.prepare('UPDATE consumer_keys SET revoked_at_ms = ? WHERE org_id = ? AND id = ? AND revoked_at_ms IS NULL').run(atMs, orgId, keyId)
+    const row = this.db.prepare<[string, string], ConsumerKeyRow>('SELECT * FROM consumer_keys WHERE org_id = ? AND id = ?').get(orgId, keyId)
+    return row && consumerKeyOf(row)
   }
 }

@@ -52,6 +52,8 @@ export const budgetMigrations: readonly SqliteMigration[] = [
       CREATE INDEX fired_thresholds_subject ON fired_thresholds (subject_id);
     `,
   },
+  { id: 'budgets-0002-scope-team', sql: `ALTER TABLE budgets ADD COLUMN scope_team_id TEXT` },
+  { id: 'budgets-0003-counter-epoch', sql: `ALTER TABLE budgets ADD COLUMN counter_epoch_ms INTEGER NOT NULL DEFAULT 0` },
 ]
 
 export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
@@ -60,12 +62,12 @@ export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
   async insertBudget(budget: Budget): Promise<BudgetWriteResult> {
     const result = this.db
       .prepare(
-        `INSERT INTO budgets (id, org_id, name, scope_kind, scope_id, environment, period, timezone, amount_micros,
+        `INSERT INTO budgets (id, org_id, name, scope_kind, scope_id, scope_team_id, environment, period, timezone, amount_micros,
            alert_thresholds_json, threshold_actions_json, hard_limit, shadow, categories_json, owner, channels_json,
-           source, created_at_ms, updated_at_ms)
-         VALUES (@id, @org_id, @name, @scope_kind, @scope_id, @environment, @period, @timezone, @amount_micros,
+           source, created_at_ms, updated_at_ms, counter_epoch_ms)
+         VALUES (@id, @org_id, @name, @scope_kind, @scope_id, @scope_team_id, @environment, @period, @timezone, @amount_micros,
            @alert_thresholds_json, @threshold_actions_json, @hard_limit, @shadow, @categories_json, @owner,
-           @channels_json, @source, @created_at_ms, @updated_at_ms)
+           @channels_json, @source, @created_at_ms, @updated_at_ms, @counter_epoch_ms)
          ON CONFLICT DO NOTHING`,
       )
       .run(rowOf(budget))
@@ -79,11 +81,11 @@ export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
     if (taken) return 'name_taken'
     const result = this.db
       .prepare(
-        `UPDATE budgets SET name = @name, scope_kind = @scope_kind, scope_id = @scope_id, environment = @environment,
+        `UPDATE budgets SET name = @name, scope_kind = @scope_kind, scope_id = @scope_id, scope_team_id = @scope_team_id, environment = @environment,
            period = @period, timezone = @timezone, amount_micros = @amount_micros,
            alert_thresholds_json = @alert_thresholds_json, threshold_actions_json = @threshold_actions_json,
            hard_limit = @hard_limit, shadow = @shadow, categories_json = @categories_json, owner = @owner,
-           channels_json = @channels_json, source = @source, updated_at_ms = @updated_at_ms
+           channels_json = @channels_json, source = @source, updated_at_ms = @updated_at_ms, counter_epoch_ms = @counter_epoch_ms
          WHERE id = @id AND org_id = @org_id`,
       )
       .run(rowOf(budget))
@@ -134,6 +136,16 @@ export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
     return buckets
   }
 
+  async spendBetween(filter: SpendScopeFilter, fromMs: number, toMs: number): Promise<Micros> {
+    const row = this.db
+      .prepare<Record<string, unknown>, { spend: number | null }>(
+        `SELECT SUM(cost_micros) AS spend FROM usage_events
+         WHERE ${conditionOf(filter)} AND data_mode = 'real' AND at_ms >= @fromMs AND at_ms < @toMs`,
+      )
+      .get({ ...paramsOf(filter), fromMs, toMs })
+    return micros(row?.spend ?? 0)
+  }
+
   async topSpenders(filter: SpendScopeFilter, fromMs: number, toMs: number, limit: number): Promise<TopSpendersMicros> {
     const top = (column: string): SpendByKey[] =>
       this.db
@@ -149,5 +161,6 @@ export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
 }
 
 function conditionOf(filter: SpendScopeFilter): string {
-  return `org_id = @orgId AND ${SCOPE_CONDITION[filter.scopeKind]} AND (@environment IS NULL OR environment = @environment)`
+  return `org_id = @orgId AND ${SCOPE_CONDITION[filter.scopeKind]} AND (@environment IS NULL OR environment = @environment)
+    AND (@scopeTeamId IS NULL OR team_id = @scopeTeamId)`
 }

@@ -8,6 +8,7 @@ import { SqliteIdempotencyStore, idempotencyMigrations } from './idempotency-sto
 import { SqliteAuthStore, authMigrations } from './auth-store.js'
 import { SqliteBudgetStore, budgetMigrations } from './budget-store.js'
 import { SqliteNotifyStore, notifyMigrations } from './notify-store.js'
+import { SqliteChangeStore, changeMigrations } from './change-store.js'
 import { SqliteSessionStore, sessionMigrations } from './session-store.js'
 
 // Order matters: budgets read usage_events, so usage comes before them.
@@ -19,19 +20,23 @@ export const sqliteMigrations = [
   ...authMigrations,
   ...budgetMigrations,
   ...notifyMigrations,
+  ...changeMigrations,
   ...sessionMigrations,
 ]
 
 export function openSqliteStores(path: string): Stores {
   const db = openSqlite(path, sqliteMigrations)
+  const usage = new SqliteUsageStore(db)
+  const ledger = new SqliteLedgerStore(db, (event) => usage.insertSync(event))
   return {
-    ledger: new SqliteLedgerStore(db),
-    usage: new SqliteUsageStore(db),
+    ledger,
+    usage,
     tickets: new SqliteTicketStore(db),
     idempotency: new SqliteIdempotencyStore(db),
     auth: new SqliteAuthStore(db),
     budgets: new SqliteBudgetStore(db),
     notify: new SqliteNotifyStore(db),
+    changes: new SqliteChangeStore(db),
     sessions: new SqliteSessionStore(db),
     async close() {
       db.close()
@@ -39,6 +44,8 @@ export function openSqliteStores(path: string): Stores {
     async ready() {
       return db.open
     },
+    // Commits are synchronous SQLite transactions: what a call committed is readable at once.
+    async drain() {},
   }
 }
 

@@ -6,12 +6,14 @@
  */
 import { newId } from '../../lib/ids.js'
 import { assert } from '../../lib/assert.js'
-import { micros, percentOf, type Micros } from '../../money/index.js'
-import { counterKey, type LedgerStore } from '../../ledger/ledger-store.js'
+import { addSaturating, micros, percentOf, type Micros } from '../../money/index.js'
+import { counterKey, type CallCommit, type CommitResult, type LedgerStore } from '../../ledger/ledger-store.js'
+import type { UsageEvent } from '../../usage/types.js'
 import {
   pendingReservation,
   scopeName,
   type AllocateRequest,
+  type CascadeStep,
   type BudgetCounterRef,
   type BudgetCrossing,
   type LedgerEntry,
@@ -25,7 +27,7 @@ import {
   type WalletRef,
 } from '../../ledger/types.js'
 import type { SqliteDatabase, SqliteMigration } from './db.js'
-import { ledgerEntryOf, reservationOf, walletOf, type ReservationColumns, type WalletRow } from '../rows/ledger.js'
+import { checkAllocation, ledgerEntryOf, reservationOf, walletOf, type ReservationColumns, type WalletRow } from '../rows/ledger.js'
 
 export const ledgerMigrations: readonly SqliteMigration[] = [
   {
@@ -82,6 +84,16 @@ export const ledgerMigrations: readonly SqliteMigration[] = [
       );
     `,
   },
+  {
+    // A user wallet may belong to a team: a user named by a call only spends its team's wallet.
+    id: 'ledger-0002-wallet-team',
+    sql: `ALTER TABLE wallets ADD COLUMN team_id TEXT`,
+  },
+  {
+    // Direct reservations (POST /v1/reservations) keep their caller's attribution for the usage event at settle.
+    id: 'ledger-0003-reservation-context',
+    sql: `ALTER TABLE reservations ADD COLUMN context_json TEXT`,
+  },
 ]
 
 /** `budgets_json` is TEXT here (JSONB in PostgreSQL). */
@@ -98,6 +110,9 @@ function reservationOfRow(row: ReservationRow): Reservation {
   return reservationOf(row, JSON.parse(row.budgets_json) as BudgetCounterRef[])
 }
 
+/** Writes one usage event inside the caller's transaction; false when an event with its external id exists. */
+export type UsageInsert = (event: UsageEvent) => boolean
+
 interface QueuedMove {
   readonly run: () => unknown
   readonly resolve: (value: never) => void
@@ -110,6 +125,7 @@ export class SqliteLedgerStore implements LedgerStore {
   private readonly resolveTx
   private readonly allocateTx
   private readonly recordSpendTx
+  private readonly commitTx
   /** Money moves waiting for the next group commit. */
   private queue: QueuedMove[] = []
   /** Resolves once the moves queued so far have committed: reads wait for it (read-your-writes). */
@@ -118,7 +134,10 @@ export class SqliteLedgerStore implements LedgerStore {
   private readonly commitQueued
   private readonly inSavepoint
 
-  constructor(db: SqliteDatabase) {
+  constructor(
+    db: SqliteDatabase,
+    private readonly insertUsage: UsageInsert,
+  ) {
     this.sql = {
       walletById: db.prepare<[string], WalletRow>('SELECT * FROM wallets WHERE id = ?'),
       walletByScope: db.prepare<[string, string, string], WalletRow>(
@@ -126,8 +145,8 @@ export class SqliteLedgerStore implements LedgerStore {
       ),
       walletsByOrg: db.prepare<[string], WalletRow>('SELECT * FROM wallets WHERE org_id = ? ORDER BY scope_kind, scope_id'),
       insertWallet: db.prepare(
-        `INSERT INTO wallets (id, org_id, scope_kind, scope_id, allocated_micros, reserved_micros, spent_micros, created_at_ms)
-         VALUES (?, ?, ?, ?, 0, 0, 0, ?)`,
+        `INSERT INTO wallets (id, org_id, scope_kind, scope_id, team_id, allocated_micros, reserved_micros, spent_micros, created_at_ms)
+         VALUES (?, ?, ?, ?, ?, 0, 0, 0, ?)`,
       ),
       addAllocated: db.prepare('UPDATE wallets SET allocated_micros = allocated_micros + ? WHERE id = ?'),
       addReserved: db.prepare('UPDATE wallets SET reserved_micros = reserved_micros + ? WHERE id = ?'),
@@ -144,8 +163,8 @@ export class SqliteLedgerStore implements LedgerStore {
       reservationById: db.prepare<[string], ReservationRow>('SELECT * FROM reservations WHERE id = ?'),
       insertReservation: db.prepare(
         `INSERT INTO reservations (id, org_id, wallet_id, scope, amount_micros, status, unbilled_micros, budgets_json,
-           request_id, created_at_ms, expires_at_ms)
-         VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`,
+           request_id, created_at_ms, expires_at_ms, context_json)
+         VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)`,
       ),
       resolveReservation: db.prepare(
         `UPDATE reservations SET status = ?, settled_micros = ?, unbilled_micros = ?, resolved_at_ms = ?
@@ -162,7 +181,8 @@ export class SqliteLedgerStore implements LedgerStore {
         `INSERT INTO budget_counters (budget_id, period_key, reserved_micros, spent_micros, period_end_ms)
          VALUES (@budgetId, @periodKey, max(@reserved, 0), max(@spent, 0), @periodEndMs)
          ON CONFLICT (budget_id, period_key) DO UPDATE SET
-           reserved_micros = reserved_micros + @reserved, spent_micros = spent_micros + @spent`,
+           reserved_micros = max(0, reserved_micros + @reserved),
+           spent_micros = min(spent_micros + @spent, ${Number.MAX_SAFE_INTEGER})`,
       ),
     }
     this.reserveTx = db.transaction((request: ReserveRequest) => this.reserveInTx(request))
@@ -174,6 +194,7 @@ export class SqliteLedgerStore implements LedgerStore {
     this.recordSpendTx = db.transaction((budgets: readonly BudgetCounterRef[], amount: number) =>
       this.bumpCounters(budgets, 0, amount),
     )
+    this.commitTx = db.transaction((commit: CallCommit) => this.commitInTx(commit))
     this.inSavepoint = db.transaction((run: () => unknown) => run())
     this.commitQueued = db.transaction((moves: readonly QueuedMove[], outcomes: Array<{ value?: unknown; error?: unknown }>) => {
       for (const move of moves) {
@@ -269,13 +290,24 @@ export class SqliteLedgerStore implements LedgerStore {
     return this.enqueue(() => this.reserveTx(request))
   }
 
-  async settle(reservationId: string, actualMicros: Micros, atMs: number): Promise<ResolveResult> {
+  async settle(_orgId: string, reservationId: string, actualMicros: Micros, atMs: number): Promise<ResolveResult> {
     assert(Number.isSafeInteger(actualMicros) && actualMicros >= 0, `actual: ${actualMicros}`)
     return this.enqueue(() => this.resolveTx(reservationId, 'settled', actualMicros, atMs))
   }
 
-  async void(reservationId: string, atMs: number): Promise<ResolveResult> {
+  async void(_orgId: string, reservationId: string, atMs: number): Promise<ResolveResult> {
     return this.enqueue(() => this.resolveTx(reservationId, 'voided', 0, atMs))
+  }
+
+  /**
+   * One group-committed transaction: the reservation resolved (or the spend counted) and the usage
+   * event inserted together. With WAL and synchronous=NORMAL a commit survives the process being
+   * killed the moment after (only an OS crash can lose the last commits), so a call whose commit
+   * resolved is in the store for good.
+   */
+  async commit(commit: CallCommit): Promise<CommitResult> {
+    if (commit.resolve) assert(Number.isSafeInteger(commit.resolve.actualMicros) && commit.resolve.actualMicros >= 0, `actual: ${commit.resolve.actualMicros}`)
+    return this.enqueue(() => this.commitTx(commit))
   }
 
   async expireOverdue(nowMs: number, limit: number): Promise<ResolveResult[]> {
@@ -286,7 +318,7 @@ export class SqliteLedgerStore implements LedgerStore {
     return results.filter((r) => r.kind === 'expired')
   }
 
-  async getReservation(reservationId: string): Promise<Reservation | undefined> {
+  async getReservation(_orgId: string, reservationId: string): Promise<Reservation | undefined> {
     await this.afterQueuedMoves()
     const row = this.sql.reservationById.get(reservationId)
     return row && reservationOfRow(row)
@@ -297,12 +329,13 @@ export class SqliteLedgerStore implements LedgerStore {
     return this.sql.countPending.get()!.n
   }
 
-  async recordSpend(budgets: readonly BudgetCounterRef[], amountMicros: Micros): Promise<BudgetCrossing[]> {
+  async recordSpend(_orgId: string, budgets: readonly BudgetCounterRef[], amountMicros: Micros): Promise<BudgetCrossing[]> {
     if (budgets.length === 0 || amountMicros === 0) return []
     return this.enqueue(() => this.recordSpendTx(budgets, amountMicros))
   }
 
   async budgetSpend(
+    _orgId: string,
     budgets: readonly BudgetCounterRef[],
   ): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>> {
     await this.afterQueuedMoves()
@@ -324,9 +357,10 @@ export class SqliteLedgerStore implements LedgerStore {
     let row = this.sql.walletByScope.get(request.orgId, request.wallet.scopeKind, request.wallet.scopeId)
     if (!row) {
       const id = newId('wal', request.atMs)
-      this.sql.insertWallet.run(id, request.orgId, request.wallet.scopeKind, request.wallet.scopeId, request.atMs)
+      this.sql.insertWallet.run(id, request.orgId, request.wallet.scopeKind, request.wallet.scopeId, request.teamId ?? null, request.atMs)
       row = this.sql.walletById.get(id)!
     }
+    checkAllocation(row, request)
     this.sql.addAllocated.run(request.amountMicros, row.id)
     this.entry(row.id, 'allocation', request.amountMicros, undefined, request.description, request.atMs)
     return walletOf(this.sql.walletById.get(row.id)!)
@@ -358,7 +392,7 @@ export class SqliteLedgerStore implements LedgerStore {
       let firstFunded: WalletRef | undefined
       for (const ref of request.cascade) {
         const row = this.sql.walletByScope.get(request.orgId, ref.scopeKind, ref.scopeId)
-        if (!row) continue
+        if (!row || !belongs(row, ref)) continue
         firstFunded ??= ref
         const headroom = spendableMicros(row, request.walletCapPercent)
         if (amount <= headroom) {
@@ -388,6 +422,7 @@ export class SqliteLedgerStore implements LedgerStore {
       request.requestId ?? null,
       request.atMs,
       request.expiresAtMs,
+      request.context ?? null,
     )
     const reservation = pendingReservation(request, payer ? { walletId: payer.id, scope: `${payer.scope_kind}:${payer.scope_id}` } : undefined)
     return {
@@ -422,6 +457,7 @@ export class SqliteLedgerStore implements LedgerStore {
       walletCrossing = {
         walletId: wallet.id,
         scope: `${wallet.scope_kind}:${wallet.scope_id}`,
+        teamId: wallet.scope_kind === 'team' ? wallet.scope_id : (wallet.team_id ?? undefined),
         allocatedMicros: micros(wallet.allocated_micros),
         spentBeforeMicros: micros(wallet.spent_micros),
         spentAfterMicros: micros(wallet.spent_micros + charged),
@@ -441,6 +477,29 @@ export class SqliteLedgerStore implements LedgerStore {
     }
   }
 
+  /**
+   * Resolve first: a reservation already resolved (a second settle) records no second event. Then
+   * the event: an ingested duplicate stops here, before any counter moved.
+   */
+  private commitInTx(commit: CallCommit): CommitResult {
+    let resolution: ResolveResult | undefined
+    let budgetCrossings: readonly BudgetCrossing[] = []
+    if (commit.resolve) {
+      const { reservationId, outcome, actualMicros } = commit.resolve
+      resolution = this.resolveInTx(reservationId, outcome, actualMicros, commit.atMs)
+      if (resolution.kind !== 'settled' && resolution.kind !== 'voided') return { kind: 'committed', resolution, budgetCrossings }
+      budgetCrossings = resolution.budgetCrossings
+    }
+    if (commit.event !== undefined && !this.insertUsage(commit.event)) {
+      assert(commit.dedupeExternalId === true && !commit.resolve, `usage event ${commit.event.id} already stored`)
+      return { kind: 'duplicate' }
+    }
+    if (!commit.resolve && commit.spend && commit.spend.amountMicros > 0) {
+      budgetCrossings = this.bumpCounters(commit.spend.budgets, 0, commit.spend.amountMicros)
+    }
+    return { kind: 'committed', resolution, budgetCrossings }
+  }
+
   private bumpCounters(budgets: readonly BudgetCounterRef[], reserved: number, spent: number): BudgetCrossing[] {
     const crossings: BudgetCrossing[] = []
     for (const b of budgets) {
@@ -458,7 +517,7 @@ export class SqliteLedgerStore implements LedgerStore {
           budgetId: b.budgetId,
           periodKey: b.periodKey,
           spentBeforeMicros: micros(spentBefore),
-          spentAfterMicros: micros(spentBefore + spent),
+          spentAfterMicros: micros(addSaturating(spentBefore, spent)),
         })
       }
     }
@@ -478,6 +537,11 @@ export class SqliteLedgerStore implements LedgerStore {
 }
 
 const ENTRY_KIND = { settled: 'settlement', voided: 'void', expired: 'expiry' } as const
+
+/** A cascade step naming a team (a user named by the call) takes only a wallet of that team. */
+function belongs(row: WalletRow, step: CascadeStep): boolean {
+  return step.teamOf === undefined || (row.team_id ?? '') === step.teamOf
+}
 
 /** How much more this wallet may take on: its cap minus what is reserved or spent. */
 function spendableMicros(row: WalletRow, capPercent: number): number {

@@ -57,6 +57,7 @@ export const notifyMigrations: readonly SqliteMigration[] = [
       );
     `,
   },
+  { id: 'notify-0002-team', sql: `ALTER TABLE notifications ADD COLUMN team_id TEXT` },
 ]
 
 /** Largest page the inbox serves, whatever the caller asks. */
@@ -67,7 +68,7 @@ export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceSto
 
   async enqueue(notification: Notification, channelIds: readonly string[], nowMs: number): Promise<void> {
     const insertNotification = this.db.prepare(
-      'INSERT INTO notifications (id, org_id, type, created_at_ms, data_json) VALUES (?, ?, ?, ?, ?)',
+      'INSERT INTO notifications (id, org_id, team_id, type, created_at_ms, data_json) VALUES (?, ?, ?, ?, ?, ?)',
     )
     const insertItem = this.db.prepare(
       `INSERT INTO notify_outbox (id, notification_id, channel_id, status, attempts, next_attempt_at_ms, created_at_ms)
@@ -78,6 +79,7 @@ export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceSto
         insertNotification.run(
           notification.id,
           notification.orgId,
+          notification.teamId ?? null,
           notification.type,
           notification.createdAtMs,
           JSON.stringify(notification.data),
@@ -97,7 +99,7 @@ export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceSto
       'UPDATE notify_outbox SET lease_until_ms = ?, lease_token = ?, attempts = attempts + 1 WHERE id = ?',
     )
     const read = this.db.prepare<[string], ClaimedRow>(
-      `SELECT o.*, n.id AS n_id, n.org_id AS n_org_id, n.type AS n_type, n.created_at_ms AS n_created_at_ms,
+      `SELECT o.*, n.id AS n_id, n.org_id AS n_org_id, n.team_id AS n_team_id, n.type AS n_type, n.created_at_ms AS n_created_at_ms,
               n.data_json AS n_data_json
        FROM notify_outbox o JOIN notifications n ON n.id = o.notification_id WHERE o.id = ?`,
     )
@@ -159,19 +161,19 @@ export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceSto
   async listInbox(orgId: string, query: InboxQuery): Promise<InboxEntry[]> {
     const limit = Math.max(1, Math.min(query.limit, INBOX_PAGE_MAX))
     const rows = this.db
-      .prepare<[string, string | null, string | null, number, number], NotificationRow>(
+      .prepare<[string, string | null, string | null, number, string | null, string | null, number], NotificationRow>(
         `SELECT * FROM notifications
-         WHERE org_id = ? AND (? IS NULL OR id < ?) AND (? = 0 OR read_at_ms IS NULL)
+         WHERE org_id = ? AND (? IS NULL OR id < ?) AND (? = 0 OR read_at_ms IS NULL) AND (? IS NULL OR team_id = ?)
          ORDER BY id DESC LIMIT ?`,
       )
-      .all(orgId, query.beforeId ?? null, query.beforeId ?? null, query.unreadOnly ? 1 : 0, limit)
+      .all(orgId, query.beforeId ?? null, query.beforeId ?? null, query.unreadOnly ? 1 : 0, query.teamId ?? null, query.teamId ?? null, limit)
     return rows.map((row) => ({ notification: notificationOf(row), readAtMs: row.read_at_ms ?? undefined }))
   }
 
-  async markRead(orgId: string, notificationId: string, nowMs: number): Promise<boolean> {
+  async markRead(orgId: string, notificationId: string, nowMs: number, teamId: string | undefined): Promise<boolean> {
     const result = this.db
-      .prepare('UPDATE notifications SET read_at_ms = COALESCE(read_at_ms, ?) WHERE id = ? AND org_id = ?')
-      .run(nowMs, notificationId, orgId)
+      .prepare('UPDATE notifications SET read_at_ms = COALESCE(read_at_ms, ?) WHERE id = ? AND org_id = ? AND (? IS NULL OR team_id = ?)')
+      .run(nowMs, notificationId, orgId, teamId ?? null, teamId ?? null)
     return result.changes === 1
   }
 
@@ -207,7 +209,7 @@ export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceSto
         preference.orgId,
         preference.subjectType,
         preference.subjectId,
-        JSON.stringify(preference.channelsByKind),
+        JSON.stringify(preference.channelsByType),
         preference.updatedAtMs,
       )
   }

@@ -1,7 +1,7 @@
 /** Console sessions on SQLite: only the sha256 of each session id is stored. */
 import type { SessionRecord, SessionStore } from '../../auth/index.js'
 import type { SqliteDatabase, SqliteMigration } from './db.js'
-import { sessionOf, type SessionRow } from '../rows/session.js'
+import { LIVE_SESSION_SQL, sessionOf, type SessionRow } from '../rows/session.js'
 
 export const sessionMigrations: readonly SqliteMigration[] = [
   {
@@ -35,9 +35,7 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   async findSession(idHash: string, nowMs: number): Promise<SessionRecord | undefined> {
-    const row = this.db
-      .prepare<[string, number], SessionRow>('SELECT * FROM console_sessions WHERE id_hash = ? AND expires_at_ms > ? AND revoked_at_ms IS NULL')
-      .get(idHash, nowMs)
+    const row = this.db.prepare<[string, number], SessionRow>(LIVE_SESSION_SQL.replace('$1', '?').replace('$2', '?')).get(idHash, nowMs)
     return row && sessionOf(row)
   }
 

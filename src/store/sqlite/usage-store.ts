@@ -79,7 +79,7 @@ export class SqliteUsageStore implements UsageStore {
       `INSERT OR IGNORE INTO usage_events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
     )
     this.insertMany = db.transaction((events: readonly UsageEvent[]) => {
-      for (const e of events) this.insert.run(usageRow(e))
+      for (const e of events) this.insertSync(e)
     })
   }
 
@@ -88,6 +88,14 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   async insertIngested(event: UsageEvent): Promise<boolean> {
+    return this.insertSync(event)
+  }
+
+  /**
+   * Inserts one event in the caller's transaction (the ledger's commit); false when the org already
+   * has an event with its external id. Every insert path goes through here.
+   */
+  insertSync(event: UsageEvent): boolean {
     return this.insert.run(usageRow(event)).changes === 1
   }
 

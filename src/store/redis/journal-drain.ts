@@ -1,0 +1,331 @@
+/**
+ * Drains the orgs' journal streams (`tg:{org}:journal`, written by the Lua scripts in the same
+ * atomic step as each money move) into PostgreSQL: ledger events through `tg_journal_apply`,
+ * usage events through the usage store. Every gateway process runs one; they share the work
+ * through a Redis consumer group, so each entry is applied by one process at a time.
+ *
+ * Delivery is at least once and application idempotent (journal events carry their own ids;
+ * usage events insert-or-ignore), so:
+ * - an entry is acknowledged (and deleted) only after PostgreSQL committed it;
+ * - an entry read by a process that died before acknowledging it is claimed by another process
+ *   once it has been idle `claimIdleMs` (XAUTOCLAIM), and applied again, harmlessly;
+ * - while PostgreSQL is down, entries stay in Redis (bounded by RESERVE's backlog check) and are
+ *   retried with back-off.
+ */
+import { hostname } from 'node:os'
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import type pg from 'pg'
+import type { UsageEvent } from '../../usage/types.js'
+import type { RedisKeys } from './keys.js'
+import { JOURNAL_GROUP } from './lua.js'
+import type { DrainProgress } from './retained.js'
+
+export interface JournalDrainOptions {
+  /** Pause between drains while entries trickle in. */
+  readonly intervalMs: number
+  /** Entries read per org per drain. */
+  readonly batchSizeMax: number
+  /** An entry read but not acknowledged for this long belongs to a dead reader: another takes it. */
+  readonly claimIdleMs: number
+  /** Back-off cap while PostgreSQL is unreachable. */
+  readonly retryDelayMaxMs: number
+  /** A resolved reservation's hash is kept this long once its resolution is in PostgreSQL. */
+  readonly confirmedRetentionMs: number
+}
+
+export const JOURNAL_DRAIN_DEFAULTS: JournalDrainOptions = {
+  intervalMs: 20,
+  batchSizeMax: 1_000,
+  claimIdleMs: 10_000,
+  retryDelayMaxMs: 2_000,
+  confirmedRetentionMs: 10 * 60_000,
+}
+
+/** Writes a batch of drained usage events to PostgreSQL (insert-or-ignore). */
+export type UsageSink = (events: readonly UsageEvent[]) => Promise<void>
+
+interface Entry {
+  readonly org: string
+  readonly id: string
+  readonly journal: string | undefined
+  readonly usage: string | undefined
+}
+
+type StreamReply = [string, [string, string[]][]][] | null
+
+export class JournalDrain {
+  private readonly consumer = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
+  private timer: NodeJS.Timeout | undefined
+  private running: Promise<number> | undefined
+  private failures = 0
+  private lastClaimMs = 0
+  private closed = false
+  private readonly groupsMade = new Set<string>()
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly pool: pg.Pool,
+    private readonly keys: RedisKeys,
+    private readonly insertUsage: UsageSink,
+    private readonly loadedOrgs: () => Promise<string[]>,
+    private readonly options: JournalDrainOptions = JOURNAL_DRAIN_DEFAULTS,
+    private readonly onError: (error: unknown) => void = () => {},
+  ) {}
+
+  /** Redis commands this drain has sent (they are not on any request's path). */
+  commands = 0
+
+  start(): void {
+    this.schedule(0)
+  }
+
+  /** False while the last attempt to write PostgreSQL failed. */
+  healthy(): boolean {
+    return this.failures === 0
+  }
+
+  /**
+   * Applies everything journaled so far — by this process or any other — unless it takes longer
+   * than `timeoutMs`. Returns whether the journal was empty at the end (nothing left to apply).
+   */
+  async flush(timeoutMs = 5_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const applied = await this.drainNow()
+      if (applied === 0 && (await this.inFlight()) === 0) return true
+      if (Date.now() > deadline) return false
+      if (applied === 0) await sleep(10)
+    }
+  }
+
+  /** Entries in the streams not yet applied (read by nobody, or read and not acknowledged). */
+  async backlog(): Promise<number> {
+    const orgs = await this.loadedOrgs()
+    if (orgs.length === 0) return 0
+    const pipeline = this.redis.pipeline()
+    for (const org of orgs) pipeline.xlen(this.keys.journal(org))
+    this.commands += orgs.length
+    const replies = (await pipeline.exec()) ?? []
+    return replies.reduce((sum, [, n]) => sum + Number(n ?? 0), 0)
+  }
+
+  async close(timeoutMs = 5_000): Promise<void> {
+    await this.flush(timeoutMs).catch(() => false)
+    this.closed = true
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    await this.running?.catch(() => 0)
+    this.redis.disconnect()
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closed || this.timer !== undefined) return
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.drainNow()
+        .then((applied) => this.schedule(applied > 0 ? 0 : this.options.intervalMs))
+        .catch((error: unknown) => {
+          this.failures++
+          this.onError(error)
+          this.schedule(Math.min(this.options.retryDelayMaxMs, 50 * 2 ** Math.min(this.failures, 6)))
+        })
+    }, delayMs)
+    this.timer.unref()
+  }
+
+  /** One drain (waits for a running one first). Returns how many entries it applied. */
+  private async drainNow(): Promise<number> {
+    while (this.running) await this.running.catch(() => 0)
+    this.running = this.drainOnce()
+    try {
+      const applied = await this.running
+      this.failures = 0
+      return applied
+    } finally {
+      this.running = undefined
+    }
+  }
+
+  private async drainOnce(): Promise<number> {
+    const orgs = await this.loadedOrgs()
+    if (orgs.length === 0) return 0
+    await this.ensureGroups(orgs)
+    const entries = await this.readNew(orgs)
+    if (Date.now() - this.lastClaimMs >= this.options.claimIdleMs / 2) {
+      this.lastClaimMs = Date.now()
+      entries.push(...(await this.claimAbandoned(orgs)))
+    }
+    if (entries.length === 0) return 0
+    await this.apply(entries)
+    await this.acknowledge(entries)
+    return entries.length
+  }
+
+  private async ensureGroups(orgs: readonly string[]): Promise<void> {
+    for (const org of orgs) {
+      if (this.groupsMade.has(org)) continue
+      this.commands++
+      await this.redis.xgroup('CREATE', this.keys.journal(org), JOURNAL_GROUP, '0', 'MKSTREAM').catch((error: unknown) => {
+        if (!String((error as Error).message).includes('BUSYGROUP')) throw error
+      })
+      this.groupsMade.add(org)
+    }
+  }
+
+  private async readNew(orgs: readonly string[]): Promise<Entry[]> {
+    const pipeline = this.redis.pipeline()
+    for (const org of orgs) {
+      pipeline.xreadgroup('GROUP', JOURNAL_GROUP, this.consumer, 'COUNT', this.options.batchSizeMax, 'STREAMS', this.keys.journal(org), '>')
+    }
+    this.commands += orgs.length
+    const replies = (await pipeline.exec()) ?? []
+    const entries: Entry[] = []
+    replies.forEach(([error, reply], i) => {
+      const org = orgs[i]!
+      if (error) {
+        // The stream or its group vanished (Redis flushed): make the group again next time.
+        if (String(error.message).includes('NOGROUP')) this.groupsMade.delete(org)
+        return
+      }
+      for (const [, messages] of (reply as StreamReply) ?? []) for (const [id, fields] of messages) entries.push(entryOf(org, id, fields))
+    })
+    return entries
+  }
+
+  private async claimAbandoned(orgs: readonly string[]): Promise<Entry[]> {
+    const entries: Entry[] = []
+    for (const org of orgs) {
+      this.commands++
+      const reply = (await this.redis.xautoclaim(this.keys.journal(org), JOURNAL_GROUP, this.consumer, this.options.claimIdleMs, '0', 'COUNT', this.options.batchSizeMax).catch(() => null)) as
+        | [string, [string, string[] | null][]]
+        | null
+      for (const [id, fields] of reply?.[1] ?? []) {
+        if (fields) entries.push(entryOf(org, id, fields))
+      }
+    }
+    return entries
+  }
+
+  /** Ledger events, then usage events; both idempotent, so a retry after a failure re-applies safely. */
+  private async apply(entries: readonly Entry[]): Promise<void> {
+    const journal = entries.flatMap((e) => (e.journal === undefined ? [] : [e.journal]))
+    if (journal.length > 0) await this.applyJournal(journal)
+    const usage = entries.flatMap((e) => (e.usage === undefined ? [] : [JSON.parse(e.usage) as UsageEvent]))
+    if (usage.length > 0) await this.insertUsage(usage)
+  }
+
+  /**
+   * One call per batch. A batch PostgreSQL rejects for its data (SQLSTATE class 22 or 23: a bug,
+   * not an outage) is replayed event by event, and an event that still fails is parked in
+   * `journal_dead_letters` so it cannot block the events behind it.
+   */
+  private async applyJournal(events: readonly string[]): Promise<void> {
+    try {
+      await this.pool.query('SELECT tg_journal_apply($1::jsonb)', [`[${events.join(',')}]`])
+      return
+    } catch (error) {
+      if (!isDataError(error)) throw error
+    }
+    for (const event of events) {
+      try {
+        await this.pool.query('SELECT tg_journal_apply($1::jsonb)', [`[${event}]`])
+      } catch (error) {
+        if (!isDataError(error)) throw error
+        await this.pool.query('INSERT INTO journal_dead_letters (event, error, at_ms) VALUES ($1::jsonb, $2, $3)', [
+          event,
+          error instanceof Error ? error.message : String(error),
+          Date.now(),
+        ])
+        this.onError(error)
+      }
+    }
+  }
+
+  /** Acknowledges and deletes the applied entries; a resolved reservation's hash may now expire soon. */
+  private async acknowledge(entries: readonly Entry[]): Promise<void> {
+    const byOrg = new Map<string, string[]>()
+    for (const e of entries) byOrg.set(e.org, [...(byOrg.get(e.org) ?? []), e.id])
+    const pipeline = this.redis.pipeline()
+    for (const [org, ids] of byOrg) {
+      pipeline.xack(this.keys.journal(org), JOURNAL_GROUP, ...ids)
+      pipeline.xdel(this.keys.journal(org), ...ids)
+      this.commands += 2
+    }
+    for (const e of entries) {
+      const resolved = resolvedReservationOf(e.journal)
+      if (resolved === undefined) continue
+      pipeline.pexpire(this.keys.reservation(e.org, resolved), this.options.confirmedRetentionMs)
+      this.commands++
+    }
+    await pipeline.exec()
+  }
+
+  /** How far the drain got in each org's stream, and each org's generation (retained.ts). */
+  async progress(orgs: readonly string[]): Promise<Map<string, DrainProgress>> {
+    const pipeline = this.redis.pipeline()
+    for (const org of orgs) {
+      pipeline.get(this.keys.loaded(org))
+      pipeline.xinfo('GROUPS', this.keys.journal(org))
+      pipeline.xpending(this.keys.journal(org), JOURNAL_GROUP)
+    }
+    this.commands += orgs.length * 3
+    const replies = (await pipeline.exec()) ?? []
+    const progress = new Map<string, DrainProgress>()
+    orgs.forEach((org, i) => {
+      const [, generation] = replies[i * 3] ?? []
+      const [groupsError, groups] = replies[i * 3 + 1] ?? []
+      const [pendingError, pending] = replies[i * 3 + 2] ?? []
+      const group = groupsError ? undefined : ((groups as unknown[][] | null) ?? []).map(fieldsOf).find((g) => g.name === JOURNAL_GROUP)
+      const summary = pendingError ? undefined : (pending as [number, string | null] | null)
+      progress.set(org, {
+        generation: typeof generation === 'string' ? generation : undefined,
+        lastDeliveredId: typeof group?.['last-delivered-id'] === 'string' ? group['last-delivered-id'] : '0-0',
+        firstPendingId: summary && Number(summary[0]) > 0 && summary[1] ? summary[1] : undefined,
+      })
+    })
+    return progress
+  }
+
+  /** Entries read by some reader and not yet acknowledged, across the loaded orgs. */
+  private async inFlight(): Promise<number> {
+    const orgs = await this.loadedOrgs()
+    if (orgs.length === 0) return 0
+    const pipeline = this.redis.pipeline()
+    for (const org of orgs) pipeline.xpending(this.keys.journal(org), JOURNAL_GROUP)
+    this.commands += orgs.length
+    const replies = (await pipeline.exec()) ?? []
+    return replies.reduce((sum, [error, reply]) => sum + (error ? 0 : Number((reply as [number])[0] ?? 0)), 0)
+  }
+}
+
+/** A flat [name, value, name, value…] reply → record. */
+function fieldsOf(flat: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1]
+  return out
+}
+
+function entryOf(org: string, id: string, fields: readonly string[]): Entry {
+  let journal: string | undefined
+  let usage: string | undefined
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 'j') journal = fields[i + 1]
+    else if (fields[i] === 'u') usage = fields[i + 1]
+  }
+  return { org, id, journal, usage }
+}
+
+/** The reservation a `resolve` journal event finished, read without parsing the whole event. */
+function resolvedReservationOf(journal: string | undefined): string | undefined {
+  if (journal === undefined || !journal.startsWith('{"kind":"resolve"')) return undefined
+  const match = /"r":\{"id":("(?:[^"\\]|\\.)*")/.exec(journal)
+  return match ? (JSON.parse(match[1]!) as string) : undefined
+}
+
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'))
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
