@@ -4,7 +4,7 @@
  * degrades or — with `hard_limit` or a `block` action — refuses, over a recurring period.
  */
 import { z } from 'zod'
-import { parseUsd, percentOf, toUsd, type Micros } from '../money/index.js'
+import { AMOUNT_MICROS_MAX, parseUsd, percentOf, toUsd, type Micros } from '../money/index.js'
 import type { BudgetAlert, BudgetPeriod, BudgetScopeKind, BudgetSpec } from '../config/types.js'
 import type { Attribution } from '../usage/types.js'
 import { validTimezone, type Period } from './period.js'
@@ -40,8 +40,8 @@ const thresholdPercent = z
 
 const amountUsd = z.union([z.number(), z.string()], { error: 'expected a positive number of USD' }).transform((value, ctx) => {
   const parsed = parseUsd(value)
-  if (parsed === undefined || parsed <= 0) {
-    ctx.addIssue({ code: 'custom', message: 'expected a positive number of USD with at most 6 decimals' })
+  if (parsed === undefined || parsed <= 0 || parsed > AMOUNT_MICROS_MAX) {
+    ctx.addIssue({ code: 'custom', message: `expected a positive number of USD with at most 6 decimals, at most ${AMOUNT_MICROS_MAX / 1_000_000}` })
     return z.NEVER
   }
   return parsed

@@ -419,7 +419,7 @@ const MISTAKES: ReadonlyArray<{
     yaml: `budgets:
   - {name: Marketing, scope: {kind: team, id: team_marketing}, period: monthly, amount_usd: -500}`,
     issues: [
-      { path: 'budgets[0].amount_usd', message: 'expected a positive amount of USD with at most 6 decimals, got number -500' },
+      { path: 'budgets[0].amount_usd', message: 'expected a positive amount of USD with at most 6 decimals and at most 1000000000, got number -500' },
     ],
   },
   {
@@ -429,7 +429,7 @@ const MISTAKES: ReadonlyArray<{
     issues: [
       {
         path: 'budgets[0].amount_usd',
-        message: 'expected a positive amount of USD with at most 6 decimals, got string "10.0000001"',
+        message: 'expected a positive amount of USD with at most 6 decimals and at most 1000000000, got string "10.0000001"',
       },
     ],
   },

@@ -1,5 +1,5 @@
 /** `cost_tracking` (wallet thresholds) and `budgets` (declared soft/hard period budgets, SPEC §5). */
-import { parseUsd, ZERO, type Micros } from '../money/index.js'
+import { AMOUNT_MICROS_MAX, parseUsd, ZERO, type Micros } from '../money/index.js'
 import { checkUnique, type Context } from './context.js'
 import { DEFAULTS } from './defaults.js'
 import { describeValue, quote } from './describe.js'
@@ -84,8 +84,8 @@ function timeZone(name: string, path: string, ctx: Context): string {
 
 function positiveUsd(usd: number | string, path: string, ctx: Context): Micros {
   const amount = parseUsd(usd)
-  if (amount === undefined || amount <= 0) {
-    ctx.report(path, `expected a positive amount of USD with at most 6 decimals, got ${describeValue(usd)}`)
+  if (amount === undefined || amount <= 0 || amount > AMOUNT_MICROS_MAX) {
+    ctx.report(path, `expected a positive amount of USD with at most 6 decimals and at most ${AMOUNT_MICROS_MAX / 1_000_000}, got ${describeValue(usd)}`)
     return ZERO
   }
   return amount

@@ -125,7 +125,9 @@ export function parseUsd(value: unknown): Micros | undefined {
   if (!match) return undefined
   const whole = Number(match[1])
   const fraction = Number((match[2] ?? '').padEnd(6, '0'))
-  return micros(whole * MICROS_PER_USD + fraction)
+  const amount = whole * MICROS_PER_USD + fraction
+  // Beyond 2^53 µ$ (about $9 billion) the amount could not be held exactly: not an amount at all.
+  return Number.isSafeInteger(amount) ? micros(amount) : undefined
 }
 
 /** USD per million tokens (catalogue and config prices, may be fractional) → µ$ per Mtok, rounded up. */

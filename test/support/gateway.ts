@@ -110,7 +110,7 @@ export interface TestApp {
 export interface TestGateway extends TestApp {
   readonly url: string
   /** An admin API call with the admin token; returns status and parsed JSON. */
-  admin(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: any }>
+  admin(method: 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT', path: string, body?: unknown): Promise<{ status: number; body: any }>
   /** Funds a team wallet (USD). */
   allocate(teamId: string, amountUsd: number): Promise<void>
 }
@@ -141,7 +141,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     })
-    return { status: response.status, body: await response.json() }
+    const text = await response.text()
+    return { status: response.status, body: text === '' ? undefined : JSON.parse(text) }
   }
   return {
     ...testApp(server.app, mock, config, dir, () => server.stop()),

@@ -11,13 +11,16 @@ export interface MockIds {
 }
 
 export function planChatReply(body: Body): MockReplyPlan {
-  return planMockReply({
+  const plan = planMockReply({
     model: String(body['model']),
     promptValues: [body['messages'], body['tools']],
     lastUserValue: lastUserMessage(body['messages']),
     outputTokensCap: capOf(body['max_completion_tokens']) ?? capOf(body['max_tokens']),
     hasCacheControl: false,
   })
+  // `n` answers, each billed: the same reply n times, n times the output.
+  const n = capOf(body['n'])
+  return n !== undefined && n > 1 ? { ...plan, choices: Math.min(n, 128) } : plan
 }
 
 export function planResponsesReply(body: Body): MockReplyPlan {
@@ -36,13 +39,14 @@ export function capOf(value: unknown): number | undefined {
 }
 
 function chatUsage(plan: MockReplyPlan): Body {
+  const choices = plan.choices ?? 1
   return {
     prompt_tokens: plan.inputTokens,
-    completion_tokens: plan.outputTokens,
-    total_tokens: plan.inputTokens + plan.outputTokens,
+    completion_tokens: plan.outputTokens * choices,
+    total_tokens: plan.inputTokens + plan.outputTokens * choices,
     prompt_tokens_details: { cached_tokens: plan.cacheReadTokens, audio_tokens: 0 },
     completion_tokens_details: {
-      reasoning_tokens: plan.reasoningTokens,
+      reasoning_tokens: plan.reasoningTokens * choices,
       audio_tokens: 0,
       accepted_prediction_tokens: 0,
       rejected_prediction_tokens: 0,
@@ -58,14 +62,12 @@ export function chatCompletionBody(plan: MockReplyPlan, id: string, createdS: nu
     object: 'chat.completion',
     created: createdS,
     model: plan.model,
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant', content: plan.text, refusal: null, annotations: [] },
-        logprobs: null,
-        finish_reason: plan.isTruncated ? 'length' : 'stop',
-      },
-    ],
+    choices: Array.from({ length: plan.choices ?? 1 }, (_, index) => ({
+      index,
+      message: { role: 'assistant', content: plan.text, refusal: null, annotations: [] },
+      logprobs: null,
+      finish_reason: plan.isTruncated ? 'length' : 'stop',
+    })),
     usage: chatUsage(plan),
     service_tier: 'default',
     system_fingerprint: systemFingerprint,

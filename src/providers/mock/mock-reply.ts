@@ -36,6 +36,8 @@ export interface MockReplyPlan {
   outputTokens: number
   isTruncated: boolean
   shouldCutStream: boolean
+  /** Chat `n`: answers billed (each `outputTokens` long); absent means 1. */
+  choices?: number
 }
 
 export interface MockPromptParts {
