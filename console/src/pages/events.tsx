@@ -21,7 +21,8 @@ const TEXT_FILTERS = [
   ['model', 'Model'],
   ['endpoint', 'Endpoint tag'],
 ] as const
-const USAGE_SOURCES = ['reported', 'counted', 'estimated', 'ingested']
+/** Where an event's token counts came from: the provider's report, counted by Tollgate, or none (charged its worst case). */
+const USAGE_SOURCES = ['reported', 'counted', 'none']
 
 const column = createColumnHelper<UsageEventView>()
 const columns = [

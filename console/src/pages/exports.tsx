@@ -8,8 +8,7 @@ import type { ExportJobView, ListOf } from '../../../src/api/contract/wire'
 import { ApiError, api, get } from '../api'
 import { Field, FormError } from '../components/field'
 import { formatCount, formatDateTime } from '../format'
-import { lastDays } from '../range'
-import { useSession } from '../session'
+import { lastDays, wireRange } from '../range'
 
 const POLL_MS = 1_000
 const TYPES: Array<{ value: ExportJobView['type']; label: string }> = [
@@ -19,7 +18,6 @@ const TYPES: Array<{ value: ExportJobView['type']; label: string }> = [
 ]
 
 export function ExportsPage() {
-  const session = useSession()
   const jobs = useQuery({
     queryKey: ['exports'],
     queryFn: () => get<ListOf<ExportJobView>>('/v1/export-jobs'),
@@ -28,7 +26,8 @@ export function ExportsPage() {
   return (
     <section aria-labelledby="exports-title">
       <h1 id="exports-title">Exports</h1>
-      {session.role === 'viewer' ? null : <ExportForm />}
+      {/* Any role may export: it reads what the token can already read (a team_admin: its team). */}
+      <ExportForm />
       {jobs.isError ? <FormError error={jobs.error} /> : null}
       <div className="card">
         <h2>Export jobs</h2>
@@ -73,7 +72,11 @@ function ExportForm() {
   const [from, setFrom] = useState(initial.from)
   const [to, setTo] = useState(initial.to)
   const start = useMutation({
-    mutationFn: () => api<ExportJobView>('POST', '/v1/export-jobs', { type, format, date_from: from, date_to: to }),
+    mutationFn: () => {
+      // Whole local days, the last one included: the API's window is half-open.
+      const window = wireRange({ from, to })
+      return api<ExportJobView>('POST', '/v1/export-jobs', { type, format, date_from: window.from, date_to: window.to })
+    },
     onSuccess: () => client.invalidateQueries({ queryKey: ['exports'] }),
   })
   const error = start.error instanceof ApiError ? start.error : undefined
@@ -107,7 +110,7 @@ function ExportForm() {
         <Field label="From" error={error?.issueAt('date_from')}>
           {(p) => <input {...p} type="date" value={from} onChange={(e) => setFrom(e.target.value)} />}
         </Field>
-        <Field label="To" error={error?.issueAt('date_to')}>
+        <Field label="To (included)" error={error?.issueAt('date_to')}>
           {(p) => <input {...p} type="date" value={to} onChange={(e) => setTo(e.target.value)} />}
         </Field>
       </div>
