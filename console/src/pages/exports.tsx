@@ -74,7 +74,7 @@ function ExportForm() {
   const start = useMutation({
     mutationFn: () => {
       // Whole local days, the last one included: the API's window is half-open.
-      const window = wireRange({ from, to })
+      const window = from && to ? wireRange({ from, to }) : { from, to }
       return api<ExportJobView>('POST', '/v1/export-jobs', { type, format, date_from: window.from, date_to: window.to })
     },
     onSuccess: () => client.invalidateQueries({ queryKey: ['exports'] }),
