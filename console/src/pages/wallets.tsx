@@ -2,15 +2,14 @@
  * Wallets (/wallets): balances per scope (allocated, spent, reserved, available), the cascade a
  * team's calls pay through (user → team → org), allocating funds, and a wallet's ledger.
  */
-import { useMemo, useState, type FormEvent } from 'react'
+import { useState, type FormEvent } from 'react'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { createColumnHelper } from '@tanstack/react-table'
-import type { LedgerEntryView, ListOf, UsageReportView, WalletView } from '../../../src/api/contract/wire'
-import { ApiError, api, get, query } from '../api'
+import type { LedgerEntryView, ListOf, WalletView } from '../../../src/api/contract/wire'
+import { ApiError, api, get } from '../api'
 import { DataTable } from '../components/data-table'
 import { Field, FormError } from '../components/field'
 import { formatDateTime, formatUsd, labelOf } from '../format'
-import { lastDays, wireRange } from '../range'
 import { useSession } from '../session'
 
 const walletColumn = createColumnHelper<WalletView>()
@@ -82,35 +81,12 @@ export function WalletsPage() {
   )
 }
 
-/** Teams with a wallet or with spend in the last 30 days, and the users seen spending under each. */
-function useTeamsAndUsers() {
-  const range = wireRange(lastDays(30, Date.now()))
-  return useQuery({
-    queryKey: ['usage', 'team-users', range.from.slice(0, 10)],
-    queryFn: () => get<UsageReportView>(`/v1/usage${query({ ...range, group_by: 'team,user', bucket: 'day' })}`),
-    staleTime: 60_000,
-  })
-}
-
 function Cascade({ wallets }: { wallets: readonly WalletView[] }) {
-  const usage = useTeamsAndUsers()
   const byScope = new Map(wallets.map((w) => [w.scope, w]))
-  const usersByTeam = useMemo(() => {
-    const map = new Map<string, Set<string>>()
-    for (const group of usage.data?.groups ?? []) {
-      const team = group.key.team
-      const user = group.key.user
-      if (!team) continue
-      const users = map.get(team) ?? new Set<string>()
-      if (user) users.add(user)
-      map.set(team, users)
-    }
-    return map
-  }, [usage.data])
-  const teams = [...new Set([...wallets.filter((w) => w.scope_kind === 'team').map((w) => w.scope_id), ...usersByTeam.keys()])].sort()
+  const teams = [...new Set(wallets.map((w) => w.team_id).filter((t): t is string => t !== null))].sort()
   const [team, setTeam] = useState<string>('')
   const current = team || teams[0] || ''
-  const userWallets = [...(usersByTeam.get(current) ?? [])].map((u) => byScope.get(`user:${u}`)).filter((w): w is WalletView => w !== undefined)
+  const userWallets = wallets.filter((w) => w.scope_kind === 'user' && w.team_id === current)
   const orgWallet = wallets.find((w) => w.scope_kind === 'org')
   const steps: Array<{ label: string; wallet: WalletView | undefined }> = [
     ...(userWallets.length > 0 ? userWallets.map((w) => ({ label: w.scope, wallet: w })) : [{ label: 'user wallet', wallet: undefined }]),
@@ -143,7 +119,7 @@ function Cascade({ wallets }: { wallets: readonly WalletView[] }) {
           </li>
         ))}
       </ol>
-      <p className="hint">A call tries each wallet in turn; the first that can cover its worst case pays. User wallets shown are those of users seen in this team in the last 30 days.</p>
+      <p className="hint">A call from this team tries the wallet of the user it names (one of this team&apos;s user wallets), then the team&apos;s, then the org&apos;s; the first that can cover its worst case pays.</p>
     </div>
   )
 }
@@ -154,12 +130,14 @@ function AllocateForm() {
   const teamLocked = session.role === 'team_admin'
   const [kind, setKind] = useState<'team' | 'user' | 'org'>('team')
   const [id, setId] = useState(teamLocked ? (session.team_id ?? '') : '')
+  const [userTeam, setUserTeam] = useState(teamLocked ? (session.team_id ?? '') : '')
   const [amount, setAmount] = useState('')
   const [description, setDescription] = useState('')
   const allocate = useMutation({
     mutationFn: () =>
       api<WalletView>('POST', '/v1/wallets/allocate', {
-        ...(kind === 'org' ? { org_id: session.org_id } : { [`${kind}_id`]: id.trim() }),
+        ...(kind === 'org' ? { org_id: session.org_id } : { [`${kind}_id`]: kind === 'team' && teamLocked ? (session.team_id ?? '') : id.trim() }),
+        ...(kind === 'user' && userTeam.trim() ? { team_id: userTeam.trim() } : {}),
         amount: amount.trim(),
         currency: 'USD',
         ...(description.trim() ? { description: description.trim() } : {}),
@@ -182,18 +160,23 @@ function AllocateForm() {
       <div className="form-grid">
         <Field label="Wallet scope" error={undefined}>
           {(p) => (
-            <select {...p} value={kind} disabled={teamLocked} onChange={(e) => setKind(e.target.value as typeof kind)}>
+            <select {...p} value={kind} onChange={(e) => setKind(e.target.value as typeof kind)}>
               <option value="team">team</option>
               <option value="user">user</option>
-              <option value="org">org</option>
+              {teamLocked ? null : <option value="org">org</option>}
             </select>
           )}
         </Field>
         {kind === 'org' ? null : (
-          <Field label={kind === 'team' ? 'Team id' : 'User id'} error={error?.issueAt('team_id') ?? error?.issueAt('user_id')}>
-            {(p) => <input {...p} value={id} readOnly={teamLocked} onChange={(e) => setId(e.target.value)} />}
+          <Field label={kind === 'team' ? 'Team id' : 'User id'} error={error?.issueAt(`${kind}_id`)}>
+            {(p) => <input {...p} value={kind === 'team' && teamLocked ? (session.team_id ?? '') : id} readOnly={kind === 'team' && teamLocked} onChange={(e) => setId(e.target.value)} />}
           </Field>
         )}
+        {kind === 'user' ? (
+          <Field label="Team of the user" error={error?.issueAt('team_id')} hint="Calls through this team's keys naming the user pay from this wallet first.">
+            {(p) => <input {...p} value={userTeam} readOnly={teamLocked} onChange={(e) => setUserTeam(e.target.value)} />}
+          </Field>
+        ) : null}
         <Field label="Amount (USD)" error={error?.issueAt('amount')}>
           {(p) => <input {...p} inputMode="decimal" value={amount} onChange={(e) => setAmount(e.target.value)} placeholder="100" />}
         </Field>

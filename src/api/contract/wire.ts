@@ -107,6 +107,8 @@ export interface WalletView {
   scope: string
   scope_kind: 'user' | 'team' | 'org'
   scope_id: string
+  /** The team a user wallet belongs to (a team wallet's own id; null for org and team-less user wallets). */
+  team_id: string | null
   currency: string
   allocated_usd: number | null
   spent_usd: number | null

@@ -44,7 +44,7 @@ export const DEMO_BUDGETS: readonly DemoBudget[] = [
 ]
 
 /** A user wallet in front of its team's, so the cascade has three steps; small, so it runs dry. */
-export const USER_WALLET = { user: 'ana', usd: 2 } as const
+export const USER_WALLET = { user: 'ana', team: 'growth', usd: 2 } as const
 
 export function demoAdminToken(): string {
   return `tg_admin_${randomBytes(32).toString('base64url')}`

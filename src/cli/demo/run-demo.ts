@@ -119,7 +119,8 @@ async function setUp(client: DemoClient): Promise<Map<string, string>> {
   for (const wallet of TEAM_WALLETS) {
     await client.admin('POST', '/v1/wallets/allocate', { team_id: wallet.team, amount: wallet.usd, currency: 'USD', description: 'demo: opening budget' })
   }
-  await client.admin('POST', '/v1/wallets/allocate', { user_id: USER_WALLET.user, amount: USER_WALLET.usd, currency: 'USD', description: 'demo: personal allowance' })
+  // A user wallet belongs to a team: calls naming that user through the team's keys pay from it first.
+  await client.admin('POST', '/v1/wallets/allocate', { user_id: USER_WALLET.user, team_id: USER_WALLET.team, amount: USER_WALLET.usd, currency: 'USD', description: 'demo: personal allowance' })
   const ids = new Map<string, string>()
   for (const budget of DEMO_BUDGETS) {
     const created = await client.admin<{ id: string }>('POST', '/v1/billing/budgets', { name: budget.name, amount_usd: BUDGET_AMOUNT_PARKED_USD, timezone: 'UTC', ...budget.body })
