@@ -186,7 +186,8 @@ export function hourlyCalls(hourStartMs: number, nowMs: number, volume: number, 
       })
     }
   }
-  const hoursAgo = Math.round((nowMs - hourStartMs) / HOUR_MS)
+  // The hour that contains now is 0 hours ago.
+  const hoursAgo = Math.floor((nowMs - hourStartMs) / HOUR_MS)
   if (hoursAgo <= SPIKE.startHoursAgo && hoursAgo > SPIKE.startHoursAgo - SPIKE.hours) calls.push(...spikeCalls(random))
   return calls
 }
