@@ -57,7 +57,10 @@ export function demoConsumerKeys(): Map<string, string> {
 /** Hold timeout of the notebook's requests: the longest the gateway allows, so a person has time to act. */
 export const HOLD_TIMEOUT_MS = 300_000
 
-export function demoConfigYaml(sqlitePath: string, keys: ReadonlyMap<string, string>): string {
+/** The environment variable the demo's webhook secret is read from. */
+export const DEMO_WEBHOOK_SECRET_ENV = 'TOLLGATE_DEMO_WEBHOOK_SECRET'
+
+export function demoConfigYaml(sqlitePath: string, keys: ReadonlyMap<string, string>, receiverUrl: string): string {
   return stringify({
     version: '1',
     storage: { sqlite: sqlitePath },
@@ -71,6 +74,13 @@ export function demoConfigYaml(sqlitePath: string, keys: ReadonlyMap<string, str
       ...(c.agent === undefined ? {} : { agent_id: c.agent }),
       ...(c.holds ? { on_insufficient_funds: 'hold', hold_timeout_ms: HOLD_TIMEOUT_MS } : {}),
     })),
+    // Two channels delivering to the demo's own receiver (demo-receiver.ts).
+    notifications: {
+      channels: [
+        { id: 'ops-webhook', type: 'webhook', url: `${receiverUrl}/webhook`, secret_ref: { env: DEMO_WEBHOOK_SECRET_ENV } },
+        { id: 'finops-slack', type: 'slack', webhook_url: `${receiverUrl}/slack` },
+      ],
+    },
     // Wallets notify at 50% and 80% of their allocation; nothing blocks before 100%.
     cost_tracking: {
       enabled: true,
@@ -82,6 +92,20 @@ export function demoConfigYaml(sqlitePath: string, keys: ReadonlyMap<string, str
     },
   })
 }
+
+/** Who hears what: FinOps on Slack for budget news, the ops webhook for blocks, dry wallets and tickets. */
+export const DEMO_PREFERENCE = {
+  subject: { type: 'role', id: 'admin' },
+  types: {
+    'budget.threshold': ['finops-slack'],
+    'budget.forecast': ['finops-slack'],
+    'budget.spike': ['finops-slack', 'ops-webhook'],
+    'budget.blocked': ['ops-webhook'],
+    'wallet.exhausted': ['ops-webhook'],
+    'ticket.created': ['ops-webhook', 'finops-slack'],
+    'ticket.resolved': ['ops-webhook'],
+  },
+} as const
 
 export const TEAM_WALLETS: ReadonlyArray<{ team: string; usd: number }> = DEMO_TEAMS.map((t) => ({ team: t.id, usd: t.walletUsd }))
 

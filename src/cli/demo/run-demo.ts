@@ -18,9 +18,11 @@ import { join } from 'node:path'
 import { parseConfig } from '../../config/index.js'
 import { createLogger } from '../../observability/logger.js'
 import { startServer, type RunningServer } from '../../server.js'
+import { randomBytes } from 'node:crypto'
 import { DemoClock } from './demo-clock.js'
+import { startDemoReceiver } from './demo-receiver.js'
 import { DemoClient, inParallel } from './demo-client.js'
-import { BUDGET_AMOUNT_PARKED_USD, DEMO_BUDGETS, type DemoBudget, TEAM_WALLETS, USER_WALLET, amountForShare, demoAdminToken, demoConfigYaml, demoConsumerKeys } from './demo-setup.js'
+import { BUDGET_AMOUNT_PARKED_USD, DEMO_BUDGETS, DEMO_PREFERENCE, DEMO_WEBHOOK_SECRET_ENV, type DemoBudget, TEAM_WALLETS, USER_WALLET, amountForShare, demoAdminToken, demoConfigYaml, demoConsumerKeys } from './demo-setup.js'
 import { DRY_CONSUMER, DRY_TEAM, hourlyCalls, labsCall, seededRandom, type DemoCall } from './scenario.js'
 
 const HOUR_MS = 3_600_000
@@ -64,8 +66,9 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
   const adminToken = demoAdminToken()
   const keys = demoConsumerKeys()
   const clock = new DemoClock()
-  const env = { ...process.env, TOLLGATE_ADMIN_TOKEN: adminToken }
-  const config = parseConfig(demoConfigYaml(join(dir, 'demo.sqlite'), keys), '<tollgate demo>', { env })
+  const receiver = await startDemoReceiver()
+  const env = { ...process.env, TOLLGATE_ADMIN_TOKEN: adminToken, [DEMO_WEBHOOK_SECRET_ENV]: randomBytes(24).toString('base64url') }
+  const config = parseConfig(demoConfigYaml(join(dir, 'demo.sqlite'), keys, receiver.url), '<tollgate demo>', { env })
   const server = await startServer(config, {
     port: options.port,
     host: options.host ?? '127.0.0.1',
@@ -73,6 +76,10 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
     clock,
     logger: createLogger({ level: process.env.TOLLGATE_LOG_LEVEL ?? 'warn' }),
     announce: () => {},
+  }).catch(async (error: unknown) => {
+    await receiver.close()
+    rmSync(dir, { recursive: true, force: true })
+    throw error
   })
   const client = new DemoClient(server.url, adminToken, keys)
   let stopped = false
@@ -82,6 +89,7 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
     client.abort()
     clock.present()
     await server.stop()
+    await receiver.close()
     rmSync(dir, { recursive: true, force: true })
   }
   try {
@@ -101,6 +109,7 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
     announce('tollgate demo: live calls: budgets crossing their thresholds, a degrade, a wallet running dry')
     // Pushed budgets get their amounts first, so the live calls cross their thresholds; the others
     // after the pushes, so they stand at their target share when the demo is ready.
+    await client.admin('PUT', '/v1/notification-preferences', DEMO_PREFERENCE)
     await setBudgetAmounts(client, budgetIds, (b) => b.pushed)
     const pushed = await pushBudgets(client, budgetIds, random, pushClock(clock, Date.now()))
     clock.present()
