@@ -293,6 +293,7 @@ function defaultConsumer(apiKeyHash: string): ConsumerGroup {
     failMode: defaults.failMode,
     emergencyAllowanceMicros: micros(0),
     allowNamedUsers: defaults.allowNamedUsers,
+    defaultOutputTokens: undefined,
   }
 }
 

@@ -27,6 +27,8 @@ const KeyBody = z.strictObject({
   hold_timeout_ms: z.number().int().min(0).max(300_000).default(30_000),
   /** False: calls may not name a user (`x-tollgate-user`, OpenAI's `user`); they are refused with 400. */
   allow_named_users: z.boolean().default(true),
+  /** Output cap for this key's requests that set none (default: the model's maximum). */
+  default_output_tokens: z.number().int().min(1).max(10_000_000).optional(),
 })
 
 const TokenBody = z
@@ -58,6 +60,7 @@ export function presentKey(record: ConsumerKeyRecord) {
     on_insufficient_funds: c.onInsufficientFunds,
     hold_timeout_ms: c.holdTimeoutMs,
     allow_named_users: c.allowNamedUsers,
+    default_output_tokens: c.defaultOutputTokens ?? null,
     created_at: new Date(record.createdAtMs).toISOString(),
     revoked_at: record.revokedAtMs === undefined ? null : new Date(record.revokedAtMs).toISOString(),
   }
@@ -96,6 +99,7 @@ export async function keyRoutes(app: FastifyInstance, deps: AdminDeps): Promise<
       failMode: 'closed' as const,
       emergencyAllowanceMicros: micros(0),
       allowNamedUsers: body.allow_named_users,
+      defaultOutputTokens: body.default_output_tokens,
     }
     const id = newId('ck', now)
     await deps.stores.auth.createConsumerKey(id, consumer, keyPrefix(key), now)

@@ -207,6 +207,8 @@ async function resolve(deps: AdminDeps, reservation: Reservation, outcome: 'sett
     endpoint: 'direct',
     usage,
     usageSource: 'reported',
+    usageNote: undefined,
+    costBreakdown: undefined,
     costMicros: actualMicros,
     priceSource: 'reported:direct-reservation',
     latencyMs: now - reservation.createdAtMs,

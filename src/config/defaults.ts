@@ -80,6 +80,10 @@ export const DEFAULTS = {
     /** Not shorter than any target's timeout (the loader checks), so a live request is never expired under itself. */
     ttlMs: 600_000,
     sweepIntervalMs: 5_000,
+    /**
+     * Output cap for a request that sets none, when neither the config, the published limits nor
+     * the catalogue know the model's maximum (a model priced only by a `models:` override).
+     */
     defaultOutputTokens: 4096,
     tokenizerMaxBytes: 65_536,
   },

@@ -156,6 +156,7 @@ describe('every section maps to the Config', () => {
         failMode: 'open',
         emergencyAllowanceMicros: 2_500_000,
         allowNamedUsers: false,
+        defaultOutputTokens: undefined,
       },
     ])
   })
@@ -288,6 +289,7 @@ describe('defaults', () => {
       failMode: 'closed',
       emergencyAllowanceMicros: 0,
       allowNamedUsers: true,
+      defaultOutputTokens: undefined,
     })
   })
 

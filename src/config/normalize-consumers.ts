@@ -44,6 +44,7 @@ function normalizeGroup(input: ConsumerGroupInput, path: string, ctx: Context): 
     failMode: input.fail_mode ?? DEFAULTS.consumerGroup.failMode,
     emergencyAllowanceMicros: emergencyAllowance(input.emergency_allowance_usd, `${path}.emergency_allowance_usd`, ctx),
     allowNamedUsers: input.allow_named_users ?? DEFAULTS.consumerGroup.allowNamedUsers,
+    defaultOutputTokens: input.default_output_tokens,
   }
 }
 

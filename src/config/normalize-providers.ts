@@ -106,5 +106,8 @@ function priceOverride(pricing: NonNullable<ModelInput['pricing']>): ModelPriceO
     outputMicrosPerMtok: usdPerMtokToMicros(pricing.output_mtok),
     cacheReadMicrosPerMtok: optional(pricing.cache_read_mtok),
     cacheWriteMicrosPerMtok: optional(pricing.cache_write_mtok),
+    cacheWrite1hMicrosPerMtok: optional(pricing.cache_write_1h_mtok),
+    audioInputMicrosPerMtok: optional(pricing.input_audio_mtok),
+    audioOutputMicrosPerMtok: optional(pricing.output_audio_mtok),
   }
 }

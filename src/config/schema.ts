@@ -95,6 +95,7 @@ export const consumerGroupSchema = z.strictObject({
   fail_mode: z.enum(['closed', 'open']).optional(),
   emergency_allowance_usd: usdAmount.optional(),
   allow_named_users: z.boolean().optional(),
+  default_output_tokens: intIn(1, LIMITS.outputTokensMax).optional(),
 })
 
 // --- cost tracking, models, budgets ------------------------------------------------------------
@@ -122,6 +123,9 @@ export const modelSchema = z.strictObject({
       output_mtok: pricePerMtok,
       cache_read_mtok: pricePerMtok.optional(),
       cache_write_mtok: pricePerMtok.optional(),
+      cache_write_1h_mtok: pricePerMtok.optional(),
+      input_audio_mtok: pricePerMtok.optional(),
+      output_audio_mtok: pricePerMtok.optional(),
     })
     .optional(),
   degrade_to: nonEmpty.optional(),

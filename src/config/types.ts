@@ -40,6 +40,8 @@ export interface ConsumerGroup {
    * or user budget of this key's team. False: naming a user is refused.
    */
   readonly allowNamedUsers: boolean
+  /** Output cap given to this consumer's requests that set none (instead of the model's maximum). */
+  readonly defaultOutputTokens: number | undefined
 }
 
 export type ThresholdActionKind = 'notify' | 'degrade' | 'block'
@@ -61,6 +63,9 @@ export interface ModelPriceOverride {
   readonly outputMicrosPerMtok: number
   readonly cacheReadMicrosPerMtok: number | undefined
   readonly cacheWriteMicrosPerMtok: number | undefined
+  readonly cacheWrite1hMicrosPerMtok: number | undefined
+  readonly audioInputMicrosPerMtok: number | undefined
+  readonly audioOutputMicrosPerMtok: number | undefined
 }
 
 export interface ModelRoute {

@@ -21,7 +21,8 @@ import { systemClock, type Clock } from '../lib/clock.js'
 import { usdPerMtokToMicros } from '../money/index.js'
 import type { ModelRoute } from '../config/types.js'
 import type { ProviderKind } from '../providers/types.js'
-import type { ModelPrice } from './types.js'
+import type { CostPart, ModelPrice } from './types.js'
+import { publishedOutputTokensMax } from './output-limits.js'
 
 /** Default bound on memoised (provider, model) lookups; each entry is a few hundred bytes. */
 export const lookupCacheEntriesMaxDefault = 4_096
@@ -119,6 +120,25 @@ export class PriceBook {
     return entry.bands[band]
   }
 
+  /**
+   * The most output one answer of `model` can have: its provider's published maximum, else the
+   * catalogue's context window (an upper bound: no answer outgrows its context). Undefined when
+   * neither is known.
+   */
+  outputTokensMax(provider: ProviderKind, model: string): { readonly tokens: number; readonly source: 'published' | 'context_window' } | undefined {
+    const published = publishedOutputTokensMax(model)
+    if (published !== undefined) return { tokens: published, source: 'published' }
+    if (this.#overrides.has(model)) return undefined
+    const key = provider + '\u0000' + model
+    let entry = this.#cache.get(key)
+    if (entry === undefined) {
+      entry = this.#resolve(provider, model)
+      this.#remember(key, entry)
+    }
+    const window = entry?.model.context_window
+    return typeof window === 'number' && Number.isSafeInteger(window) && window > 0 ? { tokens: window, source: 'context_window' } : undefined
+  }
+
   /** Number of memoised lookups (for tests and metrics). */
   get cachedEntries(): number {
     return this.#cache.size
@@ -200,8 +220,8 @@ function entryOf(providerId: string, model: ModelInfo, nowMs: number): CacheValu
     input,
     output: priceValue(prices, 'output_mtok'),
     cacheRead: priceValue(prices, 'cache_read_mtok'),
-    // The 5-minute write price; Usage does not separate 1-hour writes (`cache_write_1h_mtok`).
     cacheWrite: priceValue(prices, 'cache_write_mtok'),
+    cacheWrite1h: priceValue(prices, 'cache_write_1h_mtok'),
     audioInput: priceValue(prices, 'input_audio_mtok'),
     audioOutput: priceValue(prices, 'output_audio_mtok'),
   }
@@ -212,23 +232,22 @@ function entryOf(providerId: string, model: ModelInfo, nowMs: number): CacheValu
   const tierStarts = [...startSet].sort((a, b) => a - b)
   // Band 0 covers inputTokens <= tierStarts[0]; band i covers (tierStarts[i-1], tierStarts[i]].
   const bandInputs = [0, ...tierStarts.map((start) => start + 1)]
-  const bands = bandInputs.map((inputTokens) => {
+  const bands = bandInputs.map((inputTokens, band) => {
     const at = (value: RawPriceValue | undefined): number | undefined =>
       value === undefined ? undefined : usdPerMtokToMicros(tierPrice(value, inputTokens))
-    const inputMicros = at(fields.input) as number
-    // Missing prices fall back conservatively: cache read/write and audio input at the input
-    // price, audio output at the output price, and output (embeddings have none) at the input
-    // price, so a worst case is never estimated against a zero price.
-    const outputMicros = at(fields.output) ?? inputMicros
-    return Object.freeze<ModelPrice>({
-      inputMicrosPerMtok: inputMicros,
-      outputMicrosPerMtok: outputMicros,
-      cacheReadMicrosPerMtok: at(fields.cacheRead) ?? inputMicros,
-      cacheWriteMicrosPerMtok: at(fields.cacheWrite) ?? inputMicros,
-      audioInputMicrosPerMtok: at(fields.audioInput) ?? inputMicros,
-      audioOutputMicrosPerMtok: at(fields.audioOutput) ?? outputMicros,
+    return withFallbacks(
+      {
+        input: at(fields.input) as number,
+        output: at(fields.output),
+        cacheRead: at(fields.cacheRead),
+        cacheWrite: at(fields.cacheWrite),
+        cacheWrite1h: at(fields.cacheWrite1h),
+        audioInput: at(fields.audioInput),
+        audioOutput: at(fields.audioOutput),
+      },
       source,
-    })
+      band === 0 ? 'base' : `>${tierStarts[band - 1]}`,
+    )
   })
   return {
     tierStarts,
@@ -274,29 +293,76 @@ function maxPrice(bands: readonly ModelPrice[], source: string): ModelPrice {
     outputMicrosPerMtok: max((p) => p.outputMicrosPerMtok),
     cacheReadMicrosPerMtok: max((p) => p.cacheReadMicrosPerMtok),
     cacheWriteMicrosPerMtok: max((p) => p.cacheWriteMicrosPerMtok),
+    cacheWrite1hMicrosPerMtok: max((p) => p.cacheWrite1hMicrosPerMtok),
     audioInputMicrosPerMtok: max((p) => p.audioInputMicrosPerMtok),
     audioOutputMicrosPerMtok: max((p) => p.audioOutputMicrosPerMtok),
+    fallbackParts: [...new Set(bands.flatMap((b) => b.fallbackParts))],
     source,
+    tier: 'dearest',
+  })
+}
+
+/** Known prices of one model (µ$/Mtok); `input` is always known, the rest may be missing. */
+interface KnownPrices {
+  readonly input: number
+  readonly output: number | undefined
+  readonly cacheRead: number | undefined
+  readonly cacheWrite: number | undefined
+  readonly cacheWrite1h: number | undefined
+  readonly audioInput: number | undefined
+  readonly audioOutput: number | undefined
+}
+
+/**
+ * A missing price is never guessed low: it is the dearest known price of its kind — input side
+ * (input, cache read, cache writes, audio input) or output side (output, audio output; input when
+ * the model has no output price at all, as embeddings) — and the part is flagged so the events
+ * that use it say so. A `models:` price override sets the real one.
+ */
+function withFallbacks(known: KnownPrices, source: string, tier: string): ModelPrice {
+  const inputSide = [known.input, known.cacheRead, known.cacheWrite, known.cacheWrite1h, known.audioInput].filter((p): p is number => p !== undefined)
+  const outputSide = [known.output, known.audioOutput].filter((p): p is number => p !== undefined)
+  const dearestInput = Math.max(...inputSide)
+  const dearestOutput = outputSide.length > 0 ? Math.max(...outputSide) : known.input
+  const fallbackParts: CostPart[] = []
+  const or = (value: number | undefined, fallback: number, ...parts: CostPart[]): number => {
+    if (value !== undefined) return value
+    fallbackParts.push(...parts)
+    return fallback
+  }
+  return Object.freeze<ModelPrice>({
+    inputMicrosPerMtok: known.input,
+    outputMicrosPerMtok: known.output ?? known.input,
+    cacheReadMicrosPerMtok: or(known.cacheRead, dearestInput, 'cache_read'),
+    cacheWriteMicrosPerMtok: or(known.cacheWrite, dearestInput, 'cache_write_5m'),
+    cacheWrite1hMicrosPerMtok: or(known.cacheWrite1h, dearestInput, 'cache_write_1h'),
+    audioInputMicrosPerMtok: or(known.audioInput, dearestInput, 'audio_input'),
+    audioOutputMicrosPerMtok: or(known.audioOutput, dearestOutput, 'audio_output'),
+    fallbackParts: Object.freeze(fallbackParts),
+    source,
+    tier,
   })
 }
 
 function overridePrice(route: ModelRoute): ModelPrice {
   const pricing = route.pricing
   assert(pricing !== undefined)
-  const input = pricing.inputMicrosPerMtok
-  const output = pricing.outputMicrosPerMtok
-  for (const value of [input, output, pricing.cacheReadMicrosPerMtok, pricing.cacheWriteMicrosPerMtok]) {
+  for (const value of Object.values(pricing)) {
     assert(value === undefined || (Number.isSafeInteger(value) && value >= 0), `override price for ${route.name}: ${value}`)
   }
-  return Object.freeze<ModelPrice>({
-    inputMicrosPerMtok: input,
-    outputMicrosPerMtok: output,
-    cacheReadMicrosPerMtok: pricing.cacheReadMicrosPerMtok ?? input,
-    cacheWriteMicrosPerMtok: pricing.cacheWriteMicrosPerMtok ?? input,
-    audioInputMicrosPerMtok: input,
-    audioOutputMicrosPerMtok: output,
-    source: `override:${route.name}`,
-  })
+  return withFallbacks(
+    {
+      input: pricing.inputMicrosPerMtok,
+      output: pricing.outputMicrosPerMtok,
+      cacheRead: pricing.cacheReadMicrosPerMtok,
+      cacheWrite: pricing.cacheWriteMicrosPerMtok,
+      cacheWrite1h: pricing.cacheWrite1hMicrosPerMtok,
+      audioInput: pricing.audioInputMicrosPerMtok,
+      audioOutput: pricing.audioOutputMicrosPerMtok,
+    },
+    `override:${route.name}`,
+    'override',
+  )
 }
 
 // ---------------------------------------------------------------------------------------------

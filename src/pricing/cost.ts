@@ -1,21 +1,22 @@
 /**
- * Usage → money. Every token is priced exactly once (see `Usage` in providers/types.ts):
- * cache reads, cache writes and audio input are carved out of `inputTokens`; audio output out of
- * `outputTokens`. Reasoning tokens stay in output, at the output price. Inconsistent counts are a
- * bug in an adapter and fail an assertion; nothing is clamped.
+ * Usage → money. Every token is priced exactly once (see `Usage` in providers/types.ts): cache
+ * reads, cache writes (5-minute and 1-hour apart) and audio input are carved out of
+ * `inputTokens`; reasoning and audio output out of `outputTokens`. Inconsistent counts are a bug
+ * in an adapter and fail an assertion; nothing is clamped.
  */
 import { assert } from '../lib/assert.js'
 import { costOfTokens, micros } from '../money/index.js'
 import type { Usage } from '../providers/types.js'
-import type { CostBreakdown, ModelPrice } from './types.js'
+import type { CostBreakdown, CostPart, CostPartLine, ModelPrice } from './types.js'
 
 export function costOfUsage(usage: Usage, price: ModelPrice): CostBreakdown {
-  const { inputTokens, cacheReadTokens, cacheWriteTokens, audioInputTokens } = usage
+  const { inputTokens, cacheReadTokens, cacheWriteTokens, cacheWrite1hTokens, audioInputTokens } = usage
   const { outputTokens, reasoningTokens, audioOutputTokens } = usage
   // Explicit checks rather than a loop over Object.entries: this runs once per request.
   assertCount(inputTokens, 'inputTokens')
   assertCount(cacheReadTokens, 'cacheReadTokens')
   assertCount(cacheWriteTokens, 'cacheWriteTokens')
+  assertCount(cacheWrite1hTokens, 'cacheWrite1hTokens')
   assertCount(audioInputTokens, 'audioInputTokens')
   assertCount(outputTokens, 'outputTokens')
   assertCount(reasoningTokens, 'reasoningTokens')
@@ -25,27 +26,31 @@ export function costOfUsage(usage: Usage, price: ModelPrice): CostBreakdown {
     carvedInput <= inputTokens,
     `usage: cache read ${cacheReadTokens} + cache write ${cacheWriteTokens} + audio input ${audioInputTokens} exceed input ${inputTokens}`,
   )
-  assert(reasoningTokens <= outputTokens, `usage: reasoning ${reasoningTokens} exceeds output ${outputTokens}`)
-  assert(audioOutputTokens <= outputTokens, `usage: audio output ${audioOutputTokens} exceeds output ${outputTokens}`)
+  assert(cacheWrite1hTokens <= cacheWriteTokens, `usage: 1-hour cache writes ${cacheWrite1hTokens} exceed cache writes ${cacheWriteTokens}`)
+  assert(reasoningTokens + audioOutputTokens <= outputTokens, `usage: reasoning ${reasoningTokens} + audio output ${audioOutputTokens} exceed output ${outputTokens}`)
 
-  const uncachedInputMicros = costOfTokens(inputTokens - carvedInput, price.inputMicrosPerMtok)
-  const cacheReadMicros = costOfTokens(cacheReadTokens, price.cacheReadMicrosPerMtok)
-  const cacheWriteMicros = costOfTokens(cacheWriteTokens, price.cacheWriteMicrosPerMtok)
-  const audioInputMicros = costOfTokens(audioInputTokens, price.audioInputMicrosPerMtok)
-  const outputMicros = costOfTokens(outputTokens - audioOutputTokens, price.outputMicrosPerMtok)
-  const audioOutputMicros = costOfTokens(audioOutputTokens, price.audioOutputMicrosPerMtok)
-  const totalMicros = micros(
-    uncachedInputMicros + cacheReadMicros + cacheWriteMicros + audioInputMicros + outputMicros + audioOutputMicros,
-  )
-  return {
-    uncachedInputMicros,
-    cacheReadMicros,
-    cacheWriteMicros,
-    audioInputMicros,
-    outputMicros,
-    audioOutputMicros,
-    totalMicros,
+  const parts: CostPartLine[] = []
+  let total = 0
+  const add = (part: CostPart, tokens: number, unit: number) => {
+    if (tokens === 0) return
+    const costMicros = costOfTokens(tokens, unit)
+    total += costMicros
+    parts.push({ part, tokens, unitMicrosPerMtok: unit, costMicros, fallback: price.fallbackParts.includes(part) })
   }
+  add('input', inputTokens - carvedInput, price.inputMicrosPerMtok)
+  add('cache_read', cacheReadTokens, price.cacheReadMicrosPerMtok)
+  add('cache_write_5m', cacheWriteTokens - cacheWrite1hTokens, price.cacheWriteMicrosPerMtok)
+  add('cache_write_1h', cacheWrite1hTokens, price.cacheWrite1hMicrosPerMtok)
+  add('audio_input', audioInputTokens, price.audioInputMicrosPerMtok)
+  add('output', outputTokens - reasoningTokens - audioOutputTokens, price.outputMicrosPerMtok)
+  add('reasoning', reasoningTokens, price.outputMicrosPerMtok)
+  add('audio_output', audioOutputTokens, price.audioOutputMicrosPerMtok)
+  return { parts, totalMicros: micros(total), tier: price.tier }
+}
+
+/** The parts this cost charged at a fallback price (`audio_output`, …), for the event's price source. */
+export function fallbackPartsOf(breakdown: CostBreakdown): CostPart[] {
+  return breakdown.parts.filter((p) => p.fallback).map((p) => p.part)
 }
 
 function assertCount(value: number, name: string): void {

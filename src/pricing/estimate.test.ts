@@ -30,9 +30,12 @@ const priceArb: fc.Arbitrary<ModelPrice> = fc.record({
   outputMicrosPerMtok: fc.integer({ min: 0, max: 600_000_000 }),
   cacheReadMicrosPerMtok: fc.integer({ min: 0, max: 200_000_000 }),
   cacheWriteMicrosPerMtok: fc.integer({ min: 0, max: 200_000_000 }),
+  cacheWrite1hMicrosPerMtok: fc.integer({ min: 0, max: 200_000_000 }),
   audioInputMicrosPerMtok: fc.integer({ min: 0, max: 200_000_000 }),
   audioOutputMicrosPerMtok: fc.integer({ min: 0, max: 600_000_000 }),
+  fallbackParts: fc.constant([]),
   source: fc.constant('test'),
+  tier: fc.constant('base'),
 })
 
 describe('countTextTokens / estimateInputTokens', () => {
@@ -199,21 +202,23 @@ function usageWithin(inputMax: number, outputMax: number): fc.Arbitrary<Usage> {
     .tuple(
       fc.integer({ min: 0, max: inputMax }),
       fc.integer({ min: 0, max: outputMax }),
-      fc.array(fc.nat(), { minLength: 6, maxLength: 6 }),
+      fc.array(fc.nat(), { minLength: 7, maxLength: 7 }),
     )
     .map(([inputTokens, outputTokens, seeds]) => {
       const s = (i: number, of: number) => (of === 0 ? 0 : (seeds[i] ?? 0) % (of + 1))
       const cacheReadTokens = s(0, inputTokens)
       const cacheWriteTokens = s(1, inputTokens - cacheReadTokens)
       const audioInputTokens = s(2, inputTokens - cacheReadTokens - cacheWriteTokens)
+      const reasoningTokens = s(3, outputTokens)
       return {
         inputTokens,
         cacheReadTokens,
         cacheWriteTokens,
+        cacheWrite1hTokens: s(5, cacheWriteTokens),
         audioInputTokens,
         outputTokens,
-        reasoningTokens: s(3, outputTokens),
-        audioOutputTokens: s(4, outputTokens),
+        reasoningTokens,
+        audioOutputTokens: s(4, outputTokens - reasoningTokens),
       }
     })
 }
@@ -235,19 +240,22 @@ describe('worstCaseCost', () => {
   })
 
   it('covers the rounding of many tiny parts', () => {
-    // Every part 1 token at 0.25 µ$: each rounds up to 1 µ$, 6 µ$ in all.
+    // Every part 1 token at 0.25 µ$: each rounds up to 1 µ$, 8 µ$ in all.
     const price: ModelPrice = {
       inputMicrosPerMtok: 250_000,
       outputMicrosPerMtok: 250_000,
       cacheReadMicrosPerMtok: 250_000,
       cacheWriteMicrosPerMtok: 250_000,
+      cacheWrite1hMicrosPerMtok: 250_000,
       audioInputMicrosPerMtok: 250_000,
       audioOutputMicrosPerMtok: 250_000,
+      fallbackParts: [],
       source: 'test',
+      tier: 'base',
     }
-    const u: Usage = { inputTokens: 4, cacheReadTokens: 1, cacheWriteTokens: 1, audioInputTokens: 1, outputTokens: 2, reasoningTokens: 0, audioOutputTokens: 1 }
-    expect(costOfUsage(u, price).totalMicros).toBe(6)
-    expect(worstCaseCost({ inputTokens: 4, outputTokensCap: 2, price })).toBeGreaterThanOrEqual(6)
+    const u: Usage = { inputTokens: 5, cacheReadTokens: 1, cacheWriteTokens: 2, cacheWrite1hTokens: 1, audioInputTokens: 1, outputTokens: 3, reasoningTokens: 1, audioOutputTokens: 1 }
+    expect(costOfUsage(u, price).totalMicros).toBe(8)
+    expect(worstCaseCost({ inputTokens: 5, outputTokensCap: 3, price })).toBeGreaterThanOrEqual(8)
   })
 })
 
@@ -282,14 +290,17 @@ describe('affordableOutputTokens', () => {
       outputMicrosPerMtok: 15_000_000,
       cacheReadMicrosPerMtok: 300_000,
       cacheWriteMicrosPerMtok: 3_750_000,
+      cacheWrite1hMicrosPerMtok: 3_750_000,
       audioInputMicrosPerMtok: 3_000_000,
       audioOutputMicrosPerMtok: 15_000_000,
+      fallbackParts: [],
       source: 'test',
+      tier: 'base',
     }
     // $20k of funds: far more than any cap needs.
     expect(affordableOutputTokens(micros(20_000_000_000), 1_000, price)).toBe(affordableOutputTokensMax)
-    // $10: input at the dearest input price (cache write 3.75) 1_000 × 3.75 = 3_750 µ$ + 4 µ$ slack;
-    // (10_000_000 − 3_754) × 1e6 / 15e6 = 666_416.4 → 666_416
+    // $10: input at the dearest input price (cache write 3.75) 1_000 × 3.75 = 3_750 µ$ + 6 µ$ slack;
+    // (10_000_000 − 3_756) × 1e6 / 15e6 = 666_416.2 → 666_416
     expect(affordableOutputTokens(micros(10_000_000), 1_000, price)).toBe(666_416)
   })
 
@@ -299,11 +310,14 @@ describe('affordableOutputTokens', () => {
       outputMicrosPerMtok: 0,
       cacheReadMicrosPerMtok: 0,
       cacheWriteMicrosPerMtok: 0,
+      cacheWrite1hMicrosPerMtok: 0,
       audioInputMicrosPerMtok: 0,
       audioOutputMicrosPerMtok: 0,
+      fallbackParts: [],
       source: 'test',
+      tier: 'base',
     }
     expect(affordableOutputTokens(micros(10), 100, price)).toBe(0)
-    expect(affordableOutputTokens(micros(104), 100, price)).toBe(affordableOutputTokensMax)
+    expect(affordableOutputTokens(micros(106), 100, price)).toBe(affordableOutputTokensMax)
   })
 })

@@ -314,11 +314,12 @@ export function promptTextOf(
 // Worst-case cost and the affordable cap
 
 /**
- * Each call's cost is a sum of separately rounded-up parts: up to four input parts (uncached,
- * cache read, cache write, audio) and two output parts (text, audio). Their ceilings can exceed
- * the ceiling of the whole by at most one µ$ per extra part: 3 on input, 1 on output.
+ * Each call's cost is a sum of separately rounded-up parts: up to five input parts (uncached,
+ * cache read, 5-minute and 1-hour cache writes, audio) and three output parts (text, reasoning,
+ * audio). Their ceilings can exceed the ceiling of the whole by at most one µ$ per extra part:
+ * 4 on input, 2 on output.
  */
-export const worstCaseRoundingSlackMicros = 4
+export const worstCaseRoundingSlackMicros = 6
 
 /** Largest output cap `affordableOutputTokens` returns: far above any model's output, and it keeps cap × price safe. */
 export const affordableOutputTokensMax = 10_000_000
@@ -327,6 +328,7 @@ function worstInputPrice(price: ModelPrice): number {
   return Math.max(
     price.inputMicrosPerMtok,
     price.cacheWriteMicrosPerMtok,
+    price.cacheWrite1hMicrosPerMtok,
     price.cacheReadMicrosPerMtok,
     price.audioInputMicrosPerMtok,
   )
@@ -337,8 +339,8 @@ function worstOutputPrice(price: ModelPrice): number {
 }
 
 /**
- * The most a call can cost: every input token at the dearest input-side price (input, cache write,
- * cache read, audio input), every output token up to the cap at the dearest output-side price,
+ * The most a call can cost: every input token at the dearest input-side price (input, cache writes
+ * of either lifetime, cache read, audio input), every output token up to the cap at the dearest output-side price,
  * rounded up, plus the rounding slack of the per-part breakdown. ≥ costOfUsage(usage).totalMicros
  * for every usage with inputTokens ≤ `inputTokens` and outputTokens ≤ `outputTokensCap`.
  * `price` should be looked up with this same (worst) input count so the tier matches.

@@ -1,6 +1,7 @@
-export type { CostBreakdown, ModelPrice } from './types.js'
+export { COST_PARTS, type CostBreakdown, type CostPart, type CostPartLine, type ModelPrice } from './types.js'
+export { publishedOutputTokensMax } from './output-limits.js'
 export { PriceBook, catalogueVersion, lookupCacheEntriesMaxDefault, type PriceBookOptions } from './catalogue.js'
-export { costOfUsage } from './cost.js'
+export { costOfUsage, fallbackPartsOf } from './cost.js'
 export {
   affordableOutputTokens,
   affordableOutputTokensMax,

@@ -181,3 +181,20 @@ export function upstreamFlavor(endpoint: UpstreamEndpoint, provider: ProviderKin
 function isPresent(value: unknown): boolean {
   return value !== undefined && value !== null
 }
+
+/**
+ * Whether the model may bill output it never streams (hidden reasoning): OpenAI's o-series and
+ * GPT-5 family (reasoning by default), any request that asks for reasoning, and Anthropic
+ * extended thinking (Claude 4 streams only a summary of what it bills). When such a stream is cut
+ * before its usage arrives, what was delivered says little about the bill.
+ */
+export function billsHiddenOutput(endpoint: Endpoint, model: string, body: Record<string, unknown>): boolean {
+  if (endpoint === 'embeddings') return false
+  if (endpoint === 'messages') {
+    const thinking = body['thinking']
+    return typeof thinking === 'object' && thinking !== null && (thinking as Record<string, unknown>)['type'] === 'enabled'
+  }
+  const name = model.slice(model.lastIndexOf('/') + 1).toLowerCase()
+  if (/^(o\d|gpt-5|gpt-6|codex)/.test(name)) return true
+  return isPresent(body['reasoning_effort']) || isPresent(body['reasoning'])
+}

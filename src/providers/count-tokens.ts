@@ -26,6 +26,12 @@ export class DeliveredText {
   private chars = 0
   private overflowChars = 0
 
+  /**
+   * @param scalePercent applied to the o200k count: 100 for o200k models, more for models whose
+   * tokenizer runs longer on the same text (Claude, open models), so the count stays an upper bound.
+   */
+  constructor(private readonly scalePercent = 100) {}
+
   add(text: string): void {
     if (text.length === 0) return
     if (this.chars + text.length > countedTextCharsMax) {
@@ -41,6 +47,7 @@ export class DeliveredText {
   }
 
   countTokens(): number {
-    return countTextTokens(this.parts.join('')) + this.overflowChars
+    const counted = countTextTokens(this.parts.join(''))
+    return Math.ceil((counted * this.scalePercent) / 100) + this.overflowChars
   }
 }

@@ -2,6 +2,7 @@
 export * from './types.js'
 export {
   anthropicVersionDefault,
+  billsHiddenOutput,
   buildUpstreamRequest,
   ensureStreamUsage,
   outputCapField,
@@ -32,4 +33,4 @@ export {
   type MockUpstreamOptions,
   type RecordedRequest,
 } from './mock/mock-upstream.js'
-export { mockCutStreamMarker, mockReplyWordsMax } from './mock/mock-reply.js'
+export { mockCutStreamMarker, mockReplyWordsMax, type MockScript, type MockUsage } from './mock/mock-reply.js'

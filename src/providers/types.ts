@@ -20,7 +20,9 @@ export function flavorOf(endpoint: Endpoint): ApiFlavor {
  * - `inputTokens` is ALL input: uncached + cache reads + cache writes. (OpenAI's prompt_tokens
  *   already includes cached_tokens; Anthropic's input_tokens excludes cache_read_input_tokens and
  *   cache_creation_input_tokens, so its adapter adds them.)
- * - `cacheReadTokens`, `cacheWriteTokens` are subsets of `inputTokens`.
+ * - `cacheReadTokens`, `cacheWriteTokens` are subsets of `inputTokens`; `cacheWrite1hTokens` is the
+ *   subset of the writes kept for an hour (Anthropic's `ephemeral_1h`), priced apart from the
+ *   5-minute ones.
  * - `outputTokens` is ALL output, `reasoningTokens` a subset of it (OpenAI's completion_tokens
  *   includes reasoning_tokens).
  * - audio counts are subsets of input/output respectively.
@@ -29,6 +31,7 @@ export interface Usage {
   inputTokens: number
   cacheReadTokens: number
   cacheWriteTokens: number
+  cacheWrite1hTokens: number
   outputTokens: number
   reasoningTokens: number
   audioInputTokens: number
@@ -40,6 +43,7 @@ export function emptyUsage(): Usage {
     inputTokens: 0,
     cacheReadTokens: 0,
     cacheWriteTokens: 0,
+    cacheWrite1hTokens: 0,
     outputTokens: 0,
     reasoningTokens: 0,
     audioInputTokens: 0,
@@ -47,7 +51,10 @@ export function emptyUsage(): Usage {
   }
 }
 
-/** Where a usage figure came from: the provider's own report, or counted by us from a cut stream. */
+/**
+ * Where a usage figure came from: the provider's own report; counted by Tollgate (the tokenizer on
+ * what passed through); or `none` (nothing measured — the charge is then an estimate).
+ */
 export type UsageSource = 'reported' | 'counted' | 'none'
 
 /**
@@ -59,5 +66,7 @@ export interface StreamUsageTracker {
   onEvent(eventName: string | undefined, data: string): void
   /** True when this event is the usage-only chunk the gateway itself asked for (OpenAI stream_options.include_usage). */
   isInjectedUsageChunk(data: string): boolean
+  /** True once the provider reported the stream's whole usage (input included). */
+  hasReportedUsage(): boolean
   usage(): { usage: Usage; source: UsageSource; model: string | undefined }
 }

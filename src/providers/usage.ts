@@ -17,14 +17,17 @@ export interface PromptAwareStreamUsageTracker extends StreamUsageTracker {
   setPromptTokensEstimate(inputTokens: number): void
 }
 
-/** Undefined for embeddings, which do not stream. */
-export function createStreamUsageTracker(endpoint: Endpoint): PromptAwareStreamUsageTracker | undefined {
+/**
+ * Undefined for embeddings, which do not stream. `countScalePercent` scales the tokenizer's count of
+ * delivered text for models whose own tokenizer is not o200k (see DeliveredText).
+ */
+export function createStreamUsageTracker(endpoint: Endpoint, countScalePercent = 100): PromptAwareStreamUsageTracker | undefined {
   switch (endpoint) {
     case 'chat_completions':
     case 'responses':
-      return new OpenAIStreamUsageTracker(endpoint)
+      return new OpenAIStreamUsageTracker(endpoint, countScalePercent)
     case 'messages':
-      return new AnthropicStreamUsageTracker()
+      return new AnthropicStreamUsageTracker(countScalePercent)
     case 'embeddings':
       return undefined
   }

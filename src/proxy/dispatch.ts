@@ -32,6 +32,8 @@ export interface DispatchInput {
   readonly upstreamBody: Record<string, unknown>
   /** The client did not ask for stream usage: drop the usage-only chunk Tollgate asked for. */
   readonly dropInjectedUsage: boolean
+  /** Scale of the tokenizer's count of delivered text (100 for o200k models). */
+  readonly countScalePercent: number
   /** Counted lazily: only a stream cut before its usage arrived needs it. */
   readonly promptTokensEstimate: () => number
   readonly sink: ResponseSink
@@ -48,7 +50,7 @@ export interface DispatchInput {
   readonly onRelayError: (error: unknown) => void
 }
 
-const COST_TRAILERS = `${H.cost}, ${H.walletRemaining}`
+const COST_TRAILERS = `${H.cost}, ${H.walletRemaining}, ${H.usageSource}, ${H.streamOutcome}`
 
 export async function dispatch(input: DispatchInput): Promise<Measured> {
   const { call, sink } = input
@@ -136,7 +138,7 @@ async function relayStream(
   upstreamHeaders: Record<string, string>,
 ): Promise<Measured> {
   const { sink } = input
-  const tracker = createStreamUsageTracker(input.call.endpoint)!
+  const tracker = createStreamUsageTracker(input.call.endpoint, input.countScalePercent)!
   sink.head(response.statusCode, {
     ...upstreamHeaders,
     'cache-control': 'no-cache',
@@ -179,7 +181,8 @@ async function relayStream(
   } finally {
     sink.raw.off('close', onClientGone)
   }
-  if (!complete || sink.isClientGone) tracker.setPromptTokensEstimate(input.promptTokensEstimate())
+  // Usage not reported (cut, or an upstream that ignored the ask): the input is counted, never 0.
+  if (!tracker.hasReportedUsage()) tracker.setPromptTokensEstimate(input.promptTokensEstimate())
   const counted = tracker.usage()
   const measured: Measured = {
     kind: complete && !sink.isClientGone ? 'ok' : 'cut',
@@ -189,10 +192,23 @@ async function relayStream(
     modelServed: counted.model,
   }
   const costHeaders = await input.resolve(measured)
-  if (measured.kind === 'ok') sink.end(costHeaders)
-  // A stream cut by the provider is cut for the client too, so it cannot mistake it for a whole answer.
-  else sink.raw.destroy()
+  if (measured.kind === 'ok') {
+    sink.end({ ...costHeaders, [H.streamOutcome]: 'complete' })
+  } else if (!sink.isClientGone) {
+    // Cut by the provider with the client still there: it gets an error event (its SDK raises
+    // rather than mistake the part for a whole answer), then the cost of what was billed.
+    sink.markIncomplete()
+    sink.write(streamErrorEvent(input.call.flavor, input.call.requestId))
+    sink.end({ ...costHeaders, [H.streamOutcome]: 'cut' })
+  }
   return measured
+}
+
+/** The SSE error event each API's clients raise on, in that API's envelope. */
+function streamErrorEvent(flavor: 'openai' | 'anthropic', requestId: string): Buffer {
+  const error = { status: 502, code: 'upstream_unreachable' as const, message: 'The provider ended the stream before it was complete.' }
+  const body = JSON.stringify(errorBody(flavor, error, requestId))
+  return Buffer.from(flavor === 'anthropic' ? `event: error\ndata: ${body}\n\n` : `data: ${body}\n\n`)
 }
 
 /** undici's headers/body timeouts (the target's `timeout_ms`). */

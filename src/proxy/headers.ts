@@ -3,6 +3,10 @@
 export const H = {
   requestId: 'x-tollgate-request-id',
   cost: 'x-tollgate-cost-usd',
+  /** `reported`, `counted` or `estimated`: where the cost's token counts come from. */
+  usageSource: 'x-tollgate-usage-source',
+  /** Stream trailer: `complete`, or `cut` when the upstream ended it early. */
+  streamOutcome: 'x-tollgate-stream-outcome',
   costReserved: 'x-tollgate-cost-reserved-usd',
   wallet: 'x-tollgate-wallet',
   walletRemaining: 'x-tollgate-wallet-remaining-usd',

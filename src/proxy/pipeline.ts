@@ -17,8 +17,9 @@ import type { FundsSignal } from '../ledger/funds-signal.js'
 import { ZERO, formatUsd, micros, type Micros } from '../money/index.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { Logger } from '../observability/logger.js'
-import { costOfUsage, type PriceBook } from '../pricing/index.js'
-import { buildUpstreamRequest, emptyUsage, ensureStreamUsage } from '../providers/index.js'
+import { fallbackPartsOf, foreignTokenizerScalePercent, tokenizerFitOf, type PriceBook } from '../pricing/index.js'
+import { billsHiddenOutput, buildUpstreamRequest, emptyUsage, ensureStreamUsage, writeOutputCap, type Usage } from '../providers/index.js'
+import { chargeOf, type Charge, type ChargeBounds } from './charge.js'
 import type { TicketService } from '../tickets/index.js'
 import type { UsageDecision, UsageEvent, UsageStatus } from '../usage/index.js'
 import { routeModel, type ProxyCall, type RoutedModel } from './call.js'
@@ -104,7 +105,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   const degradeCap = degraded?.outputTokensMax
   if (decision.kind === 'would_block') headers[H.decision] = 'would_block'
 
-  const cap = planOutputCap(call, routed, config, degradeCap)
+  const cap = planOutputCap(call, routed, config, deps.priceBook, degradeCap)
   if ('code' in cap) return refuse(call, sink, cap)
   const upstreamBody: Record<string, unknown> = { ...call.body, model: routed.upstreamModel }
   const dropInjectedUsage = call.endpoint === 'chat_completions' && call.isStream ? !ensureStreamUsage(upstreamBody) : false
@@ -138,11 +139,14 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
       return refuse(call, sink, reservationRefusal(reserved, decision, clock.nowMs()))
     }
     reservation = reserved.result.reservation
-    reservedCall = { reservation, walletAvailableMicros: reserved.result.walletAvailableMicros }
+    reservedCall = { reservation, walletAvailableMicros: reserved.result.walletAvailableMicros, outputTokensCap: reserved.outputTokensCap }
     headers[H.costReserved] = formatUsd(reservation.amountMicros)
     if (reservation.scope !== undefined) headers[H.wallet] = reservation.scope
     if (reserved.cappedTo !== undefined) headers[H.outputCapped] = String(reserved.cappedTo)
   }
+
+  // Without a reservation the cap planning still holds: a consumer's default or a degrade is sent.
+  if (!needsReservation && cap.writeUpstream) writeOutputCap(call.endpoint, upstreamBody, cap.outputTokensCap, routed.target.provider)
 
   const target = routed.target
   const upstream = buildUpstreamRequest({
@@ -153,10 +157,15 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
     body: upstreamBody,
     clientHeaders: call.headers,
   })
+  const bounds: ChargeBounds = {
+    promptTokens: () => prompt.counted(),
+    outputTokensMax: (reservedCall?.outputTokensCap ?? cap.outputTokensCap) * cap.choices,
+    hiddenReasoning: billsHiddenOutput(call.endpoint, routed.upstreamModel, upstreamBody),
+  }
   let resolved = false
   const resolve = (measured: Measured): Promise<Record<string, string>> => {
     resolved = true
-    return settleCall(call, deps, routed as RoutedModel, decision, reservedCall, measured)
+    return settleCall(call, deps, routed as RoutedModel, decision, reservedCall, bounds, measured)
   }
   let outcome: Measured | undefined
   try {
@@ -165,6 +174,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
       routed,
       upstreamBody,
       dropInjectedUsage,
+      countScalePercent: tokenizerFitOf(target.provider, routed.upstreamModel) === 'o200k' ? 100 : foreignTokenizerScalePercent,
       promptTokensEstimate: () => prompt.counted(),
       sink,
       headers,
@@ -179,7 +189,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
     // charged its worst case rather than risk undercharging; the event says why.
     resolved = true
     deps.logger.error({ err: error, requestId: call.requestId, reservationId: reservation?.id }, 'proxy: dispatch failed unexpectedly; charging the worst case')
-    await settleCall(call, deps, routed, decision, reservedCall, { kind: 'cut', status: 502, usage: undefined, usageSource: 'none', modelServed: undefined })
+    await settleCall(call, deps, routed, decision, reservedCall, bounds, { kind: 'cut', status: 502, usage: undefined, usageSource: 'none', modelServed: undefined }, 'dispatch_failed')
     throw error
   }
   // Charged exactly when settleCall settles rather than voids.
@@ -249,25 +259,21 @@ async function settleCall(
   routed: RoutedModel,
   decision: PolicyDecision,
   reserved: ReservedCall | undefined,
+  bounds: ChargeBounds,
   measured: Measured,
+  failure?: 'dispatch_failed',
 ): Promise<Record<string, string>> {
   const now = deps.clock.nowMs()
   const provider = routed.target.provider
   const reservation = reserved?.reservation
-  let costMicros: Micros = ZERO
-  let priceSource = routed.price.source
-  if (measured.usage) {
-    const price = deps.priceBook.lookup(provider, routedName(routed, call), measured.usage.inputTokens) ?? routed.price
-    costMicros = costOfUsage(measured.usage, price).totalMicros
-    priceSource = price.source
-  } else if (measured.kind === 'ok' && reservation) {
-    // A success that reported no usage is charged its worst case, never zero.
-    costMicros = reservation.amountMicros
-    priceSource = `${priceSource};unreported-usage`
-  }
-  const spent = measured.usage !== undefined || measured.kind === 'ok'
-  const event = usageEventOf(call, routed, measured, STATUS_OF[measured.kind], costMicros, priceSource, decisionLabel(decision, reservation, deps.config), reservation, now)
+  const priceFor = (usage: Usage) => deps.priceBook.lookup(provider, routedName(routed, call), usage.inputTokens) ?? routed.price
+  const charge = chargeOf(measured, bounds, priceFor, routed.price, failure)
+  const { spent, costMicros } = charge
+  const fallbacks = charge.breakdown ? fallbackPartsOf(charge.breakdown) : []
+  const priceSource = `${charge.source === 'reported' || charge.source === 'counted' ? priceFor(charge.usage).source : routed.price.source}${fallbacks.length > 0 ? `;fallback:${fallbacks.join(',')}` : ''}`
+  const event = usageEventOf(call, routed, measured, STATUS_OF[measured.kind], charge, priceSource, decisionLabel(decision, reservation, deps.config), reservation, now)
   const headers: Record<string, string> = { [H.cost]: formatUsd(costMicros) }
+  if (spent) headers[H.usageSource] = charge.source
   let result: CommitResult | undefined
   try {
     result = await deps.ledger.commit({
@@ -310,10 +316,11 @@ async function settleCall(
   return headers
 }
 
-/** A reservation taken for a call, with what its wallet had left right after. */
+/** A reservation taken for a call, with what its wallet had left right after and the output cap it covers. */
 interface ReservedCall {
   readonly reservation: Reservation
   readonly walletAvailableMicros: Micros | undefined
+  readonly outputTokensCap: number
 }
 
 function routedName(routed: RoutedModel, call: ProxyCall): string {
@@ -334,7 +341,7 @@ function usageEventOf(
   routed: RoutedModel,
   measured: Measured,
   status: UsageStatus,
-  costMicros: Micros,
+  charge: Pick<Charge, 'usage' | 'source' | 'note' | 'breakdown' | 'costMicros'>,
   priceSource: string,
   decision: UsageDecision,
   reservation: Reservation | undefined,
@@ -350,9 +357,11 @@ function usageEventOf(
     modelRequested: call.modelRequested,
     modelServed: measured.modelServed ?? routed.upstreamModel,
     endpoint: call.endpoint,
-    usage: measured.usage ?? emptyUsage(),
-    usageSource: measured.usageSource,
-    costMicros,
+    usage: charge.usage,
+    usageSource: charge.source,
+    usageNote: charge.note,
+    costBreakdown: charge.breakdown,
+    costMicros: charge.costMicros,
     priceSource,
     latencyMs: atMs - call.receivedAtMs,
     status,
@@ -371,7 +380,8 @@ function usageEventOf(
 async function recordRefusal(call: ProxyCall, deps: ProxyDeps, routed: RoutedModel, decision: 'budget_cap_exceeded' | 'insufficient_quota'): Promise<void> {
   const now = deps.clock.nowMs()
   const nothing: Measured = { kind: 'ok', status: 429, usage: undefined, usageSource: 'none', modelServed: undefined }
-  const event = usageEventOf(call, routed, nothing, 'refused', micros(0), routed.price.source, decision, undefined, now)
+  const charge = { usage: emptyUsage(), source: 'reported' as const, note: undefined, breakdown: undefined, costMicros: ZERO }
+  const event = usageEventOf(call, routed, nothing, 'refused', charge, routed.price.source, decision, undefined, now)
   await deps.ledger.commit({ orgId: call.attribution.orgId, atMs: now, event }).catch((error: unknown) => {
     deps.metrics.commitFailures.inc()
     deps.logger.error({ err: error, requestId: call.requestId }, 'proxy: could not record a refused call')

@@ -16,6 +16,7 @@ import {
   tokenizerFitOf,
   worstCaseCost,
   type ModelPrice,
+  type PriceBook,
 } from '../pricing/index.js'
 import { readOutputCap, writeOutputCap, type OutputCapRead } from '../providers/index.js'
 import type { TicketService } from '../tickets/index.js'
@@ -31,31 +32,56 @@ export const CHOICES_MAX = 128
 
 export interface CapPlan {
   readonly read: OutputCapRead
-  /** The cap per answer that is sent upstream; 0 for embeddings. */
+  /** The cap per answer the reservation covers; 0 for embeddings. */
   readonly outputTokensCap: number
   /** Answers the provider bills for (`n` on chat completions, else 1): the worst case reserves cap × choices. */
   readonly choices: number
+  /**
+   * Whether the cap is written into the upstream body. A cap the client did not set is written
+   * only when it is below the model's own maximum (a consumer's default, a degrade, an unknown
+   * model's configured default) or the API requires one (Messages): the model's maximum itself
+   * bounds the answer without Tollgate cutting it.
+   */
+  readonly writeUpstream: boolean
 }
 
-/** The output cap: the client's, or the model's maximum / the configured default. */
-export function planOutputCap(call: ProxyCall, routed: RoutedModel, config: Config, degradeCap: number | undefined): CapPlan | ProxyError {
+/** Where the cap of a request that set none comes from, most specific first. */
+type DefaultCap = { readonly tokens: number; readonly isModelMaximum: boolean }
+
+/**
+ * The cap of a request that sets none: the consumer's `default_output_tokens`; else the model's
+ * maximum — `models[].max_output_tokens`, the provider's published limit, or the catalogue's
+ * context window; else `reservations.default_output_tokens` (a model priced only by an override).
+ */
+export function defaultCapOf(call: Pick<ProxyCall, 'consumer'>, routed: RoutedModel, config: Config, priceBook: PriceBook): DefaultCap {
+  if (call.consumer.defaultOutputTokens !== undefined) return { tokens: call.consumer.defaultOutputTokens, isModelMaximum: false }
+  if (routed.route?.outputTokensMax !== undefined) return { tokens: routed.route.outputTokensMax, isModelMaximum: true }
+  const known = priceBook.outputTokensMax(routed.target.provider, routed.upstreamModel)
+  if (known !== undefined) return { tokens: known.tokens, isModelMaximum: true }
+  return { tokens: config.reservations.defaultOutputTokens, isModelMaximum: false }
+}
+
+/** The output cap: the client's, or the default of a request that set none (`defaultCapOf`), lowered by a degrade. */
+export function planOutputCap(call: ProxyCall, routed: RoutedModel, config: Config, priceBook: PriceBook, degradeCap: number | undefined): CapPlan | ProxyError {
   const choices = choicesOf(call)
   if (typeof choices !== 'number') return choices
   const read = readOutputCap(call.endpoint, call.body, routed.target.provider)
   switch (read.kind) {
     case 'uncapped_endpoint':
-      return { read, outputTokensCap: 0, choices }
+      return { read, outputTokensCap: 0, choices, writeUpstream: false }
     case 'invalid':
       return proxyError.invalidRequest(`"${read.field}" must be a non-negative integer.`)
     case 'set': {
       if (read.outputTokensMax * choices > TOKENS_MAX) {
         return proxyError.invalidRequest(`"${read.field}"${choices > 1 ? ' × "n"' : ''} must be at most ${TOKENS_MAX} output tokens.`)
       }
-      return { read, outputTokensCap: degradeCap === undefined ? read.outputTokensMax : Math.min(read.outputTokensMax, degradeCap), choices }
+      return { read, outputTokensCap: degradeCap === undefined ? read.outputTokensMax : Math.min(read.outputTokensMax, degradeCap), choices, writeUpstream: true }
     }
     case 'absent': {
-      const modelMax = routed.route?.outputTokensMax ?? config.reservations.defaultOutputTokens
-      return { read, outputTokensCap: degradeCap === undefined ? modelMax : Math.min(modelMax, degradeCap), choices }
+      const base = defaultCapOf(call, routed, config, priceBook)
+      const tokens = degradeCap === undefined ? base.tokens : Math.min(base.tokens, degradeCap)
+      const writeUpstream = !base.isModelMaximum || tokens < base.tokens || call.endpoint === 'messages'
+      return { read, outputTokensCap: tokens, choices, writeUpstream }
     }
   }
 }
@@ -194,7 +220,7 @@ export async function reserveForCall(
       result = await attempt(outputTokensCap)
     }
   }
-  if (cap.read.kind !== 'uncapped_endpoint') writeOutputCap(call.endpoint, upstreamBody, outputTokensCap, routed.target.provider)
+  if (cap.writeUpstream || cappedTo !== undefined) writeOutputCap(call.endpoint, upstreamBody, outputTokensCap, routed.target.provider)
   if (result.kind === 'reserved') return { kind: 'reserved', result, outputTokensCap, cappedTo }
   if (result.kind === 'already_exists') throw new Error('reservation id collision')
   if (result.kind !== 'insufficient_quota') return { kind: 'refused', result, ticketId: undefined }

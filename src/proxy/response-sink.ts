@@ -21,6 +21,12 @@ export class ResponseSink {
   }
 
   private gone: AbortController | undefined
+  /** Set when the answer ended early (the provider cut it): never stored for a replay. */
+  private incomplete = false
+
+  markIncomplete(): void {
+    this.incomplete = true
+  }
 
   /** True once the client hung up before the response ended. */
   get isClientGone(): boolean {
@@ -74,7 +80,7 @@ export class ResponseSink {
    * truncated answer that looks whole.
    */
   stored(): StoredResponse | undefined {
-    if (!this.captured || this.capturedBytes > IDEMPOTENCY_BODY_BYTES_MAX || !this.raw.writableEnded) return undefined
+    if (!this.captured || this.incomplete || this.capturedBytes > IDEMPOTENCY_BODY_BYTES_MAX || !this.raw.writableEnded) return undefined
     // A stream's cost arrived as trailers; a replay is one whole body, so they become headers.
     const headers = { ...this.headers, ...this.trailers }
     delete headers['content-length']

@@ -3,7 +3,16 @@
  * `POST /v1/events`. Budgets, reports, exports and replay all read these.
  */
 import type { Micros } from '../money/index.js'
-import type { Endpoint, Usage, UsageSource } from '../providers/types.js'
+import type { Endpoint, Usage } from '../providers/types.js'
+import type { CostBreakdown } from '../pricing/types.js'
+
+/**
+ * Where an event's numbers come from: the provider's report; `counted` by Tollgate (the
+ * tokenizer on what passed through); or `estimated` — an upper bound of what the provider can
+ * bill, with `usageNote` saying why (no usage reported, a cut stream on a model with hidden
+ * reasoning, a timeout, …).
+ */
+export type EventUsageSource = 'reported' | 'counted' | 'estimated'
 
 /** Who spent: everything a budget scope or a report can group by. */
 export interface Attribution {
@@ -47,7 +56,11 @@ export interface UsageEvent {
   /** The API that was called; `ingested` for `POST /v1/events`, `direct` for a settled `POST /v1/reservations`. */
   readonly endpoint: Endpoint | 'ingested' | 'direct'
   readonly usage: Usage
-  readonly usageSource: UsageSource
+  readonly usageSource: EventUsageSource
+  /** Why the usage is counted or estimated (`cut_before_usage`, `hidden_reasoning`, …); undefined when reported. */
+  readonly usageNote: string | undefined
+  /** How the cost was made: each part's tokens, unit price and cost, and the price tier. */
+  readonly costBreakdown: CostBreakdown | undefined
   readonly costMicros: Micros
   /** Which price was used (catalogue version or override), so a bill can be explained later. */
   readonly priceSource: string

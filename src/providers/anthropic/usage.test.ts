@@ -31,7 +31,7 @@ describe('anthropicUsageFromBody', () => {
       usage: {
         inputTokens: 21 + 188086 + 1500,
         cacheReadTokens: 1500,
-        cacheWriteTokens: 188086,
+        cacheWriteTokens: 188086, cacheWrite1hTokens: 0,
         outputTokens: 393,
         reasoningTokens: 0,
         audioInputTokens: 0,
@@ -60,7 +60,7 @@ describe('AnthropicStreamUsageTracker', () => {
       usage: {
         inputTokens: 25 + 1000 + 3000,
         cacheReadTokens: 3000,
-        cacheWriteTokens: 1000,
+        cacheWriteTokens: 1000, cacheWrite1hTokens: 0,
         outputTokens: 215,
         reasoningTokens: 0,
         audioInputTokens: 0,
@@ -84,7 +84,7 @@ describe('AnthropicStreamUsageTracker', () => {
     expect(tracker.usage()).toEqual({
       source: 'counted',
       model: 'claude-sonnet-4-5-20250929',
-      usage: expect.objectContaining({ inputTokens: 4025, cacheReadTokens: 3000, cacheWriteTokens: 1000, outputTokens: counted }),
+      usage: expect.objectContaining({ inputTokens: 4025, cacheReadTokens: 3000, cacheWriteTokens: 1000, cacheWrite1hTokens: 0, outputTokens: counted }),
     })
   })
 

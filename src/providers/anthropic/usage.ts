@@ -21,7 +21,10 @@ export function anthropicUsageFromBody(body: unknown): UsageWithModel | undefine
 
 export function usageFromAnthropicUsage(wire: JsonRecord): Usage {
   const cacheReadTokens = tokenCount(wire['cache_read_input_tokens'])
-  const cacheWriteTokens = tokenCount(wire['cache_creation_input_tokens'])
+  // `cache_creation` splits the writes by lifetime; 1-hour writes cost more than 5-minute ones.
+  const creation = asRecord(wire['cache_creation'])
+  const cacheWrite1hTokens = tokenCount(creation?.['ephemeral_1h_input_tokens'])
+  const cacheWriteTokens = Math.max(tokenCount(wire['cache_creation_input_tokens']), tokenCount(creation?.['ephemeral_5m_input_tokens']) + cacheWrite1hTokens)
   const outputTokens = tokenCount(wire['output_tokens'])
   const thinkingTokens = tokenCount(asRecord(wire['output_tokens_details'])?.['thinking_tokens'])
   return {
@@ -29,6 +32,7 @@ export function usageFromAnthropicUsage(wire: JsonRecord): Usage {
     inputTokens: tokenCount(wire['input_tokens']) + cacheReadTokens + cacheWriteTokens,
     cacheReadTokens,
     cacheWriteTokens,
+    cacheWrite1hTokens,
     outputTokens: Math.max(outputTokens, thinkingTokens),
     reasoningTokens: thinkingTokens,
   }
@@ -42,13 +46,18 @@ export function usageFromAnthropicUsage(wire: JsonRecord): Usage {
  * output the larger of the last reported count and the tokens counted in the delivered deltas.
  */
 export class AnthropicStreamUsageTracker implements StreamUsageTracker {
-  private readonly delivered = new DeliveredText()
+  private readonly delivered: DeliveredText
   private readonly deferred = new DeferredEvents()
   private wireUsage: JsonRecord | undefined = undefined
   private isFinal = false
   private model: string | undefined = undefined
   private promptTokensEstimate: number | undefined = undefined
   private hasEvents = false
+
+  /** Claude's tokenizer is not o200k: callers pass the scale that keeps counts an upper bound. */
+  constructor(countScalePercent = 100) {
+    this.delivered = new DeliveredText(countScalePercent)
+  }
 
   setPromptTokensEstimate(inputTokens: number): void {
     this.promptTokensEstimate = tokenCount(inputTokens)
@@ -95,16 +104,24 @@ export class AnthropicStreamUsageTracker implements StreamUsageTracker {
     return false
   }
 
+  /** The final `message_delta` arrived, and some event reported the input (`message_start`, or the delta in newer API versions). */
+  hasReportedUsage(): boolean {
+    return this.isFinal && this.wireUsage !== undefined && this.wireUsage['input_tokens'] !== undefined
+  }
+
   usage(): { usage: Usage; source: UsageSource; model: string | undefined } {
     const reported = this.wireUsage === undefined ? undefined : usageFromAnthropicUsage(this.wireUsage)
-    if (reported !== undefined && this.isFinal) {
+    if (reported !== undefined && this.hasReportedUsage()) {
       return { usage: reported, source: 'reported', model: this.model }
     }
     if (!this.hasEvents && this.promptTokensEstimate === undefined) {
       return { usage: emptyUsage(), source: 'none', model: this.model }
     }
     this.deferred.drain((event) => this.onContentBlockDelta(event))
-    const usage = reported ?? { ...emptyUsage(), inputTokens: this.promptTokensEstimate ?? 0 }
+    // Input never reported (no usage in message_start): counted from the prompt, never taken as 0.
+    const inputReported = this.wireUsage?.['input_tokens'] !== undefined
+    const base = reported ?? emptyUsage()
+    const usage: Usage = inputReported ? base : { ...base, inputTokens: Math.max(base.inputTokens, base.cacheReadTokens + base.cacheWriteTokens + (this.promptTokensEstimate ?? 0)) }
     const outputTokens = Math.max(usage.outputTokens, this.delivered.countTokens() + this.deferred.overflowChars)
     return { usage: { ...usage, outputTokens }, source: 'counted', model: this.model }
   }

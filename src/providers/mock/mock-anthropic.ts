@@ -29,7 +29,7 @@ function inputUsage(plan: MockReplyPlan): Body {
 function messageUsage(plan: MockReplyPlan, outputTokens: number): Body {
   return {
     ...inputUsage(plan),
-    cache_creation: { ephemeral_5m_input_tokens: plan.cacheWriteTokens, ephemeral_1h_input_tokens: 0 },
+    cache_creation: { ephemeral_5m_input_tokens: plan.cacheWriteTokens - plan.cacheWrite1hTokens, ephemeral_1h_input_tokens: plan.cacheWrite1hTokens },
     output_tokens: outputTokens,
     service_tier: 'standard',
   }
@@ -48,7 +48,7 @@ export function messageBody(plan: MockReplyPlan, id: string): Body {
     content: [{ type: 'text', text: plan.text }],
     stop_reason: stopReason(plan),
     stop_sequence: null,
-    usage: messageUsage(plan, plan.outputTokens),
+    ...(plan.reportsUsage ? { usage: messageUsage(plan, plan.outputTokens) } : {}),
   }
 }
 
@@ -67,7 +67,8 @@ export function messageStreamEvents(plan: MockReplyPlan, id: string): Array<[str
       content: [],
       stop_reason: null,
       stop_sequence: null,
-      usage: messageUsage(plan, 1),
+      // Without usage: what some Anthropic-compatible upstreams send, no input count at all.
+      ...(plan.reportsUsage ? { usage: messageUsage(plan, 1) } : {}),
     },
   })
   add('content_block_start', { index: 0, content_block: { type: 'text', text: '' } })
@@ -79,7 +80,7 @@ export function messageStreamEvents(plan: MockReplyPlan, id: string): Array<[str
   add('message_delta', {
     delta: { stop_reason: stopReason(plan), stop_sequence: null },
     // Current API versions repeat the cumulative input counters here, beside the output total.
-    usage: { ...inputUsage(plan), output_tokens: plan.outputTokens },
+    usage: plan.reportsUsage ? { ...inputUsage(plan), output_tokens: plan.outputTokens } : { output_tokens: plan.outputTokens },
   })
   add('message_stop', {})
   return events

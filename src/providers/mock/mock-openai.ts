@@ -44,13 +44,22 @@ function chatUsage(plan: MockReplyPlan): Body {
     prompt_tokens: plan.inputTokens,
     completion_tokens: plan.outputTokens * choices,
     total_tokens: plan.inputTokens + plan.outputTokens * choices,
-    prompt_tokens_details: { cached_tokens: plan.cacheReadTokens, audio_tokens: 0 },
+    prompt_tokens_details: { cached_tokens: plan.cacheReadTokens, audio_tokens: plan.audioInputTokens, ...cacheWrites(plan) },
     completion_tokens_details: {
       reasoning_tokens: plan.reasoningTokens * choices,
-      audio_tokens: 0,
+      audio_tokens: plan.audioOutputTokens * choices,
       accepted_prediction_tokens: 0,
       rejected_prediction_tokens: 0,
     },
+  }
+}
+
+/** Cache writes as openai-compatible routers fronting Anthropic models report them (OpenAI itself never does). */
+function cacheWrites(plan: MockReplyPlan): Body {
+  if (plan.cacheWriteTokens === 0) return {}
+  return {
+    cache_write_tokens: plan.cacheWriteTokens,
+    cache_creation: { ephemeral_5m_input_tokens: plan.cacheWriteTokens - plan.cacheWrite1hTokens, ephemeral_1h_input_tokens: plan.cacheWrite1hTokens },
   }
 }
 
@@ -68,7 +77,7 @@ export function chatCompletionBody(plan: MockReplyPlan, id: string, createdS: nu
       logprobs: null,
       finish_reason: plan.isTruncated ? 'length' : 'stop',
     })),
-    usage: chatUsage(plan),
+    ...(plan.reportsUsage ? { usage: chatUsage(plan) } : {}),
     service_tier: 'default',
     system_fingerprint: systemFingerprint,
   }
@@ -78,7 +87,9 @@ export function chatCompletionBody(plan: MockReplyPlan, id: string, createdS: nu
  * The `data:` payloads of a chat stream, `[DONE]` excluded. With include_usage every chunk carries
  * `"usage": null` and a final chunk with empty `choices` carries the usage, as OpenAI does.
  */
-export function chatCompletionChunks(plan: MockReplyPlan, id: string, createdS: number, includeUsage: boolean): string[] {
+export function chatCompletionChunks(plan: MockReplyPlan, id: string, createdS: number, askedForUsage: boolean): string[] {
+  // An upstream that reports no usage ignores include_usage altogether.
+  const includeUsage = askedForUsage && plan.reportsUsage
   const chunk = (delta: Body, finishReason: string | null): string =>
     JSON.stringify({
       id,
@@ -122,7 +133,7 @@ interface ResponseParts {
 function responsesUsage(plan: MockReplyPlan): Body {
   return {
     input_tokens: plan.inputTokens,
-    input_tokens_details: { cached_tokens: plan.cacheReadTokens },
+    input_tokens_details: { cached_tokens: plan.cacheReadTokens, ...cacheWrites(plan) },
     output_tokens: plan.outputTokens,
     output_tokens_details: { reasoning_tokens: plan.reasoningTokens },
     total_tokens: plan.inputTokens + plan.outputTokens,
@@ -181,7 +192,7 @@ function finalOutput(parts: ResponseParts): Body[] {
 
 export function responseBody(parts: ResponseParts): Body {
   const status = parts.plan.isTruncated ? 'incomplete' : 'completed'
-  return responseObject(parts, status, finalOutput(parts), responsesUsage(parts.plan))
+  return responseObject(parts, status, finalOutput(parts), parts.plan.reportsUsage ? responsesUsage(parts.plan) : null)
 }
 
 export function newResponseParts(plan: MockReplyPlan, body: Body, ids: MockIds, createdS: number): ResponseParts {

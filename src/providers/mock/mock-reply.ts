@@ -23,21 +23,64 @@ const promptWordsMax = 12
 /** Keys whose string values are structure, not prompt text. */
 const nonTextKeys: ReadonlySet<string> = new Set(['role', 'type', 'cache_control', 'id', 'tool_call_id', 'call_id', 'status', 'model'])
 
-export interface MockReplyPlan {
+/**
+ * The token counts a reply reports, normalised like the gateway's `Usage`: `inputTokens` includes
+ * the cache reads, writes and audio input; `cacheWrite1hTokens` is the part of the writes kept for
+ * an hour; `outputTokens` includes reasoning and audio output.
+ */
+export interface MockUsage {
+  inputTokens: number
+  cacheReadTokens: number
+  cacheWriteTokens: number
+  cacheWrite1hTokens: number
+  audioInputTokens: number
+  reasoningTokens: number
+  audioOutputTokens: number
+  outputTokens: number
+}
+
+/**
+ * What a test makes the next replies do instead of the derived defaults: report chosen usage (for
+ * a real model name, to check a bill to the micro-dollar), report none, be cut, or never come.
+ */
+export interface MockScript {
+  /** Reported counts replacing the derived ones; the visible words stay as derived. */
+  usage?: Partial<MockUsage>
+  /** No usage anywhere: not in the body, no usage chunk or event in a stream, none in message_start. */
+  omitUsage?: boolean
+  /** `stream`: half the SSE events, then the socket closes. `body`: the 200, its headers and half the JSON, then it closes. */
+  cut?: 'stream' | 'body'
+  /** Accept the request and never answer (until the mock closes). */
+  hang?: boolean
+  /** Waited between the SSE events of a stream, instead of the mock's own setting. */
+  chunkDelayMs?: number
+  /** How many requests (any route) follow the script. */
+  times: number
+}
+
+export interface MockReplyPlan extends MockUsage {
   model: string
   text: string
   /** The visible words; joined with single spaces they make `text`. */
   words: string[]
-  inputTokens: number
-  cacheReadTokens: number
-  cacheWriteTokens: number
-  reasoningTokens: number
-  /** Visible words plus reasoning tokens. */
-  outputTokens: number
   isTruncated: boolean
   shouldCutStream: boolean
+  shouldCutBody: boolean
+  reportsUsage: boolean
   /** Chat `n`: answers billed (each `outputTokens` long); absent means 1. */
   choices?: number
+}
+
+/** The plan as a script changes it. */
+export function scriptedPlan(plan: MockReplyPlan, script: MockScript | undefined): MockReplyPlan {
+  if (script === undefined) return plan
+  return {
+    ...plan,
+    ...script.usage,
+    reportsUsage: script.omitUsage !== true,
+    shouldCutStream: plan.shouldCutStream || script.cut === 'stream',
+    shouldCutBody: script.cut === 'body',
+  }
 }
 
 export interface MockPromptParts {
@@ -81,10 +124,15 @@ export function planMockReply(parts: MockPromptParts): MockReplyPlan {
     inputTokens,
     cacheReadTokens,
     cacheWriteTokens,
+    cacheWrite1hTokens: 0,
+    audioInputTokens: 0,
     reasoningTokens,
+    audioOutputTokens: 0,
     outputTokens: words.length + reasoningTokens,
     isTruncated: cap !== undefined && cap < mockReplyWordsMax + reasoningTokens,
     shouldCutStream,
+    shouldCutBody: false,
+    reportsUsage: true,
   }
 }
 

@@ -295,3 +295,47 @@ describe('mock upstream: paced streams', () => {
     }
   })
 })
+
+describe('mock upstream: scripts', () => {
+  it('reports the usage a test chose, in each API’s own shape', async () => {
+    mock.setScript({ usage: { inputTokens: 30_000, cacheReadTokens: 5_000, cacheWriteTokens: 20_000, cacheWrite1hTokens: 15_000, outputTokens: 900 }, times: 1 })
+    const message = await anthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 1000, messages: [{ role: 'user', content: prompt }] })
+    expect(message.usage).toMatchObject({
+      input_tokens: 5_000,
+      cache_read_input_tokens: 5_000,
+      cache_creation_input_tokens: 20_000,
+      cache_creation: { ephemeral_5m_input_tokens: 5_000, ephemeral_1h_input_tokens: 15_000 },
+      output_tokens: 900,
+    })
+    mock.setScript({ usage: { inputTokens: 10_000, audioInputTokens: 8_000, outputTokens: 3_000, reasoningTokens: 1_000, audioOutputTokens: 2_000 }, times: 1 })
+    const completion = await openai.chat.completions.create({ model: 'gpt-4o-audio-preview', messages: [{ role: 'user', content: prompt }] })
+    expect(completion.usage).toMatchObject({
+      prompt_tokens: 10_000,
+      completion_tokens: 3_000,
+      prompt_tokens_details: { audio_tokens: 8_000 },
+      completion_tokens_details: { reasoning_tokens: 1_000, audio_tokens: 2_000 },
+    })
+    // The script was for one request: the next is derived again.
+    const next = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: prompt }] })
+    expect(next.usage?.prompt_tokens).toBe(promptTokens)
+  })
+
+  it('omits usage everywhere, cuts a body after its 200, and hangs', async () => {
+    mock.setScript({ omitUsage: true, times: 2 })
+    const completion = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: prompt }] })
+    expect(completion.usage).toBeUndefined()
+    const stream = await openai.chat.completions.create({ model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: prompt }] })
+    const chunks = []
+    for await (const chunk of stream) chunks.push(chunk)
+    expect(chunks.some((c) => c.usage)).toBe(false)
+
+    mock.setScript({ cut: 'body', times: 1 })
+    const cut = await fetch(`${mock.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-mock' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: prompt }] }) })
+    expect(cut.status).toBe(200)
+    await expect(cut.text()).rejects.toThrow()
+
+    mock.setScript({ hang: true, times: 1 })
+    const hung = fetch(`${mock.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-mock' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: prompt }] }), signal: AbortSignal.timeout(300) })
+    await expect(hung).rejects.toThrow(/abort|timeout/i)
+  })
+})

@@ -29,7 +29,7 @@ import {
   responseStreamEvents,
   type MockIds,
 } from './mock-openai.js'
-import type { MockReplyPlan } from './mock-reply.js'
+import { scriptedPlan, type MockReplyPlan, type MockScript } from './mock-reply.js'
 
 export interface RecordedRequest {
   method: string
@@ -68,6 +68,8 @@ export interface MockUpstream {
   close(): Promise<void>
   requests: RecordedRequest[]
   setFailure(failure: MockFailure | undefined): void
+  /** The next `script.times` requests follow `script` (chosen usage, no usage, cut, hang). */
+  setScript(script: MockScript | undefined): void
 }
 
 const requestBodyBytesMax = 32 * 1024 * 1024
@@ -79,6 +81,7 @@ interface MockState {
   readonly requests: RecordedRequest[]
   readonly ids: MockIds
   failure: MockFailure | undefined
+  script: MockScript | undefined
 }
 
 export async function startMockUpstream(options: MockUpstreamOptions = {}): Promise<MockUpstream> {
@@ -93,6 +96,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     requests: [],
     ids: { next: (prefix) => `${prefix}mock${(++counter).toString(36).padStart(6, '0')}` },
     failure: undefined,
+    script: undefined,
   }
   const server = createServer((req, res) => {
     handleRequest(state, req, res).catch((error: unknown) => {
@@ -115,6 +119,9 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     requests: state.requests,
     setFailure: (failure) => {
       state.failure = failure === undefined || failure.times <= 0 ? undefined : { ...failure }
+    },
+    setScript: (script) => {
+      state.script = script === undefined || script.times <= 0 ? undefined : { ...script }
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
@@ -141,10 +148,16 @@ async function handleRequest(state: MockState, req: IncomingMessage, res: Server
     sendJson(res, failure.status, failure.body)
     return
   }
+  const script = state.script
+  if (script !== undefined) {
+    script.times -= 1
+    if (script.times <= 0) state.script = undefined
+    if (script.hang === true) return
+  }
   if (state.options.latencyMs > 0) await sleep(state.options.latencyMs)
 
   const route = `${req.method ?? 'GET'} ${path.split('?', 1)[0]}`
-  if (route === 'POST /v1/messages') return serveMessages(state, req, res, body, rawBody)
+  if (route === 'POST /v1/messages') return serveMessages(state, req, res, body, rawBody, script)
   if (route === 'GET /v1/models' && req.headers['anthropic-version'] !== undefined) {
     if (!isAuthorizedAnthropic(state, req, res)) return
     sendJson(res, 200, anthropicModelsBody(), anthropicHeaders(state))
@@ -153,11 +166,11 @@ async function handleRequest(state: MockState, req: IncomingMessage, res: Server
   if (!isAuthorizedOpenAI(state, req, res)) return
   switch (route) {
     case 'POST /v1/chat/completions':
-      return serveChat(state, res, body)
+      return serveChat(state, res, body, script)
     case 'POST /v1/responses':
-      return serveResponses(state, res, body)
+      return serveResponses(state, res, body, script)
     case 'POST /v1/embeddings':
-      return serveEmbeddings(state, res, body)
+      return serveEmbeddings(state, res, body, script)
     case 'GET /v1/models':
       sendJson(res, 200, modelsBody(), openaiHeaders(state))
       return
@@ -166,14 +179,14 @@ async function handleRequest(state: MockState, req: IncomingMessage, res: Server
   }
 }
 
-function serveChat(state: MockState, res: ServerResponse, body: unknown): void {
+function serveChat(state: MockState, res: ServerResponse, body: unknown, script: MockScript | undefined): void {
   const request = requireOpenAIBody(res, body)
   if (request === undefined) return
-  const plan = planChatReply(request)
+  const plan = scriptedPlan(planChatReply(request), script)
   const id = state.ids.next('chatcmpl-')
   const createdS = Math.floor(Date.now() / 1000)
   if (request['stream'] !== true) {
-    sendJson(res, 200, chatCompletionBody(plan, id, createdS), openaiHeaders(state))
+    sendJson(res, 200, chatCompletionBody(plan, id, createdS), openaiHeaders(state), plan.shouldCutBody)
     return
   }
   const streamOptions = request['stream_options']
@@ -181,33 +194,44 @@ function serveChat(state: MockState, res: ServerResponse, body: unknown): void {
     typeof streamOptions === 'object' && streamOptions !== null && (streamOptions as Record<string, unknown>)['include_usage'] === true
   const blocks = chatCompletionChunks(plan, id, createdS, includeUsage).map((data) => `data: ${data}\n\n`)
   blocks.push('data: [DONE]\n\n')
-  sendSse(state, res, blocks, plan, openaiHeaders(state))
+  sendSse(state, res, blocks, plan, openaiHeaders(state), script?.chunkDelayMs)
 }
 
-function serveResponses(state: MockState, res: ServerResponse, body: unknown): void {
+function serveResponses(state: MockState, res: ServerResponse, body: unknown, script: MockScript | undefined): void {
   const request = requireOpenAIBody(res, body)
   if (request === undefined) return
-  const plan = planResponsesReply(request)
+  const plan = scriptedPlan(planResponsesReply(request), script)
   const parts = newResponseParts(plan, request, state.ids, Math.floor(Date.now() / 1000))
   if (request['stream'] !== true) {
-    sendJson(res, 200, responseBody(parts), openaiHeaders(state))
+    sendJson(res, 200, responseBody(parts), openaiHeaders(state), plan.shouldCutBody)
     return
   }
   const blocks = responseStreamEvents(parts).map(([event, data]) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
-  sendSse(state, res, blocks, plan, openaiHeaders(state))
+  sendSse(state, res, blocks, plan, openaiHeaders(state), script?.chunkDelayMs)
 }
 
-function serveEmbeddings(state: MockState, res: ServerResponse, body: unknown): void {
+function serveEmbeddings(state: MockState, res: ServerResponse, body: unknown, script: MockScript | undefined): void {
   const request = requireOpenAIBody(res, body)
   if (request === undefined) return
   if (request['input'] === undefined) {
     sendJson(res, 400, openaiErrorBody("'input' is a required property", 'invalid_request_error', null, 'input'))
     return
   }
-  sendJson(res, 200, embeddingsBody(request).body, openaiHeaders(state))
+  const reply = embeddingsBody(request).body
+  const inputTokens = script?.usage?.inputTokens
+  if (inputTokens !== undefined) reply['usage'] = { prompt_tokens: inputTokens, total_tokens: inputTokens }
+  if (script?.omitUsage === true) delete reply['usage']
+  sendJson(res, 200, reply, openaiHeaders(state), script?.cut === 'body')
 }
 
-function serveMessages(state: MockState, req: IncomingMessage, res: ServerResponse, body: unknown, rawBody: string): void {
+function serveMessages(
+  state: MockState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: unknown,
+  rawBody: string,
+  script: MockScript | undefined,
+): void {
   if (!isAuthorizedAnthropic(state, req, res)) return
   const headers = anthropicHeaders(state)
   const request = asBody(body)
@@ -225,14 +249,14 @@ function serveMessages(state: MockState, req: IncomingMessage, res: ServerRespon
     sendJson(res, 400, anthropicErrorBody('invalid_request_error', invalid ?? 'invalid request', headers['request-id']!), headers)
     return
   }
-  const plan = planMessagesReply(request, rawBody)
+  const plan = scriptedPlan(planMessagesReply(request, rawBody), script)
   const id = state.ids.next('msg_')
   if (request['stream'] !== true) {
-    sendJson(res, 200, messageBody(plan, id), headers)
+    sendJson(res, 200, messageBody(plan, id), headers, plan.shouldCutBody)
     return
   }
   const blocks = messageStreamEvents(plan, id).map(([event, data]) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
-  sendSse(state, res, blocks, plan, headers)
+  sendSse(state, res, blocks, plan, headers, script?.chunkDelayMs)
 }
 
 function requireOpenAIBody(res: ServerResponse, body: unknown): Record<string, unknown> | undefined {
@@ -253,14 +277,21 @@ function requireOpenAIBody(res: ServerResponse, body: unknown): Record<string, u
  * A cut reply (mockCutStreamMarker in the prompt) writes the first half, lets it reach the
  * socket, then destroys it: the client sees a connection closed mid-stream, with no `[DONE]`.
  */
-function sendSse(state: MockState, res: ServerResponse, blocks: string[], plan: MockReplyPlan, headers: Record<string, string>): void {
+function sendSse(
+  state: MockState,
+  res: ServerResponse,
+  blocks: string[],
+  plan: MockReplyPlan,
+  headers: Record<string, string>,
+  chunkDelayMs = state.options.streamChunkDelayMs,
+): void {
   res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
   const sendCount = plan.shouldCutStream ? Math.floor(blocks.length / 2) : blocks.length
   const finish = (): void => {
     if (plan.shouldCutStream) res.destroy()
     else res.end()
   }
-  const delayMs = state.options.streamChunkDelayMs
+  const delayMs = chunkDelayMs
   if (delayMs <= 0) {
     res.write(blocks.slice(0, sendCount).join(''), finish)
     return
@@ -331,14 +362,19 @@ function anthropicHeaders(state: MockState): Record<string, string> {
   return { 'request-id': state.ids.next('req_') }
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+/** `cut`: the status, the headers and half the body, then the socket closes (an upstream dying mid-reply). */
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, cut = false): void {
   const text = JSON.stringify(body) ?? 'null'
   res.writeHead(status, {
     ...headers,
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
   })
-  res.end(text)
+  if (!cut) {
+    res.end(text)
+    return
+  }
+  res.write(text.slice(0, Math.floor(text.length / 2)), () => res.destroy())
 }
 
 function record(state: MockState, request: RecordedRequest): void {

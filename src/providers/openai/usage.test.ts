@@ -38,7 +38,7 @@ describe('openaiUsageFromBody', () => {
       usage: {
         inputTokens: 2048,
         cacheReadTokens: 1920,
-        cacheWriteTokens: 0,
+        cacheWriteTokens: 0, cacheWrite1hTokens: 0,
         outputTokens: 300,
         reasoningTokens: 256,
         audioInputTokens: 0,
@@ -59,7 +59,7 @@ describe('openaiUsageFromBody', () => {
       usage: {
         inputTokens: 1536,
         cacheReadTokens: 1024,
-        cacheWriteTokens: 0,
+        cacheWriteTokens: 0, cacheWrite1hTokens: 0,
         outputTokens: 612,
         reasoningTokens: 576,
         audioInputTokens: 0,
@@ -73,7 +73,7 @@ describe('openaiUsageFromBody', () => {
     expect(result?.usage).toEqual({
       inputTokens: 8,
       cacheReadTokens: 0,
-      cacheWriteTokens: 0,
+      cacheWriteTokens: 0, cacheWrite1hTokens: 0,
       outputTokens: 0,
       reasoningTokens: 0,
       audioInputTokens: 0,
@@ -114,7 +114,7 @@ describe('OpenAIStreamUsageTracker: chat.completions', () => {
       usage: {
         inputTokens: 1200,
         cacheReadTokens: 1024,
-        cacheWriteTokens: 0,
+        cacheWriteTokens: 0, cacheWrite1hTokens: 0,
         outputTokens: 14,
         reasoningTokens: 0,
         audioInputTokens: 0,

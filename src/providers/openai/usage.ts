@@ -42,7 +42,7 @@ export function usageFromChatUsage(wire: JsonRecord): Usage {
   return normalise({
     inputTokens: tokenCount(wire['prompt_tokens']),
     cacheReadTokens: tokenCount(promptDetails?.['cached_tokens']),
-    cacheWriteTokens: tokenCount(promptDetails?.['cache_write_tokens']),
+    ...cacheWritesOf(promptDetails),
     audioInputTokens: tokenCount(promptDetails?.['audio_tokens']),
     outputTokens: tokenCount(wire['completion_tokens']),
     reasoningTokens: tokenCount(completionDetails?.['reasoning_tokens']),
@@ -57,7 +57,7 @@ export function usageFromResponsesUsage(wire: JsonRecord): Usage {
   return normalise({
     inputTokens: tokenCount(wire['input_tokens']),
     cacheReadTokens: tokenCount(inputDetails?.['cached_tokens']),
-    cacheWriteTokens: tokenCount(inputDetails?.['cache_write_tokens']),
+    ...cacheWritesOf(inputDetails),
     audioInputTokens: 0,
     outputTokens: tokenCount(wire['output_tokens']),
     reasoningTokens: tokenCount(outputDetails?.['reasoning_tokens']),
@@ -70,16 +70,24 @@ export function usageFromEmbeddingsUsage(wire: JsonRecord): Usage {
 }
 
 /**
+ * Cache writes as openai-compatible upstreams (routers fronting Anthropic models) report them: a
+ * total (`cache_write_tokens`) and, when they split it like Anthropic, `cache_creation` with the
+ * 5-minute and 1-hour parts. OpenAI's own caching writes nothing billable.
+ */
+function cacheWritesOf(details: JsonRecord | undefined): { cacheWriteTokens: number; cacheWrite1hTokens: number } {
+  const creation = asRecord(details?.['cache_creation'])
+  const fiveMinutes = tokenCount(creation?.['ephemeral_5m_input_tokens'])
+  const oneHour = tokenCount(creation?.['ephemeral_1h_input_tokens'] ?? details?.['cache_write_1h_tokens'])
+  return { cacheWriteTokens: Math.max(tokenCount(details?.['cache_write_tokens']), fiveMinutes + oneHour), cacheWrite1hTokens: oneHour }
+}
+
+/**
  * The subsets must fit inside their totals. OpenAI itself always reports them that way; an
  * openai-compatible upstream that reports a subset larger than its total has evidently left it
  * out of the total, so the total is raised (never lowered: Tollgate must not under-charge).
  */
 function normalise(usage: Usage): Usage {
-  const inputTokens = Math.max(
-    usage.inputTokens,
-    usage.cacheReadTokens + usage.cacheWriteTokens,
-    usage.audioInputTokens,
-  )
+  const inputTokens = Math.max(usage.inputTokens, usage.cacheReadTokens + usage.cacheWriteTokens + usage.audioInputTokens)
   const outputTokens = Math.max(usage.outputTokens, usage.reasoningTokens + usage.audioOutputTokens)
   return { ...usage, inputTokens, outputTokens }
 }
@@ -114,7 +122,7 @@ const responsesSnapshotEvents: ReadonlySet<string> = new Set([
  */
 export class OpenAIStreamUsageTracker implements StreamUsageTracker {
   private readonly endpoint: StreamEndpoint
-  private readonly delivered = new DeliveredText()
+  private readonly delivered: DeliveredText
   private reported: Usage | undefined = undefined
   private model: string | undefined = undefined
   private promptTokensEstimate: number | undefined = undefined
@@ -124,8 +132,9 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
   /** Chat chunks not parsed yet (see onChatEvent). */
   private readonly deferred = new DeferredEvents()
 
-  constructor(endpoint: StreamEndpoint) {
+  constructor(endpoint: StreamEndpoint, countScalePercent = 100) {
     this.endpoint = endpoint
+    this.delivered = new DeliveredText(countScalePercent)
   }
 
   setPromptTokensEstimate(inputTokens: number): void {
@@ -136,6 +145,10 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
     if (data.length === 0) return // comment or keep-alive
     if (this.endpoint === 'chat_completions') this.onChatEvent(data)
     else this.onResponsesEvent(eventName, data)
+  }
+
+  hasReportedUsage(): boolean {
+    return this.reported !== undefined
   }
 
   isInjectedUsageChunk(data: string): boolean {

@@ -535,6 +535,12 @@ export const postgresMigrations: readonly PostgresMigration[] = [
   { id: 'notify-0002-team', sql: `ALTER TABLE notifications ADD COLUMN team_id TEXT` },
   { id: 'budgets-0002-scope-team', sql: `ALTER TABLE budgets ADD COLUMN scope_team_id TEXT` },
   { id: 'budgets-0003-counter-epoch', sql: `ALTER TABLE budgets ADD COLUMN counter_epoch_ms BIGINT NOT NULL DEFAULT 0` },
+  { id: 'usage-0002-cost-detail', sql: `
+      -- How each event's cost was made, and 1-hour cache writes apart from the 5-minute ones.
+      ALTER TABLE usage_events ADD COLUMN cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0;
+      ALTER TABLE usage_events ADD COLUMN usage_note TEXT;
+      ALTER TABLE usage_events ADD COLUMN cost_breakdown_json TEXT;
+  ` },
   { id: 'changes-0001-versions', sql: `CREATE TABLE change_versions (topic TEXT PRIMARY KEY, version BIGINT NOT NULL)` },
   { id: 'sessions-0001-console-sessions', sql: sessions },
 ]

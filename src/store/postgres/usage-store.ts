@@ -7,7 +7,7 @@ import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageQuer
 import type { UsageEvent, UsageGroupBy } from '../../usage/types.js'
 import { USAGE_COLUMNS, outcomesOf, totalsOf, usageRow, type OutcomeRow } from '../sqlite/usage-store.js'
 
-/** Rows per INSERT statement: 36 columns × 500 rows = 18 000 parameters. */
+/** Rows per INSERT statement: 39 columns × 500 rows = 19 500 parameters (PostgreSQL allows 65 535). */
 const ROWS_PER_STATEMENT = 500
 
 const TOTALS_SQL = `count(*) AS requests, sum(cost_micros) AS cost_micros, sum(input_tokens) AS input_tokens,

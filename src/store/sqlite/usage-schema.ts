@@ -52,4 +52,10 @@ export const usageMigrations: readonly SqliteMigration[] = [
         WHERE external_request_id IS NOT NULL;
     `,
   },
+  { id: 'usage-0002-cost-detail', sql: `
+      -- How each event's cost was made, and 1-hour cache writes apart from the 5-minute ones.
+      ALTER TABLE usage_events ADD COLUMN cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0;
+      ALTER TABLE usage_events ADD COLUMN usage_note TEXT;
+      ALTER TABLE usage_events ADD COLUMN cost_breakdown_json TEXT;
+    ` },
 ]

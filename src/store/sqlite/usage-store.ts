@@ -12,7 +12,7 @@ const COLUMNS = [
   'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens',
   'audio_input_tokens', 'audio_output_tokens', 'usage_source', 'cost_micros', 'price_source', 'latency_ms',
   'status', 'http_status', 'is_stream', 'decision', 'reservation_id', 'wallet_id', 'data_mode', 'source',
-  'external_request_id',
+  'external_request_id', 'cache_write_1h_tokens', 'usage_note', 'cost_breakdown_json',
 ] as const
 
 export function usageRow(e: UsageEvent): unknown[] {
@@ -24,7 +24,8 @@ export function usageRow(e: UsageEvent): unknown[] {
     e.modelServed, e.endpoint, u.inputTokens, u.cacheReadTokens, u.cacheWriteTokens, u.outputTokens,
     u.reasoningTokens, u.audioInputTokens, u.audioOutputTokens, e.usageSource, e.costMicros, e.priceSource,
     e.latencyMs, e.status, e.httpStatus, e.isStream ? 1 : 0, e.decision, e.reservationId ?? null,
-    e.walletId ?? null, e.dataMode, e.source, e.externalRequestId ?? null,
+    e.walletId ?? null, e.dataMode, e.source, e.externalRequestId ?? null, u.cacheWrite1hTokens, e.usageNote ?? null,
+    e.costBreakdown === undefined ? null : JSON.stringify(e.costBreakdown),
   ]
 }
 
