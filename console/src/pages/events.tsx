@@ -21,8 +21,8 @@ const TEXT_FILTERS = [
   ['model', 'Model'],
   ['endpoint', 'Endpoint tag'],
 ] as const
-/** Where an event's token counts came from: the provider's report, counted by Tollgate, or none (charged its worst case). */
-const USAGE_SOURCES = ['reported', 'counted', 'none']
+/** Where an event's token counts came from: the provider's report, counted by Tollgate, or estimated (an upper bound). */
+const USAGE_SOURCES = ['reported', 'counted', 'estimated']
 
 const column = createColumnHelper<UsageEventView>()
 const columns = [
