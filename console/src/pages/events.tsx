@@ -178,19 +178,46 @@ function EventDetails({ event, onClose }: { event: UsageEventView | null; onClos
   )
 }
 
-/** The per-part cost breakdown, whatever its exact shape: an object of parts or a list of them. */
+/** One priced part, in whichever spelling the API uses (`cost_usd`, or `cost_micros`). */
+interface PartLine {
+  name: string
+  tokens: number | undefined
+  costUsd: number | undefined
+  fallback: boolean
+}
+
+function partLineOf(raw: Record<string, unknown>, index: number): PartLine {
+  const cost = typeof raw['cost_usd'] === 'number' ? raw['cost_usd'] : typeof raw['cost_micros'] === 'number' ? raw['cost_micros'] / 1_000_000 : undefined
+  return {
+    name: String(raw['part'] ?? raw['kind'] ?? raw['name'] ?? index),
+    tokens: typeof raw['tokens'] === 'number' ? raw['tokens'] : undefined,
+    costUsd: cost,
+    fallback: raw['fallback'] === true,
+  }
+}
+
+/** The per-part cost breakdown: `{parts: [...], tier}`, a bare list of parts, or an object of part → cost. */
 function Breakdown({ breakdown }: { breakdown: NonNullable<UsageEventView['breakdown']> }) {
-  const parts: Array<[string, unknown]> = Array.isArray(breakdown)
-    ? breakdown.map((part, i) => [String(part['part'] ?? part['kind'] ?? part['name'] ?? i), part['cost_usd'] ?? part['usd'] ?? part])
-    : Object.entries(breakdown)
+  const record = breakdown as Record<string, unknown>
+  const list: unknown = Array.isArray(breakdown) ? breakdown : Array.isArray(record['parts']) ? record['parts'] : undefined
+  const lines: PartLine[] = Array.isArray(list)
+    ? list.map((raw, i) => partLineOf(raw as Record<string, unknown>, i))
+    : Object.entries(record).map(([name, value]) => ({ name, tokens: undefined, costUsd: typeof value === 'number' ? value : undefined, fallback: false }))
+  const tier = typeof record['tier'] === 'string' ? record['tier'] : undefined
   return (
     <>
-      <h3>Cost breakdown</h3>
+      <h3>Cost breakdown{tier ? ` · ${tier}` : ''}</h3>
       <dl data-testid="cost-breakdown">
-        {parts.map(([name, value]) => (
-          <div key={name}>
-            <dt>{name.replaceAll('_', ' ')}</dt>
-            <dd>{typeof value === 'number' ? formatUsd(value) : typeof value === 'object' && value !== null && 'cost_usd' in value ? formatUsd(Number((value as { cost_usd: unknown }).cost_usd)) : JSON.stringify(value)}</dd>
+        {lines.map((line) => (
+          <div key={line.name}>
+            <dt>
+              {line.name.replaceAll('_', ' ')}
+              {line.tokens !== undefined ? ` · ${formatCount(line.tokens)} tokens` : ''}
+            </dt>
+            <dd>
+              {formatUsd(line.costUsd)}
+              {line.fallback ? ' (fallback price)' : ''}
+            </dd>
           </div>
         ))}
       </dl>
