@@ -21,8 +21,10 @@ import { startMockUpstream, type MockUpstream } from './providers/index.js'
 import { openSqliteStores } from './store/sqlite/index.js'
 import { openPostgresRedisStores } from './store/postgres-redis.js'
 import { adminRoutes } from './api/index.js'
+import { discoveryRoutes, notFoundHandler } from './api/discovery.js'
+import { OpenApiRegistry } from './api/openapi.js'
 import { healthRoutes } from './observability/health.js'
-import { consoleRoutes } from './web/serve.js'
+import { consoleSite } from './web/serve.js'
 import { micros, toUsd } from './money/index.js'
 import { ChangeFeed, type ChangeVersionStore } from './lib/change-feed.js'
 
@@ -63,6 +65,8 @@ const TICKET_HOUSEKEEPING_MS = 5_000
 
 export interface App {
   readonly fastify: FastifyInstance
+  /** The routes as documented (GET /v1/openapi.json). */
+  readonly openApi: OpenApiRegistry
   /** The config as served: a `mock` target without a base URL points at the in-process mock. */
   readonly config: Config
   readonly stores: Stores
@@ -188,11 +192,19 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   }
 
   const proxyDeps = { config, priceBook, ledger: stores.ledger, tickets, policy, funds, idempotency: stores.idempotency, pools, metrics, logger, clock, consumers }
+  // Every route is described as it is registered (api/openapi.ts): the hook must come first.
+  const openApi = new OpenApiRegistry()
+  fastify.addHook('onRoute', openApi.onRoute)
+  // One not-found handler for the server: a browser navigating to a console page gets the console
+  // (web/serve.ts); anything else, /v1/… included, the API's not_found envelope.
+  const site = consoleSite(options.consoleDir === undefined ? {} : { dir: options.consoleDir })
+  const apiNotFound = notFoundHandler(openApi)
+  fastify.setNotFoundHandler((request, reply) => (site.fallback(request, reply) ? reply : apiNotFound(request, reply)))
+  await fastify.register(async (scope) => discoveryRoutes(scope, openApi))
   await fastify.register(async (scope) => proxyRoutes(scope, proxyDeps))
   await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets, changes, funds }))
   await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics }))
-  // Last: its not-found handler is the root one (SPA fallback, JSON 404 for /v1/…).
-  await fastify.register(async (scope) => consoleRoutes(scope, options.consoleDir === undefined ? {} : { dir: options.consoleDir }))
+  await fastify.register(async (scope) => site.routes(scope))
 
   let closed = false
   let housekeeping: NodeJS.Timeout | undefined
@@ -214,6 +226,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     dispatcher,
     changes,
     firstStart: { adminToken, consumerKey },
+    openApi,
     refreshSharedState,
     async start() {
       sweeper.start()

@@ -23,10 +23,11 @@ import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { canRead, principalOf, requireWrite } from './principal.js'
 import { NotFoundError } from './errors.js'
+import { doc } from './openapi.js'
 import type { BudgetWire } from './contract/wire.js'
 
 export async function budgetRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.post('/v1/billing/budgets', async (request, reply) => {
+  app.post('/v1/billing/budgets', doc({ summary: 'Create a budget', auth: 'admin', body: budgetCreateBodySchema, responses: { 201: 'The budget with its current spend and forecast.' }, errors: [409] }), async (request, reply) => {
     const principal = principalOf(request)
     const body = parseBody(budgetCreateBodySchema, request.body)
     requireWrite(principal, body.scope.kind === 'team' ? body.scope.id : body.scope.team_id)
@@ -35,18 +36,18 @@ export async function budgetRoutes(app: FastifyInstance, deps: AdminDeps): Promi
     return reply.code(201).send(await withPosture(deps, budget))
   })
 
-  app.get('/v1/billing/budgets', async (request) => {
+  app.get('/v1/billing/budgets', doc({ summary: 'List budgets with their current spend', auth: 'admin', responses: { 200: '`data`: budgets.' } }), async (request) => {
     const principal = principalOf(request)
     const budgets = (await deps.budgets.list(principal.orgId)).filter((b) => visible(principal, b))
     return { data: await Promise.all(budgets.map((b) => withPosture(deps, b))) }
   })
 
-  app.get<{ Params: { id: string } }>('/v1/billing/budgets/:id', async (request) => {
+  app.get<{ Params: { id: string } }>('/v1/billing/budgets/:id', doc({ summary: 'A budget with its current spend and forecast', auth: 'admin', responses: { 200: 'The budget.' }, errors: [404] }), async (request) => {
     const principal = principalOf(request)
     return withPosture(deps, await visibleBudget(deps, principal, request.params.id))
   })
 
-  app.patch<{ Params: { id: string } }>('/v1/billing/budgets/:id', async (request) => {
+  app.patch<{ Params: { id: string } }>('/v1/billing/budgets/:id', doc({ summary: 'Change a budget', auth: 'admin', body: budgetPatchBodySchema, responses: { 200: 'The budget.' }, errors: [404, 409] }), async (request) => {
     const principal = principalOf(request)
     const body = parseBody(budgetPatchBodySchema, request.body)
     const budget = await visibleBudget(deps, principal, request.params.id)
@@ -60,7 +61,7 @@ export async function budgetRoutes(app: FastifyInstance, deps: AdminDeps): Promi
     return withPosture(deps, patched)
   })
 
-  app.delete<{ Params: { id: string } }>('/v1/billing/budgets/:id', async (request, reply) => {
+  app.delete<{ Params: { id: string } }>('/v1/billing/budgets/:id', doc({ summary: 'Delete a budget', auth: 'admin', responses: { 204: 'Deleted.' }, errors: [404] }), async (request, reply) => {
     const principal = principalOf(request)
     const budget = await visibleBudget(deps, principal, request.params.id)
     requireWrite(principal, teamOfBudget(budget))

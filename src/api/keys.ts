@@ -12,6 +12,7 @@ import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { canRead, principalOf, requireAdmin, requireWrite } from './principal.js'
 import { InvalidRequestError, NotFoundError } from './errors.js'
+import { doc } from './openapi.js'
 
 const name = z.string().trim().min(1).max(100)
 const optionalId = z.string().trim().min(1).max(200).optional()
@@ -79,7 +80,7 @@ export function presentToken(record: AdminTokenRecord) {
 }
 
 export async function keyRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.post('/v1/keys', async (request, reply) => {
+  app.post('/v1/keys', doc({ summary: 'Create a consumer key (shown once)', auth: 'admin', body: KeyBody, responses: { 201: 'The key record and `key`, the secret.' } }), async (request, reply) => {
     const principal = principalOf(request)
     const body = parseBody(KeyBody, request.body)
     requireWrite(principal, body.team_id)
@@ -108,13 +109,13 @@ export async function keyRoutes(app: FastifyInstance, deps: AdminDeps): Promise<
     return reply.code(201).send({ ...presentKey({ id, prefix: keyPrefix(key), consumer, createdAtMs: now, revokedAtMs: undefined }), key })
   })
 
-  app.get('/v1/keys', async (request) => {
+  app.get('/v1/keys', doc({ summary: 'List consumer keys (never their secrets)', auth: 'admin', responses: { 200: '`data`: key records.' } }), async (request) => {
     const principal = principalOf(request)
     const records = await deps.stores.auth.listConsumerKeyRecords(principal.orgId)
     return { data: records.filter((r) => canRead(principal, r.consumer.teamId)).map(presentKey) }
   })
 
-  app.delete<{ Params: { id: string } }>('/v1/keys/:id', async (request) => {
+  app.delete<{ Params: { id: string } }>('/v1/keys/:id', doc({ summary: 'Revoke a consumer key', auth: 'admin', responses: { 200: 'The revoked key record.' }, errors: [404] }), async (request) => {
     const principal = principalOf(request)
     const existing = (await deps.stores.auth.listConsumerKeyRecords(principal.orgId)).find((r) => r.id === request.params.id)
     if (!existing || !canRead(principal, existing.consumer.teamId)) throw new NotFoundError('key', request.params.id)
@@ -126,7 +127,7 @@ export async function keyRoutes(app: FastifyInstance, deps: AdminDeps): Promise<
     return presentKey(revoked)
   })
 
-  app.post('/v1/admin-tokens', async (request, reply) => {
+  app.post('/v1/admin-tokens', doc({ summary: 'Create an admin token (shown once)', auth: 'admin', body: TokenBody, responses: { 201: 'The token record and `token`, the secret.' } }), async (request, reply) => {
     const principal = principalOf(request)
     requireAdmin(principal)
     const body = parseBody(TokenBody, request.body)
@@ -136,13 +137,13 @@ export async function keyRoutes(app: FastifyInstance, deps: AdminDeps): Promise<
     return reply.code(201).send({ ...view, token: created.token })
   })
 
-  app.get('/v1/admin-tokens', async (request) => {
+  app.get('/v1/admin-tokens', doc({ summary: 'List admin tokens (never their secrets)', auth: 'admin', responses: { 200: '`data`: token records.' } }), async (request) => {
     const principal = principalOf(request)
     requireAdmin(principal)
     return { data: (await deps.stores.auth.listAdminTokens(principal.orgId)).map(presentToken) }
   })
 
-  app.delete<{ Params: { id: string } }>('/v1/admin-tokens/:id', async (request) => {
+  app.delete<{ Params: { id: string } }>('/v1/admin-tokens/:id', doc({ summary: 'Revoke an admin token', auth: 'admin', responses: { 200: 'The revoked token record.' }, errors: [404] }), async (request) => {
     const principal = principalOf(request)
     requireAdmin(principal)
     if (request.params.id === ENV_TOKEN_ID) {

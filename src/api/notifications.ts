@@ -6,6 +6,7 @@ import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { principalOf, requireAdmin, requireWrite, teamFilter } from './principal.js'
 import { InvalidRequestError, NotFoundError } from './errors.js'
+import { doc } from './openapi.js'
 
 const INBOX_PAGE_MAX = 200
 
@@ -16,7 +17,7 @@ const InboxQuery = z.object({
 })
 
 export async function notificationRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.get('/v1/notifications', async (request) => {
+  app.get('/v1/notifications', doc({ summary: 'The in-app inbox', auth: 'admin', query: InboxQuery, responses: { 200: '`data`: notifications, newest first.' } }), async (request) => {
     const principal = principalOf(request)
     const q = parseBody(InboxQuery, request.query, 'query')
     const entries = await deps.stores.notify.listInbox(principal.orgId, { unreadOnly: q.unread === 'true', limit: q.limit, beforeId: q.before, teamId: teamFilter(principal) })
@@ -24,7 +25,7 @@ export async function notificationRoutes(app: FastifyInstance, deps: AdminDeps):
     return { data: entries.map((entry) => ({ ...inboxEntryView(entry), title: notificationTitle(entry.notification) })) }
   })
 
-  app.post<{ Params: { id: string } }>('/v1/notifications/:id/read', async (request) => {
+  app.post<{ Params: { id: string } }>('/v1/notifications/:id/read', doc({ summary: 'Mark a notification read', auth: 'admin', responses: { 200: 'The notification.' }, errors: [404] }), async (request) => {
     const principal = principalOf(request)
     // Marking read changes the org's inbox: a write (a viewer only reads); a team_admin marks only its team's.
     const team = teamFilter(principal)
@@ -34,7 +35,7 @@ export async function notificationRoutes(app: FastifyInstance, deps: AdminDeps):
     return { id: request.params.id, read: true }
   })
 
-  app.get('/v1/notification-preferences', async (request) => {
+  app.get('/v1/notification-preferences', doc({ summary: 'Which notification types go to which channels', auth: 'admin', responses: { 200: 'The preferences.' } }), async (request) => {
     const principal = principalOf(request)
     // The configured channels (id and type only: URLs and secrets stay in the config), so a
     // preference can be chosen from them.
@@ -42,7 +43,7 @@ export async function notificationRoutes(app: FastifyInstance, deps: AdminDeps):
     return { data: (await deps.stores.notify.listPreferences(principal.orgId)).map(preferenceView), channels }
   })
 
-  app.put('/v1/notification-preferences', async (request) => {
+  app.put('/v1/notification-preferences', doc({ summary: 'Replace the notification preferences', auth: 'admin', body: notificationPreferencesBodySchema, responses: { 200: 'The preferences.' } }), async (request) => {
     const principal = principalOf(request)
     requireAdmin(principal)
     const body = parseBody(notificationPreferencesBodySchema, request.body)

@@ -6,6 +6,7 @@
 import type { FastifyRequest } from 'fastify'
 import { CSRF_HEADER, SESSION_COOKIE, csrfMatches, type AdminAuth, type Principal, type Role, type Sessions } from '../auth/index.js'
 import { ForbiddenError, UnauthorizedError } from './errors.js'
+import type { RouteDoc } from './openapi.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,6 +15,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route authenticates by itself (sign-in); the admin hook lets it through. */
     isPublic?: boolean
+    /** The route's description for the OpenAPI document (api/openapi.ts). */
+    doc?: RouteDoc
   }
 }
 

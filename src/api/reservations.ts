@@ -23,6 +23,7 @@ import { counterRefOf, scopeLabel } from '../budgets/index.js'
 import { emptyUsage } from '../providers/index.js'
 import type { Principal } from '../auth/index.js'
 import type { Attribution, UsageEvent } from '../usage/index.js'
+import { doc } from './openapi.js'
 
 const TTL_MS_MAX = 24 * 3_600_000
 const label = z.string().trim().min(1).max(200)
@@ -59,7 +60,7 @@ interface DirectCall {
 }
 
 export async function reservationRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.post('/v1/reservations', async (request, reply) => {
+  app.post('/v1/reservations', doc({ summary: 'Reserve funds for a call made outside the gateway', auth: 'admin', body: ReserveBody, responses: { 201: 'The reservation.', 200: 'The reservation an Idempotency-Key already made.' }, errors: [422, 429, 503] }), async (request, reply) => {
     const principal = principalOf(request)
     const body = parseBody(ReserveBody, request.body)
     const wallet = body.wallet
@@ -125,7 +126,7 @@ export async function reservationRoutes(app: FastifyInstance, deps: AdminDeps): 
     }
   })
 
-  app.post<{ Params: { id: string } }>('/v1/reservations/:id/settle', async (request) => {
+  app.post<{ Params: { id: string } }>('/v1/reservations/:id/settle', doc({ summary: 'Settle a reservation to the actual cost', auth: 'admin', body: SettleBody, responses: { 200: 'The settled reservation.' }, errors: [404, 409] }), async (request) => {
     const principal = principalOf(request)
     const body = parseBody(SettleBody, request.body)
     const reservation = await reservationFor(deps, principal, request.params.id)
@@ -134,14 +135,14 @@ export async function reservationRoutes(app: FastifyInstance, deps: AdminDeps): 
     return resolve(deps, reservation, 'settled', body.actual_usd, usage)
   })
 
-  app.post<{ Params: { id: string } }>('/v1/reservations/:id/void', async (request) => {
+  app.post<{ Params: { id: string } }>('/v1/reservations/:id/void', doc({ summary: 'Void a reservation: nothing was spent', auth: 'admin', responses: { 200: 'The voided reservation.' }, errors: [404, 409] }), async (request) => {
     const principal = principalOf(request)
     const reservation = await reservationFor(deps, principal, request.params.id)
     requireWrite(principal, teamOfReservation(reservation))
     return resolve(deps, reservation, 'voided', ZERO, emptyUsage())
   })
 
-  app.get<{ Params: { id: string } }>('/v1/reservations/:id', async (request) => {
+  app.get<{ Params: { id: string } }>('/v1/reservations/:id', doc({ summary: 'A reservation', auth: 'admin', responses: { 200: 'The reservation.' }, errors: [404] }), async (request) => {
     const principal = principalOf(request)
     return presentReservation(await reservationFor(deps, principal, request.params.id))
   })

@@ -12,6 +12,7 @@ import { parseBody } from './contract/parse.js'
 import { principalOf, sessionIdOf } from './principal.js'
 import { UnauthorizedError } from './errors.js'
 import type { SessionView } from './contract/wire.js'
+import { doc } from './openapi.js'
 
 /** Admin tokens are `tg_admin_` + 43 characters; anything far longer is not one. */
 const TOKEN_LENGTH_MAX = 200
@@ -19,7 +20,22 @@ const TOKEN_LENGTH_MAX = 200
 const SignInBody = z.strictObject({ token: z.string().min(1, 'expected the admin token').max(TOKEN_LENGTH_MAX) })
 
 export async function sessionRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.post('/v1/session', { config: { isPublic: true } }, async (request, reply) => {
+  app.post(
+    '/v1/session',
+    {
+      config: {
+        isPublic: true,
+        ...doc({
+          summary: 'Sign in to the console: exchange an admin token for a session cookie',
+          description: 'Sets an httpOnly, SameSite=Strict session cookie and returns the `csrf_token` every cookie-authenticated write must send as `x-tollgate-csrf`.',
+          tag: 'session',
+          auth: 'none',
+          body: SignInBody,
+          responses: { 201: '`role`, `team_id`, `org_id`, `expires_at`, `csrf_token`; the cookie in `Set-Cookie`.' },
+        }).config,
+      },
+    },
+    async (request, reply) => {
     const body = parseBody(SignInBody, request.body)
     const principal = await deps.adminAuth.authenticate(body.token)
     if (!principal) throw new UnauthorizedError()
@@ -32,9 +48,10 @@ export async function sessionRoutes(app: FastifyInstance, deps: AdminDeps): Prom
       maxAge: Math.floor((opened.record.expiresAtMs - deps.clock.nowMs()) / 1000),
     })
     return reply.code(201).send(sessionView(principal, opened.record.expiresAtMs, opened.csrfToken))
-  })
+    },
+  )
 
-  app.get('/v1/session', async (request) => {
+  app.get('/v1/session', doc({ summary: 'Who is signed in', tag: 'session', auth: 'session', responses: { 200: '`role`, `team_id`, `org_id`, `expires_at`, `csrf_token` (null for a Bearer caller).' } }), async (request) => {
     const principal = principalOf(request)
     const sessionId = sessionIdOf(request)
     const session = sessionId === undefined ? undefined : await deps.sessions.find(sessionId)
@@ -43,7 +60,7 @@ export async function sessionRoutes(app: FastifyInstance, deps: AdminDeps): Prom
     return sessionView(principal, session.expiresAtMs, csrfTokenOf(sessionId))
   })
 
-  app.delete('/v1/session', async (request, reply) => {
+  app.delete('/v1/session', doc({ summary: 'Sign out: revoke the session and clear its cookie', tag: 'session', auth: 'session', responses: { 204: 'Signed out.' } }), async (request, reply) => {
     principalOf(request)
     const sessionId = sessionIdOf(request)
     if (sessionId !== undefined) await deps.sessions.revoke(sessionId)

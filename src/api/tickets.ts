@@ -19,31 +19,30 @@ import type { Principal } from '../auth/index.js'
 import type { RequestOutcome } from '../usage/index.js'
 import { toUsd } from '../money/index.js'
 import type { TicketRequestView } from './contract/wire.js'
+import { doc } from './openapi.js'
 
 const ApproveBody = z.strictObject({ amount: usdAmount.optional(), note: z.string().max(1000).optional() })
 const DenyBody = z.strictObject({ note: z.string().max(1000).optional() })
 const STATUSES = ['pending', 'approved', 'denied', 'expired'] as const
+const TICKETS_PAGE_MAX = 500
+const TicketsQuery = z.object({
+  status: z.enum(STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(TICKETS_PAGE_MAX).default(TICKETS_PAGE_MAX),
+})
 
 export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.get<{ Querystring: { status?: string; limit?: string } }>('/v1/cost-tickets', async (request) => {
+  app.get('/v1/cost-tickets', doc({ summary: 'List cost tickets', auth: 'admin', query: TicketsQuery, responses: { 200: '`data`: tickets, newest first, each with `request`: what became of its first refused request (waiting, released, completed, refused, failed).' } }), async (request) => {
     const principal = principalOf(request)
-    const status = request.query.status
-    if (status !== undefined && !(STATUSES as readonly string[]).includes(status)) {
-      throw new InvalidRequestError(`status: expected one of ${STATUSES.join(' | ')}`, [{ path: 'status', message: `got "${status}"` }])
-    }
+    const q = parseBody(TicketsQuery, request.query, 'query')
     await deps.tickets.expireOverdue(500)
-    const tickets = await deps.tickets.list(principal.orgId, {
-      status: status as CostTicket['status'] | undefined,
-      teamId: teamFilter(principal),
-      limit: 500,
-    })
+    const tickets = await deps.tickets.list(principal.orgId, { status: q.status, teamId: teamFilter(principal), limit: q.limit })
     // The held request's own event is written when it finishes: flush so a finished one shows.
     await deps.usage.flush()
     const outcomes = await deps.stores.usage.requestOutcomes(principal.orgId, tickets.map((t) => t.requestId))
     return { data: tickets.map((t) => ({ ...presentTicket(t), request: requestOutcomeView(t, outcomes.get(t.requestId)) })) }
   })
 
-  app.post<{ Params: { id: string } }>('/v1/cost-tickets/:id/approve', async (request) => {
+  app.post<{ Params: { id: string } }>('/v1/cost-tickets/:id/approve', doc({ summary: 'Approve a refused request: grant its estimate or top the wallet up', auth: 'admin', body: ApproveBody, responses: { 200: 'The approved ticket.' }, errors: [404, 409] }), async (request) => {
     const principal = principalOf(request)
     const body = parseBody(ApproveBody, request.body)
     const ticket = await ticketFor(deps, principal, request.params.id)
@@ -72,7 +71,7 @@ export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promi
     return presentTicket(result.ticket)
   })
 
-  app.post<{ Params: { id: string } }>('/v1/cost-tickets/:id/deny', async (request) => {
+  app.post<{ Params: { id: string } }>('/v1/cost-tickets/:id/deny', doc({ summary: 'Deny a cost ticket', auth: 'admin', body: DenyBody, responses: { 200: 'The denied ticket.' }, errors: [404, 409] }), async (request) => {
     const principal = principalOf(request)
     const body = parseBody(DenyBody, request.body)
     const ticket = await ticketFor(deps, principal, request.params.id)

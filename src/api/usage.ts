@@ -11,6 +11,7 @@ import { parseBody } from './contract/parse.js'
 import { principalOf, teamFilter } from './principal.js'
 import type { Principal } from '../auth/index.js'
 import { SPIKE_TRAILING_HOURS, spikeHours } from './usage-spikes.js'
+import { doc } from './openapi.js'
 
 const HOUR_MS = 3_600_000
 
@@ -134,7 +135,7 @@ async function spikesOf(deps: AdminDeps, principal: Principal, q: ReportFilter, 
 }
 
 export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.get('/v1/usage', async (request) => {
+  app.get('/v1/usage', doc({ summary: 'Usage totals, groups and a time series', auth: 'admin', query: UsageQuery, responses: { 200: '`totals`, `groups`, `series`, and `spikes`: the hours whose spend is at least 3× the 24 before and at least $1.' } }), async (request) => {
     const principal = principalOf(request)
     const q = parseBody(UsageQuery, request.query, 'query')
     const { fromMs, toMs, result } = await report(deps, principal, q, q.group_by, BUCKETS[q.bucket])
@@ -150,7 +151,7 @@ export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     }
   })
 
-  app.get('/v1/usage/top', async (request) => {
+  app.get('/v1/usage/top', doc({ summary: 'The top spenders by one dimension', auth: 'admin', query: TopQuery, responses: { 200: '`data`: the top groups.' } }), async (request) => {
     const principal = principalOf(request)
     const q = parseBody(TopQuery, request.query, 'query')
     const { fromMs, toMs, result } = await report(deps, principal, q, [q.by], DAY_MS)

@@ -9,9 +9,10 @@ import { parseBody } from './contract/parse.js'
 import { currency, usdAmount } from './contract/money.js'
 import { userTeamOf, walletRefOf, walletScopeFields } from './scope.js'
 import { canRead, principalOf, requireWrite } from './principal.js'
-import { ForbiddenError, InvalidRequestError, NotFoundError } from './errors.js'
+import { ForbiddenError, NotFoundError } from './errors.js'
 import { presentEntry, presentWallet } from './present.js'
 import { teamOfWallet } from '../ledger/index.js'
+import { doc } from './openapi.js'
 
 const AllocateBody = z
   .strictObject({
@@ -23,9 +24,10 @@ const AllocateBody = z
   .transform((body, ctx) => ({ wallet: walletRefOf(body, ctx)!, userTeamId: userTeamOf(body), amountMicros: body.amount, description: body.description }))
 
 const LEDGER_PAGE_MAX = 1000
+const LedgerQuery = z.object({ limit: z.coerce.number().int().min(1).max(LEDGER_PAGE_MAX).default(100) })
 
 export async function walletRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.post('/v1/wallets/allocate', async (request, reply) => {
+  app.post('/v1/wallets/allocate', doc({ summary: 'Add funds to an org, team or user wallet (created on first use)', auth: 'admin', body: AllocateBody, responses: { 201: 'The wallet after the allocation.' }, errors: [409] }), async (request, reply) => {
     const principal = principalOf(request)
     const body = parseBody(AllocateBody, request.body)
     const orgId = principal.orgId
@@ -57,22 +59,19 @@ export async function walletRoutes(app: FastifyInstance, deps: AdminDeps): Promi
     return reply.code(201).send(presentWallet(wallet))
   })
 
-  app.get('/v1/wallets', async (request) => {
+  app.get('/v1/wallets', doc({ summary: 'List wallets with their balances', auth: 'admin', responses: { 200: '`data`: wallets the token may read.' } }), async (request) => {
     const principal = principalOf(request)
     const wallets = (await deps.stores.ledger.listWallets(principal.orgId)).filter((w) => canRead(principal, teamOfWallet(w)))
     return { data: wallets.map(presentWallet) }
   })
 
-  app.get<{ Params: { id: string }; Querystring: { limit?: string } }>('/v1/wallets/:id/ledger', async (request) => {
+  app.get<{ Params: { id: string } }>('/v1/wallets/:id/ledger', doc({ summary: 'A wallet’s ledger entries, newest first', auth: 'admin', query: LedgerQuery, responses: { 200: 'The wallet and `data`: its entries.' }, errors: [404] }), async (request) => {
     const principal = principalOf(request)
     const wallet = await deps.stores.ledger.getWallet(request.params.id)
     if (!wallet || wallet.orgId !== principal.orgId || !canRead(principal, teamOfWallet(wallet))) {
       throw new NotFoundError('wallet', request.params.id)
     }
-    const limit = request.query.limit === undefined ? 100 : Number(request.query.limit)
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > LEDGER_PAGE_MAX) {
-      throw new InvalidRequestError(`limit: expected an integer from 1 to ${LEDGER_PAGE_MAX}`, [{ path: 'limit', message: 'out of range' }])
-    }
+    const { limit } = parseBody(LedgerQuery, request.query, 'query')
     const entries = await deps.stores.ledger.ledgerEntries(wallet.id, limit)
     return { wallet: presentWallet(wallet), data: entries.map(presentEntry) }
   })

@@ -4,6 +4,7 @@
  * hijacked) so streams pass through byte for byte without Fastify's serialisation in the way.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { z } from 'zod'
 import { newId } from '../lib/ids.js'
 import { presentedKey, type ConsumerDirectory } from '../auth/index.js'
 import { anthropicVersionDefault, buildUpstreamRequest, flavorOf, type Endpoint } from '../providers/index.js'
@@ -14,13 +15,32 @@ import { ResponseSink } from './response-sink.js'
 import { H } from './headers.js'
 import { readJsonBody, type BodyError } from './body.js'
 import type { Consumer } from '../auth/index.js'
+import { doc, type RouteDoc } from '../api/openapi.js'
 
-const ROUTES: ReadonlyArray<readonly [string, Endpoint]> = [
-  ['/v1/chat/completions', 'chat_completions'],
-  ['/v1/responses', 'responses'],
-  ['/v1/embeddings', 'embeddings'],
-  ['/v1/messages', 'messages'],
+const ROUTES: ReadonlyArray<readonly [string, Endpoint, string]> = [
+  ['/v1/chat/completions', 'chat_completions', 'OpenAI Chat Completions'],
+  ['/v1/responses', 'responses', 'OpenAI Responses'],
+  ['/v1/embeddings', 'embeddings', 'OpenAI Embeddings'],
+  ['/v1/messages', 'messages', 'Anthropic Messages'],
 ]
+
+/**
+ * What the proxy routes document: the provider's own request body (checked here only for what
+ * spend control needs: `model`, output caps, `n`, `stream`), answered as the provider answers.
+ */
+const providerBody = z.looseObject({ model: z.string().min(1), stream: z.boolean().optional() })
+
+function proxyDoc(api: string, streams: boolean): RouteDoc {
+  return {
+    summary: `${api}, with spend control`,
+    description: `The ${api} API, unchanged: the body is the provider's; the answer is the provider's, plus \`x-tollgate-*\` cost headers (trailers on a stream). Refusals use the API's own error shape.`,
+    tag: 'proxy',
+    auth: 'consumer',
+    body: providerBody,
+    responses: { 200: streams ? 'The provider’s answer (JSON, or `text/event-stream` when `stream: true`).' : 'The provider’s answer.' },
+    errors: [413, 429, 502, 503, 504],
+  }
+}
 
 export interface ProxyRouteDeps extends ProxyDeps {
   readonly consumers: ConsumerDirectory
@@ -73,10 +93,14 @@ export async function proxyRoutes(app: FastifyInstance, deps: ProxyRouteDeps): P
     void reply.code(proxyErr.status).header(H.requestId, requestId).send(errorBody(flavor, proxyErr, requestId))
   })
 
-  for (const [path, endpoint] of ROUTES) {
-    app.post(path, (request, reply) => proxyHandler(endpoint, request, reply, deps))
+  for (const [path, endpoint, api] of ROUTES) {
+    app.post(path, doc(proxyDoc(api, endpoint !== 'embeddings')), (request, reply) => proxyHandler(endpoint, request, reply, deps))
   }
-  app.get('/v1/models', (request, reply) => modelsHandler(request, reply, deps))
+  app.get(
+    '/v1/models',
+    doc({ summary: 'Models a consumer can call: configured routes and the upstream’s list', tag: 'proxy', auth: 'consumer', responses: { 200: 'OpenAI’s list shape, or Anthropic’s when `anthropic-version` is sent.' } }),
+    (request, reply) => modelsHandler(request, reply, deps),
+  )
 }
 
 async function proxyHandler(endpoint: Endpoint, request: FastifyRequest, reply: FastifyReply, deps: ProxyRouteDeps): Promise<void> {
