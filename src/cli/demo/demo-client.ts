@@ -31,20 +31,6 @@ export class DemoClient {
     return (text.length > 0 ? JSON.parse(text) : undefined) as T
   }
 
-  /** `POST /v1/events` as a consumer: usage of calls made outside the gateway. */
-  async ingest<T>(consumer: string, body: unknown): Promise<T> {
-    const key = this.consumerKeys.get(consumer)
-    if (key === undefined) throw new Error(`demo: no key for consumer ${consumer}`)
-    const response = await fetch(`${this.baseUrl}/v1/events`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    })
-    const text = await response.text()
-    if (!response.ok) throw new Error(`demo: POST /v1/events answered ${response.status}: ${text.slice(0, 300)}`)
-    return JSON.parse(text) as T
-  }
-
   /** Ends every proxied call still waiting (a held request): its promise rejects. */
   abort(): void {
     this.inFlight.abort()
