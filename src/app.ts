@@ -9,7 +9,7 @@ import { systemClock, type Clock } from './lib/clock.js'
 import { newId } from './lib/ids.js'
 import { createLogger, type Logger } from './observability/logger.js'
 import { createMetrics, registerStoreCounters, type Metrics, type StoreCounters } from './observability/metrics.js'
-import { AdminAuth, ConsumerDirectory, DEFAULT_ORG, generateKey, hashKey, keyPrefix, type AuthStore } from './auth/index.js'
+import { AdminAuth, ConsumerDirectory, DEFAULT_ORG, Sessions, generateKey, hashKey, keyPrefix, type AuthStore, type SessionStore } from './auth/index.js'
 import { PriceBook } from './pricing/index.js'
 import { ExpirySweeper, FundsSignal, type IdempotencyStore, type LedgerStore } from './ledger/index.js'
 import { TICKET_DEFAULTS, TicketService, type CostTicket, type TicketEvent, type TicketStore } from './tickets/index.js'
@@ -24,6 +24,7 @@ import { adminRoutes } from './api/index.js'
 import { discoveryRoutes, notFoundHandler } from './api/discovery.js'
 import { OpenApiRegistry } from './api/openapi.js'
 import { healthRoutes } from './observability/health.js'
+import { consoleSite } from './web/serve.js'
 import { micros, toUsd } from './money/index.js'
 import { ChangeFeed, type ChangeVersionStore } from './lib/change-feed.js'
 
@@ -34,6 +35,8 @@ export interface AppOptions {
   readonly clock?: Clock
   readonly logger?: Logger
   readonly env?: NodeJS.ProcessEnv
+  /** Where the built console is (default dist/console); tests point it at a fixture. */
+  readonly consoleDir?: string
 }
 
 export interface Stores {
@@ -44,6 +47,7 @@ export interface Stores {
   readonly auth: AuthStore
   readonly budgets: BudgetStore & BudgetUsageReader
   readonly notify: OutboxStore & InboxStore & PreferenceStore
+  readonly sessions: SessionStore
   readonly changes: ChangeVersionStore
   /**
    * Makes every committed money move and usage event readable through the SQL stores: the Redis
@@ -101,6 +105,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   const stores = await openStores(config, logger, clock, env, metrics)
   const adminAuth = new AdminAuth(stores.auth, env.TOLLGATE_ADMIN_TOKEN)
   const adminToken = await adminAuth.bootstrap(clock.nowMs())
+  const sessions = new Sessions(stores.sessions, clock)
   const apiKeys = await stores.auth.listConsumerKeys()
   let consumerKey: string | undefined
   if (config.consumerGroups.length === 0 && apiKeys.length === 0) {
@@ -190,11 +195,16 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   // Every route is described as it is registered (api/openapi.ts): the hook must come first.
   const openApi = new OpenApiRegistry()
   fastify.addHook('onRoute', openApi.onRoute)
-  fastify.setNotFoundHandler(notFoundHandler(openApi))
+  // One not-found handler for the server: a browser navigating to a console page gets the console
+  // (web/serve.ts); anything else, /v1/… included, the API's not_found envelope.
+  const site = consoleSite(options.consoleDir === undefined ? {} : { dir: options.consoleDir })
+  const apiNotFound = notFoundHandler(openApi)
+  fastify.setNotFoundHandler((request, reply) => (site.fallback(request, reply) ? reply : apiNotFound(request, reply)))
   await fastify.register(async (scope) => discoveryRoutes(scope, openApi))
   await fastify.register(async (scope) => proxyRoutes(scope, proxyDeps))
-  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, tickets, consumers, clock, logger, usage, budgets, changes, funds }))
+  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets, changes, funds }))
   await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics }))
+  await fastify.register(async (scope) => site.routes(scope))
 
   let closed = false
   let housekeeping: NodeJS.Timeout | undefined

@@ -4,6 +4,9 @@
  */
 import type { FastifyInstance } from 'fastify'
 import {
+  BUDGET_SERVICE_OPTIONS_DEFAULT,
+  filterOf,
+  forecastFor,
   budgetCreateBodySchema,
   budgetPatchBodySchema,
   budgetView,
@@ -21,6 +24,7 @@ import { parseBody } from './contract/parse.js'
 import { canRead, principalOf, requireWrite } from './principal.js'
 import { NotFoundError } from './errors.js'
 import { doc } from './openapi.js'
+import type { BudgetWire } from './contract/wire.js'
 
 export async function budgetRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   app.post('/v1/billing/budgets', doc({ summary: 'Create a budget', auth: 'admin', body: budgetCreateBodySchema, responses: { 201: 'The budget with its current spend and forecast.' }, errors: [409] }), async (request, reply) => {
@@ -78,12 +82,18 @@ async function visibleBudget(deps: AdminDeps, principal: Principal, id: string):
   return budget
 }
 
-/** The budget plus where it stands now: this period's spend, percent, and whether it is enforcing. */
-async function withPosture(deps: AdminDeps, budget: Budget) {
-  const period = periodOf(budget.period, budget.timezone, deps.clock.nowMs())
+/**
+ * The budget plus where it stands now: this period's spend, percent, whether it is enforcing, and
+ * the forecast (the same weighted burn rate the `budget.forecast` notification uses; null until an
+ * hour of the period has passed).
+ */
+async function withPosture(deps: AdminDeps, budget: Budget): Promise<BudgetWire> {
+  const nowMs = deps.clock.nowMs()
+  const period = periodOf(budget.period, budget.timezone, nowMs)
   const counter = counterRefOf(budget, period)
   const spend = (await deps.stores.ledger.budgetSpend(budget.orgId, [counter])).get(counterKey(counter.budgetId, counter.periodKey))
   const spentMicros = spend?.spentMicros ?? micros(0)
+  const forecast = await forecastFor(deps.stores.budgets, filterOf(budget), period, nowMs, spentMicros, budget.amountMicros, BUDGET_SERVICE_OPTIONS_DEFAULT)
   return {
     ...budgetView(budget),
     posture: {
@@ -94,6 +104,8 @@ async function withPosture(deps: AdminDeps, budget: Budget) {
       reserved_usd: toUsd(spend?.reservedMicros ?? micros(0)),
       percent: percentOfAmount(spentMicros, budget.amountMicros),
       limit_usd: counter.limitMicros === undefined ? null : toUsd(counter.limitMicros),
+      forecast_spend_usd: forecast === undefined ? null : toUsd(forecast.projectedSpendMicros),
+      forecast_exhaustion_at: forecast?.exhaustionAtMs === undefined ? null : new Date(forecast.exhaustionAtMs).toISOString(),
     },
   }
 }

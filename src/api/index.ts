@@ -1,11 +1,12 @@
 /**
- * The admin REST API (SPEC §6), one file per resource. Every route here needs an admin token;
- * errors use one envelope (http-errors.ts).
+ * The admin REST API, one file per resource. Every route here needs an admin token (Bearer) or a
+ * console session cookie (session.ts); errors use one envelope (http-errors.ts).
  */
 import type { FastifyInstance } from 'fastify'
+import fastifyCookie from '@fastify/cookie'
 import type { Config } from '../config/index.js'
 import type { Stores } from '../app.js'
-import type { AdminAuth, ConsumerDirectory } from '../auth/index.js'
+import type { AdminAuth, ConsumerDirectory, Sessions } from '../auth/index.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../observability/logger.js'
 import type { TicketService } from '../tickets/index.js'
@@ -22,11 +23,13 @@ import { usageRoutes } from './usage.js'
 import { keyRoutes } from './keys.js'
 import { budgetRoutes } from './budgets.js'
 import { notificationRoutes } from './notifications.js'
+import { sessionRoutes } from './session.js'
 
 export interface AdminDeps {
   readonly config: Config
   readonly stores: Stores
   readonly adminAuth: AdminAuth
+  readonly sessions: Sessions
   readonly tickets: TicketService
   readonly consumers: ConsumerDirectory
   /** Makes committed usage readable by reports (the Redis backend drains its journal). */
@@ -40,7 +43,10 @@ export interface AdminDeps {
 
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   app.setErrorHandler(adminErrorHandler(deps.logger))
-  app.addHook('preHandler', adminAuthHook(deps.adminAuth))
+  // Cookies are parsed in this scope only: the proxy's hot path never reads them.
+  await app.register(fastifyCookie)
+  app.addHook('preHandler', adminAuthHook(deps.adminAuth, deps.sessions))
+  await sessionRoutes(app, deps)
   await walletRoutes(app, deps)
   await ticketRoutes(app, deps)
   await reservationRoutes(app, deps)

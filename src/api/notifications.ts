@@ -1,7 +1,7 @@
 /** The in-app inbox and notification preferences (SPEC §5, §6). */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
-import { inboxEntryView, notificationPreferencesBodySchema, preferenceFromBody, preferenceView } from '../notify/index.js'
+import { inboxEntryView, notificationPreferencesBodySchema, notificationTitle, preferenceFromBody, preferenceView } from '../notify/index.js'
 import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { principalOf, requireAdmin, requireWrite, teamFilter } from './principal.js'
@@ -21,7 +21,8 @@ export async function notificationRoutes(app: FastifyInstance, deps: AdminDeps):
     const principal = principalOf(request)
     const q = parseBody(InboxQuery, request.query, 'query')
     const entries = await deps.stores.notify.listInbox(principal.orgId, { unreadOnly: q.unread === 'true', limit: q.limit, beforeId: q.before, teamId: teamFilter(principal) })
-    return { data: entries.map(inboxEntryView) }
+    // The title is the line Slack and email use, so the inbox reads the same.
+    return { data: entries.map((entry) => ({ ...inboxEntryView(entry), title: notificationTitle(entry.notification) })) }
   })
 
   app.post<{ Params: { id: string } }>('/v1/notifications/:id/read', doc({ summary: 'Mark a notification read', auth: 'admin', responses: { 200: 'The notification.' }, errors: [404] }), async (request) => {
@@ -36,7 +37,10 @@ export async function notificationRoutes(app: FastifyInstance, deps: AdminDeps):
 
   app.get('/v1/notification-preferences', doc({ summary: 'Which notification types go to which channels', auth: 'admin', responses: { 200: 'The preferences.' } }), async (request) => {
     const principal = principalOf(request)
-    return { data: (await deps.stores.notify.listPreferences(principal.orgId)).map(preferenceView) }
+    // The configured channels (id and type only: URLs and secrets stay in the config), so a
+    // preference can be chosen from them.
+    const channels = deps.config.notificationChannels.map((c) => ({ id: c.id, type: c.type }))
+    return { data: (await deps.stores.notify.listPreferences(principal.orgId)).map(preferenceView), channels }
   })
 
   app.put('/v1/notification-preferences', doc({ summary: 'Replace the notification preferences', auth: 'admin', body: notificationPreferencesBodySchema, responses: { 200: 'The preferences.' } }), async (request) => {

@@ -113,7 +113,7 @@ export class OpenApiRegistry {
         securitySchemes: {
           admin: { type: 'http', scheme: 'bearer', description: 'An admin token (`Authorization: Bearer tg_admin_…`).' },
           consumer: { type: 'http', scheme: 'bearer', description: 'A consumer key; `x-api-key` is accepted on /v1/messages.' },
-          session: { type: 'apiKey', in: 'cookie', name: 'tollgate_session', description: 'A console session (with the `x-csrf-token` header on writes).' },
+          session: { type: 'apiKey', in: 'cookie', name: 'tollgate_session', description: 'A console session (with the `x-tollgate-csrf` header on writes).' },
         },
         schemas: { Error: errorEnvelopeSchema },
       },

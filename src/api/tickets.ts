@@ -1,7 +1,8 @@
 /**
- * Cost tickets: list, approve (a top-up, or a one-off grant of the largest refused estimate),
- * deny. The ticket is resolved first, atomically, so two approvers cannot both add funds; held
- * requests of the org are woken at once.
+ * Cost tickets: list (with what became of each ticket's first request: held, released,
+ * completed), approve (a top-up, or a one-off grant of the largest refused estimate), deny. The
+ * ticket is resolved first, atomically, so two approvers cannot both add funds; held requests of
+ * the org are woken at once.
  */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
@@ -15,6 +16,9 @@ import { presentTicket } from './present.js'
 import type { WalletRef } from '../ledger/index.js'
 import type { CostTicket } from '../tickets/index.js'
 import type { Principal } from '../auth/index.js'
+import type { RequestOutcome } from '../usage/index.js'
+import { toUsd } from '../money/index.js'
+import type { TicketRequestView } from './contract/wire.js'
 import { doc } from './openapi.js'
 
 const ApproveBody = z.strictObject({ amount: usdAmount.optional(), note: z.string().max(1000).optional() })
@@ -27,12 +31,15 @@ const TicketsQuery = z.object({
 })
 
 export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.get('/v1/cost-tickets', doc({ summary: 'List cost tickets', auth: 'admin', query: TicketsQuery, responses: { 200: '`data`: tickets, newest first.' } }), async (request) => {
+  app.get('/v1/cost-tickets', doc({ summary: 'List cost tickets', auth: 'admin', query: TicketsQuery, responses: { 200: '`data`: tickets, newest first, each with `request`: what became of its first refused request (waiting, released, completed, refused, failed).' } }), async (request) => {
     const principal = principalOf(request)
     const q = parseBody(TicketsQuery, request.query, 'query')
     await deps.tickets.expireOverdue(500)
     const tickets = await deps.tickets.list(principal.orgId, { status: q.status, teamId: teamFilter(principal), limit: q.limit })
-    return { data: tickets.map(presentTicket) }
+    // The held request's own event is written when it finishes: flush so a finished one shows.
+    await deps.usage.flush()
+    const outcomes = await deps.stores.usage.requestOutcomes(principal.orgId, tickets.map((t) => t.requestId))
+    return { data: tickets.map((t) => ({ ...presentTicket(t), request: requestOutcomeView(t, outcomes.get(t.requestId)) })) }
   })
 
   app.post<{ Params: { id: string } }>('/v1/cost-tickets/:id/approve', doc({ summary: 'Approve a refused request: grant its estimate or top the wallet up', auth: 'admin', body: ApproveBody, responses: { 200: 'The approved ticket.' }, errors: [404, 409] }), async (request) => {
@@ -76,6 +83,20 @@ export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promi
     }
     return presentTicket(result.ticket)
   })
+}
+
+/**
+ * What became of the ticket's first refused request. A request that holds writes its usage event
+ * only when it finishes, so a pending ticket without an event is a request still waiting on the
+ * decision, and an approved one without an event has been released and is running.
+ */
+export function requestOutcomeView(ticket: CostTicket, outcome: RequestOutcome | undefined): TicketRequestView {
+  if (outcome === undefined) {
+    const state = ticket.status === 'pending' ? 'waiting' : ticket.status === 'approved' ? 'released' : 'refused'
+    return { state, http_status: null, cost_usd: null, finished_at: null }
+  }
+  const state = outcome.status === 'ok' ? 'completed' : outcome.status === 'refused' ? 'refused' : 'failed'
+  return { state, http_status: outcome.httpStatus, cost_usd: toUsd(outcome.costMicros), finished_at: new Date(outcome.atMs).toISOString() }
 }
 
 async function ticketFor(deps: AdminDeps, principal: Principal, id: string): Promise<CostTicket> {

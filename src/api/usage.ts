@@ -1,4 +1,7 @@
-/** Usage reports (SPEC §6): totals and a time series grouped by any attribution dimension. */
+/**
+ * Usage reports: totals and a time series grouped by any attribution dimension, filtered by
+ * environment and data mode, with the spike hours of the range.
+ */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { toUsd } from '../money/index.js'
@@ -7,7 +10,10 @@ import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { principalOf, teamFilter } from './principal.js'
 import type { Principal } from '../auth/index.js'
+import { SPIKE_TRAILING_HOURS, spikeHours } from './usage-spikes.js'
 import { doc } from './openapi.js'
+
+const HOUR_MS = 3_600_000
 
 const DAY_MS = 86_400_000
 const RANGE_MS_MAX = 366 * DAY_MS
@@ -25,6 +31,9 @@ const instant = z.string().max(40).transform((value, ctx) => {
   }
   return ms
 })
+
+/** `real` or `demo` events only (seed traffic is `demo`); absent: both. */
+const dataMode = z.enum(['real', 'demo'], { error: 'expected real | demo' }).optional()
 
 const groupBy = z
   .string()
@@ -47,6 +56,7 @@ const UsageQuery = z
     group_by: groupBy,
     bucket: z.enum(['minute', 'hour', 'day']).default('day'),
     environment: z.string().max(100).optional(),
+    data_mode: dataMode,
   })
   .superRefine((q, ctx) => {
     if (q.from !== undefined && q.to !== undefined && q.from >= q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: '"from" must be before "to"' })
@@ -58,6 +68,7 @@ const TopQuery = z.object({
   by: z.enum(USAGE_GROUP_BY).default('user'),
   limit: z.coerce.number().int().min(1).max(TOP_LIMIT_MAX).default(10),
   environment: z.string().max(100).optional(),
+  data_mode: dataMode,
 })
 
 function presentTotals(t: UsageTotals) {
@@ -82,7 +93,7 @@ function range(from: number | undefined, to: number | undefined, nowMs: number) 
 async function report(
   deps: AdminDeps,
   principal: Principal,
-  q: { from?: number | undefined; to?: number | undefined; environment?: string | undefined },
+  q: ReportFilter,
   groupBy: readonly UsageGroupBy[],
   bucketMs: number,
 ) {
@@ -96,12 +107,35 @@ async function report(
     bucketMs,
     teamId: teamFilter(principal),
     environment: q.environment,
+    dataMode: q.data_mode,
   })
   return { fromMs, toMs, result }
 }
 
+interface ReportFilter {
+  from?: number | undefined
+  to?: number | undefined
+  environment?: string | undefined
+  data_mode?: 'real' | 'demo' | undefined
+}
+
+/** Hourly spend from 24 hours before `fromMs`, judged by the spike rule (usage-spikes.ts). */
+async function spikesOf(deps: AdminDeps, principal: Principal, q: ReportFilter, fromMs: number, toMs: number) {
+  const hourly = await deps.stores.usage.query({
+    orgId: principal.orgId,
+    fromMs: Math.floor(fromMs / HOUR_MS) * HOUR_MS - SPIKE_TRAILING_HOURS * HOUR_MS,
+    toMs,
+    groupBy: [],
+    bucketMs: HOUR_MS,
+    teamId: teamFilter(principal),
+    environment: q.environment,
+    dataMode: q.data_mode,
+  })
+  return spikeHours(new Map(hourly.series.map((p) => [p.bucketStartMs, p.costMicros])), fromMs, toMs)
+}
+
 export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.get('/v1/usage', doc({ summary: 'Usage totals, groups and a time series', auth: 'admin', query: UsageQuery, responses: { 200: '`totals`, `groups`, `series`.' } }), async (request) => {
+  app.get('/v1/usage', doc({ summary: 'Usage totals, groups and a time series', auth: 'admin', query: UsageQuery, responses: { 200: '`totals`, `groups`, `series`, and `spikes`: the hours whose spend is at least 3× the 24 before and at least $1.' } }), async (request) => {
     const principal = principalOf(request)
     const q = parseBody(UsageQuery, request.query, 'query')
     const { fromMs, toMs, result } = await report(deps, principal, q, q.group_by, BUCKETS[q.bucket])
@@ -113,6 +147,7 @@ export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       totals: presentTotals(result.totals),
       groups: result.groups.map((g) => ({ key: g.key, ...presentTotals(g) })),
       series: result.series.map((p) => ({ bucket_start: new Date(p.bucketStartMs).toISOString(), key: p.key, ...presentTotals(p) })),
+      spikes: await spikesOf(deps, principal, q, fromMs, toMs),
     }
   })
 

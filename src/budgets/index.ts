@@ -22,6 +22,7 @@ export {
   type BudgetView,
 } from './budget.js'
 export { crossedThresholds, actionFor, firingThresholds, thresholdMarkMicros, type ThresholdAction } from './thresholds.js'
+export { forecastFor, HOUR_MS, type ForecastSettings } from './spend-context.js'
 export { forecastSpend, spikeDetected, SPIKE_FACTOR, SPIKE_FLOOR_MICROS_DEFAULT, type Forecast, type ForecastInput } from './forecast.js'
 export {
   BudgetService,

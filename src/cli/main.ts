@@ -10,11 +10,12 @@ import { Command, CommanderError } from 'commander'
 import { closeClients, withSharedOptions } from './context.js'
 import { CliError, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, oneLine } from './errors.js'
 import { registerConfigCommands } from './commands/config.js'
+import { demoCommand } from './commands/demo.js'
 import { registerDbCommands } from './commands/db.js'
 import { registerEventCommands } from './commands/events.js'
 import { registerExportJobCommands } from './commands/export-jobs.js'
 import { registerKeyCommands } from './commands/keys.js'
-import { registerServeCommand } from './commands/serve.js'
+import { parsePort, registerServeCommand } from './commands/serve.js'
 import { registerSpendCommands } from './commands/spend.js'
 import { registerTicketCommands } from './commands/tickets.js'
 import { registerTokenCommands } from './commands/tokens.js'
@@ -45,6 +46,7 @@ function buildProgram(): Command {
   registerTokenCommands(program)
   registerEventCommands(program)
   registerExportJobCommands(program)
+  program.addCommand(demoCommand(parsePort))
   return program
 }
 

@@ -24,6 +24,7 @@ import { PostgresAuthStore } from './postgres/auth-store.js'
 import { PostgresBudgetStore } from './postgres/budget-store.js'
 import { PostgresNotifyStore } from './postgres/notify-store.js'
 import { PostgresChangeStore } from './postgres/change-store.js'
+import { PostgresSessionStore } from './postgres/session-store.js'
 import { createRedis, redisReady } from './redis/client.js'
 import { RedisLedgerStore, type LedgerDrift, type RedisLedgerOptions } from './redis/ledger-store.js'
 
@@ -160,6 +161,7 @@ export async function openPostgresRedisStores(config: PostgresRedisConfig, deps:
     budgets: new PostgresBudgetStore(pool),
     notify: new PostgresNotifyStore(pool),
     changes: new PostgresChangeStore(pool),
+    sessions: new PostgresSessionStore(pool),
     redisRoundTrips: () => ledger.redisRoundTrips,
     counters: {
       redisRoundTrips: () => ledger.redisRoundTrips,

@@ -12,6 +12,8 @@ export interface UsageQuery {
   /** Restricts to one team (a team_admin sees only their own). */
   readonly teamId: string | undefined
   readonly environment: string | undefined
+  /** `real` or `demo` events only; undefined: both. */
+  readonly dataMode?: 'real' | 'demo' | undefined
 }
 
 export interface UsageTotals {
@@ -44,7 +46,19 @@ export interface UsageStore {
   /** For ingestion: true when stored, false when its externalRequestId was already there. */
   insertIngested(event: UsageEvent): Promise<boolean>
   query(query: UsageQuery): Promise<UsageReport>
+  /** What became of each request (its latest event), for the cost-ticket list; unknown ids are absent. */
+  requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>>
 }
+
+export interface RequestOutcome {
+  readonly status: UsageEvent['status']
+  readonly httpStatus: number
+  readonly costMicros: Micros
+  readonly atMs: number
+}
+
+/** At most this many request ids per `requestOutcomes` call. */
+export const REQUEST_OUTCOMES_MAX = 500
 
 /** Column name of each group-by dimension, shared by the SQL adapters. */
 export const GROUP_COLUMN: Record<UsageGroupBy, string> = {

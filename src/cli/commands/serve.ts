@@ -25,7 +25,7 @@ export function registerServeCommand(program: Command): void {
     })
 }
 
-function parsePort(value: string): number {
+export function parsePort(value: string): number {
   const port = Number(value)
   if (!/^\d+$/.test(value) || port > 65_535) throw new InvalidArgumentError('expected a port from 0 to 65535')
   return port

@@ -357,6 +357,20 @@ const notify = `
 `
 
 /** In order; ids are never renamed once shipped. */
+const sessions = `
+  CREATE TABLE console_sessions (
+    id_hash TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'team_admin', 'viewer')),
+    team_id TEXT,
+    created_at_ms BIGINT NOT NULL,
+    expires_at_ms BIGINT NOT NULL,
+    revoked_at_ms BIGINT
+  );
+  CREATE INDEX console_sessions_expiry ON console_sessions (expires_at_ms);
+`
+
 export const postgresMigrations: readonly PostgresMigration[] = [
   { id: 'ledger-0001', sql: ledger },
   { id: 'ledger-0002-journal', sql: journalFunction },
@@ -528,4 +542,5 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       ALTER TABLE usage_events ADD COLUMN cost_breakdown_json TEXT;
   ` },
   { id: 'changes-0001-versions', sql: `CREATE TABLE change_versions (topic TEXT PRIMARY KEY, version BIGINT NOT NULL)` },
+  { id: 'sessions-0001-console-sessions', sql: sessions },
 ]

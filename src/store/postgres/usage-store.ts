@@ -3,9 +3,9 @@
  * (chunked so a statement stays under PostgreSQL's 65 535 bind parameters).
  */
 import type pg from 'pg'
-import { GROUP_COLUMN, type UsageQuery, type UsageReport, type UsageStore } from '../../usage/usage-store.js'
+import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageQuery, type UsageReport, type UsageStore } from '../../usage/usage-store.js'
 import type { UsageEvent, UsageGroupBy } from '../../usage/types.js'
-import { USAGE_COLUMNS, totalsOf, usageRow } from '../sqlite/usage-store.js'
+import { USAGE_COLUMNS, outcomesOf, totalsOf, usageRow, type OutcomeRow } from '../sqlite/usage-store.js'
 
 /** Rows per INSERT statement: 39 columns × 500 rows = 19 500 parameters (PostgreSQL allows 65 535). */
 const ROWS_PER_STATEMENT = 500
@@ -39,6 +39,7 @@ export class PostgresUsageStore implements UsageStore {
     const where = ['org_id = $1', 'at_ms >= $2', 'at_ms < $3']
     if (q.teamId !== undefined) where.push(`team_id = $${params.push(q.teamId)}`)
     if (q.environment !== undefined) where.push(`environment = $${params.push(q.environment)}`)
+    if (q.dataMode !== undefined) where.push(`data_mode = $${params.push(q.dataMode)}`)
     const whereSql = where.join(' AND ')
     const groupCols = q.groupBy.map((g) => `${GROUP_COLUMN[g]} AS "${g}"`)
     const groupBySql = q.groupBy.map((g) => GROUP_COLUMN[g]).join(', ')
@@ -69,5 +70,16 @@ export class PostgresUsageStore implements UsageStore {
       groups: groups.map((row) => ({ key: keyOf(row), ...totalsOf(row) })),
       series: series.map((row) => ({ bucketStartMs: Number(row.bucket_start_ms), key: keyOf(row), ...totalsOf(row) })),
     }
+  }
+
+  async requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>> {
+    const ids = requestIds.slice(0, REQUEST_OUTCOMES_MAX)
+    if (ids.length === 0) return new Map()
+    const { rows } = await this.pool.query<OutcomeRow>(
+      `SELECT request_id, status, http_status, cost_micros, at_ms FROM usage_events
+       WHERE org_id = $1 AND request_id = ANY($2::text[]) ORDER BY at_ms, id`,
+      [orgId, ids],
+    )
+    return outcomesOf(rows)
   }
 }

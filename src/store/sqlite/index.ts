@@ -9,6 +9,7 @@ import { SqliteAuthStore, authMigrations } from './auth-store.js'
 import { SqliteBudgetStore, budgetMigrations } from './budget-store.js'
 import { SqliteNotifyStore, notifyMigrations } from './notify-store.js'
 import { SqliteChangeStore, changeMigrations } from './change-store.js'
+import { SqliteSessionStore, sessionMigrations } from './session-store.js'
 
 // Order matters: budgets read usage_events, so usage comes before them.
 export const sqliteMigrations = [
@@ -20,6 +21,7 @@ export const sqliteMigrations = [
   ...budgetMigrations,
   ...notifyMigrations,
   ...changeMigrations,
+  ...sessionMigrations,
 ]
 
 export function openSqliteStores(path: string): Stores {
@@ -35,6 +37,7 @@ export function openSqliteStores(path: string): Stores {
     budgets: new SqliteBudgetStore(db),
     notify: new SqliteNotifyStore(db),
     changes: new SqliteChangeStore(db),
+    sessions: new SqliteSessionStore(db),
     async close() {
       db.close()
     },

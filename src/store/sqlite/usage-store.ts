@@ -1,6 +1,6 @@
 /** UsageStore on SQLite: batched inserts in one transaction; reports are GROUP BY over indexes. */
 import { micros } from '../../money/index.js'
-import { GROUP_COLUMN, type UsageQuery, type UsageReport, type UsageStore, type UsageTotals } from '../../usage/usage-store.js'
+import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageQuery, type UsageReport, type UsageStore, type UsageTotals } from '../../usage/usage-store.js'
 import type { UsageEvent, UsageGroupBy } from '../../usage/types.js'
 import type { SqliteDatabase } from './db.js'
 
@@ -30,6 +30,23 @@ export function usageRow(e: UsageEvent): unknown[] {
 }
 
 export const USAGE_COLUMNS = COLUMNS
+
+export interface OutcomeRow {
+  request_id: string
+  status: RequestOutcome['status']
+  http_status: number
+  cost_micros: number
+  at_ms: number
+}
+
+/** The latest event per request wins (rows come oldest first). */
+export function outcomesOf(rows: readonly OutcomeRow[]): Map<string, RequestOutcome> {
+  const outcomes = new Map<string, RequestOutcome>()
+  for (const row of rows) {
+    outcomes.set(row.request_id, { status: row.status, httpStatus: Number(row.http_status), costMicros: micros(Number(row.cost_micros)), atMs: Number(row.at_ms) })
+  }
+  return outcomes
+}
 
 interface TotalsRow {
   requests: number
@@ -87,7 +104,8 @@ export class SqliteUsageStore implements UsageStore {
     const where = ['org_id = @orgId', 'at_ms >= @fromMs', 'at_ms < @toMs']
     if (q.teamId !== undefined) where.push('team_id = @teamId')
     if (q.environment !== undefined) where.push('environment = @environment')
-    const params = { orgId: q.orgId, fromMs: q.fromMs, toMs: q.toMs, teamId: q.teamId, environment: q.environment, bucketMs: q.bucketMs }
+    if (q.dataMode !== undefined) where.push('data_mode = @dataMode')
+    const params = { orgId: q.orgId, fromMs: q.fromMs, toMs: q.toMs, teamId: q.teamId, environment: q.environment, dataMode: q.dataMode, bucketMs: q.bucketMs }
     const whereSql = where.join(' AND ')
     const groupCols = q.groupBy.map((g) => `${GROUP_COLUMN[g]} AS "${g}"`)
     const groupBySql = q.groupBy.map((g) => GROUP_COLUMN[g]).join(', ')
@@ -115,5 +133,17 @@ export class SqliteUsageStore implements UsageStore {
       groups: groups.map((row) => ({ key: keyOf(row), ...totalsOf(row) })),
       series: series.map((row) => ({ bucketStartMs: row.bucket_start_ms as number, key: keyOf(row), ...totalsOf(row) })),
     }
+  }
+
+  async requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>> {
+    const ids = requestIds.slice(0, REQUEST_OUTCOMES_MAX)
+    if (ids.length === 0) return new Map()
+    const rows = this.db
+      .prepare<unknown[], OutcomeRow>(
+        `SELECT request_id, status, http_status, cost_micros, at_ms FROM usage_events
+         WHERE org_id = ? AND request_id IN (${ids.map(() => '?').join(', ')}) ORDER BY at_ms, rowid`,
+      )
+      .all(orgId, ...ids)
+    return outcomesOf(rows)
   }
 }

@@ -1,0 +1,154 @@
+/**
+ * Chart options built from API reports, pure (ECharts draws them). The spend chart stacks the
+ * largest breakdown keys per bucket (the rest as "Other") and shades the spike window: the
+ * buckets that contain a spike hour reported by the API.
+ */
+import type { EChartsCoreOption } from 'echarts/core'
+import type { UsageDimension, UsageReportView } from '../../src/api/contract/wire'
+import { labelOf } from './format'
+import { OTHER_COLOR, SERIES_COLORS } from './theme'
+
+/** Keys drawn as their own series; the rest are summed as "Other". */
+export const SERIES_KEYS_MAX = 8
+export const BUCKET_MS = { hour: 3_600_000, day: 86_400_000 } as const
+export type Bucket = keyof typeof BUCKET_MS
+
+export interface SpendSeries {
+  readonly bucketStartsMs: number[]
+  readonly series: Array<{ name: string; values: number[] }>
+  /** Indexes into bucketStartsMs of the buckets that hold a spike hour. */
+  readonly spikeBuckets: number[]
+}
+
+/** Every bucket of [fromMs, toMs) (empty ones as zero), the largest keys, and the spike buckets. */
+export function spendSeries(report: UsageReportView, dimension: UsageDimension | undefined, bucket: Bucket): SpendSeries {
+  const bucketMs = BUCKET_MS[bucket]
+  const firstMs = Math.floor(Date.parse(report.from) / bucketMs) * bucketMs
+  const toMs = Date.parse(report.to)
+  const bucketStartsMs: number[] = []
+  for (let ms = firstMs; ms < toMs; ms += bucketMs) bucketStartsMs.push(ms)
+  const indexOf = new Map(bucketStartsMs.map((ms, i) => [ms, i]))
+
+  const keyOf = (key: Partial<Record<UsageDimension, string | null>>) => (dimension === undefined ? 'Spend' : labelOf(key[dimension]))
+  const named = dimension === undefined ? ['Spend'] : report.groups.slice(0, SERIES_KEYS_MAX).map((g) => keyOf(g.key))
+  const hasOther = dimension !== undefined && report.groups.length > SERIES_KEYS_MAX
+  const names = hasOther ? [...named, 'Other'] : named
+  const values = new Map(names.map((name) => [name, new Array<number>(bucketStartsMs.length).fill(0)]))
+  for (const point of report.series) {
+    const index = indexOf.get(Date.parse(point.bucket_start))
+    if (index === undefined) continue
+    const name = keyOf(point.key)
+    const row = values.get(named.includes(name) ? name : 'Other')
+    if (row) row[index] = round6((row[index] ?? 0) + point.cost_usd)
+  }
+  const spikeBuckets = [...new Set((report.spikes ?? []).map((s) => indexOf.get(Math.floor(Date.parse(s.bucket_start) / bucketMs) * bucketMs)))]
+    .filter((i): i is number => i !== undefined)
+    .sort((a, b) => a - b)
+  return { bucketStartsMs, series: names.map((name) => ({ name, values: values.get(name)! })), spikeBuckets }
+}
+
+export function bucketLabel(ms: number, bucket: Bucket): string {
+  const date = new Date(ms)
+  return bucket === 'day'
+    ? date.toLocaleDateString('en-GB', { month: 'short', day: 'numeric' })
+    : date.toLocaleString('en-GB', { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })
+}
+
+export function spendChartOption(data: SpendSeries, bucket: Bucket): EChartsCoreOption {
+  const labels = data.bucketStartsMs.map((ms) => bucketLabel(ms, bucket))
+  return {
+    color: [...SERIES_COLORS.slice(0, data.series.length - (data.series.at(-1)?.name === 'Other' ? 1 : 0)), OTHER_COLOR],
+    tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: (value: unknown) => `$${Number(value).toFixed(4)}` },
+    legend: { type: 'scroll', bottom: 0 },
+    grid: { left: 8, right: 16, top: 24, bottom: 40, containLabel: true },
+    xAxis: { type: 'category', data: labels, axisTick: { alignWithLabel: true } },
+    yAxis: { type: 'value', axisLabel: { formatter: (value: number) => `$${value}` } },
+    series: data.series.map((s, i) => ({
+      name: s.name,
+      type: 'bar',
+      stack: 'spend',
+      barMaxWidth: 28,
+      emphasis: { focus: 'series' },
+      data: s.values,
+      ...(i === 0 && data.spikeBuckets.length > 0
+        ? {
+            markArea: {
+              silent: true,
+              itemStyle: { color: 'rgba(220, 38, 38, 0.22)' },
+              label: { show: true, position: 'insideTop', color: '#dc2626', fontWeight: 'bold' },
+              data: data.spikeBuckets.map((index, n) => [{ xAxis: labels[index], name: n === 0 ? 'Spike window' : '' }, { xAxis: labels[index] }]),
+            },
+          }
+        : {}),
+    })),
+  }
+}
+
+export interface GaugeInput {
+  readonly percent: number
+  readonly forecastPercent: number | null
+  readonly thresholds: readonly number[]
+}
+
+/**
+ * A budget gauge: the needle is spend as a percent of the amount; the arc changes colour at each
+ * of the budget's thresholds (green before the first, warmer after each, red past 100%); a thin
+ * grey needle marks the forecast for the period end. The scale runs to 100%, or to the next 50%
+ * when spend or forecast is past it (at most 300%).
+ */
+export function gaugeOption(input: GaugeInput): EChartsCoreOption {
+  const max = Math.min(300, Math.max(100, Math.ceil(Math.max(input.percent, input.forecastPercent ?? 0) / 50) * 50))
+  const common = { type: 'gauge', min: 0, max, startAngle: 200, endAngle: -20, radius: '95%', center: ['50%', '62%'] }
+  return {
+    series: [
+      {
+        ...common,
+        axisLine: { lineStyle: { width: 12, color: gaugeStops(input.thresholds, max) } },
+        splitNumber: max / 25,
+        splitLine: { length: 8, distance: 0 },
+        axisTick: { show: false },
+        axisLabel: { distance: 12, fontSize: 10, formatter: (v: number) => (v === 0 || v === 100 || v === max ? `${v}%` : '') },
+        pointer: { width: 5, length: '70%' },
+        anchor: { show: true, size: 8 },
+        title: { show: false },
+        detail: { valueAnimation: false, offsetCenter: [0, '32%'], fontSize: 18, formatter: (v: number) => `${Math.round(v * 10) / 10}%` },
+        data: [{ value: Math.min(input.percent, max), name: 'spend' }],
+      },
+      ...(input.forecastPercent === null
+        ? []
+        : [
+            {
+              ...common,
+              axisLine: { show: false },
+              splitLine: { show: false },
+              axisTick: { show: false },
+              axisLabel: { show: false },
+              pointer: { width: 2, length: '88%', itemStyle: { color: '#64748b' } },
+              title: { show: false },
+              detail: { show: false },
+              data: [{ value: Math.min(input.forecastPercent, max), name: 'forecast' }],
+            },
+          ]),
+    ],
+  }
+}
+
+const STOP_COLORS = ['#16a34a', '#ca8a04', '#d97706', '#ea580c']
+
+/** Arc colour stops (fractions of the scale) at each threshold below 100%, then red to the end. */
+export function gaugeStops(thresholds: readonly number[], max: number): Array<[number, string]> {
+  const marks = [...new Set(thresholds)].filter((t) => t > 0 && t < 100).sort((a, b) => a - b)
+  const stops: Array<[number, string]> = []
+  let previous = 0
+  for (const [i, mark] of [...marks, 100].entries()) {
+    if (mark <= previous) continue
+    stops.push([mark / max, STOP_COLORS[Math.min(i, STOP_COLORS.length - 1)]!])
+    previous = mark
+  }
+  if (max > 100) stops.push([1, '#dc2626'])
+  return stops
+}
+
+function round6(value: number): number {
+  return Math.round(value * 1_000_000) / 1_000_000
+}

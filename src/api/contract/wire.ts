@@ -1,0 +1,252 @@
+/**
+ * The admin API's JSON shapes as the console reads them: snake_case, USD as numbers at this edge
+ * (exact `*_micros` beside them where the API sends both). Types only, so the console
+ * (console/, its own tsconfig) may import this file without pulling in server code; the server's
+ * presenters are typed against the same shapes where they build them.
+ */
+
+export type Role = 'admin' | 'team_admin' | 'viewer'
+
+export interface SessionView {
+  role: Role
+  team_id: string | null
+  org_id: string
+  /** null for a Bearer caller (no session). */
+  expires_at: string | null
+  /** Send as `x-tollgate-csrf` on every write made with the session cookie; null for a Bearer caller. */
+  csrf_token: string | null
+}
+
+export interface ApiIssue {
+  path: string
+  message: string
+}
+
+export interface ApiErrorBody {
+  error: { type: string; code: string; message: string; issues?: ApiIssue[]; request_id: string }
+}
+
+export const USAGE_DIMENSIONS = ['provider', 'model', 'team', 'user', 'agent', 'endpoint', 'prompt_version', 'environment'] as const
+export type UsageDimension = (typeof USAGE_DIMENSIONS)[number]
+
+export interface UsageTotalsView {
+  requests: number
+  cost_usd: number
+  cost_micros: number
+  input_tokens: number
+  output_tokens: number
+  cache_read_tokens: number
+  reasoning_tokens: number
+}
+
+export interface SpikeHourView {
+  bucket_start: string
+  cost_usd: number
+  trailing_mean_usd: number
+}
+
+export interface UsageReportView {
+  from: string
+  to: string
+  bucket: 'minute' | 'hour' | 'day'
+  group_by: UsageDimension[]
+  totals: UsageTotalsView
+  groups: Array<UsageTotalsView & { key: Partial<Record<UsageDimension, string | null>> }>
+  series: Array<UsageTotalsView & { bucket_start: string; key: Partial<Record<UsageDimension, string | null>> }>
+  /** Hours whose spend is a spike (see docs/console.md, "Spike window"). */
+  spikes?: SpikeHourView[]
+}
+
+export interface UsageTopView {
+  from: string
+  to: string
+  by: UsageDimension
+  data: Array<UsageTotalsView & Partial<Record<UsageDimension, string | null>>>
+}
+
+export type BudgetScopeKind = 'org' | 'team' | 'user' | 'agent' | 'key' | 'endpoint' | 'model' | 'provider'
+export type BudgetPeriodName = 'daily' | 'weekly' | 'monthly' | 'quarterly' | 'yearly'
+export type ThresholdActionName = 'notify' | 'degrade' | 'block'
+
+export interface BudgetPostureView {
+  period_key: string
+  period_start: string
+  period_end: string
+  spend_usd: number
+  reserved_usd: number
+  percent: number
+  limit_usd: number | null
+  /** Spend at period end if the recent rate holds; null before there is enough history. */
+  forecast_spend_usd: number | null
+  /** When spend reaches the amount at that rate; null when not within the period. */
+  forecast_exhaustion_at: string | null
+}
+
+export interface BudgetWire {
+  id: string
+  name: string
+  scope: { kind: BudgetScopeKind; id: string; environment?: string }
+  period: BudgetPeriodName
+  timezone: string
+  amount_usd: number
+  alert_thresholds: number[]
+  threshold_actions: Array<{ threshold_percent: number; action: ThresholdActionName }>
+  hard_limit: boolean
+  shadow: boolean
+  categories: string[]
+  owner: string | null
+  channels: string[] | null
+  source: 'config' | 'api'
+  created_at: string
+  updated_at: string
+  posture: BudgetPostureView
+}
+
+export interface WalletView {
+  id: string
+  scope: string
+  scope_kind: 'user' | 'team' | 'org'
+  scope_id: string
+  /** The team a user wallet belongs to (a team wallet's own id; null for org and team-less user wallets). */
+  team_id: string | null
+  currency: string
+  allocated_usd: number | null
+  spent_usd: number | null
+  reserved_usd: number | null
+  available_usd: number | null
+  allocated_micros: number
+  spent_micros: number
+  reserved_micros: number
+  available_micros: number
+  created_at: string | null
+}
+
+export interface LedgerEntryView {
+  id: string
+  kind: string
+  amount_usd: number | null
+  amount_micros: number
+  reservation_id: string | null
+  description: string | null
+  at: string | null
+}
+
+export type TicketStatus = 'pending' | 'approved' | 'denied' | 'expired'
+
+/**
+ * What became of a ticket's request: `waiting` (held, the caller is still waiting on the
+ * decision), `released` (approved, running), `completed`, `refused` (not held, denied, expired or
+ * timed out), `failed` (the provider failed it).
+ */
+export interface TicketRequestView {
+  state: 'waiting' | 'released' | 'completed' | 'refused' | 'failed'
+  http_status: number | null
+  cost_usd: number | null
+  finished_at: string | null
+}
+
+export interface TicketView {
+  id: string
+  status: TicketStatus
+  reason: string
+  scope: string
+  team_id: string | null
+  request_id: string
+  consumer: string
+  model: string
+  estimate_usd: number | null
+  grant_usd: number | null
+  note: string | null
+  resolved_by: string | null
+  created_at: string | null
+  expires_at: string | null
+  resolved_at: string | null
+  /** In lists only. */
+  request?: TicketRequestView
+}
+
+export interface NotificationView {
+  id: string
+  type: string
+  created_at: string
+  title: string
+  data: Record<string, unknown>
+  read_at: string | null
+}
+
+/** Every notification type: the inbox, webhooks and preferences use these names. */
+export const NOTIFICATION_TYPE_NAMES = [
+  'budget.threshold',
+  'budget.forecast',
+  'budget.spike',
+  'budget.blocked',
+  'wallet.threshold',
+  'wallet.exhausted',
+  'ticket.created',
+  'ticket.digest',
+  'ticket.resolved',
+] as const
+export type NotificationTypeName = (typeof NOTIFICATION_TYPE_NAMES)[number]
+
+export interface NotificationPreferenceView {
+  subject: { type: 'user' | 'role'; id: string }
+  /** Channel ids per type; a type absent sends nothing on this subject's behalf. */
+  types: Partial<Record<NotificationTypeName, string[]>>
+  updated_at: string
+}
+
+export interface UsageEventView {
+  id: string
+  request_id: string
+  occurred_at: string
+  team_id: string | null
+  user_id: string | null
+  agent_id: string | null
+  key_name: string | null
+  endpoint_tag: string | null
+  prompt_version: string | null
+  environment: string
+  provider: string
+  model_requested: string
+  model_served: string
+  endpoint: string
+  status: string
+  http_status: number
+  is_stream: boolean
+  decision: string
+  data_mode: 'real' | 'demo'
+  source: 'gateway' | 'ingest'
+  tokens: { input: number; cache_read: number; cache_write: number; output: number; reasoning: number; audio_input: number; audio_output: number }
+  cost_usd: number
+  cost_micros: number
+  price_source: string
+  usage_source: string
+  latency_ms: number
+  /** Per-part cost, when the API provides it. */
+  breakdown?: Record<string, unknown> | Array<Record<string, unknown>>
+}
+
+export interface ExportJobView {
+  id: string
+  type: 'events' | 'ledger' | 'budgets'
+  format: 'csv' | 'ndjson'
+  status: 'queued' | 'running' | 'completed' | 'failed'
+  progress: number
+  rows_written: number
+  rows_total: number | null
+  error: string | null
+  download_url: string | null
+  created_at?: string
+  date_from?: string
+  date_to?: string
+}
+
+export interface ListOf<T> {
+  data: T[]
+}
+
+export interface NotificationPreferencesList {
+  data: NotificationPreferenceView[]
+  /** Configured channels: id and type only. */
+  channels: Array<{ id: string; type: 'webhook' | 'slack' | 'email' }>
+}

@@ -1,0 +1,245 @@
+/// <reference lib="dom" />
+/**
+ * The web console in a real browser, against a gateway running the demo data (`tollgate demo
+ * --fast`, in process): sign in with the admin token; the Overview shows the demo's spend and its
+ * spike; a budget is created (after the API's message is shown on a bad amount) and its gauge
+ * appears; a ticket is approved and the held request completes; a notification is marked read; a
+ * viewer sees no write control; sign-out ends the session. Every page is photographed at 1280 px
+ * (plus one phone-width and one dark screenshot) into TOLLGATE_SCREENSHOTS_DIR (default
+ * .tmp/screenshots; `npm run screenshots` writes docs/screenshots).
+ *
+ * How: playwright-core drives Debian's /usr/bin/chromium with a fresh --user-data-dir and the
+ * flags this machine's closed network needs. Without chromium the file skips, saying why — except
+ * under CI=true, where it fails. It needs the built console (npm test builds first).
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import { runDemo, type RunningDemo } from '../../src/cli/demo/run-demo.js'
+import { CONSOLE_DIR_DEFAULT } from '../../src/web/serve.js'
+import { formatUsd } from '../../console/src/format.js'
+import { lastDays, wireRange } from '../../console/src/range.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
+const SCREENSHOTS = resolve(process.env.TOLLGATE_SCREENSHOTS_DIR ?? '.tmp/screenshots')
+const DESKTOP = { width: 1280, height: 900 }
+const PHONE = { width: 390, height: 844 }
+const UI_TIMEOUT_MS = 15_000
+
+const hasChromium = existsSync(CHROMIUM)
+if (!hasChromium && process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing: .ci/run installs it with apt-get`)
+
+describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console (skipped: ${CHROMIUM} is not installed)`, () => {
+  let demo: RunningDemo
+  let context: BrowserContext
+  let page: Page
+  let profileDir: string
+
+  const admin = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${demo.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${demo.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    })
+    return { status: response.status, body: (response.status === 204 ? undefined : await response.json()) as any }
+  }
+
+  const shoot = async (name: string, target: Page = page) => {
+    await target.waitForLoadState('networkidle')
+    await target.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true })
+  }
+
+  const open = async (path: string, heading: string, target: Page = page) => {
+    await target.goto(`${demo.url}${path}`)
+    await target.getByRole('heading', { level: 1, name: heading }).waitFor({ timeout: UI_TIMEOUT_MS })
+  }
+
+  const signIn = async (token: string, target: Page = page) => {
+    await target.goto(`${demo.url}/usage`)
+    await target.getByLabel('Admin token').fill(token)
+    await target.getByRole('button', { name: 'Sign in' }).click()
+    await target.getByRole('heading', { level: 1, name: 'Overview' }).waitFor({ timeout: UI_TIMEOUT_MS })
+  }
+
+  beforeAll(async () => {
+    if (!existsSync(join(CONSOLE_DIR_DEFAULT, 'index.html'))) throw new Error(`no built console in ${CONSOLE_DIR_DEFAULT}: run npm run build first`)
+    mkdirSync(SCREENSHOTS, { recursive: true })
+    demo = await runDemo({ port: 0, fast: true, announce: () => {} })
+    profileDir = mkdtempSync(join(tmpdir(), 'tollgate-chromium-'))
+    context = await chromium.launchPersistentContext(profileDir, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, viewport: DESKTOP })
+    page = context.pages()[0] ?? (await context.newPage())
+  }, 120_000)
+
+  afterAll(async () => {
+    await context?.close()
+    await demo?.stop()
+    if (profileDir) rmSync(profileDir, { recursive: true, force: true })
+  })
+
+  it('signs in with the admin token: an httpOnly session cookie, nothing kept in web storage', async () => {
+    await page.goto(`${demo.url}/usage`)
+    await page.getByRole('heading', { name: 'Tollgate console' }).waitFor({ timeout: UI_TIMEOUT_MS })
+    await shoot('sign-in')
+    await page.getByLabel('Admin token').fill('tg_admin_wrong')
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByText('This token is not known to the gateway.').waitFor({ timeout: UI_TIMEOUT_MS })
+    await signIn(demo.adminToken)
+    const cookies = await context.cookies(demo.url)
+    expect(cookies).toMatchObject([{ name: 'tollgate_session', httpOnly: true, sameSite: 'Strict', path: '/' }])
+    const storage = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }))
+    expect(storage).not.toContain(demo.adminToken)
+    expect(await page.getByTestId('role').textContent()).toBe('admin')
+  })
+
+  it("shows the demo's spend over the last 7 days and its spike window on the Overview", async () => {
+    const range = wireRange(lastDays(7, Date.now()))
+    const report = (await admin('GET', `/v1/usage?from=${encodeURIComponent(range.from)}&to=${encodeURIComponent(range.to)}&bucket=hour`)).body
+    expect(report.totals.cost_usd).toBeGreaterThan(1)
+    expect(report.spikes.length).toBeGreaterThan(0)
+    await open('/usage', 'Overview')
+    await expect.poll(() => page.getByTestId('kpi-spend').textContent(), { timeout: UI_TIMEOUT_MS }).toContain(formatUsd(report.totals.cost_usd))
+    expect(await page.getByTestId('kpi-spikes').textContent()).toContain(`${report.spikes.length} h`)
+    await page.getByTestId('spend-chart').locator('text', { hasText: 'Spike' }).first().waitFor({ timeout: UI_TIMEOUT_MS })
+    await page.getByTestId('breakdown-table').getByRole('cell', { name: 'growth', exact: true }).waitFor()
+    expect(await page.getByTestId('budget-posture').locator('li').count()).toBe((await admin('GET', '/v1/billing/budgets')).body.data.length)
+    await shoot('overview')
+
+    await page.getByLabel('Break down by').selectOption('prompt_version')
+    await page.getByTestId('breakdown-table').getByRole('cell', { name: 'summarize_v4', exact: true }).waitFor({ timeout: UI_TIMEOUT_MS })
+  })
+
+  it('lists top endpoints, users and prompt versions with their share and change', async () => {
+    await open('/usage/top', 'Top spenders')
+    await page.getByTestId('top-endpoint').getByRole('cell', { name: 'search.summarize', exact: true }).waitFor({ timeout: UI_TIMEOUT_MS })
+    await page.getByTestId('top-prompt_version').getByRole('cell', { name: 'summarize_v4', exact: true }).waitFor()
+    await shoot('top')
+  })
+
+  it('creates a budget: the API names a bad amount on its field, then the new gauge appears', async () => {
+    await open('/usage/budgets', 'Budgets')
+    await page.getByTestId('budget-Growth daily').waitFor({ timeout: UI_TIMEOUT_MS })
+    await shoot('budgets')
+    await page.getByRole('button', { name: 'New budget' }).click()
+    await page.getByLabel('Name').fill('E2E research weekly')
+    await page.getByLabel('Team id').fill('research')
+    await page.getByLabel('Period').selectOption('weekly')
+    await page.getByLabel('Amount (USD)').fill('lots')
+    await page.getByRole('button', { name: 'Create budget' }).click()
+    const amountError = page.locator('.field-invalid').filter({ has: page.getByLabel('Amount (USD)') }).locator('.error')
+    await expect.poll(() => amountError.textContent(), { timeout: UI_TIMEOUT_MS }).toMatch(/positive number of USD/)
+    await shoot('budget-form-error')
+    expect((await admin('GET', '/v1/billing/budgets')).body.data.map((b: { name: string }) => b.name)).not.toContain('E2E research weekly')
+    await page.getByLabel('Amount (USD)').fill('5')
+    await page.getByRole('button', { name: 'Create budget' }).click()
+    const gauge = page.getByTestId('budget-E2E research weekly')
+    await gauge.waitFor({ timeout: UI_TIMEOUT_MS })
+    expect(await gauge.getByTestId('budget-spent').textContent()).toMatch(/of \$5\.00$/)
+    const created = (await admin('GET', '/v1/billing/budgets')).body.data.find((b: { name: string }) => b.name === 'E2E research weekly')
+    expect(created).toMatchObject({ amount_usd: 5, period: 'weekly', scope: { kind: 'team', id: 'research' } })
+  })
+
+  it('shows wallet balances, the cascade and a ledger', async () => {
+    await open('/wallets', 'Wallets')
+    await page.getByTestId('wallets-table').getByRole('cell', { name: 'team:labs' }).click()
+    await page.getByTestId('ledger').getByRole('cell', { name: 'allocation' }).first().waitFor({ timeout: UI_TIMEOUT_MS })
+    await shoot('wallets')
+  })
+
+  it('approves the cost ticket and the held request completes', async () => {
+    await open('/cost-tickets', 'Cost tickets')
+    const ticket = page.locator('li.ticket-pending').filter({ hasText: 'labs-notebook' }).first()
+    await ticket.getByTestId('request-state').filter({ hasText: 'Held request waiting' }).waitFor({ timeout: UI_TIMEOUT_MS })
+    await shoot('cost-tickets')
+    await ticket.getByRole('button', { name: 'Approve' }).click()
+    expect(await demo.heldRequest).toBe(200)
+    await page.getByRole('button', { name: 'Approved' }).click()
+    await page.getByTestId('request-state').filter({ hasText: 'Request completed' }).first().waitFor({ timeout: UI_TIMEOUT_MS })
+  })
+
+  it('marks a notification read and the unread count goes down', async () => {
+    await open('/notifications', 'Notifications')
+    const before = Number((await page.getByTestId('unread-count').textContent())?.replace('+', ''))
+    expect(before).toBeGreaterThan(0)
+    await shoot('notifications')
+    const first = page.locator('li.notification.unread').first()
+    const id = (await first.getAttribute('data-testid'))!.replace('notification-', '')
+    await first.getByRole('button', { name: /Mark read/ }).click()
+    await expect.poll(async () => Number((await page.getByTestId('unread-count').textContent())?.replace('+', '')), { timeout: UI_TIMEOUT_MS }).toBe(before - 1)
+    const stored = (await admin('GET', '/v1/notifications?limit=200')).body.data.find((n: { id: string }) => n.id === id)
+    expect(stored.read_at).not.toBeNull()
+  })
+
+  it('shows notification preferences', async () => {
+    await open('/settings/notification-preferences', 'Notification preferences')
+    await shoot('notification-preferences')
+  })
+
+  it('reads at phone width and in dark mode', async () => {
+    await page.setViewportSize(PHONE)
+    await open('/usage', 'Overview')
+    await page.getByTestId('spend-chart').locator('text', { hasText: 'Spike' }).first().waitFor({ timeout: UI_TIMEOUT_MS })
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+    expect(overflow).toBeLessThanOrEqual(0)
+    await shoot('overview-phone')
+    await page.setViewportSize(DESKTOP)
+    await page.emulateMedia({ colorScheme: 'dark' })
+    await open('/usage/budgets', 'Budgets')
+    const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor)
+    expect(background).toBe('rgb(13, 17, 23)')
+    await shoot('budgets-dark')
+    await page.emulateMedia({ colorScheme: 'light' })
+  })
+
+  it('a viewer sees no write control, and the API refuses its writes', async () => {
+    const viewer = (await admin('POST', '/v1/admin-tokens', { name: 'e2e viewer', role: 'viewer' })).body.token as string
+    const viewerPage = await context.newPage()
+    await context.clearCookies()
+    await signIn(viewer, viewerPage)
+    expect(await viewerPage.getByTestId('role').textContent()).toBe('viewer')
+    await open('/usage/budgets', 'Budgets', viewerPage)
+    await viewerPage.getByTestId('budget-Growth daily').waitFor({ timeout: UI_TIMEOUT_MS })
+    expect(await viewerPage.getByRole('button', { name: /^(New budget|Edit|Delete)$/ }).allTextContents()).toEqual([])
+    await open('/wallets', 'Wallets', viewerPage)
+    await viewerPage.getByTestId('wallets-table').getByRole('cell', { name: 'team:growth' }).waitFor({ timeout: UI_TIMEOUT_MS })
+    expect(await viewerPage.getByRole('button', { name: 'Allocate', exact: true }).allTextContents()).toEqual([])
+    await open('/cost-tickets', 'Cost tickets', viewerPage)
+    await viewerPage.getByRole('button', { name: 'All' }).click()
+    await viewerPage.locator('li.ticket').first().waitFor({ timeout: UI_TIMEOUT_MS })
+    expect(await viewerPage.getByRole('button', { name: /^(Approve|Deny)$/ }).allTextContents()).toEqual([])
+    await open('/notifications', 'Notifications', viewerPage)
+    const refused = await viewerPage.evaluate(async () => {
+      const session = await (await fetch('/v1/session')).json()
+      const response = await fetch('/v1/wallets/allocate', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-tollgate-csrf': session.csrf_token },
+        body: JSON.stringify({ team_id: 'growth', amount: 1, currency: 'USD' }),
+      })
+      return response.status
+    })
+    expect(refused).toBe(403)
+    await viewerPage.close()
+  })
+
+  it('signs out: the session is revoked and the sign-in form is back', async () => {
+    await context.clearCookies()
+    await signIn(demo.adminToken)
+    const cookie = (await context.cookies(demo.url)).find((c) => c.name === 'tollgate_session')!.value
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByRole('button', { name: 'Sign in' }).waitFor({ timeout: UI_TIMEOUT_MS })
+    expect((await context.cookies(demo.url)).find((c) => c.name === 'tollgate_session')).toBeUndefined()
+    const reused = await fetch(`${demo.url}/v1/session`, { headers: { cookie: `tollgate_session=${cookie}` } })
+    expect(reused.status).toBe(401)
+  })
+})
