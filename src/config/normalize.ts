@@ -43,6 +43,7 @@ function normalize(file: ConfigFile, source: string, ctx: Context): Config {
     notificationChannels,
     notificationDelivery: normalizeDelivery(file.notifications?.delivery, ctx),
     reservations,
+    exports: { dir: file.exports?.dir, leaseMs: file.exports?.lease_ms ?? DEFAULTS.exports.leaseMs },
   }
 }
 

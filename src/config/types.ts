@@ -127,6 +127,13 @@ export interface NotificationDelivery {
   readonly pollIntervalMs: number
 }
 
+/** Export jobs (docs/exports.md). */
+export interface ExportSettings {
+  /** Folder of the export files; undefined: `exports/` beside the SQLite file, or `./data/exports`. */
+  readonly dir: string | undefined
+  readonly leaseMs: number
+}
+
 export interface ReservationSettings {
   /** A reservation not settled or voided by then is settled at the reserved amount by the sweeper. */
   readonly ttlMs: number
@@ -160,4 +167,5 @@ export interface Config {
   readonly notificationChannels: readonly NotificationChannel[]
   readonly notificationDelivery: NotificationDelivery
   readonly reservations: ReservationSettings
+  readonly exports: ExportSettings
 }

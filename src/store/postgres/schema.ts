@@ -9,6 +9,8 @@
  * reservation (another process's journal was slower, or lost with a killed process) inserts the
  * final row and applies the net effect; the late reservation is then a no-op.
  */
+import { exportJobsSchema } from './export-store.js'
+
 export interface PostgresMigration {
   readonly id: string
   readonly sql: string
@@ -543,4 +545,5 @@ export const postgresMigrations: readonly PostgresMigration[] = [
   ` },
   { id: 'changes-0001-versions', sql: `CREATE TABLE change_versions (topic TEXT PRIMARY KEY, version BIGINT NOT NULL)` },
   { id: 'sessions-0001-console-sessions', sql: sessions },
+  { id: 'exports-0001-jobs', sql: exportJobsSchema },
 ]
