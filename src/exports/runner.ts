@@ -13,7 +13,7 @@
  */
 import { once } from 'node:events'
 import { createWriteStream, type WriteStream } from 'node:fs'
-import { mkdir, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -133,6 +133,7 @@ export class ExportRunner {
     const { store, clock, logger } = this.deps
     const partial = `${exportFilePath(this.deps.options.dir, job)}.${randomBytes(4).toString('hex')}.partial`
     try {
+      await this.#removeAbandoned(job)
       logger.info({ exportId: job.id, type: job.type, attempt: job.attempts }, 'exports: job started')
       const { rowsWritten } = await this.#write(job, partial)
       const { size } = await stat(partial)
@@ -151,6 +152,13 @@ export class ExportRunner {
         await store.failExportJob(job.id, this.workerId, failureText(error), clock.nowMs()).catch(() => false)
       }
     }
+  }
+
+  /** Partial files of earlier attempts at this job: their writers are gone, since this process holds the claim. */
+  async #removeAbandoned(job: ExportJob): Promise<void> {
+    const prefix = `${job.id}.${job.format}.`
+    const names = await readdir(this.deps.options.dir).catch(() => [] as string[])
+    await Promise.all(names.filter((n) => n.startsWith(prefix) && n.endsWith('.partial')).map((n) => rm(join(this.deps.options.dir, n), { force: true })))
   }
 
   /** Streams the job's rows into `file`; throws LostLease or Stopping to give up. */
