@@ -210,6 +210,8 @@ describe('exports on SQLite', () => {
   })
 
   it('a download before completion is a 409; an unknown job is a 404', async () => {
+    // No runner here from now on: the jobs below are held by workers the test plays itself.
+    await t.app.exports.stop()
     const job = await t.app.stores.exports.createExportJob({
       id: 'exp_not_claimable', orgId: 'default', type: 'events', format: 'csv', fromMs, toMs, scope: { teamId: undefined, userId: undefined },
       createdBy: 'test', createdAtMs: Date.now() + 3_600_000,
@@ -220,6 +222,26 @@ describe('exports on SQLite', () => {
     expect(res.statusCode).toBe(409)
     expect(res.json().error.message).toMatch(/is running/)
     expect((await call(t.app, 'GET', '/v1/export-jobs/exp_nope', ADMIN_TOKEN)).statusCode).toBe(404)
+  })
+
+  it('a job whose process keeps dying is failed, visibly, after the last attempt', async () => {
+    const store = t.app.stores.exports
+    const job = await store.createExportJob({
+      id: 'exp_keeps_dying', orgId: 'default', type: 'events', format: 'csv', fromMs, toMs, scope: { teamId: undefined, userId: undefined },
+      createdBy: 'test', createdAtMs: Date.now() + 7_200_000,
+    })
+    // Two workers each claim it and "die" (their lease runs out without progress).
+    const now = Date.now()
+    for (const worker of ['w1', 'w2']) {
+      const claimed = await store.claimExportJob(worker, now, now - 1, 2)
+      expect(claimed).toMatchObject({ id: job.id, workerId: worker })
+    }
+    expect(await store.claimExportJob('w3', now, now + 1_000, 2)).toBeUndefined()
+    const shown = (await call(t.app, 'GET', `/v1/export-jobs/${job.id}`, ADMIN_TOKEN)).json()
+    expect(shown).toMatchObject({ status: 'failed', attempts: 2, download_url: null, error: expect.stringMatching(/stopped 2 times before it finished/) })
+    // The dead workers cannot report anything any more.
+    expect(await store.completeExportJob(job.id, 'w2', { rowsWritten: 1, bytes: 1, atMs: now })).toBe(false)
+    expect((await call(t.app, 'GET', `/v1/export-jobs/${job.id}/download`, ADMIN_TOKEN)).json().error.message).toMatch(/is failed: the gateway process/)
   })
 })
 
