@@ -9,6 +9,7 @@
  *   npm run bench                       # the full run (a few minutes on 2 cores)
  *   npm run bench -- --quick            # a tenth of the requests: a smoke test
  *   npm run bench -- --profile[=enforced|=bare]   # CPU-profile the gateway (or the bare proxy) under load: hotspots
+ *   npm run bench -- exports [--quick]  # 1,000,000 events exported as CSV within 256 MiB RSS (bench/exports.ts)
  *
  * Results: a markdown table on stdout and bench/results/latest.json.
  */
@@ -419,7 +420,12 @@ setTimeout(() => {
   process.stderr.write(`bench: still running after ${benchDeadlineMs / 1000} s; giving up\n`)
   process.exit(1)
 }, benchDeadlineMs).unref()
-const main = profileArg === undefined ? benchmark() : profileGateway(profiled, { startMock, startBare, chatBody })
+// `npm run bench -- exports`: the export memory benchmark alone (bench/exports.ts).
+const main = process.argv.includes('exports')
+  ? import('./exports.js').then((m) => m.exportsBenchmark())
+  : profileArg === undefined
+    ? benchmark()
+    : profileGateway(profiled, { startMock, startBare, chatBody })
 main.then(
   () => process.exit(0),
   (error: unknown) => {

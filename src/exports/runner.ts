@@ -38,7 +38,7 @@ export interface ExportRunnerOptions {
   readonly pageSize: number
 }
 
-export const EXPORT_RUNNER_DEFAULTS = { pollIntervalMs: 1_000, attemptsMax: 3, pageSize: 1_000 } as const
+export const EXPORT_RUNNER_DEFAULTS = { pollIntervalMs: 1_000, attemptsMax: 3, pageSize: 500 } as const
 
 export interface ExportRunnerDeps {
   readonly store: ExportJobStore
@@ -166,7 +166,8 @@ export class ExportRunner {
     const { store, clock, options } = this.deps
     await this.deps.flush()
     const { total, pages, close } = await this.#rowsOf(job)
-    const out = createWriteStream(file)
+    // A megabyte of buffered output: most pages are handed over without waiting, so the rows of a page die young.
+    const out = createWriteStream(file, { highWaterMark: 1 << 20 })
     const failed = new Promise<never>((_, reject) => out.once('error', reject))
     failed.catch(() => {})
     let written = 0
