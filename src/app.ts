@@ -62,6 +62,8 @@ export interface Stores {
 
 /** How often tickets are expired and their digests sent. */
 const TICKET_HOUSEKEEPING_MS = 5_000
+/** While shutting down, how often connections that went idle after close() began are closed. */
+const IDLE_SWEEP_MS = 50
 
 export interface App {
   readonly fastify: FastifyInstance
@@ -240,9 +242,14 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     async close() {
       if (closed) return
       closed = true
+      // Held requests are answered first: fastify.close() waits for every open request.
+      funds.close()
       if (housekeeping) clearInterval(housekeeping)
       await changes.stop()
-      await fastify.close()
+      // Fastify closes the connections idle when close() starts; a keep-alive connection whose
+      // request finishes later (a held request refused above, a stream ending) would keep it open.
+      const idleSweep = setInterval(() => fastify.server.closeIdleConnections(), IDLE_SWEEP_MS)
+      await fastify.close().finally(() => clearInterval(idleSweep))
       await sweeper.stop()
       await dispatcher.stop()
       await Promise.all(senders.map((sender) => sender.close?.()))

@@ -243,7 +243,8 @@ export async function reserveForCall(
 /**
  * Hold: keep the request open while its ticket waits. It goes through once the wallet can cover
  * it — the ticket approved (the grant lands a moment after), or the wallet topped up — and never
- * once its client has hung up. Denied or out of time: refused.
+ * once its client has hung up. Denied, out of time, or the process shutting down: refused (the
+ * ticket stays open for its owner).
  */
 async function holdForFunds(
   deps: ReserveDeps,
@@ -273,6 +274,8 @@ async function holdForFunds(
     if (gone.aborted) return { kind: 'client_gone', ticketId }
     if (decision === 'denied') break
     last = await attempt()
+    // Shutting down: one last try (an approval may just have landed), then the hold ends.
+    if (deps.funds.isClosing && last.kind !== 'reserved') break
     if (last.kind === 'reserved') {
       if (decision !== 'approved') await deps.tickets.releaseByTopUp(ticketId)
       return onReserved(last)

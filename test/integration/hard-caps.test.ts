@@ -251,6 +251,22 @@ describe('hold on insufficient funds', () => {
   })
 })
 
+describe('shutting down with a held request', () => {
+  it('answers it with 429 and its ticket at once instead of waiting out the hold', async () => {
+    const gw = await aGateway({ holdTimeoutMs: 60_000 })
+    open.splice(open.indexOf(gw), 1)
+    await allocate(gw, { team_id: HOLD_TEAM }, '0.01')
+    const held = chat(gw, 'hello', { key: HOLD_KEY, extra: { max_tokens: 100 } })
+    const ticket = await until('the held request’s ticket', async () => ((await gw.admin('GET', '/v1/cost-tickets?status=pending')).body.data as any[])[0])
+    const started = Date.now()
+    await Promise.all([gw.close(), held.then((res) => expect(res.status).toBe(429))])
+    expect(Date.now() - started).toBeLessThan(5_000)
+    const body = (await (await held).json()) as any
+    expect(body.error).toMatchObject({ code: 'insufficient_quota', ticket_id: ticket.id })
+    expect(gw.mock.requests).toHaveLength(0)
+  })
+})
+
 it('reservations API: reserve → settle returns the rest; beyond funds is 429; a second resolve is 409 and moves nothing; void returns all', async () => {
   const gw = await aGateway()
   await allocate(gw, { team_id: TEAM }, 1)
