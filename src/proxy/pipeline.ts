@@ -120,7 +120,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   let reservedCall: ReservedCall | undefined
   if (needsReservation) {
     const reserved = await reserveForCall(
-      { config, ledger: deps.ledger, tickets: deps.tickets, funds: deps.funds, nowMs: () => clock.nowMs() },
+      { config, ledger: deps.ledger, tickets: deps.tickets, funds: deps.funds, nowMs: () => clock.nowMs(), logger: deps.logger },
       call, routed, price, prompt, cap, decision.counters, upstreamBody, sink,
     )
     if (reserved.kind === 'client_gone') {

@@ -19,6 +19,7 @@ import {
   type PriceBook,
 } from '../pricing/index.js'
 import { readOutputCap, writeOutputCap, type OutputCapRead } from '../providers/index.js'
+import type { Logger } from '../observability/logger.js'
 import type { TicketService } from '../tickets/index.js'
 import type { ProxyCall, RoutedModel } from './call.js'
 import type { ResponseSink } from './response-sink.js'
@@ -168,6 +169,7 @@ export interface ReserveDeps {
   readonly tickets: TicketService
   readonly funds: FundsSignal
   readonly nowMs: () => number
+  readonly logger: Logger
 }
 
 export async function reserveForCall(
@@ -226,18 +228,34 @@ export async function reserveForCall(
   if (result.kind !== 'insufficient_quota') return { kind: 'refused', result, ticketId: undefined }
 
   // Refusals of one scope and consumer join one open ticket: a runaway loop is one incident.
-  const ticket = await deps.tickets.openOrJoin({
-    orgId: call.attribution.orgId,
-    scope: result.scope,
-    teamId: call.attribution.teamId,
-    requestId: call.requestId,
-    consumerName: call.consumer.name,
-    model: call.modelRequested,
-    estimateMicros: worstCase(outputTokensCap),
-    reason: 'insufficient_quota',
-  })
+  const ticket = await openTicket(deps, call, result, worstCase(outputTokensCap))
+  // No ticket (its store is down): the refusal stands, without a ticket to approve or wait on.
+  if (ticket === undefined) return { kind: 'refused', result, ticketId: undefined }
   if (call.consumer.onInsufficientFunds !== 'hold') return { kind: 'refused', result, ticketId: ticket.id }
   return holdForFunds(deps, call, ticket.id, () => attempt(outputTokensCap), result, sink, (reserved) => ({ kind: 'reserved', result: reserved, outputTokensCap, cappedTo }))
+}
+
+async function openTicket(
+  deps: ReserveDeps,
+  call: ProxyCall,
+  result: Extract<ReserveResult, { kind: 'insufficient_quota' }>,
+  estimateMicros: Micros,
+): Promise<{ id: string } | undefined> {
+  try {
+    return await deps.tickets.openOrJoin({
+      orgId: call.attribution.orgId,
+      scope: result.scope,
+      teamId: call.attribution.teamId,
+      requestId: call.requestId,
+      consumerName: call.consumer.name,
+      model: call.modelRequested,
+      estimateMicros,
+      reason: 'insufficient_quota',
+    })
+  } catch (error) {
+    deps.logger.error({ err: error, requestId: call.requestId, scope: result.scope }, 'proxy: could not open a cost ticket; refusing without one')
+    return undefined
+  }
 }
 
 /**
