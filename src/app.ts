@@ -1,5 +1,5 @@
 /**
- * The composition root (STYLE §3): the only place store adapters meet domains. `buildApp` wires
+ * The composition root: the only place store adapters meet domains. `buildApp` wires
  * a Config into a Fastify instance with every service it needs and returns them, without
  * listening; `server.ts` listens and handles signals.
  */
@@ -111,7 +111,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   const apiKeys = await stores.auth.listConsumerKeys()
   let consumerKey: string | undefined
   if (config.consumerGroups.length === 0 && apiKeys.length === 0) {
-    // Nothing configured: a newcomer still gets a working key (SPEC §2), shown once.
+    // Nothing configured: a newcomer still gets a working key, shown once.
     consumerKey = generateKey('key')
     const consumer = defaultConsumer(hashKey(consumerKey))
     await stores.auth.createConsumerKey(newId('ck', clock.nowMs()), consumer, keyPrefix(consumerKey), clock.nowMs())

@@ -1,5 +1,5 @@
 /**
- * The life of one proxied call, in one function (STYLE §4; docs/architecture.md draws it):
+ * The life of one proxied call, in one function (docs/architecture.md draws it):
  *
  *   route + price ─▶ budgets: decide ─▶ estimate ─▶ ledger: reserve ─▶ dispatch ─▶ settle | void ─▶ usage event
  *
@@ -224,7 +224,7 @@ function degradeCall(
   return { routed: served, outputTokensMax: decision.outputTokensMax }
 }
 
-/** The refusal for a reservation the ledger turned down (SPEC §4 shapes). */
+/** The refusal for a reservation the ledger turned down (in the called API’s error shape). */
 function reservationRefusal(reserved: Extract<ReservationOutcome, { kind: 'refused' }>, decision: PolicyDecision, nowMs: number): ProxyError {
   const r = reserved.result
   switch (r.kind) {

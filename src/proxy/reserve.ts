@@ -212,7 +212,7 @@ export async function reserveForCall(
     result = await attempt(outputTokensCap)
   }
   // A request that set no cap is not refused for a maximum it never asked for: lower the cap to
-  // what the funds can cover and say so in a header (SPEC §4.1).
+  // what the funds can cover and say so in a header.
   if (result.kind !== 'reserved' && cap.read.kind === 'absent') {
     const funds = fundsOf(result)
     const affordable = funds === undefined ? 0 : Math.min(Math.floor(affordableOutputTokens(funds, inputTokens, price) / cap.choices), outputTokensCap)

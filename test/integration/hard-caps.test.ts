@@ -1,5 +1,5 @@
 /**
- * Hard caps (issue 3, SPEC §4) as a user of one gateway sees them: who pays (the cascade), what
+ * Hard caps as a user of one gateway sees them: who pays (the cascade), what
  * is refused and with what, how an absent output cap is lowered instead of refused, holds on
  * cost tickets, idempotent retries, the reservations API, voids on upstream failure, cut streams,
  * and response headers that agree with `GET /v1/wallets`.

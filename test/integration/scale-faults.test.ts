@@ -1,5 +1,5 @@
 /**
- * Scale out under faults (issue 4). Gateways are child processes on PostgreSQL + Redis; outages
+ * Scale out under faults. Gateways are child processes on PostgreSQL + Redis; outages
  * are made with a TCP proxy between a gateway and the server (connections reset, new ones
  * refused — what a stopped server looks like to the client) or, for "Redis came back empty", by
  * deleting every key of the run.
