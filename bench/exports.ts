@@ -32,7 +32,13 @@ function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
 }
 
 function start(dir: string): Promise<Gateway> {
-  return startGateway({ mode: 'plain', mockUrl: 'http://127.0.0.1:9', dir, allocateWallet: false, env: { TOLLGATE_ADMIN_TOKEN: ADMIN, TOLLGATE_LOG_LEVEL: 'warn' } })
+  return startGateway({
+    mode: 'plain',
+    mockUrl: 'http://127.0.0.1:9',
+    dir,
+    allocateWallet: false,
+    env: { TOLLGATE_ADMIN_TOKEN: ADMIN, TOLLGATE_LOG_LEVEL: 'warn' },
+  })
 }
 
 /** Writes the generated events in transactions of CHUNK rows, with a progress bar. */
@@ -75,8 +81,16 @@ export async function exportsBenchmark(): Promise<void> {
     const pid = gateway.child.pid
     const before = memoryOf(pid)
     const startedMs = performance.now()
-    const created = await api(gateway.url, 'POST', '/v1/export-jobs', { type: 'events', format: 'csv', date_from: new Date(window.fromMs).toISOString(), date_to: new Date(window.toMs).toISOString() })
-    const bar = new SingleBar({ format: 'exporting [{bar}] {percentage}% {value}/{total} rows | RSS {rss} MiB', stream: process.stderr }, Presets.shades_classic)
+    const created = await api(gateway.url, 'POST', '/v1/export-jobs', {
+      type: 'events',
+      format: 'csv',
+      date_from: new Date(window.fromMs).toISOString(),
+      date_to: new Date(window.toMs).toISOString(),
+    })
+    const bar = new SingleBar(
+      { format: 'exporting [{bar}] {percentage}% {value}/{total} rows | RSS {rss} MiB', stream: process.stderr },
+      Presets.shades_classic,
+    )
     bar.start(EVENTS, 0, { rss: before.rssMiB.toFixed(0) })
     let job = created
     while (job.status !== 'completed' && job.status !== 'failed') {

@@ -97,7 +97,8 @@ export async function exportJobRoutes(app: FastifyInstance, deps: AdminDeps): Pr
     '/v1/export-jobs',
     doc({
       summary: 'Start an export of events, ledger entries or budgets as CSV or NDJSON',
-      description: 'The range is `[date_from, date_to)`. A team_admin exports only its team: without `scope.team_id` its team is applied; another team is refused (403). The job runs in the background; follow it with `GET /v1/export-jobs/{id}`.',
+      description:
+        'The range is `[date_from, date_to)`. A team_admin exports only its team: without `scope.team_id` its team is applied; another team is refused (403). The job runs in the background; follow it with `GET /v1/export-jobs/{id}`.',
       auth: 'admin',
       body: CreateBody,
       responses: { 202: 'The job, `queued`.' },
@@ -122,16 +123,25 @@ export async function exportJobRoutes(app: FastifyInstance, deps: AdminDeps): Pr
     },
   )
 
-  app.get('/v1/export-jobs', doc({ summary: 'List export jobs, newest first', auth: 'admin', query: ListQuery, responses: { 200: '`data`: the jobs these credentials may read.' } }), async (request) => {
-    const principal = principalOf(request)
-    const { limit } = parseBody(ListQuery, request.query, 'query')
-    const jobs = await deps.stores.exports.listExportJobs(principal.orgId, teamFilter(principal), limit)
-    return { data: jobs.map(presentExportJob) }
-  })
+  app.get(
+    '/v1/export-jobs',
+    doc({ summary: 'List export jobs, newest first', auth: 'admin', query: ListQuery, responses: { 200: '`data`: the jobs these credentials may read.' } }),
+    async (request) => {
+      const principal = principalOf(request)
+      const { limit } = parseBody(ListQuery, request.query, 'query')
+      const jobs = await deps.stores.exports.listExportJobs(principal.orgId, teamFilter(principal), limit)
+      return { data: jobs.map(presentExportJob) }
+    },
+  )
 
   app.get<{ Params: { id: string } }>(
     '/v1/export-jobs/:id',
-    doc({ summary: 'An export job with its progress', auth: 'admin', responses: { 200: 'The job: `status`, `progress` (0..1), `rows_written`, `rows_total`, `download_url` once completed.' }, errors: [404] }),
+    doc({
+      summary: 'An export job with its progress',
+      auth: 'admin',
+      responses: { 200: 'The job: `status`, `progress` (0..1), `rows_written`, `rows_total`, `download_url` once completed.' },
+      errors: [404],
+    }),
     async (request) => presentExportJob(await visibleJob(principalOf(request), request.params.id)),
   )
 
@@ -139,7 +149,8 @@ export async function exportJobRoutes(app: FastifyInstance, deps: AdminDeps): Pr
     '/v1/export-jobs/:id/download',
     doc({
       summary: 'Download the file of a completed export job',
-      description: 'Streams the file (`text/csv` or `application/x-ndjson`) as an attachment. The console session cookie is accepted, so a plain link downloads it.',
+      description:
+        'Streams the file (`text/csv` or `application/x-ndjson`) as an attachment. The console session cookie is accepted, so a plain link downloads it.',
       auth: 'admin',
       produces: 'text/csv',
       responses: { 200: 'The file.' },
@@ -148,10 +159,16 @@ export async function exportJobRoutes(app: FastifyInstance, deps: AdminDeps): Pr
     async (request, reply) => {
       const job = await visibleJob(principalOf(request), request.params.id)
       if (job.status !== 'completed') {
-        throw new ConflictError(`export job ${job.id} is ${job.status}${job.status === 'failed' ? `: ${job.error ?? 'no reason recorded'}` : '; download it once completed'}`, { status: job.status })
+        throw new ConflictError(
+          `export job ${job.id} is ${job.status}${job.status === 'failed' ? `: ${job.error ?? 'no reason recorded'}` : '; download it once completed'}`,
+          { status: job.status },
+        )
       }
       const file = exportFilePath(deps.exports.dir, job)
-      const size = await stat(file).then((s) => s.size, () => undefined)
+      const size = await stat(file).then(
+        (s) => s.size,
+        () => undefined,
+      )
       if (size === undefined) {
         throw new ConflictError(
           `the file of export job ${job.id} is not in this gateway's exports folder; it was written by ${job.workerId ?? 'another process'}. Every process that serves downloads needs the same exports.dir`,

@@ -123,12 +123,28 @@ export const EXPORT_COLUMNS: Record<ExportType, readonly string[]> = {
   events: Object.keys(eventRow(sampleEvent())),
   ledger: ['id', 'at', 'wallet_id', 'wallet_scope', 'team_id', 'kind', 'amount_micros', 'amount_usd', 'reservation_id', 'description'],
   budgets: [
-    'budget_id', 'name', 'scope_kind', 'scope_id', 'environment', 'period', 'timezone', 'period_key', 'period_start', 'period_end',
-    'amount_micros', 'amount_usd', 'spent_micros', 'spent_usd', 'reserved_micros', 'reserved_usd', 'percent_spent', 'hard_limit', 'shadow',
+    'budget_id',
+    'name',
+    'scope_kind',
+    'scope_id',
+    'environment',
+    'period',
+    'timezone',
+    'period_key',
+    'period_start',
+    'period_end',
+    'amount_micros',
+    'amount_usd',
+    'spent_micros',
+    'spent_usd',
+    'reserved_micros',
+    'reserved_usd',
+    'percent_spent',
+    'hard_limit',
+    'shadow',
   ],
 }
 
 function sampleEvent(): Record<string, unknown> {
   return { at_ms: 0, cost_micros: 0, cost_breakdown_json: null, is_stream: 0 }
 }
-

@@ -52,11 +52,19 @@ function insertEvents(count: number): { fromMs: number; toMs: number } {
 }
 
 it('a job whose process was killed is claimed again after its lease and completed in full', { timeout: 180_000 }, async () => {
-  writeFileSync(configPath, stringify({ version: '1', storage: { sqlite: dbPath }, providers: { targets: [{ id: 'mock', provider: 'mock' }] }, exports: { lease_ms: 1500 } }))
+  writeFileSync(
+    configPath,
+    stringify({ version: '1', storage: { sqlite: dbPath }, providers: { targets: [{ id: 'mock', provider: 'mock' }] }, exports: { lease_ms: 1500 } }),
+  )
   const first = await spawnGateway({ config: configPath, env })
   const window = insertEvents(EVENTS)
 
-  const created = await api(first, 'POST', '/v1/export-jobs', { type: 'events', format: 'csv', date_from: new Date(window.fromMs).toISOString(), date_to: new Date(window.toMs).toISOString() })
+  const created = await api(first, 'POST', '/v1/export-jobs', {
+    type: 'events',
+    format: 'csv',
+    date_from: new Date(window.fromMs).toISOString(),
+    date_to: new Date(window.toMs).toISOString(),
+  })
   expect(created.status, created.text).toBe(202)
   const id = JSON.parse(created.text).id as string
   let seen: Record<string, any> = {}

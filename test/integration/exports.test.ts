@@ -72,17 +72,44 @@ function expectedRow(e: UsageEvent): Json {
   const a = e.attribution
   const u = e.usage
   return {
-    id: e.id, request_id: e.requestId, occurred_at: new Date(e.atMs).toISOString(),
-    team_id: a.teamId ?? null, user_id: a.userId ?? null, agent_id: a.agentId ?? null, key_name: a.keyName ?? null,
-    endpoint_tag: a.endpointTag ?? null, prompt_version: a.promptVersion ?? null, environment: a.environment,
-    provider: e.provider, model_requested: e.modelRequested, model_served: e.modelServed, endpoint: e.endpoint,
-    status: e.status, http_status: e.httpStatus, is_stream: e.isStream, decision: e.decision, data_mode: e.dataMode,
-    source: e.source, external_request_id: null,
-    input_tokens: u.inputTokens, cache_read_tokens: u.cacheReadTokens, cache_write_tokens: u.cacheWriteTokens,
-    cache_write_1h_tokens: u.cacheWrite1hTokens, output_tokens: u.outputTokens, reasoning_tokens: u.reasoningTokens,
-    audio_input_tokens: u.audioInputTokens, audio_output_tokens: u.audioOutputTokens,
-    cost_micros: e.costMicros, cost_usd: usdText(e.costMicros), price_source: e.priceSource, usage_source: e.usageSource,
-    usage_note: null, latency_ms: e.latencyMs, reservation_id: null, wallet_id: null, cost_breakdown: e.costBreakdown ?? null,
+    id: e.id,
+    request_id: e.requestId,
+    occurred_at: new Date(e.atMs).toISOString(),
+    team_id: a.teamId ?? null,
+    user_id: a.userId ?? null,
+    agent_id: a.agentId ?? null,
+    key_name: a.keyName ?? null,
+    endpoint_tag: a.endpointTag ?? null,
+    prompt_version: a.promptVersion ?? null,
+    environment: a.environment,
+    provider: e.provider,
+    model_requested: e.modelRequested,
+    model_served: e.modelServed,
+    endpoint: e.endpoint,
+    status: e.status,
+    http_status: e.httpStatus,
+    is_stream: e.isStream,
+    decision: e.decision,
+    data_mode: e.dataMode,
+    source: e.source,
+    external_request_id: null,
+    input_tokens: u.inputTokens,
+    cache_read_tokens: u.cacheReadTokens,
+    cache_write_tokens: u.cacheWriteTokens,
+    cache_write_1h_tokens: u.cacheWrite1hTokens,
+    output_tokens: u.outputTokens,
+    reasoning_tokens: u.reasoningTokens,
+    audio_input_tokens: u.audioInputTokens,
+    audio_output_tokens: u.audioOutputTokens,
+    cost_micros: e.costMicros,
+    cost_usd: usdText(e.costMicros),
+    price_source: e.priceSource,
+    usage_source: e.usageSource,
+    usage_note: null,
+    latency_ms: e.latencyMs,
+    reservation_id: null,
+    wallet_id: null,
+    cost_breakdown: e.costBreakdown ?? null,
   }
 }
 
@@ -102,7 +129,7 @@ async function expectRowForRow(app: App, token: string, events: readonly UsageEv
   expect(csv.text.split('\r\n')[0]).toBe(Object.keys(expectedRow(expected[0]!)).join(','))
   const rows = csvObjects(csv.text)
   expect(rows).toHaveLength(expected.length)
-  expected.forEach((event, i) => expect(rows[i]).toEqual(asCsvText(expectedRow(event))))
+  for (const [i, event] of expected.entries()) expect(rows[i]).toEqual(asCsvText(expectedRow(event)))
   expect(csv.job).toMatchObject({ rows_written: expected.length, rows_total: expected.length, bytes: Buffer.byteLength(csv.text) })
 
   const ndjson = await runExport(app, token, { type: 'events', format: 'ndjson', ...range })
@@ -171,12 +198,26 @@ describe('exports on SQLite', () => {
   })
 
   it('ledger and budgets: a team_admin gets its team’s wallet entries and budget periods, money in micros and USD', async () => {
-    for (const [team, amount] of [['team_a', '12.5'], ['team_b', '3'], ['team_a', '0.000001']] as const) {
+    for (const [team, amount] of [
+      ['team_a', '12.5'],
+      ['team_b', '3'],
+      ['team_a', '0.000001'],
+    ] as const) {
       expect((await call(t.app, 'POST', '/v1/wallets/allocate', ADMIN_TOKEN, { team_id: team, amount, currency: 'USD' })).statusCode).toBe(201)
     }
-    const budget = await call(t.app, 'POST', '/v1/billing/budgets', ADMIN_TOKEN, { name: 'A monthly', scope: { kind: 'team', id: 'team_a' }, period: 'monthly', amount_usd: 500 })
+    const budget = await call(t.app, 'POST', '/v1/billing/budgets', ADMIN_TOKEN, {
+      name: 'A monthly',
+      scope: { kind: 'team', id: 'team_a' },
+      period: 'monthly',
+      amount_usd: 500,
+    })
     expect(budget.statusCode, budget.body).toBe(201)
-    await call(t.app, 'POST', '/v1/billing/budgets', ADMIN_TOKEN, { name: 'B monthly', scope: { kind: 'team', id: 'team_b' }, period: 'monthly', amount_usd: 50 })
+    await call(t.app, 'POST', '/v1/billing/budgets', ADMIN_TOKEN, {
+      name: 'B monthly',
+      scope: { kind: 'team', id: 'team_b' },
+      period: 'monthly',
+      amount_usd: 50,
+    })
     const now = Date.now()
     const window = { date_from: new Date(now - DAY_MS).toISOString(), date_to: new Date(now + DAY_MS).toISOString() }
 
@@ -185,9 +226,21 @@ describe('exports on SQLite', () => {
       ['team:team_a', 'team_a', '12500000', '12.500000'],
       ['team:team_a', 'team_a', '1', '0.000001'],
     ])
-    const budgets = (await runExport(t.app, teamAdmin, { type: 'budgets', format: 'ndjson', ...window })).text.trim().split('\n').map((l) => JSON.parse(l))
+    const budgets = (await runExport(t.app, teamAdmin, { type: 'budgets', format: 'ndjson', ...window })).text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(budgets).toEqual([
-      expect.objectContaining({ budget_id: budget.json().id, name: 'A monthly', scope_kind: 'team', scope_id: 'team_a', period: 'monthly', amount_micros: 500_000_000, amount_usd: '500.000000', spent_micros: 0 }),
+      expect.objectContaining({
+        budget_id: budget.json().id,
+        name: 'A monthly',
+        scope_kind: 'team',
+        scope_id: 'team_a',
+        period: 'monthly',
+        amount_micros: 500_000_000,
+        amount_usd: '500.000000',
+        spent_micros: 0,
+      }),
     ])
     expect(budgets[0].period_key).toBe(new Date(now).toISOString().slice(0, 7))
   })
@@ -213,8 +266,15 @@ describe('exports on SQLite', () => {
     // No runner here from now on: the jobs below are held by workers the test plays itself.
     await t.app.exports.stop()
     const job = await t.app.stores.exports.createExportJob({
-      id: 'exp_not_claimable', orgId: 'default', type: 'events', format: 'csv', fromMs, toMs, scope: { teamId: undefined, userId: undefined },
-      createdBy: 'test', createdAtMs: Date.now() + 3_600_000,
+      id: 'exp_not_claimable',
+      orgId: 'default',
+      type: 'events',
+      format: 'csv',
+      fromMs,
+      toMs,
+      scope: { teamId: undefined, userId: undefined },
+      createdBy: 'test',
+      createdAtMs: Date.now() + 3_600_000,
     })
     // Claimed by a worker that is not running it, so it stays `running` for the lease.
     await t.app.stores.exports.claimExportJob('elsewhere', Date.now(), Date.now() + 60_000, 3)
@@ -227,8 +287,15 @@ describe('exports on SQLite', () => {
   it('a job whose process keeps dying is failed, visibly, after the last attempt', async () => {
     const store = t.app.stores.exports
     const job = await store.createExportJob({
-      id: 'exp_keeps_dying', orgId: 'default', type: 'events', format: 'csv', fromMs, toMs, scope: { teamId: undefined, userId: undefined },
-      createdBy: 'test', createdAtMs: Date.now() + 7_200_000,
+      id: 'exp_keeps_dying',
+      orgId: 'default',
+      type: 'events',
+      format: 'csv',
+      fromMs,
+      toMs,
+      scope: { teamId: undefined, userId: undefined },
+      createdBy: 'test',
+      createdAtMs: Date.now() + 7_200_000,
     })
     // Two workers each claim it and "die" (their lease runs out without progress).
     const now = Date.now()
@@ -250,11 +317,18 @@ describeWithBoth('exports on PostgreSQL + Redis', (ctx) => {
   const pgData = generateEvents(3_000, { seed: 7 })
 
   beforeAll(async () => {
-    const yaml = stringify({ version: '1', storage: { postgres: ctx.postgres.url, redis: ctx.redis.url }, providers: { targets: [{ id: 'mock', provider: 'mock' }] } })
+    const yaml = stringify({
+      version: '1',
+      storage: { postgres: ctx.postgres.url, redis: ctx.redis.url },
+      providers: { targets: [{ id: 'mock', provider: 'mock' }] },
+    })
     const env = { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_REDIS_PREFIX: ctx.redis.prefix }
     for (let i = 0; i < 2; i++) {
       const config = parseConfig(yaml, '<exports-pg>', { env })
-      const app = await buildApp({ ...config, exports: { ...config.exports, dir: `${process.env.TMPDIR ?? '/tmp'}/tollgate-exports-${ctx.postgres.schema}` } }, { env, logger: createLogger({ level: 'silent' }) })
+      const app = await buildApp(
+        { ...config, exports: { ...config.exports, dir: `${process.env.TMPDIR ?? '/tmp'}/tollgate-exports-${ctx.postgres.schema}` } },
+        { env, logger: createLogger({ level: 'silent' }) },
+      )
       await app.fastify.ready()
       await app.exports.start()
       apps.push(app)
@@ -272,7 +346,12 @@ describeWithBoth('exports on PostgreSQL + Redis', (ctx) => {
   it('two processes share the queue: each of 8 jobs is claimed once and completed, and either process serves the download', async () => {
     const ids: string[] = []
     for (let i = 0; i < 8; i++) {
-      const res = await call(apps[i % 2]!, 'POST', '/v1/export-jobs', ADMIN_TOKEN, { type: 'events', format: i % 2 ? 'csv' : 'ndjson', ...range, scope: { team_id: 'team_b' } })
+      const res = await call(apps[i % 2]!, 'POST', '/v1/export-jobs', ADMIN_TOKEN, {
+        type: 'events',
+        format: i % 2 ? 'csv' : 'ndjson',
+        ...range,
+        scope: { team_id: 'team_b' },
+      })
       expect(res.statusCode).toBe(202)
       ids.push(res.json().id)
     }

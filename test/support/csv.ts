@@ -6,24 +6,34 @@ export function parseCsv(text: string): string[][] {
   const records: string[][] = []
   let record: string[] = []
   let field = ''
-  let i = 0
   let quoted = false
-  while (i < text.length) {
+  const endField = () => {
+    record.push(field)
+    field = ''
+  }
+  const endRecord = () => {
+    endField()
+    records.push(record)
+    record = []
+  }
+  for (let i = 0; i < text.length; i++) {
     const c = text[i]!
     if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), (i += 2)
-      else if (c === '"') (quoted = false), i++
-      else (field += c), i++
-      continue
-    }
-    if (c === '"' && field === '') (quoted = true), i++
-    else if (c === ',') record.push(field), (field = ''), i++
-    else if (c === '\r' && text[i + 1] === '\n') record.push(field), records.push(record), (record = []), (field = ''), (i += 2)
-    else if (c === '\n') record.push(field), records.push(record), (record = []), (field = ''), i++
-    else (field += c), i++
+      if (c !== '"') field += c
+      else if (text[i + 1] === '"') {
+        field += '"'
+        i++
+      } else quoted = false
+    } else if (c === '"' && field === '') quoted = true
+    else if (c === ',') endField()
+    else if (c === '\n') endRecord()
+    else if (c === '\r' && text[i + 1] === '\n') {
+      endRecord()
+      i++
+    } else field += c
   }
   if (quoted) throw new Error('unterminated quoted field')
-  if (field !== '' || record.length > 0) record.push(field), records.push(record)
+  if (field !== '' || record.length > 0) endRecord()
   return records
 }
 

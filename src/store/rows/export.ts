@@ -89,5 +89,6 @@ export function selectionWhere(selection: ExportSelection): { where: string; par
 }
 
 /** Columns of a ledger export row: the entry and its wallet. */
-export const LEDGER_SELECT = 'e.seq, e.wallet_id, e.kind, e.amount_micros, e.reservation_id, e.description, e.at_ms, w.scope_kind, w.scope_id, w.team_id AS wallet_team_id'
+export const LEDGER_SELECT =
+  'e.seq, e.wallet_id, e.kind, e.amount_micros, e.reservation_id, e.description, e.at_ms, w.scope_kind, w.scope_id, w.team_id AS wallet_team_id'
 export const LEDGER_FROM = 'ledger_entries e JOIN wallets w ON w.id = e.wallet_id'

@@ -102,8 +102,16 @@ export class SqliteExportStore implements ExportJobStore, ExportRowSource {
 
   async createExportJob(r: ExportRequest): Promise<ExportJob> {
     this.sql.insert.run({
-      id: r.id, orgId: r.orgId, type: r.type, format: r.format, fromMs: r.fromMs, toMs: r.toMs,
-      teamId: r.scope.teamId ?? null, userId: r.scope.userId ?? null, createdBy: r.createdBy, createdAtMs: r.createdAtMs,
+      id: r.id,
+      orgId: r.orgId,
+      type: r.type,
+      format: r.format,
+      fromMs: r.fromMs,
+      toMs: r.toMs,
+      teamId: r.scope.teamId ?? null,
+      userId: r.scope.userId ?? null,
+      createdBy: r.createdBy,
+      createdAtMs: r.createdAtMs,
     })
     return exportJobOf(this.sql.get.get(r.id)!)
   }
@@ -152,7 +160,7 @@ export class SqliteExportStore implements ExportJobStore, ExportRowSource {
     let rows: IterableIterator<Record<string, unknown>> | undefined
     return {
       async count() {
-        return (reader.prepare<unknown[], { n: number }>(countSql).get(...params)!).n
+        return reader.prepare<unknown[], { n: number }>(countSql).get(...params)!.n
       },
       async *pages() {
         rows = reader.prepare<unknown[], Record<string, unknown>>(rowsSql).iterate(...params)
