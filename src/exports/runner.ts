@@ -22,7 +22,7 @@ import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../observability/logger.js'
 import { budgetPeriods, budgetRowPages, type BudgetSpendReader } from './budget-rows.js'
 import { EXPORT_COLUMNS, eventRow, ledgerRow } from './columns.js'
-import { encoderFor } from './format.js'
+import { encoderFor, type RowEncoder } from './format.js'
 import type { ExportJob, ExportJobStore, ExportRow, ExportRowSource } from './types.js'
 
 export interface ExportRunnerOptions {
@@ -38,7 +38,7 @@ export interface ExportRunnerOptions {
   readonly pageSize: number
 }
 
-export const EXPORT_RUNNER_DEFAULTS = { pollIntervalMs: 1_000, attemptsMax: 3, pageSize: 500 } as const
+export const EXPORT_RUNNER_DEFAULTS = { pollIntervalMs: 1_000, attemptsMax: 3, pageSize: 200 } as const
 
 export interface ExportRunnerDeps {
   readonly store: ExportJobStore
@@ -165,7 +165,7 @@ export class ExportRunner {
   async #write(job: ExportJob, file: string): Promise<{ rowsWritten: number }> {
     const { store, clock, options } = this.deps
     await this.deps.flush()
-    const { total, pages, close } = await this.#rowsOf(job)
+    const { total, pages, toRow, close } = await this.#rowsOf(job)
     // A megabyte of buffered output: most pages are handed over without waiting, so the rows of a page die young.
     const out = createWriteStream(file, { highWaterMark: 1 << 20 })
     const failed = new Promise<never>((_, reject) => out.once('error', reject))
@@ -183,8 +183,8 @@ export class ExportRunner {
       await writeChunk(out, encoder.head, failed)
       for await (const page of pages) {
         if (this.#stopping) throw new Stopping()
-        await writeChunk(out, page.map((row) => encoder.encode(row)).join(''), failed)
         written += page.length
+        await writeChunk(out, encodeAndRelease(page, toRow, encoder), failed)
         // A third of the lease between renewals leaves room for a slow store round trip.
         if (clock.nowMs() - lastUpdateMs >= Math.min(1_000, options.leaseMs / 3)) await progress(Math.max(total, written))
         await nextTurn()
@@ -198,24 +198,41 @@ export class ExportRunner {
     }
   }
 
-  async #rowsOf(job: ExportJob): Promise<{ total: number; pages: AsyncIterable<ExportRow[]>; close: () => Promise<void> }> {
+  /** The job's rows as pages of raw records, and how a record becomes a file row. */
+  async #rowsOf(job: ExportJob): Promise<JobRows> {
     if (job.type === 'budgets') {
       const periods = await budgetPeriods(this.deps.budgets, job, this.deps.clock.nowMs())
-      return { total: periods.length, pages: budgetRowPages(this.deps.budgets, job.orgId, periods), close: async () => {} }
+      return { total: periods.length, pages: budgetRowPages(this.deps.budgets, job.orgId, periods), toRow: (row) => row as ExportRow, close: async () => {} }
     }
     const reader = await this.deps.source.openExportReader({ ...job, type: job.type }, this.deps.options.pageSize)
     try {
       const total = await reader.count()
       const toRow = job.type === 'events' ? eventRow : ledgerRow
-      async function* mapped() {
-        for await (const page of reader.pages()) yield page.map(toRow)
-      }
-      return { total, pages: mapped(), close: () => reader.close() }
+      return { total, pages: reader.pages(), toRow: (row) => toRow(row as Record<string, unknown>), close: () => reader.close() }
     } catch (error) {
       await reader.close()
       throw error
     }
   }
+}
+
+interface JobRows {
+  readonly total: number
+  readonly pages: AsyncIterable<ReadonlyArray<unknown>>
+  readonly toRow: (record: unknown) => ExportRow
+  close(): Promise<void>
+}
+
+/**
+ * A page as text, emptying the page: its records are garbage before the next await, so they are
+ * collected young instead of piling up in the old generation while calls are served in between
+ * (which is what keeps a long export's memory flat).
+ */
+function encodeAndRelease(page: ReadonlyArray<unknown>, toRow: (record: unknown) => ExportRow, encoder: RowEncoder): string {
+  let text = ''
+  for (const record of page) text += encoder.encode(toRow(record))
+  ;(page as unknown[]).length = 0
+  return text
 }
 
 async function writeChunk(out: WriteStream, chunk: string, failed: Promise<never>): Promise<void> {

@@ -95,7 +95,7 @@ export interface ExportRowSource {
 export interface ExportReader {
   /** Rows the reader will yield (PostgreSQL: at the start; rows arriving later may add to it). */
   count(): Promise<number>
-  /** Raw store rows (snake_case columns), `pageSize` at most per page, in order. */
+  /** Raw store rows (snake_case columns), `pageSize` at most per page, in order. The consumer may empty a page it was given. */
   pages(): AsyncIterable<ReadonlyArray<Record<string, unknown>>>
   close(): Promise<void>
 }

@@ -137,9 +137,12 @@ export class PostgresExportStore implements ExportJobStore, ExportRowSource {
       async *pages() {
         let page = (await pool.query<Record<string, unknown>>(firstSql, params)).rows
         while (page.length > 0) {
+          // Taken before the page is handed over: the consumer may empty it.
+          const full = page.length === pageSize
+          const key = keyOf(page.at(-1)!)
           yield page
-          if (page.length < pageSize) return
-          page = (await pool.query<Record<string, unknown>>(nextSql, [...params, ...keyOf(page.at(-1)!)])).rows
+          if (!full) return
+          page = (await pool.query<Record<string, unknown>>(nextSql, [...params, ...key])).rows
         }
       },
       async close() {},
