@@ -61,7 +61,7 @@ describe('applicableBudgets and decide', () => {
     const { service, clock } = setup()
     const budget = await service.create(ORG, aBudgetBody({ hard_limit: true }))
     const applicable = service.applicableBudgets(aCall(), 'gpt-4o', 'openai', clock.nowMs())
-    expect(service.decide(applicable, () => usd(100), 'gpt-4o')).toEqual({ kind: 'block', budget, resetAtMs: Date.UTC(2026, 11, 1) })
+    expect(service.decide(applicable, () => usd(100), 'gpt-4o')).toEqual({ kind: 'block', budget, resetAtMs: Date.UTC(2026, 11, 1), reason: 'threshold', explanation: '100% of $100.00 reached ($100.00 per month)' })
     expect(service.decide(applicable, () => micros(99_999_999), 'gpt-4o')).toEqual({ kind: 'allow' })
   })
 
@@ -77,7 +77,7 @@ describe('applicableBudgets and decide', () => {
     const withTarget = wire(db, clock, channels)
     const budget = await withTarget.service.create(ORG, aBudgetBody({ threshold_actions: [{ threshold_percent: 80, action: 'degrade' }] }))
     const applicable = withTarget.service.applicableBudgets(aCall(), 'gpt-4o', 'openai', clock.nowMs())
-    expect(withTarget.service.decide(applicable, () => usd(85), 'gpt-4o')).toEqual({ kind: 'degrade', budget, outputTokensMax: 1024 })
+    expect(withTarget.service.decide(applicable, () => usd(85), 'gpt-4o')).toEqual({ kind: 'degrade', budget, outputTokensMax: 1024, reason: 'threshold' })
   })
 })
 

@@ -10,7 +10,7 @@
 import type { Clock } from '../lib/clock.js'
 import { newId } from '../lib/ids.js'
 import { toUsd, type Micros } from '../money/index.js'
-import type { BudgetAlert, BudgetSpec } from '../config/types.js'
+import type { BudgetAlert, BudgetSpec, EndpointTier } from '../config/types.js'
 import type { Attribution } from '../usage/types.js'
 import { newNotification, type NotificationSink, type NotificationType } from '../notify/index.js'
 import {
@@ -28,10 +28,12 @@ import {
 } from './budget.js'
 import type { BudgetStore, BudgetUsageReader, BudgetWriteResult, SpendScopeFilter } from './budget-store.js'
 import { BudgetError, BudgetNotFoundError } from './errors.js'
-import { SPIKE_FLOOR_MICROS_DEFAULT, spikeDetected } from './forecast.js'
+import { SPIKE_FLOOR_MICROS_DEFAULT, spikeDetected, type Forecast } from './forecast.js'
 import { periodOf, type Period } from './period.js'
 import { forecastFor, HOUR_MS, spendNotificationData, type SpendContext, type SpendDataExtras } from './spend-context.js'
-import { actionFor, crossedThresholds, firingThresholds } from './thresholds.js'
+import { crossedThresholds, firingThresholds, thresholdMarkMicros } from './thresholds.js'
+import { decideBudgetAction, strongestAction, type RequestFacts } from './policy.js'
+import { expandTier } from './tiers.js'
 
 export interface ApplicableBudget {
   readonly budget: Budget
@@ -40,9 +42,33 @@ export interface ApplicableBudget {
 
 export type BudgetDecision =
   | { readonly kind: 'allow' }
-  | { readonly kind: 'degrade'; readonly budget: Budget; readonly degradeTo?: string; readonly outputTokensMax?: number }
-  | { readonly kind: 'block'; readonly budget: Budget; readonly resetAtMs: number }
+  | {
+      readonly kind: 'degrade'
+      readonly budget: Budget
+      readonly degradeTo?: string
+      readonly outputTokensMax?: number
+      /** `critical_endpoint`: a block turned into a degrade for a critical endpoint's call. */
+      readonly reason: 'threshold' | 'critical_endpoint'
+    }
+  | {
+      readonly kind: 'block'
+      readonly budget: Budget
+      readonly resetAtMs: number
+      readonly reason: 'threshold' | 'forecast_confirmed'
+      /** Why, in words, for the refusal message. */
+      readonly explanation: string
+    }
   | { readonly kind: 'would_block'; readonly budget: Budget }
+
+/** Request facts and prepared forecasts for `decide`. */
+export interface DecideFacts {
+  readonly request: RequestFacts
+  /** From `forecastsFor`; only budgets that need a forecast have one. */
+  readonly forecasts?: ReadonlyMap<string, Forecast | undefined>
+  readonly nowMs?: number
+}
+
+const NO_FACTS: DecideFacts = { request: { endpointTag: undefined, endpointTier: undefined } }
 
 /** What the ledger reports per matched budget when a call's spend settles. */
 export interface BudgetCrossing {
@@ -115,6 +141,10 @@ export interface BudgetServiceDeps {
   readonly clock: Clock
   /** Ids of the configured notification channels; a budget naming another id is refused. */
   readonly channelIds: readonly string[]
+  /** `endpoint_tiers`: endpoint tag → tier (budgets of that endpoint take it; its calls are judged by it). */
+  readonly endpointTiers?: Readonly<Record<string, EndpointTier>>
+  /** `notifications.escalation_channels`: every escalation notice also goes to these. */
+  readonly escalationChannels?: readonly string[]
   /** `cost_tracking.budget_alerts`: thresholds against a wallet's allocation. */
   readonly walletAlerts?: readonly BudgetAlert[]
   /** The cheaper model a `degrade` routes to (config `models[].degrade_to`). */
@@ -132,13 +162,13 @@ export interface BudgetServiceDeps {
 
 /** Entries in the forecast/spike throttle map before it is cleared. */
 const CHECK_THROTTLE_ENTRIES_MAX = 10_000
-const DECISION_STRENGTH = { allow: 0, would_block: 1, degrade: 2, block: 3 } as const
 
 export class BudgetService {
   private readonly options: BudgetServiceOptions
   private byOrg = new Map<string, Budget[]>()
   private byId = new Map<string, Budget>()
   private readonly lastCheckMs = new Map<string, number>()
+  private readonly decisionForecasts = new Map<string, { readonly atMs: number; readonly forecast: Forecast | undefined }>()
 
   constructor(private readonly deps: BudgetServiceDeps) {
     this.options = { ...BUDGET_SERVICE_OPTIONS_DEFAULT, ...deps.options }
@@ -149,7 +179,9 @@ export class BudgetService {
     const all = await this.deps.store.listBudgets(undefined)
     const byOrg = new Map<string, Budget[]>()
     const byId = new Map<string, Budget>()
-    for (const budget of all) {
+    for (const stored of all) {
+      // The cache holds budgets as enforced: tiers expanded into their actions.
+      const budget = expandTier(stored, this.deps.endpointTiers ?? {})
       byId.set(budget.id, budget)
       const list = byOrg.get(budget.orgId) ?? []
       list.push(budget)
@@ -174,38 +206,83 @@ export class BudgetService {
 
   /**
    * The strongest decision over the applicable budgets given each one's spend in its current
-   * period (from the ledger's counters; a budget with no counter has spent nothing). Order:
+   * period (from the ledger's counters; a budget with no counter has spent nothing). Each budget
+   * is judged by `decideBudgetAction` (policy.ts), the pure function replay also runs. Order:
    * block > degrade > would_block > allow. Among blocks, the one that resets last is reported,
-   * since the call stays refused until then.
+   * since the call stays refused until then. `facts` carries the calling endpoint (its tier) and
+   * the forecasts `forecastsFor` prepared; without them, no forecast confirms anything.
    */
-  decide(applicable: readonly ApplicableBudget[], spentMicrosOf: (budgetId: string) => Micros | undefined, model: string): BudgetDecision {
-    let decision: BudgetDecision = { kind: 'allow' }
-    for (const { budget, period } of applicable) {
-      const action = actionFor(budget, spentMicrosOf(budget.id) ?? (0 as Micros))
-      let candidate: BudgetDecision
-      switch (action.kind) {
-        case 'allow':
-        case 'notify':
-          continue
-        case 'block':
-          candidate = { kind: 'block', budget, resetAtMs: period.endMs }
-          break
-        case 'would_block':
-          candidate = { kind: 'would_block', budget }
-          break
-        case 'degrade': {
-          const degradeTo = this.deps.degradeTargetFor?.(model)
-          candidate = degradeTo !== undefined
-            ? { kind: 'degrade', budget, degradeTo }
-            : { kind: 'degrade', budget, outputTokensMax: this.options.degradeOutputTokensMax }
-          break
-        }
+  decide(
+    applicable: readonly ApplicableBudget[],
+    spentMicrosOf: (budgetId: string) => Micros | undefined,
+    model: string,
+    facts: DecideFacts = NO_FACTS,
+  ): BudgetDecision {
+    const judged = applicable.map(({ budget, period }) => ({
+      budget,
+      periodEndMs: period.endMs,
+      action: decideBudgetAction({
+        budget,
+        period,
+        spentMicros: spentMicrosOf(budget.id) ?? (0 as Micros),
+        forecast: facts.forecasts?.get(budget.id),
+        request: facts.request,
+        nowMs: facts.nowMs ?? period.startMs,
+      }),
+    }))
+    const best = strongestAction(judged)
+    if (!best) return { kind: 'allow' }
+    const { budget, action } = best
+    switch (action.kind) {
+      case 'allow':
+      case 'notify':
+        return { kind: 'allow' }
+      case 'block':
+        return { kind: 'block', budget, resetAtMs: best.periodEndMs, reason: action.reason, explanation: action.explanation }
+      case 'would_block':
+        return { kind: 'would_block', budget }
+      case 'degrade': {
+        const degradeTo = this.deps.degradeTargetFor?.(model)
+        const reason = action.reason
+        return degradeTo !== undefined
+          ? { kind: 'degrade', budget, degradeTo, reason }
+          : { kind: 'degrade', budget, outputTokensMax: this.options.degradeOutputTokensMax, reason }
       }
-      const isStronger = DECISION_STRENGTH[candidate.kind] > DECISION_STRENGTH[decision.kind]
-      const isLaterBlock = candidate.kind === 'block' && decision.kind === 'block' && candidate.resetAtMs > decision.resetAtMs
-      if (isStronger || isLaterBlock) decision = candidate
     }
-    return decision
+  }
+
+  /**
+   * Forecasts for the applicable budgets that need one to decide: those with a
+   * `block_if_forecast_exceeds` action whose mark their spend has reached. Budgets without such
+   * an action cost nothing here (no query on the request path). Each forecast is kept for
+   * `checkIntervalMs` per budget and period, so a budget past its mark reads usage at most that often.
+   */
+  async forecastsFor(
+    applicable: readonly ApplicableBudget[],
+    spentMicrosOf: (budgetId: string) => Micros | undefined,
+    nowMs: number,
+  ): Promise<ReadonlyMap<string, Forecast | undefined>> {
+    const forecasts = new Map<string, Forecast | undefined>()
+    for (const { budget, period } of applicable) {
+      const spent = spentMicrosOf(budget.id) ?? (0 as Micros)
+      if (!needsForecast(budget, spent)) continue
+      const key = `${budget.id}:${period.key}`
+      const cached = this.decisionForecasts.get(key)
+      if (cached && nowMs - cached.atMs < this.options.checkIntervalMs && nowMs >= cached.atMs) {
+        forecasts.set(budget.id, cached.forecast)
+        continue
+      }
+      const forecast = await forecastFor(this.deps.usage, filterOf(budget), period, nowMs, spent, budget.amountMicros, this.options)
+      if (this.decisionForecasts.size >= CHECK_THROTTLE_ENTRIES_MAX) this.decisionForecasts.clear()
+      this.decisionForecasts.set(key, { atMs: nowMs, forecast })
+      forecasts.set(budget.id, forecast)
+    }
+    return forecasts
+  }
+
+  /** The tier of calls from this endpoint (`endpoint_tiers`), for `RequestFacts`. */
+  endpointTierOf(endpointTag: string | undefined): EndpointTier | undefined {
+    return endpointTag === undefined ? undefined : this.deps.endpointTiers?.[endpointTag]
   }
 
   // ---------------------------------------------------------------- CRUD
@@ -544,6 +621,13 @@ function exhaustedKey(walletId: string, epoch: string): string {
 /** A wallet has no period: its notices are keyed by its allocation total, so a top-up re-arms them. */
 function walletEpoch(wallet: Pick<WalletCrossing, 'periodKey' | 'allocatedMicros'>): string {
   return wallet.periodKey ?? `alloc-${wallet.allocatedMicros}`
+}
+
+/** True when a `block_if_forecast_exceeds` mark is reached: only then does the decision need a forecast. */
+function needsForecast(budget: Budget, spentMicros: Micros): boolean {
+  return budget.thresholdActions.some(
+    (a) => a.action === 'block_if_forecast_exceeds' && spentMicros >= thresholdMarkMicros(budget.amountMicros, a.thresholdPercent),
+  )
 }
 
 function isBlockAt(budget: Budget, percent: number): boolean {

@@ -21,7 +21,19 @@ export {
   type BudgetPatchBody,
   type BudgetView,
 } from './budget.js'
-export { crossedThresholds, actionFor, firingThresholds, thresholdMarkMicros, type ThresholdAction } from './thresholds.js'
+export { crossedThresholds, firingThresholds, thresholdMarkMicros } from './thresholds.js'
+export {
+  decideBudgetAction,
+  resolveThresholdAction,
+  forecastConfirms,
+  strongestAction,
+  type BudgetPolicyInput,
+  type BudgetPolicyAction,
+  type PolicyBudget,
+  type PolicyReason,
+  type RequestFacts,
+} from './policy.js'
+export { ENDPOINT_TIERS, TIER_RULES, expandTier, tierOfBudget, tierConflict, type TierRule } from './tiers.js'
 export { forecastFor, HOUR_MS, type ForecastSettings } from './spend-context.js'
 export { forecastSpend, spikeDetected, SPIKE_FACTOR, SPIKE_FLOOR_MICROS_DEFAULT, type Forecast, type ForecastInput } from './forecast.js'
 export {

@@ -66,7 +66,8 @@ export interface UsageTopView {
 
 export type BudgetScopeKind = 'org' | 'team' | 'user' | 'agent' | 'key' | 'endpoint' | 'model' | 'provider'
 export type BudgetPeriodName = 'daily' | 'weekly' | 'monthly' | 'quarterly' | 'yearly'
-export type ThresholdActionName = 'notify' | 'degrade' | 'block'
+export type ThresholdActionName = 'notify' | 'degrade' | 'block' | 'block_if_forecast_exceeds'
+export type EndpointTierName = 'critical' | 'standard' | 'experimental'
 
 export interface BudgetPostureView {
   period_key: string
@@ -90,12 +91,14 @@ export interface BudgetWire {
   timezone: string
   amount_usd: number
   alert_thresholds: number[]
-  threshold_actions: Array<{ threshold_percent: number; action: ThresholdActionName }>
+  threshold_actions: Array<{ threshold_percent: number; action: ThresholdActionName; channels?: string[] }>
   hard_limit: boolean
   shadow: boolean
   categories: string[]
   owner: string | null
   channels: string[] | null
+  tier: EndpointTierName | null
+  escalate_after: string | null
   source: 'config' | 'api'
   created_at: string
   updated_at: string
