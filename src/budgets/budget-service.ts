@@ -10,9 +10,9 @@
 import type { Clock } from '../lib/clock.js'
 import { newId } from '../lib/ids.js'
 import { toUsd, type Micros } from '../money/index.js'
-import type { BudgetAlert, BudgetSpec, EndpointTier } from '../config/types.js'
+import type { BudgetAlert, BudgetSpec, BudgetThresholdAction, EndpointTier } from '../config/types.js'
 import type { Attribution } from '../usage/types.js'
-import { newNotification, type NotificationSink, type NotificationType } from '../notify/index.js'
+import { newNotification, type NotificationEscalation, type NotificationSink, type NotificationType } from '../notify/index.js'
 import {
   applyPatch,
   counterRefOf,
@@ -32,8 +32,8 @@ import { SPIKE_FLOOR_MICROS_DEFAULT, spikeDetected, type Forecast } from './fore
 import { periodOf, type Period } from './period.js'
 import { forecastFor, HOUR_MS, spendNotificationData, type SpendContext, type SpendDataExtras } from './spend-context.js'
 import { crossedThresholds, firingThresholds, thresholdMarkMicros } from './thresholds.js'
-import { decideBudgetAction, strongestAction, type RequestFacts } from './policy.js'
-import { expandTier } from './tiers.js'
+import { decideBudgetAction, resolveThresholdAction, strongestAction, type RequestFacts } from './policy.js'
+import { expandTier, tierConflict, tierOfBudget } from './tiers.js'
 
 export interface ApplicableBudget {
   readonly budget: Budget
@@ -394,10 +394,22 @@ export class BudgetService {
     if (budget.scopeKind === 'org' && budget.scopeId !== budget.orgId) {
       throw new BudgetError('invalid_request', `scope.id: an org budget must name its own org (${budget.orgId})`)
     }
+    this.checkChannels(budget.channels, 'channels')
+    budget.thresholdActions.forEach((action, i) => this.checkChannels(action.channels, `threshold_actions.${i}.channels`))
+    const tier = tierOfBudget(budget, this.deps.endpointTiers ?? {})
+    const conflict = tierConflict(budget, tier)
+    if (conflict) {
+      const field = budget.tier !== undefined ? 'tier' : budget.hardLimit ? 'hard_limit' : 'threshold_actions'
+      throw new BudgetError('invalid_request', `${field}: ${conflict}`, field)
+    }
+  }
+
+  /** Refuses channel ids that are not configured, naming the field (`threshold_actions.2.channels`). */
+  private checkChannels(ids: readonly string[] | undefined, field: string): void {
     const configured = new Set(this.deps.channelIds)
-    const unknown = (budget.channels ?? []).filter((id) => !configured.has(id))
+    const unknown = (ids ?? []).filter((id) => !configured.has(id))
     if (unknown.length > 0) {
-      throw new BudgetError('invalid_request', `channels: unknown channel id ${unknown.join(', ')}; configured: ${this.deps.channelIds.join(', ') || 'none'}`)
+      throw new BudgetError('invalid_request', `${field}: unknown channel id ${unknown.join(', ')}; configured: ${this.deps.channelIds.join(', ') || 'none'}`, field)
     }
   }
 
@@ -433,17 +445,35 @@ export class BudgetService {
     const fired: FiredNotification[] = []
     let spendContext: SpendContext | undefined
     for (const percent of crossed) {
-      const isBlocking = isBlockAt(budget, percent) && !budget.shadow
+      const forecastAction = budget.thresholdActions.find((a) => a.thresholdPercent === percent && a.action === 'block_if_forecast_exceeds')
+      // The forecast decides a forecast-confirmed block before anything is claimed, so the notice
+      // says the same as the decision the next call gets.
+      if (forecastAction) spendContext ??= await this.spendContextOf(budget, crossing, context, true)
+      const outcome = forecastAction && spendContext ? this.forecastOutcome(budget, forecastAction, spendContext, context.atMs) : undefined
+      const blocks = outcome ? outcome.kind === 'block' : isBlockAt(budget, percent)
+      const isBlocking = blocks && !budget.shadow
       // Blocking starts once per period, whether spend reached the mark or a refusal came first.
       const dedupeKey = isBlocking ? blockedKey(budget.id, crossing.periodKey) : `v1:${budget.id}:${crossing.periodKey}:${percent}`
       if (!(await this.deps.store.claimFiring(dedupeKey, budget.id, this.deps.clock.nowMs()))) continue
       spendContext ??= await this.spendContextOf(budget, crossing, context, true)
       const type: NotificationType = isBlocking ? 'budget.blocked' : 'budget.threshold'
-      const wouldBlock = isBlockAt(budget, percent) && budget.shadow
-      const extras: SpendDataExtras = { ...budgetExtras(budget), threshold_percent: percent, ...(wouldBlock && { shadow: true, decision: 'would_block' as const }) }
-      fired.push(await this.emit(type, budget, spendContext, extras, dedupeKey))
+      const wouldBlock = blocks && budget.shadow
+      const extras: SpendDataExtras = {
+        ...budgetExtras(budget),
+        threshold_percent: percent,
+        action: budget.thresholdActions.find((a) => a.thresholdPercent === percent)?.action ?? (isBlockAt(budget, percent) ? 'block' : 'notify'),
+        ...(wouldBlock && { shadow: true, decision: 'would_block' as const }),
+        ...(outcome && forecastExtras(outcome, budget)),
+      }
+      fired.push(await this.emit(type, budget, spendContext, extras, dedupeKey, percent))
     }
     return fired
+  }
+
+  /** What a reached `block_if_forecast_exceeds` does now, by the same rule the decision uses. */
+  private forecastOutcome(budget: Budget, action: BudgetThresholdAction, spendContext: SpendContext, atMs: number) {
+    const period = spendContext.period ?? periodOf(budget.period, budget.timezone, atMs)
+    return resolveThresholdAction(action, { budget, period, forecast: spendContext.forecast, request: NO_FACTS.request, nowMs: atMs })
   }
 
   /**
@@ -528,9 +558,34 @@ export class BudgetService {
     return this.deps.usage.topSpenders(filter, fromMs, toMs, this.options.topSpendersMax)
   }
 
-  /** A budget's notice: to its channels (or every channel), in the inbox of the team it belongs to. */
-  private async emit(type: NotificationType, budget: Budget, spendContext: SpendContext, extras: SpendDataExtras, dedupeKey: string): Promise<FiredNotification> {
-    return this.emitTo(type, budget.orgId, teamOfBudget(budget), spendContext, extras, budget.channels, dedupeKey)
+  /**
+   * A budget's notice, in the inbox of the team it belongs to, to: the channels of the threshold
+   * it is about when that threshold names some, else the budget's channels (or every channel when
+   * it names none); plus the owner's channel. A threshold or blocked notice of a budget with
+   * `escalate_after` escalates to the owner and the escalation channels unless acknowledged in time.
+   */
+  private async emit(
+    type: NotificationType,
+    budget: Budget,
+    spendContext: SpendContext,
+    extras: SpendDataExtras,
+    dedupeKey: string,
+    thresholdPercent?: number,
+  ): Promise<FiredNotification> {
+    const owner = this.ownerChannelOf(budget)
+    const routed = budget.thresholdActions.find((a) => a.thresholdPercent === thresholdPercent && a.channels !== undefined)?.channels ?? budget.channels
+    const channels = routed === undefined ? undefined : [...new Set([...routed, ...(owner ? [owner] : [])])]
+    const escalates = budget.escalateAfterMs !== undefined && (type === 'budget.threshold' || type === 'budget.blocked')
+    const escalation = escalates
+      ? { atMs: this.deps.clock.nowMs() + budget.escalateAfterMs!, channelIds: [...new Set([...(owner ? [owner] : []), ...(this.deps.escalationChannels ?? [])])] }
+      : undefined
+    const withOwner: SpendDataExtras = { ...extras, ...(budget.owner !== undefined && { owner: budget.owner }), ...(budget.tier !== undefined && { tier: budget.tier }) }
+    return this.emitTo(type, budget.orgId, teamOfBudget(budget), spendContext, withOwner, channels, dedupeKey, escalation)
+  }
+
+  /** The owner's channel when `owner` names a configured channel; an owner that is a name is only recorded on notices. */
+  private ownerChannelOf(budget: Budget): string | undefined {
+    return budget.owner !== undefined && this.deps.channelIds.includes(budget.owner) ? budget.owner : undefined
   }
 
   private async emitTo(
@@ -541,8 +596,10 @@ export class BudgetService {
     extras: SpendDataExtras,
     channels: readonly string[] | undefined,
     dedupeKey: string,
+    escalation?: NotificationEscalation,
   ): Promise<FiredNotification> {
-    const notification = newNotification(type, orgId, teamId, spendNotificationData(spendContext, extras), this.deps.clock.nowMs())
+    const base = newNotification(type, orgId, teamId, spendNotificationData(spendContext, extras), this.deps.clock.nowMs())
+    const notification = escalation ? { ...base, escalation } : base
     await this.deps.notifications.emit(notification, channels)
     return { dedupeKey, type, notificationId: notification.id }
   }
@@ -633,6 +690,18 @@ function needsForecast(budget: Budget, spentMicros: Micros): boolean {
 function isBlockAt(budget: Budget, percent: number): boolean {
   if (budget.hardLimit && percent === 100) return true
   return budget.thresholdActions.some((a) => a.thresholdPercent === percent && a.action === 'block')
+}
+
+/** What a notice about a `block_if_forecast_exceeds` threshold says about the forecast that decided. */
+function forecastExtras(outcome: ReturnType<typeof resolveThresholdAction>, budget: Budget): SpendDataExtras {
+  if (outcome.kind === 'block') {
+    const note = budget.shadow ? `Shadow mode: ${outcome.explanation}; calls would be blocked.` : `Blocking: ${outcome.explanation}.`
+    return { forecast_decision: 'confirmed', forecast_note: note }
+  }
+  return {
+    forecast_decision: 'not_confirmed',
+    forecast_note: 'Notifying only: the burn-rate forecast does not show this budget running out before its period ends, so calls are not blocked.',
+  }
 }
 
 function budgetExtras(budget: Budget): SpendDataExtras {

@@ -41,6 +41,7 @@ export {
   BUDGET_SERVICE_OPTIONS_DEFAULT,
   filterOf,
   type ApplicableBudget,
+  type DecideFacts,
   type BudgetDecision,
   type BudgetCrossing,
   type WalletCrossing,

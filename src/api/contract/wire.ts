@@ -175,6 +175,12 @@ export interface NotificationView {
   title: string
   data: Record<string, unknown>
   read_at: string | null
+  /** When someone acknowledged it (stops its escalation); null until then. */
+  acknowledged_at: string | null
+  /** When it escalates if still unacknowledged; null when it does not escalate. */
+  escalate_at: string | null
+  /** When the escalation notice went out; null if it has not. */
+  escalated_at: string | null
 }
 
 /** Every notification type: the inbox, webhooks and preferences use these names. */
@@ -183,6 +189,7 @@ export const NOTIFICATION_TYPE_NAMES = [
   'budget.forecast',
   'budget.spike',
   'budget.blocked',
+  'budget.escalated',
   'wallet.threshold',
   'wallet.exhausted',
   'ticket.created',
