@@ -33,7 +33,7 @@ export {
   type PolicyReason,
   type RequestFacts,
 } from './policy.js'
-export { ENDPOINT_TIERS, TIER_RULES, expandTier, tierOfBudget, tierConflict, type TierRule } from './tiers.js'
+export { ENDPOINT_TIERS, TIER_RULES, expandTier, tierOfBudget, tierConflict, describeTiers, type TierRule } from './tiers.js'
 export { forecastFor, HOUR_MS, type ForecastSettings } from './spend-context.js'
 export { forecastSpend, spikeDetected, SPIKE_FACTOR, SPIKE_FLOOR_MICROS_DEFAULT, type Forecast, type ForecastInput } from './forecast.js'
 export {

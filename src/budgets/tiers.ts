@@ -8,6 +8,7 @@
  * whole meaning of a tier: docs/policy.md restates them and `tollgate config check` prints them.
  */
 import type { BudgetSpec, BudgetThresholdAction, EndpointTier } from '../config/types.js'
+import { formatDuration } from '../lib/duration.js'
 
 export const ENDPOINT_TIERS = ['critical', 'standard', 'experimental'] as const satisfies readonly EndpointTier[]
 
@@ -100,4 +101,27 @@ export function tierConflict(budget: Pick<BudgetSpec, 'hardLimit' | 'thresholdAc
   const blocking = budget.thresholdActions.find((a) => BLOCKING.has(a.action))
   if (blocking) return `a critical budget degrades instead of blocking: the ${blocking.action} action at ${blocking.thresholdPercent}% is not allowed`
   return undefined
+}
+
+/**
+ * What `tollgate config check` prints about tiers: each tier in use with its meaning, then each
+ * budget that has a tier as it will be enforced (`90% degrade → slack-finops`).
+ */
+export function describeTiers(budgets: readonly BudgetSpec[], endpointTiers: Readonly<Record<string, EndpointTier>>): string[] {
+  const lines: string[] = []
+  const endpoints = Object.entries(endpointTiers)
+  const expanded = budgets.map((b) => expandTier(b, endpointTiers)).filter((b) => b.tier !== undefined)
+  const used = new Set<EndpointTier>([...endpoints.map(([, tier]) => tier), ...expanded.map((b) => b.tier!)])
+  for (const tier of ENDPOINT_TIERS) {
+    if (!used.has(tier)) continue
+    const tagged = endpoints.filter(([, t]) => t === tier).map(([tag]) => tag)
+    lines.push(`tier ${tier}${tagged.length > 0 ? ` (endpoints: ${tagged.join(', ')})` : ''}: ${TIER_RULES[tier].summary}`)
+  }
+  for (const budget of expanded) {
+    const actions = budget.thresholdActions.map((a) => `${a.thresholdPercent}% ${a.action}${a.channels ? ` → ${a.channels.join(' + ')}` : ''}`)
+    if (budget.hardLimit) actions.push('100% block (hard cap)')
+    const escalation = budget.escalateAfterMs === undefined ? 'no escalation' : `escalate after ${formatDuration(budget.escalateAfterMs)}`
+    lines.push(`budget "${budget.name}" (${budget.tier}): ${actions.join(', ')}; ${escalation}`)
+  }
+  return lines
 }
