@@ -122,7 +122,7 @@ describe('tiers on live calls', () => {
     await admin(app, 'POST', '/v1/billing/budgets', aBudgetBody({ name: 'lab daily', scope: { kind: 'endpoint', id: 'lab' }, period: 'daily', amount_usd: '0.000001' }))
     const refused = await chat(app, 'lab')
     expect(refused.status).toBe(429)
-    expect(refused.body.error.message).toMatch(/endpoint "lab" is experimental, so its budget is a hard cap/)
+    expect(refused.body.error.message).toMatch(/endpoint "lab" is experimental, so its budget is a hard cap of \$0\.00 per day and it is spent/)
     expect((await chat(app, 'search')).status).toBe(200)
   })
 

@@ -27,6 +27,7 @@ export {
   resolveThresholdAction,
   forecastConfirms,
   strongestAction,
+  experimentalExplanation,
   type BudgetPolicyInput,
   type BudgetPolicyAction,
   type PolicyBudget,

@@ -137,13 +137,26 @@ function candidatesOf(budget: Pick<PolicyBudget, 'thresholdActions' | 'hardLimit
 /** Why a call is refused, in words: an experimental endpoint's refusal names the endpoint and its tier. */
 function blockExplanation(input: Omit<BudgetPolicyInput, 'spentMicros'>, percent: number): string {
   const { budget, request } = input
-  const limit = `$${toUsd(thresholdMarkMicros(budget.amountMicros, percent)).toFixed(2)} per ${periodWord(budget.period)}`
-  if (budget.tier === 'experimental') {
-    const endpoint = request.endpointTag ?? (budget.scopeKind === 'endpoint' ? budget.scopeId : undefined)
-    const who = endpoint !== undefined ? `endpoint "${endpoint}"` : `${budget.scopeKind} "${budget.scopeId}"`
-    return `${who} is experimental, so its budget is a hard cap of ${limit} and it is spent`
-  }
-  return `${percent}% of $${toUsd(budget.amountMicros).toFixed(2)} reached (${limit})`
+  if (budget.tier === 'experimental') return experimentalExplanation(budget, request.endpointTag, percent)
+  return `${percent}% of $${toUsd(budget.amountMicros).toFixed(2)} reached (${limitText(budget, percent)})`
+}
+
+/**
+ * Why an experimental budget refuses, naming the endpoint: the decision's explanation, and the
+ * reason a refusal at reservation time gives (the ledger refuses there, before any decision).
+ */
+export function experimentalExplanation(
+  budget: Pick<PolicyBudget, 'amountMicros' | 'period' | 'scopeKind' | 'scopeId'>,
+  endpointTag: string | undefined,
+  percent = 100,
+): string {
+  const endpoint = endpointTag ?? (budget.scopeKind === 'endpoint' ? budget.scopeId : undefined)
+  const who = endpoint !== undefined ? `endpoint "${endpoint}"` : `${budget.scopeKind} "${budget.scopeId}"`
+  return `${who} is experimental, so its budget is a hard cap of ${limitText(budget, percent)} and it is spent`
+}
+
+function limitText(budget: Pick<PolicyBudget, 'amountMicros' | 'period'>, percent: number): string {
+  return `$${toUsd(thresholdMarkMicros(budget.amountMicros, percent)).toFixed(2)} per ${periodWord(budget.period)}`
 }
 
 function forecastExplanation(input: Omit<BudgetPolicyInput, 'spentMicros'>): string {

@@ -4,7 +4,7 @@
  * happens after spend settles (thresholds, forecasts, notifications — off the response path).
  */
 import { counterKey, type BudgetCounterRef, type LedgerStore, type WalletCrossing } from '../ledger/index.js'
-import { counterRefOf, scopeLabel, type Budget, type BudgetService, type DecideFacts } from '../budgets/index.js'
+import { counterRefOf, experimentalExplanation, scopeLabel, type BudgetService, type DecideFacts } from '../budgets/index.js'
 import type { Logger } from '../observability/logger.js'
 import type { BudgetAlert } from '../config/index.js'
 import { micros, percentOf } from '../money/index.js'
@@ -79,7 +79,7 @@ export class BudgetPolicy implements SpendPolicy {
           scope: scopeLabel(budget),
           name: budget.name,
           periodLabel: `${budget.period} ${period.key}`,
-          ...(budget.tier === 'experimental' && { reason: experimentalReason(budget, input.attribution.endpointTag) }),
+          ...(budget.tier === 'experimental' && { reason: experimentalExplanation(budget, input.attribution.endpointTag) }),
         },
       ]),
     )
@@ -159,13 +159,6 @@ export class BudgetPolicy implements SpendPolicy {
       })
       .catch((error: unknown) => this.logger.error({ err: error, scope }, 'budgets: announcing an exhausted wallet failed'))
   }
-}
-
-/** The refusal's "why" for an experimental budget reached at reserve time: it names the endpoint. */
-function experimentalReason(budget: Budget, endpointTag: string | undefined): string {
-  const endpoint = endpointTag ?? (budget.scopeKind === 'endpoint' ? budget.scopeId : undefined)
-  const who = endpoint !== undefined ? `endpoint "${endpoint}"` : `${budget.scopeKind} "${budget.scopeId}"`
-  return `${who} is experimental, so its budget is a hard cap and it is spent`
 }
 
 function walletRefOfScope(scope: string): WalletRef | undefined {
