@@ -126,7 +126,8 @@ describe('per-threshold routing to real receivers', () => {
 
     expect(email.messages).toHaveLength(1)
     expect(email.messages[0]).toContain('Subject: [Tollgate] Budget for team:team_marketing (marketing monthly) reached 50%')
-    expect(slack.received.map(titleOfSlack)).toEqual([
+    // One dispatcher tick delivers both at once: their arrival order is not fixed.
+    expect(slack.received.map(titleOfSlack).sort()).toEqual([
       'Budget for team:team_marketing (marketing monthly) reached 80%',
       'Budget for team:team_marketing (marketing monthly) reached 95%',
     ])
