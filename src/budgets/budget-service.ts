@@ -280,6 +280,11 @@ export class BudgetService {
     return forecasts
   }
 
+  /** True when some applicable budget needs a forecast to decide (see `forecastsFor`); sync, so most calls await nothing more. */
+  anyNeedsForecast(applicable: readonly ApplicableBudget[], spentMicrosOf: (budgetId: string) => Micros | undefined): boolean {
+    return applicable.some(({ budget }) => needsForecast(budget, spentMicrosOf(budget.id) ?? (0 as Micros)))
+  }
+
   /** The tier of calls from this endpoint (`endpoint_tiers`), for `RequestFacts`. */
   endpointTierOf(endpointTag: string | undefined): EndpointTier | undefined {
     return endpointTag === undefined ? undefined : this.deps.endpointTiers?.[endpointTag]

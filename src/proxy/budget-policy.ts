@@ -84,8 +84,8 @@ export class BudgetPolicy implements SpendPolicy {
       ]),
     )
     // Forecasts are read only for budgets whose `block_if_forecast_exceeds` mark is reached.
-    const forecasts = await this.budgets.forecastsFor(applicable, spentOf, input.atMs)
-    const decision = this.decideWith(applicable, counters, spentOf, input.model, { request, forecasts, nowMs: input.atMs })
+    const forecasts = this.budgets.anyNeedsForecast(applicable, spentOf) ? await this.budgets.forecastsFor(applicable, spentOf, input.atMs) : undefined
+    const decision = this.decideWith(applicable, counters, spentOf, input.model, { request, nowMs: input.atMs, ...(forecasts && { forecasts }) })
     return { ...decision, labels }
   }
 
