@@ -4,6 +4,7 @@
  * with forecasts computed from hourly buckets at fake-clock instants in a real monthly period.
  */
 import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
 import { FakeClock } from '../lib/clock.js'
 import { micros, type Micros } from '../money/index.js'
 import type { BudgetSpec, BudgetThresholdAction, EndpointTier } from '../config/types.js'
@@ -45,7 +46,8 @@ describe('the action ladder', () => {
     ['blocks from 95%', { thresholdActions: ladder }, 95_000_000, { kind: 'block', thresholdPercent: 95, reason: 'threshold' }],
     ['a hard limit blocks at 100%', { hardLimit: true }, 100_000_000, { kind: 'block', thresholdPercent: 100 }],
     ['a hard limit allows one micro below 100%', { hardLimit: true }, 99_999_999, { kind: 'allow' }],
-    ['shadow turns block into would_block', { thresholdActions: ladder, shadow: true }, 96_000_000, { kind: 'would_block', thresholdPercent: 95 }],
+    ['shadow turns block into would_block', { thresholdActions: [ladder[0]!, ladder[2]!], shadow: true }, 96_000_000, { kind: 'would_block', thresholdPercent: 95 }],
+    ['shadow keeps the degrade it reached rather than blocking', { thresholdActions: ladder, shadow: true }, 96_000_000, { kind: 'degrade', thresholdPercent: 80 }],
     ['shadow with a hard limit would block at 100%', { hardLimit: true, shadow: true }, 100_000_000, { kind: 'would_block', thresholdPercent: 100 }],
   ])('%s', (_name, overrides, spent, expected) => {
     expect(decideBudgetAction(input(spec(overrides), spent as Micros))).toMatchObject(expected)
@@ -154,5 +156,35 @@ describe('block_if_forecast_exceeds', () => {
   it('would only report on a shadow budget', () => {
     const forecast = forecastAt(clock.nowMs(), usd(50), 2)
     expect(decideBudgetAction(input({ ...budget, shadow: true }, usd(50), { forecast }))).toEqual({ kind: 'would_block', thresholdPercent: 50, reason: 'forecast_confirmed' })
+  })
+})
+
+describe('properties over any budget and spend', () => {
+  const actionArb = fc.record({
+    thresholdPercent: fc.integer({ min: 1, max: 1000 }),
+    action: fc.constantFrom('notify', 'degrade', 'block', 'block_if_forecast_exceeds') as fc.Arbitrary<BudgetThresholdAction['action']>,
+  })
+  const budgetArb = fc.record({
+    amount: fc.integer({ min: 1, max: 10_000_000_000 }),
+    actions: fc.uniqueArray(actionArb, { selector: (a) => a.thresholdPercent, maxLength: 6 }),
+    hardLimit: fc.boolean(),
+    shadow: fc.boolean(),
+  })
+  const rank = { allow: 0, notify: 1, would_block: 1.5, degrade: 2, block: 3 } as const
+  const forecast = (exhausts: boolean) => ({ projectedSpendMicros: usd(1e6), exhaustionAtMs: exhausts ? period.endMs - 1 : undefined })
+
+  it('never blocks a shadow budget or a critical endpoint, and more spend never weakens the action', () => {
+    fc.assert(
+      fc.property(budgetArb, fc.nat(20_000_000_000), fc.nat(20_000_000_000), fc.boolean(), (b, x, y, exhausts) => {
+        const budget = spec({ amountMicros: micros(b.amount), thresholdActions: b.actions, hardLimit: b.hardLimit, shadow: b.shadow })
+        const at = (spent: number, request: RequestFacts = NO_REQUEST) =>
+          decideBudgetAction(input(budget, micros(spent), { forecast: forecast(exhausts), request }))
+        const [low, high] = x <= y ? [x, y] : [y, x]
+        expect(rank[at(high).kind]).toBeGreaterThanOrEqual(rank[at(low).kind])
+        expect(at(high, { endpointTag: 'checkout', endpointTier: 'critical' }).kind).not.toBe('block')
+        if (b.shadow) expect(at(high).kind).not.toBe('block')
+      }),
+      { numRuns: 500 },
+    )
   })
 })

@@ -63,23 +63,36 @@ const STRENGTH = { allow: 0, notify: 1, would_block: 1.5, degrade: 2, block: 3 }
  * What `budget` does to this call. The strongest action whose threshold spend has reached
  * applies (block > degrade > notify; a tie goes to the lower threshold, reached first);
  * `hard_limit` is a block at 100%. Then, in order: a shadow budget reports `would_block` instead
- * of blocking; a call from a critical endpoint is degraded instead of blocked.
+ * of blocking (or keeps degrading, when it also reached a degrade); a call from a critical
+ * endpoint is degraded instead of blocked.
  */
 export function decideBudgetAction(input: BudgetPolicyInput): BudgetPolicyAction {
   const { budget, spentMicros } = input
   let best: Resolved | undefined
+  let bestUnblocked: Resolved | undefined
   for (const candidate of candidatesOf(budget)) {
     if (spentMicros < thresholdMarkMicros(budget.amountMicros, candidate.thresholdPercent)) continue
     const resolved = resolveThresholdAction(candidate, input)
-    const isStronger = !best || STRENGTH[resolved.kind] > STRENGTH[best.kind]
-    const isEarlierTie = best !== undefined && STRENGTH[resolved.kind] === STRENGTH[best.kind] && resolved.thresholdPercent < best.thresholdPercent
-    if (isStronger || isEarlierTie) best = resolved
+    best = stronger(best, resolved)
+    if (resolved.kind !== 'block') bestUnblocked = stronger(bestUnblocked, resolved)
   }
   if (!best) return { kind: 'allow' }
   if (best.kind !== 'block') return best
-  if (budget.shadow) return { kind: 'would_block', thresholdPercent: best.thresholdPercent, reason: best.reason }
+  if (budget.shadow) {
+    // The block is only reported; a degrade the budget also reached still applies, so more
+    // spend never makes a call cheaper to serve than less spend did.
+    if (bestUnblocked?.kind === 'degrade') return bestUnblocked
+    return { kind: 'would_block', thresholdPercent: best.thresholdPercent, reason: best.reason }
+  }
   if (input.request.endpointTier === 'critical') return { kind: 'degrade', thresholdPercent: best.thresholdPercent, reason: 'critical_endpoint' }
   return best
+}
+
+/** The stronger of two reached actions; a tie goes to the lower threshold, reached first. */
+function stronger(current: Resolved | undefined, next: Resolved): Resolved {
+  if (!current) return next
+  if (STRENGTH[next.kind] !== STRENGTH[current.kind]) return STRENGTH[next.kind] > STRENGTH[current.kind] ? next : current
+  return next.thresholdPercent < current.thresholdPercent ? next : current
 }
 
 /**
