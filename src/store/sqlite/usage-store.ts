@@ -12,7 +12,7 @@ const COLUMNS = [
   'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens',
   'audio_input_tokens', 'audio_output_tokens', 'usage_source', 'cost_micros', 'price_source', 'latency_ms',
   'status', 'http_status', 'is_stream', 'decision', 'reservation_id', 'wallet_id', 'data_mode', 'source',
-  'external_request_id', 'cache_write_1h_tokens', 'usage_note', 'cost_breakdown_json',
+  'external_request_id', 'cache_write_1h_tokens', 'usage_note', 'cost_breakdown_json', 'reported_cost_micros',
 ] as const
 
 export function usageRow(e: UsageEvent): unknown[] {
@@ -25,7 +25,7 @@ export function usageRow(e: UsageEvent): unknown[] {
     u.reasoningTokens, u.audioInputTokens, u.audioOutputTokens, e.usageSource, e.costMicros, e.priceSource,
     e.latencyMs, e.status, e.httpStatus, e.isStream ? 1 : 0, e.decision, e.reservationId ?? null,
     e.walletId ?? null, e.dataMode, e.source, e.externalRequestId ?? null, u.cacheWrite1hTokens, e.usageNote ?? null,
-    e.costBreakdown === undefined ? null : JSON.stringify(e.costBreakdown),
+    e.costBreakdown === undefined ? null : JSON.stringify(e.costBreakdown), e.reportedCostMicros ?? null,
   ]
 }
 
