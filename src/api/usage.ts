@@ -74,15 +74,18 @@ const TopQuery = z.object({
   data_mode: dataMode,
 })
 
+/** A text filter; empty (an unfilled search box) means no filter. */
+const textFilter = (max: number) => z.string().max(max).optional().transform((value) => (value === '' ? undefined : value))
+
 const EventsQuery = z
   .object({
     from: instant.optional(),
     to: instant.optional(),
-    team: z.string().max(256).optional(),
-    user: z.string().max(256).optional(),
-    model: z.string().max(256).optional(),
-    endpoint: z.string().max(256).optional(),
-    environment: z.string().max(100).optional(),
+    team: textFilter(256),
+    user: textFilter(256),
+    model: textFilter(256),
+    endpoint: textFilter(256),
+    environment: textFilter(100),
     data_mode: dataMode,
     usage_source: z.enum(['reported', 'counted', 'estimated'], { error: 'expected reported | counted | estimated' }).optional(),
     source: z.enum(['gateway', 'ingest', 'direct'], { error: 'expected gateway | ingest | direct' }).optional(),
