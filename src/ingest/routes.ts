@@ -116,14 +116,31 @@ function batch(results: IngestResult[], reply: FastifyReply, deps: IngestRouteDe
     return reply.code(503).send(errorEnvelope('store_unavailable', 'The events could not be stored; send them again (ingestion is idempotent).', newId('req')))
   }
   return reply.code(tally.rejected > 0 ? 207 : 200).send({
-    results: results.map((result, index) => ({ index, ...presentResult(result) })),
+    results: results.map(batchResult),
     created: tally.created,
     duplicates: tally.duplicates,
     rejected: tally.rejected,
   })
 }
 
-/** One event's answer; the batch adds its index. Field names match the CLI's `EventResult`. */
+/**
+ * One event of a batch, kept small (a batch answers 1,000 of them): the fields of the CLI's
+ * `EventResult`. The cost of each created event is in `GET /v1/usage/events`.
+ */
+function batchResult(result: IngestResult, index: number) {
+  switch (result.status) {
+    case 'created':
+      return { index, status: 'created' as const, id: result.event.id }
+    case 'duplicate':
+      return { index, status: 'duplicate' as const, duplicate: true }
+    case 'rejected': {
+      const { code, message, field } = result.problem
+      return { index, status: 'rejected' as const, error: { code, message, ...(field !== undefined && { field }) } }
+    }
+  }
+}
+
+/** The answer to a single event: with its cost, as priced from the catalogue. */
 function presentResult(result: IngestResult) {
   switch (result.status) {
     case 'created': {
