@@ -20,7 +20,7 @@ import type { Logger } from '../observability/logger.js'
 import { costOfUsage, fallbackPartsOf, type PriceBook, type ModelPrice } from '../pricing/index.js'
 import type { ProviderKind, Usage } from '../providers/index.js'
 import type { Attribution, UsageEvent } from '../usage/index.js'
-import { INGEST_STATUSES, OCCURRED_AT_SKEW_MS, isProblem, parseEvent, type EventPayload, type EventProblem } from './payload.js'
+import { INGEST_ERROR_CODES, INGEST_STATUSES, OCCURRED_AT_SKEW_MS, isProblem, parseEvent, type EventPayload, type EventProblem } from './payload.js'
 
 export interface IngestDeps {
   readonly priceBook: PriceBook
@@ -37,7 +37,7 @@ export type IngestResult =
   | { readonly status: 'rejected'; readonly problem: IngestProblem }
 
 export interface IngestProblem {
-  readonly code: EventProblem['code'] | 'store_unavailable'
+  readonly code: Extract<(typeof INGEST_ERROR_CODES)[number], EventProblem['code'] | 'store_unavailable'>
   readonly message: string
   readonly field: string | undefined
 }

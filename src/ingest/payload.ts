@@ -96,6 +96,9 @@ export const EventPayload = z
   })
 export type EventPayload = z.infer<typeof EventPayload>
 
+/** Every code `POST /v1/events` answers with, per event or for the request; docs/errors.md lists each. */
+export const INGEST_ERROR_CODES = ['invalid_request', 'model_not_priced', 'unauthorized', 'forbidden', 'payload_too_large', 'store_unavailable', 'internal_error'] as const
+
 /** Why one event was not stored: a code a client can branch on, and the field to fix. */
 export interface EventProblem {
   readonly code: 'invalid_request' | 'model_not_priced'
