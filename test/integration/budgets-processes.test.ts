@@ -1,5 +1,5 @@
 /**
- * Exactly-once thresholds through real gateways (SPEC §5: "each threshold fires once per budget
+ * Exactly-once thresholds through real gateways ("each threshold fires once per budget
  * per period, however many requests cross it at once and however many processes run"), and
  * webhook delivery with retries from the durable outbox.
  *
