@@ -187,6 +187,42 @@ describe.each([sqlite, postgresRedis])('POST /v1/events on $name', (backend) => 
     expect(parts.reduce((sum, p) => sum + p.cost_micros, 0)).toBe(expected)
   })
 
+  it.skipIf(backend.skip !== undefined)('reports count every kind of token; the event list pages newest first and filters by usage source', async () => {
+    // A day of its own (2026-11-28), so the totals are these three events only.
+    const day = (hour: number) => `2026-11-28T${String(hour).padStart(2, '0')}:00:00Z`
+    const sent = [
+      telemetry('kinds-1', { occurredAt: day(1), inputTokens: 1_000, cacheWriteTokens: 300, cacheWrite1hTokens: 100, outputTokens: 500, reasoningTokens: 200 }),
+      telemetry('kinds-2', { occurredAt: day(2), inputTokens: 2_000, cachedInputTokens: 1_500, outputTokens: 100 }),
+      telemetry('kinds-3', { occurredAt: day(3), inputTokens: 10, outputTokens: 10 }),
+    ]
+    expect((await post(KEY_A, { events: sent })).body.created).toBe(3)
+    const range = 'from=2026-11-28T00:00:00Z&to=2026-11-29T00:00:00Z'
+    const { body } = await gw.admin('GET', `/v1/usage?${range}`)
+    expect(body.totals).toMatchObject({
+      requests: 3,
+      input_tokens: 3_010,
+      cache_read_tokens: 1_500,
+      cache_write_5m_tokens: 200,
+      cache_write_1h_tokens: 100,
+      output_tokens: 610,
+      reasoning_tokens: 200,
+      audio_input_tokens: 0,
+      audio_output_tokens: 0,
+    })
+    const first = await gw.admin('GET', `/v1/usage/events?${range}&limit=2`)
+    expect(first.body.data.map((e: any) => e.external_request_id)).toEqual(['kinds-3', 'kinds-2'])
+    expect(first.body.data[1].tokens).toMatchObject({ input: 2_000, cache_read: 1_500, cache_write_5m: 0, cache_write_1h: 0 })
+    const second = await gw.admin('GET', `/v1/usage/events?${range}&limit=2&cursor=${first.body.next_cursor}`)
+    expect(second.body.data.map((e: any) => e.external_request_id)).toEqual(['kinds-1'])
+    expect(second.body.data[0].tokens).toMatchObject({ cache_write_5m: 200, cache_write_1h: 100, reasoning: 200 })
+    expect(second.body.next_cursor).toBeNull()
+    expect((await eventsOf(`${range}&usage_source=reported`)).length).toBe(3)
+    expect(await eventsOf(`${range}&usage_source=estimated`)).toEqual([])
+    const bad = await gw.admin('GET', `/v1/usage/events?usage_source=guessed&cursor=nope`)
+    expect(bad.status).toBe(400)
+    expect(bad.body.error.issues.map((i: any) => i.path).sort()).toEqual(['cursor', 'usage_source'])
+  })
+
   it.skipIf(backend.skip !== undefined)('a replay answers 200 duplicate: true and counts nothing twice', async () => {
     const budget = await aBudget('alpha replay', 1_000, { kind: 'team', id: TEAM_A })
     const event = telemetry('replay-1', { userId: undefined })

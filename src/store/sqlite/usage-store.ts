@@ -94,8 +94,8 @@ export function eventListWhere(q: UsageEventQuery, param: (value: unknown) => st
     if (value !== undefined) where.push(`${column} = ${param(value)}`)
   }
   if (q.before !== undefined) {
-    const at = param(q.before.atMs)
-    where.push(`(at_ms < ${at} OR (at_ms = ${at} AND id < ${param(q.before.id)}))`)
+    // Each use binds its own parameter: SQLite's `?` is positional.
+    where.push(`(at_ms < ${param(q.before.atMs)} OR (at_ms = ${param(q.before.atMs)} AND id < ${param(q.before.id)}))`)
   }
   return where.join(' AND ')
 }
