@@ -80,9 +80,16 @@ describe('ingestion money invariants', () => {
         async (contents, batchPicks) => {
           run++
           const ids = contents.map((_, i) => `p${run}-${i}`)
-          const budget = await request('POST', '/v1/billing/budgets', { name: `prop ${run}`, period: 'monthly', amount_usd: 1_000_000, scope: { kind: 'user', id: `prop-user-${run}`, team_id: 'team_test' } })
+          const budget = await request('POST', '/v1/billing/budgets', {
+            name: `prop ${run}`,
+            period: 'monthly',
+            amount_usd: 1_000_000,
+            scope: { kind: 'user', id: `prop-user-${run}`, team_id: 'team_test' },
+          })
           expect(budget.status).toBe(201)
-          const batches = batchPicks.map((picks) => picks.map((p) => ({ externalRequestId: ids[p % ids.length]!, userId: `prop-user-${run}`, ...contents[p % ids.length]! })))
+          const batches = batchPicks.map((picks) =>
+            picks.map((p) => ({ externalRequestId: ids[p % ids.length]!, userId: `prop-user-${run}`, ...contents[p % ids.length]! })),
+          )
           const answers = await Promise.all(batches.map((events) => request('POST', '/v1/events', { events }, t.consumerKey)))
           const created = new Map<string, string>()
           for (const [b, answer] of answers.entries()) {
@@ -114,13 +121,26 @@ describe('ingestion money invariants', () => {
 
 describe('parseEvent', () => {
   it('names the field of the first problem, and reads null as absent', () => {
-    expect(parseEvent({ externalRequestId: 'a', provider: 'openai', model: 'm', inputTokens: 1, outputTokens: 1, userId: null })).toMatchObject({ userId: undefined })
-    expect(parseEvent({ provider: 'openai', model: 'm', inputTokens: 1, outputTokens: 1 })).toMatchObject({ field: 'externalRequestId', message: 'externalRequestId: required' })
+    expect(parseEvent({ externalRequestId: 'a', provider: 'openai', model: 'm', inputTokens: 1, outputTokens: 1, userId: null })).toMatchObject({
+      userId: undefined,
+    })
+    expect(parseEvent({ provider: 'openai', model: 'm', inputTokens: 1, outputTokens: 1 })).toMatchObject({
+      field: 'externalRequestId',
+      message: 'externalRequestId: required',
+    })
     expect(parseEvent({ externalRequestId: 'a', provider: 'openai', model: 'm', inputTokens: 1.5, outputTokens: 1 })).toMatchObject({ field: 'inputTokens' })
-    expect(parseEvent({ externalRequestId: 'a', provider: 'openai', model: 'm', inputTokens: 1, outputTokens: 1, reasoningTokens: 2 })).toMatchObject({ field: 'reasoningTokens' })
-    expect(parseEvent({ externalRequestId: 'a', provider: 'openai', model: 'm', inputTokens: 1, outputTokens: 1, occurredAt: '2026-12-01 10:00' })).toMatchObject({ field: 'occurredAt' })
-    expect(parseEvent({ externalRequestId: 'a', provider: 'openai', model: 'm', inputTokens: 1, outputTokens: 1, costUsd: 0.1234567 })).toMatchObject({ field: 'costUsd' })
-    expect(parseEvent({ externalRequestId: 'a', provider: 'openai', model: 'm', inputTokens: 1, outputTokens: 1, costUsd: '0.25', occurredAt: 1_764_583_200_000 })).toMatchObject({ costUsd: 250_000, occurredAt: 1_764_583_200_000 })
+    expect(parseEvent({ externalRequestId: 'a', provider: 'openai', model: 'm', inputTokens: 1, outputTokens: 1, reasoningTokens: 2 })).toMatchObject({
+      field: 'reasoningTokens',
+    })
+    expect(
+      parseEvent({ externalRequestId: 'a', provider: 'openai', model: 'm', inputTokens: 1, outputTokens: 1, occurredAt: '2026-12-01 10:00' }),
+    ).toMatchObject({ field: 'occurredAt' })
+    expect(parseEvent({ externalRequestId: 'a', provider: 'openai', model: 'm', inputTokens: 1, outputTokens: 1, costUsd: 0.1234567 })).toMatchObject({
+      field: 'costUsd',
+    })
+    expect(
+      parseEvent({ externalRequestId: 'a', provider: 'openai', model: 'm', inputTokens: 1, outputTokens: 1, costUsd: '0.25', occurredAt: 1_764_583_200_000 }),
+    ).toMatchObject({ costUsd: 250_000, occurredAt: 1_764_583_200_000 })
     expect(parseEvent([1])).toMatchObject({ code: 'invalid_request', field: undefined })
   })
 })

@@ -20,7 +20,7 @@ import type { Logger } from '../observability/logger.js'
 import { costOfUsage, fallbackPartsOf, type PriceBook, type ModelPrice } from '../pricing/index.js'
 import type { ProviderKind, Usage } from '../providers/index.js'
 import type { Attribution, UsageEvent } from '../usage/index.js'
-import { INGEST_ERROR_CODES, INGEST_STATUSES, OCCURRED_AT_SKEW_MS, isProblem, parseEvent, type EventPayload, type EventProblem } from './payload.js'
+import { type INGEST_ERROR_CODES, INGEST_STATUSES, OCCURRED_AT_SKEW_MS, isProblem, parseEvent, type EventPayload, type EventProblem } from './payload.js'
 
 export interface IngestDeps {
   readonly priceBook: PriceBook
@@ -71,7 +71,10 @@ export class Ingestor {
       return { status: 'created', event }
     } catch (error) {
       this.deps.logger.error({ err: error, eventId: event.id }, 'ingest: could not store an event')
-      return { status: 'rejected', problem: { code: 'store_unavailable', message: 'the event could not be stored; send it again (it is idempotent)', field: undefined } }
+      return {
+        status: 'rejected',
+        problem: { code: 'store_unavailable', message: 'the event could not be stored; send it again (it is idempotent)', field: undefined },
+      }
     }
   }
 
@@ -83,12 +86,20 @@ export class Ingestor {
     if ('code' in attribution) return attribution
     const atMs = payload.occurredAt ?? nowMs
     if (atMs > nowMs + OCCURRED_AT_SKEW_MS) {
-      return { code: 'invalid_request', field: 'occurredAt', message: `occurredAt: ${new Date(atMs).toISOString()} is in the future (more than 5 minutes past the gateway's clock)` }
+      return {
+        code: 'invalid_request',
+        field: 'occurredAt',
+        message: `occurredAt: ${new Date(atMs).toISOString()} is in the future (more than 5 minutes past the gateway's clock)`,
+      }
     }
     const usage = usageOf(payload)
     const price = priceOf(this.deps.priceBook, payload.provider, payload.model, usage.inputTokens)
     if (!price) {
-      return { code: 'model_not_priced', field: 'model', message: `model: neither the price catalogue nor models[].pricing prices "${payload.model}" from provider "${payload.provider}"` }
+      return {
+        code: 'model_not_priced',
+        field: 'model',
+        message: `model: neither the price catalogue nor models[].pricing prices "${payload.model}" from provider "${payload.provider}"`,
+      }
     }
     const breakdown = costOfUsage(usage, price)
     const fallbacks = fallbackPartsOf(breakdown)

@@ -19,11 +19,7 @@ const OCCURRED_AT_MIN_MS = Date.UTC(2000, 0, 1)
 export const OCCURRED_AT_SKEW_MS = 5 * 60_000
 
 const TOKENS_MESSAGE = `expected a whole number of tokens from 0 to ${TOKENS_MAX.toLocaleString('en-US')}`
-const tokens = z
-  .number({ error: TOKENS_MESSAGE })
-  .int({ error: TOKENS_MESSAGE })
-  .min(0, { error: TOKENS_MESSAGE })
-  .max(TOKENS_MAX, { error: TOKENS_MESSAGE })
+const tokens = z.number({ error: TOKENS_MESSAGE }).int({ error: TOKENS_MESSAGE }).min(0, { error: TOKENS_MESSAGE }).max(TOKENS_MAX, { error: TOKENS_MESSAGE })
 
 function text(max: number) {
   return z
@@ -40,7 +36,10 @@ const optional = <S extends z.ZodType>(schema: S) => schema.nullish().transform(
 const occurredAt = z.union([z.string().max(40), z.number()], { error: 'expected an ISO-8601 instant or epoch milliseconds' }).transform((value, ctx) => {
   const ms = typeof value === 'number' ? value : /^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:?\d{2})$/.test(value) ? Date.parse(value) : Number.NaN
   if (!Number.isSafeInteger(ms) || ms < OCCURRED_AT_MIN_MS) {
-    ctx.addIssue({ code: 'custom', message: `expected an ISO-8601 instant with a time zone (2026-12-01T10:00:00Z) or epoch milliseconds after 2000, got ${JSON.stringify(value)}` })
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected an ISO-8601 instant with a time zone (2026-12-01T10:00:00Z) or epoch milliseconds after 2000, got ${JSON.stringify(value)}`,
+    })
     return z.NEVER
   }
   return ms
@@ -76,7 +75,9 @@ export const EventPayload = z
     /** Part of `outputTokens`: hidden reasoning. */
     reasoningTokens: optional(tokens),
     latencyMs: optional(z.number({ error: 'expected milliseconds (a whole number from 0 to 86,400,000)' }).int().min(0).max(86_400_000)),
-    status: optional(z.enum(Object.keys(INGEST_STATUSES) as [IngestStatus, ...IngestStatus[]], { error: `expected ${Object.keys(INGEST_STATUSES).join(' | ')}` })),
+    status: optional(
+      z.enum(Object.keys(INGEST_STATUSES) as [IngestStatus, ...IngestStatus[]], { error: `expected ${Object.keys(INGEST_STATUSES).join(' | ')}` }),
+    ),
     dataMode: optional(z.enum(['real', 'demo'], { error: 'expected real | demo' })),
     environment: optional(text(100)),
     occurredAt: optional(occurredAt),
@@ -85,7 +86,11 @@ export const EventPayload = z
   .superRefine((e, ctx) => {
     // The same accounting as every usage event: parts are carved out of their totals.
     if ((e.cachedInputTokens ?? 0) + (e.cacheWriteTokens ?? 0) > e.inputTokens) {
-      ctx.addIssue({ code: 'custom', path: [e.cachedInputTokens ? 'cachedInputTokens' : 'cacheWriteTokens'], message: 'cachedInputTokens + cacheWriteTokens are part of inputTokens and cannot exceed it' })
+      ctx.addIssue({
+        code: 'custom',
+        path: [e.cachedInputTokens ? 'cachedInputTokens' : 'cacheWriteTokens'],
+        message: 'cachedInputTokens + cacheWriteTokens are part of inputTokens and cannot exceed it',
+      })
     }
     if ((e.cacheWrite1hTokens ?? 0) > (e.cacheWriteTokens ?? 0)) {
       ctx.addIssue({ code: 'custom', path: ['cacheWrite1hTokens'], message: 'cacheWrite1hTokens are part of cacheWriteTokens and cannot exceed it' })
@@ -97,7 +102,15 @@ export const EventPayload = z
 export type EventPayload = z.infer<typeof EventPayload>
 
 /** Every code `POST /v1/events` answers with, per event or for the request; docs/errors.md lists each. */
-export const INGEST_ERROR_CODES = ['invalid_request', 'model_not_priced', 'unauthorized', 'forbidden', 'payload_too_large', 'store_unavailable', 'internal_error'] as const
+export const INGEST_ERROR_CODES = [
+  'invalid_request',
+  'model_not_priced',
+  'unauthorized',
+  'forbidden',
+  'payload_too_large',
+  'store_unavailable',
+  'internal_error',
+] as const
 
 /** Why one event was not stored: a code a client can branch on, and the field to fix. */
 export interface EventProblem {

@@ -48,7 +48,15 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
     const key = presentedKey(request.headers)
     // An admin token here is a mix-up worth naming; any other credential is simply unknown.
     if (key !== undefined && (await deps.adminAuth.authenticate(key)) !== undefined) {
-      return reply.code(403).send(errorEnvelope('forbidden', 'POST /v1/events takes a consumer key (the key the application calls the gateway with), not an admin token.', newId('req')))
+      return reply
+        .code(403)
+        .send(
+          errorEnvelope(
+            'forbidden',
+            'POST /v1/events takes a consumer key (the key the application calls the gateway with), not an admin token.',
+            newId('req'),
+          ),
+        )
     }
     return reply.code(401).send(errorEnvelope('unauthorized', 'Missing or unknown consumer key: send it as "Authorization: Bearer KEY".', newId('req')))
   })
@@ -85,9 +93,14 @@ async function handle(request: FastifyRequest, reply: FastifyReply, deps: Ingest
   if (!Array.isArray(events) || events.length === 0) return reply.code(400).send(invalid('events', 'expected a non-empty array of events'))
   if (events.length > EVENTS_PER_REQUEST_MAX) {
     return reply.code(413).send(
-      errorEnvelope('payload_too_large', `events: at most ${EVENTS_PER_REQUEST_MAX} events per request, got ${events.length}; send them in batches`, newId('req'), {
-        issues: [{ path: 'events', message: `at most ${EVENTS_PER_REQUEST_MAX} events per request` }],
-      }),
+      errorEnvelope(
+        'payload_too_large',
+        `events: at most ${EVENTS_PER_REQUEST_MAX} events per request, got ${events.length}; send them in batches`,
+        newId('req'),
+        {
+          issues: [{ path: 'events', message: `at most ${EVENTS_PER_REQUEST_MAX} events per request` }],
+        },
+      ),
     )
   }
   return batch(await deps.ingestor.ingest(consumer, events), reply, deps)
@@ -104,7 +117,16 @@ function single(results: IngestResult[], reply: FastifyReply, deps: IngestRouteD
     case 'rejected': {
       const { code, message, field } = result.problem
       if (code === 'store_unavailable') return reply.code(503).send(errorEnvelope('store_unavailable', message, newId('req')))
-      return reply.code(400).send({ error: { type: 'invalid_request_error', code, message, field: field ?? null, issues: field === undefined ? [] : [{ path: field, message }], request_id: newId('req') } })
+      return reply.code(400).send({
+        error: {
+          type: 'invalid_request_error',
+          code,
+          message,
+          field: field ?? null,
+          issues: field === undefined ? [] : [{ path: field, message }],
+          request_id: newId('req'),
+        },
+      })
     }
   }
 }

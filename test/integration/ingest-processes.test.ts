@@ -38,11 +38,26 @@ function configYaml(storage: Record<string, string>): string {
     consumer_groups: [{ name: 'shipper', api_key: KEY, team_id: TEAM }],
     cost_tracking: { enabled: true, wallet_enforcement: false },
     // The distinct events cost 20 units: 50% is crossed, 80% is not.
-    budgets: [{ id: 'bud_shipper', name: 'shipper monthly', scope: { kind: 'team', id: TEAM }, period: 'monthly', amount_usd: (unitMicros * 32) / 1e6, alert_thresholds: [50, 80] }],
+    budgets: [
+      {
+        id: 'bud_shipper',
+        name: 'shipper monthly',
+        scope: { kind: 'team', id: TEAM },
+        period: 'monthly',
+        amount_usd: (unitMicros * 32) / 1e6,
+        alert_thresholds: [50, 80],
+      },
+    ],
   })
 }
 
-const events = Array.from({ length: EVENTS }, (_, i) => ({ externalRequestId: `ship-${i}`, provider: 'openai', model: 'gpt-4o-mini', inputTokens: 1_000, outputTokens: 500 }))
+const events = Array.from({ length: EVENTS }, (_, i) => ({
+  externalRequestId: `ship-${i}`,
+  provider: 'openai',
+  model: 'gpt-4o-mini',
+  inputTokens: 1_000,
+  outputTokens: 500,
+}))
 
 async function admin(gw: GatewayHandle, path: string): Promise<any> {
   const response = await fetch(`${gw.baseUrl}${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })

@@ -133,7 +133,13 @@ describe.each([sqlite, postgresRedis])('POST /v1/events on $name', (backend) => 
   }
 
   async function aBudget(name: string, amountUsd: number, scope: Record<string, unknown>, thresholds = [50, 80]): Promise<string> {
-    const { status, body } = await gw.admin('POST', '/v1/billing/budgets', { name, amount_usd: amountUsd, period: 'monthly', scope, alert_thresholds: thresholds })
+    const { status, body } = await gw.admin('POST', '/v1/billing/budgets', {
+      name,
+      amount_usd: amountUsd,
+      period: 'monthly',
+      scope,
+      alert_thresholds: thresholds,
+    })
     expect(status, JSON.stringify(body)).toBe(201)
     return body.id as string
   }
@@ -149,43 +155,56 @@ describe.each([sqlite, postgresRedis])('POST /v1/events on $name', (backend) => 
     return (body.data as any[]).filter((n) => n.data?.budget_id === budgetId && (n.type === 'budget.threshold' || n.type === 'budget.blocked'))
   }
 
-  it.skipIf(backend.skip !== undefined)('takes the telemetry payload as sent: attributed by the key, priced from the catalogue, listed with where its numbers came from', async () => {
-    const sent = telemetry('req_01HZXB6MQZ2WQ9D2KCF9M4V2QY', { costUsd: 0.5, cachedInputTokens: 40, occurredAt: '2026-11-30T10:00:00Z' })
-    // occurredAt in the past keeps this event out of the budget tests' current period.
-    const created = await post(KEY_A, sent)
-    expect(created.status, JSON.stringify(created.body)).toBe(201)
-    const expected = catalogueMicros(240, 80, 40)
-    expect(created.body).toMatchObject({ status: 'created', duplicate: false, external_request_id: sent.externalRequestId, cost_micros: expected, reported_cost_usd: 0.5 })
+  it.skipIf(backend.skip !== undefined)(
+    'takes the telemetry payload as sent: attributed by the key, priced from the catalogue, listed with where its numbers came from',
+    async () => {
+      const sent = telemetry('req_01HZXB6MQZ2WQ9D2KCF9M4V2QY', { costUsd: 0.5, cachedInputTokens: 40, occurredAt: '2026-11-30T10:00:00Z' })
+      // occurredAt in the past keeps this event out of the budget tests' current period.
+      const created = await post(KEY_A, sent)
+      expect(created.status, JSON.stringify(created.body)).toBe(201)
+      const expected = catalogueMicros(240, 80, 40)
+      expect(created.body).toMatchObject({
+        status: 'created',
+        duplicate: false,
+        external_request_id: sent.externalRequestId,
+        cost_micros: expected,
+        reported_cost_usd: 0.5,
+      })
 
-    const [event] = await eventsOf('from=2026-11-30T00:00:00Z&to=2026-12-01T00:00:00Z&source=ingest')
-    expect(event).toMatchObject({
-      id: created.body.id,
-      external_request_id: sent.externalRequestId,
-      occurred_at: '2026-11-30T10:00:00.000Z',
-      team_id: TEAM_A,
-      user_id: 'tenant_acme_hash',
-      key_name: 'alpha',
-      endpoint_tag: 'billing.guardrail_check',
-      prompt_version: 'budget_v1',
-      environment: 'prod',
-      provider: 'openai',
-      model_served: 'gpt-4o-mini',
-      endpoint: 'ingested',
-      status: 'ok',
-      data_mode: 'real',
-      source: 'ingest',
-      usage_source: 'reported',
-      usage_note: null,
-      latency_ms: 892,
-      tokens: { input: 240, cache_read: 40, output: 80, reasoning: 0 },
-      cost_micros: expected,
-      reported_cost_usd: 0.5,
-    })
-    expect(event.price_source).toMatch(/^genai-prices@.*openai\/gpt-4o-mini/)
-    const parts = event.cost_breakdown.parts as Array<{ part: string; tokens: number; cost_micros: number }>
-    expect(parts.map((p) => [p.part, p.tokens])).toEqual([['input', 200], ['cache_read', 40], ['output', 80]])
-    expect(parts.reduce((sum, p) => sum + p.cost_micros, 0)).toBe(expected)
-  })
+      const [event] = await eventsOf('from=2026-11-30T00:00:00Z&to=2026-12-01T00:00:00Z&source=ingest')
+      expect(event).toMatchObject({
+        id: created.body.id,
+        external_request_id: sent.externalRequestId,
+        occurred_at: '2026-11-30T10:00:00.000Z',
+        team_id: TEAM_A,
+        user_id: 'tenant_acme_hash',
+        key_name: 'alpha',
+        endpoint_tag: 'billing.guardrail_check',
+        prompt_version: 'budget_v1',
+        environment: 'prod',
+        provider: 'openai',
+        model_served: 'gpt-4o-mini',
+        endpoint: 'ingested',
+        status: 'ok',
+        data_mode: 'real',
+        source: 'ingest',
+        usage_source: 'reported',
+        usage_note: null,
+        latency_ms: 892,
+        tokens: { input: 240, cache_read: 40, output: 80, reasoning: 0 },
+        cost_micros: expected,
+        reported_cost_usd: 0.5,
+      })
+      expect(event.price_source).toMatch(/^genai-prices@.*openai\/gpt-4o-mini/)
+      const parts = event.cost_breakdown.parts as Array<{ part: string; tokens: number; cost_micros: number }>
+      expect(parts.map((p) => [p.part, p.tokens])).toEqual([
+        ['input', 200],
+        ['cache_read', 40],
+        ['output', 80],
+      ])
+      expect(parts.reduce((sum, p) => sum + p.cost_micros, 0)).toBe(expected)
+    },
+  )
 
   it.skipIf(backend.skip !== undefined)('reports count every kind of token; the event list pages newest first and filters by usage source', async () => {
     // A day of its own (2026-11-28), so the totals are these three events only.
@@ -238,7 +257,9 @@ describe.each([sqlite, postgresRedis])('POST /v1/events on $name', (backend) => 
     expect((await post(KEY_A, { ...event, outputTokens: 9_999 })).body.duplicate).toBe(true)
     const after = await gw.admin('GET', '/v1/usage?data_mode=real')
     expect(after.body.totals.requests).toBe(before.body.totals.requests)
-    expect(await eventsOf('source=ingest&user=&model=gpt-4o-mini&limit=1000').then((list) => list.filter((e) => e.external_request_id === 'replay-1'))).toHaveLength(1)
+    expect(
+      await eventsOf('source=ingest&user=&model=gpt-4o-mini&limit=1000').then((list) => list.filter((e) => e.external_request_id === 'replay-1')),
+    ).toHaveLength(1)
     expect(await budgetSpendMicros(budget)).toBe(catalogueMicros(240, 80))
     await gw.admin('DELETE', `/v1/billing/budgets/${budget}`)
   })
@@ -331,7 +352,10 @@ describe.each([sqlite, postgresRedis])('POST /v1/events on $name', (backend) => 
     expect(teamField.status).toBe(400)
     expect(teamField.body.error).toMatchObject({ field: 'teamId' })
     expect((await post(KEY_A, telemetry('tenancy-env', { environment: 'staging' }))).body.error).toMatchObject({ field: 'environment' })
-    expect((await post(KEY_A_STRICT, telemetry('tenancy-named'))).body.error).toMatchObject({ field: 'userId', message: expect.stringContaining('may not name a user') })
+    expect((await post(KEY_A_STRICT, telemetry('tenancy-named'))).body.error).toMatchObject({
+      field: 'userId',
+      message: expect.stringContaining('may not name a user'),
+    })
     // Naming team B's user from team A's key: recorded for team A, counted by no team B budget.
     expect((await post(KEY_A, telemetry('tenancy-bob', { userId: 'bob' }))).status).toBe(201)
     const [event] = (await eventsOf('user=bob')).filter((e) => e.external_request_id === 'tenancy-bob')
@@ -341,9 +365,17 @@ describe.each([sqlite, postgresRedis])('POST /v1/events on $name', (backend) => 
     // The same external id is per org: team B's key replays team A's event, it does not make a second.
     expect((await post(KEY_B, telemetry('tenancy-bob', { userId: 'bob' }))).body.duplicate).toBe(true)
     expect(await budgetSpendMicros(teamBudget)).toBe(teamSpendBefore)
-    const admin = await fetch(`${gw.url}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(telemetry('tenancy-admin')) })
+    const admin = await fetch(`${gw.url}/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(telemetry('tenancy-admin')),
+    })
     expect(admin.status).toBe(403)
-    const nobody = await fetch(`${gw.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(telemetry('tenancy-nobody')) })
+    const nobody = await fetch(`${gw.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(telemetry('tenancy-nobody')),
+    })
     expect(nobody.status).toBe(401)
     await gw.admin('DELETE', `/v1/billing/budgets/${userBudget}`)
     await gw.admin('DELETE', `/v1/billing/budgets/${teamBudget}`)
@@ -357,7 +389,10 @@ describe.each([sqlite, postgresRedis])('POST /v1/events on $name', (backend) => 
       ...Array.from({ length: 40 }, () => post(KEY_A, event)),
       ...Array.from({ length: 10 }, () => post(KEY_A, { events: [event, event, telemetry(`race-other-${Math.random()}`)] })),
     ])
-    const created = answers.reduce((sum, a) => sum + (a.status === 201 ? 1 : 0) + (a.body.results?.filter((r: any) => r.status === 'created' && r.index < 2).length ?? 0), 0)
+    const created = answers.reduce(
+      (sum, a) => sum + (a.status === 201 ? 1 : 0) + (a.body.results?.filter((r: any) => r.status === 'created' && r.index < 2).length ?? 0),
+      0,
+    )
     expect(created).toBe(1)
     expect(answers.every((a) => a.status === 200 || a.status === 201)).toBe(true)
     expect((await eventsOf('source=ingest&limit=1000')).filter((e) => e.external_request_id === 'race-1')).toHaveLength(1)

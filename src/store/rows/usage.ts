@@ -46,7 +46,8 @@ export function usageEventOf(row: UsageEventRow): UsageEvent {
     },
     usageSource: row.usage_source as UsageEvent['usageSource'],
     usageNote: text(row.usage_note),
-    costBreakdown: row.cost_breakdown_json === null || row.cost_breakdown_json === undefined ? undefined : (JSON.parse(String(row.cost_breakdown_json)) as CostBreakdown),
+    costBreakdown:
+      row.cost_breakdown_json === null || row.cost_breakdown_json === undefined ? undefined : (JSON.parse(String(row.cost_breakdown_json)) as CostBreakdown),
     costMicros: micros(n('cost_micros')),
     priceSource: row.price_source as string,
     latencyMs: n('latency_ms'),

@@ -166,7 +166,10 @@ export class SqliteUsageStore implements UsageStore {
 
   async listEvents(q: UsageEventQuery): Promise<UsageEvent[]> {
     const params: unknown[] = []
-    const where = eventListWhere(q, (value) => (params.push(value), '?'))
+    const where = eventListWhere(q, (value) => {
+      params.push(value)
+      return '?'
+    })
     const rows = this.db
       .prepare<unknown[], UsageEventRow>(`SELECT * FROM usage_events WHERE ${where} ORDER BY at_ms DESC, id DESC LIMIT ?`)
       .all(...params, q.limit)
