@@ -9,6 +9,7 @@
  *   npm run bench                       # the full run (a few minutes on 2 cores)
  *   npm run bench -- --quick            # a tenth of the requests: a smoke test
  *   npm run bench -- --profile[=enforced|=bare]   # CPU-profile the gateway (or the bare proxy) under load: hotspots
+ *   npm run bench -- --ingest           # POST /v1/events throughput of one process on SQLite (bench/ingest.ts)
  *
  * Results: a markdown table on stdout and bench/results/latest.json.
  */
@@ -22,6 +23,7 @@ import { allocateBenchWallet, benchConsumerKey, startGateway, type Gateway, type
 import { runLoad, type LoadResult } from './load.js'
 import { cpuTimeNs, spawnChild, unexpectedExits, type Child } from './procs.js'
 import { profileGateway } from './profile-run.js'
+import { benchIngest } from './ingest.js'
 import {
   bareTarget,
   checks,
@@ -419,7 +421,11 @@ setTimeout(() => {
   process.stderr.write(`bench: still running after ${benchDeadlineMs / 1000} s; giving up\n`)
   process.exit(1)
 }, benchDeadlineMs).unref()
-const main = profileArg === undefined ? benchmark() : profileGateway(profiled, { startMock, startBare, chatBody })
+const main = process.argv.includes('--ingest')
+  ? benchIngest({ quick })
+  : profileArg === undefined
+    ? benchmark()
+    : profileGateway(profiled, { startMock, startBare, chatBody })
 main.then(
   () => process.exit(0),
   (error: unknown) => {

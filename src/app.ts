@@ -21,6 +21,7 @@ import { startMockUpstream, type MockUpstream } from './providers/index.js'
 import { openSqliteStores } from './store/sqlite/index.js'
 import { openPostgresRedisStores } from './store/postgres-redis.js'
 import { adminRoutes } from './api/index.js'
+import { Ingestor, ingestRoutes } from './ingest/index.js'
 import { discoveryRoutes, notFoundHandler } from './api/discovery.js'
 import { OpenApiRegistry } from './api/openapi.js'
 import { healthRoutes } from './observability/health.js'
@@ -216,6 +217,8 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   fastify.setNotFoundHandler((request, reply) => (site.fallback(request, reply) ? reply : apiNotFound(request, reply)))
   await fastify.register(async (scope) => discoveryRoutes(scope, openApi))
   await fastify.register(async (scope) => proxyRoutes(scope, proxyDeps))
+  const ingestor = new Ingestor({ priceBook, ledger: stores.ledger, budgets, clock, logger })
+  await fastify.register(async (scope) => ingestRoutes(scope, { ingestor, consumers, adminAuth, logger, metrics }))
   await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets, changes, funds }))
   await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics }))
   await fastify.register(async (scope) => site.routes(scope))

@@ -95,7 +95,7 @@ export class PostgresBudgetStore implements BudgetStore, BudgetUsageReader {
     const startMs = endMs - bucketMs * count
     const { rows } = await this.run(
       `SELECT (at_ms - @startMs::bigint) / @bucketMs::bigint AS bucket, SUM(cost_micros) AS spend FROM usage_events
-       WHERE ${conditionOf(filter)} AND at_ms >= @startMs AND at_ms < @endMs GROUP BY bucket`,
+       WHERE ${conditionOf(filter)} AND data_mode = 'real' AND at_ms >= @startMs AND at_ms < @endMs GROUP BY bucket`,
       { ...paramsOf(filter), startMs, endMs, bucketMs },
     )
     const buckets = Array.from({ length: count }, () => 0 as Micros)
@@ -118,7 +118,7 @@ export class PostgresBudgetStore implements BudgetStore, BudgetUsageReader {
     const top = async (column: string): Promise<SpendByKey[]> => {
       const { rows } = await this.run(
         `SELECT ${column} AS id, SUM(cost_micros) AS spend FROM usage_events
-         WHERE ${conditionOf(filter)} AND at_ms >= @fromMs AND at_ms < @toMs AND ${column} IS NOT NULL
+         WHERE ${conditionOf(filter)} AND data_mode = 'real' AND at_ms >= @fromMs AND at_ms < @toMs AND ${column} IS NOT NULL
          GROUP BY ${column} ORDER BY spend DESC, id LIMIT @limit`,
         { ...paramsOf(filter), fromMs, toMs, limit },
       )
