@@ -10,6 +10,7 @@
  *   npm run bench -- --quick            # a tenth of the requests: a smoke test
  *   npm run bench -- --profile[=enforced|=bare]   # CPU-profile the gateway (or the bare proxy) under load: hotspots
  *   npm run bench -- exports [--quick]  # 1,000,000 events exported as CSV within 256 MiB RSS (bench/exports.ts)
+ *   npm run bench -- --ingest           # POST /v1/events throughput of one process on SQLite (bench/ingest.ts)
  *
  * Results: a markdown table on stdout and bench/results/latest.json.
  */
@@ -23,6 +24,7 @@ import { allocateBenchWallet, benchConsumerKey, startGateway, type Gateway, type
 import { runLoad, type LoadResult } from './load.js'
 import { cpuTimeNs, spawnChild, unexpectedExits, type Child } from './procs.js'
 import { profileGateway } from './profile-run.js'
+import { benchIngest } from './ingest.js'
 import {
   bareTarget,
   checks,
@@ -423,9 +425,11 @@ setTimeout(() => {
 // `npm run bench -- exports`: the export memory benchmark alone (bench/exports.ts).
 const main = process.argv.includes('exports')
   ? import('./exports.js').then((m) => m.exportsBenchmark())
-  : profileArg === undefined
-    ? benchmark()
-    : profileGateway(profiled, { startMock, startBare, chatBody })
+  : process.argv.includes('--ingest')
+    ? benchIngest({ quick })
+    : profileArg === undefined
+      ? benchmark()
+      : profileGateway(profiled, { startMock, startBare, chatBody })
 main.then(
   () => process.exit(0),
   (error: unknown) => {
