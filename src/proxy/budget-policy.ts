@@ -4,7 +4,7 @@
  * happens after spend settles (thresholds, forecasts, notifications — off the response path).
  */
 import { counterKey, type BudgetCounterRef, type LedgerStore, type WalletCrossing } from '../ledger/index.js'
-import { counterRefOf, scopeLabel, type BudgetService } from '../budgets/index.js'
+import { counterRefOf, scopeLabel, type Budget, type BudgetService } from '../budgets/index.js'
 import type { Logger } from '../observability/logger.js'
 import type { BudgetAlert } from '../config/index.js'
 import { micros, percentOf } from '../money/index.js'
@@ -62,11 +62,12 @@ export class BudgetPolicy implements SpendPolicy {
     const applicable = this.budgets.applicableBudgets(input.attribution, input.model, input.provider, input.atMs)
     if (applicable.length === 0) return { kind: 'allow', counters: [] }
     const counters: BudgetCounterRef[] = applicable.map(({ budget, period }) => counterRefOf(budget, period))
-    const spend = await this.ledger.budgetSpend(input.attribution.orgId, counters)
-    const periodKeyOf = new Map(counters.map((c) => [c.budgetId, c.periodKey]))
     const labels = new Map(
       applicable.map(({ budget, period }) => [budget.id, { scope: scopeLabel(budget), name: budget.name, periodLabel: `${budget.period} ${period.key}` }]),
     )
+    if (!applicable.some(({ budget }) => decidesFromSpend(budget))) return { kind: 'allow', counters, labels }
+    const spend = await this.ledger.budgetSpend(input.attribution.orgId, counters)
+    const periodKeyOf = new Map(counters.map((c) => [c.budgetId, c.periodKey]))
     const decision = this.decideWith(applicable, counters, (id) => spend.get(counterKey(id, periodKeyOf.get(id)!))?.spentMicros, input.model)
     return { ...decision, labels }
   }
@@ -138,6 +139,17 @@ export class BudgetPolicy implements SpendPolicy {
       })
       .catch((error: unknown) => this.logger.error({ err: error, scope }, 'budgets: announcing an exhausted wallet failed'))
   }
+}
+
+/**
+ * Whether a budget's decision before the call depends on its period spend: a `degrade` action or
+ * a shadow budget (`would_block`). A hard limit and `block` actions need no read first: they are
+ * the counter's limit (`limitMicros`), which the reservation checks in its one atomic step and
+ * refuses with the same 429 `budget_cap_exceeded` — reading the counters before would be a
+ * second store round trip on every call that can only repeat that answer.
+ */
+function decidesFromSpend(budget: Budget): boolean {
+  return budget.shadow || budget.thresholdActions.some((a) => a.action === 'degrade')
 }
 
 function walletRefOfScope(scope: string): WalletRef | undefined {
