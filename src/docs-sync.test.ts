@@ -2,7 +2,10 @@
  * docs/errors.md must list exactly the error codes the code can return (Fastify's Errors.md
  * check): a code added without docs, or docs for a code that is gone, fails here.
  */
-import { readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { PROXY_ERROR_CODES } from './proxy/refusal.js'
 import { API_ERROR_CODES } from './api/errors.js'
@@ -37,5 +40,19 @@ describe('README.md', () => {
 
   it.each(blocks.map((block, index) => [index, block] as const))('configuration example %i loads as written', (_index, block) => {
     expect(() => parseConfig(block, 'README.md', { requireSecrets: false })).not.toThrow()
+  })
+})
+
+describe('the repository', () => {
+  it('cites no document outside itself: every reference a reader follows is in the repository', () => {
+    const root = fileURLToPath(new URL('..', import.meta.url))
+    const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' })
+      .split('\n')
+      .filter((f) => /\.(ts|tsx|mjs|md|ya?ml|json)$/.test(f) && f !== 'package-lock.json' && existsSync(join(root, f)))
+    expect(files.length).toBeGreaterThan(100)
+    // Built from parts so this file does not match itself.
+    const outside = new RegExp(['SPEC\\.md', 'SPEC [§]', 'STYLE\\.md', 'STYLE [§]', '\\.\\./shared/', '\\bseeds/'].join('|'))
+    const citing = files.filter((f) => outside.test(readFileSync(join(root, f), 'utf8')))
+    expect(citing).toEqual([])
   })
 })

@@ -32,7 +32,7 @@ const instant = z.string().max(40).transform((value, ctx) => {
   return ms
 })
 
-/** `real` or `demo` events only (seed traffic is `demo`); absent: both. */
+/** `real` or `demo` events only (`tollgate demo` traffic is `demo`); absent: both. */
 const dataMode = z.enum(['real', 'demo'], { error: 'expected real | demo' }).optional()
 
 const groupBy = z

@@ -1,7 +1,7 @@
 /**
  * PostgreSQL adapter for budgets' ports: the budgets table, the fired-thresholds dedupe table,
  * and the spend queries over `usage_events`. A firing is claimed with `INSERT … ON CONFLICT DO
- * NOTHING` on its dedupe key: exactly one insert wins across every gateway process (STYLE §11).
+ * NOTHING` on its dedupe key: exactly one insert wins across every gateway process.
  * Same semantics as src/store/sqlite/budget-store.ts.
  */
 import type pg from 'pg'

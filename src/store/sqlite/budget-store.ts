@@ -2,7 +2,7 @@
  * SQLite adapter for budgets' ports: the budgets table, the fired-thresholds dedupe table, and
  * the spend queries over `usage_events` (so the database must also run `usageMigrations`).
  * A firing is claimed with `INSERT … ON CONFLICT DO NOTHING` on its dedupe key: the one insert
- * that changes a row wins, in this process or any other sharing the file (STYLE §11).
+ * that changes a row wins, in this process or any other sharing the file.
  */
 import type { SqliteDatabase, SqliteMigration } from './db.js'
 import { micros, type Micros } from '../../money/index.js'
