@@ -13,6 +13,7 @@
  *   npm run bench -- --scale            # also 4 gateway processes on Postgres + Redis against 1
  *   npm run bench -- --streams          # 2,000 concurrent 1-second streams: direct, bare-inspect, gateway
  *   npm run bench -- --profile[=plain|=postgres|=bare]   # CPU-profile the enforced gateway (or another) under load: hotspots
+ *   npm run bench -- --ingest           # POST /v1/events throughput of one process on SQLite (bench/ingest.ts)
  *
  * Results: a markdown table on stdout and bench/results/latest.json.
  */
@@ -28,6 +29,7 @@ import { runLoad, type LoadResult } from './load.js'
 import { cpuTimeNs, pinLoadSide, spawnChild, unexpectedExits, type Child } from './procs.js'
 import { profileGateway } from './profile-run.js'
 import { streamsCase } from './streams.js'
+import { benchIngest } from './ingest.js'
 import {
   bareTarget,
   checks,
@@ -497,8 +499,9 @@ setTimeout(() => {
   process.stderr.write(`bench: still running after ${benchDeadlineMs / 1000} s; giving up\n`)
   process.exit(1)
 }, benchDeadlineMs).unref()
-const main =
-  profileArg !== undefined
+const main = process.argv.includes('--ingest')
+  ? benchIngest({ quick })
+  : profileArg !== undefined
     ? profileGateway(profiled, { startMock, startBare, chatBody })
     : process.argv.includes('--streams')
       ? streamsCase({ startMock, startBare, chatBody })

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { PROXY_ERROR_CODES } from './proxy/refusal.js'
 import { API_ERROR_CODES } from './api/errors.js'
+import { INGEST_ERROR_CODES } from './ingest/payload.js'
 import { parseConfig } from './config/index.js'
 
 const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8')
@@ -27,6 +28,10 @@ describe('docs/errors.md', () => {
 
   it('lists every admin API error code, and no other', () => {
     expect(codesInSection('## Admin API').sort()).toEqual([...API_ERROR_CODES].sort())
+  })
+
+  it('lists every ingestion error code, and no other', () => {
+    expect(codesInSection('## Ingestion').sort()).toEqual([...INGEST_ERROR_CODES].sort())
   })
 })
 

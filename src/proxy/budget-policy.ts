@@ -4,7 +4,7 @@
  * happens after spend settles (thresholds, forecasts, notifications — off the response path).
  */
 import { counterKey, type BudgetCounterRef, type LedgerStore, type WalletCrossing } from '../ledger/index.js'
-import { counterRefOf, scopeLabel, type Budget, type BudgetService } from '../budgets/index.js'
+import { counterRefOf, experimentalExplanation, scopeLabel, type BudgetService, type DecideFacts } from '../budgets/index.js'
 import type { Logger } from '../observability/logger.js'
 import type { BudgetAlert } from '../config/index.js'
 import { micros, percentOf } from '../money/index.js'
@@ -61,14 +61,31 @@ export class BudgetPolicy implements SpendPolicy {
   private async decideBudgets(input: PolicyInput): Promise<PolicyDecision> {
     const applicable = this.budgets.applicableBudgets(input.attribution, input.model, input.provider, input.atMs)
     if (applicable.length === 0) return { kind: 'allow', counters: [] }
-    const counters: BudgetCounterRef[] = applicable.map(({ budget, period }) => counterRefOf(budget, period))
-    const labels = new Map(
-      applicable.map(({ budget, period }) => [budget.id, { scope: scopeLabel(budget), name: budget.name, periodLabel: `${budget.period} ${period.key}` }]),
-    )
-    if (!applicable.some(({ budget }) => decidesFromSpend(budget))) return { kind: 'allow', counters, labels }
+    const request = { endpointTag: input.attribution.endpointTag, endpointTier: this.budgets.endpointTierOf(input.attribution.endpointTag) }
+    // A critical endpoint's call is degraded, never refused: no hard limit is checked for it at
+    // reserve time either (its spend still counts).
+    const isCritical = request.endpointTier === 'critical'
+    const counters: BudgetCounterRef[] = applicable.map(({ budget, period }) => {
+      const ref = counterRefOf(budget, period)
+      return isCritical ? { ...ref, limitMicros: undefined } : ref
+    })
     const spend = await this.ledger.budgetSpend(input.attribution.orgId, counters)
     const periodKeyOf = new Map(counters.map((c) => [c.budgetId, c.periodKey]))
-    const decision = this.decideWith(applicable, counters, (id) => spend.get(counterKey(id, periodKeyOf.get(id)!))?.spentMicros, input.model)
+    const spentOf = (id: string) => spend.get(counterKey(id, periodKeyOf.get(id)!))?.spentMicros
+    const labels = new Map(
+      applicable.map(({ budget, period }) => [
+        budget.id,
+        {
+          scope: scopeLabel(budget),
+          name: budget.name,
+          periodLabel: `${budget.period} ${period.key}`,
+          ...(budget.tier === 'experimental' && { reason: experimentalExplanation(budget, input.attribution.endpointTag) }),
+        },
+      ]),
+    )
+    // Forecasts are read only for budgets whose `block_if_forecast_exceeds` mark is reached.
+    const forecasts = this.budgets.anyNeedsForecast(applicable, spentOf) ? await this.budgets.forecastsFor(applicable, spentOf, input.atMs) : undefined
+    const decision = this.decideWith(applicable, counters, spentOf, input.model, { request, nowMs: input.atMs, ...(forecasts && { forecasts }) })
     return { ...decision, labels }
   }
 
@@ -77,8 +94,9 @@ export class BudgetPolicy implements SpendPolicy {
     counters: BudgetCounterRef[],
     spentOf: (budgetId: string) => ReturnType<Parameters<BudgetService['decide']>[1]>,
     model: string,
+    facts: DecideFacts,
   ): PolicyDecision {
-    const decision = this.budgets.decide(applicable, spentOf, model)
+    const decision = this.budgets.decide(applicable, spentOf, model, facts)
     switch (decision.kind) {
       case 'allow':
         return { kind: 'allow', counters }
@@ -97,6 +115,8 @@ export class BudgetPolicy implements SpendPolicy {
           budgetName: decision.budget.name,
           periodLabel: `${decision.budget.period} ${period.key}`,
           resetAtMs: decision.resetAtMs,
+          // Plain threshold blocks read as before; a forecast or an experimental tier says why.
+          ...((decision.reason === 'forecast_confirmed' || decision.budget.tier === 'experimental') && { explanation: decision.explanation }),
         }
       }
     }
@@ -139,17 +159,6 @@ export class BudgetPolicy implements SpendPolicy {
       })
       .catch((error: unknown) => this.logger.error({ err: error, scope }, 'budgets: announcing an exhausted wallet failed'))
   }
-}
-
-/**
- * Whether a budget's decision before the call depends on its period spend: a `degrade` action or
- * a shadow budget (`would_block`). A hard limit and `block` actions need no read first: they are
- * the counter's limit (`limitMicros`), which the reservation checks in its one atomic step and
- * refuses with the same 429 `budget_cap_exceeded` — reading the counters before would be a
- * second store round trip on every call that can only repeat that answer.
- */
-function decidesFromSpend(budget: Budget): boolean {
-  return budget.shadow || budget.thresholdActions.some((a) => a.action === 'degrade')
 }
 
 function walletRefOfScope(scope: string): WalletRef | undefined {
