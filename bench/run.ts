@@ -13,6 +13,7 @@
  *   npm run bench -- --scale            # also 4 gateway processes on Postgres + Redis against 1
  *   npm run bench -- --streams          # 2,000 concurrent 1-second streams: direct, bare-inspect, gateway
  *   npm run bench -- --profile[=plain|=postgres|=bare]   # CPU-profile the enforced gateway (or another) under load: hotspots
+ *   npm run bench -- exports [--quick]  # 1,000,000 events exported as CSV within 256 MiB RSS (bench/exports.ts)
  *   npm run bench -- --ingest           # POST /v1/events throughput of one process on SQLite (bench/ingest.ts)
  *
  * Results: a markdown table on stdout and bench/results/latest.json.
@@ -499,13 +500,16 @@ setTimeout(() => {
   process.stderr.write(`bench: still running after ${benchDeadlineMs / 1000} s; giving up\n`)
   process.exit(1)
 }, benchDeadlineMs).unref()
-const main = process.argv.includes('--ingest')
-  ? benchIngest({ quick })
-  : profileArg !== undefined
-    ? profileGateway(profiled, { startMock, startBare, chatBody })
-    : process.argv.includes('--streams')
-      ? streamsCase({ startMock, startBare, chatBody })
-      : benchmark()
+// `npm run bench -- exports`: the export memory benchmark alone (bench/exports.ts).
+const main = process.argv.includes('exports')
+  ? import('./exports.js').then((m) => m.exportsBenchmark())
+  : process.argv.includes('--ingest')
+    ? benchIngest({ quick })
+    : profileArg !== undefined
+      ? profileGateway(profiled, { startMock, startBare, chatBody })
+      : process.argv.includes('--streams')
+        ? streamsCase({ startMock, startBare, chatBody })
+        : benchmark()
 main.then(
   () => process.exit(0),
   (error: unknown) => {
