@@ -18,7 +18,8 @@ export interface Child {
 }
 
 const outputBytesMax = 64 * 1024
-const readyTimeoutMsDefault = 20_000
+// Generous: on a loaded 2-core machine a gateway on Redis + PostgreSQL has taken over 20 s to start.
+const readyTimeoutMsDefault = 60_000
 const stopGraceMsDefault = 5_000
 
 const children = new Set<Child>()
