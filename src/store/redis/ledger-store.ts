@@ -173,7 +173,11 @@ export class RedisLedgerStore implements LedgerStore {
       pool,
       this.keys,
       writeUsage,
-      () => this.loadedOrgs(),
+      // Listed on the drain's own connection and counted as the drain's: not a request's round trip.
+      () => {
+        this.drain.commands++
+        return drainRedis.smembers(this.keys.orgs())
+      },
       { ...JOURNAL_DRAIN_DEFAULTS, confirmedRetentionMs: this.options.confirmedRetentionMs, ...this.options.drain },
       onDrainError,
     )
