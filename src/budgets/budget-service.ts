@@ -17,7 +17,6 @@ import {
   applyPatch,
   counterRefOf,
   countsDifferently,
-  matchesCall,
   scopeLabel,
   specFromCreateBody,
   teamOfBudget,
@@ -31,18 +30,10 @@ import { BudgetError, BudgetNotFoundError } from './errors.js'
 import { SPIKE_FLOOR_MICROS_DEFAULT, spikeDetected } from './forecast.js'
 import { periodOf, type Period } from './period.js'
 import { forecastFor, HOUR_MS, spendNotificationData, type SpendContext, type SpendDataExtras } from './spend-context.js'
-import { actionFor, crossedThresholds, firingThresholds } from './thresholds.js'
+import { crossedThresholds, firingThresholds } from './thresholds.js'
+import { applicableBudgetsOf, decideBudgets, type ApplicableBudget, type BudgetDecision, type DegradeSettings } from './decision.js'
 
-export interface ApplicableBudget {
-  readonly budget: Budget
-  readonly period: Period
-}
-
-export type BudgetDecision =
-  | { readonly kind: 'allow' }
-  | { readonly kind: 'degrade'; readonly budget: Budget; readonly degradeTo?: string; readonly outputTokensMax?: number }
-  | { readonly kind: 'block'; readonly budget: Budget; readonly resetAtMs: number }
-  | { readonly kind: 'would_block'; readonly budget: Budget }
+export type { ApplicableBudget, BudgetDecision } from './decision.js'
 
 /** What the ledger reports per matched budget when a call's spend settles. */
 export interface BudgetCrossing {
@@ -132,7 +123,6 @@ export interface BudgetServiceDeps {
 
 /** Entries in the forecast/spike throttle map before it is cleared. */
 const CHECK_THROTTLE_ENTRIES_MAX = 10_000
-const DECISION_STRENGTH = { allow: 0, would_block: 1, degrade: 2, block: 3 } as const
 
 export class BudgetService {
   private readonly options: BudgetServiceOptions
@@ -163,49 +153,17 @@ export class BudgetService {
 
   /** Budgets covering this call, each with its current period. Reads only the cache. */
   applicableBudgets(attribution: Attribution, model: string, provider: string, atMs: number): ApplicableBudget[] {
-    const result: ApplicableBudget[] = []
-    for (const budget of this.byOrg.get(attribution.orgId) ?? []) {
-      if (matchesCall(budget, attribution, model, provider)) {
-        result.push({ budget, period: periodOf(budget.period, budget.timezone, atMs) })
-      }
-    }
-    return result
+    return applicableBudgetsOf(this.byOrg.get(attribution.orgId) ?? [], attribution, model, provider, atMs)
   }
 
-  /**
-   * The strongest decision over the applicable budgets given each one's spend in its current
-   * period (from the ledger's counters; a budget with no counter has spent nothing). Order:
-   * block > degrade > would_block > allow. Among blocks, the one that resets last is reported,
-   * since the call stays refused until then.
-   */
+  /** What the applicable budgets decide at their current spend (`decideBudgets`, shared with replay). */
   decide(applicable: readonly ApplicableBudget[], spentMicrosOf: (budgetId: string) => Micros | undefined, model: string): BudgetDecision {
-    let decision: BudgetDecision = { kind: 'allow' }
-    for (const { budget, period } of applicable) {
-      const action = actionFor(budget, spentMicrosOf(budget.id) ?? (0 as Micros))
-      let candidate: BudgetDecision
-      switch (action.kind) {
-        case 'allow':
-        case 'notify':
-          continue
-        case 'block':
-          candidate = { kind: 'block', budget, resetAtMs: period.endMs }
-          break
-        case 'would_block':
-          candidate = { kind: 'would_block', budget }
-          break
-        case 'degrade': {
-          const degradeTo = this.deps.degradeTargetFor?.(model)
-          candidate = degradeTo !== undefined
-            ? { kind: 'degrade', budget, degradeTo }
-            : { kind: 'degrade', budget, outputTokensMax: this.options.degradeOutputTokensMax }
-          break
-        }
-      }
-      const isStronger = DECISION_STRENGTH[candidate.kind] > DECISION_STRENGTH[decision.kind]
-      const isLaterBlock = candidate.kind === 'block' && decision.kind === 'block' && candidate.resetAtMs > decision.resetAtMs
-      if (isStronger || isLaterBlock) decision = candidate
-    }
-    return decision
+    return decideBudgets(applicable, spentMicrosOf, model, this.degradeSettings())
+  }
+
+  /** How this gateway carries out a `degrade` (replay takes the same settings). */
+  degradeSettings(): DegradeSettings {
+    return { degradeTargetFor: this.deps.degradeTargetFor, degradeOutputTokensMax: this.options.degradeOutputTokensMax }
   }
 
   // ---------------------------------------------------------------- CRUD

@@ -4,11 +4,11 @@
  * happens after spend settles (thresholds, forecasts, notifications — off the response path).
  */
 import { counterKey, type BudgetCounterRef, type LedgerStore, type WalletCrossing } from '../ledger/index.js'
-import { counterRefOf, scopeLabel, type BudgetService } from '../budgets/index.js'
+import { counterRefOf, scopeLabel, walletDegradeAlert, type BudgetService } from '../budgets/index.js'
 import type { Logger } from '../observability/logger.js'
 import type { BudgetAlert } from '../config/index.js'
-import { micros, percentOf } from '../money/index.js'
-import { teamOfWallet, type WalletRef } from '../ledger/index.js'
+import { micros, type Micros } from '../money/index.js'
+import { teamOfWallet, walletBelongs, type WalletRef } from '../ledger/index.js'
 import { cascadeOf } from './reserve.js'
 import type { PolicyDecision, PolicyInput, SettledSpend, SpendPolicy } from './spend-policy.js'
 
@@ -18,6 +18,28 @@ export interface WalletDegradeSettings {
   readonly degradeTargetFor: (model: string) => string | undefined
   /** Output cap applied when the model has no cheaper target. */
   readonly outputTokensMax: number
+}
+
+/**
+ * The paying wallet's degrade (the first wallet of the cascade that exists), or undefined below
+ * every degrade alert. Pure: the live path and policy replay both call it.
+ */
+export function walletDegradeDecision(
+  settings: WalletDegradeSettings,
+  wallet: { readonly id: string; readonly allocatedMicros: Micros; readonly spentMicros: number; readonly reservedMicros: number },
+  model: string,
+  counters: readonly BudgetCounterRef[],
+): PolicyDecision | undefined {
+  const alert = walletDegradeAlert(settings.alerts, wallet.allocatedMicros, wallet.spentMicros + wallet.reservedMicros)
+  if (!alert) return undefined
+  const degradeTo = settings.degradeTargetFor(model)
+  return {
+    kind: 'degrade',
+    counters,
+    budgetId: `wallet:${wallet.id}`,
+    degradeTo,
+    outputTokensMax: degradeTo === undefined ? settings.outputTokensMax : undefined,
+  }
 }
 
 export class BudgetPolicy implements SpendPolicy {
@@ -39,21 +61,10 @@ export class BudgetPolicy implements SpendPolicy {
    * cascade that exists) has X% of its allocation spent or reserved, calls are degraded.
    */
   private async decideWalletDegrade(input: PolicyInput, counters: readonly BudgetCounterRef[]): Promise<PolicyDecision | undefined> {
-    const settings = this.walletDegrade!
     for (const ref of cascadeOf({ attribution: input.attribution })) {
       const wallet = await this.ledger.findWallet(input.attribution.orgId, ref)
-      if (!wallet || (ref.teamOf !== undefined && (wallet.teamId ?? '') !== ref.teamOf)) continue
-      const used = wallet.spentMicros + wallet.reservedMicros
-      const alert = [...settings.alerts].reverse().find((a) => used >= percentOf(wallet.allocatedMicros, a.thresholdPercent))
-      if (!alert) return undefined
-      const degradeTo = settings.degradeTargetFor(input.model)
-      return {
-        kind: 'degrade',
-        counters,
-        budgetId: `wallet:${wallet.id}`,
-        degradeTo,
-        outputTokensMax: degradeTo === undefined ? settings.outputTokensMax : undefined,
-      }
+      if (!wallet || !walletBelongs(wallet, ref)) continue
+      return walletDegradeDecision(this.walletDegrade!, wallet, input.model, counters)
     }
     return undefined
   }
