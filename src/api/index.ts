@@ -24,6 +24,8 @@ import { keyRoutes } from './keys.js'
 import { budgetRoutes } from './budgets.js'
 import { notificationRoutes } from './notifications.js'
 import { sessionRoutes } from './session.js'
+import { replayRoutes } from './replays.js'
+import type { PriceBook } from '../pricing/index.js'
 
 export interface AdminDeps {
   readonly config: Config
@@ -39,6 +41,8 @@ export interface AdminDeps {
   readonly clock: Clock
   readonly logger: Logger
   readonly changes: ChangeFeed<SharedTopic>
+  /** Prices a replay uses to cost a degraded call at another model. */
+  readonly priceBook: PriceBook
 }
 
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
@@ -54,4 +58,5 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   await keyRoutes(app, deps)
   await budgetRoutes(app, deps)
   await notificationRoutes(app, deps)
+  await replayRoutes(app, deps)
 }

@@ -5,7 +5,7 @@
  * same two rules in Lua, where they run atomically beside the counters.)
  */
 import { micros, percentOf, type Micros } from '../money/index.js'
-import type { BudgetCounterRef, CascadeStep, WalletRef } from './types.js'
+import { scopeName, type BudgetCounterRef, type CascadeStep, type WalletRef } from './types.js'
 
 /** A hard budget that cannot take `amountMicros` more: reserved + spent + amount above its limit. */
 export interface HardCapRefusal {
@@ -72,4 +72,13 @@ export function choosePayer<W extends WalletBalance>(
     availableMax = Math.max(availableMax, headroom)
   }
   return { kind: 'insufficient_quota', firstFunded, availableMicrosMax: micros(availableMax) }
+}
+
+/**
+ * The scope a wallet refusal (and its cost ticket) names: the first wallet in the cascade that
+ * exists — the one that normally pays and would be topped up — or, with no wallet at all, the team.
+ */
+export function refusedScopeOf(cascade: readonly CascadeStep[], orgId: string, firstFunded: WalletRef | undefined): string {
+  const scope = firstFunded ?? cascade.find((ref) => ref.scopeKind === 'team') ?? cascade[cascade.length - 1]
+  return scope ? scopeName(scope) : `org:${orgId}`
 }

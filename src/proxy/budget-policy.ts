@@ -12,6 +12,9 @@ import { teamOfWallet, walletBelongs, type WalletRef } from '../ledger/index.js'
 import { cascadeOf } from './reserve.js'
 import type { PolicyDecision, PolicyInput, SettledSpend, SpendPolicy } from './spend-policy.js'
 
+/** Output cap of a wallet degrade when the model has no cheaper target. */
+export const WALLET_DEGRADE_OUTPUT_TOKENS_MAX = 1024
+
 export interface WalletDegradeSettings {
   /** `cost_tracking.budget_alerts` entries with `action: degrade`, lowest first. */
   readonly alerts: readonly BudgetAlert[]

@@ -3,9 +3,9 @@
  * (chunked so a statement stays under PostgreSQL's 65 535 bind parameters).
  */
 import type pg from 'pg'
-import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageQuery, type UsageReport, type UsageStore } from '../../usage/usage-store.js'
-import type { UsageEvent, UsageGroupBy } from '../../usage/types.js'
-import { USAGE_COLUMNS, outcomesOf, totalsOf, usageRow, type OutcomeRow } from '../sqlite/usage-store.js'
+import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type ScanCursor, type UsageQuery, type UsageReport, type UsageScan, type UsageStore } from '../../usage/usage-store.js'
+import type { ScannedEvent, UsageEvent, UsageGroupBy } from '../../usage/types.js'
+import { SCAN_COLUMNS, USAGE_COLUMNS, outcomesOf, scannedEventOf, totalsOf, usageRow, type OutcomeRow, type ScanRow } from '../sqlite/usage-store.js'
 
 /** Rows per INSERT statement: 39 columns × 500 rows = 19 500 parameters (PostgreSQL allows 65 535). */
 const ROWS_PER_STATEMENT = 500
@@ -70,6 +70,22 @@ export class PostgresUsageStore implements UsageStore {
       groups: groups.map((row) => ({ key: keyOf(row), ...totalsOf(row) })),
       series: series.map((row) => ({ bucketStartMs: Number(row.bucket_start_ms), key: keyOf(row), ...totalsOf(row) })),
     }
+  }
+
+  async scan(q: UsageScan, after: ScanCursor | undefined, limit: number): Promise<ScannedEvent[]> {
+    const params: unknown[] = [q.orgId, q.fromMs, q.toMs]
+    const where = ['org_id = $1', 'at_ms >= $2', 'at_ms < $3']
+    if (q.teamId !== undefined) where.push(`team_id = $${params.push(q.teamId)}`)
+    if (q.dataMode !== undefined) where.push(`data_mode = $${params.push(q.dataMode)}`)
+    if (after !== undefined) {
+      const ms = `$${params.push(after.atMs)}`
+      where.push(`(at_ms > ${ms} OR (at_ms = ${ms} AND id > $${params.push(after.id)}))`)
+    }
+    const { rows } = await this.pool.query<ScanRow>(
+      `SELECT ${SCAN_COLUMNS} FROM usage_events WHERE ${where.join(' AND ')} ORDER BY at_ms, id LIMIT $${params.push(limit)}`,
+      params,
+    )
+    return rows.map(scannedEventOf)
   }
 
   async requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>> {

@@ -7,12 +7,11 @@
 import { newId } from '../../lib/ids.js'
 import { assert } from '../../lib/assert.js'
 import { addSaturating, micros, type Micros } from '../../money/index.js'
-import { choosePayer, hardCapRefusal } from '../../ledger/admission.js'
+import { choosePayer, hardCapRefusal, refusedScopeOf } from '../../ledger/admission.js'
 import { counterKey, type CallCommit, type CommitResult, type LedgerStore } from '../../ledger/ledger-store.js'
 import type { UsageEvent } from '../../usage/types.js'
 import {
   pendingReservation,
-  scopeName,
   type AllocateRequest,
   type CascadeStep,
   type BudgetCounterRef,
@@ -520,11 +519,7 @@ export class SqliteLedgerStore implements LedgerStore {
 
 const ENTRY_KIND = { settled: 'settlement', voided: 'void', expired: 'expiry' } as const
 
-/**
- * The scope a refusal (and its cost ticket) names: the first wallet in the cascade that exists —
- * the one that normally pays and would be topped up — or, with no wallet at all, the team.
- */
+/** The scope a refusal names (`refusedScopeOf`, shared with replay). */
 export function refusedScope(request: ReserveRequest, firstFunded: WalletRef | undefined): string {
-  const scope = firstFunded ?? request.cascade.find((ref) => ref.scopeKind === 'team') ?? request.cascade[request.cascade.length - 1]
-  return scope ? scopeName(scope) : `org:${request.orgId}`
+  return refusedScopeOf(request.cascade, request.orgId, firstFunded)
 }

@@ -1,7 +1,7 @@
 /** UsageStore on SQLite: batched inserts in one transaction; reports are GROUP BY over indexes. */
 import { micros } from '../../money/index.js'
-import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageQuery, type UsageReport, type UsageStore, type UsageTotals } from '../../usage/usage-store.js'
-import type { UsageEvent, UsageGroupBy } from '../../usage/types.js'
+import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type ScanCursor, type UsageQuery, type UsageReport, type UsageScan, type UsageStore, type UsageTotals } from '../../usage/usage-store.js'
+import type { ScannedEvent, UsageEvent, UsageGroupBy } from '../../usage/types.js'
 import type { SqliteDatabase } from './db.js'
 
 export { usageMigrations } from './usage-schema.js'
@@ -30,6 +30,54 @@ export function usageRow(e: UsageEvent): unknown[] {
 }
 
 export const USAGE_COLUMNS = COLUMNS
+
+/** The columns `scan` reads (replay needs no breakdown, note or latency). */
+export const SCAN_COLUMNS = `id, request_id, at_ms, org_id, team_id, user_id, agent_id, key_name, endpoint_tag, prompt_version,
+  environment, provider, model_requested, model_served, endpoint, input_tokens, cache_read_tokens, cache_write_tokens,
+  cache_write_1h_tokens, output_tokens, reasoning_tokens, audio_input_tokens, audio_output_tokens, cost_micros, status,
+  decision, source`
+
+export type ScanRow = Record<string, string | number | null>
+
+/** A scanned row (PostgreSQL returns BIGINT as text: every number goes through Number). */
+export function scannedEventOf(row: ScanRow): ScannedEvent {
+  const text = (name: string) => (row[name] === null ? undefined : String(row[name]))
+  const int = (name: string) => Number(row[name] ?? 0)
+  return {
+    id: String(row['id']),
+    requestId: String(row['request_id']),
+    atMs: int('at_ms'),
+    attribution: {
+      orgId: String(row['org_id']),
+      teamId: text('team_id'),
+      userId: text('user_id'),
+      userFromKey: false,
+      agentId: text('agent_id'),
+      keyName: text('key_name'),
+      endpointTag: text('endpoint_tag'),
+      promptVersion: text('prompt_version'),
+      environment: String(row['environment']),
+    },
+    provider: String(row['provider']),
+    modelRequested: String(row['model_requested']),
+    modelServed: String(row['model_served']),
+    endpoint: String(row['endpoint']) as ScannedEvent['endpoint'],
+    usage: {
+      inputTokens: int('input_tokens'),
+      cacheReadTokens: int('cache_read_tokens'),
+      cacheWriteTokens: int('cache_write_tokens'),
+      cacheWrite1hTokens: int('cache_write_1h_tokens'),
+      outputTokens: int('output_tokens'),
+      reasoningTokens: int('reasoning_tokens'),
+      audioInputTokens: int('audio_input_tokens'),
+      audioOutputTokens: int('audio_output_tokens'),
+    },
+    costMicros: micros(int('cost_micros')),
+    status: String(row['status']) as ScannedEvent['status'],
+    decision: String(row['decision']) as ScannedEvent['decision'],
+    source: String(row['source']) as ScannedEvent['source'],
+  }
+}
 
 export interface OutcomeRow {
   request_id: string
@@ -133,6 +181,18 @@ export class SqliteUsageStore implements UsageStore {
       groups: groups.map((row) => ({ key: keyOf(row), ...totalsOf(row) })),
       series: series.map((row) => ({ bucketStartMs: row.bucket_start_ms as number, key: keyOf(row), ...totalsOf(row) })),
     }
+  }
+
+  async scan(q: UsageScan, after: ScanCursor | undefined, limit: number): Promise<ScannedEvent[]> {
+    const where = ['org_id = @orgId', 'at_ms >= @fromMs', 'at_ms < @toMs']
+    if (q.teamId !== undefined) where.push('team_id = @teamId')
+    if (q.dataMode !== undefined) where.push('data_mode = @dataMode')
+    if (after !== undefined) where.push('(at_ms > @afterMs OR (at_ms = @afterMs AND id > @afterId))')
+    const params = { orgId: q.orgId, fromMs: q.fromMs, toMs: q.toMs, teamId: q.teamId, dataMode: q.dataMode, afterMs: after?.atMs, afterId: after?.id, limit }
+    const rows = this.db
+      .prepare<typeof params, ScanRow>(`SELECT ${SCAN_COLUMNS} FROM usage_events WHERE ${where.join(' AND ')} ORDER BY at_ms, id LIMIT @limit`)
+      .all(params)
+    return rows.map(scannedEventOf)
   }
 
   async requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>> {
