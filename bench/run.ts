@@ -9,6 +9,7 @@
  *   npm run bench                       # the full run (a few minutes on 2 cores)
  *   npm run bench -- --quick            # a tenth of the requests: a smoke test
  *   npm run bench -- --profile[=enforced|=bare]   # CPU-profile the gateway (or the bare proxy) under load: hotspots
+ *   npm run bench -- --replay [--events=N]        # policy replay of 1,000,000 stored events (bench/replay.ts)
  *
  * Results: a markdown table on stdout and bench/results/latest.json.
  */
@@ -419,7 +420,9 @@ setTimeout(() => {
   process.stderr.write(`bench: still running after ${benchDeadlineMs / 1000} s; giving up\n`)
   process.exit(1)
 }, benchDeadlineMs).unref()
-const main = profileArg === undefined ? benchmark() : profileGateway(profiled, { startMock, startBare, chatBody })
+const main = process.argv.includes('--replay')
+  ? import('./replay.js').then((m) => m.replayBench(process.argv))
+  : profileArg === undefined ? benchmark() : profileGateway(profiled, { startMock, startBare, chatBody })
 main.then(
   () => process.exit(0),
   (error: unknown) => {

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { parsePolicy, policyDataOfText, PolicyFileError, type ReplayPolicy } from '../replay/policy-file.js'
 import { ReplayJobs, REPLAYS_RUNNING_MAX, type ReplayJob } from '../replay/jobs.js'
-import { runReplay } from '../replay/run.js'
+import { countReplayEvents, runReplay } from '../replay/run.js'
 import { gatewayReplaySettings } from '../replay/settings.js'
 import type { Principal } from '../auth/index.js'
 import type { AdminDeps } from './index.js'
@@ -15,6 +15,7 @@ import { parseBody } from './contract/parse.js'
 import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError } from './errors.js'
 import { principalOf, teamFilter } from './principal.js'
 import { doc } from './openapi.js'
+import type { ReplayJobView } from './contract/wire.js'
 
 const DAY_MS = 86_400_000
 /** The longest window one replay covers. */
@@ -51,7 +52,7 @@ export async function replayRoutes(app: FastifyInstance, deps: AdminDeps): Promi
     description: 'Starts a job and answers at once; poll `GET /v1/replays/{id}`. The policy has the config file\'s `budgets`, `cost_tracking` and `endpoint_tiers` sections, plus `wallets`.',
     auth: 'admin',
     body: ReplayBody,
-    responses: { 202: 'The job: `id`, `status` (`running`), `progress`.' },
+    responses: { 202: 'The job: `id`, `status` (`running`), `progress` (`processed` of `total` events).' },
     errors: [409],
   }), async (request, reply) => {
     const principal = principalOf(request)
@@ -62,7 +63,8 @@ export async function replayRoutes(app: FastifyInstance, deps: AdminDeps): Promi
     const teamId = teamFilter(principal)
     const scan = { orgId: principal.orgId, fromMs: body.from, toMs: body.to, teamId, dataMode: body.data_mode === 'all' ? undefined : body.data_mode }
     const settings = gatewayReplaySettings(deps, policy, body.from, body.to)
-    const started = jobs.start({ orgId: principal.orgId, teamId, fromMs: body.from, toMs: body.to }, (onProgress) => runReplay(deps.stores.usage, scan, settings, { onProgress }))
+    const total = await countReplayEvents(deps.stores.usage, scan)
+    const started = jobs.start({ orgId: principal.orgId, teamId, fromMs: body.from, toMs: body.to, total }, (onProgress) => runReplay(deps.stores.usage, scan, settings, { onProgress, total }))
     if (started.kind === 'busy') throw new ConflictError(`${REPLAYS_RUNNING_MAX} replays are running; start this one when one has finished`)
     return reply.code(202).send(jobView(started.job))
   })
@@ -95,7 +97,7 @@ function policyOf(input: string | Record<string, unknown>, principal: Principal,
   }
 }
 
-function jobView(job: ReplayJob) {
+function jobView(job: ReplayJob): ReplayJobView {
   return {
     id: job.id,
     status: job.status,

@@ -27,11 +27,17 @@ export function crossedThresholds(
   assert(Number.isSafeInteger(spentAfterMicros), `spentAfterMicros: ${spentAfterMicros}`)
   if (spentAfterMicros <= spentBeforeMicros) return []
   const crossed: number[] = []
-  for (const percent of [...new Set(thresholds)].sort((a, b) => a - b)) {
+  // Callers mostly pass `firingThresholds` (sorted, unique already): no copy per settle then.
+  for (const percent of isSortedUnique(thresholds) ? thresholds : [...new Set(thresholds)].sort((a, b) => a - b)) {
     const mark = thresholdMarkMicros(amountMicros, percent)
     if (spentBeforeMicros < mark && mark <= spentAfterMicros) crossed.push(percent)
   }
   return crossed
+}
+
+function isSortedUnique(values: readonly number[]): boolean {
+  for (let i = 1; i < values.length; i++) if (values[i]! <= values[i - 1]!) return false
+  return true
 }
 
 export type ThresholdAction =

@@ -69,6 +69,8 @@ export class ReplayEngine {
   private readonly spent = new Map<string, number>()
   private readonly wallets = new Map<string, WalletState>()
   private readonly lastCost = new Map<string, Micros>()
+  /** `firingThresholds` per budget, computed once: it is asked on every event. */
+  private readonly firingOf = new Map<string, number[]>()
   private readonly budgetsById: ReadonlyMap<string, Budget>
   private readonly walletDegrade: WalletDegradeSettings | undefined
   private readonly capPercent: number
@@ -77,6 +79,7 @@ export class ReplayEngine {
   constructor(private readonly settings: ReplaySettings) {
     const { policy } = settings
     this.budgetsById = new Map(policy.budgets.map((b) => [b.id, b]))
+    for (const budget of policy.budgets) this.firingOf.set(budget.id, firingThresholds(budget))
     for (const wallet of policy.wallets) this.wallets.set(`${wallet.scopeKind}:${wallet.scopeId}`, { wallet, spentMicros: 0 })
     const degradeAlerts = policy.walletAlerts.filter((a) => a.action === 'degrade')
     this.walletDegrade =
@@ -180,7 +183,7 @@ export class ReplayEngine {
       const after = addSaturating(before, cost)
       this.spent.set(id, after)
       const budget = this.budgetsById.get(counter.budgetId)!
-      for (const percent of crossedThresholds(firingThresholds(budget), budget.amountMicros, micros(before), micros(after))) {
+      for (const percent of crossedThresholds(this.firingOf.get(budget.id)!, budget.amountMicros, micros(before), micros(after))) {
         this.tally.threshold(budget, counter.periodKey, percent, event.atMs)
       }
     }

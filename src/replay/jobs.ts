@@ -41,18 +41,19 @@ export class ReplayJobs {
 
   /** Starts `run` as a job; `busy` when REPLAYS_RUNNING_MAX are running already. */
   start(
-    scope: { orgId: string; teamId: string | undefined; fromMs: number; toMs: number },
+    scope: { orgId: string; teamId: string | undefined; fromMs: number; toMs: number; total: number },
     run: (onProgress: (progress: ReplayProgress) => void) => Promise<ReplayReport>,
   ): StartResult {
     const running = [...this.jobs.values()].filter((j) => j.status === 'running').length
     if (running >= REPLAYS_RUNNING_MAX) return { kind: 'busy' }
     const now = this.clock.nowMs()
+    const { total, ...where } = scope
     const job: ReplayJob = {
-      ...scope,
+      ...where,
       id: newId('rpl', now),
       startedAtMs: now,
       status: 'running',
-      progress: { processed: 0, total: 0 },
+      progress: { processed: 0, total },
       finishedAtMs: undefined,
       report: undefined,
       error: undefined,

@@ -9,7 +9,7 @@ import { ReplayEngine, type ReplayOutcome, type ReplaySettings } from './engine.
 import type { ReplayReport } from './tally.js'
 
 /** Events per page: large enough to amortise a query, small enough that one page is a few milliseconds of work. */
-export const REPLAY_PAGE_SIZE = 2_000
+export const REPLAY_PAGE_SIZE = 1_000
 
 export interface ReplayProgress {
   readonly processed: number
@@ -24,10 +24,18 @@ export interface RunOptions {
   /** Stops between pages when aborted. */
   readonly signal?: AbortSignal
   readonly pageSize?: number
+  /** The window's event count when the caller has counted already (`countReplayEvents`). */
+  readonly total?: number
+}
+
+/** Events a replay of `scan` will read (as of now). */
+export async function countReplayEvents(usage: Pick<UsageStore, 'query'>, scan: UsageScan): Promise<number> {
+  const report = await usage.query({ ...scan, groupBy: [], bucketMs: Math.max(1, scan.toMs - scan.fromMs), environment: undefined })
+  return report.totals.requests
 }
 
 export async function runReplay(usage: Pick<UsageStore, 'scan' | 'query'>, scan: UsageScan, settings: ReplaySettings, options: RunOptions = {}): Promise<ReplayReport> {
-  const total = (await usage.query({ ...scan, groupBy: [], bucketMs: scan.toMs - scan.fromMs || 1, environment: undefined })).totals.requests
+  const total = options.total ?? (await countReplayEvents(usage, scan))
   const engine = new ReplayEngine(settings)
   const pageSize = options.pageSize ?? REPLAY_PAGE_SIZE
   let cursor: ScanCursor | undefined

@@ -10,76 +10,9 @@ import type { Micros } from '../money/index.js'
 import type { ScannedEvent, UsageDecision } from '../usage/index.js'
 import type { ReplayOutcome } from './engine.js'
 import type { EndpointTier, ReplayPolicy, ReplayWallet } from './policy-file.js'
+import type { ReplayReport, ReplaySeriesPoint, ReplayStat, ReplayTotals, ScopeReport, ThresholdFiring } from '../api/contract/wire.js'
 
-export interface ReplayExample {
-  readonly event_id: string
-  readonly request_id: string
-  readonly at: string
-  readonly model: string
-  readonly endpoint_tag: string | null
-  readonly cost_micros: number
-}
-
-export interface ReplayStat {
-  count: number
-  first_at: string | null
-  last_at: string | null
-  examples: ReplayExample[]
-}
-
-export interface ThresholdFiring {
-  readonly threshold_percent: number | null
-  /** `threshold` when spend reached the mark; `blocked` at the first refusal of a period. */
-  readonly kind: 'threshold' | 'blocked'
-  readonly action: 'notify' | 'degrade' | 'block' | 'would_block' | null
-  readonly period: string | null
-  readonly at: string
-}
-
-export interface ScopeReport {
-  readonly key: string
-  readonly kind: 'budget' | 'wallet'
-  readonly scope: string
-  readonly budget_id: string | null
-  readonly name: string | null
-  readonly blocked: ReplayStat
-  readonly degraded: ReplayStat
-  readonly would_block: ReplayStat
-  readonly critical_refusals: ReplayStat
-  avoided_micros: number
-  readonly thresholds: ThresholdFiring[]
-}
-
-export interface ReplaySeriesPoint {
-  readonly bucket_start: string
-  baseline_micros: number
-  replayed_micros: number
-  avoided_micros: number
-}
-
-export interface ReplayTotals {
-  events: number
-  /** What the events cost as recorded. */
-  recorded_cost_micros: number
-  /** What they would cost with no policy (served as requested). */
-  baseline_cost_micros: number
-  /** What they would cost under the proposed policy. */
-  replayed_cost_micros: number
-  avoided_micros: number
-  /** Events whose replayed decision differs from the recorded one. */
-  changed_decisions: number
-  /** Events the recording refused, so their cost is an estimate. */
-  estimated_costs: number
-  critical_refusals: number
-  decisions: Partial<Record<UsageDecision, number>>
-  recorded_decisions: Partial<Record<UsageDecision, number>>
-}
-
-export interface ReplayReport {
-  readonly totals: ReplayTotals
-  readonly scopes: ScopeReport[]
-  readonly series: ReplaySeriesPoint[]
-}
+export type { ReplayExample, ReplayReport, ReplaySeriesPoint, ReplayStat, ReplayTotals, ScopeReport, ThresholdFiring } from '../api/contract/wire.js'
 
 const REFUSALS: ReadonlySet<UsageDecision> = new Set(['budget_cap_exceeded', 'insufficient_quota'])
 

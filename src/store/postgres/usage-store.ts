@@ -73,14 +73,13 @@ export class PostgresUsageStore implements UsageStore {
   }
 
   async scan(q: UsageScan, after: ScanCursor | undefined, limit: number): Promise<ScannedEvent[]> {
-    const params: unknown[] = [q.orgId, q.fromMs, q.toMs]
+    // One lower bound on at_ms, the tighter one, so each page starts its index range where it reads.
+    const lowMs = after === undefined ? q.fromMs : Math.max(q.fromMs, after.atMs)
+    const params: unknown[] = [q.orgId, lowMs, q.toMs]
     const where = ['org_id = $1', 'at_ms >= $2', 'at_ms < $3']
     if (q.teamId !== undefined) where.push(`team_id = $${params.push(q.teamId)}`)
     if (q.dataMode !== undefined) where.push(`data_mode = $${params.push(q.dataMode)}`)
-    if (after !== undefined) {
-      const ms = `$${params.push(after.atMs)}`
-      where.push(`(at_ms > ${ms} OR (at_ms = ${ms} AND id > $${params.push(after.id)}))`)
-    }
+    if (after !== undefined) where.push(`(at_ms > $2 OR id > $${params.push(after.id)})`)
     const { rows } = await this.pool.query<ScanRow>(
       `SELECT ${SCAN_COLUMNS} FROM usage_events WHERE ${where.join(' AND ')} ORDER BY at_ms, id LIMIT $${params.push(limit)}`,
       params,

@@ -41,41 +41,48 @@ export type ScanRow = Record<string, string | number | null>
 
 /** A scanned row (PostgreSQL returns BIGINT as text: every number goes through Number). */
 export function scannedEventOf(row: ScanRow): ScannedEvent {
-  const text = (name: string) => (row[name] === null ? undefined : String(row[name]))
-  const int = (name: string) => Number(row[name] ?? 0)
+  return scannedEventOfValues(SCAN_COLUMN_NAMES.map((name) => row[name] ?? null))
+}
+
+const SCAN_COLUMN_NAMES = SCAN_COLUMNS.split(',').map((name) => name.trim())
+
+/** The same from the values in SCAN_COLUMNS order (SQLite's raw rows: no object per row to build and collect). */
+export function scannedEventOfValues(v: ReadonlyArray<string | number | null>): ScannedEvent {
+  const text = (i: number) => (v[i] === null ? undefined : String(v[i]))
+  const int = (i: number) => Number(v[i] ?? 0)
   return {
-    id: String(row['id']),
-    requestId: String(row['request_id']),
-    atMs: int('at_ms'),
+    id: String(v[0]),
+    requestId: String(v[1]),
+    atMs: int(2),
     attribution: {
-      orgId: String(row['org_id']),
-      teamId: text('team_id'),
-      userId: text('user_id'),
+      orgId: String(v[3]),
+      teamId: text(4),
+      userId: text(5),
       userFromKey: false,
-      agentId: text('agent_id'),
-      keyName: text('key_name'),
-      endpointTag: text('endpoint_tag'),
-      promptVersion: text('prompt_version'),
-      environment: String(row['environment']),
+      agentId: text(6),
+      keyName: text(7),
+      endpointTag: text(8),
+      promptVersion: text(9),
+      environment: String(v[10]),
     },
-    provider: String(row['provider']),
-    modelRequested: String(row['model_requested']),
-    modelServed: String(row['model_served']),
-    endpoint: String(row['endpoint']) as ScannedEvent['endpoint'],
+    provider: String(v[11]),
+    modelRequested: String(v[12]),
+    modelServed: String(v[13]),
+    endpoint: String(v[14]) as ScannedEvent['endpoint'],
     usage: {
-      inputTokens: int('input_tokens'),
-      cacheReadTokens: int('cache_read_tokens'),
-      cacheWriteTokens: int('cache_write_tokens'),
-      cacheWrite1hTokens: int('cache_write_1h_tokens'),
-      outputTokens: int('output_tokens'),
-      reasoningTokens: int('reasoning_tokens'),
-      audioInputTokens: int('audio_input_tokens'),
-      audioOutputTokens: int('audio_output_tokens'),
+      inputTokens: int(15),
+      cacheReadTokens: int(16),
+      cacheWriteTokens: int(17),
+      cacheWrite1hTokens: int(18),
+      outputTokens: int(19),
+      reasoningTokens: int(20),
+      audioInputTokens: int(21),
+      audioOutputTokens: int(22),
     },
-    costMicros: micros(int('cost_micros')),
-    status: String(row['status']) as ScannedEvent['status'],
-    decision: String(row['decision']) as ScannedEvent['decision'],
-    source: String(row['source']) as ScannedEvent['source'],
+    costMicros: micros(int(23)),
+    status: String(v[24]) as ScannedEvent['status'],
+    decision: String(v[25]) as ScannedEvent['decision'],
+    source: String(v[26]) as ScannedEvent['source'],
   }
 }
 
@@ -184,15 +191,19 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   async scan(q: UsageScan, after: ScanCursor | undefined, limit: number): Promise<ScannedEvent[]> {
-    const where = ['org_id = @orgId', 'at_ms >= @fromMs', 'at_ms < @toMs']
+    // One lower bound on at_ms, the tighter one: with two, SQLite may start the index range at the
+    // window's start on every page, and a long replay turns quadratic.
+    const where = ['org_id = @orgId', 'at_ms >= @lowMs', 'at_ms < @toMs']
     if (q.teamId !== undefined) where.push('team_id = @teamId')
     if (q.dataMode !== undefined) where.push('data_mode = @dataMode')
-    if (after !== undefined) where.push('(at_ms > @afterMs OR (at_ms = @afterMs AND id > @afterId))')
-    const params = { orgId: q.orgId, fromMs: q.fromMs, toMs: q.toMs, teamId: q.teamId, dataMode: q.dataMode, afterMs: after?.atMs, afterId: after?.id, limit }
+    if (after !== undefined) where.push('(at_ms > @afterMs OR id > @afterId)')
+    const lowMs = after === undefined ? q.fromMs : Math.max(q.fromMs, after.atMs)
+    const params = { orgId: q.orgId, lowMs, toMs: q.toMs, teamId: q.teamId, dataMode: q.dataMode, afterMs: after?.atMs, afterId: after?.id, limit }
     const rows = this.db
-      .prepare<typeof params, ScanRow>(`SELECT ${SCAN_COLUMNS} FROM usage_events WHERE ${where.join(' AND ')} ORDER BY at_ms, id LIMIT @limit`)
+      .prepare<typeof params, Array<string | number | null>>(`SELECT ${SCAN_COLUMNS} FROM usage_events WHERE ${where.join(' AND ')} ORDER BY at_ms, id LIMIT @limit`)
+      .raw()
       .all(params)
-    return rows.map(scannedEventOf)
+    return rows.map(scannedEventOfValues)
   }
 
   async requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>> {
