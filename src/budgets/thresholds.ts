@@ -11,7 +11,8 @@ import type { Budget } from './budget.js'
 
 /** The spend (micros) at which `thresholdPercent`% of `amountMicros` is reached; rounded up. */
 export function thresholdMarkMicros(amountMicros: Micros, thresholdPercent: number): Micros {
-  assert(Number.isSafeInteger(thresholdPercent) && thresholdPercent > 0, `thresholdPercent: ${thresholdPercent}`)
+  // Hot (every decision, every settle): the message is built only on failure.
+  if (!(Number.isSafeInteger(thresholdPercent) && thresholdPercent > 0)) assert(false, `thresholdPercent: ${thresholdPercent}`)
   // Exact for every amount and percent within the bounds; a mark past 2^53 saturates (never reached).
   return mulDivCeil(amountMicros, thresholdPercent, 100) as Micros
 }
@@ -23,8 +24,8 @@ export function crossedThresholds(
   spentBeforeMicros: Micros,
   spentAfterMicros: Micros,
 ): number[] {
-  assert(Number.isSafeInteger(spentBeforeMicros), `spentBeforeMicros: ${spentBeforeMicros}`)
-  assert(Number.isSafeInteger(spentAfterMicros), `spentAfterMicros: ${spentAfterMicros}`)
+  if (!Number.isSafeInteger(spentBeforeMicros)) assert(false, `spentBeforeMicros: ${spentBeforeMicros}`)
+  if (!Number.isSafeInteger(spentAfterMicros)) assert(false, `spentAfterMicros: ${spentAfterMicros}`)
   if (spentAfterMicros <= spentBeforeMicros) return []
   const crossed: number[] = []
   // Callers mostly pass `firingThresholds` (sorted, unique already): no copy per settle then.

@@ -63,7 +63,7 @@ interface WalletState {
 
 type Verdict =
   | { readonly kind: 'refused'; readonly decision: 'budget_cap_exceeded' | 'insufficient_quota'; readonly by: string; readonly blockedBudget?: { readonly budget: Budget; readonly periodKey: string } }
-  | { readonly kind: 'served'; readonly decision: PolicyDecision; readonly by: string | undefined }
+  | { readonly kind: 'served'; readonly decision: PolicyDecision; readonly by: string | undefined; readonly cost: Micros }
 
 export class ReplayEngine {
   private readonly spent = new Map<string, number>()
@@ -128,7 +128,7 @@ export class ReplayEngine {
         break
     }
     const cost = this.costUnder(event, decision, baseline)
-    if (!this.needsReservation(counters)) return { kind: 'served', decision, by }
+    if (!this.needsReservation(counters)) return { kind: 'served', decision, by, cost }
     const capped = hardCapRefusal(counters, (c) => this.spent.get(counterId(c.budgetId, c.periodKey)) ?? 0, cost)
     if (capped) {
       const budget = this.budgetsById.get(capped.budgetId)!
@@ -141,7 +141,7 @@ export class ReplayEngine {
         return { kind: 'refused', decision: 'insufficient_quota', by: `wallet:${refusedScopeOf(cascade, event.attribution.orgId, choice.firstFunded)}` }
       }
     }
-    return { kind: 'served', decision, by }
+    return { kind: 'served', decision, by, cost }
   }
 
   private needsReservation(counters: readonly BudgetCounterRef[]): boolean {
@@ -176,7 +176,7 @@ export class ReplayEngine {
   }
 
   private served(event: ScannedEvent, verdict: Extract<Verdict, { kind: 'served' }>, counters: readonly PeriodCounter[], baseline: Micros, estimated: boolean): ReplayOutcome {
-    const cost = this.costUnder(event, verdict.decision, baseline)
+    const { cost } = verdict
     for (const counter of counters) {
       const id = counterId(counter.budgetId, counter.periodKey)
       const before = this.spent.get(id) ?? 0
