@@ -235,6 +235,13 @@ wallets:
     expect(() => policyDataOfText('budgets: [')).toThrow(PolicyFileError)
   })
 
+  it('a policy of budgets alone is replayed without wallets, even where the gateway enforces them', () => {
+    const enforcing = { ...defaults, costTracking: { ...defaults.costTracking, walletEnforcement: true } }
+    expect(parsePolicy(policyDataOfText(TEAM_BUDGET('')), enforcing).walletsEnforced).toBe(false)
+    expect(parsePolicy(policyDataOfText('wallets: []'), enforcing).walletsEnforced).toBe(true)
+    expect(parsePolicy(policyDataOfText('cost_tracking: { enabled: true, wallet_enforcement: false }\nwallets: []'), enforcing).walletsEnforced).toBe(false)
+  })
+
   it('a budget without an id gets one from its position, so the report can name it', () => {
     const policy = parsePolicy(policyDataOfText(TEAM_BUDGET('')), defaults)
     expect(policy.budgets.map((b) => [b.id, b.name, b.amountMicros as Micros])).toEqual([['policy-budget-0', 'growth monthly', 3 * USD]])

@@ -111,10 +111,13 @@ export function parsePolicy(data: unknown, defaults: PolicyDefaults): ReplayPoli
     counterEpochMs: 0,
     source: 'config',
   }))
+  // A policy about budgets alone (no `wallets`, no `cost_tracking`) is replayed without wallets,
+  // rather than refusing every call for want of the wallets it did not list.
+  const walletsConsidered = file.cost_tracking !== undefined || file.wallets !== undefined
   return {
     budgets,
     wallets,
-    walletsEnforced: costTracking.enabled && costTracking.walletEnforcement,
+    walletsEnforced: walletsConsidered && costTracking.enabled && costTracking.walletEnforcement,
     walletAlerts: costTracking.budgetAlerts,
     tiers: new Map((file.endpoint_tiers ?? []).map((t) => [t.endpoint, t.tier])),
   }

@@ -190,16 +190,23 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     await open('/policy/replay', 'Policy replay')
     const policy = page.getByTestId('replay-policy')
     await policy.fill('budgets:\n  - { name: growth cap, scope: { kind: team, id: growth }, period: monthly, amount_usd: -1, hard_limit: true }\n')
-    await page.getByLabel('Traffic').selectOption('demo')
+    await page.getByLabel('Traffic').selectOption('all')
     await page.getByRole('button', { name: 'Run replay' }).click()
     await page.getByText(/policy\.budgets\[0\]\.amount_usd/).waitFor({ timeout: UI_TIMEOUT_MS })
-    const text = 'budgets:\n  - { name: growth cap, scope: { kind: team, id: growth }, period: daily, amount_usd: 0.5, hard_limit: true }\nendpoint_tiers:\n  - { endpoint: search.summarize, tier: critical }\n'
+    const text = [
+      'budgets:',
+      '  - { name: growth cap, scope: { kind: team, id: growth }, period: daily, amount_usd: 0.05, hard_limit: true }',
+      '  - { name: search degrade, scope: { kind: endpoint, id: search.summarize }, period: daily, amount_usd: 0.05, threshold_actions: [{ threshold_percent: 50, action: degrade }] }',
+      'endpoint_tiers:',
+      '  - { endpoint: search.summarize, tier: critical }',
+      '',
+    ].join('\n')
     await policy.fill(text)
     await page.getByRole('button', { name: 'Run replay' }).click()
     await page.getByTestId('replay-report').waitFor({ timeout: UI_TIMEOUT_MS })
     // The same replay through the API: the page shows its figures.
     const window = wireRange(lastDays(30, Date.now()))
-    const started = await admin('POST', '/v1/replays', { ...window, policy: text, data_mode: 'demo' })
+    const started = await admin('POST', '/v1/replays', { ...window, policy: text, data_mode: 'all' })
     let job = started.body
     while (job.status === 'running') job = (await admin('GET', `/v1/replays/${job.id}`)).body
     expect(job.report.totals.avoided_micros).toBeGreaterThan(0)
