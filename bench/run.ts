@@ -9,6 +9,7 @@
  *   npm run bench                       # the full run (a few minutes on 2 cores)
  *   npm run bench -- --quick            # a tenth of the requests: a smoke test
  *   npm run bench -- --profile[=enforced|=bare]   # CPU-profile the gateway (or the bare proxy) under load: hotspots
+ *   npm run bench -- --ingest           # POST /v1/events throughput of one process on SQLite (bench/ingest.ts)
  *   npm run bench -- --replay [--events=N]        # policy replay of 1,000,000 stored events (bench/replay.ts)
  *
  * Results: a markdown table on stdout and bench/results/latest.json.
@@ -23,6 +24,7 @@ import { allocateBenchWallet, benchConsumerKey, startGateway, type Gateway, type
 import { runLoad, type LoadResult } from './load.js'
 import { cpuTimeNs, spawnChild, unexpectedExits, type Child } from './procs.js'
 import { profileGateway } from './profile-run.js'
+import { benchIngest } from './ingest.js'
 import {
   bareTarget,
   checks,
@@ -420,9 +422,13 @@ setTimeout(() => {
   process.stderr.write(`bench: still running after ${benchDeadlineMs / 1000} s; giving up\n`)
   process.exit(1)
 }, benchDeadlineMs).unref()
-const main = process.argv.includes('--replay')
-  ? import('./replay.js').then((m) => m.replayBench(process.argv))
-  : profileArg === undefined ? benchmark() : profileGateway(profiled, { startMock, startBare, chatBody })
+const main = process.argv.includes('--ingest')
+  ? benchIngest({ quick })
+  : process.argv.includes('--replay')
+    ? import('./replay.js').then((m) => m.replayBench(process.argv))
+    : profileArg === undefined
+      ? benchmark()
+      : profileGateway(profiled, { startMock, startBare, chatBody })
 main.then(
   () => process.exit(0),
   (error: unknown) => {

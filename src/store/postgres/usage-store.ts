@@ -3,15 +3,13 @@
  * (chunked so a statement stays under PostgreSQL's 65 535 bind parameters).
  */
 import type pg from 'pg'
-import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type ScanCursor, type UsageQuery, type UsageReport, type UsageScan, type UsageStore } from '../../usage/usage-store.js'
+import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type ScanCursor, type UsageEventQuery, type UsageQuery, type UsageReport, type UsageScan, type UsageStore } from '../../usage/usage-store.js'
 import type { ScannedEvent, UsageEvent, UsageGroupBy } from '../../usage/types.js'
-import { SCAN_COLUMNS, USAGE_COLUMNS, outcomesOf, scannedEventOf, totalsOf, usageRow, type OutcomeRow, type ScanRow } from '../sqlite/usage-store.js'
+import { SCAN_COLUMNS, TOTALS_SQL, USAGE_COLUMNS, eventListWhere, outcomesOf, scannedEventOf, totalsOf, usageRow, type OutcomeRow, type ScanRow } from '../sqlite/usage-store.js'
+import { usageEventOf, type UsageEventRow } from '../rows/usage.js'
 
 /** Rows per INSERT statement: 39 columns × 500 rows = 19 500 parameters (PostgreSQL allows 65 535). */
 const ROWS_PER_STATEMENT = 500
-
-const TOTALS_SQL = `count(*) AS requests, sum(cost_micros) AS cost_micros, sum(input_tokens) AS input_tokens,
-  sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens, sum(reasoning_tokens) AS reasoning_tokens`
 
 function insertSql(rows: number): string {
   const n = USAGE_COLUMNS.length
@@ -70,6 +68,16 @@ export class PostgresUsageStore implements UsageStore {
       groups: groups.map((row) => ({ key: keyOf(row), ...totalsOf(row) })),
       series: series.map((row) => ({ bucketStartMs: Number(row.bucket_start_ms), key: keyOf(row), ...totalsOf(row) })),
     }
+  }
+
+  async listEvents(q: UsageEventQuery): Promise<UsageEvent[]> {
+    const params: unknown[] = []
+    const where = eventListWhere(q, (value) => `$${params.push(value)}`)
+    const { rows } = await this.pool.query<UsageEventRow>(
+      `SELECT * FROM usage_events WHERE ${where} ORDER BY at_ms DESC, id DESC LIMIT $${params.push(q.limit)}`,
+      params,
+    )
+    return rows.map(usageEventOf)
   }
 
   async scan(q: UsageScan, after: ScanCursor | undefined, limit: number): Promise<ScannedEvent[]> {

@@ -58,4 +58,9 @@ export const usageMigrations: readonly SqliteMigration[] = [
       ALTER TABLE usage_events ADD COLUMN usage_note TEXT;
       ALTER TABLE usage_events ADD COLUMN cost_breakdown_json TEXT;
     ` },
+  {
+    // What an ingested event's sender said it cost (POST /v1/events `costUsd`), beside the catalogue's price.
+    id: 'usage-0003-reported-cost',
+    sql: `ALTER TABLE usage_events ADD COLUMN reported_cost_micros INTEGER CHECK (reported_cost_micros >= 0)`,
+  },
 ]

@@ -1,6 +1,7 @@
 /** UsageStore on SQLite: batched inserts in one transaction; reports are GROUP BY over indexes. */
 import { micros } from '../../money/index.js'
-import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type ScanCursor, type UsageQuery, type UsageReport, type UsageScan, type UsageStore, type UsageTotals } from '../../usage/usage-store.js'
+import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type ScanCursor, type UsageEventQuery, type UsageQuery, type UsageReport, type UsageScan, type UsageStore, type UsageTotals } from '../../usage/usage-store.js'
+import { EVENT_FILTER_COLUMN, usageEventOf, type UsageEventRow } from '../rows/usage.js'
 import type { ScannedEvent, UsageEvent, UsageGroupBy } from '../../usage/types.js'
 import type { SqliteDatabase } from './db.js'
 
@@ -12,7 +13,7 @@ const COLUMNS = [
   'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens',
   'audio_input_tokens', 'audio_output_tokens', 'usage_source', 'cost_micros', 'price_source', 'latency_ms',
   'status', 'http_status', 'is_stream', 'decision', 'reservation_id', 'wallet_id', 'data_mode', 'source',
-  'external_request_id', 'cache_write_1h_tokens', 'usage_note', 'cost_breakdown_json',
+  'external_request_id', 'cache_write_1h_tokens', 'usage_note', 'cost_breakdown_json', 'reported_cost_micros',
 ] as const
 
 export function usageRow(e: UsageEvent): unknown[] {
@@ -25,7 +26,7 @@ export function usageRow(e: UsageEvent): unknown[] {
     u.reasoningTokens, u.audioInputTokens, u.audioOutputTokens, e.usageSource, e.costMicros, e.priceSource,
     e.latencyMs, e.status, e.httpStatus, e.isStream ? 1 : 0, e.decision, e.reservationId ?? null,
     e.walletId ?? null, e.dataMode, e.source, e.externalRequestId ?? null, u.cacheWrite1hTokens, e.usageNote ?? null,
-    e.costBreakdown === undefined ? null : JSON.stringify(e.costBreakdown),
+    e.costBreakdown === undefined ? null : JSON.stringify(e.costBreakdown), e.reportedCostMicros ?? null,
   ]
 }
 
@@ -109,21 +110,49 @@ interface TotalsRow {
   input_tokens: number | null
   output_tokens: number | null
   cache_read_tokens: number | null
+  cache_write_tokens: number | null
+  cache_write_1h_tokens: number | null
   reasoning_tokens: number | null
+  audio_input_tokens: number | null
+  audio_output_tokens: number | null
 }
 
-const TOTALS_SQL = `count(*) AS requests, sum(cost_micros) AS cost_micros, sum(input_tokens) AS input_tokens,
-  sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens, sum(reasoning_tokens) AS reasoning_tokens`
+/** The sums every report carries; both SQL stores use it. */
+export const TOTALS_SQL = `count(*) AS requests, sum(cost_micros) AS cost_micros, sum(input_tokens) AS input_tokens,
+  sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens,
+  sum(cache_write_tokens) AS cache_write_tokens, sum(cache_write_1h_tokens) AS cache_write_1h_tokens,
+  sum(reasoning_tokens) AS reasoning_tokens, sum(audio_input_tokens) AS audio_input_tokens,
+  sum(audio_output_tokens) AS audio_output_tokens`
 
 export function totalsOf(row: TotalsRow): UsageTotals {
+  // PostgreSQL's sum(bigint) is numeric and arrives as a string.
+  const n = (value: number | string | null) => Number(value ?? 0)
   return {
-    requests: row.requests,
-    costMicros: micros(row.cost_micros ?? 0),
-    inputTokens: row.input_tokens ?? 0,
-    outputTokens: row.output_tokens ?? 0,
-    cacheReadTokens: row.cache_read_tokens ?? 0,
-    reasoningTokens: row.reasoning_tokens ?? 0,
+    requests: n(row.requests),
+    costMicros: micros(n(row.cost_micros)),
+    inputTokens: n(row.input_tokens),
+    outputTokens: n(row.output_tokens),
+    cacheReadTokens: n(row.cache_read_tokens),
+    cacheWriteTokens: n(row.cache_write_tokens),
+    cacheWrite1hTokens: n(row.cache_write_1h_tokens),
+    reasoningTokens: n(row.reasoning_tokens),
+    audioInputTokens: n(row.audio_input_tokens),
+    audioOutputTokens: n(row.audio_output_tokens),
   }
+}
+
+/** WHERE clause and parameters of an event list; `param` names a parameter in the SQL dialect. */
+export function eventListWhere(q: UsageEventQuery, param: (value: unknown) => string): string {
+  const where = [`org_id = ${param(q.orgId)}`, `at_ms >= ${param(q.fromMs)}`, `at_ms < ${param(q.toMs)}`]
+  for (const [field, column] of Object.entries(EVENT_FILTER_COLUMN)) {
+    const value = q[field as keyof typeof EVENT_FILTER_COLUMN]
+    if (value !== undefined) where.push(`${column} = ${param(value)}`)
+  }
+  if (q.before !== undefined) {
+    // Each use binds its own parameter: SQLite's `?` is positional.
+    where.push(`(at_ms < ${param(q.before.atMs)} OR (at_ms = ${param(q.before.atMs)} AND id < ${param(q.before.id)}))`)
+  }
+  return where.join(' AND ')
 }
 
 export class SqliteUsageStore implements UsageStore {
@@ -188,6 +217,18 @@ export class SqliteUsageStore implements UsageStore {
       groups: groups.map((row) => ({ key: keyOf(row), ...totalsOf(row) })),
       series: series.map((row) => ({ bucketStartMs: row.bucket_start_ms as number, key: keyOf(row), ...totalsOf(row) })),
     }
+  }
+
+  async listEvents(q: UsageEventQuery): Promise<UsageEvent[]> {
+    const params: unknown[] = []
+    const where = eventListWhere(q, (value) => {
+      params.push(value)
+      return '?'
+    })
+    const rows = this.db
+      .prepare<unknown[], UsageEventRow>(`SELECT * FROM usage_events WHERE ${where} ORDER BY at_ms DESC, id DESC LIMIT ?`)
+      .all(...params, q.limit)
+    return rows.map(usageEventOf)
   }
 
   async scan(q: UsageScan, after: ScanCursor | undefined, limit: number): Promise<ScannedEvent[]> {
