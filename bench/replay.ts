@@ -56,8 +56,15 @@ function eventsOf(count: number): (index: number) => UsageEvent {
       requestId: `req_bench_${i}`,
       atMs: FROM_MS + Math.floor(i * stepMs),
       attribution: {
-        orgId: ORG, teamId: `team_${team}`, userId: `user_${user}`, userFromKey: true, agentId: undefined,
-        keyName: `key_${user}`, endpointTag: `endpoint_${Math.floor(random() * ENDPOINTS)}`, promptVersion: undefined, environment: 'prod',
+        orgId: ORG,
+        teamId: `team_${team}`,
+        userId: `user_${user}`,
+        userFromKey: true,
+        agentId: undefined,
+        keyName: `key_${user}`,
+        endpointTag: `endpoint_${Math.floor(random() * ENDPOINTS)}`,
+        promptVersion: undefined,
+        environment: 'prod',
       },
       provider: 'openai',
       targetId: 'openai',
@@ -106,13 +113,27 @@ function policyText(count: number): string {
     shadow: true,
   }))
   return stringify({
-    budgets: [...budgets, ...endpoints, { name: 'org', scope: { kind: 'org', id: ORG }, period: 'monthly', amount_usd: usd(count * 8_700 * 0.9), alert_thresholds: [50, 80] }],
-    cost_tracking: { enabled: true, wallet_enforcement: true, budget_alerts: [{ threshold_percent: 90, action: 'degrade' }, { threshold_percent: 100, action: 'block' }] },
+    budgets: [
+      ...budgets,
+      ...endpoints,
+      { name: 'org', scope: { kind: 'org', id: ORG }, period: 'monthly', amount_usd: usd(count * 8_700 * 0.9), alert_thresholds: [50, 80] },
+    ],
+    cost_tracking: {
+      enabled: true,
+      wallet_enforcement: true,
+      budget_alerts: [
+        { threshold_percent: 90, action: 'degrade' },
+        { threshold_percent: 100, action: 'block' },
+      ],
+    },
     wallets: [
       ...Array.from({ length: TEAMS }, (_, t) => ({ scope: { kind: 'team', id: `team_${t}` }, allocated_usd: usd(perTeam * 0.9) })),
       { scope: { kind: 'org', id: ORG }, allocated_usd: usd(perTeam) },
     ],
-    endpoint_tiers: [{ endpoint: 'endpoint_0', tier: 'critical' }, { endpoint: 'endpoint_1', tier: 'experimental' }],
+    endpoint_tiers: [
+      { endpoint: 'endpoint_0', tier: 'critical' },
+      { endpoint: 'endpoint_1', tier: 'experimental' },
+    ],
   })
 }
 
@@ -130,10 +151,18 @@ export async function replayBench(argv: readonly string[]): Promise<void> {
     }
     process.stderr.write(`bench replay: wrote ${count} events in ${((performance.now() - writeStart) / 1000).toFixed(1)} s\n`)
 
-    const policy = parsePolicy(policyDataOfText(policyText(count)), { orgId: ORG, channelIds: [], costTracking: { enabled: true, walletEnforcement: false, budgetAlerts: [] } })
+    const policy = parsePolicy(policyDataOfText(policyText(count)), {
+      orgId: ORG,
+      channelIds: [],
+      costTracking: { enabled: true, walletEnforcement: false, budgetAlerts: [] },
+    })
     const boundUsers = new Map(Array.from({ length: USERS }, (_, u) => [`key_${u}`, `user_${u}`]))
     const settings = gatewayReplaySettings(
-      { priceBook: new PriceBook(), budgets: { degradeSettings: () => ({ degradeTargetFor: (m) => (m === 'gpt-4o' ? 'gpt-4o-mini' : undefined), degradeOutputTokensMax: 1024 }) }, consumers: { boundUsers: () => boundUsers } },
+      {
+        priceBook: new PriceBook(),
+        budgets: { degradeSettings: () => ({ degradeTargetFor: (m) => (m === 'gpt-4o' ? 'gpt-4o-mini' : undefined), degradeOutputTokensMax: 1024 }) },
+        consumers: { boundUsers: () => boundUsers },
+      },
       policy,
       FROM_MS,
       TO_MS,
@@ -164,9 +193,15 @@ export async function replayBench(argv: readonly string[]): Promise<void> {
       '| ---: | ---: | ---: | ---: | ---: | --- |',
       `| ${t.events} | ${(elapsedMs / 1000).toFixed(1)} s | ${(cpuMs / 1000).toFixed(1)} s | ${Math.round(t.events / (elapsedMs / 1000))} | ${(loop.max / 1e6).toFixed(0)} ms | ${elapsedMs < GOAL_MS ? 'met' : 'MISSED'} (< ${GOAL_MS / 1000} s) |`,
       '',
-      `Load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${availableParallelism()} cores (wall time counts waiting for a core; CPU time does not).`,
+      `Load average at the end: ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')} on ${availableParallelism()} cores (wall time counts waiting for a core; CPU time does not).`,
       '',
-      `Decisions: ${Object.entries(t.decisions).map(([d, n]) => `${d} ${n}`).join(', ')}; avoided $${(t.avoided_micros / 1e6).toFixed(2)} of $${(t.baseline_cost_micros / 1e6).toFixed(2)}; ${report.scopes.reduce((n, s) => n + s.thresholds.length, 0)} threshold firings.`,
+      `Decisions: ${Object.entries(t.decisions)
+        .map(([d, n]) => `${d} ${n}`)
+        .join(
+          ', ',
+        )}; avoided $${(t.avoided_micros / 1e6).toFixed(2)} of $${(t.baseline_cost_micros / 1e6).toFixed(2)}; ${report.scopes.reduce((n, s) => n + s.thresholds.length, 0)} threshold firings.`,
     ]
     process.stdout.write(`${lines.join('\n')}\n`)
     if (t.events !== count) throw new Error(`replayed ${t.events} of ${count} events`)

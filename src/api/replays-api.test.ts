@@ -47,7 +47,17 @@ function anEvent(i: number, teamId: string, dataMode: 'real' | 'demo' = 'real'):
     id: `evt_replay_api_${String(i).padStart(4, '0')}`,
     requestId: `req_${i}`,
     atMs: T0 + i * 60_000,
-    attribution: { orgId: 'default', teamId, userId: undefined, userFromKey: false, agentId: undefined, keyName: teamId, endpointTag: 'chat', promptVersion: undefined, environment: 'default' },
+    attribution: {
+      orgId: 'default',
+      teamId,
+      userId: undefined,
+      userFromKey: false,
+      agentId: undefined,
+      keyName: teamId,
+      endpointTag: 'chat',
+      promptVersion: undefined,
+      environment: 'default',
+    },
     provider: 'mock',
     targetId: 'mock',
     modelRequested: 'gpt-4o',
@@ -84,11 +94,7 @@ async function finished(id: string, token = t.adminToken): Promise<any> {
 
 beforeAll(async () => {
   t = await buildTestApp()
-  const events = [
-    ...[0, 2, 4, 6].map((i) => anEvent(i, 'team_alpha')),
-    ...[1, 3, 5].map((i) => anEvent(i, 'team_beta')),
-    anEvent(7, 'team_alpha', 'demo'),
-  ]
+  const events = [...[0, 2, 4, 6].map((i) => anEvent(i, 'team_alpha')), ...[1, 3, 5].map((i) => anEvent(i, 'team_beta')), anEvent(7, 'team_alpha', 'demo')]
   await t.app.stores.usage.insertBatch(events)
 })
 
@@ -136,7 +142,10 @@ describe('POST /v1/replays', () => {
     const budgetsBefore = await call('GET', '/v1/billing/budgets')
     const cases: Array<[unknown, string]> = [
       [{ from: FROM, to: TO, policy: POLICY.replace('amount_usd: 2', 'amount_usd: -2') }, 'policy.budgets[0].amount_usd'],
-      [{ from: FROM, to: TO, policy: { budgets: [{ name: 'x', scope: { kind: 'team', id: 'a' }, period: 'hourly', amount_usd: 1 }] } }, 'policy.budgets[0].period'],
+      [
+        { from: FROM, to: TO, policy: { budgets: [{ name: 'x', scope: { kind: 'team', id: 'a' }, period: 'hourly', amount_usd: 1 }] } },
+        'policy.budgets[0].period',
+      ],
       [{ from: FROM, to: TO, policy: 'budgets: [' }, 'policy'],
       [{ from: FROM, to: TO, policy: { wallets: [{ scope: { kind: 'team', id: 'a' } }] } }, 'policy.wallets[0].allocated_usd'],
       [{ from: TO, to: FROM, policy: POLICY }, 'from'],

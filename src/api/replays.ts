@@ -21,14 +21,17 @@ const DAY_MS = 86_400_000
 /** The longest window one replay covers. */
 export const REPLAY_WINDOW_MS_MAX = 366 * DAY_MS
 
-const instant = z.string().max(40).transform((value, ctx) => {
-  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value)
-  if (!Number.isSafeInteger(ms) || ms < 0) {
-    ctx.addIssue({ code: 'custom', message: `expected an ISO-8601 instant or epoch milliseconds, got "${value.slice(0, 40)}"` })
-    return z.NEVER
-  }
-  return ms
-})
+const instant = z
+  .string()
+  .max(40)
+  .transform((value, ctx) => {
+    const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value)
+    if (!Number.isSafeInteger(ms) || ms < 0) {
+      ctx.addIssue({ code: 'custom', message: `expected an ISO-8601 instant or epoch milliseconds, got "${value.slice(0, 40)}"` })
+      return z.NEVER
+    }
+    return ms
+  })
 
 export const ReplayBody = z
   .strictObject({
@@ -41,45 +44,57 @@ export const ReplayBody = z
   })
   .superRefine((body, ctx) => {
     if (body.from >= body.to) ctx.addIssue({ code: 'custom', path: ['from'], message: '"from" must be before "to"' })
-    else if (body.to - body.from > REPLAY_WINDOW_MS_MAX) ctx.addIssue({ code: 'custom', path: ['to'], message: `a replay covers at most ${REPLAY_WINDOW_MS_MAX / DAY_MS} days` })
+    else if (body.to - body.from > REPLAY_WINDOW_MS_MAX)
+      ctx.addIssue({ code: 'custom', path: ['to'], message: `a replay covers at most ${REPLAY_WINDOW_MS_MAX / DAY_MS} days` })
   })
 
 export async function replayRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   const jobs = new ReplayJobs(deps.clock, (error, job) => deps.logger.error({ err: error, replayId: job.id }, 'replay: failed'))
 
-  app.post('/v1/replays', doc({
-    summary: 'Replay a window of recorded usage through a proposed policy',
-    description: 'Starts a job and answers at once; poll `GET /v1/replays/{id}`. The policy has the config file\'s `budgets`, `cost_tracking` and `endpoint_tiers` sections, plus `wallets`.',
-    auth: 'admin',
-    body: ReplayBody,
-    responses: { 202: 'The job: `id`, `status` (`running`), `progress` (`processed` of `total` events).' },
-    errors: [409],
-  }), async (request, reply) => {
-    const principal = principalOf(request)
-    if (principal.role === 'viewer') throw new ForbiddenError('a viewer cannot run a replay; it needs an admin or team_admin token')
-    const body = parseBody(ReplayBody, request.body)
-    const policy = policyOf(body.policy, principal, deps)
-    await deps.usage.flush()
-    const teamId = teamFilter(principal)
-    const scan = { orgId: principal.orgId, fromMs: body.from, toMs: body.to, teamId, dataMode: body.data_mode === 'all' ? undefined : body.data_mode }
-    const settings = gatewayReplaySettings(deps, policy, body.from, body.to)
-    const total = await countReplayEvents(deps.stores.usage, scan)
-    const started = jobs.start({ orgId: principal.orgId, teamId, fromMs: body.from, toMs: body.to, total }, (onProgress) => runReplay(deps.stores.usage, scan, settings, { onProgress, total }))
-    if (started.kind === 'busy') throw new ConflictError(`${REPLAYS_RUNNING_MAX} replays are running; start this one when one has finished`)
-    return reply.code(202).send(jobView(started.job))
-  })
+  app.post(
+    '/v1/replays',
+    doc({
+      summary: 'Replay a window of recorded usage through a proposed policy',
+      description:
+        "Starts a job and answers at once; poll `GET /v1/replays/{id}`. The policy has the config file's `budgets`, `cost_tracking` and `endpoint_tiers` sections, plus `wallets`.",
+      auth: 'admin',
+      body: ReplayBody,
+      responses: { 202: 'The job: `id`, `status` (`running`), `progress` (`processed` of `total` events).' },
+      errors: [409],
+    }),
+    async (request, reply) => {
+      const principal = principalOf(request)
+      if (principal.role === 'viewer') throw new ForbiddenError('a viewer cannot run a replay; it needs an admin or team_admin token')
+      const body = parseBody(ReplayBody, request.body)
+      const policy = policyOf(body.policy, principal, deps)
+      await deps.usage.flush()
+      const teamId = teamFilter(principal)
+      const scan = { orgId: principal.orgId, fromMs: body.from, toMs: body.to, teamId, dataMode: body.data_mode === 'all' ? undefined : body.data_mode }
+      const settings = gatewayReplaySettings(deps, policy, body.from, body.to)
+      const total = await countReplayEvents(deps.stores.usage, scan)
+      const started = jobs.start({ orgId: principal.orgId, teamId, fromMs: body.from, toMs: body.to, total }, (onProgress) =>
+        runReplay(deps.stores.usage, scan, settings, { onProgress, total }),
+      )
+      if (started.kind === 'busy') throw new ConflictError(`${REPLAYS_RUNNING_MAX} replays are running; start this one when one has finished`)
+      return reply.code(202).send(jobView(started.job))
+    },
+  )
 
-  app.get<{ Params: { id: string } }>('/v1/replays/:id', doc({
-    summary: 'A replay: its progress, and its report once done',
-    auth: 'admin',
-    responses: { 200: '`status` (`running` | `done` | `failed`), `progress`, and when done `report`: `totals`, `scopes`, `series`.' },
-    errors: [404],
-  }), async (request) => {
-    const principal = principalOf(request)
-    const job = jobs.get(request.params.id, principal.orgId, teamFilter(principal))
-    if (!job) throw new NotFoundError('replay', request.params.id)
-    return jobView(job)
-  })
+  app.get<{ Params: { id: string } }>(
+    '/v1/replays/:id',
+    doc({
+      summary: 'A replay: its progress, and its report once done',
+      auth: 'admin',
+      responses: { 200: '`status` (`running` | `done` | `failed`), `progress`, and when done `report`: `totals`, `scopes`, `series`.' },
+      errors: [404],
+    }),
+    async (request) => {
+      const principal = principalOf(request)
+      const job = jobs.get(request.params.id, principal.orgId, teamFilter(principal))
+      if (!job) throw new NotFoundError('replay', request.params.id)
+      return jobView(job)
+    },
+  )
 }
 
 function policyOf(input: string | Record<string, unknown>, principal: Principal, deps: AdminDeps): ReplayPolicy {

@@ -32,13 +32,7 @@ export interface DegradeSettings {
 const DECISION_STRENGTH = { allow: 0, would_block: 1, degrade: 2, block: 3 } as const
 
 /** Budgets of the call's org that cover it, each with its period at `atMs`. */
-export function applicableBudgetsOf(
-  budgets: readonly Budget[],
-  attribution: Attribution,
-  model: string,
-  provider: string,
-  atMs: number,
-): ApplicableBudget[] {
+export function applicableBudgetsOf(budgets: readonly Budget[], attribution: Attribution, model: string, provider: string, atMs: number): ApplicableBudget[] {
   const result: ApplicableBudget[] = []
   for (const budget of budgets) {
     if (matchesCall(budget, attribution, model, provider)) {
@@ -75,9 +69,8 @@ export function decideBudgets(
         break
       case 'degrade': {
         const degradeTo = degrade.degradeTargetFor?.(model)
-        candidate = degradeTo !== undefined
-          ? { kind: 'degrade', budget, degradeTo }
-          : { kind: 'degrade', budget, outputTokensMax: degrade.degradeOutputTokensMax }
+        candidate =
+          degradeTo !== undefined ? { kind: 'degrade', budget, degradeTo } : { kind: 'degrade', budget, outputTokensMax: degrade.degradeOutputTokensMax }
         break
       }
     }
@@ -92,10 +85,6 @@ export function decideBudgets(
  * `cost_tracking.budget_alerts` with `action: degrade`: the highest alert the paying wallet has
  * reached with what it has spent or reserved (`usedMicros`), or undefined below every one.
  */
-export function walletDegradeAlert(
-  degradeAlerts: readonly BudgetAlert[],
-  allocatedMicros: Micros,
-  usedMicros: number,
-): BudgetAlert | undefined {
+export function walletDegradeAlert(degradeAlerts: readonly BudgetAlert[], allocatedMicros: Micros, usedMicros: number): BudgetAlert | undefined {
   return [...degradeAlerts].reverse().find((a) => usedMicros >= percentOf(allocatedMicros, a.thresholdPercent))
 }

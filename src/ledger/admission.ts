@@ -25,7 +25,12 @@ export function hardCapRefusal(
     if (budget.limitMicros === undefined) continue
     const used = usedMicrosOf(budget)
     if (used + amountMicros > budget.limitMicros) {
-      return { kind: 'budget_cap_exceeded', budgetId: budget.budgetId, periodKey: budget.periodKey, remainingMicros: micros(Math.max(0, budget.limitMicros - used)) }
+      return {
+        kind: 'budget_cap_exceeded',
+        budgetId: budget.budgetId,
+        periodKey: budget.periodKey,
+        remainingMicros: micros(Math.max(0, budget.limitMicros - used)),
+      }
     }
   }
   return undefined

@@ -26,7 +26,17 @@ function anEvent(overrides: Partial<ScannedEvent> & { team?: string; tag?: strin
     id: `evt_${String(seq).padStart(6, '0')}`,
     requestId: `req_${seq}`,
     atMs: T0 + seq * MINUTE,
-    attribution: { orgId: ORG, teamId: team, userId: user, userFromKey: false, agentId: undefined, keyName: key, endpointTag: tag, promptVersion: undefined, environment: 'prod' },
+    attribution: {
+      orgId: ORG,
+      teamId: team,
+      userId: user,
+      userFromKey: false,
+      agentId: undefined,
+      keyName: key,
+      endpointTag: tag,
+      promptVersion: undefined,
+      environment: 'prod',
+    },
     provider: 'openai',
     modelRequested: 'gpt-4o',
     modelServed: 'gpt-4o',
@@ -40,7 +50,11 @@ function anEvent(overrides: Partial<ScannedEvent> & { team?: string; tag?: strin
   }
 }
 
-const defaults = { orgId: ORG, channelIds: [], costTracking: { enabled: true, walletEnforcement: false, budgetAlerts: [{ thresholdPercent: 100, action: 'block' as const }] } }
+const defaults = {
+  orgId: ORG,
+  channelIds: [],
+  costTracking: { enabled: true, walletEnforcement: false, budgetAlerts: [{ thresholdPercent: 100, action: 'block' as const }] },
+}
 
 function engineFor(policyYaml: string, overrides: Partial<ReplaySettings> = {}): ReplayEngine {
   return new ReplayEngine({
@@ -48,7 +62,7 @@ function engineFor(policyYaml: string, overrides: Partial<ReplaySettings> = {}):
     degrade: { degradeTargetFor: (model) => (model === 'gpt-4o' ? 'gpt-4o-mini' : undefined), degradeOutputTokensMax: 1024 },
     walletDegradeOutputTokensMax: 1024,
     // gpt-4o-mini costs a tenth of gpt-4o in this test's price list.
-    repriceAt: (_event, model, usage) => micros(((usage.inputTokens + usage.outputTokens) * (model === 'gpt-4o-mini' ? 500 : 5_000))),
+    repriceAt: (_event, model, usage) => micros((usage.inputTokens + usage.outputTokens) * (model === 'gpt-4o-mini' ? 500 : 5_000)),
     userFromKey: () => false,
     bucketMs: 3_600_000,
     ...overrides,
@@ -78,7 +92,13 @@ describe('replay decisions', () => {
     expect(scope.blocked).toMatchObject({ count: 2, first_at: new Date(events[3]!.atMs).toISOString(), last_at: new Date(events[4]!.atMs).toISOString() })
     expect(scope.blocked.examples.map((e) => e.request_id)).toEqual([events[3]!.requestId, events[4]!.requestId])
     expect(scope.avoided_micros).toBe(2 * USD)
-    expect(report.totals).toMatchObject({ events: 5, baseline_cost_micros: 5 * USD, replayed_cost_micros: 3 * USD, avoided_micros: 2 * USD, changed_decisions: 5 })
+    expect(report.totals).toMatchObject({
+      events: 5,
+      baseline_cost_micros: 5 * USD,
+      replayed_cost_micros: 3 * USD,
+      avoided_micros: 2 * USD,
+      changed_decisions: 5,
+    })
   })
 
   it('thresholds fire once each, at the event whose spend reaches them', () => {

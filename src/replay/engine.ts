@@ -12,7 +12,17 @@
  *   and model (`costEstimated`), or at zero before any.
  * - Every budget and wallet starts the window with nothing spent.
  */
-import { applicableBudgetsOf, counterRefOf, crossedThresholds, decideBudgets, firingThresholds, scopeLabel, type Budget, type DegradeSettings, type PeriodCounter } from '../budgets/index.js'
+import {
+  applicableBudgetsOf,
+  counterRefOf,
+  crossedThresholds,
+  decideBudgets,
+  firingThresholds,
+  scopeLabel,
+  type Budget,
+  type DegradeSettings,
+  type PeriodCounter,
+} from '../budgets/index.js'
 import { choosePayer, hardCapRefusal, refusedScopeOf, type BudgetCounterRef, type CascadeStep } from '../ledger/index.js'
 import { addSaturating, micros, type Micros } from '../money/index.js'
 import { cascadeOf, usageDecisionOf, walletCapPercentOf, walletDegradeDecision, type PolicyDecision, type WalletDegradeSettings } from '../proxy/index.js'
@@ -62,7 +72,12 @@ interface WalletState {
 }
 
 type Verdict =
-  | { readonly kind: 'refused'; readonly decision: 'budget_cap_exceeded' | 'insufficient_quota'; readonly by: string; readonly blockedBudget?: { readonly budget: Budget; readonly periodKey: string } }
+  | {
+      readonly kind: 'refused'
+      readonly decision: 'budget_cap_exceeded' | 'insufficient_quota'
+      readonly by: string
+      readonly blockedBudget?: { readonly budget: Budget; readonly periodKey: string }
+    }
   | { readonly kind: 'served'; readonly decision: PolicyDecision; readonly by: string | undefined; readonly cost: Micros }
 
 export class ReplayEngine {
@@ -84,7 +99,11 @@ export class ReplayEngine {
     const degradeAlerts = policy.walletAlerts.filter((a) => a.action === 'degrade')
     this.walletDegrade =
       policy.walletsEnforced && degradeAlerts.length > 0
-        ? { alerts: degradeAlerts, degradeTargetFor: (model) => settings.degrade.degradeTargetFor?.(model), outputTokensMax: settings.walletDegradeOutputTokensMax }
+        ? {
+            alerts: degradeAlerts,
+            degradeTargetFor: (model) => settings.degrade.degradeTargetFor?.(model),
+            outputTokensMax: settings.walletDegradeOutputTokensMax,
+          }
         : undefined
     this.capPercent = walletCapPercentOf(policy.walletAlerts)
     this.tally = new ReplayTally(policy, settings.bucketMs, settings.examplesMax ?? 5)
@@ -104,10 +123,20 @@ export class ReplayEngine {
 
   private decide(event: ScannedEvent, applicable: ReturnType<typeof applicableBudgetsOf>, counters: readonly PeriodCounter[], baseline: Micros): Verdict {
     const periodKeyOf = new Map(counters.map((c) => [c.budgetId, c.periodKey]))
-    const budgetDecision = decideBudgets(applicable, (id) => micros(this.spent.get(counterId(id, periodKeyOf.get(id)!)) ?? 0), event.modelRequested, this.settings.degrade)
+    const budgetDecision = decideBudgets(
+      applicable,
+      (id) => micros(this.spent.get(counterId(id, periodKeyOf.get(id)!)) ?? 0),
+      event.modelRequested,
+      this.settings.degrade,
+    )
     if (budgetDecision.kind === 'block') {
       const periodKey = periodKeyOf.get(budgetDecision.budget.id)!
-      return { kind: 'refused', decision: 'budget_cap_exceeded', by: budgetKey(budgetDecision.budget.id), blockedBudget: { budget: budgetDecision.budget, periodKey } }
+      return {
+        kind: 'refused',
+        decision: 'budget_cap_exceeded',
+        by: budgetKey(budgetDecision.budget.id),
+        blockedBudget: { budget: budgetDecision.budget, periodKey },
+      }
     }
     let decision: PolicyDecision
     let by: string | undefined
@@ -119,7 +148,13 @@ export class ReplayEngine {
         break
       }
       case 'degrade':
-        decision = { kind: 'degrade', counters, budgetId: budgetDecision.budget.id, degradeTo: budgetDecision.degradeTo, outputTokensMax: budgetDecision.outputTokensMax }
+        decision = {
+          kind: 'degrade',
+          counters,
+          budgetId: budgetDecision.budget.id,
+          degradeTo: budgetDecision.degradeTo,
+          outputTokensMax: budgetDecision.outputTokensMax,
+        }
         by = budgetKey(budgetDecision.budget.id)
         break
       case 'would_block':
@@ -155,7 +190,12 @@ export class ReplayEngine {
       const found = this.walletAt(step)
       if (!found) continue
       const { wallet } = found.state
-      const decision = walletDegradeDecision(this.walletDegrade, { id: wallet.id, allocatedMicros: wallet.allocatedMicros, spentMicros: found.spentMicros, reservedMicros: 0 }, event.modelRequested, counters)
+      const decision = walletDegradeDecision(
+        this.walletDegrade,
+        { id: wallet.id, allocatedMicros: wallet.allocatedMicros, spentMicros: found.spentMicros, reservedMicros: 0 },
+        event.modelRequested,
+        counters,
+      )
       return decision && { decision, by: walletKey(wallet) }
     }
     return undefined
@@ -175,7 +215,13 @@ export class ReplayEngine {
     return outcomeOf(event, verdict.decision, micros(0), baseline, estimated, verdict.by)
   }
 
-  private served(event: ScannedEvent, verdict: Extract<Verdict, { kind: 'served' }>, counters: readonly PeriodCounter[], baseline: Micros, estimated: boolean): ReplayOutcome {
+  private served(
+    event: ScannedEvent,
+    verdict: Extract<Verdict, { kind: 'served' }>,
+    counters: readonly PeriodCounter[],
+    baseline: Micros,
+    estimated: boolean,
+  ): ReplayOutcome {
     const { cost } = verdict
     for (const counter of counters) {
       const id = counterId(counter.budgetId, counter.periodKey)
@@ -257,5 +303,15 @@ function capOutput(usage: Usage, outputTokensMax: number): Usage {
 }
 
 function outcomeOf(event: ScannedEvent, replayed: UsageDecision, cost: Micros, baseline: Micros, estimated: boolean, by: string | undefined): ReplayOutcome {
-  return { eventId: event.id, requestId: event.requestId, atMs: event.atMs, recorded: event.decision, replayed, costMicros: cost, baselineMicros: baseline, costEstimated: estimated, decidedBy: by }
+  return {
+    eventId: event.id,
+    requestId: event.requestId,
+    atMs: event.atMs,
+    recorded: event.decision,
+    replayed,
+    costMicros: cost,
+    baselineMicros: baseline,
+    costEstimated: estimated,
+    decidedBy: by,
+  }
 }

@@ -81,7 +81,8 @@ export interface PolicyDefaults {
 
 /** YAML or JSON text (JSON is YAML) → plain data; a syntax error names its line and column. */
 export function policyDataOfText(text: string): unknown {
-  if (Buffer.byteLength(text, 'utf8') > POLICY_TEXT_BYTES_MAX) throw new PolicyFileError([{ path: 'policy', message: `at most ${POLICY_TEXT_BYTES_MAX} bytes` }])
+  if (Buffer.byteLength(text, 'utf8') > POLICY_TEXT_BYTES_MAX)
+    throw new PolicyFileError([{ path: 'policy', message: `at most ${POLICY_TEXT_BYTES_MAX} bytes` }])
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
   if (doc.errors.length > 0) {
     throw new PolicyFileError(doc.errors.map((e) => ({ path: 'policy', message: `YAML syntax error: ${e.message.split('\n')[0]}` })))

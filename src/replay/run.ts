@@ -34,7 +34,12 @@ export async function countReplayEvents(usage: Pick<UsageStore, 'query'>, scan: 
   return report.totals.requests
 }
 
-export async function runReplay(usage: Pick<UsageStore, 'scan' | 'query'>, scan: UsageScan, settings: ReplaySettings, options: RunOptions = {}): Promise<ReplayReport> {
+export async function runReplay(
+  usage: Pick<UsageStore, 'scan' | 'query'>,
+  scan: UsageScan,
+  settings: ReplaySettings,
+  options: RunOptions = {},
+): Promise<ReplayReport> {
   const total = options.total ?? (await countReplayEvents(usage, scan))
   const engine = new ReplayEngine(settings)
   const pageSize = options.pageSize ?? REPLAY_PAGE_SIZE

@@ -10,7 +10,6 @@ import type { ReplayPolicy } from './policy-file.js'
 const HOUR_MS = 3_600_000
 const DAY_MS = 24 * HOUR_MS
 
-
 export interface GatewayReplayDeps {
   readonly priceBook: PriceBook
   readonly budgets: Pick<BudgetService, 'degradeSettings'>

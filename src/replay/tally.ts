@@ -39,7 +39,8 @@ export class ReplayTally {
     private readonly examplesMax: number,
   ) {
     // Every scope of the policy is listed, even one that never acted: "this budget would not have fired" is an answer.
-    for (const budget of policy.budgets) this.scopes.set(`budget:${budget.id}`, emptyScope(`budget:${budget.id}`, 'budget', scopeLabel(budget), budget.id, budget.name))
+    for (const budget of policy.budgets)
+      this.scopes.set(`budget:${budget.id}`, emptyScope(`budget:${budget.id}`, 'budget', scopeLabel(budget), budget.id, budget.name))
     for (const wallet of policy.wallets) this.walletScope(`wallet:${wallet.scopeKind}:${wallet.scopeId}`)
   }
 
@@ -59,7 +60,13 @@ export class ReplayTally {
     if (outcome.decidedBy === undefined) return
     const scope = this.scopes.get(outcome.decidedBy) ?? this.walletScope(outcome.decidedBy)
     scope.avoided_micros += avoided
-    const stat = REFUSALS.has(outcome.replayed) ? scope.blocked : outcome.replayed === 'degraded' ? scope.degraded : outcome.replayed === 'would_block' ? scope.would_block : undefined
+    const stat = REFUSALS.has(outcome.replayed)
+      ? scope.blocked
+      : outcome.replayed === 'degraded'
+        ? scope.degraded
+        : outcome.replayed === 'would_block'
+          ? scope.would_block
+          : undefined
     if (stat) this.note(stat, event, outcome)
     if (REFUSALS.has(outcome.replayed) && tier === 'critical') {
       t.critical_refusals++
@@ -142,7 +149,19 @@ export class ReplayTally {
 
 function emptyScope(key: string, kind: 'budget' | 'wallet', scope: string, budgetId: string | null, name: string | null): ScopeReport {
   const stat = (): ReplayStat => ({ count: 0, first_at: null, last_at: null, examples: [] })
-  return { key, kind, scope, budget_id: budgetId, name, blocked: stat(), degraded: stat(), would_block: stat(), critical_refusals: stat(), avoided_micros: 0, thresholds: [] }
+  return {
+    key,
+    kind,
+    scope,
+    budget_id: budgetId,
+    name,
+    blocked: stat(),
+    degraded: stat(),
+    would_block: stat(),
+    critical_refusals: stat(),
+    avoided_micros: 0,
+    thresholds: [],
+  }
 }
 
 /** What reaching the mark starts: the budget's action there (`actionFor`, as the gateway decides), or a notice. */

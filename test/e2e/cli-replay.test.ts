@@ -41,7 +41,12 @@ function policyFile(name: string, text: string): string {
 
 beforeAll(async () => {
   gw = await startTestGateway({
-    yaml: aConfig({ consumers: [{ name: 'search-svc', apiKey: CONSUMER_KEY, teamId: 'team_search' }, { name: 'ops-svc', apiKey: OPS_KEY, teamId: 'team_ops' }] }),
+    yaml: aConfig({
+      consumers: [
+        { name: 'search-svc', apiKey: CONSUMER_KEY, teamId: 'team_search' },
+        { name: 'ops-svc', apiKey: OPS_KEY, teamId: 'team_ops' },
+      ],
+    }),
   })
   cli = cliFor(gw)
   dir = mkdtempSync(join(tmpdir(), 'tollgate-replay-cli-'))
@@ -72,7 +77,20 @@ describe('tollgate replay', () => {
   })
 
   it('--json: the avoided spend is what the calls past the cap cost', async () => {
-    const file = policyFile('cap.json', JSON.stringify({ budgets: [{ name: 'search cap', scope: { kind: 'team', id: 'team_search' }, period: 'monthly', amount_usd: ((searchCosts[0]! + searchCosts[1]!) / 1e6).toFixed(6), hard_limit: true }] }))
+    const file = policyFile(
+      'cap.json',
+      JSON.stringify({
+        budgets: [
+          {
+            name: 'search cap',
+            scope: { kind: 'team', id: 'team_search' },
+            period: 'monthly',
+            amount_usd: ((searchCosts[0]! + searchCosts[1]!) / 1e6).toFixed(6),
+            hard_limit: true,
+          },
+        ],
+      }),
+    )
     const job = jsonOf(await cli('replay', '--from', from, '--to', new Date(Date.now() + 60_000).toISOString(), '--policy', file, '--json'))
     expect(job.status).toBe('done')
     expect(job.report.totals.avoided_micros).toBe(searchCosts[2]! + searchCosts[3]!)

@@ -61,7 +61,13 @@ const usd = (micros: number): string => (micros / 1e6).toFixed(6)
 
 /** The actual cost of one call and the worst case it reserves, measured under a roomy hard budget. */
 async function measure(gw: TestGateway): Promise<{ cost: number; reserved: number }> {
-  const { status } = await gw.admin('POST', '/v1/billing/budgets', { name: 'measure', scope: { kind: 'team', id: 'team_measure' }, period: 'monthly', amount_usd: 1000, hard_limit: true })
+  const { status } = await gw.admin('POST', '/v1/billing/budgets', {
+    name: 'measure',
+    scope: { kind: 'team', id: 'team_measure' },
+    period: 'monthly',
+    amount_usd: 1000,
+    hard_limit: true,
+  })
   expect(status).toBe(201)
   const response = await chat(gw, MEASURE_KEY)
   expect(response.status).toBe(200)
@@ -74,7 +80,13 @@ function policyYaml(hardAmountMicros: number, unit: number): string {
     budgets: [
       { name: 'hard', scope: team('team_hard'), period: 'monthly', amount_usd: usd(hardAmountMicros), hard_limit: true },
       { name: 'soft', scope: team('team_soft'), period: 'monthly', amount_usd: usd(3 * unit), alert_thresholds: [50, 80] },
-      { name: 'degrade', scope: team('team_degrade'), period: 'monthly', amount_usd: usd(4 * unit), threshold_actions: [{ threshold_percent: 50, action: 'degrade' }] },
+      {
+        name: 'degrade',
+        scope: team('team_degrade'),
+        period: 'monthly',
+        amount_usd: usd(4 * unit),
+        threshold_actions: [{ threshold_percent: 50, action: 'degrade' }],
+      },
       { name: 'shadow', scope: team('team_shadow'), period: 'monthly', amount_usd: usd(2 * unit), hard_limit: true, shadow: true },
     ],
   })
@@ -115,10 +127,15 @@ describe('replay equivalence', () => {
     const app = gw.app
     const policy = parsePolicy(policyDataOfText(yaml), { orgId: 'default', channelIds: [], costTracking: app.config.costTracking })
     const outcomes: ReplayOutcome[] = []
-    await runReplay(app.stores.usage, { orgId: 'default', fromMs, toMs, teamId: undefined, dataMode: 'real' }, gatewayReplaySettings(app, policy, fromMs, toMs), {
-      onOutcome: (o) => outcomes.push(o),
-      pageSize: 7,
-    })
+    await runReplay(
+      app.stores.usage,
+      { orgId: 'default', fromMs, toMs, teamId: undefined, dataMode: 'real' },
+      gatewayReplaySettings(app, policy, fromMs, toMs),
+      {
+        onOutcome: (o) => outcomes.push(o),
+        pageSize: 7,
+      },
+    )
     expect(outcomes.map((o) => [o.requestId, o.replayed])).toEqual(recorded.map((e) => [e.request_id, e.decision]))
 
     // And through the API: nothing changed, and the report says who refused, degraded, would block.
@@ -133,7 +150,10 @@ describe('replay equivalence', () => {
     expect(byName.degrade.degraded.count).toBe(recordedDecisions.filter((d) => d === 'degraded').length)
     expect(byName.shadow.would_block.count).toBe(recordedDecisions.filter((d) => d === 'would_block').length)
     // The soft budget saw 6 calls against 3 calls' amount: both alerts fired, nothing was refused.
-    expect(byName.soft.thresholds.map((t: any) => [t.threshold_percent, t.action])).toEqual([[50, 'notify'], [80, 'notify']])
+    expect(byName.soft.thresholds.map((t: any) => [t.threshold_percent, t.action])).toEqual([
+      [50, 'notify'],
+      [80, 'notify'],
+    ])
     expect(byName.soft.blocked.count).toBe(0)
     expect(report.totals.avoided_micros).toBeGreaterThan(0)
   })

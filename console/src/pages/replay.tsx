@@ -42,9 +42,7 @@ export function ReplayPage() {
   return (
     <section aria-labelledby="replay-title">
       <h1 id="replay-title">Policy replay</h1>
-      <p className="muted">
-        What would a policy have done to the traffic you already had? Nothing is changed: no budget, wallet or notification.
-      </p>
+      <p className="muted">What would a policy have done to the traffic you already had? Nothing is changed: no budget, wallet or notification.</p>
       {session.role === 'viewer' ? <p className="empty">A viewer cannot run a replay; ask an admin or a team admin.</p> : <ReplayForm onStarted={setJobId} />}
       {job.isError ? <FormError error={job.error} /> : null}
       {job.data ? <ReplayResult job={job.data} /> : null}
@@ -66,7 +64,10 @@ function ReplayForm({ onStarted }: { readonly onStarted: (id: string) => void })
     onSuccess: (job) => onStarted(job.id),
   })
   const error = start.error instanceof ApiError ? start.error : undefined
-  const policyError = error?.issues.filter((i) => i.path === 'policy' || i.path.startsWith('policy.')).map((i) => `${i.path}: ${i.message}`).join('\n')
+  const policyError = error?.issues
+    .filter((i) => i.path === 'policy' || i.path.startsWith('policy.'))
+    .map((i) => `${i.path}: ${i.message}`)
+    .join('\n')
   const upload = async (event: ChangeEvent<HTMLInputElement>) => {
     const file = event.target.files?.[0]
     if (file) setPolicy(await file.text())
@@ -78,8 +79,22 @@ function ReplayForm({ onStarted }: { readonly onStarted: (id: string) => void })
   return (
     <form className="card" onSubmit={submit} aria-labelledby="replay-form-title" noValidate>
       <h2 id="replay-form-title">Proposed policy</h2>
-      <Field label="Policy (YAML or JSON)" error={policyError || undefined} hint="The config file's budgets, cost_tracking and endpoint_tiers sections, plus wallets.">
-        {(p) => <textarea {...p} className="code" rows={12} spellCheck={false} value={policy} onChange={(e) => setPolicy(e.target.value)} data-testid="replay-policy" />}
+      <Field
+        label="Policy (YAML or JSON)"
+        error={policyError || undefined}
+        hint="The config file's budgets, cost_tracking and endpoint_tiers sections, plus wallets."
+      >
+        {(p) => (
+          <textarea
+            {...p}
+            className="code"
+            rows={12}
+            spellCheck={false}
+            value={policy}
+            onChange={(e) => setPolicy(e.target.value)}
+            data-testid="replay-policy"
+          />
+        )}
       </Field>
       <div className="form-grid">
         <Field label="Or upload a policy file">
@@ -156,12 +171,22 @@ function ReplayReportView({ job }: { readonly job: ReplayJobView }) {
               <tr>
                 <th scope="col">Scope</th>
                 <th scope="col">Name</th>
-                <th scope="col" className="num">Blocked</th>
+                <th scope="col" className="num">
+                  Blocked
+                </th>
                 <th scope="col">First blocked</th>
-                <th scope="col" className="num">Degraded</th>
-                <th scope="col" className="num">Would block</th>
-                <th scope="col" className="num">Critical</th>
-                <th scope="col" className="num">Avoided</th>
+                <th scope="col" className="num">
+                  Degraded
+                </th>
+                <th scope="col" className="num">
+                  Would block
+                </th>
+                <th scope="col" className="num">
+                  Critical
+                </th>
+                <th scope="col" className="num">
+                  Avoided
+                </th>
               </tr>
             </thead>
             <tbody>

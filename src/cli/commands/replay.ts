@@ -71,12 +71,14 @@ export function registerReplayCommand(program: Command): void {
     .addOption(new Option('--from <date>', 'start (ISO-8601 or YYYY-MM-DD, UTC)').argParser(instantFlag('start')).makeOptionMandatory())
     .addOption(new Option('--to <date>', 'end, exclusive (a bare date includes that day)').argParser(instantFlag('end')).makeOptionMandatory())
     .requiredOption('--policy <file>', 'policy file (YAML or JSON): budgets, cost_tracking, endpoint_tiers, wallets')
-    .addOption(new Option('--data-mode <mode>', 'which events: real traffic (default), the demo\'s, or all').choices(['real', 'demo', 'all']))
+    .addOption(new Option('--data-mode <mode>', "which events: real traffic (default), the demo's, or all").choices(['real', 'demo', 'all']))
     .action(async (flags: ReplayFlags, command: Command) => {
       const ctx = contextOf(command)
       const policy = await readPolicy(flags.policy)
       const client = ctx.admin()
-      let job = await client.json<ReplayJobView>('POST', '/v1/replays', { body: { from: flags.from, to: flags.to, policy, ...(flags.dataMode && { data_mode: flags.dataMode }) } })
+      let job = await client.json<ReplayJobView>('POST', '/v1/replays', {
+        body: { from: flags.from, to: flags.to, policy, ...(flags.dataMode && { data_mode: flags.dataMode }) },
+      })
       // The total is counted when the job starts; events arriving meanwhile are replayed too, so the bar stops at its end.
       const total = Math.max(1, job.progress.total)
       const progress = startProgress('replay', total)
@@ -111,7 +113,9 @@ const usdOfMicros = (micros: number): string => usdText(micros / 1e6)
 export function renderReplay(job: ReplayJobView): string {
   const report = job.report!
   const t = report.totals
-  const decisions = Object.entries(t.decisions).map(([decision, count]) => `${decision} ${count}`).join(', ')
+  const decisions = Object.entries(t.decisions)
+    .map(([decision, count]) => `${decision} ${count}`)
+    .join(', ')
   const lines = [
     renderFields([
       ['Window', `${timeText(job.from)} → ${timeText(job.to)}`],
@@ -123,28 +127,39 @@ export function renderReplay(job: ReplayJobView): string {
       ['Critical refusals', t.critical_refusals],
     ]),
     '',
-    renderTable(report.scopes, [
-      { header: 'SCOPE', value: (s) => `${s.kind} ${s.scope}` },
-      { header: 'NAME', value: (s) => s.name },
-      { header: 'BLOCKED', value: (s) => s.blocked.count, align: 'right' },
-      { header: 'FIRST BLOCKED', value: (s) => timeText(s.blocked.first_at) },
-      { header: 'DEGRADED', value: (s) => s.degraded.count, align: 'right' },
-      { header: 'WOULD_BLOCK', value: (s) => s.would_block.count, align: 'right' },
-      { header: 'CRITICAL', value: (s) => s.critical_refusals.count, align: 'right' },
-      { header: 'AVOIDED USD', value: (s) => usdOfMicros(s.avoided_micros), align: 'right' },
-    ], 'The policy has no budgets or wallets.'),
+    renderTable(
+      report.scopes,
+      [
+        { header: 'SCOPE', value: (s) => `${s.kind} ${s.scope}` },
+        { header: 'NAME', value: (s) => s.name },
+        { header: 'BLOCKED', value: (s) => s.blocked.count, align: 'right' },
+        { header: 'FIRST BLOCKED', value: (s) => timeText(s.blocked.first_at) },
+        { header: 'DEGRADED', value: (s) => s.degraded.count, align: 'right' },
+        { header: 'WOULD_BLOCK', value: (s) => s.would_block.count, align: 'right' },
+        { header: 'CRITICAL', value: (s) => s.critical_refusals.count, align: 'right' },
+        { header: 'AVOIDED USD', value: (s) => usdOfMicros(s.avoided_micros), align: 'right' },
+      ],
+      'The policy has no budgets or wallets.',
+    ),
   ]
   const fired = report.scopes.flatMap((s) => s.thresholds.map((f) => ({ ...f, scope: s.name ?? s.scope })))
   if (fired.length > 0) {
     lines.push('', `Thresholds that would have fired (${plural(fired.length, 'firing')}):`)
-    lines.push(renderTable(fired, [
-      { header: 'SCOPE', value: (f) => f.scope },
-      { header: 'AT', value: (f) => timeText(f.at) },
-      { header: 'THRESHOLD', value: (f) => (f.kind === 'blocked' ? 'first refusal' : `${f.threshold_percent}%`) },
-      { header: 'ACTION', value: (f) => f.action },
-      { header: 'PERIOD', value: (f) => f.period },
-    ], ''))
+    lines.push(
+      renderTable(
+        fired,
+        [
+          { header: 'SCOPE', value: (f) => f.scope },
+          { header: 'AT', value: (f) => timeText(f.at) },
+          { header: 'THRESHOLD', value: (f) => (f.kind === 'blocked' ? 'first refusal' : `${f.threshold_percent}%`) },
+          { header: 'ACTION', value: (f) => f.action },
+          { header: 'PERIOD', value: (f) => f.period },
+        ],
+        '',
+      ),
+    )
   }
-  if (t.estimated_costs > 0) lines.push('', `${plural(t.estimated_costs, 'event')} had been refused when recorded; their cost is estimated from the same key's last call of that model.`)
+  if (t.estimated_costs > 0)
+    lines.push('', `${plural(t.estimated_costs, 'event')} had been refused when recorded; their cost is estimated from the same key's last call of that model.`)
   return lines.join('\n')
 }
