@@ -130,10 +130,7 @@ function policyText(count: number): string {
       ...Array.from({ length: TEAMS }, (_, t) => ({ scope: { kind: 'team', id: `team_${t}` }, allocated_usd: usd(perTeam * 0.9) })),
       { scope: { kind: 'org', id: ORG }, allocated_usd: usd(perTeam) },
     ],
-    endpoint_tiers: [
-      { endpoint: 'endpoint_0', tier: 'critical' },
-      { endpoint: 'endpoint_1', tier: 'experimental' },
-    ],
+    endpoint_tiers: { endpoint_0: 'critical', endpoint_1: 'experimental' },
   })
 }
 

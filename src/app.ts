@@ -16,7 +16,7 @@ import { TICKET_DEFAULTS, TicketService, type CostTicket, type TicketEvent, type
 import type { UsageStore } from './usage/index.js'
 import { BudgetPolicy, proxyRoutes, UpstreamPools, WALLET_DEGRADE_OUTPUT_TOKENS_MAX } from './proxy/index.js'
 import { BudgetService, type BudgetStore, type BudgetUsageReader } from './budgets/index.js'
-import { Dispatcher, Notifier, createChannelSender, newNotification, type InboxStore, type OutboxStore, type PreferenceStore } from './notify/index.js'
+import { Dispatcher, Escalator, Notifier, createChannelSender, newNotification, type EscalationStore, type InboxStore, type OutboxStore, type PreferenceStore } from './notify/index.js'
 import { startMockUpstream, type MockUpstream } from './providers/index.js'
 import { openSqliteStores } from './store/sqlite/index.js'
 import { openPostgresRedisStores } from './store/postgres-redis.js'
@@ -47,7 +47,7 @@ export interface Stores {
   readonly idempotency: IdempotencyStore
   readonly auth: AuthStore
   readonly budgets: BudgetStore & BudgetUsageReader
-  readonly notify: OutboxStore & InboxStore & PreferenceStore
+  readonly notify: OutboxStore & InboxStore & PreferenceStore & EscalationStore
   readonly sessions: SessionStore
   readonly changes: ChangeVersionStore
   /**
@@ -63,6 +63,8 @@ export interface Stores {
 
 /** How often tickets are expired and their digests sent. */
 const TICKET_HOUSEKEEPING_MS = 5_000
+/** How often due escalations are looked for: well under the shortest useful `escalate_after`. */
+const ESCALATION_TICK_MS = 10_000
 /** While shutting down, how often connections that went idle after close() began are closed. */
 const IDLE_SWEEP_MS = 50
 
@@ -86,6 +88,8 @@ export interface App {
   readonly priceBook: PriceBook
   readonly budgets: BudgetService
   readonly dispatcher: Dispatcher
+  /** Sends due escalations of unacknowledged notices (ticks with the background loops). */
+  readonly escalator: Escalator
   /** Budgets and consumer keys changed by any process reach this one through it. */
   readonly changes: ChangeFeed<SharedTopic>
   /** Starts the background loops: expiry sweeper, notification dispatcher, change feed. */
@@ -146,6 +150,12 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     onDelivery: (report) => logger.info({ notificationId: report.notificationId, channel: report.channelId, outcome: report.outcome }, 'notify: delivery attempt'),
     onError: (error) => logger.error({ err: error }, 'notify: dispatcher tick failed'),
   })
+  const escalator = new Escalator({
+    store: stores.notify,
+    sink: notifier,
+    clock,
+    onError: (error, notificationId) => logger.error({ err: error, notificationId }, 'notify: escalation failed'),
+  })
   const tickets = new TicketService(stores.tickets, clock, TICKET_DEFAULTS, (type: TicketEvent, ticket, detail) => {
     const notification = newNotification(type, ticket.orgId, ticket.teamId, ticketNotificationData(ticket, detail?.newRefusals), clock.nowMs())
     notifier.emit(notification, undefined).catch((error: unknown) => logger.error({ err: error, ticketId: ticket.id }, 'notify: ticket notification failed'))
@@ -157,6 +167,8 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     notifications: notifier,
     clock,
     channelIds: config.notificationChannels.map((c) => c.id),
+    endpointTiers: config.endpointTiers,
+    escalationChannels: config.escalationChannels,
     walletAlerts: config.costTracking.budgetAlerts,
     degradeTargetFor: (model) => config.models.find((m) => m.name === model)?.degradeTo,
     onError: (error, what) => logger.error({ err: error, what }, 'budgets: evaluation failed'),
@@ -213,6 +225,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
 
   let closed = false
   let housekeeping: NodeJS.Timeout | undefined
+  let escalations: NodeJS.Timeout | undefined
   return {
     fastify,
     config,
@@ -229,6 +242,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     priceBook,
     budgets,
     dispatcher,
+    escalator,
     changes,
     firstStart: { adminToken, consumerKey },
     openApi,
@@ -241,6 +255,10 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
         ticketHousekeeping().catch((error: unknown) => logger.error({ err: error }, 'tickets: housekeeping failed'))
       }, TICKET_HOUSEKEEPING_MS)
       housekeeping.unref()
+      escalations = setInterval(() => {
+        escalator.tick().catch((error: unknown) => logger.error({ err: error }, 'notify: escalation tick failed'))
+      }, ESCALATION_TICK_MS)
+      escalations.unref()
     },
     async close() {
       if (closed) return
@@ -248,6 +266,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
       // Held requests are answered first: fastify.close() waits for every open request.
       funds.close()
       if (housekeeping) clearInterval(housekeeping)
+      if (escalations) clearInterval(escalations)
       await changes.stop()
       // Fastify closes the connections idle when close() starts; a keep-alive connection whose
       // request finishes later (a held request refused above, a stream ending) would keep it open.

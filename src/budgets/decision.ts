@@ -10,7 +10,8 @@ import type { BudgetAlert } from '../config/types.js'
 import type { Attribution } from '../usage/types.js'
 import { matchesCall, type Budget } from './budget.js'
 import { periodOf, type Period } from './period.js'
-import { actionFor } from './thresholds.js'
+import type { Forecast } from './forecast.js'
+import { decideBudgetAction, strongestAction, type RequestFacts } from './policy.js'
 
 export interface ApplicableBudget {
   readonly budget: Budget
@@ -19,17 +20,39 @@ export interface ApplicableBudget {
 
 export type BudgetDecision =
   | { readonly kind: 'allow' }
-  | { readonly kind: 'degrade'; readonly budget: Budget; readonly degradeTo?: string; readonly outputTokensMax?: number }
-  | { readonly kind: 'block'; readonly budget: Budget; readonly resetAtMs: number }
+  | {
+      readonly kind: 'degrade'
+      readonly budget: Budget
+      readonly degradeTo?: string
+      readonly outputTokensMax?: number
+      /** `critical_endpoint`: a block turned into a degrade for a critical endpoint's call. */
+      readonly reason: 'threshold' | 'critical_endpoint'
+    }
+  | {
+      readonly kind: 'block'
+      readonly budget: Budget
+      readonly resetAtMs: number
+      readonly reason: 'threshold' | 'forecast_confirmed'
+      /** Why, in words, for the refusal message. */
+      readonly explanation: string
+    }
   | { readonly kind: 'would_block'; readonly budget: Budget }
+
+/** Request facts and prepared forecasts for `decideBudgets`. */
+export interface DecideFacts {
+  readonly request: RequestFacts
+  /** From `BudgetService.forecastsFor`; only budgets that need a forecast have one. */
+  readonly forecasts?: ReadonlyMap<string, Forecast | undefined>
+  readonly nowMs?: number
+}
+
+const NO_FACTS: DecideFacts = { request: { endpointTag: undefined, endpointTier: undefined } }
 
 /** How a `degrade` is carried out: the cheaper model when one is configured, else an output cap. */
 export interface DegradeSettings {
   readonly degradeTargetFor?: ((model: string) => string | undefined) | undefined
   readonly degradeOutputTokensMax: number
 }
-
-const DECISION_STRENGTH = { allow: 0, would_block: 1, degrade: 2, block: 3 } as const
 
 /** Budgets of the call's org that cover it, each with its period at `atMs`. */
 export function applicableBudgetsOf(budgets: readonly Budget[], attribution: Attribution, model: string, provider: string, atMs: number): ApplicableBudget[] {
@@ -44,41 +67,48 @@ export function applicableBudgetsOf(budgets: readonly Budget[], attribution: Att
 
 /**
  * The strongest decision over the applicable budgets given each one's spend in its current
- * period (a budget with no counter has spent nothing). Order: block > degrade > would_block >
- * allow. Among blocks, the one that resets last is reported, since the call stays refused until then.
+ * period (a budget with no counter has spent nothing). Each budget is judged by
+ * `decideBudgetAction` (policy.ts). Order: block > degrade > would_block > allow. Among blocks,
+ * the one that resets last is reported, since the call stays refused until then.
  */
 export function decideBudgets(
   applicable: readonly ApplicableBudget[],
   spentMicrosOf: (budgetId: string) => Micros | undefined,
   model: string,
   degrade: DegradeSettings,
+  facts: DecideFacts = NO_FACTS,
 ): BudgetDecision {
-  let decision: BudgetDecision = { kind: 'allow' }
-  for (const { budget, period } of applicable) {
-    const action = actionFor(budget, spentMicrosOf(budget.id) ?? (0 as Micros))
-    let candidate: BudgetDecision
-    switch (action.kind) {
-      case 'allow':
-      case 'notify':
-        continue
-      case 'block':
-        candidate = { kind: 'block', budget, resetAtMs: period.endMs }
-        break
-      case 'would_block':
-        candidate = { kind: 'would_block', budget }
-        break
-      case 'degrade': {
-        const degradeTo = degrade.degradeTargetFor?.(model)
-        candidate =
-          degradeTo !== undefined ? { kind: 'degrade', budget, degradeTo } : { kind: 'degrade', budget, outputTokensMax: degrade.degradeOutputTokensMax }
-        break
-      }
+  const judged = applicable.map(({ budget, period }) => ({
+    budget,
+    periodEndMs: period.endMs,
+    action: decideBudgetAction({
+      budget,
+      period,
+      spentMicros: spentMicrosOf(budget.id) ?? (0 as Micros),
+      forecast: facts.forecasts?.get(budget.id),
+      request: facts.request,
+      nowMs: facts.nowMs ?? period.startMs,
+    }),
+  }))
+  const best = strongestAction(judged)
+  if (!best) return { kind: 'allow' }
+  const { budget, action } = best
+  switch (action.kind) {
+    case 'allow':
+    case 'notify':
+      return { kind: 'allow' }
+    case 'block':
+      return { kind: 'block', budget, resetAtMs: best.periodEndMs, reason: action.reason, explanation: action.explanation }
+    case 'would_block':
+      return { kind: 'would_block', budget }
+    case 'degrade': {
+      const degradeTo = degrade.degradeTargetFor?.(model)
+      const reason = action.reason
+      return degradeTo !== undefined
+        ? { kind: 'degrade', budget, degradeTo, reason }
+        : { kind: 'degrade', budget, outputTokensMax: degrade.degradeOutputTokensMax, reason }
     }
-    const isStronger = DECISION_STRENGTH[candidate.kind] > DECISION_STRENGTH[decision.kind]
-    const isLaterBlock = candidate.kind === 'block' && decision.kind === 'block' && candidate.resetAtMs > decision.resetAtMs
-    if (isStronger || isLaterBlock) decision = candidate
   }
-  return decision
 }
 
 /**

@@ -4,9 +4,9 @@
  * happens after spend settles (thresholds, forecasts, notifications — off the response path).
  */
 import { counterKey, type BudgetCounterRef, type LedgerStore, type WalletCrossing } from '../ledger/index.js'
-import { counterRefOf, scopeLabel, walletDegradeAlert, type BudgetService } from '../budgets/index.js'
+import { counterRefOf, experimentalExplanation, scopeLabel, walletDegradeAlert, type BudgetService, type DecideFacts } from '../budgets/index.js'
 import type { Logger } from '../observability/logger.js'
-import type { BudgetAlert } from '../config/index.js'
+import type { BudgetAlert, EndpointTier } from '../config/index.js'
 import { micros, type Micros } from '../money/index.js'
 import { teamOfWallet, walletBelongs, type WalletRef } from '../ledger/index.js'
 import { cascadeOf } from './reserve.js'
@@ -45,6 +45,18 @@ export function walletDegradeDecision(
   }
 }
 
+/**
+ * The ledger counters a call counts toward. A critical endpoint's call is degraded, never
+ * refused: no hard limit is checked for it at reserve time either (its spend still counts).
+ * Pure: replay calls it too.
+ */
+export function countersOf(applicable: ReturnType<BudgetService['applicableBudgets']>, endpointTier: EndpointTier | undefined): BudgetCounterRef[] {
+  return applicable.map(({ budget, period }) => {
+    const ref = counterRefOf(budget, period)
+    return endpointTier === 'critical' ? { ...ref, limitMicros: undefined } : ref
+  })
+}
+
 export class BudgetPolicy implements SpendPolicy {
   constructor(
     private readonly budgets: BudgetService,
@@ -75,13 +87,25 @@ export class BudgetPolicy implements SpendPolicy {
   private async decideBudgets(input: PolicyInput): Promise<PolicyDecision> {
     const applicable = this.budgets.applicableBudgets(input.attribution, input.model, input.provider, input.atMs)
     if (applicable.length === 0) return { kind: 'allow', counters: [] }
-    const counters: BudgetCounterRef[] = applicable.map(({ budget, period }) => counterRefOf(budget, period))
+    const request = { endpointTag: input.attribution.endpointTag, endpointTier: this.budgets.endpointTierOf(input.attribution.endpointTag) }
+    const counters = countersOf(applicable, request.endpointTier)
     const spend = await this.ledger.budgetSpend(input.attribution.orgId, counters)
     const periodKeyOf = new Map(counters.map((c) => [c.budgetId, c.periodKey]))
+    const spentOf = (id: string) => spend.get(counterKey(id, periodKeyOf.get(id)!))?.spentMicros
     const labels = new Map(
-      applicable.map(({ budget, period }) => [budget.id, { scope: scopeLabel(budget), name: budget.name, periodLabel: `${budget.period} ${period.key}` }]),
+      applicable.map(({ budget, period }) => [
+        budget.id,
+        {
+          scope: scopeLabel(budget),
+          name: budget.name,
+          periodLabel: `${budget.period} ${period.key}`,
+          ...(budget.tier === 'experimental' && { reason: experimentalExplanation(budget, input.attribution.endpointTag) }),
+        },
+      ]),
     )
-    const decision = this.decideWith(applicable, counters, (id) => spend.get(counterKey(id, periodKeyOf.get(id)!))?.spentMicros, input.model)
+    // Forecasts are read only for budgets whose `block_if_forecast_exceeds` mark is reached.
+    const forecasts = this.budgets.anyNeedsForecast(applicable, spentOf) ? await this.budgets.forecastsFor(applicable, spentOf, input.atMs) : undefined
+    const decision = this.decideWith(applicable, counters, spentOf, input.model, { request, nowMs: input.atMs, ...(forecasts && { forecasts }) })
     return { ...decision, labels }
   }
 
@@ -90,8 +114,9 @@ export class BudgetPolicy implements SpendPolicy {
     counters: BudgetCounterRef[],
     spentOf: (budgetId: string) => ReturnType<Parameters<BudgetService['decide']>[1]>,
     model: string,
+    facts: DecideFacts,
   ): PolicyDecision {
-    const decision = this.budgets.decide(applicable, spentOf, model)
+    const decision = this.budgets.decide(applicable, spentOf, model, facts)
     switch (decision.kind) {
       case 'allow':
         return { kind: 'allow', counters }
@@ -110,6 +135,8 @@ export class BudgetPolicy implements SpendPolicy {
           budgetName: decision.budget.name,
           periodLabel: `${decision.budget.period} ${period.key}`,
           resetAtMs: decision.resetAtMs,
+          // Plain threshold blocks read as before; a forecast or an experimental tier says why.
+          ...((decision.reason === 'forecast_confirmed' || decision.budget.tier === 'experimental') && { explanation: decision.explanation }),
         }
       }
     }
@@ -125,7 +152,14 @@ export class BudgetPolicy implements SpendPolicy {
     const orgId = input.attribution.orgId
     void this.ledger
       .budgetSpend(orgId, [{ budgetId: counter.budgetId, periodKey: counter.periodKey, limitMicros: undefined, periodEndMs: 0 }])
-      .then((spend) => this.budgets.onBlocked(counter.budgetId, counter.periodKey, spend.get(counterKey(counter.budgetId, counter.periodKey))?.spentMicros ?? micros(0), input.atMs))
+      .then((spend) =>
+        this.budgets.onBlocked(
+          counter.budgetId,
+          counter.periodKey,
+          spend.get(counterKey(counter.budgetId, counter.periodKey))?.spentMicros ?? micros(0),
+          input.atMs,
+        ),
+      )
       .catch((error: unknown) => this.logger.error({ err: error, budgetId: counter.budgetId }, 'budgets: announcing a block failed'))
   }
 

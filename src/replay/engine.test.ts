@@ -148,11 +148,20 @@ describe('replay decisions', () => {
     expect(decisions(engine, events)).toEqual(['allowed', 'unenforced', 'allowed', 'unenforced', 'allowed', 'budget_cap_exceeded'])
   })
 
-  it('refusals on critical endpoints are counted apart', () => {
-    const engine = engineFor(`${TEAM_BUDGET('    hard_limit: true')}\nendpoint_tiers:\n  - { endpoint: checkout, tier: critical }\n`)
-    const events = [anEvent(), anEvent(), anEvent(), anEvent({ tag: 'checkout' }), anEvent({ tag: 'chat' })]
-    decisions(engine, events)
-    const report = engine.tally.report()
+  it('a critical endpoint is degraded where others are refused, as live; a wallet refusal on it is counted apart', () => {
+    const hard = engineFor(`${TEAM_BUDGET('    hard_limit: true')}\nendpoint_tiers:\n  checkout: critical\n`)
+    const calls = [anEvent(), anEvent(), anEvent(), anEvent({ tag: 'checkout' }), anEvent({ tag: 'chat' })]
+    expect(decisions(hard, calls)).toEqual(['allowed', 'allowed', 'allowed', 'degraded', 'budget_cap_exceeded'])
+
+    const wallets = engineFor(`
+cost_tracking: { enabled: true, wallet_enforcement: true, budget_alerts: [{ threshold_percent: 100, action: block }] }
+wallets:
+  - { scope: { kind: team, id: team_growth }, allocated_usd: 2 }
+endpoint_tiers:
+  checkout: critical
+`)
+    decisions(wallets, [anEvent(), anEvent(), anEvent({ tag: 'checkout' }), anEvent({ tag: 'chat' })])
+    const report = wallets.tally.report()
     expect(report.totals.critical_refusals).toBe(1)
     expect(report.scopes[0]!.critical_refusals.examples.map((e) => e.endpoint_tag)).toEqual(['checkout'])
   })

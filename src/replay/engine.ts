@@ -11,10 +11,11 @@
  * - A call the recording refused has no cost; replay prices it as the last call of the same key
  *   and model (`costEstimated`), or at zero before any.
  * - Every budget and wallet starts the window with nothing spent.
+ * - There is no burn-rate forecast: a `block_if_forecast_exceeds` mark is never confirmed, so it
+ *   notifies instead of blocking.
  */
 import {
   applicableBudgetsOf,
-  counterRefOf,
   crossedThresholds,
   decideBudgets,
   firingThresholds,
@@ -25,10 +26,18 @@ import {
 } from '../budgets/index.js'
 import { choosePayer, hardCapRefusal, refusedScopeOf, type BudgetCounterRef, type CascadeStep } from '../ledger/index.js'
 import { addSaturating, micros, type Micros } from '../money/index.js'
-import { cascadeOf, usageDecisionOf, walletCapPercentOf, walletDegradeDecision, type PolicyDecision, type WalletDegradeSettings } from '../proxy/index.js'
+import {
+  cascadeOf,
+  countersOf,
+  usageDecisionOf,
+  walletCapPercentOf,
+  walletDegradeDecision,
+  type PolicyDecision,
+  type WalletDegradeSettings,
+} from '../proxy/index.js'
 import type { Usage } from '../providers/types.js'
 import type { ScannedEvent, UsageDecision } from '../usage/index.js'
-import type { ReplayPolicy, ReplayWallet } from './policy-file.js'
+import type { EndpointTier, ReplayPolicy, ReplayWallet } from './policy-file.js'
 import { ReplayTally } from './tally.js'
 
 export interface ReplaySettings {
@@ -114,20 +123,29 @@ export class ReplayEngine {
     const event = this.withUserFromKey(scanned)
     const { baseline, estimated } = this.baselineOf(event)
     const applicable = applicableBudgetsOf(this.settings.policy.budgets, event.attribution, event.modelRequested, event.provider, event.atMs)
-    const counters = applicable.map(({ budget, period }) => counterRefOf(budget, period))
-    const verdict = this.decide(event, applicable, counters, baseline)
+    const tier = this.settings.policy.tiers.get(event.attribution.endpointTag ?? '')
+    const counters = countersOf(applicable, tier)
+    const verdict = this.decide(event, applicable, counters, baseline, tier)
     const outcome = verdict.kind === 'refused' ? this.refused(event, verdict, baseline, estimated) : this.served(event, verdict, counters, baseline, estimated)
-    this.tally.count(event, outcome, this.settings.policy.tiers.get(event.attribution.endpointTag ?? ''))
+    this.tally.count(event, outcome, tier)
     return outcome
   }
 
-  private decide(event: ScannedEvent, applicable: ReturnType<typeof applicableBudgetsOf>, counters: readonly PeriodCounter[], baseline: Micros): Verdict {
+  private decide(
+    event: ScannedEvent,
+    applicable: ReturnType<typeof applicableBudgetsOf>,
+    counters: readonly PeriodCounter[],
+    baseline: Micros,
+    tier: EndpointTier | undefined,
+  ): Verdict {
     const periodKeyOf = new Map(counters.map((c) => [c.budgetId, c.periodKey]))
     const budgetDecision = decideBudgets(
       applicable,
       (id) => micros(this.spent.get(counterId(id, periodKeyOf.get(id)!)) ?? 0),
       event.modelRequested,
       this.settings.degrade,
+      // No forecast in a replay: a `block_if_forecast_exceeds` mark notifies (see the file comment).
+      { request: { endpointTag: event.attribution.endpointTag, endpointTier: tier }, nowMs: event.atMs },
     )
     if (budgetDecision.kind === 'block') {
       const periodKey = periodKeyOf.get(budgetDecision.budget.id)!

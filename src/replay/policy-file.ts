@@ -6,17 +6,16 @@
  */
 import { parseDocument } from 'yaml'
 import { z } from 'zod'
-import type { Budget } from '../budgets/index.js'
-import type { BudgetAlert } from '../config/types.js'
+import { expandTier, type Budget } from '../budgets/index.js'
+import type { BudgetAlert, EndpointTier } from '../config/types.js'
 import { Context } from '../config/context.js'
 import { messageFor, toConfigIssues } from '../config/issues.js'
 import { normalizeBudgets, normalizeCostTracking } from '../config/normalize-budgets.js'
-import { budgetSchema, costTrackingSchema } from '../config/schema.js'
+import { budgetSchema, configFileSchema, costTrackingSchema } from '../config/schema.js'
 import { AMOUNT_MICROS_MAX, parseUsd, type Micros } from '../money/index.js'
 import type { Issue } from '../api/errors.js'
 
-export const ENDPOINT_TIERS = ['critical', 'standard', 'experimental'] as const
-export type EndpointTier = (typeof ENDPOINT_TIERS)[number]
+export type { EndpointTier } from '../config/types.js'
 
 /** A policy file may be at most this large (the API body limit applies first). */
 export const POLICY_TEXT_BYTES_MAX = 1_000_000
@@ -35,17 +34,13 @@ const walletSchema = z.strictObject({
   allocated_usd: z.union([z.number(), z.string()], { error: 'expected an amount of USD' }),
 })
 
-const tierSchema = z.strictObject({
-  endpoint: nonEmpty,
-  tier: z.enum(ENDPOINT_TIERS, { error: `expected one of ${ENDPOINT_TIERS.join(' | ')}` }),
-})
-
 export const policyFileSchema = z.strictObject({
   version: z.union([z.literal('1'), z.literal(1)]).optional(),
   budgets: z.array(budgetSchema).max(BUDGETS_MAX).optional(),
   cost_tracking: costTrackingSchema.optional(),
   wallets: z.array(walletSchema).max(WALLETS_MAX).optional(),
-  endpoint_tiers: z.array(tierSchema).max(BUDGETS_MAX).optional(),
+  /** Endpoint tag → tier, as in the config. */
+  endpoint_tiers: configFileSchema.shape.endpoint_tiers,
 })
 
 export interface ReplayWallet {
@@ -96,22 +91,28 @@ export function parsePolicy(data: unknown, defaults: PolicyDefaults): ReplayPoli
   if (!parsed.success) throw new PolicyFileError(toConfigIssues(parsed.error.issues))
   const file = parsed.data
   const ctx = new Context({ requireSecrets: false })
-  const specs = normalizeBudgets(file.budgets, defaults.channelIds, ctx)
+  const endpointTiers: Record<string, EndpointTier> = { ...(file.endpoint_tiers ?? {}) }
+  const specs = normalizeBudgets(file.budgets, defaults.channelIds, endpointTiers, ctx)
   const costTracking = file.cost_tracking === undefined ? defaults.costTracking : normalizeCostTracking(file.cost_tracking, ctx)
   const wallets = (file.wallets ?? []).map((w, i) => walletOf(w, i, defaults.orgId, ctx))
-  checkTiers(file.endpoint_tiers ?? [], ctx)
   if (ctx.issues.length > 0) throw new PolicyFileError(ctx.issues)
-  const budgets: Budget[] = specs.map((spec, i) => ({
-    ...spec,
-    // A scope-less org budget names the caller's org, as the config's default org does.
-    scopeId: spec.scopeKind === 'org' ? defaults.orgId : spec.scopeId,
-    id: spec.id ?? `policy-budget-${i}`,
-    orgId: defaults.orgId,
-    createdAtMs: 0,
-    updatedAtMs: 0,
-    counterEpochMs: 0,
-    source: 'config',
-  }))
+  // Tiers expand to threshold actions as the gateway expands them (`expandTier`).
+  const budgets: Budget[] = specs.map((spec, i) =>
+    expandTier(
+      {
+        ...spec,
+        // A scope-less org budget names the caller's org, as the config's default org does.
+        scopeId: spec.scopeKind === 'org' ? defaults.orgId : spec.scopeId,
+        id: spec.id ?? `policy-budget-${i}`,
+        orgId: defaults.orgId,
+        createdAtMs: 0,
+        updatedAtMs: 0,
+        counterEpochMs: 0,
+        source: 'config' as const,
+      },
+      endpointTiers,
+    ),
+  )
   // A policy about budgets alone (no `wallets`, no `cost_tracking`) is replayed without wallets,
   // rather than refusing every call for want of the wallets it did not list.
   const walletsConsidered = file.cost_tracking !== undefined || file.wallets !== undefined
@@ -120,7 +121,7 @@ export function parsePolicy(data: unknown, defaults: PolicyDefaults): ReplayPoli
     wallets,
     walletsEnforced: walletsConsidered && costTracking.enabled && costTracking.walletEnforcement,
     walletAlerts: costTracking.budgetAlerts,
-    tiers: new Map((file.endpoint_tiers ?? []).map((t) => [t.endpoint, t.tier])),
+    tiers: new Map(Object.entries(endpointTiers)),
   }
 }
 
@@ -133,13 +134,4 @@ function walletOf(input: z.infer<typeof walletSchema>, index: number, orgId: str
   if (input.team_id !== undefined && input.scope.kind !== 'user') ctx.report(`${path}.team_id`, 'only a user wallet belongs to a team')
   const scopeId = input.scope.kind === 'org' ? orgId : input.scope.id
   return { id: `policy-wallet-${index}`, scopeKind: input.scope.kind, scopeId, teamId: input.team_id, allocatedMicros: (amount ?? 0) as Micros }
-}
-
-function checkTiers(tiers: readonly z.infer<typeof tierSchema>[], ctx: Context): void {
-  const seen = new Map<string, number>()
-  tiers.forEach((t, i) => {
-    const first = seen.get(t.endpoint)
-    if (first !== undefined) ctx.report(`endpoint_tiers[${i}].endpoint`, `"${t.endpoint}" already has a tier at endpoint_tiers[${first}]`)
-    else seen.set(t.endpoint, i)
-  })
 }

@@ -5,8 +5,7 @@
  * have hit critical endpoints, and when each threshold would have fired; plus totals and a
  * spend-over-time series. Money is integer micro-dollars.
  */
-import { actionFor, scopeLabel, thresholdMarkMicros, type Budget } from '../budgets/index.js'
-import type { Micros } from '../money/index.js'
+import { scopeLabel, type Budget } from '../budgets/index.js'
 import type { ScannedEvent, UsageDecision } from '../usage/index.js'
 import type { ReplayOutcome } from './engine.js'
 import type { EndpointTier, ReplayPolicy, ReplayWallet } from './policy-file.js'
@@ -77,8 +76,7 @@ export class ReplayTally {
   /** Spend reached `percent` of a budget in `periodKey` (once per budget, period and percent). */
   threshold(budget: Budget, periodKey: string, percent: number, atMs: number): void {
     if (!this.once(`${budget.id}|${periodKey}|${percent}`)) return
-    const mark = thresholdMarkMicros(budget.amountMicros, percent)
-    const action = strongestActionAt(budget, mark)
+    const action = actionAt(budget, percent)
     this.scopes.get(`budget:${budget.id}`)?.thresholds.push({ threshold_percent: percent, kind: 'threshold', action, period: periodKey, at: iso(atMs) })
   }
 
@@ -164,10 +162,10 @@ function emptyScope(key: string, kind: 'budget' | 'wallet', scope: string, budge
   }
 }
 
-/** What reaching the mark starts: the budget's action there (`actionFor`, as the gateway decides), or a notice. */
-function strongestActionAt(budget: Budget, mark: Micros): ThresholdFiring['action'] {
-  const action = actionFor(budget, mark)
-  return action.kind === 'allow' ? 'notify' : action.kind
+/** What reaching `percent` starts: the action set there (`hard_limit` is a block at 100%), or a notice. */
+function actionAt(budget: Budget, percent: number): ThresholdFiring['action'] {
+  const set = budget.thresholdActions.find((a) => a.thresholdPercent === percent)?.action ?? (budget.hardLimit && percent === 100 ? 'block' : 'notify')
+  return set === 'block' && budget.shadow ? 'would_block' : set
 }
 
 function iso(ms: number): string {

@@ -150,6 +150,49 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     expect(created).toMatchObject({ amount_usd: 5, period: 'weekly', scope: { kind: 'team', id: 'research' } })
   })
 
+  it('sets an owner, an escalation delay and per-threshold channels from the budget form', async () => {
+    await open('/usage/budgets', 'Budgets')
+    await page.getByRole('button', { name: 'New budget' }).click()
+    await page.getByLabel('Name').fill('E2E routed monthly')
+    await page.getByLabel('Team id').fill('research')
+    await page.getByLabel('Amount (USD)').fill('50')
+    await page.getByLabel('Owner (optional)').fill('finops-slack')
+    await page.getByLabel('Escalate after (optional)').fill('2h')
+    await page.getByRole('button', { name: 'Add action' }).click()
+    await page.getByLabel('Action 1 at (%)').fill('80')
+    await page.getByLabel('Action 1', { exact: true }).selectOption('notify')
+    await page.getByLabel('Action 1 channels').fill('pager')
+    await page.getByRole('button', { name: 'Create budget' }).click()
+    const channelError = page.locator('.field-invalid').filter({ has: page.getByLabel('Action 1 channels') }).locator('.error')
+    await expect.poll(() => channelError.textContent(), { timeout: UI_TIMEOUT_MS }).toMatch(/unknown channel id pager/)
+    await page.getByLabel('Action 1 channels').fill('finops-slack, ops-webhook')
+    await page.getByRole('button', { name: 'Create budget' }).click()
+    await page.getByTestId('budget-E2E routed monthly').waitFor({ timeout: UI_TIMEOUT_MS })
+    const created = (await admin('GET', '/v1/billing/budgets')).body.data.find((b: { name: string }) => b.name === 'E2E routed monthly')
+    expect(created).toMatchObject({
+      owner: 'finops-slack',
+      escalate_after: '2h',
+      threshold_actions: [{ threshold_percent: 80, action: 'notify', channels: ['finops-slack', 'ops-webhook'] }],
+    })
+  })
+
+  it('acknowledges an escalating notice from the inbox, which stops its escalation', async () => {
+    // An org budget far below this month's demo spend: its 1% threshold fires as it is created.
+    const budget = await admin('POST', '/v1/billing/budgets', { name: 'E2E escalating', period: 'monthly', amount_usd: 1, alert_thresholds: [1], escalate_after: '2h', owner: 'ops-webhook' })
+    expect(budget.status).toBe(201)
+    const notices = (await admin('GET', '/v1/notifications?limit=200')).body.data as { id: string; type: string; data: Record<string, unknown>; escalate_at: string | null }[]
+    const notice = notices.find((n) => n.data['budget_id'] === budget.body.id && n.type === 'budget.threshold')!
+    expect(notice.escalate_at).not.toBeNull()
+    await open('/notifications', 'Notifications')
+    const item = page.getByTestId(`notification-${notice.id}`)
+    await item.getByText(/Escalates .* unless acknowledged/).waitFor({ timeout: UI_TIMEOUT_MS })
+    await shoot('notification-escalating')
+    await item.getByRole('button', { name: /^Acknowledge/ }).click()
+    await item.getByText(/^Acknowledged /).waitFor({ timeout: UI_TIMEOUT_MS })
+    const stored = (await admin('GET', '/v1/notifications?limit=200')).body.data.find((n: { id: string }) => n.id === notice.id)
+    expect(stored.acknowledged_at).not.toBeNull()
+  })
+
   it('shows wallet balances, the cascade and a ledger', async () => {
     await open('/wallets', 'Wallets')
     await page.getByTestId('wallets-table').getByRole('cell', { name: 'team:labs' }).click()
@@ -198,7 +241,7 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
       '  - { name: growth cap, scope: { kind: team, id: growth }, period: daily, amount_usd: 0.05, hard_limit: true }',
       '  - { name: search degrade, scope: { kind: endpoint, id: search.summarize }, period: daily, amount_usd: 0.05, threshold_actions: [{ threshold_percent: 50, action: degrade }] }',
       'endpoint_tiers:',
-      '  - { endpoint: search.summarize, tier: critical }',
+      '  search.summarize: critical',
       '',
     ].join('\n')
     await policy.fill(text)

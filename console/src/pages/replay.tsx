@@ -27,7 +27,7 @@ export const EXAMPLE_POLICY = `budgets:
     alert_thresholds: [50, 80]
     hard_limit: true
 endpoint_tiers:
-  - { endpoint: checkout, tier: critical }
+  checkout: critical
 `
 
 export function ReplayPage() {

@@ -545,4 +545,22 @@ export const postgresMigrations: readonly PostgresMigration[] = [
   { id: 'sessions-0001-console-sessions', sql: sessions },
   // What an ingested event's sender said it cost (POST /v1/events `costUsd`), beside the catalogue's price.
   { id: 'usage-0003-reported-cost', sql: `ALTER TABLE usage_events ADD COLUMN reported_cost_micros BIGINT CHECK (reported_cost_micros >= 0)` },
+  {
+    id: 'notify-0003-ack-escalation',
+    sql: `
+      ALTER TABLE notifications ADD COLUMN acked_at_ms BIGINT;
+      ALTER TABLE notifications ADD COLUMN escalate_at_ms BIGINT;
+      ALTER TABLE notifications ADD COLUMN escalated_at_ms BIGINT;
+      ALTER TABLE notifications ADD COLUMN escalation_channels_json TEXT;
+      CREATE INDEX notifications_escalation_due ON notifications (escalate_at_ms)
+        WHERE escalate_at_ms IS NOT NULL AND escalated_at_ms IS NULL AND acked_at_ms IS NULL;
+    `,
+  },
+  {
+    id: 'budgets-0004-tier-escalation',
+    sql: `
+      ALTER TABLE budgets ADD COLUMN tier TEXT CHECK (tier IN ('critical', 'standard', 'experimental'));
+      ALTER TABLE budgets ADD COLUMN escalate_after_ms BIGINT;
+    `,
+  },
 ]
