@@ -9,6 +9,7 @@
  *   npm run bench                       # the full run (a few minutes on 2 cores)
  *   npm run bench -- --quick            # a tenth of the requests: a smoke test
  *   npm run bench -- --profile[=enforced|=bare]   # CPU-profile the gateway (or the bare proxy) under load: hotspots
+ *   npm run bench -- exports [--quick]  # 1,000,000 events exported as CSV within 256 MiB RSS (bench/exports.ts)
  *   npm run bench -- --ingest           # POST /v1/events throughput of one process on SQLite (bench/ingest.ts)
  *   npm run bench -- --replay [--events=N]        # policy replay of 1,000,000 stored events (bench/replay.ts)
  *
@@ -422,13 +423,16 @@ setTimeout(() => {
   process.stderr.write(`bench: still running after ${benchDeadlineMs / 1000} s; giving up\n`)
   process.exit(1)
 }, benchDeadlineMs).unref()
-const main = process.argv.includes('--ingest')
-  ? benchIngest({ quick })
-  : process.argv.includes('--replay')
-    ? import('./replay.js').then((m) => m.replayBench(process.argv))
-    : profileArg === undefined
-      ? benchmark()
-      : profileGateway(profiled, { startMock, startBare, chatBody })
+// `npm run bench -- exports`: the export memory benchmark alone (bench/exports.ts).
+const main = process.argv.includes('exports')
+  ? import('./exports.js').then((m) => m.exportsBenchmark())
+  : process.argv.includes('--ingest')
+    ? benchIngest({ quick })
+    : process.argv.includes('--replay')
+      ? import('./replay.js').then((m) => m.replayBench(process.argv))
+      : profileArg === undefined
+        ? benchmark()
+        : profileGateway(profiled, { startMock, startBare, chatBody })
 main.then(
   () => process.exit(0),
   (error: unknown) => {

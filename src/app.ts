@@ -3,6 +3,7 @@
  * a Config into a Fastify instance with every service it needs and returns them, without
  * listening; `server.ts` listens and handles signals.
  */
+import { dirname, join } from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { DEFAULTS, type Config, type ConsumerGroup, type ProviderTarget } from './config/index.js'
 import { systemClock, type Clock } from './lib/clock.js'
@@ -28,6 +29,7 @@ import { healthRoutes } from './observability/health.js'
 import { consoleSite } from './web/serve.js'
 import { micros, toUsd } from './money/index.js'
 import { ChangeFeed, type ChangeVersionStore } from './lib/change-feed.js'
+import { EXPORT_RUNNER_DEFAULTS, ExportRunner, type ExportJobStore, type ExportRowSource } from './exports/index.js'
 
 /** What one process changes and the others reload (lib/change-feed.ts). */
 export type SharedTopic = 'budgets' | 'consumer_keys'
@@ -50,6 +52,8 @@ export interface Stores {
   readonly notify: OutboxStore & InboxStore & PreferenceStore & EscalationStore
   readonly sessions: SessionStore
   readonly changes: ChangeVersionStore
+  /** Export jobs, and the rows they read. */
+  readonly exports: ExportJobStore & ExportRowSource
   /**
    * Makes every committed money move and usage event readable through the SQL stores: the Redis
    * backend drains its journal into PostgreSQL; SQLite has nothing to do.
@@ -88,6 +92,8 @@ export interface App {
   readonly priceBook: PriceBook
   readonly budgets: BudgetService
   readonly dispatcher: Dispatcher
+  /** Writes export jobs' files in the background (any process may take a job). */
+  readonly exports: ExportRunner
   /** Sends due escalations of unacknowledged notices (ticks with the background loops). */
   readonly escalator: Escalator
   /** Budgets and consumer keys changed by any process reach this one through it. */
@@ -187,6 +193,15 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     await tickets.sendDigests(100)
   }
   const pools = new UpstreamPools()
+  const exports = new ExportRunner({
+    store: stores.exports,
+    source: stores.exports,
+    budgets: { listBudgets: (orgId) => stores.budgets.listBudgets(orgId), budgetSpend: (orgId, refs) => stores.ledger.budgetSpend(orgId, refs) },
+    flush: () => stores.drain(),
+    clock,
+    logger,
+    options: { ...EXPORT_RUNNER_DEFAULTS, dir: exportsDir(config), leaseMs: config.exports.leaseMs },
+  })
 
   const fastify = Fastify({
     logger: false,
@@ -219,7 +234,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   await fastify.register(async (scope) => proxyRoutes(scope, proxyDeps))
   const ingestor = new Ingestor({ priceBook, ledger: stores.ledger, budgets, clock, logger })
   await fastify.register(async (scope) => ingestRoutes(scope, { ingestor, consumers, adminAuth, logger, metrics }))
-  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets, changes, funds, priceBook }))
+  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets, changes, funds, exports, priceBook }))
   await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics }))
   await fastify.register(async (scope) => site.routes(scope))
 
@@ -242,6 +257,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     priceBook,
     budgets,
     dispatcher,
+    exports,
     escalator,
     changes,
     firstStart: { adminToken, consumerKey },
@@ -250,6 +266,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     async start() {
       sweeper.start()
       dispatcher.start()
+      await exports.start()
       await changes.start()
       housekeeping = setInterval(() => {
         ticketHousekeeping().catch((error: unknown) => logger.error({ err: error }, 'tickets: housekeeping failed'))
@@ -272,6 +289,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
       // request finishes later (a held request refused above, a stream ending) would keep it open.
       const idleSweep = setInterval(() => fastify.server.closeIdleConnections(), IDLE_SWEEP_MS)
       await fastify.close().finally(() => clearInterval(idleSweep))
+      await exports.stop()
       await sweeper.stop()
       await dispatcher.stop()
       await Promise.all(senders.map((sender) => sender.close?.()))
@@ -300,6 +318,13 @@ async function openStores(config: Config, logger: Logger, clock: Clock, env: Nod
         },
       )
   }
+}
+
+/** `exports.dir`, or `exports/` beside the SQLite file, or `./data/exports` (docs/exports.md). */
+function exportsDir(config: Config): string {
+  if (config.exports.dir !== undefined) return config.exports.dir
+  if (config.storage.kind === 'sqlite' && config.storage.path !== ':memory:') return join(dirname(config.storage.path), 'exports')
+  return join('data', 'exports')
 }
 
 /** A `mock` target without a base URL is served by a mock upstream started in this process. */

@@ -46,6 +46,7 @@ function normalize(file: ConfigFile, source: string, ctx: Context): Config {
     reservations,
     endpointTiers,
     escalationChannels: normalizeEscalationChannels(file.notifications?.escalation_channels, notificationChannels.map((c) => c.id), ctx),
+    exports: { dir: file.exports?.dir, leaseMs: file.exports?.lease_ms ?? DEFAULTS.exports.leaseMs },
   }
 }
 

@@ -250,6 +250,12 @@ export const configFileSchema = z.strictObject({
       tokenizer_max_bytes: intIn(1, LIMITS.tokenizerMaxBytesMax).optional(),
     })
     .optional(),
+  exports: z
+    .strictObject({
+      dir: nonEmpty.optional(),
+      lease_ms: intIn(LIMITS.exportLeaseMsMin, LIMITS.exportLeaseMsMax).optional(),
+    })
+    .optional(),
 })
 
 export type ConfigFile = z.infer<typeof configFileSchema>

@@ -148,6 +148,13 @@ export interface NotificationDelivery {
   readonly pollIntervalMs: number
 }
 
+/** Export jobs (docs/exports.md). */
+export interface ExportSettings {
+  /** Folder of the export files; undefined: `exports/` beside the SQLite file, or `./data/exports`. */
+  readonly dir: string | undefined
+  readonly leaseMs: number
+}
+
 export interface ReservationSettings {
   /** A reservation not settled or voided by then is settled at the reserved amount by the sweeper. */
   readonly ttlMs: number
@@ -185,4 +192,5 @@ export interface Config {
   readonly endpointTiers: Readonly<Record<string, EndpointTier>>
   /** `notifications.escalation_channels`: channel ids every escalation notice also goes to. */
   readonly escalationChannels: readonly string[]
+  readonly exports: ExportSettings
 }

@@ -3,8 +3,9 @@
  * The web console in a real browser, against a gateway running the demo data (`tollgate demo
  * --fast`, in process): sign in with the admin token; the Overview shows the demo's spend and its
  * spike; a budget is created (after the API's message is shown on a bad amount) and its gauge
- * appears; a ticket is approved and the held request completes; a notification is marked read; a
- * viewer sees no write control; sign-out ends the session. Every page is photographed at 1280 px
+ * appears; a ticket is approved and the held request completes; a notification is marked read; an
+ * export of events is run and its CSV downloaded (it matches the usage report); a viewer sees no
+ * write control; sign-out ends the session. Every page is photographed at 1280 px
  * (plus one phone-width and one dark screenshot) into TOLLGATE_SCREENSHOTS_DIR (default
  * .tmp/screenshots; `npm run screenshots` writes docs/screenshots).
  *
@@ -12,7 +13,7 @@
  * flags this machine's closed network needs. Without chromium the file skips, saying why — except
  * under CI=true, where it fails. It needs the built console (npm test builds first).
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -21,6 +22,7 @@ import { runDemo, type RunningDemo } from '../../src/cli/demo/run-demo.js'
 import { CONSOLE_DIR_DEFAULT } from '../../src/web/serve.js'
 import { formatUsd } from '../../console/src/format.js'
 import { lastDays, wireRange } from '../../console/src/range.js'
+import { csvObjects } from '../support/csv.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const CHROMIUM_ARGS = [
@@ -258,6 +260,25 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     await page.getByTestId('replay-scopes').getByRole('cell', { name: String(growth.blocked.count), exact: true }).first().waitFor()
     await page.getByTestId('replay-chart').locator('text', { hasText: 'Spend avoided' }).first().waitFor({ timeout: UI_TIMEOUT_MS })
     await shoot('replay')
+  })
+
+  it('runs an export and downloads it: one CSV row per event of the range, the same spend as the report', async () => {
+    await open('/exports', 'Exports')
+    await page.getByLabel('What').selectOption('events')
+    await page.getByLabel('Format').selectOption('csv')
+    await page.getByRole('button', { name: 'Start export' }).click()
+    const link = page.locator('li.job').first().getByRole('link', { name: 'Download' })
+    await link.waitFor({ timeout: 60_000 })
+    await shoot('exports')
+    const job = (await admin('GET', '/v1/export-jobs')).body.data[0]
+    expect(job).toMatchObject({ status: 'completed', type: 'events', format: 'csv', progress: 1 })
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()])
+    expect(download.suggestedFilename()).toBe(`tollgate-events-${job.date_from.slice(0, 10).replace(/-/g, '')}-${job.date_to.slice(0, 10).replace(/-/g, '')}-${job.id}.csv`)
+    const rows = csvObjects(readFileSync(await download.path(), 'utf8'))
+    const report = (await admin('GET', `/v1/usage?from=${encodeURIComponent(job.date_from)}&to=${encodeURIComponent(job.date_to)}`)).body
+    expect(rows).toHaveLength(job.rows_written)
+    expect(rows).toHaveLength(report.totals.requests)
+    expect(rows.reduce((sum, row) => sum + Number(row.cost_micros), 0)).toBe(report.totals.cost_micros)
   })
 
   it('reads at phone width and in dark mode', async () => {

@@ -9,6 +9,8 @@
  * reservation (another process's journal was slower, or lost with a killed process) inserts the
  * final row and applies the net effect; the late reservation is then a no-op.
  */
+import { exportJobsSchema } from './export-store.js'
+
 export interface PostgresMigration {
   readonly id: string
   readonly sql: string
@@ -563,4 +565,5 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       ALTER TABLE budgets ADD COLUMN escalate_after_ms BIGINT;
     `,
   },
+  { id: 'exports-0001-jobs', sql: exportJobsSchema },
 ]
