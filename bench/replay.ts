@@ -104,7 +104,8 @@ function policyText(count: number): string {
     alert_thresholds: [50, 80, 95],
     ...(t % 2 === 0 ? { hard_limit: true } : { threshold_actions: [{ threshold_percent: 80, action: 'degrade' }] }),
   }))
-  const endpoints = Array.from({ length: ENDPOINTS }, (_, e) => ({
+  // Endpoints 0 and 1 have tiers (critical, experimental) instead of a budget of their own.
+  const endpoints = Array.from({ length: ENDPOINTS - 2 }, (_, k) => k + 2).map((e) => ({
     name: `endpoint ${e} daily`,
     scope: { kind: 'endpoint', id: `endpoint_${e}` },
     period: 'daily',
