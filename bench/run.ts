@@ -15,6 +15,7 @@
  *   npm run bench -- --profile[=plain|=postgres|=bare]   # CPU-profile the enforced gateway (or another) under load: hotspots
  *   npm run bench -- exports [--quick]  # 1,000,000 events exported as CSV within 256 MiB RSS (bench/exports.ts)
  *   npm run bench -- --ingest           # POST /v1/events throughput of one process on SQLite (bench/ingest.ts)
+ *   npm run bench -- --replay [--events=N]        # policy replay of 1,000,000 stored events (bench/replay.ts)
  *
  * Results: a markdown table on stdout and bench/results/latest.json.
  */
@@ -505,11 +506,13 @@ const main = process.argv.includes('exports')
   ? import('./exports.js').then((m) => m.exportsBenchmark())
   : process.argv.includes('--ingest')
     ? benchIngest({ quick })
-    : profileArg !== undefined
-      ? profileGateway(profiled, { startMock, startBare, chatBody })
-      : process.argv.includes('--streams')
-        ? streamsCase({ startMock, startBare, chatBody })
-        : benchmark()
+    : process.argv.includes('--replay')
+      ? import('./replay.js').then((m) => m.replayBench(process.argv))
+      : profileArg !== undefined
+        ? profileGateway(profiled, { startMock, startBare, chatBody })
+        : process.argv.includes('--streams')
+          ? streamsCase({ startMock, startBare, chatBody })
+          : benchmark()
 main.then(
   () => process.exit(0),
   (error: unknown) => {

@@ -15,7 +15,7 @@ import { PriceBook } from './pricing/index.js'
 import { ExpirySweeper, FundsSignal, type IdempotencyStore, type LedgerStore } from './ledger/index.js'
 import { TICKET_DEFAULTS, TicketService, type CostTicket, type TicketEvent, type TicketStore } from './tickets/index.js'
 import type { UsageStore } from './usage/index.js'
-import { BudgetPolicy, proxyRoutes, UpstreamPools } from './proxy/index.js'
+import { BudgetPolicy, proxyRoutes, UpstreamPools, WALLET_DEGRADE_OUTPUT_TOKENS_MAX } from './proxy/index.js'
 import { BudgetService, type BudgetStore, type BudgetUsageReader } from './budgets/index.js'
 import { Dispatcher, Escalator, Notifier, createChannelSender, newNotification, type EscalationStore, type InboxStore, type OutboxStore, type PreferenceStore } from './notify/index.js'
 import { startMockUpstream, type MockUpstream } from './providers/index.js'
@@ -185,7 +185,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   const degradeAlerts = config.costTracking.budgetAlerts.filter((alert) => alert.action === 'degrade')
   const walletDegrade =
     config.costTracking.walletEnforcement && degradeAlerts.length > 0
-      ? { alerts: degradeAlerts, degradeTargetFor: (model: string) => config.models.find((m) => m.name === model)?.degradeTo, outputTokensMax: 1024 }
+      ? { alerts: degradeAlerts, degradeTargetFor: (model: string) => config.models.find((m) => m.name === model)?.degradeTo, outputTokensMax: WALLET_DEGRADE_OUTPUT_TOKENS_MAX }
       : undefined
   const policy = new BudgetPolicy(budgets, stores.ledger, logger, walletDegrade)
   const ticketHousekeeping = async (): Promise<void> => {
@@ -235,7 +235,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   await fastify.register(async (scope) => proxyRoutes(scope, proxyDeps))
   const ingestor = new Ingestor({ priceBook, ledger: stores.ledger, budgets, clock, logger })
   await fastify.register(async (scope) => ingestRoutes(scope, { ingestor, consumers, adminAuth, logger, metrics }))
-  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets, changes, funds, exports }))
+  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets, changes, funds, exports, priceBook }))
   await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics }))
   await fastify.register(async (scope) => site.routes(scope))
 

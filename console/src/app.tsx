@@ -13,6 +13,7 @@ import { TicketsPage } from './pages/tickets'
 import { NotificationsPage } from './pages/notifications'
 import { PreferencesPage } from './pages/preferences'
 import { ExportsPage } from './pages/exports'
+import { ReplayPage } from './pages/replay'
 
 /** Unread notifications are counted up to this many ("50+"). */
 export const UNREAD_COUNT_MAX = 50
@@ -34,6 +35,7 @@ const NAV = [
   { to: '/cost-tickets', label: 'Cost tickets' },
   { to: '/notifications', label: 'Notifications' },
   { to: '/exports', label: 'Exports' },
+  { to: '/policy/replay', label: 'Replay' },
   { to: '/settings/notification-preferences', label: 'Preferences' },
 ] as const
 
@@ -83,6 +85,7 @@ export function App() {
           <Route path="/notifications" element={<NotificationsPage />} />
           <Route path="/settings/notification-preferences" element={<PreferencesPage />} />
           <Route path="/exports" element={<ExportsPage />} />
+          <Route path="/policy/replay" element={<ReplayPage />} />
           <Route path="*" element={<NotFound />} />
         </Routes>
       </main>

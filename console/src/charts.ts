@@ -4,7 +4,7 @@
  * buckets that contain a spike hour reported by the API.
  */
 import type { EChartsCoreOption } from 'echarts/core'
-import type { UsageDimension, UsageReportView } from '../../src/api/contract/wire'
+import type { ReplaySeriesPoint, UsageDimension, UsageReportView } from '../../src/api/contract/wire'
 import { labelOf } from './format'
 import { OTHER_COLOR, SERIES_COLORS } from './theme'
 
@@ -151,4 +151,26 @@ export function gaugeStops(thresholds: readonly number[], max: number): Array<[n
 
 function round6(value: number): number {
   return Math.round(value * 1_000_000) / 1_000_000
+}
+
+/**
+ * A replay's spend over time: per bucket, what the traffic costs under the policy and what the
+ * policy avoided, stacked, so each bar's height is the spend with no policy.
+ */
+export function replayChartOption(series: readonly ReplaySeriesPoint[], bucketMs: number): EChartsCoreOption {
+  const bucket: Bucket = bucketMs >= BUCKET_MS.day ? 'day' : 'hour'
+  const labels = series.map((p) => bucketLabel(Date.parse(p.bucket_start), bucket))
+  const usd = (micros: number) => round6(micros / 1e6)
+  return {
+    color: [SERIES_COLORS[0] ?? OTHER_COLOR, SERIES_COLORS[2] ?? OTHER_COLOR],
+    tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: (value: unknown) => `$${Number(value).toFixed(4)}` },
+    legend: { bottom: 0 },
+    grid: { left: 8, right: 16, top: 24, bottom: 40, containLabel: true },
+    xAxis: { type: 'category', data: labels, axisTick: { alignWithLabel: true } },
+    yAxis: { type: 'value', axisLabel: { formatter: (value: number) => `$${value}` } },
+    series: [
+      { name: 'Spend under the policy', type: 'bar', stack: 'spend', barMaxWidth: 28, data: series.map((p) => usd(p.replayed_micros)) },
+      { name: 'Spend avoided', type: 'bar', stack: 'spend', barMaxWidth: 28, data: series.map((p) => usd(p.avoided_micros)) },
+    ],
+  }
 }

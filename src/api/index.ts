@@ -26,6 +26,8 @@ import { budgetRoutes } from './budgets.js'
 import { notificationRoutes } from './notifications.js'
 import { sessionRoutes } from './session.js'
 import { exportJobRoutes } from './export-jobs.js'
+import { replayRoutes } from './replays.js'
+import type { PriceBook } from '../pricing/index.js'
 
 export interface AdminDeps {
   readonly config: Config
@@ -43,6 +45,8 @@ export interface AdminDeps {
   readonly changes: ChangeFeed<SharedTopic>
   /** Started jobs are handed to it at once; downloads read its folder. */
   readonly exports: ExportRunner
+  /** Prices a replay uses to cost a degraded call at another model. */
+  readonly priceBook: PriceBook
 }
 
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
@@ -59,4 +63,5 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   await budgetRoutes(app, deps)
   await notificationRoutes(app, deps)
   await exportJobRoutes(app, deps)
+  await replayRoutes(app, deps)
 }

@@ -37,6 +37,13 @@ export class ConsumerDirectory {
     return consumer && sameHash(consumer.apiKeyHash, hash) ? consumer : undefined
   }
 
+  /** The user each key name is bound to (`user_id`), for replay: events do not store whether their user was the key's own. */
+  boundUsers(): Map<string, string> {
+    const bound = new Map<string, string>()
+    for (const consumer of this.byHash.values()) if (consumer.userId !== undefined) bound.set(consumer.name, consumer.userId)
+    return bound
+  }
+
   get size(): number {
     return this.byHash.size
   }

@@ -17,7 +17,6 @@ import {
   applyPatch,
   counterRefOf,
   countsDifferently,
-  matchesCall,
   scopeLabel,
   specFromCreateBody,
   teamOfBudget,
@@ -32,43 +31,15 @@ import { SPIKE_FLOOR_MICROS_DEFAULT, spikeDetected, type Forecast } from './fore
 import { periodOf, type Period } from './period.js'
 import { forecastFor, HOUR_MS, spendNotificationData, type SpendContext, type SpendDataExtras } from './spend-context.js'
 import { crossedThresholds, firingThresholds, thresholdMarkMicros } from './thresholds.js'
-import { decideBudgetAction, resolveThresholdAction, strongestAction, type RequestFacts } from './policy.js'
+import { resolveThresholdAction, type RequestFacts } from './policy.js'
+
+/** A notice is about the budget, not one call: no endpoint facts. */
+const NO_REQUEST: RequestFacts = { endpointTag: undefined, endpointTier: undefined }
+import { applicableBudgetsOf, decideBudgets, type ApplicableBudget, type BudgetDecision, type DecideFacts, type DegradeSettings } from './decision.js'
 import { expandTier, tierConflict, tierOfBudget } from './tiers.js'
 
-export interface ApplicableBudget {
-  readonly budget: Budget
-  readonly period: Period
-}
+export type { ApplicableBudget, BudgetDecision, DecideFacts } from './decision.js'
 
-export type BudgetDecision =
-  | { readonly kind: 'allow' }
-  | {
-      readonly kind: 'degrade'
-      readonly budget: Budget
-      readonly degradeTo?: string
-      readonly outputTokensMax?: number
-      /** `critical_endpoint`: a block turned into a degrade for a critical endpoint's call. */
-      readonly reason: 'threshold' | 'critical_endpoint'
-    }
-  | {
-      readonly kind: 'block'
-      readonly budget: Budget
-      readonly resetAtMs: number
-      readonly reason: 'threshold' | 'forecast_confirmed'
-      /** Why, in words, for the refusal message. */
-      readonly explanation: string
-    }
-  | { readonly kind: 'would_block'; readonly budget: Budget }
-
-/** Request facts and prepared forecasts for `decide`. */
-export interface DecideFacts {
-  readonly request: RequestFacts
-  /** From `forecastsFor`; only budgets that need a forecast have one. */
-  readonly forecasts?: ReadonlyMap<string, Forecast | undefined>
-  readonly nowMs?: number
-}
-
-const NO_FACTS: DecideFacts = { request: { endpointTag: undefined, endpointTier: undefined } }
 
 /** What the ledger reports per matched budget when a call's spend settles. */
 export interface BudgetCrossing {
@@ -195,60 +166,21 @@ export class BudgetService {
 
   /** Budgets covering this call, each with its current period. Reads only the cache. */
   applicableBudgets(attribution: Attribution, model: string, provider: string, atMs: number): ApplicableBudget[] {
-    const result: ApplicableBudget[] = []
-    for (const budget of this.byOrg.get(attribution.orgId) ?? []) {
-      if (matchesCall(budget, attribution, model, provider)) {
-        result.push({ budget, period: periodOf(budget.period, budget.timezone, atMs) })
-      }
-    }
-    return result
+    return applicableBudgetsOf(this.byOrg.get(attribution.orgId) ?? [], attribution, model, provider, atMs)
   }
 
   /**
-   * The strongest decision over the applicable budgets given each one's spend in its current
-   * period (from the ledger's counters; a budget with no counter has spent nothing). Each budget
-   * is judged by `decideBudgetAction` (policy.ts), the pure function replay also runs. Order:
-   * block > degrade > would_block > allow. Among blocks, the one that resets last is reported,
-   * since the call stays refused until then. `facts` carries the calling endpoint (its tier) and
-   * the forecasts `forecastsFor` prepared; without them, no forecast confirms anything.
+   * What the applicable budgets decide at their current spend: `decideBudgets` (decision.ts), the
+   * pure function replay also runs. `facts` carries the calling endpoint (its tier) and the
+   * forecasts `forecastsFor` prepared; without them, no forecast confirms anything.
    */
-  decide(
-    applicable: readonly ApplicableBudget[],
-    spentMicrosOf: (budgetId: string) => Micros | undefined,
-    model: string,
-    facts: DecideFacts = NO_FACTS,
-  ): BudgetDecision {
-    const judged = applicable.map(({ budget, period }) => ({
-      budget,
-      periodEndMs: period.endMs,
-      action: decideBudgetAction({
-        budget,
-        period,
-        spentMicros: spentMicrosOf(budget.id) ?? (0 as Micros),
-        forecast: facts.forecasts?.get(budget.id),
-        request: facts.request,
-        nowMs: facts.nowMs ?? period.startMs,
-      }),
-    }))
-    const best = strongestAction(judged)
-    if (!best) return { kind: 'allow' }
-    const { budget, action } = best
-    switch (action.kind) {
-      case 'allow':
-      case 'notify':
-        return { kind: 'allow' }
-      case 'block':
-        return { kind: 'block', budget, resetAtMs: best.periodEndMs, reason: action.reason, explanation: action.explanation }
-      case 'would_block':
-        return { kind: 'would_block', budget }
-      case 'degrade': {
-        const degradeTo = this.deps.degradeTargetFor?.(model)
-        const reason = action.reason
-        return degradeTo !== undefined
-          ? { kind: 'degrade', budget, degradeTo, reason }
-          : { kind: 'degrade', budget, outputTokensMax: this.options.degradeOutputTokensMax, reason }
-      }
-    }
+  decide(applicable: readonly ApplicableBudget[], spentMicrosOf: (budgetId: string) => Micros | undefined, model: string, facts?: DecideFacts): BudgetDecision {
+    return decideBudgets(applicable, spentMicrosOf, model, this.degradeSettings(), facts)
+  }
+
+  /** How this gateway carries out a `degrade` (replay takes the same settings). */
+  degradeSettings(): DegradeSettings {
+    return { degradeTargetFor: this.deps.degradeTargetFor, degradeOutputTokensMax: this.options.degradeOutputTokensMax }
   }
 
   /**
@@ -478,7 +410,7 @@ export class BudgetService {
   /** What a reached `block_if_forecast_exceeds` does now, by the same rule the decision uses. */
   private forecastOutcome(budget: Budget, action: BudgetThresholdAction, spendContext: SpendContext, atMs: number) {
     const period = spendContext.period ?? periodOf(budget.period, budget.timezone, atMs)
-    return resolveThresholdAction(action, { budget, period, forecast: spendContext.forecast, request: NO_FACTS.request, nowMs: atMs })
+    return resolveThresholdAction(action, { budget, period, forecast: spendContext.forecast, request: NO_REQUEST, nowMs: atMs })
   }
 
   /**

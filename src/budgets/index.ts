@@ -60,5 +60,6 @@ export type {
   SpendByKey,
   TopSpendersMicros,
 } from './budget-store.js'
+export { applicableBudgetsOf, decideBudgets, walletDegradeAlert, type DegradeSettings } from './decision.js'
 export { percentOfAmount } from './spend-context.js'
 export { BudgetError, BudgetNotFoundError, type BudgetErrorCode } from './errors.js'

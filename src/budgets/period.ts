@@ -16,7 +16,7 @@ export interface Period {
 }
 
 export function periodOf(period: BudgetPeriod, timezone: string, atMs: number): Period {
-  assert(Number.isSafeInteger(atMs), `periodOf atMs: ${atMs}`)
+  if (!Number.isSafeInteger(atMs)) assert(false, `periodOf atMs: ${atMs}`)
   const cacheKey = `${period}|${timezone}`
   const cached = lastPeriod.get(cacheKey)
   if (cached && cached.startMs <= atMs && atMs < cached.endMs) return cached

@@ -10,7 +10,8 @@ import type { Budget } from './budget.js'
 
 /** The spend (micros) at which `thresholdPercent`% of `amountMicros` is reached; rounded up. */
 export function thresholdMarkMicros(amountMicros: Micros, thresholdPercent: number): Micros {
-  assert(Number.isSafeInteger(thresholdPercent) && thresholdPercent > 0, `thresholdPercent: ${thresholdPercent}`)
+  // Hot (every decision, every settle): the message is built only on failure.
+  if (!(Number.isSafeInteger(thresholdPercent) && thresholdPercent > 0)) assert(false, `thresholdPercent: ${thresholdPercent}`)
   // Exact for every amount and percent within the bounds; a mark past 2^53 saturates (never reached).
   return mulDivCeil(amountMicros, thresholdPercent, 100) as Micros
 }
@@ -22,15 +23,21 @@ export function crossedThresholds(
   spentBeforeMicros: Micros,
   spentAfterMicros: Micros,
 ): number[] {
-  assert(Number.isSafeInteger(spentBeforeMicros), `spentBeforeMicros: ${spentBeforeMicros}`)
-  assert(Number.isSafeInteger(spentAfterMicros), `spentAfterMicros: ${spentAfterMicros}`)
+  if (!Number.isSafeInteger(spentBeforeMicros)) assert(false, `spentBeforeMicros: ${spentBeforeMicros}`)
+  if (!Number.isSafeInteger(spentAfterMicros)) assert(false, `spentAfterMicros: ${spentAfterMicros}`)
   if (spentAfterMicros <= spentBeforeMicros) return []
   const crossed: number[] = []
-  for (const percent of [...new Set(thresholds)].sort((a, b) => a - b)) {
+  // Callers mostly pass `firingThresholds` (sorted, unique already): no copy per settle then.
+  for (const percent of isSortedUnique(thresholds) ? thresholds : [...new Set(thresholds)].sort((a, b) => a - b)) {
     const mark = thresholdMarkMicros(amountMicros, percent)
     if (spentBeforeMicros < mark && mark <= spentAfterMicros) crossed.push(percent)
   }
   return crossed
+}
+
+function isSortedUnique(values: readonly number[]): boolean {
+  for (let i = 1; i < values.length; i++) if (values[i]! <= values[i - 1]!) return false
+  return true
 }
 
 /**

@@ -16,6 +16,7 @@ import { registerEventCommands } from './commands/events.js'
 import { registerExportJobCommands } from './commands/export-jobs.js'
 import { registerKeyCommands } from './commands/keys.js'
 import { parsePort, registerServeCommand } from './commands/serve.js'
+import { registerReplayCommand } from './commands/replay.js'
 import { registerSpendCommands } from './commands/spend.js'
 import { registerTicketCommands } from './commands/tickets.js'
 import { registerTokenCommands } from './commands/tokens.js'
@@ -46,6 +47,7 @@ function buildProgram(): Command {
   registerTokenCommands(program)
   registerEventCommands(program)
   registerExportJobCommands(program)
+  registerReplayCommand(program)
   program.addCommand(demoCommand(parsePort))
   return program
 }

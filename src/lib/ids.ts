@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 
-export type IdPrefix = 'rsv' | 'wal' | 'bud' | 'ct' | 'evt' | 'ntf' | 'exp' | 'req' | 'tok' | 'led' | 'obx' | 'ck'
+export type IdPrefix = 'rsv' | 'wal' | 'bud' | 'ct' | 'evt' | 'ntf' | 'exp' | 'req' | 'tok' | 'led' | 'obx' | 'ck' | 'rpl'
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'
 const POOL_BYTES = 4096

@@ -28,7 +28,7 @@ export const TOKENS_MAX = 1_000_000_000
 export const PRICE_MICROS_PER_MTOK_MAX = 1_000_000_000_000
 
 export function micros(value: number): Micros {
-  assert(Number.isSafeInteger(value), `micros: not a safe integer: ${value}`)
+  if (!Number.isSafeInteger(value)) assert(false, `micros: not a safe integer: ${value}`)
   return value as Micros
 }
 
@@ -68,7 +68,9 @@ export function mulDivCeil(a: number, b: number, d: number): number {
   return saturate((BigInt(a) * BigInt(b) + bd - 1n) / bd)
 }
 
+/** Runs on every price and threshold computation: the messages are built only when a check fails. */
 function checkMulDiv(a: number, b: number, d: number): void {
+  if (Number.isSafeInteger(a) && a >= 0 && Number.isSafeInteger(b) && b >= 0 && Number.isSafeInteger(d) && d > 0) return
   assert(Number.isSafeInteger(a) && a >= 0, `mulDiv a: ${a}`)
   assert(Number.isSafeInteger(b) && b >= 0, `mulDiv b: ${b}`)
   assert(Number.isSafeInteger(d) && d > 0, `mulDiv d: ${d}`)

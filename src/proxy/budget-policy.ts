@@ -4,13 +4,16 @@
  * happens after spend settles (thresholds, forecasts, notifications — off the response path).
  */
 import { counterKey, type BudgetCounterRef, type LedgerStore, type WalletCrossing } from '../ledger/index.js'
-import { counterRefOf, experimentalExplanation, scopeLabel, type BudgetService, type DecideFacts } from '../budgets/index.js'
+import { counterRefOf, experimentalExplanation, scopeLabel, walletDegradeAlert, type BudgetService, type DecideFacts } from '../budgets/index.js'
 import type { Logger } from '../observability/logger.js'
-import type { BudgetAlert } from '../config/index.js'
-import { micros, percentOf } from '../money/index.js'
-import { teamOfWallet, type WalletRef } from '../ledger/index.js'
+import type { BudgetAlert, EndpointTier } from '../config/index.js'
+import { micros, type Micros } from '../money/index.js'
+import { teamOfWallet, walletBelongs, type WalletRef } from '../ledger/index.js'
 import { cascadeOf } from './reserve.js'
 import type { PolicyDecision, PolicyInput, SettledSpend, SpendPolicy } from './spend-policy.js'
+
+/** Output cap of a wallet degrade when the model has no cheaper target. */
+export const WALLET_DEGRADE_OUTPUT_TOKENS_MAX = 1024
 
 export interface WalletDegradeSettings {
   /** `cost_tracking.budget_alerts` entries with `action: degrade`, lowest first. */
@@ -18,6 +21,40 @@ export interface WalletDegradeSettings {
   readonly degradeTargetFor: (model: string) => string | undefined
   /** Output cap applied when the model has no cheaper target. */
   readonly outputTokensMax: number
+}
+
+/**
+ * The paying wallet's degrade (the first wallet of the cascade that exists), or undefined below
+ * every degrade alert. Pure: the live path and policy replay both call it.
+ */
+export function walletDegradeDecision(
+  settings: WalletDegradeSettings,
+  wallet: { readonly id: string; readonly allocatedMicros: Micros; readonly spentMicros: number; readonly reservedMicros: number },
+  model: string,
+  counters: readonly BudgetCounterRef[],
+): PolicyDecision | undefined {
+  const alert = walletDegradeAlert(settings.alerts, wallet.allocatedMicros, wallet.spentMicros + wallet.reservedMicros)
+  if (!alert) return undefined
+  const degradeTo = settings.degradeTargetFor(model)
+  return {
+    kind: 'degrade',
+    counters,
+    budgetId: `wallet:${wallet.id}`,
+    degradeTo,
+    outputTokensMax: degradeTo === undefined ? settings.outputTokensMax : undefined,
+  }
+}
+
+/**
+ * The ledger counters a call counts toward. A critical endpoint's call is degraded, never
+ * refused: no hard limit is checked for it at reserve time either (its spend still counts).
+ * Pure: replay calls it too.
+ */
+export function countersOf(applicable: ReturnType<BudgetService['applicableBudgets']>, endpointTier: EndpointTier | undefined): BudgetCounterRef[] {
+  return applicable.map(({ budget, period }) => {
+    const ref = counterRefOf(budget, period)
+    return endpointTier === 'critical' ? { ...ref, limitMicros: undefined } : ref
+  })
 }
 
 export class BudgetPolicy implements SpendPolicy {
@@ -39,21 +76,10 @@ export class BudgetPolicy implements SpendPolicy {
    * cascade that exists) has X% of its allocation spent or reserved, calls are degraded.
    */
   private async decideWalletDegrade(input: PolicyInput, counters: readonly BudgetCounterRef[]): Promise<PolicyDecision | undefined> {
-    const settings = this.walletDegrade!
     for (const ref of cascadeOf({ attribution: input.attribution })) {
       const wallet = await this.ledger.findWallet(input.attribution.orgId, ref)
-      if (!wallet || (ref.teamOf !== undefined && (wallet.teamId ?? '') !== ref.teamOf)) continue
-      const used = wallet.spentMicros + wallet.reservedMicros
-      const alert = [...settings.alerts].reverse().find((a) => used >= percentOf(wallet.allocatedMicros, a.thresholdPercent))
-      if (!alert) return undefined
-      const degradeTo = settings.degradeTargetFor(input.model)
-      return {
-        kind: 'degrade',
-        counters,
-        budgetId: `wallet:${wallet.id}`,
-        degradeTo,
-        outputTokensMax: degradeTo === undefined ? settings.outputTokensMax : undefined,
-      }
+      if (!wallet || !walletBelongs(wallet, ref)) continue
+      return walletDegradeDecision(this.walletDegrade!, wallet, input.model, counters)
     }
     return undefined
   }
@@ -62,13 +88,7 @@ export class BudgetPolicy implements SpendPolicy {
     const applicable = this.budgets.applicableBudgets(input.attribution, input.model, input.provider, input.atMs)
     if (applicable.length === 0) return { kind: 'allow', counters: [] }
     const request = { endpointTag: input.attribution.endpointTag, endpointTier: this.budgets.endpointTierOf(input.attribution.endpointTag) }
-    // A critical endpoint's call is degraded, never refused: no hard limit is checked for it at
-    // reserve time either (its spend still counts).
-    const isCritical = request.endpointTier === 'critical'
-    const counters: BudgetCounterRef[] = applicable.map(({ budget, period }) => {
-      const ref = counterRefOf(budget, period)
-      return isCritical ? { ...ref, limitMicros: undefined } : ref
-    })
+    const counters = countersOf(applicable, request.endpointTier)
     const spend = await this.ledger.budgetSpend(input.attribution.orgId, counters)
     const periodKeyOf = new Map(counters.map((c) => [c.budgetId, c.periodKey]))
     const spentOf = (id: string) => spend.get(counterKey(id, periodKeyOf.get(id)!))?.spentMicros
@@ -132,7 +152,14 @@ export class BudgetPolicy implements SpendPolicy {
     const orgId = input.attribution.orgId
     void this.ledger
       .budgetSpend(orgId, [{ budgetId: counter.budgetId, periodKey: counter.periodKey, limitMicros: undefined, periodEndMs: 0 }])
-      .then((spend) => this.budgets.onBlocked(counter.budgetId, counter.periodKey, spend.get(counterKey(counter.budgetId, counter.periodKey))?.spentMicros ?? micros(0), input.atMs))
+      .then((spend) =>
+        this.budgets.onBlocked(
+          counter.budgetId,
+          counter.periodKey,
+          spend.get(counterKey(counter.budgetId, counter.periodKey))?.spentMicros ?? micros(0),
+          input.atMs,
+        ),
+      )
       .catch((error: unknown) => this.logger.error({ err: error, budgetId: counter.budgetId }, 'budgets: announcing a block failed'))
   }
 

@@ -28,7 +28,7 @@ import { H } from './headers.js'
 import { errorBody, type ProxyError } from './refusal.js'
 import { PromptEstimate, planOutputCap, reserveForCall, type ReservationOutcome } from './reserve.js'
 import { ResponseSink } from './response-sink.js'
-import type { PolicyDecision, SpendPolicy } from './spend-policy.js'
+import { usageDecisionOf, type PolicyDecision, type SpendPolicy } from './spend-policy.js'
 import type { UpstreamPools } from './upstream.js'
 
 export interface ProxyDeps {
@@ -349,10 +349,7 @@ function routedName(routed: RoutedModel, call: ProxyCall): string {
 }
 
 function decisionLabel(decision: PolicyDecision, reservation: Reservation | undefined, config: Config): UsageDecision {
-  if (decision.kind === 'degrade') return 'degraded'
-  if (decision.kind === 'would_block') return 'would_block'
-  if (!reservation && !(config.costTracking.enabled && config.costTracking.walletEnforcement)) return 'unenforced'
-  return 'allowed'
+  return usageDecisionOf(decision.kind, reservation !== undefined, config.costTracking.enabled && config.costTracking.walletEnforcement)
 }
 
 const STATUS_OF: Record<Measured['kind'], UsageStatus> = { ok: 'ok', upstream_error: 'upstream_error', cut: 'cut', unreachable: 'upstream_error' }

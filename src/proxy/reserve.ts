@@ -5,7 +5,7 @@
  * approved or the wallet is topped up — unless the client hangs up first.
  */
 import { newId } from '../lib/ids.js'
-import type { Config } from '../config/types.js'
+import type { BudgetAlert, Config } from '../config/types.js'
 import type { BudgetCounterRef, CascadeStep, FundsSignal, LedgerStore, ReserveResult } from '../ledger/index.js'
 import { TOKENS_MAX, type Micros } from '../money/index.js'
 import {
@@ -146,9 +146,13 @@ export function cascadeOf(call: Pick<ProxyCall, 'attribution'>): CascadeStep[] {
 }
 
 /** The `block` entry of cost_tracking.budget_alerts caps what a wallet may spend of its allocation. */
-export function walletCapPercent(config: Config): number {
-  const block = config.costTracking.budgetAlerts.find((alert) => alert.action === 'block')
-  return block?.thresholdPercent ?? 100
+export function walletCapPercent(config: Pick<Config, 'costTracking'>): number {
+  return walletCapPercentOf(config.costTracking.budgetAlerts)
+}
+
+/** The percent of its allocation a wallet may spend under these alerts (100 without a `block`). */
+export function walletCapPercentOf(alerts: readonly BudgetAlert[]): number {
+  return alerts.find((alert) => alert.action === 'block')?.thresholdPercent ?? 100
 }
 
 export type ReservationOutcome =

@@ -3,7 +3,7 @@
  * implements it; the proxy knows nothing of periods, thresholds or notifications.
  */
 import type { BudgetCounterRef, BudgetCrossing, WalletCrossing } from '../ledger/types.js'
-import type { Attribution } from '../usage/types.js'
+import type { Attribution, UsageDecision } from '../usage/types.js'
 
 export interface PolicyInput {
   readonly attribution: Attribution
@@ -66,6 +66,18 @@ export interface SpendPolicy {
   onBlocked(counter: { readonly budgetId: string; readonly periodKey: string }, input: PolicyInput): void
   /** No wallet of the cascade could cover a call: `wallet.exhausted` for the wallet named `scope`, once. Never throws. */
   onWalletRefused(scope: string, input: PolicyInput, availableMicros: number): void
+}
+
+/**
+ * What a served call's usage event says of the spend controls: `degraded` / `would_block` as
+ * decided; `unenforced` when nothing was reserved and wallets are not enforced; else `allowed`.
+ * Policy replay labels its decisions with this too.
+ */
+export function usageDecisionOf(kind: PolicyDecision['kind'], reserved: boolean, walletsEnforced: boolean): UsageDecision {
+  if (kind === 'degrade') return 'degraded'
+  if (kind === 'would_block') return 'would_block'
+  if (!reserved && !walletsEnforced) return 'unenforced'
+  return 'allowed'
 }
 
 /** Until budgets are configured: every call allowed, nothing counted. */

@@ -81,6 +81,15 @@ export interface UsageEvent {
   readonly reportedCostMicros?: Micros | undefined
 }
 
+/**
+ * What replay reads of an event. `attribution.userFromKey` is not stored; the scan reports false
+ * and replay restores it from the consumer keys (a key bound to the event's user).
+ */
+export type ScannedEvent = Pick<
+  UsageEvent,
+  'id' | 'requestId' | 'atMs' | 'attribution' | 'provider' | 'modelRequested' | 'modelServed' | 'endpoint' | 'usage' | 'costMicros' | 'status' | 'decision' | 'source'
+>
+
 export const USAGE_GROUP_BY = [
   'provider',
   'model',

@@ -1,6 +1,6 @@
 /** The port usage events are written to and reported from. */
 import type { Micros } from '../money/index.js'
-import type { UsageEvent, UsageGroupBy } from './types.js'
+import type { ScannedEvent, UsageEvent, UsageGroupBy } from './types.js'
 
 export interface UsageQuery {
   readonly orgId: string
@@ -75,6 +75,25 @@ export interface UsageStore {
   listEvents(query: UsageEventQuery): Promise<UsageEvent[]>
   /** What became of each request (its latest event), for the cost-ticket list; unknown ids are absent. */
   requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>>
+  /**
+   * Events of `[fromMs, toMs)` in time order (ties by id), strictly after `after`, at most `limit`:
+   * keyset pages for replay, which reads a window of any size without holding it in memory.
+   */
+  scan(q: UsageScan, after: ScanCursor | undefined, limit: number): Promise<ScannedEvent[]>
+}
+
+export interface UsageScan {
+  readonly orgId: string
+  readonly fromMs: number
+  readonly toMs: number
+  readonly teamId: string | undefined
+  readonly dataMode: 'real' | 'demo' | undefined
+}
+
+/** The last event of the previous page. */
+export interface ScanCursor {
+  readonly atMs: number
+  readonly id: string
 }
 
 export interface RequestOutcome {

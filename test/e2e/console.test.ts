@@ -244,6 +244,37 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     await shoot('notification-preferences')
   })
 
+  it('replays the demo traffic through a proposed policy: a bad field is named, then the report matches the API', async () => {
+    await open('/policy/replay', 'Policy replay')
+    const policy = page.getByTestId('replay-policy')
+    await policy.fill('budgets:\n  - { name: growth cap, scope: { kind: team, id: growth }, period: monthly, amount_usd: -1, hard_limit: true }\n')
+    await page.getByLabel('Traffic').selectOption('all')
+    await page.getByRole('button', { name: 'Run replay' }).click()
+    await page.getByText(/policy\.budgets\[0\]\.amount_usd/).waitFor({ timeout: UI_TIMEOUT_MS })
+    const text = [
+      'budgets:',
+      '  - { name: growth cap, scope: { kind: team, id: growth }, period: daily, amount_usd: 0.05, hard_limit: true }',
+      '  - { name: search degrade, scope: { kind: endpoint, id: search.summarize }, period: daily, amount_usd: 0.05, threshold_actions: [{ threshold_percent: 50, action: degrade }] }',
+      'endpoint_tiers:',
+      '  search.summarize: critical',
+      '',
+    ].join('\n')
+    await policy.fill(text)
+    await page.getByRole('button', { name: 'Run replay' }).click()
+    await page.getByTestId('replay-report').waitFor({ timeout: UI_TIMEOUT_MS })
+    // The same replay through the API: the page shows its figures.
+    const window = wireRange(lastDays(30, Date.now()))
+    const started = await admin('POST', '/v1/replays', { ...window, policy: text, data_mode: 'all' })
+    let job = started.body
+    while (job.status === 'running') job = (await admin('GET', `/v1/replays/${job.id}`)).body
+    expect(job.report.totals.avoided_micros).toBeGreaterThan(0)
+    expect(await page.getByTestId('replay-avoided').textContent()).toContain(formatUsd(job.report.totals.avoided_micros / 1e6))
+    const growth = job.report.scopes.find((s: { name: string }) => s.name === 'growth cap')
+    await page.getByTestId('replay-scopes').getByRole('cell', { name: String(growth.blocked.count), exact: true }).first().waitFor()
+    await page.getByTestId('replay-chart').locator('text', { hasText: 'Spend avoided' }).first().waitFor({ timeout: UI_TIMEOUT_MS })
+    await shoot('replay')
+  })
+
   it('runs an export and downloads it: one CSV row per event of the range, the same spend as the report', async () => {
     await open('/exports', 'Exports')
     await page.getByLabel('What').selectOption('events')

@@ -298,3 +298,92 @@ export interface NotificationPreferencesList {
   /** Configured channels: id and type only. */
   channels: Array<{ id: string; type: 'webhook' | 'slack' | 'email' }>
 }
+
+// ------------------------------------------------------------------ policy replay (POST /v1/replays)
+
+/** A usage event's decision word, as a replay reports it. */
+export type ReplayDecision = 'allowed' | 'degraded' | 'would_block' | 'budget_cap_exceeded' | 'insufficient_quota' | 'unenforced'
+
+export interface ReplayExample {
+  readonly event_id: string
+  readonly request_id: string
+  readonly at: string
+  readonly model: string
+  readonly endpoint_tag: string | null
+  readonly cost_micros: number
+}
+
+export interface ReplayStat {
+  count: number
+  first_at: string | null
+  last_at: string | null
+  examples: ReplayExample[]
+}
+
+export interface ThresholdFiring {
+  readonly threshold_percent: number | null
+  /** `threshold` when spend reached the mark; `blocked` at the first refusal of a period. */
+  readonly kind: 'threshold' | 'blocked'
+  readonly action: 'notify' | 'degrade' | 'block' | 'block_if_forecast_exceeds' | 'would_block' | null
+  readonly period: string | null
+  readonly at: string
+}
+
+export interface ScopeReport {
+  readonly key: string
+  readonly kind: 'budget' | 'wallet'
+  readonly scope: string
+  readonly budget_id: string | null
+  readonly name: string | null
+  readonly blocked: ReplayStat
+  readonly degraded: ReplayStat
+  readonly would_block: ReplayStat
+  readonly critical_refusals: ReplayStat
+  avoided_micros: number
+  readonly thresholds: ThresholdFiring[]
+}
+
+export interface ReplaySeriesPoint {
+  readonly bucket_start: string
+  baseline_micros: number
+  replayed_micros: number
+  avoided_micros: number
+}
+
+export interface ReplayTotals {
+  events: number
+  /** What the events cost as recorded. */
+  recorded_cost_micros: number
+  /** What they would cost with no policy (served as requested). */
+  baseline_cost_micros: number
+  /** What they would cost under the proposed policy. */
+  replayed_cost_micros: number
+  avoided_micros: number
+  /** Events whose replayed decision differs from the recorded one. */
+  changed_decisions: number
+  /** Events the recording refused, so their cost is an estimate. */
+  estimated_costs: number
+  critical_refusals: number
+  decisions: Partial<Record<ReplayDecision, number>>
+  recorded_decisions: Partial<Record<ReplayDecision, number>>
+}
+
+export interface ReplayReport {
+  readonly totals: ReplayTotals
+  readonly scopes: ScopeReport[]
+  readonly series: ReplaySeriesPoint[]
+}
+
+/** `POST /v1/replays` and `GET /v1/replays/{id}`. */
+export interface ReplayJobView {
+  id: string
+  status: 'running' | 'done' | 'failed'
+  from: string
+  to: string
+  team_id: string | null
+  started_at: string
+  finished_at: string | null
+  progress: { processed: number; total: number }
+  error?: string
+  report?: ReplayReport
+}

@@ -3,9 +3,9 @@
  * (chunked so a statement stays under PostgreSQL's 65 535 bind parameters).
  */
 import type pg from 'pg'
-import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageEventQuery, type UsageQuery, type UsageReport, type UsageStore } from '../../usage/usage-store.js'
-import type { UsageEvent, UsageGroupBy } from '../../usage/types.js'
-import { TOTALS_SQL, USAGE_COLUMNS, eventListWhere, outcomesOf, totalsOf, usageRow, type OutcomeRow } from '../sqlite/usage-store.js'
+import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type ScanCursor, type UsageEventQuery, type UsageQuery, type UsageReport, type UsageScan, type UsageStore } from '../../usage/usage-store.js'
+import type { ScannedEvent, UsageEvent, UsageGroupBy } from '../../usage/types.js'
+import { SCAN_COLUMNS, TOTALS_SQL, USAGE_COLUMNS, eventListWhere, outcomesOf, scannedEventOf, totalsOf, usageRow, type OutcomeRow, type ScanRow } from '../sqlite/usage-store.js'
 import { usageEventOf, type UsageEventRow } from '../rows/usage.js'
 
 /** Rows per INSERT statement: 39 columns × 500 rows = 19 500 parameters (PostgreSQL allows 65 535). */
@@ -78,6 +78,21 @@ export class PostgresUsageStore implements UsageStore {
       params,
     )
     return rows.map(usageEventOf)
+  }
+
+  async scan(q: UsageScan, after: ScanCursor | undefined, limit: number): Promise<ScannedEvent[]> {
+    // One lower bound on at_ms, the tighter one, so each page starts its index range where it reads.
+    const lowMs = after === undefined ? q.fromMs : Math.max(q.fromMs, after.atMs)
+    const params: unknown[] = [q.orgId, lowMs, q.toMs]
+    const where = ['org_id = $1', 'at_ms >= $2', 'at_ms < $3']
+    if (q.teamId !== undefined) where.push(`team_id = $${params.push(q.teamId)}`)
+    if (q.dataMode !== undefined) where.push(`data_mode = $${params.push(q.dataMode)}`)
+    if (after !== undefined) where.push(`(at_ms > $2 OR id > $${params.push(after.id)})`)
+    const { rows } = await this.pool.query<ScanRow>(
+      `SELECT ${SCAN_COLUMNS} FROM usage_events WHERE ${where.join(' AND ')} ORDER BY at_ms, id LIMIT $${params.push(limit)}`,
+      params,
+    )
+    return rows.map(scannedEventOf)
   }
 
   async requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>> {

@@ -22,6 +22,7 @@ import { newId } from '../../lib/ids.js'
 import { assert } from '../../lib/assert.js'
 import { addSaturating, micros, type Micros } from '../../money/index.js'
 import { counterKey, type CallCommit, type CommitResult, type LedgerStore } from '../../ledger/ledger-store.js'
+import { refusedScopeOf } from '../../ledger/admission.js'
 import {
   scopeName,
   type AllocateRequest,
@@ -774,8 +775,7 @@ function alreadyKind(reservation: Reservation): 'already_settled' | 'already_voi
   return reservation.status === 'settled' ? 'already_settled' : reservation.status === 'voided' ? 'already_voided' : 'already_expired'
 }
 
-/** Same rule as the SQLite store: the first wallet of the cascade that exists, else the team. */
+/** Same rule as the SQLite store and replay (`refusedScopeOf`). */
 function refusedScope(request: ReserveRequest, firstFunded: WalletRef | undefined): string {
-  const scope = firstFunded ?? request.cascade.find((ref) => ref.scopeKind === 'team') ?? request.cascade[request.cascade.length - 1]
-  return scope ? scopeName(scope) : `org:${request.orgId}`
+  return refusedScopeOf(request.cascade, request.orgId, firstFunded)
 }

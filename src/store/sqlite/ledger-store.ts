@@ -6,12 +6,12 @@
  */
 import { newId } from '../../lib/ids.js'
 import { assert } from '../../lib/assert.js'
-import { addSaturating, micros, percentOf, type Micros } from '../../money/index.js'
+import { addSaturating, micros, type Micros } from '../../money/index.js'
+import { choosePayer, hardCapRefusal, refusedScopeOf } from '../../ledger/admission.js'
 import { counterKey, type CallCommit, type CommitResult, type LedgerStore } from '../../ledger/ledger-store.js'
 import type { UsageEvent } from '../../usage/types.js'
 import {
   pendingReservation,
-  scopeName,
   type AllocateRequest,
   type CascadeStep,
   type BudgetCounterRef,
@@ -368,42 +368,23 @@ export class SqliteLedgerStore implements LedgerStore {
     const amount = request.amountMicros
     assert(Number.isSafeInteger(amount) && amount >= 0, `reserve amount: ${amount}`)
 
-    for (const budget of request.budgets) {
-      if (budget.limitMicros === undefined) continue
+    const capped = hardCapRefusal(request.budgets, (budget) => {
       const counter = this.sql.counter.get(budget.budgetId, budget.periodKey)
-      const used = (counter?.reserved_micros ?? 0) + (counter?.spent_micros ?? 0)
-      if (used + amount > budget.limitMicros) {
-        return {
-          kind: 'budget_cap_exceeded',
-          budgetId: budget.budgetId,
-          periodKey: budget.periodKey,
-          remainingMicros: micros(Math.max(0, budget.limitMicros - used)),
-        }
-      }
-    }
+      return (counter?.reserved_micros ?? 0) + (counter?.spent_micros ?? 0)
+    }, amount)
+    if (capped) return capped
 
     let payer: WalletRow | undefined
     if (request.walletRequired) {
-      let availableMax = 0
-      let firstFunded: WalletRef | undefined
-      for (const ref of request.cascade) {
-        const row = this.sql.walletByScope.get(request.orgId, ref.scopeKind, ref.scopeId)
-        if (!row || !belongs(row, ref)) continue
-        firstFunded ??= ref
-        const headroom = spendableMicros(row, request.walletCapPercent)
-        if (amount <= headroom) {
-          payer = row
-          break
-        }
-        availableMax = Math.max(availableMax, headroom)
+      const walletOf = (step: CascadeStep) => {
+        const row = this.sql.walletByScope.get(request.orgId, step.scopeKind, step.scopeId)
+        return row && { row, teamId: row.team_id ?? undefined, allocatedMicros: row.allocated_micros, reservedMicros: row.reserved_micros, spentMicros: row.spent_micros }
       }
-      if (!payer) {
-        return {
-          kind: 'insufficient_quota',
-          scope: refusedScope(request, firstFunded),
-          availableMicrosMax: micros(availableMax),
-        }
+      const choice = choosePayer(request.cascade, walletOf, amount, request.walletCapPercent)
+      if (choice.kind === 'insufficient_quota') {
+        return { kind: 'insufficient_quota', scope: refusedScope(request, choice.firstFunded), availableMicrosMax: choice.availableMicrosMax }
       }
+      payer = choice.wallet.row
       this.sql.addReserved.run(amount, payer.id)
       this.entry(payer.id, 'reservation', -amount, request.reservationId, undefined, request.atMs)
     }
@@ -535,23 +516,7 @@ export class SqliteLedgerStore implements LedgerStore {
 
 const ENTRY_KIND = { settled: 'settlement', voided: 'void', expired: 'expiry' } as const
 
-/** A cascade step naming a team (a user named by the call) takes only a wallet of that team. */
-function belongs(row: WalletRow, step: CascadeStep): boolean {
-  return step.teamOf === undefined || (row.team_id ?? '') === step.teamOf
-}
-
-/** How much more this wallet may take on: its cap minus what is reserved or spent. */
-function spendableMicros(row: WalletRow, capPercent: number): number {
-  // A block threshold above 100% still cannot spend money the wallet does not have.
-  const cap = Math.min(percentOf(micros(row.allocated_micros), capPercent), row.allocated_micros)
-  return Math.max(0, cap - row.reserved_micros - row.spent_micros)
-}
-
-/**
- * The scope a refusal (and its cost ticket) names: the first wallet in the cascade that exists —
- * the one that normally pays and would be topped up — or, with no wallet at all, the team.
- */
+/** The scope a refusal names (`refusedScopeOf`, shared with replay). */
 export function refusedScope(request: ReserveRequest, firstFunded: WalletRef | undefined): string {
-  const scope = firstFunded ?? request.cascade.find((ref) => ref.scopeKind === 'team') ?? request.cascade[request.cascade.length - 1]
-  return scope ? scopeName(scope) : `org:${request.orgId}`
+  return refusedScopeOf(request.cascade, request.orgId, firstFunded)
 }

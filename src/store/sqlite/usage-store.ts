@@ -1,8 +1,8 @@
 /** UsageStore on SQLite: batched inserts in one transaction; reports are GROUP BY over indexes. */
 import { micros } from '../../money/index.js'
-import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageEventQuery, type UsageQuery, type UsageReport, type UsageStore, type UsageTotals } from '../../usage/usage-store.js'
+import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type ScanCursor, type UsageEventQuery, type UsageQuery, type UsageReport, type UsageScan, type UsageStore, type UsageTotals } from '../../usage/usage-store.js'
 import { EVENT_FILTER_COLUMN, usageEventOf, type UsageEventRow } from '../rows/usage.js'
-import type { UsageEvent, UsageGroupBy } from '../../usage/types.js'
+import type { ScannedEvent, UsageEvent, UsageGroupBy } from '../../usage/types.js'
 import type { SqliteDatabase } from './db.js'
 
 export { usageMigrations } from './usage-schema.js'
@@ -31,6 +31,61 @@ export function usageRow(e: UsageEvent): unknown[] {
 }
 
 export const USAGE_COLUMNS = COLUMNS
+
+/** The columns `scan` reads (replay needs no breakdown, note or latency). */
+export const SCAN_COLUMNS = `id, request_id, at_ms, org_id, team_id, user_id, agent_id, key_name, endpoint_tag, prompt_version,
+  environment, provider, model_requested, model_served, endpoint, input_tokens, cache_read_tokens, cache_write_tokens,
+  cache_write_1h_tokens, output_tokens, reasoning_tokens, audio_input_tokens, audio_output_tokens, cost_micros, status,
+  decision, source`
+
+export type ScanRow = Record<string, string | number | null>
+
+/** A scanned row (PostgreSQL returns BIGINT as text: every number goes through Number). */
+export function scannedEventOf(row: ScanRow): ScannedEvent {
+  return scannedEventOfValues(SCAN_COLUMN_NAMES.map((name) => row[name] ?? null))
+}
+
+const SCAN_COLUMN_NAMES = SCAN_COLUMNS.split(',').map((name) => name.trim())
+
+/** The same from the values in SCAN_COLUMNS order (SQLite's raw rows: no object per row to build and collect). */
+export function scannedEventOfValues(v: ReadonlyArray<string | number | null>): ScannedEvent {
+  const text = (i: number) => (v[i] === null ? undefined : String(v[i]))
+  const int = (i: number) => Number(v[i] ?? 0)
+  return {
+    id: String(v[0]),
+    requestId: String(v[1]),
+    atMs: int(2),
+    attribution: {
+      orgId: String(v[3]),
+      teamId: text(4),
+      userId: text(5),
+      userFromKey: false,
+      agentId: text(6),
+      keyName: text(7),
+      endpointTag: text(8),
+      promptVersion: text(9),
+      environment: String(v[10]),
+    },
+    provider: String(v[11]),
+    modelRequested: String(v[12]),
+    modelServed: String(v[13]),
+    endpoint: String(v[14]) as ScannedEvent['endpoint'],
+    usage: {
+      inputTokens: int(15),
+      cacheReadTokens: int(16),
+      cacheWriteTokens: int(17),
+      cacheWrite1hTokens: int(18),
+      outputTokens: int(19),
+      reasoningTokens: int(20),
+      audioInputTokens: int(21),
+      audioOutputTokens: int(22),
+    },
+    costMicros: micros(int(23)),
+    status: String(v[24]) as ScannedEvent['status'],
+    decision: String(v[25]) as ScannedEvent['decision'],
+    source: String(v[26]) as ScannedEvent['source'],
+  }
+}
 
 export interface OutcomeRow {
   request_id: string
@@ -174,6 +229,22 @@ export class SqliteUsageStore implements UsageStore {
       .prepare<unknown[], UsageEventRow>(`SELECT * FROM usage_events WHERE ${where} ORDER BY at_ms DESC, id DESC LIMIT ?`)
       .all(...params, q.limit)
     return rows.map(usageEventOf)
+  }
+
+  async scan(q: UsageScan, after: ScanCursor | undefined, limit: number): Promise<ScannedEvent[]> {
+    // One lower bound on at_ms, the tighter one: with two, SQLite may start the index range at the
+    // window's start on every page, and a long replay turns quadratic.
+    const where = ['org_id = @orgId', 'at_ms >= @lowMs', 'at_ms < @toMs']
+    if (q.teamId !== undefined) where.push('team_id = @teamId')
+    if (q.dataMode !== undefined) where.push('data_mode = @dataMode')
+    if (after !== undefined) where.push('(at_ms > @afterMs OR id > @afterId)')
+    const lowMs = after === undefined ? q.fromMs : Math.max(q.fromMs, after.atMs)
+    const params = { orgId: q.orgId, lowMs, toMs: q.toMs, teamId: q.teamId, dataMode: q.dataMode, afterMs: after?.atMs, afterId: after?.id, limit }
+    const rows = this.db
+      .prepare<typeof params, Array<string | number | null>>(`SELECT ${SCAN_COLUMNS} FROM usage_events WHERE ${where.join(' AND ')} ORDER BY at_ms, id LIMIT @limit`)
+      .raw()
+      .all(params)
+    return rows.map(scannedEventOfValues)
   }
 
   async requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>> {

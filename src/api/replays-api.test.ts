@@ -1,0 +1,167 @@
+/**
+ * `POST /v1/replays` and `GET /v1/replays/{id}` as a caller meets them: who may run a replay,
+ * what a team_admin's replay sees (its own team's events only) and who may read it, and bad
+ * input refused with the field named and nothing started or changed.
+ *
+ * How: `buildTestApp` (SQLite in a temp dir, `inject`), usage events written straight to the
+ * store (two teams, one real and one demo event).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildTestApp, type TestApp } from '../../test/support/gateway.js'
+import { micros } from '../money/index.js'
+import { emptyUsage } from '../providers/index.js'
+import type { UsageEvent } from '../usage/index.js'
+
+const T0 = Date.UTC(2026, 10, 2, 10)
+const FROM = new Date(Date.UTC(2026, 10, 1)).toISOString()
+const TO = new Date(Date.UTC(2026, 11, 1)).toISOString()
+const POLICY = `
+budgets:
+  - name: alpha cap
+    scope: { kind: team, id: team_alpha }
+    period: monthly
+    amount_usd: 2
+    hard_limit: true
+`
+
+let t: TestApp
+
+async function call(method: 'GET' | 'POST', url: string, body?: unknown, token: string | null = t.adminToken) {
+  const response = await t.app.fastify.inject({
+    method,
+    url,
+    headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+  })
+  return { status: response.statusCode, body: response.body.length > 0 ? response.json() : undefined }
+}
+
+async function newToken(role: 'viewer' | 'team_admin', teamId?: string): Promise<string> {
+  const created = await call('POST', '/v1/admin-tokens', { name: `${role}-${teamId ?? 'org'}`, role, ...(teamId === undefined ? {} : { team_id: teamId }) })
+  expect(created.status).toBe(201)
+  return created.body.token as string
+}
+
+function anEvent(i: number, teamId: string, dataMode: 'real' | 'demo' = 'real'): UsageEvent {
+  return {
+    id: `evt_replay_api_${String(i).padStart(4, '0')}`,
+    requestId: `req_${i}`,
+    atMs: T0 + i * 60_000,
+    attribution: {
+      orgId: 'default',
+      teamId,
+      userId: undefined,
+      userFromKey: false,
+      agentId: undefined,
+      keyName: teamId,
+      endpointTag: 'chat',
+      promptVersion: undefined,
+      environment: 'default',
+    },
+    provider: 'mock',
+    targetId: 'mock',
+    modelRequested: 'gpt-4o',
+    modelServed: 'gpt-4o',
+    endpoint: 'chat_completions',
+    usage: { ...emptyUsage(), inputTokens: 10, outputTokens: 10 },
+    usageSource: 'reported',
+    usageNote: undefined,
+    costBreakdown: undefined,
+    costMicros: micros(1_000_000),
+    priceSource: 'test',
+    latencyMs: 5,
+    status: 'ok',
+    httpStatus: 200,
+    isStream: false,
+    decision: 'unenforced',
+    reservationId: undefined,
+    walletId: undefined,
+    dataMode,
+    source: 'gateway',
+    externalRequestId: undefined,
+  }
+}
+
+async function finished(id: string, token = t.adminToken): Promise<any> {
+  for (let i = 0; i < 200; i++) {
+    const { status, body } = await call('GET', `/v1/replays/${id}`, undefined, token)
+    expect(status).toBe(200)
+    if (body.status !== 'running') return body
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  throw new Error('replay did not finish')
+}
+
+beforeAll(async () => {
+  t = await buildTestApp()
+  const events = [...[0, 2, 4, 6].map((i) => anEvent(i, 'team_alpha')), ...[1, 3, 5].map((i) => anEvent(i, 'team_beta')), anEvent(7, 'team_alpha', 'demo')]
+  await t.app.stores.usage.insertBatch(events)
+})
+
+afterAll(async () => {
+  await t?.close()
+})
+
+describe('POST /v1/replays', () => {
+  it('an admin replays the org’s real events: the hard cap would have refused alpha’s 3rd and 4th calls', async () => {
+    const started = await call('POST', '/v1/replays', { from: FROM, to: TO, policy: POLICY })
+    expect(started.status, JSON.stringify(started.body)).toBe(202)
+    expect(started.body).toMatchObject({ status: 'running', from: FROM, to: TO, team_id: null })
+    const done = await finished(started.body.id)
+    expect(done.status).toBe('done')
+    expect(done.progress).toEqual({ processed: 7, total: 7 })
+    expect(done.report.totals).toMatchObject({ events: 7, avoided_micros: 2_000_000 })
+    const alpha = done.report.scopes.find((s: any) => s.name === 'alpha cap')
+    expect(alpha.blocked.examples.map((e: any) => e.request_id)).toEqual(['req_4', 'req_6'])
+  })
+
+  it('a team_admin replays its own team’s events only, and another team cannot read the result', async () => {
+    const beta = await newToken('team_admin', 'team_beta')
+    const started = await call('POST', '/v1/replays', { from: FROM, to: TO, policy: POLICY }, beta)
+    expect(started.status).toBe(202)
+    const done = await finished(started.body.id, beta)
+    expect(done.team_id).toBe('team_beta')
+    expect(done.report.totals.events).toBe(3)
+    expect(done.report.scopes[0].blocked.count).toBe(0)
+    const alpha = await newToken('team_admin', 'team_alpha')
+    expect((await call('GET', `/v1/replays/${started.body.id}`, undefined, alpha)).status).toBe(404)
+  })
+
+  it('data_mode: demo replays the demo’s events instead', async () => {
+    const started = await call('POST', '/v1/replays', { from: FROM, to: TO, policy: POLICY, data_mode: 'demo' })
+    expect((await finished(started.body.id)).report.totals.events).toBe(1)
+  })
+
+  it('a viewer may not run one; no token is 401', async () => {
+    const viewer = await newToken('viewer')
+    expect((await call('POST', '/v1/replays', { from: FROM, to: TO, policy: POLICY }, viewer)).status).toBe(403)
+    expect((await call('POST', '/v1/replays', { from: FROM, to: TO, policy: POLICY }, null)).status).toBe(401)
+  })
+
+  it('bad input is a 400 naming the field, and changes nothing', async () => {
+    const budgetsBefore = await call('GET', '/v1/billing/budgets')
+    const cases: Array<[unknown, string]> = [
+      [{ from: FROM, to: TO, policy: POLICY.replace('amount_usd: 2', 'amount_usd: -2') }, 'policy.budgets[0].amount_usd'],
+      [
+        { from: FROM, to: TO, policy: { budgets: [{ name: 'x', scope: { kind: 'team', id: 'a' }, period: 'hourly', amount_usd: 1 }] } },
+        'policy.budgets[0].period',
+      ],
+      [{ from: FROM, to: TO, policy: 'budgets: [' }, 'policy'],
+      [{ from: FROM, to: TO, policy: { wallets: [{ scope: { kind: 'team', id: 'a' } }] } }, 'policy.wallets[0].allocated_usd'],
+      [{ from: TO, to: FROM, policy: POLICY }, 'from'],
+      [{ from: 'yesterday', to: TO, policy: POLICY }, 'from'],
+      [{ from: FROM, to: TO }, 'policy'],
+    ]
+    for (const [body, path] of cases) {
+      const reply = await call('POST', '/v1/replays', body)
+      expect(reply.status, JSON.stringify(body)).toBe(400)
+      expect(reply.body.error.code).toBe('invalid_request')
+      expect(reply.body.error.message, JSON.stringify(reply.body)).toContain(path)
+    }
+    expect(await call('GET', '/v1/billing/budgets')).toEqual(budgetsBefore)
+  })
+
+  it('an unknown replay is 404', async () => {
+    expect((await call('GET', '/v1/replays/rpl_nope')).status).toBe(404)
+  })
+})
