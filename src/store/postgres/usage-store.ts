@@ -1,17 +1,17 @@
 /**
  * UsageStore on PostgreSQL. The recorder already batches; a batch is one multi-row INSERT
- * (chunked so a statement stays under PostgreSQL's 65 535 bind parameters).
+ * (chunked so a statement stays under PostgreSQL's 65 535 bind parameters), whose rows a
+ * statement trigger sums into the rollups in the same transaction. Reports read rollups plus at
+ * most two hours of events.
  */
 import type pg from 'pg'
 import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageQuery, type UsageReport, type UsageStore } from '../../usage/usage-store.js'
-import type { UsageEvent, UsageGroupBy } from '../../usage/types.js'
-import { USAGE_COLUMNS, outcomesOf, totalsOf, usageRow, type OutcomeRow } from '../sqlite/usage-store.js'
+import type { UsageEvent } from '../../usage/types.js'
+import { mergeParts, partSumsSql, planReport, rollupDimFor, rollupGroupColumns, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
+import { USAGE_COLUMNS, outcomesOf, usageRow, type OutcomeRow } from '../sqlite/usage-store.js'
 
 /** Rows per INSERT statement: 39 columns × 500 rows = 19 500 parameters (PostgreSQL allows 65 535). */
 const ROWS_PER_STATEMENT = 500
-
-const TOTALS_SQL = `count(*) AS requests, sum(cost_micros) AS cost_micros, sum(input_tokens) AS input_tokens,
-  sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens, sum(reasoning_tokens) AS reasoning_tokens`
 
 function insertSql(rows: number): string {
   const n = USAGE_COLUMNS.length
@@ -34,42 +34,35 @@ export class PostgresUsageStore implements UsageStore {
     return result.rowCount === 1
   }
 
+  /** Whole hours and days from rollups, at most two hours at the edges from events (rows/usage-rollups.ts). */
   async query(q: UsageQuery): Promise<UsageReport> {
-    const params: unknown[] = [q.orgId, q.fromMs, q.toMs]
-    const where = ['org_id = $1', 'at_ms >= $2', 'at_ms < $3']
+    const parts = await Promise.all(planReport(q).map((part) => this.partRows(q, part)))
+    return mergeParts(q.groupBy, parts.flat())
+  }
+
+  /** The report computed from events alone: what the rollup-served report must equal (tests, benchmark). */
+  async queryEvents(q: UsageQuery): Promise<UsageReport> {
+    return mergeParts(q.groupBy, await this.partRows(q, { source: 'events', fromMs: q.fromMs, toMs: q.toMs }))
+  }
+
+  private async partRows(q: UsageQuery, part: ReportPart): Promise<PartRow[]> {
+    const fromRollups = part.source === 'rollups'
+    const params: unknown[] = [q.orgId, part.fromMs, part.toMs, q.bucketMs]
+    const at = fromRollups ? 'bucket_ms' : 'at_ms'
+    const where = [`org_id = $1`, `${at} >= $2`, `${at} < $3`]
+    if (fromRollups) where.push(`dim = $${params.push(rollupDimFor(q.groupBy))}`, `grain_ms = $${params.push(part.grainMs)}`)
     if (q.teamId !== undefined) where.push(`team_id = $${params.push(q.teamId)}`)
     if (q.environment !== undefined) where.push(`environment = $${params.push(q.environment)}`)
     if (q.dataMode !== undefined) where.push(`data_mode = $${params.push(q.dataMode)}`)
-    const whereSql = where.join(' AND ')
-    const groupCols = q.groupBy.map((g) => `${GROUP_COLUMN[g]} AS "${g}"`)
-    const groupBySql = q.groupBy.map((g) => GROUP_COLUMN[g]).join(', ')
-
-    const totals = (await this.pool.query(`SELECT ${TOTALS_SQL} FROM usage_events WHERE ${whereSql}`, params)).rows[0]
-    const groups = q.groupBy.length
-      ? (
-          await this.pool.query(
-            `SELECT ${groupCols.join(', ')}, ${TOTALS_SQL} FROM usage_events WHERE ${whereSql}
-             GROUP BY ${groupBySql} ORDER BY cost_micros DESC`,
-            params,
-          )
-        ).rows
-      : []
-    const bucketParam = `$${params.length + 1}`
-    const series = (
-      await this.pool.query(
-        `SELECT (at_ms / ${bucketParam}::bigint) * ${bucketParam}::bigint AS bucket_start_ms${groupCols.length ? ', ' + groupCols.join(', ') : ''}, ${TOTALS_SQL}
-         FROM usage_events WHERE ${whereSql}
-         GROUP BY bucket_start_ms${groupBySql ? ', ' + groupBySql : ''} ORDER BY bucket_start_ms`,
-        [...params, q.bucketMs],
-      )
-    ).rows
-    const keyOf = (row: Record<string, unknown>) =>
-      Object.fromEntries(q.groupBy.map((g) => [g, (row[g] as string | null) ?? null])) as Partial<Record<UsageGroupBy, string | null>>
-    return {
-      totals: totalsOf(totals),
-      groups: groups.map((row) => ({ key: keyOf(row), ...totalsOf(row) })),
-      series: series.map((row) => ({ bucketStartMs: Number(row.bucket_start_ms), key: keyOf(row), ...totalsOf(row) })),
-    }
+    const groupCols = fromRollups ? rollupGroupColumns(q.groupBy) : q.groupBy.map((g) => `${GROUP_COLUMN[g]} AS "${g}"`)
+    const positions = groupCols.map((_, i) => i + 2)
+    const { rows } = await this.pool.query<PartRow>(
+      `SELECT (${at} / $4::bigint) * $4::bigint AS bucket_start_ms${groupCols.map((c) => `, ${c}`).join('')}, ${partSumsSql(part.source)}
+       FROM ${fromRollups ? 'usage_rollups' : 'usage_events'} WHERE ${where.join(' AND ')}
+       GROUP BY ${[1, ...positions].join(', ')}`,
+      params,
+    )
+    return rows
   }
 
   async requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>> {

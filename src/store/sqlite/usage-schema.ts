@@ -1,4 +1,5 @@
 import type { SqliteMigration } from './db.js'
+import { rollupRowUpsertSql, rollupTableSql, rollupUpsertFromSql } from '../rows/usage-rollups.js'
 
 /**
  * usage_events: one row per priced call. Columns are flat (not JSON) so reports group and filter
@@ -58,4 +59,17 @@ export const usageMigrations: readonly SqliteMigration[] = [
       ALTER TABLE usage_events ADD COLUMN usage_note TEXT;
       ALTER TABLE usage_events ADD COLUMN cost_breakdown_json TEXT;
     ` },
+  {
+    // Hourly and daily sums per dimension (src/store/rows/usage-rollups.ts), kept by a trigger in
+    // the transaction of every event insert, whatever path wrote the event; built here from the
+    // events already stored.
+    id: 'usage-0003-rollups',
+    sql: `
+      ${rollupTableSql(' WITHOUT ROWID')}
+      CREATE TRIGGER usage_rollups_on_insert AFTER INSERT ON usage_events BEGIN
+        ${rollupRowUpsertSql()}
+      END;
+      ${rollupUpsertFromSql('usage_events')};
+    `,
+  },
 ]

@@ -1,8 +1,12 @@
-/** UsageStore on SQLite: batched inserts in one transaction; reports are GROUP BY over indexes. */
+/**
+ * UsageStore on SQLite: batched inserts in one transaction, each event summed into the rollups by
+ * a trigger in that transaction; reports read rollups plus at most two hours of events.
+ */
 import { micros } from '../../money/index.js'
-import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageQuery, type UsageReport, type UsageStore, type UsageTotals } from '../../usage/usage-store.js'
-import type { UsageEvent, UsageGroupBy } from '../../usage/types.js'
+import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageQuery, type UsageReport, type UsageStore } from '../../usage/usage-store.js'
+import type { UsageEvent } from '../../usage/types.js'
 import type { SqliteDatabase } from './db.js'
+import { mergeParts, partSumsSql, planReport, rollupDimFor, rollupGroupColumns, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
 
 export { usageMigrations } from './usage-schema.js'
 
@@ -15,12 +19,17 @@ const COLUMNS = [
   'external_request_id', 'cache_write_1h_tokens', 'usage_note', 'cost_breakdown_json',
 ] as const
 
+/** An absent or empty attribution is stored as NULL: reports show both as "none" (the rollups key it as ''). */
+function orNull(value: string | undefined): string | null {
+  return value === undefined || value === '' ? null : value
+}
+
 export function usageRow(e: UsageEvent): unknown[] {
   const a = e.attribution
   const u = e.usage
   return [
-    e.id, e.requestId, e.atMs, a.orgId, a.teamId ?? null, a.userId ?? null, a.agentId ?? null, a.keyName ?? null,
-    a.endpointTag ?? null, a.promptVersion ?? null, a.environment, e.provider, e.targetId ?? null, e.modelRequested,
+    e.id, e.requestId, e.atMs, a.orgId, orNull(a.teamId), orNull(a.userId), orNull(a.agentId), orNull(a.keyName),
+    orNull(a.endpointTag), orNull(a.promptVersion), a.environment, e.provider, e.targetId ?? null, e.modelRequested,
     e.modelServed, e.endpoint, u.inputTokens, u.cacheReadTokens, u.cacheWriteTokens, u.outputTokens,
     u.reasoningTokens, u.audioInputTokens, u.audioOutputTokens, e.usageSource, e.costMicros, e.priceSource,
     e.latencyMs, e.status, e.httpStatus, e.isStream ? 1 : 0, e.decision, e.reservationId ?? null,
@@ -46,29 +55,6 @@ export function outcomesOf(rows: readonly OutcomeRow[]): Map<string, RequestOutc
     outcomes.set(row.request_id, { status: row.status, httpStatus: Number(row.http_status), costMicros: micros(Number(row.cost_micros)), atMs: Number(row.at_ms) })
   }
   return outcomes
-}
-
-interface TotalsRow {
-  requests: number
-  cost_micros: number | null
-  input_tokens: number | null
-  output_tokens: number | null
-  cache_read_tokens: number | null
-  reasoning_tokens: number | null
-}
-
-const TOTALS_SQL = `count(*) AS requests, sum(cost_micros) AS cost_micros, sum(input_tokens) AS input_tokens,
-  sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens, sum(reasoning_tokens) AS reasoning_tokens`
-
-export function totalsOf(row: TotalsRow): UsageTotals {
-  return {
-    requests: row.requests,
-    costMicros: micros(row.cost_micros ?? 0),
-    inputTokens: row.input_tokens ?? 0,
-    outputTokens: row.output_tokens ?? 0,
-    cacheReadTokens: row.cache_read_tokens ?? 0,
-    reasoningTokens: row.reasoning_tokens ?? 0,
-  }
 }
 
 export class SqliteUsageStore implements UsageStore {
@@ -100,39 +86,40 @@ export class SqliteUsageStore implements UsageStore {
     return this.insert.run(usageRow(event)).changes === 1
   }
 
+  /** Whole hours and days from rollups, at most two hours at the edges from events (rows/usage-rollups.ts). */
   async query(q: UsageQuery): Promise<UsageReport> {
-    const where = ['org_id = @orgId', 'at_ms >= @fromMs', 'at_ms < @toMs']
+    return mergeParts(q.groupBy, planReport(q).flatMap((part) => this.partRows(q, part)))
+  }
+
+  /** The report computed from events alone: what the rollup-served report must equal (tests, benchmark). */
+  async queryEvents(q: UsageQuery): Promise<UsageReport> {
+    return mergeParts(q.groupBy, this.partRows(q, { source: 'events', fromMs: q.fromMs, toMs: q.toMs }))
+  }
+
+  private partRows(q: UsageQuery, part: ReportPart): PartRow[] {
+    const fromRollups = part.source === 'rollups'
+    const where = fromRollups
+      ? ['org_id = @orgId', 'dim = @dim', 'grain_ms = CAST(@grainMs AS INTEGER)', 'bucket_ms >= @fromMs', 'bucket_ms < @toMs']
+      : ['org_id = @orgId', 'at_ms >= @fromMs', 'at_ms < @toMs']
     if (q.teamId !== undefined) where.push('team_id = @teamId')
     if (q.environment !== undefined) where.push('environment = @environment')
     if (q.dataMode !== undefined) where.push('data_mode = @dataMode')
-    const params = { orgId: q.orgId, fromMs: q.fromMs, toMs: q.toMs, teamId: q.teamId, environment: q.environment, dataMode: q.dataMode, bucketMs: q.bucketMs }
-    const whereSql = where.join(' AND ')
-    const groupCols = q.groupBy.map((g) => `${GROUP_COLUMN[g]} AS "${g}"`)
-    const groupBySql = q.groupBy.map((g) => GROUP_COLUMN[g]).join(', ')
-
-    const totals = this.db.prepare<typeof params, TotalsRow>(`SELECT ${TOTALS_SQL} FROM usage_events WHERE ${whereSql}`).get(params)!
-    const groups = q.groupBy.length
-      ? this.db
-          .prepare<typeof params, TotalsRow & Record<string, string | null>>(
-            `SELECT ${groupCols.join(', ')}, ${TOTALS_SQL} FROM usage_events WHERE ${whereSql}
-             GROUP BY ${groupBySql} ORDER BY cost_micros DESC`,
-          )
-          .all(params)
-      : []
-    const series = this.db
-      .prepare<typeof params, TotalsRow & Record<string, string | number | null>>(
-        `SELECT CAST(at_ms / @bucketMs AS INTEGER) * @bucketMs AS bucket_start_ms${groupCols.length ? ', ' + groupCols.join(', ') : ''}, ${TOTALS_SQL}
-         FROM usage_events WHERE ${whereSql}
-         GROUP BY bucket_start_ms${groupBySql ? ', ' + groupBySql : ''} ORDER BY bucket_start_ms`,
+    const params = {
+      orgId: q.orgId, fromMs: part.fromMs, toMs: part.toMs, teamId: q.teamId, environment: q.environment, dataMode: q.dataMode,
+      bucketMs: q.bucketMs, dim: rollupDimFor(q.groupBy), grainMs: part.grainMs,
+    }
+    const groupCols = fromRollups ? rollupGroupColumns(q.groupBy) : q.groupBy.map((g) => `${GROUP_COLUMN[g]} AS "${g}"`)
+    const at = fromRollups ? 'bucket_ms' : 'at_ms'
+    const positions = groupCols.map((_, i) => i + 2)
+    return this.db
+      .prepare<typeof params, PartRow>(
+        // better-sqlite3 binds JS numbers as REAL: cast, or the bucket is fractional.
+        `SELECT CAST(CAST(${at} / @bucketMs AS INTEGER) * @bucketMs AS INTEGER) AS bucket_start_ms${groupCols.map((c) => `, ${c}`).join('')},
+           ${partSumsSql(part.source)}
+         FROM ${fromRollups ? 'usage_rollups' : 'usage_events'} WHERE ${where.join(' AND ')}
+         GROUP BY ${[1, ...positions].join(', ')}`,
       )
       .all(params)
-    const keyOf = (row: Record<string, unknown>) =>
-      Object.fromEntries(q.groupBy.map((g) => [g, (row[g] as string | null) ?? null])) as Partial<Record<UsageGroupBy, string | null>>
-    return {
-      totals: totalsOf(totals),
-      groups: groups.map((row) => ({ key: keyOf(row), ...totalsOf(row) })),
-      series: series.map((row) => ({ bucketStartMs: row.bucket_start_ms as number, key: keyOf(row), ...totalsOf(row) })),
-    }
   }
 
   async requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>> {

@@ -1,0 +1,277 @@
+/**
+ * Usage rollups, shared by the SQLite and PostgreSQL usage stores: the table, the SQL that keeps
+ * it, and how a report is cut into parts served by rollups and parts scanned from events.
+ *
+ * Why: a usage report over a large store must not scan every event in its range. Each event is
+ * summed, in the transaction that inserts it, into `usage_rollups` rows at two grains (UTC hour
+ * and UTC day). A row is keyed by org, dimension, grain, bucket start, data mode, environment,
+ * team and the dimension's value, so any report filtered by team / environment / data mode and
+ * grouped by at most one other dimension (plus team and environment) reads rollups only.
+ *
+ * Dimension `*` has no value: its rows sum per (team, environment, data mode) and serve totals
+ * and the team and environment breakdowns. Every other dimension's rows partition the same events
+ * again by one attribution field. An absent attribution is stored as `''` in the key (a NULL
+ * would never match an upsert's conflict target); `usageRow` turns empty attribution into NULL,
+ * so `''` there always means "none".
+ */
+import { micros } from '../../money/index.js'
+import type { UsageGroupBy } from '../../usage/types.js'
+import type { UsageGroup, UsageQuery, UsageReport, UsageSeriesPoint, UsageTotals } from '../../usage/usage-store.js'
+
+export const HOUR_MS = 3_600_000
+export const DAY_MS = 86_400_000
+/** The grains rollups are kept at: each divides the next, and both divide the API's hour and day buckets. */
+export const ROLLUP_GRAINS_MS = [HOUR_MS, DAY_MS] as const
+
+/** Rollup dimension → the usage_events column its value comes from. `*` has none. */
+export const ROLLUP_DIMS = {
+  '*': undefined,
+  provider: 'provider',
+  model: 'model_served',
+  user: 'user_id',
+  agent: 'agent_id',
+  endpoint: 'endpoint_tag',
+  prompt_version: 'prompt_version',
+} as const
+export type RollupDim = keyof typeof ROLLUP_DIMS
+
+/**
+ * Summed columns, each as the SQL that makes it from one event row (`r` is the row's prefix:
+ * `e.` or `NEW.`). Errors are calls that failed upstream or in the gateway; refusals are not errors.
+ */
+const ROLLUP_SUMS: Record<string, (r: string) => string> = {
+  requests: () => '1',
+  error_requests: (r) => `CASE WHEN ${r}status IN ('upstream_error', 'error') THEN 1 ELSE 0 END`,
+  cost_micros: (r) => `${r}cost_micros`,
+  input_tokens: (r) => `${r}input_tokens`,
+  output_tokens: (r) => `${r}output_tokens`,
+  cache_read_tokens: (r) => `${r}cache_read_tokens`,
+  cache_write_tokens: (r) => `${r}cache_write_tokens`,
+  cache_write_1h_tokens: (r) => `${r}cache_write_1h_tokens`,
+  reasoning_tokens: (r) => `${r}reasoning_tokens`,
+  audio_input_tokens: (r) => `${r}audio_input_tokens`,
+  audio_output_tokens: (r) => `${r}audio_output_tokens`,
+}
+const SUM_COLUMNS = Object.keys(ROLLUP_SUMS)
+const KEY_COLUMNS = ['org_id', 'dim', 'grain_ms', 'bucket_ms', 'data_mode', 'environment', 'team_id', 'value'] as const
+
+/** The table; `extra` is the dialect's table option (SQLite: WITHOUT ROWID). */
+export function rollupTableSql(extra = ''): string {
+  return `
+    CREATE TABLE usage_rollups (
+      org_id TEXT NOT NULL,
+      dim TEXT NOT NULL,
+      grain_ms BIGINT NOT NULL,
+      bucket_ms BIGINT NOT NULL,
+      data_mode TEXT NOT NULL,
+      environment TEXT NOT NULL,
+      team_id TEXT NOT NULL,
+      value TEXT NOT NULL,
+      ${SUM_COLUMNS.map((c) => `${c} BIGINT NOT NULL`).join(',\n      ')},
+      PRIMARY KEY (${KEY_COLUMNS.join(', ')})
+    )${extra};`
+}
+
+/**
+ * `INSERT … SELECT` summing the events of `source` (aliased `e`) into rollups, one row per
+ * (grain, dimension, key), adding to rows already there. Used by the PostgreSQL statement
+ * trigger (source: the statement's inserted rows) and by both rebuilds (source: usage_events).
+ * Rows are written in key order, so concurrent writers lock shared rows in the same order.
+ */
+export function rollupUpsertFromSql(source: string): string {
+  const grains = ROLLUP_GRAINS_MS.map((g) => `SELECT CAST(${g} AS BIGINT) AS grain_ms`).join(' UNION ALL ')
+  const dims = Object.keys(ROLLUP_DIMS).map((d) => `SELECT '${d}' AS dim`).join(' UNION ALL ')
+  const value = `CASE d.dim ${Object.entries(ROLLUP_DIMS)
+    .filter(([, column]) => column !== undefined)
+    .map(([dim, column]) => `WHEN '${dim}' THEN e.${column}`)
+    .join(' ')} END`
+  const keys = [
+    'e.org_id', 'd.dim', 'g.grain_ms', '(e.at_ms / g.grain_ms) * g.grain_ms', 'e.data_mode', 'e.environment',
+    "COALESCE(e.team_id, '')", `COALESCE(${value}, '')`,
+  ]
+  const sums = Object.values(ROLLUP_SUMS).map((sum) => `SUM(${sum('e.')})`)
+  const positions = keys.map((_, i) => i + 1).join(', ')
+  return `
+    INSERT INTO usage_rollups (${[...KEY_COLUMNS, ...SUM_COLUMNS].join(', ')})
+    SELECT ${[...keys, ...sums].join(', ')}
+    FROM ${source} e CROSS JOIN (${grains}) g CROSS JOIN (${dims}) d
+    WHERE true
+    GROUP BY ${positions} ORDER BY ${positions}
+    ${onConflictAdd()}`
+}
+
+/** The upsert's conflict clause: a key already there gets the new sums added. */
+export function onConflictAdd(): string {
+  return `ON CONFLICT (${KEY_COLUMNS.join(', ')}) DO UPDATE SET ${SUM_COLUMNS.map((c) => `${c} = usage_rollups.${c} + excluded.${c}`).join(', ')}`
+}
+
+/**
+ * SQLite's per-row trigger body: one multi-row upsert of the new event (`NEW`) into every
+ * (grain, dimension) row it belongs to — 14 rows, one statement.
+ */
+export function rollupRowUpsertSql(): string {
+  const sums = Object.values(ROLLUP_SUMS).map((sum) => sum('NEW.'))
+  const rows: string[] = []
+  for (const grain of ROLLUP_GRAINS_MS) {
+    for (const [dim, column] of Object.entries(ROLLUP_DIMS)) {
+      const value = column === undefined ? "''" : `COALESCE(NEW.${column}, '')`
+      rows.push(
+        `(NEW.org_id, '${dim}', ${grain}, (CAST(NEW.at_ms AS INTEGER) / ${grain}) * ${grain}, NEW.data_mode, NEW.environment, COALESCE(NEW.team_id, ''), ${value}, ${sums.join(', ')})`,
+      )
+    }
+  }
+  return `INSERT INTO usage_rollups (${[...KEY_COLUMNS, ...SUM_COLUMNS].join(', ')}) VALUES\n      ${rows.join(',\n      ')}\n      ${onConflictAdd()};`
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading: which parts of a report come from where
+
+/** A slice of a report's range and what serves it: rollups at a grain, or a scan of events. */
+export interface ReportPart {
+  readonly source: 'events' | 'rollups'
+  readonly grainMs?: number
+  readonly fromMs: number
+  readonly toMs: number
+}
+
+/** Where each group-by dimension is read in the rollups: which dim's rows, and which column. */
+const ROLLUP_GROUP: Record<UsageGroupBy, { dim: RollupDim | undefined; column: string; nullable: boolean }> = {
+  team: { dim: undefined, column: 'team_id', nullable: true },
+  environment: { dim: undefined, column: 'environment', nullable: false },
+  provider: { dim: 'provider', column: 'value', nullable: false },
+  model: { dim: 'model', column: 'value', nullable: false },
+  user: { dim: 'user', column: 'value', nullable: true },
+  agent: { dim: 'agent', column: 'value', nullable: true },
+  endpoint: { dim: 'endpoint', column: 'value', nullable: true },
+  prompt_version: { dim: 'prompt_version', column: 'value', nullable: true },
+}
+
+/** The rollup dimension that serves `groupBy`, or undefined when two of them need their own (then events are scanned). */
+export function rollupDimFor(groupBy: readonly UsageGroupBy[]): RollupDim | undefined {
+  const dims = [...new Set(groupBy.map((g) => ROLLUP_GROUP[g].dim).filter((d) => d !== undefined))]
+  if (dims.length > 1) return undefined
+  return dims[0] ?? '*'
+}
+
+/** `column AS "name"` for each group-by dimension read from rollups (`''` back to NULL where a value may be absent). */
+export function rollupGroupColumns(groupBy: readonly UsageGroupBy[]): string[] {
+  return groupBy.map((g) => {
+    const { column, nullable } = ROLLUP_GROUP[g]
+    return nullable ? `NULLIF(${column}, '') AS "${g}"` : `${column} AS "${g}"`
+  })
+}
+
+/**
+ * Cuts [fromMs, toMs) into parts: whole days from day rollups (only for day buckets), whole hours
+ * from hour rollups, and the minutes before the first and after the last whole hour scanned from
+ * events — at most two hours of events, whatever the range. A report the rollups cannot serve
+ * (minute buckets; two dimensions that each need their own rows) is one scan of events.
+ */
+export function planReport(q: Pick<UsageQuery, 'fromMs' | 'toMs' | 'bucketMs' | 'groupBy'>): ReportPart[] {
+  const { fromMs, toMs, bucketMs } = q
+  if (bucketMs % HOUR_MS !== 0 || rollupDimFor(q.groupBy) === undefined) return [{ source: 'events', fromMs, toMs }]
+  const hourFrom = Math.ceil(fromMs / HOUR_MS) * HOUR_MS
+  const hourTo = Math.floor(toMs / HOUR_MS) * HOUR_MS
+  if (hourFrom >= hourTo) return [{ source: 'events', fromMs, toMs }]
+  const parts: ReportPart[] = []
+  const push = (part: ReportPart) => {
+    if (part.fromMs < part.toMs) parts.push(part)
+  }
+  push({ source: 'events', fromMs, toMs: hourFrom })
+  const dayFrom = Math.ceil(hourFrom / DAY_MS) * DAY_MS
+  const dayTo = Math.floor(hourTo / DAY_MS) * DAY_MS
+  if (bucketMs % DAY_MS === 0 && dayFrom < dayTo) {
+    push({ source: 'rollups', grainMs: HOUR_MS, fromMs: hourFrom, toMs: dayFrom })
+    push({ source: 'rollups', grainMs: DAY_MS, fromMs: dayFrom, toMs: dayTo })
+    push({ source: 'rollups', grainMs: HOUR_MS, fromMs: dayTo, toMs: hourTo })
+  } else {
+    push({ source: 'rollups', grainMs: HOUR_MS, fromMs: hourFrom, toMs: hourTo })
+  }
+  push({ source: 'events', fromMs: hourTo, toMs })
+  return parts
+}
+
+// ---------------------------------------------------------------------------------------------
+// Merging the parts into one report
+
+/** One aggregated row from any part: its series bucket, its group key values, its sums. */
+export interface PartRow {
+  bucket_start_ms: number | string
+  requests: number | string | null
+  cost_micros: number | string | null
+  input_tokens: number | string | null
+  output_tokens: number | string | null
+  cache_read_tokens: number | string | null
+  reasoning_tokens: number | string | null
+  [group: string]: unknown
+}
+
+/** The sums every part selects, over events or over rollups (`requests` is a sum of counts there). */
+export function partSumsSql(from: 'events' | 'rollups'): string {
+  const requests = from === 'events' ? 'count(*)' : 'sum(requests)'
+  return `${requests} AS requests, sum(cost_micros) AS cost_micros, sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens, sum(reasoning_tokens) AS reasoning_tokens`
+}
+
+function zero(): UsageTotals {
+  return { requests: 0, costMicros: micros(0), inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, reasoningTokens: 0 }
+}
+
+function add(into: UsageTotals, row: PartRow): void {
+  into.requests += Number(row.requests ?? 0)
+  into.costMicros = micros(into.costMicros + Number(row.cost_micros ?? 0))
+  into.inputTokens += Number(row.input_tokens ?? 0)
+  into.outputTokens += Number(row.output_tokens ?? 0)
+  into.cacheReadTokens += Number(row.cache_read_tokens ?? 0)
+  into.reasoningTokens += Number(row.reasoning_tokens ?? 0)
+}
+
+type Key = Partial<Record<UsageGroupBy, string | null>>
+
+/**
+ * Sums the parts' rows into totals, groups (by key) and series (by bucket and key). Groups come
+ * most expensive first and series oldest first; ties are broken by key, so the same events give
+ * the same report however the range was cut.
+ */
+export function mergeParts(groupBy: readonly UsageGroupBy[], rows: Iterable<PartRow>): UsageReport {
+  const totals = zero()
+  const groups = new Map<string, { key: Key; sums: UsageTotals }>()
+  const series = new Map<string, { bucketStartMs: number; key: Key; sums: UsageTotals }>()
+  for (const row of rows) {
+    const key = Object.fromEntries(groupBy.map((g) => [g, (row[g] as string | null | undefined) ?? null])) as Key
+    const keyText = JSON.stringify(groupBy.map((g) => key[g]))
+    const bucketStartMs = Number(row.bucket_start_ms)
+    add(totals, row)
+    if (groupBy.length) {
+      const group = groups.get(keyText) ?? { key, sums: zero() }
+      groups.set(keyText, group)
+      add(group.sums, row)
+    }
+    const point = series.get(`${bucketStartMs} ${keyText}`) ?? { bucketStartMs, key, sums: zero() }
+    series.set(`${bucketStartMs} ${keyText}`, point)
+    add(point.sums, row)
+  }
+  const byKey = (a: { key: Key }, b: { key: Key }) => compareKeys(groupBy, a.key, b.key)
+  return {
+    totals,
+    groups: [...groups.values()]
+      .sort((a, b) => b.sums.costMicros - a.sums.costMicros || byKey(a, b))
+      .map((g): UsageGroup => ({ key: g.key, ...g.sums })),
+    series: [...series.values()]
+      .sort((a, b) => a.bucketStartMs - b.bucketStartMs || b.sums.costMicros - a.sums.costMicros || byKey(a, b))
+      .map((p): UsageSeriesPoint => ({ bucketStartMs: p.bucketStartMs, key: p.key, ...p.sums })),
+  }
+}
+
+/** Absent (null) first, then by code point: the same order in both stores and in JS. */
+function compareKeys(groupBy: readonly UsageGroupBy[], a: Key, b: Key): number {
+  for (const g of groupBy) {
+    const x = a[g] ?? null
+    const y = b[g] ?? null
+    if (x === y) continue
+    if (x === null) return -1
+    if (y === null) return 1
+    return x < y ? -1 : 1
+  }
+  return 0
+}
