@@ -9,6 +9,7 @@
  *   npm run bench                       # the full run (a few minutes on 2 cores)
  *   npm run bench -- --quick            # a tenth of the requests: a smoke test
  *   npm run bench -- --profile[=enforced|=bare]   # CPU-profile the gateway (or the bare proxy) under load: hotspots
+ *   npm run bench -- --usage-views [--events=N]   # the console's usage views over 1M events (usage-views.ts)
  *
  * Results: a markdown table on stdout and bench/results/latest.json.
  */
@@ -22,6 +23,7 @@ import { allocateBenchWallet, benchConsumerKey, startGateway, type Gateway, type
 import { runLoad, type LoadResult } from './load.js'
 import { cpuTimeNs, spawnChild, unexpectedExits, type Child } from './procs.js'
 import { profileGateway } from './profile-run.js'
+import { usageViewsBench } from './usage-views.js'
 import {
   bareTarget,
   checks,
@@ -414,12 +416,21 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 const profileArg = process.argv.find((a) => a.startsWith('--profile'))
 const profiled = profileArg === '--profile=enforced' ? 'enforced' : profileArg === '--profile=bare' ? 'bare' : 'plain'
+const usageViews = process.argv.includes('--usage-views')
+/** Writing 1M events into two stores takes a while on a shared 2-core machine. */
+const deadlineMs = usageViews ? 6 * benchDeadlineMs : benchDeadlineMs
 // A last resort: a hung run ends anyway; exiting kills every child (procs.ts).
 setTimeout(() => {
-  process.stderr.write(`bench: still running after ${benchDeadlineMs / 1000} s; giving up\n`)
+  process.stderr.write(`bench: still running after ${deadlineMs / 1000} s; giving up\n`)
   process.exit(1)
-}, benchDeadlineMs).unref()
-const main = profileArg === undefined ? benchmark() : profileGateway(profiled, { startMock, startBare, chatBody })
+}, deadlineMs).unref()
+const main = usageViews
+  ? usageViewsBench().then((ok) => {
+      if (!ok) throw new Error(`a usage view answered over its bound`)
+    })
+  : profileArg === undefined
+    ? benchmark()
+    : profileGateway(profiled, { startMock, startBare, chatBody })
 main.then(
   () => process.exit(0),
   (error: unknown) => {

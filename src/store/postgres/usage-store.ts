@@ -56,12 +56,13 @@ export class PostgresUsageStore implements UsageStore {
     if (q.dataMode !== undefined) where.push(`data_mode = $${params.push(q.dataMode)}`)
     const groupCols = fromRollups ? rollupGroupColumns(q.groupBy) : q.groupBy.map((g) => `${GROUP_COLUMN[g]} AS "${g}"`)
     const positions = groupCols.map((_, i) => i + 2)
-    const { rows } = await this.pool.query<PartRow>(
-      `SELECT (${at} / $4::bigint) * $4::bigint AS bucket_start_ms${groupCols.map((c) => `, ${c}`).join('')}, ${partSumsSql(part.source)}
-       FROM ${fromRollups ? 'usage_rollups' : 'usage_events'} WHERE ${where.join(' AND ')}
-       GROUP BY ${[1, ...positions].join(', ')}`,
-      params,
-    )
+    const { rows } = await this.pool.query<unknown[]>({
+      text: `SELECT (${at} / $4::bigint) * $4::bigint${groupCols.map((c) => `, ${c}`).join('')}, ${partSumsSql(part.source)}
+        FROM ${fromRollups ? 'usage_rollups' : 'usage_events'} WHERE ${where.join(' AND ')}
+        GROUP BY ${[1, ...positions].join(', ')}`,
+      values: params,
+      rowMode: 'array',
+    })
     return rows
   }
 

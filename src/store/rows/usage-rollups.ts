@@ -53,7 +53,17 @@ const ROLLUP_SUMS: Record<string, (r: string) => string> = {
   audio_output_tokens: (r) => `${r}audio_output_tokens`,
 }
 const SUM_COLUMNS = Object.keys(ROLLUP_SUMS)
-const KEY_COLUMNS = ['org_id', 'dim', 'grain_ms', 'bucket_ms', 'data_mode', 'environment', 'team_id', 'value'] as const
+/**
+ * The key, in primary-key order: a report reads one (org, dim, grain) over a bucket range, and
+ * `value` right after the bucket lets SQL group a dimension's buckets in index order.
+ */
+const KEY_COLUMNS = ['org_id', 'dim', 'grain_ms', 'bucket_ms', 'value', 'team_id', 'environment', 'data_mode'] as const
+type KeyColumn = (typeof KEY_COLUMNS)[number]
+
+/** The key's expressions in KEY_COLUMNS order. */
+function keyValues(of: Record<KeyColumn, string>): string[] {
+  return KEY_COLUMNS.map((c) => of[c])
+}
 
 /** The table; `extra` is the dialect's table option (SQLite: WITHOUT ROWID). */
 export function rollupTableSql(extra = ''): string {
@@ -85,10 +95,10 @@ export function rollupUpsertFromSql(source: string): string {
     .filter(([, column]) => column !== undefined)
     .map(([dim, column]) => `WHEN '${dim}' THEN e.${column}`)
     .join(' ')} END`
-  const keys = [
-    'e.org_id', 'd.dim', 'g.grain_ms', '(e.at_ms / g.grain_ms) * g.grain_ms', 'e.data_mode', 'e.environment',
-    "COALESCE(e.team_id, '')", `COALESCE(${value}, '')`,
-  ]
+  const keys = keyValues({
+    org_id: 'e.org_id', dim: 'd.dim', grain_ms: 'g.grain_ms', bucket_ms: '(e.at_ms / g.grain_ms) * g.grain_ms',
+    value: `COALESCE(${value}, '')`, team_id: "COALESCE(e.team_id, '')", environment: 'e.environment', data_mode: 'e.data_mode',
+  })
   const sums = Object.values(ROLLUP_SUMS).map((sum) => `SUM(${sum('e.')})`)
   const positions = keys.map((_, i) => i + 1).join(', ')
   return `
@@ -114,10 +124,12 @@ export function rollupRowUpsertSql(): string {
   const rows: string[] = []
   for (const grain of ROLLUP_GRAINS_MS) {
     for (const [dim, column] of Object.entries(ROLLUP_DIMS)) {
-      const value = column === undefined ? "''" : `COALESCE(NEW.${column}, '')`
-      rows.push(
-        `(NEW.org_id, '${dim}', ${grain}, (CAST(NEW.at_ms AS INTEGER) / ${grain}) * ${grain}, NEW.data_mode, NEW.environment, COALESCE(NEW.team_id, ''), ${value}, ${sums.join(', ')})`,
-      )
+      const keys = keyValues({
+        org_id: 'NEW.org_id', dim: `'${dim}'`, grain_ms: String(grain), bucket_ms: `(CAST(NEW.at_ms AS INTEGER) / ${grain}) * ${grain}`,
+        value: column === undefined ? "''" : `COALESCE(NEW.${column}, '')`, team_id: "COALESCE(NEW.team_id, '')",
+        environment: 'NEW.environment', data_mode: 'NEW.data_mode',
+      })
+      rows.push(`(${[...keys, ...sums].join(', ')})`)
     }
   }
   return `INSERT INTO usage_rollups (${[...KEY_COLUMNS, ...SUM_COLUMNS].join(', ')}) VALUES\n      ${rows.join(',\n      ')}\n      ${onConflictAdd()};`
@@ -194,36 +206,31 @@ export function planReport(q: Pick<UsageQuery, 'fromMs' | 'toMs' | 'bucketMs' | 
 // ---------------------------------------------------------------------------------------------
 // Merging the parts into one report
 
-/** One aggregated row from any part: its series bucket, its group key values, its sums. */
-export interface PartRow {
-  bucket_start_ms: number | string
-  requests: number | string | null
-  cost_micros: number | string | null
-  input_tokens: number | string | null
-  output_tokens: number | string | null
-  cache_read_tokens: number | string | null
-  reasoning_tokens: number | string | null
-  [group: string]: unknown
-}
+/**
+ * One aggregated row from any part, as the driver's array (no object per row: a report can read
+ * tens of thousands): the series bucket start, one value per group-by dimension, then the sums
+ * in the order `partSumsSql` selects them.
+ */
+export type PartRow = readonly unknown[]
 
 /** The sums every part selects, over events or over rollups (`requests` is a sum of counts there). */
 export function partSumsSql(from: 'events' | 'rollups'): string {
   const requests = from === 'events' ? 'count(*)' : 'sum(requests)'
-  return `${requests} AS requests, sum(cost_micros) AS cost_micros, sum(input_tokens) AS input_tokens,
-    sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens, sum(reasoning_tokens) AS reasoning_tokens`
+  return `${requests}, sum(cost_micros), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(reasoning_tokens)`
 }
 
 function zero(): UsageTotals {
   return { requests: 0, costMicros: micros(0), inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, reasoningTokens: 0 }
 }
 
-function add(into: UsageTotals, row: PartRow): void {
-  into.requests += Number(row.requests ?? 0)
-  into.costMicros = micros(into.costMicros + Number(row.cost_micros ?? 0))
-  into.inputTokens += Number(row.input_tokens ?? 0)
-  into.outputTokens += Number(row.output_tokens ?? 0)
-  into.cacheReadTokens += Number(row.cache_read_tokens ?? 0)
-  into.reasoningTokens += Number(row.reasoning_tokens ?? 0)
+/** Adds the sums that start at `at` in `row` (SQL NULL sums of an empty part count as 0). */
+function add(into: UsageTotals, row: PartRow, at: number): void {
+  into.requests += Number(row[at] ?? 0)
+  into.costMicros = micros(into.costMicros + Number(row[at + 1] ?? 0))
+  into.inputTokens += Number(row[at + 2] ?? 0)
+  into.outputTokens += Number(row[at + 3] ?? 0)
+  into.cacheReadTokens += Number(row[at + 4] ?? 0)
+  into.reasoningTokens += Number(row[at + 5] ?? 0)
 }
 
 type Key = Partial<Record<UsageGroupBy, string | null>>
@@ -234,22 +241,28 @@ type Key = Partial<Record<UsageGroupBy, string | null>>
  * the same report however the range was cut.
  */
 export function mergeParts(groupBy: readonly UsageGroupBy[], rows: Iterable<PartRow>): UsageReport {
+  const n = groupBy.length
   const totals = zero()
   const groups = new Map<string, { key: Key; sums: UsageTotals }>()
   const series = new Map<string, { bucketStartMs: number; key: Key; sums: UsageTotals }>()
+  const keyOf = (row: PartRow): Key => {
+    const key: Key = {}
+    for (let g = 0; g < n; g++) key[groupBy[g]!] = (row[g + 1] as string | null | undefined) ?? null
+    return key
+  }
   for (const row of rows) {
-    const key = Object.fromEntries(groupBy.map((g) => [g, (row[g] as string | null | undefined) ?? null])) as Key
-    const keyText = JSON.stringify(groupBy.map((g) => key[g]))
-    const bucketStartMs = Number(row.bucket_start_ms)
-    add(totals, row)
-    if (groupBy.length) {
-      const group = groups.get(keyText) ?? { key, sums: zero() }
-      groups.set(keyText, group)
-      add(group.sums, row)
+    const keyText = n === 0 ? '' : JSON.stringify(row.slice(1, n + 1).map((v) => v ?? null))
+    const bucketStartMs = Number(row[0])
+    add(totals, row, n + 1)
+    if (n) {
+      let group = groups.get(keyText)
+      if (!group) groups.set(keyText, (group = { key: keyOf(row), sums: zero() }))
+      add(group.sums, row, n + 1)
     }
-    const point = series.get(`${bucketStartMs} ${keyText}`) ?? { bucketStartMs, key, sums: zero() }
-    series.set(`${bucketStartMs} ${keyText}`, point)
-    add(point.sums, row)
+    const pointText = `${bucketStartMs} ${keyText}`
+    let point = series.get(pointText)
+    if (!point) series.set(pointText, (point = { bucketStartMs, key: keyOf(row), sums: zero() }))
+    add(point.sums, row, n + 1)
   }
   const byKey = (a: { key: Key }, b: { key: Key }) => compareKeys(groupBy, a.key, b.key)
   return {

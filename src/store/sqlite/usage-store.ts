@@ -114,11 +114,12 @@ export class SqliteUsageStore implements UsageStore {
     return this.db
       .prepare<typeof params, PartRow>(
         // better-sqlite3 binds JS numbers as REAL: cast, or the bucket is fractional.
-        `SELECT CAST(CAST(${at} / @bucketMs AS INTEGER) * @bucketMs AS INTEGER) AS bucket_start_ms${groupCols.map((c) => `, ${c}`).join('')},
+        `SELECT CAST(CAST(${at} / @bucketMs AS INTEGER) * @bucketMs AS INTEGER)${groupCols.map((c) => `, ${c}`).join('')},
            ${partSumsSql(part.source)}
          FROM ${fromRollups ? 'usage_rollups' : 'usage_events'} WHERE ${where.join(' AND ')}
          GROUP BY ${[1, ...positions].join(', ')}`,
       )
+      .raw(true)
       .all(params)
   }
 
