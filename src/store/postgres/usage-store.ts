@@ -5,9 +5,9 @@
  * most two hours of events.
  */
 import type pg from 'pg'
-import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageQuery, type UsageReport, type UsageStore } from '../../usage/usage-store.js'
+import { REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageQuery, type UsageReport, type UsageStore } from '../../usage/usage-store.js'
 import type { UsageEvent } from '../../usage/types.js'
-import { mergeParts, partSumsSql, planReport, rollupDimFor, rollupGroupColumns, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
+import { mergeParts, partSql, planReport, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
 import { USAGE_COLUMNS, outcomesOf, usageRow, type OutcomeRow } from '../sqlite/usage-store.js'
 
 /** Rows per INSERT statement: 39 columns × 500 rows = 19 500 parameters (PostgreSQL allows 65 535). */
@@ -46,24 +46,12 @@ export class PostgresUsageStore implements UsageStore {
   }
 
   private async partRows(q: UsageQuery, part: ReportPart): Promise<PartRow[]> {
-    const fromRollups = part.source === 'rollups'
-    const params: unknown[] = [q.orgId, part.fromMs, part.toMs, q.bucketMs]
-    const at = fromRollups ? 'bucket_ms' : 'at_ms'
-    const where = [`org_id = $1`, `${at} >= $2`, `${at} < $3`]
-    if (fromRollups) where.push(`dim = $${params.push(rollupDimFor(q.groupBy))}`, `grain_ms = $${params.push(part.grainMs)}`)
-    if (q.teamId !== undefined) where.push(`team_id = $${params.push(q.teamId)}`)
-    if (q.environment !== undefined) where.push(`environment = $${params.push(q.environment)}`)
-    if (q.dataMode !== undefined) where.push(`data_mode = $${params.push(q.dataMode)}`)
-    const groupCols = fromRollups ? rollupGroupColumns(q.groupBy) : q.groupBy.map((g) => `${GROUP_COLUMN[g]} AS "${g}"`)
-    const positions = groupCols.map((_, i) => i + 2)
-    const { rows } = await this.pool.query<unknown[]>({
-      text: `SELECT (${at} / $4::bigint) * $4::bigint${groupCols.map((c) => `, ${c}`).join('')}, ${partSumsSql(part.source)}
-        FROM ${fromRollups ? 'usage_rollups' : 'usage_events'} WHERE ${where.join(' AND ')}
-        GROUP BY ${[1, ...positions].join(', ')}`,
-      values: params,
-      rowMode: 'array',
+    const values: unknown[] = []
+    const text = partSql(q, part, {
+      param: (value) => `$${values.push(value)}`,
+      bucketStart: (column, bucketMs) => `(${column} / ${bucketMs}::bigint) * ${bucketMs}::bigint`,
     })
-    return rows
+    return (await this.pool.query<unknown[]>({ text, values, rowMode: 'array' })).rows
   }
 
   async requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>> {

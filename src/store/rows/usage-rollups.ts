@@ -14,9 +14,9 @@
  * would never match an upsert's conflict target); `usageRow` turns empty attribution into NULL,
  * so `''` there always means "none".
  */
-import { micros } from '../../money/index.js'
+import { micros, type Micros } from '../../money/index.js'
 import type { UsageGroupBy } from '../../usage/types.js'
-import type { UsageGroup, UsageQuery, UsageReport, UsageSeriesPoint, UsageTotals } from '../../usage/usage-store.js'
+import { GROUP_COLUMN, type UsageGroup, type UsageQuery, type UsageReport, type UsageSeriesPoint } from '../../usage/usage-store.js'
 
 export const HOUR_MS = 3_600_000
 export const DAY_MS = 86_400_000
@@ -165,12 +165,33 @@ export function rollupDimFor(groupBy: readonly UsageGroupBy[]): RollupDim | unde
   return dims[0] ?? '*'
 }
 
-/** `column AS "name"` for each group-by dimension read from rollups (`''` back to NULL where a value may be absent). */
-export function rollupGroupColumns(groupBy: readonly UsageGroupBy[]): string[] {
-  return groupBy.map((g) => {
-    const { column, nullable } = ROLLUP_GROUP[g]
-    return nullable ? `NULLIF(${column}, '') AS "${g}"` : `${column} AS "${g}"`
-  })
+/** How a dialect writes a bound parameter and a bucket start (`column` floored to `bucketMs`). */
+export interface SqlDialect {
+  param(value: unknown): string
+  bucketStart(column: string, bucketMs: number): string
+}
+
+/**
+ * The SELECT for one part of a report: bucket start, group values, sums (`partSumsSql`), grouped.
+ * From rollups, a part whose grain is the report's bucket groups by the stored columns, in index
+ * order; `''` (none) is read back as NULL where a dimension may be absent.
+ */
+export function partSql(q: UsageQuery, part: ReportPart, d: SqlDialect): string {
+  // Written into the SQL as a literal (binding it would make SQLite divide as REAL).
+  if (!Number.isSafeInteger(q.bucketMs) || q.bucketMs <= 0) throw new RangeError(`bucketMs must be a positive integer, got ${q.bucketMs}`)
+  const fromRollups = part.source === 'rollups'
+  const at = fromRollups ? 'bucket_ms' : 'at_ms'
+  const where = [`org_id = ${d.param(q.orgId)}`, `${at} >= ${d.param(part.fromMs)}`, `${at} < ${d.param(part.toMs)}`]
+  if (fromRollups) where.push(`dim = ${d.param(rollupDimFor(q.groupBy))}`, `grain_ms = ${d.param(part.grainMs)}`)
+  if (q.teamId !== undefined) where.push(`team_id = ${d.param(q.teamId)}`)
+  if (q.environment !== undefined) where.push(`environment = ${d.param(q.environment)}`)
+  if (q.dataMode !== undefined) where.push(`data_mode = ${d.param(q.dataMode)}`)
+  const bucket = fromRollups && part.grainMs === q.bucketMs ? 'bucket_ms' : d.bucketStart(at, q.bucketMs)
+  const columns = q.groupBy.map((g) => (fromRollups ? ROLLUP_GROUP[g].column : GROUP_COLUMN[g]))
+  const selected = q.groupBy.map((g, i) => (fromRollups && ROLLUP_GROUP[g].nullable ? `NULLIF(${columns[i]}, '')` : columns[i]))
+  return `SELECT ${[bucket, ...selected, partSumsSql(part.source)].join(', ')}
+    FROM ${fromRollups ? 'usage_rollups' : 'usage_events'} WHERE ${where.join(' AND ')}
+    GROUP BY ${[bucket === 'bucket_ms' ? 'bucket_ms' : '1', ...columns].join(', ')}`
 }
 
 /**
@@ -219,60 +240,79 @@ export function partSumsSql(from: 'events' | 'rollups'): string {
   return `${requests}, sum(cost_micros), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(reasoning_tokens)`
 }
 
-function zero(): UsageTotals {
-  return { requests: 0, costMicros: micros(0), inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, reasoningTokens: 0 }
+type Key = Partial<Record<UsageGroupBy, string | null>>
+
+/** A group or series point while rows are added to it; becomes the report's object itself (no copy). */
+interface Sums {
+  bucketStartMs: number
+  key: Key
+  requests: number
+  costMicros: Micros
+  inputTokens: number
+  outputTokens: number
+  cacheReadTokens: number
+  reasoningTokens: number
+}
+
+/** A map key for a row's group values: absent and `''` must differ, and no separator can occur in a value. */
+function keyTextOf(row: PartRow, n: number): string {
+  let text = ''
+  for (let g = 1; g <= n; g++) {
+    const v = row[g]
+    text += v === null || v === undefined ? '\u0000' : `\u0001${v as string}\u0002`
+  }
+  return text
+}
+
+function keyOf(row: PartRow, groupBy: readonly UsageGroupBy[]): Key {
+  const key: Key = {}
+  for (let g = 0; g < groupBy.length; g++) key[groupBy[g]!] = (row[g + 1] as string | null | undefined) ?? null
+  return key
+}
+
+function sums(bucketStartMs: number, key: Key): Sums {
+  return { bucketStartMs, key, requests: 0, costMicros: micros(0), inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, reasoningTokens: 0 }
 }
 
 /** Adds the sums that start at `at` in `row` (SQL NULL sums of an empty part count as 0). */
-function add(into: UsageTotals, row: PartRow, at: number): void {
+function add(into: Sums, row: PartRow, at: number): void {
   into.requests += Number(row[at] ?? 0)
-  into.costMicros = micros(into.costMicros + Number(row[at + 1] ?? 0))
+  into.costMicros = (into.costMicros + Number(row[at + 1] ?? 0)) as Micros
   into.inputTokens += Number(row[at + 2] ?? 0)
   into.outputTokens += Number(row[at + 3] ?? 0)
   into.cacheReadTokens += Number(row[at + 4] ?? 0)
   into.reasoningTokens += Number(row[at + 5] ?? 0)
 }
 
-type Key = Partial<Record<UsageGroupBy, string | null>>
-
 /**
  * Sums the parts' rows into totals, groups (by key) and series (by bucket and key). Groups come
  * most expensive first and series oldest first; ties are broken by key, so the same events give
- * the same report however the range was cut.
+ * the same report however the range was cut. Lean on purpose: a report can merge tens of
+ * thousands of rows, so each point is one object, and a key's object is shared by its points.
  */
 export function mergeParts(groupBy: readonly UsageGroupBy[], rows: Iterable<PartRow>): UsageReport {
   const n = groupBy.length
-  const totals = zero()
-  const groups = new Map<string, { key: Key; sums: UsageTotals }>()
-  const series = new Map<string, { bucketStartMs: number; key: Key; sums: UsageTotals }>()
-  const keyOf = (row: PartRow): Key => {
-    const key: Key = {}
-    for (let g = 0; g < n; g++) key[groupBy[g]!] = (row[g + 1] as string | null | undefined) ?? null
-    return key
-  }
+  const totals = sums(0, {})
+  const groups = new Map<string, Sums>()
+  const series = new Map<string, Sums>()
   for (const row of rows) {
-    const keyText = n === 0 ? '' : JSON.stringify(row.slice(1, n + 1).map((v) => v ?? null))
+    const keyText = keyTextOf(row, n)
     const bucketStartMs = Number(row[0])
     add(totals, row, n + 1)
-    if (n) {
-      let group = groups.get(keyText)
-      if (!group) groups.set(keyText, (group = { key: keyOf(row), sums: zero() }))
-      add(group.sums, row, n + 1)
-    }
-    const pointText = `${bucketStartMs} ${keyText}`
+    let group = groups.get(keyText)
+    if (!group) groups.set(keyText, (group = sums(0, keyOf(row, groupBy))))
+    add(group, row, n + 1)
+    const pointText = `${bucketStartMs}|${keyText}`
     let point = series.get(pointText)
-    if (!point) series.set(pointText, (point = { bucketStartMs, key: keyOf(row), sums: zero() }))
-    add(point.sums, row, n + 1)
+    if (!point) series.set(pointText, (point = sums(bucketStartMs, group.key)))
+    add(point, row, n + 1)
   }
-  const byKey = (a: { key: Key }, b: { key: Key }) => compareKeys(groupBy, a.key, b.key)
+  const byKey = (a: Sums, b: Sums) => compareKeys(groupBy, a.key, b.key)
+  const { bucketStartMs: _, key: __, ...total } = totals
   return {
-    totals,
-    groups: [...groups.values()]
-      .sort((a, b) => b.sums.costMicros - a.sums.costMicros || byKey(a, b))
-      .map((g): UsageGroup => ({ key: g.key, ...g.sums })),
-    series: [...series.values()]
-      .sort((a, b) => a.bucketStartMs - b.bucketStartMs || b.sums.costMicros - a.sums.costMicros || byKey(a, b))
-      .map((p): UsageSeriesPoint => ({ bucketStartMs: p.bucketStartMs, key: p.key, ...p.sums })),
+    totals: total,
+    groups: n === 0 ? [] : [...groups.values()].sort((a, b) => b.costMicros - a.costMicros || byKey(a, b)).map(({ bucketStartMs: _, ...group }): UsageGroup => group),
+    series: [...series.values()].sort((a, b) => a.bucketStartMs - b.bucketStartMs || b.costMicros - a.costMicros || byKey(a, b)) satisfies UsageSeriesPoint[],
   }
 }
 

@@ -3,10 +3,10 @@
  * a trigger in that transaction; reports read rollups plus at most two hours of events.
  */
 import { micros } from '../../money/index.js'
-import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageQuery, type UsageReport, type UsageStore } from '../../usage/usage-store.js'
+import { REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageQuery, type UsageReport, type UsageStore } from '../../usage/usage-store.js'
 import type { UsageEvent } from '../../usage/types.js'
 import type { SqliteDatabase } from './db.js'
-import { mergeParts, partSumsSql, planReport, rollupDimFor, rollupGroupColumns, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
+import { mergeParts, partSql, planReport, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
 
 export { usageMigrations } from './usage-schema.js'
 
@@ -97,30 +97,13 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   private partRows(q: UsageQuery, part: ReportPart): PartRow[] {
-    const fromRollups = part.source === 'rollups'
-    const where = fromRollups
-      ? ['org_id = @orgId', 'dim = @dim', 'grain_ms = CAST(@grainMs AS INTEGER)', 'bucket_ms >= @fromMs', 'bucket_ms < @toMs']
-      : ['org_id = @orgId', 'at_ms >= @fromMs', 'at_ms < @toMs']
-    if (q.teamId !== undefined) where.push('team_id = @teamId')
-    if (q.environment !== undefined) where.push('environment = @environment')
-    if (q.dataMode !== undefined) where.push('data_mode = @dataMode')
-    const params = {
-      orgId: q.orgId, fromMs: part.fromMs, toMs: part.toMs, teamId: q.teamId, environment: q.environment, dataMode: q.dataMode,
-      bucketMs: q.bucketMs, dim: rollupDimFor(q.groupBy), grainMs: part.grainMs,
-    }
-    const groupCols = fromRollups ? rollupGroupColumns(q.groupBy) : q.groupBy.map((g) => `${GROUP_COLUMN[g]} AS "${g}"`)
-    const at = fromRollups ? 'bucket_ms' : 'at_ms'
-    const positions = groupCols.map((_, i) => i + 2)
-    return this.db
-      .prepare<typeof params, PartRow>(
-        // better-sqlite3 binds JS numbers as REAL: cast, or the bucket is fractional.
-        `SELECT CAST(CAST(${at} / @bucketMs AS INTEGER) * @bucketMs AS INTEGER)${groupCols.map((c) => `, ${c}`).join('')},
-           ${partSumsSql(part.source)}
-         FROM ${fromRollups ? 'usage_rollups' : 'usage_events'} WHERE ${where.join(' AND ')}
-         GROUP BY ${[1, ...positions].join(', ')}`,
-      )
-      .raw(true)
-      .all(params)
+    const params: unknown[] = []
+    const sql = partSql(q, part, {
+      param: (value) => (params.push(value), '?'),
+      // better-sqlite3 binds JS numbers as REAL: cast, or the bucket is fractional.
+      bucketStart: (column, bucketMs) => `CAST(CAST(${column} / ${bucketMs} AS INTEGER) * ${bucketMs} AS INTEGER)`,
+    })
+    return this.db.prepare<unknown[], PartRow>(sql).raw(true).all(...params)
   }
 
   async requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>> {
