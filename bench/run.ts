@@ -9,6 +9,7 @@
  *   npm run bench                       # the full run (a few minutes on 2 cores)
  *   npm run bench -- --quick            # a tenth of the requests: a smoke test
  *   npm run bench -- --profile[=enforced|=bare]   # CPU-profile the gateway (or the bare proxy) under load: hotspots
+ *   npm run bench -- --ingest           # POST /v1/events throughput of one process on SQLite (bench/ingest.ts)
  *   npm run bench -- --usage-views [--events=N]   # the console's usage views over 1M events (usage-views.ts)
  *
  * Results: a markdown table on stdout and bench/results/latest.json.
@@ -23,6 +24,7 @@ import { allocateBenchWallet, benchConsumerKey, startGateway, type Gateway, type
 import { runLoad, type LoadResult } from './load.js'
 import { cpuTimeNs, spawnChild, unexpectedExits, type Child } from './procs.js'
 import { profileGateway } from './profile-run.js'
+import { benchIngest } from './ingest.js'
 import { usageViewsBench } from './usage-views.js'
 import {
   bareTarget,
@@ -428,9 +430,11 @@ const main = usageViews
   ? usageViewsBench().then((ok) => {
       if (!ok) throw new Error(`a usage view answered over its bound`)
     })
-  : profileArg === undefined
-    ? benchmark()
-    : profileGateway(profiled, { startMock, startBare, chatBody })
+  : process.argv.includes('--ingest')
+    ? benchIngest({ quick })
+    : profileArg === undefined
+      ? benchmark()
+      : profileGateway(profiled, { startMock, startBare, chatBody })
 main.then(
   () => process.exit(0),
   (error: unknown) => {

@@ -115,7 +115,16 @@ export function syntheticEvent(i: number, count: number, r: () => number): Usage
     modelRequested: m.model,
     modelServed: m.model,
     endpoint: m.provider === 'anthropic' ? 'messages' : 'chat_completions',
-    usage: { inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens: 0, cacheWrite1hTokens: 0, reasoningTokens, audioInputTokens: 0, audioOutputTokens: 0 },
+    usage: {
+      inputTokens,
+      outputTokens,
+      cacheReadTokens,
+      cacheWriteTokens: 0,
+      cacheWrite1hTokens: 0,
+      reasoningTokens,
+      audioInputTokens: 0,
+      audioOutputTokens: 0,
+    },
     usageSource: 'reported',
     usageNote: undefined,
     costBreakdown: undefined,
@@ -202,7 +211,11 @@ function lastDays(days: number): { from: string; to: string } {
 }
 
 const qs = (params: Record<string, string | number | undefined>) =>
-  '?' + Object.entries(params).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`).join('&')
+  '?' +
+  Object.entries(params)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
+    .join('&')
 
 /** Every request the Overview, Top and filter bar send (console/src/pages/overview.tsx, top.tsx, components/filters.tsx). */
 function views(): View[] {
@@ -214,7 +227,10 @@ function views(): View[] {
     for (const by of ['team', 'provider', 'model', 'user', 'agent', 'endpoint', 'prompt_version', 'environment']) {
       list.push({ name: `overview ${days}d by ${by} (${bucket})`, url: `/v1/usage${qs({ ...range, group_by: by, bucket })}` })
     }
-    list.push({ name: `overview ${days}d by team, production, real`, url: `/v1/usage${qs({ ...range, group_by: 'team', bucket, environment: 'production', data_mode: 'real' })}` })
+    list.push({
+      name: `overview ${days}d by team, production, real`,
+      url: `/v1/usage${qs({ ...range, group_by: 'team', bucket, environment: 'production', data_mode: 'real' })}`,
+    })
     list.push({ name: `filter bar environments ${days}d`, url: `/v1/usage${qs({ ...range, group_by: 'environment', bucket: 'day' })}` })
     // Top: the totals chart, then three top-10 lists for this window and the previous one.
     list.push({ name: `top ${days}d totals (day)`, url: `/v1/usage${qs({ ...range, bucket: 'day' })}` })
@@ -242,7 +258,12 @@ async function createBudgets(app: App): Promise<void> {
     { name: 'anthropic monthly', scope: { kind: 'provider', id: 'anthropic' }, period: 'monthly', amount_usd: 30_000 },
   ]
   for (const body of budgets) {
-    const res = await app.fastify.inject({ method: 'POST', url: '/v1/billing/budgets', headers: { authorization: `Bearer ${ADMIN}` }, payload: { ...body, alert_thresholds: [50, 80, 95] } })
+    const res = await app.fastify.inject({
+      method: 'POST',
+      url: '/v1/billing/budgets',
+      headers: { authorization: `Bearer ${ADMIN}` },
+      payload: { ...body, alert_thresholds: [50, 80, 95] },
+    })
     if (res.statusCode !== 201) throw new Error(`creating budget "${body.name}": HTTP ${res.statusCode} ${res.body.slice(0, 300)}`)
   }
 }
@@ -293,7 +314,11 @@ interface BackendResult {
 async function gatewayOver(storage: Record<string, string>, env: Record<string, string>): Promise<App> {
   const yaml = JSON.stringify({ version: '1', storage, providers: { targets: [{ id: 'mock', provider: 'mock' }] } })
   const appEnv = { TOLLGATE_ADMIN_TOKEN: ADMIN, ...env }
-  const app = await buildApp(parseConfig(yaml, '<usage-views bench>', { env: appEnv }), { env: appEnv, clock: new FakeClock(NOW_MS), logger: createLogger({ level: 'silent' }) })
+  const app = await buildApp(parseConfig(yaml, '<usage-views bench>', { env: appEnv }), {
+    env: appEnv,
+    clock: new FakeClock(NOW_MS),
+    logger: createLogger({ level: 'silent' }),
+  })
   await app.fastify.ready()
   return app
 }
@@ -307,7 +332,11 @@ async function onSqlite(count: number): Promise<BackendResult> {
     const written = await populate('SQLite', count, {
       insertBatch: (events) => store.insertBatch(events),
       async setTrigger(on) {
-        db.exec(on ? `CREATE TRIGGER IF NOT EXISTS usage_rollups_on_insert AFTER INSERT ON usage_events BEGIN ${rollupRowUpsertSql()} END` : 'DROP TRIGGER IF EXISTS usage_rollups_on_insert')
+        db.exec(
+          on
+            ? `CREATE TRIGGER IF NOT EXISTS usage_rollups_on_insert AFTER INSERT ON usage_events BEGIN ${rollupRowUpsertSql()} END`
+            : 'DROP TRIGGER IF EXISTS usage_rollups_on_insert',
+        )
       },
       async rebuild() {
         db.exec(`DELETE FROM usage_rollups; ${rollupUpsertFromSql('usage_events')}`)
@@ -408,7 +437,9 @@ function markdown(results: readonly BackendResult[]): string {
 }
 
 function failures(results: readonly BackendResult[]): string[] {
-  return results.flatMap((r) => r.timings.filter((t) => t.status !== 404 && !(t.maxMs < BOUND_MS)).map((t) => `${r.backend}: ${t.view} took up to ${ms(t.maxMs)} ms`))
+  return results.flatMap((r) =>
+    r.timings.filter((t) => t.status !== 404 && !(t.maxMs < BOUND_MS)).map((t) => `${r.backend}: ${t.view} took up to ${ms(t.maxMs)} ms`),
+  )
 }
 
 export async function usageViewsBench(argv: readonly string[] = process.argv): Promise<boolean> {

@@ -1,5 +1,5 @@
 /**
- * The composition root (STYLE §3): the only place store adapters meet domains. `buildApp` wires
+ * The composition root: the only place store adapters meet domains. `buildApp` wires
  * a Config into a Fastify instance with every service it needs and returns them, without
  * listening; `server.ts` listens and handles signals.
  */
@@ -21,6 +21,7 @@ import { startMockUpstream, type MockUpstream } from './providers/index.js'
 import { openSqliteStores } from './store/sqlite/index.js'
 import { openPostgresRedisStores } from './store/postgres-redis.js'
 import { adminRoutes } from './api/index.js'
+import { Ingestor, ingestRoutes } from './ingest/index.js'
 import { discoveryRoutes, notFoundHandler } from './api/discovery.js'
 import { OpenApiRegistry } from './api/openapi.js'
 import { healthRoutes } from './observability/health.js'
@@ -62,6 +63,8 @@ export interface Stores {
 
 /** How often tickets are expired and their digests sent. */
 const TICKET_HOUSEKEEPING_MS = 5_000
+/** While shutting down, how often connections that went idle after close() began are closed. */
+const IDLE_SWEEP_MS = 50
 
 export interface App {
   readonly fastify: FastifyInstance
@@ -109,7 +112,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   const apiKeys = await stores.auth.listConsumerKeys()
   let consumerKey: string | undefined
   if (config.consumerGroups.length === 0 && apiKeys.length === 0) {
-    // Nothing configured: a newcomer still gets a working key (SPEC §2), shown once.
+    // Nothing configured: a newcomer still gets a working key, shown once.
     consumerKey = generateKey('key')
     const consumer = defaultConsumer(hashKey(consumerKey))
     await stores.auth.createConsumerKey(newId('ck', clock.nowMs()), consumer, keyPrefix(consumerKey), clock.nowMs())
@@ -202,6 +205,8 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   fastify.setNotFoundHandler((request, reply) => (site.fallback(request, reply) ? reply : apiNotFound(request, reply)))
   await fastify.register(async (scope) => discoveryRoutes(scope, openApi))
   await fastify.register(async (scope) => proxyRoutes(scope, proxyDeps))
+  const ingestor = new Ingestor({ priceBook, ledger: stores.ledger, budgets, clock, logger })
+  await fastify.register(async (scope) => ingestRoutes(scope, { ingestor, consumers, adminAuth, logger, metrics }))
   await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets, changes, funds }))
   await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics }))
   await fastify.register(async (scope) => site.routes(scope))
@@ -240,9 +245,14 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     async close() {
       if (closed) return
       closed = true
+      // Held requests are answered first: fastify.close() waits for every open request.
+      funds.close()
       if (housekeeping) clearInterval(housekeeping)
       await changes.stop()
-      await fastify.close()
+      // Fastify closes the connections idle when close() starts; a keep-alive connection whose
+      // request finishes later (a held request refused above, a stream ending) would keep it open.
+      const idleSweep = setInterval(() => fastify.server.closeIdleConnections(), IDLE_SWEEP_MS)
+      await fastify.close().finally(() => clearInterval(idleSweep))
       await sweeper.stop()
       await dispatcher.stop()
       await Promise.all(senders.map((sender) => sender.close?.()))

@@ -3,7 +3,18 @@ import { describe, expect, it } from 'vitest'
 import type { UsageReportView } from '../../src/api/contract/wire'
 import { gaugeStops, spendSeries, SERIES_KEYS_MAX } from './charts'
 
-const totals = { requests: 1, cost_micros: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, reasoning_tokens: 0 }
+const totals = {
+  requests: 1,
+  cost_micros: 0,
+  input_tokens: 0,
+  output_tokens: 0,
+  cache_read_tokens: 0,
+  cache_write_5m_tokens: 0,
+  cache_write_1h_tokens: 0,
+  reasoning_tokens: 0,
+  audio_input_tokens: 0,
+  audio_output_tokens: 0,
+}
 
 function report(keys: string[], spikes: string[] = []): UsageReportView {
   const from = '2026-11-15T00:00:00.000Z'

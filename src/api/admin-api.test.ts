@@ -1,6 +1,6 @@
 /**
- * The admin API refuses bad input with a clear 4xx and writes nothing (SPEC §6 "nothing is
- * half-written"): every wallet, ticket and reservation endpoint is called with bad amounts, wrong
+ * The admin API refuses bad input with a clear 4xx and writes nothing: every wallet, ticket and
+ * reservation endpoint is called with bad amounts, wrong
  * currency, two scopes, unknown keys, unknown ids, no/unknown token and a role that lacks the
  * right. After each bad call the wallets and their ledgers read exactly as before.
  *

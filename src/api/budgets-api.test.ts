@@ -1,5 +1,5 @@
 /**
- * The budgets admin API (SPEC §5, §6) as an admin meets it: bodies that are wrong get a 400 that
+ * The budgets admin API as an admin meets it: bodies that are wrong get a 400 that
  * says which field and why (positive and negative space: the last valid value and the first
  * invalid one), unknown ids get 404, PATCH changes the amount and the `posture` block follows,
  * DELETE answers 204 and then 404. The last test proves a budget created through the API governs

@@ -1,5 +1,5 @@
 /**
- * Billing budgets (SPEC §5, §6): create, list with posture (spend this period), read, change,
+ * Billing budgets: create, list with posture (spend this period), read, change,
  * delete. A team_admin manages only budgets scoped to its own team.
  */
 import type { FastifyInstance } from 'fastify'

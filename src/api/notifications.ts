@@ -1,4 +1,4 @@
-/** The in-app inbox and notification preferences (SPEC §5, §6). */
+/** The in-app inbox and notification preferences. */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { inboxEntryView, notificationPreferencesBodySchema, notificationTitle, preferenceFromBody, preferenceView } from '../notify/index.js'

@@ -1,7 +1,8 @@
 /** Domain records → JSON for the admin API: USD numbers at the edge, exact micros beside them. */
-import { toUsd, type Micros } from '../money/index.js'
+import { micros, toUsd, type Micros } from '../money/index.js'
 import type { LedgerEntry, Reservation, Wallet } from '../ledger/index.js'
 import type { CostTicket } from '../tickets/index.js'
+import type { UsageEvent } from '../usage/index.js'
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString())
 const usd = (m: Micros | undefined) => (m === undefined ? null : toUsd(m))
@@ -74,5 +75,71 @@ export function presentTicket(t: CostTicket) {
     refused_count: t.refusedCount,
     first_seen_at: iso(t.createdAtMs),
     last_seen_at: iso(t.lastSeenAtMs),
+  }
+}
+
+/**
+ * One usage event as `GET /v1/usage/events` lists it: who, what, every kind of token, the cost
+ * and how it was made (per-part breakdown, price source), and where the numbers came from.
+ */
+export function presentUsageEvent(e: UsageEvent) {
+  const a = e.attribution
+  const u = e.usage
+  return {
+    id: e.id,
+    request_id: e.requestId,
+    external_request_id: e.externalRequestId ?? null,
+    occurred_at: new Date(e.atMs).toISOString(),
+    team_id: a.teamId ?? null,
+    user_id: a.userId ?? null,
+    agent_id: a.agentId ?? null,
+    key_name: a.keyName ?? null,
+    endpoint_tag: a.endpointTag ?? null,
+    prompt_version: a.promptVersion ?? null,
+    environment: a.environment,
+    provider: e.provider,
+    model_requested: e.modelRequested,
+    model_served: e.modelServed,
+    endpoint: e.endpoint,
+    status: e.status,
+    http_status: e.httpStatus,
+    is_stream: e.isStream,
+    decision: e.decision,
+    data_mode: e.dataMode,
+    source: e.source,
+    tokens: {
+      input: u.inputTokens,
+      cache_read: u.cacheReadTokens,
+      cache_write_5m: u.cacheWriteTokens - u.cacheWrite1hTokens,
+      cache_write_1h: u.cacheWrite1hTokens,
+      output: u.outputTokens,
+      reasoning: u.reasoningTokens,
+      audio_input: u.audioInputTokens,
+      audio_output: u.audioOutputTokens,
+    },
+    cost_usd: toUsd(e.costMicros),
+    cost_micros: e.costMicros,
+    reported_cost_usd: usd(e.reportedCostMicros),
+    price_source: e.priceSource,
+    usage_source: e.usageSource,
+    usage_note: e.usageNote ?? null,
+    cost_breakdown: e.costBreakdown === undefined
+      ? null
+      : {
+          tier: e.costBreakdown.tier,
+          total_micros: e.costBreakdown.totalMicros,
+          parts: e.costBreakdown.parts.map((p) => ({
+            part: p.part,
+            tokens: p.tokens,
+            unit_usd_per_mtok: toUsd(micros(p.unitMicrosPerMtok)),
+            unit_micros_per_mtok: p.unitMicrosPerMtok,
+            cost_usd: toUsd(p.costMicros),
+            cost_micros: p.costMicros,
+            fallback: p.fallback,
+          })),
+        },
+    latency_ms: e.latencyMs,
+    reservation_id: e.reservationId ?? null,
+    wallet_id: e.walletId ?? null,
   }
 }

@@ -12,6 +12,8 @@ import { principalOf, teamFilter } from './principal.js'
 import type { Principal } from '../auth/index.js'
 import { SPIKE_TRAILING_HOURS, spikeHours } from './usage-spikes.js'
 import { doc } from './openapi.js'
+import { presentUsageEvent } from './present.js'
+import { decodeEventCursor, encodeEventCursor } from '../store/rows/usage.js'
 
 const HOUR_MS = 3_600_000
 
@@ -19,6 +21,7 @@ const DAY_MS = 86_400_000
 const RANGE_MS_MAX = 366 * DAY_MS
 const BUCKETS = { minute: 60_000, hour: 3_600_000, day: DAY_MS } as const
 const TOP_LIMIT_MAX = 100
+const EVENTS_LIMIT_MAX = 1000
 
 /** Instants a report may name: 1970-01-01 to 9999-12-31 (anything else is not a date range anyone means). */
 const INSTANT_MS_MAX = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
@@ -32,7 +35,7 @@ const instant = z.string().max(40).transform((value, ctx) => {
   return ms
 })
 
-/** `real` or `demo` events only (seed traffic is `demo`); absent: both. */
+/** `real` or `demo` events only (`tollgate demo` traffic is `demo`); absent: both. */
 const dataMode = z.enum(['real', 'demo'], { error: 'expected real | demo' }).optional()
 
 const groupBy = z
@@ -71,6 +74,33 @@ const TopQuery = z.object({
   data_mode: dataMode,
 })
 
+/** A text filter; empty (an unfilled search box) means no filter. */
+const textFilter = (max: number) => z.string().max(max).optional().transform((value) => (value === '' ? undefined : value))
+
+const EventsQuery = z
+  .object({
+    from: instant.optional(),
+    to: instant.optional(),
+    team: textFilter(256),
+    user: textFilter(256),
+    model: textFilter(256),
+    endpoint: textFilter(256),
+    environment: textFilter(100),
+    data_mode: dataMode,
+    usage_source: z.enum(['reported', 'counted', 'estimated'], { error: 'expected reported | counted | estimated' }).optional(),
+    source: z.enum(['gateway', 'ingest', 'direct'], { error: 'expected gateway | ingest | direct' }).optional(),
+    limit: z.coerce.number().int().min(1).max(EVENTS_LIMIT_MAX).default(100),
+    cursor: z.string().max(200).optional().transform((value, ctx) => {
+      if (value === undefined || value === '') return undefined
+      const decoded = decodeEventCursor(value)
+      if (!decoded) ctx.addIssue({ code: 'custom', message: 'not a cursor this API returned (pass next_cursor unchanged)' })
+      return decoded
+    }),
+  })
+  .superRefine((q, ctx) => {
+    if (q.from !== undefined && q.to !== undefined && q.from >= q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: '"from" must be before "to"' })
+  })
+
 function presentTotals(t: UsageTotals) {
   return {
     requests: t.requests,
@@ -79,7 +109,11 @@ function presentTotals(t: UsageTotals) {
     input_tokens: t.inputTokens,
     output_tokens: t.outputTokens,
     cache_read_tokens: t.cacheReadTokens,
+    cache_write_5m_tokens: t.cacheWriteTokens - t.cacheWrite1hTokens,
+    cache_write_1h_tokens: t.cacheWrite1hTokens,
     reasoning_tokens: t.reasoningTokens,
+    audio_input_tokens: t.audioInputTokens,
+    audio_output_tokens: t.audioOutputTokens,
   }
 }
 
@@ -91,18 +125,11 @@ function presentSeries(series: readonly UsageSeriesPoint[]) {
   const instants = new Map<number, string>()
   return series.map((p) => {
     let bucketStart = instants.get(p.bucketStartMs)
-    if (bucketStart === undefined) instants.set(p.bucketStartMs, (bucketStart = new Date(p.bucketStartMs).toISOString()))
-    return {
-      bucket_start: bucketStart,
-      key: p.key,
-      requests: p.requests,
-      cost_usd: toUsd(p.costMicros),
-      cost_micros: p.costMicros,
-      input_tokens: p.inputTokens,
-      output_tokens: p.outputTokens,
-      cache_read_tokens: p.cacheReadTokens,
-      reasoning_tokens: p.reasoningTokens,
+    if (bucketStart === undefined) {
+      bucketStart = new Date(p.bucketStartMs).toISOString()
+      instants.set(p.bucketStartMs, bucketStart)
     }
+    return { bucket_start: bucketStart, key: p.key, ...presentTotals(p) }
   })
 }
 
@@ -173,6 +200,43 @@ export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       spikes: await spikesOf(deps, principal, q, fromMs, toMs),
     }
   })
+
+  app.get(
+    '/v1/usage/events',
+    doc({
+      summary: 'Usage events, newest first',
+      description: 'Each priced call (proxied, ingested or settled through a reservation) with its attribution, tokens of every kind, cost and per-part breakdown, and where its numbers came from (`usage_source`, `usage_note`, `price_source`). Pages by `cursor` (the previous page’s `next_cursor`).',
+      auth: 'admin',
+      query: EventsQuery,
+      responses: { 200: '`data`: the events; `next_cursor`: the next page, or null after the last.' },
+    }),
+    async (request) => {
+      const principal = principalOf(request)
+      const q = parseBody(EventsQuery, request.query, 'query')
+      await deps.usage.flush()
+      const { fromMs, toMs } = range(q.from, q.to, deps.clock.nowMs())
+      // A team_admin or team viewer sees its own team, whatever `team` says.
+      const ownTeam = teamFilter(principal)
+      const events = await deps.stores.usage.listEvents({
+        orgId: principal.orgId,
+        fromMs,
+        toMs,
+        teamId: ownTeam ?? q.team,
+        userId: q.user,
+        model: q.model,
+        endpointTag: q.endpoint,
+        environment: q.environment,
+        dataMode: q.data_mode,
+        usageSource: q.usage_source,
+        source: q.source,
+        before: q.cursor,
+        limit: q.limit + 1,
+      })
+      const page = events.slice(0, q.limit)
+      const last = page.at(-1)
+      return { data: page.map(presentUsageEvent), next_cursor: events.length > q.limit && last ? encodeEventCursor(last) : null }
+    },
+  )
 
   app.get('/v1/usage/top', doc({ summary: 'The top spenders by one dimension', auth: 'admin', query: TopQuery, responses: { 200: '`data`: the top groups.' } }), async (request) => {
     const principal = principalOf(request)

@@ -48,10 +48,10 @@ export interface TopSpendersMicros {
 }
 
 export interface BudgetUsageReader {
-  /** `count` consecutive buckets of `bucketMs` ending at `endMs` (exclusive), oldest first. */
+  /** `count` consecutive buckets of `bucketMs` ending at `endMs` (exclusive), oldest first; real (not demo) usage only. */
   spendBuckets(filter: SpendScopeFilter, endMs: number, bucketMs: number, count: number): Promise<Micros[]>
   /** Spend in [fromMs, toMs) of real (not demo) usage events. */
   spendBetween(filter: SpendScopeFilter, fromMs: number, toMs: number): Promise<Micros>
-  /** Largest spenders in [fromMs, toMs), at most `limit` of each kind, largest first. */
+  /** Largest real (not demo) spenders in [fromMs, toMs), at most `limit` of each kind, largest first. */
   topSpenders(filter: SpendScopeFilter, fromMs: number, toMs: number, limit: number): Promise<TopSpendersMicros>
 }

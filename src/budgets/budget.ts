@@ -1,6 +1,6 @@
 /**
  * The budget record, the API bodies that create and change it (zod, snake_case, USD at this edge
- * only), and which calls a budget covers. A budget is the soft control (SPEC §5): it notifies,
+ * only), and which calls a budget covers. A budget is the soft control: it notifies,
  * degrades or — with `hard_limit` or a `block` action — refuses, over a recurring period.
  */
 import { z } from 'zod'
@@ -27,7 +27,7 @@ export const BUDGET_SCOPE_KINDS = ['org', 'team', 'user', 'agent', 'key', 'endpo
 export const BUDGET_PERIODS = ['daily', 'weekly', 'monthly', 'quarterly', 'yearly'] as const
 export const DEFAULT_ALERT_THRESHOLDS: readonly number[] = [50, 80, 95]
 
-/** Limits on one budget body (STYLE §11: a limit on everything). */
+/** Limits on one budget body (a limit on everything). */
 export const BUDGET_NAME_LENGTH_MAX = 200
 export const BUDGET_THRESHOLDS_MAX = 20
 export const BUDGET_LIST_ITEMS_MAX = 50
@@ -296,7 +296,7 @@ export function counterRefOf(budget: Budget, period: Period): PeriodCounter {
 /**
  * The amount reservations may not take a budget's period spend past: its amount when
  * `hard_limit`, or the lowest `block` threshold action's mark, whichever is lower. Checked in the
- * same atomic step as the wallet (SPEC §4.2), so concurrent calls cannot overshoot it. A shadow
+ * same atomic step as the wallet, so concurrent calls cannot overshoot it. A shadow
  * budget never blocks.
  */
 export function limitMicros(budget: Pick<Budget, 'hardLimit' | 'shadow' | 'amountMicros' | 'thresholdActions'>): Micros | undefined {

@@ -1,6 +1,6 @@
 /**
  * Budget domain errors: raised on purpose, with a stable `code` the API maps to HTTP in one
- * place (STYLE §7). They know nothing of HTTP. When `lib/errors.ts` lands with the shared
+ * place. They know nothing of HTTP. When `lib/errors.ts` lands with the shared
  * `TollgateError` base, these should extend it; the codes stay the same.
  */
 export type BudgetErrorCode = 'not_found' | 'invalid_request' | 'conflict'

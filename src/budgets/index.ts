@@ -1,4 +1,4 @@
-/** budgets' public surface: other modules import only from here (STYLE §3). */
+/** budgets' public surface: other modules import only from here. */
 export { periodOf, validTimezone, startOfLocalDay, type Period } from './period.js'
 export {
   BUDGET_PERIODS,

@@ -1,6 +1,6 @@
 /**
  * Budget periods in an IANA time zone. A period is the half-open interval [startMs, endMs) that
- * begins at LOCAL midnight (SPEC §5), so a daily period on a DST day lasts 23 or 25 hours. Only
+ * begins at LOCAL midnight, so a daily period on a DST day lasts 23 or 25 hours. Only
  * Intl.DateTimeFormat is used; formatters are cached per zone and the last period computed per
  * (kind, zone) is reused while `atMs` stays inside it, because the proxy asks on every call.
  */

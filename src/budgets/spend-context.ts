@@ -1,5 +1,5 @@
 /**
- * Builds the context a budget or wallet notification carries (SPEC §5): spend, amount, percent,
+ * Builds the context a budget or wallet notification carries: spend, amount, percent,
  * period, forecast and the top endpoints, users and models behind the spend. Money stays Micros
  * until `spendNotificationData`, the one place it becomes USD numbers and ISO instants.
  */

@@ -43,7 +43,7 @@ const STRENGTH: Record<ThresholdActionKind, number> = { notify: 1, degrade: 2, b
 /**
  * The strongest action that applies at `spentMicros` (block > degrade > notify; ties go to the
  * lower threshold, reached first). `hard_limit` adds block at 100%. A shadow budget whose
- * strongest action is block reports `would_block` instead (SPEC §9) and leaves the call as it is.
+ * strongest action is block reports `would_block` instead and leaves the call as it is.
  */
 export function actionFor(
   budget: Pick<Budget, 'amountMicros' | 'thresholdActions' | 'hardLimit' | 'shadow'>,

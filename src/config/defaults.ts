@@ -6,7 +6,7 @@
 import { deepFreeze } from './freeze.js'
 
 export const DEFAULTS = {
-  /** The seed configs omit `version`; the only version there is. */
+  /** Configs may omit `version`; the only version there is. */
   version: '1',
   server: {
     /** Loopback: a gateway holding provider keys should not face the network until told to. */
@@ -16,7 +16,7 @@ export const DEFAULTS = {
     bodyLimitBytes: 4 * 1024 * 1024,
   },
   storage: {
-    /** Embedded store used when `storage` is absent (SPEC §2: `npm start` works with nothing installed). */
+    /** Embedded store used when `storage` is absent (`npm start` works with nothing installed). */
     sqlitePath: './data/tollgate.db',
   },
   target: {
@@ -34,7 +34,7 @@ export const DEFAULTS = {
     },
   },
   /**
-   * When `providers` is absent (seed 000 shows only consumer groups and cost tracking) the targets
+   * When `providers` is absent (a config may hold only consumer groups and cost tracking) the targets
    * are the built-in ones: `openai` / `anthropic` when their key variable is set, otherwise `mock`.
    */
   builtInTargetIds: {
@@ -48,7 +48,7 @@ export const DEFAULTS = {
     onInsufficientFunds: 'refuse',
     holdTimeoutMs: 30_000,
     failMode: 'closed',
-    /** USD a consumer in fail-open mode may spend while the counter store is unreachable (SPEC §9). */
+    /** USD a consumer in fail-open mode may spend while the counter store is unreachable. */
     emergencyAllowanceUsd: 0,
     /** Calls may name an end user for attribution; the user's wallet and budgets must belong to the key's team. */
     allowNamedUsers: true,
@@ -61,7 +61,7 @@ export const DEFAULTS = {
   },
   budget: {
     timezone: 'UTC',
-    /** SPEC §5: default 50/80/95. */
+    /** Default 50/80/95. */
     alertThresholds: [50, 80, 95],
     hardLimit: false,
     shadow: false,

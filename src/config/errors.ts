@@ -1,7 +1,7 @@
 /**
  * `ConfigError`: everything that can be wrong with a config file, collected (not just the first
  * problem) and printed as the file, each key path and what was expected — never a stack trace
- * (SPEC §3, STYLE §8). `tollgate serve` and `tollgate config check` print `format()` and exit.
+ * `tollgate serve` and `tollgate config check` print `format()` and exit.
  */
 
 export interface ConfigIssue {

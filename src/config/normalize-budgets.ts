@@ -1,4 +1,4 @@
-/** `cost_tracking` (wallet thresholds) and `budgets` (declared soft/hard period budgets, SPEC §5). */
+/** `cost_tracking` (wallet thresholds) and `budgets` (declared soft/hard period budgets). */
 import { AMOUNT_MICROS_MAX, parseUsd, ZERO, type Micros } from '../money/index.js'
 import { checkUnique, type Context } from './context.js'
 import { DEFAULTS } from './defaults.js'

@@ -1,4 +1,4 @@
-/** `notifications.channels` (SPEC §5): webhook, Slack incoming webhook, email over SMTP. */
+/** `notifications.channels`: webhook, Slack incoming webhook, email over SMTP. */
 import { checkUnique, type Context } from './context.js'
 import { quote } from './describe.js'
 import type { ChannelInput } from './schema.js'

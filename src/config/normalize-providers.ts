@@ -42,7 +42,7 @@ function stripTrailingSlash(url: string): string {
 /**
  * The targets used when the config names none (`tollgate serve` without --config, or a file
  * without `providers`): OpenAI and/or Anthropic when their key variable is set, else the mock, so
- * a newcomer sees the gateway answer (SPEC §2).
+ * a newcomer sees the gateway answer.
  */
 export function builtInTargets(env: NodeJS.ProcessEnv): ProviderTarget[] {
   const targets: ProviderTarget[] = []

@@ -68,7 +68,7 @@ function normalizeServer(input: ConfigFile['server']): ServerSettings {
   }
 }
 
-/** `sqlite: PATH` alone, or `postgres: URL` with `redis: URL` (SPEC §2 multi-instance). */
+/** `sqlite: PATH` alone, or `postgres: URL` with `redis: URL` (several gateway processes). */
 function normalizeStorage(input: ConfigFile['storage'], ctx: Context): StorageSettings {
   const fallback: StorageSettings = { kind: 'sqlite', path: DEFAULTS.storage.sqlitePath }
   if (input === undefined) return fallback
@@ -107,7 +107,7 @@ function normalizeReservations(
 ): ReservationSettings {
   const ttlMs = input?.ttl_ms ?? DEFAULTS.reservations.ttlMs
   // A reservation that expired while its request was still waiting on the upstream would be
-  // settled at the reserved amount and then settled again by the request (SPEC §4.5).
+  // settled at the reserved amount and then settled again by the request.
   const slowest = targets.reduce<ProviderTarget | undefined>((a, t) => (a === undefined || t.timeoutMs > a.timeoutMs ? t : a), undefined)
   if (slowest !== undefined && ttlMs < slowest.timeoutMs) {
     ctx.report(

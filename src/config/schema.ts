@@ -1,5 +1,5 @@
 /**
- * The YAML shape (SPEC §3, §5), snake_case as users write it. Every object is strict so a typo'd
+ * The YAML shape, snake_case as users write it. Every object is strict so a typo'd
  * key is an error, not a silently ignored setting. The schema checks shape and ranges only; cross
  * references (ids, secrets, time zones, money) are checked in `normalize*.ts`, and defaults are
  * applied there from `defaults.ts`.
@@ -84,7 +84,7 @@ export const consumerGroupSchema = z.strictObject({
   api_key_ref: envRefSchema.optional(),
   org_id: nonEmpty.optional(),
   team_id: nonEmpty.optional(),
-  /** The seeds' name for the team whose wallet pays; same meaning as `team_id`. */
+  /** Another name for the team whose wallet pays; same meaning as `team_id`. */
   wallet_team_id: nonEmpty.optional(),
   user_id: nonEmpty.optional(),
   agent_id: nonEmpty.optional(),

@@ -1,6 +1,6 @@
 /**
  * The validated, normalised, deep-frozen configuration every other module reads. `config/load.ts`
- * turns YAML (SPEC §3) into this; nothing outside `config/` sees the raw YAML shape. Money is
+ * turns YAML into this; nothing outside `config/` sees the raw YAML shape. Money is
  * already Micros, durations are milliseconds, secrets are resolved from the environment.
  */
 import type { Micros } from '../money/index.js'
@@ -119,7 +119,7 @@ export type NotificationChannel =
       readonly to: readonly string[]
     }
 
-/** Outbox delivery: attempts and capped exponential back-off (SPEC §5). */
+/** Outbox delivery: attempts and capped exponential back-off. */
 export interface NotificationDelivery {
   readonly attemptsMax: number
   readonly backoffBaseMs: number

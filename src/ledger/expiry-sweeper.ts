@@ -1,7 +1,7 @@
 /**
  * The safety net behind "every path that reserves must settle or void": a reservation whose
  * deadline passed (its process died, or hung) is settled at the reserved amount and flagged
- * `expired` for reconciliation (SPEC §4.5). Bounded: at most `batchSizeMax` per tick.
+ * `expired` for reconciliation. Bounded: at most `batchSizeMax` per tick.
  */
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../observability/logger.js'

@@ -1,5 +1,5 @@
 /**
- * `Idempotency-Key` (SPEC §4.6): a retry with the same key within the window returns the first
+ * `Idempotency-Key`: a retry with the same key within the window returns the first
  * outcome and is not charged twice. The first request claims the key atomically; a concurrent
  * retry sees `in_progress` (409) instead of racing it to the provider.
  */

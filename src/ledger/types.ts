@@ -1,5 +1,5 @@
 /**
- * Wallets and reservations: the hard control (SPEC §4). Semantics follow two-phase transfers:
+ * Wallets and reservations: the hard control. Semantics follow two-phase transfers:
  * a reservation is pending until exactly one of settle | void | expire resolves it.
  *
  *   available = allocated − reserved − spent        (never below zero)
@@ -71,7 +71,7 @@ export interface Reservation {
 
 /**
  * One budget's counter for one period. The ledger keeps period spend beside wallets so a hard
- * budget is checked in the same atomic step as the wallet (SPEC §4.2).
+ * budget is checked in the same atomic step as the wallet.
  */
 export interface BudgetCounterRef {
   readonly budgetId: string
@@ -115,7 +115,7 @@ export interface ReserveRequest {
   /** Kept with the reservation and returned with it (a direct reservation's attribution, as JSON). */
   readonly context?: string | undefined
   /**
-   * What to do when the shared counter store cannot be reached (SPEC §9): `closed` refuses
+   * What to do when the shared counter store cannot be reached: `closed` refuses
    * (`store_unavailable`), `open` serves against a per-process emergency allowance of this many
    * micros, reconciled into the ledger later. Backends with no separate counter store ignore it.
    */

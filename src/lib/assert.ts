@@ -1,5 +1,5 @@
 /**
- * Assertions for programmer errors (STYLE §11). A failed assertion means the process state is
+ * Assertions for programmer errors. A failed assertion means the process state is
  * suspect: it surfaces as a 500 `internal_error`, never as a 4xx a client could provoke.
  */
 export class AssertionFailed extends Error {

@@ -1,5 +1,5 @@
 /**
- * Prefixed, time-ordered ids (STYLE §5): `rsv_…`, `wal_…`, `ct_…`. The body is 48 bits of
+ * Prefixed, time-ordered ids: `rsv_…`, `wal_…`, `ct_…`. The body is 48 bits of
  * milliseconds followed by 80 random bits, base32 (Crockford), so ids sort by creation time.
  */
 import { randomBytes } from 'node:crypto'

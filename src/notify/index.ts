@@ -1,4 +1,4 @@
-/** notify's public surface: other modules import only from here (STYLE §3). */
+/** notify's public surface: other modules import only from here. */
 export {
   NOTIFICATION_TYPES,
   NOTIFICATION_DATA_BYTES_MAX,

@@ -1,5 +1,5 @@
 /**
- * A notification: what happened, for which org, with the context a reader needs to act (SPEC §5):
+ * A notification: what happened, for which org, with the context a reader needs to act:
  * scope, spend, amount, percent, period, forecast and the top spenders. `data` is the wire shape
  * (snake_case, USD numbers, ISO instants): it is what the inbox shows and webhooks receive, so it
  * is built once here and never reformatted per channel.

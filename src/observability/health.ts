@@ -1,4 +1,4 @@
-/** Liveness, readiness and Prometheus metrics (SPEC §6). */
+/** Liveness, readiness and Prometheus metrics. */
 import type { FastifyInstance } from 'fastify'
 import type { Stores } from '../app.js'
 import type { Metrics } from './metrics.js'

@@ -1,6 +1,6 @@
 /**
  * pino with redaction: no provider key, consumer key or admin token may ever reach a log line
- * (STYLE §11). The paths cover request headers Fastify would log and config-shaped objects.
+ *. The paths cover request headers Fastify would log and config-shaped objects.
  */
 import pino, { type Logger } from 'pino'
 

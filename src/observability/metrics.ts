@@ -15,6 +15,8 @@ export interface Metrics {
   readonly sweepFailures: Counter
   /** Calls whose cost could not be committed (the store failed); their reservations expire at the worst case. */
   readonly commitFailures: Counter
+  /** Events sent to POST /v1/events, by what became of them. */
+  readonly ingestedEvents: Counter<'result'>
   readonly ledgerDriftWallets: Gauge
   readonly ledgerDriftMicros: Gauge
 }
@@ -105,6 +107,12 @@ export function createMetrics(): Metrics {
     commitFailures: new Counter({
       name: 'tollgate_commit_failures_total',
       help: 'Calls whose cost and usage event could not be committed; their reservations expire at the reserved amount',
+      registers: [registry],
+    }),
+    ingestedEvents: new Counter({
+      name: 'tollgate_ingested_events_total',
+      help: 'Events sent to POST /v1/events, by result: created, duplicate (already stored) or rejected',
+      labelNames: ['result'] as const,
       registers: [registry],
     }),
     ledgerDriftWallets: new Gauge({

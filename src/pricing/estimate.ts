@@ -1,5 +1,5 @@
 /**
- * The worst-case estimate before dispatch (SPEC §4.1): input tokens by tokenizer (or a byte bound
+ * The worst-case estimate before dispatch: input tokens by tokenizer (or a byte bound
  * for large prompts) plus margins, priced at the dearest input price, plus the output cap at the
  * dearest output price. It must never come out below what the call can actually cost.
  */

@@ -1,7 +1,7 @@
 /**
  * The request side of the adapters: where a call goes upstream and with which headers, which
  * body field caps the output, and the stream-usage opt-in. Wire names (`max_tokens`,
- * `max_completion_tokens`, `stream_options`) stay in this file (STYLE §5).
+ * `max_completion_tokens`, `stream_options`) stay in this file.
  */
 import { assert } from '../lib/assert.js'
 import { flavorOf, type Endpoint, type ProviderKind } from './types.js'
@@ -129,7 +129,7 @@ export function readOutputCap(endpoint: Endpoint, body: Record<string, unknown>,
 }
 
 /**
- * Sets the cap (SPEC §4.1: a request without one gets one, lowered to what can be afforded).
+ * Sets the cap (a request without one gets one, lowered to what can be afforded).
  * On chat, a second cap field the client also set is lowered too, so that neither lets more
  * through than was reserved. Returns the field written, undefined for embeddings.
  */

@@ -1,5 +1,5 @@
 /**
- * Token counting for streams cut before the provider reported usage (SPEC §4.4: settle for what
+ * Token counting for streams cut before the provider reported usage (settle for what
  * was delivered). o200k_base is exact for current OpenAI models and a close approximation for
  * others (Anthropic publishes no tokenizer); the reported figure always wins when there is one.
  */

@@ -1,4 +1,4 @@
-/** The public surface of providers/: other modules import only from here (STYLE §3). */
+/** The public surface of providers/: other modules import only from here. */
 export * from './types.js'
 export {
   anthropicVersionDefault,

@@ -8,7 +8,7 @@ export type ProviderKind = 'openai' | 'anthropic' | 'openai-compatible' | 'mock'
 /** The consumer-facing API that was called; decides the wire format and the error envelope. */
 export type Endpoint = 'chat_completions' | 'responses' | 'embeddings' | 'messages'
 
-/** Which error envelope a refusal uses (SPEC §4): OpenAI `{error}` or Anthropic `{type:'error', error}`. */
+/** Which error envelope a refusal uses: OpenAI `{error}` or Anthropic `{type:'error', error}`. */
 export type ApiFlavor = 'openai' | 'anthropic'
 
 export function flavorOf(endpoint: Endpoint): ApiFlavor {

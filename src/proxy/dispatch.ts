@@ -159,7 +159,7 @@ async function relayStream(
     outgoing.length = 0
   }
   // A client that hangs up stops the upstream too: the provider stops generating, and the call
-  // is settled for what was delivered (SPEC §4.4).
+  // is settled for what was delivered.
   const onClientGone = () => {
     if (!sink.raw.writableFinished) response.body.destroy()
   }

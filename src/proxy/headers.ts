@@ -1,4 +1,4 @@
-/** Tollgate's response headers (SPEC §6: reserved and actual cost, and what remains). */
+/** Tollgate's response headers (reserved and actual cost, and what remains). */
 
 export const H = {
   requestId: 'x-tollgate-request-id',

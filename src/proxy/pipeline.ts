@@ -1,5 +1,5 @@
 /**
- * The life of one proxied call, in one function (STYLE §4; docs/architecture.md draws it):
+ * The life of one proxied call, in one function (docs/architecture.md draws it):
  *
  *   route + price ─▶ budgets: decide ─▶ estimate ─▶ ledger: reserve ─▶ dispatch ─▶ settle | void ─▶ usage event
  *
@@ -120,7 +120,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   let reservedCall: ReservedCall | undefined
   if (needsReservation) {
     const reserved = await reserveForCall(
-      { config, ledger: deps.ledger, tickets: deps.tickets, funds: deps.funds, nowMs: () => clock.nowMs() },
+      { config, ledger: deps.ledger, tickets: deps.tickets, funds: deps.funds, nowMs: () => clock.nowMs(), logger: deps.logger },
       call, routed, price, prompt, cap, decision.counters, upstreamBody, sink,
     )
     if (reserved.kind === 'client_gone') {
@@ -224,7 +224,7 @@ function degradeCall(
   return { routed: served, outputTokensMax: decision.outputTokensMax }
 }
 
-/** The refusal for a reservation the ledger turned down (SPEC §4 shapes). */
+/** The refusal for a reservation the ledger turned down (in the called API’s error shape). */
 function reservationRefusal(reserved: Extract<ReservationOutcome, { kind: 'refused' }>, decision: PolicyDecision, nowMs: number): ProxyError {
   const r = reserved.result
   switch (r.kind) {
@@ -290,6 +290,7 @@ async function settleCall(
     deps.logger.error({ err: error, requestId: call.requestId, reservationId: reservation?.id }, 'proxy: could not record the call; its reservation will expire at the reserved amount')
   }
   const resolution: ResolveResult | undefined = result?.kind === 'committed' ? result.resolution : undefined
+  if (resolution?.kind === 'already_expired') await recordAfterExpiry(deps, call, event, resolution.reservation)
   if (resolution && (resolution.kind === 'settled' || resolution.kind === 'voided') && resolution.walletAvailableMicros !== undefined) {
     headers[H.walletRemaining] = formatUsd(resolution.walletAvailableMicros)
   } else if (reservation && reserved.walletAvailableMicros !== undefined) {
@@ -314,6 +315,26 @@ async function settleCall(
     deps.metrics.upstreamErrors.inc({ provider, status: measured.kind === 'unreachable' ? 'network' : String(measured.status) })
   }
   return headers
+}
+
+/**
+ * The call outlived its reservation (a stream longer than `reservations.ttl_ms`): the sweeper
+ * already charged the reservation's full amount, and that stays the charge — never less than the
+ * call cost. The call is still recorded, at what it was charged, so reports agree with the ledger.
+ */
+async function recordAfterExpiry(deps: ProxyDeps, call: ProxyCall, event: UsageEvent, reservation: Reservation): Promise<void> {
+  const charged: UsageEvent = {
+    ...event,
+    costMicros: reservation.settledMicros ?? reservation.amountMicros,
+    usageNote: event.usageNote === undefined ? 'reservation_expired' : `${event.usageNote};reservation_expired`,
+    priceSource: `${event.priceSource};reservation-expired`,
+  }
+  try {
+    await deps.ledger.commit({ orgId: call.attribution.orgId, atMs: deps.clock.nowMs(), event: charged })
+  } catch (error) {
+    deps.metrics.commitFailures.inc()
+    deps.logger.error({ err: error, requestId: call.requestId, reservationId: reservation.id }, 'proxy: could not record a call whose reservation had expired')
+  }
 }
 
 /** A reservation taken for a call, with what its wallet had left right after and the output cap it covers. */

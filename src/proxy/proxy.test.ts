@@ -1,5 +1,5 @@
 /**
- * The proxy's HTTP edge (SPEC §4.6, §6; STYLE §7): what a client sees for bad bodies, bad models
+ * The proxy's HTTP edge: what a client sees for bad bodies, bad models
  * and both key headers, Idempotency-Key replays, and the seed configs serving as written.
  *
  * How: `buildApp()` on SQLite in a temp dir + `app.fastify.inject()`, with every target pointed at
@@ -123,7 +123,7 @@ describe('consumer keys', () => {
   })
 })
 
-describe('Idempotency-Key (SPEC §4.6)', () => {
+describe('Idempotency-Key', () => {
   it('answers a retry with the first response, reaching the upstream and the usage record once', async () => {
     const t = await anApp()
     const headers = { authorization: `Bearer ${CONSUMER_KEY}`, 'idempotency-key': 'order-42' }
@@ -232,8 +232,8 @@ describe('a success that reports no usage', () => {
 
 describe('the seed configs load as written and serve a request', () => {
   it.each([
-    ['seed-000-layered-caps.yaml', 'kt_cg_engineering_abc123', 'team_engineering'],
-    ['seed-002-token-budget.yaml', 'kt_cg_marketing_prod', 'team_marketing'],
+    ['layered-caps.yaml', 'kt_cg_engineering_abc123', 'team_engineering'],
+    ['token-budget.yaml', 'kt_cg_marketing_prod', 'team_marketing'],
   ])('%s', async (file, key, team) => {
     const yaml = readFileSync(new URL(`../config/fixtures/${file}`, import.meta.url), 'utf8')
     const t = await buildTestApp({ yaml })

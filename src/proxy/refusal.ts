@@ -1,5 +1,5 @@
 /**
- * The only file that knows the proxy's error envelopes (STYLE §7): OpenAI's `{"error": {…}}` for
+ * The only file that knows the proxy's error envelopes: OpenAI's `{"error": {…}}` for
  * /v1/chat/completions, /v1/responses and /v1/embeddings; Anthropic's `{"type": "error",
  * "error": {…}}` for /v1/messages, with Tollgate's extra fields inside `error`.
  */

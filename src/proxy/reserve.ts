@@ -19,6 +19,7 @@ import {
   type PriceBook,
 } from '../pricing/index.js'
 import { readOutputCap, writeOutputCap, type OutputCapRead } from '../providers/index.js'
+import type { Logger } from '../observability/logger.js'
 import type { TicketService } from '../tickets/index.js'
 import type { ProxyCall, RoutedModel } from './call.js'
 import type { ResponseSink } from './response-sink.js'
@@ -168,6 +169,7 @@ export interface ReserveDeps {
   readonly tickets: TicketService
   readonly funds: FundsSignal
   readonly nowMs: () => number
+  readonly logger: Logger
 }
 
 export async function reserveForCall(
@@ -210,7 +212,7 @@ export async function reserveForCall(
     result = await attempt(outputTokensCap)
   }
   // A request that set no cap is not refused for a maximum it never asked for: lower the cap to
-  // what the funds can cover and say so in a header (SPEC §4.1).
+  // what the funds can cover and say so in a header.
   if (result.kind !== 'reserved' && cap.read.kind === 'absent') {
     const funds = fundsOf(result)
     const affordable = funds === undefined ? 0 : Math.min(Math.floor(affordableOutputTokens(funds, inputTokens, price) / cap.choices), outputTokensCap)
@@ -226,24 +228,41 @@ export async function reserveForCall(
   if (result.kind !== 'insufficient_quota') return { kind: 'refused', result, ticketId: undefined }
 
   // Refusals of one scope and consumer join one open ticket: a runaway loop is one incident.
-  const ticket = await deps.tickets.openOrJoin({
-    orgId: call.attribution.orgId,
-    scope: result.scope,
-    teamId: call.attribution.teamId,
-    requestId: call.requestId,
-    consumerName: call.consumer.name,
-    model: call.modelRequested,
-    estimateMicros: worstCase(outputTokensCap),
-    reason: 'insufficient_quota',
-  })
+  const ticket = await openTicket(deps, call, result, worstCase(outputTokensCap))
+  // No ticket (its store is down): the refusal stands, without a ticket to approve or wait on.
+  if (ticket === undefined) return { kind: 'refused', result, ticketId: undefined }
   if (call.consumer.onInsufficientFunds !== 'hold') return { kind: 'refused', result, ticketId: ticket.id }
   return holdForFunds(deps, call, ticket.id, () => attempt(outputTokensCap), result, sink, (reserved) => ({ kind: 'reserved', result: reserved, outputTokensCap, cappedTo }))
+}
+
+async function openTicket(
+  deps: ReserveDeps,
+  call: ProxyCall,
+  result: Extract<ReserveResult, { kind: 'insufficient_quota' }>,
+  estimateMicros: Micros,
+): Promise<{ id: string } | undefined> {
+  try {
+    return await deps.tickets.openOrJoin({
+      orgId: call.attribution.orgId,
+      scope: result.scope,
+      teamId: call.attribution.teamId,
+      requestId: call.requestId,
+      consumerName: call.consumer.name,
+      model: call.modelRequested,
+      estimateMicros,
+      reason: 'insufficient_quota',
+    })
+  } catch (error) {
+    deps.logger.error({ err: error, requestId: call.requestId, scope: result.scope }, 'proxy: could not open a cost ticket; refusing without one')
+    return undefined
+  }
 }
 
 /**
  * Hold: keep the request open while its ticket waits. It goes through once the wallet can cover
  * it — the ticket approved (the grant lands a moment after), or the wallet topped up — and never
- * once its client has hung up. Denied or out of time: refused.
+ * once its client has hung up. Denied, out of time, or the process shutting down: refused (the
+ * ticket stays open for its owner).
  */
 async function holdForFunds(
   deps: ReserveDeps,
@@ -273,6 +292,8 @@ async function holdForFunds(
     if (gone.aborted) return { kind: 'client_gone', ticketId }
     if (decision === 'denied') break
     last = await attempt()
+    // Shutting down: one last try (an approval may just have landed), then the hold ends.
+    if (deps.funds.isClosing && last.kind !== 'reserved') break
     if (last.kind === 'reserved') {
       if (decision !== 'approved') await deps.tickets.releaseByTopUp(ticketId)
       return onReserved(last)

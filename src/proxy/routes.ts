@@ -1,5 +1,5 @@
 /**
- * The consumer-facing endpoints (SPEC §6). Authentication and parsing happen here; everything
+ * The consumer-facing endpoints. Authentication and parsing happen here; everything
  * else is `handleProxyCall`. Responses are written to the raw Node response (the reply is
  * hijacked) so streams pass through byte for byte without Fastify's serialisation in the way.
  */

@@ -1,6 +1,6 @@
 /**
  * One undici Pool per upstream origin, created on first use and kept for the process. Timeouts are
- * explicit (STYLE §8): LLM calls legitimately wait long for the first byte, so headersTimeout and
+ * explicit: LLM calls legitimately wait long for the first byte, so headersTimeout and
  * bodyTimeout follow the target's `timeout_ms` rather than undici's 300 s defaults.
  */
 import { Pool } from 'undici'

@@ -74,6 +74,11 @@ export interface UsageEvent {
   readonly dataMode: 'real' | 'demo'
   readonly source: 'gateway' | 'ingest' | 'direct'
   readonly externalRequestId: string | undefined
+  /**
+   * The cost the sender reported for an ingested event (`costUsd`), kept beside `costMicros` for
+   * reconciliation; never what budgets or reports count.
+   */
+  readonly reportedCostMicros?: Micros | undefined
 }
 
 export const USAGE_GROUP_BY = [

@@ -22,7 +22,32 @@ export interface UsageTotals {
   inputTokens: number
   outputTokens: number
   cacheReadTokens: number
+  /** Every cache write, 5-minute and 1-hour; `cacheWrite1hTokens` is the 1-hour part of it. */
+  cacheWriteTokens: number
+  cacheWrite1hTokens: number
   reasoningTokens: number
+  audioInputTokens: number
+  audioOutputTokens: number
+}
+
+/** `GET /v1/usage/events`: one page, newest first. */
+export interface UsageEventQuery {
+  readonly orgId: string
+  /** Half-open [fromMs, toMs). */
+  readonly fromMs: number
+  readonly toMs: number
+  readonly teamId?: string | undefined
+  readonly userId?: string | undefined
+  /** The model served. */
+  readonly model?: string | undefined
+  readonly endpointTag?: string | undefined
+  readonly environment?: string | undefined
+  readonly dataMode?: 'real' | 'demo' | undefined
+  readonly usageSource?: UsageEvent['usageSource'] | undefined
+  readonly source?: UsageEvent['source'] | undefined
+  /** Events strictly older than this (at_ms, id): the previous page's last one. */
+  readonly before?: { readonly atMs: number; readonly id: string } | undefined
+  readonly limit: number
 }
 
 export interface UsageGroup extends UsageTotals {
@@ -46,6 +71,8 @@ export interface UsageStore {
   /** For ingestion: true when stored, false when its externalRequestId was already there. */
   insertIngested(event: UsageEvent): Promise<boolean>
   query(query: UsageQuery): Promise<UsageReport>
+  /** One page of events matching every given filter, newest first (at_ms, then id, descending). */
+  listEvents(query: UsageEventQuery): Promise<UsageEvent[]>
   /** What became of each request (its latest event), for the cost-ticket list; unknown ids are absent. */
   requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>>
 }

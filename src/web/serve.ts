@@ -47,7 +47,7 @@ export interface ConsoleSiteOptions {
 }
 
 export interface ConsoleSite {
-  /** Registers `GET /` and, when built, `GET /assets/{file}`. */
+  /** Registers `GET /` and `GET /assets/{file}`. */
   routes(app: FastifyInstance): Promise<void>
   /** The SPA fallback: answers a console navigation with index.html and returns true; false for anything else. */
   fallback(request: Pick<FastifyRequest, 'method' | 'url' | 'headers'>, reply: FastifyReply): boolean
@@ -71,14 +71,17 @@ export function consoleSite(options: ConsoleSiteOptions = {}): ConsoleSite {
       app.get('/', doc({ summary: 'The web console (HTML)', tag: 'console', auth: 'none', produces: 'text/html', responses: { 200: 'The console page.' } }), (_request, reply) =>
         sendIndex(reply),
       )
-      if (indexHtml === undefined || !existsSync(assetsDir)) return
+      // Registered built or not, so the route list (and the API reference made from it) does not
+      // depend on whether this checkout has built the console; unbuilt, every file is a 404.
+      const built = indexHtml !== undefined && existsSync(assetsDir)
       // Only `reply.sendFile` (path checks, ETag, ranges); the one route below serves it.
-      await app.register(fastifyStatic, { root: assetsDir, serve: false, cacheControl: false })
+      if (built) await app.register(fastifyStatic, { root: assetsDir, serve: false, cacheControl: false })
       // Vite writes assets/ flat, so one path segment names every file (and `..` cannot climb).
       app.get<{ Params: { file: string } }>(
         '/assets/:file',
         doc({ summary: "The web console's content-hashed files", tag: 'console', auth: 'none', produces: 'application/octet-stream', responses: { 200: 'A script, style sheet or image.' }, errors: [404] }),
         (request, reply) => {
+          if (!built) return reply.callNotFound()
           reply.header('cache-control', IMMUTABLE_CACHE).header('x-content-type-options', 'nosniff')
           return reply.sendFile(request.params.file)
         },

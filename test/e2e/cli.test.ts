@@ -28,7 +28,7 @@ async function tollgate(...args: string[]): Promise<{ code: number; stdout: stri
 
 describe('tollgate config check', () => {
   it('accepts the seed configuration as written', async () => {
-    const result = await tollgate('config', 'check', 'src/config/fixtures/seed-000-layered-caps.yaml')
+    const result = await tollgate('config', 'check', 'src/config/fixtures/layered-caps.yaml')
     expect(result.code).toBe(0)
     expect(result.stdout).toMatch(/is valid/)
   })

@@ -1,5 +1,5 @@
 /**
- * No secret reaches a log line (STYLE §11): neither the consumer key, the provider key nor the
+ * No secret reaches a log line: neither the consumer key, the provider key nor the
  * admin token, whatever happens — successes, streams, bad keys, bad bodies, upstream errors, an
  * unreachable upstream, admin calls with good and bad tokens.
  *

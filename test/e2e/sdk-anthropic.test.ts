@@ -2,7 +2,7 @@
  * The real `@anthropic-ai/sdk` → a listening Tollgate (base URL without /v1, as the SDK expects)
  * → the mock upstream. Proves that Messages calls, plain and streamed, work unmodified and are
  * recorded with their cost; that only the provider key goes upstream; and that bad keys, upstream
- * errors and cut streams are handled as SPEC §4 says. Each test starts its own gateway.
+ * errors and cut streams are handled as docs/errors.md and docs/costs.md say. Each test starts its own gateway.
  */
 import Anthropic from '@anthropic-ai/sdk'
 import { describe, expect, it, onTestFinished } from 'vitest'

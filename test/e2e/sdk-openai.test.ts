@@ -2,7 +2,7 @@
  * The real `openai` SDK → a listening Tollgate → the mock upstream. Proves that an unmodified
  * client works through the gateway (chat, streams, responses, embeddings, models), that what it
  * spends is recorded with the right attribution and cost, and that keys and failures are handled
- * as SPEC §4 and §6 say. Each test starts its own gateway (SQLite in a temp dir) and reads the
+ * as docs/http-api.md and docs/errors.md say. Each test starts its own gateway (SQLite in a temp dir) and reads the
  * recorded usage back from the store or the admin API.
  */
 import { request as httpRequest } from 'node:http'

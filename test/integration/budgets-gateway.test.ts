@@ -1,5 +1,5 @@
 /**
- * Budgets through real traffic (SPEC §4 refusals, §5 budgets, §9 shadow): what a caller and an
+ * Budgets through real traffic (refusals, thresholds, shadow budgets): what a caller and an
  * admin see when a period budget is crossed.
  *
  * - thresholds: sequential calls crossing 50/80/95 leave exactly one `budget.threshold` per

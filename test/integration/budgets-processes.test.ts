@@ -1,10 +1,10 @@
 /**
- * Exactly-once thresholds through real gateways (SPEC §5: "each threshold fires once per budget
+ * Exactly-once thresholds through real gateways ("each threshold fires once per budget
  * per period, however many requests cross it at once and however many processes run"), and
  * webhook delivery with retries from the durable outbox.
  *
  * How: three `tollgate serve` processes (spawnGateway, built `dist/`) start at the same moment on
- * one SQLite file with the same declared budget (so they also race to create it) and two webhook
+ * one store — one SQLite file, then one Redis + PostgreSQL — with the same declared budget (so they also race to create it) and two webhook
  * channels pointing at receivers in this test that verify the HMAC signature themselves:
  * `ops-webhook` accepts everything; `flaky-webhook` answers 503 to the first two attempts of each
  * notification id and 200 to the third. ~100 concurrent calls, spread over the three processes,
@@ -25,6 +25,8 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { spawnGateway, type GatewayHandle } from '../support/processes.js'
 import { startTestGateway } from '../support/gateway.js'
+import { describeWithBoth } from '../support/services.js'
+import { migratePostgres } from '../../src/store/postgres-redis.js'
 import { buildApp } from '../../src/app.js'
 import { parseConfig } from '../../src/config/index.js'
 
@@ -131,8 +133,9 @@ afterAll(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-describe('thresholds across gateway processes', () => {
-  it('three gateways under ~100 concurrent calls send each threshold exactly once, signed, retried with the same id until accepted', async () => {
+/** The burst and its checks, on the embedded store (`'sqlite'`) or on the given storage section. */
+async function thresholdsFireOnce(storage: 'sqlite' | { postgres: string; redis: string }, extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
+  {
     const unit = await unitCostMicros()
     expect(unit).toBeGreaterThan(0)
     const ok = await aReceiver(() => 200)
@@ -146,7 +149,7 @@ describe('thresholds across gateway processes', () => {
     const amountMicros = 80 * unit
     writeFileSync(configPath, stringify({
       version: '1',
-      storage: { sqlite: join(dir, 'tollgate.sqlite') },
+      storage: storage === 'sqlite' ? { sqlite: join(dir, 'tollgate.sqlite') } : storage,
       providers: { targets: [{ id: 'mock', provider: 'mock' }] },
       consumer_groups: [
         { name: 'load', api_key: KEY, team_id: TEAM },
@@ -170,7 +173,7 @@ describe('thresholds across gateway processes', () => {
         delivery: { backoff_base_ms: 200, backoff_cap_ms: 1_000, poll_interval_ms: 100 },
       },
     }))
-    const env = { ...process.env, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_WEBHOOK_SECRET: SECRET, TOLLGATE_LOG_LEVEL: 'warn' }
+    const env = { ...process.env, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_WEBHOOK_SECRET: SECRET, TOLLGATE_LOG_LEVEL: 'warn', ...extraEnv }
     // Started together: they also race to create the declared budget in the shared store.
     const gateways = await Promise.all(Array.from({ length: PROCESSES }, () => spawnGateway({ config: configPath, env })))
     cleanups.push(async () => {
@@ -233,7 +236,20 @@ describe('thresholds across gateway processes', () => {
       expect(thresholds.map((n) => n.id).sort()).toEqual(idsOk)
     }
     for (const gw of gateways) expect(gw.exitStatus(), gw.output()).toBeUndefined()
-  }, 60_000)
+  }
+}
+
+const TITLE = 'three gateways under ~100 concurrent calls send each threshold exactly once, signed, retried with the same id until accepted'
+
+describe('thresholds across gateway processes, embedded store', () => {
+  it(TITLE, () => thresholdsFireOnce('sqlite'), 120_000)
+})
+
+describeWithBoth('thresholds across gateway processes, Redis + PostgreSQL', (ctx) => {
+  it(TITLE, async () => {
+    await migratePostgres(ctx.postgres.url)
+    await thresholdsFireOnce({ postgres: ctx.postgres.url, redis: ctx.redis.url }, { TOLLGATE_REDIS_PREFIX: `${ctx.redis.prefix}thresholds:` })
+  }, 120_000)
 })
 
 describe('declared budgets and concurrent starts', () => {

@@ -1,5 +1,5 @@
 /**
- * Hard caps across processes (SPEC §4.2, §4.5): several gateway processes share one SQLite file
+ * Hard caps across processes: several gateway processes share one SQLite file
  * and one team wallet.
  *
  * CONCURRENCY: three `tollgate serve` processes take 300 concurrent calls (60 in flight, spread

@@ -1,5 +1,5 @@
 /**
- * Shared fixtures for the hard-caps tests (issue 3): a priced model with round numbers, a config
+ * Shared fixtures for the hard-caps tests: a priced model with round numbers, a config
  * builder for wallets / hold consumers, and small readers for wallets and ledgers over HTTP.
  *
  * The `metered` model costs $0.001 per input and per output token and has a 100-token output

@@ -1,5 +1,5 @@
 /**
- * Hard caps (issue 3, SPEC §4) as a user of one gateway sees them: who pays (the cascade), what
+ * Hard caps as a user of one gateway sees them: who pays (the cascade), what
  * is refused and with what, how an absent output cap is lowered instead of refused, holds on
  * cost tickets, idempotent retries, the reservations API, voids on upstream failure, cut streams,
  * and response headers that agree with `GET /v1/wallets`.
@@ -247,6 +247,22 @@ describe('hold on insufficient funds', () => {
     const body = (await res.json()) as any
     expect(body.error.code).toBe('insufficient_quota')
     expect(body.error.ticket_id).toMatch(/^ct_/)
+    expect(gw.mock.requests).toHaveLength(0)
+  })
+})
+
+describe('shutting down with a held request', () => {
+  it('answers it with 429 and its ticket at once instead of waiting out the hold', async () => {
+    const gw = await aGateway({ holdTimeoutMs: 60_000 })
+    open.splice(open.indexOf(gw), 1)
+    await allocate(gw, { team_id: HOLD_TEAM }, '0.01')
+    const held = chat(gw, 'hello', { key: HOLD_KEY, extra: { max_tokens: 100 } })
+    const ticket = await until('the held request’s ticket', async () => ((await gw.admin('GET', '/v1/cost-tickets?status=pending')).body.data as any[])[0])
+    const started = Date.now()
+    await Promise.all([gw.close(), held.then((res) => expect(res.status).toBe(429))])
+    expect(Date.now() - started).toBeLessThan(5_000)
+    const body = (await (await held).json()) as any
+    expect(body.error).toMatchObject({ code: 'insufficient_quota', ticket_id: ticket.id })
     expect(gw.mock.requests).toHaveLength(0)
   })
 })

@@ -132,6 +132,29 @@ describe('held requests', () => {
   })
 })
 
+describe('a stream that outlives its reservation', () => {
+  it('is still recorded, at the full amount the expired reservation charged, and flagged', async () => {
+    const gw = await startTestGateway({
+      yaml: capsConfig({ consumers: [{ name: 'svc', apiKey: KEY, teamId: TEAM }], walletEnforcement: true, targetTimeoutMs: 1_000, reservations: { ttlMs: 1_000, sweepIntervalMs: 100 } }),
+    })
+    open.push(gw)
+    await fund(gw, { team_id: TEAM, amount: '1' })
+    // The target's timeout is per chunk, so a live stream may run past its 1 s reservation: about
+    // 40 SSE events 60 ms apart take over 2 s.
+    gw.mock.setScript({ chunkDelayMs: 60, times: 1 })
+    const res = await chat(gw, { stream: true, max_tokens: 40 })
+    expect(res.status).toBe(200)
+    const text = await res.text()
+    expect(text).toContain('[DONE]')
+    const reserved = usdToMicros(res.headers.get('x-tollgate-cost-reserved-usd'))
+    const event = await until('the stream’s usage event', async () => (await gw.events()).find((e) => e.status === 'ok'))
+    expect(event.cost_micros).toBe(reserved)
+    expect(event.price_source).toContain('reservation-expired')
+    const wallet = (await walletOf(gw.admin, `team:${TEAM}`))!
+    expect(wallet).toMatchObject({ spent_micros: reserved, reserved_micros: 0 })
+  })
+})
+
 describe('budgets count the spend their period already had', () => {
   async function spend(gw: TestGateway, calls: number): Promise<number> {
     let total = 0

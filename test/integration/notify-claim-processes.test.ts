@@ -1,5 +1,5 @@
 /**
- * A threshold fires once per budget per period across processes (SPEC §5). Method: three child
+ * A threshold fires once per budget per period across processes. Method: three child
  * processes (node --import tsx) open one SQLite file, wait for a common "go", then each settles
  * the same crossing (10% → 100% of a budget with thresholds 50/80/95/100) 30 times at once.
  * Afterwards: each dedupe key was fired by exactly one process, and the store holds exactly one

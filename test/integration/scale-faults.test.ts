@@ -1,5 +1,5 @@
 /**
- * Scale out under faults (issue 4). Gateways are child processes on PostgreSQL + Redis; outages
+ * Scale out under faults. Gateways are child processes on PostgreSQL + Redis; outages
  * are made with a TCP proxy between a gateway and the server (connections reset, new ones
  * refused — what a stopped server looks like to the client) or, for "Redis came back empty", by
  * deleting every key of the run.
@@ -225,7 +225,8 @@ describeWithBoth('scale out under faults', (ctx) => {
     const admin = adminAt(gateways[0]!.baseUrl, ADMIN)
     const allocation = 3_000_000
     expect((await admin('POST', '/v1/wallets/allocate', { team_id: TEAM, amount: allocation / 1e6, currency: 'USD' })).status).toBe(201)
-    expect((await call(gateways[1]!, KEY)).status).toBe(200)
+    const first = await call(gateways[1]!, KEY)
+    expect(first.status).toBe(200)
 
     await proxy.cut()
     const upstreamBefore = mock.requests.length
@@ -234,11 +235,16 @@ describeWithBoth('scale out under faults', (ctx) => {
     const admitted = outcomes.filter((o) => o.status === 200)
     expect(admitted.length).toBeGreaterThan(20)
     expect(mock.requests.length - upstreamBefore).toBe(admitted.length)
+    // Every other call is refused as a client sees a spent wallet (tickets cannot be opened while
+    // PostgreSQL is down, so they come without one) — not a 5xx.
+    for (const o of outcomes.filter((o) => o.status !== 200)) expect(o).toMatchObject({ status: 429, code: 'insufficient_quota' })
     for (const g of gateways) expect(await readyz(g)).toBe(503)
 
     await proxy.restore()
     for (const g of gateways) await until('the journal to drain', async () => ((await readyz(g)) === 200 ? true : undefined), 20_000, 100)
     const w = await agreed(admin, `team:${TEAM}`)
+    // Spent is exactly what the clients were told they were charged, within the allocation.
+    expect(w.spent_micros).toBe(first.cost + admitted.reduce((sum, o) => sum + o.cost, 0))
     expect(w.spent_micros).toBeLessThanOrEqual(allocation)
     const ledger = await ledgerOf(admin, w.id)
     // Every reservation made while PostgreSQL was down reached it: one before, the rest during.

@@ -1,5 +1,5 @@
 /**
- * Scale out (issue 4): four `tollgate serve` processes on one Redis and one PostgreSQL behave as
+ * Scale out: four `tollgate serve` processes on one Redis and one PostgreSQL behave as
  * one gateway. 1,200 concurrent calls, spread round-robin: half on a team whose wallet covers
  * ~40% of them, half on a team held by a hard monthly budget that covers about half of them.
  * Neither limit is ever exceeded, exactly the admitted calls reached the upstream, most of what

@@ -1,5 +1,5 @@
 /**
- * Fixtures for the scale-out tests (issue 4): gateway YAML on PostgreSQL + Redis, a TCP proxy that
+ * Fixtures for the scale-out tests: gateway YAML on PostgreSQL + Redis, a TCP proxy that
  * can cut a gateway off from Redis or PostgreSQL and let it back (an outage as the client sees
  * it: connections reset, new ones refused), bounded-concurrency fan-out, and direct reads of the
  * durable record.

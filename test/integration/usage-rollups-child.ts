@@ -21,9 +21,11 @@ process.stdin.once('data', async () => {
   for (let i = 0; i < mine.length; i += 25) batches.push(mine.slice(i, i + 25))
   // Two batches in flight per process on PostgreSQL (its pool has several connections).
   const lanes = pool ? 2 : 1
-  await Promise.all(Array.from({ length: lanes }, async (_, lane) => {
-    for (let b = lane; b < batches.length; b += lanes) await store.insertBatch(batches[b]!)
-  }))
+  await Promise.all(
+    Array.from({ length: lanes }, async (_, lane) => {
+      for (let b = lane; b < batches.length; b += lanes) await store.insertBatch(batches[b]!)
+    }),
+  )
   await pool?.end()
   db?.close()
   process.stdout.write('done\n')

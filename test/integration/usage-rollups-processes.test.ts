@@ -31,18 +31,23 @@ async function runWriters(backend: 'sqlite' | 'postgres', where: string, workers
   )
   const output = children.map(() => '')
   const reached = (word: string) =>
-    Promise.all(children.map((child, w) => new Promise<void>((resolve, reject) => {
-      const onData = (chunk: Buffer) => {
-        output[w] += chunk.toString('utf8')
-        if (output[w]!.includes(`${word}\n`)) {
-          child.stdout.off('data', onData)
-          resolve()
-        }
-      }
-      child.stdout.on('data', onData)
-      child.stderr.on('data', (chunk: Buffer) => (output[w] += chunk.toString('utf8')))
-      child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`writer ${w} exited ${code}:\n${output[w]}`))))
-    })))
+    Promise.all(
+      children.map(
+        (child, w) =>
+          new Promise<void>((resolve, reject) => {
+            const onData = (chunk: Buffer) => {
+              output[w] += chunk.toString('utf8')
+              if (output[w]!.includes(`${word}\n`)) {
+                child.stdout.off('data', onData)
+                resolve()
+              }
+            }
+            child.stdout.on('data', onData)
+            child.stderr.on('data', (chunk: Buffer) => (output[w] += chunk.toString('utf8')))
+            child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`writer ${w} exited ${code}:\n${output[w]}`))))
+          }),
+      ),
+    )
   try {
     await reached('ready')
     for (const child of children) child.stdin.write('go\n')
@@ -54,7 +59,15 @@ async function runWriters(backend: 'sqlite' | 'postgres', where: string, workers
 
 async function expectReportsFromRollups(store: { query(q: UsageQuery): Promise<UsageReport>; queryEvents(q: UsageQuery): Promise<UsageReport> }) {
   for (const groupBy of [[], ['user'], ['endpoint', 'team']] as UsageQuery['groupBy'][]) {
-    const q: UsageQuery = { orgId: PROCESS_ORG, fromMs: WINDOW_START_MS - 999, toMs: WINDOW_START_MS + WINDOW_MS + 999, groupBy, bucketMs: 3_600_000, teamId: undefined, environment: undefined }
+    const q: UsageQuery = {
+      orgId: PROCESS_ORG,
+      fromMs: WINDOW_START_MS - 999,
+      toMs: WINDOW_START_MS + WINDOW_MS + 999,
+      groupBy,
+      bucketMs: 3_600_000,
+      teamId: undefined,
+      environment: undefined,
+    }
     const fromEvents = await store.queryEvents(q)
     expect(fromEvents.totals.requests).toBe(PROCESS_EVENTS_STORED)
     expect(await store.query(q)).toEqual(fromEvents)

@@ -66,8 +66,14 @@ async function checkReports(store: ReportStore, numRuns: number): Promise<void> 
 
 const HOUR_MS = 3_600_000
 const wholeWindow = (orgId: string, groupBy: UsageQuery['groupBy'], bucketMs: number): UsageQuery => ({
-  orgId, fromMs: WINDOW_START_MS - 1234, toMs: WINDOW_START_MS + WINDOW_MS + 4321, groupBy, bucketMs,
-  teamId: undefined, environment: undefined, dataMode: undefined,
+  orgId,
+  fromMs: WINDOW_START_MS - 1234,
+  toMs: WINDOW_START_MS + WINDOW_MS + 4321,
+  groupBy,
+  bucketMs,
+  teamId: undefined,
+  environment: undefined,
+  dataMode: undefined,
 })
 
 /** Many events over the window, for the upgrade and concurrency checks. */
@@ -119,7 +125,10 @@ describe('usage rollups on SQLite', () => {
 
   it('upgrading a store written before rollups builds them from its events', async () => {
     const path = join(dir, 'upgrade.sqlite')
-    const before = openSqlite(path, usageMigrations.filter((m) => m.id !== 'usage-0003-rollups'))
+    const before = openSqlite(
+      path,
+      usageMigrations.filter((m) => m.id !== 'usage-0004-rollups'),
+    )
     await new SqliteUsageStore(before).insertBatch(manyEvents('up', 'org_upgrade', 3000))
     before.close()
     const after = openSqlite(path, usageMigrations)
@@ -136,14 +145,16 @@ describe('usage rollups on SQLite', () => {
     try {
       const events = manyEvents('cc', 'org_concurrent', 4000)
       // Four connections, interleaved batches of overlapping hours and groups.
-      await Promise.all(handles.map(async (h, w) => {
-        const mine = events.filter((_, i) => i % 4 === w)
-        const s = new SqliteUsageStore(h)
-        for (let i = 0; i < mine.length; i += 50) {
-          await s.insertBatch(mine.slice(i, i + 50))
-          await new Promise((resolve) => setImmediate(resolve))
-        }
-      }))
+      await Promise.all(
+        handles.map(async (h, w) => {
+          const mine = events.filter((_, i) => i % 4 === w)
+          const s = new SqliteUsageStore(h)
+          for (let i = 0; i < mine.length; i += 50) {
+            await s.insertBatch(mine.slice(i, i + 50))
+            await new Promise((resolve) => setImmediate(resolve))
+          }
+        }),
+      )
       await expectRollupsServeEvents(new SqliteUsageStore(handles[0]!), 'org_concurrent')
     } finally {
       for (const h of handles) h.close()
@@ -171,10 +182,12 @@ describeWithPostgres('usage rollups on PostgreSQL', (ctx) => {
   it('many concurrent batch inserts sharing rollup rows keep them exact, without deadlock', async () => {
     const events = manyEvents('pgc', 'org_pg_concurrent', 6000)
     // 12 writers at once over 8 connections; batches touch the same hour/day rows in any order.
-    await Promise.all(Array.from({ length: 12 }, async (_, w) => {
-      const mine = events.filter((_, i) => i % 12 === w).reverse()
-      for (let i = 0; i < mine.length; i += 40) await store.insertBatch(mine.slice(i, i + 40))
-    }))
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, w) => {
+        const mine = events.filter((_, i) => i % 12 === w).reverse()
+        for (let i = 0; i < mine.length; i += 40) await store.insertBatch(mine.slice(i, i + 40))
+      }),
+    )
     await expectRollupsServeEvents(store, 'org_pg_concurrent')
   })
 
@@ -184,7 +197,10 @@ describeWithPostgres('usage rollups on PostgreSQL', (ctx) => {
     await schemaPool.query(`CREATE SCHEMA ${schema}`)
     const upgraded = createPool(ctx.postgres.baseUrl, { schema })
     try {
-      await migrate(upgraded, postgresMigrations.filter((m) => m.id !== 'usage-0003-rollups'))
+      await migrate(
+        upgraded,
+        postgresMigrations.filter((m) => m.id !== 'usage-0004-rollups'),
+      )
       await new PostgresUsageStore(upgraded).insertBatch(manyEvents('pgup', 'org_upgrade', 3000))
       await migrate(upgraded)
       await expectRollupsServeEvents(new PostgresUsageStore(upgraded), 'org_upgrade')

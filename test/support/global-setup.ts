@@ -7,7 +7,9 @@
  * - REDIS_URL / DATABASE_URL set: those servers, as given.
  * - unset, binaries present: one throw-away server each (free port, temp dir), shared by all
  *   test files of this run and stopped in the returned teardown.
- * - unset, no binaries: a skip reason, so the tests that need the service skip saying why.
+ * - unset, no binaries: a skip reason, so the tests that need the service skip saying why —
+ *   except under CI=true, where a missing service is an error: CI proves the Redis and
+ *   PostgreSQL guarantees or goes red, it never passes with those suites skipped.
  * A server that should start but can't is provided as an error: the tests needing it fail with
  * the server's output, the rest of the suite still runs.
  */
@@ -27,7 +29,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const resolveRedis = async (): Promise<Endpoint> => {
     const plan = planRedis()
     if (plan.kind === 'env') return { kind: 'url', url: plan.url, source: 'env' }
-    if (plan.kind === 'skip') return plan
+    if (plan.kind === 'skip') return requiredInCi(plan)
     try {
       const server = await startRedisServer({ binary: plan.binary })
       started.push(server)
@@ -40,7 +42,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const resolvePostgres = async (): Promise<Endpoint> => {
     const plan = planPostgres()
     if (plan.kind === 'env') return { kind: 'url', url: plan.url, source: 'env' }
-    if (plan.kind === 'skip') return plan
+    if (plan.kind === 'skip') return requiredInCi(plan)
     try {
       const server = await startPostgresServer({ binaries: plan.binaries })
       started.push(server)
@@ -60,6 +62,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
   return async function teardown(): Promise<void> {
     await Promise.allSettled(started.map((s) => s.stop()))
   }
+}
+
+export function requiredInCi(skip: { kind: 'skip'; reason: string }, env: NodeJS.ProcessEnv = process.env): Endpoint {
+  if (!isCi(env)) return skip
+  return { kind: 'error', reason: `${skip.reason}; CI=true, so the tests needing it fail instead of skipping (.ci/run installs it)` }
+}
+
+export function isCi(env: NodeJS.ProcessEnv): boolean {
+  const ci = env['CI']
+  return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false'
 }
 
 function message(err: unknown): string {

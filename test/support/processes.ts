@@ -190,7 +190,7 @@ export interface GatewayOptions {
   readonly env?: NodeJS.ProcessEnv
   /** Health path polled until 200. Default /healthz. */
   readonly healthPath?: string
-  /** Bound on startup. Default 20 s. */
+  /** Bound on startup. Default 60 s: a loaded 2-core CI machine can take that long to start Node. */
   readonly timeoutMs?: number
   readonly echo?: boolean
 }
@@ -217,7 +217,7 @@ export async function spawnGateway(options: GatewayOptions): Promise<GatewayHand
   })
   const baseUrl = `http://127.0.0.1:${port}`
   try {
-    await child.waitForHttp(`${baseUrl}${options.healthPath ?? '/healthz'}`, { timeoutMs: options.timeoutMs ?? 20_000 })
+    await child.waitForHttp(`${baseUrl}${options.healthPath ?? '/healthz'}`, { timeoutMs: options.timeoutMs ?? 60_000 })
   } catch (err) {
     await child.kill('SIGKILL')
     throw err

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import { describe, expect, inject, it } from 'vitest'
 import { freePort } from './free-port.js'
+import { requiredInCi } from './global-setup.js'
 import {
   findPostgresBinaries,
   findRedisServer,
@@ -134,6 +135,15 @@ describe('planning', () => {
     expect(p.kind === 'skip' && p.reason).toMatch(/DATABASE_URL is unset.*initdb/)
     if (redisBinary !== undefined) expect(planRedis({}).kind).toBe('start')
     if (pgBinaries !== undefined) expect(planPostgres({}).kind).toBe('start')
+  })
+
+  it('under CI=true a missing service fails the tests that need it instead of skipping them', () => {
+    const skip = { kind: 'skip' as const, reason: 'needs Redis: REDIS_URL is unset' }
+    expect(requiredInCi(skip, {})).toEqual(skip)
+    expect(requiredInCi(skip, { CI: 'false' })).toEqual(skip)
+    const inCi = requiredInCi(skip, { CI: 'true' })
+    expect(inCi.kind).toBe('error')
+    expect(inCi.kind === 'error' && inCi.reason).toMatch(/needs Redis.*CI=true.*fail instead of skipping/)
   })
 
   it('withSearchPath percent-encodes the option and keeps existing ones', () => {

@@ -24,7 +24,11 @@ export interface EventFields {
   readonly inputTokens?: number
   readonly outputTokens?: number
   readonly cacheReadTokens?: number
+  readonly cacheWriteTokens?: number
+  readonly cacheWrite1hTokens?: number
   readonly reasoningTokens?: number
+  readonly audioInputTokens?: number
+  readonly audioOutputTokens?: number
   readonly status?: UsageEvent['status']
   readonly dataMode?: UsageEvent['dataMode']
   readonly externalRequestId?: string | undefined
@@ -57,11 +61,11 @@ export function usageEvent(f: EventFields): UsageEvent {
       inputTokens,
       outputTokens,
       cacheReadTokens: f.cacheReadTokens ?? 0,
-      cacheWriteTokens: 0,
-      cacheWrite1hTokens: 0,
+      cacheWriteTokens: f.cacheWriteTokens ?? 0,
+      cacheWrite1hTokens: f.cacheWrite1hTokens ?? 0,
       reasoningTokens: f.reasoningTokens ?? 0,
-      audioInputTokens: 0,
-      audioOutputTokens: 0,
+      audioInputTokens: f.audioInputTokens ?? 0,
+      audioOutputTokens: f.audioOutputTokens ?? 0,
     },
     usageSource: 'reported',
     usageNote: undefined,
@@ -93,12 +97,10 @@ export const WINDOW_MS = 3 * 24 * HOUR_MS
 function instantArbitrary(min: number, max: number): fc.Arbitrary<number> {
   const anywhere = fc.integer({ min, max })
   const hours = Math.floor((max - min) / HOUR_MS)
-  const nearBoundary = fc
-    .tuple(fc.integer({ min: 0, max: hours }), fc.boolean(), fc.integer({ min: -600_000, max: 600_000 }))
-    .map(([hour, onDay, offset]) => {
-      const boundary = onDay ? Math.floor((min + hour * HOUR_MS) / (24 * HOUR_MS)) * 24 * HOUR_MS : Math.ceil(min / HOUR_MS) * HOUR_MS + hour * HOUR_MS
-      return Math.min(max, Math.max(min, boundary + offset))
-    })
+  const nearBoundary = fc.tuple(fc.integer({ min: 0, max: hours }), fc.boolean(), fc.integer({ min: -600_000, max: 600_000 })).map(([hour, onDay, offset]) => {
+    const boundary = onDay ? Math.floor((min + hour * HOUR_MS) / (24 * HOUR_MS)) * 24 * HOUR_MS : Math.ceil(min / HOUR_MS) * HOUR_MS + hour * HOUR_MS
+    return Math.min(max, Math.max(min, boundary + offset))
+  })
   return fc.oneof(anywhere, nearBoundary)
 }
 
@@ -120,12 +122,18 @@ export function eventsArbitrary(prefix: string, maxLength = 120): fc.Arbitrary<U
     inputTokens: fc.nat(5000),
     outputTokens: fc.nat(2000),
     cacheReadTokens: fc.nat(100),
+    cacheWriteTokens: fc.nat(100),
+    cacheWrite1hTokens: fc.nat(50),
     reasoningTokens: fc.nat(100),
+    audioInputTokens: fc.nat(30),
+    audioOutputTokens: fc.nat(30),
     status: fc.constantFrom('ok', 'ok', 'ok', 'upstream_error', 'refused'),
     dataMode: fc.constantFrom('real', 'real', 'demo'),
     externalRequestId: fc.option(fc.constantFrom('x1', 'x2', 'x3', 'x4'), { nil: undefined, freq: 4 }),
   })
-  return fc.array(fields, { minLength: 1, maxLength, size: 'max' }).map((list) => list.map((f, i) => usageEvent({ ...(f as EventFields), id: `${prefix}_${i}` })))
+  return fc
+    .array(fields, { minLength: 1, maxLength, size: 'max' })
+    .map((list) => list.map((f, i) => usageEvent({ ...(f as EventFields), id: `${prefix}_${i}` })))
 }
 
 /** A report query over (a little beyond) the window: any instants, any filters, up to two dimensions. */
@@ -136,7 +144,9 @@ export function queryArbitrary(orgId: string): fc.Arbitrary<UsageQuery> {
       a: instant,
       b: instant,
       aligned: fc.constantFrom('none', 'hour', 'day'),
-      groupBy: fc.uniqueArray(fc.constantFrom<UsageGroupBy>('provider', 'model', 'team', 'user', 'agent', 'endpoint', 'prompt_version', 'environment'), { maxLength: 2 }),
+      groupBy: fc.uniqueArray(fc.constantFrom<UsageGroupBy>('provider', 'model', 'team', 'user', 'agent', 'endpoint', 'prompt_version', 'environment'), {
+        maxLength: 2,
+      }),
       bucketMs: fc.constantFrom(HOUR_MS, 24 * HOUR_MS, 60_000),
       teamId: fc.option(fc.constantFrom('growth', 'search'), { nil: undefined }),
       environment: fc.option(fc.constantFrom('production', 'staging'), { nil: undefined }),
@@ -179,7 +189,18 @@ const ATTRIBUTE: Record<UsageGroupBy, (e: UsageEvent) => string | null> = {
 type Key = Partial<Record<UsageGroupBy, string | null>>
 
 function zero(): UsageTotals {
-  return { requests: 0, costMicros: micros(0), inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, reasoningTokens: 0 }
+  return {
+    requests: 0,
+    costMicros: micros(0),
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    cacheWrite1hTokens: 0,
+    reasoningTokens: 0,
+    audioInputTokens: 0,
+    audioOutputTokens: 0,
+  }
 }
 
 function addEvent(t: UsageTotals, e: UsageEvent): void {
@@ -188,7 +209,11 @@ function addEvent(t: UsageTotals, e: UsageEvent): void {
   t.inputTokens += e.usage.inputTokens
   t.outputTokens += e.usage.outputTokens
   t.cacheReadTokens += e.usage.cacheReadTokens
+  t.cacheWriteTokens += e.usage.cacheWriteTokens
+  t.cacheWrite1hTokens += e.usage.cacheWrite1hTokens
   t.reasoningTokens += e.usage.reasoningTokens
+  t.audioInputTokens += e.usage.audioInputTokens
+  t.audioOutputTokens += e.usage.audioOutputTokens
 }
 
 /**

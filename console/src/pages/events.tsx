@@ -7,7 +7,7 @@
 import { useState } from 'react'
 import { useQuery } from '@tanstack/react-query'
 import { createColumnHelper } from '@tanstack/react-table'
-import type { UsageEventView } from '../../../src/api/contract/wire'
+import type { CostBreakdownView, UsageEventView } from '../../../src/api/contract/wire'
 import { get, query } from '../api'
 import { DataTable } from '../components/data-table'
 import { FilterBar, useUsageFilters } from '../components/filters'
@@ -143,9 +143,10 @@ function EventDetails({ event, onClose }: { event: UsageEventView | null; onClos
     ['API · stream', `${event.endpoint}${event.is_stream ? ' · stream' : ''}`],
     ['Status', `${event.status} (HTTP ${event.http_status}) · ${event.decision}`],
     ['Latency', `${formatCount(event.latency_ms)} ms`],
-    ['Usage source', <strong key="u">{event.usage_source}</strong>],
+    ['Usage source', <strong key="u">{event.usage_source}{event.usage_note ? ` (${event.usage_note.replaceAll('_', ' ')})` : ''}</strong>],
     ['Price source', <strong key="p">{event.price_source}</strong>],
-    ['Recorded by', event.source === 'ingest' ? 'POST /v1/events' : 'the gateway'],
+    ['Recorded by', event.source === 'ingest' ? 'POST /v1/events' : event.source === 'direct' ? 'a settled reservation' : 'the gateway'],
+    ...(event.reported_cost_usd === null ? [] : [['Reported cost', `${formatUsd(event.reported_cost_usd)} (as sent; the cost above is the catalogue's)`] as [string, React.ReactNode]]),
   ]
   const tokens = Object.entries(event.tokens).filter(([, n]) => n > 0)
   return (
@@ -168,54 +169,29 @@ function EventDetails({ event, onClose }: { event: UsageEventView | null; onClos
       <dl>
         {tokens.length === 0 ? <dd>none</dd> : tokens.map(([kind, n]) => (
           <div key={kind}>
-            <dt>{kind.replace('_', ' ')}</dt>
+            <dt>{kind.replaceAll('_', ' ')}</dt>
             <dd>{formatCount(n)}</dd>
           </div>
         ))}
       </dl>
-      {event.breakdown ? <Breakdown breakdown={event.breakdown} /> : null}
+      {event.cost_breakdown ? <Breakdown breakdown={event.cost_breakdown} /> : null}
     </aside>
   )
 }
 
-/** One priced part, in whichever spelling the API uses (`cost_usd`, or `cost_micros`). */
-interface PartLine {
-  name: string
-  tokens: number | undefined
-  costUsd: number | undefined
-  fallback: boolean
-}
-
-function partLineOf(raw: Record<string, unknown>, index: number): PartLine {
-  const cost = typeof raw['cost_usd'] === 'number' ? raw['cost_usd'] : typeof raw['cost_micros'] === 'number' ? raw['cost_micros'] / 1_000_000 : undefined
-  return {
-    name: String(raw['part'] ?? raw['kind'] ?? raw['name'] ?? index),
-    tokens: typeof raw['tokens'] === 'number' ? raw['tokens'] : undefined,
-    costUsd: cost,
-    fallback: raw['fallback'] === true,
-  }
-}
-
-/** The per-part cost breakdown: `{parts: [...], tier}`, a bare list of parts, or an object of part → cost. */
-function Breakdown({ breakdown }: { breakdown: NonNullable<UsageEventView['breakdown']> }) {
-  const record = breakdown as Record<string, unknown>
-  const list: unknown = Array.isArray(breakdown) ? breakdown : Array.isArray(record['parts']) ? record['parts'] : undefined
-  const lines: PartLine[] = Array.isArray(list)
-    ? list.map((raw, i) => partLineOf(raw as Record<string, unknown>, i))
-    : Object.entries(record).map(([name, value]) => ({ name, tokens: undefined, costUsd: typeof value === 'number' ? value : undefined, fallback: false }))
-  const tier = typeof record['tier'] === 'string' ? record['tier'] : undefined
+/** The per-part cost breakdown: each part's tokens, unit price and cost, and the price tier. */
+function Breakdown({ breakdown }: { breakdown: CostBreakdownView }) {
   return (
     <>
-      <h3>Cost breakdown{tier ? ` · ${tier}` : ''}</h3>
+      <h3>Cost breakdown · {breakdown.tier}</h3>
       <dl data-testid="cost-breakdown">
-        {lines.map((line) => (
-          <div key={line.name}>
+        {breakdown.parts.map((line) => (
+          <div key={line.part}>
             <dt>
-              {line.name.replaceAll('_', ' ')}
-              {line.tokens !== undefined ? ` · ${formatCount(line.tokens)} tokens` : ''}
+              {line.part.replaceAll('_', ' ')} · {formatCount(line.tokens)} tokens at {formatUsd(line.unit_usd_per_mtok)}/M
             </dt>
             <dd>
-              {formatUsd(line.costUsd)}
+              {formatUsd(line.cost_usd)}
               {line.fallback ? ' (fallback price)' : ''}
             </dd>
           </div>

@@ -36,7 +36,11 @@ export interface UsageTotalsView {
   input_tokens: number
   output_tokens: number
   cache_read_tokens: number
+  cache_write_5m_tokens: number
+  cache_write_1h_tokens: number
   reasoning_tokens: number
+  audio_input_tokens: number
+  audio_output_tokens: number
 }
 
 export interface SpikeHourView {
@@ -198,6 +202,8 @@ export interface NotificationPreferenceView {
 export interface UsageEventView {
   id: string
   request_id: string
+  /** The sender's id of an ingested event (`externalRequestId`); null for proxied calls. */
+  external_request_id: string | null
   occurred_at: string
   team_id: string | null
   user_id: string | null
@@ -215,15 +221,47 @@ export interface UsageEventView {
   is_stream: boolean
   decision: string
   data_mode: 'real' | 'demo'
-  source: 'gateway' | 'ingest'
-  tokens: { input: number; cache_read: number; cache_write: number; output: number; reasoning: number; audio_input: number; audio_output: number }
+  /** Who recorded it: the gateway (a proxied call), `ingest` (POST /v1/events) or `direct` (a settled reservation). */
+  source: 'gateway' | 'ingest' | 'direct'
+  tokens: {
+    input: number
+    cache_read: number
+    cache_write_5m: number
+    cache_write_1h: number
+    output: number
+    reasoning: number
+    audio_input: number
+    audio_output: number
+  }
   cost_usd: number
   cost_micros: number
+  /** What the sender of an ingested event said it cost; never what is counted. */
+  reported_cost_usd: number | null
   price_source: string
-  usage_source: string
+  /** `reported` by the provider, `counted` by Tollgate, or `estimated` (an upper bound; `usage_note` says why). */
+  usage_source: 'reported' | 'counted' | 'estimated'
+  usage_note: string | null
+  /** How the cost was made, part by part; null for events recorded without one (a direct settle). */
+  cost_breakdown: CostBreakdownView | null
   latency_ms: number
-  /** Per-part cost, when the API provides it. */
-  breakdown?: Record<string, unknown> | Array<Record<string, unknown>>
+  reservation_id: string | null
+  wallet_id: string | null
+}
+
+export interface CostBreakdownView {
+  /** The price tier applied (`base`, or a long-context tier). */
+  tier: string
+  total_micros: number
+  parts: Array<{
+    part: string
+    tokens: number
+    unit_usd_per_mtok: number
+    unit_micros_per_mtok: number
+    cost_usd: number
+    cost_micros: number
+    /** Priced at the model's dearest known rate of its kind, because the source gives none for it. */
+    fallback: boolean
+  }>
 }
 
 export interface ExportJobView {

@@ -30,7 +30,7 @@ export function createEmailSender(
   channel: Extract<NotificationChannel, { type: 'email' }>,
   timeouts: ChannelTimeouts,
 ): ChannelSender {
-  // Timeouts passed explicitly (STYLE §8): nodemailer waits up to 2 min to connect and 10 min
+  // Timeouts passed explicitly: nodemailer waits up to 2 min to connect and 10 min
   // on the socket by default, which would hold an outbox lease far too long.
   const transport = nodemailer.createTransport({
     url: channel.smtpUrl,

@@ -1,5 +1,5 @@
 /**
- * Webhook channel (SPEC §5): POST `{"id","type","created_at","data"}` signed with
+ * Webhook channel: POST `{"id","type","created_at","data"}` signed with
  * `x-tollgate-signature: t=UNIX_SECONDS,v1=HEX`, HEX = HMAC-SHA256(secret, t + "." + rawBody).
  * The body is byte-identical on every retry (same notification id) so receivers can drop
  * duplicates; only `t` and the signature change. `verifySignature` is what receivers run.
@@ -76,7 +76,7 @@ export async function postJson(
   headers: Record<string, string>,
   timeouts: ChannelTimeouts,
 ): Promise<void> {
-  // Explicit timeouts (STYLE §8): undici's defaults are five minutes, far too long to hold a
+  // Explicit timeouts: undici's defaults are five minutes, far too long to hold a
   // lease on an outbox item for a receiver that hangs.
   const response = await request(url, {
     method: 'POST',

@@ -1,7 +1,7 @@
 /**
  * PostgreSQL adapter for budgets' ports: the budgets table, the fired-thresholds dedupe table,
  * and the spend queries over `usage_events`. A firing is claimed with `INSERT … ON CONFLICT DO
- * NOTHING` on its dedupe key: exactly one insert wins across every gateway process (STYLE §11).
+ * NOTHING` on its dedupe key: exactly one insert wins across every gateway process.
  * Same semantics as src/store/sqlite/budget-store.ts.
  */
 import type pg from 'pg'
@@ -94,7 +94,7 @@ export class PostgresBudgetStore implements BudgetStore, BudgetUsageReader {
     const startMs = endMs - bucketMs * count
     const { rows } = await this.run(
       `SELECT (at_ms - @startMs::bigint) / @bucketMs::bigint AS bucket, SUM(cost_micros) AS spend FROM usage_events
-       WHERE ${conditionOf(filter)} AND at_ms >= @startMs AND at_ms < @endMs GROUP BY bucket`,
+       WHERE ${conditionOf(filter)} AND data_mode = 'real' AND at_ms >= @startMs AND at_ms < @endMs GROUP BY bucket`,
       { ...paramsOf(filter), startMs, endMs, bucketMs },
     )
     const buckets = Array.from({ length: count }, () => 0 as Micros)
@@ -117,7 +117,7 @@ export class PostgresBudgetStore implements BudgetStore, BudgetUsageReader {
     const top = async (column: string): Promise<SpendByKey[]> => {
       const { rows } = await this.run(
         `SELECT ${column} AS id, SUM(cost_micros) AS spend FROM usage_events
-         WHERE ${conditionOf(filter)} AND at_ms >= @fromMs AND at_ms < @toMs AND ${column} IS NOT NULL
+         WHERE ${conditionOf(filter)} AND data_mode = 'real' AND at_ms >= @fromMs AND at_ms < @toMs AND ${column} IS NOT NULL
          GROUP BY ${column} ORDER BY spend DESC, id LIMIT @limit`,
         { ...paramsOf(filter), fromMs, toMs, limit },
       )

@@ -564,5 +564,7 @@ export const postgresMigrations: readonly PostgresMigration[] = [
   ` },
   { id: 'changes-0001-versions', sql: `CREATE TABLE change_versions (topic TEXT PRIMARY KEY, version BIGINT NOT NULL)` },
   { id: 'sessions-0001-console-sessions', sql: sessions },
-  { id: 'usage-0003-rollups', sql: usageRollups },
+  // What an ingested event's sender said it cost (POST /v1/events `costUsd`), beside the catalogue's price.
+  { id: 'usage-0003-reported-cost', sql: `ALTER TABLE usage_events ADD COLUMN reported_cost_micros BIGINT CHECK (reported_cost_micros >= 0)` },
+  { id: 'usage-0004-rollups', sql: usageRollups },
 ]

@@ -5,10 +5,11 @@
  * most two hours of events.
  */
 import type pg from 'pg'
-import { REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageQuery, type UsageReport, type UsageStore } from '../../usage/usage-store.js'
+import { REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageEventQuery, type UsageQuery, type UsageReport, type UsageStore } from '../../usage/usage-store.js'
 import type { UsageEvent } from '../../usage/types.js'
 import { mergeParts, partSql, planReport, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
-import { USAGE_COLUMNS, outcomesOf, usageRow, type OutcomeRow } from '../sqlite/usage-store.js'
+import { USAGE_COLUMNS, eventListWhere, outcomesOf, usageRow, type OutcomeRow } from '../sqlite/usage-store.js'
+import { usageEventOf, type UsageEventRow } from '../rows/usage.js'
 
 /** Rows per INSERT statement: 39 columns × 500 rows = 19 500 parameters (PostgreSQL allows 65 535). */
 const ROWS_PER_STATEMENT = 500
@@ -52,6 +53,16 @@ export class PostgresUsageStore implements UsageStore {
       bucketStart: (column, bucketMs) => `(${column} / ${bucketMs}::bigint) * ${bucketMs}::bigint`,
     })
     return (await this.pool.query<unknown[]>({ text, values, rowMode: 'array' })).rows
+  }
+
+  async listEvents(q: UsageEventQuery): Promise<UsageEvent[]> {
+    const params: unknown[] = []
+    const where = eventListWhere(q, (value) => `$${params.push(value)}`)
+    const { rows } = await this.pool.query<UsageEventRow>(
+      `SELECT * FROM usage_events WHERE ${where} ORDER BY at_ms DESC, id DESC LIMIT $${params.push(q.limit)}`,
+      params,
+    )
+    return rows.map(usageEventOf)
   }
 
   async requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>> {

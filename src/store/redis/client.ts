@@ -1,6 +1,6 @@
 /**
  * The ioredis client for the shared counters. Its options decide what a Redis outage looks like
- * to a request (STYLE §8), so each is set here on purpose:
+ * to a request, so each is set here on purpose:
  *
  * - `enableOfflineQueue: false`: while disconnected, a command fails at once instead of waiting
  *   in a queue for a reconnect that may never come — the consumer's fail mode (closed → 503,

@@ -1,5 +1,5 @@
 /**
- * Fail open (SPEC §9): while Redis is unreachable, a consumer configured `open` is served against
+ * Fail open: while Redis is unreachable, a consumer configured `open` is served against
  * a per-process emergency allowance. Reservations made here live in this process only; they are
  * journaled to PostgreSQL flagged `emergency` (recorded without moving money there), and once
  * Redis answers again each settled one is charged into Redis (CHARGE script) and PostgreSQL (a

@@ -1,5 +1,5 @@
 /**
- * Fail open (SPEC §9), the Redis side: reservations served against the emergency allowance while
+ * Fail open, the Redis side: reservations served against the emergency allowance while
  * Redis was unreachable are resolved locally (emergency.ts), journaled flagged `emergency`, and
  * charged into Redis (CHARGE script) and PostgreSQL (a `charge` journal event) once Redis answers.
  */

@@ -90,14 +90,22 @@ export function rollupTableSql(extra = ''): string {
  */
 export function rollupUpsertFromSql(source: string): string {
   const grains = ROLLUP_GRAINS_MS.map((g) => `SELECT CAST(${g} AS BIGINT) AS grain_ms`).join(' UNION ALL ')
-  const dims = Object.keys(ROLLUP_DIMS).map((d) => `SELECT '${d}' AS dim`).join(' UNION ALL ')
+  const dims = Object.keys(ROLLUP_DIMS)
+    .map((d) => `SELECT '${d}' AS dim`)
+    .join(' UNION ALL ')
   const value = `CASE d.dim ${Object.entries(ROLLUP_DIMS)
     .filter(([, column]) => column !== undefined)
     .map(([dim, column]) => `WHEN '${dim}' THEN e.${column}`)
     .join(' ')} END`
   const keys = keyValues({
-    org_id: 'e.org_id', dim: 'd.dim', grain_ms: 'g.grain_ms', bucket_ms: '(e.at_ms / g.grain_ms) * g.grain_ms',
-    value: `COALESCE(${value}, '')`, team_id: "COALESCE(e.team_id, '')", environment: 'e.environment', data_mode: 'e.data_mode',
+    org_id: 'e.org_id',
+    dim: 'd.dim',
+    grain_ms: 'g.grain_ms',
+    bucket_ms: '(e.at_ms / g.grain_ms) * g.grain_ms',
+    value: `COALESCE(${value}, '')`,
+    team_id: "COALESCE(e.team_id, '')",
+    environment: 'e.environment',
+    data_mode: 'e.data_mode',
   })
   const sums = Object.values(ROLLUP_SUMS).map((sum) => `SUM(${sum('e.')})`)
   const positions = keys.map((_, i) => i + 1).join(', ')
@@ -125,9 +133,14 @@ export function rollupRowUpsertSql(): string {
   for (const grain of ROLLUP_GRAINS_MS) {
     for (const [dim, column] of Object.entries(ROLLUP_DIMS)) {
       const keys = keyValues({
-        org_id: 'NEW.org_id', dim: `'${dim}'`, grain_ms: String(grain), bucket_ms: `(CAST(NEW.at_ms AS INTEGER) / ${grain}) * ${grain}`,
-        value: column === undefined ? "''" : `COALESCE(NEW.${column}, '')`, team_id: "COALESCE(NEW.team_id, '')",
-        environment: 'NEW.environment', data_mode: 'NEW.data_mode',
+        org_id: 'NEW.org_id',
+        dim: `'${dim}'`,
+        grain_ms: String(grain),
+        bucket_ms: `(CAST(NEW.at_ms AS INTEGER) / ${grain}) * ${grain}`,
+        value: column === undefined ? "''" : `COALESCE(NEW.${column}, '')`,
+        team_id: "COALESCE(NEW.team_id, '')",
+        environment: 'NEW.environment',
+        data_mode: 'NEW.data_mode',
       })
       rows.push(`(${[...keys, ...sums].join(', ')})`)
     }
@@ -237,8 +250,21 @@ export type PartRow = readonly unknown[]
 /** The sums every part selects, over events or over rollups (`requests` is a sum of counts there). */
 export function partSumsSql(from: 'events' | 'rollups'): string {
   const requests = from === 'events' ? 'count(*)' : 'sum(requests)'
-  return `${requests}, sum(cost_micros), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(reasoning_tokens)`
+  return [requests, ...TOTAL_COLUMNS.map((c) => `sum(${c})`)].join(', ')
 }
+
+/** The summed columns a report carries after `requests`, in the order `add` reads them. */
+const TOTAL_COLUMNS = [
+  'cost_micros',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_tokens',
+  'cache_write_tokens',
+  'cache_write_1h_tokens',
+  'reasoning_tokens',
+  'audio_input_tokens',
+  'audio_output_tokens',
+] as const
 
 type Key = Partial<Record<UsageGroupBy, string | null>>
 
@@ -251,7 +277,11 @@ interface Sums {
   inputTokens: number
   outputTokens: number
   cacheReadTokens: number
+  cacheWriteTokens: number
+  cacheWrite1hTokens: number
   reasoningTokens: number
+  audioInputTokens: number
+  audioOutputTokens: number
 }
 
 /** A map key for a row's group values: absent and `''` must differ, and no separator can occur in a value. */
@@ -271,7 +301,20 @@ function keyOf(row: PartRow, groupBy: readonly UsageGroupBy[]): Key {
 }
 
 function sums(bucketStartMs: number, key: Key): Sums {
-  return { bucketStartMs, key, requests: 0, costMicros: micros(0), inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, reasoningTokens: 0 }
+  return {
+    bucketStartMs,
+    key,
+    requests: 0,
+    costMicros: micros(0),
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    cacheWrite1hTokens: 0,
+    reasoningTokens: 0,
+    audioInputTokens: 0,
+    audioOutputTokens: 0,
+  }
 }
 
 /** Adds the sums that start at `at` in `row` (SQL NULL sums of an empty part count as 0). */
@@ -281,7 +324,11 @@ function add(into: Sums, row: PartRow, at: number): void {
   into.inputTokens += Number(row[at + 2] ?? 0)
   into.outputTokens += Number(row[at + 3] ?? 0)
   into.cacheReadTokens += Number(row[at + 4] ?? 0)
-  into.reasoningTokens += Number(row[at + 5] ?? 0)
+  into.cacheWriteTokens += Number(row[at + 5] ?? 0)
+  into.cacheWrite1hTokens += Number(row[at + 6] ?? 0)
+  into.reasoningTokens += Number(row[at + 7] ?? 0)
+  into.audioInputTokens += Number(row[at + 8] ?? 0)
+  into.audioOutputTokens += Number(row[at + 9] ?? 0)
 }
 
 /**
@@ -300,18 +347,25 @@ export function mergeParts(groupBy: readonly UsageGroupBy[], rows: Iterable<Part
     const bucketStartMs = Number(row[0])
     add(totals, row, n + 1)
     let group = groups.get(keyText)
-    if (!group) groups.set(keyText, (group = sums(0, keyOf(row, groupBy))))
+    if (!group) {
+      group = sums(0, keyOf(row, groupBy))
+      groups.set(keyText, group)
+    }
     add(group, row, n + 1)
     const pointText = `${bucketStartMs}|${keyText}`
     let point = series.get(pointText)
-    if (!point) series.set(pointText, (point = sums(bucketStartMs, group.key)))
+    if (!point) {
+      point = sums(bucketStartMs, group.key)
+      series.set(pointText, point)
+    }
     add(point, row, n + 1)
   }
   const byKey = (a: Sums, b: Sums) => compareKeys(groupBy, a.key, b.key)
   const { bucketStartMs: _, key: __, ...total } = totals
   return {
     totals: total,
-    groups: n === 0 ? [] : [...groups.values()].sort((a, b) => b.costMicros - a.costMicros || byKey(a, b)).map(({ bucketStartMs: _, ...group }): UsageGroup => group),
+    groups:
+      n === 0 ? [] : [...groups.values()].sort((a, b) => b.costMicros - a.costMicros || byKey(a, b)).map(({ bucketStartMs: _, ...group }): UsageGroup => group),
     series: [...series.values()].sort((a, b) => a.bucketStartMs - b.bucketStartMs || b.costMicros - a.costMicros || byKey(a, b)) satisfies UsageSeriesPoint[],
   }
 }

@@ -2,7 +2,7 @@
  * SQLite adapter for budgets' ports: the budgets table, the fired-thresholds dedupe table, and
  * the spend queries over `usage_events` (so the database must also run `usageMigrations`).
  * A firing is claimed with `INSERT … ON CONFLICT DO NOTHING` on its dedupe key: the one insert
- * that changes a row wins, in this process or any other sharing the file (STYLE §11).
+ * that changes a row wins, in this process or any other sharing the file.
  */
 import type { SqliteDatabase, SqliteMigration } from './db.js'
 import { micros, type Micros } from '../../money/index.js'
@@ -126,7 +126,7 @@ export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
       .prepare<Record<string, unknown>, { bucket: number; spend: number }>(
         // better-sqlite3 binds JS numbers as REAL: cast, or the division is fractional.
         `SELECT (at_ms - CAST(@startMs AS INTEGER)) / CAST(@bucketMs AS INTEGER) AS bucket, SUM(cost_micros) AS spend FROM usage_events
-         WHERE ${conditionOf(filter)} AND at_ms >= @startMs AND at_ms < @endMs GROUP BY bucket`,
+         WHERE ${conditionOf(filter)} AND data_mode = 'real' AND at_ms >= @startMs AND at_ms < @endMs GROUP BY bucket`,
       )
       .all({ ...paramsOf(filter), startMs, endMs, bucketMs })
     const buckets = Array.from({ length: count }, () => 0 as Micros)
@@ -151,7 +151,7 @@ export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
       this.db
         .prepare<Record<string, unknown>, { id: string; spend: number }>(
           `SELECT ${column} AS id, SUM(cost_micros) AS spend FROM usage_events
-           WHERE ${conditionOf(filter)} AND at_ms >= @fromMs AND at_ms < @toMs AND ${column} IS NOT NULL
+           WHERE ${conditionOf(filter)} AND data_mode = 'real' AND at_ms >= @fromMs AND at_ms < @toMs AND ${column} IS NOT NULL
            GROUP BY ${column} ORDER BY spend DESC, id LIMIT @limit`,
         )
         .all({ ...paramsOf(filter), fromMs, toMs, limit })

@@ -1,7 +1,7 @@
 /**
  * The embedded store: one SQLite file shared by every gateway process on the machine. WAL mode so
  * readers never block the writer; `BEGIN IMMEDIATE` transactions so concurrent processes
- * serialise their money moves (SPEC §4.2) instead of failing with SQLITE_BUSY mid-transaction.
+ * serialise their money moves instead of failing with SQLITE_BUSY mid-transaction.
  */
 import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'

@@ -1,8 +1,8 @@
 /**
  * LedgerStore on SQLite. Every money move is one `BEGIN IMMEDIATE` transaction, so any number of
  * gateway processes sharing the file serialise on the write lock and can never reserve more than
- * a wallet holds (SPEC §4.2). The same invariants are enforced twice: in TypeScript before the
- * write and by CHECK constraints in the schema (STYLE §11: pair the assertions).
+ * a wallet holds. The same invariants are enforced twice: in TypeScript before the
+ * write and by CHECK constraints in the schema (pair the assertions).
  */
 import { newId } from '../../lib/ids.js'
 import { assert } from '../../lib/assert.js'
@@ -449,7 +449,7 @@ export class SqliteLedgerStore implements LedgerStore {
       const wallet = this.sql.walletById.get(row.wallet_id)!
       const availableOthers = wallet.allocated_micros - wallet.reserved_micros - wallet.spent_micros
       assert(availableOthers >= 0, 'wallet available below zero')
-      // The wallet never pays what it cannot cover (SPEC §1): anything above reserved + what is
+      // The wallet never pays what it cannot cover: anything above reserved + what is
       // still free is recorded as unbilled for reconciliation, not debited.
       charged = Math.min(wanted, amount + availableOthers)
       this.sql.moveReservedToSpent.run(amount, charged, wallet.id)

@@ -60,10 +60,15 @@ export const usageMigrations: readonly SqliteMigration[] = [
       ALTER TABLE usage_events ADD COLUMN cost_breakdown_json TEXT;
     ` },
   {
+    // What an ingested event's sender said it cost (POST /v1/events `costUsd`), beside the catalogue's price.
+    id: 'usage-0003-reported-cost',
+    sql: `ALTER TABLE usage_events ADD COLUMN reported_cost_micros INTEGER CHECK (reported_cost_micros >= 0)`,
+  },
+  {
     // Hourly and daily sums per dimension (src/store/rows/usage-rollups.ts), kept by a trigger in
     // the transaction of every event insert, whatever path wrote the event; built here from the
     // events already stored.
-    id: 'usage-0003-rollups',
+    id: 'usage-0004-rollups',
     sql: `
       ${rollupTableSql(' WITHOUT ROWID')}
       CREATE TRIGGER usage_rollups_on_insert AFTER INSERT ON usage_events BEGIN

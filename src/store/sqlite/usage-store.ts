@@ -3,7 +3,8 @@
  * a trigger in that transaction; reports read rollups plus at most two hours of events.
  */
 import { micros } from '../../money/index.js'
-import { REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageQuery, type UsageReport, type UsageStore } from '../../usage/usage-store.js'
+import { REQUEST_OUTCOMES_MAX, type RequestOutcome, type UsageEventQuery, type UsageQuery, type UsageReport, type UsageStore } from '../../usage/usage-store.js'
+import { EVENT_FILTER_COLUMN, usageEventOf, type UsageEventRow } from '../rows/usage.js'
 import type { UsageEvent } from '../../usage/types.js'
 import type { SqliteDatabase } from './db.js'
 import { mergeParts, partSql, planReport, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
@@ -16,7 +17,7 @@ const COLUMNS = [
   'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens',
   'audio_input_tokens', 'audio_output_tokens', 'usage_source', 'cost_micros', 'price_source', 'latency_ms',
   'status', 'http_status', 'is_stream', 'decision', 'reservation_id', 'wallet_id', 'data_mode', 'source',
-  'external_request_id', 'cache_write_1h_tokens', 'usage_note', 'cost_breakdown_json',
+  'external_request_id', 'cache_write_1h_tokens', 'usage_note', 'cost_breakdown_json', 'reported_cost_micros',
 ] as const
 
 /** An absent or empty attribution is stored as NULL: reports show both as "none" (the rollups key it as ''). */
@@ -34,7 +35,7 @@ export function usageRow(e: UsageEvent): unknown[] {
     u.reasoningTokens, u.audioInputTokens, u.audioOutputTokens, e.usageSource, e.costMicros, e.priceSource,
     e.latencyMs, e.status, e.httpStatus, e.isStream ? 1 : 0, e.decision, e.reservationId ?? null,
     e.walletId ?? null, e.dataMode, e.source, e.externalRequestId ?? null, u.cacheWrite1hTokens, e.usageNote ?? null,
-    e.costBreakdown === undefined ? null : JSON.stringify(e.costBreakdown),
+    e.costBreakdown === undefined ? null : JSON.stringify(e.costBreakdown), e.reportedCostMicros ?? null,
   ]
 }
 
@@ -55,6 +56,20 @@ export function outcomesOf(rows: readonly OutcomeRow[]): Map<string, RequestOutc
     outcomes.set(row.request_id, { status: row.status, httpStatus: Number(row.http_status), costMicros: micros(Number(row.cost_micros)), atMs: Number(row.at_ms) })
   }
   return outcomes
+}
+
+/** WHERE clause and parameters of an event list; `param` names a parameter in the SQL dialect. */
+export function eventListWhere(q: UsageEventQuery, param: (value: unknown) => string): string {
+  const where = [`org_id = ${param(q.orgId)}`, `at_ms >= ${param(q.fromMs)}`, `at_ms < ${param(q.toMs)}`]
+  for (const [field, column] of Object.entries(EVENT_FILTER_COLUMN)) {
+    const value = q[field as keyof typeof EVENT_FILTER_COLUMN]
+    if (value !== undefined) where.push(`${column} = ${param(value)}`)
+  }
+  if (q.before !== undefined) {
+    // Each use binds its own parameter: SQLite's `?` is positional.
+    where.push(`(at_ms < ${param(q.before.atMs)} OR (at_ms = ${param(q.before.atMs)} AND id < ${param(q.before.id)}))`)
+  }
+  return where.join(' AND ')
 }
 
 export class SqliteUsageStore implements UsageStore {
@@ -99,11 +114,26 @@ export class SqliteUsageStore implements UsageStore {
   private partRows(q: UsageQuery, part: ReportPart): PartRow[] {
     const params: unknown[] = []
     const sql = partSql(q, part, {
-      param: (value) => (params.push(value), '?'),
+      param: (value) => {
+        params.push(value)
+        return '?'
+      },
       // better-sqlite3 binds JS numbers as REAL: cast, or the bucket is fractional.
       bucketStart: (column, bucketMs) => `CAST(CAST(${column} / ${bucketMs} AS INTEGER) * ${bucketMs} AS INTEGER)`,
     })
     return this.db.prepare<unknown[], PartRow>(sql).raw(true).all(...params)
+  }
+
+  async listEvents(q: UsageEventQuery): Promise<UsageEvent[]> {
+    const params: unknown[] = []
+    const where = eventListWhere(q, (value) => {
+      params.push(value)
+      return '?'
+    })
+    const rows = this.db
+      .prepare<unknown[], UsageEventRow>(`SELECT * FROM usage_events WHERE ${where} ORDER BY at_ms DESC, id DESC LIMIT ?`)
+      .all(...params, q.limit)
+    return rows.map(usageEventOf)
   }
 
   async requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>> {

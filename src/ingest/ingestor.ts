@@ -1,0 +1,205 @@
+/**
+ * Ingestion: usage events for calls that never passed through the gateway, recorded as if they
+ * had. Each event is attributed with the same rules as a proxied call (the key's org, team and
+ * own user win; a named user needs a key that allows it; the environment is the key's), priced
+ * from the catalogue, and written with ONE `LedgerStore.commit` — the event and its budget spend
+ * together, deduplicated on `externalRequestId` per org by the store itself, so a replay or two
+ * racing posts count once. Once `ingest` resolves, every created event is durable.
+ *
+ * What ingested spend moves: budget counters of the current period (soft thresholds fire, hard
+ * budgets see it for later calls), never a wallet — the commit path for spend without a
+ * reservation does not debit wallets, and nothing was reserved. `dataMode: demo` events are
+ * stored and reported but counted against no budget.
+ */
+import { newId } from '../lib/ids.js'
+import type { Clock } from '../lib/clock.js'
+import type { Consumer } from '../auth/index.js'
+import { counterRefOf, type BudgetService } from '../budgets/index.js'
+import type { LedgerStore } from '../ledger/index.js'
+import type { Logger } from '../observability/logger.js'
+import { costOfUsage, fallbackPartsOf, type PriceBook, type ModelPrice } from '../pricing/index.js'
+import type { ProviderKind, Usage } from '../providers/index.js'
+import type { Attribution, UsageEvent } from '../usage/index.js'
+import { type INGEST_ERROR_CODES, INGEST_STATUSES, OCCURRED_AT_SKEW_MS, isProblem, parseEvent, type EventPayload, type EventProblem } from './payload.js'
+
+export interface IngestDeps {
+  readonly priceBook: PriceBook
+  readonly ledger: LedgerStore
+  readonly budgets: BudgetService
+  readonly clock: Clock
+  readonly logger: Logger
+}
+
+/** What became of one event of a request. */
+export type IngestResult =
+  | { readonly status: 'created'; readonly event: UsageEvent }
+  | { readonly status: 'duplicate'; readonly externalRequestId: string }
+  | { readonly status: 'rejected'; readonly problem: IngestProblem }
+
+export interface IngestProblem {
+  readonly code: Extract<(typeof INGEST_ERROR_CODES)[number], EventProblem['code'] | 'store_unavailable'>
+  readonly message: string
+  readonly field: string | undefined
+}
+
+export class Ingestor {
+  constructor(private readonly deps: IngestDeps) {}
+
+  /**
+   * Validates, prices and commits each event; results are in input order. The commits are issued
+   * together, so the embedded store writes a whole batch in one group commit.
+   */
+  async ingest(consumer: Consumer, inputs: readonly unknown[]): Promise<IngestResult[]> {
+    const nowMs = this.deps.clock.nowMs()
+    return Promise.all(inputs.map((input) => this.ingestOne(consumer, input, nowMs)))
+  }
+
+  private async ingestOne(consumer: Consumer, input: unknown, nowMs: number): Promise<IngestResult> {
+    const built = this.eventOf(consumer, input, nowMs)
+    if ('code' in built) return { status: 'rejected', problem: built }
+    const { event } = built
+    try {
+      const result = await this.deps.ledger.commit({
+        orgId: event.attribution.orgId,
+        atMs: nowMs,
+        event,
+        ...(built.budgets.length > 0 && { spend: { budgets: built.budgets, amountMicros: event.costMicros } }),
+        dedupeExternalId: true,
+      })
+      if (result.kind === 'duplicate') return { status: 'duplicate', externalRequestId: event.externalRequestId! }
+      if (result.budgetCrossings.length > 0) void this.deps.budgets.onSpendSettled(result.budgetCrossings, { atMs: nowMs })
+      return { status: 'created', event }
+    } catch (error) {
+      this.deps.logger.error({ err: error, eventId: event.id }, 'ingest: could not store an event')
+      return {
+        status: 'rejected',
+        problem: { code: 'store_unavailable', message: 'the event could not be stored; send it again (it is idempotent)', field: undefined },
+      }
+    }
+  }
+
+  /** The usage event and the budget counters it counts against, or why it cannot be recorded. */
+  private eventOf(consumer: Consumer, input: unknown, nowMs: number): { event: UsageEvent; budgets: ReturnType<typeof counterRefOf>[] } | IngestProblem {
+    const payload = parseEvent(input)
+    if (isProblem(payload)) return payload
+    const attribution = attributionOf(consumer, payload)
+    if ('code' in attribution) return attribution
+    const atMs = payload.occurredAt ?? nowMs
+    if (atMs > nowMs + OCCURRED_AT_SKEW_MS) {
+      return {
+        code: 'invalid_request',
+        field: 'occurredAt',
+        message: `occurredAt: ${new Date(atMs).toISOString()} is in the future (more than 5 minutes past the gateway's clock)`,
+      }
+    }
+    const usage = usageOf(payload)
+    const price = priceOf(this.deps.priceBook, payload.provider, payload.model, usage.inputTokens)
+    if (!price) {
+      return {
+        code: 'model_not_priced',
+        field: 'model',
+        message: `model: neither the price catalogue nor models[].pricing prices "${payload.model}" from provider "${payload.provider}"`,
+      }
+    }
+    const breakdown = costOfUsage(usage, price)
+    const fallbacks = fallbackPartsOf(breakdown)
+    const event: UsageEvent = {
+      id: newId('evt', nowMs),
+      requestId: payload.externalRequestId,
+      atMs,
+      attribution,
+      provider: payload.provider,
+      targetId: undefined,
+      modelRequested: payload.model,
+      modelServed: payload.model,
+      endpoint: 'ingested',
+      usage,
+      usageSource: 'reported',
+      usageNote: undefined,
+      costBreakdown: breakdown,
+      costMicros: breakdown.totalMicros,
+      priceSource: fallbacks.length > 0 ? `${price.source};fallback:${fallbacks.join(',')}` : price.source,
+      latencyMs: payload.latencyMs ?? 0,
+      status: INGEST_STATUSES[payload.status ?? 'success'],
+      httpStatus: (payload.status ?? 'success') === 'success' ? 200 : 0,
+      isStream: false,
+      // Nothing was decided: the call had happened before Tollgate heard of it.
+      decision: 'unenforced',
+      reservationId: undefined,
+      walletId: undefined,
+      dataMode: payload.dataMode ?? 'real',
+      source: 'ingest',
+      externalRequestId: payload.externalRequestId,
+      reportedCostMicros: payload.costUsd,
+    }
+    return { event, budgets: this.budgetsFor(event, nowMs) }
+  }
+
+  /**
+   * Budgets whose period holding the event is still running. A demo event counts against none;
+   * an event from a period already over is reported, but reopens no closed period's thresholds.
+   */
+  private budgetsFor(event: UsageEvent, nowMs: number) {
+    if (event.dataMode === 'demo' || event.costMicros <= 0) return []
+    return this.deps.budgets
+      .applicableBudgets(event.attribution, event.modelRequested, event.provider, event.atMs)
+      .filter(({ period }) => period.endMs > nowMs)
+      .map(({ budget, period }) => counterRefOf(budget, period))
+  }
+}
+
+/**
+ * The proxy's attribution rules (proxy/call.ts), for a body instead of headers: org and team are
+ * always the key's; the key's own user wins over a named one, and naming a user needs a key that
+ * allows it; the agent and endpoint tag default to the key's. The environment is the key's: a
+ * proxied call cannot choose another, so an ingested event cannot either.
+ */
+export function attributionOf(consumer: Consumer, payload: EventPayload): Attribution | IngestProblem {
+  if (payload.userId !== undefined && consumer.userId === undefined && !consumer.allowNamedUsers) {
+    return { code: 'invalid_request', field: 'userId', message: 'userId: this key may not name a user; remove userId or use a key that allows named users' }
+  }
+  if (payload.environment !== undefined && payload.environment !== consumer.environment) {
+    return {
+      code: 'invalid_request',
+      field: 'environment',
+      message: `environment: this key records into "${consumer.environment}" only; omit environment or use a key of "${payload.environment}"`,
+    }
+  }
+  return {
+    orgId: consumer.orgId,
+    teamId: consumer.teamId,
+    userId: consumer.userId ?? payload.userId,
+    userFromKey: consumer.userId !== undefined,
+    agentId: payload.agentId ?? consumer.agentId,
+    keyName: consumer.name,
+    endpointTag: payload.endpointTag ?? consumer.endpointTag,
+    promptVersion: payload.promptVersion,
+    environment: consumer.environment,
+  }
+}
+
+export function usageOf(payload: EventPayload): Usage {
+  return {
+    inputTokens: payload.inputTokens,
+    cacheReadTokens: payload.cachedInputTokens ?? 0,
+    cacheWriteTokens: payload.cacheWriteTokens ?? 0,
+    cacheWrite1hTokens: payload.cacheWrite1hTokens ?? 0,
+    outputTokens: payload.outputTokens,
+    reasoningTokens: payload.reasoningTokens ?? 0,
+    audioInputTokens: 0,
+    audioOutputTokens: 0,
+  }
+}
+
+/**
+ * The catalogue price of `model` from `provider`: OpenAI and Anthropic by their own catalogues;
+ * any other provider (google, mistral, azure, …) as the catalogue spells `provider/model`, else by
+ * the model name alone. `models[].pricing` overrides win, as on the proxy.
+ */
+export function priceOf(priceBook: PriceBook, provider: string, model: string, inputTokens: number): ModelPrice | undefined {
+  const name = provider.toLowerCase()
+  if (name === 'openai' || name === 'anthropic') return priceBook.lookup(name as ProviderKind, model, inputTokens)
+  const byName = priceBook.lookup('openai-compatible', model, inputTokens)
+  if (byName?.source.startsWith('override:') === true) return byName
+  return priceBook.lookup('openai-compatible', `${name}/${model}`, inputTokens) ?? byName
+}

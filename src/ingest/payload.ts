@@ -1,0 +1,142 @@
+/**
+ * The ingestion payload (`POST /v1/events`): one telemetry event, camelCase, as SDKs and log
+ * shippers send it. Each event is checked on its own, so one bad event in a batch of 1,000 is
+ * rejected alone, with the field that is wrong. Unknown fields are refused (a typo such as
+ * `inputTokes` must not silently record zero tokens).
+ */
+import { z } from 'zod'
+import { AMOUNT_MICROS_MAX, TOKENS_MAX, parseUsd, type Micros } from '../money/index.js'
+
+/** Events per request: one object, or `{"events": [...]}` of at most this many. */
+export const EVENTS_PER_REQUEST_MAX = 1_000
+
+/** Telemetry statuses a caller may report, and the usage status each is stored as. */
+export const INGEST_STATUSES = { success: 'ok', error: 'error', cancelled: 'cut' } as const
+export type IngestStatus = keyof typeof INGEST_STATUSES
+
+/** Instants an event may claim: not before 2000, not more than five minutes ahead of the gateway's clock. */
+const OCCURRED_AT_MIN_MS = Date.UTC(2000, 0, 1)
+export const OCCURRED_AT_SKEW_MS = 5 * 60_000
+
+const TOKENS_MESSAGE = `expected a whole number of tokens from 0 to ${TOKENS_MAX.toLocaleString('en-US')}`
+const tokens = z.number({ error: TOKENS_MESSAGE }).int({ error: TOKENS_MESSAGE }).min(0, { error: TOKENS_MESSAGE }).max(TOKENS_MAX, { error: TOKENS_MESSAGE })
+
+function text(max: number) {
+  return z
+    .string({ error: `expected a string of 1 to ${max} characters` })
+    .trim()
+    .min(1, { error: 'must not be empty' })
+    .max(max, { error: `at most ${max} characters` })
+}
+
+/** `null` is read as "not given": telemetry libraries often send every key. */
+const optional = <S extends z.ZodType>(schema: S) => schema.nullish().transform((v) => v ?? undefined)
+
+/** ISO-8601 with a time zone, or epoch milliseconds; checked against the clock later (`occurredAtProblem`). */
+const occurredAt = z.union([z.string().max(40), z.number()], { error: 'expected an ISO-8601 instant or epoch milliseconds' }).transform((value, ctx) => {
+  const ms = typeof value === 'number' ? value : /^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:?\d{2})$/.test(value) ? Date.parse(value) : Number.NaN
+  if (!Number.isSafeInteger(ms) || ms < OCCURRED_AT_MIN_MS) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected an ISO-8601 instant with a time zone (2026-12-01T10:00:00Z) or epoch milliseconds after 2000, got ${JSON.stringify(value)}`,
+    })
+    return z.NEVER
+  }
+  return ms
+})
+
+/** A reported cost: kept beside the catalogue price, never used instead of it. */
+const costUsd = z.unknown().transform((value, ctx): Micros => {
+  const parsed = typeof value === 'number' || typeof value === 'string' ? parseUsd(value) : undefined
+  if (parsed === undefined || parsed > AMOUNT_MICROS_MAX) {
+    ctx.addIssue({ code: 'custom', message: `expected a non-negative number of USD with at most 6 decimals, got ${JSON.stringify(value ?? null)}` })
+    return z.NEVER
+  }
+  return parsed
+})
+
+export const EventPayload = z
+  .strictObject({
+    externalRequestId: text(200),
+    provider: text(100),
+    model: text(200),
+    endpointTag: optional(text(256)),
+    promptVersion: optional(text(256)),
+    userId: optional(text(256)),
+    agentId: optional(text(256)),
+    inputTokens: tokens,
+    outputTokens: tokens,
+    /** Part of `inputTokens` (OpenAI's convention): read from the cache. */
+    cachedInputTokens: optional(tokens),
+    /** Part of `inputTokens`: written to the cache (all of them, 5-minute and 1-hour). */
+    cacheWriteTokens: optional(tokens),
+    /** Part of `cacheWriteTokens`: written with a 1-hour lifetime. */
+    cacheWrite1hTokens: optional(tokens),
+    /** Part of `outputTokens`: hidden reasoning. */
+    reasoningTokens: optional(tokens),
+    latencyMs: optional(z.number({ error: 'expected milliseconds (a whole number from 0 to 86,400,000)' }).int().min(0).max(86_400_000)),
+    status: optional(
+      z.enum(Object.keys(INGEST_STATUSES) as [IngestStatus, ...IngestStatus[]], { error: `expected ${Object.keys(INGEST_STATUSES).join(' | ')}` }),
+    ),
+    dataMode: optional(z.enum(['real', 'demo'], { error: 'expected real | demo' })),
+    environment: optional(text(100)),
+    occurredAt: optional(occurredAt),
+    costUsd: optional(costUsd),
+  })
+  .superRefine((e, ctx) => {
+    // The same accounting as every usage event: parts are carved out of their totals.
+    if ((e.cachedInputTokens ?? 0) + (e.cacheWriteTokens ?? 0) > e.inputTokens) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [e.cachedInputTokens ? 'cachedInputTokens' : 'cacheWriteTokens'],
+        message: 'cachedInputTokens + cacheWriteTokens are part of inputTokens and cannot exceed it',
+      })
+    }
+    if ((e.cacheWrite1hTokens ?? 0) > (e.cacheWriteTokens ?? 0)) {
+      ctx.addIssue({ code: 'custom', path: ['cacheWrite1hTokens'], message: 'cacheWrite1hTokens are part of cacheWriteTokens and cannot exceed it' })
+    }
+    if ((e.reasoningTokens ?? 0) > e.outputTokens) {
+      ctx.addIssue({ code: 'custom', path: ['reasoningTokens'], message: 'reasoningTokens are part of outputTokens and cannot exceed it' })
+    }
+  })
+export type EventPayload = z.infer<typeof EventPayload>
+
+/** Every code `POST /v1/events` answers with, per event or for the request; docs/errors.md lists each. */
+export const INGEST_ERROR_CODES = [
+  'invalid_request',
+  'model_not_priced',
+  'unauthorized',
+  'forbidden',
+  'payload_too_large',
+  'store_unavailable',
+  'internal_error',
+] as const
+
+/** Why one event was not stored: a code a client can branch on, and the field to fix. */
+export interface EventProblem {
+  readonly code: 'invalid_request' | 'model_not_priced'
+  readonly message: string
+  readonly field: string | undefined
+}
+
+/** The event, or the first thing wrong with it (by field). */
+export function parseEvent(input: unknown): EventPayload | EventProblem {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return { code: 'invalid_request', message: 'an event must be a JSON object', field: undefined }
+  }
+  const result = EventPayload.safeParse(input)
+  if (result.success) return result.data
+  const issue = result.error.issues[0]!
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0]!
+    return { code: 'invalid_request', message: `unknown field "${key}"; an event takes ${Object.keys(EventPayload.shape).join(', ')}`, field: key }
+  }
+  const field = issue.path.length > 0 ? issue.path.join('.') : undefined
+  const missing = issue.code === 'invalid_type' && issue.path.length === 1 && !Object.hasOwn(input, issue.path[0] as PropertyKey)
+  const message = missing ? 'required' : issue.message
+  return { code: 'invalid_request', message: field === undefined ? message : `${field}: ${message}`, field }
+}
+
+export function isProblem(value: EventPayload | EventProblem): value is EventProblem {
+  return 'code' in value
+}
