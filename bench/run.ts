@@ -9,6 +9,7 @@
  *   npm run bench                       # the full run (a few minutes on 2 cores)
  *   npm run bench -- --quick            # a tenth of the requests: a smoke test
  *   npm run bench -- --profile[=enforced|=bare]   # CPU-profile the gateway (or the bare proxy) under load: hotspots
+ *   npm run bench -- exports [--quick]  # 1,000,000 events exported as CSV within 256 MiB RSS (bench/exports.ts)
  *   npm run bench -- --ingest           # POST /v1/events throughput of one process on SQLite (bench/ingest.ts)
  *   npm run bench -- --usage-views [--events=N]   # the console's usage views over 1M events (usage-views.ts)
  *
@@ -426,15 +427,18 @@ setTimeout(() => {
   process.stderr.write(`bench: still running after ${deadlineMs / 1000} s; giving up\n`)
   process.exit(1)
 }, deadlineMs).unref()
+// `npm run bench -- exports`: the export memory benchmark alone (bench/exports.ts).
 const main = usageViews
   ? usageViewsBench().then((ok) => {
       if (!ok) throw new Error(`a usage view answered over its bound`)
     })
-  : process.argv.includes('--ingest')
-    ? benchIngest({ quick })
-    : profileArg === undefined
-      ? benchmark()
-      : profileGateway(profiled, { startMock, startBare, chatBody })
+  : process.argv.includes('exports')
+    ? import('./exports.js').then((m) => m.exportsBenchmark())
+    : process.argv.includes('--ingest')
+      ? benchIngest({ quick })
+      : profileArg === undefined
+        ? benchmark()
+        : profileGateway(profiled, { startMock, startBare, chatBody })
 main.then(
   () => process.exit(0),
   (error: unknown) => {

@@ -3,6 +3,7 @@
  * a Config into a Fastify instance with every service it needs and returns them, without
  * listening; `server.ts` listens and handles signals.
  */
+import { dirname, join } from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { DEFAULTS, type Config, type ConsumerGroup, type ProviderTarget } from './config/index.js'
 import { systemClock, type Clock } from './lib/clock.js'
@@ -16,7 +17,7 @@ import { TICKET_DEFAULTS, TicketService, type CostTicket, type TicketEvent, type
 import type { UsageStore } from './usage/index.js'
 import { BudgetPolicy, proxyRoutes, UpstreamPools } from './proxy/index.js'
 import { BudgetService, type BudgetStore, type BudgetUsageReader } from './budgets/index.js'
-import { Dispatcher, Notifier, createChannelSender, newNotification, type InboxStore, type OutboxStore, type PreferenceStore } from './notify/index.js'
+import { Dispatcher, Escalator, Notifier, createChannelSender, newNotification, type EscalationStore, type InboxStore, type OutboxStore, type PreferenceStore } from './notify/index.js'
 import { startMockUpstream, type MockUpstream } from './providers/index.js'
 import { openSqliteStores } from './store/sqlite/index.js'
 import { openPostgresRedisStores } from './store/postgres-redis.js'
@@ -28,6 +29,7 @@ import { healthRoutes } from './observability/health.js'
 import { consoleSite } from './web/serve.js'
 import { micros, toUsd } from './money/index.js'
 import { ChangeFeed, type ChangeVersionStore } from './lib/change-feed.js'
+import { EXPORT_RUNNER_DEFAULTS, ExportRunner, type ExportJobStore, type ExportRowSource } from './exports/index.js'
 
 /** What one process changes and the others reload (lib/change-feed.ts). */
 export type SharedTopic = 'budgets' | 'consumer_keys'
@@ -47,9 +49,11 @@ export interface Stores {
   readonly idempotency: IdempotencyStore
   readonly auth: AuthStore
   readonly budgets: BudgetStore & BudgetUsageReader
-  readonly notify: OutboxStore & InboxStore & PreferenceStore
+  readonly notify: OutboxStore & InboxStore & PreferenceStore & EscalationStore
   readonly sessions: SessionStore
   readonly changes: ChangeVersionStore
+  /** Export jobs, and the rows they read. */
+  readonly exports: ExportJobStore & ExportRowSource
   /**
    * Makes every committed money move and usage event readable through the SQL stores: the Redis
    * backend drains its journal into PostgreSQL; SQLite has nothing to do.
@@ -63,6 +67,8 @@ export interface Stores {
 
 /** How often tickets are expired and their digests sent. */
 const TICKET_HOUSEKEEPING_MS = 5_000
+/** How often due escalations are looked for: well under the shortest useful `escalate_after`. */
+const ESCALATION_TICK_MS = 10_000
 /** While shutting down, how often connections that went idle after close() began are closed. */
 const IDLE_SWEEP_MS = 50
 
@@ -86,6 +92,10 @@ export interface App {
   readonly priceBook: PriceBook
   readonly budgets: BudgetService
   readonly dispatcher: Dispatcher
+  /** Writes export jobs' files in the background (any process may take a job). */
+  readonly exports: ExportRunner
+  /** Sends due escalations of unacknowledged notices (ticks with the background loops). */
+  readonly escalator: Escalator
   /** Budgets and consumer keys changed by any process reach this one through it. */
   readonly changes: ChangeFeed<SharedTopic>
   /** Starts the background loops: expiry sweeper, notification dispatcher, change feed. */
@@ -146,6 +156,12 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     onDelivery: (report) => logger.info({ notificationId: report.notificationId, channel: report.channelId, outcome: report.outcome }, 'notify: delivery attempt'),
     onError: (error) => logger.error({ err: error }, 'notify: dispatcher tick failed'),
   })
+  const escalator = new Escalator({
+    store: stores.notify,
+    sink: notifier,
+    clock,
+    onError: (error, notificationId) => logger.error({ err: error, notificationId }, 'notify: escalation failed'),
+  })
   const tickets = new TicketService(stores.tickets, clock, TICKET_DEFAULTS, (type: TicketEvent, ticket, detail) => {
     const notification = newNotification(type, ticket.orgId, ticket.teamId, ticketNotificationData(ticket, detail?.newRefusals), clock.nowMs())
     notifier.emit(notification, undefined).catch((error: unknown) => logger.error({ err: error, ticketId: ticket.id }, 'notify: ticket notification failed'))
@@ -157,6 +173,8 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     notifications: notifier,
     clock,
     channelIds: config.notificationChannels.map((c) => c.id),
+    endpointTiers: config.endpointTiers,
+    escalationChannels: config.escalationChannels,
     walletAlerts: config.costTracking.budgetAlerts,
     degradeTargetFor: (model) => config.models.find((m) => m.name === model)?.degradeTo,
     onError: (error, what) => logger.error({ err: error, what }, 'budgets: evaluation failed'),
@@ -175,6 +193,15 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     await tickets.sendDigests(100)
   }
   const pools = new UpstreamPools()
+  const exports = new ExportRunner({
+    store: stores.exports,
+    source: stores.exports,
+    budgets: { listBudgets: (orgId) => stores.budgets.listBudgets(orgId), budgetSpend: (orgId, refs) => stores.ledger.budgetSpend(orgId, refs) },
+    flush: () => stores.drain(),
+    clock,
+    logger,
+    options: { ...EXPORT_RUNNER_DEFAULTS, dir: exportsDir(config), leaseMs: config.exports.leaseMs },
+  })
 
   const fastify = Fastify({
     logger: false,
@@ -207,12 +234,13 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   await fastify.register(async (scope) => proxyRoutes(scope, proxyDeps))
   const ingestor = new Ingestor({ priceBook, ledger: stores.ledger, budgets, clock, logger })
   await fastify.register(async (scope) => ingestRoutes(scope, { ingestor, consumers, adminAuth, logger, metrics }))
-  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets, changes, funds }))
+  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets, changes, funds, exports }))
   await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics }))
   await fastify.register(async (scope) => site.routes(scope))
 
   let closed = false
   let housekeeping: NodeJS.Timeout | undefined
+  let escalations: NodeJS.Timeout | undefined
   return {
     fastify,
     config,
@@ -229,6 +257,8 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     priceBook,
     budgets,
     dispatcher,
+    exports,
+    escalator,
     changes,
     firstStart: { adminToken, consumerKey },
     openApi,
@@ -236,11 +266,16 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     async start() {
       sweeper.start()
       dispatcher.start()
+      await exports.start()
       await changes.start()
       housekeeping = setInterval(() => {
         ticketHousekeeping().catch((error: unknown) => logger.error({ err: error }, 'tickets: housekeeping failed'))
       }, TICKET_HOUSEKEEPING_MS)
       housekeeping.unref()
+      escalations = setInterval(() => {
+        escalator.tick().catch((error: unknown) => logger.error({ err: error }, 'notify: escalation tick failed'))
+      }, ESCALATION_TICK_MS)
+      escalations.unref()
     },
     async close() {
       if (closed) return
@@ -248,11 +283,13 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
       // Held requests are answered first: fastify.close() waits for every open request.
       funds.close()
       if (housekeeping) clearInterval(housekeeping)
+      if (escalations) clearInterval(escalations)
       await changes.stop()
       // Fastify closes the connections idle when close() starts; a keep-alive connection whose
       // request finishes later (a held request refused above, a stream ending) would keep it open.
       const idleSweep = setInterval(() => fastify.server.closeIdleConnections(), IDLE_SWEEP_MS)
       await fastify.close().finally(() => clearInterval(idleSweep))
+      await exports.stop()
       await sweeper.stop()
       await dispatcher.stop()
       await Promise.all(senders.map((sender) => sender.close?.()))
@@ -281,6 +318,13 @@ async function openStores(config: Config, logger: Logger, clock: Clock, env: Nod
         },
       )
   }
+}
+
+/** `exports.dir`, or `exports/` beside the SQLite file, or `./data/exports` (docs/exports.md). */
+function exportsDir(config: Config): string {
+  if (config.exports.dir !== undefined) return config.exports.dir
+  if (config.storage.kind === 'sqlite' && config.storage.path !== ':memory:') return join(dirname(config.storage.path), 'exports')
+  return join('data', 'exports')
 }
 
 /** A `mock` target without a base URL is served by a mock upstream started in this process. */

@@ -52,7 +52,8 @@ export function adminErrorHandler(logger: Logger) {
       return reply.code(STATUS_OF[error.code]).send(errorEnvelope(error.code, error.message, requestId, extra))
     }
     if (error instanceof BudgetError) {
-      return reply.code(STATUS_OF[error.code]).send(errorEnvelope(error.code, error.message, requestId))
+      const issues = error.field === undefined ? {} : { issues: [{ path: error.field, message: error.message }] }
+      return reply.code(STATUS_OF[error.code]).send(errorEnvelope(error.code, error.message, requestId, issues))
     }
     if (error instanceof AllocationRefused) {
       const code = error.reason === 'amount_limit' ? 'invalid_request' : 'conflict'

@@ -14,6 +14,7 @@ import type { FundsSignal } from '../ledger/index.js'
 import type { BudgetService } from '../budgets/index.js'
 import type { ChangeFeed } from '../lib/change-feed.js'
 import type { SharedTopic } from '../app.js'
+import type { ExportRunner } from '../exports/index.js'
 import { adminErrorHandler } from './http-errors.js'
 import { adminAuthHook } from './principal.js'
 import { walletRoutes } from './wallets.js'
@@ -24,6 +25,7 @@ import { keyRoutes } from './keys.js'
 import { budgetRoutes } from './budgets.js'
 import { notificationRoutes } from './notifications.js'
 import { sessionRoutes } from './session.js'
+import { exportJobRoutes } from './export-jobs.js'
 
 export interface AdminDeps {
   readonly config: Config
@@ -39,6 +41,8 @@ export interface AdminDeps {
   readonly clock: Clock
   readonly logger: Logger
   readonly changes: ChangeFeed<SharedTopic>
+  /** Started jobs are handed to it at once; downloads read its folder. */
+  readonly exports: ExportRunner
 }
 
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
@@ -54,4 +58,5 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   await keyRoutes(app, deps)
   await budgetRoutes(app, deps)
   await notificationRoutes(app, deps)
+  await exportJobRoutes(app, deps)
 }

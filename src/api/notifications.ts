@@ -35,6 +35,16 @@ export async function notificationRoutes(app: FastifyInstance, deps: AdminDeps):
     return { id: request.params.id, read: true }
   })
 
+  app.post<{ Params: { id: string } }>('/v1/notifications/:id/ack', doc({ summary: 'Acknowledge a notification: someone owns it, so it does not escalate', auth: 'admin', responses: { 200: 'The notification, with `acknowledged_at`.' }, errors: [404] }), async (request) => {
+    const principal = principalOf(request)
+    // Like marking read, a write on the org's inbox; a team_admin acknowledges only its team's.
+    const team = teamFilter(principal)
+    requireWrite(principal, team)
+    const entry = await deps.stores.notify.acknowledge(principal.orgId, request.params.id, deps.clock.nowMs(), team)
+    if (!entry) throw new NotFoundError('notification', request.params.id)
+    return { ...inboxEntryView(entry), title: notificationTitle(entry.notification) }
+  })
+
   app.get('/v1/notification-preferences', doc({ summary: 'Which notification types go to which channels', auth: 'admin', responses: { 200: 'The preferences.' } }), async (request) => {
     const principal = principalOf(request)
     // The configured channels (id and type only: URLs and secrets stay in the config), so a

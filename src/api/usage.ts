@@ -26,7 +26,7 @@ const EVENTS_LIMIT_MAX = 1000
 /** Instants a report may name: 1970-01-01 to 9999-12-31 (anything else is not a date range anyone means). */
 const INSTANT_MS_MAX = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
 
-const instant = z.string().max(40).transform((value, ctx) => {
+export const instant = z.string().max(40).transform((value, ctx) => {
   const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value)
   if (!Number.isSafeInteger(ms) || ms < 0 || ms > INSTANT_MS_MAX) {
     ctx.addIssue({ code: 'custom', message: `expected an ISO-8601 date or epoch milliseconds between 1970 and 9999, got "${value.slice(0, 40)}"` })

@@ -61,7 +61,7 @@ describe('applicableBudgets and decide', () => {
     const { service, clock } = setup()
     const budget = await service.create(ORG, aBudgetBody({ hard_limit: true }))
     const applicable = service.applicableBudgets(aCall(), 'gpt-4o', 'openai', clock.nowMs())
-    expect(service.decide(applicable, () => usd(100), 'gpt-4o')).toEqual({ kind: 'block', budget, resetAtMs: Date.UTC(2026, 11, 1) })
+    expect(service.decide(applicable, () => usd(100), 'gpt-4o')).toEqual({ kind: 'block', budget, resetAtMs: Date.UTC(2026, 11, 1), reason: 'threshold', explanation: '100% of $100.00 reached ($100.00 per month)' })
     expect(service.decide(applicable, () => micros(99_999_999), 'gpt-4o')).toEqual({ kind: 'allow' })
   })
 
@@ -77,7 +77,7 @@ describe('applicableBudgets and decide', () => {
     const withTarget = wire(db, clock, channels)
     const budget = await withTarget.service.create(ORG, aBudgetBody({ threshold_actions: [{ threshold_percent: 80, action: 'degrade' }] }))
     const applicable = withTarget.service.applicableBudgets(aCall(), 'gpt-4o', 'openai', clock.nowMs())
-    expect(withTarget.service.decide(applicable, () => usd(85), 'gpt-4o')).toEqual({ kind: 'degrade', budget, outputTokensMax: 1024 })
+    expect(withTarget.service.decide(applicable, () => usd(85), 'gpt-4o')).toEqual({ kind: 'degrade', budget, outputTokensMax: 1024, reason: 'threshold' })
   })
 })
 
@@ -213,5 +213,39 @@ describe('onWalletSpendSettled', () => {
     const fired = await service.onWalletSpendSettled([crossing], { atMs: clock.nowMs() })
     expect(fired.map((f) => f.type)).toEqual(['wallet.threshold', 'wallet.exhausted'])
     expect(await service.onWalletSpendSettled([crossing], { atMs: clock.nowMs() })).toEqual([])
+  })
+})
+
+describe('block_if_forecast_exceeds notices', () => {
+  /** A daily $10 budget whose 50% mark is a forecast-confirmed block, and `hourly` spent in each of the last 6 hours. */
+  async function crossWith(hourly: number) {
+    const { service, notifyStore, db, clock } = setup()
+    const budget = await service.create(ORG, aBudgetBody({
+      period: 'daily', amount_usd: 10, alert_thresholds: [], threshold_actions: [{ threshold_percent: 50, action: 'block_if_forecast_exceeds' }],
+    }))
+    for (let hour = 1; hour <= 6; hour++) insertSpend(db, { atMs: clock.nowMs() - hour * HOUR + 1, costMicros: hourly * 1_000_000 })
+    const fired = await service.onSpendSettled([{ budgetId: budget.id, periodKey: '2026-11-15', spentBeforeMicros: usd(4.9), spentAfterMicros: usd(5.1) }], { atMs: clock.nowMs() })
+    const inbox = await notifyStore.listInbox(ORG, { unreadOnly: false, limit: 10, beforeId: undefined, teamId: undefined })
+    const notice = inbox.find((e) => e.notification.data['budget_id'] === budget.id && e.notification.data['threshold_percent'] === 50)!.notification
+    return { fired, notice }
+  }
+
+  it('announces the block with the forecast that confirmed it', async () => {
+    const { fired, notice } = await crossWith(0.8)
+    // The forecast notice goes out too: the budget is on course to run out.
+    expect(fired.map((f) => f.type)).toEqual(['budget.blocked', 'budget.forecast'])
+    expect(notice.type).toBe('budget.blocked')
+    expect(notice.data).toMatchObject({ threshold_percent: 50, action: 'block_if_forecast_exceeds', forecast_decision: 'confirmed' })
+    expect(notice.data['projected_spend_usd']).toBeGreaterThan(10)
+    expect(notice.data['forecast_exhaustion_at']).toMatch(/^2026-11-15T/)
+    expect(notice.data['forecast_note']).toMatch(/^Blocking: the burn-rate forecast projects/)
+  })
+
+  it('only notifies, and says so, when the forecast shows the budget lasting the day', async () => {
+    const { fired, notice } = await crossWith(0.01)
+    expect(fired.map((f) => f.type)).toEqual(['budget.threshold'])
+    expect(notice.data).toMatchObject({ forecast_decision: 'not_confirmed', forecast_exhaustion_at: null })
+    expect(notice.data['projected_spend_usd']).toBeLessThan(10)
+    expect(notice.data['forecast_note']).toMatch(/^Notifying only/)
   })
 })

@@ -10,9 +10,9 @@
 import type { Clock } from '../lib/clock.js'
 import { newId } from '../lib/ids.js'
 import { toUsd, type Micros } from '../money/index.js'
-import type { BudgetAlert, BudgetSpec } from '../config/types.js'
+import type { BudgetAlert, BudgetSpec, BudgetThresholdAction, EndpointTier } from '../config/types.js'
 import type { Attribution } from '../usage/types.js'
-import { newNotification, type NotificationSink, type NotificationType } from '../notify/index.js'
+import { newNotification, type NotificationEscalation, type NotificationSink, type NotificationType } from '../notify/index.js'
 import {
   applyPatch,
   counterRefOf,
@@ -28,10 +28,12 @@ import {
 } from './budget.js'
 import type { BudgetStore, BudgetUsageReader, BudgetWriteResult, SpendScopeFilter } from './budget-store.js'
 import { BudgetError, BudgetNotFoundError } from './errors.js'
-import { SPIKE_FLOOR_MICROS_DEFAULT, spikeDetected } from './forecast.js'
+import { SPIKE_FLOOR_MICROS_DEFAULT, spikeDetected, type Forecast } from './forecast.js'
 import { periodOf, type Period } from './period.js'
 import { forecastFor, HOUR_MS, spendNotificationData, type SpendContext, type SpendDataExtras } from './spend-context.js'
-import { actionFor, crossedThresholds, firingThresholds } from './thresholds.js'
+import { crossedThresholds, firingThresholds, thresholdMarkMicros } from './thresholds.js'
+import { decideBudgetAction, resolveThresholdAction, strongestAction, type RequestFacts } from './policy.js'
+import { expandTier, tierConflict, tierOfBudget } from './tiers.js'
 
 export interface ApplicableBudget {
   readonly budget: Budget
@@ -40,9 +42,33 @@ export interface ApplicableBudget {
 
 export type BudgetDecision =
   | { readonly kind: 'allow' }
-  | { readonly kind: 'degrade'; readonly budget: Budget; readonly degradeTo?: string; readonly outputTokensMax?: number }
-  | { readonly kind: 'block'; readonly budget: Budget; readonly resetAtMs: number }
+  | {
+      readonly kind: 'degrade'
+      readonly budget: Budget
+      readonly degradeTo?: string
+      readonly outputTokensMax?: number
+      /** `critical_endpoint`: a block turned into a degrade for a critical endpoint's call. */
+      readonly reason: 'threshold' | 'critical_endpoint'
+    }
+  | {
+      readonly kind: 'block'
+      readonly budget: Budget
+      readonly resetAtMs: number
+      readonly reason: 'threshold' | 'forecast_confirmed'
+      /** Why, in words, for the refusal message. */
+      readonly explanation: string
+    }
   | { readonly kind: 'would_block'; readonly budget: Budget }
+
+/** Request facts and prepared forecasts for `decide`. */
+export interface DecideFacts {
+  readonly request: RequestFacts
+  /** From `forecastsFor`; only budgets that need a forecast have one. */
+  readonly forecasts?: ReadonlyMap<string, Forecast | undefined>
+  readonly nowMs?: number
+}
+
+const NO_FACTS: DecideFacts = { request: { endpointTag: undefined, endpointTier: undefined } }
 
 /** What the ledger reports per matched budget when a call's spend settles. */
 export interface BudgetCrossing {
@@ -115,6 +141,10 @@ export interface BudgetServiceDeps {
   readonly clock: Clock
   /** Ids of the configured notification channels; a budget naming another id is refused. */
   readonly channelIds: readonly string[]
+  /** `endpoint_tiers`: endpoint tag → tier (budgets of that endpoint take it; its calls are judged by it). */
+  readonly endpointTiers?: Readonly<Record<string, EndpointTier>>
+  /** `notifications.escalation_channels`: every escalation notice also goes to these. */
+  readonly escalationChannels?: readonly string[]
   /** `cost_tracking.budget_alerts`: thresholds against a wallet's allocation. */
   readonly walletAlerts?: readonly BudgetAlert[]
   /** The cheaper model a `degrade` routes to (config `models[].degrade_to`). */
@@ -132,13 +162,13 @@ export interface BudgetServiceDeps {
 
 /** Entries in the forecast/spike throttle map before it is cleared. */
 const CHECK_THROTTLE_ENTRIES_MAX = 10_000
-const DECISION_STRENGTH = { allow: 0, would_block: 1, degrade: 2, block: 3 } as const
 
 export class BudgetService {
   private readonly options: BudgetServiceOptions
   private byOrg = new Map<string, Budget[]>()
   private byId = new Map<string, Budget>()
   private readonly lastCheckMs = new Map<string, number>()
+  private readonly decisionForecasts = new Map<string, { readonly atMs: number; readonly forecast: Forecast | undefined }>()
 
   constructor(private readonly deps: BudgetServiceDeps) {
     this.options = { ...BUDGET_SERVICE_OPTIONS_DEFAULT, ...deps.options }
@@ -149,7 +179,9 @@ export class BudgetService {
     const all = await this.deps.store.listBudgets(undefined)
     const byOrg = new Map<string, Budget[]>()
     const byId = new Map<string, Budget>()
-    for (const budget of all) {
+    for (const stored of all) {
+      // The cache holds budgets as enforced: tiers expanded into their actions.
+      const budget = expandTier(stored, this.deps.endpointTiers ?? {})
       byId.set(budget.id, budget)
       const list = byOrg.get(budget.orgId) ?? []
       list.push(budget)
@@ -174,38 +206,88 @@ export class BudgetService {
 
   /**
    * The strongest decision over the applicable budgets given each one's spend in its current
-   * period (from the ledger's counters; a budget with no counter has spent nothing). Order:
+   * period (from the ledger's counters; a budget with no counter has spent nothing). Each budget
+   * is judged by `decideBudgetAction` (policy.ts), the pure function replay also runs. Order:
    * block > degrade > would_block > allow. Among blocks, the one that resets last is reported,
-   * since the call stays refused until then.
+   * since the call stays refused until then. `facts` carries the calling endpoint (its tier) and
+   * the forecasts `forecastsFor` prepared; without them, no forecast confirms anything.
    */
-  decide(applicable: readonly ApplicableBudget[], spentMicrosOf: (budgetId: string) => Micros | undefined, model: string): BudgetDecision {
-    let decision: BudgetDecision = { kind: 'allow' }
-    for (const { budget, period } of applicable) {
-      const action = actionFor(budget, spentMicrosOf(budget.id) ?? (0 as Micros))
-      let candidate: BudgetDecision
-      switch (action.kind) {
-        case 'allow':
-        case 'notify':
-          continue
-        case 'block':
-          candidate = { kind: 'block', budget, resetAtMs: period.endMs }
-          break
-        case 'would_block':
-          candidate = { kind: 'would_block', budget }
-          break
-        case 'degrade': {
-          const degradeTo = this.deps.degradeTargetFor?.(model)
-          candidate = degradeTo !== undefined
-            ? { kind: 'degrade', budget, degradeTo }
-            : { kind: 'degrade', budget, outputTokensMax: this.options.degradeOutputTokensMax }
-          break
-        }
+  decide(
+    applicable: readonly ApplicableBudget[],
+    spentMicrosOf: (budgetId: string) => Micros | undefined,
+    model: string,
+    facts: DecideFacts = NO_FACTS,
+  ): BudgetDecision {
+    const judged = applicable.map(({ budget, period }) => ({
+      budget,
+      periodEndMs: period.endMs,
+      action: decideBudgetAction({
+        budget,
+        period,
+        spentMicros: spentMicrosOf(budget.id) ?? (0 as Micros),
+        forecast: facts.forecasts?.get(budget.id),
+        request: facts.request,
+        nowMs: facts.nowMs ?? period.startMs,
+      }),
+    }))
+    const best = strongestAction(judged)
+    if (!best) return { kind: 'allow' }
+    const { budget, action } = best
+    switch (action.kind) {
+      case 'allow':
+      case 'notify':
+        return { kind: 'allow' }
+      case 'block':
+        return { kind: 'block', budget, resetAtMs: best.periodEndMs, reason: action.reason, explanation: action.explanation }
+      case 'would_block':
+        return { kind: 'would_block', budget }
+      case 'degrade': {
+        const degradeTo = this.deps.degradeTargetFor?.(model)
+        const reason = action.reason
+        return degradeTo !== undefined
+          ? { kind: 'degrade', budget, degradeTo, reason }
+          : { kind: 'degrade', budget, outputTokensMax: this.options.degradeOutputTokensMax, reason }
       }
-      const isStronger = DECISION_STRENGTH[candidate.kind] > DECISION_STRENGTH[decision.kind]
-      const isLaterBlock = candidate.kind === 'block' && decision.kind === 'block' && candidate.resetAtMs > decision.resetAtMs
-      if (isStronger || isLaterBlock) decision = candidate
     }
-    return decision
+  }
+
+  /**
+   * Forecasts for the applicable budgets that need one to decide: those with a
+   * `block_if_forecast_exceeds` action whose mark their spend has reached. Budgets without such
+   * an action cost nothing here (no query on the request path). Each forecast is kept for
+   * `checkIntervalMs` per budget and period, so a budget past its mark reads usage at most that often.
+   */
+  async forecastsFor(
+    applicable: readonly ApplicableBudget[],
+    spentMicrosOf: (budgetId: string) => Micros | undefined,
+    nowMs: number,
+  ): Promise<ReadonlyMap<string, Forecast | undefined>> {
+    const forecasts = new Map<string, Forecast | undefined>()
+    for (const { budget, period } of applicable) {
+      const spent = spentMicrosOf(budget.id) ?? (0 as Micros)
+      if (!needsForecast(budget, spent)) continue
+      const key = `${budget.id}:${period.key}`
+      const cached = this.decisionForecasts.get(key)
+      if (cached && nowMs - cached.atMs < this.options.checkIntervalMs && nowMs >= cached.atMs) {
+        forecasts.set(budget.id, cached.forecast)
+        continue
+      }
+      const forecast = await forecastFor(this.deps.usage, filterOf(budget), period, nowMs, spent, budget.amountMicros, this.options)
+      if (this.decisionForecasts.size >= CHECK_THROTTLE_ENTRIES_MAX) this.decisionForecasts.clear()
+      this.decisionForecasts.set(key, { atMs: nowMs, forecast })
+      forecasts.set(budget.id, forecast)
+    }
+    return forecasts
+  }
+
+  /** True when some applicable budget needs a forecast to decide (see `forecastsFor`); sync, so most calls await nothing more. */
+  anyNeedsForecast(applicable: readonly ApplicableBudget[], spentMicrosOf: (budgetId: string) => Micros | undefined): boolean {
+    return applicable.some(({ budget }) => needsForecast(budget, spentMicrosOf(budget.id) ?? (0 as Micros)))
+  }
+
+  /** The tier of calls from this endpoint (`endpoint_tiers`), for `RequestFacts`. */
+  endpointTierOf(endpointTag: string | undefined): EndpointTier | undefined {
+    return endpointTag === undefined ? undefined : this.deps.endpointTiers?.[endpointTag]
   }
 
   // ---------------------------------------------------------------- CRUD
@@ -317,10 +399,22 @@ export class BudgetService {
     if (budget.scopeKind === 'org' && budget.scopeId !== budget.orgId) {
       throw new BudgetError('invalid_request', `scope.id: an org budget must name its own org (${budget.orgId})`)
     }
+    this.checkChannels(budget.channels, 'channels')
+    budget.thresholdActions.forEach((action, i) => this.checkChannels(action.channels, `threshold_actions.${i}.channels`))
+    const tier = tierOfBudget(budget, this.deps.endpointTiers ?? {})
+    const conflict = tierConflict(budget, tier)
+    if (conflict) {
+      const field = budget.tier !== undefined ? 'tier' : budget.hardLimit ? 'hard_limit' : 'threshold_actions'
+      throw new BudgetError('invalid_request', `${field}: ${conflict}`, field)
+    }
+  }
+
+  /** Refuses channel ids that are not configured, naming the field (`threshold_actions.2.channels`). */
+  private checkChannels(ids: readonly string[] | undefined, field: string): void {
     const configured = new Set(this.deps.channelIds)
-    const unknown = (budget.channels ?? []).filter((id) => !configured.has(id))
+    const unknown = (ids ?? []).filter((id) => !configured.has(id))
     if (unknown.length > 0) {
-      throw new BudgetError('invalid_request', `channels: unknown channel id ${unknown.join(', ')}; configured: ${this.deps.channelIds.join(', ') || 'none'}`)
+      throw new BudgetError('invalid_request', `${field}: unknown channel id ${unknown.join(', ')}; configured: ${this.deps.channelIds.join(', ') || 'none'}`, field)
     }
   }
 
@@ -356,17 +450,35 @@ export class BudgetService {
     const fired: FiredNotification[] = []
     let spendContext: SpendContext | undefined
     for (const percent of crossed) {
-      const isBlocking = isBlockAt(budget, percent) && !budget.shadow
+      const forecastAction = budget.thresholdActions.find((a) => a.thresholdPercent === percent && a.action === 'block_if_forecast_exceeds')
+      // The forecast decides a forecast-confirmed block before anything is claimed, so the notice
+      // says the same as the decision the next call gets.
+      if (forecastAction) spendContext ??= await this.spendContextOf(budget, crossing, context, true)
+      const outcome = forecastAction && spendContext ? this.forecastOutcome(budget, forecastAction, spendContext, context.atMs) : undefined
+      const blocks = outcome ? outcome.kind === 'block' : isBlockAt(budget, percent)
+      const isBlocking = blocks && !budget.shadow
       // Blocking starts once per period, whether spend reached the mark or a refusal came first.
       const dedupeKey = isBlocking ? blockedKey(budget.id, crossing.periodKey) : `v1:${budget.id}:${crossing.periodKey}:${percent}`
       if (!(await this.deps.store.claimFiring(dedupeKey, budget.id, this.deps.clock.nowMs()))) continue
       spendContext ??= await this.spendContextOf(budget, crossing, context, true)
       const type: NotificationType = isBlocking ? 'budget.blocked' : 'budget.threshold'
-      const wouldBlock = isBlockAt(budget, percent) && budget.shadow
-      const extras: SpendDataExtras = { ...budgetExtras(budget), threshold_percent: percent, ...(wouldBlock && { shadow: true, decision: 'would_block' as const }) }
-      fired.push(await this.emit(type, budget, spendContext, extras, dedupeKey))
+      const wouldBlock = blocks && budget.shadow
+      const extras: SpendDataExtras = {
+        ...budgetExtras(budget),
+        threshold_percent: percent,
+        action: budget.thresholdActions.find((a) => a.thresholdPercent === percent)?.action ?? (isBlockAt(budget, percent) ? 'block' : 'notify'),
+        ...(wouldBlock && { shadow: true, decision: 'would_block' as const }),
+        ...(outcome && forecastExtras(outcome, budget)),
+      }
+      fired.push(await this.emit(type, budget, spendContext, extras, dedupeKey, percent))
     }
     return fired
+  }
+
+  /** What a reached `block_if_forecast_exceeds` does now, by the same rule the decision uses. */
+  private forecastOutcome(budget: Budget, action: BudgetThresholdAction, spendContext: SpendContext, atMs: number) {
+    const period = spendContext.period ?? periodOf(budget.period, budget.timezone, atMs)
+    return resolveThresholdAction(action, { budget, period, forecast: spendContext.forecast, request: NO_FACTS.request, nowMs: atMs })
   }
 
   /**
@@ -451,9 +563,34 @@ export class BudgetService {
     return this.deps.usage.topSpenders(filter, fromMs, toMs, this.options.topSpendersMax)
   }
 
-  /** A budget's notice: to its channels (or every channel), in the inbox of the team it belongs to. */
-  private async emit(type: NotificationType, budget: Budget, spendContext: SpendContext, extras: SpendDataExtras, dedupeKey: string): Promise<FiredNotification> {
-    return this.emitTo(type, budget.orgId, teamOfBudget(budget), spendContext, extras, budget.channels, dedupeKey)
+  /**
+   * A budget's notice, in the inbox of the team it belongs to, to: the channels of the threshold
+   * it is about when that threshold names some, else the budget's channels (or every channel when
+   * it names none); plus the owner's channel. A threshold or blocked notice of a budget with
+   * `escalate_after` escalates to the owner and the escalation channels unless acknowledged in time.
+   */
+  private async emit(
+    type: NotificationType,
+    budget: Budget,
+    spendContext: SpendContext,
+    extras: SpendDataExtras,
+    dedupeKey: string,
+    thresholdPercent?: number,
+  ): Promise<FiredNotification> {
+    const owner = this.ownerChannelOf(budget)
+    const routed = budget.thresholdActions.find((a) => a.thresholdPercent === thresholdPercent && a.channels !== undefined)?.channels ?? budget.channels
+    const channels = routed === undefined ? undefined : [...new Set([...routed, ...(owner ? [owner] : [])])]
+    const escalates = budget.escalateAfterMs !== undefined && (type === 'budget.threshold' || type === 'budget.blocked')
+    const escalation = escalates
+      ? { atMs: this.deps.clock.nowMs() + budget.escalateAfterMs!, channelIds: [...new Set([...(owner ? [owner] : []), ...(this.deps.escalationChannels ?? [])])] }
+      : undefined
+    const withOwner: SpendDataExtras = { ...extras, ...(budget.owner !== undefined && { owner: budget.owner }), ...(budget.tier !== undefined && { tier: budget.tier }) }
+    return this.emitTo(type, budget.orgId, teamOfBudget(budget), spendContext, withOwner, channels, dedupeKey, escalation)
+  }
+
+  /** The owner's channel when `owner` names a configured channel; an owner that is a name is only recorded on notices. */
+  private ownerChannelOf(budget: Budget): string | undefined {
+    return budget.owner !== undefined && this.deps.channelIds.includes(budget.owner) ? budget.owner : undefined
   }
 
   private async emitTo(
@@ -464,8 +601,10 @@ export class BudgetService {
     extras: SpendDataExtras,
     channels: readonly string[] | undefined,
     dedupeKey: string,
+    escalation?: NotificationEscalation,
   ): Promise<FiredNotification> {
-    const notification = newNotification(type, orgId, teamId, spendNotificationData(spendContext, extras), this.deps.clock.nowMs())
+    const base = newNotification(type, orgId, teamId, spendNotificationData(spendContext, extras), this.deps.clock.nowMs())
+    const notification = escalation ? { ...base, escalation } : base
     await this.deps.notifications.emit(notification, channels)
     return { dedupeKey, type, notificationId: notification.id }
   }
@@ -546,9 +685,28 @@ function walletEpoch(wallet: Pick<WalletCrossing, 'periodKey' | 'allocatedMicros
   return wallet.periodKey ?? `alloc-${wallet.allocatedMicros}`
 }
 
+/** True when a `block_if_forecast_exceeds` mark is reached: only then does the decision need a forecast. */
+function needsForecast(budget: Budget, spentMicros: Micros): boolean {
+  return budget.thresholdActions.some(
+    (a) => a.action === 'block_if_forecast_exceeds' && spentMicros >= thresholdMarkMicros(budget.amountMicros, a.thresholdPercent),
+  )
+}
+
 function isBlockAt(budget: Budget, percent: number): boolean {
   if (budget.hardLimit && percent === 100) return true
   return budget.thresholdActions.some((a) => a.thresholdPercent === percent && a.action === 'block')
+}
+
+/** What a notice about a `block_if_forecast_exceeds` threshold says about the forecast that decided. */
+function forecastExtras(outcome: ReturnType<typeof resolveThresholdAction>, budget: Budget): SpendDataExtras {
+  if (outcome.kind === 'block') {
+    const note = budget.shadow ? `Shadow mode: ${outcome.explanation}; calls would be blocked.` : `Blocking: ${outcome.explanation}.`
+    return { forecast_decision: 'confirmed', forecast_note: note }
+  }
+  return {
+    forecast_decision: 'not_confirmed',
+    forecast_note: 'Notifying only: the burn-rate forecast does not show this budget running out before its period ends, so calls are not blocked.',
+  }
 }
 
 function budgetExtras(budget: Budget): SpendDataExtras {

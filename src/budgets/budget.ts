@@ -5,7 +5,9 @@
  */
 import { z } from 'zod'
 import { AMOUNT_MICROS_MAX, parseUsd, percentOf, toUsd, type Micros } from '../money/index.js'
-import type { BudgetAlert, BudgetPeriod, BudgetScopeKind, BudgetSpec } from '../config/types.js'
+import type { BudgetActionKind, BudgetPeriod, BudgetScopeKind, BudgetSpec, BudgetThresholdAction, EndpointTier } from '../config/types.js'
+import { formatDuration, parseDuration } from '../lib/duration.js'
+import { ENDPOINT_TIERS } from './tiers.js'
 import type { Attribution } from '../usage/types.js'
 import { validTimezone, type Period } from './period.js'
 
@@ -32,6 +34,8 @@ export const BUDGET_NAME_LENGTH_MAX = 200
 export const BUDGET_THRESHOLDS_MAX = 20
 export const BUDGET_LIST_ITEMS_MAX = 50
 export const THRESHOLD_PERCENT_MAX = 1000
+/** Longest `escalate_after`: an escalation a month later is not an escalation. */
+export const ESCALATE_AFTER_MS_MAX = 30 * 86_400_000
 
 const thresholdPercent = z
   .int({ error: 'expected a whole percentage' })
@@ -64,9 +68,24 @@ const scopeSchema = z
     }
   })
 
+export const BUDGET_ACTIONS = ['notify', 'degrade', 'block', 'block_if_forecast_exceeds'] as const
+
+const channelIdList = z.array(shortText('channel id')).max(BUDGET_LIST_ITEMS_MAX)
+
 const thresholdActionSchema = z.strictObject({
   threshold_percent: thresholdPercent,
-  action: z.enum(['notify', 'degrade', 'block'], { error: 'expected one of notify | degrade | block' }),
+  action: z.enum(BUDGET_ACTIONS, { error: `expected one of ${BUDGET_ACTIONS.join(' | ')}` }),
+  /** Where this threshold's notices go, instead of the budget's `channels`. */
+  channels: channelIdList.optional(),
+})
+
+const escalateAfter = z.string({ error: 'expected a duration such as 30m, 2h or 1d' }).transform((value, ctx) => {
+  const ms = parseDuration(value)
+  if (ms === undefined || ms > ESCALATE_AFTER_MS_MAX) {
+    ctx.addIssue({ code: 'custom', message: 'expected a duration such as 30m, 2h or 1d (a whole number and one of s, m, h, d; at most 30d)' })
+    return z.NEVER
+  }
+  return ms
 })
 
 const budgetFields = {
@@ -81,7 +100,9 @@ const budgetFields = {
   shadow: z.boolean({ error: 'expected true or false' }),
   categories: z.array(shortText('category')).max(BUDGET_LIST_ITEMS_MAX),
   owner: shortText('owner'),
-  channels: z.array(shortText('channel id')).max(BUDGET_LIST_ITEMS_MAX),
+  channels: channelIdList,
+  tier: z.enum(ENDPOINT_TIERS, { error: `expected one of ${ENDPOINT_TIERS.join(' | ')}` }),
+  escalate_after: escalateAfter,
 }
 
 /**
@@ -102,10 +123,12 @@ export const budgetCreateBodySchema = z.strictObject({
   categories: budgetFields.categories.default([]),
   owner: budgetFields.owner.optional(),
   channels: budgetFields.channels.optional(),
+  tier: budgetFields.tier.optional(),
+  escalate_after: budgetFields.escalate_after.optional(),
 })
 export type BudgetCreateBody = z.infer<typeof budgetCreateBodySchema>
 
-/** `PATCH /v1/billing/budgets/{id}`: any subset; `owner`/`channels` may be null to clear them. */
+/** `PATCH /v1/billing/budgets/{id}`: any subset; `owner`, `channels`, `tier`, `escalate_after` may be null to clear them. */
 export const budgetPatchBodySchema = z.strictObject({
   name: budgetFields.name.optional(),
   scope: budgetFields.scope.optional(),
@@ -119,6 +142,8 @@ export const budgetPatchBodySchema = z.strictObject({
   categories: budgetFields.categories.optional(),
   owner: budgetFields.owner.nullable().optional(),
   channels: budgetFields.channels.nullable().optional(),
+  tier: budgetFields.tier.nullable().optional(),
+  escalate_after: budgetFields.escalate_after.nullable().optional(),
 })
 export type BudgetPatchBody = z.infer<typeof budgetPatchBodySchema>
 
@@ -142,6 +167,8 @@ export function specFromCreateBody(body: BudgetCreateBody, orgId: string): Budge
     categories: body.categories,
     owner: body.owner,
     channels: body.channels,
+    tier: body.tier,
+    escalateAfterMs: body.escalate_after,
   }
 }
 
@@ -183,6 +210,8 @@ function applyFields(budget: Budget, patch: BudgetPatchBody, nowMs: number): Bud
     ...(patch.categories !== undefined && { categories: patch.categories }),
     ...(patch.owner !== undefined && { owner: patch.owner ?? undefined }),
     ...(patch.channels !== undefined && { channels: patch.channels ?? undefined }),
+    ...(patch.tier !== undefined && { tier: patch.tier ?? undefined }),
+    ...(patch.escalate_after !== undefined && { escalateAfterMs: patch.escalate_after ?? undefined }),
     updatedAtMs: nowMs,
   }
 }
@@ -196,12 +225,15 @@ export interface BudgetView {
   timezone: string
   amount_usd: number
   alert_thresholds: number[]
-  threshold_actions: { threshold_percent: number; action: BudgetAlert['action'] }[]
+  threshold_actions: { threshold_percent: number; action: BudgetActionKind; channels?: string[] }[]
   hard_limit: boolean
   shadow: boolean
   categories: string[]
   owner: string | null
   channels: string[] | null
+  tier: EndpointTier | null
+  /** `2h`; null when the budget does not escalate. */
+  escalate_after: string | null
   source: 'config' | 'api'
   created_at: string
   updated_at: string
@@ -221,12 +253,18 @@ export function budgetView(budget: Budget): BudgetView {
     timezone: budget.timezone,
     amount_usd: toUsd(budget.amountMicros),
     alert_thresholds: [...budget.alertThresholds],
-    threshold_actions: budget.thresholdActions.map((a) => ({ threshold_percent: a.thresholdPercent, action: a.action })),
+    threshold_actions: budget.thresholdActions.map((a) => ({
+      threshold_percent: a.thresholdPercent,
+      action: a.action,
+      ...(a.channels !== undefined && { channels: [...a.channels] }),
+    })),
     hard_limit: budget.hardLimit,
     shadow: budget.shadow,
     categories: [...budget.categories],
     owner: budget.owner ?? null,
     channels: budget.channels ? [...budget.channels] : null,
+    tier: budget.tier ?? null,
+    escalate_after: budget.escalateAfterMs === undefined ? null : formatDuration(budget.escalateAfterMs),
     source: budget.source,
     created_at: new Date(budget.createdAtMs).toISOString(),
     updated_at: new Date(budget.updatedAtMs).toISOString(),
@@ -314,8 +352,8 @@ function sortedUnique(values: readonly number[]): number[] {
   return [...new Set(values)].sort((a, b) => a - b)
 }
 
-function sortedActions(actions: readonly { threshold_percent: number; action: BudgetAlert['action'] }[]): BudgetAlert[] {
+function sortedActions(actions: readonly { threshold_percent: number; action: BudgetActionKind; channels?: string[] | undefined }[]): BudgetThresholdAction[] {
   return actions
-    .map((a) => ({ thresholdPercent: a.threshold_percent, action: a.action }))
+    .map((a) => ({ thresholdPercent: a.threshold_percent, action: a.action, ...(a.channels !== undefined && { channels: [...new Set(a.channels)] }) }))
     .sort((a, b) => a.thresholdPercent - b.thresholdPercent)
 }

@@ -10,6 +10,8 @@ export class BudgetError extends Error {
   constructor(
     readonly code: BudgetErrorCode,
     message: string,
+    /** The body field at fault (`threshold_actions.2.channels`), so a form can show it in place. */
+    readonly field?: string,
   ) {
     super(message)
   }

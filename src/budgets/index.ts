@@ -21,7 +21,20 @@ export {
   type BudgetPatchBody,
   type BudgetView,
 } from './budget.js'
-export { crossedThresholds, actionFor, firingThresholds, thresholdMarkMicros, type ThresholdAction } from './thresholds.js'
+export { crossedThresholds, firingThresholds, thresholdMarkMicros } from './thresholds.js'
+export {
+  decideBudgetAction,
+  resolveThresholdAction,
+  forecastConfirms,
+  strongestAction,
+  experimentalExplanation,
+  type BudgetPolicyInput,
+  type BudgetPolicyAction,
+  type PolicyBudget,
+  type PolicyReason,
+  type RequestFacts,
+} from './policy.js'
+export { ENDPOINT_TIERS, TIER_RULES, expandTier, tierOfBudget, tierConflict, describeTiers, type TierRule } from './tiers.js'
 export { forecastFor, HOUR_MS, type ForecastSettings } from './spend-context.js'
 export { forecastSpend, spikeDetected, SPIKE_FACTOR, SPIKE_FLOOR_MICROS_DEFAULT, type Forecast, type ForecastInput } from './forecast.js'
 export {
@@ -29,6 +42,7 @@ export {
   BUDGET_SERVICE_OPTIONS_DEFAULT,
   filterOf,
   type ApplicableBudget,
+  type DecideFacts,
   type BudgetDecision,
   type BudgetCrossing,
   type WalletCrossing,

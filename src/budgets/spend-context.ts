@@ -66,6 +66,15 @@ export interface SpendDataExtras {
   readonly reason?: 'refused'
   /** The worst-case estimate of the call a wallet refused. */
   readonly refused_estimate_usd?: number
+  /** The action configured at this threshold. */
+  readonly action?: string
+  /** `block_if_forecast_exceeds`: whether the forecast (projected_spend_usd, forecast_exhaustion_at) confirmed the block. */
+  readonly forecast_decision?: 'confirmed' | 'not_confirmed'
+  /** That decision in words. */
+  readonly forecast_note?: string
+  /** The budget's owner: every notice of the budget names them. */
+  readonly owner?: string
+  readonly tier?: string
 }
 
 export function spendNotificationData(context: SpendContext, extras: SpendDataExtras): SpendNotificationData {

@@ -1,12 +1,11 @@
 /**
- * Threshold crossing at the boundary micro and one micro either side, and the action ladder
- * (block > degrade > notify, hard limit, shadow). Integer inputs only.
+ * Threshold crossing at the boundary micro and one micro either side. Integer inputs only.
+ * The action ladder is tested with the decision itself, in policy.test.ts.
  */
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { micros, type Micros } from '../money/index.js'
-import type { BudgetAlert } from '../config/types.js'
-import { actionFor, crossedThresholds, thresholdMarkMicros } from './thresholds.js'
+import { micros } from '../money/index.js'
+import { crossedThresholds, thresholdMarkMicros } from './thresholds.js'
 
 const m = (value: number) => micros(value)
 const AMOUNT = m(100_000_000) // $100
@@ -43,33 +42,5 @@ describe('crossedThresholds', () => {
         return JSON.stringify(seen) === JSON.stringify(expected)
       }),
     )
-  })
-})
-
-describe('actionFor', () => {
-  const budget = (actions: BudgetAlert[], hardLimit = false, shadow = false) => ({
-    amountMicros: AMOUNT,
-    thresholdActions: actions,
-    hardLimit,
-    shadow,
-  })
-  const ladder: BudgetAlert[] = [
-    { thresholdPercent: 50, action: 'notify' },
-    { thresholdPercent: 80, action: 'degrade' },
-    { thresholdPercent: 95, action: 'block' },
-  ]
-
-  it.each<[string, ReturnType<typeof budget>, number, unknown]>([
-    ['allows below every threshold', budget(ladder), 49_999_999, { kind: 'allow' }],
-    ['notifies at 50%', budget(ladder), 50_000_000, { kind: 'notify', thresholdPercent: 50 }],
-    ['degrades from 80%', budget(ladder), 80_000_000, { kind: 'degrade', thresholdPercent: 80 }],
-    ['still degrades one micro below 95%', budget(ladder), 94_999_999, { kind: 'degrade', thresholdPercent: 80 }],
-    ['blocks from 95%', budget(ladder), 95_000_000, { kind: 'block', thresholdPercent: 95 }],
-    ['a hard limit blocks at 100%', budget([], true), 100_000_000, { kind: 'block', thresholdPercent: 100 }],
-    ['a hard limit allows one micro below 100%', budget([], true), 99_999_999, { kind: 'allow' }],
-    ['shadow turns block into would_block', budget(ladder, false, true), 96_000_000, { kind: 'would_block', thresholdPercent: 95 }],
-    ['shadow with a hard limit would block at 100%', budget([], true, true), 100_000_000, { kind: 'would_block', thresholdPercent: 100 }],
-  ])('%s', (_name, b, spent, expected) => {
-    expect(actionFor(b, spent as Micros)).toEqual(expected)
   })
 })

@@ -6,7 +6,6 @@
  */
 import { assert } from '../lib/assert.js'
 import { mulDivCeil, type Micros } from '../money/index.js'
-import type { ThresholdActionKind } from '../config/types.js'
 import type { Budget } from './budget.js'
 
 /** The spend (micros) at which `thresholdPercent`% of `amountMicros` is reached; rounded up. */
@@ -32,36 +31,6 @@ export function crossedThresholds(
     if (spentBeforeMicros < mark && mark <= spentAfterMicros) crossed.push(percent)
   }
   return crossed
-}
-
-export type ThresholdAction =
-  | { readonly kind: 'allow' }
-  | { readonly kind: 'notify' | 'degrade' | 'block' | 'would_block'; readonly thresholdPercent: number }
-
-const STRENGTH: Record<ThresholdActionKind, number> = { notify: 1, degrade: 2, block: 3 }
-
-/**
- * The strongest action that applies at `spentMicros` (block > degrade > notify; ties go to the
- * lower threshold, reached first). `hard_limit` adds block at 100%. A shadow budget whose
- * strongest action is block reports `would_block` instead and leaves the call as it is.
- */
-export function actionFor(
-  budget: Pick<Budget, 'amountMicros' | 'thresholdActions' | 'hardLimit' | 'shadow'>,
-  spentMicros: Micros,
-): ThresholdAction {
-  let best: { kind: ThresholdActionKind; thresholdPercent: number } | undefined
-  const candidates = [...budget.thresholdActions]
-  if (budget.hardLimit) candidates.push({ thresholdPercent: 100, action: 'block' })
-  for (const candidate of candidates) {
-    if (spentMicros < thresholdMarkMicros(budget.amountMicros, candidate.thresholdPercent)) continue
-    const isStronger = !best || STRENGTH[candidate.action] > STRENGTH[best.kind]
-    const isEarlierTie =
-      best !== undefined && STRENGTH[candidate.action] === STRENGTH[best.kind] && candidate.thresholdPercent < best.thresholdPercent
-    if (isStronger || isEarlierTie) best = { kind: candidate.action, thresholdPercent: candidate.thresholdPercent }
-  }
-  if (!best) return { kind: 'allow' }
-  if (budget.shadow && best.kind === 'block') return { kind: 'would_block', thresholdPercent: best.thresholdPercent }
-  return best
 }
 
 /**

@@ -87,6 +87,13 @@ export const DEFAULTS = {
     defaultOutputTokens: 4096,
     tokenizerMaxBytes: 65_536,
   },
+  exports: {
+    /**
+     * How long a process holds an export job without reporting progress. A process that dies is
+     * replaced on the job after this; progress is reported about every second.
+     */
+    leaseMs: 30_000,
+  },
 } as const
 
 /** Bounds the schema enforces; each is named with its unit. */
@@ -109,6 +116,8 @@ export const LIMITS = {
   reservationTtlMsMax: 86_400_000,
   sweepIntervalMsMin: 100,
   sweepIntervalMsMax: 3_600_000,
+  exportLeaseMsMin: 1_000,
+  exportLeaseMsMax: 3_600_000,
   outputTokensMax: 10_000_000,
   /** Far above any real price; keeps µ$/Mtok products inside safe integers. */
   priceUsdPerMtokMax: 1_000_000,

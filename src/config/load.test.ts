@@ -270,6 +270,9 @@ describe('defaults', () => {
       notificationChannels: [],
       notificationDelivery: { attemptsMax: 8, backoffBaseMs: 5_000, backoffCapMs: 900_000, pollIntervalMs: 1_000 },
       reservations: { ttlMs: 600_000, sweepIntervalMs: 5_000, defaultOutputTokens: 4_096, tokenizerMaxBytes: 65_536 },
+      endpointTiers: {},
+      escalationChannels: [],
+      exports: { dir: undefined, leaseMs: 30_000 },
     } satisfies Config)
   })
 

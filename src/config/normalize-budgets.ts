@@ -3,8 +3,11 @@ import { AMOUNT_MICROS_MAX, parseUsd, ZERO, type Micros } from '../money/index.j
 import { checkUnique, type Context } from './context.js'
 import { DEFAULTS } from './defaults.js'
 import { describeValue, quote } from './describe.js'
-import type { BudgetInput, ConfigFile, ThresholdActionInput } from './schema.js'
-import type { BudgetAlert, BudgetSpec, CostTracking } from './types.js'
+import type { BudgetInput, BudgetThresholdActionInput, ConfigFile, ThresholdActionInput } from './schema.js'
+import type { BudgetAlert, BudgetSpec, BudgetThresholdAction, CostTracking, EndpointTier } from './types.js'
+import { parseDuration } from '../lib/duration.js'
+import { tierConflict, tierOfBudget } from '../budgets/tiers.js'
+import { ESCALATE_AFTER_MS_MAX } from '../budgets/budget.js'
 
 export function normalizeCostTracking(input: ConfigFile['cost_tracking'], ctx: Context): CostTracking {
   return {
@@ -25,24 +28,47 @@ function thresholdActions(inputs: readonly ThresholdActionInput[], path: string,
 export function normalizeBudgets(
   inputs: readonly BudgetInput[] | undefined,
   channelIds: readonly string[],
+  endpointTiers: Readonly<Record<string, EndpointTier>>,
   ctx: Context,
 ): BudgetSpec[] {
   if (inputs === undefined) return []
   checkUnique(ctx, inputs, (b) => b.id, (i) => `budgets[${i}].id`, 'budget id')
   checkUnique(ctx, inputs, (b) => b.name, (i) => `budgets[${i}].name`, 'budget name')
   const known = [...new Set(channelIds)]
-  return inputs.map((input, index) => normalizeBudget(input, `budgets[${index}]`, known, ctx))
+  return inputs.map((input, index) => normalizeBudget(input, `budgets[${index}]`, known, endpointTiers, ctx))
 }
 
-function normalizeBudget(input: BudgetInput, path: string, channelIds: readonly string[], ctx: Context): BudgetSpec {
-  const alertThresholds = [...(input.alert_thresholds ?? DEFAULTS.budget.alertThresholds)]
-  checkUnique(ctx, alertThresholds, (percent) => percent, (i) => `${path}.alert_thresholds[${i}]`, 'threshold')
-  input.channels?.forEach((id, i) => {
+/** `notifications.escalation_channels`: each id must name a configured channel. */
+export function normalizeEscalationChannels(ids: readonly string[] | undefined, channelIds: readonly string[], ctx: Context): string[] {
+  checkChannelIds(ids, channelIds, 'notifications.escalation_channels', ctx)
+  return [...new Set(ids ?? [])]
+}
+
+function checkChannelIds(ids: readonly string[] | undefined, channelIds: readonly string[], path: string, ctx: Context): void {
+  ids?.forEach((id, i) => {
     if (!channelIds.includes(id)) {
       const known = channelIds.length === 0 ? 'none are configured' : `channels: ${channelIds.join(', ')}`
-      ctx.report(`${path}.channels[${i}]`, `unknown notification channel ${quote(id)} (${known})`)
+      ctx.report(`${path}[${i}]`, `unknown notification channel ${quote(id)} (${known})`)
     }
   })
+}
+
+function normalizeBudget(
+  input: BudgetInput,
+  path: string,
+  channelIds: readonly string[],
+  endpointTiers: Readonly<Record<string, EndpointTier>>,
+  ctx: Context,
+): BudgetSpec {
+  const alertThresholds = [...(input.alert_thresholds ?? DEFAULTS.budget.alertThresholds)]
+  checkUnique(ctx, alertThresholds, (percent) => percent, (i) => `${path}.alert_thresholds[${i}]`, 'threshold')
+  checkChannelIds(input.channels, channelIds, `${path}.channels`, ctx)
+  input.threshold_actions?.forEach((action, i) => checkChannelIds(action.channels, channelIds, `${path}.threshold_actions[${i}].channels`, ctx))
+  const thresholdActionsOf = budgetThresholdActions(input.threshold_actions ?? [], `${path}.threshold_actions`, ctx)
+  const hardLimit = input.hard_limit ?? DEFAULTS.budget.hardLimit
+  const tier = tierOfBudget({ tier: input.tier, scopeKind: input.scope.kind, scopeId: input.scope.id }, endpointTiers)
+  const conflict = tierConflict({ hardLimit, thresholdActions: thresholdActionsOf }, tier)
+  if (conflict) ctx.report(input.tier !== undefined ? `${path}.tier` : `${path}.scope.id`, conflict)
   return {
     id: input.id,
     name: input.name,
@@ -54,13 +80,32 @@ function normalizeBudget(input: BudgetInput, path: string, channelIds: readonly 
     timezone: timeZone(input.timezone ?? DEFAULTS.budget.timezone, `${path}.timezone`, ctx),
     amountMicros: positiveUsd(input.amount_usd, `${path}.amount_usd`, ctx),
     alertThresholds: alertThresholds.sort((a, b) => a - b),
-    thresholdActions: thresholdActions(input.threshold_actions ?? [], `${path}.threshold_actions`, ctx),
-    hardLimit: input.hard_limit ?? DEFAULTS.budget.hardLimit,
+    thresholdActions: thresholdActionsOf,
+    hardLimit,
     shadow: input.shadow ?? DEFAULTS.budget.shadow,
     categories: input.categories ?? [...DEFAULTS.budget.categories],
     owner: input.owner,
     channels: input.channels,
+    tier: input.tier,
+    escalateAfterMs: escalateAfter(input.escalate_after, `${path}.escalate_after`, ctx),
   }
+}
+
+function budgetThresholdActions(inputs: readonly BudgetThresholdActionInput[], path: string, ctx: Context): BudgetThresholdAction[] {
+  checkUnique(ctx, inputs, (a) => a.threshold_percent, (i) => `${path}[${i}].threshold_percent`, 'threshold_percent')
+  return inputs
+    .map((a) => ({ thresholdPercent: a.threshold_percent, action: a.action, ...(a.channels !== undefined && { channels: [...new Set(a.channels)] }) }))
+    .sort((a, b) => a.thresholdPercent - b.thresholdPercent)
+}
+
+function escalateAfter(text: string | undefined, path: string, ctx: Context): number | undefined {
+  if (text === undefined) return undefined
+  const ms = parseDuration(text)
+  if (ms === undefined || ms > ESCALATE_AFTER_MS_MAX) {
+    ctx.report(path, `expected a duration such as 30m, 2h or 1d (a whole number and one of s, m, h, d; at most 30d), got ${quote(text)}`)
+    return undefined
+  }
+  return ms
 }
 
 function scopeTeam(input: BudgetInput, path: string, ctx: Context): string | undefined {

@@ -7,7 +7,7 @@ import { Context, sortIssues, type LoadOptions } from './context.js'
 import { DEFAULTS } from './defaults.js'
 import { ConfigError } from './errors.js'
 import { deepFreeze } from './freeze.js'
-import { normalizeBudgets, normalizeCostTracking } from './normalize-budgets.js'
+import { normalizeBudgets, normalizeCostTracking, normalizeEscalationChannels } from './normalize-budgets.js'
 import { normalizeConsumerGroups } from './normalize-consumers.js'
 import { normalizeChannels } from './normalize-notifications.js'
 import { normalizeModels, normalizeTargets } from './normalize-providers.js'
@@ -31,6 +31,7 @@ function normalize(file: ConfigFile, source: string, ctx: Context): Config {
   const targets = normalizeTargets(file.providers?.targets, ctx)
   const notificationChannels = normalizeChannels(file.notifications?.channels, ctx)
   const reservations = normalizeReservations(file.reservations, targets, ctx)
+  const endpointTiers = { ...(file.endpoint_tiers ?? {}) }
   return {
     source,
     server: normalizeServer(file.server),
@@ -39,10 +40,13 @@ function normalize(file: ConfigFile, source: string, ctx: Context): Config {
     consumerGroups: normalizeConsumerGroups(file.consumer_groups, ctx),
     costTracking: normalizeCostTracking(file.cost_tracking, ctx),
     models: normalizeModels(file.models, targets, ctx),
-    budgets: normalizeBudgets(file.budgets, notificationChannels.map((c) => c.id), ctx),
+    budgets: normalizeBudgets(file.budgets, notificationChannels.map((c) => c.id), endpointTiers, ctx),
     notificationChannels,
     notificationDelivery: normalizeDelivery(file.notifications?.delivery, ctx),
     reservations,
+    endpointTiers,
+    escalationChannels: normalizeEscalationChannels(file.notifications?.escalation_channels, notificationChannels.map((c) => c.id), ctx),
+    exports: { dir: file.exports?.dir, leaseMs: file.exports?.lease_ms ?? DEFAULTS.exports.leaseMs },
   }
 }
 

@@ -132,6 +132,15 @@ export const modelSchema = z.strictObject({
   max_output_tokens: intIn(1, LIMITS.outputTokensMax).optional(),
 })
 
+export const ENDPOINT_TIER_NAMES = ['critical', 'standard', 'experimental'] as const
+
+/** A budget's threshold action: the wallet actions plus a forecast-confirmed block, with optional routing. */
+export const budgetThresholdActionSchema = z.strictObject({
+  threshold_percent: thresholdPercent,
+  action: z.enum(['notify', 'degrade', 'block', 'block_if_forecast_exceeds']),
+  channels: z.array(nonEmpty).optional(),
+})
+
 export const BUDGET_SCOPE_KINDS = ['org', 'team', 'user', 'agent', 'key', 'endpoint', 'model', 'provider'] as const
 export const BUDGET_PERIODS = ['daily', 'weekly', 'monthly', 'quarterly', 'yearly'] as const
 
@@ -148,12 +157,15 @@ export const budgetSchema = z.strictObject({
   timezone: nonEmpty.optional(),
   amount_usd: usdAmount,
   alert_thresholds: z.array(thresholdPercent).optional(),
-  threshold_actions: z.array(thresholdActionSchema).optional(),
+  threshold_actions: z.array(budgetThresholdActionSchema).optional(),
   hard_limit: z.boolean().optional(),
   shadow: z.boolean().optional(),
   categories: z.array(nonEmpty).optional(),
   owner: nonEmpty.optional(),
   channels: z.array(nonEmpty).optional(),
+  tier: z.enum(ENDPOINT_TIER_NAMES).optional(),
+  /** `30m`, `2h`, `1d`: parsed in normalize-budgets.ts. */
+  escalate_after: nonEmpty.optional(),
 })
 
 // --- notifications -----------------------------------------------------------------------------
@@ -213,9 +225,13 @@ export const configFileSchema = z.strictObject({
   cost_tracking: costTrackingSchema.optional(),
   models: z.array(modelSchema).optional(),
   budgets: z.array(budgetSchema).optional(),
+  /** Endpoint tag → tier. */
+  endpoint_tiers: z.record(nonEmpty, z.enum(ENDPOINT_TIER_NAMES)).optional(),
   notifications: z
     .strictObject({
       channels: z.array(channelSchema).optional(),
+      /** Channel ids every escalation notice also goes to. */
+      escalation_channels: z.array(nonEmpty).optional(),
       delivery: z
         .strictObject({
           attempts_max: intIn(1, LIMITS.deliveryAttemptsMax).optional(),
@@ -234,6 +250,12 @@ export const configFileSchema = z.strictObject({
       tokenizer_max_bytes: intIn(1, LIMITS.tokenizerMaxBytesMax).optional(),
     })
     .optional(),
+  exports: z
+    .strictObject({
+      dir: nonEmpty.optional(),
+      lease_ms: intIn(LIMITS.exportLeaseMsMin, LIMITS.exportLeaseMsMax).optional(),
+    })
+    .optional(),
 })
 
 export type ConfigFile = z.infer<typeof configFileSchema>
@@ -243,3 +265,4 @@ export type ModelInput = z.infer<typeof modelSchema>
 export type BudgetInput = z.infer<typeof budgetSchema>
 export type ChannelInput = z.infer<typeof channelSchema>
 export type ThresholdActionInput = z.infer<typeof thresholdActionSchema>
+export type BudgetThresholdActionInput = z.infer<typeof budgetThresholdActionSchema>

@@ -51,6 +51,22 @@ export interface BudgetAlert {
   readonly action: ThresholdActionKind
 }
 
+/**
+ * What a budget may do at a threshold: the wallet alert actions, plus `block_if_forecast_exceeds`
+ * (block only when the burn-rate forecast confirms the budget runs out within its period).
+ */
+export type BudgetActionKind = ThresholdActionKind | 'block_if_forecast_exceeds'
+
+/** A budget's threshold action; `channels` routes its notices (instead of the budget's channels). */
+export interface BudgetThresholdAction {
+  readonly thresholdPercent: number
+  readonly action: BudgetActionKind
+  readonly channels?: readonly string[] | undefined
+}
+
+/** Endpoint criticality: shorthand for a set of threshold actions (budgets/tiers.ts). */
+export type EndpointTier = 'critical' | 'standard' | 'experimental'
+
 export interface CostTracking {
   readonly enabled: boolean
   readonly walletEnforcement: boolean
@@ -100,12 +116,17 @@ export interface BudgetSpec {
   readonly timezone: string
   readonly amountMicros: Micros
   readonly alertThresholds: readonly number[]
-  readonly thresholdActions: readonly BudgetAlert[]
+  readonly thresholdActions: readonly BudgetThresholdAction[]
   readonly hardLimit: boolean
   readonly shadow: boolean
   readonly categories: readonly string[]
+  /** A channel id (the owner's own channel: it receives every notice of the budget) or a name recorded on notices. */
   readonly owner: string | undefined
   readonly channels: readonly string[] | undefined
+  /** Explicit tier; an endpoint budget without one takes its endpoint's tier from `endpoint_tiers`. */
+  readonly tier?: EndpointTier | undefined
+  /** A threshold notice unacknowledged this long sends one escalation notice (owner + escalation channels). */
+  readonly escalateAfterMs?: number | undefined
 }
 
 export type NotificationChannel =
@@ -125,6 +146,13 @@ export interface NotificationDelivery {
   readonly backoffBaseMs: number
   readonly backoffCapMs: number
   readonly pollIntervalMs: number
+}
+
+/** Export jobs (docs/exports.md). */
+export interface ExportSettings {
+  /** Folder of the export files; undefined: `exports/` beside the SQLite file, or `./data/exports`. */
+  readonly dir: string | undefined
+  readonly leaseMs: number
 }
 
 export interface ReservationSettings {
@@ -160,4 +188,9 @@ export interface Config {
   readonly notificationChannels: readonly NotificationChannel[]
   readonly notificationDelivery: NotificationDelivery
   readonly reservations: ReservationSettings
+  /** `endpoint_tiers`: endpoint tag → tier. */
+  readonly endpointTiers: Readonly<Record<string, EndpointTier>>
+  /** `notifications.escalation_channels`: channel ids every escalation notice also goes to. */
+  readonly escalationChannels: readonly string[]
+  readonly exports: ExportSettings
 }

@@ -10,6 +10,7 @@ export {
   type NotificationType,
   type NotificationData,
   type NotificationPayload,
+  type NotificationEscalation,
   type SpendNotificationData,
   type TopEntry,
   type TopSpenders,
@@ -26,6 +27,7 @@ export {
   type InboxQuery,
   type InboxEntry,
   type RetryPolicy,
+  type EscalationStore,
 } from './outbox.js'
 export {
   PREFERENCE_SUBJECT_TYPES,
@@ -62,3 +64,4 @@ export {
 } from './channels/webhook.js'
 export { slackMessage, type SlackMessage } from './channels/slack.js'
 export { emailContent, type EmailContent } from './channels/email.js'
+export { Escalator, escalationOf, type EscalatorDeps } from './escalator.js'

@@ -16,6 +16,7 @@ export const NOTIFICATION_TYPES = [
   'budget.forecast',
   'budget.spike',
   'budget.blocked',
+  'budget.escalated',
   'wallet.threshold',
   'wallet.exhausted',
   'ticket.created',
@@ -55,6 +56,11 @@ export type SpendNotificationData = {
   readonly decision?: 'would_block'
   readonly reason?: 'refused'
   readonly refused_estimate_usd?: number
+  readonly action?: string
+  readonly forecast_decision?: 'confirmed' | 'not_confirmed'
+  readonly forecast_note?: string
+  readonly owner?: string
+  readonly tier?: string
   readonly top: TopSpenders
 }
 
@@ -68,6 +74,13 @@ export interface Notification {
   /** The team it concerns (a team budget or wallet, a user wallet's team, a ticket's team); undefined when org-wide. A team_admin's inbox shows only its team's. */
   readonly teamId: string | undefined
   readonly data: NotificationData
+  /** Set when an unacknowledged notice must escalate: when, and to which channels. */
+  readonly escalation?: NotificationEscalation | undefined
+}
+
+export interface NotificationEscalation {
+  readonly atMs: number
+  readonly channelIds: readonly string[]
 }
 
 /** Largest serialised `data` accepted: a notification is a message, not a report. */
@@ -110,6 +123,8 @@ export function notificationTitle(notification: Notification): string {
       return `Spend spike on ${scope}${name}`
     case 'budget.blocked':
       return `Budget for ${scope}${name} is exhausted: requests are now refused`
+    case 'budget.escalated':
+      return `Unacknowledged for ${typeof data['unacknowledged_for'] === 'string' ? data['unacknowledged_for'] : 'too long'}: ${typeof data['escalated_title'] === 'string' ? data['escalated_title'] : `budget notice for ${scope}`}`
     case 'wallet.threshold':
       return `Wallet for ${scope} reached ${numberField(data, 'threshold_percent') ?? '?'}% of its allocation`
     case 'wallet.exhausted':
@@ -153,6 +168,9 @@ export function notificationLines(notification: Notification): string[] {
       lines.push(`${label}: ${text}`)
     }
   }
+  if (typeof data['forecast_note'] === 'string') lines.push(data['forecast_note'])
+  if (typeof data['owner'] === 'string') lines.push(`Owner: ${data['owner']}`)
+  if (typeof data['escalates'] === 'string') lines.push(`Acknowledge ${data['escalates']} in the inbox to stop further escalation.`)
   if (data['shadow'] === true) lines.push('Shadow mode (would_block): nothing was blocked.')
   return lines
 }

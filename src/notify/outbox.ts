@@ -42,6 +42,8 @@ export interface InboxQuery {
 export interface InboxEntry {
   readonly notification: Notification
   readonly readAtMs: number | undefined
+  readonly acknowledgedAtMs?: number | undefined
+  readonly escalatedAtMs?: number | undefined
 }
 
 export interface OutboxStore {
@@ -60,6 +62,24 @@ export interface InboxStore {
   listInbox(orgId: string, query: InboxQuery): Promise<InboxEntry[]>
   /** False when there is no such notification in this org (and team, when given). Marking twice keeps the first time. */
   markRead(orgId: string, notificationId: string, nowMs: number, teamId: string | undefined): Promise<boolean>
+  /**
+   * Acknowledges a notification (someone owns it now): its escalation will not fire. Also marks
+   * it read. Undefined when there is no such notification in this org (and team); acknowledging
+   * twice keeps the first time, which is returned.
+   */
+  acknowledge(orgId: string, notificationId: string, nowMs: number, teamId: string | undefined): Promise<InboxEntry | undefined>
+}
+
+/** Notifications whose escalation is due, taken once across every process sharing the store. */
+export interface EscalationStore {
+  /**
+   * Claims up to `limit` notifications whose escalation time has passed and that nobody has
+   * acknowledged or escalated yet, marking them escalated at `nowMs` in the same atomic step: a
+   * notification is returned to exactly one caller, ever.
+   */
+  claimDueEscalations(nowMs: number, limit: number): Promise<Notification[]>
+  /** Undoes a claim whose escalation notice could not be written, so a later tick retries it. */
+  releaseEscalation(notificationId: string): Promise<void>
 }
 
 export interface RetryPolicy {
@@ -90,9 +110,21 @@ export function retryDelayMs(attemptsSoFar: number, policy: RetryPolicy, random:
 }
 
 /** `GET /v1/notifications` item: the webhook payload plus when it was read (null if unread). */
-export function inboxEntryView(entry: InboxEntry): NotificationPayload & { read_at: string | null } {
+export function inboxEntryView(entry: InboxEntry): NotificationPayload & {
+  read_at: string | null
+  acknowledged_at: string | null
+  escalate_at: string | null
+  escalated_at: string | null
+} {
   return {
     ...notificationPayload(entry.notification),
-    read_at: entry.readAtMs === undefined ? null : new Date(entry.readAtMs).toISOString(),
+    read_at: isoOrNull(entry.readAtMs),
+    acknowledged_at: isoOrNull(entry.acknowledgedAtMs),
+    escalate_at: isoOrNull(entry.notification.escalation?.atMs),
+    escalated_at: isoOrNull(entry.escalatedAtMs),
   }
+}
+
+function isoOrNull(ms: number | undefined): string | null {
+  return ms === undefined ? null : new Date(ms).toISOString()
 }

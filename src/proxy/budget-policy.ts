@@ -4,7 +4,7 @@
  * happens after spend settles (thresholds, forecasts, notifications — off the response path).
  */
 import { counterKey, type BudgetCounterRef, type LedgerStore, type WalletCrossing } from '../ledger/index.js'
-import { counterRefOf, scopeLabel, type BudgetService } from '../budgets/index.js'
+import { counterRefOf, experimentalExplanation, scopeLabel, type BudgetService, type DecideFacts } from '../budgets/index.js'
 import type { Logger } from '../observability/logger.js'
 import type { BudgetAlert } from '../config/index.js'
 import { micros, percentOf } from '../money/index.js'
@@ -61,13 +61,31 @@ export class BudgetPolicy implements SpendPolicy {
   private async decideBudgets(input: PolicyInput): Promise<PolicyDecision> {
     const applicable = this.budgets.applicableBudgets(input.attribution, input.model, input.provider, input.atMs)
     if (applicable.length === 0) return { kind: 'allow', counters: [] }
-    const counters: BudgetCounterRef[] = applicable.map(({ budget, period }) => counterRefOf(budget, period))
+    const request = { endpointTag: input.attribution.endpointTag, endpointTier: this.budgets.endpointTierOf(input.attribution.endpointTag) }
+    // A critical endpoint's call is degraded, never refused: no hard limit is checked for it at
+    // reserve time either (its spend still counts).
+    const isCritical = request.endpointTier === 'critical'
+    const counters: BudgetCounterRef[] = applicable.map(({ budget, period }) => {
+      const ref = counterRefOf(budget, period)
+      return isCritical ? { ...ref, limitMicros: undefined } : ref
+    })
     const spend = await this.ledger.budgetSpend(input.attribution.orgId, counters)
     const periodKeyOf = new Map(counters.map((c) => [c.budgetId, c.periodKey]))
+    const spentOf = (id: string) => spend.get(counterKey(id, periodKeyOf.get(id)!))?.spentMicros
     const labels = new Map(
-      applicable.map(({ budget, period }) => [budget.id, { scope: scopeLabel(budget), name: budget.name, periodLabel: `${budget.period} ${period.key}` }]),
+      applicable.map(({ budget, period }) => [
+        budget.id,
+        {
+          scope: scopeLabel(budget),
+          name: budget.name,
+          periodLabel: `${budget.period} ${period.key}`,
+          ...(budget.tier === 'experimental' && { reason: experimentalExplanation(budget, input.attribution.endpointTag) }),
+        },
+      ]),
     )
-    const decision = this.decideWith(applicable, counters, (id) => spend.get(counterKey(id, periodKeyOf.get(id)!))?.spentMicros, input.model)
+    // Forecasts are read only for budgets whose `block_if_forecast_exceeds` mark is reached.
+    const forecasts = this.budgets.anyNeedsForecast(applicable, spentOf) ? await this.budgets.forecastsFor(applicable, spentOf, input.atMs) : undefined
+    const decision = this.decideWith(applicable, counters, spentOf, input.model, { request, nowMs: input.atMs, ...(forecasts && { forecasts }) })
     return { ...decision, labels }
   }
 
@@ -76,8 +94,9 @@ export class BudgetPolicy implements SpendPolicy {
     counters: BudgetCounterRef[],
     spentOf: (budgetId: string) => ReturnType<Parameters<BudgetService['decide']>[1]>,
     model: string,
+    facts: DecideFacts,
   ): PolicyDecision {
-    const decision = this.budgets.decide(applicable, spentOf, model)
+    const decision = this.budgets.decide(applicable, spentOf, model, facts)
     switch (decision.kind) {
       case 'allow':
         return { kind: 'allow', counters }
@@ -96,6 +115,8 @@ export class BudgetPolicy implements SpendPolicy {
           budgetName: decision.budget.name,
           periodLabel: `${decision.budget.period} ${period.key}`,
           resetAtMs: decision.resetAtMs,
+          // Plain threshold blocks read as before; a forecast or an experimental tier says why.
+          ...((decision.reason === 'forecast_confirmed' || decision.budget.tier === 'experimental') && { explanation: decision.explanation }),
         }
       }
     }

@@ -97,7 +97,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   if (decision.kind === 'block') {
     deps.policy.onBlocked({ budgetId: decision.budgetId, periodKey: periodKeyOf(decision, decision.budgetId) }, policyInput(call, routed))
     await recordRefusal(call, deps, routed, 'budget_cap_exceeded')
-    return refuse(call, sink, blockedError(decision.scope, `${decision.budgetName} (${decision.periodLabel})`, decision.resetAtMs, clock.nowMs()))
+    return refuse(call, sink, blockedError(decision.scope, `${decision.budgetName} (${decision.periodLabel})`, decision.resetAtMs, clock.nowMs(), decision.explanation))
   }
   const headers: Record<string, string> = { [H.requestId]: call.requestId }
   const degraded = decision.kind === 'degrade' ? degradeCall(call, decision, routed, deps, headers) : undefined
@@ -241,7 +241,7 @@ function reservationRefusal(reserved: Extract<ReservationOutcome, { kind: 'refus
       const counter = decision.counters.find((c) => c.budgetId === r.budgetId)
       const label = decision.labels?.get(r.budgetId)
       const what = label ? `${label.name} (${label.periodLabel})` : `budget ${r.budgetId}`
-      return blockedError(label?.scope ?? `budget:${r.budgetId}`, what, counter?.periodEndMs ?? nowMs, nowMs)
+      return blockedError(label?.scope ?? `budget:${r.budgetId}`, what, counter?.periodEndMs ?? nowMs, nowMs, label?.reason)
     }
   }
 }
@@ -410,12 +410,12 @@ async function recordRefusal(call: ProxyCall, deps: ProxyDeps, routed: RoutedMod
   deps.metrics.requests.inc({ endpoint: call.endpoint, status: '429', decision })
 }
 
-function blockedError(scope: string, what: string, resetAtMs: number, nowMs: number): ProxyError {
+function blockedError(scope: string, what: string, resetAtMs: number, nowMs: number, why?: string): ProxyError {
   const retryAfterSeconds = Math.max(1, Math.ceil((resetAtMs - nowMs) / 1000))
   return {
     status: 429,
     code: 'budget_cap_exceeded',
-    message: `Spending limit reached for ${scope}: ${what}. Contact your administrator.`,
+    message: `Spending limit reached for ${scope}: ${what}${why === undefined ? '' : `: ${why}`}. Contact your administrator.`,
     extra: { scope, reset_at: new Date(resetAtMs).toISOString() },
     headers: { 'retry-after': String(retryAfterSeconds) },
   }

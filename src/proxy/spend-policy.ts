@@ -17,6 +17,8 @@ export interface BudgetLabel {
   readonly scope: string
   readonly name: string
   readonly periodLabel: string
+  /** Why the budget refuses, when it is more than "spent": an experimental endpoint's hard cap. */
+  readonly reason?: string
 }
 
 /**
@@ -41,6 +43,8 @@ export type PolicyDecision = (
       readonly budgetName: string
       readonly periodLabel: string
       readonly resetAtMs: number
+      /** Why, when more than a threshold reached: a forecast-confirmed block, an experimental endpoint. */
+      readonly explanation?: string
     }
 ) & { readonly labels?: ReadonlyMap<string, BudgetLabel> }
 

@@ -25,6 +25,7 @@ import { PostgresBudgetStore } from './postgres/budget-store.js'
 import { PostgresNotifyStore } from './postgres/notify-store.js'
 import { PostgresChangeStore } from './postgres/change-store.js'
 import { PostgresSessionStore } from './postgres/session-store.js'
+import { PostgresExportStore } from './postgres/export-store.js'
 import { createRedis, redisReady } from './redis/client.js'
 import { RedisLedgerStore, type LedgerDrift, type RedisLedgerOptions } from './redis/ledger-store.js'
 
@@ -162,6 +163,7 @@ export async function openPostgresRedisStores(config: PostgresRedisConfig, deps:
     notify: new PostgresNotifyStore(pool),
     changes: new PostgresChangeStore(pool),
     sessions: new PostgresSessionStore(pool),
+    exports: new PostgresExportStore(pool),
     redisRoundTrips: () => ledger.redisRoundTrips,
     counters: {
       redisRoundTrips: () => ledger.redisRoundTrips,

@@ -33,6 +33,35 @@ describe('tollgate config check', () => {
     expect(result.stdout).toMatch(/is valid/)
   })
 
+  it('prints what each tier in use expands to, and refuses a critical budget that would block', async () => {
+    const file = join(dir, 'tiers.yaml')
+    writeFileSync(
+      file,
+      [
+        'endpoint_tiers: {checkout: critical, lab: experimental}',
+        'notifications:',
+        '  channels: [{id: finops-slack, type: slack, webhook_url: "http://127.0.0.1:9/slack"}]',
+        'budgets:',
+        '  - {name: checkout, scope: {kind: endpoint, id: checkout}, period: monthly, amount_usd: 500, owner: finops-slack}',
+        '  - name: lab',
+        '    scope: {kind: endpoint, id: lab}',
+        '    period: daily',
+        '    amount_usd: 20',
+        '    threshold_actions: [{threshold_percent: 80, action: notify, channels: [finops-slack]}]',
+      ].join('\n'),
+    )
+    const result = await tollgate('config', 'check', file)
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain('tier critical (endpoints: checkout): soft cap: notify at 50% and 80%, degrade at 100% (never blocks), escalate to the owner after 30m')
+    expect(result.stdout).toContain('budget "checkout" (critical): 50% notify, 80% notify, 100% degrade; escalate after 30m')
+    expect(result.stdout).toContain('budget "lab" (experimental): 50% notify, 80% notify → finops-slack, 100% block (hard cap); no escalation')
+
+    writeFileSync(file, ['endpoint_tiers: {checkout: critical}', 'budgets:', '  - {name: c, scope: {kind: endpoint, id: checkout}, period: daily, amount_usd: 5, hard_limit: true}'].join('\n'))
+    const refused = await tollgate('config', 'check', file)
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toMatch(/budgets\[0\]\.scope\.id: a critical budget degrades instead of blocking/)
+  })
+
   it('names the file, the key path and what was expected, with no stack trace', async () => {
     const file = join(dir, 'broken.yaml')
     writeFileSync(

@@ -3,8 +3,9 @@
  * The web console in a real browser, against a gateway running the demo data (`tollgate demo
  * --fast`, in process): sign in with the admin token; the Overview shows the demo's spend and its
  * spike; a budget is created (after the API's message is shown on a bad amount) and its gauge
- * appears; a ticket is approved and the held request completes; a notification is marked read; a
- * viewer sees no write control; sign-out ends the session. Every page is photographed at 1280 px
+ * appears; a ticket is approved and the held request completes; a notification is marked read; an
+ * export of events is run and its CSV downloaded (it matches the usage report); a viewer sees no
+ * write control; sign-out ends the session. Every page is photographed at 1280 px
  * (plus one phone-width and one dark screenshot) into TOLLGATE_SCREENSHOTS_DIR (default
  * .tmp/screenshots; `npm run screenshots` writes docs/screenshots).
  *
@@ -12,7 +13,7 @@
  * flags this machine's closed network needs. Without chromium the file skips, saying why — except
  * under CI=true, where it fails. It needs the built console (npm test builds first).
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -21,6 +22,7 @@ import { runDemo, type RunningDemo } from '../../src/cli/demo/run-demo.js'
 import { CONSOLE_DIR_DEFAULT } from '../../src/web/serve.js'
 import { formatUsd } from '../../console/src/format.js'
 import { lastDays, wireRange } from '../../console/src/range.js'
+import { csvObjects } from '../support/csv.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const CHROMIUM_ARGS = [
@@ -150,6 +152,49 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     expect(created).toMatchObject({ amount_usd: 5, period: 'weekly', scope: { kind: 'team', id: 'research' } })
   })
 
+  it('sets an owner, an escalation delay and per-threshold channels from the budget form', async () => {
+    await open('/usage/budgets', 'Budgets')
+    await page.getByRole('button', { name: 'New budget' }).click()
+    await page.getByLabel('Name').fill('E2E routed monthly')
+    await page.getByLabel('Team id').fill('research')
+    await page.getByLabel('Amount (USD)').fill('50')
+    await page.getByLabel('Owner (optional)').fill('finops-slack')
+    await page.getByLabel('Escalate after (optional)').fill('2h')
+    await page.getByRole('button', { name: 'Add action' }).click()
+    await page.getByLabel('Action 1 at (%)').fill('80')
+    await page.getByLabel('Action 1', { exact: true }).selectOption('notify')
+    await page.getByLabel('Action 1 channels').fill('pager')
+    await page.getByRole('button', { name: 'Create budget' }).click()
+    const channelError = page.locator('.field-invalid').filter({ has: page.getByLabel('Action 1 channels') }).locator('.error')
+    await expect.poll(() => channelError.textContent(), { timeout: UI_TIMEOUT_MS }).toMatch(/unknown channel id pager/)
+    await page.getByLabel('Action 1 channels').fill('finops-slack, ops-webhook')
+    await page.getByRole('button', { name: 'Create budget' }).click()
+    await page.getByTestId('budget-E2E routed monthly').waitFor({ timeout: UI_TIMEOUT_MS })
+    const created = (await admin('GET', '/v1/billing/budgets')).body.data.find((b: { name: string }) => b.name === 'E2E routed monthly')
+    expect(created).toMatchObject({
+      owner: 'finops-slack',
+      escalate_after: '2h',
+      threshold_actions: [{ threshold_percent: 80, action: 'notify', channels: ['finops-slack', 'ops-webhook'] }],
+    })
+  })
+
+  it('acknowledges an escalating notice from the inbox, which stops its escalation', async () => {
+    // An org budget far below this month's demo spend: its 1% threshold fires as it is created.
+    const budget = await admin('POST', '/v1/billing/budgets', { name: 'E2E escalating', period: 'monthly', amount_usd: 1, alert_thresholds: [1], escalate_after: '2h', owner: 'ops-webhook' })
+    expect(budget.status).toBe(201)
+    const notices = (await admin('GET', '/v1/notifications?limit=200')).body.data as { id: string; type: string; data: Record<string, unknown>; escalate_at: string | null }[]
+    const notice = notices.find((n) => n.data['budget_id'] === budget.body.id && n.type === 'budget.threshold')!
+    expect(notice.escalate_at).not.toBeNull()
+    await open('/notifications', 'Notifications')
+    const item = page.getByTestId(`notification-${notice.id}`)
+    await item.getByText(/Escalates .* unless acknowledged/).waitFor({ timeout: UI_TIMEOUT_MS })
+    await shoot('notification-escalating')
+    await item.getByRole('button', { name: /^Acknowledge/ }).click()
+    await item.getByText(/^Acknowledged /).waitFor({ timeout: UI_TIMEOUT_MS })
+    const stored = (await admin('GET', '/v1/notifications?limit=200')).body.data.find((n: { id: string }) => n.id === notice.id)
+    expect(stored.acknowledged_at).not.toBeNull()
+  })
+
   it('shows wallet balances, the cascade and a ledger', async () => {
     await open('/wallets', 'Wallets')
     await page.getByTestId('wallets-table').getByRole('cell', { name: 'team:labs' }).click()
@@ -184,6 +229,25 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
   it('shows notification preferences', async () => {
     await open('/settings/notification-preferences', 'Notification preferences')
     await shoot('notification-preferences')
+  })
+
+  it('runs an export and downloads it: one CSV row per event of the range, the same spend as the report', async () => {
+    await open('/exports', 'Exports')
+    await page.getByLabel('What').selectOption('events')
+    await page.getByLabel('Format').selectOption('csv')
+    await page.getByRole('button', { name: 'Start export' }).click()
+    const link = page.locator('li.job').first().getByRole('link', { name: 'Download' })
+    await link.waitFor({ timeout: 60_000 })
+    await shoot('exports')
+    const job = (await admin('GET', '/v1/export-jobs')).body.data[0]
+    expect(job).toMatchObject({ status: 'completed', type: 'events', format: 'csv', progress: 1 })
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()])
+    expect(download.suggestedFilename()).toBe(`tollgate-events-${job.date_from.slice(0, 10).replace(/-/g, '')}-${job.date_to.slice(0, 10).replace(/-/g, '')}-${job.id}.csv`)
+    const rows = csvObjects(readFileSync(await download.path(), 'utf8'))
+    const report = (await admin('GET', `/v1/usage?from=${encodeURIComponent(job.date_from)}&to=${encodeURIComponent(job.date_to)}`)).body
+    expect(rows).toHaveLength(job.rows_written)
+    expect(rows).toHaveLength(report.totals.requests)
+    expect(rows.reduce((sum, row) => sum + Number(row.cost_micros), 0)).toBe(report.totals.cost_micros)
   })
 
   it('reads at phone width and in dark mode', async () => {

@@ -14,7 +14,7 @@ import { budgetMigrations, SqliteBudgetStore } from '../../src/store/sqlite/budg
 import { notifyMigrations, SqliteNotifyStore } from '../../src/store/sqlite/notify-store.js'
 import { ledgerMigrations, SqliteLedgerStore } from '../../src/store/sqlite/ledger-store.js'
 import { SqliteUsageStore } from '../../src/store/sqlite/usage-store.js'
-import { BudgetService, type BudgetServiceOptions } from '../../src/budgets/index.js'
+import { BudgetService, type BudgetServiceDeps, type BudgetServiceOptions } from '../../src/budgets/index.js'
 import { Notifier } from '../../src/notify/index.js'
 
 export function tempDbPath(): string {
@@ -25,7 +25,14 @@ export function openNotifyDb(path: string): SqliteDatabase {
   return openSqlite(path, [...ledgerMigrations, ...usageMigrations, ...budgetMigrations, ...notifyMigrations])
 }
 
-export function wire(db: SqliteDatabase, clock: Clock, channels: readonly NotificationChannel[] = [], options: Partial<BudgetServiceOptions> = {}) {
+/** `deps` adds to (or replaces) the BudgetService's dependencies: endpoint tiers, escalation channels. */
+export function wire(
+  db: SqliteDatabase,
+  clock: Clock,
+  channels: readonly NotificationChannel[] = [],
+  options: Partial<BudgetServiceOptions> = {},
+  deps: Partial<BudgetServiceDeps> = {},
+) {
   const budgetStore = new SqliteBudgetStore(db)
   const notifyStore = new SqliteNotifyStore(db)
   const notifier = new Notifier({ outbox: notifyStore, preferences: notifyStore, channels, clock })
@@ -39,6 +46,7 @@ export function wire(db: SqliteDatabase, clock: Clock, channels: readonly Notifi
     clock,
     channelIds: channels.map((c) => c.id),
     options,
+    ...deps,
   })
   return { budgetStore, notifyStore, notifier, service, ledger }
 }

@@ -4,14 +4,15 @@
  */
 import { useState, type FormEvent } from 'react'
 import { useMutation, useQueryClient } from '@tanstack/react-query'
-import type { BudgetPeriodName, BudgetScopeKind, BudgetWire, ThresholdActionName } from '../../../src/api/contract/wire'
+import type { BudgetPeriodName, BudgetScopeKind, BudgetWire, EndpointTierName, ThresholdActionName } from '../../../src/api/contract/wire'
 import { ApiError, api } from '../api'
 import { Field, FormError } from '../components/field'
 import { useSession } from '../session'
 
 const SCOPE_KINDS: BudgetScopeKind[] = ['org', 'team', 'user', 'agent', 'key', 'endpoint', 'model', 'provider']
 const PERIODS: BudgetPeriodName[] = ['daily', 'weekly', 'monthly', 'quarterly', 'yearly']
-const ACTIONS: ThresholdActionName[] = ['notify', 'degrade', 'block']
+const ACTIONS: ThresholdActionName[] = ['notify', 'degrade', 'block', 'block_if_forecast_exceeds']
+const TIERS: EndpointTierName[] = ['critical', 'standard', 'experimental']
 const TIME_ZONES: string[] = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : ['UTC']
 
 interface Draft {
@@ -23,10 +24,14 @@ interface Draft {
   timezone: string
   amount: string
   thresholds: string
-  actions: Array<{ percent: string; action: ThresholdActionName }>
+  actions: Array<{ percent: string; action: ThresholdActionName; channels: string }>
   hardLimit: boolean
   shadow: boolean
   channels: string
+  owner: string
+  escalateAfter: string
+  /** '' = no tier of its own (an endpoint budget may still take its endpoint's). */
+  tier: EndpointTierName | ''
 }
 
 function draftOf(budget: BudgetWire | undefined, teamId: string | null): Draft {
@@ -44,6 +49,9 @@ function draftOf(budget: BudgetWire | undefined, teamId: string | null): Draft {
       hardLimit: false,
       shadow: false,
       channels: '',
+      owner: '',
+      escalateAfter: '',
+      tier: '',
     }
   }
   return {
@@ -55,10 +63,13 @@ function draftOf(budget: BudgetWire | undefined, teamId: string | null): Draft {
     timezone: budget.timezone,
     amount: String(budget.amount_usd),
     thresholds: budget.alert_thresholds.join(', '),
-    actions: budget.threshold_actions.map((a) => ({ percent: String(a.threshold_percent), action: a.action })),
+    actions: budget.threshold_actions.map((a) => ({ percent: String(a.threshold_percent), action: a.action, channels: (a.channels ?? []).join(', ') })),
     hardLimit: budget.hard_limit,
     shadow: budget.shadow,
     channels: (budget.channels ?? []).join(', '),
+    owner: budget.owner ?? '',
+    escalateAfter: budget.escalate_after ?? '',
+    tier: budget.tier ?? '',
   }
 }
 
@@ -75,6 +86,12 @@ function list(text: string): string[] {
     .filter((part) => part.length > 0)
 }
 
+/** An optional text field: its value, or omitted on create and cleared (null) on edit when empty. */
+function optional(key: string, value: string, isEdit: boolean): Record<string, unknown> {
+  const trimmed = value.trim()
+  return trimmed !== '' ? { [key]: trimmed } : isEdit ? { [key]: null } : {}
+}
+
 /** The API body; empty channels mean "the defaults": omitted on create, cleared (null) on edit. */
 export function bodyOf(draft: Draft, isEdit: boolean): Record<string, unknown> {
   const channels = list(draft.channels)
@@ -85,10 +102,17 @@ export function bodyOf(draft: Draft, isEdit: boolean): Record<string, unknown> {
     timezone: draft.timezone,
     amount_usd: draft.amount.trim(),
     alert_thresholds: list(draft.thresholds).map(numberOrText),
-    threshold_actions: draft.actions.map((a) => ({ threshold_percent: numberOrText(a.percent), action: a.action })),
+    threshold_actions: draft.actions.map((a) => ({
+      threshold_percent: numberOrText(a.percent),
+      action: a.action,
+      ...(list(a.channels).length > 0 ? { channels: list(a.channels) } : {}),
+    })),
     hard_limit: draft.hardLimit,
     shadow: draft.shadow,
     ...(channels.length > 0 ? { channels } : isEdit ? { channels: null } : {}),
+    ...optional('owner', draft.owner, isEdit),
+    ...optional('escalate_after', draft.escalateAfter, isEdit),
+    ...optional('tier', draft.tier, isEdit),
   }
 }
 
@@ -111,7 +135,7 @@ export function BudgetForm({ budget, onDone }: { readonly budget?: BudgetWire; r
     event.preventDefault()
     save.mutate(bodyOf(draft, budget !== undefined))
   }
-  const fieldPaths = ['name', 'scope', 'period', 'timezone', 'amount_usd', 'alert_thresholds', 'threshold_actions', 'hard_limit', 'shadow', 'channels']
+  const fieldPaths = ['name', 'scope', 'period', 'timezone', 'amount_usd', 'alert_thresholds', 'threshold_actions', 'hard_limit', 'shadow', 'channels', 'owner', 'escalate_after', 'tier']
   const unplaced = error && (error.issues.length === 0 || error.issues.every((i) => !fieldPaths.some((p) => i.path === p || i.path.startsWith(`${p}.`))))
 
   return (
@@ -170,6 +194,24 @@ export function BudgetForm({ budget, onDone }: { readonly budget?: BudgetWire; r
         <Field label="Channels (optional)" error={issue('channels')} hint="Notification channel ids from the config; empty: the defaults.">
           {(p) => <input {...p} value={draft.channels} onChange={(e) => set('channels', e.target.value)} />}
         </Field>
+        <Field label="Owner (optional)" error={issue('owner')} hint="A channel id to receive every notice of this budget, or a name shown on them.">
+          {(p) => <input {...p} value={draft.owner} onChange={(e) => set('owner', e.target.value)} />}
+        </Field>
+        <Field label="Escalate after (optional)" error={issue('escalate_after')} hint="e.g. 2h: an unacknowledged notice then goes to the owner and the escalation channels.">
+          {(p) => <input {...p} value={draft.escalateAfter} onChange={(e) => set('escalateAfter', e.target.value)} placeholder="never" />}
+        </Field>
+        <Field label="Tier (optional)" error={issue('tier')} hint="Shorthand for threshold actions; see the policy docs.">
+          {(p) => (
+            <select {...p} value={draft.tier} onChange={(e) => set('tier', e.target.value as Draft['tier'])}>
+              <option value="">none (or the endpoint's)</option>
+              {TIERS.map((t) => (
+                <option key={t} value={t}>
+                  {t}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
       </div>
 
       <fieldset>
@@ -198,13 +240,18 @@ export function BudgetForm({ budget, onDone }: { readonly budget?: BudgetWire; r
                 </select>
               )}
             </Field>
+            <Field label={`Action ${index + 1} channels`} error={issue(`threshold_actions.${index}.channels`)} hint="Empty: the budget's channels.">
+              {(p) => (
+                <input {...p} value={action.channels} onChange={(e) => set('actions', draft.actions.map((a, i) => (i === index ? { ...a, channels: e.target.value } : a)))} />
+              )}
+            </Field>
             <button type="button" onClick={() => set('actions', draft.actions.filter((_, i) => i !== index))} aria-label={`Remove action ${index + 1}`}>
               Remove
             </button>
           </div>
         ))}
         {issue('threshold_actions') && !draft.actions.some((_, i) => issue(`threshold_actions.${i}`)) ? <small className="error">{issue('threshold_actions')}</small> : null}
-        <button type="button" onClick={() => set('actions', [...draft.actions, { percent: '100', action: 'block' }])}>
+        <button type="button" onClick={() => set('actions', [...draft.actions, { percent: '100', action: 'block', channels: '' }])}>
           Add action
         </button>
       </fieldset>

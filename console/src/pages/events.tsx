@@ -32,6 +32,8 @@ const columns = [
   column.accessor('endpoint_tag', { header: 'Endpoint', cell: (c) => labelOf(c.getValue()) }),
   column.accessor('model_served', { header: 'Model' }),
   column.accessor('status', { header: 'Status', cell: (c) => <span className={`status status-${c.getValue()}`}>{c.getValue()}</span> }),
+  // A shadow budget's would_block shows in the list itself: "what if this had been hard?" at a glance.
+  column.accessor('decision', { header: 'Decision', cell: (c) => (c.getValue() === 'allowed' || c.getValue() === 'unenforced' ? '' : c.getValue()) }),
   column.accessor((e) => e.tokens.input + e.tokens.output, { id: 'tokens', header: 'Tokens', cell: (c) => formatCount(c.getValue()), meta: { numeric: true } }),
   column.accessor('cost_usd', { header: 'Cost', cell: (c) => formatUsd(c.getValue()), meta: { numeric: true } }),
 ]

@@ -1,4 +1,4 @@
-/** Notifications (/notifications): the in-app inbox — budget thresholds, forecasts, spikes, blocks, tickets — with unread first and mark-as-read. */
+/** Notifications (/notifications): the in-app inbox — budget thresholds, forecasts, spikes, blocks, escalations, tickets — with mark-as-read and acknowledge (which stops an escalation). */
 import { useState } from 'react'
 import { Link } from 'react-router'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
@@ -55,6 +55,10 @@ function NotificationItem({ notification }: { notification: NotificationView }) 
     mutationFn: () => api<{ id: string; read: boolean }>('POST', `/v1/notifications/${notification.id}/read`),
     onSuccess: () => client.invalidateQueries({ queryKey: ['notifications'] }),
   })
+  const acknowledge = useMutation({
+    mutationFn: () => api<NotificationView>('POST', `/v1/notifications/${notification.id}/ack`),
+    onSuccess: () => client.invalidateQueries({ queryKey: ['notifications'] }),
+  })
   const isUnread = notification.read_at === null
   const d = notification.data
   const facts = [
@@ -64,6 +68,8 @@ function NotificationItem({ notification }: { notification: NotificationView }) 
     typeof d['last_hour_spend_usd'] === 'number' ? `last hour ${formatUsd(d['last_hour_spend_usd'])}` : null,
     typeof d['estimate_usd'] === 'number' ? `estimate ${formatUsd(d['estimate_usd'])}` : null,
     d['decision'] === 'would_block' ? 'shadow: would have blocked' : null,
+    typeof d['owner'] === 'string' ? `owner ${d['owner']}` : null,
+    typeof d['forecast_note'] === 'string' ? d['forecast_note'] : null,
   ].filter((f): f is string => f !== null)
   return (
     <li className={isUnread ? 'card notification unread' : 'card notification'} data-testid={`notification-${notification.id}`}>
@@ -84,8 +90,31 @@ function NotificationItem({ notification }: { notification: NotificationView }) 
         ) : (
           <span className="muted small">Read {formatDateTime(notification.read_at)}</span>
         )}
+        <Acknowledgement notification={notification} pending={acknowledge.isPending} onAcknowledge={() => acknowledge.mutate()} />
       </div>
       {markRead.isError ? <FormError error={markRead.error} /> : null}
+      {acknowledge.isError ? <FormError error={acknowledge.error} /> : null}
     </li>
+  )
+}
+
+/**
+ * A notice that escalates shows when, and an Acknowledge button until someone owns it; after
+ * that, who acknowledged when (or that it already escalated).
+ */
+function Acknowledgement({ notification, pending, onAcknowledge }: { notification: NotificationView; pending: boolean; onAcknowledge: () => void }) {
+  if (notification.acknowledged_at !== null) {
+    return <span className="muted small">Acknowledged {formatDateTime(notification.acknowledged_at)}</span>
+  }
+  if (notification.escalate_at === null) return null
+  return (
+    <>
+      <span className="muted small">
+        {notification.escalated_at !== null ? `Escalated ${formatDateTime(notification.escalated_at)}` : `Escalates ${formatDateTime(notification.escalate_at)} unless acknowledged`}
+      </span>
+      <button type="button" onClick={onAcknowledge} disabled={pending} aria-label={`Acknowledge: ${notification.title}`}>
+        Acknowledge
+      </button>
+    </>
   )
 }

@@ -18,6 +18,7 @@ const TYPE_LABELS: Record<NotificationTypeName, string> = {
   'budget.forecast': 'Budget on course to run out',
   'budget.spike': 'Spend spike',
   'budget.blocked': 'Budget blocking calls',
+  'budget.escalated': 'Budget notice escalated (unacknowledged)',
   'wallet.threshold': 'Wallet threshold reached',
   'wallet.exhausted': 'Wallet exhausted',
   'ticket.created': 'Cost ticket opened',

@@ -70,7 +70,8 @@ export interface UsageTopView {
 
 export type BudgetScopeKind = 'org' | 'team' | 'user' | 'agent' | 'key' | 'endpoint' | 'model' | 'provider'
 export type BudgetPeriodName = 'daily' | 'weekly' | 'monthly' | 'quarterly' | 'yearly'
-export type ThresholdActionName = 'notify' | 'degrade' | 'block'
+export type ThresholdActionName = 'notify' | 'degrade' | 'block' | 'block_if_forecast_exceeds'
+export type EndpointTierName = 'critical' | 'standard' | 'experimental'
 
 export interface BudgetPostureView {
   period_key: string
@@ -94,12 +95,14 @@ export interface BudgetWire {
   timezone: string
   amount_usd: number
   alert_thresholds: number[]
-  threshold_actions: Array<{ threshold_percent: number; action: ThresholdActionName }>
+  threshold_actions: Array<{ threshold_percent: number; action: ThresholdActionName; channels?: string[] }>
   hard_limit: boolean
   shadow: boolean
   categories: string[]
   owner: string | null
   channels: string[] | null
+  tier: EndpointTierName | null
+  escalate_after: string | null
   source: 'config' | 'api'
   created_at: string
   updated_at: string
@@ -176,6 +179,12 @@ export interface NotificationView {
   title: string
   data: Record<string, unknown>
   read_at: string | null
+  /** When someone acknowledged it (stops its escalation); null until then. */
+  acknowledged_at: string | null
+  /** When it escalates if still unacknowledged; null when it does not escalate. */
+  escalate_at: string | null
+  /** When the escalation notice went out; null if it has not. */
+  escalated_at: string | null
 }
 
 /** Every notification type: the inbox, webhooks and preferences use these names. */
@@ -184,6 +193,7 @@ export const NOTIFICATION_TYPE_NAMES = [
   'budget.forecast',
   'budget.spike',
   'budget.blocked',
+  'budget.escalated',
   'wallet.threshold',
   'wallet.exhausted',
   'ticket.created',

@@ -17,5 +17,8 @@ export function registerConfigCommands(program: Command): void {
           `${config.models.length} model route(s), ${config.budgets.length} budget(s)\n`,
       )
       for (const name of missing) process.stdout.write(`  note: environment variable ${name} is not set here; serve will need it\n`)
+      // Tiers are shorthand: show what they stand for, so nobody has to guess what "critical" does.
+      const { describeTiers } = await import('../../budgets/tiers.js')
+      for (const line of describeTiers(config.budgets, config.endpointTiers)) process.stdout.write(`  ${line}\n`)
     })
 }

@@ -20,17 +20,18 @@ import { budgetOf, paramsOf, rowOf, SCOPE_CONDITION, type BudgetRow } from '../r
 
 const INSERT_SQL = `INSERT INTO budgets (id, org_id, name, scope_kind, scope_id, scope_team_id, environment, period, timezone, amount_micros,
     alert_thresholds_json, threshold_actions_json, hard_limit, shadow, categories_json, owner, channels_json,
-    source, created_at_ms, updated_at_ms, counter_epoch_ms)
+    source, created_at_ms, updated_at_ms, counter_epoch_ms, tier, escalate_after_ms)
   VALUES (@id, @org_id, @name, @scope_kind, @scope_id, @scope_team_id, @environment, @period, @timezone, @amount_micros,
     @alert_thresholds_json, @threshold_actions_json, @hard_limit, @shadow, @categories_json, @owner,
-    @channels_json, @source, @created_at_ms, @updated_at_ms, @counter_epoch_ms)
+    @channels_json, @source, @created_at_ms, @updated_at_ms, @counter_epoch_ms, @tier, @escalate_after_ms)
   ON CONFLICT DO NOTHING`
 
 const UPDATE_SQL = `UPDATE budgets SET name = @name, scope_kind = @scope_kind, scope_id = @scope_id, scope_team_id = @scope_team_id, environment = @environment,
     period = @period, timezone = @timezone, amount_micros = @amount_micros,
     alert_thresholds_json = @alert_thresholds_json, threshold_actions_json = @threshold_actions_json,
     hard_limit = @hard_limit, shadow = @shadow, categories_json = @categories_json, owner = @owner,
-    channels_json = @channels_json, source = @source, updated_at_ms = @updated_at_ms, counter_epoch_ms = @counter_epoch_ms
+    channels_json = @channels_json, source = @source, updated_at_ms = @updated_at_ms, counter_epoch_ms = @counter_epoch_ms,
+           tier = @tier, escalate_after_ms = @escalate_after_ms
   WHERE id = @id AND org_id = @org_id
     AND NOT EXISTS (SELECT 1 FROM budgets b WHERE b.org_id = @org_id AND b.name = @name AND b.id <> @id)`
 

@@ -8,14 +8,14 @@ import { randomBytes } from 'node:crypto'
 import type pg from 'pg'
 import { newId } from '../../lib/ids.js'
 import type { Notification } from '../../notify/notification.js'
-import type { ClaimedDelivery, InboxEntry, InboxQuery, InboxStore, OutboxItem, OutboxStore } from '../../notify/outbox.js'
+import type { ClaimedDelivery, EscalationStore, InboxEntry, InboxQuery, InboxStore, OutboxItem, OutboxStore } from '../../notify/outbox.js'
 import type { NotificationPreference, PreferenceStore, PreferenceSubjectType } from '../../notify/preferences.js'
-import { claimedNotificationOf, notificationOf, outboxItemOf, preferenceOf, type ClaimedRow, type NotificationRow, type OutboxRow, type PreferenceRow } from '../rows/notify.js'
+import { claimedNotificationOf, inboxEntryOf, notificationOf, outboxItemOf, preferenceOf, type ClaimedRow, type NotificationRow, type OutboxRow, type PreferenceRow } from '../rows/notify.js'
 
 /** Largest page the inbox serves, whatever the caller asks. */
 const INBOX_PAGE_MAX = 200
 
-export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceStore {
+export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceStore, EscalationStore {
   constructor(private readonly pool: pg.Pool) {}
 
   async enqueue(notification: Notification, channelIds: readonly string[], nowMs: number): Promise<void> {
@@ -23,7 +23,8 @@ export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceS
     // One statement: the notification and its outbox items are written together or not at all.
     await this.pool.query(
       `WITH n AS (
-         INSERT INTO notifications (id, org_id, team_id, type, created_at_ms, data_json) VALUES ($1, $9, $2, $3, $4, $5) RETURNING id
+         INSERT INTO notifications (id, org_id, team_id, type, created_at_ms, data_json, escalate_at_ms, escalation_channels_json)
+         VALUES ($1, $9, $2, $3, $4, $5, $10, $11) RETURNING id
        )
        INSERT INTO notify_outbox (id, notification_id, channel_id, status, attempts, next_attempt_at_ms, created_at_ms)
        SELECT item.id, n.id, item.channel_id, 'pending', 0, $6, $6
@@ -38,6 +39,8 @@ export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceS
         ids.map(() => newId('obx', nowMs)),
         ids,
         notification.orgId,
+        notification.escalation?.atMs ?? null,
+        notification.escalation ? JSON.stringify(notification.escalation.channelIds) : null,
       ],
     )
   }
@@ -105,7 +108,36 @@ export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceS
        ORDER BY id DESC LIMIT $4`,
       [orgId, query.beforeId ?? null, query.unreadOnly, limit, query.teamId ?? null],
     )
-    return rows.map((row) => ({ notification: notificationOf(row), readAtMs: row.read_at_ms ?? undefined }))
+    return rows.map(inboxEntryOf)
+  }
+
+  async acknowledge(orgId: string, notificationId: string, nowMs: number, teamId: string | undefined): Promise<InboxEntry | undefined> {
+    const { rows } = await this.pool.query<NotificationRow>(
+      `UPDATE notifications SET acked_at_ms = COALESCE(acked_at_ms, $1), read_at_ms = COALESCE(read_at_ms, $1)
+       WHERE id = $2 AND org_id = $3 AND ($4::text IS NULL OR team_id = $4) RETURNING *`,
+      [nowMs, notificationId, orgId, teamId ?? null],
+    )
+    return rows[0] ? inboxEntryOf(rows[0]) : undefined
+  }
+
+  async claimDueEscalations(nowMs: number, limit: number): Promise<Notification[]> {
+    // SKIP LOCKED lets several gateways claim side by side; the re-check of escalated_at_ms and
+    // acked_at_ms in the outer UPDATE makes a claim racing an acknowledgement lose cleanly.
+    const { rows } = await this.pool.query<NotificationRow>(
+      `UPDATE notifications SET escalated_at_ms = $1
+       WHERE id IN (
+         SELECT id FROM notifications
+         WHERE escalate_at_ms IS NOT NULL AND escalate_at_ms <= $1 AND escalated_at_ms IS NULL AND acked_at_ms IS NULL
+         ORDER BY escalate_at_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED
+       ) AND escalated_at_ms IS NULL AND acked_at_ms IS NULL
+       RETURNING *`,
+      [nowMs, limit],
+    )
+    return rows.map(notificationOf)
+  }
+
+  async releaseEscalation(notificationId: string): Promise<void> {
+    await this.pool.query('UPDATE notifications SET escalated_at_ms = NULL WHERE id = $1', [notificationId])
   }
 
   async markRead(orgId: string, notificationId: string, nowMs: number, teamId: string | undefined): Promise<boolean> {

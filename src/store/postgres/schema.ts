@@ -10,6 +10,7 @@
  * final row and applies the net effect; the late reservation is then a no-op.
  */
 import { rollupTableSql, rollupUpsertFromSql } from '../rows/usage-rollups.js'
+import { exportJobsSchema } from './export-store.js'
 
 export interface PostgresMigration {
   readonly id: string
@@ -566,5 +567,24 @@ export const postgresMigrations: readonly PostgresMigration[] = [
   { id: 'sessions-0001-console-sessions', sql: sessions },
   // What an ingested event's sender said it cost (POST /v1/events `costUsd`), beside the catalogue's price.
   { id: 'usage-0003-reported-cost', sql: `ALTER TABLE usage_events ADD COLUMN reported_cost_micros BIGINT CHECK (reported_cost_micros >= 0)` },
+  {
+    id: 'notify-0003-ack-escalation',
+    sql: `
+      ALTER TABLE notifications ADD COLUMN acked_at_ms BIGINT;
+      ALTER TABLE notifications ADD COLUMN escalate_at_ms BIGINT;
+      ALTER TABLE notifications ADD COLUMN escalated_at_ms BIGINT;
+      ALTER TABLE notifications ADD COLUMN escalation_channels_json TEXT;
+      CREATE INDEX notifications_escalation_due ON notifications (escalate_at_ms)
+        WHERE escalate_at_ms IS NOT NULL AND escalated_at_ms IS NULL AND acked_at_ms IS NULL;
+    `,
+  },
+  {
+    id: 'budgets-0004-tier-escalation',
+    sql: `
+      ALTER TABLE budgets ADD COLUMN tier TEXT CHECK (tier IN ('critical', 'standard', 'experimental'));
+      ALTER TABLE budgets ADD COLUMN escalate_after_ms BIGINT;
+    `,
+  },
+  { id: 'exports-0001-jobs', sql: exportJobsSchema },
   { id: 'usage-0004-rollups', sql: usageRollups },
 ]

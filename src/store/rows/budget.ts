@@ -6,7 +6,7 @@
  * src/store/postgres/db.ts) and SQLite's INTEGER columns are numbers already.
  */
 import { micros } from '../../money/index.js'
-import type { BudgetAlert, BudgetPeriod, BudgetScopeKind } from '../../config/types.js'
+import type { BudgetPeriod, BudgetScopeKind, BudgetThresholdAction, EndpointTier } from '../../config/types.js'
 import type { Budget } from '../../budgets/budget.js'
 import type { SpendScopeFilter } from '../../budgets/budget-store.js'
 
@@ -32,6 +32,8 @@ export interface BudgetRow {
   created_at_ms: number
   updated_at_ms: number
   counter_epoch_ms: number | null
+  tier: string | null
+  escalate_after_ms: number | null
 }
 
 /**
@@ -77,6 +79,8 @@ export function rowOf(budget: Budget): BudgetRow {
     created_at_ms: budget.createdAtMs,
     updated_at_ms: budget.updatedAtMs,
     counter_epoch_ms: budget.counterEpochMs,
+    tier: budget.tier ?? null,
+    escalate_after_ms: budget.escalateAfterMs ?? null,
   }
 }
 
@@ -93,7 +97,7 @@ export function budgetOf(row: BudgetRow): Budget {
     timezone: row.timezone,
     amountMicros: micros(row.amount_micros),
     alertThresholds: JSON.parse(row.alert_thresholds_json) as number[],
-    thresholdActions: JSON.parse(row.threshold_actions_json) as BudgetAlert[],
+    thresholdActions: JSON.parse(row.threshold_actions_json) as BudgetThresholdAction[],
     hardLimit: row.hard_limit === 1,
     shadow: row.shadow === 1,
     categories: JSON.parse(row.categories_json) as string[],
@@ -103,5 +107,7 @@ export function budgetOf(row: BudgetRow): Budget {
     createdAtMs: row.created_at_ms,
     updatedAtMs: row.updated_at_ms,
     counterEpochMs: row.counter_epoch_ms ?? 0,
+    tier: (row.tier ?? undefined) as EndpointTier | undefined,
+    escalateAfterMs: row.escalate_after_ms ?? undefined,
   }
 }

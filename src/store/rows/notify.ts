@@ -5,7 +5,7 @@
  * type parser, src/store/postgres/db.ts) and SQLite's INTEGER columns are numbers already.
  */
 import type { Notification, NotificationType } from '../../notify/notification.js'
-import type { OutboxItem, OutboxStatus } from '../../notify/outbox.js'
+import type { InboxEntry, OutboxItem, OutboxStatus } from '../../notify/outbox.js'
 import { channelsByTypeOf, type NotificationPreference, type PreferenceSubjectType } from '../../notify/preferences.js'
 
 export interface NotificationRow {
@@ -16,6 +16,10 @@ export interface NotificationRow {
   created_at_ms: number
   data_json: string
   read_at_ms: number | null
+  acked_at_ms?: number | null
+  escalate_at_ms?: number | null
+  escalated_at_ms?: number | null
+  escalation_channels_json?: string | null
 }
 
 export interface OutboxRow {
@@ -49,6 +53,19 @@ export function notificationOf(row: NotificationRow): Notification {
     type: row.type as NotificationType,
     createdAtMs: row.created_at_ms,
     data: JSON.parse(row.data_json) as Record<string, unknown>,
+    ...(row.escalate_at_ms != null && {
+      escalation: { atMs: row.escalate_at_ms, channelIds: JSON.parse(row.escalation_channels_json ?? '[]') as string[] },
+    }),
+  }
+}
+
+/** An inbox row with its read, acknowledged and escalated times. */
+export function inboxEntryOf(row: NotificationRow): InboxEntry {
+  return {
+    notification: notificationOf(row),
+    readAtMs: row.read_at_ms ?? undefined,
+    acknowledgedAtMs: row.acked_at_ms ?? undefined,
+    escalatedAtMs: row.escalated_at_ms ?? undefined,
   }
 }
 

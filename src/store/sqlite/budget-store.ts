@@ -54,6 +54,11 @@ export const budgetMigrations: readonly SqliteMigration[] = [
   },
   { id: 'budgets-0002-scope-team', sql: `ALTER TABLE budgets ADD COLUMN scope_team_id TEXT` },
   { id: 'budgets-0003-counter-epoch', sql: `ALTER TABLE budgets ADD COLUMN counter_epoch_ms INTEGER NOT NULL DEFAULT 0` },
+  {
+    id: 'budgets-0004-tier-escalation',
+    sql: `ALTER TABLE budgets ADD COLUMN tier TEXT CHECK (tier IN ('critical', 'standard', 'experimental'));
+          ALTER TABLE budgets ADD COLUMN escalate_after_ms INTEGER`,
+  },
 ]
 
 export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
@@ -64,10 +69,10 @@ export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
       .prepare(
         `INSERT INTO budgets (id, org_id, name, scope_kind, scope_id, scope_team_id, environment, period, timezone, amount_micros,
            alert_thresholds_json, threshold_actions_json, hard_limit, shadow, categories_json, owner, channels_json,
-           source, created_at_ms, updated_at_ms, counter_epoch_ms)
+           source, created_at_ms, updated_at_ms, counter_epoch_ms, tier, escalate_after_ms)
          VALUES (@id, @org_id, @name, @scope_kind, @scope_id, @scope_team_id, @environment, @period, @timezone, @amount_micros,
            @alert_thresholds_json, @threshold_actions_json, @hard_limit, @shadow, @categories_json, @owner,
-           @channels_json, @source, @created_at_ms, @updated_at_ms, @counter_epoch_ms)
+           @channels_json, @source, @created_at_ms, @updated_at_ms, @counter_epoch_ms, @tier, @escalate_after_ms)
          ON CONFLICT DO NOTHING`,
       )
       .run(rowOf(budget))
@@ -85,7 +90,8 @@ export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
            period = @period, timezone = @timezone, amount_micros = @amount_micros,
            alert_thresholds_json = @alert_thresholds_json, threshold_actions_json = @threshold_actions_json,
            hard_limit = @hard_limit, shadow = @shadow, categories_json = @categories_json, owner = @owner,
-           channels_json = @channels_json, source = @source, updated_at_ms = @updated_at_ms, counter_epoch_ms = @counter_epoch_ms
+           channels_json = @channels_json, source = @source, updated_at_ms = @updated_at_ms, counter_epoch_ms = @counter_epoch_ms,
+           tier = @tier, escalate_after_ms = @escalate_after_ms
          WHERE id = @id AND org_id = @org_id`,
       )
       .run(rowOf(budget))

@@ -10,6 +10,7 @@ import { SqliteBudgetStore, budgetMigrations } from './budget-store.js'
 import { SqliteNotifyStore, notifyMigrations } from './notify-store.js'
 import { SqliteChangeStore, changeMigrations } from './change-store.js'
 import { SqliteSessionStore, sessionMigrations } from './session-store.js'
+import { SqliteExportStore, exportMigrations } from './export-store.js'
 
 // Order matters: budgets read usage_events, so usage comes before them.
 export const sqliteMigrations = [
@@ -22,6 +23,7 @@ export const sqliteMigrations = [
   ...notifyMigrations,
   ...changeMigrations,
   ...sessionMigrations,
+  ...exportMigrations,
 ]
 
 export function openSqliteStores(path: string): Stores {
@@ -38,6 +40,7 @@ export function openSqliteStores(path: string): Stores {
     notify: new SqliteNotifyStore(db),
     changes: new SqliteChangeStore(db),
     sessions: new SqliteSessionStore(db),
+    exports: new SqliteExportStore(db, path),
     async close() {
       db.close()
     },

@@ -12,12 +12,13 @@ import type {
   ClaimedDelivery,
   InboxEntry,
   InboxQuery,
+  EscalationStore,
   InboxStore,
   OutboxItem,
   OutboxStore,
 } from '../../notify/outbox.js'
 import type { NotificationPreference, PreferenceStore, PreferenceSubjectType } from '../../notify/preferences.js'
-import { claimedNotificationOf, notificationOf, outboxItemOf, preferenceOf, type ClaimedRow, type NotificationRow, type OutboxRow, type PreferenceRow } from '../rows/notify.js'
+import { claimedNotificationOf, inboxEntryOf, notificationOf, outboxItemOf, preferenceOf, type ClaimedRow, type NotificationRow, type OutboxRow, type PreferenceRow } from '../rows/notify.js'
 
 export const notifyMigrations: readonly SqliteMigration[] = [
   {
@@ -58,17 +59,29 @@ export const notifyMigrations: readonly SqliteMigration[] = [
     `,
   },
   { id: 'notify-0002-team', sql: `ALTER TABLE notifications ADD COLUMN team_id TEXT` },
+  {
+    id: 'notify-0003-ack-escalation',
+    sql: `
+      ALTER TABLE notifications ADD COLUMN acked_at_ms INTEGER;
+      ALTER TABLE notifications ADD COLUMN escalate_at_ms INTEGER;
+      ALTER TABLE notifications ADD COLUMN escalated_at_ms INTEGER;
+      ALTER TABLE notifications ADD COLUMN escalation_channels_json TEXT;
+      CREATE INDEX notifications_escalation_due ON notifications (escalate_at_ms)
+        WHERE escalate_at_ms IS NOT NULL AND escalated_at_ms IS NULL AND acked_at_ms IS NULL;
+    `,
+  },
 ]
 
 /** Largest page the inbox serves, whatever the caller asks. */
 const INBOX_PAGE_MAX = 200
 
-export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceStore {
+export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceStore, EscalationStore {
   constructor(private readonly db: SqliteDatabase) {}
 
   async enqueue(notification: Notification, channelIds: readonly string[], nowMs: number): Promise<void> {
     const insertNotification = this.db.prepare(
-      'INSERT INTO notifications (id, org_id, team_id, type, created_at_ms, data_json) VALUES (?, ?, ?, ?, ?, ?)',
+      `INSERT INTO notifications (id, org_id, team_id, type, created_at_ms, data_json, escalate_at_ms, escalation_channels_json)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     const insertItem = this.db.prepare(
       `INSERT INTO notify_outbox (id, notification_id, channel_id, status, attempts, next_attempt_at_ms, created_at_ms)
@@ -83,6 +96,8 @@ export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceSto
           notification.type,
           notification.createdAtMs,
           JSON.stringify(notification.data),
+          notification.escalation?.atMs ?? null,
+          notification.escalation ? JSON.stringify(notification.escalation.channelIds) : null,
         )
         for (const channelId of new Set(channelIds)) insertItem.run(newId('obx', nowMs), notification.id, channelId, nowMs, nowMs)
       })
@@ -167,7 +182,38 @@ export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceSto
          ORDER BY id DESC LIMIT ?`,
       )
       .all(orgId, query.beforeId ?? null, query.beforeId ?? null, query.unreadOnly ? 1 : 0, query.teamId ?? null, query.teamId ?? null, limit)
-    return rows.map((row) => ({ notification: notificationOf(row), readAtMs: row.read_at_ms ?? undefined }))
+    return rows.map(inboxEntryOf)
+  }
+
+  async acknowledge(orgId: string, notificationId: string, nowMs: number, teamId: string | undefined): Promise<InboxEntry | undefined> {
+    const row = this.db
+      .prepare<[number, number, string, string, string | null, string | null], NotificationRow>(
+        `UPDATE notifications SET acked_at_ms = COALESCE(acked_at_ms, ?), read_at_ms = COALESCE(read_at_ms, ?)
+         WHERE id = ? AND org_id = ? AND (? IS NULL OR team_id = ?) RETURNING *`,
+      )
+      .get(nowMs, nowMs, notificationId, orgId, teamId ?? null, teamId ?? null)
+    return row ? inboxEntryOf(row) : undefined
+  }
+
+  async claimDueEscalations(nowMs: number, limit: number): Promise<Notification[]> {
+    // One UPDATE … RETURNING under the file's write lock: a row another process claimed first no
+    // longer matches `escalated_at_ms IS NULL`, so each notification is returned once.
+    const rows = this.db
+      .prepare<[number, number, number], NotificationRow>(
+        `UPDATE notifications SET escalated_at_ms = ?
+         WHERE id IN (
+           SELECT id FROM notifications
+           WHERE escalate_at_ms IS NOT NULL AND escalate_at_ms <= ? AND escalated_at_ms IS NULL AND acked_at_ms IS NULL
+           ORDER BY escalate_at_ms, id LIMIT ?
+         )
+         RETURNING *`,
+      )
+      .all(nowMs, nowMs, limit)
+    return rows.map(notificationOf)
+  }
+
+  async releaseEscalation(notificationId: string): Promise<void> {
+    this.db.prepare('UPDATE notifications SET escalated_at_ms = NULL WHERE id = ?').run(notificationId)
   }
 
   async markRead(orgId: string, notificationId: string, nowMs: number, teamId: string | undefined): Promise<boolean> {

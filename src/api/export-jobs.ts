@@ -1,0 +1,186 @@
+/**
+ * Export jobs: start an export of events, ledger entries or budget periods (202, written in the
+ * background by src/exports/runner.ts), follow its progress, download its file. Any role may
+ * export what it can read; a team_admin's (or a team viewer's) export is confined to its team, and
+ * naming another team is refused. A job another team started is not found.
+ */
+import { createReadStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import type { Principal } from '../auth/index.js'
+import { CONTENT_TYPES, EXPORT_FORMATS, EXPORT_TYPES, exportFilePath, type ExportJob } from '../exports/index.js'
+import { newId } from '../lib/ids.js'
+import type { ExportJobView } from './contract/wire.js'
+import { parseBody } from './contract/parse.js'
+import { ConflictError, ForbiddenError, NotFoundError } from './errors.js'
+import type { AdminDeps } from './index.js'
+import { doc } from './openapi.js'
+import { canRead, principalOf, teamFilter } from './principal.js'
+import { instant } from './usage.js'
+
+const LIST_LIMIT_MAX = 200
+const id = z.string().trim().min(1).max(200)
+
+const CreateBody = z
+  .strictObject({
+    type: z.enum(EXPORT_TYPES, { error: `expected ${EXPORT_TYPES.join(' | ')}` }),
+    format: z.enum(EXPORT_FORMATS, { error: `expected ${EXPORT_FORMATS.join(' | ')}` }),
+    date_from: instant,
+    date_to: instant,
+    scope: z.strictObject({ team_id: id.optional(), user_id: id.optional() }).optional(),
+  })
+  .superRefine((body, ctx) => {
+    if (body.date_from !== undefined && body.date_to !== undefined && body.date_to <= body.date_from) {
+      ctx.addIssue({ code: 'custom', path: ['date_to'], message: '"date_to" must be after "date_from"' })
+    }
+  })
+
+const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(LIST_LIMIT_MAX).default(50) })
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString())
+
+/** The job as the console and the CLI read it. */
+export function presentExportJob(job: ExportJob): ExportJobView & Record<string, unknown> {
+  return {
+    id: job.id,
+    type: job.type,
+    format: job.format,
+    status: job.status,
+    progress: progressOf(job),
+    rows_written: job.rowsWritten,
+    rows_total: job.rowsTotal ?? null,
+    bytes: job.bytes ?? null,
+    error: job.error ?? null,
+    download_url: job.status === 'completed' ? `/v1/export-jobs/${job.id}/download` : null,
+    date_from: new Date(job.fromMs).toISOString(),
+    date_to: new Date(job.toMs).toISOString(),
+    scope: { team_id: job.scope.teamId ?? null, user_id: job.scope.userId ?? null },
+    attempts: job.attempts,
+    created_at: new Date(job.createdAtMs).toISOString(),
+    started_at: iso(job.startedAtMs),
+    completed_at: iso(job.completedAtMs),
+  }
+}
+
+/** 0..1; 1 only once the file is complete. */
+function progressOf(job: ExportJob): number {
+  if (job.status === 'completed') return 1
+  if (job.rowsTotal === undefined || job.rowsTotal === 0) return 0
+  return Math.min(0.99, Math.floor((job.rowsWritten / job.rowsTotal) * 100) / 100)
+}
+
+/** `tollgate-events-20260501-20260601-exp_….csv`: what, which days, which job. */
+export function exportFileName(job: ExportJob): string {
+  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10).replace(/-/g, '')
+  return `tollgate-${job.type}-${day(job.fromMs)}-${day(job.toMs)}-${job.id}.${job.format}`
+}
+
+/** The team an export of this principal is confined to; refuses a scope outside it. */
+function scopeFor(principal: Principal, asked: { team_id?: string | undefined; user_id?: string | undefined } | undefined) {
+  const confined = teamFilter(principal)
+  if (confined !== undefined && asked?.team_id !== undefined && asked.team_id !== confined) {
+    throw new ForbiddenError(`scope.team_id: a ${principal.role} of team ${confined} can only export team ${confined}`)
+  }
+  return { teamId: confined ?? asked?.team_id, userId: asked?.user_id }
+}
+
+export async function exportJobRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  /** The job if this principal may see it; 404 otherwise (another org's or team's job is not found). */
+  const visibleJob = async (principal: Principal, jobId: string): Promise<ExportJob> => {
+    const job = await deps.stores.exports.getExportJob(jobId)
+    if (!job || job.orgId !== principal.orgId || !canRead(principal, job.scope.teamId)) throw new NotFoundError('export job', jobId)
+    return job
+  }
+
+  app.post(
+    '/v1/export-jobs',
+    doc({
+      summary: 'Start an export of events, ledger entries or budgets as CSV or NDJSON',
+      description:
+        'The range is `[date_from, date_to)`. A team_admin exports only its team: without `scope.team_id` its team is applied; another team is refused (403). The job runs in the background; follow it with `GET /v1/export-jobs/{id}`.',
+      auth: 'admin',
+      body: CreateBody,
+      responses: { 202: 'The job, `queued`.' },
+    }),
+    async (request, reply) => {
+      const principal = principalOf(request)
+      const body = parseBody(CreateBody, request.body)
+      const nowMs = deps.clock.nowMs()
+      const job = await deps.stores.exports.createExportJob({
+        id: newId('exp', nowMs),
+        orgId: principal.orgId,
+        type: body.type,
+        format: body.format,
+        fromMs: body.date_from,
+        toMs: body.date_to,
+        scope: scopeFor(principal, body.scope),
+        createdBy: principal.tokenId,
+        createdAtMs: nowMs,
+      })
+      deps.exports.kick()
+      return reply.code(202).send(presentExportJob(job))
+    },
+  )
+
+  app.get(
+    '/v1/export-jobs',
+    doc({ summary: 'List export jobs, newest first', auth: 'admin', query: ListQuery, responses: { 200: '`data`: the jobs these credentials may read.' } }),
+    async (request) => {
+      const principal = principalOf(request)
+      const { limit } = parseBody(ListQuery, request.query, 'query')
+      const jobs = await deps.stores.exports.listExportJobs(principal.orgId, teamFilter(principal), limit)
+      return { data: jobs.map(presentExportJob) }
+    },
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/export-jobs/:id',
+    doc({
+      summary: 'An export job with its progress',
+      auth: 'admin',
+      responses: { 200: 'The job: `status`, `progress` (0..1), `rows_written`, `rows_total`, `download_url` once completed.' },
+      errors: [404],
+    }),
+    async (request) => presentExportJob(await visibleJob(principalOf(request), request.params.id)),
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/export-jobs/:id/download',
+    doc({
+      summary: 'Download the file of a completed export job',
+      description:
+        'Streams the file (`text/csv` or `application/x-ndjson`) as an attachment. The console session cookie is accepted, so a plain link downloads it.',
+      auth: 'admin',
+      produces: 'text/csv',
+      responses: { 200: 'The file.' },
+      errors: [404, 409],
+    }),
+    async (request, reply) => {
+      const job = await visibleJob(principalOf(request), request.params.id)
+      if (job.status !== 'completed') {
+        throw new ConflictError(
+          `export job ${job.id} is ${job.status}${job.status === 'failed' ? `: ${job.error ?? 'no reason recorded'}` : '; download it once completed'}`,
+          { status: job.status },
+        )
+      }
+      const file = exportFilePath(deps.exports.dir, job)
+      const size = await stat(file).then(
+        (s) => s.size,
+        () => undefined,
+      )
+      if (size === undefined) {
+        throw new ConflictError(
+          `the file of export job ${job.id} is not in this gateway's exports folder; it was written by ${job.workerId ?? 'another process'}. Every process that serves downloads needs the same exports.dir`,
+          { status: job.status },
+        )
+      }
+      return reply
+        .header('content-type', CONTENT_TYPES[job.format])
+        .header('content-length', size)
+        .header('content-disposition', `attachment; filename="${exportFileName(job)}"`)
+        .header('cache-control', 'private, no-store')
+        .send(createReadStream(file))
+    },
+  )
+}

@@ -1,0 +1,101 @@
+/**
+ * Export jobs: a file of usage events, wallet ledger entries or budget periods over a date range,
+ * written in the background by one gateway process and downloaded from any process that can read
+ * the exports folder. The job row in the store is the only coordination between processes: a
+ * process claims a job atomically and holds it by renewing a lease while it writes.
+ */
+
+export const EXPORT_TYPES = ['events', 'ledger', 'budgets'] as const
+export type ExportType = (typeof EXPORT_TYPES)[number]
+
+export const EXPORT_FORMATS = ['csv', 'ndjson'] as const
+export type ExportFormat = (typeof EXPORT_FORMATS)[number]
+
+export type ExportStatus = 'queued' | 'running' | 'completed' | 'failed'
+
+/** Whose rows: undefined fields do not filter. A team_admin's jobs always carry its team. */
+export interface ExportScope {
+  readonly teamId: string | undefined
+  readonly userId: string | undefined
+}
+
+/** What a caller asks for; the job's identity and state are added by the store. */
+export interface ExportRequest {
+  readonly id: string
+  readonly orgId: string
+  readonly type: ExportType
+  readonly format: ExportFormat
+  /** Half-open [fromMs, toMs). */
+  readonly fromMs: number
+  readonly toMs: number
+  readonly scope: ExportScope
+  /** The admin token (id) that asked, for the record; never the token itself. */
+  readonly createdBy: string
+  readonly createdAtMs: number
+}
+
+export interface ExportJob extends ExportRequest {
+  readonly status: ExportStatus
+  readonly rowsWritten: number
+  /** Counted when the job starts; undefined while queued. */
+  readonly rowsTotal: number | undefined
+  readonly bytes: number | undefined
+  /** Why it failed, in words a user can act on. */
+  readonly error: string | undefined
+  /** The process holding the job (`host:pid:random`), while running; the writer, once completed. */
+  readonly workerId: string | undefined
+  readonly leaseUntilMs: number | undefined
+  /** Claims so far: a job whose process died is claimed again, up to a limit. */
+  readonly attempts: number
+  readonly startedAtMs: number | undefined
+  readonly completedAtMs: number | undefined
+}
+
+export interface ProgressUpdate {
+  readonly rowsWritten: number
+  readonly rowsTotal: number
+  readonly leaseUntilMs: number
+}
+
+/** The job table. Every transition names the worker, so a process that lost its lease changes nothing. */
+export interface ExportJobStore {
+  createExportJob(request: ExportRequest): Promise<ExportJob>
+  getExportJob(id: string): Promise<ExportJob | undefined>
+  /** Newest first; `teamId` keeps only that team's jobs. */
+  listExportJobs(orgId: string, teamId: string | undefined, limit: number): Promise<ExportJob[]>
+  /**
+   * Atomically takes the oldest job that is queued, or running under an expired lease (its
+   * process died), for `workerId` until `leaseUntilMs`. A stale job that already had
+   * `attemptsMax` claims is marked failed instead.
+   */
+  claimExportJob(workerId: string, nowMs: number, leaseUntilMs: number, attemptsMax: number): Promise<ExportJob | undefined>
+  /** Records progress and renews the lease; false when the worker no longer holds the job. */
+  updateExportProgress(id: string, workerId: string, progress: ProgressUpdate): Promise<boolean>
+  completeExportJob(id: string, workerId: string, result: { rowsWritten: number; bytes: number; atMs: number }): Promise<boolean>
+  failExportJob(id: string, workerId: string, error: string, atMs: number): Promise<boolean>
+  /** Puts a job back in the queue at once (a process shutting down gives its job to the next one). */
+  releaseExportJob(id: string, workerId: string): Promise<boolean>
+}
+
+/** A row of an export: column name → value (numbers stay numbers; nested data is an object). */
+export type ExportRow = Readonly<Record<string, string | number | boolean | null | object>>
+
+/** What a source reads: the job's type, range and scope. */
+export type ExportSelection = Pick<ExportJob, 'orgId' | 'type' | 'fromMs' | 'toMs' | 'scope'>
+
+/**
+ * Raw rows of events and ledger entries, in a stable order, a page at a time: never the whole
+ * result in memory. `open` fixes what one job reads (a SQLite read snapshot; PostgreSQL keyset
+ * pages) until `close`.
+ */
+export interface ExportRowSource {
+  openExportReader(selection: ExportSelection & { type: 'events' | 'ledger' }, pageSize: number): Promise<ExportReader>
+}
+
+export interface ExportReader {
+  /** Rows the reader will yield (PostgreSQL: at the start; rows arriving later may add to it). */
+  count(): Promise<number>
+  /** Raw store rows (snake_case columns), `pageSize` at most per page, in order. The consumer may empty a page it was given. */
+  pages(): AsyncIterable<ReadonlyArray<Record<string, unknown>>>
+  close(): Promise<void>
+}
