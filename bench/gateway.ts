@@ -1,13 +1,15 @@
 /**
  * The gateway under test: a config written to a temp dir, `node dist/cli/main.js serve` as a
- * child process, and (for the enforced mode) a large wallet for the bench team.
+ * child process, and (for the enforced modes) a large wallet and a hard monthly budget for the
+ * bench team, so every call reserves against both.
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { spawnChild, type Child } from './procs.js'
 
-export type GatewayMode = 'plain' | 'enforced' | 'postgres'
+/** `plain`: metering only; `enforced`: wallet + hard budget; each on SQLite, or on Redis + PostgreSQL (`postgres-…`). */
+export type GatewayMode = 'plain' | 'enforced' | 'postgres-plain' | 'postgres'
 
 export const benchTeam = 'bench'
 export const benchConsumerKey = 'tg-bench-consumer-key-0123456789'
@@ -23,6 +25,8 @@ export interface GatewayOptions {
   readonly dir: string
   readonly postgresUrl?: string
   readonly redisUrl?: string
+  /** CPUs the process is pinned to (taskset), e.g. `'0'`; unpinned when undefined. */
+  readonly cpus?: string | undefined
   /** Extra node flags, e.g. `--cpu-prof`. */
   readonly nodeFlags?: readonly string[]
   /** Names this process's config file and log prefix apart when several run in one mode (the scale section). */
@@ -45,7 +49,7 @@ export interface Gateway {
  */
 export function gatewayConfigYaml(options: GatewayOptions): string {
   const storage =
-    options.mode === 'postgres'
+    options.mode.startsWith('postgres')
       ? `storage:\n  postgres: ${JSON.stringify(options.postgresUrl)}\n  redis: ${JSON.stringify(options.redisUrl)}\n`
       : `storage:\n  sqlite: ${JSON.stringify(join(options.dir, `tollgate-${options.mode}.db`))}\n`
   return [
@@ -64,10 +68,24 @@ export function gatewayConfigYaml(options: GatewayOptions): string {
     `    api_key: ${benchConsumerKey}`,
     `    team_id: ${benchTeam}`,
     'cost_tracking:',
-    `  wallet_enforcement: ${options.mode !== 'plain'}`,
+    `  wallet_enforcement: ${enforces(options.mode)}`,
+    // Enforced modes also reserve against a hard team budget: the cascade a real install runs.
+    ...(enforces(options.mode) ? hardBudgetYaml : []),
     '',
   ].join('\n')
 }
+
+export const enforces = (mode: GatewayMode): boolean => mode === 'enforced' || mode === 'postgres'
+
+/** A monthly hard budget for the bench team, far above what a run spends. */
+const hardBudgetYaml = [
+  'budgets:',
+  '  - name: bench hard cap',
+  `    scope: {kind: team, id: ${benchTeam}}`,
+  '    period: monthly',
+  '    amount_usd: 1000000',
+  '    hard_limit: true',
+]
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const name = options.instance === undefined ? options.mode : `${options.mode}-${options.instance}`
@@ -81,10 +99,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...options.env,
   }
   const args = [...(options.nodeFlags ?? []), cliPath, 'serve', '--config', configPath, '--host', '127.0.0.1', '--port', '0']
-  const child = spawnChild(`gateway (${name})`, args, env)
+  const child = spawnChild(`gateway (${name})`, args, env, options.cpus)
   try {
     const url = await child.waitFor(/listening on (http:\/\/[^\s]+)/)
-    if (options.allocateWallet ?? options.mode !== 'plain') await allocateBenchWallet(url)
+    if (options.allocateWallet ?? enforces(options.mode)) await allocateBenchWallet(url)
     return { child, url }
   } catch (error) {
     await child.stop()

@@ -3,7 +3,7 @@
  * Runs the built code (`dist/`, as the gateway does); prints `MOCK_URL=http://127.0.0.1:PORT` once
  * listening and stops on SIGTERM/SIGINT.
  *
- *   tsx bench/mock-server.ts [port]
+ *   tsx bench/mock-server.ts [port] [stream chunk delay ms]
  */
 import type * as Providers from '../src/providers/index.js'
 
@@ -12,7 +12,8 @@ const distProviders = new URL('../dist/providers/index.js', import.meta.url).hre
 const { startMockUpstream } = (await import(distProviders)) as typeof Providers
 
 const port = Number(process.argv[2] ?? '0')
-const mock = await startMockUpstream({ port, host: '127.0.0.1', latencyMs: 0, streamChunkDelayMs: 0, requestsRecordedMax: 16 })
+const streamChunkDelayMs = Number(process.argv[3] ?? '0')
+const mock = await startMockUpstream({ port, host: '127.0.0.1', latencyMs: 0, streamChunkDelayMs, requestsRecordedMax: 16 })
 process.stdout.write(`MOCK_URL=${mock.url}\n`)
 
 const stop = (): void => {

@@ -3,7 +3,7 @@
  * child's CPU time from /proc, stop it. Every child is tracked and killed when the bench exits,
  * however it exits.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 
 export interface Child {
@@ -18,7 +18,8 @@ export interface Child {
 }
 
 const outputBytesMax = 64 * 1024
-const readyTimeoutMsDefault = 20_000
+// Generous: on a loaded 2-core machine a gateway on Redis + PostgreSQL has taken over 20 s to start.
+const readyTimeoutMsDefault = 60_000
 const stopGraceMsDefault = 5_000
 
 const children = new Set<Child>()
@@ -39,8 +40,13 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]
   })
 }
 
-export function spawnChild(name: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Child {
-  const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+/**
+ * `cpus` pins the child (all its threads) to those CPUs with taskset, which execs node in place,
+ * so the PID is node's own and its CPU time is what /proc reports for it.
+ */
+export function spawnChild(name: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, cpus?: string): Child {
+  const [command, argv] = cpus === undefined ? [process.execPath, args] : ['taskset', ['-c', cpus, process.execPath, ...args]]
+  const proc = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] })
   if (proc.pid === undefined) throw new Error(`${name}: failed to spawn`)
   let tail = ''
   const listeners = new Set<() => void>()
@@ -97,6 +103,37 @@ export function spawnChild(name: string, args: readonly string[], env: NodeJS.Pr
   }
   children.add(child)
   return child
+}
+
+/** CPUs for the process under test and for the load side (this process and the mock), or none when pinning is impossible. */
+export interface Pinning {
+  readonly target: string
+  readonly load: string
+}
+
+/**
+ * With at least two CPUs and taskset: the process under test on the first CPU, this process (the
+ * load generator, all threads) and the mock upstream on the second, as the peer bench does, so a
+ * target's CPU per request does not depend on who else happened to run on its core.
+ * `TOLLGATE_BENCH_PIN=0` turns it off.
+ */
+export function pinLoadSide(): Pinning | undefined {
+  if (process.env.TOLLGATE_BENCH_PIN === '0') return undefined
+  const cpus = allowedCpus()
+  if (cpus.length < 2) return undefined
+  const pinning = { target: String(cpus[0]), load: String(cpus[1]) }
+  const result = spawnSync('taskset', ['-a', '-p', '-c', pinning.load, String(process.pid)], { stdio: 'ignore' })
+  return result.status === 0 ? pinning : undefined
+}
+
+/** The CPUs this process may run on (its affinity), from /proc/self/status. */
+function allowedCpus(): number[] {
+  const match = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))
+  if (!match) return []
+  return match[1]!.split(',').flatMap((part) => {
+    const [from, to] = part.split('-').map(Number)
+    return Array.from({ length: (to ?? from!) - from! + 1 }, (_, i) => from! + i)
+  })
 }
 
 /**

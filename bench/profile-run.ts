@@ -1,22 +1,24 @@
 /**
- * `npm run bench -- --profile[=enforced|=bare]`: the gateway (or the bare proxy, to compare)
+ * `npm run bench -- --profile[=plain|=postgres|=bare]`: the enforced gateway on SQLite (or plain,
+ * or enforced on Redis + PostgreSQL, or the bare-inspect proxy, to compare)
  * under `node --cpu-prof` while the bench
  * load runs through it, then a summary of where its CPU went. The raw profile is kept in
  * bench/results/ for Chrome DevTools or speedscope.
  */
+import { randomBytes } from 'node:crypto'
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { benchConsumerKey, startGateway, type GatewayMode } from './gateway.js'
 import { runLoad } from './load.js'
-import type { Child } from './procs.js'
+import { pinLoadSide, type Child } from './procs.js'
 import { formatSummary, summariseProfile, type CpuProfile } from './profile.js'
 
 export interface ProfileDeps {
-  startMock(): Promise<{ child: Child; url: string }>
+  startMock(cpus?: string): Promise<{ child: Child; url: string }>
   /** The bare proxy, for a profile to compare the gateway's with. */
-  startBare(mockUrl: string, nodeFlags: readonly string[]): Promise<{ child: Child; url: string }>
+  startBare(mockUrl: string, nodeFlags: readonly string[], cpus?: string): Promise<{ child: Child; url: string }>
   chatBody(stream: boolean): string
 }
 
@@ -28,10 +30,20 @@ const phases = [
 ] as const
 const phaseDurationMsMax = 60_000
 
+/** Redis + PostgreSQL from DATABASE_URL and REDIS_URL, with a key prefix of its own, for the postgres modes. */
+function storeOf(mode: GatewayMode): { postgresUrl?: string; redisUrl?: string; env?: Record<string, string> } {
+  if (!mode.startsWith('postgres')) return {}
+  const postgresUrl = process.env.DATABASE_URL
+  const redisUrl = process.env.REDIS_URL
+  if (!postgresUrl || !redisUrl) throw new Error(`--profile=${mode} needs DATABASE_URL and REDIS_URL`)
+  return { postgresUrl, redisUrl, env: { TOLLGATE_REDIS_PREFIX: `bench-prof-${randomBytes(4).toString('hex')}:` } }
+}
+
 /** One gateway process per phase, so each profile shows one kind of traffic. */
 export async function profileGateway(mode: ProfiledSubject, deps: ProfileDeps): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-prof-'))
-  const mock = await deps.startMock()
+  const pinning = pinLoadSide()
+  const mock = await deps.startMock(pinning?.load)
   const resultsDir = fileURLToPath(new URL('results/', import.meta.url))
   mkdirSync(resultsDir, { recursive: true })
   const sections: string[] = []
@@ -41,8 +53,8 @@ export async function profileGateway(mode: ProfiledSubject, deps: ProfileDeps): 
       const nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${profDir}`]
       const gateway =
         mode === 'bare'
-          ? { ...(await deps.startBare(mock.url, nodeFlags)), authorization: 'Bearer sk-mock' }
-          : { ...(await startGateway({ mode, mockUrl: mock.url, dir, nodeFlags })), authorization: `Bearer ${benchConsumerKey}` }
+          ? { ...(await deps.startBare(mock.url, nodeFlags, pinning?.target)), authorization: 'Bearer sk-mock' }
+          : { ...(await startGateway({ mode, mockUrl: mock.url, dir, nodeFlags, cpus: pinning?.target, ...storeOf(mode) })), authorization: `Bearer ${benchConsumerKey}` }
       process.stderr.write(`bench: profiling ${mode === 'bare' ? 'bare proxy' : `gateway (${mode})`} — ${phase.name} c=${phase.concurrency} … `)
       const result = await runLoad({
         origin: gateway.url,

@@ -1,14 +1,18 @@
 /**
- * `npm run bench`: the mock upstream direct, a bare undici pass-through proxy and the gateway
- * (plain, and with wallet enforcement; on Postgres + Redis too when DATABASE_URL and REDIS_URL
- * are set), measured in the same run on loopback, at concurrency 1 and 64, non-stream and
- * stream. Every system under test is its own process; the load generator runs here.
- * With Postgres + Redis, a scale section too: 4 gateway processes on that backend sharing one
+ * `npm run bench`: the mock upstream direct, the bare-inspect proxy (the floor: parse the request,
+ * parse the usage) and the gateway, plain and enforced (wallet + hard budget), on SQLite and (when
+ * DATABASE_URL and REDIS_URL are set) on Redis + PostgreSQL, measured in the same run on loopback
+ * with realistic bodies (a system prompt and ~1 KiB), at concurrency 1 and 64, chat and stream.
+ * Every proxy is its own process pinned to one CPU; the load generator (here) and the mock are
+ * pinned to the other, so CPU µs per request of each proxy, and its ratio to bare-inspect, are
+ * the figures to compare. With `--scale`: 4 gateway processes on Redis + PostgreSQL sharing one
  * wallet, the c=64 load spread round-robin over them, against the 1-process row.
  *
  *   npm run bench                       # the full run (a few minutes on 2 cores)
  *   npm run bench -- --quick            # a tenth of the requests: a smoke test
- *   npm run bench -- --profile[=enforced|=bare]   # CPU-profile the gateway (or the bare proxy) under load: hotspots
+ *   npm run bench -- --scale            # also 4 gateway processes on Postgres + Redis against 1
+ *   npm run bench -- --streams          # 2,000 concurrent 1-second streams: direct, bare-inspect, gateway
+ *   npm run bench -- --profile[=plain|=postgres|=bare]   # CPU-profile the enforced gateway (or another) under load: hotspots
  *   npm run bench -- exports [--quick]  # 1,000,000 events exported as CSV within 256 MiB RSS (bench/exports.ts)
  *   npm run bench -- --ingest           # POST /v1/events throughput of one process on SQLite (bench/ingest.ts)
  *   npm run bench -- --usage-views [--events=N]   # the console's usage views over 1M events (usage-views.ts)
@@ -21,10 +25,12 @@ import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
+import pg from 'pg'
 import { allocateBenchWallet, benchConsumerKey, startGateway, type Gateway, type GatewayMode } from './gateway.js'
 import { runLoad, type LoadResult } from './load.js'
-import { cpuTimeNs, spawnChild, unexpectedExits, type Child } from './procs.js'
+import { cpuTimeNs, pinLoadSide, spawnChild, unexpectedExits, type Child } from './procs.js'
 import { profileGateway } from './profile-run.js'
+import { streamsCase } from './streams.js'
 import { benchIngest } from './ingest.js'
 import { usageViewsBench } from './usage-views.js'
 import {
@@ -34,11 +40,13 @@ import {
   enforcedTarget,
   gatewayTarget,
   markdown,
+  postgresPlainTarget,
   postgresTarget,
   scaleMarkdown,
   scenarioLabel,
   toRows,
   toScaleRows,
+  type Check,
   type Measured,
   type ScaleMeasured,
   type Scenario,
@@ -53,6 +61,7 @@ interface Target {
 }
 
 const quick = process.argv.includes('--quick')
+const withScale = process.argv.includes('--scale')
 const scale = quick ? 0.1 : 1
 const runDurationMsMax = 30_000
 /** Whatever happens, the bench ends (and kills its children) after this long. */
@@ -72,25 +81,41 @@ const scenarios: Scenario[] = [
 /** The scale section measures the c=64 scenarios only: one client stream cannot load several processes. */
 const scaleScenarios = scenarios.filter((s) => s.concurrency === 64)
 
-export function chatBody(stream: boolean): string {
+/**
+ * What a real client sends: a system prompt and about 1 KiB of user text, an output cap. A short
+ * toy prompt would flatter every per-byte cost (parsing, copying, counting).
+ */
+const userText = (() => {
+  const paragraph =
+    'Here are the notes from this week\'s on-call shift. Tuesday: the nightly export to the data warehouse ran twice because ' +
+    'a retry fired before the first attempt had released its lock; totals were deduplicated by hand. Wednesday: latency on the ' +
+    'search endpoint rose after a cache node was replaced; warming it by replaying the previous hour of queries fixed it. '
+  let text = 'Turn these notes into three bullet points for the team update, one line each. '
+  while (text.length < 1024) text += paragraph
+  return text.slice(0, 1024)
+})()
+
+export function chatBody(stream: boolean, maxTokens = 256): string {
   return JSON.stringify({
     model: 'gpt-4o-mini',
     messages: [
-      { role: 'system', content: 'You are a terse assistant.' },
-      { role: 'user', content: 'Summarise the benefits of reserving the worst-case cost before calling a model.' },
+      { role: 'system', content: 'You are the assistant of a platform engineering team. Answer precisely, in plain English, and keep it short.' },
+      { role: 'user', content: userText },
     ],
+    max_tokens: maxTokens,
+    temperature: 0.2,
     // Sent by the client so every path carries the same bytes (the gateway would add it otherwise).
     ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
   })
 }
 
-export async function startMock(): Promise<{ child: Child; url: string }> {
-  const child = spawnChild('mock upstream', [...tsxImport, join(benchDir, 'mock-server.ts')])
+export async function startMock(cpus?: string, streamChunkDelayMs = 0): Promise<{ child: Child; url: string }> {
+  const child = spawnChild('mock upstream', [...tsxImport, join(benchDir, 'mock-server.ts'), '0', String(streamChunkDelayMs)], process.env, cpus)
   return { child, url: await child.waitFor(/MOCK_URL=(\S+)/) }
 }
 
-async function startBare(mockUrl: string, nodeFlags: readonly string[] = []): Promise<{ child: Child; url: string }> {
-  const child = spawnChild('bare proxy', [...nodeFlags, ...tsxImport, join(benchDir, 'bare-proxy.ts'), mockUrl])
+async function startBare(mockUrl: string, nodeFlags: readonly string[] = [], cpus?: string): Promise<{ child: Child; url: string }> {
+  const child = spawnChild('bare-inspect proxy', [...nodeFlags, ...tsxImport, join(benchDir, 'bare-proxy.ts'), mockUrl], process.env, cpus)
   return { child, url: await child.waitFor(/BARE_URL=(\S+)/) }
 }
 
@@ -147,22 +172,56 @@ async function smokeTest(target: Target): Promise<string> {
   return cost === null ? '' : `cost ${cost} USD${reserved === null ? '' : `, reserved ${reserved} USD`}`
 }
 
-async function tryGateway(mode: GatewayMode, mockUrl: string, dir: string, notes: string[], redisPrefix: string): Promise<Gateway | undefined> {
-  if (mode === 'postgres') {
+async function tryGateway(mode: GatewayMode, mockUrl: string, dir: string, notes: string[], redisPrefix: string, cpus: string | undefined): Promise<Gateway | undefined> {
+  if (mode.startsWith('postgres')) {
     const postgresUrl = process.env.DATABASE_URL
     const redisUrl = process.env.REDIS_URL
     if (!postgresUrl || !redisUrl) {
-      notes.push('gateway on Postgres + Redis: skipped (set DATABASE_URL and REDIS_URL to include it)')
+      notes.push(`gateway on Postgres + Redis (${mode}): skipped (set DATABASE_URL and REDIS_URL to include it)`)
       return undefined
     }
     try {
-      return await startGateway({ mode, mockUrl, dir, postgresUrl, redisUrl, env: { TOLLGATE_REDIS_PREFIX: redisPrefix } })
+      // A schema and key prefix per gateway: the plain one must not see (or undeclare) the enforced one's budget.
+      const schemaUrl = await freshPostgresSchema(postgresUrl, mode)
+      return await startGateway({ mode, mockUrl, dir, postgresUrl: schemaUrl, redisUrl, cpus, env: { TOLLGATE_REDIS_PREFIX: `${redisPrefix}${mode}:` } })
     } catch (error) {
-      notes.push(`gateway on Postgres + Redis: did not start, skipped — ${firstLines((error as Error).message, 6)}`)
+      notes.push(`gateway on Postgres + Redis (${mode}): did not start, skipped — ${firstLines((error as Error).message, 6)}`)
       return undefined
     }
   }
-  return startGateway({ mode, mockUrl, dir })
+  return startGateway({ mode, mockUrl, dir, cpus })
+}
+
+const benchSchemas: string[] = []
+
+/** Creates `tg_bench_<mode>_<random>` and returns a URL whose connections use it; dropped at the end (dropBenchSchemas). */
+async function freshPostgresSchema(url: string, mode: string): Promise<string> {
+  const schema = `tg_bench_${mode.replace(/\W/g, '_')}_${randomBytes(4).toString('hex')}`
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    await client.query(`CREATE SCHEMA ${schema}`)
+  } finally {
+    await client.end()
+  }
+  benchSchemas.push(schema)
+  const withSchema = new URL(url)
+  withSchema.searchParams.set('options', `-c search_path=${schema}`)
+  return withSchema.toString()
+}
+
+async function dropBenchSchemas(): Promise<void> {
+  const url = process.env.DATABASE_URL
+  if (!url || benchSchemas.length === 0) return
+  const client = new pg.Client({ connectionString: url })
+  try {
+    await client.connect()
+    for (const schema of benchSchemas.splice(0)) await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+  } catch (error) {
+    process.stderr.write(`bench: could not drop the bench schemas: ${(error as Error).message}\n`)
+  } finally {
+    await client.end().catch(() => {})
+  }
 }
 
 /**
@@ -262,10 +321,16 @@ async function benchmark(): Promise<void> {
   const started = performance.now()
   // Keys of its own, deleted at the end, so runs never share or leave Redis state behind.
   const oneProcessRedisPrefix = `bench-${randomBytes(4).toString('hex')}:`
+  const pinning = pinLoadSide()
+  notes.push(
+    pinning
+      ? `pinned: each proxy to CPU ${pinning.target}, the load generator and the mock upstream to CPU ${pinning.load} (taskset)`
+      : 'not pinned (fewer than 2 CPUs, no taskset, or TOLLGATE_BENCH_PIN=0): CPU per request is noisier',
+  )
   try {
-    const mock = await startMock()
+    const mock = await startMock(pinning?.load)
     children.push(mock.child)
-    const bare = await startBare(mock.url)
+    const bare = await startBare(mock.url, [], pinning?.target)
     children.push(bare.child)
     const targets: Target[] = [
       { name: directTarget, origin: mock.url, authorization: 'Bearer sk-mock', pid: undefined },
@@ -274,10 +339,11 @@ async function benchmark(): Promise<void> {
     const gatewayModes: Array<[GatewayMode, string]> = [
       ['plain', gatewayTarget],
       ['enforced', enforcedTarget],
+      ['postgres-plain', postgresPlainTarget],
       ['postgres', postgresTarget],
     ]
     for (const [mode, name] of gatewayModes) {
-      const gateway = await tryGateway(mode, mock.url, dir, notes, oneProcessRedisPrefix)
+      const gateway = await tryGateway(mode, mock.url, dir, notes, oneProcessRedisPrefix, pinning?.target)
       if (!gateway) continue
       children.push(gateway.child)
       targets.push({ name, origin: gateway.url, authorization: `Bearer ${benchConsumerKey}`, pid: gateway.child.pid })
@@ -288,6 +354,7 @@ async function benchmark(): Promise<void> {
     }
 
     const measured: Measured[] = []
+    const tripChecks: Check[] = []
     for (const scenario of scenarios) {
       for (const target of targets) {
         process.stderr.write(`bench: ${scenarioLabel(scenario)} → ${target.name} … `)
@@ -297,7 +364,13 @@ async function benchmark(): Promise<void> {
         const tripsAfter = await redisRoundTrips(target)
         if (tripsBefore !== undefined && tripsAfter !== undefined) {
           const perRequest = (tripsAfter - tripsBefore) / (m.load.requests + scenario.warmupRequests)
-          notes.push(`${target.name}, ${scenarioLabel(scenario)}: ${perRequest.toFixed(2)} Redis round trips per request (reserve + settle)`)
+          notes.push(`${target.name}, ${scenarioLabel(scenario)}: ${perRequest.toFixed(2)} Redis round trips per request`)
+          // Enforced: one to reserve, one to settle. The counter also holds the background work
+          // (journal drain, expiry sweep), a few trips per second whatever the load: judged at
+          // c=64, where that is a few hundredths per call, and only noted at c=1.
+          if (target.name === postgresTarget && scenario.concurrency > 1) {
+            tripChecks.push({ name: `${target.name}, ${scenarioLabel(scenario)}: Redis round trips per call`, target: '2 (reserve, settle)', actual: perRequest.toFixed(2), pass: perRequest >= 2 && perRequest < 2.1 })
+          }
         }
         process.stderr.write(`${m.load.requestsPerS.toFixed(0)} req/s, p50 ${m.load.latencyMs.p50.toFixed(3)} ms${m.load.errors ? `, ${m.load.errors} errors (${m.load.firstError})` : ''}\n`)
       }
@@ -307,7 +380,9 @@ async function benchmark(): Promise<void> {
     // Scale section: only next to a measured 1-process pg+redis gateway. The processes measured
     // above are stopped first, so the 4 gateways have the cores to themselves (the mock stays).
     let scaleMeasured: ScaleMeasured[] = []
-    if (targets.some((t) => t.name === postgresTarget)) {
+    if (!withScale) {
+      notes.push(`scale section (${scaleProcesses} gateway processes on Postgres + Redis): not run (\`npm run bench -- --scale\`)`)
+    } else if (targets.some((t) => t.name === postgresTarget)) {
       await Promise.all(children.filter((c) => c !== mock.child).map((c) => c.stop()))
       scaleMeasured = await runScaleSection(mock, dir, notes)
     } else {
@@ -320,7 +395,7 @@ async function benchmark(): Promise<void> {
       const trips = r.redisRoundTripsPerRequest === undefined ? '' : `; ${r.redisRoundTripsPerRequest.toFixed(2)} Redis round trips per request`
       notes.push(`${r.processes} × ${postgresTarget}, ${r.scenario}: gateway CPU µs/req ${byProcess}${spread}${trips}`)
     }
-    const checkList = checks(rows)
+    const checkList = [...checks(rows), ...tripChecks]
     for (const death of unexpectedExits()) {
       process.stderr.write(`bench: ${death}\n`)
       notes.push(`${firstLines(death, 1)} — figures after that are not to be trusted`)
@@ -352,6 +427,7 @@ async function benchmark(): Promise<void> {
   } finally {
     await Promise.all(children.map((c) => c.stop()))
     await deleteRedisKeys(oneProcessRedisPrefix)
+    await dropBenchSchemas()
     rmSync(dir, { recursive: true, force: true })
   }
 }
@@ -418,7 +494,9 @@ function firstLines(text: string, count: number): string {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 const profileArg = process.argv.find((a) => a.startsWith('--profile'))
-const profiled = profileArg === '--profile=enforced' ? 'enforced' : profileArg === '--profile=bare' ? 'bare' : 'plain'
+const profiledChoices = { '--profile': 'enforced', '--profile=enforced': 'enforced', '--profile=plain': 'plain', '--profile=postgres': 'postgres', '--profile=bare': 'bare' } as const
+const profiled = profiledChoices[(profileArg ?? '--profile') as keyof typeof profiledChoices]
+if (profiled === undefined) throw new Error(`unknown ${profileArg}: use --profile, --profile=plain, --profile=postgres or --profile=bare`)
 const usageViews = process.argv.includes('--usage-views')
 /** Writing 1M events into two stores takes a while on a shared 2-core machine. */
 const deadlineMs = usageViews ? 6 * benchDeadlineMs : benchDeadlineMs
@@ -436,9 +514,11 @@ const main = usageViews
     ? import('./exports.js').then((m) => m.exportsBenchmark())
     : process.argv.includes('--ingest')
       ? benchIngest({ quick })
-      : profileArg === undefined
-        ? benchmark()
-        : profileGateway(profiled, { startMock, startBare, chatBody })
+      : profileArg !== undefined
+        ? profileGateway(profiled, { startMock, startBare, chatBody })
+        : process.argv.includes('--streams')
+          ? streamsCase({ startMock, startBare, chatBody })
+          : benchmark()
 main.then(
   () => process.exit(0),
   (error: unknown) => {

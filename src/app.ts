@@ -9,7 +9,7 @@ import { DEFAULTS, type Config, type ConsumerGroup, type ProviderTarget } from '
 import { systemClock, type Clock } from './lib/clock.js'
 import { newId } from './lib/ids.js'
 import { createLogger, type Logger } from './observability/logger.js'
-import { createMetrics, registerStoreCounters, type Metrics, type StoreCounters } from './observability/metrics.js'
+import { createMetrics, registerStoreCounters, registerUpstreamPoolGauges, type Metrics, type StoreCounters } from './observability/metrics.js'
 import { AdminAuth, ConsumerDirectory, DEFAULT_ORG, Sessions, generateKey, hashKey, keyPrefix, type AuthStore, type SessionStore } from './auth/index.js'
 import { PriceBook } from './pricing/index.js'
 import { ExpirySweeper, FundsSignal, type IdempotencyStore, type LedgerStore } from './ledger/index.js'
@@ -193,6 +193,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     await tickets.sendDigests(100)
   }
   const pools = new UpstreamPools()
+  registerUpstreamPoolGauges(metrics, pools)
   const exports = new ExportRunner({
     store: stores.exports,
     source: stores.exports,

@@ -22,6 +22,12 @@ export const DEFAULTS = {
   target: {
     /** Long generations (reasoning models, big outputs) can legitimately take minutes. */
     timeoutMs: 600_000,
+    /**
+     * Open connections to one target's origin at most. LLM streams hold a connection for their
+     * whole length (seconds to minutes), so this bounds concurrent calls per target and process:
+     * high enough that 2,000+ concurrent streams never wait for a free connection.
+     */
+    connectionsMax: 8_192,
     /** Each follows its official SDK's convention: OpenAI's includes `/v1`, Anthropic's does not. */
     baseUrl: {
       openai: 'https://api.openai.com/v1',
@@ -104,6 +110,8 @@ export const LIMITS = {
   bodyLimitBytesMax: 100 * 1024 * 1024,
   timeoutMsMin: 1_000,
   timeoutMsMax: 3_600_000,
+  connectionsMaxMin: 1,
+  connectionsMaxMax: 65_536,
   holdTimeoutMsMax: 300_000,
   thresholdPercentMin: 1,
   thresholdPercentMax: 1000,

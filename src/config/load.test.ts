@@ -50,7 +50,7 @@ describe('example configs load as written', () => {
   it('a config of consumer groups and cost tracking only (no providers) loads and serves from the mock', () => {
     const config = loadConfigFile(fixture('layered-caps.yaml'), { env: {} })
     expect(config.targets).toEqual([
-      { id: 'mock', provider: 'mock', baseUrl: undefined, apiKey: undefined, apiKeyEnv: undefined, timeoutMs: 600_000 },
+      { id: 'mock', provider: 'mock', baseUrl: undefined, apiKey: undefined, apiKeyEnv: undefined, timeoutMs: 600_000, connectionsMax: 8_192 },
     ])
     expect(config.consumerGroups.map((g) => [g.name, g.teamId, g.apiKeyHash])).toEqual([
       ['engineering', 'team_engineering', sha256('kt_cg_engineering_abc123')],
@@ -86,6 +86,7 @@ describe('example configs load as written', () => {
         apiKey: 'sk-live',
         apiKeyEnv: 'OPENAI_API_KEY',
         timeoutMs: 600_000,
+        connectionsMax: 8_192,
       },
     ])
     expect(config.consumerGroups).toHaveLength(1)
@@ -262,7 +263,7 @@ describe('defaults', () => {
       source: 'minimal.yaml',
       server: { host: '127.0.0.1', port: 4100, bodyLimitBytes: 4_194_304 },
       storage: { kind: 'sqlite', path: './data/tollgate.db' },
-      targets: [{ id: 'mock', provider: 'mock', baseUrl: undefined, apiKey: undefined, apiKeyEnv: undefined, timeoutMs: 600_000 }],
+      targets: [{ id: 'mock', provider: 'mock', baseUrl: undefined, apiKey: undefined, apiKeyEnv: undefined, timeoutMs: 600_000, connectionsMax: 8_192 }],
       consumerGroups: [],
       costTracking: { enabled: true, walletEnforcement: false, budgetAlerts: [] },
       models: [],
@@ -317,6 +318,7 @@ describe('defaults', () => {
         apiKey: 'sk-ant',
         apiKeyEnv: 'ANTHROPIC_API_KEY',
         timeoutMs: 600_000,
+        connectionsMax: 8_192,
       },
     ])
     expect(builtInConfig({ OPENAI_API_KEY: 'sk', ANTHROPIC_API_KEY: 'sk-ant' }).targets.map((t) => t.id)).toEqual([

@@ -14,9 +14,10 @@ export function normalizeTargets(inputs: readonly TargetInput[] | undefined, ctx
 
 function normalizeTarget(input: TargetInput, path: string, ctx: Context): ProviderTarget {
   const timeoutMs = input.timeout_ms ?? DEFAULTS.target.timeoutMs
+  const connectionsMax = input.connections_max ?? DEFAULTS.target.connectionsMax
   if (input.provider === 'mock') {
     const baseUrl = input.base_url === undefined ? undefined : stripTrailingSlash(input.base_url)
-    return { id: input.id, provider: 'mock', baseUrl, apiKey: baseUrl === undefined ? undefined : 'mock', apiKeyEnv: undefined, timeoutMs }
+    return { id: input.id, provider: 'mock', baseUrl, apiKey: baseUrl === undefined ? undefined : 'mock', apiKeyEnv: undefined, timeoutMs, connectionsMax }
   }
   const baseUrl = stripTrailingSlash(
     input.provider === 'openai-compatible' ? input.base_url : input.base_url ?? DEFAULTS.target.baseUrl[input.provider],
@@ -32,7 +33,7 @@ function normalizeTarget(input: TargetInput, path: string, ctx: Context): Provid
     apiKeyEnv = DEFAULTS.target.secretEnv[input.provider]
     apiKey = ctx.resolveSecret(apiKeyEnv, path, ` (read because the target has no secret_key_ref)`)
   }
-  return { id: input.id, provider: input.provider, baseUrl, apiKey, apiKeyEnv, timeoutMs }
+  return { id: input.id, provider: input.provider, baseUrl, apiKey, apiKeyEnv, timeoutMs, connectionsMax }
 }
 
 function stripTrailingSlash(url: string): string {
@@ -57,6 +58,7 @@ export function builtInTargets(env: NodeJS.ProcessEnv): ProviderTarget[] {
       apiKey,
       apiKeyEnv,
       timeoutMs: DEFAULTS.target.timeoutMs,
+      connectionsMax: DEFAULTS.target.connectionsMax,
     })
   }
   if (targets.length > 0) return targets
@@ -68,6 +70,7 @@ export function builtInTargets(env: NodeJS.ProcessEnv): ProviderTarget[] {
       apiKey: undefined,
       apiKeyEnv: undefined,
       timeoutMs: DEFAULTS.target.timeoutMs,
+      connectionsMax: DEFAULTS.target.connectionsMax,
     },
   ]
 }

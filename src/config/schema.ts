@@ -47,6 +47,7 @@ const usdAmount = z.union([z.number(), z.string()], {
 const targetCommon = {
   id: nonEmpty,
   timeout_ms: intIn(LIMITS.timeoutMsMin, LIMITS.timeoutMsMax).optional(),
+  connections_max: intIn(LIMITS.connectionsMaxMin, LIMITS.connectionsMaxMax).optional(),
 }
 
 export const targetSchema = z.discriminatedUnion(

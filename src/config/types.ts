@@ -15,6 +15,8 @@ export interface ProviderTarget {
   readonly apiKey: string | undefined
   readonly apiKeyEnv: string | undefined
   readonly timeoutMs: number
+  /** Open connections to the target's origin at most, per process; calls beyond wait for one (tollgate_upstream_queued_requests). */
+  readonly connectionsMax: number
 }
 
 export type InsufficientFundsPolicy = 'refuse' | 'hold'

@@ -21,6 +21,34 @@ export interface Metrics {
   readonly ledgerDriftMicros: Gauge
 }
 
+/** Upstream pool state per target, read on scrape (proxy/upstream.ts). */
+export interface UpstreamPoolGauges {
+  stats(): ReadonlyArray<{ target: string; queued: number; running: number; connected: number }>
+}
+
+/**
+ * `tollgate_upstream_queued_requests{target}`: calls waiting inside the gateway for a free
+ * connection to their target (its `connections_max` is reached); with the running calls and open
+ * connections, so a limit set too low shows before latency does.
+ */
+export function registerUpstreamPoolGauges(metrics: Metrics, pools: UpstreamPoolGauges): void {
+  const gauge = (name: string, help: string, pick: (s: { queued: number; running: number; connected: number }) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['target'],
+      registers: [metrics.registry],
+      collect() {
+        this.reset()
+        for (const s of pools.stats()) this.set({ target: s.target }, pick(s))
+      },
+    })
+  }
+  gauge('tollgate_upstream_queued_requests', 'Calls waiting for a free upstream connection (the target\'s connections_max is reached)', (s) => s.queued)
+  gauge('tollgate_upstream_running_requests', 'Calls on an upstream connection, being sent or answered', (s) => s.running)
+  gauge('tollgate_upstream_connections', 'Open connections to the upstream', (s) => s.connected)
+}
+
 /** Counters kept by a store (Redis commands and round trips), exposed as Prometheus counters on scrape. */
 export interface StoreCounters {
   redisRoundTrips(): number

@@ -56,7 +56,7 @@ export async function dispatch(input: DispatchInput): Promise<Measured> {
   const { call, sink } = input
   let response: Dispatcher.ResponseData
   try {
-    response = await input.pools.get(input.upstream.origin, input.routed.target.timeoutMs).request({
+    response = await input.pools.get(input.routed.target, input.upstream.origin).request({
       method: 'POST',
       path: input.upstream.path,
       headers: input.upstream.headers,

@@ -149,7 +149,7 @@ async function modelsHandler(request: FastifyRequest, reply: FastifyReply, deps:
     const upstream = buildUpstreamRequest({ endpoint: 'models', provider: target.provider, baseUrl: target.baseUrl!, apiKey: target.apiKey, body: {}, clientHeaders: {} })
     if (flavor === 'anthropic') upstream.headers['anthropic-version'] ??= anthropicVersionDefault
     try {
-      const response = await deps.pools.get(upstream.origin).request({ method: 'GET', path: upstream.path, headers: upstream.headers })
+      const response = await deps.pools.get(target, upstream.origin).request({ method: 'GET', path: upstream.path, headers: upstream.headers })
       const text = await response.body.text()
       if (response.statusCode === 200) {
         const listed = JSON.parse(text) as { data?: Array<{ id: string; created?: number; created_at?: string; owned_by?: string }> }

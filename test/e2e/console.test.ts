@@ -129,6 +129,19 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     await shoot('top')
   })
 
+  it('lists usage events newest first; selecting one shows where its numbers came from', async () => {
+    const [newest] = (await admin('GET', '/v1/usage/events?limit=1')).body.data
+    expect(newest).toBeDefined()
+    await open('/usage/events', 'Events')
+    const table = page.getByTestId('events-table')
+    await table.getByRole('button', { name: `Event ${newest.request_id}`, exact: false }).click({ timeout: UI_TIMEOUT_MS })
+    const details = page.getByTestId('event-details')
+    await details.getByRole('heading', { name: `Event ${formatUsd(newest.cost_usd)}` }).waitFor({ timeout: UI_TIMEOUT_MS })
+    expect(await details.textContent()).toContain(newest.usage_source)
+    expect(await details.getByTestId('cost-breakdown').count()).toBe(newest.cost_breakdown ? 1 : 0)
+    await shoot('events')
+  })
+
   it('creates a budget: the API names a bad amount on its field, then the new gauge appears', async () => {
     await open('/usage/budgets', 'Budgets')
     await page.getByTestId('budget-Growth daily').waitFor({ timeout: UI_TIMEOUT_MS })

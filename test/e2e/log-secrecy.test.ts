@@ -64,7 +64,7 @@ describe('logs', () => {
     const { lines, logger } = capturedLogger()
     const closedPort = await freePort()
     // The only target points at a port nobody listens on.
-    const targets = [{ id: 'mock', provider: 'mock' as const, baseUrl: `http://127.0.0.1:${closedPort}/v1`, apiKey: PROVIDER_KEY, apiKeyEnv: undefined, timeoutMs: 5_000 }]
+    const targets = [{ id: 'mock', provider: 'mock' as const, baseUrl: `http://127.0.0.1:${closedPort}/v1`, apiKey: PROVIDER_KEY, apiKeyEnv: undefined, timeoutMs: 5_000, connectionsMax: 16 }]
     const unreachable = await startTestGateway({ logger, configOverrides: { targets } })
     onTestFinished(() => unreachable.close())
 

@@ -121,11 +121,7 @@ interface QueuedMove {
 
 export class SqliteLedgerStore implements LedgerStore {
   private readonly sql
-  private readonly reserveTx
   private readonly resolveTx
-  private readonly allocateTx
-  private readonly recordSpendTx
-  private readonly commitTx
   /** Money moves waiting for the next group commit. */
   private queue: QueuedMove[] = []
   /** Resolves once the moves queued so far have committed: reads wait for it (read-your-writes). */
@@ -185,18 +181,18 @@ export class SqliteLedgerStore implements LedgerStore {
            spent_micros = min(spent_micros + @spent, ${Number.MAX_SAFE_INTEGER})`,
       ),
     }
-    this.reserveTx = db.transaction((request: ReserveRequest) => this.reserveInTx(request))
     this.resolveTx = db.transaction(
       (id: string, outcome: 'settled' | 'voided' | 'expired', actual: number, atMs: number) =>
         this.resolveInTx(id, outcome, actual, atMs),
     )
-    this.allocateTx = db.transaction((request: AllocateRequest) => this.allocateInTx(request))
-    this.recordSpendTx = db.transaction((budgets: readonly BudgetCounterRef[], amount: number) =>
-      this.bumpCounters(budgets, 0, amount),
-    )
-    this.commitTx = db.transaction((commit: CallCommit) => this.commitInTx(commit))
     this.inSavepoint = db.transaction((run: () => unknown) => run())
     this.commitQueued = db.transaction((moves: readonly QueuedMove[], outcomes: Array<{ value?: unknown; error?: unknown }>) => {
+      // Alone in its transaction, a move needs no savepoint: if it throws, the whole transaction
+      // rolls back (commitMoves rejects it), which is all a savepoint would have undone.
+      if (moves.length === 1) {
+        outcomes.push({ value: moves[0]!.run() })
+        return
+      }
       for (const move of moves) {
         try {
           // Nested: a savepoint per move, so one failing move rolls back alone.
@@ -249,7 +245,7 @@ export class SqliteLedgerStore implements LedgerStore {
     try {
       this.commitQueued.immediate(moves, outcomes)
     } catch (error) {
-      // The transaction itself failed (the lock could not be had): none of the moves happened.
+      // The transaction failed (the lock could not be had, or its only move threw): none of the moves happened.
       for (const move of moves) move.reject(error)
       return
     }
@@ -261,7 +257,7 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async allocate(request: AllocateRequest): Promise<Wallet> {
-    return this.enqueue(() => this.allocateTx(request))
+    return this.enqueue(() => this.allocateInTx(request))
   }
 
   async getWallet(walletId: string): Promise<Wallet | undefined> {
@@ -287,16 +283,16 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
-    return this.enqueue(() => this.reserveTx(request))
+    return this.enqueue(() => this.reserveInTx(request))
   }
 
   async settle(_orgId: string, reservationId: string, actualMicros: Micros, atMs: number): Promise<ResolveResult> {
     assert(Number.isSafeInteger(actualMicros) && actualMicros >= 0, `actual: ${actualMicros}`)
-    return this.enqueue(() => this.resolveTx(reservationId, 'settled', actualMicros, atMs))
+    return this.enqueue(() => this.resolveInTx(reservationId, 'settled', actualMicros, atMs))
   }
 
   async void(_orgId: string, reservationId: string, atMs: number): Promise<ResolveResult> {
-    return this.enqueue(() => this.resolveTx(reservationId, 'voided', 0, atMs))
+    return this.enqueue(() => this.resolveInTx(reservationId, 'voided', 0, atMs))
   }
 
   /**
@@ -307,7 +303,7 @@ export class SqliteLedgerStore implements LedgerStore {
    */
   async commit(commit: CallCommit): Promise<CommitResult> {
     if (commit.resolve) assert(Number.isSafeInteger(commit.resolve.actualMicros) && commit.resolve.actualMicros >= 0, `actual: ${commit.resolve.actualMicros}`)
-    return this.enqueue(() => this.commitTx(commit))
+    return this.enqueue(() => this.commitInTx(commit))
   }
 
   async expireOverdue(nowMs: number, limit: number): Promise<ResolveResult[]> {
@@ -331,7 +327,7 @@ export class SqliteLedgerStore implements LedgerStore {
 
   async recordSpend(_orgId: string, budgets: readonly BudgetCounterRef[], amountMicros: Micros): Promise<BudgetCrossing[]> {
     if (budgets.length === 0 || amountMicros === 0) return []
-    return this.enqueue(() => this.recordSpendTx(budgets, amountMicros))
+    return this.enqueue(() => this.bumpCounters(budgets, 0, amountMicros))
   }
 
   async budgetSpend(
@@ -503,7 +499,8 @@ export class SqliteLedgerStore implements LedgerStore {
   private bumpCounters(budgets: readonly BudgetCounterRef[], reserved: number, spent: number): BudgetCrossing[] {
     const crossings: BudgetCrossing[] = []
     for (const b of budgets) {
-      const before = this.sql.counter.get(b.budgetId, b.periodKey)
+      // Only a spend reports a crossing, so only a spend needs the counter as it was.
+      const before = spent > 0 ? this.sql.counter.get(b.budgetId, b.periodKey) : undefined
       this.sql.upsertCounter.run({
         budgetId: b.budgetId,
         periodKey: b.periodKey,
