@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { toUsd } from '../money/index.js'
-import { USAGE_GROUP_BY, type UsageGroupBy, type UsageTotals } from '../usage/index.js'
+import { USAGE_GROUP_BY, type UsageGroupBy, type UsageSeriesPoint, type UsageTotals } from '../usage/index.js'
 import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { principalOf, teamFilter } from './principal.js'
@@ -117,6 +117,22 @@ function presentTotals(t: UsageTotals) {
   }
 }
 
+/**
+ * Series points on the wire: one object each, and one ISO string per bucket (a report over a week
+ * by user has thousands of points in 168 buckets).
+ */
+function presentSeries(series: readonly UsageSeriesPoint[]) {
+  const instants = new Map<number, string>()
+  return series.map((p) => {
+    let bucketStart = instants.get(p.bucketStartMs)
+    if (bucketStart === undefined) {
+      bucketStart = new Date(p.bucketStartMs).toISOString()
+      instants.set(p.bucketStartMs, bucketStart)
+    }
+    return { bucket_start: bucketStart, key: p.key, ...presentTotals(p) }
+  })
+}
+
 function range(from: number | undefined, to: number | undefined, nowMs: number) {
   const toMs = to ?? nowMs + 1
   const fromMs = from ?? toMs - 7 * DAY_MS
@@ -180,7 +196,7 @@ export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       group_by: q.group_by,
       totals: presentTotals(result.totals),
       groups: result.groups.map((g) => ({ key: g.key, ...presentTotals(g) })),
-      series: result.series.map((p) => ({ bucket_start: new Date(p.bucketStartMs).toISOString(), key: p.key, ...presentTotals(p) })),
+      series: presentSeries(result.series),
       spikes: await spikesOf(deps, principal, q, fromMs, toMs),
     }
   })

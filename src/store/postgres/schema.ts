@@ -9,6 +9,7 @@
  * reservation (another process's journal was slower, or lost with a killed process) inserts the
  * final row and applies the net effect; the late reservation is then a no-op.
  */
+import { rollupTableSql, rollupUpsertFromSql } from '../rows/usage-rollups.js'
 import { exportJobsSchema } from './export-store.js'
 
 export interface PostgresMigration {
@@ -373,6 +374,25 @@ const sessions = `
   CREATE INDEX console_sessions_expiry ON console_sessions (expires_at_ms);
 `
 
+/**
+ * Hourly and daily sums per dimension (src/store/rows/usage-rollups.ts). A statement trigger adds
+ * each INSERT's new rows (only those inserted: ON CONFLICT DO NOTHING skips are not in the
+ * transition table) in the same transaction, aggregated once per statement; the migration builds
+ * them from the events already stored.
+ */
+const usageRollups = `
+  ${rollupTableSql()}
+  CREATE FUNCTION usage_rollups_apply() RETURNS trigger LANGUAGE plpgsql AS $fn$
+  BEGIN
+    ${rollupUpsertFromSql('inserted_events')};
+    RETURN NULL;
+  END
+  $fn$;
+  CREATE TRIGGER usage_rollups_on_insert AFTER INSERT ON usage_events
+    REFERENCING NEW TABLE AS inserted_events FOR EACH STATEMENT EXECUTE FUNCTION usage_rollups_apply();
+  ${rollupUpsertFromSql('usage_events')};
+`
+
 export const postgresMigrations: readonly PostgresMigration[] = [
   { id: 'ledger-0001', sql: ledger },
   { id: 'ledger-0002-journal', sql: journalFunction },
@@ -566,4 +586,5 @@ export const postgresMigrations: readonly PostgresMigration[] = [
     `,
   },
   { id: 'exports-0001-jobs', sql: exportJobsSchema },
+  { id: 'usage-0004-rollups', sql: usageRollups },
 ]

@@ -1,11 +1,14 @@
 /**
  * UsageStore on PostgreSQL. The recorder already batches; a batch is one multi-row INSERT
- * (chunked so a statement stays under PostgreSQL's 65 535 bind parameters).
+ * (chunked so a statement stays under PostgreSQL's 65 535 bind parameters), whose rows a
+ * statement trigger sums into the rollups in the same transaction. Reports read rollups plus at
+ * most two hours of events.
  */
 import type pg from 'pg'
-import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type ScanCursor, type UsageEventQuery, type UsageQuery, type UsageReport, type UsageScan, type UsageStore } from '../../usage/usage-store.js'
-import type { ScannedEvent, UsageEvent, UsageGroupBy } from '../../usage/types.js'
-import { SCAN_COLUMNS, TOTALS_SQL, USAGE_COLUMNS, eventListWhere, outcomesOf, scannedEventOf, totalsOf, usageRow, type OutcomeRow, type ScanRow } from '../sqlite/usage-store.js'
+import { REQUEST_OUTCOMES_MAX, type RequestOutcome, type ScanCursor, type UsageEventQuery, type UsageQuery, type UsageReport, type UsageScan, type UsageStore } from '../../usage/usage-store.js'
+import type { ScannedEvent, UsageEvent } from '../../usage/types.js'
+import { mergeParts, partSql, planReport, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
+import { SCAN_COLUMNS, USAGE_COLUMNS, eventListWhere, outcomesOf, scannedEventOf, usageRow, type OutcomeRow, type ScanRow } from '../sqlite/usage-store.js'
 import { usageEventOf, type UsageEventRow } from '../rows/usage.js'
 
 /** Rows per INSERT statement: 39 columns × 500 rows = 19 500 parameters (PostgreSQL allows 65 535). */
@@ -32,42 +35,24 @@ export class PostgresUsageStore implements UsageStore {
     return result.rowCount === 1
   }
 
+  /** Whole hours and days from rollups, at most two hours at the edges from events (rows/usage-rollups.ts). */
   async query(q: UsageQuery): Promise<UsageReport> {
-    const params: unknown[] = [q.orgId, q.fromMs, q.toMs]
-    const where = ['org_id = $1', 'at_ms >= $2', 'at_ms < $3']
-    if (q.teamId !== undefined) where.push(`team_id = $${params.push(q.teamId)}`)
-    if (q.environment !== undefined) where.push(`environment = $${params.push(q.environment)}`)
-    if (q.dataMode !== undefined) where.push(`data_mode = $${params.push(q.dataMode)}`)
-    const whereSql = where.join(' AND ')
-    const groupCols = q.groupBy.map((g) => `${GROUP_COLUMN[g]} AS "${g}"`)
-    const groupBySql = q.groupBy.map((g) => GROUP_COLUMN[g]).join(', ')
+    const parts = await Promise.all(planReport(q).map((part) => this.partRows(q, part)))
+    return mergeParts(q.groupBy, parts.flat())
+  }
 
-    const totals = (await this.pool.query(`SELECT ${TOTALS_SQL} FROM usage_events WHERE ${whereSql}`, params)).rows[0]
-    const groups = q.groupBy.length
-      ? (
-          await this.pool.query(
-            `SELECT ${groupCols.join(', ')}, ${TOTALS_SQL} FROM usage_events WHERE ${whereSql}
-             GROUP BY ${groupBySql} ORDER BY cost_micros DESC`,
-            params,
-          )
-        ).rows
-      : []
-    const bucketParam = `$${params.length + 1}`
-    const series = (
-      await this.pool.query(
-        `SELECT (at_ms / ${bucketParam}::bigint) * ${bucketParam}::bigint AS bucket_start_ms${groupCols.length ? ', ' + groupCols.join(', ') : ''}, ${TOTALS_SQL}
-         FROM usage_events WHERE ${whereSql}
-         GROUP BY bucket_start_ms${groupBySql ? ', ' + groupBySql : ''} ORDER BY bucket_start_ms`,
-        [...params, q.bucketMs],
-      )
-    ).rows
-    const keyOf = (row: Record<string, unknown>) =>
-      Object.fromEntries(q.groupBy.map((g) => [g, (row[g] as string | null) ?? null])) as Partial<Record<UsageGroupBy, string | null>>
-    return {
-      totals: totalsOf(totals),
-      groups: groups.map((row) => ({ key: keyOf(row), ...totalsOf(row) })),
-      series: series.map((row) => ({ bucketStartMs: Number(row.bucket_start_ms), key: keyOf(row), ...totalsOf(row) })),
-    }
+  /** The report computed from events alone: what the rollup-served report must equal (tests, benchmark). */
+  async queryEvents(q: UsageQuery): Promise<UsageReport> {
+    return mergeParts(q.groupBy, await this.partRows(q, { source: 'events', fromMs: q.fromMs, toMs: q.toMs }))
+  }
+
+  private async partRows(q: UsageQuery, part: ReportPart): Promise<PartRow[]> {
+    const values: unknown[] = []
+    const text = partSql(q, part, {
+      param: (value) => `$${values.push(value)}`,
+      bucketStart: (column, bucketMs) => `(${column} / ${bucketMs}::bigint) * ${bucketMs}::bigint`,
+    })
+    return (await this.pool.query<unknown[]>({ text, values, rowMode: 'array' })).rows
   }
 
   async listEvents(q: UsageEventQuery): Promise<UsageEvent[]> {

@@ -1,4 +1,5 @@
 import type { SqliteMigration } from './db.js'
+import { rollupRowUpsertSql, rollupTableSql, rollupUpsertFromSql } from '../rows/usage-rollups.js'
 
 /**
  * usage_events: one row per priced call. Columns are flat (not JSON) so reports group and filter
@@ -62,5 +63,18 @@ export const usageMigrations: readonly SqliteMigration[] = [
     // What an ingested event's sender said it cost (POST /v1/events `costUsd`), beside the catalogue's price.
     id: 'usage-0003-reported-cost',
     sql: `ALTER TABLE usage_events ADD COLUMN reported_cost_micros INTEGER CHECK (reported_cost_micros >= 0)`,
+  },
+  {
+    // Hourly and daily sums per dimension (src/store/rows/usage-rollups.ts), kept by a trigger in
+    // the transaction of every event insert, whatever path wrote the event; built here from the
+    // events already stored.
+    id: 'usage-0004-rollups',
+    sql: `
+      ${rollupTableSql(' WITHOUT ROWID')}
+      CREATE TRIGGER usage_rollups_on_insert AFTER INSERT ON usage_events BEGIN
+        ${rollupRowUpsertSql()}
+      END;
+      ${rollupUpsertFromSql('usage_events')};
+    `,
   },
 ]

@@ -1,9 +1,13 @@
-/** UsageStore on SQLite: batched inserts in one transaction; reports are GROUP BY over indexes. */
+/**
+ * UsageStore on SQLite: batched inserts in one transaction, each event summed into the rollups by
+ * a trigger in that transaction; reports read rollups plus at most two hours of events.
+ */
 import { micros } from '../../money/index.js'
-import { GROUP_COLUMN, REQUEST_OUTCOMES_MAX, type RequestOutcome, type ScanCursor, type UsageEventQuery, type UsageQuery, type UsageReport, type UsageScan, type UsageStore, type UsageTotals } from '../../usage/usage-store.js'
+import { REQUEST_OUTCOMES_MAX, type RequestOutcome, type ScanCursor, type UsageEventQuery, type UsageQuery, type UsageReport, type UsageScan, type UsageStore } from '../../usage/usage-store.js'
 import { EVENT_FILTER_COLUMN, usageEventOf, type UsageEventRow } from '../rows/usage.js'
-import type { ScannedEvent, UsageEvent, UsageGroupBy } from '../../usage/types.js'
+import type { ScannedEvent, UsageEvent } from '../../usage/types.js'
 import type { SqliteDatabase } from './db.js'
+import { mergeParts, partSql, planReport, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
 
 export { usageMigrations } from './usage-schema.js'
 
@@ -16,12 +20,17 @@ const COLUMNS = [
   'external_request_id', 'cache_write_1h_tokens', 'usage_note', 'cost_breakdown_json', 'reported_cost_micros',
 ] as const
 
+/** An absent or empty attribution is stored as NULL: reports show both as "none" (the rollups key it as ''). */
+function orNull(value: string | undefined): string | null {
+  return value === undefined || value === '' ? null : value
+}
+
 export function usageRow(e: UsageEvent): unknown[] {
   const a = e.attribution
   const u = e.usage
   return [
-    e.id, e.requestId, e.atMs, a.orgId, a.teamId ?? null, a.userId ?? null, a.agentId ?? null, a.keyName ?? null,
-    a.endpointTag ?? null, a.promptVersion ?? null, a.environment, e.provider, e.targetId ?? null, e.modelRequested,
+    e.id, e.requestId, e.atMs, a.orgId, orNull(a.teamId), orNull(a.userId), orNull(a.agentId), orNull(a.keyName),
+    orNull(a.endpointTag), orNull(a.promptVersion), a.environment, e.provider, e.targetId ?? null, e.modelRequested,
     e.modelServed, e.endpoint, u.inputTokens, u.cacheReadTokens, u.cacheWriteTokens, u.outputTokens,
     u.reasoningTokens, u.audioInputTokens, u.audioOutputTokens, e.usageSource, e.costMicros, e.priceSource,
     e.latencyMs, e.status, e.httpStatus, e.isStream ? 1 : 0, e.decision, e.reservationId ?? null,
@@ -104,43 +113,6 @@ export function outcomesOf(rows: readonly OutcomeRow[]): Map<string, RequestOutc
   return outcomes
 }
 
-interface TotalsRow {
-  requests: number
-  cost_micros: number | null
-  input_tokens: number | null
-  output_tokens: number | null
-  cache_read_tokens: number | null
-  cache_write_tokens: number | null
-  cache_write_1h_tokens: number | null
-  reasoning_tokens: number | null
-  audio_input_tokens: number | null
-  audio_output_tokens: number | null
-}
-
-/** The sums every report carries; both SQL stores use it. */
-export const TOTALS_SQL = `count(*) AS requests, sum(cost_micros) AS cost_micros, sum(input_tokens) AS input_tokens,
-  sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens,
-  sum(cache_write_tokens) AS cache_write_tokens, sum(cache_write_1h_tokens) AS cache_write_1h_tokens,
-  sum(reasoning_tokens) AS reasoning_tokens, sum(audio_input_tokens) AS audio_input_tokens,
-  sum(audio_output_tokens) AS audio_output_tokens`
-
-export function totalsOf(row: TotalsRow): UsageTotals {
-  // PostgreSQL's sum(bigint) is numeric and arrives as a string.
-  const n = (value: number | string | null) => Number(value ?? 0)
-  return {
-    requests: n(row.requests),
-    costMicros: micros(n(row.cost_micros)),
-    inputTokens: n(row.input_tokens),
-    outputTokens: n(row.output_tokens),
-    cacheReadTokens: n(row.cache_read_tokens),
-    cacheWriteTokens: n(row.cache_write_tokens),
-    cacheWrite1hTokens: n(row.cache_write_1h_tokens),
-    reasoningTokens: n(row.reasoning_tokens),
-    audioInputTokens: n(row.audio_input_tokens),
-    audioOutputTokens: n(row.audio_output_tokens),
-  }
-}
-
 /** WHERE clause and parameters of an event list; `param` names a parameter in the SQL dialect. */
 export function eventListWhere(q: UsageEventQuery, param: (value: unknown) => string): string {
   const where = [`org_id = ${param(q.orgId)}`, `at_ms >= ${param(q.fromMs)}`, `at_ms < ${param(q.toMs)}`]
@@ -184,39 +156,27 @@ export class SqliteUsageStore implements UsageStore {
     return this.insert.run(usageRow(event)).changes === 1
   }
 
+  /** Whole hours and days from rollups, at most two hours at the edges from events (rows/usage-rollups.ts). */
   async query(q: UsageQuery): Promise<UsageReport> {
-    const where = ['org_id = @orgId', 'at_ms >= @fromMs', 'at_ms < @toMs']
-    if (q.teamId !== undefined) where.push('team_id = @teamId')
-    if (q.environment !== undefined) where.push('environment = @environment')
-    if (q.dataMode !== undefined) where.push('data_mode = @dataMode')
-    const params = { orgId: q.orgId, fromMs: q.fromMs, toMs: q.toMs, teamId: q.teamId, environment: q.environment, dataMode: q.dataMode, bucketMs: q.bucketMs }
-    const whereSql = where.join(' AND ')
-    const groupCols = q.groupBy.map((g) => `${GROUP_COLUMN[g]} AS "${g}"`)
-    const groupBySql = q.groupBy.map((g) => GROUP_COLUMN[g]).join(', ')
+    return mergeParts(q.groupBy, planReport(q).flatMap((part) => this.partRows(q, part)))
+  }
 
-    const totals = this.db.prepare<typeof params, TotalsRow>(`SELECT ${TOTALS_SQL} FROM usage_events WHERE ${whereSql}`).get(params)!
-    const groups = q.groupBy.length
-      ? this.db
-          .prepare<typeof params, TotalsRow & Record<string, string | null>>(
-            `SELECT ${groupCols.join(', ')}, ${TOTALS_SQL} FROM usage_events WHERE ${whereSql}
-             GROUP BY ${groupBySql} ORDER BY cost_micros DESC`,
-          )
-          .all(params)
-      : []
-    const series = this.db
-      .prepare<typeof params, TotalsRow & Record<string, string | number | null>>(
-        `SELECT CAST(at_ms / @bucketMs AS INTEGER) * @bucketMs AS bucket_start_ms${groupCols.length ? ', ' + groupCols.join(', ') : ''}, ${TOTALS_SQL}
-         FROM usage_events WHERE ${whereSql}
-         GROUP BY bucket_start_ms${groupBySql ? ', ' + groupBySql : ''} ORDER BY bucket_start_ms`,
-      )
-      .all(params)
-    const keyOf = (row: Record<string, unknown>) =>
-      Object.fromEntries(q.groupBy.map((g) => [g, (row[g] as string | null) ?? null])) as Partial<Record<UsageGroupBy, string | null>>
-    return {
-      totals: totalsOf(totals),
-      groups: groups.map((row) => ({ key: keyOf(row), ...totalsOf(row) })),
-      series: series.map((row) => ({ bucketStartMs: row.bucket_start_ms as number, key: keyOf(row), ...totalsOf(row) })),
-    }
+  /** The report computed from events alone: what the rollup-served report must equal (tests, benchmark). */
+  async queryEvents(q: UsageQuery): Promise<UsageReport> {
+    return mergeParts(q.groupBy, this.partRows(q, { source: 'events', fromMs: q.fromMs, toMs: q.toMs }))
+  }
+
+  private partRows(q: UsageQuery, part: ReportPart): PartRow[] {
+    const params: unknown[] = []
+    const sql = partSql(q, part, {
+      param: (value) => {
+        params.push(value)
+        return '?'
+      },
+      // better-sqlite3 binds JS numbers as REAL: cast, or the bucket is fractional.
+      bucketStart: (column, bucketMs) => `CAST(CAST(${column} / ${bucketMs} AS INTEGER) * ${bucketMs} AS INTEGER)`,
+    })
+    return this.db.prepare<unknown[], PartRow>(sql).raw(true).all(...params)
   }
 
   async listEvents(q: UsageEventQuery): Promise<UsageEvent[]> {
