@@ -48,10 +48,9 @@ export interface Gateway {
  * prices them from the catalogue as gpt-4o-mini.
  */
 export function gatewayConfigYaml(options: GatewayOptions): string {
-  const storage =
-    options.mode.startsWith('postgres')
-      ? `storage:\n  postgres: ${JSON.stringify(options.postgresUrl)}\n  redis: ${JSON.stringify(options.redisUrl)}\n`
-      : `storage:\n  sqlite: ${JSON.stringify(join(options.dir, `tollgate-${options.mode}.db`))}\n`
+  const storage = options.mode.startsWith('postgres')
+    ? `storage:\n  postgres: ${JSON.stringify(options.postgresUrl)}\n  redis: ${JSON.stringify(options.redisUrl)}\n`
+    : `storage:\n  sqlite: ${JSON.stringify(join(options.dir, `tollgate-${options.mode}.db`))}\n`
   return [
     'version: 1',
     'server:',

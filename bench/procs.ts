@@ -33,7 +33,11 @@ process.on('exit', () => {
   for (const child of children) child.process.kill('SIGKILL')
 })
 // Interrupted or told to stop: exit (which kills the children above) rather than leave them running.
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+] as const) {
   process.once(signal, () => {
     process.stderr.write(`bench: ${signal}; stopping ${children.size} child process${children.size === 1 ? '' : 'es'}\n`)
     process.exit(code)

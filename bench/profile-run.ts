@@ -54,7 +54,10 @@ export async function profileGateway(mode: ProfiledSubject, deps: ProfileDeps): 
       const gateway =
         mode === 'bare'
           ? { ...(await deps.startBare(mock.url, nodeFlags, pinning?.target)), authorization: 'Bearer sk-mock' }
-          : { ...(await startGateway({ mode, mockUrl: mock.url, dir, nodeFlags, cpus: pinning?.target, ...storeOf(mode) })), authorization: `Bearer ${benchConsumerKey}` }
+          : {
+              ...(await startGateway({ mode, mockUrl: mock.url, dir, nodeFlags, cpus: pinning?.target, ...storeOf(mode) })),
+              authorization: `Bearer ${benchConsumerKey}`,
+            }
       process.stderr.write(`bench: profiling ${mode === 'bare' ? 'bare proxy' : `gateway (${mode})`} — ${phase.name} c=${phase.concurrency} … `)
       const result = await runLoad({
         origin: gateway.url,
@@ -74,7 +77,12 @@ export async function profileGateway(mode: ProfiledSubject, deps: ProfileDeps): 
       const kept = join(resultsDir, `${mode === 'bare' ? 'bare' : `gateway-${mode}`}-${phase.name}.cpuprofile`)
       copyFileSync(join(profDir, file), kept)
       const summary = summariseProfile(JSON.parse(readFileSync(kept, 'utf8')) as CpuProfile)
-      sections.push(formatSummary(summary, `${mode === 'bare' ? 'bare proxy' : `gateway (${mode})`}, ${phase.name} c=${phase.concurrency}, ${result.requests} requests — raw: ${kept}`))
+      sections.push(
+        formatSummary(
+          summary,
+          `${mode === 'bare' ? 'bare proxy' : `gateway (${mode})`}, ${phase.name} c=${phase.concurrency}, ${result.requests} requests — raw: ${kept}`,
+        ),
+      )
     }
     const text = sections.join('\n\n')
     writeFileSync(join(resultsDir, `profile-${mode}.md`), `${text}\n`)

@@ -96,10 +96,11 @@ export function summariseProfile(profile: CpuProfile, top = 15): ProfileSummary 
   return {
     activeMs: activeUs / 1000,
     idleMs: idleUs / 1000,
-    self: [...selfByKey.values()].sort((a, b) => b.us - a.us).slice(0, top).map(toHotspot),
-    buckets: [...bucketUs.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .map(([bucket, us]) => ({ bucket, ms: us / 1000, percent: (100 * us) / activeUs })),
+    self: [...selfByKey.values()]
+      .sort((a, b) => b.us - a.us)
+      .slice(0, top)
+      .map(toHotspot),
+    buckets: [...bucketUs.entries()].sort((a, b) => b[1] - a[1]).map(([bucket, us]) => ({ bucket, ms: us / 1000, percent: (100 * us) / activeUs })),
     inclusiveSrc: [...inclusive.values()]
       .filter((e) => e.location.startsWith('src/'))
       .sort((a, b) => b.us - a.us)
@@ -128,7 +129,7 @@ function inclusiveTimes(profile: CpuProfile, byId: Map<number, ProfileNode>, sel
     const cached = subtree.get(id)
     if (cached !== undefined) return cached
     const node = byId.get(id)!
-    let us = idleNames.has(node.callFrame.functionName) ? 0 : selfUs.get(id) ?? 0
+    let us = idleNames.has(node.callFrame.functionName) ? 0 : (selfUs.get(id) ?? 0)
     for (const child of node.children ?? []) us += total(child)
     subtree.set(id, us)
     return us
@@ -159,7 +160,16 @@ class Locator {
     const fn = frame.functionName || '(anonymous)'
     if (frame.url === '') return { fn, location: '', bucket: fn.startsWith('(') ? fn : 'v8 / native' }
     if (frame.url.startsWith('node:')) {
-      return { fn, location: `${frame.url.slice(5)}:${frame.lineNumber + 1}`, bucket: `node:${frame.url.slice(5).replace(/^internal\//, '').split('/')[0]}` }
+      return {
+        fn,
+        location: `${frame.url.slice(5)}:${frame.lineNumber + 1}`,
+        bucket: `node:${
+          frame.url
+            .slice(5)
+            .replace(/^internal\//, '')
+            .split('/')[0]
+        }`,
+      }
     }
     const path = frame.url.startsWith('file://') ? fileURLToPath(frame.url) : frame.url
     const mapped = this.mapToSource(path, frame.lineNumber, frame.columnNumber)
@@ -187,7 +197,7 @@ function bucketOf(location: string): string {
   const nm = location.lastIndexOf('node_modules/')
   if (nm >= 0) {
     const parts = location.slice(nm + 'node_modules/'.length).split('/')
-    return parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0] ?? 'node_modules'
+    return parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1]}` : (parts[0] ?? 'node_modules')
   }
   if (location.startsWith('src/')) return `src/${location.split('/')[1]?.replace(/\.ts:\d+$/, '.ts')}`
   return location.split(':')[0] ?? location
@@ -196,7 +206,8 @@ function bucketOf(location: string): string {
 export function formatSummary(summary: ProfileSummary, title: string): string {
   const lines: string[] = [`### ${title}`, '', `active CPU ${summary.activeMs.toFixed(0)} ms (idle ${summary.idleMs.toFixed(0)} ms)`, '']
   lines.push('| # | self ms | self % | function | location | called from (nearest src/ frame) |', '|--:|--:|--:|---|---|---|')
-  summary.self.forEach((h, i) => lines.push(`| ${i + 1} | ${h.ms.toFixed(0)} | ${h.percent.toFixed(1)} | ${h.fn} | ${h.location} | ${h.via.join('; ')} |`))
+  for (const [i, h] of summary.self.entries())
+    lines.push(`| ${i + 1} | ${h.ms.toFixed(0)} | ${h.percent.toFixed(1)} | ${h.fn} | ${h.location} | ${h.via.join('; ')} |`)
   lines.push('', '| bucket | self ms | self % |', '|---|--:|--:|')
   for (const b of summary.buckets.slice(0, 20)) lines.push(`| ${b.bucket} | ${b.ms.toFixed(0)} | ${b.percent.toFixed(1)} |`)
   lines.push('', '| src/ function (inclusive) | total ms | total % | location |', '|---|--:|--:|---|')

@@ -75,7 +75,9 @@ export interface ScaleRow {
   readonly requestsPerOrigin: readonly number[] | undefined
   readonly redisRoundTripsPerRequest: number | undefined
   /** The 1-process row of the same backend and scenario (`postgresTarget`), when it was measured. */
-  readonly oneProcess: { readonly requestsPerS: number; readonly p50Ms: number; readonly p99Ms: number; readonly cpuUsPerRequest: number | undefined } | undefined
+  readonly oneProcess:
+    | { readonly requestsPerS: number; readonly p50Ms: number; readonly p99Ms: number; readonly cpuUsPerRequest: number | undefined }
+    | undefined
   readonly throughputVsOne: number | undefined
   readonly cpuVsOne: number | undefined
 }
@@ -144,7 +146,9 @@ export function scaleMarkdown(rows: readonly ScaleRow[], cores: number): string 
   const lines: string[] = []
   lines.push(`Scale-out on Redis + PostgreSQL: ${n} gateway processes vs 1, on ${cores} core${cores === 1 ? '' : 's'} (load round-robin over the ${n})`)
   lines.push('')
-  lines.push(`| scenario | 1 process req/s | ${n} processes req/s | ${n} vs 1 | p50 ms 1 → ${n} | p99 ms 1 → ${n} | gateway CPU µs/req 1 → ${n} (sum) | CPU ${n} vs 1 | errors |`)
+  lines.push(
+    `| scenario | 1 process req/s | ${n} processes req/s | ${n} vs 1 | p50 ms 1 → ${n} | p99 ms 1 → ${n} | gateway CPU µs/req 1 → ${n} (sum) | CPU ${n} vs 1 | errors |`,
+  )
   lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|')
   for (const r of rows) {
     const one = r.oneProcess
@@ -171,11 +175,21 @@ export function checks(rows: readonly Row[]): Check[] {
       const row = find(goal.target, scenario)
       if (row?.throughputVsBare !== undefined) {
         const ratio = row.throughputVsBare
-        out.push({ name: `${goal.target}, ${scenario}: throughput vs bare-inspect`, target: `≥ ${num(goal.throughputVsBareMin, 2)}×`, actual: `${num(ratio, 2)}×`, pass: ratio >= goal.throughputVsBareMin })
+        out.push({
+          name: `${goal.target}, ${scenario}: throughput vs bare-inspect`,
+          target: `≥ ${num(goal.throughputVsBareMin, 2)}×`,
+          actual: `${num(ratio, 2)}×`,
+          pass: ratio >= goal.throughputVsBareMin,
+        })
       }
       if (row?.cpuVsBare !== undefined) {
         const ratio = row.cpuVsBare
-        out.push({ name: `${goal.target}, ${scenario}: CPU per request vs bare-inspect`, target: `≤ ${num(goal.cpuVsBareMax, 2)}×`, actual: `${num(ratio, 2)}×`, pass: ratio <= goal.cpuVsBareMax })
+        out.push({
+          name: `${goal.target}, ${scenario}: CPU per request vs bare-inspect`,
+          target: `≤ ${num(goal.cpuVsBareMax, 2)}×`,
+          actual: `${num(ratio, 2)}×`,
+          pass: ratio <= goal.cpuVsBareMax,
+        })
       }
     }
     if (goal.addedP50MsMax === undefined) continue
@@ -184,7 +198,12 @@ export function checks(rows: readonly Row[]): Check[] {
       const bare = find(bareTarget, scenario)
       if (!row || !bare) continue
       const added = row.p50Ms - bare.p50Ms
-      out.push({ name: `${goal.target}, ${scenario}: p50 over bare-inspect`, target: `≤ +${ms(goal.addedP50MsMax)}`, actual: signedMs(added), pass: added <= goal.addedP50MsMax })
+      out.push({
+        name: `${goal.target}, ${scenario}: p50 over bare-inspect`,
+        target: `≤ +${ms(goal.addedP50MsMax)}`,
+        actual: signedMs(added),
+        pass: added <= goal.addedP50MsMax,
+      })
     }
   }
   return out
@@ -192,7 +211,9 @@ export function checks(rows: readonly Row[]): Check[] {
 
 export function markdown(rows: readonly Row[], checkList: readonly Check[], notes: readonly string[], extraTables: readonly string[] = []): string {
   const lines: string[] = []
-  lines.push('| scenario | target | req/s | p50 ms | p99 ms | added p50 | added p99 | req/s vs bare-inspect | proxy CPU µs/req | CPU vs bare-inspect | mock CPU µs/req | errors |')
+  lines.push(
+    '| scenario | target | req/s | p50 ms | p99 ms | added p50 | added p99 | req/s vs bare-inspect | proxy CPU µs/req | CPU vs bare-inspect | mock CPU µs/req | errors |',
+  )
   lines.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|')
   for (const r of rows) {
     const p50 = r.firstByteP50Ms === undefined ? num(r.p50Ms, 3) : `${num(r.p50Ms, 3)} (ttfb ${num(r.firstByteP50Ms, 3)})`

@@ -88,7 +88,7 @@ const scaleScenarios = scenarios.filter((s) => s.concurrency === 64)
  */
 const userText = (() => {
   const paragraph =
-    'Here are the notes from this week\'s on-call shift. Tuesday: the nightly export to the data warehouse ran twice because ' +
+    "Here are the notes from this week's on-call shift. Tuesday: the nightly export to the data warehouse ran twice because " +
     'a retry fired before the first attempt had released its lock; totals were deduplicated by hand. Wednesday: latency on the ' +
     'search endpoint rose after a cache node was replaced; warming it by replaying the previous hour of queries fixed it. '
   let text = 'Turn these notes into three bullet points for the team update, one line each. '
@@ -173,7 +173,14 @@ async function smokeTest(target: Target): Promise<string> {
   return cost === null ? '' : `cost ${cost} USD${reserved === null ? '' : `, reserved ${reserved} USD`}`
 }
 
-async function tryGateway(mode: GatewayMode, mockUrl: string, dir: string, notes: string[], redisPrefix: string, cpus: string | undefined): Promise<Gateway | undefined> {
+async function tryGateway(
+  mode: GatewayMode,
+  mockUrl: string,
+  dir: string,
+  notes: string[],
+  redisPrefix: string,
+  cpus: string | undefined,
+): Promise<Gateway | undefined> {
   if (mode.startsWith('postgres')) {
     const postgresUrl = process.env.DATABASE_URL
     const redisUrl = process.env.REDIS_URL
@@ -370,10 +377,17 @@ async function benchmark(): Promise<void> {
           // (journal drain, expiry sweep), a few trips per second whatever the load: judged at
           // c=64, where that is a few hundredths per call, and only noted at c=1.
           if (target.name === postgresTarget && scenario.concurrency > 1) {
-            tripChecks.push({ name: `${target.name}, ${scenarioLabel(scenario)}: Redis round trips per call`, target: '2 (reserve, settle)', actual: perRequest.toFixed(2), pass: perRequest >= 2 && perRequest < 2.1 })
+            tripChecks.push({
+              name: `${target.name}, ${scenarioLabel(scenario)}: Redis round trips per call`,
+              target: '2 (reserve, settle)',
+              actual: perRequest.toFixed(2),
+              pass: perRequest >= 2 && perRequest < 2.1,
+            })
           }
         }
-        process.stderr.write(`${m.load.requestsPerS.toFixed(0)} req/s, p50 ${m.load.latencyMs.p50.toFixed(3)} ms${m.load.errors ? `, ${m.load.errors} errors (${m.load.firstError})` : ''}\n`)
+        process.stderr.write(
+          `${m.load.requestsPerS.toFixed(0)} req/s, p50 ${m.load.latencyMs.p50.toFixed(3)} ms${m.load.errors ? `, ${m.load.errors} errors (${m.load.firstError})` : ''}\n`,
+        )
       }
     }
     const rows = toRows(measured)
@@ -387,7 +401,9 @@ async function benchmark(): Promise<void> {
       await Promise.all(children.filter((c) => c !== mock.child).map((c) => c.stop()))
       scaleMeasured = await runScaleSection(mock, dir, notes)
     } else {
-      notes.push(`scale section (${scaleProcesses} gateway processes on Postgres + Redis): skipped (needs the pg+redis gateway: set DATABASE_URL and REDIS_URL)`)
+      notes.push(
+        `scale section (${scaleProcesses} gateway processes on Postgres + Redis): skipped (needs the pg+redis gateway: set DATABASE_URL and REDIS_URL)`,
+      )
     }
     const scaleRows = toScaleRows(scaleMeasured, rows)
     for (const r of scaleRows) {
@@ -495,7 +511,13 @@ function firstLines(text: string, count: number): string {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 const profileArg = process.argv.find((a) => a.startsWith('--profile'))
-const profiledChoices = { '--profile': 'enforced', '--profile=enforced': 'enforced', '--profile=plain': 'plain', '--profile=postgres': 'postgres', '--profile=bare': 'bare' } as const
+const profiledChoices = {
+  '--profile': 'enforced',
+  '--profile=enforced': 'enforced',
+  '--profile=plain': 'plain',
+  '--profile=postgres': 'postgres',
+  '--profile=bare': 'bare',
+} as const
 const profiled = profiledChoices[(profileArg ?? '--profile') as keyof typeof profiledChoices]
 if (profiled === undefined) throw new Error(`unknown ${profileArg}: use --profile, --profile=plain, --profile=postgres or --profile=bare`)
 const usageViews = process.argv.includes('--usage-views')
@@ -517,11 +539,11 @@ const main = usageViews
       ? benchIngest({ quick })
       : process.argv.includes('--replay')
         ? import('./replay.js').then((m) => m.replayBench(process.argv))
-      : profileArg !== undefined
-        ? profileGateway(profiled, { startMock, startBare, chatBody })
-        : process.argv.includes('--streams')
-          ? streamsCase({ startMock, startBare, chatBody })
-          : benchmark()
+        : profileArg !== undefined
+          ? profileGateway(profiled, { startMock, startBare, chatBody })
+          : process.argv.includes('--streams')
+            ? streamsCase({ startMock, startBare, chatBody })
+            : benchmark()
 main.then(
   () => process.exit(0),
   (error: unknown) => {

@@ -51,7 +51,13 @@ export async function streamsCase(deps: StreamsDeps): Promise<void> {
     const targets = [
       { name: 'direct (mock)', origin: mock.url, authorization: 'Bearer sk-mock', pid: undefined, metrics: undefined },
       { name: 'bare-inspect', origin: bare.url, authorization: 'Bearer sk-mock', pid: bare.child.pid, metrics: undefined },
-      { name: 'tollgate enforced (sqlite)', origin: gateway.url, authorization: `Bearer ${benchConsumerKey}`, pid: gateway.child.pid, metrics: `${gateway.url}/metrics` },
+      {
+        name: 'tollgate enforced (sqlite)',
+        origin: gateway.url,
+        authorization: `Bearer ${benchConsumerKey}`,
+        pid: gateway.child.pid,
+        metrics: `${gateway.url}/metrics`,
+      },
     ]
     const rows: Row[] = []
     for (const target of targets) {
@@ -120,7 +126,10 @@ function table(rows: readonly Row[], unpinned: boolean): string {
   }
   const gateway = rows[rows.length - 1]!
   const ratio = gateway.load.latencyMs.p50 / direct.load.latencyMs.p50
-  lines.push('', `goal: gateway p50 ≤ ${p50RatioMax}× direct, no queued upstream call — ${ratio <= p50RatioMax && gateway.queuedMax === 0 && gateway.load.errors === 0 ? 'PASS' : 'MISS'}`)
+  lines.push(
+    '',
+    `goal: gateway p50 ≤ ${p50RatioMax}× direct, no queued upstream call — ${ratio <= p50RatioMax && gateway.queuedMax === 0 && gateway.load.errors === 0 ? 'PASS' : 'MISS'}`,
+  )
   if (unpinned) lines.push('(not pinned: the load generator shared cores with the proxies)')
   return lines.join('\n')
 }

@@ -21,10 +21,7 @@ function newestMtimeMs(path) {
   return newest
 }
 
-const fresh =
-  existsSync(STAMP) &&
-  OUTPUTS.every((output) => existsSync(output)) &&
-  statSync(STAMP).mtimeMs >= Math.max(...SOURCES.map(newestMtimeMs))
+const fresh = existsSync(STAMP) && OUTPUTS.every((output) => existsSync(output)) && statSync(STAMP).mtimeMs >= Math.max(...SOURCES.map(newestMtimeMs))
 
 if (fresh) {
   console.log('tollgate: dist/ is up to date, not rebuilding')

@@ -17,7 +17,17 @@ import { TICKET_DEFAULTS, TicketService, type CostTicket, type TicketEvent, type
 import type { UsageStore } from './usage/index.js'
 import { BudgetPolicy, proxyRoutes, UpstreamPools, WALLET_DEGRADE_OUTPUT_TOKENS_MAX } from './proxy/index.js'
 import { BudgetService, type BudgetStore, type BudgetUsageReader } from './budgets/index.js'
-import { Dispatcher, Escalator, Notifier, createChannelSender, newNotification, type EscalationStore, type InboxStore, type OutboxStore, type PreferenceStore } from './notify/index.js'
+import {
+  Dispatcher,
+  Escalator,
+  Notifier,
+  createChannelSender,
+  newNotification,
+  type EscalationStore,
+  type InboxStore,
+  type OutboxStore,
+  type PreferenceStore,
+} from './notify/index.js'
 import { startMockUpstream, type MockUpstream } from './providers/index.js'
 import { openSqliteStores } from './store/sqlite/index.js'
 import { openPostgresRedisStores } from './store/postgres-redis.js'
@@ -153,7 +163,8 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
       retry: { outboxAttemptsMax: delivery.attemptsMax, backoffBaseMs: delivery.backoffBaseMs, backoffCapMs: delivery.backoffCapMs },
       pollIntervalMs: delivery.pollIntervalMs,
     },
-    onDelivery: (report) => logger.info({ notificationId: report.notificationId, channel: report.channelId, outcome: report.outcome }, 'notify: delivery attempt'),
+    onDelivery: (report) =>
+      logger.info({ notificationId: report.notificationId, channel: report.channelId, outcome: report.outcome }, 'notify: delivery attempt'),
     onError: (error) => logger.error({ err: error }, 'notify: dispatcher tick failed'),
   })
   const escalator = new Escalator({
@@ -185,7 +196,11 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   const degradeAlerts = config.costTracking.budgetAlerts.filter((alert) => alert.action === 'degrade')
   const walletDegrade =
     config.costTracking.walletEnforcement && degradeAlerts.length > 0
-      ? { alerts: degradeAlerts, degradeTargetFor: (model: string) => config.models.find((m) => m.name === model)?.degradeTo, outputTokensMax: WALLET_DEGRADE_OUTPUT_TOKENS_MAX }
+      ? {
+          alerts: degradeAlerts,
+          degradeTargetFor: (model: string) => config.models.find((m) => m.name === model)?.degradeTo,
+          outputTokensMax: WALLET_DEGRADE_OUTPUT_TOKENS_MAX,
+        }
       : undefined
   const policy = new BudgetPolicy(budgets, stores.ledger, logger, walletDegrade)
   const ticketHousekeeping = async (): Promise<void> => {
@@ -213,16 +228,27 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   })
   // Other gateway processes create budgets and consumer keys too: pick them up.
   const reloadConsumerKeys = async (): Promise<void> => consumers.replaceApiKeys(await stores.auth.listConsumerKeys())
-  const changes = new ChangeFeed<SharedTopic>(
-    stores.changes,
-    { budgets: () => budgets.refresh(), consumer_keys: reloadConsumerKeys },
-    (error, topic) => logger.error({ err: error, topic }, 'shared state: reload failed'),
+  const changes = new ChangeFeed<SharedTopic>(stores.changes, { budgets: () => budgets.refresh(), consumer_keys: reloadConsumerKeys }, (error, topic) =>
+    logger.error({ err: error, topic }, 'shared state: reload failed'),
   )
   const refreshSharedState = async (): Promise<void> => {
     await Promise.all([budgets.refresh(), reloadConsumerKeys()])
   }
 
-  const proxyDeps = { config, priceBook, ledger: stores.ledger, tickets, policy, funds, idempotency: stores.idempotency, pools, metrics, logger, clock, consumers }
+  const proxyDeps = {
+    config,
+    priceBook,
+    ledger: stores.ledger,
+    tickets,
+    policy,
+    funds,
+    idempotency: stores.idempotency,
+    pools,
+    metrics,
+    logger,
+    clock,
+    consumers,
+  }
   // Every route is described as it is registered (api/openapi.ts): the hook must come first.
   const openApi = new OpenApiRegistry()
   fastify.addHook('onRoute', openApi.onRoute)
@@ -235,7 +261,9 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   await fastify.register(async (scope) => proxyRoutes(scope, proxyDeps))
   const ingestor = new Ingestor({ priceBook, ledger: stores.ledger, budgets, clock, logger })
   await fastify.register(async (scope) => ingestRoutes(scope, { ingestor, consumers, adminAuth, logger, metrics }))
-  await fastify.register(async (scope) => adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets, changes, funds, exports, priceBook }))
+  await fastify.register(async (scope) =>
+    adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets, changes, funds, exports, priceBook }),
+  )
   await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics }))
   await fastify.register(async (scope) => site.routes(scope))
 

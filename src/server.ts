@@ -12,7 +12,10 @@ export interface RunningServer {
   stop(): Promise<void>
 }
 
-export async function startServer(config: Config, options: AppOptions & { port?: number; host?: string; announce?: (line: string) => void } = {}): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  options: AppOptions & { port?: number; host?: string; announce?: (line: string) => void } = {},
+): Promise<RunningServer> {
   const app = await buildApp(config, options)
   const announce = options.announce ?? ((line: string) => process.stdout.write(`${line}\n`))
   const host = options.host ?? config.server.host

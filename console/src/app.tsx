@@ -45,7 +45,9 @@ export function App() {
   const unread = useUnreadCount()
   return (
     <div className="shell">
-      <a className="skip" href="#main">Skip to content</a>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
       <header className="top">
         <span className="brand">Tollgate</span>
         <nav aria-label="Console">
@@ -55,9 +57,12 @@ export function App() {
                 <NavLink to={item.to} end={'end' in item ? item.end : false}>
                   {item.label}
                   {item.to === '/notifications' && unread.data ? (
-                    <span className="badge" data-testid="unread-count" aria-label={`${unread.data} unread`}>
-                      {unread.data >= UNREAD_COUNT_MAX ? `${UNREAD_COUNT_MAX}+` : unread.data}
-                    </span>
+                    <>
+                      <span className="badge" data-testid="unread-count" aria-hidden="true">
+                        {unread.data >= UNREAD_COUNT_MAX ? `${UNREAD_COUNT_MAX}+` : unread.data}
+                      </span>
+                      <span className="visually-hidden">{`${unread.data} unread`}</span>
+                    </>
                   ) : null}
                 </NavLink>
               </li>
@@ -65,9 +70,7 @@ export function App() {
           </ul>
         </nav>
         <div className="who">
-          <span data-testid="role">
-            {session.role === 'team_admin' ? `team admin · ${session.team_id ?? ''}` : session.role}
-          </span>
+          <span data-testid="role">{session.role === 'team_admin' ? `team admin · ${session.team_id ?? ''}` : session.role}</span>
           <button type="button" onClick={() => signOut.mutate()} disabled={signOut.isPending}>
             Sign out
           </button>

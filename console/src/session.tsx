@@ -70,9 +70,11 @@ function SignIn() {
         <h1 id="sign-in-title">Tollgate console</h1>
         <p>Sign in with an admin token. It is exchanged for a session cookie and is not kept in this browser.</p>
         <Field label="Admin token" error={error?.status === 401 ? 'This token is not known to the gateway.' : error?.issueAt('token')}>
-          {(props) => <input {...props} type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} required autoFocus />}
+          {(props) => <input {...props} type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} required />}
         </Field>
-        {signIn.error && !(signIn.error instanceof ApiError && (signIn.error.status === 401 || signIn.error.issueAt('token'))) ? <FormError error={signIn.error} /> : null}
+        {signIn.error && !(signIn.error instanceof ApiError && (signIn.error.status === 401 || signIn.error.issueAt('token'))) ? (
+          <FormError error={signIn.error} />
+        ) : null}
         <button type="submit" className="primary" disabled={signIn.isPending || token.trim().length === 0}>
           {signIn.isPending ? 'Signing in…' : 'Sign in'}
         </button>

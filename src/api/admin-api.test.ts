@@ -142,11 +142,21 @@ describe('POST /v1/wallets/allocate', () => {
     ['none', {}],
     ['an empty team_id', { team_id: '' }],
   ])('refuses %s (exactly one scope is required)', async (_name, scope) => {
-    await expectRefusedWithoutWrites(400, 'invalid_request', () => call('POST', '/v1/wallets/allocate', { ...scope, amount: 1, currency: 'USD' }), /team_id|user_id|org_id/)
+    await expectRefusedWithoutWrites(
+      400,
+      'invalid_request',
+      () => call('POST', '/v1/wallets/allocate', { ...scope, amount: 1, currency: 'USD' }),
+      /team_id|user_id|org_id/,
+    )
   })
 
   it('refuses an unknown key in the body and names it', async () => {
-    await expectRefusedWithoutWrites(400, 'invalid_request', () => call('POST', '/v1/wallets/allocate', { team_id: TEAM, amount: 1, currency: 'USD', amout: 1 }), /amout/)
+    await expectRefusedWithoutWrites(
+      400,
+      'invalid_request',
+      () => call('POST', '/v1/wallets/allocate', { team_id: TEAM, amount: 1, currency: 'USD', amout: 1 }),
+      /amout/,
+    )
   })
 
   it('refuses a body that is not JSON', async () => {
@@ -177,7 +187,9 @@ describe('authentication and roles', () => {
   })
 
   it('a consumer key is not an admin token', async () => {
-    await expectRefusedWithoutWrites(401, 'unauthorized', () => call('POST', '/v1/wallets/allocate', { team_id: TEAM, amount: 1, currency: 'USD' }, CONSUMER_KEY))
+    await expectRefusedWithoutWrites(401, 'unauthorized', () =>
+      call('POST', '/v1/wallets/allocate', { team_id: TEAM, amount: 1, currency: 'USD' }, CONSUMER_KEY),
+    )
   })
 
   it('a viewer reads wallets but cannot allocate, reserve, approve or create tokens (403)', async () => {
@@ -190,12 +202,21 @@ describe('authentication and roles', () => {
 
   it("a team_admin allocates to its own team only: another team, another team's user or the org is 403", async () => {
     const teamAdmin = await newToken('team_admin', TEAM)
-    await expectRefusedWithoutWrites(403, 'forbidden', () => call('POST', '/v1/wallets/allocate', { team_id: OTHER_TEAM, amount: 1, currency: 'USD' }, teamAdmin), new RegExp(OTHER_TEAM))
+    await expectRefusedWithoutWrites(
+      403,
+      'forbidden',
+      () => call('POST', '/v1/wallets/allocate', { team_id: OTHER_TEAM, amount: 1, currency: 'USD' }, teamAdmin),
+      new RegExp(OTHER_TEAM),
+    )
     await expectRefusedWithoutWrites(403, 'forbidden', () => call('POST', '/v1/wallets/allocate', { org_id: 'default', amount: 1, currency: 'USD' }, teamAdmin))
-    await expectRefusedWithoutWrites(403, 'forbidden', () => call('POST', '/v1/wallets/allocate', { user_id: 'u_beta', team_id: OTHER_TEAM, amount: 1, currency: 'USD' }, teamAdmin))
+    await expectRefusedWithoutWrites(403, 'forbidden', () =>
+      call('POST', '/v1/wallets/allocate', { user_id: 'u_beta', team_id: OTHER_TEAM, amount: 1, currency: 'USD' }, teamAdmin),
+    )
     // A user wallet an admin made for another team stays that team's.
     expect((await call('POST', '/v1/wallets/allocate', { user_id: 'u_beta2', team_id: OTHER_TEAM, amount: 1, currency: 'USD' })).status).toBe(201)
-    await expectRefusedWithoutWrites(403, 'forbidden', () => call('POST', '/v1/wallets/allocate', { user_id: 'u_beta2', amount: 1, currency: 'USD' }, teamAdmin))
+    await expectRefusedWithoutWrites(403, 'forbidden', () =>
+      call('POST', '/v1/wallets/allocate', { user_id: 'u_beta2', amount: 1, currency: 'USD' }, teamAdmin),
+    )
     const own = await call('POST', '/v1/wallets/allocate', { team_id: TEAM, amount: 1, currency: 'USD' }, teamAdmin)
     expect(own.status).toBe(201)
     // A user wallet it funds belongs to its team.
@@ -262,9 +283,19 @@ describe('reservations API', () => {
     const reserved = await call('POST', '/v1/reservations', { team_id: TEAM, estimate_usd: 0.5 })
     expect(reserved.status).toBe(201)
     for (const actual of [-0.01, 'abc', '0.1234567', null]) {
-      await expectRefusedWithoutWrites(400, 'invalid_request', () => call('POST', `/v1/reservations/${reserved.body.id}/settle`, { actual_usd: actual }), /actual_usd/)
+      await expectRefusedWithoutWrites(
+        400,
+        'invalid_request',
+        () => call('POST', `/v1/reservations/${reserved.body.id}/settle`, { actual_usd: actual }),
+        /actual_usd/,
+      )
     }
-    await expectRefusedWithoutWrites(400, 'invalid_request', () => call('POST', `/v1/reservations/${reserved.body.id}/settle`, { actual_usd: 0.1, extra: 1 }), /extra/)
+    await expectRefusedWithoutWrites(
+      400,
+      'invalid_request',
+      () => call('POST', `/v1/reservations/${reserved.body.id}/settle`, { actual_usd: 0.1, extra: 1 }),
+      /extra/,
+    )
     expect((await call('GET', `/v1/reservations/${reserved.body.id}`)).body.status).toBe('pending')
     const settled = await call('POST', `/v1/reservations/${reserved.body.id}/settle`, { actual_usd: 0.1 })
     expect(settled.status).toBe(200)
@@ -301,7 +332,12 @@ describe('cost tickets', () => {
     for (const amount of [-1, 0, 'free', '0.0000001']) {
       await expectRefusedWithoutWrites(400, 'invalid_request', () => call('POST', `/v1/cost-tickets/${ticketId}/approve`, { amount }), /amount/)
     }
-    await expectRefusedWithoutWrites(400, 'invalid_request', () => call('POST', `/v1/cost-tickets/${ticketId}/approve`, { amount: 1, approver: 'me' }), /approver/)
+    await expectRefusedWithoutWrites(
+      400,
+      'invalid_request',
+      () => call('POST', `/v1/cost-tickets/${ticketId}/approve`, { amount: 1, approver: 'me' }),
+      /approver/,
+    )
     await expectRefusedWithoutWrites(400, 'invalid_request', () => call('POST', `/v1/cost-tickets/${ticketId}/deny`, { reason: 'no' }), /reason/)
     const viewer = await newToken('viewer')
     await expectRefusedWithoutWrites(403, 'forbidden', () => call('POST', `/v1/cost-tickets/${ticketId}/approve`, { amount: 1 }, viewer))

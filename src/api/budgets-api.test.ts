@@ -87,7 +87,12 @@ describe('POST /v1/billing/budgets validation', () => {
     ['a threshold of 1001', { alert_thresholds: [50, 1001] }, 'alert_thresholds.1', /1 to 1000/],
     ['a fractional threshold', { alert_thresholds: [50.5] }, 'alert_thresholds.0', /whole percentage/],
     ['a threshold action at 0%', { threshold_actions: [{ threshold_percent: 0, action: 'block' }] }, 'threshold_actions.0.threshold_percent', /1 to 1000/],
-    ['an unknown threshold action', { threshold_actions: [{ threshold_percent: 90, action: 'panic' }] }, 'threshold_actions.0.action', /notify \| degrade \| block/],
+    [
+      'an unknown threshold action',
+      { threshold_actions: [{ threshold_percent: 90, action: 'panic' }] },
+      'threshold_actions.0.action',
+      /notify \| degrade \| block/,
+    ],
     ['an unknown time zone', { timezone: 'Mars/Olympus_Mons' }, 'timezone', /IANA time zone/],
     ['an amount of 0', { amount_usd: 0 }, 'amount_usd', /positive/],
     ['a negative amount', { amount_usd: -5 }, 'amount_usd', /positive/],
@@ -121,13 +126,18 @@ describe('POST /v1/billing/budgets validation', () => {
 
   it('accepts the limits themselves: thresholds 1 and 1000, one micro-dollar, a configured channel', async () => {
     const { app } = await anApp()
-    const { status, body } = await admin(app, 'POST', '/v1/billing/budgets', aBudgetBody({
-      alert_thresholds: [1000, 1, 50],
-      threshold_actions: [{ threshold_percent: 1000, action: 'block' }],
-      amount_usd: '0.000001',
-      timezone: 'America/St_Johns',
-      channels: ['ops-webhook'],
-    }))
+    const { status, body } = await admin(
+      app,
+      'POST',
+      '/v1/billing/budgets',
+      aBudgetBody({
+        alert_thresholds: [1000, 1, 50],
+        threshold_actions: [{ threshold_percent: 1000, action: 'block' }],
+        amount_usd: '0.000001',
+        timezone: 'America/St_Johns',
+        channels: ['ops-webhook'],
+      }),
+    )
     expect(status, JSON.stringify(body)).toBe(201)
     expect(body).toMatchObject({
       id: expect.stringMatching(/^bud_/),
@@ -145,10 +155,15 @@ describe('POST /v1/billing/budgets validation', () => {
     const { status, body } = await admin(app, 'POST', '/v1/billing/budgets', aBudgetBody({ timezone: undefined }))
     expect(status).toBe(201)
     expect(body).toMatchObject({ alert_thresholds: [50, 80, 95], timezone: 'UTC', hard_limit: false, shadow: false, channels: null })
-    expect(body.posture).toMatchObject({ period_key: '2026-11', period_start: '2026-11-01T00:00:00.000Z', period_end: '2026-12-01T00:00:00.000Z', limit_usd: null })
+    expect(body.posture).toMatchObject({
+      period_key: '2026-11',
+      period_start: '2026-11-01T00:00:00.000Z',
+      period_end: '2026-12-01T00:00:00.000Z',
+      limit_usd: null,
+    })
   })
 
-  it('covers the caller\'s whole org when the body has no scope, and counts the org\'s next call', async () => {
+  it("covers the caller's whole org when the body has no scope, and counts the org's next call", async () => {
     const { app } = await anApp()
     const created = await admin(app, 'POST', '/v1/billing/budgets', { name: 'Marketing Monthly Cap', amount_usd: 500, period: 'monthly' })
     expect(created.status, JSON.stringify(created.body)).toBe(201)

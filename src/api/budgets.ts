@@ -27,49 +27,75 @@ import { doc } from './openapi.js'
 import type { BudgetWire } from './contract/wire.js'
 
 export async function budgetRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.post('/v1/billing/budgets', doc({ summary: 'Create a budget', auth: 'admin', body: budgetCreateBodySchema, responses: { 201: 'The budget with its current spend and forecast.' }, errors: [409] }), async (request, reply) => {
-    const principal = principalOf(request)
-    const body = parseBody(budgetCreateBodySchema, request.body)
-    // No scope means the whole org: only an admin may do that (requireWrite with no team).
-    requireWrite(principal, body.scope === undefined ? undefined : body.scope.kind === 'team' ? body.scope.id : body.scope.team_id)
-    const budget = await deps.budgets.create(principal.orgId, body)
-    await deps.changes.announce('budgets')
-    return reply.code(201).send(await withPosture(deps, budget))
-  })
+  app.post(
+    '/v1/billing/budgets',
+    doc({
+      summary: 'Create a budget',
+      auth: 'admin',
+      body: budgetCreateBodySchema,
+      responses: { 201: 'The budget with its current spend and forecast.' },
+      errors: [409],
+    }),
+    async (request, reply) => {
+      const principal = principalOf(request)
+      const body = parseBody(budgetCreateBodySchema, request.body)
+      // No scope means the whole org: only an admin may do that (requireWrite with no team).
+      requireWrite(principal, body.scope === undefined ? undefined : body.scope.kind === 'team' ? body.scope.id : body.scope.team_id)
+      const budget = await deps.budgets.create(principal.orgId, body)
+      await deps.changes.announce('budgets')
+      return reply.code(201).send(await withPosture(deps, budget))
+    },
+  )
 
-  app.get('/v1/billing/budgets', doc({ summary: 'List budgets with their current spend', auth: 'admin', responses: { 200: '`data`: budgets.' } }), async (request) => {
-    const principal = principalOf(request)
-    const budgets = (await deps.budgets.list(principal.orgId)).filter((b) => visible(principal, b))
-    return { data: await Promise.all(budgets.map((b) => withPosture(deps, b))) }
-  })
+  app.get(
+    '/v1/billing/budgets',
+    doc({ summary: 'List budgets with their current spend', auth: 'admin', responses: { 200: '`data`: budgets.' } }),
+    async (request) => {
+      const principal = principalOf(request)
+      const budgets = (await deps.budgets.list(principal.orgId)).filter((b) => visible(principal, b))
+      return { data: await Promise.all(budgets.map((b) => withPosture(deps, b))) }
+    },
+  )
 
-  app.get<{ Params: { id: string } }>('/v1/billing/budgets/:id', doc({ summary: 'A budget with its current spend and forecast', auth: 'admin', responses: { 200: 'The budget.' }, errors: [404] }), async (request) => {
-    const principal = principalOf(request)
-    return withPosture(deps, await visibleBudget(deps, principal, request.params.id))
-  })
+  app.get<{ Params: { id: string } }>(
+    '/v1/billing/budgets/:id',
+    doc({ summary: 'A budget with its current spend and forecast', auth: 'admin', responses: { 200: 'The budget.' }, errors: [404] }),
+    async (request) => {
+      const principal = principalOf(request)
+      return withPosture(deps, await visibleBudget(deps, principal, request.params.id))
+    },
+  )
 
-  app.patch<{ Params: { id: string } }>('/v1/billing/budgets/:id', doc({ summary: 'Change a budget', auth: 'admin', body: budgetPatchBodySchema, responses: { 200: 'The budget.' }, errors: [404, 409] }), async (request) => {
-    const principal = principalOf(request)
-    const body = parseBody(budgetPatchBodySchema, request.body)
-    const budget = await visibleBudget(deps, principal, request.params.id)
-    // Authorised against the budget as it is and as it would be: a team_admin cannot move its
-    // budget onto another team or the org.
-    requireWrite(principal, teamOfBudget(budget))
-    const next = deps.budgets.preview(budget, body)
-    requireWrite(principal, teamOfBudget(next))
-    const patched = await deps.budgets.patch(principal.orgId, budget.id, body)
-    await deps.changes.announce('budgets')
-    return withPosture(deps, patched)
-  })
+  app.patch<{ Params: { id: string } }>(
+    '/v1/billing/budgets/:id',
+    doc({ summary: 'Change a budget', auth: 'admin', body: budgetPatchBodySchema, responses: { 200: 'The budget.' }, errors: [404, 409] }),
+    async (request) => {
+      const principal = principalOf(request)
+      const body = parseBody(budgetPatchBodySchema, request.body)
+      const budget = await visibleBudget(deps, principal, request.params.id)
+      // Authorised against the budget as it is and as it would be: a team_admin cannot move its
+      // budget onto another team or the org.
+      requireWrite(principal, teamOfBudget(budget))
+      const next = deps.budgets.preview(budget, body)
+      requireWrite(principal, teamOfBudget(next))
+      const patched = await deps.budgets.patch(principal.orgId, budget.id, body)
+      await deps.changes.announce('budgets')
+      return withPosture(deps, patched)
+    },
+  )
 
-  app.delete<{ Params: { id: string } }>('/v1/billing/budgets/:id', doc({ summary: 'Delete a budget', auth: 'admin', responses: { 204: 'Deleted.' }, errors: [404] }), async (request, reply) => {
-    const principal = principalOf(request)
-    const budget = await visibleBudget(deps, principal, request.params.id)
-    requireWrite(principal, teamOfBudget(budget))
-    await deps.budgets.delete(principal.orgId, budget.id)
-    await deps.changes.announce('budgets')
-    return reply.code(204).send()
-  })
+  app.delete<{ Params: { id: string } }>(
+    '/v1/billing/budgets/:id',
+    doc({ summary: 'Delete a budget', auth: 'admin', responses: { 204: 'Deleted.' }, errors: [404] }),
+    async (request, reply) => {
+      const principal = principalOf(request)
+      const budget = await visibleBudget(deps, principal, request.params.id)
+      requireWrite(principal, teamOfBudget(budget))
+      await deps.budgets.delete(principal.orgId, budget.id)
+      await deps.changes.announce('budgets')
+      return reply.code(204).send()
+    },
+  )
 }
 
 function visible(principal: Principal, budget: Budget): boolean {

@@ -73,9 +73,9 @@ function chat(key: string, model = 'gpt-4o-mini', maxTokens = 20) {
 async function ticketsOf(consumer: string) {
   const list = await admin('GET', '/v1/cost-tickets')
   expect(list.statusCode).toBe(200)
-  return (list.json().data as Array<{ id: string; consumer: string; status: string; request: { state: string; http_status: number | null; cost_usd: number | null } }>).filter(
-    (t) => t.consumer === consumer,
-  )
+  return (
+    list.json().data as Array<{ id: string; consumer: string; status: string; request: { state: string; http_status: number | null; cost_usd: number | null } }>
+  ).filter((t) => t.consumer === consumer)
 }
 
 describe('cost tickets: what became of the request', () => {
@@ -103,7 +103,12 @@ describe('cost tickets: what became of the request', () => {
 
 describe('budget posture forecast', () => {
   it('projects period-end spend from the recent rate and dates the exhaustion when the rate reaches the amount in time', async () => {
-    const created = await admin('POST', '/v1/billing/budgets', { name: 'growth daily', scope: { kind: 'team', id: 'growth' }, period: 'daily', amount_usd: 0.001 })
+    const created = await admin('POST', '/v1/billing/budgets', {
+      name: 'growth daily',
+      scope: { kind: 'team', id: 'growth' },
+      period: 'daily',
+      amount_usd: 0.001,
+    })
     expect(created.statusCode).toBe(201)
     expect(created.json().posture).toMatchObject({ spend_usd: 0, forecast_spend_usd: 0, forecast_exhaustion_at: null })
     for (let i = 0; i < 3; i++) expect((await chat(FUNDED_KEY, 'gpt-4o', 200)).statusCode).toBe(200)
@@ -116,7 +121,13 @@ describe('budget posture forecast', () => {
   })
 
   it('gives no forecast in the first hour of a period (one early call is not a trend)', async () => {
-    const created = await admin('POST', '/v1/billing/budgets', { name: 'hourly-ish', scope: { kind: 'team', id: 'growth' }, period: 'daily', timezone: 'Asia/Kolkata', amount_usd: 5 })
+    const created = await admin('POST', '/v1/billing/budgets', {
+      name: 'hourly-ish',
+      scope: { kind: 'team', id: 'growth' },
+      period: 'daily',
+      timezone: 'Asia/Kolkata',
+      amount_usd: 5,
+    })
     // 12:20 UTC is 17:50 in Kolkata: well into the day, so a forecast exists…
     expect(created.json().posture.forecast_spend_usd).not.toBeNull()
     clock.set(Date.UTC(2026, 10, 16, 0, 10))
@@ -153,4 +164,3 @@ describe('usage report filters and spikes', () => {
     expect(report.spikes[0].cost_usd).toBeGreaterThanOrEqual(1)
   })
 })
-

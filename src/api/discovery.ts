@@ -34,7 +34,8 @@ function baseUrlHint(method: string, path: string, known: ReadonlySet<string>): 
   const exists = (candidate: string) => known.has(`${method} ${openApiPath(candidate)}`) || [...known].some((op) => matches(op, `${method} ${candidate}`))
   if (path.startsWith('/v1/v1/')) {
     const fixed = path.slice(3)
-    if (exists(fixed)) return `Did you mean ${fixed}? The client's base URL ends in /v1 and the client adds /v1 again: drop one (Anthropic SDKs take the base URL without /v1).`
+    if (exists(fixed))
+      return `Did you mean ${fixed}? The client's base URL ends in /v1 and the client adds /v1 again: drop one (Anthropic SDKs take the base URL without /v1).`
   }
   if (!path.startsWith('/v1/')) {
     const fixed = `/v1${path}`

@@ -57,7 +57,11 @@ export function adminErrorHandler(logger: Logger) {
     }
     if (error instanceof AllocationRefused) {
       const code = error.reason === 'amount_limit' ? 'invalid_request' : 'conflict'
-      return reply.code(STATUS_OF[code]).send(errorEnvelope(code, error.message, requestId, { issues: [{ path: error.reason === 'amount_limit' ? 'amount' : 'team_id', message: error.message }] }))
+      return reply
+        .code(STATUS_OF[code])
+        .send(
+          errorEnvelope(code, error.message, requestId, { issues: [{ path: error.reason === 'amount_limit' ? 'amount' : 'team_id', message: error.message }] }),
+        )
     }
     const fastifyError = error as FastifyError
     if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {

@@ -43,7 +43,11 @@ const TokenBody = z
       ctx.addIssue({ code: 'custom', path: ['team_id'], message: 'a team_admin token needs the team it administers' })
     }
     if (body.role === 'admin' && body.team_id !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['team_id'], message: 'an admin token covers the whole org; give no team_id (use team_admin or viewer for one team)' })
+      ctx.addIssue({
+        code: 'custom',
+        path: ['team_id'],
+        message: 'an admin token covers the whole org; give no team_id (use team_admin or viewer for one team)',
+      })
     }
   })
 
@@ -80,77 +84,112 @@ export function presentToken(record: AdminTokenRecord) {
 }
 
 export async function keyRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.post('/v1/keys', doc({ summary: 'Create a consumer key (shown once)', auth: 'admin', body: KeyBody, responses: { 201: 'The key record and `key`, the secret.' } }), async (request, reply) => {
-    const principal = principalOf(request)
-    const body = parseBody(KeyBody, request.body)
-    requireWrite(principal, body.team_id)
-    const key = generateKey('key')
-    const now = deps.clock.nowMs()
-    const consumer = {
-      name: body.name,
-      apiKeyHash: hashKey(key),
-      orgId: principal.orgId,
-      teamId: body.team_id,
-      userId: body.user_id,
-      agentId: body.agent_id,
-      environment: body.environment,
-      endpointTag: body.endpoint_tag,
-      onInsufficientFunds: body.on_insufficient_funds,
-      holdTimeoutMs: body.hold_timeout_ms,
-      failMode: 'closed' as const,
-      emergencyAllowanceMicros: micros(0),
-      allowNamedUsers: body.allow_named_users,
-      defaultOutputTokens: body.default_output_tokens,
-    }
-    const id = newId('ck', now)
-    await deps.stores.auth.createConsumerKey(id, consumer, keyPrefix(key), now)
-    deps.consumers.add(consumer)
-    await deps.changes.announce('consumer_keys')
-    return reply.code(201).send({ ...presentKey({ id, prefix: keyPrefix(key), consumer, createdAtMs: now, revokedAtMs: undefined }), key })
-  })
+  app.post(
+    '/v1/keys',
+    doc({ summary: 'Create a consumer key (shown once)', auth: 'admin', body: KeyBody, responses: { 201: 'The key record and `key`, the secret.' } }),
+    async (request, reply) => {
+      const principal = principalOf(request)
+      const body = parseBody(KeyBody, request.body)
+      requireWrite(principal, body.team_id)
+      const key = generateKey('key')
+      const now = deps.clock.nowMs()
+      const consumer = {
+        name: body.name,
+        apiKeyHash: hashKey(key),
+        orgId: principal.orgId,
+        teamId: body.team_id,
+        userId: body.user_id,
+        agentId: body.agent_id,
+        environment: body.environment,
+        endpointTag: body.endpoint_tag,
+        onInsufficientFunds: body.on_insufficient_funds,
+        holdTimeoutMs: body.hold_timeout_ms,
+        failMode: 'closed' as const,
+        emergencyAllowanceMicros: micros(0),
+        allowNamedUsers: body.allow_named_users,
+        defaultOutputTokens: body.default_output_tokens,
+      }
+      const id = newId('ck', now)
+      await deps.stores.auth.createConsumerKey(id, consumer, keyPrefix(key), now)
+      deps.consumers.add(consumer)
+      await deps.changes.announce('consumer_keys')
+      return reply.code(201).send({ ...presentKey({ id, prefix: keyPrefix(key), consumer, createdAtMs: now, revokedAtMs: undefined }), key })
+    },
+  )
 
-  app.get('/v1/keys', doc({ summary: 'List consumer keys (never their secrets)', auth: 'admin', responses: { 200: '`data`: key records.' } }), async (request) => {
-    const principal = principalOf(request)
-    const records = await deps.stores.auth.listConsumerKeyRecords(principal.orgId)
-    return { data: records.filter((r) => canRead(principal, r.consumer.teamId)).map(presentKey) }
-  })
+  app.get(
+    '/v1/keys',
+    doc({ summary: 'List consumer keys (never their secrets)', auth: 'admin', responses: { 200: '`data`: key records.' } }),
+    async (request) => {
+      const principal = principalOf(request)
+      const records = await deps.stores.auth.listConsumerKeyRecords(principal.orgId)
+      return { data: records.filter((r) => canRead(principal, r.consumer.teamId)).map(presentKey) }
+    },
+  )
 
-  app.delete<{ Params: { id: string } }>('/v1/keys/:id', doc({ summary: 'Revoke a consumer key', auth: 'admin', responses: { 200: 'The revoked key record.' }, errors: [404] }), async (request) => {
-    const principal = principalOf(request)
-    const existing = (await deps.stores.auth.listConsumerKeyRecords(principal.orgId)).find((r) => r.id === request.params.id)
-    if (!existing || !canRead(principal, existing.consumer.teamId)) throw new NotFoundError('key', request.params.id)
-    requireWrite(principal, existing.consumer.teamId)
-    const revoked = await deps.stores.auth.revokeConsumerKey(principal.orgId, existing.id, deps.clock.nowMs())
-    if (!revoked) throw new NotFoundError('key', request.params.id)
-    // Every process drops the key before this answers (this one) or within the change-feed poll.
-    await deps.changes.announce('consumer_keys')
-    return presentKey(revoked)
-  })
+  app.delete<{ Params: { id: string } }>(
+    '/v1/keys/:id',
+    doc({ summary: 'Revoke a consumer key', auth: 'admin', responses: { 200: 'The revoked key record.' }, errors: [404] }),
+    async (request) => {
+      const principal = principalOf(request)
+      const existing = (await deps.stores.auth.listConsumerKeyRecords(principal.orgId)).find((r) => r.id === request.params.id)
+      if (!existing || !canRead(principal, existing.consumer.teamId)) throw new NotFoundError('key', request.params.id)
+      requireWrite(principal, existing.consumer.teamId)
+      const revoked = await deps.stores.auth.revokeConsumerKey(principal.orgId, existing.id, deps.clock.nowMs())
+      if (!revoked) throw new NotFoundError('key', request.params.id)
+      // Every process drops the key before this answers (this one) or within the change-feed poll.
+      await deps.changes.announce('consumer_keys')
+      return presentKey(revoked)
+    },
+  )
 
-  app.post('/v1/admin-tokens', doc({ summary: 'Create an admin token (shown once)', auth: 'admin', body: TokenBody, responses: { 201: 'The token record and `token`, the secret.' } }), async (request, reply) => {
-    const principal = principalOf(request)
-    requireAdmin(principal)
-    const body = parseBody(TokenBody, request.body)
-    const now = deps.clock.nowMs()
-    const created = await deps.adminAuth.create({ orgId: principal.orgId, role: body.role, teamId: body.team_id, name: body.name, atMs: now })
-    const view = presentToken({ tokenId: created.tokenId, orgId: principal.orgId, role: body.role, teamId: body.team_id, name: body.name, prefix: created.prefix, createdAtMs: now, revokedAtMs: undefined })
-    return reply.code(201).send({ ...view, token: created.token })
-  })
+  app.post(
+    '/v1/admin-tokens',
+    doc({ summary: 'Create an admin token (shown once)', auth: 'admin', body: TokenBody, responses: { 201: 'The token record and `token`, the secret.' } }),
+    async (request, reply) => {
+      const principal = principalOf(request)
+      requireAdmin(principal)
+      const body = parseBody(TokenBody, request.body)
+      const now = deps.clock.nowMs()
+      const created = await deps.adminAuth.create({ orgId: principal.orgId, role: body.role, teamId: body.team_id, name: body.name, atMs: now })
+      const view = presentToken({
+        tokenId: created.tokenId,
+        orgId: principal.orgId,
+        role: body.role,
+        teamId: body.team_id,
+        name: body.name,
+        prefix: created.prefix,
+        createdAtMs: now,
+        revokedAtMs: undefined,
+      })
+      return reply.code(201).send({ ...view, token: created.token })
+    },
+  )
 
-  app.get('/v1/admin-tokens', doc({ summary: 'List admin tokens (never their secrets)', auth: 'admin', responses: { 200: '`data`: token records.' } }), async (request) => {
-    const principal = principalOf(request)
-    requireAdmin(principal)
-    return { data: (await deps.stores.auth.listAdminTokens(principal.orgId)).map(presentToken) }
-  })
+  app.get(
+    '/v1/admin-tokens',
+    doc({ summary: 'List admin tokens (never their secrets)', auth: 'admin', responses: { 200: '`data`: token records.' } }),
+    async (request) => {
+      const principal = principalOf(request)
+      requireAdmin(principal)
+      return { data: (await deps.stores.auth.listAdminTokens(principal.orgId)).map(presentToken) }
+    },
+  )
 
-  app.delete<{ Params: { id: string } }>('/v1/admin-tokens/:id', doc({ summary: 'Revoke an admin token', auth: 'admin', responses: { 200: 'The revoked token record.' }, errors: [404] }), async (request) => {
-    const principal = principalOf(request)
-    requireAdmin(principal)
-    if (request.params.id === ENV_TOKEN_ID) {
-      throw new InvalidRequestError('the TOLLGATE_ADMIN_TOKEN token is not stored: unset the variable and restart to retire it', [{ path: 'id', message: 'not revocable' }])
-    }
-    const revoked = await deps.stores.auth.revokeAdminToken(principal.orgId, request.params.id, deps.clock.nowMs())
-    if (!revoked) throw new NotFoundError('admin token', request.params.id)
-    return presentToken(revoked)
-  })
+  app.delete<{ Params: { id: string } }>(
+    '/v1/admin-tokens/:id',
+    doc({ summary: 'Revoke an admin token', auth: 'admin', responses: { 200: 'The revoked token record.' }, errors: [404] }),
+    async (request) => {
+      const principal = principalOf(request)
+      requireAdmin(principal)
+      if (request.params.id === ENV_TOKEN_ID) {
+        throw new InvalidRequestError('the TOLLGATE_ADMIN_TOKEN token is not stored: unset the variable and restart to retire it', [
+          { path: 'id', message: 'not revocable' },
+        ])
+      }
+      const revoked = await deps.stores.auth.revokeAdminToken(principal.orgId, request.params.id, deps.clock.nowMs())
+      if (!revoked) throw new NotFoundError('admin token', request.params.id)
+      return presentToken(revoked)
+    },
+  )
 }

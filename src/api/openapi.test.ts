@@ -29,7 +29,9 @@ describe('GET /v1/openapi.json', () => {
 
   it('lists every registered route, and no route is registered without a description', () => {
     expect(t.app.openApi.undocumented).toEqual([])
-    const listed = Object.entries(document.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+    const listed = Object.entries(document.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
+      Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
+    )
     // Every route Fastify knows, read from the router's own printout (a tree: each level is a
     // suffix of its parent), must be in the document.
     const routes: string[] = []
@@ -72,17 +74,29 @@ describe('an unknown route', () => {
   it('answers the error envelope with not_found', async () => {
     const res = await t.app.fastify.inject({ method: 'GET', url: '/v1/nothing-here' })
     expect(res.statusCode).toBe(404)
-    expect(res.json()).toMatchObject({ error: { type: 'not_found_error', code: 'not_found', message: expect.stringContaining('/v1/openapi.json'), request_id: expect.any(String) } })
+    expect(res.json()).toMatchObject({
+      error: { type: 'not_found_error', code: 'not_found', message: expect.stringContaining('/v1/openapi.json'), request_id: expect.any(String) },
+    })
   })
 
   it('says when the base URL lacks /v1', async () => {
-    const res = await t.app.fastify.inject({ method: 'POST', url: '/chat/completions', headers: { authorization: `Bearer ${CONSUMER_KEY}`, 'content-type': 'application/json' }, payload: '{}' })
+    const res = await t.app.fastify.inject({
+      method: 'POST',
+      url: '/chat/completions',
+      headers: { authorization: `Bearer ${CONSUMER_KEY}`, 'content-type': 'application/json' },
+      payload: '{}',
+    })
     expect(res.statusCode).toBe(404)
     expect(res.json().error.message).toContain('Did you mean /v1/chat/completions?')
   })
 
   it('says when the base URL doubles /v1 (an Anthropic SDK given …/v1)', async () => {
-    const res = await t.app.fastify.inject({ method: 'POST', url: '/v1/v1/messages', headers: { 'x-api-key': CONSUMER_KEY, 'content-type': 'application/json' }, payload: '{}' })
+    const res = await t.app.fastify.inject({
+      method: 'POST',
+      url: '/v1/v1/messages',
+      headers: { 'x-api-key': CONSUMER_KEY, 'content-type': 'application/json' },
+      payload: '{}',
+    })
     expect(res.statusCode).toBe(404)
     expect(res.json().error.message).toContain('Did you mean /v1/messages?')
     const ledger = await t.app.fastify.inject({ method: 'GET', url: '/v1/v1/wallets/w_123/ledger' })

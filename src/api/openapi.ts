@@ -143,7 +143,10 @@ function operationObject(op: Operation): Record<string, unknown> {
   if (d.auth !== 'none') errorStatuses.add(401)
   if (d.auth === 'admin' || d.auth === 'session') errorStatuses.add(403)
   for (const status of [...errorStatuses].sort()) {
-    responses[String(status)] = { description: ERROR_TEXT[status] ?? 'Error.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }
+    responses[String(status)] = {
+      description: ERROR_TEXT[status] ?? 'Error.',
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+    }
   }
   return {
     operationId: operationId(op),

@@ -84,12 +84,22 @@ async function inbox(app: App): Promise<any[]> {
 
 describe('budget policy fields in the API', () => {
   it.each([
-    ['an unknown channel on a threshold', { threshold_actions: [{ threshold_percent: 80, action: 'notify', channels: ['pager'] }] }, 'threshold_actions.0.channels', /unknown channel id pager; configured: ops-webhook, finops-slack/],
+    [
+      'an unknown channel on a threshold',
+      { threshold_actions: [{ threshold_percent: 80, action: 'notify', channels: ['pager'] }] },
+      'threshold_actions.0.channels',
+      /unknown channel id pager; configured: ops-webhook, finops-slack/,
+    ],
     ['an escalate_after that is not a duration', { escalate_after: '2 hours' }, 'escalate_after', /duration such as 30m, 2h or 1d/],
     ['an escalate_after over 30 days', { escalate_after: '31d' }, 'escalate_after', /at most 30d/],
     ['an unknown tier', { tier: 'vital' }, 'tier', /critical \| standard \| experimental/],
     ['a critical tier with a hard limit', { tier: 'critical', hard_limit: true }, 'tier', /critical budget degrades instead of blocking/],
-    ['a critical endpoint budget with a block action', { scope: { kind: 'endpoint', id: 'checkout' }, threshold_actions: [{ threshold_percent: 90, action: 'block' }] }, 'threshold_actions', /block action at 90%/],
+    [
+      'a critical endpoint budget with a block action',
+      { scope: { kind: 'endpoint', id: 'checkout' }, threshold_actions: [{ threshold_percent: 90, action: 'block' }] },
+      'threshold_actions',
+      /block action at 90%/,
+    ],
   ])('refuses %s with a 400 naming the field, and creates nothing', async (_what, over, path, message) => {
     const { app } = await anApp()
     const { status, body } = await admin(app, 'POST', '/v1/billing/budgets', aBudgetBody(over))
@@ -102,13 +112,22 @@ describe('budget policy fields in the API', () => {
 
   it('stores tier, owner, escalate_after and per-threshold channels, and clears them with null', async () => {
     const { app } = await anApp()
-    const created = await admin(app, 'POST', '/v1/billing/budgets', aBudgetBody({
-      tier: 'standard', owner: 'finops-slack', escalate_after: '120m',
-      threshold_actions: [{ threshold_percent: 95, action: 'block_if_forecast_exceeds', channels: ['finops-slack', 'ops-webhook'] }],
-    }))
+    const created = await admin(
+      app,
+      'POST',
+      '/v1/billing/budgets',
+      aBudgetBody({
+        tier: 'standard',
+        owner: 'finops-slack',
+        escalate_after: '120m',
+        threshold_actions: [{ threshold_percent: 95, action: 'block_if_forecast_exceeds', channels: ['finops-slack', 'ops-webhook'] }],
+      }),
+    )
     expect(created.status, JSON.stringify(created.body)).toBe(201)
     expect(created.body).toMatchObject({
-      tier: 'standard', owner: 'finops-slack', escalate_after: '2h',
+      tier: 'standard',
+      owner: 'finops-slack',
+      escalate_after: '2h',
       threshold_actions: [{ threshold_percent: 95, action: 'block_if_forecast_exceeds', channels: ['finops-slack', 'ops-webhook'] }],
     })
     const patched = await admin(app, 'PATCH', `/v1/billing/budgets/${created.body.id}`, { tier: null, escalate_after: null })
@@ -117,9 +136,14 @@ describe('budget policy fields in the API', () => {
 })
 
 describe('tiers on live calls', () => {
-  it("refuses an experimental endpoint at its cap with a message that names the endpoint and why", async () => {
+  it('refuses an experimental endpoint at its cap with a message that names the endpoint and why', async () => {
     const { app } = await anApp()
-    await admin(app, 'POST', '/v1/billing/budgets', aBudgetBody({ name: 'lab daily', scope: { kind: 'endpoint', id: 'lab' }, period: 'daily', amount_usd: '0.000001' }))
+    await admin(
+      app,
+      'POST',
+      '/v1/billing/budgets',
+      aBudgetBody({ name: 'lab daily', scope: { kind: 'endpoint', id: 'lab' }, period: 'daily', amount_usd: '0.000001' }),
+    )
     const refused = await chat(app, 'lab')
     expect(refused.status).toBe(429)
     expect(refused.body.error.message).toMatch(/endpoint "lab" is experimental, so its budget is a hard cap of \$0\.00 per day and it is spent/)
@@ -152,10 +176,19 @@ describe('block_if_forecast_exceeds on live calls', () => {
     expect(oneCallUsd).toBeGreaterThan(0)
 
     // Daily, 12 h in: one call's spend projects to about 4 calls by midnight, well under 20.
-    const budget = await admin(app, 'POST', '/v1/billing/budgets', aBudgetBody({
-      name: 'reports daily', scope: { kind: 'endpoint', id: 'reports' }, period: 'daily', amount_usd: (oneCallUsd * 20).toFixed(6),
-      alert_thresholds: [], threshold_actions: [{ threshold_percent: 1, action: 'block_if_forecast_exceeds' }],
-    }))
+    const budget = await admin(
+      app,
+      'POST',
+      '/v1/billing/budgets',
+      aBudgetBody({
+        name: 'reports daily',
+        scope: { kind: 'endpoint', id: 'reports' },
+        period: 'daily',
+        amount_usd: (oneCallUsd * 20).toFixed(6),
+        alert_thresholds: [],
+        threshold_actions: [{ threshold_percent: 1, action: 'block_if_forecast_exceeds' }],
+      }),
+    )
     expect(budget.status, JSON.stringify(budget.body)).toBe(201)
     expect((await chat(app, 'reports')).status).toBe(200)
     const notice = (await inbox(app)).find((n) => n.data.budget_id === budget.body.id)
@@ -175,8 +208,18 @@ describe('block_if_forecast_exceeds on live calls', () => {
 describe('acknowledgement and escalation through the API', () => {
   it('escalates an unacknowledged threshold notice once after escalate_after, and never an acknowledged one', async () => {
     const { app, clock } = await anApp()
-    const quiet = await admin(app, 'POST', '/v1/billing/budgets', aBudgetBody({ name: 'quiet', amount_usd: '0.000002', alert_thresholds: [50], escalate_after: '30m', owner: 'finops-slack' }))
-    const loud = await admin(app, 'POST', '/v1/billing/budgets', aBudgetBody({ name: 'loud', amount_usd: '0.000003', alert_thresholds: [50], escalate_after: '30m', owner: 'finops-slack' }))
+    const quiet = await admin(
+      app,
+      'POST',
+      '/v1/billing/budgets',
+      aBudgetBody({ name: 'quiet', amount_usd: '0.000002', alert_thresholds: [50], escalate_after: '30m', owner: 'finops-slack' }),
+    )
+    const loud = await admin(
+      app,
+      'POST',
+      '/v1/billing/budgets',
+      aBudgetBody({ name: 'loud', amount_usd: '0.000003', alert_thresholds: [50], escalate_after: '30m', owner: 'finops-slack' }),
+    )
     expect((await chat(app, 'search')).status).toBe(200)
     await app.budgets.refresh()
     const notices = await inbox(app)

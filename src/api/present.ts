@@ -123,21 +123,22 @@ export function presentUsageEvent(e: UsageEvent) {
     price_source: e.priceSource,
     usage_source: e.usageSource,
     usage_note: e.usageNote ?? null,
-    cost_breakdown: e.costBreakdown === undefined
-      ? null
-      : {
-          tier: e.costBreakdown.tier,
-          total_micros: e.costBreakdown.totalMicros,
-          parts: e.costBreakdown.parts.map((p) => ({
-            part: p.part,
-            tokens: p.tokens,
-            unit_usd_per_mtok: toUsd(micros(p.unitMicrosPerMtok)),
-            unit_micros_per_mtok: p.unitMicrosPerMtok,
-            cost_usd: toUsd(p.costMicros),
-            cost_micros: p.costMicros,
-            fallback: p.fallback,
-          })),
-        },
+    cost_breakdown:
+      e.costBreakdown === undefined
+        ? null
+        : {
+            tier: e.costBreakdown.tier,
+            total_micros: e.costBreakdown.totalMicros,
+            parts: e.costBreakdown.parts.map((p) => ({
+              part: p.part,
+              tokens: p.tokens,
+              unit_usd_per_mtok: toUsd(micros(p.unitMicrosPerMtok)),
+              unit_micros_per_mtok: p.unitMicrosPerMtok,
+              cost_usd: toUsd(p.costMicros),
+              cost_micros: p.costMicros,
+              fallback: p.fallback,
+            })),
+          },
     latency_ms: e.latencyMs,
     reservation_id: e.reservationId ?? null,
     wallet_id: e.walletId ?? null,

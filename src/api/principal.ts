@@ -77,7 +77,9 @@ const WRITERS: readonly Role[] = ['admin', 'team_admin']
 export function requireWrite(principal: Principal, teamId?: string): void {
   if (!WRITERS.includes(principal.role)) throw new ForbiddenError(`role ${principal.role} is read-only`)
   if (principal.role === 'team_admin' && teamId !== principal.teamId) {
-    throw new ForbiddenError(`a team_admin of ${principal.teamId ?? '(no team)'} cannot change ${teamId === undefined ? 'org-wide resources' : `team ${teamId}`}`)
+    throw new ForbiddenError(
+      `a team_admin of ${principal.teamId ?? '(no team)'} cannot change ${teamId === undefined ? 'org-wide resources' : `team ${teamId}`}`,
+    )
   }
 }
 

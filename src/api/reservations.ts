@@ -60,92 +60,123 @@ interface DirectCall {
 }
 
 export async function reservationRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.post('/v1/reservations', doc({ summary: 'Reserve funds for a call made outside the gateway', auth: 'admin', body: ReserveBody, responses: { 201: 'The reservation.', 200: 'The reservation an Idempotency-Key already made.' }, errors: [422, 429, 503] }), async (request, reply) => {
-    const principal = principalOf(request)
-    const body = parseBody(ReserveBody, request.body)
-    const wallet = body.wallet
-    // A team_admin reserves against its own team's wallets only; org wallets need an admin.
-    const ownerTeam = wallet.scopeKind === 'team' ? wallet.scopeId : wallet.scopeKind === 'user' ? (body.team_id ?? principal.teamId) : undefined
-    requireWrite(principal, ownerTeam)
-    const now = deps.clock.nowMs()
-    const call = directCall(principal, body, ownerTeam)
-    const applicable = deps.budgets.applicableBudgets(call.attribution, call.model, call.provider, now)
-    // The caller's Idempotency-Key names the reservation (per org and team, so teams never
-    // collide): a retried POST reserves once, and the same key with another body is refused.
-    const key = request.headers['idempotency-key']
-    const reservationId = typeof key === 'string' && key.length > 0 ? idempotentId(principal, key) : newId('rsv', now)
-    const cascade: CascadeStep[] = [wallet.scopeKind === 'user' && principal.role !== 'admin' ? { ...wallet, teamOf: principal.teamId ?? '' } : wallet]
-    const result = await deps.stores.ledger.reserve({
-      reservationId,
-      orgId: principal.orgId,
-      cascade,
-      walletRequired: true,
-      walletCapPercent: 100,
-      amountMicros: body.estimate_usd,
-      budgets: applicable.map(({ budget, period }) => counterRefOf(budget, period)),
-      requestId: body.request_id,
-      atMs: now,
-      expiresAtMs: now + (body.ttl_ms ?? deps.config.reservations.ttlMs),
-      context: JSON.stringify(call),
-    })
-    switch (result.kind) {
-      case 'reserved':
-        return reply.code(201).send({ ...presentReservation(result.reservation), wallet_available_usd: result.walletAvailableMicros === undefined ? null : toUsd(result.walletAvailableMicros) })
-      case 'already_exists': {
-        const existing = directCallOf(result.reservation)
-        if (existing?.requestHash !== call.requestHash || result.reservation.amountMicros !== body.estimate_usd) {
-          throw new IdempotencyKeyReusedError()
+  app.post(
+    '/v1/reservations',
+    doc({
+      summary: 'Reserve funds for a call made outside the gateway',
+      auth: 'admin',
+      body: ReserveBody,
+      responses: { 201: 'The reservation.', 200: 'The reservation an Idempotency-Key already made.' },
+      errors: [422, 429, 503],
+    }),
+    async (request, reply) => {
+      const principal = principalOf(request)
+      const body = parseBody(ReserveBody, request.body)
+      const wallet = body.wallet
+      // A team_admin reserves against its own team's wallets only; org wallets need an admin.
+      const ownerTeam = wallet.scopeKind === 'team' ? wallet.scopeId : wallet.scopeKind === 'user' ? (body.team_id ?? principal.teamId) : undefined
+      requireWrite(principal, ownerTeam)
+      const now = deps.clock.nowMs()
+      const call = directCall(principal, body, ownerTeam)
+      const applicable = deps.budgets.applicableBudgets(call.attribution, call.model, call.provider, now)
+      // The caller's Idempotency-Key names the reservation (per org and team, so teams never
+      // collide): a retried POST reserves once, and the same key with another body is refused.
+      const key = request.headers['idempotency-key']
+      const reservationId = typeof key === 'string' && key.length > 0 ? idempotentId(principal, key) : newId('rsv', now)
+      const cascade: CascadeStep[] = [wallet.scopeKind === 'user' && principal.role !== 'admin' ? { ...wallet, teamOf: principal.teamId ?? '' } : wallet]
+      const result = await deps.stores.ledger.reserve({
+        reservationId,
+        orgId: principal.orgId,
+        cascade,
+        walletRequired: true,
+        walletCapPercent: 100,
+        amountMicros: body.estimate_usd,
+        budgets: applicable.map(({ budget, period }) => counterRefOf(budget, period)),
+        requestId: body.request_id,
+        atMs: now,
+        expiresAtMs: now + (body.ttl_ms ?? deps.config.reservations.ttlMs),
+        context: JSON.stringify(call),
+      })
+      switch (result.kind) {
+        case 'reserved':
+          return reply.code(201).send({
+            ...presentReservation(result.reservation),
+            wallet_available_usd: result.walletAvailableMicros === undefined ? null : toUsd(result.walletAvailableMicros),
+          })
+        case 'already_exists': {
+          const existing = directCallOf(result.reservation)
+          if (existing?.requestHash !== call.requestHash || result.reservation.amountMicros !== body.estimate_usd) {
+            throw new IdempotencyKeyReusedError()
+          }
+          return reply.code(200).send(presentReservation(result.reservation))
         }
-        return reply.code(200).send(presentReservation(result.reservation))
-      }
-      case 'insufficient_quota':
-        return reply.code(429).send(
-          errorEnvelope('insufficient_quota', `Wallet ${result.scope} cannot cover $${formatUsd(body.estimate_usd)}.`, newId('req'), {
-            scope: result.scope,
-            available_usd: toUsd(result.availableMicrosMax),
-          }),
-        )
-      case 'budget_cap_exceeded': {
-        const hit = applicable.find((a) => a.budget.id === result.budgetId)
-        const scope = hit ? scopeLabel(hit.budget) : `budget:${result.budgetId}`
-        const resetAt = hit ? new Date(hit.period.endMs).toISOString() : null
-        void deps.budgets.onBlocked(result.budgetId, result.periodKey, ZERO, now)
-        return reply
-          .code(429)
-          .header('retry-after', hit ? String(Math.max(1, Math.ceil((hit.period.endMs - now) / 1000))) : '60')
-          .send(
-            errorEnvelope('budget_cap_exceeded', `Spending limit reached for ${scope}${hit ? `: ${hit.budget.name}` : ''}.`, newId('req'), {
-              scope,
-              reset_at: resetAt,
-              remaining_usd: toUsd(result.remainingMicros),
+        case 'insufficient_quota':
+          return reply.code(429).send(
+            errorEnvelope('insufficient_quota', `Wallet ${result.scope} cannot cover $${formatUsd(body.estimate_usd)}.`, newId('req'), {
+              scope: result.scope,
+              available_usd: toUsd(result.availableMicrosMax),
             }),
           )
+        case 'budget_cap_exceeded': {
+          const hit = applicable.find((a) => a.budget.id === result.budgetId)
+          const scope = hit ? scopeLabel(hit.budget) : `budget:${result.budgetId}`
+          const resetAt = hit ? new Date(hit.period.endMs).toISOString() : null
+          void deps.budgets.onBlocked(result.budgetId, result.periodKey, ZERO, now)
+          return reply
+            .code(429)
+            .header('retry-after', hit ? String(Math.max(1, Math.ceil((hit.period.endMs - now) / 1000))) : '60')
+            .send(
+              errorEnvelope('budget_cap_exceeded', `Spending limit reached for ${scope}${hit ? `: ${hit.budget.name}` : ''}.`, newId('req'), {
+                scope,
+                reset_at: resetAt,
+                remaining_usd: toUsd(result.remainingMicros),
+              }),
+            )
+        }
+        case 'store_unavailable':
+          return reply.code(503).send(errorEnvelope('store_unavailable', `Spend controls are unavailable: ${result.message}`, newId('req')))
       }
-      case 'store_unavailable':
-        return reply.code(503).send(errorEnvelope('store_unavailable', `Spend controls are unavailable: ${result.message}`, newId('req')))
-    }
-  })
+    },
+  )
 
-  app.post<{ Params: { id: string } }>('/v1/reservations/:id/settle', doc({ summary: 'Settle a reservation to the actual cost', auth: 'admin', body: SettleBody, responses: { 200: 'The settled reservation.' }, errors: [404, 409] }), async (request) => {
-    const principal = principalOf(request)
-    const body = parseBody(SettleBody, request.body)
-    const reservation = await reservationFor(deps, principal, request.params.id)
-    requireWrite(principal, teamOfReservation(reservation))
-    const usage = { ...emptyUsage(), inputTokens: body.input_tokens ?? 0, outputTokens: body.output_tokens ?? 0 }
-    return resolve(deps, reservation, 'settled', body.actual_usd, usage)
-  })
+  app.post<{ Params: { id: string } }>(
+    '/v1/reservations/:id/settle',
+    doc({
+      summary: 'Settle a reservation to the actual cost',
+      auth: 'admin',
+      body: SettleBody,
+      responses: { 200: 'The settled reservation.' },
+      errors: [404, 409],
+    }),
+    async (request) => {
+      const principal = principalOf(request)
+      const body = parseBody(SettleBody, request.body)
+      const reservation = await reservationFor(deps, principal, request.params.id)
+      requireWrite(principal, teamOfReservation(reservation))
+      const usage = { ...emptyUsage(), inputTokens: body.input_tokens ?? 0, outputTokens: body.output_tokens ?? 0 }
+      return resolve(deps, reservation, 'settled', body.actual_usd, usage)
+    },
+  )
 
-  app.post<{ Params: { id: string } }>('/v1/reservations/:id/void', doc({ summary: 'Void a reservation: nothing was spent', auth: 'admin', responses: { 200: 'The voided reservation.' }, errors: [404, 409] }), async (request) => {
-    const principal = principalOf(request)
-    const reservation = await reservationFor(deps, principal, request.params.id)
-    requireWrite(principal, teamOfReservation(reservation))
-    return resolve(deps, reservation, 'voided', ZERO, emptyUsage())
-  })
+  app.post<{ Params: { id: string } }>(
+    '/v1/reservations/:id/void',
+    doc({ summary: 'Void a reservation: nothing was spent', auth: 'admin', responses: { 200: 'The voided reservation.' }, errors: [404, 409] }),
+    async (request) => {
+      const principal = principalOf(request)
+      const reservation = await reservationFor(deps, principal, request.params.id)
+      requireWrite(principal, teamOfReservation(reservation))
+      return resolve(deps, reservation, 'voided', ZERO, emptyUsage())
+    },
+  )
 
-  app.get<{ Params: { id: string } }>('/v1/reservations/:id', doc({ summary: 'A reservation', auth: 'admin', responses: { 200: 'The reservation.' }, errors: [404] }), async (request) => {
-    const principal = principalOf(request)
-    return presentReservation(await reservationFor(deps, principal, request.params.id))
-  })
+  app.get<{ Params: { id: string } }>(
+    '/v1/reservations/:id',
+    doc({ summary: 'A reservation', auth: 'admin', responses: { 200: 'The reservation.' }, errors: [404] }),
+    async (request) => {
+      const principal = principalOf(request)
+      return presentReservation(await reservationFor(deps, principal, request.params.id))
+    },
+  )
 }
 
 function directCall(principal: Principal, body: ReserveBody, ownerTeam: string | undefined): DirectCall {
@@ -175,7 +206,9 @@ function directCallOf(reservation: Reservation): DirectCall | undefined {
 }
 
 function idempotentId(principal: Principal, key: string): string {
-  const digest = createHash('sha256').update(`${principal.orgId}\u0000${principal.teamId ?? ''}\u0000${key}`).digest('hex')
+  const digest = createHash('sha256')
+    .update(`${principal.orgId}\u0000${principal.teamId ?? ''}\u0000${key}`)
+    .digest('hex')
   return `rsv_idem_${digest.slice(0, 32)}`
 }
 
@@ -247,7 +280,10 @@ function resolved(result: ResolveResult, id: string) {
   if (result.kind === 'not_found') throw new NotFoundError('reservation', id)
   if (!('releasedMicros' in result)) {
     // Settling or voiding twice moves no money; the caller learns what happened the first time.
-    throw new ConflictError(`reservation ${id} is ${result.kind.replace('_', ' ')}`, { result: result.kind, reservation: presentReservation(result.reservation) })
+    throw new ConflictError(`reservation ${id} is ${result.kind.replace('_', ' ')}`, {
+      result: result.kind,
+      reservation: presentReservation(result.reservation),
+    })
   }
   return { result: result.kind, released_usd: toUsd(result.releasedMicros), reservation: presentReservation(result.reservation) }
 }

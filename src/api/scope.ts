@@ -12,7 +12,10 @@ export const walletScopeFields = {
   team_id: id.optional(),
   user_id: id.optional(),
   org_id: id.optional(),
-  scope: z.string().regex(/^(team|user|org):.+$/, 'expected "team:ID", "user:ID" or "org:ID"').optional(),
+  scope: z
+    .string()
+    .regex(/^(team|user|org):.+$/, 'expected "team:ID", "user:ID" or "org:ID"')
+    .optional(),
 }
 
 type ScopeBody = { team_id?: string | undefined; user_id?: string | undefined; org_id?: string | undefined; scope?: string | undefined }

@@ -30,7 +30,12 @@ const apps: App[] = []
 async function gateway(): Promise<App> {
   const yaml = stringify({ version: '1', storage: { sqlite: dbPath }, providers: { targets: [{ id: 'mock', provider: 'mock' }] } })
   const env = { TOLLGATE_ADMIN_TOKEN: ADMIN }
-  const built = await buildApp(parseConfig(yaml, '<session.test>', { env }), { env, clock, logger: createLogger({ level: 'silent' }), consoleDir: join(dir, 'no-console') })
+  const built = await buildApp(parseConfig(yaml, '<session.test>', { env }), {
+    env,
+    clock,
+    logger: createLogger({ level: 'silent' }),
+    consoleDir: join(dir, 'no-console'),
+  })
   await built.fastify.ready()
   apps.push(built)
   return built
@@ -174,7 +179,9 @@ describe('the session cookie', () => {
   it('needs the CSRF header for DELETE and PUT too', async () => {
     const { session } = await signIn()
     expect((await request(app, 'DELETE', '/v1/session', { cookie: session })).status).toBe(403)
-    expect((await request(app, 'PUT', '/v1/notification-preferences', { cookie: session, body: { subject: { type: 'role', id: 'admin' }, kinds: {} } })).status).toBe(403)
+    expect(
+      (await request(app, 'PUT', '/v1/notification-preferences', { cookie: session, body: { subject: { type: 'role', id: 'admin' }, kinds: {} } })).status,
+    ).toBe(403)
     expect((await request(app, 'GET', '/v1/session', { cookie: session })).status).toBe(200)
   })
 

@@ -27,7 +27,8 @@ export async function sessionRoutes(app: FastifyInstance, deps: AdminDeps): Prom
         isPublic: true,
         ...doc({
           summary: 'Sign in to the console: exchange an admin token for a session cookie',
-          description: 'Sets an httpOnly, SameSite=Strict session cookie and returns the `csrf_token` every cookie-authenticated write must send as `x-tollgate-csrf`.',
+          description:
+            'Sets an httpOnly, SameSite=Strict session cookie and returns the `csrf_token` every cookie-authenticated write must send as `x-tollgate-csrf`.',
           tag: 'session',
           auth: 'none',
           body: SignInBody,
@@ -36,37 +37,50 @@ export async function sessionRoutes(app: FastifyInstance, deps: AdminDeps): Prom
       },
     },
     async (request, reply) => {
-    const body = parseBody(SignInBody, request.body)
-    const principal = await deps.adminAuth.authenticate(body.token)
-    if (!principal) throw new UnauthorizedError()
-    const opened = await deps.sessions.open(principal)
-    reply.setCookie(SESSION_COOKIE, opened.sessionId, {
-      httpOnly: true,
-      sameSite: 'strict',
-      path: '/',
-      secure: isHttps(request),
-      maxAge: Math.floor((opened.record.expiresAtMs - deps.clock.nowMs()) / 1000),
-    })
-    return reply.code(201).send(sessionView(principal, opened.record.expiresAtMs, opened.csrfToken))
+      const body = parseBody(SignInBody, request.body)
+      const principal = await deps.adminAuth.authenticate(body.token)
+      if (!principal) throw new UnauthorizedError()
+      const opened = await deps.sessions.open(principal)
+      reply.setCookie(SESSION_COOKIE, opened.sessionId, {
+        httpOnly: true,
+        sameSite: 'strict',
+        path: '/',
+        secure: isHttps(request),
+        maxAge: Math.floor((opened.record.expiresAtMs - deps.clock.nowMs()) / 1000),
+      })
+      return reply.code(201).send(sessionView(principal, opened.record.expiresAtMs, opened.csrfToken))
     },
   )
 
-  app.get('/v1/session', doc({ summary: 'Who is signed in', tag: 'session', auth: 'session', responses: { 200: '`role`, `team_id`, `org_id`, `expires_at`, `csrf_token` (null for a Bearer caller).' } }), async (request) => {
-    const principal = principalOf(request)
-    const sessionId = sessionIdOf(request)
-    const session = sessionId === undefined ? undefined : await deps.sessions.find(sessionId)
-    // A Bearer caller has no session: it sees its role, and no expiry or CSRF value.
-    if (!session || sessionId === undefined) return sessionView(principal, undefined, undefined)
-    return sessionView(principal, session.expiresAtMs, csrfTokenOf(sessionId))
-  })
+  app.get(
+    '/v1/session',
+    doc({
+      summary: 'Who is signed in',
+      tag: 'session',
+      auth: 'session',
+      responses: { 200: '`role`, `team_id`, `org_id`, `expires_at`, `csrf_token` (null for a Bearer caller).' },
+    }),
+    async (request) => {
+      const principal = principalOf(request)
+      const sessionId = sessionIdOf(request)
+      const session = sessionId === undefined ? undefined : await deps.sessions.find(sessionId)
+      // A Bearer caller has no session: it sees its role, and no expiry or CSRF value.
+      if (!session || sessionId === undefined) return sessionView(principal, undefined, undefined)
+      return sessionView(principal, session.expiresAtMs, csrfTokenOf(sessionId))
+    },
+  )
 
-  app.delete('/v1/session', doc({ summary: 'Sign out: revoke the session and clear its cookie', tag: 'session', auth: 'session', responses: { 204: 'Signed out.' } }), async (request, reply) => {
-    principalOf(request)
-    const sessionId = sessionIdOf(request)
-    if (sessionId !== undefined) await deps.sessions.revoke(sessionId)
-    clearSessionCookie(request, reply)
-    return reply.code(204).send()
-  })
+  app.delete(
+    '/v1/session',
+    doc({ summary: 'Sign out: revoke the session and clear its cookie', tag: 'session', auth: 'session', responses: { 204: 'Signed out.' } }),
+    async (request, reply) => {
+      principalOf(request)
+      const sessionId = sessionIdOf(request)
+      if (sessionId !== undefined) await deps.sessions.revoke(sessionId)
+      clearSessionCookie(request, reply)
+      return reply.code(204).send()
+    },
+  )
 }
 
 function sessionView(principal: Principal, expiresAtMs: number | undefined, csrfToken: string | undefined): SessionView {

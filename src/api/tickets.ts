@@ -31,58 +31,88 @@ const TicketsQuery = z.object({
 })
 
 export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.get('/v1/cost-tickets', doc({ summary: 'List cost tickets', auth: 'admin', query: TicketsQuery, responses: { 200: '`data`: tickets, newest first, each with `request`: what became of its first refused request (waiting, released, completed, refused, failed).' } }), async (request) => {
-    const principal = principalOf(request)
-    const q = parseBody(TicketsQuery, request.query, 'query')
-    await deps.tickets.expireOverdue(500)
-    const tickets = await deps.tickets.list(principal.orgId, { status: q.status, teamId: teamFilter(principal), limit: q.limit })
-    // The held request's own event is written when it finishes: flush so a finished one shows.
-    await deps.usage.flush()
-    const outcomes = await deps.stores.usage.requestOutcomes(principal.orgId, tickets.map((t) => t.requestId))
-    return { data: tickets.map((t) => ({ ...presentTicket(t), request: requestOutcomeView(t, outcomes.get(t.requestId)) })) }
-  })
+  app.get(
+    '/v1/cost-tickets',
+    doc({
+      summary: 'List cost tickets',
+      auth: 'admin',
+      query: TicketsQuery,
+      responses: {
+        200: '`data`: tickets, newest first, each with `request`: what became of its first refused request (waiting, released, completed, refused, failed).',
+      },
+    }),
+    async (request) => {
+      const principal = principalOf(request)
+      const q = parseBody(TicketsQuery, request.query, 'query')
+      await deps.tickets.expireOverdue(500)
+      const tickets = await deps.tickets.list(principal.orgId, { status: q.status, teamId: teamFilter(principal), limit: q.limit })
+      // The held request's own event is written when it finishes: flush so a finished one shows.
+      await deps.usage.flush()
+      const outcomes = await deps.stores.usage.requestOutcomes(
+        principal.orgId,
+        tickets.map((t) => t.requestId),
+      )
+      return { data: tickets.map((t) => ({ ...presentTicket(t), request: requestOutcomeView(t, outcomes.get(t.requestId)) })) }
+    },
+  )
 
-  app.post<{ Params: { id: string } }>('/v1/cost-tickets/:id/approve', doc({ summary: 'Approve a refused request: grant its estimate or top the wallet up', auth: 'admin', body: ApproveBody, responses: { 200: 'The approved ticket.' }, errors: [404, 409] }), async (request) => {
-    const principal = principalOf(request)
-    const body = parseBody(ApproveBody, request.body)
-    const ticket = await ticketFor(deps, principal, request.params.id)
-    requireWrite(principal, ticket.teamId)
-    const grantMicros = body.amount ?? ticket.estimateMicros
-    const wallet = walletOfScope(ticket.scope)
-    const current = await deps.stores.ledger.findWallet(ticket.orgId, wallet)
-    if ((current?.allocatedMicros ?? 0) + grantMicros > AMOUNT_MICROS_MAX) {
-      throw new InvalidRequestError(`amount: the wallet would hold more than $${AMOUNT_MICROS_MAX / 1_000_000}`, [{ path: 'amount', message: 'over the wallet limit' }])
-    }
-    const result = await deps.tickets.resolve(ticket.id, 'approved', principal.tokenId, grantMicros, body.note)
-    if (result.kind === 'not_found') throw new NotFoundError('cost ticket', ticket.id)
-    if (result.kind === 'already_resolved') {
-      throw new ConflictError(`cost ticket ${ticket.id} is already ${result.ticket.status}`, { status: result.ticket.status })
-    }
-    if (grantMicros > 0) {
-      await deps.stores.ledger.allocate({
-        orgId: ticket.orgId,
-        wallet,
-        amountMicros: grantMicros,
-        description: `cost ticket ${ticket.id} approved${body.note ? `: ${body.note}` : ''}`,
-        atMs: deps.clock.nowMs(),
-      })
-      deps.funds.added(ticket.orgId)
-    }
-    return presentTicket(result.ticket)
-  })
+  app.post<{ Params: { id: string } }>(
+    '/v1/cost-tickets/:id/approve',
+    doc({
+      summary: 'Approve a refused request: grant its estimate or top the wallet up',
+      auth: 'admin',
+      body: ApproveBody,
+      responses: { 200: 'The approved ticket.' },
+      errors: [404, 409],
+    }),
+    async (request) => {
+      const principal = principalOf(request)
+      const body = parseBody(ApproveBody, request.body)
+      const ticket = await ticketFor(deps, principal, request.params.id)
+      requireWrite(principal, ticket.teamId)
+      const grantMicros = body.amount ?? ticket.estimateMicros
+      const wallet = walletOfScope(ticket.scope)
+      const current = await deps.stores.ledger.findWallet(ticket.orgId, wallet)
+      if ((current?.allocatedMicros ?? 0) + grantMicros > AMOUNT_MICROS_MAX) {
+        throw new InvalidRequestError(`amount: the wallet would hold more than $${AMOUNT_MICROS_MAX / 1_000_000}`, [
+          { path: 'amount', message: 'over the wallet limit' },
+        ])
+      }
+      const result = await deps.tickets.resolve(ticket.id, 'approved', principal.tokenId, grantMicros, body.note)
+      if (result.kind === 'not_found') throw new NotFoundError('cost ticket', ticket.id)
+      if (result.kind === 'already_resolved') {
+        throw new ConflictError(`cost ticket ${ticket.id} is already ${result.ticket.status}`, { status: result.ticket.status })
+      }
+      if (grantMicros > 0) {
+        await deps.stores.ledger.allocate({
+          orgId: ticket.orgId,
+          wallet,
+          amountMicros: grantMicros,
+          description: `cost ticket ${ticket.id} approved${body.note ? `: ${body.note}` : ''}`,
+          atMs: deps.clock.nowMs(),
+        })
+        deps.funds.added(ticket.orgId)
+      }
+      return presentTicket(result.ticket)
+    },
+  )
 
-  app.post<{ Params: { id: string } }>('/v1/cost-tickets/:id/deny', doc({ summary: 'Deny a cost ticket', auth: 'admin', body: DenyBody, responses: { 200: 'The denied ticket.' }, errors: [404, 409] }), async (request) => {
-    const principal = principalOf(request)
-    const body = parseBody(DenyBody, request.body)
-    const ticket = await ticketFor(deps, principal, request.params.id)
-    requireWrite(principal, ticket.teamId)
-    const result = await deps.tickets.resolve(ticket.id, 'denied', principal.tokenId, undefined, body.note)
-    if (result.kind === 'not_found') throw new NotFoundError('cost ticket', ticket.id)
-    if (result.kind === 'already_resolved') {
-      throw new ConflictError(`cost ticket ${ticket.id} is already ${result.ticket.status}`, { status: result.ticket.status })
-    }
-    return presentTicket(result.ticket)
-  })
+  app.post<{ Params: { id: string } }>(
+    '/v1/cost-tickets/:id/deny',
+    doc({ summary: 'Deny a cost ticket', auth: 'admin', body: DenyBody, responses: { 200: 'The denied ticket.' }, errors: [404, 409] }),
+    async (request) => {
+      const principal = principalOf(request)
+      const body = parseBody(DenyBody, request.body)
+      const ticket = await ticketFor(deps, principal, request.params.id)
+      requireWrite(principal, ticket.teamId)
+      const result = await deps.tickets.resolve(ticket.id, 'denied', principal.tokenId, undefined, body.note)
+      if (result.kind === 'not_found') throw new NotFoundError('cost ticket', ticket.id)
+      if (result.kind === 'already_resolved') {
+        throw new ConflictError(`cost ticket ${ticket.id} is already ${result.ticket.status}`, { status: result.ticket.status })
+      }
+      return presentTicket(result.ticket)
+    },
+  )
 }
 
 /**

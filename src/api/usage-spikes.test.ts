@@ -41,7 +41,11 @@ describe('spikeHours', () => {
   })
 
   it('judges every hour of the range, from the hour containing `from`', () => {
-    const map = hourly([[30, 4], [31, 40], [32, 1]])
+    const map = hourly([
+      [30, 4],
+      [31, 40],
+      [32, 1],
+    ])
     expect(spikeHours(map, T0 + 30 * HOUR + 1, T0 + 33 * HOUR).map((s) => s.cost_usd)).toEqual([4, 40])
   })
 })

@@ -26,14 +26,17 @@ const EVENTS_LIMIT_MAX = 1000
 /** Instants a report may name: 1970-01-01 to 9999-12-31 (anything else is not a date range anyone means). */
 const INSTANT_MS_MAX = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
 
-export const instant = z.string().max(40).transform((value, ctx) => {
-  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value)
-  if (!Number.isSafeInteger(ms) || ms < 0 || ms > INSTANT_MS_MAX) {
-    ctx.addIssue({ code: 'custom', message: `expected an ISO-8601 date or epoch milliseconds between 1970 and 9999, got "${value.slice(0, 40)}"` })
-    return z.NEVER
-  }
-  return ms
-})
+export const instant = z
+  .string()
+  .max(40)
+  .transform((value, ctx) => {
+    const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value)
+    if (!Number.isSafeInteger(ms) || ms < 0 || ms > INSTANT_MS_MAX) {
+      ctx.addIssue({ code: 'custom', message: `expected an ISO-8601 date or epoch milliseconds between 1970 and 9999, got "${value.slice(0, 40)}"` })
+      return z.NEVER
+    }
+    return ms
+  })
 
 /** `real` or `demo` events only (`tollgate demo` traffic is `demo`); absent: both. */
 const dataMode = z.enum(['real', 'demo'], { error: 'expected real | demo' }).optional()
@@ -42,7 +45,12 @@ const groupBy = z
   .string()
   .optional()
   .transform((value, ctx) => {
-    const names = value ? value.split(',').map((s) => s.trim()).filter(Boolean) : []
+    const names = value
+      ? value
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : []
     for (const name of names) {
       if (!(USAGE_GROUP_BY as readonly string[]).includes(name)) {
         ctx.addIssue({ code: 'custom', message: `unknown dimension "${name}": expected ${USAGE_GROUP_BY.join(' | ')}` })
@@ -75,7 +83,12 @@ const TopQuery = z.object({
 })
 
 /** A text filter; empty (an unfilled search box) means no filter. */
-const textFilter = (max: number) => z.string().max(max).optional().transform((value) => (value === '' ? undefined : value))
+const textFilter = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .optional()
+    .transform((value) => (value === '' ? undefined : value))
 
 const EventsQuery = z
   .object({
@@ -90,12 +103,16 @@ const EventsQuery = z
     usage_source: z.enum(['reported', 'counted', 'estimated'], { error: 'expected reported | counted | estimated' }).optional(),
     source: z.enum(['gateway', 'ingest', 'direct'], { error: 'expected gateway | ingest | direct' }).optional(),
     limit: z.coerce.number().int().min(1).max(EVENTS_LIMIT_MAX).default(100),
-    cursor: z.string().max(200).optional().transform((value, ctx) => {
-      if (value === undefined || value === '') return undefined
-      const decoded = decodeEventCursor(value)
-      if (!decoded) ctx.addIssue({ code: 'custom', message: 'not a cursor this API returned (pass next_cursor unchanged)' })
-      return decoded
-    }),
+    cursor: z
+      .string()
+      .max(200)
+      .optional()
+      .transform((value, ctx) => {
+        if (value === undefined || value === '') return undefined
+        const decoded = decodeEventCursor(value)
+        if (!decoded) ctx.addIssue({ code: 'custom', message: 'not a cursor this API returned (pass next_cursor unchanged)' })
+        return decoded
+      }),
   })
   .superRefine((q, ctx) => {
     if (q.from !== undefined && q.to !== undefined && q.from >= q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: '"from" must be before "to"' })
@@ -140,13 +157,7 @@ function range(from: number | undefined, to: number | undefined, nowMs: number) 
 }
 
 /** One report over the caller's org (and team, for a team_admin), after pending events are written. */
-async function report(
-  deps: AdminDeps,
-  principal: Principal,
-  q: ReportFilter,
-  groupBy: readonly UsageGroupBy[],
-  bucketMs: number,
-) {
+async function report(deps: AdminDeps, principal: Principal, q: ReportFilter, groupBy: readonly UsageGroupBy[], bucketMs: number) {
   await deps.usage.flush()
   const { fromMs, toMs } = range(q.from, q.to, deps.clock.nowMs())
   const result = await deps.stores.usage.query({
@@ -185,27 +196,37 @@ async function spikesOf(deps: AdminDeps, principal: Principal, q: ReportFilter, 
 }
 
 export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  app.get('/v1/usage', doc({ summary: 'Usage totals, groups and a time series', auth: 'admin', query: UsageQuery, responses: { 200: '`totals`, `groups`, `series`, and `spikes`: the hours whose spend is at least 3× the 24 before and at least $1.' } }), async (request) => {
-    const principal = principalOf(request)
-    const q = parseBody(UsageQuery, request.query, 'query')
-    const { fromMs, toMs, result } = await report(deps, principal, q, q.group_by, BUCKETS[q.bucket])
-    return {
-      from: new Date(fromMs).toISOString(),
-      to: new Date(toMs).toISOString(),
-      bucket: q.bucket,
-      group_by: q.group_by,
-      totals: presentTotals(result.totals),
-      groups: result.groups.map((g) => ({ key: g.key, ...presentTotals(g) })),
-      series: presentSeries(result.series),
-      spikes: await spikesOf(deps, principal, q, fromMs, toMs),
-    }
-  })
+  app.get(
+    '/v1/usage',
+    doc({
+      summary: 'Usage totals, groups and a time series',
+      auth: 'admin',
+      query: UsageQuery,
+      responses: { 200: '`totals`, `groups`, `series`, and `spikes`: the hours whose spend is at least 3× the 24 before and at least $1.' },
+    }),
+    async (request) => {
+      const principal = principalOf(request)
+      const q = parseBody(UsageQuery, request.query, 'query')
+      const { fromMs, toMs, result } = await report(deps, principal, q, q.group_by, BUCKETS[q.bucket])
+      return {
+        from: new Date(fromMs).toISOString(),
+        to: new Date(toMs).toISOString(),
+        bucket: q.bucket,
+        group_by: q.group_by,
+        totals: presentTotals(result.totals),
+        groups: result.groups.map((g) => ({ key: g.key, ...presentTotals(g) })),
+        series: presentSeries(result.series),
+        spikes: await spikesOf(deps, principal, q, fromMs, toMs),
+      }
+    },
+  )
 
   app.get(
     '/v1/usage/events',
     doc({
       summary: 'Usage events, newest first',
-      description: 'Each priced call (proxied, ingested or settled through a reservation) with its attribution, tokens of every kind, cost and per-part breakdown, and where its numbers came from (`usage_source`, `usage_note`, `price_source`). Pages by `cursor` (the previous page’s `next_cursor`).',
+      description:
+        'Each priced call (proxied, ingested or settled through a reservation) with its attribution, tokens of every kind, cost and per-part breakdown, and where its numbers came from (`usage_source`, `usage_note`, `price_source`). Pages by `cursor` (the previous page’s `next_cursor`).',
       auth: 'admin',
       query: EventsQuery,
       responses: { 200: '`data`: the events; `next_cursor`: the next page, or null after the last.' },
@@ -238,15 +259,19 @@ export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     },
   )
 
-  app.get('/v1/usage/top', doc({ summary: 'The top spenders by one dimension', auth: 'admin', query: TopQuery, responses: { 200: '`data`: the top groups.' } }), async (request) => {
-    const principal = principalOf(request)
-    const q = parseBody(TopQuery, request.query, 'query')
-    const { fromMs, toMs, result } = await report(deps, principal, q, [q.by], DAY_MS)
-    return {
-      from: new Date(fromMs).toISOString(),
-      to: new Date(toMs).toISOString(),
-      by: q.by,
-      data: result.groups.slice(0, q.limit).map((g) => ({ [q.by]: g.key[q.by] ?? null, ...presentTotals(g) })),
-    }
-  })
+  app.get(
+    '/v1/usage/top',
+    doc({ summary: 'The top spenders by one dimension', auth: 'admin', query: TopQuery, responses: { 200: '`data`: the top groups.' } }),
+    async (request) => {
+      const principal = principalOf(request)
+      const q = parseBody(TopQuery, request.query, 'query')
+      const { fromMs, toMs, result } = await report(deps, principal, q, [q.by], DAY_MS)
+      return {
+        from: new Date(fromMs).toISOString(),
+        to: new Date(toMs).toISOString(),
+        by: q.by,
+        data: result.groups.slice(0, q.limit).map((g) => ({ [q.by]: g.key[q.by] ?? null, ...presentTotals(g) })),
+      }
+    },
+  )
 }

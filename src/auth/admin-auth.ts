@@ -38,7 +38,13 @@ export class AdminAuth {
   }
 
   /** Creates a token and returns it: the only time it is ever visible. */
-  async create(input: { orgId: string; role: Role; teamId: string | undefined; name: string; atMs: number }): Promise<{ token: string; tokenId: string; prefix: string }> {
+  async create(input: {
+    orgId: string
+    role: Role
+    teamId: string | undefined
+    name: string
+    atMs: number
+  }): Promise<{ token: string; tokenId: string; prefix: string }> {
     const token = generateKey('admin')
     const tokenId = newId('tok', input.atMs)
     await this.store.createAdminToken({

@@ -21,15 +21,27 @@ const channels: NotificationChannel[] = [
 
 function aCall(overrides: Partial<Attribution> = {}): Attribution {
   return {
-    orgId: ORG, teamId: 'team_marketing', userId: 'u_ana', userFromKey: true, agentId: undefined, keyName: 'marketing',
-    endpointTag: 'copywriter', promptVersion: undefined, environment: 'prod', ...overrides,
+    orgId: ORG,
+    teamId: 'team_marketing',
+    userId: 'u_ana',
+    userFromKey: true,
+    agentId: undefined,
+    keyName: 'marketing',
+    endpointTag: 'copywriter',
+    promptVersion: undefined,
+    environment: 'prod',
+    ...overrides,
   }
 }
 
 function aBudgetBody(overrides: Record<string, unknown> = {}): BudgetCreateBody {
   return budgetCreateBodySchema.parse({
-    name: 'marketing monthly', scope: { kind: 'team', id: 'team_marketing' }, period: 'monthly',
-    timezone: 'UTC', amount_usd: 100, ...overrides,
+    name: 'marketing monthly',
+    scope: { kind: 'team', id: 'team_marketing' },
+    period: 'monthly',
+    timezone: 'UTC',
+    amount_usd: 100,
+    ...overrides,
   })
 }
 
@@ -52,7 +64,9 @@ describe('applicableBudgets and decide', () => {
     const applicable = service.applicableBudgets(aCall(), 'gpt-4o', 'openai', clock.nowMs())
     expect(applicable.map((a) => a.budget.id).sort()).toEqual([team.id, model.id].sort())
     expect(applicable[0]!.period.key).toBe('2026-11')
-    expect(service.applicableBudgets(aCall({ environment: 'staging' }), 'o3', 'openai', clock.nowMs()).map((a) => a.budget.id)).toEqual([staging.id, team.id].sort())
+    expect(service.applicableBudgets(aCall({ environment: 'staging' }), 'o3', 'openai', clock.nowMs()).map((a) => a.budget.id)).toEqual(
+      [staging.id, team.id].sort(),
+    )
     expect(service.applicableBudgets(aCall({ teamId: 'team_sales' }), 'o3', 'openai', clock.nowMs())).toEqual([])
     expect(service.applicableBudgets(aCall({ orgId: 'org_other' }), 'gpt-4o', 'openai', clock.nowMs())).toEqual([])
   })
@@ -61,7 +75,13 @@ describe('applicableBudgets and decide', () => {
     const { service, clock } = setup()
     const budget = await service.create(ORG, aBudgetBody({ hard_limit: true }))
     const applicable = service.applicableBudgets(aCall(), 'gpt-4o', 'openai', clock.nowMs())
-    expect(service.decide(applicable, () => usd(100), 'gpt-4o')).toEqual({ kind: 'block', budget, resetAtMs: Date.UTC(2026, 11, 1), reason: 'threshold', explanation: '100% of $100.00 reached ($100.00 per month)' })
+    expect(service.decide(applicable, () => usd(100), 'gpt-4o')).toEqual({
+      kind: 'block',
+      budget,
+      resetAtMs: Date.UTC(2026, 11, 1),
+      reason: 'threshold',
+      explanation: '100% of $100.00 reached ($100.00 per month)',
+    })
     expect(service.decide(applicable, () => micros(99_999_999), 'gpt-4o')).toEqual({ kind: 'allow' })
   })
 
@@ -100,9 +120,22 @@ describe('CRUD', () => {
   it('upserts config-declared budgets by name at start', async () => {
     const { service } = setup()
     const spec: BudgetSpec = {
-      id: undefined, name: 'declared', scopeKind: 'org', scopeId: ORG, scopeTeamId: undefined, environment: undefined, period: 'daily',
-      timezone: 'Europe/Berlin', amountMicros: usd(10), alertThresholds: [50], thresholdActions: [], hardLimit: false,
-      shadow: false, categories: [], owner: undefined, channels: undefined,
+      id: undefined,
+      name: 'declared',
+      scopeKind: 'org',
+      scopeId: ORG,
+      scopeTeamId: undefined,
+      environment: undefined,
+      period: 'daily',
+      timezone: 'Europe/Berlin',
+      amountMicros: usd(10),
+      alertThresholds: [50],
+      thresholdActions: [],
+      hardLimit: false,
+      shadow: false,
+      categories: [],
+      owner: undefined,
+      channels: undefined,
     }
     const [first] = await service.syncDeclared([spec], ORG)
     const [second] = await service.syncDeclared([{ ...spec, amountMicros: usd(20) }], ORG)
@@ -128,12 +161,27 @@ describe('onSpendSettled', () => {
     const inbox = await notifyStore.listInbox(ORG, { unreadOnly: true, limit: 10, beforeId: undefined, teamId: undefined })
     const entry = inbox.find((e) => e.notification.type === 'budget.threshold')
     expect(entry!.notification.data).toMatchObject({
-      budget_id: budget.id, scope: 'team:team_marketing', threshold_percent: 50, spend_usd: 55, amount_usd: 100,
-      percent: 55, period_start: '2026-11-01T00:00:00.000Z', period_end: '2026-12-01T00:00:00.000Z',
+      budget_id: budget.id,
+      scope: 'team:team_marketing',
+      threshold_percent: 50,
+      spend_usd: 55,
+      amount_usd: 100,
+      percent: 55,
+      period_start: '2026-11-01T00:00:00.000Z',
+      period_end: '2026-12-01T00:00:00.000Z',
       top: {
-        endpoints: [{ id: 'copywriter', spend_usd: 40 }, { id: 'summarise', spend_usd: 15 }],
-        users: [{ id: 'u_ana', spend_usd: 40 }, { id: 'u_bo', spend_usd: 15 }],
-        models: [{ id: 'gpt-4o', spend_usd: 40 }, { id: 'gpt-4o-mini', spend_usd: 15 }],
+        endpoints: [
+          { id: 'copywriter', spend_usd: 40 },
+          { id: 'summarise', spend_usd: 15 },
+        ],
+        users: [
+          { id: 'u_ana', spend_usd: 40 },
+          { id: 'u_bo', spend_usd: 15 },
+        ],
+        models: [
+          { id: 'gpt-4o', spend_usd: 40 },
+          { id: 'gpt-4o-mini', spend_usd: 15 },
+        ],
       },
     })
     // Every configured channel got one outbox item (the budget names none).
@@ -150,7 +198,12 @@ describe('onSpendSettled', () => {
       return s.onSpendSettled([{ budgetId: budget.id, periodKey: '2026-11', spentBeforeMicros: usd(49), spentAfterMicros: usd(96) }], { atMs: clock.nowMs() })
     })
     const fired = (await Promise.all(settles)).flat().filter((f) => f.type === 'budget.threshold')
-    expect(fired.map((f) => f.dedupeKey).sort()).toEqual([80, 95, 50].sort().map((p) => `v1:${budget.id}:2026-11:${p}`).sort())
+    expect(fired.map((f) => f.dedupeKey).sort()).toEqual(
+      [80, 95, 50]
+        .sort()
+        .map((p) => `v1:${budget.id}:2026-11:${p}`)
+        .sort(),
+    )
     const count = db.prepare("SELECT COUNT(*) AS n FROM notifications WHERE type = 'budget.threshold'").get() as { n: number }
     expect(count.n).toBe(3)
   })
@@ -158,8 +211,9 @@ describe('onSpendSettled', () => {
   it('sends budget.blocked when a hard limit is reached, and only on the budget channels', async () => {
     const { service, clock, notifyStore } = setup()
     const budget = await service.create(ORG, aBudgetBody({ hard_limit: true, alert_thresholds: [], channels: ['ops-webhook'] }))
-    const fired = await service.onSpendSettled(
-      [{ budgetId: budget.id, periodKey: '2026-11', spentBeforeMicros: usd(99), spentAfterMicros: usd(101) }], { atMs: clock.nowMs() })
+    const fired = await service.onSpendSettled([{ budgetId: budget.id, periodKey: '2026-11', spentBeforeMicros: usd(99), spentAfterMicros: usd(101) }], {
+      atMs: clock.nowMs(),
+    })
     expect(fired.map((f) => f.type)).toEqual(['budget.blocked'])
     expect((await notifyStore.itemsOf(fired[0]!.notificationId)).map((i) => i.channelId)).toEqual(['ops-webhook'])
   })
@@ -175,8 +229,9 @@ describe('onSpendSettled', () => {
     }
     clock.set(periodStart + (14 * 24 + 6) * HOUR)
     const spent = micros(14 * 24 * 500_000 + 6 * 40_000_000)
-    const fired = await service.onSpendSettled(
-      [{ budgetId: budget.id, periodKey: '2026-11', spentBeforeMicros: micros(spent - 1), spentAfterMicros: spent }], { atMs: clock.nowMs() })
+    const fired = await service.onSpendSettled([{ budgetId: budget.id, periodKey: '2026-11', spentBeforeMicros: micros(spent - 1), spentAfterMicros: spent }], {
+      atMs: clock.nowMs(),
+    })
     const forecast = fired.find((f) => f.type === 'budget.forecast')
     expect(forecast).toBeDefined()
     expect(fired.some((f) => f.type === 'budget.spike')).toBe(true)
@@ -190,8 +245,9 @@ describe('onSpendSettled', () => {
     expect(data.projected_spend_usd).toBeGreaterThan(1000)
 
     clock.advance(HOUR)
-    const again = await service.onSpendSettled(
-      [{ budgetId: budget.id, periodKey: '2026-11', spentBeforeMicros: spent, spentAfterMicros: micros(spent + 1) }], { atMs: clock.nowMs() })
+    const again = await service.onSpendSettled([{ budgetId: budget.id, periodKey: '2026-11', spentBeforeMicros: spent, spentAfterMicros: micros(spent + 1) }], {
+      atMs: clock.nowMs(),
+    })
     expect(again.filter((f) => f.type === 'budget.forecast')).toEqual([])
   })
 })
@@ -203,12 +259,25 @@ describe('onWalletSpendSettled', () => {
     const base = wire(db, clock, channels)
     const { BudgetService } = await import('./budget-service.js')
     const service = new BudgetService({
-      store: base.budgetStore, usage: base.budgetStore, counters: base.ledger, notifications: base.notifier, clock, channelIds: ['ops-webhook'],
-      walletAlerts: [{ thresholdPercent: 50, action: 'notify' }, { thresholdPercent: 100, action: 'block' }],
+      store: base.budgetStore,
+      usage: base.budgetStore,
+      counters: base.ledger,
+      notifications: base.notifier,
+      clock,
+      channelIds: ['ops-webhook'],
+      walletAlerts: [
+        { thresholdPercent: 50, action: 'notify' },
+        { thresholdPercent: 100, action: 'block' },
+      ],
     })
     const crossing = {
-      walletId: 'wal_1', orgId: ORG, scope: { kind: 'team' as const, id: 'team_marketing' }, teamId: 'team_marketing',
-      allocatedMicros: usd(500) as Micros, spentBeforeMicros: usd(200) as Micros, spentAfterMicros: usd(500) as Micros,
+      walletId: 'wal_1',
+      orgId: ORG,
+      scope: { kind: 'team' as const, id: 'team_marketing' },
+      teamId: 'team_marketing',
+      allocatedMicros: usd(500) as Micros,
+      spentBeforeMicros: usd(200) as Micros,
+      spentAfterMicros: usd(500) as Micros,
     }
     const fired = await service.onWalletSpendSettled([crossing], { atMs: clock.nowMs() })
     expect(fired.map((f) => f.type)).toEqual(['wallet.threshold', 'wallet.exhausted'])
@@ -220,11 +289,19 @@ describe('block_if_forecast_exceeds notices', () => {
   /** A daily $10 budget whose 50% mark is a forecast-confirmed block, and `hourly` spent in each of the last 6 hours. */
   async function crossWith(hourly: number) {
     const { service, notifyStore, db, clock } = setup()
-    const budget = await service.create(ORG, aBudgetBody({
-      period: 'daily', amount_usd: 10, alert_thresholds: [], threshold_actions: [{ threshold_percent: 50, action: 'block_if_forecast_exceeds' }],
-    }))
+    const budget = await service.create(
+      ORG,
+      aBudgetBody({
+        period: 'daily',
+        amount_usd: 10,
+        alert_thresholds: [],
+        threshold_actions: [{ threshold_percent: 50, action: 'block_if_forecast_exceeds' }],
+      }),
+    )
     for (let hour = 1; hour <= 6; hour++) insertSpend(db, { atMs: clock.nowMs() - hour * HOUR + 1, costMicros: hourly * 1_000_000 })
-    const fired = await service.onSpendSettled([{ budgetId: budget.id, periodKey: '2026-11-15', spentBeforeMicros: usd(4.9), spentAfterMicros: usd(5.1) }], { atMs: clock.nowMs() })
+    const fired = await service.onSpendSettled([{ budgetId: budget.id, periodKey: '2026-11-15', spentBeforeMicros: usd(4.9), spentAfterMicros: usd(5.1) }], {
+      atMs: clock.nowMs(),
+    })
     const inbox = await notifyStore.listInbox(ORG, { unreadOnly: false, limit: 10, beforeId: undefined, teamId: undefined })
     const notice = inbox.find((e) => e.notification.data['budget_id'] === budget.id && e.notification.data['threshold_percent'] === 50)!.notification
     return { fired, notice }

@@ -40,7 +40,6 @@ import { expandTier, tierConflict, tierOfBudget } from './tiers.js'
 
 export type { ApplicableBudget, BudgetDecision, DecideFacts } from './decision.js'
 
-
 /** What the ledger reports per matched budget when a call's spend settles. */
 export interface BudgetCrossing {
   readonly budgetId: string
@@ -303,7 +302,7 @@ export class BudgetService {
       return countsDifferently(existing, next) ? { ...next, counterEpochMs: nowMs } : next
     }
     for (const spec of specs) {
-      const find = () => spec.id !== undefined ? this.deps.store.getBudget(orgId, spec.id) : this.deps.store.findBudgetByName(orgId, spec.name)
+      const find = () => (spec.id !== undefined ? this.deps.store.getBudget(orgId, spec.id) : this.deps.store.findBudgetByName(orgId, spec.name))
       const existing = await find()
       let budget: Budget = existing
         ? declaredOf(existing, spec)
@@ -332,7 +331,7 @@ export class BudgetService {
       throw new BudgetError('invalid_request', `scope.id: an org budget must name its own org (${budget.orgId})`)
     }
     this.checkChannels(budget.channels, 'channels')
-    budget.thresholdActions.forEach((action, i) => this.checkChannels(action.channels, `threshold_actions.${i}.channels`))
+    for (const [i, action] of budget.thresholdActions.entries()) this.checkChannels(action.channels, `threshold_actions.${i}.channels`)
     const tier = tierOfBudget(budget, this.deps.endpointTiers ?? {})
     const conflict = tierConflict(budget, tier)
     if (conflict) {
@@ -346,7 +345,11 @@ export class BudgetService {
     const configured = new Set(this.deps.channelIds)
     const unknown = (ids ?? []).filter((id) => !configured.has(id))
     if (unknown.length > 0) {
-      throw new BudgetError('invalid_request', `${field}: unknown channel id ${unknown.join(', ')}; configured: ${this.deps.channelIds.join(', ') || 'none'}`, field)
+      throw new BudgetError(
+        'invalid_request',
+        `${field}: unknown channel id ${unknown.join(', ')}; configured: ${this.deps.channelIds.join(', ') || 'none'}`,
+        field,
+      )
     }
   }
 
@@ -445,9 +448,7 @@ export class BudgetService {
     const spendContext = await this.spendContextOf(budget, crossing, context, false)
     const forecast = spendContext.forecast
     const isForecastExhausting =
-      forecast?.exhaustionAtMs !== undefined &&
-      crossing.spentAfterMicros < budget.amountMicros &&
-      forecast.projectedSpendMicros > budget.amountMicros
+      forecast?.exhaustionAtMs !== undefined && crossing.spentAfterMicros < budget.amountMicros && forecast.projectedSpendMicros > budget.amountMicros
     if (isForecastExhausting) {
       const dedupeKey = `v1:${budget.id}:${crossing.periodKey}:forecast`
       if (await this.deps.store.claimFiring(dedupeKey, budget.id, this.deps.clock.nowMs())) {
@@ -471,9 +472,7 @@ export class BudgetService {
 
   private async spendContextOf(budget: Budget, crossing: BudgetCrossing, context: SettleContext, withTop: boolean): Promise<SpendContext> {
     const period = periodOf(budget.period, budget.timezone, context.atMs)
-    const forecast = await forecastFor(
-      this.deps.usage, filterOf(budget), period, context.atMs, crossing.spentAfterMicros, budget.amountMicros, this.options,
-    )
+    const forecast = await forecastFor(this.deps.usage, filterOf(budget), period, context.atMs, crossing.spentAfterMicros, budget.amountMicros, this.options)
     return {
       scope: scopeLabel(budget),
       spentMicros: crossing.spentAfterMicros,
@@ -514,9 +513,16 @@ export class BudgetService {
     const channels = routed === undefined ? undefined : [...new Set([...routed, ...(owner ? [owner] : [])])]
     const escalates = budget.escalateAfterMs !== undefined && (type === 'budget.threshold' || type === 'budget.blocked')
     const escalation = escalates
-      ? { atMs: this.deps.clock.nowMs() + budget.escalateAfterMs!, channelIds: [...new Set([...(owner ? [owner] : []), ...(this.deps.escalationChannels ?? [])])] }
+      ? {
+          atMs: this.deps.clock.nowMs() + budget.escalateAfterMs!,
+          channelIds: [...new Set([...(owner ? [owner] : []), ...(this.deps.escalationChannels ?? [])])],
+        }
       : undefined
-    const withOwner: SpendDataExtras = { ...extras, ...(budget.owner !== undefined && { owner: budget.owner }), ...(budget.tier !== undefined && { tier: budget.tier }) }
+    const withOwner: SpendDataExtras = {
+      ...extras,
+      ...(budget.owner !== undefined && { owner: budget.owner }),
+      ...(budget.tier !== undefined && { tier: budget.tier }),
+    }
     return this.emitTo(type, budget.orgId, teamOfBudget(budget), spendContext, withOwner, channels, dedupeKey, escalation)
   }
 
@@ -563,7 +569,9 @@ export class BudgetService {
           if (!(await this.deps.store.claimFiring(dedupeKey, crossing.walletId, this.deps.clock.nowMs()))) continue
           const spendContext = await this.walletSpendContext(crossing, context.atMs)
           const extras: SpendDataExtras = { wallet_id: crossing.walletId, threshold_percent: percent }
-          fired.push(await this.emitTo(isBlock ? 'wallet.exhausted' : 'wallet.threshold', crossing.orgId, crossing.teamId, spendContext, extras, undefined, dedupeKey))
+          fired.push(
+            await this.emitTo(isBlock ? 'wallet.exhausted' : 'wallet.threshold', crossing.orgId, crossing.teamId, spendContext, extras, undefined, dedupeKey),
+          )
         }
       } catch (error) {
         this.deps.onError?.(error, `wallet ${crossing.walletId}: evaluating settled spend`)
@@ -648,4 +656,3 @@ function budgetExtras(budget: Budget): SpendDataExtras {
 export function filterOf(budget: Budget): SpendScopeFilter {
   return { orgId: budget.orgId, scopeKind: budget.scopeKind, scopeId: budget.scopeId, environment: budget.environment, teamId: budget.scopeTeamId }
 }
-

@@ -12,7 +12,11 @@ describe('budgetCreateBodySchema', () => {
 
   it('covers the whole org when no scope is given, and keeps a given scope', () => {
     const { scope: _scope, ...unscoped } = base
-    expect(specFromCreateBody(budgetCreateBodySchema.parse(unscoped), 'org_acme')).toMatchObject({ scopeKind: 'org', scopeId: 'org_acme', environment: undefined })
+    expect(specFromCreateBody(budgetCreateBodySchema.parse(unscoped), 'org_acme')).toMatchObject({
+      scopeKind: 'org',
+      scopeId: 'org_acme',
+      environment: undefined,
+    })
     expect(specFromCreateBody(budgetCreateBodySchema.parse(base), 'org_acme')).toMatchObject({ scopeKind: 'team', scopeId: 'team_marketing' })
   })
 
@@ -46,13 +50,28 @@ describe('budgetCreateBodySchema', () => {
 
 describe('matchesCall', () => {
   const attribution = {
-    orgId: 'o', teamId: 't', userId: 'u', userFromKey: true, agentId: 'a', keyName: 'k', endpointTag: 'e', promptVersion: undefined, environment: 'prod',
+    orgId: 'o',
+    teamId: 't',
+    userId: 'u',
+    userFromKey: true,
+    agentId: 'a',
+    keyName: 'k',
+    endpointTag: 'e',
+    promptVersion: undefined,
+    environment: 'prod',
   }
-  const budget = (scopeKind: Budget['scopeKind'], scopeId: string, environment?: string) =>
-    ({ orgId: 'o', scopeKind, scopeId, environment }) as Budget
+  const budget = (scopeKind: Budget['scopeKind'], scopeId: string, environment?: string) => ({ orgId: 'o', scopeKind, scopeId, environment }) as Budget
   it.each<[Budget['scopeKind'], string, boolean]>([
-    ['org', 'o', true], ['team', 't', true], ['user', 'u', true], ['agent', 'a', true], ['key', 'k', true],
-    ['endpoint', 'e', true], ['model', 'gpt-4o', true], ['provider', 'openai', true], ['team', 'other', false], ['model', 'o3', false],
+    ['org', 'o', true],
+    ['team', 't', true],
+    ['user', 'u', true],
+    ['agent', 'a', true],
+    ['key', 'k', true],
+    ['endpoint', 'e', true],
+    ['model', 'gpt-4o', true],
+    ['provider', 'openai', true],
+    ['team', 'other', false],
+    ['model', 'o3', false],
   ])('%s:%s → %s', (kind, id, expected) => {
     expect(matchesCall(budget(kind, id), attribution, 'gpt-4o', 'openai')).toBe(expected)
   })

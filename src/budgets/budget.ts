@@ -52,7 +52,11 @@ const amountUsd = z.union([z.number(), z.string()], { error: 'expected a positiv
 })
 
 const shortText = (what: string) =>
-  z.string({ error: `expected ${what} as a string` }).trim().min(1, { error: `${what} must not be empty` }).max(BUDGET_NAME_LENGTH_MAX)
+  z
+    .string({ error: `expected ${what} as a string` })
+    .trim()
+    .min(1, { error: `${what} must not be empty` })
+    .max(BUDGET_NAME_LENGTH_MAX)
 
 const scopeSchema = z
   .strictObject({
@@ -298,14 +302,22 @@ export function matchesCall(budget: Budget, attribution: Attribution, model: str
 
 function scopeValueOf(kind: BudgetScopeKind, attribution: Attribution, model: string, provider: string): string | undefined {
   switch (kind) {
-    case 'org': return attribution.orgId
-    case 'team': return attribution.teamId
-    case 'user': return attribution.userId
-    case 'agent': return attribution.agentId
-    case 'key': return attribution.keyName
-    case 'endpoint': return attribution.endpointTag
-    case 'model': return model
-    case 'provider': return provider
+    case 'org':
+      return attribution.orgId
+    case 'team':
+      return attribution.teamId
+    case 'user':
+      return attribution.userId
+    case 'agent':
+      return attribution.agentId
+    case 'key':
+      return attribution.keyName
+    case 'endpoint':
+      return attribution.endpointTag
+    case 'model':
+      return model
+    case 'provider':
+      return provider
   }
 }
 

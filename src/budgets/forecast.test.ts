@@ -17,9 +17,13 @@ describe('forecastSpend', () => {
     // $10/h for 10 days = $2400 so far on a $3000 budget: $10/h reaches $3000 after 60 more hours.
     const now = start + 10 * DAY
     const result = forecastSpend({
-      periodStartMs: start, periodEndMs: end, nowMs: now,
-      spentMicros: m(2_400_000_000), amountMicros: m(3_000_000_000),
-      recentBucketsMicros: Array(6).fill(m(10_000_000)), bucketMs: HOUR,
+      periodStartMs: start,
+      periodEndMs: end,
+      nowMs: now,
+      spentMicros: m(2_400_000_000),
+      amountMicros: m(3_000_000_000),
+      recentBucketsMicros: Array(6).fill(m(10_000_000)),
+      bucketMs: HOUR,
     })
     expect(result.projectedSpendMicros).toBe(7_200_000_000)
     expect(result.exhaustionAtMs).toBe(now + 60 * HOUR)
@@ -30,10 +34,15 @@ describe('forecastSpend', () => {
     const now = start + 5 * DAY
     const recent = [0, 0, 0, 50_000_000, 50_000_000, 50_000_000].map(m)
     const result = forecastSpend({
-      periodStartMs: start, periodEndMs: end, nowMs: now,
-      spentMicros: m(250_000_000), amountMicros: m(1_000_000_000), recentBucketsMicros: recent, bucketMs: HOUR,
+      periodStartMs: start,
+      periodEndMs: end,
+      nowMs: now,
+      spentMicros: m(250_000_000),
+      amountMicros: m(1_000_000_000),
+      recentBucketsMicros: recent,
+      bucketMs: HOUR,
     })
-    const averageOnlyExhaustion = now + ((1_000_000_000 - 250_000_000) / (250_000_000 / (5 * DAY)))
+    const averageOnlyExhaustion = now + (1_000_000_000 - 250_000_000) / (250_000_000 / (5 * DAY))
     expect(result.exhaustionAtMs).toBeDefined()
     expect(result.exhaustionAtMs!).toBeLessThan(averageOnlyExhaustion)
     expect(result.exhaustionAtMs!).toBeLessThan(now + 2 * DAY)
@@ -44,9 +53,13 @@ describe('forecastSpend', () => {
   it('no exhaustion within the period when the projection stays under the amount', () => {
     const now = start + 15 * DAY
     const result = forecastSpend({
-      periodStartMs: start, periodEndMs: end, nowMs: now,
-      spentMicros: m(360_000_000), amountMicros: m(1_000_000_000),
-      recentBucketsMicros: Array(6).fill(m(1_000_000)), bucketMs: HOUR,
+      periodStartMs: start,
+      periodEndMs: end,
+      nowMs: now,
+      spentMicros: m(360_000_000),
+      amountMicros: m(1_000_000_000),
+      recentBucketsMicros: Array(6).fill(m(1_000_000)),
+      bucketMs: HOUR,
     })
     expect(result.exhaustionAtMs).toBeUndefined()
     expect(result.projectedSpendMicros).toBeLessThan(1_000_000_000)
@@ -55,8 +68,13 @@ describe('forecastSpend', () => {
   it('already exhausted: exhaustion is now', () => {
     const now = start + DAY
     const result = forecastSpend({
-      periodStartMs: start, periodEndMs: end, nowMs: now,
-      spentMicros: m(1_000_000_000), amountMicros: m(1_000_000_000), recentBucketsMicros: [], bucketMs: HOUR,
+      periodStartMs: start,
+      periodEndMs: end,
+      nowMs: now,
+      spentMicros: m(1_000_000_000),
+      amountMicros: m(1_000_000_000),
+      recentBucketsMicros: [],
+      bucketMs: HOUR,
     })
     expect(result.exhaustionAtMs).toBe(now)
   })

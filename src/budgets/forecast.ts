@@ -80,11 +80,7 @@ export const SPIKE_FACTOR = 3
  * True when the last hour's spend is at least 3× the trailing hourly mean and above an absolute
  * floor. Trailing hours with no spend count as zero, so a burst after silence is a spike.
  */
-export function spikeDetected(
-  lastHourMicros: Micros,
-  trailingHourlyMicros: readonly Micros[],
-  floorMicros: Micros = SPIKE_FLOOR_MICROS_DEFAULT,
-): boolean {
+export function spikeDetected(lastHourMicros: Micros, trailingHourlyMicros: readonly Micros[], floorMicros: Micros = SPIKE_FLOOR_MICROS_DEFAULT): boolean {
   if (trailingHourlyMicros.length === 0) return false
   if (lastHourMicros < floorMicros) return false
   let trailingSum = 0

@@ -94,9 +94,12 @@ describe('periodOf', () => {
           const next = periodOf(kind, zone, period.endMs)
           const previous = periodOf(kind, zone, period.startMs - 1)
           return (
-            period.startMs <= atMs && atMs < period.endMs &&
-            next.startMs === period.endMs && previous.endMs === period.startMs &&
-            next.key !== period.key && previous.key !== period.key
+            period.startMs <= atMs &&
+            atMs < period.endMs &&
+            next.startMs === period.endMs &&
+            previous.endMs === period.startMs &&
+            next.key !== period.key &&
+            previous.key !== period.key
           )
         },
       ),

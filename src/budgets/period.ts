@@ -81,17 +81,35 @@ interface WallTime extends CivilDate {
 
 function wallTimeAt(timezone: string, atMs: number): WallTime {
   const parts = formatterFor(timezone).formatToParts(new Date(atMs))
-  let year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0
+  let year = 0,
+    month = 0,
+    day = 0,
+    hour = 0,
+    minute = 0,
+    second = 0
   for (const part of parts) {
     const value = Number(part.value)
     switch (part.type) {
-      case 'year': year = value; break
-      case 'month': month = value; break
-      case 'day': day = value; break
-      case 'hour': hour = value; break
-      case 'minute': minute = value; break
-      case 'second': second = value; break
-      default: break
+      case 'year':
+        year = value
+        break
+      case 'month':
+        month = value
+        break
+      case 'day':
+        day = value
+        break
+      case 'hour':
+        hour = value
+        break
+      case 'minute':
+        minute = value
+        break
+      case 'second':
+        second = value
+        break
+      default:
+        break
     }
   }
   return { year, month, day, hour, minute, second }
@@ -183,8 +201,7 @@ function computePeriod(period: BudgetPeriod, timezone: string, atMs: number): Pe
 /** ISO 8601 week of a Monday: the week belongs to the year of its Thursday. */
 function isoWeekKey(monday: CivilDate): string {
   const thursday = civil(monday.year, monday.month, monday.day + 3)
-  const dayOfYear =
-    (Date.UTC(thursday.year, thursday.month - 1, thursday.day) - Date.UTC(thursday.year, 0, 1)) / (24 * HOUR_MS)
+  const dayOfYear = (Date.UTC(thursday.year, thursday.month - 1, thursday.day) - Date.UTC(thursday.year, 0, 1)) / (24 * HOUR_MS)
   const week = Math.floor(dayOfYear / 7) + 1
   return `${pad4(thursday.year)}-W${pad2(week)}`
 }

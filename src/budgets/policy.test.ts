@@ -19,9 +19,23 @@ const NO_REQUEST: RequestFacts = { endpointTag: undefined, endpointTier: undefin
 
 function spec(overrides: Partial<BudgetSpec> = {}): BudgetSpec & { id: string } {
   return {
-    name: 'search monthly', scopeKind: 'endpoint', scopeId: 'search', scopeTeamId: undefined, environment: undefined,
-    period: 'monthly', timezone: 'UTC', amountMicros: usd(100), alertThresholds: [], thresholdActions: [], hardLimit: false,
-    shadow: false, categories: [], owner: undefined, channels: undefined, ...overrides, id: overrides.id ?? 'bud_1',
+    name: 'search monthly',
+    scopeKind: 'endpoint',
+    scopeId: 'search',
+    scopeTeamId: undefined,
+    environment: undefined,
+    period: 'monthly',
+    timezone: 'UTC',
+    amountMicros: usd(100),
+    alertThresholds: [],
+    thresholdActions: [],
+    hardLimit: false,
+    shadow: false,
+    categories: [],
+    owner: undefined,
+    channels: undefined,
+    ...overrides,
+    id: overrides.id ?? 'bud_1',
   }
 }
 
@@ -46,14 +60,24 @@ describe('the action ladder', () => {
     ['blocks from 95%', { thresholdActions: ladder }, 95_000_000, { kind: 'block', thresholdPercent: 95, reason: 'threshold' }],
     ['a hard limit blocks at 100%', { hardLimit: true }, 100_000_000, { kind: 'block', thresholdPercent: 100 }],
     ['a hard limit allows one micro below 100%', { hardLimit: true }, 99_999_999, { kind: 'allow' }],
-    ['shadow turns block into would_block', { thresholdActions: [ladder[0]!, ladder[2]!], shadow: true }, 96_000_000, { kind: 'would_block', thresholdPercent: 95 }],
-    ['shadow keeps the degrade it reached rather than blocking', { thresholdActions: ladder, shadow: true }, 96_000_000, { kind: 'degrade', thresholdPercent: 80 }],
+    [
+      'shadow turns block into would_block',
+      { thresholdActions: [ladder[0]!, ladder[2]!], shadow: true },
+      96_000_000,
+      { kind: 'would_block', thresholdPercent: 95 },
+    ],
+    [
+      'shadow keeps the degrade it reached rather than blocking',
+      { thresholdActions: ladder, shadow: true },
+      96_000_000,
+      { kind: 'degrade', thresholdPercent: 80 },
+    ],
     ['shadow with a hard limit would block at 100%', { hardLimit: true, shadow: true }, 100_000_000, { kind: 'would_block', thresholdPercent: 100 }],
   ])('%s', (_name, overrides, spent, expected) => {
     expect(decideBudgetAction(input(spec(overrides), spent as Micros))).toMatchObject(expected)
   })
 
-  it('degrades a critical endpoint\'s call where any other call is refused', () => {
+  it("degrades a critical endpoint's call where any other call is refused", () => {
     const budget = spec({ scopeKind: 'team', scopeId: 'search-team', hardLimit: true })
     const critical: RequestFacts = { endpointTag: 'checkout', endpointTier: 'critical' }
     expect(decideBudgetAction(input(budget, usd(100), { request: critical }))).toEqual({ kind: 'degrade', thresholdPercent: 100, reason: 'critical_endpoint' })
@@ -86,12 +110,22 @@ describe('endpoint tiers', () => {
   })
 
   it('expands into exactly the documented actions, escalation and cap', () => {
-    expect(onEndpoint('checkout')).toMatchObject({ tier: 'critical', thresholdActions: TIER_RULES.critical.thresholdActions, hardLimit: false, escalateAfterMs: 30 * 60_000 })
-    expect(onEndpoint('search')).toMatchObject({ tier: 'standard', thresholdActions: TIER_RULES.standard.thresholdActions, hardLimit: false, escalateAfterMs: 4 * HOUR })
+    expect(onEndpoint('checkout')).toMatchObject({
+      tier: 'critical',
+      thresholdActions: TIER_RULES.critical.thresholdActions,
+      hardLimit: false,
+      escalateAfterMs: 30 * 60_000,
+    })
+    expect(onEndpoint('search')).toMatchObject({
+      tier: 'standard',
+      thresholdActions: TIER_RULES.standard.thresholdActions,
+      hardLimit: false,
+      escalateAfterMs: 4 * HOUR,
+    })
     expect(onEndpoint('lab')).toMatchObject({ tier: 'experimental', hardLimit: true, escalateAfterMs: undefined })
   })
 
-  it('lets explicit actions replace the tier\'s at the same percent, and a budget\'s own tier win over its endpoint\'s', () => {
+  it("lets explicit actions replace the tier's at the same percent, and a budget's own tier win over its endpoint's", () => {
     const budget = onEndpoint('search', { thresholdActions: [{ thresholdPercent: 80, action: 'notify', channels: ['slack'] }], escalateAfterMs: HOUR })
     expect(budget.thresholdActions).toEqual([
       { thresholdPercent: 50, action: 'notify' },
@@ -105,10 +139,15 @@ describe('endpoint tiers', () => {
 
   it('refuses a critical budget that would block, and names the endpoint in an experimental refusal', () => {
     expect(tierConflict({ hardLimit: true, thresholdActions: [] }, 'critical')).toMatch(/degrades instead of blocking/)
-    expect(tierConflict({ hardLimit: false, thresholdActions: [{ thresholdPercent: 90, action: 'block_if_forecast_exceeds' }] }, 'critical')).toMatch(/block_if_forecast_exceeds action at 90%/)
+    expect(tierConflict({ hardLimit: false, thresholdActions: [{ thresholdPercent: 90, action: 'block_if_forecast_exceeds' }] }, 'critical')).toMatch(
+      /block_if_forecast_exceeds action at 90%/,
+    )
     expect(tierConflict({ hardLimit: true, thresholdActions: [] }, 'experimental')).toBeUndefined()
     const refusal = decideBudgetAction(input(onEndpoint('lab'), usd(100), { request: { endpointTag: 'lab', endpointTier: 'experimental' } }))
-    expect(refusal).toMatchObject({ kind: 'block', explanation: 'endpoint "lab" is experimental, so its budget is a hard cap of $100.00 per month and it is spent' })
+    expect(refusal).toMatchObject({
+      kind: 'block',
+      explanation: 'endpoint "lab" is experimental, so its budget is a hard cap of $100.00 per month and it is spent',
+    })
   })
 })
 
@@ -118,8 +157,13 @@ describe('block_if_forecast_exceeds', () => {
   /** A forecast at `nowMs` after `spent` with the last six hours each spending `hourly`. */
   function forecastAt(nowMs: number, spent: Micros, hourly: number) {
     return forecastSpend({
-      periodStartMs: period.startMs, periodEndMs: period.endMs, nowMs, spentMicros: spent, amountMicros: budget.amountMicros,
-      recentBucketsMicros: Array.from({ length: 6 }, () => usd(hourly)), bucketMs: HOUR,
+      periodStartMs: period.startMs,
+      periodEndMs: period.endMs,
+      nowMs,
+      spentMicros: spent,
+      amountMicros: budget.amountMicros,
+      recentBucketsMicros: Array.from({ length: 6 }, () => usd(hourly)),
+      bucketMs: HOUR,
     })
   }
 
@@ -150,12 +194,18 @@ describe('block_if_forecast_exceeds', () => {
   it('says in the refusal what the forecast projected', () => {
     const forecast = forecastAt(clock.nowMs(), usd(50), 2)
     const action = decideBudgetAction(input(budget, usd(50), { forecast }))
-    expect(action.kind === 'block' && action.explanation).toMatch(/^the burn-rate forecast projects \$\d+\.\d\d by period end, above \$100\.00, running out at 2026-11-/)
+    expect(action.kind === 'block' && action.explanation).toMatch(
+      /^the burn-rate forecast projects \$\d+\.\d\d by period end, above \$100\.00, running out at 2026-11-/,
+    )
   })
 
   it('would only report on a shadow budget', () => {
     const forecast = forecastAt(clock.nowMs(), usd(50), 2)
-    expect(decideBudgetAction(input({ ...budget, shadow: true }, usd(50), { forecast }))).toEqual({ kind: 'would_block', thresholdPercent: 50, reason: 'forecast_confirmed' })
+    expect(decideBudgetAction(input({ ...budget, shadow: true }, usd(50), { forecast }))).toEqual({
+      kind: 'would_block',
+      thresholdPercent: 50,
+      reason: 'forecast_confirmed',
+    })
   })
 })
 

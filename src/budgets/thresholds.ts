@@ -17,12 +17,7 @@ export function thresholdMarkMicros(amountMicros: Micros, thresholdPercent: numb
 }
 
 /** Thresholds (percent, ascending, no duplicates) whose mark lies in (before, after]. */
-export function crossedThresholds(
-  thresholds: readonly number[],
-  amountMicros: Micros,
-  spentBeforeMicros: Micros,
-  spentAfterMicros: Micros,
-): number[] {
+export function crossedThresholds(thresholds: readonly number[], amountMicros: Micros, spentBeforeMicros: Micros, spentAfterMicros: Micros): number[] {
   if (!Number.isSafeInteger(spentBeforeMicros)) assert(false, `spentBeforeMicros: ${spentBeforeMicros}`)
   if (!Number.isSafeInteger(spentAfterMicros)) assert(false, `spentAfterMicros: ${spentAfterMicros}`)
   if (spentAfterMicros <= spentBeforeMicros) return []

@@ -31,7 +31,18 @@ function paths(command: Command, prefix: string[] = []): string[][] {
 describe('docs/cli.md', () => {
   it('has an example of every command', async () => {
     const all = paths(await allCommands()).map((path) => path.join(' '))
-    expect(all).toEqual(expect.arrayContaining(['spend budget create', 'usage top', 'keys revoke', 'tokens list', 'events send', 'export-jobs download', 'config check', 'db migrate']))
+    expect(all).toEqual(
+      expect.arrayContaining([
+        'spend budget create',
+        'usage top',
+        'keys revoke',
+        'tokens list',
+        'events send',
+        'export-jobs download',
+        'config check',
+        'db migrate',
+      ]),
+    )
     expect(all.filter((path) => !doc.includes(`tollgate ${path}`))).toEqual([])
   })
 

@@ -67,7 +67,12 @@ export class GatewayClient {
     try {
       return JSON.parse(text) as T
     } catch {
-      throw new ApiError(response.statusCode, { code: undefined, message: `the gateway answered HTTP ${response.statusCode} with a body that is not JSON`, issues: [], requestId: undefined })
+      throw new ApiError(response.statusCode, {
+        code: undefined,
+        message: `the gateway answered HTTP ${response.statusCode} with a body that is not JSON`,
+        issues: [],
+        requestId: undefined,
+      })
     }
   }
 

@@ -63,7 +63,8 @@ export function contextOf(command: Command, env: NodeJS.ProcessEnv = process.env
     },
     consumer(key) {
       const credential = key ?? nonEmpty(env.TOLLGATE_KEY)
-      if (credential === undefined) throw new UsageError('no consumer key: pass --key or set TOLLGATE_KEY (events are sent with a consumer key, not an admin token)')
+      if (credential === undefined)
+        throw new UsageError('no consumer key: pass --key or set TOLLGATE_KEY (events are sent with a consumer key, not an admin token)')
       return open(credential)
     },
   }

@@ -14,7 +14,8 @@ import type { BudgetPeriod, BudgetScopeKind } from '../config/types.js'
 export const BUDGET_PERIODS = ['daily', 'weekly', 'monthly', 'quarterly', 'yearly'] as const satisfies readonly BudgetPeriod[]
 export const BUDGET_SCOPE_KINDS = ['org', 'team', 'user', 'agent', 'key', 'endpoint', 'model', 'provider'] as const satisfies readonly BudgetScopeKind[]
 type Complete<All, Listed extends All> = [Exclude<All, Listed>] extends [never] ? true : false
-export const BUDGET_LISTS_COMPLETE: [Complete<BudgetPeriod, (typeof BUDGET_PERIODS)[number]>, Complete<BudgetScopeKind, (typeof BUDGET_SCOPE_KINDS)[number]>] = [true, true]
+export const BUDGET_LISTS_COMPLETE: [Complete<BudgetPeriod, (typeof BUDGET_PERIODS)[number]>, Complete<BudgetScopeKind, (typeof BUDGET_SCOPE_KINDS)[number]>] =
+  [true, true]
 
 /** A positive USD amount with at most six decimals, as the decimal string the API takes. */
 export function usdFlag(value: string): string {
@@ -35,7 +36,8 @@ export function thresholdsFlag(value: string): number[] {
   const parts = value.split(',').map((part) => part.trim())
   const percents = parts.map(Number)
   const bad = parts.find((part, i) => !/^\d+$/.test(part) || percents[i]! < 1 || percents[i]! > THRESHOLD_PERCENT_MAX)
-  if (bad !== undefined) throw new InvalidArgumentError(`expected whole percentages from 1 to ${THRESHOLD_PERCENT_MAX} separated by commas, such as 50,80,95 (got "${bad}")`)
+  if (bad !== undefined)
+    throw new InvalidArgumentError(`expected whole percentages from 1 to ${THRESHOLD_PERCENT_MAX} separated by commas, such as 50,80,95 (got "${bad}")`)
   return percents
 }
 
@@ -96,7 +98,10 @@ export function timezoneFlag(value: string): string {
 /** `team,model` → ['team', 'model'], each one of `allowed`. */
 export function listFlag(allowed: readonly string[]) {
   return (value: string): string[] => {
-    const names = value.split(',').map((name) => name.trim()).filter(Boolean)
+    const names = value
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean)
     const unknown = names.find((name) => !allowed.includes(name))
     if (names.length === 0 || unknown !== undefined) {
       throw new InvalidArgumentError(`expected one or more of ${allowed.join(' | ')} separated by commas${unknown === undefined ? '' : ` (got "${unknown}")`}`)

@@ -9,16 +9,16 @@ describe('renderTable', () => {
       { name: 'marketing', usd: 500, owner: null },
       { name: '営業', usd: 0.000123, owner: 'ana' },
     ]
-    const text = renderTable(rows, [
-      { header: 'NAME', value: (r) => r.name },
-      { header: 'USD', value: (r) => usdText(r.usd), align: 'right' },
-      { header: 'OWNER', value: (r) => r.owner },
-    ], 'none')
-    expect(text.split('\n')).toEqual([
-      'NAME            USD  OWNER',
-      'marketing    500.00  -',
-      '営業       0.000123  ana',
-    ])
+    const text = renderTable(
+      rows,
+      [
+        { header: 'NAME', value: (r) => r.name },
+        { header: 'USD', value: (r) => usdText(r.usd), align: 'right' },
+        { header: 'OWNER', value: (r) => r.owner },
+      ],
+      'none',
+    )
+    expect(text.split('\n')).toEqual(['NAME            USD  OWNER', 'marketing    500.00  -', '営業       0.000123  ana'])
   })
 
   it('prints the empty message instead of a header with no rows', () => {
@@ -26,7 +26,12 @@ describe('renderTable', () => {
   })
 
   it('renderFields pads labels to one width', () => {
-    expect(renderFields([['id', 'bud_1'], ['this period', null]])).toBe('id:          bud_1\nthis period: -')
+    expect(
+      renderFields([
+        ['id', 'bud_1'],
+        ['this period', null],
+      ]),
+    ).toBe('id:          bud_1\nthis period: -')
   })
 })
 
@@ -45,7 +50,10 @@ describe('usdText and timeText', () => {
 
 describe('formatApiError', () => {
   it('shows code, status, message and request id from the admin envelope', () => {
-    const body = apiErrorBodyOf(404, JSON.stringify({ error: { type: 'not_found_error', code: 'not_found', message: 'budget bud_x does not exist', request_id: 'req_1' } }))
+    const body = apiErrorBodyOf(
+      404,
+      JSON.stringify({ error: { type: 'not_found_error', code: 'not_found', message: 'budget bud_x does not exist', request_id: 'req_1' } }),
+    )
     expect(formatApiError(404, body)).toBe('not_found (HTTP 404): budget bud_x does not exist [request req_1]')
   })
 
@@ -64,14 +72,18 @@ describe('formatApiError', () => {
         },
       }),
     )
-    expect(formatApiError(400, body)).toBe('invalid_request (HTTP 400): limit: expected an integer from 1 to 1000 (scope.kind: expected one of org | team) [request req_2]')
+    expect(formatApiError(400, body)).toBe(
+      'invalid_request (HTTP 400): limit: expected an integer from 1 to 1000 (scope.kind: expected one of org | team) [request req_2]',
+    )
   })
 
   it('makes one line of a body that is not the envelope: an unknown route, an HTML page', () => {
     expect(formatApiError(404, apiErrorBodyOf(404, '{"message":"Route GET:/v1/keys not found","error":"Not Found","statusCode":404}'))).toBe(
       'not_found (HTTP 404): Route GET:/v1/keys not found: this gateway does not serve that route (is it older than this CLI?)',
     )
-    expect(formatApiError(502, apiErrorBodyOf(502, '<html>\n<body>Bad gateway</body>\n</html>'))).toBe('error (HTTP 502): <html> <body>Bad gateway</body> </html>')
+    expect(formatApiError(502, apiErrorBodyOf(502, '<html>\n<body>Bad gateway</body>\n</html>'))).toBe(
+      'error (HTTP 502): <html> <body>Bad gateway</body> </html>',
+    )
     expect(formatApiError(500, apiErrorBodyOf(500, ''))).toBe('error (HTTP 500): the gateway answered HTTP 500 with no body')
   })
 })

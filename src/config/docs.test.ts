@@ -68,7 +68,12 @@ describe('docs/configuration.md', () => {
   it('has examples that load', () => {
     const examples = [...reference.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!)
     expect(examples.length).toBeGreaterThan(0)
-    const env = { OPENAI_API_KEY: 'sk-x', ANTHROPIC_API_KEY: 'sk-ant-x', SEARCH_SERVICE_KEY: 'tg_x', FINOPS_SLACK_WEBHOOK: 'https://hooks.slack.com/services/T/B/X' }
+    const env = {
+      OPENAI_API_KEY: 'sk-x',
+      ANTHROPIC_API_KEY: 'sk-ant-x',
+      SEARCH_SERVICE_KEY: 'tg_x',
+      FINOPS_SLACK_WEBHOOK: 'https://hooks.slack.com/services/T/B/X',
+    }
     for (const yaml of examples) expect(() => parseConfig(yaml, 'docs/configuration.md', { env, requireSecrets: true })).not.toThrow()
   })
 })

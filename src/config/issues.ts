@@ -65,9 +65,7 @@ export function closestKey(key: string, allowed: readonly string[]): string | un
   const same = allowed.find((candidate) => loose(candidate) === loose(key))
   if (same !== undefined) return same
   const PREFIX_CHARS_MIN = 5
-  const truncation = allowed.find(
-    (c) => Math.min(c.length, key.length) >= PREFIX_CHARS_MIN && (c.startsWith(key) || key.startsWith(c)),
-  )
+  const truncation = allowed.find((c) => Math.min(c.length, key.length) >= PREFIX_CHARS_MIN && (c.startsWith(key) || key.startsWith(c)))
   if (truncation !== undefined) return truncation
   const distanceMax = key.length <= 4 ? 1 : 2
   let best: { key: string; distance: number } | undefined
@@ -118,9 +116,7 @@ function tooSmall(origin: string, minimum: number, inclusive: boolean, input: un
     case 'array':
       return `must have at least ${minimum} ${minimum === 1 ? 'entry' : 'entries'}`
     default:
-      return inclusive
-        ? `must be at least ${minimum}, got ${describeNumber(input)}`
-        : `must be greater than ${minimum}, got ${describeNumber(input)}`
+      return inclusive ? `must be at least ${minimum}, got ${describeNumber(input)}` : `must be greater than ${minimum}, got ${describeNumber(input)}`
   }
 }
 
@@ -131,9 +127,7 @@ function tooBig(origin: string, maximum: number, inclusive: boolean, input: unkn
     case 'array':
       return `must have at most ${maximum} entries`
     default:
-      return inclusive
-        ? `must be at most ${maximum}, got ${describeNumber(input)}`
-        : `must be less than ${maximum}, got ${describeNumber(input)}`
+      return inclusive ? `must be at most ${maximum}, got ${describeNumber(input)}` : `must be less than ${maximum}, got ${describeNumber(input)}`
   }
 }
 

@@ -321,10 +321,7 @@ describe('defaults', () => {
         connectionsMax: 8_192,
       },
     ])
-    expect(builtInConfig({ OPENAI_API_KEY: 'sk', ANTHROPIC_API_KEY: 'sk-ant' }).targets.map((t) => t.id)).toEqual([
-      'openai',
-      'anthropic',
-    ])
+    expect(builtInConfig({ OPENAI_API_KEY: 'sk', ANTHROPIC_API_KEY: 'sk-ant' }).targets.map((t) => t.id)).toEqual(['openai', 'anthropic'])
   })
 })
 
@@ -425,9 +422,7 @@ const MISTAKES: ReadonlyArray<{
     mistake: 'a negative budget amount',
     yaml: `budgets:
   - {name: Marketing, scope: {kind: team, id: team_marketing}, period: monthly, amount_usd: -500}`,
-    issues: [
-      { path: 'budgets[0].amount_usd', message: 'expected a positive amount of USD with at most 6 decimals and at most 1000000000, got number -500' },
-    ],
+    issues: [{ path: 'budgets[0].amount_usd', message: 'expected a positive amount of USD with at most 6 decimals and at most 1000000000, got number -500' }],
   },
   {
     mistake: 'a budget amount with more precision than a micro-dollar',
@@ -460,9 +455,7 @@ const MISTAKES: ReadonlyArray<{
     mistake: 'a camelCase key',
     yaml: `consumer_groups:
   - {name: marketing, apiKey: kt_cg_marketing_prod}`,
-    issues: [
-      { path: 'consumer_groups[0]', message: 'unknown key "apiKey" (did you mean "api_key"?)' },
-    ],
+    issues: [{ path: 'consumer_groups[0]', message: 'unknown key "apiKey" (did you mean "api_key"?)' }],
   },
   {
     mistake: 'a models entry pointing at an unknown target',

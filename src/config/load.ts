@@ -79,7 +79,9 @@ function parseYaml(text: string, source: string): unknown {
     throw new ConfigError(source, [{ path: '', message: 'the file is empty; expected a mapping such as "version: \'1\'"' }])
   }
   if (typeof data !== 'object' || Array.isArray(data)) {
-    throw new ConfigError(source, [{ path: '', message: `expected a mapping of settings at the top level, got ${Array.isArray(data) ? 'a list' : typeof data}` }])
+    throw new ConfigError(source, [
+      { path: '', message: `expected a mapping of settings at the top level, got ${Array.isArray(data) ? 'a list' : typeof data}` },
+    ])
   }
   return data
 }

@@ -19,10 +19,14 @@ export function normalizeCostTracking(input: ConfigFile['cost_tracking'], ctx: C
 
 /** Sorted ascending by percent; a percent given twice is ambiguous (which action wins?) and rejected. */
 function thresholdActions(inputs: readonly ThresholdActionInput[], path: string, ctx: Context): BudgetAlert[] {
-  checkUnique(ctx, inputs, (a) => a.threshold_percent, (i) => `${path}[${i}].threshold_percent`, 'threshold_percent')
-  return inputs
-    .map((a) => ({ thresholdPercent: a.threshold_percent, action: a.action }))
-    .sort((a, b) => a.thresholdPercent - b.thresholdPercent)
+  checkUnique(
+    ctx,
+    inputs,
+    (a) => a.threshold_percent,
+    (i) => `${path}[${i}].threshold_percent`,
+    'threshold_percent',
+  )
+  return inputs.map((a) => ({ thresholdPercent: a.threshold_percent, action: a.action })).sort((a, b) => a.thresholdPercent - b.thresholdPercent)
 }
 
 export function normalizeBudgets(
@@ -32,8 +36,20 @@ export function normalizeBudgets(
   ctx: Context,
 ): BudgetSpec[] {
   if (inputs === undefined) return []
-  checkUnique(ctx, inputs, (b) => b.id, (i) => `budgets[${i}].id`, 'budget id')
-  checkUnique(ctx, inputs, (b) => b.name, (i) => `budgets[${i}].name`, 'budget name')
+  checkUnique(
+    ctx,
+    inputs,
+    (b) => b.id,
+    (i) => `budgets[${i}].id`,
+    'budget id',
+  )
+  checkUnique(
+    ctx,
+    inputs,
+    (b) => b.name,
+    (i) => `budgets[${i}].name`,
+    'budget name',
+  )
   const known = [...new Set(channelIds)]
   return inputs.map((input, index) => normalizeBudget(input, `budgets[${index}]`, known, endpointTiers, ctx))
 }
@@ -61,9 +77,16 @@ function normalizeBudget(
   ctx: Context,
 ): BudgetSpec {
   const alertThresholds = [...(input.alert_thresholds ?? DEFAULTS.budget.alertThresholds)]
-  checkUnique(ctx, alertThresholds, (percent) => percent, (i) => `${path}.alert_thresholds[${i}]`, 'threshold')
+  checkUnique(
+    ctx,
+    alertThresholds,
+    (percent) => percent,
+    (i) => `${path}.alert_thresholds[${i}]`,
+    'threshold',
+  )
   checkChannelIds(input.channels, channelIds, `${path}.channels`, ctx)
-  input.threshold_actions?.forEach((action, i) => checkChannelIds(action.channels, channelIds, `${path}.threshold_actions[${i}].channels`, ctx))
+  for (const [i, action] of (input.threshold_actions ?? []).entries())
+    checkChannelIds(action.channels, channelIds, `${path}.threshold_actions[${i}].channels`, ctx)
   const thresholdActionsOf = budgetThresholdActions(input.threshold_actions ?? [], `${path}.threshold_actions`, ctx)
   const hardLimit = input.hard_limit ?? DEFAULTS.budget.hardLimit
   const tier = tierOfBudget({ tier: input.tier, scopeKind: input.scope.kind, scopeId: input.scope.id }, endpointTiers)
@@ -92,7 +115,13 @@ function normalizeBudget(
 }
 
 function budgetThresholdActions(inputs: readonly BudgetThresholdActionInput[], path: string, ctx: Context): BudgetThresholdAction[] {
-  checkUnique(ctx, inputs, (a) => a.threshold_percent, (i) => `${path}[${i}].threshold_percent`, 'threshold_percent')
+  checkUnique(
+    ctx,
+    inputs,
+    (a) => a.threshold_percent,
+    (i) => `${path}[${i}].threshold_percent`,
+    'threshold_percent',
+  )
   return inputs
     .map((a) => ({ thresholdPercent: a.threshold_percent, action: a.action, ...(a.channels !== undefined && { channels: [...new Set(a.channels)] }) }))
     .sort((a, b) => a.thresholdPercent - b.thresholdPercent)
@@ -111,7 +140,10 @@ function escalateAfter(text: string | undefined, path: string, ctx: Context): nu
 function scopeTeam(input: BudgetInput, path: string, ctx: Context): string | undefined {
   const teamId = input.scope.team_id
   if (teamId !== undefined && (input.scope.kind === 'org' || input.scope.kind === 'team')) {
-    ctx.report(`${path}.scope.team_id`, `a ${input.scope.kind} budget cannot be narrowed to a team (give team_id with user, agent, key, endpoint, model or provider scopes)`)
+    ctx.report(
+      `${path}.scope.team_id`,
+      `a ${input.scope.kind} budget cannot be narrowed to a team (give team_id with user, agent, key, endpoint, model or provider scopes)`,
+    )
     return undefined
   }
   return teamId

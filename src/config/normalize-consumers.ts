@@ -20,7 +20,13 @@ export const UNRESOLVED_KEY_HASH = ''
 
 export function normalizeConsumerGroups(inputs: readonly ConsumerGroupInput[] | undefined, ctx: Context): ConsumerGroup[] {
   if (inputs === undefined) return []
-  checkUnique(ctx, inputs, (g) => g.name, (i) => `consumer_groups[${i}].name`, 'consumer group name')
+  checkUnique(
+    ctx,
+    inputs,
+    (g) => g.name,
+    (i) => `consumer_groups[${i}].name`,
+    'consumer group name',
+  )
   const groups = inputs.map((input, index) => normalizeGroup(input, `consumer_groups[${index}]`, ctx))
   reportSharedKeys(inputs, groups, ctx)
   return groups

@@ -12,7 +12,13 @@ const UNRESOLVED = ''
 
 export function normalizeChannels(inputs: readonly ChannelInput[] | undefined, ctx: Context): NotificationChannel[] {
   if (inputs === undefined) return []
-  checkUnique(ctx, inputs, (c) => c.id, (i) => `notifications.channels[${i}].id`, 'channel id')
+  checkUnique(
+    ctx,
+    inputs,
+    (c) => c.id,
+    (i) => `notifications.channels[${i}].id`,
+    'channel id',
+  )
   return inputs.map((input, index) => normalizeChannel(input, `notifications.channels[${index}]`, ctx))
 }
 

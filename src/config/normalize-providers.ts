@@ -8,7 +8,13 @@ import type { ModelPriceOverride, ModelRoute, ProviderTarget } from './types.js'
 
 export function normalizeTargets(inputs: readonly TargetInput[] | undefined, ctx: Context): ProviderTarget[] {
   if (inputs === undefined) return builtInTargets(ctx.env)
-  checkUnique(ctx, inputs, (t) => t.id, (i) => `providers.targets[${i}].id`, 'target id')
+  checkUnique(
+    ctx,
+    inputs,
+    (t) => t.id,
+    (i) => `providers.targets[${i}].id`,
+    'target id',
+  )
   return inputs.map((input, index) => normalizeTarget(input, `providers.targets[${index}]`, ctx))
 }
 
@@ -19,9 +25,7 @@ function normalizeTarget(input: TargetInput, path: string, ctx: Context): Provid
     const baseUrl = input.base_url === undefined ? undefined : stripTrailingSlash(input.base_url)
     return { id: input.id, provider: 'mock', baseUrl, apiKey: baseUrl === undefined ? undefined : 'mock', apiKeyEnv: undefined, timeoutMs, connectionsMax }
   }
-  const baseUrl = stripTrailingSlash(
-    input.provider === 'openai-compatible' ? input.base_url : input.base_url ?? DEFAULTS.target.baseUrl[input.provider],
-  )
+  const baseUrl = stripTrailingSlash(input.provider === 'openai-compatible' ? input.base_url : (input.base_url ?? DEFAULTS.target.baseUrl[input.provider]))
   let apiKeyEnv: string | undefined
   let apiKey: string | undefined
   if (input.secret_key_ref !== undefined) {
@@ -75,13 +79,15 @@ export function builtInTargets(env: NodeJS.ProcessEnv): ProviderTarget[] {
   ]
 }
 
-export function normalizeModels(
-  inputs: readonly ModelInput[] | undefined,
-  targets: readonly ProviderTarget[],
-  ctx: Context,
-): ModelRoute[] {
+export function normalizeModels(inputs: readonly ModelInput[] | undefined, targets: readonly ProviderTarget[], ctx: Context): ModelRoute[] {
   if (inputs === undefined) return []
-  checkUnique(ctx, inputs, (m) => m.name, (i) => `models[${i}].name`, 'model name')
+  checkUnique(
+    ctx,
+    inputs,
+    (m) => m.name,
+    (i) => `models[${i}].name`,
+    'model name',
+  )
   const targetIds = targets.map((t) => t.id)
   return inputs.map((input, index) => {
     const path = `models[${index}]`

@@ -40,12 +40,21 @@ function normalize(file: ConfigFile, source: string, ctx: Context): Config {
     consumerGroups: normalizeConsumerGroups(file.consumer_groups, ctx),
     costTracking: normalizeCostTracking(file.cost_tracking, ctx),
     models: normalizeModels(file.models, targets, ctx),
-    budgets: normalizeBudgets(file.budgets, notificationChannels.map((c) => c.id), endpointTiers, ctx),
+    budgets: normalizeBudgets(
+      file.budgets,
+      notificationChannels.map((c) => c.id),
+      endpointTiers,
+      ctx,
+    ),
     notificationChannels,
     notificationDelivery: normalizeDelivery(file.notifications?.delivery, ctx),
     reservations,
     endpointTiers,
-    escalationChannels: normalizeEscalationChannels(file.notifications?.escalation_channels, notificationChannels.map((c) => c.id), ctx),
+    escalationChannels: normalizeEscalationChannels(
+      file.notifications?.escalation_channels,
+      notificationChannels.map((c) => c.id),
+      ctx,
+    ),
     exports: { dir: file.exports?.dir, leaseMs: file.exports?.lease_ms ?? DEFAULTS.exports.leaseMs },
   }
 }
@@ -104,20 +113,13 @@ function hasProtocol(text: string, protocols: readonly string[]): boolean {
   }
 }
 
-function normalizeReservations(
-  input: ConfigFile['reservations'],
-  targets: readonly ProviderTarget[],
-  ctx: Context,
-): ReservationSettings {
+function normalizeReservations(input: ConfigFile['reservations'], targets: readonly ProviderTarget[], ctx: Context): ReservationSettings {
   const ttlMs = input?.ttl_ms ?? DEFAULTS.reservations.ttlMs
   // A reservation that expired while its request was still waiting on the upstream would be
   // settled at the reserved amount and then settled again by the request.
   const slowest = targets.reduce<ProviderTarget | undefined>((a, t) => (a === undefined || t.timeoutMs > a.timeoutMs ? t : a), undefined)
   if (slowest !== undefined && ttlMs < slowest.timeoutMs) {
-    ctx.report(
-      'reservations.ttl_ms',
-      `must not be shorter than the longest target timeout (${slowest.timeoutMs} ms, target "${slowest.id}"), got ${ttlMs}`,
-    )
+    ctx.report('reservations.ttl_ms', `must not be shorter than the longest target timeout (${slowest.timeoutMs} ms, target "${slowest.id}"), got ${ttlMs}`)
   }
   return {
     ttlMs,

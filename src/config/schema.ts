@@ -50,32 +50,29 @@ const targetCommon = {
   connections_max: intIn(LIMITS.connectionsMaxMin, LIMITS.connectionsMaxMax).optional(),
 }
 
-export const targetSchema = z.discriminatedUnion(
-  'provider',
-  [
-    z.strictObject({
-      ...targetCommon,
-      provider: z.literal('openai'),
-      base_url: httpUrl.optional(),
-      secret_key_ref: envRefSchema.optional(),
-    }),
-    z.strictObject({
-      ...targetCommon,
-      provider: z.literal('anthropic'),
-      base_url: httpUrl.optional(),
-      secret_key_ref: envRefSchema.optional(),
-    }),
-    z.strictObject({
-      ...targetCommon,
-      provider: z.literal('openai-compatible'),
-      base_url: httpUrl,
-      secret_key_ref: envRefSchema.optional(),
-    }),
-    // A mock target with no base_url is served in-process; with one, it points at a mock upstream
-    // running elsewhere (tests, benchmarks, `tollgate demo`). OpenAI convention: the URL ends in /v1.
-    z.strictObject({ ...targetCommon, provider: z.literal('mock'), base_url: httpUrl.optional() }),
-  ],
-)
+export const targetSchema = z.discriminatedUnion('provider', [
+  z.strictObject({
+    ...targetCommon,
+    provider: z.literal('openai'),
+    base_url: httpUrl.optional(),
+    secret_key_ref: envRefSchema.optional(),
+  }),
+  z.strictObject({
+    ...targetCommon,
+    provider: z.literal('anthropic'),
+    base_url: httpUrl.optional(),
+    secret_key_ref: envRefSchema.optional(),
+  }),
+  z.strictObject({
+    ...targetCommon,
+    provider: z.literal('openai-compatible'),
+    base_url: httpUrl,
+    secret_key_ref: envRefSchema.optional(),
+  }),
+  // A mock target with no base_url is served in-process; with one, it points at a mock upstream
+  // running elsewhere (tests, benchmarks, `tollgate demo`). OpenAI convention: the URL ends in /v1.
+  z.strictObject({ ...targetCommon, provider: z.literal('mock'), base_url: httpUrl.optional() }),
+])
 
 // --- consumers ---------------------------------------------------------------------------------
 
@@ -171,38 +168,33 @@ export const budgetSchema = z.strictObject({
 
 // --- notifications -----------------------------------------------------------------------------
 
-export const channelSchema = z.discriminatedUnion(
-  'type',
-  [
-    z.strictObject({
-      id: nonEmpty,
-      type: z.literal('webhook'),
-      url: httpUrl,
-      secret_ref: envRefSchema.optional(),
-    }),
-    z.strictObject({
-      id: nonEmpty,
-      type: z.literal('slack'),
-      webhook_url: httpUrl.optional(),
-      webhook_url_ref: envRefSchema.optional(),
-    }),
-    z.strictObject({
-      id: nonEmpty,
-      type: z.literal('email'),
-      smtp_url: nonEmpty.optional(),
-      smtp_url_ref: envRefSchema.optional(),
-      from: nonEmpty,
-      to: z.array(nonEmpty).min(1),
-    }),
-  ],
-)
+export const channelSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    id: nonEmpty,
+    type: z.literal('webhook'),
+    url: httpUrl,
+    secret_ref: envRefSchema.optional(),
+  }),
+  z.strictObject({
+    id: nonEmpty,
+    type: z.literal('slack'),
+    webhook_url: httpUrl.optional(),
+    webhook_url_ref: envRefSchema.optional(),
+  }),
+  z.strictObject({
+    id: nonEmpty,
+    type: z.literal('email'),
+    smtp_url: nonEmpty.optional(),
+    smtp_url_ref: envRefSchema.optional(),
+    from: nonEmpty,
+    to: z.array(nonEmpty).min(1),
+  }),
+])
 
 // --- the file ----------------------------------------------------------------------------------
 
 export const configFileSchema = z.strictObject({
-  version: z
-    .literal(['1', 1], { error: (issue) => `expected '1', got ${describeValue(issue.input)}` })
-    .optional(),
+  version: z.literal(['1', 1], { error: (issue) => `expected '1', got ${describeValue(issue.input)}` }).optional(),
   server: z
     .strictObject({
       host: nonEmpty.optional(),

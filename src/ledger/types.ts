@@ -126,10 +126,7 @@ export interface ReserveRequest {
  * The reservation a `reserve` creates: pending, nothing settled yet. `payer` is the wallet that
  * holds the amount, or undefined when no wallet pays (enforcement off, or an emergency reservation).
  */
-export function pendingReservation(
-  request: ReserveRequest,
-  payer: { readonly walletId: string; readonly scope: ScopeName } | undefined,
-): Reservation {
+export function pendingReservation(request: ReserveRequest, payer: { readonly walletId: string; readonly scope: ScopeName } | undefined): Reservation {
   return {
     id: request.reservationId,
     orgId: request.orgId,

@@ -88,7 +88,9 @@ export class Dispatcher {
       if (this.running) return
       this.running = this.tick()
         .catch((error: unknown) => this.deps.onError?.(error))
-        .finally(() => { this.running = undefined })
+        .finally(() => {
+          this.running = undefined
+        })
     }, this.options.pollIntervalMs)
     this.timer.unref()
   }

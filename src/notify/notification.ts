@@ -158,7 +158,11 @@ export function notificationLines(notification: Notification): string[] {
   if (lastHour !== undefined) lines.push(`Spend in the last hour: $${lastHour.toFixed(2)}`)
   const top = data['top']
   if (top && typeof top === 'object') {
-    for (const [label, key] of [['Top endpoints', 'endpoints'], ['Top users', 'users'], ['Top models', 'models']] as const) {
+    for (const [label, key] of [
+      ['Top endpoints', 'endpoints'],
+      ['Top users', 'users'],
+      ['Top models', 'models'],
+    ] as const) {
       const entries = (top as Record<string, unknown>)[key]
       if (!Array.isArray(entries) || entries.length === 0) continue
       const text = entries

@@ -6,7 +6,13 @@ const policy = { outboxAttemptsMax: 8, backoffBaseMs: 1_000, backoffCapMs: 60_00
 
 describe('retryDelayMs', () => {
   it.each([
-    [1, 0, 500], [1, 1, 1_000], [2, 0, 1_000], [3, 1, 4_000], [7, 1, 60_000], [30, 0.5, 45_000], [1_000, 1, 60_000],
+    [1, 0, 500],
+    [1, 1, 1_000],
+    [2, 0, 1_000],
+    [3, 1, 4_000],
+    [7, 1, 60_000],
+    [30, 0.5, 45_000],
+    [1_000, 1, 60_000],
   ])('after %i failures with jitter %f waits %i ms', (attempts, random, expected) => {
     expect(retryDelayMs(attempts, policy, () => random)).toBe(expected)
   })

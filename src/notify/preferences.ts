@@ -42,7 +42,9 @@ export const notificationPreferencesBodySchema = z.strictObject({
     type: z.enum(PREFERENCE_SUBJECT_TYPES, { error: 'expected user or role' }),
     id: z.string().trim().min(1, { error: 'subject id must not be empty' }).max(200),
   }),
-  types: z.strictObject(Object.fromEntries(NOTIFICATION_TYPES.map((type) => [type, channelIds.optional()])) as Record<NotificationType, z.ZodOptional<typeof channelIds>>),
+  types: z.strictObject(
+    Object.fromEntries(NOTIFICATION_TYPES.map((type) => [type, channelIds.optional()])) as Record<NotificationType, z.ZodOptional<typeof channelIds>>,
+  ),
 })
 export type NotificationPreferencesBody = z.infer<typeof notificationPreferencesBodySchema>
 
@@ -91,11 +93,7 @@ export function channelsByTypeOf(stored: Record<string, readonly string[]>): Par
 }
 
 /** See the file comment. Order follows `candidateChannelIds`; unknown ids are the caller's to drop. */
-export function resolveChannels(
-  type: NotificationType,
-  candidateChannelIds: readonly string[],
-  preferences: readonly NotificationPreference[],
-): string[] {
+export function resolveChannels(type: NotificationType, candidateChannelIds: readonly string[], preferences: readonly NotificationPreference[]): string[] {
   const mentioned = new Set<string>()
   const wanted = new Set<string>()
   for (const preference of preferences) {

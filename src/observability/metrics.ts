@@ -44,7 +44,7 @@ export function registerUpstreamPoolGauges(metrics: Metrics, pools: UpstreamPool
       },
     })
   }
-  gauge('tollgate_upstream_queued_requests', 'Calls waiting for a free upstream connection (the target\'s connections_max is reached)', (s) => s.queued)
+  gauge('tollgate_upstream_queued_requests', "Calls waiting for a free upstream connection (the target's connections_max is reached)", (s) => s.queued)
   gauge('tollgate_upstream_running_requests', 'Calls on an upstream connection, being sent or answered', (s) => s.running)
   gauge('tollgate_upstream_connections', 'Open connections to the upstream', (s) => s.connected)
 }

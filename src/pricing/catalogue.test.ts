@@ -21,7 +21,10 @@ interface Case {
   catalogueId: string
   usage: Usage
   // Plain numbers per kind of token; reasoning is inside `outputMicros` here (summed from its part).
-  expected: Record<'uncachedInputMicros' | 'cacheReadMicros' | 'cacheWriteMicros' | 'audioInputMicros' | 'outputMicros' | 'audioOutputMicros' | 'totalMicros', number>
+  expected: Record<
+    'uncachedInputMicros' | 'cacheReadMicros' | 'cacheWriteMicros' | 'audioInputMicros' | 'outputMicros' | 'audioOutputMicros' | 'totalMicros',
+    number
+  >
 }
 
 const zero = { uncachedInputMicros: 0, cacheReadMicros: 0, cacheWriteMicros: 0, audioInputMicros: 0, outputMicros: 0, audioOutputMicros: 0 }
@@ -354,7 +357,12 @@ describe('PriceBook overrides', () => {
       source: 'override:gpt-4o',
       tier: 'override',
     })
-    expect(book.lookup('openai', 'cheap')).toMatchObject({ cacheReadMicrosPerMtok: 50, cacheWriteMicrosPerMtok: 150, cacheWrite1hMicrosPerMtok: 150, source: 'override:cheap' })
+    expect(book.lookup('openai', 'cheap')).toMatchObject({
+      cacheReadMicrosPerMtok: 50,
+      cacheWriteMicrosPerMtok: 150,
+      cacheWrite1hMicrosPerMtok: 150,
+      source: 'override:cheap',
+    })
     // An override with the published audio prices fixes what the catalogue lacks.
     expect(book.lookup('openai', 'audio')).toMatchObject({ audioInputMicrosPerMtok: 40_000_000, audioOutputMicrosPerMtok: 80_000_000 })
     expect(book.lookup('openai', 'audio')!.fallbackParts).not.toContain('audio_output')

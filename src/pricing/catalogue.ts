@@ -36,10 +36,7 @@ function readCatalogueVersion(): string {
   const entry = require.resolve('@pydantic/genai-prices')
   const manifestPath = path.join(path.dirname(entry), '..', 'package.json')
   const manifest: unknown = JSON.parse(readFileSync(manifestPath, 'utf8'))
-  assert(
-    typeof manifest === 'object' && manifest !== null && 'version' in manifest && typeof manifest.version === 'string',
-    `no version in ${manifestPath}`,
-  )
+  assert(typeof manifest === 'object' && manifest !== null && 'version' in manifest && typeof manifest.version === 'string', `no version in ${manifestPath}`)
   return manifest.version
 }
 
@@ -76,10 +73,7 @@ export class PriceBook {
   constructor(options: PriceBookOptions = {}) {
     this.#clock = options.clock ?? systemClock
     this.#lookupCacheEntriesMax = options.lookupCacheEntriesMax ?? lookupCacheEntriesMaxDefault
-    assert(
-      Number.isSafeInteger(this.#lookupCacheEntriesMax) && this.#lookupCacheEntriesMax > 0,
-      `lookupCacheEntriesMax: ${this.#lookupCacheEntriesMax}`,
-    )
+    assert(Number.isSafeInteger(this.#lookupCacheEntriesMax) && this.#lookupCacheEntriesMax > 0, `lookupCacheEntriesMax: ${this.#lookupCacheEntriesMax}`)
     const routes = options.routes ?? []
     // Route names first, so a name always beats another route's upstream model of the same spelling.
     for (const route of routes) {
@@ -233,8 +227,7 @@ function entryOf(providerId: string, model: ModelInfo, nowMs: number): CacheValu
   // Band 0 covers inputTokens <= tierStarts[0]; band i covers (tierStarts[i-1], tierStarts[i]].
   const bandInputs = [0, ...tierStarts.map((start) => start + 1)]
   const bands = bandInputs.map((inputTokens, band) => {
-    const at = (value: RawPriceValue | undefined): number | undefined =>
-      value === undefined ? undefined : usdPerMtokToMicros(tierPrice(value, inputTokens))
+    const at = (value: RawPriceValue | undefined): number | undefined => (value === undefined ? undefined : usdPerMtokToMicros(tierPrice(value, inputTokens)))
     return withFallbacks(
       {
         input: at(fields.input) as number,

@@ -27,7 +27,10 @@ export function costOfUsage(usage: Usage, price: ModelPrice): CostBreakdown {
     `usage: cache read ${cacheReadTokens} + cache write ${cacheWriteTokens} + audio input ${audioInputTokens} exceed input ${inputTokens}`,
   )
   assert(cacheWrite1hTokens <= cacheWriteTokens, `usage: 1-hour cache writes ${cacheWrite1hTokens} exceed cache writes ${cacheWriteTokens}`)
-  assert(reasoningTokens + audioOutputTokens <= outputTokens, `usage: reasoning ${reasoningTokens} + audio output ${audioOutputTokens} exceed output ${outputTokens}`)
+  assert(
+    reasoningTokens + audioOutputTokens <= outputTokens,
+    `usage: reasoning ${reasoningTokens} + audio output ${audioOutputTokens} exceed output ${outputTokens}`,
+  )
 
   const parts: CostPartLine[] = []
   let total = 0

@@ -110,7 +110,11 @@ describe('promptTextOf', () => {
             { type: 'image_url', image_url: { url: `data:image/png;base64,${'A'.repeat(100_000)}` } },
           ],
         },
-        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }],
+        },
         { role: 'tool', tool_call_id: 'call_1', content: 'sunny' },
       ],
       tools,
@@ -148,7 +152,13 @@ describe('promptTextOf', () => {
     expect(fromString.text).toContain('Be funny')
     const fromItems = promptTextOf('responses', {
       input: [
-        { role: 'user', content: [{ type: 'input_text', text: 'Describe' }, { type: 'input_image', image_url: 'https://x/y.png' }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'input_text', text: 'Describe' },
+            { type: 'input_image', image_url: 'https://x/y.png' },
+          ],
+        },
         { type: 'function_call_output', call_id: 'c1', output: '42' },
       ],
       tools: [{ type: 'function', name: 'calc', parameters: {} }],
@@ -164,7 +174,14 @@ describe('promptTextOf', () => {
     expect(promptTextOf('embeddings', { input: 'hello' })).toMatchObject({ text: 'hello', messages: 1, fixedTokens: 0 })
     expect(promptTextOf('embeddings', { input: ['a', 'b'] })).toMatchObject({ text: 'a\nb', messages: 2 })
     expect(promptTextOf('embeddings', { input: [1, 2, 3] })).toMatchObject({ text: '', messages: 0, fixedTokens: 3 })
-    expect(promptTextOf('embeddings', { input: [[1, 2], [3, 4, 5]] })).toMatchObject({ messages: 0, fixedTokens: 5 })
+    expect(
+      promptTextOf('embeddings', {
+        input: [
+          [1, 2],
+          [3, 4, 5],
+        ],
+      }),
+    ).toMatchObject({ messages: 0, fixedTokens: 5 })
   })
 
   it('messages: system, content blocks, tool use and tools (with the hidden tool prompt)', () => {
@@ -172,9 +189,21 @@ describe('promptTextOf', () => {
     const prompt = promptTextOf('messages', {
       system: [{ type: 'text', text: 'You are Claude.', cache_control: { type: 'ephemeral' } }],
       messages: [
-        { role: 'user', content: [{ type: 'text', text: 'Weather in Paris?' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Weather in Paris?' },
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } },
+          ],
+        },
         { role: 'assistant', content: [{ type: 'tool_use', id: 'tu_1', name: 'get_weather', input: { city: 'Paris', days: 3 } }] },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'tu_1', content: 'rain' }, { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'A plain document' } }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', tool_use_id: 'tu_1', content: 'rain' },
+            { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'A plain document' } },
+          ],
+        },
       ],
       tools,
     })
@@ -199,11 +228,7 @@ describe('promptTextOf', () => {
 /** A usage whose input fits in `inputMax` and output in `outputMax`, split arbitrarily. */
 function usageWithin(inputMax: number, outputMax: number): fc.Arbitrary<Usage> {
   return fc
-    .tuple(
-      fc.integer({ min: 0, max: inputMax }),
-      fc.integer({ min: 0, max: outputMax }),
-      fc.array(fc.nat(), { minLength: 7, maxLength: 7 }),
-    )
+    .tuple(fc.integer({ min: 0, max: inputMax }), fc.integer({ min: 0, max: outputMax }), fc.array(fc.nat(), { minLength: 7, maxLength: 7 }))
     .map(([inputTokens, outputTokens, seeds]) => {
       const s = (i: number, of: number) => (of === 0 ? 0 : (seeds[i] ?? 0) % (of + 1))
       const cacheReadTokens = s(0, inputTokens)
@@ -253,7 +278,16 @@ describe('worstCaseCost', () => {
       source: 'test',
       tier: 'base',
     }
-    const u: Usage = { inputTokens: 5, cacheReadTokens: 1, cacheWriteTokens: 2, cacheWrite1hTokens: 1, audioInputTokens: 1, outputTokens: 3, reasoningTokens: 1, audioOutputTokens: 1 }
+    const u: Usage = {
+      inputTokens: 5,
+      cacheReadTokens: 1,
+      cacheWriteTokens: 2,
+      cacheWrite1hTokens: 1,
+      audioInputTokens: 1,
+      outputTokens: 3,
+      reasoningTokens: 1,
+      audioOutputTokens: 1,
+    }
     expect(costOfUsage(u, price).totalMicros).toBe(8)
     expect(worstCaseCost({ inputTokens: 5, outputTokensCap: 3, price })).toBeGreaterThanOrEqual(8)
   })

@@ -88,21 +88,11 @@ export interface InputTokenEstimate {
  * `tokenizerMaxBytes` of UTF-8 are tokenized; larger ones use their byte length, an upper bound for
  * byte-level BPE (each token is at least one byte). A plain string is one message.
  */
-export function estimateInputTokens(
-  prompt: string | PromptText,
-  tokenizerMaxBytes: number,
-  fit: TokenizerFit = 'o200k',
-): InputTokenEstimate {
+export function estimateInputTokens(prompt: string | PromptText, tokenizerMaxBytes: number, fit: TokenizerFit = 'o200k'): InputTokenEstimate {
   assert(Number.isSafeInteger(tokenizerMaxBytes) && tokenizerMaxBytes >= 0, `tokenizerMaxBytes: ${tokenizerMaxBytes}`)
-  const parts: PromptText =
-    typeof prompt === 'string' ? { text: prompt, segments: 1, messages: 1, fixedTokens: 0, mediaParts: 0 } : prompt
+  const parts: PromptText = typeof prompt === 'string' ? { text: prompt, segments: 1, messages: 1, fixedTokens: 0, mediaParts: 0 } : prompt
   const { tokens: textTokens, method } = countTextTokens(parts.text, tokenizerMaxBytes, fit)
-  const tokens =
-    textTokens +
-    parts.segments +
-    parts.messages * framingTokensPerMessage +
-    framingTokensPerRequest +
-    parts.fixedTokens
+  const tokens = textTokens + parts.segments + parts.messages * framingTokensPerMessage + framingTokensPerRequest + parts.fixedTokens
   assert(Number.isSafeInteger(tokens), `input token estimate: ${tokens}`)
   return { tokens, method }
 }
@@ -147,8 +137,14 @@ class Collector {
    * the model reads, e.g. tool-call arguments), with media parts replaced by their allowances.
    */
   walk(value: unknown): void {
-    if (typeof value === 'string') return this.text(value)
-    if (typeof value === 'number' || typeof value === 'boolean') return this.text(String(value))
+    if (typeof value === 'string') {
+      this.text(value)
+      return
+    }
+    if (typeof value === 'number' || typeof value === 'boolean') {
+      this.text(String(value))
+      return
+    }
     if (Array.isArray(value)) {
       for (const item of value) this.walk(item)
       return
@@ -228,9 +224,7 @@ function decodedBytes(value: unknown): number {
 }
 
 function field(body: unknown, name: string): unknown {
-  return typeof body === 'object' && body !== null && !Array.isArray(body)
-    ? (body as Record<string, unknown>)[name]
-    : undefined
+  return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>)[name] : undefined
 }
 
 /**
@@ -238,11 +232,7 @@ function field(body: unknown, name: string): unknown {
  * Unknown shapes are walked generically (every string, number and key), which over-counts rather
  * than under-counts. The body has not been validated yet: anything may be missing or mistyped.
  */
-export function promptTextOf(
-  endpoint: Endpoint,
-  body: unknown,
-  allowances: MediaAllowances = defaultMediaAllowances,
-): PromptText {
+export function promptTextOf(endpoint: Endpoint, body: unknown, allowances: MediaAllowances = defaultMediaAllowances): PromptText {
   const c = new Collector(allowances)
   switch (endpoint) {
     case 'chat_completions': {

@@ -42,8 +42,12 @@ describe('published output limits', () => {
   it('bounds every OpenAI and Anthropic chat model in the catalogue: its published limit, else its context window', () => {
     const book = new PriceBook()
     const missing: string[] = []
-    const notChat = /^(ada|babbage|curie|davinci|text-|ft:|whisper|moderation|gpt-image|gpt-.*-(tts|transcribe)|gpt-transcribe|gpt-5-image|gpt-5\.4-image|gpt-4o:extended|gpt-3\.5-0301|claude-v1|.*\.ft-)/
-    for (const [providerId, kind] of [['openai', 'openai'], ['anthropic', 'anthropic']] as const) {
+    const notChat =
+      /^(ada|babbage|curie|davinci|text-|ft:|whisper|moderation|gpt-image|gpt-.*-(tts|transcribe)|gpt-transcribe|gpt-5-image|gpt-5\.4-image|gpt-4o:extended|gpt-3\.5-0301|claude-v1|.*\.ft-)/
+    for (const [providerId, kind] of [
+      ['openai', 'openai'],
+      ['anthropic', 'anthropic'],
+    ] as const) {
       for (const model of findProvider({ providerId })!.models) {
         if (notChat.test(model.id)) continue
         const bound = book.outputTokensMax(kind, model.id)

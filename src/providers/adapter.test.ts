@@ -39,7 +39,14 @@ describe('buildUpstreamRequest', () => {
   })
 
   it('keeps the base path of an openai-compatible upstream and a trailing slash does not double', () => {
-    const request = buildUpstreamRequest({ endpoint: 'chat_completions', provider: 'openai-compatible', baseUrl: 'http://localhost:8000/proxy/v1/', apiKey: undefined, body: {}, clientHeaders: {} })
+    const request = buildUpstreamRequest({
+      endpoint: 'chat_completions',
+      provider: 'openai-compatible',
+      baseUrl: 'http://localhost:8000/proxy/v1/',
+      apiKey: undefined,
+      body: {},
+      clientHeaders: {},
+    })
     expect(request.origin).toBe('http://localhost:8000')
     expect(request.path).toBe('/proxy/v1/chat/completions')
     expect(request.headers['authorization']).toBeUndefined()
@@ -69,13 +76,27 @@ describe('buildUpstreamRequest', () => {
   })
 
   it('defaults anthropic-version and tolerates an Anthropic base URL configured with /v1', () => {
-    const request = buildUpstreamRequest({ endpoint: 'messages', provider: 'anthropic', baseUrl: 'https://api.anthropic.com/v1', apiKey: 'k', body: {}, clientHeaders: {} })
+    const request = buildUpstreamRequest({
+      endpoint: 'messages',
+      provider: 'anthropic',
+      baseUrl: 'https://api.anthropic.com/v1',
+      apiKey: 'k',
+      body: {},
+      clientHeaders: {},
+    })
     expect(request.path).toBe('/v1/messages')
     expect(request.headers['anthropic-version']).toBe('2023-06-01')
   })
 
   it('sends messages to the mock under its /v1 base URL with Anthropic-style auth', () => {
-    const request = buildUpstreamRequest({ endpoint: 'messages', provider: 'mock', baseUrl: 'http://127.0.0.1:9999/v1', apiKey: 'mock-key', body: {}, clientHeaders: {} })
+    const request = buildUpstreamRequest({
+      endpoint: 'messages',
+      provider: 'mock',
+      baseUrl: 'http://127.0.0.1:9999/v1',
+      apiKey: 'mock-key',
+      body: {},
+      clientHeaders: {},
+    })
     expect(request.path).toBe('/v1/messages')
     expect(request.headers).toMatchObject({ 'x-api-key': 'mock-key', 'anthropic-version': '2023-06-01' })
     expect(request.headers['authorization']).toBeUndefined()

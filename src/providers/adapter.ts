@@ -91,11 +91,7 @@ export type OutputCapField = 'max_completion_tokens' | 'max_tokens' | 'max_outpu
  * one o-series models accept) but `max_tokens` for openai-compatible upstreams, many of which
  * know only that. Embeddings have no output, hence no cap.
  */
-export function outputCapField(
-  endpoint: Endpoint,
-  body: Record<string, unknown>,
-  provider?: ProviderKind,
-): OutputCapField | undefined {
+export function outputCapField(endpoint: Endpoint, body: Record<string, unknown>, provider?: ProviderKind): OutputCapField | undefined {
   switch (endpoint) {
     case 'chat_completions':
       if (isPresent(body['max_completion_tokens'])) return 'max_completion_tokens'
@@ -163,10 +159,7 @@ export function writeOutputCap(
 export function ensureStreamUsage(body: Record<string, unknown>): boolean {
   if (body['stream'] !== true) return true
   const streamOptions = body['stream_options']
-  const options =
-    typeof streamOptions === 'object' && streamOptions !== null && !Array.isArray(streamOptions)
-      ? (streamOptions as Record<string, unknown>)
-      : {}
+  const options = typeof streamOptions === 'object' && streamOptions !== null && !Array.isArray(streamOptions) ? (streamOptions as Record<string, unknown>) : {}
   if (options['include_usage'] === true) return true
   body['stream_options'] = { ...options, include_usage: true }
   return false

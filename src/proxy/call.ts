@@ -69,7 +69,9 @@ export function buildCall(input: {
   const bodyUser = typeof record.user === 'string' && record.user.length > 0 ? record.user.slice(0, HEADER_VALUE_CHARS_MAX) : undefined
   const namedUser = header(headers, 'x-tollgate-user') ?? bodyUser
   if (namedUser !== undefined && !consumer.allowNamedUsers) {
-    return proxyError.invalidRequest('This key may not name a user: remove the x-tollgate-user header and the "user" field, or use a key that allows named users.')
+    return proxyError.invalidRequest(
+      'This key may not name a user: remove the x-tollgate-user header and the "user" field, or use a key that allows named users.',
+    )
   }
   // The key's own user always wins: a key bound to bob cannot bill carol (or dodge bob's budget).
   const userFromKey = consumer.userId !== undefined

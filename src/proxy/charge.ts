@@ -44,7 +44,13 @@ export interface Charge {
   readonly costMicros: Micros
 }
 
-export function chargeOf(measured: Measured, bounds: ChargeBounds, priceFor: (usage: Usage) => ModelPrice, dearest: ModelPrice, failure?: 'dispatch_failed'): Charge {
+export function chargeOf(
+  measured: Measured,
+  bounds: ChargeBounds,
+  priceFor: (usage: Usage) => ModelPrice,
+  dearest: ModelPrice,
+  failure?: 'dispatch_failed',
+): Charge {
   if (failure) return estimated(bounds, dearest, bounds.promptTokens(), 0, failure)
   if (measured.kind === 'upstream_error' || measured.kind === 'unreachable') {
     return { spent: false, usage: emptyUsage(), source: 'reported', note: undefined, breakdown: undefined, costMicros: ZERO }
@@ -74,7 +80,13 @@ function priced(usage: Usage, source: ChargeSource, note: ChargeNote | undefined
 function estimated(bounds: ChargeBounds, dearest: ModelPrice, inputTokens: number, deliveredOutput: number, note: ChargeNote): Charge {
   const input = Math.max(inputTokens, bounds.promptTokens())
   const output = Math.max(bounds.outputTokensMax, deliveredOutput)
-  const inputUnit = Math.max(dearest.inputMicrosPerMtok, dearest.cacheReadMicrosPerMtok, dearest.cacheWriteMicrosPerMtok, dearest.cacheWrite1hMicrosPerMtok, dearest.audioInputMicrosPerMtok)
+  const inputUnit = Math.max(
+    dearest.inputMicrosPerMtok,
+    dearest.cacheReadMicrosPerMtok,
+    dearest.cacheWriteMicrosPerMtok,
+    dearest.cacheWrite1hMicrosPerMtok,
+    dearest.audioInputMicrosPerMtok,
+  )
   const outputUnit = Math.max(dearest.outputMicrosPerMtok, dearest.audioOutputMicrosPerMtok)
   const inputMicros = costOfTokens(input, inputUnit)
   const outputMicros = costOfTokens(output, outputUnit)

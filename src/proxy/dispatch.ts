@@ -66,7 +66,13 @@ export async function dispatch(input: DispatchInput): Promise<Measured> {
     // A timeout may have been reached after the provider started working: it is a `cut` (charged
     // its worst case, flagged); a refused connection spent nothing and is voided.
     const timedOut = isTimeout(error)
-    const measured: Measured = { kind: timedOut ? 'cut' : 'unreachable', status: timedOut ? 504 : 502, usage: undefined, usageSource: 'none', modelServed: undefined }
+    const measured: Measured = {
+      kind: timedOut ? 'cut' : 'unreachable',
+      status: timedOut ? 504 : 502,
+      usage: undefined,
+      usageSource: 'none',
+      modelServed: undefined,
+    }
     const costHeaders = await input.resolve(measured)
     const message = timedOut
       ? `Upstream ${input.routed.target.id} did not answer within ${input.routed.target.timeoutMs} ms.`
@@ -90,11 +96,7 @@ async function readAll(body: Dispatcher.ResponseData['body']): Promise<Buffer> {
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
 }
 
-async function relayWhole(
-  input: DispatchInput,
-  response: Dispatcher.ResponseData,
-  upstreamHeaders: Record<string, string>,
-): Promise<Measured> {
+async function relayWhole(input: DispatchInput, response: Dispatcher.ResponseData, upstreamHeaders: Record<string, string>): Promise<Measured> {
   let body: Buffer
   try {
     body = await readAll(response.body)
@@ -104,7 +106,13 @@ async function relayWhole(
     const timedOut = isTimeout(error)
     if (!timedOut) input.onRelayError(error)
     const status = timedOut ? 504 : 502
-    const measured: Measured = { kind: response.statusCode >= 400 ? 'upstream_error' : 'cut', status, usage: undefined, usageSource: 'none', modelServed: undefined }
+    const measured: Measured = {
+      kind: response.statusCode >= 400 ? 'upstream_error' : 'cut',
+      status,
+      usage: undefined,
+      usageSource: 'none',
+      modelServed: undefined,
+    }
     const costHeaders = await input.resolve(measured)
     const message = timedOut
       ? `Upstream ${input.routed.target.id} stopped sending within ${input.routed.target.timeoutMs} ms.`
@@ -132,11 +140,7 @@ async function relayWhole(
   return measured
 }
 
-async function relayStream(
-  input: DispatchInput,
-  response: Dispatcher.ResponseData,
-  upstreamHeaders: Record<string, string>,
-): Promise<Measured> {
+async function relayStream(input: DispatchInput, response: Dispatcher.ResponseData, upstreamHeaders: Record<string, string>): Promise<Measured> {
   const { sink } = input
   const tracker = createStreamUsageTracker(input.call.endpoint, input.countScalePercent)!
   sink.head(response.statusCode, {

@@ -27,7 +27,7 @@ import { dispatch, type Measured } from './dispatch.js'
 import { H } from './headers.js'
 import { errorBody, type ProxyError } from './refusal.js'
 import { PromptEstimate, planOutputCap, reserveForCall, type ReservationOutcome } from './reserve.js'
-import { ResponseSink } from './response-sink.js'
+import type { ResponseSink } from './response-sink.js'
 import { usageDecisionOf, type PolicyDecision, type SpendPolicy } from './spend-policy.js'
 import type { UpstreamPools } from './upstream.js'
 
@@ -61,7 +61,11 @@ export async function handleProxyCall(call: ProxyCall, deps: ProxyDeps, sink: Re
       return
     }
     case 'in_progress':
-      refuse(call, sink, { status: 409, code: 'idempotency_in_progress', message: 'A request with this Idempotency-Key is still in progress; retry when it has finished.' })
+      refuse(call, sink, {
+        status: 409,
+        code: 'idempotency_in_progress',
+        message: 'A request with this Idempotency-Key is still in progress; retry when it has finished.',
+      })
       return
     case 'mismatch':
       refuse(call, sink, { status: 422, code: 'idempotency_key_reused', message: 'This Idempotency-Key was used with a different request body.' })
@@ -97,7 +101,11 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   if (decision.kind === 'block') {
     deps.policy.onBlocked({ budgetId: decision.budgetId, periodKey: periodKeyOf(decision, decision.budgetId) }, policyInput(call, routed))
     await recordRefusal(call, deps, routed, 'budget_cap_exceeded')
-    return refuse(call, sink, blockedError(decision.scope, `${decision.budgetName} (${decision.periodLabel})`, decision.resetAtMs, clock.nowMs(), decision.explanation))
+    return refuse(
+      call,
+      sink,
+      blockedError(decision.scope, `${decision.budgetName} (${decision.periodLabel})`, decision.resetAtMs, clock.nowMs(), decision.explanation),
+    )
   }
   const headers: Record<string, string> = { [H.requestId]: call.requestId }
   const degraded = decision.kind === 'degrade' ? degradeCall(call, decision, routed, deps, headers) : undefined
@@ -113,15 +121,21 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   // Counted lazily: a reservation first tries the byte bound; only a refusal or a stream cut
   // before its usage arrived runs the tokenizer.
   const prompt = new PromptEstimate(call, routed, config.reservations.tokenizerMaxBytes)
-  const needsReservation =
-    (config.costTracking.enabled && config.costTracking.walletEnforcement) || decision.counters.some((c) => c.limitMicros !== undefined)
+  const needsReservation = (config.costTracking.enabled && config.costTracking.walletEnforcement) || decision.counters.some((c) => c.limitMicros !== undefined)
 
   let reservation: Reservation | undefined
   let reservedCall: ReservedCall | undefined
   if (needsReservation) {
     const reserved = await reserveForCall(
       { config, ledger: deps.ledger, tickets: deps.tickets, funds: deps.funds, nowMs: () => clock.nowMs(), logger: deps.logger },
-      call, routed, price, prompt, cap, decision.counters, upstreamBody, sink,
+      call,
+      routed,
+      price,
+      prompt,
+      cap,
+      decision.counters,
+      upstreamBody,
+      sink,
     )
     if (reserved.kind === 'client_gone') {
       // A held request whose client hung up is never sent: nobody would receive the answer.
@@ -181,7 +195,8 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
       pools: deps.pools,
       upstream,
       resolve,
-      onRelayError: (error) => deps.logger.warn({ err: error, requestId: call.requestId, target: routed.target.id }, 'proxy: upstream relay failed mid-response'),
+      onRelayError: (error) =>
+        deps.logger.warn({ err: error, requestId: call.requestId, target: routed.target.id }, 'proxy: upstream relay failed mid-response'),
     })
   } catch (error) {
     if (resolved) throw error
@@ -189,7 +204,16 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
     // charged its worst case rather than risk undercharging; the event says why.
     resolved = true
     deps.logger.error({ err: error, requestId: call.requestId, reservationId: reservation?.id }, 'proxy: dispatch failed unexpectedly; charging the worst case')
-    await settleCall(call, deps, routed, decision, reservedCall, bounds, { kind: 'cut', status: 502, usage: undefined, usageSource: 'none', modelServed: undefined }, 'dispatch_failed')
+    await settleCall(
+      call,
+      deps,
+      routed,
+      decision,
+      reservedCall,
+      bounds,
+      { kind: 'cut', status: 502, usage: undefined, usageSource: 'none', modelServed: undefined },
+      'dispatch_failed',
+    )
     throw error
   }
   // Charged exactly when settleCall settles rather than voids.
@@ -236,7 +260,12 @@ function reservationRefusal(reserved: Extract<ReservationOutcome, { kind: 'refus
         extra: { scope: r.scope, ticket_id: reserved.ticketId },
       }
     case 'store_unavailable':
-      return { status: 503, code: 'store_unavailable', message: `Spend controls are unavailable (${r.message}); this consumer fails closed.`, headers: { 'retry-after': '5' } }
+      return {
+        status: 503,
+        code: 'store_unavailable',
+        message: `Spend controls are unavailable (${r.message}); this consumer fails closed.`,
+        headers: { 'retry-after': '5' },
+      }
     case 'budget_cap_exceeded': {
       const counter = decision.counters.find((c) => c.budgetId === r.budgetId)
       const label = decision.labels?.get(r.budgetId)
@@ -271,7 +300,17 @@ async function settleCall(
   const { spent, costMicros } = charge
   const fallbacks = charge.breakdown ? fallbackPartsOf(charge.breakdown) : []
   const priceSource = `${charge.source === 'reported' || charge.source === 'counted' ? priceFor(charge.usage).source : routed.price.source}${fallbacks.length > 0 ? `;fallback:${fallbacks.join(',')}` : ''}`
-  const event = usageEventOf(call, routed, measured, STATUS_OF[measured.kind], charge, priceSource, decisionLabel(decision, reservation, deps.config), reservation, now)
+  const event = usageEventOf(
+    call,
+    routed,
+    measured,
+    STATUS_OF[measured.kind],
+    charge,
+    priceSource,
+    decisionLabel(decision, reservation, deps.config),
+    reservation,
+    now,
+  )
   const headers: Record<string, string> = { [H.cost]: formatUsd(costMicros) }
   if (spent) headers[H.usageSource] = charge.source
   let result: CommitResult | undefined
@@ -287,7 +326,10 @@ async function settleCall(
     // The answer is delivered all the same (the provider has charged for it); the reservation
     // expires at its worst case, never under-charged. The failure is loud.
     deps.metrics.commitFailures.inc()
-    deps.logger.error({ err: error, requestId: call.requestId, reservationId: reservation?.id }, 'proxy: could not record the call; its reservation will expire at the reserved amount')
+    deps.logger.error(
+      { err: error, requestId: call.requestId, reservationId: reservation?.id },
+      'proxy: could not record the call; its reservation will expire at the reserved amount',
+    )
   }
   const resolution: ResolveResult | undefined = result?.kind === 'committed' ? result.resolution : undefined
   if (resolution?.kind === 'already_expired') await recordAfterExpiry(deps, call, event, resolution.reservation)
@@ -300,11 +342,26 @@ async function settleCall(
   }
   if (result?.kind === 'committed') {
     const walletCrossing = resolution && (resolution.kind === 'settled' || resolution.kind === 'voided') ? resolution.walletCrossing : undefined
-    deps.policy.onSpend({ attribution: call.attribution, model: routedName(routed, call), provider, atMs: now, budgetCrossings: result.budgetCrossings, walletCrossing })
+    deps.policy.onSpend({
+      attribution: call.attribution,
+      model: routedName(routed, call),
+      provider,
+      atMs: now,
+      budgetCrossings: result.budgetCrossings,
+      walletCrossing,
+    })
   }
   if (deps.logger.isLevelEnabled('debug')) {
     deps.logger.debug(
-      { requestId: call.requestId, endpoint: call.endpoint, model: routedName(routed, call), status: measured.status, outcome: measured.kind, costMicros, reservationId: reservation?.id },
+      {
+        requestId: call.requestId,
+        endpoint: call.endpoint,
+        model: routedName(routed, call),
+        status: measured.status,
+        outcome: measured.kind,
+        costMicros,
+        reservationId: reservation?.id,
+      },
       'proxy: call settled',
     )
   }

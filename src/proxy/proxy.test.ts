@@ -212,7 +212,12 @@ describe('a success that reports no usage', () => {
   it('is charged its worst case, never zero, and says the usage was estimated', async () => {
     const t = await anApp({ walletEnforcement: true })
     await allocate(t, 'team_test', 1)
-    const body = { id: 'chatcmpl-x', object: 'chat.completion', model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }] }
+    const body = {
+      id: 'chatcmpl-x',
+      object: 'chat.completion',
+      model: 'gpt-4o-mini',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+    }
     t.mock.setFailure({ status: 200, body, times: 1 })
 
     const reply = await post(t, '/v1/chat/completions', { ...chat, max_tokens: 100 })
@@ -220,10 +225,10 @@ describe('a success that reports no usage', () => {
     expect(reply.status).toBe(200)
     const reserved = reply.headers['x-tollgate-cost-reserved-usd']
     expect(Number(reserved)).toBeGreaterThan(0)
-    const charged = microsOf((reply.headers['x-tollgate-cost-usd']))
+    const charged = microsOf(reply.headers['x-tollgate-cost-usd'])
     // The estimate is the reservation's worst case, less the rounding slack the reservation adds.
-    expect(charged).toBeLessThanOrEqual(microsOf((reserved)))
-    expect(charged).toBeGreaterThan(microsOf((reserved)) - 10)
+    expect(charged).toBeLessThanOrEqual(microsOf(reserved))
+    expect(charged).toBeGreaterThan(microsOf(reserved) - 10)
     expect(reply.headers['x-tollgate-usage-source']).toBe('estimated')
     const [event] = await t.events()
     expect(event).toMatchObject({ cost_micros: charged, usage_source: 'estimated', usage_note: 'no_usage_reported' })

@@ -63,7 +63,13 @@ export function defaultCapOf(call: Pick<ProxyCall, 'consumer'>, routed: RoutedMo
 }
 
 /** The output cap: the client's, or the default of a request that set none (`defaultCapOf`), lowered by a degrade. */
-export function planOutputCap(call: ProxyCall, routed: RoutedModel, config: Config, priceBook: PriceBook, degradeCap: number | undefined): CapPlan | ProxyError {
+export function planOutputCap(
+  call: ProxyCall,
+  routed: RoutedModel,
+  config: Config,
+  priceBook: PriceBook,
+  degradeCap: number | undefined,
+): CapPlan | ProxyError {
   const choices = choicesOf(call)
   if (typeof choices !== 'number') return choices
   const read = readOutputCap(call.endpoint, call.body, routed.target.provider)
@@ -76,7 +82,12 @@ export function planOutputCap(call: ProxyCall, routed: RoutedModel, config: Conf
       if (read.outputTokensMax * choices > TOKENS_MAX) {
         return proxyError.invalidRequest(`"${read.field}"${choices > 1 ? ' × "n"' : ''} must be at most ${TOKENS_MAX} output tokens.`)
       }
-      return { read, outputTokensCap: degradeCap === undefined ? read.outputTokensMax : Math.min(read.outputTokensMax, degradeCap), choices, writeUpstream: true }
+      return {
+        read,
+        outputTokensCap: degradeCap === undefined ? read.outputTokensMax : Math.min(read.outputTokensMax, degradeCap),
+        choices,
+        writeUpstream: true,
+      }
     }
     case 'absent': {
       const base = defaultCapOf(call, routed, config, priceBook)
@@ -236,7 +247,15 @@ export async function reserveForCall(
   // No ticket (its store is down): the refusal stands, without a ticket to approve or wait on.
   if (ticket === undefined) return { kind: 'refused', result, ticketId: undefined }
   if (call.consumer.onInsufficientFunds !== 'hold') return { kind: 'refused', result, ticketId: ticket.id }
-  return holdForFunds(deps, call, ticket.id, () => attempt(outputTokensCap), result, sink, (reserved) => ({ kind: 'reserved', result: reserved, outputTokensCap, cappedTo }))
+  return holdForFunds(
+    deps,
+    call,
+    ticket.id,
+    () => attempt(outputTokensCap),
+    result,
+    sink,
+    (reserved) => ({ kind: 'reserved', result: reserved, outputTokensCap, cappedTo }),
+  )
 }
 
 async function openTicket(

@@ -63,7 +63,10 @@ export async function proxyRoutes(app: FastifyInstance, deps: ProxyRouteDeps): P
     }
     const flavor = request.url.startsWith('/v1/messages') || request.headers['anthropic-version'] !== undefined ? 'anthropic' : 'openai'
     const requestId = newId('req')
-    return reply.code(401).header(H.requestId, requestId).send(errorBody(flavor, proxyError.invalidKey(), requestId))
+    return reply
+      .code(401)
+      .header(H.requestId, requestId)
+      .send(errorBody(flavor, proxyError.invalidKey(), requestId))
   })
   // Bodies are read here, once: bounded (a 413 only after the client finished sending), valid
   // UTF-8, and not nested absurdly deep, then JSON.parse. No prototype-poisoning pass: bodies are
@@ -90,7 +93,10 @@ export async function proxyRoutes(app: FastifyInstance, deps: ProxyRouteDeps): P
             ? proxyError.invalidRequest(error.message, error.statusCode)
             : { status: 500, code: 'internal_error', message: `Internal error (request ${requestId}).` }
     if (proxyErr.status >= 500) deps.logger.error({ err: error, requestId }, 'proxy: unhandled error')
-    void reply.code(proxyErr.status).header(H.requestId, requestId).send(errorBody(flavor, proxyErr, requestId))
+    void reply
+      .code(proxyErr.status)
+      .header(H.requestId, requestId)
+      .send(errorBody(flavor, proxyErr, requestId))
   })
 
   for (const [path, endpoint, api] of ROUTES) {
@@ -98,7 +104,12 @@ export async function proxyRoutes(app: FastifyInstance, deps: ProxyRouteDeps): P
   }
   app.get(
     '/v1/models',
-    doc({ summary: 'Models a consumer can call: configured routes and the upstream’s list', tag: 'proxy', auth: 'consumer', responses: { 200: 'OpenAI’s list shape, or Anthropic’s when `anthropic-version` is sent.' } }),
+    doc({
+      summary: 'Models a consumer can call: configured routes and the upstream’s list',
+      tag: 'proxy',
+      auth: 'consumer',
+      responses: { 200: 'OpenAI’s list shape, or Anthropic’s when `anthropic-version` is sent.' },
+    }),
     (request, reply) => modelsHandler(request, reply, deps),
   )
 }
@@ -144,9 +155,18 @@ async function modelsHandler(request: FastifyRequest, reply: FastifyReply, deps:
   }
   const ids = new Map<string, { owner: string; created: number }>()
   for (const route of deps.config.models) ids.set(route.name, { owner: route.target ?? 'tollgate', created: 0 })
-  const target = deps.config.targets.find((t) => t.baseUrl !== undefined && (flavor === 'anthropic' ? t.provider !== 'openai' && t.provider !== 'openai-compatible' : t.provider !== 'anthropic'))
+  const target = deps.config.targets.find(
+    (t) => t.baseUrl !== undefined && (flavor === 'anthropic' ? t.provider !== 'openai' && t.provider !== 'openai-compatible' : t.provider !== 'anthropic'),
+  )
   if (target) {
-    const upstream = buildUpstreamRequest({ endpoint: 'models', provider: target.provider, baseUrl: target.baseUrl!, apiKey: target.apiKey, body: {}, clientHeaders: {} })
+    const upstream = buildUpstreamRequest({
+      endpoint: 'models',
+      provider: target.provider,
+      baseUrl: target.baseUrl!,
+      apiKey: target.apiKey,
+      body: {},
+      clientHeaders: {},
+    })
     if (flavor === 'anthropic') upstream.headers['anthropic-version'] ??= anthropicVersionDefault
     try {
       const response = await deps.pools.get(target, upstream.origin).request({ method: 'GET', path: upstream.path, headers: upstream.headers })

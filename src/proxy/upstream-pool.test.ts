@@ -14,10 +14,11 @@ import { parseConfig } from '../config/index.js'
 import { DEFAULTS } from '../config/defaults.js'
 import { PROVIDER_KEY, startTestGateway, type TestGateway } from '../../test/support/gateway.js'
 
-
 /** A gateway whose one target is `upstream`, with `connectionsMax` connections at most. */
 async function gatewayOn(upstream: { url: string }, connectionsMax: number): Promise<TestGateway> {
-  const targets = [{ id: 'mock', provider: 'mock' as const, baseUrl: `${upstream.url}/v1`, apiKey: PROVIDER_KEY, apiKeyEnv: undefined, timeoutMs: 60_000, connectionsMax }]
+  const targets = [
+    { id: 'mock', provider: 'mock' as const, baseUrl: `${upstream.url}/v1`, apiKey: PROVIDER_KEY, apiKeyEnv: undefined, timeoutMs: 60_000, connectionsMax },
+  ]
   const gw = await startTestGateway({ configOverrides: { targets } })
   onTestFinished(() => gw.close())
   return gw

@@ -91,8 +91,13 @@ async function openLedger(config: PostgresRedisConfig, logger: PostgresRedisDeps
     logger?.warn({ err: error, queued }, 'ledger journal: PostgreSQL write failed; retrying (events kept in memory)'),
   )
   const usage = new PostgresUsageStore(pool)
-  const ledger = new RedisLedgerStore(redis, pool, journal, (events) => usage.insertBatch(events), { ...config.ledger, keyPrefix: config.keyPrefix ?? '' }, (error) =>
-    logger?.warn({ err: error }, 'ledger journal: applying Redis journal entries to PostgreSQL failed; retrying (entries stay in Redis)'),
+  const ledger = new RedisLedgerStore(
+    redis,
+    pool,
+    journal,
+    (events) => usage.insertBatch(events),
+    { ...config.ledger, keyPrefix: config.keyPrefix ?? '' },
+    (error) => logger?.warn({ err: error }, 'ledger journal: applying Redis journal entries to PostgreSQL failed; retrying (entries stay in Redis)'),
   )
   await redisReady(redis, REDIS_STARTUP_WAIT_MS)
   ledger.startBackground()
@@ -178,10 +183,7 @@ export async function openPostgresRedisStores(config: PostgresRedisConfig, deps:
     async ready() {
       if (closed || redis.status !== 'ready' || !journal.healthy() || !ledger.drain.healthy()) return false
       try {
-        await Promise.race([
-          pool.query('SELECT 1'),
-          new Promise((_, reject) => setTimeout(() => reject(new Error('ping timeout')), PING_TIMEOUT_MS).unref()),
-        ])
+        await Promise.race([pool.query('SELECT 1'), new Promise((_, reject) => setTimeout(() => reject(new Error('ping timeout')), PING_TIMEOUT_MS).unref())])
         return true
       } catch {
         return false

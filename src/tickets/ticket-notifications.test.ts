@@ -54,7 +54,9 @@ describe('ticket notifications', () => {
     expect(created[0]).toMatchObject({ type: 'ticket.created', data: { ticket_id: ticketId, scope: 'team:research', status: 'pending', model: 'gpt-4o-mini' } })
     expect(created[0].data.estimate_usd).toBeGreaterThan(0)
 
-    expect((await app.fastify.inject({ method: 'POST', url: `/v1/cost-tickets/${ticketId}/approve`, headers: admin, payload: { amount: 1 } })).statusCode).toBe(200)
+    expect((await app.fastify.inject({ method: 'POST', url: `/v1/cost-tickets/${ticketId}/approve`, headers: admin, payload: { amount: 1 } })).statusCode).toBe(
+      200,
+    )
     const after = (await app.fastify.inject({ url: '/v1/notifications', headers: admin })).json().data
     expect(after.map((n: { type: string }) => n.type)).toEqual(['ticket.resolved', 'ticket.created'])
     expect(after[0].data).toMatchObject({ ticket_id: ticketId, status: 'approved', grant_usd: 1 })

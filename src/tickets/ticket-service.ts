@@ -61,13 +61,7 @@ export class TicketService {
     return ticket
   }
 
-  async resolve(
-    id: string,
-    status: 'approved' | 'denied',
-    by: string,
-    grantMicros: Micros | undefined,
-    note: string | undefined,
-  ): Promise<TicketResolution> {
+  async resolve(id: string, status: 'approved' | 'denied', by: string, grantMicros: Micros | undefined, note: string | undefined): Promise<TicketResolution> {
     const result = await this.store.resolve(id, { status, atMs: this.clock.nowMs(), by, grantMicros, note })
     if (result.kind === 'approved' || result.kind === 'denied') {
       this.resolved.emit(id, result.ticket)

@@ -36,13 +36,7 @@ export interface Attribution {
 export type UsageStatus = 'ok' | 'upstream_error' | 'cut' | 'refused' | 'error'
 
 /** What the spend controls decided for this call. */
-export type UsageDecision =
-  | 'allowed'
-  | 'degraded'
-  | 'would_block'
-  | 'budget_cap_exceeded'
-  | 'insufficient_quota'
-  | 'unenforced'
+export type UsageDecision = 'allowed' | 'degraded' | 'would_block' | 'budget_cap_exceeded' | 'insufficient_quota' | 'unenforced'
 
 export interface UsageEvent {
   readonly id: string
@@ -87,17 +81,20 @@ export interface UsageEvent {
  */
 export type ScannedEvent = Pick<
   UsageEvent,
-  'id' | 'requestId' | 'atMs' | 'attribution' | 'provider' | 'modelRequested' | 'modelServed' | 'endpoint' | 'usage' | 'costMicros' | 'status' | 'decision' | 'source'
+  | 'id'
+  | 'requestId'
+  | 'atMs'
+  | 'attribution'
+  | 'provider'
+  | 'modelRequested'
+  | 'modelServed'
+  | 'endpoint'
+  | 'usage'
+  | 'costMicros'
+  | 'status'
+  | 'decision'
+  | 'source'
 >
 
-export const USAGE_GROUP_BY = [
-  'provider',
-  'model',
-  'team',
-  'user',
-  'agent',
-  'endpoint',
-  'prompt_version',
-  'environment',
-] as const
+export const USAGE_GROUP_BY = ['provider', 'model', 'team', 'user', 'agent', 'endpoint', 'prompt_version', 'environment'] as const
 export type UsageGroupBy = (typeof USAGE_GROUP_BY)[number]

@@ -68,8 +68,10 @@ export function consoleSite(options: ConsoleSiteOptions = {}): ConsoleSite {
 
   return {
     async routes(app) {
-      app.get('/', doc({ summary: 'The web console (HTML)', tag: 'console', auth: 'none', produces: 'text/html', responses: { 200: 'The console page.' } }), (_request, reply) =>
-        sendIndex(reply),
+      app.get(
+        '/',
+        doc({ summary: 'The web console (HTML)', tag: 'console', auth: 'none', produces: 'text/html', responses: { 200: 'The console page.' } }),
+        (_request, reply) => sendIndex(reply),
       )
       // Registered built or not, so the route list (and the API reference made from it) does not
       // depend on whether this checkout has built the console; unbuilt, every file is a 404.
@@ -79,7 +81,14 @@ export function consoleSite(options: ConsoleSiteOptions = {}): ConsoleSite {
       // Vite writes assets/ flat, so one path segment names every file (and `..` cannot climb).
       app.get<{ Params: { file: string } }>(
         '/assets/:file',
-        doc({ summary: "The web console's content-hashed files", tag: 'console', auth: 'none', produces: 'application/octet-stream', responses: { 200: 'A script, style sheet or image.' }, errors: [404] }),
+        doc({
+          summary: "The web console's content-hashed files",
+          tag: 'console',
+          auth: 'none',
+          produces: 'application/octet-stream',
+          responses: { 200: 'A script, style sheet or image.' },
+          errors: [404],
+        }),
         (request, reply) => {
           if (!built) return reply.callNotFound()
           reply.header('cache-control', IMMUTABLE_CACHE).header('x-content-type-options', 'nosniff')

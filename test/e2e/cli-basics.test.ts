@@ -39,7 +39,8 @@ describe('version and help', () => {
 
   it('--help lists the command groups and exits 0', async () => {
     const help = expectOk(await runCli(['--help'])).stdout
-    for (const group of ['spend', 'wallets', 'tickets', 'usage', 'keys', 'tokens', 'events', 'export-jobs', 'serve']) expect(help).toMatch(new RegExp(`^  ${group}\\b`, 'm'))
+    for (const group of ['spend', 'wallets', 'tickets', 'usage', 'keys', 'tokens', 'events', 'export-jobs', 'serve'])
+      expect(help).toMatch(new RegExp(`^  ${group}\\b`, 'm'))
   })
 })
 
@@ -65,15 +66,14 @@ describe('usage and config errors exit 2', () => {
 })
 
 describe('an unreachable gateway exits 3', () => {
-  it.each([
-    [['wallets', 'list']],
-    [['spend', 'budget', 'list', '--json']],
-    [['usage', 'top', '--by', 'user']],
-  ])('%j says where it tried, prints nothing on stdout', async (args) => {
-    const result = await runCli(args, { TOLLGATE_URL: deadUrl, TOLLGATE_TOKEN: ADMIN_TOKEN })
-    expect(expectFailure(result, 3)).toMatch(new RegExp(`cannot reach the gateway at ${deadUrl} \\(ECONNREFUSED\\)`))
-    expect(result.stdout).toBe('')
-  })
+  it.each([[['wallets', 'list']], [['spend', 'budget', 'list', '--json']], [['usage', 'top', '--by', 'user']]])(
+    '%j says where it tried, prints nothing on stdout',
+    async (args) => {
+      const result = await runCli(args, { TOLLGATE_URL: deadUrl, TOLLGATE_TOKEN: ADMIN_TOKEN })
+      expect(expectFailure(result, 3)).toMatch(new RegExp(`cannot reach the gateway at ${deadUrl} \\(ECONNREFUSED\\)`))
+      expect(result.stdout).toBe('')
+    },
+  )
 
   it('--url on the command line wins over TOLLGATE_URL (and over a --url before the command)', async () => {
     const cli = cliFor({ url: deadUrl, adminToken: ADMIN_TOKEN })

@@ -34,7 +34,13 @@ describe('tollgate spend budget create', () => {
     expect(created.stdout).toMatch(/scope:\s+org:default/)
 
     const stored = (await budgetsFromApi()).find((b) => b.id === id)
-    expect(stored).toMatchObject({ name: 'Marketing Monthly Cap', scope: { kind: 'org', id: 'default' }, period: 'monthly', amount_usd: 500, hard_limit: false })
+    expect(stored).toMatchObject({
+      name: 'Marketing Monthly Cap',
+      scope: { kind: 'org', id: 'default' },
+      period: 'monthly',
+      amount_usd: 500,
+      hard_limit: false,
+    })
 
     const list = expectOk(await cli('spend', 'budget', 'list'))
     const rows = tableRows(list.stdout)
@@ -44,7 +50,25 @@ describe('tollgate spend budget create', () => {
 
   it('--json prints the API’s budget with every flag applied', async () => {
     const result = expectOk(
-      await cli('spend', 'budget', 'create', '--json', '--name', 'growth daily', '--limit', '0.25', '--period', 'daily', '--scope', 'team:team_growth', '--timezone', 'Europe/Berlin', '--thresholds', '90,50', '--hard'),
+      await cli(
+        'spend',
+        'budget',
+        'create',
+        '--json',
+        '--name',
+        'growth daily',
+        '--limit',
+        '0.25',
+        '--period',
+        'daily',
+        '--scope',
+        'team:team_growth',
+        '--timezone',
+        'Europe/Berlin',
+        '--thresholds',
+        '90,50',
+        '--hard',
+      ),
     )
     const created = jsonOf(result)
     expect(created).toMatchObject({
@@ -64,7 +88,25 @@ describe('tollgate spend budget create', () => {
 
 describe('tollgate spend budget show | update | delete', () => {
   it('shows one budget, changes only the flags given, and deletes it', async () => {
-    const created = jsonOf(expectOk(await cli('spend', 'budget', 'create', '--json', '--name', 'support weekly', '--limit', '40', '--period', 'weekly', '--scope', 'team:team_support', '--hard')))
+    const created = jsonOf(
+      expectOk(
+        await cli(
+          'spend',
+          'budget',
+          'create',
+          '--json',
+          '--name',
+          'support weekly',
+          '--limit',
+          '40',
+          '--period',
+          'weekly',
+          '--scope',
+          'team:team_support',
+          '--hard',
+        ),
+      ),
+    )
 
     const shown = expectOk(await cli('spend', 'budget', 'show', created.id))
     expect(shown.stdout).toMatch(/name:\s+support weekly/)
@@ -90,9 +132,13 @@ describe('tollgate spend budget show | update | delete', () => {
 
 describe('when the gateway refuses', () => {
   it('exits 1 with the server’s code and message on one line: an unknown id, a duplicate name', async () => {
-    expect(expectFailure(await cli('spend', 'budget', 'show', 'bud_missing'), 1)).toMatch(/^tollgate: not_found \(HTTP 404\): budget bud_missing does not exist \[request req_\w+\]$/)
+    expect(expectFailure(await cli('spend', 'budget', 'show', 'bud_missing'), 1)).toMatch(
+      /^tollgate: not_found \(HTTP 404\): budget bud_missing does not exist \[request req_\w+\]$/,
+    )
     await cli('spend', 'budget', 'create', '--name', 'twice', '--limit', '1', '--period', 'daily')
-    expect(expectFailure(await cli('spend', 'budget', 'create', '--name', 'twice', '--limit', '2', '--period', 'daily'), 1)).toMatch(/conflict \(HTTP 409\): .*twice/)
+    expect(expectFailure(await cli('spend', 'budget', 'create', '--name', 'twice', '--limit', '2', '--period', 'daily'), 1)).toMatch(
+      /conflict \(HTTP 409\): .*twice/,
+    )
     expect((await budgetsFromApi()).filter((b) => b.name === 'twice')).toHaveLength(1)
   })
 
@@ -107,11 +153,34 @@ describe('when the gateway refuses', () => {
     const minted = await gw.admin('POST', '/v1/admin-tokens', { name: 'growth lead', role: 'team_admin', team_id: 'team_growth' })
     expect(minted.status).toBe(201)
     const asTeamAdmin = cliFor(gw, minted.body.token)
-    expect(expectFailure(await asTeamAdmin('spend', 'budget', 'create', '--name', 'org grab', '--limit', '1', '--period', 'daily'), 1)).toMatch(/forbidden \(HTTP 403\).*org-wide/)
+    expect(expectFailure(await asTeamAdmin('spend', 'budget', 'create', '--name', 'org grab', '--limit', '1', '--period', 'daily'), 1)).toMatch(
+      /forbidden \(HTTP 403\).*org-wide/,
+    )
     expectOk(await asTeamAdmin('spend', 'budget', 'create', '--name', 'growth own', '--limit', '1', '--period', 'daily', '--scope', 'team:team_growth'))
     // A user budget narrowed to its own team is the team_admin's to make; the same user org-wide is not.
-    expect(expectFailure(await asTeamAdmin('spend', 'budget', 'create', '--name', 'ana anywhere', '--limit', '1', '--period', 'daily', '--scope', 'user:ana'), 1)).toMatch(/forbidden/)
-    const narrowed = jsonOf(expectOk(await asTeamAdmin('spend', 'budget', 'create', '--name', 'ana in growth', '--limit', '1', '--period', 'daily', '--scope', 'user:ana', '--team', 'team_growth', '--json')))
+    expect(
+      expectFailure(await asTeamAdmin('spend', 'budget', 'create', '--name', 'ana anywhere', '--limit', '1', '--period', 'daily', '--scope', 'user:ana'), 1),
+    ).toMatch(/forbidden/)
+    const narrowed = jsonOf(
+      expectOk(
+        await asTeamAdmin(
+          'spend',
+          'budget',
+          'create',
+          '--name',
+          'ana in growth',
+          '--limit',
+          '1',
+          '--period',
+          'daily',
+          '--scope',
+          'user:ana',
+          '--team',
+          'team_growth',
+          '--json',
+        ),
+      ),
+    )
     expect(narrowed.scope).toEqual({ kind: 'user', id: 'ana', team_id: 'team_growth' })
     const names = (await budgetsFromApi()).map((b) => b.name)
     expect(names).toContain('growth own')

@@ -78,7 +78,11 @@ describe('tollgate events send', () => {
   })
 
   it('--json summarises created, duplicates and each rejection with its line; a second send creates nothing', async () => {
-    const file = ndjson('run2.ndjson', [JSON.stringify(anEvent('run2-a')), JSON.stringify(anEvent('run2-b', { outputTokens: 'many' })), JSON.stringify(anEvent('run2-c'))])
+    const file = ndjson('run2.ndjson', [
+      JSON.stringify(anEvent('run2-a')),
+      JSON.stringify(anEvent('run2-b', { outputTokens: 'many' })),
+      JSON.stringify(anEvent('run2-c')),
+    ])
     const first = await cli('events', 'send', file, '--json')
     expect(first.code).toBe(1)
     expect(jsonOf(first)).toMatchObject({

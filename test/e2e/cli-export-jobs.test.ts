@@ -64,8 +64,17 @@ describe('tollgate export-jobs create', () => {
 
   it('with no --out writes the server’s file name in the current folder; --json adds file and bytes to the job', async () => {
     const before = new Set(readdirSync(dir))
-    const job = jsonOf(expectOkWithProgress(await cli('export-jobs', 'create', '--type', 'events', '--format', 'ndjson', '--date-from', today, '--date-to', today, '--json')))
-    expect(job).toMatchObject({ id: expect.stringMatching(/^exp_/), status: 'completed', type: 'events', format: 'ndjson', rows_written: 3, file: expect.stringMatching(/^tollgate-events-\d{8}-\d{8}-exp_\w+\.ndjson$/) })
+    const job = jsonOf(
+      expectOkWithProgress(await cli('export-jobs', 'create', '--type', 'events', '--format', 'ndjson', '--date-from', today, '--date-to', today, '--json')),
+    )
+    expect(job).toMatchObject({
+      id: expect.stringMatching(/^exp_/),
+      status: 'completed',
+      type: 'events',
+      format: 'ndjson',
+      rows_written: 3,
+      file: expect.stringMatching(/^tollgate-events-\d{8}-\d{8}-exp_\w+\.ndjson$/),
+    })
     const created = readdirSync(dir).filter((name) => !before.has(name))
     expect(created).toEqual([job.file])
     const lines = readFileSync(join(dir, job.file), 'utf8').trim().split('\n')
@@ -76,7 +85,25 @@ describe('tollgate export-jobs create', () => {
 
 describe('tollgate export-jobs list | show | download', () => {
   it('finds a finished job and downloads the same bytes again', async () => {
-    const job = jsonOf(expectOkWithProgress(await cli('export-jobs', 'create', '--type', 'events', '--format', 'csv', '--date-from', today, '--date-to', today, '--out', join(dir, 'first.csv'), '--json')))
+    const job = jsonOf(
+      expectOkWithProgress(
+        await cli(
+          'export-jobs',
+          'create',
+          '--type',
+          'events',
+          '--format',
+          'csv',
+          '--date-from',
+          today,
+          '--date-to',
+          today,
+          '--out',
+          join(dir, 'first.csv'),
+          '--json',
+        ),
+      ),
+    )
 
     const rows = tableRows(expectOk(await cli('export-jobs', 'list')).stdout)
     expect(rows[0]).toEqual(['ID', 'STATUS', 'TYPE', 'FORMAT', 'FROM', 'TO', 'PROGRESS', 'ROWS', 'CREATED'])
@@ -95,9 +122,12 @@ describe('tollgate export-jobs list | show | download', () => {
 
 describe('refusals and usage errors', () => {
   it('a range the server refuses exits 1 naming the field', async () => {
-    expect(expectFailure(await cli('export-jobs', 'create', '--type', 'events', '--format', 'csv', '--date-from', '2026-05-02', '--date-to', '2026-05-01T00:00:00Z'), 1)).toMatch(
-      /invalid_request \(HTTP 400\): date_to: "date_to" must be after "date_from"/,
-    )
+    expect(
+      expectFailure(
+        await cli('export-jobs', 'create', '--type', 'events', '--format', 'csv', '--date-from', '2026-05-02', '--date-to', '2026-05-01T00:00:00Z'),
+        1,
+      ),
+    ).toMatch(/invalid_request \(HTTP 400\): date_to: "date_to" must be after "date_from"/)
     expect(expectFailure(await cli('export-jobs', 'show', 'exp_nope'), 1)).toMatch(/not_found \(HTTP 404\)/)
   })
 
@@ -106,7 +136,10 @@ describe('refusals and usage errors', () => {
     [['--type', 'events', '--format', 'xlsx', '--date-from', '2026-05-01', '--date-to', '2026-05-31'], /'--format <format>' argument 'xlsx' is invalid/],
     [['--type', 'events', '--format', 'csv', '--date-to', '2026-05-31'], /required option '--date-from <date>'/],
     [['--type', 'events', '--format', 'csv', '--date-from', '2026-02-30', '--date-to', '2026-05-31'], /not a calendar date/],
-    [['--type', 'events', '--format', 'csv', '--date-from', '2026-05-01', '--date-to', '2026-05-31', '--out', '/nonexistent-folder/x.csv'], /--out: cannot write into \/nonexistent-folder/],
+    [
+      ['--type', 'events', '--format', 'csv', '--date-from', '2026-05-01', '--date-to', '2026-05-31', '--out', '/nonexistent-folder/x.csv'],
+      /--out: cannot write into \/nonexistent-folder/,
+    ],
   ])('exits 2 before starting a job: %j', async (args, message) => {
     const before = await jobCount()
     expect(expectFailure(await cli('export-jobs', 'create', ...args), 2)).toMatch(message)

@@ -32,7 +32,9 @@ async function chatStatus(key: string): Promise<number> {
 
 describe('tollgate keys', () => {
   it('create prints the key once; it works at once; list shows its prefix only; revoke makes the proxy refuse it', async () => {
-    const created = expectOk(await cli('keys', 'create', '--name', 'checkout', '--team', 'team_checkout', '--user', 'svc-user', '--environment', 'staging', '--endpoint', 'cart'))
+    const created = expectOk(
+      await cli('keys', 'create', '--name', 'checkout', '--team', 'team_checkout', '--user', 'svc-user', '--environment', 'staging', '--endpoint', 'cart'),
+    )
     const key = /^key: (\S+)$/m.exec(created.stdout)?.[1]
     expect(key, created.stdout).toMatch(/^tg_key_/)
     expect(created.stdout).toMatch(/not shown again/)

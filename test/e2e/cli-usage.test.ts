@@ -107,6 +107,8 @@ describe('usage errors', () => {
   })
 
   it('a range the server refuses (from after to) exits 1 naming the parameter', async () => {
-    expect(expectFailure(await cli('usage', '--from', '2026-05-02', '--to', '2026-05-01T00:00:00Z'), 1)).toMatch(/invalid_request \(HTTP 400\): from: "from" must be before "to"/)
+    expect(expectFailure(await cli('usage', '--from', '2026-05-02', '--to', '2026-05-01T00:00:00Z'), 1)).toMatch(
+      /invalid_request \(HTTP 400\): from: "from" must be before "to"/,
+    )
   })
 })

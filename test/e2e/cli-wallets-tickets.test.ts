@@ -101,7 +101,9 @@ describe('tollgate wallets', () => {
     const viewer = await gw.admin('POST', '/v1/admin-tokens', { name: 'auditor', role: 'viewer' })
     const asViewer = cliFor(gw, viewer.body.token)
     expectOk(await asViewer('wallets', 'list'))
-    expect(expectFailure(await asViewer('wallets', 'allocate', '--team', 'team_alpha', '--amount', '100'), 1)).toMatch(/forbidden \(HTTP 403\): role viewer is read-only/)
+    expect(expectFailure(await asViewer('wallets', 'allocate', '--team', 'team_alpha', '--amount', '100'), 1)).toMatch(
+      /forbidden \(HTTP 403\): role viewer is read-only/,
+    )
     expect(expectFailure(await cli('wallets', 'allocate', '--org', 'org_other', '--amount', '100'), 1)).toMatch(/forbidden/)
     expect((await walletOf('team:team_alpha')).allocated_usd).toBe(2.5)
   })

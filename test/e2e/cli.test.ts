@@ -52,11 +52,20 @@ describe('tollgate config check', () => {
     )
     const result = await tollgate('config', 'check', file)
     expect(result.code).toBe(0)
-    expect(result.stdout).toContain('tier critical (endpoints: checkout): soft cap: notify at 50% and 80%, degrade at 100% (never blocks), escalate to the owner after 30m')
+    expect(result.stdout).toContain(
+      'tier critical (endpoints: checkout): soft cap: notify at 50% and 80%, degrade at 100% (never blocks), escalate to the owner after 30m',
+    )
     expect(result.stdout).toContain('budget "checkout" (critical): 50% notify, 80% notify, 100% degrade; escalate after 30m')
     expect(result.stdout).toContain('budget "lab" (experimental): 50% notify, 80% notify → finops-slack, 100% block (hard cap); no escalation')
 
-    writeFileSync(file, ['endpoint_tiers: {checkout: critical}', 'budgets:', '  - {name: c, scope: {kind: endpoint, id: checkout}, period: daily, amount_usd: 5, hard_limit: true}'].join('\n'))
+    writeFileSync(
+      file,
+      [
+        'endpoint_tiers: {checkout: critical}',
+        'budgets:',
+        '  - {name: c, scope: {kind: endpoint, id: checkout}, period: daily, amount_usd: 5, hard_limit: true}',
+      ].join('\n'),
+    )
     const refused = await tollgate('config', 'check', file)
     expect(refused.code).toBe(2)
     expect(refused.stderr).toMatch(/budgets\[0\]\.scope\.id: a critical budget degrades instead of blocking/)
@@ -66,7 +75,14 @@ describe('tollgate config check', () => {
     const file = join(dir, 'broken.yaml')
     writeFileSync(
       file,
-      ['providers:', '  targets:', '    - {id: main, provider: azure}', 'cost_tracking:', '  budget_alerts:', '    - {treshold_percent: 50, action: notify}'].join('\n'),
+      [
+        'providers:',
+        '  targets:',
+        '    - {id: main, provider: azure}',
+        'cost_tracking:',
+        '  budget_alerts:',
+        '    - {treshold_percent: 50, action: notify}',
+      ].join('\n'),
     )
     const result = await tollgate('config', 'check', file)
     expect(result.code).toBe(2)

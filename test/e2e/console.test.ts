@@ -152,7 +152,10 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     await page.getByLabel('Period').selectOption('weekly')
     await page.getByLabel('Amount (USD)').fill('lots')
     await page.getByRole('button', { name: 'Create budget' }).click()
-    const amountError = page.locator('.field-invalid').filter({ has: page.getByLabel('Amount (USD)') }).locator('.error')
+    const amountError = page
+      .locator('.field-invalid')
+      .filter({ has: page.getByLabel('Amount (USD)') })
+      .locator('.error')
     await expect.poll(() => amountError.textContent(), { timeout: UI_TIMEOUT_MS }).toMatch(/positive number of USD/)
     await shoot('budget-form-error')
     expect((await admin('GET', '/v1/billing/budgets')).body.data.map((b: { name: string }) => b.name)).not.toContain('E2E research weekly')
@@ -178,7 +181,10 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     await page.getByLabel('Action 1', { exact: true }).selectOption('notify')
     await page.getByLabel('Action 1 channels').fill('pager')
     await page.getByRole('button', { name: 'Create budget' }).click()
-    const channelError = page.locator('.field-invalid').filter({ has: page.getByLabel('Action 1 channels') }).locator('.error')
+    const channelError = page
+      .locator('.field-invalid')
+      .filter({ has: page.getByLabel('Action 1 channels') })
+      .locator('.error')
     await expect.poll(() => channelError.textContent(), { timeout: UI_TIMEOUT_MS }).toMatch(/unknown channel id pager/)
     await page.getByLabel('Action 1 channels').fill('finops-slack, ops-webhook')
     await page.getByRole('button', { name: 'Create budget' }).click()
@@ -193,9 +199,21 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
 
   it('acknowledges an escalating notice from the inbox, which stops its escalation', async () => {
     // An org budget far below this month's demo spend: its 1% threshold fires as it is created.
-    const budget = await admin('POST', '/v1/billing/budgets', { name: 'E2E escalating', period: 'monthly', amount_usd: 1, alert_thresholds: [1], escalate_after: '2h', owner: 'ops-webhook' })
+    const budget = await admin('POST', '/v1/billing/budgets', {
+      name: 'E2E escalating',
+      period: 'monthly',
+      amount_usd: 1,
+      alert_thresholds: [1],
+      escalate_after: '2h',
+      owner: 'ops-webhook',
+    })
     expect(budget.status).toBe(201)
-    const notices = (await admin('GET', '/v1/notifications?limit=200')).body.data as { id: string; type: string; data: Record<string, unknown>; escalate_at: string | null }[]
+    const notices = (await admin('GET', '/v1/notifications?limit=200')).body.data as {
+      id: string
+      type: string
+      data: Record<string, unknown>
+      escalate_at: string | null
+    }[]
     const notice = notices.find((n) => n.data['budget_id'] === budget.body.id && n.type === 'budget.threshold')!
     expect(notice.escalate_at).not.toBeNull()
     await open('/notifications', 'Notifications')
@@ -270,7 +288,11 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     expect(job.report.totals.avoided_micros).toBeGreaterThan(0)
     expect(await page.getByTestId('replay-avoided').textContent()).toContain(formatUsd(job.report.totals.avoided_micros / 1e6))
     const growth = job.report.scopes.find((s: { name: string }) => s.name === 'growth cap')
-    await page.getByTestId('replay-scopes').getByRole('cell', { name: String(growth.blocked.count), exact: true }).first().waitFor()
+    await page
+      .getByTestId('replay-scopes')
+      .getByRole('cell', { name: String(growth.blocked.count), exact: true })
+      .first()
+      .waitFor()
     await page.getByTestId('replay-chart').locator('text', { hasText: 'Spend avoided' }).first().waitFor({ timeout: UI_TIMEOUT_MS })
     await shoot('replay')
   })
@@ -286,7 +308,9 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     const job = (await admin('GET', '/v1/export-jobs')).body.data[0]
     expect(job).toMatchObject({ status: 'completed', type: 'events', format: 'csv', progress: 1 })
     const [download] = await Promise.all([page.waitForEvent('download'), link.click()])
-    expect(download.suggestedFilename()).toBe(`tollgate-events-${job.date_from.slice(0, 10).replace(/-/g, '')}-${job.date_to.slice(0, 10).replace(/-/g, '')}-${job.id}.csv`)
+    expect(download.suggestedFilename()).toBe(
+      `tollgate-events-${job.date_from.slice(0, 10).replace(/-/g, '')}-${job.date_to.slice(0, 10).replace(/-/g, '')}-${job.id}.csv`,
+    )
     const rows = csvObjects(readFileSync(await download.path(), 'utf8'))
     const report = (await admin('GET', `/v1/usage?from=${encodeURIComponent(job.date_from)}&to=${encodeURIComponent(job.date_to)}`)).body
     expect(rows).toHaveLength(job.rows_written)

@@ -26,7 +26,9 @@ async function waitForLine(handle: ChildHandle, pattern: RegExp, timeoutMs: numb
 }
 
 it('prints progress, then the console URL and an admin token that reads the demo data; stops on SIGTERM', async () => {
-  child = spawnChild(process.execPath, [gatewayMain, 'demo', '--fast', '--port', '0'], { env: { ...process.env, OPENAI_API_KEY: '', TOLLGATE_ADMIN_TOKEN: '' } })
+  child = spawnChild(process.execPath, [gatewayMain, 'demo', '--fast', '--port', '0'], {
+    env: { ...process.env, OPENAI_API_KEY: '', TOLLGATE_ADMIN_TOKEN: '' },
+  })
   const [, consoleUrl] = await waitForLine(child, /Console:\s+(http:\/\/127\.0\.0\.1:\d+\/usage)/, READY_TIMEOUT_MS)
   const [, token] = await waitForLine(child, /Admin token:\s+(tg_admin_[A-Za-z0-9_-]+)/, 1_000)
   const output = child.output()

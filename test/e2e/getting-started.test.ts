@@ -28,7 +28,10 @@ function blocks(sectionStart: string, language: string): string[] {
 
 /** `npx tollgate …` commands of a section (continuation lines joined), as argument lists. */
 function tollgateCommands(sectionStart: string): string[][] {
-  const lines = blocks(sectionStart, 'sh').join('\n').replace(/\\\n\s*/g, '').split('\n')
+  const lines = blocks(sectionStart, 'sh')
+    .join('\n')
+    .replace(/\\\n\s*/g, '')
+    .split('\n')
   return lines.filter((l) => l.startsWith('npx tollgate ')).map((l) => shellWords(l.replace(/\s+#.*$/, '')).slice(2))
 }
 
@@ -50,7 +53,11 @@ beforeAll(async () => {
   origin = `http://127.0.0.1:${port}`
   const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TOLLGATE_') && !name.endsWith('_API_KEY')))
   env = { ...base, SUPPORT_BOT_KEY: keyLine![1]! }
-  gateway = spawnChild(process.execPath, [gatewayMain, 'serve', '--config', 'tollgate.yaml', '--port', String(port)], { name: 'getting-started gateway', cwd: dir, env })
+  gateway = spawnChild(process.execPath, [gatewayMain, 'serve', '--config', 'tollgate.yaml', '--port', String(port)], {
+    name: 'getting-started gateway',
+    cwd: dir,
+    env,
+  })
   await gateway.waitForHttp(`${origin}/healthz`, { timeoutMs: 30_000 })
   const adminToken = /admin token \(shown once, store it now\): (tg_admin_\S+)/.exec(gateway.output())?.[1]
   expect(adminToken, gateway.output()).toBeDefined()
@@ -92,8 +99,13 @@ it('funds a wallet, sets a budget, makes calls, fires each alert once and report
 
   const seven = tollgateCommands('7.')
   expect(await run(seven[0]!)).toMatch(/Support daily/)
-  const inbox = (await (await fetch(`${origin}/v1/notifications`, { headers: { authorization: `Bearer ${env['TOLLGATE_TOKEN']}` } })).json()) as { data: Array<{ type: string; data: { threshold_percent?: number } }> }
-  const fired = inbox.data.filter((n) => n.type === 'budget.threshold').map((n) => n.data.threshold_percent).sort((a, b) => a! - b!)
+  const inbox = (await (await fetch(`${origin}/v1/notifications`, { headers: { authorization: `Bearer ${env['TOLLGATE_TOKEN']}` } })).json()) as {
+    data: Array<{ type: string; data: { threshold_percent?: number } }>
+  }
+  const fired = inbox.data
+    .filter((n) => n.type === 'budget.threshold')
+    .map((n) => n.data.threshold_percent)
+    .sort((a, b) => a! - b!)
   expect(fired).toEqual([50, 80, 95])
 
   const report = tollgateCommands('8.')

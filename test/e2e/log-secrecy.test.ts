@@ -32,8 +32,7 @@ async function send(gw: TestGateway, path: string, body: string, headers: Record
   return response.status
 }
 
-const chat = (content: string, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }], ...extra })
+const chat = (content: string, extra: Record<string, unknown> = {}) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }], ...extra })
 
 describe('logs', () => {
   it('never contain the consumer key, the provider key or the admin token', async () => {
@@ -64,7 +63,17 @@ describe('logs', () => {
     const { lines, logger } = capturedLogger()
     const closedPort = await freePort()
     // The only target points at a port nobody listens on.
-    const targets = [{ id: 'mock', provider: 'mock' as const, baseUrl: `http://127.0.0.1:${closedPort}/v1`, apiKey: PROVIDER_KEY, apiKeyEnv: undefined, timeoutMs: 5_000, connectionsMax: 16 }]
+    const targets = [
+      {
+        id: 'mock',
+        provider: 'mock' as const,
+        baseUrl: `http://127.0.0.1:${closedPort}/v1`,
+        apiKey: PROVIDER_KEY,
+        apiKeyEnv: undefined,
+        timeoutMs: 5_000,
+        connectionsMax: 16,
+      },
+    ]
     const unreachable = await startTestGateway({ logger, configOverrides: { targets } })
     onTestFinished(() => unreachable.close())
 
@@ -79,6 +88,9 @@ describe('logs', () => {
 
 function expectNoSecrets(lines: readonly string[]): void {
   for (const [name, secret] of Object.entries(SECRETS)) {
-    expect(lines.filter((line) => line.includes(secret)), `${name} secret in a log line`).toEqual([])
+    expect(
+      lines.filter((line) => line.includes(secret)),
+      `${name} secret in a log line`,
+    ).toEqual([])
   }
 }

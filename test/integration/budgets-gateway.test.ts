@@ -158,12 +158,19 @@ describe('thresholds through traffic', () => {
     const unit = await unitCostMicros(gw)
     const budgetId = await createBudget(gw, { amount_usd: usd(10 * unit), alert_thresholds: [50, 80, 95], timezone: 'UTC' })
     for (let i = 1; i <= 12; i++) expect((await chat(gw, KEYS.prod)).status).toBe(200)
-    await waitFor(() => budgetNotifications(gw, budgetId, 'budget.threshold'), (n) => n.length >= 3)
+    await waitFor(
+      () => budgetNotifications(gw, budgetId, 'budget.threshold'),
+      (n) => n.length >= 3,
+    )
     await sleep(300) // a late duplicate would show up here
     const fired = await budgetNotifications(gw, budgetId, 'budget.threshold')
     return { unit, budgetId, fired, byPercent: new Map(fired.map((n) => [n.data.threshold_percent as number, n])) }
   }
-  const CROSSING_CALL = [[50, 5], [80, 8], [95, 10]] as const
+  const CROSSING_CALL = [
+    [50, 5],
+    [80, 8],
+    [95, 10],
+  ] as const
 
   it('sends exactly one budget.threshold per crossed threshold, with scope, spend, amount, percent and period', async () => {
     const gw = await aGateway()
@@ -313,7 +320,10 @@ describe('block', () => {
     expect((await chat(gw, KEYS.outsider)).status).toBe(200)
 
     const refused = (await gw.events()).filter((e) => e.status === 'refused')
-    expect(refused.map((e) => [e.decision, e.cost_micros])).toEqual([['budget_cap_exceeded', 0], ['budget_cap_exceeded', 0]])
+    expect(refused.map((e) => [e.decision, e.cost_micros])).toEqual([
+      ['budget_cap_exceeded', 0],
+      ['budget_cap_exceeded', 0],
+    ])
   })
 })
 
@@ -344,7 +354,12 @@ describe('environment scope', () => {
     const unit = await unitCostMicros(gw)
     const soft = await createBudget(gw, { amount_usd: usd(2 * unit), scope: { kind: 'team', id: TEAM, environment: 'prod' }, alert_thresholds: [50] })
     // A hard prod budget smaller than one call: prod is refused, staging is not.
-    const hard = await createBudget(gw, { amount_usd: '0.000001', scope: { kind: 'team', id: TEAM, environment: 'prod' }, hard_limit: true, alert_thresholds: [] })
+    const hard = await createBudget(gw, {
+      amount_usd: '0.000001',
+      scope: { kind: 'team', id: TEAM, environment: 'prod' },
+      hard_limit: true,
+      alert_thresholds: [],
+    })
 
     for (let i = 0; i < 3; i++) expect((await chat(gw, KEYS.staging)).status).toBe(200)
     expect((await gw.admin('GET', `/v1/billing/budgets/${soft}`)).body.posture.spend_usd).toBe(0)
@@ -359,7 +374,10 @@ describe('environment scope', () => {
     await patchBudget(gw, hard, { hard_limit: false })
     expect((await chat(gw, KEYS.prod)).status).toBe(200)
     expect(Math.round((await gw.admin('GET', `/v1/billing/budgets/${soft}`)).body.posture.spend_usd * 1e6)).toBe(unit)
-    const fired = await waitFor(() => budgetNotifications(gw, soft, 'budget.threshold'), (n) => n.length >= 1)
+    const fired = await waitFor(
+      () => budgetNotifications(gw, soft, 'budget.threshold'),
+      (n) => n.length >= 1,
+    )
     expect(fired.map((n) => [n.type, n.data.threshold_percent, n.data.scope])).toEqual([['budget.threshold', 50, `team:${TEAM}@prod`]])
   })
 })

@@ -70,7 +70,14 @@ async function aReceiver(answer: (id: string, attemptOfId: number) => number) {
       const attempt = (attempts.get(id) ?? 0) + 1
       attempts.set(id, attempt)
       const status = signatureValid ? answer(id, attempt) : 401
-      deliveries.push({ id, type: body.type ?? '(none)', thresholdPercent: body.data?.threshold_percent, budgetId: body.data?.budget_id, signatureValid, status })
+      deliveries.push({
+        id,
+        type: body.type ?? '(none)',
+        thresholdPercent: body.data?.threshold_percent,
+        budgetId: body.data?.budget_id,
+        signatureValid,
+        status,
+      })
       res.statusCode = status
       res.end(status < 300 ? 'ok' : 'not now')
     })
@@ -147,32 +154,37 @@ async function thresholdsFireOnce(storage: 'sqlite' | { postgres: string; redis:
     const configPath = join(dir, 'tollgate.yaml')
     // 80 calls make 100%: a burst of 99 crosses 50, 80 and 95 (and passes 100%; nothing blocks).
     const amountMicros = 80 * unit
-    writeFileSync(configPath, stringify({
-      version: '1',
-      storage: storage === 'sqlite' ? { sqlite: join(dir, 'tollgate.sqlite') } : storage,
-      providers: { targets: [{ id: 'mock', provider: 'mock' }] },
-      consumer_groups: [
-        { name: 'load', api_key: KEY, team_id: TEAM },
-        { name: 'outsider', api_key: OUTSIDER_KEY, team_id: 'team_other' },
-      ],
-      cost_tracking: { enabled: true, wallet_enforcement: false },
-      budgets: [{
-        name: BUDGET_NAME,
-        scope: { kind: 'team', id: TEAM },
-        period: 'monthly',
-        amount_usd: (amountMicros / 1e6).toFixed(6),
-        alert_thresholds: [50, 80, 95],
-      }],
-      notifications: {
-        channels: [
-          { id: 'ops-webhook', type: 'webhook', url: ok.url, secret_ref: { env: 'TOLLGATE_WEBHOOK_SECRET' } },
-          { id: 'flaky-webhook', type: 'webhook', url: flaky.url, secret_ref: { env: 'TOLLGATE_WEBHOOK_SECRET' } },
+    writeFileSync(
+      configPath,
+      stringify({
+        version: '1',
+        storage: storage === 'sqlite' ? { sqlite: join(dir, 'tollgate.sqlite') } : storage,
+        providers: { targets: [{ id: 'mock', provider: 'mock' }] },
+        consumer_groups: [
+          { name: 'load', api_key: KEY, team_id: TEAM },
+          { name: 'outsider', api_key: OUTSIDER_KEY, team_id: 'team_other' },
         ],
-        // Short back-off so the retries land within the test; the rule (capped exponential,
-        // same id on every attempt) is the one production uses.
-        delivery: { backoff_base_ms: 200, backoff_cap_ms: 1_000, poll_interval_ms: 100 },
-      },
-    }))
+        cost_tracking: { enabled: true, wallet_enforcement: false },
+        budgets: [
+          {
+            name: BUDGET_NAME,
+            scope: { kind: 'team', id: TEAM },
+            period: 'monthly',
+            amount_usd: (amountMicros / 1e6).toFixed(6),
+            alert_thresholds: [50, 80, 95],
+          },
+        ],
+        notifications: {
+          channels: [
+            { id: 'ops-webhook', type: 'webhook', url: ok.url, secret_ref: { env: 'TOLLGATE_WEBHOOK_SECRET' } },
+            { id: 'flaky-webhook', type: 'webhook', url: flaky.url, secret_ref: { env: 'TOLLGATE_WEBHOOK_SECRET' } },
+          ],
+          // Short back-off so the retries land within the test; the rule (capped exponential,
+          // same id on every attempt) is the one production uses.
+          delivery: { backoff_base_ms: 200, backoff_cap_ms: 1_000, poll_interval_ms: 100 },
+        },
+      }),
+    )
     const env = { ...process.env, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_WEBHOOK_SECRET: SECRET, TOLLGATE_LOG_LEVEL: 'warn', ...extraEnv }
     // Started together: they also race to create the declared budget in the shared store.
     const gateways = await Promise.all(Array.from({ length: PROCESSES }, () => spawnGateway({ config: configPath, env })))
@@ -184,16 +196,18 @@ async function thresholdsFireOnce(storage: 'sqlite' | { postgres: string; redis:
     expect(budgets.map((b) => b.name)).toEqual([BUDGET_NAME])
     const budgetId = budgets[0]!.id
 
-    const replies = await Promise.all(Array.from({ length: CALLS }, async (_, i) => {
-      const gw = gateways[i % PROCESSES]!
-      const response = await fetch(`${gw.baseUrl}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'gpt-4o', max_tokens: 40, messages: PROMPT }),
-      })
-      await response.arrayBuffer()
-      return { status: response.status, cost: Math.round(Number(response.headers.get('x-tollgate-cost-usd')) * 1e6) }
-    }))
+    const replies = await Promise.all(
+      Array.from({ length: CALLS }, async (_, i) => {
+        const gw = gateways[i % PROCESSES]!
+        const response = await fetch(`${gw.baseUrl}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'gpt-4o', max_tokens: 40, messages: PROMPT }),
+        })
+        await response.arrayBuffer()
+        return { status: response.status, cost: Math.round(Number(response.headers.get('x-tollgate-cost-usd')) * 1e6) }
+      }),
+    )
     expect(replies.filter((r) => r.status !== 200)).toEqual([])
     expect(replies.every((r) => r.cost === unit)).toBe(true)
 
@@ -220,8 +234,14 @@ async function thresholdsFireOnce(storage: 'sqlite' | { postgres: string; redis:
       const thresholds = thresholdsOf(accepted)
       expect(thresholds.map((d) => d.thresholdPercent).sort((a, b) => a! - b!)).toEqual([50, 80, 95])
     }
-    const idsOk = thresholdsOf(ok.accepted()).map((d) => d.id).sort()
-    expect(thresholdsOf(flaky.accepted()).map((d) => d.id).sort()).toEqual(idsOk)
+    const idsOk = thresholdsOf(ok.accepted())
+      .map((d) => d.id)
+      .sort()
+    expect(
+      thresholdsOf(flaky.accepted())
+        .map((d) => d.id)
+        .sort(),
+    ).toEqual(idsOk)
     // The flaky receiver saw each id three times: two refusals, then the accepted retry.
     for (const id of idsOk) {
       expect(flaky.deliveries.filter((d) => d.id === id).map((d) => d.status)).toEqual([503, 503, 200])
@@ -230,7 +250,11 @@ async function thresholdsFireOnce(storage: 'sqlite' | { postgres: string; redis:
 
     // The inbox agrees on every process: one notification per threshold, the ids that were sent.
     for (const gw of gateways) {
-      const inbox = (await adminGet(gw, '/v1/notifications?limit=200')).data as { id: string; type: string; data: { budget_id?: string; threshold_percent?: number } }[]
+      const inbox = (await adminGet(gw, '/v1/notifications?limit=200')).data as {
+        id: string
+        type: string
+        data: { budget_id?: string; threshold_percent?: number }
+      }[]
       const thresholds = inbox.filter((n) => n.type === 'budget.threshold' && n.data.budget_id === budgetId)
       expect(thresholds.map((n) => n.data.threshold_percent).sort((a, b) => a! - b!)).toEqual([50, 80, 95])
       expect(thresholds.map((n) => n.id).sort()).toEqual(idsOk)
@@ -260,16 +284,20 @@ describe('declared budgets and concurrent starts', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tollgate-budgets-start-'))
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
     const env = { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, OPENAI_API_KEY: 'sk-unused' }
-    const config = parseConfig(stringify({
-      version: '1',
-      storage: { sqlite: join(dir, 'tollgate.sqlite') },
-      providers: { targets: [{ id: 'openai', provider: 'openai', base_url: 'http://127.0.0.1:9/v1', secret_key_ref: { env: 'OPENAI_API_KEY' } }] },
-      consumer_groups: [{ name: 'load', api_key: KEY, team_id: TEAM }],
-      budgets: [
-        { name: BUDGET_NAME, scope: { kind: 'team', id: TEAM }, period: 'monthly', amount_usd: 10 },
-        { id: 'bud_declared_with_id', name: 'with id', scope: { kind: 'team', id: TEAM }, period: 'daily', amount_usd: 1 },
-      ],
-    }), '<concurrent start>', { env, requireSecrets: true })
+    const config = parseConfig(
+      stringify({
+        version: '1',
+        storage: { sqlite: join(dir, 'tollgate.sqlite') },
+        providers: { targets: [{ id: 'openai', provider: 'openai', base_url: 'http://127.0.0.1:9/v1', secret_key_ref: { env: 'OPENAI_API_KEY' } }] },
+        consumer_groups: [{ name: 'load', api_key: KEY, team_id: TEAM }],
+        budgets: [
+          { name: BUDGET_NAME, scope: { kind: 'team', id: TEAM }, period: 'monthly', amount_usd: 10 },
+          { id: 'bud_declared_with_id', name: 'with id', scope: { kind: 'team', id: TEAM }, period: 'daily', amount_usd: 1 },
+        ],
+      }),
+      '<concurrent start>',
+      { env, requireSecrets: true },
+    )
     const started = await Promise.allSettled([buildApp(config, { env }), buildApp(config, { env })])
     for (const s of started) if (s.status === 'fulfilled') cleanups.push(() => s.value.close())
     expect(started.map((s) => (s.status === 'rejected' ? String(s.reason) : 'started'))).toEqual(['started', 'started'])

@@ -94,7 +94,13 @@ interface ExactCase {
 
 const EXACT: readonly ExactCase[] = [
   { name: 'chat, plain', api: 'chat', model: 'gpt-4o-mini', prices: 'gpt-4o-mini', usage: { inputTokens: 10_000, outputTokens: 2_000 } },
-  { name: 'chat, cached read', api: 'chat', model: 'gpt-4o-mini', prices: 'gpt-4o-mini', usage: { inputTokens: 10_000, cacheReadTokens: 8_000, outputTokens: 2_000 } },
+  {
+    name: 'chat, cached read',
+    api: 'chat',
+    model: 'gpt-4o-mini',
+    prices: 'gpt-4o-mini',
+    usage: { inputTokens: 10_000, cacheReadTokens: 8_000, outputTokens: 2_000 },
+  },
   { name: 'chat, reasoning', api: 'chat', model: 'o3', prices: 'o3', usage: { inputTokens: 10_000, outputTokens: 5_000, reasoningTokens: 4_000 } },
   {
     name: 'chat, cached read and reasoning',
@@ -103,7 +109,13 @@ const EXACT: readonly ExactCase[] = [
     prices: 'gpt-5',
     usage: { inputTokens: 20_000, cacheReadTokens: 16_000, outputTokens: 3_000, reasoningTokens: 2_000 },
   },
-  { name: 'responses, cached read', api: 'responses', model: 'gpt-4.1', prices: 'gpt-4.1', usage: { inputTokens: 10_000, cacheReadTokens: 4_000, outputTokens: 1_000 } },
+  {
+    name: 'responses, cached read',
+    api: 'responses',
+    model: 'gpt-4.1',
+    prices: 'gpt-4.1',
+    usage: { inputTokens: 10_000, cacheReadTokens: 4_000, outputTokens: 1_000 },
+  },
   { name: 'responses, reasoning', api: 'responses', model: 'o3', prices: 'o3', usage: { inputTokens: 5_000, outputTokens: 3_000, reasoningTokens: 2_500 } },
   { name: 'embeddings', api: 'embeddings', model: 'text-embedding-3-small', prices: 'text-embedding-3-small', usage: { inputTokens: 50_000 } },
   { name: 'messages, plain', api: 'messages', model: 'claude-haiku-4-5', prices: 'claude-haiku-4-5', usage: { inputTokens: 10_000, outputTokens: 2_000 } },
@@ -199,7 +211,14 @@ function send(gw: TestGateway, api: Api, body: Record<string, unknown>, abortAft
         const done = (): void => {
           const cost = res.trailers['x-tollgate-cost-usd'] ?? res.headers['x-tollgate-cost-usd']
           const costMicros = typeof cost === 'string' ? parseUsd(cost) : undefined
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, trailers: res.trailers, text, words: body['stream'] === true ? words : wordsOfBody(text), costMicros })
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            trailers: res.trailers,
+            text,
+            words: body['stream'] === true ? words : wordsOfBody(text),
+            costMicros,
+          })
         }
         res.on('data', (chunk: string) => {
           text += chunk
@@ -234,7 +253,8 @@ function wordsOfStream(sse: string): number {
 function wordsOfBody(text: string): number {
   try {
     const body = JSON.parse(text) as any
-    const answer: string = body.choices?.[0]?.message?.content ?? body.content?.[0]?.text ?? body.output?.find((o: any) => o.type === 'message')?.content?.[0]?.text ?? ''
+    const answer: string =
+      body.choices?.[0]?.message?.content ?? body.content?.[0]?.text ?? body.output?.find((o: any) => o.type === 'message')?.content?.[0]?.text ?? ''
     return answer.split(/\s+/).filter((w) => w.length > 0).length
   } catch {
     return 0
@@ -322,7 +342,9 @@ const postgresRedis: Backend = {
         await gw.app.stores.drain()
         const { rows } = await pool.query('SELECT * FROM usage_events ORDER BY at_ms')
         // BIGINT columns come back as strings.
-        return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, /(_micros|_tokens)$/.test(k) && v !== null ? Number(v) : v]))) as unknown as StoredEvent[]
+        return rows.map((r) =>
+          Object.fromEntries(Object.entries(r).map(([k, v]) => [k, /(_micros|_tokens)$/.test(k) && v !== null ? Number(v) : v])),
+        ) as unknown as StoredEvent[]
       },
       async stop() {
         await gw.close()
@@ -360,7 +382,14 @@ describe.each([sqlite, postgresRedis])('cost accuracy on $name', (backend) => {
   }
 
   describe.skipIf(backend.skip !== undefined)(`reported usage is billed to the micro-dollar${backend.skip ? ` (skipped: ${backend.skip})` : ''}`, () => {
-    const rows = EXACT.flatMap((c) => (c.api === 'embeddings' ? [{ ...c, stream: false }] : [{ ...c, stream: false }, { ...c, stream: true }]))
+    const rows = EXACT.flatMap((c) =>
+      c.api === 'embeddings'
+        ? [{ ...c, stream: false }]
+        : [
+            { ...c, stream: false },
+            { ...c, stream: true },
+          ],
+    )
     it.each(rows)('$name ($model, stream: $stream)', async (c) => {
       const expected = publishedMicros(c.billedAt ?? PUBLISHED[c.prices]!, c.usage)
       if (c.billedAt === undefined) expect(expected).toBe(publishedMicros(PUBLISHED[c.prices]!, c.usage))
@@ -446,7 +475,9 @@ describe.each([sqlite, postgresRedis])('cost accuracy on $name', (backend) => {
     it('a stream the client cuts: at least what reached it, and the upper bound when reasoning is hidden', async () => {
       const plain = await call('chat', 'gpt-4o-mini', true, { chunkDelayMs: 20 }, 3)
       expect(plain.event.usage_source).toBe('counted')
-      expect(plain.event.cost_micros).toBeGreaterThanOrEqual(Math.ceil(micros(mockInputTokens('chat', plain.body), mini.input) + micros(plain.reply.words, mini.output!)))
+      expect(plain.event.cost_micros).toBeGreaterThanOrEqual(
+        Math.ceil(micros(mockInputTokens('chat', plain.body), mini.input) + micros(plain.reply.words, mini.output!)),
+      )
       const hidden = await call('chat', 'o3', true, { chunkDelayMs: 20, usage: { reasoningTokens: 3_000, outputTokens: 3_040 } }, 3)
       expect(hidden.event).toMatchObject({ usage_source: 'estimated', usage_note: 'hidden_reasoning' })
       expect(hidden.event.cost_micros).toBeGreaterThanOrEqual(micros(OUTPUT_CAP, PUBLISHED['o3']!.output!))

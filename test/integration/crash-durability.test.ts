@@ -16,7 +16,18 @@ import { startMockUpstream, type MockUpstream } from '../../src/providers/index.
 import { migratePostgres } from '../../src/store/postgres-redis.js'
 import { spawnGateway, type GatewayHandle } from '../support/processes.js'
 import { describeWithBoth } from '../support/services.js'
-import { capsConfig, chatBody, ledgerOf, ledgerSum, mapBounded, pendingReservations, until, usdToMicros, walletOf, type WalletView } from './hard-caps-support.js'
+import {
+  capsConfig,
+  chatBody,
+  ledgerOf,
+  ledgerSum,
+  mapBounded,
+  pendingReservations,
+  until,
+  usdToMicros,
+  walletOf,
+  type WalletView,
+} from './hard-caps-support.js'
 import { adminAt, gatewayEnv, scaleConfig, sql, writeConfig } from './scale-support.js'
 
 const ADMIN = 'tg_crash_durability_admin_token_0123'
@@ -104,7 +115,11 @@ describe('SIGKILL during a burst, embedded store', () => {
   it(`loses no completed call and leaves nothing reserved (${ROUNDS} kill points)`, { timeout: 240_000 }, async () => {
     const mock = await aMock()
     const path = join(dir, 'crash.sqlite')
-    const config = writeConfig(dir, 'sqlite.yaml', capsConfig({ consumers: [{ name: 'svc', apiKey: KEY, teamId: 'team_crash' }], sqlitePath: path, mockBaseUrl: `${mock.url}/v1`, ...TTL }))
+    const config = writeConfig(
+      dir,
+      'sqlite.yaml',
+      capsConfig({ consumers: [{ name: 'svc', apiKey: KEY, teamId: 'team_crash' }], sqlitePath: path, mockBaseUrl: `${mock.url}/v1`, ...TTL }),
+    )
     const env = gatewayEnv(ADMIN, MOCK_KEY, 'unused:')
     for (let round = 0; round < ROUNDS; round++) {
       const doomed = await spawnGateway({ config, env })
@@ -134,7 +149,13 @@ describeWithBoth('SIGKILL during a burst, Redis + PostgreSQL', (ctx) => {
     const config = writeConfig(
       dir,
       'pg.yaml',
-      scaleConfig({ postgresUrl: ctx.postgres.url, redisUrl: ctx.redis.url, mockBaseUrl: `${mock.url}/v1`, consumers: [{ name: 'svc', apiKey: KEY, teamId: team }], ...TTL }),
+      scaleConfig({
+        postgresUrl: ctx.postgres.url,
+        redisUrl: ctx.redis.url,
+        mockBaseUrl: `${mock.url}/v1`,
+        consumers: [{ name: 'svc', apiKey: KEY, teamId: team }],
+        ...TTL,
+      }),
     )
     const env = gatewayEnv(ADMIN, MOCK_KEY, `${ctx.redis.prefix}crash:`)
     for (let round = 0; round < ROUNDS; round++) {
@@ -148,15 +169,29 @@ describeWithBoth('SIGKILL during a burst, Redis + PostgreSQL', (ctx) => {
         return new Map(rows.map((r) => [r.request_id, Number(r.cost_micros)]))
       }
       // The journal drains to PostgreSQL off the request path: wait for the completed calls to land.
-      await until('the completed calls’ events in PostgreSQL', async () => {
-        const stored = await events()
-        return completed.every((c) => stored.has(c.requestId)) ? true : undefined
-      }, 20_000, 100)
+      await until(
+        'the completed calls’ events in PostgreSQL',
+        async () => {
+          const stored = await events()
+          return completed.every((c) => stored.has(c.requestId)) ? true : undefined
+        },
+        20_000,
+        100,
+      )
       const w = await expectDurable(survivor, team, completed, events)
-      await until('PostgreSQL to agree with Redis on the wallet', async () => {
-        const [row] = await sql<{ spent: number; reserved: number }>(ctx.postgres.url, 'SELECT spent_micros::float8 AS spent, reserved_micros::float8 AS reserved FROM wallets WHERE id = $1', [w.id])
-        return row && row.spent === w.spent_micros && row.reserved === 0 ? true : undefined
-      }, 20_000, 100)
+      await until(
+        'PostgreSQL to agree with Redis on the wallet',
+        async () => {
+          const [row] = await sql<{ spent: number; reserved: number }>(
+            ctx.postgres.url,
+            'SELECT spent_micros::float8 AS spent, reserved_micros::float8 AS reserved FROM wallets WHERE id = $1',
+            [w.id],
+          )
+          return row && row.spent === w.spent_micros && row.reserved === 0 ? true : undefined
+        },
+        20_000,
+        100,
+      )
       await survivor.kill('SIGTERM')
     }
   })

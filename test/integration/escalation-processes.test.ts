@@ -38,11 +38,12 @@ function lines(child: ChildProcessWithoutNullStreams): () => Promise<string> {
       else queue.push(line)
     }
   })
-  return () => new Promise((resolve) => {
-    const line = queue.shift()
-    if (line !== undefined) resolve(line)
-    else waiters.push(resolve)
-  })
+  return () =>
+    new Promise((resolve) => {
+      const line = queue.shift()
+      if (line !== undefined) resolve(line)
+      else waiters.push(resolve)
+    })
 }
 
 /** 30 threshold notices asking to escalate after 2h: 20 due and open, 5 due but acknowledged, 5 not due yet. */

@@ -118,12 +118,16 @@ it('three processes on one wallet never overspend it, and serve what it can pay 
   const allocation = Math.floor(CALLS * 0.4) * reservedPerCall
   expect((await admin('POST', '/v1/wallets/allocate', { team_id: TEAM, amount: allocation / 1_000_000, currency: 'USD' })).status).toBe(201)
 
-  const outcomes = await mapBounded(Array.from({ length: CALLS }, (_, i) => i), IN_FLIGHT_MAX, async (i) => {
-    const gateway = gateways[i % gateways.length]!
-    const response = await chatAt(gateway.baseUrl, KEY)
-    const body = (await response.json()) as any
-    return { status: response.status, cost: response.headers.get('x-tollgate-cost-usd'), code: body?.error?.code as string | undefined }
-  })
+  const outcomes = await mapBounded(
+    Array.from({ length: CALLS }, (_, i) => i),
+    IN_FLIGHT_MAX,
+    async (i) => {
+      const gateway = gateways[i % gateways.length]!
+      const response = await chatAt(gateway.baseUrl, KEY)
+      const body = (await response.json()) as any
+      return { status: response.status, cost: response.headers.get('x-tollgate-cost-usd'), code: body?.error?.code as string | undefined }
+    },
+  )
 
   const admitted = outcomes.filter((o) => o.status === 200)
   const refused = outcomes.filter((o) => o.status !== 200)
@@ -188,7 +192,12 @@ it('after a gateway is killed mid-stream, a restarted one expires its reservatio
 
   const restarted = await spawnGateway({ config, env: gatewayEnv })
   const after = adminAt(restarted.baseUrl)
-  await until('the sweeper to expire every orphaned reservation', async () => ((await pendingReservations(restarted.baseUrl)) === 0 ? true : undefined), 8_000, 100)
+  await until(
+    'the sweeper to expire every orphaned reservation',
+    async () => ((await pendingReservations(restarted.baseUrl)) === 0 ? true : undefined),
+    8_000,
+    100,
+  )
 
   const w = (await walletOf(after, `team:${TEAM}`)) as WalletView
   expect(w.reserved_micros).toBe(0)

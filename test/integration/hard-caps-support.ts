@@ -75,9 +75,7 @@ export function capsConfig(spec: CapsConfigSpec): string {
         max_output_tokens: METERED_OUTPUT_TOKENS_MAX,
       },
     ],
-    ...(spec.reservations === undefined
-      ? {}
-      : { reservations: { ttl_ms: spec.reservations.ttlMs, sweep_interval_ms: spec.reservations.sweepIntervalMs } }),
+    ...(spec.reservations === undefined ? {} : { reservations: { ttl_ms: spec.reservations.ttlMs, sweep_interval_ms: spec.reservations.sweepIntervalMs } }),
   })
 }
 

@@ -49,7 +49,11 @@ async function allocate(gw: TestGateway, scope: { team_id?: string; user_id?: st
   expect(status, JSON.stringify(body)).toBe(201)
 }
 
-function chat(gw: TestGateway, content: string, options: { key?: string; extra?: Record<string, unknown>; headers?: Record<string, string> } = {}): Promise<Response> {
+function chat(
+  gw: TestGateway,
+  content: string,
+  options: { key?: string; extra?: Record<string, unknown>; headers?: Record<string, string> } = {},
+): Promise<Response> {
   return fetch(`${gw.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${options.key ?? KEY}`, 'content-type': 'application/json', ...options.headers },

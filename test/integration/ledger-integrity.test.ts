@@ -128,14 +128,23 @@ describe('held requests', () => {
     await res.json()
     expect(gw.mock.requests).toHaveLength(1)
     const { body } = await gw.admin('GET', '/v1/cost-tickets')
-    expect(body.data.find((t: { id: string }) => t.id === ticketId)).toMatchObject({ status: 'approved', resolved_by: 'system:wallet-topped-up', grant_usd: null })
+    expect(body.data.find((t: { id: string }) => t.id === ticketId)).toMatchObject({
+      status: 'approved',
+      resolved_by: 'system:wallet-topped-up',
+      grant_usd: null,
+    })
   })
 })
 
 describe('a stream that outlives its reservation', () => {
   it('is still recorded, at the full amount the expired reservation charged, and flagged', async () => {
     const gw = await startTestGateway({
-      yaml: capsConfig({ consumers: [{ name: 'svc', apiKey: KEY, teamId: TEAM }], walletEnforcement: true, targetTimeoutMs: 1_000, reservations: { ttlMs: 1_000, sweepIntervalMs: 100 } }),
+      yaml: capsConfig({
+        consumers: [{ name: 'svc', apiKey: KEY, teamId: TEAM }],
+        walletEnforcement: true,
+        targetTimeoutMs: 1_000,
+        reservations: { ttlMs: 1_000, sweepIntervalMs: 100 },
+      }),
     })
     open.push(gw)
     await fund(gw, { team_id: TEAM, amount: '1' })
@@ -171,7 +180,11 @@ describe('budgets count the spend their period already had', () => {
     const spent = await spend(gw, 4)
     const limit = spent + 10_000
     const created = await gw.admin('POST', '/v1/billing/budgets', {
-      name: 'late cap', scope: { kind: 'team', id: TEAM }, period: 'monthly', amount_usd: limit / 1e6, hard_limit: true,
+      name: 'late cap',
+      scope: { kind: 'team', id: TEAM },
+      period: 'monthly',
+      amount_usd: limit / 1e6,
+      hard_limit: true,
     })
     expect(created.status).toBe(201)
     expect(usdToMicros(String(created.body.posture.spend_usd))).toBe(spent)
@@ -181,11 +194,15 @@ describe('budgets count the spend their period already had', () => {
     expect(((await res.json()) as any).error).toMatchObject({ code: 'budget_cap_exceeded', scope: `team:${TEAM}` })
   })
 
-  it('raising a budget keeps its spend; moving it to another scope counts that scope\'s spend', async () => {
+  it("raising a budget keeps its spend; moving it to another scope counts that scope's spend", async () => {
     const gw = await aGateway({ walletEnforcement: false })
     const spent = await spend(gw, 3)
     const created = await gw.admin('POST', '/v1/billing/budgets', {
-      name: 'cap', scope: { kind: 'team', id: 'team_idle' }, period: 'monthly', amount_usd: 1, hard_limit: true,
+      name: 'cap',
+      scope: { kind: 'team', id: 'team_idle' },
+      period: 'monthly',
+      amount_usd: 1,
+      hard_limit: true,
     })
     expect(usdToMicros(String(created.body.posture.spend_usd))).toBe(0)
     const moved = await gw.admin('PATCH', `/v1/billing/budgets/${created.body.id}`, { scope: { kind: 'team', id: TEAM } })
@@ -212,7 +229,12 @@ describe('budgets reach every process at once', () => {
     }
     const [first, second] = apps as [App, App]
     const call = (app: App) =>
-      app.fastify.inject({ method: 'POST', url: '/v1/chat/completions', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, payload: chatBody('hi', { max_tokens: 20 }) })
+      app.fastify.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        payload: chatBody('hi', { max_tokens: 20 }),
+      })
     expect((await call(second)).statusCode).toBe(200)
     const created = await first.fastify.inject({
       method: 'POST',
@@ -229,11 +251,15 @@ describe('budgets reach every process at once', () => {
 })
 
 describe('direct reservations go through the same limits and become usage', () => {
-  it('a hard budget refuses a reservation past it; a settlement is a usage event with the caller\'s attribution', async () => {
+  it("a hard budget refuses a reservation past it; a settlement is a usage event with the caller's attribution", async () => {
     const gw = await aGateway()
     await fund(gw, { team_id: TEAM, amount: 10 })
     const budget = await gw.admin('POST', '/v1/billing/budgets', {
-      name: 'batch cap', scope: { kind: 'endpoint', id: 'nightly-batch' }, period: 'monthly', amount_usd: 1, hard_limit: true,
+      name: 'batch cap',
+      scope: { kind: 'endpoint', id: 'nightly-batch' },
+      period: 'monthly',
+      amount_usd: 1,
+      hard_limit: true,
     })
     expect(budget.status).toBe(201)
     const reserve = (estimate: number) =>
@@ -258,7 +284,11 @@ describe('direct reservations go through the same limits and become usage', () =
     await fund(gw, { team_id: 'team_engineering', amount: 10 })
     const token = async (team: string) => (await gw.admin('POST', '/v1/admin-tokens', { name: team, role: 'team_admin', team_id: team })).body.token as string
     const as = (bearer: string, body: unknown) =>
-      fetch(`${gw.url}/v1/reservations`, { method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', 'idempotency-key': 'nightly-batch' }, body: JSON.stringify(body) })
+      fetch(`${gw.url}/v1/reservations`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', 'idempotency-key': 'nightly-batch' },
+        body: JSON.stringify(body),
+      })
     const engineering = await as(await token('team_engineering'), { team_id: 'team_engineering', estimate_usd: 1 })
     expect(engineering.status).toBe(201)
     const marketingToken = await token('team_marketing')
@@ -294,7 +324,13 @@ describe('numbers the arithmetic must hold: 400 naming the field, or work', () =
   it.each([
     ['allocate $999,999,999,999', 'POST', '/v1/wallets/allocate', { team_id: TEAM, amount: 999_999_999_999, currency: 'USD' }, 'amount'],
     ['a reservation of $1e11', 'POST', '/v1/reservations', { team_id: TEAM, estimate_usd: 1e11 }, 'estimate_usd'],
-    ['a budget of $1e11', 'POST', '/v1/billing/budgets', { name: 'huge', scope: { kind: 'team', id: TEAM }, period: 'monthly', amount_usd: 1e11 }, 'amount_usd'],
+    [
+      'a budget of $1e11',
+      'POST',
+      '/v1/billing/budgets',
+      { name: 'huge', scope: { kind: 'team', id: TEAM }, period: 'monthly', amount_usd: 1e11 },
+      'amount_usd',
+    ],
     ['/v1/usage from 99999999999999999999', 'GET', '/v1/usage?from=99999999999999999999', undefined, 'from'],
     ['/v1/usage/top to 1e30', 'GET', '/v1/usage/top?to=1e30', undefined, 'to'],
   ] as const)('%s → 400 naming the field', async (_name, method, path, body, field) => {
@@ -315,7 +351,13 @@ describe('numbers the arithmetic must hold: 400 naming the field, or work', () =
 
   it('a $1e8 budget crosses its thresholds and its notices arrive', async () => {
     const gw = await aGateway({ walletEnforcement: false })
-    const created = await gw.admin('POST', '/v1/billing/budgets', { name: 'big', scope: { kind: 'team', id: TEAM }, period: 'monthly', amount_usd: 100_000_000, alert_thresholds: [50] })
+    const created = await gw.admin('POST', '/v1/billing/budgets', {
+      name: 'big',
+      scope: { kind: 'team', id: TEAM },
+      period: 'monthly',
+      amount_usd: 100_000_000,
+      alert_thresholds: [50],
+    })
     expect(created.status).toBe(201)
     await gw.app.budgets.onSpendSettled(
       [{ budgetId: created.body.id, periodKey: created.body.posture.period_key, spentBeforeMicros: 0 as never, spentAfterMicros: 60_000_000_000_000 as never }],
@@ -335,7 +377,11 @@ describe('numbers the arithmetic must hold: 400 naming the field, or work', () =
   ])('%s', async (_name, headers, body, status, code) => {
     const gw = await aGateway()
     await fund(gw, { team_id: TEAM, amount: 1 })
-    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...headers }, body })
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...headers },
+      body,
+    })
     expect(res.status).toBe(status)
     expect(((await res.json()) as any).error.code).toBe(code)
     expect(gw.mock.requests).toHaveLength(0)
@@ -346,7 +392,11 @@ describe('numbers the arithmetic must hold: 400 naming the field, or work', () =
     const gw = await aGateway()
     await fund(gw, { team_id: TEAM, amount: 1 })
     const body = Buffer.concat([Buffer.from('{"model":"metered","messages":[{"role":"user","content":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}]}')])
-    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body })
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body,
+    })
     expect(res.status).toBe(400)
     expect(((await res.json()) as any).error.message).toMatch(/UTF-8/)
     expect(gw.mock.requests).toHaveLength(0)
@@ -364,7 +414,9 @@ describe('a body over the limit', () => {
       socket.on('data', (chunk) => (received += chunk.toString('latin1')))
       socket.on('error', reject)
       socket.on('close', () => resolve(received))
-      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`)
+      socket.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`,
+      )
       socket.end(body)
     })
     expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 413 Payload Too Large')

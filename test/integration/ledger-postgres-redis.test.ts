@@ -43,7 +43,12 @@ if (skip !== undefined) {
           'SELECT id, cost_micros, reservation_id, external_request_id FROM usage_events WHERE org_id = $1 ORDER BY at_ms, id',
           [orgId],
         )
-        return rows.map((r) => ({ id: r.id, costMicros: r.cost_micros, reservationId: r.reservation_id ?? undefined, externalRequestId: r.external_request_id ?? undefined }))
+        return rows.map((r) => ({
+          id: r.id,
+          costMicros: r.cost_micros,
+          reservationId: r.reservation_id ?? undefined,
+          externalRequestId: r.external_request_id ?? undefined,
+        }))
       },
       close: async () => {
         await ledger.close()
@@ -97,7 +102,12 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
       expect((await ledger.store.reserve(request)).kind).toBe('reserved')
       expect([ledger.store.redisRoundTrips - trips, ledger.store.redisRequestCommands - commands]).toEqual([1, 1])
       const event = aUsageEvent(orgId, { costMicros: micros(400), reservationId: request.reservationId })
-      const committed = await ledger.store.commit({ orgId, atMs: T0 + 1, event, resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(400) } })
+      const committed = await ledger.store.commit({
+        orgId,
+        atMs: T0 + 1,
+        event,
+        resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(400) },
+      })
       expect(committed).toMatchObject({ kind: 'committed', resolution: { kind: 'settled' } })
       expect([ledger.store.redisRoundTrips - trips, ledger.store.redisRequestCommands - commands]).toEqual([2, 2])
     } finally {
@@ -163,7 +173,9 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
 
       await proxy.cut()
       const open = { mode: 'open' as const, emergencyAllowanceMicros: micros(1_500) }
-      expect((await ledger.store.reserve(aReservation(orgId, { failMode: { mode: 'closed', emergencyAllowanceMicros: micros(0) } }))).kind).toBe('store_unavailable')
+      expect((await ledger.store.reserve(aReservation(orgId, { failMode: { mode: 'closed', emergencyAllowanceMicros: micros(0) } }))).kind).toBe(
+        'store_unavailable',
+      )
       const emergency = aReservation(orgId, { amountMicros: micros(1_000), failMode: open })
       expect((await ledger.store.reserve(emergency)).kind).toBe('reserved')
       // The allowance is spent (1_000 of 1_500 held): the next 1_000 is refused.

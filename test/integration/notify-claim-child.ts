@@ -17,10 +17,9 @@ process.stdout.write('ready\n')
 process.stdin.once('data', async () => {
   const rounds = Number(roundsText)
   const settles = Array.from({ length: rounds }, () =>
-    service.onSpendSettled(
-      [{ budgetId, periodKey: '2026-11', spentBeforeMicros: micros(10_000_000), spentAfterMicros: micros(100_000_000) }],
-      { atMs: clock.nowMs() },
-    ),
+    service.onSpendSettled([{ budgetId, periodKey: '2026-11', spentBeforeMicros: micros(10_000_000), spentAfterMicros: micros(100_000_000) }], {
+      atMs: clock.nowMs(),
+    }),
   )
   const fired = (await Promise.all(settles)).flat().map((f) => f.dedupeKey)
   process.stdout.write(`${JSON.stringify(fired)}\n`)

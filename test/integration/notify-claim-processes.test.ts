@@ -32,11 +32,12 @@ function lines(child: ChildProcessWithoutNullStreams): AsyncIterator<string> {
     }
   })
   return {
-    next: () => new Promise((resolve) => {
-      const line = queue.shift()
-      if (line !== undefined) resolve({ value: line, done: false })
-      else waiters.push((l) => resolve({ value: l, done: false }))
-    }),
+    next: () =>
+      new Promise((resolve) => {
+        const line = queue.shift()
+        if (line !== undefined) resolve({ value: line, done: false })
+        else waiters.push((l) => resolve({ value: l, done: false }))
+      }),
   }
 }
 
@@ -46,10 +47,17 @@ describe('exactly-once threshold firing across processes', () => {
     const path = tempDbPath()
     const db = openNotifyDb(path)
     const { service } = wire(db, clock, [{ id: 'ops-webhook', type: 'webhook', url: 'http://127.0.0.1:9/', secret: 's' }])
-    const budget = await service.create('org_acme', budgetCreateBodySchema.parse({
-      name: 'team monthly', scope: { kind: 'team', id: 'team_marketing' }, period: 'monthly', amount_usd: 100,
-      alert_thresholds: [50, 80, 95], hard_limit: true,
-    }))
+    const budget = await service.create(
+      'org_acme',
+      budgetCreateBodySchema.parse({
+        name: 'team monthly',
+        scope: { kind: 'team', id: 'team_marketing' },
+        period: 'monthly',
+        amount_usd: 100,
+        alert_thresholds: [50, 80, 95],
+        hard_limit: true,
+      }),
+    )
 
     const children = Array.from({ length: PROCESSES }, () =>
       spawn(process.execPath, ['--import', 'tsx', CHILD, path, budget.id, String(clock.nowMs()), String(ROUNDS)], {
@@ -64,11 +72,19 @@ describe('exactly-once threshold firing across processes', () => {
     for (const child of children) child.stdin.write('go\n')
     const results = await Promise.all(readers.map(async (r) => JSON.parse((await r.next()).value as string) as string[]))
 
-    const thresholdKeys = results.flat().filter((key) => /:(\d+|blocked)$/.test(key)).sort()
+    const thresholdKeys = results
+      .flat()
+      .filter((key) => /:(\d+|blocked)$/.test(key))
+      .sort()
     // The 100% mark of a hard limit is where blocking starts: one `blocked` firing, shared with a refusal's.
     expect(thresholdKeys).toEqual([...[50, 80, 95].map((p) => `v1:${budget.id}:2026-11:${p}`), `v1:${budget.id}:2026-11:blocked`].sort())
-    const rows = db.prepare("SELECT type, COUNT(*) AS n FROM notifications WHERE type IN ('budget.threshold', 'budget.blocked') GROUP BY type ORDER BY type").all()
-    expect(rows).toEqual([{ type: 'budget.blocked', n: 1 }, { type: 'budget.threshold', n: 3 }])
+    const rows = db
+      .prepare("SELECT type, COUNT(*) AS n FROM notifications WHERE type IN ('budget.threshold', 'budget.blocked') GROUP BY type ORDER BY type")
+      .all()
+    expect(rows).toEqual([
+      { type: 'budget.blocked', n: 1 },
+      { type: 'budget.threshold', n: 3 },
+    ])
     const fired = db.prepare('SELECT COUNT(*) AS n FROM fired_thresholds WHERE subject_id = ?').get(budget.id) as { n: number }
     expect(fired.n).toBe(new Set(results.flat()).size)
     db.close()

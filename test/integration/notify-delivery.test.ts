@@ -12,15 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { SMTPServer } from 'smtp-server'
 import { FakeClock } from '../../src/lib/clock.js'
 import type { NotificationChannel } from '../../src/config/types.js'
-import {
-  Dispatcher,
-  Notifier,
-  createChannelSender,
-  newNotification,
-  verifySignature,
-  SIGNATURE_HEADER,
-  type Notification,
-} from '../../src/notify/index.js'
+import { Dispatcher, Notifier, createChannelSender, newNotification, verifySignature, SIGNATURE_HEADER, type Notification } from '../../src/notify/index.js'
 import { SqliteNotifyStore } from '../../src/store/sqlite/notify-store.js'
 import { openNotifyDb, tempDbPath } from './notify-support.js'
 
@@ -54,12 +46,25 @@ async function listen(handler: (received: Received, attempt: number) => number):
 }
 
 function aThresholdNotification(nowMs: number): Notification {
-  return newNotification('budget.threshold', 'org_acme', 'team_marketing', {
-    budget_id: 'bud_1', budget_name: 'marketing monthly', scope: 'team:marketing', threshold_percent: 80,
-    spend_usd: 80.5, amount_usd: 100, percent: 80.5, period_start: '2026-11-01T00:00:00.000Z',
-    period_end: '2026-12-01T00:00:00.000Z', forecast_exhaustion_at: '2026-11-20T04:00:00.000Z',
-    top: { endpoints: [{ id: 'copywriter', spend_usd: 60 }], users: [{ id: 'u_ana', spend_usd: 50 }], models: [{ id: 'gpt-4o', spend_usd: 80.5 }] },
-  }, nowMs)
+  return newNotification(
+    'budget.threshold',
+    'org_acme',
+    'team_marketing',
+    {
+      budget_id: 'bud_1',
+      budget_name: 'marketing monthly',
+      scope: 'team:marketing',
+      threshold_percent: 80,
+      spend_usd: 80.5,
+      amount_usd: 100,
+      percent: 80.5,
+      period_start: '2026-11-01T00:00:00.000Z',
+      period_end: '2026-12-01T00:00:00.000Z',
+      forecast_exhaustion_at: '2026-11-20T04:00:00.000Z',
+      top: { endpoints: [{ id: 'copywriter', spend_usd: 60 }], users: [{ id: 'u_ana', spend_usd: 50 }], models: [{ id: 'gpt-4o', spend_usd: 80.5 }] },
+    },
+    nowMs,
+  )
 }
 
 function build(path: string, channels: NotificationChannel[], clock: FakeClock) {
@@ -152,7 +157,10 @@ describe('webhook delivery', () => {
     const path = tempDbPath()
     const a = build(path, [], clock)
     const b = build(path, [], clock)
-    closers.push(() => a.db.close(), () => b.db.close())
+    closers.push(
+      () => a.db.close(),
+      () => b.db.close(),
+    )
     for (let i = 0; i < 20; i++) await a.store.enqueue(aThresholdNotification(clock.nowMs()), ['x'], clock.nowMs())
     const [fromA, fromB] = await Promise.all([a.store.claimDue(clock.nowMs(), 15, 60_000), b.store.claimDue(clock.nowMs(), 15, 60_000)])
     const ids = [...fromA, ...fromB].map((c) => c.item.id)
@@ -214,10 +222,17 @@ describe('slack and email delivery', () => {
     const port = (smtp.server.address() as AddressInfo).port
     const clock = new FakeClock()
     const channel: NotificationChannel = {
-      id: 'finance-email', type: 'email', smtpUrl: `smtp://127.0.0.1:${port}`, from: 'tollgate@example.com', to: ['finance@example.com'],
+      id: 'finance-email',
+      type: 'email',
+      smtpUrl: `smtp://127.0.0.1:${port}`,
+      from: 'tollgate@example.com',
+      to: ['finance@example.com'],
     }
     const { notifier, dispatcher, db, senders } = build(tempDbPath(), [channel], clock)
-    closers.push(() => db.close(), () => senders[0]!.close?.())
+    closers.push(
+      () => db.close(),
+      () => senders[0]!.close?.(),
+    )
     await notifier.emit(aThresholdNotification(clock.nowMs()), undefined)
     const reports = await dispatcher.tick()
     expect(reports.map((r) => [r.outcome, r.error])).toEqual([['delivered', undefined]])

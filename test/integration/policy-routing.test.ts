@@ -55,7 +55,12 @@ async function smtpReceiver(): Promise<{ url: string; messages: string[] }> {
       stream.on('data', (c: Buffer) => chunks.push(c))
       stream.on('end', () => {
         // Undo quoted-printable soft breaks and header folding before reading.
-        messages.push(Buffer.concat(chunks).toString('utf8').replace(/=\r?\n/g, '').replace(/\r?\n[ \t]+/g, ' '))
+        messages.push(
+          Buffer.concat(chunks)
+            .toString('utf8')
+            .replace(/=\r?\n/g, '')
+            .replace(/\r?\n[ \t]+/g, ' '),
+        )
         callback()
       })
     },
@@ -107,15 +112,21 @@ describe('per-threshold routing to real receivers', () => {
     const clock = new FakeClock(Date.UTC(2026, 10, 15, 12))
     const g = gateway(tempDbPath(), channels, clock)
     closers.push(g.close)
-    const budget = await g.service.create(ORG, budgetCreateBodySchema.parse({
-      name: 'marketing monthly', scope: { kind: 'team', id: 'team_marketing' }, period: 'monthly', amount_usd: 100,
-      alert_thresholds: [],
-      threshold_actions: [
-        { threshold_percent: 50, action: 'notify', channels: ['finops-email'] },
-        { threshold_percent: 80, action: 'notify', channels: ['finops-slack'] },
-        { threshold_percent: 95, action: 'notify', channels: ['finops-slack', 'ops-webhook'] },
-      ],
-    }))
+    const budget = await g.service.create(
+      ORG,
+      budgetCreateBodySchema.parse({
+        name: 'marketing monthly',
+        scope: { kind: 'team', id: 'team_marketing' },
+        period: 'monthly',
+        amount_usd: 100,
+        alert_thresholds: [],
+        threshold_actions: [
+          { threshold_percent: 50, action: 'notify', channels: ['finops-email'] },
+          { threshold_percent: 80, action: 'notify', channels: ['finops-slack'] },
+          { threshold_percent: 95, action: 'notify', channels: ['finops-slack', 'ops-webhook'] },
+        ],
+      }),
+    )
 
     await spend(g.service, g.ledger, budget, clock, 55)
     expect((await g.dispatcher.tick()).map((r) => [r.channelId, r.outcome])).toEqual([['finops-email', 'delivered']])
@@ -142,10 +153,19 @@ describe('per-threshold routing to real receivers', () => {
     const clock = new FakeClock(Date.UTC(2026, 10, 15, 12))
     const g = gateway(tempDbPath(), channels, clock)
     closers.push(g.close)
-    const budget = await g.service.create(ORG, budgetCreateBodySchema.parse({
-      name: 'search daily', scope: { kind: 'endpoint', id: 'search' }, period: 'daily', amount_usd: 10, owner: 'ops-webhook',
-      alert_thresholds: [50], threshold_actions: [{ threshold_percent: 80, action: 'notify', channels: ['finops-slack'] }], channels: ['finops-email'],
-    }))
+    const budget = await g.service.create(
+      ORG,
+      budgetCreateBodySchema.parse({
+        name: 'search daily',
+        scope: { kind: 'endpoint', id: 'search' },
+        period: 'daily',
+        amount_usd: 10,
+        owner: 'ops-webhook',
+        alert_thresholds: [50],
+        threshold_actions: [{ threshold_percent: 80, action: 'notify', channels: ['finops-slack'] }],
+        channels: ['finops-email'],
+      }),
+    )
     await spend(g.service, g.ledger, budget, clock, 9)
     await g.dispatcher.tick()
     expect(email.messages).toHaveLength(1) // 50%: the budget's channels
@@ -157,10 +177,19 @@ describe('per-threshold routing to real receivers', () => {
 
 describe('escalation of an unacknowledged threshold notice', () => {
   async function escalatingBudget(g: ReturnType<typeof gateway>) {
-    return g.service.create(ORG, budgetCreateBodySchema.parse({
-      name: 'checkout monthly', scope: { kind: 'endpoint', id: 'checkout' }, period: 'monthly', amount_usd: 100,
-      alert_thresholds: [80], owner: 'finops-slack', channels: ['finops-email'], escalate_after: '2h',
-    }))
+    return g.service.create(
+      ORG,
+      budgetCreateBodySchema.parse({
+        name: 'checkout monthly',
+        scope: { kind: 'endpoint', id: 'checkout' },
+        period: 'monthly',
+        amount_usd: 100,
+        alert_thresholds: [80],
+        owner: 'finops-slack',
+        channels: ['finops-email'],
+        escalate_after: '2h',
+      }),
+    )
   }
 
   it('sends ONE escalation to the owner and the escalation channels after 2h, and survives a restart on the way', async () => {
@@ -193,7 +222,9 @@ describe('escalation of an unacknowledged threshold notice', () => {
       'Budget for endpoint:checkout (checkout monthly) reached 80%',
       'Unacknowledged for 2h: Budget for endpoint:checkout (checkout monthly) reached 80%',
     ])
-    expect(webhook.received.map((r) => webhookBody(r))).toMatchObject([{ type: 'budget.escalated', data: { escalates: notice!.notificationId, owner: 'finops-slack' } }])
+    expect(webhook.received.map((r) => webhookBody(r))).toMatchObject([
+      { type: 'budget.escalated', data: { escalates: notice!.notificationId, owner: 'finops-slack' } },
+    ])
   })
 
   it('does not escalate a notice acknowledged in time', async () => {

@@ -22,19 +22,19 @@ import { startMockUpstream, type MockUpstream } from '../../src/providers/index.
 import { migratePostgres } from '../../src/store/postgres-redis.js'
 import { spawnGateway, type GatewayHandle } from '../support/processes.js'
 import { describeWithBoth } from '../support/services.js'
-import { chatBody, ledgerOf, ledgerSum, mapBounded, pendingReservations, until, usdToMicros, walletOf, type AdminCall, type WalletView } from './hard-caps-support.js'
 import {
-  adminAt,
-  gatewayEnv,
-  hostPort,
-  scaleConfig,
-  sql,
-  startTcpProxy,
-  viaPort,
-  writeConfig,
-  type ScaleConfigSpec,
-  type TcpProxy,
-} from './scale-support.js'
+  chatBody,
+  ledgerOf,
+  ledgerSum,
+  mapBounded,
+  pendingReservations,
+  until,
+  usdToMicros,
+  walletOf,
+  type AdminCall,
+  type WalletView,
+} from './hard-caps-support.js'
+import { adminAt, gatewayEnv, hostPort, scaleConfig, sql, startTcpProxy, viaPort, writeConfig, type ScaleConfigSpec, type TcpProxy } from './scale-support.js'
 
 const ADMIN = 'tg_scale_faults_admin_token_0123456'
 const MOCK_KEY = 'sk-scale-faults-mock-upstream-key'
@@ -131,15 +131,19 @@ describeWithBoth('scale out under faults', (ctx) => {
     const redis = new Redis(ctx.redis.url, { maxRetriesPerRequest: 1 })
     let flushed = 0
     const upstreamBefore = mock.requests.length
-    const outcomes = await mapBounded(Array.from({ length: CALLS }, (_, i) => i), 32, async (i) => {
-      if (i === 80) {
-        // Redis "restarts empty": every key of this test is gone, mid-traffic.
-        const keys = await redis.keys(`${ctx.redis.prefix}flush:*`)
-        flushed = keys.length
-        if (keys.length > 0) await redis.del(...keys)
-      }
-      return call(gateways[i % 2]!, KEY)
-    })
+    const outcomes = await mapBounded(
+      Array.from({ length: CALLS }, (_, i) => i),
+      32,
+      async (i) => {
+        if (i === 80) {
+          // Redis "restarts empty": every key of this test is gone, mid-traffic.
+          const keys = await redis.keys(`${ctx.redis.prefix}flush:*`)
+          flushed = keys.length
+          if (keys.length > 0) await redis.del(...keys)
+        }
+        return call(gateways[i % 2]!, KEY)
+      },
+    )
     redis.disconnect()
     expect(flushed).toBeGreaterThan(0)
 
@@ -231,7 +235,11 @@ describeWithBoth('scale out under faults', (ctx) => {
     await proxy.cut()
     const upstreamBefore = mock.requests.length
     // More calls than the wallet can fund: Redis alone still enforces it.
-    const outcomes = await mapBounded(Array.from({ length: 120 }, (_, i) => i), 16, async (i) => call(gateways[i % 2]!, KEY))
+    const outcomes = await mapBounded(
+      Array.from({ length: 120 }, (_, i) => i),
+      16,
+      async (i) => call(gateways[i % 2]!, KEY),
+    )
     const admitted = outcomes.filter((o) => o.status === 200)
     expect(admitted.length).toBeGreaterThan(20)
     expect(mock.requests.length - upstreamBefore).toBe(admitted.length)
@@ -283,7 +291,12 @@ describeWithBoth('scale out under faults', (ctx) => {
     expect((await doomed!.kill('SIGKILL')).signal).toBe('SIGKILL')
     await Promise.all(streams)
 
-    await until('the survivor to expire the orphaned reservations', async () => ((await pendingReservations(survivor!.baseUrl)) === 0 ? true : undefined), 10_000, 100)
+    await until(
+      'the survivor to expire the orphaned reservations',
+      async () => ((await pendingReservations(survivor!.baseUrl)) === 0 ? true : undefined),
+      10_000,
+      100,
+    )
     const w = await agreed(admin, `team:${TEAM}`)
     expect(w.spent_micros).toBe(during.reserved_micros)
     const ledger = await ledgerOf(admin, w.id)

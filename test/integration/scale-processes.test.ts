@@ -127,7 +127,11 @@ describeWithBoth('scale out: many gateway processes on one Redis and one Postgre
     })
     expect(w).toMatchObject({ allocated_micros: allocation, reserved_micros: 0, spent_micros: walletSpent })
     await until('the journal to reach PostgreSQL', async () => {
-      const [row] = await sql<{ spent_micros: number; reserved_micros: number }>(ctx.postgres.url, 'SELECT spent_micros::float8 AS spent_micros, reserved_micros::float8 AS reserved_micros FROM wallets WHERE id = $1', [w.id])
+      const [row] = await sql<{ spent_micros: number; reserved_micros: number }>(
+        ctx.postgres.url,
+        'SELECT spent_micros::float8 AS spent_micros, reserved_micros::float8 AS reserved_micros FROM wallets WHERE id = $1',
+        [w.id],
+      )
       return row && row.spent_micros === walletSpent && row.reserved_micros === 0 ? true : undefined
     })
     const ledger = await ledgerOf(admin, w.id)
@@ -136,7 +140,11 @@ describeWithBoth('scale out: many gateway processes on one Redis and one Postgre
 
     const budgetSpent = outcomes.filter((o) => o.team === 'budget' && o.status === 200).reduce((sum, o) => sum + usdToMicros(o.cost), 0)
     await until('the budget counter to reach PostgreSQL', async () => {
-      const [row] = await sql<{ spent: number; reserved: number }>(ctx.postgres.url, 'SELECT spent_micros::float8 AS spent, reserved_micros::float8 AS reserved FROM budget_counters WHERE budget_id = $1', [BUDGET_ID])
+      const [row] = await sql<{ spent: number; reserved: number }>(
+        ctx.postgres.url,
+        'SELECT spent_micros::float8 AS spent, reserved_micros::float8 AS reserved FROM budget_counters WHERE budget_id = $1',
+        [BUDGET_ID],
+      )
       return row && row.spent === budgetSpent && row.reserved === 0 ? true : undefined
     })
     for (const g of gateways) expect(await pendingReservations(g.baseUrl)).toBe(0)

@@ -26,13 +26,32 @@ function anEvent(id: string, overrides: Partial<UsageEvent> = {}): UsageEvent {
     id,
     requestId: `req_${id}`,
     atMs: T0,
-    attribution: { orgId: 'acme', teamId: 'marketing', userId: 'ana', userFromKey: false, agentId: undefined, keyName: 'svc', endpointTag: 'summary', promptVersion: undefined, environment: 'prod' },
+    attribution: {
+      orgId: 'acme',
+      teamId: 'marketing',
+      userId: 'ana',
+      userFromKey: false,
+      agentId: undefined,
+      keyName: 'svc',
+      endpointTag: 'summary',
+      promptVersion: undefined,
+      environment: 'prod',
+    },
     provider: 'openai',
     targetId: 'openai',
     modelRequested: 'fast',
     modelServed: 'gpt-4o-mini',
     endpoint: 'chat_completions',
-    usage: { inputTokens: 10, cacheReadTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0, outputTokens: 20, reasoningTokens: 0, audioInputTokens: 0, audioOutputTokens: 0 },
+    usage: {
+      inputTokens: 10,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      cacheWrite1hTokens: 0,
+      outputTokens: 20,
+      reasoningTokens: 0,
+      audioInputTokens: 0,
+      audioOutputTokens: 0,
+    },
     usageSource: 'reported',
     usageNote: undefined,
     costBreakdown: undefined,
@@ -108,10 +127,24 @@ async function scenario(stores: Stores): Promise<unknown[]> {
   const seen: unknown[] = []
   const { usage, tickets, idempotency, auth, budgets, notify } = stores
 
-  await usage.insertBatch([anEvent('evt_1'), anEvent('evt_2', { atMs: T0 + 3_600_000, costMicros: micros(700), userId: undefined } as Partial<UsageEvent>), anEvent('evt_3', { externalRequestId: 'ext-1' })])
+  await usage.insertBatch([
+    anEvent('evt_1'),
+    anEvent('evt_2', { atMs: T0 + 3_600_000, costMicros: micros(700), userId: undefined } as Partial<UsageEvent>),
+    anEvent('evt_3', { externalRequestId: 'ext-1' }),
+  ])
   seen.push(await usage.insertIngested(anEvent('evt_4', { externalRequestId: 'ext-1' })))
   seen.push(await usage.insertIngested(anEvent('evt_5', { externalRequestId: 'ext-2', atMs: T0 + 1 })))
-  seen.push(await usage.query({ orgId: 'acme', fromMs: T0, toMs: T0 + 86_400_000, groupBy: ['model', 'user'], bucketMs: 3_600_000, teamId: undefined, environment: 'prod' }))
+  seen.push(
+    await usage.query({
+      orgId: 'acme',
+      fromMs: T0,
+      toMs: T0 + 86_400_000,
+      groupBy: ['model', 'user'],
+      bucketMs: 3_600_000,
+      teamId: undefined,
+      environment: 'prod',
+    }),
+  )
 
   seen.push(await tickets.openOrJoin(aTicket('ct_1')))
   seen.push(await tickets.openOrJoin(aTicket('ct_1b', { requestId: 'req_join', estimateMicros: micros(5_000), createdAtMs: T0 + 1 })))
@@ -136,11 +169,34 @@ async function scenario(stores: Stores): Promise<unknown[]> {
   seen.push(await idempotency.claim('k2', 'h1', T0, 1_000))
 
   seen.push(await auth.countAdminTokens())
-  await auth.createAdminToken({ tokenId: 'tok_1', tokenHash: 'hash1', prefix: 'tg_adm', orgId: 'acme', role: 'team_admin', teamId: 'marketing', name: 'n', createdAtMs: T0, revokedAtMs: undefined })
+  await auth.createAdminToken({
+    tokenId: 'tok_1',
+    tokenHash: 'hash1',
+    prefix: 'tg_adm',
+    orgId: 'acme',
+    role: 'team_admin',
+    teamId: 'marketing',
+    name: 'n',
+    createdAtMs: T0,
+    revokedAtMs: undefined,
+  })
   seen.push(await auth.findAdminToken('hash1'))
   seen.push(await auth.findAdminToken('nope'))
   seen.push(await auth.listAdminTokens('acme'))
-  const consumer = { name: 'k', apiKeyHash: 'kh', orgId: 'acme', teamId: 'marketing', userId: undefined, agentId: undefined, environment: 'prod', endpointTag: undefined, onInsufficientFunds: 'refuse', holdTimeoutMs: 1_000, failMode: 'open', emergencyAllowanceMicros: micros(5) } as unknown as Consumer
+  const consumer = {
+    name: 'k',
+    apiKeyHash: 'kh',
+    orgId: 'acme',
+    teamId: 'marketing',
+    userId: undefined,
+    agentId: undefined,
+    environment: 'prod',
+    endpointTag: undefined,
+    onInsufficientFunds: 'refuse',
+    holdTimeoutMs: 1_000,
+    failMode: 'open',
+    emergencyAllowanceMicros: micros(5),
+  } as unknown as Consumer
   await auth.createConsumerKey('ck_1', consumer, 'tg_k', T0)
   seen.push(await auth.listConsumerKeys())
   seen.push(await auth.listConsumerKeyRecords('acme'))
@@ -166,7 +222,11 @@ async function scenario(stores: Stores): Promise<unknown[]> {
   seen.push(await budgets.spendBuckets(filter, T0 + 2 * 3_600_000, 3_600_000, 3))
   seen.push(await budgets.topSpenders(filter, T0, T0 + 86_400_000, 5))
 
-  await notify.enqueue({ id: 'ntf_1', type: 'budget.threshold', createdAtMs: T0, orgId: 'acme', teamId: 'marketing', data: { percent: 50 } }, ['hook', 'slack', 'hook'], T0)
+  await notify.enqueue(
+    { id: 'ntf_1', type: 'budget.threshold', createdAtMs: T0, orgId: 'acme', teamId: 'marketing', data: { percent: 50 } },
+    ['hook', 'slack', 'hook'],
+    T0,
+  )
   // Same instant: the order between items is their random id's, so compare by channel.
   const claimed = (await notify.claimDue(T0, 10, 30_000)).sort((a, b) => a.item.channelId.localeCompare(b.item.channelId))
   seen.push(claimed.map((c) => [c.item.channelId, c.item.attempts, c.notification.data]))

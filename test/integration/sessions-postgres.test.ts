@@ -38,7 +38,12 @@ describeWithBoth('console sessions on PostgreSQL + Redis', (ctx) => {
   })
 
   const call = (app: App, method: 'GET' | 'POST' | 'DELETE', url: string, headers: Record<string, string> = {}, body?: unknown) =>
-    app.fastify.inject({ method, url, headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) })
+    app.fastify.inject({
+      method,
+      url,
+      headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+    })
 
   it('a session from one process works on the other, and signing out on either ends it on both', async () => {
     const [first, second] = apps as [App, App]

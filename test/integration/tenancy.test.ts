@@ -28,7 +28,15 @@ function config(extra: Record<string, unknown> = {}): string {
       { name: 'alpha-locked', api_key: LOCKED_KEY, team_id: ALPHA, allow_named_users: false },
     ],
     cost_tracking: { enabled: true, wallet_enforcement: true, budget_alerts: [{ threshold_percent: 100, action: 'block' }] },
-    models: [{ name: METERED, target: 'mock', upstream_model: 'gpt-4o-mini', pricing: { input_mtok: METERED_USD_PER_TOKEN * 1e6, output_mtok: METERED_USD_PER_TOKEN * 1e6 }, max_output_tokens: 100 }],
+    models: [
+      {
+        name: METERED,
+        target: 'mock',
+        upstream_model: 'gpt-4o-mini',
+        pricing: { input_mtok: METERED_USD_PER_TOKEN * 1e6, output_mtok: METERED_USD_PER_TOKEN * 1e6 },
+        max_output_tokens: 100,
+      },
+    ],
     ...extra,
   })
 }
@@ -39,7 +47,12 @@ describe('role × route matrix', () => {
   const ids: Record<string, string> = {}
 
   async function call(method: string, url: string, body: unknown, token: string) {
-    const res = await t.app.fastify.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${token}` }, ...(body === undefined ? {} : { payload: body as object }) })
+    const res = await t.app.fastify.inject({
+      method: method as 'GET',
+      url,
+      headers: { authorization: `Bearer ${token}` },
+      ...(body === undefined ? {} : { payload: body as object }),
+    })
     return { status: res.statusCode, body: res.body ? res.json() : undefined }
   }
 
@@ -57,9 +70,14 @@ describe('role × route matrix', () => {
       tokens[name] = created.body.token
     }
     tokens.admin = admin
-    for (const team of [ALPHA, BETA]) expect((await call('POST', '/v1/wallets/allocate', { team_id: team, amount: 5, currency: 'USD' }, admin)).status).toBe(201)
-    ids.alphaBudget = (await call('POST', '/v1/billing/budgets', { name: 'alpha', scope: { kind: 'team', id: ALPHA }, period: 'monthly', amount_usd: 10 }, admin)).body.id
-    ids.betaBudget = (await call('POST', '/v1/billing/budgets', { name: 'beta', scope: { kind: 'team', id: BETA }, period: 'monthly', amount_usd: 10 }, admin)).body.id
+    for (const team of [ALPHA, BETA])
+      expect((await call('POST', '/v1/wallets/allocate', { team_id: team, amount: 5, currency: 'USD' }, admin)).status).toBe(201)
+    ids.alphaBudget = (
+      await call('POST', '/v1/billing/budgets', { name: 'alpha', scope: { kind: 'team', id: ALPHA }, period: 'monthly', amount_usd: 10 }, admin)
+    ).body.id
+    ids.betaBudget = (
+      await call('POST', '/v1/billing/budgets', { name: 'beta', scope: { kind: 'team', id: BETA }, period: 'monthly', amount_usd: 10 }, admin)
+    ).body.id
     ids.betaReservation = (await call('POST', '/v1/reservations', { team_id: BETA, estimate_usd: 0.5 }, admin)).body.id
     ids.betaKey = (await call('POST', '/v1/keys', { name: 'beta-batch', team_id: BETA }, admin)).body.id
   })
@@ -67,20 +85,74 @@ describe('role × route matrix', () => {
 
   // [what, method, url, body, {role: expected status}]
   const matrix: Array<[string, string, () => string, () => unknown, Record<string, number>]> = [
-    ['fund own team', 'POST', () => '/v1/wallets/allocate', () => ({ team_id: ALPHA, amount: 1, currency: 'USD' }), { admin: 201, alpha_admin: 201, beta_admin: 403, viewer: 403, alpha_viewer: 403 }],
-    ['fund the org', 'POST', () => '/v1/wallets/allocate', () => ({ org_id: 'default', amount: 1, currency: 'USD' }), { admin: 201, alpha_admin: 403, viewer: 403 }],
-    ['fund a user of another team', 'POST', () => '/v1/wallets/allocate', () => ({ user_id: 'u_b', team_id: BETA, amount: 1, currency: 'USD' }), { admin: 201, alpha_admin: 403, beta_admin: 201, viewer: 403 }],
-    ['create an org-wide budget', 'POST', () => '/v1/billing/budgets', () => ({ name: `org ${Math.random()}`, scope: { kind: 'endpoint', id: 'chat' }, period: 'daily', amount_usd: 1 }), { admin: 201, alpha_admin: 403, viewer: 403 }],
-    ['move own budget onto another team', 'PATCH', () => `/v1/billing/budgets/${ids.alphaBudget}`, () => ({ scope: { kind: 'team', id: BETA }, amount_usd: 0.000001, hard_limit: true }), { alpha_admin: 403, viewer: 403 }],
-    ['move own budget onto the org', 'PATCH', () => `/v1/billing/budgets/${ids.alphaBudget}`, () => ({ scope: { kind: 'org', id: 'default' } }), { alpha_admin: 403 }],
-    ["change another team's budget", 'PATCH', () => `/v1/billing/budgets/${ids.betaBudget}`, () => ({ amount_usd: 1 }), { alpha_admin: 404, alpha_viewer: 404 }],
+    [
+      'fund own team',
+      'POST',
+      () => '/v1/wallets/allocate',
+      () => ({ team_id: ALPHA, amount: 1, currency: 'USD' }),
+      { admin: 201, alpha_admin: 201, beta_admin: 403, viewer: 403, alpha_viewer: 403 },
+    ],
+    [
+      'fund the org',
+      'POST',
+      () => '/v1/wallets/allocate',
+      () => ({ org_id: 'default', amount: 1, currency: 'USD' }),
+      { admin: 201, alpha_admin: 403, viewer: 403 },
+    ],
+    [
+      'fund a user of another team',
+      'POST',
+      () => '/v1/wallets/allocate',
+      () => ({ user_id: 'u_b', team_id: BETA, amount: 1, currency: 'USD' }),
+      { admin: 201, alpha_admin: 403, beta_admin: 201, viewer: 403 },
+    ],
+    [
+      'create an org-wide budget',
+      'POST',
+      () => '/v1/billing/budgets',
+      () => ({ name: `org ${Math.random()}`, scope: { kind: 'endpoint', id: 'chat' }, period: 'daily', amount_usd: 1 }),
+      { admin: 201, alpha_admin: 403, viewer: 403 },
+    ],
+    [
+      'move own budget onto another team',
+      'PATCH',
+      () => `/v1/billing/budgets/${ids.alphaBudget}`,
+      () => ({ scope: { kind: 'team', id: BETA }, amount_usd: 0.000001, hard_limit: true }),
+      { alpha_admin: 403, viewer: 403 },
+    ],
+    [
+      'move own budget onto the org',
+      'PATCH',
+      () => `/v1/billing/budgets/${ids.alphaBudget}`,
+      () => ({ scope: { kind: 'org', id: 'default' } }),
+      { alpha_admin: 403 },
+    ],
+    [
+      "change another team's budget",
+      'PATCH',
+      () => `/v1/billing/budgets/${ids.betaBudget}`,
+      () => ({ amount_usd: 1 }),
+      { alpha_admin: 404, alpha_viewer: 404 },
+    ],
     ["delete another team's budget", 'DELETE', () => `/v1/billing/budgets/${ids.betaBudget}`, () => undefined, { alpha_admin: 404, viewer: 403 }],
-    ["settle another team's reservation", 'POST', () => `/v1/reservations/${ids.betaReservation}/settle`, () => ({ actual_usd: 0 }), { alpha_admin: 404, alpha_viewer: 404 }],
+    [
+      "settle another team's reservation",
+      'POST',
+      () => `/v1/reservations/${ids.betaReservation}/settle`,
+      () => ({ actual_usd: 0 }),
+      { alpha_admin: 404, alpha_viewer: 404 },
+    ],
     ["revoke another team's key", 'DELETE', () => `/v1/keys/${ids.betaKey}`, () => undefined, { alpha_admin: 404, viewer: 403 }],
     ['create a key for another team', 'POST', () => '/v1/keys', () => ({ name: 'x', team_id: BETA }), { alpha_admin: 403, viewer: 403 }],
     ['create an admin token', 'POST', () => '/v1/admin-tokens', () => ({ name: 'x', role: 'viewer' }), { alpha_admin: 403, viewer: 403 }],
     ['list admin tokens', 'GET', () => '/v1/admin-tokens', () => undefined, { admin: 200, alpha_admin: 403, viewer: 403 }],
-    ['set notification preferences', 'PUT', () => '/v1/notification-preferences', () => ({ subject: { type: 'role', id: 'admin' }, types: {} }), { admin: 200, alpha_admin: 403, viewer: 403 }],
+    [
+      'set notification preferences',
+      'PUT',
+      () => '/v1/notification-preferences',
+      () => ({ subject: { type: 'role', id: 'admin' }, types: {} }),
+      { admin: 200, alpha_admin: 403, viewer: 403 },
+    ],
     ['read usage', 'GET', () => '/v1/usage', () => undefined, { admin: 200, alpha_admin: 200, viewer: 200, alpha_viewer: 200 }],
   ]
 
@@ -101,7 +173,11 @@ describe('role × route matrix', () => {
   })
 
   it('each team reads only its own wallets, budgets, keys and tickets', async () => {
-    for (const [token, team] of [['alpha_admin', ALPHA], ['alpha_viewer', ALPHA], ['beta_admin', BETA]] as const) {
+    for (const [token, team] of [
+      ['alpha_admin', ALPHA],
+      ['alpha_viewer', ALPHA],
+      ['beta_admin', BETA],
+    ] as const) {
       const wallets = (await call('GET', '/v1/wallets', undefined, tokens[token]!)).body.data as Array<{ team_id: string | null }>
       expect(wallets.length).toBeGreaterThan(0)
       expect(wallets.every((w) => w.team_id === team)).toBe(true)
@@ -118,7 +194,13 @@ describe('role × route matrix', () => {
     expect((await call('DELETE', `/v1/admin-tokens/${created.body.id}`, undefined, tokens.admin!)).body.revoked_at).not.toBeNull()
     expect((await call('GET', '/v1/usage', undefined, created.body.token)).status).toBe(401)
     const key = await call('POST', '/v1/keys', { name: 'temp', team_id: ALPHA }, tokens.admin!)
-    const use = () => t.app.fastify.inject({ method: 'POST', url: '/v1/chat/completions', headers: { authorization: `Bearer ${key.body.key}`, 'content-type': 'application/json' }, payload: chatBody('hi', { max_tokens: 5 }) })
+    const use = () =>
+      t.app.fastify.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        headers: { authorization: `Bearer ${key.body.key}`, 'content-type': 'application/json' },
+        payload: chatBody('hi', { max_tokens: 5 }),
+      })
     expect((await use()).statusCode).toBe(200)
     expect((await call('DELETE', `/v1/keys/${key.body.id}`, undefined, tokens.alpha_admin!)).status).toBe(200)
     expect((await use()).statusCode).toBe(401)
@@ -142,7 +224,7 @@ describe('role × route matrix', () => {
   })
 })
 
-describe('attribution: a key cannot spend another user\'s or team\'s money', () => {
+describe("attribution: a key cannot spend another user's or team's money", () => {
   let gw: TestGateway
   beforeAll(async () => {
     gw = await startTestGateway({ yaml: config() })
@@ -168,14 +250,14 @@ describe('attribution: a key cannot spend another user\'s or team\'s money', () 
   it.each([
     // key, header user, body user → who pays
     ['team key, no user', ALPHA_KEY, undefined, undefined, `team:${ALPHA}`],
-    ['team key names its team\'s user (header)', ALPHA_KEY, 'alice', undefined, 'user:alice'],
-    ['team key names its team\'s user (body)', ALPHA_KEY, undefined, 'alice', 'user:alice'],
-    ['team key names another team\'s user (header)', ALPHA_KEY, 'carol', undefined, `team:${ALPHA}`],
-    ['team key names another team\'s user (body)', ALPHA_KEY, undefined, 'carol', `team:${ALPHA}`],
-    ['other team\'s key names alice', BETA_KEY, 'alice', undefined, `team:${BETA}`],
-    ['bob\'s key, no user', BOB_KEY, undefined, undefined, 'user:bob'],
-    ['bob\'s key names carol', BOB_KEY, 'carol', undefined, 'user:bob'],
-    ['bob\'s key names alice in the body', BOB_KEY, undefined, 'alice', 'user:bob'],
+    ["team key names its team's user (header)", ALPHA_KEY, 'alice', undefined, 'user:alice'],
+    ["team key names its team's user (body)", ALPHA_KEY, undefined, 'alice', 'user:alice'],
+    ["team key names another team's user (header)", ALPHA_KEY, 'carol', undefined, `team:${ALPHA}`],
+    ["team key names another team's user (body)", ALPHA_KEY, undefined, 'carol', `team:${ALPHA}`],
+    ["other team's key names alice", BETA_KEY, 'alice', undefined, `team:${BETA}`],
+    ["bob's key, no user", BOB_KEY, undefined, undefined, 'user:bob'],
+    ["bob's key names carol", BOB_KEY, 'carol', undefined, 'user:bob'],
+    ["bob's key names alice in the body", BOB_KEY, undefined, 'alice', 'user:bob'],
     ['header beats body, both of the team', ALPHA_KEY, 'alice', 'bob', 'user:alice'],
   ])('%s → %s pays', async (_name, key, header, bodyUser, expected) => {
     expect(await payer(key, header, bodyUser)).toEqual({ status: 200, wallet: expected })
@@ -189,7 +271,11 @@ describe('attribution: a key cannot spend another user\'s or team\'s money', () 
 
   it("a named user of another team cannot be counted against that team's user budget", async () => {
     const budget = await gw.admin('POST', '/v1/billing/budgets', {
-      name: 'carol cap', scope: { kind: 'user', id: 'carol', team_id: BETA }, period: 'daily', amount_usd: 0.000001, hard_limit: true,
+      name: 'carol cap',
+      scope: { kind: 'user', id: 'carol', team_id: BETA },
+      period: 'daily',
+      amount_usd: 0.000001,
+      hard_limit: true,
     })
     expect(budget.status).toBe(201)
     // Alpha naming carol neither pays from carol's wallet nor is stopped by (or spends down) carol's budget.
@@ -220,12 +306,14 @@ describe('one incident, one alert', () => {
     expect((await gw.admin('POST', '/v1/wallets/allocate', { team_id: ALPHA, amount: '0.001', currency: 'USD' })).status).toBe(201)
     const statuses: number[] = []
     const send = () =>
-      fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${ALPHA_KEY}`, 'content-type': 'application/json' }, body: chatBody('runaway', { max_tokens: 50 }) }).then(
-        async (res) => {
-          await res.text()
-          statuses.push(res.status)
-        },
-      )
+      fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ALPHA_KEY}`, 'content-type': 'application/json' },
+        body: chatBody('runaway', { max_tokens: 50 }),
+      }).then(async (res) => {
+        await res.text()
+        statuses.push(res.status)
+      })
     for (let i = 0; i < 1_000; i += 100) await Promise.all(Array.from({ length: 100 }, send))
     expect(statuses.filter((s) => s === 429)).toHaveLength(1_000)
 
@@ -251,11 +339,21 @@ describe('one incident, one alert', () => {
     const gw = await startTestGateway({ yaml: config() })
     open.push(gw)
     expect((await gw.admin('POST', '/v1/wallets/allocate', { team_id: ALPHA, amount: 10, currency: 'USD' })).status).toBe(201)
-    const budget = await gw.admin('POST', '/v1/billing/budgets', { name: 'small', scope: { kind: 'team', id: ALPHA }, period: 'daily', amount_usd: 0.2, hard_limit: true })
+    const budget = await gw.admin('POST', '/v1/billing/budgets', {
+      name: 'small',
+      scope: { kind: 'team', id: ALPHA },
+      period: 'daily',
+      amount_usd: 0.2,
+      hard_limit: true,
+    })
     expect(budget.status).toBe(201)
     const statuses: number[] = []
     for (let i = 0; i < 12; i++) {
-      const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${ALPHA_KEY}`, 'content-type': 'application/json' }, body: chatBody('hello there', { max_tokens: 50 }) })
+      const res = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ALPHA_KEY}`, 'content-type': 'application/json' },
+        body: chatBody('hello there', { max_tokens: 50 }),
+      })
       await res.text()
       statuses.push(res.status)
     }

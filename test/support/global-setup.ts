@@ -14,14 +14,7 @@
  * the server's output, the rest of the suite still runs.
  */
 import type { TestProject } from 'vitest/node'
-import {
-  planPostgres,
-  planRedis,
-  startPostgresServer,
-  startRedisServer,
-  type Endpoint,
-  type ThrowawayServer,
-} from './servers.js'
+import { planPostgres, planRedis, startPostgresServer, startRedisServer, type Endpoint, type ThrowawayServer } from './servers.js'
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started: ThrowawayServer[] = []
@@ -53,7 +46,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
 
   const [redis, postgres] = await Promise.all([resolveRedis(), resolvePostgres()])
-  for (const [name, endpoint] of [['redis', redis], ['postgres', postgres]] as const) {
+  for (const [name, endpoint] of [
+    ['redis', redis],
+    ['postgres', postgres],
+  ] as const) {
     if (endpoint.kind === 'error') console.warn(`[global-setup] ${name}: ${endpoint.reason}`)
   }
   project.provide('tollgateRedis', redis)

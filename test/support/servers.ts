@@ -12,10 +12,7 @@ import pg from 'pg'
 import { freePort } from './free-port.js'
 
 /** What the global setup hands to test workers for one service (must stay structured-cloneable). */
-export type Endpoint =
-  | { kind: 'url'; url: string; source: 'env' | 'throwaway' }
-  | { kind: 'skip'; reason: string }
-  | { kind: 'error'; reason: string }
+export type Endpoint = { kind: 'url'; url: string; source: 'env' | 'throwaway' } | { kind: 'skip'; reason: string } | { kind: 'error'; reason: string }
 
 export interface ThrowawayServer {
   readonly url: string
@@ -36,10 +33,7 @@ export interface PostgresBinaries {
 }
 
 export type RedisPlan = { kind: 'env'; url: string } | { kind: 'start'; binary: string } | { kind: 'skip'; reason: string }
-export type PostgresPlan =
-  | { kind: 'env'; url: string }
-  | { kind: 'start'; binaries: PostgresBinaries }
-  | { kind: 'skip'; reason: string }
+export type PostgresPlan = { kind: 'env'; url: string } | { kind: 'start'; binaries: PostgresBinaries } | { kind: 'skip'; reason: string }
 
 // ---------------------------------------------------------------------------------------------
 // Finding binaries
@@ -84,9 +78,7 @@ function debianPostgresBinDirs(root = '/usr/lib/postgresql'): string[] {
   } catch {
     return []
   }
-  return versions
-    .sort((a, b) => Number.parseFloat(b) - Number.parseFloat(a) || b.localeCompare(a))
-    .map((v) => join(root, v, 'bin'))
+  return versions.sort((a, b) => Number.parseFloat(b) - Number.parseFloat(a) || b.localeCompare(a)).map((v) => join(root, v, 'bin'))
 }
 
 export function defaultPostgresSearchDirs(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -426,15 +418,24 @@ export async function startPostgresServer(options: { binaries?: PostgresBinaries
     const child = spawn(
       binaries.postgres,
       [
-        '-D', dataDir,
-        '-p', String(port),
-        '-k', dir,
-        '-c', 'listen_addresses=127.0.0.1',
-        '-c', 'fsync=off',
-        '-c', 'synchronous_commit=off',
-        '-c', 'full_page_writes=off',
-        '-c', 'max_connections=200',
-        '-c', 'shared_buffers=32MB',
+        '-D',
+        dataDir,
+        '-p',
+        String(port),
+        '-k',
+        dir,
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+        '-c',
+        'max_connections=200',
+        '-c',
+        'shared_buffers=32MB',
       ],
       { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], ...ids },
     )

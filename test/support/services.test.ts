@@ -5,16 +5,7 @@ import pg from 'pg'
 import { describe, expect, inject, it } from 'vitest'
 import { freePort } from './free-port.js'
 import { requiredInCi } from './global-setup.js'
-import {
-  findPostgresBinaries,
-  findRedisServer,
-  pingPostgres,
-  pingRedis,
-  planPostgres,
-  planRedis,
-  startPostgresServer,
-  startRedisServer,
-} from './servers.js'
+import { findPostgresBinaries, findRedisServer, pingPostgres, pingRedis, planPostgres, planRedis, startPostgresServer, startRedisServer } from './servers.js'
 import {
   describeWithBoth,
   describeWithPostgres,
@@ -77,10 +68,7 @@ async function exercisePostgres(svc: PostgresService): Promise<void> {
     expect(current.rows[0]?.s).toBe(svc.schema)
     await client.query(`CREATE TABLE ${table} (id int PRIMARY KEY, note text)`)
     await client.query(`INSERT INTO ${table} VALUES (1, 'x')`)
-    const where = await client.query<{ table_schema: string }>(
-      'SELECT table_schema FROM information_schema.tables WHERE table_name = $1',
-      [table],
-    )
+    const where = await client.query<{ table_schema: string }>('SELECT table_schema FROM information_schema.tables WHERE table_name = $1', [table])
     expect(where.rows.map((r) => r.table_schema)).toEqual([svc.schema])
   } finally {
     await client.end()

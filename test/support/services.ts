@@ -231,8 +231,7 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
 }
 
 export async function postgresService(options: ServiceOptions = {}): Promise<PostgresService | Skip> {
-  const endpoint =
-    options.url !== undefined ? { url: options.url, source: 'env' as const } : await endpointUrl(resolvePostgres(), 'PostgreSQL')
+  const endpoint = options.url !== undefined ? { url: options.url, source: 'env' as const } : await endpointUrl(resolvePostgres(), 'PostgreSQL')
   if ('skip' in endpoint) return endpoint
   const { url: baseUrl, source } = endpoint
   try {
@@ -282,9 +281,7 @@ export function describeWithBoth(name: string, fn: (ctx: RedisContext & Postgres
 }
 
 function describeWith(name: string, needs: { redis: boolean; postgres: boolean }, fn: (ctx: RedisContext & PostgresContext) => void): void {
-  const reasons = [needs.redis ? redisSkipReason() : undefined, needs.postgres ? postgresSkipReason() : undefined].filter(
-    (r): r is string => r !== undefined,
-  )
+  const reasons = [needs.redis ? redisSkipReason() : undefined, needs.postgres ? postgresSkipReason() : undefined].filter((r): r is string => r !== undefined)
   const skip = reasons.length > 0
   const title = skip ? `${name} (skipped: ${reasons.join('; ')})` : name
 
@@ -292,7 +289,8 @@ function describeWith(name: string, needs: { redis: boolean; postgres: boolean }
   let postgres: PostgresService | undefined
   const ctx: RedisContext & PostgresContext = {
     get redis(): RedisService {
-      if (redis === undefined) throw new Error(needs.redis ? 'ctx.redis is only available inside tests/hooks (after beforeAll)' : 'this block did not ask for Redis')
+      if (redis === undefined)
+        throw new Error(needs.redis ? 'ctx.redis is only available inside tests/hooks (after beforeAll)' : 'this block did not ask for Redis')
       return redis
     },
     get postgres(): PostgresService {
@@ -304,10 +302,7 @@ function describeWith(name: string, needs: { redis: boolean; postgres: boolean }
 
   describe.skipIf(skip)(title, () => {
     beforeAll(async () => {
-      const [r, p] = await Promise.allSettled([
-        needs.redis ? redisService() : undefined,
-        needs.postgres ? postgresService() : undefined,
-      ])
+      const [r, p] = await Promise.allSettled([needs.redis ? redisService() : undefined, needs.postgres ? postgresService() : undefined])
       // Keep whatever was acquired so afterAll stops it even if the other one failed.
       if (r.status === 'fulfilled' && r.value !== undefined && !('skip' in r.value)) redis = r.value
       if (p.status === 'fulfilled' && p.value !== undefined && !('skip' in p.value)) postgres = p.value

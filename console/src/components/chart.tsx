@@ -39,6 +39,8 @@ export function Chart({ option, label, height, testId }: ChartProps) {
     }
   }, [scheme])
 
+  // The chart is created again when the scheme changes (above): its options must be set again too.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: scheme re-runs this after the chart is re-created
   useEffect(() => {
     chart.current?.setOption({ backgroundColor: 'transparent', aria: { enabled: true }, ...option }, { notMerge: true })
   }, [option, scheme])

@@ -4,17 +4,11 @@
  * scrolls sideways inside its frame instead of widening the page.
  */
 import { useState } from 'react'
-import {
-  flexRender,
-  getCoreRowModel,
-  getSortedRowModel,
-  useReactTable,
-  type ColumnDef,
-  type SortingState,
-} from '@tanstack/react-table'
+import { flexRender, getCoreRowModel, getSortedRowModel, useReactTable, type ColumnDef, type SortingState } from '@tanstack/react-table'
 
 export interface DataTableProps<T> {
   readonly data: readonly T[]
+  // biome-ignore lint/suspicious/noExplicitAny: columns of one table hold values of different types (TanStack's own idiom)
   readonly columns: ColumnDef<T, any>[]
   readonly caption: string
   readonly initialSort?: SortingState
@@ -25,7 +19,17 @@ export interface DataTableProps<T> {
   readonly testId?: string
 }
 
-export function DataTable<T>({ data, columns, caption, initialSort = [], empty = 'Nothing to show.', onRowClick, rowLabel, selectedRow, testId }: DataTableProps<T>) {
+export function DataTable<T>({
+  data,
+  columns,
+  caption,
+  initialSort = [],
+  empty = 'Nothing to show.',
+  onRowClick,
+  rowLabel,
+  selectedRow,
+  testId,
+}: DataTableProps<T>) {
   const [sorting, setSorting] = useState<SortingState>(initialSort)
   const table = useReactTable({
     data: data as T[],
@@ -55,7 +59,9 @@ export function DataTable<T>({ data, columns, caption, initialSort = [], empty =
                     {header.isPlaceholder ? null : header.column.getCanSort() ? (
                       <button type="button" className="sort" onClick={header.column.getToggleSortingHandler()}>
                         {flexRender(header.column.columnDef.header, header.getContext())}
-                        <span aria-hidden="true" className="sort-mark">{sorted === 'asc' ? '▲' : sorted === 'desc' ? '▼' : '↕'}</span>
+                        <span aria-hidden="true" className="sort-mark">
+                          {sorted === 'asc' ? '▲' : sorted === 'desc' ? '▼' : '↕'}
+                        </span>
                       </button>
                     ) : (
                       flexRender(header.column.columnDef.header, header.getContext())
@@ -69,7 +75,9 @@ export function DataTable<T>({ data, columns, caption, initialSort = [], empty =
         <tbody>
           {table.getRowModel().rows.length === 0 ? (
             <tr>
-              <td colSpan={columns.length} className="empty">{empty}</td>
+              <td colSpan={columns.length} className="empty">
+                {empty}
+              </td>
             </tr>
           ) : (
             table.getRowModel().rows.map((row) => {

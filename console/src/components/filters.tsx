@@ -60,12 +60,25 @@ export function FilterBar({ filters, children }: { readonly filters: UsageFilter
     <form className="filters" aria-label="Filters" onSubmit={(e) => e.preventDefault()}>
       <div className="field">
         <label htmlFor="filter-from">From</label>
-        <input id="filter-from" type="date" value={filters.range.from} max={filters.range.to} onChange={(e) => e.target.value && filters.set({ from: e.target.value, to: filters.range.to })} />
+        <input
+          id="filter-from"
+          type="date"
+          value={filters.range.from}
+          max={filters.range.to}
+          onChange={(e) => e.target.value && filters.set({ from: e.target.value, to: filters.range.to })}
+        />
       </div>
       <div className="field">
         <label htmlFor="filter-to">To</label>
-        <input id="filter-to" type="date" value={filters.range.to} min={filters.range.from} onChange={(e) => e.target.value && filters.set({ from: filters.range.from, to: e.target.value })} />
+        <input
+          id="filter-to"
+          type="date"
+          value={filters.range.to}
+          min={filters.range.from}
+          onChange={(e) => e.target.value && filters.set({ from: filters.range.from, to: e.target.value })}
+        />
       </div>
+      {/* biome-ignore lint/a11y/useSemanticElements: a row of toggle buttons, not a form section; a fieldset would bring its own layout */}
       <div className="field presets" role="group" aria-label="Quick ranges">
         <span className="label">Last</span>
         <div className="segmented">

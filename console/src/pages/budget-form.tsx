@@ -122,7 +122,8 @@ export function BudgetForm({ budget, onDone }: { readonly budget?: BudgetWire; r
   const teamLocked = session.role === 'team_admin'
   const [draft, setDraft] = useState<Draft>(() => draftOf(budget, teamLocked ? session.team_id : null))
   const save = useMutation({
-    mutationFn: (body: Record<string, unknown>) => (budget ? api<BudgetWire>('PATCH', `/v1/billing/budgets/${budget.id}`, body) : api<BudgetWire>('POST', '/v1/billing/budgets', body)),
+    mutationFn: (body: Record<string, unknown>) =>
+      budget ? api<BudgetWire>('PATCH', `/v1/billing/budgets/${budget.id}`, body) : api<BudgetWire>('POST', '/v1/billing/budgets', body),
     onSuccess: async () => {
       await client.invalidateQueries({ queryKey: ['budgets'] })
       onDone()
@@ -135,7 +136,21 @@ export function BudgetForm({ budget, onDone }: { readonly budget?: BudgetWire; r
     event.preventDefault()
     save.mutate(bodyOf(draft, budget !== undefined))
   }
-  const fieldPaths = ['name', 'scope', 'period', 'timezone', 'amount_usd', 'alert_thresholds', 'threshold_actions', 'hard_limit', 'shadow', 'channels', 'owner', 'escalate_after', 'tier']
+  const fieldPaths = [
+    'name',
+    'scope',
+    'period',
+    'timezone',
+    'amount_usd',
+    'alert_thresholds',
+    'threshold_actions',
+    'hard_limit',
+    'shadow',
+    'channels',
+    'owner',
+    'escalate_after',
+    'tier',
+  ]
   const unplaced = error && (error.issues.length === 0 || error.issues.every((i) => !fieldPaths.some((p) => i.path === p || i.path.startsWith(`${p}.`))))
 
   return (
@@ -156,7 +171,10 @@ export function BudgetForm({ budget, onDone }: { readonly budget?: BudgetWire; r
             </select>
           )}
         </Field>
-        <Field label={`${draft.scopeKind[0]!.toUpperCase()}${draft.scopeKind.slice(1)} id`} error={issue('scope.id') ?? (issue('scope') && !issue('scope.kind') && !issue('scope.environment') ? issue('scope') : undefined)}>
+        <Field
+          label={`${draft.scopeKind[0]!.toUpperCase()}${draft.scopeKind.slice(1)} id`}
+          error={issue('scope.id') ?? (issue('scope') && !issue('scope.kind') && !issue('scope.environment') ? issue('scope') : undefined)}
+        >
           {(p) => <input {...p} value={draft.scopeId} readOnly={teamLocked} onChange={(e) => set('scopeId', e.target.value)} />}
         </Field>
         <Field label="Environment (optional)" error={issue('scope.environment')} hint="Only calls from this environment count.">
@@ -197,7 +215,11 @@ export function BudgetForm({ budget, onDone }: { readonly budget?: BudgetWire; r
         <Field label="Owner (optional)" error={issue('owner')} hint="A channel id to receive every notice of this budget, or a name shown on them.">
           {(p) => <input {...p} value={draft.owner} onChange={(e) => set('owner', e.target.value)} />}
         </Field>
-        <Field label="Escalate after (optional)" error={issue('escalate_after')} hint="e.g. 2h: an unacknowledged notice then goes to the owner and the escalation channels.">
+        <Field
+          label="Escalate after (optional)"
+          error={issue('escalate_after')}
+          hint="e.g. 2h: an unacknowledged notice then goes to the owner and the escalation channels."
+        >
           {(p) => <input {...p} value={draft.escalateAfter} onChange={(e) => set('escalateAfter', e.target.value)} placeholder="never" />}
         </Field>
         <Field label="Tier (optional)" error={issue('tier')} hint="Shorthand for threshold actions; see the policy docs.">
@@ -218,6 +240,7 @@ export function BudgetForm({ budget, onDone }: { readonly budget?: BudgetWire; r
         <legend>Threshold actions</legend>
         {draft.actions.length === 0 ? <p className="hint">None: thresholds only notify.</p> : null}
         {draft.actions.map((action, index) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: a draft row has no identity but its position, and field errors are addressed by it
           <div className="action-row" key={index}>
             <Field label={`Action ${index + 1} at (%)`} error={issue(`threshold_actions.${index}.threshold_percent`) ?? issue(`threshold_actions.${index}`)}>
               {(p) => (
@@ -225,13 +248,27 @@ export function BudgetForm({ budget, onDone }: { readonly budget?: BudgetWire; r
                   {...p}
                   inputMode="numeric"
                   value={action.percent}
-                  onChange={(e) => set('actions', draft.actions.map((a, i) => (i === index ? { ...a, percent: e.target.value } : a)))}
+                  onChange={(e) =>
+                    set(
+                      'actions',
+                      draft.actions.map((a, i) => (i === index ? { ...a, percent: e.target.value } : a)),
+                    )
+                  }
                 />
               )}
             </Field>
             <Field label={`Action ${index + 1}`} error={issue(`threshold_actions.${index}.action`)}>
               {(p) => (
-                <select {...p} value={action.action} onChange={(e) => set('actions', draft.actions.map((a, i) => (i === index ? { ...a, action: e.target.value as ThresholdActionName } : a)))}>
+                <select
+                  {...p}
+                  value={action.action}
+                  onChange={(e) =>
+                    set(
+                      'actions',
+                      draft.actions.map((a, i) => (i === index ? { ...a, action: e.target.value as ThresholdActionName } : a)),
+                    )
+                  }
+                >
                   {ACTIONS.map((a) => (
                     <option key={a} value={a}>
                       {a}
@@ -242,15 +279,35 @@ export function BudgetForm({ budget, onDone }: { readonly budget?: BudgetWire; r
             </Field>
             <Field label={`Action ${index + 1} channels`} error={issue(`threshold_actions.${index}.channels`)} hint="Empty: the budget's channels.">
               {(p) => (
-                <input {...p} value={action.channels} onChange={(e) => set('actions', draft.actions.map((a, i) => (i === index ? { ...a, channels: e.target.value } : a)))} />
+                <input
+                  {...p}
+                  value={action.channels}
+                  onChange={(e) =>
+                    set(
+                      'actions',
+                      draft.actions.map((a, i) => (i === index ? { ...a, channels: e.target.value } : a)),
+                    )
+                  }
+                />
               )}
             </Field>
-            <button type="button" onClick={() => set('actions', draft.actions.filter((_, i) => i !== index))} aria-label={`Remove action ${index + 1}`}>
+            <button
+              type="button"
+              onClick={() =>
+                set(
+                  'actions',
+                  draft.actions.filter((_, i) => i !== index),
+                )
+              }
+              aria-label={`Remove action ${index + 1}`}
+            >
               Remove
             </button>
           </div>
         ))}
-        {issue('threshold_actions') && !draft.actions.some((_, i) => issue(`threshold_actions.${i}`)) ? <small className="error">{issue('threshold_actions')}</small> : null}
+        {issue('threshold_actions') && !draft.actions.some((_, i) => issue(`threshold_actions.${i}`)) ? (
+          <small className="error">{issue('threshold_actions')}</small>
+        ) : null}
         <button type="button" onClick={() => set('actions', [...draft.actions, { percent: '100', action: 'block', channels: '' }])}>
           Add action
         </button>
@@ -261,7 +318,8 @@ export function BudgetForm({ budget, onDone }: { readonly budget?: BudgetWire; r
           <input type="checkbox" checked={draft.hardLimit} onChange={(e) => set('hardLimit', e.target.checked)} /> Hard limit — refuse calls past 100%
         </label>
         <label>
-          <input type="checkbox" checked={draft.shadow} onChange={(e) => set('shadow', e.target.checked)} /> Shadow — record what would be blocked, block nothing
+          <input type="checkbox" checked={draft.shadow} onChange={(e) => set('shadow', e.target.checked)} /> Shadow — record what would be blocked, block
+          nothing
         </label>
       </div>
       {unplaced ? <FormError error={save.error} /> : null}

@@ -30,14 +30,22 @@ export function BudgetsPage() {
         ) : null}
       </div>
       <p className="hint">
-        Budgets warn at their thresholds and, with a hard limit or a block action, refuse calls. The grey needle is the forecast for the end of the period at the recent rate.
+        Budgets warn at their thresholds and, with a hard limit or a block action, refuse calls. The grey needle is the forecast for the end of the period at
+        the recent rate.
       </p>
-      {editing !== null ? <BudgetForm key={editing === 'new' ? 'new' : editing.id} {...(editing === 'new' ? {} : { budget: editing })} onDone={() => setEditing(null)} /> : null}
+      {editing !== null ? (
+        <BudgetForm key={editing === 'new' ? 'new' : editing.id} {...(editing === 'new' ? {} : { budget: editing })} onDone={() => setEditing(null)} />
+      ) : null}
       {budgets.isError ? <FormError error={budgets.error} /> : null}
       {budgets.data && budgets.data.data.length === 0 ? <p className="empty card">No budgets yet.</p> : null}
       <ul className="gauges">
         {(budgets.data?.data ?? []).map((budget) => (
-          <BudgetGauge key={budget.id} budget={budget} onEdit={() => setEditing(budget)} mayWrite={canWrite(session, budget.scope.kind === 'team' ? budget.scope.id : undefined)} />
+          <BudgetGauge
+            key={budget.id}
+            budget={budget}
+            onEdit={() => setEditing(budget)}
+            mayWrite={canWrite(session, budget.scope.kind === 'team' ? budget.scope.id : undefined)}
+          />
         ))}
       </ul>
     </section>
@@ -70,7 +78,11 @@ function BudgetGauge({ budget, onEdit, mayWrite }: { budget: BudgetWire; onEdit:
         {budget.shadow ? <span className="tag tag-shadow">shadow</span> : null}
         {isConfig ? <span className="tag">from config</span> : null}
       </div>
-      <Chart option={gaugeOption({ percent: p.percent, forecastPercent, thresholds })} height={170} label={`${budget.name}: ${formatPercent(p.percent)} of ${formatUsd(budget.amount_usd)} spent`} />
+      <Chart
+        option={gaugeOption({ percent: p.percent, forecastPercent, thresholds })}
+        height={170}
+        label={`${budget.name}: ${formatPercent(p.percent)} of ${formatUsd(budget.amount_usd)} spent`}
+      />
       <dl className="gauge-figures">
         <div>
           <dt>Spent</dt>
@@ -86,7 +98,9 @@ function BudgetGauge({ budget, onEdit, mayWrite }: { budget: BudgetWire; onEdit:
         </div>
         <div>
           <dt>Runs out</dt>
-          <dd className={p.forecast_exhaustion_at ? 'warn' : undefined}>{p.forecast_exhaustion_at ? formatDateTime(p.forecast_exhaustion_at) : 'not this period'}</dd>
+          <dd className={p.forecast_exhaustion_at ? 'warn' : undefined}>
+            {p.forecast_exhaustion_at ? formatDateTime(p.forecast_exhaustion_at) : 'not this period'}
+          </dd>
         </div>
         <div>
           <dt>Thresholds</dt>

@@ -121,7 +121,11 @@ export function EventsPage() {
               ← Newer
             </button>
             <span>Page {cursors.length + 1}</span>
-            <button type="button" disabled={!page.data?.next_cursor} onClick={() => page.data?.next_cursor && setCursors((c) => [...c, page.data!.next_cursor!])}>
+            <button
+              type="button"
+              disabled={!page.data?.next_cursor}
+              onClick={() => page.data?.next_cursor && setCursors((c) => [...c, page.data!.next_cursor!])}
+            >
               Older →
             </button>
           </nav>
@@ -145,10 +149,18 @@ function EventDetails({ event, onClose }: { event: UsageEventView | null; onClos
     ['API · stream', `${event.endpoint}${event.is_stream ? ' · stream' : ''}`],
     ['Status', `${event.status} (HTTP ${event.http_status}) · ${event.decision}`],
     ['Latency', `${formatCount(event.latency_ms)} ms`],
-    ['Usage source', <strong key="u">{event.usage_source}{event.usage_note ? ` (${event.usage_note.replaceAll('_', ' ')})` : ''}</strong>],
+    [
+      'Usage source',
+      <strong key="u">
+        {event.usage_source}
+        {event.usage_note ? ` (${event.usage_note.replaceAll('_', ' ')})` : ''}
+      </strong>,
+    ],
     ['Price source', <strong key="p">{event.price_source}</strong>],
     ['Recorded by', event.source === 'ingest' ? 'POST /v1/events' : event.source === 'direct' ? 'a settled reservation' : 'the gateway'],
-    ...(event.reported_cost_usd === null ? [] : [['Reported cost', `${formatUsd(event.reported_cost_usd)} (as sent; the cost above is the catalogue's)`] as [string, React.ReactNode]]),
+    ...(event.reported_cost_usd === null
+      ? []
+      : [['Reported cost', `${formatUsd(event.reported_cost_usd)} (as sent; the cost above is the catalogue's)`] as [string, React.ReactNode]]),
   ]
   const tokens = Object.entries(event.tokens).filter(([, n]) => n > 0)
   return (
@@ -169,12 +181,16 @@ function EventDetails({ event, onClose }: { event: UsageEventView | null; onClos
       </dl>
       <h3>Tokens</h3>
       <dl>
-        {tokens.length === 0 ? <dd>none</dd> : tokens.map(([kind, n]) => (
-          <div key={kind}>
-            <dt>{kind.replaceAll('_', ' ')}</dt>
-            <dd>{formatCount(n)}</dd>
-          </div>
-        ))}
+        {tokens.length === 0 ? (
+          <dd>none</dd>
+        ) : (
+          tokens.map(([kind, n]) => (
+            <div key={kind}>
+              <dt>{kind.replaceAll('_', ' ')}</dt>
+              <dd>{formatCount(n)}</dd>
+            </div>
+          ))
+        )}
       </dl>
       {event.cost_breakdown ? <Breakdown breakdown={event.cost_breakdown} /> : null}
     </aside>

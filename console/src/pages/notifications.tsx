@@ -30,6 +30,7 @@ export function NotificationsPage() {
       <p className="hint">
         Who gets which kind on which channel: <Link to="/settings/notification-preferences">notification preferences</Link>.
       </p>
+      {/* biome-ignore lint/a11y/useSemanticElements: a row of toggle buttons, not a form section; a fieldset would bring its own layout */}
       <div className="segmented" role="group" aria-label="Show notifications">
         <button type="button" aria-pressed={!unreadOnly} onClick={() => setUnreadOnly(false)}>
           All
@@ -110,7 +111,9 @@ function Acknowledgement({ notification, pending, onAcknowledge }: { notificatio
   return (
     <>
       <span className="muted small">
-        {notification.escalated_at !== null ? `Escalated ${formatDateTime(notification.escalated_at)}` : `Escalates ${formatDateTime(notification.escalate_at)} unless acknowledged`}
+        {notification.escalated_at !== null
+          ? `Escalated ${formatDateTime(notification.escalated_at)}`
+          : `Escalates ${formatDateTime(notification.escalate_at)} unless acknowledged`}
       </span>
       <button type="button" onClick={onAcknowledge} disabled={pending} aria-label={`Acknowledge: ${notification.title}`}>
         Acknowledge

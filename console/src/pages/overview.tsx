@@ -84,7 +84,12 @@ export function OverviewPage() {
         </div>
         <div className="field">
           <label htmlFor="overview-bucket">Buckets</label>
-          <select id="overview-bucket" value={bucket} onChange={(e) => setView({ bucket: e.target.value })} disabled={rangeDays(filters.range) > HOUR_BUCKET_DAYS_MAX}>
+          <select
+            id="overview-bucket"
+            value={bucket}
+            onChange={(e) => setView({ bucket: e.target.value })}
+            disabled={rangeDays(filters.range) > HOUR_BUCKET_DAYS_MAX}
+          >
             <option value="hour">Hours</option>
             <option value="day">Days</option>
           </select>
@@ -102,7 +107,11 @@ export function OverviewPage() {
         <div className={spikes.length > 0 ? 'kpi kpi-alert' : 'kpi'} data-testid="kpi-spikes">
           <span className="kpi-label">Spike window</span>
           <span className="kpi-value">{report.data ? (spikes.length === 0 ? 'None' : `${spikes.length} h`) : '…'}</span>
-          <span className="kpi-note">{peak ? `peak ${formatUsd(peak.cost_usd)} at ${formatDateTime(peak.bucket_start)} (avg ${formatUsd(peak.trailing_mean_usd)}/h before)` : 'no hour ≥ 3× its trailing day'}</span>
+          <span className="kpi-note">
+            {peak
+              ? `peak ${formatUsd(peak.cost_usd)} at ${formatDateTime(peak.bucket_start)} (avg ${formatUsd(peak.trailing_mean_usd)}/h before)`
+              : 'no hour ≥ 3× its trailing day'}
+          </span>
         </div>
         <div className={atRisk.length > 0 ? 'kpi kpi-warn' : 'kpi'} data-testid="kpi-budgets">
           <span className="kpi-label">Budgets at risk</span>
@@ -118,19 +127,26 @@ export function OverviewPage() {
         ) : (
           <div className="chart-placeholder" style={{ height: 320 }} />
         )}
-        <p className="hint">
-          Shaded: the spike window — hours whose spend is at least 3× the average of the 24 hours before and at least $1.
-        </p>
+        <p className="hint">Shaded: the spike window — hours whose spend is at least 3× the average of the 24 hours before and at least $1.</p>
       </div>
 
       <div className="grid-2">
         <div className="card">
           <h2>Breakdown</h2>
-          <DataTable data={rows} columns={columns} caption={`Spend by ${DIMENSION_LABELS[dimension]}`} initialSort={[{ id: 'cost_usd', desc: true }]} testId="breakdown-table" />
+          <DataTable
+            data={rows}
+            columns={columns}
+            caption={`Spend by ${DIMENSION_LABELS[dimension]}`}
+            initialSort={[{ id: 'cost_usd', desc: true }]}
+            testId="breakdown-table"
+          />
         </div>
         <div className="card">
           <h2>
-            Budget posture <Link to="/usage/budgets" className="small">all budgets →</Link>
+            Budget posture{' '}
+            <Link to="/usage/budgets" className="small">
+              all budgets →
+            </Link>
           </h2>
           {budgets.isError ? <FormError error={budgets.error} /> : null}
           <BudgetPosture budgets={budgets.data?.data ?? []} />
@@ -141,7 +157,12 @@ export function OverviewPage() {
 }
 
 function BudgetPosture({ budgets }: { readonly budgets: readonly BudgetWire[] }) {
-  if (budgets.length === 0) return <p className="empty">No budgets yet. <Link to="/usage/budgets">Create one</Link>.</p>
+  if (budgets.length === 0)
+    return (
+      <p className="empty">
+        No budgets yet. <Link to="/usage/budgets">Create one</Link>.
+      </p>
+    )
   const sorted = [...budgets].sort((a, b) => b.posture.percent - a.posture.percent)
   return (
     <ul className="posture" data-testid="budget-posture">
@@ -155,7 +176,15 @@ function BudgetPosture({ budgets }: { readonly budgets: readonly BudgetWire[] })
                 {b.scope.kind}:{b.scope.id} · {b.period}
               </span>
             </div>
-            <meter min={0} max={100} low={Math.min(...b.alert_thresholds, 80)} high={95} optimum={0} value={Math.min(b.posture.percent, 100)} aria-label={`${b.name}: ${formatPercent(b.posture.percent)} spent`} />
+            <meter
+              min={0}
+              max={100}
+              low={Math.min(...b.alert_thresholds, 80)}
+              high={95}
+              optimum={0}
+              value={Math.min(b.posture.percent, 100)}
+              aria-label={`${b.name}: ${formatPercent(b.posture.percent)} spent`}
+            />
             <div className="posture-figures">
               <span>
                 <strong>{formatPercent(b.posture.percent)}</strong> · {formatUsd(b.posture.spend_usd)} of {formatUsd(b.amount_usd)}

@@ -7,7 +7,12 @@
  */
 import { useState, type FormEvent } from 'react'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
-import { NOTIFICATION_TYPE_NAMES, type NotificationPreferenceView, type NotificationPreferencesList, type NotificationTypeName } from '../../../src/api/contract/wire'
+import {
+  NOTIFICATION_TYPE_NAMES,
+  type NotificationPreferenceView,
+  type NotificationPreferencesList,
+  type NotificationTypeName,
+} from '../../../src/api/contract/wire'
 import { ApiError, api, get } from '../api'
 import { Field, FormError } from '../components/field'
 import { formatDateTime } from '../format'
@@ -43,8 +48,9 @@ export function PreferencesPage() {
         ) : null}
       </div>
       <p className="hint">
-        Configured channels: {channels.length === 0 ? 'none — notifications reach the in-app inbox only' : channels.map((c) => `${c.id} (${c.type})`).join(', ')}. The inbox always gets every
-        notification. A channel no preference mentions gets every type its budgets send.
+        Configured channels:{' '}
+        {channels.length === 0 ? 'none — notifications reach the in-app inbox only' : channels.map((c) => `${c.id} (${c.type})`).join(', ')}. The inbox always
+        gets every notification. A channel no preference mentions gets every type its budgets send.
       </p>
       {prefs.isError ? <FormError error={prefs.error} /> : null}
       {editing !== null ? (

@@ -202,6 +202,7 @@ function ReplayReportView({ job }: { readonly job: ReplayJobView }) {
         {firings.length === 0 ? <p className="empty">No threshold would have fired.</p> : null}
         <ul className="firings">
           {firings.map((f, i) => (
+            // biome-ignore lint/suspicious/noArrayIndexKey: the list is replaced whole with each report; firings have no id
             <li key={i}>
               <strong>{f.scope}</strong> · {f.kind === 'blocked' ? 'first refusal' : `${f.threshold_percent}%`} ({f.action ?? 'alert'}) · {formatDateTime(f.at)}
             </li>

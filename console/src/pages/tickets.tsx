@@ -32,7 +32,11 @@ export function TicketsPage() {
   return (
     <section aria-labelledby="tickets-title">
       <h1 id="tickets-title">Cost tickets</h1>
-      <p className="hint">A call no wallet in its cascade can pay is refused with a ticket. Consumers set to hold keep the request open until an owner decides or the hold times out.</p>
+      <p className="hint">
+        A call no wallet in its cascade can pay is refused with a ticket. Consumers set to hold keep the request open until an owner decides or the hold times
+        out.
+      </p>
+      {/* biome-ignore lint/a11y/useSemanticElements: a row of toggle buttons, not a form section; a fieldset would bring its own layout */}
       <div className="segmented" role="group" aria-label="Show tickets">
         {FILTERS.map((f) => (
           <button key={f.label} type="button" aria-pressed={status === f.value} onClick={() => setStatus(f.value)}>
@@ -41,7 +45,9 @@ export function TicketsPage() {
         ))}
       </div>
       {tickets.isError ? <FormError error={tickets.error} /> : null}
-      {tickets.data && tickets.data.data.length === 0 ? <p className="card empty">No {status === '' ? '' : FILTERS.find((f) => f.value === status)?.label.toLowerCase()} tickets.</p> : null}
+      {tickets.data && tickets.data.data.length === 0 ? (
+        <p className="card empty">No {status === '' ? '' : FILTERS.find((f) => f.value === status)?.label.toLowerCase()} tickets.</p>
+      ) : null}
       <ul className="tickets">
         {(tickets.data?.data ?? []).map((ticket) => (
           <TicketCard key={ticket.id} ticket={ticket} />
@@ -130,7 +136,9 @@ function TicketCard({ ticket }: { ticket: TicketView }) {
       {mayResolve ? (
         <form className="ticket-actions" onSubmit={(e) => e.preventDefault()}>
           <Field label="Top-up (USD, optional)" error={error?.issueAt('amount')} hint={`Empty: grant the estimate, ${formatUsd(ticket.estimate_usd)}.`}>
-            {(p) => <input {...p} inputMode="decimal" value={amount} onChange={(e) => setAmount(e.target.value)} placeholder={String(ticket.estimate_usd ?? '')} />}
+            {(p) => (
+              <input {...p} inputMode="decimal" value={amount} onChange={(e) => setAmount(e.target.value)} placeholder={String(ticket.estimate_usd ?? '')} />
+            )}
           </Field>
           <Field label="Note (optional)" error={error?.issueAt('note')}>
             {(p) => <input {...p} value={note} onChange={(e) => setNote(e.target.value)} />}

@@ -42,7 +42,8 @@ export function TopPage() {
       <h1 id="top-title">Top spenders</h1>
       <FilterBar filters={filters} />
       <p className="hint">
-        Change compares with {formatDate(wireRange(previous).from)} – {formatDate(new Date(Date.parse(wireRange(previous).to) - 1).toISOString())}, the window of the same length before.
+        Change compares with {formatDate(wireRange(previous).from)} – {formatDate(new Date(Date.parse(wireRange(previous).to) - 1).toISOString())}, the window
+        of the same length before.
       </p>
       <div className="stack">
         {SECTIONS.map((section) => (
@@ -103,7 +104,13 @@ function TopSection({ filters, by, title, label }: { filters: UsageFilters; by: 
     <div className="card" data-testid={`top-${by}`}>
       <h2>{title}</h2>
       {error ? <FormError error={error} /> : null}
-      <DataTable data={rows} columns={columns} caption={title} initialSort={[{ id: 'spend', desc: true }]} empty={current.isPending ? 'Loading…' : 'No spend in this range.'} />
+      <DataTable
+        data={rows}
+        columns={columns}
+        caption={title}
+        initialSort={[{ id: 'spend', desc: true }]}
+        empty={current.isPending ? 'Loading…' : 'No spend in this range.'}
+      />
     </div>
   )
 }

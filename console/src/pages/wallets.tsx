@@ -43,7 +43,10 @@ const entryColumns = [
     cell: (c) => <span className={(c.getValue() ?? 0) < 0 ? 'down' : 'up'}>{formatUsd(c.getValue())}</span>,
     meta: { numeric: true },
   }),
-  entryColumn.accessor('description', { header: 'Note', cell: (c) => c.getValue() ?? (c.row.original.reservation_id ? <code>{c.row.original.reservation_id}</code> : '') }),
+  entryColumn.accessor('description', {
+    header: 'Note',
+    cell: (c) => c.getValue() ?? (c.row.original.reservation_id ? <code>{c.row.original.reservation_id}</code> : ''),
+  }),
 ]
 
 export function WalletsPage() {
@@ -56,7 +59,9 @@ export function WalletsPage() {
   return (
     <section aria-labelledby="wallets-title">
       <h1 id="wallets-title">Wallets</h1>
-      <p className="hint">Wallets are the hard control: a call reserves its worst case against the first wallet in its cascade that can cover it, user → team → org.</p>
+      <p className="hint">
+        Wallets are the hard control: a call reserves its worst case against the first wallet in its cascade that can cover it, user → team → org.
+      </p>
       {wallets.isError ? <FormError error={wallets.error} /> : null}
       <div className="card">
         <h2>Balances</h2>
@@ -119,7 +124,10 @@ function Cascade({ wallets }: { wallets: readonly WalletView[] }) {
           </li>
         ))}
       </ol>
-      <p className="hint">A call from this team tries the wallet of the user it names (one of this team&apos;s user wallets), then the team&apos;s, then the org&apos;s; the first that can cover its worst case pays.</p>
+      <p className="hint">
+        A call from this team tries the wallet of the user it names (one of this team&apos;s user wallets), then the team&apos;s, then the org&apos;s; the first
+        that can cover its worst case pays.
+      </p>
     </div>
   )
 }
@@ -169,7 +177,14 @@ function AllocateForm() {
         </Field>
         {kind === 'org' ? null : (
           <Field label={kind === 'team' ? 'Team id' : 'User id'} error={error?.issueAt(`${kind}_id`)}>
-            {(p) => <input {...p} value={kind === 'team' && teamLocked ? (session.team_id ?? '') : id} readOnly={kind === 'team' && teamLocked} onChange={(e) => setId(e.target.value)} />}
+            {(p) => (
+              <input
+                {...p}
+                value={kind === 'team' && teamLocked ? (session.team_id ?? '') : id}
+                readOnly={kind === 'team' && teamLocked}
+                onChange={(e) => setId(e.target.value)}
+              />
+            )}
           </Field>
         )}
         {kind === 'user' ? (
@@ -204,7 +219,7 @@ function Ledger({ wallet, onClose }: { wallet: WalletView; onClose: () => void }
     refetchInterval: 10_000,
   })
   return (
-    <div className="card" aria-labelledby="ledger-title" data-testid="ledger">
+    <section className="card" aria-labelledby="ledger-title" data-testid="ledger">
       <div className="details-head">
         <h2 id="ledger-title">Ledger of {wallet.scope}</h2>
         <button type="button" onClick={onClose} aria-label="Close the ledger">
@@ -212,7 +227,12 @@ function Ledger({ wallet, onClose }: { wallet: WalletView; onClose: () => void }
         </button>
       </div>
       {ledger.isError ? <FormError error={ledger.error} /> : null}
-      <DataTable data={ledger.data?.data ?? []} columns={entryColumns} caption={`Ledger entries of ${wallet.scope}, newest first`} empty={ledger.isPending ? 'Loading…' : 'No entries.'} />
-    </div>
+      <DataTable
+        data={ledger.data?.data ?? []}
+        columns={entryColumns}
+        caption={`Ledger entries of ${wallet.scope}, newest first`}
+        empty={ledger.isPending ? 'Loading…' : 'No entries.'}
+      />
+    </section>
   )
 }

@@ -27,7 +27,12 @@ describe('addAnswer', () => {
 
 describe('renderSummary', () => {
   it('lists at most 50 rejections and says how many more --json has', () => {
-    const summary = { ...aSummary(), events: 60, rejected: 60, rejections: Array.from({ length: 60 }, (_, i) => ({ line: i + 1, code: 'invalid_request', message: 'bad', field: null })) }
+    const summary = {
+      ...aSummary(),
+      events: 60,
+      rejected: 60,
+      rejections: Array.from({ length: 60 }, (_, i) => ({ line: i + 1, code: 'invalid_request', message: 'bad', field: null })),
+    }
     const lines = renderSummary(summary).split('\n')
     expect(lines[0]).toBe('Sent 60 events from may.ndjson: 0 created, 0 duplicates, 60 rejected')
     expect(lines.filter((l) => l.startsWith('  line '))).toHaveLength(50)

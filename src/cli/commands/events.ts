@@ -79,14 +79,19 @@ export function registerEventCommands(program: Command): void {
         }
       } catch (error) {
         progress.stop()
-        if (sent > 0) ctx.output.say(`Stopped after ${sent} of ${plural(total, 'event')} (${summary.created} created, ${plural(summary.duplicates, 'duplicate')}, ${summary.rejected} rejected). Sending the file again is safe: accepted events come back as duplicates.`)
+        if (sent > 0)
+          ctx.output.say(
+            `Stopped after ${sent} of ${plural(total, 'event')} (${summary.created} created, ${plural(summary.duplicates, 'duplicate')}, ${summary.rejected} rejected). Sending the file again is safe: accepted events come back as duplicates.`,
+          )
         throw error
       }
       progress.stop()
       ctx.output.result(summary, () => renderSummary(summary))
       if (summary.rejected > 0) {
         const lines = summary.rejections.slice(0, 10).map((r) => r.line)
-        throw new RejectedEventsError(`${summary.rejected} of ${plural(total, 'event')} ${summary.rejected === 1 ? 'was' : 'were'} rejected (line${lines.length > 1 ? 's' : ''} ${lines.join(', ')}${summary.rejected > lines.length ? ', …' : ''})`)
+        throw new RejectedEventsError(
+          `${summary.rejected} of ${plural(total, 'event')} ${summary.rejected === 1 ? 'was' : 'were'} rejected (line${lines.length > 1 ? 's' : ''} ${lines.join(', ')}${summary.rejected > lines.length ? ', …' : ''})`,
+        )
       }
     })
 }
@@ -144,7 +149,9 @@ export function addAnswer(summary: SendSummary, answer: EventBatchAnswer, lines:
 }
 
 export function renderSummary(summary: SendSummary): string {
-  const lines = [`Sent ${plural(summary.events, 'event')} from ${summary.file}: ${summary.created} created, ${plural(summary.duplicates, 'duplicate')}, ${summary.rejected} rejected`]
+  const lines = [
+    `Sent ${plural(summary.events, 'event')} from ${summary.file}: ${summary.created} created, ${plural(summary.duplicates, 'duplicate')}, ${summary.rejected} rejected`,
+  ]
   if (summary.rejections.length > 0) {
     lines.push('Rejected:')
     for (const r of summary.rejections.slice(0, REJECTIONS_SHOWN_MAX)) {
@@ -182,6 +189,7 @@ function parseEvent(file: string, line: number, text: string): unknown {
   } catch (error) {
     throw new UsageError(`${file}:${line}: not valid JSON (${(error as Error).message}); nothing was sent`)
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError(`${file}:${line}: expected a JSON object (one event per line); nothing was sent`)
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new UsageError(`${file}:${line}: expected a JSON object (one event per line); nothing was sent`)
   return value
 }

@@ -76,7 +76,10 @@ export function registerExportJobCommands(program: Command): void {
       const finished = await followJob(client, created)
       if (finished.status === 'failed') throw new ExportFailedError(`export ${finished.id} failed: ${errorText(finished.error)}`)
       const { file, bytes } = await client.download(downloadPath(finished.id), (suggested) => flags.out ?? suggested ?? defaultFileName(finished))
-      ctx.output.result({ ...finished, file, bytes }, () => `Export ${finished.id} completed: ${plural(finished.rows_written, 'row')}, ${plural(bytes, 'byte')} written to ${file}`)
+      ctx.output.result(
+        { ...finished, file, bytes },
+        () => `Export ${finished.id} completed: ${plural(finished.rows_written, 'row')}, ${plural(bytes, 'byte')} written to ${file}`,
+      )
     })
 
   withSharedOptions(jobs.command('list'))
@@ -107,7 +110,8 @@ async function downloadJob(ctx: CliContext, id: string, out: string | undefined)
   const client = ctx.admin()
   await writableFolderOf(out ?? 'export')
   const job = await client.json<ExportJobView>('GET', `/v1/export-jobs/${encodeURIComponent(id)}`)
-  if (job.status !== 'completed') throw new ExportFailedError(`export ${job.id} is ${job.status}${job.status === 'failed' ? `: ${errorText(job.error)}` : ', not completed yet'}`)
+  if (job.status !== 'completed')
+    throw new ExportFailedError(`export ${job.id} is ${job.status}${job.status === 'failed' ? `: ${errorText(job.error)}` : ', not completed yet'}`)
   const { file, bytes } = await client.download(downloadPath(job.id), (suggested) => out ?? suggested ?? defaultFileName(job))
   ctx.output.result({ ...job, file, bytes }, () => `${plural(bytes, 'byte')} written to ${file}`)
 }
@@ -181,7 +185,10 @@ function jobDetails(job: ExportJobView): string {
   return renderFields([
     ['id', job.id],
     ['status', job.status],
-    ['what', `${job.type} as ${job.format}, ${timeText(job.date_from)} → ${timeText(job.date_to)}${job.scope?.team_id ? `, team ${job.scope.team_id}` : ''}${job.scope?.user_id ? `, user ${job.scope.user_id}` : ''}`],
+    [
+      'what',
+      `${job.type} as ${job.format}, ${timeText(job.date_from)} → ${timeText(job.date_to)}${job.scope?.team_id ? `, team ${job.scope.team_id}` : ''}${job.scope?.user_id ? `, user ${job.scope.user_id}` : ''}`,
+    ],
     ['progress', `${Math.round(job.progress * 100)}% (${rowsText(job)})`],
     ['file', job.status === 'completed' ? `${plural(job.bytes ?? 0, 'byte')}; tollgate export-jobs download ${job.id}` : '-'],
     ['error', job.error === null ? '-' : errorText(job.error)],

@@ -77,7 +77,6 @@ export function registerKeyCommands(program: Command): void {
       const revoked = await ctx.admin().json<KeyView>('DELETE', `/v1/keys/${encodeURIComponent(id)}`)
       ctx.output.result(revoked, () => `Revoked consumer key ${revoked.name} (${revoked.id}, ${revoked.prefix}…) at ${timeText(revoked.revoked_at)}`)
     })
-
 }
 
 const KEY_COLUMNS: Column<KeyView>[] = [

@@ -35,7 +35,11 @@ interface BudgetFlags {
 }
 
 export function registerSpendCommands(program: Command): void {
-  const budget = program.command('spend').description('Spend controls').command('budget').description('Budgets: spend limits per period that notify, degrade or block')
+  const budget = program
+    .command('spend')
+    .description('Spend controls')
+    .command('budget')
+    .description('Budgets: spend limits per period that notify, degrade or block')
 
   withSharedOptions(budgetFlags(budget.command('create'), 'create'))
     .description('Create a budget (with no --scope it covers your whole org)')
@@ -50,7 +54,9 @@ export function registerSpendCommands(program: Command): void {
     .action(async (_flags: unknown, command: Command) => {
       const ctx = contextOf(command)
       const page = await ctx.admin().json<{ data: BudgetWithPosture[] }>('GET', '/v1/billing/budgets')
-      ctx.output.result(page, () => renderTable(page.data, BUDGET_COLUMNS, 'No budgets yet. Create one with: tollgate spend budget create --name NAME --limit USD --period monthly'))
+      ctx.output.result(page, () =>
+        renderTable(page.data, BUDGET_COLUMNS, 'No budgets yet. Create one with: tollgate spend budget create --name NAME --limit USD --period monthly'),
+      )
     })
 
   withSharedOptions(budget.command('show').argument('<id>', 'budget id (bud_…)'))
@@ -66,7 +72,10 @@ export function registerSpendCommands(program: Command): void {
     .action(async (id: string, flags: BudgetFlags, command: Command) => {
       const ctx = contextOf(command)
       const body = budgetBody(flags)
-      if (Object.keys(body).length === 0) throw new UsageError('spend budget update: nothing to change; give at least one of --name, --limit, --period, --scope [--team], --timezone, --thresholds, --hard/--no-hard')
+      if (Object.keys(body).length === 0)
+        throw new UsageError(
+          'spend budget update: nothing to change; give at least one of --name, --limit, --period, --scope [--team], --timezone, --thresholds, --hard/--no-hard',
+        )
       const updated = await ctx.admin().json<BudgetWithPosture>('PATCH', `/v1/billing/budgets/${encodeURIComponent(id)}`, { body })
       ctx.output.result(updated, () => `Updated budget ${updated.id}\n${budgetDetails(updated)}`)
     })

@@ -38,7 +38,9 @@ export function registerTicketCommands(program: Command): void {
     .action(async (flags: { status?: string }, command: Command) => {
       const ctx = contextOf(command)
       const page = await ctx.admin().json<{ data: TicketView[] }>('GET', '/v1/cost-tickets', { query: { status: flags.status } })
-      ctx.output.result(page, () => renderTable(page.data, TICKET_COLUMNS, flags.status === undefined ? 'No cost tickets.' : `No ${flags.status} cost tickets.`))
+      ctx.output.result(page, () =>
+        renderTable(page.data, TICKET_COLUMNS, flags.status === undefined ? 'No cost tickets.' : `No ${flags.status} cost tickets.`),
+      )
     })
 
   withSharedOptions(tickets.command('approve').argument('<id>', 'ticket id (ct_…)'))
@@ -80,7 +82,10 @@ function ticketDetails(t: TicketView): string {
     ['ticket', t.id],
     ['status', t.status],
     ['scope', t.scope],
-    ['refused call', `${t.request_id} (${t.consumer}, ${t.model}, estimate ${usdText(t.estimate_usd)} USD)${(t.refused_count ?? 1) > 1 ? `, ${t.refused_count} refusals` : ''}`],
+    [
+      'refused call',
+      `${t.request_id} (${t.consumer}, ${t.model}, estimate ${usdText(t.estimate_usd)} USD)${(t.refused_count ?? 1) > 1 ? `, ${t.refused_count} refusals` : ''}`,
+    ],
     ['granted', t.grant_usd === null ? '-' : `${usdText(t.grant_usd)} USD`],
     ['note', t.note],
     ['resolved', t.resolved_at === null ? '-' : `${timeText(t.resolved_at)} by ${t.resolved_by ?? '-'}`],

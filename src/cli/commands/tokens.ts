@@ -32,7 +32,9 @@ export function registerTokenCommands(program: Command): void {
       if (flags.role === 'team_admin' && flags.team === undefined) throw new UsageError('tokens create: a team_admin token needs --team ID')
       const ctx = contextOf(command)
       const body = { name: flags.name, role: flags.role, ...(flags.team !== undefined && { team_id: flags.team }) }
-      const created = await ctx.admin().json<{ id: string; token: string; name?: string; role: string; team_id: string | null }>('POST', '/v1/admin-tokens', { body })
+      const created = await ctx
+        .admin()
+        .json<{ id: string; token: string; name?: string; role: string; team_id: string | null }>('POST', '/v1/admin-tokens', { body })
       ctx.output.result(created, () =>
         [
           `Created ${created.role} token ${created.id}${created.team_id === null ? '' : ` for team ${created.team_id}`}`,
@@ -55,7 +57,13 @@ export function registerTokenCommands(program: Command): void {
     .action(async (id: string, _flags: unknown, command: Command) => {
       const ctx = contextOf(command)
       const revoked = await ctx.admin().json<TokenView>('DELETE', `/v1/admin-tokens/${encodeURIComponent(id)}`)
-      ctx.output.result(revoked, () => renderFields([['revoked', `${revoked.name} (${revoked.id}, ${revoked.prefix}…)`], ['role', revoked.role], ['at', timeText(revoked.revoked_at)]]))
+      ctx.output.result(revoked, () =>
+        renderFields([
+          ['revoked', `${revoked.name} (${revoked.id}, ${revoked.prefix}…)`],
+          ['role', revoked.role],
+          ['at', timeText(revoked.revoked_at)],
+        ]),
+      )
     })
 }
 

@@ -83,11 +83,15 @@ function renderUsage(report: UsageReport, withSeries: boolean): string {
     `Total: ${plural(report.totals.requests, 'request')}, ${usdText(report.totals.cost_usd)} USD, ${report.totals.input_tokens} input + ${report.totals.output_tokens} output tokens`,
   ]
   if (report.group_by.length > 0) {
-    const keyColumns = report.group_by.map((dim): Column<UsageReport['groups'][number]> => ({ header: dim.toUpperCase(), value: (g) => g.key[dim] ?? '(none)' }))
+    const keyColumns = report.group_by.map(
+      (dim): Column<UsageReport['groups'][number]> => ({ header: dim.toUpperCase(), value: (g) => g.key[dim] ?? '(none)' }),
+    )
     lines.push('', renderTable(report.groups, [...keyColumns, ...totalsColumns()], 'No usage in this range.'))
   }
   if (withSeries) {
-    const keyColumns = report.group_by.map((dim): Column<UsageReport['series'][number]> => ({ header: dim.toUpperCase(), value: (p) => p.key[dim] ?? '(none)' }))
+    const keyColumns = report.group_by.map(
+      (dim): Column<UsageReport['series'][number]> => ({ header: dim.toUpperCase(), value: (p) => p.key[dim] ?? '(none)' }),
+    )
     const bucket: Column<UsageReport['series'][number]> = { header: report.bucket.toUpperCase(), value: (p) => timeText(p.bucket_start) }
     lines.push('', renderTable(report.series, [bucket, ...keyColumns, ...totalsColumns()], 'No usage in this range.'))
   }

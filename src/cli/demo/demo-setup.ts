@@ -31,16 +31,37 @@ export const DEMO_BUDGETS: readonly DemoBudget[] = [
     name: 'Support weekly',
     targetShare: 0.6,
     pushed: true,
-    body: { scope: { kind: 'team', id: 'support' }, period: 'weekly', alert_thresholds: [50, 80], threshold_actions: [{ threshold_percent: 80, action: 'degrade' }] },
+    body: {
+      scope: { kind: 'team', id: 'support' },
+      period: 'weekly',
+      alert_thresholds: [50, 80],
+      threshold_actions: [{ threshold_percent: 80, action: 'degrade' }],
+    },
   },
   {
     name: 'Summarize shadow cap',
     targetShare: 0.9,
     pushed: true,
-    body: { scope: { kind: 'endpoint', id: 'search.summarize' }, period: 'daily', shadow: true, alert_thresholds: [80], threshold_actions: [{ threshold_percent: 100, action: 'block' }] },
+    body: {
+      scope: { kind: 'endpoint', id: 'search.summarize' },
+      period: 'daily',
+      shadow: true,
+      alert_thresholds: [80],
+      threshold_actions: [{ threshold_percent: 100, action: 'block' }],
+    },
   },
-  { name: 'Research monthly', targetShare: 1.2, pushed: false, body: { scope: { kind: 'team', id: 'research' }, period: 'monthly', alert_thresholds: [50, 80, 95] } },
-  { name: 'Finance quarterly', targetShare: 0.5, pushed: false, body: { scope: { kind: 'team', id: 'finance' }, period: 'quarterly', alert_thresholds: [50, 80, 95] } },
+  {
+    name: 'Research monthly',
+    targetShare: 1.2,
+    pushed: false,
+    body: { scope: { kind: 'team', id: 'research' }, period: 'monthly', alert_thresholds: [50, 80, 95] },
+  },
+  {
+    name: 'Finance quarterly',
+    targetShare: 0.5,
+    pushed: false,
+    body: { scope: { kind: 'team', id: 'finance' }, period: 'quarterly', alert_thresholds: [50, 80, 95] },
+  },
 ]
 
 /** A user wallet in front of its team's, so the cascade has three steps; small, so it runs dry. */

@@ -22,7 +22,19 @@ import { randomBytes } from 'node:crypto'
 import { DemoClock } from './demo-clock.js'
 import { startDemoReceiver } from './demo-receiver.js'
 import { DemoClient, inParallel } from './demo-client.js'
-import { BUDGET_AMOUNT_PARKED_USD, DEMO_BUDGETS, DEMO_PREFERENCE, DEMO_WEBHOOK_SECRET_ENV, type DemoBudget, TEAM_WALLETS, USER_WALLET, amountForShare, demoAdminToken, demoConfigYaml, demoConsumerKeys } from './demo-setup.js'
+import {
+  BUDGET_AMOUNT_PARKED_USD,
+  DEMO_BUDGETS,
+  DEMO_PREFERENCE,
+  DEMO_WEBHOOK_SECRET_ENV,
+  type DemoBudget,
+  TEAM_WALLETS,
+  USER_WALLET,
+  amountForShare,
+  demoAdminToken,
+  demoConfigYaml,
+  demoConsumerKeys,
+} from './demo-setup.js'
 import { DRY_CONSUMER, DRY_TEAM, hourlyCalls, labsCall, seededRandom, type DemoCall } from './scenario.js'
 
 const HOUR_MS = 3_600_000
@@ -129,10 +141,21 @@ async function setUp(client: DemoClient): Promise<Map<string, string>> {
     await client.admin('POST', '/v1/wallets/allocate', { team_id: wallet.team, amount: wallet.usd, currency: 'USD', description: 'demo: opening budget' })
   }
   // A user wallet belongs to a team: calls naming that user through the team's keys pay from it first.
-  await client.admin('POST', '/v1/wallets/allocate', { user_id: USER_WALLET.user, team_id: USER_WALLET.team, amount: USER_WALLET.usd, currency: 'USD', description: 'demo: personal allowance' })
+  await client.admin('POST', '/v1/wallets/allocate', {
+    user_id: USER_WALLET.user,
+    team_id: USER_WALLET.team,
+    amount: USER_WALLET.usd,
+    currency: 'USD',
+    description: 'demo: personal allowance',
+  })
   const ids = new Map<string, string>()
   for (const budget of DEMO_BUDGETS) {
-    const created = await client.admin<{ id: string }>('POST', '/v1/billing/budgets', { name: budget.name, amount_usd: BUDGET_AMOUNT_PARKED_USD, timezone: 'UTC', ...budget.body })
+    const created = await client.admin<{ id: string }>('POST', '/v1/billing/budgets', {
+      name: budget.name,
+      amount_usd: BUDGET_AMOUNT_PARKED_USD,
+      timezone: 'UTC',
+      ...budget.body,
+    })
     ids.set(budget.name, created.id)
   }
   return ids
@@ -159,7 +182,10 @@ async function sendHistory(client: DemoClient, clock: DemoClock, plan: HistoryPl
       const slotCalls = calls.filter((_, i) => i % SLOTS_PER_HOUR === slot)
       if (slotCalls.length === 0) continue
       clock.travelTo(hourStartMs + (slot * HOUR_MS) / SLOTS_PER_HOUR + Math.floor(plan.random() * (HOUR_MS / SLOTS_PER_HOUR / 2)))
-      await inParallel(slotCalls.map((call) => () => client.chat(call)), PARALLEL_CALLS)
+      await inParallel(
+        slotCalls.map((call) => () => client.chat(call)),
+        PARALLEL_CALLS,
+      )
       sent += slotCalls.length
     }
     const tenth = Math.floor(((hour + 1) / hours) * 10)
@@ -195,9 +221,24 @@ async function setBudgetAmounts(client: DemoClient, ids: ReadonlyMap<string, str
 async function pushBudgets(client: DemoClient, ids: ReadonlyMap<string, string>, random: () => number, tick: () => void): Promise<number> {
   const base = { user: 'ben', agent: undefined, promptChars: 0 }
   const pushes: Array<{ budget: string; percent: number; extra: number; call: DemoCall }> = [
-    { budget: 'Summarize shadow cap', percent: 102, extra: 0, call: { ...base, user: 'chen', consumer: 'growth-web', endpoint: 'search.summarize', promptVersion: 'summarize_v4', model: 'gpt-4o' } },
-    { budget: 'Support weekly', percent: 85, extra: 3, call: { ...base, user: 'fay', consumer: 'support-desk', endpoint: 'reply.draft', promptVersion: 'draft_v2', model: 'gpt-4o' } },
-    { budget: 'Growth daily', percent: 96, extra: 0, call: { ...base, consumer: 'growth-web', endpoint: 'chat.reply', promptVersion: 'reply_v7', model: 'gpt-4o' } },
+    {
+      budget: 'Summarize shadow cap',
+      percent: 102,
+      extra: 0,
+      call: { ...base, user: 'chen', consumer: 'growth-web', endpoint: 'search.summarize', promptVersion: 'summarize_v4', model: 'gpt-4o' },
+    },
+    {
+      budget: 'Support weekly',
+      percent: 85,
+      extra: 3,
+      call: { ...base, user: 'fay', consumer: 'support-desk', endpoint: 'reply.draft', promptVersion: 'draft_v2', model: 'gpt-4o' },
+    },
+    {
+      budget: 'Growth daily',
+      percent: 96,
+      extra: 0,
+      call: { ...base, consumer: 'growth-web', endpoint: 'chat.reply', promptVersion: 'reply_v7', model: 'gpt-4o' },
+    },
   ]
   let sent = 0
   for (const push of pushes) {
@@ -248,7 +289,12 @@ export function promptCharsForShare(amountUsd: number, share: number): number {
  * owner approves). A held request that times out is followed by a new one, a bounded number of times.
  */
 async function runWalletDry(client: DemoClient, random: () => number, announce: (line: string) => void): Promise<{ heldRequest: Promise<number> }> {
-  await client.admin('POST', '/v1/wallets/allocate', { team_id: DRY_TEAM.id, amount: DRY_TEAM.walletUsd, currency: 'USD', description: 'demo: a few cents for the notebook' })
+  await client.admin('POST', '/v1/wallets/allocate', {
+    team_id: DRY_TEAM.id,
+    amount: DRY_TEAM.walletUsd,
+    currency: 'USD',
+    description: 'demo: a few cents for the notebook',
+  })
   for (let i = 0; i < 50; i++) {
     const call = client.chat(labsCall(random))
     const outcome = await Promise.race([call.then((r) => r.status), new Promise<'held'>((resolve) => setTimeout(() => resolve('held'), HELD_AFTER_MS))])
@@ -256,7 +302,14 @@ async function runWalletDry(client: DemoClient, random: () => number, announce: 
     announce(`tollgate demo: the ${DRY_TEAM.id} wallet ran dry; a request from ${DRY_CONSUMER.name} is held on a cost ticket — approve it on /cost-tickets`)
     // A gateway stopped while the request waits ends it without a status: -1, never an unhandled rejection.
     // Wrapped in an object: awaiting a bare promise here would wait for the decision.
-    return { heldRequest: keepHolding(client, call.then((r) => r.status), random, announce).catch(() => -1) }
+    return {
+      heldRequest: keepHolding(
+        client,
+        call.then((r) => r.status),
+        random,
+        announce,
+      ).catch(() => -1),
+    }
   }
   throw new Error('demo: the labs wallet never ran dry')
 }

@@ -30,7 +30,12 @@ describe('hourlyCalls', () => {
   it('uses summarize_v3 before the v4 deploy (4 days ago) and v4 after', () => {
     const random = seededRandom(3)
     const versions = (hoursAgo: number) =>
-      new Set(Array.from({ length: 20 }, () => hourlyCalls(hourStart(hoursAgo), NOW_MS, 3, random)).flat().filter((c) => c.endpoint === 'search.summarize').map((c) => c.promptVersion))
+      new Set(
+        Array.from({ length: 20 }, () => hourlyCalls(hourStart(hoursAgo), NOW_MS, 3, random))
+          .flat()
+          .filter((c) => c.endpoint === 'search.summarize')
+          .map((c) => c.promptVersion),
+      )
     expect(versions(6 * 24)).toEqual(new Set(['summarize_v3']))
     expect(versions(24)).toEqual(new Set(['summarize_v4']))
   })

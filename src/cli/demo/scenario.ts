@@ -83,7 +83,9 @@ export const DEMO_TEAMS: readonly DemoTeam[] = [
     users: ['ivo', 'june'],
     walletUsd: 60,
     consumers: [{ name: 'research-crawler', team: 'research', environment: 'prod', agent: 'crawler' }],
-    endpoints: [{ tag: 'research.crawl', model: 'gpt-4.1-mini', promptChars: 8_000, weight: 1, versions: [{ name: 'crawl_v1', sinceDaysAgo: 60, promptFactor: 1 }] }],
+    endpoints: [
+      { tag: 'research.crawl', model: 'gpt-4.1-mini', promptChars: 8_000, weight: 1, versions: [{ name: 'crawl_v1', sinceDaysAgo: 60, promptFactor: 1 }] },
+    ],
   },
   {
     id: 'finance',
@@ -91,7 +93,9 @@ export const DEMO_TEAMS: readonly DemoTeam[] = [
     users: ['kai'],
     walletUsd: 20,
     consumers: [{ name: 'finance-reports', team: 'finance', environment: 'prod' }],
-    endpoints: [{ tag: 'report.explain', model: 'gpt-4o-mini', promptChars: 4_000, weight: 1, versions: [{ name: 'explain_v1', sinceDaysAgo: 60, promptFactor: 1 }] }],
+    endpoints: [
+      { tag: 'report.explain', model: 'gpt-4o-mini', promptChars: 4_000, weight: 1, versions: [{ name: 'explain_v1', sinceDaysAgo: 60, promptFactor: 1 }] },
+    ],
   },
 ]
 

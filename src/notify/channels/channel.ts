@@ -31,13 +31,13 @@ export interface ChannelTimeouts {
 
 export const CHANNEL_TIMEOUTS_DEFAULT: ChannelTimeouts = { headersTimeoutMs: 10_000, bodyTimeoutMs: 10_000 }
 
-export function createChannelSender(
-  channel: NotificationChannel,
-  timeouts: ChannelTimeouts = CHANNEL_TIMEOUTS_DEFAULT,
-): ChannelSender {
+export function createChannelSender(channel: NotificationChannel, timeouts: ChannelTimeouts = CHANNEL_TIMEOUTS_DEFAULT): ChannelSender {
   switch (channel.type) {
-    case 'webhook': return createWebhookSender(channel, timeouts)
-    case 'slack': return createSlackSender(channel, timeouts)
-    case 'email': return createEmailSender(channel, timeouts)
+    case 'webhook':
+      return createWebhookSender(channel, timeouts)
+    case 'slack':
+      return createSlackSender(channel, timeouts)
+    case 'email':
+      return createEmailSender(channel, timeouts)
   }
 }

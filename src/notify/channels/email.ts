@@ -26,10 +26,7 @@ export function emailContent(notification: Notification): EmailContent {
   return { subject, text, html }
 }
 
-export function createEmailSender(
-  channel: Extract<NotificationChannel, { type: 'email' }>,
-  timeouts: ChannelTimeouts,
-): ChannelSender {
+export function createEmailSender(channel: Extract<NotificationChannel, { type: 'email' }>, timeouts: ChannelTimeouts): ChannelSender {
   // Timeouts passed explicitly: nodemailer waits up to 2 min to connect and 10 min
   // on the socket by default, which would hold an outbox lease far too long.
   const transport = nodemailer.createTransport({

@@ -19,9 +19,7 @@ export interface SlackMessage {
 export function slackMessage(notification: Notification): SlackMessage {
   const title = notificationTitle(notification)
   const lines = notificationLines(notification)
-  const blocks: Record<string, unknown>[] = [
-    { type: 'header', text: { type: 'plain_text', text: title.slice(0, HEADER_CHARS_MAX) } },
-  ]
+  const blocks: Record<string, unknown>[] = [{ type: 'header', text: { type: 'plain_text', text: title.slice(0, HEADER_CHARS_MAX) } }]
   if (lines.length > 0) {
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: lines.join('\n').slice(0, SECTION_CHARS_MAX) } })
   }
@@ -29,10 +27,7 @@ export function slackMessage(notification: Notification): SlackMessage {
   return { text: [title, ...lines].join('\n'), blocks }
 }
 
-export function createSlackSender(
-  channel: Extract<NotificationChannel, { type: 'slack' }>,
-  timeouts: ChannelTimeouts,
-): ChannelSender {
+export function createSlackSender(channel: Extract<NotificationChannel, { type: 'slack' }>, timeouts: ChannelTimeouts): ChannelSender {
   return {
     id: channel.id,
     type: 'slack',

@@ -70,12 +70,7 @@ export function createWebhookSender(
 }
 
 /** POST and require a 2xx; anything else (status, timeout, refused connection) throws. */
-export async function postJson(
-  url: string,
-  rawBody: string,
-  headers: Record<string, string>,
-  timeouts: ChannelTimeouts,
-): Promise<void> {
+export async function postJson(url: string, rawBody: string, headers: Record<string, string>, timeouts: ChannelTimeouts): Promise<void> {
   // Explicit timeouts: undici's defaults are five minutes, far too long to hold a
   // lease on an outbox item for a receiver that hangs.
   const response = await request(url, {

@@ -31,7 +31,8 @@ describe('anthropicUsageFromBody', () => {
       usage: {
         inputTokens: 21 + 188086 + 1500,
         cacheReadTokens: 1500,
-        cacheWriteTokens: 188086, cacheWrite1hTokens: 0,
+        cacheWriteTokens: 188086,
+        cacheWrite1hTokens: 0,
         outputTokens: 393,
         reasoningTokens: 0,
         audioInputTokens: 0,
@@ -41,7 +42,16 @@ describe('anthropicUsageFromBody', () => {
   })
 
   it('reads thinking tokens from output_tokens_details as a subset of output', () => {
-    const body = { model: 'claude-opus-4-1', usage: { input_tokens: 10, cache_read_input_tokens: null, cache_creation_input_tokens: null, output_tokens: 500, output_tokens_details: { thinking_tokens: 420 } } }
+    const body = {
+      model: 'claude-opus-4-1',
+      usage: {
+        input_tokens: 10,
+        cache_read_input_tokens: null,
+        cache_creation_input_tokens: null,
+        output_tokens: 500,
+        output_tokens_details: { thinking_tokens: 420 },
+      },
+    }
     expect(anthropicUsageFromBody(body)?.usage).toMatchObject({ inputTokens: 10, cacheReadTokens: 0, outputTokens: 500, reasoningTokens: 420 })
   })
 
@@ -60,7 +70,8 @@ describe('AnthropicStreamUsageTracker', () => {
       usage: {
         inputTokens: 25 + 1000 + 3000,
         cacheReadTokens: 3000,
-        cacheWriteTokens: 1000, cacheWrite1hTokens: 0,
+        cacheWriteTokens: 1000,
+        cacheWrite1hTokens: 0,
         outputTokens: 215,
         reasoningTokens: 0,
         audioInputTokens: 0,
@@ -72,8 +83,14 @@ describe('AnthropicStreamUsageTracker', () => {
 
   it('lets cumulative input counters in message_delta replace those of message_start', () => {
     const tracker = new AnthropicStreamUsageTracker()
-    tracker.onEvent('message_start', '{"type":"message_start","message":{"model":"claude-haiku-4-5","usage":{"input_tokens":100,"cache_read_input_tokens":0,"output_tokens":1}}}')
-    tracker.onEvent('message_delta', '{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"input_tokens":120,"cache_read_input_tokens":null,"output_tokens":9}}')
+    tracker.onEvent(
+      'message_start',
+      '{"type":"message_start","message":{"model":"claude-haiku-4-5","usage":{"input_tokens":100,"cache_read_input_tokens":0,"output_tokens":1}}}',
+    )
+    tracker.onEvent(
+      'message_delta',
+      '{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"input_tokens":120,"cache_read_input_tokens":null,"output_tokens":9}}',
+    )
     expect(tracker.usage()).toMatchObject({ source: 'reported', usage: { inputTokens: 120, outputTokens: 9 } })
   })
 
@@ -98,7 +115,10 @@ describe('AnthropicStreamUsageTracker', () => {
   it('counts tool-use input_json_delta and falls back to the prompt estimate without message_start', () => {
     const tracker = new AnthropicStreamUsageTracker()
     tracker.setPromptTokensEstimate(300)
-    tracker.onEvent('content_block_delta', '{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\\"city\\": \\"Oslo\\"}"}}')
+    tracker.onEvent(
+      'content_block_delta',
+      '{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\\"city\\": \\"Oslo\\"}"}}',
+    )
     expect(tracker.usage()).toMatchObject({ source: 'counted', usage: { inputTokens: 300, outputTokens: countTokens('{"city": "Oslo"}') } })
   })
 

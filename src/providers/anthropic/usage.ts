@@ -121,7 +121,9 @@ export class AnthropicStreamUsageTracker implements StreamUsageTracker {
     // Input never reported (no usage in message_start): counted from the prompt, never taken as 0.
     const inputReported = this.wireUsage?.['input_tokens'] !== undefined
     const base = reported ?? emptyUsage()
-    const usage: Usage = inputReported ? base : { ...base, inputTokens: Math.max(base.inputTokens, base.cacheReadTokens + base.cacheWriteTokens + (this.promptTokensEstimate ?? 0)) }
+    const usage: Usage = inputReported
+      ? base
+      : { ...base, inputTokens: Math.max(base.inputTokens, base.cacheReadTokens + base.cacheWriteTokens + (this.promptTokensEstimate ?? 0)) }
     const outputTokens = Math.max(usage.outputTokens, this.delivered.countTokens() + this.deferred.overflowChars)
     return { usage: { ...usage, outputTokens }, source: 'counted', model: this.model }
   }

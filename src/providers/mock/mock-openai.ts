@@ -102,7 +102,7 @@ export function chatCompletionChunks(plan: MockReplyPlan, id: string, createdS: 
       ...(includeUsage ? { usage: null } : {}),
     })
   const chunks = [chunk({ role: 'assistant', content: '', refusal: null }, null)]
-  plan.words.forEach((word, i) => chunks.push(chunk({ content: i === 0 ? word : ` ${word}` }, null)))
+  for (const [i, word] of plan.words.entries()) chunks.push(chunk({ content: i === 0 ? word : ` ${word}` }, null))
   chunks.push(chunk({}, plan.isTruncated ? 'length' : 'stop'))
   if (includeUsage) {
     chunks.push(

@@ -16,8 +16,26 @@ export const mockReasoningTokensMax = 16
 export const mockCutStreamMarker = '__tollgate_cut_stream__'
 
 const fillerWords = [
-  'every', 'request', 'reserves', 'its', 'worst', 'case', 'before', 'dispatch', 'and', 'settles',
-  'to', 'the', 'actual', 'cost', 'after', 'the', 'reply', 'so', 'budgets', 'hold',
+  'every',
+  'request',
+  'reserves',
+  'its',
+  'worst',
+  'case',
+  'before',
+  'dispatch',
+  'and',
+  'settles',
+  'to',
+  'the',
+  'actual',
+  'cost',
+  'after',
+  'the',
+  'reply',
+  'so',
+  'budgets',
+  'hold',
 ]
 const promptWordsMax = 12
 /** Keys whose string values are structure, not prompt text. */
@@ -110,9 +128,7 @@ export function planMockReply(parts: MockPromptParts): MockReplyPlan {
   const cacheWriteTokens = parts.hasCacheControl ? Math.floor(inputTokens / 4) : 0
 
   const cap = parts.outputTokensCap
-  const reasoningTokens = isReasoningModel(parts.model)
-    ? Math.min(mockReasoningTokensMax, cap === undefined ? mockReasoningTokensMax : Math.floor(cap / 2))
-    : 0
+  const reasoningTokens = isReasoningModel(parts.model) ? Math.min(mockReasoningTokensMax, cap === undefined ? mockReasoningTokensMax : Math.floor(cap / 2)) : 0
   const wordsMax = cap === undefined ? mockReplyWordsMax : Math.min(mockReplyWordsMax, cap - reasoningTokens)
   const lastUserTexts: string[] = []
   collectText(parts.lastUserValue, lastUserTexts)

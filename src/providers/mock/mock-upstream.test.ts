@@ -30,8 +30,17 @@ const prompt = 'Hello there, how much will this request cost?'
 const promptTokens = Math.ceil(prompt.length / 4)
 
 /** POSTs with fetch and feeds the raw SSE bytes through SseParser into `onEvent`. */
-async function rawStream(path: string, body: unknown, headers: Record<string, string>, onEvent: (eventName: string | undefined, data: string) => void): Promise<'complete' | 'cut'> {
-  const response = await fetch(`${mock.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
+async function rawStream(
+  path: string,
+  body: unknown,
+  headers: Record<string, string>,
+  onEvent: (eventName: string | undefined, data: string) => void,
+): Promise<'complete' | 'cut'> {
+  const response = await fetch(`${mock.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  })
   expect(response.status).toBe(200)
   expect(response.headers.get('content-type')).toContain('text/event-stream')
   const parser = new SseParser(onEvent)
@@ -52,7 +61,11 @@ describe('mock upstream: OpenAI chat.completions', () => {
     expect(content.startsWith(`Tollgate mock reply to: ${prompt}`)).toBe(true)
     expect(content.split(' ')).toHaveLength(mockReplyWordsMax)
     expect(completion.choices[0]?.finish_reason).toBe('stop')
-    expect(completion.usage).toMatchObject({ prompt_tokens: promptTokens, completion_tokens: mockReplyWordsMax, total_tokens: promptTokens + mockReplyWordsMax })
+    expect(completion.usage).toMatchObject({
+      prompt_tokens: promptTokens,
+      completion_tokens: mockReplyWordsMax,
+      total_tokens: promptTokens + mockReplyWordsMax,
+    })
     expect(openaiUsageFromBody('chat_completions', completion)?.usage).toMatchObject({ inputTokens: promptTokens, outputTokens: mockReplyWordsMax })
   })
 
@@ -67,7 +80,10 @@ describe('mock upstream: OpenAI chat.completions', () => {
     const completion = await openai.chat.completions.create({
       model: 'o3-mini',
       max_completion_tokens: 30,
-      messages: [{ role: 'system', content: 'You are cached.' }, { role: 'user', content: prompt }],
+      messages: [
+        { role: 'system', content: 'You are cached.' },
+        { role: 'user', content: prompt },
+      ],
     })
     const usage = completion.usage
     expect(usage?.prompt_tokens_details?.cached_tokens).toBeGreaterThan(0)
@@ -76,7 +92,12 @@ describe('mock upstream: OpenAI chat.completions', () => {
   })
 
   it('streams chunks the SDK assembles, with a usage chunk only when include_usage is set', async () => {
-    const withUsage = await openai.chat.completions.create({ model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: prompt }] })
+    const withUsage = await openai.chat.completions.create({
+      model: 'gpt-4o-mini',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: prompt }],
+    })
     let text = ''
     let usage: OpenAI.CompletionUsage | null | undefined
     for await (const chunk of withUsage) {
@@ -100,10 +121,15 @@ describe('mock upstream: OpenAI chat.completions', () => {
   it('gives our tracker the same usage the SDK saw, and flags the injected usage chunk', async () => {
     const tracker = new OpenAIStreamUsageTracker('chat_completions')
     let injected = 0
-    const outcome = await rawStream('/v1/chat/completions', { model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: prompt }] }, { authorization: 'Bearer sk-mock' }, (eventName, data) => {
-      tracker.onEvent(eventName, data)
-      if (tracker.isInjectedUsageChunk(data)) injected += 1
-    })
+    const outcome = await rawStream(
+      '/v1/chat/completions',
+      { model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: prompt }] },
+      { authorization: 'Bearer sk-mock' },
+      (eventName, data) => {
+        tracker.onEvent(eventName, data)
+        if (tracker.isInjectedUsageChunk(data)) injected += 1
+      },
+    )
     expect(outcome).toBe('complete')
     expect(injected).toBe(1)
     expect(tracker.usage()).toMatchObject({ source: 'reported', model: 'gpt-4o-mini', usage: { inputTokens: promptTokens, outputTokens: mockReplyWordsMax } })
@@ -156,7 +182,9 @@ describe('mock upstream: OpenAI responses', () => {
 
   it('gives our tracker the usage of response.completed', async () => {
     const tracker = new OpenAIStreamUsageTracker('responses')
-    await rawStream('/v1/responses', { model: 'gpt-4.1', stream: true, input: prompt }, { authorization: 'Bearer sk-mock' }, (eventName, data) => tracker.onEvent(eventName, data))
+    await rawStream('/v1/responses', { model: 'gpt-4.1', stream: true, input: prompt }, { authorization: 'Bearer sk-mock' }, (eventName, data) =>
+      tracker.onEvent(eventName, data),
+    )
     expect(tracker.usage()).toMatchObject({ source: 'reported', model: 'gpt-4.1', usage: { inputTokens: promptTokens, outputTokens: mockReplyWordsMax } })
   })
 })
@@ -212,12 +240,25 @@ describe('mock upstream: Anthropic messages', () => {
 
   it('gives our tracker the same usage', async () => {
     const tracker = new AnthropicStreamUsageTracker()
-    await rawStream('/v1/messages', { model: 'claude-haiku-4-5', max_tokens: 100, stream: true, messages: [{ role: 'user', content: prompt }] }, { 'x-api-key': 'sk-mock', 'anthropic-version': '2023-06-01' }, (eventName, data) => tracker.onEvent(eventName, data))
-    expect(tracker.usage()).toMatchObject({ source: 'reported', model: 'claude-haiku-4-5', usage: { inputTokens: promptTokens, outputTokens: mockReplyWordsMax } })
+    await rawStream(
+      '/v1/messages',
+      { model: 'claude-haiku-4-5', max_tokens: 100, stream: true, messages: [{ role: 'user', content: prompt }] },
+      { 'x-api-key': 'sk-mock', 'anthropic-version': '2023-06-01' },
+      (eventName, data) => tracker.onEvent(eventName, data),
+    )
+    expect(tracker.usage()).toMatchObject({
+      source: 'reported',
+      model: 'claude-haiku-4-5',
+      usage: { inputTokens: promptTokens, outputTokens: mockReplyWordsMax },
+    })
   })
 
   it('refuses a missing max_tokens with an Anthropic-shaped 400', async () => {
-    const response = await fetch(`${mock.url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'sk-mock', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-haiku-4-5', messages: [] }) })
+    const response = await fetch(`${mock.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': 'sk-mock', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude-haiku-4-5', messages: [] }),
+    })
     expect(response.status).toBe(400)
     expect(await response.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: 'max_tokens: Field required' } })
   })
@@ -236,7 +277,9 @@ describe('mock upstream: auth, failures and recording', () => {
     expect(response.status).toBe(401)
     expect(await response.json()).toMatchObject({ type: 'error', error: { type: 'authentication_error', message: 'x-api-key header is required' } })
     const wrong = new Anthropic({ apiKey: 'sk-wrong', baseURL: mock.url, maxRetries: 0 })
-    const error = await wrong.messages.create({ model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e)
+    const error = await wrong.messages
+      .create({ model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e)
     expect(error).toBeInstanceOf(Anthropic.AuthenticationError)
   })
 
@@ -252,7 +295,9 @@ describe('mock upstream: auth, failures and recording', () => {
 
   it('fails the next N requests as set, then serves again', async () => {
     mock.setFailure({ status: 529, body: { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }, times: 1 })
-    const error = await anthropic.messages.create({ model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e)
+    const error = await anthropic.messages
+      .create({ model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e)
     expect(error).toBeInstanceOf(Anthropic.APIError)
     expect((error as InstanceType<typeof Anthropic.APIError>).status).toBe(529)
     const message = await anthropic.messages.create({ model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })
@@ -298,7 +343,10 @@ describe('mock upstream: paced streams', () => {
 
 describe('mock upstream: scripts', () => {
   it('reports the usage a test chose, in each API’s own shape', async () => {
-    mock.setScript({ usage: { inputTokens: 30_000, cacheReadTokens: 5_000, cacheWriteTokens: 20_000, cacheWrite1hTokens: 15_000, outputTokens: 900 }, times: 1 })
+    mock.setScript({
+      usage: { inputTokens: 30_000, cacheReadTokens: 5_000, cacheWriteTokens: 20_000, cacheWrite1hTokens: 15_000, outputTokens: 900 },
+      times: 1,
+    })
     const message = await anthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 1000, messages: [{ role: 'user', content: prompt }] })
     expect(message.usage).toMatchObject({
       input_tokens: 5_000,
@@ -324,18 +372,32 @@ describe('mock upstream: scripts', () => {
     mock.setScript({ omitUsage: true, times: 2 })
     const completion = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: prompt }] })
     expect(completion.usage).toBeUndefined()
-    const stream = await openai.chat.completions.create({ model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: prompt }] })
+    const stream = await openai.chat.completions.create({
+      model: 'gpt-4o-mini',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: prompt }],
+    })
     const chunks = []
     for await (const chunk of stream) chunks.push(chunk)
     expect(chunks.some((c) => c.usage)).toBe(false)
 
     mock.setScript({ cut: 'body', times: 1 })
-    const cut = await fetch(`${mock.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-mock' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: prompt }] }) })
+    const cut = await fetch(`${mock.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-mock' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: prompt }] }),
+    })
     expect(cut.status).toBe(200)
     await expect(cut.text()).rejects.toThrow()
 
     mock.setScript({ hang: true, times: 1 })
-    const hung = fetch(`${mock.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-mock' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: prompt }] }), signal: AbortSignal.timeout(300) })
+    const hung = fetch(`${mock.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-mock' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: prompt }] }),
+      signal: AbortSignal.timeout(300),
+    })
     await expect(hung).rejects.toThrow(/abort|timeout/i)
   })
 })

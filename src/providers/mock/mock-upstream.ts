@@ -9,13 +9,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import {
-  anthropicErrorBody,
-  anthropicModelsBody,
-  messageBody,
-  messageStreamEvents,
-  planMessagesReply,
-} from './mock-anthropic.js'
+import { anthropicErrorBody, anthropicModelsBody, messageBody, messageStreamEvents, planMessagesReply } from './mock-anthropic.js'
 import {
   chatCompletionBody,
   chatCompletionChunks,
@@ -76,8 +70,7 @@ const requestBodyBytesMax = 32 * 1024 * 1024
 const requestsRecordedMaxDefault = 1000
 
 interface MockState {
-  readonly options: Required<Pick<MockUpstreamOptions, 'latencyMs' | 'streamChunkDelayMs' | 'requestsRecordedMax'>> &
-    Pick<MockUpstreamOptions, 'apiKey'>
+  readonly options: Required<Pick<MockUpstreamOptions, 'latencyMs' | 'streamChunkDelayMs' | 'requestsRecordedMax'>> & Pick<MockUpstreamOptions, 'apiKey'>
   readonly requests: RecordedRequest[]
   readonly ids: MockIds
   failure: MockFailure | undefined
@@ -190,8 +183,7 @@ function serveChat(state: MockState, res: ServerResponse, body: unknown, script:
     return
   }
   const streamOptions = request['stream_options']
-  const includeUsage =
-    typeof streamOptions === 'object' && streamOptions !== null && (streamOptions as Record<string, unknown>)['include_usage'] === true
+  const includeUsage = typeof streamOptions === 'object' && streamOptions !== null && (streamOptions as Record<string, unknown>)['include_usage'] === true
   const blocks = chatCompletionChunks(plan, id, createdS, includeUsage).map((data) => `data: ${data}\n\n`)
   blocks.push('data: [DONE]\n\n')
   sendSse(state, res, blocks, plan, openaiHeaders(state), script?.chunkDelayMs)
@@ -224,14 +216,7 @@ function serveEmbeddings(state: MockState, res: ServerResponse, body: unknown, s
   sendJson(res, 200, reply, openaiHeaders(state), script?.cut === 'body')
 }
 
-function serveMessages(
-  state: MockState,
-  req: IncomingMessage,
-  res: ServerResponse,
-  body: unknown,
-  rawBody: string,
-  script: MockScript | undefined,
-): void {
+function serveMessages(state: MockState, req: IncomingMessage, res: ServerResponse, body: unknown, rawBody: string, script: MockScript | undefined): void {
   if (!isAuthorizedAnthropic(state, req, res)) return
   const headers = anthropicHeaders(state)
   const request = asBody(body)
@@ -339,11 +324,7 @@ function isAuthorizedAnthropic(state: MockState, req: IncomingMessage, res: Serv
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1]
   const key = typeof header === 'string' && header.trim().length > 0 ? header.trim() : (bearer ?? '')
   const message =
-    key.length === 0
-      ? 'x-api-key header is required'
-      : state.options.apiKey !== undefined && key !== state.options.apiKey
-        ? 'invalid x-api-key'
-        : undefined
+    key.length === 0 ? 'x-api-key header is required' : state.options.apiKey !== undefined && key !== state.options.apiKey ? 'invalid x-api-key' : undefined
   if (message === undefined) return true
   const headers = anthropicHeaders(state)
   sendJson(res, 401, anthropicErrorBody('authentication_error', message, headers['request-id']!), headers)

@@ -38,7 +38,8 @@ describe('openaiUsageFromBody', () => {
       usage: {
         inputTokens: 2048,
         cacheReadTokens: 1920,
-        cacheWriteTokens: 0, cacheWrite1hTokens: 0,
+        cacheWriteTokens: 0,
+        cacheWrite1hTokens: 0,
         outputTokens: 300,
         reasoningTokens: 256,
         audioInputTokens: 0,
@@ -59,7 +60,8 @@ describe('openaiUsageFromBody', () => {
       usage: {
         inputTokens: 1536,
         cacheReadTokens: 1024,
-        cacheWriteTokens: 0, cacheWrite1hTokens: 0,
+        cacheWriteTokens: 0,
+        cacheWrite1hTokens: 0,
         outputTokens: 612,
         reasoningTokens: 576,
         audioInputTokens: 0,
@@ -73,7 +75,8 @@ describe('openaiUsageFromBody', () => {
     expect(result?.usage).toEqual({
       inputTokens: 8,
       cacheReadTokens: 0,
-      cacheWriteTokens: 0, cacheWrite1hTokens: 0,
+      cacheWriteTokens: 0,
+      cacheWrite1hTokens: 0,
       outputTokens: 0,
       reasoningTokens: 0,
       audioInputTokens: 0,
@@ -92,7 +95,9 @@ describe('openaiUsageFromBody', () => {
   })
 
   it('raises a total that an openai-compatible upstream reported smaller than its subset', () => {
-    const body = { usage: { prompt_tokens: 10, completion_tokens: 5, prompt_tokens_details: { cached_tokens: 30 }, completion_tokens_details: { reasoning_tokens: 20 } } }
+    const body = {
+      usage: { prompt_tokens: 10, completion_tokens: 5, prompt_tokens_details: { cached_tokens: 30 }, completion_tokens_details: { reasoning_tokens: 20 } },
+    }
     const usage = openaiUsageFromBody('chat_completions', body)?.usage
     expect(usage).toMatchObject({ inputTokens: 30, cacheReadTokens: 30, outputTokens: 20, reasoningTokens: 20 })
   })
@@ -114,16 +119,15 @@ describe('OpenAIStreamUsageTracker: chat.completions', () => {
       usage: {
         inputTokens: 1200,
         cacheReadTokens: 1024,
-        cacheWriteTokens: 0, cacheWrite1hTokens: 0,
+        cacheWriteTokens: 0,
+        cacheWrite1hTokens: 0,
         outputTokens: 14,
         reasoningTokens: 0,
         audioInputTokens: 0,
         audioOutputTokens: 0,
       },
     })
-    expect(seen.filter((event) => event.dropped).map((event) => event.data)).toEqual([
-      expect.stringContaining('"choices":[],"usage":{"prompt_tokens":1200'),
-    ])
+    expect(seen.filter((event) => event.dropped).map((event) => event.data)).toEqual([expect.stringContaining('"choices":[],"usage":{"prompt_tokens":1200')])
   })
 
   it('recognises the usage-only chunk without having seen it through onEvent', () => {

@@ -8,13 +8,7 @@ import { DeliveredText } from '../count-tokens.js'
 import { DeferredEvents } from '../deferred-events.js'
 import type { UsageWithModel } from '../usage-with-model.js'
 import { asRecord, asString, parseJson, tokenCount, type JsonRecord } from '../json.js'
-import {
-  emptyUsage,
-  type Endpoint,
-  type StreamUsageTracker,
-  type Usage,
-  type UsageSource,
-} from '../types.js'
+import { emptyUsage, type Endpoint, type StreamUsageTracker, type Usage, type UsageSource } from '../types.js'
 
 /** Undefined when the body carries no `usage` object (or the endpoint is not an OpenAI one). */
 export function openaiUsageFromBody(endpoint: Endpoint, body: unknown): UsageWithModel | undefined {
@@ -231,11 +225,7 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
   private onResponsesEvent(eventName: string | undefined, data: string): void {
     // Skip parsing events that can matter neither for usage nor for counting (e.g. the `.done`
     // events, which repeat the whole text).
-    if (
-      eventName !== undefined &&
-      !responsesDeltaEvents.has(eventName) &&
-      !responsesSnapshotEvents.has(eventName)
-    ) {
+    if (eventName !== undefined && !responsesDeltaEvents.has(eventName) && !responsesSnapshotEvents.has(eventName)) {
       this.hasEvents = true
       return
     }

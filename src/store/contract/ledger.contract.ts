@@ -48,7 +48,16 @@ export function aUsageEvent(orgId: string, overrides: Partial<UsageEvent> = {}):
     modelRequested: 'gpt-4o-mini',
     modelServed: 'gpt-4o-mini',
     endpoint: 'chat_completions',
-    usage: { inputTokens: 10, cacheReadTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0, outputTokens: 5, reasoningTokens: 0, audioInputTokens: 0, audioOutputTokens: 0 },
+    usage: {
+      inputTokens: 10,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      cacheWrite1hTokens: 0,
+      outputTokens: 5,
+      reasoningTokens: 0,
+      audioInputTokens: 0,
+      audioOutputTokens: 0,
+    },
     usageSource: 'reported',
     usageNote: undefined,
     costBreakdown: undefined,
@@ -110,11 +119,23 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
         const request = aReservation(orgId, { amountMicros: micros(3_000) })
         await store.reserve(request)
         const event = aUsageEvent(orgId, { costMicros: micros(1_234), reservationId: request.reservationId })
-        const committed = await store.commit({ orgId, atMs: T0 + 5, event, resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(1_234) } })
+        const committed = await store.commit({
+          orgId,
+          atMs: T0 + 5,
+          event,
+          resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(1_234) },
+        })
         expect(committed).toMatchObject({ kind: 'committed', resolution: { kind: 'settled', releasedMicros: 1_766 } })
-        const again = await store.commit({ orgId, atMs: T0 + 6, event: aUsageEvent(orgId, { costMicros: micros(1_234) }), resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(1_234) } })
+        const again = await store.commit({
+          orgId,
+          atMs: T0 + 6,
+          event: aUsageEvent(orgId, { costMicros: micros(1_234) }),
+          resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(1_234) },
+        })
         expect(again).toMatchObject({ kind: 'committed', resolution: { kind: 'already_settled' } })
-        expect(await fixture.usageEvents(orgId)).toEqual([{ id: event.id, costMicros: 1_234, reservationId: request.reservationId, externalRequestId: undefined }])
+        expect(await fixture.usageEvents(orgId)).toEqual([
+          { id: event.id, costMicros: 1_234, reservationId: request.reservationId, externalRequestId: undefined },
+        ])
         expect(await store.getWallet(wallet.id)).toMatchObject({ spentMicros: 1_234, reservedMicros: 0 })
       }))
 
@@ -125,12 +146,14 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
         const ingested = await store.commit({ orgId, atMs: T0, event: first, spend: { budgets: [soft], amountMicros: micros(500) }, dedupeExternalId: true })
         expect(ingested).toMatchObject({ kind: 'committed', budgetCrossings: [{ spentBeforeMicros: 0, spentAfterMicros: 500 }] })
         const replay = aUsageEvent(orgId, { costMicros: micros(500), externalRequestId: 'ext-1', source: 'ingest', endpoint: 'ingested' })
-        expect(await store.commit({ orgId, atMs: T0 + 1, event: replay, spend: { budgets: [soft], amountMicros: micros(500) }, dedupeExternalId: true })).toEqual({ kind: 'duplicate' })
+        expect(
+          await store.commit({ orgId, atMs: T0 + 1, event: replay, spend: { budgets: [soft], amountMicros: micros(500) }, dedupeExternalId: true }),
+        ).toEqual({ kind: 'duplicate' })
         expect([...(await store.budgetSpend(orgId, [soft])).values()]).toEqual([{ spentMicros: 500, reservedMicros: 0 }])
         expect((await fixture.usageEvents(orgId)).map((e) => e.id)).toEqual([first.id])
       }))
 
-    it('a user named by a call spends only a user wallet of its key\'s team (teamOf)', () =>
+    it("a user named by a call spends only a user wallet of its key's team (teamOf)", () =>
       withStore(async (store, orgId) => {
         await store.allocate({ orgId, wallet: user, teamId: 'engineering', amountMicros: micros(10_000), description: undefined, atMs: T0 })
         await store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
@@ -146,12 +169,16 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
       withStore(async (store, orgId) => {
         const max = 1_000_000_000_000_000
         const wallet = await store.allocate({ orgId, wallet: team, amountMicros: micros(max), description: undefined, atMs: T0 })
-        await expect(store.allocate({ orgId, wallet: team, amountMicros: micros(1), description: undefined, atMs: T0 })).rejects.toBeInstanceOf(AllocationRefused)
+        await expect(store.allocate({ orgId, wallet: team, amountMicros: micros(1), description: undefined, atMs: T0 })).rejects.toBeInstanceOf(
+          AllocationRefused,
+        )
         expect((await store.getWallet(wallet.id))?.allocatedMicros).toBe(max)
         // A wallet at the maximum still pays (its cap arithmetic does not overflow).
         expect((await store.reserve(aReservation(orgId, { cascade: [team], amountMicros: micros(max) }))).kind).toBe('reserved')
         await store.allocate({ orgId, wallet: user, teamId: 'marketing', amountMicros: micros(1), description: undefined, atMs: T0 })
-        await expect(store.allocate({ orgId, wallet: user, teamId: 'engineering', amountMicros: micros(1), description: undefined, atMs: T0 })).rejects.toMatchObject({ reason: 'team_mismatch' })
+        await expect(
+          store.allocate({ orgId, wallet: user, teamId: 'engineering', amountMicros: micros(1), description: undefined, atMs: T0 }),
+        ).rejects.toMatchObject({ reason: 'team_mismatch' })
       }))
 
     it('allocate creates the wallet once and adds funds with a ledger entry each time', () =>
@@ -161,7 +188,10 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
         expect(wallet).toMatchObject({ allocatedMicros: 6_000_000, availableMicros: 6_000_000, scopeKind: 'team', scopeId: 'marketing' })
         expect(await store.listWallets(orgId)).toHaveLength(1)
         const entries = await store.ledgerEntries(wallet.id, 10)
-        expect(entries.map((e) => [e.kind, e.amountMicros])).toEqual([['allocation', 1_000_000], ['allocation', 5_000_000]])
+        expect(entries.map((e) => [e.kind, e.amountMicros])).toEqual([
+          ['allocation', 1_000_000],
+          ['allocation', 5_000_000],
+        ])
       }))
 
     it('reserved: the first wallet in the cascade that can cover it pays (user → team → org)', () =>
@@ -220,7 +250,11 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
         expect(result).toMatchObject({ kind: 'settled', releasedMicros: 1_800, walletAvailableMicros: 8_800 })
         expect(await store.getWallet(wallet.id)).toMatchObject({ spentMicros: 1_200, reservedMicros: 0, availableMicros: 8_800 })
         const kinds = (await store.ledgerEntries(wallet.id, 10)).map((e) => [e.kind, e.amountMicros])
-        expect(kinds).toEqual([['settlement', 1_800], ['reservation', -3_000], ['allocation', 10_000]])
+        expect(kinds).toEqual([
+          ['settlement', 1_800],
+          ['reservation', -3_000],
+          ['allocation', 10_000],
+        ])
       }))
 
     it('settled: an actual cost above the reservation is charged only as far as the wallet can cover', () =>
@@ -304,11 +338,7 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
       }))
 
     it('money invariants hold for any interleaving of reserve/settle/void/expire (property)', async () => {
-      type Op =
-        | { op: 'reserve'; amount: number }
-        | { op: 'settle'; index: number; actual: number }
-        | { op: 'void'; index: number }
-        | { op: 'expire' }
+      type Op = { op: 'reserve'; amount: number } | { op: 'settle'; index: number; actual: number } | { op: 'void'; index: number } | { op: 'expire' }
       const opArb: fc.Arbitrary<Op> = fc.oneof(
         fc.record({ op: fc.constant('reserve' as const), amount: fc.integer({ min: 0, max: 4_000 }) }),
         fc.record({ op: fc.constant('settle' as const), index: fc.nat(30), actual: fc.integer({ min: 0, max: 5_000 }) }),
@@ -338,9 +368,11 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
                   } else if (op.op === 'settle' || op.op === 'void') {
                     const target = ids[op.index % Math.max(ids.length, 1)]
                     if (!target) return
-                    const result = op.op === 'settle' ? await store.settle(orgId, target.id, micros(op.actual), clock) : await store.void(orgId, target.id, clock)
+                    const result =
+                      op.op === 'settle' ? await store.settle(orgId, target.id, micros(op.actual), clock) : await store.void(orgId, target.id, clock)
                     if (result.kind === 'settled') expect(result.releasedMicros).toBe(target.amount - result.reservation.settledMicros!)
-                    if (result.kind === 'settled' && op.op === 'settle' && op.actual <= target.amount) expect(result.releasedMicros).toBe(target.amount - op.actual)
+                    if (result.kind === 'settled' && op.op === 'settle' && op.actual <= target.amount)
+                      expect(result.releasedMicros).toBe(target.amount - op.actual)
                   } else {
                     for (const r of await store.expireOverdue(clock, 50)) {
                       if (r.kind === 'expired') expect(r.reservation.settledMicros).toBe(r.reservation.amountMicros)

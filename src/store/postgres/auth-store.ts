@@ -35,7 +35,9 @@ export class PostgresAuthStore implements AuthStore {
   }
 
   async listConsumerKeys(): Promise<Consumer[]> {
-    const { rows } = await this.pool.query<{ consumer_json: string }>('SELECT consumer_json FROM consumer_keys WHERE revoked_at_ms IS NULL ORDER BY created_at_ms')
+    const { rows } = await this.pool.query<{ consumer_json: string }>(
+      'SELECT consumer_json FROM consumer_keys WHERE revoked_at_ms IS NULL ORDER BY created_at_ms',
+    )
     return rows.map((row) => consumerOfJson(row.consumer_json))
   }
 
@@ -45,10 +47,15 @@ export class PostgresAuthStore implements AuthStore {
   }
 
   async createConsumerKey(id: string, consumer: Consumer, prefix: string, atMs: number): Promise<void> {
-    await this.pool.query(
-      'INSERT INTO consumer_keys (id, key_hash, prefix, name, org_id, consumer_json, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-      [id, consumer.apiKeyHash, prefix, consumer.name, consumer.orgId, JSON.stringify(consumer), atMs],
-    )
+    await this.pool.query('INSERT INTO consumer_keys (id, key_hash, prefix, name, org_id, consumer_json, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+      id,
+      consumer.apiKeyHash,
+      prefix,
+      consumer.name,
+      consumer.orgId,
+      JSON.stringify(consumer),
+      atMs,
+    ])
   }
 
   async revokeConsumerKey(orgId: string, keyId: string, atMs: number): Promise<ConsumerKeyRecord | undefined> {

@@ -7,14 +7,7 @@
 import type pg from 'pg'
 import { micros, type Micros } from '../../money/index.js'
 import type { Budget } from '../../budgets/budget.js'
-import type {
-  BudgetStore,
-  BudgetUsageReader,
-  BudgetWriteResult,
-  SpendByKey,
-  SpendScopeFilter,
-  TopSpendersMicros,
-} from '../../budgets/budget-store.js'
+import type { BudgetStore, BudgetUsageReader, BudgetWriteResult, SpendByKey, SpendScopeFilter, TopSpendersMicros } from '../../budgets/budget-store.js'
 import { named } from './named.js'
 import { budgetOf, paramsOf, rowOf, SCOPE_CONDITION, type BudgetRow } from '../rows/budget.js'
 
@@ -84,10 +77,11 @@ export class PostgresBudgetStore implements BudgetStore, BudgetUsageReader {
   }
 
   async claimFiring(dedupeKey: string, subjectId: string, firedAtMs: number): Promise<boolean> {
-    const result = await this.pool.query(
-      'INSERT INTO fired_thresholds (dedupe_key, subject_id, fired_at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-      [dedupeKey, subjectId, firedAtMs],
-    )
+    const result = await this.pool.query('INSERT INTO fired_thresholds (dedupe_key, subject_id, fired_at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
+      dedupeKey,
+      subjectId,
+      firedAtMs,
+    ])
     return result.rowCount === 1
   }
 

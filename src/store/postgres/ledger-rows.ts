@@ -87,21 +87,16 @@ export class PostgresLedgerRows {
   }
 
   async pendingOfOrg(orgId: string): Promise<ReservationRow[]> {
-    return (
-      await this.pool.query<ReservationRow>(
-        `SELECT * FROM reservations WHERE org_id = $1 AND status = 'pending' AND NOT emergency`,
-        [orgId],
-      )
-    ).rows
+    return (await this.pool.query<ReservationRow>(`SELECT * FROM reservations WHERE org_id = $1 AND status = 'pending' AND NOT emergency`, [orgId])).rows
   }
 
   /** Pending in PostgreSQL and overdue by `beforeMs`: candidates for the durable-side sweep. */
   async overdue(beforeMs: number, limit: number): Promise<ReservationRow[]> {
     return (
-      await this.pool.query<ReservationRow>(
-        `SELECT * FROM reservations WHERE status = 'pending' AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2`,
-        [beforeMs, limit],
-      )
+      await this.pool.query<ReservationRow>(`SELECT * FROM reservations WHERE status = 'pending' AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2`, [
+        beforeMs,
+        limit,
+      ])
     ).rows
   }
 

@@ -10,7 +10,17 @@ import { newId } from '../../lib/ids.js'
 import type { Notification } from '../../notify/notification.js'
 import type { ClaimedDelivery, EscalationStore, InboxEntry, InboxQuery, InboxStore, OutboxItem, OutboxStore } from '../../notify/outbox.js'
 import type { NotificationPreference, PreferenceStore, PreferenceSubjectType } from '../../notify/preferences.js'
-import { claimedNotificationOf, inboxEntryOf, notificationOf, outboxItemOf, preferenceOf, type ClaimedRow, type NotificationRow, type OutboxRow, type PreferenceRow } from '../rows/notify.js'
+import {
+  claimedNotificationOf,
+  inboxEntryOf,
+  notificationOf,
+  outboxItemOf,
+  preferenceOf,
+  type ClaimedRow,
+  type NotificationRow,
+  type OutboxRow,
+  type PreferenceRow,
+} from '../rows/notify.js'
 
 /** Largest page the inbox serves, whatever the caller asks. */
 const INBOX_PAGE_MAX = 200
@@ -149,19 +159,17 @@ export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceS
   }
 
   async listPreferences(orgId: string): Promise<NotificationPreference[]> {
-    const { rows } = await this.pool.query<PreferenceRow>(
-      'SELECT * FROM notification_preferences WHERE org_id = $1 ORDER BY subject_type, subject_id',
-      [orgId],
-    )
+    const { rows } = await this.pool.query<PreferenceRow>('SELECT * FROM notification_preferences WHERE org_id = $1 ORDER BY subject_type, subject_id', [orgId])
     return rows.map(preferenceOf)
   }
 
   async getPreference(orgId: string, subjectType: PreferenceSubjectType, subjectId: string): Promise<NotificationPreference | undefined> {
     const row = (
-      await this.pool.query<PreferenceRow>(
-        'SELECT * FROM notification_preferences WHERE org_id = $1 AND subject_type = $2 AND subject_id = $3',
-        [orgId, subjectType, subjectId],
-      )
+      await this.pool.query<PreferenceRow>('SELECT * FROM notification_preferences WHERE org_id = $1 AND subject_type = $2 AND subject_id = $3', [
+        orgId,
+        subjectType,
+        subjectId,
+      ])
     ).rows[0]
     return row ? preferenceOf(row) : undefined
   }

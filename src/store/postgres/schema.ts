@@ -429,7 +429,9 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       CREATE INDEX consumer_keys_org ON consumer_keys (org_id, created_at_ms);
     `,
   },
-  { id: 'tickets-0002-join', sql: `
+  {
+    id: 'tickets-0002-join',
+    sql: `
       -- Refusals of one scope and consumer join one pending ticket (one incident, one alert).
       ALTER TABLE cost_tickets ADD COLUMN refused_count INTEGER NOT NULL DEFAULT 1;
       ALTER TABLE cost_tickets ADD COLUMN last_seen_at_ms BIGINT;
@@ -440,7 +442,8 @@ export const postgresMigrations: readonly PostgresMigration[] = [
         WHERE status = 'pending' AND id NOT IN
           (SELECT max(id) FROM cost_tickets WHERE status = 'pending' GROUP BY org_id, scope, consumer_name, reason);
       CREATE UNIQUE INDEX cost_tickets_open ON cost_tickets (org_id, scope, consumer_name, reason) WHERE status = 'pending';
-  ` },
+  `,
+  },
   {
     id: 'ledger-0004-wallet-team-reservation-context',
     sql: `
@@ -557,12 +560,15 @@ export const postgresMigrations: readonly PostgresMigration[] = [
   { id: 'notify-0002-team', sql: `ALTER TABLE notifications ADD COLUMN team_id TEXT` },
   { id: 'budgets-0002-scope-team', sql: `ALTER TABLE budgets ADD COLUMN scope_team_id TEXT` },
   { id: 'budgets-0003-counter-epoch', sql: `ALTER TABLE budgets ADD COLUMN counter_epoch_ms BIGINT NOT NULL DEFAULT 0` },
-  { id: 'usage-0002-cost-detail', sql: `
+  {
+    id: 'usage-0002-cost-detail',
+    sql: `
       -- How each event's cost was made, and 1-hour cache writes apart from the 5-minute ones.
       ALTER TABLE usage_events ADD COLUMN cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0;
       ALTER TABLE usage_events ADD COLUMN usage_note TEXT;
       ALTER TABLE usage_events ADD COLUMN cost_breakdown_json TEXT;
-  ` },
+  `,
+  },
   { id: 'changes-0001-versions', sql: `CREATE TABLE change_versions (topic TEXT PRIMARY KEY, version BIGINT NOT NULL)` },
   { id: 'sessions-0001-console-sessions', sql: sessions },
   // What an ingested event's sender said it cost (POST /v1/events `costUsd`), beside the catalogue's price.

@@ -5,7 +5,16 @@
  * most two hours of events.
  */
 import type pg from 'pg'
-import { REQUEST_OUTCOMES_MAX, type RequestOutcome, type ScanCursor, type UsageEventQuery, type UsageQuery, type UsageReport, type UsageScan, type UsageStore } from '../../usage/usage-store.js'
+import {
+  REQUEST_OUTCOMES_MAX,
+  type RequestOutcome,
+  type ScanCursor,
+  type UsageEventQuery,
+  type UsageQuery,
+  type UsageReport,
+  type UsageScan,
+  type UsageStore,
+} from '../../usage/usage-store.js'
 import type { ScannedEvent, UsageEvent } from '../../usage/types.js'
 import { mergeParts, partSql, planReport, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
 import { SCAN_COLUMNS, USAGE_COLUMNS, eventListWhere, outcomesOf, scannedEventOf, usageRow, type OutcomeRow, type ScanRow } from '../sqlite/usage-store.js'

@@ -95,6 +95,13 @@ export class FailOpen {
     const reservation: Reservation = { ...reservationOfRow(row), status: mode, settledMicros: micros(wanted), resolvedAtMs: atMs }
     this.journal.append(resolveEvent(reservation, wanted, { emergency: true }))
     if (wanted > 0) await this.charge(reservation, (row.cascade_json as WalletRef[] | null) ?? [], wanted)
-    return { kind: mode, reservation, releasedMicros: micros(amount - wanted), walletCrossing: undefined, budgetCrossings: [], walletAvailableMicros: undefined }
+    return {
+      kind: mode,
+      reservation,
+      releasedMicros: micros(amount - wanted),
+      walletCrossing: undefined,
+      budgetCrossings: [],
+      walletAvailableMicros: undefined,
+    }
   }
 }

@@ -197,9 +197,9 @@ export class JournalDrain {
     const entries: Entry[] = []
     for (const org of orgs) {
       this.commands++
-      const reply = (await this.redis.xautoclaim(this.keys.journal(org), JOURNAL_GROUP, this.consumer, this.options.claimIdleMs, '0', 'COUNT', this.options.batchSizeMax).catch(() => null)) as
-        | [string, [string, string[] | null][]]
-        | null
+      const reply = (await this.redis
+        .xautoclaim(this.keys.journal(org), JOURNAL_GROUP, this.consumer, this.options.claimIdleMs, '0', 'COUNT', this.options.batchSizeMax)
+        .catch(() => null)) as [string, [string, string[] | null][]] | null
       for (const [id, fields] of reply?.[1] ?? []) {
         if (fields) entries.push(entryOf(org, id, fields))
       }

@@ -285,7 +285,10 @@ export class RedisLedgerStore implements LedgerStore {
   async listWallets(orgId: string): Promise<Wallet[]> {
     const rows = await this.rows.walletsOfOrg(orgId)
     if (rows.length === 0) return []
-    const wallets = await this.readWallets(orgId, rows.map((r) => ({ scopeKind: r.scope_kind, scopeId: r.scope_id })))
+    const wallets = await this.readWallets(
+      orgId,
+      rows.map((r) => ({ scopeKind: r.scope_kind, scopeId: r.scope_id })),
+    )
     return rows.map((row, i) => wallets[i] ?? walletOfRow(row))
   }
 
@@ -326,7 +329,12 @@ export class RedisLedgerStore implements LedgerStore {
       case 'OK': {
         const reservation = reservationOfHash(hashOf(reply[3]))
         this.remember(reservation)
-        this.retained.add(request.orgId, { entryId: String(reply[4]), generation: String(reply[5]), journal: () => reserveEvent(reservation, { entryId }), usage: undefined })
+        this.retained.add(request.orgId, {
+          entryId: String(reply[4]),
+          generation: String(reply[5]),
+          journal: () => reserveEvent(reservation, { entryId }),
+          usage: undefined,
+        })
         const available = Number(reply[2])
         return { kind: 'reserved', reservation, walletAvailableMicros: available >= 0 ? micros(available) : undefined }
       }
@@ -339,7 +347,14 @@ export class RedisLedgerStore implements LedgerStore {
     const { orgId } = request
     const walletKeys = request.cascade.map((ref) => this.keys.wallet(orgId, ref))
     const counterKeys = request.budgets.map((b) => this.keys.counter(orgId, b.budgetId, b.periodKey))
-    const keys = [this.keys.loaded(orgId), this.keys.reservation(orgId, request.reservationId), this.keys.pending(orgId), this.keys.journal(orgId), ...walletKeys, ...counterKeys]
+    const keys = [
+      this.keys.loaded(orgId),
+      this.keys.reservation(orgId, request.reservationId),
+      this.keys.pending(orgId),
+      this.keys.journal(orgId),
+      ...walletKeys,
+      ...counterKeys,
+    ]
     const args = [
       String(request.cascade.length),
       String(request.budgets.length),
@@ -404,7 +419,15 @@ export class RedisLedgerStore implements LedgerStore {
     return this.resolve(orgId, reservationId, 'voided', 0, atMs, '', undefined)
   }
 
-  private async resolve(orgId: string, id: string, mode: Mode, actual: number, atMs: number, usageJson: string, event: UsageEvent | undefined): Promise<ResolveResult> {
+  private async resolve(
+    orgId: string,
+    id: string,
+    mode: Mode,
+    actual: number,
+    atMs: number,
+    usageJson: string,
+    event: UsageEvent | undefined,
+  ): Promise<ResolveResult> {
     if (this.emergency.has(id)) {
       const result = this.failOpen.resolve(id, mode, actual, atMs)
       if (event && (result.kind === 'settled' || result.kind === 'voided')) await this.writeUsage([event])
@@ -472,7 +495,17 @@ export class RedisLedgerStore implements LedgerStore {
   ): Promise<ResolveResult> {
     const keys = [this.keys.loaded(orgId), this.keys.reservation(orgId, id), this.keys.pending(orgId), this.keys.journal(orgId)]
     const entryIds = { entryId: newId('led', atMs), entryId2: newId('led', atMs) }
-    const args = [mode, String(actual), String(atMs), String(this.options.resolvedRetentionMs), String(this.options.counterGraceMs), adopt ? '1' : '0', entryIds.entryId, entryIds.entryId2, usageJson]
+    const args = [
+      mode,
+      String(actual),
+      String(atMs),
+      String(this.options.resolvedRetentionMs),
+      String(this.options.counterGraceMs),
+      adopt ? '1' : '0',
+      entryIds.entryId,
+      entryIds.entryId2,
+      usageJson,
+    ]
     if (adopt) args.push(...this.adoptArgs(adopt))
     const reply = await this.loader.evalLoaded(orgId, RESOLVE, keys, args)
     switch (reply[0]) {
@@ -487,7 +520,12 @@ export class RedisLedgerStore implements LedgerStore {
         const wanted = Number(reply[2])
         if (result.kind === mode) {
           const resolvedReservation = result.reservation
-          this.retained.add(orgId, { entryId: String(reply[9]), generation: String(reply[10]), journal: () => resolveEvent(resolvedReservation, wanted, entryIds), usage: event })
+          this.retained.add(orgId, {
+            entryId: String(reply[9]),
+            generation: String(reply[10]),
+            journal: () => resolveEvent(resolvedReservation, wanted, entryIds),
+            usage: event,
+          })
         }
         return result
       }
@@ -497,7 +535,17 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   private resolved(mode: Mode, reply: Reply): ResolveResult {
-    const [, charged, wanted, wAllocated, wSpentBefore, wAvailable, spentBefore, hash, wTeam] = reply as [string, string, string, string, string, string, string[], unknown, string]
+    const [, charged, wanted, wAllocated, wSpentBefore, wAvailable, spentBefore, hash, wTeam] = reply as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string[],
+      unknown,
+      string,
+    ]
     const reservation = reservationOfHash(hashOf(hash))
     this.ownReservations.delete(reservation.id)
     const budgetCrossings: BudgetCrossing[] =
@@ -535,7 +583,15 @@ export class RedisLedgerStore implements LedgerStore {
    * unknown → not_found; resolved → already_*; pending → Redis lost it (flush, failover):
    * re-create it there and resolve it.
    */
-  private async resolveFromDurable(orgId: string, id: string, mode: Mode, actual: number, atMs: number, usageJson: string, event: UsageEvent | undefined): Promise<ResolveResult> {
+  private async resolveFromDurable(
+    orgId: string,
+    id: string,
+    mode: Mode,
+    actual: number,
+    atMs: number,
+    usageJson: string,
+    event: UsageEvent | undefined,
+  ): Promise<ResolveResult> {
     await this.drain.flush()
     await this.journal.flush()
     const row = await this.rows.reservation(id)
@@ -602,7 +658,8 @@ export class RedisLedgerStore implements LedgerStore {
     if (reply[0] === 'DUPLICATE') return { kind: 'duplicate' }
     const entryId = String(reply[2])
     if (entryId !== '') {
-      const spendEvent = amount > 0 && budgets.length > 0 ? () => ({ kind: 'spend' as const, eventId: spendEventId, orgId, amount, atMs: commit.atMs, budgets }) : undefined
+      const spendEvent =
+        amount > 0 && budgets.length > 0 ? () => ({ kind: 'spend' as const, eventId: spendEventId, orgId, amount, atMs: commit.atMs, budgets }) : undefined
       this.retained.add(orgId, { entryId, generation: String(reply[3]), journal: spendEvent, usage: commit.event })
     }
     const before = reply[1] as string[]
@@ -610,7 +667,12 @@ export class RedisLedgerStore implements LedgerStore {
       amount > 0
         ? budgets.map((b, i) => {
             const spentBefore = Number(before[i] ?? 0)
-            return { budgetId: b.budgetId, periodKey: b.periodKey, spentBeforeMicros: micros(spentBefore), spentAfterMicros: micros(addSaturating(spentBefore, amount)) }
+            return {
+              budgetId: b.budgetId,
+              periodKey: b.periodKey,
+              spentBeforeMicros: micros(spentBefore),
+              spentAfterMicros: micros(addSaturating(spentBefore, amount)),
+            }
           })
         : []
     return { kind: 'committed', resolution: undefined, budgetCrossings }
@@ -741,7 +803,10 @@ export class RedisLedgerStore implements LedgerStore {
     for (const orgId of await this.loadedOrgs()) {
       const rows = await this.rows.walletsOfOrg(orgId)
       if (rows.length === 0) continue
-      const wallets = await this.readWallets(orgId, rows.map((r) => ({ scopeKind: r.scope_kind, scopeId: r.scope_id })))
+      const wallets = await this.readWallets(
+        orgId,
+        rows.map((r) => ({ scopeKind: r.scope_kind, scopeId: r.scope_id })),
+      )
       rows.forEach((row, i) => {
         const w = wallets[i]
         if (!w) {

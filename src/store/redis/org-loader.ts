@@ -115,7 +115,11 @@ export class OrgLoader {
         ttl: String(Math.max(0, c.period_end_ms - now) + this.options.counterGraceMs),
       })),
     }
-    await this.runner.eval(LOAD, [this.keys.loaded(orgId), this.keys.pending(orgId), this.keys.journal(orgId)], [JSON.stringify(data), JOURNAL_GROUP, randomUUID()])
+    await this.runner.eval(
+      LOAD,
+      [this.keys.loaded(orgId), this.keys.pending(orgId), this.keys.journal(orgId)],
+      [JSON.stringify(data), JOURNAL_GROUP, randomUUID()],
+    )
     this.runner.roundTrips++
     await this.redis.sadd(this.keys.orgs(), orgId)
   }

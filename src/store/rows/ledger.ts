@@ -103,10 +103,15 @@ export function ledgerEntryOf(row: Record<string, unknown>, id: string): LedgerE
 /** Refuses an allocation that would pass the money bound, or fund a user wallet of another team. */
 export function checkAllocation(wallet: { allocated_micros: number; team_id: string | null; scope_kind: string }, request: AllocateRequest): void {
   if (wallet.allocated_micros + request.amountMicros > AMOUNT_MICROS_MAX) {
-    throw new AllocationRefused('amount_limit', `a wallet holds at most $${AMOUNT_MICROS_MAX / 1_000_000} in total; it has $${wallet.allocated_micros / 1_000_000} allocated`)
+    throw new AllocationRefused(
+      'amount_limit',
+      `a wallet holds at most $${AMOUNT_MICROS_MAX / 1_000_000} in total; it has $${wallet.allocated_micros / 1_000_000} allocated`,
+    )
   }
   if (wallet.scope_kind === 'user' && request.teamId !== undefined && (wallet.team_id ?? undefined) !== request.teamId) {
-    throw new AllocationRefused('team_mismatch', `this user wallet belongs to ${wallet.team_id === null ? 'no team' : `team ${wallet.team_id}`}, not team ${request.teamId}`)
+    throw new AllocationRefused(
+      'team_mismatch',
+      `this user wallet belongs to ${wallet.team_id === null ? 'no team' : `team ${wallet.team_id}`}, not team ${request.teamId}`,
+    )
   }
 }
-

@@ -7,14 +7,7 @@
 import type { SqliteDatabase, SqliteMigration } from './db.js'
 import { micros, type Micros } from '../../money/index.js'
 import type { Budget } from '../../budgets/budget.js'
-import type {
-  BudgetStore,
-  BudgetUsageReader,
-  BudgetWriteResult,
-  SpendByKey,
-  SpendScopeFilter,
-  TopSpendersMicros,
-} from '../../budgets/budget-store.js'
+import type { BudgetStore, BudgetUsageReader, BudgetWriteResult, SpendByKey, SpendScopeFilter, TopSpendersMicros } from '../../budgets/budget-store.js'
 import { budgetOf, paramsOf, rowOf, SCOPE_CONDITION, type BudgetRow } from '../rows/budget.js'
 
 export const budgetMigrations: readonly SqliteMigration[] = [
@@ -113,9 +106,10 @@ export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
   }
 
   async listBudgets(orgId: string | undefined): Promise<Budget[]> {
-    const rows = orgId === undefined
-      ? this.db.prepare<[], BudgetRow>('SELECT * FROM budgets ORDER BY id').all()
-      : this.db.prepare<[string], BudgetRow>('SELECT * FROM budgets WHERE org_id = ? ORDER BY id').all(orgId)
+    const rows =
+      orgId === undefined
+        ? this.db.prepare<[], BudgetRow>('SELECT * FROM budgets ORDER BY id').all()
+        : this.db.prepare<[string], BudgetRow>('SELECT * FROM budgets WHERE org_id = ? ORDER BY id').all(orgId)
     return rows.map(budgetOf)
   }
 

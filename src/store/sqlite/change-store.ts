@@ -14,9 +14,7 @@ export class SqliteChangeStore implements ChangeVersionStore {
   private readonly all
 
   constructor(db: SqliteDatabase) {
-    this.bump = db.prepare(
-      'INSERT INTO change_versions (topic, version) VALUES (?, 1) ON CONFLICT (topic) DO UPDATE SET version = version + 1',
-    )
+    this.bump = db.prepare('INSERT INTO change_versions (topic, version) VALUES (?, 1) ON CONFLICT (topic) DO UPDATE SET version = version + 1')
     this.all = db.prepare<[], { topic: string; version: number }>('SELECT topic, version FROM change_versions')
   }
 

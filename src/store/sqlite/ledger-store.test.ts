@@ -17,7 +17,12 @@ ledgerContract('sqlite', async () => {
           'SELECT id, cost_micros, reservation_id, external_request_id FROM usage_events WHERE org_id = ? ORDER BY at_ms, id',
         )
         .all(orgId)
-        .map((r) => ({ id: r.id, costMicros: r.cost_micros, reservationId: r.reservation_id ?? undefined, externalRequestId: r.external_request_id ?? undefined })),
+        .map((r) => ({
+          id: r.id,
+          costMicros: r.cost_micros,
+          reservationId: r.reservation_id ?? undefined,
+          externalRequestId: r.external_request_id ?? undefined,
+        })),
     close: async () => {
       await stores.close()
       rmSync(dir, { recursive: true, force: true })

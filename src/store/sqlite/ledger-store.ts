@@ -136,9 +136,7 @@ export class SqliteLedgerStore implements LedgerStore {
   ) {
     this.sql = {
       walletById: db.prepare<[string], WalletRow>('SELECT * FROM wallets WHERE id = ?'),
-      walletByScope: db.prepare<[string, string, string], WalletRow>(
-        'SELECT * FROM wallets WHERE org_id = ? AND scope_kind = ? AND scope_id = ?',
-      ),
+      walletByScope: db.prepare<[string, string, string], WalletRow>('SELECT * FROM wallets WHERE org_id = ? AND scope_kind = ? AND scope_id = ?'),
       walletsByOrg: db.prepare<[string], WalletRow>('SELECT * FROM wallets WHERE org_id = ? ORDER BY scope_kind, scope_id'),
       insertWallet: db.prepare(
         `INSERT INTO wallets (id, org_id, scope_kind, scope_id, team_id, allocated_micros, reserved_micros, spent_micros, created_at_ms)
@@ -146,16 +144,12 @@ export class SqliteLedgerStore implements LedgerStore {
       ),
       addAllocated: db.prepare('UPDATE wallets SET allocated_micros = allocated_micros + ? WHERE id = ?'),
       addReserved: db.prepare('UPDATE wallets SET reserved_micros = reserved_micros + ? WHERE id = ?'),
-      moveReservedToSpent: db.prepare(
-        'UPDATE wallets SET reserved_micros = reserved_micros - ?, spent_micros = spent_micros + ? WHERE id = ?',
-      ),
+      moveReservedToSpent: db.prepare('UPDATE wallets SET reserved_micros = reserved_micros - ?, spent_micros = spent_micros + ? WHERE id = ?'),
       insertEntry: db.prepare(
         `INSERT INTO ledger_entries (wallet_id, kind, amount_micros, reservation_id, description, at_ms)
          VALUES (?, ?, ?, ?, ?, ?)`,
       ),
-      entries: db.prepare<[string, number], Record<string, unknown>>(
-        'SELECT * FROM ledger_entries WHERE wallet_id = ? ORDER BY seq DESC LIMIT ?',
-      ),
+      entries: db.prepare<[string, number], Record<string, unknown>>('SELECT * FROM ledger_entries WHERE wallet_id = ? ORDER BY seq DESC LIMIT ?'),
       reservationById: db.prepare<[string], ReservationRow>('SELECT * FROM reservations WHERE id = ?'),
       insertReservation: db.prepare(
         `INSERT INTO reservations (id, org_id, wallet_id, scope, amount_micros, status, unbilled_micros, budgets_json,
@@ -170,9 +164,7 @@ export class SqliteLedgerStore implements LedgerStore {
         `SELECT id FROM reservations WHERE status = 'pending' AND expires_at_ms <= ? ORDER BY expires_at_ms LIMIT ?`,
       ),
       countPending: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM reservations WHERE status = 'pending'`),
-      counter: db.prepare<[string, string], CounterRow>(
-        'SELECT reserved_micros, spent_micros FROM budget_counters WHERE budget_id = ? AND period_key = ?',
-      ),
+      counter: db.prepare<[string, string], CounterRow>('SELECT reserved_micros, spent_micros FROM budget_counters WHERE budget_id = ? AND period_key = ?'),
       upsertCounter: db.prepare(
         `INSERT INTO budget_counters (budget_id, period_key, reserved_micros, spent_micros, period_end_ms)
          VALUES (@budgetId, @periodKey, max(@reserved, 0), max(@spent, 0), @periodEndMs)
@@ -181,9 +173,8 @@ export class SqliteLedgerStore implements LedgerStore {
            spent_micros = min(spent_micros + @spent, ${Number.MAX_SAFE_INTEGER})`,
       ),
     }
-    this.resolveTx = db.transaction(
-      (id: string, outcome: 'settled' | 'voided' | 'expired', actual: number, atMs: number) =>
-        this.resolveInTx(id, outcome, actual, atMs),
+    this.resolveTx = db.transaction((id: string, outcome: 'settled' | 'voided' | 'expired', actual: number, atMs: number) =>
+      this.resolveInTx(id, outcome, actual, atMs),
     )
     this.inSavepoint = db.transaction((run: () => unknown) => run())
     this.commitQueued = db.transaction((moves: readonly QueuedMove[], outcomes: Array<{ value?: unknown; error?: unknown }>) => {
@@ -330,10 +321,7 @@ export class SqliteLedgerStore implements LedgerStore {
     return this.enqueue(() => this.bumpCounters(budgets, 0, amountMicros))
   }
 
-  async budgetSpend(
-    _orgId: string,
-    budgets: readonly BudgetCounterRef[],
-  ): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>> {
+  async budgetSpend(_orgId: string, budgets: readonly BudgetCounterRef[]): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>> {
     await this.afterQueuedMoves()
     const spend = new Map<string, { spentMicros: Micros; reservedMicros: Micros }>()
     for (const b of budgets) {
@@ -368,17 +356,29 @@ export class SqliteLedgerStore implements LedgerStore {
     const amount = request.amountMicros
     assert(Number.isSafeInteger(amount) && amount >= 0, `reserve amount: ${amount}`)
 
-    const capped = hardCapRefusal(request.budgets, (budget) => {
-      const counter = this.sql.counter.get(budget.budgetId, budget.periodKey)
-      return (counter?.reserved_micros ?? 0) + (counter?.spent_micros ?? 0)
-    }, amount)
+    const capped = hardCapRefusal(
+      request.budgets,
+      (budget) => {
+        const counter = this.sql.counter.get(budget.budgetId, budget.periodKey)
+        return (counter?.reserved_micros ?? 0) + (counter?.spent_micros ?? 0)
+      },
+      amount,
+    )
     if (capped) return capped
 
     let payer: WalletRow | undefined
     if (request.walletRequired) {
       const walletOf = (step: CascadeStep) => {
         const row = this.sql.walletByScope.get(request.orgId, step.scopeKind, step.scopeId)
-        return row && { row, teamId: row.team_id ?? undefined, allocatedMicros: row.allocated_micros, reservedMicros: row.reserved_micros, spentMicros: row.spent_micros }
+        return (
+          row && {
+            row,
+            teamId: row.team_id ?? undefined,
+            allocatedMicros: row.allocated_micros,
+            reservedMicros: row.reserved_micros,
+            spentMicros: row.spent_micros,
+          }
+        )
       }
       const choice = choosePayer(request.cascade, walletOf, amount, request.walletCapPercent)
       if (choice.kind === 'insufficient_quota') {

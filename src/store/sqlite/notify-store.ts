@@ -8,17 +8,19 @@ import { randomBytes } from 'node:crypto'
 import { newId } from '../../lib/ids.js'
 import type { SqliteDatabase, SqliteMigration } from './db.js'
 import type { Notification } from '../../notify/notification.js'
-import type {
-  ClaimedDelivery,
-  InboxEntry,
-  InboxQuery,
-  EscalationStore,
-  InboxStore,
-  OutboxItem,
-  OutboxStore,
-} from '../../notify/outbox.js'
+import type { ClaimedDelivery, InboxEntry, InboxQuery, EscalationStore, InboxStore, OutboxItem, OutboxStore } from '../../notify/outbox.js'
 import type { NotificationPreference, PreferenceStore, PreferenceSubjectType } from '../../notify/preferences.js'
-import { claimedNotificationOf, inboxEntryOf, notificationOf, outboxItemOf, preferenceOf, type ClaimedRow, type NotificationRow, type OutboxRow, type PreferenceRow } from '../rows/notify.js'
+import {
+  claimedNotificationOf,
+  inboxEntryOf,
+  notificationOf,
+  outboxItemOf,
+  preferenceOf,
+  type ClaimedRow,
+  type NotificationRow,
+  type OutboxRow,
+  type PreferenceRow,
+} from '../rows/notify.js'
 
 export const notifyMigrations: readonly SqliteMigration[] = [
   {
@@ -110,9 +112,7 @@ export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceSto
        WHERE status = 'pending' AND next_attempt_at_ms <= ? AND (lease_until_ms IS NULL OR lease_until_ms <= ?)
        ORDER BY next_attempt_at_ms, id LIMIT ?`,
     )
-    const lease = this.db.prepare(
-      'UPDATE notify_outbox SET lease_until_ms = ?, lease_token = ?, attempts = attempts + 1 WHERE id = ?',
-    )
+    const lease = this.db.prepare('UPDATE notify_outbox SET lease_until_ms = ?, lease_token = ?, attempts = attempts + 1 WHERE id = ?')
     const read = this.db.prepare<[string], ClaimedRow>(
       `SELECT o.*, n.id AS n_id, n.org_id AS n_org_id, n.team_id AS n_team_id, n.type AS n_type, n.created_at_ms AS n_created_at_ms,
               n.data_json AS n_data_json
@@ -230,15 +230,9 @@ export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceSto
       .map(preferenceOf)
   }
 
-  async getPreference(
-    orgId: string,
-    subjectType: PreferenceSubjectType,
-    subjectId: string,
-  ): Promise<NotificationPreference | undefined> {
+  async getPreference(orgId: string, subjectType: PreferenceSubjectType, subjectId: string): Promise<NotificationPreference | undefined> {
     const row = this.db
-      .prepare<[string, string, string], PreferenceRow>(
-        'SELECT * FROM notification_preferences WHERE org_id = ? AND subject_type = ? AND subject_id = ?',
-      )
+      .prepare<[string, string, string], PreferenceRow>('SELECT * FROM notification_preferences WHERE org_id = ? AND subject_type = ? AND subject_id = ?')
       .get(orgId, subjectType, subjectId)
     return row ? preferenceOf(row) : undefined
   }
@@ -251,12 +245,6 @@ export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceSto
          ON CONFLICT (org_id, subject_type, subject_id)
          DO UPDATE SET channels_json = excluded.channels_json, updated_at_ms = excluded.updated_at_ms`,
       )
-      .run(
-        preference.orgId,
-        preference.subjectType,
-        preference.subjectId,
-        JSON.stringify(preference.channelsByType),
-        preference.updatedAtMs,
-      )
+      .run(preference.orgId, preference.subjectType, preference.subjectId, JSON.stringify(preference.channelsByType), preference.updatedAtMs)
   }
 }

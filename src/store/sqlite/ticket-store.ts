@@ -29,7 +29,9 @@ export const ticketMigrations: readonly SqliteMigration[] = [
       CREATE INDEX cost_tickets_pending ON cost_tickets (expires_at_ms) WHERE status = 'pending';
     `,
   },
-  { id: 'tickets-0002-join', sql: `
+  {
+    id: 'tickets-0002-join',
+    sql: `
       -- Refusals of one scope and consumer join one pending ticket (one incident, one alert).
       ALTER TABLE cost_tickets ADD COLUMN refused_count INTEGER NOT NULL DEFAULT 1;
       ALTER TABLE cost_tickets ADD COLUMN last_seen_at_ms BIGINT;
@@ -40,7 +42,8 @@ export const ticketMigrations: readonly SqliteMigration[] = [
         WHERE status = 'pending' AND id NOT IN
           (SELECT max(id) FROM cost_tickets WHERE status = 'pending' GROUP BY org_id, scope, consumer_name, reason);
       CREATE UNIQUE INDEX cost_tickets_open ON cost_tickets (org_id, scope, consumer_name, reason) WHERE status = 'pending';
-    ` },
+    `,
+  },
 ]
 
 export class SqliteTicketStore implements TicketStore {
@@ -55,16 +58,14 @@ export class SqliteTicketStore implements TicketStore {
       `UPDATE cost_tickets SET status = ?, resolved_at_ms = ?, resolved_by = ?, grant_micros = ?, note = ?
        WHERE id = ? AND status = 'pending'`,
     )
-    this.resolveTx = db.transaction(
-      (id: string, change: Parameters<TicketStore['resolve']>[1]): TicketResolution => {
-        const row = select.get(id)
-        if (!row) return { kind: 'not_found' }
-        const ticket = ticketOf(row)
-        if (ticket.status !== 'pending' || ticket.expiresAtMs <= change.atMs) return { kind: 'already_resolved', ticket }
-        update.run(change.status, change.atMs, change.by, change.grantMicros ?? null, change.note ?? null, id)
-        return { kind: change.status, ticket: ticketOf(select.get(id)!) }
-      },
-    )
+    this.resolveTx = db.transaction((id: string, change: Parameters<TicketStore['resolve']>[1]): TicketResolution => {
+      const row = select.get(id)
+      if (!row) return { kind: 'not_found' }
+      const ticket = ticketOf(row)
+      if (ticket.status !== 'pending' || ticket.expiresAtMs <= change.atMs) return { kind: 'already_resolved', ticket }
+      update.run(change.status, change.atMs, change.by, change.grantMicros ?? null, change.note ?? null, id)
+      return { kind: change.status, ticket: ticketOf(select.get(id)!) }
+    })
     const expireStale = db.prepare(
       `UPDATE cost_tickets SET status = 'expired', resolved_at_ms = @now
        WHERE org_id = @orgId AND scope = @scope AND consumer_name = @consumer AND reason = @reason
@@ -81,8 +82,17 @@ export class SqliteTicketStore implements TicketStore {
     )
     this.openOrJoinTx = db.transaction((t: CostTicket) => {
       const params = {
-        id: t.id, orgId: t.orgId, scope: t.scope, teamId: t.teamId ?? null, requestId: t.requestId, consumer: t.consumerName,
-        model: t.model, estimate: t.estimateMicros, reason: t.reason, now: t.createdAtMs, expires: t.expiresAtMs,
+        id: t.id,
+        orgId: t.orgId,
+        scope: t.scope,
+        teamId: t.teamId ?? null,
+        requestId: t.requestId,
+        consumer: t.consumerName,
+        model: t.model,
+        estimate: t.estimateMicros,
+        reason: t.reason,
+        now: t.createdAtMs,
+        expires: t.expiresAtMs,
       }
       expireStale.run(params)
       const ticket = ticketOf(upsert.get(params)!)
@@ -103,7 +113,9 @@ export class SqliteTicketStore implements TicketStore {
     const overdue = db.prepare<[number, number], TicketRow>(`SELECT * FROM cost_tickets WHERE status = 'pending' AND expires_at_ms <= ? LIMIT ?`)
     const expireOne = db.prepare(`UPDATE cost_tickets SET status = 'expired', resolved_at_ms = ? WHERE id = ? AND status = 'pending'`)
     this.expireTx = db.transaction((nowMs: number, limit: number) =>
-      overdue.all(nowMs, limit).flatMap((row) => (expireOne.run(nowMs, row.id).changes === 1 ? [ticketOf({ ...row, status: 'expired', resolved_at_ms: nowMs })] : [])),
+      overdue
+        .all(nowMs, limit)
+        .flatMap((row) => (expireOne.run(nowMs, row.id).changes === 1 ? [ticketOf({ ...row, status: 'expired', resolved_at_ms: nowMs })] : [])),
     )
   }
 
@@ -125,9 +137,7 @@ export class SqliteTicketStore implements TicketStore {
     if (filter.status) where.push('status = @status')
     if (filter.teamId) where.push('team_id = @teamId')
     return this.db
-      .prepare<Record<string, unknown>, TicketRow>(
-        `SELECT * FROM cost_tickets WHERE ${where.join(' AND ')} ORDER BY created_at_ms DESC LIMIT @limit`,
-      )
+      .prepare<Record<string, unknown>, TicketRow>(`SELECT * FROM cost_tickets WHERE ${where.join(' AND ')} ORDER BY created_at_ms DESC LIMIT @limit`)
       .all({ orgId, status: filter.status, teamId: filter.teamId, limit: filter.limit })
       .map(ticketOf)
   }

@@ -53,12 +53,15 @@ export const usageMigrations: readonly SqliteMigration[] = [
         WHERE external_request_id IS NOT NULL;
     `,
   },
-  { id: 'usage-0002-cost-detail', sql: `
+  {
+    id: 'usage-0002-cost-detail',
+    sql: `
       -- How each event's cost was made, and 1-hour cache writes apart from the 5-minute ones.
       ALTER TABLE usage_events ADD COLUMN cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0;
       ALTER TABLE usage_events ADD COLUMN usage_note TEXT;
       ALTER TABLE usage_events ADD COLUMN cost_breakdown_json TEXT;
-    ` },
+    `,
+  },
   {
     // What an ingested event's sender said it cost (POST /v1/events `costUsd`), beside the catalogue's price.
     id: 'usage-0003-reported-cost',

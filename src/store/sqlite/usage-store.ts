@@ -3,7 +3,16 @@
  * a trigger in that transaction; reports read rollups plus at most two hours of events.
  */
 import { micros } from '../../money/index.js'
-import { REQUEST_OUTCOMES_MAX, type RequestOutcome, type ScanCursor, type UsageEventQuery, type UsageQuery, type UsageReport, type UsageScan, type UsageStore } from '../../usage/usage-store.js'
+import {
+  REQUEST_OUTCOMES_MAX,
+  type RequestOutcome,
+  type ScanCursor,
+  type UsageEventQuery,
+  type UsageQuery,
+  type UsageReport,
+  type UsageScan,
+  type UsageStore,
+} from '../../usage/usage-store.js'
 import { EVENT_FILTER_COLUMN, usageEventOf, type UsageEventRow } from '../rows/usage.js'
 import type { ScannedEvent, UsageEvent } from '../../usage/types.js'
 import type { SqliteDatabase } from './db.js'
@@ -12,12 +21,46 @@ import { mergeParts, partSql, planReport, type PartRow, type ReportPart } from '
 export { usageMigrations } from './usage-schema.js'
 
 const COLUMNS = [
-  'id', 'request_id', 'at_ms', 'org_id', 'team_id', 'user_id', 'agent_id', 'key_name', 'endpoint_tag',
-  'prompt_version', 'environment', 'provider', 'target_id', 'model_requested', 'model_served', 'endpoint',
-  'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens',
-  'audio_input_tokens', 'audio_output_tokens', 'usage_source', 'cost_micros', 'price_source', 'latency_ms',
-  'status', 'http_status', 'is_stream', 'decision', 'reservation_id', 'wallet_id', 'data_mode', 'source',
-  'external_request_id', 'cache_write_1h_tokens', 'usage_note', 'cost_breakdown_json', 'reported_cost_micros',
+  'id',
+  'request_id',
+  'at_ms',
+  'org_id',
+  'team_id',
+  'user_id',
+  'agent_id',
+  'key_name',
+  'endpoint_tag',
+  'prompt_version',
+  'environment',
+  'provider',
+  'target_id',
+  'model_requested',
+  'model_served',
+  'endpoint',
+  'input_tokens',
+  'cache_read_tokens',
+  'cache_write_tokens',
+  'output_tokens',
+  'reasoning_tokens',
+  'audio_input_tokens',
+  'audio_output_tokens',
+  'usage_source',
+  'cost_micros',
+  'price_source',
+  'latency_ms',
+  'status',
+  'http_status',
+  'is_stream',
+  'decision',
+  'reservation_id',
+  'wallet_id',
+  'data_mode',
+  'source',
+  'external_request_id',
+  'cache_write_1h_tokens',
+  'usage_note',
+  'cost_breakdown_json',
+  'reported_cost_micros',
 ] as const
 
 /** An absent or empty attribution is stored as NULL: reports show both as "none" (the rollups key it as ''). */
@@ -29,13 +72,46 @@ export function usageRow(e: UsageEvent): unknown[] {
   const a = e.attribution
   const u = e.usage
   return [
-    e.id, e.requestId, e.atMs, a.orgId, orNull(a.teamId), orNull(a.userId), orNull(a.agentId), orNull(a.keyName),
-    orNull(a.endpointTag), orNull(a.promptVersion), a.environment, e.provider, e.targetId ?? null, e.modelRequested,
-    e.modelServed, e.endpoint, u.inputTokens, u.cacheReadTokens, u.cacheWriteTokens, u.outputTokens,
-    u.reasoningTokens, u.audioInputTokens, u.audioOutputTokens, e.usageSource, e.costMicros, e.priceSource,
-    e.latencyMs, e.status, e.httpStatus, e.isStream ? 1 : 0, e.decision, e.reservationId ?? null,
-    e.walletId ?? null, e.dataMode, e.source, e.externalRequestId ?? null, u.cacheWrite1hTokens, e.usageNote ?? null,
-    e.costBreakdown === undefined ? null : JSON.stringify(e.costBreakdown), e.reportedCostMicros ?? null,
+    e.id,
+    e.requestId,
+    e.atMs,
+    a.orgId,
+    orNull(a.teamId),
+    orNull(a.userId),
+    orNull(a.agentId),
+    orNull(a.keyName),
+    orNull(a.endpointTag),
+    orNull(a.promptVersion),
+    a.environment,
+    e.provider,
+    e.targetId ?? null,
+    e.modelRequested,
+    e.modelServed,
+    e.endpoint,
+    u.inputTokens,
+    u.cacheReadTokens,
+    u.cacheWriteTokens,
+    u.outputTokens,
+    u.reasoningTokens,
+    u.audioInputTokens,
+    u.audioOutputTokens,
+    e.usageSource,
+    e.costMicros,
+    e.priceSource,
+    e.latencyMs,
+    e.status,
+    e.httpStatus,
+    e.isStream ? 1 : 0,
+    e.decision,
+    e.reservationId ?? null,
+    e.walletId ?? null,
+    e.dataMode,
+    e.source,
+    e.externalRequestId ?? null,
+    u.cacheWrite1hTokens,
+    e.usageNote ?? null,
+    e.costBreakdown === undefined ? null : JSON.stringify(e.costBreakdown),
+    e.reportedCostMicros ?? null,
   ]
 }
 
@@ -108,7 +184,12 @@ export interface OutcomeRow {
 export function outcomesOf(rows: readonly OutcomeRow[]): Map<string, RequestOutcome> {
   const outcomes = new Map<string, RequestOutcome>()
   for (const row of rows) {
-    outcomes.set(row.request_id, { status: row.status, httpStatus: Number(row.http_status), costMicros: micros(Number(row.cost_micros)), atMs: Number(row.at_ms) })
+    outcomes.set(row.request_id, {
+      status: row.status,
+      httpStatus: Number(row.http_status),
+      costMicros: micros(Number(row.cost_micros)),
+      atMs: Number(row.at_ms),
+    })
   }
   return outcomes
 }
@@ -132,9 +213,7 @@ export class SqliteUsageStore implements UsageStore {
   private readonly insertMany
 
   constructor(private readonly db: SqliteDatabase) {
-    this.insert = db.prepare(
-      `INSERT OR IGNORE INTO usage_events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
-    )
+    this.insert = db.prepare(`INSERT OR IGNORE INTO usage_events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`)
     this.insertMany = db.transaction((events: readonly UsageEvent[]) => {
       for (const e of events) this.insertSync(e)
     })
@@ -158,7 +237,10 @@ export class SqliteUsageStore implements UsageStore {
 
   /** Whole hours and days from rollups, at most two hours at the edges from events (rows/usage-rollups.ts). */
   async query(q: UsageQuery): Promise<UsageReport> {
-    return mergeParts(q.groupBy, planReport(q).flatMap((part) => this.partRows(q, part)))
+    return mergeParts(
+      q.groupBy,
+      planReport(q).flatMap((part) => this.partRows(q, part)),
+    )
   }
 
   /** The report computed from events alone: what the rollup-served report must equal (tests, benchmark). */
@@ -176,7 +258,10 @@ export class SqliteUsageStore implements UsageStore {
       // better-sqlite3 binds JS numbers as REAL: cast, or the bucket is fractional.
       bucketStart: (column, bucketMs) => `CAST(CAST(${column} / ${bucketMs} AS INTEGER) * ${bucketMs} AS INTEGER)`,
     })
-    return this.db.prepare<unknown[], PartRow>(sql).raw(true).all(...params)
+    return this.db
+      .prepare<unknown[], PartRow>(sql)
+      .raw(true)
+      .all(...params)
   }
 
   async listEvents(q: UsageEventQuery): Promise<UsageEvent[]> {
@@ -201,7 +286,9 @@ export class SqliteUsageStore implements UsageStore {
     const lowMs = after === undefined ? q.fromMs : Math.max(q.fromMs, after.atMs)
     const params = { orgId: q.orgId, lowMs, toMs: q.toMs, teamId: q.teamId, dataMode: q.dataMode, afterMs: after?.atMs, afterId: after?.id, limit }
     const rows = this.db
-      .prepare<typeof params, Array<string | number | null>>(`SELECT ${SCAN_COLUMNS} FROM usage_events WHERE ${where.join(' AND ')} ORDER BY at_ms, id LIMIT @limit`)
+      .prepare<typeof params, Array<string | number | null>>(
+        `SELECT ${SCAN_COLUMNS} FROM usage_events WHERE ${where.join(' AND ')} ORDER BY at_ms, id LIMIT @limit`,
+      )
       .raw()
       .all(params)
     return rows.map(scannedEventOfValues)
