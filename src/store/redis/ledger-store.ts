@@ -48,6 +48,10 @@ import { RedisKeys } from './keys.js'
 import { ALLOCATE, READ_COUNTERS, READ_WALLETS, RECORD, RESERVE, RESOLVE } from './lua.js'
 import { OrgLoader, parseScope } from './org-loader.js'
 import { isUnavailable, ScriptRunner, type Reply } from './scripts.js'
+import { redisReady } from './client.js'
+
+/** How long the journal drain waits for its own connection before a listing fails (and is retried). */
+const DRAIN_CONNECT_WAIT_MS = 5_000
 
 export { isUnavailable } from './scripts.js'
 
@@ -175,7 +179,9 @@ export class RedisLedgerStore implements LedgerStore {
       this.keys,
       writeUsage,
       // Listed on the drain's own connection and counted as the drain's: not a request's round trip.
-      () => {
+      async () => {
+        // Its own connection may still be connecting (the first drain runs at start-up).
+        if (drainRedis.status !== 'ready') await redisReady(drainRedis, DRAIN_CONNECT_WAIT_MS)
         this.drain.commands++
         return drainRedis.smembers(this.keys.orgs())
       },
