@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm start` runs this first: it builds (`npm run build`) only when a source is newer than the
- * last build, so a second start takes about a second instead of a full TypeScript + Vite build.
+ * last build, so a second start skips the full TypeScript + Vite build (about a minute).
  * Plain JavaScript on purpose: it runs before anything is compiled.
  */
 import { spawnSync } from 'node:child_process'
