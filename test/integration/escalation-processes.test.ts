@@ -6,7 +6,7 @@
  * notice was escalated by exactly one process and the store holds exactly one escalation notice
  * for each. Run against a SQLite file and against PostgreSQL.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { FakeClock } from '../../src/lib/clock.js'
@@ -15,36 +15,13 @@ import { SqliteNotifyStore } from '../../src/store/sqlite/notify-store.js'
 import { PostgresNotifyStore } from '../../src/store/postgres/notify-store.js'
 import { createPool, migrate } from '../../src/store/postgres/db.js'
 import { describeWithPostgres } from '../support/services.js'
-import { openNotifyDb, tempDbPath } from './notify-support.js'
+import { lineReader, openNotifyDb, tempDbPath } from './notify-support.js'
 
 const CHILD = fileURLToPath(new URL('./escalation-claim-child.ts', import.meta.url))
 const PROCESSES = 3
 const TICKS = 10
 const HOUR = 3_600_000
 const ORG = 'org_acme'
-
-function lines(child: ChildProcessWithoutNullStreams): () => Promise<string> {
-  let buffer = ''
-  const queue: string[] = []
-  const waiters: ((line: string) => void)[] = []
-  child.stdout.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString('utf8')
-    let newline: number
-    while ((newline = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, newline)
-      buffer = buffer.slice(newline + 1)
-      const waiter = waiters.shift()
-      if (waiter) waiter(line)
-      else queue.push(line)
-    }
-  })
-  return () =>
-    new Promise((resolve) => {
-      const line = queue.shift()
-      if (line !== undefined) resolve(line)
-      else waiters.push(resolve)
-    })
-}
 
 /** 30 threshold notices asking to escalate after 2h: 20 due and open, 5 due but acknowledged, 5 not due yet. */
 async function seed(store: OutboxStore & InboxStore, clock: FakeClock): Promise<string[]> {
@@ -68,7 +45,7 @@ async function race(backend: 'sqlite' | 'postgres', location: string, clock: Fak
   )
   const stderr: string[] = []
   for (const child of children) child.stderr.on('data', (c: Buffer) => stderr.push(c.toString()))
-  const readers = children.map(lines)
+  const readers = children.map((child) => lineReader(child))
   for (const next of readers) expect(await next(), stderr.join('')).toBe('ready')
   for (const child of children) child.stdin.write('go\n')
   return Promise.all(readers.map(async (next) => JSON.parse(await next()) as string[]))

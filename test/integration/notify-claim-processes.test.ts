@@ -5,41 +5,16 @@
  * Afterwards: each dedupe key was fired by exactly one process, and the store holds exactly one
  * notification per threshold.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { FakeClock } from '../../src/lib/clock.js'
 import { budgetCreateBodySchema } from '../../src/budgets/index.js'
-import { openNotifyDb, tempDbPath, wire } from './notify-support.js'
+import { lineReader, openNotifyDb, tempDbPath, wire } from './notify-support.js'
 
 const CHILD = fileURLToPath(new URL('./notify-claim-child.ts', import.meta.url))
 const PROCESSES = 3
 const ROUNDS = 30
-
-function lines(child: ChildProcessWithoutNullStreams): AsyncIterator<string> {
-  let buffer = ''
-  const queue: string[] = []
-  const waiters: ((line: string) => void)[] = []
-  child.stdout.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString('utf8')
-    let newline: number
-    while ((newline = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, newline)
-      buffer = buffer.slice(newline + 1)
-      const waiter = waiters.shift()
-      if (waiter) waiter(line)
-      else queue.push(line)
-    }
-  })
-  return {
-    next: () =>
-      new Promise((resolve) => {
-        const line = queue.shift()
-        if (line !== undefined) resolve({ value: line, done: false })
-        else waiters.push((l) => resolve({ value: l, done: false }))
-      }),
-  }
-}
 
 describe('exactly-once threshold firing across processes', () => {
   it('three processes settling the same crossing at once fire each threshold exactly once', async () => {
@@ -67,10 +42,10 @@ describe('exactly-once threshold firing across processes', () => {
     )
     const stderr: string[] = []
     for (const child of children) child.stderr.on('data', (c: Buffer) => stderr.push(c.toString()))
-    const readers = children.map(lines)
-    for (const reader of readers) expect((await reader.next()).value, stderr.join('')).toBe('ready')
+    const readers = children.map((child) => lineReader(child))
+    for (const next of readers) expect(await next(), stderr.join('')).toBe('ready')
     for (const child of children) child.stdin.write('go\n')
-    const results = await Promise.all(readers.map(async (r) => JSON.parse((await r.next()).value as string) as string[]))
+    const results = await Promise.all(readers.map(async (next) => JSON.parse(await next()) as string[]))
 
     const thresholdKeys = results
       .flat()

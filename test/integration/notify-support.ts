@@ -1,3 +1,5 @@
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+import { createInterface } from 'node:readline'
 /**
  * Shared fixtures for the budget/notify integration tests and their child processes: one SQLite
  * file with the usage, budget and notify tables, the real adapters, and a BudgetService wired to
@@ -84,4 +86,14 @@ export function insertSpend(db: SqliteDatabase, row: SpendRow): void {
     row.model ?? 'gpt-4o',
     row.costMicros,
   )
+}
+
+/** A child's stdout line by line: each call resolves with the next line (lines that came early wait). */
+export function lineReader(child: ChildProcessWithoutNullStreams): () => Promise<string> {
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  return async () => {
+    const { value, done } = await lines.next()
+    if (done) throw new Error('the child closed its output before the line the test waited for')
+    return value
+  }
 }
