@@ -40,7 +40,7 @@ const entryColumns = [
   entryColumn.accessor('kind', { header: 'Entry' }),
   entryColumn.accessor('amount_usd', {
     header: 'Amount',
-    cell: (c) => <span className={(c.getValue() ?? 0) < 0 ? 'down' : 'up'}>{formatUsd(c.getValue())}</span>,
+    cell: (c) => <span className={(c.getValue() ?? 0) < 0 ? 'debit' : 'credit'}>{formatUsd(c.getValue())}</span>,
     meta: { numeric: true },
   }),
   entryColumn.accessor('description', {
