@@ -14,6 +14,7 @@ import { SPIKE_TRAILING_HOURS, spikeHours } from './usage-spikes.js'
 import { doc } from './openapi.js'
 import { presentUsageEvent } from './present.js'
 import { decodeEventCursor, encodeEventCursor } from '../store/rows/usage.js'
+import type { SpikeHourView } from './contract/wire.js'
 
 const HOUR_MS = 3_600_000
 
@@ -156,21 +157,28 @@ function range(from: number | undefined, to: number | undefined, nowMs: number) 
   return { fromMs, toMs: Math.min(toMs, fromMs + RANGE_MS_MAX) }
 }
 
-/** One report over the caller's org (and team, for a team_admin), after pending events are written. */
-async function report(deps: AdminDeps, principal: Principal, q: ReportFilter, groupBy: readonly UsageGroupBy[], bucketMs: number) {
+/**
+ * One report over the caller's org (and team, for a team_admin), after pending events are written;
+ * with `spikes`, the range's spike hours too, read at the same time as the report (on PostgreSQL
+ * the two run on their own connections, so the answer waits for the slower, not for both).
+ */
+async function report(deps: AdminDeps, principal: Principal, q: ReportFilter, groupBy: readonly UsageGroupBy[], bucketMs: number, withSpikes = false) {
   await deps.usage.flush()
   const { fromMs, toMs } = range(q.from, q.to, deps.clock.nowMs())
-  const result = await deps.stores.usage.query({
-    orgId: principal.orgId,
-    fromMs,
-    toMs,
-    groupBy,
-    bucketMs,
-    teamId: teamFilter(principal),
-    environment: q.environment,
-    dataMode: q.data_mode,
-  })
-  return { fromMs, toMs, result }
+  const [result, spikes] = await Promise.all([
+    deps.stores.usage.query({
+      orgId: principal.orgId,
+      fromMs,
+      toMs,
+      groupBy,
+      bucketMs,
+      teamId: teamFilter(principal),
+      environment: q.environment,
+      dataMode: q.data_mode,
+    }),
+    withSpikes ? spikesOf(deps, principal, q, fromMs, toMs) : [],
+  ])
+  return { fromMs, toMs, result, spikes }
 }
 
 interface ReportFilter {
@@ -181,18 +189,17 @@ interface ReportFilter {
 }
 
 /** Hourly spend from 24 hours before `fromMs`, judged by the spike rule (usage-spikes.ts). */
-async function spikesOf(deps: AdminDeps, principal: Principal, q: ReportFilter, fromMs: number, toMs: number) {
-  const hourly = await deps.stores.usage.query({
+async function spikesOf(deps: AdminDeps, principal: Principal, q: ReportFilter, fromMs: number, toMs: number): Promise<SpikeHourView[]> {
+  const hourly = await deps.stores.usage.spendSeries({
     orgId: principal.orgId,
     fromMs: Math.floor(fromMs / HOUR_MS) * HOUR_MS - SPIKE_TRAILING_HOURS * HOUR_MS,
     toMs,
-    groupBy: [],
     bucketMs: HOUR_MS,
     teamId: teamFilter(principal),
     environment: q.environment,
     dataMode: q.data_mode,
   })
-  return spikeHours(new Map(hourly.series.map((p) => [p.bucketStartMs, p.costMicros])), fromMs, toMs)
+  return spikeHours(hourly, fromMs, toMs)
 }
 
 export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
@@ -207,7 +214,7 @@ export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     async (request) => {
       const principal = principalOf(request)
       const q = parseBody(UsageQuery, request.query, 'query')
-      const { fromMs, toMs, result } = await report(deps, principal, q, q.group_by, BUCKETS[q.bucket])
+      const { fromMs, toMs, result, spikes } = await report(deps, principal, q, q.group_by, BUCKETS[q.bucket], true)
       return {
         from: new Date(fromMs).toISOString(),
         to: new Date(toMs).toISOString(),
@@ -216,7 +223,7 @@ export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         totals: presentTotals(result.totals),
         groups: result.groups.map((g) => ({ key: g.key, ...presentTotals(g) })),
         series: presentSeries(result.series),
-        spikes: await spikesOf(deps, principal, q, fromMs, toMs),
+        spikes,
       }
     },
   )

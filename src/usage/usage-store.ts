@@ -71,6 +71,11 @@ export interface UsageStore {
   /** For ingestion: true when stored, false when its externalRequestId was already there. */
   insertIngested(event: UsageEvent): Promise<boolean>
   query(query: UsageQuery): Promise<UsageReport>
+  /**
+   * Spend per bucket start (buckets without events absent) under the same filters as `query`,
+   * without groups: the spike window's hourly input, cheaper than a report (one sum, no series).
+   */
+  spendSeries(query: Omit<UsageQuery, 'groupBy'>): Promise<Map<number, Micros>>
   /** One page of events matching every given filter, newest first (at_ms, then id, descending). */
   listEvents(query: UsageEventQuery): Promise<UsageEvent[]>
   /** What became of each request (its latest event), for the cost-ticket list; unknown ids are absent. */

@@ -28,6 +28,14 @@ interface ReportStore {
   insertIngested(event: UsageEvent): Promise<boolean>
   query(q: UsageQuery): Promise<UsageReport>
   queryEvents(q: UsageQuery): Promise<UsageReport>
+  spendSeries(q: Omit<UsageQuery, 'groupBy'>): Promise<Map<number, number>>
+}
+
+/** Spend per bucket start as the report's series has it (summed over its groups): what `spendSeries` must answer. */
+function spendOf(report: UsageReport): Map<number, number> {
+  const spend = new Map<number, number>()
+  for (const p of report.series) spend.set(p.bucketStartMs, (spend.get(p.bucketStartMs) ?? 0) + p.costMicros)
+  return spend
 }
 
 /** Writes `events` the ways the gateway does: batches, and single ingested events. */
@@ -58,6 +66,7 @@ async function checkReports(store: ReportStore, numRuns: number): Promise<void> 
         const expected = expectedReport(stored, q)
         expect(await store.query(q)).toEqual(expected)
         expect(await store.queryEvents(q)).toEqual(expected)
+        expect(await store.spendSeries(q)).toEqual(spendOf(expected))
       }
     }),
     { numRuns },
@@ -100,6 +109,7 @@ async function expectRollupsServeEvents(store: ReportStore, orgId: string): Prom
       const fromEvents = await store.queryEvents(q)
       expect(fromEvents.totals.requests).toBeGreaterThan(0)
       expect(await store.query(q)).toEqual(fromEvents)
+      expect(await store.spendSeries(q)).toEqual(spendOf(fromEvents))
     }
   }
 }

@@ -5,6 +5,7 @@
  * most two hours of events.
  */
 import type pg from 'pg'
+import type { Micros } from '../../money/index.js'
 import {
   REQUEST_OUTCOMES_MAX,
   type RequestOutcome,
@@ -16,7 +17,7 @@ import {
   type UsageStore,
 } from '../../usage/usage-store.js'
 import type { ScannedEvent, UsageEvent } from '../../usage/types.js'
-import { mergeParts, partSql, planReport, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
+import { SPEND_SUM_SQL, mergeParts, mergeSpend, partSql, planReport, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
 import { SCAN_COLUMNS, USAGE_COLUMNS, eventListWhere, outcomesOf, scannedEventOf, usageRow, type OutcomeRow, type ScanRow } from '../sqlite/usage-store.js'
 import { usageEventOf, type UsageEventRow } from '../rows/usage.js'
 
@@ -55,12 +56,23 @@ export class PostgresUsageStore implements UsageStore {
     return mergeParts(q.groupBy, await this.partRows(q, { source: 'events', fromMs: q.fromMs, toMs: q.toMs }))
   }
 
-  private async partRows(q: UsageQuery, part: ReportPart): Promise<PartRow[]> {
+  async spendSeries(q: Omit<UsageQuery, 'groupBy'>): Promise<Map<number, Micros>> {
+    const report = { ...q, groupBy: [] }
+    const parts = await Promise.all(planReport(report).map((part) => this.partRows(report, part, SPEND_SUM_SQL)))
+    return mergeSpend(parts.flat())
+  }
+
+  private async partRows(q: UsageQuery, part: ReportPart, sums?: string): Promise<PartRow[]> {
     const values: unknown[] = []
-    const text = partSql(q, part, {
-      param: (value) => `$${values.push(value)}`,
-      bucketStart: (column, bucketMs) => `(${column} / ${bucketMs}::bigint) * ${bucketMs}::bigint`,
-    })
+    const text = partSql(
+      q,
+      part,
+      {
+        param: (value) => `$${values.push(value)}`,
+        bucketStart: (column, bucketMs) => `(${column} / ${bucketMs}::bigint) * ${bucketMs}::bigint`,
+      },
+      sums,
+    )
     return (await this.pool.query<unknown[]>({ text, values, rowMode: 'array' })).rows
   }
 

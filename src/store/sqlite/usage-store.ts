@@ -2,7 +2,7 @@
  * UsageStore on SQLite: batched inserts in one transaction, each event summed into the rollups by
  * a trigger in that transaction; reports read rollups plus at most two hours of events.
  */
-import { micros } from '../../money/index.js'
+import { micros, type Micros } from '../../money/index.js'
 import {
   REQUEST_OUTCOMES_MAX,
   type RequestOutcome,
@@ -16,7 +16,7 @@ import {
 import { EVENT_FILTER_COLUMN, usageEventOf, type UsageEventRow } from '../rows/usage.js'
 import type { ScannedEvent, UsageEvent } from '../../usage/types.js'
 import type { SqliteDatabase } from './db.js'
-import { mergeParts, partSql, planReport, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
+import { SPEND_SUM_SQL, mergeParts, mergeSpend, partSql, planReport, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
 
 export { usageMigrations } from './usage-schema.js'
 
@@ -248,16 +248,26 @@ export class SqliteUsageStore implements UsageStore {
     return mergeParts(q.groupBy, this.partRows(q, { source: 'events', fromMs: q.fromMs, toMs: q.toMs }))
   }
 
-  private partRows(q: UsageQuery, part: ReportPart): PartRow[] {
+  async spendSeries(q: Omit<UsageQuery, 'groupBy'>): Promise<Map<number, Micros>> {
+    const report = { ...q, groupBy: [] }
+    return mergeSpend(planReport(report).flatMap((part) => this.partRows(report, part, SPEND_SUM_SQL)))
+  }
+
+  private partRows(q: UsageQuery, part: ReportPart, sums?: string): PartRow[] {
     const params: unknown[] = []
-    const sql = partSql(q, part, {
-      param: (value) => {
-        params.push(value)
-        return '?'
+    const sql = partSql(
+      q,
+      part,
+      {
+        param: (value) => {
+          params.push(value)
+          return '?'
+        },
+        // better-sqlite3 binds JS numbers as REAL: cast, or the bucket is fractional.
+        bucketStart: (column, bucketMs) => `CAST(CAST(${column} / ${bucketMs} AS INTEGER) * ${bucketMs} AS INTEGER)`,
       },
-      // better-sqlite3 binds JS numbers as REAL: cast, or the bucket is fractional.
-      bucketStart: (column, bucketMs) => `CAST(CAST(${column} / ${bucketMs} AS INTEGER) * ${bucketMs} AS INTEGER)`,
-    })
+      sums,
+    )
     return this.db
       .prepare<unknown[], PartRow>(sql)
       .raw(true)
