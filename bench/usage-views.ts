@@ -52,6 +52,8 @@ const BROWSER_OFFSET_MS = -5 * HOUR_MS
 const ADMIN = 'tg_admin_usage_views_bench'
 const BATCH = 5_000
 const RUNS = 7
+/** What the console's Overview asks for: the keys its chart draws (console/src/charts.ts, SERIES_KEYS_MAX). */
+const OVERVIEW_SERIES_GROUPS = 8
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
 
 // ---------------------------------------------------------------------------------------------
@@ -223,13 +225,17 @@ function views(): View[] {
   for (const days of [1, 7, 30, 90]) {
     const range = lastDays(days)
     const bucket = days > 14 ? 'day' : 'hour'
-    // Overview: spend over time by each breakdown, plus the filter bar's environments.
+    // Overview: spend over time by each breakdown (the series folded to the keys its chart
+    // draws), plus the filter bar's environments.
     for (const by of ['team', 'provider', 'model', 'user', 'agent', 'endpoint', 'prompt_version', 'environment']) {
-      list.push({ name: `overview ${days}d by ${by} (${bucket})`, url: `/v1/usage${qs({ ...range, group_by: by, bucket })}` })
+      list.push({
+        name: `overview ${days}d by ${by} (${bucket})`,
+        url: `/v1/usage${qs({ ...range, group_by: by, bucket, series_groups: OVERVIEW_SERIES_GROUPS })}`,
+      })
     }
     list.push({
       name: `overview ${days}d by team, production, real`,
-      url: `/v1/usage${qs({ ...range, group_by: 'team', bucket, environment: 'production', data_mode: 'real' })}`,
+      url: `/v1/usage${qs({ ...range, group_by: 'team', bucket, environment: 'production', data_mode: 'real', series_groups: OVERVIEW_SERIES_GROUPS })}`,
     })
     list.push({ name: `filter bar environments ${days}d`, url: `/v1/usage${qs({ ...range, group_by: 'environment', bucket: 'day' })}` })
     // Top: the totals chart, then three top-10 lists for this window and the previous one.
@@ -242,6 +248,8 @@ function views(): View[] {
   }
   // An API client's default: the last 7 days to this millisecond (no hour is whole at either end).
   list.push({ name: 'API default range (7 d to now) by user', url: '/v1/usage?group_by=user' })
+  // And a client reading every point of the largest series the Overview can ask for, unfolded.
+  list.push({ name: 'API week by user in hours, every point', url: `/v1/usage${qs({ ...lastDays(7), group_by: 'user', bucket: 'hour' })}` })
   list.push({ name: 'budgets with posture (overview)', url: '/v1/billing/budgets' })
   list.push({ name: 'event list, first page', url: `/v1/usage/events${qs({ ...lastDays(7), limit: 50 })}` })
   return list

@@ -45,6 +45,24 @@ describe('spendSeries', () => {
     expect(other).toBe(2)
   })
 
+  it("draws a folded answer's other points (series_groups) as Other, even when a named key has no value", () => {
+    const keys = Array.from({ length: SERIES_KEYS_MAX }, (_, i) => `team${i}`)
+    const folded = report(keys)
+    // The largest group is "(none)" (key null); the other point has an empty key too.
+    folded.groups = [
+      { ...totals, key: { team: null }, cost_usd: 200 },
+      ...folded.groups.slice(0, SERIES_KEYS_MAX - 1),
+      { ...totals, key: { team: 'x' }, cost_usd: 1 },
+    ]
+    folded.series = [
+      { ...totals, key: { team: null }, cost_usd: 4, bucket_start: folded.from },
+      { ...totals, key: {}, other: true, cost_usd: 3, bucket_start: folded.from },
+    ]
+    const data = spendSeries(folded, 'team', 'hour')
+    expect(data.series[0]).toEqual({ name: '(none)', values: [4, 0, 0, 0] })
+    expect(data.series.at(-1)).toEqual({ name: 'Other', values: [3, 0, 0, 0] })
+  })
+
   it('finds the buckets holding spike hours, for hour and for day buckets', () => {
     expect(spendSeries(report(['a'], ['2026-11-15T02:00:00.000Z']), 'team', 'hour').spikeBuckets).toEqual([2])
     expect(spendSeries(report(['a'], ['2026-11-15T02:00:00.000Z', '2026-11-15T03:00:00.000Z']), 'team', 'day').spikeBuckets).toEqual([0])

@@ -37,7 +37,8 @@ export function spendSeries(report: UsageReportView, dimension: UsageDimension |
   for (const point of report.series) {
     const index = indexOf.get(Date.parse(point.bucket_start))
     if (index === undefined) continue
-    const name = keyOf(point.key)
+    // A folded answer (`series_groups`) already summed the rest into `other` points.
+    const name = point.other ? 'Other' : keyOf(point.key)
     const row = values.get(named.includes(name) ? name : 'Other')
     if (row) row[index] = round6((row[index] ?? 0) + point.cost_usd)
   }

@@ -69,6 +69,26 @@ describe('GET /v1/usage', () => {
     expect(buckets).toHaveLength(3)
   })
 
+  it('with series_groups, keeps the top groups\' points and sums the rest per bucket into an "other" point', async () => {
+    const range = '?bucket=hour&group_by=model&from=2026-11-15T00:00:00Z&to=2026-11-16T00:00:00Z'
+    const full = (await get(range)).json()
+    const folded = (await get(`${range}&series_groups=1`)).json()
+    expect(folded.totals).toEqual(full.totals)
+    expect(folded.groups).toEqual(full.groups)
+    type Point = { bucket_start: string; key: { model?: string }; other?: true; requests: number; cost_micros: number }
+    const top = full.groups[0].key.model
+    const rest = full.series.filter((p: Point) => p.key.model !== top)
+    expect(rest.length).toBeGreaterThan(0)
+    expect(folded.series.map((p: Point) => [p.bucket_start, p.other ? 'other' : p.key.model, p.requests, p.cost_micros])).toEqual([
+      ...full.series.filter((p: Point) => p.key.model === top).map((p: Point) => [p.bucket_start, top, p.requests, p.cost_micros]),
+      ...rest.map((p: Point) => [p.bucket_start, 'other', p.requests, p.cost_micros]),
+    ])
+    expect(folded.series.filter((p: Point) => p.other).every((p: Point) => Object.keys(p.key).length === 0)).toBe(true)
+    // As many groups as there are: nothing to fold, the same series.
+    expect((await get(`${range}&series_groups=2`)).json().series).toEqual(full.series)
+    expect((await get(`${range}&series_groups=0`)).statusCode).toBe(400)
+  })
+
   it('treats the range as half-open: a call exactly at "to" is left out', async () => {
     const report = (await get('?from=2026-11-15T00:00:00Z&to=2026-11-15T13:34:56Z')).json()
     expect(report.totals.requests).toBe(2)

@@ -4,8 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
-import { toUsd } from '../money/index.js'
-import { USAGE_GROUP_BY, type UsageGroupBy, type UsageSeriesPoint, type UsageTotals } from '../usage/index.js'
+import { micros, toUsd, type Micros } from '../money/index.js'
+import { USAGE_GROUP_BY, type UsageGroupBy, type UsageReport, type UsageSeriesPoint, type UsageTotals } from '../usage/index.js'
 import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { principalOf, teamFilter } from './principal.js'
@@ -22,6 +22,7 @@ const DAY_MS = 86_400_000
 const RANGE_MS_MAX = 366 * DAY_MS
 const BUCKETS = { minute: 60_000, hour: 3_600_000, day: DAY_MS } as const
 const TOP_LIMIT_MAX = 100
+const SERIES_GROUPS_MAX = 100
 const EVENTS_LIMIT_MAX = 1000
 
 /** Instants a report may name: 1970-01-01 to 9999-12-31 (anything else is not a date range anyone means). */
@@ -69,6 +70,8 @@ const UsageQuery = z
     bucket: z.enum(['minute', 'hour', 'day']).default('day'),
     environment: z.string().max(100).optional(),
     data_mode: dataMode,
+    /** The series keeps the first N groups' points; the rest become one `other` point per bucket (see `foldSeries`). */
+    series_groups: z.coerce.number().int().min(1).max(SERIES_GROUPS_MAX).optional(),
   })
   .superRefine((q, ctx) => {
     if (q.from !== undefined && q.to !== undefined && q.from >= q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: '"from" must be before "to"' })
@@ -135,11 +138,69 @@ function presentTotals(t: UsageTotals) {
   }
 }
 
+type FoldedPoint = UsageSeriesPoint & { other?: true }
+
+/**
+ * The series with only the first `groups` groups' points (groups come most expensive first); in
+ * each bucket the other groups' points are summed into one point `{ key: {}, other: true }`, after
+ * the bucket's named points. Why: the console stacks the 8 largest keys and "Other", and a week by
+ * user in hours is ~8 000 points (2.5 MB) of which it draws one cost per key and bucket; folded,
+ * the answer is a sixth of that and the gateway serialises a sixth of the objects.
+ */
+function foldSeries(groupBy: readonly UsageGroupBy[], report: UsageReport, groups: number | undefined): readonly FoldedPoint[] {
+  if (groups === undefined || report.groups.length <= groups) return report.series
+  // The same key text as the store's merge: absent and '' differ.
+  const keyText = (key: UsageSeriesPoint['key']) => groupBy.map((g) => (key[g] === null || key[g] === undefined ? '\u0000' : `\u0001${key[g]}\u0002`)).join('')
+  const named = new Set(report.groups.slice(0, groups).map((g) => keyText(g.key)))
+  const folded: FoldedPoint[] = []
+  let other: FoldedPoint | undefined
+  for (const p of report.series) {
+    if (other !== undefined && other.bucketStartMs !== p.bucketStartMs) {
+      folded.push(other)
+      other = undefined
+    }
+    if (named.has(keyText(p.key))) {
+      folded.push(p)
+      continue
+    }
+    other ??= { ...NO_TOTALS, bucketStartMs: p.bucketStartMs, key: {}, other: true }
+    addTotals(other, p)
+  }
+  if (other !== undefined) folded.push(other)
+  return folded
+}
+
+const NO_TOTALS: UsageTotals = {
+  requests: 0,
+  costMicros: micros(0),
+  inputTokens: 0,
+  outputTokens: 0,
+  cacheReadTokens: 0,
+  cacheWriteTokens: 0,
+  cacheWrite1hTokens: 0,
+  reasoningTokens: 0,
+  audioInputTokens: 0,
+  audioOutputTokens: 0,
+}
+
+function addTotals(into: UsageTotals, t: UsageTotals): void {
+  into.requests += t.requests
+  into.costMicros = (into.costMicros + t.costMicros) as Micros
+  into.inputTokens += t.inputTokens
+  into.outputTokens += t.outputTokens
+  into.cacheReadTokens += t.cacheReadTokens
+  into.cacheWriteTokens += t.cacheWriteTokens
+  into.cacheWrite1hTokens += t.cacheWrite1hTokens
+  into.reasoningTokens += t.reasoningTokens
+  into.audioInputTokens += t.audioInputTokens
+  into.audioOutputTokens += t.audioOutputTokens
+}
+
 /**
  * Series points on the wire: one object each, and one ISO string per bucket (a report over a week
  * by user has thousands of points in 168 buckets).
  */
-function presentSeries(series: readonly UsageSeriesPoint[]) {
+function presentSeries(series: readonly FoldedPoint[]) {
   const instants = new Map<number, string>()
   return series.map((p) => {
     let bucketStart = instants.get(p.bucketStartMs)
@@ -147,7 +208,9 @@ function presentSeries(series: readonly UsageSeriesPoint[]) {
       bucketStart = new Date(p.bucketStartMs).toISOString()
       instants.set(p.bucketStartMs, bucketStart)
     }
-    return { bucket_start: bucketStart, key: p.key, ...presentTotals(p) }
+    return p.other
+      ? { bucket_start: bucketStart, key: p.key, other: true, ...presentTotals(p) }
+      : { bucket_start: bucketStart, key: p.key, ...presentTotals(p) }
   })
 }
 
@@ -209,7 +272,9 @@ export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       summary: 'Usage totals, groups and a time series',
       auth: 'admin',
       query: UsageQuery,
-      responses: { 200: '`totals`, `groups`, `series`, and `spikes`: the hours whose spend is at least 3× the 24 before and at least $1.' },
+      responses: {
+        200: '`totals`, `groups`, `series`, and `spikes`: the hours whose spend is at least 3× the 24 before and at least $1. With `series_groups=N`, `series` holds the points of the first N `groups` only, and per bucket one point with `other: true` (and an empty `key`) summing the rest.',
+      },
     }),
     async (request) => {
       const principal = principalOf(request)
@@ -222,7 +287,7 @@ export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         group_by: q.group_by,
         totals: presentTotals(result.totals),
         groups: result.groups.map((g) => ({ key: g.key, ...presentTotals(g) })),
-        series: presentSeries(result.series),
+        series: presentSeries(foldSeries(q.group_by, result, q.series_groups)),
         spikes,
       }
     },

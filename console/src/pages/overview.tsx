@@ -13,7 +13,7 @@ import { Chart } from '../components/chart'
 import { DataTable } from '../components/data-table'
 import { FilterBar, useUsageFilters } from '../components/filters'
 import { FormError } from '../components/field'
-import { spendChartOption, spendSeries, type Bucket } from '../charts'
+import { SERIES_KEYS_MAX, spendChartOption, spendSeries, type Bucket } from '../charts'
 import { formatCount, formatDate, formatDateTime, formatPercent, formatUsd, labelOf } from '../format'
 import { rangeDays } from '../range'
 
@@ -42,7 +42,8 @@ export function OverviewPage() {
   const bucket: Bucket = rangeDays(filters.range) > HOUR_BUCKET_DAYS_MAX || params.get('bucket') === 'day' ? 'day' : 'hour'
   const report = useQuery({
     queryKey: ['usage', 'overview', filters.wire, dimension, bucket],
-    queryFn: () => get<UsageReportView>(`/v1/usage${query({ ...filters.wire, group_by: dimension, bucket })}`),
+    // The chart draws SERIES_KEYS_MAX keys and "Other": the rest of the series comes folded, not as thousands of points.
+    queryFn: () => get<UsageReportView>(`/v1/usage${query({ ...filters.wire, group_by: dimension, bucket, series_groups: SERIES_KEYS_MAX })}`),
   })
   const budgets = useQuery({ queryKey: ['budgets'], queryFn: () => get<ListOf<BudgetWire>>('/v1/billing/budgets') })
 

@@ -56,7 +56,8 @@ export interface UsageReportView {
   group_by: UsageDimension[]
   totals: UsageTotalsView
   groups: Array<UsageTotalsView & { key: Partial<Record<UsageDimension, string | null>> }>
-  series: Array<UsageTotalsView & { bucket_start: string; key: Partial<Record<UsageDimension, string | null>> }>
+  /** With `series_groups`, the other groups' points of a bucket are one point with `other: true` and an empty key. */
+  series: Array<UsageTotalsView & { bucket_start: string; key: Partial<Record<UsageDimension, string | null>>; other?: true }>
   /** Hours whose spend is a spike (see docs/console.md, "Spike window"). */
   spikes?: SpikeHourView[]
 }
