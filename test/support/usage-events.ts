@@ -147,7 +147,8 @@ export function queryArbitrary(orgId: string): fc.Arbitrary<UsageQuery> {
       groupBy: fc.uniqueArray(fc.constantFrom<UsageGroupBy>('provider', 'model', 'team', 'user', 'agent', 'endpoint', 'prompt_version', 'environment'), {
         maxLength: 2,
       }),
-      bucketMs: fc.constantFrom(HOUR_MS, 24 * HOUR_MS, 60_000),
+      // 366 days: /v1/usage/top's one bucket per range.
+      bucketMs: fc.constantFrom(HOUR_MS, 24 * HOUR_MS, 60_000, 366 * 24 * HOUR_MS),
       teamId: fc.option(fc.constantFrom('growth', 'search'), { nil: undefined }),
       environment: fc.option(fc.constantFrom('production', 'staging'), { nil: undefined }),
       dataMode: fc.option(fc.constantFrom<'real' | 'demo'>('real', 'demo'), { nil: undefined }),
