@@ -17,7 +17,7 @@ import {
   type UsageStore,
 } from '../../usage/usage-store.js'
 import type { ScannedEvent, UsageEvent } from '../../usage/types.js'
-import { SPEND_SUM_SQL, mergeParts, mergeSpend, partSql, planReport, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
+import { SPEND_SUMS, mergeParts, mergeSpend, partSql, planReport, type PartRow, type ReportPart, type SummedColumn } from '../rows/usage-rollups.js'
 import { SCAN_COLUMNS, USAGE_COLUMNS, eventListWhere, outcomesOf, scannedEventOf, usageRow, type OutcomeRow, type ScanRow } from '../sqlite/usage-store.js'
 import { usageEventOf, type UsageEventRow } from '../rows/usage.js'
 
@@ -58,11 +58,11 @@ export class PostgresUsageStore implements UsageStore {
 
   async spendSeries(q: Omit<UsageQuery, 'groupBy'>): Promise<Map<number, Micros>> {
     const report = { ...q, groupBy: [] }
-    const parts = await Promise.all(planReport(report).map((part) => this.partRows(report, part, SPEND_SUM_SQL)))
+    const parts = await Promise.all(planReport(report).map((part) => this.partRows(report, part, SPEND_SUMS)))
     return mergeSpend(parts.flat())
   }
 
-  private async partRows(q: UsageQuery, part: ReportPart, sums?: string): Promise<PartRow[]> {
+  private async partRows(q: UsageQuery, part: ReportPart, sums?: readonly SummedColumn[]): Promise<PartRow[]> {
     const values: unknown[] = []
     const text = partSql(
       q,

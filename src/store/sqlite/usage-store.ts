@@ -16,7 +16,7 @@ import {
 import { EVENT_FILTER_COLUMN, usageEventOf, type UsageEventRow } from '../rows/usage.js'
 import type { ScannedEvent, UsageEvent } from '../../usage/types.js'
 import type { SqliteDatabase } from './db.js'
-import { SPEND_SUM_SQL, mergeParts, mergeSpend, partSql, planReport, type PartRow, type ReportPart } from '../rows/usage-rollups.js'
+import { SPEND_SUMS, mergeParts, mergeSpend, partSql, planReport, type PartRow, type ReportPart, type SummedColumn } from '../rows/usage-rollups.js'
 
 export { usageMigrations } from './usage-schema.js'
 
@@ -250,10 +250,10 @@ export class SqliteUsageStore implements UsageStore {
 
   async spendSeries(q: Omit<UsageQuery, 'groupBy'>): Promise<Map<number, Micros>> {
     const report = { ...q, groupBy: [] }
-    return mergeSpend(planReport(report).flatMap((part) => this.partRows(report, part, SPEND_SUM_SQL)))
+    return mergeSpend(planReport(report).flatMap((part) => this.partRows(report, part, SPEND_SUMS)))
   }
 
-  private partRows(q: UsageQuery, part: ReportPart, sums?: string): PartRow[] {
+  private partRows(q: UsageQuery, part: ReportPart, sums?: readonly SummedColumn[]): PartRow[] {
     const params: unknown[] = []
     const sql = partSql(
       q,
