@@ -52,7 +52,6 @@ export const EXPORT_RUNNER_DEFAULTS = { pollIntervalMs: 1_000, attemptsMax: 3, p
 /** A file of a job in the folder: `ID.FORMAT` (finished) or `ID.FORMAT.RANDOM.partial` (being written). */
 const JOB_FILE = /^(exp_[A-Za-z0-9_-]+)\.(csv|ndjson)(\.[0-9a-f]+\.partial)?$/
 
-
 export interface ExportRunnerDeps {
   readonly store: ExportJobStore
   readonly source: ExportRowSource
