@@ -26,6 +26,7 @@ import {
   type WalletCrossing,
   type WalletRef,
 } from '../../ledger/types.js'
+import type Database from 'better-sqlite3'
 import type { SqliteDatabase, SqliteMigration } from './db.js'
 import { checkAllocation, ledgerEntryOf, reservationOf, walletOf, type ReservationColumns, type WalletRow } from '../rows/ledger.js'
 
@@ -110,8 +111,15 @@ function reservationOfRow(row: ReservationRow): Reservation {
   return reservationOf(row, JSON.parse(row.budgets_json) as BudgetCounterRef[])
 }
 
-/** Writes one usage event inside the caller's transaction; false when an event with its external id exists. */
-export type UsageInsert = (event: UsageEvent) => boolean
+/**
+ * How the ledger writes usage events: `insertSync` inside a transaction made by `transaction`
+ * (SqliteUsageStore's), so the events' rollups are added before the transaction commits.
+ */
+export interface UsageWriter {
+  /** False when an event with its external id exists. */
+  insertSync(event: UsageEvent): boolean
+  transaction<A extends unknown[], R>(body: (...args: A) => R): Database.Transaction<(...args: A) => R>
+}
 
 interface QueuedMove {
   readonly run: () => unknown
@@ -132,7 +140,7 @@ export class SqliteLedgerStore implements LedgerStore {
 
   constructor(
     db: SqliteDatabase,
-    private readonly insertUsage: UsageInsert,
+    private readonly usage: UsageWriter,
   ) {
     this.sql = {
       walletById: db.prepare<[string], WalletRow>('SELECT * FROM wallets WHERE id = ?'),
@@ -176,8 +184,9 @@ export class SqliteLedgerStore implements LedgerStore {
     this.resolveTx = db.transaction((id: string, outcome: 'settled' | 'voided' | 'expired', actual: number, atMs: number) =>
       this.resolveInTx(id, outcome, actual, atMs),
     )
-    this.inSavepoint = db.transaction((run: () => unknown) => run())
-    this.commitQueued = db.transaction((moves: readonly QueuedMove[], outcomes: Array<{ value?: unknown; error?: unknown }>) => {
+    // Both through the usage store: a move's events are in the rollups exactly when the move committed.
+    this.inSavepoint = usage.transaction((run: () => unknown) => run())
+    this.commitQueued = usage.transaction((moves: readonly QueuedMove[], outcomes: Array<{ value?: unknown; error?: unknown }>) => {
       // Alone in its transaction, a move needs no savepoint: if it throws, the whole transaction
       // rolls back (commitMoves rejects it), which is all a savepoint would have undone.
       if (moves.length === 1) {
@@ -467,7 +476,7 @@ export class SqliteLedgerStore implements LedgerStore {
       if (resolution.kind !== 'settled' && resolution.kind !== 'voided') return { kind: 'committed', resolution, budgetCrossings }
       budgetCrossings = resolution.budgetCrossings
     }
-    if (commit.event !== undefined && !this.insertUsage(commit.event)) {
+    if (commit.event !== undefined && !this.usage.insertSync(commit.event)) {
       assert(commit.dedupeExternalId === true && !commit.resolve, `usage event ${commit.event.id} already stored`)
       return { kind: 'duplicate' }
     }

@@ -1,0 +1,156 @@
+/**
+ * Usage rollups summed in JS, one transaction at a time (the SQLite store; PostgreSQL keeps its
+ * statement trigger). The store hands over each event row it inserted; before COMMIT it asks for
+ * the rollup rows — one per distinct key, the sums of every event of the transaction — and adds
+ * each to the table with one upsert. A per-row trigger did 14 upserts per event (2 grains × 7
+ * dimensions); a batch of 1,000 similar events now does a few dozen.
+ *
+ * Exact by construction: the rows are summed from the same event rows that were inserted (not
+ * from the events before `usageRow`), with the JS form of the SQL sums (ROLLUP_SUMS_JS), into the
+ * same keys, and written in the transaction that inserted the events — a rollback (or SIGKILL
+ * before COMMIT) loses both, a commit keeps both. A savepoint that rolls back takes its events out
+ * again (`mark` / `rollbackTo`). A duplicate ignored by `INSERT OR IGNORE` is never added.
+ *
+ * Driven by the exports of usage-rollups.ts: a new grain, dimension or summed column needs no
+ * change here.
+ */
+import { ROLLUP_DIMS, ROLLUP_GRAINS_MS, ROLLUP_KEY_COLUMNS, ROLLUP_SUM_COLUMNS, ROLLUP_SUMS_JS } from './usage-rollups.js'
+
+/** One rollup row to add: ROLLUP_KEY_COLUMNS values, then ROLLUP_SUM_COLUMNS values. */
+export type RollupRow = unknown[]
+
+/** The events of one (org, team, environment, data mode, buckets, dimension values): summed before they are fanned out to keys. */
+interface Cell {
+  readonly row: readonly unknown[]
+  readonly sums: number[]
+}
+
+const DIMS = Object.entries(ROLLUP_DIMS) as Array<[string, string | undefined]>
+/** Dimension columns (each once: two dimensions may read the same column). */
+const DIM_COLUMNS = [...new Set(DIMS.map(([, column]) => column).filter((c): c is string => c !== undefined))]
+
+export class RollupAccumulator {
+  /** Event rows inserted since the last `drain`, in order: a savepoint's rollback truncates it. */
+  private rows: Array<readonly unknown[]> = []
+  private readonly index: Record<string, number>
+  private readonly at: number
+  private readonly org: number
+  private readonly team: number
+  private readonly environment: number
+  private readonly dataMode: number
+  private readonly dims: number[]
+  /** The row the sums read (`ROLLUP_SUMS_JS` take a column reader; one reader, no closure per row). */
+  private current: readonly unknown[] = []
+  private readonly read = (column: string): unknown => this.current[this.index[column]!]
+
+  /** `columns`: the usage_events columns in the order of the rows `add` is given. */
+  constructor(columns: readonly string[]) {
+    this.index = Object.fromEntries(columns.map((c, i) => [c, i]))
+    const at = (column: string) => {
+      const i = this.index[column]
+      if (i === undefined) throw new Error(`rollups: the event rows have no column ${column}`)
+      return i
+    }
+    this.at = at('at_ms')
+    this.org = at('org_id')
+    this.team = at('team_id')
+    this.environment = at('environment')
+    this.dataMode = at('data_mode')
+    this.dims = DIM_COLUMNS.map(at)
+  }
+
+  /** An event row the transaction inserted (never one `INSERT OR IGNORE` skipped). */
+  add(row: readonly unknown[]): void {
+    this.rows.push(row)
+  }
+
+  /** Where a savepoint starts: `rollbackTo` with it forgets the events added after. */
+  mark(): number {
+    return this.rows.length
+  }
+
+  rollbackTo(mark: number): void {
+    this.rows.length = mark
+  }
+
+  get pending(): number {
+    return this.rows.length
+  }
+
+  /**
+   * The rollup rows of every event added since the last drain, one per distinct key, and starts
+   * over. Two steps: events with the same key fields are summed into one cell (a batch is mostly
+   * alike), then each cell is fanned out to its (grain × dimension) keys, where cells that share a
+   * key (e.g. dimension `*`) are summed again.
+   */
+  drain(): RollupRow[] {
+    const rows = this.rows
+    this.rows = []
+    if (rows.length === 0) return []
+    const cells = new Map<string, Cell>()
+    for (const row of rows) {
+      const key = this.cellKey(row)
+      let cell = cells.get(key)
+      if (cell === undefined) {
+        cell = { row, sums: new Array<number>(ROLLUP_SUM_COLUMNS.length).fill(0) }
+        cells.set(key, cell)
+      }
+      this.current = row
+      for (let s = 0; s < ROLLUP_SUM_COLUMNS.length; s++) cell.sums[s]! += ROLLUP_SUMS_JS[ROLLUP_SUM_COLUMNS[s]!](this.read)
+    }
+    this.current = []
+    const out = new Map<string, RollupRow>()
+    for (const { row, sums } of cells.values()) {
+      const at = Math.trunc(Number(row[this.at]))
+      const fields: Record<string, unknown> = {
+        org_id: row[this.org],
+        team_id: row[this.team] ?? '',
+        environment: row[this.environment],
+        data_mode: row[this.dataMode],
+      }
+      for (const grain of ROLLUP_GRAINS_MS) {
+        // SQL's integer division truncates toward zero: `at - at % grain` is the same bucket.
+        fields.grain_ms = grain
+        fields.bucket_ms = at - (at % grain)
+        for (const [dim, column] of DIMS) {
+          fields.dim = dim
+          fields.value = column === undefined ? '' : (row[this.index[column]!] ?? '')
+          const values = ROLLUP_KEY_COLUMNS.map((c) => fields[c])
+          const key = keyText(values)
+          const existing = out.get(key)
+          if (existing === undefined) out.set(key, [...values, ...sums])
+          else for (let s = 0; s < sums.length; s++) (existing[values.length + s] as number) += sums[s]!
+        }
+      }
+    }
+    const result = [...out.values()]
+    for (const row of result) {
+      for (let s = ROLLUP_KEY_COLUMNS.length; s < row.length; s++) {
+        // Doubles are exact up to 2^53; past that a sum would be silently wrong, so refuse (the transaction rolls back).
+        if (!Number.isSafeInteger(row[s])) throw new RangeError(`rollups: sum ${ROLLUP_SUM_COLUMNS[s - ROLLUP_KEY_COLUMNS.length]} out of range: ${row[s]}`)
+      }
+    }
+    return result
+  }
+
+  private cellKey(row: readonly unknown[]): string {
+    const at = Math.trunc(Number(row[this.at]))
+    let key = ''
+    for (const grain of ROLLUP_GRAINS_MS) key += `${at - (at % grain)}|`
+    key += part(row[this.org]) + part(row[this.team]) + part(row[this.environment]) + part(row[this.dataMode])
+    for (const i of this.dims) key += part(row[i])
+    return key
+  }
+}
+
+/** Length-prefixed, so no value (any text at all) can make two keys collide; NULL and '' are one key, as in SQL's COALESCE. */
+function part(value: unknown): string {
+  const text = value === null || value === undefined ? '' : String(value)
+  return `${text.length}:${text}`
+}
+
+function keyText(values: readonly unknown[]): string {
+  let key = ''
+  for (const v of values) key += part(v)
+  return key
+}
