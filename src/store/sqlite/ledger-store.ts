@@ -8,7 +8,7 @@ import { newId } from '../../lib/ids.js'
 import { assert } from '../../lib/assert.js'
 import { addSaturating, micros, type Micros } from '../../money/index.js'
 import { choosePayer, hardCapRefusal, refusedScopeOf } from '../../ledger/admission.js'
-import { counterKey, type CallCommit, type CommitResult, type LedgerStore } from '../../ledger/ledger-store.js'
+import { counterKey, type CallCommit, type CommitResult, type IngestCommit, type IngestCommitResult, type LedgerStore } from '../../ledger/ledger-store.js'
 import type { UsageEvent } from '../../usage/types.js'
 import {
   pendingReservation,
@@ -306,6 +306,15 @@ export class SqliteLedgerStore implements LedgerStore {
     return this.enqueue(() => this.commitInTx(commit))
   }
 
+  /**
+   * One move of the group commit for a whole ingestion request: no savepoint per event (nothing in
+   * an event's step can fail alone: it was validated, and a duplicate is an ignored insert), and
+   * one counter upsert per budget counter for the batch's summed spend.
+   */
+  async commitIngested(batch: IngestCommit): Promise<IngestCommitResult> {
+    return this.enqueue(() => this.commitIngestedInTx(batch))
+  }
+
   async expireOverdue(nowMs: number, limit: number): Promise<ResolveResult[]> {
     const ids = this.sql.overdue.all(nowMs, limit)
     const results: ResolveResult[] = []
@@ -484,6 +493,25 @@ export class SqliteLedgerStore implements LedgerStore {
       budgetCrossings = this.bumpCounters(commit.spend.budgets, 0, commit.spend.amountMicros)
     }
     return { kind: 'committed', resolution, budgetCrossings }
+  }
+
+  private commitIngestedInTx(batch: IngestCommit): IngestCommitResult {
+    const stored: boolean[] = []
+    const spend = new Map<string, { ref: BudgetCounterRef; amount: number }>()
+    for (const { event, budgets } of batch.events) {
+      const inserted = this.usage.insertSync(event)
+      stored.push(inserted)
+      if (!inserted || event.costMicros <= 0) continue
+      for (const ref of budgets) {
+        const key = counterKey(ref.budgetId, ref.periodKey)
+        const sum = spend.get(key)
+        if (sum === undefined) spend.set(key, { ref, amount: event.costMicros })
+        else sum.amount = addSaturating(sum.amount, event.costMicros)
+      }
+    }
+    const budgetCrossings: BudgetCrossing[] = []
+    for (const { ref, amount } of spend.values()) budgetCrossings.push(...this.bumpCounters([ref], 0, amount))
+    return { stored, budgetCrossings }
   }
 
   private bumpCounters(budgets: readonly BudgetCounterRef[], reserved: number, spent: number): BudgetCrossing[] {
