@@ -19,9 +19,11 @@ import { ROLLUP_DIMS, ROLLUP_GRAINS_MS, ROLLUP_KEY_COLUMNS, ROLLUP_SUM_COLUMNS, 
 /** One rollup row to add: ROLLUP_KEY_COLUMNS values, then ROLLUP_SUM_COLUMNS values. */
 export type RollupRow = unknown[]
 
-/** The events of one (org, team, environment, data mode, buckets, dimension values): summed before they are fanned out to keys. */
+/** The events of one (buckets, org, team, environment, data mode, dimension values): summed before they are fanned out to keys. */
 interface Cell {
   readonly row: readonly unknown[]
+  /** The key's org, team, environment and data mode, as `keyText` writes them: shared by all its rollup keys. */
+  readonly scope: string
   readonly sums: number[]
 }
 
@@ -32,7 +34,7 @@ const DIM_COLUMNS = [...new Set(DIMS.map(([, column]) => column).filter((c): c i
 export class RollupAccumulator {
   /** Event rows inserted since the last `drain`, in order: a savepoint's rollback truncates it. */
   private rows: Array<readonly unknown[]> = []
-  private readonly index: Record<string, number>
+  private readonly index: Map<string, number>
   private readonly at: number
   private readonly org: number
   private readonly team: number
@@ -41,13 +43,13 @@ export class RollupAccumulator {
   private readonly dims: number[]
   /** The row the sums read (`ROLLUP_SUMS_JS` take a column reader; one reader, no closure per row). */
   private current: readonly unknown[] = []
-  private readonly read = (column: string): unknown => this.current[this.index[column]!]
+  private readonly read = (column: string): unknown => this.current[this.index.get(column)!]
 
   /** `columns`: the usage_events columns in the order of the rows `add` is given. */
   constructor(columns: readonly string[]) {
-    this.index = Object.fromEntries(columns.map((c, i) => [c, i]))
+    this.index = new Map(columns.map((c, i) => [c, i]))
     const at = (column: string) => {
-      const i = this.index[column]
+      const i = this.index.get(column)
       if (i === undefined) throw new Error(`rollups: the event rows have no column ${column}`)
       return i
     }
@@ -73,10 +75,6 @@ export class RollupAccumulator {
     this.rows.length = mark
   }
 
-  get pending(): number {
-    return this.rows.length
-  }
-
   /**
    * The rollup rows of every event added since the last drain, one per distinct key, and starts
    * over. Two steps: events with the same key fields are summed into one cell (a batch is mostly
@@ -89,10 +87,14 @@ export class RollupAccumulator {
     if (rows.length === 0) return []
     const cells = new Map<string, Cell>()
     for (const row of rows) {
-      const key = this.cellKey(row)
+      const scope = part(row[this.org]) + part(row[this.team]) + part(row[this.environment]) + part(row[this.dataMode])
+      const at = Math.trunc(Number(row[this.at]))
+      let key = scope
+      for (const grain of ROLLUP_GRAINS_MS) key += `${at - (at % grain)}|`
+      for (const i of this.dims) key += part(row[i])
       let cell = cells.get(key)
       if (cell === undefined) {
-        cell = { row, sums: new Array<number>(ROLLUP_SUM_COLUMNS.length).fill(0) }
+        cell = { row, scope, sums: new Array<number>(ROLLUP_SUM_COLUMNS.length).fill(0) }
         cells.set(key, cell)
       }
       this.current = row
@@ -100,26 +102,32 @@ export class RollupAccumulator {
     }
     this.current = []
     const out = new Map<string, RollupRow>()
-    for (const { row, sums } of cells.values()) {
+    for (const { row, scope, sums } of cells.values()) {
       const at = Math.trunc(Number(row[this.at]))
-      const fields: Record<string, unknown> = {
-        org_id: row[this.org],
-        team_id: row[this.team] ?? '',
-        environment: row[this.environment],
-        data_mode: row[this.dataMode],
-      }
       for (const grain of ROLLUP_GRAINS_MS) {
         // SQL's integer division truncates toward zero: `at - at % grain` is the same bucket.
-        fields.grain_ms = grain
-        fields.bucket_ms = at - (at % grain)
+        const bucket = at - (at % grain)
+        const scoped = `${grain}|${bucket}|${scope}`
         for (const [dim, column] of DIMS) {
-          fields.dim = dim
-          fields.value = column === undefined ? '' : (row[this.index[column]!] ?? '')
-          const values = ROLLUP_KEY_COLUMNS.map((c) => fields[c])
-          const key = keyText(values)
+          const value = column === undefined ? '' : (row[this.index.get(column)!] ?? '')
+          // Dimension names are fixed words (no '|' or ':'); the value is length-prefixed: no two keys collide.
+          const key = `${dim}|${part(value)}${scoped}`
           const existing = out.get(key)
-          if (existing === undefined) out.set(key, [...values, ...sums])
-          else for (let s = 0; s < sums.length; s++) (existing[values.length + s] as number) += sums[s]!
+          if (existing === undefined) {
+            const fields: Record<string, unknown> = {
+              org_id: row[this.org],
+              dim,
+              grain_ms: grain,
+              bucket_ms: bucket,
+              value,
+              team_id: row[this.team] ?? '',
+              environment: row[this.environment],
+              data_mode: row[this.dataMode],
+            }
+            out.set(key, [...ROLLUP_KEY_COLUMNS.map((c) => fields[c]), ...sums])
+          } else {
+            for (let s = 0; s < sums.length; s++) (existing[ROLLUP_KEY_COLUMNS.length + s] as number) += sums[s]!
+          }
         }
       }
     }
@@ -132,25 +140,10 @@ export class RollupAccumulator {
     }
     return result
   }
-
-  private cellKey(row: readonly unknown[]): string {
-    const at = Math.trunc(Number(row[this.at]))
-    let key = ''
-    for (const grain of ROLLUP_GRAINS_MS) key += `${at - (at % grain)}|`
-    key += part(row[this.org]) + part(row[this.team]) + part(row[this.environment]) + part(row[this.dataMode])
-    for (const i of this.dims) key += part(row[i])
-    return key
-  }
 }
 
 /** Length-prefixed, so no value (any text at all) can make two keys collide; NULL and '' are one key, as in SQL's COALESCE. */
 function part(value: unknown): string {
   const text = value === null || value === undefined ? '' : String(value)
   return `${text.length}:${text}`
-}
-
-function keyText(values: readonly unknown[]): string {
-  let key = ''
-  for (const v of values) key += part(v)
-  return key
 }
