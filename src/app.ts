@@ -80,6 +80,7 @@ const TICKET_HOUSEKEEPING_MS = 5_000
 const ESCALATION_TICK_MS = 10_000
 /** While shutting down, how often connections that went idle after close() began are closed. */
 const IDLE_SWEEP_MS = 50
+const HOUR_MS = 3_600_000
 
 export interface App {
   readonly fastify: FastifyInstance
@@ -215,7 +216,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     flush: () => stores.drain(),
     clock,
     logger,
-    options: { ...EXPORT_RUNNER_DEFAULTS, dir: exportsDir(config), leaseMs: config.exports.leaseMs },
+    options: { ...EXPORT_RUNNER_DEFAULTS, dir: exportsDir(config), leaseMs: config.exports.leaseMs, retentionMs: config.exports.retentionHours * HOUR_MS },
   })
 
   const fastify = Fastify({

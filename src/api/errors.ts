@@ -18,10 +18,12 @@ export const API_ERROR_CODES = [
   'forbidden',
   'not_found',
   'conflict',
+  'export_expired',
   'idempotency_key_reused',
   'payload_too_large',
   'insufficient_quota',
   'budget_cap_exceeded',
+  'export_queue_full',
   'internal_error',
   'store_unavailable',
 ] as const
@@ -65,6 +67,28 @@ export class IdempotencyKeyReusedError extends TollgateError {
 
 export class ConflictError extends TollgateError {
   readonly code = 'conflict'
+  constructor(
+    message: string,
+    readonly detail: Record<string, unknown> = {},
+  ) {
+    super(message)
+  }
+}
+
+/** An export job's file was deleted once its retention had passed (410: it will not come back). */
+export class ExportExpiredError extends TollgateError {
+  readonly code = 'export_expired'
+  constructor(
+    message: string,
+    readonly detail: Record<string, unknown> = {},
+  ) {
+    super(message)
+  }
+}
+
+/** An org (or a team) already has as many export jobs waiting or running as it may. */
+export class ExportQueueFullError extends TollgateError {
+  readonly code = 'export_queue_full'
   constructor(
     message: string,
     readonly detail: Record<string, unknown> = {},

@@ -6,7 +6,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { newId } from '../lib/ids.js'
 import type { Logger } from '../observability/logger.js'
-import { InvalidRequestError, TollgateError, type ApiErrorCode, ConflictError } from './errors.js'
+import { InvalidRequestError, TollgateError, type ApiErrorCode, ConflictError, ExportExpiredError, ExportQueueFullError } from './errors.js'
 import { BudgetError } from '../budgets/index.js'
 import { AllocationRefused } from '../ledger/index.js'
 
@@ -16,10 +16,12 @@ export const STATUS_OF: Record<ApiErrorCode, number> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  export_expired: 410,
   payload_too_large: 413,
   idempotency_key_reused: 422,
   insufficient_quota: 429,
   budget_cap_exceeded: 429,
+  export_queue_full: 429,
   internal_error: 500,
   store_unavailable: 503,
 }
@@ -30,10 +32,12 @@ const TYPE_OF: Record<ApiErrorCode, string> = {
   forbidden: 'permission_error',
   not_found: 'not_found_error',
   conflict: 'conflict_error',
+  export_expired: 'not_found_error',
   payload_too_large: 'invalid_request_error',
   idempotency_key_reused: 'invalid_request_error',
   insufficient_quota: 'insufficient_quota',
   budget_cap_exceeded: 'budget_error',
+  export_queue_full: 'rate_limit_error',
   internal_error: 'api_error',
   store_unavailable: 'api_error',
 }
@@ -48,7 +52,7 @@ export function adminErrorHandler(logger: Logger) {
     if (error instanceof TollgateError) {
       const extra: Record<string, unknown> = {}
       if (error instanceof InvalidRequestError && error.issues.length > 0) extra.issues = error.issues
-      if (error instanceof ConflictError) Object.assign(extra, error.detail)
+      if (error instanceof ConflictError || error instanceof ExportExpiredError || error instanceof ExportQueueFullError) Object.assign(extra, error.detail)
       return reply.code(STATUS_OF[error.code]).send(errorEnvelope(error.code, error.message, requestId, extra))
     }
     if (error instanceof BudgetError) {

@@ -99,6 +99,12 @@ export const DEFAULTS = {
      * replaced on the job after this; progress is reported about every second.
      */
     leaseMs: 30_000,
+    /** A completed export's file is deleted this long after it was written (and the job shows `expired`). */
+    retentionHours: 24,
+    /** Queued + running export jobs per org: a token holder cannot queue the disk full. */
+    jobsPendingMax: 10,
+    /** Of those, a team-confined token's team may hold this many, so one team cannot take every place. */
+    teamJobsPendingMax: 3,
   },
 } as const
 
@@ -126,6 +132,10 @@ export const LIMITS = {
   sweepIntervalMsMax: 3_600_000,
   exportLeaseMsMin: 1_000,
   exportLeaseMsMax: 3_600_000,
+  exportRetentionHoursMin: 1,
+  /** A year. */
+  exportRetentionHoursMax: 8_760,
+  exportJobsPendingMax: 1_000,
   outputTokensMax: 10_000_000,
   /** Far above any real price; keeps µ$/Mtok products inside safe integers. */
   priceUsdPerMtokMax: 1_000_000,

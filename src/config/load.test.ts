@@ -248,6 +248,16 @@ describe('every section maps to the Config', () => {
     })
   })
 
+  it('exports: retention and queue limits; the team’s default follows a smaller org limit', () => {
+    const exports = (yaml: string) => parseConfig(yaml, 'x', { env: {} }).exports
+    expect(exports(`exports: {retention_hours: 168, jobs_pending_max: 20, team_jobs_pending_max: 5}`)).toMatchObject({
+      retentionHours: 168,
+      jobsPendingMax: 20,
+      teamJobsPendingMax: 5,
+    })
+    expect(exports(`exports: {jobs_pending_max: 2}`)).toMatchObject({ jobsPendingMax: 2, teamJobsPendingMax: 2 })
+  })
+
   it('canonicalises a time zone written in the wrong case', () => {
     const text = `budgets:
   - {name: b, scope: {kind: org, id: acme}, period: weekly, timezone: america/new_york, amount_usd: 10}`
@@ -273,7 +283,7 @@ describe('defaults', () => {
       reservations: { ttlMs: 600_000, sweepIntervalMs: 5_000, defaultOutputTokens: 4_096, tokenizerMaxBytes: 65_536 },
       endpointTiers: {},
       escalationChannels: [],
-      exports: { dir: undefined, leaseMs: 30_000 },
+      exports: { dir: undefined, leaseMs: 30_000, retentionHours: 24, jobsPendingMax: 10, teamJobsPendingMax: 3 },
     } satisfies Config)
   })
 
@@ -594,6 +604,24 @@ budget_alerts: []`,
         message: 'must not be shorter than the longest target timeout (600000 ms, target "mock"), got 60000',
       },
     ],
+  },
+  {
+    mistake: 'export retention of 0 hours, a fractional queue limit',
+    yaml: `exports: {retention_hours: 0, jobs_pending_max: 2.5}`,
+    issues: [
+      { path: 'exports.retention_hours', message: 'must be at least 1, got 0' },
+      { path: 'exports.jobs_pending_max', message: 'expected integer, got number 2.5' },
+    ],
+  },
+  {
+    mistake: 'export retention above a year',
+    yaml: `exports: {retention_hours: 8761}`,
+    issues: [{ path: 'exports.retention_hours', message: 'must be at most 8760, got 8761' }],
+  },
+  {
+    mistake: 'a team’s export queue limit above the org’s',
+    yaml: `exports: {jobs_pending_max: 4, team_jobs_pending_max: 5}`,
+    issues: [{ path: 'exports.team_jobs_pending_max', message: 'must not be above exports.jobs_pending_max (4), got 5' }],
   },
   {
     mistake: 'a list where a mapping belongs',

@@ -13,7 +13,7 @@ import { normalizeChannels } from './normalize-notifications.js'
 import { normalizeModels, normalizeTargets } from './normalize-providers.js'
 import { configFileSchema, type ConfigFile } from './schema.js'
 import { messageFor, toConfigIssues } from './issues.js'
-import type { Config, NotificationDelivery, ProviderTarget, ReservationSettings, ServerSettings, StorageSettings } from './types.js'
+import type { Config, ExportSettings, NotificationDelivery, ProviderTarget, ReservationSettings, ServerSettings, StorageSettings } from './types.js'
 
 /** Validates a parsed YAML document (plain data) and returns the deep-frozen Config. */
 export function configFromData(data: unknown, source: string, options: LoadOptions = {}): Config {
@@ -55,7 +55,24 @@ function normalize(file: ConfigFile, source: string, ctx: Context): Config {
       notificationChannels.map((c) => c.id),
       ctx,
     ),
-    exports: { dir: file.exports?.dir, leaseMs: file.exports?.lease_ms ?? DEFAULTS.exports.leaseMs },
+    exports: normalizeExports(file.exports, ctx),
+  }
+}
+
+function normalizeExports(input: ConfigFile['exports'], ctx: Context): ExportSettings {
+  const defaults = DEFAULTS.exports
+  const jobsPendingMax = input?.jobs_pending_max ?? defaults.jobsPendingMax
+  // The team's default follows a smaller org limit; an explicit one above it could never apply.
+  const teamJobsPendingMax = input?.team_jobs_pending_max ?? Math.min(defaults.teamJobsPendingMax, jobsPendingMax)
+  if (teamJobsPendingMax > jobsPendingMax) {
+    ctx.report('exports.team_jobs_pending_max', `must not be above exports.jobs_pending_max (${jobsPendingMax}), got ${teamJobsPendingMax}`)
+  }
+  return {
+    dir: input?.dir,
+    leaseMs: input?.lease_ms ?? defaults.leaseMs,
+    retentionHours: input?.retention_hours ?? defaults.retentionHours,
+    jobsPendingMax,
+    teamJobsPendingMax,
   }
 }
 

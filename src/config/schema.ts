@@ -247,6 +247,9 @@ export const configFileSchema = z.strictObject({
     .strictObject({
       dir: nonEmpty.optional(),
       lease_ms: intIn(LIMITS.exportLeaseMsMin, LIMITS.exportLeaseMsMax).optional(),
+      retention_hours: intIn(LIMITS.exportRetentionHoursMin, LIMITS.exportRetentionHoursMax).optional(),
+      jobs_pending_max: intIn(1, LIMITS.exportJobsPendingMax).optional(),
+      team_jobs_pending_max: intIn(1, LIMITS.exportJobsPendingMax).optional(),
     })
     .optional(),
 })

@@ -155,6 +155,12 @@ export interface ExportSettings {
   /** Folder of the export files; undefined: `exports/` beside the SQLite file, or `./data/exports`. */
   readonly dir: string | undefined
   readonly leaseMs: number
+  /** A completed export's file is kept this long, then deleted and the job `expired`. */
+  readonly retentionHours: number
+  /** Queued + running jobs per org. */
+  readonly jobsPendingMax: number
+  /** Queued + running jobs of one team, for team-confined tokens (at most `jobsPendingMax`). */
+  readonly teamJobsPendingMax: number
 }
 
 export interface ReservationSettings {

@@ -1,5 +1,5 @@
 export * from './types.js'
 export { EXPORT_COLUMNS, eventRow, ledgerRow, budgetRow } from './columns.js'
 export { encoderFor, csvField, CONTENT_TYPES } from './format.js'
-export { ExportRunner, EXPORT_RUNNER_DEFAULTS, exportFilePath, type ExportRunnerOptions } from './runner.js'
+export { ExportRunner, EXPORT_RUNNER_DEFAULTS, exportFilePath, type ExportRunnerOptions, type SweepResult } from './runner.js'
 export type { BudgetSpendReader } from './budget-rows.js'

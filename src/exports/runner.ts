@@ -10,6 +10,11 @@
  * Rows are streamed: a page of the store's rows at a time, written to `ID.FORMAT.….partial`
  * with back-pressure and renamed to `ID.FORMAT` when complete, so a download never sees half a
  * file. Between pages the runner yields to the event loop, so the gateway keeps serving calls.
+ *
+ * Retention: about once a minute every process sweeps (see `sweep()`): completed jobs past the
+ * retention are marked `expired` in the store first, then the folder is cleaned against the job
+ * table, so a process killed between the two leaves a file the next sweep (by any process)
+ * deletes, and a download is refused by the job's status before it looks for the file.
  */
 import { once } from 'node:events'
 import { createWriteStream, type WriteStream } from 'node:fs'
@@ -36,9 +41,16 @@ export interface ExportRunnerOptions {
   readonly attemptsMax: number
   /** Store rows per page. */
   readonly pageSize: number
+  /** How long a completed job's file is kept before the job is `expired` and the file deleted. */
+  readonly retentionMs: number
+  /** How often a process sweeps expired jobs and leftover files. */
+  readonly sweepIntervalMs: number
 }
 
-export const EXPORT_RUNNER_DEFAULTS = { pollIntervalMs: 1_000, attemptsMax: 3, pageSize: 200 } as const
+export const EXPORT_RUNNER_DEFAULTS = { pollIntervalMs: 1_000, attemptsMax: 3, pageSize: 200, sweepIntervalMs: 60_000 } as const
+
+/** A file of a job in the folder: `ID.FORMAT` (finished) or `ID.FORMAT.RANDOM.partial` (being written). */
+const JOB_FILE = /^(exp_[A-Za-z0-9_-]+)\.(csv|ndjson)(\.[0-9a-f]+\.partial)?$/
 
 export interface ExportRunnerDeps {
   readonly store: ExportJobStore
@@ -68,6 +80,8 @@ export class ExportRunner {
   #running: Promise<void> | undefined
   #stopping = false
   #wanted = false
+  #sweepTimer: NodeJS.Timeout | undefined
+  #sweeping: Promise<SweepResult> | undefined
 
   constructor(private readonly deps: ExportRunnerDeps) {}
 
@@ -76,9 +90,16 @@ export class ExportRunner {
     return this.deps.options.dir
   }
 
+  /** How long a completed job's file is kept. */
+  get retentionMs(): number {
+    return this.deps.options.retentionMs
+  }
+
   async start(): Promise<void> {
     await mkdir(this.deps.options.dir, { recursive: true })
     this.#schedule(0)
+    // A first sweep at start: what a killed process left is cleaned as soon as one comes back.
+    this.#scheduleSweep(0)
   }
 
   /** Look for work now (after a job was created in this process). */
@@ -95,7 +116,75 @@ export class ExportRunner {
   async stop(): Promise<void> {
     this.#stopping = true
     if (this.#timer) clearTimeout(this.#timer)
-    await this.#running
+    if (this.#sweepTimer) clearTimeout(this.#sweepTimer)
+    await Promise.all([this.#running, this.#sweeping])
+  }
+
+  #scheduleSweep(delayMs: number): void {
+    if (this.#stopping) return
+    this.#sweepTimer = setTimeout(() => {
+      this.sweep()
+        .catch((error: unknown) => this.deps.logger.warn({ err: error }, 'exports: sweeping expired files failed; retrying'))
+        .finally(() => this.#scheduleSweep(this.deps.options.sweepIntervalMs))
+    }, delayMs)
+    this.#sweepTimer.unref()
+  }
+
+  /**
+   * Expires completed jobs past the retention, then deletes every file whose job no longer needs
+   * it: the file of an expired or failed job, the partial files of a job that is not being
+   * written (completed, failed, expired), and a job file whose job the store does not know once
+   * it is older than the retention (the store was reset). Files of queued or running jobs are left
+   * to their writer (a new claim removes the partial files of earlier attempts). Files not named
+   * like a job's are not touched.
+   *
+   * Safe with any number of processes at once and after a kill at any point: marking is one
+   * atomic statement per store, deleting is idempotent, and every step is redone from the store's
+   * state by the next sweep. Downloads check the job's status before the file, so a job marked
+   * but not yet cleaned answers 410, never a missing file. One sweep at a time per process.
+   */
+  sweep(): Promise<SweepResult> {
+    this.#sweeping ??= this.#sweepOnce().finally(() => {
+      this.#sweeping = undefined
+    })
+    return this.#sweeping
+  }
+
+  async #sweepOnce(): Promise<SweepResult> {
+    const { store, clock, options, logger } = this.deps
+    const nowMs = clock.nowMs()
+    const expired = await store.expireExportJobs(nowMs, options.retentionMs)
+    const names = await readdir(options.dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [] as string[]
+      throw error
+    })
+    const files = names.flatMap((name) => {
+      const m = JOB_FILE.exec(name)
+      return m ? [{ name, id: m[1]!, partial: m[3] !== undefined }] : []
+    })
+    const jobs = new Map((await store.findExportJobs([...new Set(files.map((f) => f.id))])).map((j) => [j.id, j]))
+    let deleted = 0
+    for (const file of files) {
+      const job = jobs.get(file.id)
+      const path = join(options.dir, file.name)
+      let remove: boolean
+      if (job === undefined) {
+        // Unknown to the store: the job row is written before any file, so this is a leftover of
+        // a store that was reset or replaced. Kept for the retention, in case it is being read.
+        const mtimeMs = await stat(path).then(
+          (s) => s.mtimeMs,
+          () => undefined,
+        )
+        remove = mtimeMs !== undefined && mtimeMs + options.retentionMs <= nowMs
+      } else if (job.status === 'expired' || job.status === 'failed') remove = true
+      else if (job.status === 'completed') remove = file.partial
+      else remove = false
+      if (!remove) continue
+      await rm(path, { force: true })
+      deleted++
+    }
+    if (expired > 0 || deleted > 0) logger.info({ expired, filesDeleted: deleted }, 'exports: retention sweep')
+    return { expired, filesDeleted: deleted }
   }
 
   #schedule(delayMs: number): void {
@@ -214,6 +303,13 @@ export class ExportRunner {
       throw error
     }
   }
+}
+
+export interface SweepResult {
+  /** Jobs this sweep marked `expired`. */
+  readonly expired: number
+  /** Files it deleted (finished or partial). */
+  readonly filesDeleted: number
 }
 
 interface JobRows {

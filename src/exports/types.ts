@@ -11,7 +11,9 @@ export type ExportType = (typeof EXPORT_TYPES)[number]
 export const EXPORT_FORMATS = ['csv', 'ndjson'] as const
 export type ExportFormat = (typeof EXPORT_FORMATS)[number]
 
-export type ExportStatus = 'queued' | 'running' | 'completed' | 'failed'
+export const EXPORT_STATUSES = ['queued', 'running', 'completed', 'failed', 'expired'] as const
+/** `expired`: a completed job whose file was deleted once the retention period had passed. */
+export type ExportStatus = (typeof EXPORT_STATUSES)[number]
 
 /** Whose rows: undefined fields do not filter. A team_admin's jobs always carry its team. */
 export interface ExportScope {
@@ -49,6 +51,29 @@ export interface ExportJob extends ExportRequest {
   readonly attempts: number
   readonly startedAtMs: number | undefined
   readonly completedAtMs: number | undefined
+  /** When its retention ended (completed_at + the retention then in force); set with `expired`. */
+  readonly expiredAtMs: number | undefined
+}
+
+/**
+ * How many jobs may wait or run at once (queued + running). `orgMax` counts every job of the org;
+ * `teamMax`, when given, also counts the jobs of the request's team, so one team-confined token
+ * cannot take all of its org's places.
+ */
+export interface PendingLimits {
+  readonly orgMax: number
+  readonly teamMax?: number | undefined
+}
+
+/** A create refused by `PendingLimits`; nothing was written. */
+export class ExportQueueFull extends Error {
+  constructor(
+    /** Which limit: the org's, or the team's. */
+    readonly limitOf: 'org' | 'team',
+    readonly limit: number,
+  ) {
+    super(`export queue full: ${limitOf} limit ${limit}`)
+  }
 }
 
 export interface ProgressUpdate {
@@ -59,8 +84,21 @@ export interface ProgressUpdate {
 
 /** The job table. Every transition names the worker, so a process that lost its lease changes nothing. */
 export interface ExportJobStore {
-  createExportJob(request: ExportRequest): Promise<ExportJob>
+  /**
+   * Queues a job; with `limits`, counting the pending jobs and inserting is one atomic step (two
+   * processes creating at once cannot both take the last place): over a limit it throws
+   * ExportQueueFull and writes nothing.
+   */
+  createExportJob(request: ExportRequest, limits?: PendingLimits): Promise<ExportJob>
   getExportJob(id: string): Promise<ExportJob | undefined>
+  /** The jobs among `ids` that exist (any order); the sweeper asks about the files it finds. */
+  findExportJobs(ids: readonly string[]): Promise<ExportJob[]>
+  /**
+   * Marks `expired` every completed job whose `completed_at + retentionMs` is at or before
+   * `nowMs`, in one atomic statement (several processes may sweep at once; each job changes
+   * once). Returns how many changed. The files are deleted after, by the caller.
+   */
+  expireExportJobs(nowMs: number, retentionMs: number): Promise<number>
   /** Newest first; `teamId` keeps only that team's jobs. */
   listExportJobs(orgId: string, teamId: string | undefined, limit: number): Promise<ExportJob[]>
   /**

@@ -12,6 +12,13 @@ import { teamOfWallet, walletBelongs, type WalletRef } from '../ledger/index.js'
 import { cascadeOf } from './reserve.js'
 import type { PolicyDecision, PolicyInput, SettledSpend, SpendPolicy } from './spend-policy.js'
 
+/**
+ * How old the budget spend behind a policy decision may be. Each settle brings back its budgets'
+ * global spend, so under load the decision costs no read; a budget idle in this process for
+ * longer is read before deciding. Hard limits are not decided here but in the reservation.
+ */
+export const POLICY_SPEND_MAX_AGE_MS = 1_000
+
 /** Output cap of a wallet degrade when the model has no cheaper target. */
 export const WALLET_DEGRADE_OUTPUT_TOKENS_MAX = 1024
 
@@ -89,7 +96,7 @@ export class BudgetPolicy implements SpendPolicy {
     if (applicable.length === 0) return { kind: 'allow', counters: [] }
     const request = { endpointTag: input.attribution.endpointTag, endpointTier: this.budgets.endpointTierOf(input.attribution.endpointTag) }
     const counters = countersOf(applicable, request.endpointTier)
-    const spend = await this.ledger.budgetSpend(input.attribution.orgId, counters)
+    const spend = await this.ledger.budgetSpend(input.attribution.orgId, counters, { maxAgeMs: POLICY_SPEND_MAX_AGE_MS })
     const periodKeyOf = new Map(counters.map((c) => [c.budgetId, c.periodKey]))
     const spentOf = (id: string) => spend.get(counterKey(id, periodKeyOf.get(id)!))?.spentMicros
     const labels = new Map(

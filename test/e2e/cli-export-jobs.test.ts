@@ -131,6 +131,35 @@ describe('refusals and usage errors', () => {
     expect(expectFailure(await cli('export-jobs', 'show', 'exp_nope'), 1)).toMatch(/not_found \(HTTP 404\)/)
   })
 
+  it('a job past its retention: show says expired, download exits 1 with one line saying to start a new export', async () => {
+    const job = jsonOf(
+      expectOkWithProgress(
+        await cli(
+          'export-jobs',
+          'create',
+          '--type',
+          'events',
+          '--format',
+          'csv',
+          '--date-from',
+          today,
+          '--date-to',
+          today,
+          '--out',
+          join(dir, 'old.csv'),
+          '--json',
+        ),
+      ),
+    )
+    // The sweep of a day later, as the gateway's own loop would run it (24 h is the default retention).
+    const expired = await gw.app.stores.exports.expireExportJobs(Date.now() + 25 * 3_600_000, gw.app.exports.retentionMs)
+    expect(expired).toBeGreaterThanOrEqual(1)
+    expect(expectOk(await cli('export-jobs', 'show', job.id)).stdout).toMatch(/status:\s+expired[\s\S]*file:\s+deleted .*start a new export/)
+    const line = expectFailure(await cli('export-jobs', 'download', job.id, '--out', join(dir, 'gone.csv')), 1)
+    expect(line).toMatch(new RegExp(`^tollgate: export ${job.id} expired at .*: the gateway deleted its file after the retention period .*Start a new export`))
+    expect(existsSync(join(dir, 'gone.csv'))).toBe(false)
+  })
+
   it.each([
     [['--type', 'wallets', '--format', 'csv', '--date-from', '2026-05-01', '--date-to', '2026-05-31'], /'--type <type>' argument 'wallets' is invalid/],
     [['--type', 'events', '--format', 'xlsx', '--date-from', '2026-05-01', '--date-to', '2026-05-31'], /'--format <format>' argument 'xlsx' is invalid/],

@@ -1,6 +1,7 @@
 /**
  * Exports (/exports): start an export of events, the ledger or budgets as CSV or NDJSON for a
- * date range, watch its progress (polled while any job runs), download the file when done.
+ * date range, watch its progress (polled while any job runs), download the file when done and
+ * until the gateway deletes it (`expires_at`); an expired job says so and offers no link.
  */
 import { useState, type FormEvent } from 'react'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
@@ -51,10 +52,19 @@ export function ExportsPage() {
                 {job.rows_total !== null ? ` of ${formatCount(job.rows_total)}` : ''} rows · {Math.round(job.progress * 100)}%
               </p>
               {job.status === 'failed' ? <p className="error">{job.error ?? 'The export failed.'}</p> : null}
+              {job.status === 'expired' ? (
+                <p className="muted small">
+                  The file was deleted{job.expired_at ? ` on ${formatDateTime(job.expired_at)}` : ''} after the retention period. Start a new export to get it
+                  again.
+                </p>
+              ) : null}
               {job.status === 'completed' && job.download_url ? (
-                <a className="button primary" href={job.download_url} download>
-                  Download
-                </a>
+                <>
+                  {job.expires_at ? <p className="muted small">Kept until {formatDateTime(job.expires_at)}</p> : null}
+                  <a className="button primary" href={job.download_url} download>
+                    Download
+                  </a>
+                </>
               ) : null}
             </li>
           ))}

@@ -278,12 +278,17 @@ export interface ExportJobView {
   id: string
   type: 'events' | 'ledger' | 'budgets'
   format: 'csv' | 'ndjson'
-  status: 'queued' | 'running' | 'completed' | 'failed'
+  /** `expired`: completed, then its file was deleted once `exports.retention_hours` had passed. */
+  status: 'queued' | 'running' | 'completed' | 'failed' | 'expired'
   progress: number
   rows_written: number
   rows_total: number | null
   error: string | null
   download_url: string | null
+  /** When the file is (completed) or was (expired) deleted; null otherwise. */
+  expires_at?: string | null
+  /** Set once expired. */
+  expired_at?: string | null
   created_at?: string
   date_from?: string
   date_to?: string

@@ -10,13 +10,13 @@ import { basename, dirname, resolve } from 'node:path'
 import { Option, type Command } from 'commander'
 import type { GatewayClient } from '../client.js'
 import { contextOf, withSharedOptions, type CliContext } from '../context.js'
-import { CliError, EXIT_REFUSED, UsageError } from '../errors.js'
+import { ApiError, CliError, EXIT_REFUSED, UsageError } from '../errors.js'
 import { instantFlag } from '../flags.js'
 import { plural, renderFields, renderTable, startProgress, timeText, type Column } from '../output.js'
 
 export interface ExportJobView {
   readonly id: string
-  readonly status: 'queued' | 'running' | 'completed' | 'failed' | string
+  readonly status: 'queued' | 'running' | 'completed' | 'failed' | 'expired' | string
   readonly type: string
   readonly format: string
   /** ISO instants; the range is [date_from, date_to). */
@@ -31,13 +31,16 @@ export interface ExportJobView {
   readonly error: string | { readonly code?: string; readonly message?: string } | null
   readonly created_at?: string | null
   readonly completed_at?: string | null
+  /** When the file is (completed) or was (expired) deleted. */
+  readonly expires_at?: string | null
+  readonly expired_at?: string | null
 }
 
 const EXPORT_TYPES = ['events', 'ledger', 'budgets'] as const
 const EXPORT_FORMATS = ['csv', 'ndjson'] as const
 /** How often a running job is asked for its progress. */
 const POLL_INTERVAL_MS = 500
-const TERMINAL = new Set(['completed', 'failed'])
+const TERMINAL = new Set(['completed', 'failed', 'expired'])
 
 class ExportFailedError extends CliError {
   readonly exitCode = EXIT_REFUSED
@@ -75,6 +78,7 @@ export function registerExportJobCommands(program: Command): void {
       const created = await client.json<ExportJobView>('POST', '/v1/export-jobs', { body })
       const finished = await followJob(client, created)
       if (finished.status === 'failed') throw new ExportFailedError(`export ${finished.id} failed: ${errorText(finished.error)}`)
+      if (finished.status === 'expired') throw new ExportFailedError(expiredText(finished))
       const { file, bytes } = await client.download(downloadPath(finished.id), (suggested) => flags.out ?? suggested ?? defaultFileName(finished))
       ctx.output.result(
         { ...finished, file, bytes },
@@ -110,9 +114,16 @@ async function downloadJob(ctx: CliContext, id: string, out: string | undefined)
   const client = ctx.admin()
   await writableFolderOf(out ?? 'export')
   const job = await client.json<ExportJobView>('GET', `/v1/export-jobs/${encodeURIComponent(id)}`)
+  if (job.status === 'expired') throw new ExportFailedError(expiredText(job))
   if (job.status !== 'completed')
     throw new ExportFailedError(`export ${job.id} is ${job.status}${job.status === 'failed' ? `: ${errorText(job.error)}` : ', not completed yet'}`)
-  const { file, bytes } = await client.download(downloadPath(job.id), (suggested) => out ?? suggested ?? defaultFileName(job))
+  const { file, bytes } = await client
+    .download(downloadPath(job.id), (suggested) => out ?? suggested ?? defaultFileName(job))
+    .catch((error: unknown) => {
+      // Expired between the look-up and the download: the same line as above, not the raw 410.
+      if (error instanceof ApiError && error.status === 410) throw new ExportFailedError(expiredText({ ...job, expired_at: null }))
+      throw error
+    })
   ctx.output.result({ ...job, file, bytes }, () => `${plural(bytes, 'byte')} written to ${file}`)
 }
 
@@ -157,6 +168,12 @@ export function defaultFileName(job: Pick<ExportJobView, 'id' | 'type' | 'format
   return basename(`tollgate-${job.type}-${day(job.date_from)}-${day(job.date_to)}-${job.id}.${job.format}`.replace(/[^\w.-]/g, '_'))
 }
 
+/** The one line for a job whose file was deleted after the retention period. */
+function expiredText(job: Pick<ExportJobView, 'id' | 'expired_at'>): string {
+  const at = job.expired_at ? ` at ${timeText(job.expired_at)}` : ''
+  return `export ${job.id} expired${at}: the gateway deleted its file after the retention period (exports.retention_hours). Start a new export: tollgate export-jobs create …`
+}
+
 function rowsText(job: ExportJobView): string {
   return job.rows_total === null ? `${job.rows_written} rows` : `${job.rows_written}/${job.rows_total} rows`
 }
@@ -190,9 +207,18 @@ function jobDetails(job: ExportJobView): string {
       `${job.type} as ${job.format}, ${timeText(job.date_from)} → ${timeText(job.date_to)}${job.scope?.team_id ? `, team ${job.scope.team_id}` : ''}${job.scope?.user_id ? `, user ${job.scope.user_id}` : ''}`,
     ],
     ['progress', `${Math.round(job.progress * 100)}% (${rowsText(job)})`],
-    ['file', job.status === 'completed' ? `${plural(job.bytes ?? 0, 'byte')}; tollgate export-jobs download ${job.id}` : '-'],
+    ['file', fileText(job)],
     ['error', job.error === null ? '-' : errorText(job.error)],
     ['created', timeText(job.created_at)],
     ['completed', timeText(job.completed_at)],
   ])
+}
+
+function fileText(job: ExportJobView): string {
+  if (job.status === 'completed') {
+    const until = job.expires_at ? `, kept until ${timeText(job.expires_at)}` : ''
+    return `${plural(job.bytes ?? 0, 'byte')}${until}; tollgate export-jobs download ${job.id}`
+  }
+  if (job.status === 'expired') return `deleted${job.expired_at ? ` ${timeText(job.expired_at)}` : ''} (retention passed); start a new export`
+  return '-'
 }

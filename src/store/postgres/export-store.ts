@@ -6,7 +6,17 @@
  * one page at most.
  */
 import type pg from 'pg'
-import type { ExportJob, ExportJobStore, ExportReader, ExportRequest, ExportRowSource, ExportSelection, ProgressUpdate } from '../../exports/types.js'
+import {
+  ExportQueueFull,
+  type ExportJob,
+  type ExportJobStore,
+  type ExportReader,
+  type ExportRequest,
+  type ExportRowSource,
+  type ExportSelection,
+  type PendingLimits,
+  type ProgressUpdate,
+} from '../../exports/types.js'
 import { LEDGER_FROM, LEDGER_SELECT, attemptsExhausted, exportJobOf, selectionWhere, type ExportJobRow } from '../rows/export.js'
 
 export const exportJobsSchema = `
@@ -37,6 +47,22 @@ export const exportJobsSchema = `
   CREATE INDEX IF NOT EXISTS ledger_entries_at ON ledger_entries (at_ms, seq);
 `
 
+/**
+ * Retention: a completed job becomes `expired` once its file is deleted (a new status, so the
+ * CHECK is replaced), with when. Two indexes serve the per-org queue limit and the sweeper without
+ * scanning the jobs' history.
+ */
+export const exportRetentionSchema = `
+  ALTER TABLE export_jobs DROP CONSTRAINT export_jobs_status_check;
+  ALTER TABLE export_jobs ADD CONSTRAINT export_jobs_status_check CHECK (status IN ('queued', 'running', 'completed', 'failed', 'expired'));
+  ALTER TABLE export_jobs ADD COLUMN expired_at_ms BIGINT;
+  CREATE INDEX export_jobs_pending ON export_jobs (org_id, team_id) WHERE status IN ('queued', 'running');
+  CREATE INDEX export_jobs_completed ON export_jobs (completed_at_ms) WHERE status = 'completed';
+`
+
+/** The advisory lock namespace of an org's export queue (a create counts and inserts under it). */
+const QUEUE_LOCK_SEED = 0x65787074 // 'expt'
+
 /** `?` placeholders → `$1…`, starting after `offset` parameters. */
 function numbered(sql: string, offset = 0): string {
   let n = offset
@@ -46,13 +72,51 @@ function numbered(sql: string, offset = 0): string {
 export class PostgresExportStore implements ExportJobStore, ExportRowSource {
   constructor(private readonly pool: pg.Pool) {}
 
-  async createExportJob(r: ExportRequest): Promise<ExportJob> {
-    const { rows } = await this.pool.query<ExportJobRow>(
-      `INSERT INTO export_jobs (id, org_id, type, format, from_ms, to_ms, team_id, user_id, created_by, created_at_ms, status)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued') RETURNING *`,
-      [r.id, r.orgId, r.type, r.format, r.fromMs, r.toMs, r.scope.teamId ?? null, r.scope.userId ?? null, r.createdBy, r.createdAtMs],
+  async createExportJob(r: ExportRequest, limits?: PendingLimits): Promise<ExportJob> {
+    const insert = `INSERT INTO export_jobs (id, org_id, type, format, from_ms, to_ms, team_id, user_id, created_by, created_at_ms, status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued') RETURNING *`
+    const values = [r.id, r.orgId, r.type, r.format, r.fromMs, r.toMs, r.scope.teamId ?? null, r.scope.userId ?? null, r.createdBy, r.createdAtMs]
+    if (!limits) return exportJobOf((await this.pool.query<ExportJobRow>(insert, values)).rows[0]!)
+    // The org's lock for the count and the insert: under READ COMMITTED, two creates counting at
+    // once would both see the last free place. The count runs after the lock, in a new snapshot,
+    // so it sees every job a previous holder committed.
+    const client = await this.pool.connect()
+    try {
+      await client.query('BEGIN')
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, $2))', [r.orgId, QUEUE_LOCK_SEED])
+      const teamId = r.scope.teamId ?? null
+      const { rows } = await client.query<{ org: string; team: string }>(
+        `SELECT count(*) AS org, count(*) FILTER (WHERE team_id = $2) AS team
+         FROM export_jobs WHERE org_id = $1 AND status IN ('queued', 'running')`,
+        [r.orgId, teamId],
+      )
+      const pending = { org: Number(rows[0]!.org), team: Number(rows[0]!.team) }
+      if (pending.org >= limits.orgMax) throw new ExportQueueFull('org', limits.orgMax)
+      if (limits.teamMax !== undefined && teamId !== null && pending.team >= limits.teamMax) throw new ExportQueueFull('team', limits.teamMax)
+      const job = exportJobOf((await client.query<ExportJobRow>(insert, values)).rows[0]!)
+      await client.query('COMMIT')
+      return job
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw error
+    } finally {
+      client.release()
+    }
+  }
+
+  async findExportJobs(ids: readonly string[]): Promise<ExportJob[]> {
+    if (ids.length === 0) return []
+    const { rows } = await this.pool.query<ExportJobRow>('SELECT * FROM export_jobs WHERE id = ANY($1::text[])', [ids])
+    return rows.map(exportJobOf)
+  }
+
+  async expireExportJobs(nowMs: number, retentionMs: number): Promise<number> {
+    const result = await this.pool.query(
+      `UPDATE export_jobs SET status = 'expired', expired_at_ms = completed_at_ms + $2
+       WHERE status = 'completed' AND completed_at_ms + $2 <= $1`,
+      [nowMs, retentionMs],
     )
-    return exportJobOf(rows[0]!)
+    return result.rowCount ?? 0
   }
 
   async getExportJob(id: string): Promise<ExportJob | undefined> {

@@ -10,7 +10,7 @@
  * final row and applies the net effect; the late reservation is then a no-op.
  */
 import { rollupTableSql, rollupUpsertFromSql } from '../rows/usage-rollups.js'
-import { exportJobsSchema } from './export-store.js'
+import { exportJobsSchema, exportRetentionSchema } from './export-store.js'
 
 export interface PostgresMigration {
   readonly id: string
@@ -593,4 +593,5 @@ export const postgresMigrations: readonly PostgresMigration[] = [
   },
   { id: 'exports-0001-jobs', sql: exportJobsSchema },
   { id: 'usage-0004-rollups', sql: usageRollups },
+  { id: 'exports-0002-retention', sql: exportRetentionSchema },
 ]

@@ -28,8 +28,21 @@ export interface DrainProgress {
   readonly firstPendingId: string | undefined
 }
 
+/** An entry with its stream id parsed once (ids are compared on every check). */
+interface Held {
+  readonly entry: RetainedEntry
+  readonly ms: number
+  readonly seq: number
+}
+
+/**
+ * Per org, entries in the order their journal writes were answered. One connection carries them,
+ * so that is stream order and the applied ones form a prefix: a check drops that prefix and stops
+ * at the first entry not yet applied, instead of comparing every entry held (tens of thousands
+ * under load). Should an entry ever be out of order, it is only held until a later check.
+ */
 export class Retained {
-  private readonly byOrg = new Map<string, RetainedEntry[]>()
+  private readonly byOrg = new Map<string, Held[]>()
   private total = 0
 
   constructor(private readonly entriesMax: number) {}
@@ -37,7 +50,8 @@ export class Retained {
   add(orgId: string, entry: RetainedEntry): void {
     let list = this.byOrg.get(orgId)
     if (!list) this.byOrg.set(orgId, (list = []))
-    list.push(entry)
+    const [ms, seq] = parseEntryId(entry.entryId)
+    list.push({ entry, ms, seq })
     this.total++
     // Bounded: past it the oldest are forgotten (the drain has almost certainly applied them).
     if (this.total > this.entriesMax) {
@@ -62,10 +76,19 @@ export class Retained {
     const list = this.byOrg.get(orgId)
     if (!list) return []
     const lost: RetainedEntry[] = []
-    const kept: RetainedEntry[] = []
-    for (const entry of list) {
-      if (progress.generation !== entry.generation) lost.push(entry)
-      else if (!isApplied(entry.entryId, progress)) kept.push(entry)
+    const reached = reachOf(progress)
+    let kept: Held[]
+    if (list.some((held) => held.entry.generation !== progress.generation)) {
+      // Redis lost the org (rare): sort every entry into lost, applied and kept.
+      kept = []
+      for (const held of list) {
+        if (held.entry.generation !== progress.generation) lost.push(held.entry)
+        else if (!isApplied(held, reached)) kept.push(held)
+      }
+    } else {
+      let applied = 0
+      while (applied < list.length && isApplied(list[applied]!, reached)) applied++
+      kept = applied === 0 ? list : list.slice(applied)
     }
     this.total -= list.length - kept.length
     if (kept.length === 0) this.byOrg.delete(orgId)
@@ -74,15 +97,36 @@ export class Retained {
   }
 }
 
-function isApplied(entryId: string, progress: DrainProgress): boolean {
-  if (compareEntryIds(entryId, progress.lastDeliveredId) > 0) return false
-  return progress.firstPendingId === undefined || compareEntryIds(entryId, progress.firstPendingId) < 0
+/** The drain's progress with its ids parsed. */
+interface Reach {
+  readonly delivered: [number, number]
+  readonly firstPending: [number, number] | undefined
+}
+
+function reachOf(progress: DrainProgress): Reach {
+  return {
+    delivered: parseEntryId(progress.lastDeliveredId),
+    firstPending: progress.firstPendingId === undefined ? undefined : parseEntryId(progress.firstPendingId),
+  }
+}
+
+/** Delivered to a drain and no longer among those still being applied. */
+function isApplied(held: Held, reach: Reach): boolean {
+  if (compareParsed(held, reach.delivered) > 0) return false
+  return reach.firstPending === undefined || compareParsed(held, reach.firstPending) < 0
+}
+
+function parseEntryId(id: string): [ms: number, seq: number] {
+  const dash = id.indexOf('-')
+  return dash < 0 ? [Number(id), 0] : [Number(id.slice(0, dash)), Number(id.slice(dash + 1))]
+}
+
+function compareParsed(a: { ms: number; seq: number }, [ms, seq]: [number, number]): number {
+  return a.ms !== ms ? Math.sign(a.ms - ms) : Math.sign(a.seq - seq)
 }
 
 /** Orders stream ids (`ms-seq`) numerically. */
 export function compareEntryIds(a: string, b: string): number {
-  const [am = '0', as = '0'] = a.split('-')
-  const [bm = '0', bs = '0'] = b.split('-')
-  const byMs = Number(am) - Number(bm)
-  return byMs !== 0 ? Math.sign(byMs) : Math.sign(Number(as) - Number(bs))
+  const [am, as] = parseEntryId(a)
+  return compareParsed({ ms: am, seq: as }, parseEntryId(b))
 }

@@ -22,6 +22,7 @@ export interface ExportJobRow {
   attempts: number
   started_at_ms: number | null
   completed_at_ms: number | null
+  expired_at_ms: number | null
 }
 
 const opt = <T>(value: T | null): T | undefined => (value === null ? undefined : value)
@@ -48,6 +49,7 @@ export function exportJobOf(row: ExportJobRow): ExportJob {
     attempts: Number(row.attempts),
     startedAtMs: num(row.started_at_ms),
     completedAtMs: num(row.completed_at_ms),
+    expiredAtMs: num(row.expired_at_ms),
   }
 }
 

@@ -6,7 +6,17 @@
  * own connection stays free for calls while the export pauses between pages.
  */
 import Database from 'better-sqlite3'
-import type { ExportJob, ExportJobStore, ExportReader, ExportRequest, ExportRowSource, ExportSelection, ProgressUpdate } from '../../exports/types.js'
+import {
+  ExportQueueFull,
+  type ExportJob,
+  type ExportJobStore,
+  type ExportReader,
+  type ExportRequest,
+  type ExportRowSource,
+  type ExportSelection,
+  type PendingLimits,
+  type ProgressUpdate,
+} from '../../exports/types.js'
 import { LEDGER_FROM, LEDGER_SELECT, attemptsExhausted, exportJobOf, selectionWhere, type ExportJobRow } from '../rows/export.js'
 import type { SqliteDatabase, SqliteMigration } from './db.js'
 
@@ -42,6 +52,49 @@ export const exportMigrations: readonly SqliteMigration[] = [
       CREATE INDEX IF NOT EXISTS ledger_entries_at ON ledger_entries (at_ms);
     `,
   },
+  {
+    // Retention: a completed job becomes `expired` once its file is deleted. SQLite cannot alter a
+    // CHECK constraint, so the table is rebuilt (the migration runs in one immediate transaction,
+    // and no other table or trigger refers to it). Two indexes serve the per-org queue limit and
+    // the sweeper without scanning the jobs' history.
+    id: 'exports-0002-retention',
+    sql: `
+      CREATE TABLE export_jobs_0002 (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        type TEXT NOT NULL CHECK (type IN ('events', 'ledger', 'budgets')),
+        format TEXT NOT NULL CHECK (format IN ('csv', 'ndjson')),
+        from_ms INTEGER NOT NULL,
+        to_ms INTEGER NOT NULL,
+        team_id TEXT,
+        user_id TEXT,
+        created_by TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'completed', 'failed', 'expired')),
+        rows_written INTEGER NOT NULL DEFAULT 0,
+        rows_total INTEGER,
+        bytes INTEGER,
+        error TEXT,
+        worker_id TEXT,
+        lease_until_ms INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        started_at_ms INTEGER,
+        completed_at_ms INTEGER,
+        expired_at_ms INTEGER
+      );
+      INSERT INTO export_jobs_0002 (id, org_id, type, format, from_ms, to_ms, team_id, user_id, created_by, created_at_ms, status,
+        rows_written, rows_total, bytes, error, worker_id, lease_until_ms, attempts, started_at_ms, completed_at_ms)
+      SELECT id, org_id, type, format, from_ms, to_ms, team_id, user_id, created_by, created_at_ms, status,
+        rows_written, rows_total, bytes, error, worker_id, lease_until_ms, attempts, started_at_ms, completed_at_ms
+      FROM export_jobs;
+      DROP TABLE export_jobs;
+      ALTER TABLE export_jobs_0002 RENAME TO export_jobs;
+      CREATE INDEX export_jobs_org ON export_jobs (org_id, created_at_ms);
+      CREATE INDEX export_jobs_runnable ON export_jobs (status, created_at_ms) WHERE status IN ('queued', 'running');
+      CREATE INDEX export_jobs_pending ON export_jobs (org_id, team_id) WHERE status IN ('queued', 'running');
+      CREATE INDEX export_jobs_completed ON export_jobs (completed_at_ms) WHERE status = 'completed';
+    `,
+  },
 ]
 
 /** How long a reader waits for a writer's lock before failing (it only reads, so rarely). */
@@ -50,9 +103,10 @@ const READER_BUSY_TIMEOUT_MS = 10_000
 export class SqliteExportStore implements ExportJobStore, ExportRowSource {
   private readonly sql
   private readonly claimTx
+  private readonly createTx
 
   constructor(
-    db: SqliteDatabase,
+    private readonly db: SqliteDatabase,
     /** The database file, opened again read-only by each export reader. */
     private readonly path: string,
   ) {
@@ -62,6 +116,14 @@ export class SqliteExportStore implements ExportJobStore, ExportRowSource {
          VALUES (@id, @orgId, @type, @format, @fromMs, @toMs, @teamId, @userId, @createdBy, @createdAtMs, 'queued')`,
       ),
       get: db.prepare<[string], ExportJobRow>('SELECT * FROM export_jobs WHERE id = ?'),
+      pending: db.prepare<[string | null, string], { org: number; team: number }>(
+        `SELECT count(*) AS org, count(*) FILTER (WHERE team_id = ?) AS team
+         FROM export_jobs WHERE org_id = ? AND status IN ('queued', 'running')`,
+      ),
+      expire: db.prepare(
+        `UPDATE export_jobs SET status = 'expired', expired_at_ms = completed_at_ms + @retention
+         WHERE status = 'completed' AND completed_at_ms + @retention <= @now`,
+      ),
       list: db.prepare<[string, string | null, string | null, number], ExportJobRow>(
         'SELECT * FROM export_jobs WHERE org_id = ? AND (? IS NULL OR team_id = ?) ORDER BY created_at_ms DESC, id DESC LIMIT ?',
       ),
@@ -98,9 +160,25 @@ export class SqliteExportStore implements ExportJobStore, ExportRowSource {
       this.sql.failExhausted.run({ error, now, max })
       return this.sql.claim.get({ worker, now, lease })
     })
+    // Immediate: the count and the insert hold the write lock together, so two processes cannot
+    // both see one free place.
+    this.createTx = db.transaction((r: ExportRequest, limits: PendingLimits | undefined) => {
+      if (limits) {
+        const teamId = r.scope.teamId ?? null
+        const pending = this.sql.pending.get(teamId, r.orgId)!
+        if (pending.org >= limits.orgMax) throw new ExportQueueFull('org', limits.orgMax)
+        if (limits.teamMax !== undefined && teamId !== null && pending.team >= limits.teamMax) throw new ExportQueueFull('team', limits.teamMax)
+      }
+      this.insert(r)
+    })
   }
 
-  async createExportJob(r: ExportRequest): Promise<ExportJob> {
+  async createExportJob(r: ExportRequest, limits?: PendingLimits): Promise<ExportJob> {
+    this.createTx.immediate(r, limits)
+    return exportJobOf(this.sql.get.get(r.id)!)
+  }
+
+  private insert(r: ExportRequest): void {
     this.sql.insert.run({
       id: r.id,
       orgId: r.orgId,
@@ -113,12 +191,26 @@ export class SqliteExportStore implements ExportJobStore, ExportRowSource {
       createdBy: r.createdBy,
       createdAtMs: r.createdAtMs,
     })
-    return exportJobOf(this.sql.get.get(r.id)!)
   }
 
   async getExportJob(id: string): Promise<ExportJob | undefined> {
     const row = this.sql.get.get(id)
     return row && exportJobOf(row)
+  }
+
+  async findExportJobs(ids: readonly string[]): Promise<ExportJob[]> {
+    const jobs: ExportJob[] = []
+    // Below SQLite's bound on host parameters, whatever the folder holds.
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500)
+      const rows = this.db.prepare<string[], ExportJobRow>(`SELECT * FROM export_jobs WHERE id IN (${chunk.map(() => '?').join(', ')})`).all(...chunk)
+      for (const row of rows) jobs.push(exportJobOf(row))
+    }
+    return jobs
+  }
+
+  async expireExportJobs(nowMs: number, retentionMs: number): Promise<number> {
+    return this.sql.expire.run({ now: nowMs, retention: retentionMs }).changes
   }
 
   async listExportJobs(orgId: string, teamId: string | undefined, limit: number): Promise<ExportJob[]> {
