@@ -41,6 +41,8 @@ export class RollupAccumulator {
   private readonly environment: number
   private readonly dataMode: number
   private readonly dims: number[]
+  /** Per ROLLUP_DIMS entry, the row index of its column (undefined for `*`). */
+  private readonly dimColumns: Array<number | undefined>
   /** The row the sums read (`ROLLUP_SUMS_JS` take a column reader; one reader, no closure per row). */
   private current: readonly unknown[] = []
   private readonly read = (column: string): unknown => this.current[this.index.get(column)!]
@@ -59,6 +61,7 @@ export class RollupAccumulator {
     this.environment = at('environment')
     this.dataMode = at('data_mode')
     this.dims = DIM_COLUMNS.map(at)
+    this.dimColumns = DIMS.map(([, column]) => (column === undefined ? undefined : at(column)))
   }
 
   /** An event row the transaction inserted (never one `INSERT OR IGNORE` skipped). */
@@ -101,22 +104,30 @@ export class RollupAccumulator {
       for (let s = 0; s < ROLLUP_SUM_COLUMNS.length; s++) cell.sums[s]! += ROLLUP_SUMS_JS[ROLLUP_SUM_COLUMNS[s]!](this.read)
     }
     this.current = []
-    const out = new Map<string, RollupRow>()
+    // Fanned out per (grain, bucket, scope), then per dimension by the value itself: the inner
+    // lookups use the event's own strings, whose hashes V8 has already computed.
+    const out = new Map<string, Array<Map<unknown, RollupRow>>>()
+    const result: RollupRow[] = []
     for (const { row, scope, sums } of cells.values()) {
       const at = Math.trunc(Number(row[this.at]))
       for (const grain of ROLLUP_GRAINS_MS) {
         // SQL's integer division truncates toward zero: `at - at % grain` is the same bucket.
         const bucket = at - (at % grain)
         const scoped = `${grain}|${bucket}|${scope}`
-        for (const [dim, column] of DIMS) {
-          const value = column === undefined ? '' : (row[this.index.get(column)!] ?? '')
-          // Dimension names are fixed words (no '|' or ':'); the value is length-prefixed: no two keys collide.
-          const key = `${dim}|${part(value)}${scoped}`
-          const existing = out.get(key)
+        let byDim = out.get(scoped)
+        if (byDim === undefined) {
+          byDim = DIMS.map(() => new Map<unknown, RollupRow>())
+          out.set(scoped, byDim)
+        }
+        for (let d = 0; d < DIMS.length; d++) {
+          const column = this.dimColumns[d]
+          // As SQL's COALESCE(value, ''): absent is ''.
+          const value = column === undefined ? '' : (row[column] ?? '')
+          const existing = byDim[d]!.get(value)
           if (existing === undefined) {
             const fields: Record<string, unknown> = {
               org_id: row[this.org],
-              dim,
+              dim: DIMS[d]![0],
               grain_ms: grain,
               bucket_ms: bucket,
               value,
@@ -124,14 +135,15 @@ export class RollupAccumulator {
               environment: row[this.environment],
               data_mode: row[this.dataMode],
             }
-            out.set(key, [...ROLLUP_KEY_COLUMNS.map((c) => fields[c]), ...sums])
+            const added = [...ROLLUP_KEY_COLUMNS.map((c) => fields[c]), ...sums]
+            byDim[d]!.set(value, added)
+            result.push(added)
           } else {
             for (let s = 0; s < sums.length; s++) (existing[ROLLUP_KEY_COLUMNS.length + s] as number) += sums[s]!
           }
         }
       }
     }
-    const result = [...out.values()]
     for (const row of result) {
       for (let s = ROLLUP_KEY_COLUMNS.length; s < row.length; s++) {
         // Doubles are exact up to 2^53; past that a sum would be silently wrong, so refuse (the transaction rolls back).
