@@ -26,11 +26,17 @@ export interface IngestBenchResult {
   readonly eventsPerCpuSecond: number
 }
 
-export async function benchIngest(options: { readonly quick: boolean }): Promise<IngestBenchResult> {
+export async function benchIngest(options: { readonly quick: boolean; readonly nodeFlags?: readonly string[] }): Promise<IngestBenchResult> {
   const batches = options.quick ? 20 : 200
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-ingest-'))
   // The upstream is never called: ingestion records calls made elsewhere.
-  const gateway = await startGateway({ mode: 'plain', mockUrl: 'http://127.0.0.1:9', dir, env: { TOLLGATE_LOG_LEVEL: 'warn' } })
+  const gateway = await startGateway({
+    mode: 'plain',
+    mockUrl: 'http://127.0.0.1:9',
+    dir,
+    env: { TOLLGATE_LOG_LEVEL: 'warn' },
+    ...(options.nodeFlags && { nodeFlags: options.nodeFlags }),
+  })
   try {
     await createBudget(gateway.url)
     await post(gateway.url, bodyOf('warmup', 0)) // first-call costs (catalogue lookup, statements) off the clock

@@ -36,8 +36,8 @@ import { createPool, migrate } from '../src/store/postgres/db.js'
 import { PostgresUsageStore } from '../src/store/postgres/usage-store.js'
 import { openSqlite } from '../src/store/sqlite/db.js'
 import { sqliteMigrations } from '../src/store/sqlite/index.js'
-import { SqliteUsageStore } from '../src/store/sqlite/usage-store.js'
-import { rollupRowUpsertSql, rollupUpsertFromSql } from '../src/store/rows/usage-rollups.js'
+import { SqliteUsageStore, USAGE_COLUMNS, usageRow } from '../src/store/sqlite/usage-store.js'
+import { rollupUpsertFromSql } from '../src/store/rows/usage-rollups.js'
 import type { UsageEvent } from '../src/usage/types.js'
 
 const BOUND_MS = 300
@@ -337,14 +337,16 @@ async function onSqlite(count: number): Promise<BackendResult> {
     const path = join(dir, 'tollgate.sqlite')
     const db = openSqlite(path, sqliteMigrations)
     const store = new SqliteUsageStore(db)
+    // SQLite sums rollups in JS per transaction (no trigger): "off" writes the rows alone, bypassing the store.
+    const insertRow = db.prepare(`INSERT INTO usage_events (${USAGE_COLUMNS.join(', ')}) VALUES (${USAGE_COLUMNS.map(() => '?').join(', ')})`)
+    const insertRows = db.transaction((events: readonly UsageEvent[]) => {
+      for (const e of events) insertRow.run(usageRow(e))
+    })
+    let rollupsOn = true
     const written = await populate('SQLite', count, {
-      insertBatch: (events) => store.insertBatch(events),
+      insertBatch: async (events) => (rollupsOn ? store.insertBatch(events) : insertRows.immediate(events)),
       async setTrigger(on) {
-        db.exec(
-          on
-            ? `CREATE TRIGGER IF NOT EXISTS usage_rollups_on_insert AFTER INSERT ON usage_events BEGIN ${rollupRowUpsertSql()} END`
-            : 'DROP TRIGGER IF EXISTS usage_rollups_on_insert',
-        )
+        rollupsOn = on
       },
       async rebuild() {
         db.exec(`DELETE FROM usage_rollups; ${rollupUpsertFromSql('usage_events')}`)

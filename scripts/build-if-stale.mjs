@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm start` runs this first: it builds (`npm run build`) only when a source is newer than the
+ * `npm start` runs this first (scripts/start.mjs imports it): it builds (`npm run build`) only when a source is newer than the
  * last build, so a second start skips the full TypeScript + Vite build (about a minute).
  * Plain JavaScript on purpose: it runs before anything is compiled.
  */

@@ -30,7 +30,6 @@ import {
 } from './notify/index.js'
 import { startMockUpstream, type MockUpstream } from './providers/index.js'
 import { openSqliteStores } from './store/sqlite/index.js'
-import { openPostgresRedisStores } from './store/postgres-redis.js'
 import { adminRoutes } from './api/index.js'
 import { Ingestor, ingestRoutes } from './ingest/index.js'
 import { discoveryRoutes, notFoundHandler } from './api/discovery.js'
@@ -334,7 +333,9 @@ async function openStores(config: Config, logger: Logger, clock: Clock, env: Nod
   switch (config.storage.kind) {
     case 'sqlite':
       return openSqliteStores(config.storage.path)
-    case 'postgres':
+    case 'postgres': {
+      // Loaded only for this store: the SQLite gateway never loads ioredis and pg (start-up time).
+      const { openPostgresRedisStores } = await import('./store/postgres-redis.js')
       return openPostgresRedisStores(
         { postgresUrl: config.storage.postgresUrl, redisUrl: config.storage.redisUrl, keyPrefix: env.TOLLGATE_REDIS_PREFIX ?? '' },
         {
@@ -347,6 +348,7 @@ async function openStores(config: Config, logger: Logger, clock: Clock, env: Nod
           },
         },
       )
+    }
   }
 }
 

@@ -15,7 +15,7 @@ import { newId } from '../lib/ids.js'
 import type { Clock } from '../lib/clock.js'
 import type { Consumer } from '../auth/index.js'
 import { counterRefOf, type BudgetService } from '../budgets/index.js'
-import type { LedgerStore } from '../ledger/index.js'
+import type { BudgetCounterRef, LedgerStore } from '../ledger/index.js'
 import type { Logger } from '../observability/logger.js'
 import { costOfUsage, fallbackPartsOf, type PriceBook, type ModelPrice } from '../pricing/index.js'
 import type { ProviderKind, Usage } from '../providers/index.js'
@@ -46,40 +46,46 @@ export class Ingestor {
   constructor(private readonly deps: IngestDeps) {}
 
   /**
-   * Validates, prices and commits each event; results are in input order. The commits are issued
-   * together, so the embedded store writes a whole batch in one group commit.
+   * Validates and prices each event, then commits every valid one in ONE `commitIngested`: one
+   * atomic step per request, each duplicate found by the store, each budget counter moved once by
+   * the batch's sum. An invalid event is rejected alone; results are in input order.
    */
   async ingest(consumer: Consumer, inputs: readonly unknown[]): Promise<IngestResult[]> {
     const nowMs = this.deps.clock.nowMs()
-    return Promise.all(inputs.map((input) => this.ingestOne(consumer, input, nowMs)))
-  }
-
-  private async ingestOne(consumer: Consumer, input: unknown, nowMs: number): Promise<IngestResult> {
-    const built = this.eventOf(consumer, input, nowMs)
-    if ('code' in built) return { status: 'rejected', problem: built }
-    const { event } = built
-    try {
-      const result = await this.deps.ledger.commit({
-        orgId: event.attribution.orgId,
-        atMs: nowMs,
-        event,
-        ...(built.budgets.length > 0 && { spend: { budgets: built.budgets, amountMicros: event.costMicros } }),
-        dedupeExternalId: true,
-      })
-      if (result.kind === 'duplicate') return { status: 'duplicate', externalRequestId: event.externalRequestId! }
-      if (result.budgetCrossings.length > 0) void this.deps.budgets.onSpendSettled(result.budgetCrossings, { atMs: nowMs })
-      return { status: 'created', event }
-    } catch (error) {
-      this.deps.logger.error({ err: error, eventId: event.id }, 'ingest: could not store an event')
-      return {
-        status: 'rejected',
-        problem: { code: 'store_unavailable', message: 'the event could not be stored; send it again (it is idempotent)', field: undefined },
+    const results = new Array<IngestResult>(inputs.length)
+    const valid: Array<{ event: UsageEvent; budgets: BudgetCounterRef[] }> = []
+    const positions: number[] = []
+    for (let i = 0; i < inputs.length; i++) {
+      const built = this.eventOf(consumer, inputs[i], nowMs)
+      if ('code' in built) {
+        results[i] = { status: 'rejected', problem: built }
+      } else {
+        valid.push(built)
+        positions.push(i)
       }
     }
+    if (valid.length === 0) return results
+    try {
+      const { stored, budgetCrossings } = await this.deps.ledger.commitIngested({ atMs: nowMs, events: valid })
+      for (let k = 0; k < valid.length; k++) {
+        const { event } = valid[k]!
+        results[positions[k]!] = stored[k] ? { status: 'created', event } : { status: 'duplicate', externalRequestId: event.externalRequestId! }
+      }
+      if (budgetCrossings.length > 0) void this.deps.budgets.onSpendSettled(budgetCrossings, { atMs: nowMs })
+    } catch (error) {
+      this.deps.logger.error({ err: error, events: valid.length }, 'ingest: could not store the events')
+      const problem: IngestProblem = {
+        code: 'store_unavailable',
+        message: 'the event could not be stored; send it again (it is idempotent)',
+        field: undefined,
+      }
+      for (const k of positions) results[k] = { status: 'rejected', problem }
+    }
+    return results
   }
 
   /** The usage event and the budget counters it counts against, or why it cannot be recorded. */
-  private eventOf(consumer: Consumer, input: unknown, nowMs: number): { event: UsageEvent; budgets: ReturnType<typeof counterRefOf>[] } | IngestProblem {
+  private eventOf(consumer: Consumer, input: unknown, nowMs: number): { event: UsageEvent; budgets: BudgetCounterRef[] } | IngestProblem {
     const payload = parseEvent(input)
     if (isProblem(payload)) return payload
     const attribution = attributionOf(consumer, payload)

@@ -49,6 +49,45 @@ export type CommitResult =
     }
   | { readonly kind: 'duplicate' }
 
+/**
+ * Ingested events (`POST /v1/events`), committed as one atomic step: each event is stored unless
+ * its org already has its `externalRequestId` (then it is a duplicate and counts nowhere), and
+ * each budget counter moves once, by the summed cost of the stored events that count against it.
+ */
+export interface IngestCommit {
+  readonly atMs: number
+  readonly events: ReadonlyArray<{ readonly event: UsageEvent; readonly budgets: readonly BudgetCounterRef[] }>
+}
+
+export interface IngestCommitResult {
+  /** Per event, in order: stored (true) or a duplicate (false). */
+  readonly stored: readonly boolean[]
+  /** The counters the batch moved, once each (for thresholds). */
+  readonly budgetCrossings: readonly BudgetCrossing[]
+}
+
+/**
+ * `commitIngested` as one `commit` per event, issued together: for a store whose commits cost
+ * little apart (Redis scripts), the same outcome per event. Crossings are per event.
+ */
+export async function commitIngestedEach(ledger: Pick<LedgerStore, 'commit'>, batch: IngestCommit): Promise<IngestCommitResult> {
+  const results = await Promise.all(
+    batch.events.map(({ event, budgets }) =>
+      ledger.commit({
+        orgId: event.attribution.orgId,
+        atMs: batch.atMs,
+        event,
+        ...(budgets.length > 0 && { spend: { budgets, amountMicros: event.costMicros } }),
+        dedupeExternalId: true,
+      }),
+    ),
+  )
+  return {
+    stored: results.map((r) => r.kind === 'committed'),
+    budgetCrossings: results.flatMap((r) => (r.kind === 'committed' ? r.budgetCrossings : [])),
+  }
+}
+
 export interface LedgerStore {
   /** Throws `AllocationRefused` past the money bound or for a user wallet of another team. */
   allocate(request: AllocateRequest): Promise<Wallet>
@@ -60,6 +99,8 @@ export interface LedgerStore {
 
   reserve(request: ReserveRequest): Promise<ReserveResult>
   commit(commit: CallCommit): Promise<CommitResult>
+  /** All the events of one ingestion request in one atomic step (see IngestCommit); rejects when none could be stored. */
+  commitIngested(batch: IngestCommit): Promise<IngestCommitResult>
   /**
    * Charges `actualMicros` (at most what the wallet can still cover; the rest is recorded as
    * unbilled) and returns reserved − charged to the wallet. A `commit` without an event.

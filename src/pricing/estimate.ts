@@ -3,7 +3,7 @@
  * for large prompts) plus margins, priced at the dearest input price, plus the output cap at the
  * dearest output price. It must never come out below what the call can actually cost.
  */
-import { countTokens } from 'gpt-tokenizer'
+import { countTokens } from '../lib/tokenizer.js'
 import { assert } from '../lib/assert.js'
 import { costOfTokens, micros, type Micros } from '../money/index.js'
 import type { Endpoint, ProviderKind } from '../providers/types.js'

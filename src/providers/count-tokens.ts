@@ -3,7 +3,7 @@
  * was delivered). o200k_base is exact for current OpenAI models and a close approximation for
  * others (Anthropic publishes no tokenizer); the reported figure always wins when there is one.
  */
-import { countTokens } from 'gpt-tokenizer'
+import { countTokens } from '../lib/tokenizer.js'
 
 // Delivered text may legitimately contain strings like "<|endoftext|>"; count them as plain text
 // instead of letting the tokenizer throw.

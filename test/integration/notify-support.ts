@@ -39,7 +39,7 @@ export function wire(
   const notifyStore = new SqliteNotifyStore(db)
   const notifier = new Notifier({ outbox: notifyStore, preferences: notifyStore, channels, clock })
   const usageStore = new SqliteUsageStore(db)
-  const ledger = new SqliteLedgerStore(db, (event) => usageStore.insertSync(event))
+  const ledger = new SqliteLedgerStore(db, usageStore)
   const service = new BudgetService({
     store: budgetStore,
     usage: budgetStore,

@@ -14,7 +14,7 @@ import fc from 'fast-check'
 import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openSqlite, type SqliteDatabase } from '../../src/store/sqlite/db.js'
-import { SqliteUsageStore, usageMigrations } from '../../src/store/sqlite/usage-store.js'
+import { SqliteUsageStore, USAGE_COLUMNS, usageMigrations, usageRow } from '../../src/store/sqlite/usage-store.js'
 import { createPool, migrate } from '../../src/store/postgres/db.js'
 import { postgresMigrations } from '../../src/store/postgres/schema.js'
 import { PostgresUsageStore } from '../../src/store/postgres/usage-store.js'
@@ -137,9 +137,13 @@ describe('usage rollups on SQLite', () => {
     const path = join(dir, 'upgrade.sqlite')
     const before = openSqlite(
       path,
-      usageMigrations.filter((m) => m.id !== 'usage-0004-rollups'),
+      usageMigrations.filter((m) => m.id < 'usage-0004'),
     )
-    await new SqliteUsageStore(before).insertBatch(manyEvents('up', 'org_upgrade', 3000))
+    // The rows alone, as a store from before rollups wrote them (today's store adds rollups in the same transaction).
+    const insert = before.prepare(`INSERT INTO usage_events (${USAGE_COLUMNS.join(', ')}) VALUES (${USAGE_COLUMNS.map(() => '?').join(', ')})`)
+    before.transaction(() => {
+      for (const e of manyEvents('up', 'org_upgrade', 3000)) insert.run(usageRow(e))
+    })()
     before.close()
     const after = openSqlite(path, usageMigrations)
     try {

@@ -2,7 +2,7 @@
  * Email channel: one message per notification over the channel's `smtp_url` (nodemailer), with a
  * plain-text and an HTML part. The transport is created once per channel and reused.
  */
-import nodemailer from 'nodemailer'
+import type { Transporter } from 'nodemailer'
 import type { NotificationChannel } from '../../config/types.js'
 import { notificationLines, notificationTitle, type Notification } from '../notification.js'
 import type { ChannelSender, ChannelTimeouts } from './channel.js'
@@ -29,18 +29,24 @@ export function emailContent(notification: Notification): EmailContent {
 export function createEmailSender(channel: Extract<NotificationChannel, { type: 'email' }>, timeouts: ChannelTimeouts): ChannelSender {
   // Timeouts passed explicitly: nodemailer waits up to 2 min to connect and 10 min
   // on the socket by default, which would hold an outbox lease far too long.
-  const transport = nodemailer.createTransport({
-    url: channel.smtpUrl,
-    connectionTimeout: timeouts.headersTimeoutMs,
-    greetingTimeout: timeouts.headersTimeoutMs,
-    socketTimeout: timeouts.bodyTimeoutMs,
-  })
+  // Created on the first send: nodemailer is loaded then, not at every gateway start-up.
+  let transport: Transporter | undefined
+  const transportNow = async (): Promise<Transporter> => {
+    const { default: nodemailer } = await import('nodemailer')
+    transport ??= nodemailer.createTransport({
+      url: channel.smtpUrl,
+      connectionTimeout: timeouts.headersTimeoutMs,
+      greetingTimeout: timeouts.headersTimeoutMs,
+      socketTimeout: timeouts.bodyTimeoutMs,
+    })
+    return transport
+  }
   return {
     id: channel.id,
     type: 'email',
     async send(notification: Notification): Promise<void> {
       const content = emailContent(notification)
-      await transport.sendMail({
+      await (await transportNow()).sendMail({
         from: channel.from,
         to: [...channel.to],
         subject: content.subject,
@@ -51,7 +57,7 @@ export function createEmailSender(channel: Extract<NotificationChannel, { type: 
       })
     },
     async close(): Promise<void> {
-      transport.close()
+      transport?.close()
     },
   }
 }

@@ -21,7 +21,16 @@ import type { Redis } from 'ioredis'
 import { newId } from '../../lib/ids.js'
 import { assert } from '../../lib/assert.js'
 import { addSaturating, micros, type Micros } from '../../money/index.js'
-import { counterKey, type BudgetSpendOptions, type CallCommit, type CommitResult, type LedgerStore } from '../../ledger/ledger-store.js'
+import {
+  commitIngestedEach,
+  counterKey,
+  type BudgetSpendOptions,
+  type CallCommit,
+  type CommitResult,
+  type IngestCommit,
+  type IngestCommitResult,
+  type LedgerStore,
+} from '../../ledger/ledger-store.js'
 import { RecentSpend } from '../../ledger/recent-spend.js'
 import { refusedScopeOf } from '../../ledger/admission.js'
 import {
@@ -417,6 +426,11 @@ export class RedisLedgerStore implements LedgerStore {
       return { kind: 'committed', resolution, budgetCrossings }
     }
     return this.record(commit, usageJson)
+  }
+
+  /** One RECORD script per event: already one round trip each, pipelined together by the client. */
+  async commitIngested(batch: IngestCommit): Promise<IngestCommitResult> {
+    return commitIngestedEach(this, batch)
   }
 
   async settle(orgId: string, reservationId: string, actualMicros: Micros, atMs: number): Promise<ResolveResult> {

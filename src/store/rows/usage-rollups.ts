@@ -39,7 +39,7 @@ export type RollupDim = keyof typeof ROLLUP_DIMS
  * Summed columns, each as the SQL that makes it from one event row (`r` is the row's prefix:
  * `e.` or `NEW.`). Errors are calls that failed upstream or in the gateway; refusals are not errors.
  */
-const ROLLUP_SUMS: Record<string, (r: string) => string> = {
+const ROLLUP_SUMS = {
   requests: () => '1',
   error_requests: (r) => `CASE WHEN ${r}status IN ('upstream_error', 'error') THEN 1 ELSE 0 END`,
   cost_micros: (r) => `${r}cost_micros`,
@@ -51,14 +51,38 @@ const ROLLUP_SUMS: Record<string, (r: string) => string> = {
   reasoning_tokens: (r) => `${r}reasoning_tokens`,
   audio_input_tokens: (r) => `${r}audio_input_tokens`,
   audio_output_tokens: (r) => `${r}audio_output_tokens`,
+} satisfies Record<string, (r: string) => string>
+export type RollupSumColumn = keyof typeof ROLLUP_SUMS
+
+/**
+ * The same sums in JS, from one event row (`r(column)` reads a usage_events column): the SQLite
+ * store sums the events of a transaction in JS (rows/rollup-accumulator.ts). The mapped type keeps
+ * the two forms to the same columns; rollup-accumulator.test.ts checks they agree.
+ */
+export const ROLLUP_SUMS_JS: { readonly [C in RollupSumColumn]: (r: (column: string) => unknown) => number } = {
+  requests: () => 1,
+  error_requests: (r) => (r('status') === 'upstream_error' || r('status') === 'error' ? 1 : 0),
+  cost_micros: (r) => Number(r('cost_micros')),
+  input_tokens: (r) => Number(r('input_tokens')),
+  output_tokens: (r) => Number(r('output_tokens')),
+  cache_read_tokens: (r) => Number(r('cache_read_tokens')),
+  cache_write_tokens: (r) => Number(r('cache_write_tokens')),
+  cache_write_1h_tokens: (r) => Number(r('cache_write_1h_tokens')),
+  reasoning_tokens: (r) => Number(r('reasoning_tokens')),
+  audio_input_tokens: (r) => Number(r('audio_input_tokens')),
+  audio_output_tokens: (r) => Number(r('audio_output_tokens')),
 }
-const SUM_COLUMNS = Object.keys(ROLLUP_SUMS)
+
+const SUM_COLUMNS = Object.keys(ROLLUP_SUMS) as RollupSumColumn[]
+/** The summed columns, in the order of the table and of every upsert's values. */
+export const ROLLUP_SUM_COLUMNS: readonly RollupSumColumn[] = SUM_COLUMNS
 /**
  * The key, in primary-key order: a report reads one (org, dim, grain) over a bucket range, and
  * `value` right after the bucket lets SQL group a dimension's buckets in index order.
  */
 const KEY_COLUMNS = ['org_id', 'dim', 'grain_ms', 'bucket_ms', 'value', 'team_id', 'environment', 'data_mode'] as const
 type KeyColumn = (typeof KEY_COLUMNS)[number]
+export const ROLLUP_KEY_COLUMNS: readonly KeyColumn[] = KEY_COLUMNS
 
 /** The key's expressions in KEY_COLUMNS order. */
 function keyValues(of: Record<KeyColumn, string>): string[] {
@@ -124,7 +148,17 @@ export function onConflictAdd(): string {
 }
 
 /**
- * SQLite's per-row trigger body: one multi-row upsert of the new event (`NEW`) into every
+ * One rollup row added to the table: its key (KEY_COLUMNS order) then its sums (SUM_COLUMNS order)
+ * as parameters. The SQLite store runs it once per distinct key of a transaction.
+ */
+export function rollupRowAddSql(): string {
+  const columns = [...KEY_COLUMNS, ...SUM_COLUMNS]
+  return `INSERT INTO usage_rollups (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ${onConflictAdd()}`
+}
+
+/**
+ * SQLite's per-row trigger body (migration usage-0004 only; usage-0005 dropped the trigger for
+ * sums kept in JS per transaction): one multi-row upsert of the new event (`NEW`) into every
  * (grain, dimension) row it belongs to — 14 rows, one statement.
  */
 export function rollupRowUpsertSql(): string {

@@ -29,7 +29,7 @@ export const sqliteMigrations = [
 export function openSqliteStores(path: string): Stores {
   const db = openSqlite(path, sqliteMigrations)
   const usage = new SqliteUsageStore(db)
-  const ledger = new SqliteLedgerStore(db, (event) => usage.insertSync(event))
+  const ledger = new SqliteLedgerStore(db, usage)
   return {
     ledger,
     usage,

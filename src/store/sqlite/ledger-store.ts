@@ -8,7 +8,7 @@ import { newId } from '../../lib/ids.js'
 import { assert } from '../../lib/assert.js'
 import { addSaturating, micros, type Micros } from '../../money/index.js'
 import { choosePayer, hardCapRefusal, refusedScopeOf } from '../../ledger/admission.js'
-import { counterKey, type CallCommit, type CommitResult, type LedgerStore } from '../../ledger/ledger-store.js'
+import { counterKey, type CallCommit, type CommitResult, type IngestCommit, type IngestCommitResult, type LedgerStore } from '../../ledger/ledger-store.js'
 import type { UsageEvent } from '../../usage/types.js'
 import {
   pendingReservation,
@@ -26,6 +26,7 @@ import {
   type WalletCrossing,
   type WalletRef,
 } from '../../ledger/types.js'
+import type Database from 'better-sqlite3'
 import type { SqliteDatabase, SqliteMigration } from './db.js'
 import { checkAllocation, ledgerEntryOf, reservationOf, walletOf, type ReservationColumns, type WalletRow } from '../rows/ledger.js'
 
@@ -110,8 +111,15 @@ function reservationOfRow(row: ReservationRow): Reservation {
   return reservationOf(row, JSON.parse(row.budgets_json) as BudgetCounterRef[])
 }
 
-/** Writes one usage event inside the caller's transaction; false when an event with its external id exists. */
-export type UsageInsert = (event: UsageEvent) => boolean
+/**
+ * How the ledger writes usage events: `insertSync` inside a transaction made by `transaction`
+ * (SqliteUsageStore's), so the events' rollups are added before the transaction commits.
+ */
+export interface UsageWriter {
+  /** False when an event with its external id exists. */
+  insertSync(event: UsageEvent): boolean
+  transaction<A extends unknown[], R>(body: (...args: A) => R): Database.Transaction<(...args: A) => R>
+}
 
 interface QueuedMove {
   readonly run: () => unknown
@@ -132,7 +140,7 @@ export class SqliteLedgerStore implements LedgerStore {
 
   constructor(
     db: SqliteDatabase,
-    private readonly insertUsage: UsageInsert,
+    private readonly usage: UsageWriter,
   ) {
     this.sql = {
       walletById: db.prepare<[string], WalletRow>('SELECT * FROM wallets WHERE id = ?'),
@@ -176,8 +184,9 @@ export class SqliteLedgerStore implements LedgerStore {
     this.resolveTx = db.transaction((id: string, outcome: 'settled' | 'voided' | 'expired', actual: number, atMs: number) =>
       this.resolveInTx(id, outcome, actual, atMs),
     )
-    this.inSavepoint = db.transaction((run: () => unknown) => run())
-    this.commitQueued = db.transaction((moves: readonly QueuedMove[], outcomes: Array<{ value?: unknown; error?: unknown }>) => {
+    // Both through the usage store: a move's events are in the rollups exactly when the move committed.
+    this.inSavepoint = usage.transaction((run: () => unknown) => run())
+    this.commitQueued = usage.transaction((moves: readonly QueuedMove[], outcomes: Array<{ value?: unknown; error?: unknown }>) => {
       // Alone in its transaction, a move needs no savepoint: if it throws, the whole transaction
       // rolls back (commitMoves rejects it), which is all a savepoint would have undone.
       if (moves.length === 1) {
@@ -295,6 +304,15 @@ export class SqliteLedgerStore implements LedgerStore {
   async commit(commit: CallCommit): Promise<CommitResult> {
     if (commit.resolve) assert(Number.isSafeInteger(commit.resolve.actualMicros) && commit.resolve.actualMicros >= 0, `actual: ${commit.resolve.actualMicros}`)
     return this.enqueue(() => this.commitInTx(commit))
+  }
+
+  /**
+   * One move of the group commit for a whole ingestion request: no savepoint per event (nothing in
+   * an event's step can fail alone: it was validated, and a duplicate is an ignored insert), and
+   * one counter upsert per budget counter for the batch's summed spend.
+   */
+  async commitIngested(batch: IngestCommit): Promise<IngestCommitResult> {
+    return this.enqueue(() => this.commitIngestedInTx(batch))
   }
 
   async expireOverdue(nowMs: number, limit: number): Promise<ResolveResult[]> {
@@ -467,7 +485,7 @@ export class SqliteLedgerStore implements LedgerStore {
       if (resolution.kind !== 'settled' && resolution.kind !== 'voided') return { kind: 'committed', resolution, budgetCrossings }
       budgetCrossings = resolution.budgetCrossings
     }
-    if (commit.event !== undefined && !this.insertUsage(commit.event)) {
+    if (commit.event !== undefined && !this.usage.insertSync(commit.event)) {
       assert(commit.dedupeExternalId === true && !commit.resolve, `usage event ${commit.event.id} already stored`)
       return { kind: 'duplicate' }
     }
@@ -475,6 +493,25 @@ export class SqliteLedgerStore implements LedgerStore {
       budgetCrossings = this.bumpCounters(commit.spend.budgets, 0, commit.spend.amountMicros)
     }
     return { kind: 'committed', resolution, budgetCrossings }
+  }
+
+  private commitIngestedInTx(batch: IngestCommit): IngestCommitResult {
+    const stored: boolean[] = []
+    const spend = new Map<string, { ref: BudgetCounterRef; amount: number }>()
+    for (const { event, budgets } of batch.events) {
+      const inserted = this.usage.insertSync(event)
+      stored.push(inserted)
+      if (!inserted || event.costMicros <= 0) continue
+      for (const ref of budgets) {
+        const key = counterKey(ref.budgetId, ref.periodKey)
+        const sum = spend.get(key)
+        if (sum === undefined) spend.set(key, { ref, amount: event.costMicros })
+        else sum.amount = addSaturating(sum.amount, event.costMicros)
+      }
+    }
+    const budgetCrossings: BudgetCrossing[] = []
+    for (const { ref, amount } of spend.values()) budgetCrossings.push(...this.bumpCounters([ref], 0, amount))
+    return { stored, budgetCrossings }
   }
 
   private bumpCounters(budgets: readonly BudgetCounterRef[], reserved: number, spent: number): BudgetCrossing[] {

@@ -1,6 +1,7 @@
 /**
- * UsageStore on SQLite: batched inserts in one transaction, each event summed into the rollups by
- * a trigger in that transaction; reports read rollups plus at most two hours of events.
+ * UsageStore on SQLite: batched inserts in one transaction, the transaction's events summed into
+ * the rollups in JS and added before it commits (rows/rollup-accumulator.ts); reports read rollups
+ * plus at most two hours of events.
  */
 import { micros, type Micros } from '../../money/index.js'
 import {
@@ -16,7 +17,20 @@ import {
 import { EVENT_FILTER_COLUMN, usageEventOf, type UsageEventRow } from '../rows/usage.js'
 import type { ScannedEvent, UsageEvent } from '../../usage/types.js'
 import type { SqliteDatabase } from './db.js'
-import { SPEND_SUMS, mergeParts, mergeSpend, partSql, planReport, type PartRow, type ReportPart, type SummedColumn } from '../rows/usage-rollups.js'
+import type Database from 'better-sqlite3'
+import {
+  SPEND_SUMS,
+  mergeParts,
+  mergeSpend,
+  partSql,
+  planReport,
+  rollupRowAddSql,
+  type PartRow,
+  type ReportPart,
+  type SummedColumn,
+} from '../rows/usage-rollups.js'
+import { RollupAccumulator } from '../rows/rollup-accumulator.js'
+import { assert } from '../../lib/assert.js'
 
 export { usageMigrations } from './usage-schema.js'
 
@@ -211,12 +225,20 @@ export function eventListWhere(q: UsageEventQuery, param: (value: unknown) => st
 export class SqliteUsageStore implements UsageStore {
   private readonly insert
   private readonly insertMany
+  private readonly insertOne
+  private readonly addRollup
+  /** The rollups of the events inserted by the open transaction, added to the table before it commits. */
+  private readonly rollups = new RollupAccumulator(COLUMNS)
+  /** How deep the open `transaction` bodies are nested: 1 is the outermost (it adds the rollups). */
+  private depth = 0
 
   constructor(private readonly db: SqliteDatabase) {
     this.insert = db.prepare(`INSERT OR IGNORE INTO usage_events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`)
-    this.insertMany = db.transaction((events: readonly UsageEvent[]) => {
+    this.addRollup = db.prepare(rollupRowAddSql())
+    this.insertMany = this.transaction((events: readonly UsageEvent[]) => {
       for (const e of events) this.insertSync(e)
     })
+    this.insertOne = this.transaction((event: UsageEvent) => this.insertSync(event))
   }
 
   async insertBatch(events: readonly UsageEvent[]): Promise<void> {
@@ -224,15 +246,47 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   async insertIngested(event: UsageEvent): Promise<boolean> {
-    return this.insertSync(event)
+    return this.insertOne.immediate(event)
   }
 
   /**
-   * Inserts one event in the caller's transaction (the ledger's commit); false when the org already
-   * has an event with its external id. Every insert path goes through here.
+   * `db.transaction(body)` for a body that may insert events (here, and the ledger's commits): the
+   * outermost one adds the rollups of the events it inserted at the end of its body, so before
+   * COMMIT and in the same transaction. Nested in another, it is a savepoint: if it throws, its
+   * events are taken out of the rollups as SQLite takes them out of the table.
+   */
+  transaction<A extends unknown[], R>(body: (...args: A) => R): Database.Transaction<(...args: A) => R> {
+    return this.db.transaction((...args: A): R => {
+      const mark = this.rollups.mark()
+      this.depth++
+      try {
+        const result = body(...args)
+        if (this.depth === 1) this.flushRollups()
+        return result
+      } catch (error) {
+        this.rollups.rollbackTo(mark)
+        throw error
+      } finally {
+        this.depth--
+      }
+    })
+  }
+
+  /**
+   * Inserts one event in the open `transaction` (the ledger's commit, a batch); false when the org
+   * already has an event with its external id. Every insert path goes through here, so every
+   * inserted event is in the rollups.
    */
   insertSync(event: UsageEvent): boolean {
-    return this.insert.run(usageRow(event)).changes === 1
+    assert(this.depth > 0, 'usage events are inserted inside SqliteUsageStore.transaction (their rollups are added at its end)')
+    const row = usageRow(event)
+    if (this.insert.run(row).changes !== 1) return false
+    this.rollups.add(row)
+    return true
+  }
+
+  private flushRollups(): void {
+    for (const row of this.rollups.drain()) this.addRollup.run(row)
   }
 
   /** Whole hours and days from rollups, at most two hours at the edges from events (rows/usage-rollups.ts). */
