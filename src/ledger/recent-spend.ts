@@ -55,3 +55,8 @@ export class RecentSpend {
     }
   }
 }
+
+/** The key of one org's budget counter for one period. */
+export function recentKey(orgId: string, counter: { readonly budgetId: string; readonly periodKey: string }): string {
+  return `${orgId}|${counter.budgetId}|${counter.periodKey}`
+}
