@@ -116,6 +116,15 @@ interface CounterRow {
   spent_micros: number
 }
 
+/** The named parameters of a budget counter move. */
+interface CounterMove {
+  budgetId: string
+  periodKey: string
+  reserved: number
+  spent: number
+  periodEndMs: number
+}
+
 function reservationOfRow(row: ReservationRow): Reservation {
   return reservationOf(row, JSON.parse(row.budgets_json) as BudgetCounterRef[])
 }
@@ -185,12 +194,13 @@ export class SqliteLedgerStore implements LedgerStore {
       ),
       countPending: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM reservations WHERE status = 'pending'`),
       counter: db.prepare<[string, string], CounterRow>('SELECT reserved_micros, spent_micros FROM budget_counters WHERE budget_id = ? AND period_key = ?'),
-      upsertCounter: db.prepare(
+      upsertCounter: db.prepare<[CounterMove], { spent_micros: number }>(
         `INSERT INTO budget_counters (budget_id, period_key, reserved_micros, spent_micros, period_end_ms)
          VALUES (@budgetId, @periodKey, max(@reserved, 0), max(@spent, 0), @periodEndMs)
          ON CONFLICT (budget_id, period_key) DO UPDATE SET
            reserved_micros = max(0, reserved_micros + @reserved),
-           spent_micros = min(spent_micros + @spent, ${Number.MAX_SAFE_INTEGER})`,
+           spent_micros = min(spent_micros + @spent, ${Number.MAX_SAFE_INTEGER})
+         RETURNING spent_micros`,
       ),
     }
     this.resolveTx = db.transaction((id: string, outcome: 'settled' | 'voided' | 'expired', actual: number, atMs: number) =>
@@ -572,22 +582,17 @@ export class SqliteLedgerStore implements LedgerStore {
   private bumpCounters(budgets: readonly BudgetCounterRef[], reserved: number, spent: number): BudgetCrossing[] {
     const crossings: BudgetCrossing[] = []
     for (const b of budgets) {
-      // Only a spend reports a crossing, so only a spend needs the counter as it was.
-      const before = spent > 0 ? this.sql.counter.get(b.budgetId, b.periodKey) : undefined
-      this.sql.upsertCounter.run({
-        budgetId: b.budgetId,
-        periodKey: b.periodKey,
-        reserved,
-        spent,
-        periodEndMs: b.periodEndMs,
-      })
+      // RETURNING gives the counter after the move, so a spend's crossing needs no read before.
+      const after = this.sql.upsertCounter.get({ budgetId: b.budgetId, periodKey: b.periodKey, reserved, spent, periodEndMs: b.periodEndMs })!
       if (spent > 0) {
-        const spentBefore = before?.spent_micros ?? 0
+        const spentAfter = after.spent_micros
         crossings.push({
           budgetId: b.budgetId,
           periodKey: b.periodKey,
-          spentBeforeMicros: micros(spentBefore),
-          spentAfterMicros: micros(addSaturating(spentBefore, spent)),
+          // Exact below saturation (2^53 − 1 micros, far above any budget's amount, where a
+          // crossing can no longer change), so no read before the upsert is needed.
+          spentBeforeMicros: micros(Math.max(0, spentAfter - spent)),
+          spentAfterMicros: micros(spentAfter),
         })
       }
     }
