@@ -6,7 +6,7 @@ describe('RecentSpend: the counter values a policy may decide from without a rea
   it('answers only while the value is younger than the caller allows', () => {
     const recent = new RecentSpend()
     recent.saw('org|bud|2026-12', { spentMicros: micros(700), reservedMicros: micros(50) }, 1_000)
-    expect(recent.get('org|bud|2026-12', 1_000, 1_900)).toEqual({ spentMicros: 700, reservedMicros: 50, seenAt: 1_000 })
+    expect(recent.get('org|bud|2026-12', 1_000, 1_900)).toEqual({ spentMicros: 700, reservedMicros: 50 })
     expect(recent.get('org|bud|2026-12', 1_000, 2_001)).toBeUndefined()
     expect(recent.get('org|bud|2026-11', 1_000, 1_001)).toBeUndefined()
   })
@@ -20,7 +20,7 @@ describe('RecentSpend: the counter values a policy may decide from without a rea
     expect(recent.get('k', 100, 1_650)?.spentMicros).toBe(1_200)
   })
 
-  it('stays bounded: past its size the oldest counters are forgotten, the newest kept', () => {
+  it('stays bounded: once full it starts over, keeping the newest', () => {
     const recent = new RecentSpend()
     for (let i = 0; i <= 10_000; i++) recent.sawSpent(`k${i}`, micros(i), 0)
     expect(recent.get('k0', 1, 0)).toBeUndefined()

@@ -15,12 +15,14 @@ export interface CounterSpend {
   readonly reservedMicros: Micros
 }
 
-interface Seen extends CounterSpend {
+interface Seen {
+  spentMicros: Micros
+  reservedMicros: Micros
   /** `performance.now()` when the store answered with this value. */
-  readonly seenAt: number
+  seenAt: number
 }
 
-/** Past this many counters the oldest half is forgotten: a counter is cheap to read again. */
+/** Past this many counters all are forgotten: each is cheap to read again. */
 const ENTRIES_MAX = 10_000
 
 export class RecentSpend {
@@ -29,29 +31,31 @@ export class RecentSpend {
   /** What the store answered for a counter (`key`: org, budget and period). Spent never moves back. */
   saw(key: string, spend: CounterSpend, seenAt = performance.now()): void {
     const known = this.seen.get(key)
-    if (known && known.spentMicros > spend.spentMicros) spend = { ...spend, spentMicros: known.spentMicros }
-    // Re-inserted, so Map order stays oldest-first for eviction.
-    this.seen.delete(key)
-    this.seen.set(key, { ...spend, seenAt })
-    if (this.seen.size > ENTRIES_MAX) this.forgetOldest(ENTRIES_MAX / 2)
+    if (known) {
+      // Updated in place: this runs on every settle.
+      if (spend.spentMicros > known.spentMicros) known.spentMicros = spend.spentMicros
+      known.reservedMicros = spend.reservedMicros
+      known.seenAt = seenAt
+      return
+    }
+    if (this.seen.size >= ENTRIES_MAX) this.seen.clear()
+    this.seen.set(key, { spentMicros: spend.spentMicros, reservedMicros: spend.reservedMicros, seenAt })
   }
 
   /** A spent value only (a settle's reply): the reserved part keeps what was last read. */
   sawSpent(key: string, spentMicros: Micros, seenAt = performance.now()): void {
-    this.saw(key, { spentMicros, reservedMicros: this.seen.get(key)?.reservedMicros ?? (0 as Micros) }, seenAt)
+    const known = this.seen.get(key)
+    this.saw(key, { spentMicros, reservedMicros: known?.reservedMicros ?? (0 as Micros) }, seenAt)
   }
 
   /** The counter's value if the store told it within `maxAgeMs`. */
   get(key: string, maxAgeMs: number, now = performance.now()): CounterSpend | undefined {
     const known = this.seen.get(key)
-    return known && now - known.seenAt <= maxAgeMs ? known : undefined
+    return known && now - known.seenAt <= maxAgeMs ? { spentMicros: known.spentMicros, reservedMicros: known.reservedMicros } : undefined
   }
+}
 
-  private forgetOldest(count: number): void {
-    let left = count
-    for (const key of this.seen.keys()) {
-      if (left-- <= 0) break
-      this.seen.delete(key)
-    }
-  }
+/** The key of one org's budget counter for one period. */
+export function recentKey(orgId: string, counter: { readonly budgetId: string; readonly periodKey: string }): string {
+  return `${orgId}|${counter.budgetId}|${counter.periodKey}`
 }

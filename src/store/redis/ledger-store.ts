@@ -31,7 +31,7 @@ import {
   type IngestCommitResult,
   type LedgerStore,
 } from '../../ledger/ledger-store.js'
-import { RecentSpend } from '../../ledger/recent-spend.js'
+import { RecentSpend, recentKey } from '../../ledger/recent-spend.js'
 import { refusedScopeOf } from '../../ledger/admission.js'
 import {
   scopeName,
@@ -894,8 +894,4 @@ function alreadyKind(reservation: Reservation): 'already_settled' | 'already_voi
 /** Same rule as the SQLite store and replay (`refusedScopeOf`). */
 function refusedScope(request: ReserveRequest, firstFunded: WalletRef | undefined): string {
   return refusedScopeOf(request.cascade, request.orgId, firstFunded)
-}
-
-function recentKey(orgId: string, counter: Pick<BudgetCounterRef, 'budgetId' | 'periodKey'>): string {
-  return `${orgId}|${counter.budgetId}|${counter.periodKey}`
 }

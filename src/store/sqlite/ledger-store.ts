@@ -8,7 +8,16 @@ import { newId } from '../../lib/ids.js'
 import { assert } from '../../lib/assert.js'
 import { addSaturating, micros, type Micros } from '../../money/index.js'
 import { choosePayer, hardCapRefusal, refusedScopeOf } from '../../ledger/admission.js'
-import { counterKey, type CallCommit, type CommitResult, type IngestCommit, type IngestCommitResult, type LedgerStore } from '../../ledger/ledger-store.js'
+import {
+  counterKey,
+  type BudgetSpendOptions,
+  type CallCommit,
+  type CommitResult,
+  type IngestCommit,
+  type IngestCommitResult,
+  type LedgerStore,
+} from '../../ledger/ledger-store.js'
+import { RecentSpend, recentKey } from '../../ledger/recent-spend.js'
 import type { UsageEvent } from '../../usage/types.js'
 import {
   pendingReservation,
@@ -107,6 +116,15 @@ interface CounterRow {
   spent_micros: number
 }
 
+/** The named parameters of a budget counter move. */
+interface CounterMove {
+  budgetId: string
+  periodKey: string
+  reserved: number
+  spent: number
+  periodEndMs: number
+}
+
 function reservationOfRow(row: ReservationRow): Reservation {
   return reservationOf(row, JSON.parse(row.budgets_json) as BudgetCounterRef[])
 }
@@ -136,7 +154,10 @@ export class SqliteLedgerStore implements LedgerStore {
   private queueCommitted: Promise<void> | undefined
   private markQueueCommitted: () => void = () => {}
   private readonly commitQueued
+  private readonly commitQueuedAtOnce
   private readonly inSavepoint
+  /** Counter values from committed moves, for `budgetSpend` with a `maxAgeMs`. */
+  private readonly recentSpend = new RecentSpend()
 
   constructor(
     db: SqliteDatabase,
@@ -173,12 +194,13 @@ export class SqliteLedgerStore implements LedgerStore {
       ),
       countPending: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM reservations WHERE status = 'pending'`),
       counter: db.prepare<[string, string], CounterRow>('SELECT reserved_micros, spent_micros FROM budget_counters WHERE budget_id = ? AND period_key = ?'),
-      upsertCounter: db.prepare(
+      upsertCounter: db.prepare<[CounterMove], { spent_micros: number }>(
         `INSERT INTO budget_counters (budget_id, period_key, reserved_micros, spent_micros, period_end_ms)
          VALUES (@budgetId, @periodKey, max(@reserved, 0), max(@spent, 0), @periodEndMs)
          ON CONFLICT (budget_id, period_key) DO UPDATE SET
            reserved_micros = max(0, reserved_micros + @reserved),
-           spent_micros = min(spent_micros + @spent, ${Number.MAX_SAFE_INTEGER})`,
+           spent_micros = min(spent_micros + @spent, ${Number.MAX_SAFE_INTEGER})
+         RETURNING spent_micros`,
       ),
     }
     this.resolveTx = db.transaction((id: string, outcome: 'settled' | 'voided' | 'expired', actual: number, atMs: number) =>
@@ -187,12 +209,6 @@ export class SqliteLedgerStore implements LedgerStore {
     // Both through the usage store: a move's events are in the rollups exactly when the move committed.
     this.inSavepoint = usage.transaction((run: () => unknown) => run())
     this.commitQueued = usage.transaction((moves: readonly QueuedMove[], outcomes: Array<{ value?: unknown; error?: unknown }>) => {
-      // Alone in its transaction, a move needs no savepoint: if it throws, the whole transaction
-      // rolls back (commitMoves rejects it), which is all a savepoint would have undone.
-      if (moves.length === 1) {
-        outcomes.push({ value: moves[0]!.run() })
-        return
-      }
       for (const move of moves) {
         try {
           // Nested: a savepoint per move, so one failing move rolls back alone.
@@ -202,11 +218,17 @@ export class SqliteLedgerStore implements LedgerStore {
         }
       }
     })
+    // No savepoints: if any move throws, the whole transaction rolls back and commitMoves runs
+    // the moves again through commitQueued, each in its own savepoint.
+    this.commitQueuedAtOnce = usage.transaction((moves: readonly QueuedMove[], outcomes: Array<{ value?: unknown; error?: unknown }>) => {
+      for (const move of moves) outcomes.push({ value: move.run() })
+    })
   }
 
   /**
    * Group commit: every money move requested during one turn of the event loop runs in one
-   * BEGIN IMMEDIATE transaction (each in its own savepoint, in arrival order). Under load this
+   * BEGIN IMMEDIATE transaction, in arrival order (see commitMoves for how one failing move is
+   * rolled back alone). Under load this
    * turns dozens of commits into one; alone, a move waits only for the current turn to end.
    * Atomicity per move and serialisation across processes are unchanged.
    */
@@ -240,14 +262,30 @@ export class SqliteLedgerStore implements LedgerStore {
     if (this.queueCommitted) await this.queueCommitted
   }
 
+  /**
+   * Moves almost never throw (each checks before it writes), so they first run together without
+   * a savepoint each: the two statements a savepoint costs per move were a measurable part of
+   * every call. Should one throw, that transaction rolled back whole and nothing happened; then a
+   * lone move is rejected, and several run again each in its own savepoint, so only the failing
+   * one is rejected. A move is a function of the database alone, so running it again is safe.
+   */
   private commitMoves(moves: readonly QueuedMove[]): void {
-    const outcomes: Array<{ value?: unknown; error?: unknown }> = []
+    let outcomes: Array<{ value?: unknown; error?: unknown }> = []
     try {
-      this.commitQueued.immediate(moves, outcomes)
+      this.commitQueuedAtOnce.immediate(moves, outcomes)
     } catch (error) {
-      // The transaction failed (the lock could not be had, or its only move threw): none of the moves happened.
-      for (const move of moves) move.reject(error)
-      return
+      // The lock could not be had, or a lone move threw: none of the moves happened.
+      if (moves.length === 1 || isBusy(error)) {
+        for (const move of moves) move.reject(error)
+        return
+      }
+      outcomes = []
+      try {
+        this.commitQueued.immediate(moves, outcomes)
+      } catch (again) {
+        for (const move of moves) move.reject(again)
+        return
+      }
     }
     moves.forEach((move, index) => {
       const outcome = outcomes[index]!
@@ -286,9 +324,11 @@ export class SqliteLedgerStore implements LedgerStore {
     return this.enqueue(() => this.reserveInTx(request))
   }
 
-  async settle(_orgId: string, reservationId: string, actualMicros: Micros, atMs: number): Promise<ResolveResult> {
+  async settle(orgId: string, reservationId: string, actualMicros: Micros, atMs: number): Promise<ResolveResult> {
     assert(Number.isSafeInteger(actualMicros) && actualMicros >= 0, `actual: ${actualMicros}`)
-    return this.enqueue(() => this.resolveInTx(reservationId, 'settled', actualMicros, atMs))
+    const result = await this.enqueue(() => this.resolveInTx(reservationId, 'settled', actualMicros, atMs))
+    if (result.kind === 'settled') this.sawCrossings(orgId, result.budgetCrossings)
+    return result
   }
 
   async void(_orgId: string, reservationId: string, atMs: number): Promise<ResolveResult> {
@@ -303,7 +343,9 @@ export class SqliteLedgerStore implements LedgerStore {
    */
   async commit(commit: CallCommit): Promise<CommitResult> {
     if (commit.resolve) assert(Number.isSafeInteger(commit.resolve.actualMicros) && commit.resolve.actualMicros >= 0, `actual: ${commit.resolve.actualMicros}`)
-    return this.enqueue(() => this.commitInTx(commit))
+    const result = await this.enqueue(() => this.commitInTx(commit))
+    if (result.kind === 'committed') this.sawCrossings(commit.orgId, result.budgetCrossings)
+    return result
   }
 
   /**
@@ -312,7 +354,10 @@ export class SqliteLedgerStore implements LedgerStore {
    * one counter upsert per budget counter for the batch's summed spend.
    */
   async commitIngested(batch: IngestCommit): Promise<IngestCommitResult> {
-    return this.enqueue(() => this.commitIngestedInTx(batch))
+    const result = await this.enqueue(() => this.commitIngestedInTx(batch))
+    const orgId = batch.events[0]?.event.attribution.orgId
+    if (orgId !== undefined && batch.events.every((e) => e.event.attribution.orgId === orgId)) this.sawCrossings(orgId, result.budgetCrossings)
+    return result
   }
 
   async expireOverdue(nowMs: number, limit: number): Promise<ResolveResult[]> {
@@ -334,22 +379,42 @@ export class SqliteLedgerStore implements LedgerStore {
     return this.sql.countPending.get()!.n
   }
 
-  async recordSpend(_orgId: string, budgets: readonly BudgetCounterRef[], amountMicros: Micros): Promise<BudgetCrossing[]> {
+  async recordSpend(orgId: string, budgets: readonly BudgetCounterRef[], amountMicros: Micros): Promise<BudgetCrossing[]> {
     if (budgets.length === 0 || amountMicros === 0) return []
-    return this.enqueue(() => this.bumpCounters(budgets, 0, amountMicros))
+    const crossings = await this.enqueue(() => this.bumpCounters(budgets, 0, amountMicros))
+    this.sawCrossings(orgId, crossings)
+    return crossings
   }
 
-  async budgetSpend(_orgId: string, budgets: readonly BudgetCounterRef[]): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>> {
-    await this.afterQueuedMoves()
+  async budgetSpend(
+    orgId: string,
+    budgets: readonly BudgetCounterRef[],
+    options: BudgetSpendOptions = {},
+  ): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>> {
     const spend = new Map<string, { spentMicros: Micros; reservedMicros: Micros }>()
+    if (options.maxAgeMs !== undefined) {
+      for (const b of budgets) {
+        const known = this.recentSpend.get(recentKey(orgId, b), options.maxAgeMs)
+        if (!known) break
+        spend.set(counterKey(b.budgetId, b.periodKey), known)
+      }
+      if (spend.size === budgets.length) return spend
+      spend.clear()
+    }
+    await this.afterQueuedMoves()
+    const seenAt = performance.now()
     for (const b of budgets) {
       const row = this.sql.counter.get(b.budgetId, b.periodKey)
-      spend.set(counterKey(b.budgetId, b.periodKey), {
-        spentMicros: micros(row?.spent_micros ?? 0),
-        reservedMicros: micros(row?.reserved_micros ?? 0),
-      })
+      const counter = { spentMicros: micros(row?.spent_micros ?? 0), reservedMicros: micros(row?.reserved_micros ?? 0) }
+      spend.set(counterKey(b.budgetId, b.periodKey), counter)
+      this.recentSpend.saw(recentKey(orgId, b), counter, seenAt)
     }
     return spend
+  }
+
+  /** Counter values a committed move reported (spend after it, all processes' included). */
+  private sawCrossings(orgId: string, crossings: readonly BudgetCrossing[]): void {
+    for (const c of crossings) this.recentSpend.sawSpent(recentKey(orgId, c), c.spentAfterMicros)
   }
 
   // --- inside transactions -------------------------------------------------------------------
@@ -517,22 +582,17 @@ export class SqliteLedgerStore implements LedgerStore {
   private bumpCounters(budgets: readonly BudgetCounterRef[], reserved: number, spent: number): BudgetCrossing[] {
     const crossings: BudgetCrossing[] = []
     for (const b of budgets) {
-      // Only a spend reports a crossing, so only a spend needs the counter as it was.
-      const before = spent > 0 ? this.sql.counter.get(b.budgetId, b.periodKey) : undefined
-      this.sql.upsertCounter.run({
-        budgetId: b.budgetId,
-        periodKey: b.periodKey,
-        reserved,
-        spent,
-        periodEndMs: b.periodEndMs,
-      })
+      // RETURNING gives the counter after the move, so a spend's crossing needs no read before.
+      const after = this.sql.upsertCounter.get({ budgetId: b.budgetId, periodKey: b.periodKey, reserved, spent, periodEndMs: b.periodEndMs })!
       if (spent > 0) {
-        const spentBefore = before?.spent_micros ?? 0
+        const spentAfter = after.spent_micros
         crossings.push({
           budgetId: b.budgetId,
           periodKey: b.periodKey,
-          spentBeforeMicros: micros(spentBefore),
-          spentAfterMicros: micros(addSaturating(spentBefore, spent)),
+          // Exact below saturation (2^53 − 1 micros, far above any budget's amount, where a
+          // crossing can no longer change), so no read before the upsert is needed.
+          spentBeforeMicros: micros(Math.max(0, spentAfter - spent)),
+          spentAfterMicros: micros(spentAfter),
         })
       }
     }
@@ -556,4 +616,10 @@ const ENTRY_KIND = { settled: 'settlement', voided: 'void', expired: 'expiry' } 
 /** The scope a refusal names (`refusedScopeOf`, shared with replay). */
 export function refusedScope(request: ReserveRequest, firstFunded: WalletRef | undefined): string {
   return refusedScopeOf(request.cascade, request.orgId, firstFunded)
+}
+
+/** SQLite could not take the write lock within busy_timeout: running the moves again would wait as long. */
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY')
 }
