@@ -88,7 +88,9 @@ export async function streamsCase(deps: StreamsDeps): Promise<void> {
       await sampler
       const cpuUsPerStream = target.pid === undefined ? undefined : (cpuTimeNs(target.pid) - cpu0) / 1000 / Math.max(1, load.requests)
       rows.push({ name: target.name, load, cpuUsPerStream, rssMiB: target.pid === undefined ? undefined : rssMiB(target.pid), queuedMax })
-      process.stderr.write(`p50 ${load.latencyMs.p50.toFixed(0)} ms, ${load.requestsPerS.toFixed(0)} streams/s, ${load.errors} errors\n`)
+      process.stderr.write(
+        `p50 ${load.latencyMs.p50.toFixed(0)} ms, ${load.requestsPerS.toFixed(0)} streams/s, ${load.errors} errors${load.errors > 0 ? ` (first: ${load.firstError})` : ''}\n`,
+      )
     }
     process.stdout.write(`\n${table(rows, pinning === undefined)}\n`)
   } finally {
