@@ -4,8 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
-import { micros, toUsd, type Micros } from '../money/index.js'
-import { USAGE_GROUP_BY, type UsageGroupBy, type UsageReport, type UsageSeriesPoint, type UsageTotals } from '../usage/index.js'
+import { toUsd } from '../money/index.js'
+import { addTotals, USAGE_GROUP_BY, zeroTotals, type UsageGroupBy, type UsageReport, type UsageSeriesPoint, type UsageTotals } from '../usage/index.js'
 import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { principalOf, teamFilter } from './principal.js'
@@ -163,37 +163,11 @@ function foldSeries(groupBy: readonly UsageGroupBy[], report: UsageReport, group
       folded.push(p)
       continue
     }
-    other ??= { ...NO_TOTALS, bucketStartMs: p.bucketStartMs, key: {}, other: true }
+    other ??= { ...zeroTotals(), bucketStartMs: p.bucketStartMs, key: {}, other: true }
     addTotals(other, p)
   }
   if (other !== undefined) folded.push(other)
   return folded
-}
-
-const NO_TOTALS: UsageTotals = {
-  requests: 0,
-  costMicros: micros(0),
-  inputTokens: 0,
-  outputTokens: 0,
-  cacheReadTokens: 0,
-  cacheWriteTokens: 0,
-  cacheWrite1hTokens: 0,
-  reasoningTokens: 0,
-  audioInputTokens: 0,
-  audioOutputTokens: 0,
-}
-
-function addTotals(into: UsageTotals, t: UsageTotals): void {
-  into.requests += t.requests
-  into.costMicros = (into.costMicros + t.costMicros) as Micros
-  into.inputTokens += t.inputTokens
-  into.outputTokens += t.outputTokens
-  into.cacheReadTokens += t.cacheReadTokens
-  into.cacheWriteTokens += t.cacheWriteTokens
-  into.cacheWrite1hTokens += t.cacheWrite1hTokens
-  into.reasoningTokens += t.reasoningTokens
-  into.audioInputTokens += t.audioInputTokens
-  into.audioOutputTokens += t.audioOutputTokens
 }
 
 /**

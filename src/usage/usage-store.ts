@@ -1,5 +1,5 @@
 /** The port usage events are written to and reported from. */
-import type { Micros } from '../money/index.js'
+import { micros, type Micros } from '../money/index.js'
 import type { ScannedEvent, UsageEvent, UsageGroupBy } from './types.js'
 
 export interface UsageQuery {
@@ -28,6 +28,36 @@ export interface UsageTotals {
   reasoningTokens: number
   audioInputTokens: number
   audioOutputTokens: number
+}
+
+/** Totals of nothing: the start of every sum. */
+export function zeroTotals(): UsageTotals {
+  return {
+    requests: 0,
+    costMicros: micros(0),
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    cacheWrite1hTokens: 0,
+    reasoningTokens: 0,
+    audioInputTokens: 0,
+    audioOutputTokens: 0,
+  }
+}
+
+/** Adds `t` into `into`, every column. */
+export function addTotals(into: UsageTotals, t: UsageTotals): void {
+  into.requests += t.requests
+  into.costMicros = (into.costMicros + t.costMicros) as Micros
+  into.inputTokens += t.inputTokens
+  into.outputTokens += t.outputTokens
+  into.cacheReadTokens += t.cacheReadTokens
+  into.cacheWriteTokens += t.cacheWriteTokens
+  into.cacheWrite1hTokens += t.cacheWrite1hTokens
+  into.reasoningTokens += t.reasoningTokens
+  into.audioInputTokens += t.audioInputTokens
+  into.audioOutputTokens += t.audioOutputTokens
 }
 
 /** `GET /v1/usage/events`: one page, newest first. */

@@ -14,9 +14,9 @@
  * would never match an upsert's conflict target); `usageRow` turns empty attribution into NULL,
  * so `''` there always means "none".
  */
-import { micros, type Micros } from '../../money/index.js'
+import type { Micros } from '../../money/index.js'
 import type { UsageGroupBy } from '../../usage/types.js'
-import { GROUP_COLUMN, type UsageGroup, type UsageQuery, type UsageReport, type UsageSeriesPoint } from '../../usage/usage-store.js'
+import { GROUP_COLUMN, zeroTotals, type UsageGroup, type UsageQuery, type UsageReport, type UsageSeriesPoint } from '../../usage/usage-store.js'
 
 export const HOUR_MS = 3_600_000
 export const DAY_MS = 86_400_000
@@ -370,20 +370,7 @@ function keyOf(row: PartRow, groupBy: readonly UsageGroupBy[]): Key {
 }
 
 function sums(bucketStartMs: number, key: Key): Sums {
-  return {
-    bucketStartMs,
-    key,
-    requests: 0,
-    costMicros: micros(0),
-    inputTokens: 0,
-    outputTokens: 0,
-    cacheReadTokens: 0,
-    cacheWriteTokens: 0,
-    cacheWrite1hTokens: 0,
-    reasoningTokens: 0,
-    audioInputTokens: 0,
-    audioOutputTokens: 0,
-  }
+  return { bucketStartMs, key, ...zeroTotals() }
 }
 
 /** Adds the sums that start at `at` in `row` (SQL NULL sums of an empty part count as 0). */
