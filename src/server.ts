@@ -6,9 +6,10 @@
 import { buildApp, type App, type AppOptions } from './app.js'
 import type { Config } from './config/index.js'
 import { warmTokenizer } from './lib/tokenizer.js'
+import { undici } from './lib/undici.js'
 
 /** How long after listening the tokenizer starts loading: long enough for the first probes to be answered. */
-const TOKENIZER_WARM_DELAY_MS = 250
+const LAZY_MODULES_WARM_DELAY_MS = 250
 
 export interface RunningServer {
   readonly app: App
@@ -35,10 +36,13 @@ export async function startServer(
   const targets = app.config.targets.map((t) => `${t.id} (${t.provider})`).join(', ')
   announce(`tollgate: listening on ${url} — store ${config.storage.kind === 'sqlite' ? config.storage.path : 'postgres+redis'}, targets ${targets}`)
   app.logger.info({ url, config: config.source }, 'tollgate: started')
-  // The tokenizer loads just after start (half a second of CPU; src/lib/tokenizer.ts), not before
-  // listening: a readiness probe or an admin call right after start is answered first, and a call
-  // that counts tokens sooner loads it itself.
-  setTimeout(warmTokenizer, TOKENIZER_WARM_DELAY_MS).unref()
+  // The tokenizer (half a second of CPU) and undici load just after start (src/lib/lazy-require.ts),
+  // not before listening: a readiness probe or an admin call right after start is answered first,
+  // and a call that needs one sooner loads it itself.
+  setTimeout(() => {
+    undici.get()
+    warmTokenizer()
+  }, LAZY_MODULES_WARM_DELAY_MS).unref()
   return { app, url, stop: () => app.close() }
 }
 

@@ -8,28 +8,22 @@
  * Loaded through `require` (the package ships a CommonJS build) because the callers count
  * synchronously, in the middle of estimating a reservation or settling a cut stream.
  */
-import { createRequire } from 'node:module'
+import { lazyRequire } from './lazy-require.js'
 
 type GptTokenizer = typeof import('gpt-tokenizer')
 export type CountTokensOptions = Parameters<GptTokenizer['countTokens']>[1]
 
-const require = createRequire(import.meta.url)
-let tokenizer: GptTokenizer | undefined
-
-function loaded(): GptTokenizer {
-  tokenizer ??= require('gpt-tokenizer') as GptTokenizer
-  return tokenizer
-}
+const tokenizer = lazyRequire<GptTokenizer>('gpt-tokenizer')
 
 export function countTokens(text: string, options?: CountTokensOptions): number {
-  return loaded().countTokens(text, options)
+  return tokenizer.get().countTokens(text, options)
 }
 
 export function tokenizerLoaded(): boolean {
-  return tokenizer !== undefined
+  return tokenizer.loaded
 }
 
 /** Loads the tokenizer now, if no call has yet (blocks the event loop for the load, once). */
 export function warmTokenizer(): void {
-  loaded()
+  tokenizer.get()
 }

@@ -7,8 +7,9 @@
  * number of concurrent calls a target can carry before calls queue inside the gateway; it is the
  * target's `connections_max`. What waits for a connection is visible as a gauge (`stats()`).
  */
-import { Pool } from 'undici'
+import type { Pool } from 'undici'
 import type { ProviderTarget } from '../config/index.js'
+import { undici } from '../lib/undici.js'
 
 /** What the pools need to know of a target. */
 export type PoolTarget = Pick<ProviderTarget, 'id' | 'timeoutMs' | 'connectionsMax'>
@@ -33,7 +34,7 @@ export class UpstreamPools {
     if (!entry) {
       entry = {
         target: target.id,
-        pool: new Pool(origin, {
+        pool: new (undici.get().Pool)(origin, {
           connections: target.connectionsMax,
           pipelining: 1,
           keepAliveTimeout: 30_000,

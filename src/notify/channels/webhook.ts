@@ -5,8 +5,8 @@
  * duplicates; only `t` and the signature change. `verifySignature` is what receivers run.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
-import { request } from 'undici'
 import type { NotificationChannel } from '../../config/types.js'
+import { undici } from '../../lib/undici.js'
 import { notificationPayload, type Notification } from '../notification.js'
 import { DeliveryError, type ChannelSender, type ChannelTimeouts } from './channel.js'
 
@@ -73,7 +73,7 @@ export function createWebhookSender(
 export async function postJson(url: string, rawBody: string, headers: Record<string, string>, timeouts: ChannelTimeouts): Promise<void> {
   // Explicit timeouts: undici's defaults are five minutes, far too long to hold a
   // lease on an outbox item for a receiver that hangs.
-  const response = await request(url, {
+  const response = await undici.get().request(url, {
     method: 'POST',
     body: rawBody,
     headers,
