@@ -115,20 +115,7 @@ export interface LedgerStore {
   /** Spend that needed no reservation: bumps budget counters (saturating). A `commit` without an event. */
   recordSpend(orgId: string, budgets: readonly BudgetCounterRef[], amountMicros: Micros): Promise<BudgetCrossing[]>
   /** Current spend (settled + reserved) of each counter; 0 for counters never touched. */
-  budgetSpend(
-    orgId: string,
-    budgets: readonly BudgetCounterRef[],
-    options?: BudgetSpendOptions,
-  ): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>>
-}
-
-export interface BudgetSpendOptions {
-  /**
-   * Values the store answered within this many milliseconds will do (its own settle and spend
-   * replies included), so a decision under load needs no read of its own. A store whose reads
-   * are local (SQLite) always reads.
-   */
-  readonly maxAgeMs?: number
+  budgetSpend(orgId: string, budgets: readonly BudgetCounterRef[]): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>>
 }
 
 export function counterKey(budgetId: string, periodKey: string): string {

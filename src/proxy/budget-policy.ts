@@ -10,12 +10,13 @@ import type { BudgetAlert, EndpointTier } from '../config/index.js'
 import { micros, type Micros } from '../money/index.js'
 import { teamOfWallet, walletBelongs, type WalletRef } from '../ledger/index.js'
 import { cascadeOf } from './reserve.js'
+import { RecentSpend } from './recent-spend.js'
 import type { PolicyDecision, PolicyInput, SettledSpend, SpendPolicy } from './spend-policy.js'
 
 /**
  * How old the budget spend behind a policy decision may be. Each settle brings back its budgets'
- * global spend, so under load the decision costs no read; a budget idle in this process for
- * longer is read before deciding. Hard limits are not decided here but in the reservation.
+ * global spend (onSpend), so under load the decision costs no read; a budget idle in this process
+ * for longer is read before deciding. Hard limits are not decided here but in the reservation.
  */
 export const POLICY_SPEND_MAX_AGE_MS = 1_000
 
@@ -65,6 +66,9 @@ export function countersOf(applicable: ReturnType<BudgetService['applicableBudge
 }
 
 export class BudgetPolicy implements SpendPolicy {
+  /** Counter values from this process's settles and reads (see POLICY_SPEND_MAX_AGE_MS). */
+  private readonly recentSpend = new RecentSpend()
+
   constructor(
     private readonly budgets: BudgetService,
     private readonly ledger: LedgerStore,
@@ -96,7 +100,7 @@ export class BudgetPolicy implements SpendPolicy {
     if (applicable.length === 0) return { kind: 'allow', counters: [] }
     const request = { endpointTag: input.attribution.endpointTag, endpointTier: this.budgets.endpointTierOf(input.attribution.endpointTag) }
     const counters = countersOf(applicable, request.endpointTier)
-    const spend = await this.ledger.budgetSpend(input.attribution.orgId, counters, { maxAgeMs: POLICY_SPEND_MAX_AGE_MS })
+    const spend = await this.spendOf(input.attribution.orgId, counters)
     const periodKeyOf = new Map(counters.map((c) => [c.budgetId, c.periodKey]))
     const spentOf = (id: string) => spend.get(counterKey(id, periodKeyOf.get(id)!))?.spentMicros
     const labels = new Map(
@@ -114,6 +118,16 @@ export class BudgetPolicy implements SpendPolicy {
     const forecasts = this.budgets.anyNeedsForecast(applicable, spentOf) ? await this.budgets.forecastsFor(applicable, spentOf, input.atMs) : undefined
     const decision = this.decideWith(applicable, counters, spentOf, input.model, { request, nowMs: input.atMs, ...(forecasts && { forecasts }) })
     return { ...decision, labels }
+  }
+
+  /** The counters' spend as settles last told it, or read from the ledger when any is too old. */
+  private async spendOf(orgId: string, counters: readonly BudgetCounterRef[]): Promise<ReadonlyMap<string, { spentMicros: Micros }>> {
+    const recent = this.recentSpend.recent(orgId, counters, POLICY_SPEND_MAX_AGE_MS)
+    if (recent) return recent
+    const seenAt = performance.now()
+    const read = await this.ledger.budgetSpend(orgId, counters)
+    this.recentSpend.sawRead(orgId, counters, read, seenAt)
+    return read
   }
 
   private decideWith(
@@ -150,6 +164,7 @@ export class BudgetPolicy implements SpendPolicy {
   }
 
   onSpend(spend: SettledSpend): void {
+    this.recentSpend.sawCrossings(spend.attribution.orgId, spend.budgetCrossings)
     const context = { atMs: spend.atMs }
     if (spend.budgetCrossings.length > 0) void this.budgets.onSpendSettled(spend.budgetCrossings, context)
     if (spend.walletCrossing) void this.budgets.onWalletSpendSettled([walletCrossingOf(spend.walletCrossing, spend.attribution.orgId)], context)

@@ -24,14 +24,12 @@ import { addSaturating, micros, type Micros } from '../../money/index.js'
 import {
   commitIngestedEach,
   counterKey,
-  type BudgetSpendOptions,
   type CallCommit,
   type CommitResult,
   type IngestCommit,
   type IngestCommitResult,
   type LedgerStore,
 } from '../../ledger/ledger-store.js'
-import { RecentSpend, recentKey } from '../../ledger/recent-spend.js'
 import { refusedScopeOf } from '../../ledger/admission.js'
 import {
   scopeName,
@@ -158,8 +156,6 @@ export class RedisLedgerStore implements LedgerStore {
   /** Resolutions that could not reach Redis (unreachable): retried by retryDeferred(). */
   private readonly deferred: { id: string; orgId: string; mode: Mode; actual: number; atMs: number }[] = []
   private readonly retained: Retained
-  /** Counter values from this store's own replies, for `budgetSpend` with a `maxAgeMs`. */
-  private readonly recentSpend = new RecentSpend()
   private retainTimer: NodeJS.Timeout | undefined
   private retaining: Promise<void> | undefined
 
@@ -571,10 +567,6 @@ export class RedisLedgerStore implements LedgerStore {
     ]
     const reservation = reservationOfHash(hashOf(hash))
     this.ownReservations.delete(reservation.id)
-    reservation.budgets.forEach((b, i) => {
-      const before = spentBefore[i]
-      if (before !== undefined) this.sawSpent(reservation.orgId, b, addSaturating(Number(before), Number(wanted)))
-    })
     const budgetCrossings: BudgetCrossing[] =
       Number(wanted) > 0
         ? reservation.budgets.map((b, i) => ({
@@ -690,9 +682,6 @@ export class RedisLedgerStore implements LedgerStore {
       this.retained.add(orgId, { entryId, generation: String(reply[3]), journal: spendEvent, usage: commit.event })
     }
     const before = reply[1] as string[]
-    budgets.forEach((b, i) => {
-      if (before[i] !== undefined) this.sawSpent(orgId, b, addSaturating(Number(before[i]), amount))
-    })
     const budgetCrossings =
       amount > 0
         ? budgets.map((b, i) => {
@@ -792,38 +781,17 @@ export class RedisLedgerStore implements LedgerStore {
     return result.kind === 'committed' ? [...result.budgetCrossings] : []
   }
 
-  async budgetSpend(
-    orgId: string,
-    budgets: readonly BudgetCounterRef[],
-    options: BudgetSpendOptions = {},
-  ): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>> {
+  async budgetSpend(orgId: string, budgets: readonly BudgetCounterRef[]): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>> {
     const spend = new Map<string, { spentMicros: Micros; reservedMicros: Micros }>()
     if (budgets.length === 0) return spend
-    if (options.maxAgeMs !== undefined) {
-      for (const b of budgets) {
-        const known = this.recentSpend.get(recentKey(orgId, b), options.maxAgeMs)
-        if (!known) break
-        spend.set(counterKey(b.budgetId, b.periodKey), known)
-      }
-      if (spend.size === budgets.length) return spend
-      spend.clear()
-    }
     const keys = [this.keys.loaded(orgId), ...budgets.map((b) => this.keys.counter(orgId, b.budgetId, b.periodKey))]
     const reply = await this.loader.evalLoaded(orgId, READ_COUNTERS, keys, [])
     const values = reply[1] as (string | null)[][]
-    const seenAt = performance.now()
     budgets.forEach((b, i) => {
       const [reserved, spent] = values[i] ?? []
-      const counter = { spentMicros: micros(Number(spent ?? 0)), reservedMicros: micros(Number(reserved ?? 0)) }
-      spend.set(counterKey(b.budgetId, b.periodKey), counter)
-      this.recentSpend.saw(recentKey(orgId, b), counter, seenAt)
+      spend.set(counterKey(b.budgetId, b.periodKey), { spentMicros: micros(Number(spent ?? 0)), reservedMicros: micros(Number(reserved ?? 0)) })
     })
     return spend
-  }
-
-  /** A counter's spent value from a settle's or a spend's reply. */
-  private sawSpent(orgId: string, counter: Pick<BudgetCounterRef, 'budgetId' | 'periodKey'>, spentMicros: number): void {
-    this.recentSpend.sawSpent(recentKey(orgId, counter), micros(spentMicros))
   }
 
   // --- fail open -------------------------------------------------------------------------------

@@ -8,16 +8,7 @@ import { newId } from '../../lib/ids.js'
 import { assert } from '../../lib/assert.js'
 import { addSaturating, micros, type Micros } from '../../money/index.js'
 import { choosePayer, hardCapRefusal, refusedScopeOf } from '../../ledger/admission.js'
-import {
-  counterKey,
-  type BudgetSpendOptions,
-  type CallCommit,
-  type CommitResult,
-  type IngestCommit,
-  type IngestCommitResult,
-  type LedgerStore,
-} from '../../ledger/ledger-store.js'
-import { RecentSpend, recentKey } from '../../ledger/recent-spend.js'
+import { counterKey, type CallCommit, type CommitResult, type IngestCommit, type IngestCommitResult, type LedgerStore } from '../../ledger/ledger-store.js'
 import type { UsageEvent } from '../../usage/types.js'
 import {
   pendingReservation,
@@ -156,8 +147,6 @@ export class SqliteLedgerStore implements LedgerStore {
   private readonly commitQueued
   private readonly commitQueuedAtOnce
   private readonly inSavepoint
-  /** Counter values from committed moves, for `budgetSpend` with a `maxAgeMs`. */
-  private readonly recentSpend = new RecentSpend()
 
   constructor(
     db: SqliteDatabase,
@@ -227,10 +216,9 @@ export class SqliteLedgerStore implements LedgerStore {
 
   /**
    * Group commit: every money move requested during one turn of the event loop runs in one
-   * BEGIN IMMEDIATE transaction, in arrival order (see commitMoves for how one failing move is
-   * rolled back alone). Under load this
-   * turns dozens of commits into one; alone, a move waits only for the current turn to end.
-   * Atomicity per move and serialisation across processes are unchanged.
+   * BEGIN IMMEDIATE transaction, in arrival order (commitMoves: how one failing move is rolled
+   * back alone). Under load this turns dozens of commits into one; alone, a move waits only for
+   * the current turn to end. Atomicity per move and serialisation across processes are unchanged.
    */
   private enqueue<T>(run: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -324,11 +312,9 @@ export class SqliteLedgerStore implements LedgerStore {
     return this.enqueue(() => this.reserveInTx(request))
   }
 
-  async settle(orgId: string, reservationId: string, actualMicros: Micros, atMs: number): Promise<ResolveResult> {
+  async settle(_orgId: string, reservationId: string, actualMicros: Micros, atMs: number): Promise<ResolveResult> {
     assert(Number.isSafeInteger(actualMicros) && actualMicros >= 0, `actual: ${actualMicros}`)
-    const result = await this.enqueue(() => this.resolveInTx(reservationId, 'settled', actualMicros, atMs))
-    if (result.kind === 'settled') this.sawCrossings(orgId, result.budgetCrossings)
-    return result
+    return this.enqueue(() => this.resolveInTx(reservationId, 'settled', actualMicros, atMs))
   }
 
   async void(_orgId: string, reservationId: string, atMs: number): Promise<ResolveResult> {
@@ -343,9 +329,7 @@ export class SqliteLedgerStore implements LedgerStore {
    */
   async commit(commit: CallCommit): Promise<CommitResult> {
     if (commit.resolve) assert(Number.isSafeInteger(commit.resolve.actualMicros) && commit.resolve.actualMicros >= 0, `actual: ${commit.resolve.actualMicros}`)
-    const result = await this.enqueue(() => this.commitInTx(commit))
-    if (result.kind === 'committed') this.sawCrossings(commit.orgId, result.budgetCrossings)
-    return result
+    return this.enqueue(() => this.commitInTx(commit))
   }
 
   /**
@@ -354,10 +338,7 @@ export class SqliteLedgerStore implements LedgerStore {
    * one counter upsert per budget counter for the batch's summed spend.
    */
   async commitIngested(batch: IngestCommit): Promise<IngestCommitResult> {
-    const result = await this.enqueue(() => this.commitIngestedInTx(batch))
-    const orgId = batch.events[0]?.event.attribution.orgId
-    if (orgId !== undefined && batch.events.every((e) => e.event.attribution.orgId === orgId)) this.sawCrossings(orgId, result.budgetCrossings)
-    return result
+    return this.enqueue(() => this.commitIngestedInTx(batch))
   }
 
   async expireOverdue(nowMs: number, limit: number): Promise<ResolveResult[]> {
@@ -379,42 +360,22 @@ export class SqliteLedgerStore implements LedgerStore {
     return this.sql.countPending.get()!.n
   }
 
-  async recordSpend(orgId: string, budgets: readonly BudgetCounterRef[], amountMicros: Micros): Promise<BudgetCrossing[]> {
+  async recordSpend(_orgId: string, budgets: readonly BudgetCounterRef[], amountMicros: Micros): Promise<BudgetCrossing[]> {
     if (budgets.length === 0 || amountMicros === 0) return []
-    const crossings = await this.enqueue(() => this.bumpCounters(budgets, 0, amountMicros))
-    this.sawCrossings(orgId, crossings)
-    return crossings
+    return this.enqueue(() => this.bumpCounters(budgets, 0, amountMicros))
   }
 
-  async budgetSpend(
-    orgId: string,
-    budgets: readonly BudgetCounterRef[],
-    options: BudgetSpendOptions = {},
-  ): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>> {
-    const spend = new Map<string, { spentMicros: Micros; reservedMicros: Micros }>()
-    if (options.maxAgeMs !== undefined) {
-      for (const b of budgets) {
-        const known = this.recentSpend.get(recentKey(orgId, b), options.maxAgeMs)
-        if (!known) break
-        spend.set(counterKey(b.budgetId, b.periodKey), known)
-      }
-      if (spend.size === budgets.length) return spend
-      spend.clear()
-    }
+  async budgetSpend(_orgId: string, budgets: readonly BudgetCounterRef[]): Promise<Map<string, { spentMicros: Micros; reservedMicros: Micros }>> {
     await this.afterQueuedMoves()
-    const seenAt = performance.now()
+    const spend = new Map<string, { spentMicros: Micros; reservedMicros: Micros }>()
     for (const b of budgets) {
       const row = this.sql.counter.get(b.budgetId, b.periodKey)
-      const counter = { spentMicros: micros(row?.spent_micros ?? 0), reservedMicros: micros(row?.reserved_micros ?? 0) }
-      spend.set(counterKey(b.budgetId, b.periodKey), counter)
-      this.recentSpend.saw(recentKey(orgId, b), counter, seenAt)
+      spend.set(counterKey(b.budgetId, b.periodKey), {
+        spentMicros: micros(row?.spent_micros ?? 0),
+        reservedMicros: micros(row?.reserved_micros ?? 0),
+      })
     }
     return spend
-  }
-
-  /** Counter values a committed move reported (spend after it, all processes' included). */
-  private sawCrossings(orgId: string, crossings: readonly BudgetCrossing[]): void {
-    for (const c of crossings) this.recentSpend.sawSpent(recentKey(orgId, c), c.spentAfterMicros)
   }
 
   // --- inside transactions -------------------------------------------------------------------
