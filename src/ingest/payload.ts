@@ -21,6 +21,12 @@ export const OCCURRED_AT_SKEW_MS = 5 * 60_000
 const TOKENS_MESSAGE = `expected a whole number of tokens from 0 to ${TOKENS_MAX.toLocaleString('en-US')}`
 const tokens = z.number({ error: TOKENS_MESSAGE }).int({ error: TOKENS_MESSAGE }).min(0, { error: TOKENS_MESSAGE }).max(TOKENS_MAX, { error: TOKENS_MESSAGE })
 
+/** Field lengths, shared by the schema and the fast path (which must never accept more). */
+const ID_CHARS_MAX = 200
+const NAME_CHARS_MAX = 100
+const TAG_CHARS_MAX = 256
+const LATENCY_MS_MAX = 86_400_000
+
 function text(max: number) {
   return z
     .string({ error: `expected a string of 1 to ${max} characters` })
@@ -69,13 +75,13 @@ const costUsd = z.unknown().transform((value, ctx): Micros => {
 
 export const EventPayload = z
   .strictObject({
-    externalRequestId: text(200),
-    provider: text(100),
-    model: text(200),
-    endpointTag: optional(text(256)),
-    promptVersion: optional(text(256)),
-    userId: optional(text(256)),
-    agentId: optional(text(256)),
+    externalRequestId: text(ID_CHARS_MAX),
+    provider: text(NAME_CHARS_MAX),
+    model: text(ID_CHARS_MAX),
+    endpointTag: optional(text(TAG_CHARS_MAX)),
+    promptVersion: optional(text(TAG_CHARS_MAX)),
+    userId: optional(text(TAG_CHARS_MAX)),
+    agentId: optional(text(TAG_CHARS_MAX)),
     inputTokens: tokens,
     outputTokens: tokens,
     /** Part of `inputTokens` (OpenAI's convention): read from the cache. */
@@ -86,12 +92,18 @@ export const EventPayload = z
     cacheWrite1hTokens: optional(tokens),
     /** Part of `outputTokens`: hidden reasoning. */
     reasoningTokens: optional(tokens),
-    latencyMs: optional(z.number({ error: 'expected milliseconds (a whole number from 0 to 86,400,000)' }).int().min(0).max(86_400_000)),
+    latencyMs: optional(
+      z
+        .number({ error: `expected milliseconds (a whole number from 0 to ${LATENCY_MS_MAX.toLocaleString('en-US')})` })
+        .int()
+        .min(0)
+        .max(LATENCY_MS_MAX),
+    ),
     status: optional(
       z.enum(Object.keys(INGEST_STATUSES) as [IngestStatus, ...IngestStatus[]], { error: `expected ${Object.keys(INGEST_STATUSES).join(' | ')}` }),
     ),
     dataMode: optional(z.enum(['real', 'demo'], { error: 'expected real | demo' })),
-    environment: optional(text(100)),
+    environment: optional(text(NAME_CHARS_MAX)),
     occurredAt: optional(occurredAt),
     costUsd: optional(costUsd),
   })
@@ -165,23 +177,23 @@ export function parseWithZod(input: object): EventPayload | EventProblem {
  */
 function fastEvent(input: Record<string, unknown>): EventPayload | undefined {
   for (const key in input) if (!EVENT_KEYS.has(key)) return undefined
-  const externalRequestId = fastText(input.externalRequestId, 200)
-  const provider = fastText(input.provider, 100)
-  const model = fastText(input.model, 200)
+  const externalRequestId = fastText(input.externalRequestId, ID_CHARS_MAX)
+  const provider = fastText(input.provider, NAME_CHARS_MAX)
+  const model = fastText(input.model, ID_CHARS_MAX)
   const inputTokens = fastTokens(input.inputTokens)
   const outputTokens = fastTokens(input.outputTokens)
   if (externalRequestId === undefined || provider === undefined || model === undefined || inputTokens === undefined || outputTokens === undefined)
     return undefined
-  const endpointTag = fastOptional(input.endpointTag, fastText, 256)
-  const promptVersion = fastOptional(input.promptVersion, fastText, 256)
-  const userId = fastOptional(input.userId, fastText, 256)
-  const agentId = fastOptional(input.agentId, fastText, 256)
-  const environment = fastOptional(input.environment, fastText, 100)
+  const endpointTag = fastOptional(input.endpointTag, fastText, TAG_CHARS_MAX)
+  const promptVersion = fastOptional(input.promptVersion, fastText, TAG_CHARS_MAX)
+  const userId = fastOptional(input.userId, fastText, TAG_CHARS_MAX)
+  const agentId = fastOptional(input.agentId, fastText, TAG_CHARS_MAX)
+  const environment = fastOptional(input.environment, fastText, NAME_CHARS_MAX)
   const cachedInputTokens = fastOptional(input.cachedInputTokens, fastTokens)
   const cacheWriteTokens = fastOptional(input.cacheWriteTokens, fastTokens)
   const cacheWrite1hTokens = fastOptional(input.cacheWrite1hTokens, fastTokens)
   const reasoningTokens = fastOptional(input.reasoningTokens, fastTokens)
-  const latencyMs = fastOptional(input.latencyMs, fastWhole, 86_400_000)
+  const latencyMs = fastOptional(input.latencyMs, fastWhole, LATENCY_MS_MAX)
   const status = fastOptional(input.status, fastOneOf, INGEST_STATUS_NAMES)
   const dataMode = fastOptional(input.dataMode, fastOneOf, DATA_MODES)
   const occurred = fastOptional(input.occurredAt, fastOccurredAt)
