@@ -21,7 +21,7 @@ export interface DemoBudget {
   readonly pushed: boolean
 }
 
-/** An amount the history cannot reach, for budgets until their real amount is set. */
+/** An amount no demo traffic reaches: a budget holds it from its creation until its real amount is set. */
 export const BUDGET_AMOUNT_PARKED_USD = 1_000_000
 
 export const DEMO_BUDGETS: readonly DemoBudget[] = [

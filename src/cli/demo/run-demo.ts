@@ -114,9 +114,12 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
 
     clock.travelTo(historyStartMs)
     announce(`tollgate demo: store ${dir}; simulating ${days} days of traffic from ${new Date(historyStartMs).toISOString().slice(0, 16)}Z`)
-    const budgetIds = await setUp(client)
+    await allocateWallets(client)
     const callsSent = await sendHistory(client, clock, { historyStartMs, nowMs, volume, random, announce })
     clock.present()
+    // Budgets come after the history: each starts from its period's spend so far, and no notice
+    // of the history's spike names an amount the demo only sets below.
+    const budgetIds = await createBudgets(client)
 
     announce('tollgate demo: live calls: budgets crossing their thresholds, a degrade, a wallet running dry')
     // Pushed budgets get their amounts first, so the live calls cross their thresholds; the others
@@ -136,7 +139,7 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
   }
 }
 
-async function setUp(client: DemoClient): Promise<Map<string, string>> {
+async function allocateWallets(client: DemoClient): Promise<void> {
   for (const wallet of TEAM_WALLETS) {
     await client.admin('POST', '/v1/wallets/allocate', { team_id: wallet.team, amount: wallet.usd, currency: 'USD', description: 'demo: opening budget' })
   }
@@ -148,6 +151,10 @@ async function setUp(client: DemoClient): Promise<Map<string, string>> {
     currency: 'USD',
     description: 'demo: personal allowance',
   })
+}
+
+/** The demo's budgets, parked at an amount nothing reaches until setBudgetAmounts sets theirs. */
+async function createBudgets(client: DemoClient): Promise<Map<string, string>> {
   const ids = new Map<string, string>()
   for (const budget of DEMO_BUDGETS) {
     const created = await client.admin<{ id: string }>('POST', '/v1/billing/budgets', {
