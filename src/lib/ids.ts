@@ -23,7 +23,8 @@ function randomChunk(bytes: number): Buffer {
 
 export function newId(prefix: IdPrefix, nowMs = Date.now()): string {
   let time = ''
-  let t = nowMs
+  // Whole milliseconds: a fractional time would index past the alphabet.
+  let t = Math.floor(nowMs)
   for (let i = 0; i < 10; i++) {
     time = ALPHABET[t % 32]! + time
     t = Math.floor(t / 32)

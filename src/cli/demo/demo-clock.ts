@@ -13,9 +13,9 @@ export class DemoClock implements Clock {
     return Date.now() + this.offsetMs
   }
 
-  /** From now on the clock reads `atMs` and runs on from there. */
+  /** From now on the clock reads `atMs` (to the whole millisecond, as every clock) and runs on from there. */
   travelTo(atMs: number): void {
-    this.offsetMs = atMs - Date.now()
+    this.offsetMs = Math.round(atMs) - Date.now()
   }
 
   /** Back to real time. */
