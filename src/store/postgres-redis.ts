@@ -91,13 +91,8 @@ async function openLedger(config: PostgresRedisConfig, logger: PostgresRedisDeps
     logger?.warn({ err: error, queued }, 'ledger journal: PostgreSQL write failed; retrying (events kept in memory)'),
   )
   const usage = new PostgresUsageStore(pool)
-  const ledger = new RedisLedgerStore(
-    redis,
-    pool,
-    journal,
-    (events) => usage.insertBatch(events),
-    { ...config.ledger, keyPrefix: config.keyPrefix ?? '' },
-    (error) => logger?.warn({ err: error }, 'ledger journal: applying Redis journal entries to PostgreSQL failed; retrying (entries stay in Redis)'),
+  const ledger = new RedisLedgerStore(redis, pool, journal, usage, { ...config.ledger, keyPrefix: config.keyPrefix ?? '' }, (error) =>
+    logger?.warn({ err: error }, 'ledger journal: applying Redis journal entries to PostgreSQL failed; retrying (entries stay in Redis)'),
   )
   await redisReady(redis, REDIS_STARTUP_WAIT_MS)
   ledger.startBackground()

@@ -10,6 +10,8 @@ import { micros } from '../../src/money/index.js'
 import type { ReserveRequest, WalletRef } from '../../src/ledger/types.js'
 import { aUsageEvent, ledgerContract } from '../../src/store/contract/ledger.contract.js'
 import { openRedisLedger } from '../../src/store/postgres-redis.js'
+import { RedisKeys } from '../../src/store/redis/keys.js'
+import { USAGE_COLUMNS, usageRow } from '../../src/store/sqlite/usage-store.js'
 import { migratePostgres } from '../../src/store/postgres/db.js'
 import { describeWithBoth, postgresService, postgresSkipReason, redisService, redisSkipReason, type PostgresService } from '../support/services.js'
 import { until } from './hard-caps-support.js'
@@ -111,6 +113,56 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
       expect(committed).toMatchObject({ kind: 'committed', resolution: { kind: 'settled' } })
       expect([ledger.store.redisRoundTrips - trips, ledger.store.redisRequestCommands - commands]).toEqual([2, 2])
     } finally {
+      await ledger.close()
+    }
+  })
+
+  it('usage reaches PostgreSQL through the journal exactly as sent: every column, odd strings, and entries an older gateway journaled', async () => {
+    const name = newId('req').slice(4)
+    const ledger = await open(ctx.redis.url, name)
+    const redis = new Redis(ctx.redis.url)
+    try {
+      const orgId = `org_${newId('req').slice(4)}`
+      await ledger.store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      const request = aReservation(orgId)
+      expect((await ledger.store.reserve(request)).kind).toBe('reserved')
+      const odd = 'quote " backslash \\ tab \t emoji 😀 accents é lone \ud800 nul \u0000 end'
+      const settled = aUsageEvent(orgId, {
+        atMs: T0 + 1,
+        costMicros: micros(400),
+        reservationId: request.reservationId,
+        modelRequested: odd,
+        usageNote: 'no usage reported: estimated',
+        costBreakdown: { parts: [], totalMicros: micros(400), tier: 'default' },
+        reportedCostMicros: micros(399),
+        latencyMs: 1234,
+        isStream: true,
+        attribution: { ...aUsageEvent(orgId).attribution, endpointTag: odd, userId: '' },
+      })
+      await ledger.store.commit({
+        orgId,
+        atMs: T0 + 1,
+        event: settled,
+        resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(400) },
+      })
+      // What a gateway from before rows were journaled wrote: the event itself, as JSON.
+      const legacy = aUsageEvent(orgId, { atMs: T0 + 2, costMicros: micros(7), targetId: undefined })
+      await redis.xadd(new RedisKeys(`${ctx.redis.prefix}${name}:`).journal(orgId), '*', 'u', JSON.stringify(legacy))
+      await ledger.store.drain.flush()
+
+      const { rows } = await ledger.pool.query({
+        text: `SELECT ${USAGE_COLUMNS.join(', ')} FROM usage_events WHERE org_id = $1 ORDER BY at_ms`,
+        values: [orgId],
+        rowMode: 'array',
+      })
+      const asText = (row: readonly unknown[]) => row.map((v) => (v === null ? null : String(v)))
+      // The lone surrogate and the NUL arrive as U+FFFD: PostgreSQL text can hold neither.
+      const fixed = odd.replace('\ud800', '\ufffd').replace('\u0000', '\ufffd')
+      const expected = [usageRow({ ...settled, modelRequested: fixed, attribution: { ...settled.attribution, endpointTag: fixed } }), usageRow(legacy)]
+      expect(rows.map(asText)).toEqual(expected.map(asText))
+      expect(await ledger.store.drain.backlog()).toBe(0)
+    } finally {
+      redis.disconnect()
       await ledger.close()
     }
   })

@@ -1,8 +1,7 @@
 /**
- * UsageStore on PostgreSQL. The recorder already batches; a batch is one multi-row INSERT
- * (chunked so a statement stays under PostgreSQL's 65 535 bind parameters), whose rows a
- * statement trigger sums into the rollups in the same transaction. Reports read rollups plus at
- * most two hours of events.
+ * UsageStore on PostgreSQL. The recorder already batches; a batch is one INSERT of a JSON array of
+ * rows (INSERT_ROWS), whose rows a statement trigger sums into the rollups in the same
+ * transaction. Reports read rollups plus at most two hours of events.
  */
 import type pg from 'pg'
 import type { Micros } from '../../money/index.js'
@@ -18,31 +17,56 @@ import {
 } from '../../usage/usage-store.js'
 import type { ScannedEvent, UsageEvent } from '../../usage/types.js'
 import { SPEND_SUMS, mergeParts, mergeSpend, partSql, planReport, type PartRow, type ReportPart, type SummedColumn } from '../rows/usage-rollups.js'
-import { SCAN_COLUMNS, USAGE_COLUMNS, eventListWhere, outcomesOf, scannedEventOf, usageRow, type OutcomeRow, type ScanRow } from '../sqlite/usage-store.js'
+import { SCAN_COLUMNS, USAGE_COLUMNS, eventListWhere, outcomesOf, scannedEventOf, usageRowJson, type OutcomeRow, type ScanRow } from '../sqlite/usage-store.js'
 import { usageEventOf, type UsageEventRow } from '../rows/usage.js'
 
-/** Rows per INSERT statement: 39 columns × 500 rows = 19 500 parameters (PostgreSQL allows 65 535). */
-const ROWS_PER_STATEMENT = 500
+/** The usage_events columns that are numbers (BIGINT or INTEGER); every other column is TEXT. */
+const NUMBER_COLUMNS: ReadonlySet<string> = new Set([
+  'at_ms',
+  'input_tokens',
+  'cache_read_tokens',
+  'cache_write_tokens',
+  'output_tokens',
+  'reasoning_tokens',
+  'audio_input_tokens',
+  'audio_output_tokens',
+  'cost_micros',
+  'latency_ms',
+  'http_status',
+  'is_stream',
+  'cache_write_1h_tokens',
+  'reported_cost_micros',
+])
 
-function insertSql(rows: number): string {
-  const n = USAGE_COLUMNS.length
-  const values = Array.from({ length: rows }, (_, r) => `(${USAGE_COLUMNS.map((_, c) => `$${r * n + c + 1}`).join(', ')})`)
-  return `INSERT INTO usage_events (${USAGE_COLUMNS.join(', ')}) VALUES ${values.join(', ')} ON CONFLICT DO NOTHING`
+/**
+ * Rows arrive as one JSON parameter, an array of `usageRowJson` arrays, and PostgreSQL reads the
+ * columns out of it: one parameter however many rows (no statement per batch size, no 39 values
+ * per row to serialise in the gateway), and drained journal entries go in as they were written.
+ * Its statement trigger sums the rows into the rollups.
+ */
+const INSERT_ROWS = {
+  name: 'tollgate_usage_insert_rows',
+  text: `INSERT INTO usage_events (${USAGE_COLUMNS.join(', ')})
+    SELECT ${USAGE_COLUMNS.map((c, i) => (NUMBER_COLUMNS.has(c) ? `(r->>${i})::bigint` : `r->>${i}`)).join(', ')}
+    FROM json_array_elements($1::json) AS r
+    ON CONFLICT DO NOTHING`,
 }
 
 export class PostgresUsageStore implements UsageStore {
   constructor(private readonly pool: pg.Pool) {}
 
   async insertBatch(events: readonly UsageEvent[]): Promise<void> {
-    for (let i = 0; i < events.length; i += ROWS_PER_STATEMENT) {
-      const chunk = events.slice(i, i + ROWS_PER_STATEMENT)
-      await this.pool.query(insertSql(chunk.length), chunk.flatMap(usageRow))
-    }
+    if (events.length > 0) await this.insertRows(events.map(usageRowJson))
+  }
+
+  /** Rows as `usageRowJson` wrote them (insert-or-ignore); how many were new. */
+  async insertRows(rows: readonly string[]): Promise<number> {
+    const result = await this.pool.query({ ...INSERT_ROWS, values: [`[${rows.join(',')}]`] })
+    return result.rowCount ?? 0
   }
 
   async insertIngested(event: UsageEvent): Promise<boolean> {
-    const result = await this.pool.query(insertSql(1), usageRow(event))
-    return result.rowCount === 1
+    return (await this.insertRows([usageRowJson(event)])) === 1
   }
 
   /** Whole hours and days from rollups, at most two hours at the edges from events (rows/usage-rollups.ts). */

@@ -17,8 +17,10 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type pg from 'pg'
 import type { UsageEvent } from '../../usage/types.js'
+import { usageRowJson } from '../sqlite/usage-store.js'
 import type { RedisKeys } from './keys.js'
-import { JOURNAL_GROUP } from './lua.js'
+import { ACKNOWLEDGE, JOURNAL_GROUP } from './lua.js'
+import { ScriptRunner } from './scripts.js'
 import type { DrainProgress } from './retained.js'
 
 export interface JournalDrainOptions {
@@ -42,8 +44,8 @@ export const JOURNAL_DRAIN_DEFAULTS: JournalDrainOptions = {
   confirmedRetentionMs: 10 * 60_000,
 }
 
-/** Writes a batch of drained usage events to PostgreSQL (insert-or-ignore). */
-export type UsageSink = (events: readonly UsageEvent[]) => Promise<void>
+/** Writes a batch of drained usage rows (`usageRowJson`) to PostgreSQL (insert-or-ignore). */
+export type UsageSink = (rows: readonly string[]) => Promise<unknown>
 
 interface Entry {
   readonly org: string
@@ -62,6 +64,7 @@ export class JournalDrain {
   private lastClaimMs = 0
   private closed = false
   private readonly groupsMade = new Set<string>()
+  private readonly scripts: ScriptRunner
 
   constructor(
     private readonly redis: Redis,
@@ -71,7 +74,9 @@ export class JournalDrain {
     private readonly loadedOrgs: () => Promise<string[]>,
     private readonly options: JournalDrainOptions = JOURNAL_DRAIN_DEFAULTS,
     private readonly onError: (error: unknown) => void = () => {},
-  ) {}
+  ) {
+    this.scripts = new ScriptRunner(redis)
+  }
 
   /** Redis commands this drain has sent (they are not on any request's path). */
   commands = 0
@@ -211,7 +216,7 @@ export class JournalDrain {
   private async apply(entries: readonly Entry[]): Promise<void> {
     const journal = entries.flatMap((e) => (e.journal === undefined ? [] : [e.journal]))
     if (journal.length > 0) await this.applyJournal(journal)
-    const usage = entries.flatMap((e) => (e.usage === undefined ? [] : [JSON.parse(e.usage) as UsageEvent]))
+    const usage = entries.flatMap((e) => (e.usage === undefined ? [] : [usageRowText(e.usage)]))
     if (usage.length > 0) await this.insertUsage(usage)
   }
 
@@ -242,23 +247,26 @@ export class JournalDrain {
     }
   }
 
-  /** Acknowledges and deletes the applied entries; a resolved reservation's hash may now expire soon. */
+  /**
+   * Acknowledges and deletes the applied entries, and lets each resolved reservation's hash expire
+   * soon: one ACKNOWLEDGE script per org, sent together.
+   */
   private async acknowledge(entries: readonly Entry[]): Promise<void> {
-    const byOrg = new Map<string, string[]>()
-    for (const e of entries) byOrg.set(e.org, [...(byOrg.get(e.org) ?? []), e.id])
-    const pipeline = this.redis.pipeline()
-    for (const [org, ids] of byOrg) {
-      pipeline.xack(this.keys.journal(org), JOURNAL_GROUP, ...ids)
-      pipeline.xdel(this.keys.journal(org), ...ids)
-      this.commands += 2
-    }
+    const byOrg = new Map<string, { ids: string[]; resolved: string[] }>()
     for (const e of entries) {
+      let org = byOrg.get(e.org)
+      if (org === undefined) byOrg.set(e.org, (org = { ids: [], resolved: [] }))
+      org.ids.push(e.id)
       const resolved = resolvedReservationOf(e.journal)
-      if (resolved === undefined) continue
-      pipeline.pexpire(this.keys.reservation(e.org, resolved), this.options.confirmedRetentionMs)
-      this.commands++
+      if (resolved !== undefined) org.resolved.push(this.keys.reservation(e.org, resolved))
     }
-    await pipeline.exec()
+    const retention = String(this.options.confirmedRetentionMs)
+    await Promise.all(
+      [...byOrg].map(([org, { ids, resolved }]) => {
+        this.commands++
+        return this.scripts.eval(ACKNOWLEDGE, [this.keys.journal(org), ...resolved], [JOURNAL_GROUP, retention, ...ids])
+      }),
+    )
   }
 
   /** How far the drain got in each org's stream, and each org's generation (retained.ts). */
@@ -314,6 +322,14 @@ function entryOf(org: string, id: string, fields: readonly string[]): Entry {
     else if (fields[i] === 'u') usage = fields[i + 1]
   }
   return { org, id, journal, usage }
+}
+
+/**
+ * A journal entry's usage as a `usageRowJson` row, passed through as written. Entries written
+ * before rows were journaled carry the event's JSON (an object), converted here.
+ */
+function usageRowText(usage: string): string {
+  return usage.startsWith('[') ? usage : usageRowJson(JSON.parse(usage) as UsageEvent)
 }
 
 /** The reservation a `resolve` journal event finished, read without parsing the whole event. */

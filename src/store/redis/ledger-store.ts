@@ -45,6 +45,7 @@ import {
   type WalletRef,
 } from '../../ledger/types.js'
 import type { UsageEvent } from '../../usage/types.js'
+import { usageRowJson } from '../sqlite/usage-store.js'
 import type { Journal } from '../postgres/journal.js'
 import { PostgresLedgerRows, reservationOfRow, walletOfRow, type ReservationRow } from '../postgres/ledger-rows.js'
 import { hashOf, reservationOfHash, reserveEvent, resolveEvent, walletOfFields } from './codec.js'
@@ -126,8 +127,15 @@ export interface LedgerDrift {
 
 type Mode = 'settled' | 'voided' | 'expired'
 
-/** Usage events written straight to PostgreSQL (while Redis is unreachable). */
-export type UsageWriter = UsageSink
+/**
+ * Where usage reaches PostgreSQL: `insertRows` for the drain's journaled rows (passed through
+ * unparsed), `insertBatch` for events written straight there (while Redis is unreachable, or
+ * replayed after Redis lost them).
+ */
+export interface UsageWriter {
+  insertRows: UsageSink
+  insertBatch(events: readonly UsageEvent[]): Promise<void>
+}
 
 export class RedisLedgerStore implements LedgerStore {
   /** Redis round trips awaited by this store on request paths (scripts, reads). */
@@ -164,7 +172,7 @@ export class RedisLedgerStore implements LedgerStore {
     pool: ConstructorParameters<typeof PostgresLedgerRows>[0],
     /** Events made while Redis is unreachable (emergency reservations) go to PostgreSQL through this. */
     private readonly journal: Journal,
-    private readonly writeUsage: UsageWriter,
+    private readonly usage: UsageWriter,
     options: Partial<RedisLedgerOptions> = {},
     onDrainError: (error: unknown) => void = () => {},
   ) {
@@ -185,7 +193,7 @@ export class RedisLedgerStore implements LedgerStore {
       drainRedis,
       pool,
       this.keys,
-      writeUsage,
+      (rows) => usage.insertRows(rows),
       // Listed on the drain's own connection and counted as the drain's: not a request's round trip.
       async () => {
         // Its own connection may still be connecting (the first drain runs at start-up).
@@ -250,7 +258,7 @@ export class RedisLedgerStore implements LedgerStore {
         if (entry.usage) usage.push(entry.usage)
       }
     }
-    if (usage.length > 0) await this.writeUsage(usage)
+    if (usage.length > 0) await this.usage.insertBatch(usage)
     await this.journal.flush()
   }
 
@@ -413,7 +421,8 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   async commit(commit: CallCommit): Promise<CommitResult> {
-    const usageJson = commit.event === undefined ? '' : JSON.stringify(commit.event)
+    // The row PostgreSQL inserts, journaled with the money move and passed through by the drain.
+    const usageJson = commit.event === undefined ? '' : usageRowJson(commit.event)
     if (commit.resolve) {
       const { reservationId, outcome, actualMicros } = commit.resolve
       assert(Number.isSafeInteger(actualMicros) && actualMicros >= 0, `actual: ${actualMicros}`)
@@ -449,7 +458,7 @@ export class RedisLedgerStore implements LedgerStore {
   ): Promise<ResolveResult> {
     if (this.emergency.has(id)) {
       const result = this.failOpen.resolve(id, mode, actual, atMs)
-      if (event && (result.kind === 'settled' || result.kind === 'voided')) await this.writeUsage([event])
+      if (event && (result.kind === 'settled' || result.kind === 'voided')) await this.usage.insertBatch([event])
       return result
     }
     try {
@@ -458,7 +467,7 @@ export class RedisLedgerStore implements LedgerStore {
       const own = this.ownReservations.get(id)
       if (!isUnavailable(error) || !own || this.deferred.length >= this.options.ownReservationsMax) throw error
       // The event is made durable in PostgreSQL at once; the money move waits for Redis.
-      if (event) await this.writeUsage([event])
+      if (event) await this.usage.insertBatch([event])
       return this.defer(own, mode, actual, atMs)
     }
   }
@@ -671,7 +680,7 @@ export class RedisLedgerStore implements LedgerStore {
     } catch (error) {
       if (!isUnavailable(error) || commit.event === undefined) throw error
       // Redis unreachable: the event goes to PostgreSQL directly; budget counters catch up at the next rebuild.
-      await this.writeUsage([commit.event])
+      await this.usage.insertBatch([commit.event])
       return { kind: 'committed', resolution: undefined, budgetCrossings: [] }
     }
     if (reply[0] === 'DUPLICATE') return { kind: 'duplicate' }

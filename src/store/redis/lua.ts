@@ -464,3 +464,23 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `,
 )
+
+/**
+ * KEYS: journal stream, then the hashes of the reservations the applied entries resolved.
+ * ARGV: group, retentionMs, then the applied entry ids. Acknowledges and deletes the entries and
+ * lets each resolved reservation's hash expire after retentionMs: one command per org and drain,
+ * where it was two plus one per resolved reservation.
+ */
+export const ACKNOWLEDGE = script(
+  'acknowledge',
+  String.raw`
+local chunk = 1000
+for i = 3, #ARGV, chunk do
+  local last = math.min(i + chunk - 1, #ARGV)
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, last))
+  redis.call('XDEL', KEYS[1], unpack(ARGV, i, last))
+end
+for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+return #ARGV - 2
+`,
+)

@@ -131,6 +131,26 @@ export function usageRow(e: UsageEvent): unknown[] {
 
 export const USAGE_COLUMNS = COLUMNS
 
+/**
+ * What JSON.stringify writes as an escape that PostgreSQL refuses to turn into text: a lone UTF-16
+ * surrogate, and NUL (which no PostgreSQL text can hold).
+ */
+const UNSTORABLE_ESCAPE = /\\u(?:d[89a-f][0-9a-f]{2}|0000)/i
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what this looks for.
+const UNSTORABLE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]|\u0000/g
+
+/**
+ * `usageRow` as a JSON array: how an event travels through the Redis journal to PostgreSQL, which
+ * reads the columns out of it (no parse in the gateway). A lone surrogate or a NUL becomes U+FFFD:
+ * an event PostgreSQL refused would hold up the journal behind it.
+ */
+export function usageRowJson(e: UsageEvent): string {
+  const row = usageRow(e)
+  const json = JSON.stringify(row)
+  if (!UNSTORABLE_ESCAPE.test(json)) return json
+  return JSON.stringify(row.map((v) => (typeof v === 'string' ? v.replace(UNSTORABLE, '\ufffd') : v)))
+}
+
 /** The columns `scan` reads (replay needs no breakdown, note or latency). */
 export const SCAN_COLUMNS = `id, request_id, at_ms, org_id, team_id, user_id, agent_id, key_name, endpoint_tag, prompt_version,
   environment, provider, model_requested, model_served, endpoint, input_tokens, cache_read_tokens, cache_write_tokens,
