@@ -11,7 +11,7 @@ import { micros, type Micros } from '../money/index.js'
 import { teamOfWallet, walletBelongs, type WalletRef } from '../ledger/index.js'
 import { cascadeOf } from './reserve.js'
 import { RecentSpend } from './recent-spend.js'
-import type { PolicyDecision, PolicyInput, SettledSpend, SpendPolicy } from './spend-policy.js'
+import type { BudgetLabel, PolicyDecision, PolicyInput, SettledSpend, SpendPolicy } from './spend-policy.js'
 
 /**
  * How old the budget spend behind a policy decision may be. Each settle brings back its budgets'
@@ -101,23 +101,26 @@ export class BudgetPolicy implements SpendPolicy {
     const request = { endpointTag: input.attribution.endpointTag, endpointTier: this.budgets.endpointTierOf(input.attribution.endpointTag) }
     const counters = countersOf(applicable, request.endpointTier)
     const spend = await this.spendOf(input.attribution.orgId, counters)
-    const periodKeyOf = new Map(counters.map((c) => [c.budgetId, c.periodKey]))
-    const spentOf = (id: string) => spend.get(counterKey(id, periodKeyOf.get(id)!))?.spentMicros
-    const labels = new Map(
-      applicable.map(({ budget, period }) => [
-        budget.id,
-        {
-          scope: scopeLabel(budget),
-          name: budget.name,
-          periodLabel: `${budget.period} ${period.key}`,
-          ...(budget.tier === 'experimental' && { reason: experimentalExplanation(budget, input.attribution.endpointTag) }),
-        },
-      ]),
-    )
+    // A call counts toward a handful of budgets at most: a scan, not a Map per call.
+    const spentOf = (id: string) => {
+      const counter = counters.find((c) => c.budgetId === id)
+      return counter && spend.get(counterKey(id, counter.periodKey))?.spentMicros
+    }
+    const labelOf = (budgetId: string): BudgetLabel | undefined => {
+      const found = applicable.find((a) => a.budget.id === budgetId)
+      if (found === undefined) return undefined
+      const { budget, period } = found
+      return {
+        scope: scopeLabel(budget),
+        name: budget.name,
+        periodLabel: `${budget.period} ${period.key}`,
+        ...(budget.tier === 'experimental' && { reason: experimentalExplanation(budget, input.attribution.endpointTag) }),
+      }
+    }
     // Forecasts are read only for budgets whose `block_if_forecast_exceeds` mark is reached.
     const forecasts = this.budgets.anyNeedsForecast(applicable, spentOf) ? await this.budgets.forecastsFor(applicable, spentOf, input.atMs) : undefined
     const decision = this.decideWith(applicable, counters, spentOf, input.model, { request, nowMs: input.atMs, ...(forecasts && { forecasts }) })
-    return { ...decision, labels }
+    return { ...decision, labelOf }
   }
 
   /** The counters' spend as settles last told it, or read from the ledger when any is too old. */

@@ -268,7 +268,7 @@ function reservationRefusal(reserved: Extract<ReservationOutcome, { kind: 'refus
       }
     case 'budget_cap_exceeded': {
       const counter = decision.counters.find((c) => c.budgetId === r.budgetId)
-      const label = decision.labels?.get(r.budgetId)
+      const label = decision.labelOf?.(r.budgetId)
       const what = label ? `${label.name} (${label.periodLabel})` : `budget ${r.budgetId}`
       return blockedError(label?.scope ?? `budget:${r.budgetId}`, what, counter?.periodEndMs ?? nowMs, nowMs, label?.reason)
     }

@@ -23,7 +23,8 @@ export interface BudgetLabel {
 
 /**
  * `counters` are every budget that counts this call (hard ones carry a limit the ledger enforces
- * at reserve time); `labels` name them, so a refusal at reserve time reads like one made here.
+ * at reserve time); `labelOf` names one, so a refusal at reserve time reads like one made here
+ * (made when asked: only a refusal needs it).
  */
 export type PolicyDecision = (
   | { readonly kind: 'allow'; readonly counters: readonly BudgetCounterRef[] }
@@ -46,7 +47,7 @@ export type PolicyDecision = (
       /** Why, when more than a threshold reached: a forecast-confirmed block, an experimental endpoint. */
       readonly explanation?: string
     }
-) & { readonly labels?: ReadonlyMap<string, BudgetLabel> }
+) & { readonly labelOf?: (budgetId: string) => BudgetLabel | undefined }
 
 export interface SettledSpend {
   readonly attribution: Attribution
