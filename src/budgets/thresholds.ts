@@ -39,9 +39,17 @@ function isSortedUnique(values: readonly number[]): boolean {
  * Every percentage that can fire a notification for this budget: its alert thresholds, the
  * thresholds of its actions, and 100 for a hard limit.
  */
-export function firingThresholds(budget: Pick<Budget, 'alertThresholds' | 'thresholdActions' | 'hardLimit'>): number[] {
-  const all = new Set<number>(budget.alertThresholds)
-  for (const action of budget.thresholdActions) all.add(action.thresholdPercent)
-  if (budget.hardLimit) all.add(100)
-  return [...all].sort((a, b) => a - b)
+export function firingThresholds(budget: Pick<Budget, 'alertThresholds' | 'thresholdActions' | 'hardLimit'>): readonly number[] {
+  // Asked on every settle: kept per budget object (a changed budget is a new object).
+  let thresholds = firingThresholdsOf.get(budget)
+  if (thresholds === undefined) {
+    const all = new Set<number>(budget.alertThresholds)
+    for (const action of budget.thresholdActions) all.add(action.thresholdPercent)
+    if (budget.hardLimit) all.add(100)
+    thresholds = [...all].sort((a, b) => a - b)
+    firingThresholdsOf.set(budget, thresholds)
+  }
+  return thresholds
 }
+
+const firingThresholdsOf = new WeakMap<object, readonly number[]>()

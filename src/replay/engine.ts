@@ -94,7 +94,7 @@ export class ReplayEngine {
   private readonly wallets = new Map<string, WalletState>()
   private readonly lastCost = new Map<string, Micros>()
   /** `firingThresholds` per budget, computed once: it is asked on every event. */
-  private readonly firingOf = new Map<string, number[]>()
+  private readonly firingOf = new Map<string, readonly number[]>()
   private readonly budgetsById: ReadonlyMap<string, Budget>
   private readonly walletDegrade: WalletDegradeSettings | undefined
   private readonly capPercent: number
