@@ -53,14 +53,25 @@ export class SseParser {
     for (;;) {
       const newline = chunk.indexOf(LF, pos)
       if (newline < 0) break
-      const line = this.takeLine(chunk, pos, newline)
+      // Lines are read in place (offsets into the chunk): no Buffer view per line.
+      let empty: boolean
+      if (this.lineParts.length > 0) {
+        this.lineParts.push(chunk.subarray(pos, newline))
+        const line = Buffer.concat(this.lineParts)
+        this.lineParts = []
+        const end = withoutCr(line, 0, line.length)
+        empty = end === 0
+        if (!empty) this.processLine(line, 0, end)
+      } else {
+        const end = withoutCr(chunk, pos, newline)
+        empty = end === pos
+        if (!empty) this.processLine(chunk, pos, end)
+      }
       pos = newline + 1
-      if (line.length === 0) {
+      if (empty) {
         const raw = this.takeRaw(chunk, eventStart, pos)
         eventStart = pos
         this.dispatch(raw)
-      } else {
-        this.processLine(line)
       }
     }
     if (pos < chunk.length) this.lineParts.push(chunk.subarray(pos))
@@ -85,22 +96,12 @@ export class SseParser {
     if (this.lineParts.length > 0) {
       const line = this.lineParts.length === 1 ? this.lineParts[0]! : Buffer.concat(this.lineParts)
       this.lineParts = []
-      this.processLine(stripCr(line))
+      this.processLine(line, 0, withoutCr(line, 0, line.length))
     }
     const raw = this.rawParts.length === 1 ? this.rawParts[0]! : Buffer.concat(this.rawParts)
     this.rawParts = []
     this.rawPartsBytes = 0
     this.dispatch(raw)
-  }
-
-  private takeLine(chunk: Buffer, start: number, newline: number): Buffer {
-    let line = chunk.subarray(start, newline)
-    if (this.lineParts.length > 0) {
-      this.lineParts.push(line)
-      line = Buffer.concat(this.lineParts)
-      this.lineParts = []
-    }
-    return stripCr(line)
   }
 
   private takeRaw(chunk: Buffer, start: number, end: number): Buffer {
@@ -113,18 +114,20 @@ export class SseParser {
     return raw
   }
 
-  private processLine(line: Buffer): void {
-    if (line.length === 0) return
-    if (line[0] === COLON) return // comment
-    const colon = line.indexOf(COLON)
-    const fieldEnd = colon < 0 ? line.length : colon
-    let valueStart = colon < 0 ? line.length : colon + 1
-    if (line[valueStart] === SPACE) valueStart += 1
-    if (isField(line, fieldEnd, DATA)) {
-      const value = line.toString('utf8', valueStart)
+  /** The line `buf[start, end)`, without its line ending. */
+  private processLine(buf: Buffer, start: number, end: number): void {
+    if (start === end) return
+    if (buf[start] === COLON) return // comment
+    let colon = buf.indexOf(COLON, start)
+    if (colon >= end) colon = -1
+    const fieldEnd = colon < 0 ? end : colon
+    let valueStart = colon < 0 ? end : colon + 1
+    if (valueStart < end && buf[valueStart] === SPACE) valueStart += 1
+    if (isField(buf, start, fieldEnd, DATA)) {
+      const value = buf.toString('utf8', valueStart, end)
       this.data = this.data === undefined ? value : `${this.data}\n${value}`
-    } else if (isField(line, fieldEnd, EVENT)) {
-      this.eventName = line.toString('utf8', valueStart)
+    } else if (isField(buf, start, fieldEnd, EVENT)) {
+      this.eventName = buf.toString('utf8', valueStart, end)
     }
     // `id:` and `retry:` matter to browsers reconnecting, not to usage accounting.
   }
@@ -141,12 +144,13 @@ export class SseParser {
 const DATA = Buffer.from('data')
 const EVENT = Buffer.from('event')
 
-function isField(line: Buffer, fieldEnd: number, name: Buffer): boolean {
-  if (fieldEnd !== name.length) return false
-  for (let i = 0; i < fieldEnd; i++) if (line[i] !== name[i]) return false
+function isField(buf: Buffer, start: number, fieldEnd: number, name: Buffer): boolean {
+  if (fieldEnd - start !== name.length) return false
+  for (let i = 0; i < name.length; i++) if (buf[start + i] !== name[i]) return false
   return true
 }
 
-function stripCr(line: Buffer): Buffer {
-  return line.length > 0 && line[line.length - 1] === CR ? line.subarray(0, line.length - 1) : line
+/** Where the line `buf[start, end)` ends without a trailing CR. */
+function withoutCr(buf: Buffer, start: number, end: number): number {
+  return end > start && buf[end - 1] === CR ? end - 1 : end
 }

@@ -159,7 +159,7 @@ async function relayStream(input: DispatchInput, response: Dispatcher.ResponseDa
   })
   const flush = () => {
     if (outgoing.length === 0) return
-    sink.write(outgoing.length === 1 ? outgoing[0]! : Buffer.concat(outgoing))
+    sink.write(outgoing.length === 1 ? outgoing[0]! : joined(outgoing))
     outgoing.length = 0
   }
   // A client that hangs up stops the upstream too: the provider stops generating, and the call
@@ -206,6 +206,21 @@ async function relayStream(input: DispatchInput, response: Dispatcher.ResponseDa
     sink.end({ ...costHeaders, [H.streamOutcome]: 'cut' })
   }
   return measured
+}
+
+/**
+ * The events' bytes as one buffer. Usually they lie end to end in the chunk just read (nothing was
+ * dropped or carried over from the previous read): then a view of it, not a copy.
+ */
+function joined(parts: readonly Buffer[]): Buffer {
+  const first = parts[0]!
+  let end = first.byteOffset + first.length
+  for (let i = 1; i < parts.length; i++) {
+    const part = parts[i]!
+    if (part.buffer !== first.buffer || part.byteOffset !== end) return Buffer.concat(parts)
+    end += part.length
+  }
+  return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset)
 }
 
 /** The SSE error event each API's clients raise on, in that API's envelope. */
