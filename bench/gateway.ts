@@ -33,6 +33,8 @@ export interface GatewayOptions {
   readonly instance?: string
   /** Extra environment of the process, e.g. `TOLLGATE_REDIS_PREFIX`. */
   readonly env?: Readonly<Record<string, string>>
+  /** The gateway's built entry point; default this checkout's `dist/cli/main.js` (`--ab` runs another build). */
+  readonly cliPath?: string
   /** Allocate the bench wallet through this process. Default: in every mode but `plain`; several processes sharing a wallet allocate it once. */
   readonly allocateWallet?: boolean
 }
@@ -97,7 +99,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     TOLLGATE_LOG_LEVEL: process.env.TOLLGATE_LOG_LEVEL ?? 'info',
     ...options.env,
   }
-  const args = [...(options.nodeFlags ?? []), cliPath, 'serve', '--config', configPath, '--host', '127.0.0.1', '--port', '0']
+  const args = [...(options.nodeFlags ?? []), options.cliPath ?? cliPath, 'serve', '--config', configPath, '--host', '127.0.0.1', '--port', '0']
   const child = spawnChild(`gateway (${name})`, args, env, options.cpus)
   try {
     const url = await child.waitFor(/listening on (http:\/\/[^\s]+)/)

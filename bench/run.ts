@@ -13,6 +13,7 @@
  *   npm run bench -- --scale            # also 4 gateway processes on Postgres + Redis against 1
  *   npm run bench -- --streams          # 2,000 concurrent 1-second streams: direct, bare-inspect, gateway
  *   npm run bench -- --profile[=plain|=postgres|=bare]   # CPU-profile the enforced gateway (or another) under load: hotspots
+ *   npm run bench -- --ab=REF [--mode=…] [--stream]      # this checkout against git REF, alternated in one run (bench/ab.ts)
  *   npm run bench -- exports [--quick]  # 1,000,000 events exported as CSV within 256 MiB RSS (bench/exports.ts)
  *   npm run bench -- --ingest           # POST /v1/events throughput of one process on SQLite (bench/ingest.ts)
  *   npm run bench -- --replay [--events=N]        # policy replay of 1,000,000 stored events (bench/replay.ts)
@@ -31,6 +32,7 @@ import { allocateBenchWallet, benchConsumerKey, startGateway, type Gateway, type
 import { runLoad, type LoadResult } from './load.js'
 import { cpuTimeNs, pinLoadSide, spawnChild, unexpectedExits, type Child } from './procs.js'
 import { profileGateway } from './profile-run.js'
+import { abBench } from './ab.js'
 import { streamsCase } from './streams.js'
 import { benchIngest } from './ingest.js'
 import { usageViewsBench } from './usage-views.js'
@@ -539,11 +541,13 @@ const main = usageViews
       ? benchIngest({ quick })
       : process.argv.includes('--replay')
         ? import('./replay.js').then((m) => m.replayBench(process.argv))
-        : profileArg !== undefined
-          ? profileGateway(profiled, { startMock, startBare, chatBody })
-          : process.argv.includes('--streams')
-            ? streamsCase({ startMock, startBare, chatBody })
-            : benchmark()
+        : process.argv.some((a) => a.startsWith('--ab='))
+          ? abBench(process.argv, { startMock, startBare, chatBody, freshPostgresSchema, deleteRedisKeys }).finally(dropBenchSchemas)
+          : profileArg !== undefined
+            ? profileGateway(profiled, { startMock, startBare, chatBody })
+            : process.argv.includes('--streams')
+              ? streamsCase({ startMock, startBare, chatBody })
+              : benchmark()
 main.then(
   () => process.exit(0),
   (error: unknown) => {

@@ -1,0 +1,187 @@
+/**
+ * `npm run bench -- --ab=REF`: this checkout's gateway against the one built from git REF (a
+ * commit, a branch, `HEAD~1`), both running at once, with bare-inspect beside them. The same load
+ * goes through the three in turn, in an order that reverses every round, and the table shows each
+ * one's median CPU per request and throughput. A full `npm run bench` compares ratios from runs
+ * minutes apart, which a shared machine can move by more than a change is worth; alternating
+ * within one run cancels that drift, so a few percent can be told from noise.
+ *
+ *   npm run bench -- --ab=HEAD~1                      # enforced on SQLite, chat, c=64
+ *   npm run bench -- --ab=main --mode=postgres --stream --rounds=7 --requests=5000
+ *
+ * REF is checked out into a temporary git worktree (its build uses this checkout's node_modules);
+ * the worktree is removed at the end.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { benchConsumerKey, startGateway, type Gateway, type GatewayMode } from './gateway.js'
+import { runLoad } from './load.js'
+import { cpuTimeNs, pinLoadSide, type Child } from './procs.js'
+
+export interface AbDeps {
+  startMock(cpus?: string): Promise<{ child: Child; url: string }>
+  startBare(mockUrl: string, nodeFlags: readonly string[], cpus?: string): Promise<{ child: Child; url: string }>
+  chatBody(stream: boolean): string
+  /** A PostgreSQL URL on a schema of its own, for a postgres mode (each gateway needs one). */
+  freshPostgresSchema(url: string, mode: string): Promise<string>
+  /** Drops the run's Redis keys at the end. */
+  deleteRedisKeys(prefix: string): Promise<void>
+}
+
+interface Options {
+  readonly ref: string
+  readonly mode: GatewayMode
+  readonly stream: boolean
+  readonly concurrency: number
+  readonly rounds: number
+  readonly requests: number
+}
+
+const modes: readonly GatewayMode[] = ['plain', 'enforced', 'postgres-plain', 'postgres']
+const settleMs = 150
+const loadDurationMsMax = 60_000
+
+function optionsOf(argv: readonly string[]): Options {
+  const value = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+  const ref = value('ab')
+  if (!ref) throw new Error('--ab needs a git ref: --ab=HEAD~1')
+  const mode = (value('mode') ?? 'enforced') as GatewayMode
+  if (!modes.includes(mode)) throw new Error(`--mode: one of ${modes.join(', ')}`)
+  const positive = (name: string, fallback: number) => {
+    const n = Number(value(name) ?? fallback)
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: a whole number ≥ 1`)
+    return n
+  }
+  return {
+    ref,
+    mode,
+    stream: argv.includes('--stream'),
+    concurrency: positive('concurrency', 64),
+    rounds: positive('rounds', 5),
+    requests: positive('requests', 8_000),
+  }
+}
+
+/** REF built in a temporary worktree; returns its CLI entry point and a cleanup. */
+function buildRef(ref: string): { cliPath: string; label: string; remove: () => void } {
+  const repo = fileURLToPath(new URL('..', import.meta.url))
+  const git = (...args: string[]) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8' }).trim()
+  const commit = git('rev-parse', '--verify', `${ref}^{commit}`)
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-ab-'))
+  const remove = () => {
+    try {
+      git('worktree', 'remove', '--force', dir)
+    } catch {
+      rmSync(dir, { recursive: true, force: true })
+      git('worktree', 'prune')
+    }
+  }
+  try {
+    git('worktree', 'add', '--detach', dir, commit)
+    symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'))
+    process.stderr.write(`bench: building ${ref} (${commit.slice(0, 10)}) in ${dir} …\n`)
+    execFileSync(join(repo, 'node_modules/.bin/tsc'), ['-p', join(dir, 'tsconfig.build.json')], { stdio: 'inherit' })
+  } catch (error) {
+    remove()
+    throw error
+  }
+  return { cliPath: join(dir, 'dist/cli/main.js'), label: `${ref} (${commit.slice(0, 10)})`, remove }
+}
+
+const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
+export async function abBench(argv: readonly string[], deps: AbDeps): Promise<void> {
+  const options = optionsOf(argv)
+  const onPostgres = options.mode.startsWith('postgres')
+  const postgresUrl = process.env.DATABASE_URL
+  const redisUrl = process.env.REDIS_URL
+  if (onPostgres && (!postgresUrl || !redisUrl)) throw new Error(`--mode=${options.mode} needs DATABASE_URL and REDIS_URL`)
+  const built = buildRef(options.ref)
+  const children: Child[] = []
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-ab-'))
+  const redisPrefix = `bench-ab-${Date.now()}:`
+  try {
+    const pinning = pinLoadSide()
+    const mock = await deps.startMock(pinning?.load)
+    children.push(mock.child)
+    const bare = await deps.startBare(mock.url, [], pinning?.target)
+    children.push(bare.child)
+    const gateway = async (name: string, cliPath?: string): Promise<Gateway> => {
+      const store = onPostgres
+        ? {
+            postgresUrl: await deps.freshPostgresSchema(postgresUrl!, `ab_${name}`),
+            redisUrl: redisUrl!,
+            env: { TOLLGATE_REDIS_PREFIX: `${redisPrefix}${name}:` },
+          }
+        : {}
+      const dirOf = mkdtempSync(join(dir, `${name}-`))
+      const started = await startGateway({
+        mode: options.mode,
+        mockUrl: mock.url,
+        dir: dirOf,
+        cpus: pinning?.target,
+        instance: name,
+        ...(cliPath && { cliPath }),
+        ...store,
+      })
+      children.push(started.child)
+      return started
+    }
+    const base = await gateway('base', built.cliPath)
+    const head = await gateway('head')
+    const rows = [
+      { name: 'bare-inspect', url: bare.url, authorization: 'Bearer sk-mock', pid: bare.child.pid, cpu: [] as number[], rps: [] as number[] },
+      { name: built.label, url: base.url, authorization: `Bearer ${benchConsumerKey}`, pid: base.child.pid, cpu: [] as number[], rps: [] as number[] },
+      { name: 'this checkout', url: head.url, authorization: `Bearer ${benchConsumerKey}`, pid: head.child.pid, cpu: [] as number[], rps: [] as number[] },
+    ]
+    const body = deps.chatBody(options.stream)
+    for (let round = 0; round < options.rounds; round++) {
+      for (const row of round % 2 === 0 ? rows : [...rows].reverse()) {
+        const spec = {
+          origin: row.url,
+          path: '/v1/chat/completions',
+          headers: { 'content-type': 'application/json', authorization: row.authorization },
+          body,
+          stream: options.stream,
+          concurrency: options.concurrency,
+          durationMsMax: loadDurationMsMax,
+        }
+        await runLoad({ ...spec, requests: Math.ceil(options.requests / 5) })
+        await sleep(settleMs)
+        const cpu0 = cpuTimeNs(row.pid)
+        const load = await runLoad({ ...spec, requests: options.requests })
+        // Deferred work (group commits, the journal drain) is charged to the run that caused it.
+        await sleep(settleMs)
+        if (load.errors > 0) throw new Error(`${row.name}: ${load.errors} errors (${load.firstError})`)
+        row.cpu.push((cpuTimeNs(row.pid) - cpu0) / 1000 / load.requests)
+        row.rps.push(load.requestsPerS)
+      }
+      process.stderr.write(`bench: round ${round + 1}/${options.rounds} done\n`)
+    }
+    const [bareRow, baseRow, headRow] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0]]
+    const lines = [
+      `### A/B: ${options.mode}, ${options.stream ? 'stream' : 'chat'}, c=${options.concurrency}, ${options.rounds} rounds of ${options.requests} requests`,
+      '',
+      '| target | CPU µs/req (median) | each round | req/s (median) | CPU vs bare-inspect |',
+      '| --- | --: | --- | --: | --: |',
+      ...rows.map(
+        (row) =>
+          `| ${row.name} | ${median(row.cpu).toFixed(0)} | ${row.cpu.map((v) => v.toFixed(0)).join(' ')} | ${median(row.rps).toFixed(0)} | ${row === bareRow ? '–' : `${(median(row.cpu) / median(bareRow.cpu)).toFixed(2)}×`} |`,
+      ),
+      '',
+      `this checkout / ${built.label}: CPU per request ${(median(headRow.cpu) / median(baseRow.cpu)).toFixed(3)}×, ` +
+        `lower in ${headRow.cpu.filter((v, i) => v < baseRow.cpu[i]!).length} of ${options.rounds} rounds`,
+    ]
+    process.stdout.write(`${lines.join('\n')}\n`)
+  } finally {
+    await Promise.all(children.map((c) => c.stop()))
+    if (onPostgres) await deps.deleteRedisKeys(redisPrefix)
+    built.remove()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
