@@ -1,7 +1,8 @@
 /**
  * Consumer keys and admin tokens are stored as sha256 hashes; the key itself is shown once, at
- * creation, and never kept or logged. A lookup hashes the presented key and compares hashes in
- * constant time, so response timing says nothing about how much of a key was right.
+ * creation, and never kept or logged. A lookup hashes the presented key first, so its timing can
+ * only ever depend on the hash, which says nothing about how much of a key was right: consumer
+ * keys are found by hash in a Map, and a single expected hash is compared in constant time.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { hashApiKey } from '../config/index.js'
