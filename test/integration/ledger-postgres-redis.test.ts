@@ -11,6 +11,7 @@ import type { ReserveRequest, WalletRef } from '../../src/ledger/types.js'
 import { aUsageEvent, ledgerContract } from '../../src/store/contract/ledger.contract.js'
 import { openRedisLedger } from '../../src/store/postgres-redis.js'
 import { RedisKeys } from '../../src/store/redis/keys.js'
+import { JOURNAL_GROUP } from '../../src/store/redis/lua.js'
 import { USAGE_COLUMNS, usageRow } from '../../src/store/sqlite/usage-store.js'
 import { migratePostgres } from '../../src/store/postgres/db.js'
 import { describeWithBoth, postgresService, postgresSkipReason, redisService, redisSkipReason, type PostgresService } from '../support/services.js'
@@ -206,6 +207,68 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
       expect(await ledger.store.reconcile()).toEqual([])
       await redis.hincrby(`${ctx.redis.prefix}${name}:tg:{${orgId}}:w:team:ops`, 'spent', 7)
       expect(await ledger.store.reconcile()).toEqual([{ orgId, walletId: wallet.id, field: 'spent', redisMicros: 7, postgresMicros: 0 }])
+    } finally {
+      redis.disconnect()
+      await ledger.close()
+    }
+  })
+
+  it('Redis loses journal entries the drain could not apply: the gateway writes the move and the usage row it retained', async () => {
+    const pgTarget = hostPort(ctx.postgres.url)
+    const pgProxy = await startTcpProxy(pgTarget.host, pgTarget.port)
+    proxies.push(pgProxy)
+    await migratePostgres(ctx.postgres.url)
+    const prefix = `${ctx.redis.prefix}${newId('req').slice(4)}:`
+    const ledger = await openRedisLedger({ postgresUrl: viaPort(ctx.postgres.url, pgProxy.port), redisUrl: ctx.redis.url, keyPrefix: prefix })
+    const redis = new Redis(ctx.redis.url)
+    try {
+      const orgId = `org_${newId('req').slice(4)}`
+      const wallet = await ledger.store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      // PostgreSQL away: the call is journaled in Redis, and the drain cannot apply it.
+      await pgProxy.cut()
+      const request = aReservation(orgId)
+      expect((await ledger.store.reserve(request)).kind).toBe('reserved')
+      const event = aUsageEvent(orgId, { atMs: T0 + 1, costMicros: micros(600), reservationId: request.reservationId, modelRequested: 'lost "and" found' })
+      await ledger.store.commit({
+        orgId,
+        atMs: T0 + 1,
+        event,
+        resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(600) },
+      })
+      // The drain has read the reservation and the settlement and failed to apply them (they wait,
+      // unacknowledged, for a claim after 10 s): only the gateway's retained copy can bring them now.
+      const journalKey = `${prefix}tg:{${orgId}}:journal`
+      await until('the drain to fail on the entries', async () => {
+        const [pending] = (await redis.xpending(journalKey, JOURNAL_GROUP)) as [number]
+        return Number(pending) >= 2 ? true : undefined
+      })
+      // Redis restarts empty: the org's keys, its journal among them, are gone.
+      const keys = await redis.keys(`${prefix}tg:{${orgId}}*`)
+      expect(keys).toContain(journalKey)
+      await redis.del(...keys)
+      await pgProxy.restore()
+
+      const stored = await until(
+        'the retained usage row in PostgreSQL',
+        async () => {
+          await ledger.store.checkRetained()
+          const { rows } = await ledger.pool.query({
+            text: `SELECT ${USAGE_COLUMNS.join(', ')} FROM usage_events WHERE id = $1`,
+            values: [event.id],
+            rowMode: 'array',
+          })
+          return rows[0] as unknown[] | undefined
+        },
+        10_000,
+        100,
+      )
+      expect(stored.map((v) => (v === null ? null : String(v)))).toEqual(usageRow(event).map((v) => (v === null ? null : String(v))))
+      await ledger.journal.flush()
+      const { rows } = await ledger.pool.query<{ spent_micros: string; reserved_micros: string }>(
+        'SELECT spent_micros, reserved_micros FROM wallets WHERE id = $1',
+        [wallet.id],
+      )
+      expect(rows.map((r) => [Number(r.spent_micros), Number(r.reserved_micros)])).toEqual([[600, 0]])
     } finally {
       redis.disconnect()
       await ledger.close()

@@ -159,6 +159,14 @@ describeWithBoth('scale out under faults', (ctx) => {
     expect(w.spent_micros).toBe(charged)
     expect(ledgerSum(await ledgerOf(admin, w.id))).toBe(w.available_micros)
     expect(await pendingReservations(gateways[1]!.baseUrl)).toBe(0)
+    // Every call's usage event (refusals are recorded too, at no cost) reached PostgreSQL across
+    // the flush. (ledger-postgres-redis.test.ts loses undrained entries on purpose.)
+    const usage = await until('the usage of every admitted call', async () => {
+      const report = await admin('GET', '/v1/usage?group_by=team')
+      const group = report.body.groups.find((g: { key: { team: string } }) => g.key.team === TEAM)
+      return group && group.cost_micros === charged ? group : undefined
+    })
+    expect(usage.requests).toBe(CALLS + 1)
     await Promise.all(gateways.map((g) => g.kill('SIGTERM')))
   })
 

@@ -249,16 +249,16 @@ export class RedisLedgerStore implements LedgerStore {
   private async replayLost(orgs: readonly string[]): Promise<void> {
     if (orgs.length === 0) return
     const progress = await this.drain.progress(orgs)
-    const usage: UsageEvent[] = []
+    const usageRows: string[] = []
     for (const org of orgs) {
       const state = progress.get(org)
       if (!state) continue
       for (const entry of this.retained.settle(org, state)) {
         if (entry.journal) this.journal.append(entry.journal())
-        if (entry.usage) usage.push(entry.usage)
+        if (entry.usageRow) usageRows.push(entry.usageRow)
       }
     }
-    if (usage.length > 0) await this.usage.insertBatch(usage)
+    if (usageRows.length > 0) await this.usage.insertRows(usageRows)
     await this.journal.flush()
   }
 
@@ -355,7 +355,7 @@ export class RedisLedgerStore implements LedgerStore {
           entryId: String(reply[4]),
           generation: String(reply[5]),
           journal: () => reserveEvent(reservation, { entryId }),
-          usage: undefined,
+          usageRow: undefined,
         })
         const available = Number(reply[2])
         return { kind: 'reserved', reservation, walletAvailableMicros: available >= 0 ? micros(available) : undefined }
@@ -552,7 +552,7 @@ export class RedisLedgerStore implements LedgerStore {
             entryId: String(reply[9]),
             generation: String(reply[10]),
             journal: () => resolveEvent(resolvedReservation, wanted, entryIds),
-            usage: event,
+            usageRow: usageJson || undefined,
           })
         }
         return result
@@ -688,7 +688,7 @@ export class RedisLedgerStore implements LedgerStore {
     if (entryId !== '') {
       const spendEvent =
         amount > 0 && budgets.length > 0 ? () => ({ kind: 'spend' as const, eventId: spendEventId, orgId, amount, atMs: commit.atMs, budgets }) : undefined
-      this.retained.add(orgId, { entryId, generation: String(reply[3]), journal: spendEvent, usage: commit.event })
+      this.retained.add(orgId, { entryId, generation: String(reply[3]), journal: spendEvent, usageRow: usageJson || undefined })
     }
     const before = reply[1] as string[]
     const budgetCrossings =

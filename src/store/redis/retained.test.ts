@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { compareEntryIds, Retained, type DrainProgress, type RetainedEntry } from './retained.js'
 
-const entry = (entryId: string, generation = 'g1'): RetainedEntry => ({ entryId, generation, journal: undefined, usage: undefined })
+const entry = (entryId: string, generation = 'g1'): RetainedEntry => ({ entryId, generation, journal: undefined, usageRow: undefined })
 
 describe('Retained: journal entries held until the drain has applied them', () => {
   it('drops what the drain applied, keeps what it has not delivered or is still applying', () => {

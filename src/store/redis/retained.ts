@@ -5,7 +5,6 @@
  * written to PostgreSQL directly, before the org's rebuild reads it (the rebuilder waits for
  * that), so a Redis restart loses no money move that a live gateway made.
  */
-import type { UsageEvent } from '../../usage/types.js'
 import type { JournalEvent } from '../postgres/journal.js'
 
 export interface RetainedEntry {
@@ -15,7 +14,12 @@ export interface RetainedEntry {
   readonly generation: string
   /** The ledger event, built only if it has to be replayed. */
   readonly journal: (() => JournalEvent) | undefined
-  readonly usage: UsageEvent | undefined
+  /**
+   * The usage row as journaled (`usageRowJson`): one flat string, not the event's object graph.
+   * Entries live a few drain cycles, long enough to be copied by the young-generation GC and
+   * promoted; a string is one object to copy.
+   */
+  readonly usageRow: string | undefined
 }
 
 /** How far the drain got in one org's stream, as Redis reports it. */
