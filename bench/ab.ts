@@ -71,7 +71,10 @@ function buildRef(ref: string): { cliPath: string; label: string; remove: () => 
   const git = (...args: string[]) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8' }).trim()
   const commit = git('rev-parse', '--verify', `${ref}^{commit}`)
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-ab-'))
+  let removed = false
   const remove = () => {
+    if (removed) return
+    removed = true
     try {
       git('worktree', 'remove', '--force', dir)
     } catch {
@@ -79,6 +82,8 @@ function buildRef(ref: string): { cliPath: string; label: string; remove: () => 
       git('worktree', 'prune')
     }
   }
+  // Also when the bench's deadline or a signal ends the process (its exit handlers run).
+  process.once('exit', remove)
   try {
     git('worktree', 'add', '--detach', dir, commit)
     symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'))

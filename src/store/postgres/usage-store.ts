@@ -17,26 +17,18 @@ import {
 } from '../../usage/usage-store.js'
 import type { ScannedEvent, UsageEvent } from '../../usage/types.js'
 import { SPEND_SUMS, mergeParts, mergeSpend, partSql, planReport, type PartRow, type ReportPart, type SummedColumn } from '../rows/usage-rollups.js'
-import { SCAN_COLUMNS, USAGE_COLUMNS, eventListWhere, outcomesOf, scannedEventOf, usageRowJson, type OutcomeRow, type ScanRow } from '../sqlite/usage-store.js'
+import {
+  SCAN_COLUMNS,
+  USAGE_COLUMNS,
+  USAGE_COLUMN_KINDS,
+  eventListWhere,
+  outcomesOf,
+  scannedEventOf,
+  usageRowJson,
+  type OutcomeRow,
+  type ScanRow,
+} from '../sqlite/usage-store.js'
 import { usageEventOf, type UsageEventRow } from '../rows/usage.js'
-
-/** The usage_events columns that are numbers (BIGINT or INTEGER); every other column is TEXT. */
-const NUMBER_COLUMNS: ReadonlySet<string> = new Set([
-  'at_ms',
-  'input_tokens',
-  'cache_read_tokens',
-  'cache_write_tokens',
-  'output_tokens',
-  'reasoning_tokens',
-  'audio_input_tokens',
-  'audio_output_tokens',
-  'cost_micros',
-  'latency_ms',
-  'http_status',
-  'is_stream',
-  'cache_write_1h_tokens',
-  'reported_cost_micros',
-])
 
 /**
  * Rows arrive as one JSON parameter, an array of `usageRowJson` arrays, and PostgreSQL reads the
@@ -47,7 +39,7 @@ const NUMBER_COLUMNS: ReadonlySet<string> = new Set([
 const INSERT_ROWS = {
   name: 'tollgate_usage_insert_rows',
   text: `INSERT INTO usage_events (${USAGE_COLUMNS.join(', ')})
-    SELECT ${USAGE_COLUMNS.map((c, i) => (NUMBER_COLUMNS.has(c) ? `(r->>${i})::bigint` : `r->>${i}`)).join(', ')}
+    SELECT ${USAGE_COLUMNS.map((c, i) => (USAGE_COLUMN_KINDS[c] === 'integer' ? `(r->>${i})::bigint` : `r->>${i}`)).join(', ')}
     FROM json_array_elements($1::json) AS r
     ON CONFLICT DO NOTHING`,
 }

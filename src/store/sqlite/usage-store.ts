@@ -34,48 +34,54 @@ import { assert } from '../../lib/assert.js'
 
 export { usageMigrations } from './usage-schema.js'
 
-const COLUMNS = [
-  'id',
-  'request_id',
-  'at_ms',
-  'org_id',
-  'team_id',
-  'user_id',
-  'agent_id',
-  'key_name',
-  'endpoint_tag',
-  'prompt_version',
-  'environment',
-  'provider',
-  'target_id',
-  'model_requested',
-  'model_served',
-  'endpoint',
-  'input_tokens',
-  'cache_read_tokens',
-  'cache_write_tokens',
-  'output_tokens',
-  'reasoning_tokens',
-  'audio_input_tokens',
-  'audio_output_tokens',
-  'usage_source',
-  'cost_micros',
-  'price_source',
-  'latency_ms',
-  'status',
-  'http_status',
-  'is_stream',
-  'decision',
-  'reservation_id',
-  'wallet_id',
-  'data_mode',
-  'source',
-  'external_request_id',
-  'cache_write_1h_tokens',
-  'usage_note',
-  'cost_breakdown_json',
-  'reported_cost_micros',
-] as const
+/**
+ * The usage_events columns in `usageRow` order, each with what it holds: a PostgreSQL insert
+ * reading a row out of JSON casts the integers (usage-0001 and later migrations declare them).
+ */
+const COLUMN_KINDS = {
+  id: 'text',
+  request_id: 'text',
+  at_ms: 'integer',
+  org_id: 'text',
+  team_id: 'text',
+  user_id: 'text',
+  agent_id: 'text',
+  key_name: 'text',
+  endpoint_tag: 'text',
+  prompt_version: 'text',
+  environment: 'text',
+  provider: 'text',
+  target_id: 'text',
+  model_requested: 'text',
+  model_served: 'text',
+  endpoint: 'text',
+  input_tokens: 'integer',
+  cache_read_tokens: 'integer',
+  cache_write_tokens: 'integer',
+  output_tokens: 'integer',
+  reasoning_tokens: 'integer',
+  audio_input_tokens: 'integer',
+  audio_output_tokens: 'integer',
+  usage_source: 'text',
+  cost_micros: 'integer',
+  price_source: 'text',
+  latency_ms: 'integer',
+  status: 'text',
+  http_status: 'integer',
+  is_stream: 'integer',
+  decision: 'text',
+  reservation_id: 'text',
+  wallet_id: 'text',
+  data_mode: 'text',
+  source: 'text',
+  external_request_id: 'text',
+  cache_write_1h_tokens: 'integer',
+  usage_note: 'text',
+  cost_breakdown_json: 'text',
+  reported_cost_micros: 'integer',
+} as const satisfies Record<string, 'text' | 'integer'>
+
+const COLUMNS = Object.keys(COLUMN_KINDS) as ReadonlyArray<keyof typeof COLUMN_KINDS>
 
 /** An absent or empty attribution is stored as NULL: reports show both as "none" (the rollups key it as ''). */
 function orNull(value: string | undefined): string | null {
@@ -130,6 +136,7 @@ export function usageRow(e: UsageEvent): unknown[] {
 }
 
 export const USAGE_COLUMNS = COLUMNS
+export const USAGE_COLUMN_KINDS = COLUMN_KINDS
 
 /**
  * What JSON.stringify writes as an escape that PostgreSQL refuses to turn into text: a lone UTF-16
