@@ -28,6 +28,7 @@ import {
 } from '../../ledger/types.js'
 import type Database from 'better-sqlite3'
 import type { SqliteDatabase, SqliteMigration } from './db.js'
+import { MoneyRows } from './money-rows.js'
 import { checkAllocation, ledgerEntryOf, reservationOf, walletOf, type ReservationColumns, type WalletRow } from '../rows/ledger.js'
 
 export const ledgerMigrations: readonly SqliteMigration[] = [
@@ -107,15 +108,6 @@ interface CounterRow {
   spent_micros: number
 }
 
-/** The named parameters of a budget counter move. */
-interface CounterMove {
-  budgetId: string
-  periodKey: string
-  reserved: number
-  spent: number
-  periodEndMs: number
-}
-
 function reservationOfRow(row: ReservationRow): Reservation {
   return reservationOf(row, JSON.parse(row.budgets_json) as BudgetCounterRef[])
 }
@@ -147,11 +139,14 @@ export class SqliteLedgerStore implements LedgerStore {
   private readonly commitQueued
   private readonly commitQueuedAtOnce
   private readonly inSavepoint
+  /** Wallets and budget counters: cached for the length of a group commit (money-rows.ts). */
+  private readonly rows: MoneyRows
 
   constructor(
     db: SqliteDatabase,
     private readonly usage: UsageWriter,
   ) {
+    this.rows = new MoneyRows(db)
     this.sql = {
       walletById: db.prepare<[string], WalletRow>('SELECT * FROM wallets WHERE id = ?'),
       walletByScope: db.prepare<[string, string, string], WalletRow>('SELECT * FROM wallets WHERE org_id = ? AND scope_kind = ? AND scope_id = ?'),
@@ -161,8 +156,6 @@ export class SqliteLedgerStore implements LedgerStore {
          VALUES (?, ?, ?, ?, ?, 0, 0, 0, ?)`,
       ),
       addAllocated: db.prepare('UPDATE wallets SET allocated_micros = allocated_micros + ? WHERE id = ?'),
-      addReserved: db.prepare('UPDATE wallets SET reserved_micros = reserved_micros + ? WHERE id = ?'),
-      moveReservedToSpent: db.prepare('UPDATE wallets SET reserved_micros = reserved_micros - ?, spent_micros = spent_micros + ? WHERE id = ?'),
       insertEntry: db.prepare(
         `INSERT INTO ledger_entries (wallet_id, kind, amount_micros, reservation_id, description, at_ms)
          VALUES (?, ?, ?, ?, ?, ?)`,
@@ -183,14 +176,6 @@ export class SqliteLedgerStore implements LedgerStore {
       ),
       countPending: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM reservations WHERE status = 'pending'`),
       counter: db.prepare<[string, string], CounterRow>('SELECT reserved_micros, spent_micros FROM budget_counters WHERE budget_id = ? AND period_key = ?'),
-      upsertCounter: db.prepare<[CounterMove], { spent_micros: number }>(
-        `INSERT INTO budget_counters (budget_id, period_key, reserved_micros, spent_micros, period_end_ms)
-         VALUES (@budgetId, @periodKey, max(@reserved, 0), max(@spent, 0), @periodEndMs)
-         ON CONFLICT (budget_id, period_key) DO UPDATE SET
-           reserved_micros = max(0, reserved_micros + @reserved),
-           spent_micros = min(spent_micros + @spent, ${Number.MAX_SAFE_INTEGER})
-         RETURNING spent_micros`,
-      ),
     }
     this.resolveTx = db.transaction((id: string, outcome: 'settled' | 'voided' | 'expired', actual: number, atMs: number) =>
       this.resolveInTx(id, outcome, actual, atMs),
@@ -207,10 +192,13 @@ export class SqliteLedgerStore implements LedgerStore {
         }
       }
     })
-    // No savepoints: if any move throws, the whole transaction rolls back and commitMoves runs
-    // the moves again through commitQueued, each in its own savepoint.
+    // No savepoints, and the wallet and counter rows read and written once: if any move throws,
+    // the whole transaction rolls back and commitMoves runs the moves again through commitQueued,
+    // each in its own savepoint and with every row change its own statement.
     this.commitQueuedAtOnce = usage.transaction((moves: readonly QueuedMove[], outcomes: Array<{ value?: unknown; error?: unknown }>) => {
-      for (const move of moves) outcomes.push({ value: move.run() })
+      this.rows.batched(() => {
+        for (const move of moves) outcomes.push({ value: move.run() })
+      })
     })
   }
 
@@ -382,6 +370,8 @@ export class SqliteLedgerStore implements LedgerStore {
 
   private allocateInTx(request: AllocateRequest): Wallet {
     assert(request.amountMicros > 0, 'allocation must be positive')
+    // Changes the wallet row by its own statements: moves before it in this commit are written first.
+    this.rows.settleCache()
     let row = this.sql.walletByScope.get(request.orgId, request.wallet.scopeKind, request.wallet.scopeId)
     if (!row) {
       const id = newId('wal', request.atMs)
@@ -403,17 +393,18 @@ export class SqliteLedgerStore implements LedgerStore {
     const capped = hardCapRefusal(
       request.budgets,
       (budget) => {
-        const counter = this.sql.counter.get(budget.budgetId, budget.periodKey)
-        return (counter?.reserved_micros ?? 0) + (counter?.spent_micros ?? 0)
+        const counter = this.rows.counter(budget.budgetId, budget.periodKey)
+        return counter.reservedMicros + counter.spentMicros
       },
       amount,
     )
     if (capped) return capped
 
     let payer: WalletRow | undefined
+    let walletAvailable: Micros | undefined
     if (request.walletRequired) {
       const walletOf = (step: CascadeStep) => {
-        const row = this.sql.walletByScope.get(request.orgId, step.scopeKind, step.scopeId)
+        const row = this.rows.walletByScope(request.orgId, step.scopeKind, step.scopeId)
         return (
           row && {
             row,
@@ -429,7 +420,8 @@ export class SqliteLedgerStore implements LedgerStore {
         return { kind: 'insufficient_quota', scope: refusedScope(request, choice.firstFunded), availableMicrosMax: choice.availableMicrosMax }
       }
       payer = choice.wallet.row
-      this.sql.addReserved.run(amount, payer.id)
+      walletAvailable = micros(payer.allocated_micros - payer.reserved_micros - amount - payer.spent_micros)
+      this.rows.addReserved(payer, amount)
       this.entry(payer.id, 'reservation', -amount, request.reservationId, undefined, request.atMs)
     }
     this.bumpCounters(request.budgets, amount, 0)
@@ -449,7 +441,7 @@ export class SqliteLedgerStore implements LedgerStore {
     return {
       kind: 'reserved',
       reservation,
-      walletAvailableMicros: payer ? micros(payer.allocated_micros - payer.reserved_micros - amount - payer.spent_micros) : undefined,
+      walletAvailableMicros: walletAvailable,
     }
   }
 
@@ -467,14 +459,13 @@ export class SqliteLedgerStore implements LedgerStore {
     let walletCrossing: WalletCrossing | undefined
     let walletAvailable: Micros | undefined
     if (row.wallet_id !== null) {
-      const wallet = this.sql.walletById.get(row.wallet_id)!
+      const wallet = this.rows.walletById(row.wallet_id)!
       const availableOthers = wallet.allocated_micros - wallet.reserved_micros - wallet.spent_micros
       assert(availableOthers >= 0, 'wallet available below zero')
       // The wallet never pays what it cannot cover: anything above reserved + what is
       // still free is recorded as unbilled for reconciliation, not debited.
       charged = Math.min(wanted, amount + availableOthers)
-      this.sql.moveReservedToSpent.run(amount, charged, wallet.id)
-      this.entry(wallet.id, ENTRY_KIND[outcome], amount - charged, id, undefined, atMs)
+      // Read before the move changes the row (a cached row is the same object).
       walletCrossing = {
         walletId: wallet.id,
         scope: `${wallet.scope_kind}:${wallet.scope_id}`,
@@ -484,6 +475,8 @@ export class SqliteLedgerStore implements LedgerStore {
         spentAfterMicros: micros(wallet.spent_micros + charged),
       }
       walletAvailable = micros(availableOthers + amount - charged)
+      this.rows.moveReservedToSpent(wallet, amount, charged)
+      this.entry(wallet.id, ENTRY_KIND[outcome], amount - charged, id, undefined, atMs)
     }
     const budgets = JSON.parse(row.budgets_json) as BudgetCounterRef[]
     const budgetCrossings = this.bumpCounters(budgets, -amount, wanted)
@@ -543,17 +536,13 @@ export class SqliteLedgerStore implements LedgerStore {
   private bumpCounters(budgets: readonly BudgetCounterRef[], reserved: number, spent: number): BudgetCrossing[] {
     const crossings: BudgetCrossing[] = []
     for (const b of budgets) {
-      // RETURNING gives the counter after the move, so a spend's crossing needs no read before.
-      const after = this.sql.upsertCounter.get({ budgetId: b.budgetId, periodKey: b.periodKey, reserved, spent, periodEndMs: b.periodEndMs })!
+      const moved = this.rows.bumpCounter(b.budgetId, b.periodKey, b.periodEndMs, reserved, spent)
       if (spent > 0) {
-        const spentAfter = after.spent_micros
         crossings.push({
           budgetId: b.budgetId,
           periodKey: b.periodKey,
-          // Exact below saturation (2^53 − 1 micros, far above any budget's amount, where a
-          // crossing can no longer change), so no read before the upsert is needed.
-          spentBeforeMicros: micros(Math.max(0, spentAfter - spent)),
-          spentAfterMicros: micros(spentAfter),
+          spentBeforeMicros: micros(moved.spentBeforeMicros),
+          spentAfterMicros: micros(moved.spentAfterMicros),
         })
       }
     }
