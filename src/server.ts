@@ -25,7 +25,7 @@ export async function startServer(
   const announce = options.announce ?? ((line: string) => process.stdout.write(`${line}\n`))
   const host = options.host ?? config.server.host
   const port = options.port ?? config.server.port
-  await app.fastify.listen({ host, port })
+  await app.fastify.listen({ host, port, backlog: config.server.listenBacklog })
   await app.start()
   const address = app.fastify.server.address()
   const boundPort = typeof address === 'object' && address ? address.port : port

@@ -14,6 +14,11 @@ export const DEFAULTS = {
     port: 4100,
     /** Large enough for long chat histories and base64 images; bounded so one body cannot exhaust memory. */
     bodyLimitBytes: 4 * 1024 * 1024,
+    /**
+     * Connections the kernel holds for accept(): Node's 511 dropped connects when a few thousand
+     * clients opened at once (the kernel caps it at net.core.somaxconn).
+     */
+    listenBacklog: 4096,
   },
   storage: {
     /** Embedded store used when `storage` is absent (`npm start` works with nothing installed). */
@@ -114,6 +119,8 @@ export const LIMITS = {
   portMax: 65_535,
   bodyLimitBytesMin: 1024,
   bodyLimitBytesMax: 100 * 1024 * 1024,
+  listenBacklogMin: 1,
+  listenBacklogMax: 65_535,
   timeoutMsMin: 1_000,
   timeoutMsMax: 3_600_000,
   connectionsMaxMin: 1,

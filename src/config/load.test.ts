@@ -124,7 +124,7 @@ describe('every section maps to the Config', () => {
   const config = loadConfigFile(fixture('full.yaml'), { env: SECRETS })
 
   it('server and storage', () => {
-    expect(config.server).toEqual({ host: '0.0.0.0', port: 8080, bodyLimitBytes: 4 * 1024 * 1024 })
+    expect(config.server).toEqual({ host: '0.0.0.0', port: 8080, bodyLimitBytes: 4 * 1024 * 1024, listenBacklog: 2048 })
     expect(config.storage).toEqual({
       kind: 'postgres',
       postgresUrl: 'postgres://tollgate@db.internal:5432/tollgate',
@@ -271,7 +271,7 @@ describe('defaults', () => {
   it('applies every default from defaults.ts to a minimal file', () => {
     expect(config).toEqual({
       source: 'minimal.yaml',
-      server: { host: '127.0.0.1', port: 4100, bodyLimitBytes: 4_194_304 },
+      server: { host: '127.0.0.1', port: 4100, bodyLimitBytes: 4_194_304, listenBacklog: 4096 },
       storage: { kind: 'sqlite', path: './data/tollgate.db' },
       targets: [{ id: 'mock', provider: 'mock', baseUrl: undefined, apiKey: undefined, apiKeyEnv: undefined, timeoutMs: 600_000, connectionsMax: 8_192 }],
       consumerGroups: [],
@@ -382,6 +382,11 @@ const MISTAKES: ReadonlyArray<{
         message: 'expected one of openai | anthropic | openai-compatible | mock, got "azure"',
       },
     ],
+  },
+  {
+    mistake: 'a listen backlog of 0',
+    yaml: `server: {listen_backlog: 0}`,
+    issues: [{ path: 'server.listen_backlog', message: 'must be at least 1, got 0' }],
   },
   {
     mistake: 'a typo in a threshold key',

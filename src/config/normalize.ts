@@ -95,6 +95,7 @@ function normalizeServer(input: ConfigFile['server']): ServerSettings {
     host: input?.host ?? DEFAULTS.server.host,
     port: input?.port ?? DEFAULTS.server.port,
     bodyLimitBytes: input?.body_limit_bytes ?? DEFAULTS.server.bodyLimitBytes,
+    listenBacklog: input?.listen_backlog ?? DEFAULTS.server.listenBacklog,
   }
 }
 

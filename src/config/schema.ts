@@ -200,6 +200,7 @@ export const configFileSchema = z.strictObject({
       host: nonEmpty.optional(),
       port: intIn(0, LIMITS.portMax).optional(),
       body_limit_bytes: intIn(LIMITS.bodyLimitBytesMin, LIMITS.bodyLimitBytesMax).optional(),
+      listen_backlog: intIn(LIMITS.listenBacklogMin, LIMITS.listenBacklogMax).optional(),
     })
     .optional(),
   storage: z

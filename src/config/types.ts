@@ -177,6 +177,8 @@ export interface ServerSettings {
   readonly host: string
   readonly port: number
   readonly bodyLimitBytes: number
+  /** Pending connections the listening socket holds (listen(2) backlog). */
+  readonly listenBacklog: number
 }
 
 export type StorageSettings =

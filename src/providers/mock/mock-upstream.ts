@@ -100,7 +100,8 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
   const host = options.host ?? '127.0.0.1'
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(options.port ?? 0, host, () => {
+    // A backlog as large as the gateway's: thousands of streams may connect to it at once.
+    server.listen({ port: options.port ?? 0, host, backlog: 4096 }, () => {
       server.off('error', reject)
       resolve()
     })
