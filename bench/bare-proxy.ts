@@ -16,7 +16,8 @@ if (upstreamOrigin === undefined) throw new Error('usage: bare-proxy.ts UPSTREAM
 const port = Number(process.argv[3] ?? '0')
 
 const requestBodyBytesMax = 4 * 1024 * 1024
-const upstreamConnectionsMax = 256
+/** As many as the gateway's default (`connections_max`): the yardstick must not queue 2,000 streams either. */
+const upstreamConnectionsMax = 8192
 const sseLineBytesMax = 1024 * 1024
 
 const upstream = new Pool(upstreamOrigin, { connections: upstreamConnectionsMax, pipelining: 1, keepAliveTimeout: 60_000 })
@@ -88,7 +89,8 @@ const server = createServer((req, res) => {
 })
 server.keepAliveTimeout = 60_000
 
-server.listen(port, '127.0.0.1', () => {
+// The gateway's backlog: thousands of clients may connect at once (`--streams`).
+server.listen({ port, host: '127.0.0.1', backlog: 4096 }, () => {
   const { port: bound } = server.address() as AddressInfo
   process.stdout.write(`BARE_URL=http://127.0.0.1:${bound}\n`)
 })
