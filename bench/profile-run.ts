@@ -16,7 +16,7 @@ import { pinLoadSide, type Child } from './procs.js'
 import { formatSummary, summariseProfile, type CpuProfile } from './profile.js'
 
 export interface ProfileDeps {
-  startMock(cpus?: string): Promise<{ child: Child; url: string }>
+  startMock(cpus?: string, streamChunkDelayMs?: number): Promise<{ child: Child; url: string }>
   /** The bare proxy, for a profile to compare the gateway's with. */
   startBare(mockUrl: string, nodeFlags: readonly string[], cpus?: string): Promise<{ child: Child; url: string }>
   chatBody(stream: boolean): string
@@ -25,10 +25,30 @@ export interface ProfileDeps {
 export type ProfiledSubject = GatewayMode | 'bare'
 
 const phases = [
-  { name: 'non-stream', stream: false, concurrency: 64, requests: 20_000 },
-  { name: 'stream', stream: true, concurrency: 64, requests: 10_000 },
+  { name: 'non-stream', stream: false, requests: 20_000 },
+  { name: 'stream', stream: true, requests: 10_000 },
 ] as const
 const phaseDurationMsMax = 60_000
+
+/**
+ * How the load looks. `--concurrency=1` shows what a lone call costs (no group commit to share);
+ * `--chunk-delay=50 --concurrency=500` shows long streams, where the cost per event dominates.
+ */
+export interface ProfileLoad {
+  readonly concurrency: number
+  /** Milliseconds the mock waits between SSE events (0: a stream arrives at once). */
+  readonly chunkDelayMs: number
+}
+
+export function profileLoadOf(argv: readonly string[]): ProfileLoad {
+  const value = (name: string, fallback: number, min: number) => {
+    const raw = argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+    const n = Number(raw ?? fallback)
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: a whole number ≥ ${min}`)
+    return n
+  }
+  return { concurrency: value('concurrency', 64, 1), chunkDelayMs: value('chunk-delay', 0, 0) }
+}
 
 /** Redis + PostgreSQL from DATABASE_URL and REDIS_URL, with a key prefix of its own, for the postgres modes. */
 function storeOf(mode: GatewayMode): { postgresUrl?: string; redisUrl?: string; env?: Record<string, string> } {
@@ -40,10 +60,11 @@ function storeOf(mode: GatewayMode): { postgresUrl?: string; redisUrl?: string; 
 }
 
 /** One gateway process per phase, so each profile shows one kind of traffic. */
-export async function profileGateway(mode: ProfiledSubject, deps: ProfileDeps): Promise<void> {
+export async function profileGateway(mode: ProfiledSubject, deps: ProfileDeps, load: ProfileLoad = { concurrency: 64, chunkDelayMs: 0 }): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-prof-'))
   const pinning = pinLoadSide()
-  const mock = await deps.startMock(pinning?.load)
+  const mock = await deps.startMock(pinning?.load, load.chunkDelayMs)
+  const delayNote = load.chunkDelayMs > 0 ? `, ${load.chunkDelayMs} ms between stream events` : ''
   const resultsDir = fileURLToPath(new URL('results/', import.meta.url))
   mkdirSync(resultsDir, { recursive: true })
   const sections: string[] = []
@@ -58,14 +79,14 @@ export async function profileGateway(mode: ProfiledSubject, deps: ProfileDeps): 
               ...(await startGateway({ mode, mockUrl: mock.url, dir, nodeFlags, cpus: pinning?.target, ...storeOf(mode) })),
               authorization: `Bearer ${benchConsumerKey}`,
             }
-      process.stderr.write(`bench: profiling ${mode === 'bare' ? 'bare proxy' : `gateway (${mode})`} — ${phase.name} c=${phase.concurrency} … `)
+      process.stderr.write(`bench: profiling ${mode === 'bare' ? 'bare proxy' : `gateway (${mode})`} — ${phase.name} c=${load.concurrency}${delayNote} … `)
       const result = await runLoad({
         origin: gateway.url,
         path: '/v1/chat/completions',
         headers: { 'content-type': 'application/json', authorization: gateway.authorization },
         body: deps.chatBody(phase.stream),
         stream: phase.stream,
-        concurrency: phase.concurrency,
+        concurrency: load.concurrency,
         requests: phase.requests,
         durationMsMax: phaseDurationMsMax,
       })
@@ -80,7 +101,7 @@ export async function profileGateway(mode: ProfiledSubject, deps: ProfileDeps): 
       sections.push(
         formatSummary(
           summary,
-          `${mode === 'bare' ? 'bare proxy' : `gateway (${mode})`}, ${phase.name} c=${phase.concurrency}, ${result.requests} requests — raw: ${kept}`,
+          `${mode === 'bare' ? 'bare proxy' : `gateway (${mode})`}, ${phase.name} c=${load.concurrency}${delayNote}, ${result.requests} requests — raw: ${kept}`,
         ),
       )
     }

@@ -13,6 +13,7 @@
  *   npm run bench -- --scale            # also 4 gateway processes on Postgres + Redis against 1
  *   npm run bench -- --streams          # 2,000 concurrent 1-second streams: direct, bare-inspect, gateway
  *   npm run bench -- --profile[=plain|=postgres|=bare]   # CPU-profile the enforced gateway (or another) under load: hotspots
+ *     [--concurrency=N] [--chunk-delay=MS]             # e.g. c=1, or long streams: --concurrency=500 --chunk-delay=50
  *   npm run bench -- --ab=REF [--mode=…] [--stream]      # this checkout against git REF, alternated in one run (bench/ab.ts)
  *   npm run bench -- exports [--quick]  # 1,000,000 events exported as CSV within 256 MiB RSS (bench/exports.ts)
  *   npm run bench -- --ingest           # POST /v1/events throughput of one process on SQLite (bench/ingest.ts)
@@ -31,7 +32,7 @@ import pg from 'pg'
 import { allocateBenchWallet, benchConsumerKey, startGateway, type Gateway, type GatewayMode } from './gateway.js'
 import { runLoad, type LoadResult } from './load.js'
 import { cpuTimeNs, pinLoadSide, spawnChild, unexpectedExits, type Child } from './procs.js'
-import { profileGateway } from './profile-run.js'
+import { profileGateway, profileLoadOf } from './profile-run.js'
 import { abBench } from './ab.js'
 import { streamsCase } from './streams.js'
 import { benchIngest } from './ingest.js'
@@ -544,7 +545,7 @@ const main = usageViews
         : process.argv.some((a) => a.startsWith('--ab='))
           ? abBench(process.argv, { startMock, startBare, chatBody, freshPostgresSchema, deleteRedisKeys }).finally(dropBenchSchemas)
           : profileArg !== undefined
-            ? profileGateway(profiled, { startMock, startBare, chatBody })
+            ? profileGateway(profiled, { startMock, startBare, chatBody }, profileLoadOf(process.argv))
             : process.argv.includes('--streams')
               ? streamsCase({ startMock, startBare, chatBody })
               : benchmark()
