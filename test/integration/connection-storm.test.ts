@@ -25,7 +25,15 @@ const somaxconn = (() => {
     return undefined
   }
 })()
-const kernelAllows = somaxconn !== undefined && somaxconn >= CLIENTS
+/** This process's open-file limit (Node raises the soft limit to the hard one at start-up). */
+const openFilesMax = (() => {
+  try {
+    return Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1])
+  } catch {
+    return undefined
+  }
+})()
+const kernelAllows = somaxconn !== undefined && somaxconn >= CLIENTS && openFilesMax !== undefined && openFilesMax >= CLIENTS + 500
 
 /** Connections waiting in the accept queue of the IPv4 socket listening on `port` (/proc/net/tcp). */
 function acceptQueue(port: number): number | undefined {
@@ -41,7 +49,7 @@ function acceptQueue(port: number): number | undefined {
 let dir: string
 let gateway: GatewayHandle
 
-describe.skipIf(!kernelAllows)(`${CLIENTS} clients connecting at once (skipped where net.core.somaxconn < ${CLIENTS} or on a system without it)`, () => {
+describe.skipIf(!kernelAllows)(`${CLIENTS} clients connecting at once (skipped where net.core.somaxconn < ${CLIENTS}, fewer than ${CLIENTS + 500} open files are allowed, or /proc is missing)`, () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tollgate-storm-'))
     const config = join(dir, 'tollgate.yaml')
