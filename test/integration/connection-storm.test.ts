@@ -49,55 +49,58 @@ function acceptQueue(port: number): number | undefined {
 let dir: string
 let gateway: GatewayHandle
 
-describe.skipIf(!kernelAllows)(`${CLIENTS} clients connecting at once (skipped where net.core.somaxconn < ${CLIENTS}, fewer than ${CLIENTS + 500} open files are allowed, or /proc is missing)`, () => {
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'tollgate-storm-'))
-    const config = join(dir, 'tollgate.yaml')
-    writeFileSync(config, `storage: {sqlite: ${join(dir, 'tollgate.db')}}\n`)
-    gateway = await spawnGateway({ config, env: { ...process.env, TOLLGATE_LOG_LEVEL: 'warn' } })
-  })
+describe.skipIf(!kernelAllows)(
+  `${CLIENTS} clients connecting at once (skipped where net.core.somaxconn < ${CLIENTS}, fewer than ${CLIENTS + 500} open files are allowed, or /proc is missing)`,
+  () => {
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'tollgate-storm-'))
+      const config = join(dir, 'tollgate.yaml')
+      writeFileSync(config, `storage: {sqlite: ${join(dir, 'tollgate.db')}}\n`)
+      gateway = await spawnGateway({ config, env: { ...process.env, TOLLGATE_LOG_LEVEL: 'warn' } })
+    })
 
-  afterAll(async () => {
-    if (gateway.pid !== undefined) process.kill(gateway.pid, 'SIGCONT')
-    await gateway.kill('SIGTERM')
-    rmSync(dir, { recursive: true, force: true })
-  })
+    afterAll(async () => {
+      if (gateway.pid !== undefined) process.kill(gateway.pid, 'SIGCONT')
+      await gateway.kill('SIGTERM')
+      rmSync(dir, { recursive: true, force: true })
+    })
 
-  it('are all queued while the gateway is busy, none dropped, and all answered', async () => {
-    const pid = gateway.pid!
-    const sockets: Socket[] = []
-    process.kill(pid, 'SIGSTOP')
-    try {
-      const answered = Array.from(
-        { length: CLIENTS },
-        () =>
-          new Promise<void>((resolve, reject) => {
-            const socket = connect(gateway.port, '127.0.0.1', () => socket.write('GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'))
-            sockets.push(socket)
-            let head = ''
-            socket.setEncoding('utf8')
-            socket.on('data', (text: string) => {
-              head += text
-              if (head.includes('\r\n')) {
-                expect(head).toMatch(/^HTTP\/1\.1 200/)
-                resolve()
-                socket.destroy()
-              }
-            })
-            socket.on('error', reject)
-          }),
-      )
-      // Every handshake the kernel will complete is completed while the gateway is stopped.
-      let queued: number | undefined
-      for (let waited = 0; waited < 5_000 && queued !== CLIENTS; waited += 100) {
-        await new Promise((resolve) => setTimeout(resolve, 100))
-        queued = acceptQueue(gateway.port)
+    it('are all queued while the gateway is busy, none dropped, and all answered', async () => {
+      const pid = gateway.pid!
+      const sockets: Socket[] = []
+      process.kill(pid, 'SIGSTOP')
+      try {
+        const answered = Array.from(
+          { length: CLIENTS },
+          () =>
+            new Promise<void>((resolve, reject) => {
+              const socket = connect(gateway.port, '127.0.0.1', () => socket.write('GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'))
+              sockets.push(socket)
+              let head = ''
+              socket.setEncoding('utf8')
+              socket.on('data', (text: string) => {
+                head += text
+                if (head.includes('\r\n')) {
+                  expect(head).toMatch(/^HTTP\/1\.1 200/)
+                  resolve()
+                  socket.destroy()
+                }
+              })
+              socket.on('error', reject)
+            }),
+        )
+        // Every handshake the kernel will complete is completed while the gateway is stopped.
+        let queued: number | undefined
+        for (let waited = 0; waited < 5_000 && queued !== CLIENTS; waited += 100) {
+          await new Promise((resolve) => setTimeout(resolve, 100))
+          queued = acceptQueue(gateway.port)
+        }
+        expect(queued).toBe(CLIENTS)
+        process.kill(pid, 'SIGCONT')
+        await Promise.all(answered)
+      } finally {
+        for (const socket of sockets) socket.destroy()
       }
-      expect(queued).toBe(CLIENTS)
-      process.kill(pid, 'SIGCONT')
-      await Promise.all(answered)
-    } finally {
-      for (const socket of sockets) socket.destroy()
-    }
-  }, 30_000)
-})
+    }, 30_000)
+  },
+)
