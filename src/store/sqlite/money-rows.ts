@@ -10,10 +10,11 @@
  * This is exact because the transaction is `BEGIN IMMEDIATE`: no other process can change a row
  * between the read and the write-back, and the next transaction reads the rows afresh. Every
  * change is applied in memory with the arithmetic of the statements it replaces (the same
- * clamping of counters), and the schema's CHECK constraints still judge the rows written back: a
- * violation throws before COMMIT, the whole transaction rolls back, and the moves run again each
- * in its own savepoint without the cache (SqliteLedgerStore.commitMoves), where the failing one
- * is rejected alone.
+ * clamping of counters), and a wallet is checked after each move as the schema's CHECK
+ * constraints would check its UPDATE (they still judge the rows written back). A violation
+ * throws before COMMIT, the whole transaction rolls back, and the moves run again each in its
+ * own savepoint without the cache (SqliteLedgerStore.commitMoves), where the failing one is
+ * rejected alone.
  */
 import { AssertionFailed } from '../../lib/assert.js'
 import type { SqliteDatabase } from './db.js'
