@@ -8,6 +8,7 @@
  *
  *   npm run bench -- --ab=HEAD~1                      # enforced on SQLite, chat, c=64
  *   npm run bench -- --ab=main --mode=postgres --stream --rounds=7 --requests=5000
+ *   npm run bench -- --ab=main --stream --chunk-delay=50 --concurrency=500 --requests=1500   # long streams
  *
  * REF is checked out into a temporary git worktree (its build uses this checkout's node_modules);
  * the worktree is removed at the end.
@@ -18,11 +19,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { benchConsumerKey, startGateway, type Gateway, type GatewayMode } from './gateway.js'
+import { optionValue, wholeOption } from './args.js'
 import { runLoad } from './load.js'
 import { cpuTimeNs, pinLoadSide, type Child } from './procs.js'
 
 export interface AbDeps {
-  startMock(cpus?: string): Promise<{ child: Child; url: string }>
+  startMock(cpus?: string, streamChunkDelayMs?: number): Promise<{ child: Child; url: string }>
   startBare(mockUrl: string, nodeFlags: readonly string[], cpus?: string): Promise<{ child: Child; url: string }>
   chatBody(stream: boolean): string
   /** A PostgreSQL URL on a schema of its own, for a postgres mode (each gateway needs one). */
@@ -38,6 +40,8 @@ interface Options {
   readonly concurrency: number
   readonly rounds: number
   readonly requests: number
+  /** Milliseconds the mock waits between SSE events (`--chunk-delay`, with `--stream`: long streams). */
+  readonly chunkDelayMs: number
 }
 
 const modes: readonly GatewayMode[] = ['plain', 'enforced', 'postgres-plain', 'postgres']
@@ -45,16 +49,12 @@ const settleMs = 150
 const loadDurationMsMax = 60_000
 
 function optionsOf(argv: readonly string[]): Options {
-  const value = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+  const value = (name: string) => optionValue(argv, name)
   const ref = value('ab')
   if (!ref) throw new Error('--ab needs a git ref: --ab=HEAD~1')
   const mode = (value('mode') ?? 'enforced') as GatewayMode
   if (!modes.includes(mode)) throw new Error(`--mode: one of ${modes.join(', ')}`)
-  const positive = (name: string, fallback: number) => {
-    const n = Number(value(name) ?? fallback)
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: a whole number ≥ 1`)
-    return n
-  }
+  const positive = (name: string, fallback: number) => wholeOption(argv, name, fallback, 1)
   return {
     ref,
     mode,
@@ -62,6 +62,7 @@ function optionsOf(argv: readonly string[]): Options {
     concurrency: positive('concurrency', 64),
     rounds: positive('rounds', 5),
     requests: positive('requests', 8_000),
+    chunkDelayMs: wholeOption(argv, 'chunk-delay', 0, 0),
   }
 }
 
@@ -110,7 +111,7 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
   const redisPrefix = `bench-ab-${Date.now()}:`
   try {
     const pinning = pinLoadSide()
-    const mock = await deps.startMock(pinning?.load)
+    const mock = await deps.startMock(pinning?.load, options.chunkDelayMs)
     children.push(mock.child)
     const bare = await deps.startBare(mock.url, [], pinning?.target)
     children.push(bare.child)
@@ -168,7 +169,7 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
     }
     const [bareRow, baseRow, headRow] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0]]
     const lines = [
-      `### A/B: ${options.mode}, ${options.stream ? 'stream' : 'chat'}, c=${options.concurrency}, ${options.rounds} rounds of ${options.requests} requests`,
+      `### A/B: ${options.mode}, ${options.stream ? 'stream' : 'chat'}, c=${options.concurrency}${options.chunkDelayMs > 0 ? `, ${options.chunkDelayMs} ms between stream events` : ''}, ${options.rounds} rounds of ${options.requests} requests`,
       '',
       '| target | CPU µs/req (median) | each round | req/s (median) | CPU vs bare-inspect |',
       '| --- | --: | --- | --: | --: |',

@@ -115,11 +115,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   }
 }
 
-/**
- * Reads a body to its end; resolves with when its first bytes came. Listeners, not `for await`:
- * the load generator shares a core with the mock, and 2,000 streams' chunks through an async
- * iterator cost it enough to slow every row.
- */
+/** Reads a body to its end; resolves with when its first bytes came. */
 function drained(body: Readable): Promise<number> {
   return new Promise((resolve, reject) => {
     let firstByte = 0

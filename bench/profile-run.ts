@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { benchConsumerKey, startGateway, type GatewayMode } from './gateway.js'
+import { wholeOption } from './args.js'
 import { runLoad } from './load.js'
 import { pinLoadSide, type Child } from './procs.js'
 import { formatSummary, summariseProfile, type CpuProfile } from './profile.js'
@@ -41,13 +42,7 @@ export interface ProfileLoad {
 }
 
 export function profileLoadOf(argv: readonly string[]): ProfileLoad {
-  const value = (name: string, fallback: number, min: number) => {
-    const raw = argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
-    const n = Number(raw ?? fallback)
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: a whole number ≥ ${min}`)
-    return n
-  }
-  return { concurrency: value('concurrency', 64, 1), chunkDelayMs: value('chunk-delay', 0, 0) }
+  return { concurrency: wholeOption(argv, 'concurrency', 64, 1), chunkDelayMs: wholeOption(argv, 'chunk-delay', 0, 0) }
 }
 
 /** Redis + PostgreSQL from DATABASE_URL and REDIS_URL, with a key prefix of its own, for the postgres modes. */

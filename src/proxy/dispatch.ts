@@ -5,7 +5,6 @@
  * headers; only then do the last bytes (or the trailer) go out.
  */
 import { once } from 'node:events'
-import { finished } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Usage, UsageSource } from '../providers/index.js'
 import { SseParser, createStreamUsageTracker, usageFromBody } from '../providers/index.js'
@@ -91,49 +90,9 @@ export async function dispatch(input: DispatchInput): Promise<Measured> {
   return relayStream(input, response, upstreamHeaders)
 }
 
-/**
- * Reads a body to its end with listeners rather than `for await`: an async iterator costs a
- * promise and a microtask per chunk, and a long stream has one chunk per event. `onChunk` may
- * return a promise (back-pressure): the body pauses until it settles. Rejects when the body
- * errors, is destroyed before its end (a client hang-up destroys it on purpose), or `onChunk`
- * throws.
- */
-function consume(body: Dispatcher.ResponseData['body'], onChunk: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let failed = false
-    const fail = (error: unknown) => {
-      if (failed) return
-      failed = true
-      body.off('data', onData)
-      body.destroy()
-      reject(error)
-    }
-    const onData = (chunk: Buffer) => {
-      try {
-        const wait = onChunk(chunk)
-        if (wait !== undefined) {
-          body.pause()
-          wait.then(() => body.resume(), fail)
-        }
-      } catch (error) {
-        fail(error)
-      }
-    }
-    body.on('data', onData)
-    finished(body, (error) => {
-      if (failed) return
-      if (error) fail(error)
-      else resolve()
-    })
-  })
-}
-
 async function readAll(body: Dispatcher.ResponseData['body']): Promise<Buffer> {
   const chunks: Buffer[] = []
-  await consume(body, (chunk) => {
-    chunks.push(chunk)
-    return undefined
-  })
+  for await (const chunk of body) chunks.push(chunk as Buffer)
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
 }
 
@@ -211,11 +170,11 @@ async function relayStream(input: DispatchInput, response: Dispatcher.ResponseDa
   sink.raw.on('close', onClientGone)
   let complete = false
   try {
-    await consume(response.body, (chunk) => {
-      parser.push(chunk)
+    for await (const chunk of response.body) {
+      parser.push(chunk as Buffer)
       flush()
-      return sink.raw.writableNeedDrain && !sink.isClientGone ? drainOrClose(sink) : undefined
-    })
+      if (sink.raw.writableNeedDrain && !sink.isClientGone) await drainOrClose(sink)
+    }
     parser.end()
     flush()
     complete = true
