@@ -9,6 +9,7 @@
  *   npm run bench -- --ab=HEAD~1                      # enforced on SQLite, chat, c=64
  *   npm run bench -- --ab=main --mode=postgres --stream --rounds=7 --requests=5000
  *   npm run bench -- --ab=main --stream --chunk-delay=50 --concurrency=500 --requests=1500   # long streams
+ *   npm run bench -- --ab=HEAD --node-flags=--max-semi-space-size=32   # what a node flag is worth
  *
  * REF is checked out into a temporary git worktree (its build uses this checkout's node_modules);
  * the worktree is removed at the end.
@@ -42,6 +43,8 @@ interface Options {
   readonly requests: number
   /** Milliseconds the mock waits between SSE events (`--chunk-delay`, with `--stream`: long streams). */
   readonly chunkDelayMs: number
+  /** Node flags for this checkout's gateway only (`--node-flags`): with `--ab=HEAD`, what a flag is worth. */
+  readonly nodeFlags: readonly string[]
 }
 
 const modes: readonly GatewayMode[] = ['plain', 'enforced', 'postgres-plain', 'postgres']
@@ -63,6 +66,10 @@ function optionsOf(argv: readonly string[]): Options {
     rounds: positive('rounds', 5),
     requests: positive('requests', 8_000),
     chunkDelayMs: wholeOption(argv, 'chunk-delay', 0, 0),
+    nodeFlags:
+      optionValue(argv, 'node-flags')
+        ?.split(' ')
+        .filter((f) => f.length > 0) ?? [],
   }
 }
 
@@ -115,7 +122,7 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
     children.push(mock.child)
     const bare = await deps.startBare(mock.url, [], pinning?.target)
     children.push(bare.child)
-    const gateway = async (name: string, cliPath?: string): Promise<Gateway> => {
+    const gateway = async (name: string, cliPath?: string, nodeFlags: readonly string[] = []): Promise<Gateway> => {
       const store = onPostgres
         ? {
             postgresUrl: await deps.freshPostgresSchema(postgresUrl!, `ab_${name}`),
@@ -130,6 +137,7 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
         dir: dirOf,
         cpus: pinning?.target,
         instance: name,
+        nodeFlags,
         ...(cliPath && { cliPath }),
         ...store,
       })
@@ -137,11 +145,18 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
       return started
     }
     const base = await gateway('base', built.cliPath)
-    const head = await gateway('head')
+    const head = await gateway('head', undefined, options.nodeFlags)
     const rows = [
       { name: 'bare-inspect', url: bare.url, authorization: 'Bearer sk-mock', pid: bare.child.pid, cpu: [] as number[], rps: [] as number[] },
       { name: built.label, url: base.url, authorization: `Bearer ${benchConsumerKey}`, pid: base.child.pid, cpu: [] as number[], rps: [] as number[] },
-      { name: 'this checkout', url: head.url, authorization: `Bearer ${benchConsumerKey}`, pid: head.child.pid, cpu: [] as number[], rps: [] as number[] },
+      {
+        name: options.nodeFlags.length > 0 ? `this checkout, ${options.nodeFlags.join(' ')}` : 'this checkout',
+        url: head.url,
+        authorization: `Bearer ${benchConsumerKey}`,
+        pid: head.child.pid,
+        cpu: [] as number[],
+        rps: [] as number[],
+      },
     ]
     const body = deps.chatBody(options.stream)
     for (let round = 0; round < options.rounds; round++) {
