@@ -4,7 +4,6 @@
  * which makes the call's cost durable (settle or void, and the usage event) and returns the cost
  * headers; only then do the last bytes (or the trailer) go out.
  */
-import { once } from 'node:events'
 import type { Dispatcher } from 'undici'
 import type { Usage, UsageSource } from '../providers/index.js'
 import { SseParser, createStreamUsageTracker, usageFromBody } from '../providers/index.js'
@@ -236,8 +235,22 @@ function isTimeout(error: unknown): boolean {
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT'
 }
 
-async function drainOrClose(sink: ResponseSink): Promise<void> {
-  await Promise.race([once(sink.raw, 'drain'), once(sink.raw, 'close')])
+/**
+ * Resolves on whichever comes first, and takes both listeners off then: a long stream to a slow
+ * client waits here many times, and a listener left behind on each wait would pile up until the
+ * response closed.
+ */
+function drainOrClose(sink: ResponseSink): Promise<void> {
+  const raw = sink.raw
+  return new Promise((resolve) => {
+    const done = () => {
+      raw.off('drain', done)
+      raw.off('close', done)
+      resolve()
+    }
+    raw.on('drain', done)
+    raw.on('close', done)
+  })
 }
 
 function parseJson(body: Buffer): unknown {

@@ -5,7 +5,9 @@
  * that streams 64 MiB of OpenAI chat chunks, waiting for 'drain' whenever its socket is full, and
  * a client that reads nothing for two seconds, then everything. While the client was paused the
  * upstream must have been held back (without back-pressure the gateway read all 64 MiB into its
- * memory within that time), and the client must still get every byte, with the cost.
+ * memory within that time), and the client must still get every byte, with the cost. Waiting
+ * for the client thousands of times must not pile listeners onto its response (Node warns of a
+ * leak when it does).
  */
 import { createServer, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -61,6 +63,9 @@ async function streamReply(res: import('node:http').ServerResponse): Promise<voi
 
 describe('a slow client reading a large stream', () => {
   it('holds the upstream back while the client reads nothing, then delivers every byte and the cost', async () => {
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`)
+    process.on('warning', onWarning)
     const body = JSON.stringify({ model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'long' }] })
     const url = new URL('/v1/chat/completions', gw.url)
     const reply = await new Promise<{ status: number; bytes: number; last: string; trailers: NodeJS.Dict<string>; sentWhilePaused: number }>(
@@ -93,5 +98,7 @@ describe('a slow client reading a large stream', () => {
     expect(Number(reply.trailers['x-tollgate-cost-usd'])).toBeGreaterThan(0)
     const [event] = await gw.events()
     expect(event).toMatchObject({ status: 'ok', output_tokens: EVENTS * 4 })
+    process.off('warning', onWarning)
+    expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([])
   }, 30_000)
 })
