@@ -4,6 +4,7 @@
  * schema is shared by the file (migrated once).
  */
 import { Redis } from 'ioredis'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { newId } from '../../src/lib/ids.js'
 import { micros } from '../../src/money/index.js'
@@ -236,7 +237,7 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
         resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(600) },
       })
       // The drain has read the reservation and the settlement and failed to apply them (they wait,
-      // unacknowledged, for a claim after 10 s): only the gateway's retained copy can bring them now.
+      // unacknowledged, for its next attempt): only the gateway's retained copy can bring them now.
       const journalKey = `${prefix}tg:{${orgId}}:journal`
       await until('the drain to fail on the entries', async () => {
         const [pending] = (await redis.xpending(journalKey, JOURNAL_GROUP)) as [number]
@@ -271,6 +272,96 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
       expect(rows.map((r) => [Number(r.spent_micros), Number(r.reserved_micros)])).toEqual([[600, 0]])
     } finally {
       redis.disconnect()
+      await ledger.close()
+    }
+  })
+
+  it('two processes applying one org’s journal at once: a settlement waits for the reservation the other is writing, and is applied', async () => {
+    const prefix = `${ctx.redis.prefix}${newId('req').slice(4)}:`
+    await migratePostgres(ctx.postgres.url)
+    const ledger = await openRedisLedger({ postgresUrl: ctx.postgres.url, redisUrl: ctx.redis.url, keyPrefix: prefix })
+    const redis = new Redis(ctx.redis.url)
+    const [first, second] = [new pg.Client(ctx.postgres.url), new pg.Client(ctx.postgres.url)]
+    try {
+      const orgId = `org_${newId('req').slice(4)}`
+      const wallet = await ledger.store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      // This process's drain stops: the entries stay in Redis for the two appliers below.
+      await ledger.store.stopBackground()
+      const request = aReservation(orgId)
+      expect((await ledger.store.reserve(request)).kind).toBe('reserved')
+      await ledger.store.settle(orgId, request.reservationId, micros(400), T0 + 1)
+      const entries = await redis.xrange(new RedisKeys(prefix).journal(orgId), '-', '+')
+      const [reserve, resolve] = entries.map(([, fields]) => fields[fields.indexOf('j') + 1]!)
+      expect(JSON.parse(reserve!)).toMatchObject({ kind: 'reserve' })
+      expect(JSON.parse(resolve!)).toMatchObject({ kind: 'resolve' })
+
+      await Promise.all([first.connect(), second.connect()])
+      // One process has applied the reservation and not committed yet; another applies the settlement.
+      await first.query('BEGIN')
+      await first.query('SELECT tg_journal_apply($1::jsonb)', [`[${reserve}]`])
+      const secondPid = (await second.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid
+      const settling = second.query('SELECT tg_journal_apply($1::jsonb)', [`[${resolve}]`]).then(
+        () => 'applied',
+        (error: { code?: string; message?: string }) => `${error.code} ${error.message}`,
+      )
+      await until('the settlement to wait for the other process', async () => {
+        const { rows } = await first.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = $2', [secondPid, 'Lock'])
+        return rows.length === 1 ? true : undefined
+      })
+      await first.query('COMMIT')
+      expect(await settling).toBe('applied')
+      const { rows } = await first.query<{ spent: number; reserved: number }>(
+        'SELECT spent_micros::float8 AS spent, reserved_micros::float8 AS reserved FROM wallets WHERE id = $1',
+        [wallet.id],
+      )
+      expect(rows).toEqual([{ spent: 400, reserved: 0 }])
+      const dead = await first.query('SELECT event FROM journal_dead_letters WHERE event::text LIKE $1', [`%${request.reservationId}%`])
+      expect(dead.rows).toEqual([])
+    } finally {
+      await Promise.all([first.end(), second.end()].map((p) => p.catch(() => {})))
+      redis.disconnect()
+      await ledger.close()
+    }
+  })
+
+  it('a batch whose PostgreSQL connection breaks mid-apply is applied again by the drain that read it, long before a claim', async () => {
+    const prefix = `${ctx.redis.prefix}${newId('req').slice(4)}:`
+    await migratePostgres(ctx.postgres.url)
+    const ledger = await openRedisLedger({ postgresUrl: ctx.postgres.url, redisUrl: ctx.redis.url, keyPrefix: prefix })
+    const locker = new pg.Client(ctx.postgres.url)
+    try {
+      const orgId = `org_${newId('req').slice(4)}`
+      const wallet = await ledger.store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      await locker.connect()
+      const lockerPid = (await locker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid
+      // The wallet's row is held, so the drain's apply waits on it; then its connection is cut.
+      await locker.query('BEGIN')
+      await locker.query('SELECT 1 FROM wallets WHERE id = $1 FOR UPDATE', [wallet.id])
+      const request = aReservation(orgId)
+      expect((await ledger.store.reserve(request)).kind).toBe('reserved')
+      await ledger.store.settle(orgId, request.reservationId, micros(400), T0 + 1)
+      const drainPid = await until('the drain to wait on the wallet', async () => {
+        const { rows } = await locker.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [lockerPid])
+        return rows[0]?.pid
+      })
+      await locker.query('SELECT pg_terminate_backend($1)', [drainPid])
+      await locker.query('ROLLBACK')
+
+      // Another process would claim the entries only once idle for 10 s: this drain retries them now.
+      await until(
+        'the reservation and settlement in PostgreSQL',
+        async () => {
+          const { rows } = await locker.query<{ spent: number; reserved: number }>(
+            'SELECT spent_micros::float8 AS spent, reserved_micros::float8 AS reserved FROM wallets WHERE id = $1',
+            [wallet.id],
+          )
+          return rows[0]?.spent === 400 && rows[0].reserved === 0 ? true : undefined
+        },
+        5_000,
+      )
+      expect(await ledger.store.drain.flush(1_000)).toBe(true)
+    } finally {
+      await locker.end().catch(() => {})
       await ledger.close()
     }
   })

@@ -12,6 +12,9 @@
 import { rollupTableSql, rollupUpsertFromSql } from '../rows/usage-rollups.js'
 import { exportJobsSchema, exportRetentionSchema } from './export-store.js'
 
+/** First key of the journal's per-org advisory locks ('tolj'); the migration lock uses the one-key form. */
+const JOURNAL_APPLY_LOCK_SPACE = 0x746f6c6a
+
 export interface PostgresMigration {
   readonly id: string
   readonly sql: string
@@ -393,6 +396,31 @@ const usageRollups = `
   ${rollupUpsertFromSql('usage_events')};
 `
 
+/**
+ * Every gateway process drains journal entries, so batches of one org are applied at once by
+ * several processes. Two of them touch the same wallets and counters in different orders (a
+ * deadlock), or one resolves a reservation whose row another has inserted but not committed (a
+ * unique violation, which failed the whole batch). Applying takes a transaction-scoped advisory
+ * lock per org first, in key order, so one org's batches are applied one after another; different
+ * orgs still go in parallel. The body stays as it was, renamed: a later change to it redefines
+ * `tg_journal_apply_unlocked`.
+ */
+const journalApplyPerOrg = `
+  ALTER FUNCTION tg_journal_apply(jsonb) RENAME TO tg_journal_apply_unlocked;
+  CREATE FUNCTION tg_journal_apply(events jsonb) RETURNS integer
+  LANGUAGE plpgsql AS $fn$
+  DECLARE k integer;
+  BEGIN
+    FOR k IN
+      SELECT DISTINCT hashtext(COALESCE(value->'r'->>'orgId', value->>'orgId')) FROM jsonb_array_elements(events) ORDER BY 1
+    LOOP
+      PERFORM pg_advisory_xact_lock(${JOURNAL_APPLY_LOCK_SPACE}, k);
+    END LOOP;
+    RETURN tg_journal_apply_unlocked(events);
+  END
+  $fn$;
+`
+
 export const postgresMigrations: readonly PostgresMigration[] = [
   { id: 'ledger-0001', sql: ledger },
   { id: 'ledger-0002-journal', sql: journalFunction },
@@ -594,4 +622,5 @@ export const postgresMigrations: readonly PostgresMigration[] = [
   { id: 'exports-0001-jobs', sql: exportJobsSchema },
   { id: 'usage-0004-rollups', sql: usageRollups },
   { id: 'exports-0002-retention', sql: exportRetentionSchema },
+  { id: 'ledger-0006-journal-apply-per-org', sql: journalApplyPerOrg },
 ]

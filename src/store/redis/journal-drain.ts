@@ -9,6 +9,9 @@
  * - an entry is acknowledged (and deleted) only after PostgreSQL committed it;
  * - an entry read by a process that died before acknowledging it is claimed by another process
  *   once it has been idle `claimIdleMs` (XAUTOCLAIM), and applied again, harmlessly;
+ * - an entry this process read and failed to apply (PostgreSQL broke the connection, a deadlock)
+ *   is read again by this process on its next attempt, from its own pending list, rather than
+ *   left for XAUTOCLAIM;
  * - while PostgreSQL is down, entries stay in Redis (bounded by RESERVE's backlog check) and are
  *   retried with back-off.
  */
@@ -54,7 +57,8 @@ interface Entry {
   readonly usage: string | undefined
 }
 
-type StreamReply = [string, [string, string[]][]][] | null
+/** A pending entry whose message is gone from the stream comes back with no fields (null). */
+type StreamReply = [string, [string, string[] | null][]][] | null
 
 export class JournalDrain {
   private readonly consumer = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
@@ -62,6 +66,8 @@ export class JournalDrain {
   private running: Promise<number> | undefined
   private failures = 0
   private lastClaimMs = 0
+  /** The last drain failed: entries this consumer read and did not acknowledge are read again first. */
+  private rereadOwn = false
   private closed = false
   private readonly groupsMade = new Set<string>()
   private readonly scripts: ScriptRunner
@@ -116,6 +122,7 @@ export class JournalDrain {
   }
 
   async close(timeoutMs = 5_000): Promise<void> {
+    if (this.closed) return
     await this.flush(timeoutMs).catch(() => false)
     this.closed = true
     if (this.timer) clearTimeout(this.timer)
@@ -147,6 +154,9 @@ export class JournalDrain {
       const applied = await this.running
       this.failures = 0
       return applied
+    } catch (error) {
+      this.rereadOwn = true
+      throw error
     } finally {
       this.running = undefined
     }
@@ -156,7 +166,11 @@ export class JournalDrain {
     const orgs = await this.loadedOrgs()
     if (orgs.length === 0) return 0
     await this.ensureGroups(orgs)
-    const entries = await this.readNew(orgs)
+    let entries = this.rereadOwn ? await this.read(orgs, '0') : []
+    if (entries.length === 0) {
+      this.rereadOwn = false
+      entries = await this.read(orgs, '>')
+    }
     if (Date.now() - this.lastClaimMs >= this.options.claimIdleMs / 2) {
       this.lastClaimMs = Date.now()
       entries.push(...(await this.claimAbandoned(orgs)))
@@ -178,10 +192,11 @@ export class JournalDrain {
     }
   }
 
-  private async readNew(orgs: readonly string[]): Promise<Entry[]> {
+  /** `>`: entries no reader has had yet. `0`: entries this consumer read and has not acknowledged. */
+  private async read(orgs: readonly string[], from: '>' | '0'): Promise<Entry[]> {
     const pipeline = this.redis.pipeline()
     for (const org of orgs) {
-      pipeline.xreadgroup('GROUP', JOURNAL_GROUP, this.consumer, 'COUNT', this.options.batchSizeMax, 'STREAMS', this.keys.journal(org), '>')
+      pipeline.xreadgroup('GROUP', JOURNAL_GROUP, this.consumer, 'COUNT', this.options.batchSizeMax, 'STREAMS', this.keys.journal(org), from)
     }
     this.commands += orgs.length
     const replies = (await pipeline.exec()) ?? []
@@ -193,7 +208,7 @@ export class JournalDrain {
         if (String(error.message).includes('NOGROUP')) this.groupsMade.delete(org)
         return
       }
-      for (const [, messages] of (reply as StreamReply) ?? []) for (const [id, fields] of messages) entries.push(entryOf(org, id, fields))
+      for (const [, messages] of (reply as StreamReply) ?? []) for (const [id, fields] of messages) entries.push(entryOf(org, id, fields ?? []))
     })
     return entries
   }
