@@ -122,6 +122,23 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     await page.getByTestId('breakdown-table').getByRole('cell', { name: 'summarize_v4', exact: true }).waitFor({ timeout: UI_TIMEOUT_MS })
   })
 
+  // Before the tests below add budgets of their own: the screenshots show the demo's data alone.
+  it('reads at phone width and in dark mode', async () => {
+    await page.setViewportSize(PHONE)
+    await open('/usage', 'Overview')
+    await page.getByTestId('spend-chart').locator('text', { hasText: 'Spike' }).first().waitFor({ timeout: UI_TIMEOUT_MS })
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+    expect(overflow).toBeLessThanOrEqual(0)
+    await shoot('overview-phone')
+    await page.setViewportSize(DESKTOP)
+    await page.emulateMedia({ colorScheme: 'dark' })
+    await open('/usage/budgets', 'Budgets')
+    const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor)
+    expect(background).toBe('rgb(13, 17, 23)')
+    await shoot('budgets-dark')
+    await page.emulateMedia({ colorScheme: 'light' })
+  })
+
   it('lists top endpoints, users and prompt versions with their share and change', async () => {
     await open('/usage/top', 'Top spenders')
     await page.getByTestId('top-endpoint').getByRole('cell', { name: 'search.summarize', exact: true }).waitFor({ timeout: UI_TIMEOUT_MS })
@@ -316,22 +333,6 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     expect(rows).toHaveLength(job.rows_written)
     expect(rows).toHaveLength(report.totals.requests)
     expect(rows.reduce((sum, row) => sum + Number(row.cost_micros), 0)).toBe(report.totals.cost_micros)
-  })
-
-  it('reads at phone width and in dark mode', async () => {
-    await page.setViewportSize(PHONE)
-    await open('/usage', 'Overview')
-    await page.getByTestId('spend-chart').locator('text', { hasText: 'Spike' }).first().waitFor({ timeout: UI_TIMEOUT_MS })
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
-    expect(overflow).toBeLessThanOrEqual(0)
-    await shoot('overview-phone')
-    await page.setViewportSize(DESKTOP)
-    await page.emulateMedia({ colorScheme: 'dark' })
-    await open('/usage/budgets', 'Budgets')
-    const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor)
-    expect(background).toBe('rgb(13, 17, 23)')
-    await shoot('budgets-dark')
-    await page.emulateMedia({ colorScheme: 'light' })
   })
 
   it('a viewer sees no write control, and the API refuses its writes', async () => {
