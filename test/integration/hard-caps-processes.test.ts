@@ -165,7 +165,9 @@ it('after a gateway is killed mid-stream, a restarted one expires its reservatio
       mockBaseUrl: `${mock.url}/v1`,
       consumers: [{ name: 'shared', apiKey: KEY, teamId: TEAM }],
       targetTimeoutMs: 2_000,
-      reservations: { ttlMs: 2_000, sweepIntervalMs: 200 },
+      // Long enough that the doomed gateway's own sweeper leaves them alone on a loaded machine
+      // (it once read the wallet after all five had expired), short against the 16 s streams.
+      reservations: { ttlMs: 5_000, sweepIntervalMs: 200 },
     }),
   )
   const doomed = await spawnGateway({ config, env: gatewayEnv })
@@ -195,7 +197,7 @@ it('after a gateway is killed mid-stream, a restarted one expires its reservatio
   await until(
     'the sweeper to expire every orphaned reservation',
     async () => ((await pendingReservations(restarted.baseUrl)) === 0 ? true : undefined),
-    8_000,
+    15_000,
     100,
   )
 

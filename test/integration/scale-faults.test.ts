@@ -117,7 +117,9 @@ describeWithBoth('scale out under faults', (ctx) => {
       redisUrl: ctx.redis.url,
       consumers: [{ name: 'svc', apiKey: KEY, teamId: TEAM }],
       targetTimeoutMs: 2_000,
-      reservations: { ttlMs: 2_000, sweepIntervalMs: 200 },
+      // Nothing here should expire: a call slowed past its reservation on a loaded machine would
+      // be charged its whole reservation instead of its cost.
+      reservations: { ttlMs: 10_000, sweepIntervalMs: 200 },
     })
     const gateways = await Promise.all([spawn(), spawn()])
     const admin = adminAt(gateways[0]!.baseUrl, ADMIN)
@@ -278,7 +280,9 @@ describeWithBoth('scale out under faults', (ctx) => {
         redisUrl: ctx.redis.url,
         consumers: [{ name: 'svc', apiKey: KEY, teamId: TEAM }],
         targetTimeoutMs: 2_000,
-        reservations: { ttlMs: 2_000, sweepIntervalMs: 200 },
+        // Outlived only after the kill (the streams take 16 s): on a loaded machine 2 s once let
+        // them expire before the wallet was read mid-stream.
+        reservations: { ttlMs: 5_000, sweepIntervalMs: 200 },
       },
       { streamChunkDelayMs: 400 },
     )
@@ -302,7 +306,7 @@ describeWithBoth('scale out under faults', (ctx) => {
     await until(
       'the survivor to expire the orphaned reservations',
       async () => ((await pendingReservations(survivor!.baseUrl)) === 0 ? true : undefined),
-      10_000,
+      15_000,
       100,
     )
     const w = await agreed(admin, `team:${TEAM}`)
