@@ -332,8 +332,12 @@ async function settleCall(
     )
   }
   const resolution: ResolveResult | undefined = result?.kind === 'committed' ? result.resolution : undefined
-  if (resolution?.kind === 'already_expired') await recordAfterExpiry(deps, call, event, resolution.reservation)
-  if (resolution && (resolution.kind === 'settled' || resolution.kind === 'voided') && resolution.walletAvailableMicros !== undefined) {
+  if (resolution?.kind === 'already_expired') {
+    // The charge is what the expiry took, and the client is told so, as the recorded event says.
+    headers[H.cost] = formatUsd(await recordAfterExpiry(deps, call, event, resolution.reservation))
+    // The wallet was charged exactly what was reserved: it holds what it held right after the reserve.
+    if (reserved?.walletAvailableMicros !== undefined) headers[H.walletRemaining] = formatUsd(reserved.walletAvailableMicros)
+  } else if (resolution && (resolution.kind === 'settled' || resolution.kind === 'voided') && resolution.walletAvailableMicros !== undefined) {
     headers[H.walletRemaining] = formatUsd(resolution.walletAvailableMicros)
   } else if (reservation && reserved.walletAvailableMicros !== undefined) {
     // Not committed (store failure): what the wallet would hold, never above what it could cover.
@@ -377,9 +381,10 @@ async function settleCall(
 /**
  * The call outlived its reservation (a stream longer than `reservations.ttl_ms`): the sweeper
  * already charged the reservation's full amount, and that stays the charge — never less than the
- * call cost. The call is still recorded, at what it was charged, so reports agree with the ledger.
+ * call cost. The call is still recorded, at what it was charged, so reports agree with the ledger;
+ * returns that charge.
  */
-async function recordAfterExpiry(deps: ProxyDeps, call: ProxyCall, event: UsageEvent, reservation: Reservation): Promise<void> {
+async function recordAfterExpiry(deps: ProxyDeps, call: ProxyCall, event: UsageEvent, reservation: Reservation): Promise<Micros> {
   const charged: UsageEvent = {
     ...event,
     costMicros: reservation.settledMicros ?? reservation.amountMicros,
@@ -392,6 +397,7 @@ async function recordAfterExpiry(deps: ProxyDeps, call: ProxyCall, event: UsageE
     deps.metrics.commitFailures.inc()
     deps.logger.error({ err: error, requestId: call.requestId, reservationId: reservation.id }, 'proxy: could not record a call whose reservation had expired')
   }
+  return charged.costMicros
 }
 
 /** A reservation taken for a call, with what its wallet had left right after and the output cap it covers. */

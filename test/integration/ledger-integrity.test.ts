@@ -9,6 +9,7 @@
  * checked against what a client sees (cost headers) and what the mock was asked to do.
  */
 import { mkdtempSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -137,7 +138,7 @@ describe('held requests', () => {
 })
 
 describe('a stream that outlives its reservation', () => {
-  it('is still recorded, at the full amount the expired reservation charged, and flagged', async () => {
+  it('is still recorded, at the full amount the expired reservation charged, and flagged; its cost trailer says that charge', async () => {
     const gw = await startTestGateway({
       yaml: capsConfig({
         consumers: [{ name: 'svc', apiKey: KEY, teamId: TEAM }],
@@ -151,16 +152,36 @@ describe('a stream that outlives its reservation', () => {
     // The target's timeout is per chunk, so a live stream may run past its 1 s reservation: about
     // 40 SSE events 60 ms apart take over 2 s.
     gw.mock.setScript({ chunkDelayMs: 60, times: 1 })
-    const res = await chat(gw, { stream: true, max_tokens: 40 })
+    // node:http, not fetch: the cost of a stream comes in its trailers.
+    const res = await new Promise<{ status: number; text: string; headers: NodeJS.Dict<string | string[]>; trailers: NodeJS.Dict<string> }>(
+      (resolve, reject) => {
+        const req = httpRequest(
+          `${gw.url}/v1/chat/completions`,
+          { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' } },
+          (response) => {
+            let text = ''
+            response.setEncoding('utf8')
+            response.on('data', (part: string) => {
+              text += part
+            })
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, text, headers: response.headers, trailers: response.trailers }))
+          },
+        )
+        req.on('error', reject)
+        req.end(chatBody('write about budgets', { stream: true, max_tokens: 40 }))
+      },
+    )
     expect(res.status).toBe(200)
-    const text = await res.text()
-    expect(text).toContain('[DONE]')
-    const reserved = usdToMicros(res.headers.get('x-tollgate-cost-reserved-usd'))
+    expect(res.text).toContain('[DONE]')
+    const reserved = usdToMicros(res.headers['x-tollgate-cost-reserved-usd'] as string)
     const event = await until('the stream’s usage event', async () => (await gw.events()).find((e) => e.status === 'ok'))
     expect(event.cost_micros).toBe(reserved)
     expect(event.price_source).toContain('reservation-expired')
     const wallet = (await walletOf(gw.admin, `team:${TEAM}`))!
     expect(wallet).toMatchObject({ spent_micros: reserved, reserved_micros: 0 })
+    // The client is told the same charge, and what its wallet holds after it.
+    expect(usdToMicros(res.trailers['x-tollgate-cost-usd'] ?? null)).toBe(reserved)
+    expect(usdToMicros(res.trailers['x-tollgate-wallet-remaining-usd'] ?? null)).toBe(wallet.available_micros)
   })
 })
 
