@@ -229,6 +229,13 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
       await pgProxy.cut()
       const request = aReservation(orgId)
       expect((await ledger.store.reserve(request)).kind).toBe('reserved')
+      // The drain reads the reservation and fails to apply it: it waits, unacknowledged, for the
+      // drain's next attempt, which reads it again before anything new.
+      const journalKey = `${prefix}tg:{${orgId}}:journal`
+      await until('the drain to fail on the reservation', async () => {
+        const [pending] = (await redis.xpending(journalKey, JOURNAL_GROUP)) as [number]
+        return Number(pending) >= 1 ? true : undefined
+      })
       const event = aUsageEvent(orgId, { atMs: T0 + 1, costMicros: micros(600), reservationId: request.reservationId, modelRequested: 'lost "and" found' })
       await ledger.store.commit({
         orgId,
@@ -236,13 +243,8 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
         event,
         resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(600) },
       })
-      // The drain has read the reservation and the settlement and failed to apply them (they wait,
-      // unacknowledged, for its next attempt): only the gateway's retained copy can bring them now.
-      const journalKey = `${prefix}tg:{${orgId}}:journal`
-      await until('the drain to fail on the entries', async () => {
-        const [pending] = (await redis.xpending(journalKey, JOURNAL_GROUP)) as [number]
-        return Number(pending) >= 2 ? true : undefined
-      })
+      // So the settlement stays unread. Only the gateway's retained copy can bring either now.
+      expect(await redis.xlen(journalKey)).toBe(2)
       // Redis restarts empty: the org's keys, its journal among them, are gone.
       const keys = await redis.keys(`${prefix}tg:{${orgId}}*`)
       expect(keys).toContain(journalKey)
