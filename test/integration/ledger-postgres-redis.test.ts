@@ -368,6 +368,53 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
     }
   })
 
+  it('a batch PostgreSQL keeps refusing, not for its data, holds back only itself: later calls still reach PostgreSQL', async () => {
+    // A trigger refuses one call's usage row with a non-data error (54000, as an oversized index
+    // row would): the drain cannot tell it from an outage, so it retries, but not forever first.
+    const poison = `poison-${newId('req').slice(4)}`
+    const admin = new pg.Client(ctx.postgres.url)
+    await migratePostgres(ctx.postgres.url)
+    await admin.connect()
+    await admin.query(`CREATE OR REPLACE FUNCTION tg_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN IF NEW.model_requested = '${poison}' THEN RAISE EXCEPTION 'refused for the test' USING ERRCODE = '54000'; END IF; RETURN NEW; END $fn$`)
+    await admin.query(`CREATE TRIGGER tg_test_refuse_${poison.slice(7)} BEFORE INSERT ON usage_events FOR EACH ROW EXECUTE FUNCTION tg_test_refuse()`)
+    const ledger = await open()
+    const stored = async (orgId: string) =>
+      (await admin.query<{ model_requested: string }>('SELECT model_requested FROM usage_events WHERE org_id = $1', [orgId])).rows.map((r) => r.model_requested)
+    try {
+      const orgId = `org_${newId('req').slice(4)}`
+      await ledger.store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      const call = async (model: string) => {
+        const request = aReservation(orgId)
+        expect((await ledger.store.reserve(request)).kind).toBe('reserved')
+        const event = aUsageEvent(orgId, { atMs: T0 + 1, costMicros: micros(100), reservationId: request.reservationId, modelRequested: model })
+        await ledger.store.commit({
+          orgId,
+          atMs: T0 + 1,
+          event,
+          resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(100) },
+        })
+      }
+      await call(poison)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      for (let i = 0; i < 3; i++) await call(`after-${i}`)
+      // Well before another process would claim the refused entry (10 s idle).
+      const later = await until(
+        'the later calls in PostgreSQL',
+        async () => {
+          const models = await stored(orgId)
+          return ['after-0', 'after-1', 'after-2'].every((m) => models.includes(m)) ? models : undefined
+        },
+        5_000,
+      )
+      expect(later).not.toContain(poison)
+    } finally {
+      await admin.query(`DROP TRIGGER IF EXISTS tg_test_refuse_${poison.slice(7)} ON usage_events`)
+      await admin.end()
+      await ledger.close()
+    }
+  })
+
   it('Redis unreachable: closed refuses, open serves within its allowance, and both are applied once Redis is back', async () => {
     const target = hostPort(ctx.redis.url)
     const proxy = await startTcpProxy(target.host, target.port)

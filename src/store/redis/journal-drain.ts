@@ -10,8 +10,9 @@
  * - an entry read by a process that died before acknowledging it is claimed by another process
  *   once it has been idle `claimIdleMs` (XAUTOCLAIM), and applied again, harmlessly;
  * - an entry this process read and failed to apply (PostgreSQL broke the connection, a deadlock)
- *   is read again by this process on its next attempt, from its own pending list, rather than
- *   left for XAUTOCLAIM;
+ *   is read again by this process on its next attempts (up to OWN_RETRIES), from its own pending
+ *   list, rather than left for XAUTOCLAIM; after that it is left to XAUTOCLAIM, so a batch that
+ *   keeps failing cannot hold back the entries behind it;
  * - while PostgreSQL is down, entries stay in Redis (bounded by RESERVE's backlog check) and are
  *   retried with back-off.
  */
@@ -39,6 +40,13 @@ export interface JournalDrainOptions {
   readonly confirmedRetentionMs: number
 }
 
+/**
+ * Attempts in a row that read this consumer's failed entries again before new ones. A transient
+ * failure (a broken connection, a deadlock) clears on the first; a batch PostgreSQL rejects every
+ * time for a reason other than its data must not stall the drain.
+ */
+const OWN_RETRIES = 3
+
 export const JOURNAL_DRAIN_DEFAULTS: JournalDrainOptions = {
   intervalMs: 20,
   batchSizeMax: 1_000,
@@ -64,6 +72,7 @@ export class JournalDrain {
   private readonly consumer = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
   private timer: NodeJS.Timeout | undefined
   private running: Promise<number> | undefined
+  /** Drains failed in a row (by the timer or a flush). */
   private failures = 0
   private lastClaimMs = 0
   /** The last drain failed: entries this consumer read and did not acknowledge are read again first. */
@@ -138,7 +147,6 @@ export class JournalDrain {
       this.drainNow()
         .then((applied) => this.schedule(applied > 0 ? 0 : this.options.intervalMs))
         .catch((error: unknown) => {
-          this.failures++
           this.onError(error)
           this.schedule(Math.min(this.options.retryDelayMaxMs, 50 * 2 ** Math.min(this.failures, 6)))
         })
@@ -155,7 +163,8 @@ export class JournalDrain {
       this.failures = 0
       return applied
     } catch (error) {
-      this.rereadOwn = true
+      this.failures++
+      this.rereadOwn = this.failures <= OWN_RETRIES
       throw error
     } finally {
       this.running = undefined
