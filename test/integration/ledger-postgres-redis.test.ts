@@ -279,9 +279,8 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
   })
 
   it('two processes applying one org’s journal at once: a settlement waits for the reservation the other is writing, and is applied', async () => {
-    const prefix = `${ctx.redis.prefix}${newId('req').slice(4)}:`
-    await migratePostgres(ctx.postgres.url)
-    const ledger = await openRedisLedger({ postgresUrl: ctx.postgres.url, redisUrl: ctx.redis.url, keyPrefix: prefix })
+    const name = newId('req').slice(4)
+    const ledger = await open(ctx.redis.url, name)
     const redis = new Redis(ctx.redis.url)
     const [first, second] = [new pg.Client(ctx.postgres.url), new pg.Client(ctx.postgres.url)]
     try {
@@ -292,7 +291,7 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
       const request = aReservation(orgId)
       expect((await ledger.store.reserve(request)).kind).toBe('reserved')
       await ledger.store.settle(orgId, request.reservationId, micros(400), T0 + 1)
-      const entries = await redis.xrange(new RedisKeys(prefix).journal(orgId), '-', '+')
+      const entries = await redis.xrange(new RedisKeys(`${ctx.redis.prefix}${name}:`).journal(orgId), '-', '+')
       const [reserve, resolve] = entries.map(([, fields]) => fields[fields.indexOf('j') + 1]!)
       expect(JSON.parse(reserve!)).toMatchObject({ kind: 'reserve' })
       expect(JSON.parse(resolve!)).toMatchObject({ kind: 'resolve' })
@@ -327,9 +326,7 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
   })
 
   it('a batch whose PostgreSQL connection breaks mid-apply is applied again by the drain that read it, long before a claim', async () => {
-    const prefix = `${ctx.redis.prefix}${newId('req').slice(4)}:`
-    await migratePostgres(ctx.postgres.url)
-    const ledger = await openRedisLedger({ postgresUrl: ctx.postgres.url, redisUrl: ctx.redis.url, keyPrefix: prefix })
+    const ledger = await open()
     const locker = new pg.Client(ctx.postgres.url)
     try {
       const orgId = `org_${newId('req').slice(4)}`
