@@ -116,10 +116,10 @@ describeWithBoth('scale out under faults', (ctx) => {
       postgresUrl: ctx.postgres.url,
       redisUrl: ctx.redis.url,
       consumers: [{ name: 'svc', apiKey: KEY, teamId: TEAM }],
-      targetTimeoutMs: 2_000,
-      // Nothing here should expire: a call slowed past its reservation on a loaded machine would
-      // be charged its whole reservation instead of its cost.
-      reservations: { ttlMs: 10_000, sweepIntervalMs: 200 },
+      // Nothing here should time out or expire: on a loaded machine a 2 s target timeout once
+      // answered one call 504, and a call slowed past its reservation is charged all of it.
+      targetTimeoutMs: 10_000,
+      reservations: { ttlMs: 15_000, sweepIntervalMs: 200 },
     })
     const gateways = await Promise.all([spawn(), spawn()])
     const admin = adminAt(gateways[0]!.baseUrl, ADMIN)
