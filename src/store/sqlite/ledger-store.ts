@@ -103,11 +103,6 @@ interface ReservationRow extends ReservationColumns {
   budgets_json: string
 }
 
-interface CounterRow {
-  reserved_micros: number
-  spent_micros: number
-}
-
 function reservationOfRow(row: ReservationRow): Reservation {
   return reservationOf(row, JSON.parse(row.budgets_json) as BudgetCounterRef[])
 }
@@ -175,7 +170,6 @@ export class SqliteLedgerStore implements LedgerStore {
         `SELECT id FROM reservations WHERE status = 'pending' AND expires_at_ms <= ? ORDER BY expires_at_ms LIMIT ?`,
       ),
       countPending: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM reservations WHERE status = 'pending'`),
-      counter: db.prepare<[string, string], CounterRow>('SELECT reserved_micros, spent_micros FROM budget_counters WHERE budget_id = ? AND period_key = ?'),
     }
     this.resolveTx = db.transaction((id: string, outcome: 'settled' | 'voided' | 'expired', actual: number, atMs: number) =>
       this.resolveInTx(id, outcome, actual, atMs),
@@ -357,11 +351,8 @@ export class SqliteLedgerStore implements LedgerStore {
     await this.afterQueuedMoves()
     const spend = new Map<string, { spentMicros: Micros; reservedMicros: Micros }>()
     for (const b of budgets) {
-      const row = this.sql.counter.get(b.budgetId, b.periodKey)
-      spend.set(counterKey(b.budgetId, b.periodKey), {
-        spentMicros: micros(row?.spent_micros ?? 0),
-        reservedMicros: micros(row?.reserved_micros ?? 0),
-      })
+      const counter = this.rows.counter(b.budgetId, b.periodKey)
+      spend.set(counterKey(b.budgetId, b.periodKey), { spentMicros: micros(counter.spentMicros), reservedMicros: micros(counter.reservedMicros) })
     }
     return spend
   }
