@@ -108,6 +108,9 @@ export async function keyRoutes(app: FastifyInstance, deps: AdminDeps): Promise<
         emergencyAllowanceMicros: micros(0),
         allowNamedUsers: body.allow_named_users,
         defaultOutputTokens: body.default_output_tokens,
+        // A team_admin vouches for its own team only: its key's user spends and is budgeted as
+        // that team's member, never from the user's wallets or budgets of another team or the org.
+        ...(principal.role === 'team_admin' && body.user_id !== undefined && { userWithinTeam: true as const }),
       }
       const id = newId('ck', now)
       await deps.stores.auth.createConsumerKey(id, consumer, keyPrefix(key), now)

@@ -3,7 +3,7 @@
  * looked up by hash in a Map (the hot path: one sha256 and one Map lookup per request). API keys
  * are replaced as a whole when the store changes, so a revoked key stops working in every process.
  */
-import type { Consumer } from './types.js'
+import { userFromKeyOf, type Consumer } from './types.js'
 import { hashKey } from './keys.js'
 
 export class ConsumerDirectory {
@@ -39,7 +39,9 @@ export class ConsumerDirectory {
   /** The user each key name is bound to (`user_id`), for replay: events do not store whether their user was the key's own. */
   boundUsers(): Map<string, string> {
     const bound = new Map<string, string>()
-    for (const consumer of this.byHash.values()) if (consumer.userId !== undefined) bound.set(consumer.name, consumer.userId)
+    for (const consumer of this.byHash.values()) {
+      if (consumer.userId !== undefined && userFromKeyOf(consumer)) bound.set(consumer.name, consumer.userId)
+    }
     return bound
   }
 

@@ -23,6 +23,14 @@ export interface AdminTokenRecord extends Principal {
 /** A consumer is a configured consumer group or a key created through the API. */
 export type Consumer = ConsumerGroup
 
+/**
+ * Whether the key's bound user pays and is budgeted as that user anywhere in the org (a user the
+ * config or an admin bound), rather than only within the key's team (a user a team_admin bound).
+ */
+export function userFromKeyOf(consumer: Pick<Consumer, 'userId' | 'userWithinTeam'>): boolean {
+  return consumer.userId !== undefined && consumer.userWithinTeam !== true
+}
+
 /** A consumer key created through the API, as listed: never the key itself. */
 export interface ConsumerKeyRecord {
   readonly id: string

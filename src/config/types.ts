@@ -44,6 +44,12 @@ export interface ConsumerGroup {
   readonly allowNamedUsers: boolean
   /** Output cap given to this consumer's requests that set none (instead of the model's maximum). */
   readonly defaultOutputTokens: number | undefined
+  /**
+   * Set on keys a team_admin bound to a user: that user is the team's member only, so the key pays
+   * from and is budgeted by that user's wallet and budgets of the key's team, as a named user is
+   * (otherwise a team_admin could spend another team's user wallet by binding a key to its user).
+   */
+  readonly userWithinTeam?: true
 }
 
 export type ThresholdActionKind = 'notify' | 'degrade' | 'block'

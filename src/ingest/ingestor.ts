@@ -13,7 +13,7 @@
  */
 import { newId } from '../lib/ids.js'
 import type { Clock } from '../lib/clock.js'
-import type { Consumer } from '../auth/index.js'
+import { userFromKeyOf, type Consumer } from '../auth/index.js'
 import { counterRefOf, type BudgetService } from '../budgets/index.js'
 import type { BudgetCounterRef, LedgerStore } from '../ledger/index.js'
 import type { Logger } from '../observability/logger.js'
@@ -175,7 +175,7 @@ export function attributionOf(consumer: Consumer, payload: EventPayload): Attrib
     orgId: consumer.orgId,
     teamId: consumer.teamId,
     userId: consumer.userId ?? payload.userId,
-    userFromKey: consumer.userId !== undefined,
+    userFromKey: userFromKeyOf(consumer),
     agentId: payload.agentId ?? consumer.agentId,
     keyName: consumer.name,
     endpointTag: payload.endpointTag ?? consumer.endpointTag,

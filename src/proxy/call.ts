@@ -3,7 +3,7 @@
  * OpenAI's `user` field), on what (model → target, upstream name, price). Pure: no I/O.
  */
 import type { Config, ModelRoute, ProviderTarget } from '../config/types.js'
-import type { Consumer } from '../auth/index.js'
+import { userFromKeyOf, type Consumer } from '../auth/index.js'
 import type { PriceBook, ModelPrice } from '../pricing/index.js'
 import { flavorOf, type ApiFlavor, type Endpoint } from '../providers/types.js'
 import type { Attribution } from '../usage/types.js'
@@ -74,7 +74,7 @@ export function buildCall(input: {
     )
   }
   // The key's own user always wins: a key bound to bob cannot bill carol (or dodge bob's budget).
-  const userFromKey = consumer.userId !== undefined
+  const userFromKey = userFromKeyOf(consumer)
   const attribution: Attribution = {
     orgId: consumer.orgId,
     teamId: consumer.teamId,

@@ -269,6 +269,48 @@ describe("attribution: a key cannot spend another user's or team's money", () =>
     expect(await payer(LOCKED_KEY, undefined, undefined)).toEqual({ status: 200, wallet: `team:${ALPHA}` })
   })
 
+  it("a key a team_admin binds to another team's user neither spends that user's wallet nor its org-wide budget", async () => {
+    const token = (await gw.admin('POST', '/v1/admin-tokens', { name: 'alpha admin', role: 'team_admin', team_id: ALPHA })).body.token
+    const createKey = async (body: object, bearer: string) => {
+      const res = await fetch(`${gw.url}/v1/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+      expect(res.status).toBe(201)
+      return ((await res.json()) as { key: string }).key
+    }
+    const carolCap = await gw.admin('POST', '/v1/billing/budgets', {
+      name: 'carol everywhere',
+      scope: { kind: 'user', id: 'carol' },
+      period: 'daily',
+      amount_usd: 0.000001,
+      hard_limit: true,
+    })
+    expect(carolCap.status).toBe(201)
+    const carolWallet = async () =>
+      ((await gw.admin('GET', '/v1/wallets')).body.data as Array<{ scope: string; spent_micros: number }>).find((w) => w.scope === 'user:carol')!.spent_micros
+    const carolSpent = await carolWallet()
+    const carolCapSpend = async () => (await gw.admin('GET', `/v1/billing/budgets/${carolCap.body.id}`)).body.posture.spend_usd
+    // Created mid-period, the budget starts from what was already spent as carol today.
+    const carolCapSpent = await carolCapSpend()
+
+    const alphaAsCarol = await createKey({ name: 'alpha-carol', team_id: ALPHA, user_id: 'carol' }, token)
+    expect(await payer(alphaAsCarol, undefined, undefined)).toEqual({ status: 200, wallet: `team:${ALPHA}` })
+    expect(await carolWallet()).toBe(carolSpent)
+    expect(await carolCapSpend()).toBe(carolCapSpent)
+    // Its own team's user is still that user: alice's wallet pays.
+    expect(await payer(await createKey({ name: 'alpha-alice', team_id: ALPHA, user_id: 'alice' }, token), undefined, undefined)).toEqual({
+      status: 200,
+      wallet: 'user:alice',
+    })
+    // An admin's key bound to carol is carol anywhere in the org: her wallet, stopped by her cap.
+    const orgCarol = await createKey({ name: 'org-carol', team_id: ALPHA, user_id: 'carol' }, gw.adminToken)
+    expect((await payer(orgCarol, undefined, undefined)).status).toBe(429)
+    expect((await gw.admin('DELETE', `/v1/billing/budgets/${carolCap.body.id}`)).status).toBe(204)
+    expect(await payer(orgCarol, undefined, undefined)).toEqual({ status: 200, wallet: 'user:carol' })
+  })
+
   it("a named user of another team cannot be counted against that team's user budget", async () => {
     const budget = await gw.admin('POST', '/v1/billing/budgets', {
       name: 'carol cap',
