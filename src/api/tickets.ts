@@ -11,9 +11,9 @@ import { parseBody } from './contract/parse.js'
 import { usdAmount } from './contract/money.js'
 import { canRead, principalOf, requireWrite, teamFilter } from './principal.js'
 import { AMOUNT_MICROS_MAX } from '../money/index.js'
-import { ConflictError, InvalidRequestError, NotFoundError } from './errors.js'
+import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError } from './errors.js'
 import { presentTicket } from './present.js'
-import type { WalletRef } from '../ledger/index.js'
+import { teamOfWallet, type WalletRef } from '../ledger/index.js'
 import type { CostTicket } from '../tickets/index.js'
 import type { Principal } from '../auth/index.js'
 import type { RequestOutcome } from '../usage/index.js'
@@ -73,6 +73,12 @@ export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promi
       const grantMicros = body.amount ?? ticket.estimateMicros
       const wallet = walletOfScope(ticket.scope)
       const current = await deps.stores.ledger.findWallet(ticket.orgId, wallet)
+      // Approving funds the ticket's wallet, which need not be the ticket's team's: a team with no
+      // wallet of its own is refused against the org's. Funding it takes what allocating it takes.
+      const fundedTeam = teamOfWallet(current ?? { ...wallet, teamId: undefined })
+      if (principal.role !== 'admin' && fundedTeam !== principal.teamId) {
+        throw new ForbiddenError(`approving this ticket funds ${ticket.scope}, which is not team ${principal.teamId}'s: it needs an admin`)
+      }
       if ((current?.allocatedMicros ?? 0) + grantMicros > AMOUNT_MICROS_MAX) {
         throw new InvalidRequestError(`amount: the wallet would hold more than $${AMOUNT_MICROS_MAX / 1_000_000}`, [
           { path: 'amount', message: 'over the wallet limit' },

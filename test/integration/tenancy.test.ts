@@ -327,6 +327,61 @@ describe("attribution: a key cannot spend another user's or team's money", () =>
   })
 })
 
+describe('cost tickets: approving funds only what the approver may fund', () => {
+  let gw: TestGateway
+  afterEach(async () => gw.close())
+
+  async function bearer(token: string, method: string, path: string, body?: unknown) {
+    const res = await fetch(`${gw.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    })
+    return { status: res.status, body: (await res.json()) as any }
+  }
+  const chat = (key: string) =>
+    fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: chatBody('hello', { max_tokens: 50 }),
+    }).then(async (res) => {
+      await res.text()
+      return res.status
+    })
+
+  it("a team_admin cannot approve its team's ticket into the org wallet; an admin can", async () => {
+    gw = await startTestGateway({ yaml: config() })
+    expect((await gw.admin('POST', '/v1/wallets/allocate', { org_id: 'default', amount: '0.000001', currency: 'USD' })).status).toBe(201)
+    const betaAdmin = (await gw.admin('POST', '/v1/admin-tokens', { name: 'beta admin', role: 'team_admin', team_id: BETA })).body.token
+    expect(await chat(BETA_KEY)).toBe(429)
+    const [ticket] = (await bearer(betaAdmin, 'GET', '/v1/cost-tickets')).body.data
+    expect(ticket).toMatchObject({ scope: 'org:default', team_id: BETA, status: 'pending' })
+    const orgAllocated = async () =>
+      ((await gw.admin('GET', '/v1/wallets')).body.data as Array<{ scope: string; allocated_micros: number }>).find((w) => w.scope === 'org:default')!
+        .allocated_micros
+    for (const body of [{ amount: 100_000 }, {}]) {
+      const approve = await bearer(betaAdmin, 'POST', `/v1/cost-tickets/${ticket.id}/approve`, body)
+      expect(approve.status).toBe(403)
+      expect(approve.body.error.message).toContain('org:default')
+    }
+    expect(await orgAllocated()).toBe(1)
+    expect((await gw.admin('GET', '/v1/cost-tickets')).body.data[0].status).toBe('pending')
+    expect((await gw.admin('POST', `/v1/cost-tickets/${ticket.id}/approve`, { amount: 1 })).status).toBe(200)
+    expect(await orgAllocated()).toBe(1_000_001)
+  })
+
+  it("a team_admin approves its own team's wallet ticket", async () => {
+    gw = await startTestGateway({ yaml: config() })
+    await gw.allocate(ALPHA, 0.000001)
+    const alphaAdmin = (await gw.admin('POST', '/v1/admin-tokens', { name: 'alpha admin', role: 'team_admin', team_id: ALPHA })).body.token
+    expect(await chat(ALPHA_KEY)).toBe(429)
+    const [ticket] = (await bearer(alphaAdmin, 'GET', '/v1/cost-tickets')).body.data
+    expect(ticket).toMatchObject({ scope: `team:${ALPHA}` })
+    expect((await bearer(alphaAdmin, 'POST', `/v1/cost-tickets/${ticket.id}/approve`, { amount: 1 })).status).toBe(200)
+    expect(await chat(ALPHA_KEY)).toBe(200)
+  })
+})
+
 describe('one incident, one alert', () => {
   const open: TestGateway[] = []
   afterEach(async () => {

@@ -84,6 +84,8 @@ function TicketCard({ ticket }: { ticket: TicketView }) {
   const error = resolve.error instanceof ApiError ? resolve.error : undefined
   const request = ticket.request
   const mayResolve = ticket.status === 'pending' && canWrite(session, ticket.team_id)
+  // Approving funds the ticket's wallet: a team_admin may fund its own team's only, not the org's.
+  const mayApprove = mayResolve && canWrite(session, fundedTeamOf(ticket.scope, ticket.team_id))
   return (
     <li className={`card ticket ticket-${ticket.status}`} data-testid={`ticket-${ticket.id}`} aria-labelledby={`${ticket.id}-title`}>
       <div className="ticket-head">
@@ -135,18 +137,24 @@ function TicketCard({ ticket }: { ticket: TicketView }) {
       ) : null}
       {mayResolve ? (
         <form className="ticket-actions" onSubmit={(e) => e.preventDefault()}>
-          <Field label="Top-up (USD, optional)" error={error?.issueAt('amount')} hint={`Empty: grant the estimate, ${formatUsd(ticket.estimate_usd)}.`}>
-            {(p) => (
-              <input {...p} inputMode="decimal" value={amount} onChange={(e) => setAmount(e.target.value)} placeholder={String(ticket.estimate_usd ?? '')} />
-            )}
-          </Field>
+          {mayApprove ? (
+            <Field label="Top-up (USD, optional)" error={error?.issueAt('amount')} hint={`Empty: grant the estimate, ${formatUsd(ticket.estimate_usd)}.`}>
+              {(p) => (
+                <input {...p} inputMode="decimal" value={amount} onChange={(e) => setAmount(e.target.value)} placeholder={String(ticket.estimate_usd ?? '')} />
+              )}
+            </Field>
+          ) : (
+            <p className="hint">Approving funds {ticket.scope}, which an org admin funds: you may deny it.</p>
+          )}
           <Field label="Note (optional)" error={error?.issueAt('note')}>
             {(p) => <input {...p} value={note} onChange={(e) => setNote(e.target.value)} />}
           </Field>
           <div className="buttons">
-            <button type="button" className="primary" disabled={resolve.isPending} onClick={() => resolve.mutate('approve')}>
-              Approve
-            </button>
+            {mayApprove ? (
+              <button type="button" className="primary" disabled={resolve.isPending} onClick={() => resolve.mutate('approve')}>
+                Approve
+              </button>
+            ) : null}
             <button type="button" className="danger" disabled={resolve.isPending} onClick={() => resolve.mutate('deny')}>
               Deny
             </button>
@@ -156,4 +164,11 @@ function TicketCard({ ticket }: { ticket: TicketView }) {
       {error && error.issues.length === 0 ? <FormError error={error} /> : null}
     </li>
   )
+}
+
+/** The team whose wallet an approval funds: a team wallet's team, the org's none; a user wallet's is checked by the API. */
+function fundedTeamOf(scope: string, ticketTeam: string | null): string | null {
+  if (scope.startsWith('team:')) return scope.slice('team:'.length)
+  if (scope.startsWith('user:')) return ticketTeam
+  return null
 }
