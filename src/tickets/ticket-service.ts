@@ -1,5 +1,5 @@
 /**
- * Tickets and held requests. Refusals of one scope and consumer join one pending ticket, so a
+ * Tickets and held requests. Refusals of one scope, team and consumer join one pending ticket, so a
  * runaway loop opens one ticket and one `ticket.created` notice; what joins it later goes out as
  * a `ticket.digest` at most once per quiet interval. A held request waits on its ticket: in this
  * process an approval wakes it at once; an approval from another process is seen by polling.
@@ -39,7 +39,7 @@ export class TicketService {
     this.resolved.setMaxListeners(0)
   }
 
-  /** Opens a ticket for this refusal, or joins the pending one of the same scope and consumer. */
+  /** Opens a ticket for this refusal, or joins the pending one of the same scope, team and consumer. */
   async openOrJoin(opening: TicketOpening): Promise<CostTicket> {
     const now = this.clock.nowMs()
     const fresh: CostTicket = {

@@ -1,5 +1,5 @@
 /**
- * A cost ticket records requests refused for money. Refusals of one scope and consumer join one
+ * A cost ticket records requests refused for money. Refusals of one scope, team and consumer join one
  * pending ticket (a runaway loop is one incident): it counts them, with the first and last seen
  * and the largest estimate. An owner approves it — with a top-up, or as a one-off grant of the
  * largest estimate — or denies it; a wallet top-up also releases its held requests; unanswered, it
@@ -45,7 +45,7 @@ export type TicketResolution =
 
 export interface TicketStore {
   /**
-   * Joins the pending ticket of the same org, scope, consumer and reason (count + 1, last seen,
+   * Joins the pending ticket of the same org, scope, team, consumer and reason (count + 1, last seen,
    * largest estimate), or opens `ticket` when there is none — atomically across processes.
    */
   openOrJoin(ticket: CostTicket): Promise<{ ticket: CostTicket; joined: boolean }>

@@ -149,6 +149,20 @@ async function scenario(stores: Stores): Promise<unknown[]> {
   seen.push(await tickets.openOrJoin(aTicket('ct_1')))
   seen.push(await tickets.openOrJoin(aTicket('ct_1b', { requestId: 'req_join', estimateMicros: micros(5_000), createdAtMs: T0 + 1 })))
   seen.push(await tickets.openOrJoin(aTicket('ct_2', { consumerName: 'other', expiresAtMs: T0 + 10 })))
+  // Two teams' consumers of one name refused against the org wallet: a ticket each; no team joins no team.
+  const joins: boolean[] = []
+  for (const [id, teamId] of [
+    ['ct_org_m', 'marketing'],
+    ['ct_org_s', 'sales'],
+    ['ct_org_m2', 'marketing'],
+    ['ct_org_none', undefined],
+    ['ct_org_none2', undefined],
+  ] as const) {
+    const createdAtMs = T0 + 100 + joins.length
+    joins.push((await tickets.openOrJoin(aTicket(id, { scope: 'org:acme', teamId, consumerName: 'shared', createdAtMs, lastSeenAtMs: createdAtMs }))).joined)
+  }
+  expect(joins).toEqual([false, false, true, false, true])
+  seen.push(joins)
   seen.push(await tickets.resolve('ct_1', { status: 'approved', atMs: T0 + 5, by: 'tok_1', grantMicros: micros(2_000), note: 'ok' }))
   seen.push((await tickets.resolve('ct_1', { status: 'denied', atMs: T0 + 6, by: 'tok_1', grantMicros: undefined, note: undefined })).kind)
   seen.push(await tickets.resolve('ct_missing', { status: 'denied', atMs: T0, by: 'x', grantMicros: undefined, note: undefined }))

@@ -370,6 +370,20 @@ describe('cost tickets: approving funds only what the approver may fund', () => 
     expect(await orgAllocated()).toBe(1_000_001)
   })
 
+  it("a consumer named like another team's joins its own team's ticket, never the other team's", async () => {
+    gw = await startTestGateway({ yaml: config() })
+    expect((await gw.admin('POST', '/v1/wallets/allocate', { org_id: 'default', amount: '0.000001', currency: 'USD' })).status).toBe(201)
+    const alphaAdmin = (await gw.admin('POST', '/v1/admin-tokens', { name: 'alpha admin', role: 'team_admin', team_id: ALPHA })).body.token
+    const betaAdmin = (await gw.admin('POST', '/v1/admin-tokens', { name: 'beta admin', role: 'team_admin', team_id: BETA })).body.token
+    const lookalike = (await bearer(alphaAdmin, 'POST', '/v1/keys', { name: 'beta-svc', team_id: ALPHA })).body.key
+    expect(await chat(lookalike)).toBe(429)
+    expect(await chat(BETA_KEY)).toBe(429)
+    const alphaTickets = (await bearer(alphaAdmin, 'GET', '/v1/cost-tickets')).body.data
+    const betaTickets = (await bearer(betaAdmin, 'GET', '/v1/cost-tickets')).body.data
+    expect(alphaTickets).toEqual([expect.objectContaining({ scope: 'org:default', team_id: ALPHA, consumer: 'beta-svc', refused_count: 1 })])
+    expect(betaTickets).toEqual([expect.objectContaining({ scope: 'org:default', team_id: BETA, consumer: 'beta-svc', refused_count: 1 })])
+  })
+
   it("a team_admin approves its own team's wallet ticket", async () => {
     gw = await startTestGateway({ yaml: config() })
     await gw.allocate(ALPHA, 0.000001)

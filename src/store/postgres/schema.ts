@@ -623,4 +623,14 @@ export const postgresMigrations: readonly PostgresMigration[] = [
   { id: 'usage-0004-rollups', sql: usageRollups },
   { id: 'exports-0002-retention', sql: exportRetentionSchema },
   { id: 'ledger-0006-journal-apply-per-org', sql: journalApplyPerOrg },
+  {
+    // A team's refusals join only its own team's ticket, even when two teams' consumers share a
+    // name and both are refused against the org wallet.
+    id: 'tickets-0003-team',
+    sql: `
+      DROP INDEX cost_tickets_open;
+      CREATE UNIQUE INDEX cost_tickets_open ON cost_tickets (org_id, scope, (coalesce(team_id, '')), consumer_name, reason)
+        WHERE status = 'pending';
+    `,
+  },
 ]

@@ -12,14 +12,15 @@ export class PostgresTicketStore implements TicketStore {
       await client.query('BEGIN')
       await client.query(
         `UPDATE cost_tickets SET status = 'expired', resolved_at_ms = $5
-         WHERE org_id = $1 AND scope = $2 AND consumer_name = $3 AND reason = $4 AND status = 'pending' AND expires_at_ms <= $5`,
-        [t.orgId, t.scope, t.consumerName, t.reason, t.createdAtMs],
+         WHERE org_id = $1 AND scope = $2 AND coalesce(team_id, '') = coalesce($6, '') AND consumer_name = $3 AND reason = $4
+           AND status = 'pending' AND expires_at_ms <= $5`,
+        [t.orgId, t.scope, t.consumerName, t.reason, t.createdAtMs, t.teamId ?? null],
       )
       const { rows } = await client.query<TicketRow>(
         `INSERT INTO cost_tickets (id, org_id, scope, team_id, request_id, consumer_name, model, estimate_micros, reason,
            status, created_at_ms, expires_at_ms, refused_count, last_seen_at_ms, digest_count)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, 1, $10, 1)
-         ON CONFLICT (org_id, scope, consumer_name, reason) WHERE status = 'pending' DO UPDATE SET
+         ON CONFLICT (org_id, scope, (coalesce(team_id, '')), consumer_name, reason) WHERE status = 'pending' DO UPDATE SET
            refused_count = cost_tickets.refused_count + 1, last_seen_at_ms = excluded.last_seen_at_ms,
            estimate_micros = GREATEST(cost_tickets.estimate_micros, excluded.estimate_micros)
          RETURNING *`,

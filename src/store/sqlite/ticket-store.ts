@@ -44,6 +44,15 @@ export const ticketMigrations: readonly SqliteMigration[] = [
       CREATE UNIQUE INDEX cost_tickets_open ON cost_tickets (org_id, scope, consumer_name, reason) WHERE status = 'pending';
     `,
   },
+  {
+    // A team's refusals join only its own team's ticket, even when two teams' consumers share a
+    // name and both are refused against the org wallet.
+    id: 'tickets-0003-team',
+    sql: `
+      DROP INDEX cost_tickets_open;
+      CREATE UNIQUE INDEX cost_tickets_open ON cost_tickets (org_id, scope, ifnull(team_id, ''), consumer_name, reason) WHERE status = 'pending';
+    `,
+  },
 ]
 
 export class SqliteTicketStore implements TicketStore {
@@ -68,14 +77,14 @@ export class SqliteTicketStore implements TicketStore {
     })
     const expireStale = db.prepare(
       `UPDATE cost_tickets SET status = 'expired', resolved_at_ms = @now
-       WHERE org_id = @orgId AND scope = @scope AND consumer_name = @consumer AND reason = @reason
-         AND status = 'pending' AND expires_at_ms <= @now`,
+       WHERE org_id = @orgId AND scope = @scope AND ifnull(team_id, '') = ifnull(@teamId, '') AND consumer_name = @consumer
+         AND reason = @reason AND status = 'pending' AND expires_at_ms <= @now`,
     )
     const upsert = db.prepare<Record<string, unknown>, TicketRow>(
       `INSERT INTO cost_tickets (id, org_id, scope, team_id, request_id, consumer_name, model, estimate_micros, reason,
          status, created_at_ms, expires_at_ms, refused_count, last_seen_at_ms, digest_count)
        VALUES (@id, @orgId, @scope, @teamId, @requestId, @consumer, @model, @estimate, @reason, 'pending', @now, @expires, 1, @now, 1)
-       ON CONFLICT (org_id, scope, consumer_name, reason) WHERE status = 'pending' DO UPDATE SET
+       ON CONFLICT (org_id, scope, ifnull(team_id, ''), consumer_name, reason) WHERE status = 'pending' DO UPDATE SET
          refused_count = refused_count + 1, last_seen_at_ms = excluded.last_seen_at_ms,
          estimate_micros = max(estimate_micros, excluded.estimate_micros)
        RETURNING *`,
