@@ -128,7 +128,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   const stores = await openStores(config, logger, clock, env, metrics)
   const adminAuth = new AdminAuth(stores.auth, env.TOLLGATE_ADMIN_TOKEN)
   const adminToken = await adminAuth.bootstrap(clock.nowMs())
-  const sessions = new Sessions(stores.sessions, clock)
+  const sessions = new Sessions(stores.sessions, clock, adminAuth.envSessionTokenId)
   const apiKeys = await stores.auth.listConsumerKeys()
   let consumerKey: string | undefined
   if (config.consumerGroups.length === 0 && apiKeys.length === 0) {

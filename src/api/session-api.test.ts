@@ -27,9 +27,10 @@ let clock: FakeClock
 let app: App
 const apps: App[] = []
 
-async function gateway(): Promise<App> {
+/** A gateway process on the shared store, run with `adminToken` as TOLLGATE_ADMIN_TOKEN (null: none). */
+async function gateway(adminToken: string | null = ADMIN): Promise<App> {
   const yaml = stringify({ version: '1', storage: { sqlite: dbPath }, providers: { targets: [{ id: 'mock', provider: 'mock' }] } })
-  const env = { TOLLGATE_ADMIN_TOKEN: ADMIN }
+  const env: Record<string, string> = adminToken === null ? {} : { TOLLGATE_ADMIN_TOKEN: adminToken }
   const built = await buildApp(parseConfig(yaml, '<session.test>', { env }), {
     env,
     clock,
@@ -244,6 +245,18 @@ describe('DELETE /v1/session (sign out) and expiry', () => {
     expect((await request(second, 'GET', '/v1/wallets', { cookie: session })).status).toBe(200)
     expect((await request(second, 'DELETE', '/v1/session', { cookie: session, csrf })).status).toBe(204)
     expect((await request(app, 'GET', '/v1/wallets', { cookie: session })).status).toBe(401)
+  })
+})
+
+describe('the environment admin token', () => {
+  it('its sessions end when a gateway runs with another token or none, and live on with the same one', async () => {
+    const { session } = await signIn()
+    expect((await request(app, 'GET', '/v1/session', { cookie: session })).body).toMatchObject({ role: 'admin' })
+    const rotated = await gateway('tg_admin_session_test_rotated_0123456')
+    expect((await request(rotated, 'GET', '/v1/wallets', { cookie: session })).status).toBe(401)
+    const retired = await gateway(null)
+    expect((await request(retired, 'GET', '/v1/admin-tokens', { cookie: session })).status).toBe(401)
+    expect((await request(await gateway(ADMIN), 'GET', '/v1/wallets', { cookie: session })).status).toBe(200)
   })
 })
 

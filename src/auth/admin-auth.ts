@@ -26,6 +26,15 @@ export class AdminAuth {
     return this.envTokenHash !== undefined
   }
 
+  /**
+   * What a console session opened with the environment token records as its token: `env:` and a
+   * fingerprint of this token. A session is live only while the gateway runs with the same token,
+   * so unsetting or rotating TOLLGATE_ADMIN_TOKEN ends the sessions opened with the old one.
+   */
+  get envSessionTokenId(): string | undefined {
+    return this.envTokenHash === undefined ? undefined : `${ENV_TOKEN_ID}:${hashKey(this.envTokenHash).slice(0, 16)}`
+  }
+
   async authenticate(token: string | undefined): Promise<Principal | undefined> {
     if (!token) return undefined
     const hash = hashKey(token)

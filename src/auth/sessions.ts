@@ -11,6 +11,8 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Clock } from '../lib/clock.js'
+import { assert } from '../lib/assert.js'
+import { ENV_TOKEN_ID } from './admin-auth.js'
 import { hashKey } from './keys.js'
 import type { Principal } from './types.js'
 
@@ -45,9 +47,14 @@ export interface OpenedSession {
 }
 
 export class Sessions {
+  /**
+   * @param envSessionTokenId what a session of the environment token is stored under (AdminAuth's
+   *   `envSessionTokenId`): undefined when the gateway runs without one, so no such session is live.
+   */
   constructor(
     private readonly store: SessionStore,
     private readonly clock: Clock,
+    private readonly envSessionTokenId: string | undefined,
     private readonly ttlMs: number = SESSION_TTL_MS,
   ) {}
 
@@ -55,9 +62,11 @@ export class Sessions {
     const nowMs = this.clock.nowMs()
     await this.store.deleteExpiredSessions(nowMs)
     const sessionId = randomBytes(32).toString('base64url')
+    const tokenId = principal.tokenId === ENV_TOKEN_ID ? this.envSessionTokenId : principal.tokenId
+    assert(tokenId !== undefined, 'an environment-token session without the environment token')
     const record: SessionRecord = {
       idHash: hashKey(sessionId),
-      tokenId: principal.tokenId,
+      tokenId,
       orgId: principal.orgId,
       role: principal.role,
       teamId: principal.teamId,
@@ -65,12 +74,15 @@ export class Sessions {
       expiresAtMs: nowMs + this.ttlMs,
     }
     await this.store.createSession(record)
-    return { sessionId, csrfToken: csrfTokenOf(sessionId), record }
+    return { sessionId, csrfToken: csrfTokenOf(sessionId), record: { ...record, tokenId: principal.tokenId } }
   }
 
   async find(sessionId: string | undefined): Promise<SessionRecord | undefined> {
     if (sessionId === undefined || sessionId.length === 0 || sessionId.length > SESSION_ID_LENGTH_MAX) return undefined
-    return this.store.findSession(hashKey(sessionId), this.clock.nowMs())
+    const record = await this.store.findSession(hashKey(sessionId), this.clock.nowMs())
+    if (record === undefined || !record.tokenId.startsWith(ENV_TOKEN_ID)) return record
+    // Opened with the environment token: live only while the gateway runs with that same token.
+    return record.tokenId === this.envSessionTokenId ? { ...record, tokenId: ENV_TOKEN_ID } : undefined
   }
 
   async revoke(sessionId: string): Promise<boolean> {

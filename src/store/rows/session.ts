@@ -17,13 +17,14 @@ export interface SessionRow {
 /**
  * A live session ($1 id hash, $2 now): not expired, not signed out, and its admin token not
  * revoked — revoking a token ends the sessions opened with it, in every process. The environment
- * token (`env`) is never stored, so it has no row to check.
+ * token is never stored, so it has no row to check: its sessions (`env:<fingerprint>`) are checked
+ * against the running gateway's token by Sessions.find.
  */
 export const LIVE_SESSION_SQL = `
   SELECT s.id_hash, s.token_id, s.org_id, s.role, s.team_id, s.created_at_ms, s.expires_at_ms
   FROM console_sessions s LEFT JOIN admin_tokens t ON t.id = s.token_id
   WHERE s.id_hash = $1 AND s.expires_at_ms > $2 AND s.revoked_at_ms IS NULL
-    AND (s.token_id = 'env' OR (t.id IS NOT NULL AND t.revoked_at_ms IS NULL))`
+    AND (s.token_id LIKE 'env:%' OR (t.id IS NOT NULL AND t.revoked_at_ms IS NULL))`
 
 export function sessionOf(row: SessionRow): SessionRecord {
   return {
