@@ -1,4 +1,5 @@
 /** Defensive readers for provider JSON: a missing or malformed field reads as absent, never throws. */
+import { TOKENS_MAX } from '../money/index.js'
 
 export type JsonRecord = Record<string, unknown>
 
@@ -6,10 +7,13 @@ export function asRecord(value: unknown): JsonRecord | undefined {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonRecord) : undefined
 }
 
-/** A token count from the wire: a finite non-negative number rounded up (never under), else 0. */
+/**
+ * A token count from the wire: a finite non-negative number rounded up (never under), else 0; at
+ * most TOKENS_MAX, the bound inside which cost arithmetic cannot overflow (no call comes near it).
+ */
 export function tokenCount(value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) return 0
-  return Math.ceil(value)
+  return Math.min(Math.ceil(value), TOKENS_MAX)
 }
 
 export function asString(value: unknown): string | undefined {

@@ -23,7 +23,17 @@ import type { Measured } from './dispatch.js'
 export type ChargeSource = 'reported' | 'counted' | 'estimated'
 
 /** Why a charge is not the provider's reported usage. */
-export type ChargeNote = 'no_usage_reported' | 'cut_before_usage' | 'hidden_reasoning' | 'cut_after_response_started' | 'timed_out' | 'dispatch_failed'
+export type ChargeNote =
+  | 'no_usage_reported'
+  | 'cut_before_usage'
+  | 'hidden_reasoning'
+  | 'cut_after_response_started'
+  | 'timed_out'
+  | 'dispatch_failed'
+  | 'usage_unpriceable'
+
+/** Charged at the worst case whatever was measured: dispatch threw, or the measured usage could not be priced. */
+export type ChargeFailure = 'dispatch_failed' | 'usage_unpriceable'
 
 export interface ChargeBounds {
   /** Input tokens as the tokenizer counts the prompt (an upper bound of the provider's count). */
@@ -49,7 +59,7 @@ export function chargeOf(
   bounds: ChargeBounds,
   priceFor: (usage: Usage) => ModelPrice,
   dearest: ModelPrice,
-  failure?: 'dispatch_failed',
+  failure?: ChargeFailure,
 ): Charge {
   if (failure) return estimated(bounds, dearest, bounds.promptTokens(), 0, failure)
   if (measured.kind === 'upstream_error' || measured.kind === 'unreachable') {

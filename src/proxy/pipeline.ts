@@ -19,7 +19,7 @@ import type { Metrics } from '../observability/metrics.js'
 import type { Logger } from '../observability/logger.js'
 import { fallbackPartsOf, foreignTokenizerScalePercent, tokenizerFitOf, type PriceBook } from '../pricing/index.js'
 import { billsHiddenOutput, buildUpstreamRequest, emptyUsage, ensureStreamUsage, writeOutputCap, type Usage } from '../providers/index.js'
-import { chargeOf, type Charge, type ChargeBounds } from './charge.js'
+import { chargeOf, type Charge, type ChargeBounds, type ChargeFailure } from './charge.js'
 import type { TicketService } from '../tickets/index.js'
 import type { UsageDecision, UsageEvent, UsageStatus } from '../usage/index.js'
 import { routeModel, type ProxyCall, type RoutedModel } from './call.js'
@@ -290,13 +290,21 @@ async function settleCall(
   reserved: ReservedCall | undefined,
   bounds: ChargeBounds,
   measured: Measured,
-  failure?: 'dispatch_failed',
+  failure?: ChargeFailure,
 ): Promise<Record<string, string>> {
   const now = deps.clock.nowMs()
   const provider = routed.target.provider
   const reservation = reserved?.reservation
   const priceFor = (usage: Usage) => deps.priceBook.lookup(provider, routedName(routed, call), usage.inputTokens) ?? routed.price
-  const charge = chargeOf(measured, bounds, priceFor, routed.price, failure)
+  let charge: Charge
+  try {
+    charge = chargeOf(measured, bounds, priceFor, routed.price, failure)
+  } catch (error) {
+    // Usage the arithmetic refuses (counts that contradict each other): the call is still settled,
+    // at its worst case, so its reservation never waits for the sweeper and the client gets its answer.
+    deps.logger.error({ err: error, requestId: call.requestId, usage: measured.usage }, 'proxy: could not price the reported usage; charging the worst case')
+    charge = chargeOf(measured, bounds, priceFor, routed.price, 'usage_unpriceable')
+  }
   const { spent, costMicros } = charge
   const fallbacks = charge.breakdown ? fallbackPartsOf(charge.breakdown) : []
   const priceSource = `${charge.source === 'reported' || charge.source === 'counted' ? priceFor(charge.usage).source : routed.price.source}${fallbacks.length > 0 ? `;fallback:${fallbacks.join(',')}` : ''}`

@@ -17,7 +17,7 @@ import { stringify } from 'yaml'
 import type { MockScript } from '../../src/providers/index.js'
 import { planChatReply, planResponsesReply } from '../../src/providers/mock/mock-openai.js'
 import { planMessagesReply } from '../../src/providers/mock/mock-anthropic.js'
-import { parseUsd } from '../../src/money/index.js'
+import { TOKENS_MAX, parseUsd } from '../../src/money/index.js'
 import { CONSUMER_KEY, TEAM, startTestGateway, type TestGateway } from '../support/gateway.js'
 import { postgresSkipReason, postgresService, redisService, redisSkipReason, type PostgresService, type RedisService } from '../support/services.js'
 import { until } from './hard-caps-support.js'
@@ -491,6 +491,14 @@ describe.each([sqlite, postgresRedis])('cost accuracy on $name', (backend) => {
       expect(event.cost_micros).toBeGreaterThanOrEqual(Math.ceil(bill))
       expect(event.cost_micros).toBeGreaterThanOrEqual(micros(OUTPUT_CAP, sonnet.output!))
       expect(reply.costMicros).toBe(event.cost_micros)
+    })
+
+    it('a count past any real call (1e20 tokens): the answer delivered, billed at the token bound, the reservation settled', async () => {
+      const { reply, event } = await call('embeddings', 'text-embedding-3-small', false, { usage: { inputTokens: 1e20 } })
+      expect(reply.status).toBe(200)
+      const bill = micros(TOKENS_MAX, PUBLISHED['text-embedding-3-small']!.input)
+      expect(event).toMatchObject({ usage_source: 'reported', input_tokens: TOKENS_MAX, cost_micros: bill })
+      expect(reply.costMicros).toBe(bill)
     })
 
     it('a call that timed out after it was sent: 504, the worst case', async () => {
