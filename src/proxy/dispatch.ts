@@ -167,6 +167,8 @@ async function relayStream(input: DispatchInput, response: Dispatcher.ResponseDa
     if (!sink.raw.writableFinished) response.body.destroy()
   }
   sink.raw.on('close', onClientGone)
+  // The client may have hung up while the upstream had not answered yet: stop it now.
+  if (sink.isClientGone) onClientGone()
   let complete = false
   try {
     for await (const chunk of response.body) {
