@@ -370,6 +370,14 @@ describe('PriceBook overrides', () => {
     // A route without pricing does not override.
     expect(book.lookup('anthropic', 'claude-sonnet-4-5', 10)?.source).toBe('genai-prices@0.1.8:anthropic/claude-sonnet-4-5')
   })
+
+  it("keep the catalogue's context window: a price override does not change what the model reads", () => {
+    const book = new PriceBook({ clock: clock(), routes: [route('cheap', 'gpt-4o-mini', only(100, 200)), route('mine', 'my-own-model', only(100, 200))] })
+    expect(book.contextWindow('openai', 'gpt-4o-mini')).toBe(128_000)
+    expect(book.contextWindow('mock', 'gpt-4.1')).toBe(1_000_000)
+    expect(book.contextWindow('anthropic', 'claude-sonnet-4-5')).toBe(200_000)
+    expect(book.contextWindow('openai-compatible', 'my-own-model')).toBeUndefined()
+  })
 })
 
 describe('costOfUsage', () => {

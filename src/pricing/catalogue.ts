@@ -123,6 +123,17 @@ export class PriceBook {
     const published = publishedOutputTokensMax(model)
     if (published !== undefined) return { tokens: published, source: 'published' }
     if (this.#overrides.has(model)) return undefined
+    const window = this.contextWindow(provider, model)
+    return window === undefined ? undefined : { tokens: window, source: 'context_window' }
+  }
+
+  /**
+   * The most input `model` can take in one call: the catalogue's context window (input and output
+   * together, so an upper bound of the input). Read for the model id even when a `models:` entry
+   * overrides its price: a price override changes what a token costs, not what the model reads.
+   * Undefined when the catalogue does not know the model or gives no window.
+   */
+  contextWindow(provider: ProviderKind, model: string): number | undefined {
     const key = provider + '\u0000' + model
     let entry = this.#cache.get(key)
     if (entry === undefined) {
@@ -130,7 +141,7 @@ export class PriceBook {
       this.#remember(key, entry)
     }
     const window = entry?.model.context_window
-    return typeof window === 'number' && Number.isSafeInteger(window) && window > 0 ? { tokens: window, source: 'context_window' } : undefined
+    return typeof window === 'number' && Number.isSafeInteger(window) && window > 0 ? window : undefined
   }
 
   /** Number of memoised lookups (for tests and metrics). */

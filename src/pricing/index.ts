@@ -2,6 +2,7 @@ export { COST_PARTS, type CostBreakdown, type CostPart, type CostPartLine, type 
 export { publishedOutputTokensMax } from './output-limits.js'
 export { PriceBook, catalogueVersion, lookupCacheEntriesMaxDefault, type PriceBookOptions } from './catalogue.js'
 export { costOfUsage, fallbackPartsOf } from './cost.js'
+export { heldInputOf, type HeldInput } from './held-input.js'
 export {
   affordableOutputTokens,
   affordableOutputTokensMax,
