@@ -26,7 +26,16 @@ import { routeModel, type ProxyCall, type RoutedModel } from './call.js'
 import { dispatch, type Measured } from './dispatch.js'
 import { H } from './headers.js'
 import { errorBody, type ProxyError } from './refusal.js'
-import { PromptEstimate, planOutputCap, reserveForCall, type ReservationOutcome } from './reserve.js'
+import {
+  PromptEstimate,
+  heldFieldLabel,
+  heldInputBoundOf,
+  inputNotBounded,
+  planOutputCap,
+  reserveForCall,
+  type HeldInputBound,
+  type ReservationOutcome,
+} from './reserve.js'
 import type { ResponseSink } from './response-sink.js'
 import { usageDecisionOf, type PolicyDecision, type SpendPolicy } from './spend-policy.js'
 import type { UpstreamPools } from './upstream.js'
@@ -118,10 +127,17 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   const upstreamBody: Record<string, unknown> = { ...call.body, model: routed.upstreamModel }
   const dropInjectedUsage = call.endpoint === 'chat_completions' && call.isStream ? !ensureStreamUsage(upstreamBody) : false
   const price = routed.price
+  const needsReservation = (config.costTracking.enabled && config.costTracking.walletEnforcement) || decision.counters.some((c) => c.limitMicros !== undefined)
+  // Input the provider holds or fetches (a previous response, a server-side tool) is not in the
+  // body: the worst case takes the model's whole context window, and a call that must be capped
+  // is refused when that window is unknown.
+  const heldInput = heldInputBoundOf(call, routed, deps.priceBook)
+  if (heldInput !== undefined && heldInput.contextWindow === undefined && needsReservation) {
+    return refuse(call, sink, inputNotBounded(heldInput, routed.upstreamModel))
+  }
   // Counted lazily: a reservation first tries the byte bound; only a refusal or a stream cut
   // before its usage arrived runs the tokenizer.
-  const prompt = new PromptEstimate(call, routed, config.reservations.tokenizerMaxBytes)
-  const needsReservation = (config.costTracking.enabled && config.costTracking.walletEnforcement) || decision.counters.some((c) => c.limitMicros !== undefined)
+  const prompt = new PromptEstimate(call, routed, config.reservations.tokenizerMaxBytes, heldInput?.contextWindow)
 
   let reservation: Reservation | undefined
   let reservedCall: ReservedCall | undefined
@@ -150,7 +166,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
         deps.policy.onWalletRefused(refusal.scope, policyInput(call, routed), refusal.availableMicrosMax)
       }
       if (refusal.kind !== 'store_unavailable') await recordRefusal(call, deps, routed, refusal.kind)
-      return refuse(call, sink, reservationRefusal(reserved, decision, clock.nowMs()))
+      return refuse(call, sink, reservationRefusal(reserved, decision, clock.nowMs(), heldInput))
     }
     reservation = reserved.result.reservation
     reservedCall = { reservation, walletAvailableMicros: reserved.result.walletAvailableMicros, outputTokensCap: reserved.outputTokensCap }
@@ -248,15 +264,25 @@ function degradeCall(
   return { routed: served, outputTokensMax: decision.outputTokensMax }
 }
 
-/** The refusal for a reservation the ledger turned down (in the called API’s error shape). */
-function reservationRefusal(reserved: Extract<ReservationOutcome, { kind: 'refused' }>, decision: PolicyDecision, nowMs: number): ProxyError {
+/** The refusal for a reservation the ledger turned down (in the called API’s error shape), naming the worst case it could not cover. */
+function reservationRefusal(
+  reserved: Extract<ReservationOutcome, { kind: 'refused' }>,
+  decision: PolicyDecision,
+  nowMs: number,
+  heldInput: HeldInputBound | undefined,
+): ProxyError {
   const r = reserved.result
+  const worstCase = `$${formatUsd(reserved.worstCaseMicros)}${
+    heldInput?.contextWindow === undefined
+      ? ''
+      : `, its input taken at the model's ${heldInput.contextWindow}-token context window because ${heldFieldLabel(heldInput.held)} adds input the body does not show`
+  }`
   switch (r.kind) {
     case 'insufficient_quota':
       return {
         status: 429,
         code: 'insufficient_quota',
-        message: `No wallet in the cascade for ${r.scope} can cover this request's worst-case cost. A cost ticket was opened for approval.`,
+        message: `No wallet in the cascade for ${r.scope} can cover this request's worst-case cost (${worstCase}). A cost ticket was opened for approval.`,
         extra: { scope: r.scope, ticket_id: reserved.ticketId },
       }
     case 'store_unavailable':
@@ -270,7 +296,8 @@ function reservationRefusal(reserved: Extract<ReservationOutcome, { kind: 'refus
       const counter = decision.counters.find((c) => c.budgetId === r.budgetId)
       const label = decision.labelOf?.(r.budgetId)
       const what = label ? `${label.name} (${label.periodLabel})` : `budget ${r.budgetId}`
-      return blockedError(label?.scope ?? `budget:${r.budgetId}`, what, counter?.periodEndMs ?? nowMs, nowMs, label?.reason)
+      const why = [label?.reason, `this request's worst-case cost is ${worstCase}`].filter((part) => part !== undefined).join('; ')
+      return blockedError(label?.scope ?? `budget:${r.budgetId}`, what, counter?.periodEndMs ?? nowMs, nowMs, why)
     }
   }
 }

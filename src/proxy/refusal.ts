@@ -13,6 +13,7 @@ export const PROXY_ERROR_CODES = [
   'body_too_large',
   'model_not_priced',
   'model_not_routed',
+  'input_not_bounded',
   'insufficient_quota',
   'budget_cap_exceeded',
   'idempotency_in_progress',
@@ -40,6 +41,7 @@ const OPENAI_TYPE: Record<ProxyErrorCode, string> = {
   body_too_large: 'invalid_request_error',
   model_not_priced: 'invalid_request_error',
   model_not_routed: 'invalid_request_error',
+  input_not_bounded: 'invalid_request_error',
   insufficient_quota: 'insufficient_quota',
   budget_cap_exceeded: 'budget_error',
   idempotency_in_progress: 'invalid_request_error',
@@ -86,4 +88,5 @@ export const proxyError = {
     message: `Model "${model}" has no known price, so its cost cannot be capped. Add it under models: with pricing: in the Tollgate config.`,
   }),
   notRouted: (what: string): ProxyError => ({ status: 400, code: 'model_not_routed', message: what }),
+  inputNotBounded: (message: string): ProxyError => ({ status: 400, code: 'input_not_bounded', message }),
 }

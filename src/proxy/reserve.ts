@@ -11,7 +11,9 @@ import { TOKENS_MAX, type Micros } from '../money/index.js'
 import {
   affordableOutputTokens,
   estimateInputTokens,
+  heldInputOf,
   promptTextOf,
+  type HeldInput,
   type PromptText,
   tokenizerFitOf,
   worstCaseCost,
@@ -112,11 +114,61 @@ function choicesOf(call: ProxyCall): number | ProxyError {
   return n
 }
 
+/** Anthropic's beta header that lets some Claude models read up to 1M input tokens. */
+const ANTHROPIC_CONTEXT_1M = 'context-1m'
+const ANTHROPIC_CONTEXT_1M_TOKENS = 1_000_000
+
+/** A call whose body does not hold all its input, and the most input its model can take (undefined: unknown). */
+export interface HeldInputBound {
+  readonly held: HeldInput
+  readonly contextWindow: number | undefined
+}
+
+/**
+ * For a call whose input is partly held or fetched by the provider (`heldInputOf`): the model's
+ * context window, which bounds the whole input however much the provider adds. Anthropic's
+ * `context-1m` beta header raises it to 1M tokens. Undefined for an ordinary call (one check per
+ * field, no walk of the body).
+ */
+export function heldInputBoundOf(
+  call: Pick<ProxyCall, 'endpoint' | 'body' | 'flavor' | 'headers'>,
+  routed: RoutedModel,
+  priceBook: PriceBook,
+): HeldInputBound | undefined {
+  const held = heldInputOf(call.endpoint, call.body)
+  if (held === undefined) return undefined
+  let contextWindow = priceBook.contextWindow(routed.target.provider, routed.upstreamModel)
+  if (contextWindow !== undefined && call.flavor === 'anthropic') {
+    const beta = call.headers['anthropic-beta']
+    const betas = Array.isArray(beta) ? beta.join(',') : (beta ?? '')
+    if (betas.includes(ANTHROPIC_CONTEXT_1M)) contextWindow = Math.max(contextWindow, ANTHROPIC_CONTEXT_1M_TOKENS)
+  }
+  return { held, contextWindow }
+}
+
+/** `"tools[0]" (web_search)`, or just `"conversation"` when the field says what it is. */
+export function heldFieldLabel(held: HeldInput): string {
+  return held.field === held.what ? `"${held.field}"` : `"${held.field}" (${held.what})`
+}
+
+/** A call whose input the gateway cannot bound is refused when its cost must be capped (`input_not_bounded`). */
+export function inputNotBounded(bound: HeldInputBound, model: string): ProxyError {
+  const { held } = bound
+  const [what, instead] =
+    held.kind === 'server_tool'
+      ? [`${heldFieldLabel(held)} is a server-side tool whose results the provider bills as input`, 'run the tool on the client']
+      : [`${heldFieldLabel(held)} makes the provider add input it holds`, 'send the whole input in the body']
+  return proxyError.inputNotBounded(
+    `${what}, and the request body does not show that input. Tollgate bounds it by the model's context window, but the context window of "${model}" is unknown, so the cost of this call cannot be capped. Use a model whose context window the price catalogue knows, or ${instead}.`,
+  )
+}
+
 /**
  * Input tokens for the worst case, computed lazily and at most once each. `bound()` is the UTF-8
  * byte length (never below the true count, and nearly free); `counted()` runs the tokenizer for
  * prompts up to `tokenizerMaxBytes` — it is needed only when the bound does not fit the funds, or
- * to settle a stream cut before its usage arrived.
+ * to settle a stream cut before its usage arrived. A call with input the body does not hold is
+ * bounded by its model's context window instead (`heldInputTokens`): both answers are that window.
  */
 export class PromptEstimate {
   private prompt: PromptText | undefined
@@ -127,14 +179,15 @@ export class PromptEstimate {
     private readonly call: ProxyCall,
     private readonly routed: RoutedModel,
     private readonly tokenizerMaxBytes: number,
+    private readonly heldInputTokens?: number,
   ) {}
 
   bound(): number {
-    return (this.boundTokens ??= this.estimate(0))
+    return (this.boundTokens ??= this.heldInputTokens ?? this.estimate(0))
   }
 
   counted(): number {
-    return (this.countedTokens ??= this.estimate(this.tokenizerMaxBytes))
+    return (this.countedTokens ??= this.heldInputTokens ?? this.estimate(this.tokenizerMaxBytes))
   }
 
   private estimate(tokenizerMaxBytes: number): number {
@@ -174,7 +227,13 @@ export type ReservationOutcome =
       /** Set when the cap was lowered to what the funds could cover. */
       readonly cappedTo: number | undefined
     }
-  | { readonly kind: 'refused'; readonly result: Exclude<ReserveResult, { kind: 'reserved' | 'already_exists' }>; readonly ticketId: string | undefined }
+  | {
+      readonly kind: 'refused'
+      readonly result: Exclude<ReserveResult, { kind: 'reserved' | 'already_exists' }>
+      readonly ticketId: string | undefined
+      /** The worst case that could not be reserved. */
+      readonly worstCaseMicros: Micros
+    }
   /** A held request whose client hung up while it waited: nothing is sent upstream. */
   | { readonly kind: 'client_gone'; readonly ticketId: string }
 
@@ -240,18 +299,20 @@ export async function reserveForCall(
   if (cap.writeUpstream || cappedTo !== undefined) writeOutputCap(call.endpoint, upstreamBody, outputTokensCap, routed.target.provider)
   if (result.kind === 'reserved') return { kind: 'reserved', result, outputTokensCap, cappedTo }
   if (result.kind === 'already_exists') throw new Error('reservation id collision')
-  if (result.kind !== 'insufficient_quota') return { kind: 'refused', result, ticketId: undefined }
+  const worstCaseMicros = worstCase(outputTokensCap)
+  if (result.kind !== 'insufficient_quota') return { kind: 'refused', result, ticketId: undefined, worstCaseMicros }
 
   // Refusals of one scope and consumer join one open ticket: a runaway loop is one incident.
-  const ticket = await openTicket(deps, call, result, worstCase(outputTokensCap))
+  const ticket = await openTicket(deps, call, result, worstCaseMicros)
   // No ticket (its store is down): the refusal stands, without a ticket to approve or wait on.
-  if (ticket === undefined) return { kind: 'refused', result, ticketId: undefined }
-  if (call.consumer.onInsufficientFunds !== 'hold') return { kind: 'refused', result, ticketId: ticket.id }
+  if (ticket === undefined) return { kind: 'refused', result, ticketId: undefined, worstCaseMicros }
+  if (call.consumer.onInsufficientFunds !== 'hold') return { kind: 'refused', result, ticketId: ticket.id, worstCaseMicros }
   return holdForFunds(
     deps,
     call,
     ticket.id,
     () => attempt(outputTokensCap),
+    worstCaseMicros,
     result,
     sink,
     (reserved) => ({ kind: 'reserved', result: reserved, outputTokensCap, cappedTo }),
@@ -292,6 +353,7 @@ async function holdForFunds(
   call: ProxyCall,
   ticketId: string,
   attempt: () => Promise<ReserveResult>,
+  worstCaseMicros: Micros,
   refused: Extract<ReserveResult, { kind: 'insufficient_quota' }>,
   sink: ResponseSink,
   onReserved: (result: Extract<ReserveResult, { kind: 'reserved' }>) => ReservationOutcome,
@@ -321,9 +383,9 @@ async function holdForFunds(
       if (decision !== 'approved') await deps.tickets.releaseByTopUp(ticketId)
       return onReserved(last)
     }
-    if (last.kind !== 'insufficient_quota' && last.kind !== 'already_exists') return { kind: 'refused', result: last, ticketId }
+    if (last.kind !== 'insufficient_quota' && last.kind !== 'already_exists') return { kind: 'refused', result: last, ticketId, worstCaseMicros }
   }
-  return { kind: 'refused', result: last.kind === 'insufficient_quota' ? last : refused, ticketId }
+  return { kind: 'refused', result: last.kind === 'insufficient_quota' ? last : refused, ticketId, worstCaseMicros }
 }
 
 function fundsOf(result: ReserveResult): Micros | undefined {

@@ -1,0 +1,195 @@
+/**
+ * Input the request body does not hold: a Responses call that continues a stored response, or a
+ * call with a server-side tool whose results the provider bills as input. Such a call reserves its
+ * input at the model's whole context window, so a wallet never pays for more than it holds; a
+ * model whose window is unknown is refused, and an ordinary call's reservation does not change.
+ *
+ * How: a real listening gateway on SQLite (`startTestGateway`, the mock upstream in this process),
+ * driven with `fetch`. Models carry round override prices; the context windows are the
+ * catalogue's for the upstream ids (gpt-4.1: 1,000,000 tokens; claude-haiku-4-5: 200,000).
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { CONSUMER_KEY, TEAM, aConfig, startTestGateway, type TestGateway } from '../support/gateway.js'
+import { ledgerOf, ledgerSum, usdToMicros, walletOf } from './hard-caps-support.js'
+
+/** $2 / $8 per Mtok: 2 and 8 µ$ per token. */
+const GPT = 'held-gpt'
+const GPT_WINDOW = 1_000_000
+/** $1 / $5 per Mtok: 1 and 5 µ$ per token. */
+const CLAUDE = 'held-claude'
+const CLAUDE_WINDOW = 200_000
+/** Priced by override only: the catalogue knows no window for it. */
+const HOUSE = 'house-model'
+/** What the worst case adds to its parts for per-part rounding (`worstCaseRoundingSlackMicros`). */
+const SLACK = 6
+
+const open: TestGateway[] = []
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((gw) => gw.close()))
+})
+
+async function aGateway(): Promise<TestGateway> {
+  const gw = await startTestGateway({
+    yaml: aConfig({
+      walletEnforcement: true,
+      models: [
+        { name: GPT, target: 'mock', upstream_model: 'gpt-4.1', pricing: { input_mtok: 2, output_mtok: 8 } },
+        { name: CLAUDE, target: 'mock', upstream_model: 'claude-haiku-4-5', pricing: { input_mtok: 1, output_mtok: 5 } },
+        { name: HOUSE, target: 'mock', upstream_model: 'house-model-7b', pricing: { input_mtok: 1, output_mtok: 1 } },
+      ],
+    }),
+  })
+  open.push(gw)
+  return gw
+}
+
+function post(gw: TestGateway, path: string, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${gw.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${CONSUMER_KEY}`, 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  })
+}
+
+const continued = { model: GPT, input: 'and now?', previous_response_id: 'resp_abc123', max_output_tokens: 100 }
+const searching = {
+  model: CLAUDE,
+  max_tokens: 100,
+  messages: [{ role: 'user', content: 'what happened today?' }],
+  tools: [{ type: 'web_search_20250305', name: 'web_search', max_uses: 5 }],
+}
+
+async function expectBalanced(gw: TestGateway) {
+  const wallet = await walletOf(gw.admin, `team:${TEAM}`)
+  if (!wallet) throw new Error('no team wallet')
+  expect(ledgerSum(await ledgerOf(gw.admin, wallet.id))).toBe(wallet.available_micros)
+  expect(wallet.reserved_micros).toBe(0)
+  return wallet
+}
+
+describe('Responses input held by the provider', () => {
+  it('reserves the input at the context window, and settles what the provider reports within it', async () => {
+    const gw = await aGateway()
+    await gw.allocate(TEAM, 5)
+    // The provider reads 500k tokens of stored conversation for a 2-word input.
+    gw.mock.setScript({ usage: { inputTokens: 500_000, outputTokens: 50 }, times: 1 })
+    const res = await post(gw, '/v1/responses', continued)
+    expect(res.status).toBe(200)
+    await res.json()
+    expect(usdToMicros(res.headers.get('x-tollgate-cost-reserved-usd'))).toBe(GPT_WINDOW * 2 + 100 * 8 + SLACK)
+    expect(usdToMicros(res.headers.get('x-tollgate-cost-usd'))).toBe(500_000 * 2 + 50 * 8)
+    const wallet = await expectBalanced(gw)
+    expect(wallet.spent_micros).toBe(1_000_400)
+  })
+
+  it('charges a stream cut before its usage the whole window of input, never the few words in the body', async () => {
+    const gw = await aGateway()
+    await gw.allocate(TEAM, 5)
+    gw.mock.setScript({ cut: 'stream', times: 1 })
+    const res = await post(gw, '/v1/responses', { ...continued, stream: true })
+    expect(res.status).toBe(200)
+    await res.text().catch(() => '')
+    const [event] = await gw.events()
+    expect(event).toMatchObject({ status: 'cut', http_status: 200 })
+    expect(event!.cost_micros).toBeGreaterThanOrEqual(GPT_WINDOW * 2)
+    expect(event!.cost_micros).toBeLessThanOrEqual(GPT_WINDOW * 2 + 100 * 8 + SLACK)
+    expect((await expectBalanced(gw)).spent_micros).toBe(event!.cost_micros)
+  })
+
+  it('refuses 429 on a wallet that cannot cover the window, naming the worst case; nothing reaches the upstream', async () => {
+    const gw = await aGateway()
+    await gw.allocate(TEAM, 0.05)
+    const answers = await Promise.all(Array.from({ length: 40 }, () => post(gw, '/v1/responses', continued)))
+    const bodies = (await Promise.all(answers.map((r) => r.json()))) as any[]
+    expect(answers.map((r) => r.status)).toEqual(Array.from({ length: 40 }, () => 429))
+    expect(bodies[0].error.code).toBe('insufficient_quota')
+    expect(bodies[0].error.message).toContain('$2.000806')
+    expect(bodies[0].error.message).toContain('1000000-token context window')
+    expect(bodies[0].error.message).toContain('"previous_response_id"')
+    expect(gw.mock.requests).toHaveLength(0)
+    const wallet = await expectBalanced(gw)
+    expect(wallet.spent_micros).toBe(0)
+  })
+
+  it('treats conversation, a stored prompt and a server-side tool alike', async () => {
+    const gw = await aGateway()
+    await gw.allocate(TEAM, 0.05)
+    for (const extra of [
+      { conversation: 'conv_1' },
+      { prompt: { id: 'pmpt_1' }, input: undefined },
+      { tools: [{ type: 'web_search_preview' }] },
+      { tools: [{ type: 'file_search', vector_store_ids: ['vs_1'] }] },
+    ]) {
+      const res = await post(gw, '/v1/responses', { model: GPT, input: 'and now?', max_output_tokens: 100, ...extra })
+      expect(res.status, JSON.stringify(extra)).toBe(429)
+      await res.json()
+    }
+    expect(gw.mock.requests).toHaveLength(0)
+  })
+
+  it("keeps an ordinary call's reservation: the body's own input", async () => {
+    const gw = await aGateway()
+    await gw.allocate(TEAM, 0.05)
+    const res = await post(gw, '/v1/responses', { model: GPT, input: 'and now?', max_output_tokens: 100 })
+    expect(res.status).toBe(200)
+    await res.json()
+    // 8 bytes + 1 segment + 4 framing + 3 priming = 16 input tokens at 2 µ$, 100 output at 8 µ$.
+    expect(usdToMicros(res.headers.get('x-tollgate-cost-reserved-usd'))).toBe(16 * 2 + 100 * 8 + SLACK)
+    await expectBalanced(gw)
+  })
+
+  it('refuses 400 input_not_bounded when the model has no known context window', async () => {
+    const gw = await aGateway()
+    await gw.allocate(TEAM, 5)
+    const res = await post(gw, '/v1/responses', { ...continued, model: HOUSE })
+    expect(res.status).toBe(400)
+    const body = (await res.json()) as any
+    expect(body.error.code).toBe('input_not_bounded')
+    expect(body.error.message).toContain('"previous_response_id"')
+    expect(body.error.message).toContain('context window of "house-model-7b" is unknown')
+    expect(gw.mock.requests).toHaveLength(0)
+    // The same model with its whole input in the body is served.
+    const ordinary = await post(gw, '/v1/responses', { model: HOUSE, input: 'and now?', max_output_tokens: 100 })
+    expect(ordinary.status).toBe(200)
+    await ordinary.json()
+  })
+})
+
+describe('Anthropic server tools', () => {
+  it('reserve the input at the context window, and a small wallet is refused without reaching the upstream', async () => {
+    const gw = await aGateway()
+    await gw.allocate(TEAM, 0.05)
+    const refused = await post(gw, '/v1/messages', searching)
+    expect(refused.status).toBe(429)
+    const body = (await refused.json()) as any
+    expect(body).toMatchObject({ type: 'error', error: { code: 'insufficient_quota' } })
+    expect(body.error.message).toContain('$0.200506')
+    expect(body.error.message).toContain('"tools[0]" (web_search_20250305)')
+    expect(gw.mock.requests).toHaveLength(0)
+
+    await gw.allocate(TEAM, 1)
+    const served = await post(gw, '/v1/messages', searching)
+    expect(served.status).toBe(200)
+    await served.json()
+    expect(usdToMicros(served.headers.get('x-tollgate-cost-reserved-usd'))).toBe(CLAUDE_WINDOW * 1 + 100 * 5 + SLACK)
+    await expectBalanced(gw)
+  })
+
+  it("take the 1M window under Anthropic's context-1m beta", async () => {
+    const gw = await aGateway()
+    await gw.allocate(TEAM, 5)
+    const res = await post(gw, '/v1/messages', searching, { 'anthropic-beta': 'context-1m-2025-08-07' })
+    expect(res.status).toBe(200)
+    await res.json()
+    expect(usdToMicros(res.headers.get('x-tollgate-cost-reserved-usd'))).toBe(1_000_000 * 1 + 100 * 5 + SLACK)
+  })
+
+  it('leave a call with only client tools as it was', async () => {
+    const gw = await aGateway()
+    await gw.allocate(TEAM, 0.05)
+    const res = await post(gw, '/v1/messages', { ...searching, tools: [{ name: 'lookup', input_schema: { type: 'object' } }] })
+    expect(res.status).toBe(200)
+    await res.json()
+    expect(usdToMicros(res.headers.get('x-tollgate-cost-reserved-usd'))).toBeLessThan(10_000)
+  })
+})
