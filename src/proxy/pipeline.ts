@@ -12,7 +12,15 @@ import { createHash } from 'node:crypto'
 import type { Clock } from '../lib/clock.js'
 import { newId } from '../lib/ids.js'
 import type { Config } from '../config/types.js'
-import type { CommitResult, IdempotencyStore, LedgerStore, Reservation, ResolveResult } from '../ledger/index.js'
+import {
+  IDEMPOTENCY_BODY_BYTES_MAX,
+  type CommitResult,
+  type IdempotencyStore,
+  type LedgerStore,
+  type Reservation,
+  type ResolveResult,
+  type StoredResponse,
+} from '../ledger/index.js'
 import type { FundsSignal } from '../ledger/funds-signal.js'
 import { ZERO, formatUsd, micros, type Micros } from '../money/index.js'
 import type { Metrics } from '../observability/metrics.js'
@@ -86,13 +94,27 @@ export async function handleProxyCall(call: ProxyCall, deps: ProxyDeps, sink: Re
   try {
     charged = await runCall(call, deps, sink)
   } finally {
-    const stored = sink.stored()
+    const stored = charged ? (sink.stored() ?? (sink.isTooLargeToStore ? tooLargeToReplay(call) : undefined)) : undefined
     // Refused before dispatch, or an upstream error that spent nothing: nothing was charged, so a
     // retry (say, after a top-up or the upstream's Retry-After) starts afresh. A cut response is
     // not stored either (`stored()` is undefined): its retry is a new, separately charged call.
-    if (charged && stored) await deps.idempotency.complete(key, stored)
+    if (stored) await deps.idempotency.complete(key, stored)
     else await deps.idempotency.release(key)
   }
+}
+
+/**
+ * What a retry of a charged call whose answer was too large to keep gets instead of the answer: a
+ * 409 saying so. Running it again would make the provider bill the same request twice.
+ */
+function tooLargeToReplay(call: ProxyCall): StoredResponse {
+  const error: ProxyError = {
+    status: 409,
+    code: 'idempotency_replay_too_large',
+    message: `The request with this Idempotency-Key was answered and charged, but its answer was larger than ${IDEMPOTENCY_BODY_BYTES_MAX / 1024 / 1024} MiB and was not kept for replay; it is not sent again. Use a new key to make a new, separately charged call.`,
+  }
+  const body = Buffer.from(JSON.stringify(errorBody(call.flavor, error, call.requestId)))
+  return { status: 409, headers: { 'content-type': 'application/json', [H.requestId]: call.requestId }, bodyBase64: body.toString('base64') }
 }
 
 /** Returns true when the call reached the upstream and was charged (answered, or cut after producing output). */

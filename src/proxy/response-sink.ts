@@ -80,12 +80,21 @@ export class ResponseSink {
    * truncated answer that looks whole.
    */
   stored(): StoredResponse | undefined {
-    if (!this.captured || this.incomplete || this.capturedBytes > IDEMPOTENCY_BODY_BYTES_MAX || !this.raw.writableEnded) return undefined
+    if (this.captured === undefined || !this.isWhole || this.isTooLargeToStore) return undefined
     // A stream's cost arrived as trailers; a replay is one whole body, so they become headers.
     const headers = { ...this.headers, ...this.trailers }
     delete headers['content-length']
     delete headers['trailer']
     return { status: this.status, headers, bodyBase64: Buffer.concat(this.captured).toString('base64') }
+  }
+
+  /** A whole response (ended, not cut) whose body is over IDEMPOTENCY_BODY_BYTES_MAX: delivered, but not kept for replay. */
+  get isTooLargeToStore(): boolean {
+    return this.isWhole && this.capturedBytes > IDEMPOTENCY_BODY_BYTES_MAX
+  }
+
+  private get isWhole(): boolean {
+    return this.captured !== undefined && !this.incomplete && this.raw.writableEnded
   }
 
   private keep(chunk: Buffer): void {

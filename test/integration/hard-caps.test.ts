@@ -187,6 +187,29 @@ it('answers a retry with the same Idempotency-Key from the first outcome: one up
   expect(kinds).toEqual(['allocation', 'reservation', 'settlement'])
 })
 
+it('answers a retry whose first answer was too large to keep with 409, never a second upstream call', async () => {
+  const gw = await aGateway()
+  await allocate(gw, { team_id: TEAM }, 1)
+  // 300 embeddings of 1,536 floats: about 6 MB of JSON, over the 4 MiB kept for replay.
+  const body = JSON.stringify({ model: 'text-embedding-3-small', input: Array.from({ length: 300 }, (_, i) => `document ${i}`) })
+  const send = () =>
+    fetch(`${gw.url}/v1/embeddings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', 'idempotency-key': 'big-batch' },
+      body,
+    })
+  const first = await send()
+  expect(first.status).toBe(200)
+  expect((await first.arrayBuffer()).byteLength).toBeGreaterThan(4 * 1024 * 1024)
+  const second = await send()
+  expect(second.status).toBe(409)
+  expect(second.headers.get('x-tollgate-idempotent-replay')).toBe('true')
+  expect(((await second.json()) as { error: { code: string } }).error.code).toBe('idempotency_replay_too_large')
+  expect(gw.mock.requests).toHaveLength(1)
+  const team = await expectBalanced(gw, `team:${TEAM}`)
+  expect(team.spent_micros).toBe(usdToMicros(first.headers.get('x-tollgate-cost-usd')))
+})
+
 describe('hold on insufficient funds', () => {
   const expensive = { key: HOLD_KEY, extra: { max_tokens: 100 } }
 
