@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { countTokens, encodeChat } from 'gpt-tokenizer'
 import { describe, expect, it } from 'vitest'
+import { countTokens as countTokensLinear } from '../lib/tokenizer.js'
 import { micros } from '../money/index.js'
 import type { Usage } from '../providers/types.js'
 import { costOfUsage } from './cost.js'
@@ -47,7 +48,9 @@ describe('countTextTokens / estimateInputTokens', () => {
         expect(counted.method).toBe('tokenizer')
         expect(bound.method).toBe(text.length === 0 ? 'tokenizer' : 'byte_bound')
         expect(bound.tokens).toBeGreaterThanOrEqual(counted.tokens)
-        expect(counted.tokens).toBe(countTokens(text, { disallowedSpecial: new Set() }))
+        // The tokenizer's count, or more where a pre-token is too long to merge (lib/tokenizer.test.ts).
+        expect(counted.tokens).toBe(countTokensLinear(text))
+        expect(counted.tokens).toBeGreaterThanOrEqual(countTokens(text, { disallowedSpecial: new Set() }))
         // Foreign tokenizers: scaled, never past the byte bound, never below the o200k count.
         const foreign = countTextTokens(text, Number.MAX_SAFE_INTEGER, 'foreign')
         expect(foreign.tokens).toBeLessThanOrEqual(bound.tokens)

@@ -75,9 +75,6 @@ export function tokenizerFitOf(provider: ProviderKind, model: string): Tokenizer
   return o200kModel.test(model.toLowerCase()) ? 'o200k' : 'foreign'
 }
 
-/** Special-token spellings in user text are ordinary text to us (and must not throw). */
-const encodeOptions = { disallowedSpecial: new Set<string>() }
-
 export interface InputTokenEstimate {
   tokens: number
   method: 'tokenizer' | 'byte_bound'
@@ -102,7 +99,7 @@ export function countTextTokens(text: string, tokenizerMaxBytes: number, fit: To
   const bytes = Buffer.byteLength(text, 'utf8')
   if (bytes > tokenizerMaxBytes) return { tokens: bytes, method: 'byte_bound' }
   if (bytes === 0) return { tokens: 0, method: 'tokenizer' }
-  const counted = countTokens(text, encodeOptions)
+  const counted = countTokens(text)
   if (fit === 'o200k') return { tokens: counted, method: 'tokenizer' }
   const scaled = Math.ceil((counted * foreignTokenizerScalePercent) / 100)
   return { tokens: Math.min(bytes, scaled), method: 'tokenizer' }

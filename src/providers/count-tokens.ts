@@ -5,16 +5,15 @@
  */
 import { countTokens } from '../lib/tokenizer.js'
 
-// Delivered text may legitimately contain strings like "<|endoftext|>"; count them as plain text
-// instead of letting the tokenizer throw.
-const plainTextOptions = { disallowedSpecial: new Set<string>() }
-
 /** Text kept for counting per stream; beyond it, further characters count as one token each (an over-estimate, never under). */
 export const countedTextCharsMax = 4 * 1024 * 1024
 
+/**
+ * Tokens of delivered text, never fewer than the tokenizer counts (strings like "<|endoftext|>"
+ * are plain text). Linear in the text: an unbroken run is counted by its bytes (lib/tokenizer.ts).
+ */
 export function countTextTokens(text: string): number {
-  if (text.length === 0) return 0
-  return countTokens(text, plainTextOptions)
+  return countTokens(text)
 }
 
 /**
