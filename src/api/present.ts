@@ -128,6 +128,14 @@ export function presentUsageEvent(e: UsageEvent) {
         ? null
         : {
             tier: e.costBreakdown.tier,
+            service_tier:
+              e.costBreakdown.serviceTier === undefined
+                ? null
+                : {
+                    name: e.costBreakdown.serviceTier.name,
+                    price_percent: e.costBreakdown.serviceTier.pricePercent,
+                    upper_bound: e.costBreakdown.serviceTier.upperBound,
+                  },
             total_micros: e.costBreakdown.totalMicros,
             parts: e.costBreakdown.parts.map((p) => ({
               part: p.part,

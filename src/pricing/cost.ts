@@ -48,7 +48,8 @@ export function costOfUsage(usage: Usage, price: ModelPrice): CostBreakdown {
   add('output', outputTokens - reasoningTokens - audioOutputTokens, price.outputMicrosPerMtok)
   add('reasoning', reasoningTokens, price.outputMicrosPerMtok)
   add('audio_output', audioOutputTokens, price.audioOutputMicrosPerMtok)
-  return { parts, totalMicros: micros(total), tier: price.tier }
+  const breakdown: CostBreakdown = { parts, totalMicros: micros(total), tier: price.tier }
+  return price.serviceTier === undefined ? breakdown : { ...breakdown, serviceTier: price.serviceTier }
 }
 
 /** The parts this cost charged at a fallback price (`audio_output`, …), for the event's price source. */

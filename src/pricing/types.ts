@@ -24,6 +24,19 @@ export interface ModelPrice {
   source: string
   /** The price tier applied (`base`, or `>200000` input tokens). */
   tier: string
+  /** Set when the token prices were scaled for the service tier that served the call (see service-tier.ts). */
+  serviceTier?: ServiceTierPricing
+}
+
+/**
+ * How the per-token prices of a call served at a non-standard service tier were taken: the
+ * standard prices × `pricePercent` / 100. `upperBound`: that is not the provider's own price for
+ * the tier (the catalogue has none) but a figure never below it.
+ */
+export interface ServiceTierPricing {
+  readonly name: string
+  readonly pricePercent: number
+  readonly upperBound: boolean
 }
 
 /** One part of a cost: how many tokens, at what price, for how much. */
@@ -45,4 +58,6 @@ export interface CostBreakdown {
   readonly parts: readonly CostPartLine[]
   readonly totalMicros: Micros
   readonly tier: string
+  /** The service tier the token prices were scaled for; absent at standard prices. */
+  readonly serviceTier?: ServiceTierPricing
 }

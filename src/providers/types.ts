@@ -26,6 +26,8 @@ export function flavorOf(endpoint: Endpoint): ApiFlavor {
  * - `outputTokens` is ALL output, `reasoningTokens` a subset of it (OpenAI's completion_tokens
  *   includes reasoning_tokens).
  * - audio counts are subsets of input/output respectively.
+ * - `serviceTier` is the tier the answer says served the call (OpenAI's `service_tier`:
+ *   `default`, `flex`, `priority`…), absent when it names none; pricing scales for it.
  */
 export interface Usage {
   inputTokens: number
@@ -36,6 +38,7 @@ export interface Usage {
   reasoningTokens: number
   audioInputTokens: number
   audioOutputTokens: number
+  serviceTier?: string
 }
 
 export function emptyUsage(): Usage {

@@ -110,7 +110,7 @@ function estimated(bounds: ChargeBounds, dearest: ModelPrice, inputTokens: numbe
     usage: { ...emptyUsage(), inputTokens: input, outputTokens: output },
     source: 'estimated',
     note,
-    breakdown: { parts, totalMicros: costMicros, tier: dearest.tier },
+    breakdown: { parts, totalMicros: costMicros, tier: dearest.tier, ...(dearest.serviceTier !== undefined && { serviceTier: dearest.serviceTier }) },
     costMicros,
   }
 }

@@ -25,7 +25,15 @@ import type { FundsSignal } from '../ledger/funds-signal.js'
 import { ZERO, formatUsd, micros, type Micros } from '../money/index.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { Logger } from '../observability/logger.js'
-import { fallbackPartsOf, foreignTokenizerScalePercent, tokenizerFitOf, type PriceBook } from '../pricing/index.js'
+import {
+  fallbackPartsOf,
+  foreignTokenizerScalePercent,
+  priceAtServiceTier,
+  requestedServiceTier,
+  tokenizerFitOf,
+  type ModelPrice,
+  type PriceBook,
+} from '../pricing/index.js'
 import { billsHiddenOutput, buildUpstreamRequest, emptyUsage, ensureStreamUsage, writeOutputCap, type Usage } from '../providers/index.js'
 import { chargeOf, type Charge, type ChargeBounds, type ChargeFailure } from './charge.js'
 import type { TicketService } from '../tickets/index.js'
@@ -148,7 +156,8 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   if ('code' in cap) return refuse(call, sink, cap)
   const upstreamBody: Record<string, unknown> = { ...call.body, model: routed.upstreamModel }
   const dropInjectedUsage = call.endpoint === 'chat_completions' && call.isStream ? !ensureStreamUsage(upstreamBody) : false
-  const price = routed.price
+  // A call that asks for a dearer service tier (OpenAI `priority`) reserves at that tier's prices.
+  const price = worstPriceOf(call, routed)
   const needsReservation = (config.costTracking.enabled && config.costTracking.walletEnforcement) || decision.counters.some((c) => c.limitMicros !== undefined)
   // Input the provider holds or fetches (a previous response, a server-side tool) is not in the
   // body: the worst case takes the model's whole context window, and a call that must be capped
@@ -344,19 +353,26 @@ async function settleCall(
   const now = deps.clock.nowMs()
   const provider = routed.target.provider
   const reservation = reserved?.reservation
-  const priceFor = (usage: Usage) => deps.priceBook.lookup(provider, routedName(routed, call), usage.inputTokens) ?? routed.price
+  const requestedTier = requestedTierOf(call)
+  // The tier the answer names decides the prices; an answer that names none is taken at the tier asked for.
+  const priceFor = (usage: Usage) =>
+    priceAtServiceTier(
+      deps.priceBook.lookup(provider, routedName(routed, call), usage.inputTokens) ?? routed.price,
+      call.flavor === 'openai' && usage.serviceTier !== undefined && usage.serviceTier !== 'auto' ? usage.serviceTier : requestedTier,
+    )
+  const dearest = worstPriceOf(call, routed)
   let charge: Charge
   try {
-    charge = chargeOf(measured, bounds, priceFor, routed.price, failure)
+    charge = chargeOf(measured, bounds, priceFor, dearest, failure)
   } catch (error) {
     // Usage the arithmetic refuses (counts that contradict each other): the call is still settled,
     // at its worst case, so its reservation never waits for the sweeper and the client gets its answer.
     deps.logger.error({ err: error, requestId: call.requestId, usage: measured.usage }, 'proxy: could not price the reported usage; charging the worst case')
-    charge = chargeOf(measured, bounds, priceFor, routed.price, 'usage_unpriceable')
+    charge = chargeOf(measured, bounds, priceFor, dearest, 'usage_unpriceable')
   }
   const { spent, costMicros } = charge
   const fallbacks = charge.breakdown ? fallbackPartsOf(charge.breakdown) : []
-  const priceSource = `${charge.source === 'reported' || charge.source === 'counted' ? priceFor(charge.usage).source : routed.price.source}${fallbacks.length > 0 ? `;fallback:${fallbacks.join(',')}` : ''}`
+  const priceSource = `${charge.source === 'reported' || charge.source === 'counted' ? priceFor(charge.usage).source : dearest.source}${fallbacks.length > 0 ? `;fallback:${fallbacks.join(',')}` : ''}`
   const event = usageEventOf(
     call,
     routed,
@@ -462,6 +478,16 @@ interface ReservedCall {
   readonly reservation: Reservation
   readonly walletAvailableMicros: Micros | undefined
   readonly outputTokensCap: number
+}
+
+/** The `service_tier` an OpenAI-API call asks for. Anthropic's tiers do not change per-token prices. */
+function requestedTierOf(call: ProxyCall): string | undefined {
+  return call.flavor === 'openai' ? requestedServiceTier(call.body) : undefined
+}
+
+/** The route's price at the service tier the call asks for: what its worst case and estimates are priced at. */
+function worstPriceOf(call: ProxyCall, routed: RoutedModel): ModelPrice {
+  return priceAtServiceTier(routed.price, requestedTierOf(call))
 }
 
 function routedName(routed: RoutedModel, call: ProxyCall): string {

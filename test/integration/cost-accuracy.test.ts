@@ -371,9 +371,16 @@ describe.each([sqlite, postgresRedis])('cost accuracy on $name', (backend) => {
     await stop?.()
   })
 
-  async function call(api: Api, model: string, stream: boolean, script: Omit<MockScript, 'times'>, abortAfterWords?: number) {
+  async function call(
+    api: Api,
+    model: string,
+    stream: boolean,
+    script: Omit<MockScript, 'times'>,
+    abortAfterWords?: number,
+    extra: Record<string, unknown> = {},
+  ) {
     gw.mock.setScript({ ...script, times: 1 })
-    const body = requestBody(api, model, stream)
+    const body = { ...requestBody(api, model, stream), ...extra }
     const reply = await send(gw, api, body, abortAfterWords)
     const requestId = String(reply.headers['x-tollgate-request-id'])
     const event = await until(`the event of ${requestId}`, async () => (await events()).find((e) => e.request_id === requestId))
@@ -508,6 +515,63 @@ describe.each([sqlite, postgresRedis])('cost accuracy on $name', (backend) => {
       expect(event).toMatchObject({ usage_source: 'estimated', usage_note: 'timed_out' })
       expect(event.cost_micros).toBeGreaterThanOrEqual(micros(OUTPUT_CAP, mini.output!))
       expect(reply.costMicros).toBe(event.cost_micros)
+    })
+  })
+
+  describe.skipIf(backend.skip !== undefined)('service tiers: never below the tier that served the call', () => {
+    // gpt-4.1 at standard prices: 6,000 × $2 + 4,000 × $0.50 + 1,000 × $8 per Mtok = 22,000 µ$.
+    const usage: ScriptedUsage = { inputTokens: 10_000, cacheReadTokens: 4_000, outputTokens: 1_000 }
+    const standard = publishedMicros(PUBLISHED['gpt-4.1']!, usage)
+    const reservedMicros = (reply: Reply): number => parseUsd(String(reply.headers['x-tollgate-cost-reserved-usd']))!
+
+    it.each([
+      ['responses', false],
+      ['responses', true],
+      ['chat', false],
+      ['chat', true],
+    ] as const)('a %s answer served at priority is charged 2× the standard price, flagged (stream: %s)', async (api, stream) => {
+      expect(standard).toBe(22_000)
+      const plain = await call(api, 'gpt-4.1', stream, { usage })
+      const { reply, event } = await call(api, 'gpt-4.1', stream, { usage, serviceTier: 'priority' }, undefined, { service_tier: 'priority' })
+      expect(plain.event.cost_micros).toBe(standard)
+      expect(event).toMatchObject({ cost_micros: 2 * standard, usage_source: 'reported' })
+      expect(reply.costMicros).toBe(event.cost_micros)
+      expect(event.price_source).toMatch(/;service_tier:priority@200%~upper_bound$/)
+      const breakdown = JSON.parse(event.cost_breakdown_json!) as { serviceTier?: unknown; parts: Array<{ costMicros: number }> }
+      expect(breakdown.serviceTier).toEqual({ name: 'priority', pricePercent: 200, upperBound: true })
+      expect(breakdown.parts.reduce((sum, p) => sum + p.costMicros, 0)).toBe(event.cost_micros)
+      // Asked for priority: the worst case is reserved at 2× too (the rounding slack aside).
+      expect(reservedMicros(reply)).toBeGreaterThanOrEqual(2 * reservedMicros(plain.reply) - 12)
+    })
+
+    it('an answer served at priority although the request did not ask for it is still charged 2×', async () => {
+      const { reply, event } = await call('responses', 'gpt-4.1', false, { usage, serviceTier: 'priority' })
+      expect(event.cost_micros).toBe(2 * standard)
+      expect(reply.costMicros).toBe(event.cost_micros)
+    })
+
+    it('priority asked for but served at default: the standard price, exact and unflagged', async () => {
+      const { reply, event } = await call('chat', 'gpt-4.1', false, { usage }, undefined, { service_tier: 'priority' })
+      expect(event.cost_micros).toBe(standard)
+      expect(reply.costMicros).toBe(standard)
+      expect(event.price_source).not.toMatch(/service_tier/)
+      expect(JSON.parse(event.cost_breakdown_json!)).not.toHaveProperty('serviceTier')
+    })
+
+    it('flex: the standard price (above the bill), flagged as an upper bound', async () => {
+      const { reply, event } = await call('responses', 'gpt-4.1', true, { usage, serviceTier: 'flex' }, undefined, { service_tier: 'flex' })
+      expect(event.cost_micros).toBe(standard)
+      expect(reply.costMicros).toBe(standard)
+      expect(event.price_source).toMatch(/;service_tier:flex@100%~upper_bound$/)
+    })
+
+    it('an estimate for a call that asked for priority is priced at 2× too', async () => {
+      const plain = await call('chat', 'gpt-4.1', false, { omitUsage: true })
+      const { reply, event } = await call('chat', 'gpt-4.1', false, { omitUsage: true }, undefined, { service_tier: 'priority' })
+      expect(event).toMatchObject({ usage_source: 'estimated', usage_note: 'no_usage_reported' })
+      expect(event.cost_micros).toBeGreaterThanOrEqual(2 * plain.event.cost_micros - 2)
+      expect(reply.costMicros).toBe(event.cost_micros)
+      expect(event.price_source).toMatch(/service_tier:priority/)
     })
   })
 

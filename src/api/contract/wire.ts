@@ -262,6 +262,12 @@ export interface UsageEventView {
 export interface CostBreakdownView {
   /** The price tier applied (`base`, or a long-context tier). */
   tier: string
+  /**
+   * Set when the call was served at a service tier the catalogue has no prices for (OpenAI
+   * `priority`, `flex`…): its token prices are the standard ones × `price_percent` / 100, an upper
+   * bound of the provider's.
+   */
+  service_tier: { name: string; price_percent: number; upper_bound: boolean } | null
   total_micros: number
   parts: Array<{
     part: string

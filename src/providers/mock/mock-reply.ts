@@ -72,6 +72,8 @@ export interface MockScript {
   hang?: boolean
   /** Waited between the SSE events of a stream, instead of the mock's own setting. */
   chunkDelayMs?: number
+  /** The `service_tier` an OpenAI answer says served it (instead of `default`). */
+  serviceTier?: string
   /** How many requests (any route) follow the script. */
   times: number
 }
@@ -87,6 +89,8 @@ export interface MockReplyPlan extends MockUsage {
   reportsUsage: boolean
   /** Chat `n`: answers billed (each `outputTokens` long); absent means 1. */
   choices?: number
+  /** The OpenAI `service_tier` answered; absent means `default`. */
+  serviceTier?: string
 }
 
 /** The plan as a script changes it. */
@@ -98,6 +102,7 @@ export function scriptedPlan(plan: MockReplyPlan, script: MockScript | undefined
     reportsUsage: script.omitUsage !== true,
     shouldCutStream: plan.shouldCutStream || script.cut === 'stream',
     shouldCutBody: script.cut === 'body',
+    ...(script.serviceTier !== undefined && { serviceTier: script.serviceTier }),
   }
 }
 

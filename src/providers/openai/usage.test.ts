@@ -44,8 +44,17 @@ describe('openaiUsageFromBody', () => {
         reasoningTokens: 256,
         audioInputTokens: 0,
         audioOutputTokens: 0,
+        serviceTier: 'default',
       },
     })
+  })
+
+  it('reads the service tier the answer says served it, on chat and responses', () => {
+    const usage = { prompt_tokens: 10, completion_tokens: 5 }
+    expect(openaiUsageFromBody('chat_completions', { model: 'gpt-4.1', service_tier: 'priority', usage })?.usage.serviceTier).toBe('priority')
+    const responses = { model: 'gpt-4.1', service_tier: 'flex', usage: { input_tokens: 10, output_tokens: 5 } }
+    expect(openaiUsageFromBody('responses', responses)?.usage.serviceTier).toBe('flex')
+    expect(openaiUsageFromBody('chat_completions', { model: 'gpt-4.1', service_tier: null, usage })?.usage).not.toHaveProperty('serviceTier')
   })
 
   it('reads audio tokens on both sides of a chat call', () => {
@@ -175,6 +184,33 @@ describe('OpenAIStreamUsageTracker: chat.completions', () => {
     expect(tracker.usage().source).toBe('none')
     tracker.setPromptTokensEstimate(7)
     expect(tracker.usage()).toMatchObject({ source: 'counted', usage: { inputTokens: 7, outputTokens: 0 } })
+  })
+})
+
+describe('OpenAIStreamUsageTracker: service tier', () => {
+  const chunk = (fields: Record<string, unknown>): string =>
+    JSON.stringify({ id: 'c', object: 'chat.completion.chunk', model: 'gpt-4.1', service_tier: 'priority', choices: [], ...fields })
+
+  it('keeps the tier of a chat stream beside its reported usage', () => {
+    const tracker = new OpenAIStreamUsageTracker('chat_completions')
+    tracker.onEvent(undefined, chunk({ choices: [{ index: 0, delta: { content: 'hi' } }], usage: null }))
+    tracker.onEvent(undefined, chunk({ usage: { prompt_tokens: 10, completion_tokens: 1 } }))
+    expect(tracker.usage()).toMatchObject({ source: 'reported', usage: { inputTokens: 10, outputTokens: 1, serviceTier: 'priority' } })
+  })
+
+  it('keeps the tier of a chat stream cut before its usage', () => {
+    const tracker = new OpenAIStreamUsageTracker('chat_completions')
+    tracker.setPromptTokensEstimate(10)
+    tracker.onEvent(undefined, chunk({ choices: [{ index: 0, delta: { content: 'hi' } }], usage: null }))
+    expect(tracker.usage()).toMatchObject({ source: 'counted', usage: { inputTokens: 10, serviceTier: 'priority' } })
+  })
+
+  it('takes the tier of a responses stream from its final response', () => {
+    const tracker = new OpenAIStreamUsageTracker('responses')
+    const response = (serviceTier: string, usage: unknown) => ({ id: 'r', model: 'gpt-4.1', service_tier: serviceTier, usage })
+    tracker.onEvent('response.created', JSON.stringify({ type: 'response.created', response: response('auto', null) }))
+    tracker.onEvent('response.completed', JSON.stringify({ type: 'response.completed', response: response('priority', { input_tokens: 7, output_tokens: 3 }) }))
+    expect(tracker.usage()).toMatchObject({ source: 'reported', usage: { inputTokens: 7, outputTokens: 3, serviceTier: 'priority' } })
   })
 })
 

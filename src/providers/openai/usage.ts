@@ -19,14 +19,20 @@ export function openaiUsageFromBody(endpoint: Endpoint, body: unknown): UsageWit
   const model = asString(record['model'])
   switch (endpoint) {
     case 'chat_completions':
-      return { usage: usageFromChatUsage(wireUsage), model }
+      return { usage: withServiceTier(usageFromChatUsage(wireUsage), record), model }
     case 'responses':
-      return { usage: usageFromResponsesUsage(wireUsage), model }
+      return { usage: withServiceTier(usageFromResponsesUsage(wireUsage), record), model }
     case 'embeddings':
       return { usage: usageFromEmbeddingsUsage(wireUsage), model }
     case 'messages':
       return undefined
   }
+}
+
+/** The usage with the `service_tier` the answer (a body, a chunk, a `response`) says served it, if any. */
+function withServiceTier(usage: Usage, answer: JsonRecord): Usage {
+  const tier = asString(answer['service_tier'])
+  return tier === undefined ? usage : { ...usage, serviceTier: tier }
 }
 
 /** chat.completions `usage` (also the final chunk of a stream with include_usage). */
@@ -119,6 +125,8 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
   private readonly delivered: DeliveredText
   private reported: Usage | undefined = undefined
   private model: string | undefined = undefined
+  /** The `service_tier` the stream says serves it (every chat chunk and every `response` snapshot carry it). */
+  private serviceTier: string | undefined = undefined
   private promptTokensEstimate: number | undefined = undefined
   private hasEvents = false
   private lastData: string | undefined = undefined
@@ -155,7 +163,8 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
 
   usage(): { usage: Usage; source: UsageSource; model: string | undefined } {
     if (this.reported !== undefined) {
-      return { usage: this.reported, source: 'reported', model: this.model }
+      const usage = this.serviceTier === undefined ? this.reported : { ...this.reported, serviceTier: this.serviceTier }
+      return { usage, source: 'reported', model: this.model }
     }
     if (!this.hasEvents && this.promptTokensEstimate === undefined) {
       return { usage: emptyUsage(), source: 'none', model: this.model }
@@ -165,6 +174,7 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
       ...emptyUsage(),
       inputTokens: this.promptTokensEstimate ?? 0,
       outputTokens: this.delivered.countTokens() + this.deferred.overflowChars,
+      ...(this.serviceTier !== undefined && { serviceTier: this.serviceTier }),
     }
     return { usage, source: 'counted', model: this.model }
   }
@@ -186,6 +196,7 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
     if (chunk === undefined) return
     this.hasEvents = true
     this.model ??= asString(chunk['model'])
+    this.serviceTier = asString(chunk['service_tier']) ?? this.serviceTier
     const wireUsage = asRecord(chunk['usage'])
     if (wireUsage !== undefined) {
       this.reported = usageFromChatUsage(wireUsage)
@@ -252,6 +263,7 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
     const response = asRecord(event['response'])
     if (response === undefined) return
     this.model = asString(response['model']) ?? this.model
+    this.serviceTier = asString(response['service_tier']) ?? this.serviceTier
     const wireUsage = asRecord(response['usage'])
     if (wireUsage !== undefined) this.reported = usageFromResponsesUsage(wireUsage)
   }
