@@ -243,6 +243,9 @@ describe('PriceBook against the bundled catalogue', () => {
       audioInputMicrosPerMtok: 2_500_000,
       audioOutputMicrosPerMtok: 10_000_000,
       fallbackParts: ['cache_write_5m', 'cache_write_1h', 'audio_input', 'audio_output'],
+      // Per-call tool fees, µ$ per 1,000 calls: web searches $10, file searches $2.50.
+      webSearchMicrosPerKcall: 10_000_000,
+      fileSearchMicrosPerKcall: 2_500_000,
       source: 'genai-prices@0.1.8:openai/gpt-4o',
       tier: 'base',
     })
@@ -250,6 +253,9 @@ describe('PriceBook against the bundled catalogue', () => {
     const claude = new PriceBook({ clock: clock() }).lookup('anthropic', 'claude-sonnet-4-5', 1_000)!
     expect(claude).toMatchObject({ cacheWriteMicrosPerMtok: 3_750_000, cacheWrite1hMicrosPerMtok: 6_000_000, tier: 'base' })
     expect(claude.fallbackParts).toEqual(['audio_input', 'audio_output'])
+    // The dearest-tier answer keeps the per-call fees.
+    expect(new PriceBook({ clock: clock() }).lookup('anthropic', 'claude-sonnet-4-5')).toMatchObject({ tier: 'dearest', webSearchMicrosPerKcall: 10_000_000 })
+    expect(claude).not.toHaveProperty('fileSearchMicrosPerKcall')
   })
 
   it('prices the dearest tier when no input count is given', () => {

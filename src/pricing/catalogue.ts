@@ -235,6 +235,7 @@ function entryOf(providerId: string, model: ModelInfo, nowMs: number): CacheValu
     if (value !== undefined && typeof value !== 'number') for (const tier of value.tiers) startSet.add(tier.start)
   }
   const tierStarts = [...startSet].sort((a, b) => a - b)
+  const toolFees = { webSearch: perKcallPrice(prices, 'web_searches_kcount'), fileSearch: perKcallPrice(prices, 'storage_searches_kcount') }
   // Band 0 covers inputTokens <= tierStarts[0]; band i covers (tierStarts[i-1], tierStarts[i]].
   const bandInputs = [0, ...tierStarts.map((start) => start + 1)]
   const bands = bandInputs.map((inputTokens, band) => {
@@ -248,6 +249,8 @@ function entryOf(providerId: string, model: ModelInfo, nowMs: number): CacheValu
         cacheWrite1h: at(fields.cacheWrite1h),
         audioInput: at(fields.audioInput),
         audioOutput: at(fields.audioOutput),
+        webSearch: toolFees.webSearch,
+        fileSearch: toolFees.fileSearch,
       },
       source,
       band === 0 ? 'base' : `>${tierStarts[band - 1]}`,
@@ -261,6 +264,12 @@ function entryOf(providerId: string, model: ModelInfo, nowMs: number): CacheValu
     model,
     providerId,
   }
+}
+
+/** A per-call fee (USD per 1,000 calls) as µ$ per 1,000 calls; undefined when absent or not a plain number. */
+function perKcallPrice(prices: RawPrices, key: string): number | undefined {
+  const value = prices[key]
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? usdPerMtokToMicros(value) : undefined
 }
 
 function priceValue(prices: RawPrices, key: string): RawPriceValue | undefined {
@@ -301,12 +310,21 @@ function maxPrice(bands: readonly ModelPrice[], source: string): ModelPrice {
     audioInputMicrosPerMtok: max((p) => p.audioInputMicrosPerMtok),
     audioOutputMicrosPerMtok: max((p) => p.audioOutputMicrosPerMtok),
     fallbackParts: [...new Set(bands.flatMap((b) => b.fallbackParts))],
+    ...toolFeesOf(bands[0] as ModelPrice),
     source,
     tier: 'dearest',
   })
 }
 
-/** Known prices of one model (µ$/Mtok); `input` is always known, the rest may be missing. */
+/** The per-call fees of a price, leaving out those it does not have. */
+function toolFeesOf(price: { webSearchMicrosPerKcall?: number | undefined; fileSearchMicrosPerKcall?: number | undefined }): Partial<ModelPrice> {
+  return {
+    ...(price.webSearchMicrosPerKcall !== undefined && { webSearchMicrosPerKcall: price.webSearchMicrosPerKcall }),
+    ...(price.fileSearchMicrosPerKcall !== undefined && { fileSearchMicrosPerKcall: price.fileSearchMicrosPerKcall }),
+  }
+}
+
+/** Known prices of one model (µ$/Mtok; tool fees µ$ per 1,000 calls); `input` is always known, the rest may be missing. */
 interface KnownPrices {
   readonly input: number
   readonly output: number | undefined
@@ -315,6 +333,8 @@ interface KnownPrices {
   readonly cacheWrite1h: number | undefined
   readonly audioInput: number | undefined
   readonly audioOutput: number | undefined
+  readonly webSearch?: number | undefined
+  readonly fileSearch?: number | undefined
 }
 
 /**
@@ -343,6 +363,7 @@ function withFallbacks(known: KnownPrices, source: string, tier: string): ModelP
     audioInputMicrosPerMtok: or(known.audioInput, dearestInput, 'audio_input'),
     audioOutputMicrosPerMtok: or(known.audioOutput, dearestOutput, 'audio_output'),
     fallbackParts: Object.freeze(fallbackParts),
+    ...toolFeesOf({ webSearchMicrosPerKcall: known.webSearch, fileSearchMicrosPerKcall: known.fileSearch }),
     source,
     tier,
   })

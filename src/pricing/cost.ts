@@ -7,6 +7,7 @@
 import { assert } from '../lib/assert.js'
 import { costOfTokens, micros } from '../money/index.js'
 import type { Usage } from '../providers/types.js'
+import { callsCost, fileSearchMicrosPerKcall, webSearchMicrosPerKcall } from './tool-fees.js'
 import type { CostBreakdown, CostPart, CostPartLine, ModelPrice } from './types.js'
 
 export function costOfUsage(usage: Usage, price: ModelPrice): CostBreakdown {
@@ -48,6 +49,16 @@ export function costOfUsage(usage: Usage, price: ModelPrice): CostBreakdown {
   add('output', outputTokens - reasoningTokens - audioOutputTokens, price.outputMicrosPerMtok)
   add('reasoning', reasoningTokens, price.outputMicrosPerMtok)
   add('audio_output', audioOutputTokens, price.audioOutputMicrosPerMtok)
+  // Tool fees: a price the source lacks is a documented default, flagged like any fallback.
+  const addCalls = (part: CostPart, calls: number | undefined, microsPerKcall: number, isDefault: boolean) => {
+    if (calls === undefined || calls === 0) return
+    assertCount(calls, part)
+    const costMicros = callsCost(calls, microsPerKcall)
+    total += costMicros
+    parts.push({ part, tokens: calls, unitMicrosPerMtok: microsPerKcall * 1_000, costMicros, fallback: isDefault || price.fallbackParts.includes(part) })
+  }
+  addCalls('web_search', usage.webSearches, webSearchMicrosPerKcall(price), price.webSearchMicrosPerKcall === undefined)
+  addCalls('file_search', usage.fileSearches, fileSearchMicrosPerKcall(price), price.fileSearchMicrosPerKcall === undefined)
   const breakdown: CostBreakdown = { parts, totalMicros: micros(total), tier: price.tier }
   return price.serviceTier === undefined ? breakdown : { ...breakdown, serviceTier: price.serviceTier }
 }

@@ -23,3 +23,16 @@ export {
   type PromptText,
   type TokenizerFit,
 } from './estimate.js'
+export {
+  FILE_SEARCH_MICROS_PER_KCALL_DEFAULT,
+  SERVER_SEARCHES_RESERVED_DEFAULT,
+  WEB_SEARCH_MICROS_PER_KCALL_DEFAULT,
+  WEB_SEARCH_PREVIEW_MICROS_PER_KCALL,
+  callsCost,
+  fileSearchMicrosPerKcall,
+  priceForServerSearches,
+  serverSearchFeesMicros,
+  serverSearchesOf,
+  webSearchMicrosPerKcall,
+  type ServerSearches,
+} from './tool-fees.js'

@@ -1,7 +1,19 @@
 import type { Micros } from '../money/index.js'
 
 /** The parts a call's cost is made of, each priced and rounded on its own. */
-export const COST_PARTS = ['input', 'cache_read', 'cache_write_5m', 'cache_write_1h', 'audio_input', 'output', 'reasoning', 'audio_output'] as const
+export const COST_PARTS = [
+  'input',
+  'cache_read',
+  'cache_write_5m',
+  'cache_write_1h',
+  'audio_input',
+  'output',
+  'reasoning',
+  'audio_output',
+  /** Per-call fees of server-side tools: `tokens` is the number of calls, the unit price per million calls. */
+  'web_search',
+  'file_search',
+] as const
 export type CostPart = (typeof COST_PARTS)[number]
 
 /** Prices in integer micro-USD per million tokens (µ$/Mtok): $2.50/Mtok = 2_500_000. */
@@ -24,6 +36,10 @@ export interface ModelPrice {
   source: string
   /** The price tier applied (`base`, or `>200000` input tokens). */
   tier: string
+  /** Web search fee, µ$ per 1,000 searches; undefined when the source has none (tool-fees.ts then applies a documented default). */
+  webSearchMicrosPerKcall?: number
+  /** File search fee, µ$ per 1,000 calls; undefined as above. */
+  fileSearchMicrosPerKcall?: number
   /** Set when the token prices were scaled for the service tier that served the call (see service-tier.ts). */
   serviceTier?: ServiceTierPricing
 }
@@ -39,7 +55,7 @@ export interface ServiceTierPricing {
   readonly upperBound: boolean
 }
 
-/** One part of a cost: how many tokens, at what price, for how much. */
+/** One part of a cost: how many tokens (calls, for a tool fee), at what price, for how much. */
 export interface CostPartLine {
   readonly part: CostPart
   readonly tokens: number

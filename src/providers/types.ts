@@ -28,6 +28,8 @@ export function flavorOf(endpoint: Endpoint): ApiFlavor {
  * - audio counts are subsets of input/output respectively.
  * - `serviceTier` is the tier the answer says served the call (OpenAI's `service_tier`:
  *   `default`, `flex`, `priority`…), absent when it names none; pricing scales for it.
+ * - `webSearches`, `webFetches`, `fileSearches` count the server-side tool calls the provider
+ *   reports (each billed per call on top of tokens); absent means none reported.
  */
 export interface Usage {
   inputTokens: number
@@ -39,6 +41,9 @@ export interface Usage {
   audioInputTokens: number
   audioOutputTokens: number
   serviceTier?: string
+  webSearches?: number
+  webFetches?: number
+  fileSearches?: number
 }
 
 export function emptyUsage(): Usage {

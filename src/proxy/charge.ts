@@ -16,7 +16,16 @@
  */
 import type { Usage } from '../providers/index.js'
 import { emptyUsage } from '../providers/index.js'
-import { costOfUsage, type CostBreakdown, type ModelPrice } from '../pricing/index.js'
+import {
+  callsCost,
+  costOfUsage,
+  fileSearchMicrosPerKcall,
+  webSearchMicrosPerKcall,
+  type CostBreakdown,
+  type CostPartLine,
+  type ModelPrice,
+  type ServerSearches,
+} from '../pricing/index.js'
 import { costOfTokens, micros, ZERO, type Micros } from '../money/index.js'
 import type { Measured } from './dispatch.js'
 
@@ -42,6 +51,8 @@ export interface ChargeBounds {
   readonly outputTokensMax: number
   /** The model may bill output it does not stream (providers' `billsHiddenOutput`). */
   readonly hiddenReasoning: boolean
+  /** The server-side searches the request allows (what its worst case reserved); undefined without search tools. */
+  readonly serverSearches?: ServerSearches | undefined
 }
 
 export interface Charge {
@@ -71,11 +82,21 @@ export function chargeOf(
     const note: ChargeNote = measured.kind === 'ok' ? 'no_usage_reported' : 'cut_before_usage'
     // Delivered text says nothing of reasoning the model billed and never streamed.
     if (bounds.hiddenReasoning) return estimated(bounds, dearest, usage.inputTokens, usage.outputTokens, 'hidden_reasoning')
-    return priced(usage, 'counted', note, priceFor(usage))
+    return priced(withSearchesAllowed(usage, bounds.serverSearches), 'counted', note, priceFor(usage))
   }
   // Nothing measured: a 200 that reported no usage, a body cut after the 200, a timeout.
   const note: ChargeNote = measured.kind === 'ok' ? 'no_usage_reported' : measured.status === 504 ? 'timed_out' : 'cut_after_response_started'
   return estimated(bounds, dearest, bounds.promptTokens(), 0, note)
+}
+
+/** Counted usage knows no search count it can trust: it is charged the searches the request allows, or more if seen. */
+function withSearchesAllowed(usage: Usage, searches: ServerSearches | undefined): Usage {
+  if (searches === undefined) return usage
+  return {
+    ...usage,
+    webSearches: Math.max(usage.webSearches ?? 0, searches.webSearches),
+    fileSearches: Math.max(usage.fileSearches ?? 0, searches.fileSearches),
+  }
 }
 
 function priced(usage: Usage, source: ChargeSource, note: ChargeNote | undefined, price: ModelPrice): Charge {
@@ -100,14 +121,27 @@ function estimated(bounds: ChargeBounds, dearest: ModelPrice, inputTokens: numbe
   const outputUnit = Math.max(dearest.outputMicrosPerMtok, dearest.audioOutputMicrosPerMtok)
   const inputMicros = costOfTokens(input, inputUnit)
   const outputMicros = costOfTokens(output, outputUnit)
-  const parts = [
+  const webSearches = bounds.serverSearches?.webSearches ?? 0
+  const fileSearches = bounds.serverSearches?.fileSearches ?? 0
+  const webUnit = webSearchMicrosPerKcall(dearest)
+  const fileUnit = fileSearchMicrosPerKcall(dearest)
+  const parts: CostPartLine[] = [
     { part: 'input' as const, tokens: input, unitMicrosPerMtok: inputUnit, costMicros: inputMicros, fallback: false },
     { part: 'output' as const, tokens: output, unitMicrosPerMtok: outputUnit, costMicros: outputMicros, fallback: false },
+    // The searches the request allows, each at its fee.
+    { part: 'web_search' as const, tokens: webSearches, unitMicrosPerMtok: webUnit * 1_000, costMicros: callsCost(webSearches, webUnit), fallback: false },
+    { part: 'file_search' as const, tokens: fileSearches, unitMicrosPerMtok: fileUnit * 1_000, costMicros: callsCost(fileSearches, fileUnit), fallback: false },
   ].filter((p) => p.tokens > 0)
-  const costMicros = micros(inputMicros + outputMicros)
+  const costMicros = micros(parts.reduce((sum, p) => sum + p.costMicros, 0))
   return {
     spent: true,
-    usage: { ...emptyUsage(), inputTokens: input, outputTokens: output },
+    usage: {
+      ...emptyUsage(),
+      inputTokens: input,
+      outputTokens: output,
+      ...(webSearches > 0 && { webSearches }),
+      ...(fileSearches > 0 && { fileSearches }),
+    },
     source: 'estimated',
     note,
     breakdown: { parts, totalMicros: costMicros, tier: dearest.tier, ...(dearest.serviceTier !== undefined && { serviceTier: dearest.serviceTier }) },

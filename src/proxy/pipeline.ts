@@ -29,7 +29,11 @@ import {
   fallbackPartsOf,
   foreignTokenizerScalePercent,
   priceAtServiceTier,
+  priceForServerSearches,
   requestedServiceTier,
+  serverSearchFeesMicros,
+  serverSearchesOf,
+  type ServerSearches,
   tokenizerFitOf,
   type ModelPrice,
   type PriceBook,
@@ -156,8 +160,10 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   if ('code' in cap) return refuse(call, sink, cap)
   const upstreamBody: Record<string, unknown> = { ...call.body, model: routed.upstreamModel }
   const dropInjectedUsage = call.endpoint === 'chat_completions' && call.isStream ? !ensureStreamUsage(upstreamBody) : false
-  // A call that asks for a dearer service tier (OpenAI `priority`) reserves at that tier's prices.
-  const price = worstPriceOf(call, routed)
+  // A call that asks for a dearer service tier (OpenAI `priority`) reserves at that tier's prices,
+  // and a call with server-side search tools the fees of the searches it allows.
+  const serverSearches = serverSearchesOf(call.endpoint, call.body)
+  const price = worstPriceOf(call, routed, serverSearches)
   const needsReservation = (config.costTracking.enabled && config.costTracking.walletEnforcement) || decision.counters.some((c) => c.limitMicros !== undefined)
   // Input the provider holds or fetches (a previous response, a server-side tool) is not in the
   // body: the worst case takes the model's whole context window, and a call that must be capped
@@ -183,6 +189,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
       decision.counters,
       upstreamBody,
       sink,
+      serverSearchFeesMicros(serverSearches, price),
     )
     if (reserved.kind === 'client_gone') {
       // A held request whose client hung up is never sent: nobody would receive the answer.
@@ -222,6 +229,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
     promptTokens: () => prompt.counted(),
     outputTokensMax: (reservedCall?.outputTokensCap ?? cap.outputTokensCap) * cap.choices,
     hiddenReasoning: billsHiddenOutput(call.endpoint, routed.upstreamModel, upstreamBody),
+    serverSearches,
   }
   let resolved = false
   const resolve = (measured: Measured): Promise<Record<string, string>> => {
@@ -357,10 +365,10 @@ async function settleCall(
   // The tier the answer names decides the prices; an answer that names none is taken at the tier asked for.
   const priceFor = (usage: Usage) =>
     priceAtServiceTier(
-      deps.priceBook.lookup(provider, routedName(routed, call), usage.inputTokens) ?? routed.price,
+      priceForServerSearches(deps.priceBook.lookup(provider, routedName(routed, call), usage.inputTokens) ?? routed.price, bounds.serverSearches),
       call.flavor === 'openai' && usage.serviceTier !== undefined && usage.serviceTier !== 'auto' ? usage.serviceTier : requestedTier,
     )
-  const dearest = worstPriceOf(call, routed)
+  const dearest = worstPriceOf(call, routed, bounds.serverSearches)
   let charge: Charge
   try {
     charge = chargeOf(measured, bounds, priceFor, dearest, failure)
@@ -485,9 +493,9 @@ function requestedTierOf(call: ProxyCall): string | undefined {
   return call.flavor === 'openai' ? requestedServiceTier(call.body) : undefined
 }
 
-/** The route's price at the service tier the call asks for: what its worst case and estimates are priced at. */
-function worstPriceOf(call: ProxyCall, routed: RoutedModel): ModelPrice {
-  return priceAtServiceTier(routed.price, requestedTierOf(call))
+/** The route's price at the service tier the call asks for, with its search tools' fees: what its worst case and estimates are priced at. */
+function worstPriceOf(call: ProxyCall, routed: RoutedModel, searches: ServerSearches | undefined): ModelPrice {
+  return priceAtServiceTier(priceForServerSearches(routed.price, searches), requestedTierOf(call))
 }
 
 function routedName(routed: RoutedModel, call: ProxyCall): string {

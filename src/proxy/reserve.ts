@@ -7,7 +7,7 @@
 import { newId } from '../lib/ids.js'
 import type { BudgetAlert, Config } from '../config/types.js'
 import type { BudgetCounterRef, CascadeStep, FundsSignal, LedgerStore, ReserveResult } from '../ledger/index.js'
-import { TOKENS_MAX, type Micros } from '../money/index.js'
+import { TOKENS_MAX, micros, type Micros } from '../money/index.js'
 import {
   affordableOutputTokens,
   estimateInputTokens,
@@ -256,10 +256,12 @@ export async function reserveForCall(
   counters: readonly BudgetCounterRef[],
   upstreamBody: Record<string, unknown>,
   sink: ResponseSink,
+  /** Per-call fees of the server-side searches the request allows, on top of its tokens. */
+  toolFeesMicros: Micros = micros(0),
 ): Promise<ReservationOutcome> {
   const { config, ledger } = deps
   let inputTokens = prompt.bound()
-  const worstCase = (outputTokensCap: number) => worstCaseCost({ inputTokens, outputTokensCap: outputTokensCap * cap.choices, price })
+  const worstCase = (outputTokensCap: number) => micros(worstCaseCost({ inputTokens, outputTokensCap: outputTokensCap * cap.choices, price }) + toolFeesMicros)
   const attempt = (outputTokensCap: number) => {
     const now = deps.nowMs()
     return ledger.reserve({
@@ -289,7 +291,10 @@ export async function reserveForCall(
   // what the funds can cover and say so in a header.
   if (result.kind !== 'reserved' && cap.read.kind === 'absent') {
     const funds = fundsOf(result)
-    const affordable = funds === undefined ? 0 : Math.min(Math.floor(affordableOutputTokens(funds, inputTokens, price) / cap.choices), outputTokensCap)
+    const affordable =
+      funds === undefined || funds < toolFeesMicros
+        ? 0
+        : Math.min(Math.floor(affordableOutputTokens(micros(funds - toolFeesMicros), inputTokens, price) / cap.choices), outputTokensCap)
     if (affordable >= 1) {
       outputTokensCap = affordable
       cappedTo = affordable

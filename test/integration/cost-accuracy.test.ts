@@ -575,6 +575,57 @@ describe.each([sqlite, postgresRedis])('cost accuracy on $name', (backend) => {
     })
   })
 
+  describe.skipIf(backend.skip !== undefined)('server-side searches: tokens + each search at its fee', () => {
+    const reservedMicros = (reply: Reply): number => parseUsd(String(reply.headers['x-tollgate-cost-reserved-usd']))!
+    const webSearch = { type: 'web_search_20250305', name: 'web_search', max_uses: 30 }
+    type Breakdown = { parts: Array<{ part: string; tokens: number; costMicros: number; fallback: boolean }> }
+    const partOf = (event: StoredEvent, part: string) => (JSON.parse(event.cost_breakdown_json!) as Breakdown).parts.find((p) => p.part === part)
+
+    it.each([false, true])('an Anthropic answer with 25 web searches: tokens + 25 × $0.01, exactly (stream: %s)', async (stream) => {
+      const usage: ScriptedUsage = { inputTokens: 10_000, outputTokens: 2_000 }
+      const tokens = publishedMicros(PUBLISHED['claude-haiku-4-5']!, usage)
+      const { reply, event } = await call('messages', 'claude-haiku-4-5', stream, { usage, webSearchRequests: 25 }, undefined, { tools: [webSearch] })
+      // Anthropic: $10 per 1,000 searches.
+      expect(tokens).toBe(20_000)
+      expect(event).toMatchObject({ cost_micros: tokens + 25 * 10_000, usage_source: 'reported' })
+      expect(reply.costMicros).toBe(event.cost_micros)
+      expect(partOf(event, 'web_search')).toEqual({ part: 'web_search', tokens: 25, unitMicrosPerMtok: 10_000_000_000, costMicros: 250_000, fallback: false })
+      expect(event.price_source).not.toMatch(/fallback/)
+      // The worst case holds the fees of max_uses searches on top of the tokens (input at the
+      // 200k context window, at the dearest input-side price: $2 per Mtok for 1-hour writes).
+      expect(reservedMicros(reply)).toBeGreaterThanOrEqual(200_000 * 2 + OUTPUT_CAP * 5 + 30 * 10_000)
+    })
+
+    it.each([false, true])('a Responses answer with 3 web_search_call items: tokens + 3 × $0.01 (stream: %s)', async (stream) => {
+      const usage: ScriptedUsage = { inputTokens: 10_000, cacheReadTokens: 4_000, outputTokens: 1_000 }
+      const { reply, event } = await call('responses', 'gpt-4.1', stream, { usage, webSearchRequests: 3 }, undefined, {
+        tools: [{ type: 'web_search' }],
+        max_tool_calls: 4,
+      })
+      expect(event.cost_micros).toBe(22_000 + 3 * 10_000)
+      expect(reply.costMicros).toBe(event.cost_micros)
+      expect(partOf(event, 'web_search')).toMatchObject({ tokens: 3, costMicros: 30_000, fallback: false })
+    })
+
+    it('web_search_preview searches: at $25 per 1,000, flagged as a price the catalogue lacks', async () => {
+      const usage: ScriptedUsage = { inputTokens: 10_000, cacheReadTokens: 4_000, outputTokens: 1_000 }
+      const { reply, event } = await call('responses', 'gpt-4.1', false, { usage, webSearchRequests: 2 }, undefined, {
+        tools: [{ type: 'web_search_preview' }],
+      })
+      expect(event.cost_micros).toBe(22_000 + 2 * 25_000)
+      expect(reply.costMicros).toBe(event.cost_micros)
+      expect(event.price_source).toMatch(/;fallback:web_search$/)
+    })
+
+    it('a body cut after the 200: the estimate holds the fees of max_uses searches', async () => {
+      const { reply, event } = await call('messages', 'claude-haiku-4-5', false, { cut: 'body', webSearchRequests: 5 }, undefined, { tools: [webSearch] })
+      expect(reply.status).toBe(502)
+      expect(event).toMatchObject({ usage_source: 'estimated', usage_note: 'cut_after_response_started' })
+      expect(partOf(event, 'web_search')).toMatchObject({ tokens: 30, costMicros: 300_000 })
+      expect(reply.costMicros).toBe(event.cost_micros)
+    })
+  })
+
   it.skipIf(backend.skip !== undefined)('over the whole run: told = events = ledger spent = /v1/usage total', async () => {
     const stored = await events()
     expect(stored.length).toBeGreaterThan(20)

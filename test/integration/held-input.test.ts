@@ -22,6 +22,8 @@ const CLAUDE_WINDOW = 200_000
 const HOUSE = 'house-model'
 /** What the worst case adds to its parts for per-part rounding (`worstCaseRoundingSlackMicros`). */
 const SLACK = 6
+/** The web search fees `searching` reserves: max_uses 5 × $10 per 1,000 searches. */
+const SEARCH_FEES = 5 * 10_000
 
 const open: TestGateway[] = []
 afterEach(async () => {
@@ -163,7 +165,7 @@ describe('Anthropic server tools', () => {
     expect(refused.status).toBe(429)
     const body = (await refused.json()) as any
     expect(body).toMatchObject({ type: 'error', error: { code: 'insufficient_quota' } })
-    expect(body.error.message).toContain('$0.200506')
+    expect(body.error.message).toContain('$0.250506')
     expect(body.error.message).toContain('"tools[0]" (web_search_20250305)')
     expect(gw.mock.requests).toHaveLength(0)
 
@@ -171,7 +173,7 @@ describe('Anthropic server tools', () => {
     const served = await post(gw, '/v1/messages', searching)
     expect(served.status).toBe(200)
     await served.json()
-    expect(usdToMicros(served.headers.get('x-tollgate-cost-reserved-usd'))).toBe(CLAUDE_WINDOW * 1 + 100 * 5 + SLACK)
+    expect(usdToMicros(served.headers.get('x-tollgate-cost-reserved-usd'))).toBe(CLAUDE_WINDOW * 1 + 100 * 5 + SLACK + SEARCH_FEES)
     await expectBalanced(gw)
   })
 
@@ -181,7 +183,7 @@ describe('Anthropic server tools', () => {
     const res = await post(gw, '/v1/messages', searching, { 'anthropic-beta': 'context-1m-2025-08-07' })
     expect(res.status).toBe(200)
     await res.json()
-    expect(usdToMicros(res.headers.get('x-tollgate-cost-reserved-usd'))).toBe(1_000_000 * 1 + 100 * 5 + SLACK)
+    expect(usdToMicros(res.headers.get('x-tollgate-cost-reserved-usd'))).toBe(1_000_000 * 1 + 100 * 5 + SLACK + SEARCH_FEES)
   })
 
   it('leave a call with only client tools as it was', async () => {

@@ -126,3 +126,37 @@ describe('AnthropicStreamUsageTracker', () => {
     expect(new AnthropicStreamUsageTracker().usage().source).toBe('none')
   })
 })
+
+describe('server tool use', () => {
+  it('reads the web searches and fetches of a body beside its tokens', () => {
+    const body = {
+      model: 'claude-haiku-4-5',
+      usage: { input_tokens: 100, output_tokens: 20, server_tool_use: { web_search_requests: 25, web_fetch_requests: 2 } },
+    }
+    expect(anthropicUsageFromBody(body)?.usage).toMatchObject({ inputTokens: 100, outputTokens: 20, webSearches: 25, webFetches: 2 })
+    expect(anthropicUsageFromBody({ usage: { input_tokens: 1, output_tokens: 1 } })?.usage).not.toHaveProperty('webSearches')
+  })
+
+  it('keeps the count a stream reports in message_delta (message_start says 0)', () => {
+    const tracker = new AnthropicStreamUsageTracker()
+    const start = {
+      type: 'message_start',
+      message: { model: 'claude-haiku-4-5', usage: { input_tokens: 100, output_tokens: 1, server_tool_use: { web_search_requests: 0 } } },
+    }
+    tracker.onEvent('message_start', JSON.stringify(start))
+    tracker.onEvent('content_block_delta', JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'hi' } }))
+    tracker.onEvent(
+      'message_delta',
+      JSON.stringify({ type: 'message_delta', delta: {}, usage: { output_tokens: 20, server_tool_use: { web_search_requests: 25 } } }),
+    )
+    expect(tracker.usage()).toMatchObject({ source: 'reported', usage: { inputTokens: 100, outputTokens: 20, webSearches: 25 } })
+  })
+
+  it('keeps an earlier count when the last message_delta leaves server_tool_use out', () => {
+    const tracker = new AnthropicStreamUsageTracker()
+    tracker.onEvent('message_start', JSON.stringify({ type: 'message_start', message: { usage: { input_tokens: 5, output_tokens: 1 } } }))
+    tracker.onEvent('message_delta', JSON.stringify({ type: 'message_delta', usage: { output_tokens: 3, server_tool_use: { web_search_requests: 4 } } }))
+    tracker.onEvent('message_delta', JSON.stringify({ type: 'message_delta', usage: { output_tokens: 9 } }))
+    expect(tracker.usage().usage).toMatchObject({ outputTokens: 9, webSearches: 4 })
+  })
+})

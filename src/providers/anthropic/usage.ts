@@ -27,8 +27,14 @@ export function usageFromAnthropicUsage(wire: JsonRecord): Usage {
   const cacheWriteTokens = Math.max(tokenCount(wire['cache_creation_input_tokens']), tokenCount(creation?.['ephemeral_5m_input_tokens']) + cacheWrite1hTokens)
   const outputTokens = tokenCount(wire['output_tokens'])
   const thinkingTokens = tokenCount(asRecord(wire['output_tokens_details'])?.['thinking_tokens'])
+  // Server tools billed per call on top of tokens (cumulative counts, like the token counters).
+  const serverTools = asRecord(wire['server_tool_use'])
+  const webSearches = tokenCount(serverTools?.['web_search_requests'])
+  const webFetches = tokenCount(serverTools?.['web_fetch_requests'])
   return {
     ...emptyUsage(),
+    ...(webSearches > 0 && { webSearches }),
+    ...(webFetches > 0 && { webFetches }),
     inputTokens: tokenCount(wire['input_tokens']) + cacheReadTokens + cacheWriteTokens,
     cacheReadTokens,
     cacheWriteTokens,

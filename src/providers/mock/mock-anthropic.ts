@@ -26,11 +26,17 @@ function inputUsage(plan: MockReplyPlan): Body {
   }
 }
 
+/** `server_tool_use` as the API reports it: in the body, and cumulative in a stream's `message_delta`. */
+function serverToolUse(plan: MockReplyPlan): Body {
+  return plan.webSearchRequests === undefined ? {} : { server_tool_use: { web_search_requests: plan.webSearchRequests, web_fetch_requests: 0 } }
+}
+
 function messageUsage(plan: MockReplyPlan, outputTokens: number): Body {
   return {
     ...inputUsage(plan),
     cache_creation: { ephemeral_5m_input_tokens: plan.cacheWriteTokens - plan.cacheWrite1hTokens, ephemeral_1h_input_tokens: plan.cacheWrite1hTokens },
     output_tokens: outputTokens,
+    ...serverToolUse(plan),
     service_tier: 'standard',
   }
 }
@@ -68,7 +74,9 @@ export function messageStreamEvents(plan: MockReplyPlan, id: string): Array<[str
       stop_reason: null,
       stop_sequence: null,
       // Without usage: what some Anthropic-compatible upstreams send, no input count at all.
-      ...(plan.reportsUsage ? { usage: messageUsage(plan, 1) } : {}),
+      ...(plan.reportsUsage
+        ? { usage: { ...messageUsage(plan, 1), ...(plan.webSearchRequests !== undefined && { server_tool_use: { web_search_requests: 0 } }) } }
+        : {}),
     },
   })
   add('content_block_start', { index: 0, content_block: { type: 'text', text: '' } })
@@ -80,7 +88,7 @@ export function messageStreamEvents(plan: MockReplyPlan, id: string): Array<[str
   add('message_delta', {
     delta: { stop_reason: stopReason(plan), stop_sequence: null },
     // Current API versions repeat the cumulative input counters here, beside the output total.
-    usage: plan.reportsUsage ? { ...inputUsage(plan), output_tokens: plan.outputTokens } : { output_tokens: plan.outputTokens },
+    usage: plan.reportsUsage ? { ...inputUsage(plan), output_tokens: plan.outputTokens, ...serverToolUse(plan) } : { output_tokens: plan.outputTokens },
   })
   add('message_stop', {})
   return events

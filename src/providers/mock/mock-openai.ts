@@ -187,7 +187,13 @@ function responseObject(parts: ResponseParts, status: string, output: Body[], us
 function finalOutput(parts: ResponseParts): Body[] {
   const status = parts.plan.isTruncated ? 'incomplete' : 'completed'
   const message = messageItem(parts, status, [outputText(parts.plan.text)])
-  return parts.plan.reasoningTokens > 0 ? [reasoningItem(parts), message] : [message]
+  const searches = Array.from({ length: parts.plan.webSearchRequests ?? 0 }, (_, i) => ({
+    id: `ws_${parts.responseId}_${i}`,
+    type: 'web_search_call',
+    status: 'completed',
+    action: { type: 'search', query: 'tollgate' },
+  }))
+  return [...searches, ...(parts.plan.reasoningTokens > 0 ? [reasoningItem(parts)] : []), message]
 }
 
 export function responseBody(parts: ResponseParts): Body {

@@ -74,6 +74,12 @@ export interface MockScript {
   chunkDelayMs?: number
   /** The `service_tier` an OpenAI answer says served it (instead of `default`). */
   serviceTier?: string
+  /**
+   * Server-side web searches the answer reports: Anthropic's `usage.server_tool_use.web_search_requests`
+   * (in the body, and in a stream's `message_delta`), or that many `web_search_call` output items of a
+   * Responses answer.
+   */
+  webSearchRequests?: number
   /** How many requests (any route) follow the script. */
   times: number
 }
@@ -91,6 +97,8 @@ export interface MockReplyPlan extends MockUsage {
   choices?: number
   /** The OpenAI `service_tier` answered; absent means `default`. */
   serviceTier?: string
+  /** Server-side web searches reported; absent means none. */
+  webSearchRequests?: number
 }
 
 /** The plan as a script changes it. */
@@ -103,6 +111,7 @@ export function scriptedPlan(plan: MockReplyPlan, script: MockScript | undefined
     shouldCutStream: plan.shouldCutStream || script.cut === 'stream',
     shouldCutBody: script.cut === 'body',
     ...(script.serviceTier !== undefined && { serviceTier: script.serviceTier }),
+    ...(script.webSearchRequests !== undefined && { webSearchRequests: script.webSearchRequests }),
   }
 }
 

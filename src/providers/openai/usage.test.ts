@@ -214,6 +214,36 @@ describe('OpenAIStreamUsageTracker: service tier', () => {
   })
 })
 
+describe('server-side searches of a Responses answer', () => {
+  const output = [
+    { type: 'web_search_call', id: 'ws_1', status: 'completed' },
+    { type: 'file_search_call', id: 'fs_1', status: 'completed' },
+    { type: 'web_search_call', id: 'ws_2', status: 'completed' },
+    { type: 'message', id: 'm', content: [] },
+  ]
+  const usage = { input_tokens: 10, output_tokens: 5 }
+
+  it('counts the web_search_call and file_search_call items of a body', () => {
+    expect(openaiUsageFromBody('responses', { model: 'gpt-4.1', output, usage })?.usage).toMatchObject({ webSearches: 2, fileSearches: 1 })
+    expect(openaiUsageFromBody('responses', { model: 'gpt-4.1', output: [], usage })?.usage).not.toHaveProperty('webSearches')
+  })
+
+  it('counts them in the final response of a stream', () => {
+    const tracker = new OpenAIStreamUsageTracker('responses')
+    tracker.onEvent('response.completed', JSON.stringify({ type: 'response.completed', response: { model: 'gpt-4.1', output, usage } }))
+    expect(tracker.usage()).toMatchObject({ source: 'reported', usage: { webSearches: 2, fileSearches: 1 } })
+  })
+
+  it('counts the searches a stream cut before its usage had started', () => {
+    const tracker = new OpenAIStreamUsageTracker('responses')
+    tracker.setPromptTokensEstimate(10)
+    tracker.onEvent('response.web_search_call.in_progress', '{"type":"response.web_search_call.in_progress","item_id":"ws_1"}')
+    tracker.onEvent('response.web_search_call.completed', '{"type":"response.web_search_call.completed","item_id":"ws_1"}')
+    tracker.onEvent('response.file_search_call.in_progress', '{"type":"response.file_search_call.in_progress","item_id":"fs_1"}')
+    expect(tracker.usage()).toMatchObject({ source: 'counted', usage: { webSearches: 1, fileSearches: 1 } })
+  })
+})
+
 describe('OpenAIStreamUsageTracker: responses', () => {
   it('reports response.completed usage and injects nothing', () => {
     const tracker = new OpenAIStreamUsageTracker('responses')

@@ -21,7 +21,7 @@ export function openaiUsageFromBody(endpoint: Endpoint, body: unknown): UsageWit
     case 'chat_completions':
       return { usage: withServiceTier(usageFromChatUsage(wireUsage), record), model }
     case 'responses':
-      return { usage: withServiceTier(usageFromResponsesUsage(wireUsage), record), model }
+      return { usage: withServerToolCalls(withServiceTier(usageFromResponsesUsage(wireUsage), record), record['output']), model }
     case 'embeddings':
       return { usage: usageFromEmbeddingsUsage(wireUsage), model }
     case 'messages':
@@ -33,6 +33,26 @@ export function openaiUsageFromBody(endpoint: Endpoint, body: unknown): UsageWit
 function withServiceTier(usage: Usage, answer: JsonRecord): Usage {
   const tier = asString(answer['service_tier'])
   return tier === undefined ? usage : { ...usage, serviceTier: tier }
+}
+
+/**
+ * The usage with the server-side searches a Responses `output` holds: one `web_search_call` or
+ * `file_search_call` item per call, each billed per call on top of tokens.
+ */
+function withServerToolCalls(usage: Usage, output: unknown): Usage {
+  if (!Array.isArray(output)) return usage
+  let webSearches = 0
+  let fileSearches = 0
+  for (const item of output) {
+    const type = asRecord(item)?.['type']
+    if (type === 'web_search_call') webSearches += 1
+    else if (type === 'file_search_call') fileSearches += 1
+  }
+  return {
+    ...usage,
+    ...(webSearches > 0 && { webSearches: Math.max(webSearches, usage.webSearches ?? 0) }),
+    ...(fileSearches > 0 && { fileSearches: Math.max(fileSearches, usage.fileSearches ?? 0) }),
+  }
 }
 
 /** chat.completions `usage` (also the final chunk of a stream with include_usage). */
@@ -125,6 +145,9 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
   private readonly delivered: DeliveredText
   private reported: Usage | undefined = undefined
   private model: string | undefined = undefined
+  /** Searches started in a Responses stream (their `.in_progress` events): what a stream cut before its usage is charged for. */
+  private webSearchesStarted = 0
+  private fileSearchesStarted = 0
   /** The `service_tier` the stream says serves it (every chat chunk and every `response` snapshot carry it). */
   private serviceTier: string | undefined = undefined
   private promptTokensEstimate: number | undefined = undefined
@@ -175,6 +198,8 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
       inputTokens: this.promptTokensEstimate ?? 0,
       outputTokens: this.delivered.countTokens() + this.deferred.overflowChars,
       ...(this.serviceTier !== undefined && { serviceTier: this.serviceTier }),
+      ...(this.webSearchesStarted > 0 && { webSearches: this.webSearchesStarted }),
+      ...(this.fileSearchesStarted > 0 && { fileSearches: this.fileSearchesStarted }),
     }
     return { usage, source: 'counted', model: this.model }
   }
@@ -238,6 +263,8 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
     // events, which repeat the whole text).
     if (eventName !== undefined && !responsesDeltaEvents.has(eventName) && !responsesSnapshotEvents.has(eventName)) {
       this.hasEvents = true
+      if (eventName === 'response.web_search_call.in_progress') this.webSearchesStarted += 1
+      else if (eventName === 'response.file_search_call.in_progress') this.fileSearchesStarted += 1
       return
     }
     // Deltas matter only if the stream is cut before `response.completed`: kept as text for then.
@@ -265,7 +292,7 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
     this.model = asString(response['model']) ?? this.model
     this.serviceTier = asString(response['service_tier']) ?? this.serviceTier
     const wireUsage = asRecord(response['usage'])
-    if (wireUsage !== undefined) this.reported = usageFromResponsesUsage(wireUsage)
+    if (wireUsage !== undefined) this.reported = withServerToolCalls(usageFromResponsesUsage(wireUsage), response['output'])
   }
 
   private addText(value: unknown): void {
