@@ -203,6 +203,24 @@ describe('slack and email delivery', () => {
     expect(message.blocks.map((b) => b.type)).toEqual(['header', 'section', 'context'])
   })
 
+  it('sends names a caller chose as text: a user id cannot ping @channel or disguise a link', async () => {
+    const receiver = await listen(() => 200)
+    const clock = new FakeClock()
+    const { notifier, dispatcher, db } = build(tempDbPath(), [{ id: 'finance-slack', type: 'slack', webhookUrl: receiver.url }], clock)
+    closers.push(() => db.close())
+    const hostile = '<!channel> re-authenticate at <https://evil.example/login|console> & now'
+    const notice = aThresholdNotification(clock.nowMs())
+    const data = { ...notice.data, top: { endpoints: [], users: [{ id: hostile, spend_usd: 50 }], models: [] } }
+    await notifier.emit({ ...notice, data }, undefined)
+    expect((await dispatcher.tick()).map((r) => r.outcome)).toEqual(['delivered'])
+    const message = JSON.parse(receiver.received[0]!.body) as { text: string; blocks: Array<{ type: string; text?: { text: string } }> }
+    const section = message.blocks.find((b) => b.type === 'section')!.text!.text
+    for (const text of [message.text, section]) {
+      expect(text).toContain('&lt;!channel&gt; re-authenticate at &lt;https://evil.example/login|console&gt; &amp; now')
+      expect(text).not.toMatch(/<!channel>|<https:/)
+    }
+  })
+
   it('sends an email over SMTP with the subject and the context in text and HTML', async () => {
     const messages: string[] = []
     const smtp = new SMTPServer({

@@ -18,13 +18,21 @@ export interface SlackMessage {
 
 export function slackMessage(notification: Notification): SlackMessage {
   const title = notificationTitle(notification)
-  const lines = notificationLines(notification)
+  const lines = notificationLines(notification).map(escapeMrkdwn)
   const blocks: Record<string, unknown>[] = [{ type: 'header', text: { type: 'plain_text', text: title.slice(0, HEADER_CHARS_MAX) } }]
   if (lines.length > 0) {
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: lines.join('\n').slice(0, SECTION_CHARS_MAX) } })
   }
-  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `${notification.type} · ${notification.id}` }] })
-  return { text: [title, ...lines].join('\n'), blocks }
+  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: escapeMrkdwn(`${notification.type} · ${notification.id}`) }] })
+  return { text: [escapeMrkdwn(title), ...lines].join('\n'), blocks }
+}
+
+/**
+ * Slack's escaping for text it parses: names a caller chose (a user id, an endpoint tag, a budget
+ * name) must not become an @channel ping (`<!channel>`) or a disguised link (`<https://…|…>`).
+ */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/[&<>]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;'))
 }
 
 export function createSlackSender(channel: Extract<NotificationChannel, { type: 'slack' }>, timeouts: ChannelTimeouts): ChannelSender {
