@@ -58,7 +58,8 @@ export function forecastSpend(input: ForecastInput): Forecast {
   const rateDenominator = 4n * recentDenominator * averageDenominator
 
   const projected = spent + (rateNumerator * remainingMs) / rateDenominator
-  const projectedSpendMicros = micros(Number(projected))
+  // Saturated like the counters: spend near 2^53 µ$ projects past what a number holds.
+  const projectedSpendMicros = micros(projected > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(projected))
 
   let exhaustionAtMs: number | undefined
   if (spentMicros >= amountMicros) {

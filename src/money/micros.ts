@@ -81,6 +81,16 @@ function saturate(value: bigint): number {
 }
 
 /** a + b for counters that sum many amounts: saturates at `Number.MAX_SAFE_INTEGER` instead of losing precision. */
+/**
+ * A sum the database computed over many rows (SUM(cost_micros)), saturated at 2^53 − 1 like the
+ * counters: enough ingested spend can pass what a JS number holds exactly, and a report or a
+ * forecast must then read "at least that much", not fail.
+ */
+export function summedMicros(value: number | null | undefined): Micros {
+  if (value === null || value === undefined) return ZERO
+  return micros(Math.min(Math.max(Math.round(value), 0), Number.MAX_SAFE_INTEGER))
+}
+
 export function addSaturating(a: number, b: number): number {
   return a >= Number.MAX_SAFE_INTEGER - b ? Number.MAX_SAFE_INTEGER : a + b
 }

@@ -400,3 +400,36 @@ describe.each([sqlite, postgresRedis])('POST /v1/events on $name', (backend) => 
     await gw.admin('DELETE', `/v1/billing/budgets/${budget}`)
   })
 })
+
+describe.each([sqlite, postgresRedis])('spend past what a number holds exactly, on $name', (backend) => {
+  it.skipIf(backend.skip !== undefined)('saturates: budgets are created and listed, their spend reads at least 2^53 − 1 µ$', { timeout: 60_000 }, async () => {
+    const { gw, stop } = await backend.start()
+    try {
+      // $750,000 an event, within every documented bound; 13,000 of them pass 2^53 µ$ together.
+      const huge = (batch: number, i: number) => telemetry(`huge-${batch}-${i}`, { model: 'o1-pro', inputTokens: 1e9, outputTokens: 1e9 })
+      for (let batch = 0; batch < 13; batch++) {
+        const response = await fetch(`${gw.url}/v1/events`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${KEY_B}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ events: Array.from({ length: 1_000 }, (_, i) => huge(batch, i)) }),
+        })
+        expect(response.status).toBe(200)
+        expect(((await response.json()) as { created: number }).created).toBe(1_000)
+      }
+      const created = await gw.admin('POST', '/v1/billing/budgets', {
+        name: 'beta cap',
+        amount_usd: 1_000_000_000,
+        period: 'monthly',
+        scope: { kind: 'team', id: TEAM_B },
+        alert_thresholds: [50],
+      })
+      expect(created.status, JSON.stringify(created.body)).toBe(201)
+      const listed = await gw.admin('GET', '/v1/billing/budgets')
+      expect(listed.status, JSON.stringify(listed.body)).toBe(200)
+      const budget = (listed.body.data as Array<{ id: string; posture: { spend_usd: number } }>).find((b) => b.id === created.body.id)!
+      expect(budget.posture.spend_usd).toBeGreaterThanOrEqual(Math.floor(Number.MAX_SAFE_INTEGER / 1e6))
+    } finally {
+      await stop()
+    }
+  })
+})

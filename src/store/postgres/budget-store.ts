@@ -5,7 +5,7 @@
  * Same semantics as src/store/sqlite/budget-store.ts.
  */
 import type pg from 'pg'
-import { micros, type Micros } from '../../money/index.js'
+import { summedMicros, type Micros } from '../../money/index.js'
 import type { Budget } from '../../budgets/budget.js'
 import type { BudgetStore, BudgetUsageReader, BudgetWriteResult, SpendByKey, SpendScopeFilter, TopSpendersMicros } from '../../budgets/budget-store.js'
 import { named } from './named.js'
@@ -94,7 +94,7 @@ export class PostgresBudgetStore implements BudgetStore, BudgetUsageReader {
     )
     const buckets = Array.from({ length: count }, () => 0 as Micros)
     for (const row of rows as { bucket: number; spend: number }[]) {
-      if (row.bucket >= 0 && row.bucket < count) buckets[row.bucket] = micros(row.spend)
+      if (row.bucket >= 0 && row.bucket < count) buckets[row.bucket] = summedMicros(row.spend)
     }
     return buckets
   }
@@ -105,7 +105,7 @@ export class PostgresBudgetStore implements BudgetStore, BudgetUsageReader {
        WHERE ${conditionOf(filter)} AND data_mode = 'real' AND at_ms >= @fromMs AND at_ms < @toMs`,
       { ...paramsOf(filter), fromMs, toMs },
     )
-    return micros((rows[0] as { spend: number | null } | undefined)?.spend ?? 0)
+    return summedMicros((rows[0] as { spend: number | null } | undefined)?.spend)
   }
 
   async topSpenders(filter: SpendScopeFilter, fromMs: number, toMs: number, limit: number): Promise<TopSpendersMicros> {
@@ -116,7 +116,7 @@ export class PostgresBudgetStore implements BudgetStore, BudgetUsageReader {
          GROUP BY ${column} ORDER BY spend DESC, id LIMIT @limit`,
         { ...paramsOf(filter), fromMs, toMs, limit },
       )
-      return (rows as { id: string; spend: number }[]).map((row) => ({ id: row.id, spendMicros: micros(row.spend) }))
+      return (rows as { id: string; spend: number }[]).map((row) => ({ id: row.id, spendMicros: summedMicros(row.spend) }))
     }
     const [endpoints, users, models] = await Promise.all([top('endpoint_tag'), top('user_id'), top('model_served')])
     return { endpoints, users, models }

@@ -5,7 +5,7 @@
  * that changes a row wins, in this process or any other sharing the file.
  */
 import type { SqliteDatabase, SqliteMigration } from './db.js'
-import { micros, type Micros } from '../../money/index.js'
+import { summedMicros, type Micros } from '../../money/index.js'
 import type { Budget } from '../../budgets/budget.js'
 import type { BudgetStore, BudgetUsageReader, BudgetWriteResult, SpendByKey, SpendScopeFilter, TopSpendersMicros } from '../../budgets/budget-store.js'
 import { budgetOf, paramsOf, rowOf, SCOPE_CONDITION, type BudgetRow } from '../rows/budget.js'
@@ -131,7 +131,7 @@ export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
       .all({ ...paramsOf(filter), startMs, endMs, bucketMs })
     const buckets = Array.from({ length: count }, () => 0 as Micros)
     for (const row of rows) {
-      if (row.bucket >= 0 && row.bucket < count) buckets[row.bucket] = micros(row.spend)
+      if (row.bucket >= 0 && row.bucket < count) buckets[row.bucket] = summedMicros(row.spend)
     }
     return buckets
   }
@@ -143,7 +143,7 @@ export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
          WHERE ${conditionOf(filter)} AND data_mode = 'real' AND at_ms >= @fromMs AND at_ms < @toMs`,
       )
       .get({ ...paramsOf(filter), fromMs, toMs })
-    return micros(row?.spend ?? 0)
+    return summedMicros(row?.spend)
   }
 
   async topSpenders(filter: SpendScopeFilter, fromMs: number, toMs: number, limit: number): Promise<TopSpendersMicros> {
@@ -155,7 +155,7 @@ export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
            GROUP BY ${column} ORDER BY spend DESC, id LIMIT @limit`,
         )
         .all({ ...paramsOf(filter), fromMs, toMs, limit })
-        .map((row) => ({ id: row.id, spendMicros: micros(row.spend) }))
+        .map((row) => ({ id: row.id, spendMicros: summedMicros(row.spend) }))
     return { endpoints: top('endpoint_tag'), users: top('user_id'), models: top('model_served') }
   }
 }
