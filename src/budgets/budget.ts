@@ -297,7 +297,11 @@ export function matchesCall(budget: Budget, attribution: Attribution, model: str
   // A user named by the call (not the key's own) counts only toward user budgets of the key's
   // team: otherwise any key could spend down another team's user budget by naming its user.
   if (budget.scopeKind === 'user' && !attribution.userFromKey && budget.scopeTeamId === undefined) return false
-  return scopeValueOf(budget.scopeKind, attribution, model, provider) === budget.scopeId
+  const value = scopeValueOf(budget.scopeKind, attribution, model, provider)
+  if (value === budget.scopeId) return true
+  // Models and providers are priced whatever their case ("GPT-4o-mini" is gpt-4o-mini), so their
+  // budgets count them whatever their case too: a spelling must not slip past a cap.
+  return (budget.scopeKind === 'model' || budget.scopeKind === 'provider') && value !== undefined && value.toLowerCase() === budget.scopeId.toLowerCase()
 }
 
 function scopeValueOf(kind: BudgetScopeKind, attribution: Attribution, model: string, provider: string): string | undefined {

@@ -114,7 +114,8 @@ export class Ingestor {
       requestId: payload.externalRequestId,
       atMs,
       attribution,
-      provider: payload.provider,
+      // Priced whatever its case; stored in one spelling so reports group it once.
+      provider: payload.provider.toLowerCase(),
       targetId: undefined,
       modelRequested: payload.model,
       modelServed: payload.model,

@@ -399,6 +399,19 @@ describe.each([sqlite, postgresRedis])('POST /v1/events on $name', (backend) => 
     expect(await budgetSpendMicros(budget)).toBe(spendBefore + catalogueMicros(10_000, 2_000) + 10 * catalogueMicros(240, 80))
     await gw.admin('DELETE', `/v1/billing/budgets/${budget}`)
   })
+
+  it.skipIf(backend.skip !== undefined)('an event spelled in another case counts toward its model and provider budgets all the same', async () => {
+    const byModel = await aBudget('mini, any spelling', 1_000, { kind: 'model', id: 'gpt-4o-mini' })
+    const byProvider = await aBudget('openai, any spelling', 1_000, { kind: 'provider', id: 'openai' })
+    const [modelBefore, providerBefore] = [await budgetSpendMicros(byModel), await budgetSpendMicros(byProvider)]
+    const created = await post(KEY_B, telemetry('case-1', { provider: 'OpenAI', model: 'GPT-4o-MINI', inputTokens: 100_000 }))
+    expect(created.status, JSON.stringify(created.body)).toBe(201)
+    expect(created.body.cost_micros).toBe(catalogueMicros(100_000, 80))
+    expect((await budgetSpendMicros(byModel)) - modelBefore).toBe(created.body.cost_micros)
+    expect((await budgetSpendMicros(byProvider)) - providerBefore).toBe(created.body.cost_micros)
+    const [event] = (await eventsOf('source=ingest&limit=500')).filter((e) => e.external_request_id === 'case-1')
+    expect(event.provider).toBe('openai')
+  })
 })
 
 describe.each([sqlite, postgresRedis])('spend past what a number holds exactly, on $name', (backend) => {

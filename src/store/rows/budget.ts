@@ -47,8 +47,9 @@ export const SCOPE_CONDITION: Record<BudgetScopeKind, string> = {
   agent: 'agent_id = @scopeId',
   key: 'key_name = @scopeId',
   endpoint: 'endpoint_tag = @scopeId',
-  model: '(model_requested = @scopeId OR model_served = @scopeId)',
-  provider: 'provider = @scopeId',
+  // Any case, as budgets match calls (budget.ts matchesCall).
+  model: '(lower(model_requested) = lower(@scopeId) OR lower(model_served) = lower(@scopeId))',
+  provider: 'lower(provider) = lower(@scopeId)',
 }
 
 /** Named parameters for a spend query's scope condition (each adapter writes the condition in its dialect). */
