@@ -114,7 +114,7 @@ function expiredError(job: ExportJob): ExportExpiredError {
 }
 
 export async function exportJobRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  const { jobsPendingMax, teamJobsPendingMax } = deps.config.exports
+  const { jobsPendingMax, teamJobsPendingMax, teamFilesKeptMax } = deps.config.exports
   const present = (job: ExportJob) => presentExportJob(job, deps.clock.nowMs(), deps.exports.retentionMs)
 
   /** The job if this principal may see it; 404 otherwise (another org's or team's job is not found). */
@@ -129,7 +129,7 @@ export async function exportJobRoutes(app: FastifyInstance, deps: AdminDeps): Pr
     doc({
       summary: 'Start an export of events, ledger entries or budgets as CSV or NDJSON',
       description:
-        'The range is `[date_from, date_to)`. A team_admin exports only its team: without `scope.team_id` its team is applied; another team is refused (403). The job runs in the background; follow it with `GET /v1/export-jobs/{id}`. An org may have `exports.jobs_pending_max` jobs queued or running at once (a team-confined token: `exports.team_jobs_pending_max` for its team); one more is refused with `429 export_queue_full`, and nothing is queued.',
+        'The range is `[date_from, date_to)`. A team_admin exports only its team: without `scope.team_id` its team is applied; another team is refused (403). The job runs in the background; follow it with `GET /v1/export-jobs/{id}`. An org may have `exports.jobs_pending_max` jobs queued or running at once (a team-confined token: `exports.team_jobs_pending_max` for its team, and no more than `exports.team_files_kept_max` completed exports of its team still kept); one more is refused with `429 export_queue_full`, and nothing is queued.',
       auth: 'admin',
       body: CreateBody,
       responses: { 202: 'The job, `queued`.' },
@@ -155,15 +155,11 @@ export async function exportJobRoutes(app: FastifyInstance, deps: AdminDeps): Pr
             createdBy: principal.tokenId,
             createdAtMs: nowMs,
           },
-          { orgMax: jobsPendingMax, teamMax },
+          { orgMax: jobsPendingMax, teamMax, teamKeptMax: teamMax === undefined ? undefined : teamFilesKeptMax },
         )
       } catch (error) {
         if (!(error instanceof ExportQueueFull)) throw error
-        const whose = error.limitOf === 'org' ? `org ${principal.orgId}` : `team ${teamFilter(principal)}`
-        throw new ExportQueueFullError(
-          `${whose} already has ${error.limit} export jobs queued or running (the limit, exports.${error.limitOf === 'org' ? 'jobs_pending_max' : 'team_jobs_pending_max'}); start this one when one of them has finished`,
-          { limit: error.limit, limit_scope: error.limitOf },
-        )
+        throw new ExportQueueFullError(queueFullMessage(error, principal.orgId, teamFilter(principal)), { limit: error.limit, limit_scope: error.limitOf })
       }
       deps.exports.kick()
       return reply.code(202).send(present(job))
@@ -241,4 +237,15 @@ export async function exportJobRoutes(app: FastifyInstance, deps: AdminDeps): Pr
         .send(handle.createReadStream())
     },
   )
+}
+
+function queueFullMessage(error: ExportQueueFull, orgId: string, teamId: string | undefined): string {
+  switch (error.limitOf) {
+    case 'org':
+      return `org ${orgId} already has ${error.limit} export jobs queued or running (the limit, exports.jobs_pending_max); start this one when one of them has finished`
+    case 'team':
+      return `team ${teamId} already has ${error.limit} export jobs queued or running (the limit, exports.team_jobs_pending_max); start this one when one of them has finished`
+    case 'team_kept':
+      return `team ${teamId} already has ${error.limit} completed exports whose files are kept (the limit, exports.team_files_kept_max); download them, and start this one when the oldest expires`
+  }
 }

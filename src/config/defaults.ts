@@ -110,6 +110,11 @@ export const DEFAULTS = {
     jobsPendingMax: 10,
     /** Of those, a team-confined token's team may hold this many, so one team cannot take every place. */
     teamJobsPendingMax: 3,
+    /**
+     * Completed exports of one team still kept (not yet expired) before a team-confined token may
+     * start another: files are kept for the retention, so without it a team could fill the disk.
+     */
+    teamFilesKeptMax: 20,
   },
 } as const
 

@@ -283,7 +283,7 @@ describe('defaults', () => {
       reservations: { ttlMs: 600_000, sweepIntervalMs: 5_000, defaultOutputTokens: 4_096, tokenizerMaxBytes: 65_536 },
       endpointTiers: {},
       escalationChannels: [],
-      exports: { dir: undefined, leaseMs: 30_000, retentionHours: 24, jobsPendingMax: 10, teamJobsPendingMax: 3 },
+      exports: { dir: undefined, leaseMs: 30_000, retentionHours: 24, jobsPendingMax: 10, teamJobsPendingMax: 3, teamFilesKeptMax: 20 },
     } satisfies Config)
   })
 

@@ -73,6 +73,7 @@ function normalizeExports(input: ConfigFile['exports'], ctx: Context): ExportSet
     retentionHours: input?.retention_hours ?? defaults.retentionHours,
     jobsPendingMax,
     teamJobsPendingMax,
+    teamFilesKeptMax: input?.team_files_kept_max ?? defaults.teamFilesKeptMax,
   }
 }
 

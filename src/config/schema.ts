@@ -251,6 +251,7 @@ export const configFileSchema = z.strictObject({
       retention_hours: intIn(LIMITS.exportRetentionHoursMin, LIMITS.exportRetentionHoursMax).optional(),
       jobs_pending_max: intIn(1, LIMITS.exportJobsPendingMax).optional(),
       team_jobs_pending_max: intIn(1, LIMITS.exportJobsPendingMax).optional(),
+      team_files_kept_max: intIn(1, LIMITS.exportJobsPendingMax).optional(),
     })
     .optional(),
 })

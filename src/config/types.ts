@@ -167,6 +167,8 @@ export interface ExportSettings {
   readonly jobsPendingMax: number
   /** Queued + running jobs of one team, for team-confined tokens (at most `jobsPendingMax`). */
   readonly teamJobsPendingMax: number
+  /** Completed, still-kept exports of one team before a team-confined token may start another. */
+  readonly teamFilesKeptMax: number
 }
 
 export interface ReservationSettings {

@@ -63,13 +63,23 @@ export interface ExportJob extends ExportRequest {
 export interface PendingLimits {
   readonly orgMax: number
   readonly teamMax?: number | undefined
+  /** With `teamMax`: completed exports of the team whose files are still kept (the disk they hold). */
+  readonly teamKeptMax?: number | undefined
+}
+
+/** Throws ExportQueueFull when a create would pass `limits`, given what the org and team hold now. */
+export function throwOverLimits(limits: PendingLimits, teamId: string | null, held: { org: number; team: number; teamKept: number }): void {
+  if (held.org >= limits.orgMax) throw new ExportQueueFull('org', limits.orgMax)
+  if (teamId === null || limits.teamMax === undefined) return
+  if (held.team >= limits.teamMax) throw new ExportQueueFull('team', limits.teamMax)
+  if (limits.teamKeptMax !== undefined && held.teamKept >= limits.teamKeptMax) throw new ExportQueueFull('team_kept', limits.teamKeptMax)
 }
 
 /** A create refused by `PendingLimits`; nothing was written. */
 export class ExportQueueFull extends Error {
   constructor(
-    /** Which limit: the org's, or the team's. */
-    readonly limitOf: 'org' | 'team',
+    /** Which limit: the org's pending jobs, the team's, or the team's kept files. */
+    readonly limitOf: 'org' | 'team' | 'team_kept',
     readonly limit: number,
   ) {
     super(`export queue full: ${limitOf} limit ${limit}`)

@@ -9,7 +9,8 @@
  *   store does not know goes once older than the retention; other files are never touched;
  * - an org may have `exports.jobs_pending_max` jobs queued or running: one more is 429
  *   `export_queue_full` naming the limit and queues nothing, also when creates race; a
- *   team_admin's team is held to `exports.team_jobs_pending_max`, so the org's admin can still export.
+ *   team_admin's team is held to `exports.team_jobs_pending_max`, so the org's admin can still export,
+ *   and may not start another while it keeps `exports.team_files_kept_max` finished files.
  * On SQLite, a database with jobs from before the retention migration keeps them.
  *
  * How: buildApp() with a FakeClock and requests through inject(); the runner writes the files
@@ -36,6 +37,7 @@ const HOUR_MS = 3_600_000
 const RETENTION_HOURS = 2
 const ORG_MAX = 3
 const TEAM_MAX = 2
+const KEPT_MAX = 4
 
 type Json = Record<string, any>
 
@@ -215,6 +217,38 @@ function retentionSuite(setup: () => Promise<Setup>) {
     expect(await pending()).toHaveLength(ORG_MAX)
   })
 
+  it('a team_admin may not start exports while its team keeps team_files_kept_max finished files; an expiry frees a place', async () => {
+    const store = app.stores.exports
+    const completeQueued = async () => {
+      for (
+        let job = await store.claimExportJob('w', clock.nowMs(), clock.nowMs() + 1_000, 3);
+        job;
+        job = await store.claimExportJob('w', clock.nowMs(), clock.nowMs() + 1_000, 3)
+      ) {
+        await store.completeExportJob(job.id, 'w', { rowsWritten: 0, bytes: 0, atMs: clock.nowMs() })
+      }
+    }
+    const keptByTeam = async () => ((await call(app, 'GET', '/v1/export-jobs', teamAdmin)).json().data as Json[]).filter((j) => j.status === 'completed').length
+    await completeQueued()
+    // Finish one team export at a time until the team is refused for the files it keeps.
+    let refused: Json | undefined
+    for (let i = 0; i <= KEPT_MAX && refused === undefined; i++) {
+      const res = await call(app, 'POST', '/v1/export-jobs', teamAdmin, EMPTY_RANGE)
+      if (res.statusCode === 429) refused = res.json().error
+      else await completeQueued()
+    }
+    expect(refused).toMatchObject({ code: 'export_queue_full', limit: KEPT_MAX, limit_scope: 'team_kept' })
+    expect(refused!.message).toMatch(/exports\.team_files_kept_max/)
+    expect(await keptByTeam()).toBe(KEPT_MAX)
+    // The org's admin is not held to the team's files.
+    expect((await call(app, 'POST', '/v1/export-jobs', ADMIN_TOKEN, EMPTY_RANGE)).statusCode).toBe(202)
+    await completeQueued()
+    clock.set(clock.nowMs() + RETENTION_HOURS * HOUR_MS)
+    await app.exports.sweep()
+    expect((await call(app, 'POST', '/v1/export-jobs', teamAdmin, EMPTY_RANGE)).statusCode).toBe(202)
+    await completeQueued()
+  })
+
   it('a failed job’s leftovers, and job files the store does not know, do not stay; other files are never touched', async () => {
     const store = app.stores.exports
     const dir = app.exports.dir
@@ -270,7 +304,7 @@ async function completedByHand(store: App['stores']['exports'], id: string, atMs
   return job
 }
 
-const exportsConfig = { retention_hours: RETENTION_HOURS, jobs_pending_max: ORG_MAX, team_jobs_pending_max: TEAM_MAX }
+const exportsConfig = { retention_hours: RETENTION_HOURS, jobs_pending_max: ORG_MAX, team_jobs_pending_max: TEAM_MAX, team_files_kept_max: KEPT_MAX }
 
 describe('export retention and queue limits on SQLite', () => {
   retentionSuite(async () => {

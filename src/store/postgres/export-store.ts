@@ -7,7 +7,7 @@
  */
 import type pg from 'pg'
 import {
-  ExportQueueFull,
+  throwOverLimits,
   type ExportJob,
   type ExportJobStore,
   type ExportReader,
@@ -85,14 +85,15 @@ export class PostgresExportStore implements ExportJobStore, ExportRowSource {
       await client.query('BEGIN')
       await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, $2))', [r.orgId, QUEUE_LOCK_SEED])
       const teamId = r.scope.teamId ?? null
-      const { rows } = await client.query<{ org: string; team: string }>(
-        `SELECT count(*) AS org, count(*) FILTER (WHERE team_id = $2) AS team
-         FROM export_jobs WHERE org_id = $1 AND status IN ('queued', 'running')`,
+      const { rows } = await client.query<{ org: string; team: string; team_kept: string }>(
+        `SELECT count(*) FILTER (WHERE status <> 'completed') AS org,
+           count(*) FILTER (WHERE team_id = $2 AND status <> 'completed') AS team,
+           count(*) FILTER (WHERE team_id = $2 AND status = 'completed') AS team_kept
+         FROM export_jobs WHERE org_id = $1 AND status IN ('queued', 'running', 'completed')`,
         [r.orgId, teamId],
       )
-      const pending = { org: Number(rows[0]!.org), team: Number(rows[0]!.team) }
-      if (pending.org >= limits.orgMax) throw new ExportQueueFull('org', limits.orgMax)
-      if (limits.teamMax !== undefined && teamId !== null && pending.team >= limits.teamMax) throw new ExportQueueFull('team', limits.teamMax)
+      const row = rows[0]!
+      throwOverLimits(limits, teamId, { org: Number(row.org), team: Number(row.team), teamKept: Number(row.team_kept) })
       const job = exportJobOf((await client.query<ExportJobRow>(insert, values)).rows[0]!)
       await client.query('COMMIT')
       return job

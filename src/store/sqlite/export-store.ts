@@ -7,7 +7,7 @@
  */
 import Database from 'better-sqlite3'
 import {
-  ExportQueueFull,
+  throwOverLimits,
   type ExportJob,
   type ExportJobStore,
   type ExportReader,
@@ -116,9 +116,11 @@ export class SqliteExportStore implements ExportJobStore, ExportRowSource {
          VALUES (@id, @orgId, @type, @format, @fromMs, @toMs, @teamId, @userId, @createdBy, @createdAtMs, 'queued')`,
       ),
       get: db.prepare<[string], ExportJobRow>('SELECT * FROM export_jobs WHERE id = ?'),
-      pending: db.prepare<[string | null, string], { org: number; team: number }>(
-        `SELECT count(*) AS org, count(*) FILTER (WHERE team_id = ?) AS team
-         FROM export_jobs WHERE org_id = ? AND status IN ('queued', 'running')`,
+      pending: db.prepare<[string | null, string | null, string], { org: number; team: number; teamKept: number }>(
+        `SELECT count(*) FILTER (WHERE status <> 'completed') AS org,
+           count(*) FILTER (WHERE team_id = ? AND status <> 'completed') AS team,
+           count(*) FILTER (WHERE team_id = ? AND status = 'completed') AS teamKept
+         FROM export_jobs WHERE org_id = ? AND status IN ('queued', 'running', 'completed')`,
       ),
       expire: db.prepare(
         `UPDATE export_jobs SET status = 'expired', expired_at_ms = completed_at_ms + @retention
@@ -165,9 +167,8 @@ export class SqliteExportStore implements ExportJobStore, ExportRowSource {
     this.createTx = db.transaction((r: ExportRequest, limits: PendingLimits | undefined) => {
       if (limits) {
         const teamId = r.scope.teamId ?? null
-        const pending = this.sql.pending.get(teamId, r.orgId)!
-        if (pending.org >= limits.orgMax) throw new ExportQueueFull('org', limits.orgMax)
-        if (limits.teamMax !== undefined && teamId !== null && pending.team >= limits.teamMax) throw new ExportQueueFull('team', limits.teamMax)
+        const pending = this.sql.pending.get(teamId, teamId, r.orgId)!
+        throwOverLimits(limits, teamId, pending)
       }
       this.insert(r)
     })
