@@ -18,6 +18,9 @@ import { doc } from './openapi.js'
 import { canRead, principalOf, teamFilter } from './principal.js'
 import { instant } from './usage.js'
 
+/** In a JSON body, epoch milliseconds may also be a number. */
+const bodyInstant = z.union([z.number().int().nonnegative().transform(String), z.string()]).pipe(instant)
+
 const LIST_LIMIT_MAX = 200
 const id = z.string().trim().min(1).max(200)
 
@@ -25,8 +28,8 @@ const CreateBody = z
   .strictObject({
     type: z.enum(EXPORT_TYPES, { error: `expected ${EXPORT_TYPES.join(' | ')}` }),
     format: z.enum(EXPORT_FORMATS, { error: `expected ${EXPORT_FORMATS.join(' | ')}` }),
-    date_from: instant,
-    date_to: instant,
+    date_from: bodyInstant,
+    date_to: bodyInstant,
     scope: z.strictObject({ team_id: id.optional(), user_id: id.optional() }).optional(),
   })
   .superRefine((body, ctx) => {

@@ -262,6 +262,18 @@ describe('exports on SQLite', () => {
     expect((await call(t.app, 'GET', '/v1/export-jobs', ADMIN_TOKEN)).json().data.length).toBe(before)
   })
 
+  it('takes epoch milliseconds as JSON numbers or strings of digits, like ISO-8601 instants', async () => {
+    for (const [from, to] of [
+      [fromMs, toMs],
+      [String(fromMs), String(toMs)],
+    ]) {
+      const res = await call(t.app, 'POST', '/v1/export-jobs', ADMIN_TOKEN, { type: 'events', format: 'csv', date_from: from, date_to: to })
+      expect(res.statusCode, res.body).toBe(202)
+      expect(res.json()).toMatchObject({ date_from: range.date_from, date_to: range.date_to })
+      expect((await waitForJob(t.app, ADMIN_TOKEN, res.json().id)).status).toBe('completed')
+    }
+  })
+
   it('a download before completion is a 409; an unknown job is a 404', async () => {
     // No runner here from now on: the jobs below are held by workers the test plays itself.
     await t.app.exports.stop()
