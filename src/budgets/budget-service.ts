@@ -7,12 +7,13 @@
  * Evaluation only sees counters (before/after), never where spend came from, so proxied calls
  * and ingested events (`POST /v1/events`) go through the same path.
  */
+import { assert } from '../lib/assert.js'
 import type { Clock } from '../lib/clock.js'
 import { newId } from '../lib/ids.js'
 import { toUsd, type Micros } from '../money/index.js'
 import type { BudgetAlert, BudgetSpec, BudgetThresholdAction, EndpointTier } from '../config/types.js'
 import type { Attribution } from '../usage/types.js'
-import { newNotification, type NotificationEscalation, type NotificationSink, type NotificationType } from '../notify/index.js'
+import { newNotification, type FiringMark, type NotificationEscalation, type NotificationSink, type NotificationType } from '../notify/index.js'
 import {
   applyPatch,
   counterRefOf,
@@ -25,13 +26,16 @@ import {
   type BudgetPatchBody,
   type PeriodCounter,
 } from './budget.js'
-import type { BudgetStore, BudgetUsageReader, BudgetWriteResult, SpendScopeFilter } from './budget-store.js'
+import type { BudgetStore, BudgetUsageReader, BudgetWriteResult, SpendScopeFilter, TopSpendersMicros } from './budget-store.js'
 import { BudgetError, BudgetNotFoundError } from './errors.js'
 import { SPIKE_FLOOR_MICROS_DEFAULT, spikeDetected, type Forecast } from './forecast.js'
 import { periodOf, type Period } from './period.js'
 import { forecastFor, HOUR_MS, spendNotificationData, type SpendContext, type SpendDataExtras } from './spend-context.js'
 import { crossedThresholds, firingThresholds, thresholdMarkMicros } from './thresholds.js'
 import { resolveThresholdAction, type RequestFacts } from './policy.js'
+
+/** Context for a notice whose top spenders could not be read (or are not asked for). */
+const NO_TOP: TopSpendersMicros = { endpoints: [], users: [], models: [] }
 
 /** A notice is about the budget, not one call: no endpoint facts. */
 const NO_REQUEST: RequestFacts = { endpointTag: undefined, endpointTier: undefined }
@@ -139,6 +143,12 @@ export class BudgetService {
   private byId = new Map<string, Budget>()
   private readonly lastCheckMs = new Map<string, number>()
   private readonly decisionForecasts = new Map<string, { readonly atMs: number; readonly forecast: Forecast | undefined }>()
+  /** Per budget: the period and the thresholds whose notice is known written in it (see `fireThresholds`). */
+  private readonly thresholdsDone = new Map<string, { readonly periodKey: string; readonly percents: Set<number> }>()
+  /** Threshold notices this process is writing now (`budgetId:periodKey:percent`). */
+  private readonly firing = new Set<string>()
+  /** Marks of other notices (blocked, forecast, spike, wallet) known written: refusals ask on every call. */
+  private readonly knownFired = new Set<string>()
 
   constructor(private readonly deps: BudgetServiceDeps) {
     this.options = { ...BUDGET_SERVICE_OPTIONS_DEFAULT, ...deps.options }
@@ -380,34 +390,117 @@ export class BudgetService {
     return fired
   }
 
+  /**
+   * Fires every threshold the spend has reached (not only the ones this settle crossed) whose
+   * notice this process does not know to be written. Each notice is written with its firing mark
+   * in one transaction (`emitOnce`), so a crash or an error before that leaves no mark, and the
+   * next settle of the budget (here or in any process) finds the threshold reached and unmarked
+   * and fires it. The store is read only for thresholds this settle did not cross, once per
+   * budget, period and process: after that `thresholdsDone` answers from memory.
+   */
   private async fireThresholds(budget: Budget, crossing: BudgetCrossing, context: SettleContext): Promise<FiredNotification[]> {
-    const crossed = crossedThresholds(firingThresholds(budget), budget.amountMicros, crossing.spentBeforeMicros, crossing.spentAfterMicros)
+    const reached = this.unconfirmedThresholds(budget, crossing)
+    if (reached === undefined) return []
+    // Reached before this settle: fired already (most likely) or lost by a crash. Ask the store.
+    const earlier = reached.filter((percent) => thresholdMarkMicros(budget.amountMicros, percent) <= crossing.spentBeforeMicros)
+    const marked = new Set(earlier.length === 0 ? [] : await this.deps.store.firedKeys(earlier.flatMap((p) => thresholdKeys(budget, crossing.periodKey, p))))
     const fired: FiredNotification[] = []
     let spendContext: SpendContext | undefined
-    for (const percent of crossed) {
-      const forecastAction = budget.thresholdActions.find((a) => a.thresholdPercent === percent && a.action === 'block_if_forecast_exceeds')
-      // The forecast decides a forecast-confirmed block before anything is claimed, so the notice
-      // says the same as the decision the next call gets.
-      if (forecastAction) spendContext ??= await this.spendContextOf(budget, crossing, context, true)
-      const outcome = forecastAction && spendContext ? this.forecastOutcome(budget, forecastAction, spendContext, context.atMs) : undefined
-      const blocks = outcome ? outcome.kind === 'block' : isBlockAt(budget, percent)
-      const isBlocking = blocks && !budget.shadow
-      // Blocking starts once per period, whether spend reached the mark or a refusal came first.
-      const dedupeKey = isBlocking ? blockedKey(budget.id, crossing.periodKey) : `v1:${budget.id}:${crossing.periodKey}:${percent}`
-      if (!(await this.deps.store.claimFiring(dedupeKey, budget.id, this.deps.clock.nowMs()))) continue
-      spendContext ??= await this.spendContextOf(budget, crossing, context, true)
-      const type: NotificationType = isBlocking ? 'budget.blocked' : 'budget.threshold'
-      const wouldBlock = blocks && budget.shadow
-      const extras: SpendDataExtras = {
-        ...budgetExtras(budget),
-        threshold_percent: percent,
-        action: budget.thresholdActions.find((a) => a.thresholdPercent === percent)?.action ?? (isBlockAt(budget, percent) ? 'block' : 'notify'),
-        ...(wouldBlock && { shadow: true, decision: 'would_block' as const }),
-        ...(outcome && forecastExtras(outcome, budget)),
+    for (const percent of reached) {
+      if (thresholdKeys(budget, crossing.periodKey, percent).some((key) => marked.has(key))) {
+        this.confirmThreshold(budget.id, crossing.periodKey, percent)
+        continue
       }
-      fired.push(await this.emit(type, budget, spendContext, extras, dedupeKey, percent))
+      // Settles of this process arriving while the notice is being written leave it to the first.
+      const flight = `${budget.id}:${crossing.periodKey}:${percent}`
+      if (this.firing.has(flight)) continue
+      this.firing.add(flight)
+      try {
+        spendContext ??= await this.spendContextOf(budget, crossing, context, true)
+        const notice = await this.fireThreshold(budget, crossing, context, percent, spendContext)
+        // Written here, or by another process first: either way the notice exists.
+        this.confirmThreshold(budget.id, crossing.periodKey, percent)
+        if (notice) fired.push(notice)
+      } catch (error) {
+        // Nothing was written (the mark goes with the notice): a later settle fires it.
+        this.deps.onError?.(error, `budget ${budget.id}: firing the ${percent}% threshold`)
+      } finally {
+        this.firing.delete(flight)
+      }
     }
     return fired
+  }
+
+  /** Writes one threshold's notice with its mark; undefined when its mark was taken before. */
+  private async fireThreshold(
+    budget: Budget,
+    crossing: BudgetCrossing,
+    context: SettleContext,
+    percent: number,
+    spendContext: SpendContext,
+  ): Promise<FiredNotification | undefined> {
+    const forecastAction = budget.thresholdActions.find((a) => a.thresholdPercent === percent && a.action === 'block_if_forecast_exceeds')
+    // The forecast decides a forecast-confirmed block before the notice is written, so the notice
+    // says the same as the decision the next call gets.
+    const outcome = forecastAction ? this.forecastOutcome(budget, forecastAction, spendContext, context.atMs) : undefined
+    const blocks = outcome ? outcome.kind === 'block' : isBlockAt(budget, percent)
+    const isBlocking = blocks && !budget.shadow
+    // Blocking starts once per period, whether spend reached the mark or a refusal came first.
+    const dedupeKey = isBlocking ? blockedKey(budget.id, crossing.periodKey) : thresholdKey(budget.id, crossing.periodKey, percent)
+    const type: NotificationType = isBlocking ? 'budget.blocked' : 'budget.threshold'
+    const wouldBlock = blocks && budget.shadow
+    const extras: SpendDataExtras = {
+      ...budgetExtras(budget),
+      threshold_percent: percent,
+      action: budget.thresholdActions.find((a) => a.thresholdPercent === percent)?.action ?? (isBlockAt(budget, percent) ? 'block' : 'notify'),
+      ...(wouldBlock && { shadow: true, decision: 'would_block' as const }),
+      ...(outcome && forecastExtras(outcome, budget)),
+    }
+    const notice = await this.emit(type, budget, spendContext, extras, dedupeKey, percent)
+    if (isBlocking) this.rememberFired(dedupeKey)
+    return notice
+  }
+
+  /**
+   * The thresholds whose mark the spend has reached and whose notice this process has not seen
+   * written, ascending; undefined when there are none (every settle asks: no allocation then).
+   */
+  private unconfirmedThresholds(budget: Budget, crossing: BudgetCrossing): number[] | undefined {
+    // A spend that is not a safe integer would compare as "reached" everywhere: refuse it (onError).
+    if (!Number.isSafeInteger(crossing.spentAfterMicros)) assert(false, `spentAfterMicros: ${crossing.spentAfterMicros}`)
+    const done = this.thresholdsDone.get(budget.id)
+    const confirmed = done?.periodKey === crossing.periodKey ? done.percents : undefined
+    let reached: number[] | undefined
+    for (const percent of firingThresholds(budget)) {
+      if (thresholdMarkMicros(budget.amountMicros, percent) > crossing.spentAfterMicros) break
+      if (confirmed?.has(percent)) continue
+      reached ??= []
+      reached.push(percent)
+    }
+    return reached
+  }
+
+  private confirmThreshold(budgetId: string, periodKey: string, percent: number): void {
+    let done = this.thresholdsDone.get(budgetId)
+    if (done?.periodKey !== periodKey) {
+      if (this.thresholdsDone.size >= CHECK_THROTTLE_ENTRIES_MAX) this.thresholdsDone.clear()
+      done = { periodKey, percents: new Set() }
+      this.thresholdsDone.set(budgetId, done)
+    }
+    done.percents.add(percent)
+  }
+
+  /** True when the notice of `dedupeKey` is written (this process remembers, or the store says so). */
+  private async firedBefore(dedupeKey: string): Promise<boolean> {
+    if (this.knownFired.has(dedupeKey)) return true
+    const [hit] = await this.deps.store.firedKeys([dedupeKey])
+    if (hit !== undefined) this.rememberFired(dedupeKey)
+    return hit !== undefined
+  }
+
+  private rememberFired(dedupeKey: string): void {
+    if (this.knownFired.size >= CHECK_THROTTLE_ENTRIES_MAX) this.knownFired.clear()
+    this.knownFired.add(dedupeKey)
   }
 
   /** What a reached `block_if_forecast_exceeds` does now, by the same rule the decision uses. */
@@ -425,10 +518,13 @@ export class BudgetService {
     if (!budget || budget.shadow) return []
     try {
       const dedupeKey = blockedKey(budget.id, periodKey)
-      if (!(await this.deps.store.claimFiring(dedupeKey, budget.id, this.deps.clock.nowMs()))) return []
+      // Every refused call of a blocked budget comes here: after the first, memory answers.
+      if (await this.firedBefore(dedupeKey)) return []
       const crossing: BudgetCrossing = { budgetId, periodKey, spentBeforeMicros: spentMicros, spentAfterMicros: spentMicros }
       const spendContext = await this.spendContextOf(budget, crossing, { atMs }, true)
-      return [await this.emit('budget.blocked', budget, spendContext, { ...budgetExtras(budget), reason: 'refused' }, dedupeKey)]
+      const notice = await this.emit('budget.blocked', budget, spendContext, { ...budgetExtras(budget), reason: 'refused' }, dedupeKey)
+      this.rememberFired(dedupeKey)
+      return notice ? [notice] : []
     } catch (error) {
       this.deps.onError?.(error, `budget ${budget.id}: announcing a block`)
       return []
@@ -451,9 +547,11 @@ export class BudgetService {
       forecast?.exhaustionAtMs !== undefined && crossing.spentAfterMicros < budget.amountMicros && forecast.projectedSpendMicros > budget.amountMicros
     if (isForecastExhausting) {
       const dedupeKey = `v1:${budget.id}:${crossing.periodKey}:forecast`
-      if (await this.deps.store.claimFiring(dedupeKey, budget.id, this.deps.clock.nowMs())) {
-        const withTop = { ...spendContext, top: await this.topOf(budget, spendContext.period) }
-        fired.push(await this.emit('budget.forecast', budget, withTop, budgetExtras(budget), dedupeKey))
+      if (!(await this.firedBefore(dedupeKey))) {
+        const withTop = { ...spendContext, top: await this.topOrNone(budget, spendContext.period) }
+        const notice = await this.emit('budget.forecast', budget, withTop, budgetExtras(budget), dedupeKey)
+        this.rememberFired(dedupeKey)
+        if (notice) fired.push(notice)
       }
     }
     const hours = this.options.spikeTrailingHours
@@ -461,30 +559,66 @@ export class BudgetService {
     const lastHourMicros = buckets[hours] ?? (0 as Micros)
     if (spikeDetected(lastHourMicros, buckets.slice(0, hours), this.options.spikeFloorMicros)) {
       const dedupeKey = `v1:${budget.id}:${crossing.periodKey}:spike:${Math.floor(nowMs / HOUR_MS)}`
-      if (await this.deps.store.claimFiring(dedupeKey, budget.id, this.deps.clock.nowMs())) {
-        const withTop = { ...spendContext, top: await this.topOf(budget, spendContext.period) }
+      if (!(await this.firedBefore(dedupeKey))) {
+        const withTop = { ...spendContext, top: await this.topOrNone(budget, spendContext.period) }
         const extras = { ...budgetExtras(budget), last_hour_spend_usd: toUsd(lastHourMicros) }
-        fired.push(await this.emit('budget.spike', budget, withTop, extras, dedupeKey))
+        const notice = await this.emit('budget.spike', budget, withTop, extras, dedupeKey)
+        this.rememberFired(dedupeKey)
+        if (notice) fired.push(notice)
       }
     }
     return fired
   }
 
+  /**
+   * The context a budget notice carries. Never throws: a part that cannot be computed (a
+   * forecast query that fails, figures out of range) is left out and reported to `onError`, so
+   * the notice goes out with less context rather than not at all.
+   */
   private async spendContextOf(budget: Budget, crossing: BudgetCrossing, context: SettleContext, withTop: boolean): Promise<SpendContext> {
-    const period = periodOf(budget.period, budget.timezone, context.atMs)
-    const forecast = await forecastFor(this.deps.usage, filterOf(budget), period, context.atMs, crossing.spentAfterMicros, budget.amountMicros, this.options)
+    const what = `budget ${budget.id}: notice context`
+    const period = this.orUndefined(() => periodOf(budget.period, budget.timezone, context.atMs), what)
+    const forecast = period
+      ? await this.orUndefinedAsync(
+          () => forecastFor(this.deps.usage, filterOf(budget), period, context.atMs, crossing.spentAfterMicros, budget.amountMicros, this.options),
+          what,
+        )
+      : undefined
     return {
       scope: scopeLabel(budget),
       spentMicros: crossing.spentAfterMicros,
       amountMicros: budget.amountMicros,
       period,
       forecast,
-      top: withTop ? await this.topOf(budget, period) : { endpoints: [], users: [], models: [] },
+      top: withTop ? await this.topOrNone(budget, period) : NO_TOP,
     }
   }
 
-  private async topOf(budget: Budget, period: Period | undefined) {
-    if (!period) return { endpoints: [], users: [], models: [] }
+  /** Top spenders for a notice, or none when they cannot be read (reported to `onError`). */
+  private async topOrNone(budget: Budget, period: Period | undefined): Promise<TopSpendersMicros> {
+    return (await this.orUndefinedAsync(() => this.topOf(budget, period), `budget ${budget.id}: notice top spenders`)) ?? NO_TOP
+  }
+
+  private orUndefined<T>(compute: () => T, what: string): T | undefined {
+    try {
+      return compute()
+    } catch (error) {
+      this.deps.onError?.(error, what)
+      return undefined
+    }
+  }
+
+  private async orUndefinedAsync<T>(compute: () => Promise<T>, what: string): Promise<T | undefined> {
+    try {
+      return await compute()
+    } catch (error) {
+      this.deps.onError?.(error, what)
+      return undefined
+    }
+  }
+
+  private async topOf(budget: Budget, period: Period | undefined): Promise<TopSpendersMicros> {
+    if (!period) return NO_TOP
     return this.topSpenders(filterOf(budget), period.startMs, period.endMs)
   }
 
@@ -507,7 +641,7 @@ export class BudgetService {
     extras: SpendDataExtras,
     dedupeKey: string,
     thresholdPercent?: number,
-  ): Promise<FiredNotification> {
+  ): Promise<FiredNotification | undefined> {
     const owner = this.ownerChannelOf(budget)
     const routed = budget.thresholdActions.find((a) => a.thresholdPercent === thresholdPercent && a.channels !== undefined)?.channels ?? budget.channels
     const channels = routed === undefined ? undefined : [...new Set([...routed, ...(owner ? [owner] : [])])]
@@ -523,7 +657,7 @@ export class BudgetService {
       ...(budget.owner !== undefined && { owner: budget.owner }),
       ...(budget.tier !== undefined && { tier: budget.tier }),
     }
-    return this.emitTo(type, budget.orgId, teamOfBudget(budget), spendContext, withOwner, channels, dedupeKey, escalation)
+    return this.emitTo(type, budget.orgId, teamOfBudget(budget), spendContext, withOwner, channels, { dedupeKey, subjectId: budget.id }, escalation)
   }
 
   /** The owner's channel when `owner` names a configured channel; an owner that is a name is only recorded on notices. */
@@ -538,13 +672,14 @@ export class BudgetService {
     spendContext: SpendContext,
     extras: SpendDataExtras,
     channels: readonly string[] | undefined,
-    dedupeKey: string,
+    mark: FiringMark,
     escalation?: NotificationEscalation,
-  ): Promise<FiredNotification> {
+  ): Promise<FiredNotification | undefined> {
     const base = newNotification(type, orgId, teamId, spendNotificationData(spendContext, extras), this.deps.clock.nowMs())
     const notification = escalation ? { ...base, escalation } : base
-    await this.deps.notifications.emit(notification, channels)
-    return { dedupeKey, type, notificationId: notification.id }
+    // The firing's mark is written with the notice, in one transaction: never one without the other.
+    const written = await this.deps.notifications.emitOnce(notification, channels, mark)
+    return written ? { dedupeKey: mark.dedupeKey, type, notificationId: notification.id } : undefined
   }
 
   // ---------------------------------------------------------------- wallets
@@ -566,12 +701,13 @@ export class BudgetService {
         for (const percent of crossed) {
           const isBlock = alerts.some((a) => a.thresholdPercent === percent && a.action === 'block')
           const dedupeKey = isBlock ? exhaustedKey(crossing.walletId, epoch) : `v1:${crossing.walletId}:${epoch}:${percent}`
-          if (!(await this.deps.store.claimFiring(dedupeKey, crossing.walletId, this.deps.clock.nowMs()))) continue
+          if (this.knownFired.has(dedupeKey)) continue
           const spendContext = await this.walletSpendContext(crossing, context.atMs)
           const extras: SpendDataExtras = { wallet_id: crossing.walletId, threshold_percent: percent }
-          fired.push(
-            await this.emitTo(isBlock ? 'wallet.exhausted' : 'wallet.threshold', crossing.orgId, crossing.teamId, spendContext, extras, undefined, dedupeKey),
-          )
+          const type = isBlock ? 'wallet.exhausted' : 'wallet.threshold'
+          const notice = await this.emitTo(type, crossing.orgId, crossing.teamId, spendContext, extras, undefined, { dedupeKey, subjectId: crossing.walletId })
+          this.rememberFired(dedupeKey)
+          if (notice) fired.push(notice)
         }
       } catch (error) {
         this.deps.onError?.(error, `wallet ${crossing.walletId}: evaluating settled spend`)
@@ -589,10 +725,16 @@ export class BudgetService {
     try {
       const crossing: WalletCrossing = { ...wallet, spentBeforeMicros: wallet.spentAfterMicros }
       const dedupeKey = exhaustedKey(wallet.walletId, walletEpoch(wallet))
-      if (!(await this.deps.store.claimFiring(dedupeKey, wallet.walletId, this.deps.clock.nowMs()))) return []
+      // Every refused call of an exhausted wallet comes here: after the first, memory answers.
+      if (await this.firedBefore(dedupeKey)) return []
       const spendContext = await this.walletSpendContext(crossing, atMs)
       const extras: SpendDataExtras = { wallet_id: wallet.walletId, reason: 'refused', refused_estimate_usd: toUsd(refusedEstimateMicros) }
-      return [await this.emitTo('wallet.exhausted', wallet.orgId, wallet.teamId, spendContext, extras, undefined, dedupeKey)]
+      const notice = await this.emitTo('wallet.exhausted', wallet.orgId, wallet.teamId, spendContext, extras, undefined, {
+        dedupeKey,
+        subjectId: wallet.walletId,
+      })
+      this.rememberFired(dedupeKey)
+      return notice ? [notice] : []
     } catch (error) {
       this.deps.onError?.(error, `wallet ${wallet.walletId}: announcing exhaustion`)
       return []
@@ -607,9 +749,24 @@ export class BudgetService {
       amountMicros: crossing.allocatedMicros,
       period: undefined,
       forecast: undefined,
-      top: await this.topSpenders(filter, 0, atMs + 1),
+      top: (await this.orUndefinedAsync(() => this.topSpenders(filter, 0, atMs + 1), `wallet ${crossing.walletId}: notice top spenders`)) ?? NO_TOP,
     }
   }
+}
+
+function thresholdKey(budgetId: string, periodKey: string, percent: number): string {
+  return `v1:${budgetId}:${periodKey}:${percent}`
+}
+
+/**
+ * The marks any of which means this threshold's notice went out: a blocking threshold fires the
+ * period's one `blocked` (a refusal may have taken it first); a forecast-judged one fires either.
+ */
+function thresholdKeys(budget: Budget, periodKey: string, percent: number): string[] {
+  const forecastJudged = budget.thresholdActions.some((a) => a.thresholdPercent === percent && a.action === 'block_if_forecast_exceeds')
+  if (budget.shadow) return [thresholdKey(budget.id, periodKey, percent)]
+  if (forecastJudged) return [thresholdKey(budget.id, periodKey, percent), blockedKey(budget.id, periodKey)]
+  return isBlockAt(budget, percent) ? [blockedKey(budget.id, periodKey)] : [thresholdKey(budget.id, periodKey, percent)]
 }
 
 function blockedKey(budgetId: string, periodKey: string): string {

@@ -19,11 +19,11 @@ export interface BudgetStore {
   /** Every org's budgets when `orgId` is undefined (the service's cache load). */
   listBudgets(orgId: string | undefined): Promise<Budget[]>
   /**
-   * Takes the firing identified by `dedupeKey` (`v1:{budgetId}:{periodKey}:{percent}`). True for
-   * exactly one caller ever, across processes: the store must decide it in one atomic write
-   * (`INSERT … ON CONFLICT DO NOTHING` / `SET NX`), never read-then-write.
+   * Which of these firings (`v1:{budgetId}:{periodKey}:{percent}`) were made: their mark is
+   * stored, and with it their notice (`NotificationSink.emitOnce` writes both in one
+   * transaction, and is the only way to take a mark). A plain read, in any order.
    */
-  claimFiring(dedupeKey: string, subjectId: string, firedAtMs: number): Promise<boolean>
+  firedKeys(dedupeKeys: readonly string[]): Promise<string[]>
 }
 
 /** Which usage events belong to a scope: the same rule as `matchesCall`, in a query. */

@@ -28,6 +28,7 @@ export {
   type InboxEntry,
   type RetryPolicy,
   type EscalationStore,
+  type FiringMark,
 } from './outbox.js'
 export {
   PREFERENCE_SUBJECT_TYPES,

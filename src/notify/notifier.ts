@@ -6,7 +6,7 @@
 import type { Clock } from '../lib/clock.js'
 import type { NotificationChannel } from '../config/types.js'
 import type { Notification } from './notification.js'
-import type { OutboxStore } from './outbox.js'
+import type { FiringMark, OutboxStore } from './outbox.js'
 import { resolveChannels, type PreferenceStore } from './preferences.js'
 
 /** What domains depend on (budgets, ledger, tickets): they never see the outbox. */
@@ -16,6 +16,12 @@ export interface NotificationSink {
    * means every configured channel; ids that are not configured are dropped.
    */
   emit(notification: Notification, channelIds: readonly string[] | undefined): Promise<EmitResult>
+  /**
+   * As `emit`, once per `mark.dedupeKey` ever, across processes: the mark and the notice are
+   * written in one transaction (see `FiringMark`). Undefined when the mark was taken before, by
+   * this process or another; then nothing is written.
+   */
+  emitOnce(notification: Notification, channelIds: readonly string[] | undefined, mark: FiringMark): Promise<EmitResult | undefined>
 }
 
 export interface EmitResult {
@@ -38,11 +44,21 @@ export class Notifier implements NotificationSink {
   }
 
   async emit(notification: Notification, channelIds: readonly string[] | undefined): Promise<EmitResult> {
+    const resolved = await this.channelsOf(notification, channelIds)
+    await this.deps.outbox.enqueue(notification, resolved, this.deps.clock.nowMs())
+    return { notificationId: notification.id, channelIds: resolved }
+  }
+
+  async emitOnce(notification: Notification, channelIds: readonly string[] | undefined, mark: FiringMark): Promise<EmitResult | undefined> {
+    const resolved = await this.channelsOf(notification, channelIds)
+    const written = await this.deps.outbox.enqueue(notification, resolved, this.deps.clock.nowMs(), mark)
+    return written ? { notificationId: notification.id, channelIds: resolved } : undefined
+  }
+
+  private async channelsOf(notification: Notification, channelIds: readonly string[] | undefined): Promise<string[]> {
     const configured = new Set(this.configuredIds)
     const candidates = (channelIds ?? this.configuredIds).filter((id) => configured.has(id))
     const preferences = candidates.length === 0 ? [] : await this.deps.preferences.listPreferences(notification.orgId)
-    const resolved = resolveChannels(notification.type, [...new Set(candidates)], preferences)
-    await this.deps.outbox.enqueue(notification, resolved, this.deps.clock.nowMs())
-    return { notificationId: notification.id, channelIds: resolved }
+    return resolveChannels(notification.type, [...new Set(candidates)], preferences)
   }
 }

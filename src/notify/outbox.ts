@@ -46,9 +46,26 @@ export interface InboxEntry {
   readonly escalatedAtMs?: number | undefined
 }
 
+/**
+ * Makes a notice once-only (a budget threshold, a wallet alert: `v1:{subject}:{period}:{what}`).
+ * The mark is stored in `fired_thresholds` in the same transaction as the notice and its outbox
+ * items, and the notice is written only when the mark is new. So a mark never exists without its
+ * notice (a crash or an error before COMMIT leaves neither), and two writers with the same mark,
+ * in one process or many, write one notice.
+ */
+export interface FiringMark {
+  readonly dedupeKey: string
+  /** The budget or wallet the firing is about. */
+  readonly subjectId: string
+}
+
 export interface OutboxStore {
-  /** Writes the notification (inbox row) and one pending item per channel, due now, atomically. */
-  enqueue(notification: Notification, channelIds: readonly string[], nowMs: number): Promise<void>
+  /**
+   * Writes the notification (inbox row) and one pending item per channel, due now, atomically.
+   * With `mark`: writes them together with the mark only if the mark is new, and resolves to
+   * false (nothing written) when it was taken before. Without: always writes, resolves to true.
+   */
+  enqueue(notification: Notification, channelIds: readonly string[], nowMs: number, mark?: FiringMark): Promise<boolean>
   /** Up to `limit` due items whose lease is free, each leased until `nowMs + leaseMs`. */
   claimDue(nowMs: number, limit: number, leaseMs: number): Promise<ClaimedDelivery[]>
   /** False when the lease was lost (another dispatcher took the item over). */

@@ -228,8 +228,7 @@ async function scenario(stores: Stores): Promise<unknown[]> {
   seen.push(await budgets.updateBudget({ ...aBudget('bud_2', 'Support 2'), amountMicros: micros(7) }))
   seen.push(await budgets.findBudgetByName('acme', 'Support 2'))
   seen.push((await budgets.listBudgets(undefined)).map((b) => b.id))
-  seen.push(await budgets.claimFiring('v1:bud_1:2026-11:50', 'bud_1', T0))
-  seen.push(await budgets.claimFiring('v1:bud_1:2026-11:50', 'bud_1', T0 + 1))
+  seen.push(await budgets.firedKeys(['v1:bud_1:2026-11:50']))
   seen.push(await budgets.deleteBudget('acme', 'bud_2'))
   seen.push(await budgets.getBudget('acme', 'bud_2'))
   const filter = { orgId: 'acme', scopeKind: 'team' as const, scopeId: 'marketing', environment: undefined }
@@ -260,6 +259,17 @@ async function scenario(stores: Stores): Promise<unknown[]> {
   await notify.putPreference({ orgId: 'acme', subjectType: 'role', subjectId: 'admin', channelsByType: { 'budget.threshold': ['slack'] }, updatedAtMs: T0 + 1 })
   seen.push(await notify.listPreferences('acme'))
   seen.push(await notify.getPreference('acme', 'user', 'nobody'))
+
+  // A firing mark is taken with its notice: the first write wins, the second writes nothing.
+  const mark = { dedupeKey: 'v1:bud_1:2026-11:50', subjectId: 'bud_1' }
+  const notice = (id: string) => ({ id, type: 'budget.threshold' as const, createdAtMs: T0, orgId: 'acme', teamId: 'marketing', data: { percent: 51 } })
+  seen.push(await notify.enqueue(notice('ntf_2'), ['hook'], T0 + 10, mark))
+  seen.push(await notify.enqueue(notice('ntf_3'), ['hook'], T0 + 11, mark))
+  seen.push(await notify.enqueue(notice('ntf_4'), [], T0 + 12, { dedupeKey: 'v1:bud_1:2026-11:80', subjectId: 'bud_1' }))
+  seen.push((await budgets.firedKeys(['v1:bud_1:2026-11:50', 'v1:bud_1:2026-11:80', 'v1:bud_1:2026-11:95'])).sort())
+  seen.push((await notify.itemsOf('ntf_2')).map((i) => [i.channelId, i.status]))
+  seen.push((await notify.itemsOf('ntf_3')).length)
+  seen.push((await notify.listInbox('acme', { unreadOnly: false, limit: 10, beforeId: undefined, teamId: undefined })).map((e) => e.notification.id))
   return seen
 }
 

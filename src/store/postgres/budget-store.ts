@@ -1,7 +1,8 @@
 /**
  * PostgreSQL adapter for budgets' ports: the budgets table, the fired-thresholds dedupe table,
- * and the spend queries over `usage_events`. A firing is claimed with `INSERT … ON CONFLICT DO
- * NOTHING` on its dedupe key: exactly one insert wins across every gateway process.
+ * and the spend queries over `usage_events`. A firing's mark is taken by the notify store together
+ * with its notice (`enqueue` with a mark, `INSERT … ON CONFLICT DO NOTHING` in the same
+ * statement): exactly one insert wins across every gateway process. This store only reads marks.
  * Same semantics as src/store/sqlite/budget-store.ts.
  */
 import type pg from 'pg'
@@ -76,13 +77,12 @@ export class PostgresBudgetStore implements BudgetStore, BudgetUsageReader {
     return rows.map(budgetOf)
   }
 
-  async claimFiring(dedupeKey: string, subjectId: string, firedAtMs: number): Promise<boolean> {
-    const result = await this.pool.query('INSERT INTO fired_thresholds (dedupe_key, subject_id, fired_at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
-      dedupeKey,
-      subjectId,
-      firedAtMs,
+  async firedKeys(dedupeKeys: readonly string[]): Promise<string[]> {
+    if (dedupeKeys.length === 0) return []
+    const { rows } = await this.pool.query<{ dedupe_key: string }>('SELECT dedupe_key FROM fired_thresholds WHERE dedupe_key = ANY($1::text[])', [
+      [...dedupeKeys],
     ])
-    return result.rowCount === 1
+    return rows.map((row) => row.dedupe_key)
   }
 
   async spendBuckets(filter: SpendScopeFilter, endMs: number, bucketMs: number, count: number): Promise<Micros[]> {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import type pg from 'pg'
 import { newId } from '../../lib/ids.js'
 import type { Notification } from '../../notify/notification.js'
-import type { ClaimedDelivery, EscalationStore, InboxEntry, InboxQuery, InboxStore, OutboxItem, OutboxStore } from '../../notify/outbox.js'
+import type { ClaimedDelivery, EscalationStore, FiringMark, InboxEntry, InboxQuery, InboxStore, OutboxItem, OutboxStore } from '../../notify/outbox.js'
 import type { NotificationPreference, PreferenceStore, PreferenceSubjectType } from '../../notify/preferences.js'
 import {
   claimedNotificationOf,
@@ -28,17 +28,25 @@ const INBOX_PAGE_MAX = 200
 export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceStore, EscalationStore {
   constructor(private readonly pool: pg.Pool) {}
 
-  async enqueue(notification: Notification, channelIds: readonly string[], nowMs: number): Promise<void> {
+  async enqueue(notification: Notification, channelIds: readonly string[], nowMs: number, mark?: FiringMark): Promise<boolean> {
     const ids = [...new Set(channelIds)]
-    // One statement: the notification and its outbox items are written together or not at all.
-    await this.pool.query(
-      `WITH n AS (
+    // One statement: the mark (budgets' `fired_thresholds`), the notification and its outbox items
+    // are written together or not at all. With a mark that is taken (or being taken by a
+    // transaction that then commits), \`m\` inserts nothing and neither does anything after it.
+    const { rows } = await this.pool.query<{ written: boolean }>(
+      `WITH m AS (
+         INSERT INTO fired_thresholds (dedupe_key, subject_id, fired_at_ms)
+         SELECT $12::text, $13::text, $6::bigint WHERE $12::text IS NOT NULL
+         ON CONFLICT DO NOTHING RETURNING 1
+       ), n AS (
          INSERT INTO notifications (id, org_id, team_id, type, created_at_ms, data_json, escalate_at_ms, escalation_channels_json)
-         VALUES ($1, $9, $2, $3, $4, $5, $10, $11) RETURNING id
+         SELECT $1, $9, $2, $3, $4, $5, $10, $11 WHERE $12::text IS NULL OR EXISTS (SELECT 1 FROM m) RETURNING id
+       ), o AS (
+         INSERT INTO notify_outbox (id, notification_id, channel_id, status, attempts, next_attempt_at_ms, created_at_ms)
+         SELECT item.id, n.id, item.channel_id, 'pending', 0, $6, $6
+         FROM n, unnest($7::text[], $8::text[]) AS item (id, channel_id)
        )
-       INSERT INTO notify_outbox (id, notification_id, channel_id, status, attempts, next_attempt_at_ms, created_at_ms)
-       SELECT item.id, n.id, item.channel_id, 'pending', 0, $6, $6
-       FROM n, unnest($7::text[], $8::text[]) AS item (id, channel_id)`,
+       SELECT EXISTS (SELECT 1 FROM n) AS written`,
       [
         notification.id,
         notification.teamId ?? null,
@@ -51,8 +59,11 @@ export class PostgresNotifyStore implements OutboxStore, InboxStore, PreferenceS
         notification.orgId,
         notification.escalation?.atMs ?? null,
         notification.escalation ? JSON.stringify(notification.escalation.channelIds) : null,
+        mark?.dedupeKey ?? null,
+        mark?.subjectId ?? null,
       ],
     )
+    return rows[0]?.written === true
   }
 
   async claimDue(nowMs: number, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {

@@ -1,8 +1,8 @@
 /**
  * SQLite adapter for budgets' ports: the budgets table, the fired-thresholds dedupe table, and
  * the spend queries over `usage_events` (so the database must also run `usageMigrations`).
- * A firing is claimed with `INSERT … ON CONFLICT DO NOTHING` on its dedupe key: the one insert
- * that changes a row wins, in this process or any other sharing the file.
+ * A firing's mark is written with its notice by the notify store (`enqueue` with a mark), in one
+ * transaction; this store only reads marks back.
  */
 import type { SqliteDatabase, SqliteMigration } from './db.js'
 import { summedMicros, type Micros } from '../../money/index.js'
@@ -113,11 +113,12 @@ export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
     return rows.map(budgetOf)
   }
 
-  async claimFiring(dedupeKey: string, subjectId: string, firedAtMs: number): Promise<boolean> {
-    const result = this.db
-      .prepare('INSERT INTO fired_thresholds (dedupe_key, subject_id, fired_at_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
-      .run(dedupeKey, subjectId, firedAtMs)
-    return result.changes === 1
+  async firedKeys(dedupeKeys: readonly string[]): Promise<string[]> {
+    if (dedupeKeys.length === 0) return []
+    return this.db
+      .prepare<[string], { dedupe_key: string }>('SELECT dedupe_key FROM fired_thresholds WHERE dedupe_key IN (SELECT value FROM json_each(?))')
+      .all(JSON.stringify(dedupeKeys))
+      .map((row) => row.dedupe_key)
   }
 
   async spendBuckets(filter: SpendScopeFilter, endMs: number, bucketMs: number, count: number): Promise<Micros[]> {

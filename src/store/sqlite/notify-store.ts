@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { newId } from '../../lib/ids.js'
 import type { SqliteDatabase, SqliteMigration } from './db.js'
 import type { Notification } from '../../notify/notification.js'
-import type { ClaimedDelivery, InboxEntry, InboxQuery, EscalationStore, InboxStore, OutboxItem, OutboxStore } from '../../notify/outbox.js'
+import type { ClaimedDelivery, InboxEntry, InboxQuery, EscalationStore, FiringMark, InboxStore, OutboxItem, OutboxStore } from '../../notify/outbox.js'
 import type { NotificationPreference, PreferenceStore, PreferenceSubjectType } from '../../notify/preferences.js'
 import {
   claimedNotificationOf,
@@ -80,7 +80,10 @@ const INBOX_PAGE_MAX = 200
 export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceStore, EscalationStore {
   constructor(private readonly db: SqliteDatabase) {}
 
-  async enqueue(notification: Notification, channelIds: readonly string[], nowMs: number): Promise<void> {
+  async enqueue(notification: Notification, channelIds: readonly string[], nowMs: number, mark?: FiringMark): Promise<boolean> {
+    // The mark lives in budgets' `fired_thresholds` (same file): inserted first, in the same
+    // transaction, so a mark taken before writes nothing and a rollback or a kill keeps neither.
+    const insertMark = this.db.prepare('INSERT INTO fired_thresholds (dedupe_key, subject_id, fired_at_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
     const insertNotification = this.db.prepare(
       `INSERT INTO notifications (id, org_id, team_id, type, created_at_ms, data_json, escalate_at_ms, escalation_channels_json)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -89,8 +92,9 @@ export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceSto
       `INSERT INTO notify_outbox (id, notification_id, channel_id, status, attempts, next_attempt_at_ms, created_at_ms)
        VALUES (?, ?, ?, 'pending', 0, ?, ?)`,
     )
-    this.db
+    return this.db
       .transaction(() => {
+        if (mark && insertMark.run(mark.dedupeKey, mark.subjectId, nowMs).changes === 0) return false
         insertNotification.run(
           notification.id,
           notification.orgId,
@@ -102,6 +106,7 @@ export class SqliteNotifyStore implements OutboxStore, InboxStore, PreferenceSto
           notification.escalation ? JSON.stringify(notification.escalation.channelIds) : null,
         )
         for (const channelId of new Set(channelIds)) insertItem.run(newId('obx', nowMs), notification.id, channelId, nowMs, nowMs)
+        return true
       })
       .immediate()
   }
