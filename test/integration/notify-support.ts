@@ -18,6 +18,9 @@ import { ledgerMigrations, SqliteLedgerStore } from '../../src/store/sqlite/ledg
 import { SqliteUsageStore } from '../../src/store/sqlite/usage-store.js'
 import { BudgetService, type BudgetServiceDeps, type BudgetServiceOptions } from '../../src/budgets/index.js'
 import { Notifier } from '../../src/notify/index.js'
+import type pg from 'pg'
+import { PostgresBudgetStore } from '../../src/store/postgres/budget-store.js'
+import { PostgresNotifyStore } from '../../src/store/postgres/notify-store.js'
 
 export function tempDbPath(): string {
   return join(mkdtempSync(join(tmpdir(), 'tollgate-notify-')), 'tollgate.sqlite')
@@ -51,6 +54,26 @@ export function wire(
     ...deps,
   })
   return { budgetStore, notifyStore, notifier, service, ledger }
+}
+
+/**
+ * The same wiring on PostgreSQL (a migrated pool). Period counters live in Redis there, so
+ * `counters` records nothing: callers pass crossings to `onSpendSettled` themselves.
+ */
+export function wirePostgres(pool: pg.Pool, clock: Clock, channels: readonly NotificationChannel[] = [], deps: Partial<BudgetServiceDeps> = {}) {
+  const budgetStore = new PostgresBudgetStore(pool)
+  const notifyStore = new PostgresNotifyStore(pool)
+  const notifier = new Notifier({ outbox: notifyStore, preferences: notifyStore, channels, clock })
+  const service = new BudgetService({
+    store: budgetStore,
+    usage: budgetStore,
+    counters: { recordSpend: async () => [] },
+    notifications: notifier,
+    clock,
+    channelIds: channels.map((c) => c.id),
+    ...deps,
+  })
+  return { budgetStore, notifyStore, notifier, service }
 }
 
 export interface SpendRow {
