@@ -12,6 +12,7 @@ import { emptyUsage } from '../providers/index.js'
 import type { ScannedEvent, UsageDecision } from '../usage/index.js'
 import { ReplayEngine, type ReplaySettings } from './engine.js'
 import { parsePolicy, policyDataOfText, PolicyFileError } from './policy-file.js'
+import { REPLAY_LIMITS } from './tally.js'
 
 const ORG = 'default'
 const T0 = Date.UTC(2026, 10, 1, 9)
@@ -186,6 +187,66 @@ wallets:
     const outcomes = [anEvent(), anEvent({ status: 'refused', costMicros: micros(0), decision: 'budget_cap_exceeded' })].map((e) => engine.apply(e))
     expect(outcomes[1]).toMatchObject({ replayed: 'unenforced', costMicros: USD, costEstimated: true })
     expect(engine.tally.report().totals).toMatchObject({ estimated_costs: 1, changed_decisions: 1 })
+  })
+})
+
+describe('what a report holds is bounded by its limits, never by the traffic', () => {
+  const DAY = 86_400_000
+  const dailyBudgets = (n: number, fields: string) =>
+    `budgets:\n${Array.from({ length: n }, (_, i) => `  - { name: b${i}, scope: { kind: team, id: team_growth }, period: daily, ${fields} }`).join('\n')}\n`
+
+  it('a budget with 1,000 thresholds crossed every day for a year lists its first 100 firings and counts all 365,000', () => {
+    const all = `[${Array.from({ length: 1000 }, (_, i) => i + 1).join(', ')}]`
+    const engine = engineFor(dailyBudgets(1, `amount_usd: "0.000001", alert_thresholds: ${all}`))
+    for (let day = 0; day < 365; day++) engine.apply(anEvent({ atMs: T0 + day * DAY }))
+    const scope = engine.tally.report().scopes[0]!
+    expect(scope.thresholds).toHaveLength(REPLAY_LIMITS.firingsPerScope)
+    // The first listed are the first day's, in order.
+    expect(scope.thresholds.map((f) => f.threshold_percent)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
+    expect(scope.thresholds_total).toBe(365_000)
+    expect(scope.thresholds_truncated).toBe(true)
+    expect(scope.threshold_counts).toHaveLength(1000)
+    expect(scope.threshold_counts.every((c) => c.count === 365)).toBe(true)
+    expect(scope.threshold_counts[0]).toEqual({
+      threshold_percent: 1,
+      kind: 'threshold',
+      action: 'notify',
+      count: 365,
+      first_at: new Date(T0).toISOString(),
+      last_at: new Date(T0 + 364 * DAY).toISOString(),
+    })
+  })
+
+  it('the report as a whole lists at most `firings` firings and `examples` examples; counts stay exact', () => {
+    const engine = engineFor(dailyBudgets(3, 'amount_usd: 1, alert_thresholds: [50, 80], hard_limit: true'), {
+      limits: { firingsPerScope: 5, firings: 8, examplesPerStat: 3, examples: 2 },
+    })
+    // Two $1 calls a day for four days: the first crosses 50, 80 and 100 of each $1 budget, the second is refused.
+    // Firings are listed in time order across budgets: the first call lists 3 + 3 + 2, and the report is full.
+    for (let day = 0; day < 4; day++) for (let call = 0; call < 2; call++) engine.apply(anEvent({ atMs: T0 + day * DAY + call * MINUTE }))
+    const scopes = engine.tally.report().scopes
+    expect(scopes.map((s) => s.thresholds.length)).toEqual([3, 3, 2])
+    // The first budget that blocks is the one that refuses (and records the period's first refusal).
+    expect(scopes.map((s) => s.thresholds_total)).toEqual([16, 12, 12])
+    expect(scopes.map((s) => s.thresholds_truncated)).toEqual([true, true, true])
+    const marks = [
+      [50, 4],
+      [80, 4],
+      [100, 4],
+    ]
+    expect(scopes.map((s) => s.threshold_counts.map((c) => [c.threshold_percent, c.count]))).toEqual([[...marks, [null, 4]], marks, marks])
+    // All four refusals fall to b0: 3 examples would fit its list, the report has room for 2.
+    expect(scopes[0]!.blocked.count).toBe(4)
+    expect(scopes[0]!.blocked.examples).toHaveLength(2)
+  })
+
+  it('wallet scopes a refusal names outside the policy are listed up to `extraScopes`; the rest are counted in the totals', () => {
+    const engine = engineFor('cost_tracking: { enabled: true, wallet_enforcement: true }\nwallets: []\n', { limits: { extraScopes: 2 } })
+    const teams = ['t1', 't2', 't3', 't4']
+    for (const team of teams) engine.apply(anEvent({ team }))
+    const report = engine.tally.report()
+    expect(report.scopes.map((s) => s.key)).toEqual(['wallet:team:t1', 'wallet:team:t2'])
+    expect(report.totals).toMatchObject({ events: 4, unlisted_scope_events: 2, decisions: { insufficient_quota: 4 } })
   })
 })
 

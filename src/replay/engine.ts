@@ -38,7 +38,7 @@ import {
 import type { Usage } from '../providers/types.js'
 import type { ScannedEvent, UsageDecision } from '../usage/index.js'
 import type { EndpointTier, ReplayPolicy, ReplayWallet } from './policy-file.js'
-import { ReplayTally } from './tally.js'
+import { ReplayTally, type ReplayLimits } from './tally.js'
 
 export interface ReplaySettings {
   readonly policy: ReplayPolicy
@@ -52,8 +52,8 @@ export interface ReplaySettings {
   readonly userFromKey: (keyName: string | undefined, userId: string | undefined) => boolean
   /** Width of the spend-over-time series. */
   readonly bucketMs: number
-  /** Examples kept per scope and kind. */
-  readonly examplesMax?: number
+  /** What the report lists at most (tests shrink them); `REPLAY_LIMITS` by default. */
+  readonly limits?: Partial<ReplayLimits>
 }
 
 /** What the policy would have done to one event. */
@@ -75,6 +75,12 @@ export interface ReplayOutcome {
   readonly decidedBy: string | undefined
 }
 
+/** A budget's spend in its current period (events come in time order: an older period is never needed again). */
+interface SpendState {
+  periodKey: string
+  micros: number
+}
+
 interface WalletState {
   readonly wallet: ReplayWallet
   spentMicros: number
@@ -90,7 +96,7 @@ type Verdict =
   | { readonly kind: 'served'; readonly decision: PolicyDecision; readonly by: string | undefined; readonly cost: Micros }
 
 export class ReplayEngine {
-  private readonly spent = new Map<string, number>()
+  private readonly spent = new Map<string, SpendState>()
   private readonly wallets = new Map<string, WalletState>()
   private readonly lastCost = new Map<string, Micros>()
   /** `firingThresholds` per budget, computed once: it is asked on every event. */
@@ -99,6 +105,12 @@ export class ReplayEngine {
   private readonly walletDegrade: WalletDegradeSettings | undefined
   private readonly capPercent: number
   readonly tally: ReplayTally
+  /**
+   * Work done so far, in budget evaluations and threshold checks: the runner gives the event loop
+   * back after a fixed amount of it, since one event under a large policy costs far more than one
+   * under a small one.
+   */
+  work = 0
 
   constructor(private readonly settings: ReplaySettings) {
     const { policy } = settings
@@ -115,7 +127,7 @@ export class ReplayEngine {
           }
         : undefined
     this.capPercent = walletCapPercentOf(policy.walletAlerts)
-    this.tally = new ReplayTally(policy, settings.bucketMs, settings.examplesMax ?? 5)
+    this.tally = new ReplayTally(policy, settings.bucketMs, settings.limits)
   }
 
   /** Decides one event (events must come in time order) and counts its spend. */
@@ -125,6 +137,7 @@ export class ReplayEngine {
     const applicable = applicableBudgetsOf(this.settings.policy.budgets, event.attribution, event.modelRequested, event.provider, event.atMs)
     const tier = this.settings.policy.tiers.get(event.attribution.endpointTag ?? '')
     const counters = countersOf(applicable, tier)
+    this.work += 1 + this.settings.policy.budgets.length + applicable.length
     const verdict = this.decide(event, applicable, counters, baseline, tier)
     const outcome = verdict.kind === 'refused' ? this.refused(event, verdict, baseline, estimated) : this.served(event, verdict, counters, baseline, estimated)
     this.tally.count(event, outcome, tier)
@@ -141,7 +154,7 @@ export class ReplayEngine {
     const periodKeyOf = new Map(counters.map((c) => [c.budgetId, c.periodKey]))
     const budgetDecision = decideBudgets(
       applicable,
-      (id) => micros(this.spent.get(counterId(id, periodKeyOf.get(id)!)) ?? 0),
+      (id) => micros(this.spentIn(id, periodKeyOf.get(id)!)),
       event.modelRequested,
       this.settings.degrade,
       // No forecast in a replay: a `block_if_forecast_exceeds` mark notifies (see the file comment).
@@ -182,7 +195,7 @@ export class ReplayEngine {
     }
     const cost = this.costUnder(event, decision, baseline)
     if (!this.needsReservation(counters)) return { kind: 'served', decision, by, cost }
-    const capped = hardCapRefusal(counters, (c) => this.spent.get(counterId(c.budgetId, c.periodKey)) ?? 0, cost)
+    const capped = hardCapRefusal(counters, (c) => this.spentIn(c.budgetId, c.periodKey), cost)
     if (capped) {
       const budget = this.budgetsById.get(capped.budgetId)!
       return { kind: 'refused', decision: 'budget_cap_exceeded', by: budgetKey(capped.budgetId), blockedBudget: { budget, periodKey: capped.periodKey } }
@@ -195,6 +208,12 @@ export class ReplayEngine {
       }
     }
     return { kind: 'served', decision, by, cost }
+  }
+
+  /** A budget's spend in `periodKey`: nothing yet when its stored spend is of another period. */
+  private spentIn(budgetId: string, periodKey: string): number {
+    const state = this.spent.get(budgetId)
+    return state !== undefined && state.periodKey === periodKey ? state.micros : 0
   }
 
   private needsReservation(counters: readonly BudgetCounterRef[]): boolean {
@@ -242,12 +261,13 @@ export class ReplayEngine {
   ): ReplayOutcome {
     const { cost } = verdict
     for (const counter of counters) {
-      const id = counterId(counter.budgetId, counter.periodKey)
-      const before = this.spent.get(id) ?? 0
+      const before = this.spentIn(counter.budgetId, counter.periodKey)
       const after = addSaturating(before, cost)
-      this.spent.set(id, after)
+      this.spent.set(counter.budgetId, { periodKey: counter.periodKey, micros: after })
       const budget = this.budgetsById.get(counter.budgetId)!
-      for (const percent of crossedThresholds(this.firingOf.get(budget.id)!, budget.amountMicros, micros(before), micros(after))) {
+      const marks = this.firingOf.get(budget.id)!
+      this.work += marks.length
+      for (const percent of crossedThresholds(marks, budget.amountMicros, micros(before), micros(after))) {
         this.tally.threshold(budget, counter.periodKey, percent, event.atMs)
       }
     }
@@ -265,6 +285,7 @@ export class ReplayEngine {
     const before = state.spentMicros
     state.spentMicros = addSaturating(before, cost)
     const percents = this.settings.policy.walletAlerts.map((a) => a.thresholdPercent)
+    this.work += percents.length
     for (const percent of crossedThresholds(percents, state.wallet.allocatedMicros, micros(before), micros(state.spentMicros))) {
       this.tally.walletThreshold(state.wallet, percent, event.atMs)
     }
@@ -301,10 +322,6 @@ export class ReplayEngine {
     if (attribution.userId === undefined || !this.settings.userFromKey(attribution.keyName, attribution.userId)) return event
     return { ...event, attribution: { ...attribution, userFromKey: true } }
   }
-}
-
-function counterId(budgetId: string, periodKey: string): string {
-  return `${budgetId}|${periodKey}`
 }
 
 function budgetKey(budgetId: string): string {

@@ -149,6 +149,7 @@ function ReplayReportView({ job }: { readonly job: ReplayJobView }) {
   const option = useMemo(() => replayChartOption(report.series, bucketMs), [report.series, bucketMs])
   const usd = (micros: number) => formatUsd(micros / 1e6)
   const firings = report.scopes.flatMap((s) => s.thresholds.map((f) => ({ ...f, scope: s.name ?? s.scope })))
+  const firingsTotal = report.scopes.reduce((n, s) => n + s.thresholds_total, 0)
   return (
     <div data-testid="replay-report">
       <div className="kpis">
@@ -200,6 +201,12 @@ function ReplayReportView({ job }: { readonly job: ReplayJobView }) {
       <div className="card">
         <h2>When thresholds would have fired</h2>
         {firings.length === 0 ? <p className="empty">No threshold would have fired.</p> : null}
+        {firings.length < firingsTotal ? (
+          <p className="muted small" data-testid="replay-firings-truncated">
+            {formatCount(firingsTotal)} firings; the first {formatCount(firings.length)} are listed. The report's <code>threshold_counts</code> counts each
+            threshold.
+          </p>
+        ) : null}
         <ul className="firings">
           {firings.map((f, i) => (
             // biome-ignore lint/suspicious/noArrayIndexKey: the list is replaced whole with each report; firings have no id

@@ -341,6 +341,16 @@ export interface ThresholdFiring {
   readonly at: string
 }
 
+/** How often one threshold (or the first refusal of a period) fired over the whole window. */
+export interface ThresholdCount {
+  readonly threshold_percent: number | null
+  readonly kind: 'threshold' | 'blocked'
+  readonly action: ThresholdFiring['action']
+  readonly count: number
+  readonly first_at: string
+  readonly last_at: string
+}
+
 export interface ScopeReport {
   readonly key: string
   readonly kind: 'budget' | 'wallet'
@@ -352,7 +362,14 @@ export interface ScopeReport {
   readonly would_block: ReplayStat
   readonly critical_refusals: ReplayStat
   avoided_micros: number
+  /** The first firings, in time order: at most 100 per scope and 10,000 per report. */
   readonly thresholds: ThresholdFiring[]
+  /** Every firing, listed or not. */
+  thresholds_total: number
+  /** True when `thresholds` lists fewer than `thresholds_total`. */
+  thresholds_truncated: boolean
+  /** Per threshold that fired: how often, first and last time (complete, whatever was listed). */
+  readonly threshold_counts: ThresholdCount[]
 }
 
 export interface ReplaySeriesPoint {
@@ -376,6 +393,8 @@ export interface ReplayTotals {
   /** Events the recording refused, so their cost is an estimate. */
   estimated_costs: number
   critical_refusals: number
+  /** Events decided by a wallet scope outside the policy that the report had no room left to list (counted in these totals only). */
+  unlisted_scope_events: number
   decisions: Partial<Record<ReplayDecision, number>>
   recorded_decisions: Partial<Record<ReplayDecision, number>>
 }

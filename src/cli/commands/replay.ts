@@ -33,7 +33,9 @@ interface ScopeRow {
   readonly would_block: Stat
   readonly critical_refusals: Stat
   readonly avoided_micros: number
+  /** The first firings only (the gateway lists at most 100 per scope); `thresholds_total` counts them all. */
   readonly thresholds: ReadonlyArray<{ threshold_percent: number | null; kind: string; action: string | null; period: string | null; at: string }>
+  readonly thresholds_total: number
 }
 
 export interface ReplayJobView {
@@ -143,8 +145,10 @@ export function renderReplay(job: ReplayJobView): string {
     ),
   ]
   const fired = report.scopes.flatMap((s) => s.thresholds.map((f) => ({ ...f, scope: s.name ?? s.scope })))
+  const firedTotal = report.scopes.reduce((n, s) => n + s.thresholds_total, 0)
   if (fired.length > 0) {
-    lines.push('', `Thresholds that would have fired (${plural(fired.length, 'firing')}):`)
+    const listed = fired.length < firedTotal ? `; the first ${fired.length} listed, --json counts each threshold` : ''
+    lines.push('', `Thresholds that would have fired (${plural(firedTotal, 'firing')}${listed}):`)
     lines.push(
       renderTable(
         fired,
