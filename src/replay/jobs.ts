@@ -7,12 +7,17 @@
 import { newId } from '../lib/ids.js'
 import type { Clock } from '../lib/clock.js'
 import type { ReplayProgress } from './run.js'
-import type { ReplayReport } from './tally.js'
+import { reportBytesOf, type ReplayReport } from './tally.js'
 
 /** Replays running at once per process: each holds a core while it works. */
 export const REPLAYS_RUNNING_MAX = 2
 /** Finished jobs kept for reading; the oldest is forgotten first. */
 export const REPLAYS_KEPT_MAX = 20
+/**
+ * Finished jobs are also kept only while their reports together stay under this size (estimated,
+ * `reportBytesOf`); the newest finished one is always kept, whatever its size.
+ */
+export const REPLAYS_KEPT_BYTES_MAX = 32_000_000
 
 export interface ReplayJob {
   readonly id: string
@@ -26,6 +31,8 @@ export interface ReplayJob {
   progress: ReplayProgress
   finishedAtMs: number | undefined
   report: ReplayReport | undefined
+  /** The report's estimated size once done (0 before). */
+  reportBytes: number
   error: string | undefined
 }
 
@@ -56,6 +63,7 @@ export class ReplayJobs {
       progress: { processed: 0, total },
       finishedAtMs: undefined,
       report: undefined,
+      reportBytes: 0,
       error: undefined,
     }
     this.jobs.set(job.id, job)
@@ -65,13 +73,16 @@ export class ReplayJobs {
     }).then(
       (report) => {
         job.report = report
+        job.reportBytes = reportBytesOf(report)
         job.status = 'done'
         job.finishedAtMs = this.clock.nowMs()
+        this.forgetOld()
       },
       (error: unknown) => {
         job.status = 'failed'
         job.error = 'the replay failed; the gateway log has the cause'
         job.finishedAtMs = this.clock.nowMs()
+        this.forgetOld()
         this.onError(error, job)
       },
     )
@@ -86,8 +97,24 @@ export class ReplayJobs {
     return job
   }
 
+  /** Forgets the oldest finished jobs beyond REPLAYS_KEPT_MAX, or beyond REPLAYS_KEPT_BYTES_MAX of reports. */
   private forgetOld(): void {
-    const finished = [...this.jobs.values()].filter((j) => j.status !== 'running')
-    for (const job of finished.slice(0, Math.max(0, finished.length - REPLAYS_KEPT_MAX))) this.jobs.delete(job.id)
+    // Newest finished first; among equal finish times, the later started first.
+    const newestFirst = [...this.jobs.values()].filter((j) => j.status !== 'running').reverse()
+    newestFirst.sort((a, b) => (b.finishedAtMs ?? 0) - (a.finishedAtMs ?? 0))
+    let kept = 0
+    let bytes = 0
+    for (const job of newestFirst) {
+      bytes += job.reportBytes
+      if (kept > 0 && (kept >= REPLAYS_KEPT_MAX || bytes > REPLAYS_KEPT_BYTES_MAX)) this.jobs.delete(job.id)
+      else kept++
+    }
+  }
+
+  /** Jobs held (running and finished), and the estimated size of their reports: for tests and logs. */
+  held(): { readonly jobs: number; readonly reportBytes: number } {
+    let reportBytes = 0
+    for (const job of this.jobs.values()) reportBytes += job.reportBytes
+    return { jobs: this.jobs.size, reportBytes }
   }
 }
