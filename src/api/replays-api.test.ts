@@ -161,6 +161,58 @@ describe('POST /v1/replays', () => {
     expect(await call('GET', '/v1/billing/budgets')).toEqual(budgetsBefore)
   })
 
+  it('a from or to past 9999 is a 400 naming it, before any job starts', async () => {
+    const cases: Array<[unknown, string]> = [
+      [{ from: '8640000000000001', to: TO, policy: POLICY }, 'from'],
+      [{ from: FROM, to: '8640000000000001', policy: POLICY }, 'to'],
+      [{ from: FROM, to: String(Date.UTC(10_000, 0, 1)), policy: POLICY }, 'to'],
+      [{ from: '+275760-09-13T00:00:00.000Z', to: TO, policy: POLICY }, 'from'],
+    ]
+    for (const [body, path] of cases) {
+      const reply = await call('POST', '/v1/replays', body)
+      expect(reply.status, JSON.stringify(body)).toBe(400)
+      expect(reply.body.error.message, JSON.stringify(reply.body)).toMatch(new RegExp(`^${path}: `))
+    }
+    // Nothing was started: two replays may run at once, and both still can.
+    const started = await Promise.all([1, 2].map(() => call('POST', '/v1/replays', { from: FROM, to: TO, policy: POLICY })))
+    expect(started.map((r) => r.status)).toEqual([202, 202])
+    await Promise.all(started.map((r) => finished(r.body.id)))
+  })
+
+  it('a policy past the size bounds is a 400 naming the field', async () => {
+    const budget = (i: number, thresholds: number) => ({
+      name: `b${i}`,
+      scope: { kind: 'team', id: 'team_alpha' },
+      period: 'daily',
+      amount_usd: '0.000001',
+      alert_thresholds: Array.from({ length: thresholds }, (_, t) => t + 1),
+    })
+    // Ten budgets of 1,000 thresholds is the most; one more threshold is refused.
+    const atMost = { budgets: Array.from({ length: 10 }, (_, i) => budget(i, 1000)) }
+    const over = { budgets: [...atMost.budgets, budget(10, 1)] }
+    const refused = await call('POST', '/v1/replays', { from: FROM, to: TO, policy: over })
+    expect(refused.status).toBe(400)
+    expect(refused.body.error.message).toContain('policy.budgets: at most 10000 thresholds over all budgets')
+    expect(refused.body.error.message).toContain('this policy has 10001')
+    // As YAML text too (the CLI sends text).
+    const text = await call('POST', '/v1/replays', { from: FROM, to: TO, policy: JSON.stringify(over) })
+    expect(text.body.error.message).toContain('policy.budgets: at most 10000')
+
+    const alerts = Array.from({ length: 101 }, (_, t) => ({ threshold_percent: t + 1, action: 'notify' }))
+    const tooManyAlerts = await call('POST', '/v1/replays', { from: FROM, to: TO, policy: { cost_tracking: { budget_alerts: alerts } } })
+    expect(tooManyAlerts.status).toBe(400)
+    expect(tooManyAlerts.body.error.message).toContain('policy.cost_tracking.budget_alerts: at most 100 entries')
+
+    const wallets = Array.from({ length: 10_000 }, (_, w) => ({ scope: { kind: 'user', id: `u${w}` }, allocated_usd: 1 }))
+    const walletMarks = await call('POST', '/v1/replays', { from: FROM, to: TO, policy: { cost_tracking: { budget_alerts: alerts.slice(0, 6) }, wallets } })
+    expect(walletMarks.status).toBe(400)
+    expect(walletMarks.body.error.message).toContain('policy.wallets: at most 50000 wallet alert thresholds')
+
+    const ok = await call('POST', '/v1/replays', { from: FROM, to: TO, policy: atMost })
+    expect(ok.status, JSON.stringify(ok.body)).toBe(202)
+    await finished(ok.body.id)
+  })
+
   it('an unknown replay is 404', async () => {
     expect((await call('GET', '/v1/replays/rpl_nope')).status).toBe(404)
   })

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
-import { parsePolicy, policyDataOfText, PolicyFileError, type ReplayPolicy } from '../replay/policy-file.js'
+import { parsePolicy, POLICY_THRESHOLDS_MAX, policyDataOfText, PolicyFileError, type ReplayPolicy } from '../replay/policy-file.js'
 import { ReplayJobs, REPLAYS_RUNNING_MAX, type ReplayJob } from '../replay/jobs.js'
 import { countReplayEvents, runReplay } from '../replay/run.js'
 import { gatewayReplaySettings } from '../replay/settings.js'
@@ -16,22 +16,12 @@ import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError } fro
 import { principalOf, teamFilter } from './principal.js'
 import { doc } from './openapi.js'
 import type { ReplayJobView } from './contract/wire.js'
+// The usage reports' instant: 1970 to 9999, so every instant a job names can be written as a date.
+import { instant } from './usage.js'
 
 const DAY_MS = 86_400_000
 /** The longest window one replay covers. */
 export const REPLAY_WINDOW_MS_MAX = 366 * DAY_MS
-
-const instant = z
-  .string()
-  .max(40)
-  .transform((value, ctx) => {
-    const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value)
-    if (!Number.isSafeInteger(ms) || ms < 0) {
-      ctx.addIssue({ code: 'custom', message: `expected an ISO-8601 instant or epoch milliseconds, got "${value.slice(0, 40)}"` })
-      return z.NEVER
-    }
-    return ms
-  })
 
 export const ReplayBody = z
   .strictObject({
@@ -56,7 +46,9 @@ export async function replayRoutes(app: FastifyInstance, deps: AdminDeps): Promi
     doc({
       summary: 'Replay a window of recorded usage through a proposed policy',
       description:
-        "Starts a job and answers at once; poll `GET /v1/replays/{id}`. The policy has the config file's `budgets`, `cost_tracking` and `endpoint_tiers` sections, plus `wallets`.",
+        "Starts a job and answers at once; poll `GET /v1/replays/{id}`. The policy has the config file's `budgets`, `cost_tracking` and `endpoint_tiers` sections, plus `wallets`; " +
+        `its budgets have at most ${POLICY_THRESHOLDS_MAX} \`alert_thresholds\` and \`threshold_actions\` entries among them (a larger policy is a 400 naming \`policy.budgets\`). ` +
+        `\`from\` and \`to\` are ISO-8601 or epoch milliseconds between 1970 and 9999, at most ${REPLAY_WINDOW_MS_MAX / DAY_MS} days apart.`,
       auth: 'admin',
       body: ReplayBody,
       responses: { 202: 'The job: `id`, `status` (`running`), `progress` (`processed` of `total` events).' },

@@ -21,6 +21,16 @@ export type { EndpointTier } from '../config/types.js'
 export const POLICY_TEXT_BYTES_MAX = 1_000_000
 const WALLETS_MAX = 10_000
 const BUDGETS_MAX = 1_000
+/**
+ * Threshold entries (`alert_thresholds` and `threshold_actions`) over all budgets. What a replay
+ * does per event and keeps per threshold grows with them: ten budgets of 1,000 thresholds is the
+ * most a policy may ask for.
+ */
+export const POLICY_THRESHOLDS_MAX = 10_000
+/** `cost_tracking.budget_alerts` entries. */
+export const POLICY_WALLET_ALERTS_MAX = 100
+/** Wallets × wallet alert thresholds: each wallet's alerts fire at most once in a replay, and each firing is counted. */
+export const POLICY_WALLET_MARKS_MAX = 50_000
 
 const nonEmpty = z.string().trim().min(1, { error: 'must not be empty' }).max(200)
 
@@ -34,14 +44,33 @@ const walletSchema = z.strictObject({
   allocated_usd: z.union([z.number(), z.string()], { error: 'expected an amount of USD' }),
 })
 
-export const policyFileSchema = z.strictObject({
-  version: z.union([z.literal('1'), z.literal(1)]).optional(),
-  budgets: z.array(budgetSchema).max(BUDGETS_MAX).optional(),
-  cost_tracking: costTrackingSchema.optional(),
-  wallets: z.array(walletSchema).max(WALLETS_MAX).optional(),
-  /** Endpoint tag → tier, as in the config. */
-  endpoint_tiers: configFileSchema.shape.endpoint_tiers,
-})
+export const policyFileSchema = z
+  .strictObject({
+    version: z.union([z.literal('1'), z.literal(1)]).optional(),
+    budgets: z.array(budgetSchema).max(BUDGETS_MAX).optional(),
+    cost_tracking: costTrackingSchema.optional(),
+    wallets: z.array(walletSchema).max(WALLETS_MAX).optional(),
+    /** Endpoint tag → tier, as in the config. */
+    endpoint_tiers: configFileSchema.shape.endpoint_tiers,
+  })
+  .superRefine((file, ctx) => {
+    const thresholds = (file.budgets ?? []).reduce((n, b) => n + (b.alert_thresholds?.length ?? 0) + (b.threshold_actions?.length ?? 0), 0)
+    if (thresholds > POLICY_THRESHOLDS_MAX) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['budgets'],
+        message: `at most ${POLICY_THRESHOLDS_MAX} thresholds over all budgets (alert_thresholds and threshold_actions entries); this policy has ${thresholds}`,
+      })
+    }
+    const alerts = file.cost_tracking?.budget_alerts?.length ?? 0
+    if (alerts > POLICY_WALLET_ALERTS_MAX) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cost_tracking', 'budget_alerts'],
+        message: `at most ${POLICY_WALLET_ALERTS_MAX} entries; this policy has ${alerts}`,
+      })
+    }
+  })
 
 export interface ReplayWallet {
   readonly id: string
@@ -95,6 +124,14 @@ export function parsePolicy(data: unknown, defaults: PolicyDefaults): ReplayPoli
   const specs = normalizeBudgets(file.budgets, defaults.channelIds, endpointTiers, ctx)
   const costTracking = file.cost_tracking === undefined ? defaults.costTracking : normalizeCostTracking(file.cost_tracking, ctx)
   const wallets = (file.wallets ?? []).map((w, i) => walletOf(w, i, defaults.orgId, ctx))
+  // The wallet alerts may be the gateway's own, so this is checked once they are known.
+  const walletMarks = wallets.length * costTracking.budgetAlerts.length
+  if (walletMarks > POLICY_WALLET_MARKS_MAX) {
+    ctx.report(
+      'wallets',
+      `at most ${POLICY_WALLET_MARKS_MAX} wallet alert thresholds in all (wallets × cost_tracking.budget_alerts); this policy has ${wallets.length} × ${costTracking.budgetAlerts.length}`,
+    )
+  }
   if (ctx.issues.length > 0) throw new PolicyFileError(ctx.issues)
   // Tiers expand to threshold actions as the gateway expands them (`expandTier`).
   const budgets: Budget[] = specs.map((spec, i) =>
