@@ -8,8 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildTestApp, type TestApp } from '../../test/support/gateway.js'
-import { micros } from '../money/index.js'
-import { emptyUsage } from '../providers/index.js'
+import { aTeamChatEvent } from '../../test/support/usage-data.js'
 import type { UsageEvent } from '../usage/index.js'
 
 const T0 = Date.UTC(2026, 10, 2, 10)
@@ -43,43 +42,14 @@ async function newToken(role: 'viewer' | 'team_admin', teamId?: string): Promise
 }
 
 function anEvent(i: number, teamId: string, dataMode: 'real' | 'demo' = 'real'): UsageEvent {
-  return {
+  return aTeamChatEvent({
     id: `evt_replay_api_${String(i).padStart(4, '0')}`,
     requestId: `req_${i}`,
     atMs: T0 + i * 60_000,
-    attribution: {
-      orgId: 'default',
-      teamId,
-      userId: undefined,
-      userFromKey: false,
-      agentId: undefined,
-      keyName: teamId,
-      endpointTag: 'chat',
-      promptVersion: undefined,
-      environment: 'default',
-    },
-    provider: 'mock',
-    targetId: 'mock',
-    modelRequested: 'gpt-4o',
-    modelServed: 'gpt-4o',
-    endpoint: 'chat_completions',
-    usage: { ...emptyUsage(), inputTokens: 10, outputTokens: 10 },
-    usageSource: 'reported',
-    usageNote: undefined,
-    costBreakdown: undefined,
-    costMicros: micros(1_000_000),
-    priceSource: 'test',
-    latencyMs: 5,
-    status: 'ok',
-    httpStatus: 200,
-    isStream: false,
-    decision: 'unenforced',
-    reservationId: undefined,
-    walletId: undefined,
+    teamId,
+    costMicros: 1_000_000,
     dataMode,
-    source: 'gateway',
-    externalRequestId: undefined,
-  }
+  })
 }
 
 async function finished(id: string, token = t.adminToken): Promise<any> {

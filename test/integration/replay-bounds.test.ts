@@ -15,8 +15,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestGateway, type TestGateway } from '../support/gateway.js'
-import { micros } from '../../src/money/index.js'
-import { emptyUsage } from '../../src/providers/index.js'
+import { aTeamChatEvent } from '../support/usage-data.js'
 import type { UsageEvent } from '../../src/usage/index.js'
 import { REPLAY_LIMITS } from '../../src/replay/tally.js'
 import { runReplay } from '../../src/replay/run.js'
@@ -43,44 +42,9 @@ const policy = {
 }
 
 function anEvent(day: number): UsageEvent {
-  return {
-    id: `evt_hostile_${String(day).padStart(4, '0')}`,
-    requestId: `req_hostile_${day}`,
-    // Mid-day, so each call falls in its own daily period whatever the hour now is.
-    atMs: FROM + day * DAY + DAY / 2,
-    attribution: {
-      orgId: 'default',
-      teamId: TEAM,
-      userId: undefined,
-      userFromKey: false,
-      agentId: undefined,
-      keyName: TEAM,
-      endpointTag: 'chat',
-      promptVersion: undefined,
-      environment: 'default',
-    },
-    provider: 'mock',
-    targetId: 'mock',
-    modelRequested: 'gpt-4o',
-    modelServed: 'gpt-4o',
-    endpoint: 'chat_completions',
-    usage: { ...emptyUsage(), inputTokens: 10, outputTokens: 10 },
-    usageSource: 'reported',
-    usageNote: undefined,
-    costBreakdown: undefined,
-    costMicros: micros(1_000),
-    priceSource: 'test',
-    latencyMs: 5,
-    status: 'ok',
-    httpStatus: 200,
-    isStream: false,
-    decision: 'unenforced',
-    reservationId: undefined,
-    walletId: undefined,
-    dataMode: 'real',
-    source: 'gateway',
-    externalRequestId: undefined,
-  }
+  // Mid-day, so each call falls in its own daily period whatever the hour now is.
+  const atMs = FROM + day * DAY + DAY / 2
+  return aTeamChatEvent({ id: `evt_hostile_${String(day).padStart(4, '0')}`, requestId: `req_hostile_${day}`, atMs, teamId: TEAM, costMicros: 1_000 })
 }
 
 let gw: TestGateway

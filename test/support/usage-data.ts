@@ -4,6 +4,7 @@
  * quotes, line breaks, non-ASCII). Deterministic for a seed, so a failure can be replayed.
  */
 import { micros } from '../../src/money/index.js'
+import { emptyUsage } from '../../src/providers/index.js'
 import type { UsageEvent } from '../../src/usage/index.js'
 
 const DAY_MS = 86_400_000
@@ -86,4 +87,45 @@ export function generateEvents(count: number, options: { seed?: number; fromMs?:
     } as UsageEvent)
   }
   return { events, fromMs, toMs: fromMs + days * DAY_MS }
+}
+
+/** One gpt-4o chat call of `teamId` (org `default`), 10 tokens in and out: a replay's raw material. */
+export function aTeamChatEvent(e: { id: string; requestId: string; atMs: number; teamId: string; costMicros: number; dataMode?: 'real' | 'demo' }): UsageEvent {
+  return {
+    id: e.id,
+    requestId: e.requestId,
+    atMs: e.atMs,
+    attribution: {
+      orgId: 'default',
+      teamId: e.teamId,
+      userId: undefined,
+      userFromKey: false,
+      agentId: undefined,
+      keyName: e.teamId,
+      endpointTag: 'chat',
+      promptVersion: undefined,
+      environment: 'default',
+    },
+    provider: 'mock',
+    targetId: 'mock',
+    modelRequested: 'gpt-4o',
+    modelServed: 'gpt-4o',
+    endpoint: 'chat_completions',
+    usage: { ...emptyUsage(), inputTokens: 10, outputTokens: 10 },
+    usageSource: 'reported',
+    usageNote: undefined,
+    costBreakdown: undefined,
+    costMicros: micros(e.costMicros),
+    priceSource: 'test',
+    latencyMs: 5,
+    status: 'ok',
+    httpStatus: 200,
+    isStream: false,
+    decision: 'unenforced',
+    reservationId: undefined,
+    walletId: undefined,
+    dataMode: e.dataMode ?? 'real',
+    source: 'gateway',
+    externalRequestId: undefined,
+  }
 }
