@@ -169,6 +169,36 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
     }
   })
 
+  it('a NUL in a reservation’s request id cannot poison the journal: the move reaches PostgreSQL, not the dead letters', async () => {
+    const ledger = await open()
+    try {
+      const orgId = `org_${newId('req').slice(4)}`
+      const wallet = await ledger.store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      const request = aReservation(orgId, { requestId: 'x\u0000y' })
+      expect((await ledger.store.reserve(request)).kind).toBe('reserved')
+      const event = aUsageEvent(orgId, { costMicros: micros(400), reservationId: request.reservationId })
+      const committed = await ledger.store.commit({
+        orgId,
+        atMs: T0 + 1,
+        event,
+        resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(400) },
+      })
+      expect(committed).toMatchObject({ kind: 'committed', resolution: { kind: 'settled' } })
+      await ledger.store.drain.flush()
+      const { rows } = await ledger.pool.query<{ spent: number; reserved: number }>(
+        'SELECT spent_micros::float8 AS spent, reserved_micros::float8 AS reserved FROM wallets WHERE id = $1',
+        [wallet.id],
+      )
+      expect(rows).toEqual([{ spent: 400, reserved: 0 }])
+      const reservation = await ledger.pool.query('SELECT status, request_id FROM reservations WHERE id = $1', [request.reservationId])
+      expect(reservation.rows).toEqual([{ status: 'settled', request_id: 'x\ufffdy' }])
+      const dead = await ledger.pool.query('SELECT 1 FROM journal_dead_letters WHERE event::text LIKE $1', [`%${request.reservationId}%`])
+      expect(dead.rows).toEqual([])
+    } finally {
+      await ledger.close()
+    }
+  })
+
   it('Redis emptied: the org is rebuilt from PostgreSQL before the next reservation, pending ones included', async () => {
     const name = newId('req').slice(4)
     const ledger = await open(ctx.redis.url, name)

@@ -23,6 +23,16 @@ export const POOL_DEFAULTS = {
   connectionTimeoutMs: 3_000,
 } as const
 
+/**
+ * JSON text `jsonb` accepts. PostgreSQL text holds no NUL, so jsonb refuses the escape `\u0000`
+ * and with it the whole document: a NUL someone put in a string (a request id, a label) would
+ * make a journal event PostgreSQL can never take. It is stored as U+FFFD instead, as usage rows
+ * already are.
+ */
+export function jsonbSafe(text: string): string {
+  return text.includes('\\u0000') ? text.replaceAll('\\u0000', '\\ufffd') : text
+}
+
 /** BIGINT (20) and NUMERIC (1700, what sum(bigint) returns) as JS numbers: money is integer micros below 2^53. */
 const types: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => {

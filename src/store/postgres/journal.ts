@@ -9,6 +9,7 @@
  * callback (e.g. "the reservation may now be forgotten in Redis") runs after that commit.
  */
 import type pg from 'pg'
+import { jsonbSafe } from './db.js'
 
 export interface JournalEvent {
   readonly kind: 'reserve' | 'resolve' | 'spend' | 'charge'
@@ -167,21 +168,17 @@ export class Journal {
    */
   private async write(batch: readonly Queued[]): Promise<void> {
     try {
-      await this.pool.query('SELECT tg_journal_apply($1::jsonb)', [JSON.stringify(batch.map((q) => q.event))])
+      await this.pool.query('SELECT tg_journal_apply($1::jsonb)', [jsonbSafe(JSON.stringify(batch.map((q) => q.event)))])
       return
     } catch (error) {
       if (!isDataError(error)) throw error
     }
     for (const q of batch) {
       try {
-        await this.pool.query('SELECT tg_journal_apply($1::jsonb)', [JSON.stringify([q.event])])
+        await this.pool.query('SELECT tg_journal_apply($1::jsonb)', [jsonbSafe(JSON.stringify([q.event]))])
       } catch (error) {
         if (!isDataError(error)) throw error
-        await this.pool.query('INSERT INTO journal_dead_letters (event, error, at_ms) VALUES ($1::jsonb, $2, $3)', [
-          JSON.stringify(q.event),
-          error instanceof Error ? error.message : String(error),
-          Date.now(),
-        ])
+        await parkDeadLetter(this.pool, jsonbSafe(JSON.stringify(q.event)), error)
         this.onError(error, this.queue.length)
       }
     }
@@ -198,7 +195,23 @@ export class Journal {
   }
 }
 
-function isDataError(error: unknown): boolean {
+/** An error PostgreSQL raised for the data it was given (SQLSTATE class 22 or 23), not an outage. */
+export function isDataError(error: unknown): boolean {
   const code = (error as { code?: unknown }).code
   return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'))
+}
+
+/**
+ * Parks an event PostgreSQL refused for its data in `journal_dead_letters`, so it cannot hold back
+ * the events behind it. Should the event not even parse as jsonb, it is kept as a JSON string.
+ */
+export async function parkDeadLetter(pool: pg.Pool, event: string, error: unknown): Promise<void> {
+  const message = error instanceof Error ? error.message : String(error)
+  const insert = 'INSERT INTO journal_dead_letters (event, error, at_ms) VALUES ($1::jsonb, $2, $3)'
+  try {
+    await pool.query(insert, [event, message, Date.now()])
+  } catch (parkError) {
+    if (!isDataError(parkError)) throw parkError
+    await pool.query(insert, [jsonbSafe(JSON.stringify(event)), message, Date.now()])
+  }
 }

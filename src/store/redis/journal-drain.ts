@@ -21,6 +21,8 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type pg from 'pg'
 import type { UsageEvent } from '../../usage/types.js'
+import { jsonbSafe } from '../postgres/db.js'
+import { isDataError, parkDeadLetter } from '../postgres/journal.js'
 import { usageRowJson } from '../sqlite/usage-store.js'
 import type { RedisKeys } from './keys.js'
 import { ACKNOWLEDGE, JOURNAL_GROUP } from './lua.js'
@@ -238,7 +240,7 @@ export class JournalDrain {
 
   /** Ledger events, then usage events; both idempotent, so a retry after a failure re-applies safely. */
   private async apply(entries: readonly Entry[]): Promise<void> {
-    const journal = entries.flatMap((e) => (e.journal === undefined ? [] : [e.journal]))
+    const journal = entries.flatMap((e) => (e.journal === undefined ? [] : [jsonbSafe(e.journal)]))
     if (journal.length > 0) await this.applyJournal(journal)
     const usage = entries.flatMap((e) => (e.usage === undefined ? [] : [usageRowText(e.usage)]))
     if (usage.length > 0) await this.insertUsage(usage)
@@ -261,11 +263,7 @@ export class JournalDrain {
         await this.pool.query('SELECT tg_journal_apply($1::jsonb)', [`[${event}]`])
       } catch (error) {
         if (!isDataError(error)) throw error
-        await this.pool.query('INSERT INTO journal_dead_letters (event, error, at_ms) VALUES ($1::jsonb, $2, $3)', [
-          event,
-          error instanceof Error ? error.message : String(error),
-          Date.now(),
-        ])
+        await parkDeadLetter(this.pool, event, error)
         this.onError(error)
       }
     }
@@ -361,11 +359,6 @@ function resolvedReservationOf(journal: string | undefined): string | undefined 
   if (journal === undefined || !journal.startsWith('{"kind":"resolve"')) return undefined
   const match = /"r":\{"id":("(?:[^"\\]|\\.)*")/.exec(journal)
   return match ? (JSON.parse(match[1]!) as string) : undefined
-}
-
-function isDataError(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code
-  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'))
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
