@@ -494,6 +494,24 @@ models:
     ],
   },
   {
+    mistake: 'secrets pasted where their references or URLs belong: named, never echoed',
+    yaml: `providers:
+  targets:
+    - {id: openai, provider: openai, secret_key_ref: sk-proj-PASTEDSECRET1234567890}
+consumer_groups:
+  - {name: a, api_key_ref: tg_live_PASTEDCONSUMERSECRET, team_id: t}
+notifications:
+  channels:
+    - {id: hook, type: webhook, url: "htps://user:PASTEDWEBHOOKPASS@example.com/x"}
+    - {id: sl, type: slack, webhook_url: "hooks.slack.com/services/T000/B000/PASTEDSLACKSECRET"}`,
+    issues: [
+      { path: 'providers.targets[0].secret_key_ref', message: 'expected { env: NAME }, the environment variable holding the secret (the value is not shown)' },
+      { path: 'consumer_groups[0].api_key_ref', message: 'expected { env: NAME }, the environment variable holding the secret (the value is not shown)' },
+      { path: 'notifications.channels[0].url', message: 'expected an http(s) URL (the value is not shown: it may hold a secret)' },
+      { path: 'notifications.channels[1].webhook_url', message: 'expected an http(s) URL (the value is not shown: it may hold a secret)' },
+    ],
+  },
+  {
     mistake: 'a provider key variable that is not set',
     yaml: `providers:
   targets:

@@ -6,19 +6,26 @@
  */
 import * as z from 'zod'
 import { LIMITS } from './defaults.js'
-import { describeValue, quote } from './describe.js'
+import { describeValue } from './describe.js'
 
 const nonEmpty = z.string().min(1)
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 /** `{ env: NAME }`: a secret is never written in the file, only the variable that holds it. */
-export const envRefSchema = z.strictObject({
-  env: z.string().regex(ENV_NAME, {
-    // Do not echo the value: people sometimes paste the secret itself here.
-    error: 'expected the name of an environment variable (letters, digits and _), not its value',
-  }),
-})
+export const envRefSchema = z.strictObject(
+  {
+    env: z.string().regex(ENV_NAME, {
+      // Do not echo the value: people sometimes paste the secret itself here.
+      error: 'expected the name of an environment variable (letters, digits and _), not its value',
+    }),
+  },
+  {
+    // Nor here: a string where the mapping belongs is most often the secret itself.
+    error: (issue) =>
+      issue.code === 'invalid_type' ? 'expected { env: NAME }, the environment variable holding the secret (the value is not shown)' : undefined,
+  },
+)
 
 function isHttpUrl(value: string): boolean {
   try {
@@ -29,8 +36,10 @@ function isHttpUrl(value: string): boolean {
   }
 }
 
+// The value is not echoed: webhook URLs carry their secret in the user info or the path.
 const httpUrl = z.string().refine(isHttpUrl, {
-  error: (issue) => `expected an http(s) URL, got ${typeof issue.input === 'string' ? quote(issue.input) : describeValue(issue.input)}`,
+  error: (issue) =>
+    `expected an http(s) URL${typeof issue.input === 'string' ? ' (the value is not shown: it may hold a secret)' : `, got ${describeValue(issue.input)}`}`,
 })
 
 const intIn = (min: number, max: number) => z.int().min(min).max(max)
