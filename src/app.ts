@@ -125,7 +125,12 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   const mocks: MockUpstream[] = []
   const config = await withMockTargets(configIn, mocks)
 
-  const stores = await openStores(config, logger, clock, env, metrics)
+  // A store that cannot be opened ends the start: the mock upstreams already listening would
+  // otherwise keep the process alive after its error is reported.
+  const stores = await openStores(config, logger, clock, env, metrics).catch(async (error: unknown) => {
+    await Promise.all(mocks.map((m) => m.close()))
+    throw error
+  })
   const adminAuth = new AdminAuth(stores.auth, env.TOLLGATE_ADMIN_TOKEN)
   const adminToken = await adminAuth.bootstrap(clock.nowMs())
   const sessions = new Sessions(stores.sessions, clock, adminAuth.envSessionTokenId)

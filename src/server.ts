@@ -25,8 +25,14 @@ export async function startServer(
   const announce = options.announce ?? ((line: string) => process.stdout.write(`${line}\n`))
   const host = options.host ?? config.server.host
   const port = options.port ?? config.server.port
-  await app.fastify.listen({ host, port, backlog: config.server.listenBacklog })
-  await app.start()
+  try {
+    await app.fastify.listen({ host, port, backlog: config.server.listenBacklog })
+    await app.start()
+  } catch (error) {
+    // A port in use: close what was opened (stores, mock upstreams) so the process can exit.
+    await app.close().catch(() => {})
+    throw error
+  }
   const address = app.fastify.server.address()
   const boundPort = typeof address === 'object' && address ? address.port : port
   const url = `http://${host}:${boundPort}`

@@ -52,7 +52,8 @@ export class GatewayClient {
     try {
       url = new URL(rawUrl)
     } catch {
-      throw new UsageError(`--url: expected an http(s) URL such as http://127.0.0.1:4100, got "${rawUrl}"`)
+      // Without any user name or password the URL carries: the error is printed.
+      throw new UsageError(`--url: expected an http(s) URL such as http://127.0.0.1:4100, got "${rawUrl.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1')}"`)
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url: expected an http(s) URL, got "${url.protocol}"`)
     return new GatewayClient(url, credential)

@@ -7,7 +7,10 @@
  * How: the built CLI in a child process; a listening gateway on SQLite for the calls that reach
  * one, and a port nobody listens on for those that must not.
  */
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ADMIN_TOKEN, CONSUMER_KEY, startTestGateway, type TestGateway } from '../support/gateway.js'
 import { freePort } from '../support/free-port.js'
@@ -62,6 +65,25 @@ describe('usage and config errors exit 2', () => {
   it('a --url that is not http(s)', async () => {
     expect(expectFailure(await runCli(['wallets', 'list', '--url', 'ftp://example.test', '--token', 'x']), 2)).toMatch(/--url: expected an http\(s\) URL/)
     expect(expectFailure(await runCli(['wallets', 'list', '--url', 'not a url', '--token', 'x']), 2)).toMatch(/--url: expected an http\(s\) URL/)
+    // A URL that does not parse is shown without the password it carries.
+    const withPassword = expectFailure(await runCli(['wallets', 'list', '--url', 'http://user:PASSWORDINURL@127.0.0.1:99999', '--token', 'x']), 2)
+    expect(withPassword).toMatch(/--url: expected an http\(s\) URL/)
+    expect(withPassword).not.toContain('PASSWORDINURL')
+  })
+})
+
+describe('serve', () => {
+  it('on a port already in use says so and exits 1, rather than hang on its mock upstream', async () => {
+    const busy = createServer()
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+    const dir = mkdtempSync(join(tmpdir(), 'tollgate-busy-port-'))
+    try {
+      const result = await runCli(['serve', '--port', String((busy.address() as AddressInfo).port)], {}, dir)
+      expect(expectFailure(result, 1)).toMatch(/EADDRINUSE/)
+    } finally {
+      await new Promise((resolve) => busy.close(resolve))
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 
