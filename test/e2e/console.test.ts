@@ -352,6 +352,9 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     await viewerPage.locator('li.ticket').first().waitFor({ timeout: UI_TIMEOUT_MS })
     expect(await viewerPage.getByRole('button', { name: /^(Approve|Deny)$/ }).allTextContents()).toEqual([])
     await open('/notifications', 'Notifications', viewerPage)
+    await viewerPage.locator('li.notification').first().waitFor({ timeout: UI_TIMEOUT_MS })
+    expect(await viewerPage.locator('li.notification.unread').count()).toBeGreaterThan(0)
+    expect(await viewerPage.getByRole('button', { name: /^(Mark read|Acknowledge)/ }).allTextContents()).toEqual([])
     const refused = await viewerPage.evaluate(async () => {
       const session = await (await fetch('/v1/session')).json()
       const response = await fetch('/v1/wallets/allocate', {

@@ -7,6 +7,7 @@ import { api, get, query } from '../api'
 import { FormError } from '../components/field'
 import { formatDateTime, formatPercent, formatUsd } from '../format'
 import { UNREAD_COUNT_MAX, useUnreadCount } from '../app'
+import { useSession } from '../session'
 
 const PAGE_SIZE = 100
 
@@ -52,6 +53,8 @@ export function NotificationsPage() {
 
 function NotificationItem({ notification }: { notification: NotificationView }) {
   const client = useQueryClient()
+  // Marking read and acknowledging are writes: a viewer only reads (the API refuses it both).
+  const mayWrite = useSession().role !== 'viewer'
   const markRead = useMutation({
     mutationFn: () => api<{ id: string; read: boolean }>('POST', `/v1/notifications/${notification.id}/read`),
     onSuccess: () => client.invalidateQueries({ queryKey: ['notifications'] }),
@@ -84,14 +87,16 @@ function NotificationItem({ notification }: { notification: NotificationView }) 
       </p>
       {facts.length > 0 ? <p className="muted">{facts.join(' · ')}</p> : null}
       <div className="notification-action">
-        {isUnread ? (
+        {!isUnread ? (
+          <span className="muted small">Read {formatDateTime(notification.read_at)}</span>
+        ) : mayWrite ? (
           <button type="button" onClick={() => markRead.mutate()} disabled={markRead.isPending} aria-label={`Mark read: ${notification.title}`}>
             Mark read
           </button>
         ) : (
-          <span className="muted small">Read {formatDateTime(notification.read_at)}</span>
+          <span className="muted small">Unread</span>
         )}
-        <Acknowledgement notification={notification} pending={acknowledge.isPending} onAcknowledge={() => acknowledge.mutate()} />
+        <Acknowledgement notification={notification} pending={acknowledge.isPending} onAcknowledge={mayWrite ? () => acknowledge.mutate() : undefined} />
       </div>
       {markRead.isError ? <FormError error={markRead.error} /> : null}
       {acknowledge.isError ? <FormError error={acknowledge.error} /> : null}
@@ -103,7 +108,16 @@ function NotificationItem({ notification }: { notification: NotificationView }) 
  * A notice that escalates shows when, and an Acknowledge button until someone owns it; after
  * that, who acknowledged when (or that it already escalated).
  */
-function Acknowledgement({ notification, pending, onAcknowledge }: { notification: NotificationView; pending: boolean; onAcknowledge: () => void }) {
+function Acknowledgement({
+  notification,
+  pending,
+  onAcknowledge,
+}: {
+  notification: NotificationView
+  pending: boolean
+  /** Undefined for a reader who may not acknowledge: the escalation is shown without the button. */
+  onAcknowledge: (() => void) | undefined
+}) {
   if (notification.acknowledged_at !== null) {
     return <span className="muted small">Acknowledged {formatDateTime(notification.acknowledged_at)}</span>
   }
@@ -115,9 +129,11 @@ function Acknowledgement({ notification, pending, onAcknowledge }: { notificatio
           ? `Escalated ${formatDateTime(notification.escalated_at)}`
           : `Escalates ${formatDateTime(notification.escalate_at)} unless acknowledged`}
       </span>
-      <button type="button" onClick={onAcknowledge} disabled={pending} aria-label={`Acknowledge: ${notification.title}`}>
-        Acknowledge
-      </button>
+      {onAcknowledge ? (
+        <button type="button" onClick={onAcknowledge} disabled={pending} aria-label={`Acknowledge: ${notification.title}`}>
+          Acknowledge
+        </button>
+      ) : null}
     </>
   )
 }
