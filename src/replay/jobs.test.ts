@@ -1,7 +1,7 @@
 /** Finished replay jobs are kept by count and by the total size of their reports, newest first. */
 import { describe, expect, it } from 'vitest'
 import { ReplayJobs, REPLAYS_KEPT_BYTES_MAX, REPLAYS_KEPT_MAX } from './jobs.js'
-import { reportBytesOf, type ReplayReport, type ScopeReport } from './tally.js'
+import { emptyTotals, reportBytesOf, type ReplayReport, type ScopeReport } from './tally.js'
 
 const stat = () => ({ count: 0, first_at: null, last_at: null, examples: [] })
 
@@ -25,19 +25,7 @@ function aReport(scopes: number): ReplayReport {
     threshold_counts: Array.from({ length: 1000 }, () => count),
   })
   return {
-    totals: {
-      events: 0,
-      recorded_cost_micros: 0,
-      baseline_cost_micros: 0,
-      replayed_cost_micros: 0,
-      avoided_micros: 0,
-      changed_decisions: 0,
-      estimated_costs: 0,
-      critical_refusals: 0,
-      unlisted_scope_events: 0,
-      decisions: {},
-      recorded_decisions: {},
-    },
+    totals: emptyTotals(),
     scopes: Array.from({ length: scopes }, (_, i) => scope(i)),
     series: [],
   }

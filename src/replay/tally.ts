@@ -64,15 +64,9 @@ interface FiringState {
 
 const REFUSALS: ReadonlySet<UsageDecision> = new Set(['budget_cap_exceeded', 'insufficient_quota'])
 
-export class ReplayTally {
-  private readonly scopes = new Map<string, ScopeReport>()
-  private readonly series = new Map<number, ReplaySeriesPoint>()
-  private readonly firingState = new Map<string, FiringState>()
-  private firingsListed = 0
-  private examplesListed = 0
-  private extraScopes = 0
-  private readonly limits: ReplayLimits
-  readonly totals: ReplayTotals = {
+/** A report's totals before its first event. */
+export function emptyTotals(): ReplayTotals {
+  return {
     events: 0,
     recorded_cost_micros: 0,
     baseline_cost_micros: 0,
@@ -85,6 +79,17 @@ export class ReplayTally {
     decisions: {},
     recorded_decisions: {},
   }
+}
+
+export class ReplayTally {
+  private readonly scopes = new Map<string, ScopeReport>()
+  private readonly series = new Map<number, ReplaySeriesPoint>()
+  private readonly firingState = new Map<string, FiringState>()
+  private firingsListed = 0
+  private examplesListed = 0
+  private extraScopes = 0
+  private readonly limits: ReplayLimits
+  readonly totals: ReplayTotals = emptyTotals()
 
   constructor(
     policy: ReplayPolicy,
