@@ -1,25 +1,13 @@
 /** Finished replay jobs are kept by count and by the total size of their reports, newest first. */
 import { describe, expect, it } from 'vitest'
 import { ReplayJobs, REPLAYS_KEPT_BYTES_MAX, REPLAYS_KEPT_MAX } from './jobs.js'
-import { emptyTotals, reportBytesOf, type ReplayReport, type ScopeReport } from './tally.js'
-
-const stat = () => ({ count: 0, first_at: null, last_at: null, examples: [] })
+import { emptyScope, emptyTotals, reportBytesOf, type ReplayReport, type ScopeReport } from './tally.js'
 
 /** A report of `scopes` budgets, each with 1,000 threshold counts: about 160 KB a scope. */
 function aReport(scopes: number): ReplayReport {
   const count = { threshold_percent: 1, kind: 'threshold' as const, action: 'notify' as const, count: 1, first_at: '', last_at: '' }
   const scope = (i: number): ScopeReport => ({
-    key: `budget:b${i}`,
-    kind: 'budget',
-    scope: 'team:t',
-    budget_id: `b${i}`,
-    name: null,
-    blocked: stat(),
-    degraded: stat(),
-    would_block: stat(),
-    critical_refusals: stat(),
-    avoided_micros: 0,
-    thresholds: [],
+    ...emptyScope(`budget:b${i}`, 'budget', 'team:t', `b${i}`, null),
     thresholds_total: 1000,
     thresholds_truncated: true,
     threshold_counts: Array.from({ length: 1000 }, () => count),

@@ -264,7 +264,8 @@ export class ReplayTally {
   }
 }
 
-function emptyScope(key: string, kind: 'budget' | 'wallet', scope: string, budgetId: string | null, name: string | null): ScopeReport {
+/** A scope's report before anything happened to it. */
+export function emptyScope(key: string, kind: 'budget' | 'wallet', scope: string, budgetId: string | null, name: string | null): ScopeReport {
   const stat = (): ReplayStat => ({ count: 0, first_at: null, last_at: null, examples: [] })
   return {
     key,
