@@ -234,7 +234,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   let resolved = false
   const resolve = (measured: Measured): Promise<Record<string, string>> => {
     resolved = true
-    return settleCall(call, deps, routed as RoutedModel, decision, reservedCall, bounds, measured)
+    return settleCall(call, deps, routed as RoutedModel, decision, reservedCall, bounds, price, measured)
   }
   let outcome: Measured | undefined
   try {
@@ -266,6 +266,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
       decision,
       reservedCall,
       bounds,
+      price,
       { kind: 'cut', status: 502, usage: undefined, usageSource: 'none', modelServed: undefined },
       'dispatch_failed',
     )
@@ -355,6 +356,8 @@ async function settleCall(
   decision: PolicyDecision,
   reserved: ReservedCall | undefined,
   bounds: ChargeBounds,
+  /** The route's price at the tier asked for, with search fees (`worstPriceOf`): what estimates are priced at. */
+  dearest: ModelPrice,
   measured: Measured,
   failure?: ChargeFailure,
 ): Promise<Record<string, string>> {
@@ -368,7 +371,6 @@ async function settleCall(
       priceForServerSearches(deps.priceBook.lookup(provider, routedName(routed, call), usage.inputTokens) ?? routed.price, bounds.serverSearches),
       call.flavor === 'openai' && usage.serviceTier !== undefined && usage.serviceTier !== 'auto' ? usage.serviceTier : requestedTier,
     )
-  const dearest = worstPriceOf(call, routed, bounds.serverSearches)
   let charge: Charge
   try {
     charge = chargeOf(measured, bounds, priceFor, dearest, failure)
