@@ -275,6 +275,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   let closed = false
   let housekeeping: NodeJS.Timeout | undefined
   let escalations: NodeJS.Timeout | undefined
+  let recoveringThresholds: Promise<unknown> | undefined
   return {
     fastify,
     config,
@@ -302,6 +303,8 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
       dispatcher.start()
       await exports.start()
       await changes.start()
+      // Threshold notices a crash lost are written now, off the start-up path (recoverThresholds).
+      recoveringThresholds = budgets.recoverThresholds()
       housekeeping = setInterval(() => {
         ticketHousekeeping().catch((error: unknown) => logger.error({ err: error }, 'tickets: housekeeping failed'))
       }, TICKET_HOUSEKEEPING_MS)
@@ -319,6 +322,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
       if (housekeeping) clearInterval(housekeeping)
       if (escalations) clearInterval(escalations)
       await changes.stop()
+      await recoveringThresholds
       // Fastify closes the connections idle when close() starts; a keep-alive connection whose
       // request finishes later (a held request refused above, a stream ending) would keep it open.
       const idleSweep = setInterval(() => fastify.server.closeIdleConnections(), IDLE_SWEEP_MS)

@@ -10,6 +10,7 @@
 import { assert } from '../lib/assert.js'
 import type { Clock } from '../lib/clock.js'
 import { newId } from '../lib/ids.js'
+import { counterKey } from '../ledger/ledger-store.js'
 import { toUsd, type Micros } from '../money/index.js'
 import type { BudgetAlert, BudgetSpec, BudgetThresholdAction, EndpointTier } from '../config/types.js'
 import type { Attribution } from '../usage/types.js'
@@ -105,6 +106,8 @@ export const BUDGET_SERVICE_OPTIONS_DEFAULT: BudgetServiceOptions = {
 export interface BudgetCounters {
   /** Adds spend to counters (saturating) and reports each counter's before/after. */
   recordSpend(orgId: string, counters: readonly PeriodCounter[], amountMicros: Micros): Promise<readonly BudgetCrossing[]>
+  /** Spend of each counter (all processes'), keyed `budgetId|periodKey` (`counterKey`); counters never moved may be absent. */
+  budgetSpend(orgId: string, counters: readonly PeriodCounter[]): Promise<ReadonlyMap<string, { readonly spentMicros: Micros }>>
 }
 
 export interface BudgetServiceDeps {
@@ -385,6 +388,37 @@ export class BudgetService {
         fired.push(...(await this.checkTrends(budget, crossing, context)))
       } catch (error) {
         this.deps.onError?.(error, `budget ${budget.id}: evaluating settled spend`)
+      }
+    }
+    return fired
+  }
+
+  /**
+   * Writes the threshold notices a crash lost. A process killed between moving a counter and
+   * writing the notice leaves the threshold reached and unmarked; a settle on that budget finds
+   * it (`fireThresholds`), but a budget that sees no more spend in its period would never tell
+   * anyone. So at start every process looks at each budget's current period once: thresholds
+   * reached and unmarked fire now, exactly once across processes (the mark is written with the
+   * notice). A budget below its first threshold costs one counter read per org, no more.
+   */
+  async recoverThresholds(): Promise<FiredNotification[]> {
+    const atMs = this.deps.clock.nowMs()
+    const fired: FiredNotification[] = []
+    for (const [orgId, budgets] of this.byOrg) {
+      try {
+        const counters = budgets.map((budget) => ({ budget, counter: counterRefOf(budget, periodOf(budget.period, budget.timezone, atMs)) }))
+        const spend = await this.deps.counters.budgetSpend(
+          orgId,
+          counters.map((c) => c.counter),
+        )
+        for (const { budget, counter } of counters) {
+          const spent = spend.get(counterKey(counter.budgetId, counter.periodKey))?.spentMicros
+          if (spent === undefined || spent === 0) continue
+          const crossing = { budgetId: budget.id, periodKey: counter.periodKey, spentBeforeMicros: spent, spentAfterMicros: spent }
+          fired.push(...(await this.fireThresholds(budget, crossing, { atMs })))
+        }
+      } catch (error) {
+        this.deps.onError?.(error, `org ${orgId}: looking for threshold notices lost by a crash`)
       }
     }
     return fired

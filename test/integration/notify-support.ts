@@ -67,7 +67,7 @@ export function wirePostgres(pool: pg.Pool, clock: Clock, channels: readonly Not
   const service = new BudgetService({
     store: budgetStore,
     usage: budgetStore,
-    counters: { recordSpend: async () => [] },
+    counters: { recordSpend: async () => [], budgetSpend: async () => new Map() },
     notifications: notifier,
     clock,
     channelIds: channels.map((c) => c.id),

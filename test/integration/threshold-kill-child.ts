@@ -6,6 +6,7 @@
  *   die-after-spend  SIGKILL itself once the counter moved, before any notice work (SQLite only)
  *   die-in-context   SIGKILL itself while the notice's context reads usage (the forecast query)
  *   settle           evaluate the spend, print the dedupe keys this process fired, exit 0
+ *   recover          spend nothing: run the start-up recovery pass, print what it fired, exit 0
  */
 import { FakeClock } from '../../src/lib/clock.js'
 import { micros, type Micros } from '../../src/money/index.js'
@@ -43,10 +44,15 @@ if (backend === 'sqlite') {
   await service.refresh()
   const budget = await budgetStore.getBudget(orgId, budgetId)
   if (!budget) throw new Error(`no budget ${budgetId}`)
-  crossings = await ledger.recordSpend(orgId, [counterRefOf(budget, periodOf(budget.period, budget.timezone, clock.nowMs()))], micros(after - before) as Micros)
+  crossings =
+    mode === 'recover'
+      ? []
+      : await ledger.recordSpend(orgId, [counterRefOf(budget, periodOf(budget.period, budget.timezone, clock.nowMs()))], micros(after - before) as Micros)
   // Restarted processes spend at once: only the first one's counter starts at BEFORE.
-  if (mode !== 'settle' && crossings[0]?.spentBeforeMicros !== before) throw new Error(`counter was at ${crossings[0]?.spentBeforeMicros}, expected ${before}`)
-  evaluate = async (c) => (await service.onSpendSettled(c, { atMs: clock.nowMs() })).map((f) => f.dedupeKey)
+  if (mode !== 'settle' && mode !== 'recover' && crossings[0]?.spentBeforeMicros !== before)
+    throw new Error(`counter was at ${crossings[0]?.spentBeforeMicros}, expected ${before}`)
+  evaluate = async (c) =>
+    (mode === 'recover' ? await service.recoverThresholds() : await service.onSpendSettled(c, { atMs: clock.nowMs() })).map((f) => f.dedupeKey)
   close = async () => {
     db.close()
   }

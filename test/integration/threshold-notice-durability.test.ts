@@ -173,6 +173,29 @@ function kills(backend: () => Backend, modes: readonly string[]) {
   }
 }
 
+function recovers(backend: () => Backend) {
+  it('a process SIGKILLed after its spend moved the counter: with no more spend, the next start writes exactly one notice', async () => {
+    const b = backend()
+    const { service } = b.wire()
+    const budget = await aDailyBudget(service, 'killed, then quiet')
+
+    const killed = await runChild(b, budget.id, 0, 1.5, 'die-after-spend')
+    expect(killed.signal, killed.stderr).toBe('SIGKILL')
+    expect(await b.counts(budget.id)).toEqual({ marks: 0, notices: 0 })
+
+    // Nobody spends on the budget again. Two processes start at once; one of them writes the notice.
+    const started = await Promise.all([runChild(b, budget.id, 0, 0, 'recover'), runChild(b, budget.id, 0, 0, 'recover')])
+    for (const run of started) expect(run.code, run.stderr).toBe(0)
+    const keys = started.flatMap((run) => JSON.parse(run.stdout) as string[]).filter((key) => /:\d+$/.test(key))
+    expect(keys).toEqual([`v1:${budget.id}:${PERIOD}:50`])
+    expect(await b.counts(budget.id)).toEqual({ marks: 1, notices: 1 })
+    // A later start finds the mark and writes nothing.
+    const again = await runChild(b, budget.id, 0, 0, 'recover')
+    expect(JSON.parse(again.stdout)).toEqual([])
+    expect(await b.counts(budget.id)).toEqual({ marks: 1, notices: 1 })
+  }, 60_000)
+}
+
 describe('threshold notices survive failures and kills (SQLite)', () => {
   const path = tempDbPath()
   const db = openNotifyDb(path)
@@ -196,6 +219,7 @@ describe('threshold notices survive failures and kills (SQLite)', () => {
   failures(backend)
   // On SQLite the child's spend moves the ledger's counter, so a restart sees a real counter past the mark.
   kills(backend, ['die-after-spend', 'die-in-context'])
+  recovers(backend)
 })
 
 describeWithPostgres('threshold notices survive failures and kills (PostgreSQL)', (ctx) => {
