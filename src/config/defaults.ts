@@ -115,6 +115,17 @@ export const DEFAULTS = {
      * start another: files are kept for the retention, so without it a team could fill the disk.
      */
     teamFilesKeptMax: 20,
+    /**
+     * Bytes of one team's kept export files plus the file its running export writes. A GiB holds
+     * months of a busy team's events (a few hundred bytes a row), while twenty teams at their quota
+     * still fit an ordinary disk.
+     */
+    teamBytesKeptMax: 1024 ** 3,
+    /**
+     * Free space the exports folder's disk must keep: below it a job fails rather than filling the
+     * disk the gateway's own database may share. Small, so a CI machine short of space still exports.
+     */
+    diskFreeMinBytes: 256 * 1024 ** 2,
   },
 } as const
 
@@ -148,6 +159,8 @@ export const LIMITS = {
   /** A year. */
   exportRetentionHoursMax: 8_760,
   exportJobsPendingMax: 1_000,
+  /** A pebibyte: past any disk, inside safe integers. */
+  exportBytesMax: 1024 ** 5,
   outputTokensMax: 10_000_000,
   /** Far above any real price; keeps µ$/Mtok products inside safe integers. */
   priceUsdPerMtokMax: 1_000_000,

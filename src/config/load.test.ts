@@ -256,6 +256,7 @@ describe('every section maps to the Config', () => {
       teamJobsPendingMax: 5,
     })
     expect(exports(`exports: {jobs_pending_max: 2}`)).toMatchObject({ jobsPendingMax: 2, teamJobsPendingMax: 2 })
+    expect(exports(`exports: {team_bytes_kept_max: 5000000, disk_free_min_bytes: 0}`)).toMatchObject({ teamBytesKeptMax: 5_000_000, diskFreeMinBytes: 0 })
   })
 
   it('canonicalises a time zone written in the wrong case', () => {
@@ -283,7 +284,16 @@ describe('defaults', () => {
       reservations: { ttlMs: 600_000, sweepIntervalMs: 5_000, defaultOutputTokens: 4_096, tokenizerMaxBytes: 65_536 },
       endpointTiers: {},
       escalationChannels: [],
-      exports: { dir: undefined, leaseMs: 30_000, retentionHours: 24, jobsPendingMax: 10, teamJobsPendingMax: 3, teamFilesKeptMax: 20 },
+      exports: {
+        dir: undefined,
+        leaseMs: 30_000,
+        retentionHours: 24,
+        jobsPendingMax: 10,
+        teamJobsPendingMax: 3,
+        teamFilesKeptMax: 20,
+        teamBytesKeptMax: 1_073_741_824,
+        diskFreeMinBytes: 268_435_456,
+      },
     } satisfies Config)
   })
 
@@ -645,6 +655,22 @@ budget_alerts: []`,
     mistake: 'a team’s export queue limit above the org’s',
     yaml: `exports: {jobs_pending_max: 4, team_jobs_pending_max: 5}`,
     issues: [{ path: 'exports.team_jobs_pending_max', message: 'must not be above exports.jobs_pending_max (4), got 5' }],
+  },
+  {
+    mistake: 'an export byte quota of 0, a free-space minimum written with a unit, a negative one',
+    yaml: `exports: {team_bytes_kept_max: 0, disk_free_min_bytes: 256MiB}`,
+    issues: [
+      { path: 'exports.team_bytes_kept_max', message: 'must be at least 1, got 0' },
+      { path: 'exports.disk_free_min_bytes', message: 'expected number, got string "256MiB"' },
+    ],
+  },
+  {
+    mistake: 'a negative free-space minimum, a fractional byte quota',
+    yaml: `exports: {disk_free_min_bytes: -1, team_bytes_kept_max: 1.5}`,
+    issues: [
+      { path: 'exports.team_bytes_kept_max', message: 'expected integer, got number 1.5' },
+      { path: 'exports.disk_free_min_bytes', message: 'must be at least 0, got -1' },
+    ],
   },
   {
     mistake: 'a list where a mapping belongs',

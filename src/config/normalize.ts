@@ -74,6 +74,8 @@ function normalizeExports(input: ConfigFile['exports'], ctx: Context): ExportSet
     jobsPendingMax,
     teamJobsPendingMax,
     teamFilesKeptMax: input?.team_files_kept_max ?? defaults.teamFilesKeptMax,
+    teamBytesKeptMax: input?.team_bytes_kept_max ?? defaults.teamBytesKeptMax,
+    diskFreeMinBytes: input?.disk_free_min_bytes ?? defaults.diskFreeMinBytes,
   }
 }
 

@@ -261,6 +261,8 @@ export const configFileSchema = z.strictObject({
       jobs_pending_max: intIn(1, LIMITS.exportJobsPendingMax).optional(),
       team_jobs_pending_max: intIn(1, LIMITS.exportJobsPendingMax).optional(),
       team_files_kept_max: intIn(1, LIMITS.exportJobsPendingMax).optional(),
+      team_bytes_kept_max: intIn(1, LIMITS.exportBytesMax).optional(),
+      disk_free_min_bytes: intIn(0, LIMITS.exportBytesMax).optional(),
     })
     .optional(),
 })

@@ -169,6 +169,10 @@ export interface ExportSettings {
   readonly teamJobsPendingMax: number
   /** Completed, still-kept exports of one team before a team-confined token may start another. */
   readonly teamFilesKeptMax: number
+  /** Bytes of the kept and being-written export files of one team (of the jobs scoped to it). */
+  readonly teamBytesKeptMax: number
+  /** Free bytes the exports folder's disk keeps; a job fails below it. 0: no check. */
+  readonly diskFreeMinBytes: number
 }
 
 export interface ReservationSettings {
