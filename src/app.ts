@@ -222,7 +222,14 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     flush: () => stores.drain(),
     clock,
     logger,
-    options: { ...EXPORT_RUNNER_DEFAULTS, dir: exportsDir(config), leaseMs: config.exports.leaseMs, retentionMs: config.exports.retentionHours * HOUR_MS },
+    options: {
+      ...EXPORT_RUNNER_DEFAULTS,
+      dir: exportsDir(config),
+      leaseMs: config.exports.leaseMs,
+      retentionMs: config.exports.retentionHours * HOUR_MS,
+      teamBytesKeptMax: config.exports.teamBytesKeptMax,
+      diskFreeMinBytes: config.exports.diskFreeMinBytes,
+    },
   })
 
   const fastify = Fastify({

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { PROXY_ERROR_CODES } from './proxy/refusal.js'
 import { API_ERROR_CODES } from './api/errors.js'
 import { INGEST_ERROR_CODES } from './ingest/payload.js'
+import { EXPORT_FAILURE_CODES } from './exports/index.js'
 import { parseConfig } from './config/index.js'
 
 const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8')
@@ -32,6 +33,10 @@ describe('docs/errors.md', () => {
 
   it('lists every ingestion error code, and no other', () => {
     expect(codesInSection('## Ingestion').sort()).toEqual([...INGEST_ERROR_CODES].sort())
+  })
+
+  it('lists every code a failed export job’s error starts with, and no other', () => {
+    expect(codesInSection('## Export jobs').sort()).toEqual([...EXPORT_FAILURE_CODES].sort())
   })
 })
 

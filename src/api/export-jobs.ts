@@ -117,7 +117,7 @@ function expiredError(job: ExportJob): ExportExpiredError {
 }
 
 export async function exportJobRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  const { jobsPendingMax, teamJobsPendingMax, teamFilesKeptMax } = deps.config.exports
+  const { jobsPendingMax, teamJobsPendingMax, teamFilesKeptMax, teamBytesKeptMax } = deps.config.exports
   const present = (job: ExportJob) => presentExportJob(job, deps.clock.nowMs(), deps.exports.retentionMs)
 
   /** The job if this principal may see it; 404 otherwise (another org's or team's job is not found). */
@@ -132,7 +132,7 @@ export async function exportJobRoutes(app: FastifyInstance, deps: AdminDeps): Pr
     doc({
       summary: 'Start an export of events, ledger entries or budgets as CSV or NDJSON',
       description:
-        'The range is `[date_from, date_to)`. A team_admin exports only its team: without `scope.team_id` its team is applied; another team is refused (403). The job runs in the background; follow it with `GET /v1/export-jobs/{id}`. An org may have `exports.jobs_pending_max` jobs queued or running at once (a team-confined token: `exports.team_jobs_pending_max` for its team, and no more than `exports.team_files_kept_max` completed exports of its team still kept); one more is refused with `429 export_queue_full`, and nothing is queued.',
+        'The range is `[date_from, date_to)`. A team_admin exports only its team: without `scope.team_id` its team is applied; another team is refused (403). The job runs in the background; follow it with `GET /v1/export-jobs/{id}`. An org may have `exports.jobs_pending_max` jobs queued or running at once (a team-confined token: `exports.team_jobs_pending_max` for its team, and no more than `exports.team_files_kept_max` completed exports of its team still kept); one more is refused with `429 export_queue_full`, and nothing is queued. An export scoped to a team whose export files already hold `exports.team_bytes_kept_max` bytes is refused the same way, whoever asks (`limit_scope: team_bytes`).',
       auth: 'admin',
       body: CreateBody,
       responses: { 202: 'The job, `queued`.' },
@@ -144,6 +144,7 @@ export async function exportJobRoutes(app: FastifyInstance, deps: AdminDeps): Pr
       const nowMs = deps.clock.nowMs()
       // A team-confined token also counts against its team's share, so it cannot take every place of the org.
       const teamMax = teamFilter(principal) === undefined ? undefined : teamJobsPendingMax
+      const scope = scopeFor(principal, body.scope)
       let job: ExportJob
       try {
         job = await deps.stores.exports.createExportJob(
@@ -154,15 +155,17 @@ export async function exportJobRoutes(app: FastifyInstance, deps: AdminDeps): Pr
             format: body.format,
             fromMs: body.date_from,
             toMs: body.date_to,
-            scope: scopeFor(principal, body.scope),
+            scope,
             createdBy: principal.tokenId,
             createdAtMs: nowMs,
           },
-          { orgMax: jobsPendingMax, teamMax, teamKeptMax: teamMax === undefined ? undefined : teamFilesKeptMax },
+          // The bytes belong to the team the export is scoped to, whoever asks: an admin's export of
+          // a team at its quota would only fail.
+          { orgMax: jobsPendingMax, teamMax, teamKeptMax: teamMax === undefined ? undefined : teamFilesKeptMax, teamBytesMax: teamBytesKeptMax },
         )
       } catch (error) {
         if (!(error instanceof ExportQueueFull)) throw error
-        throw new ExportQueueFullError(queueFullMessage(error, principal.orgId, teamFilter(principal)), { limit: error.limit, limit_scope: error.limitOf })
+        throw new ExportQueueFullError(queueFullMessage(error, principal.orgId, scope.teamId), { limit: error.limit, limit_scope: error.limitOf })
       }
       deps.exports.kick()
       return reply.code(202).send(present(job))
@@ -250,5 +253,7 @@ function queueFullMessage(error: ExportQueueFull, orgId: string, teamId: string 
       return `team ${teamId} already has ${error.limit} export jobs queued or running (the limit, exports.team_jobs_pending_max); start this one when one of them has finished`
     case 'team_kept':
       return `team ${teamId} already has ${error.limit} completed exports whose files are kept (the limit, exports.team_files_kept_max); download them, and start this one when the oldest expires`
+    case 'team_bytes':
+      return `team ${teamId}'s export files already hold ${error.held ?? error.limit} bytes, at or over the limit of ${error.limit} (exports.team_bytes_kept_max); download them, and start this one when older exports of the team expire`
   }
 }

@@ -18,7 +18,7 @@
  */
 import { once } from 'node:events'
 import { createWriteStream, type WriteStream } from 'node:fs'
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -28,7 +28,7 @@ import type { Logger } from '../observability/logger.js'
 import { budgetPeriods, budgetRowPages, type BudgetSpendReader } from './budget-rows.js'
 import { EXPORT_COLUMNS, eventRow, ledgerRow } from './columns.js'
 import { encoderFor, type RowEncoder } from './format.js'
-import type { ExportJob, ExportJobStore, ExportRow, ExportRowSource } from './types.js'
+import type { ExportFailureCode, ExportJob, ExportJobStore, ExportRow, ExportRowSource } from './types.js'
 
 export interface ExportRunnerOptions {
   /** Folder of the files (created on start). */
@@ -45,6 +45,10 @@ export interface ExportRunnerOptions {
   readonly retentionMs: number
   /** How often a process sweeps expired jobs and leftover files. */
   readonly sweepIntervalMs: number
+  /** Bytes the files of one team's jobs may hold (kept and being written); a job whose file would pass it fails. */
+  readonly teamBytesKeptMax: number
+  /** Free bytes the folder's disk keeps: checked when a job starts and with each progress update. 0: never. */
+  readonly diskFreeMinBytes: number
 }
 
 export const EXPORT_RUNNER_DEFAULTS = { pollIntervalMs: 1_000, attemptsMax: 3, pageSize: 200, sweepIntervalMs: 60_000 } as const
@@ -67,6 +71,15 @@ export interface ExportRunnerDeps {
 class LostLease extends Error {}
 /** This process is shutting down. */
 class Stopping extends Error {}
+/** The job would take disk it may not: failed at once (not retried), with the code first in its error. */
+class DiskRefused extends Error {
+  constructor(
+    readonly code: ExportFailureCode,
+    message: string,
+  ) {
+    super(message)
+  }
+}
 
 /** Where a job's finished file is. */
 export function exportFilePath(dir: string, job: Pick<ExportJob, 'id' | 'format'>): string {
@@ -223,6 +236,7 @@ export class ExportRunner {
     const partial = `${exportFilePath(this.deps.options.dir, job)}.${randomBytes(4).toString('hex')}.partial`
     try {
       await this.#removeAbandoned(job)
+      await this.#checkDiskFree()
       logger.info({ exportId: job.id, type: job.type, attempt: job.attempts }, 'exports: job started')
       const { rowsWritten } = await this.#write(job, partial)
       const { size } = await stat(partial)
@@ -236,6 +250,9 @@ export class ExportRunner {
       } else if (error instanceof Stopping) {
         await store.releaseExportJob(job.id, this.workerId).catch(() => false)
         logger.info({ exportId: job.id }, 'exports: shutting down; job returned to the queue')
+      } else if (error instanceof DiskRefused) {
+        logger.warn({ exportId: job.id, code: error.code, reason: error.message }, 'exports: job failed for the disk it would take')
+        await store.failExportJob(job.id, this.workerId, failureText(error), clock.nowMs()).catch(() => false)
       } else {
         logger.error({ err: error, exportId: job.id }, 'exports: job failed')
         await store.failExportJob(job.id, this.workerId, failureText(error), clock.nowMs()).catch(() => false)
@@ -250,7 +267,23 @@ export class ExportRunner {
     await Promise.all(names.filter((n) => n.startsWith(prefix) && n.endsWith('.partial')).map((n) => rm(join(this.deps.options.dir, n), { force: true })))
   }
 
-  /** Streams the job's rows into `file`; throws LostLease or Stopping to give up. */
+  /**
+   * Throws DiskRefused when the folder's disk has less free than `diskFreeMinBytes`: an export
+   * must not take the last of a disk the database may share. One statfs call.
+   */
+  async #checkDiskFree(): Promise<void> {
+    const { dir, diskFreeMinBytes } = this.deps.options
+    if (diskFreeMinBytes === 0) return
+    const fs = await statfs(dir)
+    const free = fs.bavail * fs.bsize
+    if (free >= diskFreeMinBytes) return
+    throw new DiskRefused(
+      'export_disk_space_low',
+      `the disk of the exports folder has ${free} bytes free, below exports.disk_free_min_bytes (${diskFreeMinBytes}); the export stopped and its file was deleted. Start it again once an operator has freed space on that disk`,
+    )
+  }
+
+  /** Streams the job's rows into `file`; throws LostLease, Stopping or DiskRefused to give up. */
   async #write(job: ExportJob, file: string): Promise<{ rowsWritten: number }> {
     const { store, clock, options } = this.deps
     await this.deps.flush()
@@ -260,20 +293,42 @@ export class ExportRunner {
     const failed = new Promise<never>((_, reject) => out.once('error', reject))
     failed.catch(() => {})
     let written = 0
+    let bytes = 0
+    // What the team's other files hold, as of the last progress update: this file may take the rest.
+    const teamId = job.scope.teamId
+    let othersBytes = 0
     let lastUpdateMs = clock.nowMs()
     const progress = async (rowsTotal: number) => {
       lastUpdateMs = clock.nowMs()
-      const held = await store.updateExportProgress(job.id, this.workerId, { rowsWritten: written, rowsTotal, leaseUntilMs: lastUpdateMs + options.leaseMs })
+      const held = await store.updateExportProgress(job.id, this.workerId, {
+        rowsWritten: written,
+        rowsTotal,
+        bytesWritten: bytes,
+        leaseUntilMs: lastUpdateMs + options.leaseMs,
+      })
       if (!held) throw new LostLease()
+      await this.#checkDiskFree()
+      if (teamId !== undefined) othersBytes = await store.teamExportBytes(job.orgId, teamId, job.id)
+    }
+    const put = async (chunk: string) => {
+      const size = Buffer.byteLength(chunk)
+      if (teamId !== undefined && othersBytes + bytes + size > options.teamBytesKeptMax) {
+        throw new DiskRefused(
+          'export_bytes_quota_exceeded',
+          `team ${teamId}'s export files would pass exports.team_bytes_kept_max (${options.teamBytesKeptMax} bytes): its other exports hold ${othersBytes} bytes and this file had reached ${bytes} with more to write. The export stopped and its file was deleted; export a shorter range, or start it again once older exports of the team have expired`,
+        )
+      }
+      bytes += size
+      await writeChunk(out, chunk, failed)
     }
     try {
       await progress(total)
       const encoder = encoderFor(job.format, EXPORT_COLUMNS[job.type])
-      await writeChunk(out, encoder.head, failed)
+      await put(encoder.head)
       for await (const page of pages) {
         if (this.#stopping) throw new Stopping()
         written += page.length
-        await writeChunk(out, encodeAndRelease(page, toRow, encoder), failed)
+        await put(encodeAndRelease(page, toRow, encoder))
         // A third of the lease between renewals leaves room for a slow store round trip.
         if (clock.nowMs() - lastUpdateMs >= Math.min(1_000, options.leaseMs / 3)) await progress(Math.max(total, written))
         await nextTurn()

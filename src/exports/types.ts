@@ -65,29 +65,59 @@ export interface PendingLimits {
   readonly teamMax?: number | undefined
   /** With `teamMax`: completed exports of the team whose files are still kept (the disk they hold). */
   readonly teamKeptMax?: number | undefined
+  /**
+   * Bytes of the team's files (completed and kept, or being written) at which a request scoped to
+   * the team is refused, whoever asks: the runner fails a job of the team whose file would pass it.
+   */
+  readonly teamBytesMax?: number | undefined
+}
+
+/** What an org and a request's team hold when a job is created. */
+export interface HeldByQueue {
+  readonly org: number
+  readonly team: number
+  readonly teamKept: number
+  /** Bytes of the team's completed (kept) and running jobs' files. */
+  readonly teamBytes: number
 }
 
 /** Throws ExportQueueFull when a create would pass `limits`, given what the org and team hold now. */
-export function throwOverLimits(limits: PendingLimits, teamId: string | null, held: { org: number; team: number; teamKept: number }): void {
+export function throwOverLimits(limits: PendingLimits, teamId: string | null, held: HeldByQueue): void {
   if (held.org >= limits.orgMax) throw new ExportQueueFull('org', limits.orgMax)
-  if (teamId === null || limits.teamMax === undefined) return
-  if (held.team >= limits.teamMax) throw new ExportQueueFull('team', limits.teamMax)
-  if (limits.teamKeptMax !== undefined && held.teamKept >= limits.teamKeptMax) throw new ExportQueueFull('team_kept', limits.teamKeptMax)
+  if (teamId === null) return
+  if (limits.teamMax !== undefined) {
+    if (held.team >= limits.teamMax) throw new ExportQueueFull('team', limits.teamMax)
+    if (limits.teamKeptMax !== undefined && held.teamKept >= limits.teamKeptMax) throw new ExportQueueFull('team_kept', limits.teamKeptMax)
+  }
+  if (limits.teamBytesMax !== undefined && held.teamBytes >= limits.teamBytesMax) throw new ExportQueueFull('team_bytes', limits.teamBytesMax, held.teamBytes)
 }
 
 /** A create refused by `PendingLimits`; nothing was written. */
 export class ExportQueueFull extends Error {
   constructor(
-    /** Which limit: the org's pending jobs, the team's, or the team's kept files. */
-    readonly limitOf: 'org' | 'team' | 'team_kept',
+    /** Which limit: the org's pending jobs, the team's, the team's kept files or their bytes. */
+    readonly limitOf: 'org' | 'team' | 'team_kept' | 'team_bytes',
     readonly limit: number,
+    /** `team_bytes`: the bytes the team's files hold. */
+    readonly held?: number,
   ) {
     super(`export queue full: ${limitOf} limit ${limit}`)
   }
 }
 
+/**
+ * Why a job failed for the disk, first in its `error` (`code: message`); listed in docs/errors.md.
+ * `export_bytes_quota_exceeded`: the file would have passed what is left of its team's
+ * `exports.team_bytes_kept_max`; `export_disk_space_low`: the folder's disk had less free than
+ * `exports.disk_free_min_bytes`.
+ */
+export const EXPORT_FAILURE_CODES = ['export_bytes_quota_exceeded', 'export_disk_space_low'] as const
+export type ExportFailureCode = (typeof EXPORT_FAILURE_CODES)[number]
+
 export interface ProgressUpdate {
   readonly rowsWritten: number
+  /** Bytes of the file so far: a team's other jobs count them against its quota. */
+  readonly bytesWritten: number
   readonly rowsTotal: number
   readonly leaseUntilMs: number
 }
@@ -117,6 +147,11 @@ export interface ExportJobStore {
    * `attemptsMax` claims is marked failed instead.
    */
   claimExportJob(workerId: string, nowMs: number, leaseUntilMs: number, attemptsMax: number): Promise<ExportJob | undefined>
+  /**
+   * Bytes of the files of `teamId`'s jobs in the org, but `exceptId`'s: the completed ones not yet
+   * expired, and the running ones as far as their last progress update.
+   */
+  teamExportBytes(orgId: string, teamId: string, exceptId: string): Promise<number>
   /** Records progress and renews the lease; false when the worker no longer holds the job. */
   updateExportProgress(id: string, workerId: string, progress: ProgressUpdate): Promise<boolean>
   completeExportJob(id: string, workerId: string, result: { rowsWritten: number; bytes: number; atMs: number }): Promise<boolean>

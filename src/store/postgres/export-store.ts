@@ -85,15 +85,21 @@ export class PostgresExportStore implements ExportJobStore, ExportRowSource {
       await client.query('BEGIN')
       await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, $2))', [r.orgId, QUEUE_LOCK_SEED])
       const teamId = r.scope.teamId ?? null
-      const { rows } = await client.query<{ org: string; team: string; team_kept: string }>(
+      const { rows } = await client.query<{ org: string; team: string; team_kept: string; team_bytes: string }>(
         `SELECT count(*) FILTER (WHERE status <> 'completed') AS org,
            count(*) FILTER (WHERE team_id = $2 AND status <> 'completed') AS team,
-           count(*) FILTER (WHERE team_id = $2 AND status = 'completed') AS team_kept
+           count(*) FILTER (WHERE team_id = $2 AND status = 'completed') AS team_kept,
+           coalesce(sum(bytes) FILTER (WHERE team_id = $2 AND status <> 'queued'), 0) AS team_bytes
          FROM export_jobs WHERE org_id = $1 AND status IN ('queued', 'running', 'completed')`,
         [r.orgId, teamId],
       )
       const row = rows[0]!
-      throwOverLimits(limits, teamId, { org: Number(row.org), team: Number(row.team), teamKept: Number(row.team_kept) })
+      throwOverLimits(limits, teamId, {
+        org: Number(row.org),
+        team: Number(row.team),
+        teamKept: Number(row.team_kept),
+        teamBytes: Number(row.team_bytes),
+      })
       const job = exportJobOf((await client.query<ExportJobRow>(insert, values)).rows[0]!)
       await client.query('COMMIT')
       return job
@@ -141,7 +147,7 @@ export class PostgresExportStore implements ExportJobStore, ExportRowSource {
     )
     const { rows } = await this.pool.query<ExportJobRow>(
       `UPDATE export_jobs SET status = 'running', worker_id = $1, lease_until_ms = $2, attempts = attempts + 1,
-         started_at_ms = $3, rows_written = 0
+         started_at_ms = $3, rows_written = 0, bytes = NULL
        WHERE id = (SELECT id FROM export_jobs WHERE status = 'queued' OR (status = 'running' AND lease_until_ms < $3)
                    ORDER BY created_at_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED)
          AND (status = 'queued' OR lease_until_ms < $3)
@@ -151,10 +157,19 @@ export class PostgresExportStore implements ExportJobStore, ExportRowSource {
     return rows[0] && exportJobOf(rows[0])
   }
 
+  async teamExportBytes(orgId: string, teamId: string, exceptId: string): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(
+      `SELECT coalesce(sum(bytes), 0) AS n FROM export_jobs
+       WHERE org_id = $1 AND team_id = $2 AND status IN ('running', 'completed') AND id <> $3`,
+      [orgId, teamId, exceptId],
+    )
+    return Number(rows[0]!.n)
+  }
+
   async updateExportProgress(id: string, workerId: string, p: ProgressUpdate): Promise<boolean> {
     const result = await this.pool.query(
-      `UPDATE export_jobs SET rows_written = $3, rows_total = $4, lease_until_ms = $5 WHERE id = $1 AND worker_id = $2 AND status = 'running'`,
-      [id, workerId, p.rowsWritten, p.rowsTotal, p.leaseUntilMs],
+      `UPDATE export_jobs SET rows_written = $3, rows_total = $4, bytes = $6, lease_until_ms = $5 WHERE id = $1 AND worker_id = $2 AND status = 'running'`,
+      [id, workerId, p.rowsWritten, p.rowsTotal, p.leaseUntilMs, p.bytesWritten],
     )
     return result.rowCount === 1
   }
@@ -178,7 +193,7 @@ export class PostgresExportStore implements ExportJobStore, ExportRowSource {
 
   async releaseExportJob(id: string, workerId: string): Promise<boolean> {
     const result = await this.pool.query(
-      `UPDATE export_jobs SET status = 'queued', worker_id = NULL, lease_until_ms = NULL, rows_written = 0 WHERE id = $1 AND worker_id = $2 AND status = 'running'`,
+      `UPDATE export_jobs SET status = 'queued', worker_id = NULL, lease_until_ms = NULL, rows_written = 0, bytes = NULL WHERE id = $1 AND worker_id = $2 AND status = 'running'`,
       [id, workerId],
     )
     return result.rowCount === 1

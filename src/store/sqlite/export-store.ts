@@ -14,6 +14,7 @@ import {
   type ExportRequest,
   type ExportRowSource,
   type ExportSelection,
+  type HeldByQueue,
   type PendingLimits,
   type ProgressUpdate,
 } from '../../exports/types.js'
@@ -116,11 +117,16 @@ export class SqliteExportStore implements ExportJobStore, ExportRowSource {
          VALUES (@id, @orgId, @type, @format, @fromMs, @toMs, @teamId, @userId, @createdBy, @createdAtMs, 'queued')`,
       ),
       get: db.prepare<[string], ExportJobRow>('SELECT * FROM export_jobs WHERE id = ?'),
-      pending: db.prepare<[string | null, string | null, string], { org: number; team: number; teamKept: number }>(
+      pending: db.prepare<Record<string, unknown>, HeldByQueue>(
         `SELECT count(*) FILTER (WHERE status <> 'completed') AS org,
-           count(*) FILTER (WHERE team_id = ? AND status <> 'completed') AS team,
-           count(*) FILTER (WHERE team_id = ? AND status = 'completed') AS teamKept
-         FROM export_jobs WHERE org_id = ? AND status IN ('queued', 'running', 'completed')`,
+           count(*) FILTER (WHERE team_id = @team AND status <> 'completed') AS team,
+           count(*) FILTER (WHERE team_id = @team AND status = 'completed') AS teamKept,
+           coalesce(sum(bytes) FILTER (WHERE team_id = @team AND status <> 'queued'), 0) AS teamBytes
+         FROM export_jobs WHERE org_id = @org AND status IN ('queued', 'running', 'completed')`,
+      ),
+      teamBytes: db.prepare<[string, string, string], { n: number }>(
+        `SELECT coalesce(sum(bytes), 0) AS n FROM export_jobs
+         WHERE org_id = ? AND team_id = ? AND status IN ('running', 'completed') AND id <> ?`,
       ),
       expire: db.prepare(
         `UPDATE export_jobs SET status = 'expired', expired_at_ms = completed_at_ms + @retention
@@ -135,13 +141,13 @@ export class SqliteExportStore implements ExportJobStore, ExportRowSource {
       ),
       claim: db.prepare<Record<string, unknown>, ExportJobRow>(
         `UPDATE export_jobs SET status = 'running', worker_id = @worker, lease_until_ms = @lease, attempts = attempts + 1,
-           started_at_ms = @now, rows_written = 0
+           started_at_ms = @now, rows_written = 0, bytes = NULL
          WHERE id = (SELECT id FROM export_jobs WHERE status = 'queued' OR (status = 'running' AND lease_until_ms < @now)
                      ORDER BY created_at_ms, id LIMIT 1)
          RETURNING *`,
       ),
       progress: db.prepare(
-        `UPDATE export_jobs SET rows_written = @rowsWritten, rows_total = @rowsTotal, lease_until_ms = @leaseUntilMs
+        `UPDATE export_jobs SET rows_written = @rowsWritten, rows_total = @rowsTotal, bytes = @bytesWritten, lease_until_ms = @leaseUntilMs
          WHERE id = @id AND worker_id = @worker AND status = 'running'`,
       ),
       complete: db.prepare(
@@ -154,7 +160,7 @@ export class SqliteExportStore implements ExportJobStore, ExportRowSource {
          WHERE id = @id AND worker_id = @worker AND status = 'running'`,
       ),
       release: db.prepare(
-        `UPDATE export_jobs SET status = 'queued', worker_id = NULL, lease_until_ms = NULL, rows_written = 0
+        `UPDATE export_jobs SET status = 'queued', worker_id = NULL, lease_until_ms = NULL, rows_written = 0, bytes = NULL
          WHERE id = @id AND worker_id = @worker AND status = 'running'`,
       ),
     }
@@ -167,7 +173,7 @@ export class SqliteExportStore implements ExportJobStore, ExportRowSource {
     this.createTx = db.transaction((r: ExportRequest, limits: PendingLimits | undefined) => {
       if (limits) {
         const teamId = r.scope.teamId ?? null
-        const pending = this.sql.pending.get(teamId, teamId, r.orgId)!
+        const pending = this.sql.pending.get({ team: teamId, org: r.orgId })!
         throwOverLimits(limits, teamId, pending)
       }
       this.insert(r)
@@ -221,6 +227,10 @@ export class SqliteExportStore implements ExportJobStore, ExportRowSource {
   async claimExportJob(workerId: string, nowMs: number, leaseUntilMs: number, attemptsMax: number): Promise<ExportJob | undefined> {
     const row = this.claimTx.immediate(workerId, nowMs, leaseUntilMs, attemptsMax, attemptsExhausted(attemptsMax))
     return row && exportJobOf(row)
+  }
+
+  async teamExportBytes(orgId: string, teamId: string, exceptId: string): Promise<number> {
+    return this.sql.teamBytes.get(orgId, teamId, exceptId)!.n
   }
 
   async updateExportProgress(id: string, workerId: string, p: ProgressUpdate): Promise<boolean> {
