@@ -33,6 +33,8 @@ export const DEFAULTS = {
      * high enough that 2,000+ concurrent streams never wait for a free connection.
      */
     connectionsMax: 8_192,
+    /** OpenAI's own default for a project: `auto` is served at the standard tier unless the project says otherwise. */
+    serviceTierDefault: 'default',
     /** Each follows its official SDK's convention: OpenAI's includes `/v1`, Anthropic's does not. */
     baseUrl: {
       openai: 'https://api.openai.com/v1',

@@ -87,6 +87,8 @@ describe('example configs load as written', () => {
         apiKeyEnv: 'OPENAI_API_KEY',
         timeoutMs: 600_000,
         connectionsMax: 8_192,
+        // OpenAI's own project default: `auto` is served at the standard tier.
+        serviceTierDefault: 'default',
       },
     ])
     expect(config.consumerGroups).toHaveLength(1)
@@ -138,6 +140,15 @@ describe('every section maps to the Config', () => {
       ['claude', 'https://api.anthropic.com', 'sk-ant-test', 120_000],
       ['local', 'http://127.0.0.1:11434/v1', undefined, 600_000],
       ['mock', undefined, undefined, 600_000],
+    ])
+  })
+
+  it('targets: the OpenAI project’s service tier for `auto`, on the OpenAI target only', () => {
+    expect(config.targets.map((t) => [t.id, t.serviceTierDefault])).toEqual([
+      ['openai', 'priority'],
+      ['claude', undefined],
+      ['local', undefined],
+      ['mock', undefined],
     ])
   })
 
@@ -390,6 +401,30 @@ const MISTAKES: ReadonlyArray<{
       {
         path: 'providers.targets[1].provider',
         message: 'expected one of openai | anthropic | openai-compatible | mock, got "azure"',
+      },
+    ],
+  },
+  {
+    mistake: 'a service tier default OpenAI projects cannot be set to',
+    yaml: `providers:
+  targets:
+    - {id: openai, provider: openai, service_tier_default: auto}`,
+    issues: [{ path: 'providers.targets[0].service_tier_default', message: 'expected one of default | flex | priority | scale, got "auto"' }],
+  },
+  {
+    mistake: 'a service tier default on targets that are not OpenAI',
+    yaml: `providers:
+  targets:
+    - {id: claude, provider: anthropic, service_tier_default: priority}
+    - {id: local, provider: openai-compatible, base_url: 'http://127.0.0.1:11434/v1', service_tier_default: default}`,
+    issues: [
+      {
+        path: 'providers.targets[0].service_tier_default',
+        message: "only an openai target has a service tier default (this target's provider is anthropic); remove the key",
+      },
+      {
+        path: 'providers.targets[1].service_tier_default',
+        message: "only an openai target has a service tier default (this target's provider is openai-compatible); remove the key",
       },
     ],
   },

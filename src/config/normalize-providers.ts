@@ -21,6 +21,7 @@ export function normalizeTargets(inputs: readonly TargetInput[] | undefined, ctx
 function normalizeTarget(input: TargetInput, path: string, ctx: Context): ProviderTarget {
   const timeoutMs = input.timeout_ms ?? DEFAULTS.target.timeoutMs
   const connectionsMax = input.connections_max ?? DEFAULTS.target.connectionsMax
+  const serviceTier = serviceTierDefaultOf(input, path, ctx)
   if (input.provider === 'mock') {
     const baseUrl = input.base_url === undefined ? undefined : stripTrailingSlash(input.base_url)
     return { id: input.id, provider: 'mock', baseUrl, apiKey: baseUrl === undefined ? undefined : 'mock', apiKeyEnv: undefined, timeoutMs, connectionsMax }
@@ -37,7 +38,19 @@ function normalizeTarget(input: TargetInput, path: string, ctx: Context): Provid
     apiKeyEnv = DEFAULTS.target.secretEnv[input.provider]
     apiKey = ctx.resolveSecret(apiKeyEnv, path, ` (read because the target has no secret_key_ref)`)
   }
-  return { id: input.id, provider: input.provider, baseUrl, apiKey, apiKeyEnv, timeoutMs, connectionsMax }
+  return { id: input.id, provider: input.provider, baseUrl, apiKey, apiKeyEnv, timeoutMs, connectionsMax, ...serviceTier }
+}
+
+/**
+ * `service_tier_default`, on OpenAI targets only: OpenAI is the provider whose `auto` tier the
+ * project's settings decide. Elsewhere it would be a setting that changes nothing, so it is refused.
+ */
+function serviceTierDefaultOf(input: TargetInput, path: string, ctx: Context): Pick<ProviderTarget, 'serviceTierDefault'> {
+  if (input.provider === 'openai') return { serviceTierDefault: input.service_tier_default ?? DEFAULTS.target.serviceTierDefault }
+  if (input.service_tier_default !== undefined) {
+    ctx.report(`${path}.service_tier_default`, `only an openai target has a service tier default (this target's provider is ${input.provider}); remove the key`)
+  }
+  return {}
 }
 
 function stripTrailingSlash(url: string): string {
@@ -63,6 +76,7 @@ export function builtInTargets(env: NodeJS.ProcessEnv): ProviderTarget[] {
       apiKeyEnv,
       timeoutMs: DEFAULTS.target.timeoutMs,
       connectionsMax: DEFAULTS.target.connectionsMax,
+      ...(provider === 'openai' && { serviceTierDefault: DEFAULTS.target.serviceTierDefault }),
     })
   }
   if (targets.length > 0) return targets

@@ -57,6 +57,9 @@ const targetCommon = {
   id: nonEmpty,
   timeout_ms: intIn(LIMITS.timeoutMsMin, LIMITS.timeoutMsMax).optional(),
   connections_max: intIn(LIMITS.connectionsMaxMin, LIMITS.connectionsMaxMax).optional(),
+  // Accepted on every target so that one on a non-OpenAI target is told why it does not belong
+  // there (normalize-providers.ts), not merely that the key is unknown.
+  service_tier_default: z.enum(['default', 'flex', 'priority', 'scale']).optional(),
 }
 
 export const targetSchema = z.discriminatedUnion('provider', [

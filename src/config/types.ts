@@ -17,7 +17,15 @@ export interface ProviderTarget {
   readonly timeoutMs: number
   /** Open connections to the target's origin at most, per process; calls beyond wait for one (tollgate_upstream_queued_requests). */
   readonly connectionsMax: number
+  /**
+   * OpenAI targets only: the tier the upstream project serves a call that asks for `auto` or names
+   * no tier (the project's settings decide it, and the request cannot tell). Absent elsewhere.
+   */
+  readonly serviceTierDefault?: OpenAiServiceTier
 }
+
+/** The service tiers an OpenAI project can be set to serve `auto` at. */
+export type OpenAiServiceTier = 'default' | 'flex' | 'priority' | 'scale'
 
 export type InsufficientFundsPolicy = 'refuse' | 'hold'
 export type FailMode = 'closed' | 'open'
