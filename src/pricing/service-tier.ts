@@ -10,6 +10,8 @@
  *   the catalogue does not state (nor how it applies to cached input) for every model.
  * - `scale` and `batch` are charged at the standard prices, flagged the same way.
  * - A tier Tollgate does not know is charged like `priority`: a new tier may cost more.
+ * - `auto` (or no tier) is served at whatever the OpenAI project is set to; the target's
+ *   `service_tier_default` says which, so its worst case is priced at that tier.
  *
  * Anthropic's `service_tier` does not change per-token prices; the Messages path never calls this.
  */
@@ -53,6 +55,15 @@ export function priceAtServiceTier(price: ModelPrice, tier: string | undefined):
     source: `${price.source};service_tier:${pricing.name}@${percent}%~upper_bound`,
     serviceTier: pricing,
   })
+}
+
+/**
+ * The tier a call will be served at, as far as its request can tell: the tier it names, or, for
+ * `auto` or none, `projectDefault` — OpenAI serves those at the tier the project's settings name,
+ * which the request does not carry (a target's `service_tier_default` says it).
+ */
+export function tierServingRequest(requested: string | undefined, projectDefault: string | undefined): string | undefined {
+  return requested === undefined || requested === 'auto' ? (projectDefault ?? requested) : requested
 }
 
 /** The `service_tier` a request body asks for (OpenAI APIs only), if it is a string. */

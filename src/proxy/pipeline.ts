@@ -34,6 +34,7 @@ import {
   serverSearchFeesMicros,
   serverSearchesOf,
   type ServerSearches,
+  tierServingRequest,
   tokenizerFitOf,
   type ModelPrice,
   type PriceBook,
@@ -160,8 +161,9 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   if ('code' in cap) return refuse(call, sink, cap)
   const upstreamBody: Record<string, unknown> = { ...call.body, model: routed.upstreamModel }
   const dropInjectedUsage = call.endpoint === 'chat_completions' && call.isStream ? !ensureStreamUsage(upstreamBody) : false
-  // A call that asks for a dearer service tier (OpenAI `priority`) reserves at that tier's prices,
-  // and a call with server-side search tools the fees of the searches it allows.
+  // A call that asks for a dearer service tier (OpenAI `priority`, or `auto` on a target whose
+  // project serves it at priority) reserves at that tier's prices, and a call with server-side
+  // search tools the fees of the searches it allows.
   const serverSearches = serverSearchesOf(call.endpoint, call.body)
   const price = worstPriceOf(call, routed, serverSearches)
   const needsReservation = (config.costTracking.enabled && config.costTracking.walletEnforcement) || decision.counters.some((c) => c.limitMicros !== undefined)
@@ -364,8 +366,9 @@ async function settleCall(
   const now = deps.clock.nowMs()
   const provider = routed.target.provider
   const reservation = reserved?.reservation
-  const requestedTier = requestedTierOf(call)
-  // The tier the answer names decides the prices; an answer that names none is taken at the tier asked for.
+  const requestedTier = requestedTierOf(call, routed)
+  // The tier the answer names decides the prices; an answer that names none is taken at the tier
+  // asked for (`auto` or none: the one the target's project serves them at).
   const priceFor = (usage: Usage) =>
     priceAtServiceTier(
       priceForServerSearches(deps.priceBook.lookup(provider, routedName(routed, call), usage.inputTokens) ?? routed.price, bounds.serverSearches),
@@ -490,14 +493,17 @@ interface ReservedCall {
   readonly outputTokensCap: number
 }
 
-/** The `service_tier` an OpenAI-API call asks for. Anthropic's tiers do not change per-token prices. */
-function requestedTierOf(call: ProxyCall): string | undefined {
-  return call.flavor === 'openai' ? requestedServiceTier(call.body) : undefined
+/**
+ * The `service_tier` an OpenAI-API call asks for, `auto` or none taken as the tier its target's
+ * project serves those at. Anthropic's tiers do not change per-token prices.
+ */
+function requestedTierOf(call: ProxyCall, routed: RoutedModel): string | undefined {
+  return call.flavor === 'openai' ? tierServingRequest(requestedServiceTier(call.body), routed.target.serviceTierDefault) : undefined
 }
 
 /** The route's price at the service tier the call asks for, with its search tools' fees: what its worst case and estimates are priced at. */
 function worstPriceOf(call: ProxyCall, routed: RoutedModel, searches: ServerSearches | undefined): ModelPrice {
-  return priceAtServiceTier(priceForServerSearches(routed.price, searches), requestedTierOf(call))
+  return priceAtServiceTier(priceForServerSearches(routed.price, searches), requestedTierOf(call, routed))
 }
 
 function routedName(routed: RoutedModel, call: ProxyCall): string {
