@@ -1,5 +1,12 @@
 export { COST_PARTS, type CostBreakdown, type CostPart, type CostPartLine, type ModelPrice, type ServiceTierPricing } from './types.js'
-export { PRIORITY_PRICE_PERCENT, priceAtServiceTier, requestedServiceTier, serviceTierPricing, tierServingRequest } from './service-tier.js'
+export {
+  PRIORITY_PRICE_PERCENT,
+  priceAtServiceTier,
+  requestedServiceTier,
+  serviceTierOfPriceSource,
+  serviceTierPricing,
+  tierServingRequest,
+} from './service-tier.js'
 export { publishedOutputTokensMax } from './output-limits.js'
 export { PriceBook, catalogueVersion, lookupCacheEntriesMaxDefault, type PriceBookOptions } from './catalogue.js'
 export { costOfUsage, fallbackPartsOf } from './cost.js'

@@ -58,6 +58,15 @@ export function priceAtServiceTier(price: ModelPrice, tier: string | undefined):
 }
 
 /**
+ * The tier a priced call was served at, read back from its price source (the suffix
+ * `priceAtServiceTier` writes); undefined when it names none (the standard tier). Stored usage
+ * events keep their tier only there, and replay reprices them at it.
+ */
+export function serviceTierOfPriceSource(source: string): string | undefined {
+  return /;service_tier:(.+?)@\d+%/.exec(source)?.[1]
+}
+
+/**
  * The tier a call will be served at, as far as its request can tell: the tier it names, or, for
  * `auto` or none, `projectDefault` — OpenAI serves those at the tier the project's settings name,
  * which the request does not carry (a target's `service_tier_default` says it).

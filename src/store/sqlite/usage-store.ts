@@ -4,6 +4,7 @@
  * plus at most two hours of events.
  */
 import { micros, type Micros } from '../../money/index.js'
+import { serviceTierOfPriceSource } from '../../pricing/index.js'
 import {
   REQUEST_OUTCOMES_MAX,
   type RequestOutcome,
@@ -158,11 +159,14 @@ export function usageRowJson(e: UsageEvent): string {
   return JSON.stringify(row.map((v) => (typeof v === 'string' ? v.replace(UNSTORABLE, '\ufffd') : v)))
 }
 
-/** The columns `scan` reads (replay needs no breakdown, note or latency). */
+/**
+ * The columns `scan` reads (replay needs no breakdown, note or latency). The price source is read
+ * for the service tier the call was served at, which replay prices a degraded call at.
+ */
 export const SCAN_COLUMNS = `id, request_id, at_ms, org_id, team_id, user_id, agent_id, key_name, endpoint_tag, prompt_version,
   environment, provider, model_requested, model_served, endpoint, input_tokens, cache_read_tokens, cache_write_tokens,
   cache_write_1h_tokens, output_tokens, reasoning_tokens, audio_input_tokens, audio_output_tokens, cost_micros, status,
-  decision, source`
+  decision, source, price_source`
 
 export type ScanRow = Record<string, string | number | null>
 
@@ -177,6 +181,7 @@ const SCAN_COLUMN_NAMES = SCAN_COLUMNS.split(',').map((name) => name.trim())
 export function scannedEventOfValues(v: ReadonlyArray<string | number | null>): ScannedEvent {
   const text = (i: number) => (v[i] === null ? undefined : String(v[i]))
   const int = (i: number) => Number(v[i] ?? 0)
+  const serviceTier = serviceTierOfPriceSource(String(v[27] ?? ''))
   return {
     id: String(v[0]),
     requestId: String(v[1]),
@@ -205,6 +210,7 @@ export function scannedEventOfValues(v: ReadonlyArray<string | number | null>): 
       reasoningTokens: int(20),
       audioInputTokens: int(21),
       audioOutputTokens: int(22),
+      ...(serviceTier !== undefined && { serviceTier }),
     },
     costMicros: micros(int(23)),
     status: String(v[24]) as ScannedEvent['status'],
