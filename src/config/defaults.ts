@@ -166,6 +166,8 @@ export const LIMITS = {
   outputTokensMax: 10_000_000,
   /** Far above any real price; keeps µ$/Mtok products inside safe integers. */
   priceUsdPerMtokMax: 1_000_000,
+  /** $1 a call: as µ$ per million calls a tool fee then stays inside the bound of a per-token price. */
+  priceUsdPerKcallMax: 1_000,
   tokenizerMaxBytesMax: 64 * 1024 * 1024,
   /** Alias expansion cap for YAML anchors: stops a "billion laughs" file from eating memory. */
   yamlAliasCountMax: 100,

@@ -180,7 +180,7 @@ describe('every section maps to the Config', () => {
     ])
   })
 
-  it('models: prices in µ$ per Mtok, upstream rename, degrade target', () => {
+  it('models: prices in µ$ per Mtok, search fees in µ$ per 1,000 calls, upstream rename, degrade target', () => {
     expect(config.models).toEqual([
       {
         name: 'fast',
@@ -191,6 +191,8 @@ describe('every section maps to the Config', () => {
           outputMicrosPerMtok: 600_000,
           cacheReadMicrosPerMtok: 75_000,
           cacheWriteMicrosPerMtok: undefined,
+          webSearchMicrosPerKcall: 27_500_000,
+          fileSearchMicrosPerKcall: undefined,
         },
         degradeTo: undefined,
         outputTokensMax: 16_384,
@@ -526,6 +528,28 @@ const MISTAKES: ReadonlyArray<{
 models:
   - {name: fast, target: openia, upstream_model: gpt-4o-mini}`,
     issues: [{ path: 'models[0].target', message: 'unknown target "openia" (targets: openai, mock)' }],
+  },
+  {
+    mistake: 'search fees that are negative, a string, too fine for whole micro-dollars, or beyond $1 a call',
+    yaml: `models:
+  - {name: a, pricing: {input_mtok: 1, output_mtok: 2, web_search_kcall: -10, file_search_kcall: "$2.50"}}
+  - {name: b, pricing: {input_mtok: 1, output_mtok: 2, web_search_kcall: 5000}}`,
+    issues: [
+      { path: 'models[0].pricing.web_search_kcall', message: 'must be at least 0, got -10' },
+      { path: 'models[0].pricing.file_search_kcall', message: 'expected number, got string "$2.50"' },
+      { path: 'models[1].pricing.web_search_kcall', message: 'must be at most 1000, got 5000' },
+    ],
+  },
+  {
+    mistake: 'a search fee finer than a micro-dollar per 1,000 calls',
+    yaml: `models:
+  - {name: c, pricing: {input_mtok: 1, output_mtok: 2, web_search_kcall: 35, file_search_kcall: 2.5000001}}`,
+    issues: [
+      {
+        path: 'models[0].pricing.file_search_kcall',
+        message: 'expected USD per 1,000 calls in whole micro-dollars (at most 6 decimals), got 2.5000001',
+      },
+    ],
   },
   {
     mistake: 'a budget in a time zone that does not exist',

@@ -1,5 +1,5 @@
 /** `providers.targets` and `models`: where requests go, under which name, at which price. */
-import { usdPerMtokToMicros } from '../money/index.js'
+import { parseUsd, usdPerMtokToMicros } from '../money/index.js'
 import { checkUnique, type Context } from './context.js'
 import { DEFAULTS } from './defaults.js'
 import { quote } from './describe.js'
@@ -115,15 +115,24 @@ export function normalizeModels(inputs: readonly ModelInput[] | undefined, targe
       name: input.name,
       target: input.target,
       upstreamModel: input.upstream_model ?? input.name,
-      pricing: input.pricing === undefined ? undefined : priceOverride(input.pricing),
+      pricing: input.pricing === undefined ? undefined : priceOverride(input.pricing, `${path}.pricing`, ctx),
       degradeTo: input.degrade_to,
       outputTokensMax: input.max_output_tokens,
     }
   })
 }
 
-function priceOverride(pricing: NonNullable<ModelInput['pricing']>): ModelPriceOverride {
+function priceOverride(pricing: NonNullable<ModelInput['pricing']>, path: string, ctx: Context): ModelPriceOverride {
   const optional = (usd: number | undefined) => (usd === undefined ? undefined : usdPerMtokToMicros(usd))
+  // A per-token price is rounded up to the µ$ per Mtok, a few µ$ over a million tokens. A per-call
+  // fee is not: a 1,000th of a µ$ rounded up on every search would bill $1 per 1,000 calls more
+  // than the price written, so a fee that is not whole µ$ per 1,000 calls is refused instead.
+  const perKcall = (usd: number | undefined, key: string) => {
+    if (usd === undefined) return undefined
+    const exact = parseUsd(usd)
+    if (exact === undefined) ctx.report(`${path}.${key}`, `expected USD per 1,000 calls in whole micro-dollars (at most 6 decimals), got ${usd}`)
+    return exact
+  }
   return {
     inputMicrosPerMtok: usdPerMtokToMicros(pricing.input_mtok),
     outputMicrosPerMtok: usdPerMtokToMicros(pricing.output_mtok),
@@ -132,5 +141,7 @@ function priceOverride(pricing: NonNullable<ModelInput['pricing']>): ModelPriceO
     cacheWrite1hMicrosPerMtok: optional(pricing.cache_write_1h_mtok),
     audioInputMicrosPerMtok: optional(pricing.input_audio_mtok),
     audioOutputMicrosPerMtok: optional(pricing.output_audio_mtok),
+    webSearchMicrosPerKcall: perKcall(pricing.web_search_kcall, 'web_search_kcall'),
+    fileSearchMicrosPerKcall: perKcall(pricing.file_search_kcall, 'file_search_kcall'),
   }
 }

@@ -122,6 +122,8 @@ export const costTrackingSchema = z.strictObject({
 })
 
 const pricePerMtok = z.number().min(0).max(LIMITS.priceUsdPerMtokMax)
+/** USD per 1,000 calls of a server-side tool; whole micro-dollars are checked in normalize-providers.ts. */
+const pricePerKcall = z.number().min(0).max(LIMITS.priceUsdPerKcallMax)
 
 export const modelSchema = z.strictObject({
   name: nonEmpty,
@@ -136,6 +138,8 @@ export const modelSchema = z.strictObject({
       cache_write_1h_mtok: pricePerMtok.optional(),
       input_audio_mtok: pricePerMtok.optional(),
       output_audio_mtok: pricePerMtok.optional(),
+      web_search_kcall: pricePerKcall.optional(),
+      file_search_kcall: pricePerKcall.optional(),
     })
     .optional(),
   degrade_to: nonEmpty.optional(),

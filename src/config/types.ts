@@ -98,6 +98,9 @@ export interface ModelPriceOverride {
   readonly cacheWrite1hMicrosPerMtok: number | undefined
   readonly audioInputMicrosPerMtok: number | undefined
   readonly audioOutputMicrosPerMtok: number | undefined
+  /** Server-side tool fees, µ$ per 1,000 calls (exact: the YAML value is whole micro-dollars). */
+  readonly webSearchMicrosPerKcall: number | undefined
+  readonly fileSearchMicrosPerKcall: number | undefined
 }
 
 export interface ModelRoute {

@@ -4,7 +4,7 @@ import { FakeClock } from '../lib/clock.js'
 import type { ModelRoute } from '../config/types.js'
 import { emptyUsage, type ProviderKind, type Usage } from '../providers/types.js'
 import { PriceBook, catalogueVersion } from './catalogue.js'
-import { costOfUsage } from './cost.js'
+import { costOfUsage, fallbackPartsOf } from './cost.js'
 import type { CostBreakdown } from './types.js'
 
 // FakeClock's default now is 2026-11-15T12:00:00Z: after every start_date in the bundled data.
@@ -338,6 +338,8 @@ describe('PriceBook overrides', () => {
     cacheWrite1hMicrosPerMtok: undefined,
     audioInputMicrosPerMtok: undefined,
     audioOutputMicrosPerMtok: undefined,
+    webSearchMicrosPerKcall: undefined,
+    fileSearchMicrosPerKcall: undefined,
     ...more,
   })
 
@@ -375,6 +377,18 @@ describe('PriceBook overrides', () => {
     expect(book.lookup('openai', 'gpt-4o-mini')?.source).toBe('override:cheap')
     // A route without pricing does not override.
     expect(book.lookup('anthropic', 'claude-sonnet-4-5', 10)?.source).toBe('genai-prices@0.1.8:anthropic/claude-sonnet-4-5')
+  })
+
+  it('set the search fees the catalogue states or lacks: an overridden fee is charged, not flagged', () => {
+    const book = new PriceBook({
+      clock: clock(),
+      routes: [route('gpt-4.1', 'gpt-4.1', only(2_000_000, 8_000_000, { webSearchMicrosPerKcall: 12_500_000, fileSearchMicrosPerKcall: 0 }))],
+    })
+    const cost = costOfUsage(usage({ inputTokens: 1_000, webSearches: 2, fileSearches: 3 }), book.lookup('openai', 'gpt-4.1')!)
+    // 2 × $0.0125 instead of the catalogue's 2 × $0.01; file searches free as the override says.
+    expect(cost.parts.find((p) => p.part === 'web_search')).toMatchObject({ costMicros: 25_000, fallback: false })
+    expect(cost.parts.find((p) => p.part === 'file_search')).toMatchObject({ costMicros: 0, fallback: false })
+    expect(fallbackPartsOf(cost)).not.toContain('web_search')
   })
 
   it("keep the catalogue's context window: a price override does not change what the model reads", () => {

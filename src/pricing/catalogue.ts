@@ -384,6 +384,8 @@ function overridePrice(route: ModelRoute): ModelPrice {
       cacheWrite1h: pricing.cacheWrite1hMicrosPerMtok,
       audioInput: pricing.audioInputMicrosPerMtok,
       audioOutput: pricing.audioOutputMicrosPerMtok,
+      webSearch: pricing.webSearchMicrosPerKcall,
+      fileSearch: pricing.fileSearchMicrosPerKcall,
     },
     `override:${route.name}`,
     'override',
