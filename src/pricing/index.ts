@@ -31,15 +31,21 @@ export {
   type TokenizerFit,
 } from './estimate.js'
 export {
+  CHAT_SEARCH_MICROS_PER_KCALL,
+  CHAT_SEARCH_MICROS_PER_KCALL_MAX,
+  CHAT_SEARCHES_PER_REQUEST,
   FILE_SEARCH_MICROS_PER_KCALL_DEFAULT,
   SERVER_SEARCHES_RESERVED_DEFAULT,
   WEB_SEARCH_MICROS_PER_KCALL_DEFAULT,
   WEB_SEARCH_PREVIEW_MICROS_PER_KCALL,
   callsCost,
+  chatSearchFeeOf,
   fileSearchMicrosPerKcall,
   priceForServerSearches,
   serverSearchFeesMicros,
   serverSearchesOf,
   webSearchMicrosPerKcall,
+  type ChatSearchFee,
+  type ChatSearchPrices,
   type ServerSearches,
 } from './tool-fees.js'

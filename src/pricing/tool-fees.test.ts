@@ -8,6 +8,7 @@ import type { Usage } from '../providers/types.js'
 import { PriceBook } from './catalogue.js'
 import { costOfUsage, fallbackPartsOf } from './cost.js'
 import {
+  CHAT_SEARCH_MICROS_PER_KCALL_MAX,
   FILE_SEARCH_MICROS_PER_KCALL_DEFAULT,
   SERVER_SEARCHES_RESERVED_DEFAULT,
   WEB_SEARCH_MICROS_PER_KCALL_DEFAULT,
@@ -65,42 +66,100 @@ describe('costOfUsage: tool fees', () => {
 
   it('charges web_search_preview searches at $25 per 1,000 at least, flagged', () => {
     const gpt41 = book.lookup('openai', 'gpt-4.1')!
-    const searches = serverSearchesOf('responses', { tools: [{ type: 'web_search_preview' }] })!
+    const searches = serverSearchesOf('responses', { tools: [{ type: 'web_search_preview' }] }, 'gpt-4.1')!
     const cost = costOfUsage({ ...tokens, webSearches: 4 }, priceForServerSearches(gpt41, searches))
     expect(cost.parts.find((p) => p.part === 'web_search')).toMatchObject({ costMicros: 100_000, fallback: true })
-    expect(priceForServerSearches(gpt41, serverSearchesOf('responses', { tools: [{ type: 'web_search' }] }))).toBe(gpt41)
+    expect(priceForServerSearches(gpt41, serverSearchesOf('responses', { tools: [{ type: 'web_search' }] }, 'gpt-4.1'))).toBe(gpt41)
   })
 })
 
 describe('serverSearchesOf: what the worst case reserves', () => {
   it('takes an Anthropic web search tool at its max_uses, else the default', () => {
-    expect(serverSearchesOf('messages', { tools: [{ type: 'web_search_20250305', name: 'web_search', max_uses: 5 }] })).toEqual({
+    expect(serverSearchesOf('messages', { tools: [{ type: 'web_search_20250305', name: 'web_search', max_uses: 5 }] }, 'claude-haiku-4-5')).toEqual({
       webSearches: 5,
       fileSearches: 0,
       webSearchPreview: false,
     })
-    expect(serverSearchesOf('messages', { tools: [{ type: 'web_search_20250305', name: 'web_search' }] })?.webSearches).toBe(SERVER_SEARCHES_RESERVED_DEFAULT)
-    expect(serverSearchesOf('messages', { tools: [{ name: 'lookup', input_schema: {} }, { type: 'web_fetch_20250910' }] })).toBeUndefined()
+    expect(serverSearchesOf('messages', { tools: [{ type: 'web_search_20250305', name: 'web_search' }] }, 'claude-haiku-4-5')?.webSearches).toBe(
+      SERVER_SEARCHES_RESERVED_DEFAULT,
+    )
+    expect(serverSearchesOf('messages', { tools: [{ name: 'lookup', input_schema: {} }, { type: 'web_fetch_20250910' }] }, 'claude-haiku-4-5')).toBeUndefined()
   })
 
   it('takes Responses search tools at max_tool_calls, else the default', () => {
-    expect(serverSearchesOf('responses', { max_tool_calls: 3, tools: [{ type: 'web_search' }, { type: 'file_search' }] })).toEqual({
+    expect(serverSearchesOf('responses', { max_tool_calls: 3, tools: [{ type: 'web_search' }, { type: 'file_search' }] }, 'gpt-4.1')).toEqual({
       webSearches: 3,
       fileSearches: 3,
       webSearchPreview: false,
     })
-    expect(serverSearchesOf('responses', { tools: [{ type: 'web_search_preview_2025_03_11' }] })).toEqual({
+    expect(serverSearchesOf('responses', { tools: [{ type: 'web_search_preview_2025_03_11' }] }, 'gpt-4.1')).toEqual({
       webSearches: SERVER_SEARCHES_RESERVED_DEFAULT,
       fileSearches: 0,
       webSearchPreview: true,
     })
-    expect(serverSearchesOf('responses', { tools: [{ type: 'function', name: 'f' }] })).toBeUndefined()
-    expect(serverSearchesOf('chat_completions', { tools: [{ type: 'function' }] })).toBeUndefined()
+    expect(serverSearchesOf('responses', { tools: [{ type: 'function', name: 'f' }] }, 'gpt-4.1')).toBeUndefined()
+    expect(serverSearchesOf('chat_completions', { tools: [{ type: 'function' }] }, 'gpt-4o')).toBeUndefined()
   })
 
   it('prices the allowed searches at the model fee', () => {
     const haiku = book.lookup('anthropic', 'claude-haiku-4-5')!
     expect(serverSearchFeesMicros({ webSearches: 5, fileSearches: 0, webSearchPreview: false }, haiku)).toBe(50_000)
     expect(serverSearchFeesMicros(undefined, haiku)).toBe(0)
+  })
+})
+
+describe('chat search models: one search per call with web_search_options, at the fee of the size asked', () => {
+  const chat = (model: string, options: unknown) => serverSearchesOf('chat_completions', { model, messages: [], web_search_options: options }, model)
+
+  it('bills gpt-4o-mini-search-preview $27.50 per 1,000 at the default size, not the catalogue’s $10 for gpt-4o-mini', () => {
+    const price = book.lookup('openai', 'gpt-4o-mini-search-preview')!
+    const searches = chat('gpt-4o-mini-search-preview', {})!
+    expect(searches).toEqual({ webSearches: 1, fileSearches: 0, webSearchPreview: false, chatSearch: { microsPerKcall: 27_500_000, upperBound: false } })
+    const cost = costOfUsage({ ...tokens, webSearches: 1 }, priceForServerSearches(price, searches))
+    expect(cost.parts.find((p) => p.part === 'web_search')).toMatchObject({ tokens: 1, costMicros: 27_500, fallback: false })
+    expect(serverSearchFeesMicros(searches, priceForServerSearches(price, searches))).toBe(27_500)
+  })
+
+  it.each([
+    ['gpt-4o-search-preview', { search_context_size: 'low' }, 30_000],
+    ['gpt-4o-search-preview', { search_context_size: 'medium' }, 35_000],
+    ['gpt-4o-search-preview', { search_context_size: 'high' }, 50_000],
+    ['gpt-4o-search-preview-2025-03-11', { user_location: { type: 'approximate' } }, 35_000],
+    ['gpt-4o-mini-search-preview', { search_context_size: 'low' }, 25_000],
+    ['gpt-4o-mini-search-preview-2025-03-11', { search_context_size: 'high' }, 30_000],
+    ['openai/gpt-4o-search-preview', { search_context_size: 'low' }, 30_000],
+  ])('%s with %j: %i µ$ a call, exact', (model, options, fee) => {
+    expect(chat(model, options)?.chatSearch).toEqual({ microsPerKcall: fee * 1_000, upperBound: false })
+  })
+
+  it('an unknown size takes the model’s dearest, an unknown search model the dearest known fee, both flagged', () => {
+    expect(chat('gpt-4o-mini-search-preview', { search_context_size: 'huge' })?.chatSearch).toEqual({ microsPerKcall: 30_000_000, upperBound: true })
+    expect(chat('gpt-4o-search-preview', 'high')?.chatSearch).toEqual({ microsPerKcall: 50_000_000, upperBound: true })
+    expect(CHAT_SEARCH_MICROS_PER_KCALL_MAX).toBe(50_000_000)
+    const searches = chat('gpt-5-search-api', { search_context_size: 'low' })!
+    expect(searches.chatSearch).toEqual({ microsPerKcall: 50_000_000, upperBound: true })
+    const cost = costOfUsage({ ...tokens, webSearches: 1 }, priceForServerSearches(book.lookup('openai', 'gpt-4o')!, searches))
+    expect(cost.parts.find((p) => p.part === 'web_search')).toMatchObject({ costMicros: 50_000, fallback: true })
+    expect(fallbackPartsOf(cost)).toContain('web_search')
+  })
+
+  it('no search without web_search_options, nor on a model that does not search', () => {
+    expect(chat('gpt-4o-search-preview', undefined)).toBeUndefined()
+    expect(chat('gpt-4o-search-preview', null)).toBeUndefined()
+    expect(chat('gpt-4o', { search_context_size: 'low' })).toBeUndefined()
+  })
+
+  it('a models: override that sets the web search fee wins over the table and the preview’s $25', () => {
+    const overridden = {
+      ...book.lookup('openai', 'gpt-4o-mini')!,
+      source: 'override:gpt-4o-mini-search-preview',
+      tier: 'override',
+      webSearchMicrosPerKcall: 20_000_000,
+    }
+    expect(priceForServerSearches(overridden, chat('gpt-4o-mini-search-preview', { search_context_size: 'high' }))).toBe(overridden)
+    expect(priceForServerSearches(overridden, serverSearchesOf('responses', { tools: [{ type: 'web_search_preview' }] }, 'gpt-4o-mini'))).toBe(overridden)
+    // An override without a fee leaves the search priced as if it had none.
+    const { webSearchMicrosPerKcall: _fee, ...withoutFee } = overridden
+    expect(priceForServerSearches(withoutFee, chat('gpt-4o-mini-search-preview', {})).webSearchMicrosPerKcall).toBe(27_500_000)
   })
 })

@@ -1,9 +1,10 @@
 /**
  * Per-call fees of server-side tools, billed on top of tokens: web searches (Anthropic's
- * `web_search_*` tool, OpenAI's Responses `web_search*` tools) and OpenAI's file searches. The
- * catalogue gives some models a price (`web_searches_kcount`, `storage_searches_kcount`, USD per
- * 1,000 calls); without one, the documented constants below apply (docs/costs.md gives their
- * sources) and the part is flagged as a fallback. Never zero.
+ * `web_search_*` tool, OpenAI's Responses `web_search*` tools, OpenAI's Chat Completions search
+ * models called with `web_search_options`) and OpenAI's file searches. A `models:` override's fee
+ * wins; else the catalogue gives some models a price (`web_searches_kcount`,
+ * `storage_searches_kcount`, USD per 1,000 calls); without one, the documented constants below
+ * apply (docs/costs.md gives their sources) and the part is flagged as a fallback. Never zero.
  *
  * Prices are integer µ$ per 1,000 calls, as the catalogue states them.
  */
@@ -17,6 +18,34 @@ export const WEB_SEARCH_MICROS_PER_KCALL_DEFAULT = 10_000_000
 export const WEB_SEARCH_PREVIEW_MICROS_PER_KCALL = 25_000_000
 /** OpenAI's `file_search` tool: $2.50 per 1,000 calls. */
 export const FILE_SEARCH_MICROS_PER_KCALL_DEFAULT = 2_500_000
+
+/** A Chat Completions search model's fee by `web_search_options.search_context_size`, µ$ per 1,000 calls. */
+export interface ChatSearchPrices {
+  readonly low: number
+  readonly medium: number
+  readonly high: number
+}
+
+/**
+ * OpenAI's Chat Completions search models bill a search per request by the context size asked
+ * for, whatever the catalogue says of the model's Responses `web_search` fee (it knows
+ * `gpt-4o-mini-search-preview` only as `gpt-4o-mini`, $10 per 1,000). USD per 1,000 calls, from
+ * OpenAI's pricing page ("Web search", Chat Completions search models) as published since the
+ * models launched in March 2025; last checked 2026-12-02 (against listings repeating them: the
+ * medium size, $35 and $27.50, is what a call with no size pays). Keys match dated snapshots too.
+ */
+export const CHAT_SEARCH_MICROS_PER_KCALL: Readonly<Record<string, ChatSearchPrices>> = Object.freeze({
+  'gpt-4o-search-preview': Object.freeze({ low: 30_000_000, medium: 35_000_000, high: 50_000_000 }),
+  'gpt-4o-mini-search-preview': Object.freeze({ low: 25_000_000, medium: 27_500_000, high: 30_000_000 }),
+})
+/** The dearest known chat search fee ($50 per 1,000): what a search model or size we do not know is charged, flagged. */
+export const CHAT_SEARCH_MICROS_PER_KCALL_MAX = Math.max(...Object.values(CHAT_SEARCH_MICROS_PER_KCALL).flatMap((p) => [p.low, p.medium, p.high]))
+/**
+ * Searches billed per chat call with `web_search_options`. The answer does not count them and
+ * OpenAI's search models search on every request, billed as one search call per request.
+ */
+export const CHAT_SEARCHES_PER_REQUEST = 1
+
 /**
  * Searches reserved for a tool that sets no limit (Anthropic `max_uses`, Responses
  * `max_tool_calls`). Not a bound: nothing in such a request bounds its searches.
@@ -28,6 +57,17 @@ export interface ServerSearches {
   readonly webSearches: number
   readonly fileSearches: number
   readonly webSearchPreview: boolean
+  /**
+   * A chat call with `web_search_options`: the fee of its searches, which the answer does not
+   * report — the call is charged `webSearches` whatever its usage says.
+   */
+  readonly chatSearch?: ChatSearchFee
+}
+
+export interface ChatSearchFee {
+  readonly microsPerKcall: number
+  /** Not the model's price for the size asked (an unknown search model or size): the dearest known, flagged. */
+  readonly upperBound: boolean
 }
 
 export function webSearchMicrosPerKcall(price: ModelPrice): number {
@@ -51,16 +91,51 @@ export function serverSearchFeesMicros(searches: ServerSearches | undefined, pri
 }
 
 /**
- * `price` for a call whose request uses OpenAI's `web_search_preview` tool: its searches at no less
- * than the preview's $25 per 1,000 (which the catalogue does not state), flagged as a fallback.
+ * `price` with the web search fee of the searches `searches` makes, where the model's own fee is
+ * not theirs: a chat call's `web_search_options` at its search model's fee for the size asked, and
+ * OpenAI's `web_search_preview` tool at no less than its $25 per 1,000 (which the catalogue does
+ * not state), flagged. A `models:` override that sets the fee is the real price and wins.
  */
 export function priceForServerSearches(price: ModelPrice, searches: ServerSearches | undefined): ModelPrice {
-  if (searches === undefined || !searches.webSearchPreview) return price
-  return Object.freeze<ModelPrice>({
-    ...price,
-    webSearchMicrosPerKcall: Math.max(webSearchMicrosPerKcall(price), WEB_SEARCH_PREVIEW_MICROS_PER_KCALL),
-    fallbackParts: price.fallbackParts.includes('web_search') ? price.fallbackParts : [...price.fallbackParts, 'web_search'],
-  })
+  if (searches === undefined || overridesWebSearchFee(price)) return price
+  if (searches.chatSearch !== undefined) return withWebSearchFee(price, searches.chatSearch.microsPerKcall, searches.chatSearch.upperBound)
+  if (searches.webSearchPreview) return withWebSearchFee(price, Math.max(webSearchMicrosPerKcall(price), WEB_SEARCH_PREVIEW_MICROS_PER_KCALL), true)
+  return price
+}
+
+/** Override prices are sourced `override:<name>` (types.ts); their fee is only set when the config sets it. */
+function overridesWebSearchFee(price: ModelPrice): boolean {
+  return price.webSearchMicrosPerKcall !== undefined && price.source.startsWith('override:')
+}
+
+function withWebSearchFee(price: ModelPrice, microsPerKcall: number, flagged: boolean): ModelPrice {
+  const fallbackParts = flagged && !price.fallbackParts.includes('web_search') ? [...price.fallbackParts, 'web_search' as const] : price.fallbackParts
+  return Object.freeze<ModelPrice>({ ...price, webSearchMicrosPerKcall: microsPerKcall, fallbackParts })
+}
+
+/**
+ * The fee of a chat call's searches on `model` (the id sent upstream; a router's `vendor/` prefix
+ * aside): a known search model's price for `search_context_size` (medium when absent, the
+ * model's dearest when not a size it has). A model whose name says `search` that we do not know
+ * is taken to search all the same, at the dearest known fee. Undefined for other models: OpenAI
+ * searches only with its search models.
+ */
+export function chatSearchFeeOf(model: string, options: unknown): ChatSearchFee | undefined {
+  const id = model.slice(model.lastIndexOf('/') + 1).toLowerCase()
+  const key = Object.keys(CHAT_SEARCH_MICROS_PER_KCALL).find((name) => id === name || id.startsWith(`${name}-`))
+  if (key === undefined) return id.includes('search') ? { microsPerKcall: CHAT_SEARCH_MICROS_PER_KCALL_MAX, upperBound: true } : undefined
+  const prices = CHAT_SEARCH_MICROS_PER_KCALL[key] as ChatSearchPrices
+  const size = contextSizeOf(options)
+  if (size === undefined) return { microsPerKcall: Math.max(prices.low, prices.medium, prices.high), upperBound: true }
+  return { microsPerKcall: prices[size], upperBound: false }
+}
+
+/** `search_context_size`, medium when absent; undefined when it names no size (or the options are not an object). */
+function contextSizeOf(options: unknown): keyof ChatSearchPrices | undefined {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) return undefined
+  const size = (options as Record<string, unknown>)['search_context_size']
+  if (size === undefined) return 'medium'
+  return size === 'low' || size === 'medium' || size === 'high' ? size : undefined
 }
 
 function limitOf(value: unknown): number | undefined {
@@ -76,10 +151,12 @@ function typeOf(value: unknown): string | undefined {
 /**
  * The server-side searches a request allows: Anthropic `web_search_*` tools (each up to its
  * `max_uses`), Responses `web_search*` and `file_search` tools (up to `max_tool_calls` built-in
- * tool calls). A tool without a limit counts `SERVER_SEARCHES_RESERVED_DEFAULT`. Undefined when
- * the request has no search tool (one pass over `tools`, only when there are tools).
+ * tool calls), a chat call's `web_search_options` on a search `model` (one per request). A tool
+ * without a limit counts `SERVER_SEARCHES_RESERVED_DEFAULT`. Undefined when the request has no
+ * search tool (one pass over `tools`, only when there are tools). `model` is the id sent upstream.
  */
-export function serverSearchesOf(endpoint: Endpoint, body: Record<string, unknown>): ServerSearches | undefined {
+export function serverSearchesOf(endpoint: Endpoint, body: Record<string, unknown>, model: string): ServerSearches | undefined {
+  if (endpoint === 'chat_completions') return chatSearchesOf(body, model)
   const tools = body['tools']
   if (!Array.isArray(tools) || tools.length === 0) return undefined
   let webSearches = 0
@@ -104,4 +181,12 @@ export function serverSearchesOf(endpoint: Endpoint, body: Record<string, unknow
     }
   }
   return webSearches === 0 && fileSearches === 0 ? undefined : { webSearches, fileSearches, webSearchPreview }
+}
+
+/** A chat call searches when it sets `web_search_options` (as held-input.ts reads it: null and '' are unset) on a search model. */
+function chatSearchesOf(body: Record<string, unknown>, model: string): ServerSearches | undefined {
+  const options = body['web_search_options']
+  if (options === undefined || options === null || options === '') return undefined
+  const chatSearch = chatSearchFeeOf(model, options)
+  return chatSearch === undefined ? undefined : { webSearches: CHAT_SEARCHES_PER_REQUEST, fileSearches: 0, webSearchPreview: false, chatSearch }
 }

@@ -77,7 +77,11 @@ export function chargeOf(
     return { spent: false, usage: emptyUsage(), source: 'reported', note: undefined, breakdown: undefined, costMicros: ZERO }
   }
   const usage = measured.usage
-  if (usage !== undefined && measured.usageSource === 'reported') return priced(usage, 'reported', undefined, priceFor(usage))
+  if (usage !== undefined && measured.usageSource === 'reported') {
+    // A chat answer reports no searches, yet its request made them.
+    const charged = bounds.serverSearches?.chatSearch === undefined ? usage : withSearchesAllowed(usage, bounds.serverSearches)
+    return priced(charged, 'reported', undefined, priceFor(charged))
+  }
   if (usage !== undefined && measured.usageSource === 'counted') {
     const note: ChargeNote = measured.kind === 'ok' ? 'no_usage_reported' : 'cut_before_usage'
     // Delivered text says nothing of reasoning the model billed and never streamed.

@@ -164,7 +164,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   // A call that asks for a dearer service tier (OpenAI `priority`, or `auto` on a target whose
   // project serves it at priority) reserves at that tier's prices, and a call with server-side
   // search tools the fees of the searches it allows.
-  const serverSearches = serverSearchesOf(call.endpoint, call.body)
+  const serverSearches = serverSearchesOf(call.endpoint, call.body, routed.upstreamModel)
   const price = worstPriceOf(call, routed, serverSearches)
   const needsReservation = (config.costTracking.enabled && config.costTracking.walletEnforcement) || decision.counters.some((c) => c.limitMicros !== undefined)
   // Input the provider holds or fetches (a previous response, a server-side tool) is not in the

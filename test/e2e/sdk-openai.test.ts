@@ -200,6 +200,85 @@ describe('openai SDK through Tollgate', () => {
   })
 })
 
+describe('openai SDK: chat search models bill a web search on every call', () => {
+  const SEARCH_MODEL = 'gpt-4o-search-preview'
+  /** OpenAI's published gpt-4o-search-preview prices: $2.50 / $10 per Mtok; a search $30 / $35 / $50 per 1,000 by context size. */
+  const tokensMicros = (usage: OpenAI.CompletionUsage) => Math.ceil(usage.prompt_tokens * 2.5) + usage.completion_tokens * 10
+  /**
+   * The worst case of a call capped at 100 tokens: web_search_options brings input the body does not
+   * hold, taken at the 128k window; plus the 6 µ$ a sum of rounded-up parts can add.
+   */
+  const worstTokensMicros = 128_000 * 2.5 + 100 * 10 + 6
+  type Breakdown = { parts: Array<{ part: string; tokens: number; costMicros: number; fallback: boolean }> }
+  const searchPart = (event: unknown) =>
+    (JSON.parse((event as { cost_breakdown_json: string }).cost_breakdown_json) as Breakdown).parts.find((p) => p.part === 'web_search')
+
+  it('charges the tokens plus one search at the size asked, as the cost header says, and reserved the fee beforehand', async () => {
+    const { gw, openai } = await gateway({ walletEnforcement: true })
+    await gw.allocate(TEAM, 5)
+
+    const { data, response } = await openai.chat.completions
+      .create({ model: SEARCH_MODEL, messages: ask('what is new today?'), web_search_options: { search_context_size: 'low' }, max_tokens: 100 })
+      .withResponse()
+
+    const [event] = await gw.events()
+    expect(event!.cost_micros).toBe(tokensMicros(data.usage!) + 30_000)
+    expect(response.headers.get('x-tollgate-cost-usd')).toBe(usd(event!.cost_micros))
+    expect(searchPart(event)).toEqual({ part: 'web_search', tokens: 1, unitMicrosPerMtok: 30_000_000_000, costMicros: 30_000, fallback: false })
+    expect(event!.price_source).not.toMatch(/fallback/)
+    expect(response.headers.get('x-tollgate-cost-reserved-usd')).toBe(usd(worstTokensMicros + 30_000))
+  })
+
+  it('charges a streamed call its search too, medium when no size is asked', async () => {
+    const { gw, openai } = await gateway()
+
+    let usage: OpenAI.CompletionUsage | undefined
+    const stream = await openai.chat.completions.create({
+      model: SEARCH_MODEL,
+      messages: ask('and now?'),
+      web_search_options: {},
+      stream: true,
+      stream_options: { include_usage: true },
+    })
+    for await (const chunk of stream) usage = chunk.usage ?? usage
+
+    const [event] = await gw.events()
+    expect(event!.cost_micros).toBe(tokensMicros(usage!) + 35_000)
+    expect(searchPart(event)).toMatchObject({ tokens: 1, costMicros: 35_000 })
+  })
+
+  it('refuses, before sending, a call whose wallet covers its tokens but not its search', async () => {
+    const { gw, openai } = await gateway({ walletEnforcement: true })
+    // $0.35: the worst-case tokens ($0.321006) fit, the $0.035 medium search does not.
+    await gw.allocate(TEAM, 0.35)
+
+    const error = await openai.chat.completions
+      .create({ model: SEARCH_MODEL, messages: ask('too dear'), web_search_options: { search_context_size: 'medium' }, max_tokens: 100 })
+      .catch((e: unknown) => e)
+
+    expect(error).toBeInstanceOf(OpenAI.RateLimitError)
+    expect((error as InstanceType<typeof OpenAI.RateLimitError>).code).toBe('insufficient_quota')
+    expect(gw.mock.requests).toEqual([])
+    const wallets = (await gw.admin('GET', '/v1/wallets')).body.data as Array<{ scope: string; spent_micros: number; reserved_micros: number }>
+    expect(wallets.find((w) => w.scope === `team:${TEAM}`)).toMatchObject({ spent_micros: 0, reserved_micros: 0 })
+  })
+
+  it("charges a models: override's web_search_kcall instead of OpenAI's fee", async () => {
+    const { gw, openai } = await gateway({
+      models: [{ name: SEARCH_MODEL, target: 'mock', pricing: { input_mtok: 2.5, output_mtok: 10, web_search_kcall: 12.5 } }],
+    })
+
+    const { data, response } = await openai.chat.completions
+      .create({ model: SEARCH_MODEL, messages: ask('negotiated price'), web_search_options: { search_context_size: 'high' } })
+      .withResponse()
+
+    const [event] = await gw.events()
+    expect(event!.cost_micros).toBe(tokensMicros(data.usage!) + 12_500)
+    expect(response.headers.get('x-tollgate-cost-usd')).toBe(usd(event!.cost_micros))
+    expect(event!.price_source).toBe(`override:${SEARCH_MODEL}`)
+  })
+})
+
 /** A POST with node:http, because fetch does not expose HTTP trailers. */
 function postRaw(url: string, body: unknown): Promise<{ status: number; text: string; trailers: NodeJS.Dict<string> }> {
   return new Promise((resolve, reject) => {
