@@ -10,6 +10,7 @@ import { z } from 'zod'
 import type { Principal } from '../auth/index.js'
 import { CONTENT_TYPES, EXPORT_FORMATS, EXPORT_TYPES, ExportQueueFull, exportFilePath, type ExportJob } from '../exports/index.js'
 import { newId } from '../lib/ids.js'
+import { printable } from '../lib/text.js'
 import type { ExportJobView } from './contract/wire.js'
 import { parseBody } from './contract/parse.js'
 import { ConflictError, ExportExpiredError, ExportQueueFullError, ForbiddenError, NotFoundError } from './errors.js'
@@ -22,7 +23,7 @@ import { instant } from './usage.js'
 const bodyInstant = z.union([z.number().int().nonnegative().transform(String), z.string()]).pipe(instant)
 
 const LIST_LIMIT_MAX = 200
-const id = z.string().trim().min(1).max(200)
+const id = printable(z.string().trim().min(1).max(200))
 
 const CreateBody = z
   .strictObject({

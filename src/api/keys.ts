@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { ENV_TOKEN_ID, generateKey, hashKey, keyPrefix, type AdminTokenRecord, type ConsumerKeyRecord } from '../auth/index.js'
 import { newId } from '../lib/ids.js'
+import { printable } from '../lib/text.js'
 import { micros } from '../money/index.js'
 import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
@@ -14,15 +15,15 @@ import { canRead, principalOf, requireAdmin, requireWrite } from './principal.js
 import { InvalidRequestError, NotFoundError } from './errors.js'
 import { doc } from './openapi.js'
 
-const name = z.string().trim().min(1).max(100)
-const optionalId = z.string().trim().min(1).max(200).optional()
+const name = printable(z.string().trim().min(1).max(100))
+const optionalId = printable(z.string().trim().min(1).max(200)).optional()
 
 const KeyBody = z.strictObject({
   name,
   team_id: optionalId,
   user_id: optionalId,
   agent_id: optionalId,
-  environment: z.string().trim().min(1).max(50).default('prod'),
+  environment: printable(z.string().trim().min(1).max(50)).default('prod'),
   endpoint_tag: optionalId,
   on_insufficient_funds: z.enum(['refuse', 'hold']).default('refuse'),
   hold_timeout_ms: z.number().int().min(0).max(300_000).default(30_000),

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { newId } from '../lib/ids.js'
+import { printable } from '../lib/text.js'
 import type { AdminDeps } from './index.js'
 import { parseBody } from './contract/parse.js'
 import { usdAmount, usdAmountOrZero } from './contract/money.js'
@@ -26,7 +27,7 @@ import type { Attribution, UsageEvent } from '../usage/index.js'
 import { doc } from './openapi.js'
 
 const TTL_MS_MAX = 24 * 3_600_000
-const label = z.string().trim().min(1).max(200)
+const label = printable(z.string().trim().min(1).max(200))
 
 const ReserveBody = z
   .strictObject({

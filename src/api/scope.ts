@@ -5,17 +5,15 @@
  */
 import { z } from 'zod'
 import type { WalletRef } from '../ledger/index.js'
+import { printable } from '../lib/text.js'
 
-const id = z.string().trim().min(1).max(200)
+const id = printable(z.string().trim().min(1).max(200))
 
 export const walletScopeFields = {
   team_id: id.optional(),
   user_id: id.optional(),
   org_id: id.optional(),
-  scope: z
-    .string()
-    .regex(/^(team|user|org):.+$/, 'expected "team:ID", "user:ID" or "org:ID"')
-    .optional(),
+  scope: printable(z.string().regex(/^(team|user|org):.+$/, 'expected "team:ID", "user:ID" or "org:ID"')).optional(),
 }
 
 type ScopeBody = { team_id?: string | undefined; user_id?: string | undefined; org_id?: string | undefined; scope?: string | undefined }

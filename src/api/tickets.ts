@@ -20,9 +20,12 @@ import type { RequestOutcome } from '../usage/index.js'
 import { toUsd } from '../money/index.js'
 import type { TicketRequestView } from './contract/wire.js'
 import { doc } from './openapi.js'
+import { printable } from '../lib/text.js'
 
-const ApproveBody = z.strictObject({ amount: usdAmount.optional(), note: z.string().max(1000).optional() })
-const DenyBody = z.strictObject({ note: z.string().max(1000).optional() })
+/** What the approver or denier says; shown with the ticket and in its notifications. */
+const note = printable(z.string().max(1000), 'free')
+const ApproveBody = z.strictObject({ amount: usdAmount.optional(), note: note.optional() })
+const DenyBody = z.strictObject({ note: note.optional() })
 const STATUSES = ['pending', 'approved', 'denied', 'expired'] as const
 const TICKETS_PAGE_MAX = 500
 const TicketsQuery = z.object({

@@ -13,13 +13,14 @@ import { ForbiddenError, NotFoundError } from './errors.js'
 import { presentEntry, presentWallet } from './present.js'
 import { teamOfWallet } from '../ledger/index.js'
 import { doc } from './openapi.js'
+import { printable } from '../lib/text.js'
 
 const AllocateBody = z
   .strictObject({
     ...walletScopeFields,
     amount: usdAmount,
     currency,
-    description: z.string().max(500).optional(),
+    description: printable(z.string().max(500), 'free').optional(),
   })
   .transform((body, ctx) => ({ wallet: walletRefOf(body, ctx)!, userTeamId: userTeamOf(body), amountMicros: body.amount, description: body.description }))
 

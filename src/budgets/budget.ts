@@ -7,6 +7,7 @@ import { z } from 'zod'
 import { AMOUNT_MICROS_MAX, parseUsd, percentOf, toUsd, type Micros } from '../money/index.js'
 import type { BudgetActionKind, BudgetPeriod, BudgetScopeKind, BudgetSpec, BudgetThresholdAction, EndpointTier } from '../config/types.js'
 import { formatDuration, parseDuration } from '../lib/duration.js'
+import { printable } from '../lib/text.js'
 import { ENDPOINT_TIERS } from './tiers.js'
 import type { Attribution } from '../usage/types.js'
 import { validTimezone, type Period } from './period.js'
@@ -52,11 +53,13 @@ const amountUsd = z.union([z.number(), z.string()], { error: 'expected a positiv
 })
 
 const shortText = (what: string) =>
-  z
-    .string({ error: `expected ${what} as a string` })
-    .trim()
-    .min(1, { error: `${what} must not be empty` })
-    .max(BUDGET_NAME_LENGTH_MAX)
+  printable(
+    z
+      .string({ error: `expected ${what} as a string` })
+      .trim()
+      .min(1, { error: `${what} must not be empty` })
+      .max(BUDGET_NAME_LENGTH_MAX),
+  )
 
 const scopeSchema = z
   .strictObject({

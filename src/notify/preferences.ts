@@ -8,6 +8,7 @@
  */
 import { z } from 'zod'
 import { NOTIFICATION_TYPES, type NotificationType } from './notification.js'
+import { printable } from '../lib/text.js'
 
 export const PREFERENCE_SUBJECT_TYPES = ['user', 'role'] as const
 export type PreferenceSubjectType = (typeof PREFERENCE_SUBJECT_TYPES)[number]
@@ -30,7 +31,7 @@ export interface PreferenceStore {
 
 const CHANNEL_IDS_MAX = 50
 const channelIds = z
-  .array(z.string().trim().min(1, { error: 'channel id must not be empty' }).max(200))
+  .array(printable(z.string().trim().min(1, { error: 'channel id must not be empty' }).max(200)))
   .max(CHANNEL_IDS_MAX, { error: `at most ${CHANNEL_IDS_MAX} channels` })
 
 /**
@@ -40,7 +41,7 @@ const channelIds = z
 export const notificationPreferencesBodySchema = z.strictObject({
   subject: z.strictObject({
     type: z.enum(PREFERENCE_SUBJECT_TYPES, { error: 'expected user or role' }),
-    id: z.string().trim().min(1, { error: 'subject id must not be empty' }).max(200),
+    id: printable(z.string().trim().min(1, { error: 'subject id must not be empty' }).max(200)),
   }),
   types: z.strictObject(
     Object.fromEntries(NOTIFICATION_TYPES.map((type) => [type, channelIds.optional()])) as Record<NotificationType, z.ZodOptional<typeof channelIds>>,

@@ -9,11 +9,12 @@ import { z } from 'zod'
 import { expandTier, type Budget } from '../budgets/index.js'
 import type { BudgetAlert, EndpointTier } from '../config/types.js'
 import { Context } from '../config/context.js'
-import { messageFor, toConfigIssues } from '../config/issues.js'
+import { formatPath, messageFor, toConfigIssues } from '../config/issues.js'
 import { normalizeBudgets, normalizeCostTracking } from '../config/normalize-budgets.js'
 import { budgetSchema, configFileSchema, costTrackingSchema } from '../config/schema.js'
 import { AMOUNT_MICROS_MAX, parseUsd, type Micros } from '../money/index.js'
 import type { Issue } from '../api/errors.js'
+import { controlCharMessage, controlCharOf } from '../lib/text.js'
 
 export type { EndpointTier } from '../config/types.js'
 
@@ -118,6 +119,8 @@ export function policyDataOfText(text: string): unknown {
 export function parsePolicy(data: unknown, defaults: PolicyDefaults): ReplayPolicy {
   const parsed = policyFileSchema.safeParse(data, { error: messageFor })
   if (!parsed.success) throw new PolicyFileError(toConfigIssues(parsed.error.issues))
+  const unprintable = controlCharIssues(data)
+  if (unprintable.length > 0) throw new PolicyFileError(unprintable)
   const file = parsed.data
   const ctx = new Context({ requireSecrets: false })
   const endpointTiers: Record<string, EndpointTier> = { ...(file.endpoint_tiers ?? {}) }
@@ -160,6 +163,26 @@ export function parsePolicy(data: unknown, defaults: PolicyDefaults): ReplayPoli
     walletAlerts: costTracking.budgetAlerts,
     tiers: new Map(Object.entries(endpointTiers)),
   }
+}
+
+/**
+ * Every string of the policy, and every key, as one line of printable text: its names and ids show
+ * in the replay report. Called once the schema has accepted the data, so its depth is the schema's.
+ */
+function controlCharIssues(value: unknown, path: readonly PropertyKey[] = [], out: Issue[] = []): Issue[] {
+  if (typeof value === 'string') {
+    const char = controlCharOf(value)
+    if (char !== undefined) out.push({ path: formatPath(path), message: controlCharMessage(char) })
+  } else if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) controlCharIssues(item, [...path, i], out)
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      const char = controlCharOf(key)
+      if (char !== undefined) out.push({ path: formatPath([...path, key]), message: `key ${controlCharMessage(char)}` })
+      controlCharIssues(item, [...path, key], out)
+    }
+  }
+  return out
 }
 
 function walletOf(input: z.infer<typeof walletSchema>, index: number, orgId: string, ctx: Context): ReplayWallet {
