@@ -2,8 +2,9 @@
  * Strings callers give us are shown later in the console, CLI tables, CSV exports, Slack and email,
  * so a control character (U+0000–U+001F, U+007F) is refused where it comes in: an admin API body
  * answers 400 `invalid_request` naming the field and creates nothing (the list endpoints read as
- * before). Free text (a wallet description, a ticket note) may hold line breaks and tabs, and
- * nothing else.
+ * before); a proxied call is refused before any reservation or upstream call; an ingested event
+ * is rejected and not stored. Free text (a wallet description, a ticket note) may hold line
+ * breaks and tabs, and nothing else.
  *
  * How: `buildTestApp` (SQLite in a temp dir, mock upstream) and `fastify.inject`.
  */
@@ -146,5 +147,41 @@ describe('the admin API refuses control characters in what it stores', () => {
     const denied = await request('POST', `/v1/cost-tickets/${ticketId}/deny`, { note: 'Not this quarter.\n\tAsk again in July.' })
     expect(denied.status, JSON.stringify(denied.body)).toBe(200)
     expect(denied.body.note).toBe('Not this quarter.\n\tAsk again in July.')
+  })
+})
+
+describe('a proxied call with a control character in its attribution is refused before anything happens', () => {
+  const chat = (headers: Record<string, string>, extra: Record<string, unknown> = {}) =>
+    request(
+      'POST',
+      '/v1/chat/completions',
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], ...extra },
+      { authorization: `Bearer ${CONSUMER_KEY}`, ...headers },
+    )
+
+  it.each([
+    ['x-tollgate-user', 'bob\tadmin'],
+    ['x-tollgate-agent', 'agent\t1'],
+    ['x-tollgate-endpoint', '/chat\tx'],
+    ['x-tollgate-prompt-version', 'v1\tv2'],
+  ])('%s (a tab gets through Node’s header parser)', async (name, value) => {
+    const before = await snapshot()
+    const reply = await chat({ [name]: value })
+    expect(reply.status, JSON.stringify(reply.body)).toBe(400)
+    expect(reply.body.error.code).toBe('invalid_request')
+    expect(reply.body.error.message).toContain(`${name} must not contain control characters (found U+0009)`)
+    expect(await snapshot()).toEqual(before)
+  })
+
+  it('the body’s "user" field; the same call without it is served and recorded', async () => {
+    const before = await snapshot()
+    const reply = await chat({ 'x-tollgate-agent': 'agent 1' }, { user: `carol${ESC}[2K` })
+    expect(reply.status, JSON.stringify(reply.body)).toBe(400)
+    expect(reply.body.error.code).toBe('invalid_request')
+    expect(reply.body.error.message).toContain('"user" must not contain control characters (found U+001B)')
+    expect(await snapshot()).toEqual(before)
+    const served = await chat({ 'x-tollgate-agent': 'agent 1' }, { user: 'carol' })
+    expect(served.status, JSON.stringify(served.body)).toBe(200)
+    expect((await t.events()).at(-1)).toMatchObject({ agent_id: 'agent 1', user_id: 'carol' })
   })
 })

@@ -7,6 +7,7 @@ import { userFromKeyOf, type Consumer } from '../auth/index.js'
 import type { PriceBook, ModelPrice } from '../pricing/index.js'
 import { flavorOf, type ApiFlavor, type Endpoint } from '../providers/types.js'
 import type { Attribution } from '../usage/types.js'
+import { controlCharMessage, controlCharOf } from '../lib/text.js'
 import { proxyError, type ProxyError } from './refusal.js'
 
 export interface ProxyCall {
@@ -32,6 +33,9 @@ export interface RoutedModel {
 }
 
 const HEADER_VALUE_CHARS_MAX = 256
+
+/** The attribution a call may give, each stored with its usage event and shown in reports. */
+const ATTRIBUTION_HEADERS = ['x-tollgate-user', 'x-tollgate-agent', 'x-tollgate-endpoint', 'x-tollgate-prompt-version'] as const
 
 function header(headers: ProxyCall['headers'], name: string): string | undefined {
   const value = headers[name]
@@ -66,6 +70,8 @@ export function buildCall(input: {
   }
   const missing = missingInput(input.endpoint, record)
   if (missing !== undefined) return proxyError.invalidRequest(missing)
+  const unprintable = unprintableAttribution(headers, record)
+  if (unprintable !== undefined) return proxyError.invalidRequest(unprintable)
   const bodyUser = typeof record.user === 'string' && record.user.length > 0 ? record.user.slice(0, HEADER_VALUE_CHARS_MAX) : undefined
   const namedUser = header(headers, 'x-tollgate-user') ?? bodyUser
   if (namedUser !== undefined && !consumer.allowNamedUsers) {
@@ -99,6 +105,25 @@ export function buildCall(input: {
     headers,
     idempotencyKey: header(headers, 'idempotency-key'),
   }
+}
+
+/**
+ * What a call names itself by (model, user, agent, endpoint tag, prompt version) is stored and shown
+ * in the console, CLI tables, exports and notifications: one line of printable text, or the call is
+ * refused before anything is reserved. Node already refuses most control characters in a header
+ * value, but not a tab.
+ */
+function unprintableAttribution(headers: ProxyCall['headers'], body: Record<string, unknown>): string | undefined {
+  const given: Array<readonly [string, unknown]> = [
+    ['"model"', body.model],
+    ['"user"', body.user],
+    ...ATTRIBUTION_HEADERS.map((name) => [name, header(headers, name)] as const),
+  ]
+  for (const [name, value] of given) {
+    const char = typeof value === 'string' ? controlCharOf(value) : undefined
+    if (char !== undefined) return `${name} ${controlCharMessage(char)}.`
+  }
+  return undefined
 }
 
 /**
