@@ -185,3 +185,38 @@ describe('a proxied call with a control character in its attribution is refused 
     expect((await t.events()).at(-1)).toMatchObject({ agent_id: 'agent 1', user_id: 'carol' })
   })
 })
+
+describe('ingestion rejects an event with a control character in a field', () => {
+  const event = (fields: Record<string, unknown>) => ({
+    externalRequestId: 'hyg-1',
+    provider: 'openai',
+    model: 'gpt-4o-mini',
+    inputTokens: 10,
+    outputTokens: 5,
+    ...fields,
+  })
+
+  it('one event: 400 naming the field, nothing stored', async () => {
+    const before = await snapshot()
+    const reply = await request('POST', '/v1/events', event({ userId: `dave${ESC}[2J` }), { authorization: `Bearer ${CONSUMER_KEY}` })
+    expect(reply.status, JSON.stringify(reply.body)).toBe(400)
+    expect(reply.body.error).toMatchObject({ code: 'invalid_request', field: 'userId' })
+    expect(reply.body.error.message).toContain('userId: must not contain control characters (found U+001B)')
+    expect(await snapshot()).toEqual(before)
+  })
+
+  it('a batch: only the event with the control character is rejected', async () => {
+    const reply = await request(
+      'POST',
+      '/v1/events',
+      { events: [event({ externalRequestId: 'hyg-2', endpointTag: '/chat' }), event({ externalRequestId: 'hyg-3', endpointTag: '/ch\nat' })] },
+      { authorization: `Bearer ${CONSUMER_KEY}` },
+    )
+    expect(reply.status, JSON.stringify(reply.body)).toBe(207)
+    expect(reply.body).toMatchObject({ created: 1, rejected: 1 })
+    expect(reply.body.results[1]).toMatchObject({ status: 'rejected', error: { code: 'invalid_request', field: 'endpointTag' } })
+    const stored = (await request('GET', '/v1/usage/events?limit=1000')).body.data.map((e: { external_request_id: string | null }) => e.external_request_id)
+    expect(stored).toContain('hyg-2')
+    expect(stored).not.toContain('hyg-3')
+  })
+})

@@ -11,7 +11,7 @@ import { parseEvent, parseWithZod } from './payload.js'
 const text = (max: number) =>
   fc.oneof(
     fc.string({ minLength: 1, maxLength: 12 }),
-    fc.constantFrom('', '   ', ' padded ', '\tx\n', 'x'.repeat(max), 'x'.repeat(max + 1), ` ${'y'.repeat(max)} `),
+    fc.constantFrom('', '   ', ' padded ', '\tx\n', 'a\u001bb', 'a\nb', 'x'.repeat(max), 'x'.repeat(max + 1), ` ${'y'.repeat(max)} `),
     fc.constantFrom(null, 7, true, ['a']),
   )
 const tokens = fc.oneof(fc.nat(10_000), fc.constantFrom(0, TOKENS_MAX, TOKENS_MAX + 1, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, '12', null))

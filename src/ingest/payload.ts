@@ -6,6 +6,7 @@
  */
 import { z } from 'zod'
 import { AMOUNT_MICROS_MAX, TOKENS_MAX, parseUsd, type Micros } from '../money/index.js'
+import { controlCharOf, printable } from '../lib/text.js'
 
 /** Events per request: one object, or `{"events": [...]}` of at most this many. */
 export const EVENTS_PER_REQUEST_MAX = 1_000
@@ -27,12 +28,15 @@ const NAME_CHARS_MAX = 100
 const TAG_CHARS_MAX = 256
 const LATENCY_MS_MAX = 86_400_000
 
+/** Ids, names and tags: one line of printable text (no control characters: they end up in tables, CSV and notifications). */
 function text(max: number) {
-  return z
-    .string({ error: `expected a string of 1 to ${max} characters` })
-    .trim()
-    .min(1, { error: 'must not be empty' })
-    .max(max, { error: `at most ${max} characters` })
+  return printable(
+    z
+      .string({ error: `expected a string of 1 to ${max} characters` })
+      .trim()
+      .min(1, { error: 'must not be empty' })
+      .max(max, { error: `at most ${max} characters` }),
+  )
 }
 
 /** `null` is read as "not given": telemetry libraries often send every key. */
@@ -255,11 +259,11 @@ function fastOptional<T, A>(value: unknown, check: (value: unknown, arg: A) => T
   return check(value, arg as A) ?? INVALID
 }
 
-/** `text(max)`: a string, trimmed, of 1 to `max` characters. */
+/** `text(max)`: a string, trimmed, of 1 to `max` characters, without control characters. */
 function fastText(value: unknown, max: number): string | undefined {
   if (typeof value !== 'string') return undefined
   const trimmed = value.trim()
-  return trimmed.length >= 1 && trimmed.length <= max ? trimmed : undefined
+  return trimmed.length >= 1 && trimmed.length <= max && controlCharOf(trimmed) === undefined ? trimmed : undefined
 }
 
 function fastWhole(value: unknown, max: number): number | undefined {
