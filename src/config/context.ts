@@ -17,6 +17,35 @@ export interface LoadOptions {
   readonly requireSecrets?: boolean
 }
 
+/**
+ * Names a message may show: the conventional form of an environment variable name (uppercase
+ * letters, digits and _, at most 64 characters, and an underscore in any name longer than 16).
+ * The schema accepts any name of letters, digits and _, so a secret pasted where the name belongs
+ * (`whsec_…`, `sk_live_…`, an all-caps access key id) passes it; such a name is never echoed.
+ */
+const SHOWN_ENV_NAME = /^[A-Z_][A-Z0-9_]{0,63}$/
+
+export function envNameShown(name: string): boolean {
+  return SHOWN_ENV_NAME.test(name) && (name.length <= 16 || name.includes('_'))
+}
+
+/**
+ * How a message names environment variable `name`: `environment variable OPENAI_API_KEY`, or, for
+ * a name that does not look like one, a phrase that says where it is named and why it is not shown.
+ */
+export function envVarLabel(name: string, where = 'here'): string {
+  return envNameShown(name)
+    ? `environment variable ${name}`
+    : `the environment variable named ${where} (its name is not shown: it does not look like a variable name and may be a pasted secret)`
+}
+
+/** What to do about a name that is not shown; empty for a name that is. */
+function envNameHint(name: string): string {
+  return envNameShown(name)
+    ? ''
+    : '; if it is the secret itself, set it in a variable (export MY_SECRET=…), write { env: MY_SECRET } here, and rotate the secret: it was written in the file'
+}
+
 export class Context {
   readonly env: NodeJS.ProcessEnv
   readonly requireSecrets: boolean
@@ -33,14 +62,15 @@ export class Context {
 
   /**
    * The value of environment variable `name`, or undefined when it is unset or empty (reported
-   * at `path` when secrets are required). The value itself never appears in a message.
+   * at `path` when secrets are required). The value itself never appears in a message, nor does
+   * a name that looks like a secret (`envVarLabel`).
    */
   resolveSecret(name: string, path: string, note = ''): string | undefined {
     const value = this.env[name]
     if (value !== undefined && value !== '') return value
     if (this.requireSecrets) {
       const state = value === '' ? 'is empty' : 'is not set'
-      this.report(path, `environment variable ${name} ${state}${note}`)
+      this.report(path, `${envVarLabel(name)} ${state}${note}${envNameHint(name)}`)
     }
     return undefined
   }

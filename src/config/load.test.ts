@@ -621,6 +621,37 @@ notifications:
     ],
   },
   {
+    mistake: 'a secret that is also a valid variable name, pasted as the name (named by its key, never echoed)',
+    yaml: `providers:
+  targets:
+    - {id: openai, provider: openai, secret_key_ref: {env: sk_live_51HqPASTEDsecret9}}
+    - {id: claude, provider: anthropic, secret_key_ref: {env: AKIAPASTEDSECRET7XQ2}}
+consumer_groups:
+  - {name: a, api_key_ref: {env: BOT_KEY}}
+notifications:
+  channels:
+    - {id: hook, type: webhook, url: "https://ops.example.com/hook", secret_ref: {env: whsec_PASTEDsecret123}}`,
+    env: {},
+    issues: [
+      {
+        path: 'providers.targets[0].secret_key_ref.env',
+        message:
+          'the environment variable named here (its name is not shown: it does not look like a variable name and may be a pasted secret) is not set; if it is the secret itself, set it in a variable (export MY_SECRET=…), write { env: MY_SECRET } here, and rotate the secret: it was written in the file',
+      },
+      {
+        path: 'providers.targets[1].secret_key_ref.env',
+        message:
+          'the environment variable named here (its name is not shown: it does not look like a variable name and may be a pasted secret) is not set; if it is the secret itself, set it in a variable (export MY_SECRET=…), write { env: MY_SECRET } here, and rotate the secret: it was written in the file',
+      },
+      { path: 'consumer_groups[0].api_key_ref.env', message: 'environment variable BOT_KEY is not set' },
+      {
+        path: 'notifications.channels[0].secret_ref.env',
+        message:
+          'the environment variable named here (its name is not shown: it does not look like a variable name and may be a pasted secret) is not set; if it is the secret itself, set it in a variable (export MY_SECRET=…), write { env: MY_SECRET } here, and rotate the secret: it was written in the file',
+      },
+    ],
+  },
+  {
     mistake: 'two consumer groups sharing one key (the key is not printed)',
     yaml: `consumer_groups:
   - {name: a, api_key: kt_shared_key}

@@ -1,5 +1,5 @@
 /** `notifications.channels`: webhook, Slack incoming webhook, email over SMTP. */
-import { checkUnique, type Context } from './context.js'
+import { checkUnique, envVarLabel, type Context } from './context.js'
 import { quote } from './describe.js'
 import type { ChannelInput } from './schema.js'
 import type { NotificationChannel } from './types.js'
@@ -66,7 +66,7 @@ function literalOrRef(
   }
   const value = ctx.resolveSecret(ref.env, `${path}.${field}_ref.env`)
   if (value === undefined) return UNRESOLVED
-  if (!valid(value)) ctx.report(`${path}.${field}_ref.env`, `environment variable ${ref.env} does not hold ${expected}`)
+  if (!valid(value)) ctx.report(`${path}.${field}_ref.env`, `${envVarLabel(ref.env)} does not hold ${expected}`)
   return value
 }
 

@@ -91,6 +91,30 @@ describe('tollgate config check', () => {
     expect(result.stderr).toMatch(/cost_tracking\.budget_alerts\[0\]: unknown key "treshold_percent"/)
     expect(result.stderr).not.toMatch(/\n\s+at /)
   })
+
+  it('never prints a secret pasted where a variable name belongs, in check or in serve', async () => {
+    const file = join(dir, 'pasted.yaml')
+    writeFileSync(
+      file,
+      [
+        'providers:',
+        '  targets:',
+        '    - {id: main, provider: openai, secret_key_ref: {env: sk_live_51HqPASTEDsecret9}}',
+        'notifications:',
+        '  channels: [{id: hook, type: webhook, url: "http://127.0.0.1:9/hook", secret_ref: {env: whsec_PASTEDsecret123}}]',
+      ].join('\n'),
+    )
+    const checked = await tollgate('config', 'check', file)
+    expect(checked.code).toBe(0)
+    expect(checked.stdout).toContain('note: the environment variable named by target main (its name is not shown')
+    const served = await tollgate('serve', '--config', file)
+    expect(served.code).toBe(2)
+    expect(served.stderr).toContain('providers.targets[0].secret_key_ref.env: the environment variable named here (its name is not shown')
+    expect(served.stderr).toContain('notifications.channels[0].secret_ref.env: the environment variable named here')
+    for (const output of [checked.stdout, checked.stderr, served.stdout, served.stderr]) {
+      expect(output).not.toContain('PASTED')
+    }
+  })
 })
 
 describeWithPostgres('tollgate db migrate', (ctx) => {
