@@ -13,17 +13,13 @@
  * How: buildApp() with a FakeClock and requests through inject(); the runner writes the files
  * from generated events; jobs the test holds as a "running" worker are played with the store.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { stringify } from 'yaml'
-import { buildApp, type App } from '../../src/app.js'
-import { parseConfig } from '../../src/config/index.js'
+import type { App } from '../../src/app.js'
 import { exportFilePath } from '../../src/exports/index.js'
-import { FakeClock } from '../../src/lib/clock.js'
-import { createLogger } from '../../src/observability/logger.js'
+import type { FakeClock } from '../../src/lib/clock.js'
 import { ADMIN_TOKEN } from '../support/gateway.js'
+import { exportTestApp } from '../support/export-app.js'
 import { describeWithBoth } from '../support/services.js'
 import { generateEvents } from '../support/usage-data.js'
 
@@ -221,27 +217,7 @@ function diskFreeSuite(setup: SetupWith) {
   })
 }
 
-async function sqliteSetup(exports: Json): Promise<Setup> {
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-export-disk-'))
-  const env = { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN }
-  const yaml = stringify({
-    version: '1',
-    storage: { sqlite: join(dir, 'tollgate.db') },
-    providers: { targets: [{ id: 'mock', provider: 'mock' }] },
-    exports,
-  })
-  const clock = new FakeClock()
-  const app = await buildApp(parseConfig(yaml, '<disk>', { env }), { env, clock, logger: createLogger({ level: 'silent' }) })
-  await app.fastify.ready()
-  return {
-    app,
-    clock,
-    async close() {
-      await app.close()
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
-}
+const sqliteSetup = (exports: Json): Promise<Setup> => exportTestApp(exports)
 
 describe('export disk bounds on SQLite', () => {
   describe('the team byte quota', () => quotaSuite(sqliteSetup))
@@ -254,26 +230,6 @@ for (const [name, suite] of [
   ['the free-space minimum', diskFreeSuite],
 ] as const) {
   describeWithBoth(`export disk bounds on PostgreSQL + Redis: ${name}`, (ctx) => {
-    suite(async (exports) => {
-      const dir = mkdtempSync(join(tmpdir(), 'tollgate-export-disk-pg-'))
-      const env = { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_REDIS_PREFIX: ctx.redis.prefix }
-      const yaml = stringify({
-        version: '1',
-        storage: { postgres: ctx.postgres.url, redis: ctx.redis.url },
-        providers: { targets: [{ id: 'mock', provider: 'mock' }] },
-        exports: { ...exports, dir },
-      })
-      const clock = new FakeClock()
-      const app = await buildApp(parseConfig(yaml, '<disk-pg>', { env }), { env, clock, logger: createLogger({ level: 'silent' }) })
-      await app.fastify.ready()
-      return {
-        app,
-        clock,
-        async close() {
-          await app.close()
-          rmSync(dir, { recursive: true, force: true })
-        },
-      }
-    })
+    suite((exports) => exportTestApp(exports, { postgresUrl: ctx.postgres.url, redisUrl: ctx.redis.url, redisPrefix: ctx.redis.prefix }))
   })
 }

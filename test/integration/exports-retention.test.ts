@@ -22,15 +22,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { stringify } from 'yaml'
-import { buildApp, type App } from '../../src/app.js'
-import { parseConfig } from '../../src/config/index.js'
+import type { App } from '../../src/app.js'
 import { exportFilePath } from '../../src/exports/index.js'
-import { FakeClock } from '../../src/lib/clock.js'
-import { createLogger } from '../../src/observability/logger.js'
+import type { FakeClock } from '../../src/lib/clock.js'
 import { openSqlite } from '../../src/store/sqlite/db.js'
 import { sqliteMigrations } from '../../src/store/sqlite/index.js'
 import { ADMIN_TOKEN } from '../support/gateway.js'
+import { exportTestApp } from '../support/export-app.js'
 import { describeWithBoth } from '../support/services.js'
 
 const HOUR_MS = 3_600_000
@@ -307,27 +305,7 @@ async function completedByHand(store: App['stores']['exports'], id: string, atMs
 const exportsConfig = { retention_hours: RETENTION_HOURS, jobs_pending_max: ORG_MAX, team_jobs_pending_max: TEAM_MAX, team_files_kept_max: KEPT_MAX }
 
 describe('export retention and queue limits on SQLite', () => {
-  retentionSuite(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tollgate-export-retention-'))
-    const env = { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN }
-    const yaml = stringify({
-      version: '1',
-      storage: { sqlite: join(dir, 'tollgate.db') },
-      providers: { targets: [{ id: 'mock', provider: 'mock' }] },
-      exports: exportsConfig,
-    })
-    const clock = new FakeClock()
-    const app = await buildApp(parseConfig(yaml, '<retention>', { env }), { env, clock, logger: createLogger({ level: 'silent' }) })
-    await app.fastify.ready()
-    return {
-      app,
-      clock,
-      async close() {
-        await app.close()
-        rmSync(dir, { recursive: true, force: true })
-      },
-    }
-  })
+  retentionSuite(() => exportTestApp(exportsConfig))
 
   it('jobs written before the retention migration are kept, and may then expire', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tollgate-export-migration-'))
@@ -361,25 +339,5 @@ describe('export retention and queue limits on SQLite', () => {
 })
 
 describeWithBoth('export retention and queue limits on PostgreSQL + Redis', (ctx) => {
-  retentionSuite(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tollgate-export-retention-pg-'))
-    const env = { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_REDIS_PREFIX: ctx.redis.prefix }
-    const yaml = stringify({
-      version: '1',
-      storage: { postgres: ctx.postgres.url, redis: ctx.redis.url },
-      providers: { targets: [{ id: 'mock', provider: 'mock' }] },
-      exports: { ...exportsConfig, dir },
-    })
-    const clock = new FakeClock()
-    const app = await buildApp(parseConfig(yaml, '<retention-pg>', { env }), { env, clock, logger: createLogger({ level: 'silent' }) })
-    await app.fastify.ready()
-    return {
-      app,
-      clock,
-      async close() {
-        await app.close()
-        rmSync(dir, { recursive: true, force: true })
-      },
-    }
-  })
+  retentionSuite(() => exportTestApp(exportsConfig, { postgresUrl: ctx.postgres.url, redisUrl: ctx.redis.url, redisPrefix: ctx.redis.prefix }))
 })
