@@ -29,10 +29,13 @@ export const foreignTokenizerScalePercent = 200
  * Token allowances for parts that are not text. These are conservative heuristics, not bounds:
  * - image: 8_192 tokens per image covers OpenAI high-detail tiling (≤ 1_445 for gpt-4o),
  *   patch-based models (≤ ~2_500) and Claude (≤ ~1_600; ~4_800 for high-resolution models).
- *   Not covered: gpt-4o-mini, which bills images as up to ~48k tokens.
+ *   Not covered: gpt-4o-mini, which bills images as up to ~48k tokens. It holds for an image by
+ *   URL or file id as for one inline: the provider resizes either before counting it.
  * - audio: a minimum per part, or one token per 100 bytes of decoded audio data (8 kbit/s at
  *   ~10 tokens per second), whichever is larger.
- * - file/document (PDF): a minimum per part, or one token per 4 bytes of decoded file data.
+ * - file/document (PDF): a minimum per part, or one token per 4 bytes of decoded file data. This
+ *   bounds a file sent inline only; a file given by id or URL is held input (held-input.ts), and
+ *   its call is reserved at the model's context window instead.
  */
 export interface MediaAllowances {
   readonly imagePartTokens: number

@@ -69,6 +69,96 @@ describe('heldInputOf: input the request body does not hold', () => {
     expect(heldInputOf('chat_completions', { messages: [], web_search_options: {} })?.field).toBe('web_search_options')
   })
 
+  it('finds files given by reference on every API, naming the part', () => {
+    const chat = (part: unknown) => ({
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: [{ type: 'text', text: 'Summarise' }, part] },
+      ],
+    })
+    expect(heldInputOf('chat_completions', chat({ type: 'file', file: { file_id: 'file-abc' } }))).toEqual({
+      field: 'messages[1].content[1]',
+      kind: 'file_reference',
+      what: 'file_id',
+    })
+    const responses = (part: unknown) => ({ input: [{ role: 'user', content: [{ type: 'input_text', text: 'Summarise' }, part] }] })
+    expect(heldInputOf('responses', responses({ type: 'input_file', file_url: 'https://example.com/report.pdf' }))).toEqual({
+      field: 'input[0].content[1]',
+      kind: 'file_reference',
+      what: 'file_url',
+    })
+    expect(heldInputOf('responses', responses({ type: 'input_file', file_id: 'file-abc' }))?.what).toBe('file_id')
+    // A function call's output can carry files too.
+    expect(
+      heldInputOf('responses', { input: [{ type: 'function_call_output', call_id: 'c', output: [{ type: 'input_file', file_id: 'file-abc' }] }] })?.field,
+    ).toBe('input[0].output[0]')
+    const messages = (part: unknown) => ({ messages: [{ role: 'user', content: [part, { type: 'text', text: 'Summarise' }] }] })
+    expect(heldInputOf('messages', messages({ type: 'document', source: { type: 'url', url: 'https://example.com/report.pdf' } }))).toEqual({
+      field: 'messages[0].content[0]',
+      kind: 'file_reference',
+      what: 'url',
+    })
+    expect(heldInputOf('messages', messages({ type: 'document', source: { type: 'file', file_id: 'file_011' } }))?.what).toBe('file')
+    // A document returned in a tool result is read the same.
+    expect(
+      heldInputOf('messages', messages({ type: 'tool_result', tool_use_id: 't', content: [{ type: 'document', source: { type: 'url', url: 'https://x' } }] }))
+        ?.field,
+    ).toBe('messages[0].content[0].content[0]')
+  })
+
+  it('takes a file part without its data to be a reference (fails safe)', () => {
+    expect(heldInputOf('chat_completions', { messages: [{ role: 'user', content: [{ type: 'file', file: {} }] }] })?.kind).toBe('file_reference')
+    expect(heldInputOf('responses', { input: [{ role: 'user', content: [{ type: 'input_file' }] }] })?.kind).toBe('file_reference')
+    expect(heldInputOf('messages', { messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'a_source_from_next_year' } }] }] })?.what).toBe(
+      'a_source_from_next_year',
+    )
+  })
+
+  it('leaves files sent inline, images by URL, and tool arguments that merely say "file" alone', () => {
+    const pdf = 'JVBERi0xLjQK'
+    expect(
+      heldInputOf('chat_completions', {
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'file', file: { file_data: `data:application/pdf;base64,${pdf}`, filename: 'a.pdf' } },
+              { type: 'image_url', image_url: { url: 'https://example.com/cat.png' } },
+            ],
+          },
+        ],
+      }),
+    ).toBeUndefined()
+    expect(
+      heldInputOf('responses', {
+        input: [
+          {
+            role: 'user',
+            content: [
+              { type: 'input_file', file_data: `data:application/pdf;base64,${pdf}`, filename: 'a.pdf' },
+              { type: 'input_image', image_url: 'https://example.com/cat.png' },
+            ],
+          },
+        ],
+      }),
+    ).toBeUndefined()
+    expect(
+      heldInputOf('messages', {
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: pdf } },
+              { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'notes' } },
+              { type: 'image', source: { type: 'url', url: 'https://example.com/cat.png' } },
+            ],
+          },
+          { role: 'assistant', content: [{ type: 'tool_use', id: 't', name: 'save', input: { type: 'file', file_id: 'mine' } }] },
+        ],
+      }),
+    ).toBeUndefined()
+  })
+
   it('leaves ordinary calls alone: input in the body, client-executed tools, nulls', () => {
     expect(heldInputOf('responses', { model: 'gpt-4.1', input: 'hi', max_output_tokens: 100 })).toBeUndefined()
     expect(heldInputOf('responses', { input: 'hi', previous_response_id: null, conversation: null, prompt: null })).toBeUndefined()

@@ -128,7 +128,7 @@ export interface HeldInputBound {
  * For a call whose input is partly held or fetched by the provider (`heldInputOf`): the model's
  * context window, which bounds the whole input however much the provider adds. Anthropic's
  * `context-1m` beta header raises it to 1M tokens. Undefined for an ordinary call (one check per
- * field, no walk of the body).
+ * field and per message part; no text is read).
  */
 export function heldInputBoundOf(
   call: Pick<ProxyCall, 'endpoint' | 'body' | 'flavor' | 'headers'>,
@@ -154,10 +154,11 @@ export function heldFieldLabel(held: HeldInput): string {
 /** A call whose input the gateway cannot bound is refused when its cost must be capped (`input_not_bounded`). */
 export function inputNotBounded(bound: HeldInputBound, model: string): ProxyError {
   const { held } = bound
-  const [what, instead] =
-    held.kind === 'server_tool'
-      ? [`${heldFieldLabel(held)} is a server-side tool whose results the provider bills as input`, 'run the tool on the client']
-      : [`${heldFieldLabel(held)} makes the provider add input it holds`, 'send the whole input in the body']
+  const [what, instead] = {
+    server_tool: [`${heldFieldLabel(held)} is a server-side tool whose results the provider bills as input`, 'run the tool on the client'],
+    provider_context: [`${heldFieldLabel(held)} makes the provider add input it holds`, 'send the whole input in the body'],
+    file_reference: [`${heldFieldLabel(held)} is a file the provider fetches and bills as input`, 'send the file inline (base64) in the body'],
+  }[held.kind]
   return proxyError.inputNotBounded(
     `${what}, and the request body does not show that input. Tollgate bounds it by the model's context window, but the context window of "${model}" is unknown, so the cost of this call cannot be capped. Use a model whose context window the price catalogue knows, or ${instead}.`,
   )
