@@ -1,6 +1,7 @@
 /**
- * Input the request body does not hold: a Responses call that continues a stored response, or a
- * call with a server-side tool whose results the provider bills as input. Such a call reserves its
+ * Input the request body does not hold: a Responses call that continues a stored response, a
+ * call with a server-side tool whose results the provider bills as input, or a file given by
+ * reference (an id or a URL) that the provider fetches and reads. Such a call reserves its
  * input at the model's whole context window, so a wallet never pays for more than it holds; a
  * model whose window is unknown is refused, and an ordinary call's reservation does not change.
  *
@@ -193,5 +194,137 @@ describe('Anthropic server tools', () => {
     expect(res.status).toBe(200)
     await res.json()
     expect(usdToMicros(res.headers.get('x-tollgate-cost-reserved-usd'))).toBeLessThan(10_000)
+  })
+})
+
+/** A one-page PDF's bytes, base64: the same file sent inline rather than by reference. */
+const SMALL_PDF = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n').toString('base64')
+const chatWith = (part: Record<string, unknown>, model = GPT) => ({
+  model,
+  max_tokens: 100,
+  messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise this report.' }, part] }],
+})
+
+describe('Files given by reference', () => {
+  it('chat: a file_id reserves the input at the context window; the same file inline is counted by its size', async () => {
+    const gw = await aGateway()
+    await gw.allocate(TEAM, 0.05)
+    // A file id can name a 500-page PDF: the wallet cannot cover the window, so nothing is sent.
+    const refused = await post(gw, '/v1/chat/completions', chatWith({ type: 'file', file: { file_id: 'file-abc123' } }))
+    expect(refused.status).toBe(429)
+    const body = (await refused.json()) as any
+    expect(body.error.code).toBe('insufficient_quota')
+    expect(body.error.message).toContain('$2.000806')
+    expect(body.error.message).toContain('1000000-token context window because "messages[0].content[1]" (file_id)')
+    expect(gw.mock.requests).toHaveLength(0)
+
+    const inline = await post(
+      gw,
+      '/v1/chat/completions',
+      chatWith({ type: 'file', file: { filename: 'report.pdf', file_data: `data:application/pdf;base64,${SMALL_PDF}` } }),
+    )
+    expect(inline.status).toBe(200)
+    await inline.json()
+    expect(usdToMicros(inline.headers.get('x-tollgate-cost-reserved-usd'))).toBeLessThan(50_000)
+
+    await gw.allocate(TEAM, 5)
+    gw.mock.setScript({ usage: { inputTokens: 120_000, outputTokens: 50 }, times: 1 })
+    const served = await post(gw, '/v1/chat/completions', chatWith({ type: 'file', file: { file_id: 'file-abc123' } }))
+    expect(served.status).toBe(200)
+    await served.json()
+    expect(usdToMicros(served.headers.get('x-tollgate-cost-reserved-usd'))).toBe(GPT_WINDOW * 2 + 100 * 8 + SLACK)
+    // The settle charges what the provider reports reading.
+    expect(usdToMicros(served.headers.get('x-tollgate-cost-usd'))).toBe(120_000 * 2 + 50 * 8)
+    await expectBalanced(gw)
+  })
+
+  it('chat: a stream cut before its usage is charged the whole window of input, not the file allowance', async () => {
+    const gw = await aGateway()
+    await gw.allocate(TEAM, 5)
+    gw.mock.setScript({ cut: 'stream', times: 1 })
+    const res = await post(gw, '/v1/chat/completions', { ...chatWith({ type: 'file', file: { file_id: 'file-abc123' } }), stream: true })
+    expect(res.status).toBe(200)
+    await res.text().catch(() => '')
+    const [event] = await gw.events()
+    expect(event).toMatchObject({ status: 'cut', http_status: 200 })
+    expect(event!.cost_micros).toBeGreaterThanOrEqual(GPT_WINDOW * 2)
+    expect(event!.cost_micros).toBeLessThanOrEqual(GPT_WINDOW * 2 + 100 * 8 + SLACK)
+    expect((await expectBalanced(gw)).spent_micros).toBe(event!.cost_micros)
+  })
+
+  it('Responses: an input_file with a file_url reserves the window; with its data inline it does not', async () => {
+    const gw = await aGateway()
+    await gw.allocate(TEAM, 5)
+    const call = (part: Record<string, unknown>) => ({
+      model: GPT,
+      max_output_tokens: 100,
+      input: [{ role: 'user', content: [{ type: 'input_text', text: 'Summarise this report.' }, part] }],
+    })
+    const byUrl = await post(gw, '/v1/responses', call({ type: 'input_file', file_url: 'https://files.example/annual-report.pdf' }))
+    expect(byUrl.status).toBe(200)
+    await byUrl.json()
+    expect(usdToMicros(byUrl.headers.get('x-tollgate-cost-reserved-usd'))).toBe(GPT_WINDOW * 2 + 100 * 8 + SLACK)
+
+    const inline = await post(gw, '/v1/responses', call({ type: 'input_file', filename: 'report.pdf', file_data: `data:application/pdf;base64,${SMALL_PDF}` }))
+    expect(inline.status).toBe(200)
+    await inline.json()
+    expect(usdToMicros(inline.headers.get('x-tollgate-cost-reserved-usd'))).toBeLessThan(50_000)
+    await expectBalanced(gw)
+  })
+
+  it('Anthropic: a document with a url source reserves the window, and a small wallet is refused', async () => {
+    const gw = await aGateway()
+    await gw.allocate(TEAM, 0.05)
+    const call = (source: Record<string, unknown>) => ({
+      model: CLAUDE,
+      max_tokens: 100,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'document', source },
+            { type: 'text', text: 'Summarise this report.' },
+          ],
+        },
+      ],
+    })
+    const refused = await post(gw, '/v1/messages', call({ type: 'url', url: 'https://files.example/annual-report.pdf' }))
+    expect(refused.status).toBe(429)
+    const body = (await refused.json()) as any
+    expect(body).toMatchObject({ type: 'error', error: { code: 'insufficient_quota' } })
+    expect(body.error.message).toContain('"messages[0].content[0]" (url)')
+    expect(gw.mock.requests).toHaveLength(0)
+
+    const inline = await post(gw, '/v1/messages', call({ type: 'base64', media_type: 'application/pdf', data: SMALL_PDF }))
+    expect(inline.status).toBe(200)
+    await inline.json()
+
+    await gw.allocate(TEAM, 1)
+    const served = await post(gw, '/v1/messages', call({ type: 'file', file_id: 'file_011CNha8iCJcU1wXNR6q4V8w' }))
+    expect(served.status).toBe(200)
+    await served.json()
+    expect(usdToMicros(served.headers.get('x-tollgate-cost-reserved-usd'))).toBe(CLAUDE_WINDOW * 1 + 100 * 5 + SLACK)
+    await expectBalanced(gw)
+  })
+
+  it('refuses 400 input_not_bounded when the model has no known context window, naming the part', async () => {
+    const gw = await aGateway()
+    await gw.allocate(TEAM, 5)
+    const res = await post(gw, '/v1/chat/completions', chatWith({ type: 'file', file: { file_id: 'file-abc123' } }, HOUSE))
+    expect(res.status).toBe(400)
+    const body = (await res.json()) as any
+    expect(body.error.code).toBe('input_not_bounded')
+    expect(body.error.message).toContain('"messages[0].content[1]" (file_id) is a file the provider fetches')
+    expect(body.error.message).toContain('context window of "house-model-7b" is unknown')
+    expect(body.error.message).toContain('send the file inline')
+    expect(gw.mock.requests).toHaveLength(0)
+    // The same file sent inline is served.
+    const inline = await post(
+      gw,
+      '/v1/chat/completions',
+      chatWith({ type: 'file', file: { filename: 'report.pdf', file_data: `data:application/pdf;base64,${SMALL_PDF}` } }, HOUSE),
+    )
+    expect(inline.status).toBe(200)
+    await inline.json()
   })
 })
