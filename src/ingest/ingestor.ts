@@ -3,8 +3,8 @@
  * had. Each event is attributed with the same rules as a proxied call (the key's org, team and
  * own user win; a named user needs a key that allows it; the environment is the key's), priced
  * from the catalogue, and written with ONE `LedgerStore.commit` — the event and its budget spend
- * together, deduplicated on `externalRequestId` per org by the store itself, so a replay or two
- * racing posts count once. Once `ingest` resolves, every created event is durable.
+ * together, deduplicated on `externalRequestId` per org and team by the store itself, so a replay
+ * or two racing posts count once, and no team's key can claim the ids of another team's events. Once `ingest` resolves, every created event is durable.
  *
  * What ingested spend moves: budget counters of the current period (soft thresholds fire, hard
  * budgets see it for later calls), never a wallet — the commit path for spend without a

@@ -33,8 +33,9 @@ export interface CallCommit {
   /** Spend without a reservation (enforcement off, ingested events): bumps these budget counters. */
   readonly spend?: { readonly budgets: readonly BudgetCounterRef[]; readonly amountMicros: Micros }
   /**
-   * Ingested events: when the org already has an event with this event's `externalRequestId`,
-   * nothing at all happens (`duplicate`), also when two commits race.
+   * Ingested events: when the event's team (for an event of no team: the org's events of no team)
+   * already has an event with this event's `externalRequestId`, nothing at all happens
+   * (`duplicate`), also when two commits race. Another team's event with the same id is no duplicate.
    */
   readonly dedupeExternalId?: boolean
 }
@@ -51,7 +52,7 @@ export type CommitResult =
 
 /**
  * Ingested events (`POST /v1/events`), committed as one atomic step: each event is stored unless
- * its org already has its `externalRequestId` (then it is a duplicate and counts nowhere), and
+ * its team already has its `externalRequestId` (then it is a duplicate and counts nowhere), and
  * each budget counter moves once, by the summed cost of the stored events that count against it.
  */
 export interface IngestCommit {

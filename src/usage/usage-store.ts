@@ -96,9 +96,9 @@ export interface UsageReport {
 }
 
 export interface UsageStore {
-  /** Writes a batch in one transaction. Events with an `externalRequestId` already stored are skipped. */
+  /** Writes a batch in one transaction. Events with an `externalRequestId` already stored for their team are skipped. */
   insertBatch(events: readonly UsageEvent[]): Promise<void>
-  /** For ingestion: true when stored, false when its externalRequestId was already there. */
+  /** For ingestion: true when stored, false when its team already had its externalRequestId. */
   insertIngested(event: UsageEvent): Promise<boolean>
   query(query: UsageQuery): Promise<UsageReport>
   /**

@@ -9,7 +9,10 @@
  * - `dataMode: demo` shows in reports (filterable) but never moves a budget;
  * - an ingested event crossing a budget threshold fires its notice once, replays included;
  * - a key of team A cannot write into team B, another environment, or a team B user's budget;
- * - many concurrent identical posts (single and batched) store one event and one charge.
+ * - nor take team B's external ids: an id is unique per team, so B's events are stored and
+ *   counted whatever A sent first, and A's answers say nothing of B's ids;
+ * - many concurrent identical posts (single and batched) store one event and one charge per team,
+ *   two teams sending the same id at once included.
  *
  * How: `startTestGateway` on SQLite, and on Redis + PostgreSQL (own key prefix and schema);
  * expected costs come from the same catalogue (`PriceBook`), never from the gateway's answer.
@@ -24,6 +27,7 @@ import { emptyUsage } from '../../src/providers/index.js'
 const KEY_A = 'tg_ingest_team_a_key_0123456789abcdef01'
 const KEY_A_STRICT = 'tg_ingest_team_a_strict_0123456789abcd'
 const KEY_B = 'tg_ingest_team_b_key_0123456789abcdef01'
+const KEY_ORG = 'tg_ingest_org_wide_key_0123456789abcdef'
 const TEAM_A = 'team_alpha'
 const TEAM_B = 'team_beta'
 
@@ -62,6 +66,7 @@ function gatewayYaml(): string {
       { name: 'alpha', api_key: KEY_A, team_id: TEAM_A, environment: 'prod' },
       { name: 'alpha-strict', api_key: KEY_A_STRICT, team_id: TEAM_A, environment: 'prod', allow_named_users: false },
       { name: 'beta', api_key: KEY_B, team_id: TEAM_B, environment: 'prod' },
+      { name: 'org-wide', api_key: KEY_ORG, environment: 'prod' },
     ],
     cost_tracking: { enabled: true, wallet_enforcement: false },
   })
@@ -362,9 +367,6 @@ describe.each([sqlite, postgresRedis])('POST /v1/events on $name', (backend) => 
     expect(event).toMatchObject({ team_id: TEAM_A, user_id: 'bob', key_name: 'alpha' })
     expect(await budgetSpendMicros(userBudget)).toBe(0)
     expect(await budgetSpendMicros(teamBudget)).toBe(teamSpendBefore)
-    // The same external id is per org: team B's key replays team A's event, it does not make a second.
-    expect((await post(KEY_B, telemetry('tenancy-bob', { userId: 'bob' }))).body.duplicate).toBe(true)
-    expect(await budgetSpendMicros(teamBudget)).toBe(teamSpendBefore)
     const admin = await fetch(`${gw.url}/v1/events`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
@@ -381,24 +383,68 @@ describe.each([sqlite, postgresRedis])('POST /v1/events on $name', (backend) => 
     await gw.admin('DELETE', `/v1/billing/budgets/${teamBudget}`)
   })
 
-  it.skipIf(backend.skip !== undefined)('many concurrent identical posts store one event and one charge', async () => {
-    const budget = await aBudget('alpha race', 1_000, { kind: 'team', id: TEAM_A })
-    const spendBefore = await budgetSpendMicros(budget)
-    const event = telemetry('race-1', { userId: undefined, inputTokens: 10_000, outputTokens: 2_000 })
-    const answers = await Promise.all([
-      ...Array.from({ length: 40 }, () => post(KEY_A, event)),
-      ...Array.from({ length: 10 }, () => post(KEY_A, { events: [event, event, telemetry(`race-other-${Math.random()}`)] })),
-    ])
-    const created = answers.reduce(
-      (sum, a) => sum + (a.status === 201 ? 1 : 0) + (a.body.results?.filter((r: any) => r.status === 'created' && r.index < 2).length ?? 0),
-      0,
+  it.skipIf(backend.skip !== undefined)("a key of team A cannot take team B's external ids: B's events are stored and counted all the same", async () => {
+    const betaBudget = await aBudget('beta ids', 1_000, { kind: 'team', id: TEAM_B })
+    const betaBefore = await budgetSpendMicros(betaBudget)
+    // Team A sends, ahead of team B's collector, the ids B is about to use, at no cost to itself.
+    const claims = ['claim-1', 'claim-2', 'claim-3'].map((id) => telemetry(id, { userId: undefined, inputTokens: 0, outputTokens: 0 }))
+    expect((await post(KEY_A, { events: claims })).body).toMatchObject({ created: 3, duplicates: 0 })
+    // Team B's real events are stored, counted by B's budget, and not reported as duplicates.
+    const single = await post(KEY_B, telemetry('claim-1', { userId: undefined }))
+    expect(single.status).toBe(201)
+    expect(single.body).toMatchObject({ status: 'created', duplicate: false, cost_micros: catalogueMicros(240, 80) })
+    const batch = await post(KEY_B, { events: [telemetry('claim-2', { userId: undefined }), telemetry('claim-3', { userId: undefined })] })
+    expect(batch.body).toMatchObject({ created: 2, duplicates: 0, rejected: 0 })
+    expect(await budgetSpendMicros(betaBudget)).toBe(betaBefore + 3 * catalogueMicros(240, 80))
+    // Within a team an id is still sent once: B's and A's replays change nothing.
+    expect((await post(KEY_B, telemetry('claim-1', { userId: undefined }))).body).toMatchObject({ status: 'duplicate', duplicate: true })
+    expect((await post(KEY_A, { events: claims })).body).toMatchObject({ created: 0, duplicates: 3 })
+    expect(await budgetSpendMicros(betaBudget)).toBe(betaBefore + 3 * catalogueMicros(240, 80))
+    // A key of no team is a scope of its own: neither team's ids are its duplicates, its own are.
+    expect((await post(KEY_ORG, telemetry('claim-1', { userId: undefined }))).status).toBe(201)
+    expect((await post(KEY_ORG, telemetry('claim-1', { userId: undefined }))).body.duplicate).toBe(true)
+    // The admin sees each team's event under the shared id, with its team and cost.
+    const listed = (await eventsOf('source=ingest&limit=1000')).filter((e) => e.external_request_id === 'claim-1')
+    expect(listed.map((e) => [e.team_id, e.key_name, e.cost_micros]).sort()).toEqual(
+      [
+        [TEAM_A, 'alpha', 0],
+        [TEAM_B, 'beta', catalogueMicros(240, 80)],
+        [null, 'org-wide', catalogueMicros(240, 80)],
+      ].sort(),
     )
-    expect(created).toBe(1)
-    expect(answers.every((a) => a.status === 200 || a.status === 201)).toBe(true)
-    expect((await eventsOf('source=ingest&limit=1000')).filter((e) => e.external_request_id === 'race-1')).toHaveLength(1)
-    expect(await budgetSpendMicros(budget)).toBe(spendBefore + catalogueMicros(10_000, 2_000) + 10 * catalogueMicros(240, 80))
-    await gw.admin('DELETE', `/v1/billing/budgets/${budget}`)
+    await gw.admin('DELETE', `/v1/billing/budgets/${betaBudget}`)
   })
+
+  it.skipIf(backend.skip !== undefined)(
+    'many concurrent identical posts store one event and one charge per team, for two teams sending the same id',
+    async () => {
+      const budgets = [await aBudget('alpha race', 1_000, { kind: 'team', id: TEAM_A }), await aBudget('beta race', 1_000, { kind: 'team', id: TEAM_B })]
+      const spendBefore = await Promise.all(budgets.map(budgetSpendMicros))
+      const event = telemetry('race-1', { userId: undefined, inputTokens: 10_000, outputTokens: 2_000 })
+      const perTeam = await Promise.all(
+        [KEY_A, KEY_B].map((key) =>
+          Promise.all([
+            ...Array.from({ length: 40 }, () => post(key, event)),
+            ...Array.from({ length: 10 }, () => post(key, { events: [event, event, telemetry(`race-other-${Math.random()}`)] })),
+          ]),
+        ),
+      )
+      for (const answers of perTeam) {
+        const created = answers.reduce(
+          (sum, a) => sum + (a.status === 201 ? 1 : 0) + (a.body.results?.filter((r: any) => r.status === 'created' && r.index < 2).length ?? 0),
+          0,
+        )
+        expect(created).toBe(1)
+        expect(answers.every((a) => a.status === 200 || a.status === 201)).toBe(true)
+      }
+      const stored = (await eventsOf('source=ingest&limit=1000')).filter((e) => e.external_request_id === 'race-1')
+      expect(stored.map((e) => e.team_id).sort()).toEqual([TEAM_A, TEAM_B])
+      for (const [i, budget] of budgets.entries()) {
+        expect(await budgetSpendMicros(budget)).toBe(spendBefore[i]! + catalogueMicros(10_000, 2_000) + 10 * catalogueMicros(240, 80))
+        await gw.admin('DELETE', `/v1/billing/budgets/${budget}`)
+      }
+    },
+  )
 
   it.skipIf(backend.skip !== undefined)('an event spelled in another case counts toward its model and provider budgets all the same', async () => {
     const byModel = await aBudget('mini, any spelling', 1_000, { kind: 'model', id: 'gpt-4o-mini' })

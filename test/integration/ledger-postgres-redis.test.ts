@@ -228,6 +228,35 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
     }
   })
 
+  it('Redis emptied (or an id past its 7 days there): PostgreSQL decides an ingested duplicate, within the event’s team only', async () => {
+    const name = newId('req').slice(4)
+    const ledger = await open(ctx.redis.url, name)
+    const redis = new Redis(ctx.redis.url)
+    try {
+      const orgId = `org_${name}`
+      const ingested = (teamId: string | undefined) => {
+        const event = aUsageEvent(orgId, { costMicros: micros(500), externalRequestId: 'ext-kept', source: 'ingest', endpoint: 'ingested' })
+        return { ...event, attribution: { ...event.attribution, teamId } }
+      }
+      const first = ingested('ops')
+      expect((await ledger.store.commit({ orgId, atMs: T0, event: first, dedupeExternalId: true })).kind).toBe('committed')
+      await ledger.store.drain.flush()
+      await redis.del(...(await redis.keys(`${ctx.redis.prefix}${name}:*`)))
+
+      expect((await ledger.store.commit({ orgId, atMs: T0 + 1, event: ingested('ops'), dedupeExternalId: true })).kind).toBe('duplicate')
+      const otherTeam = ingested('research')
+      const noTeam = ingested(undefined)
+      expect((await ledger.store.commit({ orgId, atMs: T0 + 2, event: otherTeam, dedupeExternalId: true })).kind).toBe('committed')
+      expect((await ledger.store.commit({ orgId, atMs: T0 + 3, event: noTeam, dedupeExternalId: true })).kind).toBe('committed')
+      await ledger.store.drain.flush()
+      const { rows } = await ledger.pool.query<{ id: string }>('SELECT id FROM usage_events WHERE org_id = $1 ORDER BY at_ms', [orgId])
+      expect(rows.map((r) => r.id)).toEqual([first.id, otherTeam.id, noTeam.id])
+    } finally {
+      redis.disconnect()
+      await ledger.close()
+    }
+  })
+
   it('reconciliation reports a wallet whose Redis balance differs from PostgreSQL', async () => {
     const name = newId('req').slice(4)
     const ledger = await open(ctx.redis.url, name)

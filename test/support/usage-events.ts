@@ -163,12 +163,15 @@ export function queryArbitrary(orgId: string): fc.Arbitrary<UsageQuery> {
     })
 }
 
-/** What a store keeps of `events`: the first of each id, and of each (org, external id). */
+/**
+ * What a store keeps of `events`: the first of each id, and of each (org, team, external id),
+ * events of no team (or of the generator's odd empty team id) forming one team.
+ */
 export function storedEvents(events: readonly UsageEvent[]): UsageEvent[] {
   const ids = new Set<string>()
   const external = new Set<string>()
   return events.filter((e) => {
-    const ext = e.externalRequestId === undefined ? undefined : `${e.attribution.orgId} ${e.externalRequestId}`
+    const ext = e.externalRequestId === undefined ? undefined : JSON.stringify([e.attribution.orgId, e.attribution.teamId || null, e.externalRequestId])
     if (ids.has(e.id) || (ext !== undefined && external.has(ext))) return false
     ids.add(e.id)
     if (ext !== undefined) external.add(ext)

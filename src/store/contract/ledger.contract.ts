@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { newId } from '../../lib/ids.js'
 import { micros, type Micros } from '../../money/index.js'
-import type { LedgerStore } from '../../ledger/ledger-store.js'
+import { counterKey, type LedgerStore } from '../../ledger/ledger-store.js'
 import type { BudgetCounterRef, ReserveRequest, WalletRef } from '../../ledger/types.js'
 import { AllocationRefused } from '../../ledger/errors.js'
 import type { UsageEvent } from '../../usage/types.js'
@@ -151,6 +151,47 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
         ).toEqual({ kind: 'duplicate' })
         expect([...(await store.budgetSpend(orgId, [soft])).values()]).toEqual([{ spentMicros: 500, reservedMicros: 0 }])
         expect((await fixture.usageEvents(orgId)).map((e) => e.id)).toEqual([first.id])
+      }))
+
+    it('an ingested external id is unique per team: each team, and the keys of no team, store and count the same id once, under concurrency', () =>
+      withStore(async (store, orgId, fixture) => {
+        const teams = ['marketing', 'engineering', undefined]
+        const budgets = teams.map(() => ({ ...aHardBudget(0), limitMicros: undefined }))
+        const ingested = (t: number) => {
+          const event = aUsageEvent(orgId, { costMicros: micros(500), externalRequestId: 'ext-shared', source: 'ingest', endpoint: 'ingested' })
+          return { event: { ...event, attribution: { ...event.attribution, teamId: teams[t] } }, budgets: [budgets[t]!] }
+        }
+        // Every team sends the id many times at once, one event at a time and in batches holding it twice.
+        const attempts = await Promise.all(
+          teams.flatMap((_, t) => [
+            ...Array.from({ length: 4 }, async () => {
+              const { event, budgets } = ingested(t)
+              const result = await store.commit({ orgId, atMs: T0, event, spend: { budgets, amountMicros: event.costMicros }, dedupeExternalId: true })
+              return [{ t, id: event.id, stored: result.kind === 'committed' }]
+            }),
+            ...Array.from({ length: 4 }, async () => {
+              const batch = [ingested(t), ingested(t)]
+              const { stored } = await store.commitIngested({ atMs: T0, events: batch })
+              return batch.map(({ event }, k) => ({ t, id: event.id, stored: stored[k]! }))
+            }),
+          ]),
+        )
+        const stored = attempts.flat().filter((a) => a.stored)
+        expect(stored.map((a) => a.t).sort()).toEqual([0, 1, 2])
+        const spend = await store.budgetSpend(orgId, budgets)
+        expect(budgets.map((b) => spend.get(counterKey(b.budgetId, b.periodKey))?.spentMicros)).toEqual([500, 500, 500])
+        expect((await fixture.usageEvents(orgId)).map((e) => e.id).sort()).toEqual(stored.map((a) => a.id).sort())
+      }))
+
+    it('an ingested id is told apart from another team’s however both are spelled (team ids and ids holding ":")', () =>
+      withStore(async (store, orgId, fixture) => {
+        const ingested = (teamId: string, externalRequestId: string) => {
+          const event = aUsageEvent(orgId, { externalRequestId, source: 'ingest', endpoint: 'ingested' })
+          return { event: { ...event, attribution: { ...event.attribution, teamId } }, budgets: [] }
+        }
+        const events = [ingested('eu:ops', 'run-7'), ingested('eu', 'ops:run-7'), ingested('eu%3Aops', 'run-7')]
+        expect((await store.commitIngested({ atMs: T0, events })).stored).toEqual([true, true, true])
+        expect((await fixture.usageEvents(orgId)).map((e) => e.id).sort()).toEqual(events.map(({ event }) => event.id).sort())
       }))
 
     it("a user named by a call spends only a user wallet of its key's team (teamOf)", () =>

@@ -106,9 +106,12 @@ export class PostgresLedgerRows {
     return (rowCount ?? 0) > 0
   }
 
-  /** Whether the org already stored an ingested event with this external id. */
-  async hasExternalEvent(orgId: string, externalRequestId: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query('SELECT 1 FROM usage_events WHERE org_id = $1 AND external_request_id = $2 LIMIT 1', [orgId, externalRequestId])
+  /** Whether the team (undefined: the org's keys of no team) already stored an ingested event with this external id. */
+  async hasExternalEvent(orgId: string, teamId: string | undefined, externalRequestId: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `SELECT 1 FROM usage_events WHERE org_id = $1 AND coalesce(team_id, '') = coalesce($2, '') AND external_request_id = $3 LIMIT 1`,
+      [orgId, teamId ?? null, externalRequestId],
+    )
     return (rowCount ?? 0) > 0
   }
 

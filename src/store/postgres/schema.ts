@@ -633,4 +633,16 @@ export const postgresMigrations: readonly PostgresMigration[] = [
         WHERE status = 'pending';
     `,
   },
+  {
+    // An ingested event's external id is unique per org AND team (a key of no team is a team of
+    // its own, ''): one team's key can no longer send, ahead of another team, the ids that team
+    // will use and have its events dropped as duplicates. The old index was stricter, so every
+    // stored row satisfies the new one.
+    id: 'usage-0005-external-per-team',
+    sql: `
+      DROP INDEX usage_events_external;
+      CREATE UNIQUE INDEX usage_events_external ON usage_events (org_id, (coalesce(team_id, '')), external_request_id)
+        WHERE external_request_id IS NOT NULL;
+    `,
+  },
 ]

@@ -9,7 +9,9 @@
  *   tg:{org}:pending                    sorted set of pending reservation ids by expiresAt
  *   tg:{org}:b:<budgetId>:<periodKey>   budget counter hash: reserved, spent; expires after the period + a day
  *   tg:{org}:journal                    stream of money moves and usage events, drained into PostgreSQL
- *   tg:{org}:ext:<externalRequestId>    an ingested event's id, for 7 days (duplicates are dropped)
+ *   tg:{org}:ext-team:<team>:<externalRequestId>
+ *                                       an ingested event's id within its team, for 7 days (duplicates
+ *                                       are dropped); <team> URI-encoded, empty for a key of no team
  *
  * and one key outside any org (not touched by scripts):
  *
@@ -54,8 +56,12 @@ export class RedisKeys {
     return `${this.org(orgId)}:journal`
   }
 
-  externalId(orgId: string, externalRequestId: string): string {
-    return `${this.org(orgId)}:ext:${externalRequestId}`
+  /**
+   * Team ids are never empty and their encoding holds no `:`, so no two (team, id) pairs share a
+   * key. Not the `ext:<id>` of older versions (one per org), which no longer decides anything.
+   */
+  externalId(orgId: string, teamId: string | undefined, externalRequestId: string): string {
+    return `${this.org(orgId)}:ext-team:${teamId === undefined ? '' : encodeURIComponent(teamId)}:${externalRequestId}`
   }
 
   orgs(): string {

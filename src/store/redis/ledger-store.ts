@@ -653,12 +653,14 @@ export class RedisLedgerStore implements LedgerStore {
     const { orgId } = commit
     const budgets = commit.spend?.budgets ?? []
     const amount = commit.spend?.amountMicros ?? 0
+    // Unique per team: the event's own team (none for a key of no team), never the org's other teams.
     const externalId = commit.dedupeExternalId ? commit.event?.externalRequestId : undefined
-    if (externalId !== undefined && (await this.rows.hasExternalEvent(orgId, externalId))) return { kind: 'duplicate' }
+    const teamId = commit.event?.attribution.teamId
+    if (externalId !== undefined && (await this.rows.hasExternalEvent(orgId, teamId, externalId))) return { kind: 'duplicate' }
     const keys = [
       this.keys.loaded(orgId),
       this.keys.journal(orgId),
-      this.keys.externalId(orgId, externalId ?? ''),
+      this.keys.externalId(orgId, teamId, externalId ?? ''),
       ...budgets.map((b) => this.keys.counter(orgId, b.budgetId, b.periodKey)),
     ]
     const spendEventId = newId('evt', commit.atMs)

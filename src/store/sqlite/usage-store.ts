@@ -306,8 +306,8 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   /**
-   * Inserts one event in the open `transaction` (the ledger's commit, a batch); false when the org
-   * already has an event with its external id. Every insert path goes through here, so every
+   * Inserts one event in the open `transaction` (the ledger's commit, a batch); false when its team
+   * (in its org) already has an event with its external id. Every insert path goes through here, so every
    * inserted event is in the rollups.
    */
   insertSync(event: UsageEvent): boolean {
