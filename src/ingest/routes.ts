@@ -66,7 +66,7 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
     doc({
       summary: 'Record usage of calls made outside the gateway',
       description:
-        'One event, or `{"events": [...]}` of up to 1,000. Idempotent on `externalRequestId` per org. Priced from the catalogue and counted in reports and budgets like proxied calls (never debited from wallets); `dataMode: demo` is stored and reported but counted against no budget. See docs/ingestion.md.',
+        'One event, or `{"events": [...]}` of up to 1,000. Idempotent on `externalRequestId` per org and team of the key. Priced from the catalogue and counted in reports and budgets like proxied calls (never debited from wallets); `dataMode: demo` is stored and reported but counted against no budget. See docs/ingestion.md.',
       auth: 'consumer',
       body: IngestBody,
       responses: {
