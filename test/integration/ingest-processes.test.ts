@@ -1,13 +1,14 @@
 /**
  * Ingestion dedupe across processes: three `tollgate serve` processes share one store (one SQLite
  * file; or one Redis + PostgreSQL), and the same events are posted to all of them at once, as a
- * retrying shipper behind a load balancer would. Each external id ends up as one stored event and
- * one charge: the shared budget's spend is exactly the catalogue cost of the distinct events, and
- * its 50% notice went out once.
+ * retrying shipper behind a load balancer would, by the shippers of two teams using the same ids.
+ * Each external id ends up as one stored event and one charge per team: each team's budget spend
+ * is exactly the catalogue cost of the distinct events, and its 50% notice went out once.
  *
- * How: spawnGateway (built `dist/`), a declared team budget sized so the distinct events cross
- * 50% and stay under 80%; 30 rounds, each posting a batch of the same 20 events to every process
- * concurrently (90 requests in flight, 1,800 event posts for 20 events).
+ * How: spawnGateway (built `dist/`), a declared budget per team sized so the distinct events
+ * cross 50% and stay under 80%; 30 rounds, each posting a batch of the same 20 events with each
+ * team's key to every process concurrently (6 requests at a time, 3,600 event posts for 20
+ * events per team).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -23,8 +24,14 @@ const PROCESSES = 3
 const ROUNDS = 30
 const EVENTS = 20
 const KEY = 'tg_ingest_processes_key_0123456789abcdef'
+const KEY_B = 'tg_ingest_processes_key_b_0123456789abcd'
 const ADMIN_TOKEN = 'tg_admin_ingest_processes_0123456789ab'
 const TEAM = 'team_shipper'
+const TEAM_B = 'team_shipper_b'
+const SHIPPERS = [
+  { key: KEY, team: TEAM, budget: 'bud_shipper' },
+  { key: KEY_B, team: TEAM_B, budget: 'bud_shipper_b' },
+]
 
 const unitMicros = costOfUsage({ ...emptyUsage(), inputTokens: 1_000, outputTokens: 500 }, new PriceBook().lookup('openai', 'gpt-4o-mini', 1_000)!).totalMicros
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-ingest-processes-'))
@@ -35,19 +42,17 @@ function configYaml(storage: Record<string, string>): string {
     version: '1',
     storage,
     providers: { targets: [{ id: 'mock', provider: 'mock' }] },
-    consumer_groups: [{ name: 'shipper', api_key: KEY, team_id: TEAM }],
+    consumer_groups: SHIPPERS.map((s) => ({ name: s.team, api_key: s.key, team_id: s.team })),
     cost_tracking: { enabled: true, wallet_enforcement: false },
-    // The distinct events cost 20 units: 50% is crossed, 80% is not.
-    budgets: [
-      {
-        id: 'bud_shipper',
-        name: 'shipper monthly',
-        scope: { kind: 'team', id: TEAM },
-        period: 'monthly',
-        amount_usd: (unitMicros * 32) / 1e6,
-        alert_thresholds: [50, 80],
-      },
-    ],
+    // The distinct events of a team cost 20 units: 50% is crossed, 80% is not.
+    budgets: SHIPPERS.map((s) => ({
+      id: s.budget,
+      name: `${s.team} monthly`,
+      scope: { kind: 'team', id: s.team },
+      period: 'monthly',
+      amount_usd: (unitMicros * 32) / 1e6,
+      alert_thresholds: [50, 80],
+    })),
   })
 }
 
@@ -73,40 +78,46 @@ async function runAgainst(storage: Record<string, string>, env: NodeJS.ProcessEn
   gateways.push(await spawnGateway({ config, env: gatewayEnv }))
   gateways.push(...(await Promise.all(Array.from({ length: PROCESSES - 1 }, () => spawnGateway({ config, env: gatewayEnv })))))
   try {
-    let created = 0
+    const created = new Map(SHIPPERS.map((s) => [s.team, 0]))
     for (let round = 0; round < ROUNDS; round++) {
-      const answers = await Promise.all(
-        gateways.map(async (gw) => {
-          const response = await fetch(`${gw.baseUrl}/v1/events`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ events }),
-          })
-          expect(response.status).toBe(200)
-          return (await response.json()) as { created: number; duplicates: number; rejected: number }
-        }),
+      await Promise.all(
+        SHIPPERS.flatMap((shipper) =>
+          gateways.map(async (gw) => {
+            const response = await fetch(`${gw.baseUrl}/v1/events`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${shipper.key}`, 'content-type': 'application/json' },
+              body: JSON.stringify({ events }),
+            })
+            expect(response.status).toBe(200)
+            const answer = (await response.json()) as { created: number; duplicates: number; rejected: number }
+            expect(answer.created + answer.duplicates).toBe(EVENTS)
+            created.set(shipper.team, created.get(shipper.team)! + answer.created)
+          }),
+        ),
       )
-      for (const a of answers) {
-        expect(a.created + a.duplicates).toBe(EVENTS)
-        created += a.created
-      }
     }
-    expect(created).toBe(EVENTS)
+    expect([...created.values()]).toEqual([EVENTS, EVENTS])
     for (const gw of gateways) {
-      const listed = await admin(gw, '/v1/usage/events?source=ingest&limit=1000')
-      expect(listed.data.map((e: { external_request_id: string }) => e.external_request_id).sort()).toEqual(events.map((e) => e.externalRequestId).sort())
-      const budget = await admin(gw, '/v1/billing/budgets/bud_shipper')
-      expect(Math.round(budget.posture.spend_usd * 1e6)).toBe(EVENTS * unitMicros)
+      const listed = (await admin(gw, '/v1/usage/events?source=ingest&limit=1000')).data as Array<{ external_request_id: string; team_id: string }>
+      for (const { team, budget } of SHIPPERS) {
+        expect(
+          listed
+            .filter((e) => e.team_id === team)
+            .map((e) => e.external_request_id)
+            .sort(),
+        ).toEqual(events.map((e) => e.externalRequestId).sort())
+        const posture = (await admin(gw, `/v1/billing/budgets/${budget}`)).posture
+        expect(Math.round(posture.spend_usd * 1e6)).toBe(EVENTS * unitMicros)
+      }
+      expect(listed).toHaveLength(SHIPPERS.length * EVENTS)
     }
-    let notices: Array<{ type: string; data: { threshold_percent: number } }> = []
-    for (let i = 0; i < 50; i++) {
-      notices = ((await admin(gateways[0]!, '/v1/notifications?limit=50')).data as typeof notices).filter((n) => n.type === 'budget.threshold')
-      if (notices.length > 0) break
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
+    type Notice = { type: string; data: { budget_id: string; threshold_percent: number } }
+    const thresholdNotices = async () =>
+      ((await admin(gateways[0]!, '/v1/notifications?limit=50')).data as Notice[]).filter((n) => n.type === 'budget.threshold')
+    for (let i = 0; i < 50 && (await thresholdNotices()).length < SHIPPERS.length; i++) await new Promise((resolve) => setTimeout(resolve, 100))
     await new Promise((resolve) => setTimeout(resolve, 500))
-    notices = ((await admin(gateways[0]!, '/v1/notifications?limit=50')).data as typeof notices).filter((n) => n.type === 'budget.threshold')
-    expect(notices.map((n) => n.data.threshold_percent)).toEqual([50])
+    const notices = await thresholdNotices()
+    expect(notices.map((n) => [n.data.budget_id, n.data.threshold_percent]).sort()).toEqual(SHIPPERS.map((s) => [s.budget, 50]).sort())
   } finally {
     await Promise.all(gateways.map((gw) => gw.kill('SIGTERM')))
   }
