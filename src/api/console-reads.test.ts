@@ -99,6 +99,20 @@ describe('cost tickets: what became of the request', () => {
     expect((await chat(REFUSED_KEY)).statusCode).toBe(429)
     expect(await ticketsOf('refused')).toMatchObject([{ status: 'pending', request: { state: 'refused', http_status: 429, cost_usd: 0 } }])
   })
+
+  it("shows the gateway's own record of the request: an event ingested under its id by another team's key changes nothing", async () => {
+    const [ticket] = await ticketsOf('refused')
+    const requestId = (ticket as unknown as { request_id: string }).request_id
+    // The growth team's key claims the refused ops request went through, at a cost.
+    const ingested = await app.fastify.inject({
+      method: 'POST',
+      url: '/v1/events',
+      headers: { authorization: `Bearer ${FUNDED_KEY}`, 'content-type': 'application/json' },
+      payload: { externalRequestId: requestId, provider: 'openai', model: 'gpt-4o-mini', inputTokens: 10, outputTokens: 10, status: 'success' },
+    })
+    expect(ingested.statusCode).toBe(201)
+    expect(await ticketsOf('refused')).toMatchObject([{ status: 'pending', request: { state: 'refused', http_status: 429, cost_usd: 0 } }])
+  })
 })
 
 describe('budget posture forecast', () => {

@@ -24,6 +24,8 @@ import { printable } from '../lib/text.js'
 
 /** What the approver or denier says; shown with the ticket and in its notifications. */
 const note = printable(z.string().max(1000), 'free')
+/** How much earlier than its ticket a refused request's event may be stamped (another process's clock). */
+const TICKET_EVENTS_SLACK_MS = 10 * 60_000
 const ApproveBody = z.strictObject({ amount: usdAmount.optional(), note: note.optional() })
 const DenyBody = z.strictObject({ note: note.optional() })
 const STATUSES = ['pending', 'approved', 'denied', 'expired'] as const
@@ -54,6 +56,8 @@ export async function ticketRoutes(app: FastifyInstance, deps: AdminDeps): Promi
       const outcomes = await deps.stores.usage.requestOutcomes(
         principal.orgId,
         tickets.map((t) => t.requestId),
+        // A ticket's request was refused when the ticket opened; slack for other processes' clocks.
+        Math.min(...tickets.map((t) => t.createdAtMs)) - TICKET_EVENTS_SLACK_MS,
       )
       return { data: tickets.map((t) => ({ ...presentTicket(t), request: requestOutcomeView(t, outcomes.get(t.requestId)) })) }
     },

@@ -108,8 +108,14 @@ export interface UsageStore {
   spendSeries(query: Omit<UsageQuery, 'groupBy'>): Promise<Map<number, Micros>>
   /** One page of events matching every given filter, newest first (at_ms, then id, descending). */
   listEvents(query: UsageEventQuery): Promise<UsageEvent[]>
-  /** What became of each request (its latest event), for the cost-ticket list; unknown ids are absent. */
-  requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>>
+  /**
+   * What became of each request (its latest event at or after `sinceMs`), for the cost-ticket
+   * list; unknown ids are absent. Only the gateway's own events count: an ingested event's or a
+   * direct reservation's request id is the caller's choice, and a caller naming a refused
+   * request's id must not change what its ticket shows. `sinceMs` (the oldest ticket's creation,
+   * less some slack) bounds the read to the events a ticket can have.
+   */
+  requestOutcomes(orgId: string, requestIds: readonly string[], sinceMs: number): Promise<Map<string, RequestOutcome>>
   /**
    * Events of `[fromMs, toMs)` in time order (ties by id), strictly after `after`, at most `limit`:
    * keyset pages for replay, which reads a window of any size without holding it in memory.

@@ -117,13 +117,13 @@ export class PostgresUsageStore implements UsageStore {
     return rows.map(scannedEventOf)
   }
 
-  async requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>> {
+  async requestOutcomes(orgId: string, requestIds: readonly string[], sinceMs: number): Promise<Map<string, RequestOutcome>> {
     const ids = requestIds.slice(0, REQUEST_OUTCOMES_MAX)
     if (ids.length === 0) return new Map()
     const { rows } = await this.pool.query<OutcomeRow>(
       `SELECT request_id, status, http_status, cost_micros, at_ms FROM usage_events
-       WHERE org_id = $1 AND request_id = ANY($2::text[]) ORDER BY at_ms, id`,
-      [orgId, ids],
+       WHERE org_id = $1 AND at_ms >= $3 AND source = 'gateway' AND request_id = ANY($2::text[]) ORDER BY at_ms, id`,
+      [orgId, ids, sinceMs],
     )
     return outcomesOf(rows)
   }

@@ -391,15 +391,15 @@ export class SqliteUsageStore implements UsageStore {
     return rows.map(scannedEventOfValues)
   }
 
-  async requestOutcomes(orgId: string, requestIds: readonly string[]): Promise<Map<string, RequestOutcome>> {
+  async requestOutcomes(orgId: string, requestIds: readonly string[], sinceMs: number): Promise<Map<string, RequestOutcome>> {
     const ids = requestIds.slice(0, REQUEST_OUTCOMES_MAX)
     if (ids.length === 0) return new Map()
     const rows = this.db
       .prepare<unknown[], OutcomeRow>(
         `SELECT request_id, status, http_status, cost_micros, at_ms FROM usage_events
-         WHERE org_id = ? AND request_id IN (${ids.map(() => '?').join(', ')}) ORDER BY at_ms, rowid`,
+         WHERE org_id = ? AND at_ms >= ? AND source = 'gateway' AND request_id IN (${ids.map(() => '?').join(', ')}) ORDER BY at_ms, rowid`,
       )
-      .all(orgId, ...ids)
+      .all(orgId, sinceMs, ...ids)
     return outcomesOf(rows)
   }
 }
