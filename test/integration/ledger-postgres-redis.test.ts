@@ -257,6 +257,28 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
     }
   })
 
+  it('Redis unreachable: PostgreSQL takes an ingested event alone, and the same event sent three times at once is stored and committed once', async () => {
+    const redisTarget = hostPort(ctx.redis.url)
+    const redisProxy = await startTcpProxy(redisTarget.host, redisTarget.port)
+    proxies.push(redisProxy)
+    const name = newId('req').slice(4)
+    const ledger = await open(viaPort(ctx.redis.url, redisProxy.port), name)
+    try {
+      const orgId = `org_${name}`
+      await redisProxy.cut()
+      const event = aUsageEvent(orgId, { costMicros: micros(500), externalRequestId: 'ext-outage', source: 'ingest', endpoint: 'ingested' })
+      const results = await Promise.all(
+        [0, 1, 2].map((i) => ledger.store.commit({ orgId, atMs: T0 + i, event: { ...event, id: `${event.id}_${i}` }, dedupeExternalId: true })),
+      )
+      expect(results.map((r) => r.kind).sort()).toEqual(['committed', 'duplicate', 'duplicate'])
+      const { rows } = await ledger.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM usage_events WHERE org_id = $1', [orgId])
+      expect(rows[0]?.n).toBe(1)
+    } finally {
+      await redisProxy.restore()
+      await ledger.close()
+    }
+  })
+
   it('reconciliation reports a wallet whose Redis balance differs from PostgreSQL', async () => {
     const name = newId('req').slice(4)
     const ledger = await open(ctx.redis.url, name)

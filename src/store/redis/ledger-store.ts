@@ -681,8 +681,11 @@ export class RedisLedgerStore implements LedgerStore {
       reply = await this.loader.evalLoaded(orgId, RECORD, keys, args)
     } catch (error) {
       if (!isUnavailable(error) || commit.event === undefined) throw error
-      // Redis unreachable: the event goes to PostgreSQL directly; budget counters catch up at the next rebuild.
-      await this.usage.insertBatch([commit.event])
+      // Redis unreachable: the event goes to PostgreSQL directly; budget counters catch up at the
+      // next rebuild. Its unique index decides a repeated external id that got past the check
+      // above (the same event sent twice at once): that one is a duplicate, not a second "created".
+      const inserted = await this.usage.insertRows([usageJson])
+      if (inserted === 0 && externalId !== undefined) return { kind: 'duplicate' }
       return { kind: 'committed', resolution: undefined, budgetCrossings: [] }
     }
     if (reply[0] === 'DUPLICATE') return { kind: 'duplicate' }
