@@ -72,6 +72,21 @@ interface Setup {
 /** Builds a gateway with these `exports` keys on the store under test. */
 type SetupWith = (exports: Json) => Promise<Setup>
 
+/** A job of team_a that a worker of the test claims and writes by hand. */
+function teamAJob(id: string, createdAtMs: number) {
+  return {
+    id,
+    orgId: 'default',
+    type: 'events' as const,
+    format: 'csv' as const,
+    fromMs: 0,
+    toMs: 1,
+    scope: { teamId: 'team_a', userId: undefined },
+    createdBy: 'test',
+    createdAtMs,
+  }
+}
+
 function quotaSuite(setup: SetupWith) {
   let s: Setup
   let app: App
@@ -126,17 +141,7 @@ function quotaSuite(setup: SetupWith) {
     expect(held).toBeLessThan(QUOTA)
 
     // A worker of the test writes the rest of the quota: a file being written counts as it grows.
-    const running = await store.createExportJob({
-      id: 'exp_team_a_running',
-      orgId: 'default',
-      type: 'events',
-      format: 'csv',
-      fromMs: 0,
-      toMs: 1,
-      scope: { teamId: 'team_a', userId: undefined },
-      createdBy: 'test',
-      createdAtMs: 0,
-    })
+    const running = await store.createExportJob(teamAJob('exp_team_a_running', 0))
     expect((await store.claimExportJob('hand', clock.nowMs(), clock.nowMs() + 60_000, 3))?.id).toBe(running.id)
     expect((await call(app, 'POST', '/v1/export-jobs', teamAdmin, EMPTY_RANGE)).statusCode).toBe(202)
     expect(
@@ -173,17 +178,7 @@ function quotaSuite(setup: SetupWith) {
     expect((await call(app, 'POST', '/v1/export-jobs', teamAdmin, EMPTY_RANGE)).statusCode).toBe(202)
 
     // Kept files at the quota: refused until they expire.
-    const kept = await store.createExportJob({
-      id: 'exp_team_a_kept',
-      orgId: 'default',
-      type: 'events',
-      format: 'csv',
-      fromMs: 0,
-      toMs: 1,
-      scope: { teamId: 'team_a', userId: undefined },
-      createdBy: 'test',
-      createdAtMs: -1,
-    })
+    const kept = await store.createExportJob(teamAJob('exp_team_a_kept', -1))
     expect((await store.claimExportJob('hand', clock.nowMs(), clock.nowMs() + 60_000, 3))?.id).toBe(kept.id)
     expect(await store.completeExportJob(kept.id, 'hand', { rowsWritten: 1, bytes: QUOTA, atMs: clock.nowMs() })).toBe(true)
     const full = await call(app, 'POST', '/v1/export-jobs', teamAdmin, EMPTY_RANGE)

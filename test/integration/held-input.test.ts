@@ -70,6 +70,21 @@ async function expectBalanced(gw: TestGateway) {
   return wallet
 }
 
+/** A stream the provider cuts before its usage: the call is charged its whole window of input (gpt at $2 per million), no less. */
+async function expectCutChargedTheWindow(path: string, body: Record<string, unknown>) {
+  const gw = await aGateway()
+  await gw.allocate(TEAM, 5)
+  gw.mock.setScript({ cut: 'stream', times: 1 })
+  const res = await post(gw, path, body)
+  expect(res.status).toBe(200)
+  await res.text().catch(() => '')
+  const [event] = await gw.events()
+  expect(event).toMatchObject({ status: 'cut', http_status: 200 })
+  expect(event!.cost_micros).toBeGreaterThanOrEqual(GPT_WINDOW * 2)
+  expect(event!.cost_micros).toBeLessThanOrEqual(GPT_WINDOW * 2 + 100 * 8 + SLACK)
+  expect((await expectBalanced(gw)).spent_micros).toBe(event!.cost_micros)
+}
+
 describe('Responses input held by the provider', () => {
   it('reserves the input at the context window, and settles what the provider reports within it', async () => {
     const gw = await aGateway()
@@ -86,17 +101,7 @@ describe('Responses input held by the provider', () => {
   })
 
   it('charges a stream cut before its usage the whole window of input, never the few words in the body', async () => {
-    const gw = await aGateway()
-    await gw.allocate(TEAM, 5)
-    gw.mock.setScript({ cut: 'stream', times: 1 })
-    const res = await post(gw, '/v1/responses', { ...continued, stream: true })
-    expect(res.status).toBe(200)
-    await res.text().catch(() => '')
-    const [event] = await gw.events()
-    expect(event).toMatchObject({ status: 'cut', http_status: 200 })
-    expect(event!.cost_micros).toBeGreaterThanOrEqual(GPT_WINDOW * 2)
-    expect(event!.cost_micros).toBeLessThanOrEqual(GPT_WINDOW * 2 + 100 * 8 + SLACK)
-    expect((await expectBalanced(gw)).spent_micros).toBe(event!.cost_micros)
+    await expectCutChargedTheWindow('/v1/responses', { ...continued, stream: true })
   })
 
   it('refuses 429 on a wallet that cannot cover the window, naming the worst case; nothing reaches the upstream', async () => {
@@ -239,17 +244,7 @@ describe('Files given by reference', () => {
   })
 
   it('chat: a stream cut before its usage is charged the whole window of input, not the file allowance', async () => {
-    const gw = await aGateway()
-    await gw.allocate(TEAM, 5)
-    gw.mock.setScript({ cut: 'stream', times: 1 })
-    const res = await post(gw, '/v1/chat/completions', { ...chatWith({ type: 'file', file: { file_id: 'file-abc123' } }), stream: true })
-    expect(res.status).toBe(200)
-    await res.text().catch(() => '')
-    const [event] = await gw.events()
-    expect(event).toMatchObject({ status: 'cut', http_status: 200 })
-    expect(event!.cost_micros).toBeGreaterThanOrEqual(GPT_WINDOW * 2)
-    expect(event!.cost_micros).toBeLessThanOrEqual(GPT_WINDOW * 2 + 100 * 8 + SLACK)
-    expect((await expectBalanced(gw)).spent_micros).toBe(event!.cost_micros)
+    await expectCutChargedTheWindow('/v1/chat/completions', { ...chatWith({ type: 'file', file: { file_id: 'file-abc123' } }), stream: true })
   })
 
   it('Responses: an input_file with a file_url reserves the window; with its data inline it does not', async () => {
