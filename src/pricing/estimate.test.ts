@@ -12,6 +12,7 @@ import {
   countTextTokens,
   defaultMediaAllowances,
   estimateInputTokens,
+  mediaAllowancesOf,
   promptTextOf,
   tokenizerFitOf,
   worstCaseCost,
@@ -94,6 +95,19 @@ describe('countTextTokens / estimateInputTokens', () => {
     expect(tokenizerFitOf('anthropic', 'claude-sonnet-4-5')).toBe('foreign')
     expect(tokenizerFitOf('mock', 'gpt-5')).toBe('o200k')
     expect(tokenizerFitOf('openai-compatible', 'llama-3.3-70b')).toBe('foreign')
+  })
+})
+
+describe('mediaAllowancesOf', () => {
+  it('allows gpt-4o-mini, its snapshots and fine-tunes its largest image; other models the flat allowance', () => {
+    for (const model of ['gpt-4o-mini', 'GPT-4o-mini', 'gpt-4o-mini-2024-07-18', 'ft:gpt-4o-mini-2024-07-18:acme::abc123']) {
+      expect(mediaAllowancesOf(model).imagePartTokens, model).toBe(2_833 + 8 * 5_667)
+    }
+    // Variants that take no images, and models whose largest image fits the flat allowance.
+    for (const model of ['gpt-4o-mini-search-preview', 'gpt-4o-mini-audio-preview', 'gpt-4o-mini-transcribe', 'gpt-4o', 'gpt-4.1-mini', 'claude-haiku-4-5']) {
+      expect(mediaAllowancesOf(model), model).toEqual(defaultMediaAllowances)
+    }
+    expect(mediaAllowancesOf('gpt-4o-mini').audioPartTokensMin).toBe(defaultMediaAllowances.audioPartTokensMin)
   })
 })
 

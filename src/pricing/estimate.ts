@@ -29,8 +29,8 @@ export const foreignTokenizerScalePercent = 200
  * Token allowances for parts that are not text. These are conservative heuristics, not bounds:
  * - image: 8_192 tokens per image covers OpenAI high-detail tiling (≤ 1_445 for gpt-4o),
  *   patch-based models (≤ ~2_500) and Claude (≤ ~1_600; ~4_800 for high-resolution models).
- *   Not covered: gpt-4o-mini, which bills images as up to ~48k tokens. It holds for an image by
- *   URL or file id as for one inline: the provider resizes either before counting it.
+ *   Models that bill more per image get their own figure (`mediaAllowancesOf`). It holds for an
+ *   image by URL or file id as for one inline: the provider resizes either before counting it.
  * - audio: a minimum per part, or one token per 100 bytes of decoded audio data (8 kbit/s at
  *   ~10 tokens per second), whichever is larger.
  * - file/document (PDF): a minimum per part, or one token per 4 bytes of decoded file data. This
@@ -52,6 +52,24 @@ export const defaultMediaAllowances: MediaAllowances = Object.freeze({
   filePartTokensMin: 10_000,
   fileBytesPerToken: 4,
 })
+
+/**
+ * Models that bill an image as more tokens than the flat allowance, with the most one image can
+ * be billed. gpt-4o-mini bills an image as 2_833 base tokens plus 5_667 per 512-px tile (33×
+ * gpt-4o's 85 and 170, offsetting its lower token price); an image is scaled to fit 2048×768, at
+ * most 8 tiles: 2_833 + 8 × 5_667 = 48_169 (OpenAI's published image costs, checked 2026-12-02).
+ * `detail: "low"` bills the base alone, but a part's detail is not trusted here: the maximum is
+ * safe for every detail. Only gpt-4o-mini itself, its dated snapshots and fine-tunes of them: its
+ * -audio, -search, -realtime, -transcribe and -tts variants take no images.
+ */
+const imageTokensMaxOf: readonly (readonly [RegExp, number])[] = [[/^(ft:)?gpt-4o-mini(-\d{4}-\d{2}-\d{2})?(:|$)/, 48_169]]
+
+/** The media allowances for a call priced as `model` (the model id sent upstream). */
+export function mediaAllowancesOf(model: string): MediaAllowances {
+  const lower = model.toLowerCase()
+  const imagePartTokens = imageTokensMaxOf.find(([pattern]) => pattern.test(lower))?.[1]
+  return imagePartTokens === undefined ? defaultMediaAllowances : { ...defaultMediaAllowances, imagePartTokens }
+}
 
 /** What to count for a request: its text, and the token allowances that are not text. */
 export interface PromptText {

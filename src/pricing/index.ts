@@ -21,6 +21,7 @@ export {
   foreignTokenizerScalePercent,
   framingTokensPerMessage,
   framingTokensPerRequest,
+  mediaAllowancesOf,
   promptTextOf,
   tokenizerFitOf,
   worstCaseCost,

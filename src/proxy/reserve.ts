@@ -12,6 +12,7 @@ import {
   affordableOutputTokens,
   estimateInputTokens,
   heldInputOf,
+  mediaAllowancesOf,
   promptTextOf,
   type HeldInput,
   type PromptText,
@@ -192,7 +193,8 @@ export class PromptEstimate {
   }
 
   private estimate(tokenizerMaxBytes: number): number {
-    this.prompt ??= promptTextOf(this.call.endpoint, this.call.body)
+    // Media allowances follow the model the provider bills: gpt-4o-mini bills an image as far more tokens.
+    this.prompt ??= promptTextOf(this.call.endpoint, this.call.body, mediaAllowancesOf(this.routed.upstreamModel))
     return estimateInputTokens(this.prompt, tokenizerMaxBytes, tokenizerFitOf(this.routed.target.provider, this.routed.upstreamModel)).tokens
   }
 }
