@@ -58,9 +58,10 @@ export const defaultMediaAllowances: MediaAllowances = Object.freeze({
  * be billed. gpt-4o-mini bills an image as 2_833 base tokens plus 5_667 per 512-px tile (33×
  * gpt-4o's 85 and 170, offsetting its lower token price); an image is scaled to fit 2048×768, at
  * most 8 tiles: 2_833 + 8 × 5_667 = 48_169 (OpenAI's published image costs, checked 2026-12-02).
- * `detail: "low"` bills the base alone, but a part's detail is not trusted here: the maximum is
- * safe for every detail. Only gpt-4o-mini itself, its dated snapshots and fine-tunes of them: its
- * -audio, -search, -realtime, -transcribe and -tts variants take no images.
+ * `detail: "low"` bills the base alone, but the maximum is kept for every detail: one figure per
+ * model, like the flat allowance, and never below the bill. Only gpt-4o-mini itself, its dated
+ * snapshots and fine-tunes of them: its -audio, -search, -realtime, -transcribe and -tts variants
+ * take no images.
  */
 const imageTokensMaxOf: readonly (readonly [RegExp, number])[] = [[/^(ft:)?gpt-4o-mini(-\d{4}-\d{2}-\d{2})?(:|$)/, 48_169]]
 
