@@ -192,7 +192,6 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     endpointTiers: config.endpointTiers,
     escalationChannels: config.escalationChannels,
     walletAlerts: config.costTracking.budgetAlerts,
-    wallets: stores.ledger,
     degradeTargetFor: (model) => config.models.find((m) => m.name === model)?.degradeTo,
     onError: (error, what) => logger.error({ err: error, what }, 'budgets: evaluation failed'),
     // Top spenders in a notification must include the call that crossed the threshold.
@@ -283,7 +282,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   let closed = false
   let housekeeping: NodeJS.Timeout | undefined
   let escalations: NodeJS.Timeout | undefined
-  let recoveringNotices: Promise<unknown> | undefined
+  let recoveringThresholds: Promise<unknown> | undefined
   return {
     fastify,
     config,
@@ -311,8 +310,8 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
       dispatcher.start()
       await exports.start()
       await changes.start()
-      // Budget and wallet notices a crash lost are written now, off the start-up path (recoverNotices).
-      recoveringNotices = budgets.recoverNotices([DEFAULT_ORG, ...config.consumerGroups.map((group) => group.orgId)])
+      // Threshold notices a crash lost are written now, off the start-up path (recoverThresholds).
+      recoveringThresholds = budgets.recoverThresholds()
       housekeeping = setInterval(() => {
         ticketHousekeeping().catch((error: unknown) => logger.error({ err: error }, 'tickets: housekeeping failed'))
       }, TICKET_HOUSEKEEPING_MS)
@@ -330,7 +329,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
       if (housekeeping) clearInterval(housekeeping)
       if (escalations) clearInterval(escalations)
       await changes.stop()
-      await recoveringNotices
+      await recoveringThresholds
       // Fastify closes the connections idle when close() starts; a keep-alive connection whose
       // request finishes later (a held request refused above, a stream ending) would keep it open.
       const idleSweep = setInterval(() => fastify.server.closeIdleConnections(), IDLE_SWEEP_MS)

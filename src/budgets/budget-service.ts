@@ -11,10 +11,9 @@ import { assert } from '../lib/assert.js'
 import type { Clock } from '../lib/clock.js'
 import { newId } from '../lib/ids.js'
 import { counterKey } from '../ledger/ledger-store.js'
-import { micros, toUsd, type Micros } from '../money/index.js'
+import { toUsd, type Micros } from '../money/index.js'
 import type { BudgetAlert, BudgetSpec, BudgetThresholdAction, EndpointTier } from '../config/types.js'
 import type { Attribution } from '../usage/types.js'
-import type { Wallet } from '../ledger/types.js'
 import { newNotification, type FiringMark, type NotificationEscalation, type NotificationSink, type NotificationType } from '../notify/index.js'
 import {
   applyPatch,
@@ -125,8 +124,6 @@ export interface BudgetServiceDeps {
   readonly escalationChannels?: readonly string[]
   /** `cost_tracking.budget_alerts`: thresholds against a wallet's allocation. */
   readonly walletAlerts?: readonly BudgetAlert[]
-  /** The org's wallets, for the wallet alerts a crash lost (`recoverNotices`). */
-  readonly wallets?: { listWallets(orgId: string): Promise<readonly Wallet[]> }
   /** The cheaper model a `degrade` routes to (config `models[].degrade_to`). */
   readonly degradeTargetFor?: (model: string) => string | undefined
   readonly options?: Partial<BudgetServiceOptions>
@@ -397,72 +394,34 @@ export class BudgetService {
   }
 
   /**
-   * Writes the notices a crash lost. A process killed between moving a counter (or a wallet) and
-   * writing the notice leaves the threshold reached and unmarked. For a budget a later settle
-   * finds it (`fireThresholds`), but a budget or wallet that sees no more spend would never tell
-   * anyone. So at start every process looks once at each budget's current period and at each
-   * wallet of `orgIds` (and of every org with a budget): thresholds reached and unmarked fire now,
-   * exactly once across processes, since the mark is written with the notice. Marks are read
-   * before any notice's context is computed, so a start with nothing lost only reads.
+   * Writes the threshold notices a crash lost. A process killed between moving a counter and
+   * writing the notice leaves the threshold reached and unmarked; a settle on that budget finds
+   * it (`fireThresholds`), but a budget that sees no more spend in its period would never tell
+   * anyone. So at start every process looks at each budget's current period once: thresholds
+   * reached and unmarked fire now, exactly once across processes (the mark is written with the
+   * notice). A budget below its first threshold costs one counter read per org, no more.
    */
-  async recoverNotices(orgIds: readonly string[] = []): Promise<FiredNotification[]> {
+  async recoverThresholds(): Promise<FiredNotification[]> {
     const atMs = this.deps.clock.nowMs()
     const fired: FiredNotification[] = []
-    for (const orgId of new Set([...orgIds, ...this.byOrg.keys()])) {
+    for (const [orgId, budgets] of this.byOrg) {
       try {
-        fired.push(...(await this.recoverBudgetThresholds(orgId, atMs)))
-        fired.push(...(await this.recoverWalletAlerts(orgId, atMs)))
+        const counters = budgets.map((budget) => ({ budget, counter: counterRefOf(budget, periodOf(budget.period, budget.timezone, atMs)) }))
+        const spend = await this.deps.counters.budgetSpend(
+          orgId,
+          counters.map((c) => c.counter),
+        )
+        for (const { budget, counter } of counters) {
+          const spent = spend.get(counterKey(counter.budgetId, counter.periodKey))?.spentMicros
+          if (spent === undefined || spent === 0) continue
+          const crossing = { budgetId: budget.id, periodKey: counter.periodKey, spentBeforeMicros: spent, spentAfterMicros: spent }
+          fired.push(...(await this.fireThresholds(budget, crossing, { atMs })))
+        }
       } catch (error) {
-        this.deps.onError?.(error, `org ${orgId}: looking for notices lost by a crash`)
+        this.deps.onError?.(error, `org ${orgId}: looking for threshold notices lost by a crash`)
       }
     }
     return fired
-  }
-
-  private async recoverBudgetThresholds(orgId: string, atMs: number): Promise<FiredNotification[]> {
-    const budgets = this.byOrg.get(orgId) ?? []
-    if (budgets.length === 0) return []
-    const counters = budgets.map((budget) => ({ budget, counter: counterRefOf(budget, periodOf(budget.period, budget.timezone, atMs)) }))
-    const spend = await this.deps.counters.budgetSpend(
-      orgId,
-      counters.map((c) => c.counter),
-    )
-    const fired: FiredNotification[] = []
-    for (const { budget, counter } of counters) {
-      const spent = spend.get(counterKey(counter.budgetId, counter.periodKey))?.spentMicros
-      if (spent === undefined || spent === 0) continue
-      const crossing = { budgetId: budget.id, periodKey: counter.periodKey, spentBeforeMicros: spent, spentAfterMicros: spent }
-      fired.push(...(await this.fireThresholds(budget, crossing, { atMs })))
-    }
-    return fired
-  }
-
-  /** Each wallet's alerts as if its whole spend had just settled; the ones already marked are skipped. */
-  private async recoverWalletAlerts(orgId: string, atMs: number): Promise<FiredNotification[]> {
-    const alerts = this.deps.walletAlerts ?? []
-    if (alerts.length === 0 || this.deps.wallets === undefined) return []
-    const percents = alerts.map((a) => a.thresholdPercent)
-    const crossings: WalletCrossing[] = []
-    const keys: string[] = []
-    for (const wallet of await this.deps.wallets.listWallets(orgId)) {
-      if (wallet.allocatedMicros <= 0 || wallet.spentMicros <= 0) continue
-      const crossing: WalletCrossing = {
-        walletId: wallet.id,
-        orgId,
-        scope: { kind: wallet.scopeKind, id: wallet.scopeId },
-        teamId: wallet.scopeKind === 'team' ? wallet.scopeId : wallet.teamId,
-        allocatedMicros: wallet.allocatedMicros,
-        spentBeforeMicros: micros(0),
-        spentAfterMicros: wallet.spentMicros,
-      }
-      const reached = crossedThresholds(percents, crossing.allocatedMicros, crossing.spentBeforeMicros, crossing.spentAfterMicros)
-      if (reached.length === 0) continue
-      crossings.push(crossing)
-      for (const percent of reached) keys.push(walletAlertKey(alerts, crossing, percent))
-    }
-    if (crossings.length === 0) return []
-    for (const key of await this.deps.store.firedKeys(keys)) this.rememberFired(key)
-    return this.onWalletSpendSettled(crossings, { atMs })
   }
 
   /**
@@ -772,9 +731,10 @@ export class BudgetService {
         if (crossing.allocatedMicros <= 0) continue
         const percents = alerts.map((a) => a.thresholdPercent)
         const crossed = crossedThresholds(percents, crossing.allocatedMicros, crossing.spentBeforeMicros, crossing.spentAfterMicros)
+        const epoch = walletEpoch(crossing)
         for (const percent of crossed) {
-          const isBlock = isBlockAlert(alerts, percent)
-          const dedupeKey = walletAlertKey(alerts, crossing, percent)
+          const isBlock = alerts.some((a) => a.thresholdPercent === percent && a.action === 'block')
+          const dedupeKey = isBlock ? exhaustedKey(crossing.walletId, epoch) : `v1:${crossing.walletId}:${epoch}:${percent}`
           if (this.knownFired.has(dedupeKey)) continue
           const spendContext = await this.walletSpendContext(crossing, context.atMs)
           const extras: SpendDataExtras = { wallet_id: crossing.walletId, threshold_percent: percent }
@@ -854,16 +814,6 @@ function exhaustedKey(walletId: string, epoch: string): string {
 /** A wallet has no period: its notices are keyed by its allocation total, so a top-up re-arms them. */
 function walletEpoch(wallet: Pick<WalletCrossing, 'periodKey' | 'allocatedMicros'>): string {
   return wallet.periodKey ?? `alloc-${wallet.allocatedMicros}`
-}
-
-function isBlockAlert(alerts: readonly BudgetAlert[], percent: number): boolean {
-  return alerts.some((a) => a.thresholdPercent === percent && a.action === 'block')
-}
-
-/** One wallet alert's firing mark: the exhausted notice for a block alert, else the percent's own. */
-function walletAlertKey(alerts: readonly BudgetAlert[], crossing: WalletCrossing, percent: number): string {
-  const epoch = walletEpoch(crossing)
-  return isBlockAlert(alerts, percent) ? exhaustedKey(crossing.walletId, epoch) : `v1:${crossing.walletId}:${epoch}:${percent}`
 }
 
 /** True when a `block_if_forecast_exceeds` mark is reached: only then does the decision need a forecast. */

@@ -52,7 +52,7 @@ if (backend === 'sqlite') {
   if (mode !== 'settle' && mode !== 'recover' && crossings[0]?.spentBeforeMicros !== before)
     throw new Error(`counter was at ${crossings[0]?.spentBeforeMicros}, expected ${before}`)
   evaluate = async (c) =>
-    (mode === 'recover' ? await service.recoverNotices() : await service.onSpendSettled(c, { atMs: clock.nowMs() })).map((f) => f.dedupeKey)
+    (mode === 'recover' ? await service.recoverThresholds() : await service.onSpendSettled(c, { atMs: clock.nowMs() })).map((f) => f.dedupeKey)
   close = async () => {
     db.close()
   }
