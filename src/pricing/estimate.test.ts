@@ -100,7 +100,7 @@ describe('countTextTokens / estimateInputTokens', () => {
 
 describe('mediaAllowancesOf', () => {
   it('allows gpt-4o-mini, its snapshots and fine-tunes its largest image; other models the flat allowance', () => {
-    for (const model of ['gpt-4o-mini', 'GPT-4o-mini', 'gpt-4o-mini-2024-07-18', 'ft:gpt-4o-mini-2024-07-18:acme::abc123']) {
+    for (const model of ['gpt-4o-mini', 'GPT-4o-mini', 'gpt-4o-mini-2024-07-18', 'ft:gpt-4o-mini-2024-07-18:acme::abc123', 'openai/gpt-4o-mini']) {
       expect(mediaAllowancesOf(model).imagePartTokens, model).toBe(2_833 + 8 * 5_667)
     }
     // Variants that take no images, and models whose largest image fits the flat allowance.

@@ -65,9 +65,12 @@ export const defaultMediaAllowances: MediaAllowances = Object.freeze({
  */
 const imageTokensMaxOf: readonly (readonly [RegExp, number])[] = [[/^(ft:)?gpt-4o-mini(-\d{4}-\d{2}-\d{2})?(:|$)/, 48_169]]
 
-/** The media allowances for a call priced as `model` (the model id sent upstream). */
+/**
+ * The media allowances for a call priced as `model` (the model id sent upstream). A router's
+ * `vendor/` prefix is dropped, as the catalogue does when it prices `openai/gpt-4o-mini`.
+ */
 export function mediaAllowancesOf(model: string): MediaAllowances {
-  const lower = model.toLowerCase()
+  const lower = model.slice(model.lastIndexOf('/') + 1).toLowerCase()
   const imagePartTokens = imageTokensMaxOf.find(([pattern]) => pattern.test(lower))?.[1]
   return imagePartTokens === undefined ? defaultMediaAllowances : { ...defaultMediaAllowances, imagePartTokens }
 }
