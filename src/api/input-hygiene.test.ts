@@ -186,6 +186,38 @@ describe('a proxied call with a control character in its attribution is refused 
   })
 })
 
+describe('characters that reorder or hide text are refused too, letters of any script are not', () => {
+  it.each([
+    ['a right-to-left override', 'carol\u202Egpj.exe', 'U+202E'],
+    ['a C1 escape (CSI)', 'carol\u009b2J', 'U+009B'],
+    ['a line separator', 'carol\u2028bob', 'U+2028'],
+    ['a directional isolate', 'carol\u2066x', 'U+2066'],
+  ])('%s in the body’s "user" is a 400, and nothing happens', async (_, user, found) => {
+    const before = await snapshot()
+    const reply = await request(
+      'POST',
+      '/v1/chat/completions',
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], user },
+      { authorization: `Bearer ${CONSUMER_KEY}` },
+    )
+    expect(reply.status, JSON.stringify(reply.body)).toBe(400)
+    expect(reply.body.error.message).toContain(`"user" must not contain control characters (found ${found})`)
+    expect(await snapshot()).toEqual(before)
+  })
+
+  it('a name in another script, with accents, is served and recorded as sent', async () => {
+    const user = 'Zoë 日本語 עברית'
+    const reply = await request(
+      'POST',
+      '/v1/chat/completions',
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], user },
+      { authorization: `Bearer ${CONSUMER_KEY}` },
+    )
+    expect(reply.status, JSON.stringify(reply.body)).toBe(200)
+    expect((await t.events()).at(-1)).toMatchObject({ user_id: user })
+  })
+})
+
 describe('ingestion rejects an event with a control character in a field', () => {
   const event = (fields: Record<string, unknown>) => ({
     externalRequestId: 'hyg-1',
