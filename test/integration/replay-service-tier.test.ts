@@ -12,7 +12,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { micros } from '../../src/money/index.js'
 import { PriceBook } from '../../src/pricing/index.js'
 import { emptyUsage } from '../../src/providers/index.js'
 import type { ReplayOutcome } from '../../src/replay/engine.js'
@@ -25,6 +24,7 @@ import { openSqlite } from '../../src/store/sqlite/db.js'
 import { SqliteUsageStore, usageMigrations } from '../../src/store/sqlite/usage-store.js'
 import type { UsageEvent, UsageScan, UsageStore } from '../../src/usage/index.js'
 import { describeWithPostgres } from '../support/services.js'
+import { usageEvent } from '../support/usage-events.js'
 
 const T0 = Date.UTC(2026, 10, 3, 8)
 const TEAM = 'team_growth'
@@ -34,43 +34,19 @@ const GPT_4O = 25_000 + 10_000
 const GPT_4O_MINI = 1_500 + 600
 
 function anEvent(i: number, tier: 'priority' | undefined): UsageEvent {
-  return {
-    id: `evt_tier_${i}`,
-    requestId: `req_tier_${i}`,
+  const event = usageEvent({
+    id: `tier_${i}`,
     atMs: T0 + i * 1_000,
-    attribution: {
-      orgId: 'default',
-      teamId: TEAM,
-      userId: undefined,
-      userFromKey: false,
-      agentId: undefined,
-      keyName: 'growth',
-      endpointTag: undefined,
-      promptVersion: undefined,
-      environment: 'prod',
-    },
-    provider: 'openai',
-    targetId: 'openai',
-    modelRequested: 'gpt-4o',
-    modelServed: 'gpt-4o',
-    endpoint: 'chat_completions',
-    usage: USAGE,
-    usageSource: 'reported',
-    usageNote: undefined,
-    costBreakdown: undefined,
-    costMicros: micros(tier === 'priority' ? 2 * GPT_4O : GPT_4O),
-    priceSource: tier === 'priority' ? 'catalogue:test;service_tier:priority@200%~upper_bound' : 'catalogue:test',
-    latencyMs: 1,
-    status: 'ok',
-    httpStatus: 200,
-    isStream: false,
-    decision: 'unenforced',
-    reservationId: undefined,
-    walletId: undefined,
-    dataMode: 'real',
-    source: 'gateway',
-    externalRequestId: undefined,
-  }
+    orgId: 'default',
+    teamId: TEAM,
+    environment: 'prod',
+    model: 'gpt-4o',
+    inputTokens: USAGE.inputTokens,
+    outputTokens: USAGE.outputTokens,
+    costMicros: tier === 'priority' ? 2 * GPT_4O : GPT_4O,
+  })
+  // The tier is only in the price source, as the gateway records it.
+  return { ...event, priceSource: tier === 'priority' ? 'catalogue:test;service_tier:priority@200%~upper_bound' : 'catalogue:test' }
 }
 
 /** The first call, at priority, takes the team past half its budget; the next two are degraded. */
