@@ -10,6 +10,7 @@ import type { Attribution } from '../usage/types.js'
 import type { BudgetSpec, NotificationChannel } from '../config/types.js'
 import { insertSpend, openNotifyDb, tempDbPath, wire } from '../../test/integration/notify-support.js'
 import { budgetCreateBodySchema, type BudgetCreateBody } from './budget.js'
+import type { BudgetUsageReader } from './budget-store.js'
 import { BudgetError } from './errors.js'
 
 const HOUR = 3_600_000
@@ -249,6 +250,40 @@ describe('onSpendSettled', () => {
       atMs: clock.nowMs(),
     })
     expect(again.filter((f) => f.type === 'budget.forecast')).toEqual([])
+  })
+})
+
+/** A usage reader that counts its `spendBuckets` reads, and fails them for `failing` teams. */
+function countingUsage(usage: BudgetUsageReader, failing: readonly string[] = []) {
+  const reads: string[] = []
+  const reader: BudgetUsageReader = {
+    spendBuckets: async (filter, endMs, bucketMs, count) => {
+      reads.push(filter.scopeId)
+      if (failing.includes(filter.scopeId)) throw new Error(`usage of ${filter.scopeId} unavailable`)
+      return usage.spendBuckets(filter, endMs, bucketMs, count)
+    },
+    spendBetween: (filter, fromMs, toMs) => usage.spendBetween(filter, fromMs, toMs),
+    topSpenders: (filter, fromMs, toMs, limit) => usage.topSpenders(filter, fromMs, toMs, limit),
+  }
+  return { reader, reads }
+}
+
+describe('checkTrends reads', () => {
+  it('reads usage once for both the forecast and the spike of a settle', async () => {
+    const { db, clock, path } = setup()
+    const { reader, reads } = countingUsage(wire(db, clock).budgetStore)
+    const { service } = wire(openNotifyDb(path), clock, channels, { checkIntervalMs: 0 }, { usage: reader })
+    // No thresholds: their notices read usage for their own context.
+    const budget = await service.create(ORG, aBudgetBody({ amount_usd: 1000, alert_thresholds: [] }))
+    reads.length = 0
+    // $2 an hour since the 1st, then a $30 hour: both a forecast and a spike.
+    for (let at = Date.UTC(2026, 10, 1) + 30 * 60_000; at < clock.nowMs() - HOUR; at += HOUR) insertSpend(db, { atMs: at, costMicros: 2_000_000 })
+    insertSpend(db, { atMs: clock.nowMs() - 10 * 60_000, costMicros: 30_000_000 })
+    const fired = await service.onSpendSettled([{ budgetId: budget.id, periodKey: '2026-11', spentBeforeMicros: usd(500), spentAfterMicros: usd(700) }], {
+      atMs: clock.nowMs(),
+    })
+    expect(fired.map((f) => f.type).sort()).toEqual(['budget.forecast', 'budget.spike'])
+    expect(reads).toEqual(['team_marketing'])
   })
 })
 

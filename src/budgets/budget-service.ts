@@ -31,7 +31,7 @@ import type { BudgetStore, BudgetUsageReader, BudgetWriteResult, SpendScopeFilte
 import { BudgetError, BudgetNotFoundError } from './errors.js'
 import { SPIKE_FLOOR_MICROS_DEFAULT, spikeDetected, type Forecast } from './forecast.js'
 import { periodOf, type Period } from './period.js'
-import { forecastFor, HOUR_MS, spendNotificationData, type SpendContext, type SpendDataExtras } from './spend-context.js'
+import { forecastFor, forecastHours, forecastOfBuckets, HOUR_MS, spendNotificationData, type SpendContext, type SpendDataExtras } from './spend-context.js'
 import { crossedThresholds, firingThresholds, thresholdMarkMicros } from './thresholds.js'
 import { resolveThresholdAction, type RequestFacts } from './policy.js'
 
@@ -565,7 +565,11 @@ export class BudgetService {
     }
   }
 
-  /** Forecast (once per budget per period) and spike (once per budget per hour), throttled per budget. */
+  /**
+   * Forecast (once per budget per period) and spike (once per budget per hour), throttled per
+   * budget. One usage read serves both: the forecast's recent hours are the last hours of the
+   * spike's window (hourly buckets with the same end).
+   */
   private async checkTrends(budget: Budget, crossing: BudgetCrossing, context: SettleContext): Promise<FiredNotification[]> {
     const nowMs = context.atMs
     const throttleKey = `${budget.id}:${crossing.periodKey}`
@@ -574,13 +578,30 @@ export class BudgetService {
     if (this.lastCheckMs.size >= CHECK_THROTTLE_ENTRIES_MAX) this.lastCheckMs.clear()
     this.lastCheckMs.set(throttleKey, nowMs)
 
+    const what = `budget ${budget.id}: notice context`
+    const period = this.orUndefined(() => periodOf(budget.period, budget.timezone, nowMs), what)
+    const forecastCount = period ? forecastHours(period, nowMs, this.options) : undefined
+    const hours = this.options.spikeTrailingHours
+    const count = Math.max(hours + 1, forecastCount ?? 0)
+    const buckets = await this.deps.usage.spendBuckets(filterOf(budget), nowMs, HOUR_MS, count)
+    const forecast =
+      period && forecastCount !== undefined
+        ? this.orUndefined(() => forecastOfBuckets(period, nowMs, crossing.spentAfterMicros, budget.amountMicros, buckets.slice(count - forecastCount)), what)
+        : undefined
+    const spendContext: SpendContext = {
+      scope: scopeLabel(budget),
+      spentMicros: crossing.spentAfterMicros,
+      amountMicros: budget.amountMicros,
+      period,
+      forecast,
+      top: NO_TOP,
+    }
+
     const fired: FiredNotification[] = []
-    const spendContext = await this.spendContextOf(budget, crossing, context, false)
-    const forecast = spendContext.forecast
     const isForecastExhausting =
       forecast?.exhaustionAtMs !== undefined && crossing.spentAfterMicros < budget.amountMicros && forecast.projectedSpendMicros > budget.amountMicros
     if (isForecastExhausting) {
-      const dedupeKey = `v1:${budget.id}:${crossing.periodKey}:forecast`
+      const dedupeKey = forecastKey(budget.id, crossing.periodKey)
       if (!(await this.firedBefore(dedupeKey))) {
         const withTop = { ...spendContext, top: await this.topOrNone(budget, spendContext.period) }
         const notice = await this.emit('budget.forecast', budget, withTop, budgetExtras(budget), dedupeKey)
@@ -588,11 +609,10 @@ export class BudgetService {
         if (notice) fired.push(notice)
       }
     }
-    const hours = this.options.spikeTrailingHours
-    const buckets = await this.deps.usage.spendBuckets(filterOf(budget), nowMs, HOUR_MS, hours + 1)
-    const lastHourMicros = buckets[hours] ?? (0 as Micros)
-    if (spikeDetected(lastHourMicros, buckets.slice(0, hours), this.options.spikeFloorMicros)) {
-      const dedupeKey = `v1:${budget.id}:${crossing.periodKey}:spike:${Math.floor(nowMs / HOUR_MS)}`
+    const window = buckets.slice(count - (hours + 1))
+    const lastHourMicros = window[hours] ?? (0 as Micros)
+    if (spikeDetected(lastHourMicros, window.slice(0, hours), this.options.spikeFloorMicros)) {
+      const dedupeKey = spikeKey(budget.id, crossing.periodKey, Math.floor(nowMs / HOUR_MS))
       if (!(await this.firedBefore(dedupeKey))) {
         const withTop = { ...spendContext, top: await this.topOrNone(budget, spendContext.period) }
         const extras = { ...budgetExtras(budget), last_hour_spend_usd: toUsd(lastHourMicros) }
@@ -805,6 +825,15 @@ function thresholdKeys(budget: Budget, periodKey: string, percent: number): stri
 
 function blockedKey(budgetId: string, periodKey: string): string {
   return `v1:${budgetId}:${periodKey}:blocked`
+}
+
+function forecastKey(budgetId: string, periodKey: string): string {
+  return `v1:${budgetId}:${periodKey}:forecast`
+}
+
+/** A spike's notice is once per budget per hour (`epochHour`: hours since the epoch). */
+function spikeKey(budgetId: string, periodKey: string, epochHour: number): string {
+  return `v1:${budgetId}:${periodKey}:spike:${epochHour}`
 }
 
 function exhaustedKey(walletId: string, epoch: string): string {

@@ -28,11 +28,25 @@ export async function forecastFor(
   amountMicros: Micros,
   settings: ForecastSettings,
 ): Promise<Forecast | undefined> {
+  const hours = forecastHours(period, nowMs, settings)
+  if (hours === undefined) return undefined
+  const buckets = await usage.spendBuckets(filter, nowMs, HOUR_MS, hours)
+  return forecastOfBuckets(period, nowMs, spentMicros, amountMicros, buckets)
+}
+
+/**
+ * How many hourly buckets ending at `nowMs` the forecast reads; undefined when there is no
+ * forecast yet (too early in the period) or any more (the period is over).
+ */
+export function forecastHours(period: Period, nowMs: number, settings: ForecastSettings): number | undefined {
   const elapsedMs = nowMs - period.startMs
   if (elapsedMs < settings.forecastMinElapsedMs || nowMs >= period.endMs) return undefined
   // Only whole hours inside the period: buckets before its start would read as idle hours.
-  const hours = Math.max(1, Math.min(settings.forecastWindowHours, Math.floor(elapsedMs / HOUR_MS)))
-  const buckets = await usage.spendBuckets(filter, nowMs, HOUR_MS, hours)
+  return Math.max(1, Math.min(settings.forecastWindowHours, Math.floor(elapsedMs / HOUR_MS)))
+}
+
+/** The forecast from `buckets`: the `forecastHours` hourly buckets ending at `nowMs`, oldest first. */
+export function forecastOfBuckets(period: Period, nowMs: number, spentMicros: Micros, amountMicros: Micros, buckets: readonly Micros[]): Forecast {
   return forecastSpend({
     periodStartMs: period.startMs,
     periodEndMs: period.endMs,
