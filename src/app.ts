@@ -282,7 +282,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   let closed = false
   let housekeeping: NodeJS.Timeout | undefined
   let escalations: NodeJS.Timeout | undefined
-  let recoveringThresholds: Promise<unknown> | undefined
+  let recovering: Promise<unknown> | undefined
   return {
     fastify,
     config,
@@ -310,8 +310,9 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
       dispatcher.start()
       await exports.start()
       await changes.start()
-      // Threshold notices a crash lost are written now, off the start-up path (recoverThresholds).
-      recoveringThresholds = budgets.recoverThresholds()
+      // Notices a crash lost are written now, off the start-up path: thresholds first, then the
+      // forecast and spike (recoverThresholds, recoverTrends; neither throws).
+      recovering = budgets.recoverThresholds().then(() => budgets.recoverTrends())
       housekeeping = setInterval(() => {
         ticketHousekeeping().catch((error: unknown) => logger.error({ err: error }, 'tickets: housekeeping failed'))
       }, TICKET_HOUSEKEEPING_MS)
@@ -329,7 +330,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
       if (housekeeping) clearInterval(housekeeping)
       if (escalations) clearInterval(escalations)
       await changes.stop()
-      await recoveringThresholds
+      await recovering
       // Fastify closes the connections idle when close() starts; a keep-alive connection whose
       // request finishes later (a held request refused above, a stream ending) would keep it open.
       const idleSweep = setInterval(() => fastify.server.closeIdleConnections(), IDLE_SWEEP_MS)

@@ -9,9 +9,10 @@ import { micros, type Micros } from '../money/index.js'
 import type { Attribution } from '../usage/types.js'
 import type { BudgetSpec, NotificationChannel } from '../config/types.js'
 import { insertSpend, openNotifyDb, tempDbPath, wire } from '../../test/integration/notify-support.js'
-import { budgetCreateBodySchema, type BudgetCreateBody } from './budget.js'
+import { budgetCreateBodySchema, counterRefOf, type Budget, type BudgetCreateBody } from './budget.js'
 import type { BudgetUsageReader } from './budget-store.js'
 import { BudgetError } from './errors.js'
+import { periodOf } from './period.js'
 
 const HOUR = 3_600_000
 const ORG = 'org_acme'
@@ -284,6 +285,131 @@ describe('checkTrends reads', () => {
     })
     expect(fired.map((f) => f.type).sort()).toEqual(['budget.forecast', 'budget.spike'])
     expect(reads).toEqual(['team_marketing'])
+  })
+})
+
+describe('recoverTrends (at start)', () => {
+  const NOW = Date.UTC(2026, 10, 15, 12, 5)
+
+  /** A monthly budget of `team` with `amount`. */
+  const aTeamBudget = (service: ReturnType<typeof setup>['service'], team: string, amount: number) =>
+    service.create(ORG, aBudgetBody({ name: team, scope: { kind: 'team', id: team }, amount_usd: amount, alert_thresholds: [] }))
+
+  /** What a process killed after its settle committed leaves: the counter moved, the trends never looked at. */
+  async function spentWithoutNotice(ledger: ReturnType<typeof setup>['ledger'], budget: Budget, atMs: number, amountUsd: number) {
+    await ledger.recordSpend(ORG, [counterRefOf(budget, periodOf(budget.period, budget.timezone, atMs))], usd(amountUsd))
+  }
+
+  const countOf = (db: ReturnType<typeof setup>['db'], type: string) =>
+    (db.prepare('SELECT COUNT(*) AS n FROM notifications WHERE type = ?').get(type) as { n: number }).n
+
+  it('sends the forecast a crash lost, once, when two processes start at once; a later start sends none', async () => {
+    const { service, db, clock, path, ledger } = setup()
+    clock.set(NOW)
+    const budget = await aTeamBudget(service, 'team_steady', 1000)
+    // $2 every hour since the 1st: $697 by now, $1,441 by the end of the month at that rate. No spike.
+    let spent = 0
+    for (let at = Date.UTC(2026, 10, 1) + 30 * 60_000; at < NOW; at += HOUR) {
+      insertSpend(db, { atMs: at, costMicros: 2_000_000, teamId: 'team_steady' })
+      spent += 2
+    }
+    await spentWithoutNotice(ledger, budget, NOW, spent)
+    expect(countOf(db, 'budget.forecast')).toBe(0)
+
+    const other = wire(openNotifyDb(path), clock, channels)
+    await other.service.refresh()
+    const started = await Promise.all([service.recoverTrends(), other.service.recoverTrends()])
+    expect(started.flat().map((f) => [f.type, f.dedupeKey])).toEqual([['budget.forecast', `v1:${budget.id}:2026-11:forecast`]])
+    expect(countOf(db, 'budget.forecast')).toBe(1)
+    expect(countOf(db, 'budget.spike')).toBe(0)
+    const row = db.prepare("SELECT data_json FROM notifications WHERE type = 'budget.forecast'").get() as { data_json: string }
+    const data = JSON.parse(row.data_json) as Record<string, unknown>
+    expect(data).toMatchObject({ budget_id: budget.id, spend_usd: spent, amount_usd: 1000 })
+    expect(data['forecast_exhaustion_at']).toMatch(/^2026-11-2/)
+    expect(data['projected_spend_usd']).toBeGreaterThan(1000)
+
+    // A later start finds the mark.
+    const third = wire(openNotifyDb(path), clock, channels)
+    await third.service.refresh()
+    expect(await third.service.recoverTrends()).toEqual([])
+    expect(countOf(db, 'budget.forecast')).toBe(1)
+  })
+
+  it('flushes usage first: events a killed process left in the journal count', async () => {
+    const { service, db, clock, path, ledger } = setup()
+    clock.set(NOW)
+    const budget = await aTeamBudget(service, 'team_journal', 1_000_000)
+    await spentWithoutNotice(ledger, budget, NOW, 25)
+    // The burst becomes readable only when usage is flushed (as a drained journal does).
+    let journal = [{ atMs: NOW - 60_000, costMicros: 25_000_000, teamId: 'team_journal' }]
+    const flushUsage = async () => {
+      for (const row of journal) insertSpend(db, row)
+      journal = []
+    }
+    const restarted = wire(openNotifyDb(path), clock, channels, {}, { flushUsage })
+    await restarted.service.refresh()
+    expect((await restarted.service.recoverTrends()).map((f) => f.type)).toEqual(['budget.spike'])
+  })
+
+  it('sends a spike of the last hour whose notice is missing; not one that is over, nor one announced last hour', async () => {
+    const { service, db, clock, path, ledger } = setup()
+    clock.set(NOW)
+    const teams = ['team_now', 'team_over', 'team_told', 'team_untold'] as const
+    const budgets = new Map<string, Budget>()
+    // Large amounts: no forecast, only spikes.
+    for (const team of teams) budgets.set(team, await aTeamBudget(service, team, 1_000_000))
+    const burst = (team: string, atMs: number) => insertSpend(db, { atMs, costMicros: 20_000_000, teamId: team })
+    burst('team_now', NOW - 3 * 60_000) // this hour, its notice lost
+    burst('team_over', NOW - 3 * HOUR) // three hours ago: over
+    burst('team_told', NOW - 45 * 60_000) // last hour, announced then
+    burst('team_untold', NOW - 45 * 60_000) // last hour, its notice lost
+    for (const team of teams) await spentWithoutNotice(ledger, budgets.get(team)!, NOW, 20)
+    // A settle at 11:50 announced team_told's spike (the notice of hour 11).
+    clock.set(NOW - 15 * 60_000)
+    const told = budgets.get('team_told')!
+    const announced = await service.onSpendSettled([{ budgetId: told.id, periodKey: '2026-11', spentBeforeMicros: usd(0), spentAfterMicros: usd(20) }], {
+      atMs: clock.nowMs(),
+    })
+    expect(announced.map((f) => f.type)).toEqual(['budget.spike'])
+    clock.set(NOW)
+
+    const restarted = wire(openNotifyDb(path), clock, channels)
+    await restarted.service.refresh()
+    const fired = await restarted.service.recoverTrends()
+    const hour = Math.floor(NOW / HOUR)
+    expect(fired.map((f) => f.dedupeKey).sort()).toEqual(
+      [`v1:${budgets.get('team_now')!.id}:2026-11:spike:${hour}`, `v1:${budgets.get('team_untold')!.id}:2026-11:spike:${hour}`].sort(),
+    )
+    expect(fired.every((f) => f.type === 'budget.spike')).toBe(true)
+    expect(countOf(db, 'budget.spike')).toBe(3)
+  })
+
+  it('reads usage once per budget with spend, none for a budget whose notices are marked, and reports failures without stopping', async () => {
+    const { service, db, clock, path, ledger } = setup()
+    clock.set(NOW)
+    const steady = await aTeamBudget(service, 'team_steady', 1000)
+    const broken = await aTeamBudget(service, 'team_broken', 1000)
+    const done = await aTeamBudget(service, 'team_done', 1000)
+    await aTeamBudget(service, 'team_idle', 1000)
+    for (let at = Date.UTC(2026, 10, 1) + 30 * 60_000; at < NOW; at += HOUR) {
+      for (const team of ['team_steady', 'team_broken', 'team_done']) insertSpend(db, { atMs: at, costMicros: 2_000_000, teamId: team })
+    }
+    insertSpend(db, { atMs: NOW - 60_000, costMicros: 30_000_000, teamId: 'team_done' })
+    for (const budget of [steady, broken, done]) await spentWithoutNotice(ledger, budget, NOW, 700)
+    // team_done's forecast and this hour's spike went out before the restart.
+    const before = await service.onSpendSettled([{ budgetId: done.id, periodKey: '2026-11', spentBeforeMicros: usd(699), spentAfterMicros: usd(700) }], {
+      atMs: NOW,
+    })
+    expect(before.map((f) => f.type).sort()).toEqual(['budget.forecast', 'budget.spike'])
+
+    const errors: string[] = []
+    const { reader, reads } = countingUsage(wire(db, clock).budgetStore, ['team_broken'])
+    const restarted = wire(openNotifyDb(path), clock, channels, {}, { usage: reader, onError: (_error, what) => errors.push(what) })
+    await restarted.service.refresh()
+    const fired = await restarted.service.recoverTrends()
+    expect(fired.map((f) => f.dedupeKey)).toEqual([`v1:${steady.id}:2026-11:forecast`])
+    expect(reads.sort()).toEqual(['team_broken', 'team_steady'])
+    expect(errors).toEqual([`budget ${broken.id}: looking for forecast and spike notices lost by a crash`])
   })
 })
 

@@ -566,11 +566,76 @@ export class BudgetService {
   }
 
   /**
-   * Forecast (once per budget per period) and spike (once per budget per hour), throttled per
-   * budget. One usage read serves both: the forecast's recent hours are the last hours of the
-   * spike's window (hourly buckets with the same end).
+   * Writes the forecast and spike notices a crash lost. `checkTrends` runs on a settle; a process
+   * killed after it decided to notify and before the notice was written leaves no mark, and a
+   * budget that sees no more spend (its traffic stopped, or came through the process that died)
+   * would never be looked at again. So at start, after `recoverThresholds`, every budget with
+   * spend in its current period is evaluated once by `checkTrends`, as a settle at this instant
+   * would be: an exhausting forecast with no mark in this period is sent, exactly once across
+   * processes (the mark is written with the notice).
+   *
+   * A spike is recovered only for the current hour. Its rule looks at the 60 minutes before now,
+   * so a spike from longer ago is stale and not sent: it is no longer happening, and a late
+   * alert about it is noise. A spike whose notice this hour is missing is sent. One whose notice
+   * went out in the previous hour is not sent again: the burst was announced, and a restart is
+   * not news (a settle later this hour still announces a spike that goes on).
+   *
+   * Cost: one usage flush; per org, one counter read and one read of the marks, both batched;
+   * then one usage read per budget left to evaluate (none for a budget whose notices are all
+   * marked), plus the top spenders of a notice sent. Never throws: failures go to `onError`, and
+   * a budget that fails does not stop the others.
    */
-  private async checkTrends(budget: Budget, crossing: BudgetCrossing, context: SettleContext): Promise<FiredNotification[]> {
+  async recoverTrends(): Promise<FiredNotification[]> {
+    const atMs = this.deps.clock.nowMs()
+    const epochHour = Math.floor(atMs / HOUR_MS)
+    const fired: FiredNotification[] = []
+    // Usage events a killed process committed may not be readable yet (a journal not drained):
+    // the forecast and the spike are read from them. On failure, evaluate what is readable.
+    await this.orUndefinedAsync(async () => this.deps.flushUsage?.(), 'looking for forecast and spike notices lost by a crash: flushing usage')
+    for (const [orgId, budgets] of this.byOrg) {
+      try {
+        const counters = budgets.map((budget) => ({ budget, counter: counterRefOf(budget, periodOf(budget.period, budget.timezone, atMs)) }))
+        const spend = await this.deps.counters.budgetSpend(
+          orgId,
+          counters.map((c) => c.counter),
+        )
+        const spending = counters.flatMap(({ budget, counter }) => {
+          const spent = spend.get(counterKey(counter.budgetId, counter.periodKey))?.spentMicros
+          if (spent === undefined || spent === 0) return []
+          const previousPeriodKey = counterRefOf(budget, periodOf(budget.period, budget.timezone, atMs - HOUR_MS)).periodKey
+          const keys = {
+            forecast: forecastKey(budget.id, counter.periodKey),
+            spike: spikeKey(budget.id, counter.periodKey, epochHour),
+            previousSpike: spikeKey(budget.id, previousPeriodKey, epochHour - 1),
+          }
+          const crossing: BudgetCrossing = { budgetId: budget.id, periodKey: counter.periodKey, spentBeforeMicros: spent, spentAfterMicros: spent }
+          return [{ budget, crossing, keys }]
+        })
+        const marked = new Set(await this.deps.store.firedKeys(spending.flatMap(({ keys }) => [keys.forecast, keys.spike, keys.previousSpike])))
+        // What is marked is written: `checkTrends` (and later settles) answer it from memory.
+        for (const key of marked) this.rememberFired(key)
+        for (const { budget, crossing, keys } of spending) {
+          const withSpike = !marked.has(keys.spike) && !marked.has(keys.previousSpike)
+          if (marked.has(keys.forecast) && !withSpike) continue
+          try {
+            fired.push(...(await this.checkTrends(budget, crossing, { atMs }, withSpike)))
+          } catch (error) {
+            this.deps.onError?.(error, `budget ${budget.id}: looking for forecast and spike notices lost by a crash`)
+          }
+        }
+      } catch (error) {
+        this.deps.onError?.(error, `org ${orgId}: looking for forecast and spike notices lost by a crash`)
+      }
+    }
+    return fired
+  }
+
+  /**
+   * Forecast (once per budget per period) and spike (once per budget per hour, unless `withSpike`
+   * is false), throttled per budget. One usage read serves both: the forecast's recent hours are
+   * the last hours of the spike's window (hourly buckets with the same end).
+   */
+  private async checkTrends(budget: Budget, crossing: BudgetCrossing, context: SettleContext, withSpike = true): Promise<FiredNotification[]> {
     const nowMs = context.atMs
     const throttleKey = `${budget.id}:${crossing.periodKey}`
     const lastMs = this.lastCheckMs.get(throttleKey)
@@ -582,7 +647,8 @@ export class BudgetService {
     const period = this.orUndefined(() => periodOf(budget.period, budget.timezone, nowMs), what)
     const forecastCount = period ? forecastHours(period, nowMs, this.options) : undefined
     const hours = this.options.spikeTrailingHours
-    const count = Math.max(hours + 1, forecastCount ?? 0)
+    const count = Math.max(withSpike ? hours + 1 : 0, forecastCount ?? 0)
+    if (count === 0) return []
     const buckets = await this.deps.usage.spendBuckets(filterOf(budget), nowMs, HOUR_MS, count)
     const forecast =
       period && forecastCount !== undefined
@@ -609,6 +675,7 @@ export class BudgetService {
         if (notice) fired.push(notice)
       }
     }
+    if (!withSpike) return fired
     const window = buckets.slice(count - (hours + 1))
     const lastHourMicros = window[hours] ?? (0 as Micros)
     if (spikeDetected(lastHourMicros, window.slice(0, hours), this.options.spikeFloorMicros)) {
