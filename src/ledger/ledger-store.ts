@@ -95,6 +95,13 @@ export interface LedgerStore {
   getWallet(walletId: string): Promise<Wallet | undefined>
   findWallet(orgId: string, ref: WalletRef): Promise<Wallet | undefined>
   listWallets(orgId: string): Promise<Wallet[]>
+  /**
+   * Every wallet, of every org, that has spent since its last allocation: its
+   * `spentAtAllocationMicros` is known and below `spentMicros`. What the start-up pass for wallet
+   * alerts lost by a crash reads (`BudgetService.recoverWalletAlerts`); current figures, as a
+   * settle would see them.
+   */
+  walletsSpentSinceAllocation(): Promise<Wallet[]>
   /** Newest first, at most `limit`. */
   ledgerEntries(walletId: string, limit: number): Promise<LedgerEntry[]>
 

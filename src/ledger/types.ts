@@ -44,6 +44,14 @@ export interface Wallet {
   readonly spentMicros: Micros
   readonly availableMicros: Micros
   readonly createdAtMs: number
+  /**
+   * What the wallet had spent when its current allocated total was set (its last allocation),
+   * recorded in the same atomic step as that allocation. A threshold of the current total whose
+   * mark lies above it and at or below `spentMicros` was crossed by spend after the allocation;
+   * one at or below it was passed already when the allocation came ("jumped over" by a top-up).
+   * Undefined when not known: a wallet last allocated before the figure was recorded.
+   */
+  readonly spentAtAllocationMicros: Micros | undefined
 }
 
 export type ReservationStatus = 'pending' | 'settled' | 'voided' | 'expired'
@@ -97,6 +105,8 @@ export interface WalletCrossing {
   readonly allocatedMicros: Micros
   readonly spentBeforeMicros: Micros
   readonly spentAfterMicros: Micros
+  /** The wallet's spend when its allocated total was set (`Wallet.spentAtAllocationMicros`); undefined when not known. */
+  readonly spentAtAllocationMicros: Micros | undefined
 }
 
 export interface ReserveRequest {

@@ -228,6 +228,48 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
     }
   })
 
+  it('the spend at the last allocation is rebuilt from PostgreSQL; a total changed without it (an older gateway) makes it unknown', async () => {
+    const name = newId('req').slice(4)
+    const ledger = await open(ctx.redis.url, name)
+    const redis = new Redis(ctx.redis.url)
+    try {
+      const orgId = `org_${name}`
+      const walletKey = new RedisKeys(`${ctx.redis.prefix}${name}:`).wallet(orgId, team)
+      await ledger.store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      const spent = aReservation(orgId, { amountMicros: micros(2_000) })
+      await ledger.store.reserve(spent)
+      await ledger.store.settle(orgId, spent.reservationId, micros(2_000), T0 + 1)
+      const wallet = await ledger.store.allocate({ orgId, wallet: team, amountMicros: micros(5_000), description: undefined, atMs: T0 + 2 })
+      expect(wallet).toMatchObject({ allocatedMicros: 15_000, spentMicros: 2_000, spentAtAllocationMicros: 2_000 })
+      await ledger.store.drain.flush()
+      await redis.del(...(await redis.keys(`${ctx.redis.prefix}${name}:*`)))
+
+      expect(await ledger.store.getWallet(wallet.id)).toMatchObject({ allocatedMicros: 15_000, spentMicros: 2_000, spentAtAllocationMicros: 2_000 })
+      const next = aReservation(orgId, { amountMicros: micros(500) })
+      await ledger.store.reserve(next)
+      const settled = await ledger.store.settle(orgId, next.reservationId, micros(500), T0 + 3)
+      expect(settled.kind === 'settled' && settled.walletCrossing).toMatchObject({ spentBeforeMicros: 2_000, spentAtAllocationMicros: 2_000 })
+      expect((await ledger.store.walletsSpentSinceAllocation()).map((w) => w.id)).toContain(wallet.id)
+
+      // An older gateway's allocation moves the total and not the figure: the figure no longer says anything.
+      await redis.hincrby(walletKey, 'allocated', 1_000)
+      expect(await ledger.store.getWallet(wallet.id)).toMatchObject({ allocatedMicros: 16_000, spentAtAllocationMicros: undefined })
+      const after = aReservation(orgId, { amountMicros: micros(100) })
+      await ledger.store.reserve(after)
+      const crossing = await ledger.store.settle(orgId, after.reservationId, micros(100), T0 + 4)
+      expect(crossing.kind === 'settled' && crossing.walletCrossing).toMatchObject({ allocatedMicros: 16_000, spentAtAllocationMicros: undefined })
+      expect((await ledger.store.walletsSpentSinceAllocation()).map((w) => w.id)).not.toContain(wallet.id)
+      // So does PostgreSQL's copy, for a rebuild.
+      await ledger.pool.query('UPDATE wallets SET allocated_micros = 16000 WHERE id = $1', [wallet.id])
+      await ledger.store.drain.flush()
+      await redis.del(...(await redis.keys(`${ctx.redis.prefix}${name}:*`)))
+      expect(await ledger.store.getWallet(wallet.id)).toMatchObject({ allocatedMicros: 16_000, spentMicros: 2_600, spentAtAllocationMicros: undefined })
+    } finally {
+      redis.disconnect()
+      await ledger.close()
+    }
+  })
+
   it('Redis emptied (or an id past its 7 days there): PostgreSQL decides an ingested duplicate, within the event’s team only', async () => {
     const name = newId('req').slice(4)
     const ledger = await open(ctx.redis.url, name)

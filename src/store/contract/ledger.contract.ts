@@ -235,6 +235,42 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
         ])
       }))
 
+    it('each allocation records the spend at it: settles report it, and a wallet that spent since is listed until the next one', () =>
+      withStore(async (store, orgId) => {
+        const ofOrg = async () => (await store.walletsSpentSinceAllocation()).filter((w) => w.orgId === orgId)
+        const first = await store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+        expect(first.spentAtAllocationMicros).toBe(0)
+        // A funded wallet that has not spent is not listed.
+        await store.allocate({ orgId, wallet: org, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+        expect(await ofOrg()).toEqual([])
+
+        const spend = async (amount: number) => {
+          const request = aReservation(orgId, { cascade: [team], amountMicros: micros(amount) })
+          expect((await store.reserve(request)).kind).toBe('reserved')
+          const result = await store.settle(orgId, request.reservationId, micros(amount), T0 + 1)
+          return result.kind === 'settled' ? result.walletCrossing : undefined
+        }
+        expect(await spend(1_200)).toEqual({
+          walletId: first.id,
+          scope: 'team:marketing',
+          teamId: 'marketing',
+          allocatedMicros: 10_000,
+          spentBeforeMicros: 0,
+          spentAfterMicros: 1_200,
+          spentAtAllocationMicros: 0,
+        })
+        expect(await ofOrg()).toEqual([expect.objectContaining({ id: first.id, allocatedMicros: 10_000, spentMicros: 1_200, spentAtAllocationMicros: 0 })])
+
+        // A top-up records the spend at it: nothing spent since, nothing listed.
+        const toppedUp = await store.allocate({ orgId, wallet: team, amountMicros: micros(5_000), description: undefined, atMs: T0 + 2 })
+        expect(toppedUp).toMatchObject({ allocatedMicros: 15_000, spentAtAllocationMicros: 1_200 })
+        expect(await store.getWallet(first.id)).toMatchObject({ spentAtAllocationMicros: 1_200 })
+        expect(await ofOrg()).toEqual([])
+        expect(await spend(300)).toMatchObject({ allocatedMicros: 15_000, spentBeforeMicros: 1_200, spentAfterMicros: 1_500, spentAtAllocationMicros: 1_200 })
+        expect((await store.listWallets(orgId)).find((w) => w.id === first.id)).toMatchObject({ spentMicros: 1_500, spentAtAllocationMicros: 1_200 })
+        expect((await ofOrg()).map((w) => w.id)).toEqual([first.id])
+      }))
+
     it('reserved: the first wallet in the cascade that can cover it pays (user → team → org)', () =>
       withStore(async (store, orgId) => {
         await store.allocate({ orgId, wallet: user, amountMicros: micros(500), description: undefined, atMs: T0 })

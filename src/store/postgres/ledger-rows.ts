@@ -74,6 +74,28 @@ export class PostgresLedgerRows {
     }
   }
 
+  /**
+   * Keeps the spend Redis recorded with an allocation (the ALLOCATE script) for a rebuild. Written
+   * after that script, so it can be missing or stale (a process died in between): its total then
+   * differs from `allocated_micros` and a rebuild loads nothing (spentAtAllocationOf).
+   */
+  async recordSpentAtAllocation(walletId: string, spentMicros: number, allocationTotalMicros: number): Promise<void> {
+    await this.pool.query('UPDATE wallets SET spent_at_allocation_micros = $2, allocation_total_micros = $3 WHERE id = $1', [
+      walletId,
+      spentMicros,
+      allocationTotalMicros,
+    ])
+  }
+
+  /**
+   * Wallets of every org whose spend here is past the spend recorded at their last allocation:
+   * the candidates for wallet alerts lost by a crash (Redis has the current figures).
+   */
+  async walletsSpentSinceAllocation(): Promise<WalletRow[]> {
+    return (await this.pool.query<WalletRow>('SELECT * FROM wallets WHERE spent_micros > spent_at_allocation_micros ORDER BY org_id, scope_kind, scope_id'))
+      .rows
+  }
+
   async walletById(walletId: string): Promise<WalletRow | undefined> {
     return (await this.pool.query<WalletRow>('SELECT * FROM wallets WHERE id = $1', [walletId])).rows[0]
   }

@@ -645,4 +645,15 @@ export const postgresMigrations: readonly PostgresMigration[] = [
         WHERE external_request_id IS NOT NULL;
     `,
   },
+  {
+    // A wallet's spend at its last allocation (Redis records it in the allocation's own script;
+    // this copy is what a rebuild loads). A wallet alert reached by spend since then and unmarked
+    // was lost by a crash; one the allocation's new total jumped over was never crossed. NULL for
+    // wallets allocated before this: nothing is recovered for them until their next allocation.
+    id: 'ledger-0007-spent-at-allocation',
+    sql: `
+      ALTER TABLE wallets ADD COLUMN spent_at_allocation_micros BIGINT;
+      ALTER TABLE wallets ADD COLUMN allocation_total_micros BIGINT;
+    `,
+  },
 ]

@@ -3,6 +3,7 @@ import { newId } from '../../lib/ids.js'
 import { micros } from '../../money/index.js'
 import type { BudgetCounterRef, Reservation, ReservationStatus, Wallet, WalletRef } from '../../ledger/types.js'
 import type { JournalEvent } from '../postgres/journal.js'
+import { spentAtAllocationOf } from '../rows/ledger.js'
 
 /** A flat HGETALL reply → record. */
 export function hashOf(flat: unknown): Record<string, string> {
@@ -33,11 +34,12 @@ export function reservationOfHash(h: Record<string, string>): Reservation {
   }
 }
 
-/** HMGET id, allocated, reserved, spent, created, team of one wallet key → Wallet (undefined if absent). */
+/** HMGET id, allocated, reserved, spent, created, team, aspent, atotal of one wallet key → Wallet (undefined if absent). */
 export function walletOfFields(orgId: string, ref: WalletRef, fields: unknown): Wallet | undefined {
   if (!Array.isArray(fields) || fields[0] === null || fields[0] === undefined) return undefined
   const team = fields[5] === null || fields[5] === undefined || fields[5] === '' ? undefined : String(fields[5])
-  const [id, allocated, reserved, spent, created] = fields.map((f) => (f === null ? '0' : String(f)))
+  const optional = (f: unknown) => (f === null || f === undefined || f === '' ? null : Number(f))
+  const [id, allocated, reserved, spent, created] = fields.slice(0, 5).map((f) => (f === null ? '0' : String(f)))
   const a = Number(allocated)
   const r = Number(reserved)
   const s = Number(spent)
@@ -53,6 +55,7 @@ export function walletOfFields(orgId: string, ref: WalletRef, fields: unknown): 
     spentMicros: micros(s),
     availableMicros: micros(a - r - s),
     createdAtMs: Number(created),
+    spentAtAllocationMicros: spentAtAllocationOf(a, optional(fields[6]), optional(fields[7])),
   }
 }
 

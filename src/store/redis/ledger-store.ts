@@ -116,6 +116,9 @@ export const REDIS_LEDGER_DEFAULTS: RedisLedgerOptions = {
   drain: {},
 }
 
+/** Wallets read from Redis by one script when listing many (the start-up pass for lost wallet alerts). */
+const READ_WALLETS_CHUNK = 500
+
 /** A wallet or counter that differs between Redis and PostgreSQL (reported by reconcile()). */
 export interface LedgerDrift {
   readonly orgId: string
@@ -281,14 +284,24 @@ export class RedisLedgerStore implements LedgerStore {
     return this.loader.withOrgLock(orgId, async () => {
       const row = await this.rows.allocate(request, newId('wal', request.atMs), newId('led', request.atMs))
       const keys = [this.keys.loaded(orgId), this.keys.wallet(orgId, request.wallet)]
-      let reply = await this.runner.eval(ALLOCATE, keys, [row.id, String(request.amountMicros), String(row.created_at_ms), row.team_id ?? ''])
+      const args = (amount: string) => [row.id, amount, String(row.created_at_ms), row.team_id ?? '']
+      let reply = await this.runner.eval(ALLOCATE, keys, args(String(request.amountMicros)))
       if (reply[0] === 'NEEDS_LOAD') {
+        // The rebuild reads this allocation from PostgreSQL; an allocation of 0 then records the
+        // wallet's spend at it. Spend another process settles in between would make that figure
+        // too high, which can only keep a lost alert from being recovered, never send a false one.
         await this.loader.rebuild(orgId)
-        reply = await this.runner.eval(READ_WALLETS, keys, [])
-        const wallet = walletOfFields(orgId, request.wallet, (reply[1] as Reply)[0])
-        return wallet ?? walletOfRow(row)
+        reply = await this.runner.eval(ALLOCATE, keys, args('0'))
       }
-      return walletOfFields(orgId, request.wallet, reply[1]) ?? walletOfRow(row)
+      const wallet = (reply[0] === 'OK' ? walletOfFields(orgId, request.wallet, reply[1]) : undefined) ?? walletOfRow(row)
+      if (wallet.spentAtAllocationMicros !== undefined) {
+        // Redis holds the figure (the allocation's script wrote it); PostgreSQL keeps it for a
+        // rebuild. The allocation is made either way: a failure here must not report it failed
+        // (a retry would allocate twice), and it leaves PostgreSQL's figure stale, which a
+        // rebuild reads as not known (spentAtAllocationOf).
+        await this.rows.recordSpentAtAllocation(wallet.id, wallet.spentAtAllocationMicros, wallet.allocatedMicros).catch(() => {})
+      }
+      return wallet
     })
   }
 
@@ -312,6 +325,27 @@ export class RedisLedgerStore implements LedgerStore {
       rows.map((r) => ({ scopeKind: r.scope_kind, scopeId: r.scope_id })),
     )
     return rows.map((row, i) => wallets[i] ?? walletOfRow(row))
+  }
+
+  async walletsSpentSinceAllocation(): Promise<Wallet[]> {
+    // What a killed process settled is in its org's journal: applied first, so PostgreSQL's spend
+    // names every candidate. Redis then gives each candidate's current figures.
+    await this.drain.flush()
+    const byOrg = new Map<string, WalletRef[]>()
+    for (const row of await this.rows.walletsSpentSinceAllocation()) {
+      const refs = byOrg.get(row.org_id) ?? []
+      refs.push({ scopeKind: row.scope_kind, scopeId: row.scope_id })
+      byOrg.set(row.org_id, refs)
+    }
+    const wallets: Wallet[] = []
+    for (const [orgId, refs] of byOrg) {
+      for (let i = 0; i < refs.length; i += READ_WALLETS_CHUNK) {
+        for (const wallet of await this.readWallets(orgId, refs.slice(i, i + READ_WALLETS_CHUNK))) {
+          if (wallet?.spentAtAllocationMicros !== undefined && wallet.spentMicros > wallet.spentAtAllocationMicros) wallets.push(wallet)
+        }
+      }
+    }
+    return wallets
   }
 
   async ledgerEntries(walletId: string, limit: number): Promise<LedgerEntry[]> {
@@ -563,7 +597,7 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   private resolved(mode: Mode, reply: Reply): ResolveResult {
-    const [, charged, wanted, wAllocated, wSpentBefore, wAvailable, spentBefore, hash, wTeam] = reply as [
+    const [, charged, wanted, wAllocated, wSpentBefore, wAvailable, spentBefore, hash, wTeam, , , wAtAllocation] = reply as [
       string,
       string,
       string,
@@ -573,6 +607,9 @@ export class RedisLedgerStore implements LedgerStore {
       string[],
       unknown,
       string,
+      unknown,
+      unknown,
+      string | undefined,
     ]
     const reservation = reservationOfHash(hashOf(hash))
     this.ownReservations.delete(reservation.id)
@@ -599,6 +636,7 @@ export class RedisLedgerStore implements LedgerStore {
             allocatedMicros: micros(Number(wAllocated)),
             spentBeforeMicros: micros(Number(wSpentBefore)),
             spentAfterMicros: micros(Number(wSpentBefore) + Number(charged)),
+            spentAtAllocationMicros: wAtAllocation === undefined || wAtAllocation === '' ? undefined : micros(Number(wAtAllocation)),
           }
         : undefined,
       budgetCrossings,

@@ -21,7 +21,9 @@
  * Reservation hash fields: id, org, amount, wallet (id or ''), wkey (wallet key or ''), scope,
  * budgets (JSON BudgetCounterRef[]), bkeys (counter keys, newline-separated), req, created,
  * expires, status, settled ('' while pending), unbilled, resolved ('' while pending), ctx.
- * Wallet hash fields: id, allocated, reserved, spent, created, team.
+ * Wallet hash fields: id, allocated, reserved, spent, created, team, aspent (spent when the last
+ * allocation was recorded, absent for a wallet last allocated before it was), atotal (the
+ * allocated total that allocation left: aspent holds only while allocated equals it).
  */
 import { createHash } from 'node:crypto'
 
@@ -178,7 +180,7 @@ return {'OK', payer, s(availableAfter), redis.call('HGETALL', KEYS[2]), xid, gen
  *       [id, org, amount, wkey, walletId, scope, budgetsJson, bkeys, requestId, created, expires]
  * → {'NEEDS_LOAD'} | {'NOT_FOUND'} | {'ALREADY', hash}
  *   | {'OK', charged, wanted, walletAllocated, walletSpentBefore, walletAvailableAfter, {counterSpentBefore…}, hash, walletTeam,
- *      journalEntryId, generation}
+ *      journalEntryId, generation, walletSpentAtAllocation ('' when not known for the wallet's current total)}
  */
 export const RESOLVE = script(
   'resolve',
@@ -215,8 +217,9 @@ local wAllocated = -1
 local wSpentBefore = -1
 local wAvailable = -1
 local wTeam = ''
+local wAtAllocation = ''
 if r[3] ~= '' then
-  local w = redis.call('HMGET', r[3], 'allocated', 'reserved', 'spent', 'team')
+  local w = redis.call('HMGET', r[3], 'allocated', 'reserved', 'spent', 'team', 'aspent', 'atotal')
   if w[1] then
     local allocated = tonumber(w[1])
     local reserved = tonumber(w[2])
@@ -232,6 +235,7 @@ if r[3] ~= '' then
     wSpentBefore = spent
     wAvailable = others + amount - charged
     wTeam = w[4] or ''
+    if w[5] and w[6] and tonumber(w[6]) == allocated then wAtAllocation = w[5] end
   end
 end
 local spentBefore = {}
@@ -258,7 +262,8 @@ if ARGV[9] ~= '' then
 else
   xid = redis.call('XADD', KEYS[4], '*', 'j', entry)
 end
-return {'OK', s(charged), s(wanted), s(wAllocated), s(wSpentBefore), s(wAvailable), spentBefore, redis.call('HGETALL', KEYS[2]), wTeam, xid, gen}
+return {'OK', s(charged), s(wanted), s(wAllocated), s(wSpentBefore), s(wAvailable), spentBefore, redis.call('HGETALL', KEYS[2]), wTeam, xid, gen,
+  wAtAllocation}
 `,
 )
 
@@ -315,8 +320,10 @@ return {'OK', out, xid, gen}
 
 /**
  * KEYS: loaded, wallet, journal. ARGV: walletId, amount, createdAtMs, team ('' for none)
- * → {'NEEDS_LOAD'} | {'OK', {id, allocated, reserved, spent, created, team}}
+ * → {'NEEDS_LOAD'} | {'OK', {id, allocated, reserved, spent, created, team, aspent, atotal}}
  * The allocation itself is written to PostgreSQL first (allocations are rare and born there).
+ * The wallet's spend at this allocation is recorded with it, in this atomic step (aspent, atotal);
+ * an amount of 0 records only that.
  */
 export const ALLOCATE = script(
   'allocate',
@@ -326,17 +333,19 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('HSET', KEYS[2], 'id', ARGV[1], 'allocated', '0', 'reserved', '0', 'spent', '0', 'created', ARGV[3], 'team', ARGV[4])
 end
 redis.call('HINCRBY', KEYS[2], 'allocated', ARGV[2])
-return {'OK', redis.call('HMGET', KEYS[2], 'id', 'allocated', 'reserved', 'spent', 'created', 'team')}
+local w = redis.call('HMGET', KEYS[2], 'allocated', 'spent')
+redis.call('HSET', KEYS[2], 'atotal', w[1], 'aspent', w[2])
+return {'OK', redis.call('HMGET', KEYS[2], 'id', 'allocated', 'reserved', 'spent', 'created', 'team', 'aspent', 'atotal')}
 `,
 )
 
-/** KEYS: loaded, wallet × n → {'NEEDS_LOAD'} | {'OK', {id, allocated, reserved, spent, created, team} × n} */
+/** KEYS: loaded, wallet × n → {'NEEDS_LOAD'} | {'OK', {id, allocated, reserved, spent, created, team, aspent, atotal} × n} */
 export const READ_WALLETS = script(
   'read_wallets',
   String.raw`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'NEEDS_LOAD'} end
 local out = {}
-for i = 2, #KEYS do out[i - 1] = redis.call('HMGET', KEYS[i], 'id', 'allocated', 'reserved', 'spent', 'created', 'team') end
+for i = 2, #KEYS do out[i - 1] = redis.call('HMGET', KEYS[i], 'id', 'allocated', 'reserved', 'spent', 'created', 'team', 'aspent', 'atotal') end
 return {'OK', out}
 `,
 )
@@ -439,6 +448,7 @@ redis.call('DEL', KEYS[2])
 for _, w in ipairs(data.wallets) do
   redis.call('DEL', w.key)
   redis.call('HSET', w.key, 'id', w.id, 'allocated', w.allocated, 'reserved', w.reserved, 'spent', w.spent, 'created', w.created, 'team', w.team)
+  if w.aspent ~= '' then redis.call('HSET', w.key, 'aspent', w.aspent, 'atotal', w.atotal) end
 end
 for _, r in ipairs(data.reservations) do
   redis.call('DEL', r.key)

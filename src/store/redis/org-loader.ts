@@ -79,6 +79,9 @@ export class OrgLoader {
         spent: String(Math.max(0, w.spent_micros)),
         created: String(w.created_at_ms),
         team: w.team_id ?? '',
+        // The spend at the last allocation, as PostgreSQL recorded it ('' when not recorded).
+        aspent: w.spent_at_allocation_micros === null || w.allocation_total_micros === null ? '' : String(w.spent_at_allocation_micros),
+        atotal: w.allocation_total_micros === null ? '' : String(w.allocation_total_micros),
       })),
       reservations: pending.map((r) => {
         const ref = r.scope ? parseScope(r.scope) : undefined

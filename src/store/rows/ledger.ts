@@ -9,7 +9,7 @@
  * JSONB in PostgreSQL (the driver parses it) and TEXT in SQLite (parsed by the adapter), and a
  * ledger entry's id is the `id` column in PostgreSQL but derived from `seq` in SQLite.
  */
-import { AMOUNT_MICROS_MAX, micros } from '../../money/index.js'
+import { AMOUNT_MICROS_MAX, micros, type Micros } from '../../money/index.js'
 import { AllocationRefused } from '../../ledger/errors.js'
 import type {
   AllocateRequest,
@@ -32,6 +32,10 @@ export interface WalletRow {
   reserved_micros: number
   spent_micros: number
   created_at_ms: number
+  /** Spend when the last allocation was recorded; null for a wallet last allocated before it was (a migration added it). */
+  spent_at_allocation_micros: number | null
+  /** The allocated total that allocation left; the figure above holds only while `allocated_micros` still equals it. */
+  allocation_total_micros: number | null
 }
 
 /** The `reservations` columns both schemas share (`budgets_json` is typed by each adapter). */
@@ -64,7 +68,20 @@ export function walletOf(row: WalletRow): Wallet {
     spentMicros: micros(row.spent_micros),
     availableMicros: micros(row.allocated_micros - row.reserved_micros - row.spent_micros),
     createdAtMs: row.created_at_ms,
+    spentAtAllocationMicros: spentAtAllocationOf(row.allocated_micros, row.spent_at_allocation_micros, row.allocation_total_micros),
   }
+}
+
+/**
+ * The spend recorded with the wallet's last allocation, if it belongs to the wallet's current
+ * allocated total. Recorded with a different total, it is stale: the total changed without it (a
+ * process of an older version allocated, or one died between the two writes of a Redis +
+ * PostgreSQL allocation), and a stale figure could make a threshold that the new total "jumped
+ * over" look crossed by spend. Then nothing is known, and nothing is recovered for the wallet.
+ */
+export function spentAtAllocationOf(allocatedMicros: number, spentAtAllocationMicros: number | null, allocationTotalMicros: number | null): Micros | undefined {
+  if (spentAtAllocationMicros === null || allocationTotalMicros === null || allocationTotalMicros !== allocatedMicros) return undefined
+  return micros(spentAtAllocationMicros)
 }
 
 /** `budgets` is the row's `budgets_json`, already parsed by the adapter. */

@@ -29,7 +29,7 @@ import {
 import type Database from 'better-sqlite3'
 import type { SqliteDatabase, SqliteMigration } from './db.js'
 import { MoneyRows } from './money-rows.js'
-import { checkAllocation, ledgerEntryOf, reservationOf, walletOf, type ReservationColumns, type WalletRow } from '../rows/ledger.js'
+import { checkAllocation, ledgerEntryOf, reservationOf, spentAtAllocationOf, walletOf, type ReservationColumns, type WalletRow } from '../rows/ledger.js'
 
 export const ledgerMigrations: readonly SqliteMigration[] = [
   {
@@ -96,6 +96,16 @@ export const ledgerMigrations: readonly SqliteMigration[] = [
     id: 'ledger-0003-reservation-context',
     sql: `ALTER TABLE reservations ADD COLUMN context_json TEXT`,
   },
+  {
+    // Spend at the last allocation, written with it: a wallet alert reached by spend since then and
+    // unmarked was lost by a crash; one the allocation's new total jumped over was never crossed.
+    // NULL for wallets allocated before this: nothing is recovered for them until their next allocation.
+    id: 'ledger-0004-spent-at-allocation',
+    sql: `
+      ALTER TABLE wallets ADD COLUMN spent_at_allocation_micros INTEGER;
+      ALTER TABLE wallets ADD COLUMN allocation_total_micros INTEGER;
+    `,
+  },
 ]
 
 /** `budgets_json` is TEXT here (JSONB in PostgreSQL). */
@@ -146,11 +156,19 @@ export class SqliteLedgerStore implements LedgerStore {
       walletById: db.prepare<[string], WalletRow>('SELECT * FROM wallets WHERE id = ?'),
       walletByScope: db.prepare<[string, string, string], WalletRow>('SELECT * FROM wallets WHERE org_id = ? AND scope_kind = ? AND scope_id = ?'),
       walletsByOrg: db.prepare<[string], WalletRow>('SELECT * FROM wallets WHERE org_id = ? ORDER BY scope_kind, scope_id'),
+      walletsSpentSinceAllocation: db.prepare<[], WalletRow>(
+        `SELECT * FROM wallets WHERE allocation_total_micros = allocated_micros AND spent_micros > spent_at_allocation_micros
+         ORDER BY org_id, scope_kind, scope_id`,
+      ),
       insertWallet: db.prepare(
         `INSERT INTO wallets (id, org_id, scope_kind, scope_id, team_id, allocated_micros, reserved_micros, spent_micros, created_at_ms)
          VALUES (?, ?, ?, ?, ?, 0, 0, 0, ?)`,
       ),
-      addAllocated: db.prepare('UPDATE wallets SET allocated_micros = allocated_micros + ? WHERE id = ?'),
+      // The spend at this allocation is recorded with it (right-hand sides read the row before the update).
+      addAllocated: db.prepare<[number, number, string]>(
+        `UPDATE wallets SET allocated_micros = allocated_micros + ?, allocation_total_micros = allocated_micros + ?,
+           spent_at_allocation_micros = spent_micros WHERE id = ?`,
+      ),
       insertEntry: db.prepare(
         `INSERT INTO ledger_entries (wallet_id, kind, amount_micros, reservation_id, description, at_ms)
          VALUES (?, ?, ?, ?, ?, ?)`,
@@ -285,6 +303,11 @@ export class SqliteLedgerStore implements LedgerStore {
     return this.sql.walletsByOrg.all(orgId).map(walletOf)
   }
 
+  async walletsSpentSinceAllocation(): Promise<Wallet[]> {
+    await this.afterQueuedMoves()
+    return this.sql.walletsSpentSinceAllocation.all().map(walletOf)
+  }
+
   async ledgerEntries(walletId: string, limit: number): Promise<LedgerEntry[]> {
     await this.afterQueuedMoves()
     return this.sql.entries.all(walletId, limit).map((row) => ledgerEntryOf(row, `led_${row.seq as number}`))
@@ -370,7 +393,7 @@ export class SqliteLedgerStore implements LedgerStore {
       row = this.sql.walletById.get(id)!
     }
     checkAllocation(row, request)
-    this.sql.addAllocated.run(request.amountMicros, row.id)
+    this.sql.addAllocated.run(request.amountMicros, request.amountMicros, row.id)
     this.entry(row.id, 'allocation', request.amountMicros, undefined, request.description, request.atMs)
     return walletOf(this.sql.walletById.get(row.id)!)
   }
@@ -464,6 +487,7 @@ export class SqliteLedgerStore implements LedgerStore {
         allocatedMicros: micros(wallet.allocated_micros),
         spentBeforeMicros: micros(wallet.spent_micros),
         spentAfterMicros: micros(wallet.spent_micros + charged),
+        spentAtAllocationMicros: spentAtAllocationOf(wallet.allocated_micros, wallet.spent_at_allocation_micros, wallet.allocation_total_micros),
       }
       walletAvailable = micros(availableOthers + amount - charged)
       this.rows.moveReservedToSpent(wallet, amount, charged)
