@@ -192,6 +192,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
     endpointTiers: config.endpointTiers,
     escalationChannels: config.escalationChannels,
     walletAlerts: config.costTracking.budgetAlerts,
+    wallets: stores.ledger,
     degradeTargetFor: (model) => config.models.find((m) => m.name === model)?.degradeTo,
     onError: (error, what) => logger.error({ err: error, what }, 'budgets: evaluation failed'),
     // Top spenders in a notification must include the call that crossed the threshold.
@@ -310,9 +311,10 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
       dispatcher.start()
       await exports.start()
       await changes.start()
-      // Notices a crash lost are written now, off the start-up path: thresholds first, then the
-      // forecast and spike (recoverThresholds, recoverTrends; neither throws).
-      recovering = budgets.recoverThresholds().then(() => budgets.recoverTrends())
+      // Notices a crash lost are written now, off the start-up path: budget thresholds first, then
+      // the forecast and spike; wallet alerts beside them (recoverThresholds, recoverTrends,
+      // recoverWalletAlerts; none throws).
+      recovering = Promise.all([budgets.recoverThresholds().then(() => budgets.recoverTrends()), budgets.recoverWalletAlerts()])
       housekeeping = setInterval(() => {
         ticketHousekeeping().catch((error: unknown) => logger.error({ err: error }, 'tickets: housekeeping failed'))
       }, TICKET_HOUSEKEEPING_MS)

@@ -20,7 +20,7 @@ import { presentReservation } from './present.js'
 import { errorEnvelope } from './http-errors.js'
 import { formatUsd, toUsd, ZERO, type Micros } from '../money/index.js'
 import type { CascadeStep, Reservation, ResolveResult } from '../ledger/index.js'
-import { counterRefOf, scopeLabel } from '../budgets/index.js'
+import { counterRefOf, scopeLabel, walletCrossingOf } from '../budgets/index.js'
 import { emptyUsage } from '../providers/index.js'
 import type { Principal } from '../auth/index.js'
 import type { Attribution, UsageEvent } from '../usage/index.js'
@@ -266,13 +266,7 @@ async function resolve(deps: AdminDeps, reservation: Reservation, outcome: 'sett
   const result: ResolveResult = committed.kind === 'committed' && committed.resolution ? committed.resolution : { kind: 'not_found' }
   if (result.kind === 'settled' || result.kind === 'voided') {
     if (committed.kind === 'committed' && committed.budgetCrossings.length > 0) void deps.budgets.onSpendSettled(committed.budgetCrossings, { atMs: now })
-    if (result.walletCrossing) {
-      const [kind, ...rest] = result.walletCrossing.scope.split(':')
-      void deps.budgets.onWalletSpendSettled(
-        [{ ...result.walletCrossing, orgId: reservation.orgId, scope: { kind: kind as 'org' | 'team' | 'user', id: rest.join(':') } }],
-        { atMs: now },
-      )
-    }
+    if (result.walletCrossing) void deps.budgets.onWalletSpendSettled([walletCrossingOf(result.walletCrossing, reservation.orgId)], { atMs: now })
   }
   return resolved(result, reservation.id)
 }

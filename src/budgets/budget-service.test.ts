@@ -446,6 +446,182 @@ describe('onWalletSpendSettled', () => {
   })
 })
 
+describe('wallet alerts reached since the last allocation', () => {
+  const wallet = { scopeKind: 'team' as const, scopeId: 'team_marketing' }
+  const alerts = [
+    { thresholdPercent: 50, action: 'notify' as const },
+    { thresholdPercent: 80, action: 'notify' as const },
+    { thresholdPercent: 100, action: 'block' as const },
+  ]
+
+  /** A SQLite ledger and a BudgetService with wallet alerts; `process()` is another gateway process on the same file. */
+  function walletSetup() {
+    const clock = new FakeClock(Date.UTC(2026, 10, 15, 12))
+    const db = openNotifyDb(tempDbPath())
+    const base = wire(db, clock, channels)
+    let storeReads = 0
+    const process = () => {
+      const counted = wire(db, clock, channels).budgetStore
+      const firedKeys = counted.firedKeys.bind(counted)
+      counted.firedKeys = async (keys) => {
+        storeReads++
+        return firedKeys(keys)
+      }
+      return wire(db, clock, channels, {}, { walletAlerts: alerts, store: counted }).service
+    }
+    const allocate = (amount: number) => base.ledger.allocate({ orgId: ORG, wallet, amountMicros: usd(amount), description: undefined, atMs: clock.nowMs() })
+    /** Spends `amount` from the wallet through the ledger, as a settle does; returns what the service is handed. */
+    const spend = async (amount: number) => {
+      clock.advance(1_000)
+      const reservationId = `res_${clock.nowMs()}`
+      const reserved = await base.ledger.reserve({
+        reservationId,
+        orgId: ORG,
+        cascade: [wallet],
+        walletRequired: true,
+        walletCapPercent: 100,
+        amountMicros: usd(amount),
+        budgets: [],
+        requestId: undefined,
+        atMs: clock.nowMs(),
+        expiresAtMs: clock.nowMs() + 60_000,
+      })
+      expect(reserved.kind).toBe('reserved')
+      const settled = await base.ledger.settle(ORG, reservationId, usd(amount), clock.nowMs())
+      if (settled.kind !== 'settled' || !settled.walletCrossing) throw new Error(`not settled: ${settled.kind}`)
+      // As the proxy hands it over: the ledger's report (spend at the allocation included), with the org.
+      return { ...settled.walletCrossing, orgId: ORG, scope: { kind: 'team' as const, id: wallet.scopeId } }
+    }
+    /** The wallet notices written so far: type, percent, and the allocation it was against, by allocation, then percent. */
+    const notices = async () =>
+      (await base.notifyStore.listInbox(ORG, { unreadOnly: false, limit: 100, beforeId: undefined, teamId: undefined }))
+        .map((e) => e.notification)
+        .filter((n) => n.type.startsWith('wallet.'))
+        .map((n) => [n.type, n.data['threshold_percent'], n.data['amount_usd']] as const)
+        .sort(([, pa, aa], [, pb, ab]) => Number(aa) - Number(ab) || Number(pa ?? 1_000) - Number(pb ?? 1_000))
+    return { clock, process, allocate, spend, notices, storeReads: () => storeReads }
+  }
+
+  it('an alert whose notice was lost after its settle committed is fired by the next settle, once, reading the store once', async () => {
+    const { clock, process, allocate, spend, notices, storeReads } = walletSetup()
+    const service = process()
+    await allocate(100)
+    // The process that settled $60 of $100 died before its notice: the 50% mark is passed, unmarked.
+    await spend(60)
+    expect(await notices()).toEqual([])
+
+    // The next settle crosses nothing, but the 50% alert was reached since the allocation: it fires now.
+    const fired = await service.onWalletSpendSettled([await spend(5)], { atMs: clock.nowMs() })
+    expect(fired.map((f) => f.type)).toEqual(['wallet.threshold'])
+    expect(await notices()).toEqual([['wallet.threshold', 50, 100]])
+    expect(storeReads()).toBe(1)
+    // Known written now: later settles of this process ask nothing.
+    expect(await service.onWalletSpendSettled([await spend(5)], { atMs: clock.nowMs() })).toEqual([])
+    expect(storeReads()).toBe(1)
+    // Another process, which has not seen it fire, reads the mark once and fires nothing.
+    const other = process()
+    expect(await other.onWalletSpendSettled([await spend(1)], { atMs: clock.nowMs() })).toEqual([])
+    expect(await other.onWalletSpendSettled([await spend(1)], { atMs: clock.nowMs() })).toEqual([])
+    expect(storeReads()).toBe(2)
+    // Nor does a start.
+    expect(await process().recoverWalletAlerts()).toEqual([])
+    expect(await notices()).toEqual([['wallet.threshold', 50, 100]])
+  })
+
+  it('an alert a top-up jumped over is never fired: neither by the next settle nor at start', async () => {
+    const { clock, process, allocate, spend, notices } = walletSetup()
+    const service = process()
+    await allocate(100)
+    await service.onWalletSpendSettled([await spend(60)], { atMs: clock.nowMs() })
+    await service.onWalletSpendSettled([await spend(25)], { atMs: clock.nowMs() })
+    expect(await notices()).toEqual([
+      ['wallet.threshold', 50, 100],
+      ['wallet.threshold', 80, 100],
+    ])
+    // $85 spent, topped up to $150: 50% of it ($75) was passed before the top-up, by no settle since.
+    expect(await allocate(50)).toMatchObject({ allocatedMicros: usd(150), spentAtAllocationMicros: usd(85) })
+    expect(await service.onWalletSpendSettled([await spend(5)], { atMs: clock.nowMs() })).toEqual([])
+    expect(await service.recoverWalletAlerts()).toEqual([])
+    expect(await process().recoverWalletAlerts()).toEqual([])
+    expect(await process().onWalletSpendSettled([await spend(1)], { atMs: clock.nowMs() })).toEqual([])
+    expect(await notices()).toHaveLength(2)
+    // 80% of $150 is crossed by spend: it fires, against the new total.
+    await service.onWalletSpendSettled([await spend(30)], { atMs: clock.nowMs() })
+    expect(await notices()).toEqual([
+      ['wallet.threshold', 50, 100],
+      ['wallet.threshold', 80, 100],
+      ['wallet.threshold', 80, 150],
+    ])
+  })
+
+  it('a top-up re-arms the alerts: one crossed after it and lost is fired by the next settle, or at start', async () => {
+    const { clock, process, allocate, spend, notices } = walletSetup()
+    const service = process()
+    await allocate(100)
+    await service.onWalletSpendSettled([await spend(60)], { atMs: clock.nowMs() })
+    await allocate(100)
+    // $60 → $110 of $200 crosses 50% again, at the new total; that settle's notice is lost.
+    await spend(50)
+    expect(await notices()).toEqual([['wallet.threshold', 50, 100]])
+    expect((await service.onWalletSpendSettled([await spend(1)], { atMs: clock.nowMs() })).map((f) => f.dedupeKey)).toEqual([
+      expect.stringMatching(/^v1:wal_[^:]+:alloc-200000000:50$/),
+    ])
+    // $111 → $200: 80% and the block alert (100%) are crossed; their notices are lost too. The next start writes them.
+    await spend(89)
+    expect((await process().recoverWalletAlerts()).map((f) => f.type)).toEqual(['wallet.threshold', 'wallet.exhausted'])
+    expect(await process().recoverWalletAlerts()).toEqual([])
+    expect(await notices()).toEqual([
+      ['wallet.threshold', 50, 100],
+      ['wallet.threshold', 50, 200],
+      ['wallet.threshold', 80, 200],
+      ['wallet.exhausted', 100, 200],
+    ])
+  })
+
+  it('a wallet exhausted by a refusal is not announced again when its spend reaches the block alert', async () => {
+    const { clock, process, allocate, spend, notices } = walletSetup()
+    const service = process()
+    const funded = await allocate(100)
+    await service.onWalletSpendSettled([await spend(85)], { atMs: clock.nowMs() })
+    const refused = await service.onWalletRefused(
+      {
+        walletId: funded.id,
+        orgId: ORG,
+        scope: { kind: 'team', id: 'team_marketing' },
+        teamId: 'team_marketing',
+        allocatedMicros: usd(100),
+        spentAfterMicros: usd(85),
+      },
+      usd(20),
+      clock.nowMs(),
+    )
+    expect(refused.map((f) => f.type)).toEqual(['wallet.exhausted'])
+    expect(await process().onWalletSpendSettled([await spend(15)], { atMs: clock.nowMs() })).toEqual([])
+    expect(await notices()).toEqual([
+      ['wallet.threshold', 50, 100],
+      ['wallet.threshold', 80, 100],
+      ['wallet.exhausted', undefined, 100],
+    ])
+  })
+
+  it('a wallet with a period fires only what its settle crosses: its marks are per period, not per allocation', async () => {
+    const { clock, process } = walletSetup()
+    const crossing = {
+      walletId: 'wal_period',
+      orgId: ORG,
+      scope: { kind: 'team' as const, id: 'team_marketing' },
+      teamId: 'team_marketing',
+      allocatedMicros: usd(100),
+      spentAtAllocationMicros: usd(0),
+      periodKey: '2026-11',
+    }
+    const service = process()
+    expect(await service.onWalletSpendSettled([{ ...crossing, spentBeforeMicros: usd(60), spentAfterMicros: usd(65) }], { atMs: clock.nowMs() })).toEqual([])
+    const fired = await service.onWalletSpendSettled([{ ...crossing, spentBeforeMicros: usd(65), spentAfterMicros: usd(81) }], { atMs: clock.nowMs() })
+    expect(fired.map((f) => f.dedupeKey)).toEqual(['v1:wal_period:2026-11:80'])
+  })
+})
+
 describe('block_if_forecast_exceeds notices', () => {
   /** A daily $10 budget whose 50% mark is a forecast-confirmed block, and `hourly` spent in each of the last 6 hours. */
   async function crossWith(hourly: number) {

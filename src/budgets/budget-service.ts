@@ -10,8 +10,9 @@
 import { assert } from '../lib/assert.js'
 import type { Clock } from '../lib/clock.js'
 import { newId } from '../lib/ids.js'
-import { counterKey } from '../ledger/ledger-store.js'
-import { toUsd, type Micros } from '../money/index.js'
+import { counterKey, type LedgerStore } from '../ledger/ledger-store.js'
+import { teamOfWallet, type WalletCrossing as LedgerWalletCrossing } from '../ledger/types.js'
+import { micros, toUsd, type Micros } from '../money/index.js'
 import type { BudgetAlert, BudgetSpec, BudgetThresholdAction, EndpointTier } from '../config/types.js'
 import type { Attribution } from '../usage/types.js'
 import { newNotification, type FiringMark, type NotificationEscalation, type NotificationSink, type NotificationType } from '../notify/index.js'
@@ -32,7 +33,7 @@ import { BudgetError, BudgetNotFoundError } from './errors.js'
 import { SPIKE_FLOOR_MICROS_DEFAULT, spikeDetected, type Forecast } from './forecast.js'
 import { periodOf, type Period } from './period.js'
 import { forecastFor, forecastHours, forecastOfBuckets, HOUR_MS, spendNotificationData, type SpendContext, type SpendDataExtras } from './spend-context.js'
-import { crossedThresholds, firingThresholds, thresholdMarkMicros } from './thresholds.js'
+import { firingThresholds, thresholdMarkMicros } from './thresholds.js'
 import { resolveThresholdAction, type RequestFacts } from './policy.js'
 
 /** Context for a notice whose top spenders could not be read (or are not asked for). */
@@ -63,8 +64,30 @@ export interface WalletCrossing {
   readonly allocatedMicros: Micros
   readonly spentBeforeMicros: Micros
   readonly spentAfterMicros: Micros
+  /**
+   * The wallet's spend when its allocated total was set (the ledger's `spentAtAllocationMicros`).
+   * An alert whose mark lies above it and at or below `spentAfterMicros` was crossed by spend
+   * since, by this settle or an earlier one; undefined when not known (only what this settle
+   * crossed is looked at then).
+   */
+  readonly spentAtAllocationMicros?: Micros | undefined
   /** The wallet's period when it has one; otherwise firings are keyed by the allocation total, so a top-up re-arms them. */
   readonly periodKey?: string
+}
+
+/** The ledger's report of a settled wallet (`ResolveResult.walletCrossing`) as the alerts read it. */
+export function walletCrossingOf(crossing: LedgerWalletCrossing, orgId: string): WalletCrossing {
+  const [kind, ...rest] = crossing.scope.split(':')
+  return {
+    walletId: crossing.walletId,
+    orgId,
+    scope: { kind: kind as 'org' | 'team' | 'user', id: rest.join(':') },
+    teamId: crossing.teamId,
+    allocatedMicros: crossing.allocatedMicros,
+    spentBeforeMicros: crossing.spentBeforeMicros,
+    spentAfterMicros: crossing.spentAfterMicros,
+    spentAtAllocationMicros: crossing.spentAtAllocationMicros,
+  }
 }
 
 export interface SettleContext {
@@ -124,6 +147,8 @@ export interface BudgetServiceDeps {
   readonly escalationChannels?: readonly string[]
   /** `cost_tracking.budget_alerts`: thresholds against a wallet's allocation. */
   readonly walletAlerts?: readonly BudgetAlert[]
+  /** The wallets that spent since their last allocation, for the wallet alerts a crash lost (`recoverWalletAlerts`). */
+  readonly wallets?: Pick<LedgerStore, 'walletsSpentSinceAllocation'>
   /** The cheaper model a `degrade` routes to (config `models[].degrade_to`). */
   readonly degradeTargetFor?: (model: string) => string | undefined
   readonly options?: Partial<BudgetServiceOptions>
@@ -152,9 +177,12 @@ export class BudgetService {
   private readonly firing = new Set<string>()
   /** Marks of other notices (blocked, forecast, spike, wallet) known written: refusals ask on every call. */
   private readonly knownFired = new Set<string>()
+  /** The wallet alert percents, ascending, each once. */
+  private readonly walletPercents: readonly number[]
 
   constructor(private readonly deps: BudgetServiceDeps) {
     this.options = { ...BUDGET_SERVICE_OPTIONS_DEFAULT, ...deps.options }
+    this.walletPercents = [...new Set((deps.walletAlerts ?? []).map((a) => a.thresholdPercent))].sort((a, b) => a - b)
   }
 
   /** Reloads the cache from the store. Call at start, and periodically when several processes share a store. */
@@ -809,32 +837,113 @@ export class BudgetService {
    * `cost_tracking.budget_alerts` against wallets: each alert percent of the allocation fires
    * once per wallet per period (or per allocation total). A `block` alert reads as
    * `wallet.exhausted`; the refusal itself is the ledger's. Never throws.
+   *
+   * Every settle looks at the alerts reached since the wallet's last allocation, not only the ones
+   * it crossed (`fireWalletAlerts`): a notice lost to a crash or an error between an earlier
+   * settle's commit and its write goes out with the wallet's next settle, in any process.
    */
   async onWalletSpendSettled(crossings: readonly WalletCrossing[], context: SettleContext): Promise<FiredNotification[]> {
-    const alerts = this.deps.walletAlerts ?? []
     const fired: FiredNotification[] = []
     for (const crossing of crossings) {
       try {
-        if (crossing.allocatedMicros <= 0) continue
-        const percents = alerts.map((a) => a.thresholdPercent)
-        const crossed = crossedThresholds(percents, crossing.allocatedMicros, crossing.spentBeforeMicros, crossing.spentAfterMicros)
-        const epoch = walletEpoch(crossing)
-        for (const percent of crossed) {
-          const isBlock = alerts.some((a) => a.thresholdPercent === percent && a.action === 'block')
-          const dedupeKey = isBlock ? exhaustedKey(crossing.walletId, epoch) : `v1:${crossing.walletId}:${epoch}:${percent}`
-          if (this.knownFired.has(dedupeKey)) continue
-          const spendContext = await this.walletSpendContext(crossing, context.atMs)
-          const extras: SpendDataExtras = { wallet_id: crossing.walletId, threshold_percent: percent }
-          const type = isBlock ? 'wallet.exhausted' : 'wallet.threshold'
-          const notice = await this.emitTo(type, crossing.orgId, crossing.teamId, spendContext, extras, undefined, { dedupeKey, subjectId: crossing.walletId })
-          this.rememberFired(dedupeKey)
-          if (notice) fired.push(notice)
-        }
+        fired.push(...(await this.fireWalletAlerts(crossing, context)))
       } catch (error) {
         this.deps.onError?.(error, `wallet ${crossing.walletId}: evaluating settled spend`)
       }
     }
     return fired
+  }
+
+  /**
+   * Writes the wallet alert notices a crash lost, for wallets that see no more spend: a settle
+   * would find them (`fireWalletAlerts`), but a wallet nobody spends from again would never tell
+   * anyone. So at start every process reads the wallets that spent since their last allocation
+   * (`walletsSpentSinceAllocation`) and fires each alert reached since that allocation and
+   * unmarked, exactly once across processes (the mark is written with the notice). An alert the
+   * allocation's new total jumped over (spend already past its mark when the allocation came) is
+   * never fired: no spend since crossed it. Never throws.
+   */
+  async recoverWalletAlerts(): Promise<FiredNotification[]> {
+    if (this.walletPercents.length === 0 || this.deps.wallets === undefined) return []
+    const atMs = this.deps.clock.nowMs()
+    try {
+      const crossings = (await this.deps.wallets.walletsSpentSinceAllocation()).map(
+        (wallet): WalletCrossing => ({
+          walletId: wallet.id,
+          orgId: wallet.orgId,
+          scope: { kind: wallet.scopeKind, id: wallet.scopeId },
+          teamId: teamOfWallet(wallet),
+          allocatedMicros: wallet.allocatedMicros,
+          spentBeforeMicros: wallet.spentMicros,
+          spentAfterMicros: wallet.spentMicros,
+          spentAtAllocationMicros: wallet.spentAtAllocationMicros,
+        }),
+      )
+      return await this.onWalletSpendSettled(crossings, { atMs })
+    } catch (error) {
+      this.deps.onError?.(error, 'wallets: looking for alert notices lost by a crash')
+      return []
+    }
+  }
+
+  /**
+   * Fires every alert of the wallet reached since its last allocation whose notice this process
+   * does not know to be written. Each notice is written with its mark in one transaction
+   * (`emitOnce`), so a crash or an error before that leaves no mark, and the wallet's next settle
+   * fires it. The store is asked only about alerts this settle did not cross, once per wallet,
+   * epoch and process: after that `knownFired` answers, so the settle path costs what it did.
+   */
+  private async fireWalletAlerts(crossing: WalletCrossing, context: SettleContext): Promise<FiredNotification[]> {
+    if (this.walletPercents.length === 0 || crossing.allocatedMicros <= 0) return []
+    // A spend that is not a safe integer would compare as "reached" everywhere: refuse it (onError).
+    if (!Number.isSafeInteger(crossing.spentAfterMicros)) assert(false, `spentAfterMicros: ${crossing.spentAfterMicros}`)
+    const since = walletAlertsArmedAt(crossing)
+    const reached: number[] = []
+    for (const percent of this.walletPercents) {
+      const mark = thresholdMarkMicros(crossing.allocatedMicros, percent)
+      if (mark > crossing.spentAfterMicros) break
+      if (mark > since && !this.knownFired.has(this.walletAlertKey(crossing, percent))) reached.push(percent)
+    }
+    if (reached.length === 0) return []
+    // Reached before this settle: fired already (most likely) or lost by a crash. Ask the store.
+    const earlier = reached.filter((percent) => thresholdMarkMicros(crossing.allocatedMicros, percent) <= crossing.spentBeforeMicros)
+    if (earlier.length > 0) {
+      for (const key of await this.deps.store.firedKeys(earlier.map((percent) => this.walletAlertKey(crossing, percent)))) this.rememberFired(key)
+    }
+    const fired: FiredNotification[] = []
+    let spendContext: SpendContext | undefined
+    for (const percent of reached) {
+      const dedupeKey = this.walletAlertKey(crossing, percent)
+      // Marked, or being written by a settle of this process that came first (it fires it).
+      if (this.knownFired.has(dedupeKey) || this.firing.has(dedupeKey)) continue
+      this.firing.add(dedupeKey)
+      try {
+        spendContext ??= await this.walletSpendContext(crossing, context.atMs)
+        const isBlock = this.isWalletBlock(percent)
+        const extras: SpendDataExtras = { wallet_id: crossing.walletId, threshold_percent: percent }
+        const type = isBlock ? 'wallet.exhausted' : 'wallet.threshold'
+        const notice = await this.emitTo(type, crossing.orgId, crossing.teamId, spendContext, extras, undefined, { dedupeKey, subjectId: crossing.walletId })
+        // Written here, or by another process first: either way the notice exists.
+        this.rememberFired(dedupeKey)
+        if (notice) fired.push(notice)
+      } catch (error) {
+        // Nothing was written (the mark goes with the notice): a later settle fires it.
+        this.deps.onError?.(error, `wallet ${crossing.walletId}: firing the ${percent}% alert`)
+      } finally {
+        this.firing.delete(dedupeKey)
+      }
+    }
+    return fired
+  }
+
+  private isWalletBlock(percent: number): boolean {
+    return (this.deps.walletAlerts ?? []).some((a) => a.thresholdPercent === percent && a.action === 'block')
+  }
+
+  /** One wallet alert's mark: the epoch's `exhausted` for a block alert (a refusal may take it first), else the percent's own. */
+  private walletAlertKey(crossing: WalletCrossing, percent: number): string {
+    const epoch = walletEpoch(crossing)
+    return this.isWalletBlock(percent) ? exhaustedKey(crossing.walletId, epoch) : `v1:${crossing.walletId}:${epoch}:${percent}`
   }
 
   /**
@@ -910,6 +1019,30 @@ function exhaustedKey(walletId: string, epoch: string): string {
 /** A wallet has no period: its notices are keyed by its allocation total, so a top-up re-arms them. */
 function walletEpoch(wallet: Pick<WalletCrossing, 'periodKey' | 'allocatedMicros'>): string {
   return wallet.periodKey ?? `alloc-${wallet.allocatedMicros}`
+}
+
+/**
+ * The spend above which a wallet alert's mark was crossed by spend since its marks were armed, so
+ * that one reached and unmarked was lost (by a crash or an error) and fires now. Marks are keyed
+ * by the allocated total, and each allocation raises it (a new epoch): spend since the last
+ * allocation crossed exactly the marks above the spend recorded with it. A mark at or below that
+ * was already passed when the allocation came: the new total "jumped over" it, no spend crossed
+ * it, and it never fires. What this settle crossed itself always counts, so the result is never
+ * above `spentBeforeMicros`.
+ *
+ * A wallet with a period is keyed by the period, not by the allocation (walletEpoch), and the
+ * spend at its last allocation says nothing about where its spend stood when the period began:
+ * an alert crossed after the allocation but in an earlier period is marked under that period's
+ * key, so in this period it would look reached and unmarked and fire again, at every period
+ * change. Telling them apart would need the spend at the later of the two events, which the
+ * ledger does not record; so for such a wallet only what the settle crossed counts, as before
+ * (a lost alert is not recovered, and no alert is sent twice). The same holds when the spend at
+ * the allocation is not known (a wallet last allocated before it was recorded).
+ */
+function walletAlertsArmedAt(crossing: WalletCrossing): Micros {
+  const atAllocation = crossing.spentAtAllocationMicros
+  if (crossing.periodKey !== undefined || atAllocation === undefined) return crossing.spentBeforeMicros
+  return micros(Math.min(atAllocation, crossing.spentBeforeMicros))
 }
 
 /** True when a `block_if_forecast_exceeds` mark is reached: only then does the decision need a forecast. */

@@ -41,6 +41,7 @@ export {
   BudgetService,
   BUDGET_SERVICE_OPTIONS_DEFAULT,
   filterOf,
+  walletCrossingOf,
   type ApplicableBudget,
   type DecideFacts,
   type BudgetDecision,

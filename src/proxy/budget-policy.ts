@@ -3,8 +3,16 @@
  * period spend (read from the ledger's counters, the same ones reservations check), and what
  * happens after spend settles (thresholds, forecasts, notifications — off the response path).
  */
-import { counterKey, type BudgetCounterRef, type LedgerStore, type WalletCrossing } from '../ledger/index.js'
-import { counterRefOf, experimentalExplanation, scopeLabel, walletDegradeAlert, type BudgetService, type DecideFacts } from '../budgets/index.js'
+import { counterKey, type BudgetCounterRef, type LedgerStore } from '../ledger/index.js'
+import {
+  counterRefOf,
+  experimentalExplanation,
+  scopeLabel,
+  walletCrossingOf,
+  walletDegradeAlert,
+  type BudgetService,
+  type DecideFacts,
+} from '../budgets/index.js'
 import type { Logger } from '../observability/logger.js'
 import type { BudgetAlert, EndpointTier } from '../config/index.js'
 import { micros, type Micros } from '../money/index.js'
@@ -217,17 +225,4 @@ function walletRefOfScope(scope: string): WalletRef | undefined {
   const [kind, ...rest] = scope.split(':')
   if (kind !== 'user' && kind !== 'team' && kind !== 'org') return undefined
   return { scopeKind: kind, scopeId: rest.join(':') }
-}
-
-function walletCrossingOf(crossing: WalletCrossing, orgId: string) {
-  const [kind, ...rest] = crossing.scope.split(':')
-  return {
-    walletId: crossing.walletId,
-    orgId,
-    scope: { kind: kind as 'org' | 'team' | 'user', id: rest.join(':') },
-    teamId: crossing.teamId,
-    allocatedMicros: crossing.allocatedMicros,
-    spentBeforeMicros: crossing.spentBeforeMicros,
-    spentAfterMicros: crossing.spentAfterMicros,
-  }
 }

@@ -50,6 +50,7 @@ export function wire(
     notifications: notifier,
     clock,
     channelIds: channels.map((c) => c.id),
+    wallets: ledger,
     options,
     ...deps,
   })
