@@ -87,13 +87,10 @@ export class PostgresLedgerRows {
     ])
   }
 
-  /**
-   * Wallets of every org whose spend here is past the spend recorded at their last allocation:
-   * the candidates for wallet alerts lost by a crash (Redis has the current figures).
-   */
-  async walletsSpentSinceAllocation(): Promise<WalletRow[]> {
-    return (await this.pool.query<WalletRow>('SELECT * FROM wallets WHERE spent_micros > spent_at_allocation_micros ORDER BY org_id, scope_kind, scope_id'))
-      .rows
+  /** Wallets of every org with a spend recorded at an allocation: the candidates for wallet alerts lost by a crash. */
+  async walletsWithSpentAtAllocation(): Promise<WalletRow[]> {
+    const sql = 'SELECT * FROM wallets WHERE spent_at_allocation_micros IS NOT NULL ORDER BY org_id, scope_kind, scope_id'
+    return (await this.pool.query<WalletRow>(sql)).rows
   }
 
   async walletById(walletId: string): Promise<WalletRow | undefined> {

@@ -328,11 +328,11 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   async walletsSpentSinceAllocation(): Promise<Wallet[]> {
-    // What a killed process settled is in its org's journal: applied first, so PostgreSQL's spend
-    // names every candidate. Redis then gives each candidate's current figures.
-    await this.drain.flush()
+    // PostgreSQL names the wallets with a recorded figure; Redis decides with the current ones.
+    // PostgreSQL's spend is not asked: what a killed process settled may sit in the journal for
+    // a while yet (its drain read the entries and died holding them).
     const byOrg = new Map<string, WalletRef[]>()
-    for (const row of await this.rows.walletsSpentSinceAllocation()) {
+    for (const row of await this.rows.walletsWithSpentAtAllocation()) {
       const refs = byOrg.get(row.org_id) ?? []
       refs.push({ scopeKind: row.scope_kind, scopeId: row.scope_id })
       byOrg.set(row.org_id, refs)
