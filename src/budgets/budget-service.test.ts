@@ -523,8 +523,9 @@ describe('wallet alerts reached since the last allocation', () => {
     expect(await other.onWalletSpendSettled([await spend(1)], { atMs: clock.nowMs() })).toEqual([])
     expect(await other.onWalletSpendSettled([await spend(1)], { atMs: clock.nowMs() })).toEqual([])
     expect(storeReads()).toBe(2)
-    // Nor does a start.
+    // Nor does a start, which reads the marks once for all its wallets and then writes nothing.
     expect(await process().recoverWalletAlerts()).toEqual([])
+    expect(storeReads()).toBe(3)
     expect(await notices()).toEqual([['wallet.threshold', 50, 100]])
   })
 

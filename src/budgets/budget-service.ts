@@ -165,6 +165,16 @@ export interface BudgetServiceDeps {
 /** Entries in the forecast/spike throttle map before it is cleared. */
 const CHECK_THROTTLE_ENTRIES_MAX = 10_000
 
+/**
+ * Wallets whose written alerts one process remembers. Past it the wallet remembered longest ago
+ * is forgotten (its next settle past an alert asks the store once again): wallets, one per user,
+ * can far outnumber budgets, and clearing them all at once would send every settle to the store.
+ */
+const WALLETS_REMEMBERED_MAX = 100_000
+
+/** Marks asked for in one store read by the start-up pass for wallet alerts. */
+const MARKS_PER_READ = 500
+
 export class BudgetService {
   private readonly options: BudgetServiceOptions
   private byOrg = new Map<string, Budget[]>()
@@ -177,12 +187,17 @@ export class BudgetService {
   private readonly firing = new Set<string>()
   /** Marks of other notices (blocked, forecast, spike, wallet) known written: refusals ask on every call. */
   private readonly knownFired = new Set<string>()
-  /** The wallet alert percents, ascending, each once. */
+  /** The wallet alert percents, ascending, each once; and those of them that `block` (their notice is `wallet.exhausted`). */
   private readonly walletPercents: readonly number[]
+  private readonly walletBlockPercents: ReadonlySet<number>
+  /** Per wallet: the epoch and the alert percents whose notice is known written in it (see `fireWalletAlerts`). */
+  private readonly walletAlertsDone = new Map<string, { readonly epoch: string; readonly percents: Set<number> }>()
 
   constructor(private readonly deps: BudgetServiceDeps) {
     this.options = { ...BUDGET_SERVICE_OPTIONS_DEFAULT, ...deps.options }
-    this.walletPercents = [...new Set((deps.walletAlerts ?? []).map((a) => a.thresholdPercent))].sort((a, b) => a - b)
+    const alerts = deps.walletAlerts ?? []
+    this.walletPercents = [...new Set(alerts.map((a) => a.thresholdPercent))].sort((a, b) => a - b)
+    this.walletBlockPercents = new Set(alerts.filter((a) => a.action === 'block').map((a) => a.thresholdPercent))
   }
 
   /** Reloads the cache from the store. Call at start, and periodically when several processes share a store. */
@@ -879,6 +894,21 @@ export class BudgetService {
           spentAtAllocationMicros: wallet.spentAtAllocationMicros,
         }),
       )
+      // The marks first, a few hundred per query: a start with nothing lost only reads.
+      const pending = crossings.flatMap((crossing) => {
+        const epoch = walletEpoch(crossing)
+        return (this.unconfirmedWalletAlerts(crossing) ?? []).map((percent) => ({
+          walletId: crossing.walletId,
+          epoch,
+          percent,
+          key: this.walletAlertKey(crossing.walletId, epoch, percent),
+        }))
+      })
+      for (let i = 0; i < pending.length; i += MARKS_PER_READ) {
+        const chunk = pending.slice(i, i + MARKS_PER_READ)
+        const marked = new Set(await this.deps.store.firedKeys(chunk.map((p) => p.key)))
+        for (const p of chunk) if (marked.has(p.key)) this.confirmWalletAlert(p.walletId, p.epoch, p.percent)
+      }
       return await this.onWalletSpendSettled(crossings, { atMs })
     } catch (error) {
       this.deps.onError?.(error, 'wallets: looking for alert notices lost by a crash')
@@ -891,40 +921,38 @@ export class BudgetService {
    * does not know to be written. Each notice is written with its mark in one transaction
    * (`emitOnce`), so a crash or an error before that leaves no mark, and the wallet's next settle
    * fires it. The store is asked only about alerts this settle did not cross, once per wallet,
-   * epoch and process: after that `knownFired` answers, so the settle path costs what it did.
+   * epoch and process: after that `walletAlertsDone` answers, so the settle path costs what it did.
    */
   private async fireWalletAlerts(crossing: WalletCrossing, context: SettleContext): Promise<FiredNotification[]> {
-    if (this.walletPercents.length === 0 || crossing.allocatedMicros <= 0) return []
-    // A spend that is not a safe integer would compare as "reached" everywhere: refuse it (onError).
-    if (!Number.isSafeInteger(crossing.spentAfterMicros)) assert(false, `spentAfterMicros: ${crossing.spentAfterMicros}`)
-    const since = walletAlertsArmedAt(crossing)
-    const reached: number[] = []
-    for (const percent of this.walletPercents) {
-      const mark = thresholdMarkMicros(crossing.allocatedMicros, percent)
-      if (mark > crossing.spentAfterMicros) break
-      if (mark > since && !this.knownFired.has(this.walletAlertKey(crossing, percent))) reached.push(percent)
-    }
-    if (reached.length === 0) return []
+    const reached = this.unconfirmedWalletAlerts(crossing)
+    if (reached === undefined) return []
+    const epoch = walletEpoch(crossing)
+    const keys = new Map(reached.map((percent) => [percent, this.walletAlertKey(crossing.walletId, epoch, percent)]))
     // Reached before this settle: fired already (most likely) or lost by a crash. Ask the store.
     const earlier = reached.filter((percent) => thresholdMarkMicros(crossing.allocatedMicros, percent) <= crossing.spentBeforeMicros)
-    if (earlier.length > 0) {
-      for (const key of await this.deps.store.firedKeys(earlier.map((percent) => this.walletAlertKey(crossing, percent)))) this.rememberFired(key)
-    }
+    const marked = new Set(earlier.length === 0 ? [] : await this.deps.store.firedKeys(earlier.map((percent) => keys.get(percent)!)))
     const fired: FiredNotification[] = []
     let spendContext: SpendContext | undefined
     for (const percent of reached) {
-      const dedupeKey = this.walletAlertKey(crossing, percent)
-      // Marked, or being written by a settle of this process that came first (it fires it).
-      if (this.knownFired.has(dedupeKey) || this.firing.has(dedupeKey)) continue
+      const dedupeKey = keys.get(percent)!
+      const isBlock = this.walletBlockPercents.has(percent)
+      if (marked.has(dedupeKey) || (isBlock && this.knownFired.has(dedupeKey))) {
+        this.confirmWalletAlert(crossing.walletId, epoch, percent)
+        if (isBlock) this.rememberFired(dedupeKey)
+        continue
+      }
+      // Settles of this process arriving while the notice is being written leave it to the first.
+      if (this.firing.has(dedupeKey)) continue
       this.firing.add(dedupeKey)
       try {
         spendContext ??= await this.walletSpendContext(crossing, context.atMs)
-        const isBlock = this.isWalletBlock(percent)
         const extras: SpendDataExtras = { wallet_id: crossing.walletId, threshold_percent: percent }
         const type = isBlock ? 'wallet.exhausted' : 'wallet.threshold'
         const notice = await this.emitTo(type, crossing.orgId, crossing.teamId, spendContext, extras, undefined, { dedupeKey, subjectId: crossing.walletId })
         // Written here, or by another process first: either way the notice exists.
-        this.rememberFired(dedupeKey)
+        this.confirmWalletAlert(crossing.walletId, epoch, percent)
+        // Refusals of an exhausted wallet ask for this mark on every call (`onWalletRefused`).
+        if (isBlock) this.rememberFired(dedupeKey)
         if (notice) fired.push(notice)
       } catch (error) {
         // Nothing was written (the mark goes with the notice): a later settle fires it.
@@ -936,14 +964,47 @@ export class BudgetService {
     return fired
   }
 
-  private isWalletBlock(percent: number): boolean {
-    return (this.deps.walletAlerts ?? []).some((a) => a.thresholdPercent === percent && a.action === 'block')
+  /**
+   * The alerts whose mark the wallet's spend reached since its last allocation
+   * (`walletAlertsArmedAt`) and whose notice this process has not seen written, ascending;
+   * undefined when there are none (every settle asks: no allocation then).
+   */
+  private unconfirmedWalletAlerts(crossing: WalletCrossing): number[] | undefined {
+    if (this.walletPercents.length === 0 || crossing.allocatedMicros <= 0) return undefined
+    // A spend that is not a safe integer would compare as "reached" everywhere: refuse it (onError).
+    if (!Number.isSafeInteger(crossing.spentAfterMicros)) assert(false, `spentAfterMicros: ${crossing.spentAfterMicros}`)
+    const since = walletAlertsArmedAt(crossing)
+    const epoch = walletEpoch(crossing)
+    const done = this.walletAlertsDone.get(crossing.walletId)
+    const confirmed = done?.epoch === epoch ? done.percents : undefined
+    let reached: number[] | undefined
+    for (const percent of this.walletPercents) {
+      const mark = thresholdMarkMicros(crossing.allocatedMicros, percent)
+      if (mark > crossing.spentAfterMicros) break
+      if (mark <= since || confirmed?.has(percent)) continue
+      // A refusal announced the wallet exhausted already (`onWalletRefused`).
+      if (this.walletBlockPercents.has(percent) && this.knownFired.has(exhaustedKey(crossing.walletId, epoch))) continue
+      reached ??= []
+      reached.push(percent)
+    }
+    return reached
+  }
+
+  /** Remembers a wallet alert as written in this epoch; past the bound, the wallet remembered longest ago is forgotten. */
+  private confirmWalletAlert(walletId: string, epoch: string, percent: number): void {
+    let done = this.walletAlertsDone.get(walletId)
+    if (done?.epoch !== epoch) {
+      this.walletAlertsDone.delete(walletId)
+      if (this.walletAlertsDone.size >= WALLETS_REMEMBERED_MAX) this.walletAlertsDone.delete(this.walletAlertsDone.keys().next().value!)
+      done = { epoch, percents: new Set() }
+      this.walletAlertsDone.set(walletId, done)
+    }
+    done.percents.add(percent)
   }
 
   /** One wallet alert's mark: the epoch's `exhausted` for a block alert (a refusal may take it first), else the percent's own. */
-  private walletAlertKey(crossing: WalletCrossing, percent: number): string {
-    const epoch = walletEpoch(crossing)
-    return this.isWalletBlock(percent) ? exhaustedKey(crossing.walletId, epoch) : `v1:${crossing.walletId}:${epoch}:${percent}`
+  private walletAlertKey(walletId: string, epoch: string, percent: number): string {
+    return this.walletBlockPercents.has(percent) ? exhaustedKey(walletId, epoch) : `v1:${walletId}:${epoch}:${percent}`
   }
 
   /**
