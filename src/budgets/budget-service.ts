@@ -183,7 +183,7 @@ export class BudgetService {
   private readonly decisionForecasts = new Map<string, { readonly atMs: number; readonly forecast: Forecast | undefined }>()
   /** Per budget: the period and the thresholds whose notice is known written in it (see `fireThresholds`). */
   private readonly thresholdsDone = new Map<string, { readonly periodKey: string; readonly percents: Set<number> }>()
-  /** Threshold notices this process is writing now (`budgetId:periodKey:percent`). */
+  /** Threshold notices this process is writing now (`budgetId:periodKey:percent`), and wallet alerts (by their mark). */
   private readonly firing = new Set<string>()
   /** Marks of other notices (blocked, forecast, spike, wallet) known written: refusals ask on every call. */
   private readonly knownFired = new Set<string>()
