@@ -337,7 +337,7 @@ async function onSqlite(count: number): Promise<BackendResult> {
     const path = join(dir, 'tollgate.sqlite')
     const db = openSqlite(path, sqliteMigrations)
     const store = new SqliteUsageStore(db)
-    // SQLite sums rollups in JS per transaction (no trigger): "off" writes the rows alone, bypassing the store.
+    // SQLite folds rollups after the commit (no trigger): "off" writes the rows alone, bypassing the store.
     const insertRow = db.prepare(`INSERT INTO usage_events (${USAGE_COLUMNS.join(', ')}) VALUES (${USAGE_COLUMNS.map(() => '?').join(', ')})`)
     const insertRows = db.transaction((events: readonly UsageEvent[]) => {
       for (const e of events) insertRow.run(usageRow(e))
@@ -349,7 +349,9 @@ async function onSqlite(count: number): Promise<BackendResult> {
         rollupsOn = on
       },
       async rebuild() {
-        db.exec(`DELETE FROM usage_rollups; ${rollupUpsertFromSql('usage_events')}`)
+        // Every event is in the rebuilt rollups: the fold's mark moves past them all.
+        db.exec(`DELETE FROM usage_rollups; ${rollupUpsertFromSql('usage_events')};
+          UPDATE usage_rollups_folded SET through_rowid = (SELECT ifnull(max(rowid), 0) FROM usage_events)`)
       },
     })
     const rollupRows = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM usage_rollups').get()!.n

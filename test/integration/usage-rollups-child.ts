@@ -13,7 +13,10 @@ const [backend, where, workerText, workersText] = process.argv.slice(2)
 if (!backend || !where || !workerText || !workersText) throw new Error('usage: child sqlite|postgres PATH_OR_URL WORKER WORKERS')
 const pool = backend === 'postgres' ? createPool(where) : undefined
 const db = backend === 'sqlite' ? openSqlite(where, usageMigrations) : undefined
-const store = pool ? new PostgresUsageStore(pool) : new SqliteUsageStore(db!)
+// SQLite: small fold chunks, folded between batches, so the processes' folds interleave with one
+// another's inserts and folds.
+const sqliteStore = db ? new SqliteUsageStore(db, { foldChunkEvents: 40 }) : undefined
+const store = pool ? new PostgresUsageStore(pool) : sqliteStore!
 const mine = processEvents().filter((_, i) => i % Number(workersText) === Number(workerText))
 process.stdout.write('ready\n')
 process.stdin.once('data', async () => {
@@ -23,10 +26,14 @@ process.stdin.once('data', async () => {
   const lanes = pool ? 2 : 1
   await Promise.all(
     Array.from({ length: lanes }, async (_, lane) => {
-      for (let b = lane; b < batches.length; b += lanes) await store.insertBatch(batches[b]!)
+      for (let b = lane; b < batches.length; b += lanes) {
+        await store.insertBatch(batches[b]!)
+        if (b % 3 === 0) sqliteStore?.foldRollups(1)
+      }
     }),
   )
   await pool?.end()
+  sqliteStore?.close()
   db?.close()
   process.stdout.write('done\n')
   process.exit(0)

@@ -21,6 +21,7 @@ import { PostgresUsageStore } from '../../src/store/postgres/usage-store.js'
 import type { UsageEvent } from '../../src/usage/types.js'
 import type { UsageQuery, UsageReport } from '../../src/usage/usage-store.js'
 import { describeWithPostgres } from '../support/services.js'
+import { rollupDriftSqlite } from './usage-rollups-support.js'
 import { WINDOW_MS, WINDOW_START_MS, eventsArbitrary, expectedReport, queryArbitrary, storedEvents, usageEvent } from '../support/usage-events.js'
 
 interface ReportStore {
@@ -54,12 +55,14 @@ let run = 0
  * The property both stores must hold: rollup report = JS report over the stored events = event-scan
  * report. Every execution (shrinking included) writes under a fresh org, so none sees another's events.
  */
-async function checkReports(store: ReportStore, numRuns: number): Promise<void> {
+async function checkReports(store: ReportStore, numRuns: number, fold?: (chunks: number) => void): Promise<void> {
   await fc.assert(
-    fc.asyncProperty(eventsArbitrary('ev'), fc.array(queryArbitrary('org'), { minLength: 1, maxLength: 4 }), async (events, queries) => {
+    fc.asyncProperty(eventsArbitrary('ev'), fc.array(queryArbitrary('org'), { minLength: 1, maxLength: 4 }), fc.nat(4), async (events, queries, folds) => {
       const org = `org_p${run++}_${process.pid}`
       const ours = events.map((e) => ({ ...e, id: `${org}_${e.id}`, attribution: { ...e.attribution, orgId: org } }))
       await write(store, ours)
+      // SQLite: none, part or all of the events folded into the rollups (4: all) — reports are the same.
+      fold?.(folds === 4 ? Number.POSITIVE_INFINITY : folds)
       const stored = storedEvents(ours)
       for (const query of queries) {
         const q = { ...query, orgId: org }
@@ -122,7 +125,8 @@ describe('usage rollups on SQLite', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'tollgate-rollups-'))
     db = openSqlite(join(dir, 'usage.sqlite'), usageMigrations)
-    store = new SqliteUsageStore(db)
+    // Small fold chunks: a report must be exact with any part of its events folded.
+    store = new SqliteUsageStore(db, { foldChunkEvents: 7 })
   })
   afterAll(() => {
     db.close()
@@ -130,7 +134,7 @@ describe('usage rollups on SQLite', () => {
   })
 
   it('a report from rollups equals the report computed from the raw events (random events, filters, ranges)', async () => {
-    await checkReports(store, 150)
+    await checkReports(store, 150, (chunks) => store.foldRollups(chunks))
   })
 
   it('upgrading a store written before rollups builds them from its events', async () => {
@@ -162,14 +166,20 @@ describe('usage rollups on SQLite', () => {
       await Promise.all(
         handles.map(async (h, w) => {
           const mine = events.filter((_, i) => i % 4 === w)
-          const s = new SqliteUsageStore(h)
+          const s = new SqliteUsageStore(h, { foldChunkEvents: 120 })
           for (let i = 0; i < mine.length; i += 50) {
             await s.insertBatch(mine.slice(i, i + 50))
+            // Folds from every connection, between one another's inserts.
+            if (i % 150 === 0) s.foldRollups(1)
             await new Promise((resolve) => setImmediate(resolve))
           }
         }),
       )
-      await expectRollupsServeEvents(new SqliteUsageStore(handles[0]!), 'org_concurrent')
+      const reader = new SqliteUsageStore(handles[0]!)
+      await expectRollupsServeEvents(reader, 'org_concurrent')
+      reader.foldRollups()
+      expect(rollupDriftSqlite(handles[0]!)).toBe(0)
+      await expectRollupsServeEvents(reader, 'org_concurrent')
     } finally {
       for (const h of handles) h.close()
     }

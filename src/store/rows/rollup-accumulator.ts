@@ -1,15 +1,14 @@
 /**
- * Usage rollups summed in JS, one transaction at a time (the SQLite store; PostgreSQL keeps its
- * statement trigger). The store hands over each event row it inserted; before COMMIT it asks for
- * the rollup rows — one per distinct key, the sums of every event of the transaction — and adds
- * each to the table with one upsert. A per-row trigger did 14 upserts per event (2 grains × 7
- * dimensions); a batch of 1,000 similar events now does a few dozen.
+ * Usage rollups summed in JS (the SQLite store's fold; PostgreSQL keeps its statement trigger).
+ * The fold hands over the event rows it has not folded yet; it then asks for the rollup rows —
+ * one per distinct key, the sums of every event handed over — and adds each to the table with one
+ * upsert. A per-row trigger did 14 upserts per event (2 grains × 7 dimensions); a fold of 1,000
+ * similar events does a few dozen.
  *
- * Exact by construction: the rows are summed from the same event rows that were inserted (not
- * from the events before `usageRow`), with the JS form of the SQL sums (ROLLUP_SUMS_JS), into the
- * same keys, and written in the transaction that inserted the events — a rollback (or SIGKILL
- * before COMMIT) loses both, a commit keeps both. A savepoint that rolls back takes its events out
- * again (`mark` / `rollbackTo`). A duplicate ignored by `INSERT OR IGNORE` is never added.
+ * Exact by construction: the rows are summed from the stored event rows, with the JS form of the
+ * SQL sums (ROLLUP_SUMS_JS), into the same keys, and the fold writes them in the transaction that
+ * moves its mark past those events — a rollback (or SIGKILL before COMMIT) loses both, a commit
+ * keeps both.
  *
  * Driven by the exports of usage-rollups.ts: a new grain, dimension or summed column needs no
  * change here.
@@ -31,8 +30,23 @@ const DIMS = Object.entries(ROLLUP_DIMS) as Array<[string, string | undefined]>
 /** Dimension columns (each once: two dimensions may read the same column). */
 const DIM_COLUMNS = [...new Set(DIMS.map(([, column]) => column).filter((c): c is string => c !== undefined))]
 
+/**
+ * The usage_events columns the sums and keys read: the key fields, the dimension columns, and the
+ * summed columns (`status` for error_requests; `requests` counts rows and reads none).
+ */
+export const ROLLUP_EVENT_COLUMNS: readonly string[] = [
+  'at_ms',
+  'org_id',
+  'team_id',
+  'environment',
+  'data_mode',
+  ...DIM_COLUMNS,
+  'status',
+  ...ROLLUP_SUM_COLUMNS.filter((c) => c !== 'requests' && c !== 'error_requests'),
+]
+
 export class RollupAccumulator {
-  /** Event rows inserted since the last `drain`, in order: a savepoint's rollback truncates it. */
+  /** Event rows added since the last `drain`. */
   private rows: Array<readonly unknown[]> = []
   private readonly index: Map<string, number>
   private readonly at: number
@@ -64,18 +78,9 @@ export class RollupAccumulator {
     this.dimColumns = DIMS.map(([, column]) => (column === undefined ? undefined : at(column)))
   }
 
-  /** An event row the transaction inserted (never one `INSERT OR IGNORE` skipped). */
+  /** A stored event row, with (at least) ROLLUP_EVENT_COLUMNS in the order given to the constructor. */
   add(row: readonly unknown[]): void {
     this.rows.push(row)
-  }
-
-  /** Where a savepoint starts: `rollbackTo` with it forgets the events added after. */
-  mark(): number {
-    return this.rows.length
-  }
-
-  rollbackTo(mark: number): void {
-    this.rows.length = mark
   }
 
   /**

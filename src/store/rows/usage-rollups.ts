@@ -3,8 +3,9 @@
  * it, and how a report is cut into parts served by rollups and parts scanned from events.
  *
  * Why: a usage report over a large store must not scan every event in its range. Each event is
- * summed, in the transaction that inserts it, into `usage_rollups` rows at two grains (UTC hour
- * and UTC day). A row is keyed by org, dimension, grain, bucket start, data mode, environment,
+ * summed into `usage_rollups` rows at two grains (UTC hour and UTC day): on PostgreSQL in the
+ * transaction that inserts it, on SQLite by a fold about a second later (reports add the events
+ * not folded yet, so they are exact either way). A row is keyed by org, dimension, grain, bucket start, data mode, environment,
  * team and the dimension's value, so any report filtered by team / environment / data mode and
  * grouped by at most one other dimension (plus team and environment) reads rollups only.
  *
@@ -191,6 +192,11 @@ export interface ReportPart {
   readonly grainMs?: number
   readonly fromMs: number
   readonly toMs: number
+  /**
+   * SQLite only, with `events`: only events whose rowid is above this — the ones its fold has not
+   * added to the rollups yet (SqliteUsageStore.foldRollups). Read by rowid range, not by index.
+   */
+  readonly afterRowid?: number
 }
 
 /** Where each group-by dimension is read in the rollups: which dim's rows, and which column. */
@@ -235,11 +241,16 @@ export function partSql(q: UsageQuery, part: ReportPart, d: SqlDialect, sums: re
   if (!Number.isSafeInteger(q.bucketMs) || q.bucketMs <= 0) throw new RangeError(`bucketMs must be a positive integer, got ${q.bucketMs}`)
   const fromRollups = part.source === 'rollups'
   const at = fromRollups ? 'bucket_ms' : 'at_ms'
-  const where = [`org_id = ${d.param(q.orgId)}`, `${at} >= ${d.param(part.fromMs)}`, `${at} < ${d.param(part.toMs)}`]
+  // The events not folded yet are the table's last few rows: SQLite's unary `+` keeps each filter
+  // off the indexes, so they are read by rowid range rather than by (org, time) over the range.
+  const unfolded = part.afterRowid !== undefined
+  const c = (column: string) => (unfolded ? `+${column}` : column)
+  const where = unfolded ? [`rowid > ${d.param(part.afterRowid)}`] : []
+  where.push(`${c('org_id')} = ${d.param(q.orgId)}`, `${c(at)} >= ${d.param(part.fromMs)}`, `${c(at)} < ${d.param(part.toMs)}`)
   if (fromRollups) where.push(`dim = ${d.param(rollupDimFor(q.groupBy))}`, `grain_ms = ${d.param(part.grainMs)}`)
-  if (q.teamId !== undefined) where.push(`team_id = ${d.param(q.teamId)}`)
-  if (q.environment !== undefined) where.push(`environment = ${d.param(q.environment)}`)
-  if (q.dataMode !== undefined) where.push(`data_mode = ${d.param(q.dataMode)}`)
+  if (q.teamId !== undefined) where.push(`${c('team_id')} = ${d.param(q.teamId)}`)
+  if (q.environment !== undefined) where.push(`${c('environment')} = ${d.param(q.environment)}`)
+  if (q.dataMode !== undefined) where.push(`${c('data_mode')} = ${d.param(q.dataMode)}`)
   const from = `FROM ${fromRollups ? 'usage_rollups' : 'usage_events'} WHERE ${where.join(' AND ')}`
   const columns = q.groupBy.map((g) => (fromRollups ? ROLLUP_GROUP[g].column : GROUP_COLUMN[g]))
   const selected = q.groupBy.map((g, i) => (fromRollups && ROLLUP_GROUP[g].nullable ? `NULLIF(${columns[i]}, '')` : columns[i]))

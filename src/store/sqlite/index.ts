@@ -42,6 +42,7 @@ export function openSqliteStores(path: string): Stores {
     sessions: new SqliteSessionStore(db),
     exports: new SqliteExportStore(db, path),
     async close() {
+      usage.close()
       db.close()
     },
     async ready() {

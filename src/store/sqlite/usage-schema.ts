@@ -99,4 +99,15 @@ export const usageMigrations: readonly SqliteMigration[] = [
         WHERE external_request_id IS NOT NULL;
     `,
   },
+  {
+    // Rollups are no longer added in the transaction that inserts the events: a background fold
+    // adds the events after `through_rowid` and moves it on, in one transaction
+    // (SqliteUsageStore.foldRollups), and reports add the events not folded yet. Every event
+    // stored so far is in the rollups already (usage-0005 added them before each commit).
+    id: 'usage-0007-rollups-folded',
+    sql: `
+      CREATE TABLE usage_rollups_folded (id INTEGER PRIMARY KEY CHECK (id = 1), through_rowid INTEGER NOT NULL);
+      INSERT INTO usage_rollups_folded (id, through_rowid) SELECT 1, ifnull(max(rowid), 0) FROM usage_events;
+    `,
+  },
 ]
