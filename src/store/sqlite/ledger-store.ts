@@ -119,7 +119,8 @@ function reservationOfRow(row: ReservationRow): Reservation {
 
 /**
  * How the ledger writes usage events: `insertSync` inside a transaction made by `transaction`
- * (SqliteUsageStore's), so the events' rollups are added before the transaction commits.
+ * (SqliteUsageStore's), so an event commits with its money move. Its rollups follow with the
+ * usage store's next fold.
  */
 export interface UsageWriter {
   /** False when an event with its external id exists. */
@@ -192,7 +193,7 @@ export class SqliteLedgerStore implements LedgerStore {
     this.resolveTx = db.transaction((id: string, outcome: 'settled' | 'voided' | 'expired', actual: number, atMs: number) =>
       this.resolveInTx(id, outcome, actual, atMs),
     )
-    // Both through the usage store: a move's events are in the rollups exactly when the move committed.
+    // Both through the usage store: a move's events are stored exactly when the move committed.
     this.inSavepoint = usage.transaction((run: () => unknown) => run())
     this.commitQueued = usage.transaction((moves: readonly QueuedMove[], outcomes: Array<{ value?: unknown; error?: unknown }>) => {
       for (const move of moves) {
