@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import type pg from 'pg'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { openSqlite, type SqliteDatabase } from '../../src/store/sqlite/db.js'
 import { SqliteUsageStore, USAGE_COLUMNS, usageMigrations, usageRow } from '../../src/store/sqlite/usage-store.js'
 import { createPool, migrate } from '../../src/store/postgres/db.js'
@@ -154,6 +154,25 @@ describe('usage rollups on SQLite', () => {
       await expectRollupsServeEvents(new SqliteUsageStore(after), 'org_upgrade')
     } finally {
       after.close()
+    }
+  })
+
+  it('a store opened over events a killed writer left unfolded folds them, with no insert after', async () => {
+    const path = join(dir, 'killed.sqlite')
+    const writer = openSqlite(path, usageMigrations)
+    // The writer commits its events and "dies" (its connection closes) before its fold runs.
+    await new SqliteUsageStore(writer, { foldDelayMs: 60_000 }).insertBatch(manyEvents('kill', 'org_killed', 500))
+    writer.close()
+    const next = openSqlite(path, usageMigrations)
+    try {
+      const foldedThrough = () => next.prepare<[], number>('SELECT through_rowid FROM usage_rollups_folded').pluck().get()
+      expect(foldedThrough()).toBe(0)
+      const store = new SqliteUsageStore(next, { foldDelayMs: 10 })
+      await vi.waitFor(() => expect(foldedThrough()).toBe(500))
+      expect(rollupDriftSqlite(next)).toBe(0)
+      await expectRollupsServeEvents(store, 'org_killed')
+    } finally {
+      next.close()
     }
   })
 

@@ -254,7 +254,7 @@ export function eventListWhere(q: UsageEventQuery, param: (value: unknown) => st
   return where.join(' AND ')
 }
 
-/** How long after an insert its events are folded into the rollups. */
+/** How long after an insert (or after the store opens) its events are folded into the rollups. */
 const FOLD_DELAY_MS = 1_000
 /** Events folded per transaction: the write lock and the event loop are held for one chunk at a time. */
 const FOLD_CHUNK_EVENTS = 2_000
@@ -262,6 +262,8 @@ const FOLD_CHUNK_EVENTS = 2_000
 export interface SqliteUsageStoreOptions {
   /** Events per fold transaction (tests make it small, to fold part of what is waiting). */
   readonly foldChunkEvents?: number
+  /** How long after an insert (and after opening) the fold runs. */
+  readonly foldDelayMs?: number
 }
 
 /**
@@ -292,6 +294,7 @@ export class SqliteUsageStore implements UsageStore {
   /** Reads in one transaction: the fold's mark, the rollups and the events after it agree. */
   private readonly inReadTransaction
   private readonly foldChunkEvents: number
+  private readonly foldDelayMs: number
   private foldTimer: NodeJS.Timeout | undefined
   private closed = false
 
@@ -300,6 +303,7 @@ export class SqliteUsageStore implements UsageStore {
     options: SqliteUsageStoreOptions = {},
   ) {
     this.foldChunkEvents = options.foldChunkEvents ?? FOLD_CHUNK_EVENTS
+    this.foldDelayMs = options.foldDelayMs ?? FOLD_DELAY_MS
     this.insert = db.prepare(`INSERT OR IGNORE INTO usage_events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`)
     this.addRollup = db.prepare(rollupRowAddSql())
     this.foldedThrough = db.prepare<[], number>('SELECT through_rowid FROM usage_rollups_folded WHERE id = 1').pluck()
@@ -314,6 +318,8 @@ export class SqliteUsageStore implements UsageStore {
       for (const e of events) this.insertSync(e)
     })
     this.insertOne = this.transaction((event: UsageEvent) => this.insertSync(event))
+    // A process killed before its fold left events behind it: fold them even if none come after.
+    this.scheduleFold(this.foldDelayMs)
   }
 
   async insertBatch(events: readonly UsageEvent[]): Promise<void> {
@@ -335,7 +341,7 @@ export class SqliteUsageStore implements UsageStore {
    */
   insertSync(event: UsageEvent): boolean {
     if (this.insert.run(usageRow(event)).changes !== 1) return false
-    this.scheduleFold(FOLD_DELAY_MS)
+    this.scheduleFold(this.foldDelayMs)
     return true
   }
 
@@ -388,7 +394,7 @@ export class SqliteUsageStore implements UsageStore {
     try {
       chunk = this.foldChunk.immediate()
     } catch {
-      this.scheduleFold(FOLD_DELAY_MS)
+      this.scheduleFold(this.foldDelayMs)
       return
     }
     if (chunk === this.foldChunkEvents) this.scheduleFold(0)
