@@ -76,8 +76,9 @@ export interface UsageEvent {
 }
 
 /**
- * What replay reads of an event. `attribution.userFromKey` is not stored; the scan reports false
- * and replay restores it from the consumer keys (a key bound to the event's user). Nor is
+ * What replay reads of an event. `attribution.userFromKey` is not read (it is stored only since
+ * `user_from_key`, for budget seeds); the scan reports false and replay restores it from the
+ * consumer keys (a key bound to the event's user). Nor is
  * `usage.serviceTier` a column: the scan reads it back from the price source, which names it.
  */
 export type ScannedEvent = Pick<

@@ -10,7 +10,7 @@ import { summedMicros, type Micros } from '../../money/index.js'
 import type { Budget } from '../../budgets/budget.js'
 import type { BudgetStore, BudgetUsageReader, BudgetWriteResult, SpendByKey, SpendScopeFilter, TopSpendersMicros } from '../../budgets/budget-store.js'
 import { named } from './named.js'
-import { budgetOf, paramsOf, rowOf, SCOPE_CONDITION, type BudgetRow } from '../rows/budget.js'
+import { budgetOf, paramsOf, rowOf, scopeConditionOf, type BudgetRow } from '../rows/budget.js'
 
 const INSERT_SQL = `INSERT INTO budgets (id, org_id, name, scope_kind, scope_id, scope_team_id, environment, period, timezone, amount_micros,
     alert_thresholds_json, threshold_actions_json, hard_limit, shadow, categories_json, owner, channels_json,
@@ -124,6 +124,6 @@ export class PostgresBudgetStore implements BudgetStore, BudgetUsageReader {
 }
 
 function conditionOf(filter: SpendScopeFilter): string {
-  return `org_id = @orgId AND ${SCOPE_CONDITION[filter.scopeKind]} AND (@environment::text IS NULL OR environment = @environment)
+  return `org_id = @orgId AND ${scopeConditionOf(filter)} AND (@environment::text IS NULL OR environment = @environment)
     AND (@scopeTeamId::text IS NULL OR team_id = @scopeTeamId)`
 }

@@ -656,4 +656,11 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       ALTER TABLE wallets ADD COLUMN allocation_total_micros BIGINT;
     `,
   },
+  {
+    // Whether the event's user is its key's own (1) or one the call named (0): an org-wide user
+    // budget counts only the former, and one created mid-period is seeded by that rule
+    // (rows/budget.ts). NULL for events stored before this: not known.
+    id: 'usage-0006-user-from-key',
+    sql: 'ALTER TABLE usage_events ADD COLUMN user_from_key INTEGER CHECK (user_from_key IN (0, 1))',
+  },
 ]

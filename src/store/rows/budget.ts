@@ -37,19 +37,32 @@ export interface BudgetRow {
 }
 
 /**
- * The usage_events column a scope kind filters on. A whitelist, so the SQL built from it is
- * never user text. A model budget matches the model asked for or the one that served.
+ * The usage_events column a scope kind filters on, as `matchesCall` (budgets/budget.ts) compares
+ * the call's attribution, the model it asked for and its provider. A whitelist, so the SQL built
+ * from it is never user text.
  */
-export const SCOPE_CONDITION: Record<BudgetScopeKind, string> = {
+const SCOPE_CONDITION: Record<BudgetScopeKind, string> = {
   org: 'org_id = @scopeId',
   team: 'team_id = @scopeId',
   user: 'user_id = @scopeId',
   agent: 'agent_id = @scopeId',
   key: 'key_name = @scopeId',
   endpoint: 'endpoint_tag = @scopeId',
-  // Any case, as budgets match calls (budget.ts matchesCall).
-  model: '(lower(model_requested) = lower(@scopeId) OR lower(model_served) = lower(@scopeId))',
+  // The model asked for, not the one that served (an alias, a degrade): the model a call is
+  // matched by. Any case, as budgets match calls.
+  model: 'lower(model_requested) = lower(@scopeId)',
   provider: 'lower(provider) = lower(@scopeId)',
+}
+
+/**
+ * Which events of the org a budget's scope covers, environment and team aside (each adapter adds
+ * those in its dialect). A user budget not narrowed to a team counts a user only where the key
+ * was bound to that user: one a call named counts only toward user budgets of the key's team.
+ * Events stored before `user_from_key` was (NULL) count, as they did.
+ */
+export function scopeConditionOf(filter: Pick<SpendScopeFilter, 'scopeKind' | 'teamId'>): string {
+  const condition = SCOPE_CONDITION[filter.scopeKind]
+  return filter.scopeKind === 'user' && filter.teamId === undefined ? `${condition} AND coalesce(user_from_key, 1) = 1` : condition
 }
 
 /** Named parameters for a spend query's scope condition (each adapter writes the condition in its dialect). */

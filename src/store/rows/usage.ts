@@ -21,8 +21,8 @@ export function usageEventOf(row: UsageEventRow): UsageEvent {
       orgId: row.org_id as string,
       teamId: text(row.team_id),
       userId: text(row.user_id),
-      // Not stored: it only mattered for choosing wallets and budgets when the event was committed.
-      userFromKey: false,
+      // Unknown (NULL) for events stored before it was: read as false.
+      userFromKey: n('user_from_key') === 1,
       agentId: text(row.agent_id),
       keyName: text(row.key_name),
       endpointTag: text(row.endpoint_tag),

@@ -8,7 +8,7 @@ import type { SqliteDatabase, SqliteMigration } from './db.js'
 import { summedMicros, type Micros } from '../../money/index.js'
 import type { Budget } from '../../budgets/budget.js'
 import type { BudgetStore, BudgetUsageReader, BudgetWriteResult, SpendByKey, SpendScopeFilter, TopSpendersMicros } from '../../budgets/budget-store.js'
-import { budgetOf, paramsOf, rowOf, SCOPE_CONDITION, type BudgetRow } from '../rows/budget.js'
+import { budgetOf, paramsOf, rowOf, scopeConditionOf, type BudgetRow } from '../rows/budget.js'
 
 export const budgetMigrations: readonly SqliteMigration[] = [
   {
@@ -162,6 +162,6 @@ export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
 }
 
 function conditionOf(filter: SpendScopeFilter): string {
-  return `org_id = @orgId AND ${SCOPE_CONDITION[filter.scopeKind]} AND (@environment IS NULL OR environment = @environment)
+  return `org_id = @orgId AND ${scopeConditionOf(filter)} AND (@environment IS NULL OR environment = @environment)
     AND (@scopeTeamId IS NULL OR team_id = @scopeTeamId)`
 }

@@ -110,4 +110,11 @@ export const usageMigrations: readonly SqliteMigration[] = [
       INSERT INTO usage_rollups_folded (id, through_rowid) SELECT 1, ifnull(max(rowid), 0) FROM usage_events;
     `,
   },
+  {
+    // Whether the event's user is its key's own (1) or one the call named (0): an org-wide user
+    // budget counts only the former, and one created mid-period is seeded by that rule
+    // (rows/budget.ts). NULL for events stored before this: not known.
+    id: 'usage-0008-user-from-key',
+    sql: 'ALTER TABLE usage_events ADD COLUMN user_from_key INTEGER CHECK (user_from_key IN (0, 1))',
+  },
 ]

@@ -79,6 +79,7 @@ const COLUMN_KINDS = {
   usage_note: 'text',
   cost_breakdown_json: 'text',
   reported_cost_micros: 'integer',
+  user_from_key: 'integer',
 } as const satisfies Record<string, 'text' | 'integer'>
 
 const COLUMNS = Object.keys(COLUMN_KINDS) as ReadonlyArray<keyof typeof COLUMN_KINDS>
@@ -132,6 +133,7 @@ export function usageRow(e: UsageEvent): unknown[] {
     e.usageNote ?? null,
     e.costBreakdown === undefined ? null : JSON.stringify(e.costBreakdown),
     e.reportedCostMicros ?? null,
+    a.userFromKey ? 1 : 0,
   ]
 }
 

@@ -1,0 +1,180 @@
+/**
+ * A budget created mid-period starts from exactly the spend its period's calls would have put on
+ * it had it existed from the start: the seed counts what the live path counts, on SQLite and on
+ * Redis + PostgreSQL.
+ *
+ * How: one gateway per store; for each scope, one budget created before any traffic (counted by
+ * the calls themselves) and one with the same scope created after it (seeded from the usage
+ * events). The traffic mixes what the two could disagree on: a key bound to carol, keys that name
+ * carol (her team's, another team's; proxied and ingested), calls naming nobody, and calls to a
+ * model alias (`fast`, served by gpt-4o-mini). Each late budget must show the early one's spend,
+ * and both the spend the calls' cost headers add up to.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { stringify } from 'yaml'
+import { startTestGateway, type TestGateway } from '../support/gateway.js'
+import { postgresSkipReason, postgresService, redisService, redisSkipReason, type PostgresService, type RedisService } from '../support/services.js'
+
+const ALPHA = 'team_alpha'
+const BETA = 'team_beta'
+const KEYS = {
+  carol: 'tg_seed_carol_key_0123456789abcdef0123',
+  alpha: 'tg_seed_alpha_key_0123456789abcdef0123',
+  beta: 'tg_seed_beta_key_0123456789abcdef01234',
+}
+
+function gatewayYaml(): string {
+  return stringify({
+    version: '1',
+    providers: { targets: [{ id: 'mock', provider: 'mock' }] },
+    consumer_groups: [
+      { name: 'carol-laptop', api_key: KEYS.carol, team_id: ALPHA, user_id: 'carol' },
+      { name: 'alpha-svc', api_key: KEYS.alpha, team_id: ALPHA },
+      { name: 'beta-svc', api_key: KEYS.beta, team_id: BETA },
+    ],
+    cost_tracking: { enabled: true, wallet_enforcement: false },
+    models: [
+      { name: 'gpt-4o-mini', target: 'mock' },
+      { name: 'fast', target: 'mock', upstream_model: 'gpt-4o-mini' },
+    ],
+  })
+}
+
+interface Backend {
+  readonly name: string
+  readonly skip: string | undefined
+  start(): Promise<{ gw: TestGateway; stop(): Promise<void> }>
+}
+
+const backends: Backend[] = [
+  {
+    name: 'SQLite',
+    skip: undefined,
+    async start() {
+      const gw = await startTestGateway({ yaml: gatewayYaml() })
+      return { gw, stop: () => gw.close() }
+    },
+  },
+  {
+    name: 'Redis + PostgreSQL',
+    skip: redisSkipReason() ?? postgresSkipReason(),
+    async start() {
+      const redis = (await redisService()) as RedisService
+      const postgres = (await postgresService()) as PostgresService
+      const gw = await startTestGateway({
+        yaml: gatewayYaml(),
+        env: { TOLLGATE_REDIS_PREFIX: redis.prefix },
+        configOverrides: { storage: { kind: 'postgres', postgresUrl: postgres.url, redisUrl: redis.url } },
+      })
+      return {
+        gw,
+        async stop() {
+          await gw.close()
+          await Promise.all([redis.stop(), postgres.stop()])
+        },
+      }
+    },
+  },
+]
+
+/** What a call counts toward, as the budget rules say (src/budgets/budget.ts `matchesCall`). */
+interface Counts {
+  /** `user:carol`, org-wide: only calls whose user is the key's own. */
+  readonly carolAnywhere: boolean
+  /** `user:carol` in team alpha: carol however she was named, on an alpha key. */
+  readonly carolInAlpha: boolean
+  /** `model:gpt-4o-mini`: the model the call asked for, not the one that served it. */
+  readonly mini: boolean
+}
+
+const SCOPES = {
+  carolAnywhere: { kind: 'user', id: 'carol' },
+  carolInAlpha: { kind: 'user', id: 'carol', team_id: ALPHA },
+  mini: { kind: 'model', id: 'gpt-4o-mini' },
+} as const satisfies Record<keyof Counts, Record<string, string>>
+
+const PROMPT = [{ role: 'user', content: 'Write one line about budgets.' }]
+
+describe.each(backends)('a budget created mid-period, on $name', (backend) => {
+  let gw: TestGateway
+  let stop: (() => Promise<void>) | undefined
+
+  beforeAll(async () => {
+    if (backend.skip === undefined) ({ gw, stop } = await backend.start())
+  })
+  afterAll(async () => {
+    await stop?.()
+  })
+
+  async function chat(key: string, model: string, user?: string): Promise<number> {
+    const response = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...(user === undefined ? {} : { 'x-tollgate-user': user }) },
+      body: JSON.stringify({ model, max_tokens: 40, messages: PROMPT }),
+    })
+    const body = await response.text()
+    expect(response.status, body).toBe(200)
+    return Math.round(Number(response.headers.get('x-tollgate-cost-usd')) * 1e6)
+  }
+
+  async function ingest(key: string, id: string, userId: string): Promise<number> {
+    const response = await fetch(`${gw.url}/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ externalRequestId: id, provider: 'openai', model: 'gpt-4o-mini', userId, inputTokens: 300, outputTokens: 90 }),
+    })
+    const body = (await response.json()) as { cost_micros: number }
+    expect(response.status, JSON.stringify(body)).toBe(201)
+    return body.cost_micros
+  }
+
+  async function budget(name: string, scope: Record<string, string>): Promise<{ id: string; spendMicros: number }> {
+    const { status, body } = await gw.admin('POST', '/v1/billing/budgets', { name, scope, period: 'monthly', amount_usd: 1000 })
+    expect(status, JSON.stringify(body)).toBe(201)
+    return { id: body.id, spendMicros: Math.round(body.posture.spend_usd * 1e6) }
+  }
+
+  async function spendMicros(id: string): Promise<number> {
+    const { body } = await gw.admin('GET', `/v1/billing/budgets/${id}`)
+    return Math.round(body.posture.spend_usd * 1e6)
+  }
+
+  it.skipIf(backend.skip !== undefined)('starts from the spend the budget would have counted, call by call, had it existed all period', async () => {
+    const scopes = Object.keys(SCOPES) as Array<keyof Counts>
+    const early = Object.fromEntries(await Promise.all(scopes.map(async (s) => [s, (await budget(`early ${s}`, SCOPES[s])).id] as const)))
+
+    const traffic: Array<[() => Promise<number>, Counts]> = [
+      // carol's own key: carol everywhere; alias calls are not calls to gpt-4o-mini.
+      [() => chat(KEYS.carol, 'gpt-4o-mini'), { carolAnywhere: true, carolInAlpha: true, mini: true }],
+      [() => chat(KEYS.carol, 'fast'), { carolAnywhere: true, carolInAlpha: true, mini: false }],
+      // Her team's key naming her: her team's budget of her, not her org-wide one.
+      [() => chat(KEYS.alpha, 'gpt-4o-mini', 'carol'), { carolAnywhere: false, carolInAlpha: true, mini: true }],
+      [() => chat(KEYS.alpha, 'fast', 'carol'), { carolAnywhere: false, carolInAlpha: true, mini: false }],
+      [() => ingest(KEYS.alpha, 'seed-alpha-carol', 'carol'), { carolAnywhere: false, carolInAlpha: true, mini: true }],
+      // Another team's key naming her: neither of her budgets.
+      [() => chat(KEYS.beta, 'gpt-4o-mini', 'carol'), { carolAnywhere: false, carolInAlpha: false, mini: true }],
+      [() => ingest(KEYS.beta, 'seed-beta-carol', 'carol'), { carolAnywhere: false, carolInAlpha: false, mini: true }],
+      // Nobody named, or someone else.
+      [() => chat(KEYS.alpha, 'gpt-4o-mini'), { carolAnywhere: false, carolInAlpha: false, mini: true }],
+      [() => chat(KEYS.alpha, 'fast', 'dave'), { carolAnywhere: false, carolInAlpha: false, mini: false }],
+    ]
+    const expected: Record<keyof Counts, number> = { carolAnywhere: 0, carolInAlpha: 0, mini: 0 }
+    for (const [send, counts] of traffic) {
+      const cost = await send()
+      expect(cost).toBeGreaterThan(0)
+      for (const s of scopes) if (counts[s]) expected[s] += cost
+    }
+
+    for (const s of scopes) {
+      // Calls settle after their answer: wait until the early budget has them all.
+      const deadline = Date.now() + 5_000
+      while ((await spendMicros(early[s]!)) !== expected[s] && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
+      expect(await spendMicros(early[s]!), `early ${s}`).toBe(expected[s])
+    }
+    for (const s of scopes) {
+      const late = await budget(`late ${s}`, SCOPES[s])
+      expect(late.spendMicros, `late ${s}`).toBe(expected[s])
+      expect(await spendMicros(late.id), `late ${s}, read back`).toBe(expected[s])
+    }
+  })
+})
