@@ -108,7 +108,7 @@ describe('serverSearchesOf: what the worst case reserves', () => {
   })
 })
 
-describe('chat search models: one search per call with web_search_options, at the fee of the size asked', () => {
+describe('chat search models: one search per answer with web_search_options, at the fee of the size asked', () => {
   const chat = (model: string, options: unknown) => serverSearchesOf('chat_completions', { model, messages: [], web_search_options: options }, model)
 
   it('bills gpt-4o-mini-search-preview $27.50 per 1,000 at the default size, not the catalogue’s $10 for gpt-4o-mini', () => {
@@ -141,6 +141,19 @@ describe('chat search models: one search per call with web_search_options, at th
     const cost = costOfUsage({ ...tokens, webSearches: 1 }, priceForServerSearches(book.lookup('openai', 'gpt-4o')!, searches))
     expect(cost.parts.find((p) => p.part === 'web_search')).toMatchObject({ costMicros: 50_000, fallback: true })
     expect(fallbackPartsOf(cost)).toContain('web_search')
+  })
+
+  it('`n` answers search `n` times: the worst case holds n searches, and a settled answer is charged them all', () => {
+    const price = book.lookup('openai', 'gpt-4o-mini-search-preview')!
+    const body = { model: 'gpt-4o-mini-search-preview', messages: [], n: 3, web_search_options: { search_context_size: 'low' } }
+    const searches = serverSearchesOf('chat_completions', body, 'gpt-4o-mini-search-preview')!
+    expect(searches.webSearches).toBe(3)
+    const priced = priceForServerSearches(price, searches)
+    expect(serverSearchFeesMicros(searches, priced)).toBe(3 * 25_000)
+    // `n` absent, or one the proxy refuses (it is never priced), is one answer.
+    for (const n of [undefined, 1, 0, 2.5, '3']) {
+      expect(serverSearchesOf('chat_completions', { ...body, n }, 'gpt-4o-mini-search-preview')?.webSearches).toBe(1)
+    }
   })
 
   it('no search without web_search_options, nor on a model that does not search', () => {

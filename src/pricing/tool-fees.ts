@@ -27,12 +27,13 @@ export interface ChatSearchPrices {
 }
 
 /**
- * OpenAI's Chat Completions search models bill a search per request by the context size asked
- * for, whatever the catalogue says of the model's Responses `web_search` fee (it knows
- * `gpt-4o-mini-search-preview` only as `gpt-4o-mini`, $10 per 1,000). USD per 1,000 calls, from
- * OpenAI's pricing page ("Web search", Chat Completions search models) as published since the
- * models launched in March 2025; last checked 2026-12-02 (against listings repeating them: the
- * medium size, $35 and $27.50, is what a call with no size pays). Keys match dated snapshots too.
+ * OpenAI's Chat Completions search models bill their searches (one per answer:
+ * `CHAT_SEARCHES_PER_CHOICE`) by the context size asked for, whatever the catalogue says of the
+ * model's Responses `web_search` fee (it knows `gpt-4o-mini-search-preview` only as
+ * `gpt-4o-mini`, $10 per 1,000). USD per 1,000 calls, from OpenAI's pricing page ("Web search",
+ * Chat Completions search models) as published since the models launched in March 2025; last
+ * checked 2026-12-02 (against listings repeating them: the medium size, $35 and $27.50, is what a
+ * call with no size pays). Keys match dated snapshots too.
  */
 export const CHAT_SEARCH_MICROS_PER_KCALL: Readonly<Record<string, ChatSearchPrices>> = Object.freeze({
   'gpt-4o-search-preview': Object.freeze({ low: 30_000_000, medium: 35_000_000, high: 50_000_000 }),
@@ -41,10 +42,13 @@ export const CHAT_SEARCH_MICROS_PER_KCALL: Readonly<Record<string, ChatSearchPri
 /** The dearest known chat search fee ($50 per 1,000): what a search model or size we do not know is charged, flagged. */
 export const CHAT_SEARCH_MICROS_PER_KCALL_MAX = Math.max(...Object.values(CHAT_SEARCH_MICROS_PER_KCALL).flatMap((p) => [p.low, p.medium, p.high]))
 /**
- * Searches billed per chat call with `web_search_options`. The answer does not count them and
- * OpenAI's search models search on every request, billed as one search call per request.
+ * Searches billed per answer of a chat call with `web_search_options`. OpenAI's search models
+ * search before every answer they write, and publish no rule that the `n` answers of one request
+ * share a search; the answer counts no searches, neither in `usage` nor per choice (a choice's
+ * `annotations` are citations, which an answer that searched may lack). So a call is taken to
+ * bill one search per answer it asks for: `n` of them, the most it can be billed.
  */
-export const CHAT_SEARCHES_PER_REQUEST = 1
+export const CHAT_SEARCHES_PER_CHOICE = 1
 
 /**
  * Searches reserved for a tool that sets no limit (Anthropic `max_uses`, Responses
@@ -151,7 +155,7 @@ function typeOf(value: unknown): string | undefined {
 /**
  * The server-side searches a request allows: Anthropic `web_search_*` tools (each up to its
  * `max_uses`), Responses `web_search*` and `file_search` tools (up to `max_tool_calls` built-in
- * tool calls), a chat call's `web_search_options` on a search `model` (one per request). A tool
+ * tool calls), a chat call's `web_search_options` on a search `model` (one per answer: `n`). A tool
  * without a limit counts `SERVER_SEARCHES_RESERVED_DEFAULT`. Undefined when the request has no
  * search tool (one pass over `tools`, only when there are tools). `model` is the id sent upstream.
  */
@@ -183,10 +187,23 @@ export function serverSearchesOf(endpoint: Endpoint, body: Record<string, unknow
   return webSearches === 0 && fileSearches === 0 ? undefined : { webSearches, fileSearches, webSearchPreview }
 }
 
-/** A chat call searches when it sets `web_search_options` (as held-input.ts reads it: null and '' are unset) on a search model. */
+/**
+ * A chat call searches when it sets `web_search_options` (as held-input.ts reads it: null and ''
+ * are unset) on a search model: once per answer, `n` answers.
+ */
 function chatSearchesOf(body: Record<string, unknown>, model: string): ServerSearches | undefined {
   const options = body['web_search_options']
   if (options === undefined || options === null || options === '') return undefined
   const chatSearch = chatSearchFeeOf(model, options)
-  return chatSearch === undefined ? undefined : { webSearches: CHAT_SEARCHES_PER_REQUEST, fileSearches: 0, webSearchPreview: false, chatSearch }
+  if (chatSearch === undefined) return undefined
+  return { webSearches: CHAT_SEARCHES_PER_CHOICE * choicesOf(body), fileSearches: 0, webSearchPreview: false, chatSearch }
+}
+
+/**
+ * A chat call's `n` (answers asked for), 1 when absent. One that is not a whole number from 1 up
+ * is refused before its worst case is priced (proxy/reserve.ts); 1 keeps this function total.
+ */
+function choicesOf(body: Record<string, unknown>): number {
+  const n = body['n']
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 1 ? n : 1
 }
