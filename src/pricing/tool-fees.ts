@@ -72,6 +72,47 @@ export interface ChatSearchFee {
   readonly microsPerKcall: number
   /** Not the model's price for the size asked (an unknown search model or size): the dearest known, flagged. */
   readonly upperBound: boolean
+  /** The `search_context_size` asked (medium when absent); undefined when it names none of the three. */
+  readonly contextSize: ChatSearchSize | undefined
+}
+
+export type ChatSearchSize = keyof ChatSearchPrices
+
+/**
+ * Which fee a call's web searches were charged when it was not the model's own: OpenAI's
+ * `web_search_preview` tool, or a chat search model's fee for the `search_context_size` asked
+ * (`chat:unknown`: none of the three, or not known). A usage event stores it beside its search
+ * counts (undefined: the model's own fee), so replay can price the searches again, at another
+ * model too, as the live path did: the fee depends on the request, which an event does not keep.
+ */
+export type WebSearchKind = 'web_search_preview' | 'chat:low' | 'chat:medium' | 'chat:high' | 'chat:unknown'
+export const WEB_SEARCH_KINDS: readonly WebSearchKind[] = ['web_search_preview', 'chat:low', 'chat:medium', 'chat:high', 'chat:unknown']
+
+/** The kind of web search fee `searches` are priced at (what a usage event records); undefined: the model's own. */
+export function webSearchKindOf(searches: ServerSearches | undefined): WebSearchKind | undefined {
+  if (searches?.chatSearch !== undefined) return `chat:${searches.chatSearch.contextSize ?? 'unknown'}`
+  return searches?.webSearchPreview === true ? 'web_search_preview' : undefined
+}
+
+/** A stored kind read back; undefined for anything else (NULL, or a value this version does not know). */
+export function webSearchKindFrom(value: unknown): WebSearchKind | undefined {
+  return WEB_SEARCH_KINDS.find((kind) => kind === value)
+}
+
+/**
+ * `price` with the web search fee that searches of `kind` pay on `model`, as
+ * `priceForServerSearches` gives it to the live call: replay prices a recorded call's searches at
+ * the model it reprices it at with this. A chat search repriced at a model that does not search
+ * (no live call is priced so: such a call never searches) keeps the dearest known chat fee,
+ * flagged, rather than the model's Responses tool fee.
+ */
+export function priceForWebSearchKind(price: ModelPrice, kind: WebSearchKind | undefined, model: string): ModelPrice {
+  if (kind === undefined) return price
+  if (kind === 'web_search_preview') return priceForServerSearches(price, { webSearches: 0, fileSearches: 0, webSearchPreview: true })
+  const size = kind.slice('chat:'.length)
+  const contextSize = size === 'low' || size === 'medium' || size === 'high' ? size : undefined
+  const chatSearch = chatSearchFeeAt(model, contextSize) ?? { microsPerKcall: CHAT_SEARCH_MICROS_PER_KCALL_MAX, upperBound: true, contextSize }
+  return priceForServerSearches(price, { webSearches: 0, fileSearches: 0, webSearchPreview: false, chatSearch })
 }
 
 export function webSearchMicrosPerKcall(price: ModelPrice): number {
@@ -125,17 +166,21 @@ function withWebSearchFee(price: ModelPrice, microsPerKcall: number, flagged: bo
  * searches only with its search models.
  */
 export function chatSearchFeeOf(model: string, options: unknown): ChatSearchFee | undefined {
+  return chatSearchFeeAt(model, contextSizeOf(options))
+}
+
+/** The same for a context size already read (undefined: none of the three). */
+export function chatSearchFeeAt(model: string, contextSize: ChatSearchSize | undefined): ChatSearchFee | undefined {
   const id = model.slice(model.lastIndexOf('/') + 1).toLowerCase()
   const key = Object.keys(CHAT_SEARCH_MICROS_PER_KCALL).find((name) => id === name || id.startsWith(`${name}-`))
-  if (key === undefined) return id.includes('search') ? { microsPerKcall: CHAT_SEARCH_MICROS_PER_KCALL_MAX, upperBound: true } : undefined
+  if (key === undefined) return id.includes('search') ? { microsPerKcall: CHAT_SEARCH_MICROS_PER_KCALL_MAX, upperBound: true, contextSize } : undefined
   const prices = CHAT_SEARCH_MICROS_PER_KCALL[key] as ChatSearchPrices
-  const size = contextSizeOf(options)
-  if (size === undefined) return { microsPerKcall: Math.max(prices.low, prices.medium, prices.high), upperBound: true }
-  return { microsPerKcall: prices[size], upperBound: false }
+  if (contextSize === undefined) return { microsPerKcall: Math.max(prices.low, prices.medium, prices.high), upperBound: true, contextSize }
+  return { microsPerKcall: prices[contextSize], upperBound: false, contextSize }
 }
 
 /** `search_context_size`, medium when absent; undefined when it names no size (or the options are not an object). */
-function contextSizeOf(options: unknown): keyof ChatSearchPrices | undefined {
+function contextSizeOf(options: unknown): ChatSearchSize | undefined {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) return undefined
   const size = (options as Record<string, unknown>)['search_context_size']
   if (size === undefined) return 'medium'
