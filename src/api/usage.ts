@@ -272,7 +272,7 @@ export async function usageRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     doc({
       summary: 'Usage events, newest first',
       description:
-        'Each priced call (proxied, ingested or settled through a reservation) with its attribution, tokens of every kind, cost and per-part breakdown, and where its numbers came from (`usage_source`, `usage_note`, `price_source`). Pages by `cursor` (the previous page’s `next_cursor`).',
+        'Each priced call (proxied, ingested or settled through a reservation) with its attribution, tokens of every kind, the server-side searches it was charged (`web_searches`, `file_searches`, `web_search_kind`), cost and per-part breakdown, and where its numbers came from (`usage_source`, `usage_note`, `price_source`). Pages by `cursor` (the previous page’s `next_cursor`).',
       auth: 'admin',
       query: EventsQuery,
       responses: { 200: '`data`: the events; `next_cursor`: the next page, or null after the last.' },

@@ -44,6 +44,10 @@ export function eventRow(r: Record<string, unknown>): ExportRow {
     reasoning_tokens: int(r.reasoning_tokens),
     audio_input_tokens: int(r.audio_input_tokens),
     audio_output_tokens: int(r.audio_output_tokens),
+    // Server-side searches charged per call (replay prices them again from these counts).
+    web_searches: int(r.web_searches),
+    file_searches: int(r.file_searches),
+    web_search_kind: text(r.web_search_kind),
     cost_micros: int(r.cost_micros),
     cost_usd: usd(r.cost_micros),
     price_source: text(r.price_source),

@@ -17,7 +17,7 @@ import { userFromKeyOf, type Consumer } from '../auth/index.js'
 import { counterRefOf, type BudgetService } from '../budgets/index.js'
 import type { BudgetCounterRef, LedgerStore } from '../ledger/index.js'
 import type { Logger } from '../observability/logger.js'
-import { costOfUsage, fallbackPartsOf, type PriceBook, type ModelPrice } from '../pricing/index.js'
+import { chatSearchFeeAt, costOfUsage, fallbackPartsOf, priceForWebSearchKind, type PriceBook, type ModelPrice, type WebSearchKind } from '../pricing/index.js'
 import type { ProviderKind, Usage } from '../providers/index.js'
 import type { Attribution, UsageEvent } from '../usage/index.js'
 import { type INGEST_ERROR_CODES, INGEST_STATUSES, OCCURRED_AT_SKEW_MS, isProblem, parseEvent, type EventPayload, type EventProblem } from './payload.js'
@@ -99,14 +99,16 @@ export class Ingestor {
       }
     }
     const usage = usageOf(payload)
-    const price = priceOf(this.deps.priceBook, payload.provider, payload.model, usage.inputTokens)
-    if (!price) {
+    const catalogued = priceOf(this.deps.priceBook, payload.provider, payload.model, usage.inputTokens)
+    if (!catalogued) {
       return {
         code: 'model_not_priced',
         field: 'model',
         message: `model: neither the price catalogue nor models[].pricing prices "${payload.model}" from provider "${payload.provider}"`,
       }
     }
+    const webSearchKind = ingestedWebSearchKindOf(payload.provider, payload.model, usage)
+    const price = priceForWebSearchKind(catalogued, webSearchKind, payload.model)
     const breakdown = costOfUsage(usage, price)
     const fallbacks = fallbackPartsOf(breakdown)
     const event: UsageEvent = {
@@ -121,6 +123,7 @@ export class Ingestor {
       modelServed: payload.model,
       endpoint: 'ingested',
       usage,
+      ...(webSearchKind !== undefined && { webSearchKind }),
       usageSource: 'reported',
       usageNote: undefined,
       costBreakdown: breakdown,
@@ -186,6 +189,8 @@ export function attributionOf(consumer: Consumer, payload: EventPayload): Attrib
 }
 
 export function usageOf(payload: EventPayload): Usage {
+  const webSearches = payload.webSearches ?? 0
+  const fileSearches = payload.fileSearches ?? 0
   return {
     inputTokens: payload.inputTokens,
     cacheReadTokens: payload.cachedInputTokens ?? 0,
@@ -195,7 +200,22 @@ export function usageOf(payload: EventPayload): Usage {
     reasoningTokens: payload.reasoningTokens ?? 0,
     audioInputTokens: 0,
     audioOutputTokens: 0,
+    ...(webSearches > 0 && { webSearches }),
+    ...(fileSearches > 0 && { fileSearches }),
   }
+}
+
+/**
+ * The fee an ingested event's web searches are priced at when not the model's own. An event does
+ * not say how its call searched: an OpenAI chat search model (the only OpenAI models whose name
+ * says `search`) searches through `web_search_options` at a fee by context size, which the event
+ * does not give either, so at the model's dearest (`chat:unknown`, flagged). Any other model's
+ * searches are priced at its own web search fee, as the proxy prices Anthropic's web search tool
+ * and OpenAI's Responses `web_search`.
+ */
+export function ingestedWebSearchKindOf(provider: string, model: string, usage: Usage): WebSearchKind | undefined {
+  if ((usage.webSearches ?? 0) === 0 || provider.toLowerCase() !== 'openai') return undefined
+  return chatSearchFeeAt(model, undefined) === undefined ? undefined : 'chat:unknown'
 }
 
 /**

@@ -22,6 +22,15 @@ export const OCCURRED_AT_SKEW_MS = 5 * 60_000
 const TOKENS_MESSAGE = `expected a whole number of tokens from 0 to ${TOKENS_MAX.toLocaleString('en-US')}`
 const tokens = z.number({ error: TOKENS_MESSAGE }).int({ error: TOKENS_MESSAGE }).min(0, { error: TOKENS_MESSAGE }).max(TOKENS_MAX, { error: TOKENS_MESSAGE })
 
+/** Server-side searches one call may report: far above any real call's (the proxy reserves 20 for a tool with no limit). */
+export const SEARCHES_PER_EVENT_MAX = 10_000
+const SEARCHES_MESSAGE = `expected a whole number of searches from 0 to ${SEARCHES_PER_EVENT_MAX.toLocaleString('en-US')}`
+const searches = z
+  .number({ error: SEARCHES_MESSAGE })
+  .int({ error: SEARCHES_MESSAGE })
+  .min(0, { error: SEARCHES_MESSAGE })
+  .max(SEARCHES_PER_EVENT_MAX, { error: SEARCHES_MESSAGE })
+
 /** Field lengths, shared by the schema and the fast path (which must never accept more). */
 const ID_CHARS_MAX = 200
 const NAME_CHARS_MAX = 100
@@ -96,6 +105,10 @@ export const EventPayload = z
     cacheWrite1hTokens: optional(tokens),
     /** Part of `outputTokens`: hidden reasoning. */
     reasoningTokens: optional(tokens),
+    /** Server-side web searches the provider billed, each at its per-call fee on top of the tokens. */
+    webSearches: optional(searches),
+    /** OpenAI file search calls the provider billed, each at its per-call fee. */
+    fileSearches: optional(searches),
     latencyMs: optional(
       z
         .number({ error: `expected milliseconds (a whole number from 0 to ${LATENCY_MS_MAX.toLocaleString('en-US')})` })
@@ -197,6 +210,8 @@ function fastEvent(input: Record<string, unknown>): EventPayload | undefined {
   const cacheWriteTokens = fastOptional(input.cacheWriteTokens, fastTokens)
   const cacheWrite1hTokens = fastOptional(input.cacheWrite1hTokens, fastTokens)
   const reasoningTokens = fastOptional(input.reasoningTokens, fastTokens)
+  const webSearches = fastOptional(input.webSearches, fastWhole, SEARCHES_PER_EVENT_MAX)
+  const fileSearches = fastOptional(input.fileSearches, fastWhole, SEARCHES_PER_EVENT_MAX)
   const latencyMs = fastOptional(input.latencyMs, fastWhole, LATENCY_MS_MAX)
   const status = fastOptional(input.status, fastOneOf, INGEST_STATUS_NAMES)
   const dataMode = fastOptional(input.dataMode, fastOneOf, DATA_MODES)
@@ -212,6 +227,8 @@ function fastEvent(input: Record<string, unknown>): EventPayload | undefined {
     cacheWriteTokens === INVALID ||
     cacheWrite1hTokens === INVALID ||
     reasoningTokens === INVALID ||
+    webSearches === INVALID ||
+    fileSearches === INVALID ||
     latencyMs === INVALID ||
     status === INVALID ||
     dataMode === INVALID ||
@@ -238,6 +255,8 @@ function fastEvent(input: Record<string, unknown>): EventPayload | undefined {
     cacheWriteTokens,
     cacheWrite1hTokens,
     reasoningTokens,
+    webSearches,
+    fileSearches,
     latencyMs,
     status: status as IngestStatus | undefined,
     dataMode: dataMode as 'real' | 'demo' | undefined,

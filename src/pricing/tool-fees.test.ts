@@ -13,8 +13,11 @@ import {
   SERVER_SEARCHES_RESERVED_DEFAULT,
   WEB_SEARCH_MICROS_PER_KCALL_DEFAULT,
   priceForServerSearches,
+  priceForWebSearchKind,
   serverSearchFeesMicros,
   serverSearchesOf,
+  webSearchKindFrom,
+  webSearchKindOf,
 } from './tool-fees.js'
 
 const book = new PriceBook()
@@ -108,13 +111,18 @@ describe('serverSearchesOf: what the worst case reserves', () => {
   })
 })
 
-describe('chat search models: one search per call with web_search_options, at the fee of the size asked', () => {
+describe('chat search models: one search per answer with web_search_options, at the fee of the size asked', () => {
   const chat = (model: string, options: unknown) => serverSearchesOf('chat_completions', { model, messages: [], web_search_options: options }, model)
 
   it('bills gpt-4o-mini-search-preview $27.50 per 1,000 at the default size, not the catalogue’s $10 for gpt-4o-mini', () => {
     const price = book.lookup('openai', 'gpt-4o-mini-search-preview')!
     const searches = chat('gpt-4o-mini-search-preview', {})!
-    expect(searches).toEqual({ webSearches: 1, fileSearches: 0, webSearchPreview: false, chatSearch: { microsPerKcall: 27_500_000, upperBound: false } })
+    expect(searches).toEqual({
+      webSearches: 1,
+      fileSearches: 0,
+      webSearchPreview: false,
+      chatSearch: { microsPerKcall: 27_500_000, upperBound: false, contextSize: 'medium' },
+    })
     const cost = costOfUsage({ ...tokens, webSearches: 1 }, priceForServerSearches(price, searches))
     expect(cost.parts.find((p) => p.part === 'web_search')).toMatchObject({ tokens: 1, costMicros: 27_500, fallback: false })
     expect(serverSearchFeesMicros(searches, priceForServerSearches(price, searches))).toBe(27_500)
@@ -129,18 +137,36 @@ describe('chat search models: one search per call with web_search_options, at th
     ['gpt-4o-mini-search-preview-2025-03-11', { search_context_size: 'high' }, 30_000],
     ['openai/gpt-4o-search-preview', { search_context_size: 'low' }, 30_000],
   ])('%s with %j: %i µ$ a call, exact', (model, options, fee) => {
-    expect(chat(model, options)?.chatSearch).toEqual({ microsPerKcall: fee * 1_000, upperBound: false })
+    const contextSize = 'search_context_size' in options ? options.search_context_size : 'medium'
+    expect(chat(model, options)?.chatSearch).toEqual({ microsPerKcall: fee * 1_000, upperBound: false, contextSize })
   })
 
   it('an unknown size takes the model’s dearest, an unknown search model the dearest known fee, both flagged', () => {
-    expect(chat('gpt-4o-mini-search-preview', { search_context_size: 'huge' })?.chatSearch).toEqual({ microsPerKcall: 30_000_000, upperBound: true })
-    expect(chat('gpt-4o-search-preview', 'high')?.chatSearch).toEqual({ microsPerKcall: 50_000_000, upperBound: true })
+    expect(chat('gpt-4o-mini-search-preview', { search_context_size: 'huge' })?.chatSearch).toEqual({
+      microsPerKcall: 30_000_000,
+      upperBound: true,
+      contextSize: undefined,
+    })
+    expect(chat('gpt-4o-search-preview', 'high')?.chatSearch).toEqual({ microsPerKcall: 50_000_000, upperBound: true, contextSize: undefined })
     expect(CHAT_SEARCH_MICROS_PER_KCALL_MAX).toBe(50_000_000)
     const searches = chat('gpt-5-search-api', { search_context_size: 'low' })!
-    expect(searches.chatSearch).toEqual({ microsPerKcall: 50_000_000, upperBound: true })
+    expect(searches.chatSearch).toEqual({ microsPerKcall: 50_000_000, upperBound: true, contextSize: 'low' })
     const cost = costOfUsage({ ...tokens, webSearches: 1 }, priceForServerSearches(book.lookup('openai', 'gpt-4o')!, searches))
     expect(cost.parts.find((p) => p.part === 'web_search')).toMatchObject({ costMicros: 50_000, fallback: true })
     expect(fallbackPartsOf(cost)).toContain('web_search')
+  })
+
+  it('`n` answers search `n` times: the worst case holds n searches, and a settled answer is charged them all', () => {
+    const price = book.lookup('openai', 'gpt-4o-mini-search-preview')!
+    const body = { model: 'gpt-4o-mini-search-preview', messages: [], n: 3, web_search_options: { search_context_size: 'low' } }
+    const searches = serverSearchesOf('chat_completions', body, 'gpt-4o-mini-search-preview')!
+    expect(searches.webSearches).toBe(3)
+    const priced = priceForServerSearches(price, searches)
+    expect(serverSearchFeesMicros(searches, priced)).toBe(3 * 25_000)
+    // `n` absent, or one the proxy refuses (it is never priced), is one answer.
+    for (const n of [undefined, 1, 0, 2.5, '3']) {
+      expect(serverSearchesOf('chat_completions', { ...body, n }, 'gpt-4o-mini-search-preview')?.webSearches).toBe(1)
+    }
   })
 
   it('no search without web_search_options, nor on a model that does not search', () => {
@@ -161,5 +187,45 @@ describe('chat search models: one search per call with web_search_options, at th
     // An override without a fee leaves the search priced as if it had none.
     const { webSearchMicrosPerKcall: _fee, ...withoutFee } = overridden
     expect(priceForServerSearches(withoutFee, chat('gpt-4o-mini-search-preview', {})).webSearchMicrosPerKcall).toBe(27_500_000)
+  })
+})
+
+describe('the kind of web search fee an event records: repriced, it is the fee the live call paid', () => {
+  const gpt4o = book.lookup('openai', 'gpt-4o')!
+  const usage: Usage = { ...tokens, webSearches: 2 }
+  /** The web search part of `usage` priced as the live path prices a call of `body` on `model`. */
+  const live = (endpoint: 'chat_completions' | 'responses', body: Record<string, unknown>, model: string) => {
+    const searches = serverSearchesOf(endpoint, body, model)
+    const price = priceForServerSearches(book.lookup('openai', model)!, searches)
+    return { kind: webSearchKindOf(searches), part: costOfUsage(usage, price).parts.find((p) => p.part === 'web_search') }
+  }
+
+  it.each([
+    ['responses', { tools: [{ type: 'web_search' }] }, 'gpt-4o', undefined],
+    ['responses', { tools: [{ type: 'web_search_preview' }] }, 'gpt-4o', 'web_search_preview'],
+    ['chat_completions', { web_search_options: { search_context_size: 'high' } }, 'gpt-4o-search-preview', 'chat:high'],
+    ['chat_completions', { web_search_options: {} }, 'gpt-4o-mini-search-preview', 'chat:medium'],
+    ['chat_completions', { web_search_options: { search_context_size: 'huge' } }, 'gpt-4o-search-preview', 'chat:unknown'],
+  ] as const)('%s %j on %s: %s', (endpoint, body, model, kind) => {
+    const { kind: recorded, part } = live(endpoint, body, model)
+    expect(recorded).toBe(kind)
+    const repriced = costOfUsage(usage, priceForWebSearchKind(book.lookup('openai', model)!, recorded, model))
+    expect(repriced.parts.find((p) => p.part === 'web_search')).toEqual(part)
+    expect(webSearchKindFrom(recorded ?? null)).toBe(recorded)
+  })
+
+  it('a chat search repriced at another search model takes that model’s fee for the size asked', () => {
+    const mini = book.lookup('openai', 'gpt-4o-mini-search-preview')!
+    expect(priceForWebSearchKind(mini, 'chat:low', 'gpt-4o-mini-search-preview').webSearchMicrosPerKcall).toBe(25_000_000)
+    expect(priceForWebSearchKind(gpt4o, 'chat:high', 'gpt-4o-search-preview').webSearchMicrosPerKcall).toBe(50_000_000)
+    // At a model that does not search: the dearest known chat fee, flagged — never the Responses tool's $10.
+    const elsewhere = priceForWebSearchKind(gpt4o, 'chat:low', 'gpt-4o')
+    expect(elsewhere.webSearchMicrosPerKcall).toBe(CHAT_SEARCH_MICROS_PER_KCALL_MAX)
+    expect(elsewhere.fallbackParts).toContain('web_search')
+  })
+
+  it('a stored value this version does not know reads as the model’s own fee', () => {
+    expect(webSearchKindFrom('chat:enormous')).toBeUndefined()
+    expect(webSearchKindFrom(null)).toBeUndefined()
   })
 })

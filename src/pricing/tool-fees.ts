@@ -27,12 +27,13 @@ export interface ChatSearchPrices {
 }
 
 /**
- * OpenAI's Chat Completions search models bill a search per request by the context size asked
- * for, whatever the catalogue says of the model's Responses `web_search` fee (it knows
- * `gpt-4o-mini-search-preview` only as `gpt-4o-mini`, $10 per 1,000). USD per 1,000 calls, from
- * OpenAI's pricing page ("Web search", Chat Completions search models) as published since the
- * models launched in March 2025; last checked 2026-12-02 (against listings repeating them: the
- * medium size, $35 and $27.50, is what a call with no size pays). Keys match dated snapshots too.
+ * OpenAI's Chat Completions search models bill their searches (one per answer:
+ * `CHAT_SEARCHES_PER_CHOICE`) by the context size asked for, whatever the catalogue says of the
+ * model's Responses `web_search` fee (it knows `gpt-4o-mini-search-preview` only as
+ * `gpt-4o-mini`, $10 per 1,000). USD per 1,000 calls, from OpenAI's pricing page ("Web search",
+ * Chat Completions search models) as published since the models launched in March 2025; last
+ * checked 2026-12-02 (against listings repeating them: the medium size, $35 and $27.50, is what a
+ * call with no size pays). Keys match dated snapshots too.
  */
 export const CHAT_SEARCH_MICROS_PER_KCALL: Readonly<Record<string, ChatSearchPrices>> = Object.freeze({
   'gpt-4o-search-preview': Object.freeze({ low: 30_000_000, medium: 35_000_000, high: 50_000_000 }),
@@ -41,10 +42,13 @@ export const CHAT_SEARCH_MICROS_PER_KCALL: Readonly<Record<string, ChatSearchPri
 /** The dearest known chat search fee ($50 per 1,000): what a search model or size we do not know is charged, flagged. */
 export const CHAT_SEARCH_MICROS_PER_KCALL_MAX = Math.max(...Object.values(CHAT_SEARCH_MICROS_PER_KCALL).flatMap((p) => [p.low, p.medium, p.high]))
 /**
- * Searches billed per chat call with `web_search_options`. The answer does not count them and
- * OpenAI's search models search on every request, billed as one search call per request.
+ * Searches billed per answer of a chat call with `web_search_options`. OpenAI's search models
+ * search before every answer they write, and publish no rule that the `n` answers of one request
+ * share a search; the answer counts no searches, neither in `usage` nor per choice (a choice's
+ * `annotations` are citations, which an answer that searched may lack). So a call is taken to
+ * bill one search per answer it asks for: `n` of them, the most it can be billed.
  */
-export const CHAT_SEARCHES_PER_REQUEST = 1
+export const CHAT_SEARCHES_PER_CHOICE = 1
 
 /**
  * Searches reserved for a tool that sets no limit (Anthropic `max_uses`, Responses
@@ -68,6 +72,47 @@ export interface ChatSearchFee {
   readonly microsPerKcall: number
   /** Not the model's price for the size asked (an unknown search model or size): the dearest known, flagged. */
   readonly upperBound: boolean
+  /** The `search_context_size` asked (medium when absent); undefined when it names none of the three. */
+  readonly contextSize: ChatSearchSize | undefined
+}
+
+export type ChatSearchSize = keyof ChatSearchPrices
+
+/**
+ * Which fee a call's web searches were charged when it was not the model's own: OpenAI's
+ * `web_search_preview` tool, or a chat search model's fee for the `search_context_size` asked
+ * (`chat:unknown`: none of the three, or not known). A usage event stores it beside its search
+ * counts (undefined: the model's own fee), so replay can price the searches again, at another
+ * model too, as the live path did: the fee depends on the request, which an event does not keep.
+ */
+export type WebSearchKind = 'web_search_preview' | 'chat:low' | 'chat:medium' | 'chat:high' | 'chat:unknown'
+export const WEB_SEARCH_KINDS: readonly WebSearchKind[] = ['web_search_preview', 'chat:low', 'chat:medium', 'chat:high', 'chat:unknown']
+
+/** The kind of web search fee `searches` are priced at (what a usage event records); undefined: the model's own. */
+export function webSearchKindOf(searches: ServerSearches | undefined): WebSearchKind | undefined {
+  if (searches?.chatSearch !== undefined) return `chat:${searches.chatSearch.contextSize ?? 'unknown'}`
+  return searches?.webSearchPreview === true ? 'web_search_preview' : undefined
+}
+
+/** A stored kind read back; undefined for anything else (NULL, or a value this version does not know). */
+export function webSearchKindFrom(value: unknown): WebSearchKind | undefined {
+  return WEB_SEARCH_KINDS.find((kind) => kind === value)
+}
+
+/**
+ * `price` with the web search fee that searches of `kind` pay on `model`, as
+ * `priceForServerSearches` gives it to the live call: replay prices a recorded call's searches at
+ * the model it reprices it at with this. A chat search repriced at a model that does not search
+ * (no live call is priced so: such a call never searches) keeps the dearest known chat fee,
+ * flagged, rather than the model's Responses tool fee.
+ */
+export function priceForWebSearchKind(price: ModelPrice, kind: WebSearchKind | undefined, model: string): ModelPrice {
+  if (kind === undefined) return price
+  if (kind === 'web_search_preview') return priceForServerSearches(price, { webSearches: 0, fileSearches: 0, webSearchPreview: true })
+  const size = kind.slice('chat:'.length)
+  const contextSize = size === 'low' || size === 'medium' || size === 'high' ? size : undefined
+  const chatSearch = chatSearchFeeAt(model, contextSize) ?? { microsPerKcall: CHAT_SEARCH_MICROS_PER_KCALL_MAX, upperBound: true, contextSize }
+  return priceForServerSearches(price, { webSearches: 0, fileSearches: 0, webSearchPreview: false, chatSearch })
 }
 
 export function webSearchMicrosPerKcall(price: ModelPrice): number {
@@ -121,17 +166,21 @@ function withWebSearchFee(price: ModelPrice, microsPerKcall: number, flagged: bo
  * searches only with its search models.
  */
 export function chatSearchFeeOf(model: string, options: unknown): ChatSearchFee | undefined {
+  return chatSearchFeeAt(model, contextSizeOf(options))
+}
+
+/** The same for a context size already read (undefined: none of the three). */
+export function chatSearchFeeAt(model: string, contextSize: ChatSearchSize | undefined): ChatSearchFee | undefined {
   const id = model.slice(model.lastIndexOf('/') + 1).toLowerCase()
   const key = Object.keys(CHAT_SEARCH_MICROS_PER_KCALL).find((name) => id === name || id.startsWith(`${name}-`))
-  if (key === undefined) return id.includes('search') ? { microsPerKcall: CHAT_SEARCH_MICROS_PER_KCALL_MAX, upperBound: true } : undefined
+  if (key === undefined) return id.includes('search') ? { microsPerKcall: CHAT_SEARCH_MICROS_PER_KCALL_MAX, upperBound: true, contextSize } : undefined
   const prices = CHAT_SEARCH_MICROS_PER_KCALL[key] as ChatSearchPrices
-  const size = contextSizeOf(options)
-  if (size === undefined) return { microsPerKcall: Math.max(prices.low, prices.medium, prices.high), upperBound: true }
-  return { microsPerKcall: prices[size], upperBound: false }
+  if (contextSize === undefined) return { microsPerKcall: Math.max(prices.low, prices.medium, prices.high), upperBound: true, contextSize }
+  return { microsPerKcall: prices[contextSize], upperBound: false, contextSize }
 }
 
 /** `search_context_size`, medium when absent; undefined when it names no size (or the options are not an object). */
-function contextSizeOf(options: unknown): keyof ChatSearchPrices | undefined {
+function contextSizeOf(options: unknown): ChatSearchSize | undefined {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) return undefined
   const size = (options as Record<string, unknown>)['search_context_size']
   if (size === undefined) return 'medium'
@@ -151,7 +200,7 @@ function typeOf(value: unknown): string | undefined {
 /**
  * The server-side searches a request allows: Anthropic `web_search_*` tools (each up to its
  * `max_uses`), Responses `web_search*` and `file_search` tools (up to `max_tool_calls` built-in
- * tool calls), a chat call's `web_search_options` on a search `model` (one per request). A tool
+ * tool calls), a chat call's `web_search_options` on a search `model` (one per answer: `n`). A tool
  * without a limit counts `SERVER_SEARCHES_RESERVED_DEFAULT`. Undefined when the request has no
  * search tool (one pass over `tools`, only when there are tools). `model` is the id sent upstream.
  */
@@ -183,10 +232,23 @@ export function serverSearchesOf(endpoint: Endpoint, body: Record<string, unknow
   return webSearches === 0 && fileSearches === 0 ? undefined : { webSearches, fileSearches, webSearchPreview }
 }
 
-/** A chat call searches when it sets `web_search_options` (as held-input.ts reads it: null and '' are unset) on a search model. */
+/**
+ * A chat call searches when it sets `web_search_options` (as held-input.ts reads it: null and ''
+ * are unset) on a search model: once per answer, `n` answers.
+ */
 function chatSearchesOf(body: Record<string, unknown>, model: string): ServerSearches | undefined {
   const options = body['web_search_options']
   if (options === undefined || options === null || options === '') return undefined
   const chatSearch = chatSearchFeeOf(model, options)
-  return chatSearch === undefined ? undefined : { webSearches: CHAT_SEARCHES_PER_REQUEST, fileSearches: 0, webSearchPreview: false, chatSearch }
+  if (chatSearch === undefined) return undefined
+  return { webSearches: CHAT_SEARCHES_PER_CHOICE * choicesOf(body), fileSearches: 0, webSearchPreview: false, chatSearch }
+}
+
+/**
+ * A chat call's `n` (answers asked for), 1 when absent. One that is not a whole number from 1 up
+ * is refused before its worst case is priced (proxy/reserve.ts); 1 keeps this function total.
+ */
+function choicesOf(body: Record<string, unknown>): number {
+  const n = body['n']
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 1 ? n : 1
 }

@@ -36,6 +36,7 @@ import {
   type ServerSearches,
   tierServingRequest,
   tokenizerFitOf,
+  webSearchKindOf,
   type ModelPrice,
   type PriceBook,
 } from '../pricing/index.js'
@@ -396,6 +397,7 @@ async function settleCall(
     decisionLabel(decision, reservation, deps.config),
     reservation,
     now,
+    bounds.serverSearches,
   )
   const headers: Record<string, string> = { [H.cost]: formatUsd(costMicros) }
   if (spent) headers[H.usageSource] = charge.source
@@ -526,7 +528,10 @@ function usageEventOf(
   decision: UsageDecision,
   reservation: Reservation | undefined,
   atMs: number,
+  /** The searches the request allows: which fee its web searches were charged (`webSearchKind`). */
+  searches?: ServerSearches,
 ): UsageEvent {
+  const webSearchKind = (charge.usage.webSearches ?? 0) > 0 ? webSearchKindOf(searches) : undefined
   return {
     id: newId('evt', atMs),
     requestId: call.requestId,
@@ -538,6 +543,7 @@ function usageEventOf(
     modelServed: measured.modelServed ?? routed.upstreamModel,
     endpoint: call.endpoint,
     usage: charge.usage,
+    ...(webSearchKind !== undefined && { webSearchKind }),
     usageSource: charge.source,
     usageNote: charge.note,
     costBreakdown: charge.breakdown,

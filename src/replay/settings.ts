@@ -1,7 +1,7 @@
 /** The replay settings of a running gateway: its prices, its degrade targets, its consumer keys. */
 import type { ConsumerDirectory } from '../auth/index.js'
 import type { BudgetService } from '../budgets/index.js'
-import { costOfUsage, priceAtServiceTier, type PriceBook } from '../pricing/index.js'
+import { costOfUsage, priceAtServiceTier, priceForWebSearchKind, type PriceBook } from '../pricing/index.js'
 import type { ProviderKind } from '../providers/types.js'
 import { WALLET_DEGRADE_OUTPUT_TOKENS_MAX } from '../proxy/index.js'
 import type { ReplaySettings } from './engine.js'
@@ -26,8 +26,11 @@ export function gatewayReplaySettings(deps: GatewayReplayDeps, policy: ReplayPol
       const price = deps.priceBook.lookup(event.provider as ProviderKind, model, usage.inputTokens)
       if (!price) return undefined
       try {
-        // At the service tier the call was served at: a project that served it at priority serves the cheaper model at priority too.
-        return costOfUsage(usage, priceAtServiceTier(price, usage.serviceTier)).totalMicros
+        // As the live path prices a call (proxy/pipeline.ts): its searches at the fee of the kind
+        // it made them with, on `model`; then at the service tier the call was served at — a
+        // project that served it at priority serves the cheaper model at priority too.
+        const searched = priceForWebSearchKind(price, event.webSearchKind, model)
+        return costOfUsage(usage, priceAtServiceTier(searched, usage.serviceTier)).totalMicros
       } catch {
         return undefined
       }

@@ -5,6 +5,7 @@
 import type { Micros } from '../money/index.js'
 import type { Endpoint, Usage } from '../providers/types.js'
 import type { CostBreakdown } from '../pricing/types.js'
+import type { WebSearchKind } from '../pricing/tool-fees.js'
 
 /**
  * Where an event's numbers come from: the provider's report; `counted` by Tollgate (the
@@ -49,7 +50,17 @@ export interface UsageEvent {
   readonly modelServed: string
   /** The API that was called; `ingested` for `POST /v1/events`, `direct` for a settled `POST /v1/reservations`. */
   readonly endpoint: Endpoint | 'ingested' | 'direct'
+  /**
+   * Tokens by kind, and the server-side searches charged (`webSearches`, `fileSearches`; stored
+   * as counts, so replay prices them again like tokens). `webFetches` is not stored: it has no fee.
+   */
   readonly usage: Usage
+  /**
+   * Which fee the web searches were charged when not the model's own (OpenAI's
+   * `web_search_preview`, a chat search model's by context size): replay needs it to price them
+   * as the live path did. Undefined: the model's own fee, or no web searches.
+   */
+  readonly webSearchKind?: WebSearchKind | undefined
   readonly usageSource: EventUsageSource
   /** Why the usage is counted or estimated (`cut_before_usage`, `hidden_reasoning`, …); undefined when reported. */
   readonly usageNote: string | undefined
@@ -80,6 +91,8 @@ export interface UsageEvent {
  * `user_from_key`, for budget seeds); the scan reports false and replay restores it from the
  * consumer keys (a key bound to the event's user). Nor is
  * `usage.serviceTier` a column: the scan reads it back from the price source, which names it.
+ * The searches (`usage.webSearches`, `usage.fileSearches`, `webSearchKind`) are read so that a
+ * repriced call keeps its search fees.
  */
 export type ScannedEvent = Pick<
   UsageEvent,
@@ -92,6 +105,7 @@ export type ScannedEvent = Pick<
   | 'modelServed'
   | 'endpoint'
   | 'usage'
+  | 'webSearchKind'
   | 'costMicros'
   | 'status'
   | 'decision'

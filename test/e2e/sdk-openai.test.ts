@@ -263,6 +263,40 @@ describe('openai SDK: chat search models bill a web search on every call', () =>
     expect(wallets.find((w) => w.scope === `team:${TEAM}`)).toMatchObject({ spent_micros: 0, reserved_micros: 0 })
   })
 
+  it('charges a call asking for n answers n searches, and reserved their fees beforehand', async () => {
+    const { gw, openai } = await gateway({ walletEnforcement: true })
+    await gw.allocate(TEAM, 5)
+
+    const { data, response } = await openai.chat.completions
+      .create({ model: SEARCH_MODEL, messages: ask('three takes'), n: 3, web_search_options: { search_context_size: 'low' }, max_tokens: 100 })
+      .withResponse()
+
+    expect(data.choices).toHaveLength(3)
+    const [event] = await gw.events()
+    expect(event!.cost_micros).toBe(tokensMicros(data.usage!) + 3 * 30_000)
+    expect(response.headers.get('x-tollgate-cost-usd')).toBe(usd(event!.cost_micros))
+    expect(searchPart(event)).toEqual({ part: 'web_search', tokens: 3, unitMicrosPerMtok: 30_000_000_000, costMicros: 90_000, fallback: false })
+    // Three answers of up to 100 tokens each, and three searches.
+    expect(response.headers.get('x-tollgate-cost-reserved-usd')).toBe(usd(128_000 * 2.5 + 3 * 100 * 10 + 6 + 3 * 30_000))
+  })
+
+  it('refuses, before sending, a call of n answers whose wallet covers one search but not n', async () => {
+    const { gw, openai } = await gateway({ walletEnforcement: true })
+    // $0.40: the worst-case tokens of 3 × 100 output tokens ($0.323006) and one $0.035 medium
+    // search fit; three searches ($0.105) do not.
+    await gw.allocate(TEAM, 0.4)
+
+    const error = await openai.chat.completions
+      .create({ model: SEARCH_MODEL, messages: ask('three takes'), n: 3, web_search_options: { search_context_size: 'medium' }, max_tokens: 100 })
+      .catch((e: unknown) => e)
+
+    expect(error).toBeInstanceOf(OpenAI.RateLimitError)
+    expect((error as InstanceType<typeof OpenAI.RateLimitError>).code).toBe('insufficient_quota')
+    expect(gw.mock.requests).toEqual([])
+    const wallets = (await gw.admin('GET', '/v1/wallets')).body.data as Array<{ scope: string; spent_micros: number; reserved_micros: number }>
+    expect(wallets.find((w) => w.scope === `team:${TEAM}`)).toMatchObject({ spent_micros: 0, reserved_micros: 0 })
+  })
+
   it("charges a models: override's web_search_kcall instead of OpenAI's fee", async () => {
     const { gw, openai } = await gateway({
       models: [{ name: SEARCH_MODEL, target: 'mock', pricing: { input_mtok: 2.5, output_mtok: 10, web_search_kcall: 12.5 } }],

@@ -290,6 +290,9 @@ interface StoredEvent {
   readonly output_tokens: number
   readonly cache_write_tokens: number
   readonly cache_write_1h_tokens: number
+  readonly web_searches: number
+  readonly file_searches: number
+  readonly web_search_kind: string | null
 }
 
 interface Backend {
@@ -343,7 +346,7 @@ const postgresRedis: Backend = {
         const { rows } = await pool.query('SELECT * FROM usage_events ORDER BY at_ms')
         // BIGINT columns come back as strings.
         return rows.map((r) =>
-          Object.fromEntries(Object.entries(r).map(([k, v]) => [k, /(_micros|_tokens)$/.test(k) && v !== null ? Number(v) : v])),
+          Object.fromEntries(Object.entries(r).map(([k, v]) => [k, /(_micros|_tokens|_searches)$/.test(k) && v !== null ? Number(v) : v])),
         ) as unknown as StoredEvent[]
       },
       async stop() {
@@ -591,6 +594,8 @@ describe.each([sqlite, postgresRedis])('cost accuracy on $name', (backend) => {
       expect(reply.costMicros).toBe(event.cost_micros)
       expect(partOf(event, 'web_search')).toEqual({ part: 'web_search', tokens: 25, unitMicrosPerMtok: 10_000_000_000, costMicros: 250_000, fallback: false })
       expect(event.price_source).not.toMatch(/fallback/)
+      // Stored as counts, for replay to price again: the model's own fee.
+      expect(event).toMatchObject({ web_searches: 25, file_searches: 0, web_search_kind: null })
       // The worst case holds the fees of max_uses searches on top of the tokens (input at the
       // 200k context window, at the dearest input-side price: $2 per Mtok for 1-hour writes).
       expect(reservedMicros(reply)).toBeGreaterThanOrEqual(200_000 * 2 + OUTPUT_CAP * 5 + 30 * 10_000)
@@ -605,6 +610,7 @@ describe.each([sqlite, postgresRedis])('cost accuracy on $name', (backend) => {
       expect(event.cost_micros).toBe(22_000 + 3 * 10_000)
       expect(reply.costMicros).toBe(event.cost_micros)
       expect(partOf(event, 'web_search')).toMatchObject({ tokens: 3, costMicros: 30_000, fallback: false })
+      expect(event).toMatchObject({ web_searches: 3, web_search_kind: null })
     })
 
     it('web_search_preview searches: at $25 per 1,000, flagged as a price the catalogue lacks', async () => {
@@ -615,6 +621,21 @@ describe.each([sqlite, postgresRedis])('cost accuracy on $name', (backend) => {
       expect(event.cost_micros).toBe(22_000 + 2 * 25_000)
       expect(reply.costMicros).toBe(event.cost_micros)
       expect(event.price_source).toMatch(/;fallback:web_search$/)
+      expect(event).toMatchObject({ web_searches: 2, file_searches: 0, web_search_kind: 'web_search_preview' })
+    })
+
+    it.each([false, true])('a chat search with n: 3 is charged, and stored with, three searches at the size asked (stream: %s)', async (stream) => {
+      const usage: ScriptedUsage = { inputTokens: 10_000, outputTokens: 1_000 }
+      const { reply, event } = await call('chat', 'gpt-4o-search-preview', stream, { usage }, undefined, {
+        n: 3,
+        web_search_options: { search_context_size: 'low' },
+        ...(stream && { stream_options: { include_usage: true } }),
+      })
+      expect(reply.status).toBe(200)
+      // gpt-4o-search-preview: $2.50 / $10 per Mtok, three searches at $30 per 1,000.
+      expect(event).toMatchObject({ usage_source: 'reported', web_searches: 3, file_searches: 0, web_search_kind: 'chat:low' })
+      expect(partOf(event, 'web_search')).toMatchObject({ tokens: 3, costMicros: 90_000, fallback: false })
+      expect(reply.costMicros).toBe(event.cost_micros)
     })
 
     it('a body cut after the 200: the estimate holds the fees of max_uses searches', async () => {
@@ -623,6 +644,7 @@ describe.each([sqlite, postgresRedis])('cost accuracy on $name', (backend) => {
       expect(event).toMatchObject({ usage_source: 'estimated', usage_note: 'cut_after_response_started' })
       expect(partOf(event, 'web_search')).toMatchObject({ tokens: 30, costMicros: 300_000 })
       expect(reply.costMicros).toBe(event.cost_micros)
+      expect(event).toMatchObject({ web_searches: 30, web_search_kind: null })
     })
   })
 

@@ -247,6 +247,36 @@ describe.each([sqlite, postgresRedis])('POST /v1/events on $name', (backend) => 
     expect(bad.body.error.issues.map((i: any) => i.path).sort()).toEqual(['cursor', 'usage_source'])
   })
 
+  it.skipIf(backend.skip !== undefined)('searches the provider billed are charged at their per-call fees and stored as counts', async () => {
+    // A day of its own (2026-11-27).
+    const day = (hour: number) => `2026-11-27T${String(hour).padStart(2, '0')}:00:00Z`
+    const tools = await post(KEY_A, telemetry('searches-1', { occurredAt: day(1), webSearches: 2, fileSearches: 3 }))
+    expect(tools.status, JSON.stringify(tools.body)).toBe(201)
+    // gpt-4o-mini: the catalogue's $10 per 1,000 web searches and $2.50 per 1,000 file searches.
+    const price = catalogue.lookup('openai', 'gpt-4o-mini', 240)!
+    expect(price.webSearchMicrosPerKcall).toBe(10_000_000)
+    expect(tools.body.cost_micros).toBe(catalogueMicros(240, 80) + 2 * 10_000 + 3 * 2_500)
+    // A chat search model, whose call does not say the context size it asked: its dearest ($30 per 1,000), flagged.
+    const chat = await post(KEY_A, telemetry('searches-2', { occurredAt: day(2), model: 'gpt-4o-mini-search-preview', webSearches: 1 }))
+    expect(chat.status, JSON.stringify(chat.body)).toBe(201)
+    const searchModel = catalogue.lookup('openai', 'gpt-4o-mini-search-preview', 240)!
+    expect(chat.body.cost_micros).toBe(costOfUsage({ ...emptyUsage(), inputTokens: 240, outputTokens: 80 }, searchModel).totalMicros + 30_000)
+    expect(chat.body.price_source).toMatch(/;fallback:web_search$/)
+
+    const listed = await eventsOf('from=2026-11-27T00:00:00Z&to=2026-11-28T00:00:00Z&source=ingest')
+    expect(listed.map((e) => [e.external_request_id, e.web_searches, e.file_searches, e.web_search_kind])).toEqual([
+      ['searches-2', 1, 0, 'chat:unknown'],
+      ['searches-1', 2, 3, null],
+    ])
+    // A count that is not one is refused, naming the field, and nothing is stored.
+    for (const webSearches of [-1, 1.5, 10_001, '2']) {
+      const bad = await post(KEY_A, telemetry(`searches-bad-${webSearches}`, { occurredAt: day(3), webSearches }))
+      expect(bad.status).toBe(400)
+      expect(bad.body.error).toMatchObject({ code: 'invalid_request', field: 'webSearches', message: expect.stringMatching(/whole number of searches/) })
+    }
+    expect(await eventsOf('from=2026-11-27T00:00:00Z&to=2026-11-28T00:00:00Z&source=ingest')).toHaveLength(2)
+  })
+
   it.skipIf(backend.skip !== undefined)('a replay answers 200 duplicate: true and counts nothing twice', async () => {
     const budget = await aBudget('alpha replay', 1_000, { kind: 'team', id: TEAM_A })
     const event = telemetry('replay-1', { userId: undefined })

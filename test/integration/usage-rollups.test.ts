@@ -144,8 +144,9 @@ describe('usage rollups on SQLite', () => {
       usageMigrations.filter((m) => m.id < 'usage-0004'),
     )
     // The rows alone, as a store from before rollups wrote them (today's store adds rollups in the
-    // same transaction), in the columns it had (those added later come last in a row).
-    const columns = USAGE_COLUMNS.slice(0, USAGE_COLUMNS.indexOf('user_from_key'))
+    // same transaction), in the columns it had (later migrations add theirs at the row's end).
+    const had = new Set(before.prepare<[], string>("SELECT name FROM pragma_table_info('usage_events')").pluck().all())
+    const columns = USAGE_COLUMNS.filter((c) => had.has(c))
     const insert = before.prepare(`INSERT INTO usage_events (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`)
     before.transaction(() => {
       for (const e of manyEvents('up', 'org_upgrade', 3000)) insert.run(usageRow(e).slice(0, columns.length))

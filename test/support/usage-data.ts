@@ -65,7 +65,11 @@ export function generateEvents(count: number, options: { seed?: number; fromMs?:
         reasoningTokens: next(output + 1),
         audioInputTokens: 0,
         audioOutputTokens: 0,
+        // Some calls searched (from `i`, so the random draws of every other field stay as they were).
+        ...(i % 7 === 0 && { webSearches: 1 + (i % 5) }),
+        ...(i % 11 === 0 && { fileSearches: 2 }),
       },
+      ...(i % 14 === 0 && { webSearchKind: 'chat:medium' as const }),
       usageSource: (['reported', 'counted', 'estimated'] as const)[next(3)]!,
       usageNote: undefined,
       costBreakdown:

@@ -244,6 +244,14 @@ export interface UsageEventView {
     audio_input: number
     audio_output: number
   }
+  /** Server-side searches charged per call: web searches and OpenAI file searches. */
+  web_searches: number
+  file_searches: number
+  /**
+   * Which fee the web searches paid when not the model's own: `web_search_preview`, or a chat
+   * search model's by context size (`chat:low`, `chat:medium`, `chat:high`, `chat:unknown`).
+   */
+  web_search_kind: string | null
   cost_usd: number
   cost_micros: number
   /** What the sender of an ingested event said it cost; never what is counted. */

@@ -663,4 +663,33 @@ export const postgresMigrations: readonly PostgresMigration[] = [
     id: 'usage-0006-user-from-key',
     sql: 'ALTER TABLE usage_events ADD COLUMN user_from_key INTEGER CHECK (user_from_key IN (0, 1))',
   },
+  {
+    // The server-side searches a call was charged, as counts (replay prices them again at the
+    // model it reprices a call at, as it does tokens), and which fee its web searches paid when
+    // not the model's own (pricing/tool-fees.ts WebSearchKind). Events stored before hold the
+    // counts only in their cost breakdown: they are read from it. Their kind is inferred where
+    // it can be: every web search of a chat call is a chat search model's, at a size not stored
+    // (`chat:unknown`: the model's dearest); a Responses call whose web search fee was flagged
+    // was charged the `web_search_preview` fee (or a default at most that). Journal entries
+    // written before this carry no such columns: the insert reads them as 0 (usage-store.ts).
+    id: 'usage-0007-server-searches',
+    sql: `
+      ALTER TABLE usage_events ADD COLUMN web_searches BIGINT NOT NULL DEFAULT 0 CHECK (web_searches >= 0);
+      ALTER TABLE usage_events ADD COLUMN file_searches BIGINT NOT NULL DEFAULT 0 CHECK (file_searches >= 0);
+      ALTER TABLE usage_events ADD COLUMN web_search_kind TEXT;
+      UPDATE usage_events AS e SET web_searches = s.web_searches, file_searches = s.file_searches
+      FROM (
+        SELECT u.id,
+          coalesce(sum((p->>'tokens')::bigint) FILTER (WHERE p->>'part' = 'web_search'), 0) AS web_searches,
+          coalesce(sum((p->>'tokens')::bigint) FILTER (WHERE p->>'part' = 'file_search'), 0) AS file_searches
+        FROM usage_events AS u, json_array_elements(u.cost_breakdown_json::json -> 'parts') AS p
+        WHERE u.cost_breakdown_json LIKE '%"part":"web_search"%' OR u.cost_breakdown_json LIKE '%"part":"file_search"%'
+        GROUP BY u.id
+      ) AS s
+      WHERE e.id = s.id;
+      UPDATE usage_events SET web_search_kind = 'chat:unknown' WHERE web_searches > 0 AND endpoint = 'chat_completions';
+      UPDATE usage_events SET web_search_kind = 'web_search_preview'
+        WHERE web_searches > 0 AND endpoint = 'responses' AND price_source LIKE '%;fallback:%web_search%';
+    `,
+  },
 ]

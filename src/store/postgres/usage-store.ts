@@ -36,10 +36,16 @@ import { usageEventOf, type UsageEventRow } from '../rows/usage.js'
  * per row to serialise in the gateway), and drained journal entries go in as they were written.
  * Its statement trigger sums the rows into the rollups.
  */
+/** Column `i` of a row `r` as SQL: a `count` a row journaled before its column existed lacks is 0. */
+function columnOfRow(kind: 'text' | 'integer' | 'count', i: number): string {
+  if (kind === 'text') return `r->>${i}`
+  return kind === 'count' ? `coalesce((r->>${i})::bigint, 0)` : `(r->>${i})::bigint`
+}
+
 const INSERT_ROWS = {
   name: 'tollgate_usage_insert_rows',
   text: `INSERT INTO usage_events (${USAGE_COLUMNS.join(', ')})
-    SELECT ${USAGE_COLUMNS.map((c, i) => (USAGE_COLUMN_KINDS[c] === 'integer' ? `(r->>${i})::bigint` : `r->>${i}`)).join(', ')}
+    SELECT ${USAGE_COLUMNS.map((c, i) => columnOfRow(USAGE_COLUMN_KINDS[c], i)).join(', ')}
     FROM json_array_elements($1::json) AS r
     ON CONFLICT DO NOTHING`,
 }

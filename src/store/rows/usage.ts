@@ -4,7 +4,7 @@
  * The event list pages by a cursor over (at_ms, id), newest first.
  */
 import { micros } from '../../money/index.js'
-import type { CostBreakdown } from '../../pricing/index.js'
+import { webSearchKindFrom, type CostBreakdown } from '../../pricing/index.js'
 import type { UsageEvent } from '../../usage/types.js'
 
 export type UsageEventRow = Record<string, string | number | null>
@@ -13,6 +13,7 @@ const text = (value: string | number | null | undefined): string | undefined => 
 
 export function usageEventOf(row: UsageEventRow): UsageEvent {
   const n = (name: string) => Number(row[name] ?? 0)
+  const webSearchKind = webSearchKindFrom(row.web_search_kind)
   return {
     id: row.id as string,
     requestId: row.request_id as string,
@@ -43,7 +44,10 @@ export function usageEventOf(row: UsageEventRow): UsageEvent {
       reasoningTokens: n('reasoning_tokens'),
       audioInputTokens: n('audio_input_tokens'),
       audioOutputTokens: n('audio_output_tokens'),
+      ...(n('web_searches') > 0 && { webSearches: n('web_searches') }),
+      ...(n('file_searches') > 0 && { fileSearches: n('file_searches') }),
     },
+    ...(webSearchKind !== undefined && { webSearchKind }),
     usageSource: row.usage_source as UsageEvent['usageSource'],
     usageNote: text(row.usage_note),
     costBreakdown:

@@ -117,4 +117,28 @@ export const usageMigrations: readonly SqliteMigration[] = [
     id: 'usage-0008-user-from-key',
     sql: 'ALTER TABLE usage_events ADD COLUMN user_from_key INTEGER CHECK (user_from_key IN (0, 1))',
   },
+  {
+    // The server-side searches a call was charged, as counts (replay prices them again at the
+    // model it reprices a call at, as it does tokens), and which fee its web searches paid when
+    // not the model's own (pricing/tool-fees.ts WebSearchKind). Events stored before hold the
+    // counts only in their cost breakdown: they are read from it. Their kind is inferred where
+    // it can be: every web search of a chat call is a chat search model's, at a size not stored
+    // (`chat:unknown`: the model's dearest); a Responses call whose web search fee was flagged
+    // was charged the `web_search_preview` fee (or a default at most that).
+    id: 'usage-0009-server-searches',
+    sql: `
+      ALTER TABLE usage_events ADD COLUMN web_searches INTEGER NOT NULL DEFAULT 0 CHECK (web_searches >= 0);
+      ALTER TABLE usage_events ADD COLUMN file_searches INTEGER NOT NULL DEFAULT 0 CHECK (file_searches >= 0);
+      ALTER TABLE usage_events ADD COLUMN web_search_kind TEXT;
+      UPDATE usage_events SET
+        web_searches = ifnull((SELECT sum(json_extract(p.value, '$.tokens')) FROM json_each(cost_breakdown_json, '$.parts') AS p
+          WHERE json_extract(p.value, '$.part') = 'web_search'), 0),
+        file_searches = ifnull((SELECT sum(json_extract(p.value, '$.tokens')) FROM json_each(cost_breakdown_json, '$.parts') AS p
+          WHERE json_extract(p.value, '$.part') = 'file_search'), 0)
+      WHERE cost_breakdown_json LIKE '%"part":"web_search"%' OR cost_breakdown_json LIKE '%"part":"file_search"%';
+      UPDATE usage_events SET web_search_kind = 'chat:unknown' WHERE web_searches > 0 AND endpoint = 'chat_completions';
+      UPDATE usage_events SET web_search_kind = 'web_search_preview'
+        WHERE web_searches > 0 AND endpoint = 'responses' AND price_source LIKE '%;fallback:%web_search%';
+    `,
+  },
 ]

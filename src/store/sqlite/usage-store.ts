@@ -4,7 +4,7 @@
  * events not folded yet, and at most two hours of events at the edges.
  */
 import { micros, type Micros } from '../../money/index.js'
-import { serviceTierOfPriceSource } from '../../pricing/index.js'
+import { serviceTierOfPriceSource, webSearchKindFrom } from '../../pricing/index.js'
 import {
   REQUEST_OUTCOMES_MAX,
   type RequestOutcome,
@@ -36,7 +36,9 @@ export { usageMigrations } from './usage-schema.js'
 
 /**
  * The usage_events columns in `usageRow` order, each with what it holds: a PostgreSQL insert
- * reading a row out of JSON casts the integers (usage-0001 and later migrations declare them).
+ * reading a row out of JSON casts the integers (usage-0001 and later migrations declare them). A
+ * `count` is an integer that a row journaled by an older gateway (in Redis, drained after an
+ * upgrade) does not carry: it is read as 0.
  */
 const COLUMN_KINDS = {
   id: 'text',
@@ -80,7 +82,10 @@ const COLUMN_KINDS = {
   cost_breakdown_json: 'text',
   reported_cost_micros: 'integer',
   user_from_key: 'integer',
-} as const satisfies Record<string, 'text' | 'integer'>
+  web_searches: 'count',
+  file_searches: 'count',
+  web_search_kind: 'text',
+} as const satisfies Record<string, 'text' | 'integer' | 'count'>
 
 const COLUMNS = Object.keys(COLUMN_KINDS) as ReadonlyArray<keyof typeof COLUMN_KINDS>
 
@@ -134,6 +139,9 @@ export function usageRow(e: UsageEvent): unknown[] {
     e.costBreakdown === undefined ? null : JSON.stringify(e.costBreakdown),
     e.reportedCostMicros ?? null,
     a.userFromKey ? 1 : 0,
+    u.webSearches ?? 0,
+    u.fileSearches ?? 0,
+    e.webSearchKind ?? null,
   ]
 }
 
@@ -162,12 +170,13 @@ export function usageRowJson(e: UsageEvent): string {
 
 /**
  * The columns `scan` reads (replay needs no breakdown, note or latency). The price source is read
- * for the service tier the call was served at, which replay prices a degraded call at.
+ * for the service tier the call was served at, which replay prices a degraded call at; the
+ * searches, for the fees replay adds to a call it reprices.
  */
 export const SCAN_COLUMNS = `id, request_id, at_ms, org_id, team_id, user_id, agent_id, key_name, endpoint_tag, prompt_version,
   environment, provider, model_requested, model_served, endpoint, input_tokens, cache_read_tokens, cache_write_tokens,
   cache_write_1h_tokens, output_tokens, reasoning_tokens, audio_input_tokens, audio_output_tokens, cost_micros, status,
-  decision, source, price_source`
+  decision, source, price_source, web_searches, file_searches, web_search_kind`
 
 export type ScanRow = Record<string, string | number | null>
 
@@ -183,6 +192,9 @@ export function scannedEventOfValues(v: ReadonlyArray<string | number | null>): 
   const text = (i: number) => (v[i] === null ? undefined : String(v[i]))
   const int = (i: number) => Number(v[i] ?? 0)
   const serviceTier = serviceTierOfPriceSource(String(v[27] ?? ''))
+  const webSearches = int(28)
+  const fileSearches = int(29)
+  const webSearchKind = webSearchKindFrom(v[30])
   return {
     id: String(v[0]),
     requestId: String(v[1]),
@@ -212,7 +224,10 @@ export function scannedEventOfValues(v: ReadonlyArray<string | number | null>): 
       audioInputTokens: int(21),
       audioOutputTokens: int(22),
       ...(serviceTier !== undefined && { serviceTier }),
+      ...(webSearches > 0 && { webSearches }),
+      ...(fileSearches > 0 && { fileSearches }),
     },
+    ...(webSearchKind !== undefined && { webSearchKind }),
     costMicros: micros(int(23)),
     status: String(v[24]) as ScannedEvent['status'],
     decision: String(v[25]) as ScannedEvent['decision'],
