@@ -32,6 +32,7 @@ import {
 } from '../../ledger/ledger-store.js'
 import { refusedScopeOf } from '../../ledger/admission.js'
 import {
+  pendingReservation,
   scopeName,
   type AllocateRequest,
   type BudgetCounterRef,
@@ -383,7 +384,9 @@ export class RedisLedgerStore implements LedgerStore {
           availableMicrosMax: micros(Number(reply[2])),
         }
       case 'OK': {
-        const reservation = reservationOfHash(hashOf(reply[3]))
+        const payer = Number(reply[1])
+        const walletId = String(reply[3])
+        const reservation = pendingReservation(request, walletId === '' ? undefined : { walletId, scope: scopeName(request.cascade[payer - 1]!) })
         this.remember(reservation)
         this.retained.add(request.orgId, {
           entryId: String(reply[4]),
@@ -557,13 +560,15 @@ export class RedisLedgerStore implements LedgerStore {
   ): Promise<ResolveResult> {
     const keys = [this.keys.loaded(orgId), this.keys.reservation(orgId, id), this.keys.pending(orgId), this.keys.journal(orgId)]
     const entryIds = { entryId: newId('led', atMs), entryId2: newId('led', atMs) }
+    // A reservation this process made needs no hash back: its resolved state follows from the reply.
+    const own = adopt ? undefined : this.ownReservations.get(id)
     const args = [
       mode,
       String(actual),
       String(atMs),
       String(this.options.resolvedRetentionMs),
       String(this.options.counterGraceMs),
-      adopt ? '1' : '0',
+      adopt ? '1' : own ? 'own' : '0',
       entryIds.entryId,
       entryIds.entryId2,
       usageJson,
@@ -578,7 +583,7 @@ export class RedisLedgerStore implements LedgerStore {
         return { kind: alreadyKind(reservation), reservation }
       }
       case 'OK': {
-        const result = this.resolved(mode, reply)
+        const result = this.resolved(mode, reply, own, atMs)
         const wanted = Number(reply[2])
         if (result.kind === mode) {
           const resolvedReservation = result.reservation
@@ -596,7 +601,7 @@ export class RedisLedgerStore implements LedgerStore {
     }
   }
 
-  private resolved(mode: Mode, reply: Reply): ResolveResult {
+  private resolved(mode: Mode, reply: Reply, own: Reservation | undefined, atMs: number): ResolveResult {
     const [, charged, wanted, wAllocated, wSpentBefore, wAvailable, spentBefore, hash, wTeam, , , wAtAllocation] = reply as [
       string,
       string,
@@ -611,7 +616,10 @@ export class RedisLedgerStore implements LedgerStore {
       unknown,
       string | undefined,
     ]
-    const reservation = reservationOfHash(hashOf(hash))
+    // The hash as the script left it, or (reply without one) the same fields from our own reservation.
+    const reservation: Reservation = own
+      ? { ...own, status: mode, settledMicros: micros(Number(charged)), unbilledMicros: micros(Number(wanted) - Number(charged)), resolvedAtMs: atMs }
+      : reservationOfHash(hashOf(hash))
     this.ownReservations.delete(reservation.id)
     const budgetCrossings: BudgetCrossing[] =
       Number(wanted) > 0

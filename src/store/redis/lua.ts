@@ -83,7 +83,9 @@ end
  *       expiresAtMs, retentionMs, counterGraceMs, backlogMax, entryId, context,
  *       scopeName × nW, teamOf × nW ('*' = any team), (limit | -1, periodEndMs) × nB
  * → {'NEEDS_LOAD'} | {'EXISTS', hash} | {'BACKLOG'} | {'BUDGET', i, remaining}
- *   | {'INSUFFICIENT', firstFunded, availableMax} | {'OK', payer, availableAfter, hash, journalEntryId, generation}
+ *   | {'INSUFFICIENT', firstFunded, availableMax} | {'OK', payer, availableAfter, payingWalletId, journalEntryId, generation}
+ * The caller builds the pending reservation from its request and the paying wallet: returning the
+ * hash it just wrote would cost ~30 reply strings per call.
  */
 export const RESERVE = script(
   'reserve',
@@ -165,7 +167,7 @@ redis.call('PEXPIREAT', KEYS[2], s(keepUntil + tonumber(ARGV[12])))
 redis.call('ZADD', KEYS[3], ARGV[11], ARGV[6])
 local h = hashTable(redis.call('HGETALL', KEYS[2]))
 local xid = redis.call('XADD', KEYS[4], '*', 'j', '{"kind":"reserve","entryId":' .. q(ARGV[15]) .. ',"r":{' .. rfields(h) .. '}}')
-return {'OK', payer, s(availableAfter), redis.call('HGETALL', KEYS[2]), xid, gen}
+return {'OK', payer, s(availableAfter), walletId, xid, gen}
 `,
 )
 
@@ -173,7 +175,8 @@ return {'OK', payer, s(availableAfter), redis.call('HGETALL', KEYS[2]), xid, gen
  * Settle (charge actual, capped at what the wallet can still cover), void (charge 0) or expire
  * (charge the reserved amount) — with the call's usage event, when given, in the same journal
  * entry. With adopt = '1', a reservation Redis no longer knows (lost with a flush, known to
- * PostgreSQL as pending) is first re-created as pending, then resolved.
+ * PostgreSQL as pending) is first re-created as pending, then resolved. With adopt = 'own' the
+ * caller holds the pending reservation (it made it) and the OK reply carries no hash (false).
  *
  * KEYS: loaded, reservation, pending, journal
  * ARGV: mode, actual, atMs, resolvedRetentionMs, counterGraceMs, adopt, entryId, entryId2, usageJson ('' for none),
@@ -262,7 +265,9 @@ if ARGV[9] ~= '' then
 else
   xid = redis.call('XADD', KEYS[4], '*', 'j', entry)
 end
-return {'OK', s(charged), s(wanted), s(wAllocated), s(wSpentBefore), s(wAvailable), spentBefore, redis.call('HGETALL', KEYS[2]), wTeam, xid, gen,
+local hash = false
+if ARGV[6] ~= 'own' then hash = redis.call('HGETALL', KEYS[2]) end
+return {'OK', s(charged), s(wanted), s(wAllocated), s(wSpentBefore), s(wAvailable), spentBefore, hash, wTeam, xid, gen,
   wAtAllocation}
 `,
 )
