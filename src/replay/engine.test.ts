@@ -82,7 +82,43 @@ function decisions(engine: ReplayEngine, events: readonly ScannedEvent[]): Usage
   return events.map((e) => engine.apply(e).replayed)
 }
 
+/** A hard $1.50 budget for carol, org-wide; today `carol-laptop` is the key bound to her. */
+function carolEngine(): ReplayEngine {
+  return engineFor(
+    `
+budgets:
+  - name: carol
+    scope: { kind: user, id: carol }
+    period: monthly
+    amount_usd: 1.5
+    hard_limit: true
+`,
+    { userFromKey: (key, user) => key === 'carol-laptop' && user === 'carol' },
+  )
+}
+
 describe('replay decisions', () => {
+  it("an org-wide user budget counts a call by whether its user was the key's own as stored, not as today's keys say", () => {
+    // Today `carol-laptop` is bound to carol and `shared` is not; when the calls were made it was
+    // the other way round, and the events say so.
+    const engine = carolEngine()
+    const stored = (key: string, fromKey: boolean) => {
+      const event = anEvent({ user: 'carol', key, userFromKeyStored: true })
+      return { ...event, attribution: { ...event.attribution, userFromKey: fromKey } }
+    }
+    const events = [stored('shared', true), stored('carol-laptop', false), stored('shared', true)]
+    // $1 each: the first and third count ($2 > $1.50); the second (carol named by a call) is no budget's.
+    expect(decisions(engine, events)).toEqual(['allowed', 'unenforced', 'budget_cap_exceeded'])
+    // An event from before the column is judged by today's keys.
+    const older = carolEngine()
+    const unstored = [
+      anEvent({ user: 'carol', key: 'carol-laptop' }),
+      anEvent({ user: 'carol', key: 'shared' }),
+      anEvent({ user: 'carol', key: 'carol-laptop' }),
+    ]
+    expect(decisions(older, unstored)).toEqual(['allowed', 'unenforced', 'budget_cap_exceeded'])
+  })
+
   it('a hard budget refuses every call its spend cannot cover, from the first one that would pass the amount', () => {
     const engine = engineFor(TEAM_BUDGET('    hard_limit: true'))
     const events = Array.from({ length: 5 }, () => anEvent())

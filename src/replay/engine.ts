@@ -48,7 +48,7 @@ export interface ReplaySettings {
   readonly walletDegradeOutputTokensMax: number
   /** The cost of `usage` served by `model` on the event's provider; undefined when it has no price. */
   readonly repriceAt: (event: ScannedEvent, model: string, usage: Usage) => Micros | undefined
-  /** Whether the event's user is its key's own user (not stored on the event). */
+  /** Whether the event's user is its key's own user, for events stored before `user_from_key` (today's key bindings). */
   readonly userFromKey: (keyName: string | undefined, userId: string | undefined) => boolean
   /** Width of the spend-over-time series. */
   readonly bucketMs: number
@@ -317,9 +317,11 @@ export class ReplayEngine {
     return cost === undefined ? baseline : micros(Math.min(cost, baseline))
   }
 
+  /** An event stored whether its user was its key's own keeps that; an older one is judged by today's keys. */
   private withUserFromKey(event: ScannedEvent): ScannedEvent {
     const { attribution } = event
-    if (attribution.userId === undefined || !this.settings.userFromKey(attribution.keyName, attribution.userId)) return event
+    if (event.userFromKeyStored === true || attribution.userId === undefined || !this.settings.userFromKey(attribution.keyName, attribution.userId))
+      return event
     return { ...event, attribution: { ...attribution, userFromKey: true } }
   }
 }

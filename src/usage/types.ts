@@ -87,9 +87,9 @@ export interface UsageEvent {
 }
 
 /**
- * What replay reads of an event. `attribution.userFromKey` is not read (it is stored only since
- * `user_from_key`, for budget seeds); the scan reports false and replay restores it from the
- * consumer keys (a key bound to the event's user). Nor is
+ * What replay reads of an event. `attribution.userFromKey` is read where it was stored (events
+ * since `user_from_key`: `userFromKeyStored`); for older events the scan reports false and replay
+ * infers it from today's consumer keys (a key bound to the event's user). Nor is
  * `usage.serviceTier` a column: the scan reads it back from the price source, which names it.
  * The searches (`usage.webSearches`, `usage.fileSearches`, `webSearchKind`) are read so that a
  * repriced call keeps its search fees.
@@ -110,7 +110,10 @@ export type ScannedEvent = Pick<
   | 'status'
   | 'decision'
   | 'source'
->
+> & {
+  /** Whether `attribution.userFromKey` is the stored fact (false: not stored, replay infers it). */
+  readonly userFromKeyStored?: boolean
+}
 
 export const USAGE_GROUP_BY = ['provider', 'model', 'team', 'user', 'agent', 'endpoint', 'prompt_version', 'environment'] as const
 export type UsageGroupBy = (typeof USAGE_GROUP_BY)[number]

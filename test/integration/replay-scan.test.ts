@@ -35,8 +35,9 @@ function events(): UsageEvent[] {
     attribution: {
       orgId: 'default',
       teamId: i % 3 === 0 ? 'team_b' : 'team_a',
-      userId: undefined,
-      userFromKey: false,
+      // Every other event names carol; half of those had her as the key's own user.
+      userId: i % 2 === 1 ? 'carol' : undefined,
+      userFromKey: i % 4 === 1,
       agentId: undefined,
       keyName: 'k',
       endpointTag: 'chat',
@@ -76,6 +77,16 @@ async function scanAll(store: UsageStore, scan: UsageScan, pageSize: number): Pr
     if (page.length < pageSize) return ids
     cursor = { atMs: page.at(-1)!.atMs, id: page.at(-1)!.id }
   }
+}
+
+/** Each scanned event's user attribution, by id: whether it was the key's own is read as stored. */
+async function userFacts(store: UsageStore): Promise<Map<string, [string | undefined, boolean, boolean | undefined]>> {
+  const page = await store.scan(SCANS[0]!, undefined, 1000)
+  return new Map(page.map((e) => [e.id, [e.attribution.userId, e.attribution.userFromKey, e.userFromKeyStored]]))
+}
+
+function storedUserFacts(): Map<string, [string | undefined, boolean, boolean | undefined]> {
+  return new Map(events().map((e) => [e.id, [e.attribution.userId, e.attribution.userFromKey, true]]))
 }
 
 /** What a scan must return: the window's events, filtered, ordered by (at, id). */
@@ -123,6 +134,10 @@ it('SQLite: every page size returns the window exactly, in order', async () => {
   }
 })
 
+it("SQLite: a scanned event says whether its user was the key's own, as stored", async () => {
+  expect(await userFacts(sqlite)).toEqual(storedUserFacts())
+})
+
 describeWithPostgres('PostgreSQL', (ctx) => {
   let pool: ReturnType<typeof createPool>
   let postgres: PostgresUsageStore
@@ -138,6 +153,10 @@ describeWithPostgres('PostgreSQL', (ctx) => {
     for (const scan of SCANS) {
       for (const pageSize of [1, 7, 1000]) expect(await scanAll(postgres, scan, pageSize)).toEqual(expected(events(), scan))
     }
+  })
+
+  it("a scanned event says whether its user was the key's own, as stored", async () => {
+    expect(await userFacts(postgres)).toEqual(storedUserFacts())
   })
 
   it('a replay reports the same on both stores', async () => {

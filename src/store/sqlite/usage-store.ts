@@ -176,7 +176,7 @@ export function usageRowJson(e: UsageEvent): string {
 export const SCAN_COLUMNS = `id, request_id, at_ms, org_id, team_id, user_id, agent_id, key_name, endpoint_tag, prompt_version,
   environment, provider, model_requested, model_served, endpoint, input_tokens, cache_read_tokens, cache_write_tokens,
   cache_write_1h_tokens, output_tokens, reasoning_tokens, audio_input_tokens, audio_output_tokens, cost_micros, status,
-  decision, source, price_source, web_searches, file_searches, web_search_kind`
+  decision, source, price_source, web_searches, file_searches, web_search_kind, user_from_key`
 
 export type ScanRow = Record<string, string | number | null>
 
@@ -195,6 +195,8 @@ export function scannedEventOfValues(v: ReadonlyArray<string | number | null>): 
   const webSearches = int(28)
   const fileSearches = int(29)
   const webSearchKind = webSearchKindFrom(v[30])
+  // NULL for events stored before the column: replay infers it then.
+  const userFromKey = v[31] === null || v[31] === undefined ? undefined : Number(v[31]) === 1
   return {
     id: String(v[0]),
     requestId: String(v[1]),
@@ -203,7 +205,7 @@ export function scannedEventOfValues(v: ReadonlyArray<string | number | null>): 
       orgId: String(v[3]),
       teamId: text(4),
       userId: text(5),
-      userFromKey: false,
+      userFromKey: userFromKey ?? false,
       agentId: text(6),
       keyName: text(7),
       endpointTag: text(8),
@@ -232,6 +234,7 @@ export function scannedEventOfValues(v: ReadonlyArray<string | number | null>): 
     status: String(v[24]) as ScannedEvent['status'],
     decision: String(v[25]) as ScannedEvent['decision'],
     source: String(v[26]) as ScannedEvent['source'],
+    ...(userFromKey !== undefined && { userFromKeyStored: true }),
   }
 }
 
