@@ -33,34 +33,6 @@ export function jsonbSafe(text: string): string {
   return text.includes('\\u0000') ? text.replaceAll('\\u0000', '\\ufffd') : text
 }
 
-const NUL_ESCAPE = Buffer.from('\\u0000')
-
-/** `jsonbSafe` for JSON held as UTF-8 bytes (the journal drain reads Redis replies as buffers). */
-export function jsonbSafeBytes(json: Buffer): Buffer {
-  return json.includes(NUL_ESCAPE) ? Buffer.from(jsonbSafe(json.toString())) : json
-}
-
-const OPEN = Buffer.from('[')
-const COMMA = Buffer.from(',')
-const CLOSE = Buffer.from(']')
-/** jsonb's binary input: a version byte (1) before the JSON text. */
-const JSONB_VERSION = Buffer.from([1])
-
-/**
- * JSON documents (UTF-8 bytes) as one JSON array, ready to bind as a parameter: node-postgres
- * sends a buffer in binary format, which for `$n::json` is the text itself and for `$n::jsonb`
- * the text after a version byte. The bytes go to the socket without becoming a JS string.
- */
-export function jsonArrayParam(items: readonly Buffer[], as: 'json' | 'jsonb'): Buffer {
-  const parts: Buffer[] = as === 'jsonb' ? [JSONB_VERSION, OPEN] : [OPEN]
-  items.forEach((item, i) => {
-    if (i > 0) parts.push(COMMA)
-    parts.push(item)
-  })
-  parts.push(CLOSE)
-  return Buffer.concat(parts)
-}
-
 /** BIGINT (20) and NUMERIC (1700, what sum(bigint) returns) as JS numbers: money is integer micros below 2^53. */
 const types: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => {

@@ -4,7 +4,6 @@
  * transaction. Reports read rollups plus at most two hours of events.
  */
 import type pg from 'pg'
-import { jsonArrayParam } from './db.js'
 import type { Micros } from '../../money/index.js'
 import {
   REQUEST_OUTCOMES_MAX,
@@ -61,12 +60,6 @@ export class PostgresUsageStore implements UsageStore {
   /** Rows as `usageRowJson` wrote them (insert-or-ignore); how many were new. */
   async insertRows(rows: readonly string[]): Promise<number> {
     const result = await this.pool.query({ ...INSERT_ROWS, values: [`[${rows.join(',')}]`] })
-    return result.rowCount ?? 0
-  }
-
-  /** `insertRows` for rows held as UTF-8 bytes (the journal drain's): they never become JS strings. */
-  async insertRowBytes(rows: readonly Buffer[]): Promise<number> {
-    const result = await this.pool.query({ ...INSERT_ROWS, values: [jsonArrayParam(rows, 'json')] })
     return result.rowCount ?? 0
   }
 

@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type pg from 'pg'
 import type { UsageEvent } from '../../usage/types.js'
-import { jsonArrayParam, jsonbSafeBytes } from '../postgres/db.js'
+import { jsonbSafe } from '../postgres/db.js'
 import { isDataError, parkDeadLetter } from '../postgres/journal.js'
 import { usageRowJson } from '../sqlite/usage-store.js'
 import type { RedisKeys } from './keys.js'
@@ -57,23 +57,18 @@ export const JOURNAL_DRAIN_DEFAULTS: JournalDrainOptions = {
   confirmedRetentionMs: 10 * 60_000,
 }
 
-/** Writes a batch of drained usage rows (`usageRowJson`, as UTF-8 bytes) to PostgreSQL (insert-or-ignore). */
-export type UsageSink = (rows: readonly Buffer[]) => Promise<unknown>
+/** Writes a batch of drained usage rows (`usageRowJson`) to PostgreSQL (insert-or-ignore). */
+export type UsageSink = (rows: readonly string[]) => Promise<unknown>
 
-/**
- * A journal entry as read, its fields left as the bytes Redis sent. A drained batch lives across
- * two PostgreSQL round trips, long enough for the young-generation GC to copy JS strings into the
- * old generation; buffers' bytes live outside the JS heap and are never copied.
- */
 interface Entry {
   readonly org: string
   readonly id: string
-  readonly journal: Buffer | undefined
-  readonly usage: Buffer | undefined
+  readonly journal: string | undefined
+  readonly usage: string | undefined
 }
 
 /** A pending entry whose message is gone from the stream comes back with no fields (null). */
-type StreamReply = [Buffer, [Buffer, Buffer[] | null][]][] | null
+type StreamReply = [string, [string, string[] | null][]][] | null
 
 export class JournalDrain {
   private readonly consumer = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
@@ -212,7 +207,7 @@ export class JournalDrain {
   private async read(orgs: readonly string[], from: '>' | '0'): Promise<Entry[]> {
     const pipeline = this.redis.pipeline()
     for (const org of orgs) {
-      pipeline.callBuffer('XREADGROUP', 'GROUP', JOURNAL_GROUP, this.consumer, 'COUNT', this.options.batchSizeMax, 'STREAMS', this.keys.journal(org), from)
+      pipeline.xreadgroup('GROUP', JOURNAL_GROUP, this.consumer, 'COUNT', this.options.batchSizeMax, 'STREAMS', this.keys.journal(org), from)
     }
     this.commands += orgs.length
     const replies = (await pipeline.exec()) ?? []
@@ -234,8 +229,8 @@ export class JournalDrain {
     for (const org of orgs) {
       this.commands++
       const reply = (await this.redis
-        .callBuffer('XAUTOCLAIM', this.keys.journal(org), JOURNAL_GROUP, this.consumer, this.options.claimIdleMs, '0', 'COUNT', this.options.batchSizeMax)
-        .catch(() => null)) as [Buffer, [Buffer, Buffer[] | null][]] | null
+        .xautoclaim(this.keys.journal(org), JOURNAL_GROUP, this.consumer, this.options.claimIdleMs, '0', 'COUNT', this.options.batchSizeMax)
+        .catch(() => null)) as [string, [string, string[] | null][]] | null
       for (const [id, fields] of reply?.[1] ?? []) {
         if (fields) entries.push(entryOf(org, id, fields))
       }
@@ -245,9 +240,9 @@ export class JournalDrain {
 
   /** Ledger events, then usage events; both idempotent, so a retry after a failure re-applies safely. */
   private async apply(entries: readonly Entry[]): Promise<void> {
-    const journal = entries.flatMap((e) => (e.journal === undefined ? [] : [jsonbSafeBytes(e.journal)]))
+    const journal = entries.flatMap((e) => (e.journal === undefined ? [] : [jsonbSafe(e.journal)]))
     if (journal.length > 0) await this.applyJournal(journal)
-    const usage = entries.flatMap((e) => (e.usage === undefined ? [] : [usageRowBytes(e.usage)]))
+    const usage = entries.flatMap((e) => (e.usage === undefined ? [] : [usageRowText(e.usage)]))
     if (usage.length > 0) await this.insertUsage(usage)
   }
 
@@ -256,19 +251,19 @@ export class JournalDrain {
    * not an outage) is replayed event by event, and an event that still fails is parked in
    * `journal_dead_letters` so it cannot block the events behind it.
    */
-  private async applyJournal(events: readonly Buffer[]): Promise<void> {
+  private async applyJournal(events: readonly string[]): Promise<void> {
     try {
-      await this.pool.query('SELECT tg_journal_apply($1::jsonb)', [jsonArrayParam(events, 'jsonb')])
+      await this.pool.query('SELECT tg_journal_apply($1::jsonb)', [`[${events.join(',')}]`])
       return
     } catch (error) {
       if (!isDataError(error)) throw error
     }
     for (const event of events) {
       try {
-        await this.pool.query('SELECT tg_journal_apply($1::jsonb)', [jsonArrayParam([event], 'jsonb')])
+        await this.pool.query('SELECT tg_journal_apply($1::jsonb)', [`[${event}]`])
       } catch (error) {
         if (!isDataError(error)) throw error
-        await parkDeadLetter(this.pool, event.toString(), error)
+        await parkDeadLetter(this.pool, event, error)
         this.onError(error)
       }
     }
@@ -341,42 +336,28 @@ function fieldsOf(flat: unknown[]): Record<string, unknown> {
   return out
 }
 
-const JOURNAL_FIELD = 0x6a // 'j'
-const USAGE_FIELD = 0x75 // 'u'
-
-function entryOf(org: string, id: Buffer, fields: readonly Buffer[]): Entry {
-  let journal: Buffer | undefined
-  let usage: Buffer | undefined
+function entryOf(org: string, id: string, fields: readonly string[]): Entry {
+  let journal: string | undefined
+  let usage: string | undefined
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = fields[i]!
-    if (name.length !== 1) continue
-    if (name[0] === JOURNAL_FIELD) journal = fields[i + 1]
-    else if (name[0] === USAGE_FIELD) usage = fields[i + 1]
+    if (fields[i] === 'j') journal = fields[i + 1]
+    else if (fields[i] === 'u') usage = fields[i + 1]
   }
-  return { org, id: id.toString(), journal, usage }
+  return { org, id, journal, usage }
 }
-
-const ROW_START = 0x5b // '['
 
 /**
  * A journal entry's usage as a `usageRowJson` row, passed through as written. Entries written
  * before rows were journaled carry the event's JSON (an object), converted here.
  */
-function usageRowBytes(usage: Buffer): Buffer {
-  return usage[0] === ROW_START ? usage : Buffer.from(usageRowJson(JSON.parse(usage.toString()) as UsageEvent))
+function usageRowText(usage: string): string {
+  return usage.startsWith('[') ? usage : usageRowJson(JSON.parse(usage) as UsageEvent)
 }
 
-const RESOLVE_PREFIX = Buffer.from('{"kind":"resolve"')
-const RESERVATION_ID = Buffer.from('"r":{"id":')
-
 /** The reservation a `resolve` journal event finished, read without parsing the whole event. */
-function resolvedReservationOf(journal: Buffer | undefined): string | undefined {
-  if (journal === undefined || !journal.subarray(0, RESOLVE_PREFIX.length).equals(RESOLVE_PREFIX)) return undefined
-  const at = journal.indexOf(RESERVATION_ID)
-  if (at < 0) return undefined
-  // Ids are short: the quoted id is well within the next 512 bytes.
-  const rest = journal.toString('utf8', at + RESERVATION_ID.length, at + RESERVATION_ID.length + 512)
-  const match = /^("(?:[^"\\]|\\.)*")/.exec(rest)
+function resolvedReservationOf(journal: string | undefined): string | undefined {
+  if (journal === undefined || !journal.startsWith('{"kind":"resolve"')) return undefined
+  const match = /"r":\{"id":("(?:[^"\\]|\\.)*")/.exec(journal)
   return match ? (JSON.parse(match[1]!) as string) : undefined
 }
 
