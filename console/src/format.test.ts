@@ -1,6 +1,6 @@
 /** Console formatting and date ranges, pure: what a reader sees for amounts, changes and windows. */
 import { describe, expect, it } from 'vitest'
-import { formatChange, formatPercent, formatUsd } from './format'
+import { costPartLabel, formatChange, formatPercent, formatUsd, searchesLabel } from './format'
 import { isoDay, lastDays, previousRange, rangeDays, rangeFromParams, wireRange } from './range'
 
 describe('formatUsd', () => {
@@ -56,4 +56,21 @@ describe('date ranges', () => {
     expect(rangeFromParams(new URLSearchParams('from=2026-11-07&to=2026-11-06'), fallback)).toBe(fallback)
     expect(rangeFromParams(new URLSearchParams(''), fallback)).toBe(fallback)
   })
+})
+
+describe('a cost breakdown line', () => {
+  it('a token part reads as tokens at a price per million', () => {
+    expect(costPartLabel({ part: 'cache_read', tokens: 2_324, unit_usd_per_mtok: 1.25 })).toBe('cache read · 2,324 tokens at $1.25/M')
+  })
+
+  it('a search fee reads as searches at a price per thousand, not as tokens', () => {
+    expect(costPartLabel({ part: 'web_search', tokens: 3, unit_usd_per_mtok: 10_000 })).toBe('web search · 3 searches at $10.00 per 1,000')
+    expect(costPartLabel({ part: 'file_search', tokens: 1, unit_usd_per_mtok: 2_500 })).toBe('file search · 1 search at $2.50 per 1,000')
+  })
+})
+
+it('searchesLabel names web searches with the fee they paid, and file searches', () => {
+  expect(searchesLabel({ web_searches: 3, file_searches: 1, web_search_kind: 'chat:medium' })).toBe('3 web (chat:medium) · 1 file')
+  expect(searchesLabel({ web_searches: 2, file_searches: 0, web_search_kind: null })).toBe('2 web')
+  expect(searchesLabel({ web_searches: 0, file_searches: 0, web_search_kind: null })).toBeUndefined()
 })

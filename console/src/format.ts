@@ -61,3 +61,26 @@ export function formatRelative(iso: string | null | undefined, nowMs: number): s
 export function labelOf(value: string | null | undefined): string {
   return value === null || value === undefined || value === '' ? '(none)' : value
 }
+
+/** Parts of a cost billed per call, not per token (the API prices them per million calls too). */
+const PER_CALL_PARTS = new Set(['web_search', 'file_search'])
+
+/**
+ * One line of a cost breakdown as a reader says it: "output · 40 tokens at $10.00/M", and for a
+ * per-call fee "web search · 3 searches at $10.00 per 1,000" (not "3 tokens at $10,000.00/M").
+ */
+export function costPartLabel(line: { part: string; tokens: number; unit_usd_per_mtok: number }): string {
+  const name = line.part.replaceAll('_', ' ')
+  if (PER_CALL_PARTS.has(line.part)) {
+    return `${name} · ${formatCount(line.tokens)} ${line.tokens === 1 ? 'search' : 'searches'} at ${formatUsd(line.unit_usd_per_mtok / 1000)} per 1,000`
+  }
+  return `${name} · ${formatCount(line.tokens)} tokens at ${formatUsd(line.unit_usd_per_mtok)}/M`
+}
+
+/** A call's server-side searches, e.g. "3 web (chat:medium) · 1 file"; undefined when it made none. */
+export function searchesLabel(event: { web_searches: number; file_searches: number; web_search_kind: string | null }): string | undefined {
+  const parts: string[] = []
+  if (event.web_searches > 0) parts.push(`${formatCount(event.web_searches)} web${event.web_search_kind ? ` (${event.web_search_kind})` : ''}`)
+  if (event.file_searches > 0) parts.push(`${formatCount(event.file_searches)} file`)
+  return parts.length === 0 ? undefined : parts.join(' · ')
+}

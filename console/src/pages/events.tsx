@@ -12,7 +12,7 @@ import { get, query } from '../api'
 import { DataTable } from '../components/data-table'
 import { FilterBar, useUsageFilters } from '../components/filters'
 import { FormError } from '../components/field'
-import { formatCount, formatDateTime, formatUsd, labelOf } from '../format'
+import { costPartLabel, formatCount, formatDateTime, formatUsd, labelOf, searchesLabel } from '../format'
 
 const PAGE_SIZE = 50
 const TEXT_FILTERS = [
@@ -162,6 +162,8 @@ function EventDetails({ event, onClose }: { event: UsageEventView | null; onClos
       ? []
       : [['Reported cost', `${formatUsd(event.reported_cost_usd)} (as sent; the cost above is the catalogue's)`] as [string, React.ReactNode]]),
   ]
+  const searches = searchesLabel(event)
+  if (searches !== undefined) rows.push(['Searches', searches])
   const tokens = Object.entries(event.tokens).filter(([, n]) => n > 0)
   return (
     <aside className="card details" aria-labelledby="event-details-title" data-testid="event-details">
@@ -202,12 +204,10 @@ function Breakdown({ breakdown }: { breakdown: CostBreakdownView }) {
   return (
     <>
       <h3>Cost breakdown · {breakdown.tier}</h3>
-      <dl data-testid="cost-breakdown">
+      <dl className="breakdown" data-testid="cost-breakdown">
         {breakdown.parts.map((line) => (
           <div key={line.part}>
-            <dt>
-              {line.part.replaceAll('_', ' ')} · {formatCount(line.tokens)} tokens at {formatUsd(line.unit_usd_per_mtok)}/M
-            </dt>
+            <dt>{costPartLabel(line)}</dt>
             <dd>
               {formatUsd(line.cost_usd)}
               {line.fallback ? ' (fallback price)' : ''}
