@@ -34,7 +34,7 @@ export interface Forecast {
 export function forecastSpend(input: ForecastInput): Forecast {
   const { periodStartMs, periodEndMs, nowMs, spentMicros, amountMicros, recentBucketsMicros, bucketMs } = input
   assert(periodStartMs < periodEndMs, 'forecast: empty period')
-  assert(Number.isSafeInteger(bucketMs) && bucketMs > 0, `forecast bucketMs: ${bucketMs}`)
+  if (!(Number.isSafeInteger(bucketMs) && bucketMs > 0)) assert(false, `forecast bucketMs: ${bucketMs}`)
   const clampedNowMs = Math.min(Math.max(nowMs, periodStartMs), periodEndMs)
   const elapsedMs = BigInt(clampedNowMs - periodStartMs)
   const remainingMs = BigInt(periodEndMs - clampedNowMs)
@@ -43,7 +43,7 @@ export function forecastSpend(input: ForecastInput): Forecast {
   let weightedSum = 0n
   let weightTotal = 0n
   recentBucketsMicros.forEach((bucket, index) => {
-    assert(Number.isSafeInteger(bucket) && bucket >= 0, `forecast bucket: ${bucket}`)
+    if (!(Number.isSafeInteger(bucket) && bucket >= 0)) assert(false, `forecast bucket: ${bucket}`)
     weightedSum += BigInt(bucket) * BigInt(index + 1)
     weightTotal += BigInt(index + 1)
   })

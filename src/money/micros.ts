@@ -33,14 +33,14 @@ export function micros(value: number): Micros {
 }
 
 export function divCeil(numerator: number, denominator: number): number {
-  assert(Number.isSafeInteger(numerator) && numerator >= 0, `divCeil numerator: ${numerator}`)
-  assert(Number.isSafeInteger(denominator) && denominator > 0, `divCeil denominator: ${denominator}`)
+  if (!(Number.isSafeInteger(numerator) && numerator >= 0)) assert(false, `divCeil numerator: ${numerator}`)
+  if (!(Number.isSafeInteger(denominator) && denominator > 0)) assert(false, `divCeil denominator: ${denominator}`)
   return Math.floor((numerator + denominator - 1) / denominator)
 }
 
 export function divFloor(numerator: number, denominator: number): number {
-  assert(Number.isSafeInteger(numerator) && numerator >= 0, `divFloor numerator: ${numerator}`)
-  assert(Number.isSafeInteger(denominator) && denominator > 0, `divFloor denominator: ${denominator}`)
+  if (!(Number.isSafeInteger(numerator) && numerator >= 0)) assert(false, `divFloor numerator: ${numerator}`)
+  if (!(Number.isSafeInteger(denominator) && denominator > 0)) assert(false, `divFloor denominator: ${denominator}`)
   return Math.floor(numerator / denominator)
 }
 
@@ -71,9 +71,9 @@ export function mulDivCeil(a: number, b: number, d: number): number {
 /** Runs on every price and threshold computation: the messages are built only when a check fails. */
 function checkMulDiv(a: number, b: number, d: number): void {
   if (Number.isSafeInteger(a) && a >= 0 && Number.isSafeInteger(b) && b >= 0 && Number.isSafeInteger(d) && d > 0) return
-  assert(Number.isSafeInteger(a) && a >= 0, `mulDiv a: ${a}`)
-  assert(Number.isSafeInteger(b) && b >= 0, `mulDiv b: ${b}`)
-  assert(Number.isSafeInteger(d) && d > 0, `mulDiv d: ${d}`)
+  if (!(Number.isSafeInteger(a) && a >= 0)) assert(false, `mulDiv a: ${a}`)
+  if (!(Number.isSafeInteger(b) && b >= 0)) assert(false, `mulDiv b: ${b}`)
+  if (!(Number.isSafeInteger(d) && d > 0)) assert(false, `mulDiv d: ${d}`)
 }
 
 function saturate(value: bigint): number {
@@ -97,7 +97,7 @@ export function addSaturating(a: number, b: number): number {
 
 /** Micros of `percent`% of `amount`, rounded down (a cap never rounds up past the funds). */
 export function percentOf(amount: Micros, percent: number): Micros {
-  assert(Number.isSafeInteger(percent) && percent >= 0, `percent: ${percent}`)
+  if (!(Number.isSafeInteger(percent) && percent >= 0)) assert(false, `percent: ${percent}`)
   return micros(mulDivFloor(amount, percent, 100))
 }
 
@@ -107,8 +107,8 @@ export function percentOf(amount: Micros, percent: number): Micros {
  * within the bounds above (the product may pass 2^53; the result does not).
  */
 export function costOfTokens(tokens: number, priceMicrosPerMtok: number): Micros {
-  assert(Number.isSafeInteger(tokens) && tokens >= 0, `tokens: ${tokens}`)
-  assert(Number.isSafeInteger(priceMicrosPerMtok) && priceMicrosPerMtok >= 0, `price: ${priceMicrosPerMtok}`)
+  if (!(Number.isSafeInteger(tokens) && tokens >= 0)) assert(false, `tokens: ${tokens}`)
+  if (!(Number.isSafeInteger(priceMicrosPerMtok) && priceMicrosPerMtok >= 0)) assert(false, `price: ${priceMicrosPerMtok}`)
   const cost = mulDivCeil(tokens, priceMicrosPerMtok, 1_000_000)
   assert(cost < Number.MAX_SAFE_INTEGER, 'cost overflows safe integers')
   return micros(cost)
@@ -144,7 +144,7 @@ export function parseUsd(value: unknown): Micros | undefined {
 
 /** USD per million tokens (catalogue and config prices, may be fractional) → µ$ per Mtok, rounded up. */
 export function usdPerMtokToMicros(usdPerMtok: number): number {
-  assert(Number.isFinite(usdPerMtok) && usdPerMtok >= 0, `price: ${usdPerMtok}`)
+  if (!(Number.isFinite(usdPerMtok) && usdPerMtok >= 0)) assert(false, `price: ${usdPerMtok}`)
   // Round at 1e-6 µ$ first so 2.5 * 1e6 = 2499999.9999 binary noise does not round up.
   return Math.ceil(Math.round(usdPerMtok * MICROS_PER_USD * 1e6) / 1e6)
 }

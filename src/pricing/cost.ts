@@ -23,15 +23,14 @@ export function costOfUsage(usage: Usage, price: ModelPrice): CostBreakdown {
   assertCount(reasoningTokens, 'reasoningTokens')
   assertCount(audioOutputTokens, 'audioOutputTokens')
   const carvedInput = cacheReadTokens + cacheWriteTokens + audioInputTokens
-  assert(
-    carvedInput <= inputTokens,
-    `usage: cache read ${cacheReadTokens} + cache write ${cacheWriteTokens} + audio input ${audioInputTokens} exceed input ${inputTokens}`,
-  )
-  assert(cacheWrite1hTokens <= cacheWriteTokens, `usage: 1-hour cache writes ${cacheWrite1hTokens} exceed cache writes ${cacheWriteTokens}`)
-  assert(
-    reasoningTokens + audioOutputTokens <= outputTokens,
-    `usage: reasoning ${reasoningTokens} + audio output ${audioOutputTokens} exceed output ${outputTokens}`,
-  )
+  // Each message is built only when its check fails: this runs on every call.
+  if (carvedInput > inputTokens) {
+    assert(false, `usage: cache read ${cacheReadTokens} + cache write ${cacheWriteTokens} + audio input ${audioInputTokens} exceed input ${inputTokens}`)
+  }
+  if (cacheWrite1hTokens > cacheWriteTokens) assert(false, `usage: 1-hour cache writes ${cacheWrite1hTokens} exceed cache writes ${cacheWriteTokens}`)
+  if (reasoningTokens + audioOutputTokens > outputTokens) {
+    assert(false, `usage: reasoning ${reasoningTokens} + audio output ${audioOutputTokens} exceed output ${outputTokens}`)
+  }
 
   const parts: CostPartLine[] = []
   let total = 0
@@ -69,5 +68,5 @@ export function fallbackPartsOf(breakdown: CostBreakdown): CostPart[] {
 }
 
 function assertCount(value: number, name: string): void {
-  assert(Number.isSafeInteger(value) && value >= 0, `usage.${name}: ${value}`)
+  if (!(Number.isSafeInteger(value) && value >= 0)) assert(false, `usage.${name}: ${value}`)
 }

@@ -50,11 +50,7 @@ const forwardedHeaders = {
  * openai-compatible upstreams can serve both.
  */
 export function buildUpstreamRequest(input: UpstreamRequestInput): UpstreamRequest {
-  const url = new URL(input.baseUrl)
-  const basePath = url.pathname.replace(/\/+$/, '')
-  // Anthropic's base URL has no version segment; tolerate one configured with it.
-  const versionPath = input.provider === 'anthropic' && !basePath.endsWith('/v1') ? '/v1' : ''
-  const path = `${basePath}${versionPath}${endpointPaths[input.endpoint]}`
+  const { origin, path } = upstreamAddress(input.baseUrl, input.provider, input.endpoint)
 
   const isAnthropicFlavor = upstreamFlavor(input.endpoint, input.provider) === 'anthropic'
   const headers: Record<string, string> = {
@@ -73,7 +69,24 @@ export function buildUpstreamRequest(input: UpstreamRequestInput): UpstreamReque
   } else if (input.apiKey !== undefined) {
     headers['authorization'] = `Bearer ${input.apiKey}`
   }
-  return { origin: url.origin, path, headers }
+  return { origin, path, headers }
+}
+
+/** Origin and path by base URL, provider and endpoint: a few per configured target, parsed once each instead of per call. */
+const addresses = new Map<string, { readonly origin: string; readonly path: string }>()
+
+function upstreamAddress(baseUrl: string, provider: ProviderKind, endpoint: UpstreamEndpoint): { readonly origin: string; readonly path: string } {
+  const key = `${provider} ${endpoint} ${baseUrl}`
+  let address = addresses.get(key)
+  if (address === undefined) {
+    const url = new URL(baseUrl)
+    const basePath = url.pathname.replace(/\/+$/, '')
+    // Anthropic's base URL has no version segment; tolerate one configured with it.
+    const versionPath = provider === 'anthropic' && !basePath.endsWith('/v1') ? '/v1' : ''
+    address = { origin: url.origin, path: `${basePath}${versionPath}${endpointPaths[endpoint]}` }
+    addresses.set(key, address)
+  }
+  return address
 }
 
 /** Node lower-cases incoming header names; repeated headers are joined as HTTP allows. */
@@ -135,8 +148,8 @@ export function writeOutputCap(
   outputTokensMax: number,
   provider?: ProviderKind,
 ): OutputCapField | undefined {
-  assert(Number.isSafeInteger(outputTokensMax), `outputTokensMax is not an integer: ${outputTokensMax}`)
-  assert(outputTokensMax >= 0, `outputTokensMax is negative: ${outputTokensMax}`)
+  if (!Number.isSafeInteger(outputTokensMax)) assert(false, `outputTokensMax is not an integer: ${outputTokensMax}`)
+  if (!(outputTokensMax >= 0)) assert(false, `outputTokensMax is negative: ${outputTokensMax}`)
   const field = outputCapField(endpoint, body, provider)
   if (field === undefined) return undefined
   body[field] = outputTokensMax

@@ -359,7 +359,7 @@ export class RedisLedgerStore implements LedgerStore {
   // --- reservations ----------------------------------------------------------------------------
 
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
-    assert(Number.isSafeInteger(request.amountMicros) && request.amountMicros >= 0, `reserve amount: ${request.amountMicros}`)
+    if (!(Number.isSafeInteger(request.amountMicros) && request.amountMicros >= 0)) assert(false, `reserve amount: ${request.amountMicros}`)
     const entryId = newId('led', request.atMs)
     let reply: Reply
     try {
@@ -462,7 +462,7 @@ export class RedisLedgerStore implements LedgerStore {
     const usageJson = commit.event === undefined ? '' : usageRowJson(commit.event)
     if (commit.resolve) {
       const { reservationId, outcome, actualMicros } = commit.resolve
-      assert(Number.isSafeInteger(actualMicros) && actualMicros >= 0, `actual: ${actualMicros}`)
+      if (!(Number.isSafeInteger(actualMicros) && actualMicros >= 0)) assert(false, `actual: ${actualMicros}`)
       const resolution = await this.resolve(commit.orgId, reservationId, outcome, actualMicros, commit.atMs, usageJson, commit.event)
       const budgetCrossings = resolution.kind === 'settled' || resolution.kind === 'voided' ? resolution.budgetCrossings : []
       return { kind: 'committed', resolution, budgetCrossings }
@@ -476,7 +476,7 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   async settle(orgId: string, reservationId: string, actualMicros: Micros, atMs: number): Promise<ResolveResult> {
-    assert(Number.isSafeInteger(actualMicros) && actualMicros >= 0, `actual: ${actualMicros}`)
+    if (!(Number.isSafeInteger(actualMicros) && actualMicros >= 0)) assert(false, `actual: ${actualMicros}`)
     return this.resolve(orgId, reservationId, 'settled', actualMicros, atMs, '', undefined)
   }
 

@@ -319,7 +319,7 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async settle(_orgId: string, reservationId: string, actualMicros: Micros, atMs: number): Promise<ResolveResult> {
-    assert(Number.isSafeInteger(actualMicros) && actualMicros >= 0, `actual: ${actualMicros}`)
+    if (!(Number.isSafeInteger(actualMicros) && actualMicros >= 0)) assert(false, `actual: ${actualMicros}`)
     return this.enqueue(() => this.resolveInTx(reservationId, 'settled', actualMicros, atMs))
   }
 
@@ -334,7 +334,8 @@ export class SqliteLedgerStore implements LedgerStore {
    * resolved is in the store for good.
    */
   async commit(commit: CallCommit): Promise<CommitResult> {
-    if (commit.resolve) assert(Number.isSafeInteger(commit.resolve.actualMicros) && commit.resolve.actualMicros >= 0, `actual: ${commit.resolve.actualMicros}`)
+    if (commit.resolve && !(Number.isSafeInteger(commit.resolve.actualMicros) && commit.resolve.actualMicros >= 0))
+      assert(false, `actual: ${commit.resolve.actualMicros}`)
     return this.enqueue(() => this.commitInTx(commit))
   }
 
@@ -403,7 +404,7 @@ export class SqliteLedgerStore implements LedgerStore {
     const existing = this.sql.reservationById.get(request.reservationId)
     if (existing) return { kind: 'already_exists', reservation: reservationOfRow(existing) }
     const amount = request.amountMicros
-    assert(Number.isSafeInteger(amount) && amount >= 0, `reserve amount: ${amount}`)
+    if (!(Number.isSafeInteger(amount) && amount >= 0)) assert(false, `reserve amount: ${amount}`)
 
     const capped = hardCapRefusal(
       request.budgets,
