@@ -8,17 +8,19 @@ export type IdPrefix = 'rsv' | 'wal' | 'bud' | 'ct' | 'evt' | 'ntf' | 'exp' | 'r
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'
 const POOL_BYTES = 4096
+const ID_RANDOM_BYTES = 10
 let pool = randomBytes(POOL_BYTES)
 let poolOffset = 0
 
-function randomChunk(bytes: number): Buffer {
-  if (poolOffset + bytes > POOL_BYTES) {
+/** Where the next id's 10 random bytes start in `pool` (read in place: no Buffer view per id). */
+function takeRandom(): number {
+  if (poolOffset + ID_RANDOM_BYTES > POOL_BYTES) {
     pool = randomBytes(POOL_BYTES)
     poolOffset = 0
   }
-  const chunk = pool.subarray(poolOffset, poolOffset + bytes)
-  poolOffset += bytes
-  return chunk
+  const at = poolOffset
+  poolOffset += ID_RANDOM_BYTES
+  return at
 }
 
 export function newId(prefix: IdPrefix, nowMs = Date.now()): string {
@@ -29,14 +31,16 @@ export function newId(prefix: IdPrefix, nowMs = Date.now()): string {
     time = ALPHABET[t % 32]! + time
     t = Math.floor(t / 32)
   }
-  const random = randomChunk(10)
+  const at = takeRandom()
+  const random = pool
   let body = ''
   for (let i = 0; i < 16; i++) {
     // 5 bits per character out of 80 random bits.
     const bit = i * 5
-    const byte = bit >> 3
+    const byte = at + (bit >> 3)
     const shift = bit & 7
-    const word = (random[byte]! << 8) | (random[byte + 1] ?? 0)
+    // The last character's second byte lies past the id's 10 (unused bits: shift ≤ 3 keeps them out).
+    const word = (random[byte]! << 8) | (bit >> 3 < ID_RANDOM_BYTES - 1 ? random[byte + 1]! : 0)
     body += ALPHABET[(word >> (11 - shift)) & 31]!
   }
   return `${prefix}_${time}${body}`

@@ -114,16 +114,17 @@ export function buildCall(input: {
  * value, but not a tab.
  */
 function unprintableAttribution(headers: ProxyCall['headers'], body: Record<string, unknown>): string | undefined {
-  const given: Array<readonly [string, unknown]> = [
-    ['"model"', body.model],
-    ['"user"', body.user],
-    ...ATTRIBUTION_HEADERS.map((name) => [name, header(headers, name)] as const),
-  ]
-  for (const [name, value] of given) {
+  // No list of the values built first: this runs on every call, and almost always finds nothing.
+  const unprintable = (name: string, value: unknown) => {
     const char = typeof value === 'string' ? controlCharOf(value) : undefined
-    if (char !== undefined) return `${name} ${controlCharMessage(char)}.`
+    return char === undefined ? undefined : `${name} ${controlCharMessage(char)}.`
   }
-  return undefined
+  let found = unprintable('"model"', body.model) ?? unprintable('"user"', body.user)
+  for (let i = 0; found === undefined && i < ATTRIBUTION_HEADERS.length; i++) {
+    const name = ATTRIBUTION_HEADERS[i]!
+    found = unprintable(name, header(headers, name))
+  }
+  return found
 }
 
 /**
