@@ -39,7 +39,7 @@ export function newId(prefix: IdPrefix, nowMs = Date.now()): string {
     const bit = i * 5
     const byte = at + (bit >> 3)
     const shift = bit & 7
-    // The last character's second byte lies past the id's 10 (unused bits: shift ≤ 3 keeps them out).
+    // The last character is the tenth byte's low five bits alone: the byte after it is the next id's.
     const word = (random[byte]! << 8) | (bit >> 3 < ID_RANDOM_BYTES - 1 ? random[byte + 1]! : 0)
     body += ALPHABET[(word >> (11 - shift)) & 31]!
   }

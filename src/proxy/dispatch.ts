@@ -96,9 +96,15 @@ export async function dispatch(input: DispatchInput): Promise<Measured> {
 function readAll(body: Dispatcher.ResponseData['body']): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
+    let ended = false
     body.on('data', (chunk: Buffer) => chunks.push(chunk))
-    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)))
+    body.once('end', () => {
+      ended = true
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
+    })
     body.once('error', reject)
+    // Destroyed without an error (for-await raised a premature close then): still a cut body.
+    body.once('close', () => ended || reject(new Error('The upstream body closed before its end.')))
   })
 }
 
