@@ -32,7 +32,6 @@ export function newId(prefix: IdPrefix, nowMs = Date.now()): string {
     t = Math.floor(t / 32)
   }
   const at = takeRandom()
-  const random = pool
   let body = ''
   for (let i = 0; i < 16; i++) {
     // 5 bits per character out of 80 random bits.
@@ -40,7 +39,7 @@ export function newId(prefix: IdPrefix, nowMs = Date.now()): string {
     const byte = at + (bit >> 3)
     const shift = bit & 7
     // The last character is the tenth byte's low five bits alone: the byte after it is the next id's.
-    const word = (random[byte]! << 8) | (bit >> 3 < ID_RANDOM_BYTES - 1 ? random[byte + 1]! : 0)
+    const word = (pool[byte]! << 8) | (bit >> 3 < ID_RANDOM_BYTES - 1 ? pool[byte + 1]! : 0)
     body += ALPHABET[(word >> (11 - shift)) & 31]!
   }
   return `${prefix}_${time}${body}`
