@@ -185,6 +185,31 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     expect(created).toMatchObject({ amount_usd: 5, period: 'weekly', scope: { kind: 'team', id: 'research' } })
   })
 
+  it('says a budget spent past its amount is spent in full, not that it "runs out" at a past time', async () => {
+    const budgets = (await admin('GET', '/v1/billing/budgets')).body.data as { name: string; posture: { spend_usd: number } }[]
+    const orgSpend = budgets.find((b) => b.name === 'Org monthly')!.posture.spend_usd
+    expect(orgSpend).toBeGreaterThan(0.02)
+    const amount = Math.floor(orgSpend * 50) / 100
+    const created = await admin('POST', '/v1/billing/budgets', {
+      name: 'E2E overspent',
+      scope: { kind: 'org', id: 'default' },
+      period: 'monthly',
+      amount_usd: amount,
+    })
+    expect(created.status).toBe(201)
+    expect(created.body.posture.forecast_exhaustion_at).not.toBeNull()
+    await open('/usage/budgets', 'Budgets')
+    const gauge = page.getByTestId('budget-E2E overspent')
+    await gauge.waitFor({ timeout: UI_TIMEOUT_MS })
+    expect(await gauge.getByTestId('budget-runs-out').textContent()).toBe('already spent in full')
+    await open('/usage', 'Overview')
+    const posture = page.getByTestId('budget-posture').locator('li', { hasText: 'E2E overspent' })
+    await posture.waitFor({ timeout: UI_TIMEOUT_MS })
+    expect(await posture.textContent()).toContain('spent in full')
+    expect(await posture.textContent()).not.toContain('runs out')
+    await admin('DELETE', `/v1/billing/budgets/${created.body.id}`)
+  })
+
   it('sets an owner, an escalation delay and per-threshold channels from the budget form', async () => {
     await open('/usage/budgets', 'Budgets')
     await page.getByRole('button', { name: 'New budget' }).click()

@@ -60,6 +60,8 @@ function BudgetGauge({ budget, onEdit, mayWrite }: { budget: BudgetWire; onEdit:
   })
   const p = budget.posture
   const forecastPercent = p.forecast_spend_usd === null ? null : (p.forecast_spend_usd / budget.amount_usd) * 100
+  // Spent in full: the API's exhaustion time is the moment of the request, not a forecast to show.
+  const spentInFull = p.spend_usd >= budget.amount_usd
   const thresholds = [...new Set([...budget.alert_thresholds, ...budget.threshold_actions.map((a) => a.threshold_percent)])].sort((a, b) => a - b)
   const isConfig = budget.source === 'config'
   return (
@@ -98,8 +100,8 @@ function BudgetGauge({ budget, onEdit, mayWrite }: { budget: BudgetWire; onEdit:
         </div>
         <div>
           <dt>Runs out</dt>
-          <dd className={p.forecast_exhaustion_at ? 'warn' : undefined}>
-            {p.forecast_exhaustion_at ? formatDateTime(p.forecast_exhaustion_at) : 'not this period'}
+          <dd className={p.forecast_exhaustion_at ? 'warn' : undefined} data-testid="budget-runs-out">
+            {spentInFull ? 'already spent in full' : p.forecast_exhaustion_at ? formatDateTime(p.forecast_exhaustion_at) : 'not this period'}
           </dd>
         </div>
         <div>

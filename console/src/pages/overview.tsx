@@ -192,7 +192,11 @@ function BudgetPosture({ budgets }: { readonly budgets: readonly BudgetWire[] })
               </span>
               <span className={forecastPercent !== null && forecastPercent > 100 ? 'warn' : undefined}>
                 {forecastPercent === null ? 'no forecast yet' : `forecast ${formatPercent(forecastPercent)}`}
-                {b.posture.forecast_exhaustion_at ? ` · runs out ${formatDate(b.posture.forecast_exhaustion_at)}` : ''}
+                {b.posture.spend_usd >= b.amount_usd
+                  ? ' · spent in full'
+                  : b.posture.forecast_exhaustion_at
+                    ? ` · runs out ${formatDate(b.posture.forecast_exhaustion_at)}`
+                    : ''}
               </span>
             </div>
           </li>
