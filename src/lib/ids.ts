@@ -23,16 +23,28 @@ function takeRandom(): number {
   return at
 }
 
+/** Alphabet characters as bytes, and one buffer each id is written into and decoded from once. */
+const ALPHABET_CODES = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0))
+/** Prefixes are a few letters; a longer one would not fit `scratch` (and is refused, never cut). */
+const PREFIX_MAX = 8
+const scratch = Buffer.alloc(PREFIX_MAX + 1 + 10 + 16)
+
+/**
+ * Written byte by byte into `scratch` and decoded as one string: building it by `+=` made a
+ * string per character (26 per id, several ids per call), garbage on every request.
+ */
 export function newId(prefix: IdPrefix, nowMs = Date.now()): string {
-  let time = ''
+  const p = prefix.length
+  if (p > PREFIX_MAX) throw new Error(`id prefix too long: ${prefix}`)
+  for (let i = 0; i < p; i++) scratch[i] = prefix.charCodeAt(i)
+  scratch[p] = 0x5f // '_'
   // Whole milliseconds: a fractional time would index past the alphabet.
   let t = Math.floor(nowMs)
-  for (let i = 0; i < 10; i++) {
-    time = ALPHABET[t % 32]! + time
+  for (let i = p + 10; i > p; i--) {
+    scratch[i] = ALPHABET_CODES[t % 32]!
     t = Math.floor(t / 32)
   }
   const at = takeRandom()
-  let body = ''
   for (let i = 0; i < 16; i++) {
     // 5 bits per character out of 80 random bits.
     const bit = i * 5
@@ -40,7 +52,7 @@ export function newId(prefix: IdPrefix, nowMs = Date.now()): string {
     const shift = bit & 7
     // The last character is the tenth byte's low five bits alone: the byte after it is the next id's.
     const word = (pool[byte]! << 8) | (bit >> 3 < ID_RANDOM_BYTES - 1 ? pool[byte + 1]! : 0)
-    body += ALPHABET[(word >> (11 - shift)) & 31]!
+    scratch[p + 11 + i] = ALPHABET_CODES[(word >> (11 - shift)) & 31]!
   }
-  return `${prefix}_${time}${body}`
+  return scratch.toString('latin1', 0, p + 27)
 }
