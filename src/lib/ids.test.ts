@@ -23,4 +23,9 @@ describe('newId', () => {
       expect(seen.size, `position ${position}`).toBe(32)
     }
   })
+
+  it('refuses a prefix too long for its buffer instead of cutting the id', () => {
+    expect(() => newId('toolongprefix' as 'rsv')).toThrow(/prefix too long/)
+    expect(newId('ct', 0)).toMatch(/^ct_0{10}[0-9a-hjkmnp-tv-z]{16}$/)
+  })
 })
