@@ -122,6 +122,20 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     await page.getByTestId('breakdown-table').getByRole('cell', { name: 'summarize_v4', exact: true }).waitFor({ timeout: UI_TIMEOUT_MS })
   })
 
+  it('leaves each budget the demo pushes just past its mark, not far beyond it', async () => {
+    const budgets = (await admin('GET', '/v1/billing/budgets')).body.data as { name: string; posture: { percent: number } }[]
+    const percentOf = (name: string) => budgets.find((b) => b.name === name)!.posture.percent
+    // Each push stops at its mark (the pushes' steps are a few percent of the amount each).
+    for (const [name, mark] of [
+      ['Summarize shadow cap', 102],
+      ['Support weekly', 85],
+      ['Growth daily', 96],
+    ] as const) {
+      expect(percentOf(name), name).toBeGreaterThanOrEqual(mark)
+      expect(percentOf(name), name).toBeLessThan(150)
+    }
+  })
+
   // Before the tests below add budgets of their own: the screenshots show the demo's data alone.
   it('reads at phone width and in dark mode', async () => {
     await page.setViewportSize(PHONE)

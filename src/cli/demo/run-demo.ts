@@ -122,10 +122,10 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
     const budgetIds = await createBudgets(client)
 
     announce('tollgate demo: live calls: budgets crossing their thresholds, a degrade, a wallet running dry')
-    // Pushed budgets get their amounts first, so the live calls cross their thresholds; the others
-    // after the pushes, so they stand at their target share when the demo is ready.
+    // A pushed budget gets its amount just before its own push, so its live calls cross its
+    // thresholds; the others after the pushes, so they stand at their target share when the demo
+    // is ready.
     await client.admin('PUT', '/v1/notification-preferences', DEMO_PREFERENCE)
-    await setBudgetAmounts(client, budgetIds, (b) => b.pushed)
     const pushed = await pushBudgets(client, budgetIds, random, pushClock(clock, Date.now()))
     clock.present()
     await setBudgetAmounts(client, budgetIds, (b) => !b.pushed)
@@ -249,6 +249,10 @@ async function pushBudgets(client: DemoClient, ids: ReadonlyMap<string, string>,
   ]
   let sent = 0
   for (const push of pushes) {
+    // Set now, not before the first push: the shadow cap's calls are growth's too, and a daily
+    // amount taken from the hours of today before them (little, early in a UTC day) would stand
+    // at thousands of percent after them.
+    await setBudgetAmounts(client, ids, (b) => b.name === push.budget)
     const id = ids.get(push.budget)!
     let extra = push.extra
     for (let i = 0; i < PUSH_CALLS_MAX; i++) {
