@@ -6,7 +6,7 @@ import fc from 'fast-check'
 import { countTokens as wholeTextCount } from 'gpt-tokenizer'
 import { O200K_TOKEN_SPLIT_REGEX } from 'gpt-tokenizer/encodingParams/constants'
 import { describe, expect, it } from 'vitest'
-import { bpePreTokenBytesMax, countTokens, countTokensWith, mayHoldLongPreToken } from './tokenizer.js'
+import { bpePreTokenBytesMax, countSliceChars, countTokens, countTokensInSlices, countTokensWith, mayHoldLongPreToken } from './tokenizer.js'
 
 const plainText = { disallowedSpecial: new Set<string>() }
 const whole = (text: string): number => wholeTextCount(text, plainText)
@@ -160,5 +160,37 @@ describe('countTokens (properties)', () => {
       }),
       { numRuns: 200 },
     )
+  })
+})
+
+describe('countTokensInSlices', () => {
+  it('counts exactly what countTokens counts, wherever the slices fall', async () => {
+    await fc.assert(
+      fc.asyncProperty(generatedText, fc.integer({ min: 1, max: 300 }), async (text, sliceChars) => {
+        let pauses = 0
+        const counted = await countTokensInSlices(text, sliceChars, async () => {
+          pauses++
+        })
+        expect(counted).toBe(countTokens(text))
+        expect(pauses).toBeLessThanOrEqual(Math.floor(text.length / sliceChars))
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('lets other work run between the slices of a long text', async () => {
+    const text = 'The gateway settles a cut stream for what it delivered. '.repeat(8_000)
+    let turns = 0
+    let probing = true
+    const probe = () => {
+      turns++
+      if (probing) setImmediate(probe)
+    }
+    setImmediate(probe)
+    const counted = await countTokensInSlices(text)
+    probing = false
+    expect(counted).toBe(countTokens(text))
+    // One turn of the event loop at least between each two slices.
+    expect(turns).toBeGreaterThanOrEqual(Math.floor(text.length / countSliceChars) - 1)
   })
 })

@@ -95,6 +95,35 @@ export function countTokensWith(text: string, countPiece: (piece: string) => num
   return tokens
 }
 
+/** Characters per slice of `countTokensInSlices`: about 15 ms of merging for English prose. */
+export const countSliceChars = 32 * 1024
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+/**
+ * `countTokens`, in slices of about `sliceChars` that let other work of the process run between
+ * them: the count of a long delivered text (a cut stream of megabytes) would otherwise hold the
+ * event loop for seconds. The same count: a slice ends after a pre-token whose last character is
+ * not whitespace, the cut `countTokensWith` shows to be exact, and the next starts at the
+ * following pre-token.
+ */
+export async function countTokensInSlices(text: string, sliceChars = countSliceChars, pause: () => Promise<void> = nextTurn): Promise<number> {
+  if (text.length <= sliceChars) return countTokens(text)
+  // A regex of its own: the shared one's lastIndex belongs to whichever count runs between slices.
+  const split = new RegExp(splitPatterns.get().O200K_TOKEN_SPLIT_REGEX)
+  let tokens = 0
+  let pieceStart = 0
+  for (let match = split.exec(text); match !== null; match = split.exec(text)) {
+    const end = match.index + match[0].length
+    if (end - pieceStart < sliceChars || endsInWhitespace(match[0])) continue
+    tokens += countTokens(text.slice(pieceStart, end))
+    pieceStart = end
+    await pause()
+  }
+  if (pieceStart < text.length) tokens += countTokens(text.slice(pieceStart))
+  return tokens
+}
+
 /** The split regex, a copy of the tokenizer's (global: `exec` steps through the text, faster than `matchAll`). */
 let splitRegex: RegExp | undefined
 

@@ -3,7 +3,7 @@
  * was delivered). o200k_base is exact for current OpenAI models and a close approximation for
  * others (Anthropic publishes no tokenizer); the reported figure always wins when there is one.
  */
-import { countTokens } from '../lib/tokenizer.js'
+import { countSliceChars, countTokens, countTokensInSlices } from '../lib/tokenizer.js'
 
 /** Text kept for counting per stream; beyond it, further characters count as one token each (an over-estimate, never under). */
 export const countedTextCharsMax = 4 * 1024 * 1024
@@ -24,6 +24,8 @@ export class DeliveredText {
   private readonly parts: string[] = []
   private chars = 0
   private overflowChars = 0
+  /** The o200k count of `parts`, once `countInSlices` made it (cleared by `add`). */
+  private counted: number | undefined
 
   /**
    * @param scalePercent applied to the o200k count: 100 for o200k models, more for models whose
@@ -39,6 +41,7 @@ export class DeliveredText {
     }
     this.parts.push(text)
     this.chars += text.length
+    this.counted = undefined
   }
 
   get isEmpty(): boolean {
@@ -46,7 +49,18 @@ export class DeliveredText {
   }
 
   countTokens(): number {
-    const counted = countTextTokens(this.parts.join(''))
+    const counted = this.counted ?? countTextTokens(this.parts.join(''))
     return Math.ceil((counted * this.scalePercent) / 100) + this.overflowChars
+  }
+
+  /**
+   * Counts the text now, in slices with other work of the process between them (a long text held
+   * the event loop for seconds); `countTokens` then answers at once. Short texts are left to it.
+   */
+  async countInSlices(): Promise<void> {
+    if (this.counted !== undefined || this.chars <= countSliceChars) return
+    const parts = this.parts.length
+    const counted = await countTokensInSlices(this.parts.join(''))
+    if (this.parts.length === parts) this.counted = counted
   }
 }

@@ -76,5 +76,10 @@ export interface StreamUsageTracker {
   isInjectedUsageChunk(data: string): boolean
   /** True once the provider reported the stream's whole usage (input included). */
   hasReportedUsage(): boolean
+  /**
+   * Without reported usage: parses what was kept and counts the delivered text now, letting other
+   * calls run between slices of a long one, so the `usage()` after it does not hold the event loop.
+   */
+  countDelivered(): Promise<void>
   usage(): { usage: Usage; source: UsageSource; model: string | undefined }
 }

@@ -202,7 +202,10 @@ async function relayStream(input: DispatchInput, response: Dispatcher.ResponseDa
     sink.raw.off('close', onClientGone)
   }
   // Usage not reported (cut, or an upstream that ignored the ask): the input is counted, never 0.
-  if (!tracker.hasReportedUsage()) tracker.setPromptTokensEstimate(input.promptTokensEstimate())
+  if (!tracker.hasReportedUsage()) {
+    tracker.setPromptTokensEstimate(input.promptTokensEstimate())
+    await tracker.countDelivered()
+  }
   const counted = tracker.usage()
   const measured: Measured = {
     kind: complete && !sink.isClientGone ? 'ok' : 'cut',

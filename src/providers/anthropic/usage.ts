@@ -115,6 +115,12 @@ export class AnthropicStreamUsageTracker implements StreamUsageTracker {
     return this.isFinal && this.wireUsage !== undefined && this.wireUsage['input_tokens'] !== undefined
   }
 
+  async countDelivered(): Promise<void> {
+    if (this.hasReportedUsage()) return
+    this.deferred.drain((event) => this.onContentBlockDelta(event))
+    await this.delivered.countInSlices()
+  }
+
   usage(): { usage: Usage; source: UsageSource; model: string | undefined } {
     const reported = this.wireUsage === undefined ? undefined : usageFromAnthropicUsage(this.wireUsage)
     if (reported !== undefined && this.hasReportedUsage()) {

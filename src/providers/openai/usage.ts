@@ -184,6 +184,16 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
     return chunk !== undefined && isUsageOnlyChunk(chunk)
   }
 
+  async countDelivered(): Promise<void> {
+    if (this.reported !== undefined) return
+    this.drainDeferred()
+    await this.delivered.countInSlices()
+  }
+
+  private drainDeferred(): void {
+    this.deferred.drain((event) => (this.endpoint === 'chat_completions' ? this.addChatChoices(event) : this.addResponsesEvent(event, undefined)))
+  }
+
   usage(): { usage: Usage; source: UsageSource; model: string | undefined } {
     if (this.reported !== undefined) {
       const usage = this.serviceTier === undefined ? this.reported : { ...this.reported, serviceTier: this.serviceTier }
@@ -192,7 +202,7 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
     if (!this.hasEvents && this.promptTokensEstimate === undefined) {
       return { usage: emptyUsage(), source: 'none', model: this.model }
     }
-    this.deferred.drain((event) => (this.endpoint === 'chat_completions' ? this.addChatChoices(event) : this.addResponsesEvent(event, undefined)))
+    this.drainDeferred()
     const usage: Usage = {
       ...emptyUsage(),
       inputTokens: this.promptTokensEstimate ?? 0,
