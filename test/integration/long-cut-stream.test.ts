@@ -4,43 +4,32 @@
  * (src/lib/tokenizer.test.ts shows the event loop turning meanwhile); the call is still settled
  * for exactly the tokenizer's count of the whole text.
  */
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/index.js'
 import { countSliceChars, countTokens } from '../../src/lib/tokenizer.js'
-import { CONSUMER_KEY, PROVIDER_KEY, TEAM, aConfig, startTestGateway, type TestGateway } from '../support/gateway.js'
+import { CONSUMER_KEY, TEAM, type TestGateway } from '../support/gateway.js'
+import { gatewayOnScriptedUpstream, type ScriptedUpstreamGateway } from '../support/scripted-upstream.js'
 
 const sentence = 'Budgets are checked before a call is sent, and usage is settled after it returns. '
 const deltas = Array.from({ length: 3_000 }, (_, i) => `${i}: ${sentence}`)
 const delivered = deltas.join('')
 
-let upstream: Server
+let running: ScriptedUpstreamGateway
 let gw: TestGateway
 
 beforeAll(async () => {
-  upstream = createServer((req, res) => {
-    req.resume()
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' })
-      const chunk = (content: string) =>
-        `data: ${JSON.stringify({ id: 'chatcmpl-long', object: 'chat.completion.chunk', model: 'gpt-4o-mini', choices: [{ index: 0, delta: { content } }] })}\n\n`
-      res.write(deltas.map(chunk).join(''))
-      // No usage chunk and no [DONE]: the provider hangs up.
-      setTimeout(() => res.socket?.destroy(), 50)
-    })
+  running = await gatewayOnScriptedUpstream((res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    const chunk = (content: string) =>
+      `data: ${JSON.stringify({ id: 'chatcmpl-long', object: 'chat.completion.chunk', model: 'gpt-4o-mini', choices: [{ index: 0, delta: { content } }] })}\n\n`
+    res.write(deltas.map(chunk).join(''))
+    // No usage chunk and no [DONE]: the provider hangs up.
+    setTimeout(() => res.socket?.destroy(), 50)
   })
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
-  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
-  const yaml = aConfig({ walletEnforcement: true })
-  const targets = parseConfig(yaml, '<test>', { env: {} }).targets.map((t) => ({ ...t, baseUrl: `${url}/v1`, apiKey: PROVIDER_KEY }))
-  gw = await startTestGateway({ yaml, configOverrides: { targets } })
-  await gw.allocate(TEAM, 10)
+  gw = running.gw
 })
 
 afterAll(async () => {
-  await gw.close()
-  await new Promise((resolve) => upstream.close(resolve))
+  await running.close()
 })
 
 describe('a long stream the upstream cuts before its usage', () => {

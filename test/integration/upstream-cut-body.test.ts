@@ -3,36 +3,25 @@
  * the client gets a clear 502 at once, and the call is settled as cut (charged its worst case,
  * flagged), never left holding its reservation.
  */
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/index.js'
-import { CONSUMER_KEY, PROVIDER_KEY, TEAM, aConfig, startTestGateway, type TestGateway } from '../support/gateway.js'
+import { CONSUMER_KEY, TEAM, type TestGateway } from '../support/gateway.js'
+import { gatewayOnScriptedUpstream, type ScriptedUpstreamGateway } from '../support/scripted-upstream.js'
 
-let upstream: Server
+let running: ScriptedUpstreamGateway
 let gw: TestGateway
 
 beforeAll(async () => {
-  upstream = createServer((req, res) => {
-    req.resume()
-    req.on('end', () => {
-      const whole = JSON.stringify({ id: 'chatcmpl-cut', object: 'chat.completion', model: 'gpt-4o-mini', choices: [] })
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(whole.length + 500) })
-      res.write(whole.slice(0, 20))
-      setTimeout(() => res.socket?.destroy(), 20)
-    })
+  running = await gatewayOnScriptedUpstream((res) => {
+    const whole = JSON.stringify({ id: 'chatcmpl-cut', object: 'chat.completion', model: 'gpt-4o-mini', choices: [] })
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(whole.length + 500) })
+    res.write(whole.slice(0, 20))
+    setTimeout(() => res.socket?.destroy(), 20)
   })
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
-  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
-  const yaml = aConfig({ walletEnforcement: true })
-  const targets = parseConfig(yaml, '<test>', { env: {} }).targets.map((t) => ({ ...t, baseUrl: `${url}/v1`, apiKey: PROVIDER_KEY }))
-  gw = await startTestGateway({ yaml, configOverrides: { targets } })
-  await gw.allocate(TEAM, 10)
+  gw = running.gw
 })
 
 afterAll(async () => {
-  await gw.close()
-  await new Promise((resolve) => upstream.close(resolve))
+  await running.close()
 })
 
 describe('an upstream that hangs up mid-body', () => {
