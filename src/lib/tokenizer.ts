@@ -98,7 +98,8 @@ export function countTokensWith(text: string, countPiece: (piece: string) => num
 /** Characters per slice of `countTokensInSlices`: about 15 ms of merging for English prose. */
 export const countSliceChars = 32 * 1024
 
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+/** Resolves on the next turn of the event loop, after the I/O waiting now. */
+export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /**
  * `countTokens`, in slices of about `sliceChars` that let other work of the process run between

@@ -4,6 +4,7 @@
  * count what was delivered. Bounded: past `countedTextCharsMax` characters, the rest is counted as
  * one token per character (an over-count, never an under-count).
  */
+import { countSliceChars, nextTurn } from '../lib/tokenizer.js'
 import { countedTextCharsMax } from './count-tokens.js'
 import { asRecord, parseJson, type JsonRecord } from './json.js'
 
@@ -28,6 +29,26 @@ export class DeferredEvents {
       if (event !== undefined) each(event)
     }
     this.payloads.length = 0
+  }
+
+  /**
+   * `drain`, with a turn of the event loop after each `sliceChars` of payloads parsed: up to 4 MiB
+   * of kept payloads would otherwise be parsed in one block. Same events, same order.
+   */
+  async drainInSlices(each: (event: JsonRecord) => void, sliceChars = countSliceChars, pause: () => Promise<void> = nextTurn): Promise<void> {
+    let parsed = 0
+    while (this.payloads.length > 0) {
+      let taken = 0
+      while (taken < this.payloads.length && parsed < sliceChars) parsed += this.payloads[taken++]!.length
+      const slice = this.payloads.splice(0, taken)
+      for (const data of slice) {
+        const event = asRecord(parseJson(data))
+        if (event !== undefined) each(event)
+      }
+      if (this.payloads.length === 0) return
+      parsed = 0
+      await pause()
+    }
   }
 
   /** Characters past the bound, to add to the counted tokens. */

@@ -117,7 +117,7 @@ export class AnthropicStreamUsageTracker implements StreamUsageTracker {
 
   async countDelivered(): Promise<void> {
     if (this.hasReportedUsage()) return
-    this.deferred.drain((event) => this.onContentBlockDelta(event))
+    await this.deferred.drainInSlices((event) => this.onContentBlockDelta(event))
     await this.delivered.countInSlices()
   }
 

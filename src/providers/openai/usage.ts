@@ -186,13 +186,12 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
 
   async countDelivered(): Promise<void> {
     if (this.reported !== undefined) return
-    this.drainDeferred()
+    await this.deferred.drainInSlices(this.onDeferred)
     await this.delivered.countInSlices()
   }
 
-  private drainDeferred(): void {
-    this.deferred.drain((event) => (this.endpoint === 'chat_completions' ? this.addChatChoices(event) : this.addResponsesEvent(event, undefined)))
-  }
+  private readonly onDeferred = (event: JsonRecord): void =>
+    this.endpoint === 'chat_completions' ? this.addChatChoices(event) : this.addResponsesEvent(event, undefined)
 
   usage(): { usage: Usage; source: UsageSource; model: string | undefined } {
     if (this.reported !== undefined) {
@@ -202,7 +201,7 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
     if (!this.hasEvents && this.promptTokensEstimate === undefined) {
       return { usage: emptyUsage(), source: 'none', model: this.model }
     }
-    this.drainDeferred()
+    this.deferred.drain(this.onDeferred)
     const usage: Usage = {
       ...emptyUsage(),
       inputTokens: this.promptTokensEstimate ?? 0,
