@@ -186,12 +186,15 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
 
   async countDelivered(): Promise<void> {
     if (this.reported !== undefined) return
-    await this.deferred.drainInSlices(this.onDeferred)
+    await this.deferred.drainInSlices((event) => this.onDeferred(event))
     await this.delivered.countInSlices()
   }
 
-  private readonly onDeferred = (event: JsonRecord): void =>
-    this.endpoint === 'chat_completions' ? this.addChatChoices(event) : this.addResponsesEvent(event, undefined)
+  /** A kept payload, parsed only now that the stream needs counting. */
+  private onDeferred(event: JsonRecord): void {
+    if (this.endpoint === 'chat_completions') this.addChatChoices(event)
+    else this.addResponsesEvent(event, undefined)
+  }
 
   usage(): { usage: Usage; source: UsageSource; model: string | undefined } {
     if (this.reported !== undefined) {
@@ -201,7 +204,7 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
     if (!this.hasEvents && this.promptTokensEstimate === undefined) {
       return { usage: emptyUsage(), source: 'none', model: this.model }
     }
-    this.deferred.drain(this.onDeferred)
+    this.deferred.drain((event) => this.onDeferred(event))
     const usage: Usage = {
       ...emptyUsage(),
       inputTokens: this.promptTokensEstimate ?? 0,
