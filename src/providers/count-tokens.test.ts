@@ -20,4 +20,14 @@ describe('DeliveredText', () => {
     for (const delta of deltas) scaled.add(delta)
     expect(scaled.countTokens()).toBe(2 * delivered.countTokens())
   })
+
+  it('answers with the count made in slices, and counts again once more text arrives', async () => {
+    const delivered = new DeliveredText()
+    const sentence = 'Usage is settled after the call returns. '
+    for (let i = 0; i < 2_000; i++) delivered.add(sentence)
+    await delivered.countInSlices()
+    expect(delivered.countTokens()).toBe(countTokens(sentence.repeat(2_000)))
+    delivered.add('And one more.')
+    expect(delivered.countTokens()).toBe(countTokens(`${sentence.repeat(2_000)}And one more.`))
+  })
 })

@@ -24,8 +24,8 @@ export class DeliveredText {
   private readonly parts: string[] = []
   private chars = 0
   private overflowChars = 0
-  /** The o200k count of `parts`, once `countInSlices` made it (cleared by `add`). */
-  private counted: number | undefined
+  /** The o200k count `countInSlices` made, and of how many parts (a later `add` makes it stale). */
+  private counted: { readonly parts: number; readonly tokens: number } | undefined
 
   /**
    * @param scalePercent applied to the o200k count: 100 for o200k models, more for models whose
@@ -41,7 +41,6 @@ export class DeliveredText {
     }
     this.parts.push(text)
     this.chars += text.length
-    this.counted = undefined
   }
 
   get isEmpty(): boolean {
@@ -49,7 +48,7 @@ export class DeliveredText {
   }
 
   countTokens(): number {
-    const counted = this.counted ?? countTextTokens(this.parts.join(''))
+    const counted = this.counted?.parts === this.parts.length ? this.counted.tokens : countTextTokens(this.parts.join(''))
     return Math.ceil((counted * this.scalePercent) / 100) + this.overflowChars
   }
 
@@ -58,9 +57,8 @@ export class DeliveredText {
    * the event loop for seconds); `countTokens` then answers at once. Short texts are left to it.
    */
   async countInSlices(): Promise<void> {
-    if (this.counted !== undefined || this.chars <= countSliceChars) return
+    if (this.counted?.parts === this.parts.length || this.chars <= countSliceChars) return
     const parts = this.parts.length
-    const counted = await countTokensInSlices(this.parts.join(''))
-    if (this.parts.length === parts) this.counted = counted
+    this.counted = { parts, tokens: await countTokensInSlices(this.parts.join('')) }
   }
 }
