@@ -1,7 +1,7 @@
 /** The spend chart's data and the gauge's scale, pure: the largest keys stack, the rest is "Other", spike buckets are found. */
 import { describe, expect, it } from 'vitest'
 import type { UsageReportView } from '../../src/api/contract/wire'
-import { gaugeStops, spendSeries, SERIES_KEYS_MAX } from './charts'
+import { gaugeStops, spendChartOption, spendSeries, SERIES_KEYS_MAX } from './charts'
 
 const totals = {
   requests: 1,
@@ -66,6 +66,15 @@ describe('spendSeries', () => {
   it('finds the buckets holding spike hours, for hour and for day buckets', () => {
     expect(spendSeries(report(['a'], ['2026-11-15T02:00:00.000Z']), 'team', 'hour').spikeBuckets).toEqual([2])
     expect(spendSeries(report(['a'], ['2026-11-15T02:00:00.000Z', '2026-11-15T03:00:00.000Z']), 'team', 'day').spikeBuckets).toEqual([0])
+  })
+})
+
+describe('spendChartOption', () => {
+  it('labels the first hour of each separate spike window, not only the first window', () => {
+    const data = spendSeries(report(['a'], ['2026-11-15T00:00:00.000Z', '2026-11-15T01:00:00.000Z', '2026-11-15T03:00:00.000Z']), 'team', 'hour')
+    const option = spendChartOption(data, 'hour') as { series: Array<{ markArea?: { data: Array<[{ name: string }, unknown]> } }> }
+    const names = option.series[0]!.markArea!.data.map(([start]) => start.name)
+    expect(names).toEqual(['Spike window', '', 'Spike window'])
   })
 })
 

@@ -77,7 +77,11 @@ export function spendChartOption(data: SpendSeries, bucket: Bucket): EChartsCore
               silent: true,
               itemStyle: { color: 'rgba(220, 38, 38, 0.22)' },
               label: { show: true, position: 'insideTop', color: '#dc2626', fontWeight: 'bold' },
-              data: data.spikeBuckets.map((index, n) => [{ xAxis: labels[index], name: n === 0 ? 'Spike window' : '' }, { xAxis: labels[index] }]),
+              // Named at the first hour of each run of spike hours: a window apart from the others gets its own label.
+              data: data.spikeBuckets.map((index, n, all) => [
+                { xAxis: labels[index], name: n === 0 || all[n - 1] !== index - 1 ? 'Spike window' : '' },
+                { xAxis: labels[index] },
+              ]),
             },
           }
         : {}),
