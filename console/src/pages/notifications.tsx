@@ -65,10 +65,12 @@ function NotificationItem({ notification }: { notification: NotificationView }) 
   })
   const isUnread = notification.read_at === null
   const d = notification.data
+  // At or past its amount the notice's exhaustion time is the moment it was written, not a forecast.
+  const spentInFull = typeof d['spend_usd'] === 'number' && typeof d['amount_usd'] === 'number' && d['spend_usd'] >= d['amount_usd']
   const facts = [
     typeof d['spend_usd'] === 'number' && typeof d['amount_usd'] === 'number' ? `${formatUsd(d['spend_usd'])} of ${formatUsd(d['amount_usd'])}` : null,
     typeof d['percent'] === 'number' ? formatPercent(d['percent']) : null,
-    typeof d['forecast_exhaustion_at'] === 'string' ? `runs out ${formatDateTime(d['forecast_exhaustion_at'])}` : null,
+    spentInFull ? 'spent in full' : typeof d['forecast_exhaustion_at'] === 'string' ? `runs out ${formatDateTime(d['forecast_exhaustion_at'])}` : null,
     typeof d['last_hour_spend_usd'] === 'number' ? `last hour ${formatUsd(d['last_hour_spend_usd'])}` : null,
     typeof d['estimate_usd'] === 'number' ? `estimate ${formatUsd(d['estimate_usd'])}` : null,
     d['decision'] === 'would_block' ? 'shadow: would have blocked' : null,
