@@ -46,7 +46,7 @@ const INSERT_ROWS = {
   name: 'tollgate_usage_insert_rows',
   text: `INSERT INTO usage_events (${USAGE_COLUMNS.join(', ')})
     SELECT ${USAGE_COLUMNS.map((c, i) => columnOfRow(USAGE_COLUMN_KINDS[c], i)).join(', ')}
-    FROM json_array_elements($1::json) AS r
+    FROM jsonb_array_elements($1::jsonb) AS r
     ON CONFLICT DO NOTHING`,
 }
 
