@@ -1,14 +1,16 @@
 /**
- * `tg_journal_apply` sums a batch's wallet and budget-counter moves and writes each row once. A
- * batch must leave PostgreSQL exactly as applying its events one by one does: the same wallets,
- * counters, reservations and ledger entries.
+ * `tg_journal_apply` applies a batch as sets (which reservations are new, resolved or done, then a
+ * few statements for all of them) and writes each wallet and budget counter once. A batch must
+ * leave PostgreSQL exactly as the event-by-event form (`tg_journal_apply_stepwise`) applying its
+ * events one at a time does: the same wallets, counters, reservations and ledger entries.
  *
  * How: random journals over two wallets and two budget counters of one org — reservations that
  * settle (above or below their amount, partly unbilled), void or expire, some paid by no wallet,
  * some fail-open (`emergency`), reservations whose record never arrived (a resolution alone),
  * resolutions journaled before their reservation, events delivered twice, and spend on counters
- * without a reservation. Each journal is applied twice under two id prefixes: once as one batch,
- * once an event per call; then the two orgs' rows are compared.
+ * without a reservation, and now and then a fail-open charge (such a batch is applied event by
+ * event). Each journal is applied three times under three id prefixes: as one batch, an event per
+ * call, and an event per call of the event-by-event form; then the three orgs' rows are compared.
  */
 import fc from 'fast-check'
 import type pg from 'pg'
@@ -38,6 +40,13 @@ interface Spend {
   readonly twice: boolean
 }
 
+/** A call served fail-open, charged to a wallet once Redis was back: it names its reservation. */
+interface Charge {
+  readonly move: number
+  readonly wallet: 0 | 1
+  readonly charged: number
+}
+
 const moveArbitrary: fc.Arbitrary<Move> = fc
   .record({
     wallet: fc.constantFrom(0 as const, 1 as const, undefined),
@@ -64,8 +73,13 @@ const spendArbitrary: fc.Arbitrary<Spend> = fc.record({
   twice: fc.boolean(),
 })
 
-/** The journal's events for one org, ids prefixed so two copies can live side by side. */
-function journalOf(prefix: string, moves: readonly Move[], spends: readonly Spend[], interleave: readonly number[]): string[] {
+const chargeArbitrary: fc.Arbitrary<Charge | undefined> = fc.option(
+  fc.record({ move: fc.nat(), wallet: fc.constantFrom(0 as const, 1 as const), charged: fc.integer({ min: 0, max: 3_000 }) }),
+  { nil: undefined, freq: 5 },
+)
+
+/** The journal's events for one org, ids prefixed so several copies can live side by side. */
+function journalOf(prefix: string, moves: readonly Move[], spends: readonly Spend[], charge: Charge | undefined, interleave: readonly number[]): string[] {
   const org = `${prefix}org`
   const budget = (i: 0 | 1) => ({ budgetId: `${prefix}bud${i}`, periodKey: '2026-11', limitMicros: null, periodEndMs: T0 + 86_400_000 })
   const groups: string[][] = moves.map((m, i) => {
@@ -116,6 +130,24 @@ function journalOf(prefix: string, moves: readonly Move[], spends: readonly Spen
       budgets: s.budgets.map(budget),
     })
     groups.push(s.twice ? [spend, spend] : [spend])
+  }
+  if (charge !== undefined) {
+    const move = charge.move % moves.length
+    groups.push([
+      JSON.stringify({
+        kind: 'charge',
+        eventId: `${prefix}chg`,
+        entryId: `${prefix}ledchg`,
+        orgId: org,
+        walletId: `${prefix}wal${charge.wallet}`,
+        charged: String(charge.charged),
+        reservationId: `${prefix}rsv${move}`,
+        scope: `team:t${charge.wallet}`,
+        budgets: moves[move]!.budgets.map(budget),
+        amount: String(charge.charged),
+        atMs: String(T0 + 5_000),
+      }),
+    ])
   }
   // Each group keeps its own order; groups interleave as the picks say.
   const out: string[] = []
@@ -168,26 +200,30 @@ describeWithPostgres('PostgreSQL journal apply: a batch equals its events one by
 
   it('wallets, counters, reservations and ledger entries agree for any journal', async () => {
     let run = 0
-    let nonEmpty = 0
+    let moved = 0
+    const apply = (fn: string, events: readonly string[]) => pool.query(`SELECT ${fn}($1::jsonb)`, [`[${events.join(',')}]`])
     await fc.assert(
       fc.asyncProperty(
         fc.array(moveArbitrary, { minLength: 1, maxLength: 12 }),
         fc.array(spendArbitrary, { maxLength: 3 }),
+        chargeArbitrary,
         fc.array(fc.nat(), { maxLength: 60 }),
-        async (moves, spends, interleave) => {
+        async (moves, spends, charge, interleave) => {
           run += 1
-          const [batched, single] = [`j${run}b_`, `j${run}s_`]
-          await Promise.all([seedWallets(batched), seedWallets(single)])
-          await pool.query('SELECT tg_journal_apply($1::jsonb)', [`[${journalOf(batched, moves, spends, interleave).join(',')}]`])
-          for (const event of journalOf(single, moves, spends, interleave)) await pool.query('SELECT tg_journal_apply($1::jsonb)', [`[${event}]`])
-          const [a, b] = await Promise.all([stateOf(pool, batched), stateOf(pool, single)])
-          expect(a).toEqual(b)
-          if (a.wallets.some((w) => Number(w.spent_micros) > 0 || Number(w.reserved_micros) > 0)) nonEmpty += 1
+          const [batched, single, stepwise] = [`j${run}b_`, `j${run}s_`, `j${run}w_`]
+          await Promise.all([seedWallets(batched), seedWallets(single), seedWallets(stepwise)])
+          await apply('tg_journal_apply', journalOf(batched, moves, spends, charge, interleave))
+          for (const event of journalOf(single, moves, spends, charge, interleave)) await apply('tg_journal_apply', [event])
+          for (const event of journalOf(stepwise, moves, spends, charge, interleave)) await apply('tg_journal_apply_stepwise', [event])
+          const [a, b, c] = await Promise.all([stateOf(pool, batched), stateOf(pool, single), stateOf(pool, stepwise)])
+          expect(a).toEqual(c)
+          expect(b).toEqual(c)
+          if (c.wallets.some((w) => Number(w.spent_micros) > 0 || Number(w.reserved_micros) > 0)) moved += 1
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 80 },
     )
-    // The journals moved money: the comparison was not of two empty ledgers.
-    expect(nonEmpty).toBeGreaterThan(20)
+    // The journals moved money: the comparison was not of empty ledgers.
+    expect(moved).toBeGreaterThan(30)
   })
 })
