@@ -12,6 +12,7 @@ import {
   countTextTokens,
   defaultMediaAllowances,
   estimateInputTokens,
+  estimateInputTokensInSlices,
   mediaAllowancesOf,
   promptTextOf,
   tokenizerFitOf,
@@ -66,6 +67,23 @@ describe('countTextTokens / estimateInputTokens', () => {
     const bytes = Buffer.byteLength(text)
     expect(countTextTokens(text, bytes).method).toBe('tokenizer')
     expect(countTextTokens(text, bytes - 1)).toEqual({ tokens: bytes, method: 'byte_bound' })
+  })
+
+  it('counts the same in slices as in one block, whatever the text, limit and tokenizer', async () => {
+    const long = fc.array(unicodeText, { maxLength: 400 }).map((parts) => parts.join(' '))
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(unicodeText, long),
+        fc.integer({ min: 0, max: 200_000 }),
+        fc.constantFrom('o200k' as const, 'foreign' as const),
+        async (text, limit, fit) => {
+          const prompt = { text, segments: 2, messages: 3, fixedTokens: 7, mediaParts: 0 }
+          expect(await estimateInputTokensInSlices(prompt, limit, fit)).toEqual(estimateInputTokens(prompt, limit, fit))
+          expect(await estimateInputTokensInSlices(text, limit, fit)).toEqual(estimateInputTokens(text, limit, fit))
+        },
+      ),
+      { numRuns: 200 },
+    )
   })
 
   it('adds framing: a plain string is one message', () => {

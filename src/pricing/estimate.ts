@@ -3,7 +3,7 @@
  * for large prompts) plus margins, priced at the dearest input price, plus the output cap at the
  * dearest output price. It must never come out below what the call can actually cost.
  */
-import { countTokens } from '../lib/tokenizer.js'
+import { countTokens, countTokensInSlices } from '../lib/tokenizer.js'
 import { assert } from '../lib/assert.js'
 import { costOfTokens, micros, type Micros } from '../money/index.js'
 import type { Endpoint, ProviderKind } from '../providers/types.js'
@@ -111,20 +111,50 @@ export interface InputTokenEstimate {
  * byte-level BPE (each token is at least one byte). A plain string is one message.
  */
 export function estimateInputTokens(prompt: string | PromptText, tokenizerMaxBytes: number, fit: TokenizerFit = 'o200k'): InputTokenEstimate {
+  const parts = promptPartsOf(prompt, tokenizerMaxBytes)
+  return withFraming(parts, countTextTokens(parts.text, tokenizerMaxBytes, fit))
+}
+
+/**
+ * `estimateInputTokens`, tokenizing in slices with a turn of the event loop between them: a prompt
+ * of megabytes (a raised `tokenizer_max_bytes`) takes seconds to count, and other calls are
+ * served meanwhile.
+ */
+export async function estimateInputTokensInSlices(
+  prompt: string | PromptText,
+  tokenizerMaxBytes: number,
+  fit: TokenizerFit = 'o200k',
+): Promise<InputTokenEstimate> {
+  const parts = promptPartsOf(prompt, tokenizerMaxBytes)
+  const bytes = Buffer.byteLength(parts.text, 'utf8')
+  const text = bytes > tokenizerMaxBytes ? byteBound(bytes) : fitted(bytes === 0 ? 0 : await countTokensInSlices(parts.text), bytes, fit)
+  return withFraming(parts, text)
+}
+
+function promptPartsOf(prompt: string | PromptText, tokenizerMaxBytes: number): PromptText {
   assert(Number.isSafeInteger(tokenizerMaxBytes) && tokenizerMaxBytes >= 0, `tokenizerMaxBytes: ${tokenizerMaxBytes}`)
-  const parts: PromptText = typeof prompt === 'string' ? { text: prompt, segments: 1, messages: 1, fixedTokens: 0, mediaParts: 0 } : prompt
-  const { tokens: textTokens, method } = countTextTokens(parts.text, tokenizerMaxBytes, fit)
-  const tokens = textTokens + parts.segments + parts.messages * framingTokensPerMessage + framingTokensPerRequest + parts.fixedTokens
+  return typeof prompt === 'string' ? { text: prompt, segments: 1, messages: 1, fixedTokens: 0, mediaParts: 0 } : prompt
+}
+
+function withFraming(parts: PromptText, text: InputTokenEstimate): InputTokenEstimate {
+  const tokens = text.tokens + parts.segments + parts.messages * framingTokensPerMessage + framingTokensPerRequest + parts.fixedTokens
   assert(Number.isSafeInteger(tokens), `input token estimate: ${tokens}`)
-  return { tokens, method }
+  return { tokens, method: text.method }
 }
 
 /** Tokens of bare text, no margins: o200k count (scaled for foreign tokenizers), or the byte bound. */
 export function countTextTokens(text: string, tokenizerMaxBytes: number, fit: TokenizerFit = 'o200k'): InputTokenEstimate {
   const bytes = Buffer.byteLength(text, 'utf8')
-  if (bytes > tokenizerMaxBytes) return { tokens: bytes, method: 'byte_bound' }
-  if (bytes === 0) return { tokens: 0, method: 'tokenizer' }
-  const counted = countTokens(text)
+  if (bytes > tokenizerMaxBytes) return byteBound(bytes)
+  return fitted(bytes === 0 ? 0 : countTokens(text), bytes, fit)
+}
+
+function byteBound(bytes: number): InputTokenEstimate {
+  return { tokens: bytes, method: 'byte_bound' }
+}
+
+/** An o200k count as the model's tokenizer would see it: scaled up for a foreign one, never above the byte bound. */
+function fitted(counted: number, bytes: number, fit: TokenizerFit): InputTokenEstimate {
   if (fit === 'o200k') return { tokens: counted, method: 'tokenizer' }
   const scaled = Math.ceil((counted * foreignTokenizerScalePercent) / 100)
   return { tokens: Math.min(bytes, scaled), method: 'tokenizer' }

@@ -18,6 +18,7 @@ export {
   countTextTokens,
   defaultMediaAllowances,
   estimateInputTokens,
+  estimateInputTokensInSlices,
   foreignTokenizerScalePercent,
   framingTokensPerMessage,
   framingTokensPerRequest,

@@ -47,6 +47,11 @@ export type ChargeFailure = 'dispatch_failed' | 'usage_unpriceable'
 export interface ChargeBounds {
   /** Input tokens as the tokenizer counts the prompt (an upper bound of the provider's count). */
   readonly promptTokens: () => number
+  /**
+   * Counts the prompt without holding the event loop (in slices); `promptTokens()` then answers at
+   * once. Awaited before a charge that may need the count (`mayCountPrompt`).
+   */
+  readonly countPrompt: () => Promise<number>
   /** The most output the call could produce: its cap × `n`. */
   readonly outputTokensMax: number
   /** The model may bill output it does not stream (providers' `billsHiddenOutput`). */
@@ -63,6 +68,13 @@ export interface Charge {
   readonly note: ChargeNote | undefined
   readonly breakdown: CostBreakdown | undefined
   readonly costMicros: Micros
+}
+
+/** Whether `chargeOf` may read `promptTokens()` for this measurement: only when usage was not reported. */
+export function mayCountPrompt(measured: Measured, failure: ChargeFailure | undefined): boolean {
+  if (failure !== undefined) return true
+  if (measured.kind === 'upstream_error' || measured.kind === 'unreachable') return false
+  return !(measured.usage !== undefined && measured.usageSource === 'reported')
 }
 
 export function chargeOf(

@@ -34,7 +34,7 @@ export interface DispatchInput {
   /** Scale of the tokenizer's count of delivered text (100 for o200k models). */
   readonly countScalePercent: number
   /** Counted lazily: only a stream cut before its usage arrived needs it. */
-  readonly promptTokensEstimate: () => number
+  readonly promptTokensEstimate: () => Promise<number>
   readonly sink: ResponseSink
   /** Headers known before dispatch: request id, reserved cost, wallet, capped/degraded notes. */
   readonly headers: Record<string, string>
@@ -203,7 +203,7 @@ async function relayStream(input: DispatchInput, response: Dispatcher.ResponseDa
   }
   // Usage not reported (cut, or an upstream that ignored the ask): the input is counted, never 0.
   if (!tracker.hasReportedUsage()) {
-    tracker.setPromptTokensEstimate(input.promptTokensEstimate())
+    tracker.setPromptTokensEstimate(await input.promptTokensEstimate())
     await tracker.countDelivered()
   }
   const counted = tracker.usage()

@@ -41,7 +41,7 @@ import {
   type PriceBook,
 } from '../pricing/index.js'
 import { billsHiddenOutput, buildUpstreamRequest, emptyUsage, ensureStreamUsage, writeOutputCap, type Usage } from '../providers/index.js'
-import { chargeOf, type Charge, type ChargeBounds, type ChargeFailure } from './charge.js'
+import { chargeOf, mayCountPrompt, type Charge, type ChargeBounds, type ChargeFailure } from './charge.js'
 import type { TicketService } from '../tickets/index.js'
 import type { UsageDecision, UsageEvent, UsageStatus } from '../usage/index.js'
 import { routeModel, type ProxyCall, type RoutedModel } from './call.js'
@@ -230,6 +230,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
   })
   const bounds: ChargeBounds = {
     promptTokens: () => prompt.counted(),
+    countPrompt: () => prompt.countedInSlices(),
     outputTokensMax: (reservedCall?.outputTokensCap ?? cap.outputTokensCap) * cap.choices,
     hiddenReasoning: billsHiddenOutput(call.endpoint, routed.upstreamModel, upstreamBody),
     serverSearches,
@@ -247,7 +248,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
       upstreamBody,
       dropInjectedUsage,
       countScalePercent: tokenizerFitOf(target.provider, routed.upstreamModel) === 'o200k' ? 100 : foreignTokenizerScalePercent,
-      promptTokensEstimate: () => prompt.counted(),
+      promptTokensEstimate: () => prompt.countedInSlices(),
       sink,
       headers,
       pools: deps.pools,
@@ -375,6 +376,9 @@ async function settleCall(
       priceForServerSearches(deps.priceBook.lookup(provider, routedName(routed, call), usage.inputTokens) ?? routed.price, bounds.serverSearches),
       call.flavor === 'openai' && usage.serviceTier !== undefined && usage.serviceTier !== 'auto' ? usage.serviceTier : requestedTier,
     )
+  // A long prompt is counted here, a slice at a time, rather than inside chargeOf in one block
+  // (a count that fails is left to chargeOf, which counts again, as it always did).
+  if (mayCountPrompt(measured, failure)) await bounds.countPrompt().catch(() => undefined)
   let charge: Charge
   try {
     charge = chargeOf(measured, bounds, priceFor, dearest, failure)

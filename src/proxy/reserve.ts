@@ -11,6 +11,7 @@ import { TOKENS_MAX, micros, type Micros } from '../money/index.js'
 import {
   affordableOutputTokens,
   estimateInputTokens,
+  estimateInputTokensInSlices,
   heldInputOf,
   mediaAllowancesOf,
   promptTextOf,
@@ -169,13 +170,17 @@ export function inputNotBounded(bound: HeldInputBound, model: string): ProxyErro
  * Input tokens for the worst case, computed lazily and at most once each. `bound()` is the UTF-8
  * byte length (never below the true count, and nearly free); `counted()` runs the tokenizer for
  * prompts up to `tokenizerMaxBytes` — it is needed only when the bound does not fit the funds, or
- * to settle a stream cut before its usage arrived. A call with input the body does not hold is
- * bounded by its model's context window instead (`heldInputTokens`): both answers are that window.
+ * to settle a call whose usage never arrived. The request path waits for `countedInSlices()`,
+ * which tokenizes a long prompt in slices with turns of the event loop between them, so a prompt
+ * of megabytes does not hold up every other call; `counted()` then answers from it at once. A
+ * call with input the body does not hold is bounded by its model's context window instead
+ * (`heldInputTokens`): both answers are that window.
  */
 export class PromptEstimate {
   private prompt: PromptText | undefined
   private boundTokens: number | undefined
   private countedTokens: number | undefined
+  private counting: Promise<number> | undefined
 
   constructor(
     private readonly call: ProxyCall,
@@ -185,17 +190,27 @@ export class PromptEstimate {
   ) {}
 
   bound(): number {
-    return (this.boundTokens ??= this.heldInputTokens ?? this.estimate(0))
+    return (this.boundTokens ??= this.heldInputTokens ?? estimateInputTokens(this.promptText(), 0, this.fit()).tokens)
   }
 
   counted(): number {
-    return (this.countedTokens ??= this.heldInputTokens ?? this.estimate(this.tokenizerMaxBytes))
+    return (this.countedTokens ??= this.heldInputTokens ?? estimateInputTokens(this.promptText(), this.tokenizerMaxBytes, this.fit()).tokens)
   }
 
-  private estimate(tokenizerMaxBytes: number): number {
+  countedInSlices(): Promise<number> {
+    if (this.countedTokens !== undefined) return Promise.resolve(this.countedTokens)
+    if (this.heldInputTokens !== undefined) return Promise.resolve((this.countedTokens = this.heldInputTokens))
+    this.counting ??= estimateInputTokensInSlices(this.promptText(), this.tokenizerMaxBytes, this.fit()).then(({ tokens }) => (this.countedTokens = tokens))
+    return this.counting
+  }
+
+  private promptText(): PromptText {
     // Media allowances follow the model the provider bills: gpt-4o-mini bills an image as far more tokens.
-    this.prompt ??= promptTextOf(this.call.endpoint, this.call.body, mediaAllowancesOf(this.routed.upstreamModel))
-    return estimateInputTokens(this.prompt, tokenizerMaxBytes, tokenizerFitOf(this.routed.target.provider, this.routed.upstreamModel)).tokens
+    return (this.prompt ??= promptTextOf(this.call.endpoint, this.call.body, mediaAllowancesOf(this.routed.upstreamModel)))
+  }
+
+  private fit() {
+    return tokenizerFitOf(this.routed.target.provider, this.routed.upstreamModel)
   }
 }
 
@@ -286,9 +301,12 @@ export async function reserveForCall(
   let cappedTo: number | undefined
   let result = await attempt(outputTokensCap)
   // The byte bound over-counts (about 4× for English): when it does not fit, count exactly.
-  if (result.kind !== 'reserved' && prompt.counted() < inputTokens) {
-    inputTokens = prompt.counted()
-    result = await attempt(outputTokensCap)
+  if (result.kind !== 'reserved') {
+    const counted = await prompt.countedInSlices()
+    if (counted < inputTokens) {
+      inputTokens = counted
+      result = await attempt(outputTokensCap)
+    }
   }
   // A request that set no cap is not refused for a maximum it never asked for: lower the cap to
   // what the funds can cover and say so in a header.
