@@ -70,11 +70,6 @@ local function rfields(h)
     .. ',"requestId":' .. (h.req ~= '' and q(h.req) or 'null') .. ',"createdAt":"' .. h.created .. '","expiresAt":"' .. h.expires
     .. '","emergency":false,"cascade":null,"context":' .. ((h.ctx ~= nil and h.ctx ~= '') and q(h.ctx) or 'null')
 end
-local function hashTable(flat)
-  local h = {}
-  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
-  return h
-end
 `
 
 /**
@@ -165,7 +160,9 @@ redis.call('HSET', KEYS[2], 'id', ARGV[6], 'org', ARGV[7], 'amount', ARGV[3], 'w
   'expires', ARGV[11], 'status', 'pending', 'settled', '', 'unbilled', '0', 'resolved', '', 'ctx', ARGV[16])
 redis.call('PEXPIREAT', KEYS[2], s(keepUntil + tonumber(ARGV[12])))
 redis.call('ZADD', KEYS[3], ARGV[11], ARGV[6])
-local h = hashTable(redis.call('HGETALL', KEYS[2]))
+-- The journal's copy of what was just written (reading the hash back would cost a reply of 32 strings).
+local h = {id = ARGV[6], org = ARGV[7], wallet = walletId, scope = scope, amount = ARGV[3], budgets = ARGV[8], req = ARGV[9],
+  created = ARGV[10], expires = ARGV[11], ctx = ARGV[16]}
 local xid = redis.call('XADD', KEYS[4], '*', 'j', '{"kind":"reserve","entryId":' .. q(ARGV[15]) .. ',"r":{' .. rfields(h) .. '}}')
 return {'OK', payer, s(availableAfter), walletId, xid, gen}
 `,
@@ -254,7 +251,9 @@ end
 redis.call('HSET', KEYS[2], 'status', mode, 'settled', s(charged), 'unbilled', s(wanted - charged), 'resolved', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('ZREM', KEYS[3], r[5])
-local h = hashTable(redis.call('HGETALL', KEYS[2]))
+local f = redis.call('HMGET', KEYS[2], 'id', 'org', 'wallet', 'scope', 'amount', 'budgets', 'req', 'created', 'expires', 'ctx')
+local h = {id = f[1], org = f[2], wallet = f[3], scope = f[4], amount = f[5], budgets = f[6], req = f[7], created = f[8],
+  expires = f[9], ctx = f[10] or ''}
 local kinds = {settled = 'settlement', voided = 'void', expired = 'expiry'}
 local entry = '{"kind":"resolve","entryId":' .. q(ARGV[7]) .. ',"entryId2":' .. q(ARGV[8]) .. ',"entryKind":"' .. kinds[mode]
   .. '","wanted":"' .. s(wanted) .. '","r":{' .. rfields(h) .. ',"status":"' .. mode .. '","settled":"' .. s(charged)
