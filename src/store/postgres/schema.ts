@@ -430,122 +430,17 @@ const journalApplyPerOrg = `
  * Now a batch is applied as sets: which reservations are new, resolved or already done is worked
  * out from the stored rows and the batch's own order, then reservations are inserted and updated,
  * ledger entries inserted, and each wallet and counter written once with its net change, a few
- * statements per batch. The event-by-event form stays as `tg_journal_apply_stepwise` for batches
- * holding a fail-open charge (it rewrites its reservation's payer, so its place among that
- * reservation's events matters), and as the reference the set form is tested against
- * (test/integration/journal-apply.test.ts). The counter floor at zero (`tg_counter_add`) applies
- * to the batch's net change: the same result whenever no step on the way went below zero, which
- * journaled moves never do (a resolution only releases what its reservation added).
+ * statements per batch. The event-by-event form (ledger-0005's, unchanged) stays as
+ * `tg_journal_apply_stepwise`, for batches holding a fail-open charge (it rewrites its
+ * reservation's payer, so its place among that reservation's events matters) and as the reference
+ * the set form is tested against (test/integration/journal-apply.test.ts). The counter floor at
+ * zero (`tg_counter_add`) applies to the batch's net change: the same result whenever no step on
+ * the way went below zero, which journaled moves never do (a resolution only releases what its
+ * reservation added).
  */
 const journalApplyNet = `
-  CREATE OR REPLACE FUNCTION tg_journal_apply_stepwise(events jsonb) RETURNS integer
-  LANGUAGE plpgsql AS $fn$
-  DECLARE
-    e jsonb; r jsonb; b jsonb; st text; n integer; applied integer := 0;
-    amt bigint; charged bigint; wanted bigint; wid text; emergency boolean;
-    -- Each wallet's and budget counter's moves in this batch, one element per move; written as
-    -- one net change per row at the end.
-    w_ids text[] := '{}'; w_reserved bigint[] := '{}'; w_spent bigint[] := '{}';
-    c_refs jsonb[] := '{}'; c_orgs text[] := '{}'; c_reserved bigint[] := '{}'; c_spent bigint[] := '{}';
-    d_reserved bigint; d_spent bigint; org text;
-  BEGIN
-    FOR e IN SELECT value FROM jsonb_array_elements(events) LOOP
-      r := e->'r';
-      IF e->>'kind' = 'reserve' THEN
-        amt := (r->>'amount')::bigint; wid := r->>'walletId'; emergency := COALESCE((r->>'emergency')::boolean, false);
-        INSERT INTO reservations (id, org_id, wallet_id, scope, amount_micros, status, unbilled_micros, budgets_json,
-          request_id, created_at_ms, expires_at_ms, emergency, cascade_json, context_json)
-        VALUES (r->>'id', r->>'orgId', wid, r->>'scope', amt, 'pending', 0, r->'budgets', r->>'requestId',
-          (r->>'createdAt')::bigint, (r->>'expiresAt')::bigint, emergency, r->'cascade', r->>'context')
-        ON CONFLICT (id) DO NOTHING;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        IF n = 1 AND NOT emergency THEN
-          applied := applied + 1;
-          IF wid IS NOT NULL THEN
-            w_ids := w_ids || wid; w_reserved := w_reserved || amt; w_spent := w_spent || 0::bigint;
-            INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, at_ms)
-            VALUES (e->>'entryId', wid, 'reservation', -amt, r->>'id', (r->>'createdAt')::bigint) ON CONFLICT (id) DO NOTHING;
-          END IF;
-          FOR b IN SELECT value FROM jsonb_array_elements(r->'budgets') LOOP
-            c_refs := c_refs || b; c_orgs := c_orgs || (r->>'orgId'); c_reserved := c_reserved || amt; c_spent := c_spent || 0::bigint;
-          END LOOP;
-        END IF;
-      ELSIF e->>'kind' = 'resolve' THEN
-        amt := (r->>'amount')::bigint; charged := (r->>'settled')::bigint; wanted := (e->>'wanted')::bigint;
-        wid := r->>'walletId'; emergency := COALESCE((r->>'emergency')::boolean, false);
-        SELECT status INTO st FROM reservations WHERE id = r->>'id' FOR UPDATE;
-        IF NOT FOUND THEN
-          -- The reservation's own record never arrived (its process died first): apply the net effect.
-          INSERT INTO reservations (id, org_id, wallet_id, scope, amount_micros, status, settled_micros, unbilled_micros,
-            budgets_json, request_id, created_at_ms, expires_at_ms, resolved_at_ms, emergency, cascade_json, context_json)
-          VALUES (r->>'id', r->>'orgId', wid, r->>'scope', amt, r->>'status', charged, (r->>'unbilled')::bigint,
-            r->'budgets', r->>'requestId', (r->>'createdAt')::bigint, (r->>'expiresAt')::bigint,
-            (r->>'resolvedAt')::bigint, emergency, r->'cascade', r->>'context');
-          IF NOT emergency THEN
-            applied := applied + 1;
-            IF wid IS NOT NULL THEN
-              w_ids := w_ids || wid; w_reserved := w_reserved || 0::bigint; w_spent := w_spent || charged;
-              INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, at_ms)
-              VALUES (e->>'entryId2', wid, 'reservation', -amt, r->>'id', (r->>'createdAt')::bigint) ON CONFLICT (id) DO NOTHING;
-              INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, at_ms)
-              VALUES (e->>'entryId', wid, e->>'entryKind', amt - charged, r->>'id', (r->>'resolvedAt')::bigint) ON CONFLICT (id) DO NOTHING;
-            END IF;
-            FOR b IN SELECT value FROM jsonb_array_elements(r->'budgets') LOOP
-              c_refs := c_refs || b; c_orgs := c_orgs || (r->>'orgId'); c_reserved := c_reserved || 0::bigint; c_spent := c_spent || wanted;
-            END LOOP;
-          END IF;
-        ELSIF st = 'pending' THEN
-          UPDATE reservations SET status = r->>'status', settled_micros = charged, unbilled_micros = (r->>'unbilled')::bigint,
-            resolved_at_ms = (r->>'resolvedAt')::bigint WHERE id = r->>'id';
-          IF NOT emergency THEN
-            applied := applied + 1;
-            IF wid IS NOT NULL THEN
-              w_ids := w_ids || wid; w_reserved := w_reserved || -amt; w_spent := w_spent || charged;
-              INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, at_ms)
-              VALUES (e->>'entryId', wid, e->>'entryKind', amt - charged, r->>'id', (r->>'resolvedAt')::bigint) ON CONFLICT (id) DO NOTHING;
-            END IF;
-            FOR b IN SELECT value FROM jsonb_array_elements(r->'budgets') LOOP
-              c_refs := c_refs || b; c_orgs := c_orgs || (r->>'orgId'); c_reserved := c_reserved || -amt; c_spent := c_spent || wanted;
-            END LOOP;
-          END IF;
-        END IF;
-      ELSIF e->>'kind' IN ('spend', 'charge') THEN
-        INSERT INTO journal_events (id, at_ms) VALUES (e->>'eventId', (e->>'atMs')::bigint) ON CONFLICT (id) DO NOTHING;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        IF n = 1 THEN
-          applied := applied + 1;
-          wid := e->>'walletId';
-          IF e->>'kind' = 'charge' AND wid IS NOT NULL THEN
-            w_ids := w_ids || wid; w_reserved := w_reserved || 0::bigint; w_spent := w_spent || (e->>'charged')::bigint;
-            INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, description, at_ms)
-            VALUES (e->>'entryId', wid, 'spend', -(e->>'charged')::bigint, e->>'reservationId',
-              'served while the counter store was unreachable (fail open)', (e->>'atMs')::bigint) ON CONFLICT (id) DO NOTHING;
-            UPDATE reservations SET wallet_id = wid, scope = e->>'scope' WHERE id = e->>'reservationId';
-          END IF;
-          FOR b IN SELECT value FROM jsonb_array_elements(e->'budgets') LOOP
-            c_refs := c_refs || b; c_orgs := c_orgs || (e->>'orgId'); c_reserved := c_reserved || 0::bigint;
-            c_spent := c_spent || COALESCE((e->>'wanted')::bigint, (e->>'amount')::bigint);
-          END LOOP;
-        END IF;
-      END IF;
-    END LOOP;
-    -- One org's batches never run at once (tg_journal_apply's lock), so no two wait on each other here.
-    UPDATE wallets AS w SET reserved_micros = w.reserved_micros + d.reserved, spent_micros = w.spent_micros + d.spent
-    FROM (
-      SELECT m.id, sum(m.reserved)::bigint AS reserved, sum(m.spent)::bigint AS spent
-      FROM unnest(w_ids, w_reserved, w_spent) AS m(id, reserved, spent) GROUP BY m.id
-    ) AS d
-    WHERE w.id = d.id;
-    FOR b, org, d_reserved, d_spent IN
-      SELECT (array_agg(m.ref))[1], (array_agg(m.org))[1], sum(m.reserved)::bigint, sum(m.spent)::bigint
-      FROM unnest(c_refs, c_orgs, c_reserved, c_spent) AS m(ref, org, reserved, spent)
-      GROUP BY m.ref->>'budgetId', m.ref->>'periodKey'
-    LOOP
-      PERFORM tg_counter_add(b, org, d_reserved, d_spent);
-    END LOOP;
-    RETURN applied;
-  END
-  $fn$;
+  ALTER FUNCTION tg_journal_apply_unlocked(jsonb) RENAME TO tg_journal_apply_stepwise;
+
   CREATE OR REPLACE FUNCTION tg_journal_apply_unlocked(events jsonb) RETURNS integer
   LANGUAGE plpgsql AS $fn$
   DECLARE
