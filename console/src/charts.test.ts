@@ -1,7 +1,7 @@
 /** The spend chart's data and the gauge's scale, pure: the largest keys stack, the rest is "Other", spike buckets are found. */
 import { describe, expect, it } from 'vitest'
 import type { UsageReportView } from '../../src/api/contract/wire'
-import { gaugeStops, spendChartOption, spendSeries, SERIES_KEYS_MAX } from './charts'
+import { gaugeStops, spendChartOption, spendChartOptionByWidth, spendSeries, spikeLabelled, SERIES_KEYS_MAX } from './charts'
 
 const totals = {
   requests: 1,
@@ -75,6 +75,22 @@ describe('spendChartOption', () => {
     const option = spendChartOption(data, 'hour') as { series: Array<{ markArea?: { data: Array<[{ name: string }, unknown]> } }> }
     const names = option.series[0]!.markArea!.data.map(([start]) => start.name)
     expect(names).toEqual(['Spike window', '', 'Spike window'])
+  })
+})
+
+describe('spikeLabelled', () => {
+  // A week of hours with the demo's two windows: 1 Dec 06:00 and 3 Dec 06:00, two days apart.
+  const windows = [102, 103, 150, 151, 152]
+  it('labels both windows on a wide chart', () => {
+    expect([...spikeLabelled(windows, 168, 1_100)]).toEqual([102, 150])
+  })
+  it('labels only the first on a phone, where the second label would run into it', () => {
+    expect([...spikeLabelled(windows, 168, 300)]).toEqual([102])
+  })
+  it('gives the same options object while the labels do not change', () => {
+    const data = spendSeries(report(['a'], ['2026-11-15T00:00:00.000Z', '2026-11-15T03:00:00.000Z']), 'team', 'hour')
+    const byWidth = spendChartOptionByWidth(data, 'hour')
+    expect(byWidth(1_000)).toBe(byWidth(1_001))
   })
 })
 

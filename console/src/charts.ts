@@ -55,8 +55,32 @@ export function bucketLabel(ms: number, bucket: Bucket): string {
     : date.toLocaleString('en-GB', { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })
 }
 
-export function spendChartOption(data: SpendSeries, bucket: Bucket): EChartsCoreOption {
+/** Room a "Spike window" label takes, and what of the chart's width the axis labels and margins take. */
+const SPIKE_LABEL_PX = 96
+const PLOT_INSET_PX = 64
+
+/**
+ * The spike buckets that start a run of spike hours and get a label: each run, unless it starts
+ * too close to the last labelled one for two labels to fit side by side at this chart width.
+ */
+export function spikeLabelled(spikeBuckets: readonly number[], buckets: number, widthPx: number | undefined): Set<number> {
+  const bucketsApart = widthPx === undefined ? 1 : Math.ceil(SPIKE_LABEL_PX / (Math.max(widthPx - PLOT_INSET_PX, 1) / Math.max(buckets, 1)))
+  const labelled = new Set<number>()
+  let last: number | undefined
+  spikeBuckets.forEach((index, n) => {
+    const startsRun = n === 0 || spikeBuckets[n - 1] !== index - 1
+    if (startsRun && (last === undefined || index - last >= bucketsApart)) {
+      labelled.add(index)
+      last = index
+    }
+  })
+  return labelled
+}
+
+/** The spend chart; `widthPx`, the chart's width, keeps spike-window labels from running into each other. */
+export function spendChartOption(data: SpendSeries, bucket: Bucket, widthPx?: number): EChartsCoreOption {
   const labels = data.bucketStartsMs.map((ms) => bucketLabel(ms, bucket))
+  const labelled = spikeLabelled(data.spikeBuckets, labels.length, widthPx)
   return {
     color: [...SERIES_COLORS.slice(0, data.series.length - (data.series.at(-1)?.name === 'Other' ? 1 : 0)), OTHER_COLOR],
     tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: (value: unknown) => `$${Number(value).toFixed(4)}` },
@@ -77,15 +101,26 @@ export function spendChartOption(data: SpendSeries, bucket: Bucket): EChartsCore
               silent: true,
               itemStyle: { color: 'rgba(220, 38, 38, 0.22)' },
               label: { show: true, position: 'insideTop', color: '#dc2626', fontWeight: 'bold' },
-              // Named at the first hour of each run of spike hours: a window apart from the others gets its own label.
-              data: data.spikeBuckets.map((index, n, all) => [
-                { xAxis: labels[index], name: n === 0 || all[n - 1] !== index - 1 ? 'Spike window' : '' },
-                { xAxis: labels[index] },
-              ]),
+              // Named at the first hour of each run of spike hours that has room for its label.
+              data: data.spikeBuckets.map((index) => [{ xAxis: labels[index], name: labelled.has(index) ? 'Spike window' : '' }, { xAxis: labels[index] }]),
             },
           }
         : {}),
     })),
+  }
+}
+
+/**
+ * `spendChartOption` as a function of the chart's width that returns the same object while the
+ * labels stay the same, so resizing does not set (and animate) the chart again at every pixel.
+ */
+export function spendChartOptionByWidth(data: SpendSeries, bucket: Bucket): (widthPx: number) => EChartsCoreOption {
+  const made = new Map<string, EChartsCoreOption>()
+  return (widthPx) => {
+    const key = [...spikeLabelled(data.spikeBuckets, data.bucketStartsMs.length, widthPx)].join(',')
+    let option = made.get(key)
+    if (option === undefined) made.set(key, (option = spendChartOption(data, bucket, widthPx)))
+    return option
   }
 }
 

@@ -13,7 +13,7 @@ import { Chart } from '../components/chart'
 import { DataTable } from '../components/data-table'
 import { FilterBar, useUsageFilters } from '../components/filters'
 import { FormError } from '../components/field'
-import { SERIES_KEYS_MAX, spendChartOption, spendSeries, type Bucket } from '../charts'
+import { SERIES_KEYS_MAX, spendChartOptionByWidth, spendSeries, type Bucket } from '../charts'
 import { formatCount, formatDate, formatDateTime, formatPercent, formatUsd, labelOf } from '../format'
 import { rangeDays } from '../range'
 
@@ -48,7 +48,7 @@ export function OverviewPage() {
   const budgets = useQuery({ queryKey: ['budgets'], queryFn: () => get<ListOf<BudgetWire>>('/v1/billing/budgets') })
 
   const chart = useMemo(() => (report.data ? spendSeries(report.data, dimension, bucket) : undefined), [report.data, dimension, bucket])
-  const option = useMemo(() => (chart ? spendChartOption(chart, bucket) : undefined), [chart, bucket])
+  const option = useMemo(() => (chart ? spendChartOptionByWidth(chart, bucket) : undefined), [chart, bucket])
   const total = report.data?.totals.cost_usd ?? 0
   const rows = useMemo(
     () => (report.data?.groups ?? []).map((g) => ({ ...g, label: labelOf(g.key[dimension]), share: total > 0 ? (g.cost_usd / total) * 100 : 0 })),
