@@ -11,6 +11,10 @@
  *   npm run bench -- --ab=main --stream --chunk-delay=50 --concurrency=500 --requests=1500   # long streams
  *   npm run bench -- --ab=HEAD --node-flags=--max-semi-space-size=32   # what a node flag is worth
  *
+ * On Redis + PostgreSQL, the CPU the servers spend per request (every `postgres` and
+ * `redis-server` process on this machine, journal drain included) is shown too: on one machine
+ * they share the cores with the gateway.
+ *
  * REF is checked out into a temporary git worktree (its build uses this checkout's node_modules);
  * the worktree is removed at the end.
  */
@@ -22,7 +26,7 @@ import { fileURLToPath } from 'node:url'
 import { benchConsumerKey, startGateway, type Gateway, type GatewayMode } from './gateway.js'
 import { optionValue, wholeOption } from './args.js'
 import { runLoad } from './load.js'
-import { cpuTimeNs, pinLoadSide, type Child } from './procs.js'
+import { cpuTimeBetweenNs, cpuTimeNs, cpuTimeOfNamedNs, pinLoadSide, type Child } from './procs.js'
 
 export interface AbDeps {
   startMock(cpus?: string, streamChunkDelayMs?: number): Promise<{ child: Child; url: string }>
@@ -104,6 +108,9 @@ function buildRef(ref: string): { cliPath: string; label: string; remove: () => 
   return { cliPath: join(dir, 'dist/cli/main.js'), label: `${ref} (${commit.slice(0, 10)})`, remove }
 }
 
+/** The servers of the Redis + PostgreSQL modes, when they run on this machine: their CPU per request is reported too. */
+const STORE_SERVERS = ['postgres', 'redis-server']
+
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
 export async function abBench(argv: readonly string[], deps: AbDeps): Promise<void> {
@@ -147,14 +154,31 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
     const base = await gateway('base', built.cliPath)
     const head = await gateway('head', undefined, options.nodeFlags)
     const rows = [
-      { name: 'bare-inspect', url: bare.url, authorization: 'Bearer sk-mock', pid: bare.child.pid, cpu: [] as number[], rps: [] as number[] },
-      { name: built.label, url: base.url, authorization: `Bearer ${benchConsumerKey}`, pid: base.child.pid, cpu: [] as number[], rps: [] as number[] },
+      {
+        name: 'bare-inspect',
+        url: bare.url,
+        authorization: 'Bearer sk-mock',
+        pid: bare.child.pid,
+        cpu: [] as number[],
+        servers: [] as number[],
+        rps: [] as number[],
+      },
+      {
+        name: built.label,
+        url: base.url,
+        authorization: `Bearer ${benchConsumerKey}`,
+        pid: base.child.pid,
+        cpu: [] as number[],
+        servers: [] as number[],
+        rps: [] as number[],
+      },
       {
         name: options.nodeFlags.length > 0 ? `this checkout, ${options.nodeFlags.join(' ')}` : 'this checkout',
         url: head.url,
         authorization: `Bearer ${benchConsumerKey}`,
         pid: head.child.pid,
         cpu: [] as number[],
+        servers: [] as number[],
         rps: [] as number[],
       },
     ]
@@ -173,11 +197,13 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
         await runLoad({ ...spec, requests: Math.ceil(options.requests / 5) })
         await sleep(settleMs)
         const cpu0 = cpuTimeNs(row.pid)
+        const servers0 = onPostgres ? cpuTimeOfNamedNs(STORE_SERVERS) : undefined
         const load = await runLoad({ ...spec, requests: options.requests })
         // Deferred work (group commits, the journal drain) is charged to the run that caused it.
         await sleep(settleMs)
         if (load.errors > 0) throw new Error(`${row.name}: ${load.errors} errors (${load.firstError})`)
         row.cpu.push((cpuTimeNs(row.pid) - cpu0) / 1000 / load.requests)
+        if (servers0) row.servers.push(cpuTimeBetweenNs(servers0, cpuTimeOfNamedNs(STORE_SERVERS)) / 1000 / load.requests)
         row.rps.push(load.requestsPerS)
       }
       process.stderr.write(`bench: round ${round + 1}/${options.rounds} done\n`)
@@ -186,11 +212,12 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
     const lines = [
       `### A/B: ${options.mode}, ${options.stream ? 'stream' : 'chat'}, c=${options.concurrency}${options.chunkDelayMs > 0 ? `, ${options.chunkDelayMs} ms between stream events` : ''}, ${options.rounds} rounds of ${options.requests} requests`,
       '',
-      '| target | CPU µs/req (median) | each round | req/s (median) | CPU vs bare-inspect |',
-      '| --- | --: | --- | --: | --: |',
+      `| target | CPU µs/req (median) | each round | req/s (median) | CPU vs bare-inspect |${onPostgres ? ' Redis + PostgreSQL servers µs/req (median) |' : ''}`,
+      `| --- | --: | --- | --: | --: |${onPostgres ? ' --: |' : ''}`,
       ...rows.map(
         (row) =>
-          `| ${row.name} | ${median(row.cpu).toFixed(0)} | ${row.cpu.map((v) => v.toFixed(0)).join(' ')} | ${median(row.rps).toFixed(0)} | ${row === bareRow ? '–' : `${(median(row.cpu) / median(bareRow.cpu)).toFixed(2)}×`} |`,
+          `| ${row.name} | ${median(row.cpu).toFixed(0)} | ${row.cpu.map((v) => v.toFixed(0)).join(' ')} | ${median(row.rps).toFixed(0)} | ${row === bareRow ? '–' : `${(median(row.cpu) / median(bareRow.cpu)).toFixed(2)}×`} |` +
+          (onPostgres ? ` ${row === bareRow ? '–' : median(row.servers).toFixed(0)} |` : ''),
       ),
       '',
       `this checkout / ${built.label}: CPU per request ${(median(headRow.cpu) / median(baseRow.cpu)).toFixed(3)}×, ` +

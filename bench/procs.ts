@@ -162,3 +162,28 @@ export function cpuTimeNs(pid: number): number {
   const ticks = Number(rest[11]) + Number(rest[12])
   return ticks * 10_000_000
 }
+
+/**
+ * CPU time (ns) of every process on this machine named `names` (e.g. postgres, redis-server), by
+ * PID: for the CPU a store's servers spend, when they run on the same machine. A process that
+ * exits between two readings takes its time with it.
+ */
+export function cpuTimeOfNamedNs(names: readonly string[]): Map<number, number> {
+  const times = new Map<number, number>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      if (names.includes(readFileSync(`/proc/${entry}/comm`, 'utf8').trim())) times.set(Number(entry), cpuTimeNs(Number(entry)))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return times
+}
+
+/** CPU time (ns) the processes spent between two `cpuTimeOfNamedNs` readings (one that started in between counts from zero). */
+export function cpuTimeBetweenNs(before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>): number {
+  let total = 0
+  for (const [pid, ns] of after) total += ns - (before.get(pid) ?? 0)
+  return total
+}
