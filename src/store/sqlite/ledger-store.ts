@@ -114,7 +114,25 @@ interface ReservationRow extends ReservationColumns {
 }
 
 function reservationOfRow(row: ReservationRow): Reservation {
-  return reservationOf(row, JSON.parse(row.budgets_json) as BudgetCounterRef[])
+  return reservationOf(row, budgetsOf(row.budgets_json))
+}
+
+/**
+ * `budgets_json` parsed, remembered by its text: the reservations of one team carry the same few
+ * texts, so a settle reuses the parsed refs instead of parsing again. The refs are read-only
+ * (`readonly` all the way down), so sharing them between reservations is safe.
+ */
+const parsedBudgets = new Map<string, readonly BudgetCounterRef[]>()
+const PARSED_BUDGETS_MAX = 256
+
+function budgetsOf(json: string): readonly BudgetCounterRef[] {
+  let budgets = parsedBudgets.get(json)
+  if (budgets === undefined) {
+    budgets = JSON.parse(json) as BudgetCounterRef[]
+    if (parsedBudgets.size >= PARSED_BUDGETS_MAX) parsedBudgets.clear()
+    parsedBudgets.set(json, budgets)
+  }
+  return budgets
 }
 
 /**
@@ -176,6 +194,7 @@ export class SqliteLedgerStore implements LedgerStore {
       ),
       entries: db.prepare<[string, number], Record<string, unknown>>('SELECT * FROM ledger_entries WHERE wallet_id = ? ORDER BY seq DESC LIMIT ?'),
       reservationById: db.prepare<[string], ReservationRow>('SELECT * FROM reservations WHERE id = ?'),
+      reservationExists: db.prepare<[string], number>('SELECT 1 FROM reservations WHERE id = ?').pluck(),
       insertReservation: db.prepare(
         `INSERT INTO reservations (id, org_id, wallet_id, scope, amount_micros, status, unbilled_micros, budgets_json,
            request_id, created_at_ms, expires_at_ms, context_json)
@@ -401,8 +420,10 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   private reserveInTx(request: ReserveRequest): ReserveResult {
-    const existing = this.sql.reservationById.get(request.reservationId)
-    if (existing) return { kind: 'already_exists', reservation: reservationOfRow(existing) }
+    // Almost never there (ids are new): asking only whether it is costs less than reading the row.
+    if (this.sql.reservationExists.get(request.reservationId) !== undefined) {
+      return { kind: 'already_exists', reservation: reservationOfRow(this.sql.reservationById.get(request.reservationId)!) }
+    }
     const amount = request.amountMicros
     if (!(Number.isSafeInteger(amount) && amount >= 0)) assert(false, `reserve amount: ${amount}`)
 
@@ -495,12 +516,16 @@ export class SqliteLedgerStore implements LedgerStore {
       this.rows.moveReservedToSpent(wallet, amount, charged)
       this.entry(wallet.id, ENTRY_KIND[outcome], amount - charged, id, undefined, atMs)
     }
-    const budgets = JSON.parse(row.budgets_json) as BudgetCounterRef[]
+    const budgets = budgetsOf(row.budgets_json)
     const budgetCrossings = this.bumpCounters(budgets, -amount, wanted)
     this.sql.resolveReservation.run(outcome, charged, wanted - charged, atMs, id)
+    row.status = outcome
+    row.settled_micros = charged
+    row.unbilled_micros = wanted - charged
+    row.resolved_at_ms = atMs
     return {
       kind: outcome,
-      reservation: { ...reservationOfRow(row), status: outcome, settledMicros: micros(charged), unbilledMicros: micros(wanted - charged), resolvedAtMs: atMs },
+      reservation: reservationOf(row, budgets),
       releasedMicros: micros(amount - charged),
       walletCrossing,
       budgetCrossings,
