@@ -73,7 +73,9 @@ const cpu = process.cpuUsage(cpuBefore)
 const calls = rounds * batch
 times.sort((a, b) => a - b)
 const at = (q: number) => times[Math.min(times.length - 1, Math.floor(times.length * q))]!.toFixed(2)
-console.log(`${calls} calls in batches of ${batch}: CPU ${((cpu.user + cpu.system) / calls).toFixed(1)} µs per call (user ${(cpu.user / calls).toFixed(1)}, system ${(cpu.system / calls).toFixed(1)})`)
+console.log(
+  `${calls} calls in batches of ${batch}: CPU ${((cpu.user + cpu.system) / calls).toFixed(1)} µs per call (user ${(cpu.user / calls).toFixed(1)}, system ${(cpu.system / calls).toFixed(1)})`,
+)
 console.log(`round ms: p50 ${at(0.5)}, p99 ${at(0.99)}, max ${at(1)}`)
 usage.close()
 db.close()
