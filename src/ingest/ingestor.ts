@@ -20,7 +20,16 @@ import type { Logger } from '../observability/logger.js'
 import { chatSearchFeeAt, costOfUsage, fallbackPartsOf, priceForWebSearchKind, type PriceBook, type ModelPrice, type WebSearchKind } from '../pricing/index.js'
 import type { ProviderKind, Usage } from '../providers/index.js'
 import type { Attribution, UsageEvent } from '../usage/index.js'
-import { type INGEST_ERROR_CODES, INGEST_STATUSES, OCCURRED_AT_SKEW_MS, isProblem, parseEvent, type EventPayload, type EventProblem } from './payload.js'
+import {
+  type INGEST_ERROR_CODES,
+  INGEST_STATUSES,
+  OCCURRED_AT_SKEW_MS,
+  isProblem,
+  parseEvent,
+  type EventPayload,
+  type EventProblem,
+  type IngestWebSearchKind,
+} from './payload.js'
 
 export interface IngestDeps {
   readonly priceBook: PriceBook
@@ -107,7 +116,8 @@ export class Ingestor {
         message: `model: neither the price catalogue nor models[].pricing prices "${payload.model}" from provider "${payload.provider}"`,
       }
     }
-    const webSearchKind = ingestedWebSearchKindOf(payload.provider, payload.model, usage)
+    const webSearchKind = ingestedWebSearchKindOf(payload.provider, payload.model, usage, payload.webSearchKind)
+    if (typeof webSearchKind === 'object') return webSearchKind
     const price = priceForWebSearchKind(catalogued, webSearchKind, payload.model)
     const breakdown = costOfUsage(usage, price)
     const fallbacks = fallbackPartsOf(breakdown)
@@ -206,16 +216,39 @@ export function usageOf(payload: EventPayload): Usage {
 }
 
 /**
- * The fee an ingested event's web searches are priced at when not the model's own. An event does
- * not say how its call searched: an OpenAI chat search model (the only OpenAI models whose name
- * says `search`) searches through `web_search_options` at a fee by context size, which the event
- * does not give either, so at the model's dearest (`chat:unknown`, flagged). Any other model's
+ * The fee an ingested event's web searches are priced at when not the model's own, or why the
+ * kind the event declares (`webSearchKind`) cannot be how its call searched.
+ *
+ * An OpenAI chat search model (the only OpenAI models whose name says `search`) searches through
+ * `web_search_options` at a fee by context size: `chat:low|medium|high` when the event says which,
+ * else the model's dearest (`chat:unknown`, flagged as an upper bound). `web_search_preview` is
+ * OpenAI's older tool, for the other OpenAI models. Without a declared kind, any other model's
  * searches are priced at its own web search fee, as the proxy prices Anthropic's web search tool
- * and OpenAI's Responses `web_search`.
+ * and OpenAI's Responses `web_search`. An event with no web searches records no kind.
  */
-export function ingestedWebSearchKindOf(provider: string, model: string, usage: Usage): WebSearchKind | undefined {
-  if ((usage.webSearches ?? 0) === 0 || provider.toLowerCase() !== 'openai') return undefined
-  return chatSearchFeeAt(model, undefined) === undefined ? undefined : 'chat:unknown'
+export function ingestedWebSearchKindOf(
+  provider: string,
+  model: string,
+  usage: Usage,
+  declared: IngestWebSearchKind | undefined,
+): WebSearchKind | undefined | EventProblem {
+  const openai = provider.toLowerCase() === 'openai'
+  const chatSearchModel = openai && chatSearchFeeAt(model, undefined) !== undefined
+  const problem = (message: string): EventProblem => ({ code: 'invalid_request', field: 'webSearchKind', message: `webSearchKind: ${message}` })
+  let kind: WebSearchKind | undefined
+  if (declared === undefined) {
+    kind = chatSearchModel ? 'chat:unknown' : undefined
+  } else if (declared.startsWith('chat:')) {
+    if (!chatSearchModel)
+      return problem(`${declared} is the fee of an OpenAI chat search model (such as gpt-4o-search-preview); "${model}" from "${provider}" is not one`)
+    kind = declared as WebSearchKind
+  } else if (chatSearchModel) {
+    return problem(`"${model}" searches through web_search_options at a fee by context size: say chat:low, chat:medium or chat:high`)
+  } else if (declared === 'web_search_preview') {
+    if (!openai) return problem(`web_search_preview is OpenAI's tool; this event's provider is "${provider}"`)
+    kind = 'web_search_preview'
+  }
+  return (usage.webSearches ?? 0) > 0 ? kind : undefined
 }
 
 /**

@@ -31,6 +31,14 @@ const searches = z
   .min(0, { error: SEARCHES_MESSAGE })
   .max(SEARCHES_PER_EVENT_MAX, { error: SEARCHES_MESSAGE })
 
+/**
+ * How an event's web searches were billed, when not at the model's own web search fee: OpenAI's
+ * older `web_search_preview` tool, or a chat search model's `web_search_options` at a context
+ * size. `web_search` says the model's own fee outright (what an event that says nothing gets).
+ */
+export const INGEST_WEB_SEARCH_KINDS = ['web_search', 'web_search_preview', 'chat:low', 'chat:medium', 'chat:high'] as const
+export type IngestWebSearchKind = (typeof INGEST_WEB_SEARCH_KINDS)[number]
+
 /** Field lengths, shared by the schema and the fast path (which must never accept more). */
 const ID_CHARS_MAX = 200
 const NAME_CHARS_MAX = 100
@@ -109,6 +117,8 @@ export const EventPayload = z
     webSearches: optional(searches),
     /** OpenAI file search calls the provider billed, each at its per-call fee. */
     fileSearches: optional(searches),
+    /** Which fee `webSearches` paid (INGEST_WEB_SEARCH_KINDS); checked against the provider and model by the ingestor. */
+    webSearchKind: optional(z.enum(INGEST_WEB_SEARCH_KINDS, { error: `expected ${INGEST_WEB_SEARCH_KINDS.join(' | ')}` })),
     latencyMs: optional(
       z
         .number({ error: `expected milliseconds (a whole number from 0 to ${LATENCY_MS_MAX.toLocaleString('en-US')})` })
@@ -212,6 +222,7 @@ function fastEvent(input: Record<string, unknown>): EventPayload | undefined {
   const reasoningTokens = fastOptional(input.reasoningTokens, fastTokens)
   const webSearches = fastOptional(input.webSearches, fastWhole, SEARCHES_PER_EVENT_MAX)
   const fileSearches = fastOptional(input.fileSearches, fastWhole, SEARCHES_PER_EVENT_MAX)
+  const webSearchKind = fastOptional(input.webSearchKind, fastOneOf, INGEST_WEB_SEARCH_KINDS)
   const latencyMs = fastOptional(input.latencyMs, fastWhole, LATENCY_MS_MAX)
   const status = fastOptional(input.status, fastOneOf, INGEST_STATUS_NAMES)
   const dataMode = fastOptional(input.dataMode, fastOneOf, DATA_MODES)
@@ -229,6 +240,7 @@ function fastEvent(input: Record<string, unknown>): EventPayload | undefined {
     reasoningTokens === INVALID ||
     webSearches === INVALID ||
     fileSearches === INVALID ||
+    webSearchKind === INVALID ||
     latencyMs === INVALID ||
     status === INVALID ||
     dataMode === INVALID ||
@@ -257,6 +269,7 @@ function fastEvent(input: Record<string, unknown>): EventPayload | undefined {
     reasoningTokens,
     webSearches,
     fileSearches,
+    webSearchKind: webSearchKind as IngestWebSearchKind | undefined,
     latencyMs,
     status: status as IngestStatus | undefined,
     dataMode: dataMode as 'real' | 'demo' | undefined,

@@ -277,6 +277,45 @@ describe.each([sqlite, postgresRedis])('POST /v1/events on $name', (backend) => 
     expect(await eventsOf('from=2026-11-27T00:00:00Z&to=2026-11-28T00:00:00Z&source=ingest')).toHaveLength(2)
   })
 
+  it.skipIf(backend.skip !== undefined)('an event that says how its call searched is charged that fee; a kind its model cannot have is refused', async () => {
+    // A day of its own (2026-11-26).
+    const day = (hour: number) => `2026-11-26T${String(hour).padStart(2, '0')}:00:00Z`
+    const tokens = catalogueMicros(240, 80)
+    // OpenAI's older web_search_preview tool: $25 per 1,000 on gpt-4o-mini, not the model's own $10.
+    const preview = await post(KEY_A, telemetry('kind-preview', { occurredAt: day(1), webSearches: 2, webSearchKind: 'web_search_preview' }))
+    expect(preview.status, JSON.stringify(preview.body)).toBe(201)
+    expect(preview.body.cost_micros).toBe(tokens + 2 * 25_000)
+    // Saying the model's own fee outright is what an event that says nothing gets.
+    const own = await post(KEY_A, telemetry('kind-own', { occurredAt: day(2), webSearches: 2, webSearchKind: 'web_search' }))
+    expect(own.body.cost_micros).toBe(tokens + 2 * 10_000)
+    // A chat search model at the context size the call asked: the exact fee ($25 per 1,000 at low), no upper-bound flag.
+    const low = await post(KEY_A, telemetry('kind-low', { occurredAt: day(3), model: 'gpt-4o-mini-search-preview', webSearches: 1, webSearchKind: 'chat:low' }))
+    expect(low.status, JSON.stringify(low.body)).toBe(201)
+    const searchModel = catalogue.lookup('openai', 'gpt-4o-mini-search-preview', 240)!
+    expect(low.body.cost_micros).toBe(costOfUsage({ ...emptyUsage(), inputTokens: 240, outputTokens: 80 }, searchModel).totalMicros + 25_000)
+    expect(low.body.price_source).not.toMatch(/fallback/)
+
+    const range = 'from=2026-11-26T00:00:00Z&to=2026-11-27T00:00:00Z&source=ingest'
+    expect((await eventsOf(range)).map((e) => [e.external_request_id, e.web_searches, e.web_search_kind])).toEqual([
+      ['kind-low', 1, 'chat:low'],
+      ['kind-own', 2, null],
+      ['kind-preview', 2, 'web_search_preview'],
+    ])
+    // A kind the provider or model cannot have, or one an event cannot declare, is refused with the field; nothing is stored.
+    const refused: Array<[Record<string, unknown>, RegExp]> = [
+      [{ webSearchKind: 'chat:low' }, /OpenAI chat search model/],
+      [{ provider: 'anthropic', model: 'claude-sonnet-4-5', webSearchKind: 'web_search_preview' }, /OpenAI's tool/],
+      [{ model: 'gpt-4o-mini-search-preview', webSearchKind: 'web_search' }, /chat:low, chat:medium or chat:high/],
+      [{ webSearchKind: 'chat:unknown' }, /expected web_search \| web_search_preview/],
+    ]
+    for (const [over, message] of refused) {
+      const bad = await post(KEY_A, telemetry(`kind-bad-${JSON.stringify(over)}`, { occurredAt: day(4), webSearches: 1, ...over }))
+      expect(bad.status, JSON.stringify(over)).toBe(400)
+      expect(bad.body.error).toMatchObject({ code: 'invalid_request', field: 'webSearchKind', message: expect.stringMatching(message) })
+    }
+    expect(await eventsOf(range)).toHaveLength(3)
+  })
+
   it.skipIf(backend.skip !== undefined)('a replay answers 200 duplicate: true and counts nothing twice', async () => {
     const budget = await aBudget('alpha replay', 1_000, { kind: 'team', id: TEAM_A })
     const event = telemetry('replay-1', { userId: undefined })
