@@ -1,17 +1,25 @@
 /** Light or dark, following the system (prefers-color-scheme); the CSS does the same with variables. */
 import { useSyncExternalStore } from 'react'
 
-const query = () => window.matchMedia('(prefers-color-scheme: dark)')
-
-export function useColorScheme(): 'light' | 'dark' {
+/** Whether a media query matches, kept current as the system setting changes. */
+function useMediaQuery(text: string): boolean {
   return useSyncExternalStore(
     (onChange) => {
-      const media = query()
+      const media = window.matchMedia(text)
       media.addEventListener('change', onChange)
       return () => media.removeEventListener('change', onChange)
     },
-    () => (query().matches ? 'dark' : 'light'),
+    () => window.matchMedia(text).matches,
   )
+}
+
+export function useColorScheme(): 'light' | 'dark' {
+  return useMediaQuery('(prefers-color-scheme: dark)') ? 'dark' : 'light'
+}
+
+/** The system asks for less motion (prefers-reduced-motion): charts then draw without animating. */
+export function usePrefersReducedMotion(): boolean {
+  return useMediaQuery('(prefers-reduced-motion: reduce)')
 }
 
 /** Series colours that read on both backgrounds. */

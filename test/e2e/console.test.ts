@@ -80,7 +80,14 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     mkdirSync(SCREENSHOTS, { recursive: true })
     demo = await runDemo({ port: 0, fast: true, announce: () => {} })
     profileDir = mkdtempSync(join(tmpdir(), 'tollgate-chromium-'))
-    context = await chromium.launchPersistentContext(profileDir, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, viewport: DESKTOP })
+    // Reduced motion: charts draw at once (no animation), so a screenshot never catches a bar mid-growth.
+    context = await chromium.launchPersistentContext(profileDir, {
+      executablePath: CHROMIUM,
+      args: CHROMIUM_ARGS,
+      headless: true,
+      viewport: DESKTOP,
+      reducedMotion: 'reduce',
+    })
     page = context.pages()[0] ?? (await context.newPage())
   }, 120_000)
 
@@ -143,6 +150,12 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     await page.getByTestId('spend-chart').locator('text', { hasText: 'Spike' }).first().waitFor({ timeout: UI_TIMEOUT_MS })
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
     expect(overflow).toBeLessThanOrEqual(0)
+    // The breakdown keeps spend, share and requests and leaves the token columns out: nothing to scroll sideways.
+    const breakdown = page.getByTestId('breakdown-table')
+    await expect
+      .poll(() => breakdown.getByRole('columnheader').allInnerTexts())
+      .toEqual([expect.stringMatching(/^Team/), expect.stringMatching(/^Spend/), expect.stringMatching(/^Share/), expect.stringMatching(/^Requests/)])
+    expect(await breakdown.evaluate((frame) => frame.scrollWidth - frame.clientWidth)).toBeLessThanOrEqual(0)
     await shoot('overview-phone')
     await page.setViewportSize(DESKTOP)
     await page.emulateMedia({ colorScheme: 'dark' })

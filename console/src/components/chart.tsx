@@ -1,7 +1,8 @@
 /**
  * ECharts in React: one instance per element, options replaced on change, resized with its box,
- * re-themed when the system switches between light and dark. Only the chart types the console
- * uses are registered, which keeps the bundle smaller.
+ * re-themed when the system switches between light and dark, drawn without animation when the
+ * system asks for reduced motion. Only the chart types the console uses are registered, which
+ * keeps the bundle smaller.
  */
 import { useEffect, useRef, useState } from 'react'
 import * as echarts from 'echarts/core'
@@ -9,7 +10,7 @@ import { BarChart, GaugeChart, LineChart } from 'echarts/charts'
 import { GridComponent, LegendComponent, MarkAreaComponent, TooltipComponent, AriaComponent } from 'echarts/components'
 import { SVGRenderer } from 'echarts/renderers'
 import type { EChartsCoreOption } from 'echarts/core'
-import { useColorScheme } from '../theme'
+import { useColorScheme, usePrefersReducedMotion } from '../theme'
 
 echarts.use([BarChart, LineChart, GaugeChart, GridComponent, LegendComponent, MarkAreaComponent, TooltipComponent, AriaComponent, SVGRenderer])
 
@@ -26,6 +27,7 @@ export function Chart({ option, label, height, testId }: ChartProps) {
   const element = useRef<HTMLDivElement>(null)
   const chart = useRef<echarts.ECharts | null>(null)
   const scheme = useColorScheme()
+  const still = usePrefersReducedMotion()
   const [widthPx, setWidthPx] = useState<number>()
 
   useEffect(() => {
@@ -50,8 +52,9 @@ export function Chart({ option, label, height, testId }: ChartProps) {
   // The chart is created again when the scheme changes (above): its options must be set again too.
   // biome-ignore lint/correctness/useExhaustiveDependencies: scheme re-runs this after the chart is re-created
   useEffect(() => {
-    if (options !== undefined) chart.current?.setOption({ backgroundColor: 'transparent', aria: { enabled: true }, ...options }, { notMerge: true })
-  }, [options, scheme])
+    if (options !== undefined)
+      chart.current?.setOption({ backgroundColor: 'transparent', aria: { enabled: true }, ...options, ...(still && { animation: false }) }, { notMerge: true })
+  }, [options, scheme, still])
 
   return <div ref={element} role="img" aria-label={label} style={{ height, width: '100%' }} data-testid={testId} />
 }

@@ -1,10 +1,22 @@
 /**
  * A sortable table on TanStack Table: the library sorts, this renders. Header buttons sort by
  * keyboard too (Enter/Space) and announce the order with aria-sort. On phone widths the table
- * scrolls sideways inside its frame instead of widening the page.
+ * scrolls sideways inside its frame instead of widening the page, and columns marked `wideOnly`
+ * (detail a phone reader can do without) are left out.
  */
 import { useState } from 'react'
 import { flexRender, getCoreRowModel, getSortedRowModel, useReactTable, type ColumnDef, type SortingState } from '@tanstack/react-table'
+
+/** What a column's `meta` may say: right-aligned figures, and whether to leave it out at phone width. */
+export interface ColumnLook {
+  readonly numeric?: boolean
+  readonly wideOnly?: boolean
+}
+
+function classOf(meta: unknown): string | undefined {
+  const look = meta as ColumnLook | undefined
+  return [look?.numeric === true ? 'num' : '', look?.wideOnly === true ? 'wide-only' : ''].join(' ').trim() || undefined
+}
 
 export interface DataTableProps<T> {
   readonly data: readonly T[]
@@ -48,12 +60,11 @@ export function DataTable<T>({
             <tr key={group.id}>
               {group.headers.map((header) => {
                 const sorted = header.column.getIsSorted()
-                const numeric = (header.column.columnDef.meta as { numeric?: boolean } | undefined)?.numeric === true
                 return (
                   <th
                     key={header.id}
                     scope="col"
-                    className={numeric ? 'num' : undefined}
+                    className={classOf(header.column.columnDef.meta)}
                     aria-sort={sorted === 'asc' ? 'ascending' : sorted === 'desc' ? 'descending' : 'none'}
                   >
                     {header.isPlaceholder ? null : header.column.getCanSort() ? (
@@ -101,14 +112,11 @@ export function DataTable<T>({
                       }
                     : {})}
                 >
-                  {row.getVisibleCells().map((cell) => {
-                    const numeric = (cell.column.columnDef.meta as { numeric?: boolean } | undefined)?.numeric === true
-                    return (
-                      <td key={cell.id} className={numeric ? 'num' : undefined}>
-                        {flexRender(cell.column.columnDef.cell, cell.getContext())}
-                      </td>
-                    )
-                  })}
+                  {row.getVisibleCells().map((cell) => (
+                    <td key={cell.id} className={classOf(cell.column.columnDef.meta)}>
+                      {flexRender(cell.column.columnDef.cell, cell.getContext())}
+                    </td>
+                  ))}
                 </tr>
               )
             })

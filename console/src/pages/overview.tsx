@@ -63,8 +63,9 @@ export function OverviewPage() {
     groupColumn.accessor('cost_usd', { header: 'Spend', cell: (c) => formatUsd(c.getValue()), meta: { numeric: true } }),
     groupColumn.accessor('share', { header: 'Share', cell: (c) => formatPercent(c.getValue()), meta: { numeric: true } }),
     groupColumn.accessor('requests', { header: 'Requests', cell: (c) => formatCount(c.getValue()), meta: { numeric: true } }),
-    groupColumn.accessor('input_tokens', { header: 'Input tokens', cell: (c) => formatCount(c.getValue()), meta: { numeric: true } }),
-    groupColumn.accessor('output_tokens', { header: 'Output tokens', cell: (c) => formatCount(c.getValue()), meta: { numeric: true } }),
+    // Tokens are detail: a phone shows spend, share and requests without scrolling sideways.
+    groupColumn.accessor('input_tokens', { header: 'Input tokens', cell: (c) => formatCount(c.getValue()), meta: { numeric: true, wideOnly: true } }),
+    groupColumn.accessor('output_tokens', { header: 'Output tokens', cell: (c) => formatCount(c.getValue()), meta: { numeric: true, wideOnly: true } }),
   ]
 
   const setView = (changes: Record<string, string>) => filters.set(changes)
