@@ -262,12 +262,16 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
   })
 
   it('acknowledges an escalating notice from the inbox, which stops its escalation', async () => {
-    // An org budget far below this month's demo spend: its 1% threshold fires as it is created.
+    // An org budget this month's demo spend has already taken to 90%: its 80% threshold fires as it
+    // is created (the demo's "Org monthly" budget reads the same month's org spend).
+    const budgets = (await admin('GET', '/v1/billing/budgets')).body.data as { name: string; posture: { spend_usd: number } }[]
+    const monthSpend = budgets.find((b) => b.name === 'Org monthly')!.posture.spend_usd
+    expect(monthSpend).toBeGreaterThan(0)
     const budget = await admin('POST', '/v1/billing/budgets', {
-      name: 'E2E escalating',
+      name: 'Org spend watch',
       period: 'monthly',
-      amount_usd: 1,
-      alert_thresholds: [1],
+      amount_usd: Math.ceil((monthSpend / 0.9) * 1e6) / 1e6,
+      alert_thresholds: [80],
       escalate_after: '2h',
       owner: 'ops-webhook',
     })
