@@ -1,7 +1,7 @@
 /** Console formatting and date ranges, pure: what a reader sees for amounts, changes and windows. */
 import { describe, expect, it } from 'vitest'
 import { costPartLabel, formatChange, formatPercent, formatUsd, searchesLabel } from './format'
-import { isoDay, lastDays, previousRange, rangeDays, rangeFromParams, wireRange } from './range'
+import { isoDay, lastDays, previousRange, rangeDays, rangeFromParams, shownRange, wireRange } from './range'
 
 describe('formatUsd', () => {
   it.each([
@@ -42,6 +42,11 @@ describe('date ranges', () => {
     const wire = wireRange({ from: '2026-11-09', to: '2026-11-15' })
     expect(Date.parse(wire.to) - Date.parse(wire.from)).toBe(7 * 86_400_000)
     expect(isoDay(Date.parse(wire.from))).toBe('2026-11-09')
+  })
+
+  it('shows a half-open range as the days it covers, the last one included', () => {
+    const wire = wireRange({ from: '2026-11-04', to: '2026-12-03' })
+    expect(shownRange(wire.from, wire.to)).toEqual({ from: '2026-11-04', to: '2026-12-03' })
   })
 
   it('the previous window has the same length and ends the day before', () => {

@@ -34,6 +34,14 @@ export function wireRange(range: DayRange): { from: string; to: string } {
   return { from: new Date(dayStartMs(range.from)).toISOString(), to: new Date(dayStartMs(range.to) + DAY_MS).toISOString() }
 }
 
+/**
+ * The days a half-open API range covers, as the range pickers show them: the local day of its
+ * start, and the local day of its last instant (`to` is excluded). `wireRange`'s inverse.
+ */
+export function shownRange(fromIso: string, toIso: string): DayRange {
+  return { from: isoDay(Date.parse(fromIso)), to: isoDay(Date.parse(toIso) - 1) }
+}
+
 /** The window of the same length just before `range` (for "change vs previous"). */
 export function previousRange(range: DayRange): DayRange {
   const lengthDays = Math.round((dayStartMs(range.to) - dayStartMs(range.from)) / DAY_MS) + 1

@@ -373,7 +373,11 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     await open('/exports', 'Exports')
     await page.getByLabel('What').selectOption('events')
     await page.getByLabel('Format').selectOption('csv')
+    const from = await page.getByLabel('From').inputValue()
+    const to = await page.getByLabel('To (included)').inputValue()
     await page.getByRole('button', { name: 'Start export' }).click()
+    // The job names the days the form asked for, the last one included (not the API's excluded end).
+    await page.locator('li.job').first().getByText(`${from} – ${to}`).waitFor({ timeout: UI_TIMEOUT_MS })
     const link = page.locator('li.job').first().getByRole('link', { name: 'Download' })
     await link.waitFor({ timeout: 60_000 })
     await shoot('exports')

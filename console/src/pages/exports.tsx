@@ -9,7 +9,7 @@ import type { ExportJobView, ListOf } from '../../../src/api/contract/wire'
 import { ApiError, api, get } from '../api'
 import { Field, FormError } from '../components/field'
 import { formatCount, formatDateTime } from '../format'
-import { lastDays, wireRange } from '../range'
+import { lastDays, shownRange, wireRange } from '../range'
 
 const POLL_MS = 1_000
 const TYPES: Array<{ value: ExportJobView['type']; label: string }> = [
@@ -43,7 +43,7 @@ export function ExportsPage() {
                 <span className={`tag tag-${job.status}`}>{job.status}</span>
               </div>
               <p className="muted small">
-                {job.date_from ? `${job.date_from.slice(0, 10)} – ${(job.date_to ?? '').slice(0, 10)}` : ''}
+                {job.date_from && job.date_to ? daysOf(job.date_from, job.date_to) : ''}
                 {job.created_at ? ` · started ${formatDateTime(job.created_at)}` : ''}
               </p>
               <progress max={1} value={job.progress} aria-label={`Export ${job.id}: ${Math.round(job.progress * 100)}%`} />
@@ -131,4 +131,10 @@ function ExportForm() {
       </button>
     </form>
   )
+}
+
+/** A job's range as the form took it: first and last day, both included. */
+function daysOf(fromIso: string, toIso: string): string {
+  const days = shownRange(fromIso, toIso)
+  return days.from === days.to ? days.from : `${days.from} – ${days.to}`
 }
