@@ -153,34 +153,25 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
     }
     const base = await gateway('base', built.cliPath)
     const head = await gateway('head', undefined, options.nodeFlags)
+    /** One target of the alternation, with the figures each round adds. */
+    const target = (name: string, url: string, authorization: string, pid: number) => ({
+      name,
+      url,
+      authorization,
+      pid,
+      cpu: [] as number[],
+      servers: [] as number[],
+      rps: [] as number[],
+    })
     const rows = [
-      {
-        name: 'bare-inspect',
-        url: bare.url,
-        authorization: 'Bearer sk-mock',
-        pid: bare.child.pid,
-        cpu: [] as number[],
-        servers: [] as number[],
-        rps: [] as number[],
-      },
-      {
-        name: built.label,
-        url: base.url,
-        authorization: `Bearer ${benchConsumerKey}`,
-        pid: base.child.pid,
-        cpu: [] as number[],
-        servers: [] as number[],
-        rps: [] as number[],
-      },
-      {
-        name: options.nodeFlags.length > 0 ? `this checkout, ${options.nodeFlags.join(' ')}` : 'this checkout',
-        url: head.url,
-        authorization: `Bearer ${benchConsumerKey}`,
-        pid: head.child.pid,
-        cpu: [] as number[],
-        servers: [] as number[],
-        rps: [] as number[],
-      },
+      target('bare-inspect', bare.url, 'Bearer sk-mock', bare.child.pid),
+      target(built.label, base.url, `Bearer ${benchConsumerKey}`, base.child.pid),
+      target(
+        options.nodeFlags.length > 0 ? `this checkout, ${options.nodeFlags.join(' ')}` : 'this checkout',
+        head.url,
+        `Bearer ${benchConsumerKey}`,
+        head.child.pid,
+      ),
     ]
     const body = deps.chatBody(options.stream)
     for (let round = 0; round < options.rounds; round++) {
