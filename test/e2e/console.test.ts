@@ -150,6 +150,11 @@ describe.skipIf(!hasChromium)(hasChromium ? 'the web console' : `the web console
     await page.getByTestId('spend-chart').locator('text', { hasText: 'Spike' }).first().waitFor({ timeout: UI_TIMEOUT_MS })
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
     expect(overflow).toBeLessThanOrEqual(0)
+    // Every page's link is on the screen, none hidden past its edge in a row that scrolls sideways.
+    const nav = page.getByRole('navigation', { name: 'Console' })
+    const links = await nav.getByRole('link').evaluateAll((all) => all.map((a) => ({ name: a.textContent, right: a.getBoundingClientRect().right })))
+    expect(links.length).toBeGreaterThanOrEqual(10)
+    for (const link of links) expect(link.right, String(link.name)).toBeLessThanOrEqual(PHONE.width)
     // The breakdown keeps spend, share and requests and leaves the token columns out: nothing to scroll sideways.
     const breakdown = page.getByTestId('breakdown-table')
     await expect
