@@ -2,8 +2,9 @@
  * `npm run bench -- --profile[=plain|=postgres|=bare]`: the enforced gateway on SQLite (or plain,
  * or enforced on Redis + PostgreSQL, or the bare-inspect proxy, to compare)
  * under `node --cpu-prof` while the bench
- * load runs through it, then a summary of where its CPU went. The raw profile is kept in
- * bench/results/ for Chrome DevTools or speedscope.
+ * load runs through it, then a summary of where its CPU went while the load ran. The bare proxy
+ * is profiled under the same load after it, and the two are compared per request by bucket. The
+ * raw profiles are kept in bench/results/ for Chrome DevTools or speedscope.
  */
 import { randomBytes } from 'node:crypto'
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -14,7 +15,7 @@ import { benchConsumerKey, startGateway, type GatewayMode } from './gateway.js'
 import { wholeOption } from './args.js'
 import { runLoad } from './load.js'
 import { pinLoadSide, type Child } from './procs.js'
-import { formatSummary, summariseProfile, type CpuProfile } from './profile.js'
+import { formatComparison, formatSummary, monotonicUs, summariseProfile, type CpuProfile, type ProfileSummary } from './profile.js'
 
 export interface ProfileDeps {
   startMock(cpus?: string, streamChunkDelayMs?: number): Promise<{ child: Child; url: string }>
@@ -30,6 +31,7 @@ const phases = [
   { name: 'stream', stream: true, requests: 10_000 },
 ] as const
 const phaseDurationMsMax = 60_000
+const warmUpRequests = 3_000
 
 /**
  * How the load looks. `--concurrency=1` shows what a lone call costs (no group commit to share);
@@ -54,51 +56,88 @@ function storeOf(mode: GatewayMode): { postgresUrl?: string; redisUrl?: string; 
   return { postgresUrl, redisUrl, env: { TOLLGATE_REDIS_PREFIX: `bench-prof-${randomBytes(4).toString('hex')}:` } }
 }
 
-/** One gateway process per phase, so each profile shows one kind of traffic. */
+/** One process per phase, so each profile shows one kind of traffic. */
+async function profileOnce(subject: ProfiledSubject, phase: Phase, run: Run): Promise<Profiled> {
+  const { deps, load, mock, dir, pinning, resultsDir } = run
+  const name = subject === 'bare' ? 'bare proxy' : `gateway (${subject})`
+  const profDir = join(dir, `prof-${subject}-${phase.name}`)
+  const nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${profDir}`]
+  const target =
+    subject === 'bare'
+      ? { ...(await deps.startBare(mock.url, nodeFlags, pinning?.target)), authorization: 'Bearer sk-mock' }
+      : {
+          ...(await startGateway({ mode: subject, mockUrl: mock.url, dir, nodeFlags, cpus: pinning?.target, ...storeOf(subject) })),
+          authorization: `Bearer ${benchConsumerKey}`,
+        }
+  process.stderr.write(`bench: profiling ${name} — ${phase.name} c=${load.concurrency}${delayNoteOf(load)} … `)
+  const loadOf = (requests: number) =>
+    runLoad({
+      origin: target.url,
+      path: '/v1/chat/completions',
+      headers: { 'content-type': 'application/json', authorization: target.authorization },
+      body: deps.chatBody(phase.stream),
+      stream: phase.stream,
+      concurrency: load.concurrency,
+      requests,
+      durationMsMax: phaseDurationMsMax,
+    })
+  // Outside the window: modules the gateway loads once it listens (the tokenizer, undici) and
+  // V8's first optimisations would otherwise be counted against the requests.
+  await loadOf(warmUpRequests)
+  const fromUs = monotonicUs()
+  const result = await loadOf(phase.requests)
+  const window = { fromUs, toUs: monotonicUs() }
+  process.stderr.write(`${result.requestsPerS.toFixed(0)} req/s, ${result.errors} errors\n`)
+  // SIGTERM: the process shuts down and exits normally, which is when V8 writes the profile.
+  await target.child.stop(15_000)
+  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))
+  if (file === undefined) throw new Error(`no .cpuprofile written in ${profDir}; output:\n${target.child.output()}`)
+  const kept = join(resultsDir, `${subject === 'bare' ? 'bare' : `gateway-${subject}`}-${phase.name}.cpuprofile`)
+  copyFileSync(join(profDir, file), kept)
+  const summary = summariseProfile(JSON.parse(readFileSync(kept, 'utf8')) as CpuProfile, 15, window)
+  const title = `${name}, ${phase.name} c=${load.concurrency}${delayNoteOf(load)}, ${result.requests} requests (samples while the load ran) — raw: ${kept}`
+  return { summary, requests: result.requests, text: formatSummary(summary, title) }
+}
+
+type Phase = (typeof phases)[number]
+
+interface Profiled {
+  readonly summary: ProfileSummary
+  readonly requests: number
+  readonly text: string
+}
+
+interface Run {
+  readonly deps: ProfileDeps
+  readonly load: ProfileLoad
+  readonly mock: { child: Child; url: string }
+  readonly dir: string
+  readonly pinning: ReturnType<typeof pinLoadSide>
+  readonly resultsDir: string
+}
+
+const delayNoteOf = (load: ProfileLoad) => (load.chunkDelayMs > 0 ? `, ${load.chunkDelayMs} ms between stream events` : '')
+
+/**
+ * Each phase profiles the subject, then (for a gateway) the bare proxy under the same load, and
+ * prints the gateway's hotspots and a per-request comparison of the two by bucket.
+ */
 export async function profileGateway(mode: ProfiledSubject, deps: ProfileDeps, load: ProfileLoad = { concurrency: 64, chunkDelayMs: 0 }): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-prof-'))
   const pinning = pinLoadSide()
   const mock = await deps.startMock(pinning?.load, load.chunkDelayMs)
-  const delayNote = load.chunkDelayMs > 0 ? `, ${load.chunkDelayMs} ms between stream events` : ''
   const resultsDir = fileURLToPath(new URL('results/', import.meta.url))
   mkdirSync(resultsDir, { recursive: true })
+  const run: Run = { deps, load, mock, dir, pinning, resultsDir }
   const sections: string[] = []
   try {
     for (const phase of phases) {
-      const profDir = join(dir, `prof-${phase.name}`)
-      const nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${profDir}`]
-      const gateway =
-        mode === 'bare'
-          ? { ...(await deps.startBare(mock.url, nodeFlags, pinning?.target)), authorization: 'Bearer sk-mock' }
-          : {
-              ...(await startGateway({ mode, mockUrl: mock.url, dir, nodeFlags, cpus: pinning?.target, ...storeOf(mode) })),
-              authorization: `Bearer ${benchConsumerKey}`,
-            }
-      process.stderr.write(`bench: profiling ${mode === 'bare' ? 'bare proxy' : `gateway (${mode})`} — ${phase.name} c=${load.concurrency}${delayNote} … `)
-      const result = await runLoad({
-        origin: gateway.url,
-        path: '/v1/chat/completions',
-        headers: { 'content-type': 'application/json', authorization: gateway.authorization },
-        body: deps.chatBody(phase.stream),
-        stream: phase.stream,
-        concurrency: load.concurrency,
-        requests: phase.requests,
-        durationMsMax: phaseDurationMsMax,
-      })
-      process.stderr.write(`${result.requestsPerS.toFixed(0)} req/s, ${result.errors} errors\n`)
-      // SIGTERM: the gateway shuts down and exits normally, which is when V8 writes the profile.
-      await gateway.child.stop(15_000)
-      const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))
-      if (file === undefined) throw new Error(`no .cpuprofile written in ${profDir}; gateway output:\n${gateway.child.output()}`)
-      const kept = join(resultsDir, `${mode === 'bare' ? 'bare' : `gateway-${mode}`}-${phase.name}.cpuprofile`)
-      copyFileSync(join(profDir, file), kept)
-      const summary = summariseProfile(JSON.parse(readFileSync(kept, 'utf8')) as CpuProfile)
-      sections.push(
-        formatSummary(
-          summary,
-          `${mode === 'bare' ? 'bare proxy' : `gateway (${mode})`}, ${phase.name} c=${load.concurrency}${delayNote}, ${result.requests} requests — raw: ${kept}`,
-        ),
-      )
+      const profiled = await profileOnce(mode, phase, run)
+      sections.push(profiled.text)
+      if (mode === 'bare') continue
+      const bare = await profileOnce('bare', phase, run)
+      const title = `gateway (${mode}) against the bare proxy, ${phase.name} c=${load.concurrency}${delayNoteOf(load)}`
+      sections.push(formatComparison(profiled.summary, profiled.requests, bare.summary, bare.requests, title))
     }
     const text = sections.join('\n\n')
     writeFileSync(join(resultsDir, `profile-${mode}.md`), `${text}\n`)

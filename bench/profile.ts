@@ -23,8 +23,21 @@ interface ProfileNode {
 
 export interface CpuProfile {
   nodes: ProfileNode[]
+  /** Microseconds of the monotonic clock (CLOCK_MONOTONIC on Linux: `process.hrtime` of any process). */
+  startTime: number
   samples: number[]
   timeDeltas: number[]
+}
+
+/** A span of the monotonic clock in microseconds, as `monotonicUs()` reads it in any process. */
+export interface SampleWindow {
+  readonly fromUs: number
+  readonly toUs: number
+}
+
+/** Now on the clock V8 stamps profile samples with, so a window taken here selects a child's samples. */
+export function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n)
 }
 
 export interface Hotspot {
@@ -48,12 +61,19 @@ export interface ProfileSummary {
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
 const idleNames = new Set(['(idle)'])
 
-export function summariseProfile(profile: CpuProfile, top = 15): ProfileSummary {
+/**
+ * `window`: only the samples taken within it (the load), so start-up (loading modules, warming
+ * the tokenizer) and shutdown are not counted against the requests.
+ */
+export function summariseProfile(profile: CpuProfile, top = 15, window?: SampleWindow): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const selfUs = new Map<number, number>()
   const deltas = profile.timeDeltas
+  let atUs = profile.startTime
   for (let i = 0; i < profile.samples.length; i += 1) {
     const id = profile.samples[i]!
+    atUs += deltas[i] ?? 0
+    if (window && (atUs < window.fromUs || atUs > window.toUs)) continue
     // A sample's time is the gap until the next sample.
     const us = deltas[i + 1] ?? deltas[i] ?? 0
     selfUs.set(id, (selfUs.get(id) ?? 0) + us)
@@ -212,5 +232,33 @@ export function formatSummary(summary: ProfileSummary, title: string): string {
   for (const b of summary.buckets.slice(0, 20)) lines.push(`| ${b.bucket} | ${b.ms.toFixed(0)} | ${b.percent.toFixed(1)} |`)
   lines.push('', '| src/ function (inclusive) | total ms | total % | location |', '|---|--:|--:|---|')
   for (const h of summary.inclusiveSrc) lines.push(`| ${h.fn} | ${h.ms.toFixed(0)} | ${h.percent.toFixed(1)} | ${h.location} |`)
+  return lines.join('\n')
+}
+
+/**
+ * Two profiles of the same load side by side, per request: the CPU each bucket costs the gateway
+ * and the bare proxy, largest difference first. What the gateway spends beyond a bare proxy, and
+ * where, in one table.
+ */
+export function formatComparison(gateway: ProfileSummary, gatewayRequests: number, bare: ProfileSummary, bareRequests: number, title: string): string {
+  const perRequest = (summary: ProfileSummary, requests: number) => new Map(summary.buckets.map((b) => [b.bucket, (1000 * b.ms) / requests]))
+  const ours = perRequest(gateway, gatewayRequests)
+  const theirs = perRequest(bare, bareRequests)
+  const rows = [...new Set([...ours.keys(), ...theirs.keys()])]
+    .map((bucket) => ({ bucket, gateway: ours.get(bucket) ?? 0, bare: theirs.get(bucket) ?? 0 }))
+    .sort((a, b) => b.gateway - b.bare - (a.gateway - a.bare))
+  const us = (value: number) => value.toFixed(1)
+  const gatewayTotal = (1000 * gateway.activeMs) / gatewayRequests
+  const bareTotal = (1000 * bare.activeMs) / bareRequests
+  const lines = [
+    `### ${title}`,
+    '',
+    `CPU per request while the load ran: gateway ${us(gatewayTotal)} µs, bare proxy ${us(bareTotal)} µs (${(gatewayTotal / bareTotal).toFixed(2)}×)`,
+    '',
+    '| bucket | gateway µs/req | bare µs/req | difference |',
+    '|---|--:|--:|--:|',
+  ]
+  for (const row of rows.filter((r) => Math.abs(r.gateway - r.bare) >= 0.5).slice(0, 25))
+    lines.push(`| ${row.bucket} | ${us(row.gateway)} | ${us(row.bare)} | ${row.gateway >= row.bare ? '+' : ''}${us(row.gateway - row.bare)} |`)
   return lines.join('\n')
 }
