@@ -179,6 +179,7 @@ export class BudgetService {
   private readonly options: BudgetServiceOptions
   private byOrg = new Map<string, Budget[]>()
   private byId = new Map<string, Budget>()
+  private generation = 0
   private readonly lastCheckMs = new Map<string, number>()
   private readonly decisionForecasts = new Map<string, { readonly atMs: number; readonly forecast: Forecast | undefined }>()
   /** Per budget: the period and the thresholds whose notice is known written in it (see `fireThresholds`). */
@@ -215,6 +216,15 @@ export class BudgetService {
     }
     this.byOrg = byOrg
     this.byId = byId
+    this.generation += 1
+  }
+
+  /**
+   * Moves each time the cache is reloaded: a call that saw one generation when its budgets were
+   * decided and another when it settles may count toward a budget created (or changed) meanwhile.
+   */
+  get cacheGeneration(): number {
+    return this.generation
   }
 
   // ---------------------------------------------------------------- hot path
@@ -308,7 +318,9 @@ export class BudgetService {
   /**
    * A new counter (a created budget, or one that now counts other calls or another period) starts
    * with the spend its period already had: a budget created mid-month after $1.36 of spend has
-   * $1.36 spent, not $0. Spend after `atMs` reaches the counter through the calls themselves.
+   * $1.36 spent, not $0. Spend after `atMs` reaches the counter through the calls themselves:
+   * a call that was running at `atMs` is not in the seed (it had not settled) and counts when it
+   * settles, toward the budgets its process knows then (BudgetPolicy `countersJoined`).
    * Thresholds it is already past fire now, once.
    */
   private async seedCounter(budget: Budget, atMs: number): Promise<void> {

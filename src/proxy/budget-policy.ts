@@ -87,7 +87,19 @@ export class BudgetPolicy implements SpendPolicy {
   async decide(input: PolicyInput): Promise<PolicyDecision> {
     const decision = await this.decideBudgets(input)
     if (decision.kind !== 'allow' || !this.walletDegrade) return decision
-    return (await this.decideWalletDegrade(input, decision.counters)) ?? decision
+    const degrade = await this.decideWalletDegrade(input, decision.counters)
+    return degrade ? { ...degrade, ...(decision.countersJoined && { countersJoined: decision.countersJoined }) } : decision
+  }
+
+  /**
+   * The budgets counting the call now that did not when it was decided: none while the cache is
+   * the one it was decided with (a settle pays one comparison), else the difference, by counter.
+   */
+  private countersJoinedSince(input: PolicyInput, seen: number, counters: readonly BudgetCounterRef[]): readonly BudgetCounterRef[] {
+    if (this.budgets.cacheGeneration === seen) return []
+    const applicable = this.budgets.applicableBudgets(input.attribution, input.model, input.provider, input.atMs)
+    const now = countersOf(applicable, this.budgets.endpointTierOf(input.attribution.endpointTag))
+    return now.filter((c) => !counters.some((d) => d.budgetId === c.budgetId && d.periodKey === c.periodKey))
   }
 
   /**
@@ -104,10 +116,13 @@ export class BudgetPolicy implements SpendPolicy {
   }
 
   private async decideBudgets(input: PolicyInput): Promise<PolicyDecision> {
+    // Read with the applicable budgets, before any await: the settle compares with it.
+    const seen = this.budgets.cacheGeneration
     const applicable = this.budgets.applicableBudgets(input.attribution, input.model, input.provider, input.atMs)
-    if (applicable.length === 0) return { kind: 'allow', counters: [] }
+    if (applicable.length === 0) return { kind: 'allow', counters: [], countersJoined: () => this.countersJoinedSince(input, seen, []) }
     const request = { endpointTag: input.attribution.endpointTag, endpointTier: this.budgets.endpointTierOf(input.attribution.endpointTag) }
     const counters = countersOf(applicable, request.endpointTier)
+    const countersJoined = () => this.countersJoinedSince(input, seen, counters)
     const spend = await this.spendOf(input.attribution.orgId, counters)
     // A call counts toward a handful of budgets at most: a scan, not a Map per call.
     const spentOf = (id: string) => {
@@ -128,7 +143,7 @@ export class BudgetPolicy implements SpendPolicy {
     // Forecasts are read only for budgets whose `block_if_forecast_exceeds` mark is reached.
     const forecasts = this.budgets.anyNeedsForecast(applicable, spentOf) ? await this.budgets.forecastsFor(applicable, spentOf, input.atMs) : undefined
     const decision = this.decideWith(applicable, counters, spentOf, input.model, { request, nowMs: input.atMs, ...(forecasts && { forecasts }) })
-    return { ...decision, labelOf }
+    return { ...decision, labelOf, countersJoined }
   }
 
   /** The counters' spend as settles last told it, or read from the ledger when any is too old. */

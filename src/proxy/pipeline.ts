@@ -14,6 +14,8 @@ import { newId } from '../lib/ids.js'
 import type { Config } from '../config/types.js'
 import {
   IDEMPOTENCY_BODY_BYTES_MAX,
+  type BudgetCounterRef,
+  type BudgetCrossing,
   type CommitResult,
   type IdempotencyStore,
   type LedgerStore,
@@ -365,6 +367,9 @@ async function settleCall(
   measured: Measured,
   failure?: ChargeFailure,
 ): Promise<Record<string, string>> {
+  // Read before `now`, in the same turn: a budget this process knew of by then counts the call
+  // here, and the seed of one created later counts it by its settle time (BudgetService.create).
+  const joined = decision.countersJoined?.() ?? NO_COUNTERS
   const now = deps.clock.nowMs()
   const provider = routed.target.provider
   const reservation = reserved?.reservation
@@ -405,6 +410,8 @@ async function settleCall(
   )
   const headers: Record<string, string> = { [H.cost]: formatUsd(costMicros) }
   if (spent) headers[H.usageSource] = charge.source
+  // What an unreserved call's spend counts toward (a reservation knows its own counters).
+  const counted = countersWith(decision.counters, joined)
   let result: CommitResult | undefined
   try {
     result = await deps.ledger.commit({
@@ -412,7 +419,7 @@ async function settleCall(
       atMs: now,
       event,
       ...(reservation && { resolve: { reservationId: reservation.id, outcome: spent ? 'settled' : 'voided', actualMicros: spent ? costMicros : ZERO } }),
-      ...(!reservation && decision.counters.length > 0 && costMicros > 0 && { spend: { budgets: decision.counters, amountMicros: costMicros } }),
+      ...(!reservation && costMicros > 0 && counted.length > 0 && { spend: { budgets: counted, amountMicros: costMicros } }),
     })
   } catch (error) {
     // The answer is delivered all the same (the provider has charged for it); the reservation
@@ -438,12 +445,16 @@ async function settleCall(
   }
   if (result?.kind === 'committed') {
     const walletCrossing = resolution && (resolution.kind === 'settled' || resolution.kind === 'voided') ? resolution.walletCrossing : undefined
+    // The settlement moved the counters the reservation was made against; budgets that joined
+    // since count the charge in a step of its own (lost if the process dies right before it).
+    const countsJoined = reservation !== undefined && resolution?.kind === 'settled' && costMicros > 0 && joined.length > 0
+    const joinedCrossings = countsJoined ? await countJoined(deps, call, joined, costMicros) : NO_CROSSINGS
     deps.policy.onSpend({
       attribution: call.attribution,
       model: routedName(routed, call),
       provider,
       atMs: now,
-      budgetCrossings: result.budgetCrossings,
+      budgetCrossings: joinedCrossings.length === 0 ? result.budgetCrossings : [...result.budgetCrossings, ...joinedCrossings],
       walletCrossing,
     })
   }
@@ -468,6 +479,23 @@ async function settleCall(
     deps.metrics.upstreamErrors.inc({ provider, status: measured.kind === 'unreachable' ? 'network' : String(measured.status) })
   }
   return headers
+}
+
+const NO_COUNTERS: readonly BudgetCounterRef[] = []
+const NO_CROSSINGS: readonly BudgetCrossing[] = []
+
+function countersWith(counters: readonly BudgetCounterRef[], joined: readonly BudgetCounterRef[]): readonly BudgetCounterRef[] {
+  return joined.length === 0 ? counters : [...counters, ...joined]
+}
+
+/** Counts a settled call's charge toward budgets that joined while it ran; a failure is logged, not the call's. */
+async function countJoined(deps: ProxyDeps, call: ProxyCall, joined: readonly BudgetCounterRef[], costMicros: Micros): Promise<readonly BudgetCrossing[]> {
+  try {
+    return await deps.ledger.recordSpend(call.attribution.orgId, joined, costMicros)
+  } catch (error) {
+    deps.logger.error({ err: error, requestId: call.requestId }, 'proxy: could not count the call toward budgets created while it ran')
+    return []
+  }
 }
 
 /**

@@ -24,7 +24,9 @@ export interface BudgetLabel {
 /**
  * `counters` are every budget that counts this call (hard ones carry a limit the ledger enforces
  * at reserve time); `labelOf` names one, so a refusal at reserve time reads like one made here
- * (made when asked: only a refusal needs it).
+ * (made when asked: only a refusal needs it). `countersJoined`, asked when the call settles, names
+ * the budgets that count it but did not when it was decided (created, or changed to count it,
+ * while it ran): its spend counts toward them too.
  */
 export type PolicyDecision = (
   | { readonly kind: 'allow'; readonly counters: readonly BudgetCounterRef[] }
@@ -47,7 +49,10 @@ export type PolicyDecision = (
       /** Why, when more than a threshold reached: a forecast-confirmed block, an experimental endpoint. */
       readonly explanation?: string
     }
-) & { readonly labelOf?: (budgetId: string) => BudgetLabel | undefined }
+) & {
+  readonly labelOf?: (budgetId: string) => BudgetLabel | undefined
+  readonly countersJoined?: () => readonly BudgetCounterRef[]
+}
 
 export interface SettledSpend {
   readonly attribution: Attribution

@@ -17,10 +17,15 @@ import { postgresSkipReason, postgresService, redisService, redisSkipReason, typ
 
 const ALPHA = 'team_alpha'
 const BETA = 'team_beta'
+/** Teams of the in-flight test: gamma's calls reserve (it has a hard budget), delta's do not. */
+const GAMMA = 'team_gamma'
+const DELTA = 'team_delta'
 const KEYS = {
   carol: 'tg_seed_carol_key_0123456789abcdef0123',
   alpha: 'tg_seed_alpha_key_0123456789abcdef0123',
   beta: 'tg_seed_beta_key_0123456789abcdef01234',
+  gamma: 'tg_seed_gamma_key_0123456789abcdef0123',
+  delta: 'tg_seed_delta_key_0123456789abcdef0123',
 }
 
 function gatewayYaml(): string {
@@ -31,6 +36,8 @@ function gatewayYaml(): string {
       { name: 'carol-laptop', api_key: KEYS.carol, team_id: ALPHA, user_id: 'carol' },
       { name: 'alpha-svc', api_key: KEYS.alpha, team_id: ALPHA },
       { name: 'beta-svc', api_key: KEYS.beta, team_id: BETA },
+      { name: 'gamma-svc', api_key: KEYS.gamma, team_id: GAMMA },
+      { name: 'delta-svc', api_key: KEYS.delta, team_id: DELTA },
     ],
     cost_tracking: { enabled: true, wallet_enforcement: false },
     models: [
@@ -128,8 +135,8 @@ describe.each(backends)('a budget created mid-period, on $name', (backend) => {
     return body.cost_micros
   }
 
-  async function budget(name: string, scope: Record<string, string>): Promise<{ id: string; spendMicros: number }> {
-    const { status, body } = await gw.admin('POST', '/v1/billing/budgets', { name, scope, period: 'monthly', amount_usd: 1000 })
+  async function budget(name: string, scope: Record<string, string>, hardLimit = false): Promise<{ id: string; spendMicros: number }> {
+    const { status, body } = await gw.admin('POST', '/v1/billing/budgets', { name, scope, period: 'monthly', amount_usd: 1000, hard_limit: hardLimit })
     expect(status, JSON.stringify(body)).toBe(201)
     return { id: body.id, spendMicros: Math.round(body.posture.spend_usd * 1e6) }
   }
@@ -175,6 +182,46 @@ describe.each(backends)('a budget created mid-period, on $name', (backend) => {
       const late = await budget(`late ${s}`, SCOPES[s])
       expect(late.spendMicros, `late ${s}`).toBe(expected[s])
       expect(await spendMicros(late.id), `late ${s}, read back`).toBe(expected[s])
+    }
+  })
+
+  /** A stream the mock paces: resolves once its first bytes arrived (the call is reserved and running). */
+  async function startStream(key: string): Promise<{ finish(): Promise<void> }> {
+    const response = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', stream: true, max_tokens: 40, messages: PROMPT }),
+    })
+    expect(response.status).toBe(200)
+    const reader = response.body!.getReader()
+    expect((await reader.read()).done).toBe(false)
+    return {
+      async finish() {
+        while (!(await reader.read()).done) {}
+      },
+    }
+  }
+
+  it.skipIf(backend.skip !== undefined)('counts a call that was running when the budget was created, once, reserved or not', async () => {
+    // The early budgets count the calls from the start; gamma's is hard, so its calls reserve.
+    const early = {
+      gamma: (await budget('early gamma', { kind: 'team', id: GAMMA }, true)).id,
+      delta: (await budget('early delta', { kind: 'team', id: DELTA })).id,
+    }
+    gw.mock.setScript({ times: 4, chunkDelayMs: 40 })
+    const streams = await Promise.all([KEYS.gamma, KEYS.gamma, KEYS.delta, KEYS.delta].map(startStream))
+    // Created while all four run: nothing of theirs has settled, so nothing is seeded.
+    const late = { gamma: await budget('late gamma', { kind: 'team', id: GAMMA }), delta: await budget('late delta', { kind: 'team', id: DELTA }) }
+    expect(late.gamma.spendMicros).toBe(0)
+    expect(late.delta.spendMicros).toBe(0)
+    await Promise.all(streams.map((s) => s.finish()))
+
+    for (const team of ['gamma', 'delta'] as const) {
+      const deadline = Date.now() + 5_000
+      while ((await spendMicros(late[team].id)) !== (await spendMicros(early[team])) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
+      const spent = await spendMicros(early[team])
+      expect(spent, `early ${team}`).toBeGreaterThan(0)
+      expect(await spendMicros(late[team].id), `late ${team}`).toBe(spent)
     }
   })
 })

@@ -6,8 +6,10 @@
  *
  * How: random events over small pools (so scopes collide) — users bound to the key or named by
  * the call, a model asked for under one name and served under another, names in another case,
- * demo events, instants on either side of the window — written with `insertBatch`; random
- * budgets; the sum over the events `matchesCall` accepts, computed in JS, against the store's.
+ * demo events, instants on either side of the window, proxied calls still running at its end
+ * (they count when they settle, not in the seed) beside ingested events and direct reservations
+ * (counted by their instant) — written with `insertBatch`; random budgets; the sum over the
+ * events `matchesCall` accepts, computed in JS, against the store's.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -63,6 +65,9 @@ function eventsArbitrary(): fc.Arbitrary<UsageEvent[]> {
     modelServed: from(POOL.model),
     costMicros: fc.integer({ min: 0, max: 5_000_000 }),
     dataMode: fc.constantFrom<UsageEvent['dataMode']>('real', 'real', 'demo'),
+    // Up to two hours: a call that arrived before the window's end may settle after it.
+    latencyMs: fc.integer({ min: 0, max: 7_200_000 }),
+    source: fc.constantFrom<UsageEvent['source']>('gateway', 'gateway', 'ingest', 'direct'),
   })
   return fc.array(fields, { minLength: 1, maxLength: 40 }).map((list) =>
     list.map((f, i): UsageEvent => {
@@ -81,6 +86,8 @@ function eventsArbitrary(): fc.Arbitrary<UsageEvent[]> {
         },
         modelRequested: f.modelRequested,
         modelServed: f.modelServed,
+        latencyMs: f.latencyMs,
+        source: f.source,
       }
     }),
   )
@@ -134,10 +141,15 @@ interface SpendStores {
   readonly budgets: BudgetUsageReader
 }
 
-/** What the budget's counter holds from these events: the calls it counts, live. */
+/**
+ * What the budget's counter holds from these events had it been created at TO_MS: the calls it
+ * counts that had settled by then (a proxied call settles `latencyMs` after it arrived; one still
+ * running is counted when it settles, toward the budgets it finds then).
+ */
 function liveSpend(budget: Budget, events: readonly UsageEvent[]): number {
   return events
     .filter((e) => e.dataMode === 'real' && e.atMs >= FROM_MS && e.atMs < TO_MS)
+    .filter((e) => e.source !== 'gateway' || e.atMs + e.latencyMs < TO_MS)
     .filter((e) => matchesCall(budget, e.attribution, e.modelRequested, e.provider))
     .reduce((sum, e) => sum + e.costMicros, 0)
 }

@@ -10,7 +10,7 @@ import { summedMicros, type Micros } from '../../money/index.js'
 import type { Budget } from '../../budgets/budget.js'
 import type { BudgetStore, BudgetUsageReader, BudgetWriteResult, SpendByKey, SpendScopeFilter, TopSpendersMicros } from '../../budgets/budget-store.js'
 import { named } from './named.js'
-import { budgetOf, paramsOf, rowOf, scopeConditionOf, type BudgetRow } from '../rows/budget.js'
+import { SETTLED_BEFORE_END, budgetOf, paramsOf, rowOf, scopeConditionOf, type BudgetRow } from '../rows/budget.js'
 
 const INSERT_SQL = `INSERT INTO budgets (id, org_id, name, scope_kind, scope_id, scope_team_id, environment, period, timezone, amount_micros,
     alert_thresholds_json, threshold_actions_json, hard_limit, shadow, categories_json, owner, channels_json,
@@ -102,7 +102,8 @@ export class PostgresBudgetStore implements BudgetStore, BudgetUsageReader {
   async spendBetween(filter: SpendScopeFilter, fromMs: number, toMs: number): Promise<Micros> {
     const { rows } = await this.run(
       `SELECT SUM(cost_micros) AS spend FROM usage_events
-       WHERE ${conditionOf(filter)} AND data_mode = 'real' AND at_ms >= @fromMs AND at_ms < @toMs`,
+       WHERE ${conditionOf(filter)} AND data_mode = 'real' AND at_ms >= @fromMs AND at_ms < @toMs
+         AND ${SETTLED_BEFORE_END}`,
       { ...paramsOf(filter), fromMs, toMs },
     )
     return summedMicros((rows[0] as { spend: number | null } | undefined)?.spend)

@@ -65,6 +65,14 @@ export function scopeConditionOf(filter: Pick<SpendScopeFilter, 'scopeKind' | 't
   return filter.scopeKind === 'user' && filter.teamId === undefined ? `${condition} AND coalesce(user_from_key, 1) = 1` : condition
 }
 
+/**
+ * `spendBetween`'s end for proxied calls is when they settled (`at_ms` is when they arrived, and
+ * `latency_ms` runs to the settle): a call still running when a budget is created is counted by
+ * its settle, toward the budget it finds then (BudgetPolicy `countersJoined`), not by the seed.
+ * Other events (ingested, direct reservations) are counted up to their `at_ms`, as before.
+ */
+export const SETTLED_BEFORE_END = `(source <> 'gateway' OR at_ms + latency_ms < @toMs)`
+
 /** Named parameters for a spend query's scope condition (each adapter writes the condition in its dialect). */
 export function paramsOf(filter: SpendScopeFilter): Record<string, unknown> {
   return { orgId: filter.orgId, scopeId: filter.scopeId, environment: filter.environment ?? null, scopeTeamId: filter.teamId ?? null }

@@ -8,7 +8,7 @@ import type { SqliteDatabase, SqliteMigration } from './db.js'
 import { summedMicros, type Micros } from '../../money/index.js'
 import type { Budget } from '../../budgets/budget.js'
 import type { BudgetStore, BudgetUsageReader, BudgetWriteResult, SpendByKey, SpendScopeFilter, TopSpendersMicros } from '../../budgets/budget-store.js'
-import { budgetOf, paramsOf, rowOf, scopeConditionOf, type BudgetRow } from '../rows/budget.js'
+import { SETTLED_BEFORE_END, budgetOf, paramsOf, rowOf, scopeConditionOf, type BudgetRow } from '../rows/budget.js'
 
 export const budgetMigrations: readonly SqliteMigration[] = [
   {
@@ -141,7 +141,8 @@ export class SqliteBudgetStore implements BudgetStore, BudgetUsageReader {
     const row = this.db
       .prepare<Record<string, unknown>, { spend: number | null }>(
         `SELECT SUM(cost_micros) AS spend FROM usage_events
-         WHERE ${conditionOf(filter)} AND data_mode = 'real' AND at_ms >= @fromMs AND at_ms < @toMs`,
+         WHERE ${conditionOf(filter)} AND data_mode = 'real' AND at_ms >= @fromMs AND at_ms < @toMs
+           AND ${SETTLED_BEFORE_END}`,
       )
       .get({ ...paramsOf(filter), fromMs, toMs })
     return summedMicros(row?.spend)
