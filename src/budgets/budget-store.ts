@@ -51,9 +51,9 @@ export interface BudgetUsageReader {
   /** `count` consecutive buckets of `bucketMs` ending at `endMs` (exclusive), oldest first; real (not demo) usage only. */
   spendBuckets(filter: SpendScopeFilter, endMs: number, bucketMs: number, count: number): Promise<Micros[]>
   /**
-   * Spend in [fromMs, toMs) of real (not demo) usage events; a proxied call counts when it both
-   * arrived and settled before `toMs` (one still running then counts toward the budgets it finds
-   * when it settles). What a budget's counter is seeded with.
+   * Spend in [fromMs, toMs) of real (not demo) usage events; a proxied call or a direct reservation
+   * counts when it both started and settled before `toMs` (one still running then counts toward
+   * the budgets it finds when it settles). What a budget's counter is seeded with.
    */
   spendBetween(filter: SpendScopeFilter, fromMs: number, toMs: number): Promise<Micros>
   /** Largest real (not demo) spenders in [fromMs, toMs), at most `limit` of each kind, largest first. */

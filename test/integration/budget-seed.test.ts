@@ -202,7 +202,7 @@ describe.each(backends)('a budget created mid-period, on $name', (backend) => {
     }
   }
 
-  it.skipIf(backend.skip !== undefined)('counts a call that was running when the budget was created, once, reserved or not', async () => {
+  it.skipIf(backend.skip !== undefined)('counts a call that was running when the budget was created, once: reserved, unreserved or direct', async () => {
     // The early budgets count the calls from the start; gamma's is hard, so its calls reserve.
     const early = {
       gamma: (await budget('early gamma', { kind: 'team', id: GAMMA }, true)).id,
@@ -210,11 +210,17 @@ describe.each(backends)('a budget created mid-period, on $name', (backend) => {
     }
     gw.mock.setScript({ times: 4, chunkDelayMs: 40 })
     const streams = await Promise.all([KEYS.gamma, KEYS.gamma, KEYS.delta, KEYS.delta].map(startStream))
+    // A call made outside the gateway, reserved like one: settled after the late budgets exist.
+    await gw.allocate(GAMMA, 5)
+    const direct = await gw.admin('POST', '/v1/reservations', { team_id: GAMMA, estimate_usd: 0.5, model: 'gpt-4o-mini' })
+    expect(direct.status, JSON.stringify(direct.body)).toBe(201)
     // Created while all four run: nothing of theirs has settled, so nothing is seeded.
     const late = { gamma: await budget('late gamma', { kind: 'team', id: GAMMA }), delta: await budget('late delta', { kind: 'team', id: DELTA }) }
     expect(late.gamma.spendMicros).toBe(0)
     expect(late.delta.spendMicros).toBe(0)
     await Promise.all(streams.map((s) => s.finish()))
+    const settled = await gw.admin('POST', `/v1/reservations/${direct.body.id}/settle`, { actual_usd: 0.0025 })
+    expect(settled.status, JSON.stringify(settled.body)).toBe(200)
 
     for (const team of ['gamma', 'delta'] as const) {
       const deadline = Date.now() + 5_000

@@ -6,8 +6,8 @@
  *
  * How: random events over small pools (so scopes collide) — users bound to the key or named by
  * the call, a model asked for under one name and served under another, names in another case,
- * demo events, instants on either side of the window, proxied calls still running at its end
- * (they count when they settle, not in the seed) beside ingested events and direct reservations
+ * demo events, instants on either side of the window, proxied calls and direct reservations
+ * still running at its end (they count when they settle, not in the seed) beside ingested events
  * (counted by their instant) — written with `insertBatch`; random budgets; the sum over the
  * events `matchesCall` accepts, computed in JS, against the store's.
  */
@@ -144,12 +144,13 @@ interface SpendStores {
 /**
  * What the budget's counter holds from these events had it been created at TO_MS: the calls it
  * counts that had settled by then (a proxied call settles `latencyMs` after it arrived; one still
- * running is counted when it settles, toward the budgets it finds then).
+ * running is counted when it settles, toward the budgets it finds then; so is a direct
+ * reservation, its `atMs` when it was reserved).
  */
 function liveSpend(budget: Budget, events: readonly UsageEvent[]): number {
   return events
     .filter((e) => e.dataMode === 'real' && e.atMs >= FROM_MS && e.atMs < TO_MS)
-    .filter((e) => e.source !== 'gateway' || e.atMs + e.latencyMs < TO_MS)
+    .filter((e) => e.source === 'ingest' || e.atMs + e.latencyMs < TO_MS)
     .filter((e) => matchesCall(budget, e.attribution, e.modelRequested, e.provider))
     .reduce((sum, e) => sum + e.costMicros, 0)
 }

@@ -66,12 +66,12 @@ export function scopeConditionOf(filter: Pick<SpendScopeFilter, 'scopeKind' | 't
 }
 
 /**
- * `spendBetween`'s end for proxied calls is when they settled (`at_ms` is when they arrived, and
- * `latency_ms` runs to the settle): a call still running when a budget is created is counted by
- * its settle, toward the budget it finds then (BudgetPolicy `countersJoined`), not by the seed.
- * Other events (ingested, direct reservations) are counted up to their `at_ms`, as before.
+ * `spendBetween`'s end for proxied calls and direct reservations is when they settled (`at_ms` is
+ * when they arrived or reserved, and `latency_ms` runs to the settle): a call still running when a
+ * budget is created is counted by its settle, toward the budget it finds then (BudgetPolicy
+ * `countersJoined`, api/reservations.ts), not by the seed. Ingested events count by their `at_ms`.
  */
-export const SETTLED_BEFORE_END = `(source <> 'gateway' OR at_ms + latency_ms < @toMs)`
+export const SETTLED_BEFORE_END = `(source = 'ingest' OR at_ms + latency_ms < @toMs)`
 
 /** Named parameters for a spend query's scope condition (each adapter writes the condition in its dialect). */
 export function paramsOf(filter: SpendScopeFilter): Record<string, unknown> {
