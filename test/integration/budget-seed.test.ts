@@ -135,8 +135,8 @@ describe.each(backends)('a budget created mid-period, on $name', (backend) => {
     return body.cost_micros
   }
 
-  async function budget(name: string, scope: Record<string, string>, hardLimit = false): Promise<{ id: string; spendMicros: number }> {
-    const { status, body } = await gw.admin('POST', '/v1/billing/budgets', { name, scope, period: 'monthly', amount_usd: 1000, hard_limit: hardLimit })
+  async function budget(name: string, scope: Record<string, string>, hardLimit = false, amountUsd = 1000): Promise<{ id: string; spendMicros: number }> {
+    const { status, body } = await gw.admin('POST', '/v1/billing/budgets', { name, scope, period: 'monthly', amount_usd: amountUsd, hard_limit: hardLimit })
     expect(status, JSON.stringify(body)).toBe(201)
     return { id: body.id, spendMicros: Math.round(body.posture.spend_usd * 1e6) }
   }
@@ -216,8 +216,11 @@ describe.each(backends)('a budget created mid-period, on $name', (backend) => {
     expect(direct.status, JSON.stringify(direct.body)).toBe(201)
     // Created while all four run: nothing of theirs has settled, so nothing is seeded.
     const late = { gamma: await budget('late gamma', { kind: 'team', id: GAMMA }), delta: await budget('late delta', { kind: 'team', id: DELTA }) }
+    // One the running calls alone take past every threshold: its notices come from their settles.
+    const small = await budget('late small gamma', { kind: 'team', id: GAMMA }, false, 0.00002)
     expect(late.gamma.spendMicros).toBe(0)
     expect(late.delta.spendMicros).toBe(0)
+    expect(small.spendMicros).toBe(0)
     await Promise.all(streams.map((s) => s.finish()))
     const settled = await gw.admin('POST', `/v1/reservations/${direct.body.id}/settle`, { actual_usd: 0.0025 })
     expect(settled.status, JSON.stringify(settled.body)).toBe(200)
@@ -229,5 +232,13 @@ describe.each(backends)('a budget created mid-period, on $name', (backend) => {
       expect(spent, `early ${team}`).toBeGreaterThan(0)
       expect(await spendMicros(late[team].id), `late ${team}`).toBe(spent)
     }
+    const firedPercents = async () => {
+      const { body } = await gw.admin('GET', '/v1/notifications?limit=200')
+      const notices = (body.data as Array<{ type: string; data: { budget_id: string; threshold_percent: number } }>).filter(
+        (n) => n.type === 'budget.threshold' && n.data.budget_id === small.id,
+      )
+      return notices.map((n) => n.data.threshold_percent).sort((a, b) => a - b)
+    }
+    await expect.poll(firedPercents, { timeout: 5_000 }).toEqual([50, 80, 95])
   })
 })
