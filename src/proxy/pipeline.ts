@@ -431,9 +431,12 @@ async function settleCall(
     )
   }
   const resolution: ResolveResult | undefined = result?.kind === 'committed' ? result.resolution : undefined
+  let expiredCrossings = NO_CROSSINGS
   if (resolution?.kind === 'already_expired') {
     // The charge is what the expiry took, and the client is told so, as the recorded event says.
-    headers[H.cost] = formatUsd(await recordAfterExpiry(deps, call, event, resolution.reservation))
+    const recorded = await recordAfterExpiry(deps, call, event, resolution.reservation, joined)
+    expiredCrossings = recorded.crossings
+    headers[H.cost] = formatUsd(recorded.chargedMicros)
     // The wallet was charged exactly what was reserved: it holds what it held right after the reserve.
     if (reserved?.walletAvailableMicros !== undefined) headers[H.walletRemaining] = formatUsd(reserved.walletAvailableMicros)
   } else if (resolution && (resolution.kind === 'settled' || resolution.kind === 'voided') && resolution.walletAvailableMicros !== undefined) {
@@ -448,7 +451,7 @@ async function settleCall(
     // The settlement moved the counters the reservation was made against; budgets that joined
     // since count the charge in a step of its own (lost if the process dies right before it).
     const countsJoined = reservation !== undefined && resolution?.kind === 'settled' && costMicros > 0 && joined.length > 0
-    const joinedCrossings = countsJoined ? await countJoined(deps, call, joined, costMicros) : NO_CROSSINGS
+    const joinedCrossings = countsJoined ? await countJoined(deps, call, joined, costMicros) : expiredCrossings
     deps.policy.onSpend({
       attribution: call.attribution,
       model: routedName(routed, call),
@@ -501,10 +504,17 @@ async function countJoined(deps: ProxyDeps, call: ProxyCall, joined: readonly Bu
 /**
  * The call outlived its reservation (a stream longer than `reservations.ttl_ms`): the sweeper
  * already charged the reservation's full amount, and that stays the charge — never less than the
- * call cost. The call is still recorded, at what it was charged, so reports agree with the ledger;
- * returns that charge.
+ * call cost. The call is still recorded, at what it was charged, so reports agree with the ledger,
+ * and that charge counts toward the budgets that joined while it ran (the expiry moved the
+ * others); returns the charge and those budgets' crossings.
  */
-async function recordAfterExpiry(deps: ProxyDeps, call: ProxyCall, event: UsageEvent, reservation: Reservation): Promise<Micros> {
+async function recordAfterExpiry(
+  deps: ProxyDeps,
+  call: ProxyCall,
+  event: UsageEvent,
+  reservation: Reservation,
+  joined: readonly BudgetCounterRef[],
+): Promise<{ chargedMicros: Micros; crossings: readonly BudgetCrossing[] }> {
   const charged: UsageEvent = {
     ...event,
     costMicros: reservation.settledMicros ?? reservation.amountMicros,
@@ -512,12 +522,18 @@ async function recordAfterExpiry(deps: ProxyDeps, call: ProxyCall, event: UsageE
     priceSource: `${event.priceSource};reservation-expired`,
   }
   try {
-    await deps.ledger.commit({ orgId: call.attribution.orgId, atMs: deps.clock.nowMs(), event: charged })
+    const result = await deps.ledger.commit({
+      orgId: call.attribution.orgId,
+      atMs: deps.clock.nowMs(),
+      event: charged,
+      ...(joined.length > 0 && charged.costMicros > 0 && { spend: { budgets: joined, amountMicros: charged.costMicros } }),
+    })
+    return { chargedMicros: charged.costMicros, crossings: result.kind === 'committed' ? result.budgetCrossings : NO_CROSSINGS }
   } catch (error) {
     deps.metrics.commitFailures.inc()
     deps.logger.error({ err: error, requestId: call.requestId, reservationId: reservation.id }, 'proxy: could not record a call whose reservation had expired')
+    return { chargedMicros: charged.costMicros, crossings: NO_CROSSINGS }
   }
-  return charged.costMicros
 }
 
 /** A reservation taken for a call, with what its wallet had left right after and the output cap it covers. */

@@ -138,7 +138,7 @@ describe('held requests', () => {
 })
 
 describe('a stream that outlives its reservation', () => {
-  it('is still recorded, at the full amount the expired reservation charged, and flagged; its cost trailer says that charge', async () => {
+  async function outlivingStream(): Promise<TestGateway> {
     const gw = await startTestGateway({
       yaml: capsConfig({
         consumers: [{ name: 'svc', apiKey: KEY, teamId: TEAM }],
@@ -152,25 +152,35 @@ describe('a stream that outlives its reservation', () => {
     // The target's timeout is per chunk, so a live stream may run past its 1 s reservation: about
     // 40 SSE events 60 ms apart take over 2 s.
     gw.mock.setScript({ chunkDelayMs: 60, times: 1 })
-    // node:http, not fetch: the cost of a stream comes in its trailers.
-    const res = await new Promise<{ status: number; text: string; headers: NodeJS.Dict<string | string[]>; trailers: NodeJS.Dict<string> }>(
-      (resolve, reject) => {
-        const req = httpRequest(
-          `${gw.url}/v1/chat/completions`,
-          { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' } },
-          (response) => {
-            let text = ''
-            response.setEncoding('utf8')
-            response.on('data', (part: string) => {
-              text += part
-            })
-            response.on('end', () => resolve({ status: response.statusCode ?? 0, text, headers: response.headers, trailers: response.trailers }))
-          },
-        )
-        req.on('error', reject)
-        req.end(chatBody('write about budgets', { stream: true, max_tokens: 40 }))
-      },
-    )
+    return gw
+  }
+
+  /** node:http, not fetch: the cost of a stream comes in its trailers. `onFirstBytes` runs while it streams. */
+  function streamThrough(gw: TestGateway, onFirstBytes: () => Promise<void> = async () => {}) {
+    return new Promise<{ status: number; text: string; headers: NodeJS.Dict<string | string[]>; trailers: NodeJS.Dict<string> }>((resolve, reject) => {
+      const req = httpRequest(
+        `${gw.url}/v1/chat/completions`,
+        { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' } },
+        (response) => {
+          let text = ''
+          const started = onFirstBytes()
+          response.setEncoding('utf8')
+          response.on('data', (part: string) => {
+            text += part
+          })
+          response.on('end', () =>
+            started.then(() => resolve({ status: response.statusCode ?? 0, text, headers: response.headers, trailers: response.trailers }), reject),
+          )
+        },
+      )
+      req.on('error', reject)
+      req.end(chatBody('write about budgets', { stream: true, max_tokens: 40 }))
+    })
+  }
+
+  it('is still recorded, at the full amount the expired reservation charged, and flagged; its cost trailer says that charge', async () => {
+    const gw = await outlivingStream()
+    const res = await streamThrough(gw)
     expect(res.status).toBe(200)
     expect(res.text).toContain('[DONE]')
     const reserved = usdToMicros(res.headers['x-tollgate-cost-reserved-usd'] as string)
@@ -182,6 +192,22 @@ describe('a stream that outlives its reservation', () => {
     // The client is told the same charge, and what its wallet holds after it.
     expect(usdToMicros(res.trailers['x-tollgate-cost-usd'] ?? null)).toBe(reserved)
     expect(usdToMicros(res.trailers['x-tollgate-wallet-remaining-usd'] ?? null)).toBe(wallet.available_micros)
+  })
+
+  it('counts that charge toward a budget created while it ran', async () => {
+    const gw = await outlivingStream()
+    let budgetId = ''
+    const res = await streamThrough(gw, async () => {
+      const created = await gw.admin('POST', '/v1/billing/budgets', { name: 'during', scope: { kind: 'team', id: TEAM }, period: 'monthly', amount_usd: 100 })
+      expect(created.status).toBe(201)
+      expect(created.body.posture.spend_usd).toBe(0)
+      budgetId = created.body.id
+    })
+    expect(res.status).toBe(200)
+    const reserved = usdToMicros(res.headers['x-tollgate-cost-reserved-usd'] as string)
+    expect(usdToMicros(res.trailers['x-tollgate-cost-usd'] ?? null)).toBe(reserved)
+    const { body } = await gw.admin('GET', `/v1/billing/budgets/${budgetId}`)
+    expect(usdToMicros(String(body.posture.spend_usd))).toBe(reserved)
   })
 })
 
