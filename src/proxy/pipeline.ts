@@ -368,7 +368,7 @@ async function settleCall(
   failure?: ChargeFailure,
 ): Promise<Record<string, string>> {
   // Read before `now`, in the same turn: a budget this process knew of by then counts the call
-  // here, and the seed of one created later counts it by its settle time (BudgetService.create).
+  // here, and the seed of one created later counts it by its settle time (SETTLED_BEFORE_END).
   const joined = decision.countersJoined?.() ?? NO_COUNTERS
   const now = deps.clock.nowMs()
   const provider = routed.target.provider
@@ -449,7 +449,8 @@ async function settleCall(
   if (result?.kind === 'committed') {
     const walletCrossing = resolution && (resolution.kind === 'settled' || resolution.kind === 'voided') ? resolution.walletCrossing : undefined
     // The settlement moved the counters the reservation was made against; budgets that joined
-    // since count the charge in a step of its own (lost if the process dies right before it).
+    // since count the charge in a step of its own (lost if the process dies right before it). An
+    // expired reservation's joined budgets counted it with its event, above.
     const countsJoined = reservation !== undefined && resolution?.kind === 'settled' && costMicros > 0 && joined.length > 0
     const joinedCrossings = countsJoined ? await countJoined(deps, call, joined, costMicros) : expiredCrossings
     deps.policy.onSpend({
