@@ -33,7 +33,9 @@ export async function budgetRoutes(app: FastifyInstance, deps: AdminDeps): Promi
       summary: 'Create a budget',
       auth: 'admin',
       body: budgetCreateBodySchema,
-      responses: { 201: 'The budget with its current spend and forecast.' },
+      responses: {
+        201: 'The budget with its current spend and forecast. It starts with the spend its period already had (calls settled so far); calls still running count toward it when they settle.',
+      },
       errors: [409],
     }),
     async (request, reply) => {
