@@ -19,7 +19,7 @@ import { ConflictError, IdempotencyKeyReusedError, NotFoundError } from './error
 import { presentReservation } from './present.js'
 import { errorEnvelope } from './http-errors.js'
 import { formatUsd, toUsd, ZERO, type Micros } from '../money/index.js'
-import type { BudgetCounterRef, CascadeStep, Reservation, ResolveResult } from '../ledger/index.js'
+import { countJoinedSpend, countersMissing, type CascadeStep, type Reservation, type ResolveResult } from '../ledger/index.js'
 import { counterRefOf, scopeLabel, walletCrossingOf } from '../budgets/index.js'
 import { emptyUsage } from '../providers/index.js'
 import type { Principal } from '../auth/index.js'
@@ -267,8 +267,11 @@ async function resolve(deps: AdminDeps, reservation: Reservation, outcome: 'sett
   if (result.kind === 'settled' || result.kind === 'voided') {
     const joined = call && result.kind === 'settled' && actualMicros > 0 ? countersJoined(deps, reservation, call) : []
     // Budgets created (or changed to count the call) since the reservation count the charge too,
-    // in a step after the settlement, as a proxied call's do (pipeline.ts `countJoined`).
-    const joinedCrossings = joined.length > 0 ? await countJoined(deps, reservation, joined, actualMicros) : []
+    // in a step after the settlement, as a proxied call's do.
+    const joinedCrossings =
+      joined.length > 0
+        ? await countJoinedSpend(deps.stores.ledger, deps.logger, reservation.orgId, joined, actualMicros, { reservationId: reservation.id })
+        : []
     const crossings = committed.kind === 'committed' ? [...committed.budgetCrossings, ...joinedCrossings] : joinedCrossings
     if (crossings.length > 0) void deps.budgets.onSpendSettled(crossings, { atMs: now })
     if (result.walletCrossing) void deps.budgets.onWalletSpendSettled([walletCrossingOf(result.walletCrossing, reservation.orgId)], { atMs: now })
@@ -276,22 +279,13 @@ async function resolve(deps: AdminDeps, reservation: Reservation, outcome: 'sett
   return resolved(result, reservation.id)
 }
 
-/** The settlement is committed whatever happens here: a failure is logged, not answered. */
-async function countJoined(deps: AdminDeps, reservation: Reservation, joined: readonly BudgetCounterRef[], actualMicros: Micros) {
-  try {
-    return await deps.stores.ledger.recordSpend(reservation.orgId, joined, actualMicros)
-  } catch (error) {
-    deps.logger.error({ err: error, reservationId: reservation.id }, 'reservations: could not count the charge toward budgets created since the reservation')
-    return []
-  }
-}
-
 /** The budgets counting the reserved call now that it was not reserved against, by counter. */
 function countersJoined(deps: AdminDeps, reservation: Reservation, call: DirectCall) {
   const applicable = deps.budgets.applicableBudgets(call.attribution, call.model, call.provider, reservation.createdAtMs)
-  return applicable
-    .map(({ budget, period }) => counterRefOf(budget, period))
-    .filter((c) => !reservation.budgets.some((r) => r.budgetId === c.budgetId && r.periodKey === c.periodKey))
+  return countersMissing(
+    applicable.map(({ budget, period }) => counterRefOf(budget, period)),
+    reservation.budgets,
+  )
 }
 
 function resolved(result: ResolveResult, id: string) {

@@ -3,7 +3,7 @@
  * period spend (read from the ledger's counters, the same ones reservations check), and what
  * happens after spend settles (thresholds, forecasts, notifications — off the response path).
  */
-import { counterKey, type BudgetCounterRef, type LedgerStore } from '../ledger/index.js'
+import { counterKey, countersMissing, type BudgetCounterRef, type LedgerStore } from '../ledger/index.js'
 import {
   counterRefOf,
   experimentalExplanation,
@@ -99,7 +99,7 @@ export class BudgetPolicy implements SpendPolicy {
     if (this.budgets.cacheGeneration === seen) return []
     const applicable = this.budgets.applicableBudgets(input.attribution, input.model, input.provider, input.atMs)
     const now = countersOf(applicable, this.budgets.endpointTierOf(input.attribution.endpointTag))
-    return now.filter((c) => !counters.some((d) => d.budgetId === c.budgetId && d.periodKey === c.periodKey))
+    return countersMissing(now, counters)
   }
 
   /**

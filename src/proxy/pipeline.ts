@@ -14,6 +14,7 @@ import { newId } from '../lib/ids.js'
 import type { Config } from '../config/types.js'
 import {
   IDEMPOTENCY_BODY_BYTES_MAX,
+  countJoinedSpend,
   type BudgetCounterRef,
   type BudgetCrossing,
   type CommitResult,
@@ -449,10 +450,12 @@ async function settleCall(
   if (result?.kind === 'committed') {
     const walletCrossing = resolution && (resolution.kind === 'settled' || resolution.kind === 'voided') ? resolution.walletCrossing : undefined
     // The settlement moved the counters the reservation was made against; budgets that joined
-    // since count the charge in a step of its own (lost if the process dies right before it). An
-    // expired reservation's joined budgets counted it with its event, above.
+    // since count the charge in a step of its own. An expired reservation's joined budgets
+    // counted it with its event, above.
     const countsJoined = reservation !== undefined && resolution?.kind === 'settled' && costMicros > 0 && joined.length > 0
-    const joinedCrossings = countsJoined ? await countJoined(deps, call, joined, costMicros) : expiredCrossings
+    const joinedCrossings = countsJoined
+      ? await countJoinedSpend(deps.ledger, deps.logger, call.attribution.orgId, joined, costMicros, { requestId: call.requestId })
+      : expiredCrossings
     deps.policy.onSpend({
       attribution: call.attribution,
       model: routedName(routed, call),
@@ -490,16 +493,6 @@ const NO_CROSSINGS: readonly BudgetCrossing[] = []
 
 function countersWith(counters: readonly BudgetCounterRef[], joined: readonly BudgetCounterRef[]): readonly BudgetCounterRef[] {
   return joined.length === 0 ? counters : [...counters, ...joined]
-}
-
-/** Counts a settled call's charge toward budgets that joined while it ran; a failure is logged, not the call's. */
-async function countJoined(deps: ProxyDeps, call: ProxyCall, joined: readonly BudgetCounterRef[], costMicros: Micros): Promise<readonly BudgetCrossing[]> {
-  try {
-    return await deps.ledger.recordSpend(call.attribution.orgId, joined, costMicros)
-  } catch (error) {
-    deps.logger.error({ err: error, requestId: call.requestId }, 'proxy: could not count the call toward budgets created while it ran')
-    return []
-  }
 }
 
 /**
