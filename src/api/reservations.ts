@@ -19,7 +19,7 @@ import { ConflictError, IdempotencyKeyReusedError, NotFoundError } from './error
 import { presentReservation } from './present.js'
 import { errorEnvelope } from './http-errors.js'
 import { formatUsd, toUsd, ZERO, type Micros } from '../money/index.js'
-import { countJoinedSpend, countersMissing, type CascadeStep, type Reservation, type ResolveResult } from '../ledger/index.js'
+import { countersMissing, type CascadeStep, type Reservation, type ResolveResult } from '../ledger/index.js'
 import { counterRefOf, scopeLabel, walletCrossingOf } from '../budgets/index.js'
 import { emptyUsage } from '../providers/index.js'
 import type { Principal } from '../auth/index.js'
@@ -257,22 +257,18 @@ async function resolve(deps: AdminDeps, reservation: Reservation, outcome: 'sett
     source: 'direct',
     externalRequestId: undefined,
   }
+  // Budgets created (or changed to count the call) since the reservation count a settlement's
+  // charge too, in the same commit, as a proxied call's do.
+  const joined = call && outcome === 'settled' && actualMicros > 0 ? countersJoined(deps, reservation, call) : []
   const committed = await deps.stores.ledger.commit({
     orgId: reservation.orgId,
     atMs: now,
     event,
-    resolve: { reservationId: reservation.id, outcome, actualMicros },
+    resolve: { reservationId: reservation.id, outcome, actualMicros, ...(joined.length > 0 && { alsoCount: joined }) },
   })
   const result: ResolveResult = committed.kind === 'committed' && committed.resolution ? committed.resolution : { kind: 'not_found' }
   if (result.kind === 'settled' || result.kind === 'voided') {
-    const joined = call && result.kind === 'settled' && actualMicros > 0 ? countersJoined(deps, reservation, call) : []
-    // Budgets created (or changed to count the call) since the reservation count the charge too,
-    // in a step after the settlement, as a proxied call's do.
-    const joinedCrossings =
-      joined.length > 0
-        ? await countJoinedSpend(deps.stores.ledger, deps.logger, reservation.orgId, joined, actualMicros, { reservationId: reservation.id })
-        : []
-    const crossings = committed.kind === 'committed' ? [...committed.budgetCrossings, ...joinedCrossings] : joinedCrossings
+    const crossings = committed.kind === 'committed' ? committed.budgetCrossings : []
     if (crossings.length > 0) void deps.budgets.onSpendSettled(crossings, { atMs: now })
     if (result.walletCrossing) void deps.budgets.onWalletSpendSettled([walletCrossingOf(result.walletCrossing, reservation.orgId)], { atMs: now })
   }

@@ -28,8 +28,19 @@ export interface CallCommit {
   readonly atMs: number
   /** Stored in the same atomic step; undefined for a bare settle or void. */
   readonly event: UsageEvent | undefined
-  /** Resolve this reservation: settle at `actualMicros` (capped at what its wallet can cover), or void. */
-  readonly resolve?: { readonly reservationId: string; readonly outcome: 'settled' | 'voided'; readonly actualMicros: Micros }
+  /**
+   * Resolve this reservation: settle at `actualMicros` (capped at what its wallet can cover), or
+   * void. `alsoCount` names budgets that came to count the call after it reserved (created while
+   * it ran): a settlement counts `actualMicros` toward them too, in the same atomic step, and their
+   * crossings come back with the others (in the resolution's and the result's `budgetCrossings`).
+   * A void, or a reservation already resolved, counts nothing toward them.
+   */
+  readonly resolve?: {
+    readonly reservationId: string
+    readonly outcome: 'settled' | 'voided'
+    readonly actualMicros: Micros
+    readonly alsoCount?: readonly BudgetCounterRef[]
+  }
   /** Spend without a reservation (enforcement off, ingested events): bumps these budget counters. */
   readonly spend?: { readonly budgets: readonly BudgetCounterRef[]; readonly amountMicros: Micros }
   /**

@@ -14,7 +14,6 @@ import { newId } from '../lib/ids.js'
 import type { Config } from '../config/types.js'
 import {
   IDEMPOTENCY_BODY_BYTES_MAX,
-  countJoinedSpend,
   type BudgetCounterRef,
   type BudgetCrossing,
   type CommitResult,
@@ -411,7 +410,8 @@ async function settleCall(
   )
   const headers: Record<string, string> = { [H.cost]: formatUsd(costMicros) }
   if (spent) headers[H.usageSource] = charge.source
-  // What an unreserved call's spend counts toward (a reservation knows its own counters).
+  // What an unreserved call's spend counts toward. A reservation knows its own counters; budgets
+  // that joined since count a settlement's charge in the same commit (`alsoCount`).
   const counted = countersWith(decision.counters, joined)
   let result: CommitResult | undefined
   try {
@@ -419,7 +419,14 @@ async function settleCall(
       orgId: call.attribution.orgId,
       atMs: now,
       event,
-      ...(reservation && { resolve: { reservationId: reservation.id, outcome: spent ? 'settled' : 'voided', actualMicros: spent ? costMicros : ZERO } }),
+      ...(reservation && {
+        resolve: {
+          reservationId: reservation.id,
+          outcome: spent ? 'settled' : 'voided',
+          actualMicros: spent ? costMicros : ZERO,
+          ...(joined.length > 0 && { alsoCount: joined }),
+        },
+      }),
       ...(!reservation && costMicros > 0 && counted.length > 0 && { spend: { budgets: counted, amountMicros: costMicros } }),
     })
   } catch (error) {
@@ -449,19 +456,13 @@ async function settleCall(
   }
   if (result?.kind === 'committed') {
     const walletCrossing = resolution && (resolution.kind === 'settled' || resolution.kind === 'voided') ? resolution.walletCrossing : undefined
-    // The settlement moved the counters the reservation was made against; budgets that joined
-    // since count the charge in a step of its own. An expired reservation's joined budgets
-    // counted it with its event, above.
-    const countsJoined = reservation !== undefined && resolution?.kind === 'settled' && costMicros > 0 && joined.length > 0
-    const joinedCrossings = countsJoined
-      ? await countJoinedSpend(deps.ledger, deps.logger, call.attribution.orgId, joined, costMicros, { requestId: call.requestId })
-      : expiredCrossings
+    // An expired reservation's joined budgets counted its charge with its event, above.
     deps.policy.onSpend({
       attribution: call.attribution,
       model: routedName(routed, call),
       provider,
       atMs: now,
-      budgetCrossings: joinedCrossings.length === 0 ? result.budgetCrossings : [...result.budgetCrossings, ...joinedCrossings],
+      budgetCrossings: expiredCrossings.length === 0 ? result.budgetCrossings : [...result.budgetCrossings, ...expiredCrossings],
       walletCrossing,
     })
   }

@@ -119,6 +119,54 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
     }
   })
 
+  it('a settlement counts toward budgets that joined the call in its one script, and PostgreSQL gets that spend once; Redis rebuilt agrees', async () => {
+    const name = newId('req').slice(4)
+    const ledger = await open(ctx.redis.url, name)
+    const redis = new Redis(ctx.redis.url)
+    try {
+      const orgId = `org_${name}`
+      await ledger.store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      const periodEndMs = Date.now() + 86_400_000
+      const budget = (id: string) => ({ budgetId: `bud_${id}_${name}`, periodKey: '2026-12', limitMicros: undefined, periodEndMs })
+      const [reservedAgainst, joined] = [budget('reserved'), budget('joined')]
+      const request = aReservation(orgId, { budgets: [reservedAgainst] })
+      const trips = ledger.store.redisRoundTrips
+      await ledger.store.reserve(request)
+      const committed = await ledger.store.commit({
+        orgId,
+        atMs: T0 + 1,
+        event: aUsageEvent(orgId, { costMicros: micros(400), reservationId: request.reservationId }),
+        resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(400), alsoCount: [joined] },
+      })
+      expect(committed.kind === 'committed' && committed.budgetCrossings.map((c) => [c.budgetId, c.spentAfterMicros])).toEqual([
+        [reservedAgainst.budgetId, 400],
+        [joined.budgetId, 400],
+      ])
+      expect(ledger.store.redisRoundTrips - trips).toBe(2)
+      await ledger.store.drain.flush()
+      await ledger.journal.flush()
+      const durable = async () =>
+        (
+          await ledger.pool.query<{ budget_id: string; spent_micros: string }>(
+            'SELECT budget_id, spent_micros FROM budget_counters WHERE budget_id = ANY($1) ORDER BY budget_id',
+            [[reservedAgainst.budgetId, joined.budgetId]],
+          )
+        ).rows.map((r) => [r.budget_id, Number(r.spent_micros)])
+      expect(await durable()).toEqual([
+        [joined.budgetId, 400],
+        [reservedAgainst.budgetId, 400],
+      ])
+      // Redis restarts empty: the org's counters come back from PostgreSQL, the joined one included.
+      await redis.del(...(await redis.keys(`${ctx.redis.prefix}${name}:*`)))
+      const spend = await ledger.store.budgetSpend(orgId, [reservedAgainst, joined])
+      expect([...spend.values()].map((c) => c.spentMicros)).toEqual([400, 400])
+      expect(await ledger.store.reconcile()).toEqual([])
+    } finally {
+      redis.disconnect()
+      await ledger.close()
+    }
+  })
+
   it('usage reaches PostgreSQL through the journal exactly as sent: every column, odd strings, and entries an older gateway journaled', async () => {
     const name = newId('req').slice(4)
     const ledger = await open(ctx.redis.url, name)

@@ -406,6 +406,41 @@ export function ledgerContract(backend: string, open: () => Promise<LedgerFixtur
         expect([...spend.values()]).toEqual([{ spentMicros: 1_000, reservedMicros: 0 }])
       }))
 
+    it('commit: a settlement counts its charge toward budgets that joined the call, in the same step; a void or a second settle counts nothing there', () =>
+      withStore(async (store, orgId) => {
+        await store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+        const reservedAgainst = aHardBudget(100_000)
+        const joined: BudgetCounterRef = { ...aHardBudget(0), limitMicros: undefined }
+        expect(await store.recordSpend(orgId, [joined], micros(100))).toHaveLength(1)
+        const request = aReservation(orgId, { amountMicros: micros(3_000), budgets: [reservedAgainst] })
+        await store.reserve(request)
+        const settle = { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(1_234), alsoCount: [joined] } as const
+        const committed = await store.commit({ orgId, atMs: T0 + 5, event: aUsageEvent(orgId, { costMicros: micros(1_234) }), resolve: settle })
+        const crossings = [
+          { budgetId: reservedAgainst.budgetId, periodKey: '2026-11', spentBeforeMicros: 0, spentAfterMicros: 1_234 },
+          { budgetId: joined.budgetId, periodKey: '2026-11', spentBeforeMicros: 100, spentAfterMicros: 1_334 },
+        ]
+        expect(committed).toMatchObject({ kind: 'committed', resolution: { kind: 'settled', budgetCrossings: crossings }, budgetCrossings: crossings })
+        // Settled again, or another call voided: the joined budget keeps what it had.
+        expect(await store.commit({ orgId, atMs: T0 + 6, event: undefined, resolve: settle })).toMatchObject({
+          resolution: { kind: 'already_settled' },
+          budgetCrossings: [],
+        })
+        const voided = aReservation(orgId, { budgets: [reservedAgainst] })
+        await store.reserve(voided)
+        await store.commit({
+          orgId,
+          atMs: T0 + 7,
+          event: undefined,
+          resolve: { reservationId: voided.reservationId, outcome: 'voided', actualMicros: micros(0), alsoCount: [joined] },
+        })
+        const spend = await store.budgetSpend(orgId, [reservedAgainst, joined])
+        expect([...spend.values()]).toEqual([
+          { spentMicros: 1_234, reservedMicros: 0 },
+          { spentMicros: 1_334, reservedMicros: 0 },
+        ])
+      }))
+
     it('reserves with no wallet when enforcement is off, still holding hard budgets', () =>
       withStore(async (store, orgId) => {
         const budget = aHardBudget(1_500)

@@ -461,9 +461,11 @@ export class RedisLedgerStore implements LedgerStore {
     // The row PostgreSQL inserts, journaled with the money move and passed through by the drain.
     const usageJson = commit.event === undefined ? '' : usageRowJson(commit.event)
     if (commit.resolve) {
-      const { reservationId, outcome, actualMicros } = commit.resolve
+      const { reservationId, outcome, actualMicros, alsoCount = NO_COUNTERS } = commit.resolve
       if (!(Number.isSafeInteger(actualMicros) && actualMicros >= 0)) assert(false, `actual: ${actualMicros}`)
-      const resolution = await this.resolve(commit.orgId, reservationId, outcome, actualMicros, commit.atMs, usageJson, commit.event)
+      // Only a settlement with a charge counts toward budgets that joined the call.
+      const joined = outcome === 'settled' && actualMicros > 0 ? alsoCount : NO_COUNTERS
+      const resolution = await this.resolve(commit.orgId, reservationId, outcome, actualMicros, commit.atMs, usageJson, commit.event, joined)
       const budgetCrossings = resolution.kind === 'settled' || resolution.kind === 'voided' ? resolution.budgetCrossings : []
       return { kind: 'committed', resolution, budgetCrossings }
     }
@@ -492,6 +494,8 @@ export class RedisLedgerStore implements LedgerStore {
     atMs: number,
     usageJson: string,
     event: UsageEvent | undefined,
+    /** Budgets that joined the call (see RESOLVE); not counted while Redis is unreachable. */
+    joined: readonly BudgetCounterRef[] = NO_COUNTERS,
   ): Promise<ResolveResult> {
     if (this.emergency.has(id)) {
       const result = this.failOpen.resolve(id, mode, actual, atMs)
@@ -499,7 +503,7 @@ export class RedisLedgerStore implements LedgerStore {
       return result
     }
     try {
-      return await this.resolveIn(orgId, id, mode, actual, atMs, undefined, usageJson, event)
+      return await this.resolveIn(orgId, id, mode, actual, atMs, undefined, usageJson, event, joined)
     } catch (error) {
       const own = this.ownReservations.get(id)
       if (!isUnavailable(error) || !own || this.deferred.length >= this.options.ownReservationsMax) throw error
@@ -557,6 +561,7 @@ export class RedisLedgerStore implements LedgerStore {
     adopt: ReservationRow | undefined,
     usageJson: string,
     event?: UsageEvent,
+    joined: readonly BudgetCounterRef[] = NO_COUNTERS,
   ): Promise<ResolveResult> {
     const keys = [this.keys.loaded(orgId), this.keys.reservation(orgId, id), this.keys.pending(orgId), this.keys.journal(orgId)]
     const entryIds = { entryId: newId('led', atMs), entryId2: newId('led', atMs) }
@@ -574,10 +579,16 @@ export class RedisLedgerStore implements LedgerStore {
       usageJson,
     ]
     if (adopt) args.push(...this.adoptArgs(adopt))
+    // Counted only by a settlement with a charge; journaled as spend, applied once per event id.
+    const joinedSpend = joined.length > 0 ? { kind: 'spend' as const, eventId: newId('evt', atMs), orgId, amount: actual, atMs, budgets: joined } : undefined
+    if (joinedSpend) {
+      keys.push(...joined.map((b) => this.keys.counter(orgId, b.budgetId, b.periodKey)))
+      args.push(JSON.stringify(joinedSpend), ...joined.map((b) => String(b.periodEndMs)))
+    }
     const reply = await this.loader.evalLoaded(orgId, RESOLVE, keys, args)
     switch (reply[0]) {
       case 'NOT_FOUND':
-        return adopt ? { kind: 'not_found' } : this.resolveFromDurable(orgId, id, mode, actual, atMs, usageJson, event)
+        return adopt ? { kind: 'not_found' } : this.resolveFromDurable(orgId, id, mode, actual, atMs, usageJson, event, joined)
       case 'ALREADY': {
         const reservation = reservationOfHash(hashOf(reply[1]))
         return { kind: alreadyKind(reservation), reservation }
@@ -594,7 +605,10 @@ export class RedisLedgerStore implements LedgerStore {
             usageRow: usageJson || undefined,
           })
         }
-        return result
+        const joinedEntryId = String(reply[13] ?? '')
+        if (joinedSpend === undefined || joinedEntryId === '' || result.kind !== 'settled') return result
+        this.retained.add(orgId, { entryId: joinedEntryId, generation: String(reply[10]), journal: () => joinedSpend, usageRow: undefined })
+        return { ...result, budgetCrossings: [...result.budgetCrossings, ...crossingsOf(joined, reply[12] as string[], wanted)] }
       }
       default:
         throw new Error(`resolve script: unexpected reply ${String(reply[0])}`)
@@ -621,15 +635,7 @@ export class RedisLedgerStore implements LedgerStore {
       ? { ...own, status: mode, settledMicros: micros(Number(charged)), unbilledMicros: micros(Number(wanted) - Number(charged)), resolvedAtMs: atMs }
       : reservationOfHash(hashOf(hash))
     this.ownReservations.delete(reservation.id)
-    const budgetCrossings: BudgetCrossing[] =
-      Number(wanted) > 0
-        ? reservation.budgets.map((b, i) => ({
-            budgetId: b.budgetId,
-            periodKey: b.periodKey,
-            spentBeforeMicros: micros(Number(spentBefore[i] ?? 0)),
-            spentAfterMicros: micros(addSaturating(Number(spentBefore[i] ?? 0), Number(wanted))),
-          }))
-        : []
+    const budgetCrossings = Number(wanted) > 0 ? crossingsOf(reservation.budgets, spentBefore, Number(wanted)) : []
     const hasWallet = reservation.walletId !== undefined && Number(wAllocated) >= 0
     const scope = reservation.scope ?? ''
     return {
@@ -665,6 +671,7 @@ export class RedisLedgerStore implements LedgerStore {
     atMs: number,
     usageJson: string,
     event: UsageEvent | undefined,
+    joined: readonly BudgetCounterRef[],
   ): Promise<ResolveResult> {
     await this.drain.flush()
     await this.journal.flush()
@@ -673,7 +680,7 @@ export class RedisLedgerStore implements LedgerStore {
     const reservation = reservationOfRow(row)
     if (row.status !== 'pending') return { kind: alreadyKind(reservation), reservation }
     if (row.emergency) return this.failOpen.resolveRow(row, mode, actual, atMs)
-    return this.resolveIn(orgId, id, mode, actual, atMs, row, usageJson, event)
+    return this.resolveIn(orgId, id, mode, actual, atMs, row, usageJson, event, joined)
   }
 
   private adoptArgs(row: ReservationRow): string[] {
@@ -741,19 +748,7 @@ export class RedisLedgerStore implements LedgerStore {
         amount > 0 && budgets.length > 0 ? () => ({ kind: 'spend' as const, eventId: spendEventId, orgId, amount, atMs: commit.atMs, budgets }) : undefined
       this.retained.add(orgId, { entryId, generation: String(reply[3]), journal: spendEvent, usageRow: usageJson || undefined })
     }
-    const before = reply[1] as string[]
-    const budgetCrossings =
-      amount > 0
-        ? budgets.map((b, i) => {
-            const spentBefore = Number(before[i] ?? 0)
-            return {
-              budgetId: b.budgetId,
-              periodKey: b.periodKey,
-              spentBeforeMicros: micros(spentBefore),
-              spentAfterMicros: micros(addSaturating(spentBefore, amount)),
-            }
-          })
-        : []
+    const budgetCrossings = amount > 0 ? crossingsOf(budgets, reply[1] as string[], amount) : []
     return { kind: 'committed', resolution: undefined, budgetCrossings }
   }
 
@@ -922,4 +917,19 @@ function alreadyKind(reservation: Reservation): 'already_settled' | 'already_voi
 /** Same rule as the SQLite store and replay (`refusedScopeOf`). */
 function refusedScope(request: ReserveRequest, firstFunded: WalletRef | undefined): string {
   return refusedScopeOf(request.cascade, request.orgId, firstFunded)
+}
+
+const NO_COUNTERS: readonly BudgetCounterRef[] = []
+
+/** Each counter's move by `amount` from the spend a script read before it (`before`, in the same order). */
+function crossingsOf(budgets: readonly BudgetCounterRef[], before: readonly string[], amount: number): BudgetCrossing[] {
+  return budgets.map((b, i) => {
+    const spentBefore = Number(before[i] ?? 0)
+    return {
+      budgetId: b.budgetId,
+      periodKey: b.periodKey,
+      spentBeforeMicros: micros(spentBefore),
+      spentAfterMicros: micros(addSaturating(spentBefore, amount)),
+    }
+  })
 }

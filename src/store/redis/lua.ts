@@ -175,12 +175,18 @@ return {'OK', payer, s(availableAfter), walletId, xid, gen}
  * PostgreSQL as pending) is first re-created as pending, then resolved. With adopt = 'own' the
  * caller holds the pending reservation (it made it) and the OK reply carries no hash (false).
  *
- * KEYS: loaded, reservation, pending, journal
+ * Budgets that came to count the call after it reserved (`alsoCount`) are further keys: a
+ * settlement counts what it wanted toward them too, journaled as a spend entry of their own right
+ * after the resolution's, so the drain applies them to PostgreSQL as it applies any spend.
+ *
+ * KEYS: loaded, reservation, pending, journal, joined counter × nJ
  * ARGV: mode, actual, atMs, resolvedRetentionMs, counterGraceMs, adopt, entryId, entryId2, usageJson ('' for none),
- *       [id, org, amount, wkey, walletId, scope, budgetsJson, bkeys, requestId, created, expires]
+ *       [id, org, amount, wkey, walletId, scope, budgetsJson, bkeys, requestId, created, expires],
+ *       then with nJ > 0: joined spend entry (JSON), periodEndMs × nJ (the last ARGV, counted from the end)
  * → {'NEEDS_LOAD'} | {'NOT_FOUND'} | {'ALREADY', hash}
  *   | {'OK', charged, wanted, walletAllocated, walletSpentBefore, walletAvailableAfter, {counterSpentBefore…}, hash, walletTeam,
- *      journalEntryId, generation, walletSpentAtAllocation ('' when not known for the wallet's current total)}
+ *      journalEntryId, generation, walletSpentAtAllocation ('' when not known for the wallet's current total),
+ *      {joinedSpentBefore…}, joinedJournalEntryId ('' when none was counted)}
  */
 export const RESOLVE = script(
   'resolve',
@@ -264,10 +270,28 @@ if ARGV[9] ~= '' then
 else
   xid = redis.call('XADD', KEYS[4], '*', 'j', entry)
 end
+local nJ = #KEYS - 4
+local joinedBefore = {}
+local jxid = ''
+if nJ > 0 and mode == 'settled' and wanted > 0 then
+  local base = #ARGV - nJ
+  local now = nowMs()
+  for i = 1, nJ do
+    local key = KEYS[4 + i]
+    local before = tonumber(redis.call('HGET', key, 'spent')) or 0
+    joinedBefore[i] = s(before)
+    redis.call('HSET', key, 'spent', s(addSat(before, wanted)))
+    if redis.call('HEXISTS', key, 'reserved') == 0 then redis.call('HSET', key, 'reserved', '0') end
+    local periodEnd = tonumber(ARGV[base + i])
+    if periodEnd < now then periodEnd = now end
+    redis.call('PEXPIREAT', key, s(periodEnd + grace))
+  end
+  jxid = redis.call('XADD', KEYS[4], '*', 'j', ARGV[base])
+end
 local hash = false
 if ARGV[6] ~= 'own' then hash = redis.call('HGETALL', KEYS[2]) end
 return {'OK', s(charged), s(wanted), s(wAllocated), s(wSpentBefore), s(wAvailable), spentBefore, hash, wTeam, xid, gen,
-  wAtAllocation}
+  wAtAllocation, joinedBefore, jxid}
 `,
 )
 

@@ -545,6 +545,11 @@ export class SqliteLedgerStore implements LedgerStore {
       resolution = this.resolveInTx(reservationId, outcome, actualMicros, commit.atMs)
       if (resolution.kind !== 'settled' && resolution.kind !== 'voided') return { kind: 'committed', resolution, budgetCrossings }
       budgetCrossings = resolution.budgetCrossings
+      const joined = commit.resolve.alsoCount
+      if (resolution.kind === 'settled' && actualMicros > 0 && joined !== undefined && joined.length > 0) {
+        budgetCrossings = [...budgetCrossings, ...this.bumpCounters(joined, 0, actualMicros)]
+        resolution = { ...resolution, budgetCrossings }
+      }
     }
     if (commit.event !== undefined && !this.usage.insertSync(commit.event)) {
       assert(commit.dedupeExternalId === true && !commit.resolve, `usage event ${commit.event.id} already stored`)
