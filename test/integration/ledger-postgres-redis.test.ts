@@ -119,7 +119,7 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
     }
   })
 
-  it('a settlement counts toward budgets that joined the call in its one script, and PostgreSQL gets that spend once; Redis rebuilt agrees', async () => {
+  it('a settlement counts toward budgets that joined the call in its one script, PostgreSQL gets that spend once, and Redis emptied changes neither', async () => {
     const name = newId('req').slice(4)
     const ledger = await open(ctx.redis.url, name)
     const redis = new Redis(ctx.redis.url)
@@ -161,6 +161,29 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
       const spend = await ledger.store.budgetSpend(orgId, [reservedAgainst, joined])
       expect([...spend.values()].map((c) => c.spentMicros)).toEqual([400, 400])
       expect(await ledger.store.reconcile()).toEqual([])
+
+      // A call pending when Redis is emptied is taken back from PostgreSQL at its settle, and its
+      // joined budget counts it all the same.
+      const pending = aReservation(orgId, { budgets: [reservedAgainst] })
+      await ledger.store.reserve(pending)
+      await ledger.store.drain.flush()
+      await redis.del(...(await redis.keys(`${ctx.redis.prefix}${name}:*`)))
+      const adopted = await ledger.store.commit({
+        orgId,
+        atMs: T0 + 2,
+        event: aUsageEvent(orgId, { costMicros: micros(100), reservationId: pending.reservationId }),
+        resolve: { reservationId: pending.reservationId, outcome: 'settled', actualMicros: micros(100), alsoCount: [joined] },
+      })
+      expect(adopted.kind === 'committed' && adopted.budgetCrossings.map((c) => [c.budgetId, c.spentAfterMicros])).toEqual([
+        [reservedAgainst.budgetId, 500],
+        [joined.budgetId, 500],
+      ])
+      await ledger.store.drain.flush()
+      await ledger.journal.flush()
+      expect(await durable()).toEqual([
+        [joined.budgetId, 500],
+        [reservedAgainst.budgetId, 500],
+      ])
     } finally {
       redis.disconnect()
       await ledger.close()
