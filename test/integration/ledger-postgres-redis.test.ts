@@ -129,29 +129,34 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
       const periodEndMs = Date.now() + 86_400_000
       const budget = (id: string) => ({ budgetId: `bud_${id}_${name}`, periodKey: '2026-12', limitMicros: undefined, periodEndMs })
       const [reservedAgainst, joined] = [budget('reserved'), budget('joined')]
+      // Settles a call reserved against one budget, with the other joined; the crossings' spend after.
+      const settleJoined = async (reservationId: string, cost: number) => {
+        const committed = await ledger.store.commit({
+          orgId,
+          atMs: T0 + 1,
+          event: aUsageEvent(orgId, { costMicros: micros(cost), reservationId }),
+          resolve: { reservationId, outcome: 'settled', actualMicros: micros(cost), alsoCount: [joined] },
+        })
+        return committed.kind === 'committed' && committed.budgetCrossings.map((c) => [c.budgetId, c.spentAfterMicros])
+      }
+      // Both counters as PostgreSQL holds them once the journal is applied.
+      const durable = async () => {
+        await ledger.store.drain.flush()
+        await ledger.journal.flush()
+        const { rows } = await ledger.pool.query<{ budget_id: string; spent_micros: string }>(
+          'SELECT budget_id, spent_micros FROM budget_counters WHERE budget_id = ANY($1) ORDER BY budget_id',
+          [[reservedAgainst.budgetId, joined.budgetId]],
+        )
+        return rows.map((r) => [r.budget_id, Number(r.spent_micros)])
+      }
       const request = aReservation(orgId, { budgets: [reservedAgainst] })
       const trips = ledger.store.redisRoundTrips
       await ledger.store.reserve(request)
-      const committed = await ledger.store.commit({
-        orgId,
-        atMs: T0 + 1,
-        event: aUsageEvent(orgId, { costMicros: micros(400), reservationId: request.reservationId }),
-        resolve: { reservationId: request.reservationId, outcome: 'settled', actualMicros: micros(400), alsoCount: [joined] },
-      })
-      expect(committed.kind === 'committed' && committed.budgetCrossings.map((c) => [c.budgetId, c.spentAfterMicros])).toEqual([
+      expect(await settleJoined(request.reservationId, 400)).toEqual([
         [reservedAgainst.budgetId, 400],
         [joined.budgetId, 400],
       ])
       expect(ledger.store.redisRoundTrips - trips).toBe(2)
-      await ledger.store.drain.flush()
-      await ledger.journal.flush()
-      const durable = async () =>
-        (
-          await ledger.pool.query<{ budget_id: string; spent_micros: string }>(
-            'SELECT budget_id, spent_micros FROM budget_counters WHERE budget_id = ANY($1) ORDER BY budget_id',
-            [[reservedAgainst.budgetId, joined.budgetId]],
-          )
-        ).rows.map((r) => [r.budget_id, Number(r.spent_micros)])
       expect(await durable()).toEqual([
         [joined.budgetId, 400],
         [reservedAgainst.budgetId, 400],
@@ -168,18 +173,10 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
       await ledger.store.reserve(pending)
       await ledger.store.drain.flush()
       await redis.del(...(await redis.keys(`${ctx.redis.prefix}${name}:*`)))
-      const adopted = await ledger.store.commit({
-        orgId,
-        atMs: T0 + 2,
-        event: aUsageEvent(orgId, { costMicros: micros(100), reservationId: pending.reservationId }),
-        resolve: { reservationId: pending.reservationId, outcome: 'settled', actualMicros: micros(100), alsoCount: [joined] },
-      })
-      expect(adopted.kind === 'committed' && adopted.budgetCrossings.map((c) => [c.budgetId, c.spentAfterMicros])).toEqual([
+      expect(await settleJoined(pending.reservationId, 100)).toEqual([
         [reservedAgainst.budgetId, 500],
         [joined.budgetId, 500],
       ])
-      await ledger.store.drain.flush()
-      await ledger.journal.flush()
       expect(await durable()).toEqual([
         [joined.budgetId, 500],
         [reservedAgainst.budgetId, 500],

@@ -57,6 +57,16 @@ local function addSat(a, b)
   if a >= MAX - b then return MAX end
   return a + b
 end
+-- Spend without a reservation on one budget counter, kept until its period ends plus the grace;
+-- returns the spend before, as a string.
+local function countSpend(key, amount, periodEnd, now, grace)
+  local before = tonumber(redis.call('HGET', key, 'spent')) or 0
+  redis.call('HSET', key, 'spent', s(addSat(before, amount)))
+  if redis.call('HEXISTS', key, 'reserved') == 0 then redis.call('HSET', key, 'reserved', '0') end
+  if periodEnd < now then periodEnd = now end
+  redis.call('PEXPIREAT', key, s(periodEnd + grace))
+  return s(before)
+end
 -- cap = min(floor(allocated × capPercent / 100), allocated), exact for allocated up to 2^53:
 -- floor(a/100)·p + floor((a mod 100)·p / 100) never leaves the doubles' exact integers.
 local function capOf(allocated, capPercent)
@@ -276,16 +286,7 @@ local jxid = ''
 if nJ > 0 and mode == 'settled' and wanted > 0 then
   local base = #ARGV - nJ
   local now = nowMs()
-  for i = 1, nJ do
-    local key = KEYS[4 + i]
-    local before = tonumber(redis.call('HGET', key, 'spent')) or 0
-    joinedBefore[i] = s(before)
-    redis.call('HSET', key, 'spent', s(addSat(before, wanted)))
-    if redis.call('HEXISTS', key, 'reserved') == 0 then redis.call('HSET', key, 'reserved', '0') end
-    local periodEnd = tonumber(ARGV[base + i])
-    if periodEnd < now then periodEnd = now end
-    redis.call('PEXPIREAT', key, s(periodEnd + grace))
-  end
+  for i = 1, nJ do joinedBefore[i] = countSpend(KEYS[4 + i], wanted, tonumber(ARGV[base + i]), now, grace) end
   jxid = redis.call('XADD', KEYS[4], '*', 'j', ARGV[base])
 end
 local hash = false
@@ -319,16 +320,7 @@ local amount = tonumber(ARGV[2])
 local now = nowMs()
 local out = {}
 if amount > 0 then
-  for i = 1, nB do
-    local key = KEYS[3 + i]
-    local before = tonumber(redis.call('HGET', key, 'spent')) or 0
-    out[i] = s(before)
-    redis.call('HSET', key, 'spent', s(addSat(before, amount)))
-    if redis.call('HEXISTS', key, 'reserved') == 0 then redis.call('HSET', key, 'reserved', '0') end
-    local periodEnd = tonumber(ARGV[9 + i])
-    if periodEnd < now then periodEnd = now end
-    redis.call('PEXPIREAT', key, s(periodEnd + tonumber(ARGV[3])))
-  end
+  for i = 1, nB do out[i] = countSpend(KEYS[3 + i], amount, tonumber(ARGV[9 + i]), now, tonumber(ARGV[3])) end
 end
 local fields = {}
 if amount > 0 and nB > 0 then
