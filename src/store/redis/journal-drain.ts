@@ -30,7 +30,10 @@ import { ScriptRunner } from './scripts.js'
 import type { DrainProgress } from './retained.js'
 
 export interface JournalDrainOptions {
-  /** Pause between drains while entries trickle in. */
+  /**
+   * Pause between drains unless the last one read a full batch (a backlog): at a trickle, a drain
+   * every call would cost a PostgreSQL transaction and five Redis commands per call.
+   */
   readonly intervalMs: number
   /** Entries read per org per drain. */
   readonly batchSizeMax: number
@@ -147,7 +150,8 @@ export class JournalDrain {
     this.timer = setTimeout(() => {
       this.timer = undefined
       this.drainNow()
-        .then((applied) => this.schedule(applied > 0 ? 0 : this.options.intervalMs))
+        // At once only behind a backlog; otherwise entries gather for intervalMs (see its doc).
+        .then((applied) => this.schedule(applied >= this.options.batchSizeMax ? 0 : this.options.intervalMs))
         .catch((error: unknown) => {
           this.onError(error)
           this.schedule(Math.min(this.options.retryDelayMaxMs, 50 * 2 ** Math.min(this.failures, 6)))
