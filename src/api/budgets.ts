@@ -31,6 +31,8 @@ export async function budgetRoutes(app: FastifyInstance, deps: AdminDeps): Promi
     '/v1/billing/budgets',
     doc({
       summary: 'Create a budget',
+      description:
+        "An org holds at most 1,000 budgets and a team at most 100 (those scoped to it or narrowed to it with `scope.team_id`): every call is checked against its org's budgets. Past either, the answer is a 400 saying which.",
       auth: 'admin',
       body: budgetCreateBodySchema,
       responses: {

@@ -119,6 +119,23 @@ describe('CRUD', () => {
     await expect(service.delete(ORG, budget.id)).rejects.toMatchObject({ code: 'not_found' })
   })
 
+  it('caps the budgets of one team and of the org: a team full of budgets cannot take more, by creation or by a change of team', async () => {
+    const { service } = setup({ budgetsPerTeamMax: 2, budgetsPerOrgMax: 4 })
+    const userIn = (team: string, name: string) => aBudgetBody({ name, scope: { kind: 'user', id: 'ana', team_id: team } })
+    await service.create(ORG, aBudgetBody({ name: 'marketing team' }))
+    await service.create(ORG, userIn('team_marketing', 'ana in marketing'))
+    await expect(service.create(ORG, userIn('team_marketing', 'one too many'))).rejects.toThrow('team team_marketing may have at most 2 budgets')
+    const moving = await service.create(ORG, userIn('team_sales', 'ana in sales'))
+    await expect(service.patch(ORG, moving.id, { scope: { kind: 'user', id: 'ana', team_id: 'team_marketing' } })).rejects.toThrow(
+      'team team_marketing may have at most 2 budgets',
+    )
+    // Changing a budget within its team needs no room.
+    await service.patch(ORG, moving.id, { amount_usd: micros(5_000_000) })
+    await service.create(ORG, aBudgetBody({ name: 'org wide', scope: { kind: 'org', id: ORG } }))
+    await expect(service.create(ORG, userIn('team_support', 'past the org'))).rejects.toThrow('an org may have at most 4 budgets')
+    expect((await service.list(ORG)).map((b) => b.name).sort()).toEqual(['ana in marketing', 'ana in sales', 'marketing team', 'org wide'])
+  })
+
   it('upserts config-declared budgets by name at start', async () => {
     const { service } = setup()
     const spec: BudgetSpec = {

@@ -111,7 +111,12 @@ export interface BudgetServiceOptions {
   readonly spikeFloorMicros: Micros
   /** Forecast and spike queries run at most this often per budget (they read usage events). */
   readonly checkIntervalMs: number
+  /**
+   * Every call scans its org's budgets, and reserves against those that count it: the caps bound
+   * that work. The team cap keeps one team's admin from using up its org's.
+   */
   readonly budgetsPerOrgMax: number
+  readonly budgetsPerTeamMax: number
 }
 
 export const BUDGET_SERVICE_OPTIONS_DEFAULT: BudgetServiceOptions = {
@@ -123,6 +128,7 @@ export const BUDGET_SERVICE_OPTIONS_DEFAULT: BudgetServiceOptions = {
   spikeFloorMicros: SPIKE_FLOOR_MICROS_DEFAULT,
   checkIntervalMs: 60_000,
   budgetsPerOrgMax: 1_000,
+  budgetsPerTeamMax: 100,
 }
 
 /** What budgets need of the ledger's period counters (the ledger store implements it). */
@@ -304,10 +310,21 @@ export class BudgetService {
     if ((this.byOrg.get(orgId)?.length ?? 0) >= this.options.budgetsPerOrgMax) {
       throw new BudgetError('invalid_request', `an org may have at most ${this.options.budgetsPerOrgMax} budgets`)
     }
+    this.checkTeamRoom(budget)
     this.check(await this.deps.store.insertBudget(budget), budget)
     await this.refresh()
     await this.seedCounter(budget, nowMs)
     return budget
+  }
+
+  /** Refuses a budget joining a team that already has `budgetsPerTeamMax` budgets. */
+  private checkTeamRoom(budget: Budget): void {
+    const team = teamOfBudget(budget)
+    if (team === undefined) return
+    const held = (this.byOrg.get(budget.orgId) ?? []).filter((b) => teamOfBudget(b) === team).length
+    if (held >= this.options.budgetsPerTeamMax) {
+      throw new BudgetError('invalid_request', `team ${team} may have at most ${this.options.budgetsPerTeamMax} budgets`)
+    }
   }
 
   /** The budget `body` would make of `budget` (to authorise a PATCH against its new state). */
@@ -347,6 +364,7 @@ export class BudgetService {
     const nowMs = this.deps.clock.nowMs()
     const next = applyPatch(current, body, nowMs)
     this.validate(next)
+    if (teamOfBudget(next) !== teamOfBudget(current)) this.checkTeamRoom(next)
     this.check(await this.deps.store.updateBudget(next), next)
     await this.refresh()
     if (countsDifferently(current, next)) await this.seedCounter(next, nowMs)
