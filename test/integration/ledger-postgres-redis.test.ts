@@ -267,6 +267,48 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
     }
   })
 
+  it('a journal event PostgreSQL refuses for its data is parked in the dead letters; the rest of its batch still applies', async () => {
+    const name = newId('req').slice(4)
+    const writer = await open(ctx.redis.url, name)
+    const redis = new Redis(ctx.redis.url)
+    let drainer: Awaited<ReturnType<typeof open>> | undefined
+    try {
+      const orgId = `org_${name}`
+      const wallet = await writer.store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      // The writer's drain stops: what follows waits in Redis for one batch of another drain.
+      await writer.store.stopBackground()
+      const request = aReservation(orgId)
+      expect((await writer.store.reserve(request)).kind).toBe('reserved')
+      const event = aUsageEvent(orgId, { costMicros: micros(400), reservationId: request.reservationId })
+      const resolve = { reservationId: request.reservationId, outcome: 'settled' as const, actualMicros: micros(400) }
+      expect(await writer.store.commit({ orgId, atMs: T0 + 1, event, resolve })).toMatchObject({ kind: 'committed' })
+      const badId = newId('rsv')
+      const bad = {
+        kind: 'reserve',
+        entryId: newId('led'),
+        r: { id: badId, orgId, amount: 'twelve', budgets: [], createdAt: String(T0), expiresAt: String(T0 + 1) },
+      }
+      const journal = new RedisKeys(`${ctx.redis.prefix}${name}:`).journal(orgId)
+      await redis.xadd(journal, '*', 'j', JSON.stringify(bad))
+
+      drainer = await open(ctx.redis.url, name)
+      expect(await drainer.store.drain.flush()).toBe(true)
+      const { rows } = await drainer.pool.query<{ spent: number; reserved: number }>(
+        'SELECT spent_micros::float8 AS spent, reserved_micros::float8 AS reserved FROM wallets WHERE id = $1',
+        [wallet.id],
+      )
+      expect(rows).toEqual([{ spent: 400, reserved: 0 }])
+      const usage = await drainer.pool.query('SELECT cost_micros::float8 AS cost FROM usage_events WHERE id = $1', [event.id])
+      expect(usage.rows).toEqual([{ cost: 400 }])
+      const dead = await drainer.pool.query<{ id: string }>("SELECT event->'r'->>'id' AS id FROM journal_dead_letters WHERE event->'r'->>'orgId' = $1", [orgId])
+      expect(dead.rows).toEqual([{ id: badId }])
+      expect(await redis.xlen(journal)).toBe(0)
+    } finally {
+      redis.disconnect()
+      await Promise.all([writer.close(), drainer?.close()])
+    }
+  })
+
   it('Redis emptied: the org is rebuilt from PostgreSQL before the next reservation, pending ones included', async () => {
     const name = newId('req').slice(4)
     const ledger = await open(ctx.redis.url, name)
