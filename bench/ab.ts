@@ -11,9 +11,9 @@
  *   npm run bench -- --ab=main --stream --chunk-delay=50 --concurrency=500 --requests=1500   # long streams
  *   npm run bench -- --ab=HEAD --node-flags=--max-semi-space-size=32   # what a node flag is worth
  *
- * On Redis + PostgreSQL, the CPU the servers spend per request (every `postgres` and
- * `redis-server` process on this machine, journal drain included) is shown too: on one machine
- * they share the cores with the gateway.
+ * On Redis + PostgreSQL, the CPU the servers spend per request (every `redis-server` process, and
+ * every `postgres` one, on this machine, journal drain included) is shown too, each server apart:
+ * on one machine they share the cores with the gateway.
  *
  * REF is checked out into a temporary git worktree (its build uses this checkout's node_modules);
  * the worktree is removed at the end.
@@ -108,8 +108,9 @@ function buildRef(ref: string): { cliPath: string; label: string; remove: () => 
   return { cliPath: join(dir, 'dist/cli/main.js'), label: `${ref} (${commit.slice(0, 10)})`, remove }
 }
 
-/** The servers of the Redis + PostgreSQL modes, when they run on this machine: their CPU per request is reported too. */
-const STORE_SERVERS = ['postgres', 'redis-server']
+/** The servers of the Redis + PostgreSQL modes, when they run on this machine: their CPU per request is reported too, each apart. */
+const REDIS_SERVER = ['redis-server']
+const POSTGRES_SERVER = ['postgres']
 
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
@@ -160,7 +161,8 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
       authorization,
       pid,
       cpu: [] as number[],
-      servers: [] as number[],
+      redis: [] as number[],
+      postgres: [] as number[],
       rps: [] as number[],
     })
     const rows = [
@@ -188,13 +190,15 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
         await runLoad({ ...spec, requests: Math.ceil(options.requests / 5) })
         await sleep(settleMs)
         const cpu0 = cpuTimeNs(row.pid)
-        const servers0 = onPostgres ? cpuTimeOfNamedNs(STORE_SERVERS) : undefined
+        const redis0 = onPostgres ? cpuTimeOfNamedNs(REDIS_SERVER) : undefined
+        const postgres0 = onPostgres ? cpuTimeOfNamedNs(POSTGRES_SERVER) : undefined
         const load = await runLoad({ ...spec, requests: options.requests })
         // Deferred work (group commits, the journal drain) is charged to the run that caused it.
         await sleep(settleMs)
         if (load.errors > 0) throw new Error(`${row.name}: ${load.errors} errors (${load.firstError})`)
         row.cpu.push((cpuTimeNs(row.pid) - cpu0) / 1000 / load.requests)
-        if (servers0) row.servers.push(cpuTimeBetweenNs(servers0, cpuTimeOfNamedNs(STORE_SERVERS)) / 1000 / load.requests)
+        if (redis0) row.redis.push(cpuTimeBetweenNs(redis0, cpuTimeOfNamedNs(REDIS_SERVER)) / 1000 / load.requests)
+        if (postgres0) row.postgres.push(cpuTimeBetweenNs(postgres0, cpuTimeOfNamedNs(POSTGRES_SERVER)) / 1000 / load.requests)
         row.rps.push(load.requestsPerS)
       }
       process.stderr.write(`bench: round ${round + 1}/${options.rounds} done\n`)
@@ -203,12 +207,12 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
     const lines = [
       `### A/B: ${options.mode}, ${options.stream ? 'stream' : 'chat'}, c=${options.concurrency}${options.chunkDelayMs > 0 ? `, ${options.chunkDelayMs} ms between stream events` : ''}, ${options.rounds} rounds of ${options.requests} requests`,
       '',
-      `| target | CPU µs/req (median) | each round | req/s (median) | CPU vs bare-inspect |${onPostgres ? ' Redis + PostgreSQL servers µs/req (median) |' : ''}`,
-      `| --- | --: | --- | --: | --: |${onPostgres ? ' --: |' : ''}`,
+      `| target | CPU µs/req (median) | each round | req/s (median) | CPU vs bare-inspect |${onPostgres ? ' Redis server µs/req (median) | PostgreSQL µs/req (median) |' : ''}`,
+      `| --- | --: | --- | --: | --: |${onPostgres ? ' --: | --: |' : ''}`,
       ...rows.map(
         (row) =>
           `| ${row.name} | ${median(row.cpu).toFixed(0)} | ${row.cpu.map((v) => v.toFixed(0)).join(' ')} | ${median(row.rps).toFixed(0)} | ${row === bareRow ? '–' : `${(median(row.cpu) / median(bareRow.cpu)).toFixed(2)}×`} |` +
-          (onPostgres ? ` ${row === bareRow ? '–' : median(row.servers).toFixed(0)} |` : ''),
+          (onPostgres ? (row === bareRow ? ' – | – |' : ` ${median(row.redis).toFixed(0)} | ${median(row.postgres).toFixed(0)} |`) : ''),
       ),
       '',
       `this checkout / ${built.label}: CPU per request ${(median(headRow.cpu) / median(baseRow.cpu)).toFixed(3)}×, ` +
