@@ -43,6 +43,13 @@ it('prints progress, then the console URL and an admin token that reads the demo
   expect(usage.spikes.length).toBeGreaterThan(0)
   const tickets = await (await fetch(`${base}/v1/cost-tickets?status=pending`, { headers })).json()
   expect(tickets.data.map((t: { request: { state: string } }) => t.request.state)).toContain('waiting')
+  // No call settled above its reservation: a settlement entry releases what was not charged.
+  const wallets = await (await fetch(`${base}/v1/wallets`, { headers })).json()
+  const labs = wallets.data.find((w: { scope: string }) => w.scope === 'team:labs')
+  const ledger = await (await fetch(`${base}/v1/wallets/${labs.id}/ledger?limit=1000`, { headers })).json()
+  const settlements = ledger.data.filter((e: { kind: string }) => e.kind === 'settlement')
+  expect(settlements.length).toBeGreaterThan(0)
+  expect(settlements.filter((e: { amount_micros: number }) => e.amount_micros < 0)).toEqual([])
   const page = await fetch(consoleUrl!, { headers: { accept: 'text/html' } })
   expect(page.status).toBe(200)
   expect(await page.text()).toContain('<div id="root">')
