@@ -1,7 +1,7 @@
 /** Liveness, readiness and Prometheus metrics. */
 import type { FastifyInstance } from 'fastify'
 import type { Stores } from '../app.js'
-import type { Metrics } from './metrics.js'
+import { metricsText, type Metrics } from './metrics.js'
 import { doc } from '../api/openapi.js'
 
 export async function healthRoutes(app: FastifyInstance, deps: { stores: Stores; metrics: Metrics }): Promise<void> {
@@ -16,10 +16,16 @@ export async function healthRoutes(app: FastifyInstance, deps: { stores: Stores;
   )
   app.get(
     '/metrics',
-    doc({ summary: 'Prometheus metrics', tag: 'health', auth: 'none', produces: 'text/plain', responses: { 200: 'The Prometheus text format.' } }),
+    doc({
+      summary: 'Prometheus metrics',
+      tag: 'health',
+      auth: 'none',
+      produces: 'text/plain',
+      responses: { 200: 'The Prometheus text format: the gateway’s metrics, then the process’s (CPU, memory, garbage collection, event-loop delay).' },
+    }),
     async (_request, reply) => {
       deps.metrics.reservationsPending.set(await deps.stores.ledger.countPending())
-      return reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics())
+      return reply.header('content-type', deps.metrics.registry.contentType).send(await metricsText(deps.metrics))
     },
   )
 }

@@ -63,4 +63,20 @@ describe('health and metrics', () => {
     expect(text).toMatch(/tollgate_upstream_errors_total\{provider="mock",status="503"\} 1/)
     expect(text).toMatch(/tollgate_reservations_pending 0/)
   })
+
+  it('also reports the process: CPU, memory, heap, garbage collection and event-loop lag', async () => {
+    await app.fastify.inject('/metrics')
+    // Garbage made after the collectors started, so a collection is counted by the next scrape.
+    for (let round = 0; round < 30; round++) Array.from({ length: 10_000 }, (_, i) => ({ i }))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const text = (await app.fastify.inject('/metrics')).body
+    expect(text).toMatch(/^process_cpu_user_seconds_total \d/m)
+    expect(text).toMatch(/^process_resident_memory_bytes \d+/m)
+    expect(text).toMatch(/^nodejs_heap_size_used_bytes \d+/m)
+    expect(text).toMatch(/^nodejs_gc_duration_seconds_count\{kind="minor"\} [1-9]/m)
+    expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds \d/m)
+    // The gateway's own metrics are still there, each declared once.
+    expect(text.match(/^# TYPE tollgate_requests_total counter$/gm)).toHaveLength(1)
+    expect(text.match(/^# TYPE process_cpu_user_seconds_total counter$/gm)).toHaveLength(1)
+  })
 })
