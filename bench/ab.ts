@@ -11,6 +11,9 @@
  *   npm run bench -- --ab=main --stream --chunk-delay=50 --concurrency=500 --requests=1500   # long streams
  *   npm run bench -- --ab=HEAD --node-flags=--max-semi-space-size=32   # what a node flag is worth
  *
+ * Each gateway's garbage-collection time per request is read from its `/metrics`
+ * (`nodejs_gc_duration_seconds`; '–' for a ref from before it was reported).
+ *
  * On Redis + PostgreSQL, the CPU the servers spend per request (every `redis-server` process, and
  * every `postgres` one, on this machine, journal drain included) is shown too, each server apart:
  * on one machine they share the cores with the gateway.
@@ -112,6 +115,17 @@ function buildRef(ref: string): { cliPath: string; label: string; remove: () => 
 const REDIS_SERVER = ['redis-server']
 const POSTGRES_SERVER = ['postgres']
 
+/**
+ * The seconds a gateway has spent in garbage collection (every kind), from its `/metrics`; undefined
+ * for a build that does not report them.
+ */
+async function gcSeconds(url: string): Promise<number | undefined> {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  let total: number | undefined
+  for (const [, seconds] of text.matchAll(/^nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm)) total = (total ?? 0) + Number(seconds)
+  return total
+}
+
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
 export async function abBench(argv: readonly string[], deps: AbDeps): Promise<void> {
@@ -163,6 +177,7 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
       cpu: [] as number[],
       redis: [] as number[],
       postgres: [] as number[],
+      gc: [] as number[],
       rps: [] as number[],
     })
     const rows = [
@@ -175,6 +190,7 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
         head.child.pid,
       ),
     ]
+    const bareRow0 = rows[0]
     const body = deps.chatBody(options.stream)
     for (let round = 0; round < options.rounds; round++) {
       for (const row of round % 2 === 0 ? rows : [...rows].reverse()) {
@@ -189,6 +205,7 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
         }
         await runLoad({ ...spec, requests: Math.ceil(options.requests / 5) })
         await sleep(settleMs)
+        const gc0 = row === bareRow0 ? undefined : await gcSeconds(row.url)
         const cpu0 = cpuTimeNs(row.pid)
         const redis0 = onPostgres ? cpuTimeOfNamedNs(REDIS_SERVER) : undefined
         const postgres0 = onPostgres ? cpuTimeOfNamedNs(POSTGRES_SERVER) : undefined
@@ -197,6 +214,8 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
         await sleep(settleMs)
         if (load.errors > 0) throw new Error(`${row.name}: ${load.errors} errors (${load.firstError})`)
         row.cpu.push((cpuTimeNs(row.pid) - cpu0) / 1000 / load.requests)
+        const gc1 = gc0 === undefined ? undefined : await gcSeconds(row.url)
+        if (gc0 !== undefined && gc1 !== undefined) row.gc.push(((gc1 - gc0) * 1e6) / load.requests)
         if (redis0) row.redis.push(cpuTimeBetweenNs(redis0, cpuTimeOfNamedNs(REDIS_SERVER)) / 1000 / load.requests)
         if (postgres0) row.postgres.push(cpuTimeBetweenNs(postgres0, cpuTimeOfNamedNs(POSTGRES_SERVER)) / 1000 / load.requests)
         row.rps.push(load.requestsPerS)
@@ -207,11 +226,11 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
     const lines = [
       `### A/B: ${options.mode}, ${options.stream ? 'stream' : 'chat'}, c=${options.concurrency}${options.chunkDelayMs > 0 ? `, ${options.chunkDelayMs} ms between stream events` : ''}, ${options.rounds} rounds of ${options.requests} requests`,
       '',
-      `| target | CPU µs/req (median) | each round | req/s (median) | CPU vs bare-inspect |${onPostgres ? ' Redis server µs/req (median) | PostgreSQL µs/req (median) |' : ''}`,
-      `| --- | --: | --- | --: | --: |${onPostgres ? ' --: | --: |' : ''}`,
+      `| target | CPU µs/req (median) | each round | req/s (median) | CPU vs bare-inspect | GC µs/req (median) |${onPostgres ? ' Redis server µs/req (median) | PostgreSQL µs/req (median) |' : ''}`,
+      `| --- | --: | --- | --: | --: | --: |${onPostgres ? ' --: | --: |' : ''}`,
       ...rows.map(
         (row) =>
-          `| ${row.name} | ${median(row.cpu).toFixed(0)} | ${row.cpu.map((v) => v.toFixed(0)).join(' ')} | ${median(row.rps).toFixed(0)} | ${row === bareRow ? '–' : `${(median(row.cpu) / median(bareRow.cpu)).toFixed(2)}×`} |` +
+          `| ${row.name} | ${median(row.cpu).toFixed(0)} | ${row.cpu.map((v) => v.toFixed(0)).join(' ')} | ${median(row.rps).toFixed(0)} | ${row === bareRow ? '–' : `${(median(row.cpu) / median(bareRow.cpu)).toFixed(2)}×`} | ${row.gc.length > 0 ? median(row.gc).toFixed(0) : '–'} |` +
           (onPostgres ? (row === bareRow ? ' – | – |' : ` ${median(row.redis).toFixed(0)} | ${median(row.postgres).toFixed(0)} |`) : ''),
       ),
       '',
