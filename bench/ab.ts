@@ -190,7 +190,7 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
         head.child.pid,
       ),
     ]
-    const bareRow0 = rows[0]
+    const [bareRow, baseRow, headRow] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0]]
     const body = deps.chatBody(options.stream)
     for (let round = 0; round < options.rounds; round++) {
       for (const row of round % 2 === 0 ? rows : [...rows].reverse()) {
@@ -205,7 +205,7 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
         }
         await runLoad({ ...spec, requests: Math.ceil(options.requests / 5) })
         await sleep(settleMs)
-        const gc0 = row === bareRow0 ? undefined : await gcSeconds(row.url)
+        const gc0 = row === bareRow ? undefined : await gcSeconds(row.url)
         const cpu0 = cpuTimeNs(row.pid)
         const redis0 = onPostgres ? cpuTimeOfNamedNs(REDIS_SERVER) : undefined
         const postgres0 = onPostgres ? cpuTimeOfNamedNs(POSTGRES_SERVER) : undefined
@@ -222,7 +222,6 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
       }
       process.stderr.write(`bench: round ${round + 1}/${options.rounds} done\n`)
     }
-    const [bareRow, baseRow, headRow] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0]]
     const lines = [
       `### A/B: ${options.mode}, ${options.stream ? 'stream' : 'chat'}, c=${options.concurrency}${options.chunkDelayMs > 0 ? `, ${options.chunkDelayMs} ms between stream events` : ''}, ${options.rounds} rounds of ${options.requests} requests`,
       '',
