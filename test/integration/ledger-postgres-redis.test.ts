@@ -21,6 +21,15 @@ import { hostPort, startTcpProxy, viaPort, type TcpProxy } from './scale-support
 
 const skip = redisSkipReason() ?? postgresSkipReason()
 
+/** A wallet's spent and reserved micro-USD as PostgreSQL holds them. */
+async function walletInPostgres(db: pg.Pool | pg.Client, walletId: string): Promise<Array<{ spent: number; reserved: number }>> {
+  const { rows } = await db.query<{ spent: number; reserved: number }>(
+    'SELECT spent_micros::float8 AS spent, reserved_micros::float8 AS reserved FROM wallets WHERE id = $1',
+    [walletId],
+  )
+  return rows
+}
+
 if (skip !== undefined) {
   describe('LedgerStore contract (postgres+redis)', () => it.skip(`skipped: ${skip}`, () => {}))
 } else {
@@ -253,10 +262,7 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
       })
       expect(committed).toMatchObject({ kind: 'committed', resolution: { kind: 'settled' } })
       await ledger.store.drain.flush()
-      const { rows } = await ledger.pool.query<{ spent: number; reserved: number }>(
-        'SELECT spent_micros::float8 AS spent, reserved_micros::float8 AS reserved FROM wallets WHERE id = $1',
-        [wallet.id],
-      )
+      const rows = await walletInPostgres(ledger.pool, wallet.id)
       expect(rows).toEqual([{ spent: 400, reserved: 0 }])
       const reservation = await ledger.pool.query('SELECT status, request_id FROM reservations WHERE id = $1', [request.reservationId])
       expect(reservation.rows).toEqual([{ status: 'settled', request_id: 'x\ufffdy' }])
@@ -293,10 +299,7 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
 
       drainer = await open(ctx.redis.url, name)
       expect(await drainer.store.drain.flush()).toBe(true)
-      const { rows } = await drainer.pool.query<{ spent: number; reserved: number }>(
-        'SELECT spent_micros::float8 AS spent, reserved_micros::float8 AS reserved FROM wallets WHERE id = $1',
-        [wallet.id],
-      )
+      const rows = await walletInPostgres(drainer.pool, wallet.id)
       expect(rows).toEqual([{ spent: 400, reserved: 0 }])
       const usage = await drainer.pool.query('SELECT cost_micros::float8 AS cost FROM usage_events WHERE id = $1', [event.id])
       expect(usage.rows).toEqual([{ cost: 400 }])
@@ -544,10 +547,7 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
       })
       await first.query('COMMIT')
       expect(await settling).toBe('applied')
-      const { rows } = await first.query<{ spent: number; reserved: number }>(
-        'SELECT spent_micros::float8 AS spent, reserved_micros::float8 AS reserved FROM wallets WHERE id = $1',
-        [wallet.id],
-      )
+      const rows = await walletInPostgres(first, wallet.id)
       expect(rows).toEqual([{ spent: 400, reserved: 0 }])
       const dead = await first.query('SELECT event FROM journal_dead_letters WHERE event::text LIKE $1', [`%${request.reservationId}%`])
       expect(dead.rows).toEqual([])
@@ -583,10 +583,7 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
       await until(
         'the reservation and settlement in PostgreSQL',
         async () => {
-          const { rows } = await locker.query<{ spent: number; reserved: number }>(
-            'SELECT spent_micros::float8 AS spent, reserved_micros::float8 AS reserved FROM wallets WHERE id = $1',
-            [wallet.id],
-          )
+          const rows = await walletInPostgres(locker, wallet.id)
           return rows[0]?.spent === 400 && rows[0].reserved === 0 ? true : undefined
         },
         5_000,
