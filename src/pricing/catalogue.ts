@@ -318,10 +318,10 @@ function maxPrice(bands: readonly ModelPrice[], source: string): ModelPrice {
 
 /** The per-call fees of a price, leaving out those it does not have. */
 function toolFeesOf(price: { webSearchMicrosPerKcall?: number | undefined; fileSearchMicrosPerKcall?: number | undefined }): Partial<ModelPrice> {
-  return {
-    ...(price.webSearchMicrosPerKcall !== undefined && { webSearchMicrosPerKcall: price.webSearchMicrosPerKcall }),
-    ...(price.fileSearchMicrosPerKcall !== undefined && { fileSearchMicrosPerKcall: price.fileSearchMicrosPerKcall }),
-  }
+  const fees: { webSearchMicrosPerKcall?: number; fileSearchMicrosPerKcall?: number } = {}
+  if (price.webSearchMicrosPerKcall !== undefined) fees.webSearchMicrosPerKcall = price.webSearchMicrosPerKcall
+  if (price.fileSearchMicrosPerKcall !== undefined) fees.fileSearchMicrosPerKcall = price.fileSearchMicrosPerKcall
+  return fees
 }
 
 /** Known prices of one model (µ$/Mtok; tool fees µ$ per 1,000 calls); `input` is always known, the rest may be missing. */

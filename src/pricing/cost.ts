@@ -59,7 +59,7 @@ export function costOfUsage(usage: Usage, price: ModelPrice): CostBreakdown {
   addCalls('web_search', usage.webSearches, webSearchMicrosPerKcall(price), price.webSearchMicrosPerKcall === undefined)
   addCalls('file_search', usage.fileSearches, fileSearchMicrosPerKcall(price), price.fileSearchMicrosPerKcall === undefined)
   const breakdown: CostBreakdown = { parts, totalMicros: micros(total), tier: price.tier }
-  return price.serviceTier === undefined ? breakdown : { ...breakdown, serviceTier: price.serviceTier }
+  return price.serviceTier === undefined ? breakdown : Object.assign(breakdown, { serviceTier: price.serviceTier })
 }
 
 /** The parts this cost charged at a fallback price (`audio_output`, …), for the event's price source. */

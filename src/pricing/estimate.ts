@@ -72,7 +72,7 @@ const imageTokensMaxOf: readonly (readonly [RegExp, number])[] = [[/^(ft:)?gpt-4
 export function mediaAllowancesOf(model: string): MediaAllowances {
   const lower = model.slice(model.lastIndexOf('/') + 1).toLowerCase()
   const imagePartTokens = imageTokensMaxOf.find(([pattern]) => pattern.test(lower))?.[1]
-  return imagePartTokens === undefined ? defaultMediaAllowances : { ...defaultMediaAllowances, imagePartTokens }
+  return imagePartTokens === undefined ? defaultMediaAllowances : Object.assign({}, defaultMediaAllowances, { imagePartTokens })
 }
 
 /** What to count for a request: its text, and the token allowances that are not text. */

@@ -43,18 +43,19 @@ export function priceAtServiceTier(price: ModelPrice, tier: string | undefined):
   const percent = pricing.pricePercent
   // Exact for 100 and 200 (the only percents used); ceil keeps any other never below.
   const scale = (unit: number): number => Math.ceil((unit * percent) / 100)
-  return Object.freeze<ModelPrice>({
-    ...price,
-    inputMicrosPerMtok: scale(price.inputMicrosPerMtok),
-    outputMicrosPerMtok: scale(price.outputMicrosPerMtok),
-    cacheReadMicrosPerMtok: scale(price.cacheReadMicrosPerMtok),
-    cacheWriteMicrosPerMtok: scale(price.cacheWriteMicrosPerMtok),
-    cacheWrite1hMicrosPerMtok: scale(price.cacheWrite1hMicrosPerMtok),
-    audioInputMicrosPerMtok: scale(price.audioInputMicrosPerMtok),
-    audioOutputMicrosPerMtok: scale(price.audioOutputMicrosPerMtok),
-    source: `${price.source};service_tier:${pricing.name}@${percent}%~upper_bound`,
-    serviceTier: pricing,
-  })
+  return Object.freeze<ModelPrice>(
+    Object.assign({}, price, {
+      inputMicrosPerMtok: scale(price.inputMicrosPerMtok),
+      outputMicrosPerMtok: scale(price.outputMicrosPerMtok),
+      cacheReadMicrosPerMtok: scale(price.cacheReadMicrosPerMtok),
+      cacheWriteMicrosPerMtok: scale(price.cacheWriteMicrosPerMtok),
+      cacheWrite1hMicrosPerMtok: scale(price.cacheWrite1hMicrosPerMtok),
+      audioInputMicrosPerMtok: scale(price.audioInputMicrosPerMtok),
+      audioOutputMicrosPerMtok: scale(price.audioOutputMicrosPerMtok),
+      source: `${price.source};service_tier:${pricing.name}@${percent}%~upper_bound`,
+      serviceTier: pricing,
+    }),
+  )
 }
 
 /**

@@ -155,7 +155,7 @@ function overridesWebSearchFee(price: ModelPrice): boolean {
 
 function withWebSearchFee(price: ModelPrice, microsPerKcall: number, flagged: boolean): ModelPrice {
   const fallbackParts = flagged && !price.fallbackParts.includes('web_search') ? [...price.fallbackParts, 'web_search' as const] : price.fallbackParts
-  return Object.freeze<ModelPrice>({ ...price, webSearchMicrosPerKcall: microsPerKcall, fallbackParts })
+  return Object.freeze<ModelPrice>(Object.assign({}, price, { webSearchMicrosPerKcall: microsPerKcall, fallbackParts }))
 }
 
 /**

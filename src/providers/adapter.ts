@@ -174,7 +174,7 @@ export function ensureStreamUsage(body: Record<string, unknown>): boolean {
   const streamOptions = body['stream_options']
   const options = typeof streamOptions === 'object' && streamOptions !== null && !Array.isArray(streamOptions) ? (streamOptions as Record<string, unknown>) : {}
   if (options['include_usage'] === true) return true
-  body['stream_options'] = { ...options, include_usage: true }
+  body['stream_options'] = Object.assign({}, options, { include_usage: true })
   return false
 }
 

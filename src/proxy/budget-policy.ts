@@ -69,7 +69,7 @@ export function walletDegradeDecision(
 export function countersOf(applicable: ReturnType<BudgetService['applicableBudgets']>, endpointTier: EndpointTier | undefined): BudgetCounterRef[] {
   return applicable.map(({ budget, period }) => {
     const ref = counterRefOf(budget, period)
-    return endpointTier === 'critical' ? { ...ref, limitMicros: undefined } : ref
+    return endpointTier === 'critical' ? Object.assign({}, ref, { limitMicros: undefined }) : ref
   })
 }
 
@@ -88,7 +88,7 @@ export class BudgetPolicy implements SpendPolicy {
     const decision = await this.decideBudgets(input)
     if (decision.kind !== 'allow' || !this.walletDegrade) return decision
     const degrade = await this.decideWalletDegrade(input, decision.counters)
-    return degrade ? { ...degrade, ...(decision.countersJoined && { countersJoined: decision.countersJoined }) } : decision
+    return degrade ? Object.assign({}, degrade, decision.countersJoined && { countersJoined: decision.countersJoined }) : decision
   }
 
   /**
@@ -143,7 +143,7 @@ export class BudgetPolicy implements SpendPolicy {
     // Forecasts are read only for budgets whose `block_if_forecast_exceeds` mark is reached.
     const forecasts = this.budgets.anyNeedsForecast(applicable, spentOf) ? await this.budgets.forecastsFor(applicable, spentOf, input.atMs) : undefined
     const decision = this.decideWith(applicable, counters, spentOf, input.model, { request, nowMs: input.atMs, ...(forecasts && { forecasts }) })
-    return { ...decision, labelOf, countersJoined }
+    return Object.assign({}, decision, { labelOf, countersJoined })
   }
 
   /** The counters' spend as settles last told it, or read from the ledger when any is too old. */

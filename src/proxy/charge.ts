@@ -108,11 +108,10 @@ export function chargeOf(
 /** Counted usage knows no search count it can trust: it is charged the searches the request allows, or more if seen. */
 function withSearchesAllowed(usage: Usage, searches: ServerSearches | undefined): Usage {
   if (searches === undefined) return usage
-  return {
-    ...usage,
+  return Object.assign({}, usage, {
     webSearches: Math.max(usage.webSearches ?? 0, searches.webSearches),
     fileSearches: Math.max(usage.fileSearches ?? 0, searches.fileSearches),
-  }
+  })
 }
 
 function priced(usage: Usage, source: ChargeSource, note: ChargeNote | undefined, price: ModelPrice): Charge {
@@ -151,13 +150,7 @@ function estimated(bounds: ChargeBounds, dearest: ModelPrice, inputTokens: numbe
   const costMicros = micros(parts.reduce((sum, p) => sum + p.costMicros, 0))
   return {
     spent: true,
-    usage: {
-      ...emptyUsage(),
-      inputTokens: input,
-      outputTokens: output,
-      ...(webSearches > 0 && { webSearches }),
-      ...(fileSearches > 0 && { fileSearches }),
-    },
+    usage: Object.assign(emptyUsage(), { inputTokens: input, outputTokens: output }, webSearches > 0 && { webSearches }, fileSearches > 0 && { fileSearches }),
     source: 'estimated',
     note,
     breakdown: { parts, totalMicros: costMicros, tier: dearest.tier, ...(dearest.serviceTier !== undefined && { serviceTier: dearest.serviceTier }) },

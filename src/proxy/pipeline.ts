@@ -90,7 +90,7 @@ export async function handleProxyCall(call: ProxyCall, deps: ProxyDeps, sink: Re
   switch (claim.kind) {
     case 'replay': {
       const { status, headers, bodyBase64 } = claim.response
-      sink.send(status, { ...headers, [H.idempotentReplay]: 'true' }, Buffer.from(bodyBase64, 'base64'))
+      sink.send(status, Object.assign({}, headers, { [H.idempotentReplay]: 'true' }), Buffer.from(bodyBase64, 'base64'))
       return
     }
     case 'in_progress':
@@ -162,7 +162,7 @@ async function runCall(call: ProxyCall, deps: ProxyDeps, sink: ResponseSink): Pr
 
   const cap = planOutputCap(call, routed, config, deps.priceBook, degradeCap)
   if ('code' in cap) return refuse(call, sink, cap)
-  const upstreamBody: Record<string, unknown> = { ...call.body, model: routed.upstreamModel }
+  const upstreamBody: Record<string, unknown> = Object.assign({}, call.body, { model: routed.upstreamModel })
   const dropInjectedUsage = call.endpoint === 'chat_completions' && call.isStream ? !ensureStreamUsage(upstreamBody) : false
   // A call that asks for a dearer service tier (OpenAI `priority`, or `auto` on a target whose
   // project serves it at priority) reserves at that tier's prices, and a call with server-side
@@ -510,12 +510,11 @@ async function recordAfterExpiry(
   reservation: Reservation,
   joined: readonly BudgetCounterRef[],
 ): Promise<{ chargedMicros: Micros; crossings: readonly BudgetCrossing[] }> {
-  const charged: UsageEvent = {
-    ...event,
+  const charged: UsageEvent = Object.assign({}, event, {
     costMicros: reservation.settledMicros ?? reservation.amountMicros,
     usageNote: event.usageNote === undefined ? 'reservation_expired' : `${event.usageNote};reservation_expired`,
     priceSource: `${event.priceSource};reservation-expired`,
-  }
+  })
   try {
     const result = await deps.ledger.commit({
       orgId: call.attribution.orgId,

@@ -82,7 +82,7 @@ export class ResponseSink {
   stored(): StoredResponse | undefined {
     if (this.captured === undefined || !this.isWhole || this.isTooLargeToStore) return undefined
     // A stream's cost arrived as trailers; a replay is one whole body, so they become headers.
-    const headers = { ...this.headers, ...this.trailers }
+    const headers = Object.assign({}, this.headers, this.trailers)
     delete headers['content-length']
     delete headers['trailer']
     return { status: this.status, headers, bodyBase64: Buffer.concat(this.captured).toString('base64') }

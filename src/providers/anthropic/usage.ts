@@ -31,17 +31,19 @@ export function usageFromAnthropicUsage(wire: JsonRecord): Usage {
   const serverTools = asRecord(wire['server_tool_use'])
   const webSearches = tokenCount(serverTools?.['web_search_requests'])
   const webFetches = tokenCount(serverTools?.['web_fetch_requests'])
-  return {
-    ...emptyUsage(),
-    ...(webSearches > 0 && { webSearches }),
-    ...(webFetches > 0 && { webFetches }),
-    inputTokens: tokenCount(wire['input_tokens']) + cacheReadTokens + cacheWriteTokens,
-    cacheReadTokens,
-    cacheWriteTokens,
-    cacheWrite1hTokens,
-    outputTokens: Math.max(outputTokens, thinkingTokens),
-    reasoningTokens: thinkingTokens,
-  }
+  return Object.assign(
+    emptyUsage(),
+    {
+      inputTokens: tokenCount(wire['input_tokens']) + cacheReadTokens + cacheWriteTokens,
+      cacheReadTokens,
+      cacheWriteTokens,
+      cacheWrite1hTokens,
+      outputTokens: Math.max(outputTokens, thinkingTokens),
+      reasoningTokens: thinkingTokens,
+    },
+    webSearches > 0 && { webSearches },
+    webFetches > 0 && { webFetches },
+  )
 }
 
 /**
@@ -96,7 +98,7 @@ export class AnthropicStreamUsageTracker implements StreamUsageTracker {
         const wireUsage = asRecord(event['usage'])
         if (wireUsage === undefined) return
         // Later counters are cumulative totals: each present field replaces the earlier one.
-        this.wireUsage = { ...this.wireUsage, ...withoutNulls(wireUsage) }
+        this.wireUsage = Object.assign({}, this.wireUsage, withoutNulls(wireUsage))
         this.isFinal = true
         return
       }
@@ -135,9 +137,9 @@ export class AnthropicStreamUsageTracker implements StreamUsageTracker {
     const base = reported ?? emptyUsage()
     const usage: Usage = inputReported
       ? base
-      : { ...base, inputTokens: Math.max(base.inputTokens, base.cacheReadTokens + base.cacheWriteTokens + (this.promptTokensEstimate ?? 0)) }
+      : Object.assign({}, base, { inputTokens: Math.max(base.inputTokens, base.cacheReadTokens + base.cacheWriteTokens + (this.promptTokensEstimate ?? 0)) })
     const outputTokens = Math.max(usage.outputTokens, this.delivered.countTokens() + this.deferred.overflowChars)
-    return { usage: { ...usage, outputTokens }, source: 'counted', model: this.model }
+    return { usage: Object.assign({}, usage, { outputTokens }), source: 'counted', model: this.model }
   }
 
   private onMessageStart(event: JsonRecord): void {

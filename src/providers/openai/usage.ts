@@ -32,7 +32,7 @@ export function openaiUsageFromBody(endpoint: Endpoint, body: unknown): UsageWit
 /** The usage with the `service_tier` the answer (a body, a chunk, a `response`) says served it, if any. */
 function withServiceTier(usage: Usage, answer: JsonRecord): Usage {
   const tier = asString(answer['service_tier'])
-  return tier === undefined ? usage : { ...usage, serviceTier: tier }
+  return tier === undefined ? usage : Object.assign({}, usage, { serviceTier: tier })
 }
 
 /**
@@ -48,11 +48,12 @@ function withServerToolCalls(usage: Usage, output: unknown): Usage {
     if (type === 'web_search_call') webSearches += 1
     else if (type === 'file_search_call') fileSearches += 1
   }
-  return {
-    ...usage,
-    ...(webSearches > 0 && { webSearches: Math.max(webSearches, usage.webSearches ?? 0) }),
-    ...(fileSearches > 0 && { fileSearches: Math.max(fileSearches, usage.fileSearches ?? 0) }),
-  }
+  return Object.assign(
+    {},
+    usage,
+    webSearches > 0 && { webSearches: Math.max(webSearches, usage.webSearches ?? 0) },
+    fileSearches > 0 && { fileSearches: Math.max(fileSearches, usage.fileSearches ?? 0) },
+  )
 }
 
 /** chat.completions `usage` (also the final chunk of a stream with include_usage). */
@@ -86,7 +87,7 @@ export function usageFromResponsesUsage(wire: JsonRecord): Usage {
 }
 
 export function usageFromEmbeddingsUsage(wire: JsonRecord): Usage {
-  return { ...emptyUsage(), inputTokens: tokenCount(wire['prompt_tokens']) }
+  return Object.assign(emptyUsage(), { inputTokens: tokenCount(wire['prompt_tokens']) })
 }
 
 /**
@@ -109,7 +110,7 @@ function cacheWritesOf(details: JsonRecord | undefined): { cacheWriteTokens: num
 function normalise(usage: Usage): Usage {
   const inputTokens = Math.max(usage.inputTokens, usage.cacheReadTokens + usage.cacheWriteTokens + usage.audioInputTokens)
   const outputTokens = Math.max(usage.outputTokens, usage.reasoningTokens + usage.audioOutputTokens)
-  return { ...usage, inputTokens, outputTokens }
+  return Object.assign({}, usage, { inputTokens, outputTokens })
 }
 
 type StreamEndpoint = 'chat_completions' | 'responses'
@@ -198,21 +199,20 @@ export class OpenAIStreamUsageTracker implements StreamUsageTracker {
 
   usage(): { usage: Usage; source: UsageSource; model: string | undefined } {
     if (this.reported !== undefined) {
-      const usage = this.serviceTier === undefined ? this.reported : { ...this.reported, serviceTier: this.serviceTier }
+      const usage = this.serviceTier === undefined ? this.reported : Object.assign({}, this.reported, { serviceTier: this.serviceTier })
       return { usage, source: 'reported', model: this.model }
     }
     if (!this.hasEvents && this.promptTokensEstimate === undefined) {
       return { usage: emptyUsage(), source: 'none', model: this.model }
     }
     this.deferred.drain((event) => this.onDeferred(event))
-    const usage: Usage = {
-      ...emptyUsage(),
-      inputTokens: this.promptTokensEstimate ?? 0,
-      outputTokens: this.delivered.countTokens() + this.deferred.overflowChars,
-      ...(this.serviceTier !== undefined && { serviceTier: this.serviceTier }),
-      ...(this.webSearchesStarted > 0 && { webSearches: this.webSearchesStarted }),
-      ...(this.fileSearchesStarted > 0 && { fileSearches: this.fileSearchesStarted }),
-    }
+    const usage: Usage = Object.assign(
+      emptyUsage(),
+      { inputTokens: this.promptTokensEstimate ?? 0, outputTokens: this.delivered.countTokens() + this.deferred.overflowChars },
+      this.serviceTier !== undefined && { serviceTier: this.serviceTier },
+      this.webSearchesStarted > 0 && { webSearches: this.webSearchesStarted },
+      this.fileSearchesStarted > 0 && { fileSearches: this.fileSearchesStarted },
+    )
     return { usage, source: 'counted', model: this.model }
   }
 

@@ -608,7 +608,7 @@ export class RedisLedgerStore implements LedgerStore {
         const joinedEntryId = String(reply[13] ?? '')
         if (joinedSpend === undefined || joinedEntryId === '' || result.kind !== 'settled') return result
         this.retained.add(orgId, { entryId: joinedEntryId, generation: String(reply[10]), journal: () => joinedSpend, usageRow: undefined })
-        return { ...result, budgetCrossings: [...result.budgetCrossings, ...crossingsOf(joined, reply[12] as string[], wanted)] }
+        return Object.assign({}, result, { budgetCrossings: [...result.budgetCrossings, ...crossingsOf(joined, reply[12] as string[], wanted)] })
       }
       default:
         throw new Error(`resolve script: unexpected reply ${String(reply[0])}`)

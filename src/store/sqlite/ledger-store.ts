@@ -548,7 +548,7 @@ export class SqliteLedgerStore implements LedgerStore {
       const joined = commit.resolve.alsoCount
       if (resolution.kind === 'settled' && actualMicros > 0 && joined !== undefined && joined.length > 0) {
         budgetCrossings = [...budgetCrossings, ...this.bumpCounters(joined, 0, actualMicros)]
-        resolution = { ...resolution, budgetCrossings }
+        resolution = Object.assign({}, resolution, { budgetCrossings })
       }
     }
     if (commit.event !== undefined && !this.usage.insertSync(commit.event)) {
