@@ -87,8 +87,7 @@ export async function dispatch(input: DispatchInput): Promise<Measured> {
 
   // A new object, this call's own: the relays add to it in place. Header objects are merged with
   // Object.assign, never a second object spread (`{ ...a, ...b }`): V8 copies the second spread
-  // through a slow path, about 4 µs per spread for these objects (measured on Node 20), a tenth
-  // of what the gateway spends relaying a whole answer.
+  // through a slow path, about 4 µs per spread for these objects (measured on Node 20).
   const upstreamHeaders = forwardedUpstreamHeaders(response.headers)
   const isEventStream = String(response.headers['content-type'] ?? '').startsWith('text/event-stream')
   if (response.statusCode >= 400 || !call.isStream || !isEventStream) {

@@ -48,7 +48,7 @@ describe.skipIf(skip !== undefined)(`ScriptRunner (Redis)${skip ? ` — skipped:
     expect(replies).toEqual(replies.map((_, i) => [`${service.prefix}k${i}`, String(i), 'é'.repeat(i)]))
   })
 
-  it('fails a call at once, writing nothing, while Redis is unreachable', async () => {
+  it('fails a call at once while Redis is unreachable (no queue to wait in)', async () => {
     const unreachable = createRedis('redis://127.0.0.1:1', { retryStrategy: () => null, connectTimeout: 200 })
     try {
       const runner = new ScriptRunner(unreachable)

@@ -18,7 +18,7 @@ export type Reply = unknown[]
 export class ScriptRunner {
   /** Every command sent to Redis by the ledger is counted here (benchmarks report it per request). */
   roundTrips = 0
-  private corked: { uncork(): void } | undefined
+  private corked = false
 
   constructor(private readonly redis: Redis) {}
 
@@ -36,12 +36,12 @@ export class ScriptRunner {
 
   private send(command: EncodedCommand): Promise<unknown> {
     // Corked only while connected: a command refused for want of a connection writes nothing.
-    if (this.corked === undefined && this.redis.status === 'ready') {
+    if (!this.corked && this.redis.status === 'ready') {
       const stream = this.redis.stream
       stream.cork()
-      this.corked = stream
+      this.corked = true
       setImmediate(() => {
-        this.corked = undefined
+        this.corked = false
         stream.uncork()
       })
     }
