@@ -3,7 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import type Database from 'better-sqlite3'
+import { newId } from '../../lib/ids.js'
+import type { ReserveRequest } from '../../ledger/types.js'
 import { micros } from '../../money/index.js'
+import type { Stores } from '../../app.js'
 import { ledgerContract } from '../contract/ledger.contract.js'
 import { openSqlite } from './db.js'
 import { openSqliteStores } from './index.js'
@@ -71,4 +75,73 @@ describe('spend at the last allocation (SQLite migration)', () => {
       rmSync(dir, { recursive: true, force: true })
     }
   })
+})
+
+/**
+ * A settle trusts the reservations its own process committed instead of reading them back: these
+ * are the ways another process (another connection on the file) can make that memory wrong.
+ */
+describe('settling what this process reserved, when another process got there first (SQLite)', () => {
+  const T0 = Date.UTC(2026, 11, 3, 12)
+  const team = { scopeKind: 'team', scopeId: 'ops' } as const
+
+  async function twoProcesses<T>(fn: (a: Stores, b: Stores, dbA: Database.Database) => Promise<T>): Promise<T> {
+    const dir = mkdtempSync(join(tmpdir(), 'tollgate-ledger-'))
+    const a = openSqliteStores(join(dir, 'ledger.db'))
+    const b = openSqliteStores(join(dir, 'ledger.db'))
+    try {
+      return await fn(a, b, (a.usage as unknown as { db: Database.Database }).db)
+    } finally {
+      await a.close()
+      await b.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  function reservation(id: string, amountMicros: number): ReserveRequest {
+    return {
+      reservationId: id,
+      orgId: 'org_a',
+      cascade: [team],
+      walletRequired: true,
+      walletCapPercent: 100,
+      amountMicros: micros(amountMicros),
+      budgets: [],
+      requestId: undefined,
+      atMs: T0,
+      expiresAtMs: T0 + 60_000,
+    }
+  }
+
+  it('one the other process expired answers already_expired here and moves no money', () =>
+    twoProcesses(async (a, b) => {
+      const wallet = await a.ledger.allocate({ orgId: 'org_a', wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      const id = newId('rsv', T0)
+      await a.ledger.reserve(reservation(id, 3_000))
+      expect(await b.ledger.expireOverdue(T0 + 60_000, 10)).toMatchObject([{ kind: 'expired' }])
+      const entries = (await a.ledger.ledgerEntries(wallet.id, 100)).length
+
+      const settled = await a.ledger.settle('org_a', id, micros(1_000), T0 + 60_001)
+      expect(settled).toMatchObject({ kind: 'already_expired', reservation: { status: 'expired', settledMicros: 3_000 } })
+      expect(await a.ledger.getWallet(wallet.id)).toMatchObject({ reservedMicros: 0, spentMicros: 3_000 })
+      expect(await a.ledger.ledgerEntries(wallet.id, 100)).toHaveLength(entries)
+    }))
+
+  it('a reserve that failed here is not remembered: the id reserved by the other process settles as that one', () =>
+    twoProcesses(async (a, b, dbA) => {
+      const wallet = await a.ledger.allocate({ orgId: 'org_a', wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      // The same idempotent id, as two processes derive it from one Idempotency-Key.
+      const id = newId('rsv', T0)
+      // Process B holds the write lock: A's reservation of 3,000 fails and never commits.
+      dbA.pragma('busy_timeout = 0')
+      const dbB = (b.usage as unknown as { db: Database.Database }).db
+      dbB.prepare('BEGIN IMMEDIATE').run()
+      await expect(a.ledger.reserve(reservation(id, 3_000))).rejects.toThrow(/locked|busy/i)
+      dbB.prepare('COMMIT').run()
+      expect(await b.ledger.reserve(reservation(id, 5_000))).toMatchObject({ kind: 'reserved' })
+
+      const settled = await a.ledger.settle('org_a', id, micros(1_000), T0 + 1)
+      expect(settled).toMatchObject({ kind: 'settled', releasedMicros: 4_000, reservation: { amountMicros: 5_000, settledMicros: 1_000 } })
+      expect(await a.ledger.getWallet(wallet.id)).toMatchObject({ reservedMicros: 0, spentMicros: 1_000 })
+    }))
 })

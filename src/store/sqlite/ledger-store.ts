@@ -165,6 +165,16 @@ export class SqliteLedgerStore implements LedgerStore {
   private readonly inSavepoint
   /** Wallets and budget counters: cached for the length of a group commit (money-rows.ts). */
   private readonly rows: MoneyRows
+  /**
+   * Reservations this process inserted, committed and has not resolved yet, as inserted: a
+   * settle trusts them instead of reading the row back (resolveInTx). A reservation row is never
+   * deleted and only its resolution columns change, so a committed one stays as remembered.
+   * Bounded: entries this process never resolves (a direct reservation resolved by another
+   * process) are dropped with the rest when the map is full, which costs only the read.
+   */
+  private readonly inserted = new Map<string, ReservationRow>()
+  /** Reservations inserted by the group commit now running: remembered once it commits. */
+  private insertedUncommitted: ReservationRow[] = []
 
   constructor(
     db: SqliteDatabase,
@@ -200,7 +210,7 @@ export class SqliteLedgerStore implements LedgerStore {
            request_id, created_at_ms, expires_at_ms, context_json)
          VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)`,
       ),
-      resolveReservation: db.prepare(
+      resolveReservation: db.prepare<[string, number, number, number, string]>(
         `UPDATE reservations SET status = ?, settled_micros = ?, unbilled_micros = ?, resolved_at_ms = ?
          WHERE id = ? AND status = 'pending'`,
       ),
@@ -279,6 +289,7 @@ export class SqliteLedgerStore implements LedgerStore {
    */
   private commitMoves(moves: readonly QueuedMove[]): void {
     let outcomes: Array<{ value?: unknown; error?: unknown }> = []
+    this.insertedUncommitted = []
     try {
       this.commitQueuedAtOnce.immediate(moves, outcomes)
     } catch (error) {
@@ -288,6 +299,7 @@ export class SqliteLedgerStore implements LedgerStore {
         return
       }
       outcomes = []
+      this.insertedUncommitted = []
       try {
         this.commitQueued.immediate(moves, outcomes)
       } catch (again) {
@@ -295,11 +307,18 @@ export class SqliteLedgerStore implements LedgerStore {
         return
       }
     }
+    this.rememberInserted()
     moves.forEach((move, index) => {
       const outcome = outcomes[index]!
       if ('error' in outcome) move.reject(outcome.error)
       else move.resolve(outcome.value as never)
     })
+  }
+
+  private rememberInserted(): void {
+    if (this.inserted.size + this.insertedUncommitted.length > INSERTED_MAX) this.inserted.clear()
+    for (const row of this.insertedUncommitted) this.inserted.set(row.id, row)
+    this.insertedUncommitted = []
   }
 
   async allocate(request: AllocateRequest): Promise<Wallet> {
@@ -462,18 +481,35 @@ export class SqliteLedgerStore implements LedgerStore {
       this.entry(payer.id, 'reservation', -amount, request.reservationId, undefined, request.atMs)
     }
     this.bumpCounters(request.budgets, amount, 0)
+    const row: ReservationRow = {
+      id: request.reservationId,
+      org_id: request.orgId,
+      wallet_id: payer?.id ?? null,
+      scope: payer ? `${payer.scope_kind}:${payer.scope_id}` : null,
+      amount_micros: amount,
+      status: 'pending',
+      settled_micros: null,
+      unbilled_micros: 0,
+      budgets_json: JSON.stringify(request.budgets),
+      request_id: request.requestId ?? null,
+      created_at_ms: request.atMs,
+      expires_at_ms: request.expiresAtMs,
+      resolved_at_ms: null,
+      context_json: request.context ?? null,
+    }
     this.sql.insertReservation.run(
-      request.reservationId,
-      request.orgId,
-      payer?.id ?? null,
-      payer ? `${payer.scope_kind}:${payer.scope_id}` : null,
+      row.id,
+      row.org_id,
+      row.wallet_id,
+      row.scope,
       amount,
-      JSON.stringify(request.budgets),
-      request.requestId ?? null,
-      request.atMs,
-      request.expiresAtMs,
-      request.context ?? null,
+      row.budgets_json,
+      row.request_id,
+      row.created_at_ms,
+      row.expires_at_ms,
+      row.context_json,
     )
+    this.insertedUncommitted.push(row)
     const reservation = pendingReservation(request, payer ? { walletId: payer.id, scope: `${payer.scope_kind}:${payer.scope_id}` } : undefined)
     return {
       kind: 'reserved',
@@ -484,24 +520,47 @@ export class SqliteLedgerStore implements LedgerStore {
 
   /** `actual` is ignored for void (0) and expiry (the reserved amount). */
   private resolveInTx(id: string, outcome: 'settled' | 'voided' | 'expired', actual: number, atMs: number): ResolveResult {
+    // Inserted by this process: its columns but the resolution never change, so only whether it
+    // is still pending must come from the store, and the guarded UPDATE below answers that.
+    const known = this.inserted.get(id)
+    if (known !== undefined) {
+      this.inserted.delete(id)
+      const resolved = this.resolveRow(known, outcome, actual, atMs)
+      if (resolved !== undefined) return resolved
+    }
     const row = this.sql.reservationById.get(id)
     if (!row) return { kind: 'not_found' }
     if (row.status !== 'pending') {
       const kind = row.status === 'settled' ? 'already_settled' : row.status === 'voided' ? 'already_voided' : 'already_expired'
       return { kind, reservation: reservationOfRow(row) }
     }
+    const resolved = this.resolveRow(row, outcome, actual, atMs)
+    assert(resolved !== undefined, `reservation ${id} read pending but not resolved`)
+    return resolved
+  }
+
+  /**
+   * Resolves `row` (a pending reservation as read or inserted) if the store still holds it
+   * pending, and undefined when it does not (nothing was written then). The UPDATE comes first,
+   * guarded by the status; the wallet row is only read before it.
+   */
+  private resolveRow(row: ReservationRow, outcome: 'settled' | 'voided' | 'expired', actual: number, atMs: number): ResolveResult | undefined {
     const amount = row.amount_micros
     const wanted = outcome === 'voided' ? 0 : outcome === 'expired' ? amount : actual
     let charged = wanted
-    let walletCrossing: WalletCrossing | undefined
-    let walletAvailable: Micros | undefined
-    if (row.wallet_id !== null) {
-      const wallet = this.rows.walletById(row.wallet_id)!
-      const availableOthers = wallet.allocated_micros - wallet.reserved_micros - wallet.spent_micros
+    const wallet = row.wallet_id === null ? undefined : this.rows.walletById(row.wallet_id)!
+    let availableOthers = 0
+    if (wallet !== undefined) {
+      availableOthers = wallet.allocated_micros - wallet.reserved_micros - wallet.spent_micros
       assert(availableOthers >= 0, 'wallet available below zero')
       // The wallet never pays what it cannot cover: anything above reserved + what is
       // still free is recorded as unbilled for reconciliation, not debited.
       charged = Math.min(wanted, amount + availableOthers)
+    }
+    if (this.sql.resolveReservation.run(outcome, charged, wanted - charged, atMs, row.id).changes !== 1) return undefined
+    let walletCrossing: WalletCrossing | undefined
+    let walletAvailable: Micros | undefined
+    if (wallet !== undefined) {
       // Read before the move changes the row (a cached row is the same object).
       walletCrossing = {
         walletId: wallet.id,
@@ -514,11 +573,10 @@ export class SqliteLedgerStore implements LedgerStore {
       }
       walletAvailable = micros(availableOthers + amount - charged)
       this.rows.moveReservedToSpent(wallet, amount, charged)
-      this.entry(wallet.id, ENTRY_KIND[outcome], amount - charged, id, undefined, atMs)
+      this.entry(wallet.id, ENTRY_KIND[outcome], amount - charged, row.id, undefined, atMs)
     }
     const budgets = budgetsOf(row.budgets_json)
     const budgetCrossings = this.bumpCounters(budgets, -amount, wanted)
-    this.sql.resolveReservation.run(outcome, charged, wanted - charged, atMs, id)
     row.status = outcome
     row.settled_micros = charged
     row.unbilled_micros = wanted - charged
@@ -607,6 +665,9 @@ export class SqliteLedgerStore implements LedgerStore {
     this.sql.insertEntry.run(walletId, kind, amount, reservationId ?? null, description ?? null, atMs)
   }
 }
+
+/** Reservations a process remembers having inserted (SqliteLedgerStore.inserted). */
+const INSERTED_MAX = 16_384
 
 const ENTRY_KIND = { settled: 'settlement', voided: 'void', expired: 'expiry' } as const
 
