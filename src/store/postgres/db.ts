@@ -33,6 +33,32 @@ export function jsonbSafe(text: string): string {
   return text.includes('\\u0000') ? text.replaceAll('\\u0000', '\\ufffd') : text
 }
 
+/** `jsonbSafe` on JSON text as UTF-8 bytes: the same bytes unless they escape a NUL. */
+export function jsonbSafeBytes(bytes: Buffer): Buffer {
+  return bytes.includes('\\u0000') ? Buffer.from(jsonbSafe(bytes.toString('utf8'))) : bytes
+}
+
+/** jsonb's binary wire format: a version byte (1), then the JSON text. */
+const JSONB_ARRAY_OPEN = Buffer.from([1, 0x5b])
+const COMMA = Buffer.from(',')
+const ARRAY_CLOSE = Buffer.from(']')
+
+/**
+ * A `$n::jsonb` parameter holding the JSON array of `items` (each a JSON value as UTF-8 bytes),
+ * sent as bytes: node-postgres sends a Buffer parameter in binary format, and jsonb's binary
+ * format is its text behind a version byte. Items read from Redis as bytes go to PostgreSQL
+ * without being decoded into strings and encoded back.
+ */
+export function jsonbArrayParam(items: readonly Buffer[]): Buffer {
+  const parts: Buffer[] = [JSONB_ARRAY_OPEN]
+  items.forEach((item, i) => {
+    if (i > 0) parts.push(COMMA)
+    parts.push(item)
+  })
+  parts.push(ARRAY_CLOSE)
+  return Buffer.concat(parts)
+}
+
 /** BIGINT (20) and NUMERIC (1700, what sum(bigint) returns) as JS numbers: money is integer micros below 2^53. */
 const types: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => {

@@ -4,6 +4,7 @@
  * transaction. Reports read rollups plus at most two hours of events.
  */
 import type pg from 'pg'
+import { jsonbArrayParam } from './db.js'
 import type { Micros } from '../../money/index.js'
 import {
   REQUEST_OUTCOMES_MAX,
@@ -60,6 +61,12 @@ export class PostgresUsageStore implements UsageStore {
   /** Rows as `usageRowJson` wrote them (insert-or-ignore); how many were new. */
   async insertRows(rows: readonly string[]): Promise<number> {
     const result = await this.pool.query({ ...INSERT_ROWS, values: [`[${rows.join(',')}]`] })
+    return result.rowCount ?? 0
+  }
+
+  /** `insertRows` for rows as UTF-8 bytes (the journal drain's, read from Redis as bytes). */
+  async insertRowBytes(rows: readonly Buffer[]): Promise<number> {
+    const result = await this.pool.query({ ...INSERT_ROWS, values: [jsonbArrayParam(rows)] })
     return result.rowCount ?? 0
   }
 

@@ -12,7 +12,8 @@
  * - an entry this process read and failed to apply (PostgreSQL broke the connection, a deadlock)
  *   is read again by this process on its next attempts (up to OWN_RETRIES), from its own pending
  *   list, rather than left for XAUTOCLAIM; after that it is left to XAUTOCLAIM, so a batch that
- *   keeps failing cannot hold back the entries behind it;
+ *   keeps failing cannot hold back the entries behind it, and read again by this process once a
+ *   drain has worked (PostgreSQL is back), instead of waiting `claimIdleMs` for XAUTOCLAIM;
  * - while PostgreSQL is down, entries stay in Redis (bounded by RESERVE's backlog check) and are
  *   retried with back-off.
  */
@@ -21,7 +22,7 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type pg from 'pg'
 import type { UsageEvent } from '../../usage/types.js'
-import { jsonbSafe } from '../postgres/db.js'
+import { jsonbArrayParam, jsonbSafeBytes } from '../postgres/db.js'
 import { isDataError, parkDeadLetter } from '../postgres/journal.js'
 import { usageRowJson } from '../sqlite/usage-store.js'
 import type { RedisKeys } from './keys.js'
@@ -60,18 +61,32 @@ export const JOURNAL_DRAIN_DEFAULTS: JournalDrainOptions = {
   confirmedRetentionMs: 10 * 60_000,
 }
 
-/** Writes a batch of drained usage rows (`usageRowJson`) to PostgreSQL (insert-or-ignore). */
-export type UsageSink = (rows: readonly string[]) => Promise<unknown>
+/** Writes a batch of drained usage rows (`usageRowJson`, as UTF-8 bytes) to PostgreSQL (insert-or-ignore). */
+export type UsageSink = (rows: readonly Buffer[]) => Promise<unknown>
 
+/**
+ * A journal entry as read: its fields stay the bytes Redis holds (read with the `…Buffer`
+ * commands), since they go to PostgreSQL as they are and are never parsed here.
+ */
 interface Entry {
   readonly org: string
   readonly id: string
-  readonly journal: string | undefined
-  readonly usage: string | undefined
+  readonly journal: Buffer | undefined
+  readonly usage: Buffer | undefined
+}
+
+/**
+ * The stream commands whose replies are read as bytes. ioredis has the `…Buffer` form of every
+ * command at runtime, but its types lack these two. (`callBuffer` is no substitute: with
+ * auto-pipelining, ioredis drops its command name.)
+ */
+interface StreamBufferCommands {
+  xreadgroupBuffer(...args: Array<string | number>): unknown
+  xautoclaimBuffer(...args: Array<string | number>): Promise<unknown>
 }
 
 /** A pending entry whose message is gone from the stream comes back with no fields (null). */
-type StreamReply = [string, [string, string[] | null][]][] | null
+type StreamReply = [Buffer, [Buffer, Buffer[] | null][]][] | null
 
 export class JournalDrain {
   private readonly consumer = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
@@ -82,6 +97,8 @@ export class JournalDrain {
   private lastClaimMs = 0
   /** The last drain failed: entries this consumer read and did not acknowledge are read again first. */
   private rereadOwn = false
+  /** Failed entries were left behind after OWN_RETRIES: read them again after the next drain that works. */
+  private ownLeft = false
   private closed = false
   private readonly groupsMade = new Set<string>()
   private readonly scripts: ScriptRunner
@@ -167,10 +184,15 @@ export class JournalDrain {
     try {
       const applied = await this.running
       this.failures = 0
+      if (this.ownLeft) {
+        this.ownLeft = false
+        this.rereadOwn = true
+      }
       return applied
     } catch (error) {
       this.failures++
       this.rereadOwn = this.failures <= OWN_RETRIES
+      if (!this.rereadOwn) this.ownLeft = true
       throw error
     } finally {
       this.running = undefined
@@ -210,8 +232,9 @@ export class JournalDrain {
   /** `>`: entries no reader has had yet. `0`: entries this consumer read and has not acknowledged. */
   private async read(orgs: readonly string[], from: '>' | '0'): Promise<Entry[]> {
     const pipeline = this.redis.pipeline()
+    const asBytes = pipeline as unknown as StreamBufferCommands
     for (const org of orgs) {
-      pipeline.xreadgroup('GROUP', JOURNAL_GROUP, this.consumer, 'COUNT', this.options.batchSizeMax, 'STREAMS', this.keys.journal(org), from)
+      asBytes.xreadgroupBuffer('GROUP', JOURNAL_GROUP, this.consumer, 'COUNT', this.options.batchSizeMax, 'STREAMS', this.keys.journal(org), from)
     }
     this.commands += orgs.length
     const replies = (await pipeline.exec()) ?? []
@@ -232,9 +255,9 @@ export class JournalDrain {
     const entries: Entry[] = []
     for (const org of orgs) {
       this.commands++
-      const reply = (await this.redis
-        .xautoclaim(this.keys.journal(org), JOURNAL_GROUP, this.consumer, this.options.claimIdleMs, '0', 'COUNT', this.options.batchSizeMax)
-        .catch(() => null)) as [string, [string, string[] | null][]] | null
+      const reply = (await (this.redis as unknown as StreamBufferCommands)
+        .xautoclaimBuffer(this.keys.journal(org), JOURNAL_GROUP, this.consumer, this.options.claimIdleMs, '0', 'COUNT', this.options.batchSizeMax)
+        .catch(() => null)) as [Buffer, [Buffer, Buffer[] | null][]] | null
       for (const [id, fields] of reply?.[1] ?? []) {
         if (fields) entries.push(entryOf(org, id, fields))
       }
@@ -244,9 +267,9 @@ export class JournalDrain {
 
   /** Ledger events, then usage events; both idempotent, so a retry after a failure re-applies safely. */
   private async apply(entries: readonly Entry[]): Promise<void> {
-    const journal = entries.flatMap((e) => (e.journal === undefined ? [] : [jsonbSafe(e.journal)]))
+    const journal = entries.flatMap((e) => (e.journal === undefined ? [] : [jsonbSafeBytes(e.journal)]))
     if (journal.length > 0) await this.applyJournal(journal)
-    const usage = entries.flatMap((e) => (e.usage === undefined ? [] : [usageRowText(e.usage)]))
+    const usage = entries.flatMap((e) => (e.usage === undefined ? [] : [usageRowBytes(e.usage)]))
     if (usage.length > 0) await this.insertUsage(usage)
   }
 
@@ -255,19 +278,19 @@ export class JournalDrain {
    * not an outage) is replayed event by event, and an event that still fails is parked in
    * `journal_dead_letters` so it cannot block the events behind it.
    */
-  private async applyJournal(events: readonly string[]): Promise<void> {
+  private async applyJournal(events: readonly Buffer[]): Promise<void> {
     try {
-      await this.pool.query('SELECT tg_journal_apply($1::jsonb)', [`[${events.join(',')}]`])
+      await this.pool.query('SELECT tg_journal_apply($1::jsonb)', [jsonbArrayParam(events)])
       return
     } catch (error) {
       if (!isDataError(error)) throw error
     }
     for (const event of events) {
       try {
-        await this.pool.query('SELECT tg_journal_apply($1::jsonb)', [`[${event}]`])
+        await this.pool.query('SELECT tg_journal_apply($1::jsonb)', [jsonbArrayParam([event])])
       } catch (error) {
         if (!isDataError(error)) throw error
-        await parkDeadLetter(this.pool, event, error)
+        await parkDeadLetter(this.pool, event.toString('utf8'), error)
         this.onError(error)
       }
     }
@@ -340,28 +363,37 @@ function fieldsOf(flat: unknown[]): Record<string, unknown> {
   return out
 }
 
-function entryOf(org: string, id: string, fields: readonly string[]): Entry {
-  let journal: string | undefined
-  let usage: string | undefined
+const J = 0x6a // 'j'
+const U = 0x75 // 'u'
+
+function entryOf(org: string, id: Buffer, fields: readonly Buffer[]): Entry {
+  let journal: Buffer | undefined
+  let usage: Buffer | undefined
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i] === 'j') journal = fields[i + 1]
-    else if (fields[i] === 'u') usage = fields[i + 1]
+    const name = fields[i]!
+    if (name.length !== 1) continue
+    if (name[0] === J) journal = fields[i + 1]
+    else if (name[0] === U) usage = fields[i + 1]
   }
-  return { org, id, journal, usage }
+  return { org, id: id.toString('latin1'), journal, usage }
 }
+
+const ROW_OPEN = 0x5b // '['
 
 /**
  * A journal entry's usage as a `usageRowJson` row, passed through as written. Entries written
  * before rows were journaled carry the event's JSON (an object), converted here.
  */
-function usageRowText(usage: string): string {
-  return usage.startsWith('[') ? usage : usageRowJson(JSON.parse(usage) as UsageEvent)
+function usageRowBytes(usage: Buffer): Buffer {
+  return usage[0] === ROW_OPEN ? usage : Buffer.from(usageRowJson(JSON.parse(usage.toString('utf8')) as UsageEvent))
 }
 
+const RESOLVE_PREFIX = Buffer.from('{"kind":"resolve"')
+
 /** The reservation a `resolve` journal event finished, read without parsing the whole event. */
-function resolvedReservationOf(journal: string | undefined): string | undefined {
-  if (journal === undefined || !journal.startsWith('{"kind":"resolve"')) return undefined
-  const match = /"r":\{"id":("(?:[^"\\]|\\.)*")/.exec(journal)
+function resolvedReservationOf(journal: Buffer | undefined): string | undefined {
+  if (journal === undefined || journal.compare(RESOLVE_PREFIX, 0, RESOLVE_PREFIX.length, 0, RESOLVE_PREFIX.length) !== 0) return undefined
+  const match = /"r":\{"id":("(?:[^"\\]|\\.)*")/.exec(journal.toString('utf8'))
   return match ? (JSON.parse(match[1]!) as string) : undefined
 }
 

@@ -132,12 +132,13 @@ export interface LedgerDrift {
 type Mode = 'settled' | 'voided' | 'expired'
 
 /**
- * Where usage reaches PostgreSQL: `insertRows` for the drain's journaled rows (passed through
- * unparsed), `insertBatch` for events written straight there (while Redis is unreachable, or
+ * Where usage reaches PostgreSQL: `insertRowBytes` for the drain's journaled rows (passed through
+ * unparsed, as bytes), `insertRows` for rows kept in memory, `insertBatch` for events written straight there (while Redis is unreachable, or
  * replayed after Redis lost them).
  */
 export interface UsageWriter {
-  insertRows: UsageSink
+  insertRows(rows: readonly string[]): Promise<unknown>
+  insertRowBytes: UsageSink
   insertBatch(events: readonly UsageEvent[]): Promise<void>
 }
 
@@ -197,7 +198,7 @@ export class RedisLedgerStore implements LedgerStore {
       drainRedis,
       pool,
       this.keys,
-      (rows) => usage.insertRows(rows),
+      (rows) => usage.insertRowBytes(rows),
       // Listed on the drain's own connection and counted as the drain's: not a request's round trip.
       async () => {
         // Its own connection may still be connecting (the first drain runs at start-up).
