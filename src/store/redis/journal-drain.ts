@@ -392,7 +392,7 @@ const RESOLVE_PREFIX = Buffer.from('{"kind":"resolve"')
 
 /** The reservation a `resolve` journal event finished, read without parsing the whole event. */
 function resolvedReservationOf(journal: Buffer | undefined): string | undefined {
-  if (journal === undefined || journal.compare(RESOLVE_PREFIX, 0, RESOLVE_PREFIX.length, 0, RESOLVE_PREFIX.length) !== 0) return undefined
+  if (journal === undefined || !journal.subarray(0, RESOLVE_PREFIX.length).equals(RESOLVE_PREFIX)) return undefined
   const match = /"r":\{"id":("(?:[^"\\]|\\.)*")/.exec(journal.toString('utf8'))
   return match ? (JSON.parse(match[1]!) as string) : undefined
 }
