@@ -10,7 +10,7 @@ import { newId } from '../../src/lib/ids.js'
 import { createPool, migrate } from '../../src/store/postgres/db.js'
 import { PostgresUsageStore } from '../../src/store/postgres/usage-store.js'
 import { createRedis, redisReady } from '../../src/store/redis/client.js'
-import { JOURNAL_DRAIN_DEFAULTS, JournalDrain } from '../../src/store/redis/journal-drain.js'
+import { JOURNAL_DRAIN_DEFAULTS, JournalDrain, type JournalDrainOptions } from '../../src/store/redis/journal-drain.js'
 import { RedisKeys } from '../../src/store/redis/keys.js'
 import { JOURNAL_GROUP } from '../../src/store/redis/lua.js'
 import { usageRowJson } from '../../src/store/sqlite/usage-store.js'
@@ -36,6 +36,21 @@ describeWithBoth('journal drain', (ctx) => {
     redis.disconnect()
     await pool.end()
   })
+
+  /** A drain of ORG on its own Redis connection, made with the gateway's options (auto-pipelining included). */
+  async function aDrain(to: pg.Pool, keys: RedisKeys, options: Partial<JournalDrainOptions>): Promise<JournalDrain> {
+    const usage = new PostgresUsageStore(to)
+    const drainRedis = createRedis(ctx.redis.url)
+    await redisReady(drainRedis, 5_000)
+    return new JournalDrain(
+      drainRedis,
+      to,
+      keys,
+      (rows) => usage.insertRowBytes(rows),
+      async () => [ORG],
+      { ...JOURNAL_DRAIN_DEFAULTS, ...options },
+    )
+  }
 
   /** Events with text a byte-for-byte copy must keep: accents, a character outside the BMP, quotes. */
   function events(n: number): UsageEvent[] {
@@ -71,22 +86,7 @@ describeWithBoth('journal drain', (ctx) => {
     const read = (await redis.xreadgroup('GROUP', JOURNAL_GROUP, 'vm:dead', 'COUNT', 100, 'STREAMS', stream, '>')) as [string, unknown[]][]
     expect(read[0]![1]).toHaveLength(written.length)
 
-    const usage = new PostgresUsageStore(pool)
-    // The gateway's connection options, auto-pipelining included.
-    const drainRedis = createRedis(ctx.redis.url)
-    await redisReady(drainRedis, 5_000)
-    const drain = new JournalDrain(
-      drainRedis,
-      pool,
-      keys,
-      (rows) => usage.insertRowBytes(rows),
-      async () => [ORG],
-      {
-        ...JOURNAL_DRAIN_DEFAULTS,
-        intervalMs: 10,
-        claimIdleMs: 200,
-      },
-    )
+    const drain = await aDrain(pool, keys, { intervalMs: 10, claimIdleMs: 200 })
     try {
       drain.start()
       const ids = written.map((e) => e.id)
@@ -109,23 +109,8 @@ describeWithBoth('journal drain', (ctx) => {
     const target = hostPort(ctx.postgres.url)
     const proxy = await startTcpProxy(target.host, target.port)
     const viaProxy = createPool(viaPort(ctx.postgres.url, proxy.port))
-    const usage = new PostgresUsageStore(viaProxy)
-    const drainRedis = createRedis(ctx.redis.url)
-    await redisReady(drainRedis, 5_000)
     // A claim only after a minute: whatever reaches PostgreSQL sooner, this drain applied itself.
-    const drain = new JournalDrain(
-      drainRedis,
-      viaProxy,
-      keys,
-      (rows) => usage.insertRowBytes(rows),
-      async () => [ORG],
-      {
-        ...JOURNAL_DRAIN_DEFAULTS,
-        intervalMs: 10,
-        claimIdleMs: 60_000,
-        retryDelayMaxMs: 50,
-      },
-    )
+    const drain = await aDrain(viaProxy, keys, { intervalMs: 10, claimIdleMs: 60_000, retryDelayMaxMs: 50 })
     try {
       await proxy.cut()
       const written = events(10)
