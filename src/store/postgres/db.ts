@@ -33,9 +33,11 @@ export function jsonbSafe(text: string): string {
   return text.includes('\\u0000') ? text.replaceAll('\\u0000', '\\ufffd') : text
 }
 
+const NUL_ESCAPE = Buffer.from('\\u0000')
+
 /** `jsonbSafe` on JSON text as UTF-8 bytes: the same bytes unless they escape a NUL. */
 export function jsonbSafeBytes(bytes: Buffer): Buffer {
-  return bytes.includes('\\u0000') ? Buffer.from(jsonbSafe(bytes.toString('utf8'))) : bytes
+  return bytes.includes(NUL_ESCAPE) ? Buffer.from(jsonbSafe(bytes.toString('utf8'))) : bytes
 }
 
 /** jsonb's binary wire format: a version byte (1), then the JSON text. */

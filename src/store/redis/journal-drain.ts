@@ -97,8 +97,6 @@ export class JournalDrain {
   private lastClaimMs = 0
   /** The last drain failed: entries this consumer read and did not acknowledge are read again first. */
   private rereadOwn = false
-  /** Failed entries were left behind after OWN_RETRIES: read them again after the next drain that works. */
-  private ownLeft = false
   private closed = false
   private readonly groupsMade = new Set<string>()
   private readonly scripts: ScriptRunner
@@ -183,16 +181,13 @@ export class JournalDrain {
     this.running = this.drainOnce()
     try {
       const applied = await this.running
+      // Past OWN_RETRIES the failed entries were left behind: now that a drain works, read them again.
+      if (this.failures > OWN_RETRIES) this.rereadOwn = true
       this.failures = 0
-      if (this.ownLeft) {
-        this.ownLeft = false
-        this.rereadOwn = true
-      }
       return applied
     } catch (error) {
       this.failures++
       this.rereadOwn = this.failures <= OWN_RETRIES
-      if (!this.rereadOwn) this.ownLeft = true
       throw error
     } finally {
       this.running = undefined
@@ -389,12 +384,26 @@ function usageRowBytes(usage: Buffer): Buffer {
 }
 
 const RESOLVE_PREFIX = Buffer.from('{"kind":"resolve"')
+const RESERVATION_ID = Buffer.from('"r":{"id":"')
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
 
-/** The reservation a `resolve` journal event finished, read without parsing the whole event. */
-function resolvedReservationOf(journal: Buffer | undefined): string | undefined {
+/**
+ * The reservation a `resolve` journal event finished, read without decoding the whole event: ids
+ * are plain ASCII, so the bytes up to the closing quote are the id. One with an escape in it is
+ * read as JSON.
+ */
+export function resolvedReservationOf(journal: Buffer | undefined): string | undefined {
   if (journal === undefined || !journal.subarray(0, RESOLVE_PREFIX.length).equals(RESOLVE_PREFIX)) return undefined
-  const match = /"r":\{"id":("(?:[^"\\]|\\.)*")/.exec(journal.toString('utf8'))
-  return match ? (JSON.parse(match[1]!) as string) : undefined
+  const at = journal.indexOf(RESERVATION_ID)
+  if (at < 0) return undefined
+  const start = at + RESERVATION_ID.length
+  const end = journal.indexOf(QUOTE, start)
+  if (end < 0) return undefined
+  const escaped = journal.indexOf(BACKSLASH, start)
+  if (escaped < 0 || escaped > end) return journal.toString('utf8', start, end)
+  const match = /^"(?:[^"\\]|\\.)*"/.exec(journal.toString('utf8', start - 1))
+  return match ? (JSON.parse(match[0]) as string) : undefined
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -133,8 +133,8 @@ type Mode = 'settled' | 'voided' | 'expired'
 
 /**
  * Where usage reaches PostgreSQL: `insertRowBytes` for the drain's journaled rows (passed through
- * unparsed, as bytes), `insertRows` for rows kept in memory, `insertBatch` for events written straight there (while Redis is unreachable, or
- * replayed after Redis lost them).
+ * unparsed, as bytes), `insertRows` for rows this process kept in memory, `insertBatch` for
+ * events written straight there (while Redis is unreachable, or replayed after Redis lost them).
  */
 export interface UsageWriter {
   insertRows(rows: readonly string[]): Promise<unknown>
