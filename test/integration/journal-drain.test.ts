@@ -131,4 +131,25 @@ describeWithBoth('journal drain', (ctx) => {
       await proxy.close()
     }
   })
+
+  // The drain holds the Buffers of a batch across PostgreSQL round trips while its connection
+  // reads more replies: they must not be views into memory the parser reuses.
+  it('Buffer replies held across later megabyte replies keep their bytes', async () => {
+    const keys = new RedisKeys(`${ctx.redis.prefix}drain-bytes:`)
+    const first = keys.journal('first')
+    const second = keys.journal('second')
+    const add = redis.pipeline()
+    for (let i = 0; i < 1_000; i++) {
+      add.xadd(first, '*', 'u', JSON.stringify({ i, text: 'é'.repeat(400 + (i % 97)) }))
+      add.xadd(second, '*', 'u', JSON.stringify({ other: i, text: 'x'.repeat(1_000) }))
+    }
+    await add.exec()
+    const asBytes = redis as unknown as { xrangeBuffer(...args: Array<string | number>): Promise<[Buffer, Buffer[]][]> }
+    const held = (await asBytes.xrangeBuffer(first, '-', '+')).map(([, fields]) => fields[1]!)
+    const copies = held.map((b) => Buffer.from(b))
+    for (let round = 0; round < 3; round++) await asBytes.xrangeBuffer(second, '-', '+')
+    expect(held).toHaveLength(1_000)
+    expect(held.filter((b, i) => !b.equals(copies[i]!))).toEqual([])
+    await redis.del(first, second)
+  })
 })

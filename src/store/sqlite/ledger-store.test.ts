@@ -127,7 +127,10 @@ describe('settling what this process reserved, when another process got there fi
       expect(await a.ledger.ledgerEntries(wallet.id, 100)).toHaveLength(entries)
     }))
 
-  it('a reserve that failed here is not remembered: the id reserved by the other process settles as that one', () =>
+  // The lock is refused at BEGIN, before the reserve's statements run. A reserve whose statements
+  // ran and whose COMMIT then failed (an I/O error) is kept out of memory the same way (rows are
+  // remembered after the commit), but no test here can make a COMMIT fail.
+  it('a reserve refused for the write lock is not remembered: the id reserved by the other process settles as that one', () =>
     twoProcesses(async (a, b, dbA) => {
       const wallet = await a.ledger.allocate({ orgId: 'org_a', wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
       // The same idempotent id, as two processes derive it from one Idempotency-Key.
