@@ -77,11 +77,12 @@ export interface WalletCrossing {
 
 /** The ledger's report of a settled wallet (`ResolveResult.walletCrossing`) as the alerts read it. */
 export function walletCrossingOf(crossing: LedgerWalletCrossing, orgId: string): WalletCrossing {
-  const [kind, ...rest] = crossing.scope.split(':')
+  // `kind:id`, the id possibly holding colons itself (once per settle: no split and join).
+  const colon = crossing.scope.indexOf(':')
   return {
     walletId: crossing.walletId,
     orgId,
-    scope: { kind: kind as 'org' | 'team' | 'user', id: rest.join(':') },
+    scope: { kind: crossing.scope.slice(0, colon) as 'org' | 'team' | 'user', id: crossing.scope.slice(colon + 1) },
     teamId: crossing.teamId,
     allocatedMicros: crossing.allocatedMicros,
     spentBeforeMicros: crossing.spentBeforeMicros,

@@ -317,6 +317,11 @@ describe('PriceBook against the bundled catalogue', () => {
     book.lookup('openai', 'nope')
     expect(book.cachedEntries).toBe(2)
     expect(book.lookup('openai', 'gpt-4o')?.inputMicrosPerMtok).toBe(2_500_000)
+    // Across providers too: a flood of one provider's unknown models cannot grow it.
+    book.lookup('anthropic', 'claude-sonnet-4-5')
+    for (let i = 0; i < 10; i++) book.lookup('openai-compatible', `nope-${i}`)
+    expect(book.cachedEntries).toBe(2)
+    expect(book.lookup('anthropic', 'claude-sonnet-4-5')?.source).toContain('anthropic')
   })
 })
 

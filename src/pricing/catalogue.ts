@@ -66,7 +66,13 @@ type CacheValue = CatalogueEntry | null
 
 export class PriceBook {
   readonly #overrides = new Map<string, ModelPrice>()
-  readonly #cache = new Map<string, CacheValue>()
+  /**
+   * Memoised lookups by provider, then model. Two levels rather than one `provider + model` key:
+   * the model string comes from the request and keeps its hash between lookups, where a joined
+   * key is a new string to flatten and hash on every one (several per call).
+   */
+  readonly #cache = new Map<ProviderKind, Map<string, CacheValue>>()
+  #cachedEntries = 0
   readonly #clock: Clock
   readonly #lookupCacheEntriesMax: number
 
@@ -94,16 +100,12 @@ export class PriceBook {
   lookup(provider: ProviderKind, model: string, inputTokens?: number): ModelPrice | undefined {
     const override = this.#overrides.get(model)
     if (override !== undefined) return override
-    const key = provider + '\u0000' + model
-    let entry = this.#cache.get(key)
-    if (entry === undefined) {
-      entry = this.#resolve(provider, model)
-      this.#remember(key, entry)
-    }
+    const models = this.#modelsOf(provider)
+    let entry = this.#cached(models, provider, model)
     if (entry === null) return undefined
     if (entry.validUntilMs !== Infinity && this.#clock.nowMs() >= entry.validUntilMs) {
       const refreshed = entryOf(entry.providerId, entry.model, this.#clock.nowMs())
-      this.#cache.set(key, refreshed)
+      models.set(model, refreshed)
       if (refreshed === null) return undefined
       entry = refreshed
     }
@@ -134,28 +136,42 @@ export class PriceBook {
    * Undefined when the catalogue does not know the model or gives no window.
    */
   contextWindow(provider: ProviderKind, model: string): number | undefined {
-    const key = provider + '\u0000' + model
-    let entry = this.#cache.get(key)
-    if (entry === undefined) {
-      entry = this.#resolve(provider, model)
-      this.#remember(key, entry)
-    }
+    const entry = this.#cached(this.#modelsOf(provider), provider, model)
     const window = entry?.model.context_window
     return typeof window === 'number' && Number.isSafeInteger(window) && window > 0 ? window : undefined
   }
 
   /** Number of memoised lookups (for tests and metrics). */
   get cachedEntries(): number {
-    return this.#cache.size
+    return this.#cachedEntries
   }
 
-  #remember(key: string, value: CacheValue): void {
-    if (this.#cache.size >= this.#lookupCacheEntriesMax) {
-      // FIFO: Map iterates in insertion order, so the first key is the oldest.
-      const oldest = this.#cache.keys().next()
-      if (oldest.done !== true) this.#cache.delete(oldest.value)
+  #modelsOf(provider: ProviderKind): Map<string, CacheValue> {
+    let models = this.#cache.get(provider)
+    if (models === undefined) {
+      models = new Map()
+      this.#cache.set(provider, models)
     }
-    this.#cache.set(key, value)
+    return models
+  }
+
+  #cached(models: Map<string, CacheValue>, provider: ProviderKind, model: string): CacheValue {
+    const entry = models.get(model)
+    if (entry !== undefined) return entry
+    const resolved = this.#resolve(provider, model)
+    if (this.#cachedEntries >= this.#lookupCacheEntriesMax) this.#forgetOldest(models)
+    models.set(model, resolved)
+    this.#cachedEntries += 1
+    return resolved
+  }
+
+  /** FIFO within a provider (a Map iterates in insertion order), else the first provider that has any. */
+  #forgetOldest(preferred: Map<string, CacheValue>): void {
+    const models = preferred.size > 0 ? preferred : [...this.#cache.values()].find((m) => m.size > 0)
+    const oldest = models?.keys().next()
+    if (models === undefined || oldest === undefined || oldest.done === true) return
+    models.delete(oldest.value)
+    this.#cachedEntries -= 1
   }
 
   #resolve(provider: ProviderKind, model: string): CacheValue {

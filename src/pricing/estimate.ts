@@ -204,10 +204,11 @@ class Collector {
     if (typeof value !== 'object' || value === null) return
     const record = value as Record<string, unknown>
     if (this.media(record)) return
-    for (const [key, item] of Object.entries(record)) {
+    // Keys, not entries: no [key, value] array per property of every message.
+    for (const key of Object.keys(record)) {
       if (FRAMING_KEYS.has(key)) continue
       if (!STRUCTURAL_KEYS.has(key)) this.text(key)
-      this.walk(item)
+      this.walk(record[key])
     }
   }
 

@@ -72,19 +72,29 @@ export function buildUpstreamRequest(input: UpstreamRequestInput): UpstreamReque
   return { origin, path, headers }
 }
 
-/** Origin and path by base URL, provider and endpoint: a few per configured target, parsed once each instead of per call. */
-const addresses = new Map<string, { readonly origin: string; readonly path: string }>()
+type Address = { readonly origin: string; readonly path: string }
 
-function upstreamAddress(baseUrl: string, provider: ProviderKind, endpoint: UpstreamEndpoint): { readonly origin: string; readonly path: string } {
-  const key = `${provider} ${endpoint} ${baseUrl}`
-  let address = addresses.get(key)
+/**
+ * Origin and path by base URL, provider and endpoint: a few per configured target, parsed once
+ * each instead of per call. Nested rather than under one joined key: the three
+ * strings are the config's and the code's own and keep their hashes, where a joined key would be
+ * a new string to hash on every call.
+ */
+const addresses = new Map<string, Map<ProviderKind, Map<UpstreamEndpoint, Address>>>()
+
+function upstreamAddress(baseUrl: string, provider: ProviderKind, endpoint: UpstreamEndpoint): Address {
+  let byProvider = addresses.get(baseUrl)
+  if (byProvider === undefined) addresses.set(baseUrl, (byProvider = new Map()))
+  let byEndpoint = byProvider.get(provider)
+  if (byEndpoint === undefined) byProvider.set(provider, (byEndpoint = new Map()))
+  let address = byEndpoint.get(endpoint)
   if (address === undefined) {
     const url = new URL(baseUrl)
     const basePath = url.pathname.replace(/\/+$/, '')
     // Anthropic's base URL has no version segment; tolerate one configured with it.
     const versionPath = provider === 'anthropic' && !basePath.endsWith('/v1') ? '/v1' : ''
     address = { origin: url.origin, path: `${basePath}${versionPath}${endpointPaths[endpoint]}` }
-    addresses.set(key, address)
+    byEndpoint.set(endpoint, address)
   }
   return address
 }

@@ -19,7 +19,8 @@ export const H = {
 /** Upstream headers worth passing on: content type, the provider's request ids and rate-limit state. */
 export function forwardedUpstreamHeaders(upstream: Record<string, string | string[] | undefined>): Record<string, string> {
   const headers: Record<string, string> = {}
-  for (const [name, value] of Object.entries(upstream)) {
+  for (const name of Object.keys(upstream)) {
+    const value = upstream[name]
     if (value === undefined) continue
     if (
       name === 'content-type' ||

@@ -60,30 +60,30 @@ function withServerToolCalls(usage: Usage, output: unknown): Usage {
 export function usageFromChatUsage(wire: JsonRecord): Usage {
   const promptDetails = asRecord(wire['prompt_tokens_details'])
   const completionDetails = asRecord(wire['completion_tokens_details'])
-  return normalise({
-    inputTokens: tokenCount(wire['prompt_tokens']),
-    cacheReadTokens: tokenCount(promptDetails?.['cached_tokens']),
-    ...cacheWritesOf(promptDetails),
-    audioInputTokens: tokenCount(promptDetails?.['audio_tokens']),
-    outputTokens: tokenCount(wire['completion_tokens']),
-    reasoningTokens: tokenCount(completionDetails?.['reasoning_tokens']),
-    audioOutputTokens: tokenCount(completionDetails?.['audio_tokens']),
-  })
+  return normalised(
+    tokenCount(wire['prompt_tokens']),
+    tokenCount(promptDetails?.['cached_tokens']),
+    promptDetails,
+    tokenCount(promptDetails?.['audio_tokens']),
+    tokenCount(wire['completion_tokens']),
+    tokenCount(completionDetails?.['reasoning_tokens']),
+    tokenCount(completionDetails?.['audio_tokens']),
+  )
 }
 
 /** responses `usage` (also `response.usage` of a response.completed event). */
 export function usageFromResponsesUsage(wire: JsonRecord): Usage {
   const inputDetails = asRecord(wire['input_tokens_details'])
   const outputDetails = asRecord(wire['output_tokens_details'])
-  return normalise({
-    inputTokens: tokenCount(wire['input_tokens']),
-    cacheReadTokens: tokenCount(inputDetails?.['cached_tokens']),
-    ...cacheWritesOf(inputDetails),
-    audioInputTokens: 0,
-    outputTokens: tokenCount(wire['output_tokens']),
-    reasoningTokens: tokenCount(outputDetails?.['reasoning_tokens']),
-    audioOutputTokens: 0,
-  })
+  return normalised(
+    tokenCount(wire['input_tokens']),
+    tokenCount(inputDetails?.['cached_tokens']),
+    inputDetails,
+    0,
+    tokenCount(wire['output_tokens']),
+    tokenCount(outputDetails?.['reasoning_tokens']),
+    0,
+  )
 }
 
 export function usageFromEmbeddingsUsage(wire: JsonRecord): Usage {
@@ -91,26 +91,38 @@ export function usageFromEmbeddingsUsage(wire: JsonRecord): Usage {
 }
 
 /**
- * Cache writes as openai-compatible upstreams (routers fronting Anthropic models) report them: a
- * total (`cache_write_tokens`) and, when they split it like Anthropic, `cache_creation` with the
- * 5-minute and 1-hour parts. OpenAI's own caching writes nothing billable.
+ * The usage as one object literal (emptyUsage's shape), its totals made to hold their parts. The subsets must fit
+ * inside their totals. OpenAI itself always reports them that way; an openai-compatible upstream
+ * that reports a subset larger than its total has evidently left it out of the total, so the
+ * total is raised (never lowered: Tollgate must not under-charge).
+ *
+ * Cache writes are read as openai-compatible upstreams (routers fronting Anthropic models) report
+ * them: a total (`cache_write_tokens`) and, when they split it like Anthropic, `cache_creation`
+ * with the 5-minute and 1-hour parts. OpenAI's own caching writes nothing billable.
  */
-function cacheWritesOf(details: JsonRecord | undefined): { cacheWriteTokens: number; cacheWrite1hTokens: number } {
-  const creation = asRecord(details?.['cache_creation'])
+function normalised(
+  inputTokens: number,
+  cacheReadTokens: number,
+  inputDetails: JsonRecord | undefined,
+  audioInputTokens: number,
+  outputTokens: number,
+  reasoningTokens: number,
+  audioOutputTokens: number,
+): Usage {
+  const creation = asRecord(inputDetails?.['cache_creation'])
   const fiveMinutes = tokenCount(creation?.['ephemeral_5m_input_tokens'])
-  const oneHour = tokenCount(creation?.['ephemeral_1h_input_tokens'] ?? details?.['cache_write_1h_tokens'])
-  return { cacheWriteTokens: Math.max(tokenCount(details?.['cache_write_tokens']), fiveMinutes + oneHour), cacheWrite1hTokens: oneHour }
-}
-
-/**
- * The subsets must fit inside their totals. OpenAI itself always reports them that way; an
- * openai-compatible upstream that reports a subset larger than its total has evidently left it
- * out of the total, so the total is raised (never lowered: Tollgate must not under-charge).
- */
-function normalise(usage: Usage): Usage {
-  const inputTokens = Math.max(usage.inputTokens, usage.cacheReadTokens + usage.cacheWriteTokens + usage.audioInputTokens)
-  const outputTokens = Math.max(usage.outputTokens, usage.reasoningTokens + usage.audioOutputTokens)
-  return Object.assign({}, usage, { inputTokens, outputTokens })
+  const cacheWrite1hTokens = tokenCount(creation?.['ephemeral_1h_input_tokens'] ?? inputDetails?.['cache_write_1h_tokens'])
+  const cacheWriteTokens = Math.max(tokenCount(inputDetails?.['cache_write_tokens']), fiveMinutes + cacheWrite1hTokens)
+  return {
+    inputTokens: Math.max(inputTokens, cacheReadTokens + cacheWriteTokens + audioInputTokens),
+    cacheReadTokens,
+    cacheWriteTokens,
+    cacheWrite1hTokens,
+    outputTokens: Math.max(outputTokens, reasoningTokens + audioOutputTokens),
+    reasoningTokens,
+    audioInputTokens,
+    audioOutputTokens,
+  }
 }
 
 type StreamEndpoint = 'chat_completions' | 'responses'
