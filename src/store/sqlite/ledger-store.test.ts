@@ -11,7 +11,8 @@ import type { Stores } from '../../app.js'
 import { ledgerContract } from '../contract/ledger.contract.js'
 import { openSqlite } from './db.js'
 import { openSqliteStores } from './index.js'
-import { ledgerMigrations } from './ledger-store.js'
+import { ledgerMigrations, SqliteLedgerStore, type UsageWriter } from './ledger-store.js'
+import { SqliteUsageStore } from './usage-store.js'
 
 ledgerContract('sqlite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-ledger-'))
@@ -127,9 +128,8 @@ describe('settling what this process reserved, when another process got there fi
       expect(await a.ledger.ledgerEntries(wallet.id, 100)).toHaveLength(entries)
     }))
 
-  // The lock is refused at BEGIN, before the reserve's statements run. A reserve whose statements
-  // ran and whose COMMIT then failed (an I/O error) is kept out of memory the same way (rows are
-  // remembered after the commit), but no test here can make a COMMIT fail.
+  // The lock is refused at BEGIN, before the reserve's statements run (the next test covers a
+  // transaction that fails after them).
   it('a reserve refused for the write lock is not remembered: the id reserved by the other process settles as that one', () =>
     twoProcesses(async (a, b, dbA) => {
       const wallet = await a.ledger.allocate({ orgId: 'org_a', wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
@@ -144,6 +144,41 @@ describe('settling what this process reserved, when another process got there fi
       expect(await b.ledger.reserve(reservation(id, 5_000))).toMatchObject({ kind: 'reserved' })
 
       const settled = await a.ledger.settle('org_a', id, micros(1_000), T0 + 1)
+      expect(settled).toMatchObject({ kind: 'settled', releasedMicros: 4_000, reservation: { amountMicros: 5_000, settledMicros: 1_000 } })
+      expect(await a.ledger.getWallet(wallet.id)).toMatchObject({ reservedMicros: 0, spentMicros: 1_000 })
+    }))
+
+  it('a reserve whose transaction fails after its statements ran is not remembered: the id settles as the other process reserved it', () =>
+    twoProcesses(async (a, b, dbA) => {
+      // Process A's ledger again, over the same connection, with a commit that can fail after its
+      // statements ran, as a COMMIT does on an I/O error or a full disk: SQLite rolls it all back.
+      const usage = new SqliteUsageStore(dbA)
+      let failNextCommit = false
+      const failing: UsageWriter = {
+        insertSync: (event) => usage.insertSync(event),
+        transaction<A extends unknown[], R>(body: (...args: A) => R) {
+          return dbA.transaction((...args: A): R => {
+            const result = body(...args)
+            if (failNextCommit) {
+              failNextCommit = false
+              throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' })
+            }
+            return result
+          })
+        },
+      }
+      const ledgerA = new SqliteLedgerStore(dbA, failing)
+      const wallet = await ledgerA.allocate({ orgId: 'org_a', wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      const id = newId('rsv', T0)
+      failNextCommit = true
+      await expect(ledgerA.reserve(reservation(id, 3_000))).rejects.toThrow(/disk I\/O error/)
+      expect(await ledgerA.getWallet(wallet.id)).toMatchObject({ reservedMicros: 0, spentMicros: 0 })
+      expect(await ledgerA.getReservation('org_a', id)).toBeUndefined()
+
+      // The same id, reserved by process B for another amount, settles here as B's reservation:
+      // had A remembered its rolled-back 3,000, it would release the wrong amount.
+      expect(await b.ledger.reserve(reservation(id, 5_000))).toMatchObject({ kind: 'reserved' })
+      const settled = await ledgerA.settle('org_a', id, micros(1_000), T0 + 2)
       expect(settled).toMatchObject({ kind: 'settled', releasedMicros: 4_000, reservation: { amountMicros: 5_000, settledMicros: 1_000 } })
       expect(await a.ledger.getWallet(wallet.id)).toMatchObject({ reservedMicros: 0, spentMicros: 1_000 })
     }))
