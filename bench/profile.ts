@@ -1,7 +1,9 @@
 /**
  * Summarises a V8 .cpuprofile: the functions with the most self time (dist/ locations mapped
- * back to src/ through the build's source maps), self time per package or src/ domain, and the
- * src/ functions with the most inclusive time. Pure apart from reading the source maps.
+ * back to src/ through the build's source maps), self time per package or src/ domain, the
+ * src/ functions with the most inclusive time, and the src/ lines with the most self time (a
+ * function's samples per line, from the profile's position ticks). Pure apart from reading the
+ * source maps and the lines' source text.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { SourceMap } from 'node:module'
@@ -19,6 +21,8 @@ interface ProfileNode {
   id: number
   callFrame: CallFrame
   children?: number[]
+  /** The node's samples by line of its script (1-based), where V8 recorded them. */
+  positionTicks?: Array<{ line: number; ticks: number }>
 }
 
 export interface CpuProfile {
@@ -50,12 +54,25 @@ export interface Hotspot {
   readonly via: string[]
 }
 
+/** A src/ line and the self time of the samples taken on it. */
+export interface HotLine {
+  readonly location: string
+  /** The function the samples were taken in: the line's own, or one it was inlined into. */
+  readonly fn: string
+  readonly ms: number
+  readonly percent: number
+  /** The line's code, trimmed (empty when the file cannot be read). */
+  readonly code: string
+}
+
 export interface ProfileSummary {
   readonly activeMs: number
   readonly idleMs: number
   readonly self: Hotspot[]
   readonly buckets: Array<{ bucket: string; ms: number; percent: number }>
   readonly inclusiveSrc: Hotspot[]
+  /** Where inside the functions the time goes: a spread, a joined key or a statement, to the line. */
+  readonly linesSrc: HotLine[]
 }
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
@@ -113,6 +130,7 @@ export function summariseProfile(profile: CpuProfile, top = 15, window?: SampleW
       .map(([caller, us]) => `${caller} (${Math.round((100 * us) / e.us)}%)`),
   })
   const inclusive = inclusiveTimes(profile, byId, selfUs, locate)
+  const lines = srcLineTimes(selfUs, byId, locate)
   return {
     activeMs: activeUs / 1000,
     idleMs: idleUs / 1000,
@@ -126,7 +144,34 @@ export function summariseProfile(profile: CpuProfile, top = 15, window?: SampleW
       .sort((a, b) => b.us - a.us)
       .slice(0, top)
       .map(toHotspot),
+    linesSrc: [...lines.values()]
+      .sort((a, b) => b.us - a.us)
+      .slice(0, top)
+      .map((e) => ({ location: e.location, fn: e.fn, ms: e.us / 1000, percent: (100 * e.us) / activeUs, code: locate.code(e.location) })),
   }
+}
+
+/**
+ * Self time per src/ line: each node's time (within the window) shared between its lines in
+ * proportion to their ticks. V8 counts ticks per line over the whole profile, so within a window
+ * this is an estimate; over a steady load it is close.
+ */
+function srcLineTimes(selfUs: Map<number, number>, byId: Map<number, ProfileNode>, locate: Locator) {
+  const lines = new Map<string, { location: string; fn: string; us: number }>()
+  for (const [id, us] of selfUs) {
+    const node = byId.get(id)!
+    const ticks = node.positionTicks ?? []
+    const totalTicks = ticks.reduce((sum, t) => sum + t.ticks, 0)
+    if (totalTicks === 0 || idleNames.has(node.callFrame.functionName)) continue
+    for (const t of ticks) {
+      const location = locate.line(node.callFrame.url, t.line - 1)
+      if (location === undefined || !location.startsWith('src/')) continue
+      const entry = lines.get(location) ?? { location, fn: node.callFrame.functionName || '(anonymous)', us: 0 }
+      entry.us += (us * t.ticks) / totalTicks
+      lines.set(location, entry)
+    }
+  }
+  return lines
 }
 
 /** The first frame above `id` (itself excluded when it is ours) that lies in src/, as `fn file:line`. */
@@ -175,6 +220,7 @@ function inclusiveTimes(profile: CpuProfile, byId: Map<number, ProfileNode>, sel
 /** Maps a call frame to `fn`, `file:line` (src/ for our code, via source maps) and a bucket. */
 class Locator {
   private readonly maps = new Map<string, SourceMap | undefined>()
+  private readonly sources = new Map<string, readonly string[]>()
 
   frame(frame: CallFrame): { fn: string; location: string; bucket: string } {
     const fn = frame.functionName || '(anonymous)'
@@ -195,6 +241,28 @@ class Locator {
     const mapped = this.mapToSource(path, frame.lineNumber, frame.columnNumber)
     const location = mapped ?? `${relative(repoRoot, path)}:${frame.lineNumber + 1}`
     return { fn, location, bucket: bucketOf(location) }
+  }
+
+  /** `file:line` of a script's line (0-based), mapped to src/ where a source map says so. */
+  line(url: string, line: number): string | undefined {
+    if (url === '' || url.startsWith('node:')) return undefined
+    const path = url.startsWith('file://') ? fileURLToPath(url) : url
+    // The line's last mapping: its first may lie in the indentation, which maps to nothing.
+    return this.mapToSource(path, line, Number.MAX_SAFE_INTEGER) ?? `${relative(repoRoot, path)}:${line + 1}`
+  }
+
+  /** The code at `file:line` (relative to the repository), trimmed for a table cell. */
+  code(location: string): string {
+    const colon = location.lastIndexOf(':')
+    const file = location.slice(0, colon)
+    let text = this.sources.get(file)
+    if (text === undefined) {
+      const path = `${repoRoot}/${file}`
+      text = existsSync(path) ? readFileSync(path, 'utf8').split('\n') : []
+      this.sources.set(file, text)
+    }
+    const code = (text[Number(location.slice(colon + 1)) - 1] ?? '').trim()
+    return code.length > 90 ? `${code.slice(0, 87)}…` : code
   }
 
   private mapToSource(path: string, line: number, column: number): string | undefined {
@@ -232,6 +300,10 @@ export function formatSummary(summary: ProfileSummary, title: string): string {
   for (const b of summary.buckets.slice(0, 20)) lines.push(`| ${b.bucket} | ${b.ms.toFixed(0)} | ${b.percent.toFixed(1)} |`)
   lines.push('', '| src/ function (inclusive) | total ms | total % | location |', '|---|--:|--:|---|')
   for (const h of summary.inclusiveSrc) lines.push(`| ${h.fn} | ${h.ms.toFixed(0)} | ${h.percent.toFixed(1)} | ${h.location} |`)
+  lines.push('', '| src/ line (self) | self ms | self % | sampled in | code |', '|---|--:|--:|---|---|')
+  for (const l of summary.linesSrc) {
+    lines.push(`| ${l.location} | ${l.ms.toFixed(0)} | ${l.percent.toFixed(1)} | ${l.fn} | \`${l.code.replaceAll('|', '\\|').replaceAll('`', "'")}\` |`)
+  }
   return lines.join('\n')
 }
 
