@@ -61,13 +61,15 @@ export function usageFromChatUsage(wire: JsonRecord): Usage {
   const promptDetails = asRecord(wire['prompt_tokens_details'])
   const completionDetails = asRecord(wire['completion_tokens_details'])
   return normalised(
-    tokenCount(wire['prompt_tokens']),
-    tokenCount(promptDetails?.['cached_tokens']),
+    {
+      inputTokens: tokenCount(wire['prompt_tokens']),
+      cacheReadTokens: tokenCount(promptDetails?.['cached_tokens']),
+      audioInputTokens: tokenCount(promptDetails?.['audio_tokens']),
+      outputTokens: tokenCount(wire['completion_tokens']),
+      reasoningTokens: tokenCount(completionDetails?.['reasoning_tokens']),
+      audioOutputTokens: tokenCount(completionDetails?.['audio_tokens']),
+    },
     promptDetails,
-    tokenCount(promptDetails?.['audio_tokens']),
-    tokenCount(wire['completion_tokens']),
-    tokenCount(completionDetails?.['reasoning_tokens']),
-    tokenCount(completionDetails?.['audio_tokens']),
   )
 }
 
@@ -76,13 +78,15 @@ export function usageFromResponsesUsage(wire: JsonRecord): Usage {
   const inputDetails = asRecord(wire['input_tokens_details'])
   const outputDetails = asRecord(wire['output_tokens_details'])
   return normalised(
-    tokenCount(wire['input_tokens']),
-    tokenCount(inputDetails?.['cached_tokens']),
+    {
+      inputTokens: tokenCount(wire['input_tokens']),
+      cacheReadTokens: tokenCount(inputDetails?.['cached_tokens']),
+      audioInputTokens: 0,
+      outputTokens: tokenCount(wire['output_tokens']),
+      reasoningTokens: tokenCount(outputDetails?.['reasoning_tokens']),
+      audioOutputTokens: 0,
+    },
     inputDetails,
-    0,
-    tokenCount(wire['output_tokens']),
-    tokenCount(outputDetails?.['reasoning_tokens']),
-    0,
   )
 }
 
@@ -90,35 +94,32 @@ export function usageFromEmbeddingsUsage(wire: JsonRecord): Usage {
   return Object.assign(emptyUsage(), { inputTokens: tokenCount(wire['prompt_tokens']) })
 }
 
+/** The counts read off the wire before cache writes are added and totals checked. */
+type WireCounts = Omit<Usage, 'cacheWriteTokens' | 'cacheWrite1hTokens' | 'serviceTier' | 'webSearches' | 'webFetches' | 'fileSearches'>
+
 /**
- * The usage as one object literal (emptyUsage's shape), its totals made to hold their parts. The subsets must fit
- * inside their totals. OpenAI itself always reports them that way; an openai-compatible upstream
- * that reports a subset larger than its total has evidently left it out of the total, so the
- * total is raised (never lowered: Tollgate must not under-charge).
+ * The usage as one object literal in emptyUsage's shape (a literal with a spread in the middle
+ * takes V8's slow path), its totals made to hold their parts. The subsets must fit inside their
+ * totals. OpenAI itself always reports them that way; an openai-compatible upstream that reports
+ * a subset larger than its total has evidently left it out of the total, so the total is raised
+ * (never lowered: Tollgate must not under-charge).
  *
  * Cache writes are read as openai-compatible upstreams (routers fronting Anthropic models) report
  * them: a total (`cache_write_tokens`) and, when they split it like Anthropic, `cache_creation`
  * with the 5-minute and 1-hour parts. OpenAI's own caching writes nothing billable.
  */
-function normalised(
-  inputTokens: number,
-  cacheReadTokens: number,
-  inputDetails: JsonRecord | undefined,
-  audioInputTokens: number,
-  outputTokens: number,
-  reasoningTokens: number,
-  audioOutputTokens: number,
-): Usage {
+function normalised(counts: WireCounts, inputDetails: JsonRecord | undefined): Usage {
   const creation = asRecord(inputDetails?.['cache_creation'])
   const fiveMinutes = tokenCount(creation?.['ephemeral_5m_input_tokens'])
   const cacheWrite1hTokens = tokenCount(creation?.['ephemeral_1h_input_tokens'] ?? inputDetails?.['cache_write_1h_tokens'])
   const cacheWriteTokens = Math.max(tokenCount(inputDetails?.['cache_write_tokens']), fiveMinutes + cacheWrite1hTokens)
+  const { cacheReadTokens, audioInputTokens, reasoningTokens, audioOutputTokens } = counts
   return {
-    inputTokens: Math.max(inputTokens, cacheReadTokens + cacheWriteTokens + audioInputTokens),
+    inputTokens: Math.max(counts.inputTokens, cacheReadTokens + cacheWriteTokens + audioInputTokens),
     cacheReadTokens,
     cacheWriteTokens,
     cacheWrite1hTokens,
-    outputTokens: Math.max(outputTokens, reasoningTokens + audioOutputTokens),
+    outputTokens: Math.max(counts.outputTokens, reasoningTokens + audioOutputTokens),
     reasoningTokens,
     audioInputTokens,
     audioOutputTokens,
