@@ -277,7 +277,7 @@ export async function buildApp(configIn: Config, options: AppOptions = {}): Prom
   await fastify.register(async (scope) =>
     adminRoutes(scope, { config, stores, adminAuth, sessions, tickets, consumers, clock, logger, usage, budgets, changes, funds, exports, priceBook }),
   )
-  await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics }))
+  await fastify.register(async (scope) => healthRoutes(scope, { stores, metrics, access: config.server.metrics }))
   await fastify.register(async (scope) => site.routes(scope))
 
   let closed = false

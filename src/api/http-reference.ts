@@ -15,6 +15,7 @@ const AUTH_TEXT: Record<string, string> = {
   admin: 'admin token or console session',
   consumer: 'consumer key',
   session: 'console session',
+  metrics: 'the metrics token when `server.metrics_token_ref` sets one, else no credentials',
 }
 
 /** Sections in reading order; a tag not listed here follows them, alphabetically. */

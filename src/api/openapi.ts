@@ -8,7 +8,7 @@
 import type { RouteOptions } from 'fastify'
 import { z } from 'zod'
 
-export type RouteAuth = 'admin' | 'consumer' | 'session' | 'none'
+export type RouteAuth = 'admin' | 'consumer' | 'session' | 'metrics' | 'none'
 
 export interface RouteDoc {
   readonly summary: string
@@ -115,6 +115,7 @@ export class OpenApiRegistry {
           admin: { type: 'http', scheme: 'bearer', description: 'An admin token (`Authorization: Bearer tg_admin_…`).' },
           consumer: { type: 'http', scheme: 'bearer', description: 'A consumer key; `x-api-key` is accepted on /v1/messages.' },
           session: { type: 'apiKey', in: 'cookie', name: 'tollgate_session', description: 'A console session (with the `x-tollgate-csrf` header on writes).' },
+          metrics: { type: 'http', scheme: 'bearer', description: 'The metrics token, when `server.metrics_token_ref` names one; otherwise none.' },
         },
         schemas: { Error: errorEnvelopeSchema },
       },

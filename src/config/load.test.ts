@@ -126,7 +126,7 @@ describe('every section maps to the Config', () => {
   const config = loadConfigFile(fixture('full.yaml'), { env: SECRETS })
 
   it('server and storage', () => {
-    expect(config.server).toEqual({ host: '0.0.0.0', port: 8080, bodyLimitBytes: 4 * 1024 * 1024, listenBacklog: 2048 })
+    expect(config.server).toEqual({ host: '0.0.0.0', port: 8080, bodyLimitBytes: 4 * 1024 * 1024, listenBacklog: 2048, metrics: { kind: 'open' } })
     expect(config.storage).toEqual({
       kind: 'postgres',
       postgresUrl: 'postgres://tollgate@db.internal:5432/tollgate',
@@ -285,7 +285,7 @@ describe('defaults', () => {
   it('applies every default from defaults.ts to a minimal file', () => {
     expect(config).toEqual({
       source: 'minimal.yaml',
-      server: { host: '127.0.0.1', port: 4100, bodyLimitBytes: 4_194_304, listenBacklog: 4096 },
+      server: { host: '127.0.0.1', port: 4100, bodyLimitBytes: 4_194_304, listenBacklog: 4096, metrics: { kind: 'open' } },
       storage: { kind: 'sqlite', path: './data/tollgate.db' },
       targets: [{ id: 'mock', provider: 'mock', baseUrl: undefined, apiKey: undefined, apiKeyEnv: undefined, timeoutMs: 600_000, connectionsMax: 8_192 }],
       consumerGroups: [],
@@ -850,5 +850,28 @@ describe('files and YAML syntax', () => {
     const text = errorOf(() => parseConfig(`version: 3`, './tollgate.yaml', { env: {} })).format()
     expect(text).toBe(`tollgate: ./tollgate.yaml is not valid\n  version: expected '1', got number 3`)
     expect(text).not.toMatch(/\n\s+at /)
+  })
+})
+
+describe('server.metrics_token_ref', () => {
+  const yaml = `server: {metrics_token_ref: {env: TG_METRICS_TOKEN}}\n`
+
+  it('reads the token from the variable it names', () => {
+    const config = parseConfig(yaml, 'metrics.yaml', { env: { TG_METRICS_TOKEN: 'scrape-0123456789abcdef' } })
+    expect(config.server.metrics).toEqual({ kind: 'token', token: 'scrape-0123456789abcdef' })
+  })
+
+  it('refuses to start when the variable is unset, or holds a token short enough to guess, without echoing it', () => {
+    expect(issuesOf(() => parseConfig(yaml, 'metrics.yaml', { env: {} }))).toEqual([
+      expect.objectContaining({ path: 'server.metrics_token_ref.env', message: expect.stringMatching(/TG_METRICS_TOKEN is not set/) }),
+    ])
+    const short = errorOf(() => parseConfig(yaml, 'metrics.yaml', { env: { TG_METRICS_TOKEN: 'hunter2secret' } }))
+    expect(short.issues).toEqual([expect.objectContaining({ path: 'server.metrics_token_ref.env', message: expect.stringMatching(/at least 16 characters/) })])
+    expect(short.message).not.toContain('hunter2secret')
+  })
+
+  it('without secrets (config check), a configured token stays required: every scrape is refused', () => {
+    const config = parseConfig(yaml, 'metrics.yaml', { env: {}, requireSecrets: false })
+    expect(config.server.metrics).toEqual({ kind: 'token', token: undefined })
   })
 })

@@ -34,7 +34,7 @@ function normalize(file: ConfigFile, source: string, ctx: Context): Config {
   const endpointTiers = { ...(file.endpoint_tiers ?? {}) }
   return {
     source,
-    server: normalizeServer(file.server),
+    server: normalizeServer(file.server, ctx),
     storage: normalizeStorage(file.storage, ctx),
     targets,
     consumerGroups: normalizeConsumerGroups(file.consumer_groups, ctx),
@@ -93,14 +93,28 @@ function normalizeDelivery(input: NonNullable<ConfigFile['notifications']>['deli
   return delivery
 }
 
-function normalizeServer(input: ConfigFile['server']): ServerSettings {
+function normalizeServer(input: ConfigFile['server'], ctx: Context): ServerSettings {
+  const tokenRef = input?.metrics_token_ref
+  let metrics: ServerSettings['metrics'] = { kind: 'open' }
+  if (tokenRef !== undefined) {
+    const path = 'server.metrics_token_ref.env'
+    const token = ctx.resolveSecret(tokenRef.env, path)
+    // A scrape token sits in Prometheus's config and in every scrape: long enough not to be guessed.
+    if (token !== undefined && token.length < METRICS_TOKEN_CHARS_MIN) {
+      ctx.report(path, `the metrics token must be at least ${METRICS_TOKEN_CHARS_MIN} characters (it has ${token.length})`)
+    }
+    metrics = { kind: 'token', token }
+  }
   return {
     host: input?.host ?? DEFAULTS.server.host,
     port: input?.port ?? DEFAULTS.server.port,
     bodyLimitBytes: input?.body_limit_bytes ?? DEFAULTS.server.bodyLimitBytes,
     listenBacklog: input?.listen_backlog ?? DEFAULTS.server.listenBacklog,
+    metrics,
   }
 }
+
+const METRICS_TOKEN_CHARS_MIN = 16
 
 /** `sqlite: PATH` alone, or `postgres: URL` with `redis: URL` (several gateway processes). */
 function normalizeStorage(input: ConfigFile['storage'], ctx: Context): StorageSettings {

@@ -217,6 +217,8 @@ export const configFileSchema = z.strictObject({
       port: intIn(0, LIMITS.portMax).optional(),
       body_limit_bytes: intIn(LIMITS.bodyLimitBytesMin, LIMITS.bodyLimitBytesMax).optional(),
       listen_backlog: intIn(LIMITS.listenBacklogMin, LIMITS.listenBacklogMax).optional(),
+      /** Where the bearer token GET /metrics requires is; unset, /metrics asks for none. */
+      metrics_token_ref: envRefSchema.optional(),
     })
     .optional(),
   storage: z

@@ -202,6 +202,12 @@ export interface ServerSettings {
   readonly bodyLimitBytes: number
   /** Pending connections the listening socket holds (listen(2) backlog). */
   readonly listenBacklog: number
+  /**
+   * GET /metrics: open to anyone who reaches the port (`open`), or only with this bearer token.
+   * `token` is undefined when its variable could not be read (a command that needs no secrets):
+   * then every scrape is refused.
+   */
+  readonly metrics: { readonly kind: 'open' } | { readonly kind: 'token'; readonly token: string | undefined }
 }
 
 export type StorageSettings =

@@ -1,10 +1,16 @@
 /** Liveness, readiness and Prometheus metrics. */
-import type { FastifyInstance } from 'fastify'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Stores } from '../app.js'
+import type { ServerSettings } from '../config/index.js'
+import { errorEnvelope } from '../api/http-errors.js'
+import { bearerToken } from '../api/principal.js'
+import { newId } from '../lib/ids.js'
 import { metricsText, type Metrics } from './metrics.js'
 import { doc } from '../api/openapi.js'
 
-export async function healthRoutes(app: FastifyInstance, deps: { stores: Stores; metrics: Metrics }): Promise<void> {
+export async function healthRoutes(app: FastifyInstance, deps: { stores: Stores; metrics: Metrics; access: ServerSettings['metrics'] }): Promise<void> {
+  const allowed = scrapeCheck(deps.access)
   app.get('/healthz', doc({ summary: 'Liveness', tag: 'health', auth: 'none', responses: { 200: '`{"status":"ok"}`' } }), async () => ({ status: 'ok' }))
   app.get(
     '/readyz',
@@ -19,13 +25,35 @@ export async function healthRoutes(app: FastifyInstance, deps: { stores: Stores;
     doc({
       summary: 'Prometheus metrics',
       tag: 'health',
-      auth: 'none',
+      auth: 'metrics',
       produces: 'text/plain',
       responses: { 200: 'The Prometheus text format: the gateway’s metrics, then the process’s (CPU, memory, garbage collection, event-loop delay).' },
     }),
-    async (_request, reply) => {
+    async (request, reply) => {
+      if (!allowed(request)) {
+        const message = 'Missing or wrong metrics token: send the one server.metrics_token_ref names as "Authorization: Bearer TOKEN".'
+        return reply.code(401).send(errorEnvelope('unauthorized', message, newId('req')))
+      }
       deps.metrics.reservationsPending.set(await deps.stores.ledger.countPending())
       return reply.header('content-type', deps.metrics.registry.contentType).send(await metricsText(deps.metrics))
     },
   )
+}
+
+/**
+ * Whether a scrape may read /metrics. Tokens are compared as SHA-256 digests: equal lengths for
+ * `timingSafeEqual`, and nothing about the token's length leaks through timing.
+ */
+function scrapeCheck(access: ServerSettings['metrics']): (request: FastifyRequest) => boolean {
+  if (access.kind === 'open') return () => true
+  const expected = access.token === undefined ? undefined : digest(access.token)
+  return (request) => {
+    // Read as the admin API reads its tokens (the scheme in any case).
+    const presented = bearerToken(request)
+    return expected !== undefined && presented !== undefined && timingSafeEqual(expected, digest(presented))
+  }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest()
 }

@@ -80,3 +80,46 @@ describe('health and metrics', () => {
     expect(text.match(/^# TYPE process_cpu_user_seconds_total counter$/gm)).toHaveLength(1)
   })
 })
+
+describe('a metrics token (server.metrics_token_ref)', () => {
+  const TOKEN = 'scrape-0123456789abcdef'
+  let guarded: App
+  let guardedDir: string
+
+  beforeAll(async () => {
+    guardedDir = mkdtempSync(join(tmpdir(), 'tollgate-metrics-token-'))
+    const yaml = `
+server: {metrics_token_ref: {env: TG_METRICS_TOKEN}}
+storage: {sqlite: ${join(guardedDir, 'db.sqlite')}}
+`
+    const env = { TG_METRICS_TOKEN: TOKEN }
+    guarded = await buildApp(parseConfig(yaml, 'metrics-token.yaml', { env }), { env, logger: createLogger({ level: 'silent' }) })
+  })
+
+  afterAll(async () => {
+    await guarded.close()
+    rmSync(guardedDir, { recursive: true, force: true })
+  })
+
+  const scrape = (authorization?: string) => guarded.fastify.inject({ url: '/metrics', headers: authorization === undefined ? {} : { authorization } })
+
+  it('is required to scrape: none, another or a prefix of it is refused with 401, and the answer never shows it', async () => {
+    for (const authorization of [undefined, 'Bearer wrong-token-0123456789', `Bearer ${TOKEN.slice(0, -1)}`, `Bearer ${TOKEN}x`, TOKEN]) {
+      const refused = await scrape(authorization)
+      expect(refused.statusCode).toBe(401)
+      expect(refused.json()).toMatchObject({ error: { code: 'unauthorized', message: expect.stringContaining('metrics token') } })
+      expect(refused.body).not.toContain(TOKEN)
+      expect(refused.body).not.toContain('tollgate_requests_total')
+    }
+  })
+
+  it('lets a scrape with it read the metrics, and leaves the health checks open', async () => {
+    const scraped = await scrape(`Bearer ${TOKEN}`)
+    expect(scraped.statusCode).toBe(200)
+    expect(scraped.body).toMatch(/^# TYPE tollgate_requests_total counter$/m)
+    // The scheme in any case, as the admin API reads its tokens.
+    expect((await scrape(`bearer ${TOKEN}`)).statusCode).toBe(200)
+    expect((await guarded.fastify.inject('/healthz')).statusCode).toBe(200)
+    expect((await guarded.fastify.inject('/readyz')).statusCode).toBe(200)
+  })
+})
