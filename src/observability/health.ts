@@ -1,10 +1,10 @@
 /** Liveness, readiness and Prometheus metrics. */
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Stores } from '../app.js'
 import type { ServerSettings } from '../config/index.js'
 import { errorEnvelope } from '../api/http-errors.js'
 import { bearerToken } from '../api/principal.js'
+import { hashKey, sameHash } from '../auth/keys.js'
 import { newId } from '../lib/ids.js'
 import { metricsText, type Metrics } from './metrics.js'
 import { doc } from '../api/openapi.js'
@@ -41,19 +41,14 @@ export async function healthRoutes(app: FastifyInstance, deps: { stores: Stores;
 }
 
 /**
- * Whether a scrape may read /metrics. Tokens are compared as SHA-256 digests: equal lengths for
- * `timingSafeEqual`, and nothing about the token's length leaks through timing.
+ * Whether a scrape may read /metrics. The token is read as the admin API reads its tokens and
+ * compared as consumer keys and admin tokens are: by hash, in constant time (auth/keys.ts).
  */
 function scrapeCheck(access: ServerSettings['metrics']): (request: FastifyRequest) => boolean {
   if (access.kind === 'open') return () => true
-  const expected = access.token === undefined ? undefined : digest(access.token)
+  const expected = access.token === undefined ? undefined : hashKey(access.token)
   return (request) => {
-    // Read as the admin API reads its tokens (the scheme in any case).
     const presented = bearerToken(request)
-    return expected !== undefined && presented !== undefined && timingSafeEqual(expected, digest(presented))
+    return expected !== undefined && presented !== undefined && sameHash(expected, hashKey(presented))
   }
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest()
 }
