@@ -179,6 +179,7 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
       postgres: [] as number[],
       gc: [] as number[],
       rps: [] as number[],
+      p50: [] as number[],
     })
     const rows = [
       target('bare-inspect', bare.url, 'Bearer sk-mock', bare.child.pid),
@@ -219,22 +220,25 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
         if (redis0) row.redis.push(cpuTimeBetweenNs(redis0, cpuTimeOfNamedNs(REDIS_SERVER)) / 1000 / load.requests)
         if (postgres0) row.postgres.push(cpuTimeBetweenNs(postgres0, cpuTimeOfNamedNs(POSTGRES_SERVER)) / 1000 / load.requests)
         row.rps.push(load.requestsPerS)
+        row.p50.push(load.latencyMs.p50)
       }
       process.stderr.write(`bench: round ${round + 1}/${options.rounds} done\n`)
     }
     const lines = [
       `### A/B: ${options.mode}, ${options.stream ? 'stream' : 'chat'}, c=${options.concurrency}${options.chunkDelayMs > 0 ? `, ${options.chunkDelayMs} ms between stream events` : ''}, ${options.rounds} rounds of ${options.requests} requests`,
       '',
-      `| target | CPU µs/req (median) | each round | req/s (median) | CPU vs bare-inspect | GC µs/req (median) |${onPostgres ? ' Redis server µs/req (median) | PostgreSQL µs/req (median) |' : ''}`,
-      `| --- | --: | --- | --: | --: | --: |${onPostgres ? ' --: | --: |' : ''}`,
+      `| target | CPU µs/req (median) | each round | req/s (median) | p50 ms (median) | CPU vs bare-inspect | GC µs/req (median) |${onPostgres ? ' Redis server µs/req (median) | PostgreSQL µs/req (median) |' : ''}`,
+      `| --- | --: | --- | --: | --: | --: | --: |${onPostgres ? ' --: | --: |' : ''}`,
       ...rows.map(
         (row) =>
-          `| ${row.name} | ${median(row.cpu).toFixed(0)} | ${row.cpu.map((v) => v.toFixed(0)).join(' ')} | ${median(row.rps).toFixed(0)} | ${row === bareRow ? '–' : `${(median(row.cpu) / median(bareRow.cpu)).toFixed(2)}×`} | ${row.gc.length > 0 ? median(row.gc).toFixed(0) : '–'} |` +
+          `| ${row.name} | ${median(row.cpu).toFixed(0)} | ${row.cpu.map((v) => v.toFixed(0)).join(' ')} | ${median(row.rps).toFixed(0)} | ${median(row.p50).toFixed(3)} | ${row === bareRow ? '–' : `${(median(row.cpu) / median(bareRow.cpu)).toFixed(2)}×`} | ${row.gc.length > 0 ? median(row.gc).toFixed(0) : '–'} |` +
           (onPostgres ? (row === bareRow ? ' – | – |' : ` ${median(row.redis).toFixed(0)} | ${median(row.postgres).toFixed(0)} |`) : ''),
       ),
       '',
       `this checkout / ${built.label}: CPU per request ${(median(headRow.cpu) / median(baseRow.cpu)).toFixed(3)}×, ` +
-        `lower in ${headRow.cpu.filter((v, i) => v < baseRow.cpu[i]!).length} of ${options.rounds} rounds`,
+        `lower in ${headRow.cpu.filter((v, i) => v < baseRow.cpu[i]!).length} of ${options.rounds} rounds; ` +
+        `p50 over bare-inspect's: ${built.label} +${((median(baseRow.p50) - median(bareRow.p50)) * 1000).toFixed(0)} µs, ` +
+        `this checkout +${((median(headRow.p50) - median(bareRow.p50)) * 1000).toFixed(0)} µs`,
     ]
     process.stdout.write(`${lines.join('\n')}\n`)
   } finally {
