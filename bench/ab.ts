@@ -128,6 +128,12 @@ async function gcSeconds(url: string): Promise<number | undefined> {
 
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
+/** The median p50 (ms) one target adds over another's, in µs with its sign. */
+function addedMicros(p50Ms: readonly number[], baseP50Ms: readonly number[]): string {
+  const micros = Math.round((median(p50Ms) - median(baseP50Ms)) * 1000)
+  return `${micros < 0 ? '−' : '+'}${Math.abs(micros)} µs`
+}
+
 export async function abBench(argv: readonly string[], deps: AbDeps): Promise<void> {
   const options = optionsOf(argv)
   const onPostgres = options.mode.startsWith('postgres')
@@ -237,8 +243,7 @@ export async function abBench(argv: readonly string[], deps: AbDeps): Promise<vo
       '',
       `this checkout / ${built.label}: CPU per request ${(median(headRow.cpu) / median(baseRow.cpu)).toFixed(3)}×, ` +
         `lower in ${headRow.cpu.filter((v, i) => v < baseRow.cpu[i]!).length} of ${options.rounds} rounds; ` +
-        `p50 over bare-inspect's: ${built.label} +${((median(baseRow.p50) - median(bareRow.p50)) * 1000).toFixed(0)} µs, ` +
-        `this checkout +${((median(headRow.p50) - median(bareRow.p50)) * 1000).toFixed(0)} µs`,
+        `p50 over bare-inspect's: ${built.label} ${addedMicros(baseRow.p50, bareRow.p50)}, this checkout ${addedMicros(headRow.p50, bareRow.p50)}`,
     ]
     process.stdout.write(`${lines.join('\n')}\n`)
   } finally {
