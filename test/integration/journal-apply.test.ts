@@ -175,6 +175,8 @@ async function stateOf(pool: pg.Pool, prefix: string) {
        FROM reservations WHERE id LIKE $1 ORDER BY id`,
     ),
     entries: await rows('SELECT id, wallet_id, kind, amount_micros, reservation_id, at_ms FROM ledger_entries WHERE id LIKE $1 ORDER BY id'),
+    // The order a wallet's ledger lists its entries in: the journal's.
+    entryOrder: (await rows('SELECT id FROM ledger_entries WHERE id LIKE $1 ORDER BY seq')).map((row) => row.id),
   }
 }
 

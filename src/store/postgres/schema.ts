@@ -437,14 +437,32 @@ const journalApplyPerOrg = `
  * zero (`tg_counter_add`) applies to the batch's net change: the same result whenever no step on
  * the way went below zero, which journaled moves never do (a resolution only releases what its
  * reservation added).
+ *
+ * ledger-0009 takes out two costs of the first set form (a 1,000-event batch of the peer bench,
+ * timed alone: 32–33 ms before, 23 after, the same rows written). Each reservation's first
+ * event and first resolution were taken by aggregating whole events into arrays (copied and
+ * sorted) and keeping element 1; their places in the batch (min(ord)) and a join back find the
+ * same events. And the moves went from statement to statement as a jsonb array built object by
+ * object, every number turned to text and parsed back; an array of a composite type keeps them
+ * typed. (The first form also looked for a reservation's first resolution after its
+ * reservation: for a reservation whose first event is its reservation that is its first
+ * resolution, and the others do not use it.)
  */
-const journalApplyNet = `
-  ALTER FUNCTION tg_journal_apply_unlocked(jsonb) RENAME TO tg_journal_apply_stepwise;
+const journalMoveType = `
+  -- One money move of a batch, as tg_journal_apply_unlocked passes its moves from one statement to
+  -- the next: typed columns, where a jsonb array had every value turned to text and parsed back.
+  DO $$ BEGIN
+    CREATE TYPE tg_journal_move AS (ord bigint, sub integer, counts boolean, entry text, entry_kind text, wallet text,
+      reservation text, org text, budgets jsonb, reserved bigint, spent bigint, wanted bigint, entry_amount bigint, at bigint);
+  EXCEPTION WHEN duplicate_object THEN NULL;
+  END $$;
+`
 
+const journalApplyNetFunction = `
   CREATE OR REPLACE FUNCTION tg_journal_apply_unlocked(events jsonb) RETURNS integer
   LANGUAGE plpgsql AS $fn$
   DECLARE
-    moves jsonb; new_spends text[]; b jsonb; org text; d_reserved bigint; d_spent bigint;
+    moves tg_journal_move[]; new_spends text[]; b jsonb; org text; d_reserved bigint; d_spent bigint;
   BEGIN
     -- A fail-open charge rewrites its reservation's payer, so where it stands among that
     -- reservation's events matters: a batch holding one is applied event by event.
@@ -465,18 +483,13 @@ const journalApplyNet = `
       FROM jsonb_array_elements(events) WITH ORDINALITY AS t(e, ord)
       WHERE t.e->>'kind' IN ('reserve', 'resolve')
     ),
-    ranked AS (
-      SELECT ev.*, min(ev.ord) FILTER (WHERE ev.kind = 'reserve') OVER (PARTITION BY ev.id) AS r_ord FROM ev
-    ),
+    -- Where each reservation's first event and first resolution stand in the batch, not the events
+    -- themselves: copying every event into arrays to take their first was half of this
+    -- statement's time. A reservation whose first event is its reservation has every resolution
+    -- after it, so its first resolution is the one that resolves it.
     picked AS (
-      SELECT id,
-        (array_agg(e ORDER BY ord))[1] AS first_e,
-        min(r_ord) AS r_ord,
-        (array_agg(e ORDER BY ord) FILTER (WHERE kind = 'resolve'))[1] AS first_s,
-        min(ord) FILTER (WHERE kind = 'resolve') AS first_s_ord,
-        (array_agg(e ORDER BY ord) FILTER (WHERE kind = 'resolve' AND ord > r_ord))[1] AS after_r,
-        min(ord) FILTER (WHERE kind = 'resolve' AND ord > r_ord) AS after_r_ord
-      FROM ranked GROUP BY id
+      SELECT id, min(ord) AS first_ord, min(ord) FILTER (WHERE kind = 'resolve') AS first_s_ord
+      FROM ev GROUP BY id
     ),
     stored AS (
       SELECT x.id, x.status FROM reservations AS x WHERE x.id IN (SELECT id FROM picked) ORDER BY x.id FOR UPDATE
@@ -484,14 +497,17 @@ const journalApplyNet = `
     plan AS (
       SELECT c.how, c.r, c.r_ord, c.s, c.s_ord FROM (
         SELECT
-          CASE WHEN x.id IS NULL AND p.first_e->>'kind' = 'reserve' THEN 'new'
+          CASE WHEN x.id IS NULL AND fe.kind = 'reserve' THEN 'new'
                WHEN x.id IS NULL THEN 'lost'
-               WHEN x.status = 'pending' AND p.first_s IS NOT NULL THEN 'resolve' END AS how,
-          CASE WHEN x.id IS NULL AND p.first_e->>'kind' = 'reserve' THEN p.first_e END AS r,
-          p.r_ord,
-          CASE WHEN x.id IS NULL AND p.first_e->>'kind' = 'reserve' THEN p.after_r ELSE p.first_s END AS s,
-          CASE WHEN x.id IS NULL AND p.first_e->>'kind' = 'reserve' THEN p.after_r_ord ELSE p.first_s_ord END AS s_ord
-        FROM picked AS p LEFT JOIN stored AS x ON x.id = p.id
+               WHEN x.status = 'pending' AND p.first_s_ord IS NOT NULL THEN 'resolve' END AS how,
+          CASE WHEN x.id IS NULL AND fe.kind = 'reserve' THEN fe.e END AS r,
+          p.first_ord AS r_ord,
+          fs.e AS s,
+          p.first_s_ord AS s_ord
+        FROM picked AS p
+          JOIN ev AS fe ON fe.ord = p.first_ord
+          LEFT JOIN ev AS fs ON fs.ord = p.first_s_ord
+          LEFT JOIN stored AS x ON x.id = p.id
       ) AS c
       WHERE c.how IS NOT NULL
     ),
@@ -533,25 +549,23 @@ const journalApplyNet = `
         -(plan.s->'r'->>'amount')::bigint, (plan.s->'r'->>'createdAt')::bigint
       FROM plan WHERE plan.how = 'lost' AND NOT COALESCE((plan.s->'r'->>'emergency')::boolean, false)
     )
-    SELECT COALESCE(jsonb_agg(jsonb_build_object('ord', ord, 'sub', sub, 'counts', counts, 'entry', entry,
-        'entryKind', entry_kind, 'wallet', rr->>'walletId', 'reservation', rr->>'id', 'org', rr->>'orgId',
-        'budgets', CASE WHEN counts THEN rr->'budgets' ELSE '[]'::jsonb END, 'reserved', reserved, 'spent', spent,
-        'wanted', wanted, 'entryAmount', entry_amount, 'at', at)), '[]'::jsonb)
+    SELECT COALESCE(array_agg(ROW(ord, sub, counts, entry, entry_kind, rr->>'walletId', rr->>'id', rr->>'orgId',
+        CASE WHEN counts THEN rr->'budgets' ELSE '[]'::jsonb END, reserved, spent, wanted, entry_amount, at)::tg_journal_move), '{}')
     INTO moves
     FROM money;
 
     INSERT INTO ledger_entries (id, wallet_id, kind, amount_micros, reservation_id, at_ms)
-    SELECT mv->>'entry', mv->>'wallet', mv->>'entryKind', (mv->>'entryAmount')::bigint, mv->>'reservation', (mv->>'at')::bigint
-    FROM jsonb_array_elements(moves) AS t(mv)
-    WHERE mv->>'wallet' IS NOT NULL
-    ORDER BY (mv->>'ord')::bigint, (mv->>'sub')::integer
+    SELECT mv.entry, mv.wallet, mv.entry_kind, mv.entry_amount, mv.reservation, mv.at
+    FROM unnest(moves) AS mv
+    WHERE mv.wallet IS NOT NULL
+    ORDER BY mv.ord, mv.sub
     ON CONFLICT (id) DO NOTHING;
 
     -- One org's batches never run at once (tg_journal_apply's lock), so no two wait on each other here.
     UPDATE wallets AS w SET reserved_micros = w.reserved_micros + d.reserved, spent_micros = w.spent_micros + d.spent
     FROM (
-      SELECT mv->>'wallet' AS id, sum((mv->>'reserved')::bigint)::bigint AS reserved, sum((mv->>'spent')::bigint)::bigint AS spent
-      FROM jsonb_array_elements(moves) AS t(mv) WHERE mv->>'wallet' IS NOT NULL GROUP BY mv->>'wallet'
+      SELECT mv.wallet AS id, sum(mv.reserved)::bigint AS reserved, sum(mv.spent)::bigint AS spent
+      FROM unnest(moves) AS mv WHERE mv.wallet IS NOT NULL GROUP BY mv.wallet
     ) AS d
     WHERE w.id = d.id;
 
@@ -567,8 +581,8 @@ const journalApplyNet = `
     FOR b, org, d_reserved, d_spent IN
       SELECT (array_agg(c.ref))[1], (array_agg(c.org))[1], sum(c.reserved)::bigint, sum(c.spent)::bigint
       FROM (
-        SELECT bb.value AS ref, mv->>'org' AS org, (mv->>'reserved')::bigint AS reserved, (mv->>'wanted')::bigint AS spent
-        FROM jsonb_array_elements(moves) AS t(mv), jsonb_array_elements(mv->'budgets') AS bb
+        SELECT bb.value AS ref, mv.org AS org, mv.reserved AS reserved, mv.wanted AS spent
+        FROM unnest(moves) AS mv, jsonb_array_elements(mv.budgets) AS bb
         UNION ALL
         SELECT bb.value, s.e->>'orgId', 0, COALESCE((s.e->>'wanted')::bigint, (s.e->>'amount')::bigint)
         FROM (
@@ -581,10 +595,16 @@ const journalApplyNet = `
       PERFORM tg_counter_add(b, org, d_reserved, d_spent);
     END LOOP;
 
-    RETURN (SELECT count(*) FROM jsonb_array_elements(moves) AS t(mv) WHERE (mv->>'counts')::boolean)::integer
+    RETURN (SELECT count(*) FROM unnest(moves) AS mv WHERE mv.counts)::integer
       + cardinality(new_spends);
   END
   $fn$;
+`
+
+const journalApplyNet = `
+  ALTER FUNCTION tg_journal_apply_unlocked(jsonb) RENAME TO tg_journal_apply_stepwise;
+  ${journalMoveType}
+  ${journalApplyNetFunction}
 `
 
 export const postgresMigrations: readonly PostgresMigration[] = [
@@ -859,4 +879,8 @@ export const postgresMigrations: readonly PostgresMigration[] = [
     `,
   },
   { id: 'ledger-0008-journal-apply-net', sql: journalApplyNet },
+  // The set form's moves typed, and each reservation's events found by their place in the batch
+  // (journalApplyNet's comment): about 30% less PostgreSQL CPU per batch, the same rows. A fresh
+  // database gets this definition from ledger-0008 already; this brings older ones to it.
+  { id: 'ledger-0009-journal-apply-typed-moves', sql: `${journalMoveType}${journalApplyNetFunction}` },
 ]
