@@ -205,7 +205,10 @@ export const RESOLVE = script(
 local gen = redis.call('GET', KEYS[1])
 if not gen then return {'NEEDS_LOAD'} end
 local grace = tonumber(ARGV[5])
-if redis.call('EXISTS', KEYS[2]) == 0 then
+-- One read of every field the script needs (a missing hash reads as all false).
+local r = redis.call('HMGET', KEYS[2], 'status', 'amount', 'wkey', 'bkeys', 'id', 'org', 'wallet', 'scope', 'budgets', 'req',
+  'created', 'expires', 'ctx')
+if not r[1] then
   if ARGV[6] ~= '1' then return {'NOT_FOUND'} end
   local wkey = ARGV[13]
   local walletId = ARGV[14]
@@ -221,8 +224,8 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('HSET', KEYS[2], 'id', ARGV[10], 'org', ARGV[11], 'amount', ARGV[12], 'wallet', walletId, 'wkey', wkey,
     'scope', ARGV[15], 'budgets', ARGV[16], 'bkeys', ARGV[17], 'req', ARGV[18], 'created', ARGV[19],
     'expires', ARGV[20], 'status', 'pending', 'settled', '', 'unbilled', '0', 'resolved', '', 'ctx', '')
+  r = {'pending', ARGV[12], wkey, ARGV[17], ARGV[10], ARGV[11], walletId, ARGV[15], ARGV[16], ARGV[18], ARGV[19], ARGV[20], ''}
 end
-local r = redis.call('HMGET', KEYS[2], 'status', 'amount', 'wkey', 'bkeys', 'id')
 if r[1] ~= 'pending' then return {'ALREADY', redis.call('HGETALL', KEYS[2])} end
 local mode = ARGV[1]
 local amount = tonumber(r[2])
@@ -261,15 +264,16 @@ for i, k in ipairs(split(r[4])) do
   local left = (tonumber(c[1]) or 0) - amount
   if left < 0 then left = 0 end
   spentBefore[i] = s(before)
-  redis.call('HSET', k, 'reserved', s(left), 'spent', s(addSat(before, wanted)))
-  if redis.call('PTTL', k) < 0 then redis.call('PEXPIRE', k, s(grace)) end
+  -- A field created here means the counter may be new (gone since the reservation): give it a TTL then.
+  if redis.call('HSET', k, 'reserved', s(left), 'spent', s(addSat(before, wanted))) > 0 and redis.call('PTTL', k) < 0 then
+    redis.call('PEXPIRE', k, s(grace))
+  end
 end
 redis.call('HSET', KEYS[2], 'status', mode, 'settled', s(charged), 'unbilled', s(wanted - charged), 'resolved', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('ZREM', KEYS[3], r[5])
-local f = redis.call('HMGET', KEYS[2], 'id', 'org', 'wallet', 'scope', 'amount', 'budgets', 'req', 'created', 'expires', 'ctx')
-local h = {id = f[1], org = f[2], wallet = f[3], scope = f[4], amount = f[5], budgets = f[6], req = f[7], created = f[8],
-  expires = f[9], ctx = f[10] or ''}
+local h = {id = r[5], org = r[6], wallet = r[7], scope = r[8], amount = r[2], budgets = r[9], req = r[10], created = r[11],
+  expires = r[12], ctx = r[13] or ''}
 local kinds = {settled = 'settlement', voided = 'void', expired = 'expiry'}
 local entry = '{"kind":"resolve","entryId":' .. q(ARGV[7]) .. ',"entryId2":' .. q(ARGV[8]) .. ',"entryKind":"' .. kinds[mode]
   .. '","wanted":"' .. s(wanted) .. '","r":{' .. rfields(h) .. ',"status":"' .. mode .. '","settled":"' .. s(charged)
