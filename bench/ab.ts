@@ -30,6 +30,7 @@ import { benchConsumerKey, startGateway, type Gateway, type GatewayMode } from '
 import { optionValue, wholeOption } from './args.js'
 import { runLoad } from './load.js'
 import { cpuTimeBetweenNs, cpuTimeNs, cpuTimeOfNamedNs, pinLoadSide, type Child } from './procs.js'
+import { median } from './report.js'
 
 export interface AbDeps {
   startMock(cpus?: string, streamChunkDelayMs?: number): Promise<{ child: Child; url: string }>
@@ -125,8 +126,6 @@ async function gcSeconds(url: string): Promise<number | undefined> {
   for (const [, seconds] of text.matchAll(/^nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm)) total = (total ?? 0) + Number(seconds)
   return total
 }
-
-const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
 /** The median p50 (ms) one target adds over another's, in µs with its sign. */
 function addedMicros(p50Ms: readonly number[], baseP50Ms: readonly number[]): string {

@@ -1,5 +1,5 @@
 /** Turns measured runs into rows, target checks and a markdown table. Pure: no I/O here. */
-import type { LoadResult } from './load.js'
+import type { LoadResult, Percentiles } from './load.js'
 
 export interface Scenario {
   readonly stream: boolean
@@ -80,6 +80,44 @@ export interface ScaleRow {
     | undefined
   readonly throughputVsOne: number | undefined
   readonly cpuVsOne: number | undefined
+}
+
+/** The middle value (the upper of the two middle ones for an even count). */
+export const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
+const medianPercentiles = (all: readonly Percentiles[]): Percentiles => ({
+  p50: median(all.map((p) => p.p50)),
+  p90: median(all.map((p) => p.p90)),
+  p99: median(all.map((p) => p.p99)),
+  mean: median(all.map((p) => p.mean)),
+})
+
+/**
+ * One target's rounds of one scenario as one measurement: requests and errors summed, every rate,
+ * latency and CPU figure the median of the rounds'. The rounds of all targets were interleaved,
+ * so a machine that slows down or speeds up during the run moves every target's median alike.
+ */
+export function mergeRounds(rounds: readonly Measured[], scenario: Scenario): Measured {
+  const first = rounds[0]
+  if (first === undefined) throw new Error('mergeRounds: no rounds')
+  const loads = rounds.map((r) => r.load)
+  const firstBytes = loads.flatMap((l) => (l.firstByteMs ? [l.firstByteMs] : []))
+  const cpus = rounds.flatMap((r) => (r.proxyCpuUsPerRequest === undefined ? [] : [r.proxyCpuUsPerRequest]))
+  return {
+    target: first.target,
+    scenario,
+    load: {
+      requests: loads.reduce((sum, l) => sum + l.requests, 0),
+      errors: loads.reduce((sum, l) => sum + l.errors, 0),
+      firstError: loads.find((l) => l.firstError !== undefined)?.firstError,
+      elapsedMs: loads.reduce((sum, l) => sum + l.elapsedMs, 0),
+      requestsPerS: median(loads.map((l) => l.requestsPerS)),
+      latencyMs: medianPercentiles(loads.map((l) => l.latencyMs)),
+      firstByteMs: firstBytes.length > 0 ? medianPercentiles(firstBytes) : undefined,
+    },
+    proxyCpuUsPerRequest: cpus.length > 0 ? median(cpus) : undefined,
+    mockCpuUsPerRequest: median(rounds.map((r) => r.mockCpuUsPerRequest)),
+  }
 }
 
 export function scenarioLabel(s: Scenario): string {

@@ -15,6 +15,7 @@ import { SqliteUsageStore, usageMigrations } from '../src/store/sqlite/usage-sto
 import type { UsageEvent } from '../src/usage/types.js'
 import { usageEvent } from '../test/support/usage-events.js'
 import { wholeOption } from './args.js'
+import { median } from './report.js'
 
 const DAY_MS = 86_400_000
 const ROUNDS = 7
@@ -83,7 +84,6 @@ for (let round = 0; round < ROUNDS; round++) {
     results.later.push(timed(later))
   }
 }
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!
 const pages = db.pragma('page_count', { simple: true }) as number
 process.stdout.write(
   `### One-event usage commit on a SQLite store of ${history.toLocaleString('en')} events (${pages.toLocaleString('en')} pages), median of ${ROUNDS} rounds of ${PER_ROUND}

@@ -10,6 +10,7 @@
  *
  *   npm run bench                       # the full run (a few minutes on 2 cores)
  *   npm run bench -- --quick            # a tenth of the requests: a smoke test
+ *   npm run bench -- --rounds=N         # each scenario in N alternated rounds (default 3), medians reported
  *   npm run bench -- --scale            # also 4 gateway processes on Postgres + Redis against 1
  *   npm run bench -- --streams          # 2,000 concurrent 1-second streams: direct, bare-inspect, gateway
  *   npm run bench -- --profile[=plain|=postgres|=bare]   # CPU-profile the enforced gateway (or another) under load: hotspots
@@ -34,6 +35,7 @@ import { runLoad, type LoadResult } from './load.js'
 import { cpuTimeNs, pinLoadSide, spawnChild, unexpectedExits, type Child } from './procs.js'
 import { profileGateway, profileLoadOf } from './profile-run.js'
 import { abBench } from './ab.js'
+import { wholeOption } from './args.js'
 import { streamsCase } from './streams.js'
 import { benchIngest } from './ingest.js'
 import { usageViewsBench } from './usage-views.js'
@@ -44,6 +46,7 @@ import {
   enforcedTarget,
   gatewayTarget,
   markdown,
+  mergeRounds,
   postgresPlainTarget,
   postgresTarget,
   scaleMarkdown,
@@ -66,6 +69,14 @@ interface Target {
 
 const quick = process.argv.includes('--quick')
 const withScale = process.argv.includes('--scale')
+/**
+ * Each scenario runs in this many rounds, every target once a round in an order reversed each
+ * round, and each figure is the median of a target's rounds: a machine that drifts during the run
+ * (shared VMs do, by a third within minutes) moves every target alike instead of the last ones.
+ */
+const rounds = wholeOption(process.argv, 'rounds', 3, 1)
+/** Warm-up of the rounds after the first (the first warms each process up in full). */
+const laterWarmupRequests = 500
 const scale = quick ? 0.1 : 1
 const runDurationMsMax = 30_000
 /** Whatever happens, the bench ends (and kills its children) after this long. */
@@ -373,30 +384,45 @@ async function benchmark(): Promise<void> {
     const measured: Measured[] = []
     const tripChecks: Check[] = []
     for (const scenario of scenarios) {
-      for (const target of targets) {
-        process.stderr.write(`bench: ${scenarioLabel(scenario)} → ${target.name} … `)
-        const tripsBefore = await redisRoundTrips(target)
-        const m = await measure(target, scenario, mock.child.pid)
-        measured.push(m)
-        const tripsAfter = await redisRoundTrips(target)
-        if (tripsBefore !== undefined && tripsAfter !== undefined) {
-          const perRequest = (tripsAfter - tripsBefore) / (m.load.requests + scenario.warmupRequests)
-          notes.push(`${target.name}, ${scenarioLabel(scenario)}: ${perRequest.toFixed(2)} Redis round trips per request`)
-          // Enforced: one to reserve, one to settle. The counter also holds the background work
-          // (journal drain, expiry sweep), a few trips per second whatever the load: judged at
-          // c=64, where that is a few hundredths per call, and only noted at c=1.
-          if (target.name === postgresTarget && scenario.concurrency > 1) {
-            tripChecks.push({
-              name: `${target.name}, ${scenarioLabel(scenario)}: Redis round trips per call`,
-              target: '2 (reserve, settle)',
-              actual: perRequest.toFixed(2),
-              pass: perRequest >= 2 && perRequest < 2.1,
-            })
-          }
+      // Each target's share of the scenario in `rounds` turns, the order reversed every round.
+      const perRound = { ...scenario, requests: Math.ceil(scenario.requests / rounds) }
+      const byTarget = new Map<string, { rounds: Measured[]; trips: number | undefined; requests: number }>()
+      for (let round = 0; round < rounds; round += 1) {
+        const order = round % 2 === 0 ? targets : [...targets].reverse()
+        // Later rounds only refill the connections: the processes are warm from the first.
+        const roundScenario = round === 0 ? perRound : { ...perRound, warmupRequests: Math.min(scenario.warmupRequests, laterWarmupRequests) }
+        for (const target of order) {
+          process.stderr.write(`bench: ${scenarioLabel(scenario)} → ${target.name} (round ${round + 1}/${rounds}) … `)
+          const tripsBefore = await redisRoundTrips(target)
+          const m = await measure(target, roundScenario, mock.child.pid)
+          const tripsAfter = await redisRoundTrips(target)
+          const seen = byTarget.get(target.name) ?? { rounds: [], trips: 0, requests: 0 }
+          seen.rounds.push(m)
+          seen.trips = seen.trips === undefined || tripsBefore === undefined || tripsAfter === undefined ? undefined : seen.trips + tripsAfter - tripsBefore
+          seen.requests += m.load.requests + roundScenario.warmupRequests
+          byTarget.set(target.name, seen)
+          process.stderr.write(
+            `${m.load.requestsPerS.toFixed(0)} req/s, p50 ${m.load.latencyMs.p50.toFixed(3)} ms${m.load.errors ? `, ${m.load.errors} errors (${m.load.firstError})` : ''}\n`,
+          )
         }
-        process.stderr.write(
-          `${m.load.requestsPerS.toFixed(0)} req/s, p50 ${m.load.latencyMs.p50.toFixed(3)} ms${m.load.errors ? `, ${m.load.errors} errors (${m.load.firstError})` : ''}\n`,
-        )
+      }
+      for (const target of targets) {
+        const seen = byTarget.get(target.name)!
+        measured.push(mergeRounds(seen.rounds, scenario))
+        if (seen.trips === undefined) continue
+        const perRequest = seen.trips / seen.requests
+        notes.push(`${target.name}, ${scenarioLabel(scenario)}: ${perRequest.toFixed(2)} Redis round trips per request`)
+        // Enforced: one to reserve, one to settle. The counter also holds the background work
+        // (journal drain, expiry sweep), a few trips per second whatever the load: judged at
+        // c=64, where that is a few hundredths per call, and only noted at c=1.
+        if (target.name === postgresTarget && scenario.concurrency > 1) {
+          tripChecks.push({
+            name: `${target.name}, ${scenarioLabel(scenario)}: Redis round trips per call`,
+            target: '2 (reserve, settle)',
+            actual: perRequest.toFixed(2),
+            pass: perRequest >= 2 && perRequest < 2.1,
+          })
+        }
       }
     }
     const rows = toRows(measured)
