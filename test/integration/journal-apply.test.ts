@@ -11,11 +11,15 @@
  * without a reservation, and now and then a fail-open charge (such a batch is applied event by
  * event). Each journal is applied three times under three id prefixes: as one batch, an event per
  * call, and an event per call of the event-by-event form; then the three orgs' rows are compared.
+ * The same comparison runs on a database upgraded from the first set form (ledger-0008 as it
+ * first shipped, kept in test/support) by ledger-0009.
  */
+import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import type pg from 'pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createPool, migrate } from '../../src/store/postgres/db.js'
+import { postgresMigrations } from '../../src/store/postgres/schema.js'
 import { describeWithPostgres } from '../support/services.js'
 
 const T0 = Date.UTC(2026, 10, 15, 12)
@@ -190,9 +194,9 @@ describeWithPostgres('PostgreSQL journal apply: a batch equals its events one by
     await pool.end()
   })
 
-  async function seedWallets(prefix: string): Promise<void> {
+  async function seedWallets(on: pg.Pool, prefix: string): Promise<void> {
     for (const i of [0, 1]) {
-      await pool.query(
+      await on.query(
         `INSERT INTO wallets (id, org_id, scope_kind, scope_id, allocated_micros, reserved_micros, spent_micros, created_at_ms)
          VALUES ($1, $2, 'team', $3, $4, 0, 0, $5)`,
         [`${prefix}wal${i}`, `${prefix}org`, `t${i}`, ALLOCATED, T0],
@@ -200,10 +204,11 @@ describeWithPostgres('PostgreSQL journal apply: a batch equals its events one by
     }
   }
 
-  it('wallets, counters, reservations and ledger entries agree for any journal', async () => {
+  /** Applies random journals to `on` as one batch and event by event (the stepwise form) and compares the rows. */
+  async function batchesAgree(on: pg.Pool, tag: string, numRuns: number): Promise<void> {
     let run = 0
     let moved = 0
-    const apply = (fn: string, events: readonly string[]) => pool.query(`SELECT ${fn}($1::jsonb)`, [`[${events.join(',')}]`])
+    const apply = (fn: string, events: readonly string[]) => on.query(`SELECT ${fn}($1::jsonb)`, [`[${events.join(',')}]`])
     await fc.assert(
       fc.asyncProperty(
         fc.array(moveArbitrary, { minLength: 1, maxLength: 12 }),
@@ -212,20 +217,50 @@ describeWithPostgres('PostgreSQL journal apply: a batch equals its events one by
         fc.array(fc.nat(), { maxLength: 60 }),
         async (moves, spends, charge, interleave) => {
           run += 1
-          const [batched, single, stepwise] = [`j${run}b_`, `j${run}s_`, `j${run}w_`]
-          await Promise.all([seedWallets(batched), seedWallets(single), seedWallets(stepwise)])
+          const [batched, single, stepwise] = [`${tag}${run}b_`, `${tag}${run}s_`, `${tag}${run}w_`]
+          await Promise.all([seedWallets(on, batched), seedWallets(on, single), seedWallets(on, stepwise)])
           await apply('tg_journal_apply', journalOf(batched, moves, spends, charge, interleave))
           for (const event of journalOf(single, moves, spends, charge, interleave)) await apply('tg_journal_apply', [event])
           for (const event of journalOf(stepwise, moves, spends, charge, interleave)) await apply('tg_journal_apply_stepwise', [event])
-          const [a, b, c] = await Promise.all([stateOf(pool, batched), stateOf(pool, single), stateOf(pool, stepwise)])
+          const [a, b, c] = await Promise.all([stateOf(on, batched), stateOf(on, single), stateOf(on, stepwise)])
           expect(a).toEqual(c)
           expect(b).toEqual(c)
           if (c.wallets.some((w) => Number(w.spent_micros) > 0 || Number(w.reserved_micros) > 0)) moved += 1
         },
       ),
-      { numRuns: 80 },
+      { numRuns },
     )
     // The journals moved money: the comparison was not of empty ledgers.
-    expect(moved).toBeGreaterThan(30)
+    expect(moved).toBeGreaterThan(numRuns / 3)
+  }
+
+  it('wallets, counters, reservations and ledger entries agree for any journal', async () => {
+    await batchesAgree(pool, 'j', 80)
+  })
+
+  it('a database whose ledger-0008 installed the first set form gets the current one from ledger-0009, and it agrees', async () => {
+    const base = createPool(ctx.postgres.baseUrl)
+    const schema = `${ctx.postgres.schema}_l8`
+    await base.query(`CREATE SCHEMA ${schema}`)
+    const upgraded = createPool(ctx.postgres.baseUrl, { schema })
+    const definition = async () =>
+      (await upgraded.query<{ src: string }>("SELECT prosrc AS src FROM pg_proc WHERE oid = 'tg_journal_apply_unlocked(jsonb)'::regprocedure")).rows[0]!.src
+    try {
+      const firstSetForm = readFileSync(new URL('../support/ledger-0008-first-set-form.sql', import.meta.url), 'utf8')
+      const through0008 = postgresMigrations.findIndex((m) => m.id === 'ledger-0008-journal-apply-net') + 1
+      expect(through0008).toBeGreaterThan(0)
+      await migrate(
+        upgraded,
+        postgresMigrations.slice(0, through0008).map((m) => (m.id === 'ledger-0008-journal-apply-net' ? { ...m, sql: firstSetForm } : m)),
+      )
+      expect(await definition()).toContain('jsonb_agg')
+      await migrate(upgraded)
+      expect(await definition()).toContain('tg_journal_move')
+      await batchesAgree(upgraded, 'u', 25)
+    } finally {
+      await upgraded.end()
+      await base.query(`DROP SCHEMA ${schema} CASCADE`)
+      await base.end()
+    }
   })
 })
