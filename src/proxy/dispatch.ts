@@ -59,6 +59,9 @@ export async function dispatch(input: DispatchInput): Promise<Measured> {
       method: 'POST',
       path: input.upstream.path,
       headers: input.upstream.headers,
+      // Serialised from what was parsed and priced, never the client's bytes: a body with a key twice
+      // (`"model"`, `"max_tokens"`) reads as its last value here, and a provider whose parser kept
+      // the first would serve another model or cap than the one reserved for.
       body: JSON.stringify(input.upstreamBody),
     })
   } catch (error) {

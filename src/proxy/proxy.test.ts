@@ -95,6 +95,26 @@ describe('bad requests are refused in the envelope of the API called, before any
   })
 })
 
+describe('a body that names a key twice', () => {
+  it('goes upstream with each key once, as the gateway read and priced it', async () => {
+    const t = await anApp({ walletEnforcement: true })
+    await allocate(t, 'team_test', 1)
+    // JSON.parse keeps the last of a repeated key; a provider whose parser kept the first would
+    // serve gpt-4o-mini uncapped while the gateway reserved for gpt-4o capped at 5 tokens.
+    const raw = '{"model":"gpt-4o-mini","max_tokens":100000,"messages":[{"role":"user","content":"hello"}],"model":"gpt-4o","max_tokens":5}'
+
+    const reply = await post(t, '/v1/chat/completions', raw)
+
+    expect(reply.status).toBe(200)
+    const sent = t.mock.requests.at(-1)!.rawBody
+    expect(sent.match(/"model"/g)).toHaveLength(1)
+    expect(sent.match(/"max_tokens"/g)).toHaveLength(1)
+    expect(JSON.parse(sent)).toMatchObject({ model: 'gpt-4o', max_tokens: 5 })
+    const [event] = await t.events()
+    expect(event).toMatchObject({ model_requested: 'gpt-4o' })
+  })
+})
+
 describe('consumer keys', () => {
   it.each([
     ['Authorization: Bearer', { authorization: `Bearer ${CONSUMER_KEY}` }],

@@ -33,6 +33,8 @@ export interface RecordedRequest {
   headers: IncomingHttpHeaders
   /** The parsed JSON body; undefined when there was none (or it was not JSON). */
   body: unknown
+  /** The body's bytes as text, as sent: what a provider's own parser would read. */
+  rawBody: string
 }
 
 export interface MockUpstreamOptions {
@@ -133,7 +135,7 @@ async function handleRequest(state: MockState, req: IncomingMessage, res: Server
   }
   const body = rawBody.length === 0 ? undefined : parseJsonOrUndefined(rawBody)
   const path = req.url ?? '/'
-  record(state, { method: req.method ?? 'GET', path, headers: req.headers, body })
+  record(state, { method: req.method ?? 'GET', path, headers: req.headers, body, rawBody })
 
   const failure = state.failure
   if (failure !== undefined) {
