@@ -84,6 +84,8 @@ export const ROLLUP_SUM_COLUMNS: readonly RollupSumColumn[] = SUM_COLUMNS
 const KEY_COLUMNS = ['org_id', 'dim', 'grain_ms', 'bucket_ms', 'value', 'team_id', 'environment', 'data_mode'] as const
 type KeyColumn = (typeof KEY_COLUMNS)[number]
 export const ROLLUP_KEY_COLUMNS: readonly KeyColumn[] = KEY_COLUMNS
+/** A rollup row's columns in table order: the key, then the sums. */
+const ROW_COLUMNS: readonly string[] = [...KEY_COLUMNS, ...SUM_COLUMNS]
 
 /** The key's expressions in KEY_COLUMNS order. */
 function keyValues(of: Record<KeyColumn, string>): string[] {
@@ -148,6 +150,7 @@ export function rollupUpsertFromSql(source: string): string {
     data_mode: 'e.data_mode',
   })
   const sums = SUM_COLUMNS.map((column) => `SUM(e.${column})`)
+  const spread = [...keys, ...sums].map((expression, i) => `${expression} AS ${ROW_COLUMNS[i]}`)
   const positions = keys.map((_, i) => i + 1).join(', ')
   return `
     WITH ev AS MATERIALIZED (
@@ -156,12 +159,12 @@ export function rollupUpsertFromSql(source: string): string {
       GROUP BY ${[...eventColumns, 'bucket_ms'].map((_, i) => i + 1).join(', ')}
     ),
     spread AS MATERIALIZED (
-      SELECT ${[...keys, ...sums].map((expression, i) => `${expression} AS ${[...KEY_COLUMNS, ...SUM_COLUMNS][i]}`).join(', ')}
+      SELECT ${spread.join(', ')}
       FROM ev e CROSS JOIN (${grains}) g CROSS JOIN (${dims}) d
       GROUP BY ${positions}
     )
-    INSERT INTO usage_rollups (${[...KEY_COLUMNS, ...SUM_COLUMNS].join(', ')})
-    SELECT ${[...KEY_COLUMNS, ...SUM_COLUMNS].join(', ')} FROM spread
+    INSERT INTO usage_rollups (${ROW_COLUMNS.join(', ')})
+    SELECT ${ROW_COLUMNS.join(', ')} FROM spread
     WHERE true
     ORDER BY ${positions}
     ${onConflictAdd()}`
@@ -177,8 +180,7 @@ export function onConflictAdd(): string {
  * as parameters. The SQLite store runs it once per distinct key of a transaction.
  */
 export function rollupRowAddSql(): string {
-  const columns = [...KEY_COLUMNS, ...SUM_COLUMNS]
-  return `INSERT INTO usage_rollups (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ${onConflictAdd()}`
+  return `INSERT INTO usage_rollups (${ROW_COLUMNS.join(', ')}) VALUES (${ROW_COLUMNS.map(() => '?').join(', ')}) ${onConflictAdd()}`
 }
 
 /**
@@ -204,7 +206,7 @@ export function rollupRowUpsertSql(): string {
       rows.push(`(${[...keys, ...sums].join(', ')})`)
     }
   }
-  return `INSERT INTO usage_rollups (${[...KEY_COLUMNS, ...SUM_COLUMNS].join(', ')}) VALUES\n      ${rows.join(',\n      ')}\n      ${onConflictAdd()};`
+  return `INSERT INTO usage_rollups (${ROW_COLUMNS.join(', ')}) VALUES\n      ${rows.join(',\n      ')}\n      ${onConflictAdd()};`
 }
 
 // ---------------------------------------------------------------------------------------------
