@@ -22,6 +22,10 @@ export interface ProfileDeps {
   /** The bare proxy, for a profile to compare the gateway's with. */
   startBare(mockUrl: string, nodeFlags: readonly string[], cpus?: string): Promise<{ child: Child; url: string }>
   chatBody(stream: boolean): string
+  /** A PostgreSQL URL on a schema of its own, for a postgres mode (dropped when the bench ends). */
+  freshPostgresSchema(url: string, mode: string): Promise<string>
+  /** Drops a profiled gateway's Redis keys once it stopped. */
+  deleteRedisKeys(prefix: string): Promise<void>
 }
 
 export type ProfiledSubject = GatewayMode | 'bare'
@@ -47,13 +51,24 @@ export function profileLoadOf(argv: readonly string[]): ProfileLoad {
   return { concurrency: wholeOption(argv, 'concurrency', 64, 1), chunkDelayMs: wholeOption(argv, 'chunk-delay', 0, 0) }
 }
 
-/** Redis + PostgreSQL from DATABASE_URL and REDIS_URL, with a key prefix of its own, for the postgres modes. */
-function storeOf(mode: GatewayMode): { postgresUrl?: string; redisUrl?: string; env?: Record<string, string> } {
-  if (!mode.startsWith('postgres')) return {}
+/**
+ * Redis + PostgreSQL from DATABASE_URL and REDIS_URL for the postgres modes, with a schema and a
+ * key prefix of the profile's own: a profiled gateway never sees another run's budgets and
+ * leaves nothing behind (run.ts drops the schema, profileOnce the keys).
+ */
+async function storeOf(
+  mode: GatewayMode,
+  deps: ProfileDeps,
+): Promise<{ gateway: { postgresUrl?: string; redisUrl?: string; env?: Record<string, string> }; redisPrefix?: string }> {
+  if (!mode.startsWith('postgres')) return { gateway: {} }
   const postgresUrl = process.env.DATABASE_URL
   const redisUrl = process.env.REDIS_URL
   if (!postgresUrl || !redisUrl) throw new Error(`--profile=${mode} needs DATABASE_URL and REDIS_URL`)
-  return { postgresUrl, redisUrl, env: { TOLLGATE_REDIS_PREFIX: `bench-prof-${randomBytes(4).toString('hex')}:` } }
+  const redisPrefix = `bench-prof-${randomBytes(4).toString('hex')}:`
+  return {
+    gateway: { postgresUrl: await deps.freshPostgresSchema(postgresUrl, `prof_${mode}`), redisUrl, env: { TOLLGATE_REDIS_PREFIX: redisPrefix } },
+    redisPrefix,
+  }
 }
 
 /** One process per phase, so each profile shows one kind of traffic. */
@@ -62,11 +77,12 @@ async function profileOnce(subject: ProfiledSubject, phase: Phase, run: Run): Pr
   const name = subject === 'bare' ? 'bare proxy' : `gateway (${subject})`
   const profDir = join(dir, `prof-${subject}-${phase.name}`)
   const nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${profDir}`]
+  const store = subject === 'bare' ? undefined : await storeOf(subject, deps)
   const target =
     subject === 'bare'
       ? { ...(await deps.startBare(mock.url, nodeFlags, pinning?.target)), authorization: 'Bearer sk-mock' }
       : {
-          ...(await startGateway({ mode: subject, mockUrl: mock.url, dir, nodeFlags, cpus: pinning?.target, ...storeOf(subject) })),
+          ...(await startGateway({ mode: subject, mockUrl: mock.url, dir, nodeFlags, cpus: pinning?.target, ...store?.gateway })),
           authorization: `Bearer ${benchConsumerKey}`,
         }
   process.stderr.write(`bench: profiling ${name} — ${phase.name} c=${load.concurrency}${delayNoteOf(load)} … `)
@@ -90,6 +106,7 @@ async function profileOnce(subject: ProfiledSubject, phase: Phase, run: Run): Pr
   process.stderr.write(`${result.requestsPerS.toFixed(0)} req/s, ${result.errors} errors\n`)
   // SIGTERM: the process shuts down and exits normally, which is when V8 writes the profile.
   await target.child.stop(15_000)
+  if (store?.redisPrefix !== undefined) await deps.deleteRedisKeys(store.redisPrefix)
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))
   if (file === undefined) throw new Error(`no .cpuprofile written in ${profDir}; output:\n${target.child.output()}`)
   const kept = join(resultsDir, `${subject === 'bare' ? 'bare' : `gateway-${subject}`}-${phase.name}.cpuprofile`)

@@ -577,7 +577,9 @@ const main = usageViews
         : process.argv.some((a) => a.startsWith('--ab='))
           ? abBench(process.argv, { startMock, startBare, chatBody, freshPostgresSchema, deleteRedisKeys }).finally(dropBenchSchemas)
           : profileArg !== undefined
-            ? profileGateway(profiled, { startMock, startBare, chatBody }, profileLoadOf(process.argv))
+            ? profileGateway(profiled, { startMock, startBare, chatBody, freshPostgresSchema, deleteRedisKeys }, profileLoadOf(process.argv)).finally(
+                dropBenchSchemas,
+              )
             : process.argv.includes('--streams')
               ? streamsCase({ startMock, startBare, chatBody })
               : benchmark()
