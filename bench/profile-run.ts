@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- --profile[=plain|=postgres|=bare]`: the enforced gateway on SQLite (or plain,
- * or enforced on Redis + PostgreSQL, or the bare-inspect proxy, to compare)
+ * `npm run bench -- --profile[=plain|=postgres|=postgres-plain|=bare]`: the enforced gateway on
+ * SQLite (or plain, or enforced or plain on Redis + PostgreSQL, or the bare-inspect proxy, to compare)
  * under `node --cpu-prof` while the bench
  * load runs through it, then a summary of where its CPU went while the load ran. The bare proxy
  * is profiled under the same load after it, and the two are compared per request by bucket. The

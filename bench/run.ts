@@ -13,7 +13,7 @@
  *   npm run bench -- --rounds=N         # each scenario in N alternated rounds (default 3), medians reported
  *   npm run bench -- --scale            # also 4 gateway processes on Postgres + Redis against 1
  *   npm run bench -- --streams          # 2,000 concurrent 1-second streams: direct, bare-inspect, gateway
- *   npm run bench -- --profile[=plain|=postgres|=bare]   # CPU-profile the enforced gateway (or another) under load: hotspots
+ *   npm run bench -- --profile[=plain|=postgres|=postgres-plain|=bare]   # CPU-profile the enforced gateway (or another) under load: hotspots
  *     [--concurrency=N] [--chunk-delay=MS]             # e.g. c=1, or long streams: --concurrency=500 --chunk-delay=50
  *   npm run bench -- --ab=REF [--mode=…] [--stream]      # this checkout against git REF, alternated in one run (bench/ab.ts)
  *   npm run bench -- exports [--quick]  # 1,000,000 events exported as CSV within 256 MiB RSS (bench/exports.ts)
@@ -551,10 +551,12 @@ const profiledChoices = {
   '--profile=enforced': 'enforced',
   '--profile=plain': 'plain',
   '--profile=postgres': 'postgres',
+  '--profile=postgres-plain': 'postgres-plain',
   '--profile=bare': 'bare',
 } as const
 const profiled = profiledChoices[(profileArg ?? '--profile') as keyof typeof profiledChoices]
-if (profiled === undefined) throw new Error(`unknown ${profileArg}: use --profile, --profile=plain, --profile=postgres or --profile=bare`)
+if (profiled === undefined)
+  throw new Error(`unknown ${profileArg}: use --profile, --profile=plain, --profile=postgres, --profile=postgres-plain or --profile=bare`)
 const usageViews = process.argv.includes('--usage-views')
 /** Writing 1M events into two stores takes a while on a shared 2-core machine. */
 const deadlineMs = usageViews ? 6 * benchDeadlineMs : benchDeadlineMs
