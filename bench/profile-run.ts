@@ -97,16 +97,22 @@ async function profileOnce(subject: ProfiledSubject, phase: Phase, run: Run): Pr
       requests,
       durationMsMax: phaseDurationMsMax,
     })
-  // Outside the window: modules the gateway loads once it listens (the tokenizer, undici) and
-  // V8's first optimisations would otherwise be counted against the requests.
-  await loadOf(warmUpRequests)
-  const fromUs = monotonicUs()
-  const result = await loadOf(phase.requests)
-  const window = { fromUs, toUs: monotonicUs() }
+  let result: Awaited<ReturnType<typeof loadOf>>
+  let window: { fromUs: number; toUs: number }
+  try {
+    // Outside the window: modules the gateway loads once it listens (the tokenizer, undici) and
+    // V8's first optimisations would otherwise be counted against the requests.
+    await loadOf(warmUpRequests)
+    const fromUs = monotonicUs()
+    result = await loadOf(phase.requests)
+    window = { fromUs, toUs: monotonicUs() }
+  } finally {
+    // SIGTERM: the process shuts down and exits normally, which is when V8 writes the profile.
+    // Its keys go even when the load failed.
+    await target.child.stop(15_000)
+    if (store?.redisPrefix !== undefined) await deps.deleteRedisKeys(store.redisPrefix)
+  }
   process.stderr.write(`${result.requestsPerS.toFixed(0)} req/s, ${result.errors} errors\n`)
-  // SIGTERM: the process shuts down and exits normally, which is when V8 writes the profile.
-  await target.child.stop(15_000)
-  if (store?.redisPrefix !== undefined) await deps.deleteRedisKeys(store.redisPrefix)
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))
   if (file === undefined) throw new Error(`no .cpuprofile written in ${profDir}; output:\n${target.child.output()}`)
   const kept = join(resultsDir, `${subject === 'bare' ? 'bare' : `gateway-${subject}`}-${phase.name}.cpuprofile`)
