@@ -128,6 +128,41 @@ describeWithBoth('Redis + PostgreSQL ledger: rebuild, reconciliation, fail modes
     }
   })
 
+  it('a settled reservation leaves Redis a minute after PostgreSQL has it; settling it again later is answered from PostgreSQL', async () => {
+    await migratePostgres(ctx.postgres.url)
+    const keyPrefix = `${ctx.redis.prefix}${newId('req').slice(4)}:`
+    // The drain runs once at start, then not for an hour: this test says when PostgreSQL gets the settlement.
+    const ledger = await openRedisLedger({ postgresUrl: ctx.postgres.url, redisUrl: ctx.redis.url, keyPrefix, ledger: { drain: { intervalMs: 3_600_000 } } })
+    const redis = new Redis(ctx.redis.url)
+    try {
+      const orgId = `org_${newId('req').slice(4)}`
+      const wallet = await ledger.store.allocate({ orgId, wallet: team, amountMicros: micros(10_000), description: undefined, atMs: T0 })
+      const request = aReservation(orgId)
+      expect((await ledger.store.reserve(request)).kind).toBe('reserved')
+      const resolve = { reservationId: request.reservationId, outcome: 'settled' as const, actualMicros: micros(400) }
+      const event = aUsageEvent(orgId, { costMicros: micros(400), reservationId: request.reservationId })
+      expect(await ledger.store.commit({ orgId, atMs: T0 + 1, event, resolve })).toMatchObject({ resolution: { kind: 'settled' } })
+      // Until PostgreSQL has the settlement, Redis keeps the hash for days…
+      const hash = new RedisKeys(keyPrefix).reservation(orgId, request.reservationId)
+      expect(await redis.pttl(hash)).toBeGreaterThan(86_400_000)
+
+      // …and a minute at most once it has.
+      expect(await ledger.store.drain.flush()).toBe(true)
+      const ttl = await redis.pttl(hash)
+      expect(ttl).toBeGreaterThan(0)
+      expect(ttl).toBeLessThanOrEqual(60_000)
+
+      // The minute has passed: PostgreSQL answers a repeated settlement, and no money moves.
+      await redis.del(hash)
+      const again = await ledger.store.commit({ orgId, atMs: T0 + 2, event: aUsageEvent(orgId, { reservationId: request.reservationId }), resolve })
+      expect(again).toMatchObject({ kind: 'committed', resolution: { kind: 'already_settled' } })
+      expect(await ledger.store.getWallet(wallet.id)).toMatchObject({ spentMicros: 400, reservedMicros: 0 })
+    } finally {
+      redis.disconnect()
+      await ledger.close()
+    }
+  })
+
   it('a settlement counts toward budgets that joined the call in its one script, PostgreSQL gets that spend once, and Redis emptied changes neither', async () => {
     const name = newId('req').slice(4)
     const ledger = await open(ctx.redis.url, name)

@@ -58,7 +58,7 @@ export const JOURNAL_DRAIN_DEFAULTS: JournalDrainOptions = {
   batchSizeMax: 1_000,
   claimIdleMs: 10_000,
   retryDelayMaxMs: 2_000,
-  confirmedRetentionMs: 10 * 60_000,
+  confirmedRetentionMs: 60_000,
 }
 
 /** Writes a batch of drained usage rows (`usageRowJson`, as UTF-8 bytes) to PostgreSQL (insert-or-ignore). */
