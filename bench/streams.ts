@@ -2,8 +2,10 @@
  * `npm run bench -- --streams`: many long streams at once, as LLM traffic is. The mock upstream
  * waits 50 ms between SSE events (about 1 s per stream); 2,000 streams are kept in flight against
  * the mock directly, the bare-inspect proxy and the enforced gateway (SQLite), one after the
- * other. The goal: the gateway's p50 within 10% of the upstream's own (the direct row), no call
- * waiting for an upstream connection (`tollgate_upstream_queued_requests` stays 0).
+ * other. The goal: the gateway's p50 within 10% of the stream's own length (what the mock takes
+ * to send it), no call waiting for an upstream connection (`tollgate_upstream_queued_requests`
+ * stays 0), none failed. The direct row is no yardstick for it: the mock and the load generator
+ * share a core, and at 2,000 streams they can be slower than the stream's own length themselves.
  *
  * A bench case, not a test: 2,000 streams need both cores for seconds, which a CI run on two
  * shared cores cannot give a timed assertion.
@@ -25,6 +27,8 @@ const concurrency = 2_000
 const chunkDelayMs = 50
 /** The mock answers min(max_tokens, 40) words, one SSE event each: 19 words + 4 framing events ≈ 1.15 s. */
 const maxTokens = 19
+/** A stream's own length: its events, `chunkDelayMs` apart. */
+const streamMs = (maxTokens + 4) * chunkDelayMs
 const rounds = 4
 const warmupRequests = 500
 const p50RatioMax = 1.1
@@ -127,10 +131,12 @@ function table(rows: readonly Row[], unpinned: boolean): string {
     )
   }
   const gateway = rows[rows.length - 1]!
-  const ratio = gateway.load.latencyMs.p50 / direct.load.latencyMs.p50
+  const ratio = gateway.load.latencyMs.p50 / streamMs
+  const met = ratio <= p50RatioMax && gateway.queuedMax === 0 && gateway.load.errors === 0
   lines.push(
     '',
-    `goal: gateway p50 ≤ ${p50RatioMax}× direct, no queued upstream call — ${ratio <= p50RatioMax && gateway.queuedMax === 0 && gateway.load.errors === 0 ? 'PASS' : 'MISS'}`,
+    `goal: gateway p50 ≤ ${p50RatioMax}× a stream's own ${streamMs} ms, no queued upstream call, no failed call — ` +
+      `${met ? 'PASS' : 'MISS'} (p50 ${ratio.toFixed(2)}× its length, ${gateway.queuedMax ?? 0} queued at most, ${gateway.load.errors} failed)`,
   )
   if (unpinned) lines.push('(not pinned: the load generator shared cores with the proxies)')
   return lines.join('\n')
