@@ -136,7 +136,7 @@ function table(rows: readonly Row[], unpinned: boolean): string {
   lines.push(
     '',
     `goal: gateway p50 ≤ ${p50RatioMax}× a stream's own ${streamMs} ms, no queued upstream call, no failed call — ` +
-      `${met ? 'PASS' : 'MISS'} (p50 ${ratio.toFixed(2)}× its length, ${gateway.queuedMax ?? 0} queued at most, ${gateway.load.errors} failed)`,
+      `${met ? 'PASS' : 'MISS'} (p50 ${ratio.toFixed(2)}× its length, ${gateway.queuedMax ?? 'unknown'} queued at most, ${gateway.load.errors} failed)`,
   )
   if (unpinned) lines.push('(not pinned: the load generator shared cores with the proxies)')
   return lines.join('\n')
